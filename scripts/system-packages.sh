@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages the tests start for real: Redis, RabbitMQ, wrk. Installs only what is missing.
+set -euo pipefail
+wanted=(redis-server rabbitmq-server wrk)
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The tests start their own servers on free ports; the packaged services stay off.
+for svc in redis-server rabbitmq-server; do
+  $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
+done
