@@ -1,0 +1,206 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "apim-adapter.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Create a default fully qualified app name.
+We truncate at 63 chars because some Kubernetes name fields are limited to this (by the DNS naming spec).
+If the release name contains the chart name it is used as the full name.
+*/}}
+{{- define "apim-adapter.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Chart name and version, as used by the helm.sh/chart label.
+*/}}
+{{- define "apim-adapter.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Selector labels: stable across upgrades, so never add values that can change.
+*/}}
+{{- define "apim-adapter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "apim-adapter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Labels on every object.
+*/}}
+{{- define "apim-adapter.labels" -}}
+helm.sh/chart: {{ include "apim-adapter.chart" . }}
+{{ include "apim-adapter.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: ext-authz
+app.kubernetes.io/part-of: istio-apim
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Name of the ServiceAccount to use.
+*/}}
+{{- define "apim-adapter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "apim-adapter.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Image reference: a digest pins the image; the tag defaults to the chart's appVersion.
+*/}}
+{{- define "apim-adapter.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Secrets the adapter reads. Each entry: the values key, the Secret name suffix when the chart creates it,
+the mount directory, and the keys with their inline values. A secret is "in use" when it names an
+existing Secret or has an inline value; both at once is ambiguous and fails.
+*/}}
+{{- define "apim-adapter.secretSpecs" -}}
+controlPlaneCredentials:
+  suffix: control-plane
+  mountPath: /etc/apim-adapter/control-plane
+  data:
+    username: {{ .Values.controlPlaneCredentials.username | quote }}
+    password: {{ .Values.controlPlaneCredentials.password | quote }}
+backendJwtKey:
+  suffix: backend-jwt
+  mountPath: /etc/apim-adapter/backend-jwt
+  data:
+    tls.key: {{ .Values.backendJwtKey.key | quote }}
+caBundle:
+  suffix: ca
+  mountPath: /etc/apim-adapter/ca
+  data:
+    ca.crt: {{ .Values.caBundle.caCrt | quote }}
+redisPassword:
+  suffix: redis
+  mountPath: /etc/apim-adapter/redis
+  data:
+    password: {{ .Values.redisPassword.password | quote }}
+{{- end -}}
+
+{{/*
+The secrets in use, as YAML: name -> {secretName, created, mountPath, data}.
+*/}}
+{{- define "apim-adapter.secrets" -}}
+{{- $fullname := include "apim-adapter.fullname" . -}}
+{{- $result := dict -}}
+{{- range $key, $spec := include "apim-adapter.secretSpecs" . | fromYaml -}}
+{{- $existing := get (get $.Values $key) "existingSecret" -}}
+{{- $inline := compact (values $spec.data) -}}
+{{- if and $existing $inline -}}
+{{- fail (printf "%s: set either existingSecret or the inline values, not both" $key) -}}
+{{- end -}}
+{{- if $existing -}}
+{{- $_ := set $result $key (dict "secretName" $existing "created" false "mountPath" $spec.mountPath) -}}
+{{- else if $inline -}}
+{{- if ne (len $inline) (len $spec.data) -}}
+{{- fail (printf "%s: set all of %s" $key (keys $spec.data | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- $_ := set $result $key (dict "secretName" (printf "%s-%s" $fullname $spec.suffix) "created" true "mountPath" $spec.mountPath "data" $spec.data) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $result -}}
+{{- end -}}
+
+{{/*
+Catalog file rendered from catalog.inline when the file control plane has no path of its own.
+*/}}
+{{- define "apim-adapter.catalogMountPath" -}}
+/etc/apim-adapter/catalog
+{{- end -}}
+
+{{- define "apim-adapter.usesInlineCatalog" -}}
+{{- $cp := .Values.config.controlPlane -}}
+{{- if and (eq (toString $cp.type) "file") (not $cp.path) -}}
+true
+{{- else if .Values.catalog.inline -}}
+{{- fail "catalog.inline is only used by the file control plane without config.controlPlane.path: remove one of them" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "apim-adapter.catalog" -}}
+{{- $catalog := dict "apis" (list) "applications" (list) "subscriptions" (list) "applicationKeyMappings" (list) "subscriptionPolicies" (list) -}}
+{{- toYaml (merge (deepCopy .Values.catalog.inline) $catalog) -}}
+{{- end -}}
+
+{{/*
+The adapter's config.yaml: .Values.config with the server section and the mounted files' paths filled in.
+*/}}
+{{- define "apim-adapter.config" -}}
+{{- $secrets := include "apim-adapter.secrets" . | fromYaml -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $_ := set $config "server" (dict
+  "grpc" (dict "host" "0.0.0.0" "port" .Values.containerPorts.grpc)
+  "http" (dict "host" "0.0.0.0" "port" .Values.containerPorts.http "pathPrefix" .Values.istio.extensionProvider.httpPathPrefix)
+  "admin" (dict "host" "0.0.0.0" "port" .Values.containerPorts.admin)) -}}
+{{- $cp := $config.controlPlane -}}
+{{- if include "apim-adapter.usesInlineCatalog" . -}}
+{{- $_ := set $cp "path" (printf "%s/catalog.yaml" (include "apim-adapter.catalogMountPath" .)) -}}
+{{- end -}}
+{{- with $secrets.caBundle -}}
+{{- $caFile := printf "%s/ca.crt" .mountPath -}}
+{{- $keyManagers := list -}}
+{{- range $config.keyManagers -}}
+{{- $keyManagers = append $keyManagers (merge . (dict "caBundle" $caFile)) -}}
+{{- end -}}
+{{- $_ := set $config "keyManagers" $keyManagers -}}
+{{- if eq (toString $cp.type) "wso2" -}}
+{{- $_ := merge $cp (dict "caBundle" $caFile) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq (toString $cp.type) "wso2" -}}
+{{- with $secrets.controlPlaneCredentials -}}
+{{- $files := dict "usernameFile" (printf "%s/username" .mountPath) "passwordFile" (printf "%s/password" .mountPath) -}}
+{{- $_ := merge $cp $files -}}
+{{- if $cp.eventHub -}}
+{{- $_ := merge $cp.eventHub $files -}}
+{{- end -}}
+{{- else -}}
+{{- if not (and $cp.usernameFile $cp.passwordFile) -}}
+{{- fail "config.controlPlane.type wso2 needs credentials: set controlPlaneCredentials.existingSecret or controlPlaneCredentials.username/password" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $config.backendJwt.enabled -}}
+{{- with $secrets.backendJwtKey -}}
+{{- $_ := merge $config.backendJwt (dict "keyFile" (printf "%s/tls.key" .mountPath)) -}}
+{{- else -}}
+{{- if not $config.backendJwt.keyFile -}}
+{{- fail "config.backendJwt.enabled needs a signing key: set backendJwtKey.existingSecret or backendJwtKey.key" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if eq (toString $config.rateLimit.backend) "redis" -}}
+{{- with $secrets.redisPassword -}}
+{{- $_ := set $config.rateLimit "redis" (merge (default dict $config.rateLimit.redis) (dict "passwordFile" (printf "%s/password" .mountPath))) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end -}}

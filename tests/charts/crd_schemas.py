@@ -1,0 +1,114 @@
+"""JSON schemas of the CRDs the charts render, generated from the upstream CRDs at the pinned versions.
+
+The CRDs come through the Go module proxy (`go mod download`), the only route to them here, and the
+generated schemas are cached under .cache/, so nothing large is committed. Kubernetes prunes unknown fields
+instead of rejecting them; like `kubeconform -strict`, the generated schemas reject them, so a misspelt
+field fails the test instead of vanishing silently on the cluster. CEL rules (`x-kubernetes-validations`)
+are not evaluated.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+from chart_helpers import REPO, version
+
+CACHE = REPO / ".cache" / "chart-schemas"
+
+# module, version key in versions.env, CRD files inside the module
+SOURCES = {
+    "istio": ("istio.io/api", "ISTIO_VERSION", ["kubernetes/customresourcedefinitions.gen.yaml"]),
+    "prometheus-operator": (
+        "github.com/prometheus-operator/prometheus-operator",
+        "PROMETHEUS_OPERATOR_VERSION",
+        ["example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"],
+    ),
+}
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def module_dir(module: str, version: str) -> Path:
+    env = {**os.environ, "GOFLAGS": "-mod=mod"}
+    go_version = "v" + version.removeprefix("v")  # ISTIO_VERSION is written without the v
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{go_version}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"go mod download {module}@{version} failed:\n{result.stdout}{result.stderr}")
+    return Path(json.loads(result.stdout)["Dir"])
+
+
+# Keywords whose values are data, not schemas.
+DATA_KEYWORDS = {"enum", "required", "default", "example", "x-kubernetes-validations"}
+
+
+def strict(node):
+    """Copy of an openAPIV3Schema where objects with declared properties reject undeclared ones,
+    and int-or-string fields accept both."""
+    if isinstance(node, list):
+        return [strict(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "properties":
+            out[key] = {name: strict(schema) for name, schema in value.items()}
+        else:
+            out[key] = value if key in DATA_KEYWORDS else strict(value)
+    if out.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def object_schema(crd_version: dict, kind: str, api_version: str) -> dict:
+    schema = strict(crd_version["schema"]["openAPIV3Schema"])
+    schema["properties"] = {
+        **schema.get("properties", {}),
+        "apiVersion": {"const": api_version},
+        "kind": {"const": kind},
+        "metadata": {"type": "object"},
+    }
+    schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
+    schema["additionalProperties"] = False
+    return schema
+
+
+def generate(name: str) -> dict[str, dict]:
+    module, version_key, files = SOURCES[name]
+    root = module_dir(module, version(version_key))
+    schemas = {}
+    for file in files:
+        for crd in yaml.load_all((root / file).read_text(), Loader=Loader):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for crd_version in crd["spec"]["versions"]:
+                api_version = f"{group}/{crd_version['name']}"
+                schemas[f"{api_version}/{kind}"] = object_schema(crd_version, kind, api_version)
+    return schemas
+
+
+def crd_schemas() -> dict[str, dict]:
+    """`<group>/<version>/<Kind>` -> JSON schema, for every CRD source, cached per pinned version."""
+    schemas = {}
+    for name, (_, version_key, _) in SOURCES.items():
+        cached = CACHE / f"{name}-{version(version_key)}.json"
+        if not cached.exists():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(generate(name)))
+        schemas.update(json.loads(cached.read_text()))
+    return schemas

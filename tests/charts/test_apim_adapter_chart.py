@@ -1,0 +1,302 @@
+"""What the apim-adapter chart renders: the properties operators and Istio rely on."""
+
+import yaml
+from chart_helpers import CHARTS, find, kinds, render, render_notes, template
+
+CHART = "apim-adapter"
+CI = CHARTS / CHART / "ci"
+
+
+def deployment(objects):
+    return find(objects, "Deployment")
+
+
+def container(objects):
+    (adapter,) = deployment(objects)["spec"]["template"]["spec"]["containers"]
+    return adapter
+
+
+def rendered_config(objects) -> dict:
+    return yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])
+
+
+def mounts(objects) -> dict[str, dict]:
+    return {m["mountPath"]: m for m in container(objects)["volumeMounts"]}
+
+
+def test_defaults_render_the_core_objects_only():
+    assert kinds(render(CHART)) == ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
+
+
+def test_pod_meets_the_restricted_pod_security_standard():
+    objects = render(CHART)
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] > 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    security = container(objects)["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert "/tmp" in mounts(objects), "a read-only root filesystem needs a writable /tmp"
+    assert {v["name"]: v for v in pod["volumes"]}["tmp"]["emptyDir"]
+
+
+def test_probes_hit_the_admin_port():
+    adapter = container(render(CHART))
+    ports = {p["name"]: p["containerPort"] for p in adapter["ports"]}
+    assert ports == {"grpc": 8081, "http": 8080, "admin": 9090}
+    assert adapter["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
+    assert adapter["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
+    assert adapter["args"] == ["serve", "--config", "/etc/apim-adapter/config.yaml"]
+    assert adapter["image"] == "ghcr.io/istio-apim/apim-adapter:0.1.0"
+
+
+def test_probes_can_be_disabled():
+    adapter = container(render(CHART, values={"livenessProbe": {"enabled": False}}))
+    assert "livenessProbe" not in adapter
+    assert "readinessProbe" in adapter
+
+
+def test_service_ports_declare_their_protocol():
+    service = find(render(CHART), "Service")
+    ports = {p["name"]: (p["port"], p["targetPort"], p["appProtocol"]) for p in service["spec"]["ports"]}
+    assert ports == {
+        "grpc": (8081, "grpc", "grpc"),
+        "http": (8080, "http", "http"),
+        "http-admin": (9090, "admin", "http"),
+    }
+
+
+def test_rolling_update_never_drops_capacity():
+    spec = deployment(render(CHART))["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+
+
+def test_config_gets_server_ports_and_the_inline_catalog():
+    values = {
+        "containerPorts": {"grpc": 9001},
+        "catalog": {"inline": {"apis": [{"uuid": "a", "context": "/x/1"}]}},
+    }
+    objects = render(CHART, values=values)
+    config = rendered_config(objects)
+    # The adapter must listen on the pod's address, not loopback, for the gateway to reach it.
+    assert config["server"]["grpc"] == {"host": "0.0.0.0", "port": 9001}  # noqa: S104
+    assert config["server"]["admin"]["port"] == 9090
+    assert config["controlPlane"] == {"type": "file", "path": "/etc/apim-adapter/catalog/catalog.yaml"}
+    catalog = yaml.safe_load(find(objects, "ConfigMap")["data"]["catalog.yaml"])
+    assert catalog["apis"] == [{"uuid": "a", "context": "/x/1"}]
+    assert catalog["subscriptions"] == []
+    assert catalog["applicationKeyMappings"] == []
+    catalog_mount = mounts(objects)["/etc/apim-adapter/catalog"]
+    assert "subPath" not in catalog_mount, "a subPath mount would never see catalog updates"
+
+
+def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
+    objects = render(CHART, files=(CI / "existing-secrets-values.yaml",))
+    config = rendered_config(objects)
+    assert "catalog.yaml" not in find(objects, "ConfigMap")["data"]
+    assert config["controlPlane"]["usernameFile"] == "/etc/apim-adapter/control-plane/username"
+    assert config["controlPlane"]["passwordFile"] == "/etc/apim-adapter/control-plane/password"
+    assert config["controlPlane"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
+    assert config["keyManagers"][0]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
+    assert config["backendJwt"]["keyFile"] == "/etc/apim-adapter/backend-jwt/tls.key"
+    assert config["rateLimit"]["redis"]["passwordFile"] == "/etc/apim-adapter/redis/password"
+
+
+def test_existing_secrets_are_mounted_read_only_and_not_created():
+    objects = render(CHART, files=(CI / "existing-secrets-values.yaml",))
+    assert "Secret" not in kinds(objects)
+    volumes = {v["name"]: v for v in deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["control-plane-credentials"]["secret"]["secretName"] == "apim-control-plane"
+    assert volumes["backend-jwt-key"]["secret"]["secretName"] == "apim-backend-jwt-tls"
+    assert volumes["ca-bundle"]["secret"]["secretName"] == "istio-apim-ca"
+    assert volumes["redis-password"]["secret"]["secretName"] == "apim-redis"
+    assert all(m.get("readOnly") for path, m in mounts(objects).items() if path != "/tmp")
+
+
+def test_chart_created_secrets_hold_the_values():
+    objects = render(CHART, files=(CI / "all-enabled-values.yaml",))
+    secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
+    assert sorted(secrets) == [
+        "rel-apim-adapter-backend-jwt",
+        "rel-apim-adapter-ca",
+        "rel-apim-adapter-control-plane",
+        "rel-apim-adapter-redis",
+    ]
+    assert sorted(secrets["rel-apim-adapter-control-plane"]["data"]) == ["password", "username"]
+    config_map = find(objects, "ConfigMap")
+    assert "ci-not-a-secret" not in yaml.safe_dump(config_map), "a secret leaked into the ConfigMap"
+
+
+def test_an_existing_secret_and_inline_values_together_are_refused():
+    result = template(CHART, values={"caBundle": {"existingSecret": "ca", "caCrt": "PEM"}}, check=False)
+    assert result.returncode != 0
+    assert "caBundle: set either existingSecret or the inline values, not both" in result.stderr
+
+
+def test_wso2_control_plane_without_credentials_is_refused():
+    values = {"config": {"controlPlane": {"type": "wso2", "url": "https://apim:9443"}}}
+    result = template(CHART, values=values, check=False)
+    assert result.returncode != 0
+    assert "needs credentials" in result.stderr
+
+
+def test_backend_jwt_without_a_key_is_refused():
+    result = template(CHART, values={"config": {"backendJwt": {"enabled": True}}}, check=False)
+    assert result.returncode != 0
+    assert "needs a signing key" in result.stderr
+
+
+def checksums(values=None):
+    annotations = deployment(render(CHART, values=values))["spec"]["template"]["metadata"]["annotations"]
+    return annotations["checksum/config"], annotations["checksum/secrets"]
+
+
+def test_config_and_secret_changes_roll_the_pods():
+    config, secrets = checksums()
+    assert checksums() == (config, secrets), "checksums must be stable across renders"
+    assert checksums({"config": {"logging": {"level": "DEBUG"}}})[0] != config
+    assert checksums({"redisPassword": {"password": "other"}})[1] != secrets
+
+
+def test_catalog_changes_do_not_roll_the_pods():
+    """The file control plane reloads the catalog in place; a restart would only cost capacity."""
+    assert checksums({"catalog": {"inline": {"apis": [{"uuid": "b"}]}}}) == checksums()
+
+
+def test_custom_authorization_policy_targets_the_gateway():
+    objects = render(CHART, values={"istio": {"authorizationPolicy": {"enabled": True}}})
+    policy = find(objects, "AuthorizationPolicy")
+    assert policy["metadata"]["namespace"] == "istio-system"
+    spec = policy["spec"]
+    assert spec["action"] == "CUSTOM"
+    assert spec["provider"] == {"name": "apim-adapter"}
+    assert spec["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
+    assert spec["rules"] == [{"to": [{"operation": {"notPaths": ["/healthz", "/healthz/*", "/readyz"]}}]}]
+
+
+def test_custom_policy_limits_hosts_and_paths_and_excludes_public_paths():
+    policy = find(render(CHART, files=(CI / "all-enabled-values.yaml",)), "AuthorizationPolicy")
+    (operation,) = [to["operation"] for rule in policy["spec"]["rules"] for to in rule["to"]]
+    assert operation["hosts"] == ["api.example.com"]
+    assert operation["paths"] == ["/httpbin", "/httpbin/*"]
+    assert "/httpbin/1.0.0/status/*" in operation["notPaths"]
+    assert "/healthz" in operation["notPaths"]
+    assert policy["spec"]["selector"]["matchLabels"] == {"istio": "ingress"}
+    assert policy["metadata"]["namespace"] == "istio-ingress"
+
+
+def test_custom_policy_without_exclusions_checks_every_request():
+    values = {"istio": {"authorizationPolicy": {"enabled": True, "healthPaths": []}}}
+    policy = find(render(CHART, values=values), "AuthorizationPolicy")
+    assert policy["spec"]["rules"] == [{}]
+
+
+def test_hpa_replaces_fixed_replicas():
+    objects = render(
+        CHART, values={"autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 75}}
+    )
+    hpa = find(objects, "HorizontalPodAutoscaler")
+    assert "replicas" not in deployment(objects)["spec"]
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "rel-apim-adapter",
+    }
+    metrics = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]
+    }
+    assert metrics == {"cpu": 70, "memory": 75}
+
+
+def test_pdb_only_when_more_than_one_pod_runs():
+    assert "PodDisruptionBudget" not in kinds(render(CHART))
+    pdb = find(render(CHART, values={"podDisruptionBudget": {"enabled": True}}), "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "apim-adapter"
+    single = render(CHART, values={"podDisruptionBudget": {"enabled": True}, "replicaCount": 1})
+    assert "PodDisruptionBudget" not in kinds(single)
+    min_available = render(CHART, values={"podDisruptionBudget": {"enabled": True, "minAvailable": "50%"}})
+    assert find(min_available, "PodDisruptionBudget")["spec"] == {
+        "selector": pdb["spec"]["selector"],
+        "minAvailable": "50%",
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
+
+
+def test_network_policy_admits_the_gateway_to_ext_authz_ports():
+    objects = render(CHART, values={"networkPolicy": {"enabled": True}})
+    ext_authz, admin = find(objects, "NetworkPolicy")["spec"]["ingress"]
+    assert [p["port"] for p in ext_authz["ports"]] == ["grpc", "http"]
+    assert ext_authz["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+            "podSelector": {"matchLabels": {"istio": "ingressgateway"}},
+        }
+    ]
+    assert [p["port"] for p in admin["ports"]] == ["admin"]
+
+
+def test_service_monitor_scrapes_the_admin_port():
+    assert "ServiceMonitor" not in kinds(render(CHART))
+    monitor = find(render(CHART, values={"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "http-admin"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_topology_spread_gets_the_selector_labels():
+    constraint = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+    }
+    pod = deployment(render(CHART, values={"topologySpreadConstraints": [constraint]}))["spec"]["template"][
+        "spec"
+    ]
+    (rendered,) = pod["topologySpreadConstraints"]
+    assert rendered["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "rel"
+
+
+def notes_providers(notes: str) -> dict:
+    """The meshConfig blocks printed in NOTES (paragraphs starting at column 0), parsed as YAML."""
+    entries = {}
+    for paragraph in notes.split("\n\n"):
+        if paragraph.startswith("meshConfig:"):
+            (entry,) = yaml.safe_load(paragraph)["meshConfig"]["extensionProviders"]
+            name = entry.pop("name")
+            entries.update({kind: {"name": name, **fields} for kind, fields in entry.items()})
+    return entries
+
+
+def test_notes_print_both_extension_providers_with_a_real_timeout(tmp_path):
+    providers = notes_providers(render_notes(CHART, tmp_path))
+    grpc, http = providers["envoyExtAuthzGrpc"], providers["envoyExtAuthzHttp"]
+    assert grpc == {
+        "name": "apim-adapter",
+        "service": "rel-apim-adapter.apim.svc.cluster.local",
+        "port": 8081,
+        "timeout": "0.5s",
+        "failOpen": False,
+        "statusOnError": "503",
+        "clearRouteCache": False,
+    }
+    assert (http["port"], http["timeout"], http["statusOnError"]) == (8080, "0.5s", "503")
+    assert {"x-apim-api", "x-apim-tier", "x-apim-application-id", "x-jwt-assertion"} <= set(
+        http["headersToUpstreamOnAllow"]
+    )
+    assert {"www-authenticate", "retry-after", "content-type", "ratelimit-remaining"} <= set(
+        http["headersToDownstreamOnDeny"]
+    )
+    assert {"authorization", "x-request-id", "traceparent"} <= set(http["includeRequestHeadersInCheck"])
+
+
+def test_notes_warn_about_fail_open(tmp_path):
+    notes = render_notes(CHART, tmp_path, values={"istio": {"extensionProvider": {"failOpen": True}}})
+    assert notes.lstrip().startswith("WARNING: istio.extensionProvider.failOpen is true")
+    assert notes_providers(notes)["envoyExtAuthzGrpc"]["failOpen"] is True

@@ -1,0 +1,122 @@
+"""What the httpbin chart renders: the backend and the Istio routing the secured flow relies on."""
+
+from chart_helpers import CHARTS, find, kinds, render, template
+
+CHART = "httpbin"
+CI = CHARTS / CHART / "ci"
+HOST = "rel-httpbin.httpbin.svc.cluster.local"
+
+
+def objects(**kwargs):
+    return render(CHART, namespace="httpbin", **kwargs)
+
+
+def test_defaults_render_one_version_with_its_istio_wiring():
+    assert kinds(objects()) == [
+        "Deployment",
+        "DestinationRule",
+        "Gateway",
+        "PeerAuthentication",
+        "Service",
+        "ServiceAccount",
+        "VirtualService",
+    ]
+
+
+def test_pods_are_in_the_mesh_and_restricted():
+    pod = find(objects(), "Deployment", "-v1")["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert labels["version"] == "v1"
+    assert labels["sidecar.istio.io/inject"] == "true"
+    (httpbin,) = pod["spec"]["containers"]
+    assert httpbin["image"] == "docker.io/mccutchen/go-httpbin:v2.15.0"
+    assert httpbin["securityContext"]["readOnlyRootFilesystem"] is True
+    assert httpbin["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert httpbin["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+
+
+def test_service_port_8000_targets_the_container():
+    (port,) = find(objects(), "Service")["spec"]["ports"]
+    assert port == {
+        "name": "http",
+        "port": 8000,
+        "targetPort": "http",
+        "protocol": "TCP",
+        "appProtocol": "http",
+    }
+
+
+def test_virtual_service_rewrites_both_contexts_to_root():
+    service = find(objects(), "VirtualService")["spec"]
+    assert service["gateways"] == ["rel-httpbin"]
+    (route,) = service["http"]
+    assert route["match"] == [
+        {"uri": {"prefix": "/httpbin/1.0.0/"}},
+        {"uri": {"exact": "/httpbin/1.0.0"}},
+        {"uri": {"prefix": "/httpbin/"}},
+        {"uri": {"exact": "/httpbin"}},
+    ]
+    assert route["rewrite"] == {"uri": "/"}
+    assert route["route"] == [{"destination": {"host": HOST, "subset": "v1", "port": {"number": 8000}}}]
+
+
+def test_gateway_selects_the_ingress_gateway():
+    gateway = find(objects(), "Gateway")["spec"]
+    assert gateway["selector"] == {"istio": "ingressgateway"}
+    assert gateway["servers"] == [
+        {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
+    ]
+
+
+def test_strict_mtls_for_the_httpbin_pods():
+    policy = find(objects(), "PeerAuthentication")["spec"]
+    assert policy["mtls"] == {"mode": "STRICT"}
+    assert policy["selector"]["matchLabels"]["app.kubernetes.io/name"] == "httpbin"
+
+
+def test_tier_routing_sends_listed_tiers_to_v2_first():
+    rendered = objects(files=(CI / "all-enabled-values.yaml",))
+    assert {d["metadata"]["name"] for d in rendered if d["kind"] == "Deployment"} == {
+        "rel-httpbin-v1",
+        "rel-httpbin-v2",
+    }
+    subsets = find(rendered, "DestinationRule")["spec"]["subsets"]
+    assert subsets == [
+        {"name": "v1", "labels": {"version": "v1"}},
+        {"name": "v2", "labels": {"version": "v2"}},
+    ]
+    tier_route, default_route = find(rendered, "VirtualService")["spec"]["http"]
+    assert tier_route["route"][0]["destination"]["subset"] == "v2"
+    assert default_route["route"][0]["destination"]["subset"] == "v1"
+    tiers = {m["headers"]["x-apim-tier"]["exact"] for m in tier_route["match"]}
+    assert tiers == {"Gold", "Platinum"}
+    assert all(m["uri"] for m in tier_route["match"]), "a tier match must keep the context"
+    assert tier_route["rewrite"] == {"uri": "/"}
+
+
+def test_tier_routing_without_v2_is_refused():
+    result = template(CHART, values={"tierRouting": {"enabled": True}}, check=False)
+    assert result.returncode != 0
+    assert "set v2.enabled" in result.stderr
+
+
+def test_existing_gateway_is_referenced_not_created():
+    rendered = objects(files=(CI / "existing-gateway-values.yaml",))
+    assert "Gateway" not in kinds(rendered)
+    service = find(rendered, "VirtualService")["spec"]
+    assert service["gateways"] == ["istio-system/public-gateway"]
+    assert service["hosts"] == ["api.example.com"]
+
+
+def test_https_server_needs_a_certificate():
+    result = template(CHART, values={"gateway": {"tls": {"enabled": True}}}, check=False)
+    assert result.returncode != 0
+    assert "gateway.tls.credentialName is required" in result.stderr
+
+
+def test_request_authentication_is_optional():
+    assert "RequestAuthentication" not in kinds(objects())
+    rendered = objects(files=(CI / "all-enabled-values.yaml",))
+    (rule,) = find(rendered, "RequestAuthentication")["spec"]["jwtRules"]
+    assert rule["fromHeaders"] == [{"name": "x-jwt-assertion"}]

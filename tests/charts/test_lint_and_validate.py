@@ -1,0 +1,92 @@
+"""Every chart, with every values file in its ci/ folder, lints strictly and renders objects that are valid
+against the pinned Kubernetes version's schemas and the pinned Istio / Prometheus Operator CRD schemas."""
+
+import functools
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from chart_helpers import CHART_NAMES, CHARTS, KUBERNETES_VERSION, helm, render
+from crd_schemas import crd_schemas
+
+CI_VALUES = [
+    (chart, path) for chart in CHART_NAMES for path in sorted((CHARTS / chart / "ci").glob("*-values.yaml"))
+]
+CI_IDS = [f"{chart}/{path.name}" for chart, path in CI_VALUES]
+
+
+@functools.cache
+def crd_validator(key: str) -> jsonschema.Draft7Validator | None:
+    schema = crd_schemas().get(key)
+    return jsonschema.Draft7Validator(schema) if schema else None
+
+
+def schema_errors(obj: dict) -> list[str]:
+    group_version = obj["apiVersion"]
+    validator = crd_validator(f"{group_version}/{obj['kind']}")
+    if validator:
+        return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return [f"{'.'.join(map(str, error.path))}: {error.message}"]
+    except kubernetes_validate.SchemaNotFoundError:
+        return [f"no schema for {group_version} {obj['kind']} in Kubernetes {KUBERNETES_VERSION} or the CRDs"]
+    return []
+
+
+def test_every_chart_has_ci_values():
+    for chart in CHART_NAMES:
+        names = {path.name for c, path in CI_VALUES if c == chart}
+        assert {"default-values.yaml", "all-enabled-values.yaml"} <= names, chart
+
+
+@pytest.mark.parametrize(("chart", "values_file"), CI_VALUES, ids=CI_IDS)
+def test_lint_strict(chart, values_file):
+    result = helm(
+        "lint",
+        "--strict",
+        str(CHARTS / chart),
+        "--kube-version",
+        KUBERNETES_VERSION,
+        "-f",
+        str(values_file),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("chart", "values_file"), CI_VALUES, ids=CI_IDS)
+def test_rendered_objects_match_schemas(chart, values_file):
+    objects = render(chart, files=(values_file,))
+    assert objects, "nothing rendered"
+    errors = {f"{o['kind']}/{o['metadata']['name']}": schema_errors(o) for o in objects}
+    assert not {name: errs for name, errs in errors.items() if errs}
+
+
+def test_crd_schemas_reject_unknown_and_mistyped_fields():
+    """The generated CRD schemas are strict: without that, the validation above would prove little."""
+    policy = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"action": "CUSTOM", "provider": {"name": "apim-adapter"}, "rules": [{}]},
+    }
+    assert schema_errors(policy) == []
+    assert schema_errors({**policy, "spec": {**policy["spec"], "provder": {"name": "x"}}})
+    assert schema_errors({**policy, "spec": {**policy["spec"], "action": "CUSTOMISED"}})
+    assert schema_errors(
+        {**policy, "spec": {**policy["spec"], "rules": [{"to": [{"operation": {"paths": "/a"}}]}]}}
+    )
+
+
+def test_kubernetes_schemas_are_strict():
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80, "appProtocol": "http"}]},
+    }
+    assert schema_errors(service) == []
+    assert schema_errors({**service, "spec": {"ports": [{"port": 80, "appProtocl": "http"}]}})
+    assert schema_errors({**service, "spec": {"ports": [{"port": "eighty"}]}})

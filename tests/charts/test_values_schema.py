@@ -1,0 +1,77 @@
+"""values.schema.json turns unknown and mistyped values into install-time errors, in both charts."""
+
+import pytest
+from chart_helpers import CHARTS, KUBERNETES_VERSION, helm, template
+
+INVALID = {
+    "apim-adapter": [
+        ("unknown top-level key", {"replicas": 3}),
+        ("misspelt nested key", {"image": {"repo": "x"}}),
+        ("mistyped port", {"containerPorts": {"grpc": "8081"}}),
+        ("port out of range", {"service": {"ports": {"grpc": 70000}}}),
+        ("unknown config section", {"config": {"tracing": {"enabled": True}}}),
+        (
+            "key manager without issuer",
+            {"config": {"keyManagers": [{"name": "km", "jwksUri": "https://k/jwks"}]}},
+        ),
+        ("no key manager", {"config": {"keyManagers": []}}),
+        (
+            "HMAC algorithm",
+            {
+                "config": {
+                    "keyManagers": [
+                        {"name": "km", "issuer": "i", "jwksUri": "https://k/jwks", "algorithms": ["HS256"]}
+                    ]
+                }
+            },
+        ),
+        ("unknown control plane", {"config": {"controlPlane": {"type": "etcd"}}}),
+        ("wso2 control plane without url", {"config": {"controlPlane": {"type": "wso2"}}}),
+        ("redis backend without redis", {"config": {"rateLimit": {"backend": "redis"}}}),
+        ("timeout Istio cannot parse", {"istio": {"extensionProvider": {"timeout": "500ms"}}}),
+        ("numeric statusOnError", {"istio": {"extensionProvider": {"statusOnError": 503}}}),
+        ("provider name with capitals", {"istio": {"extensionProvider": {"name": "APIM"}}}),
+        ("Istio path with inner wildcard", {"istio": {"authorizationPolicy": {"excludedPaths": ["/a/*/b"]}}}),
+        ("numeric gateway label", {"istio": {"authorizationPolicy": {"selector": {"istio": 1}}}}),
+        ("bad image digest", {"image": {"digest": "latest"}}),
+        ("unknown catalog list", {"catalog": {"inline": {"products": []}}}),
+        ("bad log level", {"config": {"logging": {"level": "VERBOSE"}}}),
+        ("secret value typo", {"caBundle": {"ca.crt": "PEM"}}),
+    ],
+    "httpbin": [
+        ("unknown top-level key", {"replicas": 2}),
+        ("mistyped service port", {"service": {"port": "8000"}}),
+        ("context without leading slash", {"apiContexts": ["httpbin"]}),
+        ("context with trailing slash", {"apiContexts": ["/httpbin/"]}),
+        ("no context", {"apiContexts": []}),
+        ("unknown mTLS mode", {"peerAuthentication": {"mode": "DISABLE_PLEASE"}}),
+        ("tier header with capitals", {"tierRouting": {"header": "X-APIM-Tier"}}),
+        ("v2 as a bare boolean", {"v2": True}),
+    ],
+}
+
+CASES = [(chart, values) for chart, cases in INVALID.items() for _, values in cases]
+IDS = [f"{chart}: {name}" for chart, cases in INVALID.items() for name, _ in cases]
+
+
+@pytest.mark.parametrize(("chart", "values"), CASES, ids=IDS)
+def test_invalid_values_are_rejected_by_the_schema(chart, values):
+    result = template(chart, values=values, check=False)
+    assert result.returncode != 0, f"accepted: {values}"
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("chart", INVALID)
+def test_lint_rejects_invalid_values_too(chart):
+    result = helm(
+        "lint",
+        "--strict",
+        str(CHARTS / chart),
+        "--kube-version",
+        KUBERNETES_VERSION,
+        "--set",
+        "unknownValue=1",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "unknownValue" in result.stdout + result.stderr
