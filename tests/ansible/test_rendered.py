@@ -1,0 +1,198 @@
+"""What the roles send, rendered with the dev inventory, checked against Kubernetes, Istio and WSO2 definitions."""
+
+import json
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from openapi_schema_validator import OAS30WriteValidator
+
+from conftest import ROOT, versions
+
+SPECS = ROOT.parent / "shared" / "reference" / "wso2" / "specs"
+if not SPECS.exists():
+    SPECS = ROOT / "docs" / "reference" / "wso2" / "specs"
+
+
+def test_render_is_idempotent(rendered: dict) -> None:
+    assert rendered["second_run"].returncode == 0
+    assert re.search(r"changed=0\b", rendered["second_run"].stdout), rendered["second_run"].stdout[-2000:]
+
+
+def _all_manifests(rendered: dict) -> list[dict]:
+    return [m for manifests in rendered["manifests"].values() for m in manifests]
+
+
+def test_every_kubernetes_manifest_validates_against_the_pinned_kubernetes_schemas(rendered: dict) -> None:
+    version = versions()["KUBERNETES_VERSION"]
+    manifests = _all_manifests(rendered)
+    assert {m["kind"] for m in manifests} >= {"Namespace", "Secret", "Service", "ConfigMap"}
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_keystores_and_truststores_trust_the_ca_and_each_other(rendered: dict) -> None:
+    pki = rendered["pki_dir"]
+    for truststore, peer in (("apim-client-truststore.jks", "wso2is"), ("wso2is-client-truststore.p12", "apim")):
+        listing = subprocess.run(["keytool", "-list", "-keystore", str(pki / truststore), "-storepass", "wso2carbon"],
+                                 capture_output=True, text=True, check=True).stdout
+        assert re.search(r"^ca,.*trustedCertEntry", listing, re.M), listing
+        assert re.search(rf"^{peer},.*trustedCertEntry", listing, re.M), listing
+    listing = subprocess.run(["keytool", "-list", "-keystore", str(pki / "apim-wso2carbon.jks"), "-storepass", "wso2carbon"],
+                             capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^wso2carbon,.*PrivateKeyEntry", listing, re.M), listing
+
+
+def test_private_material_is_readable_by_its_owner_only(rendered: dict) -> None:
+    pki: Path = rendered["pki_dir"]
+    assert stat.S_IMODE(pki.stat().st_mode) == 0o700
+    private = [*pki.glob("*.key"), *pki.glob("*.jks"), *pki.glob("*.p12")]
+    assert len(private) >= 8
+    for path in private:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_secrets_carry_the_keystores_under_the_names_the_charts_mount(rendered: dict) -> None:
+    secrets = {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in rendered["manifests"]["pki"] if m["kind"] == "Secret"}
+    assert set(secrets[("wso2", "apim-keystores")]["data"]) == {"wso2carbon.jks", "client-truststore.jks"}
+    assert set(secrets[("wso2", "is-keystores")]["data"]) == {"wso2carbon.p12", "client-truststore.p12"}
+    assert secrets[("istio-ingress", "gateway-tls")]["type"] == "kubernetes.io/tls"
+
+
+def _proto_json_fields(message: str) -> set[str]:
+    """JSON names of a message's fields in Istio's mesh config proto (istio.io/api at ISTIO_VERSION)."""
+    proto = _istio_api_dir() / "mesh" / "v1alpha1" / "config.proto"
+    body = re.search(rf"message {message} {{(.*?)\n}}", proto.read_text(), re.S)
+    assert body, message
+    names = re.findall(r"^\s+(?:repeated\s+)?[\w.]+(?:<[^>]+>)?\s+(\w+)\s*=\s*\d+", body.group(1), re.M)
+    return {re.sub(r"_(\w)", lambda m: m.group(1).upper(), name) for name in names}
+
+
+def _istio_api_dir() -> Path:
+    cache = ROOT / ".cache" / "go"
+    result = subprocess.run(["go", "mod", "download", "-json", f"istio.io/api@v{versions()['ISTIO_VERSION']}"],
+                            capture_output=True, text=True, check=True, env={**_go_env(cache)})
+    return Path(json.loads(result.stdout)["Dir"])
+
+
+def _go_env(cache: Path) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "GOMODCACHE": str(cache / "mod"), "GOFLAGS": "-modcacherw"}
+
+
+def test_istiod_extension_provider_uses_only_istio_mesh_config_fields_and_fails_closed(rendered: dict) -> None:
+    providers = rendered["helm_values"]["istiod"]["meshConfig"]["extensionProviders"]
+    (provider,) = [p for p in providers if p["name"] == "apim-adapter"]
+    grpc = provider["envoyExtAuthzGrpc"]
+    assert set(grpc) <= _proto_json_fields("EnvoyExternalAuthorizationGrpcProvider")
+    assert grpc == {**grpc, "failOpen": False, "statusOnError": "503", "timeout": "0.5s", "port": 8081}
+    assert rendered["helm_values"]["istiod"]["autoscaleEnabled"] is False
+
+
+def test_kind_config_pins_the_node_image_and_maps_the_gateway_node_ports(rendered: dict) -> None:
+    node = rendered["kind_config"]["nodes"][0]
+    assert node["image"] == versions()["KIND_NODE_IMAGE"]
+    ports = {m["containerPort"]: m["hostPort"] for m in node["extraPortMappings"]}
+    gateway = {p["name"]: p.get("nodePort") for p in rendered["helm_values"]["gateway"]["service"]["ports"]}
+    assert gateway["http2"] in ports and gateway["https"] in ports
+
+
+# ---- REST request bodies against WSO2's OpenAPI 3.0.1 definitions ----------------------------------------
+
+
+class _NoDates(yaml.SafeLoader):
+    """The specs contain example dates YAML would turn into datetimes (and some are invalid)."""
+
+
+_NoDates.yaml_implicit_resolvers = {
+    key: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"] for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _spec(name: str) -> dict:
+    return yaml.load((SPECS / f"{name}-api.yaml").read_text(), Loader=_NoDates)
+
+
+def _request_schema(spec: dict, path: str, method: str) -> dict:
+    return spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def _resolve(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _known_properties(spec: dict, schema: dict) -> dict:
+    schema = _resolve(spec, schema)
+    properties = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        properties.update(_known_properties(spec, part))
+    return properties
+
+
+def _unknown_keys(spec: dict, schema: dict, instance, where: str = "") -> list[str]:
+    """Keys the schema does not declare: the specs allow extra properties, so typos would pass validation."""
+    schema = _resolve(spec, schema)
+    if isinstance(instance, list) and "items" in schema:
+        return [k for item in instance for k in _unknown_keys(spec, schema["items"], item, where + "[]")]
+    if not isinstance(instance, dict):
+        return []
+    properties = _known_properties(spec, schema)
+    if not properties or schema.get("additionalProperties") not in (None, False):
+        return []
+    found = [f"{where}.{key}" for key in instance if key not in properties]
+    for key, value in instance.items():
+        if key in properties:
+            found += _unknown_keys(spec, properties[key], value, f"{where}.{key}")
+    return found
+
+
+def _check(spec_name: str, path: str, method: str, body) -> None:
+    spec = _spec(spec_name)
+    schema = _request_schema(spec, path, method)
+    OAS30WriteValidator({**schema, "components": spec["components"]}).validate(body)
+    assert _unknown_keys(spec, schema, body) == []
+
+
+DUMMY_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+
+@pytest.mark.parametrize(
+    ("body", "spec", "path", "method"),
+    [
+        ("key_manager", "admin", "/key-managers", "post"),
+        ("subscription_policy", "admin", "/throttling/policies/subscription", "post"),
+        ("api", "publisher", "/apis", "post"),
+        ("revision", "publisher", "/apis/{apiId}/revisions", "post"),
+        ("deployment", "publisher", "/apis/{apiId}/deploy-revision", "post"),
+        ("generate_keys", "devportal", "/applications/{applicationId}/generate-keys", "post"),
+    ],
+)
+def test_apim_setup_request_body_matches_wso2_spec(rendered: dict, body: str, spec: str, path: str, method: str) -> None:
+    _check(spec, path, method, rendered["apim_setup"]["bodies"][body])
+
+
+def test_apim_setup_application_and_subscription_bodies_match_wso2_spec(rendered: dict) -> None:
+    applications = rendered["apim_setup"]["applications"]
+    assert set(applications) == {"subscribed", "unsubscribed", "throttled"}
+    for name, bodies in applications.items():
+        _check("devportal", "/applications", "post", bodies["application"])
+        if bodies["subscription"]["throttlingPolicy"]:
+            # The role adds the ids it looked up when it sends the subscription.
+            _check("devportal", "/subscriptions", "post", {**bodies["subscription"], "applicationId": DUMMY_ID, "apiId": DUMMY_ID})
+        else:
+            assert name == "unsubscribed"
+
+
+def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
+    api = rendered["apim_setup"]["bodies"]["api"]
+    tier = rendered["apim_setup"]["applications"]["throttled"]["subscription"]["throttlingPolicy"]
+    assert tier in api["policies"]
+    assert tier == rendered["apim_setup"]["bodies"]["subscription_policy"]["policyName"]
+    assert {op["target"]: op["scopes"] for op in api["operations"]}["/ip"] == ["scope_ip"]
