@@ -1,0 +1,107 @@
+"""Analytics events in WSO2's on-premises ELK format (`apimMetrics: apim:response|apim:faulty, properties :{…}`).
+
+ext_authz never sees the response, so an allowed request is reported with `correlationId` (the request's
+x-request-id) for joining with Envoy's access log, which has the status and latency. Denials are complete
+fault events. Lines are buffered and written off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import IO
+
+from .decision import CheckInput, Decision
+
+FLUSH_SECONDS = 0.5
+MAX_BUFFERED = 10_000
+
+
+class Analytics:
+    def __init__(self, output: str = "stdout"):
+        self.output = output
+        self._lines: list[str] = []
+        self._stream: IO[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._stream = sys.stdout if self.output == "stdout" else open(self.output, "a", encoding="utf-8")  # noqa: SIM115
+        self._task = asyncio.ensure_future(self._flush_forever())
+
+    def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
+        if len(self._lines) >= MAX_BUFFERED:
+            self.dropped += 1
+            return
+        self._lines.append(line(req, d, latency_ms))
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines and self._stream is not None:
+            lines, self._lines = self._lines, []
+            self._stream.write("".join(lines))
+            self._stream.flush()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.flush()
+        if self._stream is not None and self._stream is not sys.stdout:
+            self._stream.close()
+
+
+def event(req: CheckInput, d: Decision, latency_ms: float) -> dict:
+    api, app, key, res = d.api, d.application, d.key_mapping, d.resource
+    props = {
+        "apiName": api.name if api else "",
+        "apiVersion": api.version if api else "",
+        "apiContext": api.context if api else "",
+        "apiId": api.uuid if api else "",
+        "apiCreator": api.provider if api else "",
+        "apiCreatorTenantDomain": api.organization if api else "carbon.super",
+        "apiType": api.api_type if api else "HTTP",
+        "apiMethod": req.method,
+        "apiResourceTemplate": res.pattern if res else "",
+        "applicationId": app.uuid if app else "",
+        "applicationName": app.name if app else "",
+        "applicationOwner": app.owner if app else "",
+        "keyType": key.key_type if key else "",
+        "subscriptionTier": d.tier,
+        "correlationId": req.request_id,
+        "destination": req.host,
+        "requestTimestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "userAgent": req.headers.get("user-agent", ""),
+        "userName": d.principal.subject if d.principal else "",
+        "userIp": req.client_ip,
+        "gatewayType": "ISTIO",
+        "platform": "istio-apim",
+        "regionId": "default",
+        "responseCacheHit": False,
+        "securityLatency": round(latency_ms, 3),
+    }
+    if d.allowed:
+        props.update(eventType="response", proxyResponseCode=-1, targetResponseCode=-1)
+    else:
+        assert d.error is not None
+        props.update(
+            eventType="fault",
+            errorType=d.error.kind,
+            errorCode=int(d.error.code),
+            errorMessage=d.error.message,
+            proxyResponseCode=d.status,
+            targetResponseCode=-1,
+        )
+    return props
+
+
+def line(req: CheckInput, d: Decision, latency_ms: float) -> str:
+    kind = "apim:response" if d.allowed else "apim:faulty"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+    props = json.dumps(event(req, d, latency_ms), separators=(",", ":"))
+    return f"{stamp} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :{props}\n"

@@ -1,0 +1,221 @@
+"""Wiring: the catalog, token validation, limits and the transports of one adapter process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from . import admin, metrics
+from .analytics import Analytics
+from .catalog import Catalog, CatalogError, build
+from .config import Config, ConfigError
+from .controlplane import ControlPlane
+from .decision import CheckInput, Decision, Enforcer
+from .errors import Unavailable
+from .ratelimit import RateLimiter
+from .ratelimit.local import LocalRateLimiter
+from .tokens import fingerprint
+from .tokens.authenticator import Authenticator
+from .transport import grpc as grpc_transport
+from .transport import http as http_transport
+
+log = logging.getLogger("apim_adapter")
+GRACE_SECONDS = 5
+
+
+def make_limiter(config: Config) -> RateLimiter:
+    if config.rate_limit.backend == "redis":
+        from .ratelimit.redis import RedisRateLimiter
+
+        return RedisRateLimiter(config.rate_limit.redis, config)
+    return LocalRateLimiter()
+
+
+def make_control_plane(config: Config) -> ControlPlane:
+    cp = config.control_plane
+    if cp.type == "wso2":
+        from .controlplane.wso2 import Wso2ControlPlane
+
+        return Wso2ControlPlane(cp, config)
+    from .controlplane.file import FileControlPlane
+
+    return FileControlPlane(config.resolve(cp.path), cp.poll_seconds)
+
+
+def make_introspector(km, client):
+    from .tokens.introspection import Introspector
+
+    return Introspector(km, client)
+
+
+class Adapter:
+    def __init__(self, config: Config):
+        self.config = config
+        self.catalog: Catalog | None = None
+        self.catalog_error = "no catalog loaded yet"
+        self.authenticator = Authenticator(config.key_managers, make_introspector)
+        self.limiter = make_limiter(config)
+        signer = None
+        if config.backend_jwt.enabled:
+            from .backend_jwt import BackendJwtSigner
+
+            signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
+        self.enforcer = Enforcer(
+            lambda: self.catalog, self.authenticator.authenticate, self.limiter, config.request, signer
+        )
+        self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
+        self.health = health.aio.HealthServicer()
+        self._versions = 0
+        self._health_update: asyncio.Future[None] | None = None
+
+    def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
+        """Validate and swap in a new catalog; on error keep serving the last good one."""
+        source = source or self.config.control_plane.type
+        try:
+            catalog = build(document, self._versions + 1)
+        except CatalogError as exc:
+            metrics.CATALOG_RELOADS.labels(source, "error").inc()
+            self.catalog_error = str(exc)
+            log.error("catalog rejected; keeping the last good one", extra={"error": str(exc)})
+            return False
+        self._versions += 1
+        self.catalog, self.catalog_error = catalog, ""
+        control_plane_kms = document.get("keyManagers") or ()
+        if control_plane_kms:
+            self.authenticator.update((*self.config.key_managers, *control_plane_kms))
+        metrics.CATALOG_RELOADS.labels(source, "success").inc()
+        metrics.CATALOG_LOADED.set_to_current_time()
+        for kind, count in catalog.counts.items():
+            metrics.CATALOG_OBJECTS.labels(kind).set(count)
+        log.info("catalog loaded", extra={"version": catalog.version, **catalog.counts})
+        self._health_update = asyncio.ensure_future(self._set_health(health_pb2.HealthCheckResponse.SERVING))
+        return True
+
+    async def _set_health(self, status: int) -> None:
+        for service in ("", "envoy.service.auth.v3.Authorization"):
+            await self.health.set(service, status)
+
+    def ready(self) -> tuple[bool, str]:
+        if self.catalog is None:
+            return False, self.catalog_error
+        return True, f"catalog version {self.catalog.version}"
+
+    async def check(self, req: CheckInput, transport: str) -> Decision:
+        started = time.perf_counter()
+        try:
+            d = await self.enforcer.check(req)
+        except Unavailable as exc:
+            metrics.CHECK_ERRORS.labels(transport).inc()
+            log.warning("check failed", extra={"request_id": req.request_id, "error": str(exc)})
+            raise
+        except Exception as exc:  # a bug must not become an allow, nor kill the server
+            metrics.CHECK_ERRORS.labels(transport).inc()
+            log.exception("check crashed", extra={"request_id": req.request_id})
+            raise Unavailable("internal error") from exc
+        elapsed = time.perf_counter() - started
+        metrics.CHECK_DURATION.labels(transport).observe(elapsed)
+        app = d.application
+        metrics.DECISIONS.labels(
+            d.api.name if d.api else "",
+            app.name if app else "",
+            d.tier,
+            "allow" if d.allowed else "deny",
+            d.code,
+        ).inc()
+        if self.analytics is not None:
+            self.analytics.record(req, d, elapsed * 1000)
+        if not d.allowed and log.isEnabledFor(logging.INFO):
+            token = req.headers.get("authorization", "")
+            log.info(
+                "denied",
+                extra={
+                    "request_id": req.request_id,
+                    "code": d.code,
+                    "reason": d.reason,
+                    "method": req.method,
+                    "path": req.path.split("?", 1)[0][:256],
+                    "token_sha256": fingerprint(token)[:16] if token else "",
+                },
+            )
+        return d
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        server = self.config.server
+        if self.catalog is None:
+            await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        grpc_server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 1),
+                ("grpc.max_concurrent_streams", server.max_concurrent_streams),
+                ("grpc.max_receive_message_length", 4 << 20),
+            ]
+        )
+        grpc_transport.add_to_server(grpc_server, self.check)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
+        grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
+
+        runners = []
+        admin_runner = web.AppRunner(admin.make_app(self.ready), access_log=None)
+        await admin_runner.setup()
+        runners.append(admin_runner)
+        sites = [web.TCPSite(admin_runner, server.admin.host, server.admin.port, reuse_port=True)]
+        if server.http is not None:
+            http_server = web.Server(http_transport.make_handler(self.check, server.http.path_prefix))
+            http_runner = web.ServerRunner(http_server, access_log=None)
+            await http_runner.setup()
+            runners.append(http_runner)
+            sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
+
+        control_plane = make_control_plane(self.config)
+        await grpc_server.start()
+        for site in sites:
+            await site.start()
+        if self.analytics is not None:
+            self.analytics.start()
+        feeder = asyncio.ensure_future(control_plane.run(self.publish))
+        log.info(
+            "serving",
+            extra={
+                "grpc": server.grpc.port,
+                "http": server.http.port if server.http else None,
+                "admin": server.admin.port,
+            },
+        )
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping")
+            feeder.cancel()
+            await grpc_server.stop(GRACE_SECONDS)
+            for runner in runners:
+                await runner.cleanup()
+            await self.authenticator.close()
+            await self.limiter.close()
+            if self.analytics is not None:
+                await self.analytics.close()
+
+
+def validate(config: Config) -> dict[str, int]:
+    """Everything `serve` would load before taking traffic, without starting anything."""
+    if config.control_plane.type == "file":
+        from .controlplane.file import CatalogFileError, read_document
+
+        try:
+            return build(read_document(config.resolve(config.control_plane.path))).counts
+        except (CatalogFileError, CatalogError) as exc:
+            raise ConfigError(f"catalog: {exc}") from exc
+    return {}

@@ -1,0 +1,62 @@
+"""The backend JWT (X-JWT-Assertion): WSO2's claims about the caller, signed once and reused until near expiry."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from .config import BackendJwt
+from .decision import Decision
+
+DIALECT = "http://wso2.org/claims/"
+RENEW_BEFORE = 60
+
+
+class BackendJwtSigner:
+    def __init__(self, config: BackendJwt, key_path: Path):
+        self.config = config
+        pem = key_path.read_bytes()
+        self.key = serialization.load_pem_private_key(pem, password=None)
+        public = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.kid = hashlib.sha256(public).hexdigest()[:32]
+        self.header = config.header.lower()
+        self._cache: dict[tuple[str, ...], tuple[float, str]] = {}
+
+    def __call__(self, d: Decision) -> tuple[str, str] | None:
+        api, app, key, principal = d.api, d.application, d.key_mapping, d.principal
+        if api is None or app is None or key is None or principal is None:
+            return None
+        cache_key = (api.uuid, app.uuid, key.key_type, principal.subject, d.tier)
+        now = time.time()
+        hit = self._cache.get(cache_key)
+        if hit is not None and hit[0] - RENEW_BEFORE > now:
+            return self.header, hit[1]
+        exp = int(now) + self.config.ttl_seconds
+        claims = {
+            "iss": self.config.issuer,
+            "sub": principal.subject or app.owner,
+            "iat": int(now),
+            "exp": exp,
+            DIALECT + "subscriber": app.owner,
+            DIALECT + "applicationid": str(app.id if app.id is not None else app.uuid),
+            DIALECT + "applicationUUId": app.uuid,
+            DIALECT + "applicationname": app.name,
+            DIALECT + "applicationtier": app.policy,
+            DIALECT + "apiname": api.name,
+            DIALECT + "apicontext": api.context,
+            DIALECT + "version": api.version,
+            DIALECT + "tier": d.tier,
+            DIALECT + "keytype": key.key_type,
+            DIALECT + "enduser": principal.subject,
+        }
+        token = jwt.encode(claims, self.key, algorithm=self.config.algorithm, headers={"kid": self.kid})
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[cache_key] = (exp, token)
+        return self.header, token

@@ -1,0 +1,397 @@
+"""The catalog: APIs, applications, subscriptions, key mappings and tiers in WSO2's internal data API shapes.
+
+`build()` validates a document (the file control plane's YAML, or what the wso2 control plane pulled) and
+returns an immutable, indexed `Catalog` that the decision pipeline reads without locks; a new catalog
+replaces the old one in a single reference swap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+UNLIMITED = "Unlimited"
+SUBSCRIPTION_STATES = frozenset(
+    {
+        "UNBLOCKED",
+        "BLOCKED",
+        "PROD_ONLY_BLOCKED",
+        "ON_HOLD",
+        "REJECTED",
+        "TIER_UPDATE_PENDING",
+        "DELETE_PENDING",
+    }
+)
+_TIME_UNITS = {
+    "s": 1, "sec": 1, "second": 1, "seconds": 1,
+    "min": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+    "day": 86400, "days": 86400,
+    "week": 604800, "weeks": 604800,
+    "month": 2592000, "months": 2592000,
+    "year": 31536000, "years": 31536000,
+}  # fmt: skip
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+class CatalogError(ValueError):
+    """A catalog document that cannot be served; the message names the item and field."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` requests per `window` seconds."""
+
+    count: int
+    window: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    limit: Limit | None  # None: unlimited
+    stop_on_quota_reach: bool = True
+
+
+@dataclass(frozen=True)
+class Resource:
+    method: str
+    pattern: str
+    scopes: frozenset[str]
+    throttling_policy: str
+    auth_scheme: str
+    regex: re.Pattern[str]
+    specificity: tuple[int, int, int]
+
+    @property
+    def secured(self) -> bool:
+        return self.auth_scheme.lower() != "none"
+
+
+@dataclass(frozen=True)
+class Api:
+    uuid: str
+    id: int | None
+    name: str
+    version: str
+    context: str
+    provider: str
+    policy: str
+    status: str
+    api_type: str
+    organization: str
+    subscription_validation: bool
+    resources: tuple[Resource, ...]
+
+    def match(self, method: str, subpath: str) -> Resource | None:
+        """The most specific resource for method and path (below the context), if any."""
+        best = None
+        for res in self.resources:
+            if res.method == method and res.regex.fullmatch(subpath):  # noqa: SIM102
+                if best is None or res.specificity > best.specificity:
+                    best = res
+        return best
+
+
+@dataclass(frozen=True)
+class Application:
+    uuid: str
+    id: int | None
+    name: str
+    owner: str
+    policy: str
+    token_type: str
+    organization: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    uuid: str
+    api_uuid: str
+    app_uuid: str
+    policy: str
+    state: str
+
+
+@dataclass(frozen=True)
+class KeyMapping:
+    app_uuid: str
+    consumer_key: str
+    key_type: str
+    key_manager: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    apis: Mapping[str, Api] = field(default_factory=dict)  # by uuid
+    contexts: Mapping[str, Api] = field(default_factory=dict)  # context (and default-version context) → API
+    applications: Mapping[str, Application] = field(default_factory=dict)
+    subscriptions: Mapping[tuple[str, str], Subscription] = field(default_factory=dict)  # (app, api)
+    key_mappings: Mapping[tuple[str, str], KeyMapping] = field(default_factory=dict)  # (consumer key, KM)
+    subscription_policies: Mapping[str, Policy] = field(default_factory=dict)
+    application_policies: Mapping[str, Policy] = field(default_factory=dict)
+    api_policies: Mapping[str, Policy] = field(default_factory=dict)
+    revoked_jtis: frozenset[str] = frozenset()
+    version: int = 0
+
+    def resolve(self, path: str) -> tuple[Api, str] | None:
+        """The API whose context is the longest prefix of path (segment-wise) and the rest of the path."""
+        path = path.split("?", 1)[0].split("#", 1)[0] or "/"
+        end = len(path)
+        while end > 0:
+            api = self.contexts.get(path[:end])
+            if api is not None:
+                return api, path[end:] or "/"
+            end = path.rfind("/", 0, end)
+        return None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "apis": len(self.apis),
+            "applications": len(self.applications),
+            "subscriptions": len(self.subscriptions),
+            "applicationKeyMappings": len(self.key_mappings),
+        }
+
+
+def compile_template(pattern: str) -> tuple[re.Pattern[str], tuple[int, int, int]]:
+    """A WSO2 URI template (`/delay/{delay}`, `/pets/*`, `/*`) as a regex plus its specificity.
+
+    Specificity orders matches: templates without a trailing wildcard first, then more literal
+    characters, then more segments.
+    """
+    if not pattern.startswith("/"):
+        pattern = "/" + pattern
+    wildcard = pattern.endswith("/*")
+    body = pattern[:-2] if wildcard else pattern
+    out, literal = [], 0
+    for part in re.split(r"(\{[^{}/]+\})", body):
+        if part.startswith("{") and part.endswith("}"):
+            out.append(r"[^/]+")
+        elif part:
+            out.append(re.escape(part))
+            literal += len(part)
+    regex = "".join(out) + (r"(?:/.*)?" if wildcard else r"/?")
+    if body == "":
+        regex = r"(?:/.*)?"
+    segments = body.count("/")
+    return re.compile(regex, re.DOTALL), (0 if wildcard else 1, literal, segments)
+
+
+class _Item:
+    """One list item of the document, for typed reads with precise error messages."""
+
+    def __init__(self, raw: Any, where: str):
+        if not isinstance(raw, Mapping):
+            raise CatalogError(f"{where}: must be an object")
+        self.raw, self.where = raw, where
+
+    def get(self, key: str, kind: type | tuple[type, ...], required: bool = False, default: Any = None) -> Any:
+        value = self.raw.get(key)
+        if value is None:
+            if required:
+                raise CatalogError(f"{self.where}.{key}: required")
+            return default
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise CatalogError(f"{self.where}.{key}: expected {'/'.join(k.__name__ for k in kinds)}")
+        if required and isinstance(value, str) and not value.strip():
+            raise CatalogError(f"{self.where}.{key}: must not be empty")
+        return value
+
+
+def _items(doc: Mapping[str, Any], key: str) -> list[tuple[_Item, str]]:
+    raw = doc.get(key) or []
+    if not isinstance(raw, list):
+        raise CatalogError(f"{key}: must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        label = item.get("name") if isinstance(item, Mapping) else None
+        where = f"{key}[{i}]" + (f" ({label})" if isinstance(label, str) else "")
+        out.append((_Item(item, where), where))
+    return out
+
+
+def _limit(item: _Item, where: str) -> Limit | None:
+    raw = item.get("defaultLimit", Mapping)
+    if raw is None:
+        return None
+    limit = _Item(raw, f"{where}.defaultLimit")
+    quota = limit.get("quotaType", str) or limit.get("type", str) or "requestCount"
+    count_raw = limit.get("requestCount", Mapping)
+    if quota.lower() not in ("requestcount", "requestcountlimit") or count_raw is None:
+        return None  # bandwidth and event quotas need the response size: not enforceable in ext_authz
+    rc = _Item(count_raw, f"{where}.defaultLimit.requestCount")
+    count = rc.get("requestCount", int, required=True)
+    unit = rc.get("timeUnit", str, required=True)
+    per = rc.get("unitTime", int, default=1)
+    if unit.lower() not in _TIME_UNITS:
+        raise CatalogError(f"{where}.defaultLimit.requestCount.timeUnit: unknown unit {unit!r}")
+    if count < 0 or per < 1:
+        raise CatalogError(f"{where}.defaultLimit.requestCount: requestCount >= 0 and unitTime >= 1 required")
+    return Limit(count, per * _TIME_UNITS[unit.lower()])
+
+
+def _policies(doc: Mapping[str, Any], key: str) -> dict[str, Policy]:
+    policies = {UNLIMITED: Policy(UNLIMITED, None)}
+    for item, where in _items(doc, key):
+        name = item.get("name", str, required=True)
+        limit = None if name == UNLIMITED else _limit(item, where)
+        policies[name] = Policy(name, limit, item.get("stopOnQuotaReach", bool, default=True))
+    return policies
+
+
+def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tuple[Resource, ...]:
+    mappings = api.get("urlMappings", list, default=[])
+    resources = []
+    for j, raw in enumerate(mappings):
+        m = _Item(raw, f"{where}.urlMappings[{j}]")
+        method = m.get("httpMethod", str, required=True).upper()
+        if method not in _METHODS:
+            raise CatalogError(f"{m.where}.httpMethod: unknown method {method!r}")
+        pattern = m.get("urlPattern", str, required=True)
+        scopes = m.get("scopes", list, default=[])
+        if not all(isinstance(s, str) for s in scopes):
+            raise CatalogError(f"{m.where}.scopes: must be a list of strings")
+        policy = m.get("throttlingPolicy", str, default="") or UNLIMITED
+        if policy not in api_policies:
+            raise CatalogError(f"{m.where}.throttlingPolicy: no API policy named {policy!r}")
+        regex, specificity = compile_template(pattern)
+        resources.append(
+            Resource(
+                method=method,
+                pattern=pattern,
+                scopes=frozenset(scopes),
+                throttling_policy=policy,
+                auth_scheme=m.get("authScheme", str, default="Any"),
+                regex=regex,
+                specificity=specificity,
+            )
+        )
+    return tuple(resources)
+
+
+def _default_context(context: str, version: str, template: str | None) -> str | None:
+    if template and "{version}" in template:
+        return template.replace("/{version}", "").replace("{version}", "").rstrip("/") or None
+    suffix = "/" + version
+    return context[: -len(suffix)] or None if context.endswith(suffix) else None
+
+
+def build(doc: Any, version: int = 0) -> Catalog:
+    if not isinstance(doc, Mapping):
+        raise CatalogError("catalog: must be an object with lists apis, applications, subscriptions, …")
+    subscription_policies = _policies(doc, "subscriptionPolicies")
+    application_policies = _policies(doc, "applicationPolicies")
+    api_policies = _policies(doc, "apiPolicies")
+
+    apis: dict[str, Api] = {}
+    contexts: dict[str, Api] = {}
+    api_ids: dict[int, str] = {}
+    for item, where in _items(doc, "apis"):
+        context = "/" + item.get("context", str, required=True).strip("/")
+        version_ = item.get("version", str, required=True)
+        api = Api(
+            uuid=item.get("uuid", str, required=True),
+            id=item.get("apiId", int),
+            name=item.get("name", str, required=True),
+            version=version_,
+            context=context,
+            provider=item.get("provider", str, default=""),
+            policy=item.get("policy", str, default="") or UNLIMITED,
+            status=item.get("status", str, default="PUBLISHED"),
+            api_type=item.get("apiType", str, default="HTTP"),
+            organization=item.get("organization", str, default="carbon.super"),
+            subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
+            resources=_resources(item, where, api_policies),
+        )
+        if api.policy not in api_policies:
+            raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")
+        if api.uuid in apis:
+            raise CatalogError(f"{where}.uuid: duplicate {api.uuid!r}")
+        claimed = [context]
+        if item.get("isDefaultVersion", bool, default=False):
+            default = _default_context(context, version_, item.get("contextTemplate", str))
+            if default:
+                claimed.append(default)
+        for ctx in claimed:
+            if ctx in contexts and (ctx == contexts[ctx].context or ctx == context):
+                raise CatalogError(f"{where}.context: {ctx!r} is already served by {contexts[ctx].name}")
+            contexts.setdefault(ctx, api)
+        apis[api.uuid] = api
+        if api.id is not None:
+            api_ids[api.id] = api.uuid
+
+    applications: dict[str, Application] = {}
+    app_ids: dict[int, str] = {}
+    for item, where in _items(doc, "applications"):
+        app = Application(
+            uuid=item.get("uuid", str, required=True),
+            id=item.get("id", int),
+            name=item.get("name", str, required=True),
+            owner=item.get("subName", str, default=""),
+            policy=item.get("policy", str, default="") or UNLIMITED,
+            token_type=item.get("tokenType", str, default="JWT"),
+            organization=item.get("organization", str, default="carbon.super"),
+        )
+        if app.policy not in application_policies:
+            raise CatalogError(f"{where}.policy: no application policy named {app.policy!r}")
+        applications[app.uuid] = app
+        if app.id is not None:
+            app_ids[app.id] = app.uuid
+
+    def app_uuid(item: _Item, uuid_key: str, id_key: str) -> str:
+        uuid = item.get(uuid_key, str) or app_ids.get(item.get(id_key, int, default=-1))
+        if uuid is None:
+            raise CatalogError(f"{item.where}.{uuid_key}: required (or a known {id_key})")
+        return uuid
+
+    subscriptions: dict[tuple[str, str], Subscription] = {}
+    for item, where in _items(doc, "subscriptions"):
+        api_uuid = item.get("apiUUID", str) or api_ids.get(item.get("apiId", int, default=-1))
+        if api_uuid is None:
+            raise CatalogError(f"{where}.apiUUID: required (or a known apiId)")
+        state = item.get("subscriptionState", str, required=True)
+        if state not in SUBSCRIPTION_STATES:
+            raise CatalogError(f"{where}.subscriptionState: unknown state {state!r}")
+        policy = item.get("policyId", str, required=True)
+        if policy not in subscription_policies:
+            raise CatalogError(f"{where}.policyId: no subscription policy named {policy!r}")
+        sub = Subscription(
+            uuid=item.get("subscriptionUUID", str, default=""),
+            api_uuid=api_uuid,
+            app_uuid=app_uuid(item, "applicationUUID", "appId"),
+            policy=policy,
+            state=state,
+        )
+        subscriptions[(sub.app_uuid, sub.api_uuid)] = sub
+
+    key_mappings: dict[tuple[str, str], KeyMapping] = {}
+    for item, _ in _items(doc, "applicationKeyMappings"):
+        km = KeyMapping(
+            app_uuid=app_uuid(item, "applicationUUID", "applicationId"),
+            consumer_key=item.get("consumerKey", str, required=True),
+            key_type=item.get("keyType", str, default="PRODUCTION").upper(),
+            key_manager=item.get("keyManager", str, required=True),
+        )
+        key_mappings[(km.consumer_key, km.key_manager)] = km
+
+    revoked = doc.get("revokedJwts") or []
+    if not isinstance(revoked, list) or not all(isinstance(j, str) for j in revoked):
+        raise CatalogError("revokedJwts: must be a list of jti strings")
+
+    return Catalog(
+        apis=apis,
+        contexts=contexts,
+        applications=applications,
+        subscriptions=subscriptions,
+        key_mappings=key_mappings,
+        subscription_policies=subscription_policies,
+        application_policies=application_policies,
+        api_policies=api_policies,
+        revoked_jtis=frozenset(revoked),
+        version=version,
+    )

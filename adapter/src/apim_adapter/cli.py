@@ -1,0 +1,61 @@
+"""`apim-adapter serve|validate --config FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from . import __version__
+from .config import ConfigError, load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="apim-adapter", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"apim-adapter {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("serve", "run the ext_authz server"),
+        ("validate", "check a config (and its catalog)"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", required=True, help="the adapter's YAML config file")
+    args = parser.parse_args(argv)
+
+    try:
+        config = load(args.config)
+        if args.command == "validate":
+            from .app import validate
+
+            counts = validate(config)
+            summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+            print(f"{args.config}: valid" + (f" (catalog: {summary})" if summary else ""))
+            return 0
+    except ConfigError as exc:
+        print(f"apim-adapter: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+    from . import logs
+
+    logs.setup(config.logging.level)
+    if config.server.workers > 1:
+        from .workers import supervise
+
+        return supervise(args.config, config)
+    return run(config)
+
+
+def run(config) -> int:
+    from .app import Adapter
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(Adapter(config).serve())
+    else:
+        uvloop.run(Adapter(config).serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

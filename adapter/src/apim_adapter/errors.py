@@ -1,0 +1,70 @@
+"""WSO2 API gateway error codes, their HTTP statuses and messages (DESIGN.md, status table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    message: str
+    description: str
+    kind: str  # analytics errorType: AUTH, THROTTLED, RESOURCE, API
+
+
+_CODES = [
+    ErrorCode("900901", 401, "Invalid Credentials",
+              "Invalid Credentials. Make sure you have provided the correct security credentials", "AUTH"),
+    ErrorCode("900902", 401, "Missing Credentials",
+              "Invalid Credentials. Make sure your API invocation call has a header: "
+              "'Authorization : Bearer ACCESS_TOKEN'", "AUTH"),
+    ErrorCode("900903", 401, "Access Token Expired",
+              "Access Token Expired. Renew the access token and try again", "AUTH"),
+    ErrorCode("900904", 401, "Access Token Inactive",
+              "Access Token Inactive. Generate a new access token and try again", "AUTH"),
+    ErrorCode("900907", 401, "The requested API is temporarily blocked",
+              "Access failure for API: the subscription of this application is blocked", "AUTH"),
+    ErrorCode("900908", 403, "Resource forbidden",
+              "User is NOT authorized to access the Resource. API Subscription validation failed.", "AUTH"),
+    ErrorCode("900909", 403, "The subscription to the API is inactive",
+              "The subscription to the API is inactive (on hold or rejected)", "AUTH"),
+    ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
+              "User is NOT authorized to access the Resource. Scope validation failed.", "AUTH"),
+    ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "RESOURCE"),
+    ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "API"),
+    ErrorCode("900800", 429, "Message throttled out",
+              "You have exceeded your quota: API level limit", "THROTTLED"),
+    ErrorCode("900802", 429, "Message throttled out",
+              "You have exceeded your quota: resource level limit", "THROTTLED"),
+    ErrorCode("900803", 429, "Message throttled out",
+              "You have exceeded your quota: application level limit", "THROTTLED"),
+    ErrorCode("900804", 429, "Message throttled out",
+              "You have exceeded your quota: subscription level limit", "THROTTLED"),
+]  # fmt: skip
+
+CODES = {c.code: c for c in _CODES}
+
+INVALID = CODES["900901"]
+MISSING = CODES["900902"]
+EXPIRED = CODES["900903"]
+INACTIVE = CODES["900904"]
+BLOCKED = CODES["900907"]
+FORBIDDEN = CODES["900908"]
+SUBSCRIPTION_INACTIVE = CODES["900909"]
+SCOPE = CODES["900910"]
+NOT_FOUND = CODES["404"]
+API_BLOCKED = CODES["700700"]
+THROTTLED_API = CODES["900800"]
+THROTTLED_RESOURCE = CODES["900802"]
+THROTTLED_APPLICATION = CODES["900803"]
+THROTTLED_SUBSCRIPTION = CODES["900804"]
+
+
+class Unavailable(Exception):
+    """A dependency (key manager, control plane, shared limiter) failed: an error, never a decision.
+
+    The transports turn it into a gRPC UNAVAILABLE (or HTTP 503) so that Envoy's failOpen and
+    statusOnError decide what the client sees.
+    """

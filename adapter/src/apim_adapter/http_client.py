@@ -1,0 +1,44 @@
+"""One shared aiohttp session per CA bundle, with bounded response sizes."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import Any
+
+import aiohttp
+
+
+class HttpClient:
+    def __init__(self, ca_bundle: str | None = None, timeout: float = 5.0):
+        self.ca_bundle, self.timeout = ca_bundle, aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=32)
+            )
+        return self._session
+
+    async def request_json(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> Any:
+        async with self.session.request(method, url, **kwargs) as resp:
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(
+                    resp.request_info, resp.history, status=resp.status, message=f"HTTP {resp.status}"
+                )
+            body = await resp.content.read(max_bytes + 1)
+            if len(body) > max_bytes:
+                raise ValueError(f"response larger than {max_bytes} bytes")
+            return json.loads(body)
+
+    async def get_json(self, url: str, max_bytes: int, **kwargs: Any) -> Any:
+        return await self.request_json("GET", url, max_bytes, **kwargs)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,34 @@
+"""Rate limiting: fixed windows per key, as WSO2's throttling tiers count (e.g. Gold: 5000 per minute)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..catalog import Limit
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One counter after this request: `count` requests so far in a window that resets in `reset` seconds."""
+
+    limit: Limit
+    count: int
+    reset: int
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit.count
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.count - self.count)
+
+
+class RateLimiter(Protocol):
+    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
+        """Count one request on every counter, atomically per counter; one round trip for a shared backend."""
+        ...
+
+    async def close(self) -> None: ...

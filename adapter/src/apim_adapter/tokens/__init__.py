@@ -1,0 +1,44 @@
+"""Token validation: JWTs against JWKS, opaque tokens by introspection, both cached by SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ErrorCode
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What a validated token says about its bearer."""
+
+    key_manager: str
+    consumer_key: str
+    scopes: frozenset[str]
+    subject: str
+    expires_at: float
+    jti: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class TokenRejected(Exception):
+    """The token is not acceptable; `error` is the WSO2 error to answer with."""
+
+    def __init__(self, error: ErrorCode, reason: str):
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+
+
+def fingerprint(token: str) -> str:
+    """The only form in which a token may be logged or used as a cache key."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def scopes_of(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(v for v in value if isinstance(v, str))
+    return frozenset()

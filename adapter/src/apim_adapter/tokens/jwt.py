@@ -1,0 +1,98 @@
+"""JWT access tokens: the issuer picks the key manager, its JWKS verifies the signature."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jwt
+
+from .. import errors
+from ..config import KeyManager
+from . import Principal, TokenRejected, scopes_of
+from .jwks import JwksCache
+
+_MAX_NESTING = 32
+
+
+def _segment(token: str, index: int) -> dict[str, Any]:
+    """One JSON segment of a compact JWS, decoded without verification (only to route the token)."""
+    try:
+        part = token.split(".")[index]
+        data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        value = json.loads(data)
+    except (ValueError, IndexError, RecursionError, UnicodeDecodeError) as exc:
+        raise TokenRejected(errors.INVALID, "malformed token") from exc
+    if not isinstance(value, dict):
+        raise TokenRejected(errors.INVALID, "malformed token")
+    return value
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    if depth > _MAX_NESTING:
+        return True
+    if isinstance(value, dict):
+        return any(_too_deep(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(v, depth + 1) for v in value)
+    return False
+
+
+class JwtValidator:
+    def __init__(self, key_manager: KeyManager, jwks: JwksCache):
+        self.km, self.jwks = key_manager, jwks
+
+    async def validate(self, token: str, header: dict[str, Any]) -> Principal:
+        km = self.km
+        alg = header.get("alg")
+        if alg not in km.algorithms:
+            raise TokenRejected(errors.INVALID, f"algorithm {alg!r} not allowed")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise TokenRejected(errors.INVALID, "malformed kid")
+        key = await self.jwks.key(kid)
+        if key is None:
+            raise TokenRejected(errors.INVALID, "unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[alg],
+                issuer=km.issuer,
+                audience=list(km.audiences) or None,
+                leeway=km.clock_skew_seconds,
+                options={"require": ["exp", "iss"], "verify_aud": bool(km.audiences)},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenRejected(errors.EXPIRED, "expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise TokenRejected(errors.INVALID, "not yet valid") from exc
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
+            raise TokenRejected(errors.INVALID, type(exc).__name__) from exc
+        if _too_deep(claims):
+            raise TokenRejected(errors.INVALID, "claims nested too deeply")
+        consumer_key = claims.get(km.consumer_key_claim)
+        if not isinstance(consumer_key, str) or not consumer_key:
+            raise TokenRejected(errors.FORBIDDEN, f"no {km.consumer_key_claim} claim")
+        exp = claims["exp"]
+        if not isinstance(exp, int | float):
+            raise TokenRejected(errors.INVALID, "exp is not a number")
+        jti = claims.get("jti")
+        return Principal(
+            key_manager=km.name,
+            consumer_key=consumer_key,
+            scopes=scopes_of(claims.get(km.scopes_claim)),
+            subject=str(claims.get("sub", "")),
+            expires_at=float(exp) + km.clock_skew_seconds,
+            jti=jti if isinstance(jti, str) else None,
+            claims=claims,
+        )
+
+
+def route(token: str) -> tuple[dict[str, Any], str | None]:
+    """The token's JOSE header and its unverified issuer, to choose the key manager."""
+    header = _segment(token, 0)
+    payload = _segment(token, 1)
+    iss = payload.get("iss")
+    return header, iss if isinstance(iss, str) else None

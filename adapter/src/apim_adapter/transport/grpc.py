@@ -1,0 +1,85 @@
+"""Envoy ext_authz v3 over gRPC: CheckRequest in, CheckResponse out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+from envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
+from envoy.type.v3.http_status_pb2 import HttpStatus
+from google.protobuf.struct_pb2 import Struct
+from google.rpc import code_pb2, status_pb2
+
+from ..decision import CheckInput, Decision
+from ..errors import Unavailable
+
+NAMESPACE = "envoy.filters.http.ext_authz"
+
+
+def client_ip(headers, source: str) -> str:
+    """The client's address as the gateway saw it: Envoy's external address, else the first XFF hop."""
+    external = headers.get("x-envoy-external-address")
+    if external:
+        return external
+    xff = headers.get("x-forwarded-for")
+    return xff.split(",", 1)[0].strip() if xff else source
+
+
+def to_input(request: pb.CheckRequest) -> CheckInput:
+    attrs = request.attributes
+    http = attrs.request.http
+    headers = http.headers
+    return CheckInput(
+        method=http.method or headers.get(":method", ""),
+        host=http.host or headers.get(":authority", ""),
+        path=http.path or headers.get(":path", "/"),
+        headers=headers,
+        request_id=headers.get("x-request-id", ""),
+        client_ip=client_ip(headers, attrs.source.address.socket_address.address),
+    )
+
+
+def _options(pairs) -> list[HeaderValueOption]:
+    return [HeaderValueOption(header=HeaderValue(key=k, value=v)) for k, v in pairs]
+
+
+def to_response(d: Decision) -> pb.CheckResponse:
+    metadata = Struct()
+    if d.allowed:
+        metadata.update(d.metadata)
+        return pb.CheckResponse(
+            status=status_pb2.Status(code=code_pb2.OK),
+            ok_response=pb.OkHttpResponse(
+                headers=_options(d.upstream_headers),
+                headers_to_remove=list(d.remove_headers),
+                response_headers_to_add=_options(d.client_headers),
+            ),
+            dynamic_metadata=metadata,
+        )
+    metadata.update({**d.metadata, "code": d.code})
+    grpc_code = code_pb2.UNAUTHENTICATED if d.status == 401 else code_pb2.PERMISSION_DENIED
+    return pb.CheckResponse(
+        status=status_pb2.Status(code=grpc_code, message=d.error.message if d.error else ""),
+        denied_response=pb.DeniedHttpResponse(
+            status=HttpStatus(code=d.status), headers=_options(d.client_headers), body=d.body.decode()
+        ),
+        dynamic_metadata=metadata,
+    )
+
+
+class AuthorizationService(pb_grpc.AuthorizationServicer):
+    def __init__(self, check: Callable[[CheckInput, str], Awaitable[Decision]]):
+        self.check = check
+
+    async def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+        try:
+            decision = await self.check(to_input(request), "grpc")
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return to_response(decision)
+
+
+def add_to_server(server: grpc.aio.Server, check) -> None:
+    pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check), server)

@@ -1,0 +1,43 @@
+"""Envoy ext_authz in HTTP mode: the checked request arrives as-is (with an optional path prefix).
+
+200 allows: the upstream headers ride on the response (Envoy copies those in `headersToUpstreamOnAllow`),
+and `x-envoy-auth-headers-to-remove` names the headers to strip. Any other non-5xx status denies with our
+body; 503 is an error, so Envoy's failOpen/statusOnError decide.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..decision import CheckInput
+from ..errors import Unavailable
+from .grpc import client_ip
+
+
+def make_handler(check, path_prefix: str = ""):
+    async def handle(request: web.BaseRequest) -> web.Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        path = request.raw_path
+        if path_prefix and (path == path_prefix or path.startswith(path_prefix + "/")):
+            path = path[len(path_prefix) :] or "/"
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        req = CheckInput(
+            method=request.method,
+            host=request.host,
+            path=path,
+            headers=headers,
+            request_id=headers.get("x-request-id", ""),
+            client_ip=client_ip(headers, peer[0] if peer else ""),
+        )
+        try:
+            d = await check(req, "http")
+        except Unavailable as exc:
+            return web.Response(status=503, text=str(exc))
+        if d.allowed:
+            out = [*d.upstream_headers, *d.client_headers]
+            if d.remove_headers:
+                out.append(("x-envoy-auth-headers-to-remove", ", ".join(d.remove_headers)))
+            return web.Response(status=200, headers=out)
+        return web.Response(status=d.status, headers=d.client_headers, body=d.body)
+
+    return handle
