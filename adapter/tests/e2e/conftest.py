@@ -1,0 +1,188 @@
+"""The adapter behind a real Envoy in front of a real httpbin, with real keys served as JWKS over HTTP.
+
+One adapter process serves two gateways: Envoy calling it over gRPC and Envoy calling it in HTTP mode,
+both configured as istiod configures an ingress gateway for a CUSTOM provider (0.5 s timeout, fail closed,
+503 on error).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from harness import oidc
+from harness.adapter_process import AdapterProcess
+from harness.envoy import Authz, Gateway
+from harness.processes import free_port, httpbin
+
+KM = "WSO2-IS-7"
+OTHER_KM = "Other-KM"
+DOWN_KM = "Down-KM"
+
+RESOURCES = [
+    {
+        "httpMethod": "GET",
+        "urlPattern": "/ip",
+        "scopes": ["scope_ip"],
+        "throttlingPolicy": "Unlimited",
+        "authScheme": "Any",
+    },
+    {"httpMethod": "GET", "urlPattern": "/headers", "scopes": ["scope_headers"], "throttlingPolicy": "Unlimited"},
+    {"httpMethod": "GET", "urlPattern": "/delay/{delay}", "scopes": [], "throttlingPolicy": "Unlimited"},
+    {"httpMethod": "GET", "urlPattern": "/status/{status_code}", "scopes": []},
+    {"httpMethod": "GET", "urlPattern": "/anything/*", "scopes": []},
+    {"httpMethod": "POST", "urlPattern": "/anything/*", "scopes": []},
+    {"httpMethod": "GET", "urlPattern": "/uuid", "authScheme": "None"},
+]
+
+# application name → (subscription state or None, subscription tier)
+APPS = {
+    "subscribed": ("UNBLOCKED", "Gold"),
+    "unsubscribed": (None, None),
+    "blocked": ("BLOCKED", "Gold"),
+    "prod-only-blocked": ("PROD_ONLY_BLOCKED", "Gold"),
+    "on-hold": ("ON_HOLD", "Gold"),
+    "rejected": ("REJECTED", "Gold"),
+    "throttled-grpc": ("UNBLOCKED", "Tiny"),
+    "throttled-http": ("UNBLOCKED", "Tiny"),
+    "reload": ("UNBLOCKED", "Gold"),
+}
+TINY_LIMIT = 3
+
+
+def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> dict:
+    doc = {
+        "apis": [
+            {
+                "uuid": "api-httpbin",
+                "apiId": 1,
+                "name": "HttpbinAPI",
+                "version": "1.0.0",
+                "context": "/httpbin/1.0.0",
+                "contextTemplate": "/httpbin/{version}",
+                "provider": "admin",
+                "apiType": "HTTP",
+                "status": "PUBLISHED",
+                "isDefaultVersion": True,
+                "policy": "Unlimited",
+                "urlMappings": RESOURCES,
+            }
+        ],
+        "applications": [],
+        "subscriptions": [],
+        "applicationKeyMappings": [],
+        "subscriptionPolicies": [
+            {"name": "Gold", "stopOnQuotaReach": True,
+             "defaultLimit": {"quotaType": "requestCount", "requestCount": {"requestCount": 5000, "timeUnit": "min", "unitTime": 1}}},
+            {"name": "Tiny", "stopOnQuotaReach": True,
+             "defaultLimit": {"quotaType": "requestCount", "requestCount": {"requestCount": TINY_LIMIT, "timeUnit": "min", "unitTime": 1}}},
+        ],
+    }  # fmt: skip
+    for i, (name, (state, tier)) in enumerate(apps.items(), start=1):
+        uuid = f"app-{name}"
+        doc["applications"].append({"uuid": uuid, "id": i, "name": name, "subName": "admin", "policy": "Unlimited"})
+        doc["applicationKeyMappings"].append(
+            {"applicationUUID": uuid, "consumerKey": f"client-{name}", "keyType": "PRODUCTION", "keyManager": KM}
+        )
+        if state:
+            doc["subscriptions"].append(
+                {"subscriptionUUID": f"sub-{name}", "apiUUID": "api-httpbin", "applicationUUID": uuid,
+                 "policyId": tier, "subscriptionState": state}
+            )  # fmt: skip
+    doc["applicationKeyMappings"].append(
+        {
+            "applicationUUID": "app-subscribed",
+            "consumerKey": "client-other",
+            "keyType": "SANDBOX",
+            "keyManager": OTHER_KM,
+        }
+    )
+    return doc
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    key: oidc.SigningKey
+    jwks: oidc.JwksServer
+    other_key: oidc.SigningKey
+    other_jwks: oidc.JwksServer
+    adapter: AdapterProcess
+    gateways: dict[str, Gateway]
+    catalog_path: Path
+    backend_public_key: object
+    tiny_limit: int = TINY_LIMIT
+
+    def token(self, app: str = "subscribed", scope: str = "scope_ip scope_headers", **claims) -> str:
+        return self.key.sign(oidc.claims(self.jwks.issuer, f"client-{app}", scope, **claims))
+
+    def write_catalog(self, doc: dict) -> None:
+        tmp = self.catalog_path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(doc))
+        tmp.replace(self.catalog_path)
+
+    def metrics(self) -> str:
+        return requests.get(self.adapter.admin + "/metrics", timeout=5).text
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    workdir = tmp_path_factory.mktemp("e2e")
+    processes = []
+    key = oidc.SigningKey("RS256")
+    jwks = oidc.JwksServer([key])
+    other_key = oidc.SigningKey("ES256")
+    other_jwks = oidc.JwksServer([other_key])
+    backend_key = ec.generate_private_key(ec.SECP256R1())
+    (workdir / "backend.key").write_bytes(
+        backend_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    catalog_path = workdir / "catalog.yaml"
+    catalog_path.write_text(yaml.safe_dump(catalog_document()))
+    config = {
+        "keyManagers": [
+            {"name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url, "jwksMinRefetchSeconds": 1},
+            {"name": OTHER_KM, "issuer": other_jwks.issuer, "jwksUri": other_jwks.url, "algorithms": ["ES256"],
+             "audiences": ["https://api.example.com"], "scopesClaim": "scp"},
+            {"name": DOWN_KM, "issuer": "https://down.example.com/oauth2/token",
+             "jwksUri": f"http://127.0.0.1:{free_port()}/jwks"},
+        ],
+        "controlPlane": {"type": "file", "path": str(catalog_path), "pollSeconds": 0.2},
+        "backendJwt": {"enabled": True, "keyFile": str(workdir / "backend.key"), "algorithm": "ES256"},
+        "analytics": {"enabled": True, "output": str(workdir / "analytics.log")},
+        "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}},
+    }  # fmt: skip
+    try:
+        bin_proc, bin_port = httpbin(workdir)
+        processes.append(bin_proc)
+        adapter = AdapterProcess(workdir, copy.deepcopy(config))
+        processes.append(adapter.proc)
+        adapter.wait_ready()
+        gateways = {
+            "grpc": Gateway(Authz([adapter.grpc_port], "grpc"), bin_port),
+            "http": Gateway(Authz([adapter.http_port], "http", path_prefix="/check"), bin_port),
+        }
+        for gw in gateways.values():
+            processes.append(gw.start(workdir))
+        yield Stack(
+            workdir, key, jwks, other_key, other_jwks, adapter, gateways, catalog_path, backend_key.public_key()
+        )
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+        jwks.close()
+        other_jwks.close()
+
+
+@pytest.fixture(params=["grpc", "http"])
+def gateway(request, stack: Stack) -> Gateway:
+    return stack.gateways[request.param]

@@ -1,0 +1,35 @@
+"""The adapter as users run it: `apim-adapter serve --config FILE` in its own process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .processes import VENV_BIN, Process, free_port
+
+
+class AdapterProcess:
+    def __init__(self, workdir: Path, config: dict[str, Any], name: str = "adapter"):
+        self.grpc_port, self.http_port, self.admin_port = free_port(), free_port(), free_port()
+        server = config.setdefault("server", {})
+        server.setdefault("grpc", {"host": "127.0.0.1", "port": self.grpc_port})
+        server.setdefault("http", {"host": "127.0.0.1", "port": self.http_port})
+        server.setdefault("admin", {"host": "127.0.0.1", "port": self.admin_port})
+        self.grpc_port = server["grpc"]["port"]
+        self.http_port = server["http"]["port"]
+        self.admin_port = server["admin"]["port"]
+        self.config_path = workdir / f"{name}.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.proc = Process(name, [str(VENV_BIN / "apim-adapter"), "serve", "--config", str(self.config_path)], workdir)
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        self.proc.wait_http(self.admin + "/readyz", timeout)
+
+    def stop(self) -> None:
+        self.proc.stop()
