@@ -57,6 +57,16 @@ APPS = {
 TINY_LIMIT = 3
 
 
+def per_minute(name: str, count: int) -> dict:
+    """A subscription policy in the internal data API's shape."""
+    limit = {"requestCount": count, "timeUnit": "min", "unitTime": 1}
+    return {
+        "name": name,
+        "stopOnQuotaReach": True,
+        "defaultLimit": {"quotaType": "requestCount", "requestCount": limit},
+    }
+
+
 def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> dict:
     doc = {
         "apis": [
@@ -78,12 +88,7 @@ def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> d
         "applications": [],
         "subscriptions": [],
         "applicationKeyMappings": [],
-        "subscriptionPolicies": [
-            {"name": "Gold", "stopOnQuotaReach": True,
-             "defaultLimit": {"quotaType": "requestCount", "requestCount": {"requestCount": 5000, "timeUnit": "min", "unitTime": 1}}},
-            {"name": "Tiny", "stopOnQuotaReach": True,
-             "defaultLimit": {"quotaType": "requestCount", "requestCount": {"requestCount": TINY_LIMIT, "timeUnit": "min", "unitTime": 1}}},
-        ],
+        "subscriptionPolicies": [per_minute("Gold", 5000), per_minute("Tiny", TINY_LIMIT)],
     }  # fmt: skip
     for i, (name, (state, tier)) in enumerate(apps.items(), start=1):
         uuid = f"app-{name}"
