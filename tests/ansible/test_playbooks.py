@@ -1,7 +1,6 @@
 """Lint, syntax and argument specs of the Ansible content (what can be checked without Docker)."""
 
 import pytest
-
 from conftest import BIN, ROOT, run
 
 INVENTORIES = sorted(p.name for p in (ROOT / "inventories").iterdir() if (p / "hosts.yml").exists())
@@ -25,36 +24,111 @@ def test_site_playbook_syntax_with_each_inventory(inventory: str) -> None:
 
 # A role given a missing or mistyped variable stops before its first task with the spec's message.
 BAD_VARS = [
-    ("kind_cluster", {"kind_cluster_version": "v0.31.0", "kind_cluster_node_image": "x", "kind_cluster_kubeconfig": "/tmp/k",
-                      "kind_cluster_config_dir": "/tmp", "kind_cluster_state": "running"}, "kind_cluster_state must be one of"),
+    (
+        "kind_cluster",
+        {
+            "kind_cluster_version": "v0.31.0",
+            "kind_cluster_node_image": "x",
+            "kind_cluster_kubeconfig": "/tmp/k",
+            "kind_cluster_config_dir": "/tmp",
+            "kind_cluster_state": "running",
+        },
+        "kind_cluster_state must be one of",
+    ),
     ("istio", {"istio_kubeconfig": "/tmp/k"}, "missing required arguments: istio_version"),
-    ("istio", {"istio_kubeconfig": "/tmp/k", "istio_version": "1.31.4",
-               "istio_ext_authz_providers": [{"name": "a", "service": "s", "port": "grpc"}]}, "port"),
-    ("pki", {"pki_dir": "/tmp/p", "pki_keystores": [{"name": "a", "server": "a", "format": "jceks", "keystore_file": "k",
-                                                     "truststore_file": "t", "password": "p", "secret": {}}]}, "format must be one of"),
-    ("identity_server", {"identity_server_kubeconfig": "/tmp/k", "identity_server_chart_version": "7.1.0-1",
-                         "identity_server_hostname": "is"}, "identity_server_admin_password"),
-    ("apim", {"apim_kubeconfig": "/tmp/k", "apim_chart_version": "4.5.0-10", "apim_hostname": "am", "apim_gateway_hostname": "gw",
-              "apim_admin_password": "x", "apim_keystore_password": "x", "apim_databases": {"type": "h2"}}, "apim_db"),
+    (
+        "istio",
+        {
+            "istio_kubeconfig": "/tmp/k",
+            "istio_version": "1.31.4",
+            "istio_ext_authz_providers": [{"name": "a", "service": "s", "port": "grpc"}],
+        },
+        "port",
+    ),
+    (
+        "pki",
+        {
+            "pki_dir": "/tmp/p",
+            "pki_keystores": [
+                {
+                    "name": "a",
+                    "server": "a",
+                    "format": "jceks",
+                    "keystore_file": "k",
+                    "truststore_file": "t",
+                    "password": "p",
+                    "secret": {},
+                }
+            ],
+        },
+        "format must be one of",
+    ),
+    (
+        "identity_server",
+        {
+            "identity_server_kubeconfig": "/tmp/k",
+            "identity_server_chart_version": "7.1.0-1",
+            "identity_server_hostname": "is",
+        },
+        "identity_server_admin_password",
+    ),
+    (
+        "apim",
+        {
+            "apim_kubeconfig": "/tmp/k",
+            "apim_chart_version": "4.5.0-10",
+            "apim_hostname": "am",
+            "apim_gateway_hostname": "gw",
+            "apim_admin_password": "x",
+            "apim_keystore_password": "x",
+            "apim_databases": {"type": "h2"},
+        },
+        "apim_db",
+    ),
     ("analytics", {"analytics_kubeconfig": "/tmp/k", "analytics_enabled": "sometimes"}, "analytics_enabled"),
     ("httpbin", {"httpbin_kubeconfig": "/tmp/k"}, "missing required arguments: httpbin_chart_path"),
-    ("apim_adapter", {"apim_adapter_kubeconfig": "/tmp/k", "apim_adapter_chart_path": "/tmp/c",
-                      "apim_adapter_key_managers": "WSO2-IS-7"}, "apim_adapter_key_managers"),
-    ("apim_setup", {"apim_setup_base_url": "https://x", "apim_setup_admin_password": "x",
-                    "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
-                    "apim_setup_subscription_policy": {"name": "Tiny", "request_count": 5, "unit_time": 1, "time_unit": "week"}},
-     "time_unit must be one of"),
+    (
+        "apim_adapter",
+        {
+            "apim_adapter_kubeconfig": "/tmp/k",
+            "apim_adapter_chart_path": "/tmp/c",
+            "apim_adapter_key_managers": "WSO2-IS-7",
+        },
+        "apim_adapter_key_managers",
+    ),
+    (
+        "apim_setup",
+        {
+            "apim_setup_base_url": "https://x",
+            "apim_setup_admin_password": "x",
+            "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+            "apim_setup_subscription_policy": {"name": "Tiny", "request_count": 5, "unit_time": 1, "time_unit": "week"},
+        },
+        "time_unit must be one of",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("role", "bad_vars", "message"), BAD_VARS, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(BAD_VARS)])
+@pytest.mark.parametrize(
+    ("role", "bad_vars", "message"), BAD_VARS, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(BAD_VARS)]
+)
 def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, bad_vars: dict, message: str) -> None:
     import json
 
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
-    result = run(str(BIN / "ansible-playbook"), "--check", "-i", "localhost,", "-c", "local", str(playbook),
-                 "-e", json.dumps(bad_vars), env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})
+    result = run(
+        str(BIN / "ansible-playbook"),
+        "--check",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(playbook),
+        "-e",
+        json.dumps(bad_vars),
+        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Validation of arguments failed" in output, output[-3000:]

@@ -9,9 +9,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from openapi_schema_validator import OAS30WriteValidator
-
 from conftest import ROOT, versions
+from openapi_schema_validator import OAS30WriteValidator
 
 SPECS = ROOT.parent / "shared" / "reference" / "wso2" / "specs"
 if not SPECS.exists():
@@ -38,12 +37,20 @@ def test_every_kubernetes_manifest_validates_against_the_pinned_kubernetes_schem
 def test_keystores_and_truststores_trust_the_ca_and_each_other(rendered: dict) -> None:
     pki = rendered["pki_dir"]
     for truststore, peer in (("apim-client-truststore.jks", "wso2is"), ("wso2is-client-truststore.p12", "apim")):
-        listing = subprocess.run(["keytool", "-list", "-keystore", str(pki / truststore), "-storepass", "wso2carbon"],
-                                 capture_output=True, text=True, check=True).stdout
+        listing = subprocess.run(
+            ["keytool", "-list", "-keystore", str(pki / truststore), "-storepass", "wso2carbon"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert re.search(r"^ca,.*trustedCertEntry", listing, re.M), listing
         assert re.search(rf"^{peer},.*trustedCertEntry", listing, re.M), listing
-    listing = subprocess.run(["keytool", "-list", "-keystore", str(pki / "apim-wso2carbon.jks"), "-storepass", "wso2carbon"],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["keytool", "-list", "-keystore", str(pki / "apim-wso2carbon.jks"), "-storepass", "wso2carbon"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert re.search(r"^wso2carbon,.*PrivateKeyEntry", listing, re.M), listing
 
 
@@ -57,7 +64,11 @@ def test_private_material_is_readable_by_its_owner_only(rendered: dict) -> None:
 
 
 def test_secrets_carry_the_keystores_under_the_names_the_charts_mount(rendered: dict) -> None:
-    secrets = {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in rendered["manifests"]["pki"] if m["kind"] == "Secret"}
+    secrets = {
+        (m["metadata"]["namespace"], m["metadata"]["name"]): m
+        for m in rendered["manifests"]["pki"]
+        if m["kind"] == "Secret"
+    }
     assert set(secrets[("wso2", "apim-keystores")]["data"]) == {"wso2carbon.jks", "client-truststore.jks"}
     assert set(secrets[("wso2", "is-keystores")]["data"]) == {"wso2carbon.p12", "client-truststore.p12"}
     assert secrets[("istio-ingress", "gateway-tls")]["type"] == "kubernetes.io/tls"
@@ -74,8 +85,13 @@ def _proto_json_fields(message: str) -> set[str]:
 
 def _istio_api_dir() -> Path:
     cache = ROOT / ".cache" / "go"
-    result = subprocess.run(["go", "mod", "download", "-json", f"istio.io/api@v{versions()['ISTIO_VERSION']}"],
-                            capture_output=True, text=True, check=True, env={**_go_env(cache)})
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"istio.io/api@v{versions()['ISTIO_VERSION']}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**_go_env(cache)},
+    )
     return Path(json.loads(result.stdout)["Dir"])
 
 
@@ -110,7 +126,8 @@ class _NoDates(yaml.SafeLoader):
 
 
 _NoDates.yaml_implicit_resolvers = {
-    key: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"] for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    key: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
@@ -174,7 +191,9 @@ DUMMY_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
         ("generate_keys", "devportal", "/applications/{applicationId}/generate-keys", "post"),
     ],
 )
-def test_apim_setup_request_body_matches_wso2_spec(rendered: dict, body: str, spec: str, path: str, method: str) -> None:
+def test_apim_setup_request_body_matches_wso2_spec(
+    rendered: dict, body: str, spec: str, path: str, method: str
+) -> None:
     _check(spec, path, method, rendered["apim_setup"]["bodies"][body])
 
 
@@ -185,7 +204,12 @@ def test_apim_setup_application_and_subscription_bodies_match_wso2_spec(rendered
         _check("devportal", "/applications", "post", bodies["application"])
         if bodies["subscription"]["throttlingPolicy"]:
             # The role adds the ids it looked up when it sends the subscription.
-            _check("devportal", "/subscriptions", "post", {**bodies["subscription"], "applicationId": DUMMY_ID, "apiId": DUMMY_ID})
+            _check(
+                "devportal",
+                "/subscriptions",
+                "post",
+                {**bodies["subscription"], "applicationId": DUMMY_ID, "apiId": DUMMY_ID},
+            )
         else:
             assert name == "unsubscribed"
 

@@ -199,9 +199,7 @@ def test_custom_policy_without_exclusions_checks_every_request():
 
 
 def test_hpa_replaces_fixed_replicas():
-    objects = render(
-        CHART, values={"autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 75}}
-    )
+    objects = render(CHART, values={"autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 75}})
     hpa = find(objects, "HorizontalPodAutoscaler")
     assert "replicas" not in deployment(objects)["spec"]
     assert hpa["spec"]["scaleTargetRef"] == {
@@ -209,9 +207,7 @@ def test_hpa_replaces_fixed_replicas():
         "kind": "Deployment",
         "name": "rel-apim-adapter",
     }
-    metrics = {
-        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]
-    }
+    metrics = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]}
     assert metrics == {"cpu": 70, "memory": 75}
 
 
@@ -256,9 +252,7 @@ def test_topology_spread_gets_the_selector_labels():
         "topologyKey": "topology.kubernetes.io/zone",
         "whenUnsatisfiable": "DoNotSchedule",
     }
-    pod = deployment(render(CHART, values={"topologySpreadConstraints": [constraint]}))["spec"]["template"][
-        "spec"
-    ]
+    pod = deployment(render(CHART, values={"topologySpreadConstraints": [constraint]}))["spec"]["template"]["spec"]
     (rendered,) = pod["topologySpreadConstraints"]
     assert rendered["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "rel"
 

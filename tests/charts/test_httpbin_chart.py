@@ -64,9 +64,7 @@ def test_virtual_service_rewrites_both_contexts_to_root():
 def test_gateway_selects_the_ingress_gateway():
     gateway = find(objects(), "Gateway")["spec"]
     assert gateway["selector"] == {"istio": "ingressgateway"}
-    assert gateway["servers"] == [
-        {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
-    ]
+    assert gateway["servers"] == [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]
 
 
 def test_strict_mtls_for_the_httpbin_pods():

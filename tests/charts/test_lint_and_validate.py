@@ -9,9 +9,7 @@ import pytest
 from chart_helpers import CHART_NAMES, CHARTS, KUBERNETES_VERSION, helm, render
 from crd_schemas import crd_schemas
 
-CI_VALUES = [
-    (chart, path) for chart in CHART_NAMES for path in sorted((CHARTS / chart / "ci").glob("*-values.yaml"))
-]
+CI_VALUES = [(chart, path) for chart in CHART_NAMES for path in sorted((CHARTS / chart / "ci").glob("*-values.yaml"))]
 CI_IDS = [f"{chart}/{path.name}" for chart, path in CI_VALUES]
 
 
@@ -75,9 +73,7 @@ def test_crd_schemas_reject_unknown_and_mistyped_fields():
     assert schema_errors(policy) == []
     assert schema_errors({**policy, "spec": {**policy["spec"], "provder": {"name": "x"}}})
     assert schema_errors({**policy, "spec": {**policy["spec"], "action": "CUSTOMISED"}})
-    assert schema_errors(
-        {**policy, "spec": {**policy["spec"], "rules": [{"to": [{"operation": {"paths": "/a"}}]}]}}
-    )
+    assert schema_errors({**policy, "spec": {**policy["spec"], "rules": [{"to": [{"operation": {"paths": "/a"}}]}]}})
 
 
 def test_kubernetes_schemas_are_strict():

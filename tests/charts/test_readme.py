@@ -31,11 +31,7 @@ def test_readme_is_generated_from_the_current_values(chart, generated):
 
 @pytest.mark.parametrize("chart", CHART_NAMES)
 def test_every_value_is_documented(chart, generated):
-    rows = [
-        line
-        for line in generated[chart].splitlines()
-        if line.startswith("| ") and not line.startswith("| Key")
-    ]
+    rows = [line for line in generated[chart].splitlines() if line.startswith("| ") and not line.startswith("| Key")]
     assert rows, "no values table"
     undocumented = [row.split(" | ")[0].strip("| ") for row in rows if not row.split(" | ")[-1].strip(" |")]
     assert not undocumented, f"values without a `# --` comment: {undocumented}"

@@ -19,9 +19,7 @@ INVALID = {
             "HMAC algorithm",
             {
                 "config": {
-                    "keyManagers": [
-                        {"name": "km", "issuer": "i", "jwksUri": "https://k/jwks", "algorithms": ["HS256"]}
-                    ]
+                    "keyManagers": [{"name": "km", "issuer": "i", "jwksUri": "https://k/jwks", "algorithms": ["HS256"]}]
                 }
             },
         ),
