@@ -174,7 +174,12 @@ class Adapter:
         runners.append(admin_runner)
         sites = [web.TCPSite(admin_runner, server.admin.host, server.admin.port, reuse_port=True)]
         if server.http is not None:
-            http_server = web.Server(http_transport.make_handler(self.check, server.http.path_prefix))
+            limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
+            http_server = web.Server(
+                http_transport.make_handler(self.check, server.http.path_prefix),
+                max_line_size=limit,
+                max_field_size=limit,
+            )
             http_runner = web.ServerRunner(http_server, access_log=None)
             await http_runner.setup()
             runners.append(http_runner)

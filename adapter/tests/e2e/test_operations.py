@@ -1,0 +1,182 @@
+"""Catalog hot reload, key rotation, key manager outages, fail-open/closed and observability, through Envoy."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import grpc
+import pytest
+import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from harness import oidc
+from harness.adapter_process import AdapterProcess
+from harness.envoy import Authz, Gateway
+from harness.sample_catalog import APPS, catalog_document
+
+API = "/httpbin/1.0.0"
+
+
+def eventually(check, timeout: float = 3.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def status(gateway, token: str, path: str = "/ip") -> int:
+    return requests.get(gateway.url + API + path, headers={"authorization": f"Bearer {token}"}, timeout=10).status_code
+
+
+def test_catalog_changes_apply_without_restart_and_a_broken_file_keeps_the_last_good(stack):
+    gw, token = stack.gateways["grpc"], stack.token("reload")
+    pid = stack.adapter.proc.proc.pid
+    assert status(gw, token) == 200
+    blocked = copy.deepcopy(APPS)
+    blocked["reload"] = ("BLOCKED", "Gold")
+    stack.write_catalog(catalog_document(blocked))
+    assert eventually(lambda: status(gw, token) == 401)
+
+    stack.catalog_path.write_text("apis: [ {broken")
+    time.sleep(0.6)
+    assert status(gw, token) == 401  # still the last good catalog
+    assert requests.get(stack.adapter.admin + "/readyz", timeout=5).status_code == 200
+    assert 'apim_adapter_catalog_reloads_total{result="error",source="file"}' in stack.metrics()
+
+    bad_item = catalog_document()
+    bad_item["subscriptions"][0]["subscriptionState"] = "SOMETIMES"
+    stack.write_catalog(bad_item)
+    time.sleep(0.6)
+    assert status(gw, token) == 401
+
+    stack.write_catalog(catalog_document())
+    assert eventually(lambda: status(gw, token) == 200)
+    assert stack.adapter.proc.proc.pid == pid
+
+
+def test_a_rotated_key_is_fetched_on_its_first_token(stack):
+    gw = stack.gateways["grpc"]
+    new_key = oidc.SigningKey("RS256")
+    stack.jwks.keys.append(new_key)
+    try:
+        time.sleep(1.1)  # refetches on an unknown kid are rate-limited to one per second here
+        token = new_key.sign(oidc.claims(stack.jwks.issuer, "client-subscribed", "scope_ip"))
+        assert status(gw, token) == 200
+    finally:
+        stack.jwks.keys.remove(new_key)
+
+
+def test_jwks_outage_keeps_known_keys_and_recovers(stack):
+    gw = stack.gateways["http"]
+    stack.jwks.up = False
+    later_key = oidc.SigningKey("RS256")
+    try:
+        assert status(gw, stack.token()) == 200  # known key, endpoint down
+        fetches = stack.jwks.fetches
+        time.sleep(1.1)
+        unknown = later_key.sign(oidc.claims(stack.jwks.issuer, "client-subscribed", "scope_ip"))
+        assert status(gw, unknown) == 401
+        # a burst of unknown kids is one refetch per period, not one per request
+        for _ in range(20):
+            assert status(gw, later_key.sign(oidc.claims(stack.jwks.issuer, "client-x"))) == 401
+        assert stack.jwks.fetches - fetches <= 2
+    finally:
+        stack.jwks.up = True
+    stack.jwks.keys.append(later_key)
+    try:
+        time.sleep(1.1)
+        fresh = later_key.sign(oidc.claims(stack.jwks.issuer, "client-subscribed", "scope_ip"))
+        assert status(gw, fresh) == 200
+    finally:
+        stack.jwks.keys.remove(later_key)
+
+
+@pytest.fixture(scope="module")
+def not_ready(stack, tmp_path_factory):
+    """An adapter with no catalog yet, behind a fail-closed and a fail-open gateway."""
+    workdir = tmp_path_factory.mktemp("not-ready")
+    adapter = AdapterProcess(
+        workdir,
+        {
+            "keyManagers": [{"name": "KM", "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
+            "controlPlane": {"type": "file", "path": str(workdir / "missing.yaml")},
+        },
+    )
+    adapter.proc.wait_http(adapter.admin + "/readyz", status=503)
+    upstream = stack.gateways["grpc"].upstream_port
+    closed = Gateway(Authz([adapter.grpc_port]), upstream)
+    opened = Gateway(Authz([adapter.grpc_port], failure_mode_allow=True), upstream)
+    procs = [closed.start(workdir), opened.start(workdir)]
+    yield adapter, closed, opened
+    for p in procs:
+        p.stop()
+    adapter.stop()
+
+
+def test_internal_errors_fail_closed_unless_the_operator_chose_fail_open(stack, not_ready):
+    adapter, closed, opened = not_ready
+    token = stack.token()
+    assert status(closed, token) == 503
+    assert status(opened, token) == 200
+    assert requests.get(adapter.admin + "/healthz", timeout=5).status_code == 200
+
+
+def test_grpc_health_reports_serving_only_with_a_catalog(stack, not_ready):
+    def health(port: int) -> int:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+
+    assert health(stack.adapter.grpc_port) == health_pb2.HealthCheckResponse.SERVING
+    assert health(not_ready[0].grpc_port) == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_metrics_count_decisions_and_latency(stack):
+    gw = stack.gateways["grpc"]
+    requests.get(gw.url + API + "/ip", timeout=10)
+    text = stack.metrics()
+    assert 'apim_adapter_decisions_total{api="HttpbinAPI",application="",code="900902",outcome="deny",tier=""}' in text
+    assert 'apim_adapter_check_duration_seconds_bucket{le="0.001",transport="grpc"}' in text
+    assert "apim_adapter_token_cache_total" in text
+    assert 'apim_adapter_jwks_fetches_total{key_manager="WSO2-IS-7",result="success"}' in text
+    assert 'apim_adapter_catalog_objects{kind="apis"} 1.0' in text
+
+
+def test_analytics_events_in_wso2_elk_format_carry_the_request_id(stack):
+    gw = stack.gateways["grpc"]
+    rid = f"analytics-{time.time_ns()}"
+    requests.get(gw.url + API + "/ip", headers={"x-request-id": rid}, timeout=10)
+    requests.get(
+        gw.url + API + "/ip", headers={"x-request-id": rid + "-ok", "authorization": f"Bearer {stack.token()}"}
+    )
+    log = stack.workdir / "analytics.log"
+
+    def lines():
+        text = log.read_text() if log.exists() else ""
+        return [line for line in text.splitlines() if rid in line]
+
+    found = eventually(lambda: len(lines()) == 2, timeout=3)
+    assert found, lines()
+    fault = next(line for line in lines() if f'"correlationId":"{rid}"' in line)
+    assert "apimMetrics: apim:faulty, properties :{" in fault
+    assert '"errorCode":900902' in fault
+    ok = next(line for line in lines() if f'"correlationId":"{rid}-ok"' in line)
+    assert "apimMetrics: apim:response, properties :{" in ok
+    assert '"applicationName":"subscribed"' in ok
+    assert "Bearer" not in log.read_text()
+
+
+def test_envoy_access_log_gets_the_decision_as_dynamic_metadata(stack):
+    gw = stack.gateways["grpc"]
+    rid = f"meta-{time.time_ns()}"
+    requests.get(
+        gw.url + API + "/ip", headers={"x-request-id": rid, "authorization": f"Bearer {stack.token()}"}, timeout=10
+    )
+    envoy_log = stack.workdir / f"envoy-{gw.port}.log"
+    line = eventually(lambda: next((x for x in envoy_log.read_text().splitlines() if rid in x), None), timeout=5)
+    assert line is not None
+    assert '"application":"subscribed"' in line
+    assert '"tier":"Gold"' in line

@@ -1,0 +1,93 @@
+"""A sample catalog in WSO2 internal data API shapes: the httpbin API, applications in every subscription
+state, and the tiers the tests and benchmarks use."""
+
+from __future__ import annotations
+
+KM = "WSO2-IS-7"
+OTHER_KM = "Other-KM"
+DOWN_KM = "Down-KM"
+
+RESOURCES = [
+    {
+        "httpMethod": "GET",
+        "urlPattern": "/ip",
+        "scopes": ["scope_ip"],
+        "throttlingPolicy": "Unlimited",
+        "authScheme": "Any",
+    },
+    {"httpMethod": "GET", "urlPattern": "/headers", "scopes": ["scope_headers"], "throttlingPolicy": "Unlimited"},
+    {"httpMethod": "GET", "urlPattern": "/delay/{delay}", "scopes": [], "throttlingPolicy": "Unlimited"},
+    {"httpMethod": "GET", "urlPattern": "/status/{status_code}", "scopes": []},
+    {"httpMethod": "GET", "urlPattern": "/anything/*", "scopes": []},
+    {"httpMethod": "POST", "urlPattern": "/anything/*", "scopes": []},
+    {"httpMethod": "GET", "urlPattern": "/uuid", "authScheme": "None"},
+]
+
+# application name → (subscription state or None, subscription tier)
+APPS = {
+    "subscribed": ("UNBLOCKED", "Gold"),
+    "unsubscribed": (None, None),
+    "blocked": ("BLOCKED", "Gold"),
+    "prod-only-blocked": ("PROD_ONLY_BLOCKED", "Gold"),
+    "on-hold": ("ON_HOLD", "Gold"),
+    "rejected": ("REJECTED", "Gold"),
+    "throttled-grpc": ("UNBLOCKED", "Tiny"),
+    "throttled-http": ("UNBLOCKED", "Tiny"),
+    "reload": ("UNBLOCKED", "Gold"),
+}
+TINY_LIMIT = 3
+
+
+def per_minute(name: str, count: int) -> dict:
+    """A subscription policy in the internal data API's shape."""
+    limit = {"requestCount": count, "timeUnit": "min", "unitTime": 1}
+    return {
+        "name": name,
+        "stopOnQuotaReach": True,
+        "defaultLimit": {"quotaType": "requestCount", "requestCount": limit},
+    }
+
+
+def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> dict:
+    doc = {
+        "apis": [
+            {
+                "uuid": "api-httpbin",
+                "apiId": 1,
+                "name": "HttpbinAPI",
+                "version": "1.0.0",
+                "context": "/httpbin/1.0.0",
+                "contextTemplate": "/httpbin/{version}",
+                "provider": "admin",
+                "apiType": "HTTP",
+                "status": "PUBLISHED",
+                "isDefaultVersion": True,
+                "policy": "Unlimited",
+                "urlMappings": RESOURCES,
+            }
+        ],
+        "applications": [],
+        "subscriptions": [],
+        "applicationKeyMappings": [],
+        "subscriptionPolicies": [per_minute("Gold", 5000), per_minute("Tiny", TINY_LIMIT)],
+    }  # fmt: skip
+    for i, (name, (state, tier)) in enumerate(apps.items(), start=1):
+        uuid = f"app-{name}"
+        doc["applications"].append({"uuid": uuid, "id": i, "name": name, "subName": "admin", "policy": "Unlimited"})
+        doc["applicationKeyMappings"].append(
+            {"applicationUUID": uuid, "consumerKey": f"client-{name}", "keyType": "PRODUCTION", "keyManager": KM}
+        )
+        if state:
+            doc["subscriptions"].append(
+                {"subscriptionUUID": f"sub-{name}", "apiUUID": "api-httpbin", "applicationUUID": uuid,
+                 "policyId": tier, "subscriptionState": state}
+            )  # fmt: skip
+    doc["applicationKeyMappings"].append(
+        {
+            "applicationUUID": "app-subscribed",
+            "consumerKey": "client-other",
+            "keyType": "SANDBOX",
+            "keyManager": OTHER_KM,
+        }
+    )
+    return doc
