@@ -3,6 +3,8 @@ state, and the tiers the tests and benchmarks use."""
 
 from __future__ import annotations
 
+import copy
+
 KM = "WSO2-IS-7"
 OTHER_KM = "Other-KM"
 DOWN_KM = "Down-KM"
@@ -63,7 +65,7 @@ def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> d
                 "status": "PUBLISHED",
                 "isDefaultVersion": True,
                 "policy": "Unlimited",
-                "urlMappings": RESOURCES,
+                "urlMappings": copy.deepcopy(RESOURCES),
             }
         ],
         "applications": [],

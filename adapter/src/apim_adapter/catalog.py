@@ -204,7 +204,9 @@ class _Item:
 
 
 def _items(doc: Mapping[str, Any], key: str) -> list[tuple[_Item, str]]:
-    raw = doc.get(key) or []
+    raw = doc.get(key)
+    if raw is None:
+        return []
     if not isinstance(raw, list):
         raise CatalogError(f"{key}: must be a list")
     out = []

@@ -1,0 +1,101 @@
+"""The catalog: WSO2 internal data API shapes in, validated and indexed for the hot path."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from apim_adapter.catalog import CatalogError, Limit, build, compile_template
+from harness.sample_catalog import catalog_document
+
+
+def test_sample_catalog_builds_with_indexes():
+    cat = build(catalog_document())
+    assert set(cat.contexts) == {"/httpbin/1.0.0", "/httpbin"}
+    assert ("client-subscribed", "WSO2-IS-7") in cat.key_mappings
+    assert cat.subscription_policies["Gold"].limit == Limit(5000, 60)
+    assert cat.subscription_policies["Unlimited"].limit is None
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/httpbin/1.0.0/ip", ("/httpbin/1.0.0", "/ip")),
+        ("/httpbin/1.0.0/ip?x=1", ("/httpbin/1.0.0", "/ip")),
+        ("/httpbin/ip", ("/httpbin/1.0.0", "/ip")),
+        ("/httpbin/1.0.0", ("/httpbin/1.0.0", "/")),
+        ("/httpbin-other/ip", None),
+        ("/", None),
+    ],
+)
+def test_context_resolution_is_segment_wise_longest_prefix(path, expected):
+    found = build(catalog_document()).resolve(path)
+    assert (found[0].context, found[1]) == expected if expected else found is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches", "rejects"),
+    [
+        ("/ip", ["/ip", "/ip/"], ["/ipx", "/ip/x"]),
+        ("/delay/{delay}", ["/delay/3"], ["/delay", "/delay/3/4"]),
+        ("/pets/{id}/photos/*", ["/pets/1/photos", "/pets/1/photos/a/b"], ["/pets/1"]),
+        ("/*", ["/", "/anything/at/all"], []),
+    ],
+)
+def test_uri_templates(pattern, matches, rejects):
+    regex, _ = compile_template(pattern)
+    assert all(regex.fullmatch(p) for p in matches)
+    assert not any(regex.fullmatch(p) for p in rejects)
+
+
+def test_most_specific_resource_wins():
+    doc = catalog_document()
+    doc["apis"][0]["urlMappings"] = [
+        {"httpMethod": "GET", "urlPattern": "/*", "scopes": ["any"]},
+        {"httpMethod": "GET", "urlPattern": "/pets/{id}", "scopes": ["template"]},
+        {"httpMethod": "GET", "urlPattern": "/pets/mine", "scopes": ["literal"]},
+    ]
+    api = build(doc).apis["api-httpbin"]
+    assert api.match("GET", "/pets/mine").scopes == {"literal"}
+    assert api.match("GET", "/pets/7").scopes == {"template"}
+    assert api.match("GET", "/else").scopes == {"any"}
+    assert api.match("POST", "/pets/7") is None
+
+
+def broken(mutate) -> str:
+    doc = copy.deepcopy(catalog_document())
+    mutate(doc)
+    with pytest.raises(CatalogError) as err:
+        build(doc)
+    return str(err.value)
+
+
+def test_errors_name_the_item_and_field():
+    assert broken(lambda d: d["apis"][0].pop("context")) == "apis[0] (HttpbinAPI).context: required"
+    msg = broken(lambda d: d["apis"][0]["urlMappings"][1].update(httpMethod="FETCH"))
+    assert msg == "apis[0] (HttpbinAPI).urlMappings[1].httpMethod: unknown method 'FETCH'"
+    msg = broken(lambda d: d["subscriptions"][0].update(policyId="Platinum"))
+    assert msg == "subscriptions[0].policyId: no subscription policy named 'Platinum'"
+    msg = broken(lambda d: d["subscriptions"][0].update(subscriptionState="MAYBE"))
+    assert msg == "subscriptions[0].subscriptionState: unknown state 'MAYBE'"
+    msg = broken(lambda d: d["applications"][0].update(id="one"))
+    assert msg == "applications[0] (subscribed).id: expected int"
+    msg = broken(lambda d: d["subscriptionPolicies"][0]["defaultLimit"]["requestCount"].update(timeUnit="fortnight"))
+    assert "subscriptionPolicies[0] (Gold).defaultLimit.requestCount.timeUnit: unknown unit" in msg
+    assert broken(lambda d: d.update(apis={})) == "apis: must be a list"
+    assert broken(lambda d: d["apis"].append(copy.deepcopy(d["apis"][0]))).endswith("duplicate 'api-httpbin'")
+
+
+def test_ids_stand_in_for_uuids_as_in_older_apim_payloads():
+    doc = catalog_document()
+    for sub in doc["subscriptions"]:
+        sub.pop("applicationUUID")
+        sub["appId"] = next(a["id"] for a in doc["applications"] if a["uuid"] == f"app-{sub['subscriptionUUID'][4:]}")
+    cat = build(doc)
+    assert ("app-subscribed", "api-httpbin") in cat.subscriptions
+
+
+def test_not_a_document():
+    with pytest.raises(CatalogError, match="must be an object"):
+        build(["apis"])
