@@ -34,11 +34,11 @@ def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
 
 
 class Pipeline:
-    def __init__(self, doc=None, request=Request(), backend_jwt=None):
+    def __init__(self, doc=None, request: Request | None = None, backend_jwt=None):
         self.catalog = build(doc or catalog_document())
         self.authenticator = preloaded_authenticator()
         self.enforcer = Enforcer(
-            lambda: self.catalog, self.authenticator.authenticate, LocalRateLimiter(), request, backend_jwt
+            lambda: self.catalog, self.authenticator.authenticate, LocalRateLimiter(), request or Request(), backend_jwt
         )
 
     def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers):
