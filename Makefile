@@ -67,8 +67,18 @@ charts-test: setup ## Lint, render and validate the Helm charts.
 ansible-test: setup ## ansible-lint, syntax, argument specs, rendered manifests and REST bodies.
 	$(BIN)/pytest -q tests/ansible
 
+demo: setup ## The secured httpbin flow on this machine (Keycloak, apim-adapter, Envoy, httpbin): run it, show how to call it.
+	scripts/demo.sh
+
+demo-down: $(VENV)/.installed ## Stop the local stack started by make demo.
+	$(BIN)/ansible-playbook site.yml -i inventories/local -e stack_state=absent
+
+molecule-local: setup ## Local Molecule scenario: converge, idempotence, verify (secured flow), destroy.
+	$(BIN)/molecule test -s local --no-command-borders
+
 test: setup lint ## Run every test (what CI runs).
 	$(BIN)/pytest -q
+	$(BIN)/molecule test -s local --no-command-borders
 
 bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy.
 	$(BIN)/python -m bench.extauthz

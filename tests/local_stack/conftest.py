@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
-def ansible_env() -> dict[str, str]:
+def _ansible_env() -> dict[str, str]:
     return {
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -36,7 +36,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         check=True,
         cwd=REPO,
-        env=ansible_env(),
+        env=_ansible_env(),
         capture_output=True,
     )
     return out
@@ -55,3 +55,18 @@ def catalog(rendered: Path) -> dict:
 @pytest.fixture(scope="session")
 def adapter_config(rendered: Path) -> dict:
     return yaml.safe_load((rendered / "adapter/config.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def repo_dir() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    return VENV_BIN
+
+
+@pytest.fixture(scope="session")
+def ansible_env() -> dict[str, str]:
+    return _ansible_env()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import VENV_BIN
 
-
-def test_the_adapter_accepts_the_rendered_configuration(rendered: Path) -> None:
+def test_the_adapter_accepts_the_rendered_configuration(rendered: Path, venv_bin: Path) -> None:
     result = subprocess.run(
-        [VENV_BIN / "apim-adapter", "validate", "--config", rendered / "adapter/config.yaml"],
+        [venv_bin / "apim-adapter", "validate", "--config", rendered / "adapter/config.yaml"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,10 +6,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import REPO
-
-ENVOY = Path(os.environ.get("ENVOY_BIN") or REPO / ".tools/envoy/bin/envoy")
-
 
 def _http_connection_manager(config: dict) -> dict:
     [listener] = config["static_resources"]["listeners"]
@@ -23,9 +19,10 @@ def _routes(config: dict) -> list[dict]:
     return vhost["routes"]
 
 
-def test_real_envoy_accepts_the_rendered_configuration(rendered: Path) -> None:
+def test_real_envoy_accepts_the_rendered_configuration(rendered: Path, repo_dir: Path) -> None:
+    envoy = os.environ.get("ENVOY_BIN") or repo_dir / ".tools/envoy/bin/envoy"
     result = subprocess.run(
-        [ENVOY, "--mode", "validate", "--base-id", "18499", "-c", rendered / "envoy.yaml"],
+        [envoy, "--mode", "validate", "--base-id", "18499", "-c", rendered / "envoy.yaml"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, VENV_BIN, ansible_env
 
 # Stands in for Envoy: once started, it asks to be killed when its parent exits (PR_SET_PDEATHSIG).
 SERVER = """
@@ -21,32 +20,38 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRe
 """
 
 
-def run_module(**args: object) -> dict:
-    result = subprocess.run(
-        [
-            VENV_BIN / "ansible",
-            "localhost",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-o",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-M",
-            REPO / "roles/local_process/library",
-            "-m",
-            "local_process",
-            "-a",
-            json.dumps(args),
-        ],
-        capture_output=True,
-        text=True,
-        env=ansible_env(),
-        timeout=60,
-    )
-    outcome, _, payload = result.stdout.partition(" => ")
-    return {**json.loads(payload), "failed": "FAILED" in outcome}
+@pytest.fixture(scope="session")
+def run_module(repo_dir: Path, venv_bin: Path, ansible_env: dict[str, str]):
+    """Run the local_process module once with these arguments; its JSON result plus `failed`."""
+
+    def run(**args: object) -> dict:
+        result = subprocess.run(
+            [
+                venv_bin / "ansible",
+                "localhost",
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                "-o",
+                "-e",
+                f"ansible_python_interpreter={sys.executable}",
+                "-M",
+                repo_dir / "roles/local_process/library",
+                "-m",
+                "local_process",
+                "-a",
+                json.dumps(args),
+            ],
+            capture_output=True,
+            text=True,
+            env=ansible_env,
+            timeout=60,
+        )
+        outcome, _, payload = result.stdout.partition(" => ")
+        return {**json.loads(payload), "failed": "FAILED" in outcome}
+
+    return run
 
 
 def alive(pid: int) -> bool:
@@ -65,7 +70,7 @@ def port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path, port: int):
+def server(tmp_path: Path, port: int, run_module):
     args = {
         "name": "web",
         "state_dir": str(tmp_path),
@@ -76,7 +81,7 @@ def server(tmp_path: Path, port: int):
     run_module(name="web", state_dir=str(tmp_path), state="absent")
 
 
-def test_starts_once_and_survives_the_module_exit(server: dict, tmp_path: Path) -> None:
+def test_starts_once_and_survives_the_module_exit(server: dict, tmp_path: Path, run_module) -> None:
     started = run_module(**server)
     assert started["changed"] is True
     time.sleep(0.5)
@@ -87,7 +92,7 @@ def test_starts_once_and_survives_the_module_exit(server: dict, tmp_path: Path) 
     assert (again["changed"], again["pid"]) == (False, started["pid"])
 
 
-def test_restarted_gets_a_new_process(server: dict) -> None:
+def test_restarted_gets_a_new_process(server: dict, run_module) -> None:
     first = run_module(**server)["pid"]
     restarted = run_module(**server, state="restarted")
     assert restarted["changed"] is True
@@ -95,7 +100,7 @@ def test_restarted_gets_a_new_process(server: dict) -> None:
     assert not alive(first)
 
 
-def test_absent_stops_it_and_is_then_unchanged(server: dict, tmp_path: Path) -> None:
+def test_absent_stops_it_and_is_then_unchanged(server: dict, tmp_path: Path, run_module) -> None:
     pid = run_module(**server)["pid"]
     stopped = run_module(name="web", state_dir=str(tmp_path), state="absent")
     assert stopped["changed"] is True
@@ -104,7 +109,7 @@ def test_absent_stops_it_and_is_then_unchanged(server: dict, tmp_path: Path) -> 
     assert run_module(name="web", state_dir=str(tmp_path), state="absent")["changed"] is False
 
 
-def test_a_process_that_dies_fails_fast_with_its_log(tmp_path: Path, port: int) -> None:
+def test_a_process_that_dies_fails_fast_with_its_log(tmp_path: Path, port: int, run_module) -> None:
     begin = time.monotonic()
     result = run_module(
         name="broken",
