@@ -3,7 +3,7 @@
 # its table, then explain how to call the gateway yourself. Re-running leaves healthy processes alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# YAML results keep the flow table readable.
+# ansible.cfg sets YAML results, which keep the flow table readable.
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 .venv/bin/ansible-playbook site.yml -i inventories/local "$@"
 
