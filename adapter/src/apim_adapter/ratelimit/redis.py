@@ -1,0 +1,98 @@
+"""Fixed-window counters in Redis, shared by every adapter replica and worker.
+
+One EVALSHA per check counts the request on all of its counters atomically (INCR, and PEXPIRE when a window's
+counter is created), so a limit holds exactly however requests spread over replicas. The window is
+`floor(now / window)` in the key; replicas agree on it as far as their clocks agree (NTP: milliseconds).
+
+When Redis does not answer within `timeoutSeconds`, `onError` decides:
+- `local` (default): count in this process instead (limits hold per replica) and retry Redis after a second;
+- `deny`: raise errors.Unavailable; the check ends as an error and Envoy answers with the ext_authz filter's
+  `statusOnError` (fail closed: 403 by default, or the status the operator chose) unless `failOpen` is set.
+Either way `apim_adapter_rate_limit_errors{policy}` counts the failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .. import metrics
+from ..catalog import Limit
+from ..config import Config, Redis
+from ..errors import Unavailable
+from . import Usage
+from .local import LocalRateLimiter
+
+KEY_PREFIX = "apim:rl:"
+EXPIRY_MARGIN_MS = 1000  # keep a window's counter a little past its end: replicas' clocks differ slightly
+RETRY_AFTER_ERROR = 1.0  # seconds without trying Redis after a failure, so an outage costs no timeouts
+
+# KEYS: one per counter; ARGV[i]: milliseconds until KEYS[i] may expire. Returns the counts, in order.
+HIT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then
+    redis.call('PEXPIRE', key, ARGV[i])
+  end
+  counts[i] = n
+end
+return counts
+"""
+
+
+class RedisRateLimiter:
+    def __init__(self, settings: Redis, config: Config):
+        self.settings = settings
+        password = None
+        if settings.password_file:
+            with open(config.resolve(settings.password_file), encoding="utf-8") as f:
+                password = f.read().rstrip("\r\n")
+        self.client = aioredis.Redis.from_url(
+            settings.url,
+            password=password,
+            socket_timeout=settings.timeout_seconds,
+            socket_connect_timeout=max(settings.timeout_seconds, 0.5),
+            retry_on_timeout=False,
+            health_check_interval=30,
+        )
+        self.script = self.client.register_script(HIT_SCRIPT)
+        self.fallback = LocalRateLimiter()
+        self._skip_until = 0.0
+
+    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
+        if not counters:
+            return []
+        if time.monotonic() >= self._skip_until:
+            try:
+                return await self._hit(counters, now)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._skip_until = time.monotonic() + RETRY_AFTER_ERROR
+                error = exc
+        else:
+            error = None
+        metrics.RATE_LIMIT_ERRORS.labels(self.settings.on_error).inc()
+        if self.settings.on_error == "deny":
+            raise Unavailable(f"rate-limit backend unavailable: {type(error).__name__ if error else 'recent error'}")
+        return await self.fallback.hit(counters, now)
+
+    async def _hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
+        keys, expiries, resets = [], [], []
+        for key, limit in counters:
+            window = int(now // limit.window)
+            end = (window + 1) * limit.window
+            keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{window}")
+            expiries.append(int((end - now) * 1000) + EXPIRY_MARGIN_MS)
+            resets.append(max(1, int(end - now + 0.999)))
+        counts = await asyncio.wait_for(self.script(keys=keys, args=expiries), self.settings.timeout_seconds)
+        return [
+            Usage(limit, int(count), reset) for (_, limit), count, reset in zip(counters, counts, resets, strict=True)
+        ]
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.fallback.close()

@@ -1,0 +1,220 @@
+"""The wso2 control plane against the APIM double: full pull, events re-pulling one entity, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from types import SimpleNamespace
+
+import jsonschema
+import pytest
+
+from apim_adapter import catalog, config
+from apim_adapter.controlplane.events import Event
+from apim_adapter.controlplane.wso2 import ControlPlaneError, Wso2ControlPlane
+from harness.apim_double import Served, sample_data
+from harness.sample_catalog import KM
+
+
+def make_config(apim, credentials, test_ca, tmp_path, **control_plane) -> config.Config:
+    user, password = credentials
+    raw = {
+        "controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca),
+                         "usernameFile": str(user), "passwordFile": str(password), **control_plane},
+    }  # fmt: skip
+    return config.parse(raw, tmp_path)
+
+
+def control_plane(cfg: config.Config) -> Wso2ControlPlane:
+    return Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+
+
+def test_full_pull_builds_the_same_catalog_as_the_file_source(apim_factory, credentials, test_ca, tmp_path):
+    apim = apim_factory(page_size=2)  # APIM paging: every list takes several pages
+    apim.data["revokedJWTList"].append({"jwt_signature": "revoked-jti", "expiry_time": int(time.time() + 600) * 1000})
+    apim.data["revokedJWTList"].append({"jwt_signature": "expired-jti", "expiry_time": int(time.time() - 5) * 1000})
+    cfg = make_config(apim, credentials, test_ca, tmp_path, keyManagersFromControlPlane=True)
+
+    async def scenario():
+        cp = control_plane(cfg)
+        try:
+            snap = await cp.pull()
+        finally:
+            await cp.api.close()
+        return snap.document(time.time())
+
+    doc = asyncio.run(scenario())
+    expected = catalog.build(sample_data())
+    built = catalog.build(doc)
+    assert built.counts == expected.counts
+    assert built.subscriptions == expected.subscriptions
+    assert built.key_mappings == expected.key_mappings
+    assert built.subscription_policies == expected.subscription_policies
+    assert built.revoked_jtis == {"revoked-jti"}
+    [km] = doc["keyManagers"]
+    assert (km.name, km.issuer, km.jwks_uri, km.consumer_key_claim) == (
+        KM, "https://is.example.com/oauth2/token", "https://is.example.com/jwks", "azp")  # fmt: skip
+    assert km.ca_bundle == str(test_ca.ca)
+    assert any(q.get("offset") for endpoint, q in apim.requests if endpoint == "subscriptions")
+
+
+def test_key_managers_named_in_the_config_win_over_apim(apim_factory, credentials, test_ca, tmp_path):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path, keyManagersFromControlPlane=True)
+    mine = config.KeyManager(KM, "https://mine/oauth2/token", "https://mine/jwks")
+    cfg = dataclasses.replace(cfg, key_managers=(mine,))
+
+    async def scenario():
+        cp = control_plane(cfg)
+        try:
+            return await cp.pull()
+        finally:
+            await cp.api.close()
+
+    assert asyncio.run(scenario()).key_managers == []
+
+
+@pytest.mark.parametrize("what", ["password", "tenant", "ca"])
+def test_wrong_credentials_tenant_or_ca_fail_the_pull(apim_factory, credentials, test_ca, tmp_path, what):
+    apim = apim_factory()
+    extra = {}
+    if what == "password":
+        credentials[1].write_text("wrong\n")
+    elif what == "tenant":
+        extra["tenant"] = "other.com"
+    cfg = make_config(apim, credentials, test_ca, tmp_path, **extra)
+    if what == "ca":
+        cfg = config.parse(
+            {"controlPlane": {"type": "wso2", "url": apim.url, "usernameFile": str(credentials[0]),
+                              "passwordFile": str(credentials[1])}}, tmp_path)  # fmt: skip
+
+    async def scenario():
+        cp = control_plane(cfg)
+        try:
+            await cp.pull()
+        finally:
+            await cp.api.close()
+
+    with pytest.raises(ControlPlaneError):
+        asyncio.run(scenario())
+
+
+def event(kind: str, **data) -> Event:
+    return Event(kind, data, time.time())
+
+
+def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, test_ca, tmp_path):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+
+    async def scenario():
+        cp = control_plane(cfg)
+        try:
+            cp.snapshot = await cp.pull()
+            subs = apim.data["subscriptions"]
+            late = {"subscriptionUUID": "sub-late", "subscriptionId": 99, "apiUUID": "api-httpbin", "apiId": 1,
+                    "applicationUUID": "app-unsubscribed", "appId": 2, "policyId": "Gold",
+                    "subscriptionState": "UNBLOCKED"}  # fmt: skip
+            subs.append(late)
+            await cp.apply(event("SUBSCRIPTIONS_CREATE", applicationUUID="app-unsubscribed", apiUUID="api-httpbin"))
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert built.subscriptions[("app-unsubscribed", "api-httpbin")].state == "UNBLOCKED"
+
+            late["subscriptionState"] = "BLOCKED"
+            await cp.apply(event("SUBSCRIPTIONS_UPDATE", applicationUUID="app-unsubscribed", apiUUID="api-httpbin"))
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert built.subscriptions[("app-unsubscribed", "api-httpbin")].state == "BLOCKED"
+
+            subs.remove(late)
+            await cp.apply(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-unsubscribed", apiUUID="api-httpbin"))
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert ("app-unsubscribed", "api-httpbin") not in built.subscriptions
+
+            apim.data["applicationKeyMappings"].append(
+                {"applicationId": 1, "applicationUUID": "app-subscribed", "consumerKey": "new-key",
+                 "keyType": "SANDBOX", "keyManager": KM})  # fmt: skip
+            await cp.apply(event("APPLICATION_REGISTRATION_CREATE", consumerKey="new-key", keyManager=KM))
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert built.key_mappings[("new-key", KM)].key_type == "SANDBOX"
+
+            apim.data["applications"][0]["name"] = "renamed"
+            await cp.apply(event("APPLICATION_UPDATE", uuid="app-subscribed", applicationId=1))
+            assert catalog.build(cp.snapshot.document(time.time())).applications["app-subscribed"].name == "renamed"
+
+            await cp.apply(event("APPLICATION_DELETE", uuid="app-blocked", applicationId=3))
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert "app-blocked" not in built.applications
+            assert ("app-blocked", "api-httpbin") not in built.subscriptions
+            assert ("client-blocked", KM) not in built.key_mappings
+
+            apim.data["subscriptionPolicies"][0]["defaultLimit"]["requestCount"]["requestCount"] = 7
+            await cp.apply(event("POLICY_UPDATE", policyName="Gold", policyType="SUBSCRIPTION"))
+            assert catalog.build(cp.snapshot.document(time.time())).subscription_policies["Gold"].limit.count == 7
+
+            apim.data["apis"][0]["_gatewayLabels"] = ["Other"]
+            cp.cp = dataclasses.replace(cp.cp, gateway_label="Default")
+            await cp.apply(event("REMOVE_API_FROM_GATEWAY", uuid="api-httpbin", apiId=1))
+            assert catalog.build(cp.snapshot.document(time.time())).apis == {}
+
+            expiry_ms = int(time.time() + 60) * 1000
+            await cp.apply(event("tokenRevocation", revokedToken="jti-x", expiryTime=expiry_ms))
+            await cp.apply(event("tokenRevocation", revokedToken="jti-old", expiryTime=expiry_ms - 120_000))
+            assert catalog.build(cp.snapshot.document(time.time())).revoked_jtis == {"jti-x"}
+        finally:
+            await cp.api.close()
+
+    asyncio.run(scenario())
+
+
+def test_readiness_waits_for_the_first_pull_and_an_outage_keeps_the_last_catalog(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    apim.up = False
+    cfg = make_config(apim, credentials, test_ca, tmp_path, resyncSeconds=1)
+    published: list[dict] = []
+
+    async def scenario():
+        cp = control_plane(cfg)
+        task = asyncio.ensure_future(cp.run(lambda doc: published.append(doc) or True))
+        try:
+            await asyncio.sleep(0.5)
+            assert published == []  # not ready: nothing to serve yet
+            apim.up = True
+            await wait_for(lambda: len(published) == 1)
+            apim.up = False
+            failed = len(apim.responses)
+            await wait_for(lambda: len(apim.responses) > failed + 1, within=3)
+            assert len(published) == 1  # the outage published nothing: the last good catalog keeps serving
+            apim.data["subscriptions"].clear()
+            apim.up = True
+            await wait_for(lambda: len(published) == 2, within=3)  # the next resync repairs the drift
+            assert published[-1]["subscriptions"] == []
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+async def wait_for(condition, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    "served",
+    [
+        Served("subscription-policies", 200, {"list": [{"name": "Gold", "defaultLimit": {"quotaType": "x"}}]}),
+        Served("apis", 200, {"count": "one", "list": []}),
+        Served("keymanagers", 200, {"list": []}),
+        Served("apis", 503, {"code": "unavailable"}),
+    ],
+)
+def test_the_spec_check_rejects_answers_apim_would_not_give(check_answers, served):
+    with pytest.raises(jsonschema.ValidationError):
+        check_answers(SimpleNamespace(responses=[served]))

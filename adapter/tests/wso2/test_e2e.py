@@ -1,0 +1,170 @@
+"""End to end: two adapter processes with `controlPlane.type: wso2` behind one real Envoy (round robin), fed by the
+APIM double over HTTPS and a real RabbitMQ event hub, sharing rate limits in a real Redis, validating JWTs of a
+real JWKS endpoint whose key manager they learn from APIM's /keymanagers."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+
+from harness import oidc
+from harness.adapter_process import AdapterProcess
+from harness.apim_double import ApimDouble, sample_data
+from harness.envoy import Authz, Gateway
+from harness.processes import httpbin, wait_http
+from harness.sample_catalog import APPS, per_minute
+
+SHARED_LIMIT = 20
+API = "/httpbin/1.0.0"
+CHANGE_WITHIN = 1.0  # seconds from a change in APIM to the decision through Envoy
+
+
+@dataclass
+class Wso2Stack:
+    workdir: Path
+    key: oidc.SigningKey
+    jwks: oidc.JwksServer
+    apim: ApimDouble
+    adapters: list[AdapterProcess]
+    gateway: Gateway
+    config: dict
+
+    def token(self, app: str, **claims) -> str:
+        return self.key.sign(oidc.claims(self.jwks.issuer, f"client-{app}", "scope_ip scope_headers", **claims))
+
+    def call(self, token: str, path: str = "/ip") -> requests.Response:
+        return requests.get(self.gateway.url + API + path, headers={"authorization": f"Bearer {token}"}, timeout=5)
+
+    def settles(self, token: str, status: int, code: str | None = None, replicas: int = 2) -> float:
+        """Seconds until every replica answers `status` (and `code`): consecutive answers over the round robin."""
+        started, streak = time.monotonic(), 0
+        while streak < 2 * replicas:
+            resp = self.call(token)
+            ok = resp.status_code == status and (code is None or resp.json().get("code") == code)
+            streak = streak + 1 if ok else 0
+            if time.monotonic() - started > 10:
+                raise AssertionError(f"still {resp.status_code} {resp.text[:200]} after 10s")
+        return time.monotonic() - started
+
+
+def secret_file(directory: Path, name: str, value: str) -> str:
+    path = directory / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> Wso2Stack:
+    workdir = tmp_path_factory.mktemp("wso2-e2e")
+    key = oidc.SigningKey("RS256")
+    jwks = oidc.JwksServer([key])
+    apps = {**APPS, "late": (None, None), "shared": ("UNBLOCKED", "Shared20")}
+    data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT),))
+    data["subscriptionPolicies"][-1].update(id=9, quotaType="requestCount")
+    data["subscriptionPolicies"][-1]["defaultLimit"]["type"] = "REQUESTCOUNTLIMIT"
+    apim = ApimDouble(data, tls=test_ca, amqp_url=rabbitmq.url).start()
+    config = {
+        "controlPlane": {
+            "type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "tenant": "carbon.super",
+            "usernameFile": secret_file(workdir, "apim-user", "admin"),
+            "passwordFile": secret_file(workdir, "apim-password", "admin-secret"),
+            "keyManagersFromControlPlane": True, "resyncSeconds": 2,
+            "eventHub": {"url": f"amqp://127.0.0.1:{rabbitmq.port}/",
+                         "usernameFile": secret_file(workdir, "hub-user", "guest"),
+                         "passwordFile": secret_file(workdir, "hub-password", "guest")},
+        },
+        "rateLimit": {"backend": "redis", "redis": {
+            "url": redis_server.url, "onError": "deny", "timeoutSeconds": 0.5,
+            "passwordFile": secret_file(workdir, "redis-password", "redis-secret")}},
+        "analytics": {"enabled": False},
+    }  # fmt: skip
+    processes, adapters = [], []
+    try:
+        bin_proc, bin_port = httpbin(workdir)
+        processes.append(bin_proc)
+        for name in ("adapter-a", "adapter-b"):
+            adapter = AdapterProcess(workdir, copy.deepcopy(config), name)
+            processes.append(adapter.proc)
+            adapters.append(adapter)
+        for adapter in adapters:
+            adapter.wait_ready()
+        gateway = Gateway(Authz([a.grpc_port for a in adapters], "grpc"), bin_port)
+        processes.append(gateway.start(workdir))
+        yield Wso2Stack(workdir, key, jwks, apim, adapters, gateway, config)
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+        apim.stop()
+        jwks.close()
+    check_answers(apim)
+
+
+def test_a_subscription_created_blocked_and_removed_in_apim_reaches_the_decision_within_a_second(stack):
+    token = stack.token("late")
+    assert stack.settles(token, 403, "900908") < CHANGE_WITHIN  # a key mapping, no subscription yet
+    sub = {"subscriptionUUID": "sub-late", "subscriptionId": 50, "policyId": "Gold", "subscriptionState": "UNBLOCKED",
+           "apiUUID": "api-httpbin", "apiId": 1, "applicationUUID": "app-late", "appId": len(APPS) + 1}  # fmt: skip
+
+    stack.apim.put_subscription(sub)
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+
+    stack.apim.put_subscription({**sub, "subscriptionState": "BLOCKED"}, "SUBSCRIPTIONS_UPDATE")
+    assert stack.settles(token, 401, "900907") < CHANGE_WITHIN
+
+    stack.apim.delete_subscription("app-late", "api-httpbin")
+    assert stack.settles(token, 403, "900908") < CHANGE_WITHIN
+
+    for adapter in stack.adapters:
+        metrics = requests.get(adapter.admin + "/metrics", timeout=5).text
+        assert 'apim_adapter_controlplane_events_total{type="SUBSCRIPTIONS_UPDATE"} 1.0' in metrics
+        assert "apim_adapter_controlplane_sync_lag_seconds_count" in metrics
+
+
+def test_a_revoked_token_is_denied_and_other_tokens_of_the_application_are_not(stack):
+    revoked, other = stack.token("subscribed"), stack.token("subscribed")
+    assert stack.settles(revoked, 200) < CHANGE_WITHIN
+    jti = jwt.decode(revoked, options={"verify_signature": False})["jti"]
+    stack.apim.revoke_token(jti, int(time.time() + 300) * 1000)
+    assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
+    assert stack.call(other).status_code == 200
+
+
+def test_two_replicas_enforce_one_shared_tier_limit_exactly(stack):
+    if time.time() % 60 > 50:  # keep the 30 calls inside one minute window
+        time.sleep(61 - time.time() % 60)
+    token = stack.token("shared")
+    statuses = [stack.call(token) for _ in range(30)]
+    assert [r.status_code for r in statuses].count(200) == SHARED_LIMIT
+    denied = [r for r in statuses if r.status_code != 200]
+    assert {(r.status_code, r.json()["code"]) for r in denied} == {(429, "900804")}
+    assert all(int(r.headers["retry-after"]) >= 1 for r in denied)
+    for adapter in stack.adapters:  # both replicas took part in counting
+        metrics = requests.get(adapter.admin + "/metrics", timeout=5).text
+        assert re.search(r'apim_adapter_decisions_total\{[^}]*application="shared"[^}]*outcome="allow"', metrics)
+
+
+def test_readiness_waits_for_apim_and_an_apim_outage_keeps_serving_the_last_catalog(stack):
+    token = stack.token("subscribed")
+    stack.apim.up = False
+    late = AdapterProcess(stack.workdir, copy.deepcopy(stack.config), "adapter-late")
+    try:
+        wait_http(late.admin + "/healthz", 20, 200, late.proc)
+        time.sleep(2.5)  # more than a resync period: the running replicas tried APIM and failed
+        assert requests.get(late.admin + "/readyz", timeout=5).status_code == 503
+        assert stack.settles(token, 200) < CHANGE_WITHIN  # the last good catalog still serves
+        for adapter in stack.adapters:
+            metrics = requests.get(adapter.admin + "/metrics", timeout=5).text
+            assert re.search(r'apim_adapter_controlplane_sync_failures_total\{operation="full"\} [1-9]', metrics)
+        stack.apim.up = True
+        late.wait_ready(timeout=20)
+    finally:
+        stack.apim.up = True
+        late.stop()

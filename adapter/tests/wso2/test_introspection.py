@@ -1,0 +1,175 @@
+"""RFC 7662 introspection against a real introspection endpoint started by the test (IS 7's /oauth2/introspect
+answers the same way; Keycloak in the local stack has a real one too)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from apim_adapter import errors
+from apim_adapter.config import Introspection, KeyManager
+from apim_adapter.errors import Unavailable
+from apim_adapter.http_client import HttpClient
+from apim_adapter.tokens import TokenRejected
+from apim_adapter.tokens.introspection import Introspector
+from harness.processes import free_port
+
+
+class IntrospectionEndpoint:
+    """POST /oauth2/introspect with client Basic auth; `tokens` maps token → RFC 7662 answer."""
+
+    def __init__(self, client_id: str, client_secret: str, delay: float = 0.0):
+        self.tokens: dict[str, dict] = {}
+        self.calls = 0
+        self.status = 200
+        self.delay = delay
+        self.auth = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/oauth2/introspect"
+        self.runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        if request.headers.get("Authorization") != self.auth:
+            return web.json_response({"error": "invalid_client"}, status=401)
+        form = await request.post()
+        await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return web.Response(status=self.status)
+        return web.json_response(self.tokens.get(form.get("token"), {"active": False}))
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/oauth2/introspect", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+SECRET = "s3cret"
+
+
+def active(client_id: str = "client-a", lifetime: float = 300, **extra) -> dict:
+    return {"active": True, "client_id": client_id, "scope": "scope_ip scope_headers", "sub": "alice",
+            "exp": int(time.time() + lifetime), "token_type": "Bearer", **extra}  # fmt: skip
+
+
+def key_manager(tmp_path: Path, url: str, secret: str = SECRET, **settings) -> KeyManager:
+    (tmp_path / "client-id").write_text("adapter\n")
+    (tmp_path / "client-secret").write_text(secret + "\n")
+    intro = Introspection(url, str(tmp_path / "client-id"), str(tmp_path / "client-secret"), **settings)
+    return KeyManager("WSO2-IS-7", "https://is/oauth2/token", introspection=intro)
+
+
+def run(tmp_path, scenario, delay: float = 0.0, secret: str = SECRET, **settings):
+    async def main():
+        endpoint = IntrospectionEndpoint("adapter", SECRET, delay)
+        await endpoint.start()
+        client = HttpClient(timeout=2)
+        try:
+            await scenario(endpoint, Introspector(key_manager(tmp_path, endpoint.url, secret, **settings), client))
+        finally:
+            await client.close()
+            await endpoint.stop()
+
+    asyncio.run(main())
+
+
+def test_an_active_token_becomes_a_principal_and_is_cached(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["opaque-1"] = active(jti="j-1")
+        principal = await introspector.introspect("opaque-1")
+        assert principal.consumer_key == "client-a"
+        assert principal.scopes == {"scope_ip", "scope_headers"}
+        assert principal.key_manager == "WSO2-IS-7"
+        assert principal.jti == "j-1"
+        assert await introspector.introspect("opaque-1") == principal
+        assert endpoint.calls == 1
+
+    run(tmp_path, scenario)
+
+
+def test_the_positive_cache_ends_at_cache_seconds_even_when_the_token_lives_longer(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["opaque-1"] = active(lifetime=3600)
+        await introspector.introspect("opaque-1")
+        await asyncio.sleep(1.1)
+        endpoint.tokens["opaque-1"] = {"active": False}  # revoked at the key manager
+        with pytest.raises(TokenRejected) as caught:
+            await introspector.introspect("opaque-1")
+        assert caught.value.error == errors.INACTIVE
+        assert endpoint.calls == 2
+
+    run(tmp_path, scenario, cache_seconds=1)
+
+
+def test_inactive_tokens_are_rejected_and_negatively_cached_briefly(tmp_path):
+    async def scenario(endpoint, introspector):
+        for _ in range(3):
+            with pytest.raises(TokenRejected) as caught:
+                await introspector.introspect("unknown")
+            assert caught.value.error == errors.INACTIVE
+        assert endpoint.calls == 1
+        endpoint.tokens["unknown"] = active()
+        await asyncio.sleep(1.1)
+        assert (await introspector.introspect("unknown")).consumer_key == "client-a"
+        assert endpoint.calls == 2
+
+    run(tmp_path, scenario, negative_cache_seconds=1)
+
+
+def test_an_expired_answer_is_rejected_as_expired(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["old"] = active(lifetime=-10)
+        with pytest.raises(TokenRejected) as caught:
+            await introspector.introspect("old")
+        assert caught.value.error == errors.EXPIRED
+
+    run(tmp_path, scenario)
+
+
+def test_concurrent_checks_of_one_token_make_one_call(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["hot"] = active()
+        principals = await asyncio.gather(*(introspector.introspect("hot") for _ in range(20)))
+        assert {p.consumer_key for p in principals} == {"client-a"}
+        assert endpoint.calls == 1
+
+    run(tmp_path, scenario, delay=0.2)
+
+
+def test_an_outage_is_an_error_not_a_deny_and_cached_tokens_stay_valid(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["cached"] = active()
+        await introspector.introspect("cached")
+        endpoint.status = 503
+        with pytest.raises(Unavailable):
+            await introspector.introspect("new-token")
+        await endpoint.stop()  # no key manager at all
+        with pytest.raises(Unavailable):
+            await introspector.introspect("another-token")
+        assert (await introspector.introspect("cached")).consumer_key == "client-a"
+        await endpoint.start()
+        endpoint.status = 200
+        endpoint.tokens["new-token"] = active("client-b")
+        assert (await introspector.introspect("new-token")).consumer_key == "client-b"  # errors are not cached
+
+    run(tmp_path, scenario)
+
+
+def test_wrong_client_credentials_are_an_error(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["t"] = active()
+        with pytest.raises(Unavailable):
+            await introspector.introspect("t")
+
+    run(tmp_path, scenario, secret="wrong")

@@ -1,0 +1,112 @@
+"""The shared rate limiter against a real Redis: exact across instances, one round trip, outage policies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from apim_adapter import config, metrics
+from apim_adapter.catalog import Limit
+from apim_adapter.errors import Unavailable
+from apim_adapter.ratelimit.redis import RedisRateLimiter
+from harness.processes import free_port
+
+
+def limiter(url: str, password_file, tmp_path, on_error: str = "local", timeout: float = 0.2) -> RedisRateLimiter:
+    raw = {
+        "controlPlane": {"type": "file", "path": "catalog.yaml"},
+        "rateLimit": {"backend": "redis", "redis": {"url": url, "passwordFile": str(password_file),
+                                                    "onError": on_error, "timeoutSeconds": timeout}},
+    }  # fmt: skip
+    cfg = config.parse(raw, tmp_path)
+    return RedisRateLimiter(cfg.rate_limit.redis, cfg)
+
+
+def test_two_replicas_share_one_exact_limit_under_concurrency(redis_server, redis_password_file, tmp_path):
+    limit = Limit(60, 60)
+    key = f"sub:app:api:{time.time_ns()}"
+
+    async def scenario():
+        a = limiter(redis_server.url, redis_password_file, tmp_path)
+        b = limiter(redis_server.url, redis_password_file, tmp_path)
+        now = time.time()
+        now = now if now % 60 < 55 else now + 10  # the same window for every hit
+        try:
+            usages = await asyncio.gather(*(lim.hit([(key, limit)], now) for lim in [a, b] * 50))
+        finally:
+            await a.close()
+            await b.close()
+        return [u for [u] in usages]
+
+    usages = asyncio.run(scenario())
+    assert sorted(u.count for u in usages) == list(range(1, 101))  # every hit counted once, atomically
+    assert sum(not u.exceeded for u in usages) == 60
+    assert all(1 <= u.reset <= 60 for u in usages)
+
+
+def test_all_counters_of_a_check_are_counted_in_one_call_with_their_own_windows(
+    redis_server, redis_password_file, tmp_path
+):
+    tag = time.time_ns()
+    counters = [(f"api:{tag}", Limit(100, 60)), (f"app:{tag}", Limit(2, 3600)), (f"sub:{tag}", Limit(5, 1))]
+
+    async def scenario():
+        lim = limiter(redis_server.url, redis_password_file, tmp_path)
+        try:
+            now = time.time()
+            first = await lim.hit(counters, now)
+            await lim.hit(counters, now)
+            third = await lim.hit(counters, now)
+        finally:
+            await lim.close()
+        return first, third
+
+    first, third = asyncio.run(scenario())
+    assert [u.count for u in first] == [1, 1, 1]
+    assert [u.count for u in third] == [3, 3, 3]
+    assert [u.exceeded for u in third] == [False, True, False]
+    ttl = redis_server.client().pttl(f"apim:rl:sub:{tag}:1:{int(time.time() // 1)}")
+    assert ttl == -2 or ttl <= 2000  # a one-second window's counter expires with its window (plus a margin)
+
+
+def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_password_file, own_redis):
+    server = own_redis
+    limit = Limit(3, 60)
+    key = f"k:{time.time_ns()}"
+
+    async def scenario():
+        lim = limiter(server.url, redis_password_file, tmp_path, "local")
+        try:
+            now = time.time()
+            assert (await lim.hit([(key, limit)], now))[0].count == 1
+            errors_before = metrics.RATE_LIMIT_ERRORS.labels("local")._value.get()
+            server.stop()
+            local = [(await lim.hit([(key, limit)], now))[0] for _ in range(4)]
+            assert [u.count for u in local] == [1, 2, 3, 4]  # the local fallback still enforces the limit
+            assert local[-1].exceeded
+            assert metrics.RATE_LIMIT_ERRORS.labels("local")._value.get() == errors_before + 4
+            server.start()
+            await asyncio.sleep(1.1)  # the limiter retries Redis a second after a failure
+            assert (await lim.hit([(key, limit)], now))[0].count == 1  # Redis again (it restarted empty)
+        finally:
+            await lim.close()
+
+    asyncio.run(scenario())
+
+
+def test_outage_with_deny_policy_is_an_error_for_envoy_to_decide(tmp_path, redis_password_file):
+    async def scenario():
+        lim = limiter(f"redis://127.0.0.1:{free_port()}/0", redis_password_file, tmp_path, "deny", timeout=0.05)
+        try:
+            started = time.monotonic()
+            with pytest.raises(Unavailable):
+                await lim.hit([("k", Limit(3, 60))], time.time())
+            with pytest.raises(Unavailable):
+                await lim.hit([("k", Limit(3, 60))], time.time())
+            assert time.monotonic() - started < 2
+        finally:
+            await lim.close()
+
+    asyncio.run(scenario())

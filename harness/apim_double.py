@@ -1,0 +1,369 @@
+"""A test double of WSO2 API Manager 4.5 for the adapter's `wso2` control plane: APIM cannot run here.
+
+- The internal data API (`/internal/data/v1`, reference/wso2/specs/internal-data-api.yaml): HTTPS with a test CA,
+  HTTP Basic, the required `xWSO2Tenant` header, the query parameters the spec defines as search conditions, list
+  answers `{count, list, pagination}` with `pagination.next` links when a page size is set. Every answer is kept
+  in `responses` so that tests validate each one against the spec's definitions.
+- The event hub: notifications published to `amq.topic` on a real AMQP broker with WSO2's shapes (routing keys
+  `notification`, `keymanager`, `tokenRevocation`; reference/wso2-apim.md §3.1), after the data changed, as APIM
+  publishes them after its database commit.
+
+Runs its own event loop in a thread, so that synchronous tests and adapter processes can both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import datetime
+import ipaddress
+import itertools
+import json
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .processes import free_port
+from .sample_catalog import APPS, KM, catalog_document
+
+BASE_PATH = "/internal/data/v1"
+LISTS = {  # endpoint → (catalog key, spec definition of the answer, search conditions → item fields)
+    "apis": ("apis", "APIList", {"apiId": ("uuid", "apiId"), "context": ("context",), "version": ("version",)}),
+    "applications": ("applications", "ApplicationList", {"appId": ("id",)}),
+    "subscriptions": (
+        "subscriptions",
+        "SubscriptionList",
+        {"apiId": ("apiId",), "appId": ("appId",), "apiUUID": ("apiUUID",), "applicationUUID": ("applicationUUID",)},
+    ),
+    "application-key-mappings": (
+        "applicationKeyMappings",
+        "ApplicationKeyMappingList",
+        {"consumerKey": ("consumerKey",), "keymanager": ("keyManager",)},
+    ),
+    "subscription-policies": ("subscriptionPolicies", "SubscriptionPolicyList", {"policyName": ("name",)}),
+    "application-policies": ("applicationPolicies", "ApplicationPolicyList", {"policyName": ("name",)}),
+    "api-policies": ("apiPolicies", "ApiPolicyList", {"policyName": ("name",)}),
+}
+SPEC_OF = {"keymanagers": "KeyManager[]", "revokedjwt": "RevokedEvents", **{k: v[1] for k, v in LISTS.items()}}
+TENANT_ID = -1234  # carbon.super
+_event_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class TestCa:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -> TestCa:
+    """A CA and a server certificate for 127.0.0.1 (and hostnames), written as PEM files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "istio-apim test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )  # keyCertSign, cRLSign
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), *(x509.DNSName(h) for h in hostnames)]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    out = TestCa(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    out.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return out
+
+
+@dataclass
+class Served:
+    """One answer of the double, for validation against the spec."""
+
+    endpoint: str
+    status: int
+    body: Any
+
+
+def _matches(item: dict[str, Any], fields: tuple[str, ...], wanted: str) -> bool:
+    return any(field in item and str(item[field]) == wanted for field in fields)
+
+
+class ApimDouble:
+    """The internal data API and event hub publisher of one APIM; `data` holds the catalog-shaped lists."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        tls: TestCa | None = None,
+        username: str = "admin",
+        password: str = "admin-secret",  # noqa: S107 - the double's own test credentials
+        tenant: str = "carbon.super",
+        amqp_url: str | None = None,
+        page_size: int | None = None,
+    ):
+        self.data = copy.deepcopy(data)
+        self.data.setdefault("keyManagers", [])
+        self.data.setdefault("revokedJWTList", [])
+        for key, *_ in LISTS.values():
+            self.data.setdefault(key, [])
+        self.tls, self.username, self.password, self.tenant = tls, username, password, tenant
+        self.amqp_url, self.page_size = amqp_url, page_size
+        self.up = True
+        self.responses: list[Served] = []
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._amqp: aio_pika.abc.AbstractConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> ApimDouble:
+        self._thread.start()
+        self.call(self._start)
+        return self
+
+    def stop(self) -> None:
+        self.call(self._stop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    def call(self, coro_fn: Callable[..., Any], *args: Any, timeout: float = 15) -> Any:
+        """Run a coroutine function on the double's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro_fn(*args), self._loop).result(timeout)
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get(BASE_PATH + "/{endpoint}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        context = None
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls.cert, self.tls.key)
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=context).start()
+        if self.amqp_url:
+            self._amqp = await aio_pika.connect(self.amqp_url)
+            channel = await self._amqp.channel()
+            self._exchange = await channel.get_exchange("amq.topic")
+
+    async def _stop(self) -> None:
+        if self._amqp is not None:
+            await self._amqp.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- the internal data API ---------------------------------------------------------------------------
+
+    def _answer(self, endpoint: str, status: int, body: Any) -> web.Response:
+        self.responses.append(Served(endpoint, status, body))
+        return web.json_response(body, status=status)
+
+    def _error(self, endpoint: str, status: int, message: str) -> web.Response:
+        return self._answer(endpoint, status, {"code": status, "message": message})
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        endpoint = request.match_info["endpoint"]
+        self.requests.append((endpoint, dict(request.query)))
+        expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return self._error(endpoint, 401, "Unauthenticated")
+        if not self.up:
+            return self._error(endpoint, 503, "APIM is unavailable")
+        if request.headers.get("xWSO2Tenant") != self.tenant:
+            return self._error(endpoint, 400, "xWSO2Tenant header missing or unknown")
+        if endpoint == "keymanagers":
+            return self._answer(endpoint, 200, copy.deepcopy(self.data["keyManagers"]))
+        if endpoint == "revokedjwt":
+            return self._answer(endpoint, 200, {"revokedJWTList": copy.deepcopy(self.data["revokedJWTList"])})
+        if endpoint not in LISTS:
+            return self._error(endpoint, 404, f"no such resource: {endpoint}")
+        key, _, conditions = LISTS[endpoint]
+        items = [
+            item
+            for item in self.data[key]
+            if all(_matches(item, fields, request.query[q]) for q, fields in conditions.items() if q in request.query)
+        ]
+        if endpoint == "apis" and "gatewayLabel" in request.query:
+            items = [a for a in items if request.query["gatewayLabel"] in a.get("_gatewayLabels", ["Default"])]
+        items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
+        return self._answer(endpoint, 200, self._page(request, items))
+
+    def _page(self, request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+        offset = int(request.query.get("offset", 0))
+        limit = self.page_size or max(len(items), 1)
+        page = items[offset : offset + limit]
+        more = offset + limit < len(items)
+        nxt = ""
+        if more:
+            query = {**request.query, "offset": str(offset + limit), "limit": str(limit)}
+            nxt = str(request.rel_url.with_query(query))
+        pagination = {"offset": offset, "limit": limit, "total": len(items), "next": nxt, "previous": ""}
+        return {"count": len(page), "list": copy.deepcopy(page), "pagination": pagination}
+
+    # -- changes in APIM, each followed by its event -----------------------------------------------------
+
+    def notify(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Publish a `notification` event: `payload` is the event object APIM base64-encodes."""
+        self.call(self._publish_notification, event_type, payload)
+
+    async def _publish_notification(self, event_type: str, payload: dict[str, Any]) -> None:
+        now = int(time.time() * 1000)
+        event = {
+            "eventId": str(uuid.uuid4()),
+            "timeStamp": now,
+            "type": event_type,
+            "tenantId": TENANT_ID,
+            "tenantDomain": self.tenant,
+            **payload,
+        }
+        encoded = base64.b64encode(json.dumps(event).encode()).decode()
+        await self._publish("notification", {"eventType": event_type, "timeStamp": now, "event": encoded})
+
+    async def _publish(self, routing_key: str, payload_data: dict[str, Any]) -> None:
+        assert self._exchange is not None, "the double was started without amqp_url"
+        body = json.dumps({"event": {"payloadData": payload_data}}).encode()
+        await self._exchange.publish(aio_pika.Message(body, content_type="application/json"), routing_key)
+
+    def put_subscription(self, sub: dict[str, Any], event_type: str = "SUBSCRIPTIONS_CREATE") -> None:
+        """Create or update a subscription (matched by application and API UUID), then tell the gateways."""
+
+        async def change() -> None:
+            subs = self.data["subscriptions"]
+            key = (sub["applicationUUID"], sub["apiUUID"])
+            subs[:] = [s for s in subs if (s["applicationUUID"], s["apiUUID"]) != key] + [copy.deepcopy(sub)]
+            await self._publish_notification(event_type, _subscription_event(sub))
+
+        self.call(change)
+
+    def delete_subscription(self, application_uuid: str, api_uuid: str) -> None:
+        async def change() -> None:
+            subs = self.data["subscriptions"]
+            gone = [s for s in subs if (s["applicationUUID"], s["apiUUID"]) == (application_uuid, api_uuid)]
+            subs[:] = [s for s in subs if s not in gone]
+            for sub in gone:
+                await self._publish_notification("SUBSCRIPTIONS_DELETE", _subscription_event(sub))
+
+        self.call(change)
+
+    def revoke_token(self, revoked_token: str, expiry_ms: int, ttl: int = 3600) -> None:
+        """Token revocation as APIM publishes it (`revokedToken`: the jti for JWTs), and in /revokedjwt."""
+
+        async def change() -> None:
+            self.data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
+            payload = {
+                "eventId": str(next(_event_ids)),
+                "revokedToken": revoked_token,
+                "ttl": str(ttl),
+                "expiryTime": expiry_ms,
+                "type": "Default",
+                "tenantId": TENANT_ID,
+            }
+            await self._publish("tokenRevocation", payload)
+
+        self.call(change)
+
+    def publish_raw(self, routing_key: str, payload_data: dict[str, Any]) -> None:
+        self.call(self._publish, routing_key, payload_data)
+
+
+def _subscription_event(sub: dict[str, Any]) -> dict[str, Any]:
+    """A SubscriptionEvent's own fields (Choreo Connect's SubscriptionEvent)."""
+    return {
+        "subscriptionId": sub.get("subscriptionId"),
+        "subscriptionUUID": sub.get("subscriptionUUID"),
+        "apiId": sub.get("apiId"),
+        "apiUUID": sub["apiUUID"],
+        "applicationId": sub.get("appId"),
+        "applicationUUID": sub["applicationUUID"],
+        "policyId": sub.get("policyId"),
+        "subscriptionState": sub.get("subscriptionState"),
+    }
+
+
+def sample_data(
+    issuer: str = "https://is.example.com/oauth2/token",
+    jwks: str = "https://is.example.com/jwks",
+    apps: dict[str, tuple[str | None, str | None]] = APPS,
+    policies: tuple[dict[str, Any], ...] = (),
+) -> dict:
+    """The sample catalog as APIM 4.5 would serve it, plus the IS 7 key manager APIM knows."""
+    data = catalog_document(apps)
+    data["subscriptionPolicies"] += copy.deepcopy(list(policies))
+    for i, sub in enumerate(data["subscriptions"], start=1):
+        sub["subscriptionId"] = i
+        sub["apiId"] = 1
+        sub["appId"] = next(a["id"] for a in data["applications"] if a["uuid"] == sub["applicationUUID"])
+    for mapping in data["applicationKeyMappings"]:
+        mapping["applicationId"] = next(
+            a["id"] for a in data["applications"] if a["uuid"] == mapping["applicationUUID"]
+        )
+    for i, policy in enumerate(data["subscriptionPolicies"], start=1):
+        policy.update(id=i, tenantId=-1234, tenantDomain="carbon.super", quotaType="requestCount")
+        policy["defaultLimit"]["type"] = "REQUESTCOUNTLIMIT"  # the spec's ThrottleLimit requires `type`
+    data["keyManagers"] = [
+        {
+            "uuid": "km-1",
+            "name": KM,
+            "type": "WSO2-IS-7",
+            "enabled": True,
+            "organization": "carbon.super",
+            "tokenType": "DIRECT",
+            "additionalProperties": {
+                "issuer": issuer,
+                "certificate_type": "JWKS",
+                "certificate_value": jwks,
+                "consumer_key_claim": "azp",
+                "scopes_claim": "scope",
+                "introspection_endpoint": issuer.replace("/token", "/introspect"),
+                "self_validate_jwt": True,
+            },
+        }
+    ]
+    return data
