@@ -89,9 +89,10 @@ class Adapter:
             return False
         self._versions += 1
         self.catalog, self.catalog_error = catalog, ""
-        control_plane_kms = document.get("keyManagers") or ()
-        if control_plane_kms:
-            self.authenticator.update((*self.config.key_managers, *control_plane_kms))
+        if "keyManagers" in document:  # the control plane manages key managers: an empty list removes them
+            configured = {km.name for km in self.config.key_managers}
+            learned = [km for km in document["keyManagers"] if km.name not in configured]
+            self.authenticator.update((*self.config.key_managers, *learned))
         metrics.CATALOG_RELOADS.labels(source, "success").inc()
         metrics.CATALOG_LOADED.set_to_current_time()
         for kind, count in catalog.counts.items():
@@ -205,6 +206,7 @@ class Adapter:
         finally:
             log.info("stopping")
             feeder.cancel()
+            await asyncio.wait([feeder], timeout=GRACE_SECONDS)
             await grpc_server.stop(GRACE_SECONDS)
             for runner in runners:
                 await runner.cleanup()

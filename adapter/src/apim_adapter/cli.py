@@ -50,10 +50,22 @@ def run(config) -> int:
 
     try:
         import uvloop
+
+        loop = uvloop.new_event_loop()
     except ImportError:
-        asyncio.run(Adapter(config).serve())
-    else:
-        uvloop.run(Adapter(config).serve())
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(Adapter(config).serve())
+    finally:
+        # Give leftover tasks (client libraries' connection handlers) a bounded time to finish: a
+        # library that ignores cancellation must not turn SIGTERM into a SIGKILL.
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2))
+        loop.close()
     return 0
 
 
