@@ -1,7 +1,7 @@
 """Lint, syntax and argument specs of the Ansible content (what can be checked without Docker)."""
 
 import pytest
-from conftest import BIN, ROOT, run
+from ansible_helpers import BIN, ROOT, run
 
 INVENTORIES = sorted(p.name for p in (ROOT / "inventories").iterdir() if (p / "hosts.yml").exists())
 

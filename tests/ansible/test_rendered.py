@@ -9,10 +9,10 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import ROOT, versions
+from ansible_helpers import ROOT, versions
 from openapi_schema_validator import OAS30WriteValidator
 
-SPECS = ROOT.parent / "shared" / "reference" / "wso2" / "specs"
+SPECS = ROOT / "tests" / "wso2_specs"  # WSO2 APIM 4.5 OpenAPI definitions, unmodified (see SOURCES.md)
 if not SPECS.exists():
     SPECS = ROOT / "docs" / "reference" / "wso2" / "specs"
 

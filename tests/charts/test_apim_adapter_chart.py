@@ -107,6 +107,11 @@ def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
     assert config["keyManagers"][0]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
     assert config["backendJwt"]["keyFile"] == "/etc/apim-adapter/backend-jwt/tls.key"
     assert config["rateLimit"]["redis"]["passwordFile"] == "/etc/apim-adapter/redis/password"
+    assert config["keyManagers"][0]["introspection"] == {
+        "url": "https://wso2is.wso2.svc.cluster.local:9443/oauth2/introspect",
+        "clientIdFile": "/etc/apim-adapter/introspection/client-id",
+        "clientSecretFile": "/etc/apim-adapter/introspection/client-secret",
+    }
 
 
 def test_existing_secrets_are_mounted_read_only_and_not_created():
@@ -117,6 +122,7 @@ def test_existing_secrets_are_mounted_read_only_and_not_created():
     assert volumes["backend-jwt-key"]["secret"]["secretName"] == "apim-backend-jwt-tls"
     assert volumes["ca-bundle"]["secret"]["secretName"] == "istio-apim-ca"
     assert volumes["redis-password"]["secret"]["secretName"] == "apim-redis"
+    assert volumes["introspection-credentials"]["secret"]["secretName"] == "apim-introspection-client"
     assert all(m.get("readOnly") for path, m in mounts(objects).items() if path != "/tmp")
 
 
@@ -127,9 +133,11 @@ def test_chart_created_secrets_hold_the_values():
         "rel-apim-adapter-backend-jwt",
         "rel-apim-adapter-ca",
         "rel-apim-adapter-control-plane",
+        "rel-apim-adapter-introspection",
         "rel-apim-adapter-redis",
     ]
     assert sorted(secrets["rel-apim-adapter-control-plane"]["data"]) == ["password", "username"]
+    assert sorted(secrets["rel-apim-adapter-introspection"]["data"]) == ["client-id", "client-secret"]
     config_map = find(objects, "ConfigMap")
     assert "ci-not-a-secret" not in yaml.safe_dump(config_map), "a secret leaked into the ConfigMap"
 
@@ -145,6 +153,33 @@ def test_wso2_control_plane_without_credentials_is_refused():
     result = template(CHART, values=values, check=False)
     assert result.returncode != 0
     assert "needs credentials" in result.stderr
+
+
+OPAQUE_TOKENS_KEY_MANAGER = {"name": "km", "issuer": "https://is", "introspection": {"url": "https://is/introspect"}}
+
+
+def test_introspection_without_client_credentials_is_refused():
+    result = template(CHART, values={"config": {"keyManagers": [OPAQUE_TOKENS_KEY_MANAGER]}}, check=False)
+    assert result.returncode != 0
+    assert "introspection needs client credentials" in result.stderr
+
+
+def test_introspection_client_files_set_by_the_user_are_kept():
+    files = {"clientIdFile": "/mnt/km/id", "clientSecretFile": "/mnt/km/secret"}
+    key_manager = {**OPAQUE_TOKENS_KEY_MANAGER, "introspection": {"url": "https://is/introspect", **files}}
+    values = {
+        "config": {"keyManagers": [key_manager]},
+        "introspectionCredentials": {"existingSecret": "introspection"},
+    }
+    (rendered,) = rendered_config(render(CHART, values=values))["keyManagers"]
+    assert rendered["introspection"] == {"url": "https://is/introspect", **files}
+
+
+def test_workers_join_the_listeners_from_container_ports():
+    server = rendered_config(render(CHART, values={"config": {"server": {"workers": 3}}}))["server"]
+    assert server["workers"] == 3
+    assert server["grpc"] == {"host": "0.0.0.0", "port": 8081}  # noqa: S104
+    assert server["admin"]["port"] == 9090
 
 
 def test_backend_jwt_without_a_key_is_refused():

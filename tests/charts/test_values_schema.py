@@ -14,7 +14,42 @@ INVALID = {
             "key manager without issuer",
             {"config": {"keyManagers": [{"name": "km", "jwksUri": "https://k/jwks"}]}},
         ),
-        ("no key manager", {"config": {"keyManagers": []}}),
+        (
+            "key manager with neither JWKS nor introspection",
+            {"config": {"keyManagers": [{"name": "km", "issuer": "i"}]}},
+        ),
+        (
+            "unknown key manager key",
+            {"config": {"keyManagers": [{"name": "km", "issuer": "i", "jwksUri": "https://k/jwks", "jwks": "x"}]}},
+        ),
+        (
+            "introspection without url",
+            {"config": {"keyManagers": [{"name": "km", "issuer": "i", "introspection": {"cacheSeconds": 5}}]}},
+        ),
+        (
+            "JWKS refresh of zero seconds",
+            {
+                "config": {
+                    "keyManagers": [{"name": "km", "issuer": "i", "jwksUri": "https://k", "jwksRefreshSeconds": 0}]
+                }
+            },
+        ),
+        ("listener set in config (chart-owned)", {"config": {"server": {"grpc": {"port": 9000}}}}),
+        ("zero workers", {"config": {"server": {"workers": 0}}}),
+        ("poll period below 50 ms", {"config": {"controlPlane": {"type": "file", "pollSeconds": 0.01}}}),
+        (
+            "event hub over HTTP",
+            {"config": {"controlPlane": {"type": "wso2", "url": "https://a", "eventHub": {"url": "https://a"}}}},
+        ),
+        ("mistyped gateway label", {"config": {"controlPlane": {"type": "file", "gatewayLabel": 1}}}),
+        (
+            "redis timeout of zero",
+            {"config": {"rateLimit": {"backend": "redis", "redis": {"url": "redis://r", "timeoutSeconds": 0}}}},
+        ),
+        ("unknown request key", {"config": {"request": {"stripAuthorization": True}}}),
+        ("mistyped token size", {"config": {"request": {"maxTokenBytes": "8k"}}}),
+        ("symmetric backend JWT algorithm", {"config": {"backendJwt": {"algorithm": "HS256"}}}),
+        ("introspection secret key typo", {"introspectionCredentials": {"client-id": "x"}}),
         (
             "HMAC algorithm",
             {

@@ -24,7 +24,7 @@ import yaml
 from harness.apim_double import SPEC_OF, ApimDouble, Served, TestCa, make_test_ca, sample_data
 from harness.processes import Process, free_port
 
-SPEC = Path(__file__).with_name("spec") / "internal-data-api.yaml"  # WSO2's own definition, unmodified
+SPEC = Path(__file__).resolve().parents[3] / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
 REDIS_PASSWORD = "redis-secret"
 
 

@@ -103,6 +103,12 @@ redisPassword:
   mountPath: /etc/apim-adapter/redis
   data:
     password: {{ .Values.redisPassword.password | quote }}
+introspectionCredentials:
+  suffix: introspection
+  mountPath: /etc/apim-adapter/introspection
+  data:
+    client-id: {{ .Values.introspectionCredentials.clientId | quote }}
+    client-secret: {{ .Values.introspectionCredentials.clientSecret | quote }}
 {{- end -}}
 
 {{/*
@@ -151,28 +157,39 @@ true
 {{- end -}}
 
 {{/*
-The adapter's config.yaml: .Values.config with the server section and the mounted files' paths filled in.
+The adapter's config.yaml: .Values.config with the server listeners and the mounted files' paths filled in.
 */}}
 {{- define "apim-adapter.config" -}}
 {{- $secrets := include "apim-adapter.secrets" . | fromYaml -}}
 {{- $config := deepCopy .Values.config -}}
-{{- $_ := set $config "server" (dict
+{{- $_ := set $config "server" (merge (dict
   "grpc" (dict "host" "0.0.0.0" "port" .Values.containerPorts.grpc)
   "http" (dict "host" "0.0.0.0" "port" .Values.containerPorts.http "pathPrefix" .Values.istio.extensionProvider.httpPathPrefix)
-  "admin" (dict "host" "0.0.0.0" "port" .Values.containerPorts.admin)) -}}
+  "admin" (dict "host" "0.0.0.0" "port" .Values.containerPorts.admin)) (default dict $config.server)) -}}
 {{- $cp := $config.controlPlane -}}
 {{- if include "apim-adapter.usesInlineCatalog" . -}}
 {{- $_ := set $cp "path" (printf "%s/catalog.yaml" (include "apim-adapter.catalogMountPath" .)) -}}
 {{- end -}}
+{{- $caFile := "" -}}
 {{- with $secrets.caBundle -}}
-{{- $caFile := printf "%s/ca.crt" .mountPath -}}
-{{- $keyManagers := list -}}
-{{- range $config.keyManagers -}}
-{{- $keyManagers = append $keyManagers (merge . (dict "caBundle" $caFile)) -}}
-{{- end -}}
-{{- $_ := set $config "keyManagers" $keyManagers -}}
+{{- $caFile = printf "%s/ca.crt" .mountPath -}}
 {{- if eq (toString $cp.type) "wso2" -}}
 {{- $_ := merge $cp (dict "caBundle" $caFile) -}}
+{{- end -}}
+{{- end -}}
+{{- range $config.keyManagers -}}
+{{- if $caFile -}}
+{{- $_ := merge . (dict "caBundle" $caFile) -}}
+{{- end -}}
+{{- $introspection := .introspection -}}
+{{- if $introspection -}}
+{{- with $secrets.introspectionCredentials -}}
+{{- $_ := merge $introspection (dict "clientIdFile" (printf "%s/client-id" .mountPath) "clientSecretFile" (printf "%s/client-secret" .mountPath)) -}}
+{{- else -}}
+{{- if not (and $introspection.clientIdFile $introspection.clientSecretFile) -}}
+{{- fail "config.keyManagers[].introspection needs client credentials: set introspectionCredentials.existingSecret or introspectionCredentials.clientId/clientSecret" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if eq (toString $cp.type) "wso2" -}}
