@@ -389,6 +389,13 @@ def parse(raw: Any, base_dir: Path = Path()) -> Config:
         base_dir=base_dir,
     )
     top.done()
+    for where, value in (
+        ("request.maxTokenBytes", config.request.max_token_bytes),
+        ("request.maxHeaderBytes", config.request.max_header_bytes),
+        ("backendJwt.ttlSeconds", config.backend_jwt.ttl_seconds),
+    ):
+        if value < 1:
+            raise ConfigError(f"{where}: must be at least 1")
     jwt_cfg = config.backend_jwt
     if jwt_cfg.enabled and not jwt_cfg.key_file:
         raise ConfigError("backendJwt.keyFile: required when backendJwt.enabled is true")
