@@ -22,7 +22,7 @@ MAX_BUFFERED = 10_000
 class Analytics:
     def __init__(self, output: str = "stdout"):
         self.output = output
-        self._lines: list[str] = []
+        self._pending: list[tuple[CheckInput, Decision, float, datetime]] = []  # formatted at flush, in a batch
         self._stream: IO[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
@@ -32,10 +32,10 @@ class Analytics:
         self._task = asyncio.ensure_future(self._flush_forever())
 
     def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
-        if len(self._lines) >= MAX_BUFFERED:
+        if len(self._pending) >= MAX_BUFFERED:
             self.dropped += 1
             return
-        self._lines.append(line(req, d, latency_ms))
+        self._pending.append((req, d, latency_ms, datetime.now(UTC)))
 
     async def _flush_forever(self) -> None:
         while True:
@@ -43,9 +43,9 @@ class Analytics:
             self.flush()
 
     def flush(self) -> None:
-        if self._lines and self._stream is not None:
-            lines, self._lines = self._lines, []
-            self._stream.write("".join(lines))
+        if self._pending and self._stream is not None:
+            pending, self._pending = self._pending, []
+            self._stream.write("".join(line(*p) for p in pending))
             self._stream.flush()
 
     async def close(self) -> None:
@@ -56,7 +56,7 @@ class Analytics:
             self._stream.close()
 
 
-def event(req: CheckInput, d: Decision, latency_ms: float) -> dict:
+def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:
     api, app, key, res = d.api, d.application, d.key_mapping, d.resource
     props = {
         "apiName": api.name if api else "",
@@ -75,7 +75,7 @@ def event(req: CheckInput, d: Decision, latency_ms: float) -> dict:
         "subscriptionTier": d.tier,
         "correlationId": req.request_id,
         "destination": req.host,
-        "requestTimestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestTimestamp": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "userAgent": req.headers.get("user-agent", ""),
         "userName": d.principal.subject if d.principal else "",
         "userIp": req.client_ip,
@@ -100,8 +100,9 @@ def event(req: CheckInput, d: Decision, latency_ms: float) -> dict:
     return props
 
 
-def line(req: CheckInput, d: Decision, latency_ms: float) -> str:
+def line(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> str:
     kind = "apim:response" if d.allowed else "apim:faulty"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
-    props = json.dumps(event(req, d, latency_ms), separators=(",", ":"))
+    now = now or datetime.now(UTC)
+    stamp = now.isoformat(sep=" ", timespec="milliseconds")[:23].replace(".", ",")
+    props = json.dumps(event(req, d, latency_ms, now), separators=(",", ":"))
     return f"{stamp} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :{props}\n"

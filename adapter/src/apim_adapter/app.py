@@ -75,6 +75,8 @@ class Adapter:
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         self.health = health.aio.HealthServicer()
         self._versions = 0
+        self._decisions: dict[tuple[str, ...], Any] = {}  # label values → their counter: labels() is slow
+        self._durations = {t: metrics.CHECK_DURATION.labels(t) for t in ("grpc", "http")}
         self._health_update: asyncio.Future[None] | None = None
 
     def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
@@ -123,15 +125,14 @@ class Adapter:
             log.exception("check crashed", extra={"request_id": req.request_id})
             raise Unavailable("internal error") from exc
         elapsed = time.perf_counter() - started
-        metrics.CHECK_DURATION.labels(transport).observe(elapsed)
+        self._durations[transport].observe(elapsed)
         app = d.application
-        metrics.DECISIONS.labels(
-            d.api.name if d.api else "",
-            app.name if app else "",
-            d.tier,
-            "allow" if d.allowed else "deny",
-            d.code,
-        ).inc()
+        outcome = "allow" if d.allowed else "deny"
+        labels = (d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
+        counter = self._decisions.get(labels)
+        if counter is None:
+            counter = self._decisions[labels] = metrics.DECISIONS.labels(*labels)
+        counter.inc()
         if self.analytics is not None:
             self.analytics.record(req, d, elapsed * 1000)
         if not d.allowed and log.isEnabledFor(logging.INFO):

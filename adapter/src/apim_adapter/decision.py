@@ -122,6 +122,8 @@ def rate_headers(usage: Usage) -> list[tuple[str, str]]:
 
 def header_safe(value: str) -> str:
     """Catalog names become header values: keep them to one printable line."""
+    if value.isascii() and value.isprintable():
+        return value
     return "".join(ch if ch.isprintable() and ch.isascii() else "_" for ch in value)
 
 

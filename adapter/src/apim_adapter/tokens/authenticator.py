@@ -14,6 +14,7 @@ from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
 NEGATIVE_TTL = 10.0
+CACHE_HIT, CACHE_MISS = metrics.TOKEN_CACHE.labels("hit"), metrics.TOKEN_CACHE.labels("miss")
 
 
 class TokenCache:
@@ -78,11 +79,11 @@ class Authenticator:
         key = fingerprint(token)
         cached = self.cache.get(key, now)
         if cached is not None:
-            metrics.TOKEN_CACHE.labels("hit").inc()
+            CACHE_HIT.inc()
             if isinstance(cached, TokenRejected):
                 raise cached
             return cached
-        metrics.TOKEN_CACHE.labels("miss").inc()
+        CACHE_MISS.inc()
         try:
             principal = await self._validate(token)
         except TokenRejected as rejected:

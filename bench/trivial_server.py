@@ -1,0 +1,98 @@
+"""A trivial ext_authz v3 server: every Check is allowed with a prebuilt OK and no work at all.
+
+It is the yardstick of the benchmark: what Python and grpcio cost before any policy runs. Transports:
+`aio` (grpc.aio on asyncio's loop), `uvloop` (grpc.aio on uvloop, as the adapter runs), `threads` (the
+sync grpc server with a thread pool) and `http` (Envoy's HTTP mode: aiohttp on uvloop answering 200, as the
+adapter's HTTP mode does).
+
+    python -m bench.trivial_server --port 50051 --transport uvloop
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+from envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
+from google.rpc import code_pb2, status_pb2
+
+TRANSPORTS = ("aio", "uvloop", "threads", "http")
+ALLOW = pb.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=pb.OkHttpResponse())
+
+
+class SyncAllow(pb_grpc.AuthorizationServicer):
+    def Check(self, request, context):
+        return ALLOW
+
+
+class AsyncAllow(pb_grpc.AuthorizationServicer):
+    async def Check(self, request, context):
+        return ALLOW
+
+
+def serve_threads(address: str, threads: int) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
+    pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(), server)
+    server.add_insecure_port(address)
+    server.start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop(1).wait()
+
+
+async def serve_aio(address: str) -> None:
+    server = grpc.aio.server()
+    pb_grpc.add_AuthorizationServicer_to_server(AsyncAllow(), server)
+    server.add_insecure_port(address)
+    await server.start()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+    await server.stop(1)
+
+
+async def serve_http(port: int) -> None:
+    from aiohttp import web
+
+    async def allow(request: web.BaseRequest) -> web.Response:
+        return web.Response(status=200)
+
+    runner = web.ServerRunner(web.Server(allow), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--transport", choices=TRANSPORTS, default="uvloop")
+    parser.add_argument("--threads", type=int, default=8, help="thread pool size of the sync server")
+    args = parser.parse_args(argv)
+    address = f"127.0.0.1:{args.port}"
+    if args.transport == "threads":
+        serve_threads(address, args.threads)
+    elif args.transport in ("uvloop", "http"):
+        import uvloop
+
+        uvloop.run(serve_http(args.port) if args.transport == "http" else serve_aio(address))
+    else:
+        asyncio.run(serve_aio(address))
+
+
+if __name__ == "__main__":
+    main()
