@@ -71,7 +71,7 @@ ONCE_REJECTED = {
             ]
         }
     },
-    "workers and gRPC streams": {"config": {"server": {"workers": 4, "maxConcurrentStreams": 1000}}},
+    "workers and gRPC threads": {"config": {"server": {"workers": 4, "grpcThreads": 16}}},
     "opaque tokens only, introspection from a chart Secret": {
         "config": {
             "keyManagers": [

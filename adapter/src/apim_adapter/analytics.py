@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO
 
@@ -25,6 +26,7 @@ class Analytics:
         self._pending: list[tuple[CheckInput, Decision, float, datetime]] = []  # formatted at flush, in a batch
         self._stream: IO[str] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # gRPC worker threads record, the event loop flushes
         self.dropped = 0
 
     def start(self) -> None:
@@ -32,10 +34,11 @@ class Analytics:
         self._task = asyncio.ensure_future(self._flush_forever())
 
     def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
-        if len(self._pending) >= MAX_BUFFERED:
-            self.dropped += 1
-            return
-        self._pending.append((req, d, latency_ms, datetime.now(UTC)))
+        with self._lock:
+            if len(self._pending) >= MAX_BUFFERED:
+                self.dropped += 1
+                return
+            self._pending.append((req, d, latency_ms, datetime.now(UTC)))
 
     async def _flush_forever(self) -> None:
         while True:
@@ -44,7 +47,8 @@ class Analytics:
 
     def flush(self) -> None:
         if self._pending and self._stream is not None:
-            pending, self._pending = self._pending, []
+            with self._lock:
+                pending, self._pending = self._pending, []
             self._stream.write("".join(line(*p) for p in pending))
             self._stream.flush()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -20,7 +21,7 @@ from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import CheckInput, Decision, Enforcer
-from .errors import Unavailable
+from .errors import NeedsIO, Unavailable
 from .ratelimit import RateLimiter
 from .ratelimit.local import LocalRateLimiter
 from .tokens import fingerprint
@@ -30,6 +31,7 @@ from .transport import http as http_transport
 
 log = logging.getLogger("apim_adapter")
 GRACE_SECONDS = 5
+SLOW_PATH_SECONDS = 10  # a check waiting on the event loop (JWKS, introspection, Redis) gives up after this
 
 
 def make_limiter(config: Config) -> RateLimiter:
@@ -69,15 +71,13 @@ class Adapter:
             from .backend_jwt import BackendJwtSigner
 
             signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
-        self.enforcer = Enforcer(
-            lambda: self.catalog, self.authenticator.authenticate, self.limiter, config.request, signer
-        )
+        self.enforcer = Enforcer(lambda: self.catalog, self.authenticator, self.limiter, config.request, signer)
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
-        self.health = health.aio.HealthServicer()
+        self.health = health.HealthServicer()
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._versions = 0
         self._decisions: dict[tuple[str, ...], Any] = {}  # label values → their counter: labels() is slow
         self._durations = {t: metrics.CHECK_DURATION.labels(t) for t in ("grpc", "http")}
-        self._health_update: asyncio.Future[None] | None = None
 
     def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
         """Validate and swap in a new catalog; on error keep serving the last good one."""
@@ -100,12 +100,12 @@ class Adapter:
         for kind, count in catalog.counts.items():
             metrics.CATALOG_OBJECTS.labels(kind).set(count)
         log.info("catalog loaded", extra={"version": catalog.version, **catalog.counts})
-        self._health_update = asyncio.ensure_future(self._set_health(health_pb2.HealthCheckResponse.SERVING))
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
         return True
 
-    async def _set_health(self, status: int) -> None:
+    def _set_health(self, status: int) -> None:
         for service in ("", "envoy.service.auth.v3.Authorization"):
-            await self.health.set(service, status)
+            self.health.set(service, status)
 
     def ready(self) -> tuple[bool, str]:
         if self.catalog is None:
@@ -113,9 +113,32 @@ class Adapter:
         return True, f"catalog version {self.catalog.version}"
 
     async def check(self, req: CheckInput, transport: str) -> Decision:
+        """On the event loop (HTTP mode, and the slow path of gRPC checks)."""
         started = time.perf_counter()
-        try:
+        with self._guard(req, transport):
             d = await self.enforcer.check(req)
+        return self._observe(req, d, transport, started)
+
+    def check_blocking(self, req: CheckInput, transport: str) -> Decision:
+        """On a gRPC worker thread: from memory when it can, else through the event loop, bounded in time."""
+        started = time.perf_counter()
+        with self._guard(req, transport):
+            try:
+                d = self.enforcer.decide_now(req)
+            except NeedsIO:
+                assert self.loop is not None
+                future = asyncio.run_coroutine_threadsafe(self.enforcer.check(req), self.loop)
+                try:
+                    d = future.result(SLOW_PATH_SECONDS)
+                except concurrent.futures.TimeoutError as exc:
+                    future.cancel()
+                    raise Unavailable("check timed out") from exc
+        return self._observe(req, d, transport, started)
+
+    @contextlib.contextmanager
+    def _guard(self, req: CheckInput, transport: str):
+        try:
+            yield
         except Unavailable as exc:
             metrics.CHECK_ERRORS.labels(transport).inc()
             log.warning("check failed", extra={"request_id": req.request_id, "error": str(exc)})
@@ -124,6 +147,8 @@ class Adapter:
             metrics.CHECK_ERRORS.labels(transport).inc()
             log.exception("check crashed", extra={"request_id": req.request_id})
             raise Unavailable("internal error") from exc
+
+    def _observe(self, req: CheckInput, d: Decision, transport: str, started: float) -> Decision:
         elapsed = time.perf_counter() - started
         self._durations[transport].observe(elapsed)
         app = d.application
@@ -152,21 +177,23 @@ class Adapter:
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         server = self.config.server
         if self.catalog is None:
-            await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        grpc_server = grpc.aio.server(
+            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several
+        # times more CPU inside grpc.aio's event loop than on sync grpc's worker threads.
+        grpc_server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(server.grpc_threads, thread_name_prefix="check"),
             options=[
                 ("grpc.so_reuseport", 1),
-                ("grpc.max_concurrent_streams", server.max_concurrent_streams),
                 ("grpc.max_receive_message_length", 4 << 20),
-            ]
+            ],
         )
-        grpc_transport.add_to_server(grpc_server, self.check)
+        grpc_transport.add_to_server(grpc_server, self.check_blocking)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
 
@@ -188,7 +215,7 @@ class Adapter:
             sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
         control_plane = make_control_plane(self.config)
-        await grpc_server.start()
+        grpc_server.start()
         for site in sites:
             await site.start()
         if self.analytics is not None:
@@ -208,7 +235,7 @@ class Adapter:
             log.info("stopping")
             feeder.cancel()
             await asyncio.wait([feeder], timeout=GRACE_SECONDS)
-            await grpc_server.stop(GRACE_SECONDS)
+            await asyncio.to_thread(grpc_server.stop(GRACE_SECONDS).wait)
             for runner in runners:
                 await runner.cleanup()
             await self.authenticator.close()

@@ -30,7 +30,7 @@ class Server:
     http: Listener | None = Listener("0.0.0.0", 8080)  # noqa: S104
     admin: Listener = Listener("0.0.0.0", 9090)  # noqa: S104
     workers: int = 1
-    max_concurrent_streams: int = 100
+    grpc_threads: int = 8
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def _server(s: _Section | None) -> Server:
         http=_listener(http, d.http, with_prefix=True) if http_enabled else None,
         admin=_listener(s.section("admin"), d.admin),
         workers=s.number("workers", 1, minimum=1),
-        max_concurrent_streams=s.number("maxConcurrentStreams", 100, minimum=1),
+        grpc_threads=s.number("grpcThreads", 8, minimum=1),
     )
     s.done()
     return server

@@ -16,7 +16,7 @@ from typing import Any
 from . import errors
 from .catalog import Api, Application, Catalog, KeyMapping, Limit, Resource, Subscription
 from .config import Request
-from .errors import ErrorCode, Unavailable
+from .errors import ErrorCode, SharedCounters, TokenNotCached, Unavailable
 from .ratelimit import RateLimiter, Usage
 from .tokens import Principal, TokenRejected
 
@@ -136,16 +136,30 @@ def deny(error: ErrorCode, reason: str, decision: Decision | None = None, extra=
     return d
 
 
+async def _settled(awaitable) -> Callable[..., Any]:
+    """What an awaited answer gives the next decide(): a callable returning it, or raising its rejection."""
+    try:
+        value = await awaitable
+    except TokenRejected as rejected:
+        error = rejected
+
+        def reject(*_: Any) -> Any:
+            raise error
+
+        return reject
+    return lambda *_: value
+
+
 class Enforcer:
     def __init__(
         self,
         catalog: Callable[[], Catalog | None],
-        authenticate: Callable[[str], Any],
+        authenticator: Any,
         limiter: RateLimiter,
         request: Request,
         backend_jwt: Callable[[Decision], tuple[str, str] | None] | None = None,
     ):
-        self.catalog, self.authenticate, self.limiter = catalog, authenticate, limiter
+        self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
         self.request, self.backend_jwt = request, backend_jwt
         p = request.header_prefix
         self.h_api, self.h_version = p + "api", p + "api-version"
@@ -161,7 +175,28 @@ class Enforcer:
         )
         self.remove = () if request.keep_authorization_header else ("authorization",)
 
+    def decide_now(self, req: CheckInput) -> Decision:
+        """The decision from memory alone; raises NeedsIO when a token or a shared counter is not there."""
+        return self.decide(req, self.authenticator.cached, self.limiter.hit_now)
+
     async def check(self, req: CheckInput) -> Decision:
+        """The decision, fetching what memory lacks (a token to verify, shared counters) on the way."""
+        authenticate, hit = self.authenticator.cached, self.limiter.hit_now
+        while True:
+            try:
+                return self.decide(req, authenticate, hit)
+            except TokenNotCached as need:
+                authenticate = await _settled(self.authenticator.authenticate(need.token))
+            except SharedCounters as need:
+                hit = await _settled(self.limiter.hit(need.counters, need.now))
+
+    def decide(
+        self,
+        req: CheckInput,
+        authenticate: Callable[[str], Principal],
+        hit: Callable[[list[tuple[str, Limit]], float], list[Usage]],
+    ) -> Decision:
+        """The pipeline, pure: reads the catalog; tokens and counters come from the two callables."""
         catalog = self.catalog()
         if catalog is None:
             raise Unavailable("no catalog loaded yet")
@@ -186,7 +221,7 @@ class Enforcer:
         if not token:
             return deny(errors.INVALID, "not a usable bearer token", d)
         try:
-            principal = await self.authenticate(token)
+            principal = authenticate(token)
         except TokenRejected as rejected:
             return deny(rejected.error, rejected.reason, d)
         d.principal = principal
@@ -209,7 +244,7 @@ class Enforcer:
 
         limits = counters(catalog, api, res, app, d.subscription)
         if limits:
-            usages = await self.limiter.hit([(k, lim) for k, lim, _, _ in limits], time.time())
+            usages = hit([(k, lim) for k, lim, _, _ in limits], time.time())
             for (_, _, error, enforce), usage in zip(limits, usages, strict=True):
                 if enforce and usage.exceeded:
                     extra = [("retry-after", str(usage.reset)), *rate_headers(usage)]

@@ -38,7 +38,7 @@ class Pipeline:
         self.catalog = build(doc or catalog_document())
         self.authenticator = preloaded_authenticator()
         self.enforcer = Enforcer(
-            lambda: self.catalog, self.authenticator.authenticate, LocalRateLimiter(), request or Request(), backend_jwt
+            lambda: self.catalog, self.authenticator, LocalRateLimiter(), request or Request(), backend_jwt
         )
 
     def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from ..catalog import Limit
@@ -12,11 +13,16 @@ class LocalRateLimiter:
     def __init__(self, max_keys: int = 200_000):
         self.max_keys = max_keys
         self._windows: dict[str, tuple[int, int]] = {}  # key → (window index, count)
+        self._lock = threading.Lock()
 
     async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
-        return [self.hit_one(key, limit, now) for key, limit in counters]
+        return self.hit_now(counters, now)
 
-    def hit_one(self, key: str, limit: Limit, now: float) -> Usage:
+    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
+        with self._lock:  # gRPC worker threads count concurrently
+            return [self._hit_one(key, limit, now) for key, limit in counters]
+
+    def _hit_one(self, key: str, limit: Limit, now: float) -> Usage:
         window = int(now // limit.window)
         full_key = f"{key}:{limit.window}"
         current, count = self._windows.get(full_key, (window, 0))

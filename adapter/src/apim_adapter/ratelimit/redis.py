@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from .. import metrics
 from ..catalog import Limit
 from ..config import Config, Redis
-from ..errors import Unavailable
+from ..errors import SharedCounters, Unavailable
 from . import Usage
 from .local import LocalRateLimiter
 
@@ -63,6 +63,9 @@ class RedisRateLimiter:
         self.script = self.client.register_script(HIT_SCRIPT)
         self.fallback = LocalRateLimiter()
         self._skip_until = 0.0
+
+    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
+        raise SharedCounters(counters, now)  # one round trip to Redis: the async path does it
 
     async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
         if not counters:

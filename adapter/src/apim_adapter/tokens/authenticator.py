@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
 from .. import errors, metrics
 from ..config import KeyManager
+from ..errors import TokenNotCached
 from ..http_client import HttpClient
 from . import Principal, TokenRejected, fingerprint
 from .jwks import JwksCache
@@ -23,6 +25,7 @@ class TokenCache:
     def __init__(self, max_entries: int = 100_000):
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, Principal | TokenRejected]] = OrderedDict()
+        self._lock = threading.Lock()  # gRPC worker threads and the event loop share it
 
     def get(self, key: str, now: float) -> Principal | TokenRejected | None:
         entry = self._entries.get(key)
@@ -30,16 +33,18 @@ class TokenCache:
             return None
         until, value = entry
         if now >= until:
-            del self._entries[key]
+            with self._lock:
+                self._entries.pop(key, None)
             if isinstance(value, Principal):
                 return TokenRejected(errors.EXPIRED, "expired")
             return None
         return value
 
     def put(self, key: str, value: Principal | TokenRejected, until: float) -> None:
-        self._entries[key] = (until, value)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[key] = (until, value)
+            if len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -71,6 +76,18 @@ class Authenticator:
             if km.introspection is not None and self._introspector_factory is not None:
                 introspectors[km.name] = self._introspectors.get(km.name) or self._introspector_factory(km, client)
         self._jwks, self.by_issuer, self._introspectors = jwks, by_issuer, introspectors
+
+    def cached(self, token: str) -> Principal:
+        """The answer for a token from the cache (also rejections); TokenNotCached when it must be validated."""
+        if self._introspectors and token.count(".") != 2:
+            raise TokenNotCached(token)  # the introspector keeps its own cache
+        cached = self.cache.get(fingerprint(token), time.time())
+        if cached is None:
+            raise TokenNotCached(token)
+        CACHE_HIT.inc()
+        if isinstance(cached, TokenRejected):
+            raise cached
+        return cached
 
     async def authenticate(self, token: str) -> Principal:
         if self._introspectors and token.count(".") != 2:

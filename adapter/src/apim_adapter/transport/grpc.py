@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
@@ -77,16 +77,16 @@ def to_response(d: Decision) -> pb.CheckResponse:
 
 
 class AuthorizationService(pb_grpc.AuthorizationServicer):
-    def __init__(self, check: Callable[[CheckInput, str], Awaitable[Decision]]):
+    def __init__(self, check: Callable[[CheckInput, str], Decision]):
         self.check = check
 
-    async def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
+    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
         try:
-            decision = await self.check(to_input(request), "grpc")
+            decision = self.check(to_input(request), "grpc")
         except Unavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return to_response(decision)
 
 
-def add_to_server(server: grpc.aio.Server, check) -> None:
+def add_to_server(server: grpc.Server, check) -> None:
     pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check), server)
