@@ -16,7 +16,7 @@ from typing import IO
 
 from .decision import CheckInput, Decision
 
-FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 0.1  # small batches: formatting holds the GIL that the check threads need
 MAX_BUFFERED = 10_000
 
 

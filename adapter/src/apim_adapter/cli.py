@@ -9,6 +9,8 @@ import sys
 from . import __version__
 from .config import ConfigError, load
 
+SWITCH_INTERVAL = 0.0005
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="apim-adapter", description=__doc__)
@@ -47,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(config) -> int:
     from .app import Adapter
+
+    # Check threads share the GIL with the event loop; Python's default 5 ms switch interval would let one
+    # long stretch of loop work (a catalog swap, an analytics flush) hold every check for that long.
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     try:
         import uvloop
