@@ -76,13 +76,13 @@ DEFAULT = Plan(warmup=1, seconds=3, steady_seconds=3, rounds=3, full=True)
 
 
 def process_tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    pids, queue = [], [pid]
+    while queue:
+        p = queue.pop()
         pids.append(p)
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{p}/task"):
-                todo += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+                queue += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
     return pids
 
 

@@ -179,8 +179,7 @@ class Adapter:
         stop = stop or asyncio.Event()
         loop = self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stop.set)
         server = self.config.server
         if self.catalog is None:
             self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
