@@ -83,7 +83,8 @@ class Adapter:
         """Validate and swap in a new catalog; on error keep serving the last good one."""
         source = source or self.config.control_plane.type
         try:
-            catalog = build(document, self._versions + 1)
+            # APIM's data is served as well as it can be; a file an operator edits must be right as a whole.
+            catalog = build(document, self._versions + 1, lenient=source != "file")
         except CatalogError as exc:
             metrics.CATALOG_RELOADS.labels(source, "error").inc()
             self.catalog_error = str(exc)
@@ -100,6 +101,9 @@ class Adapter:
         for kind, count in catalog.counts.items():
             metrics.CATALOG_OBJECTS.labels(kind).set(count)
         log.info("catalog loaded", extra={"version": catalog.version, **catalog.counts})
+        metrics.CATALOG_SKIPPED.set(len(catalog.skipped))
+        for reason in catalog.skipped:
+            log.warning("catalog item left out", extra={"error": reason})
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         return True
 

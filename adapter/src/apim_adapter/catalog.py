@@ -8,7 +8,7 @@ replaces the old one in a single reference swap.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,7 @@ class Catalog:
     api_policies: Mapping[str, Policy] = field(default_factory=dict)
     revoked_jtis: frozenset[str] = frozenset()
     version: int = 0
+    skipped: tuple[str, ...] = ()  # items a lenient build left out, with why
 
     def resolve(self, path: str) -> tuple[Api, str] | None:
         """The API whose context is the longest prefix of path (segment-wise) and the rest of the path."""
@@ -237,12 +238,15 @@ def _limit(item: _Item, where: str) -> Limit | None:
     return Limit(count, per * _TIME_UNITS[unit.lower()])
 
 
-def _policies(doc: Mapping[str, Any], key: str) -> dict[str, Policy]:
+def _policies(doc: Mapping[str, Any], key: str, each) -> dict[str, Policy]:
     policies = {UNLIMITED: Policy(UNLIMITED, None)}
-    for item, where in _items(doc, key):
+
+    def parse(item: _Item, where: str) -> None:
         name = item.get("name", str, required=True)
         limit = None if name == UNLIMITED else _limit(item, where)
         policies[name] = Policy(name, limit, item.get("stopOnQuotaReach", bool, default=True))
+
+    each(key, parse)
     return policies
 
 
@@ -283,17 +287,32 @@ def _default_context(context: str, version: str, template: str | None) -> str | 
     return context[: -len(suffix)] or None if context.endswith(suffix) else None
 
 
-def build(doc: Any, version: int = 0) -> Catalog:
+def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
+    """The catalog of a document. Strict (a file an operator edits): the first bad item rejects the document.
+    Lenient (what APIM serves): a bad item is left out and reported in `skipped`, so that one stale
+    reference cannot freeze every later update."""
     if not isinstance(doc, Mapping):
         raise CatalogError("catalog: must be an object with lists apis, applications, subscriptions, …")
-    subscription_policies = _policies(doc, "subscriptionPolicies")
-    application_policies = _policies(doc, "applicationPolicies")
-    api_policies = _policies(doc, "apiPolicies")
+    skipped: list[str] = []
+
+    def each(key: str, parse: Callable[[_Item, str], None]) -> None:
+        for item, where in _items(doc, key):
+            try:
+                parse(item, where)
+            except CatalogError as exc:
+                if not lenient:
+                    raise
+                skipped.append(str(exc))
+
+    subscription_policies = _policies(doc, "subscriptionPolicies", each)
+    application_policies = _policies(doc, "applicationPolicies", each)
+    api_policies = _policies(doc, "apiPolicies", each)
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
     api_ids: dict[int, str] = {}
-    for item, where in _items(doc, "apis"):
+
+    def parse_api(item: _Item, where: str) -> None:
         context = "/" + item.get("context", str, required=True).strip("/")
         version_ = item.get("version", str, required=True)
         api = Api(
@@ -322,14 +341,18 @@ def build(doc: Any, version: int = 0) -> Catalog:
         for ctx in claimed:
             if ctx in contexts and (ctx == contexts[ctx].context or ctx == context):
                 raise CatalogError(f"{where}.context: {ctx!r} is already served by {contexts[ctx].name}")
+        for ctx in claimed:
             contexts.setdefault(ctx, api)
         apis[api.uuid] = api
         if api.id is not None:
             api_ids[api.id] = api.uuid
 
+    each("apis", parse_api)
+
     applications: dict[str, Application] = {}
     app_ids: dict[int, str] = {}
-    for item, where in _items(doc, "applications"):
+
+    def parse_application(item: _Item, where: str) -> None:
         app = Application(
             uuid=item.get("uuid", str, required=True),
             id=item.get("id", int),
@@ -345,6 +368,8 @@ def build(doc: Any, version: int = 0) -> Catalog:
         if app.id is not None:
             app_ids[app.id] = app.uuid
 
+    each("applications", parse_application)
+
     def app_uuid(item: _Item, uuid_key: str, id_key: str) -> str:
         uuid = item.get(uuid_key, str) or app_ids.get(item.get(id_key, int, default=-1))
         if uuid is None:
@@ -352,7 +377,8 @@ def build(doc: Any, version: int = 0) -> Catalog:
         return uuid
 
     subscriptions: dict[tuple[str, str], Subscription] = {}
-    for item, where in _items(doc, "subscriptions"):
+
+    def parse_subscription(item: _Item, where: str) -> None:
         api_uuid = item.get("apiUUID", str) or api_ids.get(item.get("apiId", int, default=-1))
         if api_uuid is None:
             raise CatalogError(f"{where}.apiUUID: required (or a known apiId)")
@@ -371,8 +397,11 @@ def build(doc: Any, version: int = 0) -> Catalog:
         )
         subscriptions[(sub.app_uuid, sub.api_uuid)] = sub
 
+    each("subscriptions", parse_subscription)
+
     key_mappings: dict[tuple[str, str], KeyMapping] = {}
-    for item, _ in _items(doc, "applicationKeyMappings"):
+
+    def parse_key_mapping(item: _Item, _: str) -> None:
         km = KeyMapping(
             app_uuid=app_uuid(item, "applicationUUID", "applicationId"),
             consumer_key=item.get("consumerKey", str, required=True),
@@ -380,6 +409,8 @@ def build(doc: Any, version: int = 0) -> Catalog:
             key_manager=item.get("keyManager", str, required=True),
         )
         key_mappings[(km.consumer_key, km.key_manager)] = km
+
+    each("applicationKeyMappings", parse_key_mapping)
 
     revoked = doc.get("revokedJwts") or []
     if not isinstance(revoked, list) or not all(isinstance(j, str) for j in revoked):
@@ -396,4 +427,5 @@ def build(doc: Any, version: int = 0) -> Catalog:
         api_policies=api_policies,
         revoked_jtis=frozenset(revoked),
         version=version,
+        skipped=tuple(skipped),
     )

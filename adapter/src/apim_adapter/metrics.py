@@ -22,5 +22,6 @@ TOKEN_CACHE = Counter("apim_adapter_token_cache", "Token cache lookups", ["resul
 JWKS_FETCHES = Counter("apim_adapter_jwks_fetches", "JWKS fetches by key manager and result", ["key_manager", "result"])
 CATALOG_RELOADS = Counter("apim_adapter_catalog_reloads", "Catalog loads by source and result", ["source", "result"])
 CATALOG_OBJECTS = Gauge("apim_adapter_catalog_objects", "Objects in the serving catalog", ["kind"])
+CATALOG_SKIPPED = Gauge("apim_adapter_catalog_skipped_items", "Items of the serving catalog left out as invalid")
 CATALOG_LOADED = Gauge("apim_adapter_catalog_loaded_timestamp_seconds", "When the serving catalog was loaded")
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])

@@ -99,3 +99,19 @@ def test_ids_stand_in_for_uuids_as_in_older_apim_payloads():
 def test_not_a_document():
     with pytest.raises(CatalogError, match="must be an object"):
         build(["apis"])
+
+
+def test_lenient_build_leaves_out_bad_items_and_says_why():
+    doc = catalog_document()
+    doc["subscriptions"][0]["policyId"] = "Deleted"  # a policy removed in APIM while a subscription still names it
+    doc["apis"].append({"uuid": "broken", "name": "Broken"})
+    cat = build(doc, lenient=True)
+    assert ("app-subscribed", "api-httpbin") not in cat.subscriptions
+    assert ("app-blocked", "api-httpbin") in cat.subscriptions
+    assert set(cat.apis) == {"api-httpbin"}
+    assert cat.skipped == (
+        "apis[1] (Broken).context: required",
+        "subscriptions[0].policyId: no subscription policy named 'Deleted'",
+    )
+    with pytest.raises(CatalogError):
+        build(doc)
