@@ -50,6 +50,11 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+def lint(chart: str, *args: str) -> subprocess.CompletedProcess:
+    """`helm lint --strict` of a chart for the pinned Kubernetes version; the caller judges the result."""
+    return helm("lint", "--strict", str(CHARTS / chart), "--kube-version", KUBERNETES_VERSION, *args, check=False)
+
+
 def values_args(values: dict | None, files: tuple[Path, ...]) -> list[str]:
     args: list[str] = []
     for file in files:
