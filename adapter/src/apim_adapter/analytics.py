@@ -16,7 +16,7 @@ from typing import IO
 
 from .decision import CheckInput, Decision
 
-FLUSH_SECONDS = 0.1  # small batches: formatting holds the GIL that the check threads need
+FLUSH_SECONDS = 0.1  # small batches: formatting holds the GIL, briefly, between check threads
 MAX_BUFFERED = 10_000
 
 
@@ -25,13 +25,15 @@ class Analytics:
         self.output = output
         self._pending: list[tuple[CheckInput, Decision, float, datetime]] = []  # formatted at flush, in a batch
         self._stream: IO[str] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lock = threading.Lock()  # gRPC worker threads record, the event loop flushes
+        self._lock = threading.Lock()  # checks record from gRPC threads and the event loop
+        self._stop = threading.Event()
+        # Formatting and writing run on their own thread: never on the event loop, which serves HTTP mode.
+        self._writer = threading.Thread(target=self._write_forever, name="analytics", daemon=True)
         self.dropped = 0
 
     def start(self) -> None:
         self._stream = sys.stdout if self.output == "stdout" else open(self.output, "a", encoding="utf-8")  # noqa: SIM115
-        self._task = asyncio.ensure_future(self._flush_forever())
+        self._writer.start()
 
     def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
         with self._lock:
@@ -40,9 +42,8 @@ class Analytics:
                 return
             self._pending.append((req, d, latency_ms, datetime.now(UTC)))
 
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+    def _write_forever(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
@@ -53,8 +54,9 @@ class Analytics:
             self._stream.flush()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._stop.set()
+        if self._writer.is_alive():
+            await asyncio.to_thread(self._writer.join, 2)
         self.flush()
         if self._stream is not None and self._stream is not sys.stdout:
             self._stream.close()
