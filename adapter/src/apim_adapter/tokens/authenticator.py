@@ -90,16 +90,14 @@ class Authenticator:
         return cached
 
     async def authenticate(self, token: str) -> Principal:
+        try:
+            return self.cached(token)
+        except TokenNotCached:
+            pass
         if self._introspectors and token.count(".") != 2:
             return await self._introspect(token)  # the introspector caches with its own, shorter, bounds
         now = time.time()
         key = fingerprint(token)
-        cached = self.cache.get(key, now)
-        if cached is not None:
-            CACHE_HIT.inc()
-            if isinstance(cached, TokenRejected):
-                raise cached
-            return cached
         CACHE_MISS.inc()
         try:
             principal = await self._validate(token)
