@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from .. import errors, metrics
+from ..cache import TtlCache
 from ..config import KeyManager
 from ..errors import TokenNotCached
 from ..http_client import HttpClient
-from . import Principal, TokenRejected, fingerprint
+from . import Principal, Rejection, TokenRejected, fingerprint
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
@@ -19,35 +18,50 @@ NEGATIVE_TTL = 10.0
 CACHE_HIT, CACHE_MISS = metrics.TOKEN_CACHE.labels("hit"), metrics.TOKEN_CACHE.labels("miss")
 
 
+def principal_size(token: str) -> int:
+    """What a cached Principal costs, roughly: its claims are the decoded payload, about the token's length."""
+    return 2 * len(token) + 512
+
+
 class TokenCache:
-    """Validated tokens until they expire, and rejected ones for a few seconds; bounded, oldest out first."""
+    """Validated tokens until they expire, and costly rejections for a few seconds: two caches with their own
+    bounds, so that floods of bad tokens can neither grow memory nor push out the good ones."""
 
-    def __init__(self, max_entries: int = 100_000):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, Principal | TokenRejected]] = OrderedDict()
-        self._lock = threading.Lock()  # gRPC worker threads and the event loop share it
+    def __init__(
+        self,
+        max_entries: int = 50_000,
+        max_bytes: int = 64 << 20,
+        max_rejections: int = 10_000,
+        max_rejection_bytes: int = 4 << 20,
+    ):
+        self.valid: TtlCache[str, Principal] = TtlCache(max_entries, max_bytes)
+        self.rejected: TtlCache[str, Rejection] = TtlCache(max_rejections, max_rejection_bytes)
 
-    def get(self, key: str, now: float) -> Principal | TokenRejected | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        until, value = entry
-        if now >= until:
-            with self._lock:
-                self._entries.pop(key, None)
-            if isinstance(value, Principal):
-                return TokenRejected(errors.EXPIRED, "expired")
-            return None
-        return value
+    def get(self, key: str, now: float) -> Principal | Rejection | None:
+        found = self.valid.entry(key)
+        if found is not None:
+            until, principal = found
+            if now < until:
+                return principal
+            self.valid.pop(key)
+            return EXPIRED
+        return self.rejected.get(key, now)
 
-    def put(self, key: str, value: Principal | TokenRejected, until: float) -> None:
-        with self._lock:
-            self._entries[key] = (until, value)
-            if len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+    def put(self, key: str, principal: Principal, token: str) -> None:
+        self.valid.put(key, principal, principal.expires_at, principal_size(token))
+
+    def reject(self, key: str, rejection: Rejection, now: float) -> None:
+        self.rejected.put(key, rejection, now + NEGATIVE_TTL, len(rejection.reason))
+
+    def __len__(self) -> int:
+        return len(self.valid) + len(self.rejected)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self.valid.clear()
+        self.rejected.clear()
+
+
+EXPIRED = Rejection(errors.EXPIRED, "expired")
 
 
 class Authenticator:
@@ -85,8 +99,8 @@ class Authenticator:
         if cached is None:
             raise TokenNotCached(token)
         CACHE_HIT.inc()
-        if isinstance(cached, TokenRejected):
-            raise cached
+        if isinstance(cached, Rejection):
+            raise TokenRejected(cached.error, cached.reason)
         return cached
 
     async def authenticate(self, token: str) -> Principal:
@@ -102,11 +116,12 @@ class Authenticator:
         try:
             principal = await self._validate(token)
         except TokenRejected as rejected:
-            self.cache.put(key, rejected, now + NEGATIVE_TTL)
+            if rejected.cacheable:
+                self.cache.reject(key, rejected.rejection, now)
             raise
         if principal.expires_at <= now:
             raise TokenRejected(errors.EXPIRED, "expired")
-        self.cache.put(key, principal, principal.expires_at)
+        self.cache.put(key, principal, token)
         return principal
 
     async def _validate(self, token: str) -> Principal:
