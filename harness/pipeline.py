@@ -7,8 +7,9 @@ import time
 
 from apim_adapter.catalog import build
 from apim_adapter.config import KeyManager, Request
-from apim_adapter.decision import CheckInput, Enforcer
+from apim_adapter.decision import CheckInput, Decision, Pipeline
 from apim_adapter.ratelimit.local import LocalRateLimiter
+from apim_adapter.render import Renderer
 from apim_adapter.tokens.authenticator import Authenticator
 
 from . import oidc
@@ -30,15 +31,27 @@ def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
     return KEY.sign(oidc.claims(ISSUER, f"client-{app}", scope, **extra))
 
 
-class Pipeline:
-    def __init__(self, doc=None, request: Request | None = None, backend_jwt=None):
+class InProcess:
+    """The pipeline and the renderer over one catalog, with a clock the test moves (`now`; real time at start)."""
+
+    def __init__(self, doc=None, request: Request | None = None, backend_jwt=None, limiter=None):
         self.catalog = build(doc or catalog_document())
         self.authenticator = preloaded_authenticator()
-        self.enforcer = Enforcer(
-            lambda: self.catalog, self.authenticator, LocalRateLimiter(), request or Request(), backend_jwt
+        self.now = time.time()
+        request = request or Request()
+        self.pipeline = Pipeline(
+            lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes
         )
+        self.renderer = Renderer(request, backend_jwt)
 
-    def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers):
+    @staticmethod
+    def request(path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> CheckInput:
         if bearer is not None:
             headers["authorization"] = f"Bearer {bearer}"
-        return asyncio.run(self.enforcer.check(CheckInput(method, "gw", path, headers)))
+        return CheckInput(method, "gw", path, headers)
+
+    async def decide(self, req: CheckInput) -> Decision:
+        return await self.pipeline.decide(req, self.now)
+
+    def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> Decision:
+        return asyncio.run(self.decide(self.request(path, bearer, method, **headers)))

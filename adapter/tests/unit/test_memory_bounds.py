@@ -17,7 +17,7 @@ import tracemalloc
 from apim_adapter.analytics import Analytics
 from apim_adapter.decision import CheckInput
 from apim_adapter.tokens.authenticator import TokenCache
-from harness.pipeline import ISSUER, KEY, Pipeline, token
+from harness.pipeline import ISSUER, KEY, InProcess, token
 
 
 def _b64(data: bytes) -> str:
@@ -42,7 +42,7 @@ def garbage(i: int) -> str:
 
 def test_unique_garbage_tokens_do_not_grow_memory() -> None:
     small = TokenCache(max_entries=300, max_rejections=300)
-    pipeline = Pipeline()
+    pipeline = InProcess()
     pipeline.authenticator.cache = small
     analytics = Analytics(os.devnull)
     good = token()
@@ -51,7 +51,7 @@ def test_unique_garbage_tokens_do_not_grow_memory() -> None:
         for i in range(start, start + count):
             bearer = good if i % 5 == 0 else garbage(i)
             req = CheckInput("GET", "gw", "/httpbin/1.0.0/ip", {"authorization": f"Bearer {bearer}"})
-            d = await pipeline.enforcer.check(req)
+            d = await pipeline.decide(req)
             analytics.record(req, d, 0.1)
             assert d.status in (200, 401), d.reason
             if len(analytics._pending) >= 500:
@@ -75,15 +75,13 @@ def test_unique_garbage_tokens_do_not_grow_memory() -> None:
 
 def test_a_flood_of_costly_rejections_keeps_the_bounds() -> None:
     cache = TokenCache(max_entries=10, max_bytes=1 << 20, max_rejections=50, max_rejection_bytes=8 << 10)
-    pipeline = Pipeline()
+    pipeline = InProcess()
     pipeline.authenticator.cache = cache
 
     async def flood() -> None:
         for i in range(400):
             bearer = garbage(4 * i + 1)  # forged signatures: each one is verified, then remembered
-            d = await pipeline.enforcer.check(
-                CheckInput("GET", "gw", "/httpbin/1.0.0/ip", {"authorization": f"Bearer {bearer}"})
-            )
+            d = await pipeline.decide(pipeline.request(bearer=bearer))
             assert (d.status, d.code) == (401, "900901")
 
     asyncio.run(flood())

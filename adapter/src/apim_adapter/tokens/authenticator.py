@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from .. import errors, metrics
 from ..cache import TtlCache
 from ..config import KeyManager
-from ..errors import TokenNotCached
 from ..http_client import HttpClient
-from . import Principal, Rejection, TokenRejected, fingerprint
+from . import Principal, Rejection, TokenRejected
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
@@ -91,49 +90,43 @@ class Authenticator:
                 introspectors[km.name] = self._introspectors.get(km.name) or self._introspector_factory(km, client)
         self._jwks, self.by_issuer, self._introspectors = jwks, by_issuer, introspectors
 
-    def cached(self, token: str) -> Principal:
-        """The answer for a token from the cache (also rejections); TokenNotCached when it must be validated."""
+    def lookup(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
+        """The answer for a token from memory (a rejection too); None when it must be verified."""
         if self._introspectors and token.count(".") != 2:
-            raise TokenNotCached(token)  # the introspector keeps its own cache
-        cached = self.cache.get(fingerprint(token), time.time())
-        if cached is None:
-            raise TokenNotCached(token)
-        CACHE_HIT.inc()
-        if isinstance(cached, Rejection):
-            raise TokenRejected(cached.error, cached.reason)
+            for introspector in self._introspectors.values():
+                found = introspector.cached(token_sha256, now)
+                if isinstance(found, Principal):
+                    return found
+            return None  # asked again: an opaque token may be active at another key manager
+        cached = self.cache.get(token_sha256, now)
+        (CACHE_MISS if cached is None else CACHE_HIT).inc()
         return cached
 
-    async def authenticate(self, token: str) -> Principal:
-        try:
-            return self.cached(token)
-        except TokenNotCached:
-            pass
-        if self._introspectors and token.count(".") != 2:
-            return await self._introspect(token)  # the introspector caches with its own, shorter, bounds
+    async def verify(self, token: str, token_sha256: str) -> Principal | Rejection:
+        """Validate a token (JWKS, introspection), remember the answer, and return it.
+
+        A key manager that cannot answer raises errors.Unavailable: an error, never a rejection."""
         now = time.time()
-        key = fingerprint(token)
-        CACHE_MISS.inc()
         try:
             principal = await self._validate(token)
         except TokenRejected as rejected:
-            if rejected.cacheable:
-                self.cache.reject(key, rejected.rejection, now)
-            raise
+            if rejected.cacheable and token.count(".") == 2:
+                self.cache.reject(token_sha256, rejected.rejection, now)
+            return rejected.rejection
         if principal.expires_at <= now:
-            raise TokenRejected(errors.EXPIRED, "expired")
-        self.cache.put(key, principal, token)
+            return EXPIRED
+        if token.count(".") == 2:  # an introspected token is cached by its introspector, with its own bounds
+            self.cache.put(token_sha256, principal, token)
         return principal
 
     async def _validate(self, token: str) -> Principal:
-        if token.count(".") == 2:
+        if token.count(".") == 2 or not self._introspectors:
             header, issuer = route(token)
             validator = self.by_issuer.get(issuer) if issuer else None
             if validator is None:
                 raise TokenRejected(errors.INVALID, "unknown issuer")
             return await validator.validate(token, header)
-        if self._introspectors:
-            return await self._introspect(token)
-        raise TokenRejected(errors.INVALID, "not a JWT")
+        return await self._introspect(token)
 
     async def _introspect(self, token: str) -> Principal:
         inactive: TokenRejected | None = None

@@ -49,15 +49,17 @@ class Introspector:
             self._auth = "Basic " + base64.b64encode(pair.encode()).decode()
         return self._auth
 
+    def cached(self, token_sha256: str, now: float) -> Principal | Rejection | None:
+        """This key manager's last answer for the token while it holds; None when it must be asked."""
+        return self._active.get(token_sha256, now) or self._inactive.get(token_sha256, now)
+
     async def introspect(self, token: str) -> Principal:
         key = fingerprint(token)
-        now = time.time()
-        principal = self._active.get(key, now)
-        if principal is not None:
-            return principal
-        rejection = self._inactive.get(key, now)
-        if rejection is not None:
-            raise TokenRejected(rejection.error, rejection.reason)
+        found = self.cached(key, time.time())
+        if isinstance(found, Rejection):
+            raise TokenRejected(found.error, found.reason)
+        if found is not None:
+            return found
         inflight = self._inflight.get(key)
         if inflight is None:
             inflight = asyncio.ensure_future(self._call(token, key))
