@@ -9,8 +9,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import grpc
 from aiohttp import web
@@ -18,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import admin, metrics
 from .analytics import Analytics
-from .catalog import Catalog, CatalogError, build
+from .catalog import CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import CheckInput, Decision, Pipeline, first_step
@@ -26,6 +24,7 @@ from .errors import Unavailable
 from .ratelimit import RateLimiter
 from .ratelimit.local import LocalRateLimiter
 from .render import Renderer
+from .store import CatalogStore
 from .tokens import fingerprint
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
@@ -67,60 +66,36 @@ def make_introspector(km, client):
 class Adapter:
     def __init__(self, config: Config):
         self.config = config
-        self.catalog: Catalog | None = None
-        self.catalog_error = "no catalog loaded yet"
         self.authenticator = Authenticator(config.key_managers, make_introspector)
+        self.control_plane = make_control_plane(config)
+        self.health = health.HealthServicer()
+        self.store = CatalogStore(
+            config.control_plane.type,
+            self.control_plane.lenient,
+            config.key_managers,
+            on_key_managers=self.authenticator.update,
+            on_first_catalog=lambda: self._set_health(health_pb2.HealthCheckResponse.SERVING),
+        )
+        self.publish = self.store.publish
         self.limiter = make_limiter(config)
         signer = None
         if config.backend_jwt.enabled:
             from .backend_jwt import BackendJwtSigner
 
             signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
-        self.pipeline = Pipeline(lambda: self.catalog, self.authenticator, self.limiter, config.request.max_token_bytes)
+        self.pipeline = Pipeline(self.store, self.authenticator, self.limiter, config.request.max_token_bytes)
         self.renderer = Renderer(config.request, signer)
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
-        self.health = health.HealthServicer()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._versions = 0
         self._decisions = metrics.LabelledCache(metrics.DECISIONS)
         self._durations = metrics.LabelledCache(metrics.CHECK_DURATION)
-
-    def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
-        """Validate and swap in a new catalog; on error keep serving the last good one."""
-        source = source or self.config.control_plane.type
-        try:
-            # APIM's data is served as well as it can be; a file an operator edits must be right as a whole.
-            catalog = build(document, self._versions + 1, lenient=source != "file")
-        except CatalogError as exc:
-            metrics.CATALOG_RELOADS.labels(source, "error").inc()
-            self.catalog_error = str(exc)
-            log.error("catalog rejected; keeping the last good one", extra={"error": str(exc)})
-            return False
-        self._versions += 1
-        self.catalog, self.catalog_error = catalog, ""
-        if "keyManagers" in document:  # the control plane manages key managers: an empty list removes them
-            configured = {km.name for km in self.config.key_managers}
-            learned = [km for km in document["keyManagers"] if km.name not in configured]
-            self.authenticator.update((*self.config.key_managers, *learned))
-        metrics.CATALOG_RELOADS.labels(source, "success").inc()
-        metrics.CATALOG_LOADED.set_to_current_time()
-        for kind, count in catalog.counts.items():
-            metrics.CATALOG_OBJECTS.labels(kind).set(count)
-        log.info("catalog loaded", extra={"version": catalog.version, **catalog.counts})
-        metrics.CATALOG_SKIPPED.set(len(catalog.skipped))
-        for reason in catalog.skipped:
-            log.warning("catalog item left out", extra={"error": reason})
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        return True
 
     def _set_health(self, status: int) -> None:
         for service in ("", "envoy.service.auth.v3.Authorization"):
             self.health.set(service, status)
 
     def ready(self) -> tuple[bool, str]:
-        if self.catalog is None:
-            return False, self.catalog_error
-        return True, f"catalog version {self.catalog.version}"
+        return self.store.ready()
 
     async def check_on_loop(self, req: CheckInput) -> Decision:
         """HTTP mode: the whole check on the event loop."""
@@ -189,7 +164,7 @@ class Adapter:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         server = self.config.server
-        if self.catalog is None:
+        if self.store.current is None:
             self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several
         # times more CPU inside grpc.aio's event loop than on sync grpc's worker threads.
@@ -221,13 +196,12 @@ class Adapter:
             runners.append(http_runner)
             sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
-        control_plane = make_control_plane(self.config)
         grpc_server.start()
         for site in sites:
             await site.start()
         if self.analytics is not None:
             self.analytics.start()
-        feeder = asyncio.ensure_future(control_plane.run(self.publish))
+        feeder = asyncio.ensure_future(self.control_plane.run(self.publish))
         log.info(
             "serving",
             extra={

@@ -183,6 +183,8 @@ class Snapshot:
 
 
 class Wso2ControlPlane:
+    lenient = True  # APIM's data is served as well as it can be: a bad item is left out, not the whole update
+
     def __init__(self, cp: ControlPlane, config: Config, min_backoff: float = 0.5, max_backoff: float | None = None):
         self.cp, self.config = cp, config
         self.api = InternalDataApi(cp, config)
