@@ -68,8 +68,6 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
     jwks = oidc.JwksServer([key])
     apps = {**APPS, "late": (None, None), "shared": ("UNBLOCKED", "Shared20")}
     data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT),))
-    data["subscriptionPolicies"][-1].update(id=9, quotaType="requestCount")
-    data["subscriptionPolicies"][-1]["defaultLimit"]["type"] = "REQUESTCOUNTLIMIT"
     apim = ApimDouble(data, tls=test_ca, amqp_url=rabbitmq.url).start()
     config = {
         "controlPlane": {

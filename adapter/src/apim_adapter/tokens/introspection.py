@@ -110,6 +110,10 @@ class Introspector:
             claims={k: v for k, v in body.items() if k != "token"},
         )
 
+    def forget(self, token_sha256: str) -> None:
+        """Drop a revoked token's cached answer: the cache is keyed by `fingerprint(token)`."""
+        self._cache.pop(token_sha256, None)
+
     def _put(self, key: str, value: Principal | TokenRejected, until: float) -> None:
         self._cache[key] = (until, value)
         self._cache.move_to_end(key)
