@@ -15,7 +15,7 @@ from apim_adapter import errors
 from apim_adapter.config import Introspection, KeyManager
 from apim_adapter.errors import Unavailable
 from apim_adapter.http_client import HttpClient
-from apim_adapter.tokens import TokenRejected
+from apim_adapter.tokens import TokenRejected, fingerprint
 from apim_adapter.tokens.introspection import Introspector
 from harness.processes import free_port
 
@@ -110,6 +110,20 @@ def test_the_positive_cache_ends_at_cache_seconds_even_when_the_token_lives_long
         assert endpoint.calls == 2
 
     run(tmp_path, scenario, cache_seconds=1)
+
+
+def test_a_token_revoked_through_apim_is_forgotten_by_its_sha256_and_asked_again(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["opaque-1"] = active(lifetime=3600)
+        await introspector.introspect("opaque-1")
+        endpoint.tokens["opaque-1"] = {"active": False}  # revoked at the key manager, announced by APIM
+        introspector.forget(fingerprint("opaque-1"))
+        with pytest.raises(TokenRejected) as caught:
+            await introspector.introspect("opaque-1")
+        assert caught.value.error == errors.INACTIVE
+        assert endpoint.calls == 2
+
+    run(tmp_path, scenario, cache_seconds=3600)
 
 
 def test_inactive_tokens_are_rejected_and_negatively_cached_briefly(tmp_path):
