@@ -148,6 +148,14 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
             built = catalog.build(cp.snapshot.document(time.time()))
             assert built.subscriptions[("app-unsubscribed", "api-httpbin")].state == "BLOCKED"
 
+            # An event naming one UUID: APIM answers every subscription; none of them may stand in for it.
+            await cp.apply(event("SUBSCRIPTIONS_UPDATE", applicationUUID="app-unsubscribed"))
+            first = subs.pop(0)
+            await cp.apply(event("SUBSCRIPTIONS_DELETE", applicationUUID=first["applicationUUID"],
+                                 apiUUID=first["apiUUID"]))  # fmt: skip
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert (first["applicationUUID"], first["apiUUID"]) not in built.subscriptions
+
             subs.remove(late)
             await cp.apply(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-unsubscribed", apiUUID="api-httpbin"))
             built = catalog.build(cp.snapshot.document(time.time()))

@@ -250,7 +250,8 @@ class Wso2ControlPlane:
         elif kind.startswith("SUBSCRIPTIONS_"):
             key = (d.get("applicationUUID"), d.get("apiUUID"))
             found = await self.api.items("subscriptions", apiUUID=key[1], applicationUUID=key[0])
-            _replace(snap.subscriptions, key, found)
+            # APIM filters only when both UUIDs are given, else answers every subscription: keep the named one.
+            _replace(snap.subscriptions, key, [sub for sub in found if _sub_key(sub) == key])
         elif kind == "APPLICATION_DELETE":
             uuid = d.get("uuid")
             snap.applications.pop(uuid, None)
