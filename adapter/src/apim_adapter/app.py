@@ -20,10 +20,11 @@ from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
-from .decision import CheckInput, Decision, Enforcer
-from .errors import NeedsIO, Unavailable
+from .decision import CheckInput, Decision, Pipeline, first_step
+from .errors import Unavailable
 from .ratelimit import RateLimiter
 from .ratelimit.local import LocalRateLimiter
+from .render import Renderer
 from .tokens import fingerprint
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
@@ -71,7 +72,8 @@ class Adapter:
             from .backend_jwt import BackendJwtSigner
 
             signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
-        self.enforcer = Enforcer(lambda: self.catalog, self.authenticator, self.limiter, config.request, signer)
+        self.pipeline = Pipeline(lambda: self.catalog, self.authenticator, self.limiter, config.request.max_token_bytes)
+        self.renderer = Renderer(config.request, signer)
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         self.health = health.HealthServicer()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -116,28 +118,29 @@ class Adapter:
             return False, self.catalog_error
         return True, f"catalog version {self.catalog.version}"
 
-    async def check(self, req: CheckInput, transport: str) -> Decision:
-        """On the event loop (HTTP mode, and the slow path of gRPC checks)."""
+    async def check_on_loop(self, req: CheckInput) -> Decision:
+        """HTTP mode: the whole check on the event loop."""
         started = time.perf_counter()
-        with self._guard(req, transport):
-            d = await self.enforcer.check(req)
-        return self._observe(req, d, transport, started)
+        with self._guard(req, "http"):
+            d = await self.pipeline.decide(req, time.time())
+        return self._observe(req, d, "http", started)
 
-    def check_blocking(self, req: CheckInput, transport: str) -> Decision:
-        """On a gRPC worker thread: from memory when it can, else through the event loop, bounded in time."""
+    def check_on_thread(self, req: CheckInput) -> Decision:
+        """gRPC: on a check thread from memory; what needs I/O (a token to verify, shared counters) continues on
+        the event loop, bounded in time."""
         started = time.perf_counter()
-        with self._guard(req, transport):
-            try:
-                d = self.enforcer.decide_now(req)
-            except NeedsIO:
+        with self._guard(req, "grpc"):
+            steps = self.pipeline.steps(req, time.time())
+            step = first_step(steps)
+            if not isinstance(step, Decision):
                 assert self.loop is not None
-                future = asyncio.run_coroutine_threadsafe(self.enforcer.check(req), self.loop)
+                future = asyncio.run_coroutine_threadsafe(self.pipeline.finish(steps, step), self.loop)
                 try:
-                    d = future.result(SLOW_PATH_SECONDS)
+                    step = future.result(SLOW_PATH_SECONDS)
                 except concurrent.futures.TimeoutError as exc:
                     future.cancel()
                     raise Unavailable("check timed out") from exc
-        return self._observe(req, d, transport, started)
+        return self._observe(req, step, "grpc", started)
 
     @contextlib.contextmanager
     def _guard(self, req: CheckInput, transport: str):
@@ -196,7 +199,7 @@ class Adapter:
                 ("grpc.max_receive_message_length", 4 << 20),
             ],
         )
-        grpc_transport.add_to_server(grpc_server, self.check_blocking)
+        grpc_transport.add_to_server(grpc_server, self.check_on_thread, self.renderer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
 
@@ -208,7 +211,7 @@ class Adapter:
         if server.http is not None:
             limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
             http_server = web.Server(
-                http_transport.make_handler(self.check, server.http.path_prefix),
+                http_transport.make_handler(self.check_on_loop, self.renderer, server.http.path_prefix),
                 max_line_size=limit,
                 max_field_size=limit,
             )

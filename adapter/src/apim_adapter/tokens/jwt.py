@@ -22,8 +22,8 @@ def _segment(token: str, index: int) -> dict[str, Any]:
         part = token.split(".")[index]
         data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         value = json.loads(data)
-    except (ValueError, IndexError, RecursionError, UnicodeDecodeError) as exc:
-        raise TokenRejected(errors.INVALID, "malformed token") from exc
+    except (ValueError, IndexError, RecursionError, UnicodeDecodeError):
+        raise TokenRejected(errors.INVALID, "malformed token") from None
     if not isinstance(value, dict):
         raise TokenRejected(errors.INVALID, "malformed token")
     return value
@@ -64,12 +64,12 @@ class JwtValidator:
                 leeway=km.clock_skew_seconds,
                 options={"require": ["exp", "iss"], "verify_aud": bool(km.audiences)},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenRejected(errors.EXPIRED, "expired") from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise TokenRejected(errors.INVALID, "not yet valid") from exc
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected(errors.EXPIRED, "expired", cacheable=True) from None
+        except jwt.ImmatureSignatureError:
+            raise TokenRejected(errors.INVALID, "not yet valid", cacheable=True) from None
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
-            raise TokenRejected(errors.INVALID, type(exc).__name__) from exc
+            raise TokenRejected(errors.INVALID, type(exc).__name__, cacheable=True) from None
         if _too_deep(claims):
             raise TokenRejected(errors.INVALID, "claims nested too deeply")
         consumer_key = claims.get(km.consumer_key_claim)
