@@ -221,6 +221,8 @@ class Adapter:
             sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
         control_plane = make_control_plane(self.config)
+        if hasattr(control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
+            control_plane.on_token_revoked = self.authenticator.forget
         grpc_server.start()
         for site in sites:
             await site.start()

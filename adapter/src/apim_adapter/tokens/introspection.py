@@ -117,8 +117,3 @@ class Introspector:
             jti=jti if isinstance(jti, str) else None,
             claims={k: v for k, v in body.items() if k != "token"},
         )
-
-    def forget(self, token_sha256: str) -> None:
-        """Drop a revoked token's cached answer: the caches are keyed by `fingerprint(token)`."""
-        self._active.pop(token_sha256)
-        self._inactive.pop(token_sha256)
