@@ -33,6 +33,21 @@ class SigningKey:
         return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
 
 
+class _JsonHandler(BaseHTTPRequestHandler):
+    """JSON answers, no access log."""
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
 class JwksServer:
     """An HTTP JWKS endpoint whose keys and availability the test controls; counts its fetches."""
 
@@ -42,21 +57,13 @@ class JwksServer:
         self.fetches = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_JsonHandler):
             def do_GET(self) -> None:
                 server.fetches += 1
                 if not server.up:
                     self.send_error(503)
                     return
-                body = json.dumps({"keys": [k.jwk() for k in server.keys]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
+                self.answer(200, {"keys": [k.jwk() for k in server.keys]})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
@@ -106,36 +113,24 @@ class IntrospectionEndpoint:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_JsonHandler):
             def do_POST(self) -> None:
                 endpoint.calls += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
                 if self.headers.get("Authorization") != endpoint.auth:
-                    self._answer(401, {"error": "invalid_client"})
+                    self.answer(401, {"error": "invalid_client"})
                     return
                 time.sleep(endpoint.delay)
                 if endpoint.status != 200:
-                    self._answer(endpoint.status, {"error": "server_error"})
+                    self.answer(endpoint.status, {"error": "server_error"})
                     return
                 token = (form.get("token") or [""])[0]
-                self._answer(200, endpoint.tokens.get(token, {"active": False}))
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                pass
+                self.answer(200, endpoint.tokens.get(token, {"active": False}))
 
         return Handler
 
     def start(self) -> None:
-        ThreadingHTTPServer.allow_reuse_address = True
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
