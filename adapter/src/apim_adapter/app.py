@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,9 @@ from .transport import http as http_transport
 
 log = logging.getLogger("apim_adapter")
 GRACE_SECONDS = 5
+# Check threads share the GIL with the event loop; Python's default 5 ms switch interval would let one long
+# stretch of loop work (a catalog swap, an analytics flush) hold every check for that long.
+SWITCH_INTERVAL = 0.0005
 SLOW_PATH_SECONDS = 10  # a check waiting on the event loop (JWKS, introspection, Redis) gives up after this
 
 
@@ -78,8 +82,8 @@ class Adapter:
         self.health = health.HealthServicer()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._versions = 0
-        self._decisions: dict[tuple[str, ...], Any] = {}  # label values → their counter: labels() is slow
-        self._durations = {t: metrics.CHECK_DURATION.labels(t) for t in ("grpc", "http")}
+        self._decisions = metrics.LabelledCache(metrics.DECISIONS)
+        self._durations = metrics.LabelledCache(metrics.CHECK_DURATION)
 
     def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
         """Validate and swap in a new catalog; on error keep serving the last good one."""
@@ -157,14 +161,11 @@ class Adapter:
 
     def _observe(self, req: CheckInput, d: Decision, transport: str, started: float) -> Decision:
         elapsed = time.perf_counter() - started
-        self._durations[transport].observe(elapsed)
+        self._durations(transport).observe(elapsed)
         app = d.application
         outcome = "allow" if d.allowed else "deny"
         labels = (d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
-        counter = self._decisions.get(labels)
-        if counter is None:
-            counter = self._decisions[labels] = metrics.DECISIONS.labels(*labels)
-        counter.inc()
+        self._decisions(*labels).inc()
         if self.analytics is not None:
             self.analytics.record(req, d, elapsed * 1000)
         if not d.allowed and log.isEnabledFor(logging.INFO):
@@ -262,3 +263,27 @@ def validate(config: Config) -> dict[str, int]:
         except (CatalogFileError, CatalogError) as exc:
             raise ConfigError(f"catalog: {exc}") from exc
     return {}
+
+
+def run(config) -> int:
+    sys.setswitchinterval(SWITCH_INTERVAL)
+
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(Adapter(config).serve())
+    finally:
+        # Give leftover tasks (client libraries' connection handlers) a bounded time to finish: a
+        # library that ignores cancellation must not turn SIGTERM into a SIGKILL.
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2))
+        loop.close()
+    return 0

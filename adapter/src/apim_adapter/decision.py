@@ -1,7 +1,8 @@
 """The decision pipeline, read top to bottom (`Pipeline.steps`):
 
     plan        pure    the API and resource from path and method; the bearer token
-    principal   memory  the token's principal from the cache ... or `Verify` it (JWKS, introspection: I/O)
+    principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
+                        JWKS fetch, introspection)
     admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
     deny        pure    APIM's deny policies (API, application, user, client IP)
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
@@ -75,7 +76,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Verify:
-    """Validate a token not in memory; answered with a Principal or a Rejection."""
+    """Validate a token that needs the key manager; answered with a Principal or a Rejection."""
 
     token: str
     token_sha256: str
