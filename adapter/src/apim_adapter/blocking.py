@@ -21,6 +21,7 @@ blocked — and inverted, every address outside. A blocked request is answered 4
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -45,12 +46,22 @@ class IpCondition:
     end: Address
     invert: bool
     fixed: bool
+    version: int = field(init=False)
+    low: int = field(init=False)  # the bounds as integers, like APIM's BigIntegers
+    high: int = field(init=False)
 
-    def blocks(self, ip: Address) -> bool:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", self.start.version)
+        object.__setattr__(self, "low", int(self.start))
+        object.__setattr__(self, "high", int(self.end))
+
+    def blocks(self, version: int, number: int) -> bool:
+        """For an address as (IP version, integer value)."""
+        if version != self.version:
+            return self.invert
         if self.fixed:
-            return (ip == self.start) != self.invert
-        # ThrottleDataHolder.isIpLevelBlocked: both bounds exclusive
-        return (ip.version == self.start.version and self.start < ip < self.end) != self.invert
+            return (number == self.low) != self.invert
+        return (self.low < number < self.high) != self.invert  # ThrottleDataHolder: both bounds exclusive
 
 
 @dataclass(frozen=True)
@@ -100,12 +111,21 @@ def blocked(
         return True
     if user and _user(user) in policies.users:
         return True
-    if policies.ips:
-        ip = _address(client_ip)
+    if policies.ips and client_ip:
+        ip = _client_address(client_ip)
         if ip is not None:
-            ip = getattr(ip, "ipv4_mapped", None) or ip
-            return any(condition.blocks(ip) for condition in policies.ips)
+            return any(condition.blocks(*ip) for condition in policies.ips)
     return False
+
+
+@functools.lru_cache(maxsize=8192)  # bounded; callers repeat, and parsing costs more than the checks
+def _client_address(value: str) -> tuple[int, int] | None:
+    """(IP version, integer value); an IPv4 client seen on an IPv6 socket as IPv4."""
+    ip = _address(value)
+    if ip is None:
+        return None
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return ip.version, int(ip)
 
 
 def ip_condition(raw: Mapping[str, Any], condition_id: int | None = None) -> IpCondition:
