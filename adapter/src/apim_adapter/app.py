@@ -68,6 +68,8 @@ class Adapter:
         self.config = config
         self.authenticator = Authenticator(config.key_managers, make_introspector)
         self.control_plane = make_control_plane(config)
+        if hasattr(self.control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
+            self.control_plane.on_token_revoked = self.authenticator.forget
         self.health = health.HealthServicer()
         self.store = CatalogStore(
             config.control_plane.type,

@@ -164,6 +164,12 @@ class Authenticator:
         assert inactive is not None
         raise inactive
 
+    def forget(self, token_sha256: str) -> None:
+        """A token revoked through APIM: drop every cached answer for it (it is denied by its hash anyway)."""
+        self.cache.valid.pop(token_sha256)
+        for introspector in self._introspectors.values():
+            introspector.forget(token_sha256)
+
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()
