@@ -72,7 +72,7 @@ def test_key_managers_named_in_the_config_win_over_apim(apim_factory, credential
         finally:
             await cp.api.close()
 
-    assert asyncio.run(scenario()).key_managers == []
+    assert asyncio.run(scenario()).key_managers == ()
 
 
 @pytest.mark.parametrize("what", ["password", "tenant", "ca"])
@@ -101,7 +101,8 @@ def test_wrong_credentials_tenant_or_ca_fail_the_pull(apim_factory, credentials,
 
 
 def event(kind: str, **data) -> Event:
-    return Event(kind, data, time.time())
+    topic = "tokenRevocation" if kind == "tokenRevocation" else "notification"
+    return Event(topic, kind, data, time.time())
 
 
 def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, test_ca, tmp_path):
@@ -154,12 +155,12 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
 
             apim.data["apis"][0]["_gatewayLabels"] = ["Other"]
             cp.cp = dataclasses.replace(cp.cp, gateway_label="Default")
-            await cp.apply(event("REMOVE_API_FROM_GATEWAY", uuid="api-httpbin", apiId=1))
+            await cp.apply(event("REMOVE_API_FROM_GATEWAY", uuid="api-httpbin", apiId=1, gatewayLabels=["Default"]))
             assert catalog.build(cp.snapshot.document(time.time())).apis == {}
 
             expiry_ms = int(time.time() + 60) * 1000
-            await cp.apply(event("tokenRevocation", revokedToken="jti-x", expiryTime=expiry_ms))
-            await cp.apply(event("tokenRevocation", revokedToken="jti-old", expiryTime=expiry_ms - 120_000))
+            await cp.apply(event("tokenRevocation", revokedToken="jti-x", expiryTime=expiry_ms, type="JWT"))
+            await cp.apply(event("tokenRevocation", revokedToken="jti-old", expiryTime=expiry_ms - 120_000, type="JWT"))
             assert catalog.build(cp.snapshot.document(time.time())).revoked_jtis == {"jti-x"}
         finally:
             await cp.api.close()
