@@ -4,9 +4,11 @@
   HTTP Basic, the required `xWSO2Tenant` header, the query parameters the spec defines as search conditions, list
   answers `{count, list, pagination}` with `pagination.next` links when a page size is set. Every answer is kept
   in `responses` so that tests validate each one against the spec's definitions.
-- The event hub: notifications published to `amq.topic` on a real AMQP broker with WSO2's shapes (routing keys
-  `notification`, `keymanager`, `tokenRevocation`; reference/wso2-apim.md §3.1), after the data changed, as APIM
-  publishes them after its database commit.
+- The event hub: events published to `amq.topic` on a real AMQP broker as APIM 4.5 publishes them, after the data
+  changed, as APIM publishes after its database commit (each quirk cites the carbon-apimgt 9.31.86 file it mirrors
+  at the method that publishes it): the topic names APIM uses (`notification`, `tokenRevocation`, `keyManager`),
+  the event publisher's JSON mapping `{"event": {"payloadData": {...}}}`, a notification's `timestamp` attribute
+  and base64 Gson event body with its own `timeStamp`, no publisher confirms (Andes has none).
 
 Runs its own event loop in a thread, so that synchronous tests and adapter processes can both use it.
 """
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
+import pika
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -154,8 +156,8 @@ class ApimDouble:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
-        self._amqp: aio_pika.abc.AbstractConnection | None = None
-        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._amqp: pika.BlockingConnection | None = None
+        self._amqp_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -188,14 +190,11 @@ class ApimDouble:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.tls.cert, self.tls.key)
         await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=context).start()
-        if self.amqp_url:
-            self._amqp = await aio_pika.connect(self.amqp_url)
-            channel = await self._amqp.channel()
-            self._exchange = await channel.get_exchange("amq.topic")
 
     async def _stop(self) -> None:
-        if self._amqp is not None:
-            await self._amqp.close()
+        with self._amqp_lock:
+            if self._amqp is not None and self._amqp.is_open:
+                self._amqp.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -249,72 +248,89 @@ class ApimDouble:
 
     # -- changes in APIM, each followed by its event -----------------------------------------------------
 
-    def notify(self, event_type: str, payload: dict[str, Any]) -> None:
-        """Publish a `notification` event: `payload` is the event object APIM base64-encodes."""
-        self.call(self._publish_notification, event_type, payload)
-
-    async def _publish_notification(self, event_type: str, payload: dict[str, Any]) -> None:
-        now = int(time.time() * 1000)
-        event = {
-            "eventId": str(uuid.uuid4()),
-            "timeStamp": now,
-            "type": event_type,
-            "tenantId": TENANT_ID,
-            "tenantDomain": self.tenant,
-            **payload,
-        }
-        encoded = base64.b64encode(json.dumps(event).encode()).decode()
-        await self._publish("notification", {"eventType": event_type, "timeStamp": now, "event": encoded})
-
-    async def _publish(self, routing_key: str, payload_data: dict[str, Any]) -> None:
-        assert self._exchange is not None, "the double was started without amqp_url"
+    def _publish(self, topic: str, payload_data: dict[str, Any]) -> None:
+        """One JMS text message as APIM's event publishers send it: the JSON mapping of the stream's attributes
+        (product-apim `repository/deployment/server/eventpublishers/*JMSPublisher.xml`, `mapping type="json"`),
+        to `amq.topic` with the topic name as routing key. No publisher confirms: Andes has no confirm class.
+        Reconnects once if the broker went away (a restart in a test)."""
+        assert self.amqp_url, "the double was started without amqp_url"
         body = json.dumps({"event": {"payloadData": payload_data}}).encode()
-        await self._exchange.publish(aio_pika.Message(body, content_type="application/json"), routing_key)
+        with self._amqp_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._amqp is None or not self._amqp.is_open:
+                        self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+                    self._amqp.channel().basic_publish("amq.topic", topic, body)
+                    return
+                except pika.exceptions.AMQPError:
+                    self._amqp = None
+                    if attempt == 2:
+                        raise
+
+    def notify(self, event_type: str, payload: dict[str, Any]) -> None:
+        """A `notification` event: `payload` is the event object's own fields (impl/notifier/events/*.java).
+        carbon-apimgt `impl/notifier/AbstractNotifier.java` `publishEventToEventHub`: the stream attributes are
+        `eventType`, `timestamp` (the event's `timeStamp`) and `event`, the base64 of the event's Gson JSON, which
+        carries `eventId`, `timeStamp`, `type`, `tenantId`, `tenantDomain` (`Event.java`)."""
+        now = int(time.time() * 1000)
+        event = {"eventId": str(uuid.uuid4()), "timeStamp": now, "type": event_type, "tenantId": TENANT_ID,
+                 "tenantDomain": self.tenant, **payload}  # fmt: skip
+        encoded = base64.b64encode(json.dumps(event).encode()).decode()
+        self._publish("notification", {"eventType": event_type, "timestamp": now, "event": encoded})
+
+    def change(self, mutate: Callable[[dict[str, Any]], None]) -> None:
+        """Change the data on the double's own loop (where the API reads it), before any event is sent."""
+
+        async def run() -> None:
+            mutate(self.data)
+
+        self.call(run)
 
     def put_subscription(self, sub: dict[str, Any], event_type: str = "SUBSCRIPTIONS_CREATE") -> None:
         """Create or update a subscription (matched by application and API UUID), then tell the gateways."""
 
-        async def change() -> None:
-            subs = self.data["subscriptions"]
+        def mutate(data: dict[str, Any]) -> None:
             key = (sub["applicationUUID"], sub["apiUUID"])
+            subs = data["subscriptions"]
             subs[:] = [s for s in subs if (s["applicationUUID"], s["apiUUID"]) != key] + [copy.deepcopy(sub)]
-            await self._publish_notification(event_type, _subscription_event(sub))
 
-        self.call(change)
+        self.change(mutate)
+        self.notify(event_type, _subscription_event(sub))
 
     def delete_subscription(self, application_uuid: str, api_uuid: str) -> None:
-        async def change() -> None:
-            subs = self.data["subscriptions"]
-            gone = [s for s in subs if (s["applicationUUID"], s["apiUUID"]) == (application_uuid, api_uuid)]
-            subs[:] = [s for s in subs if s not in gone]
-            for sub in gone:
-                await self._publish_notification("SUBSCRIPTIONS_DELETE", _subscription_event(sub))
+        gone: list[dict[str, Any]] = []
 
-        self.call(change)
+        def mutate(data: dict[str, Any]) -> None:
+            subs = data["subscriptions"]
+            gone.extend(s for s in subs if (s["applicationUUID"], s["apiUUID"]) == (application_uuid, api_uuid))
+            subs[:] = [s for s in subs if s not in gone]
+
+        self.change(mutate)
+        for sub in gone:
+            self.notify("SUBSCRIPTIONS_DELETE", _subscription_event(sub))
 
     def revoke_token(self, revoked_token: str, expiry_ms: int, ttl: int = 3600) -> None:
-        """Token revocation as APIM publishes it (`revokedToken`: the jti for JWTs), and in /revokedjwt."""
+        """Token revocation as APIM publishes it, and in /revokedjwt: carbon-apimgt
+        `impl/token/TokenRevocationNotifierImpl.java` sends the stream attributes `eventId`, `revokedToken` (the
+        jti of a JWT), `ttl`, `expiryTime` (ms), `type`, `tenantId` themselves, on topic `tokenRevocation`."""
+        self.change(
+            lambda data: data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
+        )
+        self._publish("tokenRevocation", {"eventId": str(next(_event_ids)), "revokedToken": revoked_token,
+                                          "ttl": str(ttl), "expiryTime": expiry_ms, "type": "JWT",
+                                          "tenantId": TENANT_ID})  # fmt: skip
 
-        async def change() -> None:
-            self.data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
-            payload = {
-                "eventId": str(next(_event_ids)),
-                "revokedToken": revoked_token,
-                "ttl": str(ttl),
-                "expiryTime": expiry_ms,
-                "type": "Default",
-                "tenantId": TENANT_ID,
-            }
-            await self._publish("tokenRevocation", payload)
-
-        self.call(change)
-
-    def publish_raw(self, routing_key: str, payload_data: dict[str, Any]) -> None:
-        self.call(self._publish, routing_key, payload_data)
+    def publish_raw(self, topic: str, body: bytes) -> None:
+        """Any bytes on a topic: a message APIM would never send, for the listener's poison handling."""
+        with self._amqp_lock:
+            if self._amqp is None or not self._amqp.is_open:
+                self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+            self._amqp.channel().basic_publish("amq.topic", topic, body)
 
 
 def _subscription_event(sub: dict[str, Any]) -> dict[str, Any]:
-    """A SubscriptionEvent's own fields (Choreo Connect's SubscriptionEvent)."""
+    """A SubscriptionEvent's own fields (carbon-apimgt `impl/notifier/events/SubscriptionEvent.java`; the 4.5 class
+    has no `applicationName`)."""
     return {
         "subscriptionId": sub.get("subscriptionId"),
         "subscriptionUUID": sub.get("subscriptionUUID"),

@@ -31,8 +31,9 @@ from .. import metrics
 from .events import DECODERS, EXCHANGE, BadEvent, Event, decode
 
 log = logging.getLogger(__name__)
-# pika logs every step of every connection at INFO; our own state-change lines say what matters.
-logging.getLogger("pika").setLevel(logging.WARNING)
+# pika logs every step of a connection at INFO and one lost socket as three ERROR lines; the listener logs each
+# change of state once, with the error, so pika's own lines would only repeat it.
+logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 Sleep = Callable[[float], Awaitable[Any]]
 PREFETCH = 100
