@@ -23,7 +23,8 @@ USER, PASSWORD = "apim-hub", "apim-hub-secret"
 
 # Initial configuration (Broker-J's JSON model, `${...}` substituted from -prop): PLAIN over plain TCP needs
 # `secureOnlyMechanisms: []` (by default PLAIN is offered only over TLS); the AMQP port binds loopback only;
-# `nameAlias` + `defaultAlias` let the virtual hosts `/`, `carbon` (Andes' name) or none open the one Memory host.
+# the one Memory virtual host is named `carbon` as Andes' is: `nameAlias` opens it as `carbon`, `defaultAlias` as
+# `/` or none.
 CONFIG = {
     "name": "istio-apim-test",
     "modelVersion": "8.0",
@@ -43,7 +44,7 @@ CONFIG = {
                                 {"name": "defaultAlias", "type": "defaultAlias"}]}
     ],
     "virtualhostnodes": [
-        {"name": "default", "type": "Memory", "defaultVirtualHostNode": "true",
+        {"name": "carbon", "type": "Memory", "defaultVirtualHostNode": "true",
          "virtualHostInitialConfiguration": json.dumps({"type": "Memory"})}
     ],
 }  # fmt: skip

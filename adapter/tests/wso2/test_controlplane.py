@@ -9,10 +9,12 @@ from types import SimpleNamespace
 
 import jsonschema
 import pytest
+from prometheus_client import REGISTRY
 
 from apim_adapter import catalog, config
+from apim_adapter.controlplane.data_api import ControlPlaneError
 from apim_adapter.controlplane.events import Event
-from apim_adapter.controlplane.wso2 import ControlPlaneError, Wso2ControlPlane
+from apim_adapter.controlplane.wso2 import Wso2ControlPlane, supervise
 from harness.apim_double import Served, sample_data
 from harness.sample_catalog import KM
 
@@ -219,3 +221,85 @@ async def wait_for(condition, within: float = 5.0) -> None:
 def test_the_spec_check_rejects_answers_apim_would_not_give(check_answers, served):
     with pytest.raises(jsonschema.ValidationError):
         check_answers(SimpleNamespace(responses=[served]))
+
+
+def test_a_reconnection_asks_for_a_full_pull_that_brings_changes_made_while_events_were_lost(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+    published: list[dict] = []
+
+    async def scenario():
+        cp = control_plane(cfg)
+        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
+        try:
+            await wait_for(lambda: len(published) == 1)
+            apim.data["subscriptions"].clear()  # no event: the hub was down
+            cp.request_resync()  # what the listener's on_connected does after every (re)connection
+            await wait_for(lambda: len(published) == 2)
+            assert published[-1]["subscriptions"] == []
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cp.api.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_supervisor_logs_counts_and_restarts_a_task_that_fails_or_ends(caplog):
+    runs, delays = [], []
+    restarts = REGISTRY.get_sample_value("apim_adapter_controlplane_task_restarts_total", {"task": "t"}) or 0.0
+
+    async def task():
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("a bug")
+        if len(runs) == 2:
+            return
+        await asyncio.Event().wait()
+
+    async def sleep(seconds):
+        delays.append(seconds)
+
+    async def scenario():
+        supervisor = asyncio.ensure_future(supervise("t", task, sleep))
+        await wait_for(lambda: len(runs) == 3)
+        supervisor.cancel()
+        await asyncio.gather(supervisor, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert delays == [1.0, 1.0]
+    assert REGISTRY.get_sample_value("apim_adapter_controlplane_task_restarts_total", {"task": "t"}) == restarts + 2
+    messages = [r.getMessage() for r in caplog.records if r.name == "apim_adapter.controlplane.wso2"]
+    assert messages == ["control plane task failed; restarting", "control plane task ended; restarting"]
+
+
+def test_a_bad_event_is_skipped_and_counted_and_the_others_of_its_batch_apply(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+    published: list[dict] = []
+    labels = {"topic": "notification", "type": "SUBSCRIPTIONS_DELETE", "outcome": "poison"}
+    before = REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) or 0.0
+
+    async def scenario():
+        cp = control_plane(cfg)
+        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
+        try:
+            await wait_for(lambda: len(published) == 1)
+            apim.data["subscriptions"] = [
+                s for s in apim.data["subscriptions"] if s["applicationUUID"] != "app-blocked"
+            ]
+            cp.notify(event("SUBSCRIPTIONS_DELETE", apiUUID="api-httpbin"))  # names no application: skipped
+            cp.notify(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-blocked", apiUUID="api-httpbin"))
+            await wait_for(lambda: len(published) == 2)
+            assert all(s["applicationUUID"] != "app-blocked" for s in published[-1]["subscriptions"])
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cp.api.close()
+
+    asyncio.run(scenario())
+    assert REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) == before + 1
