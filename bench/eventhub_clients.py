@@ -103,7 +103,7 @@ def measure(name: str, url: str, user: str, password: str, messages: int, connec
         ready = [asyncio.run(pika_listener(url, user, password, 0))[0] for _ in range(connects)]
         _, rate = asyncio.run(pika_listener(url, user, password, messages))
         rows.append(f"| pika 1.4.4 (asyncio adapter, the adapter's listener) | {name} | yes | "
-                    f"{statistics.median(ready) * 1000:.0f} ms | {rate:,.0f} |")  # fmt: skip
+                    f"{statistics.median(ready) * 1000:.0f} ms | {f'{rate:,.0f}' if messages else '—'} |")  # fmt: skip
     except Exception as exc:  # a client that cannot consume is a result, not a crash of the benchmark
         rows.append(f"| pika 1.4.4 | {name} | no: {type(exc).__name__}: {exc} | — | — |")
     try:
