@@ -303,3 +303,10 @@ def test_a_bad_event_is_skipped_and_counted_and_the_others_of_its_batch_apply(
 
     asyncio.run(scenario())
     assert REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) == before + 1
+
+
+def test_an_event_hub_url_that_is_not_amqp_is_refused_naming_the_key(tmp_path):
+    raw = {"controlPlane": {"type": "wso2", "url": "https://apim", "usernameFile": "u", "passwordFile": "p",
+                            "eventHub": {"url": "https://apim:5672"}}}  # fmt: skip
+    with pytest.raises(config.ConfigError, match=r"controlPlane\.eventHub\.url: must be amqp://"):
+        config.parse(raw, tmp_path)
