@@ -16,6 +16,7 @@ from apim_adapter.controlplane.data_api import ControlPlaneError
 from apim_adapter.controlplane.events import Event
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane, supervise
 from harness.apim_double import Served, sample_data
+from harness.processes import until
 from harness.sample_catalog import KM
 
 
@@ -185,28 +186,20 @@ def test_readiness_waits_for_the_first_pull_and_an_outage_keeps_the_last_catalog
             await asyncio.sleep(0.5)
             assert published == []  # not ready: nothing to serve yet
             apim.up = True
-            await wait_for(lambda: len(published) == 1)
+            await until(lambda: len(published) == 1)
             apim.up = False
             failed = len(apim.responses)
-            await wait_for(lambda: len(apim.responses) > failed + 1, within=3)
+            await until(lambda: len(apim.responses) > failed + 1, within=3)
             assert len(published) == 1  # the outage published nothing: the last good catalog keeps serving
             apim.data["subscriptions"].clear()
             apim.up = True
-            await wait_for(lambda: len(published) == 2, within=3)  # the next resync repairs the drift
+            await until(lambda: len(published) == 2, within=3)  # the next resync repairs the drift
             assert published[-1]["subscriptions"] == []
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
-
-
-async def wait_for(condition, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(
@@ -234,10 +227,10 @@ def test_a_reconnection_asks_for_a_full_pull_that_brings_changes_made_while_even
         cp = control_plane(cfg)
         task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
         try:
-            await wait_for(lambda: len(published) == 1)
+            await until(lambda: len(published) == 1)
             apim.data["subscriptions"].clear()  # no event: the hub was down
             cp.request_resync()  # what the listener's on_connected does after every (re)connection
-            await wait_for(lambda: len(published) == 2)
+            await until(lambda: len(published) == 2)
             assert published[-1]["subscriptions"] == []
         finally:
             task.cancel()
@@ -264,7 +257,7 @@ def test_the_supervisor_logs_counts_and_restarts_a_task_that_fails_or_ends(caplo
 
     async def scenario():
         supervisor = asyncio.ensure_future(supervise("t", task, sleep))
-        await wait_for(lambda: len(runs) == 3)
+        await until(lambda: len(runs) == 3)
         supervisor.cancel()
         await asyncio.gather(supervisor, return_exceptions=True)
 
@@ -288,13 +281,13 @@ def test_a_bad_event_is_skipped_and_counted_and_the_others_of_its_batch_apply(
         cp = control_plane(cfg)
         task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
         try:
-            await wait_for(lambda: len(published) == 1)
+            await until(lambda: len(published) == 1)
             apim.data["subscriptions"] = [
                 s for s in apim.data["subscriptions"] if s["applicationUUID"] != "app-blocked"
             ]
             cp.notify(event("SUBSCRIPTIONS_DELETE", apiUUID="api-httpbin"))  # names no application: skipped
             cp.notify(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-blocked", apiUUID="api-httpbin"))
-            await wait_for(lambda: len(published) == 2)
+            await until(lambda: len(published) == 2)
             assert all(s["applicationUUID"] != "app-blocked" for s in published[-1]["subscriptions"])
         finally:
             task.cancel()

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from apim_adapter.controlplane.eventhub import EventHubListener, connection_parameters
 from apim_adapter.controlplane.events import DECODERS, Event
+from harness.processes import until
 from harness.qpid import PASSWORD, USER
 
 
@@ -60,14 +61,6 @@ class Recorder:
     def listener(self, url: str, user: str, password: str) -> EventHubListener:
         params = connection_parameters(url, user, password, None, 5, 30)
         return EventHubListener(params, self.on_event, self.on_connected, sleep=self.sleep, timeout=5)
-
-
-async def until(condition, within: float = 10) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def running(listener: EventHubListener, scenario) -> None:
