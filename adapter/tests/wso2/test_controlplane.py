@@ -262,7 +262,7 @@ def test_the_supervisor_logs_counts_and_restarts_a_task_that_fails_or_ends(caplo
         await asyncio.gather(supervisor, return_exceptions=True)
 
     asyncio.run(scenario())
-    assert delays == [1.0, 1.0]
+    assert delays == [1.0, 2.0]
     assert REGISTRY.get_sample_value("apim_adapter_controlplane_task_restarts_total", {"task": "t"}) == restarts + 2
     messages = [r.getMessage() for r in caplog.records if r.name == "apim_adapter.controlplane.wso2"]
     assert messages == ["control plane task failed; restarting", "control plane task ended; restarting"]

@@ -112,7 +112,7 @@ class EventHubListener:
         error = exc.error if isinstance(exc, EventHubError) else exc
         metrics.EVENT_HUB_CONNECTED.set(0)
         metrics.EVENT_HUB_FAILURES.labels(stage).inc()
-        state = f"{stage}: {type(error).__name__}: {error}"
+        state = f"{stage}: {type(error).__name__}"  # not the message: it may carry addresses that change
         if state != self.state:
             fields = {**self._where, "stage": stage, "error": f"{type(error).__name__}: {error}", "retry_in": retry_in}
             if stage == "bug":

@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pika
+
 from .. import metrics
 from ..config import Config, ControlPlane, KeyManager
 from ..secrets import read_secret
@@ -27,10 +29,14 @@ from .snapshot import POLICY_ENDPOINTS, Context, Plan, Pull, Snapshot
 log = logging.getLogger(__name__)
 
 RESYNC = None  # a queue item asking for a full pull
+HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
 
-async def supervise(name: str, task: Callable[[], Awaitable[Any]], sleep: Sleep, backoff: float = 1.0) -> None:
-    """Run `task` forever: if it returns or raises, log and count it, then start it again."""
+async def supervise(
+    name: str, task: Callable[[], Awaitable[Any]], sleep: Sleep, backoff: float = 1.0, max_backoff: float = 30.0
+) -> None:
+    """Run `task` forever: if it returns or raises, log and count it, then start it again after a pause that
+    doubles each time (a task that keeps failing is a bug: it must not flood the log)."""
     while True:
         try:
             await task()
@@ -41,6 +47,7 @@ async def supervise(name: str, task: Callable[[], Awaitable[Any]], sleep: Sleep,
             log.exception("control plane task failed; restarting", extra={"task": name})
         metrics.CONTROLPLANE_TASK_RESTARTS.labels(name).inc()
         await sleep(backoff)
+        backoff = min(backoff * 2, max_backoff)
 
 
 def _type_label(event: Event) -> str:
@@ -72,6 +79,8 @@ class Wso2ControlPlane:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._next_resync = 0.0
         self._ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
+        # Secrets and the URL are read now, like the data API's: a missing file stops the start with its error.
+        self.hub_parameters = self._hub_parameters()
         if cp.event_hub is not None and not cp.gateway_label:
             log.warning(
                 "eventHub without gatewayLabel: APIM honours /apis?apiId= only with a label, so every API event "
@@ -130,15 +139,19 @@ class Wso2ControlPlane:
     def request_resync(self) -> None:
         self._queue.put_nowait(RESYNC)
 
-    def listener(self) -> EventHubListener | None:
+    def _hub_parameters(self) -> pika.ConnectionParameters | None:
         hub = self.cp.event_hub
         if hub is None:
             return None
         username = read_secret(self.config.resolve(hub.username_file)) if hub.username_file else None
         password = read_secret(self.config.resolve(hub.password_file)) if hub.password_file else None
-        parameters = connection_parameters(hub.url, username, password, self._ca, self.cp.timeout_seconds, 30)
+        return connection_parameters(hub.url, username, password, self._ca, self.cp.timeout_seconds, HEARTBEAT)
+
+    def listener(self) -> EventHubListener | None:
+        if self.hub_parameters is None:
+            return None
         return EventHubListener(
-            parameters, self.notify, self.request_resync, sleep=self.sleep, max_backoff=self.max_backoff,
+            self.hub_parameters, self.notify, self.request_resync, sleep=self.sleep, max_backoff=self.max_backoff,
             timeout=self.cp.timeout_seconds,
         )  # fmt: skip
 
