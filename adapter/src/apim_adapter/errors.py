@@ -68,19 +68,3 @@ class Unavailable(Exception):
     The transports turn it into a gRPC UNAVAILABLE (or HTTP 503) so that Envoy's failOpen and
     statusOnError decide what the client sees.
     """
-
-
-class NeedsIO(Exception):
-    """The decision needs an answer that is not in memory: the async path fetches it, then decides again."""
-
-
-class TokenNotCached(NeedsIO):
-    def __init__(self, token: str):
-        super().__init__("token not cached")
-        self.token = token
-
-
-class SharedCounters(NeedsIO):
-    def __init__(self, counters, now: float):
-        super().__init__("shared counters")
-        self.counters, self.now = counters, now

@@ -58,6 +58,8 @@ def _type_label(event: Event) -> str:
 
 
 class Wso2ControlPlane:
+    lenient = True  # APIM's data is served as well as it can be: a bad item is left out, not the whole update
+
     def __init__(
         self,
         cp: ControlPlane,
