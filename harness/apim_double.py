@@ -35,7 +35,7 @@ import pika
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from .processes import free_port
@@ -71,8 +71,9 @@ class TestCa:
     key: Path
 
 
-def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -> TestCa:
-    """A CA and a server certificate for 127.0.0.1 (and hostnames), written as PEM files."""
+def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",), rsa_key: bool = False) -> TestCa:
+    """A CA and a server certificate for 127.0.0.1 (and hostnames), written as PEM files. `rsa_key`: an RSA server
+    key, for servers that read no EC keys from PEM (Qpid Broker-J's `NonJavaKeyStore`)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -92,7 +93,7 @@ def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(65537, 2048) if rsa_key else ec.generate_private_key(ec.SECP256R1())
     sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), *(x509.DNSName(h) for h in hostnames)]
     cert = (
         x509.CertificateBuilder()

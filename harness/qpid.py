@@ -14,11 +14,13 @@ import shutil
 import time
 from pathlib import Path
 
+from .apim_double import TestCa
 from .processes import ROOT, Process
 
 QPID_LIB = ROOT / ".tools" / "qpid" / "lib"
 READY = "BRK-1004"  # "Qpid Broker Ready"
 LISTENING = re.compile(r"BRK-1002 : Starting : Listening on TCP port (\d+)")
+LISTENING_TLS = re.compile(r"BRK-1002 : Starting : Listening on SSL port (\d+)")
 USER, PASSWORD = "apim-hub", "apim-hub-secret"
 
 # Initial configuration (Broker-J's JSON model, `${...}` substituted from -prop): PLAIN over plain TCP needs
@@ -50,12 +52,25 @@ CONFIG = {
 }  # fmt: skip
 
 
-class QpidBroker:
-    """One broker process; `start(port)` again after `stop()` restarts it on the same port (a broker restart)."""
+def _config(tls: TestCa | None) -> dict:
+    """CONFIG, plus with `tls` an AMQPS port (the role of Andes' 8672) serving its PEM key and certificate."""
+    config = json.loads(json.dumps(CONFIG))
+    if tls is not None:
+        config["keystores"] = [{"name": "tls", "type": "NonJavaKeyStore", "privateKeyUrl": tls.key.as_uri(),
+                                "certificateUrl": tls.cert.as_uri()}]  # fmt: skip
+        amqps = {**config["ports"][0], "name": "AMQPS", "port": "${qpid.amqps_port}", "transports": ["SSL"],
+                 "keyStore": "tls"}  # fmt: skip
+        config["ports"].append(amqps)
+    return config
 
-    def __init__(self, workdir: Path, name: str = "qpid"):
-        self.workdir, self.name = workdir, name
-        self.port = 0
+
+class QpidBroker:
+    """One broker process; `start(port)` again after `stop()` restarts it on the same port (a broker restart).
+    With `tls` (an RSA server key: `make_test_ca(..., rsa_key=True)`) it also listens for AMQPS on `tls_port`."""
+
+    def __init__(self, workdir: Path, name: str = "qpid", tls: TestCa | None = None):
+        self.workdir, self.name, self.tls = workdir, name, tls
+        self.port = self.tls_port = 0
         self.process: Process | None = None
         self.started_in = 0.0
         self._starts = 0
@@ -70,7 +85,7 @@ class QpidBroker:
             raise RuntimeError(f"no Qpid Broker-J jars in {QPID_LIB}: run `make setup`")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "qpid-config.json"
-        config.write_text(json.dumps(CONFIG))
+        config.write_text(json.dumps(_config(self.tls)))
         self._starts += 1
         name = f"{self.name}-{self._starts}"
         java = shutil.which("java") or "java"
@@ -80,7 +95,7 @@ class QpidBroker:
             [java, "-Xmx256m", "-XX:MaxDirectMemorySize=64m", "-cp", f"{QPID_LIB}/*", "org.apache.qpid.server.Main",
              "-st", "Memory", "-icp", str(config), "-prop", f"qpid.amqp_port={port}",
              "-prop", f"qpid.work_dir={self.workdir / 'work'}", "-prop", f"qpid.user={USER}",
-             "-prop", f"qpid.password={PASSWORD}"],
+             "-prop", f"qpid.password={PASSWORD}", "-prop", f"qpid.amqps_port={self.tls_port}"],
             self.workdir,
         )  # fmt: skip
         deadline = started + timeout
@@ -88,6 +103,8 @@ class QpidBroker:
             log = self.process.log_path.read_text(errors="replace")
             if READY in log:
                 self.port = int(LISTENING.search(log).group(1))  # type: ignore[union-attr]
+                if self.tls is not None:
+                    self.tls_port = int(LISTENING_TLS.search(log).group(1))  # type: ignore[union-attr]
                 self.started_in = time.monotonic() - started
                 return self
             if not self.process.alive:

@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 import time
+from pathlib import Path
 
 import aio_pika
 import pika
@@ -19,8 +20,9 @@ from prometheus_client import REGISTRY
 
 from apim_adapter.controlplane.eventhub import EventHubListener, connection_parameters
 from apim_adapter.controlplane.events import DECODERS, Event
+from harness.apim_double import make_test_ca
 from harness.processes import until
-from harness.qpid import PASSWORD, USER
+from harness.qpid import PASSWORD, USER, QpidBroker
 
 
 def message(event_type: str, **event) -> bytes:
@@ -232,3 +234,26 @@ def test_the_listener_consumes_every_topic_from_a_real_qpid_broker(qpid):
 
     asyncio.run(running(listener, scenario))
     assert sorted(e.topic for e in rec.events) == sorted(DECODERS)
+
+
+def test_amqps_is_consumed_with_the_ca_bundle_and_a_wrong_ca_is_refused(tmp_path):
+    """AMQPS, the role of Andes' port 8672 once it offers TLS 1.2: the CA bundle and the host name are checked."""
+    tls, other = make_test_ca(tmp_path / "ca", rsa_key=True), make_test_ca(tmp_path / "other")
+    broker = QpidBroker(tmp_path / "qpid", tls=tls).start()
+
+    def listen(ca: Path) -> tuple[Recorder, EventHubListener]:
+        rec = Recorder(stop_after=2)
+        params = connection_parameters(f"amqps://localhost:{broker.tls_port}/carbon", USER, PASSWORD, str(ca), 10, 30)
+        return rec, EventHubListener(params, rec.on_event, rec.on_connected, sleep=rec.sleep, timeout=10)
+
+    try:
+        trusted, listener = listen(tls.ca)
+        asyncio.run(running(listener, lambda: until(lambda: trusted.connections == 1, within=30)))
+        assert listener.state == "connected"
+
+        untrusted, listener = listen(other.ca)
+        asyncio.run(running(listener, lambda: asyncio.wait_for(untrusted.stopped.wait(), 60)))
+        assert untrusted.connections == 0
+        assert listener.state.startswith("connect: ")
+    finally:
+        broker.stop()
