@@ -45,11 +45,14 @@ $(TOOLS)/bin/helm-docs: versions.env scripts/chart-tools.sh
 	scripts/chart-tools.sh
 	touch $@
 
+$(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh $(TOOLS)/.system-packages
+	scripts/qpid-broker.sh
+
 $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version ## Install everything the project needs (idempotent).
 
 lint: $(VENV)/.installed ## Ruff over the Python code.
 	$(BIN)/ruff check adapter harness tests bench

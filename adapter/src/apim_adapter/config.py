@@ -292,8 +292,11 @@ def _control_plane(s: _Section | None) -> ControlPlane:
     hub = s.section("eventHub")
     event_hub = None
     if hub is not None:
+        url = hub.text("url", required=True)
+        if not url.startswith(("amqp://", "amqps://")):  # APIM's broker speaks AMQP 0-9-1 (plain 5672, TLS 8672)
+            raise ConfigError(f"{hub.path}.url: must be amqp://host:5672/carbon or amqps://…:8672/carbon, got {url!r}")
         event_hub = EventHub(
-            url=hub.text("url", required=True),
+            url=url,
             username_file=hub.text("usernameFile"),
             password_file=hub.text("passwordFile"),
         )
