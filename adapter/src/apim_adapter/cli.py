@@ -54,6 +54,7 @@ def run(config) -> int:
     # long stretch of loop work (a catalog swap, an analytics flush) hold every check for that long.
     sys.setswitchinterval(SWITCH_INTERVAL)
 
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

@@ -99,35 +99,37 @@ def _path_prefix(prefix: str) -> str:
 
 @dataclass(frozen=True, config=_KEYS)
 class Listener:
-    host: str = Field("0.0.0.0", description="Address to listen on.")  # noqa: S104 - a pod listens on all interfaces
-    port: Int = Field(8081, ge=0, le=65535, description="Port (0: any free port).")
+    host: str = Field(default="0.0.0.0", description="Address to listen on.")  # noqa: S104 - a pod listens on all interfaces
+    port: Int = Field(default=8081, ge=0, le=65535, description="Port (0: any free port).")
 
 
 @dataclass(frozen=True, config=_KEYS)
 class AdminListener(Listener):
-    port: Int = Field(9090, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics.")
+    port: Int = Field(default=9090, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics.")
 
 
 @dataclass(frozen=True, config=_KEYS)
 class HttpListener(Listener):
-    port: Int = Field(8080, ge=0, le=65535, description="Port of ext_authz HTTP mode.")
+    port: Int = Field(default=8080, ge=0, le=65535, description="Port of ext_authz HTTP mode.")
     path_prefix: Annotated[str, AfterValidator(_path_prefix)] = Field(
-        "",
+        default="",
         json_schema_extra={"pattern": "^(/.*)?$"},
         description="Prefix Envoy puts before the checked path; stripped before matching.",
     )
-    enabled: Bool = Field(True, description="Serve ext_authz HTTP mode at all.")
+    enabled: Bool = Field(default=True, description="Serve ext_authz HTTP mode at all.")
 
 
 @dataclass(frozen=True, config=_KEYS)
 class Server:
-    grpc: Listener = Field(Listener(), description="ext_authz v3 gRPC and grpc.health.v1.")
+    grpc: Listener = Field(default=Listener(), description="ext_authz v3 gRPC and grpc.health.v1.")
     http: HttpListener | None = Field(
-        HttpListener(), description="ext_authz HTTP mode (`enabled: false` turns it off)."
+        default=HttpListener(), description="ext_authz HTTP mode (`enabled: false` turns it off)."
     )
-    admin: AdminListener = Field(AdminListener(), description="Admin endpoints.")
-    workers: Int = Field(1, ge=1, description="Processes sharing the ports (SO_REUSEPORT); one core each.")
-    grpc_threads: Int = Field(8, ge=1, description="Threads running gRPC checks; the event loop serves the rest.")
+    admin: AdminListener = Field(default=AdminListener(), description="Admin endpoints.")
+    workers: Int = Field(default=1, ge=1, description="Processes sharing the ports (SO_REUSEPORT); one core each.")
+    grpc_threads: Int = Field(
+        default=8, ge=1, description="Threads running gRPC checks; the event loop serves the rest."
+    )
 
     def __post_init__(self) -> None:
         if self.http is not None and not self.http.enabled:
@@ -139,8 +141,8 @@ class Introspection:
     url: HttpUrl = Field(description="RFC 7662 introspection endpoint, for opaque tokens.")
     client_id_file: FilePath = Field(description="File holding the OAuth client id that calls it.")
     client_secret_file: FilePath = Field(description="File holding that client's secret.")
-    cache_seconds: Int = Field(300, ge=0, description="How long an active result is cached (capped by `exp`).")
-    negative_cache_seconds: Int = Field(10, ge=0, description="How long an inactive result is cached.")
+    cache_seconds: Int = Field(default=300, ge=0, description="How long an active result is cached (capped by `exp`).")
+    negative_cache_seconds: Int = Field(default=10, ge=0, description="How long an inactive result is cached.")
 
 
 @dataclass(
@@ -152,20 +154,22 @@ class Introspection:
 class KeyManager:
     name: Text = Field(description="The `keyManager` of applicationKeyMappings.")
     issuer: Text = Field(description="The tokens' `iss`; routes a JWT to this key manager.")
-    jwks_uri: HttpUrl | None = Field(None, description="JWKS of the key manager (JWTs).")
-    consumer_key_claim: Text = Field("azp", description="Claim holding the client id (consumer key).")
-    scopes_claim: Text = Field("scope", description="Claim holding the scopes (space-separated string or list).")
+    jwks_uri: HttpUrl | None = Field(default=None, description="JWKS of the key manager (JWTs).")
+    consumer_key_claim: Text = Field(default="azp", description="Claim holding the client id (consumer key).")
+    scopes_claim: Text = Field(
+        default="scope", description="Claim holding the scopes (space-separated string or list)."
+    )
     algorithms: tuple[Algorithm, ...] = Field(
-        DEFAULT_ALGORITHMS, min_length=1, description="Allowed `alg`s; HMAC and none are refused."
+        default=DEFAULT_ALGORITHMS, min_length=1, description="Allowed `alg`s; HMAC and none are refused."
     )
-    audiences: tuple[str, ...] = Field((), description="Accepted `aud` values; checked when not empty.")
-    clock_skew_seconds: Int = Field(30, ge=0, description="Leeway on `exp`, `nbf` and `iat`.")
-    ca_bundle: FilePath | None = Field(None, description="CA bundle for TLS to the key manager.")
-    jwks_refresh_seconds: Int = Field(600, ge=1, description="Background JWKS refresh period.")
+    audiences: tuple[str, ...] = Field(default=(), description="Accepted `aud` values; checked when not empty.")
+    clock_skew_seconds: Int = Field(default=30, ge=0, description="Leeway on `exp`, `nbf` and `iat`.")
+    ca_bundle: FilePath | None = Field(default=None, description="CA bundle for TLS to the key manager.")
+    jwks_refresh_seconds: Int = Field(default=600, ge=1, description="Background JWKS refresh period.")
     jwks_min_refetch_seconds: Int = Field(
-        10, ge=0, description="An unknown `kid` refetches the JWKS at most this often (single-flight)."
+        default=10, ge=0, description="An unknown `kid` refetches the JWKS at most this often (single-flight)."
     )
-    introspection: Introspection | None = Field(None, description="Introspection of opaque tokens.")
+    introspection: Introspection | None = Field(default=None, description="Introspection of opaque tokens.")
 
     @model_validator(mode="after")
     def _can_verify(self) -> KeyManager:
@@ -177,30 +181,32 @@ class KeyManager:
 @dataclass(frozen=True, config=_KEYS)
 class EventHub:
     url: str = Field(pattern=r"^amqps?://[^\s]+$", description="APIM's event hub (AMQP, port 5672 or 5671).")
-    username_file: FilePath | None = Field(None, description="File holding its user (default: the control plane's).")
-    password_file: FilePath | None = Field(None, description="File holding its password.")
+    username_file: FilePath | None = Field(
+        default=None, description="File holding its user (default: the control plane's)."
+    )
+    password_file: FilePath | None = Field(default=None, description="File holding its password.")
 
 
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class ControlPlaneFile:
-    type: Literal["file"] = Field("file", description="The catalog from one YAML or JSON file.")
+    type: Literal["file"] = Field(default="file", description="The catalog from one YAML or JSON file.")
     path: FilePath = Field(description="The catalog file; reloaded on change, a broken file keeps the last good one.")
-    poll_seconds: Number = Field(1.0, ge=0.05, description="How often the file is checked for changes.")
+    poll_seconds: Number = Field(default=1.0, ge=0.05, description="How often the file is checked for changes.")
 
 
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class ControlPlaneWso2:
     type: Literal["wso2"] = Field(description="The catalog from WSO2 APIM's internal data API and event hub.")
     url: HttpUrl = Field(description="APIM's base URL, e.g. https://apim:9443.")
-    ca_bundle: FilePath | None = Field(None, description="CA bundle for TLS to APIM.")
+    ca_bundle: FilePath | None = Field(default=None, description="CA bundle for TLS to APIM.")
     username_file: FilePath = Field(description="File holding the APIM user.")
     password_file: FilePath = Field(description="File holding its password.")
-    tenant: Text = Field("carbon.super", description="Tenant domain (`xWSO2Tenant`).")
-    gateway_label: Text | None = Field(None, description="Only APIs deployed to this gateway environment.")
-    key_managers_from_control_plane: Bool = Field(False, description="Also trust the key managers APIM lists.")
-    event_hub: EventHub | None = Field(None, description="Follow APIM's events; without it, only resyncs.")
-    resync_seconds: Int = Field(300, ge=1, description="Full pull period.")
-    timeout_seconds: Number = Field(10.0, ge=0.1, description="Timeout of each APIM call.")
+    tenant: Text = Field(default="carbon.super", description="Tenant domain (`xWSO2Tenant`).")
+    gateway_label: Text | None = Field(default=None, description="Only APIs deployed to this gateway environment.")
+    key_managers_from_control_plane: Bool = Field(default=False, description="Also trust the key managers APIM lists.")
+    event_hub: EventHub | None = Field(default=None, description="Follow APIM's events; without it, only resyncs.")
+    resync_seconds: Int = Field(default=300, ge=1, description="Full pull period.")
+    timeout_seconds: Number = Field(default=10.0, ge=0.1, description="Timeout of each APIM call.")
 
 
 def _control_plane_type(value: Any) -> Any:
@@ -221,9 +227,9 @@ class Redis:
     url: str = Field(
         pattern=r"^(rediss?|unix)://[^\s]+$", description="Redis URL (`redis://`, `rediss://`, `unix://`)."
     )
-    password_file: FilePath | None = Field(None, description="File holding the Redis password.")
-    on_error: Literal["local", "deny"] = Field("local", description="When Redis fails: count locally, or deny.")
-    timeout_seconds: Number = Field(0.05, ge=0.001, description="Timeout of each Redis round trip.")
+    password_file: FilePath | None = Field(default=None, description="File holding the Redis password.")
+    on_error: Literal["local", "deny"] = Field(default="local", description="When Redis fails: count locally, or deny.")
+    timeout_seconds: Number = Field(default=0.05, ge=0.001, description="Timeout of each Redis round trip.")
 
 
 @dataclass(
@@ -237,8 +243,8 @@ class Redis:
     ),
 )
 class RateLimit:
-    backend: Literal["local", "redis"] = Field("local", description="`local` per process, or `redis` shared.")
-    redis: Redis | None = Field(None, description="Required when `backend` is `redis`.")
+    backend: Literal["local", "redis"] = Field(default="local", description="`local` per process, or `redis` shared.")
+    redis: Redis | None = Field(default=None, description="Required when `backend` is `redis`.")
 
     @model_validator(mode="after")
     def _redis_when_shared(self) -> RateLimit:
@@ -249,12 +255,12 @@ class RateLimit:
 
 @dataclass(frozen=True, config=_KEYS)
 class Request:
-    keep_authorization_header: Bool = Field(False, description="Pass the token on to the backend.")
-    max_token_bytes: Int = Field(8192, ge=1, description="Longer tokens are refused without parsing.")
-    max_header_bytes: Int = Field(65536, ge=1, description="Larger request headers are refused (HTTP mode).")
-    header_prefix: str = Field("x-apim-", description="Prefix of the context headers sent to the backend.")
+    keep_authorization_header: Bool = Field(default=False, description="Pass the token on to the backend.")
+    max_token_bytes: Int = Field(default=8192, ge=1, description="Longer tokens are refused without parsing.")
+    max_header_bytes: Int = Field(default=65536, ge=1, description="Larger request headers are refused (HTTP mode).")
+    header_prefix: str = Field(default="x-apim-", description="Prefix of the context headers sent to the backend.")
     num_trusted_proxies: Int = Field(
-        0,
+        default=0,
         ge=0,
         description="How many proxies in front of the gateway append to x-forwarded-for "
         "(as Istio's meshConfig numTrustedProxies).",
@@ -263,12 +269,12 @@ class Request:
 
 @dataclass(frozen=True, config=_KEYS)
 class BackendJwt:
-    enabled: Bool = Field(False, description="Send a signed JWT with WSO2's claims to the backend.")
-    header: Text = Field("X-JWT-Assertion", description="Header carrying it.")
-    algorithm: Algorithm = Field("ES256", description="Signing algorithm.")
-    key_file: FilePath | None = Field(None, description="PEM private key; required when enabled.")
-    issuer: str = Field("wso2.org/products/am", description="Its `iss`.")
-    ttl_seconds: Int = Field(900, ge=1, description="Its lifetime; cached per caller meanwhile.")
+    enabled: Bool = Field(default=False, description="Send a signed JWT with WSO2's claims to the backend.")
+    header: Text = Field(default="X-JWT-Assertion", description="Header carrying it.")
+    algorithm: Algorithm = Field(default="ES256", description="Signing algorithm.")
+    key_file: FilePath | None = Field(default=None, description="PEM private key; required when enabled.")
+    issuer: str = Field(default="wso2.org/products/am", description="Its `iss`.")
+    ttl_seconds: Int = Field(default=900, ge=1, description="Its lifetime; cached per caller meanwhile.")
 
     @model_validator(mode="after")
     def _key_when_enabled(self) -> BackendJwt:
@@ -279,14 +285,14 @@ class BackendJwt:
 
 @dataclass(frozen=True, config=_KEYS)
 class Analytics:
-    enabled: Bool = Field(True, description="Write WSO2 analytics events.")
-    output: Text = Field("stdout", description="`stdout` or a file (WSO2 ELK `apimMetrics:` lines).")
+    enabled: Bool = Field(default=True, description="Write WSO2 analytics events.")
+    output: Text = Field(default="stdout", description="`stdout` or a file (WSO2 ELK `apimMetrics:` lines).")
 
 
 @dataclass(frozen=True, config=_KEYS)
 class Logging:
     level: Annotated[str, AfterValidator(_log_level)] = Field(
-        "INFO",
+        default="INFO",
         # The same rule for the chart's schema, which has no case-insensitive enum.
         json_schema_extra={
             "pattern": r"^([Dd][Ee][Bb][Uu][Gg]|[Ii][Nn][Ff][Oo]|[Ww][Aa][Rr][Nn][Ii][Nn][Gg]|[Ee][Rr][Rr][Oo][Rr])$"
@@ -297,14 +303,14 @@ class Logging:
 
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
-    server: Server = Field(Server(), description="Listeners and processes.")
-    key_managers: tuple[KeyManager, ...] = Field((), description="Key managers whose tokens are accepted.")
+    server: Server = Field(default=Server(), description="Listeners and processes.")
+    key_managers: tuple[KeyManager, ...] = Field(default=(), description="Key managers whose tokens are accepted.")
     control_plane: ControlPlane = Field(description="Where APIs, applications, subscriptions and tiers come from.")
-    rate_limit: RateLimit = Field(RateLimit(), description="Where rate-limit counters live.")
-    request: Request = Field(Request(), description="Request handling.")
-    backend_jwt: BackendJwt = Field(BackendJwt(), description="Signed backend JWT.")
-    analytics: Analytics = Field(Analytics(), description="Analytics events.")
-    logging: Logging = Field(Logging(), description="Logging.")
+    rate_limit: RateLimit = Field(default=RateLimit(), description="Where rate-limit counters live.")
+    request: Request = Field(default=Request(), description="Request handling.")
+    backend_jwt: BackendJwt = Field(default=BackendJwt(), description="Signed backend JWT.")
+    analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
+    logging: Logging = Field(default=Logging(), description="Logging.")
     # Not a key of the file: `parse` sets it, `resolve` uses it.
     base_dir: SkipJsonSchema[Path] = Path()
 
@@ -400,7 +406,7 @@ def parse(raw: Any, base_dir: Path = Path()) -> Config:
         return CONFIG.validate_python({**raw, "base_dir": base_dir})
     except ValidationError as exc:
         # One message per key: the first (an item's bad value rather than the list then being too short).
-        messages = {}
+        messages: dict[str, str] = {}
         for error in exc.errors():
             where, message = _message(error)
             messages.setdefault(where, f"{where}: {message}")
