@@ -100,7 +100,9 @@ ONCE_REJECTED = {
         "config": {"rateLimit": {"backend": "redis", "redis": {"url": "redis://redis:6379/0", "timeoutSeconds": 0.2}}}
     },
     "request limits and header prefix": {
-        "config": {"request": {"maxTokenBytes": 4096, "maxHeaderBytes": 32768, "headerPrefix": "x-gw-"}}
+        "config": {
+            "request": {"maxTokenBytes": 4096, "maxHeaderBytes": 32768, "headerPrefix": "x-gw-", "numTrustedProxies": 2}
+        }
     },
     "backend JWT issuer and RS512": {
         "config": {"backendJwt": {"enabled": True, "algorithm": "RS512", "issuer": "https://apim"}},
