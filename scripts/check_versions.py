@@ -17,31 +17,43 @@ REPO = Path(__file__).resolve().parent.parent
 IMAGE = "ghcr.io/istio-apim/apim-adapter"
 
 
-def source_version() -> str:
-    return tomllib.loads((REPO / "adapter" / "pyproject.toml").read_text())["project"]["version"]
+FILES = (
+    "adapter/pyproject.toml",
+    "charts/apim-adapter/Chart.yaml",
+    "adapter/Dockerfile",
+    "inventories/prod/group_vars/all/zz_production.yml",
+)
 
 
-def found_versions() -> list[tuple[str, str]]:
+def source_version(repo: Path = REPO) -> str:
+    return tomllib.loads((repo / "adapter" / "pyproject.toml").read_text())["project"]["version"]
+
+
+def found_versions(repo: Path = REPO) -> list[tuple[str, str]]:
     """(where, version) for every copy of the version in the repository."""
-    chart = yaml.safe_load((REPO / "charts" / "apim-adapter" / "Chart.yaml").read_text())
+    chart = yaml.safe_load((repo / "charts" / "apim-adapter" / "Chart.yaml").read_text())
     found = [
         ("charts/apim-adapter/Chart.yaml version", str(chart["version"])),
         ("charts/apim-adapter/Chart.yaml appVersion", str(chart["appVersion"])),
     ]
     tag = re.compile(re.escape(IMAGE) + r":([0-9][\w.+-]*)")
     for path in ("charts/apim-adapter/Chart.yaml", "adapter/Dockerfile"):
-        text = (REPO / path).read_text()
+        text = (repo / path).read_text()
         found += [(f"{path} image tag", match) for match in tag.findall(text)]
-    prod = yaml.safe_load((REPO / "inventories/prod/group_vars/all/zz_production.yml").read_text())
+    prod = yaml.safe_load((repo / "inventories/prod/group_vars/all/zz_production.yml").read_text())
     found.append(("inventories/prod apim_adapter_image.tag", str(prod["apim_adapter_image"]["tag"])))
     return found
 
 
+def disagreements(repo: Path = REPO) -> list[str]:
+    version = source_version(repo)
+    return [f"{where}: {found}" for where, found in found_versions(repo) if found != version]
+
+
 def main() -> int:
-    version = source_version()
-    wrong = [f"{where}: {found}" for where, found in found_versions() if found != version]
+    wrong = disagreements()
     if wrong:
-        print(f"adapter/pyproject.toml says {version}, but:\n  " + "\n  ".join(wrong), file=sys.stderr)
+        print(f"adapter/pyproject.toml says {source_version()}, but:\n  " + "\n  ".join(wrong), file=sys.stderr)
         return 1
     return 0
 
