@@ -21,6 +21,9 @@ ACCESS_LOG = (
     "rid=%REQ(X-REQUEST-ID)% md=%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n"
 )
 
+# Envoy buffers access logs and writes them every 10 s by default: tests read them within a second or two.
+ACCESS_LOG_FLUSH_MS = 100
+
 
 def envoy_bin() -> str:
     found = os.environ.get("ENVOY_BIN") or shutil.which("envoy")
@@ -177,7 +180,7 @@ class Gateway:
         proc = Process(
             f"envoy-{self.port}",
             [envoy_bin(), "-c", str(path), "--base-id", str(next(_BASE_IDS)), "--concurrency", str(self.concurrency),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS)],
             log_dir,
         )  # fmt: skip
         proc.wait_http(f"http://127.0.0.1:{self.admin_port}/ready")

@@ -23,6 +23,7 @@ RESOURCES = [
     {"httpMethod": "GET", "urlPattern": "/anything/*", "scopes": []},
     {"httpMethod": "POST", "urlPattern": "/anything/*", "scopes": []},
     {"httpMethod": "GET", "urlPattern": "/uuid", "authScheme": "None"},
+    {"httpMethod": "GET", "urlPattern": "/anything/open/*", "authScheme": "None"},  # unsecured, echoes headers
 ]
 
 # application name → (subscription state or None, subscription tier)

@@ -18,6 +18,7 @@ from .decision import CheckInput, Decision
 
 FLUSH_SECONDS = 0.1  # small batches: formatting holds the GIL, briefly, between check threads
 MAX_BUFFERED = 10_000
+MAX_FIELD = 256  # characters of a client-chosen field kept in an event
 
 
 class Analytics:
@@ -36,11 +37,21 @@ class Analytics:
         self._writer.start()
 
     def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
+        # Keep only what the event needs, cut to size: the whole request (a gRPC CheckRequest with every
+        # header) would stay alive while buffered, and its size is the client's to choose.
+        kept = CheckInput(
+            method=req.method[:16],
+            host=req.host[:MAX_FIELD],
+            path="",
+            headers={"user-agent": req.headers.get("user-agent", "")[:MAX_FIELD]},
+            request_id=req.request_id[:MAX_FIELD],
+            client_ip=req.client_ip[:64],
+        )
         with self._lock:
             if len(self._pending) >= MAX_BUFFERED:
                 self.dropped += 1
                 return
-            self._pending.append((req, d, latency_ms, datetime.now(UTC)))
+            self._pending.append((kept, d, latency_ms, datetime.now(UTC)))
 
     def _write_forever(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):

@@ -1,9 +1,9 @@
-"""The backend JWT (X-JWT-Assertion): WSO2's claims about the caller, signed once and reused until near expiry."""
+"""The backend JWT (X-JWT-Assertion): WSO2's claims about the caller. Signed once per caller: the renderer keeps
+the prepared allow that carries it until `RENEW_BEFORE` seconds before it expires."""
 
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import jwt
@@ -31,17 +31,12 @@ class BackendJwtSigner:
         )
         self.kid = hashlib.sha256(public).hexdigest()[:32]
         self.header = config.header.lower()
-        self._cache: dict[tuple[str, ...], tuple[float, str]] = {}
 
-    def __call__(self, d: Decision) -> tuple[str, str] | None:
+    def __call__(self, d: Decision, now: float) -> tuple[str, str, float] | None:
+        """(header, signed assertion, when to sign a new one), or None when the decision names no caller."""
         api, app, key, principal = d.api, d.application, d.key_mapping, d.principal
         if api is None or app is None or key is None or principal is None:
             return None
-        cache_key = (api.uuid, app.uuid, key.key_type, principal.subject, d.tier)
-        now = time.time()
-        hit = self._cache.get(cache_key)
-        if hit is not None and hit[0] - RENEW_BEFORE > now:
-            return self.header, hit[1]
         exp = int(now) + self.config.ttl_seconds
         claims = {
             "iss": self.config.issuer,
@@ -61,7 +56,4 @@ class BackendJwtSigner:
             DIALECT + "enduser": principal.subject,
         }
         token = jwt.encode(claims, self.key, algorithm=self.config.algorithm, headers={"kid": self.kid})
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[cache_key] = (exp, token)
-        return self.header, token
+        return self.header, token, exp - RENEW_BEFORE

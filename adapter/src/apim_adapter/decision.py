@@ -1,24 +1,32 @@
-"""The decision pipeline: resolve the API and resource, authenticate, then subscription, scopes and limits.
+"""The decision pipeline, read top to bottom (`Pipeline.steps`):
 
-Transports hand it a `CheckInput` and turn the `Decision` it returns into Envoy's CheckResponse (gRPC) or
-an HTTP answer. Everything here works on the in-memory catalog and caches; the only awaits are the cold
-paths (a JWKS refetch, an introspection) and the shared rate-limit backend when configured.
+    plan        pure    the API and resource from path and method; the bearer token
+    principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
+                        JWKS fetch, introspection)
+    admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
+    deny        pure    APIM's deny policies (API, application, user, client IP)
+    count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
+    conclude    pure    the limits: an allow, or WSO2's denial
+
+`steps` is a generator: where it needs something that is not in memory it yields what it needs and resumes with
+the answer, so the sequence exists once for every driver. A gRPC check thread drives it from memory and hands it
+to the event loop only at a yield (`first_step` / `Pipeline.finish`); HTTP mode drives it on the loop. `now` is
+passed in once per check: nothing below reads a clock. The result is a frozen `Decision`; the transports render
+it (`render.py`).
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import blocking, errors, revocation
+from .cache import TtlCache
 from .catalog import Api, Application, Catalog, KeyMapping, Limit, Resource, Subscription
-from .config import Request
-from .errors import ErrorCode, SharedCounters, TokenNotCached, Unavailable
+from .errors import ErrorCode, Unavailable
 from .ratelimit import RateLimiter, Usage
-from .tokens import Principal, TokenRejected
+from .tokens import Principal, Rejection, fingerprint
 
 
 @dataclass(frozen=True)
@@ -31,37 +39,84 @@ class CheckInput:
     client_ip: str = ""
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Decision:
-    allowed: bool
-    status: int = 200
-    error: ErrorCode | None = None
-    reason: str = ""
-    upstream_headers: list[tuple[str, str]] = field(default_factory=list)
-    client_headers: list[tuple[str, str]] = field(default_factory=list)  # on deny, and added on allow
-    remove_headers: tuple[str, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the pipeline concluded: allowed when `error` is None. Everything a transport, the metrics, the
+    analytics and the backend JWT need; nothing about how Envoy is answered."""
+
+    error: ErrorCode | None
+    reason: str
     api: Api | None = None
     resource: Resource | None = None
+    principal: Principal | None = None
     application: Application | None = None
     key_mapping: KeyMapping | None = None
     subscription: Subscription | None = None
-    principal: Principal | None = None
+    usage: Usage | None = None  # the tightest counter: RateLimit-* headers, Retry-After when throttled
 
     @property
-    def body(self) -> bytes:
-        if self.error is None:
-            return b""
-        e = self.error
-        return json.dumps({"code": e.code, "message": e.message, "description": e.description}).encode()
+    def allowed(self) -> bool:
+        return self.error is None
+
+    @property
+    def status(self) -> int:
+        return 200 if self.error is None else self.error.status
 
     @property
     def code(self) -> str:
-        return self.error.code if self.error else ""
+        return "" if self.error is None else self.error.code
 
     @property
     def tier(self) -> str:
         return self.subscription.policy if self.subscription else ""
+
+
+# ---- what the pipeline may ask for ----
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """Validate a token that needs the key manager; answered with a Principal or a Rejection."""
+
+    token: str
+    token_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """Count a request on counters kept elsewhere; answered with their Usage, in order."""
+
+    counters: tuple[tuple[str, Limit], ...]
+    now: float
+
+
+Need = Verify | Count
+Steps = Generator[Need, Any, Decision]
+
+
+# ---- the pure steps ----
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    api: Api
+    resource: Resource
+    token: str  # '' for a resource that needs none
+    token_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    key: str
+    limit: Limit
+    error: ErrorCode  # answered when the limit is exceeded ...
+    enforce: bool  # ... unless the tier only counts (stopOnQuotaReach: false)
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    decision: Decision  # the allow, before the limits
+    counters: tuple[Counter, ...]
 
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:
@@ -78,6 +133,30 @@ def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:
     return token
 
 
+def deny(error: ErrorCode, reason: str, **context: Any) -> Decision:
+    return Decision(error, reason, **context)
+
+
+def plan(catalog: Catalog, req: CheckInput, max_token_bytes: int) -> Planned | Decision:
+    found = catalog.resolve(req.path)
+    if found is None:
+        return deny(errors.NOT_FOUND, "no API for path")
+    api, subpath = found
+    res = api.match(req.method.upper(), subpath)
+    if res is None:
+        return deny(errors.NOT_FOUND, "no resource for method and path", api=api)
+    if api.status == "BLOCKED":
+        return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
+    if not res.secured:
+        return Planned(api, res, "", "")
+    token = bearer_token(req.headers, max_token_bytes)
+    if token is None:
+        return deny(errors.MISSING, "no credentials", api=api, resource=res)
+    if not token:
+        return deny(errors.INVALID, "not a usable bearer token", api=api, resource=res)
+    return Planned(api, res, token, fingerprint(token))
+
+
 def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode | None:
     """WSO2's subscription state rules (Choreo Connect's KeyValidator)."""
     if sub is None:
@@ -90,191 +169,168 @@ def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode |
 
 
 def counters(
-    catalog: Catalog, api: Api, res: Resource, app: Application, sub: Subscription | None
-) -> list[tuple[str, Limit, ErrorCode, bool]]:
-    """Rate-limit counters for this request: (key, limit, error when exceeded, enforce)."""
+    catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
+) -> tuple[Counter, ...]:
+    """The tiers this request is counted on: API, resource, subscription, application."""
     out = []
     api_policy = catalog.api_policies[api.policy]
     if api_policy.limit:
-        out.append((f"api:{api.uuid}", api_policy.limit, errors.THROTTLED_API, True))
+        out.append(Counter(f"api:{api.uuid}", api_policy.limit, errors.THROTTLED_API, True))
     res_policy = catalog.api_policies[res.throttling_policy]
     if res_policy.limit:
         key = f"res:{api.uuid}:{res.method}:{res.pattern}"
-        out.append((key, res_policy.limit, errors.THROTTLED_RESOURCE, True))
-    if sub is not None:
+        out.append(Counter(key, res_policy.limit, errors.THROTTLED_RESOURCE, True))
+    if app is not None and sub is not None:
         sub_policy = catalog.subscription_policies[sub.policy]
+        if sub_policy.burst:  # spike arrest first, as ThrottleHandler checks it before the quota
+            key = f"burst:{app.uuid}:{api.uuid}"
+            out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
-            out.append((key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, sub_policy.stop_on_quota_reach))
-    app_policy = catalog.application_policies[app.policy]
-    if app_policy.limit:
-        out.append((f"app:{app.uuid}", app_policy.limit, errors.THROTTLED_APPLICATION, True))
-    return out
+            out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, sub_policy.stop_on_quota_reach))
+    if app is not None:
+        app_policy = catalog.application_policies[app.policy]
+        if app_policy.limit:
+            out.append(Counter(f"app:{app.uuid}", app_policy.limit, errors.THROTTLED_APPLICATION, True))
+    return tuple(out)
 
 
-def rate_headers(usage: Usage) -> list[tuple[str, str]]:
-    return [
-        ("ratelimit-limit", str(usage.limit.count)),
-        ("ratelimit-remaining", str(usage.remaining)),
-        ("ratelimit-reset", str(usage.reset)),
-    ]
+def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Admitted | Decision:
+    """Who may call this resource: the principal's application, its subscription and the resource's scopes."""
+    api, res = planned.api, planned.resource
+    if principal is None:  # an unsecured resource
+        return Admitted(Decision(None, "allowed", api=api, resource=res), counters(catalog, api, res, None, None))
+    key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
+    app = catalog.applications.get(key.app_uuid) if key else None
+    if key is None or app is None:
+        return deny(errors.FORBIDDEN, "no application for the consumer key", api=api, resource=res, principal=principal)
+    context = {"api": api, "resource": res, "principal": principal, "application": app, "key_mapping": key}
+    sub = None
+    if api.subscription_validation:
+        sub = catalog.subscriptions.get((app.uuid, api.uuid))
+        error = subscription_error(sub, key)
+        if error is not None:
+            return deny(error, f"subscription {sub.state if sub else 'missing'}", **context)
+    if res.scopes and not (res.scopes & principal.scopes):
+        return deny(errors.SCOPE, "scope missing", **context, subscription=sub)
+    allowed = Decision(None, "allowed", **context, subscription=sub)
+    return Admitted(allowed, counters(catalog, api, res, app, sub))
 
 
-def header_safe(value: str) -> str:
-    """Catalog names become header values: keep them to one printable line."""
-    if value.isascii() and value.isprintable():
-        return value
-    return "".join(ch if ch.isprintable() and ch.isascii() else "_" for ch in value)
+def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:
+    """APIM's deny policies, per request (the client address is not part of a kept admission)."""
+    if not catalog.deny_policies:
+        return None
+    a = admitted.decision
+    app = blocking.application_key(a.application.owner, a.application.name) if a.application else None
+    user = a.principal.subject if a.principal else None
+    assert a.api is not None
+    if blocking.blocked(catalog.deny_policies, a.api.context, app, user, client_ip):
+        return Decision(errors.DENY_POLICY, "deny policy", a.api, a.resource, a.principal, a.application,
+                        a.key_mapping, a.subscription)  # fmt: skip
+    return None
 
 
-def deny(error: ErrorCode, reason: str, decision: Decision | None = None, extra=()) -> Decision:
-    d = decision or Decision(allowed=False)
-    d.allowed, d.status, d.error, d.reason = False, error.status, error, reason
-    d.client_headers = [("content-type", "application/json"), *extra]
-    if error.status == 401:
-        d.client_headers.append(("www-authenticate", 'Bearer realm="apim", error="invalid_token"'))
-    return d
+def conclude(admitted: Admitted, usages: list[Usage]) -> Decision:
+    """The limits: the first enforced counter over its limit denies; otherwise allow with the tightest counter."""
+    a = admitted.decision
+    error, reason, usage = None, "allowed", min(usages, key=lambda u: u.remaining)
+    for counter, counted in zip(admitted.counters, usages, strict=True):
+        if counter.enforce and counted.exceeded:
+            error, reason, usage = counter.error, "throttled", counted
+            break
+    return Decision(error, reason, a.api, a.resource, a.principal, a.application, a.key_mapping, a.subscription, usage)
 
 
-async def _settled(awaitable) -> Callable[..., Any]:
-    """What an awaited answer gives the next decide(): a callable returning it, or raising its rejection."""
-    try:
-        value = await awaitable
-    except TokenRejected as rejected:
-        error = rejected
-
-        def reject(*_: Any) -> Any:
-            raise error
-
-        return reject
-    return lambda *_: value
+# ---- the sequence, once for every driver ----
 
 
-class Enforcer:
+class Pipeline:
     def __init__(
         self,
         catalog: Callable[[], Catalog | None],
         authenticator: Any,
         limiter: RateLimiter,
-        request: Request,
-        backend_jwt: Callable[[Decision], tuple[str, str] | None] | None = None,
+        max_token_bytes: int = 8192,
+        max_admitted: int = 50_000,
     ):
         self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
-        self.request, self.backend_jwt = request, backend_jwt
-        p = request.header_prefix
-        self.h_api, self.h_version = p + "api", p + "api-version"
-        self.h_app_id, self.h_app_name = p + "application-id", p + "application-name"
-        self.h_tier, self.h_key_type = p + "tier", p + "key-type"
-        self.own_headers = (
-            self.h_api,
-            self.h_version,
-            self.h_app_id,
-            self.h_app_name,
-            self.h_tier,
-            self.h_key_type,
-        )
-        self.remove = () if request.keep_authorization_header else ("authorization",)
+        self.max_token_bytes = max_token_bytes
+        # A warm check repeats the previous identical one: the same token on the same resource of the same
+        # catalog is admitted the same way, so its admission is kept (until the token expires).
+        self._admitted: TtlCache[tuple[str, int], tuple[int, Admitted]] = TtlCache(max_admitted, 64 << 20)
 
-    def decide_now(self, req: CheckInput) -> Decision:
-        """The decision from memory alone; raises NeedsIO when a token or a shared counter is not there."""
-        return self.decide(req, self.authenticator.cached, self.limiter.hit_now)
-
-    async def check(self, req: CheckInput) -> Decision:
-        """The decision, fetching what memory lacks (a token to verify, shared counters) on the way."""
-        authenticate, hit = self.authenticator.cached, self.limiter.hit_now
-        while True:
-            try:
-                return self.decide(req, authenticate, hit)
-            except TokenNotCached as need:
-                authenticate = await _settled(self.authenticator.authenticate(need.token))
-            except SharedCounters as need:
-                hit = await _settled(self.limiter.hit(need.counters, need.now))
-
-    def decide(
-        self,
-        req: CheckInput,
-        authenticate: Callable[[str], Principal],
-        hit: Callable[[list[tuple[str, Limit]], float], list[Usage]],
-    ) -> Decision:
-        """The pipeline, pure: reads the catalog; tokens and counters come from the two callables."""
+    def steps(self, req: CheckInput, now: float) -> Steps:
         catalog = self.catalog()
         if catalog is None:
             raise Unavailable("no catalog loaded yet")
-        d = Decision(allowed=False)
-        found = catalog.resolve(req.path)
-        if found is None:
-            return deny(errors.NOT_FOUND, "no API for path", d)
-        api, subpath = found
-        d.api = api
-        res = api.match(req.method.upper(), subpath)
-        if res is None:
-            return deny(errors.NOT_FOUND, "no resource for method and path", d)
-        d.resource = res
-        if api.status == "BLOCKED":
-            return deny(errors.API_BLOCKED, "API blocked", d)
-        if not res.secured:
-            return self._allow(d, None)
+        planned = plan(catalog, req, self.max_token_bytes)
+        if isinstance(planned, Decision):
+            return planned
 
-        token = bearer_token(req.headers, self.request.max_token_bytes)
-        if token is None:
-            return deny(errors.MISSING, "no credentials", d)
-        if not token:
-            return deny(errors.INVALID, "not a usable bearer token", d)
+        principal: Principal | Rejection | None = None
+        if planned.token:
+            principal = self.authenticator.lookup(planned.token, planned.token_sha256, now)
+            if principal is None:
+                principal = yield Verify(planned.token, planned.token_sha256)
+            if isinstance(principal, Rejection):
+                return deny(principal.error, principal.reason, api=planned.api, resource=planned.resource)
+
+        if principal is not None and revocation.revoked(catalog.revocations, principal, planned.token_sha256, now):
+            return deny(errors.INVALID, "token revoked", api=planned.api, resource=planned.resource)
+        admitted = self._admit(catalog, planned, principal, now)
+        if isinstance(admitted, Decision):
+            return admitted
+        blocked = denied(catalog, admitted, req.client_ip)
+        if blocked is not None:
+            return blocked
+
+        if not admitted.counters:
+            return admitted.decision
+        wanted = tuple((c.key, c.limit) for c in admitted.counters)
+        usages = self.limiter.hit_now(wanted, now)
+        if usages is None:
+            usages = yield Count(wanted, now)
+        return conclude(admitted, usages)
+
+    def _admit(
+        self, catalog: Catalog, planned: Planned, principal: Principal | None, now: float
+    ) -> Admitted | Decision:
+        if principal is None:
+            return admit(catalog, planned, None)
+        key = (planned.token_sha256, id(planned.resource))  # the resource belongs to this catalog
+        kept = self._admitted.get(key, now)
+        if kept is not None and kept[0] == catalog.version:
+            return kept[1]
+        admitted = admit(catalog, planned, principal)
+        if isinstance(admitted, Admitted):
+            self._admitted.put(key, (catalog.version, admitted), principal.expires_at, 512)
+        return admitted
+
+    async def answer(self, need: Need) -> Any:
+        if isinstance(need, Verify):
+            return await self.authenticator.verify(need.token, need.token_sha256)
+        return await self.limiter.hit(need.counters, need.now)
+
+    async def finish(self, steps: Steps, need: Need) -> Decision:
+        """Drive the rest of a check that stopped at `need`: on the event loop, where the I/O lives."""
         try:
-            principal = authenticate(token)
-        except TokenRejected as rejected:
-            return deny(rejected.error, rejected.reason, d)
-        d.principal = principal
-        if principal.jti and principal.jti in catalog.revoked_jtis:
-            return deny(errors.INVALID, "token revoked", d)
+            while True:
+                need = steps.send(await self.answer(need))
+        except StopIteration as done:
+            return done.value
+        finally:
+            steps.close()
 
-        key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
-        app = catalog.applications.get(key.app_uuid) if key else None
-        if key is None or app is None:
-            return deny(errors.FORBIDDEN, "no application for the consumer key", d)
-        d.key_mapping, d.application = key, app
-        sub = catalog.subscriptions.get((app.uuid, api.uuid))
-        if api.subscription_validation:
-            error = subscription_error(sub, key)
-            if error is not None:
-                return deny(error, f"subscription {sub.state if sub else 'missing'}", d)
-            d.subscription = sub
-        if res.scopes and not (res.scopes & principal.scopes):
-            return deny(errors.SCOPE, "scope missing", d)
+    async def decide(self, req: CheckInput, now: float) -> Decision:
+        steps = self.steps(req, now)
+        first = first_step(steps)
+        return first if isinstance(first, Decision) else await self.finish(steps, first)
 
-        limits = counters(catalog, api, res, app, d.subscription)
-        if limits:
-            usages = hit([(k, lim) for k, lim, _, _ in limits], time.time())
-            for (_, _, error, enforce), usage in zip(limits, usages, strict=True):
-                if enforce and usage.exceeded:
-                    extra = [("retry-after", str(usage.reset)), *rate_headers(usage)]
-                    return deny(error, "throttled", d, extra)
-            tightest = min(usages, key=lambda u: u.remaining)
-            d.client_headers = rate_headers(tightest)
-        return self._allow(d, principal)
 
-    def _allow(self, d: Decision, principal: Principal | None) -> Decision:
-        api, app, key = d.api, d.application, d.key_mapping
-        assert api is not None
-        d.allowed, d.status, d.reason = True, 200, "allowed"
-        headers = [(self.h_api, header_safe(api.name)), (self.h_version, header_safe(api.version))]
-        meta: dict[str, Any] = {"api": api.name, "api_version": api.version, "api_context": api.context}
-        if app is not None and key is not None:
-            headers += [
-                (self.h_app_id, app.uuid),
-                (self.h_app_name, header_safe(app.name)),
-                (self.h_key_type, key.key_type),
-            ]
-            meta.update(application=app.name, application_id=app.uuid, key_type=key.key_type, subscriber=app.owner)
-        if d.subscription is not None:
-            headers.append((self.h_tier, header_safe(d.subscription.policy)))
-            meta["tier"] = d.subscription.policy
-        if self.backend_jwt is not None and principal is not None:
-            assertion = self.backend_jwt(d)
-            if assertion is not None:
-                headers.append(assertion)
-        # A client must not be able to forge the context headers this decision leaves unset.
-        set_names = {name for name, _ in headers}
-        d.remove_headers = self.remove + tuple(h for h in self.own_headers if h not in set_names)
-        d.upstream_headers, d.metadata = headers, meta
-        return d
+def first_step(steps: Steps) -> Decision | Need:
+    """Run a check as far as memory allows: its decision, or the first thing it needs from outside."""
+    try:
+        return next(steps)
+    except StopIteration as done:
+        return done.value

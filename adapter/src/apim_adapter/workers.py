@@ -20,7 +20,7 @@ RESTART_BACKOFF = 1.0
 
 def _worker(config_path: str) -> None:
     from . import logs
-    from .cli import run
+    from .app import run
     from .config import load
 
     config = load(config_path)

@@ -2,49 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import jwt
 import pytest
 
 from apim_adapter.catalog import build
-from apim_adapter.config import KeyManager, Request
-from apim_adapter.decision import CheckInput, Enforcer
+from apim_adapter.config import Request
 from apim_adapter.errors import Unavailable
-from apim_adapter.ratelimit.local import LocalRateLimiter
-from apim_adapter.tokens.authenticator import Authenticator
-from harness import oidc
-from harness.sample_catalog import KM, catalog_document, per_minute
-
-ISSUER = "https://is.example.com/oauth2/token"
-KEY = oidc.SigningKey("RS256")
-
-
-def preloaded_authenticator() -> Authenticator:
-    auth = Authenticator([KeyManager(name=KM, issuer=ISSUER, jwks_uri="https://is.example.com/oauth2/jwks")])
-    jwks = auth.by_issuer[ISSUER].jwks
-    jwks.keys = jwks._parse({"keys": [KEY.jwk()]})
-    jwks.fetched_at = jwks.attempted_at = time.monotonic()
-    return auth
-
-
-def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
-    return KEY.sign(oidc.claims(ISSUER, f"client-{app}", scope, **extra))
-
-
-class Pipeline:
-    def __init__(self, doc=None, request: Request | None = None, backend_jwt=None):
-        self.catalog = build(doc or catalog_document())
-        self.authenticator = preloaded_authenticator()
-        self.enforcer = Enforcer(
-            lambda: self.catalog, self.authenticator, LocalRateLimiter(), request or Request(), backend_jwt
-        )
-
-    def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers):
-        if bearer is not None:
-            headers["authorization"] = f"Bearer {bearer}"
-        return asyncio.run(self.enforcer.check(CheckInput(method, "gw", path, headers)))
+from harness.pipeline import InProcess, token
+from harness.sample_catalog import catalog_document, per_minute
 
 
 @pytest.mark.parametrize(
@@ -60,7 +25,7 @@ class Pipeline:
     ],
 )
 def test_subscription_rules(app, status, code):
-    d = Pipeline().check(bearer=token(app))
+    d = InProcess().check(bearer=token(app))
     assert (d.status, d.code) == (status, code)
 
 
@@ -69,39 +34,51 @@ def test_sandbox_keys_pass_a_production_only_block():
     for km in doc["applicationKeyMappings"]:
         if km["applicationUUID"] == "app-prod-only-blocked":
             km["keyType"] = "SANDBOX"
-    assert Pipeline(doc).check(bearer=token("prod-only-blocked")).allowed
+    assert InProcess(doc).check(bearer=token("prod-only-blocked")).allowed
 
 
 def test_subscription_validation_can_be_disabled_per_api():
     doc = catalog_document()
     doc["apis"][0]["isSubscriptionValidationDisabled"] = True
-    d = Pipeline(doc).check(bearer=token("unsubscribed"))
+    d = InProcess(doc).check(bearer=token("unsubscribed"))
     assert d.allowed
     assert d.tier == ""
 
 
 def test_scope_any_of_the_resource_scopes_is_enough():
-    p = Pipeline()
+    p = InProcess()
     assert p.check(bearer=token(scope="scope_ip")).allowed
     assert p.check("/httpbin/1.0.0/headers", token(scope="scope_ip")).code == "900910"
     assert p.check("/httpbin/1.0.0/headers", token(scope=["scope_headers"])).allowed  # scopes as a JSON list
 
 
 def test_allow_sets_context_headers_removes_credentials_and_unset_context():
-    d = Pipeline().check(bearer=token())
-    headers = dict(d.upstream_headers)
+    p = InProcess()
+    allow = p.renderer.allow(p.check(bearer=token()), p.now)
+    headers = dict(allow.upstream)
     assert headers["x-apim-application-name"] == "subscribed"
     assert headers["x-apim-tier"] == "Gold"
-    assert "authorization" in d.remove_headers
-    assert d.metadata["tier"] == "Gold"
-    unsecured = Pipeline().check("/httpbin/1.0.0/uuid")
+    assert "authorization" in allow.remove
+    assert dict(allow.metadata)["tier"] == "Gold"
+    unsecured = p.check("/httpbin/1.0.0/uuid")
     assert unsecured.allowed
-    assert {"x-apim-application-id", "x-apim-tier"} <= set(unsecured.remove_headers)
+    assert {"x-apim-application-id", "x-apim-tier"} <= set(p.renderer.allow(unsecured, p.now).remove)
+
+
+def test_the_same_caller_gets_the_same_prepared_allow_until_the_catalog_changes_it():
+    p = InProcess()
+    first = p.renderer.allow(p.check(bearer=token()), p.now)
+    assert p.renderer.allow(p.check(bearer=token()), p.now) is first
+    doc = catalog_document()
+    doc["applications"][0]["name"] = "renamed"
+    p.catalog = build(doc)
+    renamed = p.renderer.allow(p.check(bearer=token()), p.now)
+    assert dict(renamed.upstream)["x-apim-application-name"] == "renamed"
 
 
 def test_keep_authorization_header_when_configured():
-    d = Pipeline(request=Request(keep_authorization_header=True)).check(bearer=token())
-    assert "authorization" not in d.remove_headers
+    p = InProcess(request=Request(keep_authorization_header=True))
+    assert "authorization" not in p.renderer.allow(p.check(bearer=token()), p.now).remove
 
 
 @pytest.mark.parametrize(
@@ -121,11 +98,11 @@ def test_each_tier_level_throttles_with_its_code(where, code):
         doc["apis"][0]["urlMappings"][0]["throttlingPolicy"] = "Two"
     else:
         doc["subscriptions"][0]["policyId"] = "Two"
-    p, t = Pipeline(doc), token()
+    p, t = InProcess(doc), token()
     assert [p.check(bearer=t).status for _ in range(2)] == [200, 200]
     d = p.check(bearer=t)
     assert (d.status, d.code) == (429, code)
-    headers = dict(d.client_headers)
+    headers = dict(p.renderer.deny(d).headers)
     assert int(headers["retry-after"]) >= 1
     assert headers["ratelimit-remaining"] == "0"
 
@@ -136,7 +113,7 @@ def test_subscription_tier_without_stop_on_quota_reach_only_counts():
     soft["stopOnQuotaReach"] = False
     doc["subscriptionPolicies"].append(soft)
     doc["subscriptions"][0]["policyId"] = "Soft"
-    p, t = Pipeline(doc), token()
+    p, t = InProcess(doc), token()
     assert all(p.check(bearer=t).allowed for _ in range(3))
 
 
@@ -145,37 +122,38 @@ def test_revoked_token_is_denied():
     jti = jwt.decode(t, options={"verify_signature": False})["jti"]
     doc = catalog_document()
     doc["revokedJwts"] = [jti]
-    d = Pipeline(doc).check(bearer=t)
+    d = InProcess(doc).check(bearer=t)
     assert (d.status, d.code) == (401, "900901")
 
 
 def test_blocked_api_is_503_700700():
     doc = catalog_document()
     doc["apis"][0]["status"] = "BLOCKED"
-    d = Pipeline(doc).check(bearer=token())
+    d = InProcess(doc).check(bearer=token())
     assert (d.status, d.code) == (503, "700700")
 
 
 def test_a_validated_token_is_verified_once_then_cached_until_expiry():
-    p, t = Pipeline(), token(lifetime=-29)  # expired, but within the 30 s clock skew for one more second
+    p, t = InProcess(), token(lifetime=-29)  # expired, but within the 30 s clock skew for one more second
     assert p.check(bearer=t).allowed
-    assert len(p.authenticator.cache._entries) == 1
+    assert len(p.authenticator.cache.valid) == 1
     assert p.check(bearer=t).allowed
-    time.sleep(1.1)
+    p.now += 1.5
     assert p.check(bearer=t).code == "900903"
 
 
 def test_no_catalog_yet_is_an_error_not_a_denial():
-    p = Pipeline()
+    p = InProcess()
     p.catalog = None
     with pytest.raises(Unavailable):
         p.check(bearer=token())
 
 
 def test_deny_body_is_wso2_json():
-    d = Pipeline().check()
-    assert d.body == (
+    p = InProcess()
+    deny = p.renderer.deny(p.check())
+    assert deny.body == (
         b'{"code": "900902", "message": "Missing Credentials", "description": "Invalid Credentials. '
         b"Make sure your API invocation call has a header: 'Authorization : Bearer ACCESS_TOKEN'\"}"
     )
-    assert ("www-authenticate", 'Bearer realm="apim", error="invalid_token"') in d.client_headers
+    assert ("www-authenticate", 'Bearer realm="apim", error="invalid_token"') in deny.headers

@@ -60,16 +60,43 @@ def test_all_counters_of_a_check_are_counted_in_one_call_with_their_own_windows(
             first = await lim.hit(counters, now)
             await lim.hit(counters, now)
             third = await lim.hit(counters, now)
+            ttls = [redis_server.client().pttl(f"apim:rl:{key}:{limit.window}:{int(now // limit.window)}")
+                    for key, limit in counters]  # fmt: skip
         finally:
             await lim.close()
-        return first, third
+        return first, third, ttls
 
-    first, third = asyncio.run(scenario())
+    first, third, ttls = asyncio.run(scenario())
     assert [u.count for u in first] == [1, 1, 1]
     assert [u.count for u in third] == [3, 3, 3]
     assert [u.exceeded for u in third] == [False, True, False]
-    ttl = redis_server.client().pttl(f"apim:rl:sub:{tag}:1:{int(time.time() // 1)}")
-    assert ttl == -2 or ttl <= 2000  # a one-second window's counter expires with its window (plus a margin)
+    # Each counter expires with its own window (plus a one-second margin), never "no expiry" (-1).
+    assert 0 < ttls[0] <= 61_000
+    assert 0 < ttls[1] <= 3_601_000
+    assert ttls[2] == -2 or 0 < ttls[2] <= 2_000  # the one-second window may already be over
+
+
+def test_a_burst_window_of_one_second_counts_apart_from_the_quota_and_resets_each_second(
+    redis_server, redis_password_file, tmp_path
+):
+    key = f"sub:app:api:{time.time_ns()}"
+    burst, quota = Limit(2, 1), Limit(100, 60)  # spike arrest 2/sec beside a 100/min subscription quota
+
+    async def scenario():
+        lim = limiter(redis_server.url, redis_password_file, tmp_path, timeout=5)
+        start = float(int(time.time() // 60) * 60 + 5)  # a whole second, well inside one minute window
+        try:
+            first = [await lim.hit([(key, burst), (key, quota)], start + 0.1 * i) for i in range(3)]
+            next_second = await lim.hit([(key, burst), (key, quota)], start + 1.2)
+        finally:
+            await lim.close()
+        return first, next_second
+
+    first, next_second = asyncio.run(scenario())
+    assert [b.count for b, _ in first] == [1, 2, 3]
+    assert [b.exceeded for b, _ in first] == [False, False, True]
+    assert all(b.reset == 1 for b, _ in first)
+    assert [u.count for u in next_second] == [1, 4]  # the burst window restarted, the quota did not
 
 
 def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_password_file, own_redis):

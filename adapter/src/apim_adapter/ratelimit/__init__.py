@@ -31,8 +31,8 @@ class RateLimiter(Protocol):
         """Count one request on every counter, atomically per counter; one round trip for a shared backend."""
         ...
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
-        """The same from memory alone; raises errors.SharedCounters when the counters live elsewhere."""
+    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage] | None:
+        """The same from memory alone; None when the counters live elsewhere (then `hit` is awaited)."""
         ...
 
     async def close(self) -> None: ...

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from .. import metrics
 from ..catalog import Limit
 from ..config import Config, Redis
-from ..errors import SharedCounters, Unavailable
+from ..errors import Unavailable
 from . import Usage
 from .local import LocalRateLimiter
 
@@ -64,8 +64,8 @@ class RedisRateLimiter:
         self.fallback = LocalRateLimiter()
         self._skip_until = 0.0
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
-        raise SharedCounters(counters, now)  # one round trip to Redis: the async path does it
+    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> None:
+        return None  # the counters live in Redis: one round trip, on the event loop (`hit`)
 
     async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
         if not counters:

@@ -22,13 +22,32 @@ class Principal:
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-class TokenRejected(Exception):
-    """The token is not acceptable; `error` is the WSO2 error to answer with."""
+@dataclass(frozen=True)
+class Rejection:
+    """Why a token is not acceptable, as a plain value: what the caches keep (never an exception, whose traceback
+    would hold the token and the validator's frames alive)."""
 
-    def __init__(self, error: ErrorCode, reason: str):
+    error: ErrorCode
+    reason: str
+
+
+class TokenRejected(Exception):
+    """The token is not acceptable; `error` is the WSO2 error to answer with.
+
+    `cacheable` marks a rejection that cost real work (a signature checked, a key manager asked): worth
+    remembering for a few seconds. Cheap ones (malformed, unknown issuer) are not cached, so that garbage
+    tokens cannot crowd the negative cache.
+    """
+
+    def __init__(self, error: ErrorCode, reason: str, cacheable: bool = False):
         super().__init__(reason)
         self.error = error
         self.reason = reason
+        self.cacheable = cacheable
+
+    @property
+    def rejection(self) -> Rejection:
+        return Rejection(self.error, self.reason)
 
 
 def fingerprint(token: str) -> str:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from .. import errors, metrics
+from ..cache import TtlCache
 from ..config import KeyManager
-from ..errors import TokenNotCached
 from ..http_client import HttpClient
-from . import Principal, TokenRejected, fingerprint
+from . import Principal, Rejection, TokenRejected
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
@@ -19,35 +17,51 @@ NEGATIVE_TTL = 10.0
 CACHE_HIT, CACHE_MISS = metrics.TOKEN_CACHE.labels("hit"), metrics.TOKEN_CACHE.labels("miss")
 
 
+def principal_size(token: str) -> int:
+    """What a cached Principal costs, roughly: its claims are the decoded payload, about the token's length."""
+    return 2 * len(token) + 512
+
+
 class TokenCache:
-    """Validated tokens until they expire, and rejected ones for a few seconds; bounded, oldest out first."""
+    """Validated tokens until they expire, and costly rejections for a few seconds: two caches with their own
+    bounds, so that floods of bad tokens can neither grow memory nor push out the good ones."""
 
-    def __init__(self, max_entries: int = 100_000):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, Principal | TokenRejected]] = OrderedDict()
-        self._lock = threading.Lock()  # gRPC worker threads and the event loop share it
+    def __init__(
+        self,
+        max_entries: int = 50_000,
+        max_bytes: int = 64 << 20,
+        max_rejections: int = 10_000,
+        max_rejection_bytes: int = 4 << 20,
+    ):
+        self.valid: TtlCache[str, Principal] = TtlCache(max_entries, max_bytes)
+        self.rejected: TtlCache[str, Rejection] = TtlCache(max_rejections, max_rejection_bytes)
 
-    def get(self, key: str, now: float) -> Principal | TokenRejected | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        until, value = entry
-        if now >= until:
-            with self._lock:
-                self._entries.pop(key, None)
-            if isinstance(value, Principal):
-                return TokenRejected(errors.EXPIRED, "expired")
-            return None
-        return value
+    def get(self, key: str, now: float) -> Principal | Rejection | None:
+        found = self.valid.entry(key)
+        if found is not None:
+            until, principal = found
+            if now < until:
+                return principal
+            self.valid.pop(key)
+            return EXPIRED
+        return self.rejected.get(key, now)
 
-    def put(self, key: str, value: Principal | TokenRejected, until: float) -> None:
-        with self._lock:
-            self._entries[key] = (until, value)
-            if len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+    def put(self, key: str, principal: Principal, token: str) -> None:
+        self.valid.put(key, principal, principal.expires_at, principal_size(token))
+
+    def reject(self, key: str, rejection: Rejection, now: float) -> None:
+        self.rejected.put(key, rejection, now + NEGATIVE_TTL, len(rejection.reason))
+
+    def __len__(self) -> int:
+        return len(self.valid) + len(self.rejected)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self.valid.clear()
+        self.rejected.clear()
+
+
+EXPIRED = Rejection(errors.EXPIRED, "expired")
+UNKNOWN_ISSUER = Rejection(errors.INVALID, "unknown issuer")
 
 
 class Authenticator:
@@ -77,48 +91,68 @@ class Authenticator:
                 introspectors[km.name] = self._introspectors.get(km.name) or self._introspector_factory(km, client)
         self._jwks, self.by_issuer, self._introspectors = jwks, by_issuer, introspectors
 
-    def cached(self, token: str) -> Principal:
-        """The answer for a token from the cache (also rejections); TokenNotCached when it must be validated."""
+    def lookup(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
+        """The answer for a token without I/O: cached, or verified here with keys already fetched (a rejection
+        too); None when the key manager must be asked (keys to fetch, introspection)."""
         if self._introspectors and token.count(".") != 2:
-            raise TokenNotCached(token)  # the introspector keeps its own cache
-        cached = self.cache.get(fingerprint(token), time.time())
-        if cached is None:
-            raise TokenNotCached(token)
-        CACHE_HIT.inc()
-        if isinstance(cached, TokenRejected):
-            raise cached
-        return cached
-
-    async def authenticate(self, token: str) -> Principal:
-        try:
-            return self.cached(token)
-        except TokenNotCached:
-            pass
-        if self._introspectors and token.count(".") != 2:
-            return await self._introspect(token)  # the introspector caches with its own, shorter, bounds
-        now = time.time()
-        key = fingerprint(token)
+            for introspector in self._introspectors.values():
+                found = introspector.cached(token_sha256, now)
+                if isinstance(found, Principal):
+                    return found
+            return None  # asked again: an opaque token may be active at another key manager
+        cached = self.cache.get(token_sha256, now)
+        if cached is not None:
+            CACHE_HIT.inc()
+            return cached
         CACHE_MISS.inc()
-        try:
-            principal = await self._validate(token)
-        except TokenRejected as rejected:
-            self.cache.put(key, rejected, now + NEGATIVE_TTL)
-            raise
-        if principal.expires_at <= now:
-            raise TokenRejected(errors.EXPIRED, "expired")
-        self.cache.put(key, principal, principal.expires_at)
-        return principal
+        return self._verify_now(token, token_sha256, now)
 
-    async def _validate(self, token: str) -> Principal:
-        if token.count(".") == 2:
+    def _verify_now(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
+        """A JWT whose signing key is already here is verified on the spot (CPU only, on the calling thread):
+        only a token that needs the key manager (keys to fetch, introspection) goes to the event loop."""
+        try:
             header, issuer = route(token)
             validator = self.by_issuer.get(issuer) if issuer else None
             if validator is None:
-                raise TokenRejected(errors.INVALID, "unknown issuer")
+                return UNKNOWN_ISSUER
+            principal = validator.validate_now(token, header)
+        except TokenRejected as rejected:
+            if rejected.cacheable:
+                self.cache.reject(token_sha256, rejected.rejection, now)
+            return rejected.rejection
+        if principal is None:
+            return None
+        return self._remember(token, token_sha256, principal, now)
+
+    def _remember(self, token: str, token_sha256: str, principal: Principal, now: float) -> Principal | Rejection:
+        if principal.expires_at <= now:
+            return EXPIRED
+        self.cache.put(token_sha256, principal, token)
+        return principal
+
+    async def verify(self, token: str, token_sha256: str) -> Principal | Rejection:
+        """Validate a token (JWKS, introspection), remember the answer, and return it.
+
+        A key manager that cannot answer raises errors.Unavailable: an error, never a rejection."""
+        now = time.time()
+        try:
+            principal = await self._validate(token)
+        except TokenRejected as rejected:
+            if rejected.cacheable and token.count(".") == 2:
+                self.cache.reject(token_sha256, rejected.rejection, now)
+            return rejected.rejection
+        if token.count(".") != 2:  # an introspected token is cached by its introspector, with its own bounds
+            return EXPIRED if principal.expires_at <= now else principal
+        return self._remember(token, token_sha256, principal, now)
+
+    async def _validate(self, token: str) -> Principal:
+        if token.count(".") == 2 or not self._introspectors:
+            header, issuer = route(token)
+            validator = self.by_issuer.get(issuer) if issuer else None
+            if validator is None:
+                raise TokenRejected(UNKNOWN_ISSUER.error, UNKNOWN_ISSUER.reason)
             return await validator.validate(token, header)
-        if self._introspectors:
-            return await self._introspect(token)
-        raise TokenRejected(errors.INVALID, "not a JWT")
+        return await self._introspect(token)
 
     async def _introspect(self, token: str) -> Principal:
         inactive: TokenRejected | None = None
@@ -129,6 +163,12 @@ class Authenticator:
                 inactive = rejected
         assert inactive is not None
         raise inactive
+
+    def forget(self, token_sha256: str) -> None:
+        """A token revoked through APIM: drop every cached answer for it (it is denied by its hash anyway)."""
+        self.cache.valid.pop(token_sha256)
+        for introspector in self._introspectors.values():
+            introspector.forget(token_sha256)
 
     async def close(self) -> None:
         for client in self._clients.values():

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections import OrderedDict
 from typing import Any
 
 import aiohttp
 
 from .. import errors
+from ..cache import TtlCache
 from ..config import KeyManager
 from ..errors import Unavailable
 from ..http_client import HttpClient
-from . import Principal, TokenRejected, fingerprint, scopes_of
+from . import Principal, Rejection, TokenRejected, fingerprint, scopes_of
 
 MAX_RESPONSE_BYTES = 64 << 10
 
@@ -31,11 +31,14 @@ def _read(path: str) -> str:
 
 
 class Introspector:
-    def __init__(self, km: KeyManager, client: HttpClient, max_entries: int = 100_000):
+    def __init__(self, km: KeyManager, client: HttpClient, max_entries: int = 50_000, max_inactive: int = 10_000):
         assert km.introspection is not None
-        self.km, self.client, self.max_entries = km, client, max_entries
+        self.km, self.client = km, client
         self.settings = km.introspection
-        self._cache: OrderedDict[str, tuple[float, Principal | TokenRejected]] = OrderedDict()
+        # Active and inactive answers are bounded apart: a flood of made-up opaque tokens (each one an inactive
+        # answer) must not evict the tokens of real callers, nor grow memory.
+        self._active: TtlCache[str, Principal] = TtlCache(max_entries, 64 << 20)
+        self._inactive: TtlCache[str, Rejection] = TtlCache(max_inactive, 4 << 20)
         self._inflight: dict[str, asyncio.Future[Principal]] = {}
         self._auth: str | None = None
 
@@ -46,17 +49,17 @@ class Introspector:
             self._auth = "Basic " + base64.b64encode(pair.encode()).decode()
         return self._auth
 
+    def cached(self, token_sha256: str, now: float) -> Principal | Rejection | None:
+        """This key manager's last answer for the token while it holds; None when it must be asked."""
+        return self._active.get(token_sha256, now) or self._inactive.get(token_sha256, now)
+
     async def introspect(self, token: str) -> Principal:
         key = fingerprint(token)
-        now = time.time()
-        cached = self._cache.get(key)
-        if cached is not None:
-            until, value = cached
-            if now < until:
-                if isinstance(value, TokenRejected):
-                    raise value
-                return value
-            del self._cache[key]
+        found = self.cached(key, time.time())
+        if isinstance(found, Rejection):
+            raise TokenRejected(found.error, found.reason)
+        if found is not None:
+            return found
         inflight = self._inflight.get(key)
         if inflight is None:
             inflight = asyncio.ensure_future(self._call(token, key))
@@ -81,10 +84,15 @@ class Introspector:
         try:
             principal = self._principal(body, now)
         except TokenRejected as rejected:
-            self._put(key, rejected, now + self.settings.negative_cache_seconds)
+            self._inactive.put(key, rejected.rejection, now + self.settings.negative_cache_seconds)
             raise
-        self._put(key, principal, min(principal.expires_at, now + self.settings.cache_seconds))
+        until = min(principal.expires_at, now + self.settings.cache_seconds)
+        self._active.put(key, principal, until, 2 * len(token) + 512)
         return principal
+
+    def forget(self, token_sha256: str) -> None:
+        """A revoked opaque token: its cached answer goes at once."""
+        self._active.pop(token_sha256)
 
     def _principal(self, body: Any, now: float) -> Principal:
         if not isinstance(body, dict):
@@ -109,9 +117,3 @@ class Introspector:
             jti=jti if isinstance(jti, str) else None,
             claims={k: v for k, v in body.items() if k != "token"},
         )
-
-    def _put(self, key: str, value: Principal | TokenRejected, until: float) -> None:
-        self._cache[key] = (until, value)
-        self._cache.move_to_end(key)
-        if len(self._cache) > self.max_entries:
-            self._cache.popitem(last=False)

@@ -22,8 +22,8 @@ def _segment(token: str, index: int) -> dict[str, Any]:
         part = token.split(".")[index]
         data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         value = json.loads(data)
-    except (ValueError, IndexError, RecursionError, UnicodeDecodeError) as exc:
-        raise TokenRejected(errors.INVALID, "malformed token") from exc
+    except (ValueError, IndexError, RecursionError, UnicodeDecodeError):
+        raise TokenRejected(errors.INVALID, "malformed token") from None
     if not isinstance(value, dict):
         raise TokenRejected(errors.INVALID, "malformed token")
     return value
@@ -43,17 +43,28 @@ class JwtValidator:
     def __init__(self, key_manager: KeyManager, jwks: JwksCache):
         self.km, self.jwks = key_manager, jwks
 
-    async def validate(self, token: str, header: dict[str, Any]) -> Principal:
-        km = self.km
+    def _kid(self, header: dict[str, Any]) -> str | None:
         alg = header.get("alg")
-        if alg not in km.algorithms:
+        if alg not in self.km.algorithms:
             raise TokenRejected(errors.INVALID, f"algorithm {alg!r} not allowed")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise TokenRejected(errors.INVALID, "malformed kid")
-        key = await self.jwks.key(kid)
+        return kid
+
+    def validate_now(self, token: str, header: dict[str, Any]) -> Principal | None:
+        """The principal when the signing key is already known (CPU only); None when the keys must be fetched."""
+        key = self.jwks.known(self._kid(header))
+        return None if key is None else self._verified(token, header, key)
+
+    async def validate(self, token: str, header: dict[str, Any]) -> Principal:
+        key = await self.jwks.key(self._kid(header))
         if key is None:
             raise TokenRejected(errors.INVALID, "unknown signing key")
+        return self._verified(token, header, key)
+
+    def _verified(self, token: str, header: dict[str, Any], key: jwt.PyJWK) -> Principal:
+        km, alg = self.km, header["alg"]
         try:
             claims = jwt.decode(
                 token,
@@ -64,12 +75,12 @@ class JwtValidator:
                 leeway=km.clock_skew_seconds,
                 options={"require": ["exp", "iss"], "verify_aud": bool(km.audiences)},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenRejected(errors.EXPIRED, "expired") from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise TokenRejected(errors.INVALID, "not yet valid") from exc
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected(errors.EXPIRED, "expired", cacheable=True) from None
+        except jwt.ImmatureSignatureError:
+            raise TokenRejected(errors.INVALID, "not yet valid", cacheable=True) from None
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
-            raise TokenRejected(errors.INVALID, type(exc).__name__) from exc
+            raise TokenRejected(errors.INVALID, type(exc).__name__, cacheable=True) from None
         if _too_deep(claims):
             raise TokenRejected(errors.INVALID, "claims nested too deeply")
         consumer_key = claims.get(km.consumer_key_claim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 
 import grpc
@@ -15,6 +16,7 @@ from google.rpc import code_pb2, status_pb2
 
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
+from ..render import Allow, Renderer, rate_headers
 
 NAMESPACE = "envoy.filters.http.ext_authz"
 
@@ -46,47 +48,49 @@ def _options(pairs) -> list[HeaderValueOption]:
     return [HeaderValueOption(header=HeaderValue(key=k, value=v)) for k, v in pairs]
 
 
-@functools.lru_cache(maxsize=4096)
-def _allow_template(upstream: tuple, remove: tuple[str, ...], metadata: tuple) -> pb.CheckResponse:
-    """What an allow repeats for every request of one application on one API; copied, never mutated."""
+def _struct(pairs) -> Struct:
     struct = Struct()
-    struct.update(dict(metadata))
+    struct.update(dict(pairs))
+    return struct
+
+
+@functools.lru_cache(maxsize=4096)
+def _allow_template(allow: Allow) -> pb.CheckResponse:
+    """The finished CheckResponse of a prepared allow (one object per caller): copied, never mutated."""
     return pb.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
-        ok_response=pb.OkHttpResponse(headers=_options(upstream), headers_to_remove=list(remove)),
-        dynamic_metadata=struct,
-    )
-
-
-def to_response(d: Decision) -> pb.CheckResponse:
-    if d.allowed:
-        response = pb.CheckResponse()
-        response.CopyFrom(_allow_template(tuple(d.upstream_headers), d.remove_headers, tuple(d.metadata.items())))
-        response.ok_response.response_headers_to_add.extend(_options(d.client_headers))
-        return response
-    metadata = Struct()
-    metadata.update({**d.metadata, "code": d.code})
-    grpc_code = code_pb2.UNAUTHENTICATED if d.status == 401 else code_pb2.PERMISSION_DENIED
-    return pb.CheckResponse(
-        status=status_pb2.Status(code=grpc_code, message=d.error.message if d.error else ""),
-        denied_response=pb.DeniedHttpResponse(
-            status=HttpStatus(code=d.status), headers=_options(d.client_headers), body=d.body.decode()
-        ),
-        dynamic_metadata=metadata,
+        ok_response=pb.OkHttpResponse(headers=_options(allow.upstream), headers_to_remove=list(allow.remove)),
+        dynamic_metadata=_struct(allow.metadata),
     )
 
 
 class AuthorizationService(pb_grpc.AuthorizationServicer):
-    def __init__(self, check: Callable[[CheckInput, str], Decision]):
-        self.check = check
+    def __init__(self, check: Callable[[CheckInput], Decision], renderer: Renderer, clock=time.time):
+        self.check, self.renderer, self.clock = check, renderer, clock
+
+    def respond(self, d: Decision) -> pb.CheckResponse:
+        if d.allowed:
+            response = pb.CheckResponse()
+            response.CopyFrom(_allow_template(self.renderer.allow(d, self.clock())))
+            response.ok_response.response_headers_to_add.extend(_options(rate_headers(d.usage)))
+            return response
+        deny = self.renderer.deny(d)
+        grpc_code = code_pb2.UNAUTHENTICATED if deny.status == 401 else code_pb2.PERMISSION_DENIED
+        return pb.CheckResponse(
+            status=status_pb2.Status(code=grpc_code, message=d.error.message if d.error else ""),
+            denied_response=pb.DeniedHttpResponse(
+                status=HttpStatus(code=deny.status), headers=_options(deny.headers), body=deny.body.decode()
+            ),
+            dynamic_metadata=_struct(deny.metadata),
+        )
 
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
         try:
-            decision = self.check(to_input(request), "grpc")
+            decision = self.check(to_input(request))
         except Unavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        return to_response(decision)
+        return self.respond(decision)
 
 
-def add_to_server(server: grpc.Server, check) -> None:
-    pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check), server)
+def add_to_server(server: grpc.Server, check: Callable[[CheckInput], Decision], renderer: Renderer) -> None:
+    pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check, renderer), server)

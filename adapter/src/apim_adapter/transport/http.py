@@ -7,14 +7,17 @@ body; 503 is an error, so Envoy's failOpen/statusOnError decide.
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from ..decision import CheckInput
 from ..errors import Unavailable
+from ..render import Renderer, rate_headers
 from .grpc import client_ip
 
 
-def make_handler(check, path_prefix: str = ""):
+def make_handler(check, renderer: Renderer, path_prefix: str = "", clock=time.time):
     async def handle(request: web.BaseRequest) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
         path = request.raw_path
@@ -30,14 +33,16 @@ def make_handler(check, path_prefix: str = ""):
             client_ip=client_ip(headers, peer[0] if peer else ""),
         )
         try:
-            d = await check(req, "http")
+            d = await check(req)
         except Unavailable as exc:
             return web.Response(status=503, text=str(exc))
         if d.allowed:
-            out = [*d.upstream_headers, *d.client_headers]
-            if d.remove_headers:
-                out.append(("x-envoy-auth-headers-to-remove", ", ".join(d.remove_headers)))
+            allow = renderer.allow(d, clock())
+            out = [*allow.upstream, *rate_headers(d.usage)]
+            if allow.remove:
+                out.append(("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
             return web.Response(status=200, headers=out)
-        return web.Response(status=d.status, headers=d.client_headers, body=d.body)
+        deny = renderer.deny(d)
+        return web.Response(status=deny.status, headers=deny.headers, body=deny.body)
 
     return handle

@@ -1,0 +1,132 @@
+"""What a Decision tells Envoy, whatever the transport: the backend's headers, the client's, the metadata, and
+the denial's status and body. The transports (`transport/grpc.py`, `transport/http.py`) only put these into
+their own message shapes.
+
+An allow repeats itself: every request of one application on one API gets the same context headers and
+metadata. `Renderer.allow` prepares that part once and hands back the same object for the same caller, so a
+transport can keep its own finished message for it; only the rate-limit headers change per request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .cache import TtlCache
+from .config import Request
+from .decision import Decision
+from .errors import ErrorCode
+from .ratelimit import Usage
+
+Headers = tuple[tuple[str, str], ...]
+JSON = (("content-type", "application/json"),)
+CHALLENGE = (("www-authenticate", 'Bearer realm="apim", error="invalid_token"'),)
+FOREVER = float("inf")
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: one object per prepared allow
+class Allow:
+    upstream: Headers  # headers the backend receives
+    remove: tuple[str, ...]  # headers removed before the backend sees the request
+    metadata: tuple[tuple[str, str], ...]  # dynamic metadata for the access log and later filters
+
+
+@dataclass(frozen=True)
+class Deny:
+    status: int
+    headers: Headers
+    body: bytes
+    metadata: tuple[tuple[str, str], ...]
+
+
+def header_safe(value: str) -> str:
+    """Catalog names become header values: keep them to one printable line."""
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() and ch.isascii() else "_" for ch in value)
+
+
+def rate_headers(usage: Usage | None) -> Headers:
+    if usage is None:
+        return ()
+    return (
+        ("ratelimit-limit", str(usage.limit.count)),
+        ("ratelimit-remaining", str(usage.remaining)),
+        ("ratelimit-reset", str(usage.reset)),
+    )
+
+
+def _body(error: ErrorCode) -> bytes:
+    return json.dumps({"code": error.code, "message": error.message, "description": error.description}).encode()
+
+
+class Renderer:
+    def __init__(
+        self,
+        request: Request,
+        backend_jwt: Callable[[Decision, float], tuple[str, str, float] | None] | None = None,
+        max_prepared: int = 10_000,
+    ):
+        p = request.header_prefix
+        self.h_api, self.h_version = p + "api", p + "api-version"
+        self.h_app_id, self.h_app_name = p + "application-id", p + "application-name"
+        self.h_tier, self.h_key_type = p + "tier", p + "key-type"
+        self.own_headers = (self.h_api, self.h_version, self.h_app_id, self.h_app_name, self.h_tier, self.h_key_type)
+        self.remove_authorization = () if request.keep_authorization_header else ("authorization",)
+        self.backend_jwt = backend_jwt
+        self._prepared: TtlCache[tuple[str, ...], Allow] = TtlCache(max_prepared, 64 << 20)
+        self._bodies: dict[str, bytes] = {}
+
+    def allow(self, d: Decision, now: float) -> Allow:
+        api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
+        assert api is not None
+        caller = (api.uuid, api.name, api.version, api.context)
+        if app is not None and key is not None:
+            caller += (app.uuid, app.name, app.owner, key.key_type, sub.policy if sub else "")
+            if self.backend_jwt is not None and d.principal is not None:
+                caller += (d.principal.subject,)
+        prepared = self._prepared.get(caller, now)
+        if prepared is None:
+            prepared, until = self._prepare(d, now)
+            self._prepared.put(caller, prepared, until, 64 * len(prepared.upstream))
+        return prepared
+
+    def _prepare(self, d: Decision, now: float) -> tuple[Allow, float]:
+        api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
+        assert api is not None
+        headers = [(self.h_api, header_safe(api.name)), (self.h_version, header_safe(api.version))]
+        meta = {"api": api.name, "api_version": api.version, "api_context": api.context}
+        until = FOREVER
+        if app is not None and key is not None:
+            headers += [
+                (self.h_app_id, app.uuid),
+                (self.h_app_name, header_safe(app.name)),
+                (self.h_key_type, key.key_type),
+            ]
+            meta.update(application=app.name, application_id=app.uuid, key_type=key.key_type, subscriber=app.owner)
+        if sub is not None:
+            headers.append((self.h_tier, header_safe(sub.policy)))
+            meta["tier"] = sub.policy
+        if self.backend_jwt is not None and d.principal is not None:
+            signed = self.backend_jwt(d, now)
+            if signed is not None:
+                name, assertion, until = signed
+                headers.append((name, assertion))
+        # A client must not be able to forge the context headers this decision leaves unset.
+        set_names = {name for name, _ in headers}
+        remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
+        return Allow(tuple(headers), remove, tuple(meta.items())), until
+
+    def deny(self, d: Decision) -> Deny:
+        error = d.error
+        assert error is not None
+        body = self._bodies.get(error.code)
+        if body is None:
+            body = self._bodies[error.code] = _body(error)
+        headers = JSON
+        if error.status == 401:
+            headers += CHALLENGE
+        elif error.status == 429 and d.usage is not None:
+            headers += (("retry-after", str(d.usage.reset)), *rate_headers(d.usage))
+        return Deny(error.status, headers, body, (("code", error.code),))

@@ -1,0 +1,57 @@
+"""The decision pipeline in process: a catalog, real keys and tokens, no server and no network."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from apim_adapter.catalog import build
+from apim_adapter.config import KeyManager, Request
+from apim_adapter.decision import CheckInput, Decision, Pipeline
+from apim_adapter.ratelimit.local import LocalRateLimiter
+from apim_adapter.render import Renderer
+from apim_adapter.tokens.authenticator import Authenticator
+
+from . import oidc
+from .sample_catalog import KM, catalog_document
+
+ISSUER = "https://is.example.com/oauth2/token"
+KEY = oidc.SigningKey("RS256")
+
+
+def preloaded_authenticator() -> Authenticator:
+    auth = Authenticator([KeyManager(name=KM, issuer=ISSUER, jwks_uri="https://is.example.com/oauth2/jwks")])
+    jwks = auth.by_issuer[ISSUER].jwks
+    jwks.keys = jwks._parse({"keys": [KEY.jwk()]})
+    jwks.fetched_at = jwks.attempted_at = time.monotonic()
+    return auth
+
+
+def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
+    return KEY.sign(oidc.claims(ISSUER, f"client-{app}", scope, **extra))
+
+
+class InProcess:
+    """The pipeline and the renderer over one catalog, with a clock the test moves (`now`; real time at start)."""
+
+    def __init__(self, doc=None, request: Request | None = None, backend_jwt=None, limiter=None):
+        self.catalog = build(doc or catalog_document())
+        self.authenticator = preloaded_authenticator()
+        self.now = time.time()
+        request = request or Request()
+        self.pipeline = Pipeline(
+            lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes
+        )
+        self.renderer = Renderer(request, backend_jwt)
+
+    @staticmethod
+    def request(path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> CheckInput:
+        if bearer is not None:
+            headers["authorization"] = f"Bearer {bearer}"
+        return CheckInput(method, "gw", path, headers)
+
+    async def decide(self, req: CheckInput) -> Decision:
+        return await self.pipeline.decide(req, self.now)
+
+    def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> Decision:
+        return asyncio.run(self.decide(self.request(path, bearer, method, **headers)))
