@@ -64,13 +64,28 @@ def test_private_material_is_readable_by_its_owner_only(rendered: dict) -> None:
 
 
 def test_secrets_carry_the_keystores_under_the_names_the_charts_mount(rendered: dict) -> None:
+    # Both charts mount one subPath per store at repository/resources/security/<name> (wso2/kubernetes-is
+    # templates/deployment.yaml at v7.1.0.1; wso2/helm-apim all-in-one/templates/am/instance-1/
+    # wso2am-deployment.yaml at all-in-one-4.5.0-10): equal names are equal mountPaths, which the API server rejects.
     secrets = {
         (m["metadata"]["namespace"], m["metadata"]["name"]): m
         for m in rendered["manifests"]["pki"]
         if m["kind"] == "Secret"
     }
-    assert set(secrets[("wso2", "apim-keystores")]["data"]) == {"wso2carbon.jks", "client-truststore.jks"}
-    assert set(secrets[("wso2", "is-keystores")]["data"]) == {"wso2carbon.p12", "client-truststore.p12"}
+    identity = rendered["helm_values"]["identity_server"]
+    toml = identity["deploymentToml"]
+    is_names = [toml["keystore"][store]["fileName"] for store in ("tls", "primary", "internal")]
+    is_names.append(toml["truststore"]["fileName"])
+    assert is_names == ["tls.p12", "primary.p12", "internal.p12", "client-truststore.p12"]
+    is_secret = secrets[("wso2", identity["deployment"]["externalJKS"]["secretName"])]
+    assert set(is_secret["data"]) == set(is_names)
+
+    security = rendered["helm_values"]["apim"]["wso2"]["apim"]["configurations"]["security"]
+    stores = security["keystores"]
+    apim_names = [stores[s]["name"] for s in ("primary", "tls", "internal") if stores[s]["enabled"]]
+    apim_names.append(security["truststore"]["name"])
+    assert len(set(apim_names)) == len(apim_names) == 4
+    assert set(secrets[("wso2", security["jksSecretName"])]["data"]) == set(apim_names)
     assert secrets[("istio-ingress", "gateway-tls")]["type"] == "kubernetes.io/tls"
 
 
