@@ -132,6 +132,8 @@ def test_kind_config_pins_the_node_image_and_maps_the_gateway_node_ports(rendere
     gateway = {p["name"]: p.get("nodePort") for p in rendered["helm_values"]["gateway"]["service"]["ports"]}
     assert gateway["http2"] in ports
     assert gateway["https"] in ports
+    # The dev stack's consoles and default credentials stay on this machine.
+    assert {m["listenAddress"] for m in node["extraPortMappings"]} == {"127.0.0.1"}
 
 
 # ---- REST request bodies against WSO2's OpenAPI 3.0.1 definitions ----------------------------------------
