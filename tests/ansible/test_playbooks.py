@@ -133,3 +133,33 @@ def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, 
     assert result.returncode != 0
     assert "Validation of arguments failed" in output, output[-3000:]
     assert message in output, output[-3000:]
+
+
+def test_identity_server_refuses_the_revocation_listener_without_its_jar(tmp_path) -> None:
+    import json
+
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles: [identity_server]\n")
+    extra = {
+        "identity_server_kubeconfig": "/tmp/k",
+        "identity_server_chart_version": "7.1.0-1",
+        "identity_server_hostname": "is",
+        "identity_server_admin_password": "x",
+        "identity_server_keystore_password": "x",
+        "identity_server_apim_notification": {"enabled": True, "endpoint": "https://apim/notify"},
+    }
+    result = run(
+        str(BIN / "ansible-playbook"),
+        "--check",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(playbook),
+        "-e",
+        json.dumps(extra),
+        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the stock wso2/wso2is image does not have it" in output, output[-3000:]

@@ -238,3 +238,58 @@ def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
     assert tier in api["policies"]
     assert tier == rendered["apim_setup"]["bodies"]["subscription_policy"]["policyName"]
     assert {op["target"]: op["scopes"] for op in api["operations"]}["/ip"] == ["scope_ip"]
+
+
+# ---- Values against the upstream charts' templates at the pinned versions -------------------------------------
+
+
+def test_apim_node_port_selects_the_pods_the_chart_labels(rendered: dict) -> None:
+    # Pod labels of wso2/helm-apim all-in-one 4.5.0-10 (templates/am/instance-1/wso2am-deployment.yaml), fullname
+    # = fullnameOverride = the release name.
+    release = rendered["helm_values"]["apim"]["fullnameOverride"]
+    pod_labels = {"deployment": f"{release}-am", "node": f"{release}-am-1", "product": "apim"}
+    (service,) = [m for m in rendered["manifests"]["apim"] if m["kind"] == "Service"]
+    selector = service["spec"]["selector"]
+    assert selector and selector.items() <= pod_labels.items()
+
+
+def test_apim_server_hostname_is_the_certificates_name(rendered: dict) -> None:
+    # confs/instance-1/deployment.toml writes [server] hostname from kubernetes.gatewayAPI.management.hostname
+    # unless kubernetes.ingress.enabled (a key the role does not set).
+    values = rendered["helm_values"]["apim"]
+    assert "enabled" not in values["kubernetes"]["ingress"]
+    hostname = values["kubernetes"]["gatewayAPI"]["management"]["hostname"]
+    assert hostname == "am.istio-apim.local"
+    (apim_certificate,) = [s for s in _dev_var("pki.yml", "pki_servers") if s["name"] == "apim"]
+    assert "{{ stack_hostnames.apim }}" in apim_certificate["dns_names"]
+
+
+def test_apim_startup_probe_outlasts_a_slow_start(rendered: dict) -> None:
+    probe = rendered["helm_values"]["apim"]["wso2"]["deployment"]["startupProbe"]
+    # The chart: initialDelaySeconds 60, periodSeconds 10, failureThreshold 5 (one minute and a half in all).
+    assert 60 + 10 * probe["failureThreshold"] >= 8 * 60
+
+
+def test_identity_server_memory_is_what_the_chart_sizes_its_heap_for(rendered: dict) -> None:
+    # wso2/kubernetes-is 7.1.0-1 values.yaml: limits 4Gi, -Xms2048m -Xmx2048m.
+    deployment = rendered["helm_values"]["identity_server"]["deployment"]
+    assert deployment["resources"]["limits"]["memory"] == "4Gi"
+    assert deployment["resources"]["jvm"]["memOpts"] == "-Xms2048m -Xmx2048m"
+    startup_window = 60 + 5 * deployment["startupProbe"]["failureThreshold"]
+    assert deployment["progressDeadlineSeconds"] > startup_window
+
+
+def test_revocation_listener_is_off_with_the_stock_image(rendered: dict) -> None:
+    identity = rendered["helm_values"]["identity_server"]
+    assert identity["deployment"]["image"]["repository"] == "wso2is"
+    assert "ApimOauthEventInterceptor" not in identity["deploymentToml"]["extraConfigs"]
+
+
+def test_adapter_follows_the_apim_event_hub(rendered: dict) -> None:
+    control_plane = rendered["helm_values"]["apim_adapter"]["config"]["controlPlane"]
+    # APIM's <name>-am-service exposes jms-tcp 5672 (wso2am-service.yaml).
+    assert control_plane["eventHub"]["url"] == "amqp://apim-am-service.wso2.svc.cluster.local:5672/"
+
+
+def _dev_var(file: str, name: str):
+    return yaml.safe_load((ROOT / "inventories" / "dev" / "group_vars" / "all" / file).read_text())[name]
