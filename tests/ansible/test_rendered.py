@@ -250,7 +250,8 @@ def test_apim_node_port_selects_the_pods_the_chart_labels(rendered: dict) -> Non
     pod_labels = {"deployment": f"{release}-am", "node": f"{release}-am-1", "product": "apim"}
     (service,) = [m for m in rendered["manifests"]["apim"] if m["kind"] == "Service"]
     selector = service["spec"]["selector"]
-    assert selector and selector.items() <= pod_labels.items()
+    assert selector
+    assert selector.items() <= pod_labels.items()
 
 
 def test_apim_server_hostname_is_the_certificates_name(rendered: dict) -> None:
