@@ -113,11 +113,19 @@ BAD_VARS = [
     ("role", "bad_vars", "message"), BAD_VARS, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(BAD_VARS)]
 )
 def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, bad_vars: dict, message: str) -> None:
+    result = _run_role_in_check_mode(tmp_path, role, bad_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Validation of arguments failed" in output, output[-3000:]
+    assert message in output, output[-3000:]
+
+
+def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
     import json
 
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
-    result = run(
+    return run(
         str(BIN / "ansible-playbook"),
         "--check",
         "-i",
@@ -126,20 +134,12 @@ def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, 
         "local",
         str(playbook),
         "-e",
-        json.dumps(bad_vars),
+        json.dumps(extra_vars),
         env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "Validation of arguments failed" in output, output[-3000:]
-    assert message in output, output[-3000:]
 
 
 def test_identity_server_refuses_the_revocation_listener_without_its_jar(tmp_path) -> None:
-    import json
-
-    playbook = tmp_path / "play.yml"
-    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles: [identity_server]\n")
     extra = {
         "identity_server_kubeconfig": "/tmp/k",
         "identity_server_chart_version": "7.1.0-1",
@@ -148,18 +148,7 @@ def test_identity_server_refuses_the_revocation_listener_without_its_jar(tmp_pat
         "identity_server_keystore_password": "x",
         "identity_server_apim_notification": {"enabled": True, "endpoint": "https://apim/notify"},
     }
-    result = run(
-        str(BIN / "ansible-playbook"),
-        "--check",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(playbook),
-        "-e",
-        json.dumps(extra),
-        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
-    )
+    result = _run_role_in_check_mode(tmp_path, "identity_server", extra)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "the stock wso2/wso2is image does not have it" in output, output[-3000:]
