@@ -29,6 +29,9 @@ def source_version(repo: Path = REPO) -> str:
     return tomllib.loads((repo / "adapter" / "pyproject.toml").read_text())["project"]["version"]
 
 
+CHART_APP_VERSION_LOOKUP = re.compile(r"charts/apim-adapter/Chart\.yaml'\)[^}]*\)\.appVersion")
+
+
 def found_versions(repo: Path = REPO) -> list[tuple[str, str]]:
     """(where, version) for every copy of the version in the repository."""
     chart = yaml.safe_load((repo / "charts" / "apim-adapter" / "Chart.yaml").read_text())
@@ -41,7 +44,9 @@ def found_versions(repo: Path = REPO) -> list[tuple[str, str]]:
         text = (repo / path).read_text()
         found += [(f"{path} image tag", match) for match in tag.findall(text)]
     prod = yaml.safe_load((repo / "inventories/prod/group_vars/all/zz_production.yml").read_text())
-    found.append(("inventories/prod apim_adapter_image.tag", str(prod["apim_adapter_image"]["tag"])))
+    prod_tag = str(prod["apim_adapter_image"]["tag"])
+    if not CHART_APP_VERSION_LOOKUP.search(prod_tag):  # a tag read from the chart's appVersion is no copy
+        found.append(("inventories/prod apim_adapter_image.tag", prod_tag))
     return found
 
 
