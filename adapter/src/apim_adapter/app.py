@@ -42,6 +42,7 @@ def make_limiter(config: Config) -> RateLimiter:
     if config.rate_limit.backend == "redis":
         from .ratelimit.redis import RedisRateLimiter
 
+        assert config.rate_limit.redis is not None  # the config model requires it with backend: redis
         return RedisRateLimiter(config.rate_limit.redis, config)
     return LocalRateLimiter()
 
@@ -83,6 +84,8 @@ class Adapter:
         signer = None
         if config.backend_jwt.enabled:
             from .backend_jwt import BackendJwtSigner
+
+            assert config.backend_jwt.key_file is not None  # required when enabled
 
             signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
         self.pipeline = Pipeline(self.store, self.authenticator, self.limiter, config.request.max_token_bytes)
@@ -181,7 +184,7 @@ class Adapter:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
 
-        runners = []
+        runners: list[web.BaseRunner] = []
         admin_runner = web.AppRunner(admin.make_app(self.ready), access_log=None)
         await admin_runner.setup()
         runners.append(admin_runner)
@@ -242,6 +245,7 @@ def validate(config: Config) -> dict[str, int]:
 def run(config) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

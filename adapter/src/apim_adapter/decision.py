@@ -204,16 +204,15 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     app = catalog.applications.get(key.app_uuid) if key else None
     if key is None or app is None:
         return deny(errors.FORBIDDEN, "no application for the consumer key", api=api, resource=res, principal=principal)
-    context = {"api": api, "resource": res, "principal": principal, "application": app, "key_mapping": key}
     sub = None
     if api.subscription_validation:
         sub = catalog.subscriptions.get((app.uuid, api.uuid))
         error = subscription_error(sub, key)
         if error is not None:
-            return deny(error, f"subscription {sub.state if sub else 'missing'}", **context)
+            return Decision(error, f"subscription {sub.state if sub else 'missing'}", api, res, principal, app, key)
     if res.scopes and not (res.scopes & principal.scopes):
-        return deny(errors.SCOPE, "scope missing", **context, subscription=sub)
-    allowed = Decision(None, "allowed", **context, subscription=sub)
+        return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
+    allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     return Admitted(allowed, counters(catalog, api, res, app, sub))
 
 
@@ -268,13 +267,14 @@ class Pipeline:
         if isinstance(planned, Decision):
             return planned
 
-        principal: Principal | Rejection | None = None
+        principal: Principal | None = None
         if planned.token:
-            principal = self.authenticator.lookup(planned.token, planned.token_sha256, now)
-            if principal is None:
-                principal = yield Verify(planned.token, planned.token_sha256)
-            if isinstance(principal, Rejection):
-                return deny(principal.error, principal.reason, api=planned.api, resource=planned.resource)
+            found = self.authenticator.lookup(planned.token, planned.token_sha256, now)
+            if found is None:
+                found = yield Verify(planned.token, planned.token_sha256)
+            if isinstance(found, Rejection):
+                return deny(found.error, found.reason, api=planned.api, resource=planned.resource)
+            principal = found
 
         if principal is not None and revocation.revoked(catalog.revocations, principal, planned.token_sha256, now):
             return deny(errors.INVALID, "token revoked", api=planned.api, resource=planned.resource)

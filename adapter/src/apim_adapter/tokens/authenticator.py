@@ -10,6 +10,7 @@ from ..cache import TtlCache
 from ..config import KeyManager
 from ..http_client import HttpClient
 from . import Principal, Rejection, TokenRejected
+from .introspection import Introspector
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
@@ -70,7 +71,7 @@ class Authenticator:
         self._clients: dict[str | None, HttpClient] = {}
         self._jwks: dict[tuple[str, str], JwksCache] = {}
         self._introspector_factory = introspector_factory
-        self._introspectors: dict[str, object] = {}
+        self._introspectors: dict[str, Introspector] = {}
         self.by_issuer: dict[str, JwtValidator] = {}
         self.update(key_managers)
 
