@@ -6,14 +6,17 @@ Against a real JWKS endpoint over HTTP (harness.oidc.JwksServer) with an injecte
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from apim_adapter import metrics
+from apim_adapter.config import KeyManager
 from apim_adapter.errors import Unavailable
 from apim_adapter.http_client import HttpClient
-from apim_adapter.tokens import TokenRejected
-from apim_adapter.tokens.jwks import JwksCache, KeysThrottled, warm_up
+from apim_adapter.tokens import Principal, Rejection, TokenRejected, fingerprint
+from apim_adapter.tokens.authenticator import Authenticator
+from apim_adapter.tokens.jwks import JwksCache, KeysThrottled, RefetchBudget, warm_up
 from harness import oidc
 
 
@@ -152,3 +155,33 @@ def test_without_any_keys_the_answer_is_unavailable_not_invalid(server):
             await cache.key("old")
 
     run(scenario)
+
+
+def test_the_authenticator_does_not_remember_a_refusal_for_the_budget(server):
+    """A rotated key met while the budget is spent: refused now (401), accepted once the budget refills, because
+    the refusal was never cached as an invalid token."""
+    clock = Clock()
+    auth = Authenticator([KeyManager(name="km", issuer=server.issuer, jwks_uri=server.url)])
+    cache = auth.by_issuer[server.issuer].jwks
+    cache.clock, cache.budget = clock, RefetchBudget(3, 10, clock)
+    rotated = oidc.SigningKey("RS256", kid="rotated")
+    token = rotated.sign(oidc.claims(server.issuer, "client-subscribed"))
+
+    async def scenario(_client):
+        await cache.warm_up(5)
+        for n in range(3):
+            made_up = oidc.SigningKey("RS256", kid=f"made-up-{n}").sign(oidc.claims(server.issuer, "client-x"))
+            await auth.verify(made_up, fingerprint(made_up))
+        server.keys.append(rotated)
+        refused = await auth.verify(token, fingerprint(token))
+        remembered = auth.cache.get(fingerprint(token), time.time())
+        clock.now += 10
+        accepted = await auth.verify(token, fingerprint(token))
+        await auth.close()
+        return refused, remembered, accepted
+
+    refused, remembered, accepted = run(scenario)
+    assert isinstance(refused, Rejection)
+    assert "budget" in refused.reason
+    assert remembered is None
+    assert isinstance(accepted, Principal)

@@ -36,7 +36,9 @@ class KeysThrottled(TokenRejected):
     cache the refusal: once the budget refills, the same token may well be valid."""
 
     def __init__(self, key_manager: str):
-        super().__init__(errors.INVALID, f"signing key unknown and JWKS refetch budget of {key_manager} spent")
+        super().__init__(
+            errors.INVALID, f"signing key unknown and JWKS refetch budget of {key_manager} spent", cacheable=False
+        )
 
 
 class RefetchBudget:
