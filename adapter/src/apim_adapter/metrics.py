@@ -22,6 +22,7 @@ CHECK_ERRORS = Counter(
 )
 TOKEN_CACHE = Counter("apim_adapter_token_cache", "Token cache lookups", ["result"])
 JWKS_FETCHES = Counter("apim_adapter_jwks_fetches", "JWKS fetches by key manager and result", ["key_manager", "result"])
+JWKS_LOADED = Gauge("apim_adapter_jwks_loaded", "1 once the key manager's JWKS is loaded", ["key_manager"])
 CATALOG_RELOADS = Counter("apim_adapter_catalog_reloads", "Catalog loads by source and result", ["source", "result"])
 CATALOG_OBJECTS = Gauge("apim_adapter_catalog_objects", "Objects in the serving catalog", ["kind"])
 CATALOG_SKIPPED = Gauge("apim_adapter_catalog_skipped_items", "Items of the serving catalog left out as invalid")
