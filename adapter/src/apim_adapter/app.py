@@ -25,7 +25,7 @@ from .ratelimit import RateLimiter
 from .ratelimit.local import LocalRateLimiter
 from .render import Renderer
 from .store import CatalogStore
-from .tokens import fingerprint
+from .tokens import fingerprint, jwks
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
 from .transport import http as http_transport
@@ -72,12 +72,13 @@ class Adapter:
         if hasattr(self.control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
             self.control_plane.on_token_revoked = self.authenticator.forget
         self.health = health.HealthServicer()
+        self.keys_warmed = False
         self.store = CatalogStore(
             config.control_plane.type,
             self.control_plane.lenient,
             config.key_managers,
             on_key_managers=self.authenticator.update,
-            on_first_catalog=lambda: self._set_health(health_pb2.HealthCheckResponse.SERVING),
+            on_first_catalog=self._serving_when_ready,
         )
         self.publish = self.store.publish
         self.limiter = make_limiter(config)
@@ -95,11 +96,23 @@ class Adapter:
         self._decisions = metrics.LabelledCache(metrics.DECISIONS)
         self._durations = metrics.LabelledCache(metrics.CHECK_DURATION)
 
+    async def _warm_keys(self) -> None:
+        """Every configured key manager's JWKS before traffic (bounded: ready anyway when one does not answer)."""
+        await jwks.warm_up(self.authenticator.jwks_caches(), self.config.server.keys_warm_up_seconds)
+        self.keys_warmed = True
+        self._serving_when_ready()
+
+    def _serving_when_ready(self) -> None:
+        if self.ready()[0]:
+            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
     def _set_health(self, status: int) -> None:
         for service in ("", "envoy.service.auth.v3.Authorization"):
             self.health.set(service, status)
 
     def ready(self) -> tuple[bool, str]:
+        if not self.keys_warmed:
+            return False, "fetching the key managers' signing keys"
         return self.store.ready()
 
     async def check_on_loop(self, req: CheckInput) -> Decision:
@@ -169,8 +182,8 @@ class Adapter:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         server = self.config.server
-        if self.store.current is None:
-            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        warming = asyncio.ensure_future(self._warm_keys())
         # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several
         # times more CPU inside grpc.aio's event loop than on sync grpc's worker threads.
         grpc_server = grpc.server(
@@ -180,7 +193,9 @@ class Adapter:
                 ("grpc.max_receive_message_length", 4 << 20),
             ],
         )
-        grpc_transport.add_to_server(grpc_server, self.check_on_thread, self.renderer)
+        grpc_transport.add_to_server(
+            grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
 
@@ -192,7 +207,9 @@ class Adapter:
         if server.http is not None:
             limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
             http_server = web.Server(
-                http_transport.make_handler(self.check_on_loop, self.renderer, server.http.path_prefix),
+                http_transport.make_handler(
+                    self.check_on_loop, self.renderer, server.http.path_prefix, self.config.request.num_trusted_proxies
+                ),
                 max_line_size=limit,
                 max_field_size=limit,
             )
@@ -220,7 +237,8 @@ class Adapter:
         finally:
             log.info("stopping")
             feeder.cancel()
-            await asyncio.wait([feeder], timeout=GRACE_SECONDS)
+            warming.cancel()
+            await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
             await asyncio.to_thread(grpc_server.stop(GRACE_SECONDS).wait)
             for runner in runners:
                 await runner.cleanup()

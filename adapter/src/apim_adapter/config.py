@@ -157,6 +157,12 @@ class Server:
     grpc_threads: Int = Field(
         default=8, ge=1, description="Threads running gRPC checks; the event loop serves the rest."
     )
+    keys_warm_up_seconds: Int = Field(
+        default=10,
+        ge=0,
+        description="At start, /readyz waits this long at most for every key manager's JWKS, so that no first "
+        "check fetches keys inside Envoy's ext_authz timeout; then ready anyway, with a warning.",
+    )
 
     def __post_init__(self) -> None:
         if self.http is not None and not self.http.enabled:

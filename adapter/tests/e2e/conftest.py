@@ -76,7 +76,8 @@ def stack(tmp_path_factory) -> Stack:
         "controlPlane": {"type": "file", "path": str(catalog_path), "pollSeconds": 0.2},
         "backendJwt": {"enabled": True, "keyFile": str(workdir / "backend.key"), "algorithm": "ES256"},
         "analytics": {"enabled": True, "output": str(workdir / "analytics.log")},
-        "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}},
+        # DOWN_KM never answers: readiness gives up on its keys after 2 s instead of the default 10.
+        "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}, "keysWarmUpSeconds": 2},
     }  # fmt: skip
     try:
         bin_proc, bin_port = httpbin(workdir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 
@@ -83,14 +84,30 @@ class Authenticator:
             client = self._clients.setdefault(km.ca_bundle, HttpClient(km.ca_bundle))
             if km.jwks_uri:
                 ident = (km.name, km.jwks_uri)
-                cache = self._jwks.get(ident) or JwksCache(
-                    km.name, km.jwks_uri, client, km.jwks_refresh_seconds, km.jwks_min_refetch_seconds
-                )
+                cache = self._jwks.get(ident)
+                if cache is None:
+                    cache = JwksCache(
+                        km.name, km.jwks_uri, client, km.jwks_refresh_seconds, km.jwks_min_refetch_seconds
+                    )
+                    self._fetch_soon(cache)
                 jwks[ident] = cache
                 by_issuer[km.issuer] = JwtValidator(km, cache)
             if km.introspection is not None and self._introspector_factory is not None:
                 introspectors[km.name] = self._introspectors.get(km.name) or self._introspector_factory(km, client)
         self._jwks, self.by_issuer, self._introspectors = jwks, by_issuer, introspectors
+
+    def jwks_caches(self) -> list[JwksCache]:
+        return list(self._jwks.values())
+
+    @staticmethod
+    def _fetch_soon(cache: JwksCache) -> None:
+        """A key manager learned while serving (from APIM) gets its keys before its first token needs them;
+        at start, `Adapter.serve` warms them all and readiness waits for it."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving yet
+        cache.fetch_in_background()
 
     def lookup(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
         """The answer for a token without I/O: cached, or verified here with keys already fetched (a rejection

@@ -95,7 +95,7 @@ class JwksCache:
         if found is not None:
             stale = self.fetched_at is not None and now - self.fetched_at > self.refresh
             if stale and now - self.attempted_at > self.budget.refill:
-                self._fetch_in_background()
+                self.fetch_in_background()
             return found
         if self._inflight is not None and not self._inflight.done():
             await asyncio.shield(self._inflight)  # a fetch is under way: its answer is as fresh as ours would be
@@ -132,12 +132,12 @@ class JwksCache:
             return next(iter(self.keys.values()))
         return self.keys.get(kid)
 
-    def _fetch_in_background(self) -> None:
+    def fetch_in_background(self) -> None:
         if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.ensure_future(self._fetch_once())
 
     async def _fetch(self) -> None:
-        self._fetch_in_background()
+        self.fetch_in_background()
         assert self._inflight is not None
         await asyncio.shield(self._inflight)
 

@@ -36,7 +36,7 @@ def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
     return headers.get("x-envoy-external-address") or source
 
 
-def to_input(request: pb.CheckRequest) -> CheckInput:
+def to_input(request: pb.CheckRequest, num_trusted_proxies: int = 0) -> CheckInput:
     attrs = request.attributes
     http = attrs.request.http
     headers = http.headers
@@ -46,7 +46,7 @@ def to_input(request: pb.CheckRequest) -> CheckInput:
         path=http.path or headers.get(":path", "/"),
         headers=headers,
         request_id=headers.get("x-request-id", ""),
-        client_ip=client_ip(headers, attrs.source.address.socket_address.address),
+        client_ip=client_ip(headers, attrs.source.address.socket_address.address, num_trusted_proxies),
     )
 
 
@@ -71,8 +71,11 @@ def _allow_template(allow: Allow) -> pb.CheckResponse:
 
 
 class AuthorizationService(pb_grpc.AuthorizationServicer):
-    def __init__(self, check: Callable[[CheckInput], Decision], renderer: Renderer, clock=time.time):
+    def __init__(
+        self, check: Callable[[CheckInput], Decision], renderer: Renderer, num_trusted_proxies: int = 0, clock=time.time
+    ):
         self.check, self.renderer, self.clock = check, renderer, clock
+        self.num_trusted_proxies = num_trusted_proxies
 
     def respond(self, d: Decision) -> pb.CheckResponse:
         if d.allowed:
@@ -92,11 +95,13 @@ class AuthorizationService(pb_grpc.AuthorizationServicer):
 
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
         try:
-            decision = self.check(to_input(request))
+            decision = self.check(to_input(request, self.num_trusted_proxies))
         except Unavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return self.respond(decision)
 
 
-def add_to_server(server: grpc.Server, check: Callable[[CheckInput], Decision], renderer: Renderer) -> None:
-    pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check, renderer), server)
+def add_to_server(
+    server: grpc.Server, check: Callable[[CheckInput], Decision], renderer: Renderer, num_trusted_proxies: int = 0
+) -> None:
+    pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check, renderer, num_trusted_proxies), server)

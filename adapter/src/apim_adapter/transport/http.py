@@ -17,7 +17,7 @@ from ..render import Renderer, rate_headers
 from .grpc import client_ip
 
 
-def make_handler(check, renderer: Renderer, path_prefix: str = "", clock=time.time):
+def make_handler(check, renderer: Renderer, path_prefix: str = "", num_trusted_proxies: int = 0, clock=time.time):
     async def handle(request: web.BaseRequest) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
         path = request.raw_path
@@ -30,7 +30,7 @@ def make_handler(check, renderer: Renderer, path_prefix: str = "", clock=time.ti
             path=path,
             headers=headers,
             request_id=headers.get("x-request-id", ""),
-            client_ip=client_ip(headers, peer[0] if peer else ""),
+            client_ip=client_ip(headers, peer[0] if peer else "", num_trusted_proxies),
         )
         try:
             d = await check(req)

@@ -1,0 +1,67 @@
+"""Keys before traffic: /readyz waits for every key manager's JWKS, so the first check never fetches keys inside
+Envoy's ext_authz timeout; a key manager that does not answer delays readiness only so long."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+import yaml
+
+from harness import oidc
+from harness.adapter_process import AdapterProcess
+from harness.processes import free_port
+from harness.sample_catalog import KM, catalog_document
+
+
+def start(workdir, key_managers, warm_up: int) -> AdapterProcess:
+    catalog = workdir / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump(catalog_document()))
+    config = {
+        "keyManagers": key_managers,
+        "controlPlane": {"type": "file", "path": str(catalog)},
+        "analytics": {"enabled": False},
+        "server": {"keysWarmUpSeconds": warm_up},
+    }
+    return AdapterProcess(workdir, config)
+
+
+def jwks_loaded(adapter: AdapterProcess, name: str) -> str:
+    text = requests.get(adapter.admin + "/metrics", timeout=5).text
+    line = next(x for x in text.splitlines() if x.startswith(f'apim_adapter_jwks_loaded{{key_manager="{name}"}}'))
+    return line.rsplit(" ", 1)[1]
+
+
+def test_ready_only_once_the_signing_keys_are_here(tmp_path):
+    jwks = oidc.JwksServer([oidc.SigningKey("RS256")])
+    adapter = start(tmp_path, [{"name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url}], warm_up=10)
+    try:
+        adapter.wait_ready()
+        assert jwks.fetches >= 1  # fetched before ready, not by the first check
+        assert jwks_loaded(adapter, KM) == "1.0"
+    finally:
+        adapter.stop()
+        jwks.close()
+
+
+def test_a_key_manager_that_does_not_answer_delays_readiness_only_so_long(tmp_path):
+    down = {
+        "name": "DOWN",
+        "issuer": "https://down.example/oauth2/token",
+        "jwksUri": f"http://127.0.0.1:{free_port()}/j",
+    }
+    adapter = start(tmp_path, [down], warm_up=2)
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 1.5:  # well inside the warm-up: never ready yet
+            try:
+                status = requests.get(adapter.admin + "/readyz", timeout=5).status_code
+            except requests.ConnectionError:
+                status = None  # not listening yet
+            assert status != 200, "ready before the key managers' keys were tried"
+            time.sleep(0.1)
+        adapter.wait_ready(timeout=20)  # then ready anyway, with the gap visible
+        assert jwks_loaded(adapter, "DOWN") == "0.0"
+        assert "JWKS not loaded at start" in adapter.proc.log(20_000)
+    finally:
+        adapter.stop()
