@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway, envoy_bin
-from harness.processes import ROOT, Process, free_port
+from harness.helpers import ROOT
+from harness.processes import Process, free_port
 
 from . import steady
 

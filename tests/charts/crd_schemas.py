@@ -13,9 +13,10 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from chart_helpers import REPO, version
 
-CACHE = REPO / ".cache" / "chart-schemas"
+from harness.helpers import ROOT, version
+
+CACHE = ROOT / ".cache" / "chart-schemas"
 
 # module, version key in versions.env, CRD files inside the module
 SOURCES = {
@@ -38,7 +39,7 @@ def module_dir(module: str, version: str) -> Path:
         capture_output=True,
         text=True,
         env=env,
-        cwd=REPO,
+        cwd=ROOT,
     )
     if result.returncode != 0:
         raise RuntimeError(f"go mod download {module}@{version} failed:\n{result.stdout}{result.stderr}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
+
+from harness.envoy import envoy_bin
 
 
 def _http_connection_manager(config: dict) -> dict:
@@ -19,10 +20,9 @@ def _routes(config: dict) -> list[dict]:
     return vhost["routes"]
 
 
-def test_real_envoy_accepts_the_rendered_configuration(rendered: Path, repo_dir: Path) -> None:
-    envoy = os.environ.get("ENVOY_BIN") or repo_dir / ".tools/envoy/bin/envoy"
+def test_real_envoy_accepts_the_rendered_configuration(rendered: Path) -> None:
     result = subprocess.run(
-        [envoy, "--mode", "validate", "--base-id", "18499", "-c", rendered / "envoy.yaml"],
+        [envoy_bin(), "--mode", "validate", "--base-id", "18499", "-c", rendered / "envoy.yaml"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -20,7 +20,8 @@ from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
-from harness.processes import httpbin, wait_http
+from harness.helpers import wait_http
+from harness.processes import httpbin
 from harness.sample_catalog import APPS, KM, per_minute
 
 SHARED_LIMIT = 20
