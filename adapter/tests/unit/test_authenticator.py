@@ -23,10 +23,9 @@ def verify(auth: Authenticator, bearer: str) -> Principal | Rejection:
 def test_a_verified_token_is_answered_from_memory_until_it_expires_then_900903():
     auth, bearer = preloaded_authenticator(), token(lifetime=120)
     sha, now = fingerprint(bearer), time.time()
-    assert auth.lookup(bearer, sha, now) is None  # never seen: must be verified
-    principal = verify(auth, bearer)
+    principal = auth.lookup(bearer, sha, now)  # its signing key is known: verified on the spot, no I/O
     assert isinstance(principal, Principal)
-    assert auth.lookup(bearer, sha, now) is principal
+    assert auth.lookup(bearer, sha, now + 1) is principal  # the same object: from memory, not verified again
     assert auth.lookup(bearer, sha, principal.expires_at - 0.5) is principal
     expired = auth.lookup(bearer, sha, principal.expires_at)
     assert isinstance(expired, Rejection)
@@ -34,24 +33,34 @@ def test_a_verified_token_is_answered_from_memory_until_it_expires_then_900903()
     assert len(auth.cache.valid) == 0  # an expired principal does not stay in memory
 
 
-def test_a_token_already_expired_at_verification_is_900903_and_not_kept():
-    auth = preloaded_authenticator()
-    rejection = verify(auth, token(lifetime=-31))  # one second beyond the 30 s skew
-    assert isinstance(rejection, Rejection)
-    assert rejection.error.code == "900903"
+def test_a_token_already_expired_when_verified_is_900903_and_not_kept():
+    auth, bearer = preloaded_authenticator(), token(lifetime=-31)  # one second beyond the 30 s skew
+    for answer in (auth.lookup(bearer, fingerprint(bearer), time.time()), verify(auth, bearer)):
+        assert isinstance(answer, Rejection)
+        assert answer.error.code == "900903"
     assert len(auth.cache.valid) == 0
+
+
+def test_a_token_whose_key_is_not_here_yet_must_be_verified_by_the_key_manager():
+    auth, bearer = preloaded_authenticator(), oidc.SigningKey("RS256").sign(oidc.claims(ISSUER, "client-subscribed"))
+    assert auth.lookup(bearer, fingerprint(bearer), time.time()) is None
 
 
 def test_a_costly_rejection_is_remembered_for_the_negative_ttl_only():
     auth = preloaded_authenticator()
     forged = oidc.SigningKey("RS256", kid=KEY.kid).sign(oidc.claims(ISSUER, "client-subscribed"))
-    sha = fingerprint(forged)
-    before = time.time()
-    rejection = verify(auth, forged)
+    sha, now = fingerprint(forged), time.time()
+    rejection = auth.lookup(forged, sha, now)  # the signature was checked: worth remembering
     assert isinstance(rejection, Rejection)
     assert rejection.error.code == "900901"
-    assert auth.lookup(forged, sha, before + NEGATIVE_TTL - 1) == rejection  # no second signature check
-    assert auth.lookup(forged, sha, time.time() + NEGATIVE_TTL + 1) is None  # then verified again
+    remembered = auth.lookup(forged, sha, now + 1)
+    assert remembered == rejection
+    assert auth.lookup(forged, sha, now + NEGATIVE_TTL - 1) is remembered  # not checked a second time
+    again = auth.lookup(forged, sha, now + NEGATIVE_TTL + 1)  # forgotten: checked again
+    assert again == rejection
+    assert again is not remembered
+    assert verify(auth, forged) == rejection  # the key manager's path remembers it too
+    assert len(auth.cache.rejected) == 1
 
 
 def test_cheap_rejections_are_not_remembered():
@@ -62,9 +71,9 @@ def test_cheap_rejections_are_not_remembered():
         "algorithm 'none' not allowed": "eyJhbGciOiJub25lIn0." + token().split(".")[1] + ".",
     }
     for reason, bearer in cheap.items():
-        rejection = verify(auth, bearer)
-        assert rejection == Rejection(errors.INVALID, reason)
-        assert auth.lookup(bearer, fingerprint(bearer), time.time()) is None
+        sha = fingerprint(bearer)
+        assert auth.lookup(bearer, sha, time.time()) == Rejection(errors.INVALID, reason)
+        assert verify(auth, bearer) == Rejection(errors.INVALID, reason)
     assert len(auth.cache) == 0
 
 
@@ -91,7 +100,8 @@ def with_introspection(*names: str, active: dict[str, dict[str, Principal]]) -> 
         made[km.name] = OpaqueTokens(km, active.get(km.name, {}))
         return made[km.name]
 
-    settings = Introspection(url="https://is.example.com/oauth2/introspect", client_id_file="", client_secret_file="")
+    url = "https://is.example.com/oauth2/introspect"
+    settings = Introspection(url=url, client_id_file="id", client_secret_file="secret")
     kms = [KeyManager(name=n, issuer=f"https://{n}.example.com/token", introspection=settings) for n in names]
     return Authenticator(kms, factory), made
 

@@ -22,6 +22,7 @@ from harness.pipeline import ISSUER, KEY
 from harness.sample_catalog import KM
 
 SKEW = 30  # KeyManager.clock_skew_seconds by default
+JWKS = "https://is.example.com/oauth2/jwks"
 
 
 class Keys:
@@ -33,6 +34,9 @@ class Keys:
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
         return self.keys.get(kid)
 
+    def known(self, kid: str | None) -> jwt.PyJWK | None:
+        return self.keys.get(kid)
+
 
 def claims(scope="scope_ip scope_headers", **extra) -> dict:
     return oidc.claims(ISSUER, "client-subscribed", scope, **extra)
@@ -41,7 +45,7 @@ def claims(scope="scope_ip scope_headers", **extra) -> dict:
 def validate(token: str, **key_manager):
     header, issuer = route(token)
     assert issuer == jwt.decode(token, options={"verify_signature": False})["iss"]
-    validator = JwtValidator(KeyManager(name=KM, issuer=ISSUER, **key_manager), Keys(KEY))
+    validator = JwtValidator(KeyManager(name=KM, issuer=ISSUER, jwks_uri=JWKS, **key_manager), Keys(KEY))
     return asyncio.run(validator.validate(token, header))
 
 
@@ -66,6 +70,17 @@ def test_a_valid_token_becomes_its_principal():
     assert (p.key_manager, p.consumer_key, p.subject, p.jti) == (KM, "client-subscribed", "client-subscribed", c["jti"])
     assert p.scopes == {"scope_ip", "scope_headers"}
     assert p.expires_at == c["exp"] + SKEW  # accepted until the skew allows, and cached as long
+
+
+def test_with_its_key_in_memory_a_token_is_verified_on_the_spot_and_the_same_way():
+    validator = JwtValidator(KeyManager(name=KM, issuer=ISSUER, jwks_uri=JWKS), Keys(KEY))
+    good, forged = KEY.sign(claims()), oidc.SigningKey("RS256", kid=KEY.kid).sign(claims())
+    assert validator.validate_now(good, route(good)[0]) == validate(good)
+    with pytest.raises(TokenRejected) as info:
+        validator.validate_now(forged, route(forged)[0])
+    assert (info.value.error.code, info.value.cacheable) == ("900901", True)
+    unknown = oidc.SigningKey("RS256").sign(claims())
+    assert validator.validate_now(unknown, route(unknown)[0]) is None  # the key manager must be asked
 
 
 # ---- the algorithm allow-list ----
