@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -87,6 +88,19 @@ def wait_http(url: str, timeout: float = 30, status: int = 200, process: Process
         time.sleep(0.1)
     detail = f"\n{process.log()}" if process is not None else ""
     raise TimeoutError(f"{url} not answering {status} after {timeout}s ({last}){detail}")
+
+
+def wait_port(port: int, process: Process, timeout: float = 20) -> None:
+    """Until something listens on the loopback `port`; fails at once, with its log, if `process` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive:
+            raise RuntimeError(f"{process.name} exited with {process.proc.returncode}:\n{process.log()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{process.name} not listening on {port} after {timeout}s:\n{process.log()}")
 
 
 # ---- Ansible ----

@@ -8,7 +8,6 @@ import asyncio
 import copy
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,22 +21,11 @@ import redis
 import yaml
 
 from harness.apim_double import SPEC_OF, ApimDouble, Served, TestCa, make_test_ca, sample_data
+from harness.helpers import ROOT, wait_port
 from harness.processes import Process, free_port
 
-SPEC = Path(__file__).resolve().parents[3] / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
+SPEC = ROOT / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
 REDIS_PASSWORD = "redis-secret"
-
-
-def wait_port(port: int, timeout: float, process: Process) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.alive:
-            raise RuntimeError(f"{process.name} exited:\n{process.log()}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{process.name} not listening on {port} after {timeout}s:\n{process.log()}")
 
 
 # -- Redis ------------------------------------------------------------------------------------------------
@@ -60,7 +48,7 @@ class RedisServer:
              "--save", "", "--appendonly", "no", "--dir", str(self.workdir), "--requirepass", REDIS_PASSWORD],
             self.workdir,
         )  # fmt: skip
-        wait_port(self.port, 10, self.process)
+        wait_port(self.port, self.process, 10)
         return self
 
     def stop(self) -> None:
@@ -151,7 +139,7 @@ def rabbitmq(tmp_path_factory) -> RabbitMq:
     started = time.monotonic()
     process = Process("rabbitmq", [server], workdir, env=env)
     try:
-        wait_port(port, 60, process)
+        wait_port(port, process, 60)
         url = RabbitMq(port, 0).url
         while not _amqp_ready(url):
             if time.monotonic() - started > 60:
