@@ -71,17 +71,25 @@ lint: $(VENV)/.installed $(HELM_BIN) ## ruff, mypy, yamllint, ansible-lint, helm
 generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model.
 	$(BIN)/python scripts/generate_config_schema.py
 
+# One suite each, by its marker (conftest.py gives every test the marker of its directory).
+.PHONY: wso2-test local-test
 unit: $(VENV)/.installed ## Adapter unit tests (no servers).
-	$(BIN)/pytest -q adapter/tests/unit
+	$(BIN)/pytest -q -m unit
 
 e2e: setup ## Adapter end to end behind a real Envoy.
-	$(BIN)/pytest -q adapter/tests/e2e
+	$(BIN)/pytest -q -m e2e
+
+wso2-test: setup ## Adapter against the WSO2 APIM double, its event hub, Redis and introspection.
+	$(BIN)/pytest -q -m wso2
 
 charts-test: setup ## Lint, render and validate the Helm charts.
-	$(BIN)/pytest -q tests/charts
+	$(BIN)/pytest -q -m charts
 
 ansible-test: setup ## ansible-lint, syntax, argument specs, rendered manifests and REST bodies.
-	$(BIN)/pytest -q tests/ansible
+	$(BIN)/pytest -q -m ansible
+
+local-test: setup ## The local stack rendered from inventories/local, checked by Envoy and the adapter.
+	$(BIN)/pytest -q -m local_stack
 
 demo: setup ## The secured httpbin flow on this machine (Keycloak, apim-adapter, Envoy, httpbin): run it, show how to call it.
 	scripts/demo.sh

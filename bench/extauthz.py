@@ -22,7 +22,6 @@ import os
 import platform
 import pstats
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway, envoy_bin
-from harness.processes import ROOT, Process, free_port
+from harness.helpers import ROOT, wait_port
+from harness.processes import Process, free_port
 
 from . import steady
 
@@ -148,22 +148,11 @@ class Server:
         self.proc.stop()
 
 
-def wait_tcp(port: int, proc: Process, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive:
-            raise RuntimeError(f"{proc.name} exited:\n{proc.log()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{proc.name} not listening on {port}")
-
-
 def start_trivial(workdir: Path, transport: str) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.trivial_server", "--port", str(port), "--transport", transport]
     proc = Process(f"trivial-{transport}", argv, workdir, cwd=ROOT)
-    wait_tcp(port, proc)
+    wait_port(port, proc)
     return Server(proc, port, port)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from harness import oidc
 from harness.envoy import Authz
-from harness.processes import ROOT
+from harness.helpers import ROOT
 
 from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, pin, process_tree, start_envoy
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from .processes import VENV_BIN, Process, free_port
+from .helpers import VENV_BIN
+from .processes import Process, free_port
 
 
 class AdapterProcess:

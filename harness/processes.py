@@ -1,21 +1,15 @@
-"""Background processes with log files, free loopback ports and readiness waits."""
+"""Background processes with log files, and free loopback ports."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from .helpers import VENV_BIN, wait_http
 
 
 def free_port() -> int:
@@ -60,37 +54,6 @@ class Process:
 
     def wait_http(self, url: str, timeout: float = 30, status: int = 200) -> None:
         wait_http(url, timeout, status, self)
-
-
-def wait_http(url: str, timeout: float = 30, status: int = 200, process: Process | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if process is not None and not process.alive:
-            raise RuntimeError(f"{process.name} exited with {process.proc.returncode}:\n{process.log()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback URLs built by tests
-                if resp.status == status:
-                    return
-                last = f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            if exc.code == status:
-                return
-            last = f"HTTP {exc.code}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    detail = f"\n{process.log()}" if process is not None else ""
-    raise TimeoutError(f"{url} not answering {status} after {timeout}s ({last}){detail}")
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0, interval: float = 0.02) -> None:
-    """For asyncio tests: wait, yielding to the loop, until `condition()` holds; AssertionError after `within` s."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
 
 
 def httpbin(log_dir: Path, port: int | None = None, workers: int = 2) -> tuple[Process, int]:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from .apim_double import TestCa
-from .processes import ROOT, Process
+from .helpers import ROOT
+from .processes import Process
 
 QPID_LIB = ROOT / ".tools" / "qpid" / "lib"
 READY = "BRK-1004"  # "Qpid Broker Ready"

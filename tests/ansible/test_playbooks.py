@@ -1,24 +1,25 @@
 """Lint, syntax and argument specs of the Ansible content (what can be checked without Docker)."""
 
 import pytest
-from ansible_helpers import BIN, ROOT, run
+
+from harness.helpers import ROOT, VENV_BIN, run_ansible
 
 INVENTORIES = sorted(p.name for p in (ROOT / "inventories").iterdir() if (p / "hosts.yml").exists())
 
 
 def test_ansible_lint_production_profile_passes_on_the_whole_repository() -> None:
-    result = run(str(BIN / "ansible-lint"), "--offline", "--profile", "production")
+    result = run_ansible("ansible-lint", "--offline", "--profile", "production")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 
 def test_yamllint_passes_on_ansible_content() -> None:
-    result = run(str(BIN / "yamllint"), "-s", "roles", "playbooks", "inventories", "molecule", "site.yml", ".github")
+    result = run_ansible("yamllint", "-s", "roles", "playbooks", "inventories", "molecule", "site.yml", ".github")
     assert result.returncode == 0, result.stdout[-4000:]
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_site_playbook_syntax_with_each_inventory(inventory: str) -> None:
-    result = run(str(BIN / "ansible-playbook"), "--syntax-check", "-i", f"inventories/{inventory}", "site.yml")
+    result = run_ansible("ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}", "site.yml")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -125,8 +126,8 @@ def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
 
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
-    return run(
-        str(BIN / "ansible-playbook"),
+    return run_ansible(
+        "ansible-playbook",
         "--check",
         "-i",
         "localhost,",
@@ -176,12 +177,12 @@ def test_helm_release_shows_helms_error_and_never_the_values(tmp_path) -> None:
         "helm_release_namespace": "demo",
         "helm_release_kubeconfig": str(kubeconfig),
         "helm_release_values": {"adminPassword": "not-for-the-log-4217"},
-        "ansible_python_interpreter": str(BIN / "python"),
+        "ansible_python_interpreter": str(VENV_BIN / "python"),
     }
     import json
 
-    result = run(
-        str(BIN / "ansible-playbook"),
+    result = run_ansible(
+        "ansible-playbook",
         "-i",
         "localhost,",
         "-c",

@@ -9,8 +9,9 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from ansible_helpers import ROOT, versions
 from openapi_schema_validator import OAS30WriteValidator
+
+from harness.helpers import ROOT, version
 
 SPECS = ROOT / "tests" / "wso2_specs"  # WSO2 APIM 4.5 OpenAPI definitions, unmodified (see SOURCES.md)
 if not SPECS.exists():
@@ -27,11 +28,11 @@ def _all_manifests(rendered: dict) -> list[dict]:
 
 
 def test_every_kubernetes_manifest_validates_against_the_pinned_kubernetes_schemas(rendered: dict) -> None:
-    version = versions()["KUBERNETES_VERSION"]
+    kubernetes = version("KUBERNETES_VERSION")
     manifests = _all_manifests(rendered)
     assert {m["kind"] for m in manifests} >= {"Namespace", "Secret", "Service", "ConfigMap"}
     for manifest in manifests:
-        kubernetes_validate.validate(manifest, version, strict=True)
+        kubernetes_validate.validate(manifest, kubernetes, strict=True)
 
 
 def test_keystores_and_truststores_trust_the_ca_and_each_other(rendered: dict) -> None:
@@ -101,7 +102,7 @@ def _proto_json_fields(message: str) -> set[str]:
 def _istio_api_dir() -> Path:
     cache = ROOT / ".cache" / "go"
     result = subprocess.run(
-        ["go", "mod", "download", "-json", f"istio.io/api@v{versions()['ISTIO_VERSION']}"],
+        ["go", "mod", "download", "-json", f"istio.io/api@v{version('ISTIO_VERSION')}"],
         capture_output=True,
         text=True,
         check=True,
@@ -127,7 +128,7 @@ def test_istiod_extension_provider_uses_only_istio_mesh_config_fields_and_fails_
 
 def test_kind_config_pins_the_node_image_and_maps_the_gateway_node_ports(rendered: dict) -> None:
     node = rendered["kind_config"]["nodes"][0]
-    assert node["image"] == versions()["KIND_NODE_IMAGE"]
+    assert node["image"] == version("KIND_NODE_IMAGE")
     ports = {m["containerPort"]: m["hostPort"] for m in node["extraPortMappings"]}
     gateway = {p["name"]: p.get("nodePort") for p in rendered["helm_values"]["gateway"]["service"]["ports"]}
     assert gateway["http2"] in ports

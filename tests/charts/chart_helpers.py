@@ -1,4 +1,4 @@
-"""Shared helpers for the chart tests: the pinned helm, rendering, and the pinned versions."""
+"""Shared helpers for the chart tests: the pinned helm and rendering."""
 
 import json
 import os
@@ -6,45 +6,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-CHARTS = REPO / "charts"
+from harness.helpers import ROOT, tool, version
+
+CHARTS = ROOT / "charts"
 CHART_NAMES = ("apim-adapter", "httpbin")
-
-
-def pinned_versions() -> dict[str, str]:
-    lines = (REPO / "versions.env").read_text().splitlines()
-    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
-VERSIONS = pinned_versions()
-
-
-def version(key: str) -> str:
-    """A pin from versions.env (make exports the same values into the environment)."""
-    value = VERSIONS.get(key) or os.environ.get(key)
-    if not value:
-        pytest.fail(f"{key} is not pinned: add it to versions.env", pytrace=False)
-    return value
-
-
 KUBERNETES_VERSION = version("KUBERNETES_VERSION")
 
 
-def tool(name: str) -> str:
-    """A pinned tool from .tools/bin; a missing one is a setup error, not a reason to skip."""
-    path = REPO / ".tools" / "bin" / name
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path.relative_to(REPO)} is missing: run `make setup`", pytrace=False)
-    return str(path)
-
-
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HELM_CACHE_HOME": str(REPO / ".cache" / "helm")}
-    result = subprocess.run([tool("helm"), *args], capture_output=True, text=True, env=env, cwd=REPO)
+    env = {**os.environ, "HELM_CACHE_HOME": str(ROOT / ".cache" / "helm")}
+    result = subprocess.run([tool("helm"), *args], capture_output=True, text=True, env=env, cwd=ROOT)
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
     return result

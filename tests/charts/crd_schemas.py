@@ -16,9 +16,11 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import yaml
-from chart_helpers import KUBERNETES_VERSION, REPO, version
+from chart_helpers import KUBERNETES_VERSION
 
-CACHE = REPO / ".cache" / "chart-schemas"
+from harness.helpers import ROOT, version
+
+CACHE = ROOT / ".cache" / "chart-schemas"
 
 # module, version key in versions.env, CRD files inside the module
 SOURCES = {
@@ -41,7 +43,7 @@ def module_dir(module: str, version: str) -> Path:
         capture_output=True,
         text=True,
         env=env,
-        cwd=REPO,
+        cwd=ROOT,
     )
     if result.returncode != 0:
         raise RuntimeError(f"go mod download {module}@{version} failed:\n{result.stdout}{result.stderr}")

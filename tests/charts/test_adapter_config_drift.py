@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_helpers import CHARTS, REPO, find, render
+from chart_helpers import CHARTS, find, render
 
+from harness.helpers import ROOT
 from scripts import generate_config_schema as generate
 
 CHART = "apim-adapter"
 CI_FILES = sorted((CHARTS / CHART / "ci").glob("*-values.yaml"))
-ADAPTER = REPO / ".venv" / "bin" / "apim-adapter"
+ADAPTER = ROOT / ".venv" / "bin" / "apim-adapter"
 # Keys whose values are files the adapter opens; `server.http.pathPrefix` also starts with `/` but is a URL path.
 FILE_KEYS = {"path", "caBundle", "keyFile", "usernameFile", "passwordFile", "clientIdFile", "clientSecretFile"}
 
@@ -36,7 +37,7 @@ def validate(objects: list[dict], root: Path) -> subprocess.CompletedProcess:
     """Lay out the ConfigMap's files where the Deployment mounts them, under `root`, and run the adapter's
     validate. Secret files are not laid out: validate only reads the catalog of the `file` control plane."""
     if not ADAPTER.exists():
-        pytest.fail(f"{ADAPTER.relative_to(REPO)} is missing: run `make setup`", pytrace=False)
+        pytest.fail(f"{ADAPTER.relative_to(ROOT)} is missing: run `make setup`", pytrace=False)
     data = find(objects, "ConfigMap")["data"]
     config = yaml.safe_load(data["config.yaml"])
     if "catalog.yaml" in data:
@@ -130,7 +131,7 @@ def test_validate_catches_what_the_schema_cannot(tmp_path):
 def test_committed_schema_and_docs_are_the_generated_ones():
     """The chart's `config` schema and docs/configuration.md come from the adapter's model (`make generate`)."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "generate_config_schema.py"), "--check"],
+        [sys.executable, str(ROOT / "scripts" / "generate_config_schema.py"), "--check"],
         capture_output=True,
         text=True,
         check=False,

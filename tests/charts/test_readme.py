@@ -5,7 +5,9 @@ import shutil
 import subprocess
 
 import pytest
-from chart_helpers import CHART_NAMES, CHARTS, tool
+from chart_helpers import CHART_NAMES, CHARTS
+
+from harness.helpers import tool
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,7 @@
 
 import shutil
 
-from chart_helpers import REPO
-
+from harness.helpers import ROOT
 from scripts import check_versions
 
 
@@ -14,7 +13,7 @@ def test_the_repository_has_one_version():
 def test_a_chart_left_behind_is_named(tmp_path):
     for path in check_versions.FILES:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / path, tmp_path / path)
+        shutil.copy(ROOT / path, tmp_path / path)
     pyproject = tmp_path / "adapter" / "pyproject.toml"
     version = check_versions.source_version()
     pyproject.write_text(pyproject.read_text().replace(f'version = "{version}"', 'version = "9.9.9"', 1))

@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-
-
-def _ansible_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-    }
+from harness.helpers import ROOT, run_ansible
 
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("local-stack")
-    subprocess.run(
-        [
-            VENV_BIN / "ansible-playbook",
-            "-i",
-            REPO / "inventories/local",
-            "-e",
-            f"render_dir={out}",
-            Path(__file__).with_name("render.yml"),
-        ],
-        check=True,
-        cwd=REPO,
-        env=_ansible_env(),
-        capture_output=True,
+    result = run_ansible(
+        "ansible-playbook",
+        "-i",
+        ROOT / "inventories/local",
+        "-e",
+        f"render_dir={out}",
+        Path(__file__).with_name("render.yml"),
     )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return out
 
 
@@ -55,18 +38,3 @@ def catalog(rendered: Path) -> dict:
 @pytest.fixture(scope="session")
 def adapter_config(rendered: Path) -> dict:
     return yaml.safe_load((rendered / "adapter/config.yaml").read_text())
-
-
-@pytest.fixture(scope="session")
-def repo_dir() -> Path:
-    return REPO
-
-
-@pytest.fixture(scope="session")
-def venv_bin() -> Path:
-    return VENV_BIN
-
-
-@pytest.fixture(scope="session")
-def ansible_env() -> dict[str, str]:
-    return _ansible_env()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from harness.helpers import VENV_BIN
 
-def test_the_adapter_accepts_the_rendered_configuration(rendered: Path, venv_bin: Path) -> None:
+
+def test_the_adapter_accepts_the_rendered_configuration(rendered: Path) -> None:
     result = subprocess.run(
-        [venv_bin / "apim-adapter", "validate", "--config", rendered / "adapter/config.yaml"],
+        [VENV_BIN / "apim-adapter", "validate", "--config", rendered / "adapter/config.yaml"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ
+from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, envoy_bin
 
 
 def _http_connection_manager(config: dict) -> dict:
@@ -28,10 +27,9 @@ def _endpoint_port(config: dict, cluster_name: str) -> int:
     return endpoint["endpoint"]["address"]["socket_address"]["port_value"]
 
 
-def test_real_envoy_accepts_the_rendered_configuration(rendered: Path, repo_dir: Path) -> None:
-    envoy = os.environ.get("ENVOY_BIN") or repo_dir / ".tools/envoy/bin/envoy"
+def test_real_envoy_accepts_the_rendered_configuration(rendered: Path) -> None:
     result = subprocess.run(
-        [envoy, "--mode", "validate", "--base-id", "18499", "-c", rendered / "envoy.yaml"],
+        [envoy_bin(), "--mode", "validate", "--base-id", "18499", "-c", rendered / "envoy.yaml"],
         capture_output=True,
         text=True,
         timeout=60,

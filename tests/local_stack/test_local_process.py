@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from harness.helpers import ROOT, run_ansible
 
 # Stands in for Envoy: once started, it asks to be killed when its parent exits (PR_SET_PDEATHSIG).
 SERVER = """
@@ -21,31 +22,26 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRe
 
 
 @pytest.fixture(scope="session")
-def run_module(repo_dir: Path, venv_bin: Path, ansible_env: dict[str, str]):
+def run_module():
     """Run the local_process module once with these arguments; its JSON result plus `failed`."""
 
     def run(**args: object) -> dict:
-        result = subprocess.run(
-            [
-                venv_bin / "ansible",
-                "localhost",
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "-o",
-                "-e",
-                f"ansible_python_interpreter={sys.executable}",
-                "-M",
-                repo_dir / "roles/local_process/library",
-                "-m",
-                "local_process",
-                "-a",
-                json.dumps(args),
-            ],
-            capture_output=True,
-            text=True,
-            env=ansible_env,
+        result = run_ansible(
+            "ansible",
+            "localhost",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-o",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-M",
+            ROOT / "roles/local_process/library",
+            "-m",
+            "local_process",
+            "-a",
+            json.dumps(args),
             timeout=60,
         )
         outcome, _, payload = result.stdout.partition(" => ")

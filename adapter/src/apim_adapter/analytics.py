@@ -121,5 +121,7 @@ def line(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None =
     kind = "apim:response" if d.allowed else "apim:faulty"
     now = now or datetime.now(UTC)
     stamp = now.isoformat(sep=" ", timespec="milliseconds")[:23].replace(".", ",")
-    props = json.dumps(event(req, d, latency_ms, now), separators=(",", ":"))
+    # Every space left is inside a string (the separators have none): escaped, the JSON means the same, and
+    # what a client sends (its user agent) cannot contain the ", ", " :" and " apimMetrics:" WSO2's grok splits on.
+    props = json.dumps(event(req, d, latency_ms, now), separators=(",", ":")).replace(" ", "\\u0020")
     return f"{stamp} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :{props}\n"

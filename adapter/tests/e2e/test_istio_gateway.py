@@ -15,7 +15,8 @@ import yaml
 
 from harness.adapter_process import AdapterProcess
 from harness.envoy import CLEAR_ROUTE_CACHE, Authz, Gateway, TierRouting
-from harness.processes import ROOT, VENV_BIN, Process, free_port
+from harness.helpers import ROOT, VENV_BIN
+from harness.processes import Process, free_port
 from harness.sample_catalog import KM, catalog_document
 
 API = "/httpbin/1.0.0"

@@ -14,18 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway
+from harness.helpers import eventually
 from harness.sample_catalog import APPS, catalog_document
 
 API = "/httpbin/1.0.0"
-
-
-def eventually(check, timeout: float = 3.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def status(gateway, token: str, path: str = "/ip") -> int:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,23 +17,12 @@ import yaml
 
 from harness.andes_double import AndesDouble
 from harness.apim_double import SPEC_OF, ApimDouble, Served, TestCa, make_test_ca, sample_data
+from harness.helpers import ROOT, wait_port
 from harness.processes import Process, free_port
 from harness.qpid import QpidBroker
 
-SPEC = Path(__file__).resolve().parents[3] / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
+SPEC = ROOT / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
 REDIS_PASSWORD = "redis-secret"
-
-
-def wait_port(port: int, timeout: float, process: Process) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.alive:
-            raise RuntimeError(f"{process.name} exited:\n{process.log()}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{process.name} not listening on {port} after {timeout}s:\n{process.log()}")
 
 
 # -- Redis ------------------------------------------------------------------------------------------------
@@ -58,7 +45,7 @@ class RedisServer:
              "--save", "", "--appendonly", "no", "--dir", str(self.workdir), "--requirepass", REDIS_PASSWORD],
             self.workdir,
         )  # fmt: skip
-        wait_port(self.port, 10, self.process)
+        wait_port(self.port, self.process, 10)
         return self
 
     def stop(self) -> None:

@@ -19,7 +19,7 @@ from apim_adapter.controlplane.events import BadEvent, Event
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane, supervise
 from apim_adapter.tokens import fingerprint
 from harness.apim_double import Served, sample_data
-from harness.processes import until
+from harness.helpers import until
 from harness.sample_catalog import KM
 
 

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from apim_adapter.controlplane.eventhub import EventHubListener, connection_parameters
 from apim_adapter.controlplane.events import DECODERS, Event
 from harness.apim_double import make_test_ca
-from harness.processes import until
+from harness.helpers import until
 from harness.qpid import PASSWORD, USER, QpidBroker
 
 

@@ -1,0 +1,135 @@
+"""Analytics lines exactly as WSO2's on-premises ELK pipeline reads them (reference/wso2-apim.md §6.1, from WSO2's
+"ELK Based Analytics Installation Guide"): Filebeat keeps lines matching `(apimMetrics):`; Logstash splits them
+with the grok below, decodes `properties` as JSON and picks the index by `apimMetrics` (" apim:response" or
+" apim:faulty", with the leading space)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime
+
+from apim_adapter.analytics import MAX_BUFFERED, MAX_FIELD, Analytics, line
+from apim_adapter.decision import CheckInput
+from harness.pipeline import InProcess, token
+
+FILEBEAT = re.compile(r"(apimMetrics):")
+# %{GREEDYDATA:UNWANTED}\ apimMetrics:%{GREEDYDATA:apimMetrics}\, %{GREEDYDATA:UNWANTED} \:%{GREEDYDATA:properties}
+GROK = re.compile(r"^(?P<u1>.*) apimMetrics:(?P<apimMetrics>.*), (?P<u2>.*) :(?P<properties>.*)$")
+AT = datetime(2026, 11, 30, 5, 6, 7, 891000, tzinfo=UTC)
+
+RESPONSE_FIELDS = {  # WSO2's response event (Constants.java), without what only the gateway's response knows
+    "apiCreator", "apiCreatorTenantDomain", "apiId", "apiMethod", "apiName", "apiResourceTemplate", "apiType",
+    "apiVersion", "apiContext", "applicationId", "applicationName", "applicationOwner", "keyType", "correlationId",
+    "destination", "requestTimestamp", "userAgent", "userName", "userIp", "responseCacheHit", "proxyResponseCode",
+    "targetResponseCode", "eventType", "gatewayType", "platform", "regionId",
+}  # fmt: skip
+
+
+def as_logstash_reads(text: str) -> tuple[str, dict]:
+    """(the index the event goes to, its properties) or an AssertionError where WSO2's pipeline loses it."""
+    assert text.endswith("\n")
+    assert "\n" not in text[:-1], "one event, one line"
+    assert FILEBEAT.search(text), "Filebeat would not ship this line"
+    found = GROK.match(text[:-1])
+    assert found, "the grok does not match"
+    index = {" apim:response": "apim_event_response", " apim:faulty": "apim_event_faulty"}.get(found["apimMetrics"])
+    assert index, f"no index for apimMetrics={found['apimMetrics']!r}"
+    return index, json.loads(found["properties"])
+
+
+def request(**headers) -> CheckInput:
+    return CheckInput("GET", "api.example.com", "/httpbin/1.0.0/ip", headers, "rid-1", "203.0.113.9")
+
+
+def test_an_allow_is_a_response_event():
+    p = InProcess()
+    d = p.check(bearer=token(sub="alice"))
+    text = line(request(**{"user-agent": "curl/8.0"}), d, 0.4567, AT)
+    assert text.startswith("2026-11-30 05:06:07,891 [apim-adapter] INFO ELKCounterMetric apimMetrics: apim:response, ")
+    index, props = as_logstash_reads(text)
+    assert index == "apim_event_response"
+    assert set(props) >= RESPONSE_FIELDS
+    expected = {
+        "apiName": "HttpbinAPI", "apiVersion": "1.0.0", "apiContext": "/httpbin/1.0.0", "apiId": "api-httpbin",
+        "apiCreator": "admin", "apiCreatorTenantDomain": "carbon.super", "apiType": "HTTP", "apiMethod": "GET",
+        "apiResourceTemplate": "/ip", "applicationId": "app-subscribed", "applicationName": "subscribed",
+        "applicationOwner": "admin", "keyType": "PRODUCTION", "correlationId": "rid-1",
+        "destination": "api.example.com",
+        "requestTimestamp": "2026-11-30T05:06:07.891Z", "userAgent": "curl/8.0", "userName": "alice",
+        "userIp": "203.0.113.9", "eventType": "response", "gatewayType": "ISTIO", "responseCacheHit": False,
+        "proxyResponseCode": -1, "targetResponseCode": -1, "securityLatency": 0.457,
+    }  # fmt: skip
+    assert {k: props[k] for k in expected} == expected
+    assert "errorCode" not in props
+
+
+def test_a_denial_is_a_fault_event_with_wso2s_error_fields():
+    p = InProcess()
+    d = p.check()  # no credentials
+    index, props = as_logstash_reads(line(request(), d, 0.1, AT))
+    assert index == "apim_event_faulty"
+    fault = ("eventType", "errorType", "errorCode", "proxyResponseCode", "targetResponseCode")
+    assert {k: props[k] for k in fault} == {
+        "eventType": "fault",
+        "errorType": "AUTH",
+        "errorCode": 900902,  # a number, as WSO2 writes it
+        "proxyResponseCode": 401,
+        "targetResponseCode": -1,
+    }
+    assert props["errorMessage"] == "Missing Credentials"
+    assert (props["apiName"], props["applicationName"]) == ("HttpbinAPI", "")
+
+
+def test_a_throttled_request_is_a_throttled_fault():
+    p, t = InProcess(), token("throttled-http")
+    while (d := p.check(bearer=t)).allowed:
+        pass
+    _, props = as_logstash_reads(line(request(), d, 0.1, AT))
+    assert (props["errorType"], props["errorCode"], props["proxyResponseCode"]) == ("THROTTLED", 900804, 429)
+    assert (props["applicationName"], props["subscriptionTier"]) == ("throttled-http", "Tiny")
+
+
+def test_what_a_client_writes_cannot_break_the_line_or_steer_the_index():
+    """The user agent is the client's: WSO2's grok splits on ', ' and ' :' and the last ' apimMetrics:'."""
+    p = InProcess()
+    hostile = 'Mozilla/5.0 (X11, Linux) x :{"a": 1} apimMetrics: apim:faulty, properties :{}\n\r"\\'
+    text = line(request(**{"user-agent": hostile}), p.check(bearer=token()), 0.1, AT)
+    index, props = as_logstash_reads(text)
+    assert index == "apim_event_response"
+    assert props["userAgent"] == hostile
+    assert props["apiName"] == "HttpbinAPI"
+
+
+def test_client_chosen_fields_are_cut_to_size_before_they_are_buffered(tmp_path):
+    out = tmp_path / "analytics.log"
+    sink = Analytics(str(out))
+    long = "x" * (10 * MAX_FIELD)
+    p = InProcess()
+    d = p.check(bearer=token())
+    req = CheckInput(
+        "GET" * 20, long, "/httpbin/1.0.0/ip" + long, {"user-agent": long, "cookie": long}, long, "198.51.100.1" + long
+    )
+    sink.record(req, d, 0.1)
+    sink.start()
+    asyncio.run(sink.close())
+    _, props = as_logstash_reads(out.read_text())
+    assert len(props["userAgent"]) == len(props["destination"]) == len(props["correlationId"]) == MAX_FIELD
+    assert len(props["userIp"]) <= 64
+    assert len(props["apiMethod"]) <= 16
+    assert long not in out.read_text()
+
+
+def test_the_buffer_is_bounded_and_counts_what_it_drops(tmp_path):
+    out = tmp_path / "analytics.log"
+    sink = Analytics(str(out))  # not started: nothing is written while the buffer fills
+    p = InProcess()
+    d = p.check(bearer=token())
+    for i in range(MAX_BUFFERED + 7):
+        sink.record(request(**{"x-request-id": str(i)}), d, 0.1)
+    assert sink.dropped == 7
+    sink.start()
+    asyncio.run(sink.close())
+    lines = out.read_text().splitlines()
+    assert len(lines) == MAX_BUFFERED

@@ -1,0 +1,68 @@
+"""In-process fixed windows, as WSO2 counts its tiers: a window of `limit.window` seconds aligned on the epoch,
+`count` requests in it, and a table of counters that stays within its bound whatever keys clients cause."""
+
+from __future__ import annotations
+
+from apim_adapter.catalog import Limit
+from apim_adapter.ratelimit.local import LocalRateLimiter
+
+THREE_PER_MINUTE = Limit(3, 60)
+T0 = 1_800_000_000.0  # a window boundary (divisible by 60); every test passes its own clock
+
+
+def hit(limiter: LocalRateLimiter, key: str, now: float, limit: Limit = THREE_PER_MINUTE):
+    (usage,) = limiter.hit_now([(key, limit)], now)
+    return usage
+
+
+def test_requests_are_counted_in_their_window_and_the_fourth_of_three_exceeds():
+    limiter = LocalRateLimiter()
+    usages = [hit(limiter, "app:a", T0 + s) for s in (0, 10, 20, 30)]
+    assert [u.count for u in usages] == [1, 2, 3, 4]
+    assert [u.remaining for u in usages] == [2, 1, 0, 0]
+    assert [u.exceeded for u in usages] == [False, False, False, True]
+    assert [u.reset for u in usages] == [60, 50, 40, 30]  # seconds until the window ends
+
+
+def test_a_new_window_starts_again_from_one():
+    limiter = LocalRateLimiter()
+    for s in range(5):
+        hit(limiter, "app:a", T0 + 50 + s)
+    assert hit(limiter, "app:a", T0 + 59.5).exceeded
+    fresh = hit(limiter, "app:a", T0 + 60)
+    assert (fresh.count, fresh.exceeded, fresh.reset) == (1, False, 60)
+
+
+def test_reset_is_whole_seconds_and_never_zero():
+    limiter = LocalRateLimiter()
+    assert hit(limiter, "a", T0 + 59.999).reset == 1
+    assert hit(limiter, "b", T0 + 58.2).reset == 2  # rounded up: a client waiting `reset` seconds is let in
+
+
+def test_keys_and_window_lengths_count_apart():
+    limiter = LocalRateLimiter()
+    per_second = Limit(100, 1)
+    both = limiter.hit_now([("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)], T0)
+    again = limiter.hit_now([("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)], T0 + 1)
+    assert [u.count for u in both] == [1, 1, 1]
+    assert [u.count for u in again] == [2, 1, 2]  # the one-second window moved on, the minute did not
+
+
+def test_the_table_keeps_its_bound_dropping_past_windows_first():
+    limiter, hourly = LocalRateLimiter(max_keys=3), Limit(1000, 3600)
+    hit(limiter, "b", T0 + 5, hourly)  # the oldest counter, but its window (an hour) is still running
+    hit(limiter, "old", T0 + 10)  # a counter of a minute that is over by the time the table is full
+    hit(limiter, "c", T0 + 62)
+    hit(limiter, "new", T0 + 64)  # the table is full: the past window goes, the current counters stay
+    assert len(limiter._windows) <= 3
+    assert hit(limiter, "b", T0 + 65, hourly).count == 2
+    assert hit(limiter, "c", T0 + 66).count == 2
+
+
+def test_when_every_counter_is_current_the_oldest_goes_and_the_bound_holds():
+    limiter = LocalRateLimiter(max_keys=2)
+    for i in range(50):  # a client inventing keys: the table never grows past its bound
+        hit(limiter, f"k{i}", T0 + 1)
+        assert len(limiter._windows) <= 2
+    assert hit(limiter, "k49", T0 + 2).count == 2  # the newest survived
+    assert hit(limiter, "k0", T0 + 3).count == 1  # the oldest was dropped (and starts again)
