@@ -45,11 +45,15 @@ $(TOOLS)/bin/helm-docs: versions.env scripts/chart-tools.sh
 	scripts/chart-tools.sh
 	touch $@
 
+$(TOOLS)/bin/otelcol-apim: versions.env scripts/otelcol.sh
+	scripts/otelcol.sh
+	touch $@
+
 $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
 
 lint: $(VENV)/.installed ## Ruff over the Python code.
 	$(BIN)/ruff check adapter harness tests bench

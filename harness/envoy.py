@@ -56,6 +56,7 @@ class Gateway:
     baseline_port: int | None = None  # a second listener without ext_authz
     contexts: tuple[str, ...] = ("/httpbin/1.0.0", "/httpbin")
     concurrency: int = 1
+    tracing_port: int | None = None  # an OTLP/gRPC collector: trace every request, as meshConfig.enableTracing
 
     def _route_action(self, rewrite: str | None) -> dict[str, Any]:
         if self.upstream_port is None:
@@ -143,6 +144,18 @@ class Gateway:
             },
             "http_filters": filters,
         }
+        if self.tracing_port and with_authz:
+            hcm["tracing"] = {
+                "random_sampling": {"value": 100},
+                "provider": {
+                    "name": "envoy.tracers.opentelemetry",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                        "grpc_service": {"envoy_grpc": {"cluster_name": "otel"}, "timeout": "1s"},
+                        "service_name": "gateway",
+                    },
+                },
+            }
         return {
             "name": name,
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
@@ -156,18 +169,20 @@ class Gateway:
         if self.baseline_port:
             listeners.append(self._listener("baseline", self.baseline_port, False))
         clusters = []
-        if self.authz:
-            h2 = {
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http2_protocol_options": {}},
-                }
+        h2 = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
             }
+        }
+        if self.authz:
             clusters.append(
                 _cluster("ext_authz", self.authz.ports, h2 if self.authz.mode == "grpc" else None, "ROUND_ROBIN")
             )
         if self.upstream_port:
             clusters.append(_cluster("upstream", [self.upstream_port]))
+        if self.tracing_port:
+            clusters.append(_cluster("otel", [self.tracing_port], h2))
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}},
             "static_resources": {"listeners": listeners, "clusters": clusters},

@@ -15,7 +15,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from . import admin, metrics
+from . import admin, metrics, tracing
 from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
@@ -80,6 +80,12 @@ class Adapter:
         self._versions = 0
         self._decisions: dict[tuple[str, ...], Any] = {}  # label values → their counter: labels() is slow
         self._durations = {t: metrics.CHECK_DURATION.labels(t) for t in ("grpc", "http")}
+        # None when off: then the checks below run unwrapped and pay nothing for tracing.
+        self.tracing = tracing.setup(config.tracing, config.resolve)
+        if self.tracing is not None:
+            self.check_on_thread = self.tracing.check(self.check_on_thread, "grpc")
+            self.check_on_loop = self.tracing.check_async(self.check_on_loop, "http")
+            self.pipeline.finish = self.tracing.carried(self.pipeline.finish)
 
     def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
         """Validate and swap in a new catalog; on error keep serving the last good one."""
@@ -198,6 +204,7 @@ class Adapter:
                 ("grpc.so_reuseport", 1),
                 ("grpc.max_receive_message_length", 4 << 20),
             ],
+            interceptors=self.tracing.interceptors() if self.tracing else None,
         )
         grpc_transport.add_to_server(grpc_server, self.check_on_thread, self.renderer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
@@ -248,6 +255,8 @@ class Adapter:
             await self.limiter.close()
             if self.analytics is not None:
                 await self.analytics.close()
+            if self.tracing is not None:
+                await asyncio.to_thread(self.tracing.shutdown)
 
 
 def validate(config: Config) -> dict[str, int]:

@@ -126,6 +126,17 @@ class Logging:
 
 
 @dataclass(frozen=True)
+class Tracing:
+    enabled: bool = False
+    endpoint: str | None = None  # default per protocol: http://localhost:4317, http://localhost:4318/v1/traces
+    protocol: str = "grpc"  # or http/protobuf
+    sampler_ratio: float = 1.0  # for traces the caller did not sample already (parent-based)
+    service_name: str = "apim-adapter"
+    headers_file: str | None = None
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     server: Server = field(default_factory=Server)
     key_managers: tuple[KeyManager, ...] = ()
@@ -135,6 +146,7 @@ class Config:
     backend_jwt: BackendJwt = field(default_factory=BackendJwt)
     analytics: Analytics = field(default_factory=Analytics)
     logging: Logging = field(default_factory=Logging)
+    tracing: Tracing = field(default_factory=Tracing)
     base_dir: Path = Path()
 
     def resolve(self, path: str) -> Path:
@@ -337,6 +349,24 @@ def _rate_limit(s: _Section | None) -> RateLimit:
     return RateLimit(backend, redis)
 
 
+def _tracing(s: _Section | None) -> Tracing:
+    if s is None:
+        return Tracing()
+    tracing = Tracing(
+        enabled=s.get("enabled", bool, False),
+        endpoint=s.text("endpoint"),
+        protocol=s.choice("protocol", ("grpc", "http/protobuf"), "grpc"),
+        sampler_ratio=s.number("samplerRatio", 1.0, kind=float),
+        service_name=s.text("serviceName", "apim-adapter"),
+        headers_file=s.text("headersFile"),
+        ca_bundle=s.text("caBundle"),
+    )
+    if tracing.sampler_ratio > 1:
+        raise ConfigError(f"{s.path}.samplerRatio: must be at most 1")
+    s.done()
+    return tracing
+
+
 def _simple(s: _Section | None, cls: type, fields: dict[str, tuple[str, type]]) -> Any:
     """Sections made only of scalars: camelCase key → (dataclass field, type)."""
     if s is None:
@@ -386,6 +416,7 @@ def parse(raw: Any, base_dir: Path = Path()) -> Config:
             top.section("analytics"), Analytics, {"enabled": ("enabled", bool), "output": ("output", str)}
         ),
         logging=_simple(top.section("logging"), Logging, {"level": ("level", str)}),
+        tracing=_tracing(top.section("tracing")),
         base_dir=base_dir,
     )
     top.done()

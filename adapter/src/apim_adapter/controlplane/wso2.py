@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
+from .. import tracing
 from ..config import Config, ControlPlane, KeyManager
 from ..http_client import HttpClient
 from . import Publish
@@ -90,6 +91,7 @@ class InternalDataApi:
         params = {k: str(v) for k, v in query.items() if v is not None}
         return await self._get(f"{self.base}/{path}", params)
 
+    @tracing.traced("GET", lambda self, url, *_: {"url.full": url})
     async def _get(self, url: str, params: dict[str, str] | None = None) -> Any:
         try:
             return await self.client.get_json(url, MAX_RESPONSE_BYTES, headers=self.headers, params=params)
@@ -196,6 +198,7 @@ class Wso2ControlPlane:
 
     # -- full pull ---------------------------------------------------------------------------------------
 
+    @tracing.traced("control-plane pull", lambda self: {"apim.control_plane": "wso2"})
     async def pull(self) -> Snapshot:
         """Everything, from scratch; raises ControlPlaneError and leaves the current snapshot alone."""
         cp, snap = self.cp, Snapshot()

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from .. import metrics
+from .. import metrics, tracing
 from ..errors import Unavailable
 from ..http_client import HttpClient
 
@@ -62,6 +62,7 @@ class JwksCache:
         assert self._inflight is not None
         await asyncio.shield(self._inflight)
 
+    @tracing.traced("JWKS fetch", lambda self: {"apim.key_manager": self.name, "url.full": self.uri})
     async def _fetch_once(self) -> None:
         self.attempted_at = time.monotonic()
         try:
