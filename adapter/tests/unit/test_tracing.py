@@ -105,7 +105,7 @@ def test_logs_inside_a_check_carry_its_trace_id(traced):
     finally:
         logger.handlers.clear()
     inside, outside = lines
-    assert len(inside["trace_id"]) == 32 and len(inside["span_id"]) == 16
+    assert (len(inside["trace_id"]), len(inside["span_id"])) == (32, 16)
     assert "trace_id" not in outside
 
 
@@ -129,11 +129,11 @@ def test_tracing_settings_are_checked():
     cp = {"controlPlane": {"type": "file", "path": "c.yaml"}}
     t = parse({**cp, "tracing": {"enabled": True, "protocol": "http/protobuf", "samplerRatio": 0.25}}).tracing
     assert (t.enabled, t.protocol, t.sampler_ratio) == (True, "http/protobuf", 0.25)
-    with pytest.raises(ConfigError, match="tracing.protocol"):
+    with pytest.raises(ConfigError, match=r"tracing\.protocol"):
         parse({**cp, "tracing": {"protocol": "zipkin"}})
-    with pytest.raises(ConfigError, match="tracing.samplerRatio"):
+    with pytest.raises(ConfigError, match=r"tracing\.samplerRatio"):
         parse({**cp, "tracing": {"samplerRatio": 2}})
-    with pytest.raises(ConfigError, match="tracing.endpointt"):
+    with pytest.raises(ConfigError, match=r"tracing\.endpointt"):
         parse({**cp, "tracing": {"endpointt": "x"}})
 
 
