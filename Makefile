@@ -16,7 +16,7 @@ export HELM_BIN := $(CURDIR)/$(TOOLS)/bin/helm
 export GOBIN := $(CURDIR)/$(TOOLS)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup demo demo-down test lint unit e2e charts-test ansible-test molecule-local bench lock clean
+.PHONY: help setup demo demo-down test lint generate unit e2e charts-test ansible-test molecule-local bench lock clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -55,9 +55,22 @@ $(TOOLS)/.system-packages: scripts/system-packages.sh
 
 setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
 
-lint: $(VENV)/.installed ## Ruff over the Python code.
-	$(BIN)/ruff check adapter harness tests bench
-	$(BIN)/ruff format --check adapter harness tests bench
+PYTHON_CODE := adapter harness tests bench scripts
+YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml
+
+# The same checks run as pre-commit hooks (.pre-commit-config.yaml).
+lint: $(VENV)/.installed $(HELM_BIN) ## ruff, mypy, yamllint, ansible-lint, helm lint, generated files and versions up to date.
+	$(BIN)/ruff check $(PYTHON_CODE)
+	$(BIN)/ruff format --check $(PYTHON_CODE)
+	cd adapter && ../$(BIN)/mypy
+	$(BIN)/yamllint -s $(YAML_CODE)
+	$(BIN)/ansible-lint --offline --profile production -q
+	for chart in charts/*/; do $(HELM_BIN) lint --strict --quiet "$$chart" --kube-version $(KUBERNETES_VERSION) || exit 1; done
+	$(BIN)/python scripts/generate_config_schema.py --check
+	$(BIN)/python scripts/check_versions.py
+
+generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model.
+	$(BIN)/python scripts/generate_config_schema.py
 
 unit: $(VENV)/.installed ## Adapter unit tests (no servers).
 	$(BIN)/pytest -q adapter/tests/unit

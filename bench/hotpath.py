@@ -83,7 +83,7 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
         config_path = workdir / "adapter.yaml"
         config_path.write_text(yaml.safe_dump(fixture.adapter_config(backend_jwt)))
         adapter = Adapter(load(str(config_path)))
-        adapter.publish(fixture.catalog(), "file")
+        adapter.publish(fixture.catalog())
         adapter.analytics.start()
         flush = adapter.analytics.flush  # between repeats, so that no analytics line is dropped
         token = fixture.key.sign(oidc.claims(fixture.jwks.issuer, CLIENT_ID, "scope_ip", lifetime=3600))
@@ -92,7 +92,7 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
         decision = await adapter.check_on_loop(inp)  # fetches the JWKS and caches the token
         assert decision.allowed, decision.reason
         now = time.time()
-        limits = [("bench", adapter.catalog.subscription_policies["Huge"].limit)]
+        limits = [("bench", adapter.store.current.subscription_policies["Huge"].limit)]
         service = AuthorizationService(adapter.check_on_thread, adapter.renderer)
         digest = fingerprint(token)
         from apim_adapter.analytics import line

@@ -1,12 +1,15 @@
 """A test double of WSO2 API Manager 4.5 for the adapter's `wso2` control plane: APIM cannot run here.
 
-- The internal data API (`/internal/data/v1`, reference/wso2/specs/internal-data-api.yaml): HTTPS with a test CA,
-  HTTP Basic, the required `xWSO2Tenant` header, the query parameters the spec defines as search conditions, list
-  answers `{count, list, pagination}` with `pagination.next` links when a page size is set. Every answer is kept
-  in `responses` so that tests validate each one against the spec's definitions.
+- The internal data API (`/internal/data/v1`, reference/wso2/specs/internal-data-api.yaml) as carbon-apimgt
+  9.31.86 serves it (components/apimgt/org.wso2.carbon.apimgt.internal.service/.../impl/*ApiServiceImpl.java):
+  HTTPS with a test CA, HTTP Basic, the required `xWSO2Tenant` header, list answers `{count, list}` with no
+  `pagination` (the impls never set it), search conditions only where the impl honours them (see `LISTS`),
+  `/keymanagers` a bare array, `/revokedjwt` its three lists, `/block` the enabled blocking conditions, and
+  answers over 1 KiB gzipped as CXF's GZIP feature does. Every answer is kept in `responses` so that tests
+  validate each one against the spec's definitions.
 - The event hub: notifications published to `amq.topic` on a real AMQP broker with WSO2's shapes (routing keys
-  `notification`, `keymanager`, `tokenRevocation`; reference/wso2-apim.md §3.1), after the data changed, as APIM
-  publishes them after its database commit.
+  `notification`, `keymanager`, `tokenRevocation`, `throttleData`; reference/wso2-apim.md §3.1), after the data
+  changed, as APIM publishes them after its database commit.
 
 Runs its own event loop in a thread, so that synchronous tests and adapter processes can both use it.
 """
@@ -40,24 +43,46 @@ from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
 BASE_PATH = "/internal/data/v1"
-LISTS = {  # endpoint → (catalog key, spec definition of the answer, search conditions → item fields)
-    "apis": ("apis", "APIList", {"apiId": ("uuid", "apiId"), "context": ("context",), "version": ("version",)}),
-    "applications": ("applications", "ApplicationList", {"appId": ("id",)}),
+# endpoint → (catalog key, spec definition of the answer, search conditions → item fields, the conditions the
+# impl needs before it filters at all: without them it answers the whole list).
+LISTS = {
+    # ApisApiServiceImpl: apiId/context/version only together with gatewayLabel; without it every API, one row per
+    # gateway environment it is deployed to.
+    "apis": (
+        "apis",
+        "APIList",
+        {"apiId": ("uuid", "apiId"), "context": ("context",), "version": ("version",)},
+        ("gatewayLabel",),
+    ),
+    "applications": ("applications", "ApplicationList", {"appId": ("id",)}, ()),  # ApplicationsApiServiceImpl
+    # SubscriptionsApiServiceImpl: a filter only when both UUIDs are given; otherwise the organisation's list.
     "subscriptions": (
         "subscriptions",
         "SubscriptionList",
-        {"apiId": ("apiId",), "appId": ("appId",), "apiUUID": ("apiUUID",), "applicationUUID": ("applicationUUID",)},
+        {"apiUUID": ("apiUUID",), "applicationUUID": ("applicationUUID",)},
+        ("apiUUID", "applicationUUID"),
     ),
+    # ApplicationKeyMappingsApiServiceImpl: consumerKey selects one mapping (with keymanager when given).
     "application-key-mappings": (
         "applicationKeyMappings",
         "ApplicationKeyMappingList",
         {"consumerKey": ("consumerKey",), "keymanager": ("keyManager",)},
+        ("consumerKey",),
     ),
-    "subscription-policies": ("subscriptionPolicies", "SubscriptionPolicyList", {"policyName": ("name",)}),
-    "application-policies": ("applicationPolicies", "ApplicationPolicyList", {"policyName": ("name",)}),
-    "api-policies": ("apiPolicies", "ApiPolicyList", {"policyName": ("name",)}),
+    # *PoliciesApiServiceImpl: policyName selects one policy of the tenant.
+    "subscription-policies": ("subscriptionPolicies", "SubscriptionPolicyList", {"policyName": ("name",)}, ()),
+    "application-policies": ("applicationPolicies", "ApplicationPolicyList", {"policyName": ("name",)}, ()),
+    "api-policies": ("apiPolicies", "ApiPolicyList", {"policyName": ("name",)}, ()),
 }
-SPEC_OF = {"keymanagers": "KeyManager[]", "revokedjwt": "RevokedEvents", **{k: v[1] for k, v in LISTS.items()}}
+SPEC_OF = {
+    "keymanagers": "KeyManager[]",
+    "revokedjwt": "RevokedEvents",
+    "block": "BlockConditions",
+    **{k: v[1] for k, v in LISTS.items()},
+}
+GZIP_OVER = 1024  # bytes: CXF's GZIPOutInterceptor threshold, as APIM's internal service enables it
+REVOKED_LISTS = ("revokedJWTList", "revokedJWTConsumerKeyList", "revokedJWTSubjectEntityList")
+BLOCK_LISTS = ("api", "application", "ip", "user", "custom", "subscription")  # BlockConditionsDTO
 TENANT_ID = -1234  # carbon.super
 _event_ids = itertools.count(1)
 
@@ -121,6 +146,7 @@ class Served:
     endpoint: str
     status: int
     body: Any
+    gzipped: bool = False
 
 
 def _matches(item: dict[str, Any], fields: tuple[str, ...], wanted: str) -> bool:
@@ -138,15 +164,16 @@ class ApimDouble:
         password: str = "admin-secret",  # noqa: S107 - the double's own test credentials
         tenant: str = "carbon.super",
         amqp_url: str | None = None,
-        page_size: int | None = None,
     ):
         self.data = copy.deepcopy(data)
         self.data.setdefault("keyManagers", [])
-        self.data.setdefault("revokedJWTList", [])
+        for key in REVOKED_LISTS:
+            self.data.setdefault(key, [])
+        self.data.setdefault("blockConditions", [])  # rows of AM_BLOCK_CONDITIONS: {id, type, value, enabled}
         for key, *_ in LISTS.values():
             self.data.setdefault(key, [])
         self.tls, self.username, self.password, self.tenant = tls, username, password, tenant
-        self.amqp_url, self.page_size = amqp_url, page_size
+        self.amqp_url = amqp_url
         self.up = True
         self.responses: list[Served] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -202,8 +229,12 @@ class ApimDouble:
     # -- the internal data API ---------------------------------------------------------------------------
 
     def _answer(self, endpoint: str, status: int, body: Any) -> web.Response:
-        self.responses.append(Served(endpoint, status, body))
-        return web.json_response(body, status=status)
+        response = web.json_response(body, status=status)
+        gzipped = response.body is not None and len(response.body) > GZIP_OVER
+        if gzipped:
+            response.enable_compression(web.ContentCoding.gzip)
+        self.responses.append(Served(endpoint, status, body, gzipped))
+        return response
 
     def _error(self, endpoint: str, status: int, message: str) -> web.Response:
         return self._answer(endpoint, status, {"code": status, "message": message})
@@ -220,32 +251,47 @@ class ApimDouble:
             return self._error(endpoint, 400, "xWSO2Tenant header missing or unknown")
         if endpoint == "keymanagers":
             return self._answer(endpoint, 200, copy.deepcopy(self.data["keyManagers"]))
-        if endpoint == "revokedjwt":
-            return self._answer(endpoint, 200, {"revokedJWTList": copy.deepcopy(self.data["revokedJWTList"])})
+        if endpoint == "revokedjwt":  # RevokedjwtApiServiceImpl → BlockConditionDBUtil.getRevokedJWTEvents
+            return self._answer(endpoint, 200, {key: copy.deepcopy(self.data[key]) for key in REVOKED_LISTS})
+        if endpoint == "block":  # BlockApiServiceImpl → BlockConditionDBUtil.getBlockConditions
+            return self._answer(endpoint, 200, self._block_conditions())
         if endpoint not in LISTS:
             return self._error(endpoint, 404, f"no such resource: {endpoint}")
-        key, _, conditions = LISTS[endpoint]
-        items = [
-            item
-            for item in self.data[key]
-            if all(_matches(item, fields, request.query[q]) for q, fields in conditions.items() if q in request.query)
-        ]
-        if endpoint == "apis" and "gatewayLabel" in request.query:
-            items = [a for a in items if request.query["gatewayLabel"] in a.get("_gatewayLabels", ["Default"])]
+        key, _, conditions, needed = LISTS[endpoint]
+        items = self.data[key]
+        if all(request.query.get(q) for q in needed):
+            items = [
+                item
+                for item in items
+                if all(
+                    _matches(item, fields, request.query[q]) for q, fields in conditions.items() if q in request.query
+                )
+            ]
+        if endpoint == "apis":
+            label = request.query.get("gatewayLabel")
+            items = [
+                item
+                for item in items
+                for environment in item.get("_gatewayLabels", ["Default"])
+                if label is None or environment == label
+            ]
         items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
-        return self._answer(endpoint, 200, self._page(request, items))
+        return self._answer(endpoint, 200, {"count": len(items), "list": copy.deepcopy(items)})
 
-    def _page(self, request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-        offset = int(request.query.get("offset", 0))
-        limit = self.page_size or max(len(items), 1)
-        page = items[offset : offset + limit]
-        more = offset + limit < len(items)
-        nxt = ""
-        if more:
-            query = {**request.query, "offset": str(offset + limit), "limit": str(limit)}
-            nxt = str(request.rel_url.with_query(query))
-        pagination = {"offset": offset, "limit": limit, "total": len(items), "next": nxt, "previous": ""}
-        return {"count": len(page), "list": copy.deepcopy(page), "pagination": pagination}
+    def _block_conditions(self) -> dict[str, Any]:
+        """The enabled rows by type; an IP row's value is JSON, answered as an IPLevel object."""
+        out: dict[str, list[Any]] = {key: [] for key in BLOCK_LISTS}
+        for row in self.data["blockConditions"]:
+            if not row["enabled"]:
+                continue
+            if row["type"] in ("IP", "IPRANGE"):
+                value = json.loads(row["value"])
+                addresses = {k: value[k] for k in ("fixedIp", "startingIp", "endingIp") if k in value}
+                out["ip"].append({"id": row["id"], "type": row["type"], "tenantDomain": self.tenant,
+                                  "invert": bool(value.get("invert", False)), **addresses})  # fmt: skip
+            else:
+                out[row["type"].lower()].append(row["value"])
+        return out
 
     # -- changes in APIM, each followed by its event -----------------------------------------------------
 
@@ -292,22 +338,84 @@ class ApimDouble:
 
         self.call(change)
 
-    def revoke_token(self, revoked_token: str, expiry_ms: int, ttl: int = 3600) -> None:
-        """Token revocation as APIM publishes it (`revokedToken`: the jti for JWTs), and in /revokedjwt."""
+    def revoke_token(self, revoked_token: str, expiry_ms: int, token_type: str = "JWT", ttl: int = 3600) -> None:  # noqa: S107
+        """Token revocation as APIM stores and publishes it (TokenRevocationNotifierImpl): `revokedToken` is the
+        jti for a JWT (`token_type` JWT) and the raw token for an opaque one (`Default`)."""
 
         async def change() -> None:
             self.data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
-            payload = {
-                "eventId": str(next(_event_ids)),
-                "revokedToken": revoked_token,
-                "ttl": str(ttl),
-                "expiryTime": expiry_ms,
-                "type": "Default",
-                "tenantId": TENANT_ID,
-            }
-            await self._publish("tokenRevocation", payload)
+            await self._publish_revocation(revoked_token, token_type, expiry_ms, str(ttl))
 
         self.call(change)
+
+    def revoke_consumer_key(self, consumer_key: str, revocation_ms: int) -> None:
+        """Every token of a consumer key issued before `revocation_ms` (AM_APP_REVOKED_EVENT, then the event)."""
+
+        async def change() -> None:
+            self.data["revokedJWTConsumerKeyList"].append(
+                {"consumer_key": consumer_key, "revocation_time": revocation_ms, "organization": self.tenant}
+            )
+            event = {"consumerKey": consumer_key, "revocationTime": str(revocation_ms)}
+            await self._publish_entity_revocation("consumer_app_revocation_event", event)
+
+        self.call(change)
+
+    def revoke_subject(self, entity_id: str, revocation_ms: int, entity_type: str = "USER_ID") -> None:
+        """Every token of a subject (`entity_id` claim) issued before `revocation_ms`."""
+
+        async def change() -> None:
+            self.data["revokedJWTSubjectEntityList"].append(
+                {"entity_id": entity_id, "entity_type": entity_type, "revocation_time": revocation_ms,
+                 "organization": self.tenant}
+            )  # fmt: skip
+            event = {"entityId": entity_id, "entityType": entity_type, "revocationTime": str(revocation_ms)}
+            await self._publish_entity_revocation("subject_entity_revocation_event", event)
+
+        self.call(change)
+
+    async def _publish_entity_revocation(self, kind: str, fields: dict[str, Any]) -> None:
+        # revokedToken carries the base64 JSON of the event and expiryTime is 0 (TokenRevocationNotifierImpl).
+        event = {"eventId": str(uuid.uuid4()), "timeStamp": int(time.time() * 1000), "type": kind,
+                 "tenantId": TENANT_ID, "tenantDomain": self.tenant, **fields}  # fmt: skip
+        encoded = base64.b64encode(json.dumps(event).encode()).decode()
+        await self._publish_revocation(encoded, kind, 0, "0")
+
+    async def _publish_revocation(self, revoked_token: str, kind: str, expiry_ms: int, ttl: str) -> None:
+        payload = {"eventId": str(next(_event_ids)), "revokedToken": revoked_token, "ttl": ttl,
+                   "expiryTime": expiry_ms, "type": kind, "tenantId": TENANT_ID}  # fmt: skip
+        await self._publish("tokenRevocation", payload)
+
+    def add_block_condition(self, condition_type: str, value: str) -> int:
+        """A deny policy added in the admin portal (AM_BLOCK_CONDITIONS, then APIProviderImpl
+        .publishBlockingEvent on throttleData); returns its condition id. An IP value is its JSON."""
+
+        async def change() -> int:
+            rows = self.data["blockConditions"]
+            condition_id = max((r["id"] for r in rows), default=0) + 1
+            rows.append({"id": condition_id, "type": condition_type, "value": value, "enabled": True})
+            await self._publish_blocking(condition_id, condition_type, value, "true")
+            return condition_id
+
+        return self.call(change)
+
+    def delete_block_condition(self, condition_id: int) -> None:
+        """A deny policy deleted (APIProviderImpl.unpublishBlockCondition: state false)."""
+
+        async def change() -> None:
+            rows = self.data["blockConditions"]
+            gone = [r for r in rows if r["id"] == condition_id]
+            rows[:] = [r for r in rows if r["id"] != condition_id]
+            for row in gone:
+                await self._publish_blocking(row["id"], row["type"], row["value"], "false")
+
+        self.call(change)
+
+    async def _publish_blocking(self, condition_id: int, condition_type: str, value: str, state: str) -> None:
+        # The attributes of org.wso2.blocking.request.stream under blockingEventJMSPublisher.xml's JSON mapping, as
+        # jms/listener/utils/JMSMessageListener.handleBlockingMessage reads them.
+        payload = {"id": condition_id, "blockingCondition": condition_type, "conditionValue": value,
+                   "state": state, "tenantDomain": self.tenant}  # fmt: skip
+        await self._publish("throttleData", payload)
 
     def publish_raw(self, routing_key: str, payload_data: dict[str, Any]) -> None:
         self.call(self._publish, routing_key, payload_data)
@@ -345,8 +453,9 @@ def sample_data(
             a["id"] for a in data["applications"] if a["uuid"] == mapping["applicationUUID"]
         )
     for i, policy in enumerate(data["subscriptionPolicies"], start=1):
+        # No `type` in defaultLimit: the spec requires one, SubscriptionValidationDataUtil never sets it.
         policy.update(id=i, tenantId=-1234, tenantDomain="carbon.super", quotaType="requestCount")
-        policy["defaultLimit"]["type"] = "REQUESTCOUNTLIMIT"  # the spec's ThrottleLimit requires `type`
+        policy.setdefault("rateLimitCount", 0)  # no burst control (AM_POLICY_SUBSCRIPTION.RATE_LIMIT_COUNT 0)
     data["keyManagers"] = [
         {
             "uuid": "km-1",

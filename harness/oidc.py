@@ -1,10 +1,13 @@
-"""Real signing keys, a real JWKS endpoint over HTTP, and tokens signed with them."""
+"""Real signing keys, a real JWKS endpoint over HTTP, tokens signed with them, and an RFC 7662 introspection
+endpoint for opaque tokens."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +33,21 @@ class SigningKey:
         return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
 
 
+class _JsonHandler(BaseHTTPRequestHandler):
+    """JSON answers, no access log."""
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
 class JwksServer:
     """An HTTP JWKS endpoint whose keys and availability the test controls; counts its fetches."""
 
@@ -39,21 +57,13 @@ class JwksServer:
         self.fetches = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_JsonHandler):
             def do_GET(self) -> None:
                 server.fetches += 1
                 if not server.up:
                     self.send_error(503)
                     return
-                body = json.dumps({"keys": [k.jwk() for k in server.keys]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
+                self.answer(200, {"keys": [k.jwk() for k in server.keys]})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
@@ -84,3 +94,49 @@ def claims(issuer: str, client_id: str, scope: str = "", lifetime: int = 300, **
         "aut": "APPLICATION",
         **extra,
     }
+
+
+class IntrospectionEndpoint:
+    """POST /oauth2/introspect as WSO2 IS 7 answers it (OAuth2IntrospectionEndpoint: client Basic auth, form
+    `token`, `{"active": false}` for an unknown token); `tokens` maps token → answer. `status` other than 200 makes
+    it fail, `delay` slows every answer; `stop()` and `start()` take it away and back on the same port."""
+
+    def __init__(self, client_id: str, client_secret: str, delay: float = 0.0):
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.calls, self.status, self.delay = 0, 200, delay
+        self.auth = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self.port = 0
+        self.httpd: ThreadingHTTPServer | None = None
+        self.start()
+        self.url = f"http://127.0.0.1:{self.port}/oauth2/introspect"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(_JsonHandler):
+            def do_POST(self) -> None:
+                endpoint.calls += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                if self.headers.get("Authorization") != endpoint.auth:
+                    self.answer(401, {"error": "invalid_client"})
+                    return
+                time.sleep(endpoint.delay)
+                if endpoint.status != 200:
+                    self.answer(endpoint.status, {"error": "server_error"})
+                    return
+                token = (form.get("token") or [""])[0]
+                self.answer(200, endpoint.tokens.get(token, {"active": False}))
+
+        return Handler
+
+    def start(self) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None

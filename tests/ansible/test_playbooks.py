@@ -113,11 +113,19 @@ BAD_VARS = [
     ("role", "bad_vars", "message"), BAD_VARS, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(BAD_VARS)]
 )
 def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, bad_vars: dict, message: str) -> None:
+    result = _run_role_in_check_mode(tmp_path, role, bad_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Validation of arguments failed" in output, output[-3000:]
+    assert message in output, output[-3000:]
+
+
+def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
     import json
 
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
-    result = run(
+    return run(
         str(BIN / "ansible-playbook"),
         "--check",
         "-i",
@@ -126,10 +134,66 @@ def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, 
         "local",
         str(playbook),
         "-e",
-        json.dumps(bad_vars),
+        json.dumps(extra_vars),
         env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
+    )
+
+
+def test_identity_server_refuses_the_revocation_listener_without_its_jar(tmp_path) -> None:
+    extra = {
+        "identity_server_kubeconfig": "/tmp/k",
+        "identity_server_chart_version": "7.1.0-1",
+        "identity_server_hostname": "is",
+        "identity_server_admin_password": "x",
+        "identity_server_keystore_password": "x",
+        "identity_server_apim_notification": {"enabled": True, "endpoint": "https://apim/notify"},
+    }
+    result = _run_role_in_check_mode(tmp_path, "identity_server", extra)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the stock wso2/wso2is image does not have it" in output, output[-3000:]
+
+
+def test_helm_release_shows_helms_error_and_never_the_values(tmp_path) -> None:
+    # A cluster that refuses connections (loopback port 1): helm fails, and the user must see why.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    playbook = tmp_path / "play.yml"
+    helm = ROOT / ".tools" / "bin" / "helm"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n"
+        f"  module_defaults: {{group/kubernetes.core.helm: {{binary_path: '{helm}'}}}}\n"
+        "  roles: [helm_release]\n"
+    )
+    extra = {
+        "helm_release_name": "demo",
+        "helm_release_chart_ref": str(ROOT / "charts" / "httpbin"),
+        "helm_release_namespace": "demo",
+        "helm_release_kubeconfig": str(kubeconfig),
+        "helm_release_values": {"adminPassword": "not-for-the-log-4217"},
+        "ansible_python_interpreter": str(BIN / "python"),
+    }
+    import json
+
+    result = run(
+        str(BIN / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(playbook),
+        "-e",
+        json.dumps(extra),
+        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "TMPDIR": str(tmp_path)},
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Validation of arguments failed" in output, output[-3000:]
-    assert message in output, output[-3000:]
+    assert "127.0.0.1:1" in output, output[-3000:]
+    assert "censored" not in output
+    assert "not-for-the-log-4217" not in output
+    assert not list(tmp_path.rglob("*.values.yaml")), "the values file is removed after a failure too"

@@ -64,13 +64,28 @@ def test_private_material_is_readable_by_its_owner_only(rendered: dict) -> None:
 
 
 def test_secrets_carry_the_keystores_under_the_names_the_charts_mount(rendered: dict) -> None:
+    # Both charts mount one subPath per store at repository/resources/security/<name> (wso2/kubernetes-is
+    # templates/deployment.yaml at v7.1.0.1; wso2/helm-apim all-in-one/templates/am/instance-1/
+    # wso2am-deployment.yaml at all-in-one-4.5.0-10): equal names are equal mountPaths, which the API server rejects.
     secrets = {
         (m["metadata"]["namespace"], m["metadata"]["name"]): m
         for m in rendered["manifests"]["pki"]
         if m["kind"] == "Secret"
     }
-    assert set(secrets[("wso2", "apim-keystores")]["data"]) == {"wso2carbon.jks", "client-truststore.jks"}
-    assert set(secrets[("wso2", "is-keystores")]["data"]) == {"wso2carbon.p12", "client-truststore.p12"}
+    identity = rendered["helm_values"]["identity_server"]
+    toml = identity["deploymentToml"]
+    is_names = [toml["keystore"][store]["fileName"] for store in ("tls", "primary", "internal")]
+    is_names.append(toml["truststore"]["fileName"])
+    assert is_names == ["tls.p12", "primary.p12", "internal.p12", "client-truststore.p12"]
+    is_secret = secrets[("wso2", identity["deployment"]["externalJKS"]["secretName"])]
+    assert set(is_secret["data"]) == set(is_names)
+
+    security = rendered["helm_values"]["apim"]["wso2"]["apim"]["configurations"]["security"]
+    stores = security["keystores"]
+    apim_names = [stores[s]["name"] for s in ("primary", "tls", "internal") if stores[s]["enabled"]]
+    apim_names.append(security["truststore"]["name"])
+    assert len(set(apim_names)) == len(apim_names) == 4
+    assert set(secrets[("wso2", security["jksSecretName"])]["data"]) == set(apim_names)
     assert secrets[("istio-ingress", "gateway-tls")]["type"] == "kubernetes.io/tls"
 
 
@@ -117,6 +132,8 @@ def test_kind_config_pins_the_node_image_and_maps_the_gateway_node_ports(rendere
     gateway = {p["name"]: p.get("nodePort") for p in rendered["helm_values"]["gateway"]["service"]["ports"]}
     assert gateway["http2"] in ports
     assert gateway["https"] in ports
+    # The dev stack's consoles and default credentials stay on this machine.
+    assert {m["listenAddress"] for m in node["extraPortMappings"]} == {"127.0.0.1"}
 
 
 # ---- REST request bodies against WSO2's OpenAPI 3.0.1 definitions ----------------------------------------
@@ -221,3 +238,59 @@ def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
     assert tier in api["policies"]
     assert tier == rendered["apim_setup"]["bodies"]["subscription_policy"]["policyName"]
     assert {op["target"]: op["scopes"] for op in api["operations"]}["/ip"] == ["scope_ip"]
+
+
+# ---- Values against the upstream charts' templates at the pinned versions -------------------------------------
+
+
+def test_apim_node_port_selects_the_pods_the_chart_labels(rendered: dict) -> None:
+    # Pod labels of wso2/helm-apim all-in-one 4.5.0-10 (templates/am/instance-1/wso2am-deployment.yaml), fullname
+    # = fullnameOverride = the release name.
+    release = rendered["helm_values"]["apim"]["fullnameOverride"]
+    pod_labels = {"deployment": f"{release}-am", "node": f"{release}-am-1", "product": "apim"}
+    (service,) = [m for m in rendered["manifests"]["apim"] if m["kind"] == "Service"]
+    selector = service["spec"]["selector"]
+    assert selector
+    assert selector.items() <= pod_labels.items()
+
+
+def test_apim_server_hostname_is_the_certificates_name(rendered: dict) -> None:
+    # confs/instance-1/deployment.toml writes [server] hostname from kubernetes.gatewayAPI.management.hostname
+    # unless kubernetes.ingress.enabled (a key the role does not set).
+    values = rendered["helm_values"]["apim"]
+    assert "enabled" not in values["kubernetes"]["ingress"]
+    hostname = values["kubernetes"]["gatewayAPI"]["management"]["hostname"]
+    assert hostname == "am.istio-apim.local"
+    (apim_certificate,) = [s for s in _dev_var("pki.yml", "pki_servers") if s["name"] == "apim"]
+    assert "{{ stack_hostnames.apim }}" in apim_certificate["dns_names"]
+
+
+def test_apim_startup_probe_outlasts_a_slow_start(rendered: dict) -> None:
+    probe = rendered["helm_values"]["apim"]["wso2"]["deployment"]["startupProbe"]
+    # The chart: initialDelaySeconds 60, periodSeconds 10, failureThreshold 5 (one minute and a half in all).
+    assert 60 + 10 * probe["failureThreshold"] >= 8 * 60
+
+
+def test_identity_server_memory_is_what_the_chart_sizes_its_heap_for(rendered: dict) -> None:
+    # wso2/kubernetes-is 7.1.0-1 values.yaml: limits 4Gi, -Xms2048m -Xmx2048m.
+    deployment = rendered["helm_values"]["identity_server"]["deployment"]
+    assert deployment["resources"]["limits"]["memory"] == "4Gi"
+    assert deployment["resources"]["jvm"]["memOpts"] == "-Xms2048m -Xmx2048m"
+    startup_window = 60 + 5 * deployment["startupProbe"]["failureThreshold"]
+    assert deployment["progressDeadlineSeconds"] > startup_window
+
+
+def test_revocation_listener_is_off_with_the_stock_image(rendered: dict) -> None:
+    identity = rendered["helm_values"]["identity_server"]
+    assert identity["deployment"]["image"]["repository"] == "wso2is"
+    assert "ApimOauthEventInterceptor" not in identity["deploymentToml"]["extraConfigs"]
+
+
+def test_adapter_follows_the_apim_event_hub(rendered: dict) -> None:
+    control_plane = rendered["helm_values"]["apim_adapter"]["config"]["controlPlane"]
+    # APIM's <name>-am-service exposes jms-tcp 5672 (wso2am-service.yaml).
+    assert control_plane["eventHub"]["url"] == "amqp://apim-am-service.wso2.svc.cluster.local:5672/"
+
+
+def _dev_var(file: str, name: str):
+    return yaml.safe_load((ROOT / "inventories" / "dev" / "group_vars" / "all" / file).read_text())[name]

@@ -1,16 +1,17 @@
-"""The config the apim-adapter chart renders is one the real adapter accepts (`apim-adapter validate`), for every
-ci values file and for keys the chart's schema once rejected: the schema and config.py must not drift apart."""
+"""The chart's `config` schema is generated from the adapter's model (adapter/src/apim_adapter/config.py), and the
+config the chart renders is one the real adapter accepts (`apim-adapter validate`), for every ci values file and
+for keys the chart's schema once rejected."""
 
 import json
-import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from chart_helpers import CHARTS, REPO, find, render
 
-from apim_adapter import config as adapter_config
+from scripts import generate_config_schema as generate
 
 CHART = "apim-adapter"
 CI_FILES = sorted((CHARTS / CHART / "ci").glob("*-values.yaml"))
@@ -99,7 +100,9 @@ ONCE_REJECTED = {
         "config": {"rateLimit": {"backend": "redis", "redis": {"url": "redis://redis:6379/0", "timeoutSeconds": 0.2}}}
     },
     "request limits and header prefix": {
-        "config": {"request": {"maxTokenBytes": 4096, "maxHeaderBytes": 32768, "headerPrefix": "x-gw-"}}
+        "config": {
+            "request": {"maxTokenBytes": 4096, "maxHeaderBytes": 32768, "headerPrefix": "x-gw-", "numTrustedProxies": 2}
+        }
     },
     "backend JWT issuer and RS512": {
         "config": {"backendJwt": {"enabled": True, "algorithm": "RS512", "issuer": "https://apim"}},
@@ -124,37 +127,37 @@ def test_validate_catches_what_the_schema_cannot(tmp_path):
     assert "catalog: applicationKeyMappings[0].keyManager" in result.stderr
 
 
-def schema_keys(schema: dict, node: dict, path: str = "") -> dict[str, set[str]]:
-    """Every object path of the schema (list items as `[]`) with the keys it accepts."""
-    if "$ref" in node:
-        node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
-    if node.get("type") == "array":
-        return schema_keys(schema, node["items"], f"{path}[]")
-    if "properties" not in node:
-        return {}
-    found = {path: set(node["properties"])}
-    for key, child in node["properties"].items():
-        found |= schema_keys(schema, child, f"{path}.{key}" if path else key)
-    return found
+def test_committed_schema_and_docs_are_the_generated_ones():
+    """The chart's `config` schema and docs/configuration.md come from the adapter's model (`make generate`)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_config_schema.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
-def test_schema_accepts_exactly_the_keys_the_adapter_reads(monkeypatch):
-    """config.py reads a section's keys (and rejects the rest) before `done()`: record them while it parses a
-    config with every section present, and compare with the schema's `config` part."""
-    read: dict[str, set[str]] = {}
-    done = adapter_config._Section.done
+def test_the_generated_check_sees_a_hand_edit():
+    """A key added to the chart schema by hand, or a stale docs table, is not what the model generates."""
+    schema = json.loads(generate.CHART_SCHEMA.read_text())
+    schema["properties"]["config"]["properties"]["request"]["properties"]["stripAuthorization"] = {"type": "boolean"}
+    edited = json.dumps(schema, indent=2) + "\n"
+    assert generate.schema_text(edited) != edited
+    docs = generate.DOCS.read_text().replace("`request.maxTokenBytes`", "`request.maxTokenSize`")
+    assert generate.docs_text(docs) != docs
 
-    def record(section):
-        read[re.sub(r"\[\d+\]", "[]", section.path)] = set(section.seen)
-        done(section)
 
-    monkeypatch.setattr(adapter_config._Section, "done", record)
-    rendered = render(CHART, files=(CHARTS / CHART / "ci" / "all-enabled-values.yaml",))
-    adapter_config.parse(yaml.safe_load(find(rendered, "ConfigMap")["data"]["config.yaml"]))
-    schema = json.loads((CHARTS / CHART / "values.schema.json").read_text())
-    accepted = schema_keys(schema, schema["properties"]["config"])
-    # The chart owns the listeners (from containerPorts): the only keys config.py reads that values cannot set.
-    chart_owned = {"server": {"grpc", "http", "admin"}}
-    listeners = {path for path in read if path.startswith("server.")}
-    expected = {path: keys - chart_owned.get(path, set()) for path, keys in read.items() if path not in listeners}
-    assert accepted == expected
+def test_chart_schema_is_the_model_without_what_the_chart_fills():
+    """Exactly the listeners are missing (they come from `containerPorts`), and the secret file paths the chart
+    writes are optional in values; every other key of the model is in the chart's schema."""
+    chart = json.loads(generate.CHART_SCHEMA.read_text())["properties"]["config"]
+    model = generate.model_schema()
+    assert set(model["properties"]["server"]["properties"]) - set(chart["properties"]["server"]["properties"]) == {
+        "grpc",
+        "http",
+        "admin",
+    }
+    assert set(chart["properties"]) == set(model["properties"])
+    wso2 = next(v for v in chart["properties"]["controlPlane"]["oneOf"] if v["properties"]["type"]["const"] == "wso2")
+    assert wso2["required"] == ["type", "url"]

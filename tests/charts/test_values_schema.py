@@ -69,6 +69,12 @@ INVALID = {
         ("bad image digest", {"image": {"digest": "latest"}}),
         ("unknown catalog list", {"catalog": {"inline": {"products": []}}}),
         ("bad log level", {"config": {"logging": {"level": "VERBOSE"}}}),
+        ("negative trusted proxies", {"config": {"request": {"numTrustedProxies": -1}}}),
+        (
+            "file-only key on the wso2 control plane",
+            {"config": {"controlPlane": {"type": "wso2", "url": "https://a", "pollSeconds": 1}}},
+        ),
+        ("secret value instead of a file", {"config": {"rateLimit": {"redis": {"url": "redis://r", "password": "x"}}}}),
         ("secret value typo", {"caBundle": {"ca.crt": "PEM"}}),
     ],
     "httpbin": [

@@ -1,3 +1,6 @@
 """Envoy ext_authz v3 server enforcing WSO2 API Manager policies in an Istio mesh."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# The one version source is adapter/pyproject.toml (scripts/check_versions.py holds the chart and image to it).
+__version__ = version("apim-adapter")

@@ -7,9 +7,8 @@ import concurrent.futures
 import contextlib
 import logging
 import signal
+import sys
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import grpc
 from aiohttp import web
@@ -17,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import admin, metrics, tracing
 from .analytics import Analytics
-from .catalog import Catalog, CatalogError, build
+from .catalog import CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import CheckInput, Decision, Pipeline, first_step
@@ -25,6 +24,7 @@ from .errors import Unavailable
 from .ratelimit import RateLimiter
 from .ratelimit.local import LocalRateLimiter
 from .render import Renderer
+from .store import CatalogStore
 from .tokens import fingerprint
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
@@ -32,6 +32,9 @@ from .transport import http as http_transport
 
 log = logging.getLogger("apim_adapter")
 GRACE_SECONDS = 5
+# Check threads share the GIL with the event loop; Python's default 5 ms switch interval would let one long
+# stretch of loop work (a catalog swap, an analytics flush) hold every check for that long.
+SWITCH_INTERVAL = 0.0005
 SLOW_PATH_SECONDS = 10  # a check waiting on the event loop (JWKS, introspection, Redis) gives up after this
 
 
@@ -39,6 +42,7 @@ def make_limiter(config: Config) -> RateLimiter:
     if config.rate_limit.backend == "redis":
         from .ratelimit.redis import RedisRateLimiter
 
+        assert config.rate_limit.redis is not None  # the config model requires it with backend: redis
         return RedisRateLimiter(config.rate_limit.redis, config)
     return LocalRateLimiter()
 
@@ -63,66 +67,47 @@ def make_introspector(km, client):
 class Adapter:
     def __init__(self, config: Config):
         self.config = config
-        self.catalog: Catalog | None = None
-        self.catalog_error = "no catalog loaded yet"
         self.authenticator = Authenticator(config.key_managers, make_introspector)
+        self.control_plane = make_control_plane(config)
+        if hasattr(self.control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
+            self.control_plane.on_token_revoked = self.authenticator.forget
+        self.health = health.HealthServicer()
+        self.store = CatalogStore(
+            config.control_plane.type,
+            self.control_plane.lenient,
+            config.key_managers,
+            on_key_managers=self.authenticator.update,
+            on_first_catalog=lambda: self._set_health(health_pb2.HealthCheckResponse.SERVING),
+        )
+        self.publish = self.store.publish
         self.limiter = make_limiter(config)
         signer = None
         if config.backend_jwt.enabled:
             from .backend_jwt import BackendJwtSigner
 
+            assert config.backend_jwt.key_file is not None  # required when enabled
+
             signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
-        self.pipeline = Pipeline(lambda: self.catalog, self.authenticator, self.limiter, config.request.max_token_bytes)
+        self.pipeline = Pipeline(self.store, self.authenticator, self.limiter, config.request.max_token_bytes)
         self.renderer = Renderer(config.request, signer)
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
-        self.health = health.HealthServicer()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._versions = 0
-        self._decisions: dict[tuple[str, ...], Any] = {}  # label values → their counter: labels() is slow
-        self._durations = {t: metrics.CHECK_DURATION.labels(t) for t in ("grpc", "http")}
-        # None when off: then the checks below run unwrapped and pay nothing for tracing.
+        self._decisions = metrics.LabelledCache(metrics.DECISIONS)
+        self._durations = metrics.LabelledCache(metrics.CHECK_DURATION)
+        # None when off: then the checks below run unwrapped and pay nothing for tracing. On, the entry points the
+        # transports are given are replaced on this instance by traced ones of the same type.
         self.tracing = tracing.setup(config.tracing, config.resolve)
         if self.tracing is not None:
-            self.check_on_thread = self.tracing.check(self.check_on_thread, "grpc")
-            self.check_on_loop = self.tracing.check_async(self.check_on_loop, "http")
-            self.pipeline.finish = self.tracing.carried(self.pipeline.finish)
-
-    def publish(self, document: Mapping[str, Any], source: str | None = None) -> bool:
-        """Validate and swap in a new catalog; on error keep serving the last good one."""
-        source = source or self.config.control_plane.type
-        try:
-            # APIM's data is served as well as it can be; a file an operator edits must be right as a whole.
-            catalog = build(document, self._versions + 1, lenient=source != "file")
-        except CatalogError as exc:
-            metrics.CATALOG_RELOADS.labels(source, "error").inc()
-            self.catalog_error = str(exc)
-            log.error("catalog rejected; keeping the last good one", extra={"error": str(exc)})
-            return False
-        self._versions += 1
-        self.catalog, self.catalog_error = catalog, ""
-        if "keyManagers" in document:  # the control plane manages key managers: an empty list removes them
-            configured = {km.name for km in self.config.key_managers}
-            learned = [km for km in document["keyManagers"] if km.name not in configured]
-            self.authenticator.update((*self.config.key_managers, *learned))
-        metrics.CATALOG_RELOADS.labels(source, "success").inc()
-        metrics.CATALOG_LOADED.set_to_current_time()
-        for kind, count in catalog.counts.items():
-            metrics.CATALOG_OBJECTS.labels(kind).set(count)
-        log.info("catalog loaded", extra={"version": catalog.version, **catalog.counts})
-        metrics.CATALOG_SKIPPED.set(len(catalog.skipped))
-        for reason in catalog.skipped:
-            log.warning("catalog item left out", extra={"error": reason})
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        return True
+            self.check_on_thread = self.tracing.check(self.check_on_thread, "grpc")  # type: ignore[method-assign]
+            self.check_on_loop = self.tracing.check_async(self.check_on_loop, "http")  # type: ignore[method-assign]
+            self.pipeline.finish = self.tracing.carried(self.pipeline.finish)  # type: ignore[method-assign]
 
     def _set_health(self, status: int) -> None:
         for service in ("", "envoy.service.auth.v3.Authorization"):
             self.health.set(service, status)
 
     def ready(self) -> tuple[bool, str]:
-        if self.catalog is None:
-            return False, self.catalog_error
-        return True, f"catalog version {self.catalog.version}"
+        return self.store.ready()
 
     async def check_on_loop(self, req: CheckInput) -> Decision:
         """HTTP mode: the whole check on the event loop."""
@@ -163,14 +148,11 @@ class Adapter:
 
     def _observe(self, req: CheckInput, d: Decision, transport: str, started: float) -> Decision:
         elapsed = time.perf_counter() - started
-        self._durations[transport].observe(elapsed)
+        self._durations(transport).observe(elapsed)
         app = d.application
         outcome = "allow" if d.allowed else "deny"
         labels = (d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
-        counter = self._decisions.get(labels)
-        if counter is None:
-            counter = self._decisions[labels] = metrics.DECISIONS.labels(*labels)
-        counter.inc()
+        self._decisions(*labels).inc()
         if self.analytics is not None:
             self.analytics.record(req, d, elapsed * 1000)
         if not d.allowed and log.isEnabledFor(logging.INFO):
@@ -194,7 +176,7 @@ class Adapter:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         server = self.config.server
-        if self.catalog is None:
+        if self.store.current is None:
             self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several
         # times more CPU inside grpc.aio's event loop than on sync grpc's worker threads.
@@ -210,7 +192,7 @@ class Adapter:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
 
-        runners = []
+        runners: list[web.BaseRunner] = []
         admin_runner = web.AppRunner(admin.make_app(self.ready), access_log=None)
         await admin_runner.setup()
         runners.append(admin_runner)
@@ -227,13 +209,12 @@ class Adapter:
             runners.append(http_runner)
             sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
-        control_plane = make_control_plane(self.config)
         grpc_server.start()
         for site in sites:
             await site.start()
         if self.analytics is not None:
             self.analytics.start()
-        feeder = asyncio.ensure_future(control_plane.run(self.publish))
+        feeder = asyncio.ensure_future(self.control_plane.run(self.publish))
         log.info(
             "serving",
             extra={
@@ -269,3 +250,28 @@ def validate(config: Config) -> dict[str, int]:
         except (CatalogFileError, CatalogError) as exc:
             raise ConfigError(f"catalog: {exc}") from exc
     return {}
+
+
+def run(config) -> int:
+    sys.setswitchinterval(SWITCH_INTERVAL)
+
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(Adapter(config).serve())
+    finally:
+        # Give leftover tasks (client libraries' connection handlers) a bounded time to finish: a
+        # library that ignores cancellation must not turn SIGTERM into a SIGKILL.
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2))
+        loop.close()
+    return 0

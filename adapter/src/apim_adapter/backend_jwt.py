@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .config import BackendJwt
 from .decision import Decision
@@ -20,7 +21,11 @@ class BackendJwtSigner:
     def __init__(self, config: BackendJwt, key_path: Path):
         self.config = config
         pem = key_path.read_bytes()
-        self.key = serialization.load_pem_private_key(pem, password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
+        # backendJwt.algorithm allows RS*, PS* and ES* only: any other key type cannot sign.
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{key_path}: not an RSA or EC private key")
+        self.key = key
         public = self.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

@@ -12,6 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import blocking, revocation
+from .blocking import DenyPolicies
+from .revocation import Revocations
+
 UNLIMITED = "Unlimited"
 SUBSCRIPTION_STATES = frozenset(
     {
@@ -53,6 +57,9 @@ class Policy:
     name: str
     limit: Limit | None  # None: unlimited
     stop_on_quota_reach: bool = True
+    # Burst control (spike arrest): `rateLimitCount` per `rateLimitTimeUnit`, enforced only when the policy stops
+    # on quota reach (ThrottleHandler.isSubscriptionLevelSpike); over it → 429 900807.
+    burst: Limit | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,8 @@ class Catalog:
     subscription_policies: Mapping[str, Policy] = field(default_factory=dict)
     application_policies: Mapping[str, Policy] = field(default_factory=dict)
     api_policies: Mapping[str, Policy] = field(default_factory=dict)
-    revoked_jtis: frozenset[str] = frozenset()
+    revocations: Revocations = revocation.NONE
+    deny_policies: DenyPolicies = blocking.NONE
     version: int = 0
     skipped: tuple[str, ...] = ()  # items a lenient build left out, with why
 
@@ -147,6 +155,11 @@ class Catalog:
                 return api, path[end:] or "/"
             end = path.rfind("/", 0, end)
         return None
+
+    @property
+    def revoked_jtis(self) -> Mapping[str, float]:
+        """The revoked jtis (`jti in catalog.revoked_jtis`); `revocation.revoked()` checks every kind."""
+        return self.revocations.jtis
 
     @property
     def counts(self) -> dict[str, int]:
@@ -238,13 +251,29 @@ def _limit(item: _Item, where: str) -> Limit | None:
     return Limit(count, per * _TIME_UNITS[unit.lower()])
 
 
+_BURST_UNITS = {"sec": 1, "min": 60}  # the admin portal's two choices (SubscriptionThrottlePolicyDTO)
+
+
+def _burst(item: _Item, where: str) -> Limit | None:
+    count = item.get("rateLimitCount", int, default=0)
+    unit = item.get("rateLimitTimeUnit", str, default="")
+    if count <= 0 or not unit:  # 0 / absent: no burst control (APIM stores 0 and null)
+        return None
+    window = _BURST_UNITS.get(unit.lower()) or _TIME_UNITS.get(unit.lower())
+    if window is None:
+        raise CatalogError(f"{where}.rateLimitTimeUnit: unknown unit {unit!r}")
+    return Limit(count, window)
+
+
 def _policies(doc: Mapping[str, Any], key: str, each) -> dict[str, Policy]:
     policies = {UNLIMITED: Policy(UNLIMITED, None)}
 
     def parse(item: _Item, where: str) -> None:
         name = item.get("name", str, required=True)
         limit = None if name == UNLIMITED else _limit(item, where)
-        policies[name] = Policy(name, limit, item.get("stopOnQuotaReach", bool, default=True))
+        stop = item.get("stopOnQuotaReach", bool, default=True)
+        burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
+        policies[name] = Policy(name, limit, stop, burst)
 
     each(key, parse)
     return policies
@@ -415,6 +444,23 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
     revoked = doc.get("revokedJwts") or []
     if not isinstance(revoked, list) or not all(isinstance(j, str) for j in revoked):
         raise CatalogError("revokedJwts: must be a list of jti strings")
+    revocations = doc.get("revocations") or revocation.NONE  # the wso2 control plane's RevocationStore.view()
+    if not isinstance(revocations, Revocations):
+        raise CatalogError("revocations: only the wso2 control plane sets it; a file lists revokedJwts")
+    if revoked:  # a file's revokedJwts hold until the file changes
+        revocations = Revocations(
+            {**revocations.jtis, **dict.fromkeys(revoked, float("inf"))},
+            revocations.token_hashes,
+            revocations.consumer_keys,
+            revocations.subjects,
+        )
+    try:
+        deny_policies = blocking.parse(doc.get("blockConditions"))
+    except blocking.BadCondition as exc:
+        raise CatalogError(str(exc)) from exc
+    if deny_policies.skipped and not lenient:
+        raise CatalogError(deny_policies.skipped[0])
+    skipped += deny_policies.skipped
 
     return Catalog(
         apis=apis,
@@ -425,7 +471,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
         subscription_policies=subscription_policies,
         application_policies=application_policies,
         api_policies=api_policies,
-        revoked_jtis=frozenset(revoked),
+        revocations=revocations,
+        deny_policies=deny_policies,
         version=version,
         skipped=tuple(skipped),
     )

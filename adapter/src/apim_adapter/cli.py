@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from . import __version__
 from .config import ConfigError, load
-
-SWITCH_INTERVAL = 0.0005
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,35 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         from .workers import supervise
 
         return supervise(args.config, config)
+    from .app import run
+
     return run(config)
-
-
-def run(config) -> int:
-    from .app import Adapter
-
-    # Check threads share the GIL with the event loop; Python's default 5 ms switch interval would let one
-    # long stretch of loop work (a catalog swap, an analytics flush) hold every check for that long.
-    sys.setswitchinterval(SWITCH_INTERVAL)
-
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(Adapter(config).serve())
-    finally:
-        # Give leftover tasks (client libraries' connection handlers) a bounded time to finish: a
-        # library that ignores cancellation must not turn SIGTERM into a SIGKILL.
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        loop.close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The decision pipeline, read top to bottom (`Pipeline.steps`):
 
     plan        pure    the API and resource from path and method; the bearer token
-    principal   memory  the token's principal from the cache ... or `Verify` it (JWKS, introspection: I/O)
+    principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
+                        JWKS fetch, introspection)
     admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
+    deny        pure    APIM's deny policies (API, application, user, client IP)
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
 
@@ -19,7 +21,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import blocking, errors, revocation
 from .cache import TtlCache
 from .catalog import Api, Application, Catalog, KeyMapping, Limit, Resource, Subscription
 from .errors import ErrorCode, Unavailable
@@ -74,7 +76,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Verify:
-    """Validate a token not in memory; answered with a Principal or a Rejection."""
+    """Validate a token that needs the key manager; answered with a Principal or a Rejection."""
 
     token: str
     token_sha256: str
@@ -180,6 +182,9 @@ def counters(
         out.append(Counter(key, res_policy.limit, errors.THROTTLED_RESOURCE, True))
     if app is not None and sub is not None:
         sub_policy = catalog.subscription_policies[sub.policy]
+        if sub_policy.burst:  # spike arrest first, as ThrottleHandler checks it before the quota
+            key = f"burst:{app.uuid}:{api.uuid}"
+            out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
             out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, sub_policy.stop_on_quota_reach))
@@ -199,21 +204,30 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     app = catalog.applications.get(key.app_uuid) if key else None
     if key is None or app is None:
         return deny(errors.FORBIDDEN, "no application for the consumer key", api=api, resource=res, principal=principal)
-    context = {"api": api, "resource": res, "principal": principal, "application": app, "key_mapping": key}
     sub = None
     if api.subscription_validation:
         sub = catalog.subscriptions.get((app.uuid, api.uuid))
         error = subscription_error(sub, key)
         if error is not None:
-            return deny(error, f"subscription {sub.state if sub else 'missing'}", **context)
+            return Decision(error, f"subscription {sub.state if sub else 'missing'}", api, res, principal, app, key)
     if res.scopes and not (res.scopes & principal.scopes):
-        return deny(errors.SCOPE, "scope missing", **context, subscription=sub)
-    allowed = Decision(None, "allowed", **context, subscription=sub)
+        return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
+    allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     return Admitted(allowed, counters(catalog, api, res, app, sub))
 
 
-def revoked(catalog: Catalog, principal: Principal) -> bool:
-    return bool(principal.jti) and principal.jti in catalog.revoked_jtis
+def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:
+    """APIM's deny policies, per request (the client address is not part of a kept admission)."""
+    if not catalog.deny_policies:
+        return None
+    a = admitted.decision
+    app = blocking.application_key(a.application.owner, a.application.name) if a.application else None
+    user = a.principal.subject if a.principal else None
+    assert a.api is not None
+    if blocking.blocked(catalog.deny_policies, a.api.context, app, user, client_ip):
+        return Decision(errors.DENY_POLICY, "deny policy", a.api, a.resource, a.principal, a.application,
+                        a.key_mapping, a.subscription)  # fmt: skip
+    return None
 
 
 def conclude(admitted: Admitted, usages: list[Usage]) -> Decision:
@@ -253,19 +267,23 @@ class Pipeline:
         if isinstance(planned, Decision):
             return planned
 
-        principal: Principal | Rejection | None = None
+        principal: Principal | None = None
         if planned.token:
-            principal = self.authenticator.lookup(planned.token, planned.token_sha256, now)
-            if principal is None:
-                principal = yield Verify(planned.token, planned.token_sha256)
-            if isinstance(principal, Rejection):
-                return deny(principal.error, principal.reason, api=planned.api, resource=planned.resource)
+            found = self.authenticator.lookup(planned.token, planned.token_sha256, now)
+            if found is None:
+                found = yield Verify(planned.token, planned.token_sha256)
+            if isinstance(found, Rejection):
+                return deny(found.error, found.reason, api=planned.api, resource=planned.resource)
+            principal = found
 
-        if principal is not None and revoked(catalog, principal):
+        if principal is not None and revocation.revoked(catalog.revocations, principal, planned.token_sha256, now):
             return deny(errors.INVALID, "token revoked", api=planned.api, resource=planned.resource)
         admitted = self._admit(catalog, planned, principal, now)
         if isinstance(admitted, Decision):
             return admitted
+        blocked = denied(catalog, admitted, req.client_ip)
+        if blocked is not None:
+            return blocked
 
         if not admitted.counters:
             return admitted.decision

@@ -42,6 +42,12 @@ _CODES = [
               "You have exceeded your quota: application level limit", "THROTTLED"),
     ErrorCode("900804", 429, "Message throttled out",
               "You have exceeded your quota: subscription level limit", "THROTTLED"),
+    # Deny policies and burst control: ThrottleHandler.handleThrottleOut with APIThrottleConstants'
+    # BLOCKED_ERROR_CODE and SUBSCRIPTION_BURST_THROTTLE_OUT_ERROR_CODE (gateway/handlers/throttling).
+    ErrorCode("900805", 403, "Message blocked",
+              "You have been blocked from accessing the resource", "THROTTLED"),
+    ErrorCode("900807", 429, "Message throttled out",
+              "You have exceeded your quota: subscription level burst limit", "THROTTLED"),
 ]  # fmt: skip
 
 CODES = {c.code: c for c in _CODES}
@@ -60,6 +66,8 @@ THROTTLED_API = CODES["900800"]
 THROTTLED_RESOURCE = CODES["900802"]
 THROTTLED_APPLICATION = CODES["900803"]
 THROTTLED_SUBSCRIPTION = CODES["900804"]
+DENY_POLICY = CODES["900805"]
+BURST_SUBSCRIPTION = CODES["900807"]
 
 
 class Unavailable(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 DECISIONS = Counter(
@@ -25,3 +27,22 @@ CATALOG_OBJECTS = Gauge("apim_adapter_catalog_objects", "Objects in the serving 
 CATALOG_SKIPPED = Gauge("apim_adapter_catalog_skipped_items", "Items of the serving catalog left out as invalid")
 CATALOG_LOADED = Gauge("apim_adapter_catalog_loaded_timestamp_seconds", "When the serving catalog was loaded")
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])
+
+
+class LabelledCache:
+    """The children of a metric by label values, looked up once each: `labels()` is slow on the hot path.
+
+    Label values come from the catalog (API, application, tier) and WSO2's fixed codes, never from what a client
+    sends, so the number of children is bounded by the catalog; `max_children` bounds it anyway."""
+
+    def __init__(self, metric: Any, max_children: int = 10_000):
+        self.metric, self.max_children = metric, max_children
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            if len(self._children) >= self.max_children:
+                self._children.clear()
+            child = self._children[values] = self.metric.labels(*values)
+        return child

@@ -81,7 +81,7 @@ class Renderer:
     def allow(self, d: Decision, now: float) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
         assert api is not None
-        caller = (api.uuid, api.name, api.version, api.context)
+        caller: tuple[str, ...] = (api.uuid, api.name, api.version, api.context)
         if app is not None and key is not None:
             caller += (app.uuid, app.name, app.owner, key.key_type, sub.policy if sub else "")
             if self.backend_jwt is not None and d.principal is not None:
@@ -124,7 +124,7 @@ class Renderer:
         body = self._bodies.get(error.code)
         if body is None:
             body = self._bodies[error.code] = _body(error)
-        headers = JSON
+        headers: Headers = JSON
         if error.status == 401:
             headers += CHALLENGE
         elif error.status == 429 and d.usage is not None:

@@ -19,7 +19,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import logs
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 CHECK_METHOD = "/envoy.service.auth.v3.Authorization/Check"
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318/v1/traces"}
 
+F = TypeVar("F", bound=Callable[..., Any])
 _tracer: Any = None  # the SDK tracer while tracing is on; None: `span` and `traced` do nothing
 _NO_SPAN = contextlib.nullcontext()
 
@@ -112,7 +113,7 @@ class Tracing:
             attributes={"apim.transport": transport, "apim.request_id": req.request_id},
         )
 
-    def check(self, fn: Callable[[Any], Decision], transport: str) -> Callable[[Any], Decision]:
+    def check(self, fn: F, transport: str) -> F:
         @functools.wraps(fn)
         def traced_check(req):
             with self._start(req, transport) as current:
@@ -120,9 +121,9 @@ class Tracing:
                 current.set_attributes(describe(decision))
                 return decision
 
-        return traced_check
+        return cast(F, traced_check)
 
-    def check_async(self, fn: Callable[[Any], Any], transport: str) -> Callable[[Any], Any]:
+    def check_async(self, fn: F, transport: str) -> F:
         @functools.wraps(fn)
         async def traced_check(req):
             with self._start(req, transport) as current:
@@ -130,9 +131,9 @@ class Tracing:
                 current.set_attributes(describe(decision))
                 return decision
 
-        return traced_check
+        return cast(F, traced_check)
 
-    def carried(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def carried(self, fn: F) -> F:
         """`fn` returns a coroutine run on the event loop for a check thread: it runs in the thread's context, so
         the I/O it does (JWKS, introspection, Redis) belongs to the check's span."""
         context = self._context
@@ -148,7 +149,7 @@ class Tracing:
         def with_context(*args):
             return run_in(context.get_current(), fn(*args))
 
-        return with_context
+        return cast(F, with_context)
 
     def interceptors(self) -> list[Any]:
         """A gRPC server interceptor that makes the trace context of a Check call's metadata current."""

@@ -20,7 +20,7 @@ RESTART_BACKOFF = 1.0
 
 def _worker(config_path: str) -> None:
     from . import logs
-    from .cli import run
+    from .app import run
     from .config import load
 
     config = load(config_path)
@@ -54,7 +54,7 @@ def supervise(config_path: str, config) -> int:
                     workers[i].start()
         for w in workers:
             if w.is_alive():
-                os.kill(w.pid, signal.SIGTERM)
+                w.terminate()  # SIGTERM
         for w in workers:
             w.join(10)
     return 0

@@ -115,3 +115,36 @@ def test_lenient_build_leaves_out_bad_items_and_says_why():
     )
     with pytest.raises(CatalogError):
         build(doc)
+
+
+@pytest.mark.parametrize(
+    ("fields", "burst"),
+    [
+        ({"rateLimitCount": 10, "rateLimitTimeUnit": "sec"}, Limit(10, 1)),
+        ({"rateLimitCount": 100, "rateLimitTimeUnit": "min"}, Limit(100, 60)),
+        ({"rateLimitCount": 0, "rateLimitTimeUnit": None}, None),  # APIM's "no burst control"
+        ({"rateLimitCount": 10, "rateLimitTimeUnit": "sec", "stopOnQuotaReach": False}, None),  # not enforced
+    ],
+)
+def test_burst_control_of_a_subscription_policy_is_an_extra_limit(fields, burst):
+    doc = catalog_document()
+    doc["subscriptionPolicies"][0].update(fields)
+    gold = build(doc).subscription_policies["Gold"]
+    assert gold.burst == burst
+    assert gold.limit == Limit(5000, 60)  # the quota itself is unchanged
+
+
+def test_a_burst_unit_apim_does_not_know_is_an_error_naming_the_policy():
+    doc = catalog_document()
+    doc["subscriptionPolicies"][0].update(rateLimitCount=5, rateLimitTimeUnit="fortnight")
+    with pytest.raises(CatalogError, match=r"subscriptionPolicies\[0\] \(Gold\).rateLimitTimeUnit: unknown unit"):
+        build(doc)
+
+
+def test_revoked_jwts_of_a_file_hold_until_the_file_changes():
+    doc = catalog_document()
+    doc["revokedJwts"] = ["jti-1"]
+    assert "jti-1" in build(doc).revoked_jtis
+    doc["revocations"] = {"jtis": {}}
+    with pytest.raises(CatalogError, match="revocations: only the wso2 control plane sets it"):
+        build(doc)

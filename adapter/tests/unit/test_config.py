@@ -32,6 +32,8 @@ def test_defaults_follow_the_design_contract():
     assert km.algorithms == ("RS256", "PS256", "ES256")
     assert config.rate_limit.backend == "local"
     assert config.request.keep_authorization_header is False
+    assert config.request.num_trusted_proxies == 0
+    assert (config.control_plane.type, config.control_plane.poll_seconds) == ("file", 1.0)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,15 @@ def test_defaults_follow_the_design_contract():
         ("request.keepAuthorizationHeader", "yes", "request.keepAuthorizationHeader: expected a boolean"),
         ("logging.level", "LOUD", "logging.level: must be one of"),
         ("surprise", 1, "surprise: unknown key"),
+        ("server.http.pathPrefix", "authz", "server.http.pathPrefix: must start with '/'"),
+        ("keyManagers.0.jwksUri", "is/oauth2/jwks", "keyManagers[0].jwksUri: must match ^https?://"),
+        ("keyManagers.0.algorithms", [], "keyManagers[0].algorithms: must not be empty"),
+        ("backendJwt.algorithm", "HS256", "backendJwt.algorithm: HS256 is not allowed"),
+        ("request.numTrustedProxies", -1, "request.numTrustedProxies: must be at least 0"),
+        ("request.numTrustedProxies", 1.5, "request.numTrustedProxies: expected an integer, got float"),
+        ("controlPlane.pollSeconds", 0.01, "controlPlane.pollSeconds: must be at least 0.05"),
+        ("rateLimit.backend", "memcached", "rateLimit.backend: must be one of local, redis, got 'memcached'"),
+        ("server", [1], "server: expected a mapping, got list"),
     ],
 )
 def test_errors_name_the_bad_key(path, value, message):
@@ -60,8 +71,52 @@ def test_errors_name_the_bad_key(path, value, message):
 
 
 def test_wso2_control_plane_needs_its_url_and_credentials_files():
-    with pytest.raises(ConfigError, match=r"controlPlane\.url: required"):
+    with pytest.raises(ConfigError) as err:
         parse(with_("controlPlane", {"type": "wso2"}))
+    assert str(err.value).splitlines() == [
+        "controlPlane.url: required",
+        "controlPlane.usernameFile: required",
+        "controlPlane.passwordFile: required",
+    ]
+
+
+def test_control_plane_type_decides_which_keys_are_allowed():
+    wso2 = {"type": "wso2", "url": "https://apim:9443", "usernameFile": "u", "passwordFile": "p"}
+    config = parse(with_("controlPlane", wso2))
+    assert (config.control_plane.type, config.control_plane.tenant) == ("wso2", "carbon.super")
+    with pytest.raises(ConfigError, match=r"controlPlane\.path: unknown key"):
+        parse(with_("controlPlane", {**wso2, "path": "catalog.yaml"}))
+    with pytest.raises(ConfigError, match=r"controlPlane\.url: unknown key"):
+        parse(with_("controlPlane.url", "https://apim:9443"))
+
+
+def test_type_defaults_to_the_file_control_plane():
+    assert parse(with_("controlPlane", {"path": "catalog.yaml"})).control_plane.type == "file"
+
+
+def test_secrets_are_file_paths_never_values():
+    with pytest.raises(ConfigError, match=r"rateLimit\.redis\.password: unknown key"):
+        parse(with_("rateLimit", {"backend": "redis", "redis": {"url": "redis://r", "password": "hunter2"}}))
+
+
+def test_every_bad_key_is_reported_at_once():
+    raw = with_("server.workers", 0)
+    raw["request"] = {"maxTokenBytes": "8k"}
+    with pytest.raises(ConfigError) as err:
+        parse(raw)
+    assert str(err.value).splitlines() == [
+        "server.workers: must be at least 1",
+        "request.maxTokenBytes: expected an integer, got str",
+    ]
+
+
+def test_http_mode_can_be_turned_off_and_its_prefix_is_normalised():
+    assert parse(with_("server.http", {"enabled": False})).server.http is None
+    assert parse(with_("server.http.pathPrefix", "/authz/")).server.http.path_prefix == "/authz"
+
+
+def test_null_keys_count_as_not_set():
+    assert parse(with_("request", None)).request.max_token_bytes == 8192
 
 
 def test_duplicate_key_manager_names_are_rejected():

@@ -173,7 +173,11 @@ def rabbitmq(tmp_path_factory) -> RabbitMq:
 
 @pytest.fixture(scope="session")
 def spec() -> dict[str, Any]:
-    return yaml.safe_load(SPEC.read_text())
+    loaded = yaml.safe_load(SPEC.read_text())
+    # The spec requires a `type` in ThrottleLimit that it does not define and carbon-apimgt 9.31.86 never sends
+    # (SubscriptionValidationDataUtil): the real answers are what the double must match.
+    loaded["definitions"]["ThrottleLimit"].pop("required", None)
+    return loaded
 
 
 def validate_served(spec: dict[str, Any], served: Served) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import json
 import time
 from types import SimpleNamespace
 
@@ -13,6 +15,7 @@ import pytest
 from apim_adapter import catalog, config
 from apim_adapter.controlplane.events import Event
 from apim_adapter.controlplane.wso2 import ControlPlaneError, Wso2ControlPlane
+from apim_adapter.tokens import fingerprint
 from harness.apim_double import Served, sample_data
 from harness.sample_catalog import KM
 
@@ -31,9 +34,19 @@ def control_plane(cfg: config.Config) -> Wso2ControlPlane:
 
 
 def test_full_pull_builds_the_same_catalog_as_the_file_source(apim_factory, credentials, test_ca, tmp_path):
-    apim = apim_factory(page_size=2)  # APIM paging: every list takes several pages
-    apim.data["revokedJWTList"].append({"jwt_signature": "revoked-jti", "expiry_time": int(time.time() + 600) * 1000})
-    apim.data["revokedJWTList"].append({"jwt_signature": "expired-jti", "expiry_time": int(time.time() - 5) * 1000})
+    apim = apim_factory()
+    apim.data["apis"][0]["_gatewayLabels"] = ["Default", "Production"]  # without gatewayLabel: a row for each
+    now_ms = int(time.time() * 1000)
+    apim.data["revokedJWTList"] += [{"jwt_signature": "revoked-jti", "expiry_time": now_ms + 600_000},
+                                    {"jwt_signature": "expired-jti", "expiry_time": now_ms - 5000}]  # fmt: skip
+    apim.data["revokedJWTConsumerKeyList"].append({"consumer_key": "client-reload", "revocation_time": now_ms})
+    apim.data["revokedJWTSubjectEntityList"].append({"entity_id": "user-1", "revocation_time": now_ms})
+    apim.data["blockConditions"] += [  # rows of AM_BLOCK_CONDITIONS
+        {"id": 1, "type": "API", "value": "/httpbin/1.0.0", "enabled": True},
+        {"id": 2, "type": "USER", "value": "disabled-user", "enabled": False},
+        {"id": 3, "type": "IPRANGE", "value": '{"startingIp": "10.0.0.1", "endingIp": "10.0.0.9", "invert": true}',
+         "enabled": True},
+    ]  # fmt: skip
     cfg = make_config(apim, credentials, test_ca, tmp_path, keyManagersFromControlPlane=True)
 
     async def scenario():
@@ -51,12 +64,21 @@ def test_full_pull_builds_the_same_catalog_as_the_file_source(apim_factory, cred
     assert built.subscriptions == expected.subscriptions
     assert built.key_mappings == expected.key_mappings
     assert built.subscription_policies == expected.subscription_policies
-    assert built.revoked_jtis == {"revoked-jti"}
+    assert set(built.revoked_jtis) == {"revoked-jti"}
+    assert built.revocations.consumer_keys == {"client-reload": now_ms / 1000}
+    assert built.revocations.subjects == {"user-1": now_ms / 1000}
+    assert built.deny_policies.apis == {"/httpbin/1.0.0"}
+    assert not built.deny_policies.users  # a disabled condition is not served
+    [ip_range] = built.deny_policies.ips
+    assert (str(ip_range.start), str(ip_range.end), ip_range.invert) == ("10.0.0.1", "10.0.0.9", True)
     [km] = doc["keyManagers"]
     assert (km.name, km.issuer, km.jwks_uri, km.consumer_key_claim) == (
         KM, "https://is.example.com/oauth2/token", "https://is.example.com/jwks", "azp")  # fmt: skip
     assert km.ca_bundle == str(test_ca.ca)
-    assert any(q.get("offset") for endpoint, q in apim.requests if endpoint == "subscriptions")
+    [apis] = [served for served in apim.responses if served.endpoint == "apis"]
+    assert apis.body["count"] == 2  # one API, two environments
+    assert apis.gzipped  # over 1 KiB, as CXF answers
+    assert not any("pagination" in served.body for served in apim.responses if isinstance(served.body, dict))
 
 
 def test_key_managers_named_in_the_config_win_over_apim(apim_factory, credentials, test_ca, tmp_path):
@@ -126,6 +148,14 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
             built = catalog.build(cp.snapshot.document(time.time()))
             assert built.subscriptions[("app-unsubscribed", "api-httpbin")].state == "BLOCKED"
 
+            # An event naming one UUID: APIM answers every subscription; none of them may stand in for it.
+            await cp.apply(event("SUBSCRIPTIONS_UPDATE", applicationUUID="app-unsubscribed"))
+            first = subs.pop(0)
+            await cp.apply(event("SUBSCRIPTIONS_DELETE", applicationUUID=first["applicationUUID"],
+                                 apiUUID=first["apiUUID"]))  # fmt: skip
+            built = catalog.build(cp.snapshot.document(time.time()))
+            assert (first["applicationUUID"], first["apiUUID"]) not in built.subscriptions
+
             subs.remove(late)
             await cp.apply(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-unsubscribed", apiUUID="api-httpbin"))
             built = catalog.build(cp.snapshot.document(time.time()))
@@ -158,9 +188,53 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
             assert catalog.build(cp.snapshot.document(time.time())).apis == {}
 
             expiry_ms = int(time.time() + 60) * 1000
-            await cp.apply(event("tokenRevocation", revokedToken="jti-x", expiryTime=expiry_ms))
-            await cp.apply(event("tokenRevocation", revokedToken="jti-old", expiryTime=expiry_ms - 120_000))
-            assert catalog.build(cp.snapshot.document(time.time())).revoked_jtis == {"jti-x"}
+            await cp.apply(event("tokenRevocation", revokedToken="jti-x", expiryTime=expiry_ms, type="JWT"))
+            await cp.apply(event("tokenRevocation", revokedToken="jti-old", expiryTime=expiry_ms - 120_000, type="JWT"))
+            assert set(catalog.build(cp.snapshot.document(time.time())).revoked_jtis) == {"jti-x"}
+        finally:
+            await cp.api.close()
+
+    asyncio.run(scenario())
+
+
+def test_revocation_and_blocking_events_reach_the_catalog_and_opaque_tokens_are_evicted_by_hash(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+    evicted: list[str] = []
+
+    def entity(kind: str, **fields) -> str:
+        return base64.b64encode(json.dumps({"type": kind, **fields}).encode()).decode()
+
+    async def scenario():
+        cp = control_plane(cfg)
+        cp.on_token_revoked = evicted.append
+        try:
+            cp.snapshot = await cp.pull()
+            expiry_ms, now_ms = int(time.time() + 60) * 1000, int(time.time() * 1000)
+            await cp.apply(event("tokenRevocation", revokedToken="raw-opaque", expiryTime=expiry_ms, type="Default"))
+            await cp.apply(event("tokenRevocation", type="consumer_app_revocation_event", expiryTime=0,
+                                 revokedToken=entity("consumer_app_revocation_event", consumerKey="client-reload",
+                                                     revocationTime=str(now_ms))))  # fmt: skip
+            await cp.apply(event("tokenRevocation", type="subject_entity_revocation_event", expiryTime=0,
+                                 revokedToken=entity("subject_entity_revocation_event", entityId="user-1",
+                                                     revocationTime=str(now_ms))))  # fmt: skip
+            await cp.apply(event("tokenRevocation", type="consumer_app_revocation_event", revokedToken="%%"))
+            await cp.apply(event("throttleData", id=4, blockingCondition="APPLICATION", state="true",
+                                 conditionValue="admin:subscribed", tenantDomain="carbon.super"))  # fmt: skip
+            await cp.apply(event("throttleData", throttleKey="k", isThrottled="true", expiryTimeStamp=1))
+            doc = cp.snapshot.document(time.time())
+            built = catalog.build(doc)
+            assert built.revocations.token_hashes.keys() == {fingerprint("raw-opaque")}
+            assert evicted == [fingerprint("raw-opaque")]  # the adapter drops it from its introspection cache
+            assert "raw-opaque" not in repr(doc)
+            assert built.revocations.consumer_keys == {"client-reload": now_ms / 1000}
+            assert built.revocations.subjects == {"user-1": now_ms / 1000}
+            assert built.deny_policies.applications == {"admin:subscribed"}
+            await cp.apply(event("throttleData", id=4, blockingCondition="APPLICATION", state="false",
+                                 conditionValue="admin:subscribed", tenantDomain="carbon.super"))  # fmt: skip
+            assert not catalog.build(cp.snapshot.document(time.time())).deny_policies
         finally:
             await cp.api.close()
 
@@ -209,7 +283,8 @@ async def wait_for(condition, within: float = 5.0) -> None:
 @pytest.mark.parametrize(
     "served",
     [
-        Served("subscription-policies", 200, {"list": [{"name": "Gold", "defaultLimit": {"quotaType": "x"}}]}),
+        Served("subscription-policies", 200, {"list": [{"name": "Gold", "rateLimitCount": "ten"}]}),
+        Served("block", 200, {"ip": [{"fixedIp": "10.0.0.1", "invert": "yes"}]}),
         Served("apis", 200, {"count": "one", "list": []}),
         Served("keymanagers", 200, {"list": []}),
         Served("apis", 503, {"code": "unavailable"}),

@@ -5,8 +5,10 @@ real JWKS endpoint whose key manager they learn from APIM's /keymanagers."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +21,10 @@ from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
 from harness.processes import httpbin, wait_http
-from harness.sample_catalog import APPS, per_minute
+from harness.sample_catalog import APPS, KM, per_minute
 
 SHARED_LIMIT = 20
+BURST_LIMIT = 3  # spike arrest of the "Bursty" policy: 3 a minute beside a quota of 1000 a minute
 API = "/httpbin/1.0.0"
 CHANGE_WITHIN = 1.0  # seconds from a change in APIM to the decision through Envoy
 
@@ -31,6 +34,7 @@ class Wso2Stack:
     workdir: Path
     key: oidc.SigningKey
     jwks: oidc.JwksServer
+    introspection: oidc.IntrospectionEndpoint
     apim: ApimDouble
     adapters: list[AdapterProcess]
     gateway: Gateway
@@ -66,10 +70,11 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
     workdir = tmp_path_factory.mktemp("wso2-e2e")
     key = oidc.SigningKey("RS256")
     jwks = oidc.JwksServer([key])
-    apps = {**APPS, "late": (None, None), "shared": ("UNBLOCKED", "Shared20")}
-    data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT),))
-    data["subscriptionPolicies"][-1].update(id=9, quotaType="requestCount")
-    data["subscriptionPolicies"][-1]["defaultLimit"]["type"] = "REQUESTCOUNTLIMIT"
+    introspection = oidc.IntrospectionEndpoint("adapter", "introspection-secret")
+    apps = {**APPS, "late": (None, None), "shared": ("UNBLOCKED", "Shared20"), "denied": ("UNBLOCKED", "Gold"),
+            "revoked-app": ("UNBLOCKED", "Gold"), "bursty": ("UNBLOCKED", "Bursty")}  # fmt: skip
+    bursty = {**per_minute("Bursty", 1000), "rateLimitCount": BURST_LIMIT, "rateLimitTimeUnit": "min"}
+    data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT), bursty))
     apim = ApimDouble(data, tls=test_ca, amqp_url=rabbitmq.url).start()
     config = {
         "controlPlane": {
@@ -81,6 +86,12 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
                          "usernameFile": secret_file(workdir, "hub-user", "guest"),
                          "passwordFile": secret_file(workdir, "hub-password", "guest")},
         },
+        "keyManagers": [{  # APIM's key manager, plus introspection for opaque tokens: the configured one wins
+            "name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url,
+            "introspection": {"url": introspection.url,
+                              "clientIdFile": secret_file(workdir, "introspection-id", "adapter"),
+                              "clientSecretFile": secret_file(workdir, "introspection-secret", "introspection-secret")},
+        }],
         "rateLimit": {"backend": "redis", "redis": {
             "url": redis_server.url, "onError": "deny", "timeoutSeconds": 0.5,
             "passwordFile": secret_file(workdir, "redis-password", "redis-secret")}},
@@ -98,12 +109,13 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
             adapter.wait_ready()
         gateway = Gateway(Authz([a.grpc_port for a in adapters], "grpc"), bin_port)
         processes.append(gateway.start(workdir))
-        yield Wso2Stack(workdir, key, jwks, apim, adapters, gateway, config)
+        yield Wso2Stack(workdir, key, jwks, introspection, apim, adapters, gateway, config)
     finally:
         for proc in reversed(processes):
             proc.stop()
         apim.stop()
         jwks.close()
+        introspection.stop()
     check_answers(apim)
 
 
@@ -135,6 +147,77 @@ def test_a_revoked_token_is_denied_and_other_tokens_of_the_application_are_not(s
     stack.apim.revoke_token(jti, int(time.time() + 300) * 1000)
     assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
     assert stack.call(other).status_code == 200
+
+
+def test_an_opaque_token_revoked_in_apim_is_denied_by_its_hash_and_other_tokens_are_not(stack):
+    revoked, other = f"opaque-{uuid.uuid4()}", f"opaque-{uuid.uuid4()}"
+    for token in (revoked, other):  # IS 7's answer for an opaque token: no jti, no sub
+        stack.introspection.tokens[token] = {"active": True, "client_id": "client-subscribed", "token_type": "Bearer",
+                                             "scope": "scope_ip scope_headers", "iat": int(time.time()),
+                                             "exp": int(time.time() + 600)}  # fmt: skip
+    assert stack.settles(revoked, 200) < CHANGE_WITHIN  # now in the introspection cache of both replicas
+    stack.apim.revoke_token(revoked, int(time.time() + 600) * 1000, token_type="Default")  # IS sends the raw token
+    assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
+    assert stack.call(other).status_code == 200
+    for adapter in stack.adapters:
+        assert revoked not in adapter.proc.log(tail=1 << 24)
+
+
+def test_a_consumer_key_revocation_denies_only_that_keys_tokens_issued_before_it(stack):
+    now = int(time.time())
+    before, after = stack.token("revoked-app", iat=now - 10), stack.token("revoked-app", iat=now)
+    other = stack.token("subscribed", iat=now - 10)
+    assert stack.settles(before, 200) < CHANGE_WITHIN
+    stack.apim.revoke_consumer_key("client-revoked-app", (now - 5) * 1000)
+    assert stack.settles(before, 401, "900901") < CHANGE_WITHIN
+    assert stack.call(after).status_code == 200  # issued after the revocation
+    assert stack.call(other).status_code == 200  # another consumer key
+
+
+def test_a_subject_revocation_denies_only_that_subjects_tokens_issued_before_it(stack):
+    now = int(time.time())
+    before = stack.token("subscribed", iat=now - 10, entity_id="user-41", entity_type="USER_ID")
+    after = stack.token("subscribed", iat=now, entity_id="user-41", entity_type="USER_ID")
+    someone_else = stack.token("subscribed", iat=now - 10, entity_id="user-42", entity_type="USER_ID")
+    assert stack.settles(before, 200) < CHANGE_WITHIN
+    stack.apim.revoke_subject("user-41", (now - 5) * 1000)
+    assert stack.settles(before, 401, "900901") < CHANGE_WITHIN
+    assert stack.call(after).status_code == 200
+    assert stack.call(someone_else).status_code == 200
+
+
+def test_a_deny_policy_blocks_with_900805_and_its_removal_unblocks(stack):
+    token, bystander = stack.token("denied"), stack.token("subscribed")
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+    condition = stack.apim.add_block_condition("APPLICATION", "admin:denied")
+    try:
+        assert stack.settles(token, 403, "900805") < CHANGE_WITHIN
+        assert stack.call(token).json()["message"] == "Message blocked"
+        assert stack.call(bystander).status_code == 200
+    finally:
+        stack.apim.delete_block_condition(condition)
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+
+
+def test_an_ip_deny_policy_blocks_the_client_address_the_gateway_saw_until_it_is_deleted(stack):
+    token = stack.token("subscribed")
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+    condition = stack.apim.add_block_condition("IP", json.dumps({"fixedIp": "127.0.0.1", "invert": False}))
+    try:
+        assert stack.settles(token, 403, "900805") < CHANGE_WITHIN  # the test client is 127.0.0.1
+    finally:
+        stack.apim.delete_block_condition(condition)
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+
+
+def test_burst_control_throttles_with_900807_before_the_quota(stack):
+    if time.time() % 60 > 50:  # keep the calls inside one minute window
+        time.sleep(61 - time.time() % 60)
+    token = stack.token("bursty")
+    statuses = [stack.call(token) for _ in range(BURST_LIMIT + 2)]
+    assert [r.status_code for r in statuses] == [200] * BURST_LIMIT + [429, 429]
+    assert {r.json()["code"] for r in statuses[BURST_LIMIT:]} == {"900807"}
+    assert all(int(r.headers["retry-after"]) >= 1 for r in statuses[BURST_LIMIT:])
 
 
 def test_two_replicas_enforce_one_shared_tier_limit_exactly(stack):

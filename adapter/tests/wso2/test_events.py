@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from apim_adapter.controlplane.events import BadEvent, decode, jti_of
-from harness import oidc
+from apim_adapter.controlplane.events import BadEvent, decode
 
 
 def notification(event_type: str, event: dict, timestamp: int = 1_700_000_000_000) -> bytes:
@@ -58,11 +57,3 @@ def test_key_manager_events_keep_their_payload():
 def test_messages_that_are_not_wso2_events_are_rejected(body):
     with pytest.raises(BadEvent):
         decode("notification", body)
-
-
-def test_a_revoked_token_is_denied_by_its_jti_whether_apim_sends_the_jti_or_the_whole_jwt():
-    key = oidc.SigningKey("RS256")
-    token = key.sign(oidc.claims("https://is/oauth2/token", "client", jti="the-jti"))
-    assert jti_of(token) == "the-jti"
-    assert jti_of("the-jti") == "the-jti"
-    assert jti_of("a.b.c") == "a.b.c"  # not decodable: kept as it is

@@ -1,59 +1,21 @@
-"""RFC 7662 introspection against a real introspection endpoint started by the test (IS 7's /oauth2/introspect
-answers the same way; Keycloak in the local stack has a real one too)."""
+"""RFC 7662 introspection against a real introspection endpoint started by the test (harness.oidc; IS 7's
+/oauth2/introspect answers the same way; Keycloak in the local stack has a real one too)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from apim_adapter import errors
 from apim_adapter.config import Introspection, KeyManager
 from apim_adapter.errors import Unavailable
 from apim_adapter.http_client import HttpClient
-from apim_adapter.tokens import TokenRejected
+from apim_adapter.tokens import TokenRejected, fingerprint
 from apim_adapter.tokens.introspection import Introspector
-from harness.processes import free_port
-
-
-class IntrospectionEndpoint:
-    """POST /oauth2/introspect with client Basic auth; `tokens` maps token → RFC 7662 answer."""
-
-    def __init__(self, client_id: str, client_secret: str, delay: float = 0.0):
-        self.tokens: dict[str, dict] = {}
-        self.calls = 0
-        self.status = 200
-        self.delay = delay
-        self.auth = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/oauth2/introspect"
-        self.runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.calls += 1
-        if request.headers.get("Authorization") != self.auth:
-            return web.json_response({"error": "invalid_client"}, status=401)
-        form = await request.post()
-        await asyncio.sleep(self.delay)
-        if self.status != 200:
-            return web.Response(status=self.status)
-        return web.json_response(self.tokens.get(form.get("token"), {"active": False}))
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/oauth2/introspect", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
-
+from harness.oidc import IntrospectionEndpoint
 
 SECRET = "s3cret"
 
@@ -71,17 +33,19 @@ def key_manager(tmp_path: Path, url: str, secret: str = SECRET, **settings) -> K
 
 
 def run(tmp_path, scenario, delay: float = 0.0, secret: str = SECRET, **settings):
+    endpoint = IntrospectionEndpoint("adapter", SECRET, delay)
+
     async def main():
-        endpoint = IntrospectionEndpoint("adapter", SECRET, delay)
-        await endpoint.start()
         client = HttpClient(timeout=2)
         try:
             await scenario(endpoint, Introspector(key_manager(tmp_path, endpoint.url, secret, **settings), client))
         finally:
             await client.close()
-            await endpoint.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        endpoint.stop()
 
 
 def test_an_active_token_becomes_a_principal_and_is_cached(tmp_path):
@@ -110,6 +74,20 @@ def test_the_positive_cache_ends_at_cache_seconds_even_when_the_token_lives_long
         assert endpoint.calls == 2
 
     run(tmp_path, scenario, cache_seconds=1)
+
+
+def test_a_token_revoked_through_apim_is_forgotten_by_its_sha256_and_asked_again(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["opaque-1"] = active(lifetime=3600)
+        await introspector.introspect("opaque-1")
+        endpoint.tokens["opaque-1"] = {"active": False}  # revoked at the key manager, announced by APIM
+        introspector.forget(fingerprint("opaque-1"))
+        with pytest.raises(TokenRejected) as caught:
+            await introspector.introspect("opaque-1")
+        assert caught.value.error == errors.INACTIVE
+        assert endpoint.calls == 2
+
+    run(tmp_path, scenario, cache_seconds=3600)
 
 
 def test_inactive_tokens_are_rejected_and_negatively_cached_briefly(tmp_path):
@@ -154,11 +132,11 @@ def test_an_outage_is_an_error_not_a_deny_and_cached_tokens_stay_valid(tmp_path)
         endpoint.status = 503
         with pytest.raises(Unavailable):
             await introspector.introspect("new-token")
-        await endpoint.stop()  # no key manager at all
+        endpoint.stop()  # no key manager at all
         with pytest.raises(Unavailable):
             await introspector.introspect("another-token")
         assert (await introspector.introspect("cached")).consumer_key == "client-a"
-        await endpoint.start()
+        endpoint.start()
         endpoint.status = 200
         endpoint.tokens["new-token"] = active("client-b")
         assert (await introspector.introspect("new-token")).consumer_key == "client-b"  # errors are not cached

@@ -76,6 +76,29 @@ def test_all_counters_of_a_check_are_counted_in_one_call_with_their_own_windows(
     assert ttls[2] == -2 or 0 < ttls[2] <= 2_000  # the one-second window may already be over
 
 
+def test_a_burst_window_of_one_second_counts_apart_from_the_quota_and_resets_each_second(
+    redis_server, redis_password_file, tmp_path
+):
+    key = f"sub:app:api:{time.time_ns()}"
+    burst, quota = Limit(2, 1), Limit(100, 60)  # spike arrest 2/sec beside a 100/min subscription quota
+
+    async def scenario():
+        lim = limiter(redis_server.url, redis_password_file, tmp_path, timeout=5)
+        start = float(int(time.time() // 60) * 60 + 5)  # a whole second, well inside one minute window
+        try:
+            first = [await lim.hit([(key, burst), (key, quota)], start + 0.1 * i) for i in range(3)]
+            next_second = await lim.hit([(key, burst), (key, quota)], start + 1.2)
+        finally:
+            await lim.close()
+        return first, next_second
+
+    first, next_second = asyncio.run(scenario())
+    assert [b.count for b, _ in first] == [1, 2, 3]
+    assert [b.exceeded for b, _ in first] == [False, False, True]
+    assert all(b.reset == 1 for b, _ in first)
+    assert [u.count for u in next_second] == [1, 4]  # the burst window restarted, the quota did not
+
+
 def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_password_file, own_redis):
     server = own_redis
     limit = Limit(3, 60)

@@ -1,6 +1,6 @@
 """Control planes feed catalog documents (WSO2 internal data API shapes) to the adapter.
 
-A control plane calls `publish(document, source)` with a whole document whenever it has a new one; the
+A control plane calls `publish(document)` with a whole document whenever it has a new one; the
 adapter validates it, builds a new catalog and swaps it in, or keeps the last good one and reports why.
 """
 
@@ -13,6 +13,8 @@ Publish = Callable[[Mapping[str, Any]], bool]  # True when the document became t
 
 
 class ControlPlane(Protocol):
+    lenient: bool  # True: a bad item is left out of the catalog; False: it rejects the whole document
+
     async def run(self, publish: Publish) -> None:
         """Publish documents until cancelled."""
         ...

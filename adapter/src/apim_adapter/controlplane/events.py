@@ -24,7 +24,8 @@ import yarl
 
 EXCHANGE = "amq.topic"
 NOTIFICATION, KEY_MANAGER, TOKEN_REVOCATION = "notification", "keymanager", "tokenRevocation"
-ROUTING_KEYS = (NOTIFICATION, KEY_MANAGER, TOKEN_REVOCATION)
+THROTTLE_DATA = "throttleData"  # blocking conditions (blockingEventJMSPublisher.xml)
+ROUTING_KEYS = (NOTIFICATION, KEY_MANAGER, TOKEN_REVOCATION, THROTTLE_DATA)
 MAX_MESSAGE_BYTES = 1 << 20
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def decode(routing_key: str, body: bytes) -> Event:
     if routing_key == TOKEN_REVOCATION:
         # {eventId, revokedToken, ttl, expiryTime, type, tenantId}: the fields themselves, not base64.
         return Event(TOKEN_REVOCATION, payload)
+    if routing_key == THROTTLE_DATA:
+        # {id, blockingCondition, conditionValue, state, tenantDomain}: the stream's attributes, not base64.
+        return Event(THROTTLE_DATA, payload)
     if routing_key == KEY_MANAGER:
         # {event_type, name, action, type, enabled, value (base64 config), tenantDomain}
         return Event(KEY_MANAGER, payload)
@@ -77,19 +81,6 @@ def decode(routing_key: str, body: bytes) -> Event:
     if not isinstance(data, dict):
         raise BadEvent(f"{event_type}: event is not an object")
     return Event(event_type, data, _seconds(payload.get("timeStamp")) or _seconds(data.get("timeStamp")))
-
-
-def jti_of(revoked: str) -> str:
-    """The jti to deny for a revokedToken: APIM sends the jti, but a whole JWT is accepted too."""
-    if revoked.count(".") != 2:
-        return revoked
-    try:
-        part = revoked.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, binascii.Error):
-        return revoked
-    jti = claims.get("jti") if isinstance(claims, dict) else None
-    return jti if isinstance(jti, str) and jti else revoked
 
 
 OnEvent = Callable[[Event], Awaitable[None]]

@@ -38,6 +38,8 @@ def read_document(path: Path) -> Any:
 
 
 class FileControlPlane:
+    lenient = False  # an operator's file must be right as a whole
+
     def __init__(self, path: Path, poll_seconds: float = 1.0):
         self.path, self.poll_seconds = path, poll_seconds
         self._seen: tuple[int, int, int] | None = None

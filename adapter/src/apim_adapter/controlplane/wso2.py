@@ -1,7 +1,7 @@
 """The wso2 control plane: WSO2 API Manager 4.5's internal data API, kept current by its event hub.
 
 Startup pulls every list the catalog needs from `/internal/data/v1` (HTTPS with a CA bundle, Basic
-credentials from files, the `xWSO2Tenant` header, following `pagination.next` when APIM pages). Then every
+credentials from files, the `xWSO2Tenant` header; APIM answers whole lists, never pages). Then every
 event from the event hub re-pulls the one entity it names through the API's query parameters, as Choreo
 Connect does, so an event never carries stale data into the catalog; a periodic full pull repairs anything an
 event could not (a lost message, a broker outage). Events and pulls go through one queue, applied in order.
@@ -15,23 +15,23 @@ import base64
 import logging
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
-from .. import tracing
+from .. import blocking, tracing
 from ..config import Config, ControlPlane, KeyManager
 from ..http_client import HttpClient
+from ..revocation import BadRevocation, RevocationStore
 from . import Publish
-from .events import KEY_MANAGER, TOKEN_REVOCATION, Event, EventHubListener, jti_of
+from .events import KEY_MANAGER, THROTTLE_DATA, TOKEN_REVOCATION, Event, EventHubListener
 
 log = logging.getLogger(__name__)
 
 BASE_PATH = "/internal/data/v1"
 MAX_RESPONSE_BYTES = 64 << 20
-MAX_PAGES = 10_000
 POLICY_ENDPOINTS = {
     "subscriptionPolicies": "subscription-policies",
     "applicationPolicies": "application-policies",
@@ -69,12 +69,6 @@ def _base_url(url: str) -> str:
     return url if url.endswith(BASE_PATH) else url + BASE_PATH
 
 
-def _epoch_seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return float("inf")
-    return value / 1000 if value > 1e11 else float(value)
-
-
 class InternalDataApi:
     """GETs on /internal/data/v1 as a gateway makes them."""
 
@@ -99,22 +93,12 @@ class InternalDataApi:
             raise ControlPlaneError(f"GET {urllib.parse.urlsplit(url).path}: {exc or type(exc).__name__}") from exc
 
     async def items(self, path: str, **query: Any) -> list[dict[str, Any]]:
-        """Every item of a `{count, list, pagination}` answer, following `pagination.next` links."""
+        """The items of a `{count, list}` answer: the internal service never sets `pagination` (its
+        *ApiServiceImpl build whole lists)."""
         body = await self.get(path, **query)
-        items, seen, url = [], set(), f"{self.base}/{path}"
-        for _ in range(MAX_PAGES):
-            if not isinstance(body, dict) or not isinstance(body.get("list"), list):
-                raise ControlPlaneError(f"GET {path}: not a list answer")
-            items += [item for item in body["list"] if isinstance(item, dict)]
-            nxt = (body.get("pagination") or {}).get("next")
-            if not nxt or not isinstance(nxt, str):
-                return items
-            url = urllib.parse.urljoin(url, nxt)
-            if url in seen:
-                raise ControlPlaneError(f"GET {path}: pagination loops")
-            seen.add(url)
-            body = await self._get(url)
-        raise ControlPlaneError(f"GET {path}: too many pages")
+        if not isinstance(body, dict) or not isinstance(body.get("list"), list):
+            raise ControlPlaneError(f"GET {path}: not a list answer")
+        return [item for item in body["list"] if isinstance(item, dict)]
 
     async def close(self) -> None:
         await self.client.close()
@@ -166,18 +150,19 @@ class Snapshot:
         self.subscriptions: dict[tuple, dict] = {}
         self.key_mappings: dict[tuple, dict] = {}
         self.policies: dict[str, dict[Any, dict]] = {key: {} for key in POLICY_ENDPOINTS}
-        self.revoked: dict[str, float] = {}  # jti → expiry (epoch seconds)
+        self.revocations = RevocationStore()
+        self.block_conditions: dict[str, Any] = {}  # GET /block's shape, kept current by throttleData events
         self.key_managers: list[KeyManager] | None = None
 
     def document(self, now: float) -> dict[str, Any]:
-        self.revoked = {jti: exp for jti, exp in self.revoked.items() if exp > now}
         doc: dict[str, Any] = {
             "apis": list(self.apis.values()),
             "applications": list(self.applications.values()),
             "subscriptions": list(self.subscriptions.values()),
             "applicationKeyMappings": list(self.key_mappings.values()),
             **{key: list(items.values()) for key, items in self.policies.items()},
-            "revokedJwts": sorted(self.revoked),
+            "revocations": self.revocations.view(now),
+            "blockConditions": self.block_conditions,
         }
         if self.key_managers is not None:
             doc["keyManagers"] = list(self.key_managers)
@@ -185,6 +170,8 @@ class Snapshot:
 
 
 class Wso2ControlPlane:
+    lenient = True  # APIM's data is served as well as it can be: a bad item is left out, not the whole update
+
     def __init__(self, cp: ControlPlane, config: Config, min_backoff: float = 0.5, max_backoff: float | None = None):
         self.cp, self.config = cp, config
         self.api = InternalDataApi(cp, config)
@@ -195,6 +182,8 @@ class Wso2ControlPlane:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()  # None: full resync
         self._next_resync = time.monotonic() + cp.resync_seconds
         self._ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
+        # Told the SHA-256 of each opaque token revoked, so that the adapter drops it from its introspection cache.
+        self.on_token_revoked: Callable[[str], None] = lambda _digest: None
 
     # -- full pull ---------------------------------------------------------------------------------------
 
@@ -209,20 +198,25 @@ class Wso2ControlPlane:
             self.api.items("application-key-mappings"),
             *(self.api.items(endpoint) for endpoint in POLICY_ENDPOINTS.values()),
             self.api.get("revokedjwt"),
+            self.api.get("block"),
         )
-        apis, apps, subs, keys, *policies, revoked = lists
+        apis, apps, subs, keys, *policies, revoked, block = lists
         snap.apis = {a.get("uuid"): a for a in apis}
         snap.applications = {a.get("uuid"): a for a in apps}
         snap.subscriptions = {_sub_key(s): s for s in subs}
         snap.key_mappings = {_km_key(k): k for k in keys}
         for key, items in zip(POLICY_ENDPOINTS, policies, strict=True):
             snap.policies[key] = {p.get("name"): p for p in items}
-        for entry in (revoked.get("revokedJWTList") if isinstance(revoked, dict) else None) or []:
-            if isinstance(entry, dict) and isinstance(entry.get("jwt_signature"), str):
-                snap.revoked[entry["jwt_signature"]] = _epoch_seconds(entry.get("expiry_time"))
-        if self.snapshot is not None:  # revocations learnt from events that APIM's list may not show yet
-            for jti, exp in self.snapshot.revoked.items():
-                snap.revoked.setdefault(jti, exp)
+        if self.snapshot is not None:  # revocations learnt from events stay: they end on their own
+            snap.revocations = self.snapshot.revocations
+        try:
+            for why in snap.revocations.load(revoked, time.time()):
+                log.warning("revocation from APIM left out", extra={"error": why})
+        except BadRevocation as exc:
+            raise ControlPlaneError(f"GET revokedjwt: {exc}") from exc
+        if not isinstance(block, dict):
+            raise ControlPlaneError("GET block: not an object")
+        snap.block_conditions = block
         if cp.key_managers_from_control_plane:
             snap.key_managers = await self._key_managers()
         return snap
@@ -240,19 +234,28 @@ class Wso2ControlPlane:
         snap, d, kind = self.snapshot, event.data, event.type
         assert snap is not None
         if kind == TOKEN_REVOCATION:
-            token = d.get("revokedToken")
-            if isinstance(token, str) and token:
-                expiry = _epoch_seconds(d.get("expiryTime"))
-                if expiry == float("inf"):
-                    expiry = time.time() + _ttl(d.get("ttl"))
-                snap.revoked[jti_of(token)] = expiry
+            try:
+                digest = snap.revocations.apply_event(d, time.time())
+            except BadRevocation as exc:
+                log.warning("token revocation ignored", extra={"error": str(exc)})
+                return
+            if digest is not None:
+                self.on_token_revoked(digest)
+        elif kind == THROTTLE_DATA:
+            try:
+                if not blocking.apply_event(snap.block_conditions, d):
+                    return  # throttle decisions and key templates of APIM's traffic manager: not ours
+            except blocking.BadCondition as exc:
+                log.warning("blocking condition ignored", extra={"error": str(exc)})
+                return
         elif kind == KEY_MANAGER:
             if self.cp.key_managers_from_control_plane:
                 snap.key_managers = await self._key_managers()
         elif kind.startswith("SUBSCRIPTIONS_"):
             key = (d.get("applicationUUID"), d.get("apiUUID"))
             found = await self.api.items("subscriptions", apiUUID=key[1], applicationUUID=key[0])
-            _replace(snap.subscriptions, key, found)
+            # APIM filters only when both UUIDs are given, else answers every subscription: keep the named one.
+            _replace(snap.subscriptions, key, [sub for sub in found if _sub_key(sub) == key])
         elif kind == "APPLICATION_DELETE":
             uuid = d.get("uuid")
             snap.applications.pop(uuid, None)
@@ -351,13 +354,6 @@ class Wso2ControlPlane:
                     SYNC_LAG.observe(max(0.0, now - event.timestamp))
         else:
             SYNC_FAILURES.labels("rejected").inc()
-
-
-def _ttl(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 3600.0
 
 
 def _replace(table: dict[Any, dict], key: Any, found: list[dict[str, Any]]) -> None:

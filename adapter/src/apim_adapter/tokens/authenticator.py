@@ -10,6 +10,7 @@ from ..cache import TtlCache
 from ..config import KeyManager
 from ..http_client import HttpClient
 from . import Principal, Rejection, TokenRejected
+from .introspection import Introspector
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
@@ -61,6 +62,7 @@ class TokenCache:
 
 
 EXPIRED = Rejection(errors.EXPIRED, "expired")
+UNKNOWN_ISSUER = Rejection(errors.INVALID, "unknown issuer")
 
 
 class Authenticator:
@@ -69,7 +71,7 @@ class Authenticator:
         self._clients: dict[str | None, HttpClient] = {}
         self._jwks: dict[tuple[str, str], JwksCache] = {}
         self._introspector_factory = introspector_factory
-        self._introspectors: dict[str, object] = {}
+        self._introspectors: dict[str, Introspector] = {}
         self.by_issuer: dict[str, JwtValidator] = {}
         self.update(key_managers)
 
@@ -91,7 +93,8 @@ class Authenticator:
         self._jwks, self.by_issuer, self._introspectors = jwks, by_issuer, introspectors
 
     def lookup(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
-        """The answer for a token from memory (a rejection too); None when it must be verified."""
+        """The answer for a token without I/O: cached, or verified here with keys already fetched (a rejection
+        too); None when the key manager must be asked (keys to fetch, introspection)."""
         if self._introspectors and token.count(".") != 2:
             for introspector in self._introspectors.values():
                 found = introspector.cached(token_sha256, now)
@@ -99,8 +102,34 @@ class Authenticator:
                     return found
             return None  # asked again: an opaque token may be active at another key manager
         cached = self.cache.get(token_sha256, now)
-        (CACHE_MISS if cached is None else CACHE_HIT).inc()
-        return cached
+        if cached is not None:
+            CACHE_HIT.inc()
+            return cached
+        CACHE_MISS.inc()
+        return self._verify_now(token, token_sha256, now)
+
+    def _verify_now(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
+        """A JWT whose signing key is already here is verified on the spot (CPU only, on the calling thread):
+        only a token that needs the key manager (keys to fetch, introspection) goes to the event loop."""
+        try:
+            header, issuer = route(token)
+            validator = self.by_issuer.get(issuer) if issuer else None
+            if validator is None:
+                return UNKNOWN_ISSUER
+            principal = validator.validate_now(token, header)
+        except TokenRejected as rejected:
+            if rejected.cacheable:
+                self.cache.reject(token_sha256, rejected.rejection, now)
+            return rejected.rejection
+        if principal is None:
+            return None
+        return self._remember(token, token_sha256, principal, now)
+
+    def _remember(self, token: str, token_sha256: str, principal: Principal, now: float) -> Principal | Rejection:
+        if principal.expires_at <= now:
+            return EXPIRED
+        self.cache.put(token_sha256, principal, token)
+        return principal
 
     async def verify(self, token: str, token_sha256: str) -> Principal | Rejection:
         """Validate a token (JWKS, introspection), remember the answer, and return it.
@@ -113,18 +142,16 @@ class Authenticator:
             if rejected.cacheable and token.count(".") == 2:
                 self.cache.reject(token_sha256, rejected.rejection, now)
             return rejected.rejection
-        if principal.expires_at <= now:
-            return EXPIRED
-        if token.count(".") == 2:  # an introspected token is cached by its introspector, with its own bounds
-            self.cache.put(token_sha256, principal, token)
-        return principal
+        if token.count(".") != 2:  # an introspected token is cached by its introspector, with its own bounds
+            return EXPIRED if principal.expires_at <= now else principal
+        return self._remember(token, token_sha256, principal, now)
 
     async def _validate(self, token: str) -> Principal:
         if token.count(".") == 2 or not self._introspectors:
             header, issuer = route(token)
             validator = self.by_issuer.get(issuer) if issuer else None
             if validator is None:
-                raise TokenRejected(errors.INVALID, "unknown issuer")
+                raise TokenRejected(UNKNOWN_ISSUER.error, UNKNOWN_ISSUER.reason)
             return await validator.validate(token, header)
         return await self._introspect(token)
 
@@ -137,6 +164,12 @@ class Authenticator:
                 inactive = rejected
         assert inactive is not None
         raise inactive
+
+    def forget(self, token_sha256: str) -> None:
+        """A token revoked through APIM: drop every cached answer for it (it is denied by its hash anyway)."""
+        self.cache.valid.pop(token_sha256)
+        for introspector in self._introspectors.values():
+            introspector.forget(token_sha256)
 
     async def close(self) -> None:
         for client in self._clients.values():

@@ -48,6 +48,12 @@ class JwksCache:
             raise Unavailable(f"no JWKS from key manager {self.name}")
         return found
 
+    def known(self, kid: str | None) -> jwt.PyJWK | None:
+        """The key for kid if it is already here and fresh enough to use without asking the key manager."""
+        if time.monotonic() - self.fetched_at > self.refresh:
+            return None  # time for the background refresh, which only `key` starts
+        return self._lookup(kid)
+
     def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
         if kid is None and len(self.keys) == 1:
             return next(iter(self.keys.values()))

@@ -43,17 +43,28 @@ class JwtValidator:
     def __init__(self, key_manager: KeyManager, jwks: JwksCache):
         self.km, self.jwks = key_manager, jwks
 
-    async def validate(self, token: str, header: dict[str, Any]) -> Principal:
-        km = self.km
+    def _kid(self, header: dict[str, Any]) -> str | None:
         alg = header.get("alg")
-        if alg not in km.algorithms:
+        if alg not in self.km.algorithms:
             raise TokenRejected(errors.INVALID, f"algorithm {alg!r} not allowed")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise TokenRejected(errors.INVALID, "malformed kid")
-        key = await self.jwks.key(kid)
+        return kid
+
+    def validate_now(self, token: str, header: dict[str, Any]) -> Principal | None:
+        """The principal when the signing key is already known (CPU only); None when the keys must be fetched."""
+        key = self.jwks.known(self._kid(header))
+        return None if key is None else self._verified(token, header, key)
+
+    async def validate(self, token: str, header: dict[str, Any]) -> Principal:
+        key = await self.jwks.key(self._kid(header))
         if key is None:
             raise TokenRejected(errors.INVALID, "unknown signing key")
+        return self._verified(token, header, key)
+
+    def _verified(self, token: str, header: dict[str, Any], key: jwt.PyJWK) -> Principal:
+        km, alg = self.km, header["alg"]
         try:
             claims = jwt.decode(
                 token,

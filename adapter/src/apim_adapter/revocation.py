@@ -1,0 +1,240 @@
+"""Token revocations as APIM 4.5 announces them, and the pure check of a token against them.
+
+Four kinds (reference/wso2-istio-runtime-facts.md, "Revocation"; carbon-apimgt 9.31.86
+`gateway/listeners/GatewayTokenRevocationMessageListener.java`, `RevokedJWTDataHolder.java`, `JWTValidator.java`):
+- one JWT, by its `jti` (`revokedToken` of a `tokenRevocation` event of type `JWT`; `revokedJWTList[].jwt_signature`);
+- one opaque token: IS sends the raw token (`type` `Default`). Only its SHA-256 (`tokens.fingerprint`) is kept,
+  so no raw token ever sits in memory, logs or the catalog; the caller also evicts it from the introspection cache;
+- every token of a consumer key issued (`iat`) before a revocation time (`consumer_app_revocation_event`,
+  `revokedJWTConsumerKeyList`);
+- every token of a subject issued before a revocation time (`subject_entity_revocation_event`,
+  `revokedJWTSubjectEntityList`). As APIM's gateway does, the subject is the token's `entity_id` claim and the
+  check applies only to tokens carrying both `azp` and `entity_id`.
+
+Memory stays bounded: a token revocation lasts until the token's expiry, a consumer-key or subject revocation
+until no token issued before it can still be valid (`max_token_lifetime` after it), and `max_entries` caps the
+total (the entries closest to their end are dropped first).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tokens import Principal, fingerprint
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKEN_LIFETIME = 86_400.0  # seconds; IS 7's default access token lifetime is 3600
+DEFAULT_MAX_ENTRIES = 100_000
+CONSUMER_APP_EVENT = "consumer_app_revocation_event"  # APIConstants.NotificationEvent
+SUBJECT_ENTITY_EVENT = "subject_entity_revocation_event"
+JWT_TYPE = "JWT"
+
+
+@dataclass(frozen=True)
+class Revocations:
+    """An immutable view for the decision: each key → until when (jti, token hash) or before when (consumer key,
+    subject) it applies, in epoch seconds."""
+
+    jtis: Mapping[str, float] = field(default_factory=dict)
+    token_hashes: Mapping[str, float] = field(default_factory=dict)
+    consumer_keys: Mapping[str, float] = field(default_factory=dict)  # revoked before this time
+    subjects: Mapping[str, float] = field(default_factory=dict)  # entity_id → revoked before this time
+
+    def __len__(self) -> int:
+        return len(self.jtis) + len(self.token_hashes) + len(self.consumer_keys) + len(self.subjects)
+
+
+NONE = Revocations()
+
+
+def _issued_at(claims: Mapping[str, Any]) -> float | None:
+    iat = claims.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        return None
+    return float(iat)
+
+
+def revoked(revocations: Revocations, principal: Principal, token_sha256: str, now: float) -> bool:
+    """Whether a validated token is revoked: `token_sha256` is `tokens.fingerprint(token)`."""
+    if not revocations:
+        return False
+    jti = principal.jti
+    if jti is not None and revocations.jtis.get(jti, 0.0) > now:
+        return True
+    if revocations.token_hashes:
+        if revocations.token_hashes.get(token_sha256, 0.0) > now:
+            return True
+        # IS names a JWT app's token by its jti; APIM's event type says JWT, but a jti announced with another type
+        # ended up hashed like an opaque token: match it the same way.
+        if jti is not None and revocations.token_hashes.get(fingerprint(jti), 0.0) > now:
+            return True
+    if revocations.consumer_keys or revocations.subjects:
+        iat = _issued_at(principal.claims)
+        if iat is None:
+            return False
+        before = revocations.consumer_keys.get(principal.consumer_key)
+        if before is not None and iat < before:
+            return True
+        entity = principal.claims.get("entity_id")
+        if isinstance(entity, str) and isinstance(principal.claims.get("azp"), str):
+            before = revocations.subjects.get(entity)
+            if before is not None and iat < before:
+                return True
+    return False
+
+
+class BadRevocation(ValueError):
+    """A revocation message or list entry that cannot be applied; the message never contains a token."""
+
+
+def _epoch_seconds(value: Any) -> float | None:
+    """APIM's times are epoch milliseconds, as numbers or (revocationTime) strings."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return value / 1000.0
+
+
+def jti_of(revoked_token: str) -> str:
+    """The jti of a whole JWT (accepted as well as a bare jti); the value itself otherwise."""
+    if revoked_token.count(".") != 2:
+        return revoked_token
+    try:
+        part = revoked_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, binascii.Error):
+        return revoked_token
+    jti = claims.get("jti") if isinstance(claims, dict) else None
+    return jti if isinstance(jti, str) and jti else revoked_token
+
+
+class RevocationStore:
+    """What the control plane learnt, from `/revokedjwt` and the `tokenRevocation` topic; `view()` snapshots it."""
+
+    def __init__(self, max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME, max_entries: int = DEFAULT_MAX_ENTRIES):
+        self.max_token_lifetime, self.max_entries = max_token_lifetime, max_entries
+        self.jtis: dict[str, float] = {}
+        self.token_hashes: dict[str, float] = {}
+        self.consumer_keys: dict[str, float] = {}
+        self.subjects: dict[str, float] = {}
+
+    # -- sources --------------------------------------------------------------------------------------------
+
+    def apply_event(self, payload: Mapping[str, Any], now: float) -> str | None:
+        """A `tokenRevocation` event's fields (`TokenRevocationNotifierImpl`: eventId, revokedToken, ttl,
+        expiryTime, type, tenantId). Returns the SHA-256 of an opaque token it revoked (for the caller to evict
+        from the introspection cache), else None. Raises BadRevocation."""
+        kind, token = payload.get("type"), payload.get("revokedToken")
+        if not isinstance(token, str) or not token:
+            raise BadRevocation("tokenRevocation without revokedToken")
+        if kind in (CONSUMER_APP_EVENT, SUBJECT_ENTITY_EVENT):
+            self._apply_entity_event(kind, token, now)
+            return None
+        until = _epoch_seconds(payload.get("expiryTime")) or now + self._ttl(payload.get("ttl"))
+        until = min(until, now + self.max_token_lifetime)
+        jti = jti_of(token) if token.count(".") == 2 else None
+        if (jti is not None and jti != token) or (kind == JWT_TYPE and "." not in token):
+            _extend(self.jtis, jti or token, until)  # a jti, or the jti of a whole JWT
+            return None
+        digest = fingerprint(token)  # an opaque token (or a jti under another type): never keep it raw
+        _extend(self.token_hashes, digest, until)
+        return digest
+
+    def _apply_entity_event(self, kind: str, encoded: str, now: float) -> None:
+        # `revokedToken` is base64 JSON (event/ConsumerAppRevocationEvent.java, SubjectEntityRevocationEvent.java).
+        try:
+            event = json.loads(base64.b64decode(encoded, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise BadRevocation(f"{kind}: revokedToken is not base64 JSON") from exc
+        if not isinstance(event, dict):
+            raise BadRevocation(f"{kind}: revokedToken is not an object")
+        at = _epoch_seconds(event.get("revocationTime"))
+        if at is None:
+            raise BadRevocation(f"{kind}: no revocationTime")
+        if kind == CONSUMER_APP_EVENT:
+            key = event.get("consumerKey")
+            table = self.consumer_keys
+        else:
+            key = event.get("entityId")
+            table = self.subjects
+        if not isinstance(key, str) or not key:
+            raise BadRevocation(f"{kind}: no {'consumerKey' if kind == CONSUMER_APP_EVENT else 'entityId'}")
+        _extend(table, key, at)
+
+    def load(self, body: Any, now: float) -> list[str]:
+        """`GET /revokedjwt` (`RevokedEventsDTO`): merged into what events already told. Returns why entries were
+        left out (bad shapes), so that one bad row does not lose the others."""
+        if not isinstance(body, Mapping):
+            raise BadRevocation("revokedjwt: not an object")
+        skipped: list[str] = []
+        lists = (
+            ("revokedJWTList", "jwt_signature", "expiry_time", self.jtis),
+            ("revokedJWTConsumerKeyList", "consumer_key", "revocation_time", self.consumer_keys),
+            ("revokedJWTSubjectEntityList", "entity_id", "revocation_time", self.subjects),
+        )
+        for name, key_field, time_field, table in lists:
+            for i, entry in enumerate(_list(body.get(name))):
+                key = entry.get(key_field) if isinstance(entry, Mapping) else None
+                at = _epoch_seconds(entry.get(time_field)) if isinstance(entry, Mapping) else None
+                if not isinstance(key, str) or not key or at is None:
+                    skipped.append(f"{name}[{i}]: needs {key_field} and {time_field}")
+                    continue
+                if table is self.jtis:
+                    at = min(at, now + self.max_token_lifetime)
+                _extend(table, key, at)
+        return skipped
+
+    # -- the view -------------------------------------------------------------------------------------------
+
+    def view(self, now: float) -> Revocations:
+        """Expired entries dropped, the cap enforced, and a frozen copy for the catalog."""
+        horizon = now - self.max_token_lifetime
+        self.jtis = {k: t for k, t in self.jtis.items() if t > now}
+        self.token_hashes = {k: t for k, t in self.token_hashes.items() if t > now}
+        self.consumer_keys = {k: t for k, t in self.consumer_keys.items() if t > horizon}
+        self.subjects = {k: t for k, t in self.subjects.items() if t > horizon}
+        excess = len(self.jtis) + len(self.token_hashes) + len(self.consumer_keys) + len(self.subjects)
+        excess -= self.max_entries
+        if excess > 0:
+            self._drop(excess, now)
+        return Revocations(dict(self.jtis), dict(self.token_hashes), dict(self.consumer_keys), dict(self.subjects))
+
+    def _drop(self, count: int, now: float) -> None:
+        """Drop the `count` entries that would end soonest; each kind's end on one time line."""
+        lifetime = self.max_token_lifetime
+        ends = [(t, k, self.jtis) for k, t in self.jtis.items()]
+        ends += [(t, k, self.token_hashes) for k, t in self.token_hashes.items()]
+        ends += [(t + lifetime, k, self.consumer_keys) for k, t in self.consumer_keys.items()]
+        ends += [(t + lifetime, k, self.subjects) for k, t in self.subjects.items()]
+        ends.sort(key=lambda e: e[0])
+        for _, key, table in ends[:count]:
+            del table[key]
+        log.warning("revocations over their cap: the entries ending soonest were dropped", extra={"dropped": count})
+
+    def _ttl(self, value: Any) -> float:
+        try:
+            ttl = float(value)
+        except (TypeError, ValueError):
+            return self.max_token_lifetime
+        return ttl if 0 < ttl < self.max_token_lifetime else self.max_token_lifetime
+
+
+def _extend(table: dict[str, float], key: str, at: float) -> None:
+    """Keep the later time: a later revocation of a consumer key covers more tokens; a jti lives to its end."""
+    if at > table.get(key, 0.0):
+        table[key] = at
+
+
+def _list(value: Any) -> Iterable[Any]:
+    return value if isinstance(value, list) else ()

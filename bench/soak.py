@@ -1,0 +1,186 @@
+"""Soak: minutes of mixed traffic behind a real Envoy, the adapter's memory sampled all along.
+
+    .venv/bin/python -m bench.soak                # 3 minutes
+    .venv/bin/python -m bench.soak --minutes 10
+    .venv/bin/python -m bench.soak --quick        # 30 s smoke run
+
+Traffic (wrk, one Lua script): 70% a valid token, 10% an expired one, 20% a unique made-up token on every request
+(half JWTs of our issuer with a forged signature, so that each one is verified and remembered as rejected; half
+plain garbage). Anyone can send the last kind, so memory must level off while they keep coming. Every
+`--every` seconds: requests/s, answers by status, errors (5xx and socket errors), and the adapter's RSS. Prints a
+table, says whether RSS levelled off, and writes .cache/bench/soak.json. Recorded figures: bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import oidc
+from harness.envoy import Authz
+from harness.processes import ROOT
+
+from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, pin, process_tree, start_envoy
+
+SCRIPT = r"""
+-- 70% valid, 10% expired, 20% unique made-up tokens; answers counted by status in each thread.
+local valid, expired, forged = os.getenv("SOAK_VALID"), os.getenv("SOAK_EXPIRED"), os.getenv("SOAK_FORGED")
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+local n = 0
+ok, unauthorized, other, failed = 0, 0, 0, 0
+
+local function noise(len)
+  local out = {}
+  for i = 1, len do
+    local k = math.random(1, #alphabet)
+    out[i] = alphabet:sub(k, k)
+  end
+  return table.concat(out)
+end
+
+init = function(args)
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+end
+
+request = function()
+  n = n + 1
+  local slot, token = n % 10, valid
+  if slot == 0 then token = expired
+  elseif slot == 1 then token = forged .. noise(342)  -- a JWT of our issuer, its signature made up
+  elseif slot == 2 then token = noise(180) end        -- plain garbage
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. token})
+end
+
+response = function(status, headers, body)
+  if status == 200 then ok = ok + 1
+  elseif status == 401 then unauthorized = unauthorized + 1
+  elseif status >= 500 then failed = failed + 1
+  else other = other + 1 end
+end
+
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+
+done = function(summary, latency, requests)
+  local t = {ok = 0, unauthorized = 0, other = 0, failed = 0}
+  for _, thread in ipairs(threads) do
+    for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
+  end
+  io.write(string.format("SOAK ok=%d unauthorized=%d other=%d failed=%d\n", t.ok, t.unauthorized, t.other, t.failed))
+end
+"""
+
+
+def rss_mib(pid: int) -> float:
+    total = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    return total / 1024
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def tokens(fixture: Fixture) -> dict[str, str]:
+    issuer = fixture.jwks.issuer
+    valid = fixture.headers["Authorization"].removeprefix("Bearer ")
+    expired = fixture.key.sign(oidc.claims(issuer, CLIENT_ID, "scope_ip", lifetime=-3600))
+    header = _b64(json.dumps({"alg": "RS256", "kid": fixture.key.kid, "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(oidc.claims(issuer, CLIENT_ID, "scope_ip", lifetime=3600)).encode())
+    return {"SOAK_VALID": valid, "SOAK_EXPIRED": expired, "SOAK_FORGED": f"{header}.{payload}."}
+
+
+def run_wrk(port: int, script: Path, seconds: int, env: dict[str, str]) -> dict[str, Any]:
+    argv = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}{PATH}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False, env=env)
+    if done.returncode:
+        raise RuntimeError(f"wrk failed: {done.stderr[-500:]}")  # tokens travel in the environment, not argv
+    counts = dict(re.findall(r"(\w+)=(\d+)", re.search(r"^SOAK (.*)$", done.stdout, re.M).group(1)))
+    sock = re.search(r"Socket errors: (.*)", done.stdout)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1)),
+        **{k: int(v) for k, v in counts.items()},
+        "socket_errors": sock.group(1) if sock else "",
+    }
+
+
+def soak(seconds: int, every: int, workdir: Path) -> list[dict[str, Any]]:
+    fixture = Fixture(workdir)
+    samples: list[dict[str, Any]] = []
+    try:
+        adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
+        pin(adapter.proc.proc.pid, SERVER_CORES)
+        gateway, envoy = start_envoy(workdir, Authz([adapter.grpc_port], "grpc"))
+        port = gateway.port
+        script = workdir / "soak.lua"
+        script.write_text(SCRIPT)
+        env = {**os.environ, **tokens(fixture)}
+        started = time.monotonic()
+        samples.append({"t": 0, "rss_mib": round(rss_mib(adapter.proc.proc.pid), 1)})
+        while time.monotonic() - started < seconds:
+            result = run_wrk(port, script, every, env)
+            pin(adapter.proc.proc.pid, SERVER_CORES)  # threads started since inherit nothing from the first pin
+            result.update(t=round(time.monotonic() - started), rss_mib=round(rss_mib(adapter.proc.proc.pid), 1))
+            samples.append(result)
+            print(row(result), flush=True)
+        envoy.stop()
+        adapter.stop()
+    finally:
+        fixture.close()
+    return samples
+
+
+def row(s: dict[str, Any]) -> str:
+    return (
+        f"{s['t']:>5} s  {s.get('rps', 0):>8.0f} req/s  200: {s.get('ok', 0):>7}  401: {s.get('unauthorized', 0):>7}"
+        f"  other: {s.get('other', 0):>4}  errors: {s.get('failed', 0):>4} {s.get('socket_errors', '')}"
+        f"  RSS {s['rss_mib']:>7.1f} MiB"
+    )
+
+
+def verdict(samples: list[dict[str, Any]]) -> str:
+    """RSS in the last third against the middle third: a bounded adapter has levelled off by then."""
+    measured = [s["rss_mib"] for s in samples[1:]]
+    if len(measured) < 3:
+        return "too short to tell"
+    third = max(1, len(measured) // 3)
+    middle, last = max(measured[third : 2 * third]), max(measured[-third:])
+    growth = last - middle
+    errors = sum(s.get("failed", 0) for s in samples)
+    state = "levelled off" if growth <= max(8.0, 0.05 * middle) else "STILL GROWING"
+    return f"RSS {state}: {middle:.0f} → {last:.0f} MiB over the last two thirds; {errors} errors"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--every", type=int, default=10, help="seconds per sample")
+    parser.add_argument("--quick", action="store_true", help="30 s, a sample every 5 s")
+    args = parser.parse_args(argv)
+    seconds, every = (30, 5) if args.quick else (int(args.minutes * 60), args.every)
+    pin(os.getpid(), LOAD_CORES)  # this process and wrk
+    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
+        samples = soak(seconds, every, Path(tmp))
+    summary = verdict(samples)
+    print(summary)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "soak.json").write_text(json.dumps({"samples": samples, "verdict": summary}, indent=1))
+    print(f"written to {(OUT / 'soak.json').relative_to(ROOT)}")
+    return 0 if "GROWING" not in summary else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
