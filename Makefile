@@ -49,11 +49,14 @@ $(TOOLS)/bin/otelcol-apim: versions.env scripts/otelcol.sh
 	scripts/otelcol.sh
 	touch $@
 
+$(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh $(TOOLS)/.system-packages
+	scripts/qpid-broker.sh
+
 $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml

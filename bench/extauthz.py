@@ -259,13 +259,12 @@ class BenchGateway(Gateway):
 
     streams_per_connection: int | None = None
 
+    access_log: bool = False
+
     def config(self) -> dict[str, Any]:
         config = super().config()
-        for listener in config["static_resources"]["listeners"]:
-            for f in listener["filter_chains"][0]["filters"]:
-                f["typed_config"]["access_log"] = []
         for cluster in config["static_resources"]["clusters"]:
-            if cluster["name"] == "ext_authz" and self.streams_per_connection:
+            if self.authz and cluster["name"] == self.authz.cluster and self.streams_per_connection:
                 options = cluster["typed_extension_protocol_options"]
                 http = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"]
                 http["http2_protocol_options"]["max_concurrent_streams"] = self.streams_per_connection
@@ -410,8 +409,14 @@ class Bench:
 def envoy_stats(admin_port: int) -> dict[str, int]:
     """ext_authz outcomes and connections to the server, as Envoy counted them over the whole run."""
     stats = requests.get(f"http://127.0.0.1:{admin_port}/stats?format=json", timeout=5).json()["stats"]
-    wanted = ("http.gateway.ext_authz.", "cluster.ext_authz.upstream_cx_total", "cluster.ext_authz.upstream_rq_total")
-    return {s["name"]: s["value"] for s in stats if "name" in s and s["name"].startswith(wanted)}
+    counted = {}
+    for stat in stats:
+        name = stat.get("name", "")
+        if name.startswith("http.gateway.ext_authz."):
+            counted[name] = stat["value"]
+        elif name.startswith("cluster.outbound|") and name.endswith((".upstream_cx_total", ".upstream_rq_total")):
+            counted["cluster.ext_authz." + name.rsplit(".", 1)[1]] = stat["value"]  # istiod's cluster name, shortened
+    return counted
 
 
 def run(plan: Plan, workdir: Path) -> dict[str, dict[str, Any]]:

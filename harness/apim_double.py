@@ -7,9 +7,11 @@
   `/keymanagers` a bare array, `/revokedjwt` its three lists, `/block` the enabled blocking conditions, and
   answers over 1 KiB gzipped as CXF's GZIP feature does. Every answer is kept in `responses` so that tests
   validate each one against the spec's definitions.
-- The event hub: notifications published to `amq.topic` on a real AMQP broker with WSO2's shapes (routing keys
-  `notification`, `keymanager`, `tokenRevocation`, `throttleData`; reference/wso2-apim.md §3.1), after the data
-  changed, as APIM publishes them after its database commit.
+- The event hub: events published to `amq.topic` on a real AMQP broker as APIM 4.5 publishes them, after the data
+  changed, as APIM publishes after its database commit (each quirk cites the carbon-apimgt 9.31.86 file it mirrors
+  at the method that publishes it): the topic names APIM uses (`notification`, `tokenRevocation`, `keyManager`,
+  `throttleData`), the event publisher's JSON mapping `{"event": {"payloadData": {...}}}`, a notification's
+  `timestamp` attribute and base64 Gson event body with its own `timeStamp`, no publisher confirms (Andes has none).
 
 Runs its own event loop in a thread, so that synchronous tests and adapter processes can both use it.
 """
@@ -32,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
+import pika
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from .processes import free_port
@@ -94,8 +96,9 @@ class TestCa:
     key: Path
 
 
-def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -> TestCa:
-    """A CA and a server certificate for 127.0.0.1 (and hostnames), written as PEM files."""
+def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",), rsa_key: bool = False) -> TestCa:
+    """A CA and a server certificate for 127.0.0.1 (and hostnames), written as PEM files. `rsa_key`: an RSA server
+    key, for servers that read no EC keys from PEM (Qpid Broker-J's `NonJavaKeyStore`)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -115,7 +118,7 @@ def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(65537, 2048) if rsa_key else ec.generate_private_key(ec.SECP256R1())
     sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), *(x509.DNSName(h) for h in hostnames)]
     cert = (
         x509.CertificateBuilder()
@@ -181,8 +184,8 @@ class ApimDouble:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
-        self._amqp: aio_pika.abc.AbstractConnection | None = None
-        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._amqp: pika.BlockingConnection | None = None
+        self._amqp_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -215,14 +218,11 @@ class ApimDouble:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.tls.cert, self.tls.key)
         await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=context).start()
-        if self.amqp_url:
-            self._amqp = await aio_pika.connect(self.amqp_url)
-            channel = await self._amqp.channel()
-            self._exchange = await channel.get_exchange("amq.topic")
 
     async def _stop(self) -> None:
-        if self._amqp is not None:
-            await self._amqp.close()
+        with self._amqp_lock:
+            if self._amqp is not None and self._amqp.is_open:
+                self._amqp.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -295,134 +295,152 @@ class ApimDouble:
 
     # -- changes in APIM, each followed by its event -----------------------------------------------------
 
-    def notify(self, event_type: str, payload: dict[str, Any]) -> None:
-        """Publish a `notification` event: `payload` is the event object APIM base64-encodes."""
-        self.call(self._publish_notification, event_type, payload)
-
-    async def _publish_notification(self, event_type: str, payload: dict[str, Any]) -> None:
-        now = int(time.time() * 1000)
-        event = {
-            "eventId": str(uuid.uuid4()),
-            "timeStamp": now,
-            "type": event_type,
-            "tenantId": TENANT_ID,
-            "tenantDomain": self.tenant,
-            **payload,
-        }
-        encoded = base64.b64encode(json.dumps(event).encode()).decode()
-        await self._publish("notification", {"eventType": event_type, "timeStamp": now, "event": encoded})
-
-    async def _publish(self, routing_key: str, payload_data: dict[str, Any]) -> None:
-        assert self._exchange is not None, "the double was started without amqp_url"
+    def _publish(self, topic: str, payload_data: dict[str, Any]) -> None:
+        """One JMS text message as APIM's event publishers send it: the JSON mapping of the stream's attributes
+        (product-apim `repository/deployment/server/eventpublishers/*JMSPublisher.xml`, `mapping type="json"`),
+        to `amq.topic` with the topic name as routing key. No publisher confirms: Andes has no confirm class.
+        Reconnects once if the broker went away (a restart in a test)."""
+        assert self.amqp_url, "the double was started without amqp_url"
         body = json.dumps({"event": {"payloadData": payload_data}}).encode()
-        await self._exchange.publish(aio_pika.Message(body, content_type="application/json"), routing_key)
+        with self._amqp_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._amqp is None or not self._amqp.is_open:
+                        self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+                    self._amqp.channel().basic_publish("amq.topic", topic, body)
+                    return
+                except pika.exceptions.AMQPError:
+                    self._amqp = None
+                    if attempt == 2:
+                        raise
+
+    def notify(self, event_type: str, payload: dict[str, Any]) -> None:
+        """A `notification` event: `payload` is the event object's own fields (impl/notifier/events/*.java).
+        carbon-apimgt `impl/notifier/AbstractNotifier.java` `publishEventToEventHub`: the stream attributes are
+        `eventType`, `timestamp` (the event's `timeStamp`) and `event`, the base64 of the event's Gson JSON, which
+        carries `eventId`, `timeStamp`, `type`, `tenantId`, `tenantDomain` (`Event.java`)."""
+        now = int(time.time() * 1000)
+        event = {"eventId": str(uuid.uuid4()), "timeStamp": now, "type": event_type, "tenantId": TENANT_ID,
+                 "tenantDomain": self.tenant, **payload}  # fmt: skip
+        encoded = base64.b64encode(json.dumps(event).encode()).decode()
+        self._publish("notification", {"eventType": event_type, "timestamp": now, "event": encoded})
+
+    def change(self, mutate: Callable[[dict[str, Any]], None]) -> None:
+        """Change the data on the double's own loop (where the API reads it), before any event is sent."""
+
+        async def run() -> None:
+            mutate(self.data)
+
+        self.call(run)
 
     def put_subscription(self, sub: dict[str, Any], event_type: str = "SUBSCRIPTIONS_CREATE") -> None:
         """Create or update a subscription (matched by application and API UUID), then tell the gateways."""
 
-        async def change() -> None:
-            subs = self.data["subscriptions"]
+        def mutate(data: dict[str, Any]) -> None:
             key = (sub["applicationUUID"], sub["apiUUID"])
+            subs = data["subscriptions"]
             subs[:] = [s for s in subs if (s["applicationUUID"], s["apiUUID"]) != key] + [copy.deepcopy(sub)]
-            await self._publish_notification(event_type, _subscription_event(sub))
 
-        self.call(change)
+        self.change(mutate)
+        self.notify(event_type, _subscription_event(sub))
 
     def delete_subscription(self, application_uuid: str, api_uuid: str) -> None:
-        async def change() -> None:
-            subs = self.data["subscriptions"]
-            gone = [s for s in subs if (s["applicationUUID"], s["apiUUID"]) == (application_uuid, api_uuid)]
-            subs[:] = [s for s in subs if s not in gone]
-            for sub in gone:
-                await self._publish_notification("SUBSCRIPTIONS_DELETE", _subscription_event(sub))
+        gone: list[dict[str, Any]] = []
 
-        self.call(change)
+        def mutate(data: dict[str, Any]) -> None:
+            subs = data["subscriptions"]
+            gone.extend(s for s in subs if (s["applicationUUID"], s["apiUUID"]) == (application_uuid, api_uuid))
+            subs[:] = [s for s in subs if s not in gone]
+
+        self.change(mutate)
+        for sub in gone:
+            self.notify("SUBSCRIPTIONS_DELETE", _subscription_event(sub))
 
     def revoke_token(self, revoked_token: str, expiry_ms: int, token_type: str = "JWT", ttl: int = 3600) -> None:  # noqa: S107
-        """Token revocation as APIM stores and publishes it (TokenRevocationNotifierImpl): `revokedToken` is the
-        jti for a JWT (`token_type` JWT) and the raw token for an opaque one (`Default`)."""
-
-        async def change() -> None:
-            self.data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
-            await self._publish_revocation(revoked_token, token_type, expiry_ms, str(ttl))
-
-        self.call(change)
+        """Token revocation as APIM stores it (AM_REVOKED_JWT, served by /revokedjwt) and publishes it: carbon-apimgt
+        `impl/token/TokenRevocationNotifierImpl.java` sends the stream attributes `eventId`, `revokedToken`, `ttl`,
+        `expiryTime` (ms), `type`, `tenantId` themselves, on topic `tokenRevocation`. `revokedToken` is the jti for a
+        JWT (`token_type` JWT) and the raw token for an opaque one (`Default`)."""
+        self.change(
+            lambda data: data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
+        )
+        self._publish_revocation(revoked_token, token_type, expiry_ms, str(ttl))
 
     def revoke_consumer_key(self, consumer_key: str, revocation_ms: int) -> None:
         """Every token of a consumer key issued before `revocation_ms` (AM_APP_REVOKED_EVENT, then the event)."""
-
-        async def change() -> None:
-            self.data["revokedJWTConsumerKeyList"].append(
+        self.change(
+            lambda data: data["revokedJWTConsumerKeyList"].append(
                 {"consumer_key": consumer_key, "revocation_time": revocation_ms, "organization": self.tenant}
             )
-            event = {"consumerKey": consumer_key, "revocationTime": str(revocation_ms)}
-            await self._publish_entity_revocation("consumer_app_revocation_event", event)
-
-        self.call(change)
+        )
+        event = {"consumerKey": consumer_key, "revocationTime": str(revocation_ms)}
+        self._publish_entity_revocation("consumer_app_revocation_event", event)
 
     def revoke_subject(self, entity_id: str, revocation_ms: int, entity_type: str = "USER_ID") -> None:
         """Every token of a subject (`entity_id` claim) issued before `revocation_ms`."""
+        row = {"entity_id": entity_id, "entity_type": entity_type, "revocation_time": revocation_ms,
+               "organization": self.tenant}  # fmt: skip
+        self.change(lambda data: data["revokedJWTSubjectEntityList"].append(row))
+        event = {"entityId": entity_id, "entityType": entity_type, "revocationTime": str(revocation_ms)}
+        self._publish_entity_revocation("subject_entity_revocation_event", event)
 
-        async def change() -> None:
-            self.data["revokedJWTSubjectEntityList"].append(
-                {"entity_id": entity_id, "entity_type": entity_type, "revocation_time": revocation_ms,
-                 "organization": self.tenant}
-            )  # fmt: skip
-            event = {"entityId": entity_id, "entityType": entity_type, "revocationTime": str(revocation_ms)}
-            await self._publish_entity_revocation("subject_entity_revocation_event", event)
-
-        self.call(change)
-
-    async def _publish_entity_revocation(self, kind: str, fields: dict[str, Any]) -> None:
+    def _publish_entity_revocation(self, kind: str, fields: dict[str, Any]) -> None:
         # revokedToken carries the base64 JSON of the event and expiryTime is 0 (TokenRevocationNotifierImpl).
         event = {"eventId": str(uuid.uuid4()), "timeStamp": int(time.time() * 1000), "type": kind,
                  "tenantId": TENANT_ID, "tenantDomain": self.tenant, **fields}  # fmt: skip
         encoded = base64.b64encode(json.dumps(event).encode()).decode()
-        await self._publish_revocation(encoded, kind, 0, "0")
+        self._publish_revocation(encoded, kind, 0, "0")
 
-    async def _publish_revocation(self, revoked_token: str, kind: str, expiry_ms: int, ttl: str) -> None:
+    def _publish_revocation(self, revoked_token: str, kind: str, expiry_ms: int, ttl: str) -> None:
         payload = {"eventId": str(next(_event_ids)), "revokedToken": revoked_token, "ttl": ttl,
                    "expiryTime": expiry_ms, "type": kind, "tenantId": TENANT_ID}  # fmt: skip
-        await self._publish("tokenRevocation", payload)
+        self._publish("tokenRevocation", payload)
 
     def add_block_condition(self, condition_type: str, value: str) -> int:
         """A deny policy added in the admin portal (AM_BLOCK_CONDITIONS, then APIProviderImpl
         .publishBlockingEvent on throttleData); returns its condition id. An IP value is its JSON."""
+        added: list[int] = []
 
-        async def change() -> int:
-            rows = self.data["blockConditions"]
-            condition_id = max((r["id"] for r in rows), default=0) + 1
-            rows.append({"id": condition_id, "type": condition_type, "value": value, "enabled": True})
-            await self._publish_blocking(condition_id, condition_type, value, "true")
-            return condition_id
+        def mutate(data: dict[str, Any]) -> None:
+            rows = data["blockConditions"]
+            added.append(max((r["id"] for r in rows), default=0) + 1)
+            rows.append({"id": added[0], "type": condition_type, "value": value, "enabled": True})
 
-        return self.call(change)
+        self.change(mutate)
+        self._publish_blocking(added[0], condition_type, value, "true")
+        return added[0]
 
     def delete_block_condition(self, condition_id: int) -> None:
         """A deny policy deleted (APIProviderImpl.unpublishBlockCondition: state false)."""
+        gone: list[dict[str, Any]] = []
 
-        async def change() -> None:
-            rows = self.data["blockConditions"]
-            gone = [r for r in rows if r["id"] == condition_id]
+        def mutate(data: dict[str, Any]) -> None:
+            rows = data["blockConditions"]
+            gone.extend(r for r in rows if r["id"] == condition_id)
             rows[:] = [r for r in rows if r["id"] != condition_id]
-            for row in gone:
-                await self._publish_blocking(row["id"], row["type"], row["value"], "false")
 
-        self.call(change)
+        self.change(mutate)
+        for row in gone:
+            self._publish_blocking(row["id"], row["type"], row["value"], "false")
 
-    async def _publish_blocking(self, condition_id: int, condition_type: str, value: str, state: str) -> None:
+    def _publish_blocking(self, condition_id: int, condition_type: str, value: str, state: str) -> None:
         # The attributes of org.wso2.blocking.request.stream under blockingEventJMSPublisher.xml's JSON mapping, as
         # jms/listener/utils/JMSMessageListener.handleBlockingMessage reads them.
         payload = {"id": condition_id, "blockingCondition": condition_type, "conditionValue": value,
                    "state": state, "tenantDomain": self.tenant}  # fmt: skip
-        await self._publish("throttleData", payload)
+        self._publish("throttleData", payload)
 
-    def publish_raw(self, routing_key: str, payload_data: dict[str, Any]) -> None:
-        self.call(self._publish, routing_key, payload_data)
+    def publish_raw(self, topic: str, body: bytes) -> None:
+        """Any bytes on a topic: a message APIM would never send, for the listener's poison handling."""
+        with self._amqp_lock:
+            if self._amqp is None or not self._amqp.is_open:
+                self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+            self._amqp.channel().basic_publish("amq.topic", topic, body)
 
 
 def _subscription_event(sub: dict[str, Any]) -> dict[str, Any]:
-    """A SubscriptionEvent's own fields (Choreo Connect's SubscriptionEvent)."""
+    """A SubscriptionEvent's own fields (carbon-apimgt `impl/notifier/events/SubscriptionEvent.java`; the 4.5 class
+    has no `applicationName`)."""
     return {
         "subscriptionId": sub.get("subscriptionId"),
         "subscriptionUUID": sub.get("subscriptionUUID"),

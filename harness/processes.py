@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,15 @@ def wait_http(url: str, timeout: float = 30, status: int = 200, process: Process
         time.sleep(0.1)
     detail = f"\n{process.log()}" if process is not None else ""
     raise TimeoutError(f"{url} not answering {status} after {timeout}s ({last}){detail}")
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0, interval: float = 0.02) -> None:
+    """For asyncio tests: wait, yielding to the loop, until `condition()` holds; AssertionError after `within` s."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(interval)
 
 
 def httpbin(log_dir: Path, port: int | None = None, workers: int = 2) -> tuple[Process, int]:

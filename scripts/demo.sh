@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make demo: bring the local stack up (Keycloak, httpbin, apim-adapter, Envoy), run the secured flow and print
-# its table, then explain how to call the gateway yourself. Re-running leaves healthy processes alone.
+# make demo: bring the local stack up (Keycloak, httpbin v1 and v2, apim-adapter, Envoy configured as istiod
+# configures Istio's ingress gateway), run the secured flow and print its table (with the tier-routing rows: which
+# httpbin version answered a Gold and a Silver consumer), then explain how to call the gateway yourself.
+# Re-running leaves healthy processes alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ansible.cfg sets YAML results, which keep the flow table readable.
@@ -11,8 +13,11 @@ export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 source .state/local/endpoints.env
 cat <<MSG
 
-The secured httpbin flow runs on this machine: Envoy (as Istio's ingress gateway) at $GATEWAY_URL asks
-apim-adapter (ext_authz gRPC) about every call; Keycloak issues the tokens; httpbin answers.
+The secured httpbin flow runs on this machine: Envoy (configured as istiod configures Istio's ingress gateway)
+at $GATEWAY_URL asks apim-adapter (ext_authz gRPC) about every call; Keycloak issues the tokens; httpbin answers.
+Tier routing: the adapter sets x-apim-tier, the gateway's ext_authz filter clears the route cache (what the
+apim-adapter chart's EnvoyFilter does behind istiod), and Gold consumers reach httpbin v2, the others v1
+(each names itself in X-Httpbin-Version).
 
 Call it yourself. Get a token for the subscribed application (client credentials, asking for scope_ip):
 
@@ -24,6 +29,7 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip        # 200
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/headers   # 403: token without scope_headers
   curl -i $GATEWAY_URL$API_CONTEXT/ip                                          # 401: no token
+  curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
 
 Logs: $STATE_DIR/*.log (gateway access log with the adapter's metadata: $STATE_DIR/gateway-access.log).
 Stop everything: make demo-down

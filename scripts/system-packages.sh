@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the tests start for real: Redis, RabbitMQ, wrk. Installs only what is missing.
+# Debian packages the tests start for real: Redis, wrk; maven fetches Qpid Broker-J. Installs only what is missing.
 set -euo pipefail
-wanted=(redis-server rabbitmq-server wrk)
+wanted=(redis-server wrk maven)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -13,6 +13,6 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The tests start their own servers on free ports; the packaged services stay off.
-for svc in redis-server rabbitmq-server; do
+for svc in redis-server; do
   $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
 done

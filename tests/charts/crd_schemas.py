@@ -7,13 +7,16 @@ field fails the test instead of vanishing silently on the cluster. CEL rules (`x
 are not evaluated.
 """
 
+import functools
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import yaml
-from chart_helpers import REPO, version
+from chart_helpers import KUBERNETES_VERSION, REPO, version
 
 CACHE = REPO / ".cache" / "chart-schemas"
 
@@ -112,3 +115,24 @@ def crd_schemas() -> dict[str, dict]:
             cached.write_text(json.dumps(generate(name)))
         schemas.update(json.loads(cached.read_text()))
     return schemas
+
+
+@functools.cache
+def crd_validator(key: str) -> jsonschema.Draft7Validator | None:
+    schema = crd_schemas().get(key)
+    return jsonschema.Draft7Validator(schema) if schema else None
+
+
+def schema_errors(obj: dict) -> list[str]:
+    """Why a rendered object is invalid for its CRD or for the pinned Kubernetes version (empty: valid)."""
+    group_version = obj["apiVersion"]
+    validator = crd_validator(f"{group_version}/{obj['kind']}")
+    if validator:
+        return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return [f"{'.'.join(map(str, error.path))}: {error.message}"]
+    except kubernetes_validate.SchemaNotFoundError:
+        return [f"no schema for {group_version} {obj['kind']} in Kubernetes {KUBERNETES_VERSION} or the CRDs"]
+    return []

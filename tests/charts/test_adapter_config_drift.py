@@ -90,7 +90,7 @@ ONCE_REJECTED = {
                 "gatewayLabel": "Default",
                 "keyManagersFromControlPlane": True,
                 "timeoutSeconds": 2.5,
-                "eventHub": {"url": "amqps://apim:5671"},
+                "eventHub": {"url": "amqps://apim:8672/carbon"},
             },
         },
         "controlPlaneCredentials": {"existingSecret": "apim-admin"},

@@ -313,7 +313,6 @@ def test_notes_print_both_extension_providers_with_a_real_timeout(tmp_path):
         "timeout": "0.5s",
         "failOpen": False,
         "statusOnError": "503",
-        "clearRouteCache": False,
     }
     assert (http["port"], http["timeout"], http["statusOnError"]) == (8080, "0.5s", "503")
     assert {"x-apim-api", "x-apim-tier", "x-apim-application-id", "x-jwt-assertion"} <= set(

@@ -1,36 +1,12 @@
 """Every chart, with every values file in its ci/ folder, lints strictly and renders objects that are valid
 against the pinned Kubernetes version's schemas and the pinned Istio / Prometheus Operator CRD schemas."""
 
-import functools
-
-import jsonschema
-import kubernetes_validate
 import pytest
-from chart_helpers import CHART_NAMES, CHARTS, KUBERNETES_VERSION, lint, render
-from crd_schemas import crd_schemas
+from chart_helpers import CHART_NAMES, CHARTS, lint, render
+from crd_schemas import schema_errors
 
 CI_VALUES = [(chart, path) for chart in CHART_NAMES for path in sorted((CHARTS / chart / "ci").glob("*-values.yaml"))]
 CI_IDS = [f"{chart}/{path.name}" for chart, path in CI_VALUES]
-
-
-@functools.cache
-def crd_validator(key: str) -> jsonschema.Draft7Validator | None:
-    schema = crd_schemas().get(key)
-    return jsonschema.Draft7Validator(schema) if schema else None
-
-
-def schema_errors(obj: dict) -> list[str]:
-    group_version = obj["apiVersion"]
-    validator = crd_validator(f"{group_version}/{obj['kind']}")
-    if validator:
-        return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
-    try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        return [f"{'.'.join(map(str, error.path))}: {error.message}"]
-    except kubernetes_validate.SchemaNotFoundError:
-        return [f"no schema for {group_version} {obj['kind']} in Kubernetes {KUBERNETES_VERSION} or the CRDs"]
-    return []
 
 
 def test_every_chart_has_ci_values():

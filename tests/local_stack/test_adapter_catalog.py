@@ -39,7 +39,7 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
     apps = {a["id"]: a["name"] for a in catalog["applications"]}
     [api] = catalog["apis"]
     subscribed = {apps[s["appId"]]: s["policyId"] for s in catalog["subscriptions"]}
-    assert subscribed == {"SubscribedApp": "Gold", "ThrottledApp": "Tiny"}
+    assert subscribed == {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "StandardApp": "Silver"}
     assert all((s["apiUUID"], s["apiId"]) == (api["uuid"], api["apiId"]) for s in catalog["subscriptions"])
     # The unsubscribed application is known (it has a key mapping) but subscribed to nothing: 403, not 401.
     mapped = {apps[m["applicationId"]]: m["consumerKey"] for m in catalog["applicationKeyMappings"]}
@@ -47,6 +47,7 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
         "SubscribedApp": "httpbin-subscribed-app",
         "UnsubscribedApp": "httpbin-unsubscribed-app",
         "ThrottledApp": "httpbin-throttled-app",
+        "StandardApp": "httpbin-standard-app",  # the non-Gold consumer of the tier-routing rows
     }
     tiers = {p["name"]: p["defaultLimit"]["requestCount"] for p in catalog["subscriptionPolicies"]}
     assert tiers["Tiny"] == {"requestCount": 3, "timeUnit": "min", "unitTime": 1}

@@ -1,10 +1,13 @@
-"""The local gateway is Envoy configured the way Istio configures an ingress gateway for a CUSTOM provider."""
+"""The local gateway is the project's one definition of Envoy as istiod configures the ingress gateway
+(harness/envoy.py), rendered by roles/local_gateway from inventories/local, with tier routing on."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from pathlib import Path
+
+from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ
 
 
 def _http_connection_manager(config: dict) -> dict:
@@ -19,6 +22,12 @@ def _routes(config: dict) -> list[dict]:
     return vhost["routes"]
 
 
+def _endpoint_port(config: dict, cluster_name: str) -> int:
+    cluster = next(c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name)
+    [endpoint] = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    return endpoint["endpoint"]["address"]["socket_address"]["port_value"]
+
+
 def test_real_envoy_accepts_the_rendered_configuration(rendered: Path, repo_dir: Path) -> None:
     envoy = os.environ.get("ENVOY_BIN") or repo_dir / ".tools/envoy/bin/envoy"
     result = subprocess.run(
@@ -30,35 +39,56 @@ def test_real_envoy_accepts_the_rendered_configuration(rendered: Path, repo_dir:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ext_authz_is_grpc_v3_fail_closed_with_an_explicit_timeout(envoy_config: dict, adapter_config: dict) -> None:
+def test_the_connection_manager_is_istiods_gateway_one(envoy_config: dict) -> None:
+    hcm = _http_connection_manager(envoy_config)
+    assert hcm["use_remote_address"] is True
+    assert hcm["xff_num_trusted_hops"] == 0
+    assert (hcm["normalize_path"], hcm["merge_slashes"], hcm["path_with_escaped_slashes_action"]) == (
+        True,
+        False,
+        "KEEP_UNCHANGED",
+    )
+    assert hcm["forward_client_cert_details"] == "SANITIZE_SET"
+
+
+def test_ext_authz_is_istiods_grpc_provider_plus_the_envoyfilter(envoy_config: dict, adapter_config: dict) -> None:
     ext_authz, router = _http_connection_manager(envoy_config)["http_filters"]
-    assert router["name"] == "envoy.filters.http.router"
+    assert (ext_authz["name"], router["name"]) == (EXT_AUTHZ, "envoy.filters.http.router")
     settings = ext_authz["typed_config"]
     assert settings["transport_api_version"] == "V3"
-    assert settings["grpc_service"] == {"envoy_grpc": {"cluster_name": "ext_authz"}, "timeout": "0.5s"}
+    cluster = settings["grpc_service"]["envoy_grpc"]["cluster_name"]
+    assert cluster.startswith("outbound|8081||")
+    assert settings["grpc_service"]["timeout"] == "0.5s"
     assert settings["failure_mode_allow"] is False
-    assert settings["status_on_error"] == {"code": "ServiceUnavailable"}
-    cluster = next(c for c in envoy_config["static_resources"]["clusters"] if c["name"] == "ext_authz")
-    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-    assert endpoint["address"]["socket_address"]["port_value"] == adapter_config["server"]["grpc"]["port"]
-    [options] = cluster["typed_extension_protocol_options"].values()
-    assert "http2_protocol_options" in options["explicit_http_config"]
+    assert settings["status_on_error"] == {"code": 503}
+    assert "allowed_headers" not in settings  # gRPC providers send every header
+    assert CLEAR_ROUTE_CACHE.items() <= settings.items()  # tier routing is on: the EnvoyFilter's merge
+    assert _endpoint_port(envoy_config, cluster) == adapter_config["server"]["grpc"]["port"]
 
 
-def test_api_contexts_reach_httpbin_with_the_prefix_rewritten(envoy_config: dict) -> None:
-    api_routes = {r["match"]["prefix"]: r["route"] for r in _routes(envoy_config) if "prefix" in r["match"]}
-    assert list(api_routes) == ["/httpbin/1.0.0/", "/httpbin/"]  # the versioned context must win
-    assert all(route == {"cluster": "backend", "prefix_rewrite": "/"} for route in api_routes.values())
+def test_gold_consumers_are_routed_to_httpbin_v2_and_the_rest_to_v1(envoy_config: dict) -> None:
+    api_routes = [r for r in _routes(envoy_config) if r["match"].get("prefix", "/") != "/"]
+    assert [(r["match"]["prefix"], r["route"]["cluster"]) for r in api_routes] == [
+        ("/httpbin/1.0.0/", "v2"),
+        ("/httpbin/", "v2"),
+        ("/httpbin/1.0.0/", "v1"),  # the versioned context must win over the bare one
+        ("/httpbin/", "v1"),
+    ]
+    for route in api_routes[:2]:
+        assert route["match"]["headers"] == [{"name": "x-apim-tier", "string_match": {"exact": "Gold"}}]
+    assert all(r["route"]["prefix_rewrite"] == "/" for r in api_routes)
+    assert (_endpoint_port(envoy_config, "v1"), _endpoint_port(envoy_config, "v2")) == (18420, 18421)
 
 
 def test_only_the_health_route_skips_the_adapter(envoy_config: dict) -> None:
     skipping = [r for r in _routes(envoy_config) if "typed_per_filter_config" in r]
     assert [r["match"] for r in skipping] == [{"path": "/healthz/ready"}]
-    assert skipping[0]["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["disabled"] is True
+    assert skipping[0]["typed_per_filter_config"][EXT_AUTHZ]["disabled"] is True
 
 
-def test_access_log_carries_the_adapter_metadata(envoy_config: dict) -> None:
+def test_access_log_carries_the_adapter_metadata(envoy_config: dict, rendered: Path) -> None:
     [log] = _http_connection_manager(envoy_config)["access_log"]
+    assert log["typed_config"]["path"] == str(rendered / "gateway-access.log")
     assert (
         "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
         in log["typed_config"]["log_format"]["text_format_source"]["inline_string"]

@@ -35,6 +35,7 @@ Secrets are never values here: only paths of files (`*File`, `caBundle`) that th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -103,6 +104,18 @@ def _log_level(level: str) -> str:
     if level.upper() not in LOG_LEVELS:
         raise PydanticCustomError("log_level", "must be one of {levels}", {"levels": ", ".join(LOG_LEVELS)})
     return level
+
+
+def _amqp_url(url: str) -> str:
+    if not AMQP_URL.match(url):  # APIM's broker speaks AMQP 0-9-1 (plain 5672, TLS 8672)
+        raise PydanticCustomError(
+            "amqp_url", "must be amqp://host:5672/carbon or amqps://…:8672/carbon, got '{url}'", {"url": url}
+        )
+    return url
+
+
+AMQP_URL = re.compile(r"^amqps?://[^\s]+$")
+AmqpUrl = Annotated[str, AfterValidator(_amqp_url), WithJsonSchema({"type": "string", "pattern": AMQP_URL.pattern})]
 
 
 def _path_prefix(prefix: str) -> str:
@@ -194,7 +207,9 @@ class KeyManager:
 
 @dataclass(frozen=True, config=_KEYS)
 class EventHub:
-    url: str = Field(pattern=r"^amqps?://[^\s]+$", description="APIM's event hub (AMQP, port 5672 or 5671).")
+    url: AmqpUrl = Field(
+        description="APIM's event hub (AMQP 0-9-1): amqp://host:5672/carbon, or amqps://host:8672/carbon."
+    )
     username_file: FilePath | None = Field(
         default=None, description="File holding its user (default: the control plane's)."
     )

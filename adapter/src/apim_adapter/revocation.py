@@ -129,6 +129,34 @@ class RevocationStore:
         self.consumer_keys: dict[str, float] = {}
         self.subjects: dict[str, float] = {}
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RevocationStore):
+            return NotImplemented
+        mine = (self.jtis, self.token_hashes, self.consumer_keys, self.subjects)
+        return mine == (other.jtis, other.token_hashes, other.consumer_keys, other.subjects)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def copy(self) -> RevocationStore:
+        """An independent store with the same entries (the control plane's snapshots never share one)."""
+        other = RevocationStore(self.max_token_lifetime, self.max_entries)
+        other.jtis, other.token_hashes = dict(self.jtis), dict(self.token_hashes)
+        other.consumer_keys, other.subjects = dict(self.consumer_keys), dict(self.subjects)
+        return other
+
+    def merged(self, other: RevocationStore) -> RevocationStore:
+        """A copy of this store with `other`'s entries added (each key keeps the later time)."""
+        out = self.copy()
+        for mine, theirs in (
+            (out.jtis, other.jtis),
+            (out.token_hashes, other.token_hashes),
+            (out.consumer_keys, other.consumer_keys),
+            (out.subjects, other.subjects),
+        ):
+            for key, at in theirs.items():
+                _extend(mine, key, at)
+        return out
+
     # -- sources --------------------------------------------------------------------------------------------
 
     def apply_event(self, payload: Mapping[str, Any], now: float) -> str | None:

@@ -1,28 +1,26 @@
-"""Real servers for the wso2 control plane, introspection and Redis tests: a Redis (Debian `redis-server`), a
-RabbitMQ (Debian `rabbitmq-server`) as APIM's event hub, a test CA, and the APIM double whose every answer is
-validated against WSO2's internal data API spec."""
+"""Real servers for the wso2 control plane, introspection and Redis tests: a Redis (Debian `redis-server`), Apache
+Qpid Broker-J (Maven Central) as APIM's event hub and a double of Andes' exact handshake, a test CA, and the APIM
+double whose every answer is validated against WSO2's internal data API spec."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import os
 import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import jsonschema
 import pytest
 import redis
 import yaml
 
+from harness.andes_double import AndesDouble
 from harness.apim_double import SPEC_OF, ApimDouble, Served, TestCa, make_test_ca, sample_data
 from harness.processes import Process, free_port
+from harness.qpid import QpidBroker
 
 SPEC = Path(__file__).resolve().parents[3] / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
 REDIS_PASSWORD = "redis-secret"
@@ -93,79 +91,23 @@ def redis_password_file(tmp_path) -> Path:
     return path
 
 
-# -- RabbitMQ ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RabbitMq:
-    port: int
-    started_in: float
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
-
-
-def _amqp_ready(url: str) -> bool:
-    async def probe() -> None:
-        connection = await aio_pika.connect(url, timeout=2)
-        await connection.close()
-
-    try:
-        asyncio.run(probe())
-    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError):
-        return False
-    return True
+# -- APIM's event hub: Apache Qpid Broker-J, and a double of Andes' handshake ------------------------------
 
 
 @pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory) -> RabbitMq:
-    """One broker per test session, on loopback ports of its own, with no plugins (no management listener)."""
-    workdir = tmp_path_factory.mktemp("rabbitmq")
-    port, dist_port, epmd_port = free_port(), free_port(), free_port()
-    (workdir / "home").mkdir()
-    (workdir / "rabbitmq.conf").write_text(
-        f"listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n"
-        "default_user = guest\ndefault_pass = guest\nlog.console = true\nlog.file = false\n"
-    )
-    (workdir / "enabled_plugins").write_text("[].\n")
-    (workdir / "rabbitmq-env.conf").write_text("")
-    env = {
-        "HOME": str(workdir / "home"),  # the Erlang cookie
-        "RABBITMQ_NODENAME": f"apim-test-{port}@localhost",
-        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-        "RABBITMQ_NODE_PORT": str(port),
-        "RABBITMQ_DIST_PORT": str(dist_port),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-        "ERL_EPMD_PORT": str(epmd_port),
-        "ERL_EPMD_ADDRESS": "127.0.0.1",
-        "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(workdir / "log"),
-        "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq.conf"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
-        "RABBITMQ_CONF_ENV_FILE": str(workdir / "rabbitmq-env.conf"),
-    }
-    server = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-    if not os.path.exists(server):
-        server = shutil.which("rabbitmq-server") or server
-    started = time.monotonic()
-    process = Process("rabbitmq", [server], workdir, env=env)
-    try:
-        wait_port(port, 60, process)
-        url = RabbitMq(port, 0).url
-        while not _amqp_ready(url):
-            if time.monotonic() - started > 60:
-                raise TimeoutError(f"RabbitMQ not accepting AMQP:\n{process.log()}")
-            time.sleep(0.1)
-        broker = RabbitMq(port, time.monotonic() - started)
-        print(f"\nRabbitMQ ready in {broker.started_in:.1f}s")
-        yield broker
-    finally:
-        process.stop(timeout=20)
-        epmd = shutil.which("epmd")
-        if epmd:
-            subprocess.run([epmd, "-kill"], env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
-                           capture_output=True, check=False, timeout=10)  # fmt: skip
+def qpid(tmp_path_factory) -> QpidBroker:
+    """One real broker per session (`make setup` fetches it); tests that restart a broker start their own."""
+    broker = QpidBroker(tmp_path_factory.mktemp("qpid")).start()
+    print(f"\nQpid Broker-J ready in {broker.started_in:.1f}s")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def andes() -> AndesDouble:
+    double = AndesDouble().start()
+    yield double
+    double.stop()
 
 
 # -- WSO2 APIM double -------------------------------------------------------------------------------------

@@ -11,12 +11,15 @@ from types import SimpleNamespace
 
 import jsonschema
 import pytest
+from prometheus_client import REGISTRY
 
 from apim_adapter import catalog, config
-from apim_adapter.controlplane.events import Event
-from apim_adapter.controlplane.wso2 import ControlPlaneError, Wso2ControlPlane
+from apim_adapter.controlplane.data_api import ControlPlaneError
+from apim_adapter.controlplane.events import BadEvent, Event
+from apim_adapter.controlplane.wso2 import Wso2ControlPlane, supervise
 from apim_adapter.tokens import fingerprint
 from harness.apim_double import Served, sample_data
+from harness.processes import until
 from harness.sample_catalog import KM
 
 
@@ -94,7 +97,7 @@ def test_key_managers_named_in_the_config_win_over_apim(apim_factory, credential
         finally:
             await cp.api.close()
 
-    assert asyncio.run(scenario()).key_managers == []
+    assert asyncio.run(scenario()).key_managers == ()
 
 
 @pytest.mark.parametrize("what", ["password", "tenant", "ca"])
@@ -123,7 +126,8 @@ def test_wrong_credentials_tenant_or_ca_fail_the_pull(apim_factory, credentials,
 
 
 def event(kind: str, **data) -> Event:
-    return Event(kind, data, time.time())
+    topic = kind if kind in ("tokenRevocation", "throttleData") else "notification"
+    return Event(topic, kind, data, time.time())
 
 
 def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, test_ca, tmp_path):
@@ -148,8 +152,12 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
             built = catalog.build(cp.snapshot.document(time.time()))
             assert built.subscriptions[("app-unsubscribed", "api-httpbin")].state == "BLOCKED"
 
-            # An event naming one UUID: APIM answers every subscription; none of them may stand in for it.
-            await cp.apply(event("SUBSCRIPTIONS_UPDATE", applicationUUID="app-unsubscribed"))
+            # An event naming one UUID: APIM would answer every subscription; none of them may stand in for it, so
+            # the event is refused (the loop skips it as poison) and the snapshot is left as it was.
+            before = cp.snapshot
+            with pytest.raises(BadEvent):
+                await cp.apply(event("SUBSCRIPTIONS_UPDATE", applicationUUID="app-unsubscribed"))
+            assert cp.snapshot is before
             first = subs.pop(0)
             await cp.apply(event("SUBSCRIPTIONS_DELETE", applicationUUID=first["applicationUUID"],
                                  apiUUID=first["apiUUID"]))  # fmt: skip
@@ -184,7 +192,7 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
 
             apim.data["apis"][0]["_gatewayLabels"] = ["Other"]
             cp.cp = dataclasses.replace(cp.cp, gateway_label="Default")
-            await cp.apply(event("REMOVE_API_FROM_GATEWAY", uuid="api-httpbin", apiId=1))
+            await cp.apply(event("REMOVE_API_FROM_GATEWAY", uuid="api-httpbin", apiId=1, gatewayLabels=["Default"]))
             assert catalog.build(cp.snapshot.document(time.time())).apis == {}
 
             expiry_ms = int(time.time() + 60) * 1000
@@ -220,7 +228,8 @@ def test_revocation_and_blocking_events_reach_the_catalog_and_opaque_tokens_are_
             await cp.apply(event("tokenRevocation", type="subject_entity_revocation_event", expiryTime=0,
                                  revokedToken=entity("subject_entity_revocation_event", entityId="user-1",
                                                      revocationTime=str(now_ms))))  # fmt: skip
-            await cp.apply(event("tokenRevocation", type="consumer_app_revocation_event", revokedToken="%%"))
+            with pytest.raises(BadEvent):  # skipped as poison by the loop, like any event naming nothing usable
+                await cp.apply(event("tokenRevocation", type="consumer_app_revocation_event", revokedToken="%%"))
             await cp.apply(event("throttleData", id=4, blockingCondition="APPLICATION", state="true",
                                  conditionValue="admin:subscribed", tenantDomain="carbon.super"))  # fmt: skip
             await cp.apply(event("throttleData", throttleKey="k", isThrottled="true", expiryTimeStamp=1))
@@ -256,28 +265,20 @@ def test_readiness_waits_for_the_first_pull_and_an_outage_keeps_the_last_catalog
             await asyncio.sleep(0.5)
             assert published == []  # not ready: nothing to serve yet
             apim.up = True
-            await wait_for(lambda: len(published) == 1)
+            await until(lambda: len(published) == 1)
             apim.up = False
             failed = len(apim.responses)
-            await wait_for(lambda: len(apim.responses) > failed + 1, within=3)
+            await until(lambda: len(apim.responses) > failed + 1, within=3)
             assert len(published) == 1  # the outage published nothing: the last good catalog keeps serving
             apim.data["subscriptions"].clear()
             apim.up = True
-            await wait_for(lambda: len(published) == 2, within=3)  # the next resync repairs the drift
+            await until(lambda: len(published) == 2, within=3)  # the next resync repairs the drift
             assert published[-1]["subscriptions"] == []
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
-
-
-async def wait_for(condition, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(
@@ -293,3 +294,92 @@ async def wait_for(condition, within: float = 5.0) -> None:
 def test_the_spec_check_rejects_answers_apim_would_not_give(check_answers, served):
     with pytest.raises(jsonschema.ValidationError):
         check_answers(SimpleNamespace(responses=[served]))
+
+
+def test_a_reconnection_asks_for_a_full_pull_that_brings_changes_made_while_events_were_lost(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+    published: list[dict] = []
+
+    async def scenario():
+        cp = control_plane(cfg)
+        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
+        try:
+            await until(lambda: len(published) == 1)
+            apim.data["subscriptions"].clear()  # no event: the hub was down
+            cp.request_resync()  # what the listener's on_connected does after every (re)connection
+            await until(lambda: len(published) == 2)
+            assert published[-1]["subscriptions"] == []
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cp.api.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_supervisor_logs_counts_and_restarts_a_task_that_fails_or_ends(caplog):
+    runs, delays = [], []
+    restarts = REGISTRY.get_sample_value("apim_adapter_controlplane_task_restarts_total", {"task": "t"}) or 0.0
+
+    async def task():
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("a bug")
+        if len(runs) == 2:
+            return
+        await asyncio.Event().wait()
+
+    async def sleep(seconds):
+        delays.append(seconds)
+
+    async def scenario():
+        supervisor = asyncio.ensure_future(supervise("t", task, sleep))
+        await until(lambda: len(runs) == 3)
+        supervisor.cancel()
+        await asyncio.gather(supervisor, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert delays == [1.0, 2.0]
+    assert REGISTRY.get_sample_value("apim_adapter_controlplane_task_restarts_total", {"task": "t"}) == restarts + 2
+    messages = [r.getMessage() for r in caplog.records if r.name == "apim_adapter.controlplane.wso2"]
+    assert messages == ["control plane task failed; restarting", "control plane task ended; restarting"]
+
+
+def test_a_bad_event_is_skipped_and_counted_and_the_others_of_its_batch_apply(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+    published: list[dict] = []
+    labels = {"topic": "notification", "type": "SUBSCRIPTIONS_DELETE", "outcome": "poison"}
+    before = REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) or 0.0
+
+    async def scenario():
+        cp = control_plane(cfg)
+        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
+        try:
+            await until(lambda: len(published) == 1)
+            apim.data["subscriptions"] = [
+                s for s in apim.data["subscriptions"] if s["applicationUUID"] != "app-blocked"
+            ]
+            cp.notify(event("SUBSCRIPTIONS_DELETE", apiUUID="api-httpbin"))  # names no application: skipped
+            cp.notify(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-blocked", apiUUID="api-httpbin"))
+            await until(lambda: len(published) == 2)
+            assert all(s["applicationUUID"] != "app-blocked" for s in published[-1]["subscriptions"])
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cp.api.close()
+
+    asyncio.run(scenario())
+    assert REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) == before + 1
+
+
+def test_an_event_hub_url_that_is_not_amqp_is_refused_naming_the_key(tmp_path):
+    raw = {"controlPlane": {"type": "wso2", "url": "https://apim", "usernameFile": "u", "passwordFile": "p",
+                            "eventHub": {"url": "https://apim:5672"}}}  # fmt: skip
+    with pytest.raises(config.ConfigError, match=r"controlPlane\.eventHub\.url: must be amqp://"):
+        config.parse(raw, tmp_path)

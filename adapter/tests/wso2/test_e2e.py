@@ -1,6 +1,6 @@
 """End to end: two adapter processes with `controlPlane.type: wso2` behind one real Envoy (round robin), fed by the
-APIM double over HTTPS and a real RabbitMQ event hub, sharing rate limits in a real Redis, validating JWTs of a
-real JWKS endpoint whose key manager they learn from APIM's /keymanagers."""
+APIM double over HTTPS and a real Qpid Broker-J event hub (the Java broker APIM's Andes descends from), sharing rate
+limits in a real Redis, validating JWTs of a real JWKS endpoint whose key manager they learn from /keymanagers."""
 
 from __future__ import annotations
 
@@ -21,12 +21,16 @@ from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
 from harness.processes import httpbin, wait_http
+from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, per_minute
 
 SHARED_LIMIT = 20
 BURST_LIMIT = 3  # spike arrest of the "Bursty" policy: 3 a minute beside a quota of 1000 a minute
 API = "/httpbin/1.0.0"
 CHANGE_WITHIN = 1.0  # seconds from a change in APIM to the decision through Envoy
+CONNECTED = r"apim_adapter_controlplane_event_hub_connected 1\.0"
+LATE_SUB = {"subscriptionUUID": "sub-late", "subscriptionId": 50, "policyId": "Gold", "subscriptionState": "UNBLOCKED",
+            "apiUUID": "api-httpbin", "apiId": 1, "applicationUUID": "app-late", "appId": len(APPS) + 1}  # fmt: skip
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Wso2Stack:
     jwks: oidc.JwksServer
     introspection: oidc.IntrospectionEndpoint
     apim: ApimDouble
+    broker: QpidBroker
     adapters: list[AdapterProcess]
     gateway: Gateway
     config: dict
@@ -57,6 +62,17 @@ class Wso2Stack:
                 raise AssertionError(f"still {resp.status_code} {resp.text[:200]} after 10s")
         return time.monotonic() - started
 
+    def metrics(self) -> list[str]:
+        return [requests.get(a.admin + "/metrics", timeout=5).text for a in self.adapters]
+
+    def wait_metrics(self, pattern: str, within: float) -> None:
+        """Until every replica's /metrics matches `pattern`."""
+        deadline = time.monotonic() + within
+        while not all(re.search(pattern, text) for text in self.metrics()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern} not on every replica after {within}s")
+            time.sleep(0.1)
+
 
 def secret_file(directory: Path, name: str, value: str) -> str:
     path = directory / name
@@ -66,8 +82,9 @@ def secret_file(directory: Path, name: str, value: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> Wso2Stack:
+def stack(tmp_path_factory, redis_server, test_ca, check_answers) -> Wso2Stack:
     workdir = tmp_path_factory.mktemp("wso2-e2e")
+    broker = QpidBroker(workdir / "qpid").start()  # this module's own: one test restarts it
     key = oidc.SigningKey("RS256")
     jwks = oidc.JwksServer([key])
     introspection = oidc.IntrospectionEndpoint("adapter", "introspection-secret")
@@ -75,16 +92,16 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
             "revoked-app": ("UNBLOCKED", "Gold"), "bursty": ("UNBLOCKED", "Bursty")}  # fmt: skip
     bursty = {**per_minute("Bursty", 1000), "rateLimitCount": BURST_LIMIT, "rateLimitTimeUnit": "min"}
     data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT), bursty))
-    apim = ApimDouble(data, tls=test_ca, amqp_url=rabbitmq.url).start()
+    apim = ApimDouble(data, tls=test_ca, amqp_url=broker.url).start()
     config = {
         "controlPlane": {
             "type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "tenant": "carbon.super",
             "usernameFile": secret_file(workdir, "apim-user", "admin"),
             "passwordFile": secret_file(workdir, "apim-password", "admin-secret"),
-            "keyManagersFromControlPlane": True, "resyncSeconds": 2,
-            "eventHub": {"url": f"amqp://127.0.0.1:{rabbitmq.port}/",
-                         "usernameFile": secret_file(workdir, "hub-user", "guest"),
-                         "passwordFile": secret_file(workdir, "hub-password", "guest")},
+            "keyManagersFromControlPlane": True, "resyncSeconds": 120,  # events, not resyncs, carry changes
+            "eventHub": {"url": f"amqp://127.0.0.1:{broker.port}/carbon",
+                         "usernameFile": secret_file(workdir, "hub-user", USER),
+                         "passwordFile": secret_file(workdir, "hub-password", PASSWORD)},
         },
         "keyManagers": [{  # APIM's key manager, plus introspection for opaque tokens: the configured one wins
             "name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url,
@@ -109,11 +126,14 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
             adapter.wait_ready()
         gateway = Gateway(Authz([a.grpc_port for a in adapters], "grpc"), bin_port)
         processes.append(gateway.start(workdir))
-        yield Wso2Stack(workdir, key, jwks, introspection, apim, adapters, gateway, config)
+        stack = Wso2Stack(workdir, key, jwks, introspection, apim, broker, adapters, gateway, config)
+        stack.wait_metrics(CONNECTED, 30)
+        yield stack
     finally:
         for proc in reversed(processes):
             proc.stop()
         apim.stop()
+        broker.stop()
         jwks.close()
         introspection.stop()
     check_answers(apim)
@@ -122,8 +142,7 @@ def stack(tmp_path_factory, rabbitmq, redis_server, test_ca, check_answers) -> W
 def test_a_subscription_created_blocked_and_removed_in_apim_reaches_the_decision_within_a_second(stack):
     token = stack.token("late")
     assert stack.settles(token, 403, "900908") < CHANGE_WITHIN  # a key mapping, no subscription yet
-    sub = {"subscriptionUUID": "sub-late", "subscriptionId": 50, "policyId": "Gold", "subscriptionState": "UNBLOCKED",
-           "apiUUID": "api-httpbin", "apiId": 1, "applicationUUID": "app-late", "appId": len(APPS) + 1}  # fmt: skip
+    sub = LATE_SUB
 
     stack.apim.put_subscription(sub)
     assert stack.settles(token, 200) < CHANGE_WITHIN
@@ -134,10 +153,12 @@ def test_a_subscription_created_blocked_and_removed_in_apim_reaches_the_decision
     stack.apim.delete_subscription("app-late", "api-httpbin")
     assert stack.settles(token, 403, "900908") < CHANGE_WITHIN
 
-    for adapter in stack.adapters:
-        metrics = requests.get(adapter.admin + "/metrics", timeout=5).text
-        assert 'apim_adapter_controlplane_events_total{type="SUBSCRIPTIONS_UPDATE"} 1.0' in metrics
-        assert "apim_adapter_controlplane_sync_lag_seconds_count" in metrics
+    for metrics in stack.metrics():
+        applied = (
+            'apim_adapter_controlplane_events_total{outcome="applied",topic="notification",type="SUBSCRIPTIONS_UPDATE"}'
+        )
+        assert f"{applied} 1.0" in metrics
+        assert re.search(r"apim_adapter_controlplane_sync_lag_seconds_count [1-9]", metrics)
 
 
 def test_a_revoked_token_is_denied_and_other_tokens_of_the_application_are_not(stack):
@@ -240,14 +261,49 @@ def test_readiness_waits_for_apim_and_an_apim_outage_keeps_serving_the_last_cata
     late = AdapterProcess(stack.workdir, copy.deepcopy(stack.config), "adapter-late")
     try:
         wait_http(late.admin + "/healthz", 20, 200, late.proc)
-        time.sleep(2.5)  # more than a resync period: the running replicas tried APIM and failed
+        failed = r'apim_adapter_controlplane_sync_failures_total\{operation="full"\} [2-9]'
+        deadline = time.monotonic() + 20
+        while not re.search(failed, requests.get(late.admin + "/metrics", timeout=5).text):  # retried, failed again
+            assert time.monotonic() < deadline, "the late replica never retried APIM"
+            time.sleep(0.1)
         assert requests.get(late.admin + "/readyz", timeout=5).status_code == 503
-        assert stack.settles(token, 200) < CHANGE_WITHIN  # the last good catalog still serves
-        for adapter in stack.adapters:
-            metrics = requests.get(adapter.admin + "/metrics", timeout=5).text
-            assert re.search(r'apim_adapter_controlplane_sync_failures_total\{operation="full"\} [1-9]', metrics)
+        assert stack.settles(token, 200) < CHANGE_WITHIN  # the running replicas keep their last good catalog
         stack.apim.up = True
         late.wait_ready(timeout=20)
     finally:
         stack.apim.up = True
         late.stop()
+
+
+def test_a_broker_restart_is_survived_and_what_changed_meanwhile_arrives_with_a_full_pull(stack):
+    token = stack.token("late")
+    stack.apim.delete_subscription("app-late", "api-httpbin")
+    assert stack.settles(token, 403, "900908") < CHANGE_WITHIN
+    stack.broker.stop()
+    stack.wait_metrics(r"apim_adapter_controlplane_event_hub_connected 0\.0", 20)
+    # Changed in APIM while no adapter listens: the event is lost, as it would be with a real broker outage.
+    stack.apim.change(lambda data: data["subscriptions"].append(dict(LATE_SUB)))
+    assert stack.call(token).status_code == 403
+    stack.broker.start(stack.broker.port)
+    stack.wait_metrics(CONNECTED, 60)  # reconnected, with backoff
+    assert stack.settles(token, 200) < 5  # the full pull that follows every reconnection brought it
+    stack.apim.put_subscription({**LATE_SUB, "subscriptionState": "BLOCKED"}, "SUBSCRIPTIONS_UPDATE")
+    assert stack.settles(token, 401, "900907") < CHANGE_WITHIN  # and events flow again
+    # The broker's close reached each replica as a counted failure (connection or channel closed by the broker).
+    stack.wait_metrics(
+        r'apim_adapter_controlplane_event_hub_failures_total\{stage="(connection lost|channel closed)"\} [1-9]', 5
+    )
+
+
+def test_a_broken_message_is_counted_and_skipped_and_the_next_event_still_applies(stack):
+    token = stack.token("late")
+    stack.apim.put_subscription(LATE_SUB, "SUBSCRIPTIONS_UPDATE")
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+    stack.apim.publish_raw("notification", b'{"event": {"payloadData": {"eventType": "SUBSCRIPTIONS_UPDATE"}}}')
+    stack.apim.publish_raw("notification", b"\xff not json")
+    stack.apim.put_subscription({**LATE_SUB, "subscriptionState": "BLOCKED"}, "SUBSCRIPTIONS_UPDATE")
+    assert stack.settles(token, 401, "900907") < CHANGE_WITHIN
+    poison = r'apim_adapter_controlplane_events_total\{outcome="poison",topic="notification",type="-"\} ([0-9.]+)'
+    for metrics in stack.metrics():
+        assert float(re.search(poison, metrics).group(1)) >= 2
+        assert CONNECTED.replace("\\", "") in metrics

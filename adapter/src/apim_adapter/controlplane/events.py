@@ -1,78 +1,82 @@
-"""APIM event hub notifications: decoding WSO2's message shapes, and the AMQP 0-9-1 listener.
+"""APIM's event hub messages, decoded as APIM 4.5 publishes them.
 
-APIM publishes on the topic exchange `amq.topic` with the routing keys `notification` (APIs, applications,
-key mappings, subscriptions, policies), `keymanager` and `tokenRevocation` (reference: wso2-apim.md §3.1,
-Choreo Connect's adapter/pkg/messaging). Each listener binds its own server-named, auto-delete queue, so every
-adapter replica sees every event.
+APIM publishes JMS text messages to topics of its embedded broker (WSO2 Andes); over AMQP 0-9-1 a topic is the
+exchange `amq.topic` with the topic name as routing key. Each topic's event publisher maps a WSO2 event stream to
+JSON as `{"event": {"payloadData": {<the stream's attributes>}}}`:
+
+- `notification` (stream `org.wso2.apimgt.notification.stream`: `eventType`, `timestamp`, `event`): `event` is the
+  base64 of the event object's Gson JSON (carbon-apimgt `impl/notifier/AbstractNotifier.java`,
+  `publishEventToEventHub`; the object's own fields in `impl/notifier/events/*.java`, each with `eventId`,
+  `timeStamp`, `type`, `tenantId`, `tenantDomain`).
+- `tokenRevocation` (`org.wso2.apimgt.token.revocation.stream`): the attributes `eventId`, `revokedToken`, `ttl`,
+  `expiryTime`, `type`, `tenantId` themselves (`impl/token/TokenRevocationNotifierImpl.java`).
+- `keyManager` (`org.wso2.apimgt.keymgt.stream`): `event_type`, `action`, `name`, `type`, `enabled`, `value`
+  (base64 configuration), `tenantDomain` (`impl/notifier/events/KeyManagerEvent.java`).
+- `cacheInvalidation` and `throttleData` (blocking conditions): their stream attributes as they are.
+
+A topic's decoder turns a body into an `Event`; which events change the catalog is `snapshot.py`'s business.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
-import logging
-import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
-import yarl
-
 EXCHANGE = "amq.topic"
-NOTIFICATION, KEY_MANAGER, TOKEN_REVOCATION = "notification", "keymanager", "tokenRevocation"
-THROTTLE_DATA = "throttleData"  # blocking conditions (blockingEventJMSPublisher.xml)
-ROUTING_KEYS = (NOTIFICATION, KEY_MANAGER, TOKEN_REVOCATION, THROTTLE_DATA)
+# Topic names exactly as APIM publishes them (product-apim `jndi.properties` / the event publishers'
+# `transport.jms.Destination`). Andes lower-cases routing keys on declare and bind, a case-sensitive broker
+# (Qpid Broker-J, RabbitMQ) does not: binding the names APIM uses works on both.
+NOTIFICATION = "notification"
+TOKEN_REVOCATION = "tokenRevocation"  # noqa: S105 - a topic name, not a secret
+KEY_MANAGER = "keyManager"
+CACHE_INVALIDATION = "cacheInvalidation"
+THROTTLE_DATA = "throttleData"
 MAX_MESSAGE_BYTES = 1 << 20
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Event:
-    """One decoded notification: `type` is WSO2's eventType (or the routing key), `data` its decoded payload."""
+    """One decoded message: `topic` it came on, `type` (the notification's eventType, else the topic), `data`
+    the event's fields, `timestamp` APIM's publishing time in seconds since the epoch when it sent one."""
 
+    topic: str
     type: str
-    data: dict[str, Any] = field(default_factory=dict)
-    timestamp: float | None = None  # APIM's timeStamp, seconds since the epoch
+    data: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: float | None = None
 
 
 class BadEvent(ValueError):
-    pass
+    """A message that is not an event as APIM publishes it: logged, counted and skipped."""
 
 
 def _seconds(value: Any) -> float | None:
-    """APIM timestamps are milliseconds since the epoch; accept seconds too."""
+    """APIM timestamps are milliseconds since the epoch (`System.currentTimeMillis()`)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
-    return value / 1000 if value > 1e11 else float(value)
+    return value / 1000
 
 
-def decode(routing_key: str, body: bytes) -> Event:
-    """A message body as WSO2 publishes it, as an Event; BadEvent when it is not one."""
+def payload_data(body: bytes) -> dict[str, Any]:
+    """The `payloadData` object of a WSO2 event publisher's JSON mapping."""
     if len(body) > MAX_MESSAGE_BYTES:
-        raise BadEvent("message too large")
+        raise BadEvent(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     try:
-        message = json.loads(body)
-        payload = message["event"]["payloadData"]
+        payload = json.loads(body)["event"]["payloadData"]
     except (ValueError, KeyError, TypeError) as exc:
         raise BadEvent("not a WSO2 event message") from exc
     if not isinstance(payload, dict):
         raise BadEvent("payloadData is not an object")
-    if routing_key == TOKEN_REVOCATION:
-        # {eventId, revokedToken, ttl, expiryTime, type, tenantId}: the fields themselves, not base64.
-        return Event(TOKEN_REVOCATION, payload)
-    if routing_key == THROTTLE_DATA:
-        # {id, blockingCondition, conditionValue, state, tenantDomain}: the stream's attributes, not base64.
-        return Event(THROTTLE_DATA, payload)
-    if routing_key == KEY_MANAGER:
-        # {event_type, name, action, type, enabled, value (base64 config), tenantDomain}
-        return Event(KEY_MANAGER, payload)
+    return payload
+
+
+def decode_notification(body: bytes) -> Event:
+    payload = payload_data(body)
     event_type, encoded = payload.get("eventType"), payload.get("event")
-    if not isinstance(event_type, str) or not isinstance(encoded, str):
+    if not isinstance(event_type, str) or not event_type or not isinstance(encoded, str):
         raise BadEvent("notification without eventType and event")
     try:
         data = json.loads(base64.b64decode(encoded, validate=True))
@@ -80,80 +84,30 @@ def decode(routing_key: str, body: bytes) -> Event:
         raise BadEvent(f"{event_type}: event is not base64 JSON") from exc
     if not isinstance(data, dict):
         raise BadEvent(f"{event_type}: event is not an object")
-    return Event(event_type, data, _seconds(payload.get("timeStamp")) or _seconds(data.get("timeStamp")))
+    # The stream's `timestamp` attribute; the decoded event carries its own `timeStamp` (Event.java).
+    return Event(NOTIFICATION, event_type, data, _seconds(payload.get("timestamp")) or _seconds(data.get("timeStamp")))
 
 
-OnEvent = Callable[[Event], Awaitable[None]]
-OnConnect = Callable[[], Awaitable[None]]
+def _fields_decoder(topic: str) -> Callable[[bytes], Event]:
+    def decode(body: bytes) -> Event:
+        return Event(topic, topic, payload_data(body))
+
+    return decode
 
 
-class EventHubListener:
-    """Consumes the three topics, reconnecting with backoff; `on_connect` runs after every (re)connection so
-    the caller can resync whatever was published while no queue was bound."""
+# One decoder per topic we consume: adding a topic is one line here and one handler in snapshot.HANDLERS.
+DECODERS: dict[str, Callable[[bytes], Event]] = {
+    NOTIFICATION: decode_notification,
+    TOKEN_REVOCATION: _fields_decoder(TOKEN_REVOCATION),
+    KEY_MANAGER: _fields_decoder(KEY_MANAGER),
+    CACHE_INVALIDATION: _fields_decoder(CACHE_INVALIDATION),
+    THROTTLE_DATA: _fields_decoder(THROTTLE_DATA),
+}
 
-    def __init__(
-        self,
-        url: str,
-        username: str | None,
-        password: str | None,
-        ca_bundle: str | None,
-        on_event: OnEvent,
-        on_connect: OnConnect,
-        on_status: Callable[[bool], None] = lambda _: None,
-        max_backoff: float = 30.0,
-    ):
-        self.url = yarl.URL(url)
-        if username is not None:
-            self.url = self.url.with_user(username).with_password(password or "")
-        self.ssl_context = ssl.create_default_context(cafile=ca_bundle) if self.url.scheme == "amqps" else None
-        self.on_event, self.on_connect, self.on_status = on_event, on_connect, on_status
-        self.max_backoff = max_backoff
 
-    async def run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self._session()
-                backoff = 0.5
-            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
-                log.warning(
-                    "event hub unavailable; retrying",
-                    extra={"host": self.url.host, "port": self.url.port, "error": str(exc) or type(exc).__name__},
-                )
-            self.on_status(False)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
-
-    async def _session(self) -> None:
-        connection = await aio_pika.connect(self.url, ssl_context=self.ssl_context, timeout=10)
-        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        connection.close_callbacks.add(lambda *_: lost.done() or lost.set_result(None))
-        try:
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=100)
-            exchange = await channel.get_exchange(EXCHANGE, ensure=False)
-            for key in ROUTING_KEYS:
-                queue = await channel.declare_queue("", exclusive=True, auto_delete=True, durable=False)
-                await queue.bind(exchange, routing_key=key)
-                await queue.consume(self._consumer(key))
-            self.on_status(True)
-            log.info("event hub connected", extra={"host": self.url.host, "port": self.url.port})
-            await self.on_connect()
-            await lost
-            log.warning("event hub connection lost")
-        finally:
-            if not connection.is_closed:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.close(), 2)
-
-    def _consumer(self, routing_key: str) -> Callable[[aio_pika.abc.AbstractIncomingMessage], Awaitable[None]]:
-        async def consume(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            async with message.process(ignore_processed=True):
-                try:
-                    event = decode(routing_key, message.body)
-                except BadEvent as exc:
-                    log.warning("event ignored", extra={"routing_key": routing_key, "error": str(exc)})
-                    return
-                await self.on_event(event)
-
-        return consume
+def decode(topic: str, body: bytes) -> Event:
+    """A message body from `topic` as an Event; BadEvent when it is not one."""
+    decoder = DECODERS.get(topic)
+    if decoder is None:
+        raise BadEvent(f"no decoder for topic {topic!r}")
+    return decoder(body)

@@ -24,6 +24,7 @@ from .. import metrics, tracing
 from ..catalog import Limit
 from ..config import Config, Redis
 from ..errors import Unavailable
+from ..secrets import read_secret
 from . import Usage
 from .local import LocalRateLimiter
 
@@ -48,10 +49,7 @@ return counts
 class RedisRateLimiter:
     def __init__(self, settings: Redis, config: Config):
         self.settings = settings
-        password = None
-        if settings.password_file:
-            with open(config.resolve(settings.password_file), encoding="utf-8") as f:
-                password = f.read().rstrip("\r\n")
+        password = read_secret(config.resolve(settings.password_file)) if settings.password_file else None
         self.client = aioredis.Redis.from_url(
             settings.url,
             password=password,

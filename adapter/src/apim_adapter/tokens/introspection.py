@@ -20,14 +20,10 @@ from ..cache import TtlCache
 from ..config import KeyManager
 from ..errors import Unavailable
 from ..http_client import HttpClient
+from ..secrets import read_secret
 from . import Principal, Rejection, TokenRejected, fingerprint, scopes_of
 
 MAX_RESPONSE_BYTES = 64 << 10
-
-
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read().rstrip("\r\n")
 
 
 class Introspector:
@@ -45,7 +41,7 @@ class Introspector:
     def _authorization(self) -> str:
         """Basic client credentials, read on first use so that a rotated secret file is picked up on restart."""
         if self._auth is None:
-            pair = f"{_read(self.settings.client_id_file)}:{_read(self.settings.client_secret_file)}"
+            pair = f"{read_secret(self.settings.client_id_file)}:{read_secret(self.settings.client_secret_file)}"
             self._auth = "Basic " + base64.b64encode(pair.encode()).decode()
         return self._auth
 

@@ -21,13 +21,19 @@ from ..render import Allow, Renderer, rate_headers
 NAMESPACE = "envoy.filters.http.ext_authz"
 
 
-def client_ip(headers, source: str) -> str:
-    """The client's address as the gateway saw it: Envoy's external address, else the first XFF hop."""
-    external = headers.get("x-envoy-external-address")
-    if external:
-        return external
-    xff = headers.get("x-forwarded-for")
-    return xff.split(",", 1)[0].strip() if xff else source
+def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
+    """The client's address as the gateway established it, never an entry the caller wrote.
+
+    The gateway runs with `use_remote_address` (istiod sets it on gateways) and appends the peer it saw to
+    `x-forwarded-for`, trusting `numTrustedProxies` hops in front of it (`xff_num_trusted_hops`): the client is
+    the entry that many places left of the rightmost one; everything further left is whatever the caller sent.
+    `x-envoy-external-address` is Envoy's own answer, but only for peers outside its internal ranges (for those it
+    neither sets nor strips it), so it is the fallback when there is no `x-forwarded-for`, then the peer address.
+    """
+    xff = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    if xff:
+        return xff[max(len(xff) - 1 - num_trusted_proxies, 0)]
+    return headers.get("x-envoy-external-address") or source
 
 
 def to_input(request: pb.CheckRequest) -> CheckInput:

@@ -1,0 +1,344 @@
+"""The wso2 control plane's view of APIM, and what each event does to it: pure functions, no I/O.
+
+`plan(event, context)` says what an event needs (the entities to re-pull from the internal data API, a change that
+needs no pull, or why it changes nothing); the loop makes the pulls; `apply(snapshot, plan, pulled)` returns the
+new snapshot. Events only name what changed, and the data API is the truth, as in Choreo Connect's adapter
+(product-microgateway `adapter/pkg/messaging/notification_listener.go`): a re-pull never carries a stale event
+body into the catalog, and a pulled item is used only when it is the one the event named, whatever filters the
+server honoured.
+
+Event types (carbon-apimgt 9.31.86 `APIConstants.EventType`, event classes in `impl/notifier/events/`) are
+dispatched through `NOTIFICATIONS`, topics through `TOPICS`: one line adds a handler. The documented list of what
+is applied and what is deliberately ignored is docs/wso2-control-plane.md; it must match these tables.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .. import blocking
+from ..config import KeyManager
+from ..revocation import BadRevocation, RevocationStore
+from .events import CACHE_INVALIDATION, KEY_MANAGER, NOTIFICATION, THROTTLE_DATA, TOKEN_REVOCATION, BadEvent, Event
+
+POLICY_ENDPOINTS = {
+    "subscriptionPolicies": "subscription-policies",
+    "applicationPolicies": "application-policies",
+    "apiPolicies": "api-policies",
+}
+# PolicyEvent.policyType (APIConstants.PolicyType) → the catalog list it changes; GLOBAL (custom Siddhi policies)
+# is not enforced by the adapter.
+POLICY_TYPES = {"SUBSCRIPTION": "subscriptionPolicies", "APPLICATION": "applicationPolicies", "API": "apiPolicies"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the catalog is built from, keyed the way events name things."""
+
+    apis: Mapping[Any, dict] = field(default_factory=dict)  # uuid →
+    applications: Mapping[Any, dict] = field(default_factory=dict)  # uuid →
+    subscriptions: Mapping[tuple, dict] = field(default_factory=dict)  # (applicationUUID, apiUUID) →
+    key_mappings: Mapping[tuple, dict] = field(default_factory=dict)  # (consumerKey, keyManager) →
+    policies: Mapping[str, Mapping[Any, dict]] = field(default_factory=lambda: {k: {} for k in POLICY_ENDPOINTS})
+    # Every revocation kind (revocation.py); replaced, never changed in place, so older snapshots stay as they were.
+    revocations: RevocationStore = field(default_factory=RevocationStore)
+    block_conditions: Mapping[str, Any] = field(default_factory=dict)  # GET /block's shape, kept by throttleData
+    key_managers: tuple[KeyManager, ...] | None = None  # None: not taken from APIM
+    revocations_skipped: tuple[str, ...] = field(default=(), compare=False)  # bad /revokedjwt rows, with why
+
+    @classmethod
+    def from_lists(
+        cls,
+        apis: Iterable[dict],
+        applications: Iterable[dict],
+        subscriptions: Iterable[dict],
+        key_mappings: Iterable[dict],
+        policies: Mapping[str, Iterable[dict]],
+        revoked_jwts: Any,
+        key_managers: Sequence[KeyManager] | None,
+        previous: Snapshot | None,
+        now: float,
+        block: Any = None,
+    ) -> Snapshot:
+        """A full pull's lists as a snapshot (`revocations_skipped` says why `/revokedjwt` rows were left out).
+        Revocations learnt from events survive until they end, since APIM's `/revokedjwt` list may not show them
+        yet; `block` (GET /block) replaces the blocking conditions. Raises BadRevocation or blocking.BadCondition
+        for a malformed answer."""
+        revocations = previous.revocations.copy() if previous is not None else RevocationStore()
+        skipped = revocations.load(revoked_jwts, now)
+        if block is not None and not isinstance(block, Mapping):
+            raise blocking.BadCondition("block: not an object")
+        return cls(
+            apis={a.get("uuid"): a for a in apis},
+            applications={a.get("uuid"): a for a in applications},
+            subscriptions={subscription_key(s): s for s in subscriptions},
+            key_mappings={key_mapping_key(k): k for k in key_mappings},
+            policies={key: {p.get("name"): p for p in policies.get(key, ())} for key in POLICY_ENDPOINTS},
+            revocations=revocations,
+            block_conditions=dict(block or {}),
+            key_managers=tuple(key_managers) if key_managers is not None else None,
+            revocations_skipped=tuple(skipped),
+        )
+
+    def document(self, now: float) -> dict[str, Any]:
+        """The catalog document (the `file` control plane's format) this snapshot stands for at `now`."""
+        doc: dict[str, Any] = {
+            "apis": list(self.apis.values()),
+            "applications": list(self.applications.values()),
+            "subscriptions": list(self.subscriptions.values()),
+            "applicationKeyMappings": list(self.key_mappings.values()),
+            **{key: list(items.values()) for key, items in self.policies.items()},
+            "revocations": self.revocations.copy().view(now),
+            "blockConditions": copy.deepcopy(dict(self.block_conditions)),
+        }
+        if self.key_managers is not None:
+            doc["keyManagers"] = list(self.key_managers)
+        return doc
+
+    def without_expired(self, now: float) -> Snapshot:
+        revocations = self.revocations.copy()
+        revocations.view(now)  # drops what ended and enforces the cap
+        return replace(self, revocations=revocations)
+
+
+def subscription_key(item: Mapping[str, Any]) -> tuple:
+    return (item.get("applicationUUID"), item.get("apiUUID"))
+
+
+def key_mapping_key(item: Mapping[str, Any]) -> tuple:
+    return (item.get("consumerKey"), item.get("keyManager"))
+
+
+@dataclass(frozen=True)
+class Pull:
+    """One entity to re-pull: GET `endpoint` with `query`, keep the items carrying every `named` field value
+    (the one the event named), and put the first in `table` under `key`, or remove `key` when there is none."""
+
+    table: str  # a Snapshot mapping: apis, applications, subscriptions, key_mappings, or a POLICY_ENDPOINTS key
+    key: Hashable
+    endpoint: str
+    query: tuple[tuple[str, str], ...]
+    named: tuple[tuple[str, Any], ...]
+
+    def matching(self, items: Iterable[Any]) -> list[dict]:
+        return [i for i in items if isinstance(i, dict) and all(i.get(k) == v for k, v in self.named)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one event needs. `ignored` says why an event changes nothing (counted per reason)."""
+
+    pulls: tuple[Pull, ...] = ()
+    key_managers: bool = False
+    change: Callable[[Snapshot], Snapshot] | None = None
+    ignored: str | None = None
+    revoked_token: str | None = None  # SHA-256 of an opaque token the event revoked: evict it from the caches
+
+
+@dataclass(frozen=True)
+class Context:
+    gateway_label: str | None
+    key_managers_from_control_plane: bool
+    now: float
+
+
+Handler = Callable[[Mapping[str, Any], Context], Plan]
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadEvent(f"no {name}")
+    return value
+
+
+# -- notification handlers -------------------------------------------------------------------------------
+
+
+def subscription(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """SubscriptionEvent: re-pulled with both UUIDs, the only filter /subscriptions honours (both or none)."""
+    app, api = _text(d, "applicationUUID"), _text(d, "apiUUID")
+    named = (("applicationUUID", app), ("apiUUID", api))
+    return Plan(
+        pulls=(Pull("subscriptions", (app, api), "subscriptions", (("apiUUID", api), ("applicationUUID", app)), named),)
+    )
+
+
+def key_mapping(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """ApplicationRegistrationEvent: the key mapping named by consumer key and key manager name."""
+    key, km = _text(d, "consumerKey"), _text(d, "keyManager")
+    named = (("consumerKey", key), ("keyManager", km))
+    return Plan(
+        pulls=(
+            Pull(
+                "key_mappings", (key, km), "application-key-mappings", (("consumerKey", key), ("keymanager", km)), named
+            ),
+        )
+    )
+
+
+def application(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """ApplicationEvent: re-pulled by its numeric id, kept only if the UUID is the event's."""
+    uuid, app_id = _text(d, "uuid"), d.get("applicationId")
+    query = (("appId", str(app_id)),) if isinstance(app_id, int) and not isinstance(app_id, bool) else ()
+    return Plan(pulls=(Pull("applications", uuid, "applications", query, (("uuid", uuid),)),))
+
+
+def application_delete(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """A deleted application takes its subscriptions and key mappings with it (APIM deletes them too)."""
+    uuid = _text(d, "uuid")
+
+    def change(s: Snapshot) -> Snapshot:
+        return replace(
+            s,
+            applications={k: a for k, a in s.applications.items() if k != uuid},
+            subscriptions={k: v for k, v in s.subscriptions.items() if k[0] != uuid},
+            key_mappings={k: m for k, m in s.key_mappings.items() if m.get("applicationUUID") != uuid},
+        )
+
+    return Plan(change=change)
+
+
+def api(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """APIEvent / DeployAPIInGatewayEvent: the API re-pulled by UUID. `/apis` honours `apiId` only together with
+    `gatewayLabel`; without a label the answer is every API (one row per environment) and only the named one is
+    kept — correct, but each API event then costs a whole API list."""
+    uuid = _text(d, "uuid")
+    labels = d.get("gatewayLabels")
+    if ctx.gateway_label and isinstance(labels, list) and labels and ctx.gateway_label not in labels:
+        return Plan(ignored="other gateway environment")
+    query = (("apiId", uuid), ("gatewayLabel", ctx.gateway_label)) if ctx.gateway_label else ()
+    return Plan(pulls=(Pull("apis", uuid, "apis", query, (("uuid", uuid),)),))
+
+
+def policy(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """PolicyEvent subclasses: the one policy of the event's `policyType`, by name."""
+    table = POLICY_TYPES.get(d.get("policyType"))  # type: ignore[arg-type]
+    if table is None:
+        return Plan(ignored="policy type not enforced")
+    name = _text(d, "policyName")
+    return Plan(pulls=(Pull(table, name, POLICY_ENDPOINTS[table], (("policyName", name),), (("name", name),)),))
+
+
+def ignore(reason: str) -> Handler:
+    def handler(d: Mapping[str, Any], ctx: Context) -> Plan:
+        return Plan(ignored=reason)
+
+    return handler
+
+
+NOTIFICATIONS: dict[str, Handler] = {
+    "SUBSCRIPTIONS_CREATE": subscription,
+    "SUBSCRIPTIONS_UPDATE": subscription,
+    "SUBSCRIPTIONS_DELETE": subscription,
+    "APPLICATION_CREATE": application,
+    "APPLICATION_UPDATE": application,
+    "APPLICATION_DELETE": application_delete,
+    "APPLICATION_REGISTRATION_CREATE": key_mapping,
+    "REMOVE_APPLICATION_KEYMAPPING": key_mapping,
+    "API_UPDATE": api,
+    "API_DELETE": api,
+    "API_LIFECYCLE_CHANGE": api,
+    "DEPLOY_API_IN_GATEWAY": api,
+    "REMOVE_API_FROM_GATEWAY": api,
+    "POLICY_CREATE": policy,
+    "POLICY_UPDATE": policy,
+    "POLICY_DELETE": policy,
+    # Deliberately ignored: nothing the adapter enforces changes.
+    "API_CREATE": ignore("not deployed yet"),  # DEPLOY_API_IN_GATEWAY follows a deployment
+    "POLICY_RESET": ignore("throttle counter reset"),  # PolicyResetEvent: counters, not policy definitions
+    "SCOPE_CREATE": ignore("scopes travel with the API"),  # urlMappings[].scopes, re-pulled on DEPLOY
+    "SCOPE_UPDATE": ignore("scopes travel with the API"),
+    "SCOPE_DELETE": ignore("scopes travel with the API"),
+}
+
+
+def notification(event: Event, ctx: Context) -> Plan:
+    handler = NOTIFICATIONS.get(event.type)
+    return handler(event.data, ctx) if handler is not None else Plan(ignored="event type not used")
+
+
+def token_revocation(event: Event, ctx: Context) -> Plan:
+    """Every kind APIM announces (revocation.py): a JWT's jti, an opaque token's SHA-256 (also evicted from the
+    caches), or a consumer key's or subject's tokens issued before a time. The event is read into a store of its
+    own, which the change merges into the snapshot's."""
+    learnt = RevocationStore()
+    try:
+        digest = learnt.apply_event(event.data, ctx.now)
+    except BadRevocation as exc:
+        raise BadEvent(str(exc)) from exc
+    if not learnt.view(ctx.now):
+        return Plan(ignored="already expired")
+    return Plan(change=lambda s: replace(s, revocations=s.revocations.merged(learnt)), revoked_token=digest)
+
+
+def throttle_data(event: Event, ctx: Context) -> Plan:
+    """A blocking condition added, enabled, disabled or deleted (blocking.py), applied to `/block`'s shape."""
+    d = event.data
+    try:
+        if not blocking.apply_event({}, d):  # checked before anything changes
+            return Plan(ignored="not a blocking condition")  # throttle decisions and key templates of APIM's TM
+    except blocking.BadCondition as exc:
+        raise BadEvent(str(exc)) from exc
+
+    def change(s: Snapshot) -> Snapshot:
+        conditions = copy.deepcopy(dict(s.block_conditions))
+        blocking.apply_event(conditions, d)
+        return replace(s, block_conditions=conditions)
+
+    return Plan(change=change)
+
+
+def key_manager(event: Event, ctx: Context) -> Plan:
+    if not ctx.key_managers_from_control_plane:
+        return Plan(ignored="key managers come from the config")
+    return Plan(key_managers=True)
+
+
+TOPICS: dict[str, Callable[[Event, Context], Plan]] = {
+    NOTIFICATION: notification,
+    TOKEN_REVOCATION: token_revocation,
+    KEY_MANAGER: key_manager,
+    THROTTLE_DATA: throttle_data,
+    CACHE_INVALIDATION: lambda event, ctx: Plan(ignored="the adapter keeps no response or resource cache"),
+}
+
+
+def plan(event: Event, ctx: Context) -> Plan:
+    """What `event` needs; BadEvent when it lacks the fields that name what changed."""
+    handler = TOPICS.get(event.topic)
+    return handler(event, ctx) if handler is not None else Plan(ignored="topic not used")
+
+
+def apply(
+    snapshot: Snapshot,
+    plan_: Plan,
+    pulled: Mapping[Pull, Sequence[Any]],
+    key_managers: Sequence[KeyManager] | None = None,
+) -> Snapshot:
+    """The snapshot after an event: each pull's named item replaces or removes its entry."""
+    for pull in plan_.pulls:
+        found = pull.matching(pulled.get(pull, ()))
+        if pull.table in POLICY_ENDPOINTS:
+            table = dict(snapshot.policies[pull.table])
+            _put(table, pull.key, found)
+            snapshot = replace(snapshot, policies={**snapshot.policies, pull.table: table})
+        else:
+            table = dict(getattr(snapshot, pull.table))
+            _put(table, pull.key, found)
+            snapshot = replace(snapshot, **{pull.table: table})
+    if plan_.key_managers and key_managers is not None:
+        snapshot = replace(snapshot, key_managers=tuple(key_managers))
+    if plan_.change is not None:
+        snapshot = plan_.change(snapshot)
+    return snapshot
+
+
+def _put(table: dict[Hashable, dict], key: Hashable, found: list[dict]) -> None:
+    if found:
+        table[key] = found[0]
+    else:
+        table.pop(key, None)

@@ -1,0 +1,191 @@
+"""Through Envoy configured as istiod configures the ingress gateway (harness/envoy.py): tier routing with and
+without the apim-adapter chart's EnvoyFilter, and what the adapter sees of paths, queries and client addresses."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+import yaml
+
+from harness.adapter_process import AdapterProcess
+from harness.envoy import CLEAR_ROUTE_CACHE, Authz, Gateway, TierRouting
+from harness.processes import ROOT, VENV_BIN, Process, free_port
+from harness.sample_catalog import KM, catalog_document
+
+API = "/httpbin/1.0.0"
+
+
+def versioned_httpbin(workdir, version: str) -> tuple[Process, int]:
+    """httpbin answering with X-Httpbin-Version, as the local stack's roles/local_httpbin runs it."""
+    port = free_port()
+    proc = Process(
+        f"httpbin-{version}",
+        [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1", f"--pythonpath={ROOT}",
+         f"--env=HTTPBIN_VERSION={version}", "harness.versioned_httpbin:app"],
+        workdir,
+    )  # fmt: skip
+    proc.wait_http(f"http://127.0.0.1:{port}/status/200")
+    return proc, port
+
+
+@dataclass
+class Tiered:
+    gateways: dict[str, Gateway]  # (mode, with the EnvoyFilter?) -> gateway
+
+
+@pytest.fixture(scope="module")
+def tiered(stack, tmp_path_factory):
+    """Its own adapter (premium on Gold, standard on Tiny), httpbin v1 and v2, and a gateway per ext_authz mode,
+    with and without the EnvoyFilter that clears the route cache."""
+    workdir = tmp_path_factory.mktemp("tiers")
+    (workdir / "catalog.yaml").write_text(
+        yaml.safe_dump(catalog_document({"premium": ("UNBLOCKED", "Gold"), "standard": ("UNBLOCKED", "Tiny")}))
+    )
+    processes = []
+    try:
+        adapter = AdapterProcess(
+            workdir,
+            {
+                "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
+                "controlPlane": {"type": "file", "path": "catalog.yaml"},
+                "analytics": {"enabled": False},
+                "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}},
+            },
+        )
+        processes.append(adapter.proc)
+        adapter.wait_ready()
+        v1, v1_port = versioned_httpbin(workdir, "v1")
+        v2, v2_port = versioned_httpbin(workdir, "v2")
+        processes += [v1, v2]
+        authz = {"grpc": Authz([adapter.grpc_port]), "http": Authz([adapter.http_port], "http", path_prefix="/check")}
+        gateways = {
+            (mode, patched): Gateway(
+                authz[mode],
+                v1_port,
+                tier_routing=TierRouting(v2_port),
+                ext_authz_patch=CLEAR_ROUTE_CACHE if patched else None,
+            )
+            for mode in authz
+            for patched in (True, False)
+        }
+        for gateway in gateways.values():
+            processes.append(gateway.start(workdir))
+        yield Tiered(gateways)
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+
+
+def answered_by(stack, gateway: Gateway, app: str) -> tuple[int, str]:
+    token = stack.token(app=app, scope="")
+    resp = requests.get(gateway.url + API + "/anything/tier", headers={"authorization": f"Bearer {token}"}, timeout=10)
+    return resp.status_code, resp.headers.get("x-httpbin-version", "")
+
+
+@pytest.mark.parametrize("mode", ["grpc", "http"])
+def test_with_the_envoyfilter_a_premium_consumer_reaches_v2_and_a_default_one_v1(stack, tiered, mode):
+    gateway = tiered.gateways[(mode, True)]
+    assert answered_by(stack, gateway, "premium") == (200, "v2")
+    assert answered_by(stack, gateway, "standard") == (200, "v1")
+
+
+def test_without_it_as_istiod_alone_builds_the_filter_everyone_stays_on_v1(stack, tiered):
+    """clearRouteCache in meshConfig is dropped by istiod: the route was chosen before the adapter set the tier."""
+    assert answered_by(stack, tiered.gateways[("grpc", False)], "premium") == (200, "v1")
+
+
+def test_a_client_sent_tier_header_never_picks_the_route(stack, tiered):
+    """The adapter overwrites x-apim-tier; with the route recomputed after the check, the client's copy loses."""
+    gateway = tiered.gateways[("grpc", True)]
+    token = stack.token(app="subscribed")  # not in this adapter's catalog: refused before any route is used
+    resp = requests.get(
+        gateway.url + API + "/anything/tier",
+        headers={"authorization": f"Bearer {token}", "x-apim-tier": "Gold"},
+        timeout=10,
+    )
+    assert resp.status_code == 403
+    assert "x-httpbin-version" not in resp.headers
+
+
+# ---- what the adapter sees through istiod's connection manager (the shared stack's adapter and gateways) ----
+
+
+def seen_by_adapter(stack, gateway: Gateway, path: str, scope: str = "scope_ip scope_headers", **headers) -> dict:
+    """The analytics event the adapter wrote for one request (its path template, client address), and the
+    answer's status. The tests run one at a time: the event is the first one written after the request was sent
+    (neither the client's x-request-id, which the gateway regenerates, nor user-agent, which HTTP mode does not
+    forward, can find it)."""
+    log = stack.workdir / "analytics.log"
+    offset = log.stat().st_size if log.exists() else 0
+    # http.client sends the path byte for byte (requests would resolve dot segments itself).
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"authorization": f"Bearer {stack.token(scope=scope)}", **headers})
+        resp = conn.getresponse()
+        status, body = resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with log.open() as f:
+            f.seek(offset)
+            line = f.readline()
+        if line.endswith("\n"):
+            return {"status": status, "body": body, **json.loads(line.split("properties :", 1)[1])}
+        time.sleep(0.05)
+    raise AssertionError(f"no analytics event for {path}")
+
+
+def test_dot_segments_are_resolved_before_the_check(stack, gateway):
+    """normalize_path (meshConfig pathNormalization BASE): the adapter judges the path httpbin serves."""
+    seen = seen_by_adapter(stack, gateway, API + "/headers/../ip", scope="scope_headers")
+    assert seen["apiResourceTemplate"] == "/ip"
+    assert seen["status"] == 403  # the token lacks scope_ip: /headers/../ip is /ip, not /headers
+
+
+def test_double_slashes_are_kept_and_never_judged_as_the_single_slash_path(stack, gateway):
+    """merge_slashes is off by default on istiod's gateways: the adapter sees `//ip`, which is no resource."""
+    seen = seen_by_adapter(stack, gateway, API + "//ip")
+    assert (seen["status"], seen["apiResourceTemplate"], seen["errorCode"]) == (404, "", 404)
+
+
+def test_encoded_slashes_are_not_decoded_into_another_resource(stack, gateway):
+    """path_with_escaped_slashes_action KEEP_UNCHANGED: `status%2F200` stays one segment, not /status/{code}."""
+    seen = seen_by_adapter(stack, gateway, API + "/status%2F200")
+    assert (seen["status"], seen["apiResourceTemplate"], seen["errorCode"]) == (404, "", 404)
+
+
+def test_the_query_string_is_not_part_of_the_matched_path(stack, gateway):
+    seen = seen_by_adapter(stack, gateway, API + "/ip?next=/headers", scope="scope_ip")
+    assert (seen["status"], seen["apiResourceTemplate"]) == (200, "/ip")
+    assert '"origin"' in seen["body"]  # httpbin's /ip answered
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [{"x-forwarded-for": "6.6.6.6"}, {"x-forwarded-for": "6.6.6.6, 7.7.7.7"}, {"x-envoy-external-address": "6.6.6.6"}],
+)
+def test_a_forged_client_address_never_reaches_analytics(stack, gateway, forged):
+    """use_remote_address with numTrustedProxies 0: Envoy appends the peer it saw to x-forwarded-for, and the
+    adapter takes that entry. (For a loopback peer Envoy appends its own host address instead of 127.0.0.1.)"""
+    honest = seen_by_adapter(stack, gateway, API + "/ip")
+    seen = seen_by_adapter(stack, gateway, API + "/ip", **forged)
+    assert (seen["status"], honest["status"]) == (200, 200)
+    assert seen["userIp"] == honest["userIp"]
+    assert seen["userIp"] not in ("6.6.6.6", "7.7.7.7", "")
+
+
+def raw_status(port: int, target: str) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return int(s.recv(64).split()[1])
+
+
+def test_paths_climbing_above_the_root_are_answered_without_reaching_the_backend(gateway):
+    assert raw_status(gateway.port, API + "/../../../etc/passwd") in (400, 401, 403, 404)

@@ -1,0 +1,189 @@
+"""What each APIM event does to the control plane's snapshot: the pure planning and update, no servers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from apim_adapter.controlplane import snapshot
+from apim_adapter.controlplane.events import BadEvent, Event
+from apim_adapter.controlplane.snapshot import Context, Snapshot
+from apim_adapter.tokens import fingerprint
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "wso2-control-plane.md"
+NOW = 1_800_000_000.0
+LABELLED = Context("Default", False, NOW)
+UNLABELLED = Context(None, False, NOW)
+
+SUB = {"subscriptionUUID": "s1", "applicationUUID": "app-1", "apiUUID": "api-1", "subscriptionState": "UNBLOCKED"}
+OTHER_SUB = {"subscriptionUUID": "s2", "applicationUUID": "app-2", "apiUUID": "api-1", "subscriptionState": "BLOCKED"}
+KEY = {"applicationUUID": "app-1", "consumerKey": "ck-1", "keyManager": "IS7", "keyType": "PRODUCTION"}
+
+
+def note(kind: str, **data) -> Event:
+    return Event("notification", kind, data, NOW - 0.5)
+
+
+def base() -> Snapshot:
+    return Snapshot.from_lists(
+        apis=[{"uuid": "api-1", "context": "/a/1"}],
+        applications=[{"uuid": "app-1", "id": 1, "name": "one"}, {"uuid": "app-2", "id": 2, "name": "two"}],
+        subscriptions=[SUB, OTHER_SUB],
+        key_mappings=[KEY, {**KEY, "applicationUUID": "app-2", "consumerKey": "ck-2"}],
+        policies={"subscriptionPolicies": [{"name": "Gold"}]},
+        revoked_jwts={"revokedJWTList": [{"jwt_signature": "old", "expiry_time": int(NOW * 1000) + 60_000}]},
+        key_managers=None,
+        previous=None,
+        now=NOW,
+    )
+
+
+def run(event: Event, answers: list[dict], ctx: Context = LABELLED) -> tuple[snapshot.Plan, Snapshot]:
+    """Plan the event, answer every pull with `answers` (as a server that ignores filters would), apply."""
+    plan = snapshot.plan(event, ctx)
+    return plan, snapshot.apply(base(), plan, {pull: answers for pull in plan.pulls})
+
+
+def test_a_subscription_is_re_pulled_with_both_uuids_and_only_the_named_one_is_kept():
+    changed = {**SUB, "subscriptionState": "BLOCKED"}
+    plan, after = run(note("SUBSCRIPTIONS_UPDATE", applicationUUID="app-1", apiUUID="api-1"), [OTHER_SUB, changed])
+    [pull] = plan.pulls
+    assert dict(pull.query) == {"apiUUID": "api-1", "applicationUUID": "app-1"}
+    assert after.subscriptions[("app-1", "api-1")]["subscriptionState"] == "BLOCKED"
+    assert after.subscriptions[("app-2", "api-1")] == OTHER_SUB  # the whole-list answer changed nothing else
+
+
+def test_a_re_pull_without_the_named_subscription_removes_it():
+    _, after = run(note("SUBSCRIPTIONS_DELETE", applicationUUID="app-1", apiUUID="api-1"), [OTHER_SUB])
+    assert ("app-1", "api-1") not in after.subscriptions
+    assert ("app-2", "api-1") in after.subscriptions
+
+
+def test_a_key_mapping_is_kept_only_when_consumer_key_and_key_manager_are_the_events():
+    wrong_km = {**KEY, "consumerKey": "ck-new", "keyManager": "Resident Key Manager"}
+    plan, after = run(note("APPLICATION_REGISTRATION_CREATE", consumerKey="ck-new", keyManager="IS7"), [wrong_km])
+    assert ("ck-new", "IS7") not in after.key_mappings
+    assert dict(plan.pulls[0].query) == {"consumerKey": "ck-new", "keymanager": "IS7"}
+    right = {**wrong_km, "keyManager": "IS7"}
+    _, after = run(note("APPLICATION_REGISTRATION_CREATE", consumerKey="ck-new", keyManager="IS7"), [right])
+    assert after.key_mappings[("ck-new", "IS7")] == right
+
+
+def test_a_deleted_application_takes_its_subscriptions_and_key_mappings_without_a_pull():
+    plan, after = run(note("APPLICATION_DELETE", uuid="app-1", applicationId=1), [])
+    assert plan.pulls == ()
+    assert "app-1" not in after.applications
+    assert ("app-1", "api-1") not in after.subscriptions
+    assert ("ck-1", "IS7") not in after.key_mappings
+    assert ("app-2", "api-1") in after.subscriptions
+    assert ("ck-2", "IS7") in after.key_mappings
+
+
+def test_api_events_pull_one_api_with_a_gateway_label_and_the_whole_list_without():
+    event = note("DEPLOY_API_IN_GATEWAY", uuid="api-1", gatewayLabels=["Default"])
+    [pull] = snapshot.plan(event, LABELLED).pulls
+    assert dict(pull.query) == {"apiId": "api-1", "gatewayLabel": "Default"}
+    [pull] = snapshot.plan(event, UNLABELLED).pulls
+    assert dict(pull.query) == {}  # APIM ignores apiId without gatewayLabel: the answer is every API
+    _, after = run(event, [{"uuid": "api-2"}, {"uuid": "api-1", "context": "/a/2"}], UNLABELLED)
+    assert after.apis == {"api-1": {"uuid": "api-1", "context": "/a/2"}}
+
+
+def test_a_deployment_to_another_gateway_environment_is_ignored():
+    plan = snapshot.plan(note("DEPLOY_API_IN_GATEWAY", uuid="api-1", gatewayLabels=["Sandbox"]), LABELLED)
+    assert (plan.pulls, plan.ignored) == ((), "other gateway environment")
+
+
+def test_a_policy_event_pulls_one_policy_of_its_type_and_a_reset_pulls_nothing():
+    plan = snapshot.plan(note("POLICY_UPDATE", policyName="Gold", policyType="SUBSCRIPTION"), LABELLED)
+    assert [(p.endpoint, dict(p.query)) for p in plan.pulls] == [("subscription-policies", {"policyName": "Gold"})]
+    reset = snapshot.plan(note("POLICY_RESET", policyType="SUBSCRIPTION", isResourceLevel=False), LABELLED)
+    assert (reset.pulls, reset.ignored) == ((), "throttle counter reset")
+    assert snapshot.plan(note("POLICY_CREATE", policyName="x", policyType="GLOBAL"), LABELLED).pulls == ()
+
+
+def revocation_event(**data) -> Event:
+    return Event("tokenRevocation", "tokenRevocation", data)
+
+
+def test_a_token_revocation_denies_the_jti_until_the_token_expires():
+    until_ms = int(NOW * 1000) + 120_000
+    plan, after = run(revocation_event(revokedToken="jti-x", expiryTime=until_ms, type="JWT"), [])
+    assert plan.revoked_token is None  # a jti: nothing to evict from the introspection cache
+    assert after.revocations.jtis["jti-x"] == until_ms / 1000
+    assert "jti-x" in after.document(NOW)["revocations"].jtis
+    assert "jti-x" not in after.document(until_ms / 1000 + 1)["revocations"].jtis
+    assert "jti-x" not in base().revocations.jtis  # the snapshot it was applied to is unchanged
+
+
+def test_an_opaque_token_is_revoked_by_its_hash_and_named_for_eviction():
+    plan, after = run(revocation_event(revokedToken="raw-opaque", expiryTime=int(NOW * 1000) + 60_000,
+                                       type="Default"), [])  # fmt: skip
+    assert plan.revoked_token == fingerprint("raw-opaque")
+    assert set(after.revocations.token_hashes) == {fingerprint("raw-opaque")}
+    assert "raw-opaque" not in repr(after.document(NOW))
+
+
+def test_consumer_key_and_subject_revocations_apply_from_their_base64_events():
+    at_ms = int(NOW * 1000) - 1000
+    for kind, fields, table in (
+        ("consumer_app_revocation_event", {"consumerKey": "ck-1"}, "consumer_keys"),
+        ("subject_entity_revocation_event", {"entityId": "user-1"}, "subjects"),
+    ):
+        encoded = base64.b64encode(json.dumps({**fields, "revocationTime": str(at_ms)}).encode()).decode()
+        plan, after = run(revocation_event(revokedToken=encoded, expiryTime=0, type=kind), [])
+        assert (plan.pulls, plan.revoked_token) == ((), None)
+        assert getattr(after.revocations, table) == {next(iter(fields.values())): at_ms / 1000}
+    with pytest.raises(BadEvent):
+        snapshot.plan(revocation_event(revokedToken="%%", type="consumer_app_revocation_event"), LABELLED)
+
+
+def test_throttle_data_adds_and_removes_blocking_conditions_and_ignores_throttle_decisions():
+    def blocking(state: str) -> Event:
+        fields = {"id": 4, "blockingCondition": "APPLICATION", "state": state, "conditionValue": "admin:one"}
+        return Event("throttleData", "throttleData", {**fields, "tenantDomain": "carbon.super"})
+
+    _, added = run(blocking("true"), [])
+    assert added.block_conditions == {"application": ["admin:one"]}
+    assert base().block_conditions == {}
+    removed = snapshot.apply(added, snapshot.plan(blocking("false"), LABELLED), {})
+    assert removed.block_conditions == {"application": []}
+    decision = Event("throttleData", "throttleData", {"throttleKey": "k", "isThrottled": "true"})
+    assert snapshot.plan(decision, LABELLED).ignored == "not a blocking condition"
+    bad = Event("throttleData", "throttleData", {"id": 5, "blockingCondition": "IP", "state": "true",
+                                                 "conditionValue": "not json"})  # fmt: skip
+    with pytest.raises(BadEvent):
+        snapshot.plan(bad, LABELLED)
+
+
+def test_events_the_adapter_does_not_use_change_nothing():
+    for event in (note("API_CREATE", uuid="api-9"), note("SOME_FUTURE_EVENT", x=1),
+                  Event("cacheInvalidation", "cacheInvalidation", {"x": 1})):  # fmt: skip
+        plan, after = run(event, [])
+        assert plan.ignored
+        assert plan.pulls == ()
+        assert after == base()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [note("SUBSCRIPTIONS_CREATE", apiUUID="api-1"), note("APPLICATION_UPDATE", applicationId=1),
+     note("REMOVE_APPLICATION_KEYMAPPING", consumerKey="ck"), note("API_UPDATE", uuid=7),
+     Event("tokenRevocation", "tokenRevocation", {"expiryTime": 1})],
+)  # fmt: skip
+def test_an_event_that_does_not_name_what_changed_is_a_bad_event(event):
+    with pytest.raises(BadEvent):
+        snapshot.plan(event, LABELLED)
+
+
+def test_the_documented_list_of_event_types_is_the_dispatch_table():
+    """docs/wso2-control-plane.md lists every type the adapter applies or deliberately ignores, and no other."""
+    text = DOCS.read_text()
+    section = text[text.index("### Event types") :]
+    section = section[: section.index("\n## ")]
+    documented = set(re.findall(r"`([A-Z][A-Z_]+)`", section))
+    assert documented == set(snapshot.NOTIFICATIONS)

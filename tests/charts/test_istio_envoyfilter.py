@@ -1,0 +1,131 @@
+"""Tier routing behind istiod: the apim-adapter chart's EnvoyFilter that makes the gateway's ext_authz filter clear
+the route cache (istiod drops `clearRouteCache` from meshConfig.extensionProviders: istio/istio
+pilot/pkg/security/authz/builder/extauthz.go never sets `clear_route_cache`)."""
+
+import copy
+import subprocess
+
+import pytest
+import yaml
+from chart_helpers import find, render, render_notes
+from crd_schemas import schema_errors
+
+from harness.envoy import (
+    CLEAR_ROUTE_CACHE,
+    EXT_AUTHZ,
+    EXT_AUTHZ_TYPE,
+    HTTP_DOWNSTREAM_ON_ALLOW,
+    HTTP_DOWNSTREAM_ON_DENY,
+    HTTP_REQUEST_HEADERS,
+    HTTP_UPSTREAM_ON_ALLOW,
+    Authz,
+    Gateway,
+    envoy_bin,
+)
+
+CHART = "apim-adapter"
+ON = {"istio": {"extensionProvider": {"clearRouteCache": True}}}
+
+
+def envoy_filter(values=None) -> dict:
+    return find(render(CHART, values=values or ON), "EnvoyFilter")
+
+
+def test_no_envoyfilter_unless_asked():
+    assert not [o for o in render(CHART) if o["kind"] == "EnvoyFilter"]
+
+
+def test_the_envoyfilter_merges_clear_route_cache_into_the_gateways_ext_authz_filter():
+    rendered = envoy_filter()
+    assert rendered["metadata"]["namespace"] == "istio-system"
+    spec = rendered["spec"]
+    assert spec["workloadSelector"] == {"labels": {"istio": "ingressgateway"}}
+    [patch] = spec["configPatches"]
+    assert patch["applyTo"] == "HTTP_FILTER"
+    assert patch["match"] == {
+        "context": "GATEWAY",
+        "listener": {
+            "filterChain": {
+                "filter": {"name": "envoy.filters.network.http_connection_manager", "subFilter": {"name": EXT_AUTHZ}}
+            }
+        },
+    }
+    assert patch["patch"] == {
+        "operation": "MERGE",
+        "value": {"typed_config": {"@type": EXT_AUTHZ_TYPE, **CLEAR_ROUTE_CACHE}},
+    }
+
+
+def test_the_envoyfilter_follows_the_gateway_the_policy_selects():
+    values = copy.deepcopy(ON)
+    values["istio"]["authorizationPolicy"] = {"namespace": "istio-ingress", "selector": {"istio": "edge"}}
+    rendered = envoy_filter(values)
+    assert rendered["metadata"]["namespace"] == "istio-ingress"
+    assert rendered["spec"]["workloadSelector"] == {"labels": {"istio": "edge"}}
+
+
+def test_the_envoyfilter_is_valid_for_istios_crd_and_the_schema_would_catch_a_mistake():
+    rendered = envoy_filter()
+    assert schema_errors(rendered) == []
+    for field, wrong in (("operation", "MERGED"), ("context", None)):
+        broken = copy.deepcopy(rendered)
+        if field == "operation":
+            broken["spec"]["configPatches"][0]["patch"]["operation"] = wrong
+        else:
+            broken["spec"]["configPatches"][0]["match"]["context"] = "GATEWAYS"
+        assert schema_errors(broken), field
+
+
+def validate_with_envoy(tmp_path, patch: dict, mode: str) -> subprocess.CompletedProcess:
+    """Envoy's own check of the gateway configured as istiod would after the EnvoyFilter is applied."""
+    authz = Authz([8081], mode, path_prefix="/check" if mode == "http" else "")
+    path = tmp_path / f"envoy-{mode}.yaml"
+    path.write_text(Gateway(authz, 8080, ext_authz_patch=patch).yaml())
+    return subprocess.run(
+        [envoy_bin(), "--mode", "validate", "--base-id", "18497", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("mode", ["grpc", "http"])
+def test_envoy_accepts_the_merged_filter_and_would_refuse_a_misspelt_field(tmp_path, mode):
+    merged = envoy_filter()["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]
+    patch = {k: v for k, v in merged.items() if k != "@type"}
+    accepted = validate_with_envoy(tmp_path, patch, mode)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    refused = validate_with_envoy(tmp_path, {"clear_route_cach": True}, mode)
+    assert refused.returncode != 0
+
+
+def mesh_config_entries(notes: str) -> list[dict]:
+    """The meshConfig.extensionProviders entries NOTES print (paragraphs starting at column 0)."""
+    return [
+        yaml.safe_load(p)["meshConfig"]["extensionProviders"][0]
+        for p in notes.split("\n\n")
+        if p.startswith("meshConfig:")
+    ]
+
+
+@pytest.mark.parametrize("values", [None, ON], ids=["off", "on"])
+def test_notes_never_print_clear_route_cache_in_meshconfig(tmp_path, values):
+    entries = mesh_config_entries(render_notes(CHART, tmp_path, values=values))
+    assert len(entries) == 2
+    assert not [e for e in entries for fields in e.values() if isinstance(fields, dict) and "clearRouteCache" in fields]
+
+
+def test_notes_name_the_envoyfilter_when_it_is_rendered(tmp_path):
+    assert "EnvoyFilter istio-system/rel-apim-adapter-clear-route-cache" in render_notes(CHART, tmp_path, values=ON)
+    assert "EnvoyFilter" not in render_notes(CHART, tmp_path / "off")
+
+
+def test_the_test_gateway_uses_the_http_provider_the_notes_print(tmp_path):
+    """harness/envoy.py builds HTTP mode from these lists, as istiod would from the NOTES' envoyExtAuthzHttp."""
+    [http] = [
+        e["envoyExtAuthzHttp"] for e in mesh_config_entries(render_notes(CHART, tmp_path)) if "envoyExtAuthzHttp" in e
+    ]
+    assert tuple(http["includeRequestHeadersInCheck"]) == HTTP_REQUEST_HEADERS
+    assert tuple(http["headersToUpstreamOnAllow"]) == HTTP_UPSTREAM_ON_ALLOW
+    assert tuple(http["headersToDownstreamOnAllow"]) == HTTP_DOWNSTREAM_ON_ALLOW
+    assert tuple(http["headersToDownstreamOnDeny"]) == HTTP_DOWNSTREAM_ON_DENY
