@@ -45,6 +45,10 @@ $(TOOLS)/bin/helm-docs: versions.env scripts/chart-tools.sh
 	scripts/chart-tools.sh
 	touch $@
 
+$(TOOLS)/bin/otelcol-apim: versions.env scripts/otelcol.sh
+	scripts/otelcol.sh
+	touch $@
+
 $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh $(TOOLS)/.system-packages
 	scripts/qpid-broker.sh
 
@@ -52,7 +56,7 @@ $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml

@@ -125,6 +125,7 @@ class Gateway:
     ext_authz_patch: dict[str, Any] | None = None  # an EnvoyFilter MERGE into the ext_authz typed_config
     access_log: bool = True  # meshConfig.accessLogFile: /dev/stdout; the benchmark turns it off (Istio's default)
     access_log_path: str | None = None  # None: stdout
+    tracing_port: int | None = None  # an OTLP/gRPC collector: trace every request, as meshConfig.enableTracing
 
     def _route_action(self, cluster: str, rewrite: bool) -> dict[str, Any]:
         if self.upstream_port is None:
@@ -241,6 +242,18 @@ class Gateway:
             },
             "http_filters": filters,
         }
+        if self.tracing_port and with_authz:
+            hcm["tracing"] = {
+                "random_sampling": {"value": 100},
+                "provider": {
+                    "name": "envoy.tracers.opentelemetry",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                        "grpc_service": {"envoy_grpc": {"cluster_name": "otel"}, "timeout": "1s"},
+                        "service_name": "gateway",
+                    },
+                },
+            }
         return {
             "name": name,
             "address": {"socket_address": {"address": self.host, "port_value": port}},
@@ -254,19 +267,21 @@ class Gateway:
         if self.baseline_port:
             listeners.append(self._listener("baseline", self.baseline_port, False))
         clusters = []
-        if self.authz:
-            h2 = {
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http2_protocol_options": {}},
-                }
+        h2 = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
             }
+        }
+        if self.authz:
             options = h2 if self.authz.mode == "grpc" else None
             clusters.append(_cluster(self.authz.cluster, self.authz.host, self.authz.ports, options))
         if self.upstream_port:
             clusters.append(_cluster("v1", self.host, [self.upstream_port]))
         if self.upstream_port and self.tier_routing:
             clusters.append(_cluster("v2", self.host, [self.tier_routing.port]))
+        if self.tracing_port:
+            clusters.append(_cluster("otel", self.host, [self.tracing_port], h2))
         return {
             "admin": {"address": {"socket_address": {"address": self.host, "port_value": self.admin_port}}},
             "static_resources": {"listeners": listeners, "clusters": clusters},

@@ -9,7 +9,7 @@ INVALID = {
         ("misspelt nested key", {"image": {"repo": "x"}}),
         ("mistyped port", {"containerPorts": {"grpc": "8081"}}),
         ("port out of range", {"service": {"ports": {"grpc": 70000}}}),
-        ("unknown config section", {"config": {"tracing": {"enabled": True}}}),
+        ("unknown config section", {"config": {"profiling": {"enabled": True}}}),
         (
             "key manager without issuer",
             {"config": {"keyManagers": [{"name": "km", "jwksUri": "https://k/jwks"}]}},

@@ -14,7 +14,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from . import admin, metrics
+from . import admin, metrics, tracing
 from .analytics import Analytics
 from .catalog import CatalogError, build
 from .config import Config, ConfigError
@@ -95,6 +95,13 @@ class Adapter:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._decisions = metrics.LabelledCache(metrics.DECISIONS)
         self._durations = metrics.LabelledCache(metrics.CHECK_DURATION)
+        # None when off: then the checks below run unwrapped and pay nothing for tracing. On, the entry points the
+        # transports are given are replaced on this instance by traced ones of the same type.
+        self.tracing = tracing.setup(config.tracing, config.resolve)
+        if self.tracing is not None:
+            self.check_on_thread = self.tracing.check(self.check_on_thread, "grpc")  # type: ignore[method-assign]
+            self.check_on_loop = self.tracing.check_async(self.check_on_loop, "http")  # type: ignore[method-assign]
+            self.pipeline.finish = self.tracing.carried(self.pipeline.finish)  # type: ignore[method-assign]
 
     async def _warm_keys(self) -> None:
         """Every configured key manager's JWKS before traffic (bounded: ready anyway when one does not answer)."""
@@ -192,6 +199,7 @@ class Adapter:
                 ("grpc.so_reuseport", 1),
                 ("grpc.max_receive_message_length", 4 << 20),
             ],
+            interceptors=self.tracing.interceptors() if self.tracing else None,
         )
         grpc_transport.add_to_server(
             grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies
@@ -246,6 +254,8 @@ class Adapter:
             await self.limiter.close()
             if self.analytics is not None:
                 await self.analytics.close()
+            if self.tracing is not None:
+                await asyncio.to_thread(self.tracing.shutdown)
 
 
 def validate(config: Config) -> dict[str, int]:

@@ -336,6 +336,24 @@ class Logging:
     )
 
 
+@dataclass(frozen=True, config=_KEYS)
+class Tracing:
+    enabled: Bool = Field(default=False, description="Export OpenTelemetry spans of checks and of the adapter's I/O.")
+    endpoint: HttpUrl | None = Field(
+        default=None,
+        description="OTLP endpoint; default `http://localhost:4317` (grpc), `http://localhost:4318/v1/traces` (HTTP).",
+    )
+    protocol: Literal["grpc", "http/protobuf"] = Field(default="grpc", description="OTLP over gRPC or HTTP.")
+    sampler_ratio: Number = Field(
+        default=1.0, ge=0, le=1, description="Share of the traces no caller sampled already that are sampled."
+    )
+    service_name: Text = Field(default="apim-adapter", description="The spans' `service.name`.")
+    headers_file: FilePath | None = Field(
+        default=None, description="Headers sent with every export (`name: value` lines), e.g. a backend's API key."
+    )
+    ca_bundle: FilePath | None = Field(default=None, description="CA bundle for a TLS endpoint.")
+
+
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
     server: Server = Field(default=Server(), description="Listeners and processes.")
@@ -346,6 +364,7 @@ class Config:
     backend_jwt: BackendJwt = Field(default=BackendJwt(), description="Signed backend JWT.")
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
+    tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")
     # Not a key of the file: `parse` sets it, `resolve` uses it.
     base_dir: SkipJsonSchema[Path] = Path()
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+# Set by tracing.setup while tracing is on: the current span's trace_id and span_id, or None outside a span.
+trace_ids: Callable[[], dict[str, str] | None] | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,6 +23,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        ids = trace_ids() if trace_ids is not None else None
+        if ids:
+            entry.update(ids)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from .. import tracing
 from ..config import Config, ControlPlane, KeyManager
 from ..http_client import HttpClient
 from ..secrets import read_secret
@@ -47,6 +48,7 @@ class InternalDataApi:
         params = {k: str(v) for k, v in query.items() if v is not None}
         return await self._get(f"{self.base}/{path}", params)
 
+    @tracing.traced("GET", lambda self, url, *_: {"url.full": url})
     async def _get(self, url: str, params: dict[str, str] | None = None) -> Any:
         try:
             return await self.client.get_json(url, MAX_RESPONSE_BYTES, headers=self.headers, params=params)

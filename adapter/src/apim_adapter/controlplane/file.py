@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .. import metrics
+from .. import metrics, tracing
 from . import Publish
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class FileControlPlane:
                 await self._load(publish)
             await asyncio.sleep(self.poll_seconds)
 
+    @tracing.traced("control-plane pull", lambda self, _: {"apim.control_plane": "file"})
     async def _load(self, publish: Publish) -> None:
         try:
             doc = await asyncio.to_thread(read_document, self.path)

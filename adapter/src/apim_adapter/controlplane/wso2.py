@@ -17,7 +17,7 @@ from typing import Any
 
 import pika
 
-from .. import metrics
+from .. import metrics, tracing
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation
 from ..secrets import read_secret
@@ -94,6 +94,7 @@ class Wso2ControlPlane:
 
     # -- pulls ----------------------------------------------------------------------------------------------
 
+    @tracing.traced("control-plane pull", lambda self: {"apim.control_plane": "wso2"})
     async def pull(self) -> Snapshot:
         """Everything, from scratch; raises ControlPlaneError and leaves the current snapshot alone."""
         api, cp = self.api, self.cp

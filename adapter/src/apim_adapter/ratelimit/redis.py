@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .. import metrics
+from .. import metrics, tracing
 from ..catalog import Limit
 from ..config import Config, Redis
 from ..errors import Unavailable
@@ -81,6 +81,7 @@ class RedisRateLimiter:
             raise Unavailable(f"rate-limit backend unavailable: {type(error).__name__ if error else 'recent error'}")
         return await self.fallback.hit(counters, now)
 
+    @tracing.traced("Redis EVALSHA", lambda _, c, *__: {"db.system.name": "redis", "apim.counters": len(c)})
     async def _hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
         keys, expiries, resets = [], [], []
         for key, limit in counters:

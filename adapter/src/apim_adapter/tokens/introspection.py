@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from .. import errors
+from .. import errors, tracing
 from ..cache import TtlCache
 from ..config import KeyManager
 from ..errors import Unavailable
@@ -63,6 +63,7 @@ class Introspector:
             inflight.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(inflight)
 
+    @tracing.traced("token introspection", lambda self, *_: {"apim.key_manager": self.km.name})
     async def _call(self, token: str, key: str) -> Principal:
         try:
             body = await self.client.request_json(

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from .. import errors, metrics
+from .. import errors, metrics, tracing
 from ..errors import Unavailable
 from ..http_client import HttpClient
 from . import TokenRejected
@@ -141,6 +141,7 @@ class JwksCache:
         assert self._inflight is not None
         await asyncio.shield(self._inflight)
 
+    @tracing.traced("JWKS fetch", lambda self: {"apim.key_manager": self.name, "url.full": self.uri})
     async def _fetch_once(self) -> None:
         self.attempted_at = self.clock()
         try:
