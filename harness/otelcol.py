@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from .processes import ROOT, Process, free_port, wait_http
+from .helpers import ROOT, wait_http
+from .processes import Process, free_port
 
 
 def otelcol_bin() -> str:
