@@ -145,6 +145,8 @@ class Cluster:
 
     def apply(self, documents: Sequence[dict], *flags: str) -> str:
         """Server-side apply, so that the API server validates and defaults every field we send."""
+        if not documents:
+            return ""
         text = yaml.safe_dump_all(documents)
         return self.check(
             self.kubectl("apply", "--server-side", "--field-manager=kube-ci", *flags, "-f", "-", input=text)

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 from harness.kube import TOOLS_BIN, Cluster
 from harness.processes import ROOT
@@ -29,7 +30,13 @@ def test_install_upgrade_uninstall(cluster: Cluster, crds: list[str], chart: str
     namespace = re.sub(r"[^a-z0-9-]", "-", f"{chart}-{(values or 'defaults').removesuffix('.yaml')}")[:63]
     values_args = ["-f", str(CHARTS / chart / "ci" / values)] if values else []
     release = chart
-    common = [release, str(CHARTS / chart), "-n", namespace, *values_args, "--wait", "--timeout=120s"]
+    common = [release, str(CHARTS / chart), "-n", namespace, *values_args, "--wait", "--timeout=300s"]
+
+    # Objects the chart puts beside the release (the AuthorizationPolicy in the gateway's namespace) need that
+    # namespace, as on a cluster with Istio installed.
+    rendered = yaml.safe_load_all(helm(cluster, "template", *common[:4], *values_args))
+    elsewhere = {o["metadata"]["namespace"] for o in rendered if o and o["metadata"].get("namespace")} - {namespace}
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(elsewhere)])
 
     helm(cluster, "install", *common, "--create-namespace")
     deployments = json.loads(cluster.check(cluster.kubectl("get", "deployments", "-n", namespace, "-o", "json")))
@@ -43,9 +50,11 @@ def test_install_upgrade_uninstall(cluster: Cluster, crds: list[str], chart: str
     status = json.loads(helm(cluster, "status", release, "-n", namespace, "-o", "json"))
     assert (status["version"], status["info"]["status"]) == (2, "deployed")
 
-    helm(cluster, "uninstall", release, "-n", namespace, "--wait", "--timeout=120s")
+    # Every object of the release is gone after uninstall (Pods go with their ReplicaSets, by garbage collection).
+    manifest = helm(cluster, "get", "manifest", release, "-n", namespace)
+    helm(cluster, "uninstall", release, "-n", namespace, "--wait", "--timeout=300s")
     left = cluster.check(
-        cluster.kubectl("get", "all", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "-o", "name")
+        cluster.kubectl("get", "-n", namespace, "--ignore-not-found", "-o", "name", "-f", "-", input=manifest)
     )
     assert left.strip() == "", f"left behind after uninstall: {left}"
     cluster.kubectl("delete", "namespace", namespace, "--wait=false")
