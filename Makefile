@@ -53,7 +53,7 @@ $(TOOLS)/.system-packages: scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
 # kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok for tests/cluster; the script rebuilds
-# only what versions.env moved (cold: ~10 min of Go build, then nothing).
+# only what versions.env moved (cold: ~17 CPU-minutes of Go build, then nothing).
 $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/control-plane/go.mod scripts/kube/etcd/go.mod
 	scripts/kube/build.sh
 	touch $@
