@@ -82,8 +82,9 @@ class NetworkNamespace:
             if not self.holder.alive or time.monotonic() > deadline:
                 self.holder.stop()
                 raise RuntimeError(
-                    "could not create a network namespace with loopback up (`unshare --net` needs root, or "
-                    f"unprivileged user namespaces):\n{self.holder.log()}"
+                    "could not create a network namespace with loopback up: `unshare --net` needs root, or "
+                    "unprivileged user namespaces (Ubuntu 24.04 restricts them: "
+                    f"`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`):\n{self.holder.log()}"
                 )
             time.sleep(0.05)
 
