@@ -260,6 +260,50 @@ class BenchGateway(Gateway):
         return config
 
 
+@dataclass
+class JwtAuthnGateway(BenchGateway):
+    """Istio's native path as the in-Envoy reference: what a RequestAuthentication (JWKS inline) and an
+    AuthorizationPolicy on the scope claim generate — jwt_authn, then RBAC on the verified payload — with no
+    ext_authz server. It checks signature, issuer, expiry and scope; not key mapping, subscription or tiers."""
+
+    issuer: str = ""
+    jwks: str = ""
+
+    def config(self) -> dict[str, Any]:
+        config = super().config()
+        jwt_authn = {
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {
+                    "wso2": {"issuer": self.issuer, "local_jwks": {"inline_string": self.jwks},
+                             "payload_in_metadata": "payload"},
+                },
+                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "wso2"}}],
+            },
+        }  # fmt: skip
+        scope = {
+            "metadata": {
+                "filter": "envoy.filters.http.jwt_authn",
+                "path": [{"key": "payload"}, {"key": "scope"}],
+                "value": {"string_match": {"contains": "scope_ip"}},
+            }
+        }
+        rbac = {
+            "name": "envoy.filters.http.rbac",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+                "rules": {"action": "ALLOW", "policies": {"scope": {"permissions": [{"any": True}],
+                                                                    "principals": [scope]}}},
+            },
+        }  # fmt: skip
+        for listener in config["static_resources"]["listeners"]:
+            if listener["address"]["socket_address"]["port_value"] == self.port:
+                hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+                hcm["http_filters"][:0] = [jwt_authn, rbac]
+        return config
+
+
 # ---- the scenarios: every server behind its own Envoy (same build, same config but the authz port) ----
 
 
@@ -289,6 +333,7 @@ ADAPTER = "adapter, backend JWT off"
 ADAPTER_JWT = "adapter, backend JWT on"
 W1, W2 = "adapter, workers=1, 2 streams/conn", "adapter, workers=2 on 2 cores, 2 streams/conn"
 TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"
+ISTIO_NATIVE = "Istio native: jwt_authn (inline JWKS) + RBAC on scope"
 ADAPTER_HTTP = "adapter, HTTP mode (aiohttp+uvloop)"
 TRANSPORT_LABELS = {"aio": "grpc.aio+asyncio", "threads": "sync grpc, 8 threads"}
 
@@ -327,6 +372,19 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         behind_envoy(ADAPTER_HTTP, server, SERVER_CORES, mode="http")
     server = started(fixture.start_adapter("adapter-jwt", fixture.adapter_config(backend_jwt=True)))
     behind_envoy(ADAPTER_JWT, server, SERVER_CORES)
+    native = JwtAuthnGateway(
+        None, None, baseline_port=free_port(), issuer=fixture.jwks.issuer,
+        jwks=json.dumps({"keys": [fixture.key.jwk()]}),
+    )  # fmt: skip
+    proc = native.start(workdir)
+    stack.callback(proc.stop)
+    pin(proc.proc.pid, LOAD_CORES)
+    resp = requests.get(f"http://127.0.0.1:{native.port}{PATH}", headers=fixture.headers, timeout=5)
+    bad = requests.get(f"http://127.0.0.1:{native.port}{PATH}", timeout=5)
+    if resp.status_code != 200 or bad.status_code != 401:
+        raise RuntimeError(f"{ISTIO_NATIVE}: {resp.status_code} with a token, {bad.status_code} without")
+    targets.append(Target(ISTIO_NATIVE, native.port, {"envoy": proc.proc.pid}, True, native.admin_port,
+                          {"mode": "in-envoy"}))  # fmt: skip
     # SO_REUSEPORT balances connections, not requests, and one Envoy worker keeps one HTTP/2 connection per
     # endpoint: capping Envoy's streams per connection makes it open several. (Capping the server's
     # maxConcurrentStreams instead makes grpc refuse streams in a race with Envoy: 503s, fail closed.)
