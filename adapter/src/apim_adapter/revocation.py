@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .encoding import base64_json_object
 from .tokens import Principal, fingerprint
 
 log = logging.getLogger(__name__)
@@ -182,11 +183,9 @@ class RevocationStore:
     def _apply_entity_event(self, kind: str, encoded: str, now: float) -> None:
         # `revokedToken` is base64 JSON (event/ConsumerAppRevocationEvent.java, SubjectEntityRevocationEvent.java).
         try:
-            event = json.loads(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError) as exc:
-            raise BadRevocation(f"{kind}: revokedToken is not base64 JSON") from exc
-        if not isinstance(event, dict):
-            raise BadRevocation(f"{kind}: revokedToken is not an object")
+            event = base64_json_object(encoded)
+        except ValueError as exc:
+            raise BadRevocation(f"{kind}: revokedToken is {exc}") from exc
         at = _epoch_seconds(event.get("revocationTime"))
         if at is None:
             raise BadRevocation(f"{kind}: no revocationTime")

@@ -19,12 +19,12 @@ A topic's decoder turns a body into an `Event`; which events change the catalog 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..encoding import base64_json_object
 
 EXCHANGE = "amq.topic"
 # Topic names exactly as APIM publishes them (product-apim `jndi.properties` / the event publishers'
@@ -79,11 +79,9 @@ def decode_notification(body: bytes) -> Event:
     if not isinstance(event_type, str) or not event_type or not isinstance(encoded, str):
         raise BadEvent("notification without eventType and event")
     try:
-        data = json.loads(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise BadEvent(f"{event_type}: event is not base64 JSON") from exc
-    if not isinstance(data, dict):
-        raise BadEvent(f"{event_type}: event is not an object")
+        data = base64_json_object(encoded)
+    except ValueError as exc:
+        raise BadEvent(f"{event_type}: event is {exc}") from exc
     # The stream's `timestamp` attribute; the decoded event carries its own `timeStamp` (Event.java).
     return Event(NOTIFICATION, event_type, data, _seconds(payload.get("timestamp")) or _seconds(data.get("timeStamp")))
 
