@@ -11,22 +11,16 @@ ownership and `--wait`), not the data plane.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .certificates import CertificateAuthority, Credential, private_key, write_key
 from .processes import ROOT, VENV_BIN, Process
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -42,83 +36,6 @@ KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 def missing_binaries() -> list[str]:
     paths = [TOOLS_BIN / name for name in BINARIES] + [KWOK_STAGES]
     return [str(path.relative_to(ROOT)) for path in paths if not path.exists()]
-
-
-# --- certificates ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Credential:
-    cert: Path
-    key: Path
-
-
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _write(directory: Path, name: str, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> Credential:
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    return Credential(cert_path, key_path)
-
-
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:  # Kubernetes reads a client certificate's O as its groups
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    return x509.Name(attributes)
-
-
-def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-class CertificateAuthority:
-    def __init__(self, directory: Path, name: str):
-        self.directory, self.key = directory, _key()
-        self.subject = _name(name)
-        cert = (
-            _builder(self.subject, self.subject, self.key)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False),  # keyCertSign, cRLSign
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-        self.credential = _write(directory, name, cert, self.key)
-
-    def issue(
-        self, name: str, common_name: str, organization: str | None = None, server_names: Sequence[str] = ()
-    ) -> Credential:
-        key = _key()
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server_names else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = _builder(_name(common_name, organization), self.subject, key).add_extension(
-            x509.ExtendedKeyUsage([usage]), critical=False
-        )
-        if server_names:
-            alt_names: list[x509.GeneralName] = []
-            for entry in server_names:
-                try:
-                    alt_names.append(x509.IPAddress(ipaddress.ip_address(entry)))
-                except ValueError:
-                    alt_names.append(x509.DNSName(entry))
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        return _write(self.directory, name, builder.sign(self.key, hashes.SHA256()), key)
 
 
 def write_kubeconfig(path: Path, user: str, ca: Path, credential: Credential) -> Path:
@@ -263,17 +180,7 @@ def _certificates(directory: Path) -> dict[str, Path]:
         server_names=["localhost", "127.0.0.1", "10.96.0.1", "kubernetes", "kubernetes.default.svc"],
     )
     front_proxy = front_proxy_ca.issue("front-proxy-client", "front-proxy-client")
-    service_accounts = _key()
-    (directory / "sa.key").write_bytes(
-        service_accounts.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    (directory / "sa.pub").write_bytes(
-        service_accounts.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    write_key(directory / "sa.key", private_key(), public=directory / "sa.pub")
     kubeconfig = {
         user: write_kubeconfig(directory / f"{user}.kubeconfig", user, ca.credential.cert, ca.issue(user, cn, org))
         for user, cn, org in (
