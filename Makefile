@@ -16,7 +16,7 @@ export HELM_BIN := $(CURDIR)/$(TOOLS)/bin/helm
 export GOBIN := $(CURDIR)/$(TOOLS)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup demo demo-down test lint unit e2e charts-test ansible-test molecule-local bench lock clean
+.PHONY: help setup demo demo-down test lint unit e2e charts-test ansible-test cluster-test molecule-local bench lock clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,7 +49,13 @@ $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages ## Install everything the project needs (idempotent).
+# kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok for tests/cluster; the script rebuilds
+# only what versions.env moved (cold: ~10 min of Go build, then nothing).
+$(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/control-plane/go.mod scripts/kube/etcd/go.mod
+	scripts/kube/build.sh
+	touch $@
+
+setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/.system-packages $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 lint: $(VENV)/.installed ## Ruff over the Python code.
 	$(BIN)/ruff check adapter harness tests bench
@@ -66,6 +72,9 @@ charts-test: setup ## Lint, render and validate the Helm charts.
 
 ansible-test: setup ## ansible-lint, syntax, argument specs, rendered manifests and REST bodies.
 	$(BIN)/pytest -q tests/ansible
+
+cluster-test: setup ## Charts, roles and rendered objects against a real Kubernetes API server (kwok node, no Docker).
+	$(BIN)/pytest -q -m cluster tests/cluster
 
 demo: setup ## The secured httpbin flow on this machine (Keycloak, apim-adapter, Envoy, httpbin): run it, show how to call it.
 	scripts/demo.sh

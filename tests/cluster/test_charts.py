@@ -1,0 +1,51 @@
+"""Every chart installed, upgraded and uninstalled with `--wait` on a real API server, with each of its values
+files: admission, validation, defaulting and Helm's ownership run on what the charts render, and kwok turns the
+Pods Ready so `--wait` means what it means on a cluster."""
+
+import json
+import re
+
+import pytest
+
+from harness.kube import TOOLS_BIN, Cluster
+from harness.processes import ROOT
+
+pytestmark = pytest.mark.cluster
+
+CHARTS = ROOT / "charts"
+CASES = [
+    (chart.name, values.name if values else None)
+    for chart in sorted(p for p in CHARTS.iterdir() if (p / "Chart.yaml").exists())
+    for values in [None, *sorted((chart / "ci").glob("*.yaml"))]
+]
+
+
+def helm(cluster: Cluster, *args: str) -> str:
+    return cluster.check(cluster.run(TOOLS_BIN / "helm", *args, "--kubeconfig", str(cluster.kubeconfig)))
+
+
+@pytest.mark.parametrize(("chart", "values"), CASES, ids=[f"{c}-{v or 'chart-defaults'}" for c, v in CASES])
+def test_install_upgrade_uninstall(cluster: Cluster, crds: list[str], chart: str, values: str | None) -> None:
+    namespace = re.sub(r"[^a-z0-9-]", "-", f"{chart}-{(values or 'defaults').removesuffix('.yaml')}")[:63]
+    values_args = ["-f", str(CHARTS / chart / "ci" / values)] if values else []
+    release = chart
+    common = [release, str(CHARTS / chart), "-n", namespace, *values_args, "--wait", "--timeout=120s"]
+
+    helm(cluster, "install", *common, "--create-namespace")
+    deployments = json.loads(cluster.check(cluster.kubectl("get", "deployments", "-n", namespace, "-o", "json")))
+    assert deployments["items"], f"{chart} with {values} created no Deployment"
+    for deployment in deployments["items"]:
+        status = deployment["status"]
+        assert status.get("readyReplicas") == deployment["spec"]["replicas"], status
+
+    # An upgrade re-applies every object: immutable fields (selectors, Service clusterIP) must not move.
+    helm(cluster, "upgrade", *common)
+    status = json.loads(helm(cluster, "status", release, "-n", namespace, "-o", "json"))
+    assert (status["version"], status["info"]["status"]) == (2, "deployed")
+
+    helm(cluster, "uninstall", release, "-n", namespace, "--wait", "--timeout=120s")
+    left = cluster.check(
+        cluster.kubectl("get", "all", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "-o", "name")
+    )
+    assert left.strip() == "", f"left behind after uninstall: {left}"
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false")

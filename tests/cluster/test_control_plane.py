@@ -1,0 +1,35 @@
+"""The control plane itself: the pinned release, a Ready node, and a network namespace nothing leaves."""
+
+import json
+import sys
+
+import pytest
+from chart_helpers import version  # tests/charts, put on sys.path by conftest.py
+
+from harness.kube import NODE_NAME, Cluster
+
+pytestmark = pytest.mark.cluster
+
+
+def test_server_reports_the_pinned_release(cluster: Cluster) -> None:
+    """Helm checks charts' kubeVersion against it: an unstamped build reports v0.0.0 and every chart is refused."""
+    versions = json.loads(cluster.check(cluster.kubectl("version", "-o", "json")))
+    expected = version("KUBE_CONTROL_PLANE_VERSION")
+    assert versions["serverVersion"]["gitVersion"] == expected
+    assert versions["clientVersion"]["gitVersion"] == expected
+
+
+def test_simulated_node_is_ready_and_schedulable(cluster: Cluster) -> None:
+    node = json.loads(cluster.check(cluster.kubectl("get", "node", NODE_NAME, "-o", "json")))
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    assert not node["spec"].get("taints")
+    assert not node["spec"].get("unschedulable")
+
+
+def test_service_addresses_do_not_leave_the_namespace(cluster: Cluster) -> None:
+    """What the API server would dial for a webhook: refused at once, not routed off the machine."""
+    probe = "import socket; socket.create_connection(('10.96.0.1', 443), timeout=5)"
+    result = cluster.run(sys.executable, "-c", probe, timeout=30)
+    assert result.returncode != 0
+    assert "Network is unreachable" in result.stderr, result.stderr[-500:]
