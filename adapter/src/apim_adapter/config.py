@@ -126,6 +126,22 @@ class Logging:
 
 
 @dataclass(frozen=True)
+class MeshSync:
+    """`apim-adapter mesh-sync`: APIs deployed to `controlPlane.gatewayLabel` routed on Istio's ingress gateway."""
+
+    namespace: str
+    gateways: tuple[str, ...]
+    hosts: tuple[str, ...] = ("*",)
+    cluster_domain: str = "cluster.local"
+    traffic_policy: Mapping[str, Any] | None = None
+    resync_seconds: int = 60
+    lease_name: str = "apim-mesh-sync"
+    lease_duration_seconds: int = 15
+    kubeconfig: str | None = None
+    metrics_port: int = 9091
+
+
+@dataclass(frozen=True)
 class Config:
     server: Server = field(default_factory=Server)
     key_managers: tuple[KeyManager, ...] = ()
@@ -135,6 +151,7 @@ class Config:
     backend_jwt: BackendJwt = field(default_factory=BackendJwt)
     analytics: Analytics = field(default_factory=Analytics)
     logging: Logging = field(default_factory=Logging)
+    mesh_sync: MeshSync | None = None
     base_dir: Path = Path()
 
     def resolve(self, path: str) -> Path:
@@ -337,6 +354,31 @@ def _rate_limit(s: _Section | None) -> RateLimit:
     return RateLimit(backend, redis)
 
 
+def _mesh_sync(s: _Section | None) -> MeshSync | None:
+    if s is None:
+        return None
+    gateways = s.strings("gateways")
+    if not gateways:
+        raise ConfigError(f"{s.path}.gateways: required (e.g. istio-system/istio-ingressgateway)")
+    port = s.number("metricsPort", 9091)
+    if port > 65535:
+        raise ConfigError(f"{s.path}.metricsPort: must be at most 65535")
+    mesh = MeshSync(
+        namespace=s.text("namespace", required=True),
+        gateways=gateways,
+        hosts=s.strings("hosts", ("*",)) or ("*",),
+        cluster_domain=s.text("clusterDomain", "cluster.local"),
+        traffic_policy=s.get("trafficPolicy", dict),
+        resync_seconds=s.number("resyncSeconds", 60, minimum=1),
+        lease_name=s.text("leaseName", "apim-mesh-sync"),
+        lease_duration_seconds=s.number("leaseDurationSeconds", 15, minimum=3),
+        kubeconfig=s.text("kubeconfig"),
+        metrics_port=port,
+    )
+    s.done()
+    return mesh
+
+
 def _simple(s: _Section | None, cls: type, fields: dict[str, tuple[str, type]]) -> Any:
     """Sections made only of scalars: camelCase key → (dataclass field, type)."""
     if s is None:
@@ -386,6 +428,7 @@ def parse(raw: Any, base_dir: Path = Path()) -> Config:
             top.section("analytics"), Analytics, {"enabled": ("enabled", bool), "output": ("output", str)}
         ),
         logging=_simple(top.section("logging"), Logging, {"level": ("level", str)}),
+        mesh_sync=_mesh_sync(top.section("meshSync")),
         base_dir=base_dir,
     )
     top.done()

@@ -36,6 +36,18 @@ class HttpClient:
                 raise ValueError(f"response larger than {max_bytes} bytes")
             return json.loads(body)
 
+    async def get_bytes(self, url: str, max_bytes: int, **kwargs: Any) -> tuple[str, bytes]:
+        """A 200 answer's content type and body, for answers that are not always JSON (a zip or JSON)."""
+        async with self.session.get(url, **kwargs) as resp:
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(
+                    resp.request_info, resp.history, status=resp.status, message=f"HTTP {resp.status}"
+                )
+            body = await resp.content.read(max_bytes + 1)
+            if len(body) > max_bytes:
+                raise ValueError(f"response larger than {max_bytes} bytes")
+            return resp.content_type, body
+
     async def get_json(self, url: str, max_bytes: int, **kwargs: Any) -> Any:
         return await self.request_json("GET", url, max_bytes, **kwargs)
 
