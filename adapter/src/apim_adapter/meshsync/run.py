@@ -266,6 +266,8 @@ def run(config: Config) -> int:
         raise SystemExit("apim-adapter mesh-sync: the config has no meshSync section")
     if config.control_plane.type != "wso2":
         raise SystemExit("apim-adapter mesh-sync: controlPlane.type must be wso2 (APIM's internal data API)")
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):  # one line per Kubernetes request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if config.mesh_sync.metrics_port:
         start_http_server(config.mesh_sync.metrics_port)
     return asyncio.run(_main(config))
