@@ -4,7 +4,7 @@ the runtime artifacts, and the tests change APIM and watch the mesh follow.
 
 Both the double and mesh-sync live in the cluster's network namespace: the double's server thread is started
 from inside it (setns), mesh-sync through nsenter. The event hub is not used here: a one-second resync carries
-every change, so what these tests prove is the convergence, not the event path."""
+every change here; adapter/tests/wso2/test_meshsync_events.py proves the event path on a real broker."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_helpers import find, render  # tests/charts, put on sys.path by conftest.py
 
 from harness.apim_double import ApimDouble, sample_data
 from harness.kube import Cluster, NetworkNamespace
@@ -31,13 +32,17 @@ NAMESPACE = "apim-routes"
 GATEWAY = "istio-system/istio-ingressgateway"
 HTTPBIN = "httpbin.default.svc.cluster.local"
 CLONE_NEWNET = 0x40000000
-# What mesh-sync needs, and nothing more (charts/apim-adapter renders the same rules).
-RULES = [
-    {"apiGroups": ["networking.istio.io"], "resources": ["virtualservices", "destinationrules"],
-     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
-]  # fmt: skip
+# The chart's mesh-sync objects, rendered for this namespace: the tests run mesh-sync with exactly its Role.
+CHART_VALUES = {
+    "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
+    "controlPlaneCredentials": {"username": "admin", "password": "not-a-secret"},
+    "meshSync": {"enabled": True, "gateways": [GATEWAY]},
+}
+
+
+def chart_objects() -> list[dict[str, Any]]:
+    rendered = render("apim-adapter", values=CHART_VALUES, namespace=NAMESPACE)
+    return [o for o in rendered if o["metadata"]["name"].endswith("-mesh-sync")]
 
 
 @contextmanager
@@ -82,20 +87,14 @@ def api(uuid: str, version: str, backend: str, default: bool, status: str = "PUB
 
 @pytest.fixture(scope="module")
 def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A kubeconfig holding only mesh-sync's ServiceAccount token (RULES in its namespace)."""
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "apim-mesh-sync", "namespace": NAMESPACE}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "apim-mesh-sync", "namespace": NAMESPACE}, "rules": RULES},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "apim-mesh-sync", "namespace": NAMESPACE},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "apim-mesh-sync"},
-         "subjects": [{"kind": "ServiceAccount", "name": "apim-mesh-sync", "namespace": NAMESPACE}]},
-    ])  # fmt: skip
-    token = cluster.check(cluster.kubectl("create", "token", "apim-mesh-sync", "-n", NAMESPACE, "--duration=2h"))
+    """A kubeconfig holding only the token of the chart's mesh-sync ServiceAccount, bound to the chart's Role."""
+    objects = chart_objects()
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
+    cluster.apply([o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")])
+    account = find(objects, "ServiceAccount")["metadata"]["name"]
+    token = cluster.check(cluster.kubectl("create", "token", account, "-n", NAMESPACE, "--duration=2h"))
     admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    admin["users"] = [{"name": "apim-mesh-sync", "user": {"token": token.strip()}}]
+    admin["users"] = [{"name": "apim-mesh-sync", "user": {"token": token.strip()}}]  # the admin's certificate gone
     admin["contexts"][0]["context"]["user"] = "apim-mesh-sync"
     path = tmp_path_factory.mktemp("mesh-sync") / "kubeconfig"
     path.write_text(yaml.safe_dump(admin))
@@ -275,3 +274,19 @@ def test_two_replicas_one_leader_and_a_takeover(cluster: Cluster, replicas: Repl
     wait_until(lambda: replicas.leading() == [second], "the second replica leading", timeout=30)
     apim.data["apis"] = [a for a in apim.data["apis"] if a["uuid"] != "api-v3"]
     wait_until(lambda: owned(cluster) == [], "the new leader converging")
+
+
+def test_the_charts_mesh_sync_deployment_passes_the_api_server(cluster: Cluster, kubeconfig: Path) -> None:
+    """The chart's Deployment (and the config it mounts) as the API server validates them; its Role is the one
+    every test above ran with."""
+    objects = chart_objects()
+    deployment = find(objects, "Deployment")
+    cluster.apply([deployment], "--dry-run=server")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][0] == "mesh-sync"
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/name"] == "apim-adapter-mesh-sync"  # not the adapter Service's pods
+    config = yaml.safe_load(
+        find(render("apim-adapter", values=CHART_VALUES, namespace=NAMESPACE), "ConfigMap")["data"]["config.yaml"]
+    )
+    assert config["meshSync"]["namespace"] == NAMESPACE
+    assert config["meshSync"]["gateways"] == [GATEWAY]
