@@ -12,6 +12,7 @@ import copy
 import ctypes
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,6 +143,12 @@ class Replicas:
 
     def stop(self, name: str) -> None:
         self.running.pop(name).stop()
+
+    def kill(self, name: str) -> None:
+        """A crash: SIGKILL, so the lease is not released and must run out."""
+        process = self.running.pop(name)
+        os.killpg(process.proc.pid, signal.SIGKILL)
+        process.stop()
 
     def leading(self) -> list[str]:
         return [name for name, p in self.running.items() if "no longer leading" not in p.log(100_000)
@@ -274,6 +281,19 @@ def test_two_replicas_one_leader_and_a_takeover(cluster: Cluster, replicas: Repl
     wait_until(lambda: replicas.leading() == [second], "the second replica leading", timeout=30)
     apim.data["apis"] = [a for a in apim.data["apis"] if a["uuid"] != "api-v3"]
     wait_until(lambda: owned(cluster) == [], "the new leader converging")
+
+
+def test_a_crashed_leaders_lease_runs_out_and_another_replica_takes_over(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    [leader] = replicas.running
+    wait_until(lambda: replicas.leading() == [leader], "one replica leading")
+    standby = replicas.start()
+    wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby replica started")
+    replicas.kill(leader)
+    wait_until(lambda: replicas.leading() == [standby], "the standby leading after the lease ran out", timeout=30)
+    apim.data["apis"] = [*apim.data["apis"], api("api-v4", "4.0.0", f"http://{HTTPBIN}:8000", default=False)]
+    wait_until(lambda: "/httpbin/4.0.0/" in routes(cluster), "the standby converging")
 
 
 def test_the_charts_mesh_sync_deployment_passes_the_api_server(cluster: Cluster, kubeconfig: Path) -> None:
