@@ -120,6 +120,12 @@ def test_unroutable_endpoints_are_reported_not_guessed(endpoint, reason):
     assert "secret" not in problem.reason
 
 
+def test_non_http_api_types_are_reported():
+    result = plan([{**api(), "apiType": "WS"}], {"api-1": http(HTTPBIN)}, SETTINGS)
+    assert result.objects == []
+    assert [p.reason for p in result.problems] == ["API type 'WS' is not routed (HTTP APIs only)"]
+
+
 def test_two_default_versions_route_neither_unversioned_context():
     apis = [api("v1", version="1.0.0"), api("v2", version="2.0.0")]
     result = plan(apis, {"v1": http(HTTPBIN), "v2": http(HTTPBIN)}, SETTINGS)

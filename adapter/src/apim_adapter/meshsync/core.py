@@ -159,11 +159,15 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
         uuid, context, version = str(api.get("uuid") or ""), api.get("context"), str(api.get("version") or "")
         if not uuid or not isinstance(context, str) or not context.startswith("/"):
             continue
-        if api.get("status") not in ROUTED_STATES or api.get("apiType", "HTTP") not in ("HTTP", "REST"):
+        if api.get("status") not in ROUTED_STATES:
             continue
 
         def problem(reason: str, api: Mapping[str, Any] = api, uuid: str = uuid, context: str = context) -> None:
             out.problems.append(Problem(uuid, str(api.get("name")), str(api.get("version")), context, reason))
+
+        if api.get("apiType", "HTTP") not in ("HTTP", "REST"):  # WS, GRAPHQL, SOAP, ...: their own gateway handling
+            problem(f"API type {api.get('apiType')!r} is not routed (HTTP APIs only)")
+            continue
 
         endpoint = endpoints.get(uuid)
         if endpoint is None:
