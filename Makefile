@@ -82,7 +82,7 @@ generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/co
 	$(BIN)/python scripts/generate_config_schema.py
 
 # One suite each, by its marker (conftest.py gives every test the marker of its directory).
-.PHONY: wso2-test local-test tracing-test
+.PHONY: wso2-test meshsync-test local-test tracing-test
 unit: $(VENV)/.installed ## Adapter unit tests (no servers).
 	$(BIN)/pytest -q -m unit
 
@@ -91,6 +91,9 @@ e2e: setup ## Adapter end to end behind a real Envoy.
 
 wso2-test: setup ## Adapter against the WSO2 APIM double, its event hub, Redis and introspection.
 	$(BIN)/pytest -q -m wso2
+
+meshsync-test: setup ## mesh-sync's pieces in process and against the WSO2 APIM double (the cluster part runs in cluster-test).
+	$(BIN)/pytest -q -m meshsync
 
 tracing-test: setup ## Traces through a real Envoy into a real OpenTelemetry Collector.
 	$(BIN)/pytest -q -m tracing

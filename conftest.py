@@ -13,6 +13,7 @@ SUITES = {  # directory → marker (registered in pytest.ini)
     "adapter/tests/unit": "unit",
     "adapter/tests/e2e": "e2e",
     "adapter/tests/wso2": "wso2",
+    "adapter/tests/meshsync": "meshsync",
     "adapter/tests/tracing": "tracing",
     "tests/charts": "charts",
     "tests/ansible": "ansible",

@@ -22,6 +22,7 @@ import asyncio
 import base64
 import copy
 import datetime
+import io
 import ipaddress
 import itertools
 import json
@@ -29,6 +30,7 @@ import ssl
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,6 +257,8 @@ class ApimDouble:
             return self._answer(endpoint, 200, {key: copy.deepcopy(self.data[key]) for key in REVOKED_LISTS})
         if endpoint == "block":  # BlockApiServiceImpl → BlockConditionDBUtil.getBlockConditions
             return self._answer(endpoint, 200, self._block_conditions())
+        if endpoint == "runtime-artifacts":
+            return self._runtime_artifacts(request)
         if endpoint not in LISTS:
             return self._error(endpoint, 404, f"no such resource: {endpoint}")
         key, _, conditions, needed = LISTS[endpoint]
@@ -277,6 +281,43 @@ class ApimDouble:
             ]
         items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
         return self._answer(endpoint, 200, {"count": len(items), "list": copy.deepcopy(items)})
+
+    def _runtime_artifacts(self, request: web.Request) -> web.Response:
+        """RetrieveRuntimeArtifactsApiServiceImpl → RuntimeArtifactGeneratorUtil.generateRuntimeArtifact: the
+        revisions deployed to the labels (`gatewayLabel` is Base64 of `|`-joined labels; plain text matches
+        nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`.
+        An API's artifact comes from its `_endpointConfig` and `_revision` (`_gatewayLabels` as for /apis)."""
+        if request.query.get("type") != "Envoy":
+            return web.json_response({"code": 400, "message": "type must be Envoy"}, status=400)
+        try:
+            labels = set(base64.b64decode(request.query.get("gatewayLabel", ""), validate=True).decode().split("|"))
+        except ValueError:
+            labels = set()
+        api_id = request.query.get("apiId")
+        deployments, files = [], {}
+        for api in self.data["apis"]:
+            environments = [label for label in api.get("_gatewayLabels", ["Default"]) if label in labels]
+            if not environments or (api_id and api["uuid"] != api_id):
+                continue
+            api_file = f"{api['uuid']}-{api.get('_revision', 'revision-1')}.zip"
+            dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
+                   "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
+                   "endpointConfig": api.get("_endpointConfig", {})}  # fmt: skip
+            inner = io.BytesIO()
+            with zipfile.ZipFile(inner, "w") as z:
+                z.writestr(f"{api['name']}-{api['version']}/api.json", json.dumps({"type": "api", "data": dto}))
+            files[api_file] = inner.getvalue()
+            envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]
+            deployments.append({"apiFile": api_file, "environments": envs})
+        if not deployments:
+            return web.json_response({"count": 0, "list": []})  # a zip otherwise: not kept in `responses`
+        outer = io.BytesIO()
+        with zipfile.ZipFile(outer, "w") as z:
+            z.writestr("deployments.json", json.dumps({"type": "deployments", "data": {"deployments": deployments}}))
+            z.writestr("env_properties.json", json.dumps({}))
+            for name, body in files.items():
+                z.writestr(name, body)
+        return web.Response(body=outer.getvalue(), content_type="application/zip")
 
     def _block_conditions(self) -> dict[str, Any]:
         """The enabled rows by type; an IP row's value is JSON, answered as an IPLevel object."""

@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from .certificates import CertificateAuthority, Credential, private_key, write_key
-from .processes import ROOT, VENV_BIN, Process
+from .helpers import ROOT, VENV_BIN
+from .processes import Process
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
 KWOK_STAGES = ROOT / ".tools" / "share" / "kube" / "kwok-stages.yaml"

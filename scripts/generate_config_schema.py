@@ -23,7 +23,16 @@ TABLE_END = "<!-- end of generated table -->"
 # The chart writes these itself: the listeners from `containerPorts`, the file paths of the Secrets it mounts
 # (`controlPlaneCredentials`, `introspectionCredentials`, `backendJwtKey`) and the path of `catalog.inline`.
 CHART_OWNED_KEYS = {"server": ("grpc", "http", "admin")}
-CHART_FILLED_REQUIRED = {"path", "usernameFile", "passwordFile", "clientIdFile", "clientSecretFile"}
+# meshSync's namespace and gateways come from the chart's `meshSync` values.
+CHART_FILLED_REQUIRED = {
+    "path",
+    "usernameFile",
+    "passwordFile",
+    "clientIdFile",
+    "clientSecretFile",
+    "namespace",
+    "gateways",
+}
 
 
 def model_schema() -> dict[str, Any]:

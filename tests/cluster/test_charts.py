@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
+from harness.helpers import ROOT
 from harness.kube import TOOLS_BIN, Cluster
-from harness.processes import ROOT
 
 pytestmark = pytest.mark.cluster
 

@@ -4,25 +4,21 @@ names with the CRDs' structural schemas, enums, CEL rules, port ranges, immutabl
 server-side dry-run, so nothing is left behind but the Namespaces the objects live in."""
 
 import json
-import sys
 
 import pytest
 
+from harness.helpers import run_ansible
 from harness.kube import Cluster
-from harness.processes import ROOT, VENV_BIN
 
 pytestmark = pytest.mark.cluster
-
-sys.path.insert(0, str(ROOT / "tests" / "ansible"))
-from ansible_helpers import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     """What the roles send, rendered with the dev inventory by tests/ansible/render.yml."""
     out = tmp_path_factory.mktemp("render")
-    result = run(
-        str(VENV_BIN / "ansible-playbook"),
+    result = run_ansible(
+        "ansible-playbook",
         "-i",
         "inventories/dev",
         "tests/ansible/render.yml",

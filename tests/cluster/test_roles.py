@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from harness.helpers import ROOT, VENV_BIN
 from harness.kube import Cluster
-from harness.processes import ROOT, VENV_BIN
 
 pytestmark = pytest.mark.cluster
 

@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_ in (
         ("serve", "run the ext_authz server"),
         ("validate", "check a config (and its catalog)"),
+        ("mesh-sync", "route the APIs deployed in APIM on Istio's ingress gateway (needs meshSync)"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", required=True, help="the adapter's YAML config file")
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import logs
 
     logs.setup(config.logging.level)
+    if args.command == "mesh-sync":
+        from .meshsync.run import run as mesh_sync
+
+        return mesh_sync(config)
     if config.server.workers > 1:
         from .workers import supervise
 

@@ -354,6 +354,33 @@ class Tracing:
     ca_bundle: FilePath | None = Field(default=None, description="CA bundle for a TLS endpoint.")
 
 
+@dataclass(frozen=True, config=_KEYS)
+class MeshSync:
+    """`apim-adapter mesh-sync`: APIs deployed to `controlPlane.gatewayLabel` routed on Istio's ingress gateway."""
+
+    namespace: Text = Field(description="Namespace of the VirtualServices, the Lease and the status ConfigMap.")
+    gateways: tuple[Text, ...] = Field(
+        min_length=1,
+        description="Istio Gateways the routes bind to (`namespace/name`, e.g. istio-system/istio-ingressgateway).",
+    )
+    hosts: tuple[Text, ...] = Field(default=("*",), min_length=1, description="The VirtualServices' `hosts`.")
+    cluster_domain: Text = Field(
+        default="cluster.local", description="Domain of in-cluster endpoints (`<svc>.<ns>.svc.<domain>`)."
+    )
+    traffic_policy: dict[str, Any] | None = Field(
+        default=None, description="Istio `trafficPolicy` set on every route's destination."
+    )
+    resync_seconds: Int = Field(default=60, ge=1, description="Full pull and repair period.")
+    lease_name: Text = Field(default="apim-mesh-sync", description="Lease shared by the replicas; its holder writes.")
+    lease_duration_seconds: Int = Field(
+        default=15, ge=3, description="How long a leader that stopped renewing holds the Lease."
+    )
+    kubeconfig: FilePath | None = Field(
+        default=None, description="Kubeconfig; default: in-cluster, then ~/.kube/config."
+    )
+    metrics_port: Int = Field(default=9091, ge=0, le=65535, description="Port of its /metrics (0: none).")
+
+
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
     server: Server = Field(default=Server(), description="Listeners and processes.")
@@ -365,6 +392,10 @@ class Config:
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")
+    mesh_sync: MeshSync | None = Field(
+        default=None,
+        description="`apim-adapter mesh-sync` (needs `controlPlane.type: wso2`); the adapter itself ignores it.",
+    )
     # Not a key of the file: `parse` sets it, `resolve` uses it.
     base_dir: SkipJsonSchema[Path] = Path()
 
@@ -391,6 +422,7 @@ _TYPE_NAMES = {
     "string_type": "a string",
     "tuple_type": "a list",
     "dataclass_type": "a mapping",
+    "dict_type": "a mapping",
 }
 
 

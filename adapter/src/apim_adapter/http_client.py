@@ -25,16 +25,25 @@ class HttpClient:
             )
         return self._session
 
+    @staticmethod
+    async def _body(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+        if resp.status != 200:
+            raise aiohttp.ClientResponseError(
+                resp.request_info, resp.history, status=resp.status, message=f"HTTP {resp.status}"
+            )
+        body = await resp.content.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise ValueError(f"response larger than {max_bytes} bytes")
+        return body
+
     async def request_json(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> Any:
         async with self.session.request(method, url, **kwargs) as resp:
-            if resp.status != 200:
-                raise aiohttp.ClientResponseError(
-                    resp.request_info, resp.history, status=resp.status, message=f"HTTP {resp.status}"
-                )
-            body = await resp.content.read(max_bytes + 1)
-            if len(body) > max_bytes:
-                raise ValueError(f"response larger than {max_bytes} bytes")
-            return json.loads(body)
+            return json.loads(await self._body(resp, max_bytes))
+
+    async def get_bytes(self, url: str, max_bytes: int, **kwargs: Any) -> tuple[str, bytes]:
+        """A 200 answer's content type and body, for answers that are not always JSON (a zip or JSON)."""
+        async with self.session.get(url, **kwargs) as resp:
+            return resp.content_type, await self._body(resp, max_bytes)
 
     async def get_json(self, url: str, max_bytes: int, **kwargs: Any) -> Any:
         return await self.request_json("GET", url, max_bytes, **kwargs)

@@ -219,5 +219,16 @@ The adapter's config.yaml: .Values.config with the server listeners and the moun
 {{- $_ := set $config.rateLimit "redis" (merge (default dict $config.rateLimit.redis) (dict "passwordFile" (printf "%s/password" .mountPath))) -}}
 {{- end -}}
 {{- end -}}
+{{- with .Values.meshSync -}}
+{{- if .enabled -}}
+{{- $mesh := dict "namespace" (default $.Release.Namespace .namespace) "gateways" .gateways "hosts" .hosts
+  "resyncSeconds" .resyncSeconds "leaseDurationSeconds" .leaseDurationSeconds "metricsPort" .metricsPort
+  "clusterDomain" $.Values.clusterDomain -}}
+{{- with .trafficPolicy -}}
+{{- $_ := set $mesh "trafficPolicy" . -}}
+{{- end -}}
+{{- $_ := set $config "meshSync" (merge (default dict $config.meshSync) $mesh) -}}
+{{- end -}}
+{{- end -}}
 {{- toYaml $config -}}
 {{- end -}}

@@ -1,0 +1,152 @@
+"""mesh-sync's side of the Kubernetes API, through lightkube: the owned objects converged by server-side apply,
+the leader Lease, the status ConfigMap.
+
+- Ours are the objects labelled `app.kubernetes.io/managed-by: apim-mesh-sync` in the configured namespace;
+  every other object is left alone, even one that has the name we want (that is reported as a conflict).
+- Applied with the field manager `apim-mesh-sync` and `force`: a field we own that someone edited by hand is
+  taken back; fields added by others stay theirs. Ours that are no longer desired are deleted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import ConfigMap
+
+from .core import LABEL_MANAGED_BY, MANAGED_BY
+
+FIELD_MANAGER = MANAGED_BY
+VirtualService = create_namespaced_resource("networking.istio.io", "v1", "VirtualService", "virtualservices")
+DestinationRule = create_namespaced_resource("networking.istio.io", "v1", "DestinationRule", "destinationrules")
+KINDS = {"VirtualService": VirtualService, "DestinationRule": DestinationRule}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Converged:
+    applied: int = 0
+    deleted: int = 0
+    conflicts: tuple[str, ...] = ()  # "Kind/name" held by someone else
+
+
+def _ours(obj: Any) -> bool:
+    labels = (obj.metadata.labels if obj.metadata else None) or {}
+    return labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+
+
+async def converge(client: AsyncClient, namespace: str, objects: Sequence[Mapping[str, Any]]) -> Converged:
+    """Make the namespace's objects of our kinds what `objects` says, touching only ours."""
+    out, conflicts = Converged(), []
+    desired = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    for kind, resource in KINDS.items():
+        async for existing in client.list(resource, namespace=namespace):
+            name = existing.metadata.name if existing.metadata else None
+            if name is None:
+                continue
+            key = (kind, name)
+            if not _ours(existing):
+                if key in desired:
+                    conflicts.append(f"{kind}/{key[1]}")
+                    del desired[key]
+                continue
+            if key not in desired:
+                try:
+                    await client.delete(resource, name, namespace=namespace)
+                except ApiError as exc:
+                    if exc.status.code != 404:
+                        raise
+                out.deleted += 1
+                log.info("route removed", extra={"kind": kind, "object": key[1]})
+    for (kind, _name), obj in desired.items():
+        await client.apply(KINDS[kind].from_dict(dict(obj)), field_manager=FIELD_MANAGER, force=True)
+        out.applied += 1
+    out.conflicts = tuple(conflicts)
+    return out
+
+
+async def write_status(client: AsyncClient, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """The APIs not routed and why, where `kubectl get configmap NAME -o yaml` shows them."""
+    body = ConfigMap(
+        metadata=ObjectMeta(name=name, namespace=namespace, labels={LABEL_MANAGED_BY: MANAGED_BY}),
+        data={"status.json": json.dumps(status, indent=1, sort_keys=True)},
+    )
+    await client.apply(body, field_manager=FIELD_MANAGER, force=True)
+
+
+class LeaderElection:
+    """A coordination.k8s.io Lease, as client-go's leaderelection uses it: the holder renews `renewTime`; another
+    replica takes it over only once `renewTime + leaseDurationSeconds` has passed. Every update carries the
+    resourceVersion read, so two replicas racing for an expired lease cannot both win (409 for the loser)."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        duration_seconds: int = 15,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ):
+        self.client, self.namespace, self.name, self.identity = client, namespace, name, identity
+        self.duration = duration_seconds
+        self.clock = clock
+
+    async def acquire_or_renew(self) -> bool:
+        """True while this replica holds the lease (just acquired or renewed)."""
+        now = self.clock()
+        try:
+            lease = await self.client.get(Lease, self.name, namespace=self.namespace)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            return await self._create(now)
+        spec = lease.spec or LeaseSpec()
+        held = spec.holderIdentity and spec.holderIdentity != self.identity
+        if held and spec.renewTime is not None:
+            expires = spec.renewTime + datetime.timedelta(seconds=spec.leaseDurationSeconds or self.duration)
+            if expires > now:
+                return False
+        if spec.holderIdentity != self.identity:
+            spec.acquireTime = now
+            spec.leaseTransitions = (spec.leaseTransitions or 0) + (1 if spec.holderIdentity else 0)
+        spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds = self.identity, now, self.duration
+        lease.spec = spec
+        try:
+            await self.client.replace(lease)
+        except ApiError as exc:
+            if exc.status.code == 409:  # someone else wrote it since we read it
+                return False
+            raise
+        return True
+
+    async def _create(self, now: datetime.datetime) -> bool:
+        spec = LeaseSpec(holderIdentity=self.identity, leaseDurationSeconds=self.duration, acquireTime=now,
+                         renewTime=now, leaseTransitions=0)  # fmt: skip
+        try:
+            await self.client.create(Lease(metadata=ObjectMeta(name=self.name, namespace=self.namespace), spec=spec))
+        except ApiError as exc:
+            if exc.status.code == 409:
+                return False
+            raise
+        return True
+
+    async def release(self) -> None:
+        """On shutdown: clear the holder so that another replica takes over at once."""
+        try:
+            lease = await self.client.get(Lease, self.name, namespace=self.namespace)
+            if lease.spec and lease.spec.holderIdentity == self.identity:
+                lease.spec.holderIdentity, lease.spec.renewTime = None, None
+                await self.client.replace(lease)
+        except ApiError as exc:
+            log.warning("lease not released", extra={"error": str(exc)})

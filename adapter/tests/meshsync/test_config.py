@@ -1,0 +1,49 @@
+"""The `meshSync` section and the `mesh-sync` command's refusals: errors name the key, nothing half-configured runs."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from apim_adapter.cli import main
+from apim_adapter.config import ConfigError, parse
+
+WSO2 = {"type": "wso2", "url": "https://apim:9443", "usernameFile": "u", "passwordFile": "p"}
+
+
+def test_defaults() -> None:
+    mesh = parse({"controlPlane": WSO2, "meshSync": {"namespace": "routes", "gateways": ["istio-system/gw"]}}).mesh_sync
+    assert mesh is not None
+    assert (mesh.hosts, mesh.cluster_domain, mesh.traffic_policy) == (("*",), "cluster.local", None)
+    assert (mesh.resync_seconds, mesh.lease_name, mesh.lease_duration_seconds) == (60, "apim-mesh-sync", 15)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"gateways": ["gw"]}, "meshSync.namespace: required"),
+        ({"namespace": "routes"}, "meshSync.gateways: required"),
+        ({"namespace": "routes", "gateways": "gw"}, "meshSync.gateways: expected a list"),
+        ({"namespace": "routes", "gateways": ["gw"], "leaseDurationSeconds": 1}, "meshSync.leaseDurationSeconds"),
+        ({"namespace": "routes", "gateways": ["gw"], "trafficPolicy": "tls"}, "meshSync.trafficPolicy"),
+        ({"namespace": "routes", "gateways": ["gw"], "gateway": "gw"}, "meshSync.gateway: unknown key"),
+    ],
+)
+def test_errors_name_the_bad_key(section, message) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        parse({"controlPlane": WSO2, "meshSync": section})
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"controlPlane": WSO2}, "no meshSync section"),
+        ({"controlPlane": {"type": "file", "path": "c.yaml"}, "meshSync": {"namespace": "r", "gateways": ["g"]}},
+         "controlPlane.type must be wso2"),
+    ],
+)  # fmt: skip
+def test_mesh_sync_refuses_a_config_it_cannot_run(tmp_path, document, message) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(SystemExit, match=message):
+        main(["mesh-sync", "--config", str(path)])

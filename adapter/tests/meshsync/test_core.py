@@ -1,0 +1,224 @@
+"""The pure core of mesh-sync: APIM's APIs and endpoints in, the Istio objects and the unrouted report out."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+
+import pytest
+
+from apim_adapter.meshsync import artifacts
+from apim_adapter.meshsync.core import (
+    ANNOTATION_APIS,
+    LABEL_MANAGED_BY,
+    Endpoint,
+    Settings,
+    backend,
+    default_context,
+    plan,
+)
+
+SETTINGS = Settings("apim-routes", ("istio-system/istio-ingressgateway",), ("api.example.com",))
+HTTPBIN = "http://httpbin.default.svc.cluster.local:8000"
+
+
+def api(uuid="api-1", name="httpbin", version="1.0.0", context=None, default=True, status="PUBLISHED"):
+    return {"uuid": uuid, "name": name, "version": version, "context": context or f"/{name}/{version}",
+            "isDefaultVersion": default, "status": status, "apiType": "HTTP"}  # fmt: skip
+
+
+def http(url: str) -> Endpoint:
+    return Endpoint("http", (url,))
+
+
+def routes(objects: list[dict]) -> list[tuple[str, str, str, str]]:
+    """(match kind, path, rewrite, destination host:port) of every VirtualService route, in order."""
+    out = []
+    for obj in objects:
+        if obj["kind"] != "VirtualService":
+            continue
+        for route in obj["spec"]["http"]:
+            [match] = route["match"]
+            [(kind, path)] = match["uri"].items()
+            dest = route["route"][0]["destination"]
+            out.append((kind, path, route["rewrite"]["uri"], f"{dest['host']}:{dest['port']['number']}"))
+    return out
+
+
+def test_published_default_version_is_routed_at_both_contexts_with_the_prefix_rewritten():
+    result = plan([api()], {"api-1": http(HTTPBIN)}, SETTINGS)
+    [vs] = result.objects
+    assert vs["kind"] == "VirtualService"
+    assert vs["apiVersion"] == "networking.istio.io/v1"
+    assert vs["metadata"]["namespace"] == "apim-routes"
+    assert vs["metadata"]["labels"][LABEL_MANAGED_BY] == "apim-mesh-sync"
+    assert vs["metadata"]["annotations"][ANNOTATION_APIS] == "api-1"
+    assert vs["spec"]["gateways"] == ["istio-system/istio-ingressgateway"]
+    assert vs["spec"]["hosts"] == ["api.example.com"]
+    target = "httpbin.default.svc.cluster.local:8000"
+    assert routes(result.objects) == [
+        ("exact", "/httpbin/1.0.0", "/", target),
+        ("prefix", "/httpbin/1.0.0/", "/", target),
+        ("exact", "/httpbin", "/", target),
+        ("prefix", "/httpbin/", "/", target),
+    ]
+    assert result.routed == ["api-1"]
+    assert result.problems == []
+
+
+def test_versioned_routes_of_every_version_come_before_the_default_versions_unversioned_ones():
+    """`/httpbin/1.0.0/get` must reach 1.0.0 even though 2.0.0, the default, owns `/httpbin/`."""
+    apis = [api("v2", version="2.0.0", default=True), api("v1", version="1.0.0", default=False)]
+    result = plan(apis, {"v1": http(HTTPBIN), "v2": http("http://httpbin-v2.default.svc:8000")}, SETTINGS)
+    [vs] = result.objects
+    got = routes(result.objects)
+    assert [r[1] for r in got] == ["/httpbin/1.0.0", "/httpbin/1.0.0/", "/httpbin/2.0.0", "/httpbin/2.0.0/",
+                                   "/httpbin", "/httpbin/"]  # fmt: skip
+    assert got[-1][3] == "httpbin-v2.default.svc.cluster.local:8000"
+    assert vs["metadata"]["annotations"][ANNOTATION_APIS] == "v1,v2"
+
+
+def test_not_default_version_has_no_unversioned_route():
+    result = plan([api(default=False)], {"api-1": http(HTTPBIN)}, SETTINGS)
+    assert [r[1] for r in routes(result.objects)] == ["/httpbin/1.0.0", "/httpbin/1.0.0/"]
+
+
+def test_endpoint_base_path_is_the_rewrite_target():
+    result = plan([api(default=False)], {"api-1": http(HTTPBIN + "/anything/")}, SETTINGS)
+    assert [(r[0], r[2]) for r in routes(result.objects)] == [("exact", "/anything"), ("prefix", "/anything/")]
+
+
+@pytest.mark.parametrize("status", ["RETIRED", "BLOCKED", "CREATED"])
+def test_apis_the_gateway_does_not_serve_have_no_route(status):
+    result = plan([api(status=status)], {"api-1": http(HTTPBIN)}, SETTINGS)
+    assert result.objects == []
+    assert result.problems == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reason"),
+    [
+        (http("https://httpbin.org"), "outside the cluster"),
+        (http("http://httpbin.default.svc.other.domain"), "outside the cluster"),
+        (http("http://user:secret@httpbin.default.svc:8000"), "credentials"),
+        (Endpoint("load_balance", (HTTPBIN, HTTPBIN)), "load_balance"),
+        (Endpoint("failover", (HTTPBIN,)), "failover"),
+        (Endpoint("default", ("default",)), "'default'"),
+        (Endpoint("awslambda"), "awslambda"),
+        (Endpoint("http"), "no production endpoint"),
+        (None, "no runtime artifact"),
+    ],
+)
+def test_unroutable_endpoints_are_reported_not_guessed(endpoint, reason):
+    result = plan([api()], {"api-1": endpoint} if endpoint else {}, SETTINGS)
+    assert result.objects == []
+    [problem] = result.problems
+    assert problem.api_id == "api-1"
+    assert reason in problem.reason
+    assert "secret" not in problem.reason
+
+
+def test_non_http_api_types_are_reported():
+    result = plan([{**api(), "apiType": "WS"}], {"api-1": http(HTTPBIN)}, SETTINGS)
+    assert result.objects == []
+    assert [p.reason for p in result.problems] == ["API type 'WS' is not routed (HTTP APIs only)"]
+
+
+def test_two_default_versions_route_neither_unversioned_context():
+    apis = [api("v1", version="1.0.0"), api("v2", version="2.0.0")]
+    result = plan(apis, {"v1": http(HTTPBIN), "v2": http(HTTPBIN)}, SETTINGS)
+    assert [r[1] for r in routes(result.objects)] == ["/httpbin/1.0.0", "/httpbin/1.0.0/", "/httpbin/2.0.0",
+                                                      "/httpbin/2.0.0/"]  # fmt: skip
+    assert {p.api_id for p in result.problems} == {"v1", "v2"}
+
+
+def test_https_endpoint_gets_a_destination_rule_originating_tls():
+    result = plan([api()], {"api-1": http("https://secure.payments.svc.cluster.local")}, SETTINGS)
+    [vs, dr] = result.objects
+    assert routes([vs])[0][3] == "secure.payments.svc.cluster.local:443"
+    assert dr["kind"] == "DestinationRule"
+    assert dr["spec"]["host"] == "secure.payments.svc.cluster.local"
+    assert dr["spec"]["trafficPolicy"]["portLevelSettings"] == [
+        {"port": {"number": 443}, "tls": {"mode": "SIMPLE", "sni": "secure.payments.svc.cluster.local"}}
+    ]
+
+
+def test_traffic_policy_setting_gives_one_destination_rule_per_backend():
+    settings = Settings("ns", ("gw",), traffic_policy={"connectionPool": {"http": {"maxRequestsPerConnection": 1}}})
+    apis = [api("a", name="one"), api("b", name="two")]
+    result = plan(apis, {"a": http(HTTPBIN), "b": http(HTTPBIN + "/x")}, settings)
+    [dr] = [o for o in result.objects if o["kind"] == "DestinationRule"]
+    assert dr["spec"]["trafficPolicy"] == {"connectionPool": {"http": {"maxRequestsPerConnection": 1}}}
+    assert dr["metadata"]["annotations"][ANNOTATION_APIS] == "a,b"
+    assert plan(apis, {"a": http(HTTPBIN)}, SETTINGS).objects[-1]["kind"] != "DestinationRule"
+
+
+def test_same_inputs_same_objects_and_names_are_valid_kubernetes_names():
+    apis = [api("x", name="Pizza Shack API", version="v1.0", context="/t/example.com/pizza/v1.0")]
+    first = plan(apis, {"x": http(HTTPBIN)}, SETTINGS)
+    assert first.objects == plan(list(reversed(apis)), {"x": http(HTTPBIN)}, SETTINGS).objects
+    name = first.objects[0]["metadata"]["name"]
+    assert len(name) <= 63
+    assert name.replace("-", "").isalnum()
+    assert name == name.lower()
+
+
+@pytest.mark.parametrize(
+    ("context", "version", "expected"),
+    [("/httpbin/1.0.0", "1.0.0", "/httpbin"), ("/t/x.com/a/v1/b", "v1", "/t/x.com/a/b"), ("/v1", "v1", "/"),
+     ("/a/1.0.0x", "1.0.0", "/a/1.0.0x"), ("/1.0.0/a/1.0.0", "1.0.0", "/1.0.0/a")],
+)  # fmt: skip
+def test_default_context_cuts_the_last_version_segment(context, version, expected):
+    assert default_context(context, version) == expected
+
+
+def test_backend_accepts_short_and_full_service_names():
+    assert backend("http://svc.ns.svc", "cluster.local").host == "svc.ns.svc.cluster.local"
+    assert backend("http://svc.ns.svc", "cluster.local").port == 80
+    assert isinstance(backend("http://10.0.0.1:8080", "cluster.local"), str)
+
+
+# -- the runtime artifact ----------------------------------------------------------------------------------
+
+
+def apis_zip(apis: list[tuple[str, str, dict]], environment: str = "Default", env_properties=None) -> bytes:
+    outer, deployments = io.BytesIO(), []
+    with zipfile.ZipFile(outer, "w") as z:
+        for uuid, name, config in apis:
+            inner = io.BytesIO()
+            with zipfile.ZipFile(inner, "w") as iz:
+                data = {"id": uuid, "name": name, "version": "1.0.0", "context": f"/{name}", "endpointConfig": config}
+                iz.writestr(f"{name}-1.0.0/api.json", json.dumps({"type": "api", "data": data}))
+            z.writestr(f"{uuid}-rev.zip", inner.getvalue())
+            deployments.append({"apiFile": f"{uuid}-rev.zip", "environments": [{"name": environment, "vhost": "h"}]})
+        z.writestr("deployments.json", json.dumps({"data": {"deployments": deployments}}))
+        z.writestr("env_properties.json", json.dumps(env_properties or {}))
+    return outer.getvalue()
+
+
+def test_artifact_endpoint_shapes():
+    body = apis_zip([
+        ("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN},
+                    "endpoint_security": {"production": {"password": "s3cret"}}}),
+        ("b", "B", {"endpoint_type": "load_balance", "production_endpoints": [{"url": "http://x"}, {"url": "http://y"}]}),
+        ("c", "C", {"endpoint_type": "awslambda", "amznAccessKey": "k"}),
+    ])  # fmt: skip
+    got = artifacts.endpoints(body, "Default")
+    assert got == {"a": http(HTTPBIN), "b": Endpoint("load_balance", ("http://x", "http://y")),
+                   "c": Endpoint("awslambda")}  # fmt: skip
+    assert "s3cret" not in repr(got)
+
+
+def test_artifact_of_another_environment_is_ignored_and_overrides_apply():
+    body = apis_zip([("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN}})], "Prod")
+    assert artifacts.endpoints(body, "Default") == {}
+    override = {"a": {"Prod": {"configs": {"productionEndpoint": "http://other.ns.svc"}}}}
+    body = apis_zip([("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN}})], "Prod", override)
+    assert artifacts.endpoints(body, "Prod") == {"a": http("http://other.ns.svc")}
+
+
+def test_not_a_zip_is_an_error():
+    with pytest.raises(artifacts.BadArtifact):
+        artifacts.endpoints(base64.b64encode(b"nope"), "Default")

@@ -1,0 +1,104 @@
+"""mesh-sync's reads of APIM through the wso2 control plane's client, against the APIM double (HTTPS, Basic,
+tenant header): `/apis?gatewayLabel=` and the runtime artifacts, and which events trigger a pull."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+
+import pytest
+
+from apim_adapter.config import parse
+from apim_adapter.controlplane.data_api import InternalDataApi
+from apim_adapter.controlplane.events import Event
+from apim_adapter.meshsync.core import Endpoint
+from apim_adapter.meshsync.run import ApimSource, Reconciler
+from harness.apim_double import ApimDouble, make_test_ca, sample_data
+
+BACKEND = "http://httpbin.default.svc.cluster.local:8000"
+
+
+@pytest.fixture
+def apim(tmp_path: Path):
+    data = sample_data()
+    data["apis"][0]["_endpointConfig"] = {
+        "endpoint_type": "http",
+        "production_endpoints": {"url": BACKEND},
+        "endpoint_security": {"production": {"type": "BASIC", "username": "u", "password": "backend-secret"}},
+    }
+    other = copy.deepcopy(data["apis"][0])
+    other.update(uuid="api-prod-only", context="/other/1.0.0", _gatewayLabels=["Production"])
+    data["apis"].append(other)
+    double = ApimDouble(data, tls=make_test_ca(tmp_path / "ca")).start()
+    yield double
+    double.stop()
+
+
+def source(apim: ApimDouble, tmp_path: Path, label: str = "Default") -> ApimSource:
+    (tmp_path / "user").write_text("admin\n")
+    (tmp_path / "password").write_text("admin-secret\n")
+    config = parse(
+        {
+            "controlPlane": {
+                "type": "wso2",
+                "url": apim.url,
+                "usernameFile": "user",
+                "passwordFile": "password",
+                "caBundle": "ca/ca.crt",
+                "gatewayLabel": label,
+            },
+            "meshSync": {"namespace": "routes", "gateways": ["istio-system/gw"]},
+        },
+        tmp_path,
+    )
+    return ApimSource(InternalDataApi(config.control_plane, config), label)
+
+
+def test_endpoints_of_the_label_from_the_runtime_artifacts(apim: ApimDouble, tmp_path: Path) -> None:
+    async def go():
+        src = source(apim, tmp_path)
+        try:
+            return await src.apis(), await src.endpoints(), await src.endpoints("api-httpbin")
+        finally:
+            await src.api.close()
+
+    apis, every, one = asyncio.run(go())
+    assert [a["uuid"] for a in apis] == ["api-httpbin"]
+    assert every == one == {"api-httpbin": Endpoint("http", (BACKEND,))}
+    assert "backend-secret" not in repr(every)
+    [(_, query)] = [r for r in apim.requests if r[0] == "runtime-artifacts"][:1]
+    assert query["gatewayLabel"] == "RGVmYXVsdA=="  # Base64 of "Default": plain text would match nothing
+    assert query["type"] == "Envoy"
+
+
+def test_nothing_deployed_is_a_json_answer_not_a_zip(apim: ApimDouble, tmp_path: Path) -> None:
+    async def go():
+        src = source(apim, tmp_path, label="Sandbox")
+        try:
+            return await src.endpoints()
+        finally:
+            await src.api.close()
+
+    assert asyncio.run(go()) == {}
+
+
+def test_api_events_queue_a_pull_of_the_api_they_name() -> None:
+    config = parse({"controlPlane": {"type": "file", "path": "x"},
+                    "meshSync": {"namespace": "routes", "gateways": ["gw"]}})  # fmt: skip
+    assert config.mesh_sync is not None
+    reconciler = Reconciler(config.mesh_sync, None, None, None)  # type: ignore[arg-type]
+
+    async def go():
+        for event in (
+            Event("notification", "DEPLOY_API_IN_GATEWAY", {"uuid": "a", "gatewayLabels": ["Default"]}),
+            Event("notification", "REMOVE_API_FROM_GATEWAY", {"uuid": "b"}),
+            Event("notification", "API_UPDATE", {"apiId": "c", "action": "DEFAULT_VERSION"}),
+            Event("notification", "API_LIFECYCLE_CHANGE", {"uuid": "d", "apiStatus": "RETIRED"}),
+            Event("notification", "SUBSCRIPTIONS_CREATE", {"apiUUID": "e"}),
+            Event("notification", "API_LIFECYCLE_CHANGE", {}),
+        ):
+            reconciler.on_event(event)
+        return [reconciler.queue.get_nowait() for _ in range(reconciler.queue.qsize())]
+
+    assert asyncio.run(go()) == ["a", "b", "c", "d", None]

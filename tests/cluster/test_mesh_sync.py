@@ -1,0 +1,313 @@
+"""mesh-sync against the real API server with Istio's CRDs: `apim-adapter mesh-sync` runs as users run it (its own
+process, a ServiceAccount token bound to only the RBAC it needs), the APIM double serves the internal data API and
+the runtime artifacts, and the tests change APIM and watch the mesh follow.
+
+Both the double and mesh-sync live in the cluster's network namespace: the double's server thread is started
+from inside it (setns), mesh-sync through nsenter. The event hub is not used here: a one-second resync carries
+every change here; adapter/tests/wso2/test_meshsync_events.py proves the event path on a real broker."""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chart_helpers import find, render  # tests/charts, put on sys.path by conftest.py
+
+from harness.apim_double import ApimDouble, sample_data
+from harness.helpers import VENV_BIN
+from harness.kube import Cluster, NetworkNamespace
+from harness.processes import Process
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "apim-routes"
+GATEWAY = "istio-system/istio-ingressgateway"
+HTTPBIN = "httpbin.default.svc.cluster.local"
+CLONE_NEWNET = 0x40000000
+# The chart's mesh-sync objects, rendered for this namespace: the tests run mesh-sync with exactly its Role.
+CHART_VALUES = {
+    "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
+    "controlPlaneCredentials": {"username": "admin", "password": "not-a-secret"},
+    "meshSync": {"enabled": True, "gateways": [GATEWAY]},
+}
+
+
+def chart_objects() -> list[dict[str, Any]]:
+    rendered = render("apim-adapter", values=CHART_VALUES, namespace=NAMESPACE)
+    return [o for o in rendered if o["metadata"]["name"].endswith("-mesh-sync")]
+
+
+@contextmanager
+def inside(netns: NetworkNamespace) -> Iterator[None]:
+    """This thread (and the threads it starts) opens its sockets in the cluster's network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/proc/{netns.holder.proc.pid}/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into the cluster's network namespace")
+        try:
+            yield
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (AssertionError, KeyError, ValueError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
+
+
+def api(uuid: str, version: str, backend: str, default: bool, status: str = "PUBLISHED") -> dict[str, Any]:
+    base = copy.deepcopy(sample_data()["apis"][0])
+    base.update(uuid=uuid, version=version, context=f"/httpbin/{version}", isDefaultVersion=default, status=status,
+                _revision=f"rev-{uuid}", _endpointConfig={"endpoint_type": "http",
+                                                          "production_endpoints": {"url": backend}})  # fmt: skip
+    return base
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig holding only the token of the chart's mesh-sync ServiceAccount, bound to the chart's Role."""
+    objects = chart_objects()
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
+    cluster.apply([o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")])
+    account = find(objects, "ServiceAccount")["metadata"]["name"]
+    token = cluster.check(cluster.kubectl("create", "token", account, "-n", NAMESPACE, "--duration=2h"))
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    admin["users"] = [{"name": "apim-mesh-sync", "user": {"token": token.strip()}}]  # the admin's certificate gone
+    admin["contexts"][0]["context"]["user"] = "apim-mesh-sync"
+    path = tmp_path_factory.mktemp("mesh-sync") / "kubeconfig"
+    path.write_text(yaml.safe_dump(admin))
+    return path
+
+
+@pytest.fixture(scope="module")
+def apim(cluster: Cluster) -> Iterator[ApimDouble]:
+    data = sample_data()
+    data["apis"] = [api("api-v1", "1.0.0", f"http://{HTTPBIN}:8000", default=True)]
+    with inside(cluster.netns):
+        double = ApimDouble(data).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="module")
+def config(apim: ApimDouble, kubeconfig: Path) -> Path:
+    directory = kubeconfig.parent
+    (directory / "user").write_text("admin\n")
+    (directory / "password").write_text("admin-secret\n")
+    config = {
+        "keyManagers": [{"name": "unused", "issuer": "https://unused", "jwksUri": "https://unused/jwks"}],
+        "controlPlane": {"type": "wso2", "url": apim.url, "usernameFile": "user", "passwordFile": "password",
+                         "gatewayLabel": "Default"},
+        "meshSync": {"namespace": NAMESPACE, "gateways": [GATEWAY], "hosts": ["api.example.com"],
+                     "resyncSeconds": 1, "leaseDurationSeconds": 3, "kubeconfig": "kubeconfig", "metricsPort": 0},
+    }  # fmt: skip
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class Replicas:
+    def __init__(self, cluster: Cluster, config: Path):
+        self.cluster, self.config, self.started = cluster, config, 0
+        self.running: dict[str, Process] = {}
+
+    def start(self) -> str:
+        self.started += 1
+        name = f"mesh-sync-{self.started}"
+        argv = self.cluster.netns.argv(VENV_BIN / "apim-adapter", "mesh-sync", "--config", self.config)
+        self.running[name] = Process(name, argv, self.config.parent / "logs")
+        return name
+
+    def stop(self, name: str) -> None:
+        self.running.pop(name).stop()
+
+    def kill(self, name: str) -> None:
+        """A crash: SIGKILL, so the lease is not released and must run out."""
+        process = self.running.pop(name)
+        os.killpg(process.proc.pid, signal.SIGKILL)
+        process.stop()
+
+    def leading(self) -> list[str]:
+        return [name for name, p in self.running.items() if "no longer leading" not in p.log(100_000)
+                and "leading: converging" in p.log(100_000)]  # fmt: skip
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{p.log(3000)}" for n, p in self.running.items())
+
+
+@pytest.fixture(scope="module")
+def replicas(cluster: Cluster, config: Path) -> Iterator[Replicas]:
+    started = Replicas(cluster, config)
+    started.start()
+    yield started
+    for name in list(started.running):
+        started.stop(name)
+
+
+def get(cluster: Cluster, kind: str, *args: str) -> Any:
+    return json.loads(cluster.check(cluster.kubectl("get", kind, "-n", NAMESPACE, "-o", "json", *args)))
+
+
+def owned(cluster: Cluster) -> list[dict[str, Any]]:
+    return get(cluster, "virtualservices", "-l", "app.kubernetes.io/managed-by=apim-mesh-sync")["items"]
+
+
+def routes(cluster: Cluster) -> dict[str, tuple[str, str]]:
+    """Every routed path (exact `=/p`, prefix `/p/`) → (rewrite, destination host:port)."""
+    out = {}
+    for vs in owned(cluster):
+        for route in vs["spec"]["http"]:
+            [(kind, path)] = route["match"][0]["uri"].items()
+            dest = route["route"][0]["destination"]
+            out[("=" if kind == "exact" else "") + path] = (
+                route["rewrite"]["uri"],
+                f"{dest['host']}:{dest['port']['number']}",
+            )
+    return out
+
+
+def status(cluster: Cluster) -> dict[str, Any]:
+    return json.loads(get(cluster, "configmap", "apim-mesh-sync-status")["data"]["status.json"])
+
+
+def test_a_published_api_is_routed_on_the_gateway(cluster: Cluster, replicas: Replicas) -> None:
+    got = wait_until(lambda: routes(cluster), "the httpbin VirtualService")
+    target = f"{HTTPBIN}:8000"
+    assert got == {"=/httpbin/1.0.0": ("/", target), "/httpbin/1.0.0/": ("/", target),
+                   "=/httpbin": ("/", target), "/httpbin/": ("/", target)}  # fmt: skip
+    [vs] = owned(cluster)
+    assert vs["spec"]["gateways"] == [GATEWAY]
+    assert vs["spec"]["hosts"] == ["api.example.com"]
+    assert vs["metadata"]["annotations"]["apim.wso2.com/api-uuids"] == "api-v1"
+    assert wait_until(lambda: status(cluster)["routed"] == ["api-v1"], "the status ConfigMap")
+
+
+def test_an_external_endpoint_is_reported_not_routed(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    outside = api("api-ext", "1.0.0", "https://httpbin.org", default=False)
+    outside.update(name="external", context="/external/1.0.0")
+    apim.data["apis"] = [*apim.data["apis"], outside]
+    report = wait_until(lambda: status(cluster)["unrouted"], "the external API in the status")
+    assert [(r["apiId"], "outside the cluster" in r["reason"]) for r in report] == [("api-ext", True)]
+    assert not any(path.startswith(("/external", "=/external")) for path in routes(cluster))
+    assert "API not routed" in replicas.logs()
+    assert "httpbin.org" not in replicas.logs()
+
+
+def test_a_hand_edit_is_repaired_and_objects_not_ours_are_left_alone(cluster: Cluster, replicas: Replicas) -> None:
+    cluster.apply([{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                    "metadata": {"name": "hand-written", "namespace": NAMESPACE},
+                    "spec": {"hosts": ["x"], "http": [{"route": [{"destination": {"host": "x"}}]}]}}])  # fmt: skip
+    [vs] = owned(cluster)
+    name = vs["metadata"]["name"]
+    patch = [
+        {"op": "replace", "path": "/spec/http/0/route/0/destination/host", "value": "evil.default.svc.cluster.local"}
+    ]
+    cluster.check(
+        cluster.kubectl("patch", "virtualservice", name, "-n", NAMESPACE, "--type=json", "-p", json.dumps(patch))
+    )
+    wait_until(lambda: routes(cluster)["=/httpbin/1.0.0"][1] == f"{HTTPBIN}:8000", "the repaired destination")
+    cluster.check(cluster.kubectl("delete", "virtualservice", name, "-n", NAMESPACE))
+    wait_until(lambda: "=/httpbin/1.0.0" in routes(cluster), "the deleted VirtualService recreated")
+    assert get(cluster, "virtualservice", "hand-written")["spec"]["hosts"] == ["x"]
+
+
+def test_a_version_bump_moves_the_default_context(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    v1 = {**apim.data["apis"][0], "isDefaultVersion": False}
+    v2 = api("api-v2", "2.0.0", "http://httpbin-v2.default.svc:8080/v2", default=True)
+    apim.data["apis"] = [v1, v2, *apim.data["apis"][1:]]
+    got = wait_until(lambda: routes(cluster).get("/httpbin/") == ("/v2/", "httpbin-v2.default.svc.cluster.local:8080"),
+                     "the default context on 2.0.0") and routes(cluster)  # fmt: skip
+    assert got["/httpbin/1.0.0/"] == ("/", f"{HTTPBIN}:8000")
+    assert got["=/httpbin/2.0.0"] == ("/v2", "httpbin-v2.default.svc.cluster.local:8080")
+    [vs] = owned(cluster)  # one object for both versions: the versioned routes come before `/httpbin/`
+    paths = [next(iter(r["match"][0]["uri"].values())) for r in vs["spec"]["http"]]
+    assert paths.index("/httpbin/") > max(paths.index("/httpbin/1.0.0/"), paths.index("/httpbin/2.0.0/"))
+
+
+def test_retired_and_deleted_apis_lose_their_routes(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    apim.data["apis"] = [{**a, "status": "RETIRED"} if a["uuid"] == "api-v1" else a for a in apim.data["apis"]]
+    wait_until(lambda: "/httpbin/1.0.0/" not in routes(cluster), "1.0.0's routes removed")
+    assert "/httpbin/2.0.0/" in routes(cluster)
+    apim.data["apis"] = [a for a in apim.data["apis"] if a["uuid"] not in ("api-v1", "api-v2")]
+    wait_until(lambda: owned(cluster) == [], "the VirtualService garbage-collected")
+    assert get(cluster, "virtualservice", "hand-written")["metadata"]["name"] == "hand-written"
+
+
+def test_a_restart_converges_what_changed_while_down(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    [name] = replicas.running
+    replicas.stop(name)
+    apim.data["apis"] = [*apim.data["apis"], api("api-v3", "3.0.0", f"http://{HTTPBIN}:8000", default=True)]
+    replicas.start()
+    wait_until(lambda: "=/httpbin" in routes(cluster), "the API published while mesh-sync was down", timeout=45)
+
+
+def test_two_replicas_one_leader_and_a_takeover(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    [first] = replicas.running
+    wait_until(lambda: replicas.leading() == [first], "the first replica leading")
+    second = replicas.start()
+    lease = lambda: get(cluster, "lease", "apim-mesh-sync")["spec"]  # noqa: E731
+    holder = lease()["holderIdentity"]
+    transitions = lease().get("leaseTransitions", 0)
+    deadline = time.monotonic() + 8  # more than two lease durations: the lease must not change hands
+    while time.monotonic() < deadline:
+        assert lease()["holderIdentity"] == holder, replicas.logs()
+        time.sleep(0.5)
+    assert lease().get("leaseTransitions", 0) == transitions
+    assert replicas.leading() == [first]
+    replicas.stop(first)  # released on SIGTERM: the second takes over at its next attempt
+    wait_until(lambda: replicas.leading() == [second], "the second replica leading", timeout=30)
+    apim.data["apis"] = [a for a in apim.data["apis"] if a["uuid"] != "api-v3"]
+    wait_until(lambda: owned(cluster) == [], "the new leader converging")
+
+
+def test_a_crashed_leaders_lease_runs_out_and_another_replica_takes_over(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    [leader] = replicas.running
+    wait_until(lambda: replicas.leading() == [leader], "one replica leading")
+    standby = replicas.start()
+    wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby replica started")
+    replicas.kill(leader)
+    wait_until(lambda: replicas.leading() == [standby], "the standby leading after the lease ran out", timeout=30)
+    apim.data["apis"] = [*apim.data["apis"], api("api-v4", "4.0.0", f"http://{HTTPBIN}:8000", default=False)]
+    wait_until(lambda: "/httpbin/4.0.0/" in routes(cluster), "the standby converging")
+
+
+def test_the_charts_mesh_sync_deployment_passes_the_api_server(cluster: Cluster, kubeconfig: Path) -> None:
+    """The chart's Deployment (and the config it mounts) as the API server validates them; its Role is the one
+    every test above ran with."""
+    objects = chart_objects()
+    deployment = find(objects, "Deployment")
+    cluster.apply([deployment], "--dry-run=server")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][0] == "mesh-sync"
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/name"] == "apim-adapter-mesh-sync"  # not the adapter Service's pods
+    config = yaml.safe_load(
+        find(render("apim-adapter", values=CHART_VALUES, namespace=NAMESPACE), "ConfigMap")["data"]["config.yaml"]
+    )
+    assert config["meshSync"]["namespace"] == NAMESPACE
+    assert config["meshSync"]["gateways"] == [GATEWAY]
