@@ -8,7 +8,6 @@ active stay valid through the outage until their cache entry ends.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from typing import Any
@@ -21,6 +20,7 @@ from ..config import KeyManager
 from ..errors import Unavailable
 from ..http_client import HttpClient
 from ..secrets import read_secret
+from ..singleflight import SingleFlight
 from . import Principal, Rejection, TokenRejected, fingerprint, scopes_of
 
 MAX_RESPONSE_BYTES = 64 << 10
@@ -35,7 +35,7 @@ class Introspector:
         # answer) must not evict the tokens of real callers, nor grow memory.
         self._active: TtlCache[str, Principal] = TtlCache(max_entries, 64 << 20)
         self._inactive: TtlCache[str, Rejection] = TtlCache(max_inactive, 4 << 20)
-        self._inflight: dict[str, asyncio.Future[Principal]] = {}
+        self._calls: SingleFlight[str, Principal] = SingleFlight()
         self._auth: str | None = None
 
     def _authorization(self) -> str:
@@ -56,12 +56,7 @@ class Introspector:
             raise TokenRejected(found.error, found.reason)
         if found is not None:
             return found
-        inflight = self._inflight.get(key)
-        if inflight is None:
-            inflight = asyncio.ensure_future(self._call(token, key))
-            self._inflight[key] = inflight
-            inflight.add_done_callback(lambda _: self._inflight.pop(key, None))
-        return await asyncio.shield(inflight)
+        return await self._calls.do(key, lambda: self._call(token, key))
 
     @tracing.traced("token introspection", lambda self, *_: {"apim.key_manager": self.km.name})
     async def _call(self, token: str, key: str) -> Principal:

@@ -25,6 +25,7 @@ import jwt
 from .. import errors, metrics, tracing
 from ..errors import Unavailable
 from ..http_client import HttpClient
+from ..singleflight import SingleFlight
 from . import TokenRejected
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class JwksCache:
         self.keys: dict[str | None, jwt.PyJWK] = {}
         self.fetched_at: float | None = None  # last successful fetch
         self.attempted_at = float("-inf")  # last attempt, successful or not
-        self._inflight: asyncio.Task[None] | None = None
+        self._fetches: SingleFlight[None, None] = SingleFlight()
         metrics.JWKS_LOADED.labels(name).set(0)
 
     @property
@@ -97,8 +98,9 @@ class JwksCache:
             if stale and now - self.attempted_at > self.budget.refill:
                 self.fetch_in_background()
             return found
-        if self._inflight is not None and not self._inflight.done():
-            await asyncio.shield(self._inflight)  # a fetch is under way: its answer is as fresh as ours would be
+        running = self._fetches.running(None)
+        if running is not None:
+            await asyncio.shield(running)  # a fetch is under way: its answer is as fresh as ours would be
         elif self.budget.take():
             await self._fetch()
         elif self.loaded:
@@ -133,13 +135,10 @@ class JwksCache:
         return self.keys.get(kid)
 
     def fetch_in_background(self) -> None:
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._fetch_once())
+        self._fetches.start(None, self._fetch_once)
 
     async def _fetch(self) -> None:
-        self.fetch_in_background()
-        assert self._inflight is not None
-        await asyncio.shield(self._inflight)
+        await self._fetches.do(None, self._fetch_once)
 
     @tracing.traced("JWKS fetch", lambda self: {"apim.key_manager": self.name, "url.full": self.uri})
     async def _fetch_once(self) -> None:
