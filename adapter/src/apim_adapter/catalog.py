@@ -46,10 +46,22 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class Limit:
-    """At most `count` requests per `window` seconds."""
+    """At most `count` requests per `window` seconds, in fixed windows as WSO2 counts them."""
 
     count: int
     window: int
+
+    def index(self, now: float) -> int:
+        """Which window `now` falls in (every replica agrees as far as the clocks agree)."""
+        return int(now // self.window)
+
+    def ends(self, now: float) -> float:
+        """When the window `now` falls in ends, in seconds since the epoch."""
+        return (self.index(now) + 1) * self.window
+
+    def reset(self, now: float) -> int:
+        """Whole seconds until the window ends, at least 1: what Retry-After and RateLimit-Reset say."""
+        return max(1, int(self.ends(now) - now + 0.999))
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,14 @@ class LocalRateLimiter:
             return [self._hit_one(key, limit, now) for key, limit in counters]
 
     def _hit_one(self, key: str, limit: Limit, now: float) -> Usage:
-        window = int(now // limit.window)
+        window = limit.index(now)
         full_key = f"{key}:{limit.window}"
         current, count = self._windows.get(full_key, (window, 0))
         count = count + 1 if current == window else 1
         if len(self._windows) >= self.max_keys and full_key not in self._windows:
             self._evict(now)
         self._windows[full_key] = (window, count)
-        reset = max(1, int((window + 1) * limit.window - now + 0.999))
-        return Usage(limit, count, reset)
+        return Usage(limit, count, limit.reset(now))
 
     def _evict(self, now: float) -> None:
         """Drop counters of past windows; they would restart at zero anyway."""

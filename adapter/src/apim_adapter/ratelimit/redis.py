@@ -85,11 +85,9 @@ class RedisRateLimiter:
     async def _hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
         keys, expiries, resets = [], [], []
         for key, limit in counters:
-            window = int(now // limit.window)
-            end = (window + 1) * limit.window
-            keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{window}")
-            expiries.append(int((end - now) * 1000) + EXPIRY_MARGIN_MS)
-            resets.append(max(1, int(end - now + 0.999)))
+            keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}")
+            expiries.append(int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS)
+            resets.append(limit.reset(now))
         counts = await asyncio.wait_for(self.script(keys=keys, args=expiries), self.settings.timeout_seconds)
         return [
             Usage(limit, int(count), reset) for (_, limit), count, reset in zip(counters, counts, resets, strict=True)
