@@ -21,9 +21,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# xds-protos ships an older copy of OpenTelemetry's protos (opentelemetry/proto/...): whichever package pip lays
+# down last owns those files, so the pinned opentelemetry-proto goes on top again (tracing's exporter needs it).
 $(VENV)/.installed: requirements/lock.txt adapter/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q --force-reinstall --no-deps $$(grep '^opentelemetry-proto==' requirements/lock.txt)
 	$(BIN)/pip install -q --no-deps -e adapter
 	touch $@
 
