@@ -121,14 +121,13 @@ def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, 
     assert message in output, output[-3000:]
 
 
-def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
+def _run_local_play(playbook, extra_vars: dict, *flags: str, **env: str):
+    """ansible-playbook on this machine with the project's roles, the variables given as JSON."""
     import json
 
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
     return run_ansible(
         "ansible-playbook",
-        "--check",
+        *flags,
         "-i",
         "localhost,",
         "-c",
@@ -136,8 +135,14 @@ def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
         str(playbook),
         "-e",
         json.dumps(extra_vars),
-        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
+        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles"), **env},
     )
+
+
+def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
+    return _run_local_play(playbook, extra_vars, "--check")
 
 
 def test_identity_server_refuses_the_revocation_listener_without_its_jar(tmp_path) -> None:
@@ -179,19 +184,7 @@ def test_helm_release_shows_helms_error_and_never_the_values(tmp_path) -> None:
         "helm_release_values": {"adminPassword": "not-for-the-log-4217"},
         "ansible_python_interpreter": str(VENV_BIN / "python"),
     }
-    import json
-
-    result = run_ansible(
-        "ansible-playbook",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(playbook),
-        "-e",
-        json.dumps(extra),
-        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "TMPDIR": str(tmp_path)},
-    )
+    result = _run_local_play(playbook, extra, TMPDIR=str(tmp_path))
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "127.0.0.1:1" in output, output[-3000:]
