@@ -355,6 +355,52 @@ class Tracing:
 
 
 @dataclass(frozen=True, config=_KEYS)
+class ExportServices:
+    """Services annotated `apim.istio-apim.io/expose: "true"` become APIs in APIM (docs/mesh-sync.md)."""
+
+    enabled: Bool = Field(default=False, description="Export annotated Services to APIM through the Publisher API.")
+    namespaces: tuple[Text, ...] = Field(
+        default=(), description="Namespaces whose Services are watched; empty: every namespace (a ClusterRole)."
+    )
+    publisher_url: HttpUrl | None = Field(
+        default=None,
+        description="APIM's base URL for the Publisher API and `/oauth2/token`; default: `controlPlane.url`.",
+    )
+    client_id_file: FilePath | None = Field(
+        default=None,
+        description="File holding an OAuth2 client id (client credentials grant); without it, a client is "
+        "registered (DCR) with the control plane's user, which then gets tokens by the password grant.",
+    )
+    client_secret_file: FilePath | None = Field(default=None, description="File holding that client's secret.")
+    gateway_environment: Text | None = Field(
+        default=None, description="Gateway environment revisions are deployed to; default: `controlPlane.gatewayLabel`."
+    )
+    vhost: Text = Field(
+        default="localhost", description="The gateway environment's vhost the revisions are deployed on."
+    )
+    on_removal: Literal["retire", "delete"] = Field(
+        default="retire",
+        description="What happens to an API whose Service loses its annotation or is deleted: `retire` "
+        "(lifecycle Deprecate, then Retire: subscriptions and history stay) or `delete`.",
+    )
+    tiers: tuple[Text, ...] = Field(
+        default=("Unlimited",), min_length=1, description="Subscription tiers when a Service does not name any."
+    )
+    visibility: Literal["PUBLIC", "PRIVATE"] = Field(
+        default="PUBLIC", description="Developer portal visibility when a Service does not set it."
+    )
+    max_revisions: Int = Field(
+        default=5, ge=1, description="APIM's revision limit per API: the oldest undeployed revision is deleted first."
+    )
+
+    @model_validator(mode="after")
+    def _both_client_files(self) -> ExportServices:
+        if (self.client_id_file is None) != (self.client_secret_file is None):
+            raise _fail("clientSecretFile" if self.client_id_file else "clientIdFile", "set with its pair")
+        return self
+
+
+@dataclass(frozen=True, config=_KEYS)
 class MeshSync:
     """`apim-adapter mesh-sync`: APIs deployed to `controlPlane.gatewayLabel` routed on Istio's ingress gateway."""
 
@@ -379,6 +425,15 @@ class MeshSync:
         default=None, description="Kubeconfig; default: in-cluster, then ~/.kube/config."
     )
     metrics_port: Int = Field(default=9091, ge=0, le=65535, description="Port of its /metrics (0: none).")
+    health_port: Int = Field(
+        default=9092,
+        ge=0,
+        le=65535,
+        description="Port of its /healthz and /readyz (ready after its first sync, or as a standby replica; 0: none).",
+    )
+    export_services: ExportServices = Field(
+        default=ExportServices(), description="Kubernetes → APIM: annotated Services become APIs."
+    )
 
 
 @dataclass(frozen=True, kw_only=True, config=_KEYS)

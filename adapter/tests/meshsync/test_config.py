@@ -47,3 +47,20 @@ def test_mesh_sync_refuses_a_config_it_cannot_run(tmp_path, document, message) -
     path.write_text(yaml.safe_dump(document))
     with pytest.raises(SystemExit, match=message):
         main(["mesh-sync", "--config", str(path)])
+
+
+def test_export_services_defaults_and_errors() -> None:
+    base = {"namespace": "routes", "gateways": ["istio-system/gw"]}
+    mesh = parse({"controlPlane": WSO2, "meshSync": base}).mesh_sync
+    assert mesh is not None
+    export = mesh.export_services
+    assert (export.enabled, export.namespaces, export.on_removal, export.tiers) == (False, (), "retire", ("Unlimited",))
+    assert (mesh.health_port, export.visibility, export.max_revisions) == (9092, "PUBLIC", 5)
+    for section, message in [
+        ({"onRemoval": "archive"}, "meshSync.exportServices.onRemoval: must be one of retire, delete"),
+        ({"clientIdFile": "id"}, "meshSync.exportServices.clientSecretFile: set with its pair"),
+        ({"tiers": []}, "meshSync.exportServices.tiers: must not be empty"),
+        ({"enabled": "yes"}, "meshSync.exportServices.enabled: expected a boolean"),
+    ]:
+        with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+            parse({"controlPlane": WSO2, "meshSync": {**base, "exportServices": section}})

@@ -30,8 +30,11 @@ from ..controlplane.eventhub import EventHubListener, connection_parameters
 from ..controlplane.events import Event
 from ..controlplane.wso2 import HEARTBEAT
 from ..secrets import read_secret
-from . import artifacts, kube
+from . import artifacts, health, kube
 from .core import Endpoint, Plan, Settings, plan
+from .export import Settings as ExportSettings
+from .publisher import Credentials, Publisher
+from .services import Exporter
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,8 @@ class Reconciler:
         self.leader_until = 0.0  # monotonic time up to which our last renewal holds
         self.reported: set[tuple[str, str]] = set()
         self.last_plan: Plan | None = None
+        self.on_lead: list[Callable[[], None]] = []  # called when this replica starts leading
+        self.on_standby: list[Callable[[], None]] = []  # ... and when it stops
 
     @property
     def leader(self) -> bool:
@@ -177,8 +182,13 @@ class Reconciler:
             if self.leader and not was:
                 log.info("leading: converging APIM's APIs into the mesh", extra={"identity": self.election.identity})
                 await self.queue.put(None)
+                for hook in self.on_lead:
+                    hook()
             elif was and not self.leader:
                 log.info("no longer leading", extra={"identity": self.election.identity})
+                self.last_plan = None
+                for hook in self.on_standby:
+                    hook()
             await asyncio.sleep(period)
 
     async def watch_ours(self) -> None:
@@ -241,6 +251,13 @@ async def _main(config: Config) -> int:
     election = kube.LeaderElection(client, mesh.namespace, mesh.lease_name, identity, mesh.lease_duration_seconds)
     reconciler = Reconciler(mesh, ApimSource(api, cp.gateway_label or "Default"), client, election)
     tasks = [reconciler.lead(), reconciler.sync(), reconciler.watch_ours()]
+    exporter = _exporter(config, client, reconciler, identity) if mesh.export_services.enabled else None
+    if exporter is not None:
+        reconciler.on_lead.append(exporter.request)
+        reconciler.on_standby.append(exporter.lost_leadership)
+        tasks += [exporter.run(), exporter.watch()]
+    if mesh.health_port:
+        tasks.append(health.serve(mesh.health_port, lambda: _ready(reconciler, exporter)))
     hub = cp.event_hub
     if hub is not None:
         ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
@@ -265,8 +282,44 @@ async def _main(config: Config) -> int:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(election.release(), 5)
     await api.close()
+    if exporter is not None:
+        await exporter.publisher.close()
+        await exporter.close()
     await client.close()
     return 0
+
+
+def _ready(reconciler: Reconciler, exporter: Exporter | None) -> bool:
+    """Ready as a standby replica, or as the leader once the routes (and the Services' APIs) have converged."""
+    if not reconciler.leader:
+        return True
+    return reconciler.last_plan is not None and (exporter is None or exporter.synced)
+
+
+def _exporter(config: Config, client: AsyncClient, reconciler: Reconciler, identity: str) -> Exporter:
+    mesh, cp = config.mesh_sync, config.control_plane
+    assert mesh is not None
+    assert isinstance(cp, ControlPlaneWso2)
+    export = mesh.export_services
+    ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
+    if export.client_id_file and export.client_secret_file:
+        id_file, secret_file = config.resolve(export.client_id_file), config.resolve(export.client_secret_file)
+        credentials = Credentials(client=lambda: (read_secret(id_file), read_secret(secret_file)))
+    else:
+        user_file, password_file = config.resolve(cp.username_file), config.resolve(cp.password_file)
+        credentials = Credentials(user=lambda: (read_secret(user_file), read_secret(password_file)))
+    # The token's user decides the tenant (admin@tenant.example): the Publisher API needs no tenant header.
+    publisher = Publisher(export.publisher_url or cp.url, credentials, ca, cp.timeout_seconds)
+    settings = ExportSettings(
+        environment=export.gateway_environment or cp.gateway_label or "Default",
+        vhost=export.vhost,
+        cluster_domain=mesh.cluster_domain,
+        tiers=export.tiers,
+        visibility=export.visibility,
+        on_removal=export.on_removal,
+    )
+    return Exporter(client, publisher, settings, export.namespaces, mesh.resync_seconds, export.max_revisions,
+                    lambda: reconciler.leader, identity, ca)  # fmt: skip
 
 
 def run(config: Config) -> int:

@@ -1,0 +1,212 @@
+"""A thin client of APIM 4.5's Publisher API v4 (`/api/am/publisher/v4`, tests/wso2_specs/publisher-api.yaml) for
+the calls `export` plans, with the OAuth2 token APIM's product APIs need.
+
+The token comes from APIM's own `/oauth2/token` (product API tokens always do, even with WSO2 IS as the key
+manager), as roles/apim_setup/tasks/token.yml gets it: a client registered by DCR
+(`/client-registration/v0.17/register`) with the control plane's user, then the password grant for that user; or,
+when client credentials are configured from files, the client credentials grant. The token is kept in memory
+until shortly before it expires (or APIM answers 401), and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from ..http_client import HttpClient
+from .export import ApiPlan, updated_body
+
+log = logging.getLogger(__name__)
+
+PUBLISHER = "/api/am/publisher/v4"
+DCR = "/client-registration/v0.17/register"
+SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
+MAX_BYTES = 16 << 20
+PAGE = 100
+
+
+class PublisherError(Exception):
+    """APIM refused a call or could not be reached; the message is fit for an Event (no token, no body sent)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class Credentials:
+    """Where tokens come from: (user, password) for DCR + the password grant, or a client's id and secret."""
+
+    def __init__(
+        self,
+        user: Callable[[], tuple[str, str]] | None = None,
+        client: Callable[[], tuple[str, str]] | None = None,
+    ):
+        if (user is None) == (client is None):
+            raise ValueError("one of user or client credentials")
+        self.user, self.client = user, client
+
+
+def _error(method: str, path: str, status: int, body: bytes) -> PublisherError:
+    """APIM's error body is `{code, message, description}` (publisher-api.yaml `Error`): its words, bounded."""
+    detail = ""
+    try:
+        answer = json.loads(body)
+        if isinstance(answer, dict):
+            detail = str(answer.get("description") or answer.get("message") or "")
+    except ValueError:
+        pass
+    detail = " ".join(detail.split())[:300]
+    return PublisherError(f"APIM answered {status} to {method} {path}" + (f": {detail}" if detail else ""), status)
+
+
+class Publisher:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        ca_bundle: str | None = None,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.base = base_url.rstrip("/")
+        self.credentials, self.clock = credentials, clock
+        self.http = HttpClient(ca_bundle, timeout=timeout)
+        self._client: tuple[str, str] | None = None
+        self._token: tuple[str, float] | None = None  # (access token, monotonic expiry)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    # -- the token --------------------------------------------------------------------------------------------
+
+    async def _raw(self, method: str, path: str, **kwargs: Any) -> tuple[int, bytes]:
+        url = path if path.startswith("http") else self.base + path
+        try:
+            async with self.http.session.request(method, url, **kwargs) as resp:
+                body = await resp.content.read(MAX_BYTES + 1)
+                if len(body) > MAX_BYTES:
+                    raise PublisherError(f"{method} {urllib.parse.urlsplit(url).path}: answer too large")
+                return resp.status, body
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PublisherError(f"{method} {urllib.parse.urlsplit(url).path}: {exc or type(exc).__name__}") from None
+
+    async def _register(self, user: str, password: str) -> tuple[str, str]:
+        body = {"callbackUrl": "https://localhost/callback", "clientName": "istio_apim_mesh_sync", "owner": user,
+                "grantType": "password refresh_token", "saasApp": True}  # fmt: skip
+        status, answer = await self._raw("POST", DCR, json=body, auth=aiohttp.BasicAuth(user, password))
+        if status not in (200, 201):
+            raise _error("POST", DCR, status, answer)
+        registered = json.loads(answer)
+        return str(registered["clientId"]), str(registered["clientSecret"])
+
+    async def token(self) -> str:
+        if self._token is not None and self.clock() < self._token[1]:
+            return self._token[0]
+        if self.credentials.client is not None:
+            client_id, secret = self.credentials.client()
+            form = {"grant_type": "client_credentials", "scope": SCOPES}
+        else:
+            assert self.credentials.user is not None
+            user, password = self.credentials.user()
+            if self._client is None:
+                self._client = await self._register(user, password)
+            client_id, secret = self._client
+            form = {"grant_type": "password", "username": user, "password": password, "scope": SCOPES}
+        status, answer = await self._raw("POST", "/oauth2/token", data=form, auth=aiohttp.BasicAuth(client_id, secret))
+        if status != 200:
+            if status in (400, 401) and self.credentials.user is not None:
+                self._client = None  # the registered client may be gone (APIM's database reset): register again
+            raise _error("POST", "/oauth2/token", status, answer)
+        issued = json.loads(answer)
+        lifetime = float(issued.get("expires_in") or 3600)
+        self._token = (str(issued["access_token"]), self.clock() + max(lifetime - 60, lifetime / 2))
+        return self._token[0]
+
+    # -- calls ------------------------------------------------------------------------------------------------
+
+    async def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
+        """One Publisher API call with the bearer token (a 401 renews the token once); its JSON answer."""
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
+            status, answer = await self._raw(method, PUBLISHER + path, headers=headers, **kwargs)
+            if status == 401 and attempt == 1:
+                self._token = None
+                continue
+            if status not in ok:
+                raise _error(method, PUBLISHER + path.split("?")[0], status, answer)
+            return json.loads(answer) if answer.strip() else None
+        raise AssertionError("unreachable")
+
+    async def apis(self) -> list[dict[str, Any]]:
+        """Every API (`GET /apis`, paged by `limit`/`offset` until `pagination.total` or a short page)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            page = await self.call("GET", "/apis", params={"limit": str(PAGE), "offset": str(len(out))})
+            items = [i for i in (page or {}).get("list") or [] if isinstance(i, dict)]
+            out += items
+            total = ((page or {}).get("pagination") or {}).get("total")
+            if len(items) < PAGE or (isinstance(total, int) and len(out) >= total):
+                return out
+
+    async def api(self, api_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.call("GET", f"/apis/{api_id}")
+        return answer
+
+    async def deployed_to(self, api_id: str) -> list[str]:
+        answer = await self.call("GET", f"/apis/{api_id}/deployments")
+        return [str(d.get("name")) for d in (answer or {}).get("list") or [] if isinstance(d, dict)]
+
+    async def apply(self, plan: ApiPlan, environment: str, vhost: str, max_revisions: int) -> str:
+        """Run a plan's steps in order; the API's id (a created API's new one)."""
+        api_id = plan.api_id
+        for step in plan.steps:
+            if step.op == "create":
+                form = aiohttp.FormData()
+                form.add_field("inlineAPIDefinition", step.definition)
+                form.add_field("additionalProperties", json.dumps(step.body), content_type="application/json")
+                created = await self.call("POST", "/apis/import-openapi", ok=(201,), data=form)
+                api_id = str(created["id"])
+                continue
+            assert api_id is not None
+            if step.op == "definition":
+                form = aiohttp.FormData()
+                form.add_field("apiDefinition", step.definition)
+                await self.call("PUT", f"/apis/{api_id}/swagger", data=form)
+            elif step.op == "update":
+                want, digest = step.body
+                await self.call("PUT", f"/apis/{api_id}", json=updated_body(await self.api(api_id), want, digest))
+            elif step.op == "revise":
+                await self._revise(api_id, plan.label, environment, vhost, max_revisions)
+            elif step.op == "publish":
+                await self.lifecycle(api_id, "Publish")
+            elif step.op == "lifecycle":
+                await self.lifecycle(api_id, step.action)
+            elif step.op == "delete":
+                await self.call("DELETE", f"/apis/{api_id}", ok=(200, 204))
+        return str(api_id)
+
+    async def lifecycle(self, api_id: str, action: str) -> None:
+        await self.call("POST", "/apis/change-lifecycle", ok=(200, 202), params={"apiId": api_id, "action": action})
+
+    async def _revise(self, api_id: str, label: str, environment: str, vhost: str, max_revisions: int) -> None:
+        """A revision of the API as it is now, deployed to the environment (which replaces the revision deployed
+        there). APIM refuses a revision beyond its limit (ExceptionCodes.MAXIMUM_REVISIONS_REACHED, 900351):
+        the oldest revision not deployed anywhere makes room."""
+        revisions = await self.call("GET", f"/apis/{api_id}/revisions")
+        listed = [r for r in (revisions or {}).get("list") or [] if isinstance(r, dict)]
+        if len(listed) >= max_revisions:
+            idle = [r for r in listed if not r.get("deploymentInfo")]
+            if idle:
+                oldest = min(idle, key=lambda r: str(r.get("createdTime") or ""))  # ISO 8601: sorts as text
+                await self.call("DELETE", f"/apis/{api_id}/revisions/{oldest['id']}", ok=(200, 204))
+        body = {"description": f"{label}, exported by apim-adapter mesh-sync"}
+        revision = await self.call("POST", f"/apis/{api_id}/revisions", ok=(201,), json=body)
+        deployment = [{"name": environment, "vhost": vhost, "displayOnDevportal": True}]
+        await self.call("POST", f"/apis/{api_id}/deploy-revision", ok=(200, 201), json=deployment,
+                        params={"revisionId": str(revision["id"])})  # fmt: skip
