@@ -223,9 +223,22 @@ The adapter's config.yaml: .Values.config with the server listeners and the moun
 {{- if .enabled -}}
 {{- $mesh := dict "namespace" (default $.Release.Namespace .namespace) "gateways" .gateways "hosts" .hosts
   "resyncSeconds" .resyncSeconds "leaseDurationSeconds" .leaseDurationSeconds "metricsPort" .metricsPort
-  "clusterDomain" $.Values.clusterDomain -}}
+  "healthPort" .healthPort "clusterDomain" $.Values.clusterDomain -}}
 {{- with .trafficPolicy -}}
 {{- $_ := set $mesh "trafficPolicy" . -}}
+{{- end -}}
+{{- with .exportServices -}}
+{{- if .enabled -}}
+{{- $export := dict "enabled" true "namespaces" .namespaces "onRemoval" .onRemoval "tiers" .tiers
+  "visibility" .visibility "vhost" .vhost -}}
+{{- with .gatewayEnvironment -}}
+{{- $_ := set $export "gatewayEnvironment" . -}}
+{{- end -}}
+{{- with .publisherUrl -}}
+{{- $_ := set $export "publisherUrl" . -}}
+{{- end -}}
+{{- $_ := set $mesh "exportServices" $export -}}
+{{- end -}}
 {{- end -}}
 {{- $_ := set $config "meshSync" (merge (default dict $config.meshSync) $mesh) -}}
 {{- end -}}
