@@ -141,7 +141,7 @@ def apim_api(want=None, digest=None, status="PUBLISHED", **changes):
     without the version)."""
     want = want or spec(service(), SETTINGS)
     digest = digest or definition(DOC)[1]
-    body = copy.deepcopy(create_body(want, digest))
+    body = copy.deepcopy(create_body(want, digest, definition(DOC)[0]))  # as the update step leaves it
     body.update(id="api-1", lifeCycleStatus=status, operations=[{"target": "/get", "verb": "GET"}], **changes)
     return body
 
@@ -150,11 +150,21 @@ def test_a_new_service_creates_deploys_and_publishes() -> None:
     want = spec(service(), SETTINGS)
     text, digest = definition(DOC)
     plan = plan_export(want, text, digest, None, [], SETTINGS)
-    assert [s.op for s in plan.steps] == ["create", "revise", "publish"]
+    assert [s.op for s in plan.steps] == ["create", "definition", "update", "revise", "publish"]
     create = plan.steps[0]
-    assert create.definition == text
+    assert plan.steps[1].definition == text
+    assert plan.steps[2].body == (want, digest)
+    assert create.body["operations"] == [{"target": "/get", "verb": "GET"}]
     assert create.body["endpointConfig"]["production_endpoints"]["url"] == want.endpoint
-    assert properties(create.body) == {PROPERTY_OWNER: "default/httpbin", PROPERTY_DEFINITION: digest}
+    # The digest only once the document is uploaded: a create that stops half-way uploads it on the next pass.
+    assert properties(create.body) == {PROPERTY_OWNER: "default/httpbin", PROPERTY_DEFINITION: "pending"}
+    halfway = {**create.body, "id": "api-1", "lifeCycleStatus": "CREATED"}
+    assert [s.op for s in plan_export(want, text, digest, halfway, [], SETTINGS).steps] == [
+        "definition",
+        "update",
+        "revise",
+        "publish",
+    ]
     assert all(p["display"] is False for p in create.body["additionalProperties"])
     assert (create.body["name"], create.body["version"], create.body["context"]) == ("httpbin", "1.0.0", "/httpbin")
 

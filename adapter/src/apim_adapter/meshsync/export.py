@@ -29,6 +29,7 @@ PREFIX = "apim.istio-apim.io/"
 EXPOSE = PREFIX + "expose"
 PROPERTY_OWNER = "istio-apim-service"
 PROPERTY_DEFINITION = "istio-apim-openapi-sha256"
+PENDING = "pending"  # the definition property of an API whose document is not uploaded yet
 DEFAULT_CONFIGMAP_KEY = "openapi.yaml"
 # Lifecycle (carbon-apimgt components/apimgt/org.wso2.carbon.apimgt.impl/src/main/resources/lifecycle/
 # APILifeCycle.json, APIM 4.5's default): Retire exists only from Deprecated, Deprecate only from Published and
@@ -229,9 +230,21 @@ def _properties_list(api: Mapping[str, Any], ours: Mapping[str, str]) -> list[di
     return kept + [{"name": k, "value": v, "display": False} for k, v in sorted(ours.items())]
 
 
-def create_body(want: Spec, digest: str) -> dict[str, Any]:
-    """`additionalProperties` of `POST /apis/import-openapi`: "at least API's name, version, context and
-    endpointConfig" (publisher-api.yaml); operations and scopes come from the document itself."""
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def operations(document: str) -> list[dict[str, str]]:
+    """The document's operations as the API body lists them (`target`, `verb`)."""
+    paths = json.loads(document).get("paths") or {}
+    return [{"target": path, "verb": verb.upper()} for path, item in paths.items() if isinstance(item, dict)
+            for verb in item if verb in METHODS]  # fmt: skip
+
+
+def create_body(want: Spec, digest: str, document: str) -> dict[str, Any]:
+    """The body of `POST /apis` (the `API` schema: name, version and context required). The definition itself
+    follows with `PUT /apis/{apiId}/swagger`, from which APIM takes the resources and their scopes: `POST /apis`
+    is the create call whose JSON body the Publisher validates against its schema, which the multipart
+    `import-openapi` (a stringified `additionalProperties`) does not."""
     ours = {PROPERTY_OWNER: want.owner, PROPERTY_DEFINITION: digest}
     return {
         "name": want.name,
@@ -241,6 +254,7 @@ def create_body(want: Spec, digest: str) -> dict[str, Any]:
         "type": "HTTP",
         "transport": ["http", "https"],
         **managed_fields(want),
+        "operations": operations(document),
         "additionalProperties": _properties_list({}, ours),
     }
 
@@ -316,7 +330,10 @@ def plan_export(
     None, `deployed_to` the environments its deployments name (`GET /apis/{apiId}/deployments`)."""
     label = f"{want.name} {want.version}"
     if api is None:
-        steps = [Step("create", create_body(want, digest), definition=text), Step("revise"), Step("publish")]
+        # The digest goes in last (`update`), after the definition: if a step fails on the way, the next pass
+        # still sees the document as not uploaded and uploads it.
+        steps = [Step("create", create_body(want, PENDING, text)), Step("definition", definition=text),
+                 Step("update", (want, digest)), Step("revise"), Step("publish")]  # fmt: skip
         changes = ["created", f"revision deployed to {settings.environment}", "published"]
         return ApiPlan(None, label, steps, changes)
     out = ApiPlan(str(api["id"]), label)

@@ -160,17 +160,17 @@ class Publisher:
 
     async def deployed_to(self, api_id: str) -> list[str]:
         answer = await self.call("GET", f"/apis/{api_id}/deployments")
-        return [str(d.get("name")) for d in (answer or {}).get("list") or [] if isinstance(d, dict)]
+        # ApisApiServiceImpl.getAPIRevisionDeployments answers a bare list where the spec declares
+        # APIRevisionDeploymentList ({list}): either is read.
+        items = answer.get("list") if isinstance(answer, dict) else answer
+        return [str(d.get("name")) for d in items or [] if isinstance(d, dict)]
 
     async def apply(self, plan: ApiPlan, environment: str, vhost: str, max_revisions: int) -> str:
         """Run a plan's steps in order; the API's id (a created API's new one)."""
         api_id = plan.api_id
         for step in plan.steps:
             if step.op == "create":
-                form = aiohttp.FormData()
-                form.add_field("inlineAPIDefinition", step.definition)
-                form.add_field("additionalProperties", json.dumps(step.body), content_type="application/json")
-                created = await self.call("POST", "/apis/import-openapi", ok=(201,), data=form)
+                created = await self.call("POST", "/apis", ok=(201,), json=step.body)
                 api_id = str(created["id"])
                 continue
             assert api_id is not None

@@ -26,6 +26,7 @@ from lightkube.resources.core_v1 import ConfigMap, Event, Service
 
 from ..http_client import HttpClient
 from .export import (
+    PROPERTY_OWNER,
     FromConfigMap,
     Invalid,
     Port,
@@ -120,6 +121,7 @@ class Exporter:
         self.http = HttpClient(ca_bundle, timeout=10.0)  # the OpenAPI document from a Service's own URL
         self.queue: asyncio.Queue[None] = asyncio.Queue()
         self.synced = False  # a full pass has succeeded since this replica last became leader
+        self.owners: dict[str, str | None] = {}  # API id → its owner property, for lists that leave them out
 
     def request(self) -> None:
         self.queue.put_nowait(None)
@@ -167,9 +169,24 @@ class Exporter:
 
     # -- one pass -------------------------------------------------------------------------------------------
 
+    async def _with_owners(self, apis: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The listed APIs, each with its owner property. APIMappingUtil.fromAPIToInfoDTO copies an API's
+        additional properties into the list when the search result carries them; when a list leaves them out,
+        the API itself is read once (the owner never changes: it is set when we create the API)."""
+        out = []
+        for info in apis:
+            api_id = str(info.get("id"))
+            if "additionalProperties" not in info and "additionalPropertiesMap" not in info:
+                if api_id not in self.owners:
+                    self.owners[api_id] = owner(await self.publisher.api(api_id))
+                known = self.owners[api_id]
+                info = {**info, "additionalProperties": [{"name": PROPERTY_OWNER, "value": known}] if known else []}
+            out.append(info)
+        return out
+
     async def sync(self) -> None:
         services = await self.services()
-        apis = await self.publisher.apis()
+        apis = await self._with_owners(await self.publisher.apis())
         owned = [a for a in apis if owner(a) and self._watched(str(owner(a)))]
         exposing: dict[str, Spec] = {}
         failing: set[str] = set()
@@ -215,6 +232,7 @@ class Exporter:
         if plan.steps:
             api_id = await self.publisher.apply(plan, self.settings.environment, self.settings.vhost,
                                                 self.max_revisions)  # fmt: skip
+            self.owners[api_id] = info.key
             message = f"API {plan.label} ({api_id}): {', '.join(plan.changes)}"
             await self.events.report(info, uid, "Normal", "Exported", message)
         elif self.events.last.get(info.key, ("Normal",))[0] == "Warning":
