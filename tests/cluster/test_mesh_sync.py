@@ -9,13 +9,9 @@ every change here; adapter/tests/wso2/test_meshsync_events.py proves the event p
 from __future__ import annotations
 
 import copy
-import ctypes
 import json
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +20,15 @@ import yaml
 from chart_helpers import find, render  # tests/charts, put on sys.path by conftest.py
 
 from harness.apim_double import ApimDouble, sample_data
-from harness.helpers import VENV_BIN
-from harness.kube import Cluster, NetworkNamespace
-from harness.processes import Process
+from harness.kube import Cluster
+
+from .mesh_helpers import Replicas, inside, token_kubeconfig, wait_until
 
 pytestmark = pytest.mark.cluster
 
 NAMESPACE = "apim-routes"
 GATEWAY = "istio-system/istio-ingressgateway"
 HTTPBIN = "httpbin.default.svc.cluster.local"
-CLONE_NEWNET = 0x40000000
 # The chart's mesh-sync objects, rendered for this namespace: the tests run mesh-sync with exactly its Role.
 CHART_VALUES = {
     "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
@@ -45,38 +40,6 @@ CHART_VALUES = {
 def chart_objects() -> list[dict[str, Any]]:
     rendered = render("apim-adapter", values=CHART_VALUES, namespace=NAMESPACE)
     return [o for o in rendered if o["metadata"]["name"].endswith("-mesh-sync")]
-
-
-@contextmanager
-def inside(netns: NetworkNamespace) -> Iterator[None]:
-    """This thread (and the threads it starts) opens its sockets in the cluster's network namespace."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/proc/{netns.holder.proc.pid}/ns/net", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns into the cluster's network namespace")
-        try:
-            yield
-        finally:
-            if libc.setns(own, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-    finally:
-        os.close(own)
-        os.close(target)
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (AssertionError, KeyError, ValueError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
 def api(uuid: str, version: str, backend: str, default: bool, status: str = "PUBLISHED") -> dict[str, Any]:
@@ -94,13 +57,7 @@ def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempP
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
     cluster.apply([o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")])
     account = find(objects, "ServiceAccount")["metadata"]["name"]
-    token = cluster.check(cluster.kubectl("create", "token", account, "-n", NAMESPACE, "--duration=2h"))
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    admin["users"] = [{"name": "apim-mesh-sync", "user": {"token": token.strip()}}]  # the admin's certificate gone
-    admin["contexts"][0]["context"]["user"] = "apim-mesh-sync"
-    path = tmp_path_factory.mktemp("mesh-sync") / "kubeconfig"
-    path.write_text(yaml.safe_dump(admin))
-    return path
+    return token_kubeconfig(cluster, account, NAMESPACE, tmp_path_factory.mktemp("mesh-sync"))
 
 
 @pytest.fixture(scope="module")
@@ -128,35 +85,6 @@ def config(apim: ApimDouble, kubeconfig: Path) -> Path:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-class Replicas:
-    def __init__(self, cluster: Cluster, config: Path):
-        self.cluster, self.config, self.started = cluster, config, 0
-        self.running: dict[str, Process] = {}
-
-    def start(self) -> str:
-        self.started += 1
-        name = f"mesh-sync-{self.started}"
-        argv = self.cluster.netns.argv(VENV_BIN / "apim-adapter", "mesh-sync", "--config", self.config)
-        self.running[name] = Process(name, argv, self.config.parent / "logs")
-        return name
-
-    def stop(self, name: str) -> None:
-        self.running.pop(name).stop()
-
-    def kill(self, name: str) -> None:
-        """A crash: SIGKILL, so the lease is not released and must run out."""
-        process = self.running.pop(name)
-        os.killpg(process.proc.pid, signal.SIGKILL)
-        process.stop()
-
-    def leading(self) -> list[str]:
-        return [name for name, p in self.running.items() if "no longer leading" not in p.log(100_000)
-                and "leading: converging" in p.log(100_000)]  # fmt: skip
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {n}\n{p.log(3000)}" for n, p in self.running.items())
 
 
 @pytest.fixture(scope="module")

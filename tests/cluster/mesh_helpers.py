@@ -1,0 +1,94 @@
+"""What the mesh-sync cluster tests share: entering the cluster's network namespace, waiting for what another
+process does, running `apim-adapter mesh-sync` replicas, and a kubeconfig holding only a ServiceAccount's token."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.helpers import VENV_BIN
+from harness.kube import Cluster, NetworkNamespace
+from harness.processes import Process
+
+CLONE_NEWNET = 0x40000000
+
+
+@contextmanager
+def inside(netns: NetworkNamespace) -> Iterator[None]:
+    """This thread (and the threads it starts) opens its sockets in the cluster's network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/proc/{netns.holder.proc.pid}/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into the cluster's network namespace")
+        try:
+            yield
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (AssertionError, KeyError, ValueError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
+
+
+class Replicas:
+    def __init__(self, cluster: Cluster, config: Path):
+        self.cluster, self.config, self.started = cluster, config, 0
+        self.running: dict[str, Process] = {}
+
+    def start(self) -> str:
+        self.started += 1
+        name = f"mesh-sync-{self.started}"
+        argv = self.cluster.netns.argv(VENV_BIN / "apim-adapter", "mesh-sync", "--config", self.config)
+        self.running[name] = Process(name, argv, self.config.parent / "logs")
+        return name
+
+    def stop(self, name: str) -> None:
+        self.running.pop(name).stop()
+
+    def kill(self, name: str) -> None:
+        """A crash: SIGKILL, so the lease is not released and must run out."""
+        process = self.running.pop(name)
+        os.killpg(process.proc.pid, signal.SIGKILL)
+        process.stop()
+
+    def leading(self) -> list[str]:
+        return [name for name, p in self.running.items() if "no longer leading" not in p.log(100_000)
+                and "leading: converging" in p.log(100_000)]  # fmt: skip
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{p.log(3000)}" for n, p in self.running.items())
+
+
+def token_kubeconfig(cluster: Cluster, account: str, namespace: str, directory: Path) -> Path:
+    """A kubeconfig holding only the token of `account` (in `namespace`): the admin's certificate gone, so the
+    process using it has exactly the RBAC bound to that ServiceAccount."""
+    token = cluster.check(cluster.kubectl("create", "token", account, "-n", namespace, "--duration=2h"))
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    admin["users"] = [{"name": account, "user": {"token": token.strip()}}]
+    admin["contexts"][0]["context"]["user"] = account
+    path = directory / "kubeconfig"
+    path.write_text(yaml.safe_dump(admin))
+    return path

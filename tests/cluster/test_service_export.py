@@ -1,0 +1,278 @@
+"""Kubernetes → APIM against the real API server: Services annotated `apim.istio-apim.io/expose: "true"` become
+APIs in the APIM double's Publisher API (every request body validated against tests/wso2_specs before the double
+acts on it), through the real `apim-adapter mesh-sync` process holding only the chart's RBAC; and the other
+direction of the same process then routes the API it exported (the loop closes).
+
+The double and mesh-sync live in the cluster's network namespace, as in test_mesh_sync.py. Resyncs every second;
+the Service watch makes annotation changes act at once, ConfigMap changes come with the next resync."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chart_helpers import render  # tests/charts, put on sys.path by conftest.py
+
+from harness.apim_double import ApimDouble, fresh_data
+from harness.kube import Cluster
+from harness.processes import free_port
+
+from .mesh_helpers import Replicas, inside, token_kubeconfig, wait_until
+
+pytestmark = pytest.mark.cluster
+
+ROUTES = "export-routes"
+SHOP = "shop"
+GATEWAY = "istio-system/istio-ingressgateway"
+PREFIX = "apim.istio-apim.io/"
+CHART_VALUES = {
+    "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
+    "controlPlaneCredentials": {"username": "admin", "password": "not-a-secret"},
+    "meshSync": {"enabled": True, "gateways": [GATEWAY], "exportServices": {"enabled": True, "namespaces": [SHOP]}},
+}
+OPENAPI = {
+    "openapi": "3.0.1",
+    "info": {"title": "httpbin", "version": "1.0.0"},
+    "paths": {"/get": {"get": {"responses": {"200": {"description": "OK"}}}},
+              "/status/{code}": {"get": {"parameters": [{"name": "code", "in": "path", "required": True,
+                                                         "schema": {"type": "integer"}}],
+                                         "responses": {"200": {"description": "OK"}}}}},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart's mesh-sync ServiceAccount with its Role in the routes namespace and its export Role in `shop`."""
+    objects = [o for o in render("apim-adapter", values=CHART_VALUES, namespace=ROUTES)
+               if "-mesh-sync" in o["metadata"]["name"]]  # fmt: skip
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in (ROUTES, SHOP)])
+    rbac = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    assert {(o["kind"], o["metadata"].get("namespace")) for o in rbac if o["kind"] == "Role"} == {
+        ("Role", ROUTES), ("Role", SHOP)}  # fmt: skip
+    cluster.apply(rbac)
+    [account] = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
+    return token_kubeconfig(cluster, account, ROUTES, tmp_path_factory.mktemp("service-export"))
+
+
+@pytest.fixture(scope="module")
+def apim(cluster: Cluster) -> Iterator[ApimDouble]:
+    with inside(cluster.netns):
+        double = ApimDouble(fresh_data()).start()
+    yield double
+    double.stop()
+
+
+def write_config(directory: Path, apim: ApimDouble, on_removal: str = "retire") -> Path:
+    user, password = apim.admin_credentials
+    (directory / "user").write_text(user + "\n")
+    (directory / "password").write_text(password + "\n")
+    config = {
+        "keyManagers": [{"name": "unused", "issuer": "https://unused", "jwksUri": "https://unused/jwks"}],
+        "controlPlane": {"type": "wso2", "url": apim.url, "usernameFile": "user", "passwordFile": "password",
+                         "gatewayLabel": "Default"},
+        "meshSync": {"namespace": ROUTES, "gateways": [GATEWAY], "hosts": ["api.example.com"], "resyncSeconds": 1,
+                     "leaseDurationSeconds": 3, "kubeconfig": "kubeconfig", "metricsPort": 0,
+                     "healthPort": HEALTH_PORT, "leaseName": "apim-export",
+                     "exportServices": {"enabled": True, "namespaces": [SHOP], "onRemoval": on_removal}},
+    }  # fmt: skip
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+HEALTH_PORT = free_port()
+
+
+@pytest.fixture(scope="module")
+def config(apim: ApimDouble, kubeconfig: Path) -> Path:
+    return write_config(kubeconfig.parent, apim)
+
+
+@pytest.fixture(scope="module")
+def replicas(cluster: Cluster, config: Path) -> Iterator[Replicas]:
+    started = Replicas(cluster, config)
+    started.start()
+    yield started
+    for name in list(started.running):
+        started.stop(name)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+
+def service(name: str, annotations: dict[str, str], port: int = 8000) -> dict[str, Any]:
+    ports = [{"name": "http", "port": port, "targetPort": 8080}]
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": SHOP, "annotations": annotations},
+            "spec": {"selector": {"app": name}, "ports": ports}}  # fmt: skip
+
+
+def openapi_configmap(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": SHOP},
+            "data": {"openapi.yaml": yaml.safe_dump(document)}}  # fmt: skip
+
+
+def exposed(version: str = "1.0.0", **extra: str) -> dict[str, str]:
+    return {PREFIX + "expose": "true", PREFIX + "context": "/httpbin", PREFIX + "version": version,
+            PREFIX + "openapi-configmap": "httpbin-openapi", PREFIX + "tiers": "Gold,Unlimited",
+            **{PREFIX + k: v for k, v in extra.items()}}  # fmt: skip
+
+
+def apis(apim: ApimDouble, name: str = "httpbin") -> dict[str, dict[str, Any]]:
+    """The double's APIs of that name by version."""
+    return {a["version"]: a for a in list(apim.data["apis"]) if a["name"] == name}
+
+
+def published(apim: ApimDouble, version: str = "1.0.0", name: str = "httpbin") -> dict[str, Any] | None:
+    api = apis(apim, name).get(version)
+    deployed = api is not None and [d["name"] for d in api["_deployments"]] == ["Default"]
+    return api if deployed and api["status"] == "PUBLISHED" else None
+
+
+def writes(apim: ApimDouble) -> list[str]:
+    """The Publisher API calls that changed something, in order."""
+    return [s.endpoint for s in list(apim.responses) if s.operation and s.operation[0] == "publisher"
+            and s.operation[2] != "get"]  # fmt: skip
+
+
+def events(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    out = cluster.check(cluster.kubectl("get", "events", "-n", SHOP, "-o", "json",
+                                        f"--field-selector=involvedObject.name={name}"))  # fmt: skip
+    return json.loads(out)["items"]
+
+
+def ready(cluster: Cluster) -> bool:
+    with inside(cluster.netns):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{HEALTH_PORT}/readyz", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+
+# -- the tests --------------------------------------------------------------------------------------------------
+
+
+def test_an_annotated_service_becomes_a_deployed_published_api(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    cluster.apply([openapi_configmap("httpbin-openapi", OPENAPI), service("httpbin", exposed())])
+    api = wait_until(lambda: published(apim), "httpbin 1.0.0 published in APIM", timeout=30)
+    dto = api["_publisher"]
+    assert dto["context"] == "/httpbin"
+    assert api["context"] == "/httpbin/1.0.0"
+    assert dto["endpointConfig"]["production_endpoints"]["url"] == "http://httpbin.shop.svc.cluster.local:8000"
+    assert sorted(dto["policies"]) == ["Gold", "Unlimited"]
+    assert {(m["httpMethod"], m["urlPattern"]) for m in api["urlMappings"]} == {("GET", "/get"),
+                                                                                ("GET", "/status/{code}")}  # fmt: skip
+    props = {p["name"]: p["value"] for p in dto["additionalProperties"]}
+    assert props["istio-apim-service"] == f"{SHOP}/httpbin"
+    assert len(api["_revisions"]) == 1
+    # Every body went through the double's validation against publisher-api.yaml: nothing was refused.
+    assert not [s for s in apim.responses if s.operation and s.status >= 400], apim.responses
+    exported = wait_until(lambda: [e for e in events(cluster, "httpbin") if e["reason"] == "Exported"], "the Event")
+    assert exported[0]["type"] == "Normal"
+    assert "created" in exported[0]["message"]
+    assert "published" in exported[0]["message"]
+    wait_until(lambda: ready(cluster), "the leader ready")
+
+
+def test_the_other_direction_routes_the_exported_api(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    def routed() -> dict[str, str]:
+        items = json.loads(cluster.check(cluster.kubectl("get", "virtualservices", "-n", ROUTES, "-o", "json")))
+        return {next(iter(r["match"][0]["uri"].values())): r["route"][0]["destination"]["host"]
+                for vs in items["items"] for r in vs["spec"]["http"]}  # fmt: skip
+
+    got = wait_until(lambda: routed().get("/httpbin/1.0.0/") and routed(), "the VirtualService of the API")
+    assert got["/httpbin/1.0.0/"] == "httpbin.shop.svc.cluster.local"
+    assert got["/httpbin/"] == "httpbin.shop.svc.cluster.local"  # the default version's context
+
+
+def test_a_restart_changes_nothing(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    before, revisions = len(writes(apim)), len(published(apim)["_revisions"])
+    [name] = replicas.running
+    replicas.stop(name)
+    started = replicas.start()
+    wait_until(lambda: "leading: converging" in replicas.running[started].log(), "the new replica leading")
+    wait_until(lambda: ready(cluster), "the new leader's first pass")
+    reads = len(apim.responses)
+    wait_until(lambda: len(apim.responses) > reads + 6, "more passes")  # a few more resyncs: still nothing
+    assert writes(apim)[before:] == []
+    assert len(published(apim)["_revisions"]) == revisions
+
+
+def test_a_new_document_updates_the_api_and_deploys_a_new_revision(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    document = json.loads(json.dumps(OPENAPI))
+    document["paths"]["/ip"] = {"get": {"responses": {"200": {"description": "OK"}}}}
+    cluster.apply([openapi_configmap("httpbin-openapi", document)])
+    api = wait_until(lambda: (a := published(apim)) and len(a["_revisions"]) == 2 and a, "a second revision")
+    assert ("GET", "/ip") in {(m["httpMethod"], m["urlPattern"]) for m in api["urlMappings"]}
+    assert api["_deployments"][0]["revisionUuid"] == api["_revisions"][-1]["id"]
+    assert "/apis/{apiId}/swagger" in " ".join(writes(apim))
+
+
+def test_a_bad_annotation_is_a_warning_event_and_the_api_stays(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    cluster.apply([service("broken", {PREFIX + "expose": "true", PREFIX + "version": "1.0.0"})])
+    warning = wait_until(lambda: [e for e in events(cluster, "broken") if e["reason"] == "ExportFailed"], "Warning")
+    assert warning[0]["type"] == "Warning"
+    assert "apim.istio-apim.io/context: required" in warning[0]["message"]
+    # A typo on the live Service: reported, and its API is not retired meanwhile.
+    cluster.apply([service("httpbin", exposed(**{"openapi-configmap": "missing"}))])
+    wait_until(lambda: any("ConfigMap shop/missing" in e["message"] for e in events(cluster, "httpbin")), "missing")
+    assert published(apim) is not None
+    cluster.apply([service("httpbin", exposed())])
+    wait_until(lambda: any(e["message"].endswith("up to date") for e in events(cluster, "httpbin")), "recovered")
+    one, reads = events(cluster, "broken"), len(apim.responses)
+    wait_until(lambda: len(apim.responses) > reads + 6, "more passes")  # the same failure, pass after pass ...
+    assert [(e["reason"], e.get("count")) for e in events(cluster, "broken")] == [
+        (e["reason"], e.get("count")) for e in one
+    ]  # ... is one Event, not one per pass
+
+
+def test_a_new_version_is_exported_and_the_old_one_retired(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    cluster.apply([service("httpbin", exposed("2.0.0"))])
+    wait_until(lambda: published(apim, "2.0.0"), "httpbin 2.0.0 published")
+    wait_until(lambda: apis(apim)["1.0.0"]["status"] == "RETIRED", "1.0.0 retired")
+    assert apis(apim)["2.0.0"]["isDefaultVersion"] is True
+
+
+def test_removing_the_annotation_retires_the_api(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    cluster.apply([service("httpbin", {PREFIX + "expose": "false"})], "--force-conflicts")
+    wait_until(lambda: apis(apim)["2.0.0"]["status"] == "RETIRED", "2.0.0 retired")
+    retired = wait_until(lambda: [e for e in events(cluster, "httpbin") if e["reason"] == "Retired"], "the Event")
+    assert any("2.0.0" in e["message"] for e in retired)
+
+
+def test_two_replicas_never_fight(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
+    [leader] = replicas.running
+    standby = replicas.start()
+    wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby started")
+    orders = service("orders", exposed(context="/orders", **{"openapi-configmap": "orders-openapi"}))
+    cluster.apply([openapi_configmap("orders-openapi", OPENAPI), orders])
+    wait_until(lambda: published(apim, name="orders"), "orders published")
+    reads = len(apim.responses)
+    wait_until(lambda: len(apim.responses) > reads + 6, "more passes")
+    assert [a["version"] for a in apim.data["apis"] if a["name"] == "orders"] == ["1.0.0"]
+    assert replicas.leading() == [leader]
+    assert "Exported" not in replicas.running[standby].log(100_000)
+    replicas.stop(standby)
+
+
+def test_deletion_when_configured(cluster: Cluster, replicas: Replicas, apim: ApimDouble, kubeconfig: Path) -> None:
+    [name] = replicas.running
+    replicas.stop(name)
+    write_config(kubeconfig.parent, apim, on_removal="delete")
+    replicas.start()
+    cluster.check(cluster.kubectl("delete", "service", "orders", "-n", SHOP))
+    wait_until(lambda: "orders" not in {a["name"] for a in apim.data["apis"]}, "orders deleted from APIM")
