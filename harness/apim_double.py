@@ -1,4 +1,5 @@
-"""A test double of WSO2 API Manager 4.5 for the adapter's `wso2` control plane: APIM cannot run here.
+"""A test double of WSO2 API Manager 4.5 for the adapter's `wso2` control plane, the mesh sync controller and the
+`apim_setup` role: APIM cannot run here.
 
 - The internal data API (`/internal/data/v1`, reference/wso2/specs/internal-data-api.yaml) as carbon-apimgt
   9.31.86 serves it (components/apimgt/org.wso2.carbon.apimgt.internal.service/.../impl/*ApiServiceImpl.java):
@@ -12,6 +13,11 @@
   at the method that publishes it): the topic names APIM uses (`notification`, `tokenRevocation`, `keyManager`,
   `throttleData`), the event publisher's JSON mapping `{"event": {"payloadData": {...}}}`, a notification's
   `timestamp` attribute and base64 Gson event body with its own `timeStamp`, no publisher confirms (Andes has none).
+
+- The product REST APIs on the same server (DCR, /oauth2/token, Admin v4, Publisher v4, DevPortal v3): see
+  harness/apim_rest.py. They change the same `data` the internal data API serves and publish the events APIM
+  publishes. `admin_credentials` and `admin_token()` give tests the admin's access; `fresh_data()` is a new APIM's
+  catalog (default tiers and the Resident Key Manager).
 
 Runs its own event loop in a thread, so that synchronous tests and adapter processes can both use it.
 """
@@ -32,6 +38,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from .apim_rest import ProductApis
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -152,6 +160,9 @@ class Served:
     status: int
     body: Any
     gzipped: bool = False
+    # A product REST API answer: (api, path template, method) of its operation in tests/wso2_specs; None for the
+    # internal data API (validated against internal-data-api.yaml by SPEC_OF) and for DCR and the token endpoint.
+    operation: tuple[str, str, str] | None = None
 
 
 def _matches(item: dict[str, Any], fields: tuple[str, ...], wanted: str) -> bool:
@@ -188,10 +199,31 @@ class ApimDouble:
         self._runner: web.AppRunner | None = None
         self._amqp: pika.BlockingConnection | None = None
         self._amqp_lock = threading.Lock()
+        # Events the product REST APIs caused, in order, as (topic, event type, payload): kept whether or not a
+        # broker is attached; published to it (off the loop, in order) when there is one.
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apim-double-events")
+        self.products = ProductApis(self)
 
     @property
     def url(self) -> str:
+        """The one server: the internal data API, DCR, /oauth2/token and the product REST APIs under
+        /api/am/{publisher/v4,devportal/v3,admin/v4}."""
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def admin_credentials(self) -> tuple[str, str]:
+        """The admin user's name and password: Basic credentials of the internal data API and of DCR, and the
+        resource owner of the password grant at /oauth2/token."""
+        return self.username, self.password
+
+    def admin_token(self, scopes: str = "apim:api_view apim:api_create apim:api_manage apim:api_publish") -> str:
+        """An opaque access token of the admin user with `scopes` (space-separated), as DCR plus a password grant
+        would give; for tests that call the product APIs directly."""
+        return self.call(self._token, scopes)
+
+    async def _token(self, scopes: str) -> str:
+        return self.products.token_for(scopes)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -213,6 +245,7 @@ class ApimDouble:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get(BASE_PATH + "/{endpoint}", self._handle)
+        self.products.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         context = None
@@ -227,6 +260,7 @@ class ApimDouble:
                 self._amqp.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        self._publisher.shutdown(wait=True)
 
     # -- the internal data API ---------------------------------------------------------------------------
 
@@ -365,6 +399,36 @@ class ApimDouble:
                  "tenantDomain": self.tenant, **payload}  # fmt: skip
         encoded = base64.b64encode(json.dumps(event).encode()).decode()
         self._publish("notification", {"eventType": event_type, "timestamp": now, "event": encoded})
+
+    def notify_soon(self, event_type: str, payload: dict[str, Any]) -> None:
+        """A `notification` event caused on the double's loop (a product REST API call, after its change): recorded
+        at once, published to the broker (if any) by the publishing thread, in order, without blocking the loop."""
+        self.events.append(("notification", event_type, copy.deepcopy(payload)))
+        if self.amqp_url:
+            self._publisher.submit(self.notify, event_type, copy.deepcopy(payload))
+
+    def key_manager_event_soon(self, key_manager: dict[str, Any], action: str) -> None:
+        """A `keyManager` event (carbon-apimgt `impl/notifier/events/KeyManagerEvent.java`, published by
+        APIAdminImpl through KeyManagerConfigurationPublisher): the stream attributes `event_type`, `action`,
+        `name`, `type`, `enabled`, `value` (base64 of the configuration JSON), `tenantDomain`."""
+        config = {k: v for k, v in key_manager.items() if not k.startswith("_")}
+        payload = {
+            "event_type": "key_manager_configuration",
+            "action": action,
+            "name": key_manager["name"],
+            "type": key_manager["type"],
+            "enabled": key_manager.get("enabled", True),
+            "value": base64.b64encode(json.dumps(config).encode()).decode(),
+            "tenantDomain": self.tenant,
+        }
+        self.events.append(("keyManager", action, payload))
+        if self.amqp_url:
+            self._publisher.submit(self._publish, "keyManager", payload)
+
+    def put_subscription_soon(self, sub: dict[str, Any]) -> None:
+        """put_subscription for code already on the double's loop (the DevPortal API)."""
+        self.data["subscriptions"].append(sub)
+        self.notify_soon("SUBSCRIPTIONS_CREATE", _subscription_event(sub))
 
     def change(self, mutate: Callable[[dict[str, Any]], None]) -> None:
         """Change the data on the double's own loop (where the API reads it), before any event is sent."""
@@ -535,3 +599,40 @@ def sample_data(
         }
     ]
     return data
+
+
+def fresh_data() -> dict:
+    """A new APIM 4.5's catalog: no APIs or applications, the default subscription tiers APIM creates for a tenant
+    (carbon-apimgt `impl/APIConstants.java` DEFAULT_SUB_POLICY_*: Gold 5000, Silver 2000, Bronze 1000 and
+    Unauthenticated 500 requests a minute, Unlimited) and its Resident Key Manager."""
+    from .sample_catalog import per_minute
+
+    policies = [
+        per_minute(name, count)
+        for name, count in (
+            ("Gold", 5000),
+            ("Silver", 2000),
+            ("Bronze", 1000),
+            ("Unauthenticated", 500),
+            ("Unlimited", 2**31 - 1),
+        )
+    ]
+    for i, policy in enumerate(policies, start=1):
+        policy.update(id=i, tenantId=TENANT_ID, tenantDomain="carbon.super", quotaType="requestCount", rateLimitCount=0)
+    resident = {
+        "uuid": str(uuid.uuid4()),
+        "name": "Resident Key Manager",
+        "type": "default",
+        "enabled": True,
+        "organization": "carbon.super",
+        "tokenType": "DIRECT",
+        "additionalProperties": {},
+    }
+    return {
+        "apis": [],
+        "applications": [],
+        "subscriptions": [],
+        "applicationKeyMappings": [],
+        "subscriptionPolicies": policies,
+        "keyManagers": [resident],
+    }

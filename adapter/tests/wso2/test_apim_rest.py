@@ -1,0 +1,305 @@
+"""The APIM double's product REST APIs (harness/apim_rest.py): what the apim_setup role and the mesh sync controller
+rely on, as carbon-apimgt 9.31.86 behaves. Every answer is validated against WSO2's specs at teardown (apim_factory).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from harness import wso2_specs
+from harness.apim_double import ApimDouble, fresh_data
+
+PUBLISHER = "/api/am/publisher/v4"
+DEVPORTAL = "/api/am/devportal/v3"
+ADMIN = "/api/am/admin/v4"
+API = {
+    "name": "HttpbinAPI",
+    "version": "1.0.0",
+    "context": "/httpbin",
+    "type": "HTTP",
+    "policies": ["Gold", "Unlimited"],
+    "isDefaultVersion": True,
+    "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://httpbin:8000"}},
+    "operations": [
+        {"target": "/ip", "verb": "GET", "authType": "Application & Application User", "scopes": ["scope_ip"]},
+        {"target": "/get", "verb": "GET", "authType": "Application & Application User", "scopes": []},
+    ],
+}
+ALL_SCOPES = (
+    "apim:api_view apim:api_create apim:api_manage apim:api_publish apim:subscribe apim:app_manage "
+    "apim:sub_manage apim:admin apim:tier_manage apim:keymanagers_manage"
+)
+
+
+class Client:
+    """A session against the double, as a user of the product APIs."""
+
+    def __init__(self, double: ApimDouble, ca: str, scopes: str = ALL_SCOPES):
+        self.double = double
+        self.session = requests.Session()
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+        self.session.verify = ca
+        self.token = double.admin_token(scopes)
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.session.request(method, self.double.url + path, headers=headers, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def apim(apim_factory) -> ApimDouble:
+    return apim_factory(fresh_data())
+
+
+@pytest.fixture
+def client(apim, test_ca) -> Client:
+    return Client(apim, str(test_ca.ca))
+
+
+def data_api(client: Client, endpoint: str, **params: str) -> requests.Response:
+    """The internal data API, as the adapter and the mesh sync controller read it."""
+    apim = client.double
+    response = client.session.get(
+        f"{apim.url}/internal/data/v1/{endpoint}",
+        params=params,
+        timeout=10,
+        auth=apim.admin_credentials,
+        headers={"xWSO2Tenant": "carbon.super"},
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def create_deploy_publish(client: Client, body: dict | None = None) -> str:
+    created = client("POST", f"{PUBLISHER}/apis", json=body or API)
+    assert created.status_code == 201, created.text
+    api_id = created.json()["id"]
+    revision = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={"description": "first"})
+    assert revision.status_code == 201, revision.text
+    deployed = client(
+        "POST",
+        f"{PUBLISHER}/apis/{api_id}/deploy-revision",
+        params={"revisionId": revision.json()["id"]},
+        json=[{"name": "Default", "vhost": "localhost", "displayOnDevportal": True}],
+    )
+    assert deployed.status_code == 201, deployed.text
+    published = client("POST", f"{PUBLISHER}/apis/change-lifecycle", params={"apiId": api_id, "action": "Publish"})
+    assert published.status_code == 200, published.text
+    return api_id
+
+
+# -- authentication --------------------------------------------------------------------------------------------
+
+
+def test_product_apis_need_a_valid_token_with_one_of_the_operations_scopes(apim, test_ca) -> None:
+    anonymous = requests.get(apim.url + f"{PUBLISHER}/apis", verify=str(test_ca.ca), timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {
+        "code": 401,
+        "message": "",
+        "description": "Unauthenticated request",
+        "moreInfo": "",
+        "error": [],
+    }
+    wrong = requests.get(
+        apim.url + f"{PUBLISHER}/apis",
+        headers={"Authorization": "Bearer not-a-token"},
+        verify=str(test_ca.ca),
+        timeout=10,
+    )
+    assert wrong.status_code == 401
+    # One of the operation's scopes is enough; none of them is a 401 as well (OAuthOpaqueAuthenticatorImpl).
+    viewer = Client(apim, str(test_ca.ca), scopes="apim:api_view")
+    assert viewer("GET", f"{PUBLISHER}/apis").status_code == 200
+    assert viewer("POST", f"{PUBLISHER}/apis", json=API).status_code == 401
+    assert apim.data["apis"] == []
+    # The devportal's API listing is open to anonymous users.
+    assert requests.get(apim.url + f"{DEVPORTAL}/apis", verify=str(test_ca.ca), timeout=10).status_code == 200
+
+
+def test_dcr_then_password_grant_gives_the_requested_scopes_the_admin_holds(apim, test_ca) -> None:
+    session = requests.Session()
+    session.trust_env, session.verify = False, str(test_ca.ca)
+    profile = {
+        "callbackUrl": "https://localhost/cb",
+        "clientName": "setup",
+        "owner": "admin",
+        "grantType": "client_credentials password refresh_token",
+        "saasApp": True,
+    }
+    assert session.post(apim.url + "/client-registration/v0.17/register", json=profile, timeout=10).status_code == 401
+    first = session.post(
+        apim.url + "/client-registration/v0.17/register", json=profile, auth=apim.admin_credentials, timeout=10
+    )
+    again = session.post(
+        apim.url + "/client-registration/v0.17/register", json=profile, auth=apim.admin_credentials, timeout=10
+    )
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json()["clientId"] == again.json()["clientId"]  # the existing application, answered again
+    client = (again.json()["clientId"], again.json()["clientSecret"])
+    user, password = apim.admin_credentials
+    form = {"grant_type": "password", "username": user, "password": password, "scope": "apim:api_view no:such"}
+    token = session.post(apim.url + "/oauth2/token", data=form, auth=client, timeout=10)
+    assert token.status_code == 200
+    assert token.json()["scope"] == "apim:api_view"
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert session.get(apim.url + f"{PUBLISHER}/apis", headers=bearer, timeout=10).status_code == 200
+    bad = session.post(apim.url + "/oauth2/token", data={**form, "password": "wrong"}, auth=client, timeout=10)
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_grant")
+    stale = session.post(
+        apim.url + "/oauth2/token", data=form, auth=(client[0], first.json()["clientSecret"]), timeout=10
+    )
+    assert (stale.status_code, stale.json()["error"]) == (401, "invalid_client")
+
+
+# -- Publisher API -------------------------------------------------------------------------------------------
+
+
+def test_request_bodies_are_validated_against_the_spec_before_anything_changes(client, apim) -> None:
+    typo = {**API, "endpointConfg": {}}
+    answer = client("POST", f"{PUBLISHER}/apis", json=typo)
+    assert answer.status_code == 400
+    assert "endpointConfg" in answer.json()["description"]
+    missing = {k: v for k, v in API.items() if k != "context"}
+    assert client("POST", f"{PUBLISHER}/apis", json=missing).status_code == 400
+    assert (
+        client("POST", f"{PUBLISHER}/apis", data="{", headers={"Content-Type": "application/json"}).status_code == 400
+    )
+    assert apim.data["apis"] == []
+    assert wso2_specs.request_errors("publisher", "/apis", "post", API) == []
+
+
+def test_create_answers_201_and_rejects_duplicates_as_apim_does(client) -> None:
+    created = client("POST", f"{PUBLISHER}/apis", json=API)
+    assert created.status_code == 201
+    assert created.json()["lifeCycleStatus"] == "CREATED"
+    same = client("POST", f"{PUBLISHER}/apis", json=API)
+    assert (same.status_code, same.json()["code"]) == (409, 900300)
+    other_case = client("POST", f"{PUBLISHER}/apis", json={**API, "name": "httpbinapi", "version": "2.0.0"})
+    assert (other_case.status_code, other_case.json()["code"]) == (409, 900250)
+    same_context = client("POST", f"{PUBLISHER}/apis", json={**API, "name": "Other"})
+    assert (same_context.status_code, same_context.json()["code"]) == (409, 900251)
+    bad_tier = client(
+        "POST", f"{PUBLISHER}/apis", json={**API, "name": "Tiered", "context": "/t", "policies": ["Nope"]}
+    )
+    assert (bad_tier.status_code, bad_tier.json()["code"]) == (400, 900305)
+    # A new version of the same API is allowed.
+    assert client("POST", f"{PUBLISHER}/apis", json={**API, "version": "2.0.0"}).status_code == 201
+
+
+def test_search_by_name_is_a_case_insensitive_substring_unless_quoted(client) -> None:
+    client("POST", f"{PUBLISHER}/apis", json=API)
+    client("POST", f"{PUBLISHER}/apis", json={**API, "name": "HttpbinAPIv2", "context": "/httpbin2"})
+
+    def names(query: str) -> list[str]:
+        return sorted(a["name"] for a in client("GET", f"{PUBLISHER}/apis", params={"query": query}).json()["list"])
+
+    assert names("name:HttpbinAPI") == ["HttpbinAPI", "HttpbinAPIv2"]
+    assert names("name:httpbin") == ["HttpbinAPI", "HttpbinAPIv2"]
+    assert names('name:"HttpbinAPI"') == ["HttpbinAPI"]
+    assert names("v2") == ["HttpbinAPIv2"]
+    assert names("name:nothing") == []
+
+
+def test_a_published_deployed_api_is_in_the_data_api_the_devportal_and_the_events(client, apim) -> None:
+    api_id = create_deploy_publish(client)
+    [row] = data_api(client, "apis", gatewayLabel="Default").json()["list"]
+    assert (row["uuid"], row["context"], row["status"]) == (api_id, "/httpbin/1.0.0", "PUBLISHED")
+    assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in row["urlMappings"]}[("GET", "/ip")] == ["scope_ip"]
+    assert data_api(client, "apis", gatewayLabel="Production").json()["list"] == []
+    deployments = client("GET", f"{PUBLISHER}/apis/{api_id}/deployments").json()
+    assert [(d["name"], d["status"]) for d in deployments] == [("Default", "APPROVED")]
+    assert [a["id"] for a in client("GET", f"{DEVPORTAL}/apis").json()["list"]] == [api_id]
+    assert [(topic, kind) for topic, kind, _ in apim.events] == [
+        ("notification", "API_CREATE"),
+        ("notification", "DEPLOY_API_IN_GATEWAY"),
+        ("notification", "API_LIFECYCLE_CHANGE"),
+    ]
+    deploy = apim.events[1][2]
+    assert (deploy["uuid"], deploy["gatewayLabels"]) == (api_id, ["Default"])
+    lifecycle = apim.events[2][2]
+    assert (lifecycle["apiStatus"], lifecycle["currentStatus"], lifecycle["action"]) == (
+        "PUBLISHED",
+        "CREATED",
+        "Publish",
+    )
+
+
+def test_runtime_artifact_follows_the_deployed_revision(client, apim) -> None:
+    import io
+    import zipfile
+
+    api_id = create_deploy_publish(client)
+    label = base64.b64encode(b"Default").decode()
+    answer = data_api(client, "runtime-artifacts", type="Envoy", gatewayLabel=label, apiId=api_id)
+    assert answer.headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as outer:
+        [inner_name] = [n for n in outer.namelist() if n.startswith(api_id)]
+        assert inner_name == f"{api_id}-revision-1.zip"
+        with zipfile.ZipFile(io.BytesIO(outer.read(inner_name))) as inner:
+            dto = json.loads(inner.read("HttpbinAPI-1.0.0/api.json"))["data"]
+    assert dto["endpointConfig"]["production_endpoints"]["url"] == "http://httpbin:8000"
+
+
+def test_lifecycle_follows_apims_default_lifecycle(client, apim) -> None:
+    api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    retire = client("POST", f"{PUBLISHER}/apis/change-lifecycle", params={"apiId": api_id, "action": "Retire"})
+    assert (retire.status_code, retire.json()["code"]) == (400, 903234)
+    for action, state in (
+        ("Publish", "PUBLISHED"),
+        ("Block", "BLOCKED"),
+        ("Re-Publish", "PUBLISHED"),
+        ("Deprecate", "DEPRECATED"),
+        ("Retire", "RETIRED"),
+    ):
+        answer = client("POST", f"{PUBLISHER}/apis/change-lifecycle", params={"apiId": api_id, "action": action})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["workflowStatus"] == "APPROVED"
+        assert client("GET", f"{PUBLISHER}/apis/{api_id}").json()["lifeCycleStatus"] == state
+    revision = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={}).json()["id"]
+    retired = client(
+        "POST",
+        f"{PUBLISHER}/apis/{api_id}/deploy-revision",
+        params={"revisionId": revision},
+        json=[{"name": "Default"}],
+    )
+    assert retired.status_code == 400
+    missing = client("POST", f"{PUBLISHER}/apis/change-lifecycle", params={"apiId": "nope", "action": "Publish"})
+    assert missing.status_code == 404
+
+
+def test_update_swagger_and_delete(client, apim) -> None:
+    api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    changed = copy.deepcopy(client("GET", f"{PUBLISHER}/apis/{api_id}").json())
+    changed.update(description="changed", name="Renamed")
+    updated = client("PUT", f"{PUBLISHER}/apis/{api_id}", json=changed)
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["description"], updated.json()["name"]) == ("changed", "HttpbinAPI")
+    swagger = client("GET", f"{PUBLISHER}/apis/{api_id}/swagger")
+    assert set(json.loads(swagger.json())["paths"]) == {"/ip", "/get"}
+    definition = json.dumps(
+        {"openapi": "3.0.1", "info": {"title": "x", "version": "1"}, "paths": {"/uuid": {"get": {}}}}
+    )
+    put = client("PUT", f"{PUBLISHER}/apis/{api_id}/swagger", files={"apiDefinition": (None, definition)})
+    assert put.status_code == 200, put.text
+    assert [m["urlPattern"] for m in apim.data["apis"][0]["urlMappings"]] == ["/uuid"]
+    assert client("DELETE", f"{PUBLISHER}/apis/{api_id}").status_code == 200
+    assert client("GET", f"{PUBLISHER}/apis/{api_id}").status_code == 404
+    assert apim.events[-1][1] == "API_DELETE"
+
+
+def test_revision_limit_and_revision_listing(client) -> None:
+    api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    for _ in range(5):
+        assert client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={}).status_code == 201
+    sixth = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={})
+    assert (sixth.status_code, sixth.json()["code"]) == (400, 900351)
+    listed = client("GET", f"{PUBLISHER}/apis/{api_id}/revisions").json()
+    assert [r["displayName"] for r in listed["list"]] == [f"Revision {n}" for n in range(1, 6)]
+    assert client("GET", f"{PUBLISHER}/apis/{api_id}/revisions", params={"query": "deployed:true"}).json()["count"] == 0
