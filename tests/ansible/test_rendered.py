@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from harness import wso2_specs
-from harness.helpers import ROOT, version
+from harness.helpers import ROOT, tool, version
 
 
 def test_render_is_idempotent(rendered: dict) -> None:
@@ -235,6 +235,36 @@ def test_adapter_follows_the_apim_event_hub(rendered: dict) -> None:
     control_plane = rendered["helm_values"]["apim_adapter"]["config"]["controlPlane"]
     # APIM's <name>-am-service exposes jms-tcp 5672 (wso2am-service.yaml).
     assert control_plane["eventHub"]["url"] == "amqp://apim-am-service.wso2.svc.cluster.local:5672/"
+
+
+def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: dict) -> None:
+    """stack_api_from_service: mesh-sync exports the httpbin Service (the API apim_setup would have created, same
+    scopes and resources) and routes it on the httpbin chart's Gateway; apim_setup only waits and subscribes."""
+    values = rendered["helm_values"]
+    mesh = values["apim_adapter"]["meshSync"]
+    assert mesh["enabled"] is True
+    assert mesh["exportServices"]["enabled"] is True
+    assert mesh["exportServices"]["namespaces"] == ["httpbin"]
+    assert rendered["apim_setup"]["api_create"] is False
+    assert values["httpbin"]["virtualService"]["enabled"] is False
+    release = subprocess.run(
+        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
+        input=json.dumps(values["httpbin"]), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(release) if o}
+    assert ("VirtualService", "httpbin") not in objects
+    assert mesh["gateways"] == ["httpbin/httpbin"]
+    assert ("Gateway", "httpbin") in objects
+    annotations = objects[("Service", "httpbin")]["metadata"]["annotations"]
+    api = rendered["apim_setup"]["bodies"]["api"]
+    assert annotations["apim.istio-apim.io/name"] == api["name"]
+    assert annotations["apim.istio-apim.io/version"] == api["version"]
+    assert annotations["apim.istio-apim.io/context"] == api["context"]
+    assert annotations["apim.istio-apim.io/tiers"].split(",") == api["policies"]
+    document = yaml.safe_load(objects[("ConfigMap", "httpbin-openapi")]["data"]["openapi.yaml"])
+    exported = {(verb.upper(), path, tuple(op["security"][0]["default"]))
+                for path, item in document["paths"].items() for verb, op in item.items()}  # fmt: skip
+    assert exported == {(op["verb"], op["target"], tuple(op["scopes"])) for op in api["operations"]}
 
 
 def _dev_var(file: str, name: str):
