@@ -16,7 +16,7 @@ import yaml
 
 from harness.helpers import VENV_BIN
 from harness.kube import Cluster, NetworkNamespace
-from harness.processes import Process
+from harness.processes import Process, free_port
 
 CLONE_NEWNET = 0x40000000
 
@@ -54,14 +54,22 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
 
 
 class Replicas:
+    """mesh-sync processes sharing one config file, as the pods of one Deployment; each gets its own health port
+    (pods have a network namespace each, these processes share the cluster's)."""
+
     def __init__(self, cluster: Cluster, config: Path):
         self.cluster, self.config, self.started = cluster, config, 0
         self.running: dict[str, Process] = {}
+        self.health_ports: dict[str, int] = {}
 
     def start(self) -> str:
         self.started += 1
         name = f"mesh-sync-{self.started}"
-        argv = self.cluster.netns.argv(VENV_BIN / "apim-adapter", "mesh-sync", "--config", self.config)
+        config = yaml.safe_load(self.config.read_text())
+        config["meshSync"]["healthPort"] = self.health_ports[name] = free_port()
+        own = self.config.with_name(f"{self.config.stem}-{name}.yaml")  # beside it: relative paths still resolve
+        own.write_text(yaml.safe_dump(config))
+        argv = self.cluster.netns.argv(VENV_BIN / "apim-adapter", "mesh-sync", "--config", own)
         self.running[name] = Process(name, argv, self.config.parent / "logs")
         return name
 

@@ -20,7 +20,6 @@ from chart_helpers import render  # tests/charts, put on sys.path by conftest.py
 
 from harness.apim_double import ApimDouble, fresh_data
 from harness.kube import Cluster
-from harness.processes import free_port
 
 from .mesh_helpers import Replicas, inside, token_kubeconfig, wait_until
 
@@ -77,15 +76,12 @@ def write_config(directory: Path, apim: ApimDouble, on_removal: str = "retire") 
                          "gatewayLabel": "Default"},
         "meshSync": {"namespace": ROUTES, "gateways": [GATEWAY], "hosts": ["api.example.com"], "resyncSeconds": 1,
                      "leaseDurationSeconds": 3, "kubeconfig": "kubeconfig", "metricsPort": 0,
-                     "healthPort": HEALTH_PORT, "leaseName": "apim-export",
+                     "leaseName": "apim-export",
                      "exportServices": {"enabled": True, "namespaces": [SHOP], "onRemoval": on_removal}},
     }  # fmt: skip
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-HEALTH_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +142,12 @@ def events(cluster: Cluster, name: str) -> list[dict[str, Any]]:
     return json.loads(out)["items"]
 
 
-def ready(cluster: Cluster) -> bool:
+def ready(cluster: Cluster, replicas: Replicas, name: str) -> bool:
+    """The replica's /readyz (its health port is in the cluster's network namespace)."""
     with inside(cluster.netns):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{HEALTH_PORT}/readyz", timeout=2) as resp:
+            url = f"http://127.0.0.1:{replicas.health_ports[name]}/readyz"
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 return resp.status == 200
         except OSError:
             return False
@@ -179,7 +177,8 @@ def test_an_annotated_service_becomes_a_deployed_published_api(
     assert exported[0]["type"] == "Normal"
     assert "created" in exported[0]["message"]
     assert "published" in exported[0]["message"]
-    wait_until(lambda: ready(cluster), "the leader ready")
+    [name] = replicas.running
+    wait_until(lambda: ready(cluster, replicas, name), "the leader ready")
 
 
 def test_the_other_direction_routes_the_exported_api(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
@@ -199,7 +198,7 @@ def test_a_restart_changes_nothing(cluster: Cluster, replicas: Replicas, apim: A
     replicas.stop(name)
     started = replicas.start()
     wait_until(lambda: "leading: converging" in replicas.running[started].log(), "the new replica leading")
-    wait_until(lambda: ready(cluster), "the new leader's first pass")
+    wait_until(lambda: ready(cluster, replicas, started), "the new leader's first pass")
     reads = len(apim.responses)
     wait_until(lambda: len(apim.responses) > reads + 6, "more passes")  # a few more resyncs: still nothing
     assert writes(apim)[before:] == []
@@ -256,8 +255,10 @@ def test_removing_the_annotation_retires_the_api(cluster: Cluster, replicas: Rep
 
 def test_two_replicas_never_fight(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
     [leader] = replicas.running
+    tokens = len(apim.products.tokens)  # the leader holds its token already; a replica that called APIM needs one
     standby = replicas.start()
     wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby started")
+    wait_until(lambda: ready(cluster, replicas, standby), "the standby ready (as a standby)")
     orders = service("orders", exposed(context="/orders", **{"openapi-configmap": "orders-openapi"}))
     cluster.apply([openapi_configmap("orders-openapi", OPENAPI), orders])
     wait_until(lambda: published(apim, name="orders"), "orders published")
@@ -265,7 +266,10 @@ def test_two_replicas_never_fight(cluster: Cluster, replicas: Replicas, apim: Ap
     wait_until(lambda: len(apim.responses) > reads + 6, "more passes")
     assert [a["version"] for a in apim.data["apis"] if a["name"] == "orders"] == ["1.0.0"]
     assert replicas.leading() == [leader]
-    assert "Exported" not in replicas.running[standby].log(100_000)
+    assert replicas.running[standby].alive, replicas.logs()
+    assert "API orders 1.0.0" in replicas.running[leader].log(100_000)  # the leader reported what it did ...
+    assert "API orders" not in replicas.running[standby].log(100_000)  # ... the standby did nothing,
+    assert len(apim.products.tokens) == tokens  # ... and never even asked APIM for a token
     replicas.stop(standby)
 
 
