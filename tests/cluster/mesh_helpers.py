@@ -19,6 +19,13 @@ from harness.kube import Cluster, NetworkNamespace
 from harness.processes import Process, free_port
 
 CLONE_NEWNET = 0x40000000
+GATEWAY = "istio-system/istio-ingressgateway"
+# The chart's values for the mesh-sync objects the tests render: they run mesh-sync with exactly its RBAC.
+CHART_VALUES = {
+    "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
+    "controlPlaneCredentials": {"username": "admin", "password": "not-a-secret"},
+    "meshSync": {"enabled": True, "gateways": [GATEWAY]},
+}
 
 
 @contextmanager
@@ -100,3 +107,15 @@ def token_kubeconfig(cluster: Cluster, account: str, namespace: str, directory: 
     path = directory / "kubeconfig"
     path.write_text(yaml.safe_dump(admin))
     return path
+
+
+@contextmanager
+def replicas_of(cluster: Cluster, config: Path) -> Iterator[Replicas]:
+    """One replica started; every replica still running stopped at the end."""
+    started = Replicas(cluster, config)
+    started.start()
+    try:
+        yield started
+    finally:
+        for name in list(started.running):
+            started.stop(name)

@@ -22,19 +22,12 @@ from chart_helpers import find, render  # tests/charts, put on sys.path by conft
 from harness.apim_double import ApimDouble, sample_data
 from harness.kube import Cluster
 
-from .mesh_helpers import Replicas, inside, token_kubeconfig, wait_until
+from .mesh_helpers import CHART_VALUES, GATEWAY, Replicas, inside, replicas_of, token_kubeconfig, wait_until
 
 pytestmark = pytest.mark.cluster
 
 NAMESPACE = "apim-routes"
-GATEWAY = "istio-system/istio-ingressgateway"
 HTTPBIN = "httpbin.default.svc.cluster.local"
-# The chart's mesh-sync objects, rendered for this namespace: the tests run mesh-sync with exactly its Role.
-CHART_VALUES = {
-    "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
-    "controlPlaneCredentials": {"username": "admin", "password": "not-a-secret"},
-    "meshSync": {"enabled": True, "gateways": [GATEWAY]},
-}
 
 
 def chart_objects() -> list[dict[str, Any]]:
@@ -89,11 +82,8 @@ def config(apim: ApimDouble, kubeconfig: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def replicas(cluster: Cluster, config: Path) -> Iterator[Replicas]:
-    started = Replicas(cluster, config)
-    started.start()
-    yield started
-    for name in list(started.running):
-        started.stop(name)
+    with replicas_of(cluster, config) as started:
+        yield started
 
 
 def get(cluster: Cluster, kind: str, *args: str) -> Any:

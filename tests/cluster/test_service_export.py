@@ -21,19 +21,15 @@ from chart_helpers import render  # tests/charts, put on sys.path by conftest.py
 from harness.apim_double import ApimDouble, fresh_data
 from harness.kube import Cluster
 
-from .mesh_helpers import Replicas, inside, token_kubeconfig, wait_until
+from .mesh_helpers import CHART_VALUES, GATEWAY, Replicas, inside, replicas_of, token_kubeconfig, wait_until
 
 pytestmark = pytest.mark.cluster
 
 ROUTES = "export-routes"
 SHOP = "shop"
-GATEWAY = "istio-system/istio-ingressgateway"
 PREFIX = "apim.istio-apim.io/"
-CHART_VALUES = {
-    "config.controlPlane": {"type": "wso2", "url": "https://apim.example:9443"},
-    "controlPlaneCredentials": {"username": "admin", "password": "not-a-secret"},
-    "meshSync": {"enabled": True, "gateways": [GATEWAY], "exportServices": {"enabled": True, "namespaces": [SHOP]}},
-}
+EXPORT = {"enabled": True, "namespaces": [SHOP]}
+EXPORT_VALUES = {**CHART_VALUES, "meshSync": {**CHART_VALUES["meshSync"], "exportServices": EXPORT}}
 OPENAPI = {
     "openapi": "3.0.1",
     "info": {"title": "httpbin", "version": "1.0.0"},
@@ -47,7 +43,7 @@ OPENAPI = {
 @pytest.fixture(scope="module")
 def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart's mesh-sync ServiceAccount with its Role in the routes namespace and its export Role in `shop`."""
-    objects = [o for o in render("apim-adapter", values=CHART_VALUES, namespace=ROUTES)
+    objects = [o for o in render("apim-adapter", values=EXPORT_VALUES, namespace=ROUTES)
                if "-mesh-sync" in o["metadata"]["name"]]  # fmt: skip
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in (ROUTES, SHOP)])
     rbac = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
@@ -91,11 +87,8 @@ def config(apim: ApimDouble, kubeconfig: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def replicas(cluster: Cluster, config: Path) -> Iterator[Replicas]:
-    started = Replicas(cluster, config)
-    started.start()
-    yield started
-    for name in list(started.running):
-        started.stop(name)
+    with replicas_of(cluster, config) as started:
+        yield started
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ until shortly before it expires (or APIM answers 401), and never logged.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -50,6 +51,11 @@ class Credentials:
         if (user is None) == (client is None):
             raise ValueError("one of user or client credentials")
         self.user, self.client = user, client
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    """HTTP Basic as the internal data API client sends it (aiohttp's `auth=` is deprecated in its 3.14)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def _error(method: str, path: str, status: int, body: bytes) -> PublisherError:
@@ -99,7 +105,7 @@ class Publisher:
     async def _register(self, user: str, password: str) -> tuple[str, str]:
         body = {"callbackUrl": "https://localhost/callback", "clientName": "istio_apim_mesh_sync", "owner": user,
                 "grantType": "password refresh_token", "saasApp": True}  # fmt: skip
-        status, answer = await self._raw("POST", DCR, json=body, auth=aiohttp.BasicAuth(user, password))
+        status, answer = await self._raw("POST", DCR, json=body, headers=_basic(user, password))
         if status not in (200, 201):
             raise _error("POST", DCR, status, answer)
         registered = json.loads(answer)
@@ -118,7 +124,7 @@ class Publisher:
                 self._client = await self._register(user, password)
             client_id, secret = self._client
             form = {"grant_type": "password", "username": user, "password": password, "scope": SCOPES}
-        status, answer = await self._raw("POST", "/oauth2/token", data=form, auth=aiohttp.BasicAuth(client_id, secret))
+        status, answer = await self._raw("POST", "/oauth2/token", data=form, headers=_basic(client_id, secret))
         if status != 200:
             if status in (400, 401) and self.credentials.user is not None:
                 self._client = None  # the registered client may be gone (APIM's database reset): register again

@@ -1,0 +1,103 @@
+"""The Publisher API client of the export direction against the APIM double over TLS: tokens (DCR + password grant,
+kept until they expire, renewed on a 401), the listing, the plans applied, APIM's refusals in its own words; no
+token in any message. (The client credentials grant is not exercised: the double grants such tokens only the
+`default` scope, which no Publisher operation accepts.)"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from apim_adapter.meshsync.export import Port, Service, Settings, definition, plan_export, plan_removal, spec
+from apim_adapter.meshsync.publisher import Credentials, Publisher, PublisherError
+from harness.apim_double import ApimDouble, fresh_data, make_test_ca
+
+SETTINGS = Settings("Default")
+DOC = "openapi: 3.0.1\ninfo: {title: t, version: v}\npaths: {/get: {get: {responses: {'200': {description: ok}}}}}\n"
+ANNOTATIONS = {"apim.istio-apim.io/expose": "true", "apim.istio-apim.io/context": "/orders",
+               "apim.istio-apim.io/version": "1.0.0", "apim.istio-apim.io/openapi-configmap": "o"}  # fmt: skip
+
+
+@pytest.fixture
+def apim(tmp_path: Path):
+    double = ApimDouble(fresh_data(), tls=make_test_ca(tmp_path / "ca")).start()
+    yield double
+    double.stop()
+
+
+def publisher(apim: ApimDouble, tmp_path: Path, credentials: Credentials | None = None) -> Publisher:
+    user = Credentials(user=lambda: apim.admin_credentials)
+    return Publisher(apim.url, credentials or user, str(tmp_path / "ca" / "ca.crt"))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def export(client: Publisher, version: str = "1.0.0") -> str:
+    want = spec(Service("shop", "orders", {**ANNOTATIONS, "apim.istio-apim.io/version": version},
+                        (Port("http", 80),)), SETTINGS)  # fmt: skip
+    text, digest = definition(DOC)
+    try:
+        return await client.apply(plan_export(want, text, digest, None, [], SETTINGS), "Default", "localhost", 5)
+    finally:
+        await client.close()
+
+
+def test_a_plan_creates_deploys_and_publishes_with_a_registered_client(apim: ApimDouble, tmp_path: Path) -> None:
+    api_id = run(export(publisher(apim, tmp_path)))
+    [api] = [a for a in apim.data["apis"] if a["uuid"] == api_id]
+    assert (api["status"], api["_gatewayLabels"], len(api["_revisions"])) == ("PUBLISHED", ["Default"], 1)
+    assert not [s for s in apim.responses if s.status >= 400]
+    assert len(apim.products.tokens) == 1  # one token for every call of the plan
+
+
+def test_listing_reading_and_retiring(apim: ApimDouble, tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[str], list[str], str]:
+        client = publisher(apim, tmp_path)
+        try:
+            api_id = await export(publisher(apim, tmp_path))
+            listed = [a["id"] for a in await client.apis()]
+            deployed = await client.deployed_to(api_id)
+            api = await client.api(api_id)
+            await client.apply(plan_removal(api, SETTINGS), "Default", "localhost", 5)
+            return listed, deployed, (await client.api(api_id))["lifeCycleStatus"]
+        finally:
+            await client.close()
+
+    listed, deployed, status = run(scenario())
+    assert len(listed) == 1
+    assert (deployed, status) == (["Default"], "RETIRED")
+
+
+def test_a_revoked_token_is_renewed_once(apim: ApimDouble, tmp_path: Path) -> None:
+    async def scenario() -> int:
+        client = publisher(apim, tmp_path)
+        try:
+            await client.apis()
+            apim.products.tokens.clear()  # APIM forgot it (a restart): the next call answers 401
+            return len(await client.apis())
+        finally:
+            await client.close()
+
+    assert run(scenario()) == 0
+    assert len(apim.products.tokens) == 1
+
+
+def test_apims_refusal_in_its_own_words_and_no_token_in_it(apim: ApimDouble, tmp_path: Path) -> None:
+    run(export(publisher(apim, tmp_path)))
+    client = publisher(apim, tmp_path)
+    with pytest.raises(PublisherError) as raised:
+        run(export(client))  # the same name and version again
+    assert raised.value.status == 409
+    assert str(raised.value).startswith("APIM answered 409 to POST /api/am/publisher/v4/apis: ")
+    assert client._token is not None
+    assert client._token[0] not in str(raised.value)
+
+
+def test_wrong_user_credentials_are_reported(apim: ApimDouble, tmp_path: Path) -> None:
+    client = publisher(apim, tmp_path, Credentials(user=lambda: ("admin", "wrong")))
+    with pytest.raises(PublisherError, match=r"APIM answered 401 to POST /client-registration/v0\.17/register"):
+        run(export(client))
