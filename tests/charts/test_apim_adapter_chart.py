@@ -328,3 +328,54 @@ def test_notes_warn_about_fail_open(tmp_path):
     notes = render_notes(CHART, tmp_path, values={"istio": {"extensionProvider": {"failOpen": True}}})
     assert notes.lstrip().startswith("WARNING: istio.extensionProvider.failOpen is true")
     assert notes_providers(notes)["envoyExtAuthzGrpc"]["failOpen"] is True
+
+
+def test_mesh_sync_export_rbac_probes_and_config():
+    """exportServices: a Role per watched namespace (or one ClusterRole) with only what the export uses; the
+    mesh-sync container probed on its health port; the export keys in the config it mounts."""
+    base = {
+        "config.controlPlane": {"type": "wso2", "url": "https://apim:9443"},
+        "controlPlaneCredentials": {"username": "admin", "password": "x"},
+        "meshSync": {
+            "enabled": True,
+            "namespace": "routes",
+            "exportServices": {"enabled": True, "namespaces": ["a", "b"]},
+        },
+    }
+    objects = render(CHART, values=base, namespace="apim")
+    export = [o for o in objects if o["metadata"]["name"].endswith("-mesh-sync-export")]
+    assert sorted((o["kind"], o["metadata"]["namespace"]) for o in export) == [
+        ("Role", "a"), ("Role", "b"), ("RoleBinding", "a"), ("RoleBinding", "b")]  # fmt: skip
+    assert export[0]["rules"] == [
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    ]
+    binding = next(o for o in export if o["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rel-apim-adapter-mesh-sync",
+                                    "namespace": "apim"}]  # fmt: skip
+    mesh = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-mesh-sync"))
+    [sync] = mesh["spec"]["template"]["spec"]["containers"]
+    assert sync["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert sync["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert {"name": "health", "containerPort": 9092, "protocol": "TCP"} in sync["ports"]
+    config = rendered_config(objects)["meshSync"]
+    export_config = {"enabled": True, "namespaces": ["a", "b"], "onRemoval": "retire", "tiers": ["Unlimited"],
+                     "visibility": "PUBLIC", "vhost": "localhost"}  # fmt: skip
+    assert config["exportServices"] == export_config
+    assert config["healthPort"] == 9092
+
+    cluster_wide = {**base, "meshSync": {"enabled": True, "exportServices": {"enabled": True}}}
+    export = [o for o in render(CHART, values=cluster_wide) if o["metadata"]["name"].endswith("-mesh-sync-export")]
+    assert sorted(o["kind"] for o in export) == ["ClusterRole", "ClusterRoleBinding"]
+
+    no_probes = {**base, "meshSync": {"enabled": True, "healthPort": 0}}
+    mesh = [o for o in render(CHART, values=no_probes) if o["kind"] == "Deployment"][-1]
+    assert "livenessProbe" not in mesh["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_export_without_mesh_sync_fails():
+    values = {"meshSync": {"exportServices": {"enabled": True}}}
+    result = template(CHART, values=values, check=False)
+    assert result.returncode != 0
+    assert "meshSync.exportServices.enabled needs meshSync.enabled" in result.stderr
