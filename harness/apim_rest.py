@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import functools
 import hashlib
 import json
 import secrets
@@ -149,9 +150,10 @@ class Call:
 
 
 # The scopes the admin user's roles (admin, Internal/subscriber, ...) are bound to: every scope the three specs
-# declare. APIM's role-based scope issuer (`keymgt/.../handlers/ScopesIssuer`) grants the requested scopes the
-# user's roles allow and drops the rest.
-def _admin_scopes() -> frozenset[str]:
+# declare. APIM's scope issuer (carbon-apimgt `impl/issuers/SystemScopesIssuer.java`, getAuthorizedScopes) grants
+# the requested scopes the user's roles allow and drops the rest. Read on first use: the specs are large.
+@functools.cache
+def admin_scopes() -> frozenset[str]:
     scopes: set[str] = set()
     for api in wso2_specs.BASE_PATHS:
         flows = wso2_specs.spec(api)["components"]["securitySchemes"]["OAuth2Security"]["flows"]
@@ -167,7 +169,6 @@ class ProductApis:
         self.double = double
         self.clients: dict[str, Client] = {}
         self.tokens: dict[str, Token] = {}  # SHA-256 of the access token → its grant
-        self.admin_scopes = _admin_scopes()
         self._ids = iter(range(1, 1 << 30))
         self.handlers: dict[tuple[str, str, str], Handler] = {
             ("publisher", "get", "/apis"): self.list_apis,
@@ -330,7 +331,7 @@ class ProductApis:
                         "Access Token: Authentication failed for " + form.get("username", ""),
                     },
                 )
-            scopes = tuple(s for s in requested if s in self.admin_scopes) or ("default",)
+            scopes = tuple(s for s in requested if s in admin_scopes()) or ("default",)
             user: str | None = form["username"]
         elif grant == "client_credentials":
             scopes, user = ("default",), None
@@ -348,7 +349,7 @@ class ProductApis:
     def token_for(self, scopes: str) -> str:
         """An access token of the admin user with `scopes` (space-separated), as a password grant would give."""
         token = secrets.token_hex(16)
-        granted = tuple(s for s in scopes.split() if s in self.admin_scopes) or ("default",)
+        granted = tuple(s for s in scopes.split() if s in admin_scopes()) or ("default",)
         self.tokens[_digest(token)] = Token(self.double.username, "double", granted, time.monotonic() + TOKEN_LIFETIME)
         return token
 
@@ -834,13 +835,14 @@ class ProductApis:
             "quotaType": quota,
             "stopOnQuotaReach": body.get("stopOnQuotaReach", False),
             "rateLimitCount": body.get("rateLimitCount", 0),
-            "rateLimitTimeUnit": body.get("rateLimitTimeUnit"),
             "defaultLimit": {
                 "quotaType": quota,
                 quota if quota != "bandwidthVolume" else "bandwidth": copy.deepcopy(limit.get(inner, {})),
             },
             "_admin": {**copy.deepcopy(body), "policyId": str(uuid.uuid4())},
         }
+        if body.get("rateLimitTimeUnit"):  # no burst control: the data API leaves the unit out
+            item["rateLimitTimeUnit"] = body["rateLimitTimeUnit"]
         self.data["subscriptionPolicies"].append(item)
         self.double.notify_soon(
             "POLICY_CREATE",
@@ -851,7 +853,7 @@ class ProductApis:
                 "policyType": "SUBSCRIPTION",
                 "stopOnQuotaReach": item["stopOnQuotaReach"],
                 "rateLimitCount": item["rateLimitCount"],
-                "rateLimitTimeUnit": item["rateLimitTimeUnit"],
+                "rateLimitTimeUnit": item.get("rateLimitTimeUnit"),
                 "defaultLimit": item["defaultLimit"],
             },
         )
