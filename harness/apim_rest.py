@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 DCR_PATH = "/client-registration/v0.17/register"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path
 TOKEN_LIFETIME = 3600
+# Credentials an answer carries that `responses` (which tests print on failure) never keeps.
+NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret"})
 RESIDENT_KM = "Resident Key Manager"  # APIConstants.KeyManager.DEFAULT_KEY_MANAGER
 GATEWAY_ENVIRONMENTS = {"Default": "localhost"}  # deployment.toml [[apim.gateway.environment]] of the all-in-one
 # The default lifecycle: carbon-apimgt `impl/src/main/resources/lifecycle/APILifeCycle.json` (state → action → state).
@@ -123,7 +125,7 @@ class Token:
 @dataclass
 class Client:
     client_id: str
-    secret_digest: str
+    secret: str  # in this process's memory only, as the identity component keeps it
     name: str
     owner: str
     grant_types: tuple[str, ...]
@@ -267,13 +269,13 @@ class ProductApis:
             # "Logged in user ... and application owner ... should be same."
             return self._plain(endpoint, 403, Fault(403, 403, "Forbidden", "owner differs").body())
         existing = next((c for c in self.clients.values() if c.name == profile["clientName"]), None)
-        secret = secrets.token_urlsafe(24)
         if existing is None:
+            secret = secrets.token_urlsafe(24)
             client_id = secrets.token_urlsafe(18)
             grants = tuple(str(profile.get("grantType", "")).split())
             record = {
                 "clientId": client_id,
-                "clientName": f"{profile['owner']}_{profile['clientName']}",
+                "clientName": profile["clientName"],
                 "callBackURL": profile.get("callbackUrl"),
                 "isSaasApplication": bool(profile.get("saasApp")),
                 "appOwner": profile["owner"],
@@ -281,28 +283,25 @@ class ProductApis:
                 "jsonAppAttribute": "{}",
                 "tokenType": None,
             }
-            existing = Client(client_id, _digest(secret), profile["clientName"], profile["owner"], grants, record)
+            existing = Client(client_id, secret, profile["clientName"], profile["owner"], grants, record)
             self.clients[client_id] = existing
-        else:
-            # An OAuth app keeps its secret; the double keeps only the secret's digest, so a repeated registration
-            # gets a fresh secret that then replaces the old one (the role uses whichever it was given last).
-            existing.secret_digest = _digest(secret)
-        return self._plain(endpoint, 200, {**existing.record, "clientSecret": secret})
+        # An existing OAuth app is answered with its own key and secret (getExistingApp).
+        return self._plain(endpoint, 200, {**existing.record, "clientSecret": existing.secret})
 
     def _plain(self, endpoint: str, status: int, body: Any) -> web.Response:
         """An answer no vendored spec defines (DCR, token endpoint): kept, but not spec-validated."""
         from .apim_double import Served
 
-        kept = body if endpoint != "token" or status != 200 else {**body, "access_token": "(not kept)"}
+        kept = {k: "(not kept)" if k in NOT_KEPT else v for k, v in body.items()}
         self.double.responses.append(Served(endpoint, status, kept, operation=None))
         return web.json_response(body, status=status)
 
     def client_authenticates(self, client_id: str, secret: str) -> bool:
         client = self.clients.get(client_id)
         if client is not None:
-            return secrets.compare_digest(client.secret_digest, _digest(secret))
+            return secrets.compare_digest(client.secret, secret)
         mapping = self._mapping_by_key(client_id)
-        return mapping is not None and secrets.compare_digest(mapping["_secretDigest"], _digest(secret))
+        return mapping is not None and secrets.compare_digest(mapping["_consumerSecret"], secret)
 
     def _mapping_by_key(self, consumer_key: str) -> dict[str, Any] | None:
         return next((m for m in self.data["applicationKeyMappings"] if m.get("consumerKey") == consumer_key), None)
@@ -706,15 +705,11 @@ class ProductApis:
         item["_gatewayLabels"] = sorted({d["name"] for d in item["_deployments"]})
         item["_revision"] = f"revision-{revision['_number']}"
         item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
-        event = {
-            **_api_event(item),
-            "gatewayLabels": labels,
-            "name": item["name"],
-            "version": item["version"],
-            "provider": item["provider"],
-            "context": item["context"],
-            "uuid": item["uuid"],
-        }
+        # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
+        # never sets the base Event's tenantId, so Gson writes the int's default 0.
+        event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
+                 "provider": item["provider"], "apiType": item.get("apiType", "HTTP"), "gatewayLabels": labels,
+                 "context": item["context"], "tenantId": 0}  # fmt: skip
         self.double.notify_soon("DEPLOY_API_IN_GATEWAY", event)
         return 201, copy.deepcopy(item["_deployments"])
 
@@ -742,7 +737,8 @@ class ProductApis:
         item["status"] = target
         self.double.notify_soon(
             "API_LIFECYCLE_CHANGE",
-            {**_api_event(item), "action": action, "currentStatus": current, "apiStatus": target},
+            # LifeCycleUtils.sendLCStateChangeNotification: apiStatus the target, the action as lifecycleEvent.
+            {**_api_event(item), "lifecycleEvent": action, "currentStatus": current, "apiStatus": target},
         )
         state = {
             "state": target.capitalize(),
@@ -1118,7 +1114,6 @@ class ProductApis:
             "keyManager": km_name,
             "_keyMappingId": str(uuid.uuid4()),
             "_consumerSecret": consumer_secret,
-            "_secretDigest": _digest(consumer_secret),
             "_grantTypes": list(body.get("grantTypesToBeSupported") or ["client_credentials"]),
             "_callbackUrl": body.get("callbackUrl") or "",
         }
@@ -1200,8 +1195,8 @@ def _api_event(item: dict[str, Any]) -> dict[str, Any]:
         "apiProvider": item.get("provider"),
         "apiType": item.get("apiType", "HTTP"),
         "apiStatus": item.get("status"),
-        "securityScheme": "oauth2",
-        "apiVisibility": "PUBLIC",
+        "securityScheme": ",".join(item.get("_publisher", {}).get("securityScheme") or ["oauth2"]),
+        "apiVisibility": item.get("_publisher", {}).get("visibility", "PUBLIC"),
     }
 
 
