@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from openapi_schema_validator import OAS30ReadValidator
 
 from . import wso2_specs
 
@@ -315,8 +316,8 @@ class ProductApis:
         form = {k: v[0] for k, v in parse_qs(await request.text()).items()}
         credentials = self._basic(request) or (form.get("client_id", ""), form.get("client_secret", ""))
         if not credentials[0] or not self.client_authenticates(*credentials):
-            body = {"error": "invalid_client", "error_description": "A valid OAuth client could not be found"}
-            return self._plain("token", 401, body)
+            invalid = {"error": "invalid_client", "error_description": "A valid OAuth client could not be found"}
+            return self._plain("token", 401, invalid)
         grant = form.get("grant_type")
         requested = tuple(form.get("scope", "").split())
         if grant == "password":
@@ -340,7 +341,12 @@ class ProductApis:
             )
         token = secrets.token_hex(16)  # a UUID-like opaque token, as WSO2's default token issuer makes
         self.tokens[_digest(token)] = Token(user, credentials[0], scopes, time.monotonic() + TOKEN_LIFETIME)
-        body = {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "scope": " ".join(scopes)}
+        body: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "scope": " ".join(scopes),
+        }
         if grant == "password":
             body["refresh_token"] = secrets.token_hex(16)
         return self._plain("token", 200, body)
@@ -1247,11 +1253,9 @@ def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
 def validate_served(api: str, template: str, method: str, status: int, body: Any) -> None:
     """An answer of the product APIs against the spec: an error against `Error`, a success against the operation's
     answer for its status, unless IMPL_ANSWERS records that the implementation answers otherwise."""
-    from openapi_schema_validator import OAS30ReadValidator
-
     document = wso2_specs.spec(api)
     if status >= 400:
-        schema: dict[str, Any] | None = {"$ref": "#/components/schemas/Error"}
+        schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
     elif (api, template, method, status) in IMPL_ANSWERS:
         schema = IMPL_ANSWERS[(api, template, method, status)]
     else:
