@@ -99,6 +99,11 @@ def unauthenticated() -> Fault:
     return Fault(401, 401, "", "Unauthenticated request")
 
 
+def conflict(description: str) -> Fault:
+    """RestApiUtil.handleResourceAlreadyExistsError: a ConflictException with code 409."""
+    return Fault(409, 409, "Resource Already Exists", description)
+
+
 def not_found(what: str, ident: str, code: int = 900308) -> Fault:
     return Fault(404, code, f"{what} Not Found", f"Requested {what} with id '{ident}' not found")
 
@@ -816,7 +821,7 @@ class ProductApis:
         subscriptionPolicies) and published as POLICY_CREATE (APIProviderImpl.addPolicy → SubscriptionPolicyEvent)."""
         body = call.body
         if any(p["name"] == body["policyName"] for p in self.data["subscriptionPolicies"]):
-            raise Fault(409, 409, "Conflict", f"Subscription Policy with name {body['policyName']} already exists")
+            raise conflict(f"Subscription Policy with name {body['policyName']} already exists")
         limit = body["defaultLimit"]
         quota = {
             "REQUESTCOUNTLIMIT": "requestCount",
@@ -864,8 +869,9 @@ class ProductApis:
     # -- DevPortal API v3 --------------------------------------------------------------------------------------
 
     async def devportal_apis(self, call: Call) -> tuple[int, Any]:
-        """The APIs a developer sees: PUBLISHED and PROTOTYPED ones (APIConsumerImpl.searchPaginatedAPIs with the
-        devportal's state filter). Anonymous access is allowed (no scope on the operation)."""
+        """The APIs a developer sees: PUBLISHED and PROTOTYPED ones (persistence `RegistrySearchUtil
+        .getDevPortalSearchQuery`, without DisplayMultipleStatus). Anonymous access is allowed (no scope on the
+        operation)."""
         limit, offset = int(call.query("limit") or 25), int(call.query("offset") or 0)
         visible = [a for a in self.data["apis"] if a.get("status") in ("PUBLISHED", "PROTOTYPED")]
         query = call.query("query") or ""
@@ -954,16 +960,11 @@ class ProductApis:
 
     async def create_application(self, call: Call) -> tuple[int, Any]:
         """applicationsPost: the tokenType sent is not honoured (always JWT); an application name the user already
-        has → 409 900301 ("A duplicate application already exists by the name"); an unknown application tier →
-        400. APIConsumerImpl.addApplication publishes APPLICATION_CREATE (ApplicationEvent)."""
+        has, in any case (SQLConstants.GET_APPLICATION_ID_PREFIX compares LOWER(NAME)), → 409; an unknown
+        application tier → 400. APIConsumerImpl.addApplication publishes APPLICATION_CREATE (ApplicationEvent)."""
         body = call.body
         if any(a["name"].lower() == body["name"].lower() for a in self.data["applications"]):
-            raise Fault(
-                409,
-                900301,
-                "The application already exists.",
-                f"A duplicate application already exists by the name - {body['name']}",
-            )
+            raise conflict(f"An application already exists with name {body['name']}")
         known = {"Unlimited", "10PerMin", "20PerMin", "50PerMin"} | {
             p["name"] for p in self.data.get("applicationPolicies", [])
         }
@@ -1040,19 +1041,24 @@ class ProductApis:
         }
 
     async def create_subscription(self, call: Call) -> tuple[int, Any]:
-        """subscriptionsPost → APIConsumerImpl.addSubscription: the API must be visible in the devportal
-        (PUBLISHED or PROTOTYPED, else 400 "Subscriptions not allowed on APIs in the state"); the tier must be one
-        the API offers (400 900305); one subscription per application and API (409 900336); approved at once
-        (UNBLOCKED) by the default workflow; SUBSCRIPTIONS_CREATE is published."""
+        """subscriptionsPost → APIConsumerImpl.addSubscription: the API must be PUBLISHED or PROTOTYPED, else an
+        APIMgtResourceNotFoundException "Subscriptions not allowed on APIs/API Products in the state" (404);
+        checkSubscriptionAllowed: the tier must be one the API offers (403 902002 SUBSCRIPTION_TIER_NOT_ALLOWED);
+        one subscription per application and API (SubscriptionAlreadyExistingException → 409); approved at once
+        (UNBLOCKED) by the default workflow executor; SUBSCRIPTIONS_CREATE is published."""
         body = call.body
         app = self._app(body["applicationId"])
         api = self._api(body.get("apiId"))
         if api.get("status") not in ("PUBLISHED", "PROTOTYPED"):
-            raise Fault(400, 400, "Bad Request", f"Subscriptions not allowed on APIs in the state {api.get('status')}")
+            state = api.get("status")
+            raise Fault(404, 404, "Not Found", f"Subscriptions not allowed on APIs/API Products in the state: {state}")
         if body["throttlingPolicy"] not in self.api_dto(api).get("policies", []):
-            raise Fault(400, 900305, "The tier name is invalid.", f"Tier {body['throttlingPolicy']} is not allowed")
+            raise Fault(403, 902002, "Subscription Tier is not allowed for user",
+                        f"Tier {body['throttlingPolicy']} is not allowed for API {api['name']}")  # fmt: skip
         if any(s["apiUUID"] == api["uuid"] and s["applicationUUID"] == app["uuid"] for s in self.data["subscriptions"]):
-            raise Fault(409, 900336, "Subscription already exists", "Subscription already exists")
+            raise conflict(
+                f"Specified subscription already exists for API {api['uuid']}, for application {app['uuid']}"
+            )
         numeric_id = max((s.get("subscriptionId", 0) for s in self.data["subscriptions"]), default=0) + 1
         sub = {
             "subscriptionId": numeric_id,
