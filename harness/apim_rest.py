@@ -438,7 +438,6 @@ class ProductApis:
                 "type": item.get("apiType", "HTTP"),
                 "isDefaultVersion": item.get("isDefaultVersion", False),
                 "policies": [],
-                "apiThrottlingPolicy": item.get("policy"),
                 "operations": [
                     {
                         "target": m["urlPattern"],
@@ -450,6 +449,8 @@ class ProductApis:
                     for m in item.get("urlMappings", [])
                 ],
             }
+            if item.get("policy"):
+                dto["apiThrottlingPolicy"] = item["policy"]
         dto.update(id=item["uuid"], lifeCycleStatus=item.get("status", "CREATED"))
         return dto
 
@@ -594,16 +595,13 @@ class ProductApis:
         return 200, self.api_dto(item)
 
     async def delete_api(self, call: Call) -> tuple[int, Any]:
-        """deleteAPI: 409 while applications are subscribed (APIProviderImpl.deleteAPI: "Cannot remove the API as
-        active subscriptions exist"), otherwise the API and its deployments go, and API_DELETE is published."""
+        """deleteAPI: 409 while applications are subscribed (ApisApiServiceImpl.deleteAPI: "Cannot remove the API
+        ... as active subscriptions exist"), otherwise the API and its deployments go, and API_DELETE is published
+        (APIProviderImpl.deleteAPI)."""
         item = self._api(call.params["apiId"])
         if any(s["apiUUID"] == item["uuid"] for s in self.data["subscriptions"]):
-            raise Fault(
-                409,
-                900343,
-                "Cannot remove the API as active subscriptions exist.",
-                "Cannot remove the API as active subscriptions exist.",
-            )
+            # RestApiUtil.handleConflict: code 409, message "Conflict".
+            raise Fault(409, 409, "Conflict", f"Cannot remove the API {item['uuid']} as active subscriptions exist")
         self.data["apis"].remove(item)
         self.double.notify_soon("API_DELETE", _api_event(item))
         return 200, None

@@ -446,3 +446,17 @@ def test_the_adapter_follows_publisher_and_devportal_changes_through_the_event_h
     assert [(a.name, a.context) for a in built.apis.values()] == [("HttpbinAPI", "/httpbin/1.0.0")]
     assert built.subscriptions[(app_id, api_id)].state == "UNBLOCKED"
     assert built.key_mappings[(key, "Resident Key Manager")].key_type == "PRODUCTION"
+
+
+def test_an_api_with_subscriptions_cannot_be_deleted_and_sample_apis_are_in_the_publisher(apim_factory, test_ca):
+    from harness.apim_double import sample_data
+
+    apim = apim_factory(sample_data())
+    client = Client(apim, str(test_ca.ca))
+    [api] = client("GET", f"{PUBLISHER}/apis", params={"query": "name:HttpbinAPI"}).json()["list"]
+    assert (api["id"], api["context"], api["lifeCycleStatus"]) == ("api-httpbin", "/httpbin", "PUBLISHED")
+    full = client("GET", f"{PUBLISHER}/apis/api-httpbin").json()
+    assert {op["target"] for op in full["operations"]} >= {"/ip", "/headers"}
+    refused = client("DELETE", f"{PUBLISHER}/apis/api-httpbin")
+    assert (refused.status_code, refused.json()["message"]) == (409, "Conflict")
+    assert [a["uuid"] for a in apim.data["apis"]] == ["api-httpbin"]
