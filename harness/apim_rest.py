@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import functools
 import hashlib
 import json
 import secrets
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from openapi_schema_validator import OAS30ReadValidator
 
 from . import wso2_specs
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 DCR_PATH = "/client-registration/v0.17/register"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path
 TOKEN_LIFETIME = 3600
+# Credentials an answer carries that `responses` (which tests print on failure) never keeps.
+NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret"})
 RESIDENT_KM = "Resident Key Manager"  # APIConstants.KeyManager.DEFAULT_KEY_MANAGER
 GATEWAY_ENVIRONMENTS = {"Default": "localhost"}  # deployment.toml [[apim.gateway.environment]] of the all-in-one
 # The default lifecycle: carbon-apimgt `impl/src/main/resources/lifecycle/APILifeCycle.json` (state → action → state).
@@ -95,6 +99,11 @@ def unauthenticated() -> Fault:
     return Fault(401, 401, "", "Unauthenticated request")
 
 
+def conflict(description: str) -> Fault:
+    """RestApiUtil.handleResourceAlreadyExistsError: a ConflictException with code 409."""
+    return Fault(409, 409, "Resource Already Exists", description)
+
+
 def not_found(what: str, ident: str, code: int = 900308) -> Fault:
     return Fault(404, code, f"{what} Not Found", f"Requested {what} with id '{ident}' not found")
 
@@ -122,7 +131,7 @@ class Token:
 @dataclass
 class Client:
     client_id: str
-    secret_digest: str
+    secret: str  # in this process's memory only, as the identity component keeps it
     name: str
     owner: str
     grant_types: tuple[str, ...]
@@ -149,9 +158,10 @@ class Call:
 
 
 # The scopes the admin user's roles (admin, Internal/subscriber, ...) are bound to: every scope the three specs
-# declare. APIM's role-based scope issuer (`keymgt/.../handlers/ScopesIssuer`) grants the requested scopes the
-# user's roles allow and drops the rest.
-def _admin_scopes() -> frozenset[str]:
+# declare. APIM's scope issuer (carbon-apimgt `impl/issuers/SystemScopesIssuer.java`, getAuthorizedScopes) grants
+# the requested scopes the user's roles allow and drops the rest. Read on first use: the specs are large.
+@functools.cache
+def admin_scopes() -> frozenset[str]:
     scopes: set[str] = set()
     for api in wso2_specs.BASE_PATHS:
         flows = wso2_specs.spec(api)["components"]["securitySchemes"]["OAuth2Security"]["flows"]
@@ -167,7 +177,6 @@ class ProductApis:
         self.double = double
         self.clients: dict[str, Client] = {}
         self.tokens: dict[str, Token] = {}  # SHA-256 of the access token → its grant
-        self.admin_scopes = _admin_scopes()
         self._ids = iter(range(1, 1 << 30))
         self.handlers: dict[tuple[str, str, str], Handler] = {
             ("publisher", "get", "/apis"): self.list_apis,
@@ -266,13 +275,13 @@ class ProductApis:
             # "Logged in user ... and application owner ... should be same."
             return self._plain(endpoint, 403, Fault(403, 403, "Forbidden", "owner differs").body())
         existing = next((c for c in self.clients.values() if c.name == profile["clientName"]), None)
-        secret = secrets.token_urlsafe(24)
         if existing is None:
+            secret = secrets.token_urlsafe(24)
             client_id = secrets.token_urlsafe(18)
             grants = tuple(str(profile.get("grantType", "")).split())
             record = {
                 "clientId": client_id,
-                "clientName": f"{profile['owner']}_{profile['clientName']}",
+                "clientName": profile["clientName"],
                 "callBackURL": profile.get("callbackUrl"),
                 "isSaasApplication": bool(profile.get("saasApp")),
                 "appOwner": profile["owner"],
@@ -280,28 +289,25 @@ class ProductApis:
                 "jsonAppAttribute": "{}",
                 "tokenType": None,
             }
-            existing = Client(client_id, _digest(secret), profile["clientName"], profile["owner"], grants, record)
+            existing = Client(client_id, secret, profile["clientName"], profile["owner"], grants, record)
             self.clients[client_id] = existing
-        else:
-            # An OAuth app keeps its secret; the double keeps only the secret's digest, so a repeated registration
-            # gets a fresh secret that then replaces the old one (the role uses whichever it was given last).
-            existing.secret_digest = _digest(secret)
-        return self._plain(endpoint, 200, {**existing.record, "clientSecret": secret})
+        # An existing OAuth app is answered with its own key and secret (getExistingApp).
+        return self._plain(endpoint, 200, {**existing.record, "clientSecret": existing.secret})
 
     def _plain(self, endpoint: str, status: int, body: Any) -> web.Response:
         """An answer no vendored spec defines (DCR, token endpoint): kept, but not spec-validated."""
         from .apim_double import Served
 
-        kept = body if endpoint != "token" or status != 200 else {**body, "access_token": "(not kept)"}
+        kept = {k: "(not kept)" if k in NOT_KEPT else v for k, v in body.items()}
         self.double.responses.append(Served(endpoint, status, kept, operation=None))
         return web.json_response(body, status=status)
 
     def client_authenticates(self, client_id: str, secret: str) -> bool:
         client = self.clients.get(client_id)
         if client is not None:
-            return secrets.compare_digest(client.secret_digest, _digest(secret))
+            return secrets.compare_digest(client.secret, secret)
         mapping = self._mapping_by_key(client_id)
-        return mapping is not None and secrets.compare_digest(mapping["_secretDigest"], _digest(secret))
+        return mapping is not None and secrets.compare_digest(mapping["_consumerSecret"], secret)
 
     def _mapping_by_key(self, consumer_key: str) -> dict[str, Any] | None:
         return next((m for m in self.data["applicationKeyMappings"] if m.get("consumerKey") == consumer_key), None)
@@ -315,8 +321,8 @@ class ProductApis:
         form = {k: v[0] for k, v in parse_qs(await request.text()).items()}
         credentials = self._basic(request) or (form.get("client_id", ""), form.get("client_secret", ""))
         if not credentials[0] or not self.client_authenticates(*credentials):
-            body = {"error": "invalid_client", "error_description": "A valid OAuth client could not be found"}
-            return self._plain("token", 401, body)
+            invalid = {"error": "invalid_client", "error_description": "A valid OAuth client could not be found"}
+            return self._plain("token", 401, invalid)
         grant = form.get("grant_type")
         requested = tuple(form.get("scope", "").split())
         if grant == "password":
@@ -330,7 +336,7 @@ class ProductApis:
                         "Access Token: Authentication failed for " + form.get("username", ""),
                     },
                 )
-            scopes = tuple(s for s in requested if s in self.admin_scopes) or ("default",)
+            scopes = tuple(s for s in requested if s in admin_scopes()) or ("default",)
             user: str | None = form["username"]
         elif grant == "client_credentials":
             scopes, user = ("default",), None
@@ -340,7 +346,12 @@ class ProductApis:
             )
         token = secrets.token_hex(16)  # a UUID-like opaque token, as WSO2's default token issuer makes
         self.tokens[_digest(token)] = Token(user, credentials[0], scopes, time.monotonic() + TOKEN_LIFETIME)
-        body = {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "scope": " ".join(scopes)}
+        body: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "scope": " ".join(scopes),
+        }
         if grant == "password":
             body["refresh_token"] = secrets.token_hex(16)
         return self._plain("token", 200, body)
@@ -348,7 +359,7 @@ class ProductApis:
     def token_for(self, scopes: str) -> str:
         """An access token of the admin user with `scopes` (space-separated), as a password grant would give."""
         token = secrets.token_hex(16)
-        granted = tuple(s for s in scopes.split() if s in self.admin_scopes) or ("default",)
+        granted = tuple(s for s in scopes.split() if s in admin_scopes()) or ("default",)
         self.tokens[_digest(token)] = Token(self.double.username, "double", granted, time.monotonic() + TOKEN_LIFETIME)
         return token
 
@@ -427,7 +438,6 @@ class ProductApis:
                 "type": item.get("apiType", "HTTP"),
                 "isDefaultVersion": item.get("isDefaultVersion", False),
                 "policies": [],
-                "apiThrottlingPolicy": item.get("policy"),
                 "operations": [
                     {
                         "target": m["urlPattern"],
@@ -439,6 +449,8 @@ class ProductApis:
                     for m in item.get("urlMappings", [])
                 ],
             }
+            if item.get("policy"):
+                dto["apiThrottlingPolicy"] = item["policy"]
         dto.update(id=item["uuid"], lifeCycleStatus=item.get("status", "CREATED"))
         return dto
 
@@ -583,16 +595,13 @@ class ProductApis:
         return 200, self.api_dto(item)
 
     async def delete_api(self, call: Call) -> tuple[int, Any]:
-        """deleteAPI: 409 while applications are subscribed (APIProviderImpl.deleteAPI: "Cannot remove the API as
-        active subscriptions exist"), otherwise the API and its deployments go, and API_DELETE is published."""
+        """deleteAPI: 409 while applications are subscribed (ApisApiServiceImpl.deleteAPI: "Cannot remove the API
+        ... as active subscriptions exist"), otherwise the API and its deployments go, and API_DELETE is published
+        (APIProviderImpl.deleteAPI)."""
         item = self._api(call.params["apiId"])
         if any(s["apiUUID"] == item["uuid"] for s in self.data["subscriptions"]):
-            raise Fault(
-                409,
-                900343,
-                "Cannot remove the API as active subscriptions exist.",
-                "Cannot remove the API as active subscriptions exist.",
-            )
+            # RestApiUtil.handleConflict: code 409, message "Conflict".
+            raise Fault(409, 409, "Conflict", f"Cannot remove the API {item['uuid']} as active subscriptions exist")
         self.data["apis"].remove(item)
         self.double.notify_soon("API_DELETE", _api_event(item))
         return 200, None
@@ -705,15 +714,11 @@ class ProductApis:
         item["_gatewayLabels"] = sorted({d["name"] for d in item["_deployments"]})
         item["_revision"] = f"revision-{revision['_number']}"
         item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
-        event = {
-            **_api_event(item),
-            "gatewayLabels": labels,
-            "name": item["name"],
-            "version": item["version"],
-            "provider": item["provider"],
-            "context": item["context"],
-            "uuid": item["uuid"],
-        }
+        # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
+        # never sets the base Event's tenantId, so Gson writes the int's default 0.
+        event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
+                 "provider": item["provider"], "apiType": item.get("apiType", "HTTP"), "gatewayLabels": labels,
+                 "context": item["context"], "tenantId": 0}  # fmt: skip
         self.double.notify_soon("DEPLOY_API_IN_GATEWAY", event)
         return 201, copy.deepcopy(item["_deployments"])
 
@@ -741,7 +746,8 @@ class ProductApis:
         item["status"] = target
         self.double.notify_soon(
             "API_LIFECYCLE_CHANGE",
-            {**_api_event(item), "action": action, "currentStatus": current, "apiStatus": target},
+            # LifeCycleUtils.sendLCStateChangeNotification: apiStatus the target, the action as lifecycleEvent.
+            {**_api_event(item), "lifecycleEvent": action, "currentStatus": current, "apiStatus": target},
         )
         state = {
             "state": target.capitalize(),
@@ -813,7 +819,7 @@ class ProductApis:
         subscriptionPolicies) and published as POLICY_CREATE (APIProviderImpl.addPolicy → SubscriptionPolicyEvent)."""
         body = call.body
         if any(p["name"] == body["policyName"] for p in self.data["subscriptionPolicies"]):
-            raise Fault(409, 409, "Conflict", f"Subscription Policy with name {body['policyName']} already exists")
+            raise conflict(f"Subscription Policy with name {body['policyName']} already exists")
         limit = body["defaultLimit"]
         quota = {
             "REQUESTCOUNTLIMIT": "requestCount",
@@ -834,13 +840,14 @@ class ProductApis:
             "quotaType": quota,
             "stopOnQuotaReach": body.get("stopOnQuotaReach", False),
             "rateLimitCount": body.get("rateLimitCount", 0),
-            "rateLimitTimeUnit": body.get("rateLimitTimeUnit"),
             "defaultLimit": {
                 "quotaType": quota,
                 quota if quota != "bandwidthVolume" else "bandwidth": copy.deepcopy(limit.get(inner, {})),
             },
             "_admin": {**copy.deepcopy(body), "policyId": str(uuid.uuid4())},
         }
+        if body.get("rateLimitTimeUnit"):  # no burst control: the data API leaves the unit out
+            item["rateLimitTimeUnit"] = body["rateLimitTimeUnit"]
         self.data["subscriptionPolicies"].append(item)
         self.double.notify_soon(
             "POLICY_CREATE",
@@ -851,7 +858,7 @@ class ProductApis:
                 "policyType": "SUBSCRIPTION",
                 "stopOnQuotaReach": item["stopOnQuotaReach"],
                 "rateLimitCount": item["rateLimitCount"],
-                "rateLimitTimeUnit": item["rateLimitTimeUnit"],
+                "rateLimitTimeUnit": item.get("rateLimitTimeUnit"),
                 "defaultLimit": item["defaultLimit"],
             },
         )
@@ -860,8 +867,9 @@ class ProductApis:
     # -- DevPortal API v3 --------------------------------------------------------------------------------------
 
     async def devportal_apis(self, call: Call) -> tuple[int, Any]:
-        """The APIs a developer sees: PUBLISHED and PROTOTYPED ones (APIConsumerImpl.searchPaginatedAPIs with the
-        devportal's state filter). Anonymous access is allowed (no scope on the operation)."""
+        """The APIs a developer sees: PUBLISHED and PROTOTYPED ones (persistence `RegistrySearchUtil
+        .getDevPortalSearchQuery`, without DisplayMultipleStatus). Anonymous access is allowed (no scope on the
+        operation)."""
         limit, offset = int(call.query("limit") or 25), int(call.query("offset") or 0)
         visible = [a for a in self.data["apis"] if a.get("status") in ("PUBLISHED", "PROTOTYPED")]
         query = call.query("query") or ""
@@ -950,16 +958,11 @@ class ProductApis:
 
     async def create_application(self, call: Call) -> tuple[int, Any]:
         """applicationsPost: the tokenType sent is not honoured (always JWT); an application name the user already
-        has → 409 900301 ("A duplicate application already exists by the name"); an unknown application tier →
-        400. APIConsumerImpl.addApplication publishes APPLICATION_CREATE (ApplicationEvent)."""
+        has, in any case (SQLConstants.GET_APPLICATION_ID_PREFIX compares LOWER(NAME)), → 409; an unknown
+        application tier → 400. APIConsumerImpl.addApplication publishes APPLICATION_CREATE (ApplicationEvent)."""
         body = call.body
         if any(a["name"].lower() == body["name"].lower() for a in self.data["applications"]):
-            raise Fault(
-                409,
-                900301,
-                "The application already exists.",
-                f"A duplicate application already exists by the name - {body['name']}",
-            )
+            raise conflict(f"An application already exists with name {body['name']}")
         known = {"Unlimited", "10PerMin", "20PerMin", "50PerMin"} | {
             p["name"] for p in self.data.get("applicationPolicies", [])
         }
@@ -1036,19 +1039,24 @@ class ProductApis:
         }
 
     async def create_subscription(self, call: Call) -> tuple[int, Any]:
-        """subscriptionsPost → APIConsumerImpl.addSubscription: the API must be visible in the devportal
-        (PUBLISHED or PROTOTYPED, else 400 "Subscriptions not allowed on APIs in the state"); the tier must be one
-        the API offers (400 900305); one subscription per application and API (409 900336); approved at once
-        (UNBLOCKED) by the default workflow; SUBSCRIPTIONS_CREATE is published."""
+        """subscriptionsPost → APIConsumerImpl.addSubscription: the API must be PUBLISHED or PROTOTYPED, else an
+        APIMgtResourceNotFoundException "Subscriptions not allowed on APIs/API Products in the state" (404);
+        checkSubscriptionAllowed: the tier must be one the API offers (403 902002 SUBSCRIPTION_TIER_NOT_ALLOWED);
+        one subscription per application and API (SubscriptionAlreadyExistingException → 409); approved at once
+        (UNBLOCKED) by the default workflow executor; SUBSCRIPTIONS_CREATE is published."""
         body = call.body
         app = self._app(body["applicationId"])
         api = self._api(body.get("apiId"))
         if api.get("status") not in ("PUBLISHED", "PROTOTYPED"):
-            raise Fault(400, 400, "Bad Request", f"Subscriptions not allowed on APIs in the state {api.get('status')}")
+            state = api.get("status")
+            raise Fault(404, 404, "Not Found", f"Subscriptions not allowed on APIs/API Products in the state: {state}")
         if body["throttlingPolicy"] not in self.api_dto(api).get("policies", []):
-            raise Fault(400, 900305, "The tier name is invalid.", f"Tier {body['throttlingPolicy']} is not allowed")
+            raise Fault(403, 902002, "Subscription Tier is not allowed for user",
+                        f"Tier {body['throttlingPolicy']} is not allowed for API {api['name']}")  # fmt: skip
         if any(s["apiUUID"] == api["uuid"] and s["applicationUUID"] == app["uuid"] for s in self.data["subscriptions"]):
-            raise Fault(409, 900336, "Subscription already exists", "Subscription already exists")
+            raise conflict(
+                f"Specified subscription already exists for API {api['uuid']}, for application {app['uuid']}"
+            )
         numeric_id = max((s.get("subscriptionId", 0) for s in self.data["subscriptions"]), default=0) + 1
         sub = {
             "subscriptionId": numeric_id,
@@ -1116,7 +1124,6 @@ class ProductApis:
             "keyManager": km_name,
             "_keyMappingId": str(uuid.uuid4()),
             "_consumerSecret": consumer_secret,
-            "_secretDigest": _digest(consumer_secret),
             "_grantTypes": list(body.get("grantTypesToBeSupported") or ["client_credentials"]),
             "_callbackUrl": body.get("callbackUrl") or "",
         }
@@ -1198,8 +1205,8 @@ def _api_event(item: dict[str, Any]) -> dict[str, Any]:
         "apiProvider": item.get("provider"),
         "apiType": item.get("apiType", "HTTP"),
         "apiStatus": item.get("status"),
-        "securityScheme": "oauth2",
-        "apiVisibility": "PUBLIC",
+        "securityScheme": ",".join(item.get("_publisher", {}).get("securityScheme") or ["oauth2"]),
+        "apiVisibility": item.get("_publisher", {}).get("visibility", "PUBLIC"),
     }
 
 
@@ -1250,11 +1257,9 @@ def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
 def validate_served(api: str, template: str, method: str, status: int, body: Any) -> None:
     """An answer of the product APIs against the spec: an error against `Error`, a success against the operation's
     answer for its status, unless IMPL_ANSWERS records that the implementation answers otherwise."""
-    from openapi_schema_validator import OAS30ReadValidator
-
     document = wso2_specs.spec(api)
     if status >= 400:
-        schema: dict[str, Any] | None = {"$ref": "#/components/schemas/Error"}
+        schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
     elif (api, template, method, status) in IMPL_ANSWERS:
         schema = IMPL_ANSWERS[(api, template, method, status)]
     else:

@@ -1,5 +1,8 @@
 """The roles that need neither Docker nor an unreachable chart repository, converged twice with the dev inventory
-against the real API server: the first run creates everything, the second changes nothing."""
+against the real API server: the first run creates everything, the second changes nothing.
+
+`apim_setup` talks only to APIM's REST APIs, never to the API server: it is converged the same way, outside this
+network namespace, against the APIM double in tests/ansible/test_apim_setup.py."""
 
 import re
 

@@ -152,10 +152,10 @@ def test_dcr_then_password_grant_gives_the_requested_scopes_the_admin_holds(apim
     assert session.get(apim.url + f"{PUBLISHER}/apis", headers=bearer, timeout=10).status_code == 200
     bad = session.post(apim.url + "/oauth2/token", data={**form, "password": "wrong"}, auth=client, timeout=10)
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid_grant")
-    stale = session.post(
-        apim.url + "/oauth2/token", data=form, auth=(client[0], first.json()["clientSecret"]), timeout=10
-    )
-    assert (stale.status_code, stale.json()["error"]) == (401, "invalid_client")
+    assert first.json()["clientSecret"] == again.json()["clientSecret"]
+    wrong = session.post(apim.url + "/oauth2/token", data=form, auth=(client[0], "wrong"), timeout=10)
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
+    assert all(s.body.get("clientSecret", "(not kept)") == "(not kept)" for s in apim.responses if s.endpoint == "dcr")
 
 
 # -- Publisher API -------------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_a_published_deployed_api_is_in_the_data_api_the_devportal_and_the_event
     deploy = apim.events[1][2]
     assert (deploy["uuid"], deploy["gatewayLabels"]) == (api_id, ["Default"])
     lifecycle = apim.events[2][2]
-    assert (lifecycle["apiStatus"], lifecycle["currentStatus"], lifecycle["action"]) == (
+    assert (lifecycle["apiStatus"], lifecycle["currentStatus"], lifecycle["lifecycleEvent"]) == (
         "PUBLISHED",
         "CREATED",
         "Publish",
@@ -303,3 +303,160 @@ def test_revision_limit_and_revision_listing(client) -> None:
     listed = client("GET", f"{PUBLISHER}/apis/{api_id}/revisions").json()
     assert [r["displayName"] for r in listed["list"]] == [f"Revision {n}" for n in range(1, 6)]
     assert client("GET", f"{PUBLISHER}/apis/{api_id}/revisions", params={"query": "deployed:true"}).json()["count"] == 0
+
+
+# -- Admin and DevPortal APIs ----------------------------------------------------------------------------------
+
+POLICY = {"policyName": "Tiny", "displayName": "Tiny", "billingPlan": "FREE", "stopOnQuotaReach": True,
+          "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                           "requestCount": {"requestCount": 5, "unitTime": 1, "timeUnit": "min"}}}  # fmt: skip
+KEY_MANAGER = {"name": "WSO2-IS-7", "type": "WSO2-IS-7", "issuer": "https://is.example.com/oauth2/token",
+               "certificates": {"type": "JWKS", "value": "https://is.example.com/oauth2/jwks"},
+               "consumerKeyClaim": "azp", "scopesClaim": "scope", "enabled": True,
+               "additionalProperties": {"Username": "admin", "Password": "is-secret"}}  # fmt: skip
+
+
+def test_admin_policies_and_key_managers_are_the_data_apis_items(client, apim) -> None:
+    names = {p["policyName"] for p in client("GET", f"{ADMIN}/throttling/policies/subscription").json()["list"]}
+    assert {"Gold", "Silver", "Bronze", "Unlimited", "Unauthenticated"} <= names
+    assert client("POST", f"{ADMIN}/throttling/policies/subscription", json=POLICY).status_code == 201
+    assert client("POST", f"{ADMIN}/throttling/policies/subscription", json=POLICY).status_code == 409
+    [tiny] = data_api(client, "subscription-policies", policyName="Tiny").json()["list"]
+    assert tiny["defaultLimit"]["requestCount"] == {"requestCount": 5, "unitTime": 1, "timeUnit": "min"}
+    created = client("POST", f"{ADMIN}/key-managers", json=KEY_MANAGER)
+    assert created.status_code == 201
+    assert "Password" not in created.json()["additionalProperties"]  # a connector secret is never answered
+    assert client("POST", f"{ADMIN}/key-managers", json=KEY_MANAGER).json()["code"] == 901402
+    known = data_api(client, "keymanagers").json()
+    [km] = [k for k in known if k["name"] == "WSO2-IS-7"]
+    assert km["additionalProperties"]["issuer"] == KEY_MANAGER["issuer"]
+    assert [(topic, kind) for topic, kind, _ in apim.events] == [
+        ("notification", "POLICY_CREATE"),
+        ("keyManager", "add"),
+    ]
+
+
+def test_applications_subscriptions_and_keys_land_in_the_data_api(client, apim) -> None:
+    client("POST", f"{ADMIN}/key-managers", json=KEY_MANAGER)
+    api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    app = client("POST", f"{DEVPORTAL}/applications", json={"name": "App", "throttlingPolicy": "Unlimited",
+                                                             "tokenType": "OAUTH"})  # fmt: skip
+    assert (app.status_code, app.json()["tokenType"]) == (201, "JWT")  # the tokenType sent is not honoured
+    app_id = app.json()["applicationId"]
+    same_name = client("POST", f"{DEVPORTAL}/applications", json={"name": "app", "throttlingPolicy": "Unlimited"})
+    assert (same_name.status_code, same_name.json()["message"]) == (409, "Resource Already Exists")
+    subscribe = {"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}
+    # Not yet published: the API is not in the devportal, so nobody can subscribe.
+    assert client("POST", f"{DEVPORTAL}/subscriptions", json=subscribe).status_code == 404
+    client("POST", f"{PUBLISHER}/apis/change-lifecycle", params={"apiId": api_id, "action": "Publish"})
+    other_tier = client("POST", f"{DEVPORTAL}/subscriptions", json={**subscribe, "throttlingPolicy": "Bronze"})
+    assert (other_tier.status_code, other_tier.json()["code"]) == (403, 902002)  # a tier the API does not offer
+    assert client("POST", f"{DEVPORTAL}/subscriptions", json=subscribe).status_code == 201
+    assert client("POST", f"{DEVPORTAL}/subscriptions", json=subscribe).status_code == 409
+    keys = {"keyType": "PRODUCTION", "keyManager": "WSO2-IS-7", "grantTypesToBeSupported": ["client_credentials"]}
+    generated = client("POST", f"{DEVPORTAL}/applications/{app_id}/generate-keys", json=keys)
+    assert generated.status_code == 200
+    assert client("POST", f"{DEVPORTAL}/applications/{app_id}/generate-keys", json=keys).json()["code"] == 901409
+    missing_km = client("POST", f"{DEVPORTAL}/applications/{app_id}/generate-keys", json={**keys, "keyManager": "X"})
+    assert missing_km.status_code == 404
+    listed = client("GET", f"{DEVPORTAL}/applications/{app_id}/oauth-keys").json()["list"]
+    assert [k["consumerKey"] for k in listed] == [generated.json()["consumerKey"]]
+
+    [row] = data_api(client, "applications").json()["list"]
+    assert (row["uuid"], row["name"], row["policy"]) == (app_id, "App", "Unlimited")
+    [sub] = data_api(client, "subscriptions", apiUUID=api_id, applicationUUID=app_id).json()["list"]
+    assert (sub["policyId"], sub["subscriptionState"]) == ("Gold", "UNBLOCKED")
+    [mapping] = data_api(client, "application-key-mappings", consumerKey=generated.json()["consumerKey"]).json()["list"]
+    assert (mapping["applicationUUID"], mapping["keyManager"]) == (app_id, "WSO2-IS-7")
+    assert "_consumerSecret" not in mapping
+    devportal_events = ["APPLICATION_CREATE", "SUBSCRIPTIONS_CREATE", "APPLICATION_REGISTRATION_CREATE"]
+    assert [kind for _, kind, _ in apim.events if kind in devportal_events] == devportal_events
+
+    session = requests.Session()
+    session.trust_env, session.verify = False, client.session.verify
+    pair = (generated.json()["consumerKey"], generated.json()["consumerSecret"])
+    token = session.post(apim.url + "/oauth2/token", data={"grant_type": "client_credentials"}, auth=pair, timeout=10)
+    assert (token.status_code, token.json()["scope"]) == (200, "default")
+
+
+# -- the adapter's control plane follows what the product APIs do, through a real broker -------------------------
+
+
+def test_the_adapter_follows_publisher_and_devportal_changes_through_the_event_hub(
+    apim_factory, qpid, test_ca, credentials, tmp_path
+) -> None:
+    import asyncio
+    import time
+
+    import pika
+
+    from apim_adapter import catalog, config
+    from apim_adapter.controlplane.events import decode
+    from apim_adapter.controlplane.wso2 import Wso2ControlPlane
+    from harness.helpers import eventually
+
+    apim = apim_factory(fresh_data(), amqp_url=qpid.url)
+    client = Client(apim, str(test_ca.ca))
+    connection = pika.BlockingConnection(pika.URLParameters(qpid.url))
+    channel = connection.channel()
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(queue, "amq.topic", "notification")
+    user, password = credentials
+    cfg = config.parse({"controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca),
+                                         "usernameFile": str(user), "passwordFile": str(password),
+                                         "gatewayLabel": "Default"}}, tmp_path)  # fmt: skip
+    cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+
+    def act() -> tuple[str, str, str]:
+        api_id = create_deploy_publish(client)
+        app = {"name": "App", "throttlingPolicy": "Unlimited"}
+        app_id = client("POST", f"{DEVPORTAL}/applications", json=app).json()["applicationId"]
+        subscription = {"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}
+        assert client("POST", f"{DEVPORTAL}/subscriptions", json=subscription).status_code == 201
+        keys = {"keyType": "PRODUCTION", "keyManager": "Resident Key Manager", "grantTypesToBeSupported": []}
+        generated = client("POST", f"{DEVPORTAL}/applications/{app_id}/generate-keys", json=keys)
+        assert generated.status_code == 200, generated.text
+        return api_id, app_id, generated.json()["consumerKey"]
+
+    bodies: list[bytes] = []
+
+    def received() -> bool:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            bodies.append(body)
+        return len(bodies) == 6
+
+    async def scenario() -> tuple[tuple[str, str, str], catalog.Catalog]:
+        try:
+            cp.snapshot = await cp.pull()  # the empty catalog of a new APIM
+            ids = await asyncio.to_thread(act)
+            assert await asyncio.to_thread(eventually, received, 10), len(bodies)
+            events = [decode("notification", body) for body in bodies]
+            assert [e.type for e in events] == ["API_CREATE", "DEPLOY_API_IN_GATEWAY", "API_LIFECYCLE_CHANGE",
+                                                "APPLICATION_CREATE", "SUBSCRIPTIONS_CREATE",
+                                                "APPLICATION_REGISTRATION_CREATE"]  # fmt: skip
+            for one in events:
+                await cp.apply(one)
+            return ids, catalog.build(cp.snapshot.document(time.time()))
+        finally:
+            await cp.api.close()
+            connection.close()
+
+    (api_id, app_id, key), built = asyncio.run(scenario())
+    assert [(a.name, a.context) for a in built.apis.values()] == [("HttpbinAPI", "/httpbin/1.0.0")]
+    assert built.subscriptions[(app_id, api_id)].state == "UNBLOCKED"
+    assert built.key_mappings[(key, "Resident Key Manager")].key_type == "PRODUCTION"
+
+
+def test_an_api_with_subscriptions_cannot_be_deleted_and_sample_apis_are_in_the_publisher(apim_factory, test_ca):
+    from harness.apim_double import sample_data
+
+    apim = apim_factory(sample_data())
+    client = Client(apim, str(test_ca.ca))
+    [api] = client("GET", f"{PUBLISHER}/apis", params={"query": "name:HttpbinAPI"}).json()["list"]
+    assert (api["id"], api["context"], api["lifeCycleStatus"]) == ("api-httpbin", "/httpbin", "PUBLISHED")
+    full = client("GET", f"{PUBLISHER}/apis/api-httpbin").json()
+    assert {op["target"] for op in full["operations"]} >= {"/ip", "/headers"}
+    refused = client("DELETE", f"{PUBLISHER}/apis/api-httpbin")
+    assert (refused.status_code, refused.json()["message"]) == (409, "Conflict")
+    assert [a["uuid"] for a in apim.data["apis"]] == ["api-httpbin"]
