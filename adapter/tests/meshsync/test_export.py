@@ -142,7 +142,7 @@ def apim_api(want=None, digest=None, status="PUBLISHED", **changes):
     want = want or spec(service(), SETTINGS)
     digest = digest or definition(DOC)[1]
     body = copy.deepcopy(create_body(want, digest, definition(DOC)[0]))  # as the update step leaves it
-    body.update(id="api-1", lifeCycleStatus=status, operations=[{"target": "/get", "verb": "GET"}], **changes)
+    body.update({"id": "api-1", "lifeCycleStatus": status, **changes})
     return body
 
 
@@ -154,7 +154,7 @@ def test_a_new_service_creates_deploys_and_publishes() -> None:
     create = plan.steps[0]
     assert plan.steps[1].definition == text
     assert plan.steps[2].body == (want, digest)
-    assert create.body["operations"] == [{"target": "/get", "verb": "GET"}]
+    assert create.body["operations"] == [{"target": "/get", "verb": "GET", "scopes": []}]
     assert create.body["endpointConfig"]["production_endpoints"]["url"] == want.endpoint
     # The digest only once the document is uploaded: a create that stops half-way uploads it on the next pass.
     assert properties(create.body) == {PROPERTY_OWNER: "default/httpbin", PROPERTY_DEFINITION: "pending"}
@@ -196,6 +196,7 @@ def test_a_new_document_updates_the_definition_then_the_api_then_deploys() -> No
     assert [s.op for s in plan.steps] == ["definition", "update", "revise"]
     assert plan.steps[0].definition == text
     assert plan.steps[1].body == (want, digest)
+    assert plan.steps[1].definition == text
     assert "OpenAPI document updated" in plan.changes
 
 
@@ -230,11 +231,11 @@ def test_fields_not_ours_are_kept_by_the_update_body() -> None:
     digest = definition(DOC)[1]
     api = apim_api(description="edited by hand", additionalProperties=[{"name": "team", "value": "a", "display": True},
                    {"name": PROPERTY_OWNER, "value": "default/httpbin", "display": False}])  # fmt: skip
-    body = updated_body(api, want, digest)
+    body = updated_body(api, want, digest, definition(DOC)[0])
     assert body["description"] == "edited by hand"
     assert body["policies"] == ["Gold"]
     assert properties(body) == {"team": "a", PROPERTY_OWNER: "default/httpbin", PROPERTY_DEFINITION: digest}
-    assert body["operations"] == api["operations"]
+    assert body["operations"] == [{"target": "/get", "verb": "GET", "scopes": []}]
 
 
 @pytest.mark.parametrize("status", ["BLOCKED", "DEPRECATED", "RETIRED"])
@@ -290,3 +291,31 @@ def test_unwanted_apis() -> None:
     # The Service's annotation is broken right now: its APIs stay.
     assert [a["id"] for a in unwanted(owned, {}, failing={"default/httpbin"})] == ["api-3"]
     assert [a["id"] for a in unwanted(owned, {})] == ["api-1", "api-2", "api-3"]
+
+
+def test_scopes_come_from_the_document_as_apim_writes_them() -> None:
+    from apim_adapter.meshsync.export import scopes, updated_body
+
+    doc = (
+        "openapi: 3.0.1\npaths:\n"
+        "  /ip: {get: {security: [{default: [scope_ip]}], x-throttling-tier: Unlimited}}\n"
+        "  /admin: {post: {security: [{default: [scope_admin, scope_ip]}]}}\n"
+        "  /get: {get: {security: [{default: []}]}}\n"
+        "components: {securitySchemes: {default: {type: oauth2, flows: {implicit: {authorizationUrl: https://x,\n"
+        "  scopes: {scope_ip: Read the IP}, x-scopes-bindings: {scope_ip: 'admin, Internal/subscriber'}}}}}}\n"
+    )
+    text, digest = definition(doc)
+    assert scopes(text) == [
+        {"scope": {"name": "scope_admin", "displayName": "scope_admin", "description": "", "bindings": []},
+         "shared": False},
+        {"scope": {"name": "scope_ip", "displayName": "scope_ip", "description": "Read the IP",
+                   "bindings": ["admin", "Internal/subscriber"]}, "shared": False},
+    ]  # fmt: skip
+    want = spec(service(), SETTINGS)
+    body = create_body(want, digest, text)
+    assert {(o["verb"], o["target"]): o["scopes"] for o in body["operations"]} == {
+        ("GET", "/ip"): ["scope_ip"], ("POST", "/admin"): ["scope_admin", "scope_ip"], ("GET", "/get"): []}  # fmt: skip
+    # An update keeps what APIM holds for an operation (its tier) and takes the scopes from the document.
+    api = apim_api(operations=[{"target": "/ip", "verb": "GET", "throttlingPolicy": "Gold", "scopes": []}])
+    [ip] = [o for o in updated_body(api, want, digest, text)["operations"] if o["target"] == "/ip"]
+    assert ip == {"target": "/ip", "verb": "GET", "throttlingPolicy": "Gold", "scopes": ["scope_ip"]}

@@ -233,11 +233,43 @@ def _properties_list(api: Mapping[str, Any], ours: Mapping[str, str]) -> list[di
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
-def operations(document: str) -> list[dict[str, str]]:
-    """The document's operations as the API body lists them (`target`, `verb`)."""
+def _operation_scopes(operation: Any) -> list[str]:
+    """The scopes an operation's `security` requirements name (APIM writes them under its `default` scheme)."""
+    out: list[str] = []
+    for requirement in (operation.get("security") if isinstance(operation, dict) else None) or []:
+        for names in requirement.values() if isinstance(requirement, dict) else ():
+            out += [str(n) for n in names or [] if str(n) not in out]
+    return out
+
+
+def operations(document: str) -> list[dict[str, Any]]:
+    """The document's operations as the API body lists them (`target`, `verb`, `scopes`)."""
     paths = json.loads(document).get("paths") or {}
-    return [{"target": path, "verb": verb.upper()} for path, item in paths.items() if isinstance(item, dict)
-            for verb in item if verb in METHODS]  # fmt: skip
+    return [{"target": path, "verb": verb.upper(), "scopes": _operation_scopes(op)}
+            for path, item in paths.items() if isinstance(item, dict) for verb, op in item.items()
+            if verb in METHODS]  # fmt: skip
+
+
+def scopes(document: str) -> list[dict[str, Any]]:
+    """The API's scopes (`APIScope`), from the document's OAuth2 schemes as APIM writes them (the `default`
+    scheme's flow scopes, their role bindings in `x-scopes-bindings`, comma-separated); a scope an operation names
+    without declaring it is declared with no binding (any role)."""
+    parsed = json.loads(document)
+    declared: dict[str, tuple[str, list[str]]] = {}
+    schemes = ((parsed.get("components") or {}).get("securitySchemes") or {}) if isinstance(parsed, dict) else {}
+    for scheme in schemes.values() if isinstance(schemes, dict) else ():
+        for flow in ((scheme.get("flows") or {}) if isinstance(scheme, dict) else {}).values():
+            if not isinstance(flow, dict):
+                continue
+            bindings = flow.get("x-scopes-bindings") or {}
+            for name, description in (flow.get("scopes") or {}).items():
+                roles = [r.strip() for r in str(bindings.get(name) or "").split(",") if r.strip()]
+                declared.setdefault(str(name), (str(description or ""), roles))
+    for operation in operations(document):
+        for name in operation["scopes"]:
+            declared.setdefault(name, ("", []))
+    return [{"scope": {"name": name, "displayName": name, "description": description, "bindings": roles},
+             "shared": False} for name, (description, roles) in sorted(declared.items())]  # fmt: skip
 
 
 def create_body(want: Spec, digest: str, document: str) -> dict[str, Any]:
@@ -255,6 +287,7 @@ def create_body(want: Spec, digest: str, document: str) -> dict[str, Any]:
         "transport": ["http", "https"],
         **managed_fields(want),
         "operations": operations(document),
+        "scopes": scopes(document),
         "additionalProperties": _properties_list({}, ours),
     }
 
@@ -288,10 +321,14 @@ def differences(api: Mapping[str, Any], want: Spec, digest: str) -> list[str]:
     return out
 
 
-def updated_body(api: Mapping[str, Any], want: Spec, digest: str) -> dict[str, Any]:
-    """`PUT /apis/{apiId}` takes the whole API: the current one with our fields replaced."""
+def updated_body(api: Mapping[str, Any], want: Spec, digest: str, document: str) -> dict[str, Any]:
+    """`PUT /apis/{apiId}` takes the whole API: the current one with our fields replaced, and its operations and
+    scopes those of the document (an operation's other settings, such as its tier, kept from APIM's copy)."""
     body = {k: v for k, v in api.items() if k not in ("additionalPropertiesMap",)}
     body.update(managed_fields(want))
+    current = {(o.get("target"), o.get("verb")): o for o in api.get("operations") or [] if isinstance(o, dict)}
+    body["operations"] = [{**current.get((o["target"], o["verb"]), {}), **o} for o in operations(document)]
+    body["scopes"] = scopes(document)
     body["additionalProperties"] = _properties_list(api, {PROPERTY_OWNER: want.owner, PROPERTY_DEFINITION: digest})
     return body
 
@@ -307,7 +344,7 @@ class Step:
     op: str
     body: Any = None
     action: str = ""
-    definition: str = ""  # the OpenAPI document, for create and definition
+    definition: str = ""  # the OpenAPI document, for definition and update
 
 
 @dataclass
@@ -333,7 +370,7 @@ def plan_export(
         # The digest goes in last (`update`), after the definition: if a step fails on the way, the next pass
         # still sees the document as not uploaded and uploads it.
         steps = [Step("create", create_body(want, PENDING, text)), Step("definition", definition=text),
-                 Step("update", (want, digest)), Step("revise"), Step("publish")]  # fmt: skip
+                 Step("update", (want, digest), definition=text), Step("revise"), Step("publish")]  # fmt: skip
         changes = ["created", f"revision deployed to {settings.environment}", "published"]
         return ApiPlan(None, label, steps, changes)
     out = ApiPlan(str(api["id"]), label)
@@ -351,7 +388,7 @@ def plan_export(
     if changed:
         # The body is made from the API as it is after the definition step: `PUT /apis/{apiId}` also writes the
         # operations it carries, and the new definition has just changed them.
-        out.steps.append(Step("update", (want, digest)))
+        out.steps.append(Step("update", (want, digest), definition=text))
         out.changes += [f"{c} updated" for c in changed]
     if changed or settings.environment not in set(deployed_to):
         out.steps.append(Step("revise"))

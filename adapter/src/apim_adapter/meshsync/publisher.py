@@ -186,7 +186,8 @@ class Publisher:
                 await self.call("PUT", f"/apis/{api_id}/swagger", data=form)
             elif step.op == "update":
                 want, digest = step.body
-                await self.call("PUT", f"/apis/{api_id}", json=updated_body(await self.api(api_id), want, digest))
+                body = updated_body(await self.api(api_id), want, digest, step.definition)
+                await self.call("PUT", f"/apis/{api_id}", json=body)
             elif step.op == "revise":
                 await self._revise(api_id, plan.label, environment, vhost, max_revisions)
             elif step.op == "publish":

@@ -1,0 +1,104 @@
+"""The dev stack's flow when the httpbin API comes from its annotated Service (inventories/dev
+`stack_api_from_service: true`): apim_setup creates the key manager and the Tiny tier, then waits; mesh-sync's export
+(its Publisher client and pure core, fed with the httpbin chart's Service and OpenAPI ConfigMap) creates, deploys and
+publishes the API once the tier exists — as its resync does in the cluster; apim_setup then subscribes the
+applications to that API. Against the APIM double's product REST APIs (bodies validated against WSO2's specs)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+import yaml
+
+from apim_adapter.meshsync.export import Port, Service, Settings, definition, plan_export, spec
+from apim_adapter.meshsync.publisher import Credentials, Publisher
+from harness.apim_double import ApimDouble, fresh_data, make_test_ca
+from harness.helpers import ROOT, run_ansible, tool
+
+# The httpbin chart's values as inventories/dev/group_vars/all/adapter.yml sets them (test_rendered.py checks that
+# those give the API apim_setup would have created).
+TIERS = ["Gold", "Silver", "Bronze", "Unlimited", "Tiny"]
+HTTPBIN_VALUES = {"virtualService": {"enabled": False}, "apimExport": {"enabled": True, "tiers": TIERS}}
+
+
+def httpbin_release() -> tuple[Service, str]:
+    rendered = subprocess.run(
+        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
+        input=json.dumps(HTTPBIN_VALUES), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendered) if o}
+    svc = objects[("Service", "httpbin")]
+    ports = tuple(Port(p["name"], p["port"], p.get("appProtocol")) for p in svc["spec"]["ports"])
+    info = Service("httpbin", "httpbin", svc["metadata"]["annotations"], ports)
+    return info, objects[("ConfigMap", "httpbin-openapi")]["data"]["openapi.yaml"]
+
+
+def export_when_the_tier_exists(double: ApimDouble, ca: str, done: dict[str, Any]) -> None:
+    """mesh-sync's pass, repeated as its resync would until APIM accepts the tiers (Tiny comes from apim_setup)."""
+    info, document = httpbin_release()
+    settings = Settings("Default", vhost="api.istio-apim.local")
+    want = spec(info, settings)
+    text, digest = definition(document)
+    deadline = time.monotonic() + 120
+    while "Tiny" not in {p["name"] for p in double.data["subscriptionPolicies"]}:
+        if time.monotonic() > deadline:
+            done["error"] = "the Tiny tier never appeared"
+            return
+        time.sleep(0.2)
+
+    async def apply() -> str:
+        client = Publisher(double.url, Credentials(user=lambda: double.admin_credentials), ca)
+        try:
+            return await client.apply(plan_export(want, text, digest, None, [], settings), "Default",
+                                      "api.istio-apim.local", 5)  # fmt: skip
+        finally:
+            await client.close()
+
+    done["api_id"] = asyncio.run(apply())
+
+
+@pytest.fixture(scope="module")
+def converged(tmp_path_factory: pytest.TempPathFactory):
+    directory = tmp_path_factory.mktemp("apim-setup-exported")
+    tls = make_test_ca(directory / "ca")
+    double = ApimDouble(fresh_data(), tls=tls).start()
+    username, password = double.admin_credentials
+    extra = directory / "apim-double.json"  # a file, so the admin password is not on a command line
+    extra.write_text(json.dumps({"apim_setup_base_url": double.url, "apim_setup_ca_path": str(tls.ca),
+                                 "apim_setup_admin_username": username, "apim_setup_admin_password": password,
+                                 "apim_setup_retries": 60, "apim_setup_delay": 1}))  # fmt: skip
+    extra.chmod(0o600)
+    done: dict[str, Any] = {}
+    exporter = threading.Thread(target=export_when_the_tier_exists, args=(double, str(tls.ca), done), daemon=True)
+    exporter.start()
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{extra}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    exporter.join(30)
+    yield double, result, done
+    double.stop()
+
+
+def test_apim_setup_subscribes_to_the_api_exported_from_the_service(converged) -> None:
+    double, result, done = converged
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "error" not in done, done
+    [api] = [a for a in double.data["apis"] if a["name"] == "HttpbinAPI"]  # the role created none of its own
+    assert api["uuid"] == done["api_id"]
+    assert (api["status"], api["_gatewayLabels"]) == ("PUBLISHED", ["Default"])
+    assert api["_deployments"][0]["vhost"] == "api.istio-apim.local"
+    dto = api["_publisher"]
+    assert {p["name"]: p["value"] for p in dto["additionalProperties"]}["istio-apim-service"] == "httpbin/httpbin"
+    assert {o["target"]: o["scopes"] for o in dto["operations"]} == {
+        "/ip": ["scope_ip"], "/headers": ["scope_headers"], "/get": [], "/delay/{delay}": [],
+        "/status/{status_code}": []}  # fmt: skip
+    subscriptions = {(s["applicationUUID"], s["policyId"]) for s in double.data["subscriptions"]
+                     if s["apiUUID"] == api["uuid"]}  # fmt: skip
+    apps = {a["name"]: a["uuid"] for a in double.data["applications"]}
+    assert subscriptions == {(apps["SubscribedApp"], "Gold"), (apps["ThrottledApp"], "Tiny")}
+    assert not [s for s in double.responses if s.operation and s.status >= 400]
