@@ -9,6 +9,18 @@ from typing import Any
 import aiohttp
 
 
+async def read_at_most(content: aiohttp.StreamReader, max_bytes: int) -> bytes:
+    """The whole body, or ValueError once it passes `max_bytes`. (`StreamReader.read(n)` answers what is buffered,
+    up to n bytes: one call can return a part of a larger body.)"""
+    chunks, size = [], 0
+    async for chunk in content.iter_chunked(64 << 10):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ValueError(f"response larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class HttpClient:
     def __init__(self, ca_bundle: str | None = None, timeout: float = 5.0):
         self.ca_bundle, self.timeout = ca_bundle, aiohttp.ClientTimeout(total=timeout)
@@ -31,10 +43,7 @@ class HttpClient:
             raise aiohttp.ClientResponseError(
                 resp.request_info, resp.history, status=resp.status, message=f"HTTP {resp.status}"
             )
-        body = await resp.content.read(max_bytes + 1)
-        if len(body) > max_bytes:
-            raise ValueError(f"response larger than {max_bytes} bytes")
-        return body
+        return await read_at_most(resp.content, max_bytes)
 
     async def request_json(self, method: str, url: str, max_bytes: int, **kwargs: Any) -> Any:
         async with self.session.request(method, url, **kwargs) as resp:

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from ..http_client import HttpClient
+from ..http_client import HttpClient, read_at_most
 from .export import ApiPlan, updated_body
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,9 @@ class Publisher:
         url = path if path.startswith("http") else self.base + path
         try:
             async with self.http.session.request(method, url, **kwargs) as resp:
-                body = await resp.content.read(MAX_BYTES + 1)
-                if len(body) > MAX_BYTES:
-                    raise PublisherError(f"{method} {urllib.parse.urlsplit(url).path}: answer too large")
-                return resp.status, body
+                return resp.status, await read_at_most(resp.content, MAX_BYTES)
+        except ValueError:
+            raise PublisherError(f"{method} {urllib.parse.urlsplit(url).path}: answer too large") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PublisherError(f"{method} {urllib.parse.urlsplit(url).path}: {exc or type(exc).__name__}") from None
 

@@ -24,7 +24,7 @@ from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Event, Service
 
-from ..http_client import HttpClient
+from ..http_client import HttpClient, read_at_most
 from .export import (
     PROPERTY_OWNER,
     FromConfigMap,
@@ -158,14 +158,15 @@ class Exporter:
             return text
         try:
             async with self.http.session.get(source.url) as resp:
-                body = await resp.content.read(MAX_DOCUMENT_BYTES + 1)
+                if resp.status != 200:
+                    raise Invalid(f"GET {source.url}: HTTP {resp.status}")
+                return await read_at_most(resp.content, MAX_DOCUMENT_BYTES)
+        except Invalid:
+            raise
+        except ValueError:  # read_at_most's limit
+            raise Invalid(f"GET {source.url}: the OpenAPI document is larger than {MAX_DOCUMENT_BYTES} bytes") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Invalid(f"GET {source.url}: {exc or type(exc).__name__}") from None
-        if resp.status != 200:
-            raise Invalid(f"GET {source.url}: HTTP {resp.status}")
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise Invalid(f"GET {source.url}: the OpenAPI document is larger than {MAX_DOCUMENT_BYTES} bytes")
-        return body
 
     # -- one pass -------------------------------------------------------------------------------------------
 
