@@ -14,12 +14,12 @@ WSO2's OpenAPI specs.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 import pytest
 import requests
+from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
 
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
@@ -37,15 +37,9 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("apim-setup")
     tls = make_test_ca(directory / "ca")
     double = ApimDouble(fresh_data(), tls=tls).start()
-    username, password = double.admin_credentials
-    extra = directory / "apim-double.json"  # a file, so the admin password is not on a command line
-    extra.write_text(json.dumps({"apim_setup_base_url": double.url, "apim_setup_ca_path": str(tls.ca),
-                                 "apim_setup_admin_username": username, "apim_setup_admin_password": password,
-                                 "apim_setup_retries": 1, "apim_setup_delay": 0,
-                                 # the role's own API (inventories/dev exports it from the httpbin Service instead:
-                                 # test_apim_setup_subscribes_to_the_api_exported_from_the_service)
-                                 "stack_api_from_service": False}))  # fmt: skip
-    extra.chmod(0o600)
+    # The role's own API (inventories/dev exports it from the httpbin Service instead:
+    # test_apim_setup_exported.py).
+    extra = extra_vars(double, tls, directory, apim_setup_retries=1, apim_setup_delay=0, stack_api_from_service=False)
     env = {"ANSIBLE_NOCOLOR": "1"}
     runs = []
     for playbook in ("playbooks/apim_setup.yml", "tests/ansible/apim_setup_clients.yml"):

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
 
 from apim_adapter.meshsync.export import Port, Service, Settings, definition, plan_export, spec
 from apim_adapter.meshsync.publisher import Credentials, Publisher
@@ -68,12 +69,7 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("apim-setup-exported")
     tls = make_test_ca(directory / "ca")
     double = ApimDouble(fresh_data(), tls=tls).start()
-    username, password = double.admin_credentials
-    extra = directory / "apim-double.json"  # a file, so the admin password is not on a command line
-    extra.write_text(json.dumps({"apim_setup_base_url": double.url, "apim_setup_ca_path": str(tls.ca),
-                                 "apim_setup_admin_username": username, "apim_setup_admin_password": password,
-                                 "apim_setup_retries": 60, "apim_setup_delay": 1}))  # fmt: skip
-    extra.chmod(0o600)
+    extra = extra_vars(double, tls, directory, apim_setup_retries=60, apim_setup_delay=1)
     done: dict[str, Any] = {}
     exporter = threading.Thread(target=export_when_the_tier_exists, args=(double, str(tls.ca), done), daemon=True)
     exporter.start()
