@@ -4,6 +4,7 @@ against the real API server: the first run creates everything, the second change
 `apim_setup` talks only to APIM's REST APIs, never to the API server: it is converged the same way, outside this
 network namespace, against the APIM double in tests/ansible/test_apim_setup.py."""
 
+import json
 import re
 
 import pytest
@@ -57,3 +58,20 @@ def test_objects_are_in_place(cluster: Cluster, crds: list[str]) -> None:
     assert {"httpbin", "apim-adapter"} <= set(releases.split())
     policy = cluster.check(cluster.kubectl("get", "authorizationpolicies.security.istio.io", "-A", "-o", "name"))
     assert policy.strip(), "the adapter's CUSTOM AuthorizationPolicy is missing"
+
+
+def test_the_httpbin_api_comes_from_its_annotated_service(cluster: Cluster, crds: list[str]) -> None:
+    """inventories/dev `stack_api_from_service`: the Service carries the export annotations and its OpenAPI
+    ConfigMap, no hand-written VirtualService is installed, mesh-sync runs with the export Role in httpbin's
+    namespace."""
+    service = json.loads(cluster.check(cluster.kubectl("get", "service", "httpbin", "-n", "httpbin", "-o", "json")))
+    annotations = service["metadata"]["annotations"]
+    assert annotations["apim.istio-apim.io/expose"] == "true"
+    assert annotations["apim.istio-apim.io/openapi-configmap"] == "httpbin-openapi/openapi.yaml"
+    cluster.check(cluster.kubectl("get", "configmap", "httpbin-openapi", "-n", "httpbin"))
+    routes = cluster.check(cluster.kubectl("get", "virtualservices.networking.istio.io", "-n", "httpbin", "-o", "name"))
+    assert routes.strip() == ""
+    cluster.check(cluster.kubectl("get", "deployment", "apim-adapter-mesh-sync", "-n", "apim-adapter"))
+    role = json.loads(cluster.check(cluster.kubectl("get", "role", "apim-adapter-mesh-sync-export", "-n", "httpbin",
+                                                    "-o", "json")))  # fmt: skip
+    assert {r["resources"][0] for r in role["rules"]} == {"services", "configmaps", "events"}
