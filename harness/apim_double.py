@@ -193,6 +193,7 @@ class ApimDouble:
         self.up = True
         self.responses: list[Served] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.nothing_deployed_as_404 = False
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -275,6 +276,11 @@ class ApimDouble:
     def _error(self, endpoint: str, status: int, message: str) -> web.Response:
         return self._answer(endpoint, status, {"code": status, "message": message})
 
+    @staticmethod
+    def _error_dto(status: int, code: int, message: str) -> web.Response:
+        """An APIManagementException as RestApiUtil.getErrorDTO renders it: the ExceptionCodes entry's code."""
+        return web.json_response({"code": code, "message": message, "description": message}, status=status)
+
     async def _handle(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpoint"]
         self.requests.append((endpoint, dict(request.query)))
@@ -320,9 +326,13 @@ class ApimDouble:
         """RetrieveRuntimeArtifactsApiServiceImpl → RuntimeArtifactGeneratorUtil.generateRuntimeArtifact: the
         revisions deployed to the labels (`gatewayLabel` is Base64 of `|`-joined labels; plain text matches
         nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`.
-        An API's artifact comes from its `_endpointConfig` and `_revision` (`_gatewayLabels` as for /apis)."""
+        An API's artifact comes from its `_endpointConfig` and `_revision` (`_gatewayLabels` as for /apis), its
+        per-environment overrides from `_envProperties` (environment → configs).
+        A `type` with no artifact generator is APIManagementException GATEWAY_TYPE_NOT_FOUND: 404, code 900903
+        (RuntimeArtifactGeneratorUtil, ExceptionCodes). Other carbon-apimgt lines answer nothing deployed with
+        NO_API_ARTIFACT_FOUND (404, 900910) instead of the empty list: `nothing_deployed_as_404` plays them."""
         if request.query.get("type") != "Envoy":
-            return web.json_response({"code": 400, "message": "type must be Envoy"}, status=400)
+            return self._error_dto(404, 900903, "Gateway type not found")
         try:
             labels = set(base64.b64decode(request.query.get("gatewayLabel", ""), validate=True).decode().split("|"))
         except ValueError:
@@ -344,11 +354,19 @@ class ApimDouble:
             envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]
             deployments.append({"apiFile": api_file, "environments": envs})
         if not deployments:
+            if self.nothing_deployed_as_404:
+                return self._error_dto(404, 900910, "No Api artifacts found for given criteria")
             return web.json_response({"count": 0, "list": []})  # a zip otherwise: not kept in `responses`
         outer = io.BytesIO()
         with zipfile.ZipFile(outer, "w") as z:
             z.writestr("deployments.json", json.dumps({"type": "deployments", "data": {"deployments": deployments}}))
-            z.writestr("env_properties.json", json.dumps({}))
+            # MicroGatewayArtifactGenerator: the map under `apis`, API uuid → environment → {envId, envName, configs}.
+            env_properties = {
+                api["uuid"]: {env: {"envId": env, "envName": env, "configs": configs}
+                              for env, configs in api.get("_envProperties", {}).items()}
+                for api in self.data["apis"] if api.get("_envProperties")
+            }  # fmt: skip
+            z.writestr("env_properties.json", json.dumps({"type": "env_properties", "apis": env_properties}))
             for name, body in files.items():
                 z.writestr(name, body)
         return web.Response(body=outer.getvalue(), content_type="application/zip")

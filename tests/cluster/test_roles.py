@@ -15,8 +15,9 @@ from harness.kube import Cluster
 pytestmark = pytest.mark.cluster
 
 CLUSTER_VARS = ROOT / "tests" / "cluster" / "cluster-vars.yml"
-# In the order site.yml runs them: pki creates the namespaces and Secrets the charts refer to.
-PLAYBOOKS = ["pki", "httpbin", "apim_adapter"]
+# In the order site.yml runs them: pki creates the namespaces and Secrets the charts refer to; istio applies what
+# istio-apim adds to an Istio installed by other means (cluster-vars.yml), in the gateway namespace Istio made.
+PLAYBOOKS = ["pki", "istio", "httpbin", "apim_adapter"]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,8 @@ def converge(cluster: Cluster, state_dir, playbook: str) -> str:
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_converges_then_changes_nothing(cluster: Cluster, crds: list[str], state_dir, playbook: str) -> None:
+    if playbook == "istio":
+        cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-ingress"}}])
     first = converge(cluster, state_dir, playbook)
     assert not re.search(r"\bchanged=0\b", first), f"{playbook}: the first run created nothing:\n{first[-2000:]}"
     second = converge(cluster, state_dir, playbook)
@@ -49,7 +52,7 @@ def test_converges_then_changes_nothing(cluster: Cluster, crds: list[str], state
 
 
 def test_objects_are_in_place(cluster: Cluster, crds: list[str]) -> None:
-    """What the three roles leave behind, as the later stages and the gateway expect to find it."""
+    """What the roles leave behind, as the later stages and the gateway expect to find it."""
     secrets = cluster.check(
         cluster.kubectl("get", "secrets", "-A", "-l", "app.kubernetes.io/managed-by=istio-apim-pki", "-o", "name")
     )
@@ -58,6 +61,13 @@ def test_objects_are_in_place(cluster: Cluster, crds: list[str]) -> None:
     assert {"httpbin", "apim-adapter"} <= set(releases.split())
     policy = cluster.check(cluster.kubectl("get", "authorizationpolicies.security.istio.io", "-A", "-o", "name"))
     assert policy.strip(), "the adapter's CUSTOM AuthorizationPolicy is missing"
+    # The istio role's EnvoyFilter (clear_route_cache on the gateway's ext_authz filter) and injected namespace.
+    filters = cluster.check(
+        cluster.kubectl("get", "envoyfilters.networking.istio.io", "-n", "istio-ingress", "-o", "name")
+    )
+    assert filters.strip(), "the EnvoyFilter that clears the route cache is missing"
+    namespace = json.loads(cluster.check(cluster.kubectl("get", "namespace", "httpbin", "-o", "json")))
+    assert namespace["metadata"]["labels"].get("istio-injection") == "enabled"
 
 
 def test_the_httpbin_api_comes_from_its_annotated_service(cluster: Cluster, crds: list[str]) -> None:

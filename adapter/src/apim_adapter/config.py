@@ -58,6 +58,8 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from .revocation import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOKEN_LIFETIME
+
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -202,6 +204,9 @@ class KeyManager:
     jwks_min_refetch_seconds: Int = Field(
         default=10, ge=0, description="An unknown `kid` refetches the JWKS at most this often (single-flight)."
     )
+    jwks_refetch_burst: Int = Field(
+        default=3, ge=1, description="Refetches allowed at once before `jwksMinRefetchSeconds` paces them."
+    )
     introspection: Introspection | None = Field(default=None, description="Introspection of opaque tokens.")
 
     @model_validator(mode="after")
@@ -242,6 +247,15 @@ class ControlPlaneWso2:
     event_hub: EventHub | None = Field(default=None, description="Follow APIM's events; without it, only resyncs.")
     resync_seconds: Int = Field(default=300, ge=1, description="Full pull period.")
     timeout_seconds: Number = Field(default=10.0, ge=0.1, description="Timeout of each APIM call.")
+    revocation_max_entries: Int = Field(
+        default=DEFAULT_MAX_ENTRIES, ge=1, description="Revocations kept in memory; the soonest to end go first."
+    )
+    revocation_max_token_lifetime_seconds: Int = Field(
+        default=int(DEFAULT_MAX_TOKEN_LIFETIME),
+        ge=60,
+        description="The longest access token lifetime of your key managers: how long a revocation without an "
+        "expiry, or of a consumer key's or subject's earlier tokens, is kept.",
+    )
 
 
 def _control_plane_type(value: Any) -> Any:

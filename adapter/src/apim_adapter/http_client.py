@@ -38,8 +38,8 @@ class HttpClient:
         return self._session
 
     @staticmethod
-    async def _body(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-        if resp.status != 200:
+    async def _body(resp: aiohttp.ClientResponse, max_bytes: int, accept: tuple[int, ...] = (200,)) -> bytes:
+        if resp.status not in accept:
             raise aiohttp.ClientResponseError(
                 resp.request_info, resp.history, status=resp.status, message=f"HTTP {resp.status}"
             )
@@ -49,10 +49,13 @@ class HttpClient:
         async with self.session.request(method, url, **kwargs) as resp:
             return json.loads(await self._body(resp, max_bytes))
 
-    async def get_bytes(self, url: str, max_bytes: int, **kwargs: Any) -> tuple[str, bytes]:
-        """A 200 answer's content type and body, for answers that are not always JSON (a zip or JSON)."""
+    async def get_bytes(
+        self, url: str, max_bytes: int, accept: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> tuple[int, str, bytes]:
+        """The status, content type and body of an answer whose status is in `accept`, for answers that are not
+        always JSON (a zip or JSON) or whose error body the caller reads."""
         async with self.session.get(url, **kwargs) as resp:
-            return resp.content_type, await self._body(resp, max_bytes)
+            return resp.status, resp.content_type, await self._body(resp, max_bytes, accept)
 
     async def get_json(self, url: str, max_bytes: int, **kwargs: Any) -> Any:
         return await self.request_json("GET", url, max_bytes, **kwargs)

@@ -120,11 +120,23 @@ def jti_of(revoked_token: str) -> str:
     return jti if isinstance(jti, str) and jti else revoked_token
 
 
+@dataclass(frozen=True)
+class RevocationLimits:
+    """`controlPlane.revocationMaxTokenLifetimeSeconds` and `revocationMaxEntries`."""
+
+    max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME
+    max_entries: int = DEFAULT_MAX_ENTRIES
+
+
+DEFAULT_LIMITS = RevocationLimits()
+
+
 class RevocationStore:
     """What the control plane learnt, from `/revokedjwt` and the `tokenRevocation` topic; `view()` snapshots it."""
 
-    def __init__(self, max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME, max_entries: int = DEFAULT_MAX_ENTRIES):
-        self.max_token_lifetime, self.max_entries = max_token_lifetime, max_entries
+    def __init__(self, limits: RevocationLimits = DEFAULT_LIMITS):
+        self.limits = limits
+        self.max_token_lifetime, self.max_entries = limits.max_token_lifetime, limits.max_entries
         self.jtis: dict[str, float] = {}
         self.token_hashes: dict[str, float] = {}
         self.consumer_keys: dict[str, float] = {}
@@ -140,7 +152,7 @@ class RevocationStore:
 
     def copy(self) -> RevocationStore:
         """An independent store with the same entries (the control plane's snapshots never share one)."""
-        other = RevocationStore(self.max_token_lifetime, self.max_entries)
+        other = RevocationStore(self.limits)
         other.jtis, other.token_hashes = dict(self.jtis), dict(self.token_hashes)
         other.consumer_keys, other.subjects = dict(self.consumer_keys), dict(self.subjects)
         return other

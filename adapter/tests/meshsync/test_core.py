@@ -214,9 +214,20 @@ def test_artifact_endpoint_shapes():
 def test_artifact_of_another_environment_is_ignored_and_overrides_apply():
     body = apis_zip([("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN}})], "Prod")
     assert artifacts.endpoints(body, "Default") == {}
-    override = {"a": {"Prod": {"configs": {"productionEndpoint": "http://other.ns.svc"}}}}
+    # As MicroGatewayArtifactGenerator writes env_properties.json: the map under `apis`, uuid → environment.
+    override = {"apis": {"a": {"Prod": {"envId": "Prod", "envName": "Prod",
+                                         "configs": {"productionEndpoint": "http://other.ns.svc"}}}}}  # fmt: skip
     body = apis_zip([("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN}})], "Prod", override)
     assert artifacts.endpoints(body, "Prod") == {"a": http("http://other.ns.svc")}
+    # An environment keyed by its id (a gateway environment added in the Admin portal) is found by its name.
+    by_id = {"apis": {"a": {"4f1c": {"envId": "4f1c", "envName": "Prod",
+                                      "configs": {"productionEndpoint": "http://third.ns.svc"}}}}}  # fmt: skip
+    body = apis_zip([("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN}})], "Prod", by_id)
+    assert artifacts.endpoints(body, "Prod") == {"a": http("http://third.ns.svc")}
+    # The map at the top level (not how APIM writes it) is not read as an override.
+    flat = {"a": {"Prod": {"configs": {"productionEndpoint": "http://other.ns.svc"}}}}
+    body = apis_zip([("a", "A", {"endpoint_type": "http", "production_endpoints": {"url": HTTPBIN}})], "Prod", flat)
+    assert artifacts.endpoints(body, "Prod") == {"a": http(HTTPBIN)}
 
 
 def test_not_a_zip_is_an_error():

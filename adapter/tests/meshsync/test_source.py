@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from apim_adapter.config import parse
-from apim_adapter.controlplane.data_api import InternalDataApi
+from apim_adapter.controlplane.data_api import ControlPlaneError, InternalDataApi
 from apim_adapter.controlplane.events import Event
 from apim_adapter.meshsync.core import Endpoint
 from apim_adapter.meshsync.run import ApimSource, Reconciler
@@ -72,15 +72,48 @@ def test_endpoints_of_the_label_from_the_runtime_artifacts(apim: ApimDouble, tmp
     assert query["type"] == "Envoy"
 
 
-def test_nothing_deployed_is_a_json_answer_not_a_zip(apim: ApimDouble, tmp_path: Path) -> None:
+def endpoints_of(apim: ApimDouble, tmp_path: Path, label: str) -> dict[str, Endpoint]:
     async def go():
-        src = source(apim, tmp_path, label="Sandbox")
+        src = source(apim, tmp_path, label=label)
         try:
             return await src.endpoints()
         finally:
             await src.api.close()
 
-    assert asyncio.run(go()) == {}
+    return asyncio.run(go())
+
+
+def test_nothing_deployed_is_a_json_answer_not_a_zip(apim: ApimDouble, tmp_path: Path) -> None:
+    assert endpoints_of(apim, tmp_path, "Sandbox") == {}
+
+
+def test_nothing_deployed_as_apim_lines_that_answer_404(apim: ApimDouble, tmp_path: Path) -> None:
+    """NO_API_ARTIFACT_FOUND (404, 900910) means nothing is deployed; a 404 without that code (a wrong URL) is an
+    error, never "no APIs", which would remove every route."""
+    apim.nothing_deployed_as_404 = True
+    assert endpoints_of(apim, tmp_path, "Sandbox") == {}
+    with pytest.raises(ControlPlaneError, match="404"):
+        asyncio.run(_endpoints_at(apim, tmp_path, "/internal/data/v2"))
+
+
+async def _endpoints_at(apim: ApimDouble, tmp_path: Path, base: str) -> dict[str, Endpoint]:
+    src = source(apim, tmp_path)
+    src.api.base = src.api.base.replace("/internal/data/v1", base)
+    try:
+        return await src.endpoints()
+    finally:
+        await src.api.close()
+
+
+def test_environment_override_from_env_properties(apim: ApimDouble, tmp_path: Path) -> None:
+    """A per-environment endpoint set in the Publisher wins over the API's own, as gateways apply it."""
+    override = "http://httpbin-canary.default.svc.cluster.local:8000"
+
+    def mutate(data):
+        data["apis"][0]["_envProperties"] = {"Default": {"productionEndpoint": override}}
+
+    apim.change(mutate)
+    assert endpoints_of(apim, tmp_path, "Default") == {"api-httpbin": Endpoint("http", (override,))}
 
 
 def test_api_events_queue_a_pull_of_the_api_they_name() -> None:

@@ -185,3 +185,10 @@ def test_the_authenticator_does_not_remember_a_refusal_for_the_budget(server):
     assert "budget" in refused.reason
     assert remembered is None
     assert isinstance(accepted, Principal)
+
+
+def test_the_key_managers_burst_key_sizes_the_budget(server):
+    """`keyManagers[].jwksRefetchBurst` reaches the JWKS cache the authenticator builds."""
+    auth = Authenticator([KeyManager(name="km", issuer=server.issuer, jwks_uri=server.url, jwks_refetch_burst=7)])
+    assert auth.by_issuer[server.issuer].jwks.budget.burst == 7
+    run(lambda _client: auth.close())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apim_adapter.revocation import BadRevocation, RevocationStore, jti_of, revoked
+from apim_adapter.revocation import BadRevocation, RevocationLimits, RevocationStore, jti_of, revoked
 from apim_adapter.tokens import Principal, fingerprint
 from harness import oidc
 
@@ -128,21 +128,21 @@ def test_a_revocation_that_cannot_be_applied_is_an_error_that_names_no_token(pay
 
 
 def test_consumer_key_and_subject_revocations_end_after_the_longest_token_lifetime():
-    store = RevocationStore(max_token_lifetime=HOUR)
+    store = RevocationStore(RevocationLimits(max_token_lifetime=HOUR))
     store.apply_event(entity_event("consumer_app_revocation_event", str(ms(NOW)), consumerKey="client-a"), NOW)
     assert len(store.view(NOW + HOUR - 1)) == 1
     assert len(store.view(NOW + HOUR + 1)) == 0  # every token issued before it has expired
 
 
 def test_a_jti_without_expiry_lasts_at_most_the_longest_token_lifetime():
-    store = RevocationStore(max_token_lifetime=HOUR)
+    store = RevocationStore(RevocationLimits(max_token_lifetime=HOUR))
     store.apply_event({"revokedToken": "jti-1", "type": "JWT", "expiryTime": ms(NOW + 10 * HOUR)}, NOW)
     store.apply_event({"revokedToken": "jti-2", "type": "JWT", "ttl": "not a number"}, NOW)
     assert store.jtis == {"jti-1": NOW + HOUR, "jti-2": NOW + HOUR}
 
 
 def test_the_cap_drops_the_entries_that_end_soonest():
-    store = RevocationStore(max_token_lifetime=HOUR, max_entries=2)
+    store = RevocationStore(RevocationLimits(max_token_lifetime=HOUR, max_entries=2))
     for i, left in enumerate((30, 10, 20)):
         store.apply_event({"revokedToken": f"jti-{i}", "type": "JWT", "expiryTime": ms(NOW + left)}, NOW)
     assert set(store.view(NOW).jtis) == {"jti-0", "jti-2"}

@@ -12,6 +12,7 @@ import pytest
 from apim_adapter.controlplane import snapshot
 from apim_adapter.controlplane.events import BadEvent, Event
 from apim_adapter.controlplane.snapshot import Context, Snapshot
+from apim_adapter.revocation import RevocationLimits
 from apim_adapter.tokens import fingerprint
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "wso2-control-plane.md"
@@ -187,3 +188,17 @@ def test_the_documented_list_of_event_types_is_the_dispatch_table():
     section = section[: section.index("\n## ")]
     documented = set(re.findall(r"`([A-Z][A-Z_]+)`", section))
     assert documented == set(snapshot.NOTIFICATIONS)
+
+
+def test_the_configured_revocation_limits_bound_what_is_kept():
+    """`controlPlane.revocationMaxTokenLifetimeSeconds` and `revocationMaxEntries` reach both the events and the
+    full pull: a revocation without an expiry lasts the configured lifetime, and the cap keeps the latest ends."""
+    limits = RevocationLimits(max_token_lifetime=600, max_entries=2)
+    _, after = run(revocation_event(revokedToken="jti-y", type="JWT"), [], Context("Default", False, NOW, limits))
+    assert after.revocations.jtis["jti-y"] == NOW + 600
+    rows = [{"jwt_signature": f"j{n}", "expiry_time": int(NOW * 1000) + n * 60_000} for n in (1, 2, 3)]
+    pulled = Snapshot.from_lists(
+        apis=[], applications=[], subscriptions=[], key_mappings=[], policies={},
+        revoked_jwts={"revokedJWTList": rows}, key_managers=None, previous=None, now=NOW, revocation_limits=limits,
+    )  # fmt: skip
+    assert set(pulled.document(NOW)["revocations"].jtis) == {"j2", "j3"}

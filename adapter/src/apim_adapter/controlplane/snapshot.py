@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import blocking
 from ..config import KeyManager
-from ..revocation import BadRevocation, RevocationStore
+from ..revocation import DEFAULT_LIMITS, BadRevocation, RevocationLimits, RevocationStore
 from .events import CACHE_INVALIDATION, KEY_MANAGER, NOTIFICATION, THROTTLE_DATA, TOKEN_REVOCATION, BadEvent, Event
 
 POLICY_ENDPOINTS = {
@@ -62,12 +62,13 @@ class Snapshot:
         previous: Snapshot | None,
         now: float,
         block: Any = None,
+        revocation_limits: RevocationLimits = DEFAULT_LIMITS,
     ) -> Snapshot:
         """A full pull's lists as a snapshot (`revocations_skipped` says why `/revokedjwt` rows were left out).
         Revocations learnt from events survive until they end, since APIM's `/revokedjwt` list may not show them
         yet; `block` (GET /block) replaces the blocking conditions. Raises BadRevocation or blocking.BadCondition
         for a malformed answer."""
-        revocations = previous.revocations.copy() if previous is not None else RevocationStore()
+        revocations = previous.revocations.copy() if previous is not None else RevocationStore(revocation_limits)
         skipped = revocations.load(revoked_jwts, now)
         if block is not None and not isinstance(block, Mapping):
             raise blocking.BadCondition("block: not an object")
@@ -143,6 +144,7 @@ class Context:
     gateway_label: str | None
     key_managers_from_control_plane: bool
     now: float
+    revocation_limits: RevocationLimits = DEFAULT_LIMITS
 
 
 Handler = Callable[[Mapping[str, Any], Context], Plan]
@@ -265,7 +267,7 @@ def token_revocation(event: Event, ctx: Context) -> Plan:
     """Every kind APIM announces (revocation.py): a JWT's jti, an opaque token's SHA-256 (also evicted from the
     caches), or a consumer key's or subject's tokens issued before a time. The event is read into a store of its
     own, which the change merges into the snapshot's."""
-    learnt = RevocationStore()
+    learnt = RevocationStore(ctx.revocation_limits)
     try:
         digest = learnt.apply_event(event.data, ctx.now)
     except BadRevocation as exc:

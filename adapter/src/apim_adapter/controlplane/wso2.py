@@ -19,7 +19,7 @@ import pika
 
 from .. import metrics, tracing
 from ..config import Config, ControlPlane, KeyManager
-from ..revocation import BadRevocation
+from ..revocation import BadRevocation, RevocationLimits
 from ..secrets import read_secret
 from . import Publish, snapshot
 from .data_api import ControlPlaneError, InternalDataApi, key_managers_from
@@ -74,6 +74,7 @@ class Wso2ControlPlane:
     ):
         self.cp, self.config = cp, config
         self.api = InternalDataApi(cp, config)
+        self.revocation_limits = RevocationLimits(cp.revocation_max_token_lifetime_seconds, cp.revocation_max_entries)
         # Retries never wait longer than a resync period: that period is the operator's bound on staleness.
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff if max_backoff is not None else min(30.0, float(cp.resync_seconds))
@@ -114,7 +115,7 @@ class Wso2ControlPlane:
         try:
             snap = Snapshot.from_lists(
                 apis, apps, subs, keys, dict(zip(POLICY_ENDPOINTS, policies, strict=True)), revoked, key_managers,
-                self.snapshot, self.clock(), block,
+                self.snapshot, self.clock(), block, self.revocation_limits,
             )  # fmt: skip
         except BadRevocation as exc:
             raise ControlPlaneError(f"GET revokedjwt: {exc}") from exc
@@ -129,7 +130,9 @@ class Wso2ControlPlane:
         return key_managers_from(items, (km.name for km in self.config.key_managers), self._ca)
 
     def context(self) -> Context:
-        return Context(self.cp.gateway_label, self.cp.key_managers_from_control_plane, self.clock())
+        return Context(
+            self.cp.gateway_label, self.cp.key_managers_from_control_plane, self.clock(), self.revocation_limits
+        )
 
     async def apply(self, event: Event) -> Plan:
         """Plan the event, make its pulls, and replace the snapshot (ControlPlaneError, BadEvent)."""

@@ -39,13 +39,19 @@ def _production_urls(config: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _env_override(env_properties: Any, api_id: str, environment: str) -> str | None:
-    """A per-environment production endpoint set in the Publisher (`env_properties.json`: API uuid → environment
-    name → `{configs: {productionEndpoint}}`, as Choreo Connect's synchronizer.APIEnvProps reads it)."""
-    if not isinstance(env_properties, dict):
+    """A per-environment production endpoint set in the Publisher. `env_properties.json` is written by
+    MicroGatewayArtifactGenerator (carbon-apimgt `gatewayartifactsynchronizer/MicroGatewayArtifactGenerator.java`)
+    under the key `apis`: API uuid → environment → `{envId, envName, configs}`
+    (`EnvironmentSpecificAPIPropertyDAO.getEnvironmentSpecificAPIPropertiesOfAPIs`); read as Choreo Connect's
+    `synchronizer.parseEnvProps` reads it. The environment is keyed by its name (by its id for the read-only
+    environments of deployment.toml, whose id is their name); `configs` is the JSON the Publisher stored."""
+    apis = env_properties.get("apis") if isinstance(env_properties, dict) else None
+    per_api = apis.get(api_id) if isinstance(apis, dict) else None
+    if not isinstance(per_api, dict):
         return None
-    props = (
-        (env_properties.get(api_id) or {}).get(environment) if isinstance(env_properties.get(api_id), dict) else None
-    )
+    props = per_api.get(environment)
+    if not isinstance(props, dict):
+        props = next((p for p in per_api.values() if isinstance(p, dict) and p.get("envName") == environment), None)
     configs = props.get("configs") if isinstance(props, dict) else None
     url = configs.get("productionEndpoint") if isinstance(configs, dict) else None
     return url if isinstance(url, str) and url else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import signal
 import socket
@@ -39,6 +40,7 @@ from .services import Exporter
 log = logging.getLogger(__name__)
 
 MAX_ARTIFACT_BYTES = 256 << 20
+NO_API_ARTIFACT_FOUND = 900910  # ExceptionCodes.NO_API_ARTIFACT_FOUND
 API_EVENTS = frozenset({"DEPLOY_API_IN_GATEWAY", "REMOVE_API_FROM_GATEWAY", "API_UPDATE", "API_LIFECYCLE_CHANGE",
                         "LIFECYCLE_CHANGE", "API_DELETE", "API_CREATE"})  # fmt: skip
 RECONVERGE = ""  # queue item: our objects changed in Kubernetes; APIM did not
@@ -66,12 +68,19 @@ class ApimSource:
         params = {"gatewayLabel": self.encoded_label, "type": "Envoy", **({"apiId": api_id} if api_id else {})}
         headers = {**self.api.headers, "Accept": "application/zip, application/json"}
         try:
-            content_type, body = await self.api.client.get_bytes(
-                f"{self.api.base}/runtime-artifacts", MAX_ARTIFACT_BYTES, headers=headers, params=params
+            status, content_type, body = await self.api.client.get_bytes(
+                f"{self.api.base}/runtime-artifacts", MAX_ARTIFACT_BYTES, (200, 404), headers=headers, params=params
             )
         except Exception as exc:  # aiohttp, TLS, size: the same failures the control plane reports
             raise ControlPlaneError(f"GET runtime-artifacts: {type(exc).__name__}") from None
-        if content_type == "application/json":  # nothing deployed: {"count": 0, "list": []}, not a zip
+        if status == 404:
+            # Other carbon-apimgt lines throw NO_API_ARTIFACT_FOUND (900910, 404; RuntimeArtifactGeneratorUtil
+            # .getRuntimeArtifacts, ExceptionCodes) when nothing is deployed on the label. Any other 404 (a wrong
+            # base path) stays an error: answering "nothing deployed" would delete every route.
+            if _error_code(body) == NO_API_ARTIFACT_FOUND:
+                return {}
+            raise ControlPlaneError("GET runtime-artifacts: HTTP 404")
+        if content_type == "application/json":  # 9.31.86, nothing deployed: {"count": 0, "list": []}, not a zip
             return {}
         try:
             return artifacts.endpoints(body, self.label)
@@ -79,6 +88,16 @@ class ApimSource:
             raise ControlPlaneError(f"GET runtime-artifacts: {exc}") from None
         finally:
             del body  # decrypted endpoint credentials: not kept beyond reading the endpoints
+
+
+def _error_code(body: bytes) -> int | None:
+    """The `code` of a WSO2 ErrorDTO body, or None when the body is not one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, int) else None
 
 
 class Reconciler:

@@ -87,8 +87,9 @@ class Authenticator:
                 cache = self._jwks.get(ident)
                 if cache is None:
                     cache = JwksCache(
-                        km.name, km.jwks_uri, client, km.jwks_refresh_seconds, km.jwks_min_refetch_seconds
-                    )
+                        km.name, km.jwks_uri, client, km.jwks_refresh_seconds, km.jwks_min_refetch_seconds,
+                        km.jwks_refetch_burst,
+                    )  # fmt: skip
                     self._fetch_soon(cache)
                 jwks[ident] = cache
                 by_issuer[km.issuer] = JwtValidator(km, cache)
