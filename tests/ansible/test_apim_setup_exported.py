@@ -10,7 +10,6 @@ import asyncio
 import json
 import subprocess
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tes
 from apim_adapter.meshsync.export import Port, Service, Settings, definition, plan_export, spec
 from apim_adapter.meshsync.publisher import Credentials, Publisher
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
-from harness.helpers import ROOT, run_ansible, tool
+from harness.helpers import ROOT, eventually, run_ansible, tool
 
 # The httpbin chart's values as inventories/dev/group_vars/all/adapter.yml sets them (test_rendered.py checks that
 # those give the API apim_setup would have created).
@@ -46,12 +45,9 @@ def export_when_the_tier_exists(double: ApimDouble, ca: str, done: dict[str, Any
     settings = Settings("Default", vhost="api.istio-apim.local")
     want = spec(info, settings)
     text, digest = definition(document)
-    deadline = time.monotonic() + 120
-    while "Tiny" not in {p["name"] for p in double.data["subscriptionPolicies"]}:
-        if time.monotonic() > deadline:
-            done["error"] = "the Tiny tier never appeared"
-            return
-        time.sleep(0.2)
+    if not eventually(lambda: "Tiny" in {p["name"] for p in double.data["subscriptionPolicies"]}, timeout=120):
+        done["error"] = "the Tiny tier never appeared"
+        return
 
     async def apply() -> str:
         client = Publisher(double.url, Credentials(user=lambda: double.admin_credentials), ca)
