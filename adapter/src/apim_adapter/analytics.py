@@ -11,6 +11,8 @@ import asyncio
 import json
 import sys
 import threading
+import time
+from collections import deque
 from datetime import UTC, datetime
 from typing import IO
 
@@ -21,47 +23,55 @@ MAX_BUFFERED = 10_000
 MAX_FIELD = 256  # characters of a client-chosen field kept in an event
 
 
+# What is buffered per check: (decision, method, host, user agent, request id, client ip, latency ms, epoch seconds),
+# client-chosen fields already cut to size. A tuple, not the request: the whole request (a gRPC CheckRequest with
+# every header) would stay alive while buffered, and its size is the client's to choose.
+Pending = tuple[Decision, str, str, str, str, str, float, float]
+
+
 class Analytics:
     def __init__(self, output: str = "stdout"):
         self.output = output
-        self._pending: list[tuple[CheckInput, Decision, float, datetime]] = []  # formatted at flush, in a batch
+        # A deque: append and popleft are atomic, so checks (gRPC threads, the event loop) enqueue without a lock.
+        self._pending: deque[Pending] = deque()
         self._stream: IO[str] | None = None
-        self._lock = threading.Lock()  # checks record from gRPC threads and the event loop
         self._stop = threading.Event()
         # Formatting and writing run on their own thread: never on the event loop, which serves HTTP mode.
         self._writer = threading.Thread(target=self._write_forever, name="analytics", daemon=True)
-        self.dropped = 0
+        self.dropped = 0  # approximate under concurrent checks: a lost increment costs less than a lock
 
     def start(self) -> None:
         self._stream = sys.stdout if self.output == "stdout" else open(self.output, "a", encoding="utf-8")  # noqa: SIM115
         self._writer.start()
 
-    def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
-        # Keep only what the event needs, cut to size: the whole request (a gRPC CheckRequest with every
-        # header) would stay alive while buffered, and its size is the client's to choose.
-        kept = CheckInput(
-            method=req.method[:16],
-            host=req.host[:MAX_FIELD],
-            path="",
-            headers={"user-agent": req.headers.get("user-agent", "")[:MAX_FIELD]},
-            request_id=req.request_id[:MAX_FIELD],
-            client_ip=req.client_ip[:64],
-        )
-        with self._lock:
-            if len(self._pending) >= MAX_BUFFERED:
-                self.dropped += 1
-                return
-            self._pending.append((kept, d, latency_ms, datetime.now(UTC)))
+    def record(self, req: CheckInput, d: Decision, latency_ms: float, now: float | None = None) -> None:
+        self.enqueue(
+            d, req.method, req.host, req.headers.get("user-agent", ""), req.request_id, req.client_ip,
+            latency_ms, time.time() if now is None else now,
+        )  # fmt: skip
+
+    def enqueue(
+        self, d: Decision, method: str, host: str, user_agent: str, request_id: str, client_ip: str,
+        latency_ms: float, now: float,
+    ) -> None:  # fmt: skip
+        pending = self._pending
+        if len(pending) >= MAX_BUFFERED:
+            self.dropped += 1
+            return
+        pending.append(
+            (d, method[:16], host[:MAX_FIELD], user_agent[:MAX_FIELD], request_id[:MAX_FIELD], client_ip[:64],
+             latency_ms, now)
+        )  # fmt: skip
 
     def _write_forever(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
-        if self._pending and self._stream is not None:
-            with self._lock:
-                pending, self._pending = self._pending, []
-            self._stream.write("".join(line(*p) for p in pending))
+        pending = self._pending
+        if pending and self._stream is not None:
+            taken = [pending.popleft() for _ in range(len(pending))]
+            self._stream.write("".join(_line(p) for p in taken))
             self._stream.flush()
 
     async def close(self) -> None:
@@ -71,6 +81,12 @@ class Analytics:
         self.flush()
         if self._stream is not None and self._stream is not sys.stdout:
             self._stream.close()
+
+
+def _line(p: Pending) -> str:
+    d, method, host, user_agent, request_id, client_ip, latency_ms, now = p
+    req = CheckInput(method, host, "", {"user-agent": user_agent}, request_id, client_ip)
+    return line(req, d, latency_ms, datetime.fromtimestamp(now, UTC))
 
 
 def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:
