@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from . import metrics as tallied
+from . import metrics as adapter_metrics
 
 
 def _registry() -> CollectorRegistry:
-    if shared_between_workers():
+    if adapter_metrics.SHARED:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
@@ -22,13 +20,8 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def shared_between_workers() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
-
 def make_app(ready: Callable[[], tuple[bool, str]]) -> web.Application:
     registry = _registry()
-    shared = shared_between_workers()
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -38,9 +31,7 @@ def make_app(ready: Callable[[], tuple[bool, str]]) -> web.Application:
         return web.json_response({"ready": ok, "detail": detail}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
-        if shared:  # the other workers fold their own counts every FOLD_SECONDS: let every one of them fold once
-            await asyncio.sleep(tallied.SCRAPE_WAIT_SECONDS)
-        tallied.TALLIES.fold()
+        adapter_metrics.TALLIES.fold()  # (nothing to fold when workers share files: they count straight into them)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

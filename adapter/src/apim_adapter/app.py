@@ -304,7 +304,6 @@ class Adapter:
         if self.analytics is not None:
             self.analytics.start()
         feeder = asyncio.ensure_future(self.control_plane.run(self.publish))
-        folding = asyncio.ensure_future(metrics.fold_forever()) if admin.shared_between_workers() else None
         log.info(
             "serving",
             extra={
@@ -319,9 +318,6 @@ class Adapter:
             log.info("stopping")
             feeder.cancel()
             warming.cancel()
-            if folding is not None:
-                folding.cancel()
-                metrics.TALLIES.fold()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
             await asyncio.to_thread(grpc_server.stop(GRACE_SECONDS).wait)
             for runner in runners:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import bisect
+import os
 import threading
 from typing import Any
 
@@ -67,8 +67,9 @@ class Tallies:
 
     A Prometheus `inc()` or `observe()` takes a lock and costs microseconds; a check only adds 1 to an entry of a
     dict that belongs to its own thread (no lock, no lost update: no other thread writes it). `fold` adds what
-    every thread counted since the last fold to the real metrics: at each scrape, and every `FOLD_SECONDS` when
-    workers share their metrics through files (another worker's scrape cannot fold this process's dicts).
+    every thread counted since the last fold to the real metrics, at each scrape. Not when workers share their
+    metrics through files (`SHARED`): another worker's scrape cannot fold this process's dicts, so there every
+    count goes to Prometheus at once, as before tallies.
 
     Keys come from the catalog (API, application, tier) and WSO2's fixed codes, never from what a client sends,
     so the dicts stay as small as the catalog."""
@@ -101,6 +102,10 @@ class Tallies:
                         folded[key] = value
                         self._add(key, delta)
 
+    def add_now(self, key: tuple[Any, ...], delta: float) -> None:
+        """Straight to Prometheus, for workers sharing their metrics through files."""
+        self._add(key, delta)
+
     def _add(self, key: tuple[Any, ...], delta: float) -> None:
         kind, labels = key[0], key[1:]
         if kind is BUCKET:
@@ -122,23 +127,22 @@ class Tallies:
 # non-cumulative count per bucket (`_buckets[i]`): the fold adds to the same ones `observe()` would.
 BUCKET, SECONDS = object(), object()
 DURATION_BOUNDS = CHECK_DURATION._upper_bounds  # ends with +Inf
-FOLD_SECONDS = 0.05
-SCRAPE_WAIT_SECONDS = 5 * FOLD_SECONDS
 TALLIES = Tallies()
+SHARED = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # set by the supervisor before it starts workers
+
+
+def count(key: tuple[Any, ...], amount: float = 1) -> None:
+    """Add to a tallied metric (a key as above)."""
+    if SHARED:
+        TALLIES.add_now(key, amount)
+        return
+    tally = TALLIES.mine()
+    tally[key] = tally.get(key, 0) + amount
 
 
 def checked(decided: tuple[Any, ...], transport: str, seconds: float, *also: tuple[Any, ...]) -> None:
     """One check in this thread's tally: its decision, its duration and any other count (`also`)."""
-    tally = TALLIES.mine()
     # Bounds are inclusive, as Prometheus counts: the first bound at or above the duration.
     for key in (decided, (BUCKET, transport, bisect.bisect_left(DURATION_BOUNDS, seconds)), *also):
-        tally[key] = tally.get(key, 0) + 1
-    key = (SECONDS, transport)
-    tally[key] = tally.get(key, 0) + seconds
-
-
-async def fold_forever() -> None:
-    """With several workers: this process's counts reach the shared files within FOLD_SECONDS."""
-    while True:
-        await asyncio.sleep(FOLD_SECONDS)
-        TALLIES.fold()
+        count(key)
+    count((SECONDS, transport), seconds)

@@ -200,3 +200,12 @@ def test_counters_and_tallies_lose_nothing_without_a_lock():
     assert sorted(seen) == list(range(1, threads * per_thread + 1))  # every count handed out exactly once
     metrics.TALLIES.fold()
     assert child._value.get() == before + threads * per_thread
+
+
+def test_with_workers_sharing_files_counts_reach_prometheus_at_once(monkeypatch):
+    """Another worker's scrape reads this process's files and cannot fold its tallies: no tally then."""
+    monkeypatch.setattr(metrics, "SHARED", True)
+    child = metrics.DECISIONS.labels("shared-files", "", "", "allow", "")
+    before = child._value.get()
+    metrics.checked((metrics.DECISIONS, "shared-files", "", "", "allow", ""), "grpc", 0.0002)
+    assert child._value.get() == before + 1  # without a fold

@@ -119,9 +119,7 @@ class Authenticator:
                     return found
             return None  # asked again: an opaque token may be active at another key manager
         cached = self.cache.get(token_sha256, now)
-        tally = metrics.TALLIES.mine()
-        counted = CACHE_MISS if cached is None else CACHE_HIT
-        tally[counted] = tally.get(counted, 0) + 1
+        metrics.count(CACHE_MISS if cached is None else CACHE_HIT)
         return self._verify_now(token, token_sha256, now) if cached is None else cached
 
     def kept_until_expiry(self, token: str) -> bool:
