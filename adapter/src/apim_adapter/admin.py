@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from . import metrics as adapter_metrics
+
 
 def _registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if adapter_metrics.SHARED:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
@@ -30,6 +31,7 @@ def make_app(ready: Callable[[], tuple[bool, str]]) -> web.Application:
         return web.json_response({"ready": ok, "detail": detail}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
+        adapter_metrics.TALLIES.fold()  # (nothing to fold when workers share files: they count straight into them)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

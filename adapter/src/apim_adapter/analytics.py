@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import threading
+import time
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from .decision import CheckInput, Decision
 
@@ -21,47 +25,56 @@ MAX_BUFFERED = 10_000
 MAX_FIELD = 256  # characters of a client-chosen field kept in an event
 
 
+# What is buffered per check: (decision, method, host, user agent, request id, client ip, latency ms, epoch seconds),
+# client-chosen fields already cut to size. A tuple, not the request: the whole request (a gRPC CheckRequest with
+# every header) would stay alive while buffered, and its size is the client's to choose.
+Pending = tuple[Decision, str, str, str, str, str, float, float]
+
+
 class Analytics:
     def __init__(self, output: str = "stdout"):
         self.output = output
-        self._pending: list[tuple[CheckInput, Decision, float, datetime]] = []  # formatted at flush, in a batch
+        # A deque: append and popleft are atomic, so checks (gRPC threads, the event loop) enqueue without a lock.
+        self._pending: deque[Pending] = deque()
         self._stream: IO[str] | None = None
-        self._lock = threading.Lock()  # checks record from gRPC threads and the event loop
         self._stop = threading.Event()
         # Formatting and writing run on their own thread: never on the event loop, which serves HTTP mode.
         self._writer = threading.Thread(target=self._write_forever, name="analytics", daemon=True)
-        self.dropped = 0
+        self._format = Formatter()
+        self.dropped = 0  # approximate under concurrent checks: a lost increment costs less than a lock
 
     def start(self) -> None:
         self._stream = sys.stdout if self.output == "stdout" else open(self.output, "a", encoding="utf-8")  # noqa: SIM115
         self._writer.start()
 
-    def record(self, req: CheckInput, d: Decision, latency_ms: float) -> None:
-        # Keep only what the event needs, cut to size: the whole request (a gRPC CheckRequest with every
-        # header) would stay alive while buffered, and its size is the client's to choose.
-        kept = CheckInput(
-            method=req.method[:16],
-            host=req.host[:MAX_FIELD],
-            path="",
-            headers={"user-agent": req.headers.get("user-agent", "")[:MAX_FIELD]},
-            request_id=req.request_id[:MAX_FIELD],
-            client_ip=req.client_ip[:64],
-        )
-        with self._lock:
-            if len(self._pending) >= MAX_BUFFERED:
-                self.dropped += 1
-                return
-            self._pending.append((kept, d, latency_ms, datetime.now(UTC)))
+    def record(self, req: CheckInput, d: Decision, latency_ms: float, now: float | None = None) -> None:
+        self.enqueue(
+            d, req.method, req.host, req.headers.get("user-agent", ""), req.request_id, req.client_ip,
+            latency_ms, time.time() if now is None else now,
+        )  # fmt: skip
+
+    def enqueue(
+        self, d: Decision, method: str, host: str, user_agent: str, request_id: str, client_ip: str,
+        latency_ms: float, now: float,
+    ) -> None:  # fmt: skip
+        pending = self._pending
+        if len(pending) >= MAX_BUFFERED:
+            self.dropped += 1
+            return
+        pending.append(
+            (d, method[:16], host[:MAX_FIELD], user_agent[:MAX_FIELD], request_id[:MAX_FIELD], client_ip[:64],
+             latency_ms, now)
+        )  # fmt: skip
 
     def _write_forever(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
-        if self._pending and self._stream is not None:
-            with self._lock:
-                pending, self._pending = self._pending, []
-            self._stream.write("".join(line(*p) for p in pending))
+        pending = self._pending
+        if pending and self._stream is not None:
+            taken = [pending.popleft() for _ in range(len(pending))]
+            self._stream.write("".join(self._format(p) for p in taken))
             self._stream.flush()
 
     async def close(self) -> None:
@@ -71,6 +84,94 @@ class Analytics:
         self.flush()
         if self._stream is not None and self._stream is not sys.stdout:
             self._stream.close()
+
+
+class Formatter:
+    """Lines as `line()` writes them, for less: a prepared allow repeats its decision on every check, and all but
+    seven fields of its event are the decision's. Seen a second time, a decision gets a template (its event
+    encoded once, with the seven left open); then a line is the template with those seven encoded into it. Used
+    only by the writer thread."""
+
+    def __init__(self, max_templates: int = 4096):
+        self.max_templates = max_templates
+        # id → (the decision, kept alive so that its id is not reused; its template, None when it cannot have one)
+        self._templates: dict[int, tuple[Decision, Template | object | None]] = {}
+        self._seconds: dict[datetime, tuple[str, str]] = {}
+
+    def __call__(self, p: Pending) -> str:
+        d, method, host, user_agent, request_id, client_ip, latency_ms, now = p
+        at = datetime.fromtimestamp(now, UTC)
+        kept = self._templates.get(id(d))
+        template = None
+        if kept is None or kept[0] is not d:  # first sight (or a new object at a reused address)
+            if len(self._templates) >= self.max_templates:
+                self._templates.clear()
+            self._templates[id(d)] = (d, UNBUILT)
+        elif kept[1] is UNBUILT:
+            template = Template.of(d)
+            self._templates[id(d)] = (d, template)
+        elif isinstance(kept[1], Template):
+            template = kept[1]
+        if template is None:
+            req = CheckInput(method, host, "", {"user-agent": user_agent}, request_id, client_ip)
+            return line(req, d, latency_ms, at)
+        second = at.replace(microsecond=0)
+        stamps = self._seconds.get(second)
+        if stamps is None:
+            if len(self._seconds) > 4:
+                self._seconds.clear()
+            stamps = self._seconds[second] = (second.isoformat(sep=" ")[:19], second.isoformat()[:19])
+        ms = at.microsecond // 1000
+        values = (
+            _string(method), _string(request_id), _string(host), f'"{stamps[1]}.{ms:03d}Z"', _string(user_agent),
+            _string(client_ip), repr(round(latency_ms, 3)),
+        )  # fmt: skip
+        return template.render(f"{stamps[0]},{ms:03d}", values)
+
+
+def _string(value: str) -> str:
+    # As json.dumps encodes a string (ensure_ascii), with line()'s escaping of spaces.
+    return json.encoder.encode_basestring_ascii(value).replace(" ", "\\u0020")
+
+
+UNBUILT = object()  # a decision seen once: no template yet
+
+# The fields of an event that are not the decision's, in the order `Formatter` passes their encoded values.
+OPEN_FIELDS = (
+    "apiMethod",
+    "correlationId",
+    "destination",
+    "requestTimestamp",
+    "userAgent",
+    "userIp",
+    "securityLatency",
+)
+_OPEN = re.compile(r'"\\u0000(\d)\\u0000"')  # how a field left open is marked in the encoded template
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str  # the line as a str.format() pattern: {0} the stamp, {1}... the open fields' encoded values
+
+    @classmethod
+    def of(cls, d: Decision) -> Template | None:
+        marks = [f"\x00{i}\x00" for i in range(len(OPEN_FIELDS))]
+        req = CheckInput(marks[0], marks[2], "", {"user-agent": marks[4]}, marks[1], marks[5])
+        props: dict[str, Any] = event(req, d, 0.0, datetime.now(UTC))
+        props["requestTimestamp"], props["securityLatency"] = marks[3], marks[6]
+        encoded = json.dumps(props, separators=(",", ":")).replace(" ", "\\u0020")
+        split = _OPEN.split(encoded.replace("{", "{{").replace("}", "}}"))
+        order = [int(i) for i in split[1::2]]
+        if sorted(order) != list(range(len(OPEN_FIELDS))):
+            return None  # a catalog value that looks like a mark: this decision's lines are written the long way
+        kind = "apim:response" if d.allowed else "apim:faulty"
+        pattern = [f"{{0}} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :"]
+        for piece, index in zip(split[0::2], order, strict=False):
+            pattern += (piece, f"{{{index + 1}}}")
+        return cls("".join([*pattern, split[-1], "\n"]))
+
+    def render(self, stamp: str, values: tuple[str, ...]) -> str:
+        return self.text.format(stamp, *values)
 
 
 def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:

@@ -16,16 +16,19 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import admin, metrics, tracing
 from .analytics import Analytics
-from .catalog import CatalogError, build
+from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
-from .decision import CheckInput, Decision, Pipeline, first_step
+from .decision import CheckInput, Decision, Pipeline, bearer, conclude, denied, first_step
 from .errors import Unavailable
-from .ratelimit import RateLimiter
+from .prepared import PreparedAllows
+from .prepared import key as prepared_key
+from .ratelimit import RateLimiter, Usage
 from .ratelimit.local import LocalRateLimiter
-from .render import Renderer
+from .render import Allow, Renderer
 from .store import CatalogStore
 from .tokens import fingerprint, jwks
+from .tokens.authenticator import CACHE_HIT as TOKEN_CACHE_HIT
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
 from .transport import http as http_transport
@@ -93,8 +96,7 @@ class Adapter:
         self.renderer = Renderer(config.request, signer)
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._decisions = metrics.LabelledCache(metrics.DECISIONS)
-        self._durations = metrics.LabelledCache(metrics.CHECK_DURATION)
+        self.prepared = PreparedAllows()
         # None when off: then the checks below run unwrapped and pay nothing for tracing. On, the entry points the
         # transports are given are replaced on this instance by traced ones of the same type.
         self.tracing = tracing.setup(config.tracing, config.resolve)
@@ -102,6 +104,9 @@ class Adapter:
             self.check_on_thread = self.tracing.check(self.check_on_thread, "grpc")  # type: ignore[method-assign]
             self.check_on_loop = self.tracing.check_async(self.check_on_loop, "http")  # type: ignore[method-assign]
             self.pipeline.finish = self.tracing.carried(self.pipeline.finish)  # type: ignore[method-assign]
+        # Prepared allows skip the pipeline: not with tracing (every check gets its span) nor with shared (Redis)
+        # counters, which are counted on the event loop anyway.
+        self.prepares = self.tracing is None and isinstance(self.limiter, LocalRateLimiter)
 
     async def _warm_keys(self) -> None:
         """Every configured key manager's JWKS before traffic (bounded: ready anyway when one does not answer)."""
@@ -125,14 +130,16 @@ class Adapter:
     async def check_on_loop(self, req: CheckInput) -> Decision:
         """HTTP mode: the whole check on the event loop."""
         started = time.perf_counter()
+        catalog = self.store.current
         with self._guard(req, "http"):
             d = await self.pipeline.decide(req, time.time())
-        return self._observe(req, d, "http", started)
+        return self._observe(req, d, "http", started, catalog)
 
     def check_on_thread(self, req: CheckInput) -> Decision:
         """gRPC: on a check thread from memory; what needs I/O (a token to verify, shared counters) continues on
         the event loop, bounded in time."""
         started = time.perf_counter()
+        catalog = self.store.current
         with self._guard(req, "grpc"):
             steps = self.pipeline.steps(req, time.time())
             step = first_step(steps)
@@ -144,7 +151,54 @@ class Adapter:
                 except concurrent.futures.TimeoutError as exc:
                     future.cancel()
                     raise Unavailable("check timed out") from exc
-        return self._observe(req, step, "grpc", started)
+        return self._observe(req, step, "grpc", started, catalog)
+
+    def check_prepared(
+        self,
+        authorization: str | None,
+        method: str,
+        path: str,
+        host: str,
+        user_agent: str,
+        request_id: str,
+        client_ip: str,
+        transport: str,
+    ) -> tuple[Allow, Usage | None] | Decision | None:
+        """A warm check from its prepared allow: the allow and the tightest counter, or the denial of a counter
+        over its limit; None when there is no prepared allow for it (then the transport runs the whole check,
+        `check_on_thread` / `check_on_loop`, with the same request). Counts, meters and reports like them."""
+        try:
+            started = time.perf_counter()
+            catalog = self.store.current
+            if not authorization or catalog is None:
+                return None
+            now = time.time()
+            prepared = self.prepared.get(prepared_key(authorization, method, path), catalog, now)
+            if prepared is None:
+                return None
+            if prepared.deny_policies and denied(catalog, prepared.admitted, client_ip) is not None:
+                return None  # the whole check answers it, with its metrics and log
+            usages = self.limiter.hit_now(prepared.wanted, now)
+            assert usages is not None  # prepared only with counters in this process (self.prepares)
+            usage = None
+            if usages:
+                for counter, counted in zip(prepared.admitted.counters, usages, strict=True):
+                    if counter.enforce and counted.exceeded:
+                        headers = {"authorization": authorization, "user-agent": user_agent}  # for the log
+                        req = CheckInput(method, host, path, headers, request_id, client_ip)
+                        return self._observe(req, conclude(prepared.admitted, usages), transport, started, None)
+                usage = min(usages, key=_remaining)
+            elapsed = time.perf_counter() - started
+            # A prepared allow reuses the token's validation: a token cache hit, as the whole check would count it.
+            metrics.checked(prepared.decided, transport, elapsed, TOKEN_CACHE_HIT)
+            if self.analytics is not None:
+                d = prepared.admitted.decision
+                self.analytics.enqueue(d, method, host, user_agent, request_id, client_ip, elapsed * 1000, now)
+            return prepared.allow, usage
+        except Exception as exc:  # as in _guard: a bug must not become an allow, nor kill the server
+            metrics.CHECK_ERRORS.labels(transport).inc()
+            log.exception("check crashed", extra={"request_id": request_id})
+            raise Unavailable("internal error") from exc
 
     @contextlib.contextmanager
     def _guard(self, req: CheckInput, transport: str):
@@ -159,16 +213,20 @@ class Adapter:
             log.exception("check crashed", extra={"request_id": req.request_id})
             raise Unavailable("internal error") from exc
 
-    def _observe(self, req: CheckInput, d: Decision, transport: str, started: float) -> Decision:
+    def _observe(
+        self, req: CheckInput, d: Decision, transport: str, started: float, catalog: Catalog | None
+    ) -> Decision:
         elapsed = time.perf_counter() - started
-        self._durations(transport).observe(elapsed)
         app = d.application
         outcome = "allow" if d.allowed else "deny"
-        labels = (d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
-        self._decisions(*labels).inc()
+        decided = (metrics.DECISIONS, d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
+        metrics.checked(decided, transport, elapsed)
         if self.analytics is not None:
             self.analytics.record(req, d, elapsed * 1000)
-        if not d.allowed and log.isEnabledFor(logging.INFO):
+        if d.allowed:
+            if catalog is not None and d.principal is not None and self.prepares:
+                self._prepare(req, d, catalog, decided)
+        elif log.isEnabledFor(logging.INFO):
             token = req.headers.get("authorization", "")
             log.info(
                 "denied",
@@ -182,6 +240,15 @@ class Adapter:
                 },
             )
         return d
+
+    def _prepare(self, req: CheckInput, d: Decision, catalog: Catalog, decided: tuple) -> None:
+        """Keep this allow for the next identical check: a JWT's, concluded on the catalog still serving."""
+        authorization = req.headers.get("authorization")
+        token = bearer(authorization, self.pipeline.max_token_bytes)
+        if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:
+            assert authorization is not None  # a token came from it
+            allow = self.renderer.allow(d, time.time())
+            self.prepared.keep(prepared_key(authorization, req.method, req.path), catalog, d, allow, decided)
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -201,8 +268,9 @@ class Adapter:
             ],
             interceptors=self.tracing.interceptors() if self.tracing else None,
         )
+        prepared = self.check_prepared if self.prepares else None
         grpc_transport.add_to_server(
-            grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies
+            grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies, prepared
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
@@ -216,7 +284,11 @@ class Adapter:
             limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
             http_server = web.Server(
                 http_transport.make_handler(
-                    self.check_on_loop, self.renderer, server.http.path_prefix, self.config.request.num_trusted_proxies
+                    self.check_on_loop,
+                    self.renderer,
+                    server.http.path_prefix,
+                    self.config.request.num_trusted_proxies,
+                    check_prepared=prepared,
                 ),
                 max_line_size=limit,
                 max_field_size=limit,
@@ -256,6 +328,10 @@ class Adapter:
                 await self.analytics.close()
             if self.tracing is not None:
                 await asyncio.to_thread(self.tracing.shutdown)
+
+
+def _remaining(usage: Usage) -> int:
+    return usage.remaining
 
 
 def validate(config: Config) -> dict[str, int]:

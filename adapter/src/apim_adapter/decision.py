@@ -121,7 +121,11 @@ class Admitted:
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:
     """The bearer token of the Authorization header; '' when present but not a usable bearer token."""
-    value = headers.get("authorization")
+    return bearer(headers.get("authorization"), max_bytes)
+
+
+def bearer(value: str | None, max_bytes: int) -> str | None:
+    """The bearer token of an Authorization header's value (None: no header); '' when not a usable one."""
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import os
+import threading
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -59,20 +62,87 @@ EVENT_HUB_FAILURES = Counter(
 )
 
 
-class LabelledCache:
-    """The children of a metric by label values, looked up once each: `labels()` is slow on the hot path.
+class Tallies:
+    """Per-request counts kept as plain integers, folded into the Prometheus metrics above when they are read.
 
-    Label values come from the catalog (API, application, tier) and WSO2's fixed codes, never from what a client
-    sends, so the number of children is bounded by the catalog; `max_children` bounds it anyway."""
+    A Prometheus `inc()` or `observe()` takes a lock and costs microseconds; a check only adds 1 to an entry of a
+    dict that belongs to its own thread (no lock, no lost update: no other thread writes it). `fold` adds what
+    every thread counted since the last fold to the real metrics, at each scrape. Not when workers share their
+    metrics through files (`SHARED`): another worker's scrape cannot fold this process's dicts, so there every
+    count goes to Prometheus at once, as before tallies.
 
-    def __init__(self, metric: Any, max_children: int = 10_000):
-        self.metric, self.max_children = metric, max_children
-        self._children: dict[tuple[str, ...], Any] = {}
+    Keys come from the catalog (API, application, tier) and WSO2's fixed codes, never from what a client sends,
+    so the dicts stay as small as the catalog."""
 
-    def __call__(self, *values: str) -> Any:
-        child = self._children.get(values)
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._tallies: list[dict[tuple[Any, ...], float]] = []
+        self._folded: list[dict[tuple[Any, ...], float]] = []
+        self._lock = threading.Lock()  # new threads and folds only: never taken by a check
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def mine(self) -> dict[tuple[Any, ...], float]:
+        """This thread's tally: key → count (or sum of seconds for a histogram's `_sum`)."""
+        try:
+            return self._local.tally
+        except AttributeError:
+            tally: dict[tuple[Any, ...], float] = {}
+            with self._lock:
+                self._tallies.append(tally)
+                self._folded.append({})
+            self._local.tally = tally
+            return tally
+
+    def fold(self) -> None:
+        with self._lock:
+            for tally, folded in zip(self._tallies, self._folded, strict=True):
+                for key, value in tally.copy().items():  # a copy: the owner may add keys meanwhile
+                    delta = value - folded.get(key, 0)
+                    if delta:
+                        folded[key] = value
+                        self._add(key, delta)
+
+    def add_now(self, key: tuple[Any, ...], delta: float) -> None:
+        """Straight to Prometheus, for workers sharing their metrics through files."""
+        self._add(key, delta)
+
+    def _add(self, key: tuple[Any, ...], delta: float) -> None:
+        kind, labels = key[0], key[1:]
+        if kind is BUCKET:
+            self._child(CHECK_DURATION, labels[:-1])._buckets[labels[-1]].inc(delta)
+        elif kind is SECONDS:
+            self._child(CHECK_DURATION, labels)._sum.inc(delta)
+        else:
+            self._child(kind, labels).inc(delta)
+
+    def _child(self, metric: Any, labels: tuple[Any, ...]) -> Any:
+        child = self._children.get((metric, labels))
         if child is None:
-            if len(self._children) >= self.max_children:
-                self._children.clear()
-            child = self._children[values] = self.metric.labels(*values)
+            child = self._children[metric, labels] = metric.labels(*labels) if labels else metric
         return child
+
+
+# The keys of a tally: (DECISIONS, api, application, tier, outcome, code), (TOKEN_CACHE, result), and a check's
+# duration as (BUCKET, transport, bucket index) and (SECONDS, transport). Prometheus histograms keep one
+# non-cumulative count per bucket (`_buckets[i]`): the fold adds to the same ones `observe()` would.
+BUCKET, SECONDS = object(), object()
+DURATION_BOUNDS = CHECK_DURATION._upper_bounds  # ends with +Inf
+TALLIES = Tallies()
+SHARED = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # set by the supervisor before it starts workers
+
+
+def count(key: tuple[Any, ...], amount: float = 1) -> None:
+    """Add to a tallied metric (a key as above)."""
+    if SHARED:
+        TALLIES.add_now(key, amount)
+        return
+    tally = TALLIES.mine()
+    tally[key] = tally.get(key, 0) + amount
+
+
+def checked(decided: tuple[Any, ...], transport: str, seconds: float, *also: tuple[Any, ...]) -> None:
+    """One check in this thread's tally: its decision, its duration and any other count (`also`)."""
+    # Bounds are inclusive, as Prometheus counts: the first bound at or above the duration.
+    for key in (decided, (BUCKET, transport, bisect.bisect_left(DURATION_BOUNDS, seconds)), *also):
+        count(key)
+    count((SECONDS, transport), seconds)

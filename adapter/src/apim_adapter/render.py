@@ -30,6 +30,7 @@ class Allow:
     upstream: Headers  # headers the backend receives
     remove: tuple[str, ...]  # headers removed before the backend sees the request
     metadata: tuple[tuple[str, str], ...]  # dynamic metadata for the access log and later filters
+    until: float = FOREVER  # when it must be prepared again (the backend JWT in it expires)
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,11 @@ class Renderer:
                 caller += (d.principal.subject,)
         prepared = self._prepared.get(caller, now)
         if prepared is None:
-            prepared, until = self._prepare(d, now)
-            self._prepared.put(caller, prepared, until, 64 * len(prepared.upstream))
+            prepared = self._prepare(d, now)
+            self._prepared.put(caller, prepared, prepared.until, 64 * len(prepared.upstream))
         return prepared
 
-    def _prepare(self, d: Decision, now: float) -> tuple[Allow, float]:
+    def _prepare(self, d: Decision, now: float) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
         assert api is not None
         headers = [(self.h_api, header_safe(api.name)), (self.h_version, header_safe(api.version))]
@@ -116,7 +117,7 @@ class Renderer:
         # A client must not be able to forge the context headers this decision leaves unset.
         set_names = {name for name, _ in headers}
         remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
-        return Allow(tuple(headers), remove, tuple(meta.items())), until
+        return Allow(tuple(headers), remove, tuple(meta.items()), until)
 
     def deny(self, d: Decision) -> Deny:
         error = d.error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import requests
 import yaml
@@ -26,7 +27,10 @@ def test_two_workers_share_the_ports_and_their_metrics(stack, tmp_path):
     gateway = Gateway(Authz([adapter.grpc_port]), stack.gateways["grpc"].upstream_port, concurrency=2)
     envoy = None
     try:
-        adapter.wait_ready()
+        adapter.wait_ready()  # one worker answered /readyz: wait for the other's catalog too
+        deadline = time.monotonic() + 20
+        while len(catalog_pids(adapter)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         envoy = gateway.start(tmp_path)
         token = {"authorization": f"Bearer {stack.token()}"}
         statuses = [
@@ -39,9 +43,14 @@ def test_two_workers_share_the_ports_and_their_metrics(stack, tmp_path):
         )
         assert allowed is not None, text[:2000]
         assert float(allowed.group(1)) == 40.0  # summed over the workers
-        pids = set(re.findall(r'apim_adapter_catalog_objects\{kind="apis",pid="(\d+)"\} 1.0', text))
-        assert len(pids) == 2  # both workers loaded the catalog and report through one endpoint
+        assert len(catalog_pids(adapter)) == 2  # both workers loaded the catalog and report through one endpoint
     finally:
         if envoy is not None:
             envoy.stop()
         adapter.stop()
+
+
+def catalog_pids(adapter: AdapterProcess) -> set[str]:
+    """The workers that loaded the catalog, as any worker's /metrics reports them."""
+    text = requests.get(adapter.admin + "/metrics", timeout=5).text
+    return set(re.findall(r'apim_adapter_catalog_objects\{kind="apis",pid="(\d+)"\} 1.0', text))

@@ -10,7 +10,7 @@ import json
 import re
 from datetime import UTC, datetime
 
-from apim_adapter.analytics import MAX_BUFFERED, MAX_FIELD, Analytics, line
+from apim_adapter.analytics import MAX_BUFFERED, MAX_FIELD, Analytics, Formatter, Template, line
 from apim_adapter.decision import CheckInput
 from harness.pipeline import InProcess, token
 
@@ -133,3 +133,16 @@ def test_the_buffer_is_bounded_and_counts_what_it_drops(tmp_path):
     asyncio.run(sink.close())
     lines = out.read_text().splitlines()
     assert len(lines) == MAX_BUFFERED
+
+
+def test_lines_from_a_template_are_the_lines_line_writes():
+    p = InProcess()
+    allow, deny = p.check(bearer=token(sub="alice")), p.check(bearer=token("unsubscribed"))
+    format_line = Formatter()
+    hostile = 'Mozilla/5.0 (X11, Linux) x :{"a": 1} apimMetrics: apim:faulty, properties :{}\n\r"\\ é \u2028'
+    for i, (d, user_agent) in enumerate([(allow, "curl/8.0"), (deny, "curl/8.0")] * 3 + [(allow, hostile)]):
+        at = AT.timestamp() + i * 0.4567
+        pending = (d, "GET", "api.example.com", user_agent, f"rid {i}", "203.0.113.9", 0.1 * i, at)
+        req = CheckInput("GET", "api.example.com", "", {"user-agent": user_agent}, f"rid {i}", "203.0.113.9")
+        assert format_line(pending) == line(req, d, 0.1 * i, datetime.fromtimestamp(at, UTC))
+    assert isinstance(format_line._templates[id(allow)][1], Template)  # the later lines came from a template

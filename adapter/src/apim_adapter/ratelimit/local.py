@@ -2,35 +2,42 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..catalog import Limit
 from . import Usage
 
 
 class LocalRateLimiter:
+    """Each counter is an `itertools.count` for its current window: `next()` on it is atomic under the GIL, so
+    checks on several threads count without a lock. The lock is taken only to start a new window."""
+
     def __init__(self, max_keys: int = 200_000):
         self.max_keys = max_keys
-        self._windows: dict[str, tuple[int, int]] = {}  # key → (window index, count)
+        self._windows: dict[str, tuple[int, Iterator[int]]] = {}  # key → (window index, its counter)
         self._lock = threading.Lock()
 
     async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
         return self.hit_now(counters, now)
 
     def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
-        with self._lock:  # gRPC worker threads count concurrently
-            return [self._hit_one(key, limit, now) for key, limit in counters]
+        return [self._hit_one(key, limit, now) for key, limit in counters]
 
     def _hit_one(self, key: str, limit: Limit, now: float) -> Usage:
         window = limit.index(now)
         full_key = f"{key}:{limit.window}"
-        current, count = self._windows.get(full_key, (window, 0))
-        count = count + 1 if current == window else 1
-        if len(self._windows) >= self.max_keys and full_key not in self._windows:
-            self._evict(now)
-        self._windows[full_key] = (window, count)
-        return Usage(limit, count, limit.reset(now))
+        entry = self._windows.get(full_key)
+        # A window another thread already moved past ours (its clock read came later) counts this request too.
+        if entry is None or entry[0] < window:
+            with self._lock:
+                entry = self._windows.get(full_key)
+                if entry is None or entry[0] < window:
+                    if len(self._windows) >= self.max_keys and entry is None:
+                        self._evict(now)
+                    entry = self._windows[full_key] = (window, itertools.count(1))
+        return Usage(limit, next(entry[1]), limit.reset(now))
 
     def _evict(self, now: float) -> None:
         """Drop counters of past windows; they would restart at zero anyway."""

@@ -16,7 +16,7 @@ from .jwks import JwksCache
 from .jwt import JwtValidator, route
 
 NEGATIVE_TTL = 10.0
-CACHE_HIT, CACHE_MISS = metrics.TOKEN_CACHE.labels("hit"), metrics.TOKEN_CACHE.labels("miss")
+CACHE_HIT, CACHE_MISS = (metrics.TOKEN_CACHE, "hit"), (metrics.TOKEN_CACHE, "miss")  # keys of the tally
 
 
 def principal_size(token: str) -> int:
@@ -120,11 +120,13 @@ class Authenticator:
                     return found
             return None  # asked again: an opaque token may be active at another key manager
         cached = self.cache.get(token_sha256, now)
-        if cached is not None:
-            CACHE_HIT.inc()
-            return cached
-        CACHE_MISS.inc()
-        return self._verify_now(token, token_sha256, now)
+        metrics.count(CACHE_MISS if cached is None else CACHE_HIT)
+        return self._verify_now(token, token_sha256, now) if cached is None else cached
+
+    def kept_until_expiry(self, token: str) -> bool:
+        """Whether this token's answer holds until its expiry: a JWT's (an introspected token's is re-asked
+        after its introspection cache's own time)."""
+        return not self._introspectors or token.count(".") == 2
 
     def _verify_now(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
         """A JWT whose signing key is already here is verified on the spot (CPU only, on the calling thread):

@@ -9,16 +9,20 @@ from collections.abc import Callable
 import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
 from envoy.service.auth.v3 import external_auth_pb2 as pb
-from envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
 from envoy.type.v3.http_status_pb2 import HttpStatus
 from google.protobuf.struct_pb2 import Struct
 from google.rpc import code_pb2, status_pb2
 
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
+from ..ratelimit import Usage
 from ..render import Allow, Renderer, rate_headers
 
+# Adapter.check_prepared: (authorization, method, path, host, user agent, request id, client ip, transport).
+CheckPrepared = Callable[[str | None, str, str, str, str, str, str, str], tuple[Allow, Usage | None] | Decision | None]
+
 NAMESPACE = "envoy.filters.http.ext_authz"
+SERVICE = "envoy.service.auth.v3.Authorization"
 
 
 def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
@@ -70,12 +74,68 @@ def _allow_template(allow: Allow) -> pb.CheckResponse:
     )
 
 
-class AuthorizationService(pb_grpc.AuthorizationServicer):
+@functools.lru_cache(maxsize=4096)
+def _allow_bytes(allow: Allow) -> bytes:
+    return _allow_template(allow).SerializeToString()
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    """One protobuf field of wire type 2 (string, bytes, message): tag, varint length, payload."""
+    size, length = len(payload), bytearray()
+    while size > 0x7F:
+        length.append(size & 0x7F | 0x80)
+        size >>= 7
+    length.append(size)
+    return bytes(((field << 3) | 2,)) + length + payload
+
+
+def _header_to_add(name: str, value: str) -> bytes:
+    """One `OkHttpResponse.response_headers_to_add` entry: HeaderValueOption{header: HeaderValue{key, value}}."""
+    key, val = name.encode(), value.encode()
+    header = len(key) + len(val) + 4  # HeaderValue: two fields, a tag and a one-byte length each
+    if header + 2 <= 0x7F:  # every length fits in one byte (RateLimit-* headers always do): no varints
+        return (
+            bytes((RESPONSE_HEADERS_TO_ADD_TAG, header + 2, 0x0A, header, 0x0A, len(key)))
+            + key
+            + b"\x12"
+            + (bytes((len(val),)) + val)
+        )
+    option = _length_delimited(1, _length_delimited(1, key) + _length_delimited(2, val))
+    return _length_delimited(RESPONSE_HEADERS_TO_ADD_FIELD, option)
+
+
+def _rate_headers_bytes(usage: Usage | None) -> bytes:
+    """`CheckResponse{ok_response{response_headers_to_add: the RateLimit-* headers}}`, serialized. Appended to a
+    prepared allow's bytes it is merged into it (a message field that appears twice is merged, its repeated
+    fields concatenated: the protobuf encoding's rule), so only these few bytes are encoded per check."""
+    if usage is None:
+        return b""
+    (limit, count), (remaining, left), (reset, seconds) = rate_headers(usage)
+    # The limit is the same for every check of a caller, the reset for a second: kept encoded.
+    added = _header_to_add_kept(limit, count) + _header_to_add(remaining, left) + _header_to_add_kept(reset, seconds)
+    return _length_delimited(OK_RESPONSE_FIELD, added)
+
+
+_header_to_add_kept = functools.lru_cache(maxsize=1024)(_header_to_add)
+
+
+OK_RESPONSE_FIELD = pb.CheckResponse.DESCRIPTOR.fields_by_name["ok_response"].number
+RESPONSE_HEADERS_TO_ADD_FIELD = pb.OkHttpResponse.DESCRIPTOR.fields_by_name["response_headers_to_add"].number
+RESPONSE_HEADERS_TO_ADD_TAG = (RESPONSE_HEADERS_TO_ADD_FIELD << 3) | 2
+
+
+class AuthorizationService:
     def __init__(
-        self, check: Callable[[CheckInput], Decision], renderer: Renderer, num_trusted_proxies: int = 0, clock=time.time
+        self,
+        check: Callable[[CheckInput], Decision],
+        renderer: Renderer,
+        num_trusted_proxies: int = 0,
+        clock=time.time,
+        check_prepared: CheckPrepared | None = None,
     ):
         self.check, self.renderer, self.clock = check, renderer, clock
         self.num_trusted_proxies = num_trusted_proxies
+        self.check_prepared = check_prepared
 
     def respond(self, d: Decision) -> pb.CheckResponse:
         if d.allowed:
@@ -93,15 +153,49 @@ class AuthorizationService(pb_grpc.AuthorizationServicer):
             dynamic_metadata=_struct(deny.metadata),
         )
 
-    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
+    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> bytes:
+        """The serialized CheckResponse (the method handler passes bytes through, see `add_to_server`)."""
         try:
+            if self.check_prepared is not None:
+                attrs = request.attributes
+                http = attrs.request.http
+                headers = http.headers
+                warm = self.check_prepared(
+                    headers.get("authorization"),
+                    http.method,
+                    http.path,
+                    http.host,
+                    headers.get("user-agent", ""),
+                    headers.get("x-request-id", ""),
+                    client_ip(headers, attrs.source.address.socket_address.address, self.num_trusted_proxies),
+                    "grpc",
+                )
+                if isinstance(warm, tuple):
+                    allow, usage = warm
+                    return _allow_bytes(allow) + _rate_headers_bytes(usage)
+                if warm is not None:
+                    return self.respond(warm).SerializeToString()
             decision = self.check(to_input(request, self.num_trusted_proxies))
         except Unavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        return self.respond(decision)
+        return self.respond(decision).SerializeToString()
 
 
 def add_to_server(
-    server: grpc.Server, check: Callable[[CheckInput], Decision], renderer: Renderer, num_trusted_proxies: int = 0
+    server: grpc.Server,
+    check: Callable[[CheckInput], Decision],
+    renderer: Renderer,
+    num_trusted_proxies: int = 0,
+    check_prepared: CheckPrepared | None = None,
 ) -> None:
-    pb_grpc.add_AuthorizationServicer_to_server(AuthorizationService(check, renderer, num_trusted_proxies), server)
+    """The Authorization service with a handler whose responses are already serialized: a prepared allow's bytes
+    are kept, not re-encoded per check (the generated servicer would serialize a CheckResponse object)."""
+    service = AuthorizationService(check, renderer, num_trusted_proxies, check_prepared=check_prepared)
+    handlers = {
+        "Check": grpc.unary_unary_rpc_method_handler(
+            service.Check, request_deserializer=pb.CheckRequest.FromString, response_serializer=None
+        )
+    }
+    # Registered as the generated add_AuthorizationServicer_to_server does it.
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)

@@ -1,0 +1,211 @@
+"""Prepared allows: a warm check is answered from the previous identical one, exactly as the whole check would
+answer it, and never once the catalog, the token or the limits say otherwise. Also the lock-free pieces of the
+hot path: the local counters and the metric tallies under concurrent threads."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+
+from apim_adapter import metrics
+from apim_adapter.app import Adapter
+from apim_adapter.catalog import Limit
+from apim_adapter.config import parse
+from apim_adapter.decision import Decision
+from apim_adapter.ratelimit import Usage
+from apim_adapter.ratelimit.local import LocalRateLimiter
+from apim_adapter.tokens import fingerprint
+from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, to_input
+from harness.pipeline import ISSUER, KEY, token
+from harness.sample_catalog import KM, TINY_LIMIT, catalog_document
+
+PATH = "/httpbin/1.0.0/ip"
+
+
+def adapter(doc: dict | None = None) -> Adapter:
+    """An adapter as `serve` builds it (analytics off), its key manager's keys already fetched, a catalog loaded."""
+    config = parse(
+        {
+            "keyManagers": [{"name": KM, "issuer": ISSUER, "jwksUri": "https://is.example.com/oauth2/jwks"}],
+            "controlPlane": {"type": "file", "path": "catalog.yaml"},
+            "analytics": {"enabled": False},
+        }
+    )
+    a = Adapter(config)
+    jwks = a.authenticator.by_issuer[ISSUER].jwks
+    jwks.keys = jwks._parse({"keys": [KEY.jwk()]})
+    jwks.fetched_at = jwks.attempted_at = time.monotonic()
+    assert a.publish(doc or catalog_document())
+    return a
+
+
+def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -> pb.CheckRequest:
+    request = pb.CheckRequest()
+    request.attributes.source.address.socket_address.address = "127.0.0.1"
+    http = request.attributes.request.http
+    http.method, http.host, http.path = "GET", "gw", path
+    http.headers.update(
+        {"authorization": f"Bearer {bearer}", "x-request-id": "r-1", "user-agent": "t", "x-forwarded-for": client}
+    )
+    return request
+
+
+def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7"):
+    return a.check_prepared(f"Bearer {bearer}", "GET", path, "gw", "t", "r-1", client_ip, "grpc")
+
+
+def whole(a: Adapter, bearer: str, path: str = PATH, client: str = "198.51.100.7") -> Decision:
+    return a.check_on_thread(to_input(check_request(bearer, path, client)))
+
+
+def test_the_second_identical_check_is_answered_from_the_first_ones_allow_and_still_counted():
+    a, t = adapter(), token()
+    assert warm(a, t) is None  # nothing prepared yet: the transport runs the whole check
+    first = whole(a, t)
+    assert first.allowed
+    allow, usage = warm(a, t)
+    assert allow is a.renderer.allow(first, time.time())
+    assert usage.count == first.usage.count + 1  # the rate limit is counted on every check
+    assert warm(a, t, path=PATH + "?q=1")[1].count == usage.count + 1  # the query string resolves the same
+    assert warm(a, t, path="/httpbin/1.0.0/headers") is None  # another resource is another check
+    assert warm(a, token(scope="scope_ip")) is None  # another token too
+
+
+def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer():
+    a, t = adapter(), token()
+    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared)
+    cold = pb.CheckResponse.FromString(service.Check(check_request(t), None))
+    warmed = pb.CheckResponse.FromString(service.Check(check_request(t), None))
+    expected = service.respond(whole(a, t))  # the next count, through the whole check
+    again = pb.CheckResponse.FromString(service.Check(check_request(t), None))
+    assert [len(r.ok_response.response_headers_to_add) for r in (cold, warmed, again)] == [3, 3, 3]
+    assert warmed.ok_response.headers == cold.ok_response.headers
+    assert warmed.ok_response.headers_to_remove == cold.ok_response.headers_to_remove
+    assert warmed.dynamic_metadata == cold.dynamic_metadata
+    remaining = [
+        {o.header.key: o.header.value for o in r.ok_response.response_headers_to_add}["ratelimit-remaining"]
+        for r in (cold, warmed, expected, again)
+    ]
+    assert [int(r) for r in remaining] == [4999, 4998, 4997, 4996]
+    expected.ok_response.response_headers_to_add[1].header.value = "4996"
+    assert again == expected
+
+
+def test_rate_headers_are_encoded_as_protobuf_encodes_them_whatever_their_length():
+    for count in (5, 10**30):  # one-byte lengths, and a value long enough for varint lengths
+        usage = Usage(Limit(count, 60), 1, 60)
+        expected = pb.CheckResponse()
+        for name, value in (("ratelimit-limit", str(count)), ("ratelimit-remaining", str(count - 1)),
+                            ("ratelimit-reset", "60")):  # fmt: skip
+            option = expected.ok_response.response_headers_to_add.add()
+            option.header.key, option.header.value = name, value
+        assert pb.CheckResponse.FromString(_rate_headers_bytes(usage)) == expected
+    assert _rate_headers_bytes(None) == b""
+
+
+def test_a_new_catalog_version_retires_the_prepared_allows():
+    a, t = adapter(), token()
+    assert whole(a, t).allowed
+    assert warm(a, t) is not None
+    doc = catalog_document()
+    doc["subscriptions"] = [s for s in doc["subscriptions"] if s["applicationUUID"] != "app-subscribed"]
+    assert a.publish(doc)
+    assert warm(a, t) is None
+    assert whole(a, t).code == "900908"  # the whole check sees the subscription gone
+    assert warm(a, t) is None  # and a denial is never prepared
+
+
+def test_a_prepared_allow_ends_when_its_token_expires(monkeypatch):
+    a = adapter()
+    t = token(lifetime=60)
+    assert whole(a, t).allowed
+    assert warm(a, t) is not None
+    principal = a.authenticator.cache.get(fingerprint(t), 0)
+    later = principal.expires_at + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert warm(a, t) is None
+    assert whole(a, t).code == "900903"
+
+
+def test_a_warm_check_over_its_limit_is_throttled_like_the_whole_check():
+    a, t = adapter(), token("throttled-grpc")  # the Tiny tier
+    assert whole(a, t).allowed
+    answers = [warm(a, t) for _ in range(TINY_LIMIT)]
+    assert all(isinstance(answer, tuple) for answer in answers[: TINY_LIMIT - 1])
+    throttled = answers[-1]
+    assert isinstance(throttled, Decision)
+    assert (throttled.status, throttled.code) == (429, "900804")
+
+
+def test_deny_policies_still_apply_per_client_address():
+    doc = catalog_document()
+    doc["blockConditions"] = {"ip": [{"type": "IP", "fixedIp": "203.0.113.9", "invert": False}]}
+    a, t = adapter(doc), token()
+    assert whole(a, t).allowed
+    assert warm(a, t) is not None
+    assert warm(a, t, client_ip="203.0.113.9") is None  # the whole check answers it ...
+    assert whole(a, t, client="203.0.113.9").code == "900805"  # ... with the deny policy
+
+
+def test_warm_checks_are_counted_in_the_metrics():
+    a, t = adapter(), token()
+    labels = ("HttpbinAPI", "subscribed", "Gold", "allow", "")
+
+    def counted() -> tuple[float, float]:
+        metrics.TALLIES.fold()
+        hits = metrics.TOKEN_CACHE.labels("hit")._value.get()
+        return metrics.DECISIONS.labels(*labels)._value.get(), hits
+
+    decisions, hits = counted()
+    assert whole(a, t).allowed
+    for _ in range(5):
+        assert warm(a, t) is not None
+    assert counted() == (decisions + 6, hits + 5)  # the first check verified the token: not a cache hit
+
+
+def test_opaque_tokens_are_not_prepared_when_they_are_introspected():
+    a = adapter()
+    a.authenticator._introspectors = {"km": object()}  # type: ignore[dict-item]
+    assert a.authenticator.kept_until_expiry(token())
+    assert not a.authenticator.kept_until_expiry("an-opaque-token")
+
+
+def test_counters_and_tallies_lose_nothing_without_a_lock():
+    threads, limiter, limit, per_thread = 8, LocalRateLimiter(), Limit(10**9, 60), 5000
+    now = time.time()
+    seen: list[int] = []
+
+    def work() -> None:
+        counts = [limiter.hit_now([("k", limit)], now)[0].count for _ in range(per_thread)]
+        seen.extend(counts)
+        for _ in range(per_thread):
+            metrics.checked((metrics.DECISIONS, "lockfree", "", "", "allow", ""), "grpc", 0.0002)
+
+    child = metrics.DECISIONS.labels("lockfree", "", "", "allow", "")
+    metrics.TALLIES.fold()
+    before = child._value.get()
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as Python lets them: a lost update would show
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert sorted(seen) == list(range(1, threads * per_thread + 1))  # every count handed out exactly once
+    metrics.TALLIES.fold()
+    assert child._value.get() == before + threads * per_thread
+
+
+def test_with_workers_sharing_files_counts_reach_prometheus_at_once(monkeypatch):
+    """Another worker's scrape reads this process's files and cannot fold its tallies: no tally then."""
+    monkeypatch.setattr(metrics, "SHARED", True)
+    child = metrics.DECISIONS.labels("shared-files", "", "", "allow", "")
+    before = child._value.get()
+    metrics.checked((metrics.DECISIONS, "shared-files", "", "", "allow", ""), "grpc", 0.0002)
+    assert child._value.get() == before + 1  # without a fold

@@ -1,0 +1,111 @@
+"""Two adapters against the trivial servers, in short runs taken in turn: for a box whose load changes by the second.
+
+    .venv/bin/python -m bench.ab --before DIR [--rounds 10]
+
+DIR holds another copy of the adapter's package (DIR/apim_adapter, e.g. main's, copied before a change); the
+other adapter is the one on PYTHONPATH or installed. Behind their own Envoy each: the trivial sync gRPC server,
+the trivial aiohttp server, and both adapters in gRPC and HTTP mode (one process each serves both). Every round
+runs each target for 1 s of wrk after 1 s of warm-up, so each scenario sees the same load as its reference within
+seconds, where `bench.extauthz` spends minutes between them. Prints per target the median req/s and server CPU
+per request, and per adapter the median of its per-round req/s ratio to the trivial server on its transport.
+Pinning and CPU accounting as in `bench.extauthz`; results in .cache/bench/ab.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import requests
+
+from harness.envoy import Authz
+from harness.helpers import ROOT
+
+from .extauthz import (
+    LOAD_CORES,
+    OUT,
+    PATH,
+    SERVER_CORES,
+    Fixture,
+    Server,
+    cpu_seconds,
+    environment,
+    pin,
+    start_envoy,
+    start_trivial,
+    wrk,
+)
+
+TRIVIAL = {"grpc": "trivial sync grpc, 8 threads", "http": "trivial HTTP mode (aiohttp+uvloop)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="a directory holding another copy of apim_adapter")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args(argv)
+    if not (Path(args.before) / "apim_adapter").is_dir():
+        parser.error(f"no apim_adapter package in {args.before}")
+    os.sched_setaffinity(0, LOAD_CORES)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        fixture = Fixture(workdir)
+        stack.callback(fixture.close)
+        targets: dict[str, tuple[int, int]] = {}  # name → (Envoy's port, the server's pid)
+
+        def behind_envoy(name: str, server: Server, mode: str) -> None:
+            port = server.grpc_port if mode == "grpc" else server.http_port
+            assert port is not None
+            gateway, envoy = start_envoy(workdir, Authz([port], mode, path_prefix="/check" if mode == "http" else ""))
+            stack.callback(envoy.stop)
+            answer = requests.get(f"http://127.0.0.1:{gateway.port}{PATH}", headers=fixture.headers, timeout=5)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{name}: {answer.status_code}")
+            targets[name] = (gateway.port, server.proc.proc.pid)
+
+        for mode, transport in (("grpc", "threads"), ("http", "http")):
+            server = start_trivial(workdir, transport)
+            stack.callback(server.stop)
+            pin(server.proc.proc.pid, SERVER_CORES)
+            behind_envoy(TRIVIAL[mode], server, mode)
+        given = os.environ.get("PYTHONPATH", "")
+        for label, path in (("before", f"{args.before}{os.pathsep}{ROOT}"), ("after", given)):
+            with environment(PYTHONPATH=path):
+                server = fixture.start_adapter(f"adapter-{label}", fixture.adapter_config(backend_jwt=False))
+            stack.callback(server.stop)
+            pin(server.proc.proc.pid, SERVER_CORES)
+            for mode in ("grpc", "http"):
+                behind_envoy(f"adapter {label}, {mode}", server, mode)
+
+        results: dict[str, dict[str, list[float]]] = {name: {"rps": [], "cpu_us": []} for name in targets}
+        for r in range(args.rounds):
+            for name, (port, pid) in targets.items():
+                wrk(port, fixture.headers, 1, 16)
+                before = cpu_seconds(pid)
+                run = wrk(port, fixture.headers, 1, 16)
+                after = cpu_seconds(pid)
+                used = sum(after.values()) - sum(before.get(p, 0.0) for p in after)
+                results[name]["rps"].append(run["rps"])
+                results[name]["cpu_us"].append(used / run["rps"] * 1e6)
+            print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+    (OUT / "ab.json").write_text(json.dumps(results, indent=2))
+    median = statistics.median
+    for name, r in results.items():
+        print(f"{name:<40} {median(r['rps']):>8,.0f} req/s {median(r['cpu_us']):>6,.0f} µs CPU/req")
+    for label in ("before", "after"):
+        for mode, reference in TRIVIAL.items():
+            mine = results[f"adapter {label}, {mode}"]["rps"]
+            ratios = [a / b for a, b in zip(mine, results[reference]["rps"], strict=True)]
+            print(f"adapter {label}, {mode}: {median(ratios):.2f}x {reference} (median of the per-round ratios)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
