@@ -32,13 +32,24 @@ def key_manager(tmp_path: Path, url: str, secret: str = SECRET, **settings) -> K
     return KeyManager("WSO2-IS-7", "https://is/oauth2/token", introspection=intro)
 
 
-def run(tmp_path, scenario, delay: float = 0.0, secret: str = SECRET, **settings):
+class Clock:
+    """The introspector's clock, moved by the tests instead of sleeping through cache lifetimes."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(tmp_path, scenario, delay: float = 0.0, secret: str = SECRET, clock: Clock | None = None, **settings):
     endpoint = IntrospectionEndpoint("adapter", SECRET, delay)
 
     async def main():
         client = HttpClient(timeout=2)
+        km = key_manager(tmp_path, endpoint.url, secret, **settings)
         try:
-            await scenario(endpoint, Introspector(key_manager(tmp_path, endpoint.url, secret, **settings), client))
+            await scenario(endpoint, Introspector(km, client, clock=clock or time.time))
         finally:
             await client.close()
 
@@ -66,14 +77,17 @@ def test_the_positive_cache_ends_at_cache_seconds_even_when_the_token_lives_long
     async def scenario(endpoint, introspector):
         endpoint.tokens["opaque-1"] = active(lifetime=3600)
         await introspector.introspect("opaque-1")
-        await asyncio.sleep(1.1)
         endpoint.tokens["opaque-1"] = {"active": False}  # revoked at the key manager
+        clock.now += 0.9
+        assert (await introspector.introspect("opaque-1")).consumer_key == "client-a"  # still the cached answer
+        clock.now += 0.2
         with pytest.raises(TokenRejected) as caught:
             await introspector.introspect("opaque-1")
         assert caught.value.error == errors.INACTIVE
         assert endpoint.calls == 2
 
-    run(tmp_path, scenario, cache_seconds=1)
+    clock = Clock()
+    run(tmp_path, scenario, clock=clock, cache_seconds=1)
 
 
 def test_a_token_revoked_through_apim_is_forgotten_by_its_sha256_and_asked_again(tmp_path):
@@ -98,11 +112,12 @@ def test_inactive_tokens_are_rejected_and_negatively_cached_briefly(tmp_path):
             assert caught.value.error == errors.INACTIVE
         assert endpoint.calls == 1
         endpoint.tokens["unknown"] = active()
-        await asyncio.sleep(1.1)
+        clock.now += 1.1
         assert (await introspector.introspect("unknown")).consumer_key == "client-a"
         assert endpoint.calls == 2
 
-    run(tmp_path, scenario, negative_cache_seconds=1)
+    clock = Clock()
+    run(tmp_path, scenario, clock=clock, negative_cache_seconds=1)
 
 
 def test_an_expired_answer_is_rejected_as_expired(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -27,9 +28,16 @@ MAX_RESPONSE_BYTES = 64 << 10
 
 
 class Introspector:
-    def __init__(self, km: KeyManager, client: HttpClient, max_entries: int = 50_000, max_inactive: int = 10_000):
+    def __init__(
+        self,
+        km: KeyManager,
+        client: HttpClient,
+        max_entries: int = 50_000,
+        max_inactive: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ):
         assert km.introspection is not None
-        self.km, self.client = km, client
+        self.km, self.client, self.clock = km, client, clock
         self.settings = km.introspection
         # Active and inactive answers are bounded apart: a flood of made-up opaque tokens (each one an inactive
         # answer) must not evict the tokens of real callers, nor grow memory.
@@ -51,7 +59,7 @@ class Introspector:
 
     async def introspect(self, token: str) -> Principal:
         key = fingerprint(token)
-        found = self.cached(key, time.time())
+        found = self.cached(key, self.clock())
         if isinstance(found, Rejection):
             raise TokenRejected(found.error, found.reason)
         if found is not None:
@@ -72,7 +80,7 @@ class Introspector:
             raise Unavailable(f"introspection at {self.km.name} answered HTTP {exc.status}") from exc
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
             raise Unavailable(f"introspection at {self.km.name} failed: {type(exc).__name__}") from exc
-        now = time.time()
+        now = self.clock()
         try:
             principal = self._principal(body, now)
         except TokenRejected as rejected:
