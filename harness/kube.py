@@ -193,8 +193,12 @@ class Cluster:
         }
         sections = []
         for title, args in queries.items():
-            result = self.kubectl(*args, "--request-timeout=20s", timeout=30)
-            sections.append(f"--- {title}\n{(result.stdout or result.stderr)[-6000:]}")
+            # It runs inside a failure message: an API server that does not answer must not hide the failure.
+            try:
+                result = self.kubectl(*args, "--request-timeout=20s", timeout=30)
+                sections.append(f"--- {title}\n{(result.stdout or result.stderr)[-6000:]}")
+            except subprocess.TimeoutExpired:
+                sections.append(f"--- {title}\n(no answer within 30 s)")
         for process in self.processes:
             # kwok logs each renewal of the node Lease (every 10 s): leave those out so its Pod patches show.
             lines = [line for line in process.log(50_000).splitlines() if '"Syncing lease"' not in line]

@@ -1,6 +1,7 @@
 """The control plane itself: the pinned release, a Ready node, and a network namespace nothing leaves."""
 
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +45,17 @@ def test_simulated_node_keeps_its_lease_and_never_went_not_ready(cluster: Cluste
         )
     )
     assert flaps.strip() == "", cluster.describe()
+
+
+def test_a_failed_wait_is_explained(cluster: Cluster) -> None:
+    """What the chart and role tests print when helm's `--wait` fails: the Node's conditions and events, its Lease,
+    every Pod's conditions, the components' logs."""
+    described = cluster.describe("kube-node-lease")
+    for section in ("node conditions and taints", "leases", "pod conditions", "node events", "kube-controller-manager"):
+        assert f"--- {section}\n" in described, described
+    assert f"{NODE_NAME} taints= Ready=True@" in described, described
+    assert re.search(rf"^kube-node-lease +{NODE_NAME} +\S+ +\S+$", described, re.MULTILINE), described
+    assert '"Syncing lease"' not in described, described
 
 
 def test_service_addresses_do_not_leave_the_namespace(cluster: Cluster) -> None:
