@@ -123,9 +123,7 @@ molecule-local: setup ## Local Molecule scenario: converge, idempotence, verify 
 	$(BIN)/molecule test -s local --no-command-borders
 
 test: setup lint ## Run every test (what CI runs).
-	# tests/cluster/test_charts.py's install cases (make cluster-test runs them) hit helm's 300 s --wait at random
-	# in a full run (a different chart each time; alone they pass in ~40 s): left out of CI until diagnosed.
-	$(BIN)/pytest -q --deselect tests/cluster/test_charts.py::test_install_upgrade_uninstall
+	$(BIN)/pytest -q
 	$(BIN)/molecule test -s local --no-command-borders
 
 bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy.

@@ -32,6 +32,8 @@ SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "kwok-node"
 # kwok manages only the Nodes carrying this annotation (its --manage-nodes-with-annotation-selector).
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+# The Node's Lease duration kwok renews (every quarter of it), as a kubelet's --node-lease-duration-seconds.
+NODE_LEASE_SECONDS = 40
 
 
 def missing_binaries() -> list[str]:
@@ -156,6 +158,52 @@ class Cluster:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log(2000)}" for p in self.processes)
+
+    def describe(self, namespace: str | None = None) -> str:
+        """What the API server says about workloads, for a failed `--wait`: the Node, its Lease, the Deployments,
+        ReplicaSets and Pods with each Pod's conditions, the latest events, and the tail of every component's log.
+        `namespace` narrows the workloads and events to one namespace (all of them otherwise)."""
+        scope = ["-n", namespace] if namespace else ["-A"]
+        conditions = (
+            "{range .items[*]}{.metadata.namespace}/{.metadata.name} node={.spec.nodeName} phase={.status.phase}"
+            "{range .status.conditions[*]} {.type}={.status}@{.lastTransitionTime}{end}{'\\n'}{end}"
+        )
+        queries = {
+            "nodes": ["get", "nodes", "-o", "wide"],
+            "node conditions and taints": [
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name} taints={.spec.taints}"
+                "{range .status.conditions[*]} {.type}={.status}@{.lastHeartbeatTime}{end}{'\\n'}{end}",
+            ],
+            "leases": [
+                "get",
+                "leases",
+                "-A",
+                "-o",
+                "custom-columns=NAMESPACE:.metadata.namespace,"
+                "NAME:.metadata.name,HOLDER:.spec.holderIdentity,RENEWED:.spec.renewTime",
+            ],
+            "workloads": ["get", "deployments,replicasets,pods", *scope, "-o", "wide"],
+            "pod conditions": ["get", "pods", *scope, "-o", f"jsonpath={conditions}"],
+            "events": ["get", "events", *scope, "--sort-by=.lastTimestamp"],
+            # The Node's own events (NodeNotReady, NodeReady) live in the default namespace.
+            "node events": ["get", "events", "-A", "--field-selector=involvedObject.kind=Node"],
+        }
+        sections = []
+        for title, args in queries.items():
+            # It runs inside a failure message: an API server that does not answer must not hide the failure.
+            try:
+                result = self.kubectl(*args, "--request-timeout=20s", timeout=30)
+                sections.append(f"--- {title}\n{(result.stdout or result.stderr)[-6000:]}")
+            except subprocess.TimeoutExpired:
+                sections.append(f"--- {title}\n(no answer within 30 s)")
+        for process in self.processes:
+            # kwok logs each renewal of the node Lease (every 10 s): leave those out so its Pod patches show.
+            lines = [line for line in process.log(50_000).splitlines() if '"Syncing lease"' not in line]
+            sections.append(f"--- {process.name}\n" + "\n".join(lines)[-3000:])
+        return "\n".join(sections)
 
     def _start(self, name: str, *argv: str | os.PathLike[str]) -> None:
         self.processes.append(Process(name, self.netns.argv(*argv), self.directory / "logs"))
@@ -287,6 +335,9 @@ def control_plane(directory: Path, start_timeout: float = 90) -> Iterator[Cluste
                 f"--authentication-kubeconfig={kubeconfig}",
                 f"--authorization-kubeconfig={kubeconfig}",
                 "--leader-elect=false",
+                # Level 2 logs what a failed `--wait` needs explained: the node-lifecycle controller's view of the
+                # Node's heartbeats, Pods it marks NotReady, the scheduler's bindings (a few hundred lines a run).
+                "--v=2",
                 "--bind-address=127.0.0.1",
                 *extra,
             )
@@ -299,6 +350,14 @@ def control_plane(directory: Path, start_timeout: float = 90) -> Iterator[Cluste
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={'='.join(KWOK_NODE_ANNOTATION)}",
             "--server-address=127.0.0.1:10247",
+            # The Node's heartbeat, as a kubelet gives it: a Lease in kube-node-lease, renewed every 10 s (a quarter
+            # of its duration). Without this flag kwok keeps no Lease, and the heartbeat-with-lease Stage refreshes
+            # the Node's status only every 10 to 20 minutes: the node-lifecycle controller found no heartbeat within
+            # its 50 s grace period and marked the Node NotReady every ~55 s (kwok's node-initialize Stage made it
+            # Ready again at once), and on each flap set Ready=False on every Running Pod. No Stage turns such a Pod
+            # Ready again (pod-ready acts on Pending Pods only), so the helm `--wait` of whichever chart had Pods
+            # up at that moment ran into its 300 s timeout (issue #11).
+            f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
         )
         cluster.apply([_node()])
         cluster._wait("the kwok node", "wait", "--for=condition=Ready", f"node/{NODE_NAME}", "--timeout=5s")

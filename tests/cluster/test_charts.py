@@ -21,8 +21,15 @@ CASES = [
 ]
 
 
-def helm(cluster: Cluster, *args: str) -> str:
-    return cluster.check(cluster.run(TOOLS_BIN / "helm", *args, "--kubeconfig", str(cluster.kubeconfig)))
+def helm(cluster: Cluster, *args: str, namespace: str | None = None) -> str:
+    """helm's output; when it fails (a `--wait` that ran out), the message carries what the API server says about
+    the release's namespace: Pods and their conditions, ReplicaSets, the Node, events and the components' logs."""
+    result = cluster.run(TOOLS_BIN / "helm", *args, "--kubeconfig", str(cluster.kubeconfig))
+    assert result.returncode == 0, (
+        f"helm {' '.join(args[:2])} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n"
+        f"{cluster.describe(namespace)}"
+    )
+    return result.stdout
 
 
 @pytest.mark.parametrize(("chart", "values"), CASES, ids=[f"{c}-{v or 'chart-defaults'}" for c, v in CASES])
@@ -38,7 +45,7 @@ def test_install_upgrade_uninstall(cluster: Cluster, crds: list[str], chart: str
     elsewhere = {o["metadata"]["namespace"] for o in rendered if o and o["metadata"].get("namespace")} - {namespace}
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(elsewhere)])
 
-    helm(cluster, "install", *common, "--create-namespace")
+    helm(cluster, "install", *common, "--create-namespace", namespace=namespace)
     deployments = json.loads(cluster.check(cluster.kubectl("get", "deployments", "-n", namespace, "-o", "json")))
     assert deployments["items"], f"{chart} with {values} created no Deployment"
     for deployment in deployments["items"]:
@@ -46,13 +53,13 @@ def test_install_upgrade_uninstall(cluster: Cluster, crds: list[str], chart: str
         assert status.get("readyReplicas") == deployment["spec"]["replicas"], status
 
     # An upgrade re-applies every object: immutable fields (selectors, Service clusterIP) must not move.
-    helm(cluster, "upgrade", *common)
+    helm(cluster, "upgrade", *common, namespace=namespace)
     status = json.loads(helm(cluster, "status", release, "-n", namespace, "-o", "json"))
     assert (status["version"], status["info"]["status"]) == (2, "deployed")
 
     # Every object of the release is gone after uninstall (Pods go with their ReplicaSets, by garbage collection).
     manifest = helm(cluster, "get", "manifest", release, "-n", namespace)
-    helm(cluster, "uninstall", release, "-n", namespace, "--wait", "--timeout=300s")
+    helm(cluster, "uninstall", release, "-n", namespace, "--wait", "--timeout=300s", namespace=namespace)
     left = cluster.check(
         cluster.kubectl("get", "-n", namespace, "--ignore-not-found", "-o", "name", "-f", "-", input=manifest)
     )

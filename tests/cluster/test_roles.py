@@ -37,7 +37,10 @@ def converge(cluster: Cluster, state_dir, playbook: str) -> str:
         f"stack_state_dir={state_dir}",
         env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
     )
-    assert result.returncode == 0, f"{playbook}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+    # The httpbin and apim_adapter roles install their charts with helm's --wait: say what the Pods were doing.
+    assert result.returncode == 0, (
+        f"{playbook}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}\n{cluster.describe()}"
+    )
     return result.stdout
 
 
