@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from .apim_rest import ProductApis
+from .apim_rest import Fault, ProductApis
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -276,11 +276,6 @@ class ApimDouble:
     def _error(self, endpoint: str, status: int, message: str) -> web.Response:
         return self._answer(endpoint, status, {"code": status, "message": message})
 
-    @staticmethod
-    def _error_dto(status: int, code: int, message: str) -> web.Response:
-        """An APIManagementException as RestApiUtil.getErrorDTO renders it: the ExceptionCodes entry's code."""
-        return web.json_response({"code": code, "message": message, "description": message}, status=status)
-
     async def _handle(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpoint"]
         self.requests.append((endpoint, dict(request.query)))
@@ -332,7 +327,7 @@ class ApimDouble:
         (RuntimeArtifactGeneratorUtil, ExceptionCodes). Other carbon-apimgt lines answer nothing deployed with
         NO_API_ARTIFACT_FOUND (404, 900910) instead of the empty list: `nothing_deployed_as_404` plays them."""
         if request.query.get("type") != "Envoy":
-            return self._error_dto(404, 900903, "Gateway type not found")
+            return _fault(Fault(404, 900903, "Gateway type not found"))
         try:
             labels = set(base64.b64decode(request.query.get("gatewayLabel", ""), validate=True).decode().split("|"))
         except ValueError:
@@ -355,7 +350,7 @@ class ApimDouble:
             deployments.append({"apiFile": api_file, "environments": envs})
         if not deployments:
             if self.nothing_deployed_as_404:
-                return self._error_dto(404, 900910, "No Api artifacts found for given criteria")
+                return _fault(Fault(404, 900910, "No Api artifacts found for given criteria"))
             return web.json_response({"count": 0, "list": []})  # a zip otherwise: not kept in `responses`
         outer = io.BytesIO()
         with zipfile.ZipFile(outer, "w") as z:
@@ -559,6 +554,11 @@ class ApimDouble:
             if self._amqp is None or not self._amqp.is_open:
                 self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
             self._amqp.channel().basic_publish("amq.topic", topic, body)
+
+
+def _fault(fault: Fault) -> web.Response:
+    """An APIManagementException as the internal API's exception mapper answers it (the product APIs' one ErrorDTO)."""
+    return web.json_response(fault.body(), status=fault.status)
 
 
 def _subscription_event(sub: dict[str, Any]) -> dict[str, Any]:

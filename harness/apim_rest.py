@@ -1073,6 +1073,8 @@ class ProductApis:
         return 201, self._sub_dto(sub)
 
     def _key_dto(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        # ApplicationKeyDTO as the devportal spec defines it; that oauth-keys answers carry the consumer secret is
+        # assumed (apim_setup reads it from generate-keys, whose answer does), not read from the impl.
         return {
             "keyMappingId": mapping["_keyMappingId"],
             "keyManager": mapping["keyManager"],
@@ -1151,6 +1153,8 @@ def _path_params(template: str, path: str) -> dict[str, str]:
 
 
 def _matches_criterion(dto: dict[str, Any], criterion: str) -> bool:
+    # Quoted values match exactly and bare ones as a substring (RegistrySearchUtil.getSingleSearchCriteria);
+    # case-insensitivity of the bare match is assumed from the search index, not read from its source.
     key, _, value = criterion.partition(":") if ":" in criterion else ("name", "", criterion)
     field_value = str(dto.get({"status": "lifeCycleStatus"}.get(key, key), ""))
     if len(value) > 1 and value.startswith('"') and value.endswith('"'):

@@ -136,7 +136,6 @@ class RevocationStore:
 
     def __init__(self, limits: RevocationLimits = DEFAULT_LIMITS):
         self.limits = limits
-        self.max_token_lifetime, self.max_entries = limits.max_token_lifetime, limits.max_entries
         self.jtis: dict[str, float] = {}
         self.token_hashes: dict[str, float] = {}
         self.consumer_keys: dict[str, float] = {}
@@ -183,7 +182,7 @@ class RevocationStore:
             self._apply_entity_event(kind, token, now)
             return None
         until = _epoch_seconds(payload.get("expiryTime")) or now + self._ttl(payload.get("ttl"))
-        until = min(until, now + self.max_token_lifetime)
+        until = min(until, now + self.limits.max_token_lifetime)
         jti = jti_of(token) if token.count(".") == 2 else None
         if (jti is not None and jti != token) or (kind == JWT_TYPE and "." not in token):
             _extend(self.jtis, jti or token, until)  # a jti, or the jti of a whole JWT
@@ -230,7 +229,7 @@ class RevocationStore:
                     skipped.append(f"{name}[{i}]: needs {key_field} and {time_field}")
                     continue
                 if table is self.jtis:
-                    at = min(at, now + self.max_token_lifetime)
+                    at = min(at, now + self.limits.max_token_lifetime)
                 _extend(table, key, at)
         return skipped
 
@@ -238,20 +237,20 @@ class RevocationStore:
 
     def view(self, now: float) -> Revocations:
         """Expired entries dropped, the cap enforced, and a frozen copy for the catalog."""
-        horizon = now - self.max_token_lifetime
+        horizon = now - self.limits.max_token_lifetime
         self.jtis = {k: t for k, t in self.jtis.items() if t > now}
         self.token_hashes = {k: t for k, t in self.token_hashes.items() if t > now}
         self.consumer_keys = {k: t for k, t in self.consumer_keys.items() if t > horizon}
         self.subjects = {k: t for k, t in self.subjects.items() if t > horizon}
         excess = len(self.jtis) + len(self.token_hashes) + len(self.consumer_keys) + len(self.subjects)
-        excess -= self.max_entries
+        excess -= self.limits.max_entries
         if excess > 0:
             self._drop(excess, now)
         return Revocations(dict(self.jtis), dict(self.token_hashes), dict(self.consumer_keys), dict(self.subjects))
 
     def _drop(self, count: int, now: float) -> None:
         """Drop the `count` entries that would end soonest; each kind's end on one time line."""
-        lifetime = self.max_token_lifetime
+        lifetime = self.limits.max_token_lifetime
         ends = [(t, k, self.jtis) for k, t in self.jtis.items()]
         ends += [(t, k, self.token_hashes) for k, t in self.token_hashes.items()]
         ends += [(t + lifetime, k, self.consumer_keys) for k, t in self.consumer_keys.items()]
@@ -265,8 +264,8 @@ class RevocationStore:
         try:
             ttl = float(value)
         except (TypeError, ValueError):
-            return self.max_token_lifetime
-        return ttl if 0 < ttl < self.max_token_lifetime else self.max_token_lifetime
+            return self.limits.max_token_lifetime
+        return ttl if 0 < ttl < self.limits.max_token_lifetime else self.limits.max_token_lifetime
 
 
 def _extend(table: dict[str, float], key: str, at: float) -> None:

@@ -14,7 +14,7 @@ from apim_adapter.controlplane.data_api import ControlPlaneError, InternalDataAp
 from apim_adapter.controlplane.events import Event
 from apim_adapter.meshsync.core import Endpoint
 from apim_adapter.meshsync.run import ApimSource, Reconciler
-from harness.apim_double import ApimDouble, make_test_ca, sample_data
+from harness.apim_double import BASE_PATH, ApimDouble, make_test_ca, sample_data
 
 BACKEND = "http://httpbin.default.svc.cluster.local:8000"
 
@@ -72,9 +72,10 @@ def test_endpoints_of_the_label_from_the_runtime_artifacts(apim: ApimDouble, tmp
     assert query["type"] == "Envoy"
 
 
-def endpoints_of(apim: ApimDouble, tmp_path: Path, label: str) -> dict[str, Endpoint]:
+def endpoints_of(apim: ApimDouble, tmp_path: Path, label: str, base: str = BASE_PATH) -> dict[str, Endpoint]:
     async def go():
         src = source(apim, tmp_path, label=label)
+        src.api.base = src.api.base.replace(BASE_PATH, base)
         try:
             return await src.endpoints()
         finally:
@@ -93,16 +94,7 @@ def test_nothing_deployed_as_apim_lines_that_answer_404(apim: ApimDouble, tmp_pa
     apim.nothing_deployed_as_404 = True
     assert endpoints_of(apim, tmp_path, "Sandbox") == {}
     with pytest.raises(ControlPlaneError, match="404"):
-        asyncio.run(_endpoints_at(apim, tmp_path, "/internal/data/v2"))
-
-
-async def _endpoints_at(apim: ApimDouble, tmp_path: Path, base: str) -> dict[str, Endpoint]:
-    src = source(apim, tmp_path)
-    src.api.base = src.api.base.replace("/internal/data/v1", base)
-    try:
-        return await src.endpoints()
-    finally:
-        await src.api.close()
+        endpoints_of(apim, tmp_path, "Default", base="/internal/data/v2")
 
 
 def test_environment_override_from_env_properties(apim: ApimDouble, tmp_path: Path) -> None:
