@@ -1074,7 +1074,8 @@ class ProductApis:
 
     def _key_dto(self, mapping: dict[str, Any]) -> dict[str, Any]:
         # ApplicationKeyDTO as the devportal spec defines it; that oauth-keys answers carry the consumer secret is
-        # assumed (apim_setup reads it from generate-keys, whose answer does), not read from the impl.
+        # assumed, not read from the impl (apim_setup's second run reads the secret from there; with secret
+        # hashing on, APIM would not return it).
         return {
             "keyMappingId": mapping["_keyMappingId"],
             "keyManager": mapping["keyManager"],
