@@ -31,7 +31,7 @@ def make_app(ready: Callable[[], tuple[bool, str]]) -> web.Application:
         return web.json_response({"ready": ok, "detail": detail}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
-        adapter_metrics.TALLIES.fold()  # (nothing to fold when workers share files: they count straight into them)
+        adapter_metrics.TALLIES.fold()  # this process's counts now; other workers fold theirs every FOLD_SECONDS
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

@@ -8,6 +8,7 @@ fault events. Lines are buffered and written off the request path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -73,7 +74,10 @@ class Analytics:
     def flush(self) -> None:
         pending = self._pending
         if pending and self._stream is not None:
-            taken = [pending.popleft() for _ in range(len(pending))]
+            taken = []
+            with contextlib.suppress(IndexError):  # another flush (close(), a benchmark) took the rest meanwhile
+                for _ in range(len(pending)):
+                    taken.append(pending.popleft())
             self._stream.write("".join(self._format(p) for p in taken))
             self._stream.flush()
 
@@ -89,18 +93,19 @@ class Analytics:
 class Formatter:
     """Lines as `line()` writes them, for less: a prepared allow repeats its decision on every check, and all but
     seven fields of its event are the decision's. Seen a second time, a decision gets a template (its event
-    encoded once, with the seven left open); then a line is the template with those seven encoded into it. Used
-    only by the writer thread."""
+    encoded once, cut where the seven and the time stamp go); then a line is the template's pieces joined with
+    those eight encoded values. A client repeats its method, host, user agent and address from one request to
+    the next: their encodings are kept too (a bounded table, emptied when full). Used only by the writer thread."""
 
-    def __init__(self, max_templates: int = 4096):
-        self.max_templates = max_templates
+    def __init__(self, max_templates: int = 4096, max_encoded: int = 4096):
+        self.max_templates, self.max_encoded = max_templates, max_encoded
         # id → (the decision, kept alive so that its id is not reused; its template, None when it cannot have one)
         self._templates: dict[int, tuple[Decision, Template | object | None]] = {}
-        self._seconds: dict[datetime, tuple[str, str]] = {}
+        self._seconds: dict[int, tuple[str, str]] = {}  # epoch second → its two spellings, as line() writes them
+        self._encoded: dict[str, str] = {}  # a repeated client value → its JSON string
 
     def __call__(self, p: Pending) -> str:
         d, method, host, user_agent, request_id, client_ip, latency_ms, now = p
-        at = datetime.fromtimestamp(now, UTC)
         kept = self._templates.get(id(d))
         template = None
         if kept is None or kept[0] is not d:  # first sight (or a new object at a reused address)
@@ -114,19 +119,39 @@ class Formatter:
             template = kept[1]
         if template is None:
             req = CheckInput(method, host, "", {"user-agent": user_agent}, request_id, client_ip)
-            return line(req, d, latency_ms, at)
-        second = at.replace(microsecond=0)
+            return line(req, d, latency_ms, datetime.fromtimestamp(now, UTC))
+        second, ms = _split(now)
         stamps = self._seconds.get(second)
         if stamps is None:
             if len(self._seconds) > 4:
                 self._seconds.clear()
-            stamps = self._seconds[second] = (second.isoformat(sep=" ")[:19], second.isoformat()[:19])
-        ms = at.microsecond // 1000
+            at = datetime.fromtimestamp(second, UTC)
+            stamps = self._seconds[second] = (at.isoformat(sep=" ")[:19], at.isoformat()[:19])
+        millis = f"{ms:03d}"
+        encoded = self._encoded
+        if len(encoded) >= self.max_encoded:
+            encoded.clear()
         values = (
-            _string(method), _string(request_id), _string(host), f'"{stamps[1]}.{ms:03d}Z"', _string(user_agent),
-            _string(client_ip), repr(round(latency_ms, 3)),
-        )  # fmt: skip
-        return template.render(f"{stamps[0]},{ms:03d}", values)
+            f"{stamps[0]},{millis}",
+            encoded.get(method) or encoded.setdefault(method, _string(method)),
+            _string(request_id),  # new on every request: not kept
+            encoded.get(host) or encoded.setdefault(host, _string(host)),
+            f'"{stamps[1]}.{millis}Z"',
+            encoded.get(user_agent) or encoded.setdefault(user_agent, _string(user_agent)),
+            encoded.get(client_ip) or encoded.setdefault(client_ip, _string(client_ip)),
+            repr(round(latency_ms, 3)),
+        )
+        return template.render(values)
+
+
+def _split(now: float) -> tuple[int, int]:
+    """(whole seconds, milliseconds) of an epoch time, as `datetime.fromtimestamp` rounds it: the fraction to
+    whole microseconds, half to even, a carry into the next second."""
+    second = int(now)
+    micros = round((now - second) * 1e6)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    return second, micros // 1000
 
 
 def _string(value: str) -> str:
@@ -136,7 +161,8 @@ def _string(value: str) -> str:
 
 UNBUILT = object()  # a decision seen once: no template yet
 
-# The fields of an event that are not the decision's, in the order `Formatter` passes their encoded values.
+# The fields of an event that are not the decision's, in the order `Formatter` passes their encoded values
+# (after the line's time stamp, value 0).
 OPEN_FIELDS = (
     "apiMethod",
     "correlationId",
@@ -151,7 +177,10 @@ _OPEN = re.compile(r'"\\u0000(\d)\\u0000"')  # how a field left open is marked i
 
 @dataclass(frozen=True)
 class Template:
-    text: str  # the line as a str.format() pattern: {0} the stamp, {1}... the open fields' encoded values
+    """A decision's line cut into nine fixed pieces around the eight values of one request."""
+
+    pieces: tuple[str, ...]  # pieces[i] comes before the value at slots[i]; the last one ends the line
+    slots: tuple[int, ...]  # which value (0 the time stamp, 1 + an index into OPEN_FIELDS) goes in each gap
 
     @classmethod
     def of(cls, d: Decision) -> Template | None:
@@ -160,18 +189,22 @@ class Template:
         props: dict[str, Any] = event(req, d, 0.0, datetime.now(UTC))
         props["requestTimestamp"], props["securityLatency"] = marks[3], marks[6]
         encoded = json.dumps(props, separators=(",", ":")).replace(" ", "\\u0020")
-        split = _OPEN.split(encoded.replace("{", "{{").replace("}", "}}"))
+        split = _OPEN.split(encoded)
         order = [int(i) for i in split[1::2]]
         if sorted(order) != list(range(len(OPEN_FIELDS))):
             return None  # a catalog value that looks like a mark: this decision's lines are written the long way
         kind = "apim:response" if d.allowed else "apim:faulty"
-        pattern = [f"{{0}} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :"]
-        for piece, index in zip(split[0::2], order, strict=False):
-            pattern += (piece, f"{{{index + 1}}}")
-        return cls("".join([*pattern, split[-1], "\n"]))
+        head = f" [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :"
+        pieces = ("", head + split[0], *split[2:-1:2], split[-1] + "\n")
+        return cls(pieces, (0, *(i + 1 for i in order)))
 
-    def render(self, stamp: str, values: tuple[str, ...]) -> str:
-        return self.text.format(stamp, *values)
+    def render(self, values: tuple[str, ...]) -> str:
+        p, s = self.pieces, self.slots
+        # Spelled out: one join of a fixed tuple is the cheapest way to build the line (a loop or zip costs more).
+        return "".join(
+            (p[0], values[s[0]], p[1], values[s[1]], p[2], values[s[2]], p[3], values[s[3]], p[4], values[s[4]],
+             p[5], values[s[5]], p[6], values[s[6]], p[7], values[s[7]], p[8])
+        )  # fmt: skip
 
 
 def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:

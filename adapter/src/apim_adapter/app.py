@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 from aiohttp import web
@@ -187,7 +188,7 @@ class Adapter:
                         headers = {"authorization": authorization, "user-agent": user_agent}  # for the log
                         req = CheckInput(method, host, path, headers, request_id, client_ip)
                         return self._observe(req, conclude(prepared.admitted, usages), transport, started, None)
-                usage = min(usages, key=_remaining)
+                usage = usages[0] if len(usages) == 1 else min(usages, key=_remaining)
             elapsed = time.perf_counter() - started
             # A prepared allow reuses the token's validation: a token cache hit, as the whole check would count it.
             metrics.checked(prepared.decided, transport, elapsed, TOKEN_CACHE_HIT)
@@ -304,6 +305,7 @@ class Adapter:
         if self.analytics is not None:
             self.analytics.start()
         feeder = asyncio.ensure_future(self.control_plane.run(self.publish))
+        folder = asyncio.ensure_future(_fold_metrics_forever()) if metrics.SHARED else None
         log.info(
             "serving",
             extra={
@@ -320,6 +322,9 @@ class Adapter:
             warming.cancel()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
             await asyncio.to_thread(grpc_server.stop(GRACE_SECONDS).wait)
+            if folder is not None:
+                folder.cancel()
+                metrics.TALLIES.fold()  # the last checks' counts, before the files outlive this worker
             for runner in runners:
                 await runner.cleanup()
             await self.authenticator.close()
@@ -328,6 +333,13 @@ class Adapter:
                 await self.analytics.close()
             if self.tracing is not None:
                 await asyncio.to_thread(self.tracing.shutdown)
+
+
+async def _fold_metrics_forever(sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+    """With workers: this worker's counts into the shared metric files, for every worker's scrape."""
+    while True:
+        await sleep(metrics.FOLD_SECONDS)
+        metrics.TALLIES.fold()
 
 
 def _remaining(usage: Usage) -> int:

@@ -61,7 +61,12 @@ class Limit:
 
     def reset(self, now: float) -> int:
         """Whole seconds until the window ends, at least 1: what Retry-After and RateLimit-Reset say."""
-        return max(1, int(self.ends(now) - now + 0.999))
+        return self.position(now)[1]
+
+    def position(self, now: float) -> tuple[int, int]:
+        """`index(now)` and `reset(now)` at once, for the local limiter's per-check path."""
+        index = int(now // self.window)
+        return index, max(1, int((index + 1) * self.window - now + 0.999))
 
 
 @dataclass(frozen=True)

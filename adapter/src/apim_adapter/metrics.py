@@ -65,11 +65,12 @@ EVENT_HUB_FAILURES = Counter(
 class Tallies:
     """Per-request counts kept as plain integers, folded into the Prometheus metrics above when they are read.
 
-    A Prometheus `inc()` or `observe()` takes a lock and costs microseconds; a check only adds 1 to an entry of a
-    dict that belongs to its own thread (no lock, no lost update: no other thread writes it). `fold` adds what
-    every thread counted since the last fold to the real metrics, at each scrape. Not when workers share their
-    metrics through files (`SHARED`): another worker's scrape cannot fold this process's dicts, so there every
-    count goes to Prometheus at once, as before tallies.
+    A Prometheus `inc()` or `observe()` takes a lock and costs microseconds (with workers, a write to a shared
+    file); a check only adds 1 to an entry of a dict that belongs to its own thread (no lock, no lost update: no
+    other thread writes it). `fold` adds what every thread counted since the last fold to the real metrics, at
+    each scrape. When workers share their metrics through files (`SHARED`), another worker's scrape cannot fold
+    this process's dicts: each worker then also folds every `FOLD_SECONDS`, so a scrape sees the other workers'
+    counts at most that late.
 
     Keys come from the catalog (API, application, tier) and WSO2's fixed codes, never from what a client sends,
     so the dicts stay as small as the catalog."""
@@ -102,10 +103,6 @@ class Tallies:
                         folded[key] = value
                         self._add(key, delta)
 
-    def add_now(self, key: tuple[Any, ...], delta: float) -> None:
-        """Straight to Prometheus, for workers sharing their metrics through files."""
-        self._add(key, delta)
-
     def _add(self, key: tuple[Any, ...], delta: float) -> None:
         kind, labels = key[0], key[1:]
         if kind is BUCKET:
@@ -131,11 +128,11 @@ TALLIES = Tallies()
 SHARED = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # set by the supervisor before it starts workers
 
 
+FOLD_SECONDS = 1.0  # with workers: how late one worker's counts may reach another's scrape
+
+
 def count(key: tuple[Any, ...], amount: float = 1) -> None:
     """Add to a tallied metric (a key as above)."""
-    if SHARED:
-        TALLIES.add_now(key, amount)
-        return
     tally = TALLIES.mine()
     tally[key] = tally.get(key, 0) + amount
 
@@ -143,6 +140,9 @@ def count(key: tuple[Any, ...], amount: float = 1) -> None:
 def checked(decided: tuple[Any, ...], transport: str, seconds: float, *also: tuple[Any, ...]) -> None:
     """One check in this thread's tally: its decision, its duration and any other count (`also`)."""
     # Bounds are inclusive, as Prometheus counts: the first bound at or above the duration.
-    for key in (decided, (BUCKET, transport, bisect.bisect_left(DURATION_BOUNDS, seconds)), *also):
-        count(key)
-    count((SECONDS, transport), seconds)
+    bucket = (BUCKET, transport, bisect.bisect_left(DURATION_BOUNDS, seconds))
+    tally = TALLIES.mine()  # once for the four counts: the same as four count() calls, for less
+    for key in (decided, bucket, *also):
+        tally[key] = tally.get(key, 0) + 1
+    key = (SECONDS, transport)
+    tally[key] = tally.get(key, 0) + seconds

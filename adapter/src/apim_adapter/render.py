@@ -48,13 +48,16 @@ def header_safe(value: str) -> str:
     return "".join(ch if ch.isprintable() and ch.isascii() else "_" for ch in value)
 
 
+RATE_LIMIT, RATE_REMAINING, RATE_RESET = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
+
+
 def rate_headers(usage: Usage | None) -> Headers:
     if usage is None:
         return ()
     return (
-        ("ratelimit-limit", str(usage.limit.count)),
-        ("ratelimit-remaining", str(usage.remaining)),
-        ("ratelimit-reset", str(usage.reset)),
+        (RATE_LIMIT, str(usage.limit.count)),
+        (RATE_REMAINING, str(usage.remaining)),
+        (RATE_RESET, str(usage.reset)),
     )
 
 

@@ -8,6 +8,7 @@ import time
 import requests
 import yaml
 
+from apim_adapter import metrics
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway
 from harness.sample_catalog import KM, catalog_document
@@ -37,17 +38,24 @@ def test_two_workers_share_the_ports_and_their_metrics(stack, tmp_path):
             requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=token, timeout=10).status_code for _ in range(40)
         ]
         assert statuses == [200] * 40
-        text = requests.get(adapter.admin + "/metrics", timeout=5).text
-        allowed = re.search(
-            r'apim_adapter_decisions_total\{api="HttpbinAPI",application="subscribed".*outcome="allow".*\} (\S+)', text
-        )
-        assert allowed is not None, text[:2000]
-        assert float(allowed.group(1)) == 40.0  # summed over the workers
+        # Summed over the workers; each worker folds its counts into the shared files every FOLD_SECONDS.
+        deadline = time.monotonic() + metrics.FOLD_SECONDS + 5
+        while (allowed := allowed_count(adapter)) != 40.0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert allowed == 40.0
         assert len(catalog_pids(adapter)) == 2  # both workers loaded the catalog and report through one endpoint
     finally:
         if envoy is not None:
             envoy.stop()
         adapter.stop()
+
+
+def allowed_count(adapter: AdapterProcess) -> float | None:
+    text = requests.get(adapter.admin + "/metrics", timeout=5).text
+    allowed = re.search(
+        r'apim_adapter_decisions_total\{api="HttpbinAPI",application="subscribed".*outcome="allow".*\} (\S+)', text
+    )
+    return float(allowed.group(1)) if allowed else None
 
 
 def catalog_pids(adapter: AdapterProcess) -> set[str]:

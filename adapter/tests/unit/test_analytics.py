@@ -146,3 +146,19 @@ def test_lines_from_a_template_are_the_lines_line_writes():
         req = CheckInput("GET", "api.example.com", "", {"user-agent": user_agent}, f"rid {i}", "203.0.113.9")
         assert format_line(pending) == line(req, d, 0.1 * i, datetime.fromtimestamp(at, UTC))
     assert isinstance(format_line._templates[id(allow)][1], Template)  # the later lines came from a template
+
+
+def test_template_lines_keep_line_s_milliseconds_at_every_rounding_edge():
+    """The writer splits the epoch time itself; datetime rounds to microseconds half to even, carrying into the
+    next second: the stamps must be the ones line() writes, at .9995 and .9999995 and everywhere between."""
+    p = InProcess()
+    allow = p.check(bearer=token(sub="alice"))
+    format_line = Formatter()
+    base = AT.timestamp() // 1
+    fractions = [0.0, 0.0005, 0.0009995, 0.4995, 0.9994999, 0.9995, 0.999999, 0.9999995, 0.99999951]
+    fractions += [i / 997 for i in range(997)]
+    for i, fraction in enumerate(fractions):
+        at = base + i + fraction
+        pending = (allow, "GET", "api.example.com", "curl/8.0", f"rid {i}", "203.0.113.9", 0.25, at)
+        req = CheckInput("GET", "api.example.com", "", {"user-agent": "curl/8.0"}, f"rid {i}", "203.0.113.9")
+        assert format_line(pending) == line(req, allow, 0.25, datetime.fromtimestamp(at, UTC)), at

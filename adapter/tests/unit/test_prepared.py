@@ -4,14 +4,16 @@ hot path: the local counters and the metric tallies under concurrent threads."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
 
+import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 
 from apim_adapter import metrics
-from apim_adapter.app import Adapter
+from apim_adapter.app import Adapter, _fold_metrics_forever
 from apim_adapter.catalog import Limit
 from apim_adapter.config import parse
 from apim_adapter.decision import Decision
@@ -202,10 +204,21 @@ def test_counters_and_tallies_lose_nothing_without_a_lock():
     assert child._value.get() == before + threads * per_thread
 
 
-def test_with_workers_sharing_files_counts_reach_prometheus_at_once(monkeypatch):
-    """Another worker's scrape reads this process's files and cannot fold its tallies: no tally then."""
-    monkeypatch.setattr(metrics, "SHARED", True)
+def test_with_workers_each_worker_folds_its_own_counts_every_fold_interval():
+    """Another worker's scrape reads this process's files and cannot fold its tallies: the worker folds them
+    itself, every FOLD_SECONDS, so a scrape anywhere sees them at most that late."""
     child = metrics.DECISIONS.labels("shared-files", "", "", "allow", "")
     before = child._value.get()
     metrics.checked((metrics.DECISIONS, "shared-files", "", "", "allow", ""), "grpc", 0.0002)
-    assert child._value.get() == before + 1  # without a fold
+    assert child._value.get() == before  # tallied on the check's thread, not yet in Prometheus
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:  # one fold done: stop the loop
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(_fold_metrics_forever(sleep))
+    assert slept == [metrics.FOLD_SECONDS] * 2
+    assert child._value.get() == before + 1

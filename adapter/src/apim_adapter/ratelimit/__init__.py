@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..catalog import Limit
 
 
-@dataclass(frozen=True)
-class Usage:
-    """One counter after this request: `count` requests so far in a window that resets in `reset` seconds."""
+class Usage(NamedTuple):
+    """One counter after this request: `count` requests so far in a window that resets in `reset` seconds.
+    (A named tuple: built on every check, it costs half a frozen dataclass.)"""
 
     limit: Limit
     count: int

@@ -26,7 +26,7 @@ class LocalRateLimiter:
         return [self._hit_one(key, limit, now) for key, limit in counters]
 
     def _hit_one(self, key: str, limit: Limit, now: float) -> Usage:
-        window = limit.index(now)
+        window, reset = limit.position(now)
         full_key = f"{key}:{limit.window}"
         entry = self._windows.get(full_key)
         # A window another thread already moved past ours (its clock read came later) counts this request too.
@@ -37,7 +37,7 @@ class LocalRateLimiter:
                     if len(self._windows) >= self.max_keys and entry is None:
                         self._evict(now)
                     entry = self._windows[full_key] = (window, itertools.count(1))
-        return Usage(limit, next(entry[1]), limit.reset(now))
+        return Usage(limit, next(entry[1]), reset)
 
     def _evict(self, now: float) -> None:
         """Drop counters of past windows; they would restart at zero anyway."""

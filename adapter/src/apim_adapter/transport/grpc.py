@@ -16,7 +16,7 @@ from google.rpc import code_pb2, status_pb2
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..ratelimit import Usage
-from ..render import Allow, Renderer, rate_headers
+from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
 
 # Adapter.check_prepared: (authorization, method, path, host, user agent, request id, client ip, transport).
 CheckPrepared = Callable[[str | None, str, str, str, str, str, str, str], tuple[Allow, Usage | None] | Decision | None]
@@ -81,7 +81,10 @@ def _allow_bytes(allow: Allow) -> bytes:
 
 def _length_delimited(field: int, payload: bytes) -> bytes:
     """One protobuf field of wire type 2 (string, bytes, message): tag, varint length, payload."""
-    size, length = len(payload), bytearray()
+    size = len(payload)
+    if size <= 0x7F:  # a one-byte length: every RateLimit-* entry and their sum in practice
+        return bytes(((field << 3) | 2, size)) + payload
+    length = bytearray()
     while size > 0x7F:
         length.append(size & 0x7F | 0x80)
         size >>= 7
@@ -104,19 +107,25 @@ def _header_to_add(name: str, value: str) -> bytes:
     return _length_delimited(RESPONSE_HEADERS_TO_ADD_FIELD, option)
 
 
+@functools.lru_cache(maxsize=1024)
+def _kept_entry(name: str, count: int) -> bytes:
+    """An entry whose value repeats: the limit is the same for every check of a caller, the reset for a second."""
+    return _header_to_add(name, str(count))
+
+
 def _rate_headers_bytes(usage: Usage | None) -> bytes:
-    """`CheckResponse{ok_response{response_headers_to_add: the RateLimit-* headers}}`, serialized. Appended to a
-    prepared allow's bytes it is merged into it (a message field that appears twice is merged, its repeated
-    fields concatenated: the protobuf encoding's rule), so only these few bytes are encoded per check."""
+    """`CheckResponse{ok_response{response_headers_to_add: the RateLimit-* headers}}`, serialized (the headers
+    `render.rate_headers` names). Appended to a prepared allow's bytes it is merged into it (a message field that
+    appears twice is merged, its repeated fields concatenated: the protobuf encoding's rule), so only these few
+    bytes are encoded per check."""
     if usage is None:
         return b""
-    (limit, count), (remaining, left), (reset, seconds) = rate_headers(usage)
-    # The limit is the same for every check of a caller, the reset for a second: kept encoded.
-    added = _header_to_add_kept(limit, count) + _header_to_add(remaining, left) + _header_to_add_kept(reset, seconds)
+    added = (
+        _kept_entry(RATE_LIMIT, usage.limit.count)
+        + _header_to_add(RATE_REMAINING, str(usage.remaining))
+        + _kept_entry(RATE_RESET, usage.reset)
+    )
     return _length_delimited(OK_RESPONSE_FIELD, added)
-
-
-_header_to_add_kept = functools.lru_cache(maxsize=1024)(_header_to_add)
 
 
 OK_RESPONSE_FIELD = pb.CheckResponse.DESCRIPTOR.fields_by_name["ok_response"].number

@@ -59,7 +59,7 @@ def make_handler(
                     request.host,
                     given.get("user-agent", ""),
                     given.get("x-request-id", ""),
-                    client_ip(given, peer_address(request), num_trusted_proxies),
+                    client_ip(given, "", num_trusted_proxies) or peer_address(request),  # the peer only if needed
                     "http",
                 )
             except Unavailable as exc:
@@ -76,7 +76,7 @@ def make_handler(
             path=path,
             headers=headers,
             request_id=headers.get("x-request-id", ""),
-            client_ip=client_ip(headers, peer_address(request), num_trusted_proxies),
+            client_ip=client_ip(headers, "", num_trusted_proxies) or peer_address(request),
         )
         try:
             d = await check(req)
