@@ -6,15 +6,23 @@ sync grpc server with a thread pool) and `http` (Envoy's HTTP mode: aiohttp on u
 adapter's HTTP mode does).
 
     python -m bench.trivial_server --port 50051 --transport uvloop
+    python -m bench.trivial_server --port 50051 --transport threads --response allow.bin
+
+`--response FILE` answers every check with a recorded allow instead of the empty OK: for gRPC a serialized
+CheckResponse, for `http` a JSON list of [header, value] pairs. The benchmark records the adapter's own allow
+(its upstream headers, metadata and RateLimit-* headers), so that one row shows what the answer alone costs
+grpc and Envoy, apart from the adapter's work.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from envoy.service.auth.v3 import external_auth_pb2 as pb
@@ -26,18 +34,24 @@ ALLOW = pb.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response
 
 
 class SyncAllow(pb_grpc.AuthorizationServicer):
+    def __init__(self, allow: pb.CheckResponse = ALLOW):
+        self.allow = allow
+
     def Check(self, request, context):
-        return ALLOW
+        return self.allow
 
 
 class AsyncAllow(pb_grpc.AuthorizationServicer):
+    def __init__(self, allow: pb.CheckResponse = ALLOW):
+        self.allow = allow
+
     async def Check(self, request, context):
-        return ALLOW
+        return self.allow
 
 
-def serve_threads(address: str, threads: int) -> None:
+def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
-    pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(), server)
+    pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(allow), server)
     server.add_insecure_port(address)
     server.start()
     stopped = threading.Event()
@@ -47,9 +61,9 @@ def serve_threads(address: str, threads: int) -> None:
     server.stop(1).wait()
 
 
-async def serve_aio(address: str) -> None:
+async def serve_aio(address: str, allow: pb.CheckResponse = ALLOW) -> None:
     server = grpc.aio.server()
-    pb_grpc.add_AuthorizationServicer_to_server(AsyncAllow(), server)
+    pb_grpc.add_AuthorizationServicer_to_server(AsyncAllow(allow), server)
     server.add_insecure_port(address)
     await server.start()
     stopped = asyncio.Event()
@@ -60,11 +74,11 @@ async def serve_aio(address: str) -> None:
     await server.stop(1)
 
 
-async def serve_http(port: int) -> None:
+async def serve_http(port: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
     from aiohttp import web
 
     async def allow(request: web.BaseRequest) -> web.Response:
-        return web.Response(status=200)
+        return web.Response(status=200, headers=headers)
 
     runner = web.ServerRunner(web.Server(allow), access_log=None)
     await runner.setup()
@@ -82,16 +96,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--transport", choices=TRANSPORTS, default="uvloop")
     parser.add_argument("--threads", type=int, default=8, help="thread pool size of the sync server")
+    parser.add_argument("--response", type=Path, help="a recorded allow to answer with (see above)")
     args = parser.parse_args(argv)
     address = f"127.0.0.1:{args.port}"
+    recorded = args.response.read_bytes() if args.response else None
+    allow = pb.CheckResponse.FromString(recorded) if recorded and args.transport != "http" else ALLOW
+    headers = tuple(tuple(pair) for pair in json.loads(recorded)) if recorded and args.transport == "http" else ()
     if args.transport == "threads":
-        serve_threads(address, args.threads)
+        serve_threads(address, args.threads, allow)
     elif args.transport in ("uvloop", "http"):
         import uvloop
 
-        uvloop.run(serve_http(args.port) if args.transport == "http" else serve_aio(address))
+        uvloop.run(serve_http(args.port, headers) if args.transport == "http" else serve_aio(address, allow))
     else:
-        asyncio.run(serve_aio(address))
+        asyncio.run(serve_aio(address, allow))
 
 
 if __name__ == "__main__":

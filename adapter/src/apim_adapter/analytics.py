@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -22,6 +23,10 @@ from typing import IO, Any
 from .decision import CheckInput, Decision
 
 FLUSH_SECONDS = 0.1  # small batches: formatting holds the GIL, briefly, between check threads
+# Lines formatted before the writer lets go of the GIL (time.sleep(0)): a check thread or the event loop waiting
+# for it waits for ~32 lines (~0.1 ms), not for a whole batch (at 1,000 req/s, 100 lines held it past the 0.5 ms
+# switch interval and set HTTP mode's p99 at 1,000 req/s to twice the trivial server's).
+LINES_PER_TURN = 32
 MAX_BUFFERED = 10_000
 MAX_FIELD = 256  # characters of a client-chosen field kept in an event
 
@@ -33,8 +38,8 @@ Pending = tuple[Decision, str, str, str, str, str, float, float]
 
 
 class Analytics:
-    def __init__(self, output: str = "stdout"):
-        self.output = output
+    def __init__(self, output: str = "stdout", pause: Callable[[float], None] = time.sleep):
+        self.output, self._pause = output, pause
         # A deque: append and popleft are atomic, so checks (gRPC threads, the event loop) enqueue without a lock.
         self._pending: deque[Pending] = deque()
         self._stream: IO[str] | None = None
@@ -78,7 +83,12 @@ class Analytics:
             with contextlib.suppress(IndexError):  # another flush (close(), a benchmark) took the rest meanwhile
                 for _ in range(len(pending)):
                     taken.append(pending.popleft())
-            self._stream.write("".join(self._format(p) for p in taken))
+            lines: list[str] = []
+            for start in range(0, len(taken), LINES_PER_TURN):
+                if start:
+                    self._pause(0)  # let whoever waits for the GIL have it now
+                lines += [self._format(p) for p in taken[start : start + LINES_PER_TURN]]
+            self._stream.write("".join(lines))
             self._stream.flush()
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ import json
 import re
 from datetime import UTC, datetime
 
-from apim_adapter.analytics import MAX_BUFFERED, MAX_FIELD, Analytics, Formatter, Template, line
+from apim_adapter.analytics import LINES_PER_TURN, MAX_BUFFERED, MAX_FIELD, Analytics, Formatter, Template, line
 from apim_adapter.decision import CheckInput
 from harness.pipeline import InProcess, token
 
@@ -162,3 +162,21 @@ def test_template_lines_keep_line_s_milliseconds_at_every_rounding_edge():
         pending = (allow, "GET", "api.example.com", "curl/8.0", f"rid {i}", "203.0.113.9", 0.25, at)
         req = CheckInput("GET", "api.example.com", "", {"user-agent": "curl/8.0"}, f"rid {i}", "203.0.113.9")
         assert format_line(pending) == line(req, allow, 0.25, datetime.fromtimestamp(at, UTC)), at
+
+
+def test_the_writer_lets_go_of_the_gil_every_few_lines_and_keeps_their_order(tmp_path):
+    """A batch is formatted in turns of LINES_PER_TURN lines with a pause (time.sleep(0): the GIL to whoever
+    waits) between them, so a check never waits for a whole batch; every line is written, in order."""
+    out = tmp_path / "analytics.log"
+    pauses: list[float] = []
+    sink = Analytics(str(out), pause=pauses.append)
+    p = InProcess()
+    d = p.check(bearer=token())
+    count = 3 * LINES_PER_TURN + 5
+    for i in range(count):
+        sink.record(CheckInput("GET", "api.example.com", "/httpbin/1.0.0/ip", {}, f"r{i}", "203.0.113.9"), d, 0.1)
+    sink.start()
+    asyncio.run(sink.close())
+    ids = [as_logstash_reads(text + "\n")[1]["correlationId"] for text in out.read_text().splitlines()]
+    assert ids == [f"r{i}" for i in range(count)]
+    assert pauses == [0, 0, 0]  # between the four turns, none after the last

@@ -18,7 +18,7 @@ def hit(limiter: LocalRateLimiter, key: str, now: float, limit: Limit = THREE_PE
 def test_requests_are_counted_in_their_window_and_the_fourth_of_three_exceeds():
     limiter = LocalRateLimiter()
     usages = [hit(limiter, "app:a", T0 + s) for s in (0, 10, 20, 30)]
-    assert [u.count for u in usages] == [1, 2, 3, 4]
+    assert [u.used for u in usages] == [1, 2, 3, 4]
     assert [u.remaining for u in usages] == [2, 1, 0, 0]
     assert [u.exceeded for u in usages] == [False, False, False, True]
     assert [u.reset for u in usages] == [60, 50, 40, 30]  # seconds until the window ends
@@ -30,7 +30,7 @@ def test_a_new_window_starts_again_from_one():
         hit(limiter, "app:a", T0 + 50 + s)
     assert hit(limiter, "app:a", T0 + 59.5).exceeded
     fresh = hit(limiter, "app:a", T0 + 60)
-    assert (fresh.count, fresh.exceeded, fresh.reset) == (1, False, 60)
+    assert (fresh.used, fresh.exceeded, fresh.reset) == (1, False, 60)
 
 
 def test_reset_is_whole_seconds_and_never_zero():
@@ -44,8 +44,8 @@ def test_keys_and_window_lengths_count_apart():
     per_second = Limit(100, 1)
     both = limiter.hit_now([("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)], T0)
     again = limiter.hit_now([("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)], T0 + 1)
-    assert [u.count for u in both] == [1, 1, 1]
-    assert [u.count for u in again] == [2, 1, 2]  # the one-second window moved on, the minute did not
+    assert [u.used for u in both] == [1, 1, 1]
+    assert [u.used for u in again] == [2, 1, 2]  # the one-second window moved on, the minute did not
 
 
 def test_the_table_keeps_its_bound_dropping_past_windows_first():
@@ -55,8 +55,8 @@ def test_the_table_keeps_its_bound_dropping_past_windows_first():
     hit(limiter, "c", T0 + 62)
     hit(limiter, "new", T0 + 64)  # the table is full: the past window goes, the current counters stay
     assert len(limiter._windows) <= 3
-    assert hit(limiter, "b", T0 + 65, hourly).count == 2
-    assert hit(limiter, "c", T0 + 66).count == 2
+    assert hit(limiter, "b", T0 + 65, hourly).used == 2
+    assert hit(limiter, "c", T0 + 66).used == 2
 
 
 def test_when_every_counter_is_current_the_oldest_goes_and_the_bound_holds():
@@ -64,5 +64,5 @@ def test_when_every_counter_is_current_the_oldest_goes_and_the_bound_holds():
     for i in range(50):  # a client inventing keys: the table never grows past its bound
         hit(limiter, f"k{i}", T0 + 1)
         assert len(limiter._windows) <= 2
-    assert hit(limiter, "k49", T0 + 2).count == 2  # the newest survived
-    assert hit(limiter, "k0", T0 + 3).count == 1  # the oldest was dropped (and starts again)
+    assert hit(limiter, "k49", T0 + 2).used == 2  # the newest survived
+    assert hit(limiter, "k0", T0 + 3).used == 1  # the oldest was dropped (and starts again)

@@ -70,8 +70,8 @@ def test_the_second_identical_check_is_answered_from_the_first_ones_allow_and_st
     assert first.allowed
     allow, usage = warm(a, t)
     assert allow is a.renderer.allow(first, time.time())
-    assert usage.count == first.usage.count + 1  # the rate limit is counted on every check
-    assert warm(a, t, path=PATH + "?q=1")[1].count == usage.count + 1  # the query string resolves the same
+    assert usage.used == first.usage.used + 1  # the rate limit is counted on every check
+    assert warm(a, t, path=PATH + "?q=1")[1].used == usage.used + 1  # the query string resolves the same
     assert warm(a, t, path="/httpbin/1.0.0/headers") is None  # another resource is another check
     assert warm(a, token(scope="scope_ip")) is None  # another token too
 
@@ -181,7 +181,7 @@ def test_counters_and_tallies_lose_nothing_without_a_lock():
     seen: list[int] = []
 
     def work() -> None:
-        counts = [limiter.hit_now([("k", limit)], now)[0].count for _ in range(per_thread)]
+        counts = [limiter.hit_now([("k", limit)], now)[0].used for _ in range(per_thread)]
         seen.extend(counts)
         for _ in range(per_thread):
             metrics.checked((metrics.DECISIONS, "lockfree", "", "", "allow", ""), "grpc", 0.0002)

@@ -42,7 +42,7 @@ def test_two_replicas_share_one_exact_limit_under_concurrency(redis_server, redi
         return [u for [u] in usages]
 
     usages = asyncio.run(scenario())
-    assert sorted(u.count for u in usages) == list(range(1, 101))  # every hit counted once, atomically
+    assert sorted(u.used for u in usages) == list(range(1, 101))  # every hit counted once, atomically
     assert sum(not u.exceeded for u in usages) == 60
     assert all(1 <= u.reset <= 60 for u in usages)
 
@@ -67,8 +67,8 @@ def test_all_counters_of_a_check_are_counted_in_one_call_with_their_own_windows(
         return first, third, ttls
 
     first, third, ttls = asyncio.run(scenario())
-    assert [u.count for u in first] == [1, 1, 1]
-    assert [u.count for u in third] == [3, 3, 3]
+    assert [u.used for u in first] == [1, 1, 1]
+    assert [u.used for u in third] == [3, 3, 3]
     assert [u.exceeded for u in third] == [False, True, False]
     # Each counter expires with its own window (plus a one-second margin), never "no expiry" (-1).
     assert 0 < ttls[0] <= 61_000
@@ -93,10 +93,10 @@ def test_a_burst_window_of_one_second_counts_apart_from_the_quota_and_resets_eac
         return first, next_second
 
     first, next_second = asyncio.run(scenario())
-    assert [b.count for b, _ in first] == [1, 2, 3]
+    assert [b.used for b, _ in first] == [1, 2, 3]
     assert [b.exceeded for b, _ in first] == [False, False, True]
     assert all(b.reset == 1 for b, _ in first)
-    assert [u.count for u in next_second] == [1, 4]  # the burst window restarted, the quota did not
+    assert [u.used for u in next_second] == [1, 4]  # the burst window restarted, the quota did not
 
 
 def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_password_file, own_redis):
@@ -108,16 +108,16 @@ def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_pa
         lim = limiter(server.url, redis_password_file, tmp_path, "local")
         try:
             now = time.time()
-            assert (await lim.hit([(key, limit)], now))[0].count == 1
+            assert (await lim.hit([(key, limit)], now))[0].used == 1
             errors_before = metrics.RATE_LIMIT_ERRORS.labels("local")._value.get()
             server.stop()
             local = [(await lim.hit([(key, limit)], now))[0] for _ in range(4)]
-            assert [u.count for u in local] == [1, 2, 3, 4]  # the local fallback still enforces the limit
+            assert [u.used for u in local] == [1, 2, 3, 4]  # the local fallback still enforces the limit
             assert local[-1].exceeded
             assert metrics.RATE_LIMIT_ERRORS.labels("local")._value.get() == errors_before + 4
             server.start()
             await asyncio.sleep(1.1)  # the limiter retries Redis a second after a failure
-            assert (await lim.hit([(key, limit)], now))[0].count == 1  # Redis again (it restarted empty)
+            assert (await lim.hit([(key, limit)], now))[0].used == 1  # Redis again (it restarted empty)
         finally:
             await lim.close()
 

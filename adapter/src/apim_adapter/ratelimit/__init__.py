@@ -9,20 +9,20 @@ from ..catalog import Limit
 
 
 class Usage(NamedTuple):
-    """One counter after this request: `count` requests so far in a window that resets in `reset` seconds.
+    """One counter after this request: `used` requests so far in a window that resets in `reset` seconds.
     (A named tuple: built on every check, it costs half a frozen dataclass.)"""
 
     limit: Limit
-    count: int
+    used: int
     reset: int
 
     @property
     def exceeded(self) -> bool:
-        return self.count > self.limit.count
+        return self.used > self.limit.count
 
     @property
     def remaining(self) -> int:
-        return max(0, self.limit.count - self.count)
+        return max(0, self.limit.count - self.used)
 
 
 class RateLimiter(Protocol):
