@@ -68,6 +68,7 @@ class Plan:
     connections: int = 16  # wrk connections: enough to saturate one Python core
     steady_rate: float = 1000.0
     steady_connections: int = 4
+    handler_cpu: bool = False  # time the sync gRPC servers' handlers with their thread's CPU clock (hooks/)
 
 
 QUICK = Plan(warmup=1, seconds=1, steady_seconds=2, rounds=3, full=False)
@@ -145,18 +146,33 @@ class Server:
     proc: Process
     grpc_port: int
     http_port: int | None = None
+    handler_cpu: Path | None = None  # where it reports its handlers' CPU time (BENCH_HANDLER_CPU), if it does
 
     def stop(self) -> None:
         self.proc.stop()
 
 
-def start_trivial(workdir: Path, transport: str, response: Path | None = None) -> Server:
+def start_trivial(workdir: Path, transport: str, response: Path | None = None, handler_cpu: bool = False) -> Server:
     port = free_port()
+    name = f"trivial-{transport}{'-recorded' if response else ''}"
     argv = [sys.executable, "-m", "bench.trivial_server", "--port", str(port), "--transport", transport]
     argv += ["--response", str(response)] if response else []
-    proc = Process(f"trivial-{transport}{'-recorded' if response else ''}", argv, workdir, cwd=ROOT)
+    report = workdir / f"{name}.handler-cpu" if handler_cpu and transport == "threads" else None
+    with environment(**hooks(BENCH_HANDLER_CPU=str(report)) if report else {}):
+        proc = Process(name, argv, workdir, cwd=ROOT)
     wait_port(port, proc)
-    return Server(proc, port, port)
+    return Server(proc, port, port, report)
+
+
+def hooks(**env: str) -> dict[str, str]:
+    """`env` and a PYTHONPATH that puts hooks/sitecustomize.py first (keeping a PYTHONPATH given to the benchmark)."""
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(HOOKS), os.environ.get("PYTHONPATH")) if p), **env}
+
+
+def handler_cpu(report: Path) -> tuple[int, int]:
+    """(checks, CPU nanoseconds in their handlers) so far, as the server's hook last wrote them."""
+    checks, ns = report.read_text().split()
+    return int(checks), int(ns)
 
 
 def record_allows(server: Server, headers: dict[str, str], workdir: Path) -> tuple[Path, Path]:
@@ -255,13 +271,14 @@ class Fixture:
             "logging": {"level": "WARNING"},
         }
 
-    def start_adapter(self, name: str, config: dict[str, Any], **env: str) -> Server:
-        path = os.pathsep.join(p for p in (str(HOOKS), os.environ.get("PYTHONPATH")) if p)
-        hooks = {"PYTHONPATH": path} if env else {}  # keeps a PYTHONPATH given to the benchmark
-        with environment(**hooks, **env):
+    def start_adapter(self, name: str, config: dict[str, Any], handler_cpu: bool = False, **env: str) -> Server:
+        report = self.workdir / f"{name}.handler-cpu" if handler_cpu else None
+        if report:
+            env["BENCH_HANDLER_CPU"] = str(report)
+        with environment(**hooks(**env) if env else {}):
             adapter = AdapterProcess(self.workdir, copy.deepcopy(config), name)
         adapter.wait_ready()
-        return Server(adapter.proc, adapter.grpc_port, adapter.http_port)
+        return Server(adapter.proc, adapter.grpc_port, adapter.http_port, report)
 
     def close(self) -> None:
         self.jwks.close()
@@ -355,6 +372,7 @@ class Target:
     latency: bool  # also measured at the steady rate
     admin_port: int | None = None  # Envoy's, for the ext_authz stats
     info: dict[str, Any] = field(default_factory=dict)
+    handler_cpu: Path | None = None  # the server's handler CPU report, with --handler-cpu
 
 
 TRIVIAL = "trivial sync grpc, 8 threads"  # the adapter's own gRPC transport
@@ -388,7 +406,8 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
             raise RuntimeError(f"{name}: {resp.status_code} {dict(resp.headers)} {resp.text[:200]}")
         metered = {"envoy": envoy.proc.pid, "server": server.proc.proc.pid}
         info.update(cores=sorted(cores), mode=mode)
-        targets.append(Target(name, gw.port, metered, latency, gw.admin_port, info))
+        handler = server.handler_cpu if mode == "grpc" else None
+        targets.append(Target(name, gw.port, metered, latency, gw.admin_port, info, handler))
 
     def started(server: Server) -> Server:
         stack.callback(server.stop)
@@ -396,18 +415,19 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
 
     for transport in ["threads", "uvloop", "aio"] if plan.full else ["threads", "uvloop"]:
         name = f"trivial {TRANSPORT_LABELS.get(transport, 'grpc.aio+uvloop')}"
-        behind_envoy(name, started(start_trivial(workdir, transport)), SERVER_CORES)
+        behind_envoy(name, started(start_trivial(workdir, transport, handler_cpu=plan.handler_cpu)), SERVER_CORES)
     if plan.full:
         behind_envoy(TRIVIAL_HTTP, started(start_trivial(workdir, "http")), SERVER_CORES, mode="http")
-    server = started(fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False)))
+    server = started(fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False), plan.handler_cpu))
     behind_envoy(ADAPTER, server, SERVER_CORES)
     if plan.full:
         behind_envoy(ADAPTER_HTTP, server, SERVER_CORES, mode="http")
         grpc_allow, http_allow = record_allows(server, fixture.headers, workdir)
-        behind_envoy(TRIVIAL_RECORDED, started(start_trivial(workdir, "threads", grpc_allow)), SERVER_CORES)
+        recorded = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu)
+        behind_envoy(TRIVIAL_RECORDED, started(recorded), SERVER_CORES)
         trivial = started(start_trivial(workdir, "http", http_allow))
         behind_envoy(TRIVIAL_HTTP_RECORDED, trivial, SERVER_CORES, mode="http")
-    server = started(fixture.start_adapter("adapter-jwt", fixture.adapter_config(backend_jwt=True)))
+    server = started(fixture.start_adapter("adapter-jwt", fixture.adapter_config(backend_jwt=True), plan.handler_cpu))
     behind_envoy(ADAPTER_JWT, server, SERVER_CORES)
     native = JwtAuthnGateway(
         None, None, baseline_port=free_port(), issuer=fixture.jwks.issuer,
@@ -440,8 +460,13 @@ class Bench:
         p = self.plan
         wrk(t.port, self.headers, p.warmup, p.connections)
         before = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
+        handled = handler_cpu(t.handler_cpu) if t.handler_cpu else None
         result = wrk(t.port, self.headers, p.seconds, p.connections)
         after = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
+        if t.handler_cpu and handled:
+            time.sleep(0.3)  # the hook rewrites its totals five times a second: let it write the last ones
+            checks, ns = (b - a for a, b in zip(handled, handler_cpu(t.handler_cpu), strict=True))
+            result["handler_cpu_us_per_req"] = ns / checks / 1e3 if checks else None
         served = result["rps"] * p.seconds
         for name in t.metered:
             used = {pid: after[name][pid] - before[name].get(pid, 0.0) for pid in after[name]}
@@ -568,6 +593,11 @@ def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> s
     lines.append("req/s: wrk, 16 connections. p50/p99: steady 1,000 req/s over 4 connections. Medians of the rounds.")
     lines.append("+p50/+p99: over Envoy alone. CPU per request of the server and of Envoy, from /proc. x ref: against")
     lines.append("the trivial server on the same transport (gRPC: sync grpc, 8 threads, as the adapter runs).")
+    handlers = {n: r["throughput"] for n, r in results.items() if r["throughput"].get("handler_cpu_us_per_req")}
+    if handlers:
+        lines.append("Of the server's CPU per request, inside its handler (thread CPU clock, --handler-cpu):")
+        for name, t in handlers.items():
+            lines.append(f"  {name:<44} {t['handler_cpu_us_per_req']:>6.1f} of {t['server_cpu_us_per_req']:.0f} µs")
     lines.append("")
     for c in checks:
         verdict = "INFO" if c.get("info") else "PASS" if c["pass"] else "MISS"
@@ -605,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--quick", action="store_true", help="a ~1 minute smoke run")
     mode.add_argument("--profile", action="store_true", help="cProfile the adapter's hot path under wrk load")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3): more narrow a noisy box's medians")
+    parser.add_argument(
+        "--handler-cpu", action="store_true", help="also time the sync gRPC servers' handlers (thread CPU clock)"
+    )
     args = parser.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2:
         parser.error("needs 2 cores: the load on core 0, the server under test on core 1")
@@ -615,8 +648,7 @@ def main(argv: list[str] | None = None) -> int:
             print(profile(Path(tmp), 10))
             return 0
         plan = QUICK if args.quick else DEFAULT
-        if args.rounds:
-            plan = dataclasses.replace(plan, rounds=args.rounds)
+        plan = dataclasses.replace(plan, rounds=args.rounds or plan.rounds, handler_cpu=args.handler_cpu)
         started = time.time()
         print(f"running {'quick' if args.quick else 'default'} plan: {plan}", file=sys.stderr)
         results = run(plan, Path(tmp))
