@@ -107,7 +107,7 @@ class Formatter:
     those eight encoded values. A client repeats its method, host, user agent and address from one request to
     the next: their encodings are kept too (a bounded table, emptied when full). Used only by the writer thread."""
 
-    def __init__(self, max_templates: int = 4096, max_encoded: int = 4096):
+    def __init__(self, max_templates: int = 4096, max_encoded: int = 1024):
         self.max_templates, self.max_encoded = max_templates, max_encoded
         # id → (the decision, kept alive so that its id is not reused; its template, None when it cannot have one)
         self._templates: dict[int, tuple[Decision, Template | object | None]] = {}
