@@ -79,15 +79,12 @@ class Analytics:
     def flush(self) -> None:
         pending = self._pending
         if pending and self._stream is not None:
-            taken = []
-            with contextlib.suppress(IndexError):  # another flush (close(), a benchmark) took the rest meanwhile
-                for _ in range(len(pending)):
-                    taken.append(pending.popleft())
             lines: list[str] = []
-            for start in range(0, len(taken), LINES_PER_TURN):
-                if start:
-                    self._pause(0)  # let whoever waits for the GIL have it now
-                lines += [self._format(p) for p in taken[start : start + LINES_PER_TURN]]
+            with contextlib.suppress(IndexError):  # another flush (close(), a benchmark) took the rest meanwhile
+                for i in range(len(pending)):
+                    if i and i % LINES_PER_TURN == 0:
+                        self._pause(0)  # let whoever waits for the GIL have it now
+                    lines.append(self._format(pending.popleft()))
             self._stream.write("".join(lines))
             self._stream.flush()
 
@@ -138,20 +135,27 @@ class Formatter:
             at = datetime.fromtimestamp(second, UTC)
             stamps = self._seconds[second] = (at.isoformat(sep=" ")[:19], at.isoformat()[:19])
         millis = f"{ms:03d}"
-        encoded = self._encoded
-        if len(encoded) >= self.max_encoded:
-            encoded.clear()
+        if len(self._encoded) >= self.max_encoded:
+            self._encoded.clear()
+        encode = self._kept_string
         values = (
             f"{stamps[0]},{millis}",
-            encoded.get(method) or encoded.setdefault(method, _string(method)),
+            encode(method),
             _string(request_id),  # new on every request: not kept
-            encoded.get(host) or encoded.setdefault(host, _string(host)),
+            encode(host),
             f'"{stamps[1]}.{millis}Z"',
-            encoded.get(user_agent) or encoded.setdefault(user_agent, _string(user_agent)),
-            encoded.get(client_ip) or encoded.setdefault(client_ip, _string(client_ip)),
+            encode(user_agent),
+            encode(client_ip),
             repr(round(latency_ms, 3)),
         )
         return template.render(values)
+
+    def _kept_string(self, value: str) -> str:
+        """`_string(value)`, encoded once for a value the client repeats."""
+        encoded = self._encoded.get(value)
+        if encoded is None:
+            encoded = self._encoded[value] = _string(value)
+        return encoded
 
 
 def _split(now: float) -> tuple[int, int]:

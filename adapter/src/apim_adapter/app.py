@@ -188,7 +188,7 @@ class Adapter:
                         headers = {"authorization": authorization, "user-agent": user_agent}  # for the log
                         req = CheckInput(method, host, path, headers, request_id, client_ip)
                         return self._observe(req, conclude(prepared.admitted, usages), transport, started, None)
-                usage = usages[0] if len(usages) == 1 else min(usages, key=_remaining)
+                usage = min(usages, key=_remaining)
             elapsed = time.perf_counter() - started
             # A prepared allow reuses the token's validation: a token cache hit, as the whole check would count it.
             metrics.checked(prepared.decided, transport, elapsed, TOKEN_CACHE_HIT)
