@@ -16,7 +16,7 @@ export HELM_BIN := $(CURDIR)/$(TOOLS)/bin/helm
 export GOBIN := $(CURDIR)/$(TOOLS)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup demo demo-down test lint generate unit e2e charts-test ansible-test cluster-test molecule-local bench lock clean
+.PHONY: help setup demo demo-down test lint generate unit e2e charts-test ansible-test cluster-test molecule-local bench bench-test lock clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -125,6 +125,9 @@ molecule-local: setup ## Local Molecule scenario: converge, idempotence, verify 
 test: setup lint ## Run every test (what CI runs).
 	$(BIN)/pytest -q
 	$(BIN)/molecule test -s local --no-command-borders
+
+bench-test: $(VENV)/.installed ## The benchmark's verdict arithmetic (no servers).
+	$(BIN)/pytest -q -m bench
 
 bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy.
 	$(BIN)/python -m bench.extauthz

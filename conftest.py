@@ -18,6 +18,7 @@ SUITES = {  # directory → marker (registered in pytest.ini)
     "tests/charts": "charts",
     "tests/ansible": "ansible",
     "tests/local_stack": "local_stack",
+    "tests/bench": "bench",
     "tests/cluster": "cluster",
 }
 

@@ -1,0 +1,68 @@
+"""The benchmark's verdicts (bench/extauthz.py): a target is judged on ratios paired within each round."""
+
+import pytest
+
+from bench.extauthz import judge, paired, targets
+
+
+def test_every_round_decides_the_verdict():
+    assert judge("t", [0.91, 0.95, 0.93], 0.9, at_least=True)["verdict"] == "PASS"
+    assert judge("t", [0.71, 0.86, 0.76], 0.9, at_least=True)["verdict"] == "MISS"
+    # A median that meets the target is not a pass when one round misses it: the run did not decide it.
+    split = judge("t", [0.92, 0.95, 0.84], 0.9, at_least=True)
+    assert split["verdict"] == "SPLIT"
+    assert split["value"] == "92% (rounds 84% to 95%)"
+
+
+def test_an_upper_bound_is_met_at_or_below_it():
+    judged = judge("p99", [1.25, 0.9, 1.1], 1.25, at_least=False, unit="x")
+    assert judged["verdict"] == "PASS"
+    assert judged["value"] == "1.10x (rounds 0.90x to 1.25x)"
+    assert judge("p99", [1.3, 2.0], 1.25, at_least=False, unit="x")["verdict"] == "MISS"
+
+
+def test_no_rounds_is_an_error_not_a_pass():
+    with pytest.raises(ValueError, match="no rounds"):
+        judge("t", [], 0.9, at_least=True)
+
+
+def test_ratios_pair_the_same_round():
+    results = {"a": {"rps_rounds": [90, 200, 100]}, "b": {"rps_rounds": [100, 100, 200]}}
+    assert paired(results, "a", "b", "rps_rounds") == [0.9, 2.0, 0.5]
+    with pytest.raises(ValueError, match="shorter"):  # rounds missing on one side are not silently dropped
+        paired({"a": {"rps_rounds": [1, 2]}, "b": {"rps_rounds": [1]}}, "a", "b", "rps_rounds")
+
+
+def scenario(rps, cpu=None, mode="grpc", steady=None):
+    result = {"throughput": {"rps": rps[1]}, "rps_rounds": rps, "mode": mode}
+    if cpu:
+        result["cpu_rounds"] = cpu
+        result["throughput"]["server_cpu_us_per_req"] = cpu[1]
+    if steady:
+        result["steady_rounds"] = [{"p50_ms": p50, "p99_ms": p99} for p50, p99 in steady]
+    return result
+
+
+def test_a_run_is_judged_target_by_target():
+    """A whole run's results as `make bench` collects them: each target gets its verdict from its own rounds."""
+    import bench.extauthz as b
+
+    fast = [(0.5, 1.0)] * 3
+    results = {
+        b.TRIVIAL: scenario([1000, 1000, 1000], steady=fast),
+        b.TRIVIAL_AIO: scenario([700, 700, 700]),
+        b.TRIVIAL_HTTP: scenario([2000, 2000, 2000], mode="http", steady=fast),
+        b.ADAPTER: scenario([950, 850, 920], steady=[(0.5, 1.0), (0.6, 1.2), (0.55, 1.1)]),
+        b.ADAPTER_JWT: scenario([950, 930, 920], steady=[(0.5, 2.0), (0.6, 3.0), (0.55, 2.5)]),
+        b.ADAPTER_HTTP: scenario([1900, 1850, 1950], mode="http", steady=fast),
+        b.W1: scenario([1000, 1000, 1000], cpu=[400, 400, 400]),
+        b.W2: scenario([1200, 1900, 1850], cpu=[400, 420, 500]),
+    }
+    verdicts = {c["target"]: c["verdict"] for c in targets(results)}
+    assert verdicts[f"{b.ADAPTER}: req/s ≥ 90% of {b.TRIVIAL}"] == "SPLIT"
+    assert verdicts[f"{b.ADAPTER_JWT}: req/s ≥ 90% of {b.TRIVIAL}"] == "PASS"
+    assert verdicts[f"{b.ADAPTER_HTTP}: req/s ≥ 90% of {b.TRIVIAL_HTTP}"] == "PASS"
+    assert verdicts[f"{b.ADAPTER_JWT}: p99 at 1k req/s ≤ 1.25x {b.TRIVIAL}"] == "MISS"
+    assert verdicts[f"{b.ADAPTER}: p99 at 1k req/s ≤ 1.25x {b.TRIVIAL}"] == "PASS"
+    assert verdicts["workers 1 → 2: ≥ 1.8x req/s"] == "SPLIT"
+    assert verdicts["workers 1 → 2 with 2 dedicated cores (projected from CPU/req)"] == "SPLIT"
