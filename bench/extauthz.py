@@ -153,11 +153,14 @@ class Server:
         self.proc.stop()
 
 
-def start_trivial(workdir: Path, transport: str, response: Path | None = None, handler_cpu: bool = False) -> Server:
+def start_trivial(
+    workdir: Path, transport: str, response: Path | None = None, handler_cpu: bool = False, processes: int = 1
+) -> Server:
     port = free_port()
-    name = f"trivial-{transport}{'-recorded' if response else ''}"
+    name = f"trivial-{transport}{'-recorded' if response else ''}{f'-p{processes}' if processes > 1 else ''}"
     argv = [sys.executable, "-m", "bench.trivial_server", "--port", str(port), "--transport", transport]
     argv += ["--response", str(response)] if response else []
+    argv += ["--processes", str(processes)] if processes > 1 else []
     report = workdir / f"{name}.handler-cpu" if handler_cpu and transport == "threads" else None
     with environment(**hooks(BENCH_HANDLER_CPU=str(report)) if report else {}):
         proc = Process(name, argv, workdir, cwd=ROOT)
@@ -381,6 +384,8 @@ TRIVIAL_AIO = "trivial grpc.aio+uvloop"  # DESIGN.md's reference point
 ADAPTER = "adapter, backend JWT off"
 ADAPTER_JWT = "adapter, backend JWT on"
 W1, W2 = "adapter, workers=1, 2 streams/conn", "adapter, workers=2 on 2 cores, 2 streams/conn"
+# The same measured for the trivial sync grpc server: what a second process gives any server on this box.
+P1, P2 = "trivial sync grpc, 1 process, 2 streams/conn", "trivial sync grpc, 2 processes on 2 cores, 2 streams/conn"
 TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"
 # The same trivial servers answering with the adapter's recorded allow: what the answer alone costs.
 TRIVIAL_RECORDED = "trivial sync grpc, the adapter's allow"
@@ -450,6 +455,10 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         config = fixture.adapter_config(backend_jwt=False, workers=workers)
         server = started(fixture.start_adapter(f"adapter-w{workers}", config))
         behind_envoy(name, server, cores, latency=False, streams=2, workers=workers)
+    if plan.full:
+        for name, processes, cores in ((P1, 1, SERVER_CORES), (P2, 2, ALL_CORES)):
+            server = started(start_trivial(workdir, "threads", processes=processes))
+            behind_envoy(name, server, cores, latency=False, streams=2, workers=processes)
     return targets
 
 
@@ -589,6 +598,15 @@ def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         judge("workers 1 → 2 with 2 dedicated cores (projected from CPU/req)", projected, 1.8, True, unit="x",
               projected=True, worker_cores=shares)
     )  # fmt: skip
+    if P1 in results and P2 in results:  # not targets: what a second process gives any server on this box
+        trivial = [2 * r for r in paired(results, P1, P2, "cpu_rounds")]
+        measured = paired(results, P2, P1, "rps_rounds")
+        out.append({**judge("trivial sync grpc, 1 → 2 processes", measured, 1.8, True, unit="x"), "verdict": "INFO"})
+        name = "trivial sync grpc, 1 → 2 processes (projected from CPU/req)"
+        out.append({**judge(name, trivial, 1.8, True, unit="x"), "verdict": "INFO"})
+        against = [a / t for a, t in zip(projected, trivial, strict=True)]
+        name = "adapter's projected worker scaling ÷ the trivial server's"
+        out.append({**judge(name, against, 0.9, True, unit="x"), "verdict": "INFO"})
     return out
 
 

@@ -7,11 +7,16 @@ adapter's HTTP mode does).
 
     python -m bench.trivial_server --port 50051 --transport uvloop
     python -m bench.trivial_server --port 50051 --transport threads --response allow.bin
+    python -m bench.trivial_server --port 50051 --transport threads --processes 2
 
 `--response FILE` answers every check with a recorded allow instead of the empty OK: for gRPC a serialized
 CheckResponse, for `http` a JSON list of [header, value] pairs. The benchmark records the adapter's own allow
 (its upstream headers, metadata and RateLimit-* headers), so that one row shows what the answer alone costs
 grpc and Envoy, apart from the adapter's work.
+
+`--processes N` (sync grpc only) serves the port from N processes, as the adapter's `server.workers` does: each
+binds it with SO_REUSEPORT and the kernel spreads connections over them. It is the yardstick of the adapter's
+worker scaling: what two processes give on this box, where they share their cores with Envoy and the load.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import argparse
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -50,7 +57,7 @@ class AsyncAllow(pb_grpc.AuthorizationServicer):
 
 
 def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW) -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=[("grpc.so_reuseport", 1)])
     pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(allow), server)
     server.add_insecure_port(address)
     server.start()
@@ -97,13 +104,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transport", choices=TRANSPORTS, default="uvloop")
     parser.add_argument("--threads", type=int, default=8, help="thread pool size of the sync server")
     parser.add_argument("--response", type=Path, help="a recorded allow to answer with (see above)")
+    parser.add_argument("--processes", type=int, default=1, help="processes sharing the port (sync grpc only)")
     args = parser.parse_args(argv)
+    if args.processes > 1 and args.transport != "threads":
+        parser.error("--processes needs --transport threads")
+    # The others are children of this one, so the benchmark meters and pins them with it; they stop with it.
+    one = [sys.executable, "-m", "bench.trivial_server", "--port", str(args.port), "--transport", args.transport]
+    one += ["--threads", str(args.threads)] + (["--response", str(args.response)] if args.response else [])
+    others = [subprocess.Popen(one) for _ in range(args.processes - 1)]
     address = f"127.0.0.1:{args.port}"
     recorded = args.response.read_bytes() if args.response else None
     allow = pb.CheckResponse.FromString(recorded) if recorded and args.transport != "http" else ALLOW
     headers = tuple(tuple(pair) for pair in json.loads(recorded)) if recorded and args.transport == "http" else ()
     if args.transport == "threads":
-        serve_threads(address, args.threads, allow)
+        try:
+            serve_threads(address, args.threads, allow)
+        finally:
+            for other in others:
+                other.terminate()
+                other.wait()
     elif args.transport in ("uvloop", "http"):
         import uvloop
 

@@ -57,8 +57,11 @@ def test_a_run_is_judged_target_by_target():
         b.ADAPTER_HTTP: scenario([1900, 1850, 1950], mode="http", steady=fast),
         b.W1: scenario([1000, 1000, 1000], cpu=[400, 400, 400]),
         b.W2: scenario([1200, 1900, 1850], cpu=[400, 420, 500]),
+        b.P1: scenario([3000, 3000, 3000], cpu=[300, 300, 300]),
+        b.P2: scenario([3600, 3300, 3900], cpu=[400, 400, 400]),
     }
-    verdicts = {c["target"]: c["verdict"] for c in targets(results)}
+    checks = {c["target"]: c for c in targets(results)}
+    verdicts = {target: c["verdict"] for target, c in checks.items()}
     assert verdicts[f"{b.ADAPTER}: req/s ≥ 90% of {b.TRIVIAL}"] == "SPLIT"
     assert verdicts[f"{b.ADAPTER_JWT}: req/s ≥ 90% of {b.TRIVIAL}"] == "PASS"
     assert verdicts[f"{b.ADAPTER_HTTP}: req/s ≥ 90% of {b.TRIVIAL_HTTP}"] == "PASS"
@@ -66,3 +69,7 @@ def test_a_run_is_judged_target_by_target():
     assert verdicts[f"{b.ADAPTER}: p99 at 1k req/s ≤ 1.25x {b.TRIVIAL}"] == "PASS"
     assert verdicts["workers 1 → 2: ≥ 1.8x req/s"] == "SPLIT"
     assert verdicts["workers 1 → 2 with 2 dedicated cores (projected from CPU/req)"] == "SPLIT"
+    # The trivial server's second process is a yardstick, never a verdict: on this box it gave 1.5x (projected).
+    yardstick = checks["adapter's projected worker scaling ÷ the trivial server's"]
+    assert yardstick["verdict"] == "INFO"
+    assert yardstick["rounds"] == [round(2.0 / 1.5, 3), round((2 * 400 / 420) / 1.5, 3), round(1.6 / 1.5, 3)]
