@@ -2,7 +2,7 @@
 
 (Same Envoy binary and configuration, one Envoy process per scenario, all pinned to the same core.)
 
-    .venv/bin/python -m bench.extauthz            # ~4 minutes
+    .venv/bin/python -m bench.extauthz            # ~5 minutes
     .venv/bin/python -m bench.extauthz --quick    # ~1 minute smoke run
     .venv/bin/python -m bench.extauthz --profile  # cProfile of the adapter's hot path under load
 
