@@ -179,16 +179,27 @@ class Adapter:
                 return None
             if prepared.deny_policies and denied(catalog, prepared.admitted, client_ip) is not None:
                 return None  # the whole check answers it, with its metrics and log
-            usages = self.limiter.hit_now(prepared.wanted, now)
-            assert usages is not None  # prepared only with counters in this process (self.prepares)
-            usage = None
-            if usages:
-                for counter, counted in zip(prepared.admitted.counters, usages, strict=True):
-                    if counter.enforce and counted.exceeded:
+            assert isinstance(self.limiter, LocalRateLimiter)  # prepared only with counters in this process
+            counters = prepared.admitted.counters
+            counts = self.limiter.count_now(prepared.windows, now)
+            tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
+            for i, counter in enumerate(counters):
+                left = counter.limit.count - counts[i]
+                if left < 0:
+                    if counter.enforce:
+                        usages = [
+                            Usage(c.limit, used, c.limit.reset(now)) for c, used in zip(counters, counts, strict=True)
+                        ]
                         headers = {"authorization": authorization, "user-agent": user_agent}  # for the log
                         req = CheckInput(method, host, path, headers, request_id, client_ip)
                         return self._observe(req, conclude(prepared.admitted, usages), transport, started, None)
-                usage = min(usages, key=_remaining)
+                    left = 0
+                if tightest < 0 or left < least:
+                    tightest, least = i, left
+            usage = None
+            if tightest >= 0:
+                limit = counters[tightest].limit
+                usage = Usage(limit, counts[tightest], limit.reset(now))
             elapsed = time.perf_counter() - started
             # A prepared allow reuses the token's validation: a token cache hit, as the whole check would count it.
             metrics.checked(prepared.decided, transport, elapsed, TOKEN_CACHE_HIT)
@@ -340,10 +351,6 @@ async def _fold_metrics_forever(sleep: Callable[[float], Awaitable[object]] = as
     while True:
         await sleep(metrics.FOLD_SECONDS)
         metrics.TALLIES.fold()
-
-
-def _remaining(usage: Usage) -> int:
-    return usage.remaining
 
 
 def validate(config: Config) -> dict[str, int]:

@@ -139,10 +139,22 @@ def count(key: tuple[Any, ...], amount: float = 1) -> None:
 
 def checked(decided: tuple[Any, ...], transport: str, seconds: float, *also: tuple[Any, ...]) -> None:
     """One check in this thread's tally: its decision, its duration and any other count (`also`)."""
-    # Bounds are inclusive, as Prometheus counts: the first bound at or above the duration.
-    bucket = (BUCKET, transport, bisect.bisect_left(DURATION_BOUNDS, seconds))
     tally = TALLIES.mine()  # once for the four counts: the same as four count() calls, for less
-    for key in (decided, bucket, *also):
+    tally[decided] = tally.get(decided, 0) + 1
+    for key in also:
         tally[key] = tally.get(key, 0) + 1
-    key = (SECONDS, transport)
+    keys = _DURATION_KEYS.get(transport) or _duration_keys(transport)
+    # Bounds are inclusive, as Prometheus counts: the first bound at or above the duration.
+    key = keys[bisect.bisect_left(DURATION_BOUNDS, seconds)]
+    tally[key] = tally.get(key, 0) + 1
+    key = keys[-1]
     tally[key] = tally.get(key, 0) + seconds
+
+
+_DURATION_KEYS: dict[str, tuple[tuple[Any, ...], ...]] = {}
+
+
+def _duration_keys(transport: str) -> tuple[tuple[Any, ...], ...]:
+    """A transport's duration keys, built once: (BUCKET, transport, i) for each bucket, then (SECONDS, transport)."""
+    keys = (*((BUCKET, transport, i) for i in range(len(DURATION_BOUNDS))), (SECONDS, transport))
+    return _DURATION_KEYS.setdefault(transport, keys)

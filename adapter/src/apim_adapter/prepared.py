@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cache import TtlCache
-from .catalog import Catalog, Limit
+from .catalog import Catalog
 from .decision import Admitted, Decision, counters
+from .ratelimit.local import kept_key
 from .render import Allow
 
 Key = tuple[bytes, str, str]  # SHA-256 of the Authorization header, method, path without the query
@@ -35,7 +36,7 @@ class PreparedAllow:
     version: int  # the catalog version it was concluded on
     until: float  # the token's expiry, or the backend JWT's if earlier
     admitted: Admitted  # what conclude() needs when a counter is over its limit
-    wanted: tuple[tuple[str, Limit], ...]  # the counters, as the limiter takes them
+    windows: tuple[tuple[str, int], ...]  # the counters, as the local limiter counts them (`count_now`)
     allow: Allow
     decided: tuple[Any, ...]  # this allow's key in the decision tally (metrics)
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
@@ -63,9 +64,9 @@ class PreparedAllows:
         assert d.resource is not None
         assert d.principal is not None
         admitted = Admitted(d, counters(catalog, d.api, d.resource, d.application, d.subscription))
-        wanted = tuple((c.key, c.limit) for c in admitted.counters)
+        windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
         until = min(d.principal.expires_at, allow.until)
-        prepared = PreparedAllow(catalog.version, until, admitted, wanted, allow, decided, bool(catalog.deny_policies))
+        prepared = PreparedAllow(catalog.version, until, admitted, windows, allow, decided, bool(catalog.deny_policies))
         self._kept.put(found, prepared, until, 1024)
 
     def __len__(self) -> int:

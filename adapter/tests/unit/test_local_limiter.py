@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from apim_adapter.catalog import Limit
-from apim_adapter.ratelimit.local import LocalRateLimiter
+from apim_adapter.ratelimit.local import LocalRateLimiter, kept_key
 
 THREE_PER_MINUTE = Limit(3, 60)
 T0 = 1_800_000_000.0  # a window boundary (divisible by 60); every test passes its own clock
@@ -66,3 +66,13 @@ def test_when_every_counter_is_current_the_oldest_goes_and_the_bound_holds():
         assert len(limiter._windows) <= 2
     assert hit(limiter, "k49", T0 + 2).used == 2  # the newest survived
     assert hit(limiter, "k0", T0 + 3).used == 1  # the oldest was dropped (and starts again)
+
+
+def test_a_prepared_allows_counts_share_the_counters_of_the_whole_check():
+    limiter, per_second = LocalRateLimiter(), Limit(100, 1)
+    windows = [(kept_key("app:a", THREE_PER_MINUTE), 60), (kept_key("app:a", per_second), 1)]
+    hit(limiter, "app:a", T0)  # a whole check counted first
+    assert limiter.count_now(windows, T0 + 0.5) == [2, 1]  # its minute goes on; the second is new to this key
+    assert limiter.count_now(windows, T0 + 1.5) == [3, 1]  # the one-second window moved on
+    assert hit(limiter, "app:a", T0 + 2).used == 4  # and the whole check goes on from the warm ones' count
+    assert limiter.count_now(windows, T0 + 60) == [1, 1]  # a new minute starts again from one

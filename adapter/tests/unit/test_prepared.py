@@ -22,7 +22,7 @@ from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.tokens import fingerprint
 from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, to_input
 from harness.pipeline import ISSUER, KEY, token
-from harness.sample_catalog import KM, TINY_LIMIT, catalog_document
+from harness.sample_catalog import KM, TINY_LIMIT, catalog_document, per_minute
 
 PATH = "/httpbin/1.0.0/ip"
 
@@ -97,10 +97,11 @@ def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer():
 
 
 def test_rate_headers_are_encoded_as_protobuf_encodes_them_whatever_their_length():
-    for count in (5, 10**30):  # one-byte lengths, and a value long enough for varint lengths
-        usage = Usage(Limit(count, 60), 1, 60)
+    # One-byte lengths, values long enough for varint lengths, every length across the boundary, none left.
+    for count, used in [*((10**digits, 1) for digits in range(45)), (5, 7)]:
+        usage = Usage(Limit(count, 60), used, 60)
         expected = pb.CheckResponse()
-        for name, value in (("ratelimit-limit", str(count)), ("ratelimit-remaining", str(count - 1)),
+        for name, value in (("ratelimit-limit", str(count)), ("ratelimit-remaining", str(max(0, count - used))),
                             ("ratelimit-reset", "60")):  # fmt: skip
             option = expected.ok_response.response_headers_to_add.add()
             option.header.key, option.header.value = name, value
@@ -140,6 +141,30 @@ def test_a_warm_check_over_its_limit_is_throttled_like_the_whole_check():
     throttled = answers[-1]
     assert isinstance(throttled, Decision)
     assert (throttled.status, throttled.code) == (429, "900804")
+
+
+def test_with_several_counters_a_warm_check_reports_and_denies_as_the_whole_check():
+    """The subscription tier only counts (stopOnQuotaReach: false) and runs out first; the application's tier
+    denies when it runs out. Whole and warm checks, alternating, report the same tightest counter."""
+    doc = catalog_document({"several": ("UNBLOCKED", "Counting")})
+    doc["subscriptionPolicies"].append({**per_minute("Counting", 2), "stopOnQuotaReach": False})
+    doc["applicationPolicies"] = [per_minute("Four", 4)]
+    doc["applications"][0]["policy"] = "Four"
+    a, t = adapter(doc), token("several")
+    answers = [whole(a, t)]  # it prepares the allow
+    answers += [warm(a, t) if i % 2 else whole(a, t) for i in range(1, 7)]
+    assert [isinstance(answer, tuple) for answer in answers] == [False, True, False, True, False, False, False]
+    allowed = [answer[1] if isinstance(answer, tuple) else answer.usage for answer in answers[:4]]
+    # The subscription's counter (2 a minute) is the tightest from the start and over it from the third check on:
+    # reported with nothing left, not a denial. On the fourth (warm) check both have nothing left: the first
+    # counter is reported, as the whole check picks it.
+    assert [(u.limit.count, u.remaining) for u in allowed] == [(2, 1), (2, 0), (2, 0), (2, 0)]
+    # The application's counter denies the fifth check on, whole or warm alike.
+    denials = answers[4:]
+    assert all(
+        isinstance(d, Decision) and (d.status, d.code, d.usage.limit.count) == (429, "900803", 4) for d in denials
+    )
+    assert [d.usage.used for d in denials] == [5, 6, 7]
 
 
 def test_deny_policies_still_apply_per_client_address():

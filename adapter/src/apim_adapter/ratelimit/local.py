@@ -27,17 +27,31 @@ class LocalRateLimiter:
 
     def _hit_one(self, key: str, limit: Limit, now: float) -> Usage:
         window, reset = limit.position(now)
-        full_key = f"{key}:{limit.window}"
-        entry = self._windows.get(full_key)
+        return Usage(limit, next(self._counter(kept_key(key, limit), window, now)), reset)
+
+    def count_now(self, windows: Sequence[tuple[str, int]], now: float) -> list[int]:
+        """`hit_now` for a prepared allow's counters, given as (kept key, window seconds) (`kept_key`): only the
+        count of each after this request, no Usage built (the warm check reads the tightest one only)."""
+        counts = []
+        for kept, seconds in windows:
+            window = int(now // seconds)
+            entry = self._windows.get(kept)
+            counter = entry[1] if entry is not None and entry[0] >= window else self._counter(kept, window, now)
+            counts.append(next(counter))
+        return counts
+
+    def _counter(self, kept: str, window: int, now: float) -> Iterator[int]:
+        """The counter of `kept` for window `window`, started on the first request in it."""
+        entry = self._windows.get(kept)
         # A window another thread already moved past ours (its clock read came later) counts this request too.
         if entry is None or entry[0] < window:
             with self._lock:
-                entry = self._windows.get(full_key)
+                entry = self._windows.get(kept)
                 if entry is None or entry[0] < window:
                     if len(self._windows) >= self.max_keys and entry is None:
                         self._evict(now)
-                    entry = self._windows[full_key] = (window, itertools.count(1))
-        return Usage(limit, next(entry[1]), reset)
+                    entry = self._windows[kept] = (window, itertools.count(1))
+        return entry[1]
 
     def _evict(self, now: float) -> None:
         """Drop counters of past windows; they would restart at zero anyway."""
@@ -49,3 +63,8 @@ class LocalRateLimiter:
 
     async def close(self) -> None:
         self._windows.clear()
+
+
+def kept_key(key: str, limit: Limit) -> str:
+    """How a counter is kept: one per key and window length (`_evict` reads the length back)."""
+    return f"{key}:{limit.window}"

@@ -34,9 +34,15 @@ def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
     `x-envoy-external-address` is Envoy's own answer, but only for peers outside its internal ranges (for those it
     neither sets nor strips it), so it is the fallback when there is no `x-forwarded-for`, then the peer address.
     """
-    xff = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-    if xff:
-        return xff[max(len(xff) - 1 - num_trusted_proxies, 0)]
+    forwarded = headers.get("x-forwarded-for")
+    if forwarded:
+        if "," not in forwarded:  # one hop (most requests): the client, however many proxies are trusted
+            hop = forwarded.strip()
+            if hop:
+                return hop
+        xff = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if xff:
+            return xff[max(len(xff) - 1 - num_trusted_proxies, 0)]
     return headers.get("x-envoy-external-address") or source
 
 
@@ -107,10 +113,15 @@ def _header_to_add(name: str, value: str) -> bytes:
     return _length_delimited(RESPONSE_HEADERS_TO_ADD_FIELD, option)
 
 
+# Entries whose value repeats: the limit is the same for every check of a caller, the reset for a second.
 @functools.lru_cache(maxsize=1024)
-def _kept_entry(name: str, count: int) -> bytes:
-    """An entry whose value repeats: the limit is the same for every check of a caller, the reset for a second."""
-    return _header_to_add(name, str(count))
+def _limit_entry(count: int) -> bytes:
+    return _header_to_add(RATE_LIMIT, str(count))
+
+
+@functools.lru_cache(maxsize=1024)
+def _reset_entry(seconds: int) -> bytes:
+    return _header_to_add(RATE_RESET, str(seconds))
 
 
 def _rate_headers_bytes(usage: Usage | None) -> bytes:
@@ -120,15 +131,35 @@ def _rate_headers_bytes(usage: Usage | None) -> bytes:
     bytes are encoded per check."""
     if usage is None:
         return b""
-    added = (
-        _kept_entry(RATE_LIMIT, usage.limit.count)
-        + _header_to_add(RATE_REMAINING, str(usage.remaining))
-        + _kept_entry(RATE_RESET, usage.reset)
+    count = usage.limit.count
+    left = count - usage.used  # usage.remaining, without a property call on every check
+    value = b"%d" % left if left > 0 else b"0"
+    limit, reset = _limit_entry(count), _reset_entry(usage.reset)
+    size = len(value)
+    entry = size + REMAINING_ENTRY_BYTES  # the remaining header's HeaderValueOption
+    total = len(limit) + 2 + entry + len(reset)
+    if total > 0x7F:  # a limit of over ~90 digits: lengths as varints
+        added = limit + _header_to_add(RATE_REMAINING, value.decode()) + reset
+        return _length_delimited(OK_RESPONSE_FIELD, added)
+    # ok_response{limit entry, remaining entry (as `_header_to_add` writes it), reset entry}, one-byte lengths
+    return b"%c%c%s%c%c\x0a%c%s%c%s%s" % (
+        OK_RESPONSE_TAG,
+        total,
+        limit,
+        RESPONSE_HEADERS_TO_ADD_TAG,
+        entry,
+        entry - 2,
+        REMAINING_KEY,
+        size,
+        value,
+        reset,
     )
-    return _length_delimited(OK_RESPONSE_FIELD, added)
 
 
 OK_RESPONSE_FIELD = pb.CheckResponse.DESCRIPTOR.fields_by_name["ok_response"].number
+OK_RESPONSE_TAG = (OK_RESPONSE_FIELD << 3) | 2
+REMAINING_KEY = bytes((0x0A, len(RATE_REMAINING))) + RATE_REMAINING.encode() + b"\x12"  # key field, value's tag
+REMAINING_ENTRY_BYTES = len(REMAINING_KEY) + 3  # HeaderValueOption{header}: tag and length; the value's length
 RESPONSE_HEADERS_TO_ADD_FIELD = pb.OkHttpResponse.DESCRIPTOR.fields_by_name["response_headers_to_add"].number
 RESPONSE_HEADERS_TO_ADD_TAG = (RESPONSE_HEADERS_TO_ADD_FIELD << 3) | 2
 
