@@ -73,3 +73,27 @@ def test_a_run_is_judged_target_by_target():
     yardstick = checks["adapter's projected worker scaling ÷ the trivial server's"]
     assert yardstick["verdict"] == "INFO"
     assert yardstick["rounds"] == [round(2.0 / 1.5, 3), round((2 * 400 / 420) / 1.5, 3), round(1.6 / 1.5, 3)]
+
+
+def test_a_latency_round_in_which_a_server_fell_behind_the_schedule_is_void():
+    """A host stall put the trivial server's p50 at 893 ms in one round of a real run: a ratio of 0.00x there says
+    nothing about the adapter. That round leaves both servers' latency verdicts, and the verdict says so."""
+    import bench.extauthz as b
+
+    same = [1000, 1000, 1000]
+    results = {
+        b.TRIVIAL: scenario(same, steady=[(1.0, 7.0), (893.3, 1800.5), (1.3, 15.5)]),
+        b.TRIVIAL_AIO: scenario(same),
+        b.ADAPTER: scenario(same, steady=[(1.5, 10.1), (3.6, 22.3), (1.5, 10.7)]),
+        b.ADAPTER_JWT: scenario(same, steady=[(9.0, 30.0)] * 3),  # behind in every round: nothing to judge
+        b.W1: scenario(same, cpu=[400] * 3),
+        b.W2: scenario(same, cpu=[400] * 3),
+    }
+    checks = {c["target"]: c for c in targets(results, interval_ms=4.0)}
+    p99 = checks[f"{b.ADAPTER}: p99 at 1k req/s ≤ 1.25x {b.TRIVIAL}"]
+    assert p99["rounds"] == [round(10.1 / 7.0, 3), round(10.7 / 15.5, 3)]
+    assert p99["verdict"] == "SPLIT"
+    assert "1 round(s) void" in p99["value"]
+    void = checks[f"{b.ADAPTER_JWT}: p50 at 1k req/s ≤ 1.25x {b.TRIVIAL}"]
+    assert (void["verdict"], void["rounds"]) == ("VOID", [])
+    assert "3 round(s) void" in void["value"]
