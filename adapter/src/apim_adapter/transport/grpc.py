@@ -138,7 +138,7 @@ def _rate_headers_bytes(usage: Usage | None) -> bytes:
     size = len(value)
     entry = size + REMAINING_ENTRY_BYTES  # the remaining header's HeaderValueOption
     total = len(limit) + 2 + entry + len(reset)
-    if total > 0x7F:  # a limit of over ~90 digits: lengths as varints
+    if total > 0x7F:  # a limit of ~30 digits or more: lengths as varints
         added = limit + _header_to_add(RATE_REMAINING, value.decode()) + reset
         return _length_delimited(OK_RESPONSE_FIELD, added)
     # ok_response{limit entry, remaining entry (as `_header_to_add` writes it), reset entry}, one-byte lengths
@@ -159,7 +159,8 @@ def _rate_headers_bytes(usage: Usage | None) -> bytes:
 OK_RESPONSE_FIELD = pb.CheckResponse.DESCRIPTOR.fields_by_name["ok_response"].number
 OK_RESPONSE_TAG = (OK_RESPONSE_FIELD << 3) | 2
 REMAINING_KEY = bytes((0x0A, len(RATE_REMAINING))) + RATE_REMAINING.encode() + b"\x12"  # key field, value's tag
-REMAINING_ENTRY_BYTES = len(REMAINING_KEY) + 3  # HeaderValueOption{header}: tag and length; the value's length
+# HeaderValueOption{header: HeaderValue{key, value}} less the value: header's tag and length, key, value's tag, length
+REMAINING_ENTRY_BYTES = 2 + len(REMAINING_KEY) + 1
 RESPONSE_HEADERS_TO_ADD_FIELD = pb.OkHttpResponse.DESCRIPTOR.fields_by_name["response_headers_to_add"].number
 RESPONSE_HEADERS_TO_ADD_TAG = (RESPONSE_HEADERS_TO_ADD_FIELD << 3) | 2
 
