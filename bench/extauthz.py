@@ -154,12 +154,19 @@ class Server:
 
 
 def start_trivial(
-    workdir: Path, transport: str, response: Path | None = None, handler_cpu: bool = False, processes: int = 1
+    workdir: Path,
+    transport: str,
+    response: Path | None = None,
+    handler_cpu: bool = False,
+    processes: int = 1,
+    warm_path: bool = False,
 ) -> Server:
     port = free_port()
-    name = f"trivial-{transport}{'-recorded' if response else ''}{f'-p{processes}' if processes > 1 else ''}"
+    name = f"trivial-{transport}{'-recorded' if response else ''}{'-warm' if warm_path else ''}"
+    name += f"-p{processes}" if processes > 1 else ""
     argv = [sys.executable, "-m", "bench.trivial_server", "--port", str(port), "--transport", transport]
     argv += ["--response", str(response)] if response else []
+    argv += ["--warm-path"] if warm_path else []
     argv += ["--processes", str(processes)] if processes > 1 else []
     report = workdir / f"{name}.handler-cpu" if handler_cpu and transport == "threads" else None
     with environment(**hooks(BENCH_HANDLER_CPU=str(report)) if report else {}):
@@ -390,6 +397,8 @@ TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"
 # The same trivial servers answering with the adapter's recorded allow: what the answer alone costs.
 TRIVIAL_RECORDED = "trivial sync grpc, the adapter's allow"
 TRIVIAL_HTTP_RECORDED = "trivial HTTP mode, the adapter's allow"
+# The same, doing the least work a warm check must do (trivial_server.MinimalWarmPath): how far Python can go.
+TRIVIAL_WARM = "trivial sync grpc, a minimal Python warm path"
 ISTIO_NATIVE = "Istio native: jwt_authn (inline JWKS) + RBAC on scope"
 ADAPTER_HTTP = "adapter, HTTP mode (aiohttp+uvloop)"
 TRANSPORT_LABELS = {"aio": "grpc.aio+asyncio", "threads": "sync grpc, 8 threads"}
@@ -431,6 +440,8 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         grpc_allow, http_allow = record_allows(server, fixture.headers, workdir)
         recorded = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu)
         behind_envoy(TRIVIAL_RECORDED, started(recorded), SERVER_CORES)
+        sketch = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu, warm_path=True)
+        behind_envoy(TRIVIAL_WARM, started(sketch), SERVER_CORES)
         trivial = started(start_trivial(workdir, "http", http_allow))
         behind_envoy(TRIVIAL_HTTP_RECORDED, trivial, SERVER_CORES, mode="http")
     server = started(fixture.start_adapter("adapter-jwt", fixture.adapter_config(backend_jwt=True), plan.handler_cpu))
@@ -595,7 +606,7 @@ def targets(results: dict[str, dict[str, Any]], interval_ms: float = STEADY_INTE
     for name in adapters:
         ref = reference(name, results)
         out.append(judge(f"{name}: req/s ≥ 90% of {ref}", paired(results, name, ref, "rps_rounds"), 0.9, True))
-    for name, same in ((ADAPTER, TRIVIAL_RECORDED), (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED)):
+    for name, same in ((ADAPTER, TRIVIAL_RECORDED), (ADAPTER, TRIVIAL_WARM), (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED)):
         if name in results and same in results:  # not a target: where the rest of the gap is
             ratios = paired(results, name, same, "rps_rounds")
             out.append(judge(f"{name}: req/s against {same}", ratios, None))

@@ -8,11 +8,15 @@ adapter's HTTP mode does).
     python -m bench.trivial_server --port 50051 --transport uvloop
     python -m bench.trivial_server --port 50051 --transport threads --response allow.bin
     python -m bench.trivial_server --port 50051 --transport threads --processes 2
+    python -m bench.trivial_server --port 50051 --transport threads --response allow.bin --warm-path
 
 `--response FILE` answers every check with a recorded allow instead of the empty OK: for gRPC a serialized
 CheckResponse, for `http` a JSON list of [header, value] pairs. The benchmark records the adapter's own allow
 (its upstream headers, metadata and RateLimit-* headers), so that one row shows what the answer alone costs
 grpc and Envoy, apart from the adapter's work.
+
+`--warm-path` (sync grpc, with `--response`) does the least work a warm check of the adapter must do before
+answering (`MinimalWarmPath`): the yardstick of how far a Python warm path can go, beside the adapter.
 
 `--processes N` (sync grpc only) serves the port from N processes, as the adapter's `server.workers` does: each
 binds it with SO_REUSEPORT and the kernel spreads connections over them. It is the yardstick of the adapter's
@@ -23,11 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import collections
+import hashlib
+import itertools
 import json
 import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 
@@ -56,9 +65,73 @@ class AsyncAllow(pb_grpc.AuthorizationServicer):
         return self.allow
 
 
-def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW) -> None:
+class MinimalWarmPath:
+    """The least a warm check of the adapter must do, written as one function: the yardstick of how far a Python
+    warm path can go (bench/README.md, "The warm path at the Python floor"). Not the adapter's code and not a
+    policy: every request is allowed. Per check: read the fields the adapter reads (authorization, method, path,
+    host, user agent, request id, forwarded-for or the peer); key the Authorization header by SHA-256 with the
+    method and the path without its query; one dict lookup (the prepared allow: version, expiry, window,
+    counter); count the window; two tallies (decision, duration bucket); queue the analytics tuple (bounded, and
+    dropped: the adapter's writer thread also formats each line); answer the recorded allow's bytes with the
+    three RateLimit-* headers encoded as the adapter encodes them."""
+
+    LIMIT = 10**9  # per minute: counted, never reached (the adapter's benchmark tier)
+    BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, float("inf"))
+
+    def __init__(self, allow: pb.CheckResponse):
+        from apim_adapter.catalog import Limit
+        from apim_adapter.transport.grpc import _rate_headers_bytes
+
+        answer = pb.CheckResponse()
+        answer.CopyFrom(allow)
+        del answer.ok_response.response_headers_to_add[:]  # added per check, as the adapter adds them
+        self.answer, self.limit, self.rate_headers = (
+            answer.SerializeToString(),
+            Limit(self.LIMIT, 60),
+            _rate_headers_bytes,
+        )
+        self.kept: dict[tuple[bytes, str, str], list] = {}
+        self.tally: dict[object, float] = {}
+        self.pending: collections.deque = collections.deque(maxlen=10_000)
+
+    def Check(self, request: pb.CheckRequest, context) -> bytes:
+        from apim_adapter.ratelimit import Usage
+
+        started = time.perf_counter()
+        attrs = request.attributes
+        http = attrs.request.http
+        headers = http.headers
+        method, path = http.method, http.path
+        key = (hashlib.sha256(headers.get("authorization", "").encode()).digest(), method, path.partition("?")[0])
+        now = time.time()
+        window = int(now // 60)
+        prepared = self.kept.get(key)
+        if prepared is None or prepared[0] <= now:  # (expiry, window, counter, tally key)
+            prepared = self.kept[key] = [now + 3600, window, itertools.count(1), ("allow", len(self.kept))]
+        if prepared[1] != window:
+            prepared[1:3] = [window, itertools.count(1)]
+        used = next(prepared[2])
+        client = headers.get("x-forwarded-for") or attrs.source.address.socket_address.address
+        user_agent, request_id = headers.get("user-agent", ""), headers.get("x-request-id", "")
+        elapsed = time.perf_counter() - started
+        tally = self.tally
+        tally[prepared[3]] = tally.get(prepared[3], 0) + 1
+        bucket = bisect.bisect_left(self.BOUNDS, elapsed)
+        tally[bucket] = tally.get(bucket, 0) + 1
+        self.pending.append((prepared, method, http.host, user_agent, request_id, client, elapsed, now))
+        return self.answer + self.rate_headers(Usage(self.limit, used, (window + 1) * 60 - int(now)))
+
+
+def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW, warm_path: bool = False) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=[("grpc.so_reuseport", 1)])
-    pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(allow), server)
+    if warm_path:
+        from apim_adapter.transport.grpc import SERVICE
+
+        check = MinimalWarmPath(allow).Check
+        handlers = {"Check": grpc.unary_unary_rpc_method_handler(check, pb.CheckRequest.FromString, None)}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    else:
+        pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(allow), server)
     server.add_insecure_port(address)
     server.start()
     stopped = threading.Event()
@@ -105,9 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=8, help="thread pool size of the sync server")
     parser.add_argument("--response", type=Path, help="a recorded allow to answer with (see above)")
     parser.add_argument("--processes", type=int, default=1, help="processes sharing the port (sync grpc only)")
+    parser.add_argument("--warm-path", action="store_true", help="do a minimal warm check's work (see above)")
     args = parser.parse_args(argv)
     if args.processes > 1 and args.transport != "threads":
         parser.error("--processes needs --transport threads")
+    if args.warm_path and (args.transport != "threads" or not args.response or args.processes > 1):
+        parser.error("--warm-path needs --transport threads, --response and one process")
     # The others are children of this one, so the benchmark meters and pins them with it; they stop with it.
     one = [sys.executable, "-m", "bench.trivial_server", "--port", str(args.port), "--transport", args.transport]
     one += ["--threads", str(args.threads)] + (["--response", str(args.response)] if args.response else [])
@@ -118,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     headers = tuple(tuple(pair) for pair in json.loads(recorded)) if recorded and args.transport == "http" else ()
     if args.transport == "threads":
         try:
-            serve_threads(address, args.threads, allow)
+            serve_threads(address, args.threads, allow, args.warm_path)
         finally:
             for other in others:
                 other.terminate()
