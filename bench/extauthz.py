@@ -71,6 +71,11 @@ class Plan:
     steady_connections: int = 4
     handler_cpu: bool = False  # time the sync gRPC servers' handlers with their thread's CPU clock (hooks/)
 
+    @property
+    def steady_interval_ms(self) -> float:
+        """The interval between requests on one connection of the steady run (4 ms at 1,000 req/s over 4)."""
+        return self.steady_connections / self.steady_rate * 1000
+
 
 QUICK = Plan(warmup=1, seconds=1, steady_seconds=2, rounds=3, full=False)
 DEFAULT = Plan(warmup=1, seconds=3, steady_seconds=3, rounds=3, full=True)
@@ -595,11 +600,12 @@ def projected_scaling(results: dict[str, dict[str, Any]], one: str, two: str) ->
 # req/s over 4) did not keep up with the rate: its requests queued behind each other for the whole round, so it
 # measured a stall of the host (seen: a trivial server's p50 at 893 ms for one round), not service latency. Such a
 # round is left out of both servers' latency verdicts, and said so.
-STEADY_INTERVAL_MS = DEFAULT.steady_connections / DEFAULT.steady_rate * 1000
 VOID_ROUNDS = "{} round(s) void: a server's p50 above {:g} ms, behind the schedule"
 
 
-def targets(results: dict[str, dict[str, Any]], interval_ms: float = STEADY_INTERVAL_MS) -> list[dict[str, Any]]:
+def targets(
+    results: dict[str, dict[str, Any]], interval_ms: float = DEFAULT.steady_interval_ms
+) -> list[dict[str, Any]]:
     """Every target's verdict; `interval_ms`: the steady run's interval between requests on one connection."""
     out = []
     adapters = [n for n in (ADAPTER, ADAPTER_JWT, ADAPTER_HTTP) if n in results]
@@ -730,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         print(f"running {'quick' if args.quick else 'default'} plan: {plan}", file=sys.stderr)
         results = run(plan, Path(tmp))
-    checks = targets(results, plan.steady_connections / plan.steady_rate * 1000)
+    checks = targets(results, plan.steady_interval_ms)
     print(table(results, checks))
     envoy_version = subprocess.run([envoy_bin(), "--version"], capture_output=True, text=True, check=False).stdout
     envoy_version = " ".join(re.findall(r"/(\d+\.\d+\.\d+)/", envoy_version))

@@ -76,27 +76,26 @@ class MinimalWarmPath:
     three RateLimit-* headers encoded as the adapter encodes them."""
 
     LIMIT = 10**9  # per minute: counted, never reached (the adapter's benchmark tier)
-    BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, float("inf"))
 
     def __init__(self, allow: pb.CheckResponse):
+        # The adapter's own definitions (imported here, not by every trivial server): its duration buckets, its
+        # window arithmetic and its RateLimit-* encoding.
         from apim_adapter.catalog import Limit
+        from apim_adapter.metrics import DURATION_BOUNDS
+        from apim_adapter.ratelimit import Usage
         from apim_adapter.transport.grpc import _rate_headers_bytes
 
         answer = pb.CheckResponse()
         answer.CopyFrom(allow)
         del answer.ok_response.response_headers_to_add[:]  # added per check, as the adapter adds them
-        self.answer, self.limit, self.rate_headers = (
-            answer.SerializeToString(),
-            Limit(self.LIMIT, 60),
-            _rate_headers_bytes,
-        )
+        self.answer = answer.SerializeToString()
+        self.limit, self.bounds = Limit(self.LIMIT, 60), DURATION_BOUNDS
+        self.usage, self.rate_headers = Usage, _rate_headers_bytes
         self.kept: dict[tuple[bytes, str, str], list] = {}
         self.tally: dict[object, float] = {}
         self.pending: collections.deque = collections.deque(maxlen=10_000)
 
     def Check(self, request: pb.CheckRequest, context) -> bytes:
-        from apim_adapter.ratelimit import Usage
-
         started = time.perf_counter()
         attrs = request.attributes
         http = attrs.request.http
@@ -116,10 +115,10 @@ class MinimalWarmPath:
         elapsed = time.perf_counter() - started
         tally = self.tally
         tally[prepared[3]] = tally.get(prepared[3], 0) + 1
-        bucket = bisect.bisect_left(self.BOUNDS, elapsed)
+        bucket = bisect.bisect_left(self.bounds, elapsed)
         tally[bucket] = tally.get(bucket, 0) + 1
         self.pending.append((prepared, method, http.host, user_agent, request_id, client, elapsed, now))
-        return self.answer + self.rate_headers(Usage(self.limit, used, (window + 1) * 60 - int(now)))
+        return self.answer + self.rate_headers(self.usage(self.limit, used, self.limit.reset(now)))
 
 
 def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW, warm_path: bool = False) -> None:
