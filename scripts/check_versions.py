@@ -19,6 +19,8 @@ IMAGE = "ghcr.io/istio-apim/apim-adapter"
 
 FILES = (
     "adapter/pyproject.toml",
+    "adapter/native/pyproject.toml",
+    "adapter/native/Cargo.toml",
     "charts/apim-adapter/Chart.yaml",
     "adapter/Dockerfile",
     "inventories/prod/group_vars/all/zz_production.yml",
@@ -39,6 +41,8 @@ def found_versions(repo: Path = REPO) -> list[tuple[str, str]]:
         ("charts/apim-adapter/Chart.yaml version", str(chart["version"])),
         ("charts/apim-adapter/Chart.yaml appVersion", str(chart["appVersion"])),
     ]
+    for path, table in (("adapter/native/pyproject.toml", "project"), ("adapter/native/Cargo.toml", "package")):
+        found.append((f"{path} version", tomllib.loads((repo / path).read_text())[table]["version"]))
     tag = re.compile(re.escape(IMAGE) + r":([0-9][\w.+-]*)")
     for path in ("charts/apim-adapter/Chart.yaml", "adapter/Dockerfile"):
         text = (repo / path).read_text()

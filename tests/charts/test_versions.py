@@ -20,3 +20,4 @@ def test_a_chart_left_behind_is_named(tmp_path):
     wrong = check_versions.disagreements(tmp_path)
     assert f"charts/apim-adapter/Chart.yaml appVersion: {version}" in wrong
     assert f"adapter/Dockerfile image tag: {version}" in wrong
+    assert f"adapter/native/Cargo.toml version: {version}" in wrong

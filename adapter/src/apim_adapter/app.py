@@ -22,13 +22,13 @@ from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import CheckInput, Decision, Pipeline, bearer, conclude, denied, first_step
 from .errors import Unavailable
-from .prepared import PreparedAllows
+from .prepared import PreparedAllows, credential_of
 from .prepared import key as prepared_key
 from .ratelimit import RateLimiter, Usage
 from .ratelimit.local import LocalRateLimiter
 from .render import Allow, Renderer
 from .store import CatalogStore
-from .tokens import fingerprint, jwks
+from .tokens import jwks
 from .tokens.authenticator import CACHE_HIT as TOKEN_CACHE_HIT
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
@@ -156,7 +156,7 @@ class Adapter:
 
     def check_prepared(
         self,
-        authorization: str | None,
+        credential: bytes | None,
         method: str,
         path: str,
         host: str,
@@ -167,14 +167,15 @@ class Adapter:
     ) -> tuple[Allow, Usage | None] | Decision | None:
         """A warm check from its prepared allow: the allow and the tightest counter, or the denial of a counter
         over its limit; None when there is no prepared allow for it (then the transport runs the whole check,
-        `check_on_thread` / `check_on_loop`, with the same request). Counts, meters and reports like them."""
+        `check_on_thread` / `check_on_loop`, with the same request). Counts, meters and reports like them.
+        `credential` is the SHA-256 of the Authorization header (`prepared.credential_of`), None without one."""
         try:
             started = time.perf_counter()
             catalog = self.store.current
-            if not authorization or catalog is None:
+            if credential is None or catalog is None:
                 return None
             now = time.time()
-            prepared = self.prepared.get(prepared_key(authorization, method, path), catalog, now)
+            prepared = self.prepared.get(prepared_key(credential, method, path), catalog, now)
             if prepared is None:
                 return None
             if prepared.deny_policies and denied(catalog, prepared.admitted, client_ip) is not None:
@@ -190,9 +191,9 @@ class Adapter:
                         usages = [
                             Usage(c.limit, used, c.limit.reset(now)) for c, used in zip(counters, counts, strict=True)
                         ]
-                        headers = {"authorization": authorization, "user-agent": user_agent}  # for the log
-                        req = CheckInput(method, host, path, headers, request_id, client_ip)
-                        return self._observe(req, conclude(prepared.admitted, usages), transport, started, None)
+                        req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
+                        d = conclude(prepared.admitted, usages)
+                        return self._observe(req, d, transport, started, None, credential)
                     left = 0
                 if tightest < 0 or left < least:
                     tightest, least = i, left
@@ -226,7 +227,13 @@ class Adapter:
             raise Unavailable("internal error") from exc
 
     def _observe(
-        self, req: CheckInput, d: Decision, transport: str, started: float, catalog: Catalog | None
+        self,
+        req: CheckInput,
+        d: Decision,
+        transport: str,
+        started: float,
+        catalog: Catalog | None,
+        credential: bytes | None = None,  # a warm check's: its request's Authorization header is not at hand
     ) -> Decision:
         elapsed = time.perf_counter() - started
         app = d.application
@@ -239,7 +246,9 @@ class Adapter:
             if catalog is not None and d.principal is not None and self.prepares:
                 self._prepare(req, d, catalog, decided)
         elif log.isEnabledFor(logging.INFO):
-            token = req.headers.get("authorization", "")
+            if credential is None:
+                token = req.headers.get("authorization", "")
+                credential = credential_of(token) if token else None
             log.info(
                 "denied",
                 extra={
@@ -248,7 +257,7 @@ class Adapter:
                     "reason": d.reason,
                     "method": req.method,
                     "path": req.path.split("?", 1)[0][:256],
-                    "token_sha256": fingerprint(token)[:16] if token else "",
+                    "token_sha256": credential.hex()[:16] if credential else "",  # = fingerprint(header)
                 },
             )
         return d
@@ -260,7 +269,8 @@ class Adapter:
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:
             assert authorization is not None  # a token came from it
             allow = self.renderer.allow(d, time.time())
-            self.prepared.keep(prepared_key(authorization, req.method, req.path), catalog, d, allow, decided)
+            found = prepared_key(credential_of(authorization), req.method, req.path)
+            self.prepared.keep(found, catalog, d, allow, decided)
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -323,6 +333,8 @@ class Adapter:
                 "grpc": server.grpc.port,
                 "http": server.http.port if server.http else None,
                 "admin": server.admin.port,
+                # adapter/native: "compiled" when installed, else every request is parsed in Python
+                "request_reader": "protobuf" if grpc_transport.read_native is None else "compiled",
             },
         )
         try:

@@ -42,9 +42,14 @@ class PreparedAllow:
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
 
 
-def key(authorization: str, method: str, path: str) -> Key:
+def credential_of(authorization: str) -> bytes:
+    """The SHA-256 of an Authorization header: how a prepared allow keys it (the compiled gRPC request reader,
+    adapter/native, hashes the header's bytes the same way; `fingerprint` is its hex form)."""
+    return hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).digest()
+
+
+def key(credential: bytes, method: str, path: str) -> Key:
     # The catalog resolves a path without its query: the same resource, the same prepared allow.
-    credential = hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).digest()
     return (credential, method, path.partition("?")[0] if "?" in path else path)
 
 

@@ -17,10 +17,11 @@ from apim_adapter.app import Adapter, _fold_metrics_forever
 from apim_adapter.catalog import Limit
 from apim_adapter.config import parse
 from apim_adapter.decision import Decision
+from apim_adapter.prepared import credential_of
 from apim_adapter.ratelimit import Usage
 from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.tokens import fingerprint
-from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, to_input
+from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, read_native, to_input
 from harness.pipeline import ISSUER, KEY, token
 from harness.sample_catalog import KM, TINY_LIMIT, catalog_document, per_minute
 
@@ -56,7 +57,7 @@ def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -
 
 
 def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7"):
-    return a.check_prepared(f"Bearer {bearer}", "GET", path, "gw", "t", "r-1", client_ip, "grpc")
+    return a.check_prepared(credential_of(f"Bearer {bearer}"), "GET", path, "gw", "t", "r-1", client_ip, "grpc")
 
 
 def whole(a: Adapter, bearer: str, path: str = PATH, client: str = "198.51.100.7") -> Decision:
@@ -76,13 +77,19 @@ def test_the_second_identical_check_is_answered_from_the_first_ones_allow_and_st
     assert warm(a, token(scope="scope_ip")) is None  # another token too
 
 
-def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer():
+READERS = [pytest.param(None, id="protobuf runtime")]
+if read_native is not None:
+    READERS.append(pytest.param(read_native, id="compiled reader"))
+
+
+@pytest.mark.parametrize("read", READERS)
+def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer(read):
     a, t = adapter(), token()
-    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared)
-    cold = pb.CheckResponse.FromString(service.Check(check_request(t), None))
-    warmed = pb.CheckResponse.FromString(service.Check(check_request(t), None))
+    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared, read=read)
+    cold = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
+    warmed = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
     expected = service.respond(whole(a, t))  # the next count, through the whole check
-    again = pb.CheckResponse.FromString(service.Check(check_request(t), None))
+    again = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
     assert [len(r.ok_response.response_headers_to_add) for r in (cold, warmed, again)] == [3, 3, 3]
     assert warmed.ok_response.headers == cold.ok_response.headers
     assert warmed.ok_response.headers_to_remove == cold.ok_response.headers_to_remove

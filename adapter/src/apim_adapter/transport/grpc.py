@@ -10,16 +10,31 @@ import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.type.v3.http_status_pb2 import HttpStatus
+from google.protobuf.message import DecodeError
 from google.protobuf.struct_pb2 import Struct
 from google.rpc import code_pb2, status_pb2
 
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
+from ..prepared import credential_of
 from ..ratelimit import Usage
 from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
 
-# Adapter.check_prepared: (authorization, method, path, host, user agent, request id, client ip, transport).
-CheckPrepared = Callable[[str | None, str, str, str, str, str, str, str], tuple[Allow, Usage | None] | Decision | None]
+# Adapter.check_prepared: (SHA-256 of the Authorization header, method, path, host, user agent, request id, client
+# ip, transport).
+CheckPrepared = Callable[
+    [bytes | None, str, str, str, str, str, str, str], tuple[Allow, Usage | None] | Decision | None
+]
+
+# What a warm check reads of a CheckRequest: the SHA-256 of the Authorization header (None without one), method,
+# path, host, user agent, request id, x-forwarded-for, x-envoy-external-address, the peer's address.
+RequestFields = tuple[bytes | None, str, str, str, str, str, str, str, str]
+ReadCheck = Callable[[bytes], RequestFields | None]
+
+try:  # The compiled reader (adapter/native): the same fields, read from the request's bytes, or None if it declines.
+    from apim_adapter_native import read_check as read_native
+except ImportError:  # not installed: the protobuf runtime reads every request (`fields_of`)
+    read_native = None
 
 NAMESPACE = "envoy.filters.http.ext_authz"
 SERVICE = "envoy.service.auth.v3.Authorization"
@@ -34,7 +49,13 @@ def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
     `x-envoy-external-address` is Envoy's own answer, but only for peers outside its internal ranges (for those it
     neither sets nor strips it), so it is the fallback when there is no `x-forwarded-for`, then the peer address.
     """
-    forwarded = headers.get("x-forwarded-for")
+    return client_address(
+        headers.get("x-forwarded-for"), headers.get("x-envoy-external-address"), source, num_trusted_proxies
+    )
+
+
+def client_address(forwarded: str | None, external: str | None, source: str, num_trusted_proxies: int = 0) -> str:
+    """`client_ip` from the three values it reads: x-forwarded-for, x-envoy-external-address, the peer."""
     if forwarded:
         if "," not in forwarded:  # one hop (most requests): the client, however many proxies are trusted
             hop = forwarded.strip()
@@ -43,7 +64,26 @@ def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
         xff = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if xff:
             return xff[max(len(xff) - 1 - num_trusted_proxies, 0)]
-    return headers.get("x-envoy-external-address") or source
+    return external or source
+
+
+def fields_of(request: pb.CheckRequest) -> RequestFields:
+    """What a warm check reads of a parsed request: the Python reader, and what the compiled one must answer."""
+    attrs = request.attributes
+    http = attrs.request.http
+    headers = http.headers
+    authorization = headers.get("authorization")
+    return (
+        credential_of(authorization) if authorization else None,
+        http.method,
+        http.path,
+        http.host,
+        headers.get("user-agent", ""),
+        headers.get("x-request-id", ""),
+        headers.get("x-forwarded-for", ""),
+        headers.get("x-envoy-external-address", ""),
+        attrs.source.address.socket_address.address,
+    )
 
 
 def to_input(request: pb.CheckRequest, num_trusted_proxies: int = 0) -> CheckInput:
@@ -173,10 +213,12 @@ class AuthorizationService:
         num_trusted_proxies: int = 0,
         clock=time.time,
         check_prepared: CheckPrepared | None = None,
+        read: ReadCheck | None = read_native,
     ):
         self.check, self.renderer, self.clock = check, renderer, clock
         self.num_trusted_proxies = num_trusted_proxies
         self.check_prepared = check_prepared
+        self.read = read  # the compiled reader, or None: the protobuf runtime reads every request
 
     def respond(self, d: Decision) -> pb.CheckResponse:
         if d.allowed:
@@ -194,32 +236,37 @@ class AuthorizationService:
             dynamic_metadata=_struct(deny.metadata),
         )
 
-    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> bytes:
-        """The serialized CheckResponse (the method handler passes bytes through, see `add_to_server`)."""
+    def Check(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        """A serialized CheckRequest in, the serialized CheckResponse out (see `add_to_server`). A warm check reads
+        only the fields it needs (`self.read`); a whole check, or a request the compiled reader declines, parses
+        the request on the protobuf runtime."""
+        request = None
         try:
             if self.check_prepared is not None:
-                attrs = request.attributes
-                http = attrs.request.http
-                headers = http.headers
-                warm = self.check_prepared(
-                    headers.get("authorization"),
-                    http.method,
-                    http.path,
-                    http.host,
-                    headers.get("user-agent", ""),
-                    headers.get("x-request-id", ""),
-                    client_ip(headers, attrs.source.address.socket_address.address, self.num_trusted_proxies),
-                    "grpc",
-                )
+                fields = self.read(raw) if self.read is not None else None
+                if fields is None:
+                    request = _parse(raw, context)
+                    fields = fields_of(request)
+                credential, method, path, host, user_agent, request_id, forwarded, external, peer = fields
+                address = client_address(forwarded, external, peer, self.num_trusted_proxies)
+                warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc")
                 if isinstance(warm, tuple):
                     allow, usage = warm
                     return _allow_bytes(allow) + _rate_headers_bytes(usage)
                 if warm is not None:
                     return self.respond(warm).SerializeToString()
-            decision = self.check(to_input(request, self.num_trusted_proxies))
+            decision = self.check(to_input(request or _parse(raw, context), self.num_trusted_proxies))
         except Unavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return self.respond(decision).SerializeToString()
+
+
+def _parse(raw: bytes, context: grpc.ServicerContext) -> pb.CheckRequest:
+    try:
+        return pb.CheckRequest.FromString(raw)
+    except DecodeError as exc:  # grpc would answer INTERNAL for a request its deserializer refused
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an ext_authz v3 CheckRequest: {exc}")
+        raise  # abort raises; this line is for the type checker
 
 
 def add_to_server(
@@ -229,13 +276,13 @@ def add_to_server(
     num_trusted_proxies: int = 0,
     check_prepared: CheckPrepared | None = None,
 ) -> None:
-    """The Authorization service with a handler whose responses are already serialized: a prepared allow's bytes
-    are kept, not re-encoded per check (the generated servicer would serialize a CheckResponse object)."""
+    """The Authorization service with a handler of bytes: a request is read as far as its check needs (a warm check
+    reads a few fields, with the compiled reader without parsing the message), and a prepared allow's bytes are
+    kept, not re-encoded per check (the generated servicer would parse every request and serialize a
+    CheckResponse object)."""
     service = AuthorizationService(check, renderer, num_trusted_proxies, check_prepared=check_prepared)
     handlers = {
-        "Check": grpc.unary_unary_rpc_method_handler(
-            service.Check, request_deserializer=pb.CheckRequest.FromString, response_serializer=None
-        )
+        "Check": grpc.unary_unary_rpc_method_handler(service.Check, request_deserializer=None, response_serializer=None)
     }
     # Registered as the generated add_AuthorizationServicer_to_server does it.
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

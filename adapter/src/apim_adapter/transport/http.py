@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
+from ..prepared import credential_of
 from ..render import Allow, Headers, Renderer, rate_headers
 from .grpc import CheckPrepared, client_ip
 
@@ -51,9 +52,10 @@ def make_handler(
             path = path[len(path_prefix) :] or "/"
         if check_prepared is not None:
             given = request.headers  # case-insensitive already: no copy on the warm path
+            authorization = given.get("authorization")
             try:
                 warm = check_prepared(
-                    given.get("authorization"),
+                    credential_of(authorization) if authorization else None,
                     request.method,
                     path,
                     request.host,
