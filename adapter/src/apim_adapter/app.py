@@ -291,8 +291,9 @@ class Adapter:
             interceptors=self.tracing.interceptors() if self.tracing else None,
         )
         prepared = self.check_prepared if self.prepares else None
+        read = grpc_transport.request_reader(server.grpc_request_reader)
         grpc_transport.add_to_server(
-            grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies, prepared
+            grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies, prepared, read
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
         grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
@@ -333,8 +334,7 @@ class Adapter:
                 "grpc": server.grpc.port,
                 "http": server.http.port if server.http else None,
                 "admin": server.admin.port,
-                # adapter/native: "compiled" when installed, else every request is parsed in Python
-                "request_reader": "protobuf" if grpc_transport.read_native is None else "compiled",
+                "request_reader": "protobuf" if read is None else "compiled",  # server.grpcRequestReader
             },
         )
         try:
@@ -367,6 +367,7 @@ async def _fold_metrics_forever(sleep: Callable[[float], Awaitable[object]] = as
 
 def validate(config: Config) -> dict[str, int]:
     """Everything `serve` would load before taking traffic, without starting anything."""
+    grpc_transport.request_reader(config.server.grpc_request_reader)
     if config.control_plane.type == "file":
         from .controlplane.file import CatalogFileError, read_document
 

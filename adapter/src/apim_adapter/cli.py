@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
             summary = ", ".join(f"{n} {k}" for k, n in counts.items())
             print(f"{args.config}: valid" + (f" (catalog: {summary})" if summary else ""))
             return 0
+        if args.command == "serve":
+            from .transport.grpc import request_reader
+
+            request_reader(config.server.grpc_request_reader)  # `compiled` without it installed: refused here
     except ConfigError as exc:
         print(f"apim-adapter: invalid configuration: {exc}", file=sys.stderr)
         return 2

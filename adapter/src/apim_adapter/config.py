@@ -159,6 +159,12 @@ class Server:
     grpc_threads: Int = Field(
         default=8, ge=1, description="Threads running gRPC checks; the event loop serves the rest."
     )
+    grpc_request_reader: Literal["auto", "compiled", "protobuf"] = Field(
+        default="auto",
+        description="How a gRPC check reads its request: `compiled` with apim-adapter-native (adapter/native; the "
+        "adapter refuses to start without it), `protobuf` always on the protobuf runtime (more CPU per check), "
+        "`auto` compiled when installed.",
+    )
     keys_warm_up_seconds: Int = Field(
         default=10,
         ge=0,

@@ -15,10 +15,20 @@ import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from google.protobuf.message import DecodeError
 
-from apim_adapter.config import Request
+from apim_adapter import cli
+from apim_adapter.config import ConfigError, Request
 from apim_adapter.prepared import credential_of
 from apim_adapter.render import Renderer
-from apim_adapter.transport.grpc import SERVICE, add_to_server, client_address, client_ip, fields_of, read_native
+from apim_adapter.transport import grpc as grpc_transport
+from apim_adapter.transport.grpc import (
+    SERVICE,
+    add_to_server,
+    client_address,
+    client_ip,
+    fields_of,
+    read_native,
+    request_reader,
+)
 
 needs_native = pytest.mark.skipif(
     read_native is None, reason="apim-adapter-native is not installed (`make setup` builds it where cargo is)"
@@ -221,3 +231,25 @@ def test_a_request_that_is_not_a_check_request_is_refused_as_an_invalid_argument
         server.stop(None)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "CheckRequest" in refused.value.details()
+
+
+def test_the_reader_is_the_one_the_config_asks_for(monkeypatch):
+    assert request_reader("protobuf") is None
+    assert request_reader("auto") is read_native  # the compiled one when it is installed
+    monkeypatch.setattr(grpc_transport, "read_native", None)
+    assert request_reader("auto") is None
+    with pytest.raises(ConfigError, match=r"server\.grpcRequestReader: compiled, but apim-adapter-native"):
+        request_reader("compiled")
+
+
+def test_validate_and_serve_refuse_a_compiled_reader_that_is_not_installed(monkeypatch, tmp_path, capsys):
+    (tmp_path / "catalog.yaml").write_text("{}")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "controlPlane: {type: file, path: catalog.yaml}\nserver: {grpcRequestReader: compiled}\n"
+        "analytics: {enabled: false}\n"
+    )
+    monkeypatch.setattr(grpc_transport, "read_native", None)
+    for command in ("validate", "serve"):  # serve stops before it binds a port
+        assert cli.main([command, "--config", str(config)]) == 2
+        assert "server.grpcRequestReader: compiled, but apim-adapter-native is not installed" in capsys.readouterr().err

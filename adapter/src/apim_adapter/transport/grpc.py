@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.struct_pb2 import Struct
 from google.rpc import code_pb2, status_pb2
 
+from ..config import ConfigError
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..prepared import credential_of
@@ -38,6 +39,16 @@ except ImportError:  # not installed: the protobuf runtime reads every request (
 
 NAMESPACE = "envoy.filters.http.ext_authz"
 SERVICE = "envoy.service.auth.v3.Authorization"
+
+
+def request_reader(choice: str) -> ReadCheck | None:
+    """The reader `server.grpcRequestReader` asks for: the compiled one, or None for the protobuf runtime."""
+    if choice == "compiled" and read_native is None:
+        raise ConfigError(
+            "server.grpcRequestReader: compiled, but apim-adapter-native is not installed (adapter/native; "
+            "`auto` falls back to the protobuf runtime)"
+        )
+    return None if choice == "protobuf" else read_native
 
 
 def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
@@ -275,12 +286,13 @@ def add_to_server(
     renderer: Renderer,
     num_trusted_proxies: int = 0,
     check_prepared: CheckPrepared | None = None,
+    read: ReadCheck | None = read_native,
 ) -> None:
     """The Authorization service with a handler of bytes: a request is read as far as its check needs (a warm check
     reads a few fields, with the compiled reader without parsing the message), and a prepared allow's bytes are
     kept, not re-encoded per check (the generated servicer would parse every request and serialize a
     CheckResponse object)."""
-    service = AuthorizationService(check, renderer, num_trusted_proxies, check_prepared=check_prepared)
+    service = AuthorizationService(check, renderer, num_trusted_proxies, check_prepared=check_prepared, read=read)
     handlers = {
         "Check": grpc.unary_unary_rpc_method_handler(service.Check, request_deserializer=None, response_serializer=None)
     }

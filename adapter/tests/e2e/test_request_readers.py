@@ -1,0 +1,54 @@
+"""Both gRPC request readers behind a real Envoy: the compiled one (adapter/native, what `auto` picks when it is
+installed, as in the image) and the protobuf runtime (`server.grpcRequestReader: protobuf`, and every adapter
+installed without the extension) answer the same checks the same way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import yaml
+
+from apim_adapter.transport.grpc import read_native
+from harness.adapter_process import AdapterProcess
+from harness.envoy import Authz, Gateway
+from harness.sample_catalog import KM, catalog_document
+
+READERS = ["protobuf"] + (["compiled"] if read_native is not None else [])
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_each_reader_allows_counts_and_denies_as_the_other(stack, tmp_path, reader):
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
+    adapter = AdapterProcess(
+        tmp_path,
+        {
+            "server": {"grpcRequestReader": reader},
+            "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
+            "controlPlane": {"type": "file", "path": "catalog.yaml"},
+            "analytics": {"enabled": False},
+        },
+    )
+    gateway = Gateway(Authz([adapter.grpc_port]), stack.gateways["grpc"].upstream_port)
+    envoy = None
+    try:
+        adapter.wait_ready()
+        envoy = gateway.start(tmp_path)
+        token = {"authorization": f"Bearer {stack.token()}", "x-forwarded-for": "203.0.113.50"}
+        answers = [requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=token, timeout=10) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        remaining = [int(a.headers["ratelimit-remaining"]) for a in answers]
+        assert remaining[1:] == [remaining[0] - 1, remaining[0] - 2]  # the warm checks count like the first
+        unsubscribed = {"authorization": f"Bearer {stack.token(app='unsubscribed')}"}
+        denied = requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=unsubscribed, timeout=10)
+        assert denied.status_code == 403
+        assert json.loads(denied.content)["code"] == "900908"
+        missing = requests.get(gateway.url + "/httpbin/1.0.0/ip", timeout=10)
+        assert missing.status_code == 401
+        serving = next(json.loads(line) for line in adapter.proc.log().splitlines() if '"serving"' in line)
+        assert serving["request_reader"] == reader
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        adapter.stop()
