@@ -28,14 +28,13 @@ $(VENV)/.installed: requirements/lock.txt adapter/pyproject.toml
 	$(BIN)/pip install -q -r requirements/lock.txt
 	$(BIN)/pip install -q --force-reinstall --no-deps $$(grep '^opentelemetry-proto==' requirements/lock.txt)
 	$(BIN)/pip install -q --no-deps -e adapter
-	$(MAKE) --no-print-directory native
 	touch $@
 
 # The compiled gRPC request reader (adapter/native, Rust): built where cargo is, else the adapter reads every
 # request in Python (the same answers, more CPU per check).
 NATIVE_SOURCES := adapter/native/Cargo.toml adapter/native/Cargo.lock adapter/native/pyproject.toml $(wildcard adapter/native/src/*.rs)
 native: $(VENV)/.native ## Build the compiled request reader into .venv (needs cargo; optional).
-$(VENV)/.native: $(NATIVE_SOURCES) requirements/lock.txt
+$(VENV)/.native: $(NATIVE_SOURCES) $(VENV)/.installed
 	@if command -v cargo >/dev/null; then \
 	  $(BIN)/pip install -q --no-deps --no-build-isolation ./adapter/native; \
 	else \
@@ -78,7 +77,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml
@@ -100,7 +99,7 @@ generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/co
 
 # One suite each, by its marker (conftest.py gives every test the marker of its directory).
 .PHONY: wso2-test meshsync-test local-test tracing-test
-unit: $(VENV)/.installed ## Adapter unit tests (no servers).
+unit: $(VENV)/.native ## Adapter unit tests (no servers).
 	$(BIN)/pytest -q -m unit
 
 e2e: setup ## Adapter end to end behind a real Envoy.

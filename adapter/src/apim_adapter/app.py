@@ -247,8 +247,7 @@ class Adapter:
                 self._prepare(req, d, catalog, decided)
         elif log.isEnabledFor(logging.INFO):
             if credential is None:
-                token = req.headers.get("authorization", "")
-                credential = credential_of(token) if token else None
+                credential = credential_of(req.headers.get("authorization"))
             log.info(
                 "denied",
                 extra={
@@ -267,10 +266,10 @@ class Adapter:
         authorization = req.headers.get("authorization")
         token = bearer(authorization, self.pipeline.max_token_bytes)
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:
-            assert authorization is not None  # a token came from it
+            credential = credential_of(authorization)
+            assert credential is not None  # a token came from the header
             allow = self.renderer.allow(d, time.time())
-            found = prepared_key(credential_of(authorization), req.method, req.path)
-            self.prepared.keep(found, catalog, d, allow, decided)
+            self.prepared.keep(prepared_key(credential, req.method, req.path), catalog, d, allow, decided)
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()

@@ -42,9 +42,12 @@ class PreparedAllow:
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
 
 
-def credential_of(authorization: str) -> bytes:
-    """The SHA-256 of an Authorization header: how a prepared allow keys it (the compiled gRPC request reader,
-    adapter/native, hashes the header's bytes the same way; `fingerprint` is its hex form)."""
+def credential_of(authorization: str | None) -> bytes | None:
+    """The SHA-256 of an Authorization header, None without one (missing or empty): how a prepared allow keys it
+    (the compiled gRPC request reader, adapter/native, hashes the header's bytes the same way; `fingerprint` is
+    its hex form)."""
+    if not authorization:
+        return None
     return hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).digest()
 
 

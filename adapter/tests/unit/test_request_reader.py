@@ -29,6 +29,9 @@ from apim_adapter.transport.grpc import (
     read_native,
     request_reader,
 )
+from apim_adapter.transport.grpc import (
+    _length_delimited as field,  # one length-delimited protobuf field: tag, varint length, payload
+)
 
 needs_native = pytest.mark.skipif(
     read_native is None, reason="apim-adapter-native is not installed (`make setup` builds it where cargo is)"
@@ -74,16 +77,6 @@ def both(raw: bytes):
     except DecodeError as exc:
         expected = type(exc)
     return read_native(raw), expected
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """One length-delimited protobuf field (tag, varint length, payload)."""
-    length, size = bytearray(), len(payload)
-    while size > 0x7F:
-        length.append(size & 0x7F | 0x80)
-        size >>= 7
-    length.append(size)
-    return bytes([number << 3 | 2]) + bytes(length) + payload
 
 
 def header_entry(key: str | bytes, value: str | bytes) -> bytes:

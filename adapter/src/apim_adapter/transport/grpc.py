@@ -83,9 +83,8 @@ def fields_of(request: pb.CheckRequest) -> RequestFields:
     attrs = request.attributes
     http = attrs.request.http
     headers = http.headers
-    authorization = headers.get("authorization")
     return (
-        credential_of(authorization) if authorization else None,
+        credential_of(headers.get("authorization")),
         http.method,
         http.path,
         http.host,

@@ -52,10 +52,9 @@ def make_handler(
             path = path[len(path_prefix) :] or "/"
         if check_prepared is not None:
             given = request.headers  # case-insensitive already: no copy on the warm path
-            authorization = given.get("authorization")
             try:
                 warm = check_prepared(
-                    credential_of(authorization) if authorization else None,
+                    credential_of(given.get("authorization")),
                     request.method,
                     path,
                     request.host,
