@@ -29,8 +29,9 @@ from typing import Any
 from harness import oidc
 from harness.envoy import Authz
 from harness.helpers import ROOT
+from harness.processes import process_tree
 
-from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, pin, process_tree, start_envoy
+from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, pin, start_envoy
 
 SCRIPT = r"""
 -- 70% valid, 10% expired, 20% unique made-up tokens; answers counted by status in each thread.

@@ -91,6 +91,10 @@ class Authz:
     service: str = "apim-adapter.apim.svc.cluster.local"  # the provider's `service`
     service_port: int = 0  # the provider's `port`; 0: the chart's (8081 gRPC, 8080 HTTP)
     host: str = "127.0.0.1"  # where the adapter listens here
+    # The chart's istio.destinationRule.maxConcurrentStreams on the provider's host: istiod sets it on the
+    # cluster's HTTP/2 options, and only there (pilot/pkg/networking/core/cluster_traffic_policy.go,
+    # applyConnectionPool), so Envoy opens another connection once each carries that many checks.
+    max_concurrent_streams: int | None = None
 
     @property
     def cluster(self) -> str:
@@ -267,21 +271,18 @@ class Gateway:
         if self.baseline_port:
             listeners.append(self._listener("baseline", self.baseline_port, False))
         clusters = []
-        h2 = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        }
         if self.authz:
-            options = h2 if self.authz.mode == "grpc" else None
+            options = None
+            if self.authz.mode == "grpc":
+                streams = self.authz.max_concurrent_streams
+                options = _http2({"max_concurrent_streams": streams} if streams else {})
             clusters.append(_cluster(self.authz.cluster, self.authz.host, self.authz.ports, options))
         if self.upstream_port:
             clusters.append(_cluster("v1", self.host, [self.upstream_port]))
         if self.upstream_port and self.tier_routing:
             clusters.append(_cluster("v2", self.host, [self.tier_routing.port]))
         if self.tracing_port:
-            clusters.append(_cluster("otel", self.host, [self.tracing_port], h2))
+            clusters.append(_cluster("otel", self.host, [self.tracing_port], _http2({})))
         return {
             "admin": {"address": {"socket_address": {"address": self.host, "port_value": self.admin_port}}},
             "static_resources": {"listeners": listeners, "clusters": clusters},
@@ -327,6 +328,16 @@ def _header_list(headers: tuple[str, ...]) -> dict[str, Any]:
         else:
             patterns.append({"exact": header, "ignore_case": True})
     return {"patterns": patterns}
+
+
+def _http2(options: dict[str, Any]) -> dict[str, Any]:
+    """A cluster's protocol options for HTTP/2 upstreams (gRPC), with these `http2_protocol_options`."""
+    return {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": options},
+        }
+    }
 
 
 def _cluster(name: str, host: str, ports: list[int], options: dict | None = None) -> dict[str, Any]:

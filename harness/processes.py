@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,6 +17,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process it started, and they started, from /proc (threads' children included)."""
+    pids, queue = [], [pid]
+    while queue:
+        p = queue.pop()
+        pids.append(p)
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{p}/task"):
+                queue += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+    return pids
 
 
 class Process:

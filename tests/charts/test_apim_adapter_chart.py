@@ -182,6 +182,30 @@ def test_workers_join_the_listeners_from_container_ports():
     assert server["admin"]["port"] == 9090
 
 
+def test_destination_rule_caps_streams_per_connection_so_gateways_spread_over_workers():
+    """SO_REUSEPORT hands each connection to one worker; the gateway opens more connections only when the ones it
+    has carry `maxConcurrentStreams` checks each. istiod applies the rule to the ext_authz provider's cluster,
+    whose host is the one NOTES prints for `meshConfig.extensionProviders`."""
+    assert "DestinationRule" not in kinds(render(CHART))
+    values = {"config": {"server": {"workers": 2}}, "istio": {"destinationRule": {"enabled": True}}}
+    rule = find(render(CHART, values=values), "DestinationRule")
+    assert rule["metadata"]["namespace"] == "apim"
+    assert rule["spec"] == {
+        "host": "rel-apim-adapter.apim.svc.cluster.local",
+        "trafficPolicy": {"connectionPool": {"http": {"maxConcurrentStreams": 2}}},
+    }
+    values["istio"]["destinationRule"]["maxConcurrentStreams"] = 0
+    assert template(CHART, values=values, check=False).returncode != 0  # 0 would mean "unset" to istiod
+
+
+def test_notes_warn_when_workers_would_share_one_connection(tmp_path):
+    workers = {"config": {"server": {"workers": 2}}}
+    assert "istio.destinationRule.enabled is false" in render_notes(CHART, tmp_path / "a", values=workers)
+    workers["istio"] = {"destinationRule": {"enabled": True}}
+    assert "istio.destinationRule" not in render_notes(CHART, tmp_path / "b", values=workers)
+    assert "istio.destinationRule" not in render_notes(CHART, tmp_path / "c")
+
+
 def test_backend_jwt_without_a_key_is_refused():
     result = template(CHART, values={"config": {"backendJwt": {"enabled": True}}}, check=False)
     assert result.returncode != 0

@@ -155,7 +155,12 @@ class Server:
         default=HttpListener(), description="ext_authz HTTP mode (`enabled: false` turns it off)."
     )
     admin: AdminListener = Field(default=AdminListener(), description="Admin endpoints.")
-    workers: Int = Field(default=1, ge=1, description="Processes sharing the ports (SO_REUSEPORT); one core each.")
+    workers: Int = Field(
+        default=1,
+        ge=1,
+        description="Processes sharing the ports (SO_REUSEPORT, which spreads connections, not requests); one core "
+        "each. Behind Istio, cap the gateway's streams per connection (the chart's `istio.destinationRule`).",
+    )
     grpc_threads: Int = Field(
         default=8, ge=1, description="Threads running gRPC checks; the event loop serves the rest."
     )
