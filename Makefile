@@ -142,8 +142,9 @@ test: setup lint ## Run every test (what CI runs).
 bench-test: $(VENV)/.installed ## The benchmark's verdict arithmetic (no servers).
 	$(BIN)/pytest -q -m bench
 
-bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy.
-	$(BIN)/python -m bench.extauthz
+BENCH_ARGS ?=
+bench: setup ## Benchmarks: the adapter against a trivial ext_authz server behind the same Envoy (BENCH_ARGS="--rounds 5").
+	$(BIN)/python -m bench.extauthz $(BENCH_ARGS)
 
 lock: ## Re-pin requirements/lock.txt from requirements/dev.in.
 	rm -rf $(TOOLS)/lock && $(PYTHON) -m venv $(TOOLS)/lock
