@@ -100,22 +100,24 @@ def test_capped_streams_spread_the_gateways_checks_over_the_workers(stack, tmp_p
 
 
 def checks_in_bursts(url: str, token: dict[str, str], adapter: AdapterProcess, enough: int) -> dict[int, int]:
-    """Bursts of 24 requests at once (as many checks in flight as Envoy can have), until the workers hold `enough`
-    connections from the gateway or ten bursts went; then the connections each worker holds."""
-    burst = 24
+    """Bursts of 32 requests at once, until the workers hold `enough` connections from the gateway or 30 s went;
+    then the connections each worker holds. Envoy opens a connection only when a check finds every pooled one at
+    its cap, so the pool grows with the most checks ever in flight at once: a burst reaches that peak by chance
+    (a fast adapter answers some before others arrive), and one burst after another raises it."""
+    burst = 32
     at_once = threading.Barrier(burst)
 
     def call(_: int) -> int:
         at_once.wait()
         return requests.get(url + "/httpbin/1.0.0/ip", headers=token, timeout=10).status_code
 
+    deadline = time.monotonic() + 30
     with ThreadPoolExecutor(burst) as pool:
-        for _ in range(10):
+        while True:
             assert set(pool.map(call, range(burst))) == {200}
             by_worker = connections_by_worker(adapter)
-            if sum(by_worker.values()) >= enough:
-                break
-    return by_worker
+            if sum(by_worker.values()) >= enough or time.monotonic() > deadline:
+                return by_worker
 
 
 def connections_by_worker(adapter: AdapterProcess) -> dict[int, int]:
