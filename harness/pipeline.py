@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+
+from apim_adapter.app import Adapter
 from apim_adapter.catalog import build
-from apim_adapter.config import KeyManager, Request
+from apim_adapter.config import KeyManager, Request, parse
 from apim_adapter.decision import CheckInput, Decision, Pipeline
 from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.render import Renderer
@@ -17,6 +20,7 @@ from .sample_catalog import KM, catalog_document
 
 ISSUER = "https://is.example.com/oauth2/token"
 KEY = oidc.SigningKey("RS256")
+PATH = "/httpbin/1.0.0/ip"
 
 
 def preloaded_authenticator() -> Authenticator:
@@ -55,3 +59,31 @@ class InProcess:
 
     def check(self, path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> Decision:
         return asyncio.run(self.decide(self.request(path, bearer, method, **headers)))
+
+
+def in_process_adapter(doc: dict | None = None) -> Adapter:
+    """An adapter as `serve` builds it (analytics off), its key manager's keys already fetched, a catalog loaded."""
+    config = parse(
+        {
+            "keyManagers": [{"name": KM, "issuer": ISSUER, "jwksUri": "https://is.example.com/oauth2/jwks"}],
+            "controlPlane": {"type": "file", "path": "catalog.yaml"},
+            "analytics": {"enabled": False},
+        }
+    )
+    a = Adapter(config)
+    jwks = a.authenticator.by_issuer[ISSUER].jwks
+    jwks.keys = jwks._parse({"keys": [KEY.jwk()]})
+    jwks.fetched_at = jwks.attempted_at = time.monotonic()
+    assert a.publish(doc or catalog_document())
+    return a
+
+
+def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -> pb.CheckRequest:
+    request = pb.CheckRequest()
+    request.attributes.source.address.socket_address.address = "127.0.0.1"
+    http = request.attributes.request.http
+    http.method, http.host, http.path = "GET", "gw", path
+    http.headers.update(
+        {"authorization": f"Bearer {bearer}", "x-request-id": "r-1", "user-agent": "t", "x-forwarded-for": client}
+    )
+    return request

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -75,7 +76,8 @@ class Adapter:
         self.control_plane = make_control_plane(config)
         if hasattr(self.control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
             self.control_plane.on_token_revoked = self.authenticator.forget
-        self.health = health.HealthServicer()
+        self.health = health.HealthServicer()  # grpc.health.v1 on grpcio
+        self.health_status: dict[str, int] = {}  # the same on the compiled transport
         self.keys_warmed = False
         self.store = CatalogStore(
             config.control_plane.type,
@@ -122,6 +124,7 @@ class Adapter:
     def _set_health(self, status: int) -> None:
         for service in ("", "envoy.service.auth.v3.Authorization"):
             self.health.set(service, status)
+            self.health_status[service] = status
 
     def ready(self) -> tuple[bool, str]:
         if not self.keys_warmed:
@@ -279,23 +282,46 @@ class Adapter:
         server = self.config.server
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         warming = asyncio.ensure_future(self._warm_keys())
-        # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several
-        # times more CPU inside grpc.aio's event loop than on sync grpc's worker threads.
-        grpc_server = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(server.grpc_threads, thread_name_prefix="check"),
-            options=[
-                ("grpc.so_reuseport", 1),
-                ("grpc.max_receive_message_length", 4 << 20),
-            ],
-            interceptors=self.tracing.interceptors() if self.tracing else None,
-        )
         prepared = self.check_prepared if self.prepares else None
         read = grpc_transport.request_reader(server.grpc_request_reader)
-        grpc_transport.add_to_server(
-            grpc_server, self.check_on_thread, self.renderer, self.config.request.num_trusted_proxies, prepared, read
+        transport = grpc_transport.transport_of(server.grpc_transport)
+        service = grpc_transport.AuthorizationService(
+            self.check_on_thread,
+            self.renderer,
+            self.config.request.num_trusted_proxies,
+            check_prepared=prepared,
+            read=read,
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
-        grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
+        checks = concurrent.futures.ThreadPoolExecutor(server.grpc_threads, thread_name_prefix="check")
+        if transport == "compiled":
+            compiled = grpc_transport.compiled_server(
+                service,
+                self.health_status.get,
+                checks,
+                server.grpc.host,
+                server.grpc.port,
+                self.tracing.remote_parent if self.tracing else None,
+                self.tracing.within if self.tracing else None,
+            )
+            start_grpc, stop_grpc = compiled.start, functools.partial(compiled.stop, GRACE_SECONDS)
+        else:
+            # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several
+            # times more CPU inside grpc.aio's event loop than on sync grpc's worker threads.
+            grpc_server = grpc.server(
+                checks,
+                options=[
+                    ("grpc.so_reuseport", 1),
+                    ("grpc.max_receive_message_length", 4 << 20),
+                ],
+                interceptors=self.tracing.interceptors() if self.tracing else None,
+            )
+            grpc_transport.add_to_server(grpc_server, service)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
+            grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
+            start_grpc = grpc_server.start
+
+            def stop_grpc() -> None:
+                grpc_server.stop(GRACE_SECONDS).wait()
 
         runners: list[web.BaseRunner] = []
         admin_runner = web.AppRunner(admin.make_app(self.ready), access_log=None)
@@ -320,7 +346,7 @@ class Adapter:
             runners.append(http_runner)
             sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
-        grpc_server.start()
+        start_grpc()
         for site in sites:
             await site.start()
         if self.analytics is not None:
@@ -334,6 +360,7 @@ class Adapter:
                 "http": server.http.port if server.http else None,
                 "admin": server.admin.port,
                 "request_reader": "protobuf" if read is None else "compiled",  # server.grpcRequestReader
+                "grpc_transport": transport,  # server.grpcTransport
             },
         )
         try:
@@ -343,7 +370,8 @@ class Adapter:
             feeder.cancel()
             warming.cancel()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
-            await asyncio.to_thread(grpc_server.stop(GRACE_SECONDS).wait)
+            await asyncio.to_thread(stop_grpc)
+            checks.shutdown(wait=False, cancel_futures=True)
             if folder is not None:
                 folder.cancel()
                 metrics.TALLIES.fold()  # the last checks' counts, before the files outlive this worker
@@ -367,6 +395,7 @@ async def _fold_metrics_forever(sleep: Callable[[float], Awaitable[object]] = as
 def validate(config: Config) -> dict[str, int]:
     """Everything `serve` would load before taking traffic, without starting anything."""
     grpc_transport.request_reader(config.server.grpc_request_reader)
+    grpc_transport.transport_of(config.server.grpc_transport)
     if config.control_plane.type == "file":
         from .controlplane.file import CatalogFileError, read_document
 

@@ -170,6 +170,13 @@ class Server:
         "adapter refuses to start without it), `protobuf` always on the protobuf runtime (more CPU per check), "
         "`auto` compiled when installed.",
     )
+    grpc_transport: Literal["auto", "compiled", "grpcio"] = Field(
+        default="auto",
+        description="What serves gRPC: `compiled`, HTTP/2 and gRPC framing in Rust from apim-adapter-native "
+        "(adapter/native; warm checks answered on its thread, the rest on `grpcThreads`; several times less CPU "
+        "per check; the adapter refuses to start without it), `grpcio` (grpc-python), `auto` compiled when "
+        "installed.",
+    )
     keys_warm_up_seconds: Int = Field(
         default=10,
         ge=0,

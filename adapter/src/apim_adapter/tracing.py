@@ -151,28 +151,38 @@ class Tracing:
 
         return cast(F, with_context)
 
+    def remote_parent(self, metadata: Mapping[str, str]) -> Any:
+        """The trace context a gRPC call's metadata carries (the gateway's span), or None when it carries none."""
+        parent = self.propagator.extract(metadata)
+        return parent if self._trace.get_current_span(parent).get_span_context().is_valid else None
+
+    def within(self, parent: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` with `parent` (from `remote_parent`) the current context."""
+        token = self._context.attach(parent)
+        try:
+            return fn(*args)
+        finally:
+            self._context.detach(token)
+
     def interceptors(self) -> list[Any]:
-        """A gRPC server interceptor that makes the trace context of a Check call's metadata current."""
+        """A gRPC server interceptor that makes the trace context of a Check call's metadata current (grpcio
+        transport; the compiled one hands the metadata to the check, `transport.grpc.compiled_server`)."""
         import grpc
 
-        propagator, context, trace = self.propagator, self._context, self._trace
+        tracing = self
 
         class RemoteParent(grpc.ServerInterceptor):
             def intercept_service(self, continuation, details):
                 handler = continuation(details)
                 if handler is None or details.method != CHECK_METHOD or handler.unary_unary is None:
                     return handler
-                parent = propagator.extract({k: v for k, v in details.invocation_metadata or ()})
-                if not trace.get_current_span(parent).get_span_context().is_valid:
+                parent = tracing.remote_parent({k: v for k, v in details.invocation_metadata or ()})
+                if parent is None:
                     return handler
                 behavior = handler.unary_unary
 
                 def with_parent(request, servicer_context):
-                    token = context.attach(parent)
-                    try:
-                        return behavior(request, servicer_context)
-                    finally:
-                        context.detach(token)
+                    return tracing.within(parent, behavior, request, servicer_context)
 
                 return grpc.unary_unary_rpc_method_handler(
                     with_parent, handler.request_deserializer, handler.response_serializer

@@ -15,45 +15,14 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from apim_adapter import metrics
 from apim_adapter.app import Adapter, _fold_metrics_forever
 from apim_adapter.catalog import Limit
-from apim_adapter.config import parse
 from apim_adapter.decision import Decision
 from apim_adapter.prepared import credential_of
 from apim_adapter.ratelimit import Usage
 from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.tokens import fingerprint
 from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, read_native, to_input
-from harness.pipeline import ISSUER, KEY, token
-from harness.sample_catalog import KM, TINY_LIMIT, catalog_document, per_minute
-
-PATH = "/httpbin/1.0.0/ip"
-
-
-def adapter(doc: dict | None = None) -> Adapter:
-    """An adapter as `serve` builds it (analytics off), its key manager's keys already fetched, a catalog loaded."""
-    config = parse(
-        {
-            "keyManagers": [{"name": KM, "issuer": ISSUER, "jwksUri": "https://is.example.com/oauth2/jwks"}],
-            "controlPlane": {"type": "file", "path": "catalog.yaml"},
-            "analytics": {"enabled": False},
-        }
-    )
-    a = Adapter(config)
-    jwks = a.authenticator.by_issuer[ISSUER].jwks
-    jwks.keys = jwks._parse({"keys": [KEY.jwk()]})
-    jwks.fetched_at = jwks.attempted_at = time.monotonic()
-    assert a.publish(doc or catalog_document())
-    return a
-
-
-def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -> pb.CheckRequest:
-    request = pb.CheckRequest()
-    request.attributes.source.address.socket_address.address = "127.0.0.1"
-    http = request.attributes.request.http
-    http.method, http.host, http.path = "GET", "gw", path
-    http.headers.update(
-        {"authorization": f"Bearer {bearer}", "x-request-id": "r-1", "user-agent": "t", "x-forwarded-for": client}
-    )
-    return request
+from harness.pipeline import PATH, check_request, in_process_adapter, token
+from harness.sample_catalog import TINY_LIMIT, catalog_document, per_minute
 
 
 def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7"):
@@ -65,7 +34,7 @@ def whole(a: Adapter, bearer: str, path: str = PATH, client: str = "198.51.100.7
 
 
 def test_the_second_identical_check_is_answered_from_the_first_ones_allow_and_still_counted():
-    a, t = adapter(), token()
+    a, t = in_process_adapter(), token()
     assert warm(a, t) is None  # nothing prepared yet: the transport runs the whole check
     first = whole(a, t)
     assert first.allowed
@@ -84,7 +53,7 @@ if read_native is not None:
 
 @pytest.mark.parametrize("read", READERS)
 def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer(read):
-    a, t = adapter(), token()
+    a, t = in_process_adapter(), token()
     service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared, read=read)
     cold = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
     warmed = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
@@ -117,7 +86,7 @@ def test_rate_headers_are_encoded_as_protobuf_encodes_them_whatever_their_length
 
 
 def test_a_new_catalog_version_retires_the_prepared_allows():
-    a, t = adapter(), token()
+    a, t = in_process_adapter(), token()
     assert whole(a, t).allowed
     assert warm(a, t) is not None
     doc = catalog_document()
@@ -129,7 +98,7 @@ def test_a_new_catalog_version_retires_the_prepared_allows():
 
 
 def test_a_prepared_allow_ends_when_its_token_expires(monkeypatch):
-    a = adapter()
+    a = in_process_adapter()
     t = token(lifetime=60)
     assert whole(a, t).allowed
     assert warm(a, t) is not None
@@ -141,7 +110,7 @@ def test_a_prepared_allow_ends_when_its_token_expires(monkeypatch):
 
 
 def test_a_warm_check_over_its_limit_is_throttled_like_the_whole_check():
-    a, t = adapter(), token("throttled-grpc")  # the Tiny tier
+    a, t = in_process_adapter(), token("throttled-grpc")  # the Tiny tier
     assert whole(a, t).allowed
     answers = [warm(a, t) for _ in range(TINY_LIMIT)]
     assert all(isinstance(answer, tuple) for answer in answers[: TINY_LIMIT - 1])
@@ -157,7 +126,7 @@ def test_with_several_counters_a_warm_check_reports_and_denies_as_the_whole_chec
     doc["subscriptionPolicies"].append({**per_minute("Counting", 2), "stopOnQuotaReach": False})
     doc["applicationPolicies"] = [per_minute("Four", 4)]
     doc["applications"][0]["policy"] = "Four"
-    a, t = adapter(doc), token("several")
+    a, t = in_process_adapter(doc), token("several")
     answers = [whole(a, t)]  # it prepares the allow
     answers += [warm(a, t) if i % 2 else whole(a, t) for i in range(1, 7)]
     assert [isinstance(answer, tuple) for answer in answers] == [False, True, False, True, False, False, False]
@@ -177,7 +146,7 @@ def test_with_several_counters_a_warm_check_reports_and_denies_as_the_whole_chec
 def test_deny_policies_still_apply_per_client_address():
     doc = catalog_document()
     doc["blockConditions"] = {"ip": [{"type": "IP", "fixedIp": "203.0.113.9", "invert": False}]}
-    a, t = adapter(doc), token()
+    a, t = in_process_adapter(doc), token()
     assert whole(a, t).allowed
     assert warm(a, t) is not None
     assert warm(a, t, client_ip="203.0.113.9") is None  # the whole check answers it ...
@@ -185,7 +154,7 @@ def test_deny_policies_still_apply_per_client_address():
 
 
 def test_warm_checks_are_counted_in_the_metrics():
-    a, t = adapter(), token()
+    a, t = in_process_adapter(), token()
     labels = ("HttpbinAPI", "subscribed", "Gold", "allow", "")
 
     def counted() -> tuple[float, float]:
@@ -201,7 +170,7 @@ def test_warm_checks_are_counted_in_the_metrics():
 
 
 def test_opaque_tokens_are_not_prepared_when_they_are_introspected():
-    a = adapter()
+    a = in_process_adapter()
     a.authenticator._introspectors = {"km": object()}  # type: ignore[dict-item]
     assert a.authenticator.kept_until_expiry(token())
     assert not a.authenticator.kept_until_expiry("an-opaque-token")

@@ -8,29 +8,24 @@ field on the wire (repeats, merges, oneofs, bad UTF-8), and thousands of mutated
 from __future__ import annotations
 
 import random
-from concurrent import futures
 
-import grpc
 import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from google.protobuf.message import DecodeError
 
 from apim_adapter import cli
-from apim_adapter.config import ConfigError, Request
+from apim_adapter.config import ConfigError
 from apim_adapter.prepared import credential_of
-from apim_adapter.render import Renderer
 from apim_adapter.transport import grpc as grpc_transport
 from apim_adapter.transport.grpc import (
-    SERVICE,
-    add_to_server,
+    _length_delimited as field,  # one length-delimited protobuf field: tag, varint length, payload
+)
+from apim_adapter.transport.grpc import (
     client_address,
     client_ip,
     fields_of,
     read_native,
     request_reader,
-)
-from apim_adapter.transport.grpc import (
-    _length_delimited as field,  # one length-delimited protobuf field: tag, varint length, payload
 )
 
 needs_native = pytest.mark.skipif(
@@ -208,22 +203,6 @@ def test_malformed_bytes_are_declined_and_mutated_requests_never_read_differentl
             assert native == expected, bytes(mutated).hex()
             agreed += 1
     assert agreed > 500  # many mutated requests stayed readable: the comparison ran
-
-
-def test_a_request_that_is_not_a_check_request_is_refused_as_an_invalid_argument():
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    add_to_server(server, lambda _: pytest.fail("checked"), Renderer(Request()), check_prepared=lambda *_: None)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            check = channel.unary_unary(f"/{SERVICE}/Check")
-            with pytest.raises(grpc.RpcError) as refused:
-                check(b"\x0a\xff\xff\xff\xff\x0f", timeout=5)  # attributes: a length past the end
-    finally:
-        server.stop(None)
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "CheckRequest" in refused.value.details()
 
 
 def test_the_reader_is_the_one_the_config_asks_for(monkeypatch):

@@ -1,10 +1,13 @@
-"""Envoy ext_authz v3 over gRPC: CheckRequest in, CheckResponse out."""
+"""Envoy ext_authz v3 over gRPC: CheckRequest in, CheckResponse out, on grpcio or the compiled transport."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any
 
 import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
@@ -13,6 +16,7 @@ from envoy.type.v3.http_status_pb2 import HttpStatus
 from google.protobuf.message import DecodeError
 from google.protobuf.struct_pb2 import Struct
 from google.rpc import code_pb2, status_pb2
+from grpc_health.v1 import health_pb2
 
 from ..config import ConfigError
 from ..decision import CheckInput, Decision
@@ -36,9 +40,30 @@ try:  # The compiled reader (adapter/native): the same fields, read from the req
     from apim_adapter_native import read_check as read_native
 except ImportError:  # not installed: the protobuf runtime reads every request (`fields_of`)
     read_native = None
+try:  # The compiled transport (adapter/native, server.rs); older builds of the module have only the reader.
+    from apim_adapter_native import GrpcServer
+except ImportError:
+    GrpcServer = None
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "envoy.filters.http.ext_authz"
 SERVICE = "envoy.service.auth.v3.Authorization"
+CHECK_METHOD = f"/{SERVICE}/Check"
+HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+
+
+class CallError(Exception):
+    """A call answered with a gRPC status, not a message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(details)
+        self.code, self.details = code, details
+
+    @property
+    def status(self) -> tuple[int, str]:
+        """(code, message) as the compiled transport takes a status."""
+        return self.code.value[0], self.details
 
 
 def request_reader(choice: str) -> ReadCheck | None:
@@ -49,6 +74,16 @@ def request_reader(choice: str) -> ReadCheck | None:
             "`auto` falls back to the protobuf runtime)"
         )
     return None if choice == "protobuf" else read_native
+
+
+def transport_of(choice: str) -> str:
+    """The gRPC transport `server.grpcTransport` asks for: `compiled` or `grpcio`."""
+    if choice == "compiled" and GrpcServer is None:
+        raise ConfigError(
+            "server.grpcTransport: compiled, but apim-adapter-native (with its transport) is not installed "
+            "(adapter/native; `auto` falls back to grpcio)"
+        )
+    return "grpcio" if choice == "grpcio" or GrpcServer is None else "compiled"
 
 
 def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:
@@ -247,54 +282,129 @@ class AuthorizationService:
         )
 
     def Check(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
-        """A serialized CheckRequest in, the serialized CheckResponse out (see `add_to_server`). A warm check reads
-        only the fields it needs (`self.read`); a whole check, or a request the compiled reader declines, parses
-        the request on the protobuf runtime."""
-        request = None
+        """grpcio's handler of bytes (see `add_to_server`)."""
         try:
-            if self.check_prepared is not None:
-                fields = self.read(raw) if self.read is not None else None
-                if fields is None:
-                    request = _parse(raw, context)
-                    fields = fields_of(request)
-                credential, method, path, host, user_agent, request_id, forwarded, external, peer = fields
-                address = client_address(forwarded, external, peer, self.num_trusted_proxies)
-                warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc")
-                if isinstance(warm, tuple):
-                    allow, usage = warm
-                    return _allow_bytes(allow) + _rate_headers_bytes(usage)
-                if warm is not None:
-                    return self.respond(warm).SerializeToString()
-            decision = self.check(to_input(request or _parse(raw, context), self.num_trusted_proxies))
+            return self.answer(raw)
+        except CallError as exc:
+            context.abort(exc.code, exc.details)
+            raise  # abort raises; this line is for the type checker
+
+    def answer(self, raw: bytes) -> bytes:
+        """A serialized CheckRequest in, the serialized CheckResponse out; CallError for a status. A warm check
+        reads only the fields it needs (`self.read`); a whole check, or a request the compiled reader declines,
+        parses the request on the protobuf runtime."""
+        request = None
+        if self.check_prepared is not None:
+            fields = self.read(raw) if self.read is not None else None
+            if fields is None:
+                request = _parse(raw)
+                fields = fields_of(request)
+            warm = self.answer_warm(fields)
+            if warm is not None:
+                return warm
+        try:
+            decision = self.check(to_input(request or _parse(raw), self.num_trusted_proxies))
         except Unavailable as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
         return self.respond(decision).SerializeToString()
 
+    def answer_warm(self, fields: RequestFields) -> bytes | None:
+        """The response from a prepared allow (or its counter's denial), None when the whole check must run."""
+        assert self.check_prepared is not None
+        credential, method, path, host, user_agent, request_id, forwarded, external, peer = fields
+        address = client_address(forwarded, external, peer, self.num_trusted_proxies)
+        try:
+            warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc")
+        except Unavailable as exc:
+            raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
+        if isinstance(warm, tuple):
+            allow, usage = warm
+            return _allow_bytes(allow) + _rate_headers_bytes(usage)
+        return None if warm is None else self.respond(warm).SerializeToString()
 
-def _parse(raw: bytes, context: grpc.ServicerContext) -> pb.CheckRequest:
+    def answer_inline(self, raw: bytes) -> bytes | None:
+        """What the compiled transport answers on its own thread: a warm check read by the compiled reader; None
+        for everything else (it goes to the check threads: `answer`)."""
+        if self.check_prepared is None or self.read is None:
+            return None
+        fields = self.read(raw)
+        return None if fields is None else self.answer_warm(fields)
+
+
+def _parse(raw: bytes) -> pb.CheckRequest:
     try:
         return pb.CheckRequest.FromString(raw)
     except DecodeError as exc:  # grpc would answer INTERNAL for a request its deserializer refused
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an ext_authz v3 CheckRequest: {exc}")
-        raise  # abort raises; this line is for the type checker
+        raise CallError(grpc.StatusCode.INVALID_ARGUMENT, f"not an ext_authz v3 CheckRequest: {exc}") from exc
 
 
-def add_to_server(
-    server: grpc.Server,
-    check: Callable[[CheckInput], Decision],
-    renderer: Renderer,
-    num_trusted_proxies: int = 0,
-    check_prepared: CheckPrepared | None = None,
-    read: ReadCheck | None = read_native,
-) -> None:
-    """The Authorization service with a handler of bytes: a request is read as far as its check needs (a warm check
-    reads a few fields, with the compiled reader without parsing the message), and a prepared allow's bytes are
-    kept, not re-encoded per check (the generated servicer would parse every request and serialize a
+def add_to_server(server: grpc.Server, service: AuthorizationService) -> None:
+    """The Authorization service on grpcio with a handler of bytes: a request is read as far as its check needs (a
+    warm check reads a few fields, with the compiled reader without parsing the message), and a prepared allow's
+    bytes are kept, not re-encoded per check (the generated servicer would parse every request and serialize a
     CheckResponse object)."""
-    service = AuthorizationService(check, renderer, num_trusted_proxies, check_prepared=check_prepared, read=read)
     handlers = {
         "Check": grpc.unary_unary_rpc_method_handler(service.Check, request_deserializer=None, response_serializer=None)
     }
     # Registered as the generated add_AuthorizationServicer_to_server does it.
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_registered_method_handlers(SERVICE, handlers)
+
+
+def compiled_server(
+    service: AuthorizationService,
+    health: Callable[[str], int | None],
+    checks: Executor,
+    host: str,
+    port: int,
+    remote_parent: Callable[[Mapping[str, str]], Any] | None = None,
+    within: Callable[..., Any] | None = None,
+    max_message_bytes: int = 4 << 20,
+) -> Any:
+    """The compiled transport (apim_adapter_native.GrpcServer, bound, not started) serving Check and
+    grpc.health.v1's Check. A warm check is answered on the transport's thread (µs, from memory); any other check
+    runs on `checks` (the check threads), as on grpcio, and completes its call from there. With tracing
+    (`remote_parent` and `within`, from `tracing.Tracing`), the call's metadata is handed to the check for its
+    trace context, as grpcio's interceptor does."""
+    assert GrpcServer is not None  # transport_of("compiled") said so
+
+    def whole(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> None:
+        if not reply.pending:  # its deadline passed while it queued: Envoy has answered without it
+            return
+        try:
+            parent = remote_parent(metadata) if remote_parent is not None and metadata is not None else None
+            answer = service.answer(raw) if parent is None else within(parent, service.answer, raw)  # type: ignore[misc]
+        except CallError as exc:
+            reply.fail(*exc.status)
+        except Exception:  # the check guards its own errors; this is the transport's last line
+            log.exception("check crashed")
+            reply.fail(grpc.StatusCode.UNKNOWN.value[0], "internal error")
+        else:
+            reply.send(answer)
+
+    def check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str] | None:
+        try:
+            answer = service.answer_inline(raw)
+        except CallError as exc:
+            return exc.status
+        except Exception:  # as in `whole`
+            log.exception("check crashed")
+            return grpc.StatusCode.UNKNOWN.value[0], "internal error"
+        if answer is not None:
+            return answer
+        checks.submit(whole, raw, metadata, reply)
+        return None
+
+    def health_check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str]:
+        # As grpc_health.v1.health.HealthServicer.Check answers (NOT_FOUND for a service it does not know).
+        try:
+            service_name = health_pb2.HealthCheckRequest.FromString(raw).service
+        except DecodeError as exc:
+            return grpc.StatusCode.INVALID_ARGUMENT.value[0], f"not a HealthCheckRequest: {exc}"
+        status = health(service_name)
+        if status is None:
+            return grpc.StatusCode.NOT_FOUND.value[0], f"unknown service {service_name!r}"
+        return health_pb2.HealthCheckResponse(status=status).SerializeToString()  # type: ignore[arg-type]
+
+    methods = {CHECK_METHOD: check, HEALTH_CHECK_METHOD: health_check}
+    return GrpcServer(host, port, methods, max_message_bytes, metadata=remote_parent is not None)

@@ -1,0 +1,397 @@
+//! The adapter's compiled gRPC transport: HTTP/2 (the h2 crate) and gRPC's unary framing on one tokio thread, each
+//! call's message handed to a Python callable as bytes.
+//!
+//! Why it exists: behind Envoy, grpc-python's own per-call work (its completion queue, a thread hand-off, its
+//! Python-level call objects) is most of a warm check's server CPU; measured in bench/README.md ("Where the rest of
+//! the cost is"). Here a call costs the Python callable and a few µs of Rust.
+//!
+//! What it serves, and how (gRPC over HTTP/2: grpc/grpc `doc/PROTOCOL-HTTP2.md`):
+//! - unary calls only, to the paths the adapter registered (`methods`); any other path gets UNIMPLEMENTED, as
+//!   grpc-core answers an unknown method;
+//! - one message per call, uncompressed (Envoy's gRPC clients do not compress); a compressed message gets
+//!   UNIMPLEMENTED, a message over `max_message_bytes` RESOURCE_EXHAUSTED, broken framing INTERNAL;
+//! - a call's `grpc-timeout` bounds a reply that is completed later (`Reply`): DEADLINE_EXCEEDED when it passes;
+//! - stop: GOAWAY on every connection, calls in flight finish within the grace period, then the thread ends.
+//!
+//! A Python method is called as `method(message: bytes, metadata: dict[str, str] | None, reply: Reply)` and returns
+//! the response message (bytes), a `(code, message)` status, or None when it has handed `reply` to another thread
+//! that completes the call (`Reply.send` / `Reply.fail`). It runs on this thread, holding the GIL: answers from
+//! memory belong here; what waits on I/O must be handed off, or every connection waits with it.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
+
+// gRPC status codes (grpc/grpc doc/statuscodes.md).
+const UNKNOWN: u32 = 2;
+const DEADLINE_EXCEEDED: u32 = 4;
+const RESOURCE_EXHAUSTED: u32 = 8;
+const UNIMPLEMENTED: u32 = 12;
+const INTERNAL: u32 = 13;
+const UNAVAILABLE: u32 = 14;
+
+/// The length-prefixed message framing: a compressed flag and a four-byte length.
+const PREFIX: usize = 5;
+
+enum Outcome {
+    Message(Vec<u8>),
+    Status(u32, String),
+}
+
+/// The completion of a call a method handed off: `send` the response message or `fail` with a status, once. Both
+/// return False when the call is already over (its deadline passed, the server stopped, or it was completed).
+#[pyclass(frozen, module = "apim_adapter_native")]
+pub struct Reply {
+    sender: Mutex<Option<oneshot::Sender<Outcome>>>,
+}
+
+impl Reply {
+    fn complete(&self, outcome: Outcome) -> bool {
+        let sender = self.sender.lock().map(|mut held| held.take()).unwrap_or(None);
+        sender.is_some_and(|sender| sender.send(outcome).is_ok())
+    }
+}
+
+#[pymethods]
+impl Reply {
+    fn send(&self, message: &[u8]) -> bool {
+        self.complete(Outcome::Message(message.to_vec()))
+    }
+
+    fn fail(&self, code: u32, message: &str) -> bool {
+        self.complete(Outcome::Status(code, message.to_owned()))
+    }
+
+    /// Whether the caller still waits for this reply: work for a call whose deadline has passed can be skipped.
+    #[getter]
+    fn pending(&self) -> bool {
+        self.sender.lock().map(|held| held.as_ref().is_some_and(|sender| !sender.is_closed())).unwrap_or(false)
+    }
+}
+
+struct Shared {
+    methods: HashMap<String, Py<PyAny>>,
+    max_message_bytes: usize,
+    with_metadata: bool,
+}
+
+/// A gRPC server on `host:port` (port 0: any free one, see `port`), bound at construction with SO_REUSEPORT (several
+/// adapter workers share the port; the kernel spreads connections over them).
+#[pyclass(frozen, module = "apim_adapter_native")]
+pub struct GrpcServer {
+    shared: Arc<Shared>,
+    port: u16,
+    keepalive: Option<Duration>,
+    // Taken by `start` and by `stop`, each under the lock for a moment: `stop` blocks without holding it.
+    listener: Mutex<Option<StdListener>>,
+    running: Mutex<Option<Running>>,
+}
+
+/// What stops a started server: its stop signal (the grace period) and its thread.
+type Running = (watch::Sender<Option<Duration>>, JoinHandle<()>);
+
+#[pymethods]
+impl GrpcServer {
+    /// `methods`: full method path (`/package.Service/Method`) to its callable; `metadata`: hand each call's
+    /// metadata to its method (for trace context), else None; `keepalive_seconds`: idle seconds before TCP
+    /// keepalive probes a connection (0: none).
+    #[new]
+    #[pyo3(signature = (host, port, methods, max_message_bytes = 4 << 20, metadata = false, keepalive_seconds = 300))]
+    fn new(
+        host: &str,
+        port: u16,
+        methods: HashMap<String, Py<PyAny>>,
+        max_message_bytes: usize,
+        metadata: bool,
+        keepalive_seconds: u64,
+    ) -> PyResult<Self> {
+        let address = (host, port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| PyRuntimeError::new_err(format!("{host}: no address to listen on")))?;
+        let listener = bind(address)?;
+        let port = listener.local_addr()?.port();
+        Ok(GrpcServer {
+            shared: Arc::new(Shared { methods, max_message_bytes, with_metadata: metadata }),
+            port,
+            keepalive: (keepalive_seconds > 0).then(|| Duration::from_secs(keepalive_seconds)),
+            listener: Mutex::new(Some(listener)),
+            running: Mutex::new(None),
+        })
+    }
+
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve on a thread of its own until `stop`.
+    fn start(&self) -> PyResult<()> {
+        let taken = self.listener.lock().map(|mut held| held.take()).unwrap_or(None);
+        let listener = taken.ok_or_else(|| PyRuntimeError::new_err("already started or stopped"))?;
+        listener.set_nonblocking(true)?;
+        let (stop, stopping) = watch::channel(None);
+        let (shared, keepalive) = (self.shared.clone(), self.keepalive);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let thread = std::thread::Builder::new()
+            .name("grpc-server".into())
+            .spawn(move || runtime.block_on(serve(listener, shared, keepalive, stopping)))?;
+        if let Ok(mut running) = self.running.lock() {
+            *running = Some((stop, thread));
+        }
+        Ok(())
+    }
+
+    /// Stop taking connections, send GOAWAY on each, let calls in flight finish for up to `grace_seconds`, then
+    /// end (calls still open then are reset). Blocks until the server's thread has ended; idempotent.
+    fn stop(&self, py: Python<'_>, grace_seconds: f64) {
+        if let Ok(mut listener) = self.listener.lock() {
+            *listener = None;
+        }
+        let running = self.running.lock().map(|mut held| held.take()).unwrap_or(None);
+        if let Some((stop, thread)) = running {
+            let _ = stop.send(Some(Duration::from_secs_f64(grace_seconds.max(0.0))));
+            // The thread may need the GIL to finish calls in flight.
+            let _ = py.allow_threads(move || thread.join());
+        }
+    }
+}
+
+fn bind(address: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+async fn serve(
+    listener: StdListener,
+    shared: Arc<Shared>,
+    keepalive: Option<Duration>,
+    mut stopping: watch::Receiver<Option<Duration>>,
+) {
+    let Ok(listener) = TcpListener::from_std(listener) else { return };
+    let mut connections = JoinSet::new();
+    let grace = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    prepare(&socket, keepalive);
+                    connections.spawn(serve_connection(socket, shared.clone(), stopping.clone()));
+                }
+                // Out of descriptors or the like: let connections close before trying again.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            changed = stopping.changed() => match changed {
+                Ok(()) => if let Some(grace) = *stopping.borrow() { break grace },
+                Err(_) => break Duration::ZERO,
+            },
+        }
+    };
+    drop(listener);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(grace, drained).await;
+    // Dropping the set aborts the connections still open.
+}
+
+fn prepare(socket: &TcpStream, keepalive: Option<Duration>) {
+    let _ = socket.set_nodelay(true); // a check is one small request and response: never wait to coalesce
+    if let Some(idle) = keepalive {
+        let probes =
+            TcpKeepalive::new().with_time(idle).with_interval(Duration::from_secs(idle.as_secs().clamp(1, 75)));
+        let _ = SockRef::from(socket).set_tcp_keepalive(&probes);
+    }
+}
+
+async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: watch::Receiver<Option<Duration>>) {
+    let Ok(mut connection) = h2::server::handshake(socket).await else { return };
+    let mut closing = stopping.borrow().is_some();
+    if closing {
+        connection.graceful_shutdown();
+    }
+    let mut calls = JoinSet::new();
+    loop {
+        tokio::select! {
+            // Polling accept also drives the connection: frames of the calls in flight go out from here.
+            next = connection.accept() => match next {
+                Some(Ok((request, respond))) => {
+                    calls.spawn(call(request, respond, shared.clone()));
+                }
+                Some(Err(_)) | None => break, // closed, or after GOAWAY once no call is left
+            },
+            Some(_) = calls.join_next(), if !calls.is_empty() => {}
+            changed = stopping.changed(), if !closing => {
+                closing = true;
+                if changed.is_err() || stopping.borrow().is_some() {
+                    connection.graceful_shutdown();
+                }
+            },
+        }
+    }
+}
+
+async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, shared: Arc<Shared>) {
+    let outcome = answer(request, &shared).await;
+    let (code, message) = match outcome {
+        Outcome::Message(message) => {
+            let Ok(mut stream) = respond.send_response(grpc_response(), false) else { return };
+            let mut data = BytesMut::with_capacity(PREFIX + message.len());
+            data.put_u8(0);
+            data.put_u32(message.len() as u32);
+            data.extend_from_slice(&message);
+            if stream.send_data(data.freeze(), false).is_ok() {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                let _ = stream.send_trailers(trailers);
+            }
+            return;
+        }
+        Outcome::Status(code, message) => (code, message),
+    };
+    // Trailers-Only: the status in the response's only headers.
+    let mut response = grpc_response();
+    let headers = response.headers_mut();
+    headers.insert("grpc-status", HeaderValue::from(code));
+    if let Ok(value) = HeaderValue::from_str(&percent_encoded(&message)) {
+        headers.insert("grpc-message", value);
+    }
+    let _ = respond.send_response(response, true);
+}
+
+fn grpc_response() -> Response<()> {
+    let mut response = Response::new(());
+    response.headers_mut().insert("content-type", HeaderValue::from_static("application/grpc"));
+    response
+}
+
+async fn answer(request: Request<RecvStream>, shared: &Shared) -> Outcome {
+    let (head, mut body) = request.into_parts();
+    let Some(method) = shared.methods.get(head.uri.path()) else {
+        return Outcome::Status(UNIMPLEMENTED, format!("unknown method {}", head.uri.path()));
+    };
+    let deadline = head.headers.get("grpc-timeout").and_then(|value| timeout_of(value.as_bytes()));
+    let mut frame = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else {
+            return Outcome::Status(UNAVAILABLE, "the call's stream broke".into());
+            // the caller is gone
+        };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if frame.len() + chunk.len() > PREFIX + shared.max_message_bytes {
+            let limit = shared.max_message_bytes;
+            return Outcome::Status(RESOURCE_EXHAUSTED, format!("a request message over {limit} bytes"));
+        }
+        frame.extend_from_slice(&chunk);
+    }
+    let message = match message_of(&frame) {
+        Ok(message) => message,
+        Err(outcome) => return outcome,
+    };
+    let (done, completed) = oneshot::channel();
+    let answered = Python::with_gil(|py| {
+        let reply = Reply { sender: Mutex::new(Some(done)) };
+        let metadata = if shared.with_metadata { Some(metadata_of(py, &head.headers)) } else { None };
+        let result = method.call1(py, (PyBytes::new(py, message), metadata, reply));
+        match result.and_then(|result| outcome_of(result.bind(py))) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                error.write_unraisable(py, Some(method.bind(py)));
+                Some(Outcome::Status(UNKNOWN, "the method failed".into()))
+            }
+        }
+    });
+    if let Some(outcome) = answered {
+        return outcome;
+    }
+    let completion = async { completed.await.unwrap_or(Outcome::Status(INTERNAL, "no reply".into())) };
+    match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, completion)
+            .await
+            .unwrap_or(Outcome::Status(DEADLINE_EXCEEDED, "deadline exceeded".into())),
+        None => completion.await,
+    }
+}
+
+/// The one message of a unary call's request stream.
+fn message_of(frame: &[u8]) -> Result<&[u8], Outcome> {
+    let broken = || Outcome::Status(INTERNAL, "malformed gRPC message framing".into());
+    let (head, message) = (frame.get(..PREFIX).ok_or_else(broken)?, &frame[PREFIX..]);
+    if head[0] != 0 {
+        return Err(Outcome::Status(UNIMPLEMENTED, "compressed messages are not supported".into()));
+    }
+    let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if length != message.len() {
+        return Err(broken()); // a short message, or more than one
+    }
+    Ok(message)
+}
+
+fn outcome_of(result: &Bound<'_, PyAny>) -> PyResult<Option<Outcome>> {
+    if result.is_none() {
+        return Ok(None);
+    }
+    if let Ok(message) = result.downcast::<PyBytes>() {
+        return Ok(Some(Outcome::Message(message.as_bytes().to_vec())));
+    }
+    let (code, message): (u32, String) = result.extract()?;
+    Ok(Some(Outcome::Status(code, message)))
+}
+
+/// The call's metadata as text: HTTP/2 pseudo-headers are not in it; a value that is not text is left out.
+fn metadata_of<'py>(py: Python<'py>, headers: &HeaderMap) -> Bound<'py, PyDict> {
+    let metadata = PyDict::new(py);
+    for (name, value) in headers {
+        if let Ok(text) = value.to_str() {
+            let _ = metadata.set_item(name.as_str(), text);
+        }
+    }
+    metadata
+}
+
+/// `grpc-timeout`: at most eight digits and a unit (H, M, S, m, u, n).
+fn timeout_of(value: &[u8]) -> Option<Duration> {
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let amount: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(amount * 3600),
+        b'M' => Duration::from_secs(amount * 60),
+        b'S' => Duration::from_secs(amount),
+        b'm' => Duration::from_millis(amount),
+        b'u' => Duration::from_micros(amount),
+        b'n' => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%`.
+fn percent_encoded(message: &str) -> String {
+    let mut encoded = String::with_capacity(message.len());
+    for &byte in message.as_bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}

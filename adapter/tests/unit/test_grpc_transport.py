@@ -1,0 +1,276 @@
+"""The gRPC transports, grpcio and the compiled one (adapter/native, `server.grpcTransport`), as a gRPC client sees
+them: the same answers for warm and whole checks, statuses for what is not a check, a slow check that holds up no
+warm one; and what only the compiled transport has to do itself (grpcio does it inside grpc-core): deadlines,
+message limits, unknown methods, grpc.health.v1, a graceful stop, the call's metadata for tracing. Real servers on
+loopback, a real grpcio client; the checks are the adapter's own over a catalog in process."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+from grpc_health.v1 import health_pb2
+
+from apim_adapter.config import ConfigError
+from apim_adapter.errors import Unavailable
+from apim_adapter.transport import grpc as grpc_transport
+from apim_adapter.transport.grpc import (
+    CHECK_METHOD,
+    HEALTH_CHECK_METHOD,
+    AuthorizationService,
+    GrpcServer,
+    add_to_server,
+    compiled_server,
+    read_native,
+    transport_of,
+)
+from harness.pipeline import check_request, in_process_adapter, token
+
+compiled_only = pytest.mark.skipif(GrpcServer is None, reason="apim-adapter-native is not installed (make native)")
+TRANSPORTS = ["grpcio", pytest.param("compiled", marks=compiled_only)]
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+@contextlib.contextmanager
+def serving(transport: str, service: AuthorizationService, threads: int = 4, **compiled):
+    """`service` on `transport` at a free loopback port: yields (the Check callable of a client, the server)."""
+    checks = ThreadPoolExecutor(threads, thread_name_prefix="check")
+    if transport == "compiled":
+        health = compiled.pop("health", lambda service: None)
+        server = compiled_server(service, health, checks, "127.0.0.1", 0, **compiled)
+        server.start()
+        port, stop = server.port, lambda: server.stop(5.0)
+    else:
+        server = grpc.server(checks)
+        add_to_server(server, service)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        stop = lambda: server.stop(None).wait()  # noqa: E731
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel.unary_unary(CHECK_METHOD), server
+    finally:
+        stop()
+        checks.shutdown(wait=True)
+
+
+def adapter_service(**overrides) -> AuthorizationService:
+    a = in_process_adapter()
+    check = overrides.pop("check", a.check_on_thread)
+    options = {"check_prepared": a.check_prepared, "read": read_native, **overrides}
+    return AuthorizationService(check, a.renderer, **options)
+
+
+def raw(bearer: str | None = None) -> bytes:
+    request = check_request(bearer or "")
+    if bearer is None:
+        del request.attributes.request.http.headers["authorization"]
+    return request.SerializeToString()
+
+
+def answered(response: bytes) -> tuple[int, dict[str, str]]:
+    """The HTTP status Envoy gives the client (200 on an allow) and the headers added to the client's response."""
+    r = pb.CheckResponse.FromString(response)
+    if r.HasField("denied_response"):
+        return r.denied_response.status.code, {o.header.key: o.header.value for o in r.denied_response.headers}
+    return 200, {o.header.key: o.header.value for o in r.ok_response.response_headers_to_add}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_warm_and_whole_checks_answer_alike_on_either_transport(transport):
+    t = token()
+    with serving(transport, adapter_service()) as (check, _):
+        answers = [answered(check(raw(t), timeout=10)) for _ in range(3)]  # whole, then warm (prepared) twice
+        unauthenticated = answered(check(raw(), timeout=10))
+    assert [status for status, _ in answers] == [200, 200, 200]
+    remaining = [int(headers["ratelimit-remaining"]) for _, headers in answers]
+    assert remaining == [remaining[0], remaining[0] - 1, remaining[0] - 2]  # every check counted, warm ones too
+    assert unauthenticated[0] == 401
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_what_is_not_a_check_request_is_an_invalid_argument(transport):
+    with serving(transport, adapter_service()) as (check, _), pytest.raises(grpc.RpcError) as refused:
+        check(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)  # attributes: a length past the end
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "CheckRequest" in refused.value.details()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_check_that_cannot_be_decided_is_unavailable(transport):
+    def unreachable_key_manager(_):
+        raise Unavailable("key manager unreachable")
+
+    service = adapter_service(check=unreachable_key_manager)
+    with serving(transport, service) as (check, _), pytest.raises(grpc.RpcError) as failed:
+        check(raw(token()), timeout=10)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert failed.value.details() == "key manager unreachable"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_check_waiting_on_io_holds_up_no_warm_check(transport):
+    a = in_process_adapter()
+    fast, slow = token(), token(scope="scope_ip")
+    waiting, release = threading.Event(), threading.Event()
+
+    def check(req):
+        if req.headers["authorization"] == f"Bearer {slow}":
+            waiting.set()
+            assert release.wait(10)
+        return a.check_on_thread(req)
+
+    service = AuthorizationService(check, a.renderer, check_prepared=a.check_prepared, read=read_native)
+    with serving(transport, service) as (call, _):
+        call(raw(fast), timeout=10)  # prepares the fast caller's allow
+        pending = call.future(raw(slow), timeout=10)
+        assert waiting.wait(10)
+        try:
+            assert answered(call(raw(fast), timeout=5))[0] == 200  # answered while the slow check waits
+            assert not pending.done()
+        finally:
+            release.set()
+        assert answered(pending.result())[0] == 200
+
+
+@compiled_only
+def test_a_check_whose_deadline_passed_while_queued_is_not_run():
+    a = in_process_adapter()
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    def check(req):
+        ran.append(req.headers["authorization"])
+        started.set()
+        assert release.wait(10)
+        return a.check_on_thread(req)
+
+    service = AuthorizationService(check, a.renderer, check_prepared=a.check_prepared, read=read_native)
+    with serving("compiled", service, threads=1) as (call, _):
+        first = call.future(raw(token()), timeout=10)
+        assert started.wait(10)  # the only check thread is busy
+        with pytest.raises(grpc.RpcError) as late:
+            call(raw(token(scope="scope_ip")), timeout=0.2)
+        release.set()
+        assert answered(first.result())[0] == 200
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert len(ran) == 1  # the queued check was dropped, not run for nobody
+
+
+@compiled_only
+def test_the_compiled_transport_answers_grpc_statuses_as_grpc_core_does():
+    with serving("compiled", adapter_service(), max_message_bytes=1024) as (call, server):
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        with pytest.raises(grpc.RpcError) as unknown:
+            channel.unary_unary("/envoy.service.auth.v3.Authorization/Other")(b"", timeout=10)
+        with pytest.raises(grpc.RpcError) as oversized:
+            call(b"\x00" * 2048, timeout=10)
+        assert answered(call(raw(token()), timeout=10))[0] == 200  # and it still serves
+        channel.close()
+    assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert oversized.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "1024" in oversized.value.details()
+
+
+@compiled_only
+def test_a_check_that_crashes_is_unknown_and_the_transport_serves_on():
+    def crashing_reader(_):
+        raise ZeroDivisionError  # a bug on the transport's own thread, below the check's guard
+
+    service = adapter_service(read=crashing_reader)
+    with serving("compiled", service) as (call, _):
+        with pytest.raises(grpc.RpcError) as crashed:
+            call(raw(token()), timeout=10)
+        service.read = read_native  # the bug gone, the same server answers
+        assert answered(call(raw(token()), timeout=10))[0] == 200
+    assert crashed.value.code() == grpc.StatusCode.UNKNOWN
+
+
+@compiled_only
+def test_grpc_health_answers_as_the_health_servicer_does():
+    statuses = {"": SERVING, "envoy.service.auth.v3.Authorization": SERVING}
+    with (
+        serving("compiled", adapter_service(), health=statuses.get) as (_, server),
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        health = channel.unary_unary(
+            HEALTH_CHECK_METHOD,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        assert health(health_pb2.HealthCheckRequest(service=""), timeout=10).status == SERVING
+        statuses[""] = health_pb2.HealthCheckResponse.NOT_SERVING
+        assert health(health_pb2.HealthCheckRequest(), timeout=10).status == statuses[""]
+        with pytest.raises(grpc.RpcError) as unknown:
+            health(health_pb2.HealthCheckRequest(service="other"), timeout=10)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@compiled_only
+def test_the_call_metadata_carries_the_gateways_trace_context_to_the_check():
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    a, seen = in_process_adapter(), []
+
+    def within(parent, fn, *args):
+        seen.append(parent)
+        return fn(*args)
+
+    service = AuthorizationService(a.check_on_thread, a.renderer)  # tracing on: nothing prepared
+    with serving("compiled", service, remote_parent=lambda metadata: metadata.get("traceparent"), within=within) as (
+        call,
+        _,
+    ):
+        assert answered(call(raw(token()), metadata=(("traceparent", traceparent),), timeout=10))[0] == 200
+    assert seen == [traceparent]
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@compiled_only
+def test_stop_refuses_new_connections_and_lets_calls_in_flight_finish():
+    a = in_process_adapter()
+    waiting, release = threading.Event(), threading.Event()
+
+    def check(req):
+        waiting.set()
+        assert release.wait(10)
+        return a.check_on_thread(req)
+
+    service = AuthorizationService(check, a.renderer)
+    checks = ThreadPoolExecutor(2, thread_name_prefix="check")
+    server = compiled_server(service, lambda _: None, checks, "127.0.0.1", 0)
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        in_flight = channel.unary_unary(CHECK_METHOD).future(raw(token()), timeout=10)
+        assert waiting.wait(10)
+        stopping = threading.Thread(target=server.stop, args=(10.0,))
+        stopping.start()
+        deadline = time.monotonic() + 10
+        while not refuses_connections(server.port):
+            assert time.monotonic() < deadline, "still taking connections after stop"
+        assert stopping.is_alive()  # waiting for the call in flight
+        release.set()
+        assert answered(in_flight.result())[0] == 200
+        stopping.join(10)
+        assert not stopping.is_alive()
+    checks.shutdown()
+
+
+def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
+    assert transport_of("grpcio") == "grpcio"
+    assert transport_of("auto") == ("grpcio" if GrpcServer is None else "compiled")
+    monkeypatch.setattr(grpc_transport, "GrpcServer", None)
+    assert transport_of("auto") == "grpcio"
+    with pytest.raises(ConfigError, match=r"server\.grpcTransport: compiled, but apim-adapter-native"):
+        transport_of("compiled")
