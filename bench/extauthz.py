@@ -40,6 +40,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from apim_adapter.transport.grpc import GrpcServer
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway, envoy_bin
@@ -291,11 +292,12 @@ class Fixture:
                                       "defaultLimit": {"quotaType": "requestCount", "requestCount": huge}}],
         }  # fmt: skip
 
-    def adapter_config(self, backend_jwt: bool, workers: int = 1) -> dict[str, Any]:
+    def adapter_config(self, backend_jwt: bool, workers: int = 1, transport: str = "auto") -> dict[str, Any]:
         return {
             "server": {
                 "http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"},
                 "workers": workers,
+                "grpcTransport": transport,
             },
             "keyManagers": [{"name": KM, "issuer": self.jwks.issuer, "jwksUri": self.jwks.url}],
             "controlPlane": {"type": "file", "path": str(self.workdir / "catalog.yaml")},
@@ -392,10 +394,12 @@ class Target:
     handler_cpu: Path | None = None  # the server's handler CPU report, with --handler-cpu
 
 
-TRIVIAL = "trivial sync grpc, 8 threads"  # the adapter's own gRPC transport
+TRIVIAL = "trivial sync grpc, 8 threads"  # the adapter's grpcio transport
+TRIVIAL_COMPILED = "trivial compiled transport"  # the adapter's compiled transport (its default where installed)
 TRIVIAL_AIO = "trivial grpc.aio+uvloop"  # DESIGN.md's reference point
 ADAPTER = "adapter, backend JWT off"
 ADAPTER_JWT = "adapter, backend JWT on"
+ADAPTER_GRPCIO = "adapter on grpcio, backend JWT off"  # server.grpcTransport: grpcio
 W1, W2 = "adapter, workers=1, 2 streams/conn", "adapter, workers=2 on 2 cores, 2 streams/conn"
 # The same measured for the trivial sync grpc server: what a second process gives any server on this box.
 P1, P2 = "trivial sync grpc, 1 process, 2 streams/conn", "trivial sync grpc, 2 processes on 2 cores, 2 streams/conn"
@@ -410,7 +414,9 @@ TRIVIAL_WARM = "trivial sync grpc, a minimal Python warm path"
 TRIVIAL_TWIN = "trivial sync grpc, an identical second process"
 ISTIO_NATIVE = "Istio native: jwt_authn (inline JWKS) + RBAC on scope"
 ADAPTER_HTTP = "adapter, HTTP mode (aiohttp+uvloop)"
-TRANSPORT_LABELS = {"aio": "grpc.aio+asyncio", "threads": "sync grpc, 8 threads"}
+TRANSPORT_LABELS = {"aio": "grpc.aio+asyncio", "threads": "sync grpc, 8 threads", "compiled": "compiled transport"}
+# What `server.grpcTransport: auto` serves with in this run.
+ADAPTER_TRANSPORT = "grpcio" if GrpcServer is None else "compiled"
 
 
 def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.ExitStack) -> list[Target]:
@@ -438,15 +444,20 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         stack.callback(server.stop)
         return server
 
-    for transport in ["threads", "uvloop", "aio"] if plan.full else ["threads", "uvloop"]:
+    trivials = ["threads", "uvloop"] + (["compiled"] if GrpcServer is not None else []) + (["aio"] if plan.full else [])
+    for transport in trivials:
         name = f"trivial {TRANSPORT_LABELS.get(transport, 'grpc.aio+uvloop')}"
         behind_envoy(name, started(start_trivial(workdir, transport, handler_cpu=plan.handler_cpu)), SERVER_CORES)
     if plan.full:
         behind_envoy(TRIVIAL_HTTP, started(start_trivial(workdir, "http")), SERVER_CORES, mode="http")
     server = started(fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False), plan.handler_cpu))
-    behind_envoy(ADAPTER, server, SERVER_CORES)
+    behind_envoy(ADAPTER, server, SERVER_CORES, transport=ADAPTER_TRANSPORT)
     if plan.full:
         behind_envoy(ADAPTER_HTTP, server, SERVER_CORES, mode="http")
+        if ADAPTER_TRANSPORT != "grpcio":
+            config = fixture.adapter_config(backend_jwt=False, transport="grpcio")
+            on_grpcio = started(fixture.start_adapter("adapter-grpcio", config, plan.handler_cpu))
+            behind_envoy(ADAPTER_GRPCIO, on_grpcio, SERVER_CORES, transport="grpcio")
         grpc_allow, http_allow = record_allows(server, fixture.headers, workdir)
         recorded = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu)
         behind_envoy(TRIVIAL_RECORDED, started(recorded), SERVER_CORES)
@@ -455,7 +466,7 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         trivial = started(start_trivial(workdir, "http", http_allow))
         behind_envoy(TRIVIAL_HTTP_RECORDED, trivial, SERVER_CORES, mode="http")
     server = started(fixture.start_adapter("adapter-jwt", fixture.adapter_config(backend_jwt=True), plan.handler_cpu))
-    behind_envoy(ADAPTER_JWT, server, SERVER_CORES)
+    behind_envoy(ADAPTER_JWT, server, SERVER_CORES, transport=ADAPTER_TRANSPORT)
     if plan.full:
         behind_envoy(TRIVIAL_TWIN, started(start_trivial(workdir, "threads")), SERVER_CORES)
     native = JwtAuthnGateway(
@@ -479,7 +490,8 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
     for name, workers, cores in ((W1, 1, SERVER_CORES), (W2, 2, WORKER_CORES)):
         config = fixture.adapter_config(backend_jwt=False, workers=workers)
         server = started(fixture.start_adapter(f"adapter-w{workers}", config))
-        behind_envoy(name, server, cores, latency=False, streams=2, workers=workers, dedicated=dedicated)
+        behind_envoy(name, server, cores, latency=False, streams=2, workers=workers, dedicated=dedicated,
+                     transport=ADAPTER_TRANSPORT)  # fmt: skip
     if plan.full:
         for name, processes, cores in ((P1, 1, SERVER_CORES), (P2, 2, WORKER_CORES)):
             server = started(start_trivial(workdir, "threads", processes=processes))
@@ -626,11 +638,12 @@ def targets(
 ) -> list[dict[str, Any]]:
     """Every target's verdict; `interval_ms`: the steady run's interval between requests on one connection."""
     out = []
-    adapters = [n for n in (ADAPTER, ADAPTER_JWT, ADAPTER_HTTP) if n in results]
+    adapters = [n for n in (ADAPTER, ADAPTER_JWT, ADAPTER_GRPCIO, ADAPTER_HTTP) if n in results]
     for name in adapters:
         ref = reference(name, results)
         out.append(judge(f"{name}: req/s ≥ 90% of {ref}", paired(results, name, ref, "rps_rounds"), 0.9, True))
-    for name, same in ((ADAPTER, TRIVIAL_RECORDED), (ADAPTER, TRIVIAL_WARM), (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED)):
+    on_grpcio = ADAPTER_GRPCIO if ADAPTER_GRPCIO in results else ADAPTER  # the recorded allows are served by grpcio
+    for name, same in ((on_grpcio, TRIVIAL_RECORDED), (on_grpcio, TRIVIAL_WARM), (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED)):
         if name in results and same in results:  # not a target: where the rest of the gap is
             ratios = paired(results, name, same, "rps_rounds")
             out.append(judge(f"{name}: req/s against {same}", ratios, None))
@@ -681,7 +694,11 @@ def targets(
 
 def reference(name: str, results: dict[str, dict[str, Any]]) -> str:
     """The trivial server on the same transport."""
-    return TRIVIAL_HTTP if results[name].get("mode") == "http" and TRIVIAL_HTTP in results else TRIVIAL
+    if results[name].get("mode") == "http" and TRIVIAL_HTTP in results:
+        return TRIVIAL_HTTP
+    if results[name].get("transport") == "compiled" and TRIVIAL_COMPILED in results:
+        return TRIVIAL_COMPILED
+    return TRIVIAL
 
 
 def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> str:

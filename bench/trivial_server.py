@@ -1,9 +1,10 @@
 """A trivial ext_authz v3 server: every Check is allowed with a prebuilt OK and no work at all.
 
 It is the yardstick of the benchmark: what Python and grpcio cost before any policy runs. Transports:
-`aio` (grpc.aio on asyncio's loop), `uvloop` (grpc.aio on uvloop, as the adapter runs), `threads` (the
-sync grpc server with a thread pool) and `http` (Envoy's HTTP mode: aiohttp on uvloop answering 200, as the
-adapter's HTTP mode does).
+`aio` (grpc.aio on asyncio's loop), `uvloop` (grpc.aio on uvloop), `threads` (the sync grpc server with a thread
+pool, the adapter's `grpcio` transport), `compiled` (the adapter's compiled transport, apim_adapter_native's
+GrpcServer, calling a Python function that returns the answer) and `http` (Envoy's HTTP mode: aiohttp on uvloop
+answering 200, as the adapter's HTTP mode does).
 
     python -m bench.trivial_server --port 50051 --transport uvloop
     python -m bench.trivial_server --port 50051 --transport threads --response allow.bin
@@ -45,7 +46,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
 from google.rpc import code_pb2, status_pb2
 
-TRANSPORTS = ("aio", "uvloop", "threads", "http")
+TRANSPORTS = ("aio", "uvloop", "threads", "compiled", "http")
 ALLOW = pb.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=pb.OkHttpResponse())
 
 
@@ -140,6 +141,21 @@ def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW, w
     server.stop(1).wait()
 
 
+def serve_compiled(port: int, allow: pb.CheckResponse = ALLOW) -> None:
+    from apim_adapter.transport.grpc import CHECK_METHOD, GrpcServer
+
+    if GrpcServer is None:
+        raise SystemExit("--transport compiled needs apim-adapter-native (make native)")
+    answer = allow.SerializeToString()
+    server = GrpcServer("127.0.0.1", port, {CHECK_METHOD: lambda request, metadata, reply: answer})
+    server.start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop(1)
+
+
 async def serve_aio(address: str, allow: pb.CheckResponse = ALLOW) -> None:
     server = grpc.aio.server()
     pb_grpc.add_AuthorizationServicer_to_server(AsyncAllow(allow), server)
@@ -198,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
             for other in others:
                 other.terminate()
                 other.wait()
+    elif args.transport == "compiled":
+        serve_compiled(args.port, allow)
     elif args.transport in ("uvloop", "http"):
         import uvloop
 

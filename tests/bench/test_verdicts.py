@@ -33,8 +33,10 @@ def test_ratios_pair_the_same_round():
         paired({"a": {"rps_rounds": [1, 2]}, "b": {"rps_rounds": [1]}}, "a", "b", "rps_rounds")
 
 
-def scenario(rps, cpu=None, mode="grpc", steady=None):
+def scenario(rps, cpu=None, mode="grpc", steady=None, transport=None):
     result = {"throughput": {"rps": rps[1]}, "rps_rounds": rps, "mode": mode}
+    if transport:
+        result["transport"] = transport
     if cpu:
         result["cpu_rounds"] = cpu
         result["throughput"]["server_cpu_us_per_req"] = cpu[1]
@@ -157,3 +159,26 @@ def test_an_identical_second_trivial_server_shows_the_runs_resolution():
     assert twin["value"] == "100% (rounds 85% to 110%)"
     p99 = checks[f"{b.TRIVIAL_TWIN}: p99 at 1k req/s against {b.TRIVIAL}"]
     assert p99["rounds"] == [1.5, 0.8]  # the round behind the schedule (p50 9 ms) is left out
+
+
+def test_each_adapter_is_judged_against_the_trivial_server_on_its_own_transport():
+    """The adapter on the compiled transport against a trivial server on the same transport; on grpcio against
+    the trivial grpcio server: the transport's cost is the same on both sides of each ratio."""
+    import bench.extauthz as b
+
+    fast = [(0.5, 1.0)] * 3
+    results = {
+        b.TRIVIAL: scenario([1000, 1000, 1000], steady=fast),
+        b.TRIVIAL_COMPILED: scenario([2000, 2000, 2000], steady=fast, transport="compiled"),
+        b.TRIVIAL_AIO: scenario([700, 700, 700]),
+        b.ADAPTER: scenario([1900, 1950, 1850], steady=fast, transport="compiled"),
+        b.ADAPTER_JWT: scenario([1500, 1500, 1500], steady=fast, transport="compiled"),
+        b.ADAPTER_GRPCIO: scenario([800, 800, 800], steady=fast, transport="grpcio"),
+        b.W1: scenario([1000, 1000, 1000], cpu=[100, 100, 100]),
+        b.W2: scenario([1900, 1900, 1900], cpu=[100, 100, 100]),
+    }
+    verdicts = {c["target"]: c["verdict"] for c in targets(results)}
+    assert verdicts[f"{b.ADAPTER}: req/s ≥ 90% of {b.TRIVIAL_COMPILED}"] == "PASS"
+    assert verdicts[f"{b.ADAPTER_JWT}: req/s ≥ 90% of {b.TRIVIAL_COMPILED}"] == "MISS"
+    assert verdicts[f"{b.ADAPTER_GRPCIO}: req/s ≥ 90% of {b.TRIVIAL}"] == "MISS"
+    assert f"{b.ADAPTER}: req/s ≥ 90% of {b.TRIVIAL}" not in verdicts

@@ -221,7 +221,9 @@ fn prepare(socket: &TcpStream, keepalive: Option<Duration>) {
 }
 
 async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: watch::Receiver<Option<Duration>>) {
-    let Ok(mut connection) = h2::server::handshake(socket).await else { return };
+    // A call's metadata from Envoy is a few hundred bytes; grpc-core refuses more than 16 KiB by default.
+    let handshake = h2::server::Builder::new().max_header_list_size(64 << 10).handshake(socket);
+    let Ok(mut connection) = handshake.await else { return };
     let mut closing = stopping.borrow().is_some();
     if closing {
         connection.graceful_shutdown();

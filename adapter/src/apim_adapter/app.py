@@ -293,6 +293,8 @@ class Adapter:
             read=read,
         )
         checks = concurrent.futures.ThreadPoolExecutor(server.grpc_threads, thread_name_prefix="check")
+        start_grpc: Callable[[], object]
+        stop_grpc: Callable[[], object]
         if transport == "compiled":
             compiled = grpc_transport.compiled_server(
                 service,
@@ -318,10 +320,7 @@ class Adapter:
             grpc_transport.add_to_server(grpc_server, service)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
             grpc_server.add_insecure_port(f"{server.grpc.host}:{server.grpc.port}")
-            start_grpc = grpc_server.start
-
-            def stop_grpc() -> None:
-                grpc_server.stop(GRACE_SECONDS).wait()
+            start_grpc, stop_grpc = grpc_server.start, lambda: grpc_server.stop(GRACE_SECONDS).wait()
 
         runners: list[web.BaseRunner] = []
         admin_runner = web.AppRunner(admin.make_app(self.ready), access_log=None)

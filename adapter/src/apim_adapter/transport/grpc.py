@@ -404,7 +404,7 @@ def compiled_server(
         status = health(service_name)
         if status is None:
             return grpc.StatusCode.NOT_FOUND.value[0], f"unknown service {service_name!r}"
-        return health_pb2.HealthCheckResponse(status=status).SerializeToString()  # type: ignore[arg-type]
+        return health_pb2.HealthCheckResponse(status=status).SerializeToString()
 
     methods = {CHECK_METHOD: check, HEALTH_CHECK_METHOD: health_check}
     return GrpcServer(host, port, methods, max_message_bytes, metadata=remote_parent is not None)

@@ -1,6 +1,7 @@
-"""Both gRPC request readers behind a real Envoy: the compiled one (adapter/native, what `auto` picks when it is
-installed, as in the image) and the protobuf runtime (`server.grpcRequestReader: protobuf`, and every adapter
-installed without the extension) answer the same checks the same way."""
+"""Every gRPC path behind a real Envoy answers the same checks the same way: both transports, the compiled one
+(adapter/native, what `server.grpcTransport: auto` picks when it is installed, as in the image) and grpcio, each
+with both request readers, the compiled one and the protobuf runtime (`server.grpcRequestReader: protobuf`, and
+every adapter installed without the extension)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,23 @@ import pytest
 import requests
 import yaml
 
-from apim_adapter.transport.grpc import read_native
+from apim_adapter.transport.grpc import GrpcServer, read_native
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway
 from harness.sample_catalog import KM, catalog_document
 
 READERS = ["protobuf"] + (["compiled"] if read_native is not None else [])
+TRANSPORTS = ["grpcio"] + (["compiled"] if GrpcServer is not None else [])
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("reader", READERS)
-def test_each_reader_allows_counts_and_denies_as_the_other(stack, tmp_path, reader):
+def test_each_path_allows_counts_and_denies_as_the_others(stack, tmp_path, transport, reader):
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
     adapter = AdapterProcess(
         tmp_path,
         {
-            "server": {"grpcRequestReader": reader},
+            "server": {"grpcRequestReader": reader, "grpcTransport": transport},
             "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
             "controlPlane": {"type": "file", "path": "catalog.yaml"},
             "analytics": {"enabled": False},
@@ -47,7 +50,7 @@ def test_each_reader_allows_counts_and_denies_as_the_other(stack, tmp_path, read
         missing = requests.get(gateway.url + "/httpbin/1.0.0/ip", timeout=10)
         assert missing.status_code == 401
         serving = next(json.loads(line) for line in adapter.proc.log().splitlines() if '"serving"' in line)
-        assert serving["request_reader"] == reader
+        assert (serving["grpc_transport"], serving["request_reader"]) == (transport, reader)
     finally:
         if envoy is not None:
             envoy.stop()
