@@ -407,6 +407,7 @@ TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"
 # The same trivial servers answering with the adapter's recorded allow: what the answer alone costs.
 TRIVIAL_RECORDED = "trivial sync grpc, the adapter's allow"
 TRIVIAL_HTTP_RECORDED = "trivial HTTP mode, the adapter's allow"
+TRIVIAL_COMPILED_RECORDED = "trivial compiled transport, the adapter's allow"
 # The same, doing the least work a warm check must do (trivial_server.MinimalWarmPath): how far Python can go.
 TRIVIAL_WARM = "trivial sync grpc, a minimal Python warm path"
 # A second process of the same trivial server, measured later in each round as the adapters are: how far two
@@ -461,6 +462,9 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         grpc_allow, http_allow = record_allows(server, fixture.headers, workdir)
         recorded = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu)
         behind_envoy(TRIVIAL_RECORDED, started(recorded), SERVER_CORES)
+        if GrpcServer is not None:
+            recorded = start_trivial(workdir, "compiled", grpc_allow)
+            behind_envoy(TRIVIAL_COMPILED_RECORDED, started(recorded), SERVER_CORES, transport="compiled")
         sketch = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu, warm_path=True)
         behind_envoy(TRIVIAL_WARM, started(sketch), SERVER_CORES)
         trivial = started(start_trivial(workdir, "http", http_allow))
@@ -643,7 +647,12 @@ def targets(
         ref = reference(name, results)
         out.append(judge(f"{name}: req/s ≥ 90% of {ref}", paired(results, name, ref, "rps_rounds"), 0.9, True))
     on_grpcio = ADAPTER_GRPCIO if ADAPTER_GRPCIO in results else ADAPTER  # the recorded allows are served by grpcio
-    for name, same in ((on_grpcio, TRIVIAL_RECORDED), (on_grpcio, TRIVIAL_WARM), (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED)):
+    for name, same in (
+        (ADAPTER, TRIVIAL_COMPILED_RECORDED),
+        (on_grpcio, TRIVIAL_RECORDED),
+        (on_grpcio, TRIVIAL_WARM),
+        (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED),
+    ):
         if name in results and same in results:  # not a target: where the rest of the gap is
             ratios = paired(results, name, same, "rps_rounds")
             out.append(judge(f"{name}: req/s against {same}", ratios, None))

@@ -147,9 +147,11 @@ impl GrpcServer {
         let (stop, stopping) = watch::channel(None);
         let (shared, keepalive) = (self.shared.clone(), self.keepalive);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let thread = std::thread::Builder::new()
-            .name("grpc-server".into())
-            .spawn(move || runtime.block_on(serve(listener, shared, keepalive, stopping)))?;
+        // The thread keeps one Python thread state for its whole life, the GIL released but for each call: on a
+        // thread Python does not know, every `with_gil` would otherwise create and destroy one (several µs per call).
+        let thread = std::thread::Builder::new().name("grpc-server".into()).spawn(move || {
+            Python::with_gil(|py| py.allow_threads(|| runtime.block_on(serve(listener, shared, keepalive, stopping))))
+        })?;
         if let Ok(mut running) = self.running.lock() {
             *running = Some((stop, thread));
         }
