@@ -727,7 +727,7 @@ def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> s
         lines.append(f"{name:<46} {t['rps']:>8,.0f} {t['rps'] / ref_rps:>8.2f} {lat} {server_cpu} {envoy_cpu}")
     lines.append("req/s: wrk, 16 connections. p50/p99: steady 1,000 req/s over 4 connections. Medians of the rounds.")
     lines.append("+p50/+p99: over Envoy alone. CPU per request of the server and of Envoy, from /proc. x ref: against")
-    lines.append("the trivial server on the same transport (gRPC: sync grpc, 8 threads, as the adapter runs).")
+    lines.append("the trivial server on the same transport (gRPC: the compiled one's for rows on it, else sync grpc).")
     handlers = {n: r["throughput"] for n, r in results.items() if r["throughput"].get("handler_cpu_us_per_req")}
     if handlers:
         lines.append("Of the server's CPU per request, inside its handler (thread CPU clock, --handler-cpu):")
