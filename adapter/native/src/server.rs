@@ -11,6 +11,7 @@
 //! - one message per call, uncompressed (Envoy's gRPC clients do not compress); a compressed message gets
 //!   UNIMPLEMENTED, a message over `max_message_bytes` RESOURCE_EXHAUSTED, broken framing INTERNAL;
 //! - a call's `grpc-timeout` bounds a reply that is completed later (`Reply`): DEADLINE_EXCEEDED when it passes;
+//!   a call the caller resets is dropped, and the work queued for it skipped;
 //! - stop: GOAWAY on every connection, calls in flight finish within the grace period, then the thread ends.
 //!
 //! A Python method is called as `method(message: bytes, metadata: dict[str, str] | None, reply: Reply)` and returns
@@ -46,6 +47,8 @@ const UNAVAILABLE: u32 = 14;
 
 /// The length-prefixed message framing: a compressed flag and a four-byte length.
 const PREFIX: usize = 5;
+/// How long a new connection has to send HTTP/2's preface and settings.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 enum Outcome {
     Message(Vec<u8>),
@@ -223,9 +226,10 @@ fn prepare(socket: &TcpStream, keepalive: Option<Duration>) {
 }
 
 async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: watch::Receiver<Option<Duration>>) {
-    // A call's metadata from Envoy is a few hundred bytes; grpc-core refuses more than 16 KiB by default.
+    // A call's metadata from Envoy is a few hundred bytes; grpc-core refuses more than 16 KiB by default. A peer
+    // that connects and never speaks HTTP/2 is let go, as grpc-core's handshake timeout does.
     let handshake = h2::server::Builder::new().max_header_list_size(64 << 10).handshake(socket);
-    let Ok(mut connection) = handshake.await else { return };
+    let Ok(Ok(mut connection)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await else { return };
     let mut closing = stopping.borrow().is_some();
     if closing {
         connection.graceful_shutdown();
@@ -252,7 +256,12 @@ async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: 
 }
 
 async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, shared: Arc<Shared>) {
-    let outcome = answer(request, &shared).await;
+    // A call the caller resets (Envoy cancels a check whose timeout passed) is dropped with its reply: a check
+    // still queued for it is then not run (`Reply.pending`).
+    let outcome = tokio::select! {
+        outcome = answer(request, &shared) => outcome,
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
+    };
     let (code, message) = match outcome {
         Outcome::Message(message) => {
             let Ok(mut stream) = respond.send_response(grpc_response(), false) else { return };

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -30,6 +29,7 @@ from apim_adapter.transport.grpc import (
     read_native,
     transport_of,
 )
+from harness.helpers import eventually
 from harness.pipeline import check_request, in_process_adapter, token
 
 compiled_only = pytest.mark.skipif(GrpcServer is None, reason="apim-adapter-native is not installed (make native)")
@@ -38,9 +38,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @contextlib.contextmanager
-def serving(transport: str, service: AuthorizationService, threads: int = 4, **compiled):
+def serving(transport: str, service: AuthorizationService, threads: int = 4, checks=None, **compiled):
     """`service` on `transport` at a free loopback port: yields (the Check callable of a client, the server)."""
-    checks = ThreadPoolExecutor(threads, thread_name_prefix="check")
+    checks = checks or ThreadPoolExecutor(threads, thread_name_prefix="check")
     if transport == "compiled":
         health = compiled.pop("health", lambda service: None)
         server = compiled_server(service, health, checks, "127.0.0.1", 0, **compiled)
@@ -163,6 +163,38 @@ def test_a_check_whose_deadline_passed_while_queued_is_not_run():
 
 
 @compiled_only
+def test_a_check_its_caller_cancelled_while_queued_is_not_run():
+    a = in_process_adapter()
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    def check(req):
+        ran.append(req.headers["authorization"])
+        started.set()
+        assert release.wait(10)
+        return a.check_on_thread(req)
+
+    queued = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            queued.append(args[-1])  # the call's Reply
+            return super().submit(fn, *args, **kwargs)
+
+    service = AuthorizationService(check, a.renderer, check_prepared=a.check_prepared, read=read_native)
+    with serving("compiled", service, checks=Recording(1)) as (call, _):
+        first = call.future(raw(token()), timeout=10)
+        assert started.wait(10)  # the only check thread is busy
+        cancelled = call.future(raw(token(scope="scope_ip")))  # no deadline: only the reset ends it
+        assert eventually(lambda: len(queued) == 2, timeout=10, interval=0.005), "the second check was not queued"
+        assert cancelled.cancel()
+        reset = eventually(lambda: not queued[1].pending, timeout=10, interval=0.005)  # the server read the reset
+        release.set()
+        assert reset, "the reset did not reach the call"
+        assert answered(first.result())[0] == 200
+    assert len(ran) == 1  # the cancelled check was dropped, not run for nobody
+
+
+@compiled_only
 def test_the_compiled_transport_answers_grpc_statuses_as_grpc_core_does():
     with serving("compiled", adapter_service(), max_message_bytes=1024) as (call, server):
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
@@ -256,9 +288,8 @@ def test_stop_refuses_new_connections_and_lets_calls_in_flight_finish():
         assert waiting.wait(10)
         stopping = threading.Thread(target=server.stop, args=(10.0,))
         stopping.start()
-        deadline = time.monotonic() + 10
-        while not refuses_connections(server.port):
-            assert time.monotonic() < deadline, "still taking connections after stop"
+        refused = eventually(lambda: refuses_connections(server.port), timeout=10, interval=0.005)
+        assert refused, "still taking connections after stop"
         assert stopping.is_alive()  # waiting for the call in flight
         release.set()
         assert answered(in_flight.result())[0] == 200
