@@ -408,6 +408,7 @@ TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"
 TRIVIAL_RECORDED = "trivial sync grpc, the adapter's allow"
 TRIVIAL_HTTP_RECORDED = "trivial HTTP mode, the adapter's allow"
 TRIVIAL_COMPILED_RECORDED = "trivial compiled transport, the adapter's allow"
+TRIVIAL_COMPILED_WARM = "trivial compiled transport, a minimal Python warm path"
 # The same, doing the least work a warm check must do (trivial_server.MinimalWarmPath): how far Python can go.
 TRIVIAL_WARM = "trivial sync grpc, a minimal Python warm path"
 # A second process of the same trivial server, measured later in each round as the adapters are: how far two
@@ -465,6 +466,8 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         if GrpcServer is not None:
             recorded = start_trivial(workdir, "compiled", grpc_allow)
             behind_envoy(TRIVIAL_COMPILED_RECORDED, started(recorded), SERVER_CORES, transport="compiled")
+            sketch = start_trivial(workdir, "compiled", grpc_allow, warm_path=True)
+            behind_envoy(TRIVIAL_COMPILED_WARM, started(sketch), SERVER_CORES, transport="compiled")
         sketch = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu, warm_path=True)
         behind_envoy(TRIVIAL_WARM, started(sketch), SERVER_CORES)
         trivial = started(start_trivial(workdir, "http", http_allow))
@@ -649,6 +652,7 @@ def targets(
     on_grpcio = ADAPTER_GRPCIO if ADAPTER_GRPCIO in results else ADAPTER  # the recorded allows are served by grpcio
     for name, same in (
         (ADAPTER, TRIVIAL_COMPILED_RECORDED),
+        (ADAPTER, TRIVIAL_COMPILED_WARM),
         (on_grpcio, TRIVIAL_RECORDED),
         (on_grpcio, TRIVIAL_WARM),
         (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED),

@@ -16,7 +16,7 @@ CheckResponse, for `http` a JSON list of [header, value] pairs. The benchmark re
 (its upstream headers, metadata and RateLimit-* headers), so that one row shows what the answer alone costs
 grpc and Envoy, apart from the adapter's work.
 
-`--warm-path` (sync grpc, with `--response`) does the least work a warm check of the adapter must do before
+`--warm-path` (sync grpc or compiled, with `--response`) does the least work a warm check of the adapter must do before
 answering (`MinimalWarmPath`): the yardstick of how far a Python warm path can go, beside the adapter.
 
 `--processes N` (sync grpc only) serves the port from N processes, as the adapter's `server.workers` does: each
@@ -141,13 +141,19 @@ def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW, w
     server.stop(1).wait()
 
 
-def serve_compiled(port: int, allow: pb.CheckResponse = ALLOW) -> None:
+def serve_compiled(port: int, allow: pb.CheckResponse = ALLOW, warm_path: bool = False) -> None:
     from apim_adapter.transport.grpc import CHECK_METHOD, GrpcServer
 
     if GrpcServer is None:
         raise SystemExit("--transport compiled needs apim-adapter-native (make native)")
     answer = allow.SerializeToString()
-    server = GrpcServer("127.0.0.1", port, {CHECK_METHOD: lambda request, metadata, reply: answer})
+    if warm_path:
+        sketch, parse = MinimalWarmPath(allow).Check, pb.CheckRequest.FromString
+        server = GrpcServer(
+            "127.0.0.1", port, {CHECK_METHOD: lambda request, metadata, reply: sketch(parse(request), None)}
+        )
+    else:
+        server = GrpcServer("127.0.0.1", port, {CHECK_METHOD: lambda request, metadata, reply: answer})
     server.start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -197,8 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.processes > 1 and args.transport != "threads":
         parser.error("--processes needs --transport threads")
-    if args.warm_path and (args.transport != "threads" or not args.response or args.processes > 1):
-        parser.error("--warm-path needs --transport threads, --response and one process")
+    if args.warm_path and (args.transport not in ("threads", "compiled") or not args.response or args.processes > 1):
+        parser.error("--warm-path needs --transport threads or compiled, --response and one process")
     # The others are children of this one, so the benchmark meters and pins them with it; they stop with it.
     one = [sys.executable, "-m", "bench.trivial_server", "--port", str(args.port), "--transport", args.transport]
     one += ["--threads", str(args.threads)] + (["--response", str(args.response)] if args.response else [])
@@ -215,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
                 other.terminate()
                 other.wait()
     elif args.transport == "compiled":
-        serve_compiled(args.port, allow)
+        serve_compiled(args.port, allow, args.warm_path)
     elif args.transport in ("uvloop", "http"):
         import uvloop
 

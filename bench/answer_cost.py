@@ -1,0 +1,83 @@
+"""What the adapter's allow costs Envoy, part by part.
+
+    .venv/bin/python -m bench.answer_cost              # 6 interleaved rounds (~3 minutes)
+    .venv/bin/python -m bench.answer_cost --rounds 10
+
+The adapter's answer to the benchmark's check is recorded (as `make bench` records it), then trivial servers on
+the compiled transport answer it with its parts added one by one: an empty OK, the upstream context headers, the
+`Authorization` header removed, the `RateLimit-*` headers for the client, the dynamic metadata. Each behind its
+own Envoy, pinned as `make bench` pins them; prints req/s and Envoy's CPU per request for each. The server's work
+is the same for all (bytes out), so what moves is Envoy's: what the adapter is asked to tell it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+
+from . import extauthz as bench
+
+# Each step keeps the parts before it: (name, the fields cleared from the adapter's answer).
+STEPS: list[tuple[str, Callable[[pb.CheckResponse], None]]] = [
+    ("empty OK", lambda r: (r.ClearField("ok_response"), r.ClearField("dynamic_metadata"))),
+    ("upstream context headers", lambda r: (
+        r.ok_response.ClearField("headers_to_remove"), r.ok_response.ClearField("response_headers_to_add"),
+        r.ClearField("dynamic_metadata"))),
+    ("+ Authorization removed", lambda r: (r.ok_response.ClearField("response_headers_to_add"),
+                                           r.ClearField("dynamic_metadata"))),
+    ("+ RateLimit-* for the client", lambda r: r.ClearField("dynamic_metadata")),
+    ("+ dynamic metadata: the whole allow", lambda r: None),
+]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args(argv)
+    if bench.GrpcServer is None:
+        parser.error("needs apim-adapter-native (make native): the trivial servers run on the compiled transport")
+    os.sched_setaffinity(0, bench.LOAD_CORES)
+    plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
+    with tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        fixture = bench.Fixture(workdir)
+        stack.callback(fixture.close)
+        adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
+        stack.callback(adapter.stop)
+        recorded, _ = bench.record_allows(adapter, fixture.headers, workdir)
+        allow = pb.CheckResponse.FromString(recorded.read_bytes())
+        targets = []
+        for i, (name, clear) in enumerate(STEPS):
+            answer = pb.CheckResponse()
+            answer.CopyFrom(allow)
+            clear(answer)
+            path = workdir / f"answer-{i}.bin"
+            path.write_bytes(answer.SerializeToString())
+            server = bench.start_trivial(workdir, "compiled", path)
+            stack.callback(server.stop)
+            bench.pin(server.proc.proc.pid, bench.SERVER_CORES)
+            gateway, envoy = bench.start_envoy(workdir, bench.Authz([server.grpc_port], "grpc"))
+            stack.callback(envoy.stop)
+            metered = {"envoy": envoy.proc.pid, "server": server.proc.proc.pid}
+            targets.append(bench.Target(name, gateway.port, metered, latency=False))
+        results = bench.Bench(plan, fixture.headers).rounds(targets)
+    empty = results[STEPS[0][0]]
+    print(f"{'answer':<38} {'req/s':>8} {'÷ empty':>8} {'envoy µs/req':>13}   req/s by round")
+    for name, r in results.items():
+        t = r["throughput"]
+        ratio = t["rps"] / empty["throughput"]["rps"]
+        print(f"{name:<38} {t['rps']:>8,.0f} {ratio:>8.2f} {t['envoy_cpu_us_per_req']:>13.0f}   {r['rps_rounds']}")
+    print(f"{plan.rounds} interleaved rounds of {plan.seconds} s of wrk -c{plan.connections}; medians.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
