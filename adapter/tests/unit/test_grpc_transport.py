@@ -82,6 +82,24 @@ def answered(response: bytes) -> tuple[int, dict[str, str]]:
     return 200, {o.header.key: o.header.value for o in r.ok_response.response_headers_to_add}
 
 
+class HeldChecks:
+    """The adapter's whole checks, each recorded and then held until `release`: keeps a check thread busy."""
+
+    def __init__(self):
+        self.adapter = in_process_adapter()
+        self.started, self.release, self.ran = threading.Event(), threading.Event(), []
+
+    def __call__(self, req):
+        self.ran.append(req.headers["authorization"])
+        self.started.set()
+        assert self.release.wait(10)
+        return self.adapter.check_on_thread(req)
+
+    def service(self) -> AuthorizationService:
+        a = self.adapter
+        return AuthorizationService(self, a.renderer, check_prepared=a.check_prepared, read=read_native)
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_warm_and_whole_checks_answer_alike_on_either_transport(transport):
     t = token()
@@ -141,57 +159,38 @@ def test_a_check_waiting_on_io_holds_up_no_warm_check(transport):
 
 @compiled_only
 def test_a_check_whose_deadline_passed_while_queued_is_not_run():
-    a = in_process_adapter()
-    started, release, ran = threading.Event(), threading.Event(), []
-
-    def check(req):
-        ran.append(req.headers["authorization"])
-        started.set()
-        assert release.wait(10)
-        return a.check_on_thread(req)
-
-    service = AuthorizationService(check, a.renderer, check_prepared=a.check_prepared, read=read_native)
-    with serving("compiled", service, threads=1) as (call, _):
+    held = HeldChecks()
+    with serving("compiled", held.service(), threads=1) as (call, _):
         first = call.future(raw(token()), timeout=10)
-        assert started.wait(10)  # the only check thread is busy
+        assert held.started.wait(10)  # the only check thread is busy
         with pytest.raises(grpc.RpcError) as late:
             call(raw(token(scope="scope_ip")), timeout=0.2)
-        release.set()
+        held.release.set()
         assert answered(first.result())[0] == 200
     assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert len(ran) == 1  # the queued check was dropped, not run for nobody
+    assert len(held.ran) == 1  # the queued check was dropped, not run for nobody
 
 
 @compiled_only
 def test_a_check_its_caller_cancelled_while_queued_is_not_run():
-    a = in_process_adapter()
-    started, release, ran = threading.Event(), threading.Event(), []
-
-    def check(req):
-        ran.append(req.headers["authorization"])
-        started.set()
-        assert release.wait(10)
-        return a.check_on_thread(req)
-
-    queued = []
+    held, queued = HeldChecks(), []
 
     class Recording(ThreadPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):
             queued.append(args[-1])  # the call's Reply
             return super().submit(fn, *args, **kwargs)
 
-    service = AuthorizationService(check, a.renderer, check_prepared=a.check_prepared, read=read_native)
-    with serving("compiled", service, checks=Recording(1)) as (call, _):
+    with serving("compiled", held.service(), checks=Recording(1)) as (call, _):
         first = call.future(raw(token()), timeout=10)
-        assert started.wait(10)  # the only check thread is busy
+        assert held.started.wait(10)  # the only check thread is busy
         cancelled = call.future(raw(token(scope="scope_ip")))  # no deadline: only the reset ends it
         assert eventually(lambda: len(queued) == 2, timeout=10, interval=0.005), "the second check was not queued"
         assert cancelled.cancel()
         reset = eventually(lambda: not queued[1].pending, timeout=10, interval=0.005)  # the server read the reset
-        release.set()
+        held.release.set()
         assert reset, "the reset did not reach the call"
         assert answered(first.result())[0] == 200
-    assert len(ran) == 1  # the cancelled check was dropped, not run for nobody
+    assert len(held.ran) == 1  # the cancelled check was dropped, not run for nobody
 
 
 @compiled_only
@@ -271,27 +270,19 @@ def refuses_connections(port: int) -> bool:
 
 @compiled_only
 def test_stop_refuses_new_connections_and_lets_calls_in_flight_finish():
-    a = in_process_adapter()
-    waiting, release = threading.Event(), threading.Event()
-
-    def check(req):
-        waiting.set()
-        assert release.wait(10)
-        return a.check_on_thread(req)
-
-    service = AuthorizationService(check, a.renderer)
+    held = HeldChecks()
     checks = ThreadPoolExecutor(2, thread_name_prefix="check")
-    server = compiled_server(service, lambda _: None, checks, "127.0.0.1", 0)
+    server = compiled_server(held.service(), lambda _: None, checks, "127.0.0.1", 0)
     server.start()
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         in_flight = channel.unary_unary(CHECK_METHOD).future(raw(token()), timeout=10)
-        assert waiting.wait(10)
+        assert held.started.wait(10)
         stopping = threading.Thread(target=server.stop, args=(10.0,))
         stopping.start()
         refused = eventually(lambda: refuses_connections(server.port), timeout=10, interval=0.005)
         assert refused, "still taking connections after stop"
         assert stopping.is_alive()  # waiting for the call in flight
-        release.set()
+        held.release.set()
         assert answered(in_flight.result())[0] == 200
         stopping.join(10)
         assert not stopping.is_alive()
