@@ -304,6 +304,7 @@ class Adapter:
                 server.grpc.port,
                 self.tracing.remote_parent if self.tracing else None,
                 self.tracing.within if self.tracing else None,
+                max_pending=server.max_pending_checks,
             )
             start_grpc, stop_grpc = compiled.start, functools.partial(compiled.stop, GRACE_SECONDS)
         else:
@@ -316,6 +317,7 @@ class Adapter:
                     ("grpc.max_receive_message_length", 4 << 20),
                 ],
                 interceptors=self.tracing.interceptors() if self.tracing else None,
+                maximum_concurrent_rpcs=server.max_pending_checks,
             )
             grpc_transport.add_to_server(grpc_server, service)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)

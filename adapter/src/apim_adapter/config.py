@@ -170,6 +170,13 @@ class Server:
         "adapter refuses to start without it), `protobuf` always on the protobuf runtime (more CPU per check), "
         "`auto` compiled when installed.",
     )
+    max_pending_checks: Int = Field(
+        default=1000,
+        ge=1,
+        description="gRPC checks waiting for or running on `grpcThreads` (on grpcio: every call in flight) beyond "
+        "which a new one is refused at once with RESOURCE_EXHAUSTED (Envoy then fails closed): under a flood, "
+        "memory and latency stay bounded instead of a queue growing.",
+    )
     grpc_transport: Literal["auto", "compiled", "grpcio"] = Field(
         default="auto",
         description="What serves gRPC: `compiled`, HTTP/2 and gRPC framing in Rust from apim-adapter-native "

@@ -38,16 +38,19 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @contextlib.contextmanager
-def serving(transport: str, service: AuthorizationService, threads: int = 4, checks=None, **compiled):
-    """`service` on `transport` at a free loopback port: yields (the Check callable of a client, the server)."""
+def serving(
+    transport: str, service: AuthorizationService, threads: int = 4, checks=None, max_pending: int = 1000, **compiled
+):
+    """`service` on `transport` at a free loopback port, as the adapter serves it: yields (the Check callable of a
+    client, the server)."""
     checks = checks or ThreadPoolExecutor(threads, thread_name_prefix="check")
     if transport == "compiled":
         health = compiled.pop("health", lambda service: None)
-        server = compiled_server(service, health, checks, "127.0.0.1", 0, **compiled)
+        server = compiled_server(service, health, checks, "127.0.0.1", 0, max_pending=max_pending, **compiled)
         server.start()
         port, stop = server.port, lambda: server.stop(5.0)
     else:
-        server = grpc.server(checks)
+        server = grpc.server(checks, maximum_concurrent_rpcs=max_pending)
         add_to_server(server, service)
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
@@ -191,6 +194,23 @@ def test_a_check_its_caller_cancelled_while_queued_is_not_run():
         assert reset, "the reset did not reach the call"
         assert answered(first.result())[0] == 200
     assert len(held.ran) == 1  # the cancelled check was dropped, not run for nobody
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_checks_beyond_the_pending_limit_are_refused_at_once(transport):
+    held = HeldChecks()
+    with serving(transport, held.service(), max_pending=1) as (call, _):
+        first = call.future(raw(token()), timeout=10)
+        assert held.started.wait(10)  # one check pending: the limit
+        try:
+            with pytest.raises(grpc.RpcError) as refused:
+                call(raw(token(scope="scope_ip")), timeout=10)
+        finally:
+            held.release.set()
+        assert answered(first.result())[0] == 200
+        assert answered(call(raw(token(scope="scope_ip")), timeout=10))[0] == 200  # room again
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(held.ran) == 2  # the refused check never ran
 
 
 @compiled_only

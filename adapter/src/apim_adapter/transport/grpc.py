@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -351,6 +352,28 @@ def add_to_server(server: grpc.Server, service: AuthorizationService) -> None:
     server.add_registered_method_handlers(SERVICE, handlers)
 
 
+class PendingChecks:
+    """How many checks were handed to the check threads and are not finished, refusing more than `limit`."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count = limit, 0
+        self._lock = threading.Lock()  # taken only on the way to and from a check thread, never by a warm check
+
+    def admit(self) -> bool:
+        with self._lock:
+            if self.count >= self.limit:
+                return False
+            self.count += 1
+            return True
+
+    def done(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+OVERLOADED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], "too many checks pending (server.maxPendingChecks)"
+
+
 def compiled_server(
     service: AuthorizationService,
     health: Callable[[str], int | None],
@@ -360,17 +383,25 @@ def compiled_server(
     remote_parent: Callable[[Mapping[str, str]], Any] | None = None,
     within: Callable[..., Any] | None = None,
     max_message_bytes: int = 4 << 20,
+    max_pending: int = 1000,
 ) -> Any:
     """The compiled transport (apim_adapter_native.GrpcServer, bound, not started) serving Check and
     grpc.health.v1's Check. A warm check is answered on the transport's thread (µs, from memory); any other check
     runs on `checks` (the check threads), as on grpcio, and completes its call from there. With tracing
     (`remote_parent` and `within`, from `tracing.Tracing`), the call's metadata is handed to the check for its
-    trace context, as grpcio's interceptor does."""
+    trace context, as grpcio's interceptor does. At most `max_pending` checks wait for or run on the check
+    threads; more are refused with RESOURCE_EXHAUSTED, as grpcio's `maximum_concurrent_rpcs` refuses calls."""
     assert GrpcServer is not None  # transport_of("compiled") said so
+    pending = PendingChecks(max_pending)
 
     def whole(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> None:
-        if not reply.pending:  # its deadline passed while it queued: Envoy has answered without it
-            return
+        try:
+            if reply.pending:  # else its deadline passed or Envoy cancelled it while it queued: nobody waits
+                answer_whole(raw, metadata, reply)
+        finally:
+            pending.done()
+
+    def answer_whole(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> None:
         try:
             parent = remote_parent(metadata) if remote_parent is not None and metadata is not None else None
             answer = service.answer(raw) if parent is None else within(parent, service.answer, raw)  # type: ignore[misc]
@@ -392,7 +423,13 @@ def compiled_server(
             return grpc.StatusCode.UNKNOWN.value[0], "internal error"
         if answer is not None:
             return answer
-        checks.submit(whole, raw, metadata, reply)
+        if not pending.admit():
+            return OVERLOADED
+        try:
+            checks.submit(whole, raw, metadata, reply)
+        except RuntimeError:  # the check threads are shut down: the server is stopping
+            pending.done()
+            return grpc.StatusCode.UNAVAILABLE.value[0], "stopping"
         return None
 
     def health_check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str]:
