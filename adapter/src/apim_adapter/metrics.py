@@ -23,6 +23,12 @@ CHECK_DURATION = Histogram(
 CHECK_ERRORS = Counter(
     "apim_adapter_check_errors", "Checks answered with an error (dependency unavailable)", ["transport"]
 )
+CHECKS_REFUSED = Counter(
+    "apim_adapter_checks_refused",
+    "gRPC checks not run on the compiled transport: over server.maxPendingChecks (pending_limit), or their caller "
+    "gone (deadline passed or cancelled) before a check thread took them (abandoned)",
+    ["reason"],
+)
 TOKEN_CACHE = Counter("apim_adapter_token_cache", "Token cache lookups", ["result"])
 JWKS_FETCHES = Counter("apim_adapter_jwks_fetches", "JWKS fetches by key manager and result", ["key_manager", "result"])
 JWKS_LOADED = Gauge("apim_adapter_jwks_loaded", "1 once the key manager's JWKS is loaded", ["key_manager"])

@@ -15,6 +15,7 @@ import grpc
 import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from grpc_health.v1 import health_pb2
+from prometheus_client import REGISTRY
 
 from apim_adapter.config import ConfigError
 from apim_adapter.errors import Unavailable
@@ -83,6 +84,11 @@ def answered(response: bytes) -> tuple[int, dict[str, str]]:
     if r.HasField("denied_response"):
         return r.denied_response.status.code, {o.header.key: o.header.value for o in r.denied_response.headers}
     return 200, {o.header.key: o.header.value for o in r.ok_response.response_headers_to_add}
+
+
+def refused(reason: str) -> float:
+    """`apim_adapter_checks_refused_total{reason}` as /metrics reports it."""
+    return REGISTRY.get_sample_value("apim_adapter_checks_refused_total", {"reason": reason}) or 0.0
 
 
 class HeldChecks:
@@ -162,7 +168,7 @@ def test_a_check_waiting_on_io_holds_up_no_warm_check(transport):
 
 @compiled_only
 def test_a_check_whose_deadline_passed_while_queued_is_not_run():
-    held = HeldChecks()
+    held, abandoned = HeldChecks(), refused("abandoned")
     with serving("compiled", held.service(), threads=1) as (call, _):
         first = call.future(raw(token()), timeout=10)
         assert held.started.wait(10)  # the only check thread is busy
@@ -172,6 +178,7 @@ def test_a_check_whose_deadline_passed_while_queued_is_not_run():
         assert answered(first.result())[0] == 200
     assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert len(held.ran) == 1  # the queued check was dropped, not run for nobody
+    assert refused("abandoned") == abandoned + 1  # and counted
 
 
 @compiled_only
@@ -198,19 +205,21 @@ def test_a_check_its_caller_cancelled_while_queued_is_not_run():
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_checks_beyond_the_pending_limit_are_refused_at_once(transport):
-    held = HeldChecks()
+    held, over_limit = HeldChecks(), refused("pending_limit")
     with serving(transport, held.service(), max_pending=1) as (call, _):
         first = call.future(raw(token()), timeout=10)
         assert held.started.wait(10)  # one check pending: the limit
         try:
-            with pytest.raises(grpc.RpcError) as refused:
+            with pytest.raises(grpc.RpcError) as overloaded:
                 call(raw(token(scope="scope_ip")), timeout=10)
         finally:
             held.release.set()
         assert answered(first.result())[0] == 200
         assert answered(call(raw(token(scope="scope_ip")), timeout=10))[0] == 200  # room again
-    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert overloaded.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(held.ran) == 2  # the refused check never ran
+    if transport == "compiled":  # grpcio refuses inside grpc-core, uncounted
+        assert refused("pending_limit") == over_limit + 1
 
 
 @compiled_only

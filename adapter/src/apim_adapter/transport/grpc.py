@@ -19,6 +19,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 
+from .. import metrics
 from ..config import ConfigError
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
@@ -396,8 +397,10 @@ def compiled_server(
 
     def whole(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> None:
         try:
-            if reply.pending:  # else its deadline passed or Envoy cancelled it while it queued: nobody waits
+            if reply.pending:
                 answer_whole(raw, metadata, reply)
+            else:  # its deadline passed or Envoy cancelled it while it queued: nobody waits for it
+                metrics.CHECKS_REFUSED.labels("abandoned").inc()
         finally:
             pending.done()
 
@@ -424,6 +427,7 @@ def compiled_server(
         if answer is not None:
             return answer
         if not pending.admit():
+            metrics.CHECKS_REFUSED.labels("pending_limit").inc()
             return OVERLOADED
         try:
             checks.submit(whole, raw, metadata, reply)
