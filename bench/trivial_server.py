@@ -122,6 +122,14 @@ class MinimalWarmPath:
         return self.answer + self.rate_headers(self.usage(self.limit, used, self.limit.reset(now)))
 
 
+def until_signalled() -> None:
+    """Block until SIGTERM or SIGINT (the benchmark stops its servers so)."""
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+
+
 def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW, warm_path: bool = False) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=[("grpc.so_reuseport", 1)])
     if warm_path:
@@ -134,10 +142,7 @@ def serve_threads(address: str, threads: int, allow: pb.CheckResponse = ALLOW, w
         pb_grpc.add_AuthorizationServicer_to_server(SyncAllow(allow), server)
     server.add_insecure_port(address)
     server.start()
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    until_signalled()
     server.stop(1).wait()
 
 
@@ -155,10 +160,7 @@ def serve_compiled(port: int, allow: pb.CheckResponse = ALLOW, warm_path: bool =
     else:
         server = GrpcServer("127.0.0.1", port, {CHECK_METHOD: lambda request, metadata, reply: answer})
     server.start()
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    until_signalled()
     server.stop(1)
 
 

@@ -302,8 +302,7 @@ class Adapter:
                 checks,
                 server.grpc.host,
                 server.grpc.port,
-                self.tracing.remote_parent if self.tracing else None,
-                self.tracing.within if self.tracing else None,
+                self.tracing,
                 max_pending=server.max_pending_checks,
             )
             start_grpc, stop_grpc = compiled.start, functools.partial(compiled.stop, GRACE_SECONDS)

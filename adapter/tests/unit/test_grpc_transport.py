@@ -10,6 +10,7 @@ import contextlib
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -281,10 +282,8 @@ def test_the_call_metadata_carries_the_gateways_trace_context_to_the_check():
         return fn(*args)
 
     service = AuthorizationService(a.check_on_thread, a.renderer)  # tracing on: nothing prepared
-    with serving("compiled", service, remote_parent=lambda metadata: metadata.get("traceparent"), within=within) as (
-        call,
-        _,
-    ):
+    tracing = SimpleNamespace(remote_parent=lambda metadata: metadata.get("traceparent"), within=within)
+    with serving("compiled", service, tracing=tracing) as (call, _):
         assert answered(call(raw(token()), metadata=(("traceparent", traceparent),), timeout=10))[0] == 200
     assert seen == [traceparent]
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
@@ -46,6 +46,9 @@ try:  # The compiled transport (adapter/native, server.rs); older builds of the 
     from apim_adapter_native import GrpcServer
 except ImportError:
     GrpcServer = None
+
+if TYPE_CHECKING:
+    from ..tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -292,27 +295,21 @@ class AuthorizationService:
             raise  # abort raises; this line is for the type checker
 
     def answer(self, raw: bytes) -> bytes:
-        """A serialized CheckRequest in, the serialized CheckResponse out; CallError for a status. A warm check
-        reads only the fields it needs (`self.read`); a whole check, or a request the compiled reader declines,
-        parses the request on the protobuf runtime."""
-        request = None
-        if self.check_prepared is not None:
-            fields = self.read(raw) if self.read is not None else None
-            if fields is None:
-                request = _parse(raw)
-                fields = fields_of(request)
-            warm = self.answer_warm(fields)
-            if warm is not None:
-                return warm
-        try:
-            decision = self.check(to_input(request or _parse(raw), self.num_trusted_proxies))
-        except Unavailable as exc:
-            raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
-        return self.respond(decision).SerializeToString()
+        """A serialized CheckRequest in, the serialized CheckResponse out; CallError for a status."""
+        warm, request = self.answer_warm(raw)
+        return warm if warm is not None else self.answer_whole(raw, request)
 
-    def answer_warm(self, fields: RequestFields) -> bytes | None:
-        """The response from a prepared allow (or its counter's denial), None when the whole check must run."""
-        assert self.check_prepared is not None
+    def answer_warm(self, raw: bytes) -> tuple[bytes | None, pb.CheckRequest | None]:
+        """The response from a prepared allow (or its counter's denial), else None, and the request if it had to be
+        parsed (for the whole check). A warm check reads only the fields it needs (`self.read`); a request the
+        compiled reader declines is parsed on the protobuf runtime."""
+        if self.check_prepared is None:
+            return None, None
+        request = None
+        fields = self.read(raw) if self.read is not None else None
+        if fields is None:
+            request = _parse(raw)
+            fields = fields_of(request)
         credential, method, path, host, user_agent, request_id, forwarded, external, peer = fields
         address = client_address(forwarded, external, peer, self.num_trusted_proxies)
         try:
@@ -321,16 +318,16 @@ class AuthorizationService:
             raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
         if isinstance(warm, tuple):
             allow, usage = warm
-            return _allow_bytes(allow) + _rate_headers_bytes(usage)
-        return None if warm is None else self.respond(warm).SerializeToString()
+            return _allow_bytes(allow) + _rate_headers_bytes(usage), request
+        return (None if warm is None else self.respond(warm).SerializeToString()), request
 
-    def answer_inline(self, raw: bytes) -> bytes | None:
-        """What the compiled transport answers on its own thread: a warm check read by the compiled reader; None
-        for everything else (it goes to the check threads: `answer`)."""
-        if self.check_prepared is None or self.read is None:
-            return None
-        fields = self.read(raw)
-        return None if fields is None else self.answer_warm(fields)
+    def answer_whole(self, raw: bytes, request: pb.CheckRequest | None = None) -> bytes:
+        """The whole check of a request with no prepared answer (`request`: already parsed, or None)."""
+        try:
+            decision = self.check(to_input(request or _parse(raw), self.num_trusted_proxies))
+        except Unavailable as exc:
+            raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
+        return self.respond(decision).SerializeToString()
 
 
 def _parse(raw: bytes) -> pb.CheckRequest:
@@ -372,7 +369,9 @@ class PendingChecks:
             self.count -= 1
 
 
-OVERLOADED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], "too many checks pending (server.maxPendingChecks)"
+OVERLOADED = CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many checks pending (server.maxPendingChecks)")
+STOPPING = CallError(grpc.StatusCode.UNAVAILABLE, "stopping")
+CRASHED = CallError(grpc.StatusCode.UNKNOWN, "internal error")
 
 
 def compiled_server(
@@ -381,60 +380,50 @@ def compiled_server(
     checks: Executor,
     host: str,
     port: int,
-    remote_parent: Callable[[Mapping[str, str]], Any] | None = None,
-    within: Callable[..., Any] | None = None,
+    tracing: Tracing | None = None,
     max_message_bytes: int = 4 << 20,
     max_pending: int = 1000,
 ) -> Any:
     """The compiled transport (apim_adapter_native.GrpcServer, bound, not started) serving Check and
     grpc.health.v1's Check. A warm check is answered on the transport's thread (µs, from memory); any other check
-    runs on `checks` (the check threads), as on grpcio, and completes its call from there. With tracing
-    (`remote_parent` and `within`, from `tracing.Tracing`), the call's metadata is handed to the check for its
-    trace context, as grpcio's interceptor does. At most `max_pending` checks wait for or run on the check
-    threads; more are refused with RESOURCE_EXHAUSTED, as grpcio's `maximum_concurrent_rpcs` refuses calls."""
+    runs on `checks` (the check threads), as on grpcio, and completes its call from there. With `tracing`, the
+    call's metadata is handed to the check for its trace context, as grpcio's interceptor does. At most
+    `max_pending` checks wait for or run on the check threads; more are refused with RESOURCE_EXHAUSTED, as
+    grpcio's `maximum_concurrent_rpcs` refuses calls."""
     assert GrpcServer is not None  # transport_of("compiled") said so
     pending = PendingChecks(max_pending)
 
-    def whole(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> None:
+    def whole(raw: bytes, request: pb.CheckRequest | None, metadata: Mapping[str, str] | None, reply: Any) -> None:
         try:
-            if reply.pending:
-                answer_whole(raw, metadata, reply)
-            else:  # its deadline passed or Envoy cancelled it while it queued: nobody waits for it
+            if not reply.pending:  # its deadline passed or Envoy cancelled it while it queued: nobody waits for it
                 metrics.CHECKS_REFUSED.labels("abandoned").inc()
+                return
+            if tracing is not None and metadata is not None and (parent := tracing.remote_parent(metadata)):
+                answer = tracing.within(parent, service.answer_whole, raw, request)
+            else:
+                answer = service.answer_whole(raw, request)
+            reply.send(answer)
+        except Exception as exc:
+            reply.fail(*failed(exc).status)
         finally:
             pending.done()
 
-    def answer_whole(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> None:
-        try:
-            parent = remote_parent(metadata) if remote_parent is not None and metadata is not None else None
-            answer = service.answer(raw) if parent is None else within(parent, service.answer, raw)  # type: ignore[misc]
-        except CallError as exc:
-            reply.fail(*exc.status)
-        except Exception:  # the check guards its own errors; this is the transport's last line
-            log.exception("check crashed")
-            reply.fail(grpc.StatusCode.UNKNOWN.value[0], "internal error")
-        else:
-            reply.send(answer)
-
     def check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str] | None:
         try:
-            answer = service.answer_inline(raw)
-        except CallError as exc:
-            return exc.status
-        except Exception:  # as in `whole`
-            log.exception("check crashed")
-            return grpc.StatusCode.UNKNOWN.value[0], "internal error"
-        if answer is not None:
-            return answer
-        if not pending.admit():
-            metrics.CHECKS_REFUSED.labels("pending_limit").inc()
-            return OVERLOADED
-        try:
-            checks.submit(whole, raw, metadata, reply)
-        except RuntimeError:  # the check threads are shut down: the server is stopping
-            pending.done()
-            return grpc.StatusCode.UNAVAILABLE.value[0], "stopping"
-        return None
+            warm, request = service.answer_warm(raw)
+            if warm is not None:
+                return warm
+            if not pending.admit():
+                metrics.CHECKS_REFUSED.labels("pending_limit").inc()
+                return OVERLOADED.status
+            try:
+                checks.submit(whole, raw, request, metadata, reply)
+            except RuntimeError:  # the check threads are shut down: the server is stopping
+                pending.done()
+                return STOPPING.status
+            return None
+        except Exception as exc:
+            return failed(exc).status
 
     def health_check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str]:
         # As grpc_health.v1.health.HealthServicer.Check answers (NOT_FOUND for a service it does not know).
@@ -448,4 +437,13 @@ def compiled_server(
         return health_pb2.HealthCheckResponse(status=status).SerializeToString()
 
     methods = {CHECK_METHOD: check, HEALTH_CHECK_METHOD: health_check}
-    return GrpcServer(host, port, methods, max_message_bytes, metadata=remote_parent is not None)
+    return GrpcServer(host, port, methods, max_message_bytes, metadata=tracing is not None)
+
+
+def failed(exc: Exception) -> CallError:
+    """The status of a check that raised: its own, or UNKNOWN for a crash (the check guards its own errors, so
+    this is the transport's last line), logged."""
+    if isinstance(exc, CallError):
+        return exc
+    log.error("check crashed", exc_info=exc)
+    return CRASHED
