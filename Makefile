@@ -30,15 +30,16 @@ $(VENV)/.installed: requirements/lock.txt adapter/pyproject.toml
 	$(BIN)/pip install -q --no-deps -e adapter
 	touch $@
 
-# The compiled gRPC request reader and transport (adapter/native, Rust): built where cargo is, else the adapter
-# reads every request in Python and serves gRPC with grpcio (the same answers, more CPU per check).
+# The compiled gRPC request reader and transports (adapter/native, Rust): built where cargo is, else the adapter
+# reads every request in Python and serves gRPC with grpcio and HTTP mode with aiohttp (the same answers, more CPU
+# per check).
 NATIVE_SOURCES := adapter/native/Cargo.toml adapter/native/Cargo.lock adapter/native/pyproject.toml $(wildcard adapter/native/src/*.rs)
-native: $(VENV)/.native ## Build the compiled request reader and gRPC transport into .venv (needs cargo; optional).
+native: $(VENV)/.native ## Build the compiled request reader and transports into .venv (needs cargo; optional).
 $(VENV)/.native: $(NATIVE_SOURCES) $(VENV)/.installed
 	@if command -v cargo >/dev/null; then \
 	  $(BIN)/pip install -q --no-deps --no-build-isolation ./adapter/native; \
 	else \
-	  echo "cargo not found: the adapter reads gRPC requests in Python and serves them with grpcio (adapter/native is optional)"; \
+	  echo "cargo not found: the adapter reads gRPC requests in Python and serves them with grpcio, HTTP mode with aiohttp (adapter/native is optional)"; \
 	fi
 	touch $@
 

@@ -328,25 +328,32 @@ class Adapter:
         await admin_runner.setup()
         runners.append(admin_runner)
         sites = [web.TCPSite(admin_runner, server.admin.host, server.admin.port, reuse_port=True)]
+        http_transport_name = None
+        compiled_http = None
         if server.http is not None:
-            limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
-            http_server = web.Server(
-                http_transport.make_handler(
-                    self.check_on_loop,
-                    self.renderer,
-                    server.http.path_prefix,
-                    self.config.request.num_trusted_proxies,
-                    check_prepared=prepared,
-                ),
-                max_line_size=limit,
-                max_field_size=limit,
+            http_transport_name = http_transport.transport_of(server.http_transport)
+            answer = http_transport.HttpCheck(
+                self.check_on_loop,
+                self.renderer,
+                server.http.path_prefix,
+                self.config.request.num_trusted_proxies,
+                check_prepared=prepared,
             )
-            http_runner = web.ServerRunner(http_server, access_log=None)
-            await http_runner.setup()
-            runners.append(http_runner)
-            sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
+            limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
+            if http_transport_name == "compiled":
+                compiled_http = http_transport.compiled_server(
+                    answer, loop, server.http.host, server.http.port, limit, server.max_pending_checks
+                )
+            else:
+                http_server = web.Server(http_transport.make_handler(answer), max_line_size=limit, max_field_size=limit)
+                http_runner = web.ServerRunner(http_server, access_log=None)
+                await http_runner.setup()
+                runners.append(http_runner)
+                sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
         start_grpc()
+        if compiled_http is not None:
+            compiled_http.start()
         for site in sites:
             await site.start()
         if self.analytics is not None:
@@ -361,6 +368,7 @@ class Adapter:
                 "admin": server.admin.port,
                 "request_reader": "protobuf" if read is None else "compiled",  # server.grpcRequestReader
                 "grpc_transport": transport,  # server.grpcTransport
+                "http_transport": http_transport_name,  # server.httpTransport
             },
         )
         try:
@@ -371,6 +379,8 @@ class Adapter:
             warming.cancel()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
             await asyncio.to_thread(stop_grpc)
+            if compiled_http is not None:  # its checks on this loop finish while it waits
+                await asyncio.to_thread(compiled_http.stop, GRACE_SECONDS)
             checks.shutdown(wait=False, cancel_futures=True)
             if folder is not None:
                 folder.cancel()
@@ -396,6 +406,7 @@ def validate(config: Config) -> dict[str, int]:
     """Everything `serve` would load before taking traffic, without starting anything."""
     grpc_transport.request_reader(config.server.grpc_request_reader)
     grpc_transport.transport_of(config.server.grpc_transport)
+    http_transport.transport_of(config.server.http_transport)
     if config.control_plane.type == "file":
         from .controlplane.file import CatalogFileError, read_document
 

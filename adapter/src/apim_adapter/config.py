@@ -173,9 +173,10 @@ class Server:
     max_pending_checks: Int = Field(
         default=1000,
         ge=1,
-        description="gRPC checks waiting for or running on `grpcThreads` (on grpcio: every call in flight) beyond "
-        "which a new one is refused at once with RESOURCE_EXHAUSTED (Envoy then fails closed): under a flood, "
-        "memory and latency stay bounded instead of a queue growing.",
+        description="gRPC checks waiting for or running on `grpcThreads` (on grpcio: every call in flight), and "
+        "HTTP-mode checks on the compiled transport waiting for or running on the event loop, beyond which a new "
+        "one is refused at once (RESOURCE_EXHAUSTED, HTTP 503; Envoy then fails closed): under a flood, memory "
+        "and latency stay bounded instead of a queue growing.",
     )
     grpc_transport: Literal["auto", "compiled", "grpcio"] = Field(
         default="auto",
@@ -183,6 +184,12 @@ class Server:
         "(adapter/native; warm checks answered on its thread, the rest on `grpcThreads`; several times less CPU "
         "per check; the adapter refuses to start without it), `grpcio` (grpc-python), `auto` compiled when "
         "installed.",
+    )
+    http_transport: Literal["auto", "compiled", "aiohttp"] = Field(
+        default="auto",
+        description="What serves HTTP mode: `compiled`, HTTP/1.1 in Rust from apim-adapter-native (adapter/native; "
+        "warm checks answered on its thread, the rest on the event loop; several times less CPU per check; the "
+        "adapter refuses to start without it), `aiohttp`, `auto` compiled when installed.",
     )
     keys_warm_up_seconds: Int = Field(
         default=10,

@@ -42,7 +42,7 @@ try:  # The compiled reader (adapter/native): the same fields, read from the req
     from apim_adapter_native import read_check as read_native
 except ImportError:  # not installed: the protobuf runtime reads every request (`fields_of`)
     read_native = None
-try:  # The compiled transport (adapter/native, server.rs); older builds of the module have only the reader.
+try:  # The compiled transport (adapter/native, grpc.rs); older builds of the module have only the reader.
     from apim_adapter_native import GrpcServer
 except ImportError:
     GrpcServer = None

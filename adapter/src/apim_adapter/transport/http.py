@@ -1,4 +1,5 @@
-"""Envoy ext_authz in HTTP mode: the checked request arrives as-is (with an optional path prefix).
+"""Envoy ext_authz in HTTP mode: the checked request arrives as-is (with an optional path prefix), on aiohttp or the
+compiled transport.
 
 200 allows: the upstream headers ride on the response (Envoy copies those in `headersToUpstreamOnAllow`),
 and `x-envoy-auth-headers-to-remove` names the headers to strip. Any other non-5xx status denies with our
@@ -7,16 +8,48 @@ body; 503 is an error, so Envoy's failOpen/statusOnError decide.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
+from .. import metrics
+from ..config import ConfigError
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..prepared import credential_of
 from ..render import Allow, Headers, Renderer, rate_headers
-from .grpc import CheckPrepared, client_ip
+from .grpc import CheckPrepared, PendingChecks, client_address
+
+try:  # The compiled transport (adapter/native, http.rs); older builds of the module do not have it.
+    from apim_adapter_native import HttpServer
+except ImportError:
+    HttpServer = None
+
+log = logging.getLogger(__name__)
+
+# What both transports answer: status, headers, body.
+Response = tuple[int, Headers, bytes]
+# What a warm check reads of a checked request: the SHA-256 of the Authorization header (None without one), method,
+# path with its query, Host, User-Agent, X-Request-Id, X-Forwarded-For, X-Envoy-External-Address, the peer's address
+# (the fields a gRPC check reads, `grpc.RequestFields`).
+RequestFields = tuple[bytes | None, str, str, str, str, str, str, str, str]
+
+UNAVAILABLE = 503  # an error to Envoy: its failOpen / statusOnError decide
+
+
+def transport_of(choice: str) -> str:
+    """The HTTP-mode transport `server.httpTransport` asks for: `compiled` or `aiohttp`."""
+    if choice == "compiled" and HttpServer is None:
+        raise ConfigError(
+            "server.httpTransport: compiled, but apim-adapter-native (with its HTTP transport) is not installed "
+            "(adapter/native; `auto` falls back to aiohttp)"
+        )
+    return "aiohttp" if choice == "aiohttp" or HttpServer is None else "compiled"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -27,62 +60,151 @@ def _allow_headers(allow: Allow) -> Headers:
     return (*allow.upstream, ("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
 
 
-def make_handler(
-    check,
-    renderer: Renderer,
-    path_prefix: str = "",
-    num_trusted_proxies: int = 0,
-    clock=time.time,
-    check_prepared: CheckPrepared | None = None,
-):
-    def peer_address(request: web.BaseRequest) -> str:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        return peer[0] if peer else ""
+def _unavailable(exc: Unavailable) -> Response:
+    return UNAVAILABLE, (("content-type", "text/plain; charset=utf-8"),), str(exc).encode()
 
-    def respond(d: Decision) -> web.Response:
-        if d.allowed:
-            allow = renderer.allow(d, clock())
-            return web.Response(status=200, headers=(*_allow_headers(allow), *rate_headers(d.usage)))
-        deny = renderer.deny(d)
-        return web.Response(status=deny.status, headers=deny.headers, body=deny.body)
 
-    async def handle(request: web.BaseRequest) -> web.Response:
-        path = request.raw_path
-        if path_prefix and (path == path_prefix or path.startswith(path_prefix + "/")):
-            path = path[len(path_prefix) :] or "/"
-        if check_prepared is not None:
-            given = request.headers  # case-insensitive already: no copy on the warm path
-            try:
-                warm = check_prepared(
-                    credential_of(given.get("authorization")),
-                    request.method,
-                    path,
-                    request.host,
-                    given.get("user-agent", ""),
-                    given.get("x-request-id", ""),
-                    client_ip(given, "", num_trusted_proxies) or peer_address(request),  # the peer only if needed
-                    "http",
-                )
-            except Unavailable as exc:
-                return web.Response(status=503, text=str(exc))
-            if isinstance(warm, tuple):
-                allow, usage = warm
-                return web.Response(status=200, headers=(*_allow_headers(allow), *rate_headers(usage)))
-            if warm is not None:
-                return respond(warm)
-        headers = {k.lower(): v for k, v in request.headers.items()}
+class HttpCheck:
+    """A checked request's answer, whichever transport carries it: from its prepared allow (`warm`, from memory),
+    else from the whole check on the event loop (`whole`)."""
+
+    def __init__(
+        self,
+        check: Callable[[CheckInput], Awaitable[Decision]],
+        renderer: Renderer,
+        path_prefix: str = "",
+        num_trusted_proxies: int = 0,
+        clock=time.time,
+        check_prepared: CheckPrepared | None = None,
+    ):
+        self.check, self.renderer, self.clock = check, renderer, clock
+        self.path_prefix, self.num_trusted_proxies = path_prefix, num_trusted_proxies
+        self.check_prepared = check_prepared
+
+    def path_of(self, path: str) -> str:
+        """The checked path: what Envoy sent, without the provider's `pathPrefix`."""
+        prefix = self.path_prefix
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            return path[len(prefix) :] or "/"
+        return path
+
+    def warm(
+        self,
+        credential: bytes | None,
+        method: str,
+        path: str,
+        host: str,
+        user_agent: str,
+        request_id: str,
+        forwarded: str,
+        external: str,
+        peer: str,
+    ) -> Response | None:
+        """The answer from a prepared allow (or its counter's denial), else None: then `whole` answers."""
+        if self.check_prepared is None:
+            return None
+        address = client_address(forwarded, external, peer, self.num_trusted_proxies)
+        try:
+            warm = self.check_prepared(
+                credential, method, self.path_of(path), host, user_agent, request_id, address, "http"
+            )
+        except Unavailable as exc:
+            return _unavailable(exc)
+        if isinstance(warm, tuple):
+            allow, usage = warm
+            return 200, (*_allow_headers(allow), *rate_headers(usage)), b""
+        return None if warm is None else self.respond(warm)
+
+    async def whole(self, fields: RequestFields, headers: Mapping[str, str]) -> Response:
+        """The whole check (`headers`: every header, lower-case names)."""
+        _, method, path, host, _, request_id, forwarded, external, peer = fields
         req = CheckInput(
-            method=request.method,
-            host=request.host,
-            path=path,
+            method=method,
+            host=host,
+            path=self.path_of(path),
             headers=headers,
-            request_id=headers.get("x-request-id", ""),
-            client_ip=client_ip(headers, "", num_trusted_proxies) or peer_address(request),
+            request_id=request_id,
+            client_ip=client_address(forwarded, external, peer, self.num_trusted_proxies),
         )
         try:
-            d = await check(req)
+            return self.respond(await self.check(req))
         except Unavailable as exc:
-            return web.Response(status=503, text=str(exc))
-        return respond(d)
+            return _unavailable(exc)
+
+    def respond(self, d: Decision) -> Response:
+        if d.allowed:
+            allow = self.renderer.allow(d, self.clock())
+            return 200, (*_allow_headers(allow), *rate_headers(d.usage)), b""
+        deny = self.renderer.deny(d)
+        return deny.status, deny.headers, deny.body
+
+
+def make_handler(answer: HttpCheck) -> Callable[[web.BaseRequest], Awaitable[web.Response]]:
+    """The aiohttp handler (`server.httpTransport: aiohttp`)."""
+
+    async def handle(request: web.BaseRequest) -> web.Response:
+        given = request.headers  # case-insensitive already: no copy on the warm path
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        fields: RequestFields = (
+            credential_of(given.get("authorization")),
+            request.method,
+            request.raw_path,
+            request.host,
+            given.get("user-agent", ""),
+            given.get("x-request-id", ""),
+            given.get("x-forwarded-for", ""),
+            given.get("x-envoy-external-address", ""),
+            peer[0] if peer else "",
+        )
+        response = answer.warm(*fields)
+        if response is None:
+            headers: dict[str, str] = {}
+            for name, value in request.headers.items():  # repeated headers joined, as the compiled transport does
+                name = name.lower()
+                headers[name] = f"{headers[name]},{value}" if name in headers else value
+            response = await answer.whole(fields, headers)
+        status, response_headers, body = response
+        return web.Response(status=status, headers=response_headers, body=body)
 
     return handle
+
+
+def compiled_server(
+    answer: HttpCheck,
+    loop: asyncio.AbstractEventLoop,
+    host: str,
+    port: int,
+    max_head_bytes: int = 65536,
+    max_pending: int = 1000,
+) -> Any:
+    """The compiled transport (apim_adapter_native.HttpServer, bound, not started). A warm check is answered on the
+    transport's thread (µs, from memory); any other check runs on the event loop, as on aiohttp, and completes its
+    request from there. At most `max_pending` checks wait for or run on the loop; more are answered 503 at once."""
+    assert HttpServer is not None  # transport_of("compiled") said so
+    pending = PendingChecks(max_pending)
+
+    async def whole_on_loop(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> None:
+        try:
+            if not reply.pending:  # Envoy gave up on it (its timeout, a closed connection) while it queued
+                metrics.CHECKS_REFUSED.labels("abandoned").inc()
+                return
+            reply.respond(*await answer.whole(fields, headers))
+        except Exception:
+            log.exception("check crashed")
+            reply.respond(500, (), b"internal error")
+        finally:
+            pending.done()
+
+    def whole(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> Response | None:
+        if not pending.admit():
+            metrics.CHECKS_REFUSED.labels("pending_limit").inc()
+            return UNAVAILABLE, (), b"too many checks pending (server.maxPendingChecks)"
+        try:
+            asyncio.run_coroutine_threadsafe(whole_on_loop(fields, headers, reply), loop)
+        except RuntimeError:  # the loop is closed: the adapter is stopping
+            pending.done()
+            return UNAVAILABLE, (), b"stopping"
+        return None
+
+    warm = answer.warm if answer.check_prepared is not None else None
+    return HttpServer(host, port, whole, warm, max_head_bytes)

@@ -20,22 +20,19 @@
 //! memory belong here; what waits on I/O must be handed off, or every connection waits with it.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{HeaderMap, HeaderValue, Request, Response};
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+
+use crate::serving::{outcome_of, Listening, Outcome, Reply, Stopping, HANDSHAKE_TIMEOUT};
 
 // gRPC status codes (grpc/grpc doc/statuscodes.md).
 const UNKNOWN: u32 = 2;
@@ -47,44 +44,6 @@ const UNAVAILABLE: u32 = 14;
 
 /// The length-prefixed message framing: a compressed flag and a four-byte length.
 const PREFIX: usize = 5;
-/// How long a new connection has to send HTTP/2's preface and settings.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-
-enum Outcome {
-    Message(Vec<u8>),
-    Status(u32, String),
-}
-
-/// The completion of a call a method handed off: `send` the response message or `fail` with a status, once. Both
-/// return False when the call is already over (its deadline passed, the server stopped, or it was completed).
-#[pyclass(frozen, module = "apim_adapter_native")]
-pub struct Reply {
-    sender: Mutex<Option<oneshot::Sender<Outcome>>>,
-}
-
-impl Reply {
-    fn complete(&self, outcome: Outcome) -> bool {
-        let sender = self.sender.lock().map(|mut held| held.take()).unwrap_or(None);
-        sender.is_some_and(|sender| sender.send(outcome).is_ok())
-    }
-}
-
-#[pymethods]
-impl Reply {
-    fn send(&self, message: &[u8]) -> bool {
-        self.complete(Outcome::Message(message.to_vec()))
-    }
-
-    fn fail(&self, code: u32, message: &str) -> bool {
-        self.complete(Outcome::Status(code, message.to_owned()))
-    }
-
-    /// Whether the caller still waits for this reply: work for a call whose deadline has passed can be skipped.
-    #[getter]
-    fn pending(&self) -> bool {
-        self.sender.lock().map(|held| held.as_ref().is_some_and(|sender| !sender.is_closed())).unwrap_or(false)
-    }
-}
 
 struct Shared {
     methods: HashMap<String, Py<PyAny>>,
@@ -92,20 +51,12 @@ struct Shared {
     with_metadata: bool,
 }
 
-/// A gRPC server on `host:port` (port 0: any free one, see `port`), bound at construction with SO_REUSEPORT (several
-/// adapter workers share the port; the kernel spreads connections over them).
+/// A gRPC server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
 #[pyclass(frozen, module = "apim_adapter_native")]
 pub struct GrpcServer {
     shared: Arc<Shared>,
-    port: u16,
-    keepalive: Option<Duration>,
-    // Taken by `start` and by `stop`, each under the lock for a moment: `stop` blocks without holding it.
-    listener: Mutex<Option<StdListener>>,
-    running: Mutex<Option<Running>>,
+    listening: Listening,
 }
-
-/// What stops a started server: its stop signal (the grace period) and its thread.
-type Running = (watch::Sender<Option<Duration>>, JoinHandle<()>);
 
 #[pymethods]
 impl GrpcServer {
@@ -122,110 +73,32 @@ impl GrpcServer {
         metadata: bool,
         keepalive_seconds: u64,
     ) -> PyResult<Self> {
-        let address = (host, port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| PyRuntimeError::new_err(format!("{host}: no address to listen on")))?;
-        let listener = bind(address)?;
-        let port = listener.local_addr()?.port();
         Ok(GrpcServer {
             shared: Arc::new(Shared { methods, max_message_bytes, with_metadata: metadata }),
-            port,
-            keepalive: (keepalive_seconds > 0).then(|| Duration::from_secs(keepalive_seconds)),
-            listener: Mutex::new(Some(listener)),
-            running: Mutex::new(None),
+            listening: Listening::bind(host, port, keepalive_seconds)?,
         })
     }
 
     #[getter]
     fn port(&self) -> u16 {
-        self.port
+        self.listening.port
     }
 
     /// Serve on a thread of its own until `stop`.
     fn start(&self) -> PyResult<()> {
-        let taken = self.listener.lock().map(|mut held| held.take()).unwrap_or(None);
-        let listener = taken.ok_or_else(|| PyRuntimeError::new_err("already started or stopped"))?;
-        listener.set_nonblocking(true)?;
-        let (stop, stopping) = watch::channel(None);
-        let (shared, keepalive) = (self.shared.clone(), self.keepalive);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        // The thread keeps one Python thread state for its whole life, the GIL released but for each call: on a
-        // thread Python does not know, every `with_gil` would otherwise create and destroy one (several µs per call).
-        let thread = std::thread::Builder::new().name("grpc-server".into()).spawn(move || {
-            Python::with_gil(|py| py.allow_threads(|| runtime.block_on(serve(listener, shared, keepalive, stopping))))
-        })?;
-        if let Ok(mut running) = self.running.lock() {
-            *running = Some((stop, thread));
-        }
-        Ok(())
+        let shared = self.shared.clone();
+        self.listening
+            .start("grpc-server", move |socket, _, stopping| serve_connection(socket, shared.clone(), stopping))
     }
 
     /// Stop taking connections, send GOAWAY on each, let calls in flight finish for up to `grace_seconds`, then
     /// end (calls still open then are reset). Blocks until the server's thread has ended; idempotent.
     fn stop(&self, py: Python<'_>, grace_seconds: f64) {
-        if let Ok(mut listener) = self.listener.lock() {
-            *listener = None;
-        }
-        let running = self.running.lock().map(|mut held| held.take()).unwrap_or(None);
-        if let Some((stop, thread)) = running {
-            let _ = stop.send(Some(Duration::from_secs_f64(grace_seconds.max(0.0))));
-            // The thread may need the GIL to finish calls in flight.
-            let _ = py.allow_threads(move || thread.join());
-        }
+        self.listening.stop(py, grace_seconds)
     }
 }
 
-fn bind(address: SocketAddr) -> std::io::Result<StdListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
-}
-
-async fn serve(
-    listener: StdListener,
-    shared: Arc<Shared>,
-    keepalive: Option<Duration>,
-    mut stopping: watch::Receiver<Option<Duration>>,
-) {
-    let Ok(listener) = TcpListener::from_std(listener) else { return };
-    let mut connections = JoinSet::new();
-    let grace = loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _)) => {
-                    prepare(&socket, keepalive);
-                    connections.spawn(serve_connection(socket, shared.clone(), stopping.clone()));
-                }
-                // Out of descriptors or the like: let connections close before trying again.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            changed = stopping.changed() => match changed {
-                Ok(()) => if let Some(grace) = *stopping.borrow() { break grace },
-                Err(_) => break Duration::ZERO,
-            },
-        }
-    };
-    drop(listener);
-    let drained = async { while connections.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(grace, drained).await;
-    // Dropping the set aborts the connections still open.
-}
-
-fn prepare(socket: &TcpStream, keepalive: Option<Duration>) {
-    let _ = socket.set_nodelay(true); // a check is one small request and response: never wait to coalesce
-    if let Some(idle) = keepalive {
-        let probes =
-            TcpKeepalive::new().with_time(idle).with_interval(Duration::from_secs(idle.as_secs().clamp(1, 75)));
-        let _ = SockRef::from(socket).set_tcp_keepalive(&probes);
-    }
-}
-
-async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: watch::Receiver<Option<Duration>>) {
+async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: Stopping) {
     // A call's metadata from Envoy is a few hundred bytes; grpc-core refuses more than 16 KiB by default. A peer
     // that connects and never speaks HTTP/2 is let go, as grpc-core's handshake timeout does.
     let handshake = h2::server::Builder::new().max_header_list_size(64 << 10).handshake(socket);
@@ -277,6 +150,7 @@ async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, sh
             return;
         }
         Outcome::Status(code, message) => (code, message),
+        Outcome::Response(..) => (INTERNAL, "an HTTP response from a gRPC method".into()),
     };
     // Trailers-Only: the status in the response's only headers.
     let mut response = grpc_response();
@@ -317,9 +191,8 @@ async fn answer(request: Request<RecvStream>, shared: &Shared) -> Outcome {
         Ok(message) => message,
         Err(outcome) => return outcome,
     };
-    let (done, completed) = oneshot::channel();
+    let (reply, completed) = Reply::new();
     let answered = Python::with_gil(|py| {
-        let reply = Reply { sender: Mutex::new(Some(done)) };
         let metadata = if shared.with_metadata { Some(metadata_of(py, &head.headers)) } else { None };
         let result = method.call1(py, (PyBytes::new(py, message), metadata, reply));
         match result.and_then(|result| outcome_of(result.bind(py))) {
@@ -354,17 +227,6 @@ fn message_of(frame: &[u8]) -> Result<&[u8], Outcome> {
         return Err(broken()); // a short message, or more than one
     }
     Ok(message)
-}
-
-fn outcome_of(result: &Bound<'_, PyAny>) -> PyResult<Option<Outcome>> {
-    if result.is_none() {
-        return Ok(None);
-    }
-    if let Ok(message) = result.downcast::<PyBytes>() {
-        return Ok(Some(Outcome::Message(message.as_bytes().to_vec())));
-    }
-    let (code, message): (u32, String) = result.extract()?;
-    Ok(Some(Outcome::Status(code, message)))
 }
 
 /// The call's metadata as text: HTTP/2 pseudo-headers are not in it; a value that is not text is left out.

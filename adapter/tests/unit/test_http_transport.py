@@ -1,0 +1,322 @@
+"""The HTTP-mode transports, aiohttp and the compiled one (adapter/native, `server.httpTransport`), as Envoy's
+ext_authz HTTP client sees them: the same answers for warm and whole checks, the path prefix, the client's address,
+503 for a check that cannot be decided, a slow check that holds up no warm one; and what only the compiled
+transport has to do itself: the pending limit, dropping a check nobody waits for, head and body limits, a graceful
+stop. Real servers on loopback, a real HTTP/1.1 client (http.client, keep-alive); the checks are the adapter's own
+over a catalog in process, whole checks on a real event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import socket
+import threading
+
+import pytest
+from aiohttp import web
+from prometheus_client import REGISTRY
+
+from apim_adapter.config import ConfigError
+from apim_adapter.errors import Unavailable
+from apim_adapter.transport import http as http_transport
+from apim_adapter.transport.http import HttpCheck, HttpServer, compiled_server, make_handler, transport_of
+from harness.helpers import eventually
+from harness.pipeline import PATH, in_process_adapter, token
+
+compiled_only = pytest.mark.skipif(HttpServer is None, reason="apim-adapter-native is not installed (make native)")
+TRANSPORTS = ["aiohttp", pytest.param("compiled", marks=compiled_only)]
+PREFIX = "/check"
+# What a transport adds to every answer, not part of the check's answer.
+TRANSPORT_HEADERS = {"date", "server", "content-length", "content-type"}
+
+
+@contextlib.contextmanager
+def running_loop():
+    """An event loop on a thread of its own, as the adapter's (whole checks run on it)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="loop")
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@contextlib.contextmanager
+def serving(transport: str, answer: HttpCheck, max_pending: int = 1000, max_head_bytes: int = 65536):
+    """`answer` on `transport` at a free loopback port, as the adapter serves it: yields (port, loop)."""
+    with running_loop() as loop:
+        if transport == "compiled":
+            server = compiled_server(answer, loop, "127.0.0.1", 0, max_head_bytes, max_pending)
+            server.start()
+            try:
+                yield server.port, loop
+            finally:
+                server.stop(5.0)
+            return
+
+        async def start() -> tuple[web.ServerRunner, int]:  # as `serve` sets it up, on the loop
+            handler = make_handler(answer)
+            runner = web.ServerRunner(
+                web.Server(handler, max_line_size=max_head_bytes, max_field_size=max_head_bytes), access_log=None
+            )
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            return runner, runner.addresses[0][1]
+
+        runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+        try:
+            yield port, loop
+        finally:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+
+
+def adapter_check(check=None, **overrides) -> HttpCheck:
+    a = in_process_adapter()
+    options = {"check_prepared": a.check_prepared, **overrides}
+    return HttpCheck(check or a.check_on_loop, a.renderer, PREFIX, **options)
+
+
+def get(
+    connection: http.client.HTTPConnection, bearer: str | None = None, path: str = PATH, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """One check as Envoy sends it (the provider's path prefix before the path): status, headers, body."""
+    if bearer is not None:
+        headers["authorization"] = f"Bearer {bearer}"
+    connection.request("GET", PREFIX + path, headers={"host": "gw", **headers})
+    response = connection.getresponse()
+    body = response.read()
+    answer = {k.lower(): v for k, v in response.getheaders() if k.lower() not in TRANSPORT_HEADERS}
+    return response.status, answer, body
+
+
+def refused(reason: str) -> float:
+    return REGISTRY.get_sample_value("apim_adapter_checks_refused_total", {"reason": reason}) or 0.0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_warm_and_whole_checks_answer_alike_on_either_transport(transport):
+    t = token()
+    with serving(transport, adapter_check()) as (port, _):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        answers = [get(client, t) for _ in range(3)]  # whole, then warm (prepared) twice, on one connection
+        unauthenticated = get(client)
+        unsubscribed = get(client, token(app="unsubscribed"))
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    remaining = [int(headers["ratelimit-remaining"]) for _, headers, _ in answers]
+    assert remaining == [remaining[0], remaining[0] - 1, remaining[0] - 2]  # every check counted, warm ones too
+    whole, warm = answers[0][1], answers[1][1]
+    assert whole.keys() == warm.keys()
+    assert any(name.startswith("x-apim-") for name in warm)
+    assert {k: v for k, v in whole.items() if not k.startswith("ratelimit")} == {
+        k: v for k, v in warm.items() if not k.startswith("ratelimit")
+    }
+    assert unauthenticated[0] == 401
+    assert "www-authenticate" in unauthenticated[1]
+    assert json.loads(unauthenticated[2])["code"] == "900902"
+    assert unsubscribed[0] == 403
+    assert json.loads(unsubscribed[2])["code"] == "900908"
+
+
+@compiled_only
+def test_both_transports_give_envoy_the_same_answers():
+    def answers(transport: str) -> list[tuple[int, dict[str, str], bytes]]:
+        with serving(transport, adapter_check()) as (port, _):
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            calls = [
+                get(client, t := token()),
+                get(client, t),
+                get(client),
+                get(client, "not-a-jwt"),
+                get(client, token(app="unsubscribed")),
+                get(client, token(), path="/nowhere"),
+            ]
+        for _, headers, _ in calls:  # a fresh token per run: the backend JWT and the request id differ
+            headers.pop("x-apim-backend-jwt", None)
+        return calls
+
+    assert answers("compiled") == answers("aiohttp")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_client_address_is_the_gateways_not_the_callers(transport):
+    seen = []
+    a = in_process_adapter()
+
+    async def check(req):
+        seen.append(req.client_ip)
+        return await a.check_on_loop(req)
+
+    answer = HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0)  # no prepared allows: every check whole
+    with serving(transport, answer) as (port, _):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        get(client, token(), **{"x-forwarded-for": "10.9.9.9, 203.0.113.50"})  # the gateway appended the peer
+        get(client, token())  # no x-forwarded-for: the peer
+    assert seen == ["203.0.113.50", "127.0.0.1"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_check_that_cannot_be_decided_is_an_error_to_envoy(transport):
+    async def unreachable_key_manager(_):
+        raise Unavailable("key manager unreachable")
+
+    with serving(transport, adapter_check(unreachable_key_manager)) as (port, _):
+        status, _, body = get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), token())
+    assert (status, body) == (503, b"key manager unreachable")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_check_waiting_on_io_holds_up_no_warm_check(transport):
+    a = in_process_adapter()
+    fast, slow = token(), token(scope="scope_ip")
+    waiting, release = threading.Event(), asyncio.Event()
+
+    async def check(req):
+        if req.headers["authorization"] == f"Bearer {slow}":
+            waiting.set()
+            await release.wait()  # as a key manager's answer is awaited
+        return await a.check_on_loop(req)
+
+    with serving(transport, adapter_check(check)) as (port, loop):
+        get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), fast)  # prepares the fast caller's allow
+        slow_client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        slow_client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {slow}"})
+        assert waiting.wait(10)
+        try:
+            assert get(http.client.HTTPConnection("127.0.0.1", port, timeout=5), fast)[0] == 200
+        finally:
+            loop.call_soon_threadsafe(release.set)
+        assert slow_client.getresponse().status == 200
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_odd_credentials_are_denied_not_crashed_on(transport):
+    huge = "x" * 20_000  # over request.maxTokenBytes (8 KiB), under the head limit: the check answers it
+    with serving(transport, adapter_check()) as (port, _):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client.putrequest("GET", PREFIX + PATH)
+        client.putheader("authorization", b"Bearer \xff\xfe.\xc3\x28.\x80")  # not UTF-8
+        client.endheaders()
+        response = client.getresponse()
+        response.read()
+        assert response.status == 401
+        assert get(client, huge)[0] == 401
+        assert get(client, token())[0] == 200  # and the connection serves on
+
+
+@compiled_only
+def test_checks_beyond_the_pending_limit_are_refused_at_once():
+    a = in_process_adapter()
+    started, release = threading.Event(), asyncio.Event()
+
+    async def held(req):
+        started.set()
+        await release.wait()
+        return await a.check_on_loop(req)
+
+    before = refused("pending_limit")
+    with serving("compiled", adapter_check(held), max_pending=1) as (port, loop):
+        first = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        first.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
+        assert started.wait(10)
+        status, _, body = get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), token(scope="scope_ip"))
+        loop.call_soon_threadsafe(release.set)
+        assert first.getresponse().status == 200
+    assert (status, body) == (503, b"too many checks pending (server.maxPendingChecks)")
+    assert refused("pending_limit") == before + 1
+
+
+@compiled_only
+def test_a_check_whose_caller_hung_up_while_it_queued_is_not_run(monkeypatch):
+    ran, queued, gate = [], [], threading.Event()
+    a = in_process_adapter()
+
+    async def check(req):
+        ran.append(req.headers["authorization"])
+        return await a.check_on_loop(req)
+
+    def recording(coroutine, loop):
+        queued.append(coroutine.cr_frame.f_locals["reply"])  # the request's Reply, as the transport handed it
+        return handing_off(coroutine, loop)
+
+    handing_off = asyncio.run_coroutine_threadsafe
+    monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", recording)
+    before = refused("abandoned")
+    with serving("compiled", adapter_check(check)) as (port, loop):
+        loop.call_soon_threadsafe(gate.wait, 10)  # the loop is busy: the next check queues behind it
+        caller = socket.create_connection(("127.0.0.1", port))
+        caller.sendall(f"GET {PREFIX}{PATH} HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token()}\r\n\r\n".encode())
+        try:
+            assert eventually(lambda: len(queued) == 1, timeout=10, interval=0.005), "the check was not queued"
+            assert queued[0].pending
+            caller.close()  # Envoy gives up (its timeout) and closes the connection
+            assert eventually(lambda: not queued[0].pending, timeout=10, interval=0.005)  # the server saw it
+        finally:
+            gate.set()
+        assert eventually(lambda: refused("abandoned") == before + 1, timeout=10)
+    assert ran == []  # dropped, not checked for nobody
+
+
+@compiled_only
+def test_the_compiled_transport_bounds_heads_and_bodies_and_keeps_connections():
+    with serving("compiled", adapter_check(), max_head_bytes=16384) as (port, _):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client.request("GET", PREFIX + PATH, body=b"{}" * 50_000, headers={"authorization": f"Bearer {token()}"})
+        response = client.getresponse()
+        response.read()
+        assert response.status == 200  # a body is read and dropped; the connection serves on
+        assert get(client, token())[0] == 200
+        huge = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        assert get(huge, **{"x-filler": "v" * 20_000})[0] == 431
+        big = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        big.request("POST", PREFIX + PATH, body=b"x" * (5 << 20))
+        assert big.getresponse().status == 413
+
+
+@compiled_only
+def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
+    a = in_process_adapter()
+    started, release = threading.Event(), asyncio.Event()
+
+    async def held(req):
+        started.set()
+        await release.wait()
+        return await a.check_on_loop(req)
+
+    with running_loop() as loop:
+        server = compiled_server(adapter_check(held), loop, "127.0.0.1", 0)
+        server.start()
+        port = server.port
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
+        assert started.wait(10)
+        stopping = threading.Thread(target=server.stop, args=(5.0,))
+        stopping.start()
+        eventually(lambda: _refused(port), timeout=5)
+        loop.call_soon_threadsafe(release.set)
+        assert client.getresponse().status == 200
+        stopping.join(10)
+        assert not stopping.is_alive()
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
+    assert transport_of("aiohttp") == "aiohttp"
+    if HttpServer is not None:
+        assert transport_of("auto") == transport_of("compiled") == "compiled"
+    monkeypatch.setattr(http_transport, "HttpServer", None)
+    assert transport_of("auto") == "aiohttp"
+    with pytest.raises(ConfigError, match=r"server\.httpTransport: compiled"):
+        transport_of("compiled")
