@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.soak                # 3 minutes
     .venv/bin/python -m bench.soak --minutes 10
     .venv/bin/python -m bench.soak --quick        # 30 s smoke run
+    .venv/bin/python -m bench.soak --mode http    # Envoy's ext_authz HTTP mode (default: gRPC)
 
 Traffic (wrk, one Lua script): 70% a valid token, 10% an expired one, 20% a unique made-up token on every request
 (half JWTs of our issuer with a forged signature, so that each one is verified and remembered as rejected; half
@@ -118,13 +119,16 @@ def run_wrk(port: int, script: Path, seconds: int, env: dict[str, str]) -> dict[
     }
 
 
-def soak(seconds: int, every: int, workdir: Path) -> list[dict[str, Any]]:
+def soak(seconds: int, every: int, workdir: Path, mode: str = "grpc") -> list[dict[str, Any]]:
     fixture = Fixture(workdir)
     samples: list[dict[str, Any]] = []
     try:
         adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
         pin(adapter.proc.proc.pid, SERVER_CORES)
-        gateway, envoy = start_envoy(workdir, Authz([adapter.grpc_port], "grpc"))
+        authz = (
+            Authz([adapter.grpc_port]) if mode == "grpc" else Authz([adapter.http_port], "http", path_prefix="/check")
+        )
+        gateway, envoy = start_envoy(workdir, authz)
         port = gateway.port
         script = workdir / "soak.lua"
         script.write_text(SCRIPT)
@@ -170,16 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--every", type=int, default=10, help="seconds per sample")
     parser.add_argument("--quick", action="store_true", help="30 s, a sample every 5 s")
+    parser.add_argument("--mode", choices=("grpc", "http"), default="grpc", help="Envoy's ext_authz mode")
     args = parser.parse_args(argv)
     seconds, every = (30, 5) if args.quick else (int(args.minutes * 60), args.every)
     pin(os.getpid(), LOAD_CORES)  # this process and wrk
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
-        samples = soak(seconds, every, Path(tmp))
+        samples = soak(seconds, every, Path(tmp), args.mode)
     summary = verdict(samples)
     print(summary)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "soak.json").write_text(json.dumps({"samples": samples, "verdict": summary}, indent=1))
-    print(f"written to {(OUT / 'soak.json').relative_to(ROOT)}")
+    written = OUT / ("soak.json" if args.mode == "grpc" else f"soak-{args.mode}.json")
+    written.write_text(json.dumps({"mode": args.mode, "samples": samples, "verdict": summary}, indent=1))
+    print(f"written to {written.relative_to(ROOT)}")
     return 0 if "GROWING" not in summary else 1
 
 

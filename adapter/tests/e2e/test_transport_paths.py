@@ -6,7 +6,11 @@ transports, the compiled one (`server.httpTransport: auto`) and aiohttp."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -24,80 +28,62 @@ TRANSPORTS = ["grpcio"] + (["compiled"] if GrpcServer is not None else [])
 HTTP_TRANSPORTS = ["aiohttp"] + (["compiled"] if HttpServer is not None else [])
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("reader", READERS)
-def test_each_path_allows_counts_and_denies_as_the_others(stack, tmp_path, transport, reader):
-    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
-    adapter = AdapterProcess(
-        tmp_path,
-        {
-            "server": {"grpcRequestReader": reader, "grpcTransport": transport},
-            "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
-            "controlPlane": {"type": "file", "path": "catalog.yaml"},
-            "analytics": {"enabled": False},
-        },
-    )
-    gateway = Gateway(Authz([adapter.grpc_port]), stack.gateways["grpc"].upstream_port)
+@contextlib.contextmanager
+def behind_envoy(stack, workdir: Path, mode: str, server: dict[str, Any]) -> Iterator[tuple[Gateway, dict[str, Any]]]:
+    """An adapter with `server` settings behind its own Envoy in `mode`: yields the gateway and the adapter's
+    `serving` log line."""
+    (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
+    if mode == "http":
+        server["http"] = {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}
+    config = {
+        "server": server,
+        "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
+        "controlPlane": {"type": "file", "path": "catalog.yaml"},
+        "analytics": {"enabled": False},
+    }
+    adapter = AdapterProcess(workdir, config)
+    authz = Authz([adapter.grpc_port]) if mode == "grpc" else Authz([adapter.http_port], "http", path_prefix="/check")
+    gateway = Gateway(authz, stack.gateways[mode].upstream_port)
     envoy = None
     try:
         adapter.wait_ready()
-        envoy = gateway.start(tmp_path)
-        token = {"authorization": f"Bearer {stack.token()}", "x-forwarded-for": "203.0.113.50"}
-        answers = [requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=token, timeout=10) for _ in range(3)]
-        assert [a.status_code for a in answers] == [200, 200, 200]
-        remaining = [int(a.headers["ratelimit-remaining"]) for a in answers]
-        assert remaining[1:] == [remaining[0] - 1, remaining[0] - 2]  # the warm checks count like the first
-        unsubscribed = {"authorization": f"Bearer {stack.token(app='unsubscribed')}"}
-        denied = requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=unsubscribed, timeout=10)
-        assert denied.status_code == 403
-        assert json.loads(denied.content)["code"] == "900908"
-        missing = requests.get(gateway.url + "/httpbin/1.0.0/ip", timeout=10)
-        assert missing.status_code == 401
-        serving = next(json.loads(line) for line in adapter.proc.log().splitlines() if '"serving"' in line)
-        assert (serving["grpc_transport"], serving["request_reader"]) == (transport, reader)
+        envoy = gateway.start(workdir)
+        yield gateway, next(json.loads(line) for line in adapter.proc.log().splitlines() if '"serving"' in line)
     finally:
         if envoy is not None:
             envoy.stop()
         adapter.stop()
+
+
+def allows_counts_and_denies(stack, gateway: Gateway) -> None:
+    """Warm checks count like the first and carry the same context headers; denials are WSO2's."""
+    token = {"authorization": f"Bearer {stack.token()}", "x-forwarded-for": "203.0.113.50"}
+    answers = [requests.get(gateway.url + "/httpbin/1.0.0/headers", headers=token, timeout=10) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    remaining = [int(a.headers["ratelimit-remaining"]) for a in answers]
+    assert remaining[1:] == [remaining[0] - 1, remaining[0] - 2]  # the warm checks count like the first
+    upstream = [a.json()["headers"] for a in answers]
+    assert upstream[0]["X-Apim-Application-Name"] == upstream[2]["X-Apim-Application-Name"] == "subscribed"
+    assert "Authorization" not in upstream[2]  # removed before the backend, on a warm check too
+    unsubscribed = {"authorization": f"Bearer {stack.token(app='unsubscribed')}"}
+    denied = requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=unsubscribed, timeout=10)
+    assert denied.status_code == 403
+    assert json.loads(denied.content)["code"] == "900908"
+    missing = requests.get(gateway.url + "/httpbin/1.0.0/ip", timeout=10)
+    assert missing.status_code == 401
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("reader", READERS)
+def test_each_grpc_path_allows_counts_and_denies_as_the_others(stack, tmp_path, transport, reader):
+    server = {"grpcRequestReader": reader, "grpcTransport": transport}
+    with behind_envoy(stack, tmp_path, "grpc", server) as (gateway, serving):
+        allows_counts_and_denies(stack, gateway)
+    assert (serving["grpc_transport"], serving["request_reader"]) == (transport, reader)
 
 
 @pytest.mark.parametrize("transport", HTTP_TRANSPORTS)
 def test_each_http_mode_transport_allows_counts_and_denies_as_the_other(stack, tmp_path, transport):
-    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
-    adapter = AdapterProcess(
-        tmp_path,
-        {
-            "server": {
-                "httpTransport": transport,
-                "http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"},
-            },
-            "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
-            "controlPlane": {"type": "file", "path": "catalog.yaml"},
-            "analytics": {"enabled": False},
-        },
-    )
-    gateway = Gateway(Authz([adapter.http_port], "http", path_prefix="/check"), stack.gateways["http"].upstream_port)
-    envoy = None
-    try:
-        adapter.wait_ready()
-        envoy = gateway.start(tmp_path)
-        token = {"authorization": f"Bearer {stack.token()}", "x-forwarded-for": "203.0.113.50"}
-        answers = [requests.get(gateway.url + "/httpbin/1.0.0/headers", headers=token, timeout=10) for _ in range(3)]
-        assert [a.status_code for a in answers] == [200, 200, 200]
-        remaining = [int(a.headers["ratelimit-remaining"]) for a in answers]
-        assert remaining[1:] == [remaining[0] - 1, remaining[0] - 2]  # the warm checks count like the first
-        upstream = [a.json()["headers"] for a in answers]
-        assert upstream[0]["X-Apim-Application-Name"] == upstream[2]["X-Apim-Application-Name"] == "subscribed"
-        assert "Authorization" not in upstream[2]  # removed before the backend, on a warm check too
-        unsubscribed = {"authorization": f"Bearer {stack.token(app='unsubscribed')}"}
-        denied = requests.get(gateway.url + "/httpbin/1.0.0/ip", headers=unsubscribed, timeout=10)
-        assert denied.status_code == 403
-        assert json.loads(denied.content)["code"] == "900908"
-        missing = requests.get(gateway.url + "/httpbin/1.0.0/ip", timeout=10)
-        assert missing.status_code == 401
-        serving = next(json.loads(line) for line in adapter.proc.log().splitlines() if '"serving"' in line)
-        assert serving["http_transport"] == transport
-    finally:
-        if envoy is not None:
-            envoy.stop()
-        adapter.stop()
+    with behind_envoy(stack, tmp_path, "http", {"httpTransport": transport}) as (gateway, serving):
+        allows_counts_and_denies(stack, gateway)
+    assert serving["http_transport"] == transport

@@ -95,6 +95,23 @@ def get(
     return response.status, answer, body
 
 
+class HeldChecks:
+    """The adapter's whole checks, each held on the loop until `release` is set there (as a key manager's answer is
+    awaited)."""
+
+    def __init__(self):
+        self.adapter = in_process_adapter()
+        self.started, self.release = threading.Event(), asyncio.Event()
+
+    async def __call__(self, req):
+        self.started.set()
+        await self.release.wait()
+        return await self.adapter.check_on_loop(req)
+
+    def let_go(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon_threadsafe(self.release.set)
+
+
 def refused(reason: str) -> float:
     return REGISTRY.get_sample_value("apim_adapter_checks_refused_total", {"reason": reason}) or 0.0
 
@@ -211,21 +228,14 @@ def test_odd_credentials_are_denied_not_crashed_on(transport):
 
 @compiled_only
 def test_checks_beyond_the_pending_limit_are_refused_at_once():
-    a = in_process_adapter()
-    started, release = threading.Event(), asyncio.Event()
-
-    async def held(req):
-        started.set()
-        await release.wait()
-        return await a.check_on_loop(req)
-
+    held = HeldChecks()
     before = refused("pending_limit")
     with serving("compiled", adapter_check(held), max_pending=1) as (port, loop):
         first = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         first.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
-        assert started.wait(10)
+        assert held.started.wait(10)
         status, _, body = get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), token(scope="scope_ip"))
-        loop.call_soon_threadsafe(release.set)
+        held.let_go(loop)
         assert first.getresponse().status == 200
     assert (status, body) == (503, b"too many checks pending (server.maxPendingChecks)")
     assert refused("pending_limit") == before + 1
@@ -280,25 +290,18 @@ def test_the_compiled_transport_bounds_heads_and_bodies_and_keeps_connections():
 
 @compiled_only
 def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
-    a = in_process_adapter()
-    started, release = threading.Event(), asyncio.Event()
-
-    async def held(req):
-        started.set()
-        await release.wait()
-        return await a.check_on_loop(req)
-
+    held = HeldChecks()
     with running_loop() as loop:
         server = compiled_server(adapter_check(held), loop, "127.0.0.1", 0)
         server.start()
         port = server.port
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
-        assert started.wait(10)
+        assert held.started.wait(10)
         stopping = threading.Thread(target=server.stop, args=(5.0,))
         stopping.start()
         eventually(lambda: _refused(port), timeout=5)
-        loop.call_soon_threadsafe(release.set)
+        held.let_go(loop)
         assert client.getresponse().status == 200
         stopping.join(10)
         assert not stopping.is_alive()

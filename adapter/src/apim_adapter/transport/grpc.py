@@ -26,6 +26,7 @@ from ..errors import Unavailable
 from ..prepared import credential_of
 from ..ratelimit import Usage
 from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
+from . import chosen
 
 # Adapter.check_prepared: (SHA-256 of the Authorization header, method, path, host, user agent, request id, client
 # ip, transport).
@@ -83,12 +84,7 @@ def request_reader(choice: str) -> ReadCheck | None:
 
 def transport_of(choice: str) -> str:
     """The gRPC transport `server.grpcTransport` asks for: `compiled` or `grpcio`."""
-    if choice == "compiled" and GrpcServer is None:
-        raise ConfigError(
-            "server.grpcTransport: compiled, but apim-adapter-native (with its transport) is not installed "
-            "(adapter/native; `auto` falls back to grpcio)"
-        )
-    return "grpcio" if choice == "grpcio" or GrpcServer is None else "compiled"
+    return chosen("grpcTransport", choice, GrpcServer, "grpcio")
 
 
 def client_ip(headers, source: str, num_trusted_proxies: int = 0) -> str:

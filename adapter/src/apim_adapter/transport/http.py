@@ -18,11 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from .. import metrics
-from ..config import ConfigError
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..prepared import credential_of
 from ..render import Allow, Headers, Renderer, rate_headers
+from . import chosen
 from .grpc import CheckPrepared, PendingChecks, client_address
 
 try:  # The compiled transport (adapter/native, http.rs); older builds of the module do not have it.
@@ -44,12 +44,7 @@ UNAVAILABLE = 503  # an error to Envoy: its failOpen / statusOnError decide
 
 def transport_of(choice: str) -> str:
     """The HTTP-mode transport `server.httpTransport` asks for: `compiled` or `aiohttp`."""
-    if choice == "compiled" and HttpServer is None:
-        raise ConfigError(
-            "server.httpTransport: compiled, but apim-adapter-native (with its HTTP transport) is not installed "
-            "(adapter/native; `auto` falls back to aiohttp)"
-        )
-    return "aiohttp" if choice == "aiohttp" or HttpServer is None else "compiled"
+    return chosen("httpTransport", choice, HttpServer, "aiohttp")
 
 
 @functools.lru_cache(maxsize=4096)
