@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from apim_adapter.transport.grpc import GrpcServer
+from apim_adapter.transport.http import HttpServer
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway, envoy_bin
@@ -211,7 +212,7 @@ def handler_cpu(report: Path) -> tuple[int, int]:
 
 def record_allows(server: Server, headers: dict[str, str], workdir: Path) -> tuple[Path, Path]:
     """The adapter's answer to the benchmark's check, recorded for the trivial servers to repeat: the serialized
-    CheckResponse (gRPC) and the response headers (HTTP mode, without those aiohttp adds to every answer)."""
+    CheckResponse (gRPC) and the response headers (HTTP mode, without those its transport adds to every answer)."""
     from envoy.service.auth.v3 import external_auth_pb2 as pb
 
     from .hotpath import check_request
@@ -228,8 +229,8 @@ def record_allows(server: Server, headers: dict[str, str], workdir: Path) -> tup
     resp = requests.get(f"http://127.0.0.1:{server.http_port}/check{PATH}", headers=headers, timeout=5)
     if resp.status_code != 200:
         raise RuntimeError(f"the adapter's HTTP mode did not allow the benchmark's check: {resp.status_code}")
-    added_by_aiohttp = {"content-length", "content-type", "date", "server"}
-    pairs = [[k, v] for k, v in resp.headers.items() if k.lower() not in added_by_aiohttp]
+    added_by_transport = {"content-length", "content-type", "date", "server"}  # aiohttp's; the compiled one's two
+    pairs = [[k, v] for k, v in resp.headers.items() if k.lower() not in added_by_transport]
     grpc_path, http_path = workdir / "adapter-allow.bin", workdir / "adapter-allow.json"
     grpc_path.write_bytes(answer)
     http_path.write_text(json.dumps(pairs))
@@ -292,13 +293,18 @@ class Fixture:
                                       "defaultLimit": {"quotaType": "requestCount", "requestCount": huge}}],
         }  # fmt: skip
 
-    def adapter_config(self, backend_jwt: bool, workers: int = 1, transport: str = "auto") -> dict[str, Any]:
+    def adapter_config(
+        self, backend_jwt: bool, workers: int = 1, transport: str = "auto", http_transport: str = "auto"
+    ) -> dict[str, Any]:
+        server = {
+            "http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"},
+            "workers": workers,
+            "grpcTransport": transport,
+        }
+        if http_transport != "auto":  # absent is auto (and an adapter before the key, bench.ab's, still starts)
+            server["httpTransport"] = http_transport
         return {
-            "server": {
-                "http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"},
-                "workers": workers,
-                "grpcTransport": transport,
-            },
+            "server": server,
             "keyManagers": [{"name": KM, "issuer": self.jwks.issuer, "jwksUri": self.jwks.url}],
             "controlPlane": {"type": "file", "path": str(self.workdir / "catalog.yaml")},
             "backendJwt": {"enabled": backend_jwt, "keyFile": str(self.workdir / "backend.key"), "algorithm": "ES256"},
@@ -403,10 +409,12 @@ ADAPTER_GRPCIO = "adapter on grpcio, backend JWT off"  # server.grpcTransport: g
 W1, W2 = "adapter, workers=1, 2 streams/conn", "adapter, workers=2 on 2 cores, 2 streams/conn"
 # The same measured for the trivial sync grpc server: what a second process gives any server on this box.
 P1, P2 = "trivial sync grpc, 1 process, 2 streams/conn", "trivial sync grpc, 2 processes on 2 cores, 2 streams/conn"
-TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"
+TRIVIAL_HTTP = "trivial HTTP mode (aiohttp+uvloop)"  # the adapter's aiohttp HTTP transport
+TRIVIAL_HTTP_COMPILED = "trivial HTTP mode (compiled transport)"  # its compiled one (the default where installed)
 # The same trivial servers answering with the adapter's recorded allow: what the answer alone costs.
 TRIVIAL_RECORDED = "trivial sync grpc, the adapter's allow"
-TRIVIAL_HTTP_RECORDED = "trivial HTTP mode, the adapter's allow"
+TRIVIAL_HTTP_RECORDED = "trivial HTTP aiohttp, the adapter's allow"
+TRIVIAL_HTTP_COMPILED_RECORDED = "trivial HTTP compiled, the adapter's allow"
 TRIVIAL_COMPILED_RECORDED = "trivial compiled transport, the adapter's allow"
 TRIVIAL_COMPILED_WARM = "trivial compiled transport, a minimal Python warm path"
 # The same, doing the least work a warm check must do (trivial_server.MinimalWarmPath): how far Python can go.
@@ -415,10 +423,17 @@ TRIVIAL_WARM = "trivial sync grpc, a minimal Python warm path"
 # identical servers differ in this run, the resolution of its ratios.
 TRIVIAL_TWIN = "trivial sync grpc, an identical second process"
 ISTIO_NATIVE = "Istio native: jwt_authn (inline JWKS) + RBAC on scope"
-ADAPTER_HTTP = "adapter, HTTP mode (aiohttp+uvloop)"
 TRANSPORT_LABELS = {"aio": "grpc.aio+asyncio", "threads": "sync grpc, 8 threads", "compiled": "compiled transport"}
-# What `server.grpcTransport: auto` serves with in this run.
+# What `server.grpcTransport: auto` and `server.httpTransport: auto` serve with in this run.
 ADAPTER_TRANSPORT = "grpcio" if GrpcServer is None else "compiled"
+ADAPTER_HTTP_TRANSPORT = "aiohttp" if HttpServer is None else "compiled"
+ADAPTER_HTTP = f"adapter, HTTP mode ({'compiled transport' if HttpServer is not None else 'aiohttp+uvloop'})"
+ADAPTER_HTTP_AIOHTTP = "adapter on aiohttp, HTTP mode"  # server.httpTransport: aiohttp
+# HTTP mode's trivial servers: the row, trivial_server.py's transport, and the row answering the adapter's allow.
+HTTP_TRIVIALS = {
+    "compiled": (TRIVIAL_HTTP_COMPILED, "compiled-http", TRIVIAL_HTTP_COMPILED_RECORDED),
+    "aiohttp": (TRIVIAL_HTTP, "http", TRIVIAL_HTTP_RECORDED),
+}
 
 
 def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.ExitStack) -> list[Target]:
@@ -450,16 +465,25 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
     for transport in trivials:
         name = f"trivial {TRANSPORT_LABELS.get(transport, 'grpc.aio+uvloop')}"
         behind_envoy(name, started(start_trivial(workdir, transport, handler_cpu=plan.handler_cpu)), SERVER_CORES)
-    if plan.full:
-        behind_envoy(TRIVIAL_HTTP, started(start_trivial(workdir, "http")), SERVER_CORES, mode="http")
+    # HTTP mode: the quick plan measures the adapter's default HTTP transport (if compiled) against the trivial
+    # server on it; the full plan also aiohttp, the adapter on it, and both trivial servers with the recorded allow.
+    http_transports = (["compiled"] if HttpServer is not None else []) + (["aiohttp"] if plan.full else [])
+    for transport in http_transports:
+        name, serves_it, _ = HTTP_TRIVIALS[transport]
+        behind_envoy(name, started(start_trivial(workdir, serves_it)), SERVER_CORES, mode="http", transport=transport)
     server = started(fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False), plan.handler_cpu))
     behind_envoy(ADAPTER, server, SERVER_CORES, transport=ADAPTER_TRANSPORT)
+    if ADAPTER_HTTP_TRANSPORT in http_transports:  # never without the trivial server on its transport
+        behind_envoy(ADAPTER_HTTP, server, SERVER_CORES, mode="http", transport=ADAPTER_HTTP_TRANSPORT)
     if plan.full:
-        behind_envoy(ADAPTER_HTTP, server, SERVER_CORES, mode="http")
         if ADAPTER_TRANSPORT != "grpcio":
             config = fixture.adapter_config(backend_jwt=False, transport="grpcio")
             on_grpcio = started(fixture.start_adapter("adapter-grpcio", config, plan.handler_cpu))
             behind_envoy(ADAPTER_GRPCIO, on_grpcio, SERVER_CORES, transport="grpcio")
+        if ADAPTER_HTTP_TRANSPORT != "aiohttp":
+            config = fixture.adapter_config(backend_jwt=False, http_transport="aiohttp")
+            on_aiohttp = started(fixture.start_adapter("adapter-aiohttp", config))
+            behind_envoy(ADAPTER_HTTP_AIOHTTP, on_aiohttp, SERVER_CORES, mode="http", transport="aiohttp")
         grpc_allow, http_allow = record_allows(server, fixture.headers, workdir)
         recorded = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu)
         behind_envoy(TRIVIAL_RECORDED, started(recorded), SERVER_CORES)
@@ -470,8 +494,12 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
             behind_envoy(TRIVIAL_COMPILED_WARM, started(sketch), SERVER_CORES, transport="compiled")
         sketch = start_trivial(workdir, "threads", grpc_allow, plan.handler_cpu, warm_path=True)
         behind_envoy(TRIVIAL_WARM, started(sketch), SERVER_CORES)
-        trivial = started(start_trivial(workdir, "http", http_allow))
-        behind_envoy(TRIVIAL_HTTP_RECORDED, trivial, SERVER_CORES, mode="http")
+        for transport in http_transports:
+            _, serves_it, name = HTTP_TRIVIALS[transport]
+            trivial = started(start_trivial(workdir, serves_it, http_allow))
+            # No target reads these rows' latency: the compiled one skips the steady run (aiohttp's keeps its own).
+            steady = transport == "aiohttp"
+            behind_envoy(name, trivial, SERVER_CORES, mode="http", latency=steady, transport=transport)
     server = started(fixture.start_adapter("adapter-jwt", fixture.adapter_config(backend_jwt=True), plan.handler_cpu))
     behind_envoy(ADAPTER_JWT, server, SERVER_CORES, transport=ADAPTER_TRANSPORT)
     if plan.full:
@@ -645,17 +673,19 @@ def targets(
 ) -> list[dict[str, Any]]:
     """Every target's verdict; `interval_ms`: the steady run's interval between requests on one connection."""
     out = []
-    adapters = [n for n in (ADAPTER, ADAPTER_JWT, ADAPTER_GRPCIO, ADAPTER_HTTP) if n in results]
+    adapters = [n for n in (ADAPTER, ADAPTER_JWT, ADAPTER_GRPCIO, ADAPTER_HTTP, ADAPTER_HTTP_AIOHTTP) if n in results]
     for name in adapters:
         ref = reference(name, results)
         out.append(judge(f"{name}: req/s ≥ 90% of {ref}", paired(results, name, ref, "rps_rounds"), 0.9, True))
     on_grpcio = ADAPTER_GRPCIO if ADAPTER_GRPCIO in results else ADAPTER  # the recorded allows are served by grpcio
+    on_aiohttp = ADAPTER_HTTP_AIOHTTP if ADAPTER_HTTP_AIOHTTP in results else ADAPTER_HTTP  # ... and by aiohttp
     for name, same in (
         (ADAPTER, TRIVIAL_COMPILED_RECORDED),
         (ADAPTER, TRIVIAL_COMPILED_WARM),
         (on_grpcio, TRIVIAL_RECORDED),
         (on_grpcio, TRIVIAL_WARM),
-        (ADAPTER_HTTP, TRIVIAL_HTTP_RECORDED),
+        (ADAPTER_HTTP, TRIVIAL_HTTP_COMPILED_RECORDED),
+        (on_aiohttp, TRIVIAL_HTTP_RECORDED),
     ):
         if name in results and same in results:  # not a target: where the rest of the gap is
             ratios = paired(results, name, same, "rps_rounds")
@@ -706,10 +736,13 @@ def targets(
 
 
 def reference(name: str, results: dict[str, dict[str, Any]]) -> str:
-    """The trivial server on the same transport."""
-    if results[name].get("mode") == "http" and TRIVIAL_HTTP in results:
-        return TRIVIAL_HTTP
-    if results[name].get("transport") == "compiled" and TRIVIAL_COMPILED in results:
+    """The trivial server on the same transport: in HTTP mode the compiled or the aiohttp one, in gRPC the compiled
+    one or sync grpc."""
+    compiled = results[name].get("transport") == "compiled"
+    if results[name].get("mode") == "http":
+        same = TRIVIAL_HTTP_COMPILED if compiled else TRIVIAL_HTTP
+        return same if same in results else TRIVIAL  # (the benchmark starts no HTTP row without its trivial)
+    if compiled and TRIVIAL_COMPILED in results:
         return TRIVIAL_COMPILED
     return TRIVIAL
 
@@ -731,7 +764,8 @@ def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> s
         lines.append(f"{name:<46} {t['rps']:>8,.0f} {t['rps'] / ref_rps:>8.2f} {lat} {server_cpu} {envoy_cpu}")
     lines.append("req/s: wrk, 16 connections. p50/p99: steady 1,000 req/s over 4 connections. Medians of the rounds.")
     lines.append("+p50/+p99: over Envoy alone. CPU per request of the server and of Envoy, from /proc. x ref: against")
-    lines.append("the trivial server on the same transport (gRPC: the compiled one's for rows on it, else sync grpc).")
+    lines.append("the trivial server on the same transport (gRPC: the compiled one's for rows on it, else sync grpc;")
+    lines.append("HTTP mode: the compiled one's for rows on it, else aiohttp's).")
     handlers = {n: r["throughput"] for n, r in results.items() if r["throughput"].get("handler_cpu_us_per_req")}
     if handlers:
         lines.append("Of the server's CPU per request, inside its handler (thread CPU clock, --handler-cpu):")

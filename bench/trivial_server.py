@@ -3,18 +3,20 @@
 It is the yardstick of the benchmark: what Python and grpcio cost before any policy runs. Transports:
 `aio` (grpc.aio on asyncio's loop), `uvloop` (grpc.aio on uvloop), `threads` (the sync grpc server with a thread
 pool, the adapter's `grpcio` transport), `compiled` (the adapter's compiled transport, apim_adapter_native's
-GrpcServer, calling a Python function that returns the answer) and `http` (Envoy's HTTP mode: aiohttp on uvloop
-answering 200, as the adapter's HTTP mode does).
+GrpcServer, calling a Python function that returns the answer); for Envoy's HTTP mode, answering 200: `http`
+(aiohttp on uvloop, the adapter's `aiohttp` HTTP transport) and `compiled-http` (the adapter's compiled HTTP
+transport, apim_adapter_native's HttpServer, calling a Python function that returns the answer).
 
     python -m bench.trivial_server --port 50051 --transport uvloop
     python -m bench.trivial_server --port 50051 --transport threads --response allow.bin
     python -m bench.trivial_server --port 50051 --transport threads --processes 2
     python -m bench.trivial_server --port 50051 --transport threads --response allow.bin --warm-path
+    python -m bench.trivial_server --port 8080 --transport compiled-http --response allow.json
 
 `--response FILE` answers every check with a recorded allow instead of the empty OK: for gRPC a serialized
-CheckResponse, for `http` a JSON list of [header, value] pairs. The benchmark records the adapter's own allow
-(its upstream headers, metadata and RateLimit-* headers), so that one row shows what the answer alone costs
-grpc and Envoy, apart from the adapter's work.
+CheckResponse, for `http` and `compiled-http` a JSON list of [header, value] pairs. The benchmark records the
+adapter's own allow (its upstream headers, metadata and RateLimit-* headers), so that one row shows what the answer
+alone costs the transport and Envoy, apart from the adapter's work.
 
 `--warm-path` (sync grpc or compiled, with `--response`) does the least work a warm check of the adapter must do before
 answering (`MinimalWarmPath`): the yardstick of how far a Python warm path can go, beside the adapter.
@@ -46,7 +48,8 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
 from google.rpc import code_pb2, status_pb2
 
-TRANSPORTS = ("aio", "uvloop", "threads", "compiled", "http")
+TRANSPORTS = ("aio", "uvloop", "threads", "compiled", "http", "compiled-http")
+HTTP_TRANSPORTS = ("http", "compiled-http")  # Envoy's HTTP mode: the recorded allow is a list of headers
 ALLOW = pb.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=pb.OkHttpResponse())
 
 
@@ -164,6 +167,20 @@ def serve_compiled(port: int, allow: pb.CheckResponse = ALLOW, warm_path: bool =
     server.stop(1)
 
 
+def serve_compiled_http(port: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    from apim_adapter.transport.http import HttpServer
+
+    if HttpServer is None:
+        raise SystemExit("--transport compiled-http needs apim-adapter-native with its HTTP transport (make native)")
+    answer = (200, headers, b"")
+    # Every request is answered by `warm` on the transport's thread; `whole` (every header as a dict, then the
+    # answer or None to reply later) is never reached, but answers the same if it were.
+    server = HttpServer("127.0.0.1", port, lambda fields, given, reply: answer, lambda *fields: answer)
+    server.start()
+    until_signalled()
+    server.stop(1)
+
+
 async def serve_aio(address: str, allow: pb.CheckResponse = ALLOW) -> None:
     server = grpc.aio.server()
     pb_grpc.add_AuthorizationServicer_to_server(AsyncAllow(allow), server)
@@ -197,7 +214,12 @@ async def serve_http(port: int, headers: tuple[tuple[str, str], ...] = ()) -> No
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--transport", choices=TRANSPORTS, default="uvloop")
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="uvloop",
+        help="gRPC: aio, uvloop, threads, compiled; Envoy's HTTP mode: http (aiohttp), compiled-http (see above)",
+    )
     parser.add_argument("--threads", type=int, default=8, help="thread pool size of the sync server")
     parser.add_argument("--response", type=Path, help="a recorded allow to answer with (see above)")
     parser.add_argument("--processes", type=int, default=1, help="processes sharing the port (sync grpc only)")
@@ -213,8 +235,9 @@ def main(argv: list[str] | None = None) -> None:
     others = [subprocess.Popen(one) for _ in range(args.processes - 1)]
     address = f"127.0.0.1:{args.port}"
     recorded = args.response.read_bytes() if args.response else None
-    allow = pb.CheckResponse.FromString(recorded) if recorded and args.transport != "http" else ALLOW
-    headers = tuple(tuple(pair) for pair in json.loads(recorded)) if recorded and args.transport == "http" else ()
+    http_mode = args.transport in HTTP_TRANSPORTS
+    allow = pb.CheckResponse.FromString(recorded) if recorded and not http_mode else ALLOW
+    headers = tuple(tuple(pair) for pair in json.loads(recorded)) if recorded and http_mode else ()
     if args.transport == "threads":
         try:
             serve_threads(address, args.threads, allow, args.warm_path)
@@ -224,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                 other.wait()
     elif args.transport == "compiled":
         serve_compiled(args.port, allow, args.warm_path)
+    elif args.transport == "compiled-http":
+        serve_compiled_http(args.port, headers)
     elif args.transport in ("uvloop", "http"):
         import uvloop
 

@@ -182,3 +182,40 @@ def test_each_adapter_is_judged_against_the_trivial_server_on_its_own_transport(
     assert verdicts[f"{b.ADAPTER_JWT}: req/s ≥ 90% of {b.TRIVIAL_COMPILED}"] == "MISS"
     assert verdicts[f"{b.ADAPTER_GRPCIO}: req/s ≥ 90% of {b.TRIVIAL}"] == "MISS"
     assert f"{b.ADAPTER}: req/s ≥ 90% of {b.TRIVIAL}" not in verdicts
+
+
+def test_each_http_mode_adapter_is_judged_against_the_trivial_server_on_its_own_http_transport():
+    """HTTP mode as for gRPC: the adapter on the compiled HTTP transport against the trivial server on it, the adapter
+    on aiohttp against the trivial aiohttp server, for throughput and for latency at 1,000 req/s."""
+    import bench.extauthz as b
+
+    fast, slow = [(0.5, 1.0)] * 3, [(0.7, 1.4)] * 3
+    results = {
+        b.TRIVIAL: scenario([1000, 1000, 1000], steady=fast),
+        b.TRIVIAL_AIO: scenario([700, 700, 700]),
+        b.TRIVIAL_HTTP_COMPILED: scenario([4000, 4000, 4000], mode="http", steady=fast, transport="compiled"),
+        b.TRIVIAL_HTTP: scenario([2000, 2000, 2000], mode="http", steady=slow, transport="aiohttp"),
+        b.ADAPTER: scenario([1000, 1000, 1000], steady=fast),
+        b.ADAPTER_JWT: scenario([1000, 1000, 1000], steady=fast),
+        b.ADAPTER_HTTP: scenario([3800, 3900, 3700], mode="http", steady=fast, transport="compiled"),
+        b.ADAPTER_HTTP_AIOHTTP: scenario([1900, 1950, 1850], mode="http", steady=slow, transport="aiohttp"),
+        b.TRIVIAL_HTTP_COMPILED_RECORDED: scenario([3000, 3000, 3000], mode="http", transport="compiled"),
+        b.TRIVIAL_HTTP_RECORDED: scenario([1900, 1900, 1900], mode="http", steady=slow, transport="aiohttp"),
+        b.W1: scenario([1000, 1000, 1000], cpu=[100, 100, 100]),
+        b.W2: scenario([1900, 1900, 1900], cpu=[100, 100, 100]),
+    }
+    checks = {c["target"]: c for c in targets(results)}
+    verdicts = {target: c["verdict"] for target, c in checks.items()}
+    for adapter, trivial in ((b.ADAPTER_HTTP, b.TRIVIAL_HTTP_COMPILED), (b.ADAPTER_HTTP_AIOHTTP, b.TRIVIAL_HTTP)):
+        assert verdicts[f"{adapter}: req/s ≥ 90% of {trivial}"] == "PASS"
+        assert verdicts[f"{adapter}: p50 at 1k req/s ≤ 1.25x {trivial}"] == "PASS"
+        assert verdicts[f"{adapter}: p99 at 1k req/s ≤ 1.25x {trivial}"] == "PASS"
+    assert checks[f"{b.ADAPTER_HTTP}: req/s ≥ 90% of {b.TRIVIAL_HTTP_COMPILED}"]["rounds"] == [0.95, 0.975, 0.925]
+    # Never across transports: the compiled adapter against aiohttp (or the other way) would flatter or wrong it.
+    assert not [t for t in verdicts if t.startswith(b.ADAPTER_HTTP + ":") and t.endswith(b.TRIVIAL_HTTP)]
+    assert not [t for t in verdicts if t.startswith(b.ADAPTER_HTTP_AIOHTTP) and b.TRIVIAL_HTTP_COMPILED in t]
+    # The recorded allows: each adapter against the trivial server on its transport answering it (INFO).
+    assert checks[f"{b.ADAPTER_HTTP}: req/s against {b.TRIVIAL_HTTP_COMPILED_RECORDED}"]["verdict"] == "INFO"
+    assert checks[f"{b.ADAPTER_HTTP_AIOHTTP}: req/s against {b.TRIVIAL_HTTP_RECORDED}"]["verdict"] == "INFO"
+    assert b.reference(b.TRIVIAL_HTTP_COMPILED_RECORDED, results) == b.TRIVIAL_HTTP_COMPILED
+    assert b.reference(b.TRIVIAL_HTTP_RECORDED, results) == b.TRIVIAL_HTTP

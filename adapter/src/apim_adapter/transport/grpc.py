@@ -34,8 +34,9 @@ CheckPrepared = Callable[
     [bytes | None, str, str, str, str, str, str, str], tuple[Allow, Usage | None] | Decision | None
 ]
 
-# What a warm check reads of a CheckRequest: the SHA-256 of the Authorization header (None without one), method,
-# path, host, user agent, request id, x-forwarded-for, x-envoy-external-address, the peer's address.
+# What a warm check reads of a request (a CheckRequest, or in HTTP mode the checked request itself): the SHA-256 of
+# the Authorization header (None without one), method, path, host, user agent, request id, x-forwarded-for,
+# x-envoy-external-address, the peer's address.
 RequestFields = tuple[bytes | None, str, str, str, str, str, str, str, str]
 ReadCheck = Callable[[bytes], RequestFields | None]
 

@@ -23,7 +23,7 @@ from ..errors import Unavailable
 from ..prepared import credential_of
 from ..render import Allow, Headers, Renderer, rate_headers
 from . import chosen
-from .grpc import CheckPrepared, PendingChecks, client_address
+from .grpc import CheckPrepared, PendingChecks, RequestFields, client_address
 
 try:  # The compiled transport (adapter/native, http.rs); older builds of the module do not have it.
     from apim_adapter_native import HttpServer
@@ -34,11 +34,6 @@ log = logging.getLogger(__name__)
 
 # What both transports answer: status, headers, body.
 Response = tuple[int, Headers, bytes]
-# What a warm check reads of a checked request: the SHA-256 of the Authorization header (None without one), method,
-# path with its query, Host, User-Agent, X-Request-Id, X-Forwarded-For, X-Envoy-External-Address, the peer's address
-# (the fields a gRPC check reads, `grpc.RequestFields`).
-RequestFields = tuple[bytes | None, str, str, str, str, str, str, str, str]
-
 UNAVAILABLE = 503  # an error to Envoy: its failOpen / statusOnError decide
 
 
