@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.ab --before DIR [--rounds 10]
 
 DIR holds another copy of the adapter's package (DIR/apim_adapter, e.g. main's, copied before a change); the
-other adapter is the one on PYTHONPATH or installed. Behind their own Envoy each: the trivial sync gRPC server,
-the trivial aiohttp server, and both adapters in gRPC and HTTP mode (one process each serves both). Every round
+other adapter is the one on PYTHONPATH or installed. Behind their own Envoy each: the trivial gRPC and HTTP-mode
+servers on the transports the adapters run on (the compiled ones where adapter/native has them), and both adapters
+in gRPC and HTTP mode (one process each serves both). Every round
 runs each target for 1 s of wrk after 1 s of warm-up, so each scenario sees the same load as its reference within
 seconds, where `bench.extauthz` spends minutes between them. Prints per target the median req/s and server CPU
 per request, and per adapter the median of its per-round req/s ratio to the trivial server on its transport.
@@ -28,10 +29,16 @@ from harness.envoy import Authz
 from harness.helpers import ROOT
 
 from .extauthz import (
+    ADAPTER_HTTP_TRANSPORT,
+    ADAPTER_TRANSPORT,
     LOAD_CORES,
     OUT,
     PATH,
     SERVER_CORES,
+    TRIVIAL,
+    TRIVIAL_COMPILED,
+    TRIVIAL_HTTP,
+    TRIVIAL_HTTP_COMPILED,
     Fixture,
     Server,
     cpu_seconds,
@@ -42,7 +49,14 @@ from .extauthz import (
     wrk,
 )
 
-TRIVIAL = {"grpc": "trivial sync grpc, 8 threads", "http": "trivial HTTP mode (aiohttp+uvloop)"}
+# The trivial server on the transport each mode is served with here (`auto`: both adapters run on the installed
+# adapter/native, compiled where it has the transport): its row and trivial_server.py's transport.
+REFERENCE = {
+    "grpc": (TRIVIAL_COMPILED, "compiled") if ADAPTER_TRANSPORT == "compiled" else (TRIVIAL, "threads"),
+    "http": (TRIVIAL_HTTP_COMPILED, "compiled-http")
+    if ADAPTER_HTTP_TRANSPORT == "compiled"
+    else (TRIVIAL_HTTP, "http"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"{name}: {answer.status_code}")
             targets[name] = (gateway.port, server.proc.proc.pid)
 
-        for mode, transport in (("grpc", "threads"), ("http", "http")):
+        for mode, (name, transport) in REFERENCE.items():
             server = start_trivial(workdir, transport)
             stack.callback(server.stop)
             pin(server.proc.proc.pid, SERVER_CORES)
-            behind_envoy(TRIVIAL[mode], server, mode)
+            behind_envoy(name, server, mode)
         given = os.environ.get("PYTHONPATH", "")
         for label, path in (("before", f"{args.before}{os.pathsep}{ROOT}"), ("after", given)):
             with environment(PYTHONPATH=path):
@@ -100,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"{name:<40} {median(r['rps']):>8,.0f} req/s {median(r['cpu_us']):>6,.0f} µs CPU/req")
     for label in ("before", "after"):
-        for mode, reference in TRIVIAL.items():
+        for mode, (reference, _) in REFERENCE.items():
             mine = results[f"adapter {label}, {mode}"]["rps"]
             ratios = [a / b for a, b in zip(mine, results[reference]["rps"], strict=True)]
             print(f"adapter {label}, {mode}: {median(ratios):.2f}x {reference} (median of the per-round ratios)")
