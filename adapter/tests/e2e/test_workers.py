@@ -43,9 +43,11 @@ def two_workers(stack, tmp_path):
         adapter.stop()
 
 
-def test_two_workers_share_the_ports_and_their_metrics(stack, tmp_path, two_workers):
+@pytest.mark.parametrize("mode", ["grpc", "http"])
+def test_two_workers_share_the_ports_and_their_metrics(stack, tmp_path, two_workers, mode):
     adapter = two_workers
-    gateway = Gateway(Authz([adapter.grpc_port]), stack.gateways["grpc"].upstream_port, concurrency=2)
+    authz = Authz([adapter.grpc_port]) if mode == "grpc" else Authz([adapter.http_port], "http")
+    gateway = Gateway(authz, stack.gateways[mode].upstream_port, concurrency=2)
     envoy = gateway.start(tmp_path)
     try:
         token = {"authorization": f"Bearer {stack.token()}"}
