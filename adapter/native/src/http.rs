@@ -9,7 +9,7 @@
 //!   the cluster is configured for HTTP/2; Istio's `envoyExtAuthzHttp` provider does not), any method and path;
 //! - a request head (request line and headers) over `max_head_bytes`, or with more than 100 headers (hyper's
 //!   default; Envoy forwards at most its own `max_headers_count`, 100 by default), gets 431 and the connection is
-//!   closed; a body is read and dropped (a check does not read it), one over `max_body_bytes` gets 413;
+//!   closed; a body is read and dropped as it arrives (a check does not read it; aiohttp drained it too);
 //! - a connection idle, or in the middle of a request head, for `IDLE_TIMEOUT` is closed (as aiohttp's
 //!   keep-alive timeout, 75 s, did);
 //! - stop: idle connections close at once, a request in flight finishes within the grace period.
@@ -50,7 +50,6 @@ struct Shared {
     warm: Option<Py<PyAny>>,
     whole: Py<PyAny>,
     max_head_bytes: usize,
-    max_body_bytes: usize,
 }
 
 /// An HTTP/1.1 server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
@@ -65,18 +64,17 @@ impl HttpServer {
     /// `warm`: None to send every request to `whole`; `keepalive_seconds`: idle seconds before TCP keepalive
     /// probes a connection (0: none).
     #[new]
-    #[pyo3(signature = (host, port, whole, warm = None, max_head_bytes = 65536, max_body_bytes = 4 << 20, keepalive_seconds = 300))]
+    #[pyo3(signature = (host, port, whole, warm = None, max_head_bytes = 65536, keepalive_seconds = 300))]
     fn new(
         host: &str,
         port: u16,
         whole: Py<PyAny>,
         warm: Option<Py<PyAny>>,
         max_head_bytes: usize,
-        max_body_bytes: usize,
         keepalive_seconds: u64,
     ) -> PyResult<Self> {
         Ok(HttpServer {
-            shared: Arc::new(Shared { warm, whole, max_head_bytes, max_body_bytes }),
+            shared: Arc::new(Shared { warm, whole, max_head_bytes }),
             listening: Listening::bind(host, port, keepalive_seconds)?,
         })
     }
@@ -130,13 +128,11 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
 
 async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Response<Full<Bytes>> {
     let (head, mut body) = request.into_parts();
-    // Dropped, not kept: a check does not read the body (Envoy sends one only with `with_request_body`).
-    let mut size = 0;
+    // Dropped as it arrives, never kept: a check does not read the body (Envoy sends one only with
+    // `with_request_body`, bounded by its `max_request_bytes`).
     while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { return plain(StatusCode::BAD_REQUEST, "the request's body broke") };
-        size += frame.data_ref().map_or(0, Bytes::len);
-        if size > shared.max_body_bytes {
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        if frame.is_err() {
+            return plain(StatusCode::BAD_REQUEST, "the request's body broke");
         }
     }
     let (reply, completed) = Reply::new();

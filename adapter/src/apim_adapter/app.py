@@ -378,9 +378,11 @@ class Adapter:
             feeder.cancel()
             warming.cancel()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
-            await asyncio.to_thread(stop_grpc)
-            if compiled_http is not None:  # its checks on this loop finish while it waits
-                await asyncio.to_thread(compiled_http.stop, GRACE_SECONDS)
+            # Both within one grace period; the HTTP transport's whole checks finish on this loop while it waits.
+            stopping = [asyncio.to_thread(stop_grpc)]
+            if compiled_http is not None:
+                stopping.append(asyncio.to_thread(compiled_http.stop, GRACE_SECONDS))
+            await asyncio.gather(*stopping)
             checks.shutdown(wait=False, cancel_futures=True)
             if folder is not None:
                 folder.cancel()

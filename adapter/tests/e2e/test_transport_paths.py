@@ -29,9 +29,11 @@ HTTP_TRANSPORTS = ["aiohttp"] + (["compiled"] if HttpServer is not None else [])
 
 
 @contextlib.contextmanager
-def behind_envoy(stack, workdir: Path, mode: str, server: dict[str, Any]) -> Iterator[tuple[Gateway, dict[str, Any]]]:
-    """An adapter with `server` settings behind its own Envoy in `mode`: yields the gateway and the adapter's
-    `serving` log line."""
+def behind_envoy(
+    stack, workdir: Path, mode: str, server: dict[str, Any], body: dict[str, Any] | None = None
+) -> Iterator[tuple[Gateway, dict[str, Any]]]:
+    """An adapter with `server` settings behind its own Envoy in `mode` (`body`: the provider's
+    includeRequestBodyInCheck): yields the gateway and the adapter's `serving` log line."""
     (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
     if mode == "http":
         server["http"] = {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}
@@ -42,7 +44,10 @@ def behind_envoy(stack, workdir: Path, mode: str, server: dict[str, Any]) -> Ite
         "analytics": {"enabled": False},
     }
     adapter = AdapterProcess(workdir, config)
-    authz = Authz([adapter.grpc_port]) if mode == "grpc" else Authz([adapter.http_port], "http", path_prefix="/check")
+    if mode == "grpc":
+        authz = Authz([adapter.grpc_port], include_request_body=body)
+    else:
+        authz = Authz([adapter.http_port], "http", path_prefix="/check", include_request_body=body)
     gateway = Gateway(authz, stack.gateways[mode].upstream_port)
     envoy = None
     try:
@@ -87,3 +92,26 @@ def test_each_http_mode_transport_allows_counts_and_denies_as_the_other(stack, t
     with behind_envoy(stack, tmp_path, "http", {"httpTransport": transport}) as (gateway, serving):
         allows_counts_and_denies(stack, gateway)
     assert serving["http_transport"] == transport
+
+
+@pytest.mark.parametrize(
+    ("mode", "transport"), [("grpc", t) for t in TRANSPORTS] + [("http", t) for t in HTTP_TRANSPORTS]
+)
+def test_checks_that_carry_the_request_body_are_answered_and_the_body_reaches_the_backend(
+    stack, tmp_path, mode, transport
+):
+    """With includeRequestBodyInCheck Envoy buffers the body and sends it in the check (partially, past its
+    limit); the adapter does not read it, but must take it and answer as without it."""
+    server = {"grpcTransport": transport} if mode == "grpc" else {"httpTransport": transport}
+    limit = {"maxRequestBytes": 8192, "allowPartialMessage": True}
+    with behind_envoy(stack, tmp_path, mode, server, body=limit) as (gateway, _):
+        token = {"authorization": f"Bearer {stack.token()}", "content-type": "text/plain"}
+        for size in (100, 64 << 10):  # under and over Envoy's limit
+            payload = b"0123456789abcdef" * (size // 16)
+            sent = requests.post(
+                gateway.url + "/httpbin/1.0.0/anything/upload", data=payload, headers=token, timeout=10
+            )
+            assert sent.status_code == 200, size
+            assert sent.json()["data"] == payload.decode(), sent.json()  # httpbin echoes what reached it
+        unauthenticated = requests.post(gateway.url + "/httpbin/1.0.0/anything/upload", data=b"x" * 1000, timeout=10)
+        assert unauthenticated.status_code == 401
