@@ -2,8 +2,8 @@
 ext_authz HTTP client sees them: the same answers for warm and whole checks, the path prefix, the client's address,
 503 for a check that cannot be decided, a slow check that holds up no warm one; and what only the compiled
 transport has to do itself: the pending limit, dropping a check nobody waits for, the head limit, bodies dropped,
-a graceful stop. Real servers on loopback, a real HTTP/1.1 client (http.client, keep-alive); the checks are the adapter's own
-over a catalog in process, whole checks on a real event loop."""
+a graceful stop. Real servers on loopback, a real HTTP/1.1 client (http.client, keep-alive); the checks are the
+adapter's own over a catalog in process, whole checks on a real event loop."""
 
 from __future__ import annotations
 
