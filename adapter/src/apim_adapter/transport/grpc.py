@@ -119,17 +119,21 @@ def fields_of(request: pb.CheckRequest) -> RequestFields:
     """What a warm check reads of a parsed request: the Python reader, and what the compiled one must answer."""
     attrs = request.attributes
     http = attrs.request.http
-    headers = http.headers
+    return request_fields(http.headers, http.method, http.path, http.host, attrs.source.address.socket_address.address)
+
+
+def request_fields(headers: Mapping[str, str], method: str, path: str, host: str, peer: str) -> RequestFields:
+    """The fields a warm check reads, from a request's headers (lower-case names, or a case-insensitive map)."""
     return (
         credential_of(headers.get("authorization")),
-        http.method,
-        http.path,
-        http.host,
+        method,
+        path,
+        host,
         headers.get("user-agent", ""),
         headers.get("x-request-id", ""),
         headers.get("x-forwarded-for", ""),
         headers.get("x-envoy-external-address", ""),
-        attrs.source.address.socket_address.address,
+        peer,
     )
 
 
@@ -348,7 +352,8 @@ def add_to_server(server: grpc.Server, service: AuthorizationService) -> None:
 
 
 class PendingChecks:
-    """How many checks were handed to the check threads and are not finished, refusing more than `limit`."""
+    """How many checks were handed off the transport's thread (to the check threads, or the event loop in HTTP
+    mode) and are not finished, refusing more than `limit`; both transports count what they shed here."""
 
     def __init__(self, limit: int):
         self.limit, self.count = limit, 0
@@ -356,10 +361,20 @@ class PendingChecks:
 
     def admit(self) -> bool:
         with self._lock:
-            if self.count >= self.limit:
-                return False
-            self.count += 1
-            return True
+            if self.count < self.limit:
+                self.count += 1
+                return True
+        metrics.CHECKS_REFUSED.labels("pending_limit").inc()
+        return False
+
+    @staticmethod
+    def abandoned(reply: Any) -> bool:
+        """Whether nobody waits for this handed-off check any more (its deadline passed, its caller reset or hung
+        up while it queued): then it is not run, and counted."""
+        if reply.pending:
+            return False
+        metrics.CHECKS_REFUSED.labels("abandoned").inc()
+        return True
 
     def done(self) -> None:
         with self._lock:
@@ -392,8 +407,7 @@ def compiled_server(
 
     def whole(raw: bytes, request: pb.CheckRequest | None, metadata: Mapping[str, str] | None, reply: Any) -> None:
         try:
-            if not reply.pending:  # its deadline passed or Envoy cancelled it while it queued: nobody waits for it
-                metrics.CHECKS_REFUSED.labels("abandoned").inc()
+            if pending.abandoned(reply):
                 return
             if tracing is not None and metadata is not None and (parent := tracing.remote_parent(metadata)):
                 answer = tracing.within(parent, service.answer_whole, raw, request)
@@ -411,7 +425,6 @@ def compiled_server(
             if warm is not None:
                 return warm
             if not pending.admit():
-                metrics.CHECKS_REFUSED.labels("pending_limit").inc()
                 return OVERLOADED.status
             try:
                 checks.submit(whole, raw, request, metadata, reply)

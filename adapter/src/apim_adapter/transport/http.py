@@ -17,13 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import metrics
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
-from ..prepared import credential_of
 from ..render import Allow, Headers, Renderer, rate_headers
 from . import chosen
-from .grpc import CheckPrepared, PendingChecks, RequestFields, client_address
+from .grpc import CheckPrepared, PendingChecks, RequestFields, client_address, request_fields
 
 try:  # The compiled transport (adapter/native, http.rs); older builds of the module do not have it.
     from apim_adapter_native import HttpServer
@@ -133,19 +131,10 @@ def make_handler(answer: HttpCheck) -> Callable[[web.BaseRequest], Awaitable[web
     """The aiohttp handler (`server.httpTransport: aiohttp`)."""
 
     async def handle(request: web.BaseRequest) -> web.Response:
-        given = request.headers  # case-insensitive already: no copy on the warm path
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        fields: RequestFields = (
-            credential_of(given.get("authorization")),
-            request.method,
-            request.raw_path,
-            request.host,
-            given.get("user-agent", ""),
-            given.get("x-request-id", ""),
-            given.get("x-forwarded-for", ""),
-            given.get("x-envoy-external-address", ""),
-            peer[0] if peer else "",
-        )
+        address = peer[0] if peer else ""
+        # request.headers is case-insensitive already: no copy on the warm path
+        fields = request_fields(request.headers, request.method, request.raw_path, request.host, address)
         response = answer.warm(*fields)
         if response is None:
             headers: dict[str, str] = {}
@@ -175,8 +164,7 @@ def compiled_server(
 
     async def whole_on_loop(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> None:
         try:
-            if not reply.pending:  # Envoy gave up on it (its timeout, a closed connection) while it queued
-                metrics.CHECKS_REFUSED.labels("abandoned").inc()
+            if pending.abandoned(reply):  # Envoy gave up on it (its timeout closes the connection) while it queued
                 return
             reply.respond(*await answer.whole(fields, headers))
         except Exception:
@@ -187,7 +175,6 @@ def compiled_server(
 
     def whole(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> Response | None:
         if not pending.admit():
-            metrics.CHECKS_REFUSED.labels("pending_limit").inc()
             return UNAVAILABLE, (), b"too many checks pending (server.maxPendingChecks)"
         try:
             asyncio.run_coroutine_threadsafe(whole_on_loop(fields, headers, reply), loop)
