@@ -172,6 +172,7 @@ class Server:
     grpc_port: int
     http_port: int | None = None
     handler_cpu: Path | None = None  # where it reports its handlers' CPU time (BENCH_HANDLER_CPU), if it does
+    admin_port: int | None = None  # the adapter's (metrics)
 
     def stop(self) -> None:
         self.proc.stop()
@@ -319,7 +320,7 @@ class Fixture:
         with environment(**hooks(**env) if env else {}):
             adapter = AdapterProcess(self.workdir, copy.deepcopy(config), name)
         adapter.wait_ready()
-        return Server(adapter.proc, adapter.grpc_port, adapter.http_port, report)
+        return Server(adapter.proc, adapter.grpc_port, adapter.http_port, report, adapter.admin_port)
 
     def close(self) -> None:
         self.jwks.close()

@@ -9,7 +9,8 @@ Traffic (wrk, one Lua script): 70% a valid token, 10% an expired one, 20% a uniq
 (half JWTs of our issuer with a forged signature, so that each one is verified and remembered as rejected; half
 plain garbage). Anyone can send the last kind, so memory must level off while they keep coming. Every
 `--every` seconds: requests/s, answers by status, errors (5xx and socket errors), and the adapter's RSS. Prints a
-table, says whether RSS levelled off, and writes .cache/bench/soak.json. Recorded figures: bench/README.md.
+table, says whether RSS levelled off, how long the adapter's garbage collections paused it (its own
+`apim_adapter_gc_pause_seconds`), and writes .cache/bench/soak.json. Recorded figures: bench/README.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import oidc
 from harness.envoy import Authz
@@ -119,7 +123,10 @@ def run_wrk(port: int, script: Path, seconds: int, env: dict[str, str]) -> dict[
     }
 
 
-def soak(seconds: int, every: int, workdir: Path, mode: str = "grpc") -> list[dict[str, Any]]:
+def soak(
+    seconds: int, every: int, workdir: Path, mode: str = "grpc"
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """The samples, and the adapter's garbage collection pauses over the whole soak (`gc_pauses`)."""
     fixture = Fixture(workdir)
     samples: list[dict[str, Any]] = []
     try:
@@ -141,11 +148,42 @@ def soak(seconds: int, every: int, workdir: Path, mode: str = "grpc") -> list[di
             result.update(t=round(time.monotonic() - started), rss_mib=round(rss_mib(adapter.proc.proc.pid), 1))
             samples.append(result)
             print(row(result), flush=True)
+        assert adapter.admin_port is not None
+        pauses = gc_pauses(requests.get(f"http://127.0.0.1:{adapter.admin_port}/metrics", timeout=10).text)
         envoy.stop()
         adapter.stop()
     finally:
         fixture.close()
-    return samples
+    return samples, pauses
+
+
+def gc_pauses(metrics: str) -> dict[str, dict[str, float]]:
+    """Per generation of Python's collector, from the adapter's `apim_adapter_gc_pause_seconds`: how many
+    collections, their mean pause and the histogram bound every one of them stayed under (ms)."""
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "apim_adapter_gc_pause_seconds":
+            continue
+        by_generation: dict[str, dict[str, Any]] = {}
+        for sample in family.samples:
+            kept = by_generation.setdefault(sample.labels["generation"], {"buckets": []})
+            if sample.name.endswith("_bucket"):
+                kept["buckets"].append((float(sample.labels["le"]), sample.value))
+            else:
+                kept[sample.name.rsplit("_", 1)[1]] = sample.value
+        for generation, kept in sorted(by_generation.items()):
+            count = kept.get("count", 0.0)
+            under = min((le for le, seen in kept["buckets"] if seen >= count), default=float("inf"))
+            mean = kept.get("sum", 0.0) / count * 1000 if count else 0.0
+            out[generation] = {"collections": count, "mean_ms": round(mean, 2), "all_under_ms": under * 1000}
+    return out
+
+
+def gc_row(pauses: dict[str, dict[str, float]]) -> str:
+    return "GC pauses: " + "; ".join(
+        f"generation {g}: {p['collections']:.0f}, mean {p['mean_ms']:.2f} ms, all ≤ {p['all_under_ms']:g} ms"
+        for g, p in pauses.items()
+    )
 
 
 def row(s: dict[str, Any]) -> str:
@@ -179,12 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     seconds, every = (30, 5) if args.quick else (int(args.minutes * 60), args.every)
     pin(os.getpid(), LOAD_CORES)  # this process and wrk
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
-        samples = soak(seconds, every, Path(tmp), args.mode)
+        samples, pauses = soak(seconds, every, Path(tmp), args.mode)
     summary = verdict(samples)
+    print(gc_row(pauses))
     print(summary)
     OUT.mkdir(parents=True, exist_ok=True)
     written = OUT / ("soak.json" if args.mode == "grpc" else f"soak-{args.mode}.json")
-    written.write_text(json.dumps({"mode": args.mode, "samples": samples, "verdict": summary}, indent=1))
+    written.write_text(
+        json.dumps({"mode": args.mode, "samples": samples, "gc_pauses": pauses, "verdict": summary}, indent=1)
+    )
     print(f"written to {written.relative_to(ROOT)}")
     return 0 if "GROWING" not in summary else 1
 

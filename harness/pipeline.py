@@ -11,9 +11,11 @@ from apim_adapter.app import Adapter
 from apim_adapter.catalog import build
 from apim_adapter.config import KeyManager, Request, parse
 from apim_adapter.decision import CheckInput, Decision, Pipeline
+from apim_adapter.prepared import credential_of
 from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.render import Renderer
 from apim_adapter.tokens.authenticator import Authenticator
+from apim_adapter.transport.grpc import to_input
 
 from . import oidc
 from .sample_catalog import KM, catalog_document
@@ -87,3 +89,13 @@ def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -
         {"authorization": f"Bearer {bearer}", "x-request-id": "r-1", "user-agent": "t", "x-forwarded-for": client}
     )
     return request
+
+
+def whole(a: Adapter, bearer: str, path: str = PATH, client: str = "198.51.100.7") -> Decision:
+    """The whole check of a gRPC request with this token, as a check thread runs it."""
+    return a.check_on_thread(to_input(check_request(bearer, path, client)))
+
+
+def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7"):
+    """The same check answered from its prepared allow: None when there is none."""
+    return a.check_prepared(credential_of(f"Bearer {bearer}"), "GET", path, "gw", "t", "r-1", client_ip, "grpc")

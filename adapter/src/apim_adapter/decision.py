@@ -302,14 +302,20 @@ class Pipeline:
     ) -> Admitted | Decision:
         if principal is None:
             return admit(catalog, planned, None)
-        key = (planned.token_sha256, id(planned.resource))  # the resource belongs to this catalog
-        kept = self._admitted.get(key, now)
-        if kept is not None and kept[0] == catalog.version:
-            return kept[1]
+        kept = self.admission(planned.token_sha256, planned.resource, catalog.version, now)
+        if kept is not None:
+            return kept
         admitted = admit(catalog, planned, principal)
         if isinstance(admitted, Admitted):
+            key = (planned.token_sha256, id(planned.resource))  # the resource belongs to this catalog
             self._admitted.put(key, (catalog.version, admitted), principal.expires_at, 512)
         return admitted
+
+    def admission(self, token_sha256: str, resource: Resource, version: int, now: float) -> Admitted | None:
+        """The admission kept for this token on this resource of catalog `version`: shared with the prepared
+        allow made from it (one copy of each token's admission, not one per cache)."""
+        kept = self._admitted.get((token_sha256, id(resource)), now)
+        return kept[1] if kept is not None and kept[0] == version else None
 
     async def answer(self, need: Need) -> Any:
         if isinstance(need, Verify):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import gc
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -36,6 +39,12 @@ CATALOG_RELOADS = Counter("apim_adapter_catalog_reloads", "Catalog loads by sour
 CATALOG_OBJECTS = Gauge("apim_adapter_catalog_objects", "Objects in the serving catalog", ["kind"])
 CATALOG_SKIPPED = Gauge("apim_adapter_catalog_skipped_items", "Items of the serving catalog left out as invalid")
 CATALOG_LOADED = Gauge("apim_adapter_catalog_loaded_timestamp_seconds", "When the serving catalog was loaded")
+GC_PAUSES = Histogram(
+    "apim_adapter_gc_pause_seconds",
+    "Python's garbage collections by generation (2: full), each timed: every check waits while one runs",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])
 
 # The wso2 control plane and APIM's event hub.
@@ -100,6 +109,12 @@ class Tallies:
             self._local.tally = tally
             return tally
 
+    def adopt(self, tally: dict[tuple[Any, ...], float]) -> None:
+        """Fold `tally` too: one that is not a thread's (see `GcPauses`)."""
+        with self._lock:
+            self._tallies.append(tally)
+            self._folded.append({})
+
     def fold(self) -> None:
         with self._lock:
             for tally, folded in zip(self._tallies, self._folded, strict=True):
@@ -110,13 +125,13 @@ class Tallies:
                         self._add(key, delta)
 
     def _add(self, key: tuple[Any, ...], delta: float) -> None:
-        kind, labels = key[0], key[1:]
+        kind = key[0]
         if kind is BUCKET:
-            self._child(CHECK_DURATION, labels[:-1])._buckets[labels[-1]].inc(delta)
+            self._child(key[1], key[2:-1])._buckets[key[-1]].inc(delta)
         elif kind is SECONDS:
-            self._child(CHECK_DURATION, labels)._sum.inc(delta)
+            self._child(key[1], key[2:])._sum.inc(delta)
         else:
-            self._child(kind, labels).inc(delta)
+            self._child(kind, key[1:]).inc(delta)
 
     def _child(self, metric: Any, labels: tuple[Any, ...]) -> Any:
         child = self._children.get((metric, labels))
@@ -125,9 +140,10 @@ class Tallies:
         return child
 
 
-# The keys of a tally: (DECISIONS, api, application, tier, outcome, code), (TOKEN_CACHE, result), and a check's
-# duration as (BUCKET, transport, bucket index) and (SECONDS, transport). Prometheus histograms keep one
-# non-cumulative count per bucket (`_buckets[i]`): the fold adds to the same ones `observe()` would.
+# The keys of a tally: (DECISIONS, api, application, tier, outcome, code), (TOKEN_CACHE, result), and a
+# histogram's observations as (BUCKET, histogram, *labels, bucket index) and (SECONDS, histogram, *labels).
+# Prometheus histograms keep one non-cumulative count per bucket (`_buckets[i]`): the fold adds to the same ones
+# `observe()` would.
 BUCKET, SECONDS = object(), object()
 DURATION_BOUNDS = CHECK_DURATION._upper_bounds  # ends with +Inf
 TALLIES = Tallies()
@@ -160,7 +176,47 @@ def checked(decided: tuple[Any, ...], transport: str, seconds: float, *also: tup
 _DURATION_KEYS: dict[str, tuple[tuple[Any, ...], ...]] = {}
 
 
+def histogram_keys(histogram: Histogram, *labels: str) -> tuple[tuple[Any, ...], ...]:
+    """The tally keys of a histogram's series: one per bucket, in the order of its bounds, then its `_sum`'s."""
+    buckets = range(len(histogram._upper_bounds))
+    return (*((BUCKET, histogram, *labels, i) for i in buckets), (SECONDS, histogram, *labels))
+
+
 def _duration_keys(transport: str) -> tuple[tuple[Any, ...], ...]:
-    """A transport's duration keys, built once: (BUCKET, transport, i) for each bucket, then (SECONDS, transport)."""
-    keys = (*((BUCKET, transport, i) for i in range(len(DURATION_BOUNDS))), (SECONDS, transport))
-    return _DURATION_KEYS.setdefault(transport, keys)
+    """A transport's duration keys, built once."""
+    return _DURATION_KEYS.setdefault(transport, histogram_keys(CHECK_DURATION, transport))
+
+
+class GcPauses:
+    """A `gc.callbacks` entry timing every collection into `GC_PAUSES`, through a tally of its own.
+
+    The collector holds the GIL from start to stop, so the pause is what every check in the process waited. The
+    callback runs inside whatever code allocated when the collection began, a lock's holder included: it takes
+    no lock and builds no container (either could deadlock or start another collection), it adds numbers to
+    keys made beforehand; the tally is folded at each scrape like a check thread's."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self.clock = clock
+        self.started = 0.0
+        self.keys = tuple(histogram_keys(GC_PAUSES, str(generation)) for generation in range(3))
+        self.tally: dict[tuple[Any, ...], float] = dict.fromkeys((k for keys in self.keys for k in keys), 0)
+        self.bounds = GC_PAUSES._upper_bounds
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = self.clock()
+            return
+        seconds = self.clock() - self.started
+        keys, tally = self.keys[info["generation"]], self.tally
+        key = keys[bisect.bisect_left(self.bounds, seconds)]
+        tally[key] += 1
+        key = keys[-1]
+        tally[key] += seconds
+
+
+def watch_gc() -> None:
+    """Time this process's collections from now on (once: a second call changes nothing)."""
+    if not any(isinstance(callback, GcPauses) for callback in gc.callbacks):
+        pauses = GcPauses()
+        TALLIES.adopt(pauses.tally)
+        gc.callbacks.append(pauses)

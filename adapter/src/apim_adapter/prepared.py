@@ -24,7 +24,7 @@ from typing import Any
 
 from .cache import TtlCache
 from .catalog import Catalog
-from .decision import Admitted, Decision, counters
+from .decision import Admitted
 from .ratelimit.local import kept_key
 from .render import Allow
 
@@ -66,14 +66,11 @@ class PreparedAllows:
             return None
         return prepared
 
-    def keep(self, found: Key, catalog: Catalog, d: Decision, allow: Allow, decided: tuple[Any, ...]) -> None:
-        """Keep an allow concluded on `catalog` (its counters and tiers are looked up there again)."""
-        assert d.api is not None
-        assert d.resource is not None
-        assert d.principal is not None
-        admitted = Admitted(d, counters(catalog, d.api, d.resource, d.application, d.subscription))
+    def keep(self, found: Key, catalog: Catalog, admitted: Admitted, allow: Allow, decided: tuple[Any, ...]) -> None:
+        """Keep an allow concluded on `catalog` from `admitted`, the pipeline's admission (`Pipeline.admission`)."""
+        assert admitted.decision.principal is not None
         windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
-        until = min(d.principal.expires_at, allow.until)
+        until = min(admitted.decision.principal.expires_at, allow.until)
         prepared = PreparedAllow(catalog.version, until, admitted, windows, allow, decided, bool(catalog.deny_policies))
         self._kept.put(found, prepared, until, 1024)
 

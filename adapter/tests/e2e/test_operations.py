@@ -139,6 +139,8 @@ def test_metrics_count_decisions_and_latency(stack):
     assert re.search(r'^apim_adapter_token_cache_total\{result="hit"\} [1-9]', text, re.MULTILINE), "no cache hit"
     assert 'apim_adapter_jwks_fetches_total{key_manager="WSO2-IS-7",result="success"}' in text
     assert 'apim_adapter_catalog_objects{kind="apis"} 1.0' in text
+    # Python's collections are timed from the start of serving; checks have made young ones since
+    assert re.search(r'^apim_adapter_gc_pause_seconds_count\{generation="0"\} [1-9]', text, re.MULTILINE), "no GC"
 
 
 def test_analytics_events_in_wso2_elk_format_carry_the_request_id(stack):

@@ -13,24 +13,15 @@ import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 
 from apim_adapter import metrics
-from apim_adapter.app import Adapter, _fold_metrics_forever
+from apim_adapter.app import _fold_metrics_forever
 from apim_adapter.catalog import Limit
 from apim_adapter.decision import Decision
-from apim_adapter.prepared import credential_of
 from apim_adapter.ratelimit import Usage
 from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.tokens import fingerprint
-from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, read_native, to_input
-from harness.pipeline import PATH, check_request, in_process_adapter, token
+from apim_adapter.transport.grpc import AuthorizationService, _rate_headers_bytes, read_native
+from harness.pipeline import PATH, check_request, in_process_adapter, token, warm, whole
 from harness.sample_catalog import TINY_LIMIT, catalog_document, per_minute
-
-
-def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7"):
-    return a.check_prepared(credential_of(f"Bearer {bearer}"), "GET", path, "gw", "t", "r-1", client_ip, "grpc")
-
-
-def whole(a: Adapter, bearer: str, path: str = PATH, client: str = "198.51.100.7") -> Decision:
-    return a.check_on_thread(to_input(check_request(bearer, path, client)))
 
 
 def test_the_second_identical_check_is_answered_from_the_first_ones_allow_and_still_counted():
