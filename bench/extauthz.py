@@ -39,6 +39,7 @@ import requests
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client.parser import text_string_to_metric_families
 
 from apim_adapter.transport.grpc import GrpcServer
 from apim_adapter.transport.http import HttpServer
@@ -399,6 +400,7 @@ class Target:
     admin_port: int | None = None  # Envoy's, for the ext_authz stats
     info: dict[str, Any] = field(default_factory=dict)
     handler_cpu: Path | None = None  # the server's handler CPU report, with --handler-cpu
+    server_admin: int | None = None  # an adapter's admin port (its garbage collection pauses)
 
 
 TRIVIAL = "trivial sync grpc, 8 threads"  # the adapter's grpcio transport
@@ -456,7 +458,7 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         metered = {"envoy": envoy.proc.pid, "server": server.proc.proc.pid}
         info.update(cores=sorted(cores), mode=mode)
         handler = server.handler_cpu if mode == "grpc" else None
-        targets.append(Target(name, gw.port, metered, latency, gw.admin_port, info, handler))
+        targets.append(Target(name, gw.port, metered, latency, gw.admin_port, info, handler, server.admin_port))
 
     def started(server: Server) -> Server:
         stack.callback(server.stop)
@@ -596,6 +598,9 @@ class Bench:
                 result["steady_rounds"] = [{k: round(x[k], 3) for k in ("p50_ms", "p99_ms")} for x in rounds]
             if t.admin_port:
                 result["envoy_stats"] = envoy_stats(t.admin_port)
+            if t.server_admin:  # over the adapter process's whole run: every row it served
+                metrics = requests.get(f"http://127.0.0.1:{t.server_admin}/metrics", timeout=5).text
+                result["gc_pauses"] = gc_pauses(metrics)
             results[t.name] = result
         return results
 
@@ -611,6 +616,35 @@ def envoy_stats(admin_port: int) -> dict[str, int]:
         elif name.startswith("cluster.outbound|") and name.endswith((".upstream_cx_total", ".upstream_rq_total")):
             counted["cluster.ext_authz." + name.rsplit(".", 1)[1]] = stat["value"]  # istiod's cluster name, shortened
     return counted
+
+
+def gc_pauses(metrics: str) -> dict[str, dict[str, float]]:
+    """Per generation of Python's collector, from the adapter's `apim_adapter_gc_pause_seconds`: how many
+    collections, their mean pause and the histogram bound every one of them stayed under (ms)."""
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "apim_adapter_gc_pause_seconds":
+            continue
+        by_generation: dict[str, dict[str, Any]] = {}
+        for sample in family.samples:
+            kept = by_generation.setdefault(sample.labels["generation"], {"buckets": []})
+            if sample.name.endswith("_bucket"):
+                kept["buckets"].append((float(sample.labels["le"]), sample.value))
+            else:
+                kept[sample.name.rsplit("_", 1)[1]] = sample.value
+        for generation, kept in sorted(by_generation.items()):
+            count = kept.get("count", 0.0)
+            under = min((le for le, seen in kept["buckets"] if seen >= count), default=float("inf"))
+            mean = kept.get("sum", 0.0) / count * 1000 if count else 0.0
+            out[generation] = {"collections": count, "mean_ms": round(mean, 2), "all_under_ms": under * 1000}
+    return out
+
+
+def gc_row(pauses: dict[str, dict[str, float]]) -> str:
+    return "GC pauses: " + "; ".join(
+        f"generation {g}: {p['collections']:.0f}, mean {p['mean_ms']:.2f} ms, all ≤ {p['all_under_ms']:g} ms"
+        for g, p in pauses.items()
+    )
 
 
 def run(plan: Plan, workdir: Path) -> dict[str, dict[str, Any]]:
@@ -772,6 +806,11 @@ def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> s
         lines.append("Of the server's CPU per request, inside its handler (thread CPU clock, --handler-cpu):")
         for name, t in handlers.items():
             lines.append(f"  {name:<44} {t['handler_cpu_us_per_req']:>6.1f} of {t['server_cpu_us_per_req']:.0f} µs")
+    collected = {n: r["gc_pauses"] for n, r in results.items() if r.get("gc_pauses")}
+    if collected:
+        lines.append("Each adapter process's garbage collection pauses over the whole run, all the rows it served:")
+        for name, pauses in collected.items():
+            lines.append(f"  {name:<44} {gc_row(pauses)}")
     lines.append("")
     lines.append("Targets, on ratios paired within each round: PASS every round meets it, MISS none does, SPLIT the")
     lines.append("rounds disagree (this box's noise is wider than the margin: more --rounds, or a quieter machine).")

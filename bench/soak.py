@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness import oidc
 from harness.envoy import Authz
 from harness.helpers import ROOT
 from harness.processes import process_tree
 
-from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, pin, start_envoy
+from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, gc_pauses, gc_row, pin, start_envoy
 
 SCRIPT = r"""
 -- 70% valid, 10% expired, 20% unique made-up tokens; answers counted by status in each thread.
@@ -155,35 +154,6 @@ def soak(
     finally:
         fixture.close()
     return samples, pauses
-
-
-def gc_pauses(metrics: str) -> dict[str, dict[str, float]]:
-    """Per generation of Python's collector, from the adapter's `apim_adapter_gc_pause_seconds`: how many
-    collections, their mean pause and the histogram bound every one of them stayed under (ms)."""
-    out: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(metrics):
-        if family.name != "apim_adapter_gc_pause_seconds":
-            continue
-        by_generation: dict[str, dict[str, Any]] = {}
-        for sample in family.samples:
-            kept = by_generation.setdefault(sample.labels["generation"], {"buckets": []})
-            if sample.name.endswith("_bucket"):
-                kept["buckets"].append((float(sample.labels["le"]), sample.value))
-            else:
-                kept[sample.name.rsplit("_", 1)[1]] = sample.value
-        for generation, kept in sorted(by_generation.items()):
-            count = kept.get("count", 0.0)
-            under = min((le for le, seen in kept["buckets"] if seen >= count), default=float("inf"))
-            mean = kept.get("sum", 0.0) / count * 1000 if count else 0.0
-            out[generation] = {"collections": count, "mean_ms": round(mean, 2), "all_under_ms": under * 1000}
-    return out
-
-
-def gc_row(pauses: dict[str, dict[str, float]]) -> str:
-    return "GC pauses: " + "; ".join(
-        f"generation {g}: {p['collections']:.0f}, mean {p['mean_ms']:.2f} ms, all ≤ {p['all_under_ms']:g} ms"
-        for g, p in pauses.items()
-    )
 
 
 def row(s: dict[str, Any]) -> str:

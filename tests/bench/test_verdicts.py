@@ -219,3 +219,20 @@ def test_each_http_mode_adapter_is_judged_against_the_trivial_server_on_its_own_
     assert checks[f"{b.ADAPTER_HTTP_AIOHTTP}: req/s against {b.TRIVIAL_HTTP_RECORDED}"]["verdict"] == "INFO"
     assert b.reference(b.TRIVIAL_HTTP_COMPILED_RECORDED, results) == b.TRIVIAL_HTTP_COMPILED
     assert b.reference(b.TRIVIAL_HTTP_RECORDED, results) == b.TRIVIAL_HTTP
+
+
+def test_gc_pauses_are_read_from_the_adapters_histogram_as_prometheus_exposes_it():
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from apim_adapter.metrics import GC_PAUSES
+    from bench.extauthz import gc_pauses
+
+    registry = CollectorRegistry()  # the adapter's histogram, its name and buckets, in a registry of its own
+    pauses = Histogram(GC_PAUSES._name, "", ["generation"], buckets=GC_PAUSES._upper_bounds, registry=registry)
+    for generation, seconds in (("2", 0.003), ("2", 0.020), ("0", 0.0004)):
+        pauses.labels(generation).observe(seconds)
+    read = gc_pauses(generate_latest(registry).decode())
+    assert read == {
+        "0": {"collections": 1, "mean_ms": 0.4, "all_under_ms": 0.5},
+        "2": {"collections": 2, "mean_ms": 11.5, "all_under_ms": 25.0},
+    }

@@ -161,6 +161,12 @@ class Catalog:
     deny_policies: DenyPolicies = blocking.NONE
     version: int = 0
     skipped: tuple[str, ...] = ()  # items a lenient build left out, with why
+    # The rate-limit counters of (resource, application), built when a check first needs them and shared by every
+    # token of that application (`decision.counters`): at most the catalog's resources times applications, whatever
+    # clients send; gone with this catalog.
+    counters_kept: dict[tuple[int, str], tuple[Any, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def resolve(self, path: str) -> tuple[Api, str] | None:
         """The API whose context is the longest prefix of path (segment-wise) and the rest of the path."""

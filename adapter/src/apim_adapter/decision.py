@@ -117,6 +117,7 @@ class Counter:
 class Admitted:
     decision: Decision  # the allow, before the limits
     counters: tuple[Counter, ...]
+    version: int  # of the catalog it was admitted on
 
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:
@@ -175,7 +176,19 @@ def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode |
 def counters(
     catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
 ) -> tuple[Counter, ...]:
-    """The tiers this request is counted on: API, resource, subscription, application."""
+    """The tiers this request is counted on: API, resource, subscription, application. Built once per catalog for
+    each resource and application (the catalog decides the subscription): every cached admission of that
+    application's tokens shares them, rather than each keeping copies for the garbage collector to walk."""
+    key = (id(res), app.uuid if app is not None else "")  # the resource belongs to this catalog
+    kept = catalog.counters_kept.get(key)
+    if kept is None:
+        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub))
+    return kept
+
+
+def _counters(
+    catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
+) -> tuple[Counter, ...]:
     out = []
     api_policy = catalog.api_policies[api.policy]
     if api_policy.limit:
@@ -203,7 +216,8 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     """Who may call this resource: the principal's application, its subscription and the resource's scopes."""
     api, res = planned.api, planned.resource
     if principal is None:  # an unsecured resource
-        return Admitted(Decision(None, "allowed", api=api, resource=res), counters(catalog, api, res, None, None))
+        allowed = Decision(None, "allowed", api=api, resource=res)
+        return Admitted(allowed, counters(catalog, api, res, None, None), catalog.version)
     key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
     app = catalog.applications.get(key.app_uuid) if key else None
     if key is None or app is None:
@@ -217,7 +231,7 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if res.scopes and not (res.scopes & principal.scopes):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return Admitted(allowed, counters(catalog, api, res, app, sub))
+    return Admitted(allowed, counters(catalog, api, res, app, sub), catalog.version)
 
 
 def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:
@@ -261,7 +275,7 @@ class Pipeline:
         self.max_token_bytes = max_token_bytes
         # A warm check repeats the previous identical one: the same token on the same resource of the same
         # catalog is admitted the same way, so its admission is kept (until the token expires).
-        self._admitted: TtlCache[tuple[str, int], tuple[int, Admitted]] = TtlCache(max_admitted, 64 << 20)
+        self._admitted: TtlCache[tuple[str, int], Admitted] = TtlCache(max_admitted, 64 << 20)
 
     def steps(self, req: CheckInput, now: float) -> Steps:
         catalog = self.catalog()
@@ -308,14 +322,14 @@ class Pipeline:
         admitted = admit(catalog, planned, principal)
         if isinstance(admitted, Admitted):
             key = (planned.token_sha256, id(planned.resource))  # the resource belongs to this catalog
-            self._admitted.put(key, (catalog.version, admitted), principal.expires_at, 512)
+            self._admitted.put(key, admitted, principal.expires_at, 512)
         return admitted
 
     def admission(self, token_sha256: str, resource: Resource, version: int, now: float) -> Admitted | None:
         """The admission kept for this token on this resource of catalog `version`: shared with the prepared
         allow made from it (one copy of each token's admission, not one per cache)."""
         kept = self._admitted.get((token_sha256, id(resource)), now)
-        return kept[1] if kept is not None and kept[0] == version else None
+        return kept if kept is not None and kept.version == version else None
 
     async def answer(self, need: Need) -> Any:
         if isinstance(need, Verify):

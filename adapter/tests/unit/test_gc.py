@@ -78,8 +78,10 @@ def test_after_startup_a_full_collection_walks_only_what_came_since(collector_re
 
 def test_a_cached_token_costs_the_collector_a_bounded_number_of_objects(collector_restored):
     """Every token checked leaves its validation, its admission and its prepared allow in the caches, and a full
-    collection walks each of their objects (~0.3 µs each). Measured with 2,000 tokens: 17 objects a token while
-    the prepared allow kept its own copy of the admission, 12 since it shares the pipeline's."""
+    collection walks each of their objects. Measured with 300 tokens: 17 objects a token while the prepared allow
+    kept its own copy of the admission, 12 once it shared the pipeline's, 9 once an application's counters were
+    built once per catalog, 6 since a cache entry is no longer a tuple holding its value (`python -m
+    bench.gc_pauses`: a full collection with 10,000 tokens cached 124 ms before, 42 after)."""
     adapter = in_process_adapter()
 
     def check_all(tokens: list[str]) -> None:
@@ -94,4 +96,4 @@ def test_a_cached_token_costs_the_collector_a_bounded_number_of_objects(collecto
     del more
     gc.collect()
     per_token = len(gc.get_objects()) / 300
-    assert per_token <= 13, per_token
+    assert per_token <= 7, per_token
