@@ -53,12 +53,19 @@ def test_a_costly_rejection_is_remembered_for_the_negative_ttl_only():
     rejection = auth.lookup(forged, sha, now)  # the signature was checked: worth remembering
     assert isinstance(rejection, Rejection)
     assert rejection.error.code == "900901"
-    remembered = auth.lookup(forged, sha, now + 1)
-    assert remembered == rejection
-    assert auth.lookup(forged, sha, now + NEGATIVE_TTL - 1) is remembered  # not checked a second time
-    again = auth.lookup(forged, sha, now + NEGATIVE_TTL + 1)  # forgotten: checked again
+
+    def remembered_until() -> float:  # rejections are shared values: when it was checked tells the lookups apart
+        entry = auth.cache.rejected.entry(sha)
+        assert entry is not None
+        return entry[0]
+
+    assert remembered_until() == now + NEGATIVE_TTL
+    assert auth.lookup(forged, sha, now + 1) == rejection
+    assert auth.lookup(forged, sha, now + NEGATIVE_TTL - 1) == rejection
+    assert remembered_until() == now + NEGATIVE_TTL  # not checked a second time
+    again = auth.lookup(forged, sha, now + NEGATIVE_TTL + 1)  # forgotten: checked again, remembered anew
     assert again == rejection
-    assert again is not remembered
+    assert remembered_until() == now + NEGATIVE_TTL + 1 + NEGATIVE_TTL
     assert verify(auth, forged) == rejection  # the key manager's path remembers it too
     assert len(auth.cache.rejected) == 1
 

@@ -97,3 +97,18 @@ def test_a_cached_token_costs_the_collector_a_bounded_number_of_objects(collecto
     gc.collect()
     per_token = len(gc.get_objects()) / 300
     assert per_token <= 7, per_token
+
+
+def test_a_flood_of_forged_tokens_leaves_the_collector_nothing_more_to_walk(collector_restored):
+    """Each forged JWT of our issuer costs a signature check, so its rejection is cached (10 s); the cache then
+    holds one shared rejection per reason, not an object (and its dict) per forged token."""
+    adapter = in_process_adapter()
+    forged = [token(jti=f"forged-{i}")[:-8] + "AAAAAAAA" for i in range(400)]
+    for bearer in forged[:100]:  # first-use objects of every library made now
+        assert whole(adapter, bearer).status == 401
+    settle_heap()
+    for bearer in forged[100:]:
+        assert whole(adapter, bearer).status == 401
+    gc.collect()
+    assert len(adapter.authenticator.cache.rejected) == 400  # each remembered ...
+    assert len(gc.get_objects()) / 300 < 0.5  # ... for (almost) nothing to walk

@@ -47,7 +47,18 @@ class TokenRejected(Exception):
 
     @property
     def rejection(self) -> Rejection:
-        return Rejection(self.error, self.reason)
+        """The rejection as the negative cache keeps it: one shared value per (error, reason), so that a flood of
+        forged tokens fills the cache with references, not with objects for the garbage collector to walk."""
+        kept = _REJECTIONS.get((self.error, self.reason))
+        if kept is None:
+            kept = Rejection(self.error, self.reason)
+            if len(_REJECTIONS) < MAX_SHARED_REJECTIONS:  # reasons are the validators' fixed texts: a few dozen
+                kept = _REJECTIONS.setdefault((self.error, self.reason), kept)
+        return kept
+
+
+MAX_SHARED_REJECTIONS = 256
+_REJECTIONS: dict[tuple[ErrorCode, str], Rejection] = {}
 
 
 def fingerprint(token: str) -> str:
