@@ -408,7 +408,7 @@ def settle_heap() -> None:
     """Take what startup built (modules, config, servers: ~70,000 objects) out of the garbage collector's way.
 
     A full collection walks every object it tracks while holding the GIL, so every check waits for it: with the
-    startup heap alone that is 35-45 ms, and 62 ms measured under the soak's load (bench/README.md, "Garbage
+    startup heap alone that is 35-45 ms, 62 ms measured under the soak's load (bench/README.md, "Garbage
     collection pauses"). What startup built lives as long as the process, so it is frozen (`gc.freeze`: no longer
     walked, still freed by reference counting); from then on a collection walks what came later: the catalog,
     the caches, the checks in flight. Each collection's pause is measured (`apim_adapter_gc_pause_seconds`)."""

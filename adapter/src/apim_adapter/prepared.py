@@ -28,6 +28,7 @@ from .decision import Admitted
 from .ratelimit.local import kept_key
 from .render import Allow
 
+MAX_SHARED_KEYS = 10_000
 Key = tuple[bytes, str, str]  # SHA-256 of the Authorization header, method, path without the query
 
 
@@ -59,6 +60,9 @@ def key(credential: bytes, method: str, path: str) -> Key:
 class PreparedAllows:
     def __init__(self, max_entries: int = 50_000):
         self._kept: TtlCache[Key, PreparedAllow] = TtlCache(max_entries, 64 << 20)
+        # A decision's metric key is the same for every token of an application on an API: one tuple shared by
+        # their prepared allows (one per label set, as the metric tallies keep; the catalog bounds them).
+        self._decided: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def get(self, found: Key, catalog: Catalog, now: float) -> PreparedAllow | None:
         prepared = self._kept.get(found, now)
@@ -71,6 +75,9 @@ class PreparedAllows:
         assert admitted.decision.principal is not None
         windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
         until = min(admitted.decision.principal.expires_at, allow.until)
+        if len(self._decided) >= MAX_SHARED_KEYS:
+            self._decided.clear()
+        decided = self._decided.setdefault(decided, decided)
         prepared = PreparedAllow(catalog.version, until, admitted, windows, allow, decided, bool(catalog.deny_policies))
         self._kept.put(found, prepared, until, 1024)
 

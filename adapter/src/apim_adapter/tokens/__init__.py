@@ -67,8 +67,21 @@ def fingerprint(token: str) -> str:
 
 
 def scopes_of(value: Any) -> frozenset[str]:
+    """A validated token's scopes, as a set shared with every other token granted the same ones: each principal
+    the caches keep then holds a reference, not a set of its own for the garbage collector to walk."""
     if isinstance(value, str):
-        return frozenset(value.split())
-    if isinstance(value, list):
-        return frozenset(v for v in value if isinstance(v, str))
-    return frozenset()
+        scopes = frozenset(value.split())
+    elif isinstance(value, list):
+        scopes = frozenset(v for v in value if isinstance(v, str))
+    else:
+        scopes = frozenset()
+    shared = _SCOPE_SETS.get(scopes)
+    if shared is None:
+        if len(_SCOPE_SETS) >= MAX_SHARED_SCOPE_SETS:  # key managers grant a few sets; never more than this many
+            _SCOPE_SETS.clear()
+        shared = _SCOPE_SETS.setdefault(scopes, scopes)
+    return shared
+
+
+MAX_SHARED_SCOPE_SETS = 4096
+_SCOPE_SETS: dict[frozenset[str], frozenset[str]] = {}
