@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+H = TypeVar("H", bound=Hashable)
 
 # What an entry costs besides its value: the key (a 64-character hex digest), two dict slots and a tuple.
 ENTRY_OVERHEAD_BYTES = 240
@@ -102,3 +104,22 @@ class TtlCache(Generic[K, V]):
     @property
     def bytes(self) -> int:
         return self._bytes
+
+
+class Shared(Generic[H]):
+    """One instance of each equal immutable value that many cache entries hold (a rejection's reason, a scope set,
+    a metric key): each entry then references it instead of keeping a copy for the garbage collector to walk
+    (docs/architecture.md, "What the caches cost the garbage collector"). Emptied when `max_values` are held, so
+    that no input grows it without bound; values handed out before stay valid, equal ones are shared anew."""
+
+    def __init__(self, max_values: int):
+        self.max_values = max_values
+        self._values: dict[H, H] = {}
+
+    def __call__(self, value: H) -> H:
+        kept = self._values.get(value)
+        if kept is None:
+            if len(self._values) >= self.max_values:
+                self._values.clear()
+            kept = self._values.setdefault(value, value)
+        return kept

@@ -103,14 +103,12 @@ class Tallies:
             return self._local.tally
         except AttributeError:
             tally: dict[tuple[Any, ...], float] = {}
-            with self._lock:
-                self._tallies.append(tally)
-                self._folded.append({})
+            self.adopt(tally)
             self._local.tally = tally
             return tally
 
     def adopt(self, tally: dict[tuple[Any, ...], float]) -> None:
-        """Fold `tally` too: one that is not a thread's (see `GcPauses`)."""
+        """Fold `tally` too: a new thread's, or one that is not a thread's (see `GcPauses`)."""
         with self._lock:
             self._tallies.append(tally)
             self._folded.append({})

@@ -22,13 +22,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .cache import TtlCache
+from .cache import Shared, TtlCache
 from .catalog import Catalog
 from .decision import Admitted
 from .ratelimit.local import kept_key
 from .render import Allow
 
-MAX_SHARED_KEYS = 10_000
 Key = tuple[bytes, str, str]  # SHA-256 of the Authorization header, method, path without the query
 
 
@@ -62,7 +61,7 @@ class PreparedAllows:
         self._kept: TtlCache[Key, PreparedAllow] = TtlCache(max_entries, 64 << 20)
         # A decision's metric key is the same for every token of an application on an API: one tuple shared by
         # their prepared allows (one per label set, as the metric tallies keep; the catalog bounds them).
-        self._decided: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._decided: Shared[tuple[Any, ...]] = Shared(10_000)
 
     def get(self, found: Key, catalog: Catalog, now: float) -> PreparedAllow | None:
         prepared = self._kept.get(found, now)
@@ -75,9 +74,7 @@ class PreparedAllows:
         assert admitted.decision.principal is not None
         windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
         until = min(admitted.decision.principal.expires_at, allow.until)
-        if len(self._decided) >= MAX_SHARED_KEYS:
-            self._decided.clear()
-        decided = self._decided.setdefault(decided, decided)
+        decided = self._decided(decided)
         prepared = PreparedAllow(catalog.version, until, admitted, windows, allow, decided, bool(catalog.deny_policies))
         self._kept.put(found, prepared, until, 1024)
 

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cache import Shared
 from ..errors import ErrorCode
 
 
@@ -49,16 +50,11 @@ class TokenRejected(Exception):
     def rejection(self) -> Rejection:
         """The rejection as the negative cache keeps it: one shared value per (error, reason), so that a flood of
         forged tokens fills the cache with references, not with objects for the garbage collector to walk."""
-        kept = _REJECTIONS.get((self.error, self.reason))
-        if kept is None:
-            kept = Rejection(self.error, self.reason)
-            if len(_REJECTIONS) < MAX_SHARED_REJECTIONS:  # reasons are the validators' fixed texts: a few dozen
-                kept = _REJECTIONS.setdefault((self.error, self.reason), kept)
-        return kept
+        return SHARED_REJECTIONS(Rejection(self.error, self.reason))
 
 
-MAX_SHARED_REJECTIONS = 256
-_REJECTIONS: dict[tuple[ErrorCode, str], Rejection] = {}
+SHARED_REJECTIONS: Shared[Rejection] = Shared(256)  # reasons are the validators' fixed texts: a few dozen
+SHARED_SCOPE_SETS: Shared[frozenset[str]] = Shared(4096)  # key managers grant a few sets
 
 
 def fingerprint(token: str) -> str:
@@ -75,13 +71,4 @@ def scopes_of(value: Any) -> frozenset[str]:
         scopes = frozenset(v for v in value if isinstance(v, str))
     else:
         scopes = frozenset()
-    shared = _SCOPE_SETS.get(scopes)
-    if shared is None:
-        if len(_SCOPE_SETS) >= MAX_SHARED_SCOPE_SETS:  # key managers grant a few sets; never more than this many
-            _SCOPE_SETS.clear()
-        shared = _SCOPE_SETS.setdefault(scopes, scopes)
-    return shared
-
-
-MAX_SHARED_SCOPE_SETS = 4096
-_SCOPE_SETS: dict[frozenset[str], frozenset[str]] = {}
+    return SHARED_SCOPE_SETS(scopes)
