@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.ab --before DIR [--rounds 10]
 
-DIR holds another copy of the adapter's package (DIR/apim_adapter, e.g. main's, copied before a change); the
+DIR holds another copy of the adapter's package (DIR/apim_adapter, e.g. main's, copied before a change), and
+may hold another build of the compiled module (DIR/apim_adapter_native), which that adapter then runs; the
 other adapter is the one on PYTHONPATH or installed. Behind their own Envoy each: the trivial gRPC and HTTP-mode
 servers on the transports the adapters run on (the compiled ones where adapter/native has them), and both adapters
-in gRPC and HTTP mode (one process each serves both). Every round
-runs each target for 1 s of wrk after 1 s of warm-up, so each scenario sees the same load as its reference within
-seconds, where `bench.extauthz` spends minutes between them. Prints per target the median req/s and server CPU
-per request, and per adapter the median of its per-round req/s ratio to the trivial server on its transport.
+in gRPC and HTTP mode (one process each serves both). Every round runs each target for 1 s of wrk after 1 s of
+warm-up, so each scenario sees the same load as its reference within seconds, where `bench.extauthz` spends minutes
+between them. Prints per target the median req/s, server CPU per request (and its kernel part), the TCP segments
+the server sent Envoy per request, and per adapter the median of its per-round req/s ratio to the trivial server on
+its transport.
 Pinning and CPU accounting as in `bench.extauthz`; results in .cache/bench/ab.json.
 """
 
@@ -44,13 +46,15 @@ from .extauthz import (
     cpu_seconds,
     environment,
     pin,
+    segments_sent,
     start_envoy,
     start_trivial,
     wrk,
 )
 
-# The trivial server on the transport each mode is served with here (`auto`: both adapters run on the installed
-# adapter/native, compiled where it has the transport): its row and trivial_server.py's transport.
+# The trivial server on the transport each mode is served with here (`auto`: both adapters run on a build of
+# adapter/native, the installed one or DIR's, compiled where it has the transport): its row and trivial_server.py's
+# transport.
 REFERENCE = {
     "grpc": (TRIVIAL_COMPILED, "compiled") if ADAPTER_TRANSPORT == "compiled" else (TRIVIAL, "threads"),
     "http": (TRIVIAL_HTTP_COMPILED, "compiled-http")
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         fixture = Fixture(workdir)
         stack.callback(fixture.close)
-        targets: dict[str, tuple[int, int]] = {}  # name → (Envoy's port, the server's pid)
+        targets: dict[str, tuple[int, int, int]] = {}  # name → (Envoy's port, the server's pid, the server's port)
 
         def behind_envoy(name: str, server: Server, mode: str) -> None:
             port = server.grpc_port if mode == "grpc" else server.http_port
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             answer = requests.get(f"http://127.0.0.1:{gateway.port}{PATH}", headers=fixture.headers, timeout=5)
             if answer.status_code != 200:
                 raise RuntimeError(f"{name}: {answer.status_code}")
-            targets[name] = (gateway.port, server.proc.proc.pid)
+            targets[name] = (gateway.port, server.proc.proc.pid, port)
 
         for mode, (name, transport) in REFERENCE.items():
             server = start_trivial(workdir, transport)
@@ -98,21 +102,29 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("grpc", "http"):
                 behind_envoy(f"adapter {label}, {mode}", server, mode)
 
-        results: dict[str, dict[str, list[float]]] = {name: {"rps": [], "cpu_us": []} for name in targets}
+        kinds = ("rps", "cpu_us", "sys_us", "segments")
+        results: dict[str, dict[str, list[float]]] = {name: {kind: [] for kind in kinds} for name in targets}
         for r in range(args.rounds):
-            for name, (port, pid) in targets.items():
+            for name, (port, pid, server_port) in targets.items():
                 wrk(port, fixture.headers, 1, 16)
-                before = cpu_seconds(pid)
+                before, kernel, sent = cpu_seconds(pid), cpu_seconds(pid, system_only=True), segments_sent(server_port)
                 run = wrk(port, fixture.headers, 1, 16)
-                after = cpu_seconds(pid)
+                after, kernel_after = cpu_seconds(pid), cpu_seconds(pid, system_only=True)
                 used = sum(after.values()) - sum(before.get(p, 0.0) for p in after)
+                in_kernel = sum(kernel_after.values()) - sum(kernel.get(p, 0.0) for p in kernel_after)
                 results[name]["rps"].append(run["rps"])
                 results[name]["cpu_us"].append(used / run["rps"] * 1e6)
+                results[name]["sys_us"].append(in_kernel / run["rps"] * 1e6)
+                now_sent = segments_sent(server_port)
+                if sent is not None and now_sent is not None:
+                    results[name]["segments"].append((now_sent - sent) / run["rps"])
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
     (OUT / "ab.json").write_text(json.dumps(results, indent=2))
     median = statistics.median
     for name, r in results.items():
-        print(f"{name:<40} {median(r['rps']):>8,.0f} req/s {median(r['cpu_us']):>6,.0f} µs CPU/req")
+        segments = f" {median(r['segments']):>5.2f} segs/req" if r["segments"] else ""
+        cpu = f"{median(r['cpu_us']):>6,.1f} µs CPU/req ({median(r['sys_us']):.1f} in the kernel)"
+        print(f"{name:<40} {median(r['rps']):>8,.0f} req/s {cpu}{segments}")
     for label in ("before", "after"):
         for mode, (reference, _) in REFERENCE.items():
             mine = results[f"adapter {label}, {mode}"]["rps"]

@@ -115,15 +115,28 @@ DEFAULT = Plan(warmup=1, seconds=3, steady_seconds=3, rounds=3, full=True)
 # ---- processes: CPU time and pinning through /proc ----
 
 
-def cpu_seconds(pid: int) -> dict[int, float]:
-    """User + system CPU of every process in the tree (all threads), by pid."""
+def cpu_seconds(pid: int, system_only: bool = False) -> dict[int, float]:
+    """User + system CPU of every process in the tree (all threads), by pid; or the system (kernel) part only."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for p in process_tree(pid):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            out[p] = (int(fields[11]) + int(fields[12])) / tick
+            out[p] = (int(fields[12]) + (0 if system_only else int(fields[11]))) / tick
     return out
+
+
+def segments_sent(port: int) -> int | None:
+    """TCP segments with data sent so far on the connections from `port` (a server's: to its Envoy), as the kernel
+    counts them (`ss`: tcp_info's data_segs_out); None without iproute2's `ss`."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(int(n) for n in re.findall(r"data_segs_out:(\d+)", out))
 
 
 def pin(pid: int, cores: set[int]) -> None:
@@ -401,6 +414,7 @@ class Target:
     info: dict[str, Any] = field(default_factory=dict)
     handler_cpu: Path | None = None  # the server's handler CPU report, with --handler-cpu
     server_admin: int | None = None  # an adapter's admin port (its garbage collection pauses)
+    server_port: int | None = None  # the port Envoy calls (the segments the server sends it)
 
 
 TRIVIAL = "trivial sync grpc, 8 threads"  # the adapter's grpcio transport
@@ -458,7 +472,7 @@ def start_all(plan: Plan, fixture: Fixture, workdir: Path, stack: contextlib.Exi
         metered = {"envoy": envoy.proc.pid, "server": server.proc.proc.pid}
         info.update(cores=sorted(cores), mode=mode)
         handler = server.handler_cpu if mode == "grpc" else None
-        targets.append(Target(name, gw.port, metered, latency, gw.admin_port, info, handler, server.admin_port))
+        targets.append(Target(name, gw.port, metered, latency, gw.admin_port, info, handler, server.admin_port, port))
 
     def started(server: Server) -> Server:
         stack.callback(server.stop)
@@ -546,8 +560,11 @@ class Bench:
         wrk(t.port, self.headers, p.warmup, p.connections)
         before = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
         handled = handler_cpu(t.handler_cpu) if t.handler_cpu else None
+        sent = segments_sent(t.server_port) if t.server_port else None
         result = wrk(t.port, self.headers, p.seconds, p.connections)
         after = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
+        if sent is not None and (now_sent := segments_sent(t.server_port)) is not None:
+            result["server_segments_per_req"] = (now_sent - sent) / (result["rps"] * p.seconds)
         if t.handler_cpu and handled:
             time.sleep(0.3)  # the hook rewrites its totals five times a second: let it write the last ones
             checks, ns = (b - a for a, b in zip(handled, handler_cpu(t.handler_cpu), strict=True))
@@ -785,7 +802,7 @@ def reference(name: str, results: dict[str, dict[str, Any]]) -> str:
 def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> str:
     base = results["envoy alone"].get("steady", {})
     head = f"{'scenario':<46} {'req/s':>8} {'x ref':>8} {'p50 ms':>7} {'p99 ms':>7} {'+p50':>6} {'+p99':>6} "
-    head += f"{'µs CPU/req':>11} {'envoy µs/req':>12}"
+    head += f"{'µs CPU/req':>11} {'envoy µs/req':>12} {'segs/req':>8}"
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         t, s = r["throughput"], r.get("steady")
@@ -796,11 +813,15 @@ def table(results: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> s
             lat += f"{s['p50_ms'] - base['p50_ms']:>6.3f} {s['p99_ms'] - base['p99_ms']:>6.3f}"
         server_cpu = f"{t['server_cpu_us_per_req']:>11.0f}" if "server_cpu_us_per_req" in t else " " * 11
         envoy_cpu = f"{t['envoy_cpu_us_per_req']:>12.0f}"
-        lines.append(f"{name:<46} {t['rps']:>8,.0f} {t['rps'] / ref_rps:>8.2f} {lat} {server_cpu} {envoy_cpu}")
+        segments = f"{t['server_segments_per_req']:>8.2f}" if "server_segments_per_req" in t else ""
+        lines.append(
+            f"{name:<46} {t['rps']:>8,.0f} {t['rps'] / ref_rps:>8.2f} {lat} {server_cpu} {envoy_cpu} {segments}"
+        )
     lines.append("req/s: wrk, 16 connections. p50/p99: steady 1,000 req/s over 4 connections. Medians of the rounds.")
     lines.append("+p50/+p99: over Envoy alone. CPU per request of the server and of Envoy, from /proc. x ref: against")
     lines.append("the trivial server on the same transport (gRPC: the compiled one's for rows on it, else sync grpc;")
-    lines.append("HTTP mode: the compiled one's for rows on it, else aiohttp's).")
+    lines.append("HTTP mode: the compiled one's for rows on it, else aiohttp's). segs/req: TCP segments the server")
+    lines.append("sent Envoy per request (its writes: under 1 when answers ready together went out together).")
     handlers = {n: r["throughput"] for n, r in results.items() if r["throughput"].get("handler_cpu_us_per_req")}
     if handlers:
         lines.append("Of the server's CPU per request, inside its handler (thread CPU clock, --handler-cpu):")
