@@ -127,8 +127,9 @@ def cpu_seconds(pid: int, system_only: bool = False) -> dict[int, float]:
 
 
 def segments_sent(port: int) -> int | None:
-    """TCP segments with data sent so far on the connections from `port` (a server's: to its Envoy), as the kernel
-    counts them (`ss`: tcp_info's data_segs_out); None without iproute2's `ss`."""
+    """TCP segments with data sent so far on the open connections from `port` (a server's: to its Envoy), as the
+    kernel counts them (`ss`: tcp_info's data_segs_out); None without iproute2's `ss`. A connection that closes
+    between two readings takes its count with it: HTTP mode's pooled HTTP/1.1 connections can read low."""
     try:
         out = subprocess.run(
             ["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
