@@ -43,7 +43,7 @@ from .extauthz import (
     TRIVIAL_HTTP_COMPILED,
     Fixture,
     Server,
-    cpu_seconds,
+    cpu_times,
     environment,
     pin,
     segments_sent,
@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             for name, (port, pid, server_port) in targets.items():
                 wrk(port, fixture.headers, 1, 16)
-                before, kernel, sent = cpu_seconds(pid), cpu_seconds(pid, system_only=True), segments_sent(server_port)
+                before, sent = cpu_times(pid), segments_sent(server_port)
                 run = wrk(port, fixture.headers, 1, 16)
-                after, kernel_after = cpu_seconds(pid), cpu_seconds(pid, system_only=True)
-                used = sum(after.values()) - sum(before.get(p, 0.0) for p in after)
-                in_kernel = sum(kernel_after.values()) - sum(kernel.get(p, 0.0) for p in kernel_after)
+                after = cpu_times(pid)
+                used = sum(u + s - sum(before.get(p, (0.0, 0.0))) for p, (u, s) in after.items())
+                in_kernel = sum(s - before.get(p, (0.0, 0.0))[1] for p, (_, s) in after.items())
                 results[name]["rps"].append(run["rps"])
                 results[name]["cpu_us"].append(used / run["rps"] * 1e6)
                 results[name]["sys_us"].append(in_kernel / run["rps"] * 1e6)

@@ -115,15 +115,20 @@ DEFAULT = Plan(warmup=1, seconds=3, steady_seconds=3, rounds=3, full=True)
 # ---- processes: CPU time and pinning through /proc ----
 
 
-def cpu_seconds(pid: int, system_only: bool = False) -> dict[int, float]:
-    """User + system CPU of every process in the tree (all threads), by pid; or the system (kernel) part only."""
+def cpu_times(pid: int) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of every process in the tree (all threads), by pid."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for p in process_tree(pid):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            out[p] = (int(fields[12]) + (0 if system_only else int(fields[11]))) / tick
+            out[p] = (int(fields[11]) / tick, int(fields[12]) / tick)
     return out
+
+
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU of every process in the tree (all threads), by pid."""
+    return {p: user + system for p, (user, system) in cpu_times(pid).items()}
 
 
 def segments_sent(port: int) -> int | None:

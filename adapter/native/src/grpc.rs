@@ -299,7 +299,7 @@ const MAX_GATHERED: usize = 64 << 10;
 
 impl Coalescing {
     fn new(socket: TcpStream) -> Self {
-        Coalescing { socket, gathered: Vec::with_capacity(16 << 10), sent: 0 }
+        Coalescing { socket, gathered: Vec::new(), sent: 0 }
     }
 
     /// Write what is gathered, as far as the socket takes it.
