@@ -135,6 +135,15 @@ def segments_sent(port: int) -> int | None:
     """TCP segments with data sent so far on the open connections from `port` (a server's: to its Envoy), as the
     kernel counts them (`ss`: tcp_info's data_segs_out); None without iproute2's `ss`. A connection that closes
     between two readings takes its count with it: HTTP mode's pooled HTTP/1.1 connections can read low."""
+    return _tcp_info_total(port, "data_segs_out")
+
+
+def bytes_received(port: int) -> int | None:
+    """Bytes received so far on the open connections to `port` (a server's: its checks), as `segments_sent`."""
+    return _tcp_info_total(port, "bytes_received")
+
+
+def _tcp_info_total(port: int, counter: str) -> int | None:
     try:
         out = subprocess.run(
             ["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
@@ -142,7 +151,7 @@ def segments_sent(port: int) -> int | None:
         ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return sum(int(n) for n in re.findall(r"data_segs_out:(\d+)", out))
+    return sum(int(n) for n in re.findall(rf"\b{counter}:(\d+)", out))
 
 
 def pin(pid: int, cores: set[int]) -> None:
@@ -400,9 +409,11 @@ class JwtAuthnGateway(BenchGateway):
 # ---- the scenarios: every server behind its own Envoy (same build, same config but the authz port) ----
 
 
-def start_envoy(workdir: Path, authz: Authz) -> tuple[Gateway, Process]:
+def start_envoy(workdir: Path, authz: Authz, ext_authz_patch: dict[str, Any] | None = None) -> tuple[Gateway, Process]:
     """Envoy with the ext_authz listener and a baseline listener (no ext_authz), both answering directly."""
-    gw = BenchGateway(authz, None, baseline_port=free_port(), concurrency=len(LOAD_CORES))
+    gw = BenchGateway(
+        authz, None, baseline_port=free_port(), concurrency=len(LOAD_CORES), ext_authz_patch=ext_authz_patch
+    )
     proc = gw.start(workdir)
     pin(proc.proc.pid, LOAD_CORES)
     return gw, proc
@@ -567,10 +578,13 @@ class Bench:
         before = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
         handled = handler_cpu(t.handler_cpu) if t.handler_cpu else None
         sent = segments_sent(t.server_port) if t.server_port else None
+        received = bytes_received(t.server_port) if t.server_port else None
         result = wrk(t.port, self.headers, p.seconds, p.connections)
         after = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
         if sent is not None and (now_sent := segments_sent(t.server_port)) is not None:
             result["server_segments_per_req"] = (now_sent - sent) / (result["rps"] * p.seconds)
+        if received is not None and (now_received := bytes_received(t.server_port)) is not None:
+            result["server_bytes_in_per_req"] = (now_received - received) / (result["rps"] * p.seconds)
         if t.handler_cpu and handled:
             time.sleep(0.3)  # the hook rewrites its totals five times a second: let it write the last ones
             checks, ns = (b - a for a, b in zip(handled, handler_cpu(t.handler_cpu), strict=True))

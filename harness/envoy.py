@@ -13,9 +13,10 @@ Read from istio/istio release-1.31 (1.31.0-rc.0):
   cluster `outbound|<port>||<host>`, `timeout` (600 s when unset), `status_on_error` only when `statusOnError` is
   set, `failure_mode_allow` = `failOpen`, transport v3, `with_request_body` only when `includeRequestBodyInCheck`
   is set; gRPC: authority = the service host and no header allowlist (every header is sent); HTTP: `uri
-  http://<host>`, `path_prefix`, and case-insensitive allowlists from `includeRequestHeadersInCheck`,
-  `headersToUpstreamOnAllow`, `headersToDownstreamOnDeny`, `headersToDownstreamOnAllow`. istiod never sets
-  `clear_route_cache`: only an EnvoyFilter merging it does (`ext_authz_patch`).
+  http://<host>`, `path_prefix`, and case-insensitive allowlists from `includeRequestHeadersInCheck` (in
+  `http_service.authorization_request.allowed_headers`), `headersToUpstreamOnAllow`, `headersToDownstreamOnDeny`,
+  `headersToDownstreamOnAllow`. istiod never sets `clear_route_cache`, nor a gRPC provider's allowlist: only the
+  apim-adapter chart's EnvoyFilter merging them does (`ext_authz_patch`, `envoyfilter_patch`).
 Not reproduced: istiod's RBAC shadow filter and `filter_enabled_metadata`, which limit the check to requests a
 CUSTOM policy matches; here every route is checked except the health path (the policy's `notPaths`).
 """
@@ -34,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from apim_adapter.transport import REQUEST_HEADERS
+
 from .processes import Process, free_port
 
 _BASE_IDS = itertools.count(os.getpid() % 1000 * 100 + 1)
@@ -45,18 +48,45 @@ ACCESS_LOG = (
     "upstream=%UPSTREAM_CLUSTER% rid=%REQ(X-REQUEST-ID)% md=%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n"
 )
 # The envoyExtAuthzHttp provider as the apim-adapter chart's NOTES print it (tests/charts checks they agree).
-HTTP_REQUEST_HEADERS = (
-    "authorization", "x-request-id", "traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
-    "x-b3-sampled", "x-forwarded-for", "x-forwarded-proto",
-)  # fmt: skip
+HTTP_REQUEST_HEADERS = REQUEST_HEADERS
 HTTP_UPSTREAM_ON_ALLOW = (
     "x-apim-api", "x-apim-api-version", "x-apim-application-id", "x-apim-application-name", "x-apim-tier",
     "x-apim-key-type", "x-jwt-assertion",
 )  # fmt: skip
 HTTP_DOWNSTREAM_ON_ALLOW = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *HTTP_DOWNSTREAM_ON_ALLOW)
-# What the apim-adapter chart's EnvoyFilter merges into the gateway's ext_authz filter (tests/charts checks it).
+# What the apim-adapter chart's EnvoyFilter merges into the gateway's ext_authz filter (tests/charts checks it):
+# `clearRouteCache`, and `headerAllowlist` (gRPC providers only: Envoy refuses it next to istiod's HTTP allowlist).
 CLEAR_ROUTE_CACHE = {"clear_route_cache": True}
+HEADER_ALLOWLIST = {"allowed_headers": {"patterns": [{"exact": name} for name in REQUEST_HEADERS]}}
+
+
+# What a browser sends with an API call beside its credential (~1.2 KB, a session cookie and another system's
+# key among it): what istiod's gRPC provider alone hands the adapter with every check (e2e tests, bench).
+BROWSER_HEADERS = {
+    "Accept": "application/json, text/plain, */*",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Accept-Language": "en-GB,en;q=0.9,de;q=0.8",
+    "Cache-Control": "no-cache",
+    "Cookie": "session=" + "9f8e7d6c5b4a" * 48 + "; csrftoken=Xq3v9LmT2pRz8KwN; consent=analytics%3Dfalse",
+    "Origin": "https://portal.example.com",
+    "Referer": "https://portal.example.com/apis/httpbin/try-out",
+    "Sec-Ch-Ua": '"Chromium";v="131", "Not_A Brand";v="24"',
+    "Sec-Ch-Ua-Mobile": "?0",
+    "Sec-Ch-Ua-Platform": '"Linux"',
+    "Sec-Fetch-Dest": "empty",
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Site": "same-site",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "X-Api-Key": "another-systems-secret-6b1f0c",
+}
+
+
+def envoyfilter_patch(clear_route_cache: bool, header_allowlist: bool) -> dict[str, Any] | None:
+    """The chart's EnvoyFilter merge with these values; None when it renders no EnvoyFilter."""
+    patch = {**(CLEAR_ROUTE_CACHE if clear_route_cache else {}), **(HEADER_ALLOWLIST if header_allowlist else {})}
+    return patch or None
+
 
 # Envoy buffers access logs and writes them every 10 s by default: tests read them within a second or two.
 ACCESS_LOG_FLUSH_MS = 100
@@ -194,9 +224,9 @@ class Gateway:
                     )
                     if headers
                 }
-            cfg["http_service"] = service
             if a.include_request_headers:
-                cfg["allowed_headers"] = _header_list(a.include_request_headers)
+                service["authorization_request"] = {"allowed_headers": _header_list(a.include_request_headers)}
+            cfg["http_service"] = service
         if a.include_request_body is not None:
             cfg["with_request_body"] = a.include_request_body
         if self.ext_authz_patch:
@@ -376,7 +406,9 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
         num_trusted_proxies=settings.get("num_trusted_proxies", 0),
         health_path=settings.get("health_path", "/healthz"),
         tier_routing=TierRouting(**{**tiers, "tiers": tuple(tiers["tiers"])}) if tiers else None,
-        ext_authz_patch=settings.get("ext_authz_patch"),
+        ext_authz_patch=envoyfilter_patch(
+            settings.get("clear_route_cache", False), settings.get("header_allowlist", False)
+        ),
         access_log_path=settings.get("access_log_path"),
     )
 

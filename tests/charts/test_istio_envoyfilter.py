@@ -1,6 +1,7 @@
-"""Tier routing behind istiod: the apim-adapter chart's EnvoyFilter that makes the gateway's ext_authz filter clear
-the route cache (istiod drops `clearRouteCache` from meshConfig.extensionProviders: istio/istio
-pilot/pkg/security/authz/builder/extauthz.go never sets `clear_route_cache`)."""
+"""The apim-adapter chart's EnvoyFilter on the gateway's ext_authz filter: it clears the route cache for tier
+routing (istiod drops `clearRouteCache` from meshConfig.extensionProviders: istio/istio
+pilot/pkg/security/authz/builder/extauthz.go never sets `clear_route_cache`) and gives a gRPC provider the
+allowlist of the headers the adapter reads (istiod sets none there: Envoy sends every header)."""
 
 import copy
 import subprocess
@@ -10,6 +11,7 @@ import yaml
 from chart_helpers import find, render, render_notes
 from crd_schemas import schema_errors
 
+from apim_adapter.transport import REQUEST_HEADERS
 from harness.envoy import (
     CLEAR_ROUTE_CACHE,
     EXT_AUTHZ,
@@ -21,10 +23,12 @@ from harness.envoy import (
     Authz,
     Gateway,
     envoy_bin,
+    envoyfilter_patch,
 )
 
 CHART = "apim-adapter"
 ON = {"istio": {"extensionProvider": {"clearRouteCache": True}}}
+ALLOWLIST = {"istio": {"extensionProvider": {"headerAllowlist": True}}}
 
 
 def envoy_filter(values=None) -> dict:
@@ -116,7 +120,7 @@ def test_notes_never_print_clear_route_cache_in_meshconfig(tmp_path, values):
 
 
 def test_notes_name_the_envoyfilter_when_it_is_rendered(tmp_path):
-    assert "EnvoyFilter istio-system/rel-apim-adapter-clear-route-cache" in render_notes(CHART, tmp_path, values=ON)
+    assert "EnvoyFilter istio-system/rel-apim-adapter-ext-authz" in render_notes(CHART, tmp_path, values=ON)
     assert "EnvoyFilter" not in render_notes(CHART, tmp_path / "off")
 
 
@@ -129,3 +133,45 @@ def test_the_test_gateway_uses_the_http_provider_the_notes_print(tmp_path):
     assert tuple(http["headersToUpstreamOnAllow"]) == HTTP_UPSTREAM_ON_ALLOW
     assert tuple(http["headersToDownstreamOnAllow"]) == HTTP_DOWNSTREAM_ON_ALLOW
     assert tuple(http["headersToDownstreamOnDeny"]) == HTTP_DOWNSTREAM_ON_DENY
+
+
+def merged_fields(values) -> dict:
+    typed_config = envoy_filter(values)["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]
+    return {k: v for k, v in typed_config.items() if k != "@type"}
+
+
+@pytest.mark.parametrize("clear_route_cache", [False, True])
+@pytest.mark.parametrize("header_allowlist", [False, True])
+def test_the_test_gateways_merge_is_the_charts(clear_route_cache, header_allowlist):
+    """harness/envoy.py merges what the chart renders, for each combination of its two values."""
+    values = {
+        "istio": {"extensionProvider": {"clearRouteCache": clear_route_cache, "headerAllowlist": header_allowlist}}
+    }
+    patch = envoyfilter_patch(clear_route_cache, header_allowlist)
+    if patch is None:
+        assert not [o for o in render(CHART, values=values) if o["kind"] == "EnvoyFilter"]
+    else:
+        assert merged_fields(values) == patch
+
+
+def test_the_allowlist_names_every_header_the_adapter_reads_and_nothing_else():
+    patterns = merged_fields(ALLOWLIST)["allowed_headers"]["patterns"]
+    assert [p["exact"] for p in patterns] == list(REQUEST_HEADERS)
+
+
+def test_envoy_takes_the_allowlist_on_a_grpc_provider_and_refuses_it_on_an_http_one(tmp_path):
+    """Why headerAllowlist is for gRPC providers only: istiod's HTTP filter has its own allowlist
+    (http_service.authorization_request.allowed_headers), and Envoy's ext_authz.cc refuses both."""
+    grpc = validate_with_envoy(tmp_path, merged_fields(ALLOWLIST), "grpc")
+    assert grpc.returncode == 0, grpc.stdout + grpc.stderr
+    http = validate_with_envoy(tmp_path, merged_fields(ALLOWLIST), "http")
+    assert http.returncode != 0
+    assert "Invalid duplicate configuration for allowed_headers" in http.stdout + http.stderr
+
+
+def test_notes_say_what_the_allowlist_is_for(tmp_path):
+    on = render_notes(CHART, tmp_path / "on", values=ALLOWLIST)
+    assert "EnvoyFilter istio-system/rel-apim-adapter-ext-authz makes the gateway send the adapter only" in on
+    assert "headerAllowlist=false" in on
+    off = render_notes(CHART, tmp_path / "off")
+    assert "istio.extensionProvider.headerAllowlist=true" in off

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from apim_adapter.transport import REQUEST_HEADERS
 from harness.helpers import ROOT, VENV_BIN
 from harness.kube import Cluster
 
@@ -64,11 +65,19 @@ def test_objects_are_in_place(cluster: Cluster, crds: list[str]) -> None:
     assert {"httpbin", "apim-adapter"} <= set(releases.split())
     policy = cluster.check(cluster.kubectl("get", "authorizationpolicies.security.istio.io", "-A", "-o", "name"))
     assert policy.strip(), "the adapter's CUSTOM AuthorizationPolicy is missing"
-    # The istio role's EnvoyFilter (clear_route_cache on the gateway's ext_authz filter) and injected namespace.
-    filters = cluster.check(
-        cluster.kubectl("get", "envoyfilters.networking.istio.io", "-n", "istio-ingress", "-o", "name")
+    # The istio role's EnvoyFilter on the gateway's ext_authz filter (clear_route_cache, the adapter's header
+    # allowlist), accepted by the API server against Istio's CRD, and the injected namespace.
+    envoy_filter = json.loads(
+        cluster.check(
+            cluster.kubectl(
+                "get", "envoyfilters.networking.istio.io", "apim-adapter-ext-authz", "-n", "istio-ingress", "-o", "json"
+            )
+        )
     )
-    assert filters.strip(), "the EnvoyFilter that clears the route cache is missing"
+    [patch] = envoy_filter["spec"]["configPatches"]
+    merged = patch["patch"]["value"]["typed_config"]
+    assert merged["clear_route_cache"] is True
+    assert [p["exact"] for p in merged["allowed_headers"]["patterns"]] == list(REQUEST_HEADERS)
     namespace = json.loads(cluster.check(cluster.kubectl("get", "namespace", "httpbin", "-o", "json")))
     assert namespace["metadata"]["labels"].get("istio-injection") == "enabled"
 

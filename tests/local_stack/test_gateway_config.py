@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, envoy_bin
+from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, HEADER_ALLOWLIST, envoy_bin
 
 
 def _http_connection_manager(config: dict) -> dict:
@@ -59,8 +59,9 @@ def test_ext_authz_is_istiods_grpc_provider_plus_the_envoyfilter(envoy_config: d
     assert settings["grpc_service"]["timeout"] == "0.5s"
     assert settings["failure_mode_allow"] is False
     assert settings["status_on_error"] == {"code": 503}
-    assert "allowed_headers" not in settings  # gRPC providers send every header
-    assert CLEAR_ROUTE_CACHE.items() <= settings.items()  # tier routing is on: the EnvoyFilter's merge
+    # The EnvoyFilter's merge: tier routing is on, and only the headers the adapter reads are sent.
+    assert CLEAR_ROUTE_CACHE.items() <= settings.items()
+    assert settings["allowed_headers"] == HEADER_ALLOWLIST["allowed_headers"]
     assert _endpoint_port(envoy_config, cluster) == adapter_config["server"]["grpc"]["port"]
 
 

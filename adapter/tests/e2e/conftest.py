@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness import oidc
 from harness.adapter_process import AdapterProcess
-from harness.envoy import Authz, Gateway
+from harness.envoy import HEADER_ALLOWLIST, Authz, Gateway
 from harness.processes import free_port, httpbin
 from harness.sample_catalog import DOWN_KM, KM, OTHER_KM, TINY_LIMIT, catalog_document
 
@@ -86,7 +86,8 @@ def stack(tmp_path_factory) -> Stack:
         processes.append(adapter.proc)
         adapter.wait_ready()
         gateways = {
-            "grpc": Gateway(Authz([adapter.grpc_port], "grpc"), bin_port),
+            # gRPC as the chart recommends it: only the headers the adapter reads (its EnvoyFilter's allowlist).
+            "grpc": Gateway(Authz([adapter.grpc_port], "grpc"), bin_port, ext_authz_patch=HEADER_ALLOWLIST),
             "http": Gateway(Authz([adapter.http_port], "http", path_prefix="/check"), bin_port),
         }
         for gw in gateways.values():

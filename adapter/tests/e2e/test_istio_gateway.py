@@ -1,5 +1,6 @@
 """Through Envoy configured as istiod configures the ingress gateway (harness/envoy.py): tier routing with and
-without the apim-adapter chart's EnvoyFilter, and what the adapter sees of paths, queries and client addresses."""
+without the apim-adapter chart's EnvoyFilter, what the adapter sees of paths, queries and client addresses, and
+which request headers reach it."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ import http.client
 import json
 import socket
 import time
+from concurrent import futures
 from dataclasses import dataclass
 
+import grpc
 import pytest
 import requests
 import yaml
+from envoy.service.auth.v3 import external_auth_pb2 as pb
+from envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
+from google.rpc import code_pb2, status_pb2
 
+from apim_adapter.transport import REQUEST_HEADERS
 from harness.adapter_process import AdapterProcess
-from harness.envoy import CLEAR_ROUTE_CACHE, Authz, Gateway, TierRouting
+from harness.envoy import BROWSER_HEADERS, CLEAR_ROUTE_CACHE, HEADER_ALLOWLIST, Authz, Gateway, TierRouting
 from harness.helpers import ROOT, VENV_BIN
 from harness.processes import Process, free_port
 from harness.sample_catalog import KM, catalog_document
@@ -120,8 +127,7 @@ def test_a_client_sent_tier_header_never_picks_the_route(stack, tiered):
 def seen_by_adapter(stack, gateway: Gateway, path: str, scope: str = "scope_ip scope_headers", **headers) -> dict:
     """The analytics event the adapter wrote for one request (its path template, client address), and the
     answer's status. The tests run one at a time: the event is the first one written after the request was sent
-    (neither the client's x-request-id, which the gateway regenerates, nor user-agent, which HTTP mode does not
-    forward, can find it)."""
+    (the client's x-request-id cannot find it: the gateway regenerates it)."""
     log = stack.workdir / "analytics.log"
     offset = log.stat().st_size if log.exists() else 0
     # http.client sends the path byte for byte (requests would resolve dot segments itself).
@@ -180,6 +186,61 @@ def test_a_forged_client_address_never_reaches_analytics(stack, gateway, forged)
     assert (seen["status"], honest["status"]) == (200, 200)
     assert seen["userIp"] == honest["userIp"]
     assert seen["userIp"] not in ("6.6.6.6", "7.7.7.7", "")
+
+
+def test_the_client_user_agent_reaches_analytics(stack, gateway):
+    """Both modes send the adapter user-agent: HTTP mode's includeRequestHeadersInCheck and the gRPC allowlist are
+    the adapter's own list (before it, HTTP mode's analytics had no user agent)."""
+    seen = seen_by_adapter(stack, gateway, API + "/ip", **{"User-Agent": "e2e-agent/1.0 (allowlist)"})
+    assert (seen["status"], seen["userAgent"]) == (200, "e2e-agent/1.0 (allowlist)")
+
+
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+class Recording(pb_grpc.AuthorizationServicer):
+    """An ext_authz gRPC server that keeps the headers of every check it is sent and allows it."""
+
+    def __init__(self):
+        self.seen: list[pb.AttributeContext.HttpRequest] = []
+        self.server = grpc.server(futures.ThreadPoolExecutor(2))
+        pb_grpc.add_AuthorizationServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def Check(self, request: pb.CheckRequest, context) -> pb.CheckResponse:
+        self.seen.append(request.attributes.request.http)
+        return pb.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=pb.OkHttpResponse())
+
+
+@pytest.mark.parametrize("allowlist", [True, False], ids=["allowlist", "istiod-alone"])
+def test_with_the_allowlist_only_the_headers_the_adapter_reads_reach_it(stack, tmp_path, allowlist):
+    """The chart's headerAllowlist merged into istiod's gRPC filter, judged by what a real Envoy sends: the
+    client's cookie and other credentials stay at the gateway; the method, host and path still arrive as the
+    check's attributes. Without it (istiod alone) Envoy sends every header, and this test would see them."""
+    recording = Recording()
+    upstream = stack.gateways["grpc"].upstream_port
+    gateway = Gateway(Authz([recording.port]), upstream, ext_authz_patch=HEADER_ALLOWLIST if allowlist else None)
+    proc = gateway.start(tmp_path)
+    try:
+        client = {"authorization": "Bearer t", "traceparent": TRACEPARENT, **BROWSER_HEADERS}
+        resp = requests.get(gateway.url + API + "/headers?x=1", headers=client, timeout=10)
+        assert resp.status_code == 200
+    finally:
+        proc.stop()
+        recording.server.stop(0)
+    [http] = recording.seen
+    assert (http.method, http.host, http.path) == ("GET", f"127.0.0.1:{gateway.port}", API + "/headers?x=1")
+    sent = set(http.headers)
+    if allowlist:
+        assert sent <= set(REQUEST_HEADERS)
+        # The client's credential, agent and trace context; the request id and x-forwarded-for Envoy sets.
+        assert {"authorization", "user-agent", "traceparent", "x-request-id", "x-forwarded-for"} <= sent
+        assert http.headers["user-agent"] == BROWSER_HEADERS["User-Agent"]
+    else:
+        assert {"cookie", "x-api-key", "referer", ":path", ":authority"} <= sent
 
 
 def raw_status(port: int, target: str) -> int:

@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 from apim_adapter import cli
 from apim_adapter.config import ConfigError
 from apim_adapter.prepared import credential_of
+from apim_adapter.transport import REQUEST_HEADERS
 from apim_adapter.transport import grpc as grpc_transport
 from apim_adapter.transport.grpc import (
     _length_delimited as field,  # one length-delimited protobuf field: tag, varint length, payload
@@ -118,6 +119,23 @@ def test_the_compiled_reader_answers_as_the_python_reader_for_requests_as_envoy_
     raw = envoy_request({**ENVOY_HEADERS, **extra}).SerializeToString()
     native, expected = both(raw)
     assert native == expected
+
+
+@needs_native
+def test_both_readers_read_the_same_behind_a_gateway_that_sends_only_the_listed_headers():
+    """The gRPC allowlist (transport.REQUEST_HEADERS) drops headers neither reader needs, pseudo-headers included:
+    the method, host and path come from the check's attributes."""
+    every = {
+        **ENVOY_HEADERS,
+        "authorization": "Bearer abc",
+        "cookie": "session=1",
+        "x-envoy-external-address": "1.2.3.4",
+    }
+    listed = {name: value for name, value in every.items() if name in REQUEST_HEADERS}
+    assert ":path" not in listed
+    assert "cookie" not in listed
+    for reader in (fields_of, lambda request: read_native(request.SerializeToString())):
+        assert reader(envoy_request(listed)) == reader(envoy_request(every))
 
 
 @needs_native

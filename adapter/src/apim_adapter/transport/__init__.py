@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from ..config import ConfigError
+from ..tracing import CONTEXT_HEADERS
+
+# Every request header the adapter reads: the credential, analytics' user agent and correlation id, the client's
+# address (`grpc.client_ip`), the trace context. The one list the gateways send it: the apim-adapter chart's
+# allowlists (its EnvoyFilter's `allowed_headers` in gRPC mode, `includeRequestHeadersInCheck` in HTTP mode) are
+# generated from it (scripts/generate_config_schema.py), and tests/unit/test_request_headers.py fails when the
+# adapter reads a header it does not name.
+REQUEST_HEADERS = (
+    "authorization", "user-agent", "x-request-id", "x-forwarded-for", "x-envoy-external-address", *CONTEXT_HEADERS,
+)  # fmt: skip
 
 
 def chosen(setting: str, choice: str, compiled: object, fallback: str) -> str:

@@ -1,0 +1,113 @@
+"""`transport.REQUEST_HEADERS` is every request header the adapter reads: the chart's gateway allowlists are made
+from it, so a header read but not listed would silently never arrive behind a gateway that uses them.
+
+Each part of a check that reads headers is run here over headers that remember what was read: the transports'
+readers, the pipeline (allowed, denied, unauthenticated), the analytics event and the trace context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from apim_adapter import tracing
+from apim_adapter.analytics import line
+from apim_adapter.config import Tracing
+from apim_adapter.transport import REQUEST_HEADERS
+from apim_adapter.transport.grpc import client_ip, request_fields
+from harness.pipeline import InProcess, in_process_adapter, token
+
+EVERY_HEADER = "(every header)"
+
+
+class Remembering(dict):
+    """Request headers that remember each name read, and note a walk over all of them."""
+
+    def __init__(self, headers: dict[str, str]):
+        super().__init__(headers)
+        self.read: set[str] = set()
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def __contains__(self, name):
+        self.read.add(name)
+        return super().__contains__(name)
+
+    def __iter__(self):
+        self.read.add(EVERY_HEADER)
+        return super().__iter__()
+
+    def keys(self):
+        self.read.add(EVERY_HEADER)
+        return super().keys()
+
+    def items(self):
+        self.read.add(EVERY_HEADER)
+        return super().items()
+
+    def values(self):
+        self.read.add(EVERY_HEADER)
+        return super().values()
+
+
+def browser_headers(**more: str) -> Remembering:
+    return Remembering(
+        {
+            "cookie": "session=s3cr3t",
+            "accept": "text/html",
+            "x-forwarded-proto": "https",
+            "user-agent": "Mozilla/5.0",
+            "x-request-id": "r-1",
+            "x-forwarded-for": "203.0.113.9",
+            **more,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "credential", ["valid", "unsubscribed", "malformed", None], ids=["allowed", "denied", "bad-token", "no-token"]
+)
+def test_a_check_reads_only_listed_headers(credential):
+    adapter = in_process_adapter()
+    bearer = {"valid": token(), "unsubscribed": token(app="unsubscribed"), "malformed": "not.a.jwt"}.get(
+        credential or ""
+    )
+    headers = browser_headers(**({"authorization": f"Bearer {bearer}"} if bearer else {}))
+    fields = request_fields(headers, "GET", "/httpbin/1.0.0/ip", "gw", "10.0.0.1")
+    req = InProcess.request(bearer=bearer)
+    req = type(req)(req.method, req.host, req.path, headers, fields[5], client_ip(headers, "10.0.0.1"))
+    decision = adapter.check_on_thread(req)
+    line(req, decision, 0.5)
+    assert decision.allowed == (credential == "valid")
+    assert headers.read <= set(REQUEST_HEADERS), headers.read - set(REQUEST_HEADERS)
+    assert {"authorization", "user-agent", "x-forwarded-for"} <= headers.read
+
+
+def test_the_trace_context_is_read_from_listed_headers_only():
+    exported = InMemorySpanExporter()
+    traced = tracing.setup(Tracing(enabled=True), Path, span_exporter=exported)
+    assert traced is not None
+    try:
+        p = InProcess()
+        bearer = token()
+        headers = browser_headers(
+            authorization=f"Bearer {bearer}", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        )
+        req = InProcess.request(bearer=bearer)
+        req = type(req)(req.method, req.host, req.path, headers)
+        decision = asyncio.run(traced.check_async(p.decide, "http")(req))
+        assert decision.allowed
+    finally:
+        traced.shutdown()
+    assert headers.read <= set(REQUEST_HEADERS), headers.read - set(REQUEST_HEADERS)
+    # Every header the propagators look for is in the list, and nothing else is: B3 (single and multiple) and W3C.
+    assert headers.read >= set(tracing.CONTEXT_HEADERS)

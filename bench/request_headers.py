@@ -1,0 +1,91 @@
+"""What the headers a browser sends cost a gRPC check, with and without the chart's header allowlist.
+
+    .venv/bin/python -m bench.request_headers              # 6 interleaved rounds (~3 minutes)
+    .venv/bin/python -m bench.request_headers --rounds 10
+
+The adapter (compiled transport, backend JWT off) behind two Envoys configured as istiod configures a gateway
+for an `envoyExtAuthzGrpc` provider, pinned as `make bench` pins them: one as istiod leaves it (Envoy sends the
+adapter every request header), one with the apim-adapter chart's EnvoyFilter merged in
+(`istio.extensionProvider.headerAllowlist`: only the headers the adapter reads). Both are loaded with the
+benchmark's token and what a browser sends beside it (`harness.envoy.BROWSER_HEADERS`, ~1.2 KB with a session
+cookie); a third row, the benchmark's own request (its token alone) behind istiod's filter, is the reference.
+Prints req/s, Envoy's and the adapter's CPU per request, and the bytes of each check as the adapter received them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from harness.envoy import BROWSER_HEADERS, HEADER_ALLOWLIST
+
+from . import extauthz as bench
+
+ISTIOD = "browser headers, istiod's filter"
+ALLOWLIST = "browser headers, + the chart's allowlist"
+REFERENCE = "token only, istiod's filter"
+
+
+class Loads(bench.Bench):
+    """`make bench`'s rounds, each target loaded with its own request headers."""
+
+    def __init__(self, plan: bench.Plan, headers_of: dict[str, dict[str, str]]):
+        super().__init__(plan, {})
+        self.headers_of = headers_of
+
+    def throughput(self, t: bench.Target) -> dict[str, Any]:
+        self.headers = self.headers_of[t.name]
+        return super().throughput(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, bench.LOAD_CORES)
+    plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
+    with tempfile.TemporaryDirectory(prefix="bench-headers-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        fixture = bench.Fixture(workdir)
+        stack.callback(fixture.close)
+        adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
+        stack.callback(adapter.stop)
+        bench.pin(adapter.proc.proc.pid, bench.SERVER_CORES)
+        browser = {**fixture.headers, **BROWSER_HEADERS}
+        headers_of = {ISTIOD: browser, ALLOWLIST: browser, REFERENCE: fixture.headers}
+        targets = []
+        for name, patch in ((ISTIOD, None), (ALLOWLIST, HEADER_ALLOWLIST), (REFERENCE, None)):
+            gateway, envoy = bench.start_envoy(workdir, bench.Authz([adapter.grpc_port], "grpc"), patch)
+            stack.callback(envoy.stop)
+            resp = requests.get(f"http://127.0.0.1:{gateway.port}{bench.PATH}", headers=headers_of[name], timeout=5)
+            if resp.status_code != 200:
+                raise RuntimeError(f"{name}: {resp.status_code} {resp.text[:200]}")
+            metered = {"envoy": envoy.proc.pid, "server": adapter.proc.proc.pid}
+            targets.append(bench.Target(name, gateway.port, metered, latency=False, server_port=adapter.grpc_port))
+        results = Loads(plan, headers_of).rounds(targets)
+    istiod = results[ISTIOD]["throughput"]
+    print(f"{'gateway':<42} {'req/s':>8} {'÷ istiod':>9} {'envoy µs':>9} {'adapter µs':>11} {'check B':>8}")
+    for name, r in results.items():
+        t = r["throughput"]
+        print(
+            f"{name:<42} {t['rps']:>8,.0f} {t['rps'] / istiod['rps']:>9.2f} {t['envoy_cpu_us_per_req']:>9.0f}"
+            f" {t['server_cpu_us_per_req']:>11.1f} {t.get('server_bytes_in_per_req', float('nan')):>8.0f}"
+        )
+    print(
+        f"{plan.rounds} interleaved rounds of {plan.seconds} s of wrk -c{plan.connections}; medians. µs: CPU time per "
+        "request; check B: bytes the adapter received per check (kernel counts, `ss`)."
+    )
+    print("req/s by round: " + "; ".join(f"{name}: {r['rps_rounds']}" for name, r in results.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
