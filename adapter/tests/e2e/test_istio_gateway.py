@@ -195,8 +195,6 @@ def test_the_client_user_agent_reaches_analytics(stack, gateway):
     assert (seen["status"], seen["userAgent"]) == (200, "e2e-agent/1.0 (allowlist)")
 
 
-
-
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
