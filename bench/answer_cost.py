@@ -48,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
     with tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
-        fixture = bench.Fixture(workdir)
-        stack.callback(fixture.close)
-        adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
-        stack.callback(adapter.stop)
+        fixture, adapter = bench.fixture_and_adapter(workdir, stack)
         recorded, _ = bench.record_allows(adapter, fixture.headers, workdir)
         allow = pb.CheckResponse.FromString(recorded.read_bytes())
         targets = []

@@ -355,6 +355,15 @@ class Fixture:
         self.jwks.close()
 
 
+def fixture_and_adapter(workdir: Path, stack: contextlib.ExitStack) -> tuple[Fixture, Server]:
+    """The fixture and the adapter on it (backend JWT off), both stopped when `stack` closes."""
+    fixture = Fixture(workdir)
+    stack.callback(fixture.close)
+    adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
+    stack.callback(adapter.stop)
+    return fixture, adapter
+
+
 @dataclass
 class BenchGateway(Gateway):
     """The harness gateway without access logs (Istio's default), so Envoy's cost is the filter, not the log."""

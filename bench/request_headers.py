@@ -54,10 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
     with tempfile.TemporaryDirectory(prefix="bench-headers-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
-        fixture = bench.Fixture(workdir)
-        stack.callback(fixture.close)
-        adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
-        stack.callback(adapter.stop)
+        fixture, adapter = bench.fixture_and_adapter(workdir, stack)
         bench.pin(adapter.proc.proc.pid, bench.SERVER_CORES)
         browser = {**fixture.headers, **BROWSER_HEADERS}
         headers_of = {ISTIOD: browser, ALLOWLIST: browser, REFERENCE: fixture.headers}
