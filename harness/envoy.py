@@ -49,10 +49,7 @@ ACCESS_LOG = (
 )
 # The envoyExtAuthzHttp provider as the apim-adapter chart's NOTES print it (tests/charts checks they agree).
 HTTP_REQUEST_HEADERS = REQUEST_HEADERS
-HTTP_UPSTREAM_ON_ALLOW = (
-    "x-apim-api", "x-apim-api-version", "x-apim-application-id", "x-apim-application-name", "x-apim-tier",
-    "x-apim-key-type", "x-jwt-assertion",
-)  # fmt: skip
+HTTP_UPSTREAM_ON_ALLOW = ("x-apim-*", "x-jwt-assertion")  # the context headers by prefix, the backend JWT
 HTTP_DOWNSTREAM_ON_ALLOW = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *HTTP_DOWNSTREAM_ON_ALLOW)
 # What the apim-adapter chart's EnvoyFilter merges into the gateway's ext_authz filter (tests/charts checks it):

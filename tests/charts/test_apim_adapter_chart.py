@@ -3,6 +3,8 @@
 import yaml
 from chart_helpers import CHARTS, find, kinds, render, render_notes, template
 
+from apim_adapter.config import BackendJwt, Request
+
 CHART = "apim-adapter"
 CI = CHARTS / CHART / "ci"
 
@@ -339,13 +341,21 @@ def test_notes_print_both_extension_providers_with_a_real_timeout(tmp_path):
         "statusOnError": "503",
     }
     assert (http["port"], http["timeout"], http["statusOnError"]) == (8080, "0.5s", "503")
-    assert {"x-apim-api", "x-apim-tier", "x-apim-application-id", "x-jwt-assertion"} <= set(
-        http["headersToUpstreamOnAllow"]
-    )
+    assert http["headersToUpstreamOnAllow"] == ["x-apim-*", "x-jwt-assertion"]
     assert {"www-authenticate", "retry-after", "content-type", "ratelimit-remaining"} <= set(
         http["headersToDownstreamOnDeny"]
     )
     assert {"authorization", "x-request-id", "traceparent"} <= set(http["includeRequestHeadersInCheck"])
+
+
+def test_notes_name_the_context_headers_and_the_backend_jwt_as_configured(tmp_path):
+    """HTTP mode forwards to the backend only what headersToUpstreamOnAllow names: the adapter's own defaults
+    when unset, the configured prefix and header otherwise."""
+    http = notes_providers(render_notes(CHART, tmp_path / "defaults"))["envoyExtAuthzHttp"]
+    assert http["headersToUpstreamOnAllow"] == [Request().header_prefix + "*", BackendJwt().header.lower()]
+    values = {"config": {"request": {"headerPrefix": "X-Gw-"}, "backendJwt": {"header": "X-Backend-Token"}}}
+    http = notes_providers(render_notes(CHART, tmp_path / "custom", values=values))["envoyExtAuthzHttp"]
+    assert http["headersToUpstreamOnAllow"] == ["x-gw-*", "x-backend-token"]
 
 
 def test_notes_warn_about_fail_open(tmp_path):
