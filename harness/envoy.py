@@ -337,10 +337,17 @@ class Gateway:
 
 
 def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """An EnvoyFilter MERGE (protobuf merge): nested messages merge, scalars and lists from the patch win."""
+    """An EnvoyFilter MERGE of a filter's typed_config (istio/istio pilot/pkg/networking/util MergeAnyWithAny,
+    pkg/proto/merge: a protobuf merge): nested messages merge, repeated fields are appended to, scalars from the
+    patch win."""
     out = dict(base)
     for key, value in patch.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + value
+        else:
+            out[key] = value
     return out
 
 

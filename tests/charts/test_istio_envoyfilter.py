@@ -24,6 +24,7 @@ from harness.envoy import (
     Gateway,
     envoy_bin,
     envoyfilter_patch,
+    merge,
 )
 
 CHART = "apim-adapter"
@@ -175,3 +176,14 @@ def test_notes_say_what_the_allowlist_is_for(tmp_path):
     assert "headerAllowlist=false" in on
     off = render_notes(CHART, tmp_path / "off")
     assert "istio.extensionProvider.headerAllowlist=true" in off
+
+
+def test_the_test_gateway_merges_as_istiod_merges_a_patch():
+    """Messages merge, repeated fields append, scalars are replaced (istio pkg/proto/merge)."""
+    istiod = {"allowed_headers": {"patterns": [{"exact": "a"}]}, "failure_mode_allow": False, "grpc_service": {}}
+    patch = {"allowed_headers": {"patterns": [{"exact": "b"}]}, "failure_mode_allow": True}
+    assert merge(istiod, patch) == {
+        "allowed_headers": {"patterns": [{"exact": "a"}, {"exact": "b"}]},
+        "failure_mode_allow": True,
+        "grpc_service": {},
+    }
