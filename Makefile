@@ -95,7 +95,7 @@ lint: $(VENV)/.installed $(HELM_BIN) ## ruff, mypy, yamllint, ansible-lint, helm
 	$(BIN)/python scripts/check_versions.py
 	if command -v cargo >/dev/null; then cd adapter/native && cargo fmt --check && cargo clippy --locked -q -- -D warnings; fi
 
-generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model.
+generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model, and the chart's list of the request headers the adapter reads.
 	$(BIN)/python scripts/generate_config_schema.py
 
 # One suite each, by its marker (conftest.py gives every test the marker of its directory).

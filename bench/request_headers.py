@@ -1,6 +1,6 @@
 """What the headers a browser sends cost a gRPC check, with and without the chart's header allowlist.
 
-    .venv/bin/python -m bench.request_headers              # 6 interleaved rounds (~3 minutes)
+    .venv/bin/python -m bench.request_headers              # 6 interleaved rounds (~1.5 minutes)
     .venv/bin/python -m bench.request_headers --rounds 10
 
 The adapter (compiled transport, backend JWT off) behind two Envoys configured as istiod configures a gateway

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 CHECK_METHOD = "/envoy.service.auth.v3.Authorization/Check"
 # The request headers `setup`'s propagators read (B3 single and multiple headers, W3C trace context): what a
-# gateway sends the adapter for a check to continue the client's trace (tests/unit/test_tracing.py holds the
+# gateway sends the adapter for a check to continue the client's trace (tests/unit/test_request_headers.py holds the
 # propagators to it).
 CONTEXT_HEADERS = ("traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags")
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318/v1/traces"}

@@ -16,9 +16,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from apim_adapter import tracing
 from apim_adapter.analytics import line
 from apim_adapter.config import Tracing
+from apim_adapter.decision import CheckInput
 from apim_adapter.transport import REQUEST_HEADERS
 from apim_adapter.transport.grpc import client_ip, request_fields
-from harness.pipeline import InProcess, in_process_adapter, token
+from harness.pipeline import PATH, InProcess, in_process_adapter, token
 
 EVERY_HEADER = "(every header)"
 
@@ -82,9 +83,8 @@ def test_a_check_reads_only_listed_headers(credential):
         credential or ""
     )
     headers = browser_headers(**({"authorization": f"Bearer {bearer}"} if bearer else {}))
-    fields = request_fields(headers, "GET", "/httpbin/1.0.0/ip", "gw", "10.0.0.1")
-    req = InProcess.request(bearer=bearer)
-    req = type(req)(req.method, req.host, req.path, headers, fields[5], client_ip(headers, "10.0.0.1"))
+    request_id = request_fields(headers, "GET", PATH, "gw", "10.0.0.1")[5]  # what a warm check reads
+    req = CheckInput("GET", "gw", PATH, headers, request_id, client_ip(headers, "10.0.0.1"))
     decision = adapter.check_on_thread(req)
     line(req, decision, 0.5)
     assert decision.allowed == (credential == "valid")
@@ -102,8 +102,7 @@ def test_the_trace_context_is_read_from_listed_headers_only():
         headers = browser_headers(
             authorization=f"Bearer {bearer}", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         )
-        req = InProcess.request(bearer=bearer)
-        req = type(req)(req.method, req.host, req.path, headers)
+        req = CheckInput("GET", "gw", PATH, headers)
         decision = asyncio.run(traced.check_async(p.decide, "http")(req))
         assert decision.allowed
     finally:
