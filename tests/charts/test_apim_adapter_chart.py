@@ -2,6 +2,7 @@
 
 import yaml
 from chart_helpers import CHARTS, find, kinds, render, render_notes, template
+from crd_schemas import schema_errors
 
 from apim_adapter.config import BackendJwt, Request
 
@@ -194,8 +195,15 @@ def test_destination_rule_caps_streams_per_connection_so_gateways_spread_over_wo
     assert rule["metadata"]["namespace"] == "apim"
     assert rule["spec"] == {
         "host": "rel-apim-adapter.apim.svc.cluster.local",
-        "trafficPolicy": {"connectionPool": {"http": {"maxConcurrentStreams": 2}}},
+        "trafficPolicy": {
+            "connectionPool": {"http": {"maxConcurrentStreams": 2}},
+            # HTTP mode's port stays HTTP/1.1 under a mesh-wide h2UpgradePolicy: UPGRADE.
+            "portLevelSettings": [
+                {"port": {"number": 8080}, "connectionPool": {"http": {"h2UpgradePolicy": "DO_NOT_UPGRADE"}}}
+            ],
+        },
     }
+    assert schema_errors(rule) == []
     values["istio"]["destinationRule"]["maxConcurrentStreams"] = 0
     assert template(CHART, values=values, check=False).returncode != 0  # 0 would mean "unset" to istiod
 
@@ -204,8 +212,14 @@ def test_notes_warn_when_workers_would_share_one_connection(tmp_path):
     workers = {"config": {"server": {"workers": 2}}}
     assert "istio.destinationRule.enabled is false" in render_notes(CHART, tmp_path / "a", values=workers)
     workers["istio"] = {"destinationRule": {"enabled": True}}
-    assert "istio.destinationRule" not in render_notes(CHART, tmp_path / "b", values=workers)
-    assert "istio.destinationRule" not in render_notes(CHART, tmp_path / "c")
+    assert "WARNING: config.server.workers" not in render_notes(CHART, tmp_path / "b", values=workers)
+    assert "WARNING: config.server.workers" not in render_notes(CHART, tmp_path / "c")
+
+
+def test_notes_say_how_to_keep_http_mode_on_http1_unless_the_rule_does(tmp_path):
+    hint = "under a mesh-wide\n   h2UpgradePolicy UPGRADE, enable istio.destinationRule"
+    assert hint in render_notes(CHART, tmp_path / "off")
+    assert hint not in render_notes(CHART, tmp_path / "on", values={"istio": {"destinationRule": {"enabled": True}}})
 
 
 def test_backend_jwt_without_a_key_is_refused():
