@@ -441,6 +441,7 @@ class Target:
     handler_cpu: Path | None = None  # the server's handler CPU report, with --handler-cpu
     server_admin: int | None = None  # an adapter's admin port (its garbage collection pauses)
     server_port: int | None = None  # the port Envoy calls (the segments the server sends it)
+    headers: dict[str, str] | None = None  # the client's request headers, when not the run's
 
 
 TRIVIAL = "trivial sync grpc, 8 threads"  # the adapter's grpcio transport
@@ -583,12 +584,13 @@ class Bench:
 
     def throughput(self, t: Target) -> dict[str, Any]:
         p = self.plan
-        wrk(t.port, self.headers, p.warmup, p.connections)
+        headers = t.headers or self.headers
+        wrk(t.port, headers, p.warmup, p.connections)
         before = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
         handled = handler_cpu(t.handler_cpu) if t.handler_cpu else None
         sent = segments_sent(t.server_port) if t.server_port else None
         received = bytes_received(t.server_port) if t.server_port else None
-        result = wrk(t.port, self.headers, p.seconds, p.connections)
+        result = wrk(t.port, headers, p.seconds, p.connections)
         after = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
         if sent is not None and (now_sent := segments_sent(t.server_port)) is not None:
             result["server_segments_per_req"] = (now_sent - sent) / (result["rps"] * p.seconds)
@@ -612,8 +614,9 @@ class Bench:
 
     def latency(self, t: Target) -> dict[str, Any]:
         p = self.plan
-        steady.run(t.port, PATH, self.headers, p.steady_rate, 0.5, p.steady_connections)
-        result = steady.run(t.port, PATH, self.headers, p.steady_rate, p.steady_seconds, p.steady_connections)
+        headers = t.headers or self.headers
+        steady.run(t.port, PATH, headers, p.steady_rate, 0.5, p.steady_connections)
+        result = steady.run(t.port, PATH, headers, p.steady_rate, p.steady_seconds, p.steady_connections)
         if result.errors:
             raise RuntimeError(f"{t.name}: {result.errors} failed requests at a steady rate")
         return result.as_dict()

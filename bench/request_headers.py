@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -32,18 +31,6 @@ from . import extauthz as bench
 ISTIOD = "browser headers, istiod's filter"
 ALLOWLIST = "browser headers, + the chart's allowlist"
 REFERENCE = "token only, istiod's filter"
-
-
-class Loads(bench.Bench):
-    """`make bench`'s rounds, each target loaded with its own request headers."""
-
-    def __init__(self, plan: bench.Plan, headers_of: dict[str, dict[str, str]]):
-        super().__init__(plan, {})
-        self.headers_of = headers_of
-
-    def throughput(self, t: bench.Target) -> dict[str, Any]:
-        self.headers = self.headers_of[t.name]
-        return super().throughput(t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             if resp.status_code != 200:
                 raise RuntimeError(f"{name}: {resp.status_code} {resp.text[:200]}")
             metered = {"envoy": envoy.proc.pid, "server": adapter.proc.proc.pid}
-            targets.append(bench.Target(name, gateway.port, metered, latency=False, server_port=adapter.grpc_port))
-        results = Loads(plan, headers_of).rounds(targets)
+            targets.append(
+                bench.Target(
+                    name, gateway.port, metered, latency=False, server_port=adapter.grpc_port, headers=headers_of[name]
+                )
+            )
+        results = bench.Bench(plan, fixture.headers).rounds(targets)
     istiod = results[ISTIOD]["throughput"]
     print(f"{'gateway':<42} {'req/s':>8} {'÷ istiod':>9} {'envoy µs':>9} {'adapter µs':>11} {'check B':>8}")
     for name, r in results.items():

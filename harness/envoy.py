@@ -47,8 +47,8 @@ ACCESS_LOG = (
     "ACCESS %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% "
     "upstream=%UPSTREAM_CLUSTER% rid=%REQ(X-REQUEST-ID)% md=%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n"
 )
-# The envoyExtAuthzHttp provider as the apim-adapter chart's NOTES print it (tests/charts checks they agree).
-HTTP_REQUEST_HEADERS = REQUEST_HEADERS
+# The envoyExtAuthzHttp provider as the apim-adapter chart's NOTES print it (tests/charts checks they agree);
+# its includeRequestHeadersInCheck is the adapter's REQUEST_HEADERS.
 HTTP_UPSTREAM_ON_ALLOW = ("x-apim-*", "x-jwt-assertion")  # the context headers by prefix, the backend JWT
 HTTP_DOWNSTREAM_ON_ALLOW = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *HTTP_DOWNSTREAM_ON_ALLOW)
@@ -111,7 +111,7 @@ class Authz:
     status_on_error: int | None = 503  # statusOnError; None: unset, Envoy answers 403
     path_prefix: str = ""  # pathPrefix (HTTP)
     include_request_body: dict[str, Any] | None = None  # includeRequestBodyInCheck
-    include_request_headers: tuple[str, ...] = HTTP_REQUEST_HEADERS  # includeRequestHeadersInCheck (HTTP)
+    include_request_headers: tuple[str, ...] = REQUEST_HEADERS  # includeRequestHeadersInCheck (HTTP)
     upstream_on_allow: tuple[str, ...] = HTTP_UPSTREAM_ON_ALLOW  # headersToUpstreamOnAllow (HTTP)
     downstream_on_deny: tuple[str, ...] = HTTP_DOWNSTREAM_ON_DENY  # headersToDownstreamOnDeny (HTTP)
     downstream_on_allow: tuple[str, ...] = HTTP_DOWNSTREAM_ON_ALLOW  # headersToDownstreamOnAllow (HTTP)

@@ -18,7 +18,6 @@ from harness.envoy import (
     EXT_AUTHZ_TYPE,
     HTTP_DOWNSTREAM_ON_ALLOW,
     HTTP_DOWNSTREAM_ON_DENY,
-    HTTP_REQUEST_HEADERS,
     HTTP_UPSTREAM_ON_ALLOW,
     Authz,
     Gateway,
@@ -130,7 +129,7 @@ def test_the_test_gateway_uses_the_http_provider_the_notes_print(tmp_path):
     [http] = [
         e["envoyExtAuthzHttp"] for e in mesh_config_entries(render_notes(CHART, tmp_path)) if "envoyExtAuthzHttp" in e
     ]
-    assert tuple(http["includeRequestHeadersInCheck"]) == HTTP_REQUEST_HEADERS
+    assert tuple(http["includeRequestHeadersInCheck"]) == REQUEST_HEADERS
     assert tuple(http["headersToUpstreamOnAllow"]) == HTTP_UPSTREAM_ON_ALLOW
     assert tuple(http["headersToDownstreamOnAllow"]) == HTTP_DOWNSTREAM_ON_ALLOW
     assert tuple(http["headersToDownstreamOnDeny"]) == HTTP_DOWNSTREAM_ON_DENY
