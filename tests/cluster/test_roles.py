@@ -26,7 +26,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory):
     return tmp_path_factory.mktemp("dev-state")
 
 
-def converge(cluster: Cluster, state_dir, playbook: str) -> str:
+def converge(cluster: Cluster, state_dir, playbook: str, *extra_vars: str) -> str:
     result = cluster.run(
         VENV_BIN / "ansible-playbook",
         "-i",
@@ -36,6 +36,7 @@ def converge(cluster: Cluster, state_dir, playbook: str) -> str:
         f"@{CLUSTER_VARS}",
         "-e",
         f"stack_state_dir={state_dir}",
+        *(arg for var in extra_vars for arg in ("-e", var)),
         env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
     )
     # The httpbin and apim_adapter roles install their charts with helm's --wait: say what the Pods were doing.
@@ -80,6 +81,34 @@ def test_objects_are_in_place(cluster: Cluster, crds: list[str]) -> None:
     assert [p["exact"] for p in merged["allowed_headers"]["patterns"]] == list(REQUEST_HEADERS)
     namespace = json.loads(cluster.check(cluster.kubectl("get", "namespace", "httpbin", "-o", "json")))
     assert namespace["metadata"]["labels"].get("istio-injection") == "enabled"
+
+
+def test_istio_prunes_the_envoy_filters_it_no_longer_applies(cluster: Cluster, crds: list[str], state_dir) -> None:
+    """An EnvoyFilter the role applied before under another name (earlier versions named it
+    `<fullname>-clear-route-cache`) stops patching the gateway on the next run, and `istio_state: absent` removes
+    every one the role applied; one Helm installed with an apim-adapter release is that release's and stays."""
+    envoy_filters = "envoyfilters.networking.istio.io"
+    get = cluster.kubectl("get", envoy_filters, "apim-adapter-ext-authz", "-n", "istio-ingress", "-o", "json")
+    current = json.loads(cluster.check(get))
+
+    def copy(name: str, annotations: dict[str, str]) -> dict:
+        metadata = {"name": name, "namespace": "istio-ingress", "labels": current["metadata"]["labels"]}
+        return {**{k: current[k] for k in ("apiVersion", "kind", "spec")},
+                "metadata": {**metadata, "annotations": annotations}}  # fmt: skip
+
+    def left() -> list[str]:
+        names = cluster.check(cluster.kubectl("get", envoy_filters, "-n", "istio-ingress", "-o", "name")).split()
+        return sorted(name.removeprefix("envoyfilter.networking.istio.io/") for name in names)
+
+    helm_owned = {"meta.helm.sh/release-name": "other", "meta.helm.sh/release-namespace": "istio-ingress"}
+    cluster.apply([copy("apim-adapter-clear-route-cache", {}), copy("other-apim-adapter-ext-authz", helm_owned)])
+    converge(cluster, state_dir, "istio")
+    assert left() == ["apim-adapter-ext-authz", "other-apim-adapter-ext-authz"]
+    converge(cluster, state_dir, "istio", "istio_state=absent")
+    assert left() == ["other-apim-adapter-ext-authz"]
+    cluster.check(cluster.kubectl("delete", envoy_filters, "other-apim-adapter-ext-authz", "-n", "istio-ingress"))
+    converge(cluster, state_dir, "istio")
+    assert left() == ["apim-adapter-ext-authz"]
 
 
 def test_the_httpbin_api_comes_from_its_annotated_service(cluster: Cluster, crds: list[str]) -> None:
