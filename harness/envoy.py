@@ -122,6 +122,11 @@ class Authz:
     # cluster's HTTP/2 options, and only there (pilot/pkg/networking/core/cluster_traffic_policy.go,
     # applyConnectionPool), so Envoy opens another connection once each carries that many checks.
     max_concurrent_streams: int | None = None
+    # meshConfig `h2UpgradePolicy: UPGRADE`, and no DestinationRule saying DO_NOT_UPGRADE for the port: istiod
+    # makes an HTTP port's outbound cluster HTTP/2 (cluster_traffic_policy.go, shouldH2Upgrade), with empty
+    # `http2_protocol_options` (cluster_builder.go, setH2Options), set after the connection pool, so without
+    # `max_concurrent_streams`. Envoy then speaks HTTP/2 with prior knowledge to the HTTP-mode port.
+    h2_upgrade: bool = False
 
     @property
     def cluster(self) -> str:
@@ -303,6 +308,8 @@ class Gateway:
             if self.authz.mode == "grpc":
                 streams = self.authz.max_concurrent_streams
                 options = _http2({"max_concurrent_streams": streams} if streams else {})
+            elif self.authz.h2_upgrade:
+                options = _http2({})
             clusters.append(_cluster(self.authz.cluster, self.authz.host, self.authz.ports, options))
         if self.upstream_port:
             clusters.append(_cluster("v1", self.host, [self.upstream_port]))
@@ -365,7 +372,8 @@ def _header_list(headers: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _http2(options: dict[str, Any]) -> dict[str, Any]:
-    """A cluster's protocol options for HTTP/2 upstreams (gRPC), with these `http2_protocol_options`."""
+    """A cluster's protocol options for HTTP/2 upstreams (gRPC, an upgraded HTTP port), with these
+    `http2_protocol_options`."""
     return {
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",

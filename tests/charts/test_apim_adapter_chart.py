@@ -216,10 +216,14 @@ def test_notes_warn_when_workers_would_share_one_connection(tmp_path):
     assert "WARNING: config.server.workers" not in render_notes(CHART, tmp_path / "c")
 
 
-def test_notes_say_how_to_keep_http_mode_on_http1_unless_the_rule_does(tmp_path):
-    hint = "under a mesh-wide\n   h2UpgradePolicy UPGRADE, enable istio.destinationRule"
-    assert hint in render_notes(CHART, tmp_path / "off")
-    assert hint not in render_notes(CHART, tmp_path / "on", values={"istio": {"destinationRule": {"enabled": True}}})
+def test_notes_say_how_to_keep_http_mode_on_http1_where_it_must_stay_there(tmp_path):
+    # The compiled transport (the image's) serves HTTP/2 too; aiohttp does not, unless the rule keeps HTTP/1.1.
+    hint = "aiohttp is HTTP/1.1 only: under a\n   mesh-wide h2UpgradePolicy UPGRADE, enable istio.destinationRule"
+    aiohttp = {"config": {"server": {"httpTransport": "aiohttp"}}}
+    assert hint in render_notes(CHART, tmp_path / "aiohttp", values=aiohttp)
+    assert hint not in render_notes(CHART, tmp_path / "default")
+    ruled = {**aiohttp, "istio": {"destinationRule": {"enabled": True}}}
+    assert hint not in render_notes(CHART, tmp_path / "ruled", values=ruled)
 
 
 def test_backend_jwt_without_a_key_is_refused():

@@ -1,5 +1,6 @@
 //! The adapter's compiled HTTP-mode transport: Envoy's ext_authz HTTP service (the checked request, as-is) served
-//! over HTTP/1.1 by hyper on one tokio thread, each request's fields handed to Python callables.
+//! over HTTP/1.1, or HTTP/2 with prior knowledge, by hyper on one tokio thread, each request's fields handed to
+//! Python callables.
 //!
 //! Why it exists: as for gRPC (grpc.rs), the Python server's own per-request work (aiohttp's parser, request and
 //! response objects, its event-loop round) is most of a warm check's server CPU; measured in bench/README.md.
@@ -7,11 +8,17 @@
 //! What it serves, and how:
 //! - HTTP/1.1 with keep-alive (Envoy's ext_authz HTTP client speaks HTTP/1.1 to the authorization cluster unless
 //!   the cluster is configured for HTTP/2; Istio's `envoyExtAuthzHttp` provider does not), any method and path;
+//! - HTTP/2 with prior knowledge (h2c, a connection that starts with HTTP/2's preface), which is what Envoy speaks
+//!   to a cluster configured for HTTP/2: istiod configures the provider's cluster so under a mesh-wide
+//!   `h2UpgradePolicy: UPGRADE` (istio/istio pilot/pkg/networking/core/cluster_traffic_policy.go, shouldH2Upgrade)
+//!   unless a DestinationRule says DO_NOT_UPGRADE for the port. Header list bounded by `max_head_bytes` as well
+//!   (h2 refuses a larger one), at most 200 checks in flight on one connection (hyper's default);
 //! - a request head (request line and headers) over `max_head_bytes`, or with more than 100 headers (hyper's
 //!   default; Envoy forwards at most its own `max_headers_count`, 100 by default), gets 431 and the connection is
 //!   closed; a body is read and dropped as it arrives (a check does not read it; aiohttp drained it too);
-//! - a connection idle, or in the middle of a request head, for `IDLE_TIMEOUT` is closed (as aiohttp's
-//!   keep-alive timeout, 75 s, did);
+//! - a connection that has not said which protocol it speaks within `HANDSHAKE_TIMEOUT` is closed; an HTTP/1.1
+//!   connection idle, or in the middle of a request head, for `IDLE_TIMEOUT` is closed (as aiohttp's keep-alive
+//!   timeout, 75 s, did);
 //! - stop: idle connections close at once, a request in flight finishes within the grace period.
 //!
 //! A request is answered by `warm(credential, method, path, host, user_agent, request_id, forwarded, external,
@@ -24,8 +31,12 @@
 //! what waits on I/O must be handed off, or every connection waits with it.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,15 +44,16 @@ use http::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::serving::{outcome_of, Listening, Outcome, Reply, Stopping};
+use crate::serving::{outcome_of, Listening, Outcome, Reply, Stopping, HANDSHAKE_TIMEOUT};
 
 /// How long a connection may sit idle, or take to send a request head, before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
@@ -52,7 +64,10 @@ struct Shared {
     max_head_bytes: usize,
 }
 
-/// An HTTP/1.1 server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
+/// What a connection speaking HTTP/2 with prior knowledge sends first (RFC 9113, section 3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// An HTTP/1.1 and HTTP/2 (prior knowledge) server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
 #[pyclass(frozen, module = "apim_adapter_native")]
 pub struct HttpServer {
     shared: Arc<Shared>,
@@ -99,31 +114,114 @@ impl HttpServer {
     }
 }
 
-async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut stopping: Stopping) {
+async fn serve_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, stopping: Stopping) {
     let peer: Arc<str> = peer.ip().to_string().into();
     let max_head_bytes = shared.max_head_bytes;
     let service = service_fn(move |request| {
         let (shared, peer) = (shared.clone(), peer.clone());
         async move { Ok::<_, Infallible>(answer(request, &peer, &shared).await) }
     });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(IDLE_TIMEOUT)
-        .max_header_size(max_head_bytes)
-        // The read buffer must hold a whole head, or hyper refuses it before the header limit applies.
-        .max_buf_size(max_head_bytes.saturating_add(16 << 10));
-    let connection = builder.serve_connection(TokioIo::new(socket), service);
+    let Ok(Ok((http2, socket))) = tokio::time::timeout(HANDSHAKE_TIMEOUT, Replayed::first_bytes(socket)).await else {
+        return;
+    };
+    let io = TokioIo::new(socket);
+    if http2 {
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new()).max_header_list_size(u32::try_from(max_head_bytes).unwrap_or(u32::MAX));
+        let connection = builder.serve_connection(io, service);
+        until_stopped(connection, stopping, http2::Connection::graceful_shutdown).await
+    } else {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(IDLE_TIMEOUT)
+            .max_header_size(max_head_bytes)
+            // The read buffer must hold a whole head, or hyper refuses it before the header limit applies.
+            .max_buf_size(max_head_bytes.saturating_add(16 << 10));
+        let connection = builder.serve_connection(io, service);
+        until_stopped(connection, stopping, http1::Connection::graceful_shutdown).await
+    }
+}
+
+/// Serve `connection` until it ends; once the server stops, shut it down gracefully (requests in flight finish,
+/// no new ones are taken) and serve what remains.
+async fn until_stopped<C: Future>(connection: C, mut stopping: Stopping, graceful_shutdown: fn(Pin<&mut C>)) {
     tokio::pin!(connection);
     if stopping.borrow().is_some() {
-        connection.as_mut().graceful_shutdown();
+        graceful_shutdown(connection.as_mut());
     } else {
         tokio::select! {
             _ = connection.as_mut() => return,
-            _ = stopping.changed() => connection.as_mut().graceful_shutdown(),
+            _ = stopping.changed() => graceful_shutdown(connection.as_mut()),
         }
     }
     let _ = connection.await;
+}
+
+/// A connection whose first bytes were read to tell HTTP/2 from HTTP/1.1, and are read again by the protocol.
+struct Replayed {
+    first: Vec<u8>,
+    replayed: usize,
+    socket: TcpStream,
+}
+
+impl Replayed {
+    /// Read until the bytes are HTTP/2's preface or cannot be (HTTP/1.1), or the connection ends: whether it is
+    /// HTTP/2, and the connection with those bytes to read again.
+    async fn first_bytes(mut socket: TcpStream) -> io::Result<(bool, Self)> {
+        let mut first = Vec::with_capacity(4096);
+        while first.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&first) {
+            if socket.read_buf(&mut first).await? == 0 {
+                break;
+            }
+        }
+        let http2 = first.starts_with(HTTP2_PREFACE);
+        Ok((http2, Replayed { first, replayed: 0, socket }))
+    }
+}
+
+impl AsyncRead for Replayed {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let unread = &this.first[this.replayed..];
+        if unread.is_empty() {
+            return Pin::new(&mut this.socket).poll_read(cx, buf);
+        }
+        let n = unread.len().min(buf.remaining());
+        buf.put_slice(&unread[..n]);
+        this.replayed += n;
+        if this.replayed == this.first.len() {
+            this.first = Vec::new();
+            this.replayed = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Replayed {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.socket).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.socket.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.socket).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.socket).poll_shutdown(cx)
+    }
 }
 
 async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Response<Full<Bytes>> {
@@ -174,11 +272,16 @@ fn fields_of<'py>(py: Python<'py>, head: &http::request::Parts, peer: &str) -> B
         .filter(|value| !value.is_empty())
         .map(|value| PyBytes::new(py, &Sha256::digest(value.as_bytes())));
     let path = head.uri.path_and_query().map_or("/", |path| path.as_str());
+    // HTTP/2 carries the host as :authority (hyper puts it in the URI), HTTP/1.1 as the Host header.
+    let host = match (headers.get("host"), head.uri.authority()) {
+        (None, Some(authority)) => PyString::new(py, authority.as_str()).into_any(),
+        _ => header("host"),
+    };
     let fields = [
         credential.map_or_else(|| py.None().into_bound(py), Bound::into_any),
         PyString::new(py, head.method.as_str()).into_any(),
         PyString::new(py, path).into_any(),
-        header("host"),
+        host,
         header("user-agent"),
         header("x-request-id"),
         header("x-forwarded-for"),

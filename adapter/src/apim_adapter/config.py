@@ -187,7 +187,8 @@ class Server:
     )
     http_transport: Literal["auto", "compiled", "aiohttp"] = Field(
         default="auto",
-        description="What serves HTTP mode: `compiled`, HTTP/1.1 in Rust from apim-adapter-native (adapter/native; "
+        description="What serves HTTP mode: `compiled`, HTTP/1.1 and HTTP/2 (prior knowledge) in Rust from "
+        "apim-adapter-native (adapter/native; "
         "warm checks answered on its thread, the rest on the event loop; several times less CPU per check; the "
         "adapter refuses to start without it), `aiohttp`, `auto` compiled when installed.",
     )

@@ -30,10 +30,11 @@ HTTP_TRANSPORTS = ["aiohttp"] + (["compiled"] if HttpServer is not None else [])
 
 @contextlib.contextmanager
 def behind_envoy(
-    stack, workdir: Path, mode: str, server: dict[str, Any], body: dict[str, Any] | None = None
+    stack, workdir: Path, mode: str, server: dict[str, Any], body: dict[str, Any] | None = None, h2_upgrade=False
 ) -> Iterator[tuple[Gateway, dict[str, Any]]]:
     """An adapter with `server` settings behind its own Envoy in `mode` (`body`: the provider's
-    includeRequestBodyInCheck): yields the gateway and the adapter's `serving` log line."""
+    includeRequestBodyInCheck; `h2_upgrade`: the HTTP-mode cluster upgraded to HTTP/2 by istiod): yields the
+    gateway and the adapter's `serving` log line."""
     (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
     if mode == "http":
         server["http"] = {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}
@@ -47,7 +48,9 @@ def behind_envoy(
     if mode == "grpc":
         authz = Authz([adapter.grpc_port], include_request_body=body)
     else:
-        authz = Authz([adapter.http_port], "http", path_prefix="/check", include_request_body=body)
+        authz = Authz(
+            [adapter.http_port], "http", path_prefix="/check", include_request_body=body, h2_upgrade=h2_upgrade
+        )
     gateway = Gateway(authz, stack.gateways[mode].upstream_port)
     envoy = None
     try:
@@ -92,6 +95,19 @@ def test_each_http_mode_transport_allows_counts_and_denies_as_the_other(stack, t
     with behind_envoy(stack, tmp_path, "http", {"httpTransport": transport}) as (gateway, serving):
         allows_counts_and_denies(stack, gateway)
     assert serving["http_transport"] == transport
+
+
+@pytest.mark.skipif(HttpServer is None, reason="apim-adapter-native is not installed (make native)")
+def test_http_mode_serves_a_gateway_whose_cluster_istiod_upgraded_to_http2(stack, tmp_path):
+    """Under a mesh-wide `h2UpgradePolicy: UPGRADE` without the chart's DestinationRule, the gateway speaks HTTP/2
+    to the HTTP-mode port; the compiled transport answers it as it answers HTTP/1.1."""
+    with behind_envoy(stack, tmp_path, "http", {"httpTransport": "compiled"}, h2_upgrade=True) as (gateway, _):
+        allows_counts_and_denies(stack, gateway)
+        admin = f"http://{gateway.host}:{gateway.admin_port}"
+        stats = requests.get(f"{admin}/stats?format=json&filter=upstream_cx_http", timeout=10).json()
+    opened = {s["name"].rsplit(".", 1)[1]: s["value"] for s in stats["stats"] if gateway.authz.cluster in s["name"]}
+    assert opened["upstream_cx_http1_total"] == 0
+    assert opened["upstream_cx_http2_total"] >= 1
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 ext_authz HTTP client sees them: the same answers for warm and whole checks, the path prefix, the client's address,
 503 for a check that cannot be decided, a slow check that holds up no warm one; and what only the compiled
 transport has to do itself: the pending limit, dropping a check nobody waits for, the head limit, bodies dropped,
-a graceful stop. Real servers on loopback, a real HTTP/1.1 client (http.client, keep-alive); the checks are the
-adapter's own over a catalog in process, whole checks on a real event loop."""
+a graceful stop, and HTTP/2 with prior knowledge (what Envoy speaks to a cluster istiod upgrades to HTTP/2). Real
+servers on loopback, a real HTTP/1.1 client (http.client, keep-alive) and a real HTTP/2 one (the h2 package's
+connection on a socket); the checks are the adapter's own over a catalog in process, whole checks on a real event
+loop."""
 
 from __future__ import annotations
 
@@ -13,7 +15,11 @@ import http.client
 import json
 import socket
 import threading
+from collections.abc import Sequence
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
@@ -93,6 +99,45 @@ def get(
     body = response.read()
     answer = {k.lower(): v for k, v in response.getheaders() if k.lower() not in TRANSPORT_HEADERS}
     return response.status, answer, body
+
+
+def http2_gets(port: int, requests: Sequence[dict[str, str]]) -> list[tuple[int, dict[str, str], bytes]]:
+    """Checks as Envoy sends them to a cluster configured for HTTP/2 (prior knowledge, no upgrade): each of
+    `requests` (headers, `authorization` as a bearer token) on its own stream of one connection, all sent at once;
+    their answers as `get` gives them, in order."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        conn.initiate_connection()
+        streams = []
+        for headers in requests:
+            head = {":method": "GET", ":scheme": "http", ":path": PREFIX + headers.pop(":path", PATH),
+                    ":authority": "gw", **headers}  # fmt: skip
+            if "authorization" in head:
+                head["authorization"] = f"Bearer {head['authorization']}"
+            streams.append(conn.get_next_available_stream_id())
+            conn.send_headers(streams[-1], list(head.items()), end_stream=True)
+        sock.sendall(conn.data_to_send())
+        heads: dict[int, dict[str, str]] = {}
+        bodies = {stream: b"" for stream in streams}
+        ended: set[int] = set()
+        while len(ended) < len(streams):
+            data = sock.recv(65536)
+            assert data, "the server closed the connection"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    heads[event.stream_id] = dict(event.headers)
+                elif isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended.add(event.stream_id)
+            sock.sendall(conn.data_to_send())
+    answers = []
+    for stream in streams:
+        head = heads[stream]
+        headers = {k: v for k, v in head.items() if k != ":status" and k not in TRANSPORT_HEADERS}
+        answers.append((int(head[":status"]), headers, bodies[stream]))
+    return answers
 
 
 class HeldChecks:
@@ -286,6 +331,49 @@ def test_the_compiled_transport_bounds_heads_drops_bodies_and_keeps_connections(
         big = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         big.request("GET", PREFIX + PATH, body=b"x" * (8 << 20), headers={"authorization": f"Bearer {token()}"})
         assert big.getresponse().status == 200  # a body is never kept, whatever its size
+
+
+@compiled_only
+def test_the_compiled_transport_answers_http2_as_it_answers_http1():
+    # Under a mesh-wide h2UpgradePolicy: UPGRADE istiod makes the provider's cluster HTTP/2, and Envoy then sends
+    # checks as HTTP/2 with prior knowledge, several at once on one connection.
+    t, unsubscribed = token(), token(app="unsubscribed")
+    calls = [{"authorization": t}, {"authorization": t}, {}, {"authorization": "not-a-jwt"},
+             {"authorization": unsubscribed}, {"authorization": t, ":path": "/nowhere"}]  # fmt: skip
+
+    def over_http1() -> list[tuple[int, dict[str, str], bytes]]:
+        with serving("compiled", adapter_check()) as (port, _):
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            return [get(client, c.get("authorization"), c.get(":path", PATH)) for c in calls]
+
+    def over_http2() -> list[tuple[int, dict[str, str], bytes]]:
+        with serving("compiled", adapter_check()) as (port, _):
+            first = http2_gets(port, [dict(calls[0])])  # prepares the caller's allow: the next are warm checks
+            return first + http2_gets(port, [dict(c) for c in calls[1:]])
+
+    http1, http2 = over_http1(), over_http2()
+    for answers in (http1, http2):
+        for _, headers, _ in answers:  # the backend JWT and the reset time may differ between runs
+            headers.pop("x-apim-backend-jwt", None)
+            headers.pop("ratelimit-reset", None)
+    assert [status for status, _, _ in http2] == [200, 200, 401, 401, 403, 404]
+    assert http2 == http1
+
+
+@compiled_only
+def test_over_http2_the_host_is_the_authority_and_the_header_list_is_bounded():
+    seen = []
+    a = in_process_adapter()
+
+    async def check(req):
+        seen.append(req.host)
+        return await a.check_on_loop(req)
+
+    with serving("compiled", HttpCheck(check, a.renderer, PREFIX), max_head_bytes=16384) as (port, _):
+        assert http2_gets(port, [{"authorization": token(), ":authority": "api.example.com"}])[0][0] == 200
+        assert http2_gets(port, [{"x-filler": "v" * 20_000}])[0][0] == 431
+        assert http2_gets(port, [{"authorization": token()}])[0][0] == 200  # and the server serves on
+    assert seen == ["api.example.com", "gw"]
 
 
 @compiled_only
