@@ -15,11 +15,13 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import h2.config
 import h2.connection
 import h2.events
+import hpack
+import hyperframe.frame
 import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
@@ -393,6 +395,53 @@ def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
         assert client.getresponse().status == 200
         stopping.join(10)
         assert not stopping.is_alive()
+
+
+@compiled_only
+def test_stop_lets_an_http2_check_in_flight_finish():
+    # Read frame by frame: the h2 package's connection closes on the first GOAWAY and refuses what follows, while a
+    # graceful stop sends GOAWAY first and then the answers of the streams it still serves (RFC 9113, 6.8).
+    held = HeldChecks()
+    with running_loop() as loop:
+        server = compiled_server(adapter_check(held), loop, "127.0.0.1", 0)
+        server.start()
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            conn.initiate_connection()
+            head = [(":method", "GET"), (":scheme", "http"), (":path", PREFIX + PATH), (":authority", "gw"),
+                    ("authorization", f"Bearer {token()}")]  # fmt: skip
+            conn.send_headers(1, head, end_stream=True)
+            sock.sendall(conn.data_to_send())
+            assert held.started.wait(10)
+            stopping = threading.Thread(target=server.stop, args=(30.0,))  # ends before the grace period
+            stopping.start()
+            eventually(lambda: _refused(server.port), timeout=5)
+            held.let_go(loop)
+            frames = list(frames_until_closed(sock))
+        stopping.join(10)
+        assert not stopping.is_alive()
+    kinds = [type(frame).__name__ for frame in frames]
+    assert "GoAwayFrame" in kinds
+    [answer] = [frame for frame in frames if isinstance(frame, hyperframe.frame.HeadersFrame)]
+    assert answer.stream_id == 1
+    assert (b":status", b"200") in hpack.Decoder().decode(answer.data, raw=True)
+
+
+def frames_until_closed(sock: socket.socket) -> Iterator[hyperframe.frame.Frame]:
+    """The HTTP/2 frames the server sends until it closes the connection; its pings acknowledged, as a client
+    does (a graceful stop waits for that acknowledgement)."""
+    received = b""
+    while data := sock.recv(65536):
+        received += data
+        while len(received) >= 9:
+            frame, length = hyperframe.frame.Frame.parse_frame_header(memoryview(received[:9]))
+            if len(received) < 9 + length:
+                break
+            frame.parse_body(memoryview(received[9 : 9 + length]))
+            received = received[9 + length :]
+            if isinstance(frame, hyperframe.frame.PingFrame) and "ACK" not in frame.flags:
+                sock.sendall(hyperframe.frame.PingFrame(0, flags=["ACK"], opaque_data=frame.opaque_data).serialize())
+            yield frame
 
 
 def _refused(port: int) -> bool:
