@@ -279,15 +279,15 @@ fn percent_encoded(message: &str) -> String {
 /// answers of the calls completed in one turn of the runtime go out in one write, and an answer in one.
 ///
 /// h2 copies a DATA frame into its write buffer only below a threshold, 256 bytes on a socket that takes vectored
-/// writes and 1,024 on one that does not (h2 0.4.20 `src/codec/framed_write.rs`, `CHAIN_THRESHOLD`, as in 0.4.12 when this was measured). A larger frame
-/// is kept aside and flushed before anything else is buffered: one write per call, two without vectored writes (the
-/// buffer, then the payload). An allow (context headers, `RateLimit-*`, metadata) is 300-700 bytes, over 1 KiB with
-/// the backend JWT. Measured behind Envoy, the transport wrote 1.14 segments per check answering the adapter's allow
-/// and 0.14 answering an empty OK (bench/README.md, "One write for many answers"). So h2 is told there are no
-/// vectored writes (allows under 1 KiB are then buffered with the rest), and the frames it writes between two
-/// flushes are gathered here (a larger allow goes out as one write, not two). What is gathered is bounded by what
-/// h2 writes between flushes (its 16 KiB buffer and one frame of at most its peer's max frame size); while the
-/// socket cannot take it, h2 is held back.
+/// writes and 1,024 on one that does not (h2 0.4.20 `src/codec/framed_write.rs`, `CHAIN_THRESHOLD`; the same in
+/// 0.4.12, where it was measured). A larger frame is kept aside and flushed before anything else is buffered: one
+/// write per call, two without vectored writes (the buffer, then the payload). An allow (context headers,
+/// `RateLimit-*`, metadata) is 300-700 bytes, over 1 KiB with the backend JWT. Measured behind Envoy, the transport
+/// wrote 1.14 segments per check answering the adapter's allow and 0.14 answering an empty OK (bench/README.md, "One
+/// write for many answers"). So h2 is told there are no vectored writes (allows under 1 KiB are then buffered with
+/// the rest), and the frames it writes between two flushes are gathered here (a larger allow goes out as one write,
+/// not two). What is gathered is bounded by what h2 writes between flushes (its 16 KiB buffer and one frame of at
+/// most its peer's max frame size); while the socket cannot take it, h2 is held back.
 struct Coalescing {
     socket: TcpStream,
     gathered: Vec<u8>,

@@ -67,7 +67,8 @@ struct Shared {
 /// What a connection speaking HTTP/2 with prior knowledge sends first (RFC 9113, section 3.4).
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// An HTTP/1.1 and HTTP/2 (prior knowledge) server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
+/// An HTTP/1.1 and HTTP/2 (prior knowledge) server on `host:port` (port 0: any free one, see `port`), bound at
+/// construction (see `Listening`).
 #[pyclass(frozen, module = "apim_adapter_native")]
 pub struct HttpServer {
     shared: Arc<Shared>,

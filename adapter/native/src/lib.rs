@@ -3,8 +3,8 @@
 //! - `read_check` (reader.rs): the fields of an Envoy `CheckRequest` a warm check needs, read from its bytes;
 //! - `GrpcServer` (grpc.rs): the gRPC transport (`server.grpcTransport: compiled`), HTTP/2 and gRPC framing in
 //!   Rust, each call's message handed to a Python callable;
-//! - `HttpServer` (http.rs): the HTTP-mode transport (`server.httpTransport: compiled`), HTTP/1.1 and HTTP/2 in Rust, each
-//!   checked request's fields handed to Python callables.
+//! - `HttpServer` (http.rs): the HTTP-mode transport (`server.httpTransport: compiled`), HTTP/1.1 and HTTP/2 in
+//!   Rust, each checked request's fields handed to Python callables.
 
 use pyo3::prelude::*;
 
