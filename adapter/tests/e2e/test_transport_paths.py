@@ -30,7 +30,12 @@ HTTP_TRANSPORTS = ["aiohttp"] + (["compiled"] if HttpServer is not None else [])
 
 @contextlib.contextmanager
 def behind_envoy(
-    stack, workdir: Path, mode: str, server: dict[str, Any], body: dict[str, Any] | None = None, h2_upgrade=False
+    stack,
+    workdir: Path,
+    mode: str,
+    server: dict[str, Any],
+    body: dict[str, Any] | None = None,
+    h2_upgrade: bool = False,
 ) -> Iterator[tuple[Gateway, dict[str, Any]]]:
     """An adapter with `server` settings behind its own Envoy in `mode` (`body`: the provider's
     includeRequestBodyInCheck; `h2_upgrade`: the HTTP-mode cluster upgraded to HTTP/2 by istiod): yields the
