@@ -260,6 +260,23 @@ def test_custom_authorization_policy_targets_the_gateway():
     assert spec["rules"] == [{"to": [{"operation": {"notPaths": ["/healthz", "/healthz/*", "/readyz"]}}]}]
 
 
+def test_the_policy_and_the_envoyfilter_attach_to_gateway_api_gateways_instead_of_selecting_pods(tmp_path):
+    # Istio 1.22+: AuthorizationPolicy and EnvoyFilter take `targetRefs` or a selector, never both (CEL on their
+    # CRDs; the API server checks it in tests/cluster with ci/existing-secrets-values.yaml).
+    values_file = CI / "existing-secrets-values.yaml"
+    objects = render(CHART, files=(values_file,))
+    gateway = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "api-gateway"}]
+    policy, envoy_filter = find(objects, "AuthorizationPolicy"), find(objects, "EnvoyFilter")
+    assert policy["spec"]["targetRefs"] == envoy_filter["spec"]["targetRefs"] == gateway
+    assert "selector" not in policy["spec"]
+    assert "workloadSelector" not in envoy_filter["spec"]
+    assert schema_errors(policy) == schema_errors(envoy_filter) == []
+    values = yaml.safe_load(values_file.read_text())
+    assert "attaches to\n   Gateway api-gateway" in render_notes(CHART, tmp_path, values=values)
+    wrong_kind = {"istio": {"authorizationPolicy": {"targetRefs": [{**gateway[0], "kind": "Service"}]}}}
+    assert template(CHART, values=wrong_kind, check=False).returncode != 0
+
+
 def test_custom_policy_limits_hosts_and_paths_and_excludes_public_paths():
     policy = find(render(CHART, files=(CI / "all-enabled-values.yaml",)), "AuthorizationPolicy")
     (operation,) = [to["operation"] for rule in policy["spec"]["rules"] for to in rule["to"]]
