@@ -333,6 +333,15 @@ def test_network_policy_admits_the_gateway_to_ext_authz_ports():
         }
     ]
     assert [p["port"] for p in admin["ports"]] == ["admin"]
+    # Attached to Gateway API gateways: their pods, by the label istiod deploys them with.
+    gateways = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": n} for n in ("public", "partners")]
+    values = {"networkPolicy": {"enabled": True}, "istio": {"authorizationPolicy": {"targetRefs": gateways}}}
+    [peer] = find(render(CHART, values=values), "NetworkPolicy")["spec"]["ingress"][0]["from"]
+    assert peer["podSelector"] == {
+        "matchExpressions": [
+            {"key": "gateway.networking.k8s.io/gateway-name", "operator": "In", "values": ["public", "partners"]}
+        ]
+    }
 
 
 def test_service_monitor_scrapes_the_admin_port():
