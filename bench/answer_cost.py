@@ -13,13 +13,8 @@ is the same for all (bytes out), so what moves is Envoy's: what the adapter is a
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import os
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 
@@ -44,28 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bench.GrpcServer is None:
         parser.error("needs apim-adapter-native (make native): the trivial servers run on the compiled transport")
-    os.sched_setaffinity(0, bench.LOAD_CORES)
-    plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
-    with tempfile.TemporaryDirectory(prefix="bench-answer-") as tmp, contextlib.ExitStack() as stack:
-        workdir = Path(tmp)
-        fixture, adapter = bench.fixture_and_adapter(workdir, stack)
-        recorded, _ = bench.record_allows(adapter, fixture.headers, workdir)
+    with bench.study(args.rounds, "bench-answer-") as study:
+        recorded, _ = bench.record_allows(study.adapter, study.fixture.headers, study.workdir)
         allow = pb.CheckResponse.FromString(recorded.read_bytes())
         targets = []
         for i, (name, clear) in enumerate(STEPS):
             answer = pb.CheckResponse()
             answer.CopyFrom(allow)
             clear(answer)
-            path = workdir / f"answer-{i}.bin"
+            path = study.workdir / f"answer-{i}.bin"
             path.write_bytes(answer.SerializeToString())
-            server = bench.start_trivial(workdir, "compiled", path)
-            stack.callback(server.stop)
+            server = bench.start_trivial(study.workdir, "compiled", path)
+            study.stack.callback(server.stop)
             bench.pin(server.proc.proc.pid, bench.SERVER_CORES)
-            gateway, envoy = bench.start_envoy(workdir, bench.Authz([server.grpc_port], "grpc"))
-            stack.callback(envoy.stop)
-            metered = {"envoy": envoy.proc.pid, "server": server.proc.proc.pid}
-            targets.append(bench.Target(name, gateway.port, metered, latency=False))
-        results = bench.Bench(plan, fixture.headers).rounds(targets)
+            targets.append(study.behind_envoy(name, server, bench.Authz([server.grpc_port], "grpc")))
+        results = study.rounds(targets)
+    plan = study.plan
     empty = results[STEPS[0][0]]
     print(f"{'answer':<38} {'req/s':>8} {'÷ empty':>8} {'envoy µs/req':>13}   req/s by round")
     for name, r in results.items():

@@ -355,13 +355,55 @@ class Fixture:
         self.jwks.close()
 
 
-def fixture_and_adapter(workdir: Path, stack: contextlib.ExitStack) -> tuple[Fixture, Server]:
-    """The fixture and the adapter on it (backend JWT off), both stopped when `stack` closes."""
-    fixture = Fixture(workdir)
-    stack.callback(fixture.close)
-    adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
-    stack.callback(adapter.stop)
-    return fixture, adapter
+@dataclass
+class Study:
+    """A focused benchmark's setting (`bench.answer_cost`, `bench.request_headers`, `bench.http2_upgrade`): its plan,
+    work directory, what stops its processes, the fixture and the adapter on it (backend JWT off)."""
+
+    plan: Plan
+    workdir: Path
+    stack: contextlib.ExitStack
+    fixture: Fixture
+    adapter: Server
+
+    def behind_envoy(
+        self,
+        name: str,
+        server: Server,
+        authz: Authz,
+        ext_authz_patch: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        server_port: int | None = None,
+    ) -> Target:
+        """`server` behind its own Envoy (stopped with the study), as a throughput target whose client sends
+        `headers` (the fixture's when None); one request must be allowed first."""
+        gateway, envoy = start_envoy(self.workdir, authz, ext_authz_patch)
+        self.stack.callback(envoy.stop)
+        sent = headers or self.fixture.headers
+        resp = requests.get(f"http://127.0.0.1:{gateway.port}{PATH}", headers=sent, timeout=5)
+        if resp.status_code != 200:
+            raise RuntimeError(f"{name}: {resp.status_code} {resp.text[:200]}")
+        metered = {"envoy": envoy.proc.pid, "server": server.proc.proc.pid}
+        return Target(name, gateway.port, metered, latency=False, server_port=server_port, headers=headers)
+
+    def rounds(self, targets: list[Target]) -> dict[str, dict[str, Any]]:
+        return Bench(self.plan, self.fixture.headers).rounds(targets)
+
+
+@contextlib.contextmanager
+def study(rounds: int, prefix: str) -> Iterator[Study]:
+    """`rounds` interleaved rounds of the default plan, this process (wrk's parent) on the load's cores, the adapter
+    on the server's; every process stopped and the work directory removed on exit."""
+    os.sched_setaffinity(0, LOAD_CORES)
+    plan = dataclasses.replace(DEFAULT, rounds=rounds)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        fixture = Fixture(workdir)
+        stack.callback(fixture.close)
+        adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
+        stack.callback(adapter.stop)
+        pin(adapter.proc.proc.pid, SERVER_CORES)
+        yield Study(plan, workdir, stack, fixture, adapter)
 
 
 @dataclass

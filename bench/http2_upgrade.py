@@ -13,14 +13,7 @@ Prints req/s, Envoy's and the adapter's CPU per request, and the TCP segments th
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import os
 import sys
-import tempfile
-from pathlib import Path
-
-import requests
 
 from . import extauthz as bench
 
@@ -34,23 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bench.HttpServer is None:
         parser.error("needs apim-adapter-native (make native): only the compiled transport serves HTTP/2")
-    os.sched_setaffinity(0, bench.LOAD_CORES)
-    plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
-    with tempfile.TemporaryDirectory(prefix="bench-h2-") as tmp, contextlib.ExitStack() as stack:
-        workdir = Path(tmp)
-        fixture, adapter = bench.fixture_and_adapter(workdir, stack)
-        bench.pin(adapter.proc.proc.pid, bench.SERVER_CORES)
-        targets = []
-        for name, upgraded in ((HTTP1, False), (HTTP2, True)):
-            authz = bench.Authz([adapter.http_port], "http", path_prefix="/check", h2_upgrade=upgraded)
-            gateway, envoy = bench.start_envoy(workdir, authz)
-            stack.callback(envoy.stop)
-            resp = requests.get(f"http://127.0.0.1:{gateway.port}{bench.PATH}", headers=fixture.headers, timeout=5)
-            if resp.status_code != 200:
-                raise RuntimeError(f"{name}: {resp.status_code} {resp.text[:200]}")
-            metered = {"envoy": envoy.proc.pid, "server": adapter.proc.proc.pid}
-            targets.append(bench.Target(name, gateway.port, metered, latency=False, server_port=adapter.http_port))
-        results = bench.Bench(plan, fixture.headers).rounds(targets)
+    with bench.study(args.rounds, "bench-h2-") as study:
+        adapter = study.adapter
+        targets = [
+            study.behind_envoy(
+                name,
+                adapter,
+                bench.Authz([adapter.http_port], "http", path_prefix="/check", h2_upgrade=upgraded),
+                server_port=adapter.http_port,
+            )
+            for name, upgraded in ((HTTP1, False), (HTTP2, True))
+        ]
+        results = study.rounds(targets)
+    plan = study.plan
     http1 = results[HTTP1]["throughput"]
     print(f"{'provider cluster':<40} {'req/s':>8} {'÷ HTTP/1.1':>11} {'envoy µs':>9} {'adapter µs':>11} {'segs':>6}")
     for name, r in results.items():

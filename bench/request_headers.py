@@ -15,14 +15,7 @@ Prints req/s, Envoy's and the adapter's CPU per request, and the bytes of each c
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import os
 import sys
-import tempfile
-from pathlib import Path
-
-import requests
 
 from harness.envoy import BROWSER_HEADERS, HEADER_ALLOWLIST
 
@@ -37,28 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args(argv)
-    os.sched_setaffinity(0, bench.LOAD_CORES)
-    plan = dataclasses.replace(bench.DEFAULT, rounds=args.rounds)
-    with tempfile.TemporaryDirectory(prefix="bench-headers-") as tmp, contextlib.ExitStack() as stack:
-        workdir = Path(tmp)
-        fixture, adapter = bench.fixture_and_adapter(workdir, stack)
-        bench.pin(adapter.proc.proc.pid, bench.SERVER_CORES)
-        browser = {**fixture.headers, **BROWSER_HEADERS}
-        headers_of = {ISTIOD: browser, ALLOWLIST: browser, REFERENCE: fixture.headers}
-        targets = []
-        for name, patch in ((ISTIOD, None), (ALLOWLIST, HEADER_ALLOWLIST), (REFERENCE, None)):
-            gateway, envoy = bench.start_envoy(workdir, bench.Authz([adapter.grpc_port], "grpc"), patch)
-            stack.callback(envoy.stop)
-            resp = requests.get(f"http://127.0.0.1:{gateway.port}{bench.PATH}", headers=headers_of[name], timeout=5)
-            if resp.status_code != 200:
-                raise RuntimeError(f"{name}: {resp.status_code} {resp.text[:200]}")
-            metered = {"envoy": envoy.proc.pid, "server": adapter.proc.proc.pid}
-            targets.append(
-                bench.Target(
-                    name, gateway.port, metered, latency=False, server_port=adapter.grpc_port, headers=headers_of[name]
-                )
-            )
-        results = bench.Bench(plan, fixture.headers).rounds(targets)
+    with bench.study(args.rounds, "bench-headers-") as study:
+        adapter = study.adapter
+        browser = {**study.fixture.headers, **BROWSER_HEADERS}
+        gateways = ((ISTIOD, None, browser), (ALLOWLIST, HEADER_ALLOWLIST, browser), (REFERENCE, None, None))
+        authz = bench.Authz([adapter.grpc_port], "grpc")
+        targets = [
+            study.behind_envoy(name, adapter, authz, patch, headers, server_port=adapter.grpc_port)
+            for name, patch, headers in gateways
+        ]
+        results = study.rounds(targets)
+    plan = study.plan
     istiod = results[ISTIOD]["throughput"]
     print(f"{'gateway':<42} {'req/s':>8} {'÷ istiod':>9} {'envoy µs':>9} {'adapter µs':>11} {'check B':>8}")
     for name, r in results.items():
