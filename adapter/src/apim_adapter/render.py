@@ -29,7 +29,7 @@ FOREVER = float("inf")
 class Allow:
     upstream: Headers  # headers the backend receives
     remove: tuple[str, ...]  # headers removed before the backend sees the request
-    metadata: tuple[tuple[str, str], ...]  # dynamic metadata for the access log and later filters
+    metadata: tuple[tuple[str, str], ...]  # dynamic metadata for the access log and later filters; () for none
     until: float = FOREVER  # when it must be prepared again (the backend JWT in it expires)
 
 
@@ -78,6 +78,7 @@ class Renderer:
         self.h_tier, self.h_key_type = p + "tier", p + "key-type"
         self.own_headers = (self.h_api, self.h_version, self.h_app_id, self.h_app_name, self.h_tier, self.h_key_type)
         self.remove_authorization = () if request.keep_authorization_header else ("authorization",)
+        self.dynamic_metadata = request.dynamic_metadata
         self.backend_jwt = backend_jwt
         self._prepared: TtlCache[tuple[str, ...], Allow] = TtlCache(max_prepared, 64 << 20)
         self._bodies: dict[str, bytes] = {}
@@ -120,7 +121,7 @@ class Renderer:
         # A client must not be able to forge the context headers this decision leaves unset.
         set_names = {name for name, _ in headers}
         remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
-        return Allow(tuple(headers), remove, tuple(meta.items()), until)
+        return Allow(tuple(headers), remove, tuple(meta.items()) if self.dynamic_metadata else (), until)
 
     def deny(self, d: Decision) -> Deny:
         error = d.error
@@ -133,4 +134,4 @@ class Renderer:
             headers += CHALLENGE
         elif error.status == 429 and d.usage is not None:
             headers += (("retry-after", str(d.usage.reset)), *rate_headers(d.usage))
-        return Deny(error.status, headers, body, (("code", error.code),))
+        return Deny(error.status, headers, body, (("code", error.code),) if self.dynamic_metadata else ())

@@ -138,6 +138,23 @@ def test_the_grpc_allow_carries_the_context_headers_and_the_remaining_quota():
         assert "authorization" in response.ok_response.headers_to_remove
 
 
+def test_the_decision_reaches_envoy_as_dynamic_metadata_unless_turned_off():
+    def answers(request: Request):
+        p = InProcess(request=request)
+        service = AuthorizationService(None, p.renderer, clock=lambda: p.now)
+        return service.respond(p.check(bearer=token())), service.respond(p.check(bearer=token("unsubscribed")))
+
+    allowed, denied = answers(Request())
+    assert allowed.dynamic_metadata.fields["application"].string_value == "subscribed"
+    assert denied.dynamic_metadata.fields["code"].string_value == "900908"
+    allowed, denied = answers(Request(dynamic_metadata=False))
+    assert allowed.HasField("ok_response")
+    assert denied.HasField("denied_response")
+    # Not even an empty Struct: an unset field is nothing for Envoy to merge into the request's metadata.
+    assert not allowed.HasField("dynamic_metadata")
+    assert not denied.HasField("dynamic_metadata")
+
+
 # ---- the prepared allow ----
 
 

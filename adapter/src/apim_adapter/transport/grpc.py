@@ -155,7 +155,10 @@ def _options(pairs) -> list[HeaderValueOption]:
     return [HeaderValueOption(header=HeaderValue(key=k, value=v)) for k, v in pairs]
 
 
-def _struct(pairs) -> Struct:
+def _struct(pairs) -> Struct | None:
+    """Dynamic metadata; None (the field left unset, nothing for Envoy to merge) when there is none."""
+    if not pairs:
+        return None
     struct = Struct()
     struct.update(dict(pairs))
     return struct
