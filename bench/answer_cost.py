@@ -12,7 +12,6 @@ is the same for all (bytes out), so what moves is Envoy's: what the adapter is a
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 
@@ -34,12 +33,8 @@ STEPS: list[tuple[str, Callable[[pb.CheckResponse], None]]] = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args(argv)
-    if bench.GrpcServer is None:
-        parser.error("needs apim-adapter-native (make native): the trivial servers run on the compiled transport")
-    with bench.study(args.rounds, "bench-answer-") as study:
+    unmet = "needs apim-adapter-native (make native): the trivial servers run on the compiled transport"
+    with bench.study(argv, __doc__, "bench-answer-", unmet if bench.GrpcServer is None else None) as study:
         recorded, _ = bench.record_allows(study.adapter, study.fixture.headers, study.workdir)
         allow = pb.CheckResponse.FromString(recorded.read_bytes())
         targets = []
@@ -54,14 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             bench.pin(server.proc.proc.pid, bench.SERVER_CORES)
             targets.append(study.behind_envoy(name, server, bench.Authz([server.grpc_port], "grpc")))
         results = study.rounds(targets)
-    plan = study.plan
     empty = results[STEPS[0][0]]
     print(f"{'answer':<38} {'req/s':>8} {'÷ empty':>8} {'envoy µs/req':>13}   req/s by round")
     for name, r in results.items():
         t = r["throughput"]
         ratio = t["rps"] / empty["throughput"]["rps"]
         print(f"{name:<38} {t['rps']:>8,.0f} {ratio:>8.2f} {t['envoy_cpu_us_per_req']:>13.0f}   {r['rps_rounds']}")
-    print(f"{plan.rounds} interleaved rounds of {plan.seconds} s of wrk -c{plan.connections}; medians.")
+    study.print_method(results, by_round=False)  # each row ends with its rounds
     return 0
 
 

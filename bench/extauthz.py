@@ -131,19 +131,11 @@ def cpu_seconds(pid: int) -> dict[int, float]:
     return {p: user + system for p, (user, system) in cpu_times(pid).items()}
 
 
-def segments_sent(port: int) -> int | None:
-    """TCP segments with data sent so far on the open connections from `port` (a server's: to its Envoy), as the
-    kernel counts them (`ss`: tcp_info's data_segs_out); None without iproute2's `ss`. A connection that closes
-    between two readings takes its count with it: HTTP mode's pooled HTTP/1.1 connections can read low."""
-    return _tcp_info_total(port, "data_segs_out")
-
-
-def bytes_received(port: int) -> int | None:
-    """Bytes received so far on the open connections to `port` (a server's: its checks), as `segments_sent`."""
-    return _tcp_info_total(port, "bytes_received")
-
-
-def _tcp_info_total(port: int, counter: str) -> int | None:
+def tcp_counters(port: int) -> dict[str, int] | None:
+    """What the kernel has counted so far on the open connections from `port` (a server's, to its Envoy), read with
+    one `ss` (tcp_info): `data_segs_out`, the TCP segments with data the server sent; `bytes_received`, the bytes of
+    the checks it received. None without iproute2's `ss`. A connection that closes between two readings takes its
+    counts with it: HTTP mode's pooled HTTP/1.1 connections can read low."""
     try:
         out = subprocess.run(
             ["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
@@ -151,7 +143,13 @@ def _tcp_info_total(port: int, counter: str) -> int | None:
         ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return sum(int(n) for n in re.findall(rf"\b{counter}:(\d+)", out))
+    return {c: sum(int(n) for n in re.findall(rf"\b{c}:(\d+)", out)) for c in ("data_segs_out", "bytes_received")}
+
+
+def segments_sent(port: int) -> int | None:
+    """`data_segs_out` of `tcp_counters`."""
+    counters = tcp_counters(port)
+    return None if counters is None else counters["data_segs_out"]
 
 
 def pin(pid: int, cores: set[int]) -> None:
@@ -389,13 +387,27 @@ class Study:
     def rounds(self, targets: list[Target]) -> dict[str, dict[str, Any]]:
         return Bench(self.plan, self.fixture.headers).rounds(targets)
 
+    def print_method(self, results: dict[str, dict[str, Any]], columns: str = "", by_round: bool = True) -> None:
+        """What the table's figures are (`columns`: what its own columns mean), and each target's req/s by round."""
+        p = self.plan
+        print(f"{p.rounds} interleaved rounds of {p.seconds} s of wrk -c{p.connections}; medians. {columns}".rstrip())
+        if by_round:
+            print("req/s by round: " + "; ".join(f"{name}: {r['rps_rounds']}" for name, r in results.items()))
+
 
 @contextlib.contextmanager
-def study(rounds: int, prefix: str) -> Iterator[Study]:
-    """`rounds` interleaved rounds of the default plan, this process (wrk's parent) on the load's cores, the adapter
-    on the server's; every process stopped and the work directory removed on exit."""
+def study(argv: list[str] | None, doc: str, prefix: str, unmet: str | None = None) -> Iterator[Study]:
+    """A focused benchmark's command line (`--rounds`, 6 by default; its module docstring `doc` as help) and its
+    setting: the default plan's interleaved rounds, this process (wrk's parent) on the load's cores, the adapter on
+    the server's; every process stopped and the work directory removed on exit. `unmet`: why it cannot run here
+    (a usage error), None when it can."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args(argv)
+    if unmet:
+        parser.error(unmet)
     os.sched_setaffinity(0, LOAD_CORES)
-    plan = dataclasses.replace(DEFAULT, rounds=rounds)
+    plan = dataclasses.replace(DEFAULT, rounds=args.rounds)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         fixture = Fixture(workdir)
@@ -630,19 +642,17 @@ class Bench:
         wrk(t.port, headers, p.warmup, p.connections)
         before = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
         handled = handler_cpu(t.handler_cpu) if t.handler_cpu else None
-        sent = segments_sent(t.server_port) if t.server_port else None
-        received = bytes_received(t.server_port) if t.server_port else None
+        counted = tcp_counters(t.server_port) if t.server_port else None
         result = wrk(t.port, headers, p.seconds, p.connections)
         after = {name: cpu_seconds(pid) for name, pid in t.metered.items()}
-        if sent is not None and (now_sent := segments_sent(t.server_port)) is not None:
-            result["server_segments_per_req"] = (now_sent - sent) / (result["rps"] * p.seconds)
-        if received is not None and (now_received := bytes_received(t.server_port)) is not None:
-            result["server_bytes_in_per_req"] = (now_received - received) / (result["rps"] * p.seconds)
+        served = result["rps"] * p.seconds
+        if counted is not None and t.server_port and (now := tcp_counters(t.server_port)) is not None:
+            result["server_segments_per_req"] = (now["data_segs_out"] - counted["data_segs_out"]) / served
+            result["server_bytes_in_per_req"] = (now["bytes_received"] - counted["bytes_received"]) / served
         if t.handler_cpu and handled:
             time.sleep(0.3)  # the hook rewrites its totals five times a second: let it write the last ones
             checks, ns = (b - a for a, b in zip(handled, handler_cpu(t.handler_cpu), strict=True))
             result["handler_cpu_us_per_req"] = ns / checks / 1e3 if checks else None
-        served = result["rps"] * p.seconds
         for name in t.metered:
             used = {pid: after[name][pid] - before[name].get(pid, 0.0) for pid in after[name]}
             result[f"{name}_cpu_us_per_req"] = sum(used.values()) / served * 1e6

@@ -12,7 +12,6 @@ Prints req/s, Envoy's and the adapter's CPU per request, and the TCP segments th
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from . import extauthz as bench
@@ -22,12 +21,8 @@ HTTP2 = "HTTP/2 (upgraded by istiod)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args(argv)
-    if bench.HttpServer is None:
-        parser.error("needs apim-adapter-native (make native): only the compiled transport serves HTTP/2")
-    with bench.study(args.rounds, "bench-h2-") as study:
+    unmet = "needs apim-adapter-native (make native): only the compiled transport serves HTTP/2"
+    with bench.study(argv, __doc__, "bench-h2-", unmet if bench.HttpServer is None else None) as study:
         adapter = study.adapter
         targets = [
             study.behind_envoy(
@@ -39,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
             for name, upgraded in ((HTTP1, False), (HTTP2, True))
         ]
         results = study.rounds(targets)
-    plan = study.plan
     http1 = results[HTTP1]["throughput"]
     print(f"{'provider cluster':<40} {'req/s':>8} {'÷ HTTP/1.1':>11} {'envoy µs':>9} {'adapter µs':>11} {'segs':>6}")
     for name, r in results.items():
@@ -49,12 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<40} {t['rps']:>8,.0f} {t['rps'] / http1['rps']:>11.2f} {t['envoy_cpu_us_per_req']:>9.0f}"
             f" {t['server_cpu_us_per_req']:>11.1f} {f'{segments:.2f}' if segments >= 0 else '-':>6}"
         )
-    print(
-        f"{plan.rounds} interleaved rounds of {plan.seconds} s of wrk -c{plan.connections}; medians. µs: CPU time per "
-        "request; segs: TCP segments the adapter sent per check (kernel counts, `ss`; '-' where a pooled HTTP/1.1 "
-        "connection closed during the round and took its count with it)."
+    study.print_method(
+        results,
+        "µs: CPU time per request; segs: TCP segments the adapter sent per check (kernel counts, `ss`; '-' where a "
+        "pooled HTTP/1.1 connection closed during the round and took its count with it).",
     )
-    print("req/s by round: " + "; ".join(f"{name}: {r['rps_rounds']}" for name, r in results.items()))
     return 0
 
 

@@ -14,7 +14,6 @@ Prints req/s, Envoy's and the adapter's CPU per request, and the bytes of each c
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from harness.envoy import BROWSER_HEADERS, HEADER_ALLOWLIST
@@ -27,10 +26,7 @@ REFERENCE = "token only, istiod's filter"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args(argv)
-    with bench.study(args.rounds, "bench-headers-") as study:
+    with bench.study(argv, __doc__, "bench-headers-") as study:
         adapter = study.adapter
         browser = {**study.fixture.headers, **BROWSER_HEADERS}
         gateways = ((ISTIOD, None, browser), (ALLOWLIST, HEADER_ALLOWLIST, browser), (REFERENCE, None, None))
@@ -40,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
             for name, patch, headers in gateways
         ]
         results = study.rounds(targets)
-    plan = study.plan
     istiod = results[ISTIOD]["throughput"]
     print(f"{'gateway':<42} {'req/s':>8} {'÷ istiod':>9} {'envoy µs':>9} {'adapter µs':>11} {'check B':>8}")
     for name, r in results.items():
@@ -49,11 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<42} {t['rps']:>8,.0f} {t['rps'] / istiod['rps']:>9.2f} {t['envoy_cpu_us_per_req']:>9.0f}"
             f" {t['server_cpu_us_per_req']:>11.1f} {t.get('server_bytes_in_per_req', float('nan')):>8.0f}"
         )
-    print(
-        f"{plan.rounds} interleaved rounds of {plan.seconds} s of wrk -c{plan.connections}; medians. µs: CPU time per "
-        "request; check B: bytes the adapter received per check (kernel counts, `ss`)."
+    study.print_method(
+        results, "µs: CPU time per request; check B: bytes the adapter received per check (kernel counts, `ss`)."
     )
-    print("req/s by round: " + "; ".join(f"{name}: {r['rps_rounds']}" for name, r in results.items()))
     return 0
 
 

@@ -15,7 +15,8 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -379,48 +380,56 @@ def test_over_http2_the_host_is_the_authority_and_the_header_list_is_bounded():
     assert seen == ["api.example.com", "gw"]
 
 
-@compiled_only
-def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
+def stopped_with_a_check_in_flight(send: Callable[[int], Callable[[], Any]], grace: float) -> Any:
+    """The compiled transport stopped while one check is held on the loop: `send(port)` sends the check and returns
+    what reads its answer. Once the server refuses new connections the check is let go; its answer, read while the
+    stop waits for it, is returned after the stop has ended (within 10 s)."""
     held = HeldChecks()
     with running_loop() as loop:
         server = compiled_server(adapter_check(held), loop, "127.0.0.1", 0)
         server.start()
-        port = server.port
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
+        read = send(server.port)
         assert held.started.wait(10)
-        stopping = threading.Thread(target=server.stop, args=(5.0,))
+        stopping = threading.Thread(target=server.stop, args=(grace,))
         stopping.start()
-        eventually(lambda: _refused(port), timeout=5)
+        eventually(lambda: _refused(server.port), timeout=5)
         held.let_go(loop)
-        assert client.getresponse().status == 200
+        answer = read()
         stopping.join(10)
         assert not stopping.is_alive()
+    return answer
+
+
+@compiled_only
+def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
+    def send(port: int) -> Callable[[], int]:
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
+        return lambda: client.getresponse().status
+
+    assert stopped_with_a_check_in_flight(send, grace=5.0) == 200
 
 
 @compiled_only
 def test_stop_lets_an_http2_check_in_flight_finish():
     # Read frame by frame: the h2 package's connection closes on the first GOAWAY and refuses what follows, while a
     # graceful stop sends GOAWAY first and then the answers of the streams it still serves (RFC 9113, 6.8).
-    held = HeldChecks()
-    with running_loop() as loop:
-        server = compiled_server(adapter_check(held), loop, "127.0.0.1", 0)
-        server.start()
+    def send(port: int) -> Callable[[], list[hyperframe.frame.Frame]]:
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-            conn.initiate_connection()
-            head = [(":method", "GET"), (":scheme", "http"), (":path", PREFIX + PATH), (":authority", "gw"),
-                    ("authorization", f"Bearer {token()}")]  # fmt: skip
-            conn.send_headers(1, head, end_stream=True)
-            sock.sendall(conn.data_to_send())
-            assert held.started.wait(10)
-            stopping = threading.Thread(target=server.stop, args=(30.0,))  # ends before the grace period
-            stopping.start()
-            eventually(lambda: _refused(server.port), timeout=5)
-            held.let_go(loop)
-            frames = list(frames_until_closed(sock))
-        stopping.join(10)
-        assert not stopping.is_alive()
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        conn.initiate_connection()
+        head = [(":method", "GET"), (":scheme", "http"), (":path", PREFIX + PATH), (":authority", "gw"),
+                ("authorization", f"Bearer {token()}")]  # fmt: skip
+        conn.send_headers(1, head, end_stream=True)
+        sock.sendall(conn.data_to_send())
+
+        def read() -> list[hyperframe.frame.Frame]:
+            with sock:
+                return list(frames_until_closed(sock))
+
+        return read
+
+    frames = stopped_with_a_check_in_flight(send, grace=30.0)  # the stop must end before the grace period
     kinds = [type(frame).__name__ for frame in frames]
     assert "GoAwayFrame" in kinds
     [answer] = [frame for frame in frames if isinstance(frame, hyperframe.frame.HeadersFrame)]
