@@ -25,6 +25,14 @@ CACHE = ROOT / ".cache" / "chart-schemas"
 # module, version key in versions.env, CRD files inside the module
 SOURCES = {
     "istio": ("istio.io/api", "ISTIO_VERSION", ["kubernetes/customresourcedefinitions.gen.yaml"]),
+    "gateway-api": (
+        "sigs.k8s.io/gateway-api",
+        "GATEWAY_API_VERSION",
+        [
+            f"config/crd/standard/gateway.networking.k8s.io_{kind}.yaml"
+            for kind in ("gatewayclasses", "gateways", "httproutes", "referencegrants")
+        ],
+    ),
     "prometheus-operator": (
         "github.com/prometheus-operator/prometheus-operator",
         "PROMETHEUS_OPERATOR_VERSION",

@@ -452,6 +452,28 @@ def test_mesh_sync_export_rbac_probes_and_config():
     assert "livenessProbe" not in mesh["spec"]["template"]["spec"]["containers"][0]
 
 
+def test_mesh_sync_route_kind_reaches_its_config_and_its_role_grants_both_route_kinds():
+    """routeKind: HTTPRoute is in the config mesh-sync reads; its Role lets it write HTTPRoutes and delete the
+    VirtualServices it wrote before a switch (and the other way round)."""
+    values = {
+        "config.controlPlane": {"type": "wso2", "url": "https://apim:9443"},
+        "controlPlaneCredentials": {"username": "admin", "password": "x"},
+        "meshSync": {"enabled": True, "routeKind": "HTTPRoute", "gateways": ["istio-ingress/api-gateway"]},
+    }
+    objects = render(CHART, values=values, namespace="apim")
+    assert rendered_config(objects)["meshSync"]["routeKind"] == "HTTPRoute"
+    [role] = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("-mesh-sync")]
+    writes = ["get", "list", "watch", "create", "patch", "delete"]
+    assert {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": writes} in role["rules"]
+    assert {"apiGroups": ["networking.istio.io"], "resources": ["virtualservices", "destinationrules"],
+            "verbs": writes} in role["rules"]  # fmt: skip
+    default = render(CHART, values={**values, "meshSync": {"enabled": True}}, namespace="apim")
+    assert rendered_config(default)["meshSync"]["routeKind"] == "VirtualService"
+    result = template(CHART, values={**values, "meshSync": {"enabled": True, "routeKind": "Ingress"}}, check=False)
+    assert result.returncode != 0
+    assert "routeKind" in result.stderr
+
+
 def test_export_without_mesh_sync_fails():
     values = {"meshSync": {"exportServices": {"enabled": True}}}
     result = template(CHART, values=values, check=False)

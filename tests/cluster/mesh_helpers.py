@@ -1,8 +1,10 @@
 """What the mesh-sync cluster tests share: entering the cluster's network namespace, waiting for what another
-process does, running `apim-adapter mesh-sync` replicas, and a kubeconfig holding only a ServiceAccount's token."""
+process does, running `apim-adapter mesh-sync` replicas, the chart's ServiceAccount and RBAC with a kubeconfig
+holding only its token, the APIM double in the cluster's network, the config file and the APIs it lists."""
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import os
 import signal
@@ -13,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from chart_helpers import render  # tests/charts, put on sys.path by conftest.py
 
+from harness.apim_double import ApimDouble, sample_data
 from harness.helpers import VENV_BIN
 from harness.kube import Cluster, NetworkNamespace
 from harness.processes import Process, free_port
@@ -119,3 +123,61 @@ def replicas_of(cluster: Cluster, config: Path) -> Iterator[Replicas]:
     finally:
         for name in list(started.running):
             started.stop(name)
+
+
+def chart_service_account(cluster: Cluster, namespace: str, directory: Path, values: dict[str, Any]) -> Path:
+    """The chart's mesh-sync ServiceAccount, Roles and RoleBindings (rendered with `values`, the routes in
+    `namespace`) applied with their namespaces; a kubeconfig holding only its token."""
+    objects = [o for o in render("apim-adapter", values=values, namespace=namespace)
+               if "-mesh-sync" in o["metadata"]["name"]]  # fmt: skip
+    rbac = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    namespaces = {namespace, *(o["metadata"]["namespace"] for o in rbac)}
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(namespaces)])
+    cluster.apply(rbac)
+    [account] = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
+    return token_kubeconfig(cluster, account, namespace, directory)
+
+
+@contextmanager
+def apim_in(cluster: Cluster, data: dict[str, Any] | None = None, apis: list[dict[str, Any]] | None = None
+            ) -> Iterator[ApimDouble]:  # fmt: skip
+    """The APIM double serving `data` (default: the sample catalog), its APIs replaced by `apis` when given,
+    listening in the cluster's network namespace."""
+    data = sample_data() if data is None else data
+    if apis is not None:
+        data["apis"] = apis
+    with inside(cluster.netns):
+        double = ApimDouble(data).start()
+    try:
+        yield double
+    finally:
+        double.stop()
+
+
+def published_api(uuid: str, version: str, backend: str, default: bool, status: str = "PUBLISHED") -> dict[str, Any]:
+    """The sample catalog's API as version `version` at `/httpbin/<version>`, deployed with one production
+    endpoint `backend`."""
+    api = copy.deepcopy(sample_data()["apis"][0])
+    api.update(uuid=uuid, version=version, context=f"/httpbin/{version}", isDefaultVersion=default, status=status,
+               _revision=f"rev-{uuid}", _endpointConfig={"endpoint_type": "http",
+                                                         "production_endpoints": {"url": backend}})  # fmt: skip
+    return api
+
+
+def write_config(kubeconfig: Path, apim: ApimDouble, **mesh: Any) -> Path:
+    """mesh-sync's config file beside `kubeconfig`: the wso2 control plane on the double with its admin's
+    credentials, `meshSync` with a one-second resync, a three-second lease and no metrics port, plus `mesh`."""
+    directory = kubeconfig.parent
+    user, password = apim.admin_credentials
+    (directory / "user").write_text(user + "\n")
+    (directory / "password").write_text(password + "\n")
+    config = {
+        "keyManagers": [{"name": "unused", "issuer": "https://unused", "jwksUri": "https://unused/jwks"}],
+        "controlPlane": {"type": "wso2", "url": apim.url, "usernameFile": "user", "passwordFile": "password",
+                         "gatewayLabel": "Default"},
+        "meshSync": {"gateways": [GATEWAY], "hosts": ["api.example.com"], "resyncSeconds": 1,
+                     "leaseDurationSeconds": 3, "kubeconfig": kubeconfig.name, "metricsPort": 0, **mesh},
+    }  # fmt: skip
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

@@ -8,7 +8,6 @@ every change here; adapter/tests/wso2/test_meshsync_events.py proves the event p
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Iterator
@@ -19,10 +18,20 @@ import pytest
 import yaml
 from chart_helpers import find, render  # tests/charts, put on sys.path by conftest.py
 
-from harness.apim_double import ApimDouble, sample_data
+from harness.apim_double import ApimDouble
 from harness.kube import Cluster
 
-from .mesh_helpers import CHART_VALUES, GATEWAY, Replicas, inside, replicas_of, token_kubeconfig, wait_until
+from .mesh_helpers import (
+    CHART_VALUES,
+    GATEWAY,
+    Replicas,
+    apim_in,
+    chart_service_account,
+    published_api,
+    replicas_of,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -35,49 +44,21 @@ def chart_objects() -> list[dict[str, Any]]:
     return [o for o in rendered if o["metadata"]["name"].endswith("-mesh-sync")]
 
 
-def api(uuid: str, version: str, backend: str, default: bool, status: str = "PUBLISHED") -> dict[str, Any]:
-    base = copy.deepcopy(sample_data()["apis"][0])
-    base.update(uuid=uuid, version=version, context=f"/httpbin/{version}", isDefaultVersion=default, status=status,
-                _revision=f"rev-{uuid}", _endpointConfig={"endpoint_type": "http",
-                                                          "production_endpoints": {"url": backend}})  # fmt: skip
-    return base
-
-
 @pytest.fixture(scope="module")
 def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kubeconfig holding only the token of the chart's mesh-sync ServiceAccount, bound to the chart's Role."""
-    objects = chart_objects()
-    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
-    cluster.apply([o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")])
-    account = find(objects, "ServiceAccount")["metadata"]["name"]
-    return token_kubeconfig(cluster, account, NAMESPACE, tmp_path_factory.mktemp("mesh-sync"))
+    return chart_service_account(cluster, NAMESPACE, tmp_path_factory.mktemp("mesh-sync"), CHART_VALUES)
 
 
 @pytest.fixture(scope="module")
 def apim(cluster: Cluster) -> Iterator[ApimDouble]:
-    data = sample_data()
-    data["apis"] = [api("api-v1", "1.0.0", f"http://{HTTPBIN}:8000", default=True)]
-    with inside(cluster.netns):
-        double = ApimDouble(data).start()
-    yield double
-    double.stop()
+    with apim_in(cluster, apis=[published_api("api-v1", "1.0.0", f"http://{HTTPBIN}:8000", default=True)]) as double:
+        yield double
 
 
 @pytest.fixture(scope="module")
 def config(apim: ApimDouble, kubeconfig: Path) -> Path:
-    directory = kubeconfig.parent
-    (directory / "user").write_text("admin\n")
-    (directory / "password").write_text("admin-secret\n")
-    config = {
-        "keyManagers": [{"name": "unused", "issuer": "https://unused", "jwksUri": "https://unused/jwks"}],
-        "controlPlane": {"type": "wso2", "url": apim.url, "usernameFile": "user", "passwordFile": "password",
-                         "gatewayLabel": "Default"},
-        "meshSync": {"namespace": NAMESPACE, "gateways": [GATEWAY], "hosts": ["api.example.com"],
-                     "resyncSeconds": 1, "leaseDurationSeconds": 3, "kubeconfig": "kubeconfig", "metricsPort": 0},
-    }  # fmt: skip
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(kubeconfig, apim, namespace=NAMESPACE)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +106,7 @@ def test_a_published_api_is_routed_on_the_gateway(cluster: Cluster, replicas: Re
 
 
 def test_an_external_endpoint_is_reported_not_routed(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
-    outside = api("api-ext", "1.0.0", "https://httpbin.org", default=False)
+    outside = published_api("api-ext", "1.0.0", "https://httpbin.org", default=False)
     outside.update(name="external", context="/external/1.0.0")
     apim.data["apis"] = [*apim.data["apis"], outside]
     report = wait_until(lambda: status(cluster)["unrouted"], "the external API in the status")
@@ -155,7 +136,7 @@ def test_a_hand_edit_is_repaired_and_objects_not_ours_are_left_alone(cluster: Cl
 
 def test_a_version_bump_moves_the_default_context(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
     v1 = {**apim.data["apis"][0], "isDefaultVersion": False}
-    v2 = api("api-v2", "2.0.0", "http://httpbin-v2.default.svc:8080/v2", default=True)
+    v2 = published_api("api-v2", "2.0.0", "http://httpbin-v2.default.svc:8080/v2", default=True)
     apim.data["apis"] = [v1, v2, *apim.data["apis"][1:]]
     got = wait_until(lambda: routes(cluster).get("/httpbin/") == ("/v2/", "httpbin-v2.default.svc.cluster.local:8080"),
                      "the default context on 2.0.0") and routes(cluster)  # fmt: skip
@@ -178,7 +159,7 @@ def test_retired_and_deleted_apis_lose_their_routes(cluster: Cluster, replicas: 
 def test_a_restart_converges_what_changed_while_down(cluster: Cluster, replicas: Replicas, apim: ApimDouble) -> None:
     [name] = replicas.running
     replicas.stop(name)
-    apim.data["apis"] = [*apim.data["apis"], api("api-v3", "3.0.0", f"http://{HTTPBIN}:8000", default=True)]
+    apim.data["apis"] = [*apim.data["apis"], published_api("api-v3", "3.0.0", f"http://{HTTPBIN}:8000", default=True)]
     replicas.start()
     wait_until(lambda: "=/httpbin" in routes(cluster), "the API published while mesh-sync was down", timeout=45)
 
@@ -211,7 +192,7 @@ def test_a_crashed_leaders_lease_runs_out_and_another_replica_takes_over(
     wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby replica started")
     replicas.kill(leader)
     wait_until(lambda: replicas.leading() == [standby], "the standby leading after the lease ran out", timeout=30)
-    apim.data["apis"] = [*apim.data["apis"], api("api-v4", "4.0.0", f"http://{HTTPBIN}:8000", default=False)]
+    apim.data["apis"] = [*apim.data["apis"], published_api("api-v4", "4.0.0", f"http://{HTTPBIN}:8000", default=False)]
     wait_until(lambda: "/httpbin/4.0.0/" in routes(cluster), "the standby converging")
 
 

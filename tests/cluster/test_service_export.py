@@ -16,12 +16,20 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_helpers import render  # tests/charts, put on sys.path by conftest.py
 
 from harness.apim_double import ApimDouble, fresh_data
 from harness.kube import Cluster
 
-from .mesh_helpers import CHART_VALUES, GATEWAY, Replicas, inside, replicas_of, token_kubeconfig, wait_until
+from .mesh_helpers import (
+    CHART_VALUES,
+    Replicas,
+    apim_in,
+    chart_service_account,
+    inside,
+    replicas_of,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -43,46 +51,23 @@ OPENAPI = {
 @pytest.fixture(scope="module")
 def kubeconfig(cluster: Cluster, crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart's mesh-sync ServiceAccount with its Role in the routes namespace and its export Role in `shop`."""
-    objects = [o for o in render("apim-adapter", values=EXPORT_VALUES, namespace=ROUTES)
-               if "-mesh-sync" in o["metadata"]["name"]]  # fmt: skip
-    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in (ROUTES, SHOP)])
-    rbac = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
-    assert {(o["kind"], o["metadata"].get("namespace")) for o in rbac if o["kind"] == "Role"} == {
-        ("Role", ROUTES), ("Role", SHOP)}  # fmt: skip
-    cluster.apply(rbac)
-    [account] = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
-    return token_kubeconfig(cluster, account, ROUTES, tmp_path_factory.mktemp("service-export"))
+    return chart_service_account(cluster, ROUTES, tmp_path_factory.mktemp("service-export"), EXPORT_VALUES)
 
 
 @pytest.fixture(scope="module")
 def apim(cluster: Cluster) -> Iterator[ApimDouble]:
-    with inside(cluster.netns):
-        double = ApimDouble(fresh_data()).start()
-    yield double
-    double.stop()
+    with apim_in(cluster, fresh_data()) as double:
+        yield double
 
 
-def write_config(directory: Path, apim: ApimDouble, on_removal: str = "retire") -> Path:
-    user, password = apim.admin_credentials
-    (directory / "user").write_text(user + "\n")
-    (directory / "password").write_text(password + "\n")
-    config = {
-        "keyManagers": [{"name": "unused", "issuer": "https://unused", "jwksUri": "https://unused/jwks"}],
-        "controlPlane": {"type": "wso2", "url": apim.url, "usernameFile": "user", "passwordFile": "password",
-                         "gatewayLabel": "Default"},
-        "meshSync": {"namespace": ROUTES, "gateways": [GATEWAY], "hosts": ["api.example.com"], "resyncSeconds": 1,
-                     "leaseDurationSeconds": 3, "kubeconfig": "kubeconfig", "metricsPort": 0,
-                     "leaseName": "apim-export",
-                     "exportServices": {"enabled": True, "namespaces": [SHOP], "onRemoval": on_removal}},
-    }  # fmt: skip
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def export_config(kubeconfig: Path, apim: ApimDouble, on_removal: str = "retire") -> Path:
+    export = {"enabled": True, "namespaces": [SHOP], "onRemoval": on_removal}
+    return write_config(kubeconfig, apim, namespace=ROUTES, leaseName="apim-export", exportServices=export)
 
 
 @pytest.fixture(scope="module")
 def config(apim: ApimDouble, kubeconfig: Path) -> Path:
-    return write_config(kubeconfig.parent, apim)
+    return export_config(kubeconfig, apim)
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +254,7 @@ def test_two_replicas_never_fight(cluster: Cluster, replicas: Replicas, apim: Ap
 def test_deletion_when_configured(cluster: Cluster, replicas: Replicas, apim: ApimDouble, kubeconfig: Path) -> None:
     [name] = replicas.running
     replicas.stop(name)
-    write_config(kubeconfig.parent, apim, on_removal="delete")
+    export_config(kubeconfig, apim, on_removal="delete")
     replicas.start()
     cluster.check(cluster.kubectl("delete", "service", "orders", "-n", SHOP))
     wait_until(lambda: "orders" not in {a["name"] for a in apim.data["apis"]}, "orders deleted from APIM")

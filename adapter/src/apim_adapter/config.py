@@ -454,16 +454,29 @@ class ExportServices:
         return self
 
 
+_GATEWAY_API_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
 @dataclass(frozen=True, config=_KEYS)
 class MeshSync:
     """`apim-adapter mesh-sync`: APIs deployed to `controlPlane.gatewayLabel` routed on Istio's ingress gateway."""
 
-    namespace: Text = Field(description="Namespace of the VirtualServices, the Lease and the status ConfigMap.")
+    namespace: Text = Field(description="Namespace of the routes, the Lease and the status ConfigMap.")
     gateways: tuple[Text, ...] = Field(
         min_length=1,
-        description="Istio Gateways the routes bind to (`namespace/name`, e.g. istio-system/istio-ingressgateway).",
+        description="Gateways the routes attach to (`namespace/name`, e.g. istio-system/istio-ingressgateway): "
+        "Istio Gateways, or Gateway API Gateways with `routeKind: HTTPRoute`.",
     )
-    hosts: tuple[Text, ...] = Field(default=("*",), min_length=1, description="The VirtualServices' `hosts`.")
+    route_kind: Literal["VirtualService", "HTTPRoute"] = Field(
+        default="VirtualService",
+        description="`VirtualService` routes on Istio Gateways (networking.istio.io); `HTTPRoute` on Gateway API "
+        "Gateways (gateway.networking.k8s.io; its CRDs installed, a ReferenceGrant in each backend namespace).",
+    )
+    hosts: tuple[Text, ...] = Field(
+        default=("*",),
+        min_length=1,
+        description="The VirtualServices' `hosts`, or the HTTPRoutes' `hostnames` (`*`: none, every host).",
+    )
     cluster_domain: Text = Field(
         default="cluster.local", description="Domain of in-cluster endpoints (`<svc>.<ns>.svc.<domain>`)."
     )
@@ -488,6 +501,17 @@ class MeshSync:
     export_services: ExportServices = Field(
         default=ExportServices(), description="Kubernetes → APIM: annotated Services become APIs."
     )
+
+    @model_validator(mode="after")
+    def _gateway_api_hostnames(self) -> MeshSync:
+        # An HTTPRoute's hostnames are DNS names, a leading `*.` at most (gateway-api apis/v1/shared_types.go,
+        # Hostname); Istio's `*` for every host is no hostname at all there. Refused here rather than by the
+        # API server on every pass.
+        if self.route_kind == "HTTPRoute":
+            for host in self.hosts:
+                if host != "*" and (len(host) > 253 or not _GATEWAY_API_HOSTNAME.fullmatch(host)):
+                    raise _fail("hosts", f"{host!r} is not a Gateway API hostname (`*`, a DNS name or `*.domain`)")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True, config=_KEYS)

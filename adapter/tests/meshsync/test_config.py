@@ -64,3 +64,23 @@ def test_export_services_defaults_and_errors() -> None:
     ]:
         with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
             parse({"controlPlane": WSO2, "meshSync": {**base, "exportServices": section}})
+
+
+def test_route_kind_http_route_needs_gateway_api_hostnames() -> None:
+    base = {"namespace": "routes", "gateways": ["istio-ingress/api-gateway"], "routeKind": "HTTPRoute"}
+    mesh = parse({"controlPlane": WSO2, "meshSync": base}).mesh_sync
+    assert mesh is not None
+    assert (mesh.route_kind, mesh.hosts) == ("HTTPRoute", ("*",))
+    hosts = ("api.example.com", "*.example.com")
+    mesh = parse({"controlPlane": WSO2, "meshSync": {**base, "hosts": list(hosts)}}).mesh_sync
+    assert mesh is not None
+    assert mesh.hosts == hosts
+    for section, message in [
+        ({**base, "hosts": ["api.example.com:443"]}, "meshSync.hosts: 'api.example.com:443' is not a Gateway API"),
+        ({**base, "hosts": ["API.example.com"]}, "meshSync.hosts: 'API.example.com' is not a Gateway API"),
+        ({**base, "routeKind": "Ingress"}, "meshSync.routeKind: must be one of VirtualService, HTTPRoute"),
+    ]:
+        with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("*", r"\*")):
+            parse({"controlPlane": WSO2, "meshSync": section})
+    # A VirtualService's hosts are Istio's to judge, not held to Gateway API's hostname rule.
+    assert parse({"controlPlane": WSO2, "meshSync": {**base, "routeKind": "VirtualService", "hosts": ["API.x"]}})

@@ -18,9 +18,11 @@ from apim_adapter.meshsync.core import (
     backend,
     default_context,
     plan,
+    route_conditions,
 )
 
 SETTINGS = Settings("apim-routes", ("istio-system/istio-ingressgateway",), ("api.example.com",))
+GATEWAY_API = Settings("apim-routes", ("istio-ingress/api-gateway",), ("api.example.com",), route_kind="HTTPRoute")
 HTTPBIN = "http://httpbin.default.svc.cluster.local:8000"
 
 
@@ -178,6 +180,99 @@ def test_backend_accepts_short_and_full_service_names():
     assert backend("http://svc.ns.svc", "cluster.local").host == "svc.ns.svc.cluster.local"
     assert backend("http://svc.ns.svc", "cluster.local").port == 80
     assert isinstance(backend("http://10.0.0.1:8080", "cluster.local"), str)
+
+
+# -- Gateway API: HTTPRoutes ---------------------------------------------------------------------------------
+
+
+def rules(objects: list[dict]) -> list[tuple[str, str, tuple[str, str, int]]]:
+    """(path prefix, replacement, backend Service) of every HTTPRoute rule, in order."""
+    out = []
+    for obj in objects:
+        if obj["kind"] != "HTTPRoute":
+            continue
+        for rule in obj["spec"]["rules"]:
+            [match] = rule["matches"]
+            assert match["path"]["type"] == "PathPrefix"
+            [rewrite] = rule["filters"]
+            assert (rewrite["type"], rewrite["urlRewrite"]["path"]["type"]) == ("URLRewrite", "ReplacePrefixMatch")
+            [ref] = rule["backendRefs"]
+            target = (ref["namespace"], ref["name"], ref["port"])
+            out.append((match["path"]["value"], rewrite["urlRewrite"]["path"]["replacePrefixMatch"], target))
+    return out
+
+
+def test_http_route_attaches_to_the_gateway_api_gateway_with_one_prefix_rule_per_context():
+    result = plan([api()], {"api-1": http(HTTPBIN + "/anything/")}, GATEWAY_API)
+    [route] = result.objects
+    assert (route["apiVersion"], route["kind"]) == ("gateway.networking.k8s.io/v1", "HTTPRoute")
+    assert route["metadata"]["labels"][LABEL_MANAGED_BY] == "apim-mesh-sync"
+    assert route["metadata"]["annotations"][ANNOTATION_APIS] == "api-1"
+    assert route["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "istio-ingress", "name": "api-gateway"}
+    ]
+    assert route["spec"]["hostnames"] == ["api.example.com"]
+    service = ("default", "httpbin", 8000)
+    assert rules(result.objects) == [("/httpbin/1.0.0", "/anything", service), ("/httpbin", "/anything", service)]
+    names = [rule["name"] for rule in route["spec"]["rules"]]
+    assert len(set(names)) == 2
+    assert result.routed == ["api-1"]
+
+
+def test_http_route_without_a_base_path_replaces_the_context_with_slash_and_star_means_every_host():
+    settings = Settings("apim-routes", ("api-gateway",), ("*",), route_kind="HTTPRoute")
+    [route] = plan([api(default=False)], {"api-1": http(HTTPBIN)}, settings).objects
+    assert "hostnames" not in route["spec"]
+    assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                            "name": "api-gateway"}]  # fmt: skip
+    assert rules([route]) == [("/httpbin/1.0.0", "/", ("default", "httpbin", 8000))]
+
+
+def test_http_routes_of_a_large_family_are_split_at_the_crds_sixteen_rules():
+    apis = [api(f"v{n}", version=f"{n}.0.0", default=n == 20) for n in range(1, 21)]
+    result = plan(apis, {f"v{n}": http(HTTPBIN) for n in range(1, 21)}, GATEWAY_API)
+    first, second = result.objects
+    assert [len(o["spec"]["rules"]) for o in result.objects] == [16, 5]  # 20 versions and the default's context
+    assert second["metadata"]["name"] == first["metadata"]["name"] + "-2"
+    assert len(rules(result.objects)) == len({r[0] for r in rules(result.objects)}) == 21
+    assert rules(result.objects)[-1][0] == "/httpbin"
+    in_second = set(second["metadata"]["annotations"][ANNOTATION_APIS].split(","))
+    assert in_second == {"v6", "v7", "v8", "v9", "v20"}  # contexts sorted as text: 1, 10-19, 2, 20, 3, 4, 5 first
+
+
+def test_https_backend_of_an_http_route_still_gets_its_destination_rule():
+    result = plan([api()], {"api-1": http("https://secure.payments.svc.cluster.local")}, GATEWAY_API)
+    assert [o["kind"] for o in result.objects] == ["HTTPRoute", "DestinationRule"]
+    assert rules(result.objects)[0][2] == ("payments", "secure", 443)
+
+
+def status_parent(gateway: str, *conditions: tuple[str, str, str, int]) -> dict:
+    """One entry of `status.parents` as Istio writes it (pilot/pkg/config/kube/gateway/conditions.go)."""
+    namespace, name = gateway.split("/")
+    return {
+        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": namespace, "name": name},
+        "controllerName": "istio.io/gateway-controller",
+        "conditions": [{"type": t, "status": s, "reason": r, "message": f"{r} here", "observedGeneration": g}
+                       for t, s, r, g in conditions],
+    }  # fmt: skip
+
+
+def test_route_conditions_report_what_the_gateway_controller_refused_for_the_current_generation():
+    refused = status_parent("istio-ingress/api-gateway", ("Accepted", "True", "Accepted", 2),
+                            ("ResolvedRefs", "False", "RefNotPermitted", 2))  # fmt: skip
+    stale = status_parent("istio-ingress/old", ("Accepted", "False", "NotAllowedByListeners", 1))
+    fine = status_parent("istio-ingress/api-gateway", ("Accepted", "True", "Accepted", 3),
+                         ("ResolvedRefs", "True", "ResolvedRefs", 3))  # fmt: skip
+    routes_listed = [
+        {"name": "apim-b", "generation": 2, "apis": "v2,v1", "status": {"parents": [refused, stale]}},
+        {"name": "apim-a", "generation": 3, "apis": "v3", "status": {"parents": [fine]}},
+        {"name": "apim-c", "generation": 1, "apis": "v4", "status": {}},  # not reconciled yet: nothing to say
+    ]
+    assert route_conditions(routes_listed) == [{
+        "route": "HTTPRoute/apim-b", "apis": ["v1", "v2"], "gateway": "istio-ingress/api-gateway",
+        "controller": "istio.io/gateway-controller", "condition": "ResolvedRefs", "reason": "RefNotPermitted",
+        "message": "RefNotPermitted here",
+    }]  # fmt: skip
 
 
 # -- the runtime artifact ----------------------------------------------------------------------------------

@@ -221,7 +221,7 @@ The adapter's config.yaml: .Values.config with the server listeners and the moun
 {{- end -}}
 {{- with .Values.meshSync -}}
 {{- if .enabled -}}
-{{- $mesh := dict "namespace" (default $.Release.Namespace .namespace) "gateways" .gateways "hosts" .hosts
+{{- $mesh := dict "namespace" (default $.Release.Namespace .namespace) "routeKind" .routeKind "gateways" .gateways "hosts" .hosts
   "resyncSeconds" .resyncSeconds "leaseDurationSeconds" .leaseDurationSeconds "metricsPort" .metricsPort
   "healthPort" .healthPort "clusterDomain" $.Values.clusterDomain -}}
 {{- with .trafficPolicy -}}

@@ -6,6 +6,12 @@ One VirtualService per API *family* (the APIs sharing a context without its vers
 API): Istio merges the VirtualServices of one gateway host in creation order, so the default version's
 `/httpbin/` prefix would shadow `/httpbin/2.0.0/` if the two versions lived in different objects. In one object
 the versioned routes come first and the default version's last, so `/httpbin/1.0.0/...` always reaches 1.0.0.
+
+With `routeKind: HTTPRoute` (Gateway API), one HTTPRoute per family too, for the same names, ownership and
+garbage collection; there the order does not matter: a gateway picks the longest matching path prefix across
+all routes (gateway-api apis/v1/httproute_types.go, HTTPRouteRule: "Prefix path match with largest number of
+characters" before creation order). An HTTPRoute holds at most 16 rules (the CRD's maxItems), so a family of more
+than 16 contexts is split over several, named `-2`, `-3`, ...
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ _SERVICE_HOST = re.compile(
     r"^(?P<svc>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.(?P<domain>.+))?$"
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+GATEWAY_API = "gateway.networking.k8s.io"
+MAX_HTTPROUTE_RULES = 16  # gateway-api apis/v1/httproute_types.go, HTTPRouteSpec.Rules: MaxItems=16
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class Settings:
     hosts: tuple[str, ...] = ("*",)
     cluster_domain: str = "cluster.local"
     traffic_policy: Mapping[str, Any] | None = None  # a DestinationRule per backend Service when set
+    route_kind: str = "VirtualService"  # or HTTPRoute (Gateway API)
 
 
 @dataclass(frozen=True)
@@ -67,10 +76,16 @@ class Problem:
 
 @dataclass(frozen=True)
 class Backend:
-    host: str  # <svc>.<ns>.svc.<cluster domain>
+    service: str
+    namespace: str
+    cluster_domain: str
     port: int
     tls: bool
     base_path: str  # "" or "/base", never a trailing slash
+
+    @property
+    def host(self) -> str:
+        return f"{self.service}.{self.namespace}.svc.{self.cluster_domain}"
 
 
 @dataclass
@@ -106,8 +121,8 @@ def backend(url: str, cluster_domain: str) -> Backend | str:
         return "endpoint is outside the cluster (not <service>.<namespace>.svc)"
     if parts.query or parts.fragment:
         return "endpoint URL has a query or fragment"
-    host = f"{match['svc']}.{match['ns']}.svc.{cluster_domain}"
-    return Backend(host, port or _DEFAULT_PORTS[parts.scheme], parts.scheme == "https", parts.path.rstrip("/"))
+    port = port or _DEFAULT_PORTS[parts.scheme]
+    return Backend(match["svc"], match["ns"], cluster_domain, port, parts.scheme == "https", parts.path.rstrip("/"))
 
 
 def _slug(text: str, limit: int) -> str:
@@ -128,26 +143,77 @@ def _metadata(name: str, settings: Settings, family: str, uuids: Iterable[str]) 
     }
 
 
-def _routes(api: Mapping[str, Any], context: str, target: Backend) -> list[dict[str, Any]]:
-    """Two routes for one context: the context itself and everything under it, each rewritten onto the
-    endpoint's base path (`/httpbin/1.0.0/get` → `<base>/get`, `/httpbin/1.0.0` → `<base>` or `/`)."""
-    destination = {"destination": {"host": target.host, "port": {"number": target.port}}}
+def _route_name(api: Mapping[str, Any], context: str) -> str:
     name = _slug(f"{api.get('name')}-{api.get('version')}", 40)
+    return f"{name}-{_digest(context)}"
+
+
+def _routes(api: Mapping[str, Any], context: str, target: Backend) -> list[dict[str, Any]]:
+    """Two VirtualService routes for one context: the context itself and everything under it, each rewritten onto
+    the endpoint's base path (`/httpbin/1.0.0/get` → `<base>/get`, `/httpbin/1.0.0` → `<base>` or `/`)."""
+    destination = {"destination": {"host": target.host, "port": {"number": target.port}}}
+    name = _route_name(api, context)
     prefix = context.rstrip("/")
     return [
         {
-            "name": f"{name}-{_digest(context)}-exact",
+            "name": f"{name}-exact",
             "match": [{"uri": {"exact": prefix or "/"}}],
             "rewrite": {"uri": target.base_path or "/"},
             "route": [destination],
         },
         {
-            "name": f"{name}-{_digest(context)}-prefix",
+            "name": f"{name}-prefix",
             "match": [{"uri": {"prefix": prefix + "/"}}],
             "rewrite": {"uri": target.base_path + "/"},
             "route": [destination],
         },
     ]
+
+
+def _rule(api: Mapping[str, Any], context: str, target: Backend) -> dict[str, Any]:
+    """One HTTPRoute rule for one context. A `PathPrefix` match is by whole path segments, the context itself
+    included (`/httpbin/1.0.0` and `/httpbin/1.0.0/get`, not `/httpbin/1.0.0x`), and `ReplacePrefixMatch` puts
+    the base path in its place: `/httpbin/1.0.0/get` → `<base>/get`, `/httpbin/1.0.0` → `<base>` or `/`
+    (gateway-api apis/v1/httproute_types.go, HTTPPathModifier.ReplacePrefixMatch and its table; Istio reads `/`
+    as removing the prefix, pilot/pkg/config/kube/gateway/conversion.go, createRewriteFilter). The backend is
+    the Service itself, by name and namespace: Gateway API routes name Services, not hosts."""
+    rewrite = {"type": "ReplacePrefixMatch", "replacePrefixMatch": target.base_path or "/"}
+    return {
+        "name": _route_name(api, context),
+        "matches": [{"path": {"type": "PathPrefix", "value": context.rstrip("/") or "/"}}],
+        "filters": [{"type": "URLRewrite", "urlRewrite": {"path": rewrite}}],
+        "backendRefs": [{"name": target.service, "namespace": target.namespace, "port": target.port}],
+    }
+
+
+def _parent_ref(gateway: str) -> dict[str, str]:
+    """`namespace/name` (or `name`: in the routes' namespace) as a Gateway API parentRef."""
+    namespace, _, name = gateway.rpartition("/")
+    return {"group": GATEWAY_API, "kind": "Gateway", "name": name, **({"namespace": namespace} if namespace else {})}
+
+
+def _family_objects(
+    family: str, entries: list[tuple[Mapping[str, Any], str, Backend]], settings: Settings
+) -> list[dict[str, Any]]:
+    """The route objects of one family; `entries` are (API, context, backend), the versioned contexts first."""
+    name = f"apim-{_slug(family, 40)}-{_digest(family)}"
+    if settings.route_kind == "VirtualService":
+        routes = [route for api, context, target in entries for route in _routes(api, context, target)]
+        spec = {"hosts": list(settings.hosts), "gateways": list(settings.gateways), "http": routes}
+        metadata = _metadata(name, settings, family, {str(api["uuid"]) for api, _, _ in entries})
+        return [{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": metadata, "spec": spec}]
+    objects = []
+    for at in range(0, len(entries), MAX_HTTPROUTE_RULES):
+        chunk = entries[at : at + MAX_HTTPROUTE_RULES]
+        spec = {
+            "parentRefs": [_parent_ref(gateway) for gateway in settings.gateways],
+            **({} if "*" in settings.hosts else {"hostnames": list(settings.hosts)}),
+            "rules": [_rule(api, context, target) for api, context, target in chunk],
+        }
+        part = name if at == 0 else f"{name}-{at // MAX_HTTPROUTE_RULES + 1}"
+        metadata = _metadata(part, settings, family, {str(api["uuid"]) for api, _, _ in chunk})
+        objects.append({"apiVersion": f"{GATEWAY_API}/v1", "kind": "HTTPRoute", "metadata": metadata, "spec": spec})
+    return objects
 
 
 def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | None], settings: Settings) -> Plan:
@@ -193,16 +259,10 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
                 name, version = str(api.get("name")), str(api.get("version"))
                 out.problems.append(Problem(str(api["uuid"]), name, version, family, reason))
             defaults = []
-        routes = [route for api, target in members for route in _routes(api, api["context"], target)]
-        for api, target in defaults:
-            if family != api["context"]:
-                routes += _routes(api, family, target)
-        spec = {"hosts": list(settings.hosts), "gateways": list(settings.gateways), "http": routes}
-        name = f"apim-{_slug(family, 40)}-{_digest(family)}"
-        uuids = [str(api["uuid"]) for api, _ in members]
-        out.objects.append({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-                            "metadata": _metadata(name, settings, family, uuids), "spec": spec})  # fmt: skip
-        out.routed += uuids
+        entries = [(api, str(api["context"]), target) for api, target in members]
+        entries += [(api, family, target) for api, target in defaults if family != api["context"]]
+        out.objects += _family_objects(family, entries, settings)
+        out.routed += [str(api["uuid"]) for api, _ in members]
         for api, target in members:
             ports, users = backends.setdefault(target.host, (set(), set()))
             users.add(str(api["uuid"]))
@@ -223,3 +283,40 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
             {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": metadata, "spec": spec}
         )
     return out
+
+
+# The route conditions a Gateway API controller sets on each parent it reconciles (gateway-api
+# apis/v1/shared_types.go, RouteConditionAccepted and RouteConditionResolvedRefs; Istio writes both on every parent,
+# pilot/pkg/config/kube/gateway/conditions.go, createRouteStatus).
+ROUTE_CONDITIONS = ("Accepted", "ResolvedRefs")
+
+
+def route_conditions(routes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What the gateway controller refused in our HTTPRoutes: every `Accepted` or `ResolvedRefs` condition that is
+    False for the route's current generation, per parent Gateway — a listener that does not admit routes from our
+    namespace (`NotAllowedByListeners`), a backend namespace without a ReferenceGrant (`RefNotPermitted`), a
+    Service that does not exist (`BackendNotFound`). `routes` as kube.converge lists them (name, generation, the
+    APIs they route, status). A condition written for an older generation says nothing about the route as it is."""
+    refused = []
+    for route in sorted(routes, key=lambda r: str(r.get("name"))):
+        status = route.get("status")
+        parents = status.get("parents") if isinstance(status, Mapping) else None
+        for parent in parents if isinstance(parents, list) else []:
+            ref = parent.get("parentRef") or {}
+            where = f"{ref.get('namespace', '')}/{ref.get('name', '')}".lstrip("/")
+            for condition in parent.get("conditions") or []:
+                observed = condition.get("observedGeneration")
+                if condition.get("type") not in ROUTE_CONDITIONS or condition.get("status") != "False":
+                    continue
+                if observed is not None and route.get("generation") is not None and observed != route["generation"]:
+                    continue
+                refused.append({
+                    "route": f"HTTPRoute/{route.get('name')}",
+                    "apis": sorted(filter(None, str(route.get("apis") or "").split(","))),
+                    "gateway": where,
+                    "controller": str(parent.get("controllerName") or ""),
+                    "condition": condition.get("type"),
+                    "reason": str(condition.get("reason") or ""),
+                    "message": str(condition.get("message") or "")[:500],
+                })  # fmt: skip
+    return refused

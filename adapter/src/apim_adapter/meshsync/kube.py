@@ -23,12 +23,13 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
-from .core import LABEL_MANAGED_BY, MANAGED_BY
+from .core import ANNOTATION_APIS, GATEWAY_API, LABEL_MANAGED_BY, MANAGED_BY
 
 FIELD_MANAGER = MANAGED_BY
 VirtualService = create_namespaced_resource("networking.istio.io", "v1", "VirtualService", "virtualservices")
 DestinationRule = create_namespaced_resource("networking.istio.io", "v1", "DestinationRule", "destinationrules")
-KINDS = {"VirtualService": VirtualService, "DestinationRule": DestinationRule}
+HTTPRoute = create_namespaced_resource(GATEWAY_API, "v1", "HTTPRoute", "httproutes")
+KINDS = {"VirtualService": VirtualService, "DestinationRule": DestinationRule, "HTTPRoute": HTTPRoute}
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class Converged:
     applied: int = 0
     deleted: int = 0
     conflicts: tuple[str, ...] = ()  # "Kind/name" held by someone else
+    # Our HTTPRoutes as listed before applying: name, generation, the APIs they route and the status the
+    # gateway controller wrote (core.route_conditions reads it).
+    routes: tuple[dict[str, Any], ...] = ()
 
 
 def _ours(obj: Any) -> bool:
@@ -46,11 +50,20 @@ def _ours(obj: Any) -> bool:
 
 
 async def converge(client: AsyncClient, namespace: str, objects: Sequence[Mapping[str, Any]]) -> Converged:
-    """Make the namespace's objects of our kinds what `objects` says, touching only ours."""
-    out, conflicts = Converged(), []
+    """Make the namespace's objects of our kinds what `objects` says, touching only ours. Ours of a kind no longer
+    written (VirtualServices after a switch to HTTPRoutes, or back) are deleted too; a kind the cluster does not
+    serve (Gateway API's CRDs not installed) or that our Role does not grant is skipped when none is wanted."""
+    out, conflicts, routes = Converged(), [], []
     desired = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     for kind, resource in KINDS.items():
-        async for existing in client.list(resource, namespace=namespace):
+        try:
+            listed = [existing async for existing in client.list(resource, namespace=namespace)]
+        except ApiError as exc:
+            if exc.status.code in (403, 404) and not any(k == kind for k, _ in desired):
+                log.debug("kind not listed", extra={"kind": kind, "status": exc.status.code})
+                continue
+            raise
+        for existing in listed:
             name = existing.metadata.name if existing.metadata else None
             if name is None:
                 continue
@@ -68,10 +81,15 @@ async def converge(client: AsyncClient, namespace: str, objects: Sequence[Mappin
                         raise
                 out.deleted += 1
                 log.info("route removed", extra={"kind": kind, "object": key[1]})
+            elif kind == "HTTPRoute":
+                meta = existing.metadata
+                apis = ((meta.annotations if meta else None) or {}).get(ANNOTATION_APIS, "")
+                generation = meta.generation if meta else None
+                routes.append({"name": name, "generation": generation, "apis": apis, "status": existing.status or {}})
     for (kind, _name), obj in desired.items():
         await client.apply(KINDS[kind].from_dict(dict(obj)), field_manager=FIELD_MANAGER, force=True)
         out.applied += 1
-    out.conflicts = tuple(conflicts)
+    out.conflicts, out.routes = tuple(conflicts), tuple(routes)
     return out
 
 

@@ -32,7 +32,7 @@ from ..controlplane.events import Event
 from ..controlplane.wso2 import HEARTBEAT
 from ..secrets import read_secret
 from . import artifacts, health, kube
-from .core import Endpoint, Plan, Settings, plan
+from .core import Endpoint, Plan, Settings, plan, route_conditions
 from .export import Settings as ExportSettings
 from .publisher import Credentials, Publisher
 from .services import Exporter
@@ -48,6 +48,7 @@ RECONVERGE = ""  # queue item: our objects changed in Kubernetes; APIM did not
 ROUTED = Gauge("apim_mesh_sync_apis_routed", "APIs routed on the ingress gateway")
 UNROUTED = Gauge("apim_mesh_sync_apis_unrouted", "APIs deployed to the gateway environment that are not routed")
 CONFLICTS = Gauge("apim_mesh_sync_conflicts", "Objects we would write whose name another owner holds")
+REFUSED = Gauge("apim_mesh_sync_routes_refused", "Accepted or ResolvedRefs conditions of our HTTPRoutes set False")
 FAILURES = Counter("apim_mesh_sync_failures", "Failed pulls from APIM or writes to Kubernetes", ["operation"])
 LEADER = Gauge("apim_mesh_sync_leader", "1 while this replica holds the lease and writes")
 LAST_SYNC = Gauge("apim_mesh_sync_last_converged_timestamp_seconds", "When the objects last matched APIM")
@@ -110,13 +111,16 @@ class Reconciler:
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.mesh, self.source, self.client, self.election = mesh, source, client, election
-        self.settings = Settings(mesh.namespace, mesh.gateways, mesh.hosts, mesh.cluster_domain, mesh.traffic_policy)
+        self.settings = Settings(
+            mesh.namespace, mesh.gateways, mesh.hosts, mesh.cluster_domain, mesh.traffic_policy, mesh.route_kind
+        )
         self.monotonic = monotonic
         self.apis: dict[str, dict[str, Any]] | None = None
         self.endpoints: dict[str, Endpoint] = {}
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()  # None: full pull; uuid: one API
         self.leader_until = 0.0  # monotonic time up to which our last renewal holds
         self.reported: set[tuple[str, str]] = set()
+        self.reported_refusals: set[tuple[str, ...]] = set()
         self.last_plan: Plan | None = None
         self.on_lead: list[Callable[[], None]] = []  # called when this replica starts leading
         self.on_standby: list[Callable[[], None]] = []  # ... and when it stops
@@ -170,11 +174,18 @@ class Reconciler:
         self.reported = set(problems)
         for conflict in result.conflicts:
             log.warning("object not written: it exists and is not ours", extra={"object": conflict})
+        refused = route_conditions(result.routes)
+        refusals = {(r["route"], r["gateway"], r["condition"], r["reason"]): r for r in refused}
+        for refusal in refusals.keys() - self.reported_refusals:
+            fields = {("detail" if k == "message" else k): v for k, v in refusals[refusal].items()}  # LogRecord's
+            log.warning("route refused by the gateway controller", extra=fields)
+        self.reported_refusals = set(refusals)
         ROUTED.set(len(desired.routed))
         UNROUTED.set(len(problems))
         CONFLICTS.set(len(result.conflicts))
+        REFUSED.set(len(refused))
         status = {"routed": sorted(desired.routed), "unrouted": [p.as_dict() for p in desired.problems],
-                  "conflicts": list(result.conflicts)}  # fmt: skip
+                  "conflicts": list(result.conflicts), "refused": refused}  # fmt: skip
         await kube.write_status(self.client, self.mesh.namespace, f"{self.mesh.lease_name}-status", status)
         LAST_SYNC.set_to_current_time()
         self.last_plan = desired
@@ -215,7 +226,8 @@ class Reconciler:
         selector = {kube.LABEL_MANAGED_BY: kube.MANAGED_BY}
         while True:
             try:
-                watches = [self._watch(resource, selector) for resource in kube.KINDS.values()]
+                kinds = (self.mesh.route_kind, "DestinationRule")  # not a kind whose CRDs may be missing
+                watches = [self._watch(kube.KINDS[kind], selector) for kind in kinds]
                 await asyncio.gather(*watches)
             except Exception as exc:  # a watch ends on API server restarts and timeouts: start again
                 log.debug("watch ended", extra={"error": str(exc) or type(exc).__name__})
