@@ -8,6 +8,7 @@ every change here; adapter/tests/wso2/test_meshsync_events.py proves the event p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -17,7 +18,11 @@ from typing import Any
 import pytest
 import yaml
 from chart_helpers import find, render  # tests/charts, put on sys.path by conftest.py
+from httpx2 import HTTPStatusError  # lightkube's HTTP client
+from lightkube import AsyncClient, KubeConfig
+from lightkube.generic_resource import create_namespaced_resource
 
+from apim_adapter.meshsync import kube
 from harness.apim_double import ApimDouble
 from harness.kube import Cluster
 
@@ -27,6 +32,7 @@ from .mesh_helpers import (
     Replicas,
     apim_in,
     chart_service_account,
+    inside,
     published_api,
     replicas_of,
     wait_until,
@@ -210,3 +216,27 @@ def test_the_charts_mesh_sync_deployment_passes_the_api_server(cluster: Cluster,
     )
     assert config["meshSync"]["namespace"] == NAMESPACE
     assert config["meshSync"]["gateways"] == [GATEWAY]
+
+
+def test_a_route_kind_the_cluster_does_not_serve_is_skipped_only_as_the_other_kind(
+    cluster: Cluster, crds: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gateway API's CRDs missing in a VirtualService cluster: the API server answers a list of HTTPRoutes with a
+    plain-text 404.
+    Converging skips such a kind when it is the route kind no longer written, and fails on it otherwise. (Every
+    kind here is served, so the test lists a kind no CRD defines.)"""
+    missing = create_namespaced_resource("apim-test.example.com", "v1", "Missing", "missings")
+    monkeypatch.setitem(kube.KINDS, "Missing", missing)
+
+    async def converge(other_kinds: set[str]) -> kube.Converged:
+        client = AsyncClient(KubeConfig.from_file(str(cluster.kubeconfig)))
+        try:
+            return await kube.converge(client, "apim-nothing-here", [], other_kinds)
+        finally:
+            await client.close()
+
+    with inside(cluster.netns):
+        assert asyncio.run(converge({"Missing"})) == kube.Converged()
+        with pytest.raises(HTTPStatusError) as refused:  # not a Status body: not lightkube's ApiError
+            asyncio.run(converge(set()))
+    assert refused.value.response.status_code == 404

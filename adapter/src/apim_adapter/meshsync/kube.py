@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,18 +49,28 @@ def _ours(obj: Any) -> bool:
     return labels.get(LABEL_MANAGED_BY) == MANAGED_BY
 
 
-async def converge(client: AsyncClient, namespace: str, objects: Sequence[Mapping[str, Any]]) -> Converged:
-    """Make the namespace's objects of our kinds what `objects` says, touching only ours. Ours of a kind no longer
-    written (VirtualServices after a switch to HTTPRoutes, or back) are deleted too; a kind the cluster does not
-    serve (Gateway API's CRDs not installed) or that our Role does not grant is skipped when none is wanted."""
+def _http_status(exc: Exception) -> int | None:
+    """The HTTP status of a refusal by the API server. lightkube raises ApiError when the body is a Status, and
+    its HTTP client's HTTPStatusError (ApiError's base) when it is not: a kind no CRD defines is answered with a
+    plain-text `404 page not found`."""
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+async def converge(
+    client: AsyncClient, namespace: str, objects: Sequence[Mapping[str, Any]], other_kinds: Collection[str] = ()
+) -> Converged:
+    """Make the namespace's objects of our kinds what `objects` says, touching only ours. `other_kinds` are kinds
+    we no longer write (the other route kind: VirtualServices after a switch to HTTPRoutes, or back): ours of them
+    are deleted where the cluster serves the kind and our Role grants it, and skipped where it does not (Gateway
+    API's CRDs not installed: 404; a Role from before HTTPRoutes: 403)."""
     out, conflicts, routes = Converged(), [], []
     desired = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     for kind, resource in KINDS.items():
         try:
             listed = [existing async for existing in client.list(resource, namespace=namespace)]
-        except ApiError as exc:
-            if exc.status.code in (403, 404) and not any(k == kind for k, _ in desired):
-                log.debug("kind not listed", extra={"kind": kind, "status": exc.status.code})
+        except Exception as exc:
+            if _http_status(exc) in (403, 404) and kind in other_kinds:
+                log.debug("kind not listed", extra={"kind": kind, "status": _http_status(exc)})
                 continue
             raise
         for existing in listed:

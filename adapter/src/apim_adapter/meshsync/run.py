@@ -165,7 +165,8 @@ class Reconciler:
         if self.apis is None or not self.leader:
             return
         desired = plan(self.apis.values(), self.endpoints, self.settings)
-        result = await kube.converge(self.client, self.mesh.namespace, desired.objects)
+        other_kinds = {"VirtualService", "HTTPRoute"} - {self.mesh.route_kind}
+        result = await kube.converge(self.client, self.mesh.namespace, desired.objects, other_kinds)
         problems = {(p.api_id, p.reason): p for p in desired.problems}
         for key in problems.keys() - self.reported:
             p = problems[key]
