@@ -118,3 +118,18 @@ def test_request_authentication_is_optional():
     rendered = objects(files=(CI / "all-enabled-values.yaml",))
     (rule,) = find(rendered, "RequestAuthentication")["spec"]["jwtRules"]
     assert rule["fromHeaders"] == [{"name": "x-jwt-assertion"}]
+
+
+def test_reference_grant_lets_mesh_syncs_http_routes_reach_the_service():
+    """With mesh-sync writing HTTPRoutes in its own namespace, Gateway API needs this namespace's consent."""
+    assert "ReferenceGrant" not in kinds(objects())
+    rendered = objects(values={"apimExport": {"referenceGrantFrom": ["apim-routes", "team-routes"]}})
+    grant = find(rendered, "ReferenceGrant")
+    assert grant["metadata"]["namespace"] == "httpbin"
+    assert grant["spec"]["from"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "apim-routes"},
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "team-routes"},
+    ]
+    assert grant["spec"]["to"] == [
+        {"group": "", "kind": "Service", "name": find(rendered, "Service")["metadata"]["name"]}
+    ]
