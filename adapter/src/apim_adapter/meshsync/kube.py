@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
+from lightkube.core.resource import api_info
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
@@ -30,8 +31,18 @@ VirtualService = create_namespaced_resource("networking.istio.io", "v1", "Virtua
 DestinationRule = create_namespaced_resource("networking.istio.io", "v1", "DestinationRule", "destinationrules")
 HTTPRoute = create_namespaced_resource(GATEWAY_API, "v1", "HTTPRoute", "httproutes")
 KINDS = {"VirtualService": VirtualService, "DestinationRule": DestinationRule, "HTTPRoute": HTTPRoute}
+# What to do when the API server does not serve a kind we write (its CRDs not installed).
+_INSTALL = {
+    "VirtualService": "install Istio's CRDs",
+    "DestinationRule": "install Istio's CRDs",
+    "HTTPRoute": "install Gateway API's standard CRDs, or set meshSync.routeKind: VirtualService",
+}
 
 log = logging.getLogger(__name__)
+
+
+class NotServed(RuntimeError):
+    """The API server does not serve a kind mesh-sync writes."""
 
 
 @dataclass
@@ -72,6 +83,11 @@ async def converge(
             if _http_status(exc) in (403, 404) and kind in other_kinds:
                 log.debug("kind not listed", extra={"kind": kind, "status": _http_status(exc)})
                 continue
+            if _http_status(exc) == 404:
+                info = api_info(resource).resource
+                api_version = f"{info.group}/{info.version}"
+                hint = _INSTALL.get(kind, "install its CRD")
+                raise NotServed(f"the API server does not serve {kind} ({api_version}): {hint}") from None
             raise
         for existing in listed:
             name = existing.metadata.name if existing.metadata else None
