@@ -37,6 +37,7 @@ _SERVICE_HOST = re.compile(
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 GATEWAY_API = "gateway.networking.k8s.io"
+ROUTE_KINDS = frozenset({"VirtualService", "HTTPRoute"})  # meshSync.routeKind
 MAX_HTTPROUTE_RULES = 16  # gateway-api apis/v1/httproute_types.go, HTTPRouteSpec.Rules: MaxItems=16
 
 

@@ -32,7 +32,7 @@ from ..controlplane.events import Event
 from ..controlplane.wso2 import HEARTBEAT
 from ..secrets import read_secret
 from . import artifacts, health, kube
-from .core import Endpoint, Plan, Settings, plan, route_conditions
+from .core import ROUTE_KINDS, Endpoint, Plan, Settings, plan, route_conditions
 from .export import Settings as ExportSettings
 from .publisher import Credentials, Publisher
 from .services import Exporter
@@ -165,7 +165,7 @@ class Reconciler:
         if self.apis is None or not self.leader:
             return
         desired = plan(self.apis.values(), self.endpoints, self.settings)
-        other_kinds = {"VirtualService", "HTTPRoute"} - {self.mesh.route_kind}
+        other_kinds = ROUTE_KINDS - {self.mesh.route_kind}
         result = await kube.converge(self.client, self.mesh.namespace, desired.objects, other_kinds)
         problems = {(p.api_id, p.reason): p for p in desired.problems}
         for key in problems.keys() - self.reported:
