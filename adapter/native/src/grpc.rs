@@ -1,4 +1,4 @@
-//! The adapter's compiled gRPC transport: HTTP/2 (the h2 crate) and gRPC's unary framing on one tokio thread, each
+//! The adapter's compiled gRPC transport: HTTP/2 (the h2 crate) and gRPC's framing on one tokio thread, each
 //! call's message handed to a Python callable as bytes.
 //!
 //! Why it exists: behind Envoy, grpc-python's own per-call work (its completion queue, a thread hand-off, its
@@ -6,18 +6,26 @@
 //! the cost is"). Here a call costs the Python callable and a few µs of Rust.
 //!
 //! What it serves, and how (gRPC over HTTP/2: grpc/grpc `doc/PROTOCOL-HTTP2.md`):
-//! - unary calls only, to the paths the adapter registered (`methods`); any other path gets UNIMPLEMENTED, as
-//!   grpc-core answers an unknown method;
-//! - one message per call, uncompressed (Envoy's gRPC clients do not compress); a compressed message gets
+//! - unary calls to the paths the adapter registered (`methods`), and server-streaming calls whose answer is a
+//!   state that changes (`streams`: grpc.health.v1's Watch); any other path gets UNIMPLEMENTED, as grpc-core
+//!   answers an unknown method;
+//! - one request message per call, uncompressed (Envoy's gRPC clients do not compress); a compressed message gets
 //!   UNIMPLEMENTED, a message over `max_message_bytes` RESOURCE_EXHAUSTED, broken framing INTERNAL;
-//! - a call's `grpc-timeout` bounds a reply that is completed later (`Reply`): DEADLINE_EXCEEDED when it passes;
-//!   a call the caller resets is dropped, and the work queued for it skipped;
-//! - stop: GOAWAY on every connection, calls in flight finish within the grace period, then the thread ends.
+//! - a call's `grpc-timeout` bounds a reply that is completed later (`Reply`), and a stream: DEADLINE_EXCEEDED
+//!   when it passes; a call the caller resets is dropped, and the work queued for it skipped;
+//! - at most `max_streams` streams open at once (a stream lasts as long as its caller wants): beyond that
+//!   RESOURCE_EXHAUSTED; a stream its caller resets frees its place at once;
+//! - stop: GOAWAY on every connection, unary calls in flight finish within the grace period, then the thread ends;
+//!   a stream sends its method's answer for a stopping server, then ends with UNAVAILABLE at once.
 //!
 //! A Python method is called as `method(message: bytes, metadata: dict[str, str] | None, reply: Reply)` and returns
 //! the response message (bytes), a `(code, message)` status, or None when it has handed `reply` to another thread
-//! that completes the call (`Reply.send` / `Reply.fail`). It runs on this thread, holding the GIL: answers from
-//! memory belong here; what waits on I/O must be handed off, or every connection waits with it.
+//! that completes the call (`Reply.send` / `Reply.fail`). A streaming method is called as `method(message: bytes,
+//! metadata: dict[str, str] | None, stopping: bool)` and returns the stream's current message (bytes), or a
+//! `(code, message)` status that ends the stream; it is called when the stream opens, again after each `notify`
+//! (what it answers may have changed), and once more with `stopping` True when the server stops. Both run on this
+//! thread, holding the GIL: answers from memory belong here; what waits on I/O must be handed off, or every
+//! connection waits with it.
 
 use std::collections::HashMap;
 use std::io;
@@ -34,6 +42,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::serving::{outcome_of, Listening, Outcome, Reply, Stopping, HANDSHAKE_TIMEOUT};
@@ -51,8 +60,14 @@ const PREFIX: usize = 5;
 
 struct Shared {
     methods: HashMap<String, Py<PyAny>>,
+    streams: HashMap<String, Py<PyAny>>,
     max_message_bytes: usize,
     with_metadata: bool,
+    /// A permit per open stream, `max_streams` in all.
+    open_streams: Arc<Semaphore>,
+    max_streams: usize,
+    /// Sent to by `notify`: each open stream calls its method again.
+    changed: watch::Sender<()>,
 }
 
 /// A gRPC server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
@@ -66,9 +81,14 @@ pub struct GrpcServer {
 impl GrpcServer {
     /// `methods`: full method path (`/package.Service/Method`) to its callable; `metadata`: hand each call's
     /// metadata to its method (for trace context), else None; `keepalive_seconds`: idle seconds before TCP
-    /// keepalive probes a connection (0: none).
+    /// keepalive probes a connection (0: none); `streams`: the server-streaming methods, by path as `methods`;
+    /// `max_streams`: how many streams may be open at once.
     #[new]
-    #[pyo3(signature = (host, port, methods, max_message_bytes = 4 << 20, metadata = false, keepalive_seconds = 300))]
+    #[pyo3(signature = (
+        host, port, methods, max_message_bytes = 4 << 20, metadata = false, keepalive_seconds = 300, streams = None,
+        max_streams = 100
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn new(
         host: &str,
         port: u16,
@@ -76,11 +96,19 @@ impl GrpcServer {
         max_message_bytes: usize,
         metadata: bool,
         keepalive_seconds: u64,
+        streams: Option<HashMap<String, Py<PyAny>>>,
+        max_streams: usize,
     ) -> PyResult<Self> {
-        Ok(GrpcServer {
-            shared: Arc::new(Shared { methods, max_message_bytes, with_metadata: metadata }),
-            listening: Listening::bind(host, port, keepalive_seconds)?,
-        })
+        let shared = Shared {
+            methods,
+            streams: streams.unwrap_or_default(),
+            max_message_bytes,
+            with_metadata: metadata,
+            open_streams: Arc::new(Semaphore::new(max_streams.min(Semaphore::MAX_PERMITS))),
+            max_streams,
+            changed: watch::Sender::new(()),
+        };
+        Ok(GrpcServer { shared: Arc::new(shared), listening: Listening::bind(host, port, keepalive_seconds)? })
     }
 
     #[getter]
@@ -95,10 +123,17 @@ impl GrpcServer {
             .start("grpc-server", move |socket, _, stopping| serve_connection(socket, shared.clone(), stopping))
     }
 
-    /// Stop taking connections, send GOAWAY on each, let calls in flight finish for up to `grace_seconds`, then
-    /// end (calls still open then are reset). Blocks until the server's thread has ended; idempotent.
+    /// Stop taking connections, send GOAWAY on each, end the streams (`stream`), let unary calls in flight finish
+    /// for up to `grace_seconds`, then end (calls still open then are reset). Blocks until the server's thread has
+    /// ended; idempotent.
     fn stop(&self, py: Python<'_>, grace_seconds: f64) {
         self.listening.stop(py, grace_seconds)
+    }
+
+    /// What the streaming methods answer may have changed (the adapter's health did): each open stream calls its
+    /// method again, and sends the answer if it differs from the last it sent. From any thread, at any time.
+    fn notify(&self) {
+        self.shared.changed.send_replace(());
     }
 }
 
@@ -117,7 +152,11 @@ async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: 
             // Polling accept also drives the connection: frames of the calls in flight go out from here.
             next = connection.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    calls.spawn(call(request, respond, shared.clone()));
+                    if shared.streams.contains_key(request.uri().path()) {
+                        calls.spawn(stream(request, respond, shared.clone(), stopping.clone()));
+                    } else {
+                        calls.spawn(call(request, respond, shared.clone()));
+                    }
                 }
                 Some(Err(_)) | None => break, // closed, or after GOAWAY once no call is left
             },
@@ -142,11 +181,7 @@ async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, sh
     let (code, message) = match outcome {
         Outcome::Message(message) => {
             let Ok(mut stream) = respond.send_response(grpc_response(), false) else { return };
-            let mut data = BytesMut::with_capacity(PREFIX + message.len());
-            data.put_u8(0);
-            data.put_u32(message.len() as u32);
-            data.extend_from_slice(&message);
-            if stream.send_data(data.freeze(), false).is_ok() {
+            if stream.send_data(framed(&message), false).is_ok() {
                 let mut trailers = HeaderMap::new();
                 trailers.insert("grpc-status", HeaderValue::from_static("0"));
                 let _ = stream.send_trailers(trailers);
@@ -156,14 +191,128 @@ async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, sh
         Outcome::Status(code, message) => (code, message),
         Outcome::Response(..) => (INTERNAL, "an HTTP response from a gRPC method".into()),
     };
-    // Trailers-Only: the status in the response's only headers.
+    trailers_only(respond, (code, message));
+}
+
+/// A server-streaming call whose answer is a state (grpc.health.v1's Watch, grpc/grpc `doc/health-checking.md`):
+/// the method's answer at once, then a message each time it differs from the last one sent, re-asked after each
+/// `notify`. The stream stays open until its caller resets it, its deadline passes, the method answers a status,
+/// or the server stops.
+async fn stream(
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    shared: Arc<Shared>,
+    mut stopping: Stopping,
+) {
+    // A stream lasts as long as its caller wants: each holds one of `max_streams` places, given back however the
+    // call ends (its task ends, or the connection's task drops it).
+    let Ok(_place) = shared.open_streams.clone().try_acquire_owned() else {
+        let limit = shared.max_streams;
+        return trailers_only(respond, (RESOURCE_EXHAUSTED, format!("more than {limit} streams open")));
+    };
+    // Subscribed before the method is first asked: a `notify` from then on has it asked again, none is missed.
+    let mut changes = shared.changed.subscribe();
+    let (head, mut body) = request.into_parts();
+    let method = &shared.streams[head.uri.path()]; // routed here for this path (`serve_connection`)
+    let deadline = head.headers.get("grpc-timeout").and_then(|value| timeout_of(value.as_bytes()));
+    let expiry = async {
+        match deadline {
+            Some(deadline) => tokio::time::sleep(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
+    let frame = tokio::select! {
+        frame = request_frame(&mut body, &shared) => frame,
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
+        () = &mut expiry => Err((DEADLINE_EXCEEDED, "deadline exceeded".into())),
+    };
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(refused) => return trailers_only(respond, refused),
+    };
+    let message = match message_of(&frame) {
+        Ok(message) => message,
+        Err(refused) => return trailers_only(respond, refused),
+    };
+    let mut stopped = stopping.borrow().is_some();
+    let mut last = match current(method, message, &head.headers, &shared, stopped) {
+        Ok(answer) => answer,
+        Err(status) => return trailers_only(respond, status),
+    };
+    let Ok(mut sent) = respond.send_response(grpc_response(), false) else { return };
+    // Unbounded by flow control (h2 queues what the window does not take), but a message goes only when the
+    // answer changed, and the adapter's health changes a few times in its life.
+    if sent.send_data(framed(&last), false).is_err() {
+        return;
+    }
+    let (code, reason) = loop {
+        if stopped {
+            // A stream never ends by itself: left open, it would hold its connection, and the stop, for the whole
+            // grace period. It ends at once, its last message the method's answer for a stopping server (the
+            // health service's: NOT_SERVING, as grpcio-health-checking's `enter_graceful_shutdown` sets it).
+            break (UNAVAILABLE, "stopping".to_owned());
+        }
+        tokio::select! {
+            _ = std::future::poll_fn(|cx| sent.poll_reset(cx)) => return,
+            () = &mut expiry => break (DEADLINE_EXCEEDED, "deadline exceeded".to_owned()),
+            Ok(()) = changes.changed() => {}
+            changed = stopping.changed() => stopped = changed.is_err() || stopping.borrow().is_some(),
+        }
+        match current(method, message, &head.headers, &shared, stopped) {
+            // Only a change is sent (doc/health-checking.md: "a new message whenever the service's serving status
+            // changes"); grpcio's HealthServicer.set sends one on every set, unchanged or not.
+            Ok(answer) if answer != last => {
+                if sent.send_data(framed(&answer), false).is_err() {
+                    return;
+                }
+                last = answer;
+            }
+            Ok(_) => {}
+            Err(status) => break status,
+        }
+    };
+    let mut trailers = HeaderMap::new();
+    insert_status(&mut trailers, code, &reason);
+    let _ = sent.send_trailers(trailers);
+}
+
+/// A streaming method's answer now: its message, or the status that ends the stream.
+fn current(
+    method: &Py<PyAny>,
+    message: &[u8],
+    headers: &HeaderMap,
+    shared: &Shared,
+    stopping: bool,
+) -> Result<Vec<u8>, (u32, String)> {
+    Python::with_gil(|py| {
+        let metadata = if shared.with_metadata { Some(metadata_of(py, headers)) } else { None };
+        let result = method.call1(py, (PyBytes::new(py, message), metadata, stopping));
+        match result.and_then(|result| outcome_of(result.bind(py))) {
+            Ok(Some(Outcome::Message(answer))) => Ok(answer),
+            Ok(Some(Outcome::Status(code, reason))) => Err((code, reason)),
+            Ok(Some(Outcome::Response(..))) => Err((INTERNAL, "an HTTP response from a gRPC method".into())),
+            Ok(None) => Err((INTERNAL, "no answer from a streaming method".into())),
+            Err(error) => {
+                error.write_unraisable(py, Some(method.bind(py)));
+                Err((UNKNOWN, "the method failed".into()))
+            }
+        }
+    })
+}
+
+/// Trailers-Only: the status in the response's only headers.
+fn trailers_only(mut respond: SendResponse<Bytes>, (code, message): (u32, String)) {
     let mut response = grpc_response();
-    let headers = response.headers_mut();
+    insert_status(response.headers_mut(), code, &message);
+    let _ = respond.send_response(response, true);
+}
+
+fn insert_status(headers: &mut HeaderMap, code: u32, message: &str) {
     headers.insert("grpc-status", HeaderValue::from(code));
-    if let Ok(value) = HeaderValue::from_str(&percent_encoded(&message)) {
+    if let Ok(value) = HeaderValue::from_str(&percent_encoded(message)) {
         headers.insert("grpc-message", value);
     }
-    let _ = respond.send_response(response, true);
 }
 
 fn grpc_response() -> Response<()> {
@@ -172,28 +321,28 @@ fn grpc_response() -> Response<()> {
     response
 }
 
+/// A response message, length-prefixed (uncompressed).
+fn framed(message: &[u8]) -> Bytes {
+    let mut data = BytesMut::with_capacity(PREFIX + message.len());
+    data.put_u8(0);
+    data.put_u32(message.len() as u32);
+    data.extend_from_slice(message);
+    data.freeze()
+}
+
 async fn answer(request: Request<RecvStream>, shared: &Shared) -> Outcome {
     let (head, mut body) = request.into_parts();
     let Some(method) = shared.methods.get(head.uri.path()) else {
         return Outcome::Status(UNIMPLEMENTED, format!("unknown method {}", head.uri.path()));
     };
     let deadline = head.headers.get("grpc-timeout").and_then(|value| timeout_of(value.as_bytes()));
-    let mut frame = BytesMut::new();
-    while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else {
-            return Outcome::Status(UNAVAILABLE, "the call's stream broke".into());
-            // the caller is gone
-        };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if frame.len() + chunk.len() > PREFIX + shared.max_message_bytes {
-            let limit = shared.max_message_bytes;
-            return Outcome::Status(RESOURCE_EXHAUSTED, format!("a request message over {limit} bytes"));
-        }
-        frame.extend_from_slice(&chunk);
-    }
+    let frame = match request_frame(&mut body, shared).await {
+        Ok(frame) => frame,
+        Err((code, message)) => return Outcome::Status(code, message),
+    };
     let message = match message_of(&frame) {
         Ok(message) => message,
-        Err(outcome) => return outcome,
+        Err((code, message)) => return Outcome::Status(code, message),
     };
     let (reply, completed) = Reply::new();
     let answered = Python::with_gil(|py| {
@@ -219,12 +368,30 @@ async fn answer(request: Request<RecvStream>, shared: &Shared) -> Outcome {
     }
 }
 
-/// The one message of a unary call's request stream.
-fn message_of(frame: &[u8]) -> Result<&[u8], Outcome> {
-    let broken = || Outcome::Status(INTERNAL, "malformed gRPC message framing".into());
+/// A call's request stream, read to its end: the framed message, at most `max_message_bytes`.
+async fn request_frame(body: &mut RecvStream, shared: &Shared) -> Result<BytesMut, (u32, String)> {
+    let mut frame = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else {
+            return Err((UNAVAILABLE, "the call's stream broke".into()));
+            // the caller is gone
+        };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if frame.len() + chunk.len() > PREFIX + shared.max_message_bytes {
+            let limit = shared.max_message_bytes;
+            return Err((RESOURCE_EXHAUSTED, format!("a request message over {limit} bytes")));
+        }
+        frame.extend_from_slice(&chunk);
+    }
+    Ok(frame)
+}
+
+/// The one message of a call's request stream (unary and server-streaming calls send one).
+fn message_of(frame: &[u8]) -> Result<&[u8], (u32, String)> {
+    let broken = || (INTERNAL, "malformed gRPC message framing".into());
     let (head, message) = (frame.get(..PREFIX).ok_or_else(broken)?, &frame[PREFIX..]);
     if head[0] != 0 {
-        return Err(Outcome::Status(UNIMPLEMENTED, "compressed messages are not supported".into()));
+        return Err((UNIMPLEMENTED, "compressed messages are not supported".into()));
     }
     let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if length != message.len() {

@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -79,6 +80,7 @@ class Adapter:
             self.control_plane.on_token_revoked = self.authenticator.forget
         self.health = health.HealthServicer()  # grpc.health.v1 on grpcio
         self.health_status: dict[str, int] = {}  # the same on the compiled transport
+        self.compiled_grpc: Any = None  # the compiled transport while it serves: told when health_status changes
         self.keys_warmed = False
         self.store = CatalogStore(
             config.control_plane.type,
@@ -126,6 +128,8 @@ class Adapter:
         for service in ("", "envoy.service.auth.v3.Authorization"):
             self.health.set(service, status)
             self.health_status[service] = status
+        if self.compiled_grpc is not None:  # its Watch streams read health_status again
+            self.compiled_grpc.notify()
 
     def ready(self) -> tuple[bool, str]:
         if not self.keys_warmed:
@@ -311,6 +315,7 @@ class Adapter:
                 self.tracing,
                 max_pending=server.max_pending_checks,
             )
+            self.compiled_grpc = compiled
             start_grpc, stop_grpc = compiled.start, functools.partial(compiled.stop, GRACE_SECONDS)
         else:
             # A thread pool, not grpc.aio: measured in bench/ (README there), the same Python work costs several

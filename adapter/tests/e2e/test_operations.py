@@ -118,13 +118,20 @@ def test_internal_errors_fail_closed_unless_the_operator_chose_fail_open(stack, 
 
 
 def test_grpc_health_reports_serving_only_with_a_catalog(stack, not_ready):
-    def health(port: int) -> int:
+    def health(port: int) -> tuple[int, int]:
+        """Check's status, and the first message of a Watch."""
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
-            return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+            request = health_pb2.HealthCheckRequest(service="")
+            watch = stub.Watch(request, timeout=5)
+            try:
+                return stub.Check(request, timeout=5).status, next(watch).status
+            finally:
+                watch.cancel()
 
-    assert health(stack.adapter.grpc_port) == health_pb2.HealthCheckResponse.SERVING
-    assert health(not_ready[0].grpc_port) == health_pb2.HealthCheckResponse.NOT_SERVING
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    assert health(stack.adapter.grpc_port) == (serving, serving)
+    assert health(not_ready[0].grpc_port) == (not_serving, not_serving)
 
 
 def test_metrics_count_decisions_and_latency(stack):

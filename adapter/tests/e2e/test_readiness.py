@@ -1,17 +1,23 @@
 """Keys before traffic: /readyz waits for every key manager's JWKS, so the first check never fetches keys inside
-Envoy's ext_authz timeout; a key manager that does not answer delays readiness only so long."""
+Envoy's ext_authz timeout; a key manager that does not answer delays readiness only so long. gRPC health says the
+same, and a Watch is told when it changes."""
 
 from __future__ import annotations
 
 import time
 
+import grpc
+import pytest
 import requests
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.processes import free_port
 from harness.sample_catalog import KM, catalog_document
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def start(workdir, key_managers, warm_up: int) -> AdapterProcess:
@@ -51,17 +57,31 @@ def test_a_key_manager_that_does_not_answer_delays_readiness_only_so_long(tmp_pa
         "jwksUri": f"http://127.0.0.1:{free_port()}/j",
     }
     adapter = start(tmp_path, [down], warm_up=2)
+    channel = grpc.insecure_channel(f"127.0.0.1:{adapter.grpc_port}")
     try:
-        started = time.monotonic()
+        started, watch = time.monotonic(), None
         while time.monotonic() - started < 1.5:  # well inside the warm-up: never ready yet
             try:
                 status = requests.get(adapter.admin + "/readyz", timeout=5).status_code
             except requests.ConnectionError:
                 status = None  # not listening yet
             assert status != 200, "ready before the key managers' keys were tried"
+            if status is not None and watch is None:  # gRPC is served (before admin): watch the overall health
+                watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+                assert next(watch).status == NOT_SERVING
             time.sleep(0.1)
         adapter.wait_ready(timeout=20)  # then ready anyway, with the gap visible
         assert jwks_loaded(adapter, "DOWN") == "0.0"
         assert "JWKS not loaded at start" in adapter.proc.log(20_000)
+        assert watch is not None
+        assert next(watch).status == SERVING  # told on the stream opened before
+        stopping = time.monotonic()
+        adapter.stop()
+        assert time.monotonic() - stopping < 4  # the open stream did not hold the 5 s grace period (GRACE_SECONDS)
+        assert next(watch).status == NOT_SERVING
+        with pytest.raises(grpc.RpcError) as ended:
+            next(watch)
+        assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         adapter.stop()
+        channel.close()

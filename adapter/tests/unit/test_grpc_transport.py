@@ -1,16 +1,19 @@
 """The gRPC transports, grpcio and the compiled one (adapter/native, `server.grpcTransport`), as a gRPC client sees
 them: the same answers for warm and whole checks, statuses for what is not a check, a slow check that holds up no
 warm one; and what only the compiled transport has to do itself (grpcio does it inside grpc-core): deadlines,
-message limits, unknown methods, grpc.health.v1, a graceful stop, the call's metadata for tracing, the answers of
-calls that arrived together sent together. Real servers on loopback, a real grpcio client (a raw HTTP/2 client, the
-h2 package, where the frames' timing matters); the checks are the adapter's own over a catalog in process."""
+message limits, unknown methods, grpc.health.v1 (Check, and Watch's streams), a graceful stop, the call's metadata
+for tracing, the answers of calls that arrived together sent together. Real servers on loopback, a real grpcio
+client (a raw HTTP/2 client, the h2 package, where the frames' timing matters); the checks are the adapter's own
+over a catalog in process."""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import struct
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -29,6 +32,7 @@ from apim_adapter.transport import grpc as grpc_transport
 from apim_adapter.transport.grpc import (
     CHECK_METHOD,
     HEALTH_CHECK_METHOD,
+    HEALTH_WATCH_METHOD,
     AuthorizationService,
     GrpcServer,
     add_to_server,
@@ -42,6 +46,8 @@ from harness.pipeline import check_request, in_process_adapter, token
 compiled_only = pytest.mark.skipif(GrpcServer is None, reason="apim-adapter-native is not installed (make native)")
 TRANSPORTS = ["grpcio", pytest.param("compiled", marks=compiled_only)]
 SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
 @contextlib.contextmanager
@@ -275,6 +281,130 @@ def test_grpc_health_answers_as_the_health_servicer_does():
         with pytest.raises(grpc.RpcError) as unknown:
             health(health_pb2.HealthCheckRequest(service="other"), timeout=10)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+class Watching:
+    """A grpc.health.v1 Watch call on `channel`: the statuses it receives, then how it ended (the RpcError, or None
+    for OK), read by a thread of its own so that each is awaited with a timeout (`next`)."""
+
+    def __init__(self, channel: grpc.Channel, service: str = "", request: bytes | None = None):
+        watch = channel.unary_stream(
+            HEALTH_WATCH_METHOD, response_deserializer=health_pb2.HealthCheckResponse.FromString
+        )
+        self.call = watch(
+            health_pb2.HealthCheckRequest(service=service).SerializeToString() if request is None else request
+        )
+        self.received: queue.Queue[int | grpc.RpcError | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for response in self.call:
+                self.received.put(response.status)
+        except grpc.RpcError as exc:
+            self.received.put(exc)
+        else:
+            self.received.put(None)
+
+    def next(self, timeout: float = 10) -> int | grpc.RpcError | None:
+        return self.received.get(timeout=timeout)
+
+    def ended(self, code: grpc.StatusCode) -> grpc.RpcError:
+        end = self.next()
+        assert isinstance(end, grpc.RpcError), f"received {end} instead of the end of the stream"
+        assert end.code() == code, end
+        return end
+
+
+def health_check(channel: grpc.Channel, service: str = "") -> int:
+    check = channel.unary_unary(HEALTH_CHECK_METHOD, response_deserializer=health_pb2.HealthCheckResponse.FromString)
+    return check(health_pb2.HealthCheckRequest(service=service).SerializeToString(), timeout=10).status
+
+
+@compiled_only
+def test_grpc_health_watch_sends_the_current_status_at_once_and_service_unknown_for_another():
+    statuses = {"": SERVING}
+    with (
+        serving("compiled", adapter_service(), health=statuses.get) as (_, server),
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        overall, other = Watching(channel), Watching(channel, "other")
+        assert overall.next() == SERVING
+        # As grpcio's HealthServicer.Watch: a message for a service it does not know, not Check's NOT_FOUND status,
+        # and the stream stays open: the service may come.
+        assert other.next() == SERVICE_UNKNOWN
+        statuses["other"] = NOT_SERVING
+        server.notify()
+        assert other.next() == NOT_SERVING
+        Watching(channel, request=b"\x0a\xff").ended(grpc.StatusCode.INVALID_ARGUMENT)  # a length past the end
+        assert overall.call.is_active()  # still open
+        assert other.call.is_active()
+
+
+@compiled_only
+def test_a_health_change_reaches_the_open_watch_streams_once_beside_unary_calls():
+    a = in_process_adapter()
+    a._set_health(NOT_SERVING)  # as `serve` starts
+    with (
+        serving("compiled", adapter_service(), health=a.health_status.get) as (check, server),
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        a.compiled_grpc = server  # as `serve` keeps it
+        watches = [Watching(channel), Watching(channel), Watching(channel, "envoy.service.auth.v3.Authorization")]
+        assert [w.next() for w in watches] == [NOT_SERVING] * 3
+        a._set_health(NOT_SERVING)  # told, but nothing changed: no message
+        assert health_check(channel) == NOT_SERVING  # unary calls are answered beside the streams
+        assert answered(check(raw(token()), timeout=10))[0] == 200
+        a._set_health(SERVING)
+        assert [w.next() for w in watches] == [SERVING] * 3  # not a second NOT_SERVING first
+        assert health_check(channel) == SERVING
+        a._set_health(SERVING)
+        a._set_health(NOT_SERVING)
+        assert [w.next() for w in watches] == [NOT_SERVING] * 3  # not a second SERVING first
+
+
+@compiled_only
+def test_watch_streams_beyond_the_limit_are_refused_and_a_cancelled_one_makes_room_at_once():
+    with (
+        serving("compiled", adapter_service(), health={"": SERVING}.get, max_watches=2) as (_, server),
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        first, second = Watching(channel), Watching(channel)
+        assert [first.next(), second.next()] == [SERVING, SERVING]
+        refused = Watching(channel).ended(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert "more than 2 streams open" in refused.details()
+        assert health_check(channel) == SERVING  # the limit is on streams, not on unary calls
+        first.call.cancel()
+        first.ended(grpc.StatusCode.CANCELLED)
+        assert Watching(channel).next() == SERVING  # the reset went before this call on the connection
+
+
+@compiled_only
+def test_stop_ends_watch_streams_at_once_with_not_serving_then_unavailable():
+    held, grace = HeldChecks(), 30.0
+    checks = ThreadPoolExecutor(2, thread_name_prefix="check")
+    server = compiled_server(held.service(), {"": SERVING}.get, checks, "127.0.0.1", 0)
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        watching = Watching(channel)
+        assert watching.next() == SERVING
+        in_flight = channel.unary_unary(CHECK_METHOD).future(raw(token()), timeout=60)
+        assert held.started.wait(10)
+        started = time.monotonic()
+        stopping = threading.Thread(target=server.stop, args=(grace,))
+        stopping.start()
+        try:
+            assert watching.next() == NOT_SERVING  # a stopping server is not serving
+            assert watching.ended(grpc.StatusCode.UNAVAILABLE).details() == "stopping"
+            assert stopping.is_alive()  # waiting for the unary call in flight only
+        finally:
+            held.release.set()
+        assert answered(in_flight.result())[0] == 200
+        stopping.join(grace)
+        stopped_in = time.monotonic() - started
+    checks.shutdown()
+    assert not stopping.is_alive()
+    assert stopped_in < grace / 10, f"stop took {stopped_in:.1f} s of its {grace:.0f} s grace period"
 
 
 @compiled_only

@@ -58,6 +58,7 @@ NAMESPACE = "envoy.filters.http.ext_authz"
 SERVICE = "envoy.service.auth.v3.Authorization"
 CHECK_METHOD = f"/{SERVICE}/Check"
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+HEALTH_WATCH_METHOD = "/grpc.health.v1.Health/Watch"
 
 
 class CallError(Exception):
@@ -398,13 +399,15 @@ def compiled_server(
     tracing: Tracing | None = None,
     max_message_bytes: int = 4 << 20,
     max_pending: int = 1000,
+    max_watches: int = 100,
 ) -> Any:
     """The compiled transport (apim_adapter_native.GrpcServer, bound, not started) serving Check and
-    grpc.health.v1's Check. A warm check is answered on the transport's thread (µs, from memory); any other check
-    runs on `checks` (the check threads), as on grpcio, and completes its call from there. With `tracing`, the
-    call's metadata is handed to the check for its trace context, as grpcio's interceptor does. At most
-    `max_pending` checks wait for or run on the check threads; more are refused with RESOURCE_EXHAUSTED, as
-    grpcio's `maximum_concurrent_rpcs` refuses calls."""
+    grpc.health.v1's Check and Watch. A warm check is answered on the transport's thread (µs, from memory); any
+    other check runs on `checks` (the check threads), as on grpcio, and completes its call from there. With
+    `tracing`, the call's metadata is handed to the check for its trace context, as grpcio's interceptor does. At
+    most `max_pending` checks wait for or run on the check threads; more are refused with RESOURCE_EXHAUSTED, as
+    grpcio's `maximum_concurrent_rpcs` refuses calls. `health` answers a service's status (None: not known); after
+    it changes, the server's `notify()` has open Watch streams send it; at most `max_watches` are open at once."""
     assert GrpcServer is not None  # transport_of("compiled") said so
     pending = PendingChecks(max_pending)
 
@@ -438,19 +441,49 @@ def compiled_server(
         except Exception as exc:
             return failed(exc).status
 
-    def health_check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str]:
-        # As grpc_health.v1.health.HealthServicer.Check answers (NOT_FOUND for a service it does not know).
+    def health_of(raw: bytes) -> tuple[str, int | None] | tuple[int, str]:
+        """The service a HealthCheckRequest names and its status (None: not known), or INVALID_ARGUMENT."""
         try:
             service_name = health_pb2.HealthCheckRequest.FromString(raw).service
         except DecodeError as exc:
             return grpc.StatusCode.INVALID_ARGUMENT.value[0], f"not a HealthCheckRequest: {exc}"
-        status = health(service_name)
-        if status is None:
-            return grpc.StatusCode.NOT_FOUND.value[0], f"unknown service {service_name!r}"
+        return service_name, health(service_name)
+
+    def health_check(raw: bytes, metadata: Mapping[str, str] | None, reply: Any) -> bytes | tuple[int, str]:
+        # As grpc_health.v1.health.HealthServicer.Check answers (NOT_FOUND for a service it does not know).
+        match health_of(raw):
+            case (int(), str()) as refused:
+                return refused
+            case (service_name, None):
+                return grpc.StatusCode.NOT_FOUND.value[0], f"unknown service {service_name!r}"
+            case (_, status):
+                return health_pb2.HealthCheckResponse(status=status).SerializeToString()
+
+    def health_watch(raw: bytes, metadata: Mapping[str, str] | None, stopping: bool) -> bytes | tuple[int, str]:
+        # A Watch stream's message now; the transport sends it when it differs from the last one it sent. As
+        # grpc_health.v1.health.HealthServicer.Watch: SERVICE_UNKNOWN for a service it does not know (a message, not
+        # Check's NOT_FOUND status); once stopping, NOT_SERVING for every service it knows, as its
+        # enter_graceful_shutdown sets them.
+        match health_of(raw):
+            case (int(), str()) as refused:
+                return refused
+            case (_, None):
+                status = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+            case (_, status):
+                status = health_pb2.HealthCheckResponse.NOT_SERVING if stopping else status
         return health_pb2.HealthCheckResponse(status=status).SerializeToString()
 
     methods = {CHECK_METHOD: check, HEALTH_CHECK_METHOD: health_check}
-    return GrpcServer(host, port, methods, max_message_bytes, metadata=tracing is not None)
+    streams = {HEALTH_WATCH_METHOD: health_watch}
+    return GrpcServer(
+        host,
+        port,
+        methods,
+        max_message_bytes,
+        metadata=tracing is not None,
+        streams=streams,
+        max_streams=max_watches,
+    )
 
 
 def failed(exc: Exception) -> CallError:
