@@ -84,7 +84,8 @@ def status(cluster: Cluster) -> dict[str, Any]:
 
 
 def write_route_status(cluster: Cluster, route: dict[str, Any], resolved: str, reason: str) -> None:
-    """The status istiod writes on the route for GATEWAY (see the module's docstring)."""
+    """The status istiod writes on the route for GATEWAY (see the module's docstring; the RefNotPermitted message
+    as pilot/pkg/config/kube/gateway/conversion.go words it)."""
     generation = route["metadata"]["generation"]
     namespace, name = GATEWAY.split("/")
     conditions = [
