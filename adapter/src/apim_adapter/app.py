@@ -387,6 +387,10 @@ class Adapter:
             await stop.wait()
         finally:
             log.info("stopping")
+            # grpcio's health service: NOT_SERVING from now on, to Check and to its Watch streams, as
+            # grpcio-health-checking asks of a server entering its graceful shutdown (the compiled transport's stop
+            # does the same for its own streams).
+            self.health.enter_graceful_shutdown()
             feeder.cancel()
             warming.cancel()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)

@@ -4,6 +4,7 @@ same, and a Watch is told when it changes."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -20,14 +21,14 @@ from harness.sample_catalog import KM, catalog_document
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def start(workdir, key_managers, warm_up: int) -> AdapterProcess:
+def start(workdir, key_managers, warm_up: int, **server) -> AdapterProcess:
     catalog = workdir / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(catalog_document()))
     config = {
         "keyManagers": key_managers,
         "controlPlane": {"type": "file", "path": str(catalog)},
         "analytics": {"enabled": False},
-        "server": {"keysWarmUpSeconds": warm_up},
+        "server": {"keysWarmUpSeconds": warm_up, **server},
     }
     return AdapterProcess(workdir, config)
 
@@ -85,3 +86,27 @@ def test_a_key_manager_that_does_not_answer_delays_readiness_only_so_long(tmp_pa
     finally:
         adapter.stop()
         channel.close()
+
+
+def test_on_the_grpcio_transport_a_watch_is_told_not_serving_when_the_adapter_stops(tmp_path):
+    """The fallback transport (server.grpcTransport: grpcio) as the compiled one: a stopping adapter is not
+    serving. grpcio ends the stream itself only when the grace period ends."""
+    jwks = oidc.JwksServer([oidc.SigningKey("RS256")])
+    key_manager = {"name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url}
+    adapter = start(tmp_path, [key_manager], warm_up=10, grpcTransport="grpcio")
+    channel = None
+    try:
+        adapter.wait_ready()
+        channel = grpc.insecure_channel(f"127.0.0.1:{adapter.grpc_port}")
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+        assert next(watch).status == SERVING
+        stopping = threading.Thread(target=adapter.stop)
+        stopping.start()
+        assert next(watch).status == NOT_SERVING  # while the process stops, not after
+        stopping.join(30)
+        assert '"grpc_transport": "grpcio"' in adapter.proc.log(20_000)
+    finally:
+        adapter.stop()
+        jwks.close()
+        if channel is not None:
+            channel.close()
