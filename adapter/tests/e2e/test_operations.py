@@ -9,6 +9,7 @@ import time
 import grpc
 import pytest
 import requests
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from harness import oidc
@@ -187,3 +188,31 @@ def test_envoy_access_log_gets_the_decision_as_dynamic_metadata(stack):
     assert line is not None
     assert '"application":"subscribed"' in line
     assert '"tier":"Gold"' in line
+
+
+def test_without_dynamic_metadata_the_gateway_still_gets_the_allow_and_no_decision(stack, tmp_path):
+    """request.dynamicMetadata: false (the allow's costliest part for the gateway, bench.answer_cost): the same
+    adapter's allow reaches the backend with its context headers, and Envoy's access log has no decision."""
+    config = yaml.safe_load(stack.adapter.config_path.read_text())
+    del config["server"]["grpc"], config["server"]["http"], config["server"]["admin"]  # ports of its own
+    config["request"] = {**config.get("request", {}), "dynamicMetadata": False}
+    config["analytics"] = {"enabled": False}
+    adapter = AdapterProcess(tmp_path, config, name="no-metadata")
+    gateway = Gateway(Authz([adapter.grpc_port], "grpc"), stack.gateways["grpc"].upstream_port)
+    envoy = None
+    try:
+        adapter.wait_ready()
+        envoy = gateway.start(tmp_path)
+        rid = f"no-meta-{time.time_ns()}"
+        answer = requests.get(gateway.url + API + f"/headers?probe={rid}",
+                              headers={"authorization": f"Bearer {stack.token()}"}, timeout=10)  # fmt: skip
+        assert answer.status_code == 200
+        assert answer.json()["headers"]["X-Apim-Tier"] == "Gold"  # the context headers still go upstream
+        envoy_log = tmp_path / f"envoy-{gateway.port}.log"
+        line = eventually(lambda: next((x for x in envoy_log.read_text().splitlines() if rid in x), None), timeout=5)
+        assert line is not None
+        assert line.rstrip().endswith("md=-"), line  # %DYNAMIC_METADATA(...)% of nothing
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        adapter.stop()
