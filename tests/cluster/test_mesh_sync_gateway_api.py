@@ -33,7 +33,7 @@ from .mesh_helpers import (
 pytestmark = pytest.mark.cluster
 
 NAMESPACE = "apim-httproutes"
-GATEWAY = "istio-ingress/api-gateway"
+GATEWAY = "istio-ingress/api-gateway/http"  # its listener `http`
 HTTPBIN = "httpbin.default.svc.cluster.local"
 OURS = "app.kubernetes.io/managed-by=apim-mesh-sync"
 MESH = {"routeKind": "HTTPRoute", "gateways": [GATEWAY]}
@@ -87,7 +87,7 @@ def write_route_status(cluster: Cluster, route: dict[str, Any], resolved: str, r
     """The status istiod writes on the route for GATEWAY (see the module's docstring; the RefNotPermitted message
     as pilot/pkg/config/kube/gateway/conversion.go words it)."""
     generation = route["metadata"]["generation"]
-    namespace, name = GATEWAY.split("/")
+    namespace, name, listener = GATEWAY.split("/")
     conditions = [
         {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route was valid"},
         {"type": "ResolvedRefs", "status": resolved, "reason": reason,
@@ -97,7 +97,7 @@ def write_route_status(cluster: Cluster, route: dict[str, Any], resolved: str, r
     for condition in conditions:
         condition.update(observedGeneration=generation, lastTransitionTime="2026-12-02T00:00:00Z")
     parent = {"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": namespace,
-                            "name": name},
+                            "name": name, "sectionName": listener},
               "controllerName": "istio.io/gateway-controller", "conditions": conditions}  # fmt: skip
     body = json.dumps({"status": {"parents": [parent]}})
     cluster.check(cluster.kubectl("patch", "httproute", route["metadata"]["name"], "-n", NAMESPACE,
@@ -110,7 +110,8 @@ def test_a_published_api_gets_an_http_route_the_api_server_accepts(cluster: Clus
     assert got == {"/httpbin/1.0.0": ("/", target), "/httpbin": ("/", target)}
     [route] = http_routes(cluster)
     assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                            "namespace": "istio-ingress", "name": "api-gateway"}]  # fmt: skip
+                                            "namespace": "istio-ingress", "name": "api-gateway",
+                                            "sectionName": "http"}]  # fmt: skip
     assert route["spec"]["hostnames"] == ["api.example.com"]
     assert len({rule["name"] for rule in route["spec"]["rules"]}) == 2  # kept: a field of the CRD, not pruned
     assert route["metadata"]["annotations"]["apim.wso2.com/api-uuids"] == "api-v1"

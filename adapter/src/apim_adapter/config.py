@@ -58,6 +58,7 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from .meshsync.core import gateway_api_hostname, parent_ref
 from .revocation import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOKEN_LIFETIME
 
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
@@ -454,9 +455,6 @@ class ExportServices:
         return self
 
 
-_GATEWAY_API_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-
-
 @dataclass(frozen=True, config=_KEYS)
 class MeshSync:
     """`apim-adapter mesh-sync`: APIs deployed to `controlPlane.gatewayLabel` routed on Istio's ingress gateway."""
@@ -465,7 +463,8 @@ class MeshSync:
     gateways: tuple[Text, ...] = Field(
         min_length=1,
         description="Gateways the routes attach to (`namespace/name`, e.g. istio-system/istio-ingressgateway): "
-        "Istio Gateways, or Gateway API Gateways with `routeKind: HTTPRoute`.",
+        "Istio Gateways, or Gateway API Gateways with `routeKind: HTTPRoute` (`namespace/name/listener`: one "
+        "listener).",
     )
     route_kind: Literal["VirtualService", "HTTPRoute"] = Field(
         default="VirtualService",
@@ -503,14 +502,18 @@ class MeshSync:
     )
 
     @model_validator(mode="after")
-    def _gateway_api_hostnames(self) -> MeshSync:
-        # An HTTPRoute's hostnames are DNS names, a leading `*.` at most (gateway-api apis/v1/shared_types.go,
-        # Hostname); Istio's `*` for every host is no hostname at all there. Refused here rather than by the
-        # API server on every pass.
-        if self.route_kind == "HTTPRoute":
-            for host in self.hosts:
-                if host != "*" and (len(host) > 253 or not _GATEWAY_API_HOSTNAME.fullmatch(host)):
-                    raise _fail("hosts", f"{host!r} is not a Gateway API hostname (`*`, a DNS name or `*.domain`)")
+    def _gateway_api_names(self) -> MeshSync:
+        # What an HTTPRoute's parentRefs and hostnames accept (meshsync.core, from gateway-api's own rules), refused
+        # here rather than by the API server on every pass.
+        if self.route_kind != "HTTPRoute":
+            return self
+        for gateway in self.gateways:
+            if parent_ref(gateway) is None:
+                raise _fail("gateways", f"{gateway!r} is not a Gateway API parent (`[namespace/]name` or "
+                                        "`namespace/name/listener`)")  # fmt: skip
+        for host in self.hosts:
+            if host != "*" and not gateway_api_hostname(host):
+                raise _fail("hosts", f"{host!r} is not a Gateway API hostname (`*`, a DNS name or `*.domain`)")
         return self
 
 

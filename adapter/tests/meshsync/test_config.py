@@ -66,19 +66,23 @@ def test_export_services_defaults_and_errors() -> None:
             parse({"controlPlane": WSO2, "meshSync": {**base, "exportServices": section}})
 
 
-def test_route_kind_http_route_needs_gateway_api_hostnames() -> None:
+def test_route_kind_http_route_needs_gateway_api_parents_and_hostnames() -> None:
     base = {"namespace": "routes", "gateways": ["istio-ingress/api-gateway"], "routeKind": "HTTPRoute"}
     mesh = parse({"controlPlane": WSO2, "meshSync": base}).mesh_sync
     assert mesh is not None
     assert (mesh.route_kind, mesh.hosts) == ("HTTPRoute", ("*",))
     hosts = ("api.example.com", "*.example.com")
-    mesh = parse({"controlPlane": WSO2, "meshSync": {**base, "hosts": list(hosts)}}).mesh_sync
+    gateways = ("api-gateway", "istio-ingress/api-gateway", "istio-ingress/api-gateway/https")
+    section = {**base, "hosts": list(hosts), "gateways": list(gateways)}
+    mesh = parse({"controlPlane": WSO2, "meshSync": section}).mesh_sync
     assert mesh is not None
-    assert mesh.hosts == hosts
+    assert (mesh.hosts, mesh.gateways) == (hosts, gateways)
     for section, message in [
         ({**base, "hosts": ["api.example.com:443"]}, "meshSync.hosts: 'api.example.com:443' is not a Gateway API"),
         ({**base, "hosts": ["API.example.com"]}, "meshSync.hosts: 'API.example.com' is not a Gateway API"),
         ({**base, "routeKind": "Ingress"}, "meshSync.routeKind: must be one of VirtualService, HTTPRoute"),
+        ({**base, "gateways": ["Istio/gw"]}, "meshSync.gateways: 'Istio/gw' is not a Gateway API parent"),
+        ({**base, "gateways": ["ns/gw/https/x"]}, "meshSync.gateways: 'ns/gw/https/x' is not a Gateway API parent"),
     ]:
         with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("*", r"\*")):
             parse({"controlPlane": WSO2, "meshSync": section})

@@ -220,11 +220,14 @@ def test_http_route_attaches_to_the_gateway_api_gateway_with_one_prefix_rule_per
 
 
 def test_http_route_without_a_base_path_replaces_the_context_with_slash_and_star_means_every_host():
-    settings = Settings("apim-routes", ("api-gateway",), ("*",), route_kind="HTTPRoute")
+    settings = Settings("apim-routes", ("api-gateway", "edge/gw/https"), ("*",), route_kind="HTTPRoute")
     [route] = plan([api(default=False)], {"api-1": http(HTTPBIN)}, settings).objects
     assert "hostnames" not in route["spec"]
-    assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                            "name": "api-gateway"}]  # fmt: skip
+    gateway = {"group": "gateway.networking.k8s.io", "kind": "Gateway"}
+    assert route["spec"]["parentRefs"] == [  # a Gateway in the routes' namespace; one listener of another
+        {**gateway, "name": "api-gateway"},
+        {**gateway, "namespace": "edge", "name": "gw", "sectionName": "https"},
+    ]
     assert rules([route]) == [("/httpbin/1.0.0", "/", ("default", "httpbin", 8000))]
 
 

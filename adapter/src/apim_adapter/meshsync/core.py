@@ -187,10 +187,36 @@ def _rule(api: Mapping[str, Any], context: str, target: Backend) -> dict[str, An
     }
 
 
-def _parent_ref(gateway: str) -> dict[str, str]:
-    """`namespace/name` (or `name`: in the routes' namespace) as a Gateway API parentRef."""
-    namespace, _, name = gateway.rpartition("/")
-    return {"group": GATEWAY_API, "kind": "Gateway", "name": name, **({"namespace": namespace} if namespace else {})}
+# gateway-api apis/v1/shared_types.go: Namespace (a DNS label), SectionName (a DNS subdomain), Hostname (a DNS
+# subdomain, a leading `*.` at most), ObjectName (1 to 253 characters).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def parent_ref(gateway: str) -> dict[str, str] | None:
+    """`name` (a Gateway in the routes' namespace), `namespace/name` or `namespace/name/listener` (one listener,
+    its sectionName) as a Gateway API parentRef; None when it cannot be one."""
+    parts = gateway.split("/")
+    if len(parts) == 1:
+        namespace, name, section = "", parts[0], ""
+    elif len(parts) == 2:
+        (namespace, name), section = parts, ""
+    elif len(parts) == 3:
+        namespace, name, section = parts
+    else:
+        return None
+    if not 1 <= len(name) <= 253:
+        return None
+    if len(parts) > 1 and not (len(namespace) <= 63 and _DNS_LABEL.fullmatch(namespace)):
+        return None
+    if len(parts) == 3 and not (len(section) <= 253 and _DNS_SUBDOMAIN.fullmatch(section)):
+        return None
+    ref = {"group": GATEWAY_API, "kind": "Gateway", "name": name}
+    return {**ref, **({"namespace": namespace} if namespace else {}), **({"sectionName": section} if section else {})}
+
+
+def gateway_api_hostname(host: str) -> bool:
+    return len(host) <= 253 and _DNS_SUBDOMAIN.fullmatch(host.removeprefix("*.")) is not None
 
 
 def _family_objects(
@@ -207,7 +233,7 @@ def _family_objects(
     for at in range(0, len(entries), MAX_HTTPROUTE_RULES):
         chunk = entries[at : at + MAX_HTTPROUTE_RULES]
         spec = {
-            "parentRefs": [_parent_ref(gateway) for gateway in settings.gateways],
+            "parentRefs": [parent_ref(gateway) for gateway in settings.gateways],
             **({} if "*" in settings.hosts else {"hostnames": list(settings.hosts)}),
             "rules": [_rule(api, context, target) for api, context, target in chunk],
         }
@@ -304,7 +330,7 @@ def route_conditions(routes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
         parents = status.get("parents") if isinstance(status, Mapping) else None
         for parent in parents if isinstance(parents, list) else []:
             ref = parent.get("parentRef") or {}
-            where = f"{ref.get('namespace', '')}/{ref.get('name', '')}".lstrip("/")
+            where = "/".join(filter(None, (ref.get("namespace"), ref.get("name"), ref.get("sectionName"))))
             for condition in parent.get("conditions") or []:
                 observed = condition.get("observedGeneration")
                 if condition.get("type") not in ROUTE_CONDITIONS or condition.get("status") != "False":
