@@ -474,6 +474,25 @@ def test_mesh_sync_route_kind_reaches_its_config_and_its_role_grants_both_route_
     assert "routeKind" in result.stderr
 
 
+def test_notes_tell_where_mesh_sync_reports_and_what_gateway_api_needs(tmp_path):
+    values = {
+        "config.controlPlane": {"type": "wso2", "url": "https://apim:9443", "gatewayLabel": "Production"},
+        "controlPlaneCredentials": {"username": "admin", "password": "x"},
+        "meshSync": {"enabled": True, "namespace": "apim-routes", "routeKind": "HTTPRoute",
+                     "gateways": ["istio-ingress/api-gateway"]},
+    }  # fmt: skip
+    notes = render_notes(CHART, tmp_path / "gateway-api", values=values)
+    assert "as HTTPRoutes in namespace apim-routes, attached to\n   istio-ingress/api-gateway." in notes
+    assert "deploys to the gateway environment Production" in notes
+    assert "kubectl -n apim-routes get configmap apim-mesh-sync-status" in notes
+    assert "ReferenceGrant from HTTPRoutes in apim-routes" in notes
+    istio = {**values, "meshSync": {**values["meshSync"], "routeKind": "VirtualService"}}
+    notes = render_notes(CHART, tmp_path / "istio", values=istio)
+    assert "as VirtualServices in namespace apim-routes" in notes
+    assert "ReferenceGrant" not in notes
+    assert "mesh-sync" not in render_notes(CHART, tmp_path / "off")
+
+
 def test_export_without_mesh_sync_fails():
     values = {"meshSync": {"exportServices": {"enabled": True}}}
     result = template(CHART, values=values, check=False)
