@@ -482,7 +482,7 @@ def test_notes_tell_where_mesh_sync_reports_and_what_gateway_api_needs(tmp_path)
                      "gateways": ["istio-ingress/api-gateway"]},
     }  # fmt: skip
     notes = render_notes(CHART, tmp_path / "gateway-api", values=values)
-    assert "as HTTPRoutes in namespace apim-routes, attached to\n   istio-ingress/api-gateway." in notes
+    assert "as HTTPRoutes in namespace apim-routes,\n   attached to istio-ingress/api-gateway." in notes
     assert "deploys to the gateway environment Production" in notes
     assert "kubectl -n apim-routes get configmap apim-mesh-sync-status" in notes
     assert "ReferenceGrant from HTTPRoutes in apim-routes" in notes
