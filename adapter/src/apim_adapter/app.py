@@ -82,6 +82,7 @@ class Adapter:
         self.health_status: dict[str, int] = {}  # the same on the compiled transport
         self.compiled_grpc: Any = None  # the compiled transport while it serves: told when health_status changes
         self.keys_warmed = False
+        self.clock: Callable[[], float] = time.time  # the wall clock every decision reads (tests hold it still)
         self.store = CatalogStore(
             config.control_plane.type,
             self.control_plane.lenient,
@@ -141,7 +142,7 @@ class Adapter:
         started = time.perf_counter()
         catalog = self.store.current
         with self._guard(req, "http"):
-            d = await self.pipeline.decide(req, time.time())
+            d = await self.pipeline.decide(req, self.clock())
         return self._observe(req, d, "http", started, catalog)
 
     def check_on_thread(self, req: CheckInput) -> Decision:
@@ -150,7 +151,7 @@ class Adapter:
         started = time.perf_counter()
         catalog = self.store.current
         with self._guard(req, "grpc"):
-            steps = self.pipeline.steps(req, time.time())
+            steps = self.pipeline.steps(req, self.clock())
             step = first_step(steps)
             if not isinstance(step, Decision):
                 assert self.loop is not None
@@ -182,7 +183,7 @@ class Adapter:
             catalog = self.store.current
             if credential is None or catalog is None:
                 return None
-            now = time.time()
+            now = self.clock()
             prepared = self.prepared.get(prepared_key(credential, method, path), catalog, now)
             if prepared is None:
                 return None
@@ -275,7 +276,7 @@ class Adapter:
         token = bearer(authorization, self.pipeline.max_token_bytes)
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:
             assert d.resource is not None  # allowed with a principal: resolved
-            now = time.time()
+            now = self.clock()
             admitted = self.pipeline.admission(fingerprint(token), d.resource, catalog.version, now)
             if admitted is None:  # gone from its cache since (evicted): the next whole check keeps it again
                 return

@@ -15,6 +15,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -85,8 +86,9 @@ def serving(transport: str, answer: HttpCheck, max_pending: int = 1000, max_head
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
 
 
-def adapter_check(check=None, **overrides) -> HttpCheck:
+def adapter_check(check=None, clock: Callable[[], float] | None = None, **overrides) -> HttpCheck:
     a = in_process_adapter()
+    a.clock = clock or a.clock
     options = {"check_prepared": a.check_prepared, **overrides}
     return HttpCheck(check or a.check_on_loop, a.renderer, PREFIX, **options)
 
@@ -191,8 +193,10 @@ def test_warm_and_whole_checks_answer_alike_on_either_transport(transport):
 
 @compiled_only
 def test_both_transports_give_envoy_the_same_answers():
+    now = time.time()  # both runs decide at the same instant: `ratelimit-reset` counts down the wall clock
+
     def answers(transport: str) -> list[tuple[int, dict[str, str], bytes]]:
-        with serving(transport, adapter_check()) as (port, _):
+        with serving(transport, adapter_check(clock=lambda: now)) as (port, _):
             client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             calls = [
                 get(client, t := token()),

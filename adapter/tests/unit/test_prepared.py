@@ -88,14 +88,14 @@ def test_a_new_catalog_version_retires_the_prepared_allows():
     assert warm(a, t) is None  # and a denial is never prepared
 
 
-def test_a_prepared_allow_ends_when_its_token_expires(monkeypatch):
+def test_a_prepared_allow_ends_when_its_token_expires():
     a = in_process_adapter()
     t = token(lifetime=60)
     assert whole(a, t).allowed
     assert warm(a, t) is not None
     principal = a.authenticator.cache.get(fingerprint(t), 0)
     later = principal.expires_at + 1
-    monkeypatch.setattr(time, "time", lambda: later)
+    a.clock = lambda: later
     assert warm(a, t) is None
     assert whole(a, t).code == "900903"
 
