@@ -35,17 +35,19 @@ def http(url: str) -> Endpoint:
     return Endpoint("http", (url,))
 
 
+def entries(objects: list[dict], kind: str, key: str) -> list[dict]:
+    """The `spec.<key>` entries of every object of `kind`, in order."""
+    return [entry for obj in objects if obj["kind"] == kind for entry in obj["spec"][key]]
+
+
 def routes(objects: list[dict]) -> list[tuple[str, str, str, str]]:
     """(match kind, path, rewrite, destination host:port) of every VirtualService route, in order."""
     out = []
-    for obj in objects:
-        if obj["kind"] != "VirtualService":
-            continue
-        for route in obj["spec"]["http"]:
-            [match] = route["match"]
-            [(kind, path)] = match["uri"].items()
-            dest = route["route"][0]["destination"]
-            out.append((kind, path, route["rewrite"]["uri"], f"{dest['host']}:{dest['port']['number']}"))
+    for route in entries(objects, "VirtualService", "http"):
+        [match] = route["match"]
+        [(kind, path)] = match["uri"].items()
+        dest = route["route"][0]["destination"]
+        out.append((kind, path, route["rewrite"]["uri"], f"{dest['host']}:{dest['port']['number']}"))
     return out
 
 
@@ -188,17 +190,14 @@ def test_backend_accepts_short_and_full_service_names():
 def rules(objects: list[dict]) -> list[tuple[str, str, tuple[str, str, int]]]:
     """(path prefix, replacement, backend Service) of every HTTPRoute rule, in order."""
     out = []
-    for obj in objects:
-        if obj["kind"] != "HTTPRoute":
-            continue
-        for rule in obj["spec"]["rules"]:
-            [match] = rule["matches"]
-            assert match["path"]["type"] == "PathPrefix"
-            [rewrite] = rule["filters"]
-            assert (rewrite["type"], rewrite["urlRewrite"]["path"]["type"]) == ("URLRewrite", "ReplacePrefixMatch")
-            [ref] = rule["backendRefs"]
-            target = (ref["namespace"], ref["name"], ref["port"])
-            out.append((match["path"]["value"], rewrite["urlRewrite"]["path"]["replacePrefixMatch"], target))
+    for rule in entries(objects, "HTTPRoute", "rules"):
+        [match] = rule["matches"]
+        assert match["path"]["type"] == "PathPrefix"
+        [rewrite] = rule["filters"]
+        assert (rewrite["type"], rewrite["urlRewrite"]["path"]["type"]) == ("URLRewrite", "ReplacePrefixMatch")
+        [ref] = rule["backendRefs"]
+        target = (ref["namespace"], ref["name"], ref["port"])
+        out.append((match["path"]["value"], rewrite["urlRewrite"]["path"]["replacePrefixMatch"], target))
     return out
 
 

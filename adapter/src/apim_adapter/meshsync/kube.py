@@ -80,10 +80,11 @@ async def converge(
         try:
             listed = [existing async for existing in client.list(resource, namespace=namespace)]
         except Exception as exc:
-            if _http_status(exc) in (403, 404) and kind in other_kinds:
-                log.debug("kind not listed", extra={"kind": kind, "status": _http_status(exc)})
+            status = _http_status(exc)
+            if status in (403, 404) and kind in other_kinds:
+                log.debug("kind not listed", extra={"kind": kind, "status": status})
                 continue
-            if _http_status(exc) == 404:
+            if status == 404:
                 info = api_info(resource).resource
                 api_version = f"{info.group}/{info.version}"
                 hint = _INSTALL.get(kind, "install its CRD")
