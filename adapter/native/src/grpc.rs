@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -68,6 +69,8 @@ struct Shared {
     max_streams: usize,
     /// Sent to by `notify`: each open stream calls its method again.
     changed: watch::Sender<()>,
+    /// Writes to the connections' sockets so far (`socket_writes`).
+    socket_writes: AtomicU64,
 }
 
 /// A gRPC server on `host:port` (port 0: any free one, see `port`), bound at construction (see `Listening`).
@@ -107,6 +110,7 @@ impl GrpcServer {
             open_streams: Arc::new(Semaphore::new(max_streams.min(Semaphore::MAX_PERMITS))),
             max_streams,
             changed: watch::Sender::new(()),
+            socket_writes: AtomicU64::new(0),
         };
         Ok(GrpcServer { shared: Arc::new(shared), listening: Listening::bind(host, port, keepalive_seconds)? })
     }
@@ -114,6 +118,14 @@ impl GrpcServer {
     #[getter]
     fn port(&self) -> u16 {
         self.listening.port
+    }
+
+    /// How many writes the server has made to its connections' sockets since it was made: against the calls it
+    /// answered, how well it gathers what it sends (`Coalescing`). A count of the server's own writes (one being
+    /// made included), which the kernel may merge into fewer TCP segments, or not, as its timing goes.
+    #[getter]
+    fn socket_writes(&self) -> u64 {
+        self.shared.socket_writes.load(Ordering::Relaxed)
     }
 
     /// Serve on a thread of its own until `stop`.
@@ -140,7 +152,8 @@ impl GrpcServer {
 async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: Stopping) {
     // A call's metadata from Envoy is a few hundred bytes; grpc-core refuses more than 16 KiB by default. A peer
     // that connects and never speaks HTTP/2 is let go, as grpc-core's handshake timeout does.
-    let handshake = h2::server::Builder::new().max_header_list_size(64 << 10).handshake(Coalescing::new(socket));
+    let handshake =
+        h2::server::Builder::new().max_header_list_size(64 << 10).handshake(Coalescing::new(socket, shared.clone()));
     let Ok(Ok(mut connection)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await else { return };
     let mut closing = stopping.borrow().is_some();
     if closing {
@@ -458,21 +471,30 @@ fn percent_encoded(message: &str) -> String {
 struct Coalescing {
     socket: TcpStream,
     gathered: Vec<u8>,
-    sent: usize, // of `gathered`, already written
+    sent: usize,         // of `gathered`, already written
+    shared: Arc<Shared>, // counts the writes
 }
 
 /// Gathered bytes beyond which a write waits for the socket to take them (backpressure).
 const MAX_GATHERED: usize = 64 << 10;
 
 impl Coalescing {
-    fn new(socket: TcpStream) -> Self {
-        Coalescing { socket, gathered: Vec::new(), sent: 0 }
+    fn new(socket: TcpStream, shared: Arc<Shared>) -> Self {
+        Coalescing { socket, gathered: Vec::new(), sent: 0, shared }
     }
 
     /// Write what is gathered, as far as the socket takes it.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.gathered.len() {
-            let written = ready!(Pin::new(&mut self.socket).poll_write(cx, &self.gathered[self.sent..]))?;
+            // Counted before it is made, so that a peer that has read what a write sent finds it counted.
+            self.shared.socket_writes.fetch_add(1, Ordering::Relaxed);
+            let written = match Pin::new(&mut self.socket).poll_write(cx, &self.gathered[self.sent..]) {
+                Poll::Ready(Ok(written)) => written,
+                not_made => {
+                    self.shared.socket_writes.fetch_sub(1, Ordering::Relaxed);
+                    return not_made.map_ok(|_| ());
+                }
+            };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
