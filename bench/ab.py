@@ -1,6 +1,6 @@
 """Two adapters against the trivial servers, in short runs taken in turn: for a box whose load changes by the second.
 
-    .venv/bin/python -m bench.ab --before DIR [--rounds 10]
+    .venv/bin/python -m bench.ab --before DIR [--rounds 10] [--backend-jwt]
 
 DIR holds another copy of the adapter's package (DIR/apim_adapter, e.g. main's, copied before a change), and
 may hold another build of the compiled module (DIR/apim_adapter_native), which that adapter then runs; the
@@ -10,7 +10,7 @@ in gRPC and HTTP mode (one process each serves both). Every round runs each targ
 warm-up, so each scenario sees the same load as its reference within seconds, where `bench.extauthz` spends minutes
 between them. Prints per target the median req/s, server CPU per request (and its kernel part), the TCP segments
 the server sent Envoy per request, and per adapter the median of its per-round req/s ratio to the trivial server on
-its transport.
+its transport. `--backend-jwt`: both adapters sign a backend JWT for each allowed request (an allow of over 1 KiB).
 Pinning and CPU accounting as in `bench.extauthz`; results in .cache/bench/ab.json.
 """
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="a directory holding another copy of apim_adapter")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--backend-jwt", action="store_true", help="the adapters sign a backend JWT per allow")
     args = parser.parse_args(argv)
     if not (Path(args.before) / "apim_adapter").is_dir():
         parser.error(f"no apim_adapter package in {args.before}")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         given = os.environ.get("PYTHONPATH", "")
         for label, path in (("before", f"{args.before}{os.pathsep}{ROOT}"), ("after", given)):
             with environment(PYTHONPATH=path):
-                server = fixture.start_adapter(f"adapter-{label}", fixture.adapter_config(backend_jwt=False))
+                server = fixture.start_adapter(f"adapter-{label}", fixture.adapter_config(backend_jwt=args.backend_jwt))
             stack.callback(server.stop)
             pin(server.proc.proc.pid, SERVER_CORES)
             for mode in ("grpc", "http"):

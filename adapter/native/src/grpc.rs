@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -121,7 +122,7 @@ impl GrpcServer {
     }
 
     /// How many writes the server has made to its connections' sockets since it was made: against the calls it
-    /// answered, how well it gathers what it sends (`Coalescing`). A count of the server's own writes (one being
+    /// answered, how well it gathers what it sends (`Gathering`). A count of the server's own writes (one being
     /// made included), which the kernel may merge into fewer TCP segments, or not, as its timing goes.
     #[getter]
     fn socket_writes(&self) -> u64 {
@@ -152,9 +153,12 @@ impl GrpcServer {
 async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: Stopping) {
     // A call's metadata from Envoy is a few hundred bytes; grpc-core refuses more than 16 KiB by default. A peer
     // that connects and never speaks HTTP/2 is let go, as grpc-core's handshake timeout does.
-    let handshake =
-        h2::server::Builder::new().max_header_list_size(64 << 10).handshake(Coalescing::new(socket, shared.clone()));
+    let (reading, writing) = socket.into_split();
+    let outgoing = Arc::new(Mutex::new(Outgoing::new(writing, shared.clone())));
+    let socket = Gathering { reading, outgoing: outgoing.clone() };
+    let handshake = h2::server::Builder::new().max_header_list_size(64 << 10).handshake(socket);
     let Ok(Ok(mut connection)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await else { return };
+    outgoing.lock().unwrap().by_turn = true;
     let mut closing = stopping.borrow().is_some();
     if closing {
         connection.graceful_shutdown();
@@ -162,8 +166,15 @@ async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: 
     let mut calls = JoinSet::new();
     loop {
         tokio::select! {
-            // Polling accept also drives the connection: frames of the calls in flight go out from here.
-            next = connection.accept() => match next {
+            // Polling accept also drives the connection: frames of the calls in flight are written from here, and
+            // go out once h2 is done for the turn (`Outgoing`).
+            next = std::future::poll_fn(|cx| {
+                let next = connection.poll_accept(cx);
+                if next.is_pending() {
+                    let _ = outgoing.lock().unwrap().poll_send(cx); // a failure is h2's at its next write
+                }
+                next
+            }) => match next {
                 Some(Ok((request, respond))) => {
                     if shared.streams.contains_key(request.uri().path()) {
                         calls.spawn(stream(request, respond, shared.clone(), stopping.clone()));
@@ -455,49 +466,64 @@ fn percent_encoded(message: &str) -> String {
     encoded
 }
 
-/// The connection's socket as h2 sees it: what h2 writes is gathered and goes out when h2 flushes, so that the
-/// answers of the calls completed in one turn of the runtime go out in one write, and an answer in one.
+/// The connection's socket as h2 sees it: what h2 writes in a turn of the connection is gathered (`Outgoing`) and
+/// goes out in one write when the turn ends, so that the answers of the calls completed in one turn go out in one
+/// write, whatever their size.
 ///
 /// h2 copies a DATA frame into its write buffer only below a threshold, 256 bytes on a socket that takes vectored
 /// writes and 1,024 on one that does not (h2 0.4.20 `src/codec/framed_write.rs`, `CHAIN_THRESHOLD`; the same in
-/// 0.4.12, where it was measured). A larger frame is kept aside and flushed before anything else is buffered: one
+/// 0.4.12, where it was measured). A larger frame is kept aside, and h2 flushes before it buffers anything else: a
 /// write per call, two without vectored writes (the buffer, then the payload). An allow (context headers,
 /// `RateLimit-*`, metadata) is 300-700 bytes, over 1 KiB with the backend JWT. Measured behind Envoy, the transport
 /// wrote 1.14 segments per check answering the adapter's allow and 0.14 answering an empty OK (bench/README.md, "One
 /// write for many answers"). So h2 is told there are no vectored writes (allows under 1 KiB are then buffered with
-/// the rest), and the frames it writes between two flushes are gathered here (a larger allow goes out as one write,
-/// not two). What is gathered is bounded by what h2 writes between flushes (its 16 KiB buffer and one frame of at
-/// most its peer's max frame size); while the socket cannot take it, h2 is held back.
-struct Coalescing {
-    socket: TcpStream,
+/// the rest), and its flushes only hand over what it wrote: a flush in the middle of a turn (to make room after a
+/// large frame) and the one that ends it (`proto/connection.rs`, `poll`) look alike to a socket, so the turn's end is
+/// taken where h2 says it is done, when its `poll_accept` is pending (`serve_connection`).
+struct Gathering {
+    reading: OwnedReadHalf,
+    outgoing: Arc<Mutex<Outgoing>>,
+}
+
+/// What h2 has written on a connection and its socket has not yet taken. Shared by h2's socket (`Gathering`) and
+/// the connection's loop, on the connection's task: the lock is never contended.
+struct Outgoing {
+    writing: OwnedWriteHalf,
     gathered: Vec<u8>,
-    sent: usize,         // of `gathered`, already written
+    sent: usize, // of `gathered`, already written
+    /// Flushes wait for the end of the turn (from the end of the handshake on: until then h2's flush writes).
+    by_turn: bool,
+    /// Why the socket failed, told to h2 at its next write.
+    failed: Option<io::ErrorKind>,
     shared: Arc<Shared>, // counts the writes
 }
 
-/// Gathered bytes beyond which a write waits for the socket to take them (backpressure).
+/// Gathered bytes beyond which a write waits for the socket to take them (backpressure): h2 is held back.
 const MAX_GATHERED: usize = 64 << 10;
 
-impl Coalescing {
-    fn new(socket: TcpStream, shared: Arc<Shared>) -> Self {
-        Coalescing { socket, gathered: Vec::new(), sent: 0, shared }
+impl Outgoing {
+    fn new(writing: OwnedWriteHalf, shared: Arc<Shared>) -> Self {
+        Outgoing { writing, gathered: Vec::new(), sent: 0, by_turn: false, failed: None, shared }
     }
 
     /// Write what is gathered, as far as the socket takes it.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.failed {
+            return Poll::Ready(Err(kind.into()));
+        }
         while self.sent < self.gathered.len() {
             // Counted before it is made, so that a peer that has read what a write sent finds it counted.
             self.shared.socket_writes.fetch_add(1, Ordering::Relaxed);
-            let written = match Pin::new(&mut self.socket).poll_write(cx, &self.gathered[self.sent..]) {
-                Poll::Ready(Ok(written)) => written,
+            let written = match Pin::new(&mut self.writing).poll_write(cx, &self.gathered[self.sent..]) {
+                Poll::Ready(Ok(written)) if written > 0 => written,
                 not_made => {
                     self.shared.socket_writes.fetch_sub(1, Ordering::Relaxed);
-                    return not_made.map_ok(|_| ());
+                    let Poll::Ready(failure) = not_made else { return Poll::Pending };
+                    let kind = failure.err().map_or(io::ErrorKind::WriteZero, |error| error.kind());
+                    self.failed = Some(kind);
+                    return Poll::Ready(Err(kind.into()));
                 }
             };
-            if written == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
             self.sent += written;
         }
         self.gathered.clear();
@@ -506,29 +532,34 @@ impl Coalescing {
     }
 }
 
-impl AsyncRead for Coalescing {
+impl AsyncRead for Gathering {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_read(cx, buf)
+        Pin::new(&mut self.reading).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Coalescing {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.gathered.len() - self.sent >= MAX_GATHERED {
-            ready!(self.poll_drain(cx))?;
+impl AsyncWrite for Gathering {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut outgoing = self.outgoing.lock().unwrap();
+        if outgoing.failed.is_some() || outgoing.gathered.len() - outgoing.sent >= MAX_GATHERED {
+            ready!(outgoing.poll_send(cx))?;
         }
-        self.gathered.extend_from_slice(buf);
+        outgoing.gathered.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.socket).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut outgoing = self.outgoing.lock().unwrap();
+        if outgoing.by_turn {
+            return Poll::Ready(outgoing.failed.map_or(Ok(()), |kind| Err(kind.into())));
+        }
+        outgoing.poll_send(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.socket).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut outgoing = self.outgoing.lock().unwrap();
+        ready!(outgoing.poll_send(cx))?;
+        Pin::new(&mut outgoing.writing).poll_shutdown(cx)
     }
     // is_write_vectored: false, the trait's default (see above).
 }
