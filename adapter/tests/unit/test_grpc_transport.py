@@ -9,8 +9,11 @@ over a catalog in process."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import queue
 import socket
+import struct
+import termios
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ import grpc
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from grpc_health.v1 import health_pb2
@@ -452,12 +456,21 @@ def test_stop_refuses_new_connections_and_lets_calls_in_flight_finish():
 
 
 @contextlib.contextmanager
-def h2_connection(port: int):
+def h2_connection(port: int, receive_buffer: int | None = None):
     """A raw HTTP/2 client connection to `port`, past the settings exchange (both sides' SETTINGS acknowledged, so
-    the server writes nothing more until it is sent something): yields (the h2 state, the socket)."""
+    the server writes nothing more until it is sent something): yields (the h2 state, the socket). `receive_buffer`:
+    the socket's, fixed, and the client's HTTP/2 windows opened wide, so that only the socket holds the server back."""
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.socket() as sock:
+        if receive_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            wide = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1}
+            conn.local_settings = h2.settings.Settings(client=True, initial_values=wide)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", port))
         conn.initiate_connection()
+        if receive_buffer:
+            conn.increment_flow_control_window(2**31 - 1 - conn.inbound_flow_control_window)
         sock.sendall(conn.data_to_send())
         settled: set[type] = set()
         while len(settled) < 2:
@@ -467,9 +480,9 @@ def h2_connection(port: int):
         yield conn, sock
 
 
-def answers_to_calls(conn, sock, message: bytes, calls: int) -> list[bytes]:
+def send_calls(conn, sock, message: bytes, calls: int) -> list[int]:
     """`calls` Check calls sent in one write, as Envoy sends the checks of requests that arrived together: their
-    response messages once every call has ended."""
+    stream ids."""
     framed = b"\x00" + len(message).to_bytes(4, "big") + message
     head = [(":method", "POST"), (":scheme", "http"), (":path", CHECK_METHOD), (":authority", "adapter"),
             ("content-type", "application/grpc"), ("te", "trailers")]  # fmt: skip
@@ -478,9 +491,14 @@ def answers_to_calls(conn, sock, message: bytes, calls: int) -> list[bytes]:
         conn.send_headers(stream, head)
         conn.send_data(stream, framed, end_stream=True)
     sock.sendall(conn.data_to_send())
+    return streams
+
+
+def answers_of(conn, sock, streams: list[int]) -> list[bytes]:
+    """The response messages of the calls on `streams`, once each has ended."""
     bodies: dict[int, bytes] = {}
     ended: set[int] = set()
-    while len(ended) < calls:
+    while len(ended) < len(streams):
         for event in conn.receive_data(sock.recv(65536)):
             if isinstance(event, h2.events.DataReceived):
                 bodies[event.stream_id] = bodies.get(event.stream_id, b"") + event.data
@@ -489,6 +507,10 @@ def answers_to_calls(conn, sock, message: bytes, calls: int) -> list[bytes]:
                 ended.add(event.stream_id)
         sock.sendall(conn.data_to_send())
     return [bodies[stream][5:] for stream in streams]
+
+
+def answers_to_calls(conn, sock, message: bytes, calls: int) -> list[bytes]:
+    return answers_of(conn, sock, send_calls(conn, sock, message, calls))
 
 
 @compiled_only
@@ -534,6 +556,30 @@ def test_answers_over_a_kibibyte_go_out_in_one_write_a_turn():
     assert answers == [answer] * calls
     assert together <= calls // 4, f"{together} writes for {calls} answers sent together"
     assert sum(alone) <= calls + 1, f"writes per answer: {alone}"  # and a WINDOW_UPDATE, at the most
+
+
+@compiled_only
+def test_a_client_that_stops_reading_holds_back_its_own_connection_only():
+    # Envoy's connection can stall (its worker busy, its buffers full). The server's socket fills, what h2 writes
+    # then is gathered up to 64 KiB and h2 is held back (`MAX_GATHERED`, grpc.rs): the stalled connection waits, the
+    # others are answered, and once it reads again it gets every answer whole.
+    calls, answer = 50, bytes(range(256)) * 960  # 240 KiB each, 12 MB in all: far more than the sockets hold
+    server = GrpcServer("127.0.0.1", 0, {CHECK_METHOD: lambda message, metadata, reply: answer})
+    server.start()
+    try:
+        with h2_connection(server.port, receive_buffer=16 << 10) as (conn, sock):
+            streams = send_calls(conn, sock, raw(token()), calls)
+            assert eventually(lambda: unread(sock) >= 16 << 10, timeout=10, interval=0.01), "the client's buffer full"
+            with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                assert channel.unary_unary(CHECK_METHOD)(raw(token()), timeout=5) == answer
+            assert answers_of(conn, sock, streams) == [answer] * calls
+    finally:
+        server.stop(5.0)
+
+
+def unread(sock: socket.socket) -> int:
+    """Bytes in the socket's receive queue (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
 
 
 def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
