@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 from aiohttp import web
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from . import admin, metrics, tracing
 from .analytics import Analytics
@@ -78,7 +78,7 @@ class Adapter:
         self.control_plane = make_control_plane(config)
         if hasattr(self.control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
             self.control_plane.on_token_revoked = self.authenticator.forget
-        self.health = health.HealthServicer()  # grpc.health.v1 on grpcio
+        self.health = grpc_transport.GrpcioHealth()  # grpc.health.v1 on grpcio
         self.health_status: dict[str, int] = {}  # the same on the compiled transport
         self.compiled_grpc: Any = None  # the compiled transport while it serves: told when health_status changes
         self.keys_warmed = False
@@ -389,9 +389,10 @@ class Adapter:
         finally:
             log.info("stopping")
             # grpcio's health service: NOT_SERVING from now on, to Check and to its Watch streams, as
-            # grpcio-health-checking asks of a server entering its graceful shutdown (the compiled transport's stop
-            # does the same for its own streams).
+            # grpcio-health-checking asks of a server entering its graceful shutdown, then the streams end (the
+            # compiled transport's stop does the same for its own).
             self.health.enter_graceful_shutdown()
+            self.health.end_watches()
             feeder.cancel()
             warming.cancel()
             await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)

@@ -88,9 +88,9 @@ def test_a_key_manager_that_does_not_answer_delays_readiness_only_so_long(tmp_pa
         channel.close()
 
 
-def test_on_the_grpcio_transport_a_watch_is_told_not_serving_when_the_adapter_stops(tmp_path):
+def test_on_the_grpcio_transport_a_watch_is_told_not_serving_then_ended_when_the_adapter_stops(tmp_path):
     """The fallback transport (server.grpcTransport: grpcio) as the compiled one: a stopping adapter is not
-    serving. grpcio ends the stream itself only when the grace period ends."""
+    serving, and its Watch streams end at once instead of holding the stop for grpcio's grace period."""
     jwks = oidc.JwksServer([oidc.SigningKey("RS256")])
     key_manager = {"name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url}
     adapter = start(tmp_path, [key_manager], warm_up=10, grpcTransport="grpcio")
@@ -100,10 +100,14 @@ def test_on_the_grpcio_transport_a_watch_is_told_not_serving_when_the_adapter_st
         channel = grpc.insecure_channel(f"127.0.0.1:{adapter.grpc_port}")
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
         assert next(watch).status == SERVING
-        stopping = threading.Thread(target=adapter.stop)
+        stopping, started = threading.Thread(target=adapter.stop), time.monotonic()
         stopping.start()
         assert next(watch).status == NOT_SERVING  # while the process stops, not after
+        with pytest.raises(grpc.RpcError) as ended:
+            next(watch)
+        assert (ended.value.code(), ended.value.details()) == (grpc.StatusCode.UNAVAILABLE, "stopping")
         stopping.join(30)
+        assert time.monotonic() - started < 4  # the open stream did not hold the 5 s grace period (GRACE_SECONDS)
         assert '"grpc_transport": "grpcio"' in adapter.proc.log(20_000)
     finally:
         adapter.stop()

@@ -26,7 +26,7 @@ import h2.events
 import h2.settings
 import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from apim_adapter.config import ConfigError
@@ -36,7 +36,9 @@ from apim_adapter.transport.grpc import (
     CHECK_METHOD,
     HEALTH_CHECK_METHOD,
     HEALTH_WATCH_METHOD,
+    MAX_WATCHES,
     AuthorizationService,
+    GrpcioHealth,
     GrpcServer,
     add_to_server,
     compiled_server,
@@ -68,7 +70,8 @@ def serving(
     else:
         server = grpc.server(checks, maximum_concurrent_rpcs=max_pending)
         add_to_server(server, service)
-        port = server.add_insecure_port("127.0.0.1:0")
+        health_pb2_grpc.add_HealthServicer_to_server(GrpcioHealth(compiled.get("max_watches", MAX_WATCHES)), server)
+        port = server.port = server.add_insecure_port("127.0.0.1:0")  # `port`, as the compiled server has it
         server.start()
         stop = lambda: server.stop(None).wait()  # noqa: E731
     try:
@@ -366,10 +369,12 @@ def test_a_health_change_reaches_the_open_watch_streams_once_beside_unary_calls(
         assert [w.next() for w in watches] == [NOT_SERVING] * 3  # not a second SERVING first
 
 
-@compiled_only
-def test_watch_streams_beyond_the_limit_are_refused_and_a_cancelled_one_makes_room_at_once():
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_watch_streams_beyond_the_limit_are_refused_and_a_cancelled_one_makes_room_at_once(transport):
+    # On grpcio too: there a stream would count against maximum_concurrent_rpcs, the checks' own bound, for as long
+    # as its caller keeps it (GrpcioHealth).
     with (
-        serving("compiled", adapter_service(), health={"": SERVING}.get, max_watches=2) as (_, server),
+        serving(transport, adapter_service(), health={"": SERVING}.get, max_watches=2) as (_, server),
         grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
     ):
         first, second = Watching(channel), Watching(channel)
@@ -380,6 +385,30 @@ def test_watch_streams_beyond_the_limit_are_refused_and_a_cancelled_one_makes_ro
         first.call.cancel()
         first.ended(grpc.StatusCode.CANCELLED)
         assert Watching(channel).next() == SERVING  # the reset went before this call on the connection
+
+
+def test_on_grpcio_the_watch_streams_end_at_stop_with_not_serving_then_unavailable():
+    # The adapter's stop on grpcio (app.py): enter_graceful_shutdown, end_watches, then the server's stop with its
+    # grace period, which open streams would otherwise hold to its end.
+    health_servicer, grace = GrpcioHealth(), 30.0
+    checks = ThreadPoolExecutor(2, thread_name_prefix="check")
+    server = grpc.server(checks)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        watching = [Watching(channel), Watching(channel, "other")]
+        assert [w.next() for w in watching] == [SERVING, SERVICE_UNKNOWN]
+        health_servicer.enter_graceful_shutdown()
+        health_servicer.end_watches()
+        assert watching[0].next() == NOT_SERVING  # a stopping server is not serving
+        assert [w.ended(grpc.StatusCode.UNAVAILABLE).details() for w in watching] == ["stopping"] * 2
+        assert Watching(channel).ended(grpc.StatusCode.UNAVAILABLE).details() == "stopping"  # one opened after
+        started = time.monotonic()
+        server.stop(grace).wait()
+        stopped_in = time.monotonic() - started
+    checks.shutdown()
+    assert stopped_in < grace / 10, f"stop took {stopped_in:.1f} s of its {grace:.0f} s grace period"
 
 
 @compiled_only

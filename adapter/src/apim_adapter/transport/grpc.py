@@ -17,7 +17,7 @@ from envoy.type.v3.http_status_pb2 import HttpStatus
 from google.protobuf.message import DecodeError
 from google.protobuf.struct_pb2 import Struct
 from google.rpc import code_pb2, status_pb2
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health, health_pb2
 
 from .. import metrics
 from ..config import ConfigError
@@ -388,6 +388,50 @@ class PendingChecks:
 OVERLOADED = CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many checks pending (server.maxPendingChecks)")
 STOPPING = CallError(grpc.StatusCode.UNAVAILABLE, "stopping")
 CRASHED = CallError(grpc.StatusCode.UNKNOWN, "internal error")
+# grpc.health.v1 Watch streams open at once, on either transport: a stream lasts as long as its caller wants.
+MAX_WATCHES = 100
+
+
+class GrpcioHealth(health.HealthServicer):
+    """grpc.health.v1 on the grpcio transport: grpcio-health-checking's servicer, its Watch streams held to what the
+    compiled transport does with them (adapter/native/src/grpc.rs). At most `max_watches` open at once, more
+    refused with RESOURCE_EXHAUSTED: on grpcio a stream counts against `maximum_concurrent_rpcs`, the bound of the
+    checks themselves (server.maxPendingChecks), for as long as its caller keeps it. `end_watches` (at stop) ends
+    each with UNAVAILABLE at once, after the NOT_SERVING that `enter_graceful_shutdown` sent it; grpcio would keep
+    them open until its grace period ends. Streams hold no thread: grpcio's server hands the servicer a
+    `send_response_callback` (grpc/_server.py, `experimental_non_blocking`, the servicer's default)."""
+
+    def __init__(self, max_watches: int = MAX_WATCHES):
+        super().__init__()
+        self.max_watches = max_watches
+        self._watches: dict[Any, Callable[[Any], None]] = {}  # call context → ends its stream
+        self._watches_lock = threading.Lock()
+        self._ended = False
+
+    def Watch(self, request, context, send_response_callback=None):
+        with self._watches_lock:
+            if self._ended:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "stopping")
+            if len(self._watches) >= self.max_watches:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"more than {self.max_watches} streams open")
+            self._watches[context] = send_response_callback
+        context.add_callback(lambda: self._forget(context))
+        return super().Watch(request, context, send_response_callback)
+
+    def _forget(self, context) -> None:
+        with self._watches_lock:
+            self._watches.pop(context, None)
+
+    def end_watches(self) -> None:
+        """End every open Watch stream with UNAVAILABLE, and refuse new ones so."""
+        with self._watches_lock:
+            self._ended = True
+            watches, self._watches = self._watches, {}
+        for context, send in watches.items():
+            if send is not None:  # None: a server without non-blocking streams, which ends them itself
+                context.set_code(grpc.StatusCode.UNAVAILABLE)
+                context.set_details("stopping")
+                send(None)
 
 
 def compiled_server(
@@ -399,7 +443,7 @@ def compiled_server(
     tracing: Tracing | None = None,
     max_message_bytes: int = 4 << 20,
     max_pending: int = 1000,
-    max_watches: int = 100,
+    max_watches: int = MAX_WATCHES,
 ) -> Any:
     """The compiled transport (apim_adapter_native.GrpcServer, bound, not started) serving Check and
     grpc.health.v1's Check and Watch. A warm check is answered on the transport's thread (µs, from memory); any
