@@ -411,6 +411,22 @@ def test_on_grpcio_the_watch_streams_end_at_stop_with_not_serving_then_unavailab
     assert stopped_in < grace / 10, f"stop took {stopped_in:.1f} s of its {grace:.0f} s grace period"
 
 
+def test_on_grpcio_a_watch_whose_call_had_already_ended_takes_no_place():
+    class EndedCall:
+        """A grpc.ServicerContext whose call has ended: add_callback registers nothing and says so (grpcio
+        grpc/_server.py, `_Context.add_callback`: False once the call's callbacks have run)."""
+
+        def add_callback(self, callback) -> bool:
+            return False
+
+        def abort(self, code, details):
+            raise AssertionError(f"refused: {details}")
+
+    servicer = GrpcioHealth(max_watches=1)
+    for _ in range(2):  # the second is not refused: the first, ended, took no place
+        servicer.Watch(health_pb2.HealthCheckRequest(), EndedCall(), lambda response: None)
+
+
 @compiled_only
 def test_stop_ends_watch_streams_at_once_with_not_serving_then_unavailable():
     held, grace = HeldChecks(), 30.0

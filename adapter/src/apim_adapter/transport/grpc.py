@@ -415,7 +415,8 @@ class GrpcioHealth(health.HealthServicer):
             if len(self._watches) >= self.max_watches:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"more than {self.max_watches} streams open")
             self._watches[context] = send_response_callback
-        context.add_callback(lambda: self._forget(context))
+        if not context.add_callback(lambda: self._forget(context)):
+            self._forget(context)  # the call has already ended (its caller cancelled it)
         return super().Watch(request, context, send_response_callback)
 
     def _forget(self, context) -> None:
