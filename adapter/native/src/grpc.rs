@@ -13,6 +13,7 @@
 //!   UNIMPLEMENTED, a message over `max_message_bytes` RESOURCE_EXHAUSTED, broken framing INTERNAL;
 //! - a call's `grpc-timeout` bounds a reply that is completed later (`Reply`), and a stream: DEADLINE_EXCEEDED
 //!   when it passes; a call the caller resets is dropped, and the work queued for it skipped;
+//! - at most 1,000 calls open at once on a connection (`MAX_CALLS_PER_CONNECTION`), more refused;
 //! - at most `max_streams` streams open at once (a stream lasts as long as its caller wants): beyond that
 //!   RESOURCE_EXHAUSTED; a stream its caller resets frees its place at once;
 //! - stop: GOAWAY on every connection, unary calls in flight finish within the grace period, then the thread ends;
@@ -59,6 +60,12 @@ const UNAVAILABLE: u32 = 14;
 
 /// The length-prefixed message framing: a compressed flag and a four-byte length.
 const PREFIX: usize = 5;
+
+/// Calls open at once on one connection (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS); more are refused
+/// (REFUSED_STREAM), and a gateway that needs more opens another connection. A call stays open until its answer is
+/// sent, and h2 keeps an answer its peer's flow control holds back (`send_data` buffers whatever the window): without
+/// a bound, a client that never opens its window could have the server keep any number of answers.
+const MAX_CALLS_PER_CONNECTION: u32 = 1000;
 
 struct Shared {
     methods: HashMap<String, Py<PyAny>>,
@@ -156,7 +163,10 @@ async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: 
     let (reading, writing) = socket.into_split();
     let outgoing = Arc::new(Mutex::new(Outgoing::new(writing, shared.clone())));
     let socket = Gathering { reading, outgoing: outgoing.clone() };
-    let handshake = h2::server::Builder::new().max_header_list_size(64 << 10).handshake(socket);
+    let handshake = h2::server::Builder::new()
+        .max_header_list_size(64 << 10)
+        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION)
+        .handshake(socket);
     let Ok(Ok(mut connection)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await else { return };
     outgoing.lock().unwrap().by_turn = true;
     let mut closing = stopping.borrow().is_some();

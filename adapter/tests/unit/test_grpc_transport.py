@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import grpc
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 import pytest
@@ -501,16 +502,19 @@ def test_stop_refuses_new_connections_and_lets_calls_in_flight_finish():
 
 
 @contextlib.contextmanager
-def h2_connection(port: int, receive_buffer: int | None = None):
+def h2_connection(port: int, receive_buffer: int | None = None, initial_window: int | None = None):
     """A raw HTTP/2 client connection to `port`, past the settings exchange (both sides' SETTINGS acknowledged, so
     the server writes nothing more until it is sent something): yields (the h2 state, the socket). `receive_buffer`:
-    the socket's, fixed, and the client's HTTP/2 windows opened wide, so that only the socket holds the server back."""
+    the socket's, fixed, and the client's HTTP/2 windows opened wide, so that only the socket holds the server back;
+    `initial_window`: the client's streams' flow-control window (0: the server may send no DATA)."""
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     with socket.socket() as sock:
         if receive_buffer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-            wide = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1}
-            conn.local_settings = h2.settings.Settings(client=True, initial_values=wide)
+            initial_window = 2**31 - 1
+        if initial_window is not None:
+            window = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window}
+            conn.local_settings = h2.settings.Settings(client=True, initial_values=window)
         sock.settimeout(10)
         sock.connect(("127.0.0.1", port))
         conn.initiate_connection()
@@ -525,15 +529,17 @@ def h2_connection(port: int, receive_buffer: int | None = None):
         yield conn, sock
 
 
+CHECK_HEAD = [(":method", "POST"), (":scheme", "http"), (":path", CHECK_METHOD), (":authority", "adapter"),
+              ("content-type", "application/grpc"), ("te", "trailers")]  # fmt: skip
+
+
 def send_calls(conn, sock, message: bytes, calls: int) -> list[int]:
     """`calls` Check calls sent in one write, as Envoy sends the checks of requests that arrived together: their
     stream ids."""
     framed = b"\x00" + len(message).to_bytes(4, "big") + message
-    head = [(":method", "POST"), (":scheme", "http"), (":path", CHECK_METHOD), (":authority", "adapter"),
-            ("content-type", "application/grpc"), ("te", "trailers")]  # fmt: skip
     streams = [conn.get_next_available_stream_id() + 2 * i for i in range(calls)]
     for stream in streams:
-        conn.send_headers(stream, head)
+        conn.send_headers(stream, CHECK_HEAD)
         conn.send_data(stream, framed, end_stream=True)
     sock.sendall(conn.data_to_send())
     return streams
@@ -625,6 +631,54 @@ def test_a_client_that_stops_reading_holds_back_its_own_connection_only():
 def unread(sock: socket.socket) -> int:
     """Bytes in the socket's receive queue (FIONREAD)."""
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+@compiled_only
+def test_a_client_that_never_opens_its_window_cannot_have_answers_kept_without_bound():
+    # h2 keeps an answer its peer's flow control holds back, and a call stays open until its answer is sent: the
+    # server advertises at most 1,000 calls open on a connection (a gateway opens another connection for more) and
+    # refuses those of a client that ignores it (`MAX_CALLS_PER_CONNECTION`, grpc.rs). The calls it took are
+    # answered, whole, once the window opens.
+    calls, bound, answer = 1100, 1000, b"\x0a" * 500
+    server = GrpcServer("127.0.0.1", 0, {CHECK_METHOD: lambda message, metadata, reply: answer})
+    server.start()
+    try:
+        with h2_connection(server.port, initial_window=0) as (conn, sock):
+            assert conn.remote_settings.max_concurrent_streams == bound
+            conn.remote_settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = 2**31 - 1  # a client ignoring it
+            conn.remote_settings.acknowledge()
+            refused: set[int] = set()
+
+            def read() -> None:
+                for event in conn.receive_data(sock.recv(65536)):
+                    if (
+                        isinstance(event, h2.events.StreamReset)
+                        and event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM
+                    ):
+                        refused.add(event.stream_id)
+                sock.sendall(conn.data_to_send())
+
+            message = raw(token())
+            framed = b"\x00" + len(message).to_bytes(4, "big") + message
+            streams = []
+            for _ in range(calls):
+                stream = conn.get_next_available_stream_id()
+                conn.send_headers(stream, CHECK_HEAD)
+                streams.append(stream)
+                while stream not in refused and conn.local_flow_control_window(stream) < len(framed):
+                    sock.sendall(conn.data_to_send())
+                    read()  # the server's WINDOW_UPDATEs, as it reads the calls
+                if stream not in refused:
+                    conn.send_data(stream, framed, end_stream=True)
+            sock.sendall(conn.data_to_send())
+            while len(refused) < calls - bound:
+                read()
+            assert sorted(refused) == streams[bound:], "refused: the calls past the bound, and only those"
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})  # the window opens
+            sock.sendall(conn.data_to_send())
+            assert answers_of(conn, sock, streams[:bound]) == [answer] * bound
+    finally:
+        server.stop(5.0)
 
 
 def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
