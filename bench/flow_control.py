@@ -34,14 +34,12 @@ import yaml
 
 from harness import oidc
 from harness.adapter_process import AdapterProcess
+from harness.grpc_wire import CHECK_HEADERS, framed
 from harness.pipeline import check_request
 from harness.sample_catalog import KM, catalog_document
 
 from .extauthz import environment
 
-CHECK = "/envoy.service.auth.v3.Authorization/Check"
-HEAD = [(":method", "POST"), (":scheme", "http"), (":path", CHECK), (":authority", "adapter"),
-        ("content-type", "application/grpc"), ("te", "trailers")]  # fmt: skip
 REPORT_EVERY = 5000
 
 
@@ -86,12 +84,12 @@ class ZeroWindowClient:
             if out:
                 self.sock.sendall(out)
 
-    def call(self, framed: bytes) -> None:
+    def call(self, message: bytes) -> None:
         with self.lock:
             stream = self.conn.get_next_available_stream_id()
-            self.conn.send_headers(stream, HEAD)
-            if self.conn.local_flow_control_window(stream) >= len(framed):
-                self.conn.send_data(stream, framed, end_stream=True)
+            self.conn.send_headers(stream, CHECK_HEADERS)
+            if self.conn.local_flow_control_window(stream) >= len(message):
+                self.conn.send_data(stream, message, end_stream=True)
             out = self.conn.data_to_send()
         self.sock.sendall(out)
 
@@ -101,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=25_000)
     parser.add_argument("--before", help="a directory put first on the adapter's PYTHONPATH")
     args = parser.parse_args(argv)
-    message = check_request("made-up").SerializeToString()
-    framed = b"\x00" + len(message).to_bytes(4, "big") + message
+    call = framed(check_request("made-up").SerializeToString())
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
         workdir = Path(tmp)
         jwks = oidc.JwksServer([oidc.SigningKey("RS256")])
@@ -123,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{0:>7} {0:>8} {rss_mib(pid):>8.1f}  open")
             for sent in range(1, args.calls + 1):
                 try:
-                    client.call(framed)
+                    client.call(call)
                 except OSError:  # the adapter ended the connection
                     break
                 if sent % REPORT_EVERY == 0:

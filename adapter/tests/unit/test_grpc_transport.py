@@ -46,6 +46,7 @@ from apim_adapter.transport.grpc import (
     read_native,
     transport_of,
 )
+from harness.grpc_wire import CHECK_HEADERS, framed
 from harness.helpers import eventually
 from harness.pipeline import check_request, in_process_adapter, token
 
@@ -529,18 +530,13 @@ def h2_connection(port: int, receive_buffer: int | None = None, initial_window: 
         yield conn, sock
 
 
-CHECK_HEAD = [(":method", "POST"), (":scheme", "http"), (":path", CHECK_METHOD), (":authority", "adapter"),
-              ("content-type", "application/grpc"), ("te", "trailers")]  # fmt: skip
-
-
 def send_calls(conn, sock, message: bytes, calls: int) -> list[int]:
     """`calls` Check calls sent in one write, as Envoy sends the checks of requests that arrived together: their
     stream ids."""
-    framed = b"\x00" + len(message).to_bytes(4, "big") + message
     streams = [conn.get_next_available_stream_id() + 2 * i for i in range(calls)]
     for stream in streams:
-        conn.send_headers(stream, CHECK_HEAD)
-        conn.send_data(stream, framed, end_stream=True)
+        conn.send_headers(stream, CHECK_HEADERS)
+        conn.send_data(stream, framed(message), end_stream=True)
     sock.sendall(conn.data_to_send())
     return streams
 
@@ -658,18 +654,17 @@ def test_a_client_that_never_opens_its_window_cannot_have_answers_kept_without_b
                         refused.add(event.stream_id)
                 sock.sendall(conn.data_to_send())
 
-            message = raw(token())
-            framed = b"\x00" + len(message).to_bytes(4, "big") + message
+            call = framed(raw(token()))
             streams = []
             for _ in range(calls):
                 stream = conn.get_next_available_stream_id()
-                conn.send_headers(stream, CHECK_HEAD)
+                conn.send_headers(stream, CHECK_HEADERS)
                 streams.append(stream)
-                while stream not in refused and conn.local_flow_control_window(stream) < len(framed):
+                while stream not in refused and conn.local_flow_control_window(stream) < len(call):
                     sock.sendall(conn.data_to_send())
                     read()  # the server's WINDOW_UPDATEs, as it reads the calls
                 if stream not in refused:
-                    conn.send_data(stream, framed, end_stream=True)
+                    conn.send_data(stream, call, end_stream=True)
             sock.sendall(conn.data_to_send())
             while len(refused) < calls - bound:
                 read()
