@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=25_000)
     parser.add_argument("--before", help="a directory put first on the adapter's PYTHONPATH")
     args = parser.parse_args(argv)
-    call = framed(check_request("made-up").SerializeToString())
+    message = framed(check_request("made-up").SerializeToString())
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
         workdir = Path(tmp)
         jwks = oidc.JwksServer([oidc.SigningKey("RS256")])
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{0:>7} {0:>8} {rss_mib(pid):>8.1f}  open")
             for sent in range(1, args.calls + 1):
                 try:
-                    client.call(call)
+                    client.call(message)
                 except OSError:  # the adapter ended the connection
                     break
                 if sent % REPORT_EVERY == 0:

@@ -654,17 +654,17 @@ def test_a_client_that_never_opens_its_window_cannot_have_answers_kept_without_b
                         refused.add(event.stream_id)
                 sock.sendall(conn.data_to_send())
 
-            call = framed(raw(token()))
+            message = framed(raw(token()))
             streams = []
             for _ in range(calls):
                 stream = conn.get_next_available_stream_id()
                 conn.send_headers(stream, CHECK_HEADERS)
                 streams.append(stream)
-                while stream not in refused and conn.local_flow_control_window(stream) < len(call):
+                while stream not in refused and conn.local_flow_control_window(stream) < len(message):
                     sock.sendall(conn.data_to_send())
                     read()  # the server's WINDOW_UPDATEs, as it reads the calls
                 if stream not in refused:
-                    conn.send_data(stream, call, end_stream=True)
+                    conn.send_data(stream, message, end_stream=True)
             sock.sendall(conn.data_to_send())
             while len(refused) < calls - bound:
                 read()
