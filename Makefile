@@ -57,6 +57,10 @@ $(HELM_BIN): versions.env
 	go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	touch $@
 
+$(TOOLS)/bin/actionlint: versions.env
+	go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	touch $@
+
 $(TOOLS)/bin/helm-docs: versions.env scripts/chart-tools.sh
 	scripts/chart-tools.sh
 	touch $@
@@ -82,13 +86,16 @@ setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml
+SHELL_CODE := .ci/run $(wildcard scripts/*.sh scripts/*/*.sh)
 
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml).
-lint: $(VENV)/.installed $(HELM_BIN) ## ruff, mypy, yamllint, ansible-lint, helm lint, generated files and versions up to date; rustfmt and clippy where cargo is.
+lint: $(VENV)/.installed $(HELM_BIN) $(TOOLS)/bin/actionlint ## ruff, mypy, yamllint, ansible-lint, helm lint, shellcheck, actionlint, generated files and versions up to date; rustfmt and clippy where cargo is.
 	$(BIN)/ruff check $(PYTHON_CODE)
 	$(BIN)/ruff format --check $(PYTHON_CODE)
 	cd adapter && ../$(BIN)/mypy
 	$(BIN)/yamllint -s $(YAML_CODE)
+	$(BIN)/shellcheck -x $(SHELL_CODE)
+	$(TOOLS)/bin/actionlint
 	$(BIN)/ansible-lint --offline --profile production -q
 	for chart in charts/*/; do $(HELM_BIN) lint --strict --quiet "$$chart" --kube-version $(KUBERNETES_VERSION) || exit 1; done
 	$(BIN)/python scripts/generate_config_schema.py --check

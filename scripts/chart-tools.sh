@@ -3,7 +3,7 @@
 # each chart's README values table (tests/charts checks the committed READMEs are up to date).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=../versions.env
+# shellcheck source-path=SCRIPTDIR/..
 source versions.env
 export GOBIN="$PWD/.tools/bin"
 mkdir -p "$GOBIN"

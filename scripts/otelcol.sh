@@ -4,7 +4,7 @@
 # the Go module proxy at OTELCOL_VERSION (versions.env).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=../versions.env
+# shellcheck source-path=SCRIPTDIR/..
 source versions.env
 : "${OTELCOL_VERSION:?add OTELCOL_VERSION to versions.env}"
 : "${OTELCOL_STABLE_VERSION:?add OTELCOL_STABLE_VERSION to versions.env}"

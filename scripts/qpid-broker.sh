@@ -8,7 +8,7 @@ set -euo pipefail
 dest=.tools/qpid
 stamp="$dest/lib/.version"
 [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$QPID_BROKER_VERSION" ] && exit 0
-rm -rf "$dest/lib" && mkdir -p "$dest"
+rm -rf "${dest:?}/lib" && mkdir -p "$dest"
 cat > "$dest/pom.xml" <<POM
 <?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">

@@ -10,7 +10,7 @@
 # (go.sum pins every module's hash); when versions.env moves, this script regenerates them: commit the result.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=../../versions.env
+# shellcheck source-path=SCRIPTDIR/../..
 source versions.env
 : "${KUBE_CONTROL_PLANE_VERSION:?add KUBE_CONTROL_PLANE_VERSION to versions.env}"
 : "${ETCD_VERSION:?add ETCD_VERSION to versions.env}"
