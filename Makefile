@@ -89,7 +89,7 @@ YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-c
 SHELL_CODE := .ci/run $(wildcard scripts/*.sh scripts/*/*.sh)
 
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml).
-lint: $(VENV)/.installed $(HELM_BIN) $(TOOLS)/bin/actionlint ## ruff, mypy, yamllint, ansible-lint, helm lint, shellcheck, actionlint, zizmor, generated files and versions up to date; rustfmt and clippy where cargo is.
+lint: $(VENV)/.installed $(HELM_BIN) $(TOOLS)/bin/actionlint ## ruff, mypy, yamllint, ansible-lint, helm lint, shellcheck, actionlint, zizmor, hadolint, generated files and versions up to date; rustfmt and clippy where cargo is.
 	$(BIN)/ruff check $(PYTHON_CODE)
 	$(BIN)/ruff format --check $(PYTHON_CODE)
 	cd adapter && ../$(BIN)/mypy
@@ -97,6 +97,7 @@ lint: $(VENV)/.installed $(HELM_BIN) $(TOOLS)/bin/actionlint ## ruff, mypy, yaml
 	$(BIN)/shellcheck -x $(SHELL_CODE)
 	$(TOOLS)/bin/actionlint
 	$(BIN)/zizmor --offline --quiet .github
+	$(BIN)/hadolint adapter/Dockerfile
 	$(BIN)/ansible-lint --offline --profile production -q
 	for chart in charts/*/; do $(HELM_BIN) lint --strict --quiet "$$chart" --kube-version $(KUBERNETES_VERSION) || exit 1; done
 	$(BIN)/python scripts/generate_config_schema.py --check
