@@ -161,6 +161,7 @@ class Catalog:
     deny_policies: DenyPolicies = blocking.NONE
     version: int = 0
     skipped: tuple[str, ...] = ()  # items a lenient build left out, with why
+    unenforced: tuple[str, ...] = ()  # items served otherwise than APIM configures them, with how
     # The rate-limit counters of (resource, application), built when a check first needs them and shared by every
     # token of that application (`decision.counters`): at most the catalog's resources times applications, whatever
     # clients send; gone with this catalog.
@@ -254,15 +255,19 @@ def _items(doc: Mapping[str, Any], key: str) -> list[tuple[_Item, str]]:
     return out
 
 
-def _limit(item: _Item, where: str) -> Limit | None:
+def _limit(item: _Item, where: str, unenforced: list[str]) -> Limit | None:
     raw = item.get("defaultLimit", Mapping)
     if raw is None:
         return None
     limit = _Item(raw, f"{where}.defaultLimit")
     quota = limit.get("quotaType", str) or limit.get("type", str) or "requestCount"
     count_raw = limit.get("requestCount", Mapping)
-    if quota.lower() not in ("requestcount", "requestcountlimit") or count_raw is None:
-        return None  # bandwidth and event quotas need the response size: not enforceable in ext_authz
+    if quota.lower() not in ("requestcount", "requestcountlimit"):
+        # Bandwidth, event and AI quotas count what the response carries: not enforceable in ext_authz.
+        unenforced.append(f"{where}: its {quota} quota is not enforced; the tier does not limit requests")
+        return None
+    if count_raw is None:
+        return None
     rc = _Item(count_raw, f"{where}.defaultLimit.requestCount")
     count = rc.get("requestCount", int, required=True)
     unit = rc.get("timeUnit", str, required=True)
@@ -288,15 +293,23 @@ def _burst(item: _Item, where: str) -> Limit | None:
     return Limit(count, window)
 
 
-def _policies(doc: Mapping[str, Any], key: str, each) -> dict[str, Policy]:
+def _policies(doc: Mapping[str, Any], key: str, each, unenforced: list[str]) -> dict[str, Policy]:
     policies = {UNLIMITED: Policy(UNLIMITED, None)}
 
     def parse(item: _Item, where: str) -> None:
         name = item.get("name", str, required=True)
-        limit = None if name == UNLIMITED else _limit(item, where)
+        notes: list[str] = []  # kept only if the whole policy parses (a lenient build may leave it out)
+        limit = None if name == UNLIMITED else _limit(item, where, notes)
+        # An advanced API policy's condition groups (internal data API `ApiPolicy.conditionGroups`: other limits for
+        # requests matching a header, query parameter, JWT claim or IP) are not read: the default limit applies.
+        groups = item.get("conditionGroups", list, default=[]) if key == "apiPolicies" else []
+        if groups:
+            notes.append(f"{where}: its {len(groups)} condition group(s) are not enforced; its default limit applies "
+                         "to every request")  # fmt: skip
         stop = item.get("stopOnQuotaReach", bool, default=True)
         burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
         policies[name] = Policy(name, limit, stop, burst)
+        unenforced.extend(notes)
 
     each(key, parse)
     return policies
@@ -346,6 +359,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
     if not isinstance(doc, Mapping):
         raise CatalogError("catalog: must be an object with lists apis, applications, subscriptions, …")
     skipped: list[str] = []
+    unenforced: list[str] = []
 
     def each(key: str, parse: Callable[[_Item, str], None]) -> None:
         for item, where in _items(doc, key):
@@ -356,9 +370,9 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
                     raise
                 skipped.append(str(exc))
 
-    subscription_policies = _policies(doc, "subscriptionPolicies", each)
-    application_policies = _policies(doc, "applicationPolicies", each)
-    api_policies = _policies(doc, "apiPolicies", each)
+    subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced)
+    application_policies = _policies(doc, "applicationPolicies", each, unenforced)
+    api_policies = _policies(doc, "apiPolicies", each, unenforced)
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
@@ -498,4 +512,5 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
         deny_policies=deny_policies,
         version=version,
         skipped=tuple(skipped),
+        unenforced=tuple(unenforced),
     )

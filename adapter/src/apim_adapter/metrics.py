@@ -38,6 +38,10 @@ JWKS_LOADED = Gauge("apim_adapter_jwks_loaded", "1 once the key manager's JWKS i
 CATALOG_RELOADS = Counter("apim_adapter_catalog_reloads", "Catalog loads by source and result", ["source", "result"])
 CATALOG_OBJECTS = Gauge("apim_adapter_catalog_objects", "Objects in the serving catalog", ["kind"])
 CATALOG_SKIPPED = Gauge("apim_adapter_catalog_skipped_items", "Items of the serving catalog left out as invalid")
+CATALOG_UNENFORCED = Gauge(
+    "apim_adapter_catalog_unenforced_items",
+    "Items of the serving catalog enforced otherwise than APIM configures them (see the log)",
+)
 CATALOG_LOADED = Gauge("apim_adapter_catalog_loaded_timestamp_seconds", "When the serving catalog was loaded")
 GC_PAUSES = Histogram(
     "apim_adapter_gc_pause_seconds",

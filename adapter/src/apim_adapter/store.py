@@ -49,6 +49,7 @@ class CatalogStore:
             log.error("catalog rejected; keeping the last good one", extra={"error": str(exc)})
             return False
         first = self.current is None
+        told = set(self.current.unenforced) if self.current is not None else set()
         self._versions += 1
         self.current, self.error = catalog, ""
         metrics.CATALOG_RELOADS.labels(self.source, "success").inc()
@@ -56,9 +57,13 @@ class CatalogStore:
         for kind, count in catalog.counts.items():
             metrics.CATALOG_OBJECTS.labels(kind).set(count)
         metrics.CATALOG_SKIPPED.set(len(catalog.skipped))
+        metrics.CATALOG_UNENFORCED.set(len(catalog.unenforced))
         log.info("catalog loaded", extra={"version": catalog.version, **catalog.counts})
         for reason in catalog.skipped:
             log.warning("catalog item left out", extra={"error": reason})
+        for how in catalog.unenforced:  # once while it lasts: every event publishes a catalog again
+            if how not in told:
+                log.warning("catalog item not enforced as APIM configures it", extra={"detail": how})
         if "keyManagers" in document:  # a control plane that still sends them inside the document
             self.publish_key_managers(document["keyManagers"])
         if first:

@@ -148,3 +148,55 @@ def test_revoked_jwts_of_a_file_hold_until_the_file_changes():
     doc["revocations"] = {"jtis": {}}
     with pytest.raises(CatalogError, match="revocations: only the wso2 control plane sets it"):
         build(doc)
+
+
+def bandwidth_tier(name: str) -> dict:
+    """A bandwidth tier as the data API serves it (SubscriptionValidationDataUtil.getThrottleLimitDTO: quotaType
+    `bandwidthVolume`, its limit under `bandwidth`)."""
+    return {
+        "name": name,
+        "stopOnQuotaReach": True,
+        "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": 1, "dataUnit": "GB",
+                                                                       "timeUnit": "min", "unitTime": 1}},
+    }  # fmt: skip
+
+
+def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
+    """A bandwidth quota counts the response's bytes, which an authorization check never sees: the tier does not
+    limit, and the catalog says which one (the store logs it and counts it in a metric)."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth"))
+    cat = build(doc)
+    assert cat.subscription_policies["Bandwidth"].limit is None
+    assert cat.unenforced == (
+        "subscriptionPolicies[2] (Bandwidth): its bandwidthVolume quota is not enforced; the tier does not limit "
+        "requests",
+    )
+    assert build(catalog_document()).unenforced == ()
+
+
+def test_a_tier_a_lenient_build_leaves_out_is_not_also_reported_as_unenforced():
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth") | {"rateLimitCount": 5, "rateLimitTimeUnit": "x"})
+    cat = build(doc, lenient=True)
+    assert "Bandwidth" not in cat.subscription_policies
+    assert cat.unenforced == ()
+    assert cat.skipped == ("subscriptionPolicies[2] (Bandwidth).rateLimitTimeUnit: unknown unit 'x'",)
+
+
+def test_an_api_policys_condition_groups_are_reported_not_enforced():
+    """APIM's advanced API policies limit requests matching a header, query parameter, JWT claim or IP otherwise
+    than the rest (internal data API `ApiPolicy.conditionGroups`); the adapter applies the default limit to all."""
+    doc = catalog_document()
+    doc["apiPolicies"] = [
+        {"name": "Advanced", "defaultLimit": {"quotaType": "requestCount",
+                                              "requestCount": {"requestCount": 100, "timeUnit": "min"}},
+         "conditionGroups": [{"conditionGroupId": 1, "quotaType": "requestCount", "conditions": []}]},
+    ]  # fmt: skip
+    doc["apis"][0]["policy"] = "Advanced"
+    cat = build(doc)
+    assert cat.api_policies["Advanced"].limit == Limit(100, 60)
+    assert cat.unenforced == (
+        "apiPolicies[0] (Advanced): its 1 condition group(s) are not enforced; its default limit applies to every "
+        "request",
+    )
