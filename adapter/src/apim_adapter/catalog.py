@@ -293,7 +293,8 @@ def _burst(item: _Item, where: str) -> Limit | None:
     return Limit(count, window)
 
 
-def _policies(doc: Mapping[str, Any], key: str, each, unenforced: list[str]) -> dict[str, Policy]:
+def _policies(doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list[str]]) -> dict[str, Policy]:
+    """The policies of one kind; what of each cannot be enforced goes to `unenforced`, by policy name."""
     policies = {UNLIMITED: Policy(UNLIMITED, None)}
 
     def parse(item: _Item, where: str) -> None:
@@ -309,7 +310,8 @@ def _policies(doc: Mapping[str, Any], key: str, each, unenforced: list[str]) -> 
         stop = item.get("stopOnQuotaReach", bool, default=True)
         burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
         policies[name] = Policy(name, limit, stop, burst)
-        unenforced.extend(notes)
+        if notes:
+            unenforced[name] = notes
 
     each(key, parse)
     return policies
@@ -359,7 +361,6 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
     if not isinstance(doc, Mapping):
         raise CatalogError("catalog: must be an object with lists apis, applications, subscriptions, …")
     skipped: list[str] = []
-    unenforced: list[str] = []
 
     def each(key: str, parse: Callable[[_Item, str], None]) -> None:
         for item, where in _items(doc, key):
@@ -370,9 +371,10 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
                     raise
                 skipped.append(str(exc))
 
-    subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced)
-    application_policies = _policies(doc, "applicationPolicies", each, unenforced)
-    api_policies = _policies(doc, "apiPolicies", each, unenforced)
+    unenforced_policies: dict[str, dict[str, list[str]]] = {"sub": {}, "app": {}, "api": {}}
+    subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced_policies["sub"])
+    application_policies = _policies(doc, "applicationPolicies", each, unenforced_policies["app"])
+    api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"])
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
@@ -499,6 +501,17 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
         raise CatalogError(deny_policies.skipped[0])
     skipped += deny_policies.skipped
 
+    # Only what some request can meet: APIM ships tiers for other kinds of APIs (its Async* subscription tiers count
+    # events), which no HTTP subscription names.
+    used = {
+        "sub": {s.policy for s in subscriptions.values()},
+        "app": {a.policy for a in applications.values()},
+        "api": {a.policy for a in apis.values()} | {r.throttling_policy for a in apis.values() for r in a.resources},
+    }
+    unenforced = [
+        note for kind, by_name in unenforced_policies.items() for name in sorted(used[kind] & by_name.keys())
+        for note in by_name[name]
+    ]  # fmt: skip
     return Catalog(
         apis=apis,
         contexts=contexts,

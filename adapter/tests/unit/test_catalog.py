@@ -162,10 +162,11 @@ def bandwidth_tier(name: str) -> dict:
 
 
 def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
-    """A bandwidth quota counts the response's bytes, which an authorization check never sees: the tier does not
-    limit, and the catalog says which one (the store logs it and counts it in a metric)."""
+    """A bandwidth quota counts the response's bytes, which an authorization check never sees: a subscription on
+    such a tier is not limited, and the catalog says which tier (the store logs it and counts it in a metric)."""
     doc = catalog_document()
     doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth"))
+    doc["subscriptions"][0]["policyId"] = "Bandwidth"
     cat = build(doc)
     assert cat.subscription_policies["Bandwidth"].limit is None
     assert cat.unenforced == (
@@ -175,13 +176,29 @@ def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
     assert build(catalog_document()).unenforced == ()
 
 
+def test_a_tier_no_subscription_names_is_not_reported():
+    """APIM ships event-count tiers for its async APIs (AsyncGold, …) beside the HTTP ones: unless a subscription
+    is on one, nothing is enforced otherwise than APIM would, and nothing is said."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append(
+        {"name": "AsyncGold", "defaultLimit": {"quotaType": "eventCount", "eventCount": {"eventCount": 10}}}
+    )
+    cat = build(doc)
+    assert "AsyncGold" in cat.subscription_policies
+    assert cat.unenforced == ()
+
+
 def test_a_tier_a_lenient_build_leaves_out_is_not_also_reported_as_unenforced():
     doc = catalog_document()
     doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth") | {"rateLimitCount": 5, "rateLimitTimeUnit": "x"})
+    doc["subscriptions"][0]["policyId"] = "Bandwidth"  # left out in turn: it names a policy that is not there
     cat = build(doc, lenient=True)
     assert "Bandwidth" not in cat.subscription_policies
     assert cat.unenforced == ()
-    assert cat.skipped == ("subscriptionPolicies[2] (Bandwidth).rateLimitTimeUnit: unknown unit 'x'",)
+    assert cat.skipped == (
+        "subscriptionPolicies[2] (Bandwidth).rateLimitTimeUnit: unknown unit 'x'",
+        "subscriptions[0].policyId: no subscription policy named 'Bandwidth'",
+    )
 
 
 def test_an_api_policys_condition_groups_are_reported_not_enforced():

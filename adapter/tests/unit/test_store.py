@@ -17,6 +17,7 @@ def with_bandwidth_tier() -> dict:
     doc["subscriptionPolicies"].append(
         {"name": "Bandwidth", "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": 1}}}
     )
+    doc["subscriptions"][0]["policyId"] = "Bandwidth"
     return doc
 
 
