@@ -255,7 +255,9 @@ def _items(doc: Mapping[str, Any], key: str) -> list[tuple[_Item, str]]:
     return out
 
 
-def _limit(item: _Item, where: str, unenforced: list[str]) -> Limit | None:
+def _limit(item: _Item, where: str) -> Limit | str | None:
+    """A policy's request-count limit; the type of its quota where it counts something else (bandwidth, events,
+    AI tokens: what the response carries, which ext_authz never sees); None without one."""
     raw = item.get("defaultLimit", Mapping)
     if raw is None:
         return None
@@ -263,9 +265,7 @@ def _limit(item: _Item, where: str, unenforced: list[str]) -> Limit | None:
     quota = limit.get("quotaType", str) or limit.get("type", str) or "requestCount"
     count_raw = limit.get("requestCount", Mapping)
     if quota.lower() not in ("requestcount", "requestcountlimit"):
-        # Bandwidth, event and AI quotas count what the response carries: not enforceable in ext_authz.
-        unenforced.append(f"{where}: its {quota} quota is not enforced; the tier does not limit requests")
-        return None
+        return quota
     if count_raw is None:
         return None
     rc = _Item(count_raw, f"{where}.defaultLimit.requestCount")
@@ -299,14 +299,18 @@ def _policies(doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list
 
     def parse(item: _Item, where: str) -> None:
         name = item.get("name", str, required=True)
-        notes: list[str] = []  # kept only if the whole policy parses (a lenient build may leave it out)
-        limit = None if name == UNLIMITED else _limit(item, where, notes)
+        # Named, not numbered: the note must read the same when APIM lists the policies in another order.
+        named, notes = f"{key} {name!r}", []  # notes kept only if the whole policy parses (lenient builds)
+        limit = None if name == UNLIMITED else _limit(item, where)
+        if isinstance(limit, str):
+            notes.append(f"{named}: its {limit} quota is not enforced; the tier does not limit requests")
+            limit = None
         # An advanced API policy's condition groups (internal data API `ApiPolicy.conditionGroups`: other limits for
         # requests matching a header, query parameter, JWT claim or IP) are not read: the default limit applies.
         groups = item.get("conditionGroups", list, default=[]) if key == "apiPolicies" else []
         if groups:
-            notes.append(f"{where}: its {len(groups)} condition group(s) are not enforced; its default limit applies "
-                         "to every request")  # fmt: skip
+            notes.append(f"{named}: its {len(groups)} condition group(s) are not enforced; its default limit "
+                         "applies to every request")  # fmt: skip
         stop = item.get("stopOnQuotaReach", bool, default=True)
         burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
         policies[name] = Policy(name, limit, stop, burst)

@@ -170,8 +170,7 @@ def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
     cat = build(doc)
     assert cat.subscription_policies["Bandwidth"].limit is None
     assert cat.unenforced == (
-        "subscriptionPolicies[2] (Bandwidth): its bandwidthVolume quota is not enforced; the tier does not limit "
-        "requests",
+        "subscriptionPolicies 'Bandwidth': its bandwidthVolume quota is not enforced; the tier does not limit requests",
     )
     assert build(catalog_document()).unenforced == ()
 
@@ -214,6 +213,5 @@ def test_an_api_policys_condition_groups_are_reported_not_enforced():
     cat = build(doc)
     assert cat.api_policies["Advanced"].limit == Limit(100, 60)
     assert cat.unenforced == (
-        "apiPolicies[0] (Advanced): its 1 condition group(s) are not enforced; its default limit applies to every "
-        "request",
+        "apiPolicies 'Advanced': its 1 condition group(s) are not enforced; its default limit applies to every request",
     )
