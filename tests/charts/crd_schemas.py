@@ -8,6 +8,7 @@ are not evaluated.
 """
 
 import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -36,7 +37,10 @@ SOURCES = {
     "prometheus-operator": (
         "github.com/prometheus-operator/prometheus-operator",
         "PROMETHEUS_OPERATOR_VERSION",
-        ["example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"],
+        [
+            f"example/prometheus-operator-crd/monitoring.coreos.com_{kind}.yaml"
+            for kind in ("servicemonitors", "prometheusrules")
+        ],
     ),
 }
 
@@ -118,8 +122,10 @@ def generate(name: str) -> dict[str, dict]:
 def crd_schemas() -> dict[str, dict]:
     """`<group>/<version>/<Kind>` -> JSON schema, for every CRD source, cached per pinned version."""
     schemas = {}
-    for name, (_, version_key, _) in SOURCES.items():
-        cached = CACHE / f"{name}-{version(version_key)}.json"
+    for name, (_, version_key, files) in SOURCES.items():
+        # Keyed by the files read too: a CRD added to SOURCES must not be missing from an older cache.
+        files_digest = hashlib.sha256("\n".join(files).encode()).hexdigest()[:12]
+        cached = CACHE / f"{name}-{version(version_key)}-{files_digest}.json"
         if not cached.exists():
             CACHE.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps(generate(name)))

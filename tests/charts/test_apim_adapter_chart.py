@@ -1,5 +1,8 @@
 """What the apim-adapter chart renders: the properties operators and Istio rely on."""
 
+import re
+
+import promql_parser
 import yaml
 from chart_helpers import CHARTS, find, kinds, render, render_notes, template
 from crd_schemas import schema_errors
@@ -349,6 +352,59 @@ def test_service_monitor_scrapes_the_admin_port():
     monitor = find(render(CHART, values={"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "http-admin"
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def exported_metric_names() -> set[str]:
+    """The series names the adapter exports (adapter/src/apim_adapter/metrics.py, as prometheus_client names them)."""
+    from prometheus_client import REGISTRY
+
+    import apim_adapter.metrics  # noqa: F401  (registers the adapter's metrics)
+
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        if family.name.startswith("apim_adapter_")
+        for suffix in suffixes.get(family.type, ())
+    }
+
+
+def alerts(objects) -> dict[str, dict]:
+    (group,) = find(objects, "PrometheusRule")["spec"]["groups"]
+    return {rule["alert"]: rule for rule in group["rules"]}
+
+
+WSO2 = (CI / "all-enabled-values.yaml",)  # its control plane is wso2 (resyncSeconds at the default, 300)
+
+
+def test_the_alerts_watch_metrics_the_adapter_exports_in_expressions_prometheus_parses():
+    """A renamed metric or a typo in an expression would make an alert that never fires: every series an alert
+    selects is one the adapter exports, and every expression parses (promql-parser)."""
+    exported = exported_metric_names()
+    objects = render(CHART, files=WSO2)
+    release = find(objects, "PrometheusRule")["metadata"]
+    for name, rule in alerts(objects).items():
+        promql_parser.parse(rule["expr"])
+        used = set(re.findall(r"\bapim_adapter_\w+", rule["expr"]))
+        assert used, name
+        assert used <= exported, (name, used - exported)
+        # This release's series only: the labels its ServiceMonitor gives them.
+        assert f'job="{release["name"]}", namespace="{release["namespace"]}"' in rule["expr"], name
+
+
+def test_the_alerts_follow_the_control_plane_and_carry_the_alert_labels():
+    assert "PrometheusRule" not in kinds(render(CHART))
+    wso2 = alerts(render(CHART, files=WSO2))
+    assert wso2["ApimAdapterApimCatalogStale"]["expr"].endswith("> 900")  # 3 x resyncSeconds
+    assert {rule["labels"]["team"] for rule in wso2.values()} == {"platform"}
+    config = yaml.safe_load(WSO2[0].read_text())["config"]
+    config["controlPlane"]["resyncSeconds"] = 60
+    faster = alerts(render(CHART, files=WSO2, values={"config": config}))
+    assert faster["ApimAdapterApimCatalogStale"]["expr"].endswith("> 180")
+    on_a_file = alerts(render(CHART, values={"prometheusRule": {"enabled": True}}))
+    assert not any("controlplane" in rule["expr"] for rule in on_a_file.values())
+    assert set(on_a_file) < set(wso2)
+    assert {"ApimAdapterCheckErrors", "ApimAdapterCatalogItemsNotEnforced"} <= set(on_a_file)
 
 
 def test_topology_spread_gets_the_selector_labels():
