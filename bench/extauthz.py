@@ -788,10 +788,10 @@ def projected_scaling(results: dict[str, dict[str, Any]], one: str, two: str) ->
     return [2 * r for r in paired(results, one, two, "cpu_rounds")]
 
 
-# A second worker can only add req/s where the first one was the bottleneck, its core busy. Behind the load a run
-# can give it (Envoy and wrk on two cores), one worker on the compiled transport is not (~0.3 of its core on this
-# box in run T): both scenarios are then capped by the load alike, and their req/s measure the load, not the
-# workers.
+# A second worker can only add req/s where the first one was the bottleneck, its core busy. One worker on the
+# compiled transport is not: behind the load one core gives it kept ~0.3 of its core busy (run T, 2 vCPUs), and
+# behind Envoy on two cores (~120 µs a request: ~16,000 req/s) it would need ~0.75 of it at run T's ~47-54 µs a
+# check. Both scenarios are then capped by the load alike, and their req/s measure the load, not the workers.
 SATURATED = 0.9  # of a core, in every round
 WORKER_SCALING = {
     True: "worker scaling measured where one worker keeps its core busy, else projected",

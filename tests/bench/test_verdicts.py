@@ -129,9 +129,10 @@ def test_where_two_cores_are_free_and_one_worker_is_the_bottleneck_the_workers_m
 
 
 def test_where_one_worker_is_not_the_bottleneck_its_req_s_measure_the_load_and_the_projection_decides():
-    """Behind an Envoy on two cores one compiled-transport worker keeps ~0.3 of its core busy: the load caps one
-    worker and two alike (here 1.0x), which says nothing of what a second worker adds; the projection from CPU per
-    request on the dedicated cores does. One round short of the core is enough to leave the measured req/s out."""
+    """One compiled-transport worker is not its own bottleneck behind the load a run can give (~0.3 of its core
+    behind one load core in run T, ~0.75 estimated behind two): the load caps one worker and two alike (here
+    1.0x), which says nothing of what a second worker adds; the projection from CPU per request on the dedicated
+    cores does. One round short of the core is enough to leave the measured req/s out."""
     results = workers_on_their_own_cores([950, 300, 950], [1000, 1000, 1010])
     checks = {c["target"]: c for c in targets(results)}
     assert "workers 1 → 2: ≥ 1.8x req/s" not in checks
