@@ -36,16 +36,12 @@ from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.grpc_wire import CHECK_HEADERS, framed
 from harness.pipeline import check_request
+from harness.processes import rss_mib
 from harness.sample_catalog import KM, catalog_document
 
 from .extauthz import environment
 
 REPORT_EVERY = 5000
-
-
-def rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
 
 
 class ZeroWindowClient:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import os
 import re
@@ -33,7 +32,7 @@ import requests
 from harness import oidc
 from harness.envoy import Authz
 from harness.helpers import ROOT
-from harness.processes import process_tree
+from harness.processes import rss_mib
 
 from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, gc_pauses, gc_row, pin, start_envoy
 
@@ -84,15 +83,6 @@ done = function(summary, latency, requests)
   io.write(string.format("SOAK ok=%d unauthorized=%d other=%d failed=%d\n", t.ok, t.unauthorized, t.other, t.failed))
 end
 """
-
-
-def rss_mib(pid: int) -> float:
-    total = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
-    return total / 1024
 
 
 def _b64(data: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,6 +30,16 @@ def process_tree(pid: int) -> list[int]:
             for tid in os.listdir(f"/proc/{p}/task"):
                 queue += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
     return pids
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of `pid` and every process it started (`process_tree`), in MiB, from /proc."""
+    total = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    return total / 1024
 
 
 class Process:
