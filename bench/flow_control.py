@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             for sent in range(1, args.calls + 1):
                 try:
                     client.call(message)
-                except OSError:  # the adapter ended the connection
+                except (OSError, h2.exceptions.ProtocolError):  # the adapter ended the connection (seen by h2 first)
                     break
                 if sent % REPORT_EVERY == 0:
                     time.sleep(0.2)  # the adapter's answers to the last calls
