@@ -201,7 +201,7 @@ class Adapter:
                             Usage(c.limit, used, c.limit.reset(now)) for c, used in zip(counters, counts, strict=True)
                         ]
                         req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
-                        d = conclude(prepared.admitted, usages)
+                        d = conclude(prepared.admitted, counters, usages)
                         return self._observe(req, d, transport, started, None, credential)
                     left = 0
                 if tightest < 0 or left < least:
@@ -279,6 +279,8 @@ class Adapter:
             now = self.clock()
             admitted = self.pipeline.admission(fingerprint(token), d.resource, catalog.version, now)
             if admitted is None:  # gone from its cache since (evicted): the next whole check keeps it again
+                return
+            if admitted.conditional:  # its counters depend on each request's headers, query and address
                 return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header

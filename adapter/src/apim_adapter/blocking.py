@@ -112,15 +112,15 @@ def blocked(
     if user and _user(user) in policies.users:
         return True
     if policies.ips and client_ip:
-        ip = _client_address(client_ip)
+        ip = ip_number(client_ip)
         if ip is not None:
             return any(condition.blocks(*ip) for condition in policies.ips)
     return False
 
 
 @functools.lru_cache(maxsize=8192)  # bounded; callers repeat, and parsing costs more than the checks
-def _client_address(value: str) -> tuple[int, int] | None:
-    """(IP version, integer value); an IPv4 client seen on an IPv6 socket as IPv4."""
+def ip_number(value: str) -> tuple[int, int] | None:
+    """(IP version, integer value) of an address (None: not one); an IPv4 client seen on an IPv6 socket as IPv4."""
     ip = _address(value)
     if ip is None:
         return None

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import blocking, revocation
+from . import blocking, conditions, revocation
 from .blocking import DenyPolicies
+from .conditions import ConditionGroup
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -77,6 +78,9 @@ class Policy:
     # Burst control (spike arrest): `rateLimitCount` per `rateLimitTimeUnit`, enforced only when the policy stops
     # on quota reach (ThrottleHandler.isSubscriptionLevelSpike); over it → 429 900807.
     burst: Limit | None = None
+    # An advanced API policy's condition groups (conditions.py): other limits for the requests meeting them; `limit`
+    # counts the requests meeting none.
+    groups: tuple[ConditionGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,20 +309,41 @@ def _policies(doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list
         if isinstance(limit, str):
             notes.append(f"{named}: its {limit} quota is not enforced; the tier does not limit requests")
             limit = None
-        # An advanced API policy's condition groups (internal data API `ApiPolicy.conditionGroups`: other limits for
-        # requests matching a header, query parameter, JWT claim or IP) are not read: the default limit applies.
-        groups = item.get("conditionGroups", list, default=[]) if key == "apiPolicies" else []
-        if groups:
-            notes.append(f"{named}: its {len(groups)} condition group(s) are not enforced; its default limit "
-                         "applies to every request")  # fmt: skip
+        groups = _condition_groups(item, where, named, notes) if key == "apiPolicies" else ()
         stop = item.get("stopOnQuotaReach", bool, default=True)
         burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
-        policies[name] = Policy(name, limit, stop, burst)
+        policies[name] = Policy(name, limit, stop, burst, groups)
         if notes:
             unenforced[name] = notes
 
     each(key, parse)
     return policies
+
+
+def _condition_groups(item: _Item, where: str, named: str, notes: list[str]) -> tuple[ConditionGroup, ...]:
+    """An advanced API policy's condition groups (internal data API `ApiPolicy.conditionGroups`)."""
+    groups = []
+    for i, raw in enumerate(item.get("conditionGroups", list, default=[])):
+        group = _Item(raw, f"{where}.conditionGroups[{i}]")
+        group_id = group.get("conditionGroupId", int, required=True)
+        limit = _limit(group, group.where)
+        if limit is None:  # the traffic manager deploys no count for it, and the default one counts its requests
+            continue  # (ThrottlePolicyTemplateBuilder: `if (conditionGroup.getDefaultLimit() == null) continue`)
+        if isinstance(limit, str):
+            notes.append(f"{named}: the {limit} quota of its condition group {group_id} is not enforced; the "
+                         "requests meeting the group are not limited by the policy")  # fmt: skip
+            limit = None
+        found = []
+        for j, raw_condition in enumerate(group.get("condition", list, default=[])):
+            at = f"{group.where}.condition[{j}]"
+            if not isinstance(raw_condition, Mapping):
+                raise CatalogError(f"{at}: must be an object")
+            try:
+                found.append(conditions.condition(raw_condition, at))
+            except conditions.BadCondition as exc:
+                raise CatalogError(str(exc)) from exc
+        groups.append(ConditionGroup(group_id, tuple(found), limit))
+    return tuple(groups)
 
 
 def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tuple[Resource, ...]:

@@ -5,6 +5,7 @@
                         JWKS fetch, introspection)
     admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
     deny        pure    APIM's deny policies (API, application, user, client IP)
+    conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
 
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import blocking, errors, revocation
+from .backend_jwt import caller_claims
 from .cache import TtlCache
-from .catalog import Api, Application, Catalog, KeyMapping, Limit, Resource, Subscription
+from .catalog import Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
+from .conditions import Facts
 from .errors import ErrorCode, Unavailable
 from .ratelimit import RateLimiter, Usage
 from .tokens import Principal, Rejection, fingerprint
@@ -114,10 +117,29 @@ class Counter:
 
 
 @dataclass(frozen=True, slots=True)
+class Conditional:
+    """An API or resource tier with condition groups: the request decides which of its counters it is counted on."""
+
+    key: str
+    policy: Policy
+    error: ErrorCode
+
+    def counters(self, facts: Facts) -> list[Counter]:
+        """Each group the request meets counts it; the policy's own limit counts the requests meeting none
+        (`ThrottleConditionEvaluator.getApplicableConditions`, the traffic manager's `_condition_<id>` and
+        `_default` counts)."""
+        met = [g for g in self.policy.groups if g.applies(facts)]
+        if not met:
+            return [Counter(self.key, self.policy.limit, self.error, True)] if self.policy.limit else []
+        return [Counter(f"{self.key}:condition:{g.id}", g.limit, self.error, True) for g in met if g.limit]
+
+
+@dataclass(frozen=True, slots=True)
 class Admitted:
     decision: Decision  # the allow, before the limits
-    counters: tuple[Counter, ...]
+    counters: tuple[Counter, ...]  # every request's, unless ...
     version: int  # of the catalog it was admitted on
+    conditional: tuple[Counter | Conditional, ...] = ()  # ... a tier has condition groups: in order, per request
 
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:
@@ -188,15 +210,12 @@ def counters(
 
 def _counters(
     catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
-) -> tuple[Counter, ...]:
-    out = []
+) -> tuple[Counter | Conditional, ...]:
+    out: list[Counter | Conditional] = []
     api_policy = catalog.api_policies[api.policy]
-    if api_policy.limit:
-        out.append(Counter(f"api:{api.uuid}", api_policy.limit, errors.THROTTLED_API, True))
+    out += _tier(f"api:{api.uuid}", api_policy, errors.THROTTLED_API)
     res_policy = catalog.api_policies[res.throttling_policy]
-    if res_policy.limit:
-        key = f"res:{api.uuid}:{res.method}:{res.pattern}"
-        out.append(Counter(key, res_policy.limit, errors.THROTTLED_RESOURCE, True))
+    out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
     if app is not None and sub is not None:
         sub_policy = catalog.subscription_policies[sub.policy]
         if sub_policy.burst:  # spike arrest first, as ThrottleHandler checks it before the quota
@@ -212,12 +231,40 @@ def _counters(
     return tuple(out)
 
 
+def _tier(key: str, policy: Policy, error: ErrorCode) -> list[Counter | Conditional]:
+    if policy.groups:
+        return [Conditional(key, policy, error)]
+    return [Counter(key, policy.limit, error, True)] if policy.limit else []
+
+
+def _admission(allowed: Decision, kept: tuple[Counter | Conditional, ...], version: int) -> Admitted:
+    if any(isinstance(c, Conditional) for c in kept):
+        return Admitted(allowed, (), version, kept)
+    return Admitted(allowed, cast("tuple[Counter, ...]", kept), version)  # no Conditional among them
+
+
+def applied(admission: Admitted, req: CheckInput) -> tuple[Counter, ...]:
+    """The counters this request is counted on: the admission's, with its condition groups met."""
+    if not admission.conditional:
+        return admission.counters
+    d = admission.decision
+
+    def claims() -> dict[str, Any]:  # the token's, and WSO2's about the caller (as its backend JWT carries them)
+        return {**d.principal.claims, **(caller_claims(d) or {})} if d.principal is not None else {}
+
+    facts = Facts(req.headers, req.path, req.client_ip, claims)
+    out: list[Counter] = []
+    for c in admission.conditional:
+        out += c.counters(facts) if isinstance(c, Conditional) else [c]
+    return tuple(out)
+
+
 def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Admitted | Decision:
     """Who may call this resource: the principal's application, its subscription and the resource's scopes."""
     api, res = planned.api, planned.resource
     if principal is None:  # an unsecured resource
         allowed = Decision(None, "allowed", api=api, resource=res)
-        return Admitted(allowed, counters(catalog, api, res, None, None), catalog.version)
+        return _admission(allowed, counters(catalog, api, res, None, None), catalog.version)
     key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
     app = catalog.applications.get(key.app_uuid) if key else None
     if key is None or app is None:
@@ -231,7 +278,7 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if res.scopes and not (res.scopes & principal.scopes):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return Admitted(allowed, counters(catalog, api, res, app, sub), catalog.version)
+    return _admission(allowed, counters(catalog, api, res, app, sub), catalog.version)
 
 
 def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:
@@ -248,11 +295,11 @@ def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | N
     return None
 
 
-def conclude(admitted: Admitted, usages: list[Usage]) -> Decision:
+def conclude(admission: Admitted, counters: tuple[Counter, ...], usages: list[Usage]) -> Decision:
     """The limits: the first enforced counter over its limit denies; otherwise allow with the tightest counter."""
-    a = admitted.decision
+    a = admission.decision
     error, reason, usage = None, "allowed", min(usages, key=lambda u: u.remaining)
-    for counter, counted in zip(admitted.counters, usages, strict=True):
+    for counter, counted in zip(counters, usages, strict=True):
         if counter.enforce and counted.exceeded:
             error, reason, usage = counter.error, "throttled", counted
             break
@@ -303,13 +350,14 @@ class Pipeline:
         if blocked is not None:
             return blocked
 
-        if not admitted.counters:
+        counted = applied(admitted, req)
+        if not counted:
             return admitted.decision
-        wanted = tuple((c.key, c.limit) for c in admitted.counters)
+        wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now)
         if usages is None:
             usages = yield Count(wanted, now)
-        return conclude(admitted, usages)
+        return conclude(admitted, counted, usages)
 
     def _admit(
         self, catalog: Catalog, planned: Planned, principal: Principal | None, now: float

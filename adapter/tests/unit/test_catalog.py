@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from apim_adapter.catalog import CatalogError, Limit, build, compile_template
-from harness.sample_catalog import catalog_document
+from harness.sample_catalog import catalog_document, per_minute
 
 
 def test_sample_catalog_builds_with_indexes():
@@ -200,18 +200,57 @@ def test_a_tier_a_lenient_build_leaves_out_is_not_also_reported_as_unenforced():
     )
 
 
-def test_an_api_policys_condition_groups_are_reported_not_enforced():
-    """APIM's advanced API policies limit requests matching a header, query parameter, JWT claim or IP otherwise
-    than the rest (internal data API `ApiPolicy.conditionGroups`); the adapter applies the default limit to all."""
+def test_an_api_policys_condition_groups_are_read_and_a_group_counting_bandwidth_is_reported_not_enforced():
+    """APIM's advanced API policies limit requests meeting a header, query parameter, JWT claim or IP otherwise than
+    the rest (internal data API `ApiPolicy.conditionGroups`; conditions.py): a group counting requests is read, one
+    counting bandwidth cannot be (ext_authz never sees the response), and one without a limit is no group at all
+    (the traffic manager deploys none for it)."""
     doc = catalog_document()
     doc["apiPolicies"] = [
-        {"name": "Advanced", "defaultLimit": {"quotaType": "requestCount",
-                                              "requestCount": {"requestCount": 100, "timeUnit": "min"}},
-         "conditionGroups": [{"conditionGroupId": 1, "quotaType": "requestCount", "conditions": []}]},
+        {"name": "Advanced", "defaultLimit": per_minute("", 100)["defaultLimit"],
+         "conditionGroups": [
+             {"conditionGroupId": 7, "defaultLimit": per_minute("", 10)["defaultLimit"],
+              "condition": [{"conditionType": "Header", "name": "X-Tier", "value": "^gold$", "isInverted": False}]},
+             {"conditionGroupId": 8, "defaultLimit": {"quotaType": "bandwidthVolume",
+                                                      "bandwidth": {"dataAmount": 1, "dataUnit": "MB"}},
+              "condition": [{"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"}]},
+             {"conditionGroupId": 9, "condition": []},
+         ]},
     ]  # fmt: skip
     doc["apis"][0]["policy"] = "Advanced"
     cat = build(doc)
-    assert cat.api_policies["Advanced"].limit == Limit(100, 60)
+    policy = cat.api_policies["Advanced"]
+    assert policy.limit == Limit(100, 60)
+    assert [(g.id, g.limit) for g in policy.groups] == [(7, Limit(10, 60)), (8, None)]
+    header = policy.groups[0].conditions[0]
+    assert (header.kind, header.name, header.pattern.pattern) == ("Header", "x-tier", "^gold$")
     assert cat.unenforced == (
-        "apiPolicies 'Advanced': its 1 condition group(s) are not enforced; its default limit applies to every request",
+        "apiPolicies 'Advanced': the bandwidthVolume quota of its condition group 8 is not enforced; the requests "
+        "meeting the group are not limited by the policy",
     )
+
+
+@pytest.mark.parametrize(
+    ("condition", "error"),
+    [
+        ({"conditionType": "Date", "name": "d", "value": "x"}, "condition[0].conditionType: unknown type 'Date'"),
+        ({"conditionType": "Header", "value": "x"}, "condition[0]: a Header condition needs a name and a value"),
+        ({"conditionType": "QueryParameterType", "name": "q", "value": "("}, "condition[0].value: not a regular"),
+        ({"conditionType": "IPRange", "name": "10.0.0.1", "value": "::1"}, "needs IP addresses of one version"),
+        ({"conditionType": "IPSpecific", "value": "10.0.0.1", "isInverted": "yes"}, "isInverted: expected bool"),
+    ],
+)
+def test_a_condition_that_cannot_be_evaluated_rejects_its_policy_naming_the_field(condition, error):
+    doc = catalog_document()
+    doc["apiPolicies"] = [
+        {"name": "Advanced", "defaultLimit": per_minute("", 100)["defaultLimit"],
+         "conditionGroups": [{"conditionGroupId": 1, "defaultLimit": per_minute("", 1)["defaultLimit"],
+                              "condition": [condition]}]},
+    ]  # fmt: skip
+    with pytest.raises(CatalogError) as raised:
+        build(doc)
+    assert str(raised.value).startswith("apiPolicies[0] (Advanced).conditionGroups[0].condition[0]")
+    assert error in str(raised.value)
+    lenient = build(doc, lenient=True)  # what APIM serves: the policy is left out, and said so
+    assert "Advanced" not in lenient.api_policies
+    assert error in lenient.skipped[0]
