@@ -159,6 +159,15 @@ def test_the_allowlist_names_every_header_the_adapter_reads_and_nothing_else():
     assert [p["exact"] for p in patterns] == list(REQUEST_HEADERS)
 
 
+def test_the_allowlists_add_the_headers_an_apim_advanced_policys_conditions_read(tmp_path):
+    values = {"istio": {"extensionProvider": {"headerAllowlist": True, "extraCheckHeaders": ["x-plan"]}}}
+    patterns = merged_fields(values)["allowed_headers"]["patterns"]
+    assert [p["exact"] for p in patterns] == [*REQUEST_HEADERS, "x-plan"]
+    notes = render_notes(CHART, tmp_path, values=values)
+    http = next(line for line in notes.splitlines() if "includeRequestHeadersInCheck" in line)
+    assert yaml.safe_load(http)["includeRequestHeadersInCheck"] == [*REQUEST_HEADERS, "x-plan"]
+
+
 def test_envoy_takes_the_allowlist_on_a_grpc_provider_and_refuses_it_on_an_http_one(tmp_path):
     """Why headerAllowlist is for gRPC providers only: istiod's HTTP filter has its own allowlist
     (http_service.authorization_request.allowed_headers), and Envoy's ext_authz.cc refuses both."""
