@@ -55,7 +55,15 @@ HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *H
 # What the apim-adapter chart's EnvoyFilter merges into the gateway's ext_authz filter (tests/charts checks it):
 # `clearRouteCache`, and `headerAllowlist` (gRPC providers only: Envoy refuses it next to istiod's HTTP allowlist).
 CLEAR_ROUTE_CACHE = {"clear_route_cache": True}
-HEADER_ALLOWLIST = {"allowed_headers": {"patterns": [{"exact": name} for name in REQUEST_HEADERS]}}
+
+
+def header_allowlist(extra_check_headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`headerAllowlist`, with `extraCheckHeaders` (the headers APIM advanced policies' conditions read)."""
+    names = (*REQUEST_HEADERS, *extra_check_headers)
+    return {"allowed_headers": {"patterns": [{"exact": name} for name in names]}}
+
+
+HEADER_ALLOWLIST = header_allowlist()
 
 
 # What a browser sends with an API call beside its credential (~1.2 KB, a session cookie and another system's
@@ -79,9 +87,14 @@ BROWSER_HEADERS = {
 }
 
 
-def envoyfilter_patch(clear_route_cache: bool, header_allowlist: bool) -> dict[str, Any] | None:
+def envoyfilter_patch(
+    clear_route_cache: bool, allowlist: bool, extra_check_headers: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """The chart's EnvoyFilter merge with these values; None when it renders no EnvoyFilter."""
-    patch = {**(CLEAR_ROUTE_CACHE if clear_route_cache else {}), **(HEADER_ALLOWLIST if header_allowlist else {})}
+    patch = {
+        **(CLEAR_ROUTE_CACHE if clear_route_cache else {}),
+        **(header_allowlist(extra_check_headers) if allowlist else {}),
+    }
     return patch or None
 
 
@@ -419,7 +432,9 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
         health_path=settings.get("health_path", "/healthz"),
         tier_routing=TierRouting(**{**tiers, "tiers": tuple(tiers["tiers"])}) if tiers else None,
         ext_authz_patch=envoyfilter_patch(
-            settings.get("clear_route_cache", False), settings.get("header_allowlist", False)
+            settings.get("clear_route_cache", False),
+            settings.get("header_allowlist", False),
+            tuple(settings.get("extra_check_headers", ())),
         ),
         access_log_path=settings.get("access_log_path"),
     )

@@ -142,12 +142,12 @@ def merged_fields(values) -> dict:
 
 @pytest.mark.parametrize("clear_route_cache", [False, True])
 @pytest.mark.parametrize("header_allowlist", [False, True])
-def test_the_test_gateways_merge_is_the_charts(clear_route_cache, header_allowlist):
-    """harness/envoy.py merges what the chart renders, for each combination of its two values."""
-    values = {
-        "istio": {"extensionProvider": {"clearRouteCache": clear_route_cache, "headerAllowlist": header_allowlist}}
-    }
-    patch = envoyfilter_patch(clear_route_cache, header_allowlist)
+@pytest.mark.parametrize("extra", [(), ("x-plan", "x-region")])
+def test_the_test_gateways_merge_is_the_charts(clear_route_cache, header_allowlist, extra):
+    """harness/envoy.py merges what the chart renders, for each combination of its values."""
+    provider = {"clearRouteCache": clear_route_cache, "headerAllowlist": header_allowlist, "extraCheckHeaders": extra}
+    values = {"istio": {"extensionProvider": provider}}
+    patch = envoyfilter_patch(clear_route_cache, header_allowlist, extra)
     if patch is None:
         assert not [o for o in render(CHART, values=values) if o["kind"] == "EnvoyFilter"]
     else:
