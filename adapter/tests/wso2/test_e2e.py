@@ -26,12 +26,27 @@ from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, per_minute
 
 SHARED_LIMIT = 20
+GOLD_PLAN_LIMIT = 2  # the "Advanced" policy's condition group: requests with `x-plan: gold`, 2 a minute
 BURST_LIMIT = 3  # spike arrest of the "Bursty" policy: 3 a minute beside a quota of 1000 a minute
 API = "/httpbin/1.0.0"
 CHANGE_WITHIN = 1.0  # seconds from a change in APIM to the decision through Envoy
 CONNECTED = r"apim_adapter_controlplane_event_hub_connected 1\.0"
 LATE_SUB = {"subscriptionUUID": "sub-late", "subscriptionId": 50, "policyId": "Gold", "subscriptionState": "UNBLOCKED",
             "apiUUID": "api-httpbin", "apiId": 1, "applicationUUID": "app-late", "appId": len(APPS) + 1}  # fmt: skip
+
+
+# An advanced API policy as `GET /api-policies` serves it (internal.service `SubscriptionValidationDataUtil`, the
+# condition from `ApiMgtDAO.createConditionGroupDTO`): a header condition group beside the policy's own limit.
+ADVANCED = {
+    "id": 1, "tenantId": -1234, "tenantDomain": "carbon.super", "name": "Advanced", "quotaType": "requestCount",
+    "applicableLevel": "apiLevel",
+    "defaultLimit": per_minute("", 1000)["defaultLimit"],
+    "conditionGroups": [{
+        "policyId": 1, "quotaType": "requestCount", "conditionGroupId": 3,
+        "condition": [{"conditionType": "Header", "name": "X-Plan", "value": "^gold$", "isInverted": False}],
+        "defaultLimit": per_minute("", GOLD_PLAN_LIMIT)["defaultLimit"],
+    }],
+}  # fmt: skip
 
 
 @dataclass
@@ -93,6 +108,9 @@ def stack(tmp_path_factory, redis_server, test_ca, check_answers) -> Wso2Stack:
             "revoked-app": ("UNBLOCKED", "Gold"), "bursty": ("UNBLOCKED", "Bursty")}  # fmt: skip
     bursty = {**per_minute("Bursty", 1000), "rateLimitCount": BURST_LIMIT, "rateLimitTimeUnit": "min"}
     data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT), bursty))
+    data["apiPolicies"] = [ADVANCED]
+    status = next(m for m in data["apis"][0]["urlMappings"] if m["urlPattern"] == "/status/{status_code}")
+    status["throttlingPolicy"] = "Advanced"
     apim = ApimDouble(data, tls=test_ca, amqp_url=broker.url).start()
     config = {
         "controlPlane": {
@@ -243,6 +261,21 @@ def test_burst_control_throttles_with_900807_before_the_quota(stack):
     assert [r.status_code for r in statuses] == [200] * BURST_LIMIT + [429, 429]
     assert {r.json()["code"] for r in statuses[BURST_LIMIT:]} == {"900807"}
     assert all(int(r.headers["retry-after"]) >= 1 for r in statuses[BURST_LIMIT:])
+
+
+def test_an_advanced_policys_condition_group_limits_only_the_requests_meeting_it_across_replicas(stack):
+    if time.time() % 60 > 50:  # keep the calls inside one minute window
+        time.sleep(61 - time.time() % 60)
+    token = stack.token("subscribed")
+
+    def call(**headers: str) -> requests.Response:
+        headers["authorization"] = f"Bearer {token}"
+        return requests.get(stack.gateway.url + API + "/status/200", headers=headers, timeout=5)
+
+    gold = [call(**{"x-plan": "gold"}) for _ in range(GOLD_PLAN_LIMIT + 2)]  # over both replicas
+    assert [r.status_code for r in gold] == [200] * GOLD_PLAN_LIMIT + [429, 429]
+    assert {r.json()["code"] for r in gold[GOLD_PLAN_LIMIT:]} == {"900802"}  # the resource's policy
+    assert [call(**{"x-plan": "golden"}).status_code, call().status_code] == [200, 200]  # the policy's own count
 
 
 def test_two_replicas_enforce_one_shared_tier_limit_exactly(stack):
