@@ -25,7 +25,7 @@ from typing import Any, cast
 from . import blocking, errors, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
-from .catalog import Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
+from .catalog import UNLIMITED, Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
 from .conditions import Facts
 from .errors import ErrorCode, Unavailable
 from .ratelimit import RateLimiter, Usage
@@ -212,10 +212,13 @@ def _counters(
     catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
 ) -> tuple[Counter | Conditional, ...]:
     out: list[Counter | Conditional] = []
-    api_policy = catalog.api_policies[api.policy]
-    out += _tier(f"api:{api.uuid}", api_policy, errors.THROTTLED_API)
-    res_policy = catalog.api_policies[res.throttling_policy]
-    out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
+    # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
+    # throttle policy is present then it will apply and no resource level policy will apply for it").
+    if api.policy != UNLIMITED:
+        out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API)
+    else:
+        res_policy = catalog.api_policies[res.throttling_policy]
+        out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
     if app is not None and sub is not None:
         sub_policy = catalog.subscription_policies[sub.policy]
         if sub_policy.burst:  # spike arrest first, as ThrottleHandler checks it before the quota

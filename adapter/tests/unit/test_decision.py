@@ -107,6 +107,21 @@ def test_each_tier_level_throttles_with_its_code(where, code):
     assert headers["ratelimit-remaining"] == "0"
 
 
+def test_an_apis_own_policy_replaces_its_resources_policies():
+    """APIM's gateway counts an API with a policy of its own (not Unlimited) on that policy alone, whatever its
+    resources' policies say (ThrottleHandler: apiLevelThrottleKey replaces the resource's key)."""
+    doc = catalog_document()
+    doc["apiPolicies"] = [per_minute("Three", 3), per_minute("One", 1)]
+    doc["apis"][0]["policy"] = "Three"
+    doc["apis"][0]["urlMappings"][0]["throttlingPolicy"] = "One"  # GET /ip
+    p, t = InProcess(doc), token()
+    codes = [p.check(bearer=t).code or "allowed" for _ in range(4)]
+    assert codes == ["allowed", "allowed", "allowed", "900800"]  # not 900802 at the second
+    doc["apis"][0]["policy"] = "Unlimited"  # no policy of its own: the resources' apply
+    p = InProcess(doc)
+    assert [p.check(bearer=t).code or "allowed" for _ in range(2)] == ["allowed", "900802"]
+
+
 def test_subscription_tier_without_stop_on_quota_reach_only_counts():
     doc = catalog_document()
     soft = per_minute("Soft", 1)
