@@ -297,7 +297,9 @@ def _burst(item: _Item, where: str) -> Limit | None:
     return Limit(count, window)
 
 
-def _policies(doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list[str]]) -> dict[str, Policy]:
+def _policies(
+    doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list[str]], lenient: bool = False
+) -> dict[str, Policy]:
     """The policies of one kind; what of each cannot be enforced goes to `unenforced`, by policy name."""
     policies = {UNLIMITED: Policy(UNLIMITED, None)}
 
@@ -309,7 +311,7 @@ def _policies(doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list
         if isinstance(limit, str):
             notes.append(f"{named}: its {limit} quota is not enforced; the tier does not limit requests")
             limit = None
-        groups = _condition_groups(item, where, named, notes) if key == "apiPolicies" else ()
+        groups = _condition_groups(item, where, named, notes, lenient) if key == "apiPolicies" else ()
         stop = item.get("stopOnQuotaReach", bool, default=True)
         burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
         policies[name] = Policy(name, limit, stop, burst, groups)
@@ -320,8 +322,12 @@ def _policies(doc: Mapping[str, Any], key: str, each, unenforced: dict[str, list
     return policies
 
 
-def _condition_groups(item: _Item, where: str, named: str, notes: list[str]) -> tuple[ConditionGroup, ...]:
-    """An advanced API policy's condition groups (internal data API `ApiPolicy.conditionGroups`)."""
+def _condition_groups(
+    item: _Item, where: str, named: str, notes: list[str], lenient: bool
+) -> tuple[ConditionGroup, ...]:
+    """An advanced API policy's condition groups (internal data API `ApiPolicy.conditionGroups`). Lenient (what
+    APIM serves), a group with a condition the adapter cannot evaluate (a pattern only Java's regular expressions
+    read) is left out of its policy, and said so, rather than the policy and every API on it."""
     groups = []
     for i, raw in enumerate(item.get("conditionGroups", list, default=[])):
         group = _Item(raw, f"{where}.conditionGroups[{i}]")
@@ -341,8 +347,13 @@ def _condition_groups(item: _Item, where: str, named: str, notes: list[str]) -> 
             try:
                 found.append(conditions.condition(raw_condition, at))
             except conditions.BadCondition as exc:
-                raise CatalogError(str(exc)) from exc
-        groups.append(ConditionGroup(group_id, tuple(found), limit))
+                if not lenient:
+                    raise CatalogError(str(exc)) from exc
+                notes.append(f"{named}: its condition group {group_id} is not enforced ({exc}); the requests meeting "
+                             "it are counted on the policy's own limit")  # fmt: skip
+                break
+        else:
+            groups.append(ConditionGroup(group_id, tuple(found), limit))
     return tuple(groups)
 
 
@@ -403,7 +414,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
     unenforced_policies: dict[str, dict[str, list[str]]] = {"sub": {}, "app": {}, "api": {}}
     subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced_policies["sub"])
     application_policies = _policies(doc, "applicationPolicies", each, unenforced_policies["app"])
-    api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"])
+    api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"], lenient)
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}

@@ -251,6 +251,10 @@ def test_a_condition_that_cannot_be_evaluated_rejects_its_policy_naming_the_fiel
         build(doc)
     assert str(raised.value).startswith("apiPolicies[0] (Advanced).conditionGroups[0].condition[0]")
     assert error in str(raised.value)
-    lenient = build(doc, lenient=True)  # what APIM serves: the policy is left out, and said so
-    assert "Advanced" not in lenient.api_policies
-    assert error in lenient.skipped[0]
+    doc["apis"][0]["policy"] = "Advanced"
+    lenient = build(doc, lenient=True)  # what APIM serves: the group is left out, not the policy nor the API
+    assert lenient.api_policies["Advanced"].groups == ()
+    assert "api-httpbin" in lenient.apis
+    (note,) = lenient.unenforced
+    assert note.startswith("apiPolicies 'Advanced': its condition group 1 is not enforced (apiPolicies[0] (Advanced)")
+    assert error in note
