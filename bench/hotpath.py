@@ -156,6 +156,21 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
                     out["request read: compiled reader (apim_adapter_native)"] = best_us(lambda: read(payload))
         out["total: CheckRequest as the handler gets it → serialized CheckResponse"] = best_us(serve, flush)
         out["CPU µs per check with its analytics line (thread_time, median)"] = cpu_us(serve, flush)
+        if hasattr(adapter.store.current.api_policies["Unlimited"], "groups"):  # condition groups enforced
+            # The API on an advanced policy with a condition group: on the client's address, a warm check decides
+            # its counters itself; on a header, which a warm check does not read, every check is a whole one.
+            for kind, condition in (
+                ("an address group (counted per request)", {"conditionType": "IPSpecific", "value": "10.9.9.9"}),
+                ("a header group (never prepared)", {"conditionType": "Header", "name": "x-plan", "value": "^gold$"}),
+            ):
+                doc = fixture.catalog()
+                huge = doc["subscriptionPolicies"][0]["defaultLimit"]
+                doc["apiPolicies"] = [{"name": "Advanced", "defaultLimit": huge, "conditionGroups": [
+                    {"conditionGroupId": 1, "defaultLimit": huge, "condition": [condition]}]}]  # fmt: skip
+                doc["apis"][0]["policy"] = "Advanced"
+                assert adapter.publish(doc)
+                serve()  # admitted on the new catalog, and prepared where it can be
+                out[f"total on an advanced policy with {kind}"] = best_us(serve, flush)
         await adapter.analytics.close()
         await adapter.authenticator.close()
         return out

@@ -23,12 +23,12 @@ from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
-from .decision import CheckInput, Decision, Pipeline, bearer, conclude, denied, first_step
+from .decision import CheckInput, Decision, Pipeline, applied, bearer, conclude, denied, first_step
 from .errors import Unavailable
 from .prepared import PreparedAllows, credential_of
 from .prepared import key as prepared_key
 from .ratelimit import RateLimiter, Usage
-from .ratelimit.local import LocalRateLimiter
+from .ratelimit.local import LocalRateLimiter, kept_key
 from .render import Allow, Renderer
 from .store import CatalogStore
 from .tokens import fingerprint, jwks
@@ -190,8 +190,11 @@ class Adapter:
             if prepared.deny_policies and denied(catalog, prepared.admitted, client_ip) is not None:
                 return None  # the whole check answers it, with its metrics and log
             assert isinstance(self.limiter, LocalRateLimiter)  # prepared only with counters in this process
-            counters = prepared.admitted.counters
-            counts = self.limiter.count_now(prepared.windows, now)
+            counters, windows = prepared.admitted.counters, prepared.windows
+            if prepared.per_request:  # condition groups on the address, query or claims: this request's counters
+                counters = applied(prepared.admitted, CheckInput(method, host, path, {}, request_id, client_ip))
+                windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in counters)
+            counts = self.limiter.count_now(windows, now)
             tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
             for i, counter in enumerate(counters):
                 left = counter.limit.count - counts[i]
@@ -280,7 +283,7 @@ class Adapter:
             admitted = self.pipeline.admission(fingerprint(token), d.resource, catalog.version, now)
             if admitted is None:  # gone from its cache since (evicted): the next whole check keeps it again
                 return
-            if admitted.conditional:  # its counters depend on each request's headers, query and address
+            if admitted.reads_headers:  # its counters depend on headers a warm check does not read
                 return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header

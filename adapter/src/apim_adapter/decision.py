@@ -26,7 +26,7 @@ from . import blocking, errors, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import UNLIMITED, Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
-from .conditions import Facts
+from .conditions import HEADER, Facts
 from .errors import ErrorCode, Unavailable
 from .ratelimit import RateLimiter, Usage
 from .tokens import Principal, Rejection, fingerprint
@@ -124,6 +124,10 @@ class Conditional:
     policy: Policy
     error: ErrorCode
 
+    @property
+    def reads_headers(self) -> bool:
+        return any(c.kind == HEADER for g in self.policy.groups for c in g.conditions)
+
     def counters(self, facts: Facts) -> list[Counter]:
         """Each group the request meets counts it; the policy's own limit counts the requests meeting none
         (`ThrottleConditionEvaluator.getApplicableConditions`, the traffic manager's `_condition_<id>` and
@@ -140,6 +144,11 @@ class Admitted:
     counters: tuple[Counter, ...]  # every request's, unless ...
     version: int  # of the catalog it was admitted on
     conditional: tuple[Counter | Conditional, ...] = ()  # ... a tier has condition groups: in order, per request
+
+    @property
+    def reads_headers(self) -> bool:
+        """Whether its counters depend on request headers (a condition group's header condition)."""
+        return any(isinstance(c, Conditional) and c.reads_headers for c in self.conditional)
 
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:

@@ -36,7 +36,8 @@ class PreparedAllow:
     version: int  # the catalog version it was concluded on
     until: float  # the token's expiry, or the backend JWT's if earlier
     admitted: Admitted  # what conclude() needs when a counter is over its limit
-    windows: tuple[tuple[str, int], ...]  # the counters, as the local limiter counts them (`count_now`)
+    windows: tuple[tuple[str, int], ...]  # the counters, as the local limiter counts them (`count_now`) ...
+    per_request: bool  # ... or none: a condition group decides them for each request (address, query, claims)
     allow: Allow
     decided: tuple[Any, ...]  # this allow's key in the decision tally (metrics)
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
@@ -72,10 +73,13 @@ class PreparedAllows:
     def keep(self, found: Key, catalog: Catalog, admitted: Admitted, allow: Allow, decided: tuple[Any, ...]) -> None:
         """Keep an allow concluded on `catalog` from `admitted`, the pipeline's admission (`Pipeline.admission`)."""
         assert admitted.decision.principal is not None
+        assert not admitted.reads_headers  # a warm check has no headers but the credential and the user agent
         windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
         until = min(admitted.decision.principal.expires_at, allow.until)
         decided = self._decided(decided)
-        prepared = PreparedAllow(catalog.version, until, admitted, windows, allow, decided, bool(catalog.deny_policies))
+        per_request = bool(admitted.conditional)
+        deny = bool(catalog.deny_policies)
+        prepared = PreparedAllow(catalog.version, until, admitted, windows, per_request, allow, decided, deny)
         self._kept.put(found, prepared, until, 1024)
 
     def __len__(self) -> int:

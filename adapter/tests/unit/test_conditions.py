@@ -11,7 +11,7 @@ import pytest
 from apim_adapter.backend_jwt import DIALECT
 from apim_adapter.conditions import Facts, condition, flat_claims, query_parameters
 from apim_adapter.decision import CheckInput
-from harness.pipeline import InProcess, in_process_adapter, token, warm, whole
+from harness.pipeline import PATH, InProcess, in_process_adapter, token, warm, whole
 from harness.sample_catalog import catalog_document, per_minute
 
 
@@ -86,14 +86,28 @@ def test_a_resource_policy_with_groups_denies_with_the_resource_code():
     assert outcomes(p, t, 2, headers={"x-tier": "gold"}) == ["allowed", "900802"]
 
 
-def test_a_check_on_a_policy_with_groups_is_not_prepared_as_each_request_decides_its_counters():
-    """A warm check is answered from the previous identical one, keyed by token, method and path: it would count a
-    request from another address on the first one's group."""
-    a, t = in_process_adapter(advanced(group(1, 1, ip_range("10.0.0.0", "10.0.0.255")), default=5)), token()
-    assert whole(a, t, client="10.0.0.1").allowed
-    assert warm(a, t, client_ip="198.51.100.7") is None  # the whole check runs again
-    assert whole(a, t, client="10.0.0.2").code == "900800"
-    assert whole(a, t, client="198.51.100.7").allowed  # the policy's own count
+def test_a_warm_check_counts_the_groups_its_own_request_meets():
+    """A warm check is answered from the previous identical one (same token, method and path): its counters are
+    still this request's — the address and the query decide them again."""
+    doc = advanced(group(1, 1, ip_range("10.0.0.0", "10.0.0.255")), default=5)
+    a, t = in_process_adapter(doc), token()
+    assert whole(a, t, client="10.0.0.1").allowed  # the range's 1
+    allow, usage = warm(a, t, client_ip="198.51.100.7")  # prepared, counted on the policy's own 5
+    assert (usage.limit.count, usage.used) == (5, 1)
+    denied = warm(a, t, client_ip="10.0.0.2")
+    assert (denied.code, denied.usage.limit.count) == ("900800", 1)
+    query = {"conditionType": "QueryParameterType", "name": "plan", "value": "^gold$"}
+    a = in_process_adapter(advanced(group(1, 1, query), default=5))
+    assert whole(a, t, path=PATH + "?plan=gold").allowed
+    assert warm(a, t, path=PATH + "?plan=silver")[1].used == 1  # the policy's count
+    assert warm(a, t, path=PATH + "?plan=gold").code == "900800"
+
+
+def test_a_check_on_a_group_reading_a_header_is_never_prepared():
+    """A warm check reads no header but the credential and the user agent."""
+    a, t = in_process_adapter(advanced(group(1, 1, header("x-tier", "gold")), default=5)), token()
+    assert whole(a, t).allowed
+    assert warm(a, t) is None  # the whole check runs again
 
 
 @pytest.mark.parametrize(
