@@ -92,7 +92,7 @@ def test_a_warm_check_counts_the_groups_its_own_request_meets():
     doc = advanced(group(1, 1, ip_range("10.0.0.0", "10.0.0.255")), default=5)
     a, t = in_process_adapter(doc), token()
     assert whole(a, t, client="10.0.0.1").allowed  # the range's 1
-    allow, usage = warm(a, t, client_ip="198.51.100.7")  # prepared, counted on the policy's own 5
+    _, usage = warm(a, t, client_ip="198.51.100.7")  # prepared, counted on the policy's own 5
     assert (usage.limit.count, usage.used) == (5, 1)
     denied = warm(a, t, client_ip="10.0.0.2")
     assert (denied.code, denied.usage.limit.count) == ("900800", 1)
