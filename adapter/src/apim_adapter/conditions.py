@@ -20,8 +20,10 @@ As APIM 4.5 (carbon-apimgt 9.31.86) serves, counts and matches them:
 - Query parameters as the gateway reads them (`GatewayUtils.getQueryParams`): the raw query split on `&` and `=`,
   not URL-decoded, the last of a repeated name kept; a part that is not exactly `name=value` keeps the previous
   part's value.
-- JWT claims as the gateway reads them (`JWTUtil.getJWTClaims` of the caller's token): arrays joined with `|`,
-  nested objects flattened to `parent.child`; other values as text.
+- JWT claims as the gateway reads them (`JWTUtil.getJWTClaims`): arrays joined with `|`, nested objects flattened
+  to `parent.child`; other values as text. APIM reads them from the backend JWT it generates (`callerToken`: without
+  backend JWT generation its claim conditions never match); the adapter reads the consumer's access token's claims
+  and the `http://wso2.org/claims/*` ones its backend JWT carries (`backend_jwt.caller_claims`), on or off.
 
 APIM's gateway publishes headers, query parameters and JWT claims to its traffic manager only where
 `[apim.throttling] enable_header_based_throttling`, `enable_query_param_based_throttling` and

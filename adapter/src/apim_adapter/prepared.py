@@ -7,7 +7,9 @@ query): the raw credential is never kept, and a header byte-for-byte equal to on
 The next one
 only counts its rate limits, re-checks the deny policies (they depend on the client address) and answers with the
 prepared allow. Nothing else of the pipeline runs again, and no intermediate object (CheckInput, Decision) is
-built.
+built — but on an advanced API policy whose condition groups read the client's address, the query or claims: the
+warm check decides its counters again (`decision.applied`, from a CheckInput without headers). One whose groups
+read a header is never prepared (a warm check reads no header but the credential and the user agent).
 
 A prepared allow is not used once the catalog has changed (APIs, subscriptions, revocations and deny policies all
 arrive as a new catalog version), once the token expires, or once the backend JWT in its headers must be signed
