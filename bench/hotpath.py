@@ -27,6 +27,7 @@ import yaml
 
 from apim_adapter.tokens import fingerprint
 from harness import oidc
+from harness.sample_catalog import advanced_policy, condition_group
 
 REPEATS, NUMBER = 7, 5000
 
@@ -84,7 +85,7 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
     from apim_adapter.decision import first_step
     from apim_adapter.transport.grpc import AuthorizationService, to_input
 
-    from .extauthz import CLIENT_ID, Fixture
+    from .extauthz import CLIENT_ID, HUGE, Fixture
 
     fixture = Fixture(workdir)
     try:
@@ -164,9 +165,7 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
                 ("a header group (never prepared)", {"conditionType": "Header", "name": "x-plan", "value": "^gold$"}),
             ):
                 doc = fixture.catalog()
-                huge = doc["subscriptionPolicies"][0]["defaultLimit"]
-                doc["apiPolicies"] = [{"name": "Advanced", "defaultLimit": huge, "conditionGroups": [
-                    {"conditionGroupId": 1, "defaultLimit": huge, "condition": [condition]}]}]  # fmt: skip
+                doc["apiPolicies"] = [advanced_policy("Advanced", HUGE, condition_group(1, HUGE, condition))]
                 doc["apis"][0]["policy"] = "Advanced"
                 assert adapter.publish(doc)
                 serve()  # admitted on the new catalog, and prepared where it can be

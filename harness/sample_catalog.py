@@ -41,14 +41,26 @@ APPS = {
 TINY_LIMIT = 3
 
 
+def requests_per_minute(count: int) -> dict:
+    """A policy's `defaultLimit` (ThrottleLimit) in the internal data API's shape."""
+    return {"quotaType": "requestCount", "requestCount": {"requestCount": count, "timeUnit": "min", "unitTime": 1}}
+
+
 def per_minute(name: str, count: int) -> dict:
     """A subscription policy in the internal data API's shape."""
-    limit = {"requestCount": count, "timeUnit": "min", "unitTime": 1}
-    return {
-        "name": name,
-        "stopOnQuotaReach": True,
-        "defaultLimit": {"quotaType": "requestCount", "requestCount": limit},
-    }
+    return {"name": name, "stopOnQuotaReach": True, "defaultLimit": requests_per_minute(count)}
+
+
+def advanced_policy(name: str, count: int, *groups: dict) -> dict:
+    """An advanced API policy in the internal data API's shape (`ApiPolicy`): `count` a minute for the requests
+    meeting none of its `condition_group`s."""
+    return {"name": name, "defaultLimit": requests_per_minute(count), "conditionGroups": list(groups)}
+
+
+def condition_group(group_id: int, count: int, *conditions: dict) -> dict:
+    """An `ApiPolicyConditionGroup`: `count` a minute for the requests meeting every one of its conditions
+    (`{conditionType, name, value, isInverted}`)."""
+    return {"conditionGroupId": group_id, "defaultLimit": requests_per_minute(count), "condition": list(conditions)}
 
 
 def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> dict:

@@ -40,12 +40,10 @@ class BackendJwtSigner:
         caller = caller_claims(d)
         if caller is None:
             return None
-        assert d.principal is not None
-        assert d.application is not None
         exp = int(now) + self.config.ttl_seconds
         claims = {
             "iss": self.config.issuer,
-            "sub": d.principal.subject or d.application.owner,
+            "sub": caller[DIALECT + "enduser"] or caller[DIALECT + "subscriber"],
             "iat": int(now),
             "exp": exp,
             **caller,

@@ -26,7 +26,7 @@ from . import blocking, errors, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import UNLIMITED, Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
-from .conditions import HEADER, Facts
+from .conditions import HEADER, ConditionGroup, Facts
 from .errors import ErrorCode, Unavailable
 from .ratelimit import RateLimiter, Usage
 from .tokens import Principal, Rejection, fingerprint
@@ -118,24 +118,19 @@ class Counter:
 
 @dataclass(frozen=True, slots=True)
 class Conditional:
-    """An API or resource tier with condition groups: the request decides which of its counters it is counted on."""
+    """An API or resource tier with condition groups: the request decides which of its counters it is counted on.
+    Built with the other counters, once per catalog for each resource and application (`counters`)."""
 
-    key: str
-    policy: Policy
-    error: ErrorCode
-
-    @property
-    def reads_headers(self) -> bool:
-        return any(c.kind == HEADER for g in self.policy.groups for c in g.conditions)
+    unmet: tuple[Counter, ...]  # the policy's own limit: the requests meeting no group
+    groups: tuple[tuple[ConditionGroup, tuple[Counter, ...]], ...]  # each group, and its limit's counter
+    reads_headers: bool  # a group reads a header (which a warm check does not read)
 
     def counters(self, facts: Facts) -> list[Counter]:
         """Each group the request meets counts it; the policy's own limit counts the requests meeting none
         (`ThrottleConditionEvaluator.getApplicableConditions`, the traffic manager's `_condition_<id>` and
         `_default` counts)."""
-        met = [g for g in self.policy.groups if g.applies(facts)]
-        if not met:
-            return [Counter(self.key, self.policy.limit, self.error, True)] if self.policy.limit else []
-        return [Counter(f"{self.key}:condition:{g.id}", g.limit, self.error, True) for g in met if g.limit]
+        met = [counter for group, counter in self.groups if group.applies(facts)]
+        return [c for found in met for c in found] if met else list(self.unmet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +239,14 @@ def _counters(
 
 
 def _tier(key: str, policy: Policy, error: ErrorCode) -> list[Counter | Conditional]:
-    if policy.groups:
-        return [Conditional(key, policy, error)]
-    return [Counter(key, policy.limit, error, True)] if policy.limit else []
+    def limited(key: str, limit: Limit | None) -> tuple[Counter, ...]:
+        return (Counter(key, limit, error, True),) if limit else ()
+
+    if not policy.groups:
+        return list(limited(key, policy.limit))
+    groups = tuple((g, limited(f"{key}:condition:{g.id}", g.limit)) for g in policy.groups)
+    reads_headers = any(c.kind == HEADER for g in policy.groups for c in g.conditions)
+    return [Conditional(limited(key, policy.limit), groups, reads_headers)]
 
 
 def _admission(allowed: Decision, kept: tuple[Counter | Conditional, ...], version: int) -> Admitted:

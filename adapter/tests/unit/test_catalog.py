@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from apim_adapter.catalog import CatalogError, Limit, build, compile_template
-from harness.sample_catalog import catalog_document, per_minute
+from harness.sample_catalog import advanced_policy, catalog_document, condition_group
 
 
 def test_sample_catalog_builds_with_indexes():
@@ -206,16 +206,14 @@ def test_an_api_policys_condition_groups_are_read_and_a_group_counting_bandwidth
     counting bandwidth cannot be (ext_authz never sees the response), and one without a limit is no group at all
     (the traffic manager deploys none for it)."""
     doc = catalog_document()
+    bandwidth = condition_group(8, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"})
+    bandwidth["defaultLimit"] = {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": 1, "dataUnit": "MB"}}
     doc["apiPolicies"] = [
-        {"name": "Advanced", "defaultLimit": per_minute("", 100)["defaultLimit"],
-         "conditionGroups": [
-             {"conditionGroupId": 7, "defaultLimit": per_minute("", 10)["defaultLimit"],
-              "condition": [{"conditionType": "Header", "name": "X-Tier", "value": "^gold$", "isInverted": False}]},
-             {"conditionGroupId": 8, "defaultLimit": {"quotaType": "bandwidthVolume",
-                                                      "bandwidth": {"dataAmount": 1, "dataUnit": "MB"}},
-              "condition": [{"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"}]},
-             {"conditionGroupId": 9, "condition": []},
-         ]},
+        advanced_policy("Advanced", 100,
+                        condition_group(7, 10, {"conditionType": "Header", "name": "X-Tier", "value": "^gold$",
+                                                "isInverted": False}),
+                        bandwidth,
+                        {"conditionGroupId": 9, "condition": []}),
     ]  # fmt: skip
     doc["apis"][0]["policy"] = "Advanced"
     cat = build(doc)
@@ -242,11 +240,7 @@ def test_an_api_policys_condition_groups_are_read_and_a_group_counting_bandwidth
 )
 def test_a_condition_that_cannot_be_evaluated_rejects_its_policy_naming_the_field(condition, error):
     doc = catalog_document()
-    doc["apiPolicies"] = [
-        {"name": "Advanced", "defaultLimit": per_minute("", 100)["defaultLimit"],
-         "conditionGroups": [{"conditionGroupId": 1, "defaultLimit": per_minute("", 1)["defaultLimit"],
-                              "condition": [condition]}]},
-    ]  # fmt: skip
+    doc["apiPolicies"] = [advanced_policy("Advanced", 100, condition_group(1, 1, condition))]
     with pytest.raises(CatalogError) as raised:
         build(doc)
     assert str(raised.value).startswith("apiPolicies[0] (Advanced).conditionGroups[0].condition[0]")

@@ -12,23 +12,16 @@ from apim_adapter.backend_jwt import DIALECT
 from apim_adapter.conditions import Facts, condition, flat_claims, query_parameters
 from apim_adapter.decision import CheckInput
 from harness.pipeline import PATH, InProcess, in_process_adapter, token, warm, whole
-from harness.sample_catalog import catalog_document, per_minute
-
-
-def limit(count: int) -> dict:
-    return per_minute("", count)["defaultLimit"]
+from harness.sample_catalog import advanced_policy, catalog_document
+from harness.sample_catalog import condition_group as group
 
 
 def advanced(*groups: dict, default: int = 3) -> dict:
     """The sample catalog with its API on an advanced policy of these condition groups."""
     doc = catalog_document()
-    doc["apiPolicies"] = [{"name": "Advanced", "defaultLimit": limit(default), "conditionGroups": list(groups)}]
+    doc["apiPolicies"] = [advanced_policy("Advanced", default, *groups)]
     doc["apis"][0]["policy"] = "Advanced"
     return doc
-
-
-def group(group_id: int, count: int, *conditions: dict) -> dict:
-    return {"conditionGroupId": group_id, "defaultLimit": limit(count), "condition": list(conditions)}
 
 
 def header(name: str, regex: str, inverted: bool = False) -> dict:

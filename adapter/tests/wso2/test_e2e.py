@@ -23,7 +23,7 @@ from harness.envoy import Authz, Gateway
 from harness.helpers import wait_http
 from harness.processes import httpbin
 from harness.qpid import PASSWORD, USER, QpidBroker
-from harness.sample_catalog import APPS, KM, per_minute
+from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute
 
 SHARED_LIMIT = 20
 GOLD_PLAN_LIMIT = 2  # the "Advanced" policy's condition group: requests with `x-plan: gold`, 2 a minute
@@ -38,14 +38,13 @@ LATE_SUB = {"subscriptionUUID": "sub-late", "subscriptionId": 50, "policyId": "G
 # An advanced API policy as `GET /api-policies` serves it (internal.service `SubscriptionValidationDataUtil`, the
 # condition from `ApiMgtDAO.createConditionGroupDTO`): a header condition group beside the policy's own limit.
 ADVANCED = {
-    "id": 1, "tenantId": -1234, "tenantDomain": "carbon.super", "name": "Advanced", "quotaType": "requestCount",
+    "id": 1, "tenantId": -1234, "tenantDomain": "carbon.super", "quotaType": "requestCount",
     "applicableLevel": "apiLevel",
-    "defaultLimit": per_minute("", 1000)["defaultLimit"],
-    "conditionGroups": [{
-        "policyId": 1, "quotaType": "requestCount", "conditionGroupId": 3,
-        "condition": [{"conditionType": "Header", "name": "X-Plan", "value": "^gold$", "isInverted": False}],
-        "defaultLimit": per_minute("", GOLD_PLAN_LIMIT)["defaultLimit"],
-    }],
+    **advanced_policy("Advanced", 1000, {
+        "policyId": 1, "quotaType": "requestCount",
+        **condition_group(3, GOLD_PLAN_LIMIT,
+                          {"conditionType": "Header", "name": "X-Plan", "value": "^gold$", "isInverted": False}),
+    }),
 }  # fmt: skip
 
 
