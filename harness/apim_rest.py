@@ -22,6 +22,7 @@ import datetime
 import functools
 import hashlib
 import json
+import re
 import secrets
 import time
 import uuid
@@ -195,6 +196,10 @@ class ProductApis:
             ("admin", "post", "/key-managers"): self.create_key_manager,
             ("admin", "get", "/throttling/policies/subscription"): self.list_subscription_policies,
             ("admin", "post", "/throttling/policies/subscription"): self.create_subscription_policy,
+            ("admin", "get", "/throttling/policies/advanced"): self.list_advanced_policies,
+            ("admin", "post", "/throttling/policies/advanced"): self.create_advanced_policy,
+            ("admin", "get", "/throttling/policies/advanced/{policyId}"): self.get_advanced_policy,
+            ("admin", "put", "/throttling/policies/advanced/{policyId}"): self.update_advanced_policy,
             ("devportal", "get", "/apis"): self.devportal_apis,
             ("devportal", "get", "/applications"): self.list_applications,
             ("devportal", "post", "/applications"): self.create_application,
@@ -495,6 +500,17 @@ class ProductApis:
     def _valid_tiers(self) -> set[str]:
         return {p["name"] for p in self.data["subscriptionPolicies"]}
 
+    def _check_api_policies(self, body: dict[str, Any]) -> None:
+        """The API's own policy must be an advanced policy of the tenant (PublisherCommonUtils
+        .prepareToCreateAPIByDTO: getAPIPolicy → UNSUPPORTED_THROTTLE_LIMIT_TYPE), and so must each operation's
+        (APIProviderImpl.validateResourceThrottlingTiers → TIER_NAME_INVALID, whose description names nothing).
+        APIM checks the operations again on an update; the double checks them on creation only."""
+        advanced = {p["name"] for p in self.data.get("apiPolicies", [])}
+        if body.get("apiThrottlingPolicy") is not None and body["apiThrottlingPolicy"] not in advanced:
+            raise Fault(400, 900960, "Throttle Policy Error", "Throttle Limit type is not supported")
+        if any(op.get("throttlingPolicy") not in advanced | {None} for op in body.get("operations", [])):
+            raise Fault(400, 900305, "The tier name is invalid.", "The tier name is invalid")
+
     async def create_api(self, call: Call) -> tuple[int, Any]:
         """createAPI → PublisherCommonUtils.addAPIWithGeneratedSwaggerDefinition / prepareToCreateAPIByDTO: the
         name is trimmed; a context must not end with '/'; an API name that exists in another case → 409 900250; the
@@ -522,6 +538,7 @@ class ProductApis:
         invalid = [t for t in body.get("policies", []) if t not in self._valid_tiers()]
         if invalid:
             raise Fault(400, 900305, "The tier name is invalid.", f"Specified tier(s) {invalid} are invalid")
+        self._check_api_policies(body)
         now = _now_ms()
         api_id = str(uuid.uuid4())
         numeric_id = max((a.get("apiId", 0) for a in apis), default=0) + 1
@@ -863,6 +880,93 @@ class ProductApis:
             },
         )
         return 201, _admin_policy(item)
+
+    # Advanced (API-level) policies: admin.v1 `ThrottlingApiServiceImpl.throttlingPoliciesAdvanced*`, mapped by
+    # `AdvancedThrottlePolicyMappingUtil`/`CommonThrottleMappingUtil`, kept in AM_API_THROTTLE_POLICY and
+    # AM_CONDITION_GROUP (the data API's apiPolicies, `SubscriptionValidationDataUtil`), published by
+    # APIProviderImpl.addPolicy/updatePolicy as an APIPolicyEvent.
+
+    def _advanced(self, policy_id: str) -> dict[str, Any]:
+        """getAPIPolicyByUUID: none → PolicyNotFoundException, 404."""
+        for item in self.data.setdefault("apiPolicies", []):
+            if item.get("_admin", {}).get("policyId") == policy_id:
+                return item
+        raise Fault(404, 404, "Not Found", f"Requested advanced policy with Id '{policy_id}' not found")
+
+    async def list_advanced_policies(self, call: Call) -> tuple[int, Any]:
+        """getPolicies(tenantId, "api"): `SELECT * FROM AM_API_THROTTLE_POLICY ... ORDER BY NAME`, as
+        AdvancedThrottlePolicyInfo (no condition groups)."""
+        items = sorted(self.data.setdefault("apiPolicies", []), key=lambda p: p["name"])
+        infos = [_advanced_dto(p, info=True) for p in items]
+        return 200, {"count": len(infos), "list": infos}
+
+    async def get_advanced_policy(self, call: Call) -> tuple[int, Any]:
+        return 200, _advanced_dto(self._advanced(call.params["policyId"]))
+
+    async def create_advanced_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesAdvancedPost: the name checked by RestApiAdminUtils.validateThrottlePolicyNameProperty
+        (blank → 900705, a character outside [A-Za-z0-9_] → 900706), an existing name → 409; nothing else is
+        validated (addresses are not checked; a group without conditions is kept). Answers 201 with the policy as
+        read back (its Location header, which no caller here reads, is not sent)."""
+        body = call.body
+        name = body["policyName"]
+        if not name.strip():
+            raise Fault(400, 900705, "Blank value for required property",
+                        "policyName property value of payload cannot be blank")  # fmt: skip
+        if re.search(r"[^A-Za-z0-9_]", name):
+            raise Fault(400, 900706, "contain invalid characters",
+                        "policyName property value of payload cannot contain invalid characters")  # fmt: skip
+        policies = self.data.setdefault("apiPolicies", [])
+        if any(p["name"] == name for p in policies):
+            raise conflict(f"Advanced Policy with name {name} already exists")
+        numeric_id = max((p.get("_policyId", 0) for p in policies), default=0) + 1
+        from .apim_double import TENANT_ID
+
+        item = {"tenantId": TENANT_ID, "tenantDomain": self.double.tenant, "name": name,
+                "applicableLevel": "apiLevel", "_policyId": numeric_id,
+                "_admin": {"policyId": str(uuid.uuid4())}}  # fmt: skip
+        added = self._set_advanced(item, body, keep_empty_groups=True)
+        policies.append(item)
+        # APIPolicyEvent: the DAO never sets the model's id, so policyId is the constructor's -1.
+        self.double.notify_soon("POLICY_CREATE", {"policyId": -1, "policyName": name, "quotaType": item["quotaType"],
+                                                  "addedConditionGroupIds": added, "policyType": "API"})  # fmt: skip
+        return 201, _advanced_dto(item)
+
+    async def update_advanced_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesAdvancedPolicyIdPut: the name stays the existing one; APIProviderImpl.updatePolicy
+        drops groups without conditions; ApiMgtDAO.updateAPIPolicy deletes the condition groups and inserts them
+        again (new ids); POLICY_UPDATE names both."""
+        item = self._advanced(call.params["policyId"])
+        deleted = [g["conditionGroupId"] for g in item["conditionGroups"]]
+        added = self._set_advanced(item, call.body, keep_empty_groups=False)
+        event = {
+            "policyId": -1,
+            "policyName": item["name"],
+            "quotaType": item["quotaType"],
+            "addedConditionGroupIds": added,
+            "deletedConditionGroupIds": deleted,
+            "policyType": "API",
+        }
+        self.double.notify_soon("POLICY_UPDATE", event)
+        return 200, _advanced_dto(item)
+
+    def _set_advanced(self, item: dict[str, Any], body: dict[str, Any], keep_empty_groups: bool) -> list[int]:
+        """The DTO's limit, description and groups into a data API item; the new condition groups' ids."""
+        default = _data_limit(body["defaultLimit"])
+        groups = [g for g in body.get("conditionalGroups", []) if keep_empty_groups or g["conditions"]]
+        used = [g["conditionGroupId"] for p in self.data["apiPolicies"] for g in p.get("conditionGroups", [])]
+        first = max(used, default=0) + 1
+        item.update(quotaType=default["quotaType"], defaultLimit=default, conditionGroups=[
+            {"policyId": item["_policyId"], "quotaType": _data_limit(g["limit"])["quotaType"],
+             "conditionGroupId": first + i, "condition": [_data_condition(c) for c in g["conditions"]],
+             "defaultLimit": _data_limit(g["limit"])}
+            for i, g in enumerate(groups)
+        ])  # fmt: skip
+        # setCommonParametersForPolicy: an empty display name is stored as the policy's name.
+        item["_admin"].update(displayName=body.get("displayName") or item["name"],
+                              description=body.get("description", ""),
+                              groupDescriptions=[g.get("description") for g in groups])  # fmt: skip
+        return [g["conditionGroupId"] for g in item["conditionGroups"]]
 
     # -- DevPortal API v3 --------------------------------------------------------------------------------------
 
@@ -1257,6 +1361,105 @@ def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
         "graphQLMaxDepth": 0,
         "subscriberCount": 0,
     }
+
+
+_QUOTA_TYPES = {  # PolicyConstants: the admin API's limit type → the quota type stored and served
+    "REQUESTCOUNTLIMIT": ("requestCount", "requestCount"),
+    "BANDWIDTHLIMIT": ("bandwidthVolume", "bandwidth"),
+    "EVENTCOUNTLIMIT": ("eventCount", "eventCount"),
+    "AIAPIQUOTALIMIT": ("aiApiQuota", "aiApiQuota"),
+}
+# CommonThrottleMappingUtil.fromDTOToCondition: a condition type, the sub-object it needs, its model type (the data
+# API's conditionType); IP conditions by their ipConditionType.
+_CONDITIONS = {
+    "HEADERCONDITION": ("headerCondition", "Header", "headerName", "headerValue"),
+    "QUERYPARAMETERCONDITION": ("queryParameterCondition", "QueryParameterType", "parameterName", "parameterValue"),
+    "JWTCLAIMSCONDITION": ("jwtClaimsCondition", "JWTClaims", "claimUrl", "attribute"),
+}
+# ApiMgtDAO.getConditions reads a group's conditions back table by table: IP, header, query parameter, JWT claim.
+_CONDITION_ORDER = ("IPSpecific", "IPRange", "Header", "QueryParameterType", "JWTClaims")
+
+
+def _internal_error() -> Fault:
+    """handleInternalServerError (an UnsupportedThrottle*TypeException or an NPE in the mapping): the generic 500."""
+    return Fault(500, 500, "Internal server error",
+                 "The server encountered an internal error. Please contact administrator.")  # fmt: skip
+
+
+def _data_limit(limit: dict[str, Any]) -> dict[str, Any]:
+    """A ThrottleLimit DTO as the data API serves a policy's limit (SubscriptionValidationDataUtil)."""
+    if limit["type"] not in _QUOTA_TYPES:
+        raise _internal_error()
+    quota, field_name = _QUOTA_TYPES[limit["type"]]
+    return {"quotaType": quota, field_name: copy.deepcopy(limit.get(field_name) or {})}
+
+
+def _data_condition(condition: dict[str, Any]) -> dict[str, Any]:
+    """A ThrottleCondition DTO as the data API serves it (ApiMgtDAO.createConditionGroupDTO): name and value of
+    the header, parameter or claim; an IPSpecific's name is the literal "IPSpecific", an IPRange's the two ends."""
+    kind = condition["type"]
+    inverted = bool(condition.get("invertCondition", False))
+    if kind == "IPCONDITION":
+        ip = condition.get("ipCondition")
+        if ip is None or ip.get("ipConditionType") not in ("IPSPECIFIC", "IPRANGE"):
+            raise _internal_error()
+        if ip["ipConditionType"] == "IPSPECIFIC":
+            return {"conditionType": "IPSpecific", "name": "IPSpecific", "value": ip.get("specificIP"),
+                    "isInverted": inverted}  # fmt: skip
+        return {"conditionType": "IPRange", "name": ip.get("startingIP"), "value": ip.get("endingIP"),
+                "isInverted": inverted}  # fmt: skip
+    sub, model, name, value = _CONDITIONS[kind]
+    if condition.get(sub) is None:
+        raise _internal_error()
+    return {"conditionType": model, "name": condition[sub][name], "value": condition[sub][value],
+            "isInverted": inverted}  # fmt: skip
+
+
+def _admin_limit(limit: dict[str, Any]) -> dict[str, Any]:
+    """CommonThrottleMappingUtil.fromQuotaPolicyToDTO (the sibling fields, null in APIM's answer, left out)."""
+    admin_type = next(t for t, (quota, _) in _QUOTA_TYPES.items() if quota == limit["quotaType"])
+    field_name = _QUOTA_TYPES[admin_type][1]
+    return {"type": admin_type, field_name: copy.deepcopy(limit[field_name])}
+
+
+def _admin_condition(condition: dict[str, Any]) -> dict[str, Any]:
+    kind, inverted = condition["conditionType"], condition["isInverted"]
+    if kind in ("IPSpecific", "IPRange"):
+        ip = (
+            {"ipConditionType": "IPSPECIFIC", "specificIP": condition["value"]}
+            if kind == "IPSpecific"
+            else {"ipConditionType": "IPRANGE", "startingIP": condition["name"], "endingIP": condition["value"]}
+        )
+        return {"type": "IPCONDITION", "invertCondition": inverted, "ipCondition": ip}  # fmt: skip
+    admin_type, (sub, _, name, value) = next((t, c) for t, c in _CONDITIONS.items() if c[1] == kind)
+    return {"type": admin_type, "invertCondition": inverted,
+            sub: {name: condition["name"], value: condition["value"]}}  # fmt: skip
+
+
+def _advanced_dto(item: dict[str, Any], info: bool = False) -> dict[str, Any]:
+    """AdvancedThrottlePolicyMappingUtil.fromAdvancedPolicyToDTO (or ...ToInfoDTO). isDeployed is false: nothing
+    but tests sets an API policy's deployment status (ApiMgtDAO.setPolicyDeploymentStatus)."""
+    admin = item.get("_admin", {})
+    dto = {
+        "policyId": admin.get("policyId", f"policy-{item['name']}"),
+        "policyName": item["name"],
+        "displayName": admin.get("displayName", item["name"]),
+        "description": admin.get("description", ""),
+        "isDeployed": False,
+        "type": "AdvancedThrottlePolicyInfo" if info else "AdvancedThrottlePolicy",
+        "defaultLimit": _admin_limit(item["defaultLimit"]),
+    }
+    if not info:
+        descriptions = admin.get("groupDescriptions", [])
+        groups = []
+        for i, g in enumerate(item.get("conditionGroups", [])):
+            ordered = sorted(g["condition"], key=lambda c: _CONDITION_ORDER.index(c["conditionType"]))
+            group = {"limit": _admin_limit(g["defaultLimit"]), "conditions": [_admin_condition(c) for c in ordered]}
+            if i < len(descriptions) and descriptions[i] is not None:  # APIM answers null, which the spec refuses
+                group["description"] = descriptions[i]
+            groups.append(group)
+        dto["conditionalGroups"] = groups
+    return dto
 
 
 def validate_served(api: str, template: str, method: str, status: int, body: Any) -> None:

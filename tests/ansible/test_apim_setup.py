@@ -14,21 +14,56 @@ WSO2's OpenAPI specs.
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import time
 
 import pytest
 import requests
+import yaml
 from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
 
+from apim_adapter import catalog
+from apim_adapter.conditions import Facts
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
-from harness.helpers import run_ansible
+from harness.helpers import ROOT, run_ansible
 
 PUBLISHER = "/api/am/publisher/v4"
 DEVPORTAL = "/api/am/devportal/v3"
 KEY_MANAGER = "WSO2-IS-7"  # inventories/dev: stack_key_manager_name
 APPS = {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "UnsubscribedApp": None}  # inventories/dev, role defaults
+ADMIN = "/api/am/admin/v4"
+# An advanced policy as a user declares it (roles/apim_setup/defaults/main.yml), on one resource of the dev
+# inventory's API: 1000 a minute, 100 for callers sending x-plan gold, 10 for those from 10.0.0.0-10.0.0.255
+# calling with ?debug, 5 for Trial applications calling from anywhere but 192.0.2.10: every kind of condition.
+ADVANCED = {
+    "name": "GoldPlanHeader",
+    "description": "Gold plan callers get less.",
+    "request_count": 1000, "unit_time": 1, "time_unit": "min",
+    "condition_groups": [
+        {"description": "Gold plan", "request_count": 100, "unit_time": 1, "time_unit": "min",
+         "conditions": [{"type": "header", "name": "x-plan", "value": "^gold$"}]},
+        {"description": "Office debugging", "request_count": 10, "unit_time": 1, "time_unit": "min",
+         "conditions": [{"type": "query_parameter", "name": "debug", "value": ".*"},
+                        {"type": "ip_range", "start": "10.0.0.0", "end": "10.0.0.255"}]},
+        {"description": "Trial applications but from the office", "request_count": 5, "unit_time": 1,
+         "time_unit": "min",
+         "conditions": [{"type": "jwt_claim", "name": "http://wso2.org/claims/applicationname", "value": "^Trial"},
+                        {"type": "ip", "address": "192.0.2.10", "invert": True}]},
+    ],
+}  # fmt: skip
+LIMITED = "/status/{status_code}"
+
+
+def dev_api_with_advanced_policy() -> dict:
+    """inventories/dev's apim_setup_api (its templates left for Ansible to render) with LIMITED on ADVANCED."""
+    api = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_api"]
+    for resource in api["resources"]:
+        if resource["target"] == LIMITED:
+            resource["throttling_policy"] = ADVANCED["name"]
+    return api
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +74,9 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     double = ApimDouble(fresh_data(), tls=tls).start()
     # The role's own API (inventories/dev exports it from the httpbin Service instead:
     # test_apim_setup_exported.py).
-    extra = extra_vars(double, tls, directory, apim_setup_retries=1, apim_setup_delay=0, stack_api_from_service=False)
+    extra = extra_vars(double, tls, directory, apim_setup_retries=1, apim_setup_delay=0,
+                       stack_api_from_service=False, apim_setup_advanced_policies=[ADVANCED],
+                       apim_setup_api=dev_api_with_advanced_policy())  # fmt: skip
     env = {"ANSIBLE_NOCOLOR": "1"}
     runs = []
     for playbook in ("playbooks/apim_setup.yml", "tests/ansible/apim_setup_clients.yml"):
@@ -47,7 +84,7 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
         result = run_ansible("ansible-playbook", "-i", "inventories/dev", playbook, "-e", f"@{extra}", env=env)
         assert result.returncode == 0, f"{playbook}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
         runs.append((result.stdout, time.monotonic() - started))
-    yield double, tls.ca, runs
+    yield double, tls.ca, runs, extra
     double.stop()
 
 
@@ -58,15 +95,16 @@ def recap(stdout: str) -> dict[str, int]:
 
 
 def test_first_run_creates_everything_and_the_second_changes_nothing(converged) -> None:
-    _, _, [(first, _), (second, _)] = converged
-    # Key manager, subscription policy, API, revision, deployment, publish, 3 applications, 2 subscriptions, 3 keys.
-    assert recap(first)["changed"] == 14, first[-4000:]
+    _, _, [(first, _), (second, _)], _ = converged
+    # Key manager, subscription policy, advanced policy, API, revision, deployment, publish, 3 applications,
+    # 2 subscriptions, 3 keys.
+    assert recap(first)["changed"] == 15, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
 
 
 def test_every_request_and_answer_matched_wso2s_specs(converged) -> None:
-    double, _, _ = converged
+    double, _, _, _ = converged
     served = [s for s in double.responses if s.operation is not None]
     assert len(served) > 20
     assert [s for s in served if s.status >= 400] == []
@@ -76,7 +114,7 @@ def test_every_request_and_answer_matched_wso2s_specs(converged) -> None:
 
 @pytest.fixture(scope="module")
 def session(converged) -> requests.Session:
-    double, ca, _ = converged
+    double, ca, _, _ = converged
     out = requests.Session()
     out.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
     out.verify = str(ca)
@@ -85,7 +123,7 @@ def session(converged) -> requests.Session:
 
 
 def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged, session) -> None:
-    double, _, _ = converged
+    double, _, _, _ = converged
     [api] = session.get(double.url + PUBLISHER + "/apis", params={"query": 'name:"HttpbinAPI"'}).json()["list"]
     assert (api["version"], api["context"], api["lifeCycleStatus"]) == ("1.0.0", "/httpbin", "PUBLISHED")
     deployments = session.get(f"{double.url}{PUBLISHER}/apis/{api['id']}/deployments").json()
@@ -106,7 +144,7 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
 
 
 def test_the_applications_are_subscribed_with_their_tiers_and_have_keys(converged, session) -> None:
-    double, _, _ = converged
+    double, _, _, _ = converged
     apps = {a["name"]: a for a in session.get(double.url + DEVPORTAL + "/applications").json()["list"]}
     assert set(apps) == set(APPS)
     api_id = session.get(double.url + DEVPORTAL + "/apis").json()["list"][0]["id"]
@@ -123,7 +161,7 @@ def test_the_applications_are_subscribed_with_their_tiers_and_have_keys(converge
 
 
 def test_the_exposed_clients_get_tokens_at_the_token_endpoint(converged) -> None:
-    double, _, _ = converged
+    double, _, _, _ = converged
     mapped = {m["consumerKey"] for m in double.data["applicationKeyMappings"] if m["keyManager"] == KEY_MANAGER}
     granted = [t for t in double.products.tokens.values() if t.user is None]  # client_credentials grants
     assert sorted(t.client_id for t in granted) == sorted(mapped)
@@ -132,7 +170,86 @@ def test_the_exposed_clients_get_tokens_at_the_token_endpoint(converged) -> None
 
 
 def test_the_role_never_logs_a_secret(converged) -> None:
-    double, _, runs = converged
+    double, _, runs, _ = converged
     secrets = [m["_consumerSecret"] for m in double.data["applicationKeyMappings"]] + [double.admin_credentials[1]]
     for stdout, _ in runs:
         assert not [s for s in secrets if s in stdout]
+
+
+def internal(double: ApimDouble, session: requests.Session, endpoint: str, **params: str) -> list[dict]:
+    """An internal data API list, as the adapter and APIM's gateways read it (Basic credentials, tenant header)."""
+    answer = session.get(f"{double.url}/internal/data/v1/{endpoint}", params=params, auth=double.admin_credentials,
+                         headers={"xWSO2Tenant": "carbon.super", "Authorization": None})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.json()["list"]
+
+
+def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged, session) -> None:
+    double, _, _, _ = converged
+    listed = session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]
+    # APIM's own four, and the role's.
+    assert [p["policyName"] for p in listed] == ["10KPerMin", "20KPerMin", "50KPerMin", "GoldPlanHeader", "Unlimited"]
+    [mine] = [p for p in listed if p["policyName"] == ADVANCED["name"]]
+    policy = session.get(f"{double.url}{ADMIN}/throttling/policies/advanced/{mine['policyId']}").json()
+    assert policy["defaultLimit"]["requestCount"] == {"requestCount": 1000, "unitTime": 1, "timeUnit": "min"}
+    assert [(g["description"], g["limit"]["requestCount"]["requestCount"]) for g in policy["conditionalGroups"]] == [
+        ("Gold plan", 100), ("Office debugging", 10), ("Trial applications but from the office", 5)]  # fmt: skip
+    # APIM answers a group's conditions table by table: the IP range before the query parameter.
+    office_conditions = policy["conditionalGroups"][1]["conditions"]
+    assert [c["type"] for c in office_conditions] == ["IPCONDITION", "QUERYPARAMETERCONDITION"]
+    # What the adapter reads: the policy in the data API's shape, and the resource naming it.
+    [served] = internal(double, session, "api-policies", policyName=ADVANCED["name"])
+    assert [[(c["conditionType"], c["name"], c["value"], c["isInverted"]) for c in g["condition"]]
+            for g in served["conditionGroups"]] == [
+        [("Header", "x-plan", "^gold$", False)],
+        [("QueryParameterType", "debug", ".*", False), ("IPRange", "10.0.0.0", "10.0.0.255", False)],
+        [("JWTClaims", "http://wso2.org/claims/applicationname", "^Trial", False),
+         ("IPSpecific", "IPSpecific", "192.0.2.10", True)]]  # fmt: skip
+    [api] = internal(double, session, "apis", gatewayLabel="Default")
+    assert {m["urlPattern"]: m["throttlingPolicy"] for m in api["urlMappings"]}[LIMITED] == ADVANCED["name"]
+    # ... which the adapter's catalog reads as APIM's traffic manager counts it: the gold header meets the first
+    # group, an office address with ?debug the second, anything else neither.
+    built = catalog.build({"apis": [api], "apiPolicies": internal(double, session, "api-policies")}, lenient=True)
+    [resource] = [r for r in built.apis[api["uuid"]].resources if r.pattern == LIMITED]
+    first, second, third = built.api_policies[resource.throttling_policy].groups
+    gold = Facts({"x-plan": "gold"}, "/httpbin/1.0.0/status/200", "192.0.2.1", dict)
+    office = Facts({}, "/httpbin/1.0.0/status/200?debug=1", "10.0.0.7", dict)
+    assert (first.applies(gold), second.applies(gold)) == (True, False)
+    assert (first.applies(office), second.applies(office)) == (False, True)
+    trial = Facts(
+        {}, "/httpbin/1.0.0/status/200", "192.0.2.1", lambda: {"http://wso2.org/claims/applicationname": "TrialApp"}
+    )
+    assert [g.applies(trial) for g in (first, second, third)] == [False, False, True]
+    trial_office = Facts(
+        {}, "/httpbin/1.0.0/status/200", "192.0.2.10", lambda: {"http://wso2.org/claims/applicationname": "TrialApp"}
+    )
+    assert third.applies(trial_office) is False
+    creates = [e for _, kind, e in double.events if kind == "POLICY_CREATE" and e["policyType"] == "API"]
+    assert [(e["policyName"], len(e["addedConditionGroupIds"])) for e in creates] == [("GoldPlanHeader", 3)]
+
+
+def test_a_changed_advanced_policy_is_updated_in_place(converged, session, tmp_path) -> None:
+    """Last in this module: it changes the double. A group's limit changed in the inventory: the next run updates
+    the policy (one change), keeps its id, and APIM publishes POLICY_UPDATE with the new groups."""
+    double, _, _, extra = converged
+    changed = copy.deepcopy(ADVANCED)
+    changed["condition_groups"][0]["request_count"] = 50
+    variables = json.loads(extra.read_text())
+    variables["apim_setup_advanced_policies"] = [changed]
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(variables))
+    path.chmod(0o600)
+    before = {p["policyName"]: p["policyId"] for p in
+              session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]}  # fmt: skip
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert recap(result.stdout)["changed"] == 1, result.stdout[-4000:]
+    after = {p["policyName"]: p["policyId"] for p in
+             session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]}  # fmt: skip
+    assert after == before
+    [served] = internal(double, session, "api-policies", policyName=ADVANCED["name"])
+    assert [g["defaultLimit"]["requestCount"]["requestCount"] for g in served["conditionGroups"]] == [50, 10, 5]
+    [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE"]
+    assert update["addedConditionGroupIds"] == [g["conditionGroupId"] for g in served["conditionGroups"]]
+    assert set(update["deletedConditionGroupIds"]).isdisjoint(update["addedConditionGroupIds"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -382,21 +383,49 @@ def test_applications_subscriptions_and_keys_land_in_the_data_api(client, apim) 
 # -- the adapter's control plane follows what the product APIs do, through a real broker -------------------------
 
 
-def test_the_adapter_follows_publisher_and_devportal_changes_through_the_event_hub(
-    apim_factory, qpid, test_ca, credentials, tmp_path
-) -> None:
-    import asyncio
-    import time
+@dataclass
+class Follower:
+    """The double on a real broker (Qpid), a client of its product APIs, an adapter's WSO2 control plane, and a
+    queue bound to the notification topic as APIM's gateways bind theirs: what a test changes through the product
+    APIs, it sees arrive as events and applies to the control plane's snapshot."""
 
+    apim: ApimDouble
+    client: Client
+    cp: Any
+    channel: Any
+    queue: str
+
+    def events(self, count: int) -> list[Any]:
+        from apim_adapter.controlplane.events import decode
+        from harness.helpers import eventually
+
+        bodies: list[bytes] = []
+
+        def received() -> bool:
+            method, _, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is not None:
+                bodies.append(body)
+            return len(bodies) == count
+
+        assert eventually(received, 10), len(bodies)
+        return [decode("notification", body) for body in bodies]
+
+    def built(self) -> Any:
+        import time
+
+        from apim_adapter import catalog
+
+        return catalog.build(self.cp.snapshot.document(time.time()))
+
+
+@pytest.fixture
+def follower(apim_factory, qpid, test_ca, credentials, tmp_path):
     import pika
 
-    from apim_adapter import catalog, config
-    from apim_adapter.controlplane.events import decode
+    from apim_adapter import config
     from apim_adapter.controlplane.wso2 import Wso2ControlPlane
-    from harness.helpers import eventually
 
     apim = apim_factory(fresh_data(), amqp_url=qpid.url)
-    client = Client(apim, str(test_ca.ca))
     connection = pika.BlockingConnection(pika.URLParameters(qpid.url))
     channel = connection.channel()
     queue = channel.queue_declare("", exclusive=True).method.queue
@@ -406,6 +435,14 @@ def test_the_adapter_follows_publisher_and_devportal_changes_through_the_event_h
                                          "usernameFile": str(user), "passwordFile": str(password),
                                          "gatewayLabel": "Default"}}, tmp_path)  # fmt: skip
     cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+    yield Follower(apim, Client(apim, str(test_ca.ca)), cp, channel, queue)
+    connection.close()
+
+
+def test_the_adapter_follows_publisher_and_devportal_changes_through_the_event_hub(follower) -> None:
+    import asyncio
+
+    client = follower.client
 
     def act() -> tuple[str, str, str]:
         api_id = create_deploy_publish(client)
@@ -418,34 +455,102 @@ def test_the_adapter_follows_publisher_and_devportal_changes_through_the_event_h
         assert generated.status_code == 200, generated.text
         return api_id, app_id, generated.json()["consumerKey"]
 
-    bodies: list[bytes] = []
-
-    def received() -> bool:
-        method, _, body = channel.basic_get(queue, auto_ack=True)
-        if method is not None:
-            bodies.append(body)
-        return len(bodies) == 6
-
-    async def scenario() -> tuple[tuple[str, str, str], catalog.Catalog]:
+    async def scenario() -> tuple[tuple[str, str, str], Any]:
         try:
-            cp.snapshot = await cp.pull()  # the empty catalog of a new APIM
+            follower.cp.snapshot = await follower.cp.pull()  # the catalog of a new APIM
             ids = await asyncio.to_thread(act)
-            assert await asyncio.to_thread(eventually, received, 10), len(bodies)
-            events = [decode("notification", body) for body in bodies]
+            events = await asyncio.to_thread(follower.events, 6)
             assert [e.type for e in events] == ["API_CREATE", "DEPLOY_API_IN_GATEWAY", "API_LIFECYCLE_CHANGE",
                                                 "APPLICATION_CREATE", "SUBSCRIPTIONS_CREATE",
                                                 "APPLICATION_REGISTRATION_CREATE"]  # fmt: skip
             for one in events:
-                await cp.apply(one)
-            return ids, catalog.build(cp.snapshot.document(time.time()))
+                await follower.cp.apply(one)
+            return ids, follower.built()
         finally:
-            await cp.api.close()
-            connection.close()
+            await follower.cp.api.close()
 
     (api_id, app_id, key), built = asyncio.run(scenario())
     assert [(a.name, a.context) for a in built.apis.values()] == [("HttpbinAPI", "/httpbin/1.0.0")]
     assert built.subscriptions[(app_id, api_id)].state == "UNBLOCKED"
     assert built.key_mappings[(key, "Resident Key Manager")].key_type == "PRODUCTION"
+
+
+def limit(count: int) -> dict:
+    return {"type": "REQUESTCOUNTLIMIT", "requestCount": {"requestCount": count, "unitTime": 1, "timeUnit": "min"}}
+
+
+def header_group(count: int) -> dict:
+    condition = {"type": "HEADERCONDITION", "headerCondition": {"headerName": "x-plan", "headerValue": "^gold$"}}
+    return {"description": "Gold plan", "limit": limit(count), "conditions": [condition]}
+
+
+ADVANCED = {"policyName": "GoldPlan", "description": "1000 a minute, 100 for gold", "defaultLimit": limit(1000),
+            "conditionalGroups": [header_group(100)]}  # fmt: skip
+
+
+def test_advanced_policies_are_checked_as_apims_admin_api_checks_them(client, apim) -> None:
+    def post(body: dict) -> tuple[int, Any]:
+        answer = client("POST", f"{ADMIN}/throttling/policies/advanced", json=body)
+        return answer.status_code, answer.json()
+
+    status, created = post(ADVANCED)
+    assert (status, created["policyName"], created["isDeployed"]) == (201, "GoldPlan", False)
+    assert post(ADVANCED)[0] == 409
+    assert post({**ADVANCED, "policyName": "Gold-Plan"})[1]["code"] == 900706  # [A-Za-z0-9_] only
+    # A condition type without its sub-object: the mapping throws, and APIM answers its generic 500.
+    broken = {**ADVANCED, "policyName": "Broken", "conditionalGroups": [
+        {"limit": limit(1), "conditions": [{"type": "IPCONDITION"}]}]}  # fmt: skip
+    assert post(broken)[0] == 500
+    # An API's own policy and its operations' must be advanced policies of the tenant.
+    assert client("POST", f"{PUBLISHER}/apis", json={**API, "apiThrottlingPolicy": "Gold"}).json()["code"] == 900960
+    operations = [{**op, "throttlingPolicy": "Gold"} for op in API["operations"]]
+    assert client("POST", f"{PUBLISHER}/apis", json={**API, "operations": operations}).json()["code"] == 900305
+    operations = [{**op, "throttlingPolicy": "GoldPlan"} for op in API["operations"]]
+    assert client("POST", f"{PUBLISHER}/apis", json={**API, "operations": operations}).status_code == 201
+    missing = client("GET", f"{ADMIN}/throttling/policies/advanced/no-such-id")
+    assert (missing.status_code, missing.json()["code"]) == (404, 404)
+
+
+def test_the_adapter_follows_advanced_policies_through_the_event_hub(follower) -> None:
+    """APIM's APIPolicyEvent carries the policy's name and no limits (its policyId is -1): the adapter pulls the
+    policy by name, on creation and on update."""
+    import asyncio
+
+    client = follower.client
+
+    def create() -> str:
+        created = client("POST", f"{ADMIN}/throttling/policies/advanced", json=ADVANCED)
+        assert created.status_code == 201, created.text
+        return created.json()["policyId"]
+
+    def tighten(policy_id: str) -> None:
+        tighter = {**ADVANCED, "conditionalGroups": [header_group(10)]}
+        updated = client("PUT", f"{ADMIN}/throttling/policies/advanced/{policy_id}", json=tighter)
+        assert updated.status_code == 200, updated.text
+
+    async def followed() -> tuple[Any, Any]:
+        [event] = await asyncio.to_thread(follower.events, 1)
+        await follower.cp.apply(event)
+        return (event.type, event.data["policyId"]), follower.built()
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        try:
+            follower.cp.snapshot = await follower.cp.pull()
+            policy_id = await asyncio.to_thread(create)
+            created = await followed()
+            await asyncio.to_thread(tighten, policy_id)
+            updated = await followed()
+            return [created[0], updated[0]], [created[1], updated[1]]
+        finally:
+            await follower.cp.api.close()
+
+    kinds, (after_create, after_update) = asyncio.run(scenario())
+    assert kinds == [("POLICY_CREATE", -1), ("POLICY_UPDATE", -1)]
+    [group] = after_create.api_policies["GoldPlan"].groups
+    assert group.limit.count == 100
+    [group] = after_update.api_policies["GoldPlan"].groups
+    assert group.limit.count == 10
+    assert after_update.api_policies["GoldPlan"].limit.count == 1000
 
 
 def test_an_api_with_subscriptions_cannot_be_deleted_and_sample_apis_are_in_the_publisher(apim_factory, test_ca):
