@@ -228,6 +228,22 @@ def test_an_api_policys_condition_groups_are_read_and_a_group_counting_bandwidth
     )
 
 
+def test_an_api_policy_without_groups_is_served_with_an_empty_one_which_counts_nothing():
+    """The data API reads a policy's groups with a LEFT JOIN (carbon-apimgt 9.31.86 `SubscriptionValidationDAO`,
+    `SubscriptionValidationDataUtil`): a policy without any, such as APIM's own 10KPerMin, comes with one group of
+    id 0, its quota type and limit null (Jackson writes the nulls). It is no group: the policy's own limit counts
+    every request, and nothing is reported."""
+    doc = catalog_document()
+    served = advanced_policy("10KPerMin", 10000)
+    served["conditionGroups"] = [{"policyId": 2, "quotaType": None, "conditionGroupId": 0, "condition": [],
+                                  "defaultLimit": None}]  # fmt: skip
+    doc["apiPolicies"] = [served]
+    doc["apis"][0]["policy"] = "10KPerMin"
+    cat = build(doc)
+    assert (cat.api_policies["10KPerMin"].limit, cat.api_policies["10KPerMin"].groups) == (Limit(10000, 60), ())
+    assert cat.unenforced == ()
+
+
 @pytest.mark.parametrize(
     ("condition", "error"),
     [
