@@ -80,7 +80,9 @@ def in_process_adapter(doc: dict | None = None) -> Adapter:
     return a
 
 
-def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -> pb.CheckRequest:
+def check_request(
+    bearer: str, path: str = PATH, client: str = "198.51.100.7", headers: dict[str, str] | None = None
+) -> pb.CheckRequest:
     request = pb.CheckRequest()
     request.attributes.source.address.socket_address.address = "127.0.0.1"
     http = request.attributes.request.http
@@ -88,6 +90,7 @@ def check_request(bearer: str, path: str = PATH, client: str = "198.51.100.7") -
     http.headers.update(
         {"authorization": f"Bearer {bearer}", "x-request-id": "r-1", "user-agent": "t", "x-forwarded-for": client}
     )
+    http.headers.update(headers or {})
     return request
 
 
@@ -96,6 +99,7 @@ def whole(a: Adapter, bearer: str, path: str = PATH, client: str = "198.51.100.7
     return a.check_on_thread(to_input(check_request(bearer, path, client)))
 
 
-def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7"):
-    """The same check answered from its prepared allow: None when there is none."""
-    return a.check_prepared(credential_of(f"Bearer {bearer}"), "GET", path, "gw", "t", "r-1", client_ip, "grpc")
+def warm(a: Adapter, bearer: str, path: str = PATH, client_ip: str = "198.51.100.7", headers: dict | None = None):
+    """The same check answered from its prepared allow: None when there is none (NEEDS_HEADERS: with `headers`)."""
+    credential = credential_of(f"Bearer {bearer}")
+    return a.check_prepared(credential, "GET", path, "gw", "t", "r-1", client_ip, "grpc", headers)

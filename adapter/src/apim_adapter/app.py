@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -25,7 +25,7 @@ from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import CheckInput, Decision, Pipeline, applied, bearer, conclude, denied, first_step
 from .errors import Unavailable
-from .prepared import PreparedAllows, credential_of
+from .prepared import NEEDS_HEADERS, NeedsHeaders, PreparedAllows, credential_of
 from .prepared import key as prepared_key
 from .ratelimit import RateLimiter, Usage
 from .ratelimit.local import LocalRateLimiter, kept_key
@@ -173,11 +173,14 @@ class Adapter:
         request_id: str,
         client_ip: str,
         transport: str,
-    ) -> tuple[Allow, Usage | None] | Decision | None:
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Allow, Usage | None] | Decision | NeedsHeaders | None:
         """A warm check from its prepared allow: the allow and the tightest counter, or the denial of a counter
         over its limit; None when there is no prepared allow for it (then the transport runs the whole check,
-        `check_on_thread` / `check_on_loop`, with the same request). Counts, meters and reports like them.
-        `credential` is the SHA-256 of the Authorization header (`prepared.credential_of`), None without one."""
+        `check_on_thread` / `check_on_loop`, with the same request); NEEDS_HEADERS when its counters depend on
+        request headers and `headers` (lower-case names) were not given: the transport asks again with them.
+        Counts, meters and reports like the whole check. `credential` is the SHA-256 of the Authorization header
+        (`prepared.credential_of`), None without one."""
         try:
             started = time.perf_counter()
             catalog = self.store.current
@@ -187,12 +190,15 @@ class Adapter:
             prepared = self.prepared.get(prepared_key(credential, method, path), catalog, now)
             if prepared is None:
                 return None
+            if prepared.reads_headers and headers is None:
+                return NEEDS_HEADERS
             if prepared.deny_policies and denied(catalog, prepared.admitted, client_ip) is not None:
                 return None  # the whole check answers it, with its metrics and log
             assert isinstance(self.limiter, LocalRateLimiter)  # prepared only with counters in this process
             counters, windows = prepared.admitted.counters, prepared.windows
-            if prepared.per_request:  # condition groups on the address, query or claims: this request's counters
-                counters = applied(prepared.admitted, CheckInput(method, host, path, {}, request_id, client_ip))
+            if prepared.per_request:  # condition groups: this request's counters
+                req = CheckInput(method, host, path, headers or {}, request_id, client_ip)
+                counters = applied(prepared.admitted, req)
                 windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in counters)
             counts = self.limiter.count_now(windows, now)
             tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
@@ -282,8 +288,6 @@ class Adapter:
             now = self.clock()
             admitted = self.pipeline.admission(fingerprint(token), d.resource, catalog.version, now)
             if admitted is None:  # gone from its cache since (evicted): the next whole check keeps it again
-                return
-            if admitted.reads_headers:  # its counters depend on headers a warm check does not read
                 return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header

@@ -7,9 +7,11 @@ query): the raw credential is never kept, and a header byte-for-byte equal to on
 The next one
 only counts its rate limits, re-checks the deny policies (they depend on the client address) and answers with the
 prepared allow. Nothing else of the pipeline runs again, and no intermediate object (CheckInput, Decision) is
-built — but on an advanced API policy whose condition groups read the client's address, the query or claims: the
-warm check decides its counters again (`decision.applied`, from a CheckInput without headers). One whose groups
-read a header is never prepared (a warm check reads no header but the credential and the user agent).
+built — but on an advanced API policy with condition groups, whose counters depend on the request: the warm check
+decides them again (`decision.applied`) from the client's address, the query and the claims. Where a group reads a
+header, which the first read of a warm check leaves out (it reads the credential and the user agent), the
+prepared allow answers `NEEDS_HEADERS`, and the transport asks again with the request's headers (gRPC: the request
+parsed on the protobuf runtime; HTTP mode: the headers its whole check would have read).
 
 A prepared allow is not used once the catalog has changed (APIs, subscriptions, revocations and deny policies all
 arrive as a new catalog version), once the token expires, or once the backend JWT in its headers must be signed
@@ -33,13 +35,26 @@ from .render import Allow
 Key = tuple[bytes, str, str]  # SHA-256 of the Authorization header, method, path without the query
 
 
+class NeedsHeaders:
+    """A prepared allow exists for the check, and its counters depend on request headers it was not given."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEEDS_HEADERS"
+
+
+NEEDS_HEADERS = NeedsHeaders()
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PreparedAllow:
     version: int  # the catalog version it was concluded on
     until: float  # the token's expiry, or the backend JWT's if earlier
     admitted: Admitted  # what conclude() needs when a counter is over its limit
     windows: tuple[tuple[str, int], ...]  # the counters, as the local limiter counts them (`count_now`) ...
-    per_request: bool  # ... or none: a condition group decides them for each request (address, query, claims)
+    per_request: bool  # ... or none: a condition group decides them for each request (address, query, claims, ...)
+    reads_headers: bool  # ... and request headers
     allow: Allow
     decided: tuple[Any, ...]  # this allow's key in the decision tally (metrics)
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
@@ -75,13 +90,14 @@ class PreparedAllows:
     def keep(self, found: Key, catalog: Catalog, admitted: Admitted, allow: Allow, decided: tuple[Any, ...]) -> None:
         """Keep an allow concluded on `catalog` from `admitted`, the pipeline's admission (`Pipeline.admission`)."""
         assert admitted.decision.principal is not None
-        assert not admitted.reads_headers  # a warm check has no headers but the credential and the user agent
         windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
         until = min(admitted.decision.principal.expires_at, allow.until)
         decided = self._decided(decided)
         per_request = bool(admitted.conditional)
         deny = bool(catalog.deny_policies)
-        prepared = PreparedAllow(catalog.version, until, admitted, windows, per_request, allow, decided, deny)
+        reads_headers = admitted.reads_headers
+        prepared = PreparedAllow(catalog.version, until, admitted, windows, per_request, reads_headers, allow, decided,
+                                 deny)  # fmt: skip
         self._kept.put(found, prepared, until, 1024)
 
     def __len__(self) -> int:

@@ -5,13 +5,17 @@ real tokens, the catalog as the control planes build it, no server."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from apim_adapter.backend_jwt import DIALECT
 from apim_adapter.conditions import Facts, condition, flat_claims, query_parameters
 from apim_adapter.decision import CheckInput
-from harness.pipeline import PATH, InProcess, in_process_adapter, token, warm, whole
+from apim_adapter.prepared import NEEDS_HEADERS
+from apim_adapter.transport.grpc import AuthorizationService, pb, request_fields
+from apim_adapter.transport.http import HttpCheck
+from harness.pipeline import PATH, InProcess, check_request, in_process_adapter, token, warm, whole
 from harness.sample_catalog import advanced_policy, catalog_document
 from harness.sample_catalog import condition_group as group
 
@@ -96,11 +100,46 @@ def test_a_warm_check_counts_the_groups_its_own_request_meets():
     assert warm(a, t, path=PATH + "?plan=gold").code == "900800"
 
 
-def test_a_check_on_a_group_reading_a_header_is_never_prepared():
-    """A warm check reads no header but the credential and the user agent."""
+def test_a_warm_check_on_a_group_reading_a_header_asks_for_the_headers_and_counts_by_them():
+    """A warm check's first read has no header but the credential and the user agent: where a group reads one, the
+    prepared allow asks for the request's headers (NEEDS_HEADERS) and then counts the groups they meet."""
     a, t = in_process_adapter(advanced(group(1, 1, header("x-tier", "gold")), default=5)), token()
-    assert whole(a, t).allowed
-    assert warm(a, t) is None  # the whole check runs again
+    assert whole(a, t).allowed  # no x-tier: the policy's own count, 1 of 5
+    assert warm(a, t) is NEEDS_HEADERS
+    _, usage = warm(a, t, headers={"x-tier": "gold"})  # the group's 1
+    assert (usage.limit.count, usage.used) == (1, 1)
+    assert warm(a, t, headers={"x-tier": "gold"}).code == "900800"
+    _, usage = warm(a, t, headers={"x-tier": "silver"})  # the policy's again, 2 of 5
+    assert (usage.limit.count, usage.used) == (5, 2)
+
+
+def test_both_transports_answer_a_header_group_from_the_prepared_allow_and_count_by_the_header():
+    """gRPC parses the request for its headers; HTTP mode asks again with the headers its whole check would read.
+    Either way the whole check is not run again, and the counts are the header's."""
+    doc = advanced(group(1, 2, header("x-tier", "gold")), default=5)
+    a, t = in_process_adapter(doc), token()
+    whole_checks = []
+
+    def counted(req: CheckInput):
+        whole_checks.append(req)
+        return a.check_on_thread(req)
+
+    service = AuthorizationService(counted, a.renderer, check_prepared=a.check_prepared)
+
+    def grpc_status(**headers: str) -> int:
+        raw = check_request(t, headers={"x-tier": "gold", **headers}).SerializeToString()
+        answer = pb.CheckResponse.FromString(service.Check(raw, None))
+        return answer.denied_response.status.code or 200
+
+    assert [grpc_status() for _ in range(3)] == [200, 200, 429]  # the group's 2
+    assert len(whole_checks) == 1  # the first: the next two from its prepared allow
+    http = HttpCheck(a.check_on_loop, a.renderer, check_prepared=a.check_prepared)
+    fields = request_fields({"authorization": f"Bearer {t}"}, "GET", PATH, "gw", "198.51.100.7")
+    assert http.warm(*fields) is None  # no headers yet: its whole check would read them
+    status, _, _ = http.warm_with_headers(fields, {"authorization": f"Bearer {t}", "x-tier": "silver"})
+    assert status == 200  # the policy's count
+    status, _, body = http.warm_with_headers(fields, {"authorization": f"Bearer {t}", "x-tier": "gold"})
+    assert (status, json.loads(body)["code"]) == (429, "900800")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
@@ -23,16 +23,29 @@ from .. import metrics
 from ..config import ConfigError
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
-from ..prepared import credential_of
+from ..prepared import NEEDS_HEADERS, NeedsHeaders, credential_of
 from ..ratelimit import Usage
 from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
 from . import chosen
 
-# Adapter.check_prepared: (SHA-256 of the Authorization header, method, path, host, user agent, request id, client
-# ip, transport).
-CheckPrepared = Callable[
-    [bytes | None, str, str, str, str, str, str, str], tuple[Allow, Usage | None] | Decision | None
-]
+
+class CheckPrepared(Protocol):
+    """Adapter.check_prepared: a warm check from the fields a transport reads first, its headers when it answered
+    NEEDS_HEADERS."""
+
+    def __call__(
+        self,
+        credential: bytes | None,
+        method: str,
+        path: str,
+        host: str,
+        user_agent: str,
+        request_id: str,
+        client_ip: str,
+        transport: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Allow, Usage | None] | Decision | NeedsHeaders | None: ...
+
 
 # What a warm check reads of a request (a CheckRequest, or in HTTP mode the checked request itself): the SHA-256 of
 # the Authorization header (None without one), method, path, host, user agent, request id, x-forwarded-for,
@@ -319,12 +332,19 @@ class AuthorizationService:
         address = client_address(forwarded, external, peer, self.num_trusted_proxies)
         try:
             warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc")
+            if warm is NEEDS_HEADERS:
+                # A condition group reads a header: the request parsed (as the whole check would parse it), and
+                # asked again with its headers.
+                request = request or _parse(raw)
+                headers = request.attributes.request.http.headers
+                warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc",
+                                           headers)  # fmt: skip
         except Unavailable as exc:
             raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
         if isinstance(warm, tuple):
             allow, usage = warm
             return _allow_bytes(allow) + _rate_headers_bytes(usage), request
-        return (None if warm is None else self.respond(warm).SerializeToString()), request
+        return (self.respond(warm).SerializeToString() if isinstance(warm, Decision) else None), request
 
     def answer_whole(self, raw: bytes, request: pb.CheckRequest | None = None) -> bytes:
         """The whole check of a request with no prepared answer (`request`: already parsed, or None)."""

@@ -87,21 +87,28 @@ class HttpCheck:
         forwarded: str,
         external: str,
         peer: str,
+        headers: Mapping[str, str] | None = None,
     ) -> Response | None:
-        """The answer from a prepared allow (or its counter's denial), else None: then `whole` answers."""
+        """The answer from a prepared allow (or its counter's denial), else None: then `whole` answers. A prepared
+        allow whose counters read request headers answers only when given them (`warm_with_headers`)."""
         if self.check_prepared is None:
             return None
         address = client_address(forwarded, external, peer, self.num_trusted_proxies)
         try:
             warm = self.check_prepared(
-                credential, method, self.path_of(path), host, user_agent, request_id, address, "http"
+                credential, method, self.path_of(path), host, user_agent, request_id, address, "http", headers
             )
         except Unavailable as exc:
             return _unavailable(exc)
         if isinstance(warm, tuple):
             allow, usage = warm
             return 200, (*_allow_headers(allow), *rate_headers(usage)), b""
-        return None if warm is None else self.respond(warm)
+        return self.respond(warm) if isinstance(warm, Decision) else None
+
+    def warm_with_headers(self, fields: RequestFields, headers: Mapping[str, str]) -> Response | None:
+        """`warm` again, with every header, before a whole check: a prepared allow on a policy whose condition
+        groups read a header answers here (the first `warm` had only the fields). Without one, a cache lookup."""
+        return self.warm(*fields, headers=headers) if self.check_prepared is not None else None
 
     async def whole(self, fields: RequestFields, headers: Mapping[str, str]) -> Response:
         """The whole check (`headers`: every header, lower-case names)."""
@@ -141,7 +148,7 @@ def make_handler(answer: HttpCheck) -> Callable[[web.BaseRequest], Awaitable[web
             for name, value in request.headers.items():  # repeated headers joined, as the compiled transport does
                 name = name.lower()
                 headers[name] = f"{headers[name]},{value}" if name in headers else value
-            response = await answer.whole(fields, headers)
+            response = answer.warm_with_headers(fields, headers) or await answer.whole(fields, headers)
         status, response_headers, body = response
         return web.Response(status=status, headers=response_headers, body=body)
 
@@ -174,6 +181,9 @@ def compiled_server(
             pending.done()
 
     def whole(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> Response | None:
+        warm = answer.warm_with_headers(fields, headers)
+        if warm is not None:
+            return warm
         if not pending.admit():
             return UNAVAILABLE, (), b"too many checks pending (server.maxPendingChecks)"
         try:
