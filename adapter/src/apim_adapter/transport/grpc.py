@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
@@ -28,24 +28,12 @@ from ..ratelimit import Usage
 from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
 from . import chosen
 
-
-class CheckPrepared(Protocol):
-    """Adapter.check_prepared: a warm check from the fields a transport reads first, its headers when it answered
-    NEEDS_HEADERS."""
-
-    def __call__(
-        self,
-        credential: bytes | None,
-        method: str,
-        path: str,
-        host: str,
-        user_agent: str,
-        request_id: str,
-        client_ip: str,
-        transport: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[Allow, Usage | None] | Decision | NeedsHeaders | None: ...
-
+# Adapter.check_prepared: (SHA-256 of the Authorization header, method, path, host, user agent, request id, client
+# ip, transport, the request's headers or None: given when it answered NEEDS_HEADERS).
+CheckPrepared = Callable[
+    [bytes | None, str, str, str, str, str, str, str, Mapping[str, str] | None],
+    tuple[Allow, Usage | None] | Decision | NeedsHeaders | None,
+]
 
 # What a warm check reads of a request (a CheckRequest, or in HTTP mode the checked request itself): the SHA-256 of
 # the Authorization header (None without one), method, path, host, user agent, request id, x-forwarded-for,
@@ -331,7 +319,7 @@ class AuthorizationService:
         credential, method, path, host, user_agent, request_id, forwarded, external, peer = fields
         address = client_address(forwarded, external, peer, self.num_trusted_proxies)
         try:
-            warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc")
+            warm = self.check_prepared(credential, method, path, host, user_agent, request_id, address, "grpc", None)
             if warm is NEEDS_HEADERS:
                 # A condition group reads a header: the request parsed (as the whole check would parse it), and
                 # asked again with its headers.
