@@ -108,7 +108,7 @@ class HttpCheck:
     def warm_with_headers(self, fields: RequestFields, headers: Mapping[str, str]) -> Response | None:
         """`warm` again, with every header, before a whole check: a prepared allow on a policy whose condition
         groups read a header answers here (the first `warm` had only the fields). Without one, a cache lookup."""
-        return self.warm(*fields, headers=headers) if self.check_prepared is not None else None
+        return self.warm(*fields, headers=headers)
 
     async def whole(self, fields: RequestFields, headers: Mapping[str, str]) -> Response:
         """The whole check (`headers`: every header, lower-case names)."""
