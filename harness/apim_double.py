@@ -585,6 +585,7 @@ def sample_data(
     """The sample catalog as APIM 4.5 would serve it, plus the IS 7 key manager APIM knows."""
     data = catalog_document(apps)
     data["subscriptionPolicies"] += copy.deepcopy(list(policies))
+    data["apiPolicies"] = default_api_policies() + data.get("apiPolicies", [])
     for i, sub in enumerate(data["subscriptions"], start=1):
         sub["subscriptionId"] = i
         sub["apiId"] = 1
@@ -619,12 +620,28 @@ def sample_data(
     return data
 
 
+def default_api_policies() -> list[dict]:
+    """The advanced policies APIM creates for a tenant (APIUtil.addDefaultTenantAdvancedThrottlePolicies,
+    APIConstants DEFAULT_API_POLICY_*): what an API or a resource can name before any other is added. The data
+    API serves such a policy with one empty condition group (conditionGroupId 0, its limit null: the LEFT JOIN of
+    SubscriptionValidationDAO), which the spec's schemas refuse; the double serves none."""
+    from .sample_catalog import advanced_policy
+
+    return [
+        {**advanced_policy(name, count), "tenantId": TENANT_ID, "tenantDomain": "carbon.super",
+         "quotaType": "requestCount", "applicableLevel": "apiLevel", "_policyId": i}
+        for i, (name, count) in enumerate(
+            (("50KPerMin", 50000), ("20KPerMin", 20000), ("10KPerMin", 10000), ("Unlimited", 2**31 - 1)), start=1
+        )
+    ]  # fmt: skip
+
+
 def fresh_data() -> dict:
     """A new APIM 4.5's catalog: no APIs or applications, the default subscription tiers APIM creates for a tenant
     (carbon-apimgt `impl/APIConstants.java` DEFAULT_SUB_POLICY_*: Gold 5000, Silver 2000, Bronze 1000 and
     Unauthenticated 500 requests a minute, Unlimited), its default advanced policies and its Resident Key
     Manager."""
-    from .sample_catalog import advanced_policy, per_minute
+    from .sample_catalog import per_minute
 
     policies = [
         per_minute(name, count)
@@ -647,23 +664,12 @@ def fresh_data() -> dict:
         "tokenType": "DIRECT",
         "additionalProperties": {},
     }
-    # The advanced policies APIM creates for a tenant (APIUtil.addDefaultTenantAdvancedThrottlePolicies,
-    # APIConstants DEFAULT_API_POLICY_*): what an API or a resource can name before any other is added. The data
-    # API serves such a policy with one empty condition group (conditionGroupId 0, its limit null: the LEFT JOIN of
-    # SubscriptionValidationDAO), which the spec's schemas refuse; the double serves none.
-    api_policies = [
-        {**advanced_policy(name, count), "tenantId": TENANT_ID, "tenantDomain": "carbon.super",
-         "quotaType": "requestCount", "applicableLevel": "apiLevel", "_policyId": i}
-        for i, (name, count) in enumerate(
-            (("50KPerMin", 50000), ("20KPerMin", 20000), ("10KPerMin", 10000), ("Unlimited", 2**31 - 1)), start=1
-        )
-    ]  # fmt: skip
     return {
         "apis": [],
         "applications": [],
         "subscriptions": [],
         "applicationKeyMappings": [],
         "subscriptionPolicies": policies,
-        "apiPolicies": api_policies,
+        "apiPolicies": default_api_policies(),
         "keyManagers": [resident],
     }

@@ -44,6 +44,7 @@ TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path
 TOKEN_LIFETIME = 3600
 # Credentials an answer carries that `responses` (which tests print on failure) never keeps.
 NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret"})
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")  # an OpenAPI path item's operations
 RESIDENT_KM = "Resident Key Manager"  # APIConstants.KeyManager.DEFAULT_KEY_MANAGER
 GATEWAY_ENVIRONMENTS = {"Default": "localhost"}  # deployment.toml [[apim.gateway.environment]] of the all-in-one
 # The default lifecycle: carbon-apimgt `impl/src/main/resources/lifecycle/APILifeCycle.json` (state → action → state).
@@ -434,6 +435,10 @@ class ProductApis:
         were put in `data` directly (the sample catalog)."""
         if "_publisher" in item:
             dto = copy.deepcopy(item["_publisher"])
+            # The operations' policies are the resources' as stored (`_url_mappings`), not as sent.
+            stored = {(m["urlPattern"], m["httpMethod"]): m["throttlingPolicy"] for m in item.get("urlMappings", [])}
+            for op in dto.get("operations", []):
+                op["throttlingPolicy"] = stored.get((op.get("target"), op.get("verb")), op.get("throttlingPolicy"))
         else:
             dto = {
                 "name": item["name"],
@@ -500,15 +505,22 @@ class ProductApis:
     def _valid_tiers(self) -> set[str]:
         return {p["name"] for p in self.data["subscriptionPolicies"]}
 
+    def _advanced_names(self) -> set[str]:
+        return {p["name"] for p in self.data.get("apiPolicies", [])}
+
     def _check_api_policies(self, body: dict[str, Any]) -> None:
-        """The API's own policy must be an advanced policy of the tenant (PublisherCommonUtils
-        .prepareToCreateAPIByDTO: getAPIPolicy → UNSUPPORTED_THROTTLE_LIMIT_TYPE), and so must each operation's
-        (APIProviderImpl.validateResourceThrottlingTiers → TIER_NAME_INVALID, whose description names nothing).
-        APIM checks the operations again on an update; the double checks them on creation only."""
-        advanced = {p["name"] for p in self.data.get("apiPolicies", [])}
-        if body.get("apiThrottlingPolicy") is not None and body["apiThrottlingPolicy"] not in advanced:
+        """On creation, the API's own policy must be an advanced policy of the tenant (PublisherCommonUtils
+        .prepareToCreateAPIByDTO: getAPIPolicy → UNSUPPORTED_THROTTLE_LIMIT_TYPE; not checked on an update), and
+        so must each operation's (`_check_operation_policies`)."""
+        if body.get("apiThrottlingPolicy") is not None and body["apiThrottlingPolicy"] not in self._advanced_names():
             raise Fault(400, 900960, "Throttle Policy Error", "Throttle Limit type is not supported")
-        if any(op.get("throttlingPolicy") not in advanced | {None} for op in body.get("operations", [])):
+        self._check_operation_policies(body.get("operations", []))
+
+    def _check_operation_policies(self, operations: list[dict[str, Any]]) -> None:
+        """APIProviderImpl.addAPI/updateAPI → validateResourceThrottlingTiers: an operation's policy, where it names
+        one, must be an advanced policy of the tenant (TIER_NAME_INVALID, whose description names nothing)."""
+        advanced = self._advanced_names()
+        if any(op.get("throttlingPolicy") not in advanced | {None} for op in operations):
             raise Fault(400, 900305, "The tier name is invalid.", "The tier name is invalid")
 
     async def create_api(self, call: Call) -> tuple[int, Any]:
@@ -596,6 +608,7 @@ class ProductApis:
         invalid = [t for t in body.get("policies", []) if t not in self._valid_tiers()]
         if invalid:
             raise Fault(400, 900305, "The tier name is invalid.", f"Specified tier(s) {invalid} are invalid")
+        self._check_operation_policies(body.get("operations", []))
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
         body.pop("id", None)
         body.pop("lifeCycleStatus", None)
@@ -627,7 +640,11 @@ class ProductApis:
         return 200, self._api(call.params["apiId"])["_swagger"]
 
     async def put_swagger(self, call: Call) -> tuple[int, Any]:
-        """updateAPISwagger takes multipart `apiDefinition`; the resources of the API follow the definition."""
+        """updateAPISwagger takes multipart `apiDefinition`; the resources of the API follow the definition, each
+        with the policy its operation names (`x-throttling-tier`, or `x-wso2-throttling-tier`, which
+        OASParserUtil.preProcess renames to it), the others the default (PublisherCommonUtils.prepareForUpdateSwagger
+        keeps no earlier tier). A policy APIM does not have fails validateResourceThrottlingTiers, which
+        updateAPISwagger answers as an internal error (500, the reason in the description)."""
         item = self._api(call.params["apiId"])
         form = await call.request.post()
         definition = form.get("apiDefinition")
@@ -637,17 +654,20 @@ class ProductApis:
             parsed = json.loads(definition)
         except ValueError:
             raise Fault(400, 900754, "Invalid OpenAPI definition", "the definition is not JSON") from None
-        operations = [
-            {
-                "target": path,
-                "verb": verb.upper(),
-                "scopes": [],
-                "throttlingPolicy": "Unlimited",
-                "authType": "Application & Application User",
-            }
-            for path, methods in parsed.get("paths", {}).items()
-            for verb in methods
-        ]
+        operations = []
+        for path, methods in parsed.get("paths", {}).items():
+            for verb, operation in methods.items():
+                if verb not in HTTP_METHODS or not isinstance(operation, dict):  # path-level `parameters`, ...
+                    continue
+                tiers = [operation.get(k) for k in ("x-throttling-tier", "x-wso2-throttling-tier")]
+                tier = next((t for t in tiers if t), None)
+                if tier is not None and tier not in self._advanced_names():
+                    raise Fault(500, 500, "Internal server error",
+                                f"Error while updating the swagger definition of the API: {item['uuid']} - Invalid "
+                                f"x-throttling tier {tier} found in api definition for resource "
+                                f"{verb.upper()} {path}")  # fmt: skip
+                operations.append({"target": path, "verb": verb.upper(), "scopes": [], "throttlingPolicy": tier,
+                                   "authType": "Application & Application User"})  # fmt: skip
         item["_publisher"]["operations"] = operations
         item.update(urlMappings=_url_mappings(item["_publisher"]), _swagger=definition)
         return 200, definition
@@ -1268,14 +1288,17 @@ def _matches_criterion(dto: dict[str, Any], criterion: str) -> bool:
 
 
 def _url_mappings(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The operations as the internal data API serves an API's URL mappings."""
+    """The operations as the internal data API serves an API's URL mappings. Their policies as
+    APIProviderImpl.validateAndUpdateURITemplates stores them: the API's own policy on every resource where it has
+    one, else the operation's, else the tenant's default (APIUtil.getDefaultAPILevelPolicy: Unlimited, as APIM is
+    configured out of the box)."""
     auth = {"None": "None", "Application": "Application", "Application User": "Application_User"}
     return [
         {
             "httpMethod": op["verb"],
             "urlPattern": op["target"],
             "scopes": list(op.get("scopes", [])),
-            "throttlingPolicy": op.get("throttlingPolicy", "Unlimited"),
+            "throttlingPolicy": body.get("apiThrottlingPolicy") or op.get("throttlingPolicy") or "Unlimited",
             "authScheme": auth.get(op.get("authType", ""), "Any"),
         }
         for op in body.get("operations", [])

@@ -1,7 +1,8 @@
 """The dev stack's flow when the httpbin API comes from its annotated Service (inventories/dev
-`stack_api_from_service: true`): apim_setup creates the key manager and the Tiny tier, then waits; mesh-sync's export
+`stack_api_from_service: true`): apim_setup creates the key manager, the Tiny tier and an advanced policy one
+resource names in the chart's OpenAPI document (`apimExport.resourcePolicies`), then waits; mesh-sync's export
 (its Publisher client and pure core, fed with the httpbin chart's Service and OpenAPI ConfigMap) creates, deploys and
-publishes the API once the tier exists — as its resync does in the cluster; apim_setup then subscribes the
+publishes the API once those exist — as its resync does in the cluster; apim_setup then subscribes the
 applications to that API. Against the APIM double's product REST APIs (bodies validated against WSO2's specs)."""
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from harness.helpers import ROOT, eventually, run_ansible, tool
 # The httpbin chart's values as inventories/dev/group_vars/all/adapter.yml sets them (test_rendered.py checks that
 # those give the API apim_setup would have created).
 TIERS = ["Gold", "Silver", "Bronze", "Unlimited", "Tiny"]
-HTTPBIN_VALUES = {"virtualService": {"enabled": False}, "apimExport": {"enabled": True, "tiers": TIERS}}
+# One resource on an advanced policy the role creates (apim_setup_advanced_policies), named in the document.
+LIMITED = "/status/{status_code}"
+GOLD = {"request_count": 100, "unit_time": 1, "time_unit": "min",
+        "conditions": [{"type": "header", "name": "x-plan", "value": "^gold$"}]}  # fmt: skip
+ADVANCED = {"name": "GoldPlanHeader", "request_count": 1000, "unit_time": 1, "time_unit": "min",
+            "condition_groups": [GOLD]}  # fmt: skip
+HTTPBIN_VALUES = {"virtualService": {"enabled": False},
+                  "apimExport": {"enabled": True, "tiers": TIERS,
+                                 "resourcePolicies": {f"GET {LIMITED}": ADVANCED["name"]}}}  # fmt: skip
 
 
 def httpbin_release() -> tuple[Service, str]:
@@ -45,8 +54,13 @@ def export_when_the_tier_exists(double: ApimDouble, ca: str, done: dict[str, Any
     settings = Settings("Default", vhost="api.istio-apim.local")
     want = spec(info, settings)
     text, digest = definition(document)
-    if not eventually(lambda: "Tiny" in {p["name"] for p in double.data["subscriptionPolicies"]}, timeout=120):
-        done["error"] = "the Tiny tier never appeared"
+
+    def ready() -> bool:
+        return "Tiny" in {p["name"] for p in double.data["subscriptionPolicies"]} and ADVANCED["name"] in {
+            p["name"] for p in double.data["apiPolicies"]}  # fmt: skip
+
+    if not eventually(ready, timeout=120):
+        done["error"] = "the Tiny tier or the advanced policy never appeared"
         return
 
     async def apply() -> str:
@@ -65,7 +79,8 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("apim-setup-exported")
     tls = make_test_ca(directory / "ca")
     double = ApimDouble(fresh_data(), tls=tls).start()
-    extra = extra_vars(double, tls, directory, apim_setup_retries=60, apim_setup_delay=1)
+    extra = extra_vars(double, tls, directory, apim_setup_retries=60, apim_setup_delay=1,
+                       apim_setup_advanced_policies=[ADVANCED])  # fmt: skip
     done: dict[str, Any] = {}
     exporter = threading.Thread(target=export_when_the_tier_exists, args=(double, str(tls.ca), done), daemon=True)
     exporter.start()
@@ -89,6 +104,10 @@ def test_apim_setup_subscribes_to_the_api_exported_from_the_service(converged) -
     assert {o["target"]: o["scopes"] for o in dto["operations"]} == {
         "/ip": ["scope_ip"], "/headers": ["scope_headers"], "/get": [], "/delay/{delay}": [],
         "/status/{status_code}": []}  # fmt: skip
+    # The resource's policy as the document names it (x-throttling-tier), the others APIM's default.
+    assert {m["urlPattern"]: m["throttlingPolicy"] for m in api["urlMappings"]} == {
+        "/ip": "Unlimited", "/headers": "Unlimited", "/get": "Unlimited", "/delay/{delay}": "Unlimited",
+        LIMITED: "GoldPlanHeader"}  # fmt: skip
     subscriptions = {(s["applicationUUID"], s["policyId"]) for s in double.data["subscriptions"]
                      if s["apiUUID"] == api["uuid"]}  # fmt: skip
     apps = {a["name"]: a["uuid"] for a in double.data["applications"]}

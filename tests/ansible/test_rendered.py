@@ -262,9 +262,11 @@ def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: d
     assert annotations["apim.istio-apim.io/context"] == api["context"]
     assert annotations["apim.istio-apim.io/tiers"].split(",") == api["policies"]
     document = yaml.safe_load(objects[("ConfigMap", "httpbin-openapi")]["data"]["openapi.yaml"])
-    exported = {(verb.upper(), path, tuple(op["security"][0]["default"]))
+    # The same resources, scopes and resource policies (APIM's default where the document names none).
+    exported = {(verb.upper(), path, tuple(op["security"][0]["default"]), op.get("x-throttling-tier", "Unlimited"))
                 for path, item in document["paths"].items() for verb, op in item.items()}  # fmt: skip
-    assert exported == {(op["verb"], op["target"], tuple(op["scopes"])) for op in api["operations"]}
+    assert exported == {(op["verb"], op["target"], tuple(op["scopes"]), op["throttlingPolicy"])
+                        for op in api["operations"]}  # fmt: skip
 
 
 def _dev_var(file: str, name: str):

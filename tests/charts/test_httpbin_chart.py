@@ -1,5 +1,6 @@
 """What the httpbin chart renders: the backend and the Istio routing the secured flow relies on."""
 
+import yaml
 from chart_helpers import CHARTS, find, kinds, render, template
 
 CHART = "httpbin"
@@ -133,3 +134,19 @@ def test_reference_grant_lets_mesh_syncs_http_routes_reach_the_service():
     assert grant["spec"]["to"] == [
         {"group": "", "kind": "Service", "name": find(rendered, "Service")["metadata"]["name"]}
     ]
+
+
+def test_a_resources_advanced_policy_is_written_where_apim_reads_it():
+    """`apimExport.resourcePolicies` puts a resource's advanced policy in the exported document as the operation's
+    `x-throttling-tier` (what APIM's OAS3Parser.getURITemplates reads); one naming a resource the API does not
+    have is refused rather than dropped."""
+    policies = {"GET /status/{status_code}": "GoldPlan", "GET /ip": "10KPerMin"}
+    rendered = objects(values={"apimExport": {"enabled": True, "resourcePolicies": policies}})
+    paths = yaml.safe_load(find(rendered, "ConfigMap", "-openapi")["data"]["openapi.yaml"])["paths"]
+    tiers = {f"GET {path}": item["get"].get("x-throttling-tier") for path, item in paths.items()}
+    assert tiers == {"GET /ip": "10KPerMin", "GET /headers": None, "GET /get": None, "GET /delay/{delay}": None,
+                     "GET /status/{status_code}": "GoldPlan"}  # fmt: skip
+    refused = template(CHART, values={"apimExport": {"enabled": True, "resourcePolicies": {"GET /nope": "GoldPlan"}}},
+                       check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert '"GET /nope" is not one of apimExport\'s resources' in refused.stderr

@@ -315,7 +315,29 @@ def test_scopes_come_from_the_document_as_apim_writes_them() -> None:
     body = create_body(want, digest, text)
     assert {(o["verb"], o["target"]): o["scopes"] for o in body["operations"]} == {
         ("GET", "/ip"): ["scope_ip"], ("POST", "/admin"): ["scope_admin", "scope_ip"], ("GET", "/get"): []}  # fmt: skip
-    # An update keeps what APIM holds for an operation (its tier) and takes the scopes from the document.
-    api = apim_api(operations=[{"target": "/ip", "verb": "GET", "throttlingPolicy": "Gold", "scopes": []}])
-    [ip] = [o for o in updated_body(api, want, digest, text)["operations"] if o["target"] == "/ip"]
-    assert ip == {"target": "/ip", "verb": "GET", "throttlingPolicy": "Gold", "scopes": ["scope_ip"]}
+    # An update takes the scopes from the document and keeps what APIM holds for an operation otherwise.
+    api = apim_api(operations=[{"target": "/admin", "verb": "POST", "authType": "None", "scopes": []}])
+    [admin] = [o for o in updated_body(api, want, digest, text)["operations"] if o["target"] == "/admin"]
+    assert admin == {"target": "/admin", "verb": "POST", "authType": "None", "scopes": ["scope_admin", "scope_ip"]}
+
+
+def test_a_resources_policy_named_in_the_document_is_sent_and_wins_over_apims_copy() -> None:
+    """APIM reads an operation's advanced policy from `x-throttling-tier` (or `x-wso2-throttling-tier`) of the
+    definition it is given (OAS3Parser.getURITemplates) and resets the others to its default: the export sends the
+    document's in its API bodies too, and keeps APIM's where the document names none."""
+    from apim_adapter.meshsync.export import updated_body
+
+    doc = (
+        "openapi: 3.0.1\npaths:\n"
+        "  /status/{code}: {get: {x-throttling-tier: GoldPlan}}\n"
+        "  /delay/{n}: {get: {x-wso2-throttling-tier: 10KPerMin}}\n"
+        "  /get: {get: {x-throttling-tier: ''}}\n"
+    )
+    text, digest = definition(doc)
+    want = spec(service(), SETTINGS)
+    tiers = {o["target"]: o.get("throttlingPolicy") for o in create_body(want, digest, text)["operations"]}
+    assert tiers == {"/status/{code}": "GoldPlan", "/delay/{n}": "10KPerMin", "/get": None}
+    held = [{"target": t, "verb": "GET", "throttlingPolicy": "Unlimited", "scopes": []} for t in tiers]
+    body = updated_body(apim_api(operations=held), want, digest, text)
+    assert {o["target"]: o["throttlingPolicy"] for o in body["operations"]} == {
+        "/status/{code}": "GoldPlan", "/delay/{n}": "10KPerMin", "/get": "Unlimited"}  # fmt: skip

@@ -511,6 +511,46 @@ def test_advanced_policies_are_checked_as_apims_admin_api_checks_them(client, ap
     assert (missing.status_code, missing.json()["code"]) == (404, 404)
 
 
+def test_a_resources_policy_comes_from_the_api_the_operation_or_the_definition_as_apim_stores_it(client, apim):
+    """APIProviderImpl.validateAndUpdateURITemplates: the API's own policy on every resource where it has one, else
+    the operation's, else the default (Unlimited); a definition upload sets the policies its operations name
+    (`x-throttling-tier`) and resets the others; a policy APIM does not have is refused on each path."""
+    assert client("POST", f"{ADMIN}/throttling/policies/advanced", json=ADVANCED).status_code == 201
+
+    def stored(api_id: str) -> dict[str, str]:
+        [item] = [a for a in apim.data["apis"] if a["uuid"] == api_id]
+        return {m["urlPattern"]: m["throttlingPolicy"] for m in item["urlMappings"]}
+
+    ip, get = API["operations"]
+    api_id = client("POST", f"{PUBLISHER}/apis", json={**API, "operations": [{**ip, "throttlingPolicy": "GoldPlan"},
+                                                                             get]}).json()["id"]  # fmt: skip
+    assert stored(api_id) == {"/ip": "GoldPlan", "/get": "Unlimited"}
+    api = client("GET", f"{PUBLISHER}/apis/{api_id}").json()
+    assert [op["throttlingPolicy"] for op in api["operations"]] == ["GoldPlan", "Unlimited"]
+    updated = client("PUT", f"{PUBLISHER}/apis/{api_id}", json={**api, "apiThrottlingPolicy": "10KPerMin"})
+    assert updated.status_code == 200, updated.text
+    assert stored(api_id) == {"/ip": "10KPerMin", "/get": "10KPerMin"}
+    api = {k: v for k, v in updated.json().items() if k != "apiThrottlingPolicy"}
+    api["operations"][0]["throttlingPolicy"] = "NoSuchPolicy"
+    assert client("PUT", f"{PUBLISHER}/apis/{api_id}", json=api).json()["code"] == 900305
+
+    def upload(tier: str) -> requests.Response:
+        paths = {"/ip": {"get": {"x-throttling-tier": tier}}, "/get": {"get": {}}}
+        definition = json.dumps({"openapi": "3.0.1", "info": {"title": "x", "version": "1"}, "paths": paths})
+        return client("PUT", f"{PUBLISHER}/apis/{api_id}/swagger", files={"apiDefinition": (None, definition)})
+
+    assert upload("20KPerMin").status_code == 200
+    assert stored(api_id) == {"/ip": "10KPerMin", "/get": "10KPerMin"}  # the API's own policy still wins
+    api = {k: v for k, v in client("GET", f"{PUBLISHER}/apis/{api_id}").json().items() if k != "apiThrottlingPolicy"}
+    api["operations"] = [{k: v for k, v in op.items() if k != "throttlingPolicy"} for op in api["operations"]]
+    assert client("PUT", f"{PUBLISHER}/apis/{api_id}", json=api).status_code == 200
+    assert upload("GoldPlan").status_code == 200
+    assert stored(api_id) == {"/ip": "GoldPlan", "/get": "Unlimited"}
+    refused = upload("NoSuchPolicy")
+    assert (refused.status_code, "Invalid x-throttling tier NoSuchPolicy" in refused.json()["description"]) == (
+        500, True)  # fmt: skip
+
+
 def test_the_adapter_follows_advanced_policies_through_the_event_hub(follower) -> None:
     """APIM's APIPolicyEvent carries the policy's name and no limits (its policyId is -1): the adapter pulls the
     policy by name, on creation and on update."""

@@ -242,12 +242,34 @@ def _operation_scopes(operation: Any) -> list[str]:
     return out
 
 
+# An operation's advanced (API-level) policy, as APIM reads it from a definition: `x-throttling-tier`, or the
+# `x-wso2-throttling-tier` its pre-processing renames to it (carbon-apimgt 9.31.86 OAS3Parser/OAS2Parser
+# `getURITemplates`, `injectMgwThrottlingExtensionsToDefault`).
+THROTTLING_TIERS = ("x-throttling-tier", "x-wso2-throttling-tier")
+
+
+def _operation_tier(operation: Any) -> str | None:
+    for key in THROTTLING_TIERS:
+        tier = operation.get(key) if isinstance(operation, dict) else None
+        if isinstance(tier, str) and tier.strip():
+            return tier
+    return None
+
+
 def operations(document: str) -> list[dict[str, Any]]:
-    """The document's operations as the API body lists them (`target`, `verb`, `scopes`)."""
+    """The document's operations as the API body lists them (`target`, `verb`, `scopes`, and `throttlingPolicy`
+    where the document names the resource's policy)."""
     paths = json.loads(document).get("paths") or {}
-    return [{"target": path, "verb": verb.upper(), "scopes": _operation_scopes(op)}
-            for path, item in paths.items() if isinstance(item, dict) for verb, op in item.items()
-            if verb in METHODS]  # fmt: skip
+    out = []
+    for path, item in paths.items():
+        for verb, op in item.items() if isinstance(item, dict) else ():
+            if verb in METHODS:
+                operation = {"target": path, "verb": verb.upper(), "scopes": _operation_scopes(op)}
+                tier = _operation_tier(op)
+                if tier is not None:
+                    operation["throttlingPolicy"] = tier
+                out.append(operation)
+    return out
 
 
 def scopes(document: str) -> list[dict[str, Any]]:
@@ -323,7 +345,9 @@ def differences(api: Mapping[str, Any], want: Spec, digest: str) -> list[str]:
 
 def updated_body(api: Mapping[str, Any], want: Spec, digest: str, document: str) -> dict[str, Any]:
     """`PUT /apis/{apiId}` takes the whole API: the current one with our fields replaced, and its operations and
-    scopes those of the document (an operation's other settings, such as its tier, kept from APIM's copy)."""
+    scopes those of the document (an operation's other settings kept from APIM's copy, its tier where the document
+    names none: after a definition upload, which sets every tier the document names and resets the others to the
+    default, that is APIM's default)."""
     body = {k: v for k, v in api.items() if k not in ("additionalPropertiesMap",)}
     body.update(managed_fields(want))
     current = {(o.get("target"), o.get("verb")): o for o in api.get("operations") or [] if isinstance(o, dict)}
