@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import requests
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -217,6 +218,15 @@ class ApimDouble:
         """The admin user's name and password: Basic credentials of the internal data API and of DCR, and the
         resource owner of the password grant at /oauth2/token."""
         return self.username, self.password
+
+    def data_api(self, endpoint: str, **params: str) -> requests.Response:
+        """GET an internal data API endpoint (`apis`, `api-policies`, ...) as the adapter and APIM's gateways call
+        it: the admin's Basic credentials and the tenant header; the caller judges the answer."""
+        with requests.Session() as session:
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+            return session.get(f"{self.url}{BASE_PATH}/{endpoint}", params=params, auth=self.admin_credentials,
+                               headers={"xWSO2Tenant": self.tenant}, verify=str(self.tls.ca) if self.tls else True,
+                               timeout=10)  # fmt: skip
 
     def admin_token(self, scopes: str = "apim:api_view apim:api_create apim:api_manage apim:api_publish") -> str:
         """An opaque access token of the admin user with `scopes` (space-separated), as DCR plus a password grant

@@ -857,30 +857,17 @@ class ProductApis:
         body = call.body
         if any(p["name"] == body["policyName"] for p in self.data["subscriptionPolicies"]):
             raise conflict(f"Subscription Policy with name {body['policyName']} already exists")
-        limit = body["defaultLimit"]
-        quota = {
-            "REQUESTCOUNTLIMIT": "requestCount",
-            "BANDWIDTHLIMIT": "bandwidthVolume",
-            "EVENTCOUNTLIMIT": "eventCount",
-        }.get(limit["type"], "requestCount")
-        inner = {
-            "REQUESTCOUNTLIMIT": "requestCount",
-            "BANDWIDTHLIMIT": "bandwidth",
-            "EVENTCOUNTLIMIT": "eventCount",
-        }.get(limit["type"], "requestCount")
+        default_limit = _data_limit(body["defaultLimit"])
         numeric_id = max((p.get("id", 0) for p in self.data["subscriptionPolicies"]), default=0) + 1
         item = {
             "id": numeric_id,
             "tenantId": -1234,
             "tenantDomain": self.double.tenant,
             "name": body["policyName"],
-            "quotaType": quota,
+            "quotaType": default_limit["quotaType"],
             "stopOnQuotaReach": body.get("stopOnQuotaReach", False),
             "rateLimitCount": body.get("rateLimitCount", 0),
-            "defaultLimit": {
-                "quotaType": quota,
-                quota if quota != "bandwidthVolume" else "bandwidth": copy.deepcopy(limit.get(inner, {})),
-            },
+            "defaultLimit": default_limit,
             "_admin": {**copy.deepcopy(body), "policyId": str(uuid.uuid4())},
         }
         if body.get("rateLimitTimeUnit"):  # no burst control: the data API leaves the unit out
@@ -891,7 +878,7 @@ class ProductApis:
             {
                 "policyId": numeric_id,
                 "policyName": item["name"],
-                "quotaType": quota,
+                "quotaType": default_limit["quotaType"],
                 "policyType": "SUBSCRIPTION",
                 "stopOnQuotaReach": item["stopOnQuotaReach"],
                 "rateLimitCount": item["rateLimitCount"],

@@ -133,10 +133,7 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
     assert {"Gold", "Tiny"} <= set(full["policies"])
     assert {op["target"]: op["scopes"] for op in full["operations"]}["/ip"] == ["scope_ip"]
     # What the gateways and the adapter read: the internal data API, for the environment deployed to.
-    internal = session.get(f"{double.url}/internal/data/v1/apis", params={"gatewayLabel": "Default"},
-                           auth=double.admin_credentials, headers={"xWSO2Tenant": "carbon.super",
-                                                                   "Authorization": None})  # fmt: skip
-    [row] = internal.json()["list"]
+    [row] = internal(double, "apis", gatewayLabel="Default")
     assert (row["uuid"], row["context"], row["status"]) == (api["id"], "/httpbin/1.0.0", "PUBLISHED")
     kinds = [kind for _, kind, _ in double.events]
     assert kinds.count("DEPLOY_API_IN_GATEWAY") == 1
@@ -176,10 +173,9 @@ def test_the_role_never_logs_a_secret(converged) -> None:
         assert not [s for s in secrets if s in stdout]
 
 
-def internal(double: ApimDouble, session: requests.Session, endpoint: str, **params: str) -> list[dict]:
-    """An internal data API list, as the adapter and APIM's gateways read it (Basic credentials, tenant header)."""
-    answer = session.get(f"{double.url}/internal/data/v1/{endpoint}", params=params, auth=double.admin_credentials,
-                         headers={"xWSO2Tenant": "carbon.super", "Authorization": None})  # fmt: skip
+def internal(double: ApimDouble, endpoint: str, **params: str) -> list[dict]:
+    """An internal data API list, as the adapter and APIM's gateways read it."""
+    answer = double.data_api(endpoint, **params)
     assert answer.status_code == 200, answer.text
     return answer.json()["list"]
 
@@ -198,18 +194,18 @@ def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged
     office_conditions = policy["conditionalGroups"][1]["conditions"]
     assert [c["type"] for c in office_conditions] == ["IPCONDITION", "QUERYPARAMETERCONDITION"]
     # What the adapter reads: the policy in the data API's shape, and the resource naming it.
-    [served] = internal(double, session, "api-policies", policyName=ADVANCED["name"])
+    [served] = internal(double, "api-policies", policyName=ADVANCED["name"])
     assert [[(c["conditionType"], c["name"], c["value"], c["isInverted"]) for c in g["condition"]]
             for g in served["conditionGroups"]] == [
         [("Header", "x-plan", "^gold$", False)],
         [("QueryParameterType", "debug", ".*", False), ("IPRange", "10.0.0.0", "10.0.0.255", False)],
         [("JWTClaims", "http://wso2.org/claims/applicationname", "^Trial", False),
          ("IPSpecific", "IPSpecific", "192.0.2.10", True)]]  # fmt: skip
-    [api] = internal(double, session, "apis", gatewayLabel="Default")
+    [api] = internal(double, "apis", gatewayLabel="Default")
     assert {m["urlPattern"]: m["throttlingPolicy"] for m in api["urlMappings"]}[LIMITED] == ADVANCED["name"]
     # ... which the adapter's catalog reads as APIM's traffic manager counts it: the gold header meets the first
     # group, an office address with ?debug the second, anything else neither.
-    built = catalog.build({"apis": [api], "apiPolicies": internal(double, session, "api-policies")}, lenient=True)
+    built = catalog.build({"apis": [api], "apiPolicies": internal(double, "api-policies")}, lenient=True)
     [resource] = [r for r in built.apis[api["uuid"]].resources if r.pattern == LIMITED]
     first, second, third = built.api_policies[resource.throttling_policy].groups
     gold = Facts({"x-plan": "gold"}, "/httpbin/1.0.0/status/200", "192.0.2.1", dict)
@@ -248,7 +244,7 @@ def test_a_changed_advanced_policy_is_updated_in_place(converged, session, tmp_p
     after = {p["policyName"]: p["policyId"] for p in
              session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]}  # fmt: skip
     assert after == before
-    [served] = internal(double, session, "api-policies", policyName=ADVANCED["name"])
+    [served] = internal(double, "api-policies", policyName=ADVANCED["name"])
     assert [g["defaultLimit"]["requestCount"]["requestCount"] for g in served["conditionGroups"]] == [50, 10, 5]
     [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE"]
     assert update["addedConditionGroupIds"] == [g["conditionGroupId"] for g in served["conditionGroups"]]

@@ -65,14 +65,7 @@ def client(apim, test_ca) -> Client:
 
 def data_api(client: Client, endpoint: str, **params: str) -> requests.Response:
     """The internal data API, as the adapter and the mesh sync controller read it."""
-    apim = client.double
-    response = client.session.get(
-        f"{apim.url}/internal/data/v1/{endpoint}",
-        params=params,
-        timeout=10,
-        auth=apim.admin_credentials,
-        headers={"xWSO2Tenant": "carbon.super"},
-    )
+    response = client.double.data_api(endpoint, **params)
     assert response.status_code == 200, response.text
     return response
 
