@@ -289,6 +289,8 @@ class Adapter:
             admitted = self.pipeline.admission(fingerprint(token), d.resource, catalog.version, now)
             if admitted is None:  # gone from its cache since (evicted): the next whole check keeps it again
                 return
+            if admitted.counts_bytes:  # a bandwidth quota counts each request's body: every check is whole
+                return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header
             allow = self.renderer.allow(d, now)

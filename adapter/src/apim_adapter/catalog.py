@@ -47,10 +47,12 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class Limit:
-    """At most `count` requests per `window` seconds, in fixed windows as WSO2 counts them."""
+    """At most `count` requests per `window` seconds, in fixed windows as WSO2 counts them; with `data`, `count`
+    bytes of request bodies (a bandwidth quota)."""
 
     count: int
     window: int
+    data: bool = False
 
     def index(self, now: float) -> int:
         """Which window `now` falls in (every replica agrees as far as the clocks agree)."""
@@ -259,27 +261,40 @@ def _items(doc: Mapping[str, Any], key: str) -> list[tuple[_Item, str]]:
     return out
 
 
+# Bytes in a bandwidth quota's unit, as APIM's traffic manager reads it (`BandwidthLimit.getStandardDataAmount`:
+# MB and KB in any case, any other unit as bytes).
+_DATA_UNITS = {"mb": 1024 * 1024, "kb": 1024}
+
+
 def _limit(item: _Item, where: str) -> Limit | str | None:
-    """A policy's request-count limit; the type of its quota where it counts something else (bandwidth, events,
-    AI tokens: what the response carries, which ext_authz never sees); None without one."""
+    """A policy's limit: requests, or bytes of request bodies (a bandwidth quota); the type of its quota where it
+    counts something else (events, AI tokens: what the response carries, which ext_authz never sees); None
+    without one."""
     raw = item.get("defaultLimit", Mapping)
     if raw is None:
         return None
     limit = _Item(raw, f"{where}.defaultLimit")
     quota = limit.get("quotaType", str) or limit.get("type", str) or "requestCount"
-    count_raw = limit.get("requestCount", Mapping)
-    if quota.lower() not in ("requestcount", "requestcountlimit"):
+    if quota.lower() in ("requestcount", "requestcountlimit"):
+        field, amount = "requestCount", "requestCount"
+    elif quota.lower() in ("bandwidthvolume", "bandwidthlimit"):
+        field, amount = "bandwidth", "dataAmount"
+    else:
         return quota
-    if count_raw is None:
+    raw_count = limit.get(field, Mapping)
+    if raw_count is None:
         return None
-    rc = _Item(count_raw, f"{where}.defaultLimit.requestCount")
-    count = rc.get("requestCount", int, required=True)
-    unit = rc.get("timeUnit", str, required=True)
-    per = rc.get("unitTime", int, default=1)
+    counted = _Item(raw_count, f"{where}.defaultLimit.{field}")
+    count = counted.get(amount, int, required=True)
+    unit = counted.get("timeUnit", str, required=True)
+    per = counted.get("unitTime", int, default=1)
     if unit.lower() not in _TIME_UNITS:
-        raise CatalogError(f"{where}.defaultLimit.requestCount.timeUnit: unknown unit {unit!r}")
+        raise CatalogError(f"{counted.where}.timeUnit: unknown unit {unit!r}")
     if count < 0 or per < 1:
-        raise CatalogError(f"{where}.defaultLimit.requestCount: requestCount >= 0 and unitTime >= 1 required")
+        raise CatalogError(f"{counted.where}: {amount} >= 0 and unitTime >= 1 required")
+    if field == "bandwidth":
+        data_unit = counted.get("dataUnit", str, default="")
+        return Limit(count * _DATA_UNITS.get(data_unit.lower(), 1), per * _TIME_UNITS[unit.lower()], data=True)
     return Limit(count, per * _TIME_UNITS[unit.lower()])
 
 

@@ -40,6 +40,7 @@ class CheckInput:
     headers: Mapping[str, str]
     request_id: str = ""
     client_ip: str = ""
+    size: int = 0  # the body's bytes, as APIM's gateway counts a bandwidth quota (`request_size`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Count:
 
     counters: tuple[tuple[str, Limit], ...]
     now: float
+    size: int  # the request body's bytes (bandwidth quotas)
 
 
 Need = Verify | Count
@@ -132,6 +134,9 @@ class Conditional:
         met = [counter for group, counter in self.groups if group.applies(facts)]
         return [c for found in met for c in found] if met else list(self.unmet)
 
+    def every_counter(self) -> tuple[Counter, ...]:
+        return self.unmet + tuple(c for _, found in self.groups for c in found)
+
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
@@ -144,6 +149,14 @@ class Admitted:
     def reads_headers(self) -> bool:
         """Whether its counters depend on request headers (a condition group's header condition)."""
         return any(isinstance(c, Conditional) and c.reads_headers for c in self.conditional)
+
+    @property
+    def counts_bytes(self) -> bool:
+        """Whether a counter is a bandwidth quota, counted in each request's bytes."""
+        every = [*self.counters, *self.conditional]
+        return any(c.limit.data for c in every if isinstance(c, Counter)) or any(
+            counter.limit.data for c in every if isinstance(c, Conditional) for counter in c.every_counter()
+        )
 
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:
@@ -308,9 +321,11 @@ def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | N
 
 
 def conclude(admission: Admitted, counters: tuple[Counter, ...], usages: list[Usage]) -> Decision:
-    """The limits: the first enforced counter over its limit denies; otherwise allow with the tightest counter."""
+    """The limits: the first enforced counter over its limit denies; otherwise allow with the tightest counter
+    (of requests, where there is one: RateLimit-* count requests, a bandwidth quota's bytes only without them)."""
     a = admission.decision
-    error, reason, usage = None, "allowed", min(usages, key=lambda u: u.remaining)
+    requests = [u for u in usages if not u.limit.data]
+    error, reason, usage = None, "allowed", min(requests or usages, key=lambda u: u.remaining)
     for counter, counted in zip(counters, usages, strict=True):
         if counter.enforce and counted.exceeded:
             error, reason, usage = counter.error, "throttled", counted
@@ -366,9 +381,9 @@ class Pipeline:
         if not counted:
             return admitted.decision
         wanted = tuple((c.key, c.limit) for c in counted)
-        usages = self.limiter.hit_now(wanted, now)
+        usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
-            usages = yield Count(wanted, now)
+            usages = yield Count(wanted, now, req.size)
         return conclude(admitted, counted, usages)
 
     def _admit(
@@ -394,7 +409,7 @@ class Pipeline:
     async def answer(self, need: Need) -> Any:
         if isinstance(need, Verify):
             return await self.authenticator.verify(need.token, need.token_sha256)
-        return await self.limiter.hit(need.counters, need.now)
+        return await self.limiter.hit(need.counters, need.now, need.size)
 
     async def finish(self, steps: Steps, need: Need) -> Decision:
         """Drive the rest of a check that stopped at `need`: on the event loop, where the I/O lives."""

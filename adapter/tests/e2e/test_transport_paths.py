@@ -36,11 +36,12 @@ def behind_envoy(
     server: dict[str, Any],
     body: dict[str, Any] | None = None,
     h2_upgrade: bool = False,
+    catalog: dict[str, Any] | None = None,
 ) -> Iterator[tuple[Gateway, dict[str, Any]]]:
     """An adapter with `server` settings behind its own Envoy in `mode` (`body`: the provider's
-    includeRequestBodyInCheck; `h2_upgrade`: the HTTP-mode cluster upgraded to HTTP/2 by istiod): yields the
-    gateway and the adapter's `serving` log line."""
-    (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog_document()))
+    includeRequestBodyInCheck; `h2_upgrade`: the HTTP-mode cluster upgraded to HTTP/2 by istiod; `catalog`: the
+    sample one unless given): yields the gateway and the adapter's `serving` log line."""
+    (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog or catalog_document()))
     if mode == "http":
         server["http"] = {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}
     config = {
@@ -136,3 +137,32 @@ def test_checks_that_carry_the_request_body_are_answered_and_the_body_reaches_th
             assert sent.json()["data"] == payload.decode(), sent.json()  # httpbin echoes what reached it
         unauthenticated = requests.post(gateway.url + "/httpbin/1.0.0/anything/upload", data=b"x" * 1000, timeout=10)
         assert unauthenticated.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("mode", "transport", "body"),
+    [("grpc", t, None) for t in TRANSPORTS]
+    + [("http", t, {"maxRequestBytes": 8192, "allowPartialMessage": True}) for t in HTTP_TRANSPORTS],
+)
+def test_a_bandwidth_tier_counts_the_bodies_the_gateway_reports_and_throttles_once_reached(
+    stack, tmp_path, mode, transport, body
+):
+    """A subscription on 1 KB a minute: two uploads of 600 bytes pass (the second reaches the limit, as APIM's
+    traffic manager counts), the third is throttled with WSO2's subscription code. gRPC mode reads the client's
+    Content-Length, which Envoy sends with every header; HTTP mode, where Envoy sends the check with a
+    Content-Length of its own, counts the body the gateway includes (includeRequestBodyInCheck)."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append({"name": "OneKiB", "stopOnQuotaReach": True, "defaultLimit": {
+        "quotaType": "bandwidthVolume",
+        "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}}})  # fmt: skip
+    doc["subscriptions"][0]["policyId"] = "OneKiB"
+    server = {"grpcTransport": transport} if mode == "grpc" else {"httpTransport": transport}
+    with behind_envoy(stack, tmp_path, mode, server, body=body, catalog=doc) as (gateway, _):
+        token = {"authorization": f"Bearer {stack.token()}", "content-type": "text/plain"}
+        answers = [
+            requests.post(gateway.url + "/httpbin/1.0.0/anything/upload", data=b"x" * 600, headers=token, timeout=10)
+            for _ in range(3)
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 429], [a.content for a in answers]
+    assert json.loads(answers[2].content)["code"] == "900804"
+    assert answers[0].json()["data"] == "x" * 600  # the body reached the backend

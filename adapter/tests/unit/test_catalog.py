@@ -150,27 +150,45 @@ def test_revoked_jwts_of_a_file_hold_until_the_file_changes():
         build(doc)
 
 
-def bandwidth_tier(name: str) -> dict:
+def event_tier(name: str) -> dict:
+    """An event-count tier (APIM ships them for async APIs: AsyncGold, ...), as the data API serves it."""
+    limit = {"quotaType": "eventCount", "eventCount": {"eventCount": 10, "timeUnit": "min", "unitTime": 1}}
+    return {"name": name, "defaultLimit": limit}
+
+
+def bandwidth_tier(name: str, amount: int = 1, unit: str = "MB") -> dict:
     """A bandwidth tier as the data API serves it (SubscriptionValidationDataUtil.getThrottleLimitDTO: quotaType
     `bandwidthVolume`, its limit under `bandwidth`)."""
     return {
         "name": name,
         "stopOnQuotaReach": True,
-        "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": 1, "dataUnit": "GB",
+        "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": amount, "dataUnit": unit,
                                                                        "timeUnit": "min", "unitTime": 1}},
     }  # fmt: skip
 
 
-def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
-    """A bandwidth quota counts the response's bytes, which an authorization check never sees: a subscription on
-    such a tier is not limited, and the catalog says which tier (the store logs it and counts it in a metric)."""
+@pytest.mark.parametrize(("amount", "unit", "count"), [(2, "MB", 2 << 20), (3, "kb", 3072), (500, "B", 500)])
+def test_a_bandwidth_tier_counts_bytes_as_apims_traffic_manager_reads_its_unit(amount, unit, count):
+    """`BandwidthLimit.getStandardDataAmount`: MB and KB in any case are powers of 1024, any other unit bytes."""
     doc = catalog_document()
-    doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth"))
+    doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth", amount, unit))
     doc["subscriptions"][0]["policyId"] = "Bandwidth"
     cat = build(doc)
-    assert cat.subscription_policies["Bandwidth"].limit is None
+    assert cat.subscription_policies["Bandwidth"].limit == Limit(count, 60, data=True)
+    assert cat.unenforced == ()
+
+
+def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
+    """An event-count quota counts what an async API's messages carry, which an authorization check never sees: a
+    subscription on such a tier is not limited, and the catalog says which tier (the store logs it and counts it
+    in a metric)."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append(event_tier("Events"))
+    doc["subscriptions"][0]["policyId"] = "Events"
+    cat = build(doc)
+    assert cat.subscription_policies["Events"].limit is None
     assert cat.unenforced == (
-        "subscriptionPolicies 'Bandwidth': its bandwidthVolume quota is not enforced; the tier does not limit requests",
+        "subscriptionPolicies 'Events': its eventCount quota is not enforced; the tier does not limit requests",
     )
     assert build(catalog_document()).unenforced == ()
 
@@ -179,9 +197,7 @@ def test_a_tier_no_subscription_names_is_not_reported():
     """APIM ships event-count tiers for its async APIs (AsyncGold, …) beside the HTTP ones: unless a subscription
     is on one, nothing is enforced otherwise than APIM would, and nothing is said."""
     doc = catalog_document()
-    doc["subscriptionPolicies"].append(
-        {"name": "AsyncGold", "defaultLimit": {"quotaType": "eventCount", "eventCount": {"eventCount": 10}}}
-    )
+    doc["subscriptionPolicies"].append(event_tier("AsyncGold"))
     cat = build(doc)
     assert "AsyncGold" in cat.subscription_policies
     assert cat.unenforced == ()
@@ -200,18 +216,21 @@ def test_a_tier_a_lenient_build_leaves_out_is_not_also_reported_as_unenforced():
     )
 
 
-def test_an_api_policys_condition_groups_are_read_and_a_group_counting_bandwidth_is_reported_not_enforced():
+def test_an_api_policys_condition_groups_are_read_and_a_group_counting_events_is_reported_not_enforced():
     """APIM's advanced API policies limit requests meeting a header, query parameter, JWT claim or IP otherwise than
-    the rest (internal data API `ApiPolicy.conditionGroups`; conditions.py): a group counting requests is read, one
-    counting bandwidth cannot be (ext_authz never sees the response), and one without a limit is no group at all
+    the rest (internal data API `ApiPolicy.conditionGroups`; conditions.py): a group counting requests or bytes is
+    read, one counting events cannot be (ext_authz never sees them), and one without a limit is no group at all
     (the traffic manager deploys none for it)."""
     doc = catalog_document()
-    bandwidth = condition_group(8, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"})
-    bandwidth["defaultLimit"] = {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": 1, "dataUnit": "MB"}}
+    events = condition_group(8, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"})
+    events["defaultLimit"] = event_tier("")["defaultLimit"]
+    bandwidth = condition_group(6, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.2"})
+    bandwidth["defaultLimit"] = bandwidth_tier("")["defaultLimit"]
     doc["apiPolicies"] = [
         advanced_policy("Advanced", 100,
                         condition_group(7, 10, {"conditionType": "Header", "name": "X-Tier", "value": "^gold$",
                                                 "isInverted": False}),
+                        events,
                         bandwidth,
                         {"conditionGroupId": 9, "condition": []}),
     ]  # fmt: skip
@@ -219,11 +238,11 @@ def test_an_api_policys_condition_groups_are_read_and_a_group_counting_bandwidth
     cat = build(doc)
     policy = cat.api_policies["Advanced"]
     assert policy.limit == Limit(100, 60)
-    assert [(g.id, g.limit) for g in policy.groups] == [(7, Limit(10, 60)), (8, None)]
+    assert [(g.id, g.limit) for g in policy.groups] == [(7, Limit(10, 60)), (8, None), (6, Limit(1 << 20, 60, True))]
     header = policy.groups[0].conditions[0]
     assert (header.kind, header.name, header.pattern.pattern) == ("Header", "x-tier", "^gold$")
     assert cat.unenforced == (
-        "apiPolicies 'Advanced': the bandwidthVolume quota of its condition group 8 is not enforced; the requests "
+        "apiPolicies 'Advanced': the eventCount quota of its condition group 8 is not enforced; the requests "
         "meeting the group are not limited by the policy",
     )
 

@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from apim_adapter.catalog import build
+from apim_adapter.catalog import Limit, build
 from apim_adapter.decision import CheckInput
 from apim_adapter.revocation import Revocations
 from apim_adapter.tokens import fingerprint
-from harness.pipeline import InProcess, token
+from harness.pipeline import InProcess, in_process_adapter, token, warm, whole
 from harness.sample_catalog import catalog_document, per_minute
 
 
@@ -21,9 +21,12 @@ def with_revocations(revocations: Revocations) -> dict:
     return doc
 
 
-def decide(p: InProcess, bearer: str | None = None, client_ip: str = "203.0.113.9", path="/httpbin/1.0.0/ip"):
+def decide(
+    p: InProcess, bearer: str | None = None, client_ip: str = "203.0.113.9", path="/httpbin/1.0.0/ip", size: int = 0
+):
     headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
-    return asyncio.run(p.pipeline.decide(CheckInput("GET", "gw", path, headers, client_ip=client_ip), p.now))
+    req = CheckInput("GET", "gw", path, headers, client_ip=client_ip, size=size)
+    return asyncio.run(p.pipeline.decide(req, p.now))
 
 
 def test_every_revocation_kind_denies_401_900901_only_the_tokens_it_names():
@@ -122,3 +125,36 @@ def test_burst_control_is_not_enforced_without_stop_on_quota_reach():
     doc["subscriptions"][0]["policyId"] = "Soft"
     p, t = InProcess(doc), token()
     assert all(decide(p, t).allowed for _ in range(3))
+
+
+def test_a_bandwidth_tier_counts_request_bodies_and_throttles_429_900804_once_reached():
+    """A bandwidth tier (APIM: `bandwidthVolume`) counts each request's body, as APIM's gateway publishes its size
+    to the traffic manager: the request that reaches the limit passes, the next ones are throttled with the
+    subscription tier's code, bodiless ones included, until the window ends."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append({"name": "OneKiB", "stopOnQuotaReach": True, "defaultLimit": {
+        "quotaType": "bandwidthVolume",
+        "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}}})  # fmt: skip
+    doc["subscriptions"][0]["policyId"] = "OneKiB"
+    doc["applicationPolicies"] = [per_minute("Hundred", 100)]
+    doc["applications"][0]["policy"] = "Hundred"
+    p, t = InProcess(doc), token()
+    p.now = float(int(p.now // 60) * 60) + 1  # early in a minute window
+    decisions = [decide(p, t, size=n) for n in (600, 600, 0, 10)]
+    assert [(d.status, d.code) for d in decisions] == [(200, ""), (200, ""), (429, "900804"), (429, "900804")]
+    assert decisions[0].usage.limit.count == 100  # RateLimit-* count requests: the application's 100 per minute
+    assert decisions[2].usage.limit == Limit(1024, 60, data=True)  # a denial names the counter that denied
+    p.now += 60
+    assert decide(p, t, size=5000).allowed  # a new window
+
+
+def test_a_bandwidth_tier_is_never_answered_from_a_prepared_allow():
+    """Each request's size counts: a check on a bandwidth tier always runs whole, even when repeated."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append({"name": "OneKiB", "stopOnQuotaReach": True, "defaultLimit": {
+        "quotaType": "bandwidthVolume",
+        "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}}})  # fmt: skip
+    doc["subscriptions"][0]["policyId"] = "OneKiB"
+    a, t = in_process_adapter(doc), token()
+    assert whole(a, t).allowed
+    assert warm(a, t) is None  # no prepared allow: the transport runs the whole check

@@ -76,3 +76,23 @@ def test_a_prepared_allows_counts_share_the_counters_of_the_whole_check():
     assert limiter.count_now(windows, T0 + 1.5) == [3, 1]  # the one-second window moved on
     assert hit(limiter, "app:a", T0 + 2).used == 4  # and the whole check goes on from the warm ones' count
     assert limiter.count_now(windows, T0 + 60) == [1, 1]  # a new minute starts again from one
+
+
+def test_a_bandwidth_counter_sums_bytes_and_throttles_once_the_sum_has_reached_the_limit():
+    """APIM's traffic manager throttles a bandwidth key once `sum(messageSize) >= getStandardDataAmount()`: the
+    request that crosses the limit passes, every later one in the window is refused, whatever its size."""
+    limiter, kib = LocalRateLimiter(), Limit(1024, 60, data=True)
+    usages = [limiter.hit_now([("sub:a", kib)], T0 + s, size)[0] for s, size in ((0, 600), (1, 600), (2, 0), (3, 1))]
+    assert [u.used for u in usages] == [600, 1200, 1200, 1201]
+    assert [u.exceeded for u in usages] == [False, False, True, True]
+    assert limiter.hit_now([("sub:a", kib)], T0 + 60, 5000)[0].exceeded is False  # a new window: the sum restarts
+    # A request-count counter of the same key beside it counts requests, not bytes.
+    assert limiter.hit_now([("sub:a", THREE_PER_MINUTE)], T0 + 60, 5000)[0].used == 1
+
+
+def test_bandwidth_counters_keep_their_own_bound():
+    limiter, kib = LocalRateLimiter(max_keys=2), Limit(1024, 60, data=True)
+    for i in range(50):  # a client inventing keys: the table of sums never grows past its bound either
+        limiter.hit_now([(f"k{i}", kib)], T0 + 1, 10)
+        assert len(limiter._sums) <= 2
+    assert limiter.hit_now([("k49", kib)], T0 + 2, 10)[0].used == 20  # the newest survived

@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 from apim_adapter import cli
 from apim_adapter.config import ConfigError
 from apim_adapter.prepared import credential_of
-from apim_adapter.transport import REQUEST_HEADERS
+from apim_adapter.transport import REQUEST_HEADERS, body_size
 from apim_adapter.transport import grpc as grpc_transport
 from apim_adapter.transport.grpc import (
     _length_delimited as field,  # one length-delimited protobuf field: tag, varint length, payload
@@ -27,6 +27,7 @@ from apim_adapter.transport.grpc import (
     fields_of,
     read_native,
     request_reader,
+    to_input,
 )
 
 needs_native = pytest.mark.skipif(
@@ -100,6 +101,21 @@ def test_the_python_reader_reads_what_the_whole_check_reads():
     assert client_address(forwarded, external, peer) == client_ip(request.attributes.request.http.headers, peer)
     assert fields_of(envoy_request(ENVOY_HEADERS))[0] is None  # no Authorization header: no credential
     assert fields_of(envoy_request({**ENVOY_HEADERS, "authorization": ""}))[0] is None
+
+
+def test_the_whole_check_reads_the_body_size_a_bandwidth_tier_counts():
+    """The client's Content-Length, as APIM's gateway reads it; without one, the body the gateway included in the
+    check (`includeRequestBodyInCheck`; bytes in `raw_body`, or text in `body`), else none."""
+    assert to_input(envoy_request({**ENVOY_HEADERS, "content-length": "600"})).size == 600
+    with_body = envoy_request(ENVOY_HEADERS)
+    with_body.attributes.request.http.raw_body = b"\x00" * 70
+    assert to_input(with_body).size == 70
+    as_text = envoy_request(ENVOY_HEADERS, body="é" * 10)
+    assert to_input(as_text).size == 20  # bytes, not characters
+    assert to_input(envoy_request(ENVOY_HEADERS)).size == 0
+    # What Envoy's codecs would refuse is never a size: the body's, if any.
+    for bad in ("-1", "6e2", "\u0666\u0660\u0660", "9" * 20, " 600", ""):
+        assert body_size(bad, 7) == 7, bad
 
 
 @needs_native

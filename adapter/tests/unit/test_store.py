@@ -12,12 +12,12 @@ from harness.sample_catalog import catalog_document
 UNENFORCED = "catalog item not enforced as APIM configures it"
 
 
-def with_bandwidth_tier() -> dict:
+def with_event_tier() -> dict:
     doc = catalog_document()
     doc["subscriptionPolicies"].append(
-        {"name": "Bandwidth", "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": 1}}}
+        {"name": "Events", "defaultLimit": {"quotaType": "eventCount", "eventCount": {"eventCount": 10}}}
     )
-    doc["subscriptions"][0]["policyId"] = "Bandwidth"
+    doc["subscriptions"][0]["policyId"] = "Events"
     return doc
 
 
@@ -34,16 +34,15 @@ def test_what_is_not_enforced_is_logged_once_while_it_lasts_and_counted(caplog):
         return REGISTRY.get_sample_value("apim_adapter_catalog_unenforced_items")
 
     with caplog.at_level(logging.WARNING, logger="apim_adapter.store"):
-        assert store.publish(with_bandwidth_tier())
-        reordered = with_bandwidth_tier()
+        assert store.publish(with_event_tier())
+        reordered = with_event_tier()
         reordered["subscriptionPolicies"].reverse()  # APIM's lists come in no promised order
         assert store.publish(reordered)
         assert unenforced_lines(caplog) == [
-            "subscriptionPolicies 'Bandwidth': its bandwidthVolume quota is not enforced; the tier does not "
-            "limit requests"
+            "subscriptionPolicies 'Events': its eventCount quota is not enforced; the tier does not limit requests"
         ]
         assert gauge() == 1
         assert store.publish(catalog_document())  # the tier is gone
         assert gauge() == 0
-        assert store.publish(with_bandwidth_tier())  # and back: told again
+        assert store.publish(with_event_tier())  # and back: told again
     assert len(unenforced_lines(caplog)) == 2

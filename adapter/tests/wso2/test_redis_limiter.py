@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,21 +26,29 @@ def limiter(url: str, password_file, tmp_path, on_error: str = "local", timeout:
     return RedisRateLimiter(cfg.rate_limit.redis, cfg)
 
 
+@contextlib.asynccontextmanager
+async def two_replicas(
+    redis_server, password_file, tmp_path
+) -> AsyncIterator[tuple[RedisRateLimiter, RedisRateLimiter, float]]:
+    """Two replicas' limiters on one Redis, and a time well inside one minute window, the same for every hit. (A
+    generous timeout: a loaded CI machine must not trigger the fallback.)"""
+    a = limiter(redis_server.url, password_file, tmp_path, timeout=5)
+    b = limiter(redis_server.url, password_file, tmp_path, timeout=5)
+    now = time.time()
+    try:
+        yield a, b, (now if now % 60 < 55 else now + 10)
+    finally:
+        await a.close()
+        await b.close()
+
+
 def test_two_replicas_share_one_exact_limit_under_concurrency(redis_server, redis_password_file, tmp_path):
     limit = Limit(60, 60)
     key = f"sub:app:api:{time.time_ns()}"
 
     async def scenario():
-        # a generous timeout: this test is about atomicity, and a loaded CI machine must not trigger the fallback
-        a = limiter(redis_server.url, redis_password_file, tmp_path, timeout=5)
-        b = limiter(redis_server.url, redis_password_file, tmp_path, timeout=5)
-        now = time.time()
-        now = now if now % 60 < 55 else now + 10  # the same window for every hit
-        try:
+        async with two_replicas(redis_server, redis_password_file, tmp_path) as (a, b, now):
             usages = await asyncio.gather(*(lim.hit([(key, limit)], now) for lim in [a, b] * 50))
-        finally:
-            await a.close()
-            await b.close()
         return [u for [u] in usages]
 
     usages = asyncio.run(scenario())
@@ -97,6 +107,30 @@ def test_a_burst_window_of_one_second_counts_apart_from_the_quota_and_resets_eac
     assert [b.exceeded for b, _ in first] == [False, False, True]
     assert all(b.reset == 1 for b, _ in first)
     assert [u.used for u in next_second] == [1, 4]  # the burst window restarted, the quota did not
+
+
+def test_a_bandwidth_counter_sums_bytes_across_replicas_beside_a_request_counter(
+    redis_server, redis_password_file, tmp_path
+):
+    tag = time.time_ns()
+    kib, requests = Limit(1024, 60, data=True), Limit(100, 60)
+    counters = [(f"sub:{tag}", kib), (f"app:{tag}", requests)]
+
+    async def scenario():
+        async with two_replicas(redis_server, redis_password_file, tmp_path) as (a, b, now):
+            first = await a.hit(counters, now, 600)
+            empty = await b.hit([(f"empty:{tag}", kib)], now, 0)  # a body of 0 bytes still starts the window
+            second = await b.hit(counters, now, 600)
+            third = await a.hit(counters, now, 0)
+            ttl = redis_server.client().pttl(f"apim:rl:empty:{tag}:60:{int(now // 60)}")
+        return first, empty, second, third, ttl
+
+    first, empty, second, third, ttl = asyncio.run(scenario())
+    assert [(u.used, u.exceeded) for u in (first[0], second[0], third[0])] == [(600, False), (1200, False),
+                                                                                 (1200, True)]  # fmt: skip
+    assert [u.used for u in (first[1], second[1], third[1])] == [1, 2, 3]  # requests, not bytes
+    assert empty[0].used == 0
+    assert 0 < ttl <= 61_000  # it expires with its window, never "no expiry" (-1)
 
 
 def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_password_file, own_redis):

@@ -9,28 +9,39 @@ from ..catalog import Limit
 
 
 class Usage(NamedTuple):
-    """One counter after this request: `used` requests so far in a window that resets in `reset` seconds.
-    (A named tuple: built on every check, it costs half a frozen dataclass.)"""
+    """One counter after this request: `used` requests (or bytes) so far in a window that resets in `reset`
+    seconds, `counted` of them this request's. (A named tuple: built on every check, it costs half a frozen
+    dataclass.)"""
 
     limit: Limit
     used: int
     reset: int
+    counted: int = 1
 
     @property
     def exceeded(self) -> bool:
-        return self.used > self.limit.count
+        """Whether the limit was reached before this request: APIM's traffic manager throttles a key once its
+        count or byte sum reaches the limit (`count(messageID) >= requestCount`, `sum(messageSize) >=
+        getStandardDataAmount()` in its policy templates), so the request that crosses it passes."""
+        return self.used - self.counted >= self.limit.count
 
     @property
     def remaining(self) -> int:
         return max(0, self.limit.count - self.used)
 
 
+def weight(limit: Limit, size: int) -> int:
+    """What one request adds to a counter: 1, or on a bandwidth quota its body's bytes."""
+    return size if limit.data else 1
+
+
 class RateLimiter(Protocol):
-    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
-        """Count one request on every counter, atomically per counter; one round trip for a shared backend."""
+    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage]:
+        """Count one request (of `size` bytes, for bandwidth quotas) on every counter, atomically per counter; one
+        round trip for a shared backend."""
         ...
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage] | None:
+    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage] | None:
         """The same from memory alone; None when the counters live elsewhere (then `hit` is awaited)."""
         ...
 

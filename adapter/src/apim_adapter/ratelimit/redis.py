@@ -1,6 +1,6 @@
 """Fixed-window counters in Redis, shared by every adapter replica and worker.
 
-One EVALSHA per check counts the request on all of its counters atomically (INCR, and PEXPIRE when a window's
+One EVALSHA per check counts the request on all of its counters atomically (INCRBY, and PEXPIRE when a window's
 counter is created), so a limit holds exactly however requests spread over replicas. The window is
 `floor(now / window)` in the key; replicas agree on it as far as their clocks agree (NTP: milliseconds).
 
@@ -25,20 +25,22 @@ from ..catalog import Limit
 from ..config import Config, Redis
 from ..errors import Unavailable
 from ..secrets import read_secret
-from . import Usage
+from . import Usage, weight
 from .local import LocalRateLimiter
 
 KEY_PREFIX = "apim:rl:"
 EXPIRY_MARGIN_MS = 1000  # keep a window's counter a little past its end: replicas' clocks differ slightly
 RETRY_AFTER_ERROR = 1.0  # seconds without trying Redis after a failure, so an outage costs no timeouts
 
-# KEYS: one per counter; ARGV[i]: milliseconds until KEYS[i] may expire. Returns the counts, in order.
+# KEYS: one per counter; ARGV[2i-1]: milliseconds until KEYS[i] may expire, ARGV[2i]: what this request adds to it
+# (1, or a bandwidth quota's bytes). Returns the counts, in order.
 HIT_SCRIPT = """
 local counts = {}
 for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then
-    redis.call('PEXPIRE', key, ARGV[i])
+  local added = tonumber(ARGV[2 * i])
+  local n = redis.call('INCRBY', key, added)
+  if n == added then
+    redis.call('PEXPIRE', key, ARGV[2 * i - 1])
   end
   counts[i] = n
 end
@@ -62,15 +64,15 @@ class RedisRateLimiter:
         self.fallback = LocalRateLimiter()
         self._skip_until = 0.0
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float) -> None:
+    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> None:
         return None  # the counters live in Redis: one round trip, on the event loop (`hit`)
 
-    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
+    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage]:
         if not counters:
             return []
         if time.monotonic() >= self._skip_until:
             try:
-                return await self._hit(counters, now)
+                return await self._hit(counters, now, size)
             except (RedisError, OSError, TimeoutError) as exc:
                 self._skip_until = time.monotonic() + RETRY_AFTER_ERROR
                 error = exc
@@ -79,18 +81,19 @@ class RedisRateLimiter:
         metrics.RATE_LIMIT_ERRORS.labels(self.settings.on_error).inc()
         if self.settings.on_error == "deny":
             raise Unavailable(f"rate-limit backend unavailable: {type(error).__name__ if error else 'recent error'}")
-        return await self.fallback.hit(counters, now)
+        return await self.fallback.hit(counters, now, size)
 
     @tracing.traced("Redis EVALSHA", lambda _, c, *__: {"db.system.name": "redis", "apim.counters": len(c)})
-    async def _hit(self, counters: Sequence[tuple[str, Limit]], now: float) -> list[Usage]:
-        keys, expiries, resets = [], [], []
+    async def _hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int) -> list[Usage]:
+        keys, args, resets = [], [], []
         for key, limit in counters:
             keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}")
-            expiries.append(int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS)
+            args += [int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS, weight(limit, size)]
             resets.append(limit.reset(now))
-        counts = await asyncio.wait_for(self.script(keys=keys, args=expiries), self.settings.timeout_seconds)
+        counts = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
         return [
-            Usage(limit, int(count), reset) for (_, limit), count, reset in zip(counters, counts, resets, strict=True)
+            Usage(limit, int(count), reset, weight(limit, size))
+            for (_, limit), count, reset in zip(counters, counts, resets, strict=True)
         ]
 
     async def close(self) -> None:

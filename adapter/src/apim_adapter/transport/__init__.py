@@ -6,13 +6,25 @@ from ..config import ConfigError
 from ..tracing import CONTEXT_HEADERS
 
 # Every request header the adapter reads: the credential, analytics' user agent and correlation id, the client's
-# address (`grpc.client_ip`), the trace context. The one list the gateways send it: the apim-adapter chart's
-# allowlists (its EnvoyFilter's `allowed_headers` in gRPC mode, `includeRequestHeadersInCheck` in HTTP mode) are
-# generated from it (scripts/generate_config_schema.py), and tests/unit/test_request_headers.py fails when the
-# adapter reads a header it does not name.
+# address (`grpc.client_ip`), the body's size (`body_size`), the trace context. The one list the gateways send it:
+# the apim-adapter chart's allowlists (its EnvoyFilter's `allowed_headers` in gRPC mode,
+# `includeRequestHeadersInCheck` in HTTP mode) are generated from it (scripts/generate_config_schema.py), and
+# tests/unit/test_request_headers.py fails when the adapter reads a header it does not name.
 REQUEST_HEADERS = (
-    "authorization", "user-agent", "x-request-id", "x-forwarded-for", "x-envoy-external-address", *CONTEXT_HEADERS,
+    "authorization", "user-agent", "x-request-id", "x-forwarded-for", "x-envoy-external-address", "content-length",
+    *CONTEXT_HEADERS,
 )  # fmt: skip
+
+
+def body_size(content_length: str | None, sent: int = 0) -> int:
+    """A request body's bytes as APIM's gateway counts them against a bandwidth quota: its Content-Length, else the
+    body itself (`DataProcessAndPublishingAgent.setDataReference`). Here: the header where it is a number (Envoy's
+    codecs refuse a request whose Content-Length is not), else the bytes of the body the gateway sent with the
+    check (`sent`; none unless the provider includes it, `includeRequestBodyInCheck`). In HTTP mode the check's own
+    Content-Length is that body's length: Envoy sends the check without the client's."""
+    if content_length and len(content_length) <= 19 and content_length.isascii() and content_length.isdigit():
+        return int(content_length)
+    return sent
 
 
 def chosen(setting: str, choice: str, compiled: object, fallback: str) -> str:

@@ -20,7 +20,7 @@ from aiohttp import web
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..render import Allow, Headers, Renderer, rate_headers
-from . import chosen
+from . import body_size, chosen
 from .grpc import CheckPrepared, PendingChecks, RequestFields, client_address, request_fields
 
 try:  # The compiled transport (adapter/native, http.rs); older builds of the module do not have it.
@@ -120,6 +120,7 @@ class HttpCheck:
             headers=headers,
             request_id=request_id,
             client_ip=client_address(forwarded, external, peer, self.num_trusted_proxies),
+            size=body_size(headers.get("content-length")),
         )
         try:
             return self.respond(await self.check(req))
