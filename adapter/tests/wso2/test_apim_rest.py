@@ -586,6 +586,36 @@ def test_the_adapter_follows_advanced_policies_through_the_event_hub(follower) -
     assert after_update.api_policies["GoldPlan"].limit.count == 1000
 
 
+def test_the_adapter_follows_a_bandwidth_subscription_policy_through_the_event_hub(follower) -> None:
+    """A bandwidth tier as the admin portal creates it (SubscriptionThrottlePolicyDTO with a BANDWIDTHLIMIT), served
+    by the data API as `bandwidthVolume`: the adapter counts its limit in bytes, MB as 1024² as APIM does."""
+    import asyncio
+
+    from apim_adapter.catalog import Limit
+
+    policy = {"policyName": "FiveMegs", "displayName": "FiveMegs", "stopOnQuotaReach": True, "defaultLimit": {
+        "type": "BANDWIDTHLIMIT",
+        "bandwidth": {"dataAmount": 5, "dataUnit": "MB", "timeUnit": "min", "unitTime": 1}}}  # fmt: skip
+
+    def create() -> None:
+        created = follower.client("POST", f"{ADMIN}/throttling/policies/subscription", json=policy)
+        assert created.status_code == 201, created.text
+
+    async def scenario() -> Any:
+        try:
+            follower.cp.snapshot = await follower.cp.pull()
+            await asyncio.to_thread(create)
+            [event] = await asyncio.to_thread(follower.events, 1)
+            await follower.cp.apply(event)
+            return event.type, follower.built()
+        finally:
+            await follower.cp.api.close()
+
+    kind, built = asyncio.run(scenario())
+    assert kind == "POLICY_CREATE"
+    assert built.subscription_policies["FiveMegs"].limit == Limit(5 << 20, 60, data=True)
+
+
 def test_an_api_with_subscriptions_cannot_be_deleted_and_sample_apis_are_in_the_publisher(apim_factory, test_ca):
     from harness.apim_double import sample_data
 
