@@ -77,8 +77,9 @@ class Policy:
     name: str
     limit: Limit | None  # None: unlimited
     stop_on_quota_reach: bool = True
-    # Burst control (spike arrest): `rateLimitCount` per `rateLimitTimeUnit`, enforced only when the policy stops
-    # on quota reach (ThrottleHandler.isSubscriptionLevelSpike); over it → 429 900807.
+    # Burst control (spike arrest): `rateLimitCount` per `rateLimitTimeUnit`. A subscription policy's, enforced only
+    # when it stops on quota reach (ThrottleHandler.isSubscriptionLevelSpike), over it → 429 900807; an application
+    # policy's (`burstLimit`, ThrottleHandler.isApplicationLevelSpike) → 429 900809.
     burst: Limit | None = None
     # An advanced API policy's condition groups (conditions.py): other limits for the requests meeting them; `limit`
     # counts the requests meeting none.
@@ -328,7 +329,11 @@ def _policies(
             limit = None
         groups = _condition_groups(item, where, named, notes, lenient) if key == "apiPolicies" else ()
         stop = item.get("stopOnQuotaReach", bool, default=True)
-        burst = _burst(item, where) if key == "subscriptionPolicies" and stop else None
+        burst = None
+        if key == "subscriptionPolicies" and stop:
+            burst = _burst(item, where)
+        elif key == "applicationPolicies" and (raw_burst := item.get("burstLimit", Mapping)) is not None:
+            burst = _burst(_Item(raw_burst, f"{where}.burstLimit"), f"{where}.burstLimit")
         policies[name] = Policy(name, limit, stop, burst, groups)
         if notes:
             unenforced[name] = notes

@@ -215,9 +215,9 @@ def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode |
 def counters(
     catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
 ) -> tuple[Counter, ...]:
-    """The tiers this request is counted on: API, resource, subscription, application. Built once per catalog for
-    each resource and application (the catalog decides the subscription): every cached admission of that
-    application's tokens shares them, rather than each keeping copies for the garbage collector to walk."""
+    """The tiers this request is counted on but the application's: API or resource, subscription. Built once per
+    catalog for each resource and application (the catalog decides the subscription): every cached admission of
+    that application's tokens shares them, rather than each keeping copies for the garbage collector to walk."""
     key = (id(res), app.uuid if app is not None else "")  # the resource belongs to this catalog
     kept = catalog.counters_kept.get(key)
     if kept is None:
@@ -236,18 +236,30 @@ def _counters(
     else:
         res_policy = catalog.api_policies[res.throttling_policy]
         out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
+    # Then the subscription's quota and its spike arrest, in ThrottleHandler's order (the spike arrest is checked only
+    # when the quota is not reached: a request over both is answered 900804). The application's counters are the
+    # caller's (`application_counters`).
     if app is not None and sub is not None:
         sub_policy = catalog.subscription_policies[sub.policy]
-        if sub_policy.burst:  # spike arrest first, as ThrottleHandler checks it before the quota
-            key = f"burst:{app.uuid}:{api.uuid}"
-            out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
             out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, sub_policy.stop_on_quota_reach))
-    if app is not None:
-        app_policy = catalog.application_policies[app.policy]
-        if app_policy.limit:
-            out.append(Counter(f"app:{app.uuid}", app_policy.limit, errors.THROTTLED_APPLICATION, True))
+        if sub_policy.burst:
+            key = f"burst:{app.uuid}:{api.uuid}"
+            out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
+    return tuple(out)
+
+
+def application_counters(catalog: Catalog, app: Application, user: str) -> tuple[Counter, ...]:
+    """The application tier's quota and spike arrest, counted for each of its users: APIM's gateway keys both by
+    application and end user (ThrottleHandler: `applicationLevelThrottleKey = applicationId + ":" + authorizedUser`,
+    the token's user), so each user of an application has the whole tier."""
+    policy = catalog.application_policies[app.policy]
+    out = []
+    if policy.limit:
+        out.append(Counter(f"app:{app.uuid}:{user}", policy.limit, errors.THROTTLED_APPLICATION, True))
+    if policy.burst:
+        out.append(Counter(f"appburst:{app.uuid}:{user}", policy.burst, errors.BURST_APPLICATION, True))
     return tuple(out)
 
 
@@ -303,7 +315,8 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if res.scopes and not (res.scopes & principal.scopes):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return _admission(allowed, counters(catalog, api, res, app, sub), catalog.version)
+    kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject)
+    return _admission(allowed, kept, catalog.version)
 
 
 def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:

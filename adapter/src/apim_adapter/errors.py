@@ -48,6 +48,9 @@ _CODES = [
               "You have been blocked from accessing the resource", "THROTTLED"),
     ErrorCode("900807", 429, "Message throttled out",
               "You have exceeded your quota: subscription level burst limit", "THROTTLED"),
+    # APPLICATION_BURST_THROTTLE_OUT_ERROR_CODE, with handleThrottleOut's description.
+    ErrorCode("900809", 429, "Message throttled out",
+              "You have exceeded your application burst limit quota", "THROTTLED"),
 ]  # fmt: skip
 
 CODES = {c.code: c for c in _CODES}
@@ -68,6 +71,7 @@ THROTTLED_APPLICATION = CODES["900803"]
 THROTTLED_SUBSCRIPTION = CODES["900804"]
 DENY_POLICY = CODES["900805"]
 BURST_SUBSCRIPTION = CODES["900807"]
+BURST_APPLICATION = CODES["900809"]
 
 
 class Unavailable(Exception):

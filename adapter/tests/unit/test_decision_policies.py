@@ -158,3 +158,52 @@ def test_a_bandwidth_tier_is_never_answered_from_a_prepared_allow():
     a, t = in_process_adapter(doc), token()
     assert whole(a, t).allowed
     assert warm(a, t) is None  # no prepared allow: the transport runs the whole check
+
+
+def application_tier(doc: dict, name: str, count: int, burst: tuple[int, str] | None = None) -> None:
+    """The subscribed application on an application policy as the data API serves it (ApplicationPolicyDTO, its
+    burst control under `burstLimit`)."""
+    policy = per_minute(name, count)
+    if burst:
+        policy["burstLimit"] = {"rateLimitCount": burst[0], "rateLimitTimeUnit": burst[1]}
+    doc["applicationPolicies"] = [policy]
+    doc["applications"][0]["policy"] = name
+
+
+def test_an_application_tier_limits_each_user_of_the_application_apart():
+    """APIM's gateway keys the application tier by application and end user: two users of one application each
+    have the whole tier; a third token of the first user shares that user's count."""
+    doc = catalog_document()
+    application_tier(doc, "Two", 2)
+    p = InProcess(doc)
+    alice, bob = token(sub="alice"), token(sub="bob")
+    assert [decide(p, alice).status for _ in range(3)] == [200, 200, 429]
+    assert decide(p, alice).code == "900803"
+    assert [decide(p, bob).status for _ in range(2)] == [200, 200]  # bob's own two
+    assert decide(p, token(sub="alice", jti="another")).code == "900803"  # alice again, with another token
+
+
+def test_application_burst_control_throttles_429_900809_per_user():
+    doc = catalog_document()
+    application_tier(doc, "Bursty", 1000, burst=(2, "sec"))
+    p = InProcess(doc)
+    p.now = float(int(p.now)) + 0.1  # the start of a second
+    alice = token(sub="alice")
+    assert [decide(p, alice).status for _ in range(2)] == [200, 200]
+    d = decide(p, alice)
+    assert (d.status, d.code) == (429, "900809")
+    assert dict(p.renderer.deny(d).headers)["retry-after"] == "1"
+    assert decide(p, token(sub="bob")).allowed  # another user's burst window
+    p.now += 1
+    assert decide(p, alice).allowed
+
+
+def test_the_tiers_answer_in_apims_order_subscription_quota_before_its_burst():
+    """ThrottleHandler checks a subscription's spike arrest only when its quota is not reached: a request over both
+    is answered with the quota's 900804."""
+    doc = catalog_document()
+    doc["subscriptionPolicies"].append({**per_minute("TwoBursty", 2), "rateLimitCount": 2, "rateLimitTimeUnit": "sec"})
+    doc["subscriptions"][0]["policyId"] = "TwoBursty"
+    p, t = InProcess(doc), token()
+    p.now = float(int(p.now // 60) * 60) + 1.1
+    assert [decide(p, t).code for _ in range(3)] == ["", "", "900804"]  # over the quota and the burst: the quota
