@@ -596,6 +596,7 @@ def sample_data(
     data = catalog_document(apps)
     data["subscriptionPolicies"] += copy.deepcopy(list(policies))
     data["apiPolicies"] = default_api_policies() + data.get("apiPolicies", [])
+    data["applicationPolicies"] = default_application_policies() + data.get("applicationPolicies", [])
     for i, sub in enumerate(data["subscriptions"], start=1):
         sub["subscriptionId"] = i
         sub["apiId"] = 1
@@ -646,11 +647,28 @@ def default_api_policies() -> list[dict]:
     ]  # fmt: skip
 
 
+def default_application_policies() -> list[dict]:
+    """The application policies APIM creates for a tenant (APIUtil.addDefaultTenantAdvancedThrottlePolicies,
+    APIConstants DEFAULT_APP_POLICY_*), as the data API serves them (SubscriptionValidationDataUtil
+    .fromApplicationPolicyToApplicationPolicyListDTO: a `burstLimit` always, its count 0 without burst control; its
+    unit is then null, which the spec's schema refuses, so the double leaves it out — the catalog's unit tests read
+    the null)."""
+    from .sample_catalog import requests_per_minute
+
+    return [
+        {"id": i, "tenantId": TENANT_ID, "tenantDomain": "carbon.super", "name": name, "quotaType": "requestCount",
+         "defaultLimit": requests_per_minute(count), "burstLimit": {"rateLimitCount": 0}}
+        for i, (name, count) in enumerate(
+            (("50PerMin", 50), ("20PerMin", 20), ("10PerMin", 10), ("Unlimited", 2**31 - 1)), start=1
+        )
+    ]  # fmt: skip
+
+
 def fresh_data() -> dict:
     """A new APIM 4.5's catalog: no APIs or applications, the default subscription tiers APIM creates for a tenant
     (carbon-apimgt `impl/APIConstants.java` DEFAULT_SUB_POLICY_*: Gold 5000, Silver 2000, Bronze 1000 and
-    Unauthenticated 500 requests a minute, Unlimited), its default advanced policies and its Resident Key
-    Manager."""
+    Unauthenticated 500 requests a minute, Unlimited), its default advanced and application policies and its
+    Resident Key Manager."""
     from .sample_catalog import per_minute
 
     policies = [
@@ -681,5 +699,6 @@ def fresh_data() -> dict:
         "applicationKeyMappings": [],
         "subscriptionPolicies": policies,
         "apiPolicies": default_api_policies(),
+        "applicationPolicies": default_application_policies(),
         "keyManagers": [resident],
     }

@@ -207,3 +207,11 @@ def test_the_tiers_answer_in_apims_order_subscription_quota_before_its_burst():
     p, t = InProcess(doc), token()
     p.now = float(int(p.now // 60) * 60) + 1.1
     assert [decide(p, t).code for _ in range(3)] == ["", "", "900804"]  # over the quota and the burst: the quota
+
+
+def test_an_application_policy_without_burst_control_is_served_with_a_zero_burst_limit():
+    """The data API serves every application policy's `burstLimit`: without burst control, count 0 and unit null."""
+    doc = catalog_document()
+    application_tier(doc, "Ten", 10)
+    doc["applicationPolicies"][0]["burstLimit"] = {"rateLimitCount": 0, "rateLimitTimeUnit": None}
+    assert build(doc).application_policies["Ten"].burst is None
