@@ -25,10 +25,10 @@ from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import CheckInput, Decision, Pipeline, applied, bearer, conclude, denied, first_step
 from .errors import Unavailable
-from .prepared import NEEDS_HEADERS, NeedsHeaders, PreparedAllows, credential_of
+from .prepared import NEEDS_HEADERS, NeedsHeaders, PreparedAllows, credential_of, kept_counters
 from .prepared import key as prepared_key
 from .ratelimit import RateLimiter, Usage
-from .ratelimit.local import LocalRateLimiter, kept_key
+from .ratelimit.local import LocalRateLimiter
 from .render import Allow, Renderer
 from .store import CatalogStore
 from .tokens import fingerprint, jwks
@@ -195,24 +195,20 @@ class Adapter:
             if prepared.deny_policies and denied(catalog, prepared.admitted, client_ip) is not None:
                 return None  # the whole check answers it, with its metrics and log
             assert isinstance(self.limiter, LocalRateLimiter)  # prepared only with counters in this process
-            counters, windows = prepared.admitted.counters, prepared.windows
+            counters, counted = prepared.admitted.counters, prepared.counted
             if prepared.per_request:  # condition groups: this request's counters
                 req = CheckInput(method, host, path, headers or {}, request_id, client_ip)
                 counters = applied(prepared.admitted, req)
-                windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in counters)
-            counts = self.limiter.count_now(windows, now)
+                counted = kept_counters(counters)
+            counts, passed = self.limiter.count_now(counted, now)
+            if not passed:  # a counter that denies had reached its limit: the request was counted nowhere
+                usages = [Usage(c.limit, used, c.limit.reset(now), 0) for c, used in zip(counters, counts, strict=True)]
+                req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
+                d = conclude(prepared.admitted, counters, usages)
+                return self._observe(req, d, transport, started, None, credential)
             tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
             for i, counter in enumerate(counters):
-                left = counter.limit.count - counts[i]
-                if left < 0:
-                    if counter.enforce:
-                        usages = [
-                            Usage(c.limit, used, c.limit.reset(now)) for c, used in zip(counters, counts, strict=True)
-                        ]
-                        req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
-                        d = conclude(prepared.admitted, counters, usages)
-                        return self._observe(req, d, transport, started, None, credential)
-                    left = 0
+                left = max(0, counter.limit.count - counts[i])  # a counter that only counts may be past its limit
                 if tightest < 0 or left < least:
                     tightest, least = i, left
             usage = None

@@ -28,7 +28,7 @@ from .cache import TtlCache
 from .catalog import UNLIMITED, Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
 from .conditions import HEADER, ConditionGroup, Facts
 from .errors import ErrorCode, Unavailable
-from .ratelimit import RateLimiter, Usage
+from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, fingerprint
 
 
@@ -90,7 +90,7 @@ class Verify:
 class Count:
     """Count a request on counters kept elsewhere; answered with their Usage, in order."""
 
-    counters: tuple[tuple[str, Limit], ...]
+    counters: tuple[Counted, ...]
     now: float
     size: int  # the request body's bytes (bandwidth quotas)
 
@@ -393,7 +393,7 @@ class Pipeline:
         counted = applied(admitted, req)
         if not counted:
             return admitted.decision
-        wanted = tuple((c.key, c.limit) for c in counted)
+        wanted = tuple((c.key, c.limit, c.enforce) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)

@@ -23,13 +23,14 @@ token's introspection answer has its own, shorter, lifetime.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .cache import Shared, TtlCache
 from .catalog import Catalog
-from .decision import Admitted
-from .ratelimit.local import kept_key
+from .decision import Admitted, Counter
+from .ratelimit.local import Kept, kept_key
 from .render import Allow
 
 Key = tuple[bytes, str, str]  # SHA-256 of the Authorization header, method, path without the query
@@ -52,12 +53,17 @@ class PreparedAllow:
     version: int  # the catalog version it was concluded on
     until: float  # the token's expiry, or the backend JWT's if earlier
     admitted: Admitted  # what conclude() needs when a counter is over its limit
-    windows: tuple[tuple[str, int], ...]  # the counters, as the local limiter counts them (`count_now`) ...
+    counted: tuple[Kept, ...]  # the counters, as the local limiter counts them (`count_now`) ...
     per_request: bool  # ... or none: a condition group decides them for each request (address, query, claims, ...)
     reads_headers: bool  # ... and request headers
     allow: Allow
     decided: tuple[Any, ...]  # this allow's key in the decision tally (metrics)
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
+
+
+def kept_counters(counters: Sequence[Counter]) -> tuple[Kept, ...]:
+    """Counters as the local limiter keeps them (`LocalRateLimiter.count_now`)."""
+    return tuple((kept_key(c.key, c.limit), c.limit, c.enforce) for c in counters)
 
 
 def credential_of(authorization: str | None) -> bytes | None:
@@ -80,6 +86,8 @@ class PreparedAllows:
         # A decision's metric key is the same for every token of an application on an API: one tuple shared by
         # their prepared allows (one per label set, as the metric tallies keep; the catalog bounds them).
         self._decided: Shared[tuple[Any, ...]] = Shared(10_000)
+        # Likewise the counters as the limiter keeps them: the same for every token of an application on a resource.
+        self._counted: Shared[tuple[Kept, ...]] = Shared(10_000)
 
     def get(self, found: Key, catalog: Catalog, now: float) -> PreparedAllow | None:
         prepared = self._kept.get(found, now)
@@ -90,13 +98,13 @@ class PreparedAllows:
     def keep(self, found: Key, catalog: Catalog, admitted: Admitted, allow: Allow, decided: tuple[Any, ...]) -> None:
         """Keep an allow concluded on `catalog` from `admitted`, the pipeline's admission (`Pipeline.admission`)."""
         assert admitted.decision.principal is not None
-        windows = tuple((kept_key(c.key, c.limit), c.limit.window) for c in admitted.counters)
+        counted = self._counted(kept_counters(admitted.counters))
         until = min(admitted.decision.principal.expires_at, allow.until)
         decided = self._decided(decided)
         per_request = bool(admitted.conditional)
         deny = bool(catalog.deny_policies)
         reads_headers = admitted.reads_headers
-        prepared = PreparedAllow(catalog.version, until, admitted, windows, per_request, reads_headers, allow, decided,
+        prepared = PreparedAllow(catalog.version, until, admitted, counted, per_request, reads_headers, allow, decided,
                                  deny)  # fmt: skip
         self._kept.put(found, prepared, until, 1024)
 

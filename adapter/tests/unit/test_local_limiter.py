@@ -11,14 +11,14 @@ T0 = 1_800_000_000.0  # a window boundary (divisible by 60); every test passes i
 
 
 def hit(limiter: LocalRateLimiter, key: str, now: float, limit: Limit = THREE_PER_MINUTE):
-    (usage,) = limiter.hit_now([(key, limit)], now)
+    (usage,) = limiter.hit_now([(key, limit, True)], now)
     return usage
 
 
 def test_requests_are_counted_in_their_window_and_the_fourth_of_three_exceeds():
     limiter = LocalRateLimiter()
     usages = [hit(limiter, "app:a", T0 + s) for s in (0, 10, 20, 30)]
-    assert [u.used for u in usages] == [1, 2, 3, 4]
+    assert [u.used for u in usages] == [1, 2, 3, 3]  # the fourth refused, and not counted
     assert [u.remaining for u in usages] == [2, 1, 0, 0]
     assert [u.exceeded for u in usages] == [False, False, False, True]
     assert [u.reset for u in usages] == [60, 50, 40, 30]  # seconds until the window ends
@@ -42,8 +42,9 @@ def test_reset_is_whole_seconds_and_never_zero():
 def test_keys_and_window_lengths_count_apart():
     limiter = LocalRateLimiter()
     per_second = Limit(100, 1)
-    both = limiter.hit_now([("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)], T0)
-    again = limiter.hit_now([("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)], T0 + 1)
+    three = [("app:a", THREE_PER_MINUTE, True), ("app:a", per_second, True), ("app:b", THREE_PER_MINUTE, True)]
+    both = limiter.hit_now(three, T0)
+    again = limiter.hit_now(three, T0 + 1)
     assert [u.used for u in both] == [1, 1, 1]
     assert [u.used for u in again] == [2, 1, 2]  # the one-second window moved on, the minute did not
 
@@ -70,29 +71,38 @@ def test_when_every_counter_is_current_the_oldest_goes_and_the_bound_holds():
 
 def test_a_prepared_allows_counts_share_the_counters_of_the_whole_check():
     limiter, per_second = LocalRateLimiter(), Limit(100, 1)
-    windows = [(kept_key("app:a", THREE_PER_MINUTE), 60), (kept_key("app:a", per_second), 1)]
-    hit(limiter, "app:a", T0)  # a whole check counted first
-    assert limiter.count_now(windows, T0 + 0.5) == [2, 1]  # its minute goes on; the second is new to this key
-    assert limiter.count_now(windows, T0 + 1.5) == [3, 1]  # the one-second window moved on
-    assert hit(limiter, "app:a", T0 + 2).used == 4  # and the whole check goes on from the warm ones' count
-    assert limiter.count_now(windows, T0 + 60) == [1, 1]  # a new minute starts again from one
+    kept = [
+        (kept_key("app:a", THREE_PER_MINUTE), Limit(100, 60), True),
+        (kept_key("app:a", per_second), per_second, True),
+    ]
+    hit(limiter, "app:a", T0, Limit(100, 60))  # a whole check counted first
+    assert limiter.count_now(kept, T0 + 0.5) == ([2, 1], True)  # its minute goes on; the second is new to this key
+    assert limiter.count_now(kept, T0 + 1.5) == ([3, 1], True)  # the one-second window moved on
+    assert hit(limiter, "app:a", T0 + 2, Limit(100, 60)).used == 4  # the whole check goes on from the warm ones'
+    assert limiter.count_now(kept, T0 + 60) == ([1, 1], True)  # a new minute starts again from one
 
 
 def test_a_bandwidth_counter_sums_bytes_and_throttles_once_the_sum_has_reached_the_limit():
     """APIM's traffic manager throttles a bandwidth key once `sum(messageSize) >= getStandardDataAmount()`: the
     request that crosses the limit passes, every later one in the window is refused, whatever its size."""
     limiter, kib = LocalRateLimiter(), Limit(1024, 60, data=True)
-    usages = [limiter.hit_now([("sub:a", kib)], T0 + s, size)[0] for s, size in ((0, 600), (1, 600), (2, 0), (3, 1))]
-    assert [u.used for u in usages] == [600, 1200, 1200, 1201]
+    sizes = ((0, 600), (1, 600), (2, 0), (3, 1))
+    usages = [limiter.hit_now([("sub:a", kib, True)], T0 + s, size)[0] for s, size in sizes]
+    assert [u.used for u in usages] == [600, 1200, 1200, 1200]  # the refused are not counted
     assert [u.exceeded for u in usages] == [False, False, True, True]
-    assert limiter.hit_now([("sub:a", kib)], T0 + 60, 5000)[0].exceeded is False  # a new window: the sum restarts
-    # A request-count counter of the same key beside it counts requests, not bytes.
-    assert limiter.hit_now([("sub:a", THREE_PER_MINUTE)], T0 + 60, 5000)[0].used == 1
+    assert limiter.hit_now([("sub:a", kib, True)], T0 + 60, 5000)[0].exceeded is False  # a new window: it restarts
+    # A request-count counter beside it counts requests, not bytes.
+    assert limiter.hit_now([("app:a", THREE_PER_MINUTE, True)], T0 + 60, 5000)[0].used == 1
 
 
-def test_bandwidth_counters_keep_their_own_bound():
-    limiter, kib = LocalRateLimiter(max_keys=2), Limit(1024, 60, data=True)
-    for i in range(50):  # a client inventing keys: the table of sums never grows past its bound either
-        limiter.hit_now([(f"k{i}", kib)], T0 + 1, 10)
-        assert len(limiter._sums) <= 2
-    assert limiter.hit_now([("k49", kib)], T0 + 2, 10)[0].used == 20  # the newest survived
+def test_a_refused_request_counts_nowhere_and_a_counter_that_only_counts_refuses_nothing():
+    """APIM's gateway publishes to its traffic manager only the requests it lets through: a request throttled by one
+    tier is not counted on the others (an application's quota is not spent by requests its subscription to another
+    API refused). A tier with stopOnQuotaReach: false counts past its limit and refuses nothing."""
+    limiter, two, hundred = LocalRateLimiter(), Limit(2, 60), Limit(100, 60)
+    counters = [("sub:a", two, True), ("app:a", hundred, True), ("soft:a", Limit(1, 60), False)]
+    usages = [limiter.hit_now(counters, T0 + s) for s in range(4)]
+    assert [[u.used for u in check] for check in usages] == [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
+    assert [check[0].exceeded for check in usages] == [False, False, True, True]
+    assert [check[2].exceeded for check in usages] == [False, True, True, True]  # past it, but it only counts
+    assert limiter.hit_now([("app:a", hundred, True)], T0 + 5)[0].used == 3  # another API: the app's 3rd request

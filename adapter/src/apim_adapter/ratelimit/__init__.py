@@ -30,18 +30,25 @@ class Usage(NamedTuple):
         return max(0, self.limit.count - self.used)
 
 
+# A counter a request is counted on: its key, its limit, and whether reaching the limit denies (a tier with
+# stopOnQuotaReach: false only counts).
+Counted = tuple[str, Limit, bool]
+
+
 def weight(limit: Limit, size: int) -> int:
     """What one request adds to a counter: 1, or on a bandwidth quota its body's bytes."""
     return size if limit.data else 1
 
 
 class RateLimiter(Protocol):
-    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage]:
-        """Count one request (of `size` bytes, for bandwidth quotas) on every counter, atomically per counter; one
-        round trip for a shared backend."""
+    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
+        """Count one request (of `size` bytes, for bandwidth quotas) on every counter, unless one that denies has
+        reached its limit (then on none: APIM's gateway publishes to its traffic manager only the requests it lets
+        through), atomically for all of them; one round trip for a shared backend. A Usage's `counted` is 0 when
+        the request was not counted."""
         ...
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage] | None:
+    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage] | None:
         """The same from memory alone; None when the counters live elsewhere (then `hit` is awaited)."""
         ...
 

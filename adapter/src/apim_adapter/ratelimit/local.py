@@ -2,85 +2,81 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from ..catalog import Limit
-from . import Usage
+from . import Counted, Usage, weight
+
+Kept = tuple[str, Limit, bool]  # a counter as this limiter keeps it (`kept_key`), its limit, whether it denies
 
 
 class LocalRateLimiter:
-    """Each counter is an `itertools.count` for its current window: `next()` on it is atomic under the GIL, so
-    checks on several threads count without a lock. The lock is taken only to start a new window."""
+    """Each counter is its window's index and count. A check reads all of its counters and adds itself to them only
+    if none that denies has reached its limit, under one lock: APIM's gateway publishes only the requests it lets
+    through, so a throttled request counts nowhere (not on its application's quota for another API, nor on the
+    subscription's quota when its burst control refused it)."""
 
     def __init__(self, max_keys: int = 200_000):
         self.max_keys = max_keys
-        self._windows: dict[str, tuple[int, Iterator[int]]] = {}  # key → (window index, its counter)
-        self._sums: dict[str, tuple[int, int]] = {}  # a bandwidth quota's key → (window index, bytes so far)
+        self._windows: dict[str, list[int]] = {}  # kept key → [window index, requests or bytes in it]
         self._lock = threading.Lock()
 
-    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage]:
+    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
         return self.hit_now(counters, now, size)
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage]:
-        return [self._hit_one(key, limit, now, size) for key, limit in counters]
+    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
+        kept = [(kept_key(key, limit), limit, enforce) for key, limit, enforce in counters]
+        counts, passed = self.count_now(kept, now, size)
+        return [
+            Usage(limit, used, limit.reset(now), weight(limit, size) if passed else 0)
+            for (_, limit, _), used in zip(kept, counts, strict=True)
+        ]
 
-    def _hit_one(self, key: str, limit: Limit, now: float, size: int) -> Usage:
-        window, reset = limit.position(now)
-        if not limit.data:
-            return Usage(limit, next(self._counter(kept_key(key, limit), window, now)), reset)
-        return Usage(limit, self._add(kept_key(key, limit), window, now, size), reset, size)
-
-    def _add(self, kept: str, window: int, now: float, size: int) -> int:
-        """A bandwidth counter: its window's running sum of bytes after adding `size` (under the lock: an
-        `itertools.count` only steps by one)."""
+    def count_now(self, counters: Sequence[Kept], now: float, size: int = 0) -> tuple[list[int], bool]:
+        """`hit_now` for counters given with their kept keys (a prepared allow keeps them so): each counter's count,
+        and whether the request was counted (False: an enforced counter had reached its limit; the counts are then
+        those before it). No Usage is built: a warm check reads the tightest counter only. (Loops, not
+        comprehensions: this runs on every warm check.)"""
+        windows, cells, passed = self._windows, [], True
         with self._lock:
-            entry = self._sums.get(kept)
-            if entry is None or entry[0] < window:
-                if entry is None and len(self._sums) >= self.max_keys:
-                    self._evict(self._sums, now)
-                entry = (window, 0)
-            total = entry[1] + size
-            self._sums[kept] = (entry[0], total)
-            return total
+            for kept, limit, enforce in counters:
+                window = int(now // limit.window)
+                cell = windows.get(kept)
+                if cell is None or cell[0] < window:
+                    cell = self._cell(kept, window, now)
+                if enforce and cell[1] >= limit.count:
+                    passed = False
+                cells.append(cell)
+            counts = []
+            for i, cell in enumerate(cells):
+                if passed:
+                    limit = counters[i][1]
+                    cell[1] += size if limit.data else 1
+                counts.append(cell[1])
+        return counts, passed
 
-    def count_now(self, windows: Sequence[tuple[str, int]], now: float) -> list[int]:
-        """`hit_now` for a prepared allow's counters, given as (kept key, window seconds) (`kept_key`): only the
-        count of each after this request, no Usage built (the warm check reads the tightest one only)."""
-        counts = []
-        for kept, seconds in windows:
-            window = int(now // seconds)
-            entry = self._windows.get(kept)
-            counter = entry[1] if entry is not None and entry[0] >= window else self._counter(kept, window, now)
-            counts.append(next(counter))
-        return counts
+    def _cell(self, kept: str, window: int, now: float) -> list[int]:
+        """The counter of `kept` started for window `window`, on the first request in it (under the lock)."""
+        cell = self._windows.get(kept)
+        if cell is None:
+            if len(self._windows) >= self.max_keys:
+                self._evict(now)
+            cell = self._windows[kept] = [window, 0]
+        else:
+            cell[0], cell[1] = window, 0
+        return cell
 
-    def _counter(self, kept: str, window: int, now: float) -> Iterator[int]:
-        """The counter of `kept` for window `window`, started on the first request in it."""
-        entry = self._windows.get(kept)
-        # A window another thread already moved past ours (its clock read came later) counts this request too.
-        if entry is None or entry[0] < window:
-            with self._lock:
-                entry = self._windows.get(kept)
-                if entry is None or entry[0] < window:
-                    if len(self._windows) >= self.max_keys and entry is None:
-                        self._evict(self._windows, now)
-                    entry = self._windows[kept] = (window, itertools.count(1))
-        return entry[1]
-
-    def _evict(self, table: dict[str, tuple[int, Any]], now: float) -> None:
+    def _evict(self, now: float) -> None:
         """Drop counters of past windows; they would restart at zero anyway."""
-        stale = [k for k, (w, _) in table.items() if w < int(now // int(k.rsplit(":", 1)[1]))]
+        stale = [k for k, (w, _) in self._windows.items() if w < int(now // int(k.rsplit(":", 1)[1]))]
         for k in stale:
-            del table[k]
-        while len(table) >= self.max_keys:
-            table.pop(next(iter(table)))
+            del self._windows[k]
+        while len(self._windows) >= self.max_keys:
+            self._windows.pop(next(iter(self._windows)))
 
     async def close(self) -> None:
         self._windows.clear()
-        self._sums.clear()
 
 
 def kept_key(key: str, limit: Limit) -> str:

@@ -1,7 +1,8 @@
 """Fixed-window counters in Redis, shared by every adapter replica and worker.
 
-One EVALSHA per check counts the request on all of its counters atomically (INCRBY, and PEXPIRE when a window's
-counter is created), so a limit holds exactly however requests spread over replicas. The window is
+One EVALSHA per check reads all of the request's counters and, unless one that denies has reached its limit, adds the
+request to each (INCRBY, and PEXPIRE when a window's counter is created), atomically: a limit holds exactly however
+requests spread over replicas, and a throttled request counts nowhere, as in APIM. The window is
 `floor(now / window)` in the key; replicas agree on it as far as their clocks agree (NTP: milliseconds).
 
 When Redis does not answer within `timeoutSeconds`, `onError` decides:
@@ -21,29 +22,39 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .. import metrics, tracing
-from ..catalog import Limit
 from ..config import Config, Redis
 from ..errors import Unavailable
 from ..secrets import read_secret
-from . import Usage, weight
+from . import Counted, Usage, weight
 from .local import LocalRateLimiter
 
 KEY_PREFIX = "apim:rl:"
 EXPIRY_MARGIN_MS = 1000  # keep a window's counter a little past its end: replicas' clocks differ slightly
 RETRY_AFTER_ERROR = 1.0  # seconds without trying Redis after a failure, so an outage costs no timeouts
 
-# KEYS: one per counter; ARGV[2i-1]: milliseconds until KEYS[i] may expire, ARGV[2i]: what this request adds to it
-# (1, or a bandwidth quota's bytes). Returns the counts, in order.
+# KEYS: one per counter. ARGV, four per counter: milliseconds until it may expire, what this request adds to it (1,
+# or a bandwidth quota's bytes), its limit, 1 if reaching the limit denies. The request is added to every counter
+# unless a denying one has reached its limit (then to none). Returns the counts, then 1 if it was added, else 0.
 HIT_SCRIPT = """
+local n = #KEYS
 local counts = {}
-for i, key in ipairs(KEYS) do
-  local added = tonumber(ARGV[2 * i])
-  local n = redis.call('INCRBY', key, added)
-  if n == added then
-    redis.call('PEXPIRE', key, ARGV[2 * i - 1])
-  end
-  counts[i] = n
+for i = 1, n do
+  counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
 end
+for i = 1, n do
+  if ARGV[4 * i] == '1' and counts[i] >= tonumber(ARGV[4 * i - 1]) then
+    counts[n + 1] = 0
+    return counts
+  end
+end
+for i = 1, n do
+  local added = tonumber(ARGV[4 * i - 2])
+  counts[i] = redis.call('INCRBY', KEYS[i], added)
+  if counts[i] == added then
+    redis.call('PEXPIRE', KEYS[i], ARGV[4 * i - 3])
+  end
+end
+counts[n + 1] = 1
 return counts
 """
 
@@ -64,10 +75,10 @@ class RedisRateLimiter:
         self.fallback = LocalRateLimiter()
         self._skip_until = 0.0
 
-    def hit_now(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> None:
+    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> None:
         return None  # the counters live in Redis: one round trip, on the event loop (`hit`)
 
-    async def hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int = 0) -> list[Usage]:
+    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
         if not counters:
             return []
         if time.monotonic() >= self._skip_until:
@@ -84,16 +95,16 @@ class RedisRateLimiter:
         return await self.fallback.hit(counters, now, size)
 
     @tracing.traced("Redis EVALSHA", lambda _, c, *__: {"db.system.name": "redis", "apim.counters": len(c)})
-    async def _hit(self, counters: Sequence[tuple[str, Limit]], now: float, size: int) -> list[Usage]:
-        keys, args, resets = [], [], []
-        for key, limit in counters:
+    async def _hit(self, counters: Sequence[Counted], now: float, size: int) -> list[Usage]:
+        keys, args = [], []
+        for key, limit, enforce in counters:
             keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}")
-            args += [int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS, weight(limit, size)]
-            resets.append(limit.reset(now))
-        counts = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
+            expiry = int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS
+            args += [expiry, weight(limit, size), limit.count, int(enforce)]
+        *counts, passed = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
         return [
-            Usage(limit, int(count), reset, weight(limit, size))
-            for (_, limit), count, reset in zip(counters, counts, resets, strict=True)
+            Usage(limit, int(count), limit.reset(now), weight(limit, size) if passed else 0)
+            for (_, limit, _), count in zip(counters, counts, strict=True)
         ]
 
     async def close(self) -> None:
