@@ -201,7 +201,7 @@ class Adapter:
                 counters = applied(prepared.admitted, req)
                 counted = kept_counters(counters)
             counts, passed = self.limiter.count_now(counted, now)
-            if not passed:  # a counter that denies had reached its limit: the request was counted nowhere
+            if not passed:  # a counter had reached its limit: counted nowhere, and `conclude` tells what follows
                 usages = [Usage(c.limit, used, c.limit.reset(now), 0) for c, used in zip(counters, counts, strict=True)]
                 req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
                 d = conclude(prepared.admitted, counters, usages)

@@ -334,14 +334,17 @@ def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | N
 
 
 def conclude(admission: Admitted, counters: tuple[Counter, ...], usages: list[Usage]) -> Decision:
-    """The limits: the first enforced counter over its limit denies; otherwise allow with the tightest counter
-    (of requests, where there is one: RateLimit-* count requests, a bandwidth quota's bytes only without them)."""
+    """The limits, in APIM's gateway's order: the first counter whose limit was reached decides — a tier that
+    denies throttles; one that only counts (stopOnQuotaReach: false) lets the request go on and no later tier is
+    looked at (`ThrottleHandler`) — otherwise allow. Either allow reports the tightest counter (of requests, where
+    there is one: RateLimit-* count requests, a bandwidth quota's bytes only without them)."""
     a = admission.decision
     requests = [u for u in usages if not u.limit.data]
     error, reason, usage = None, "allowed", min(requests or usages, key=lambda u: u.remaining)
     for counter, counted in zip(counters, usages, strict=True):
-        if counter.enforce and counted.exceeded:
-            error, reason, usage = counter.error, "throttled", counted
+        if counted.exceeded:
+            if counter.enforce:
+                error, reason, usage = counter.error, "throttled", counted
             break
     return Decision(error, reason, a.api, a.resource, a.principal, a.application, a.key_mapping, a.subscription, usage)
 
@@ -393,7 +396,7 @@ class Pipeline:
         counted = applied(admitted, req)
         if not counted:
             return admitted.decision
-        wanted = tuple((c.key, c.limit, c.enforce) for c in counted)
+        wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)

@@ -63,7 +63,7 @@ class PreparedAllow:
 
 def kept_counters(counters: Sequence[Counter]) -> tuple[Kept, ...]:
     """Counters as the local limiter keeps them (`LocalRateLimiter.count_now`)."""
-    return tuple((kept_key(c.key, c.limit), c.limit, c.enforce) for c in counters)
+    return tuple((kept_key(c.key, c.limit), c.limit) for c in counters)
 
 
 def credential_of(authorization: str | None) -> bytes | None:

@@ -11,7 +11,7 @@ T0 = 1_800_000_000.0  # a window boundary (divisible by 60); every test passes i
 
 
 def hit(limiter: LocalRateLimiter, key: str, now: float, limit: Limit = THREE_PER_MINUTE):
-    (usage,) = limiter.hit_now([(key, limit, True)], now)
+    (usage,) = limiter.hit_now([(key, limit)], now)
     return usage
 
 
@@ -42,7 +42,7 @@ def test_reset_is_whole_seconds_and_never_zero():
 def test_keys_and_window_lengths_count_apart():
     limiter = LocalRateLimiter()
     per_second = Limit(100, 1)
-    three = [("app:a", THREE_PER_MINUTE, True), ("app:a", per_second, True), ("app:b", THREE_PER_MINUTE, True)]
+    three = [("app:a", THREE_PER_MINUTE), ("app:a", per_second), ("app:b", THREE_PER_MINUTE)]
     both = limiter.hit_now(three, T0)
     again = limiter.hit_now(three, T0 + 1)
     assert [u.used for u in both] == [1, 1, 1]
@@ -72,8 +72,8 @@ def test_when_every_counter_is_current_the_oldest_goes_and_the_bound_holds():
 def test_a_prepared_allows_counts_share_the_counters_of_the_whole_check():
     limiter, per_second = LocalRateLimiter(), Limit(100, 1)
     kept = [
-        (kept_key("app:a", THREE_PER_MINUTE), Limit(100, 60), True),
-        (kept_key("app:a", per_second), per_second, True),
+        (kept_key("app:a", THREE_PER_MINUTE), Limit(100, 60)),
+        (kept_key("app:a", per_second), per_second),
     ]
     hit(limiter, "app:a", T0, Limit(100, 60))  # a whole check counted first
     assert limiter.count_now(kept, T0 + 0.5) == ([2, 1], True)  # its minute goes on; the second is new to this key
@@ -87,22 +87,21 @@ def test_a_bandwidth_counter_sums_bytes_and_throttles_once_the_sum_has_reached_t
     request that crosses the limit passes, every later one in the window is refused, whatever its size."""
     limiter, kib = LocalRateLimiter(), Limit(1024, 60, data=True)
     sizes = ((0, 600), (1, 600), (2, 0), (3, 1))
-    usages = [limiter.hit_now([("sub:a", kib, True)], T0 + s, size)[0] for s, size in sizes]
+    usages = [limiter.hit_now([("sub:a", kib)], T0 + s, size)[0] for s, size in sizes]
     assert [u.used for u in usages] == [600, 1200, 1200, 1200]  # the refused are not counted
     assert [u.exceeded for u in usages] == [False, False, True, True]
-    assert limiter.hit_now([("sub:a", kib, True)], T0 + 60, 5000)[0].exceeded is False  # a new window: it restarts
+    assert limiter.hit_now([("sub:a", kib)], T0 + 60, 5000)[0].exceeded is False  # a new window: it restarts
     # A request-count counter beside it counts requests, not bytes.
-    assert limiter.hit_now([("app:a", THREE_PER_MINUTE, True)], T0 + 60, 5000)[0].used == 1
+    assert limiter.hit_now([("app:a", THREE_PER_MINUTE)], T0 + 60, 5000)[0].used == 1
 
 
-def test_a_refused_request_counts_nowhere_and_a_counter_that_only_counts_refuses_nothing():
-    """APIM's gateway publishes to its traffic manager only the requests it lets through: a request throttled by one
-    tier is not counted on the others (an application's quota is not spent by requests its subscription to another
-    API refused). A tier with stopOnQuotaReach: false counts past its limit and refuses nothing."""
+def test_a_request_over_any_limit_counts_nowhere():
+    """APIM's gateway publishes to its traffic manager only the requests that reach no limit: a request throttled by
+    one tier is not counted on the others (an application's quota is not spent by requests its subscription to
+    another API refused)."""
     limiter, two, hundred = LocalRateLimiter(), Limit(2, 60), Limit(100, 60)
-    counters = [("sub:a", two, True), ("app:a", hundred, True), ("soft:a", Limit(1, 60), False)]
-    usages = [limiter.hit_now(counters, T0 + s) for s in range(4)]
-    assert [[u.used for u in check] for check in usages] == [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
+    usages = [limiter.hit_now([("sub:a", two), ("app:a", hundred)], T0 + s) for s in range(4)]
+    assert [[u.used for u in check] for check in usages] == [[1, 1], [2, 2], [2, 2], [2, 2]]
+    assert [[u.counted for u in check] for check in usages] == [[1, 1], [1, 1], [0, 0], [0, 0]]
     assert [check[0].exceeded for check in usages] == [False, False, True, True]
-    assert [check[2].exceeded for check in usages] == [False, True, True, True]  # past it, but it only counts
-    assert limiter.hit_now([("app:a", hundred, True)], T0 + 5)[0].used == 3  # another API: the app's 3rd request
+    assert limiter.hit_now([("app:a", hundred)], T0 + 5)[0].used == 3  # another API: the app's third request

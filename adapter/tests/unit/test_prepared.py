@@ -111,10 +111,11 @@ def test_a_warm_check_over_its_limit_is_throttled_like_the_whole_check():
 
 
 def test_with_several_counters_a_warm_check_reports_and_denies_as_the_whole_check():
-    """The subscription tier only counts (stopOnQuotaReach: false) and runs out first; the application's tier
-    denies when it runs out. Whole and warm checks, alternating, report the same tightest counter."""
-    doc = catalog_document({"several": ("UNBLOCKED", "Counting")})
-    doc["subscriptionPolicies"].append({**per_minute("Counting", 2), "stopOnQuotaReach": False})
+    """The application's tier (4 a minute) is tighter than the subscription's (6) and denies when reached; whole
+    and warm checks, alternating, report the same tightest counter and deny alike, and a refused check counts on
+    neither tier."""
+    doc = catalog_document({"several": ("UNBLOCKED", "Six")})
+    doc["subscriptionPolicies"].append(per_minute("Six", 6))
     doc["applicationPolicies"] = [per_minute("Four", 4)]
     doc["applications"][0]["policy"] = "Four"
     a, t = in_process_adapter(doc), token("several")
@@ -122,16 +123,28 @@ def test_with_several_counters_a_warm_check_reports_and_denies_as_the_whole_chec
     answers += [warm(a, t) if i % 2 else whole(a, t) for i in range(1, 7)]
     assert [isinstance(answer, tuple) for answer in answers] == [False, True, False, True, False, False, False]
     allowed = [answer[1] if isinstance(answer, tuple) else answer.usage for answer in answers[:4]]
-    # The subscription's counter (2 a minute) is the tightest from the start and over it from the third check on:
-    # reported with nothing left, not a denial. On the fourth (warm) check both have nothing left: the first
-    # counter is reported, as the whole check picks it.
-    assert [(u.limit.count, u.remaining) for u in allowed] == [(2, 1), (2, 0), (2, 0), (2, 0)]
-    # The application's counter denies the fifth check on, whole or warm alike.
+    assert [(u.limit.count, u.remaining) for u in allowed] == [(4, 3), (4, 2), (4, 1), (4, 0)]
     denials = answers[4:]
     assert all(
         isinstance(d, Decision) and (d.status, d.code, d.usage.limit.count) == (429, "900803", 4) for d in denials
     )
     assert [d.usage.used for d in denials] == [4, 4, 4]  # refused: counted nowhere, as APIM's gateway
+
+
+def test_past_a_tier_that_only_counts_checks_go_on_uncounted_and_no_later_tier_is_looked_at():
+    """A subscription tier with stopOnQuotaReach: false lets requests past its limit go on, and APIM's gateway then
+    neither checks the application's tier nor publishes the request (ThrottleHandler): the application's 3 a minute
+    never refuses this subscription's requests once its own 2 are reached. Whole and warm checks alike."""
+    doc = catalog_document({"several": ("UNBLOCKED", "Counting")})
+    doc["subscriptionPolicies"].append({**per_minute("Counting", 2), "stopOnQuotaReach": False})
+    doc["applicationPolicies"] = [per_minute("Three", 3)]
+    doc["applications"][0]["policy"] = "Three"
+    a, t = in_process_adapter(doc), token("several")
+    answers = [whole(a, t)] + [warm(a, t) if i % 2 else whole(a, t) for i in range(1, 6)]
+    # A warm check past the limit answers with the whole check's Decision (an allow), not the prepared one.
+    assert all(isinstance(answer, tuple) or answer.allowed for answer in answers)
+    usages = [answer[1] if isinstance(answer, tuple) else answer.usage for answer in answers]
+    assert [(u.limit.count, u.used) for u in usages] == [(2, 1), (2, 2)] + [(2, 2)] * 4  # the tightest, not moved
 
 
 def test_deny_policies_still_apply_per_client_address():
@@ -173,7 +186,7 @@ def test_counters_and_tallies_lose_nothing_under_concurrent_threads():
     seen: list[int] = []
 
     def work() -> None:
-        counts = [limiter.hit_now([("k", limit, True)], now)[0].used for _ in range(per_thread)]
+        counts = [limiter.hit_now([("k", limit)], now)[0].used for _ in range(per_thread)]
         seen.extend(counts)
         for _ in range(per_thread):
             metrics.checked((metrics.DECISIONS, "lockfree", "", "", "allow", ""), "grpc", 0.0002)

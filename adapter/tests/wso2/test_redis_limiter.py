@@ -48,7 +48,7 @@ def test_two_replicas_share_one_exact_limit_under_concurrency(redis_server, redi
 
     async def scenario():
         async with two_replicas(redis_server, redis_password_file, tmp_path) as (a, b, now):
-            usages = await asyncio.gather(*(lim.hit([(key, limit, True)], now) for lim in [a, b] * 50))
+            usages = await asyncio.gather(*(lim.hit([(key, limit)], now) for lim in [a, b] * 50))
         return [u for [u] in usages]
 
     usages = asyncio.run(scenario())
@@ -63,9 +63,7 @@ def test_all_counters_of_a_check_are_counted_in_one_call_with_their_own_windows(
     redis_server, redis_password_file, tmp_path
 ):
     tag = time.time_ns()
-    # The hourly one only counts (stopOnQuotaReach: false): past its limit, the checks go on and are counted.
-    counters = [(f"api:{tag}", Limit(100, 60), True), (f"app:{tag}", Limit(2, 3600), False),
-                (f"sub:{tag}", Limit(5, 1), True)]  # fmt: skip
+    counters = [(f"api:{tag}", Limit(100, 60)), (f"app:{tag}", Limit(2, 3600)), (f"sub:{tag}", Limit(5, 1))]
 
     async def scenario():
         lim = limiter(redis_server.url, redis_password_file, tmp_path)
@@ -75,14 +73,14 @@ def test_all_counters_of_a_check_are_counted_in_one_call_with_their_own_windows(
             await lim.hit(counters, now)
             third = await lim.hit(counters, now)
             ttls = [redis_server.client().pttl(f"apim:rl:{key}:{limit.window}:{int(now // limit.window)}")
-                    for key, limit, _ in counters]  # fmt: skip
+                    for key, limit in counters]  # fmt: skip
         finally:
             await lim.close()
         return first, third, ttls
 
     first, third, ttls = asyncio.run(scenario())
     assert [u.used for u in first] == [1, 1, 1]
-    assert [u.used for u in third] == [3, 3, 3]
+    assert [u.used for u in third] == [2, 2, 2]  # the hourly counter was reached: counted nowhere
     assert [u.exceeded for u in third] == [False, True, False]
     # Each counter expires with its own window (plus a one-second margin), never "no expiry" (-1).
     assert 0 < ttls[0] <= 61_000
@@ -100,8 +98,8 @@ def test_a_burst_window_of_one_second_counts_apart_from_the_quota_and_resets_eac
         lim = limiter(redis_server.url, redis_password_file, tmp_path, timeout=5)
         start = float(int(time.time() // 60) * 60 + 5)  # a whole second, well inside one minute window
         try:
-            first = [await lim.hit([(key, burst, True), (key, quota, True)], start + 0.1 * i) for i in range(3)]
-            next_second = await lim.hit([(key, burst, True), (key, quota, True)], start + 1.2)
+            first = [await lim.hit([(key, burst), (key, quota)], start + 0.1 * i) for i in range(3)]
+            next_second = await lim.hit([(key, burst), (key, quota)], start + 1.2)
         finally:
             await lim.close()
         return first, next_second
@@ -119,12 +117,12 @@ def test_a_bandwidth_counter_sums_bytes_across_replicas_beside_a_request_counter
 ):
     tag = time.time_ns()
     kib, requests = Limit(1024, 60, data=True), Limit(100, 60)
-    counters = [(f"sub:{tag}", kib, True), (f"app:{tag}", requests, True)]
+    counters = [(f"sub:{tag}", kib), (f"app:{tag}", requests)]
 
     async def scenario():
         async with two_replicas(redis_server, redis_password_file, tmp_path) as (a, b, now):
             first = await a.hit(counters, now, 600)
-            empty = await b.hit([(f"empty:{tag}", kib, True)], now, 0)  # a body of 0 bytes still starts the window
+            empty = await b.hit([(f"empty:{tag}", kib)], now, 0)  # a body of 0 bytes still starts the window
             second = await b.hit(counters, now, 600)
             third = await a.hit(counters, now, 0)
             ttl = redis_server.client().pttl(f"apim:rl:empty:{tag}:60:{int(now // 60)}")
@@ -147,16 +145,16 @@ def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_pa
         lim = limiter(server.url, redis_password_file, tmp_path, "local")
         try:
             now = time.time()
-            assert (await lim.hit([(key, limit, True)], now))[0].used == 1
+            assert (await lim.hit([(key, limit)], now))[0].used == 1
             errors_before = metrics.RATE_LIMIT_ERRORS.labels("local")._value.get()
             server.stop()
-            local = [(await lim.hit([(key, limit, True)], now))[0] for _ in range(4)]
+            local = [(await lim.hit([(key, limit)], now))[0] for _ in range(4)]
             assert [u.used for u in local] == [1, 2, 3, 3]  # the local fallback still enforces the limit
             assert local[-1].exceeded
             assert metrics.RATE_LIMIT_ERRORS.labels("local")._value.get() == errors_before + 4
             server.start()
             await asyncio.sleep(1.1)  # the limiter retries Redis a second after a failure
-            assert (await lim.hit([(key, limit, True)], now))[0].used == 1  # Redis again (it restarted empty)
+            assert (await lim.hit([(key, limit)], now))[0].used == 1  # Redis again (it restarted empty)
         finally:
             await lim.close()
 
@@ -169,9 +167,9 @@ def test_outage_with_deny_policy_is_an_error_for_envoy_to_decide(tmp_path, redis
         try:
             started = time.monotonic()
             with pytest.raises(Unavailable):
-                await lim.hit([("k", Limit(3, 60), True)], time.time())
+                await lim.hit([("k", Limit(3, 60))], time.time())
             with pytest.raises(Unavailable):
-                await lim.hit([("k", Limit(3, 60), True)], time.time())
+                await lim.hit([("k", Limit(3, 60))], time.time())
             assert time.monotonic() - started < 2
         finally:
             await lim.close()

@@ -30,9 +30,7 @@ class Usage(NamedTuple):
         return max(0, self.limit.count - self.used)
 
 
-# A counter a request is counted on: its key, its limit, and whether reaching the limit denies (a tier with
-# stopOnQuotaReach: false only counts).
-Counted = tuple[str, Limit, bool]
+Counted = tuple[str, Limit]  # a counter a request is counted on: its key and its limit
 
 
 def weight(limit: Limit, size: int) -> int:
@@ -42,10 +40,11 @@ def weight(limit: Limit, size: int) -> int:
 
 class RateLimiter(Protocol):
     async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
-        """Count one request (of `size` bytes, for bandwidth quotas) on every counter, unless one that denies has
-        reached its limit (then on none: APIM's gateway publishes to its traffic manager only the requests it lets
-        through), atomically for all of them; one round trip for a shared backend. A Usage's `counted` is 0 when
-        the request was not counted."""
+        """Count one request (of `size` bytes, for bandwidth quotas) on every counter, unless one has reached its
+        limit, atomically for all of them; one round trip for a shared backend. A Usage's `counted` is 0 when the
+        request was not counted. (APIM's gateway publishes to its traffic manager only the requests that reach no
+        limit: one over a tier that denies is refused, one over a tier that only counts, stopOnQuotaReach: false,
+        goes on uncounted; `decision.conclude` tells which.)"""
         ...
 
     def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage] | None:

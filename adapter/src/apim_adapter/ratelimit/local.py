@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from ..catalog import Limit
 from . import Counted, Usage, weight
 
-Kept = tuple[str, Limit, bool]  # a counter as this limiter keeps it (`kept_key`), its limit, whether it denies
+Kept = tuple[str, Limit]  # a counter as this limiter keeps it (`kept_key`), and its limit
 
 
 class LocalRateLimiter:
     """Each counter is its window's index and count. A check reads all of its counters and adds itself to them only
-    if none that denies has reached its limit, under one lock: APIM's gateway publishes only the requests it lets
-    through, so a throttled request counts nowhere (not on its application's quota for another API, nor on the
+    if none has reached its limit, under one lock: APIM's gateway publishes only the requests that reach no limit,
+    so a throttled request counts nowhere (not on its application's quota for another API, nor on the
     subscription's quota when its burst control refused it)."""
 
     def __init__(self, max_keys: int = 200_000):
@@ -26,35 +26,34 @@ class LocalRateLimiter:
         return self.hit_now(counters, now, size)
 
     def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
-        kept = [(kept_key(key, limit), limit, enforce) for key, limit, enforce in counters]
-        counts, passed = self.count_now(kept, now, size)
+        kept = [(kept_key(key, limit), limit) for key, limit in counters]
+        counts, counted = self.count_now(kept, now, size)
         return [
-            Usage(limit, used, limit.reset(now), weight(limit, size) if passed else 0)
-            for (_, limit, _), used in zip(kept, counts, strict=True)
+            Usage(limit, used, limit.reset(now), weight(limit, size) if counted else 0)
+            for (_, limit), used in zip(kept, counts, strict=True)
         ]
 
     def count_now(self, counters: Sequence[Kept], now: float, size: int = 0) -> tuple[list[int], bool]:
         """`hit_now` for counters given with their kept keys (a prepared allow keeps them so): each counter's count,
-        and whether the request was counted (False: an enforced counter had reached its limit; the counts are then
-        those before it). No Usage is built: a warm check reads the tightest counter only. (Loops, not
-        comprehensions: this runs on every warm check.)"""
-        windows, cells, passed = self._windows, [], True
+        and whether the request was counted (False: a counter had reached its limit; the counts are then those
+        before it). No Usage is built: a warm check reads the tightest counter only. (Loops, not comprehensions:
+        this runs on every warm check.)"""
+        windows, cells, counted = self._windows, [], True
         with self._lock:
-            for kept, limit, enforce in counters:
+            for kept, limit in counters:
                 window = int(now // limit.window)
                 cell = windows.get(kept)
                 if cell is None or cell[0] < window:
                     cell = self._cell(kept, window, now)
-                if enforce and cell[1] >= limit.count:
-                    passed = False
+                if cell[1] >= limit.count:
+                    counted = False
                 cells.append(cell)
             counts = []
             for i, cell in enumerate(cells):
-                if passed:
-                    limit = counters[i][1]
-                    cell[1] += size if limit.data else 1
+                if counted:
+                    cell[1] += size if counters[i][1].data else 1
                 counts.append(cell[1])
-        return counts, passed
+        return counts, counted
 
     def _cell(self, kept: str, window: int, now: float) -> list[int]:
         """The counter of `kept` started for window `window`, on the first request in it (under the lock)."""

@@ -1,7 +1,7 @@
 """Fixed-window counters in Redis, shared by every adapter replica and worker.
 
-One EVALSHA per check reads all of the request's counters and, unless one that denies has reached its limit, adds the
-request to each (INCRBY, and PEXPIRE when a window's counter is created), atomically: a limit holds exactly however
+One EVALSHA per check reads all of the request's counters and, unless one has reached its limit, adds the request
+to each (INCRBY, and PEXPIRE when a window's counter is created), atomically: a limit holds exactly however
 requests spread over replicas, and a throttled request counts nowhere, as in APIM. The window is
 `floor(now / window)` in the key; replicas agree on it as far as their clocks agree (NTP: milliseconds).
 
@@ -32,9 +32,9 @@ KEY_PREFIX = "apim:rl:"
 EXPIRY_MARGIN_MS = 1000  # keep a window's counter a little past its end: replicas' clocks differ slightly
 RETRY_AFTER_ERROR = 1.0  # seconds without trying Redis after a failure, so an outage costs no timeouts
 
-# KEYS: one per counter. ARGV, four per counter: milliseconds until it may expire, what this request adds to it (1,
-# or a bandwidth quota's bytes), its limit, 1 if reaching the limit denies. The request is added to every counter
-# unless a denying one has reached its limit (then to none). Returns the counts, then 1 if it was added, else 0.
+# KEYS: one per counter. ARGV, three per counter: milliseconds until it may expire, what this request adds to it (1,
+# or a bandwidth quota's bytes), its limit. The request is added to every counter unless one has reached its limit
+# (then to none). Returns the counts, then 1 if it was added, else 0.
 HIT_SCRIPT = """
 local n = #KEYS
 local counts = {}
@@ -42,16 +42,16 @@ for i = 1, n do
   counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
 end
 for i = 1, n do
-  if ARGV[4 * i] == '1' and counts[i] >= tonumber(ARGV[4 * i - 1]) then
+  if counts[i] >= tonumber(ARGV[3 * i]) then
     counts[n + 1] = 0
     return counts
   end
 end
 for i = 1, n do
-  local added = tonumber(ARGV[4 * i - 2])
+  local added = tonumber(ARGV[3 * i - 1])
   counts[i] = redis.call('INCRBY', KEYS[i], added)
   if counts[i] == added then
-    redis.call('PEXPIRE', KEYS[i], ARGV[4 * i - 3])
+    redis.call('PEXPIRE', KEYS[i], ARGV[3 * i - 2])
   end
 end
 counts[n + 1] = 1
@@ -97,14 +97,13 @@ class RedisRateLimiter:
     @tracing.traced("Redis EVALSHA", lambda _, c, *__: {"db.system.name": "redis", "apim.counters": len(c)})
     async def _hit(self, counters: Sequence[Counted], now: float, size: int) -> list[Usage]:
         keys, args = [], []
-        for key, limit, enforce in counters:
+        for key, limit in counters:
             keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}")
-            expiry = int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS
-            args += [expiry, weight(limit, size), limit.count, int(enforce)]
-        *counts, passed = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
+            args += [int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS, weight(limit, size), limit.count]
+        *counts, counted = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
         return [
-            Usage(limit, int(count), limit.reset(now), weight(limit, size) if passed else 0)
-            for (_, limit, _), count in zip(counters, counts, strict=True)
+            Usage(limit, int(count), limit.reset(now), weight(limit, size) if counted else 0)
+            for (_, limit), count in zip(counters, counts, strict=True)
         ]
 
     async def close(self) -> None:
