@@ -40,7 +40,7 @@ class CheckInput:
     headers: Mapping[str, str]
     request_id: str = ""
     client_ip: str = ""
-    size: int = 0  # the body's bytes, as APIM's gateway counts a bandwidth quota (`request_size`)
+    size: int = 0  # the body's bytes, as APIM's gateway counts a bandwidth quota (`transport.body_size`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,7 @@ class Conditional:
         return [c for found in met for c in found] if met else list(self.unmet)
 
     def every_counter(self) -> tuple[Counter, ...]:
+        """Every counter a request may be counted on, whichever groups it meets."""
         return self.unmet + tuple(c for _, found in self.groups for c in found)
 
 
@@ -153,10 +154,10 @@ class Admitted:
     @property
     def counts_bytes(self) -> bool:
         """Whether a counter is a bandwidth quota, counted in each request's bytes."""
-        every = [*self.counters, *self.conditional]
-        return any(c.limit.data for c in every if isinstance(c, Counter)) or any(
-            counter.limit.data for c in every if isinstance(c, Conditional) for counter in c.every_counter()
-        )
+        every = list(self.counters)
+        for c in self.conditional:
+            every += c.every_counter() if isinstance(c, Conditional) else (c,)
+        return any(c.limit.data for c in every)
 
 
 def bearer_token(headers: Mapping[str, str], max_bytes: int) -> str | None:

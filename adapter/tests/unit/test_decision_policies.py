@@ -12,7 +12,7 @@ from apim_adapter.decision import CheckInput
 from apim_adapter.revocation import Revocations
 from apim_adapter.tokens import fingerprint
 from harness.pipeline import InProcess, in_process_adapter, token, warm, whole
-from harness.sample_catalog import catalog_document, per_minute
+from harness.sample_catalog import advanced_policy, catalog_document, condition_group, per_minute
 
 
 def with_revocations(revocations: Revocations) -> dict:
@@ -127,14 +127,19 @@ def test_burst_control_is_not_enforced_without_stop_on_quota_reach():
     assert all(decide(p, t).allowed for _ in range(3))
 
 
+ONE_KIB = {  # a bandwidth tier, 1 KB a minute, as the data API serves it
+    "name": "OneKiB", "stopOnQuotaReach": True,
+    "defaultLimit": {"quotaType": "bandwidthVolume",
+                     "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}},
+}  # fmt: skip
+
+
 def test_a_bandwidth_tier_counts_request_bodies_and_throttles_429_900804_once_reached():
     """A bandwidth tier (APIM: `bandwidthVolume`) counts each request's body, as APIM's gateway publishes its size
     to the traffic manager: the request that reaches the limit passes, the next ones are throttled with the
     subscription tier's code, bodiless ones included, until the window ends."""
     doc = catalog_document()
-    doc["subscriptionPolicies"].append({"name": "OneKiB", "stopOnQuotaReach": True, "defaultLimit": {
-        "quotaType": "bandwidthVolume",
-        "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}}})  # fmt: skip
+    doc["subscriptionPolicies"].append(ONE_KIB)
     doc["subscriptions"][0]["policyId"] = "OneKiB"
     doc["applicationPolicies"] = [per_minute("Hundred", 100)]
     doc["applications"][0]["policy"] = "Hundred"
@@ -151,13 +156,20 @@ def test_a_bandwidth_tier_counts_request_bodies_and_throttles_429_900804_once_re
 def test_a_bandwidth_tier_is_never_answered_from_a_prepared_allow():
     """Each request's size counts: a check on a bandwidth tier always runs whole, even when repeated."""
     doc = catalog_document()
-    doc["subscriptionPolicies"].append({"name": "OneKiB", "stopOnQuotaReach": True, "defaultLimit": {
-        "quotaType": "bandwidthVolume",
-        "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}}})  # fmt: skip
+    doc["subscriptionPolicies"].append(ONE_KIB)
     doc["subscriptions"][0]["policyId"] = "OneKiB"
     a, t = in_process_adapter(doc), token()
     assert whole(a, t).allowed
     assert warm(a, t) is None  # no prepared allow: the transport runs the whole check
+    # Nor where a condition group of the API's advanced policy counts bytes.
+    doc = catalog_document()
+    group = condition_group(3, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"})
+    group["defaultLimit"] = ONE_KIB["defaultLimit"]
+    doc["apiPolicies"] = [advanced_policy("Advanced", 100, group)]
+    doc["apis"][0]["policy"] = "Advanced"
+    a = in_process_adapter(doc)
+    assert whole(a, t).allowed
+    assert warm(a, t) is None
 
 
 def application_tier(doc: dict, name: str, count: int, burst: tuple[int, str] | None = None) -> None:
