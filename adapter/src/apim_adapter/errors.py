@@ -34,21 +34,16 @@ _CODES = [
               "User is NOT authorized to access the Resource. Scope validation failed.", "AUTH"),
     ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "RESOURCE"),
     ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "API"),
-    ErrorCode("900800", 429, "Message throttled out",
-              "You have exceeded your quota: API level limit", "THROTTLED"),
-    ErrorCode("900802", 429, "Message throttled out",
-              "You have exceeded your quota: resource level limit", "THROTTLED"),
-    ErrorCode("900803", 429, "Message throttled out",
-              "You have exceeded your quota: application level limit", "THROTTLED"),
-    ErrorCode("900804", 429, "Message throttled out",
-              "You have exceeded your quota: subscription level limit", "THROTTLED"),
-    # Deny policies and burst control: ThrottleHandler.handleThrottleOut with APIThrottleConstants'
-    # BLOCKED_ERROR_CODE and SUBSCRIPTION_BURST_THROTTLE_OUT_ERROR_CODE (gateway/handlers/throttling).
+    # Throttling, deny policies and burst control: the codes, messages and descriptions APIM's gateway answers with
+    # (ThrottleHandler.handleThrottleOut, APIThrottleConstants; gateway/handlers/throttling). The quotas' add when
+    # the client may call again (render.NEXT_ACCESS).
+    ErrorCode("900800", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
+    ErrorCode("900802", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
+    ErrorCode("900803", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
+    ErrorCode("900804", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
     ErrorCode("900805", 403, "Message blocked",
               "You have been blocked from accessing the resource", "THROTTLED"),
-    ErrorCode("900807", 429, "Message throttled out",
-              "You have exceeded your quota: subscription level burst limit", "THROTTLED"),
-    # APPLICATION_BURST_THROTTLE_OUT_ERROR_CODE, with handleThrottleOut's description.
+    ErrorCode("900807", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
     ErrorCode("900809", 429, "Message throttled out",
               "You have exceeded your application burst limit quota", "THROTTLED"),
 ]  # fmt: skip

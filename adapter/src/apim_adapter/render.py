@@ -10,6 +10,7 @@ transport can keep its own finished message for it; only the rate-limit headers 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,27 @@ def _body(error: ErrorCode) -> bytes:
     return json.dumps({"code": error.code, "message": error.message, "description": error.description}).encode()
 
 
+# The throttle-outs whose body says when the client may call again: a quota's (API, resource, application,
+# subscription), whose window end APIM's gateway knows from its traffic manager; not burst control, for which it
+# sets no THROTTLED_NEXT_ACCESS_TIMESTAMP (ThrottleHandler).
+NEXT_ACCESS = frozenset({"900800", "900802", "900803", "900804"})
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def next_access_time(epoch: float) -> str:
+    """A time as handleThrottleOut writes it: SimpleDateFormat `yyyy-MMM-dd HH:mm:ssZ` in UTC, then " UTC"."""
+    t = time.gmtime(epoch)
+    return f"{t.tm_year}-{_MONTHS[t.tm_mon - 1]}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}+0000 UTC"
+
+
+def _throttled_body(error: ErrorCode, at: str) -> bytes:
+    """A quota's throttle-out as APIM's gateway answers it: the description names the time, and so does a field of
+    its own (handleThrottleOut: `errorDescription + " .You can access API after " + nextAccessTime`)."""
+    description = f"{error.description} .You can access API after {at}"
+    body = {"code": error.code, "message": error.message, "description": description, "nextAccessTime": at}
+    return json.dumps(body).encode()
+
+
 class Renderer:
     def __init__(
         self,
@@ -82,6 +104,7 @@ class Renderer:
         self.backend_jwt = backend_jwt
         self._prepared: TtlCache[tuple[str, ...], Allow] = TtlCache(max_prepared, 64 << 20)
         self._bodies: dict[str, bytes] = {}
+        self._throttled: dict[str, tuple[float, bytes]] = {}  # code → the window end its body names, the body
 
     def allow(self, d: Decision, now: float) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
@@ -123,12 +146,20 @@ class Renderer:
         remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
         return Allow(tuple(headers), remove, tuple(meta.items()) if self.dynamic_metadata else (), until)
 
-    def deny(self, d: Decision) -> Deny:
+    def deny(self, d: Decision, now: float) -> Deny:
         error = d.error
         assert error is not None
-        body = self._bodies.get(error.code)
-        if body is None:
-            body = self._bodies[error.code] = _body(error)
+        if error.code in NEXT_ACCESS and d.usage is not None:
+            ends = d.usage.limit.ends(now)
+            kept = self._throttled.get(error.code)
+            if kept is None or kept[0] != ends:  # one body per code and window: the next window's names another time
+                kept = self._throttled[error.code] = (ends, _throttled_body(error, next_access_time(ends)))
+            body = kept[1]
+        else:
+            plain = self._bodies.get(error.code)
+            if plain is None:
+                plain = self._bodies[error.code] = _body(error)
+            body = plain
         headers: Headers = JSON
         if error.status == 401:
             headers += CHALLENGE

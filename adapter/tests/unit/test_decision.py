@@ -102,7 +102,7 @@ def test_each_tier_level_throttles_with_its_code(where, code):
     assert [p.check(bearer=t).status for _ in range(2)] == [200, 200]
     d = p.check(bearer=t)
     assert (d.status, d.code) == (429, code)
-    headers = dict(p.renderer.deny(d).headers)
+    headers = dict(p.renderer.deny(d, p.now).headers)
     assert int(headers["retry-after"]) >= 1
     assert headers["ratelimit-remaining"] == "0"
 
@@ -166,7 +166,7 @@ def test_no_catalog_yet_is_an_error_not_a_denial():
 
 def test_deny_body_is_wso2_json():
     p = InProcess()
-    deny = p.renderer.deny(p.check())
+    deny = p.renderer.deny(p.check(), p.now)
     assert deny.body == (
         b'{"code": "900902", "message": "Missing Credentials", "description": "Invalid Credentials. '
         b"Make sure your API invocation call has a header: 'Authorization : Bearer ACCESS_TOKEN'\"}"

@@ -113,7 +113,7 @@ def test_burst_control_throttles_429_900807_before_the_quota_and_resets_with_its
     assert [decide(p, t).status for _ in range(2)] == [200, 200]
     d = decide(p, t)
     assert (d.status, d.code) == (429, "900807")
-    assert dict(p.renderer.deny(d).headers)["retry-after"] == "1"
+    assert dict(p.renderer.deny(d, p.now).headers)["retry-after"] == "1"
     p.now += 1
     assert decide(p, t).allowed  # the next second: the burst window restarted, the quota still has room
 
@@ -204,7 +204,7 @@ def test_application_burst_control_throttles_429_900809_per_user():
     assert [decide(p, alice).status for _ in range(2)] == [200, 200]
     d = decide(p, alice)
     assert (d.status, d.code) == (429, "900809")
-    assert dict(p.renderer.deny(d).headers)["retry-after"] == "1"
+    assert dict(p.renderer.deny(d, p.now).headers)["retry-after"] == "1"
     assert decide(p, token(sub="bob")).allowed  # another user's burst window
     p.now += 1
     assert decide(p, alice).allowed

@@ -4,6 +4,7 @@ on a denial. Decisions come from the pipeline in process, over a catalog each te
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jwt
@@ -15,7 +16,7 @@ from apim_adapter import errors
 from apim_adapter.backend_jwt import RENEW_BEFORE, BackendJwtSigner
 from apim_adapter.config import BackendJwt, Request
 from apim_adapter.decision import Decision
-from apim_adapter.render import Renderer, header_safe
+from apim_adapter.render import Renderer, header_safe, next_access_time
 from apim_adapter.transport.grpc import AuthorizationService
 from harness.pipeline import InProcess, token
 from harness.sample_catalog import TINY_LIMIT, catalog_document
@@ -101,7 +102,7 @@ DESIGN_STATUS = {  # DESIGN.md's status table; deny policies and burst control a
 @pytest.mark.parametrize("code", sorted(errors.CODES))
 def test_every_denial_is_wso2_json_with_its_status(code):
     error = errors.CODES[code]
-    deny = Renderer(Request()).deny(Decision(error, "test"))
+    deny = Renderer(Request()).deny(Decision(error, "test"), time.time())
     assert deny.status == DESIGN_STATUS[code]
     assert ("content-type", "application/json") in deny.headers
     body = json.loads(deny.body)
@@ -118,11 +119,27 @@ def test_a_throttled_request_is_told_when_to_retry():
     assert all(p.check(bearer=t).allowed for _ in range(TINY_LIMIT))
     throttled = p.check(bearer=t)
     assert (throttled.status, throttled.code) == (429, "900804")
-    deny = dict(p.renderer.deny(throttled).headers)
+    denial = p.renderer.deny(throttled, p.now)
+    deny = dict(denial.headers)
     assert deny["ratelimit-limit"] == str(TINY_LIMIT)
     assert deny["ratelimit-remaining"] == "0"
     assert 1 <= int(deny["retry-after"]) <= 60
     assert deny["retry-after"] == deny["ratelimit-reset"]
+    # The body as APIM's gateway writes it (ThrottleHandler.handleThrottleOut): when the window ends, twice.
+    ends = time.strftime("%Y-%b-%d %H:%M:%S+0000 UTC", time.gmtime((p.now // 60 + 1) * 60))
+    assert json.loads(denial.body) == {
+        "code": "900804",
+        "message": "Message throttled out",
+        "description": f"You have exceeded your quota .You can access API after {ends}",
+        "nextAccessTime": ends,
+    }
+    later = p.renderer.deny(throttled, p.now + 60)  # the next window's denial names the next window's end
+    assert json.loads(later.body)["nextAccessTime"] == next_access_time((p.now // 60 + 2) * 60)
+
+
+def test_the_next_access_time_is_written_as_apims_gateway_writes_it():
+    # As a WSO2-fronted API answered (a client's test fixture of a real throttle-out): 2026-Sep-05 16:00 UTC.
+    assert next_access_time(1_788_624_000.0) == "2026-Sep-05 16:00:00+0000 UTC"
 
 
 def test_the_grpc_allow_carries_the_context_headers_and_the_remaining_quota():

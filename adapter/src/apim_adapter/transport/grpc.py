@@ -283,7 +283,7 @@ class AuthorizationService:
             response.CopyFrom(_allow_template(self.renderer.allow(d, self.clock())))
             response.ok_response.response_headers_to_add.extend(_options(rate_headers(d.usage)))
             return response
-        deny = self.renderer.deny(d)
+        deny = self.renderer.deny(d, self.clock())
         grpc_code = code_pb2.UNAUTHENTICATED if deny.status == 401 else code_pb2.PERMISSION_DENIED
         return pb.CheckResponse(
             status=status_pb2.Status(code=grpc_code, message=d.error.message if d.error else ""),

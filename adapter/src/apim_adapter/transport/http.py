@@ -131,7 +131,7 @@ class HttpCheck:
         if d.allowed:
             allow = self.renderer.allow(d, self.clock())
             return 200, (*_allow_headers(allow), *rate_headers(d.usage)), b""
-        deny = self.renderer.deny(d)
+        deny = self.renderer.deny(d, self.clock())
         return deny.status, deny.headers, deny.body
 
 
