@@ -13,11 +13,21 @@ from pathlib import Path
 
 from .helpers import VENV_BIN, wait_http
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now, never handed out before in this process: the kernel may give two
+    binds in a row the same ephemeral port, and the adapter's listeners bind with SO_REUSEPORT, so two of them given
+    one port would share it without an error (a fresh-clone run once had the admin port's /readyz answered by the
+    gRPC listener's HTTP/2 frames)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def process_tree(pid: int) -> list[int]:

@@ -204,6 +204,16 @@ class Server:
         if self.http is not None and not self.http.enabled:
             object.__setattr__(self, "http", None)
 
+    @model_validator(mode="after")
+    def _ports_apart(self) -> Server:
+        # Every listener binds with SO_REUSEPORT (for `workers`): two given one port would both bind it and split
+        # its connections between them, with no error.
+        ports = [self.grpc.port, self.admin.port] + ([self.http.port] if self.http is not None else [])
+        taken = [p for p in ports if p]  # 0: any free port
+        if len(set(taken)) != len(taken):
+            raise PydanticCustomError("ports", "grpc.port, http.port and admin.port must differ")
+        return self
+
 
 @dataclass(frozen=True, config=_KEYS)
 class Introspection:

@@ -62,6 +62,7 @@ def test_defaults_follow_the_design_contract():
         ("controlPlane.pollSeconds", 0.01, "controlPlane.pollSeconds: must be at least 0.05"),
         ("rateLimit.backend", "memcached", "rateLimit.backend: must be one of local, redis, got 'memcached'"),
         ("server", [1], "server: expected a mapping, got list"),
+        ("server.admin.port", 8081, "server: grpc.port, http.port and admin.port must differ"),
     ],
 )
 def test_errors_name_the_bad_key(path, value, message):
