@@ -25,7 +25,6 @@ from pathlib import Path
 
 import yaml
 
-from apim_adapter import ratelimit
 from apim_adapter.tokens import fingerprint
 from harness import oidc
 from harness.sample_catalog import advanced_policy, condition_group
@@ -103,8 +102,6 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
         assert decision.allowed, decision.reason
         now = time.time()
         limits = [("bench", adapter.store.current.subscription_policies["Huge"].limit)]
-        if hasattr(ratelimit, "Counted"):  # counters carry whether they deny (older copies: pairs)
-            limits = [(key, limit, True) for key, limit in limits]
         whole_check = AuthorizationService(adapter.check_on_thread, adapter.renderer)
         digest = fingerprint(token)
         from apim_adapter.analytics import line

@@ -51,6 +51,17 @@ def per_minute(name: str, count: int) -> dict:
     return {"name": name, "stopOnQuotaReach": True, "defaultLimit": requests_per_minute(count)}
 
 
+def bandwidth_policy(name: str, amount: int = 1, unit: str = "MB") -> dict:
+    """A bandwidth tier, `amount` `unit` a minute, as the data API serves it (SubscriptionValidationDataUtil
+    .getThrottleLimitDTO: quotaType `bandwidthVolume`, its limit under `bandwidth`)."""
+    limit = {"dataAmount": amount, "dataUnit": unit, "timeUnit": "min", "unitTime": 1}
+    return {
+        "name": name,
+        "stopOnQuotaReach": True,
+        "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": limit},
+    }
+
+
 def advanced_policy(name: str, count: int, *groups: dict) -> dict:
     """An advanced API policy in the internal data API's shape (`ApiPolicy`): `count` a minute for the requests
     meeting none of its `condition_group`s."""

@@ -21,7 +21,7 @@ from apim_adapter.transport.http import HttpServer
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway
 from harness.processes import free_port
-from harness.sample_catalog import KM, catalog_document
+from harness.sample_catalog import KM, bandwidth_policy, catalog_document
 
 READERS = ["protobuf"] + (["compiled"] if read_native is not None else [])
 TRANSPORTS = ["grpcio"] + (["compiled"] if GrpcServer is not None else [])
@@ -152,9 +152,7 @@ def test_a_bandwidth_tier_counts_the_bodies_the_gateway_reports_and_throttles_on
     Content-Length, which Envoy sends with every header; HTTP mode, where Envoy sends the check with a
     Content-Length of its own, counts the body the gateway includes (includeRequestBodyInCheck)."""
     doc = catalog_document()
-    doc["subscriptionPolicies"].append({"name": "OneKiB", "stopOnQuotaReach": True, "defaultLimit": {
-        "quotaType": "bandwidthVolume",
-        "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}}})  # fmt: skip
+    doc["subscriptionPolicies"].append(bandwidth_policy("OneKiB", 1, "KB"))
     doc["subscriptions"][0]["policyId"] = "OneKiB"
     server = {"grpcTransport": transport} if mode == "grpc" else {"httpTransport": transport}
     with behind_envoy(stack, tmp_path, mode, server, body=body, catalog=doc) as (gateway, _):

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from apim_adapter.catalog import CatalogError, Limit, build, compile_template
-from harness.sample_catalog import advanced_policy, catalog_document, condition_group
+from harness.sample_catalog import advanced_policy, bandwidth_policy, catalog_document, condition_group
 
 
 def test_sample_catalog_builds_with_indexes():
@@ -156,22 +156,11 @@ def event_tier(name: str) -> dict:
     return {"name": name, "defaultLimit": limit}
 
 
-def bandwidth_tier(name: str, amount: int = 1, unit: str = "MB") -> dict:
-    """A bandwidth tier as the data API serves it (SubscriptionValidationDataUtil.getThrottleLimitDTO: quotaType
-    `bandwidthVolume`, its limit under `bandwidth`)."""
-    return {
-        "name": name,
-        "stopOnQuotaReach": True,
-        "defaultLimit": {"quotaType": "bandwidthVolume", "bandwidth": {"dataAmount": amount, "dataUnit": unit,
-                                                                       "timeUnit": "min", "unitTime": 1}},
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize(("amount", "unit", "count"), [(2, "MB", 2 << 20), (3, "kb", 3072), (500, "B", 500)])
 def test_a_bandwidth_tier_counts_bytes_as_apims_traffic_manager_reads_its_unit(amount, unit, count):
     """`BandwidthLimit.getStandardDataAmount`: MB and KB in any case are powers of 1024, any other unit bytes."""
     doc = catalog_document()
-    doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth", amount, unit))
+    doc["subscriptionPolicies"].append(bandwidth_policy("Bandwidth", amount, unit))
     doc["subscriptions"][0]["policyId"] = "Bandwidth"
     cat = build(doc)
     assert cat.subscription_policies["Bandwidth"].limit == Limit(count, 60, data=True)
@@ -205,7 +194,7 @@ def test_a_tier_no_subscription_names_is_not_reported():
 
 def test_a_tier_a_lenient_build_leaves_out_is_not_also_reported_as_unenforced():
     doc = catalog_document()
-    doc["subscriptionPolicies"].append(bandwidth_tier("Bandwidth") | {"rateLimitCount": 5, "rateLimitTimeUnit": "x"})
+    doc["subscriptionPolicies"].append(bandwidth_policy("Bandwidth") | {"rateLimitCount": 5, "rateLimitTimeUnit": "x"})
     doc["subscriptions"][0]["policyId"] = "Bandwidth"  # left out in turn: it names a policy that is not there
     cat = build(doc, lenient=True)
     assert "Bandwidth" not in cat.subscription_policies
@@ -225,7 +214,7 @@ def test_an_api_policys_condition_groups_are_read_and_a_group_counting_events_is
     events = condition_group(8, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.1"})
     events["defaultLimit"] = event_tier("")["defaultLimit"]
     bandwidth = condition_group(6, 0, {"conditionType": "IPSpecific", "name": "IPSpecific", "value": "10.0.0.2"})
-    bandwidth["defaultLimit"] = bandwidth_tier("")["defaultLimit"]
+    bandwidth["defaultLimit"] = bandwidth_policy("")["defaultLimit"]
     doc["apiPolicies"] = [
         advanced_policy("Advanced", 100,
                         condition_group(7, 10, {"conditionType": "Header", "name": "X-Tier", "value": "^gold$",

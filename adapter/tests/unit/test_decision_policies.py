@@ -12,7 +12,7 @@ from apim_adapter.decision import CheckInput
 from apim_adapter.revocation import Revocations
 from apim_adapter.tokens import fingerprint
 from harness.pipeline import InProcess, in_process_adapter, token, warm, whole
-from harness.sample_catalog import advanced_policy, catalog_document, condition_group, per_minute
+from harness.sample_catalog import advanced_policy, bandwidth_policy, catalog_document, condition_group, per_minute
 
 
 def with_revocations(revocations: Revocations) -> dict:
@@ -127,11 +127,7 @@ def test_burst_control_is_not_enforced_without_stop_on_quota_reach():
     assert all(decide(p, t).allowed for _ in range(3))
 
 
-ONE_KIB = {  # a bandwidth tier, 1 KB a minute, as the data API serves it
-    "name": "OneKiB", "stopOnQuotaReach": True,
-    "defaultLimit": {"quotaType": "bandwidthVolume",
-                     "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min", "unitTime": 1}},
-}  # fmt: skip
+ONE_KIB = bandwidth_policy("OneKiB", 1, "KB")
 
 
 def test_a_bandwidth_tier_counts_request_bodies_and_throttles_429_900804_once_reached():
