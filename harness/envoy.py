@@ -57,6 +57,20 @@ HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *H
 CLEAR_ROUTE_CACHE = {"clear_route_cache": True}
 
 
+def with_request_body(include_request_body: dict[str, Any]) -> dict[str, Any]:
+    """istiod's `withBodyRequest`: a provider's `includeRequestBodyInCheck` as the filter's BufferSettings, field by
+    field, with nothing istiod adds (Envoy refuses `max_request_bytes` 0). A field istiod does not map is refused
+    here rather than dropped, so a misspelt setting fails the test that has it."""
+    fields = {"maxRequestBytes": "max_request_bytes", "allowPartialMessage": "allow_partial_message",
+              "packAsBytes": "pack_as_bytes"}  # fmt: skip
+    unknown = set(include_request_body) - set(fields)
+    if unknown:
+        raise ValueError(f"includeRequestBodyInCheck: unknown fields {sorted(unknown)}")
+    if int(include_request_body.get("maxRequestBytes", 0)) < 1:
+        raise ValueError("includeRequestBodyInCheck.maxRequestBytes: 1 or more (Envoy refuses 0, istiod's default)")
+    return {fields[name]: value for name, value in include_request_body.items()}
+
+
 def header_allowlist(extra_check_headers: tuple[str, ...] = ()) -> dict[str, Any]:
     """`headerAllowlist`, with `extraCheckHeaders` (the headers APIM advanced policies' conditions read)."""
     names = (*REQUEST_HEADERS, *extra_check_headers)
@@ -243,7 +257,7 @@ class Gateway:
                 service["authorization_request"] = {"allowed_headers": _header_list(a.include_request_headers)}
             cfg["http_service"] = service
         if a.include_request_body is not None:
-            cfg["with_request_body"] = a.include_request_body
+            cfg["with_request_body"] = with_request_body(a.include_request_body)
         if self.ext_authz_patch:
             cfg = merge(cfg, self.ext_authz_patch)
         return {"name": EXT_AUTHZ, "typed_config": cfg}

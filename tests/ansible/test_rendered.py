@@ -4,6 +4,7 @@ import json
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from harness import wso2_specs
-from harness.helpers import ROOT, tool, version
+from harness.helpers import ROOT, run_ansible, tool, version
 
 
 def test_render_is_idempotent(rendered: dict) -> None:
@@ -88,10 +89,17 @@ def test_secrets_carry_the_keystores_under_the_names_the_charts_mount(rendered: 
 
 def _proto_json_fields(message: str) -> set[str]:
     """JSON names of a message's fields in Istio's mesh config proto (istio.io/api at ISTIO_VERSION)."""
-    proto = _istio_api_dir() / "mesh" / "v1alpha1" / "config.proto"
-    body = re.search(rf"message {message} {{(.*?)\n}}", proto.read_text(), re.S)
-    assert body, message
-    names = re.findall(r"^\s+(?:repeated\s+)?[\w.]+(?:<[^>]+>)?\s+(\w+)\s*=\s*\d+", body.group(1), re.M)
+    proto = (_istio_api_dir() / "mesh" / "v1alpha1" / "config.proto").read_text()
+    start = re.search(rf"message {message} {{", proto)
+    assert start, message
+    depth, own, at = 1, [], start.end()
+    for token in re.finditer(r"[{}]|[^{}]+", proto[at:]):  # the message's own lines, not its nested messages'
+        depth += {"{": 1, "}": -1}.get(token.group(), 0)
+        if depth == 0:
+            break
+        if depth == 1 and token.group() not in "{}":
+            own.append(token.group())
+    names = re.findall(r"^\s+(?:repeated\s+)?[\w.]+(?:<[^>]+>)?\s+(\w+)\s*=\s*\d+", "".join(own), re.M)
     return {re.sub(r"_(\w)", lambda m: m.group(1).upper(), name) for name in names}
 
 
@@ -120,6 +128,41 @@ def test_istiod_extension_provider_uses_only_istio_mesh_config_fields_and_fails_
     assert set(grpc) <= _proto_json_fields("EnvoyExternalAuthorizationGrpcProvider")
     assert grpc == {**grpc, "failOpen": False, "statusOnError": "503", "timeout": "0.5s", "port": 8081}
     assert rendered["helm_values"]["istiod"]["autoscaleEnabled"] is False
+
+
+def _istiod_values(tmp_path: Path, providers: list[dict]) -> subprocess.CompletedProcess:
+    """The istio role's istiod values for these providers (its render tasks, run on this machine)."""
+    tmp_path.mkdir()
+    out = tmp_path / "istiod.json"
+    play = tmp_path / "play.yml"
+    play.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - {ansible.builtin.include_role: {name: istio, tasks_from: render.yml}}\n"
+        f"    - {{ansible.builtin.copy: {{dest: '{out}', content: '{{{{ _istio_istiod_helm_values | to_json }}}}', "
+        "mode: '0600'}}\n"
+    )
+    extra = json.dumps({"istio_ext_authz_providers": providers, "ansible_python_interpreter": sys.executable})
+    result = run_ansible("ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", extra,
+                         env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})  # fmt: skip
+    result.values = json.loads(out.read_text()) if result.returncode == 0 else None
+    return result
+
+
+def test_a_provider_can_send_the_request_body_with_the_check_in_istios_own_fields(tmp_path: Path) -> None:
+    """What counts APIM bandwidth tiers on bodies without Content-Length (docs/wso2-control-plane.md)."""
+    provider = {"name": "apim-adapter", "service": "a.apim.svc.cluster.local", "port": 8081,
+                "include_request_body": {"max_request_bytes": 1048576, "allow_partial_message": True}}  # fmt: skip
+    result = _istiod_values(tmp_path / "on", [provider])
+    assert result.returncode == 0, result.stdout[-3000:]
+    [entry] = result.values["meshConfig"]["extensionProviders"]
+    body = entry["envoyExtAuthzGrpc"]["includeRequestBodyInCheck"]
+    assert body == {"maxRequestBytes": 1048576, "allowPartialMessage": True, "packAsBytes": False}
+    assert set(body) == _proto_json_fields("EnvoyExternalAuthorizationRequestBody")
+    without = _istiod_values(tmp_path / "off", [{k: v for k, v in provider.items() if k != "include_request_body"}])
+    assert "includeRequestBodyInCheck" not in without.values["meshConfig"]["extensionProviders"][0]["envoyExtAuthzGrpc"]
+    zero = _istiod_values(tmp_path / "zero", [{**provider, "include_request_body": {"max_request_bytes": 0}}])
+    assert zero.returncode != 0
+    assert "Provider apim-adapter: include_request_body.max_request_bytes must be 1 or more" in zero.stdout
 
 
 def test_kind_config_pins_the_node_image_and_maps_the_gateway_node_ports(rendered: dict) -> None:

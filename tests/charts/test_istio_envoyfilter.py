@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from chart_helpers import find, render, render_notes
+from chart_helpers import find, render, render_notes, template
 from crd_schemas import schema_errors
 
 from apim_adapter.transport import REQUEST_HEADERS
@@ -80,11 +80,17 @@ def test_the_envoyfilter_is_valid_for_istios_crd_and_the_schema_would_catch_a_mi
         assert schema_errors(broken), field
 
 
-def validate_with_envoy(tmp_path, patch: dict, mode: str) -> subprocess.CompletedProcess:
-    """Envoy's own check of the gateway configured as istiod would after the EnvoyFilter is applied."""
-    authz = Authz([8081], mode, path_prefix="/check" if mode == "http" else "")
-    path = tmp_path / f"envoy-{mode}.yaml"
-    path.write_text(Gateway(authz, 8080, ext_authz_patch=patch).yaml())
+def validate_with_envoy(
+    tmp_path, patch: dict | None, mode: str, body: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Envoy's own check of the gateway configured as istiod would after the EnvoyFilter is applied (`body`: the
+    provider's includeRequestBodyInCheck)."""
+    authz = Authz([8081], mode, path_prefix="/check" if mode == "http" else "", include_request_body=body)
+    return envoy_validate(tmp_path / f"envoy-{mode}.yaml", Gateway(authz, 8080, ext_authz_patch=patch).yaml())
+
+
+def envoy_validate(path, config: str) -> subprocess.CompletedProcess:
+    path.write_text(config)
     return subprocess.run(
         [envoy_bin(), "--mode", "validate", "--base-id", "18497", "-c", str(path)],
         capture_output=True,
@@ -117,6 +123,49 @@ def test_notes_never_print_clear_route_cache_in_meshconfig(tmp_path, values):
     entries = mesh_config_entries(render_notes(CHART, tmp_path, values=values))
     assert len(entries) == 2
     assert not [e for e in entries for fields in e.values() if isinstance(fields, dict) and "clearRouteCache" in fields]
+
+
+BODY = {"istio": {"extensionProvider": {"includeRequestBodyInCheck": {"maxRequestBytes": 65536,
+                                                                      "allowPartialMessage": True}}}}  # fmt: skip
+
+
+def test_notes_print_the_request_body_setting_on_both_providers_only_when_set(tmp_path):
+    entries = mesh_config_entries(render_notes(CHART, tmp_path / "on", values=BODY))
+    assert [
+        fields["includeRequestBodyInCheck"] for e in entries for fields in e.values() if isinstance(fields, dict)
+    ] == [{"maxRequestBytes": 65536, "allowPartialMessage": True}] * 2
+    off = mesh_config_entries(render_notes(CHART, tmp_path / "off"))
+    assert not [
+        e for e in off for fields in e.values() if isinstance(fields, dict) and "includeRequestBodyInCheck" in fields
+    ]
+
+
+@pytest.mark.parametrize("mode", ["grpc", "http"])
+def test_the_gateways_envoy_takes_the_request_body_setting_the_notes_print(tmp_path, mode):
+    """What istiod makes of it (withBodyRequest: BufferSettings field by field) passes Envoy's own validation."""
+    [fields] = [
+        f for e in mesh_config_entries(render_notes(CHART, tmp_path, values=BODY)) for kind, f in e.items()
+        if kind == {"grpc": "envoyExtAuthzGrpc", "http": "envoyExtAuthzHttp"}[mode]
+    ]  # fmt: skip
+    checked = validate_with_envoy(tmp_path, None, mode, body=fields["includeRequestBodyInCheck"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_envoy_refuses_a_request_body_setting_without_a_buffer_size_which_the_schema_therefore_requires(tmp_path):
+    """istiod passes maxRequestBytes on as it is, 0 when unset; Envoy refuses a BufferSettings of 0 bytes, so the
+    gateway would reject its listener. The chart's schema refuses such a setting at install."""
+    with pytest.raises(ValueError, match="maxRequestBytes"):
+        validate_with_envoy(tmp_path, None, "grpc", body={"allowPartialMessage": True})
+    config = Gateway(Authz([8081], include_request_body={"maxRequestBytes": 4242}), 8080).yaml()
+    assert config.count("max_request_bytes: 4242") == 1
+    refused = envoy_validate(tmp_path / "zero.yaml", config.replace("max_request_bytes: 4242", "max_request_bytes: 0"))
+    assert refused.returncode != 0
+    assert "MaxRequestBytes: value must be greater than 0" in refused.stdout + refused.stderr
+    for body in ({"allowPartialMessage": True}, {"maxRequestBytes": 0}):
+        result = template(CHART, values={"istio": {"extensionProvider": {"includeRequestBodyInCheck": body}}},
+                          check=False)  # fmt: skip
+        assert result.returncode != 0, body
+        assert "values don't meet the specifications of the schema" in result.stderr
 
 
 def test_notes_name_the_envoyfilter_when_it_is_rendered(tmp_path):

@@ -27,6 +27,9 @@ READERS = ["protobuf"] + (["compiled"] if read_native is not None else [])
 TRANSPORTS = ["grpcio"] + (["compiled"] if GrpcServer is not None else [])
 HTTP_TRANSPORTS = ["aiohttp"] + (["compiled"] if HttpServer is not None else [])
 
+# includeRequestBodyInCheck: up to 8 KiB of the body in the check, the rest passed on (allowPartialMessage).
+INCLUDED_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}
+
 
 @contextlib.contextmanager
 def behind_envoy(
@@ -125,8 +128,7 @@ def test_checks_that_carry_the_request_body_are_answered_and_the_body_reaches_th
     """With includeRequestBodyInCheck Envoy buffers the body and sends it in the check (partially, past its
     limit); the adapter does not read it, but must take it and answer as without it."""
     server = {"grpcTransport": transport} if mode == "grpc" else {"httpTransport": transport}
-    limit = {"maxRequestBytes": 8192, "allowPartialMessage": True}
-    with behind_envoy(stack, tmp_path, mode, server, body=limit) as (gateway, _):
+    with behind_envoy(stack, tmp_path, mode, server, body=INCLUDED_BODY) as (gateway, _):
         token = {"authorization": f"Bearer {stack.token()}", "content-type": "text/plain"}
         for size in (100, 64 << 10):  # under and over Envoy's limit
             payload = b"0123456789abcdef" * (size // 16)
@@ -140,17 +142,19 @@ def test_checks_that_carry_the_request_body_are_answered_and_the_body_reaches_th
 
 
 @pytest.mark.parametrize(
-    ("mode", "transport", "body"),
-    [("grpc", t, None) for t in TRANSPORTS]
-    + [("http", t, {"maxRequestBytes": 8192, "allowPartialMessage": True}) for t in HTTP_TRANSPORTS],
+    ("mode", "transport", "body", "chunked"),
+    [("grpc", t, None, False) for t in TRANSPORTS]
+    + [("grpc", t, INCLUDED_BODY, True) for t in TRANSPORTS]
+    + [("http", t, INCLUDED_BODY, False) for t in HTTP_TRANSPORTS],
 )
 def test_a_bandwidth_tier_counts_the_bodies_the_gateway_reports_and_throttles_once_reached(
-    stack, tmp_path, mode, transport, body
+    stack, tmp_path, mode, transport, body, chunked
 ):
     """A subscription on 1 KB a minute: two uploads of 600 bytes pass (the second reaches the limit, as APIM's
     traffic manager counts), the third is throttled with WSO2's subscription code. gRPC mode reads the client's
-    Content-Length, which Envoy sends with every header; HTTP mode, where Envoy sends the check with a
-    Content-Length of its own, counts the body the gateway includes (includeRequestBodyInCheck)."""
+    Content-Length, which Envoy sends with every header, or, for a chunked upload (no Content-Length), the body
+    the gateway includes (includeRequestBodyInCheck); HTTP mode, where Envoy sends the check with a
+    Content-Length of its own, counts the body the gateway includes."""
     doc = catalog_document()
     doc["subscriptionPolicies"].append(bandwidth_policy("OneKiB", 1, "KB"))
     doc["subscriptions"][0]["policyId"] = "OneKiB"
@@ -158,7 +162,12 @@ def test_a_bandwidth_tier_counts_the_bodies_the_gateway_reports_and_throttles_on
     with behind_envoy(stack, tmp_path, mode, server, body=body, catalog=doc) as (gateway, _):
         token = {"authorization": f"Bearer {stack.token()}", "content-type": "text/plain"}
         answers = [
-            requests.post(gateway.url + "/httpbin/1.0.0/anything/upload", data=b"x" * 600, headers=token, timeout=10)
+            requests.post(
+                gateway.url + "/httpbin/1.0.0/anything/upload",
+                data=iter([b"x" * 300, b"x" * 300]) if chunked else b"x" * 600,  # an iterator: sent chunked
+                headers=token,
+                timeout=10,
+            )
             for _ in range(3)
         ]
     assert [a.status_code for a in answers] == [200, 200, 429], [a.content for a in answers]
