@@ -197,6 +197,8 @@ class ProductApis:
             ("admin", "post", "/key-managers"): self.create_key_manager,
             ("admin", "get", "/throttling/policies/subscription"): self.list_subscription_policies,
             ("admin", "post", "/throttling/policies/subscription"): self.create_subscription_policy,
+            ("admin", "get", "/throttling/policies/subscription/{policyId}"): self.get_subscription_policy,
+            ("admin", "put", "/throttling/policies/subscription/{policyId}"): self.update_subscription_policy,
             ("admin", "get", "/throttling/policies/advanced"): self.list_advanced_policies,
             ("admin", "post", "/throttling/policies/advanced"): self.create_advanced_policy,
             ("admin", "get", "/throttling/policies/advanced/{policyId}"): self.get_advanced_policy,
@@ -846,47 +848,62 @@ class ProductApis:
         self.double.key_manager_event_soon(item, "add")
         return 201, {**_without_secrets(body), "id": item["uuid"]}
 
+    # Subscription policies: admin.v1 `ThrottlingApiServiceImpl.throttlingPoliciesSubscription*`, mapped by
+    # `SubscriptionThrottlePolicyMappingUtil`/`CommonThrottleMappingUtil`, kept in AM_POLICY_SUBSCRIPTION (the data
+    # API's subscriptionPolicies, `SubscriptionValidationDataUtil.fromSubscriptionPolicyToSubscriptionPolicyListDTO`),
+    # published by APIProviderImpl.addPolicy/updatePolicy as a SubscriptionPolicyEvent.
+
     async def list_subscription_policies(self, call: Call) -> tuple[int, Any]:
         items = [_admin_policy(p) for p in self.data["subscriptionPolicies"]]
         return 200, {"count": len(items), "list": items}
 
+    def _subscription(self, policy_id: str) -> dict[str, Any]:
+        """APIProviderImpl.getSubscriptionPolicyByUUID: none → PolicyNotFoundException, which the handlers answer
+        with RestApiUtil.handleResourceNotFoundError (RestApiConstants.RESOURCE_SUBSCRIPTION_POLICY), 404."""
+        for item in self.data["subscriptionPolicies"]:
+            if _subscription_policy_id(item) == policy_id:
+                return item
+        raise Fault(404, 404, "Not Found", f"Requested subscription policy with Id '{policy_id}' not found")
+
+    async def get_subscription_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesSubscriptionPolicyIdGet: the policy as fromSubscriptionThrottlePolicyToDTO maps it."""
+        return 200, _admin_policy(self._subscription(call.params["policyId"]))
+
     async def create_subscription_policy(self, call: Call) -> tuple[int, Any]:
-        """ThrottlingApiServiceImpl.throttlingPoliciesSubscriptionPost: a policy name already used → 409
-        ("Subscription Policy with name X already exists"); kept in AM_POLICY_SUBSCRIPTION (the data API's
-        subscriptionPolicies) and published as POLICY_CREATE (APIProviderImpl.addPolicy → SubscriptionPolicyEvent)."""
+        """throttlingPoliciesSubscriptionPost: the name checked by RestApiAdminUtils.validateThrottlePolicyNameProperty,
+        a policy name already used → 409 ("Subscription Policy with name X already exists"), no billingPlan → 500
+        (APIProviderImpl.addPolicy reads it unchecked); kept in AM_POLICY_SUBSCRIPTION and published as POLICY_CREATE
+        (APIProviderImpl.addPolicy)."""
         body = call.body
+        _check_policy_name(body["policyName"])
         if any(p["name"] == body["policyName"] for p in self.data["subscriptionPolicies"]):
             raise conflict(f"Subscription Policy with name {body['policyName']} already exists")
-        default_limit = _data_limit(body["defaultLimit"])
+        if body.get("billingPlan") is None:  # addPolicy: subPolicy.getBillingPlan().equalsIgnoreCase(...), an NPE
+            raise _internal_error()
         numeric_id = max((p.get("id", 0) for p in self.data["subscriptionPolicies"]), default=0) + 1
-        item = {
-            "id": numeric_id,
-            "tenantId": -1234,
-            "tenantDomain": self.double.tenant,
-            "name": body["policyName"],
-            "quotaType": default_limit["quotaType"],
-            "stopOnQuotaReach": body.get("stopOnQuotaReach", False),
-            "rateLimitCount": body.get("rateLimitCount", 0),
-            "defaultLimit": default_limit,
-            "_admin": {**copy.deepcopy(body), "policyId": str(uuid.uuid4())},
-        }
-        if body.get("rateLimitTimeUnit"):  # no burst control: the data API leaves the unit out
-            item["rateLimitTimeUnit"] = body["rateLimitTimeUnit"]
+        from .apim_double import TENANT_ID
+
+        item = {"id": numeric_id, "tenantId": TENANT_ID, "tenantDomain": self.double.tenant,
+                "name": body["policyName"], "_admin": {"policyId": str(uuid.uuid4())}}  # fmt: skip
+        _set_subscription(item, body)
         self.data["subscriptionPolicies"].append(item)
-        self.double.notify_soon(
-            "POLICY_CREATE",
-            {
-                "policyId": numeric_id,
-                "policyName": item["name"],
-                "quotaType": default_limit["quotaType"],
-                "policyType": "SUBSCRIPTION",
-                "stopOnQuotaReach": item["stopOnQuotaReach"],
-                "rateLimitCount": item["rateLimitCount"],
-                "rateLimitTimeUnit": item.get("rateLimitTimeUnit"),
-                "defaultLimit": item["defaultLimit"],
-            },
-        )
+        self.double.notify_soon("POLICY_CREATE", _subscription_policy_event(item))
         return 201, _admin_policy(item)
+
+    async def update_subscription_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesSubscriptionPolicyIdPut: an unknown id → 404; a policy's quota type cannot change to or
+        from an AI API quota (900974); the name stays the existing one (body.setPolicyName(existing name)), everything
+        else is replaced as sent (ApiMgtDAO.updateSubscriptionPolicy writes every column: a burst left out of the
+        body is removed); published as POLICY_UPDATE (APIProviderImpl.updatePolicy). Answers 200 with the policy as
+        read back."""
+        item = self._subscription(call.params["policyId"])
+        was_ai_quota = item["quotaType"] == _QUOTA_TYPES["AIAPIQUOTALIMIT"][0]
+        if was_ai_quota != (call.body["defaultLimit"]["type"] == "AIAPIQUOTALIMIT"):
+            raise Fault(400, 900974, "Bad Request",
+                        "Subscription quota type can not be changed for AI Subscription policies.")  # fmt: skip
+        _set_subscription(item, call.body)
+        self.double.notify_soon("POLICY_UPDATE", _subscription_policy_event(item))
+        return 200, _admin_policy(item)
 
     # Advanced (API-level) policies: admin.v1 `ThrottlingApiServiceImpl.throttlingPoliciesAdvanced*`, mapped by
     # `AdvancedThrottlePolicyMappingUtil`/`CommonThrottleMappingUtil`, kept in AM_API_THROTTLE_POLICY and
@@ -917,12 +934,7 @@ class ProductApis:
         read back (its Location header, which no caller here reads, is not sent)."""
         body = call.body
         name = body["policyName"]
-        if not name.strip():
-            raise Fault(400, 900705, "Blank value for required property",
-                        "policyName property value of payload cannot be blank")  # fmt: skip
-        if re.search(r"[^A-Za-z0-9_]", name):
-            raise Fault(400, 900706, "contain invalid characters",
-                        "policyName property value of payload cannot contain invalid characters")  # fmt: skip
+        _check_policy_name(name)
         policies = self.data.setdefault("apiPolicies", [])
         if any(p["name"] == name for p in policies):
             raise conflict(f"Advanced Policy with name {name} already exists")
@@ -1340,37 +1352,91 @@ def _without_secrets(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_policy_name(name: str) -> None:
+    """RestApiAdminUtils.validateThrottlePolicyNameProperty, before a policy is added: blank → 900705, a character
+    outside [A-Za-z0-9_] → 900706."""
+    if not name.strip():
+        raise Fault(400, 900705, "Blank value for required property",
+                    "policyName property value of payload cannot be blank")  # fmt: skip
+    if re.search(r"[^A-Za-z0-9_]", name):
+        raise Fault(400, 900706, "contain invalid characters",
+                    "policyName property value of payload cannot contain invalid characters")  # fmt: skip
+
+
+def _subscription_policy_id(item: dict[str, Any]) -> str:
+    """The UUID the admin API names a subscription policy by; the seeded ones get a stable stand-in."""
+    return item.get("_admin", {}).get("policyId", f"policy-{item.get('id', item['name'])}")
+
+
+def _set_subscription(item: dict[str, Any], body: dict[str, Any]) -> None:
+    """A SubscriptionThrottlePolicy DTO into a data API item, as SubscriptionThrottlePolicyMappingUtil
+    .fromSubscriptionThrottlePolicyDTOToModel maps it and ApiMgtDAO.addSubscriptionPolicy/updateSubscriptionPolicy
+    store it: the limit by CommonThrottleMappingUtil.fromDTOToQuotaPolicy (a bandwidth limit's dataAmount and
+    dataUnit kept as sent, QUOTA and QUOTA_UNIT), stopOnQuotaReach as sent (the DTO's default false); burst control
+    (rateLimitCount, rateLimitTimeUnit) as sent, except for an AI API quota, whose model keeps the int's 0 and a null
+    unit. A null unit (no burst control) is left out of the item, as the data API's JSON leaves it out."""
+    default_limit = _data_limit(body["defaultLimit"])
+    ai_quota = body["defaultLimit"]["type"] == "AIAPIQUOTALIMIT"
+    item.update(quotaType=default_limit["quotaType"], defaultLimit=default_limit,
+                stopOnQuotaReach=body.get("stopOnQuotaReach", False),
+                rateLimitCount=0 if ai_quota else body.get("rateLimitCount", 0),
+                graphQLMaxDepth=0 if ai_quota else body.get("graphQLMaxDepth", 0),
+                graphQLMaxComplexity=0 if ai_quota else body.get("graphQLMaxComplexity", 0))  # fmt: skip
+    item.pop("rateLimitTimeUnit", None)
+    if not ai_quota and body.get("rateLimitTimeUnit") is not None:
+        item["rateLimitTimeUnit"] = body["rateLimitTimeUnit"]
+    # updateSubscriptionPolicy (and setCommonParametersForPolicy on add): an empty display name is stored as the name.
+    item["_admin"].update(displayName=body.get("displayName") or item["name"],
+                          description=body.get("description", ""), billingPlan=body.get("billingPlan"),
+                          subscriberCount=0 if ai_quota else body.get("subscriberCount", 0))  # fmt: skip
+
+
+def _subscription_policy_event(item: dict[str, Any]) -> dict[str, Any]:
+    """A SubscriptionPolicyEvent's own fields (carbon-apimgt `impl/notifier/events/SubscriptionPolicyEvent.java`):
+    no limit (a consumer reads it from the data API); AbstractNotifier's Gson leaves a null burst unit out."""
+    event = {
+        "policyId": item["id"],
+        "policyName": item["name"],
+        "quotaType": item["quotaType"],
+        "subscriberCount": item.get("_admin", {}).get("subscriberCount", 0),
+        "rateLimitCount": item.get("rateLimitCount", 0),
+        "stopOnQuotaReach": item.get("stopOnQuotaReach", False),
+        "graphQLMaxDepth": item.get("graphQLMaxDepth", 0),
+        "graphQLMaxComplexity": item.get("graphQLMaxComplexity", 0),
+        "policyType": "SUBSCRIPTION",
+    }
+    if item.get("rateLimitTimeUnit") is not None:
+        event["rateLimitTimeUnit"] = item["rateLimitTimeUnit"]
+    return event
+
+
 def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
     """A subscription policy as the Admin API shows it (admin.v1 `SubscriptionThrottlePolicyMappingUtil
-    .fromSubscriptionThrottlingPolicyToDTO`)."""
-    admin = copy.deepcopy(item.get("_admin", {}))
-    limit = item.get("defaultLimit", {})
-    request_count = limit.get("requestCount")
-    default_limit = (
-        {"type": "REQUESTCOUNTLIMIT", "requestCount": request_count}
-        if request_count
-        else admin.get(
-            "defaultLimit",
-            {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 0}},
-        )
-    )
-    return {
-        "policyId": admin.get("policyId", f"policy-{item.get('id', item['name'])}"),
+    .fromSubscriptionThrottlePolicyToDTO`): its limit as CommonThrottleMappingUtil.fromQuotaPolicyToDTO maps the
+    stored one (a bandwidth limit as `bandwidth` {dataAmount, dataUnit, timeUnit, unitTime}); a null burst unit,
+    which APIM answers as null and the spec refuses, is left out."""
+    admin = item.get("_admin", {})
+    dto = {
+        "policyId": _subscription_policy_id(item),
         "policyName": item["name"],
         "displayName": admin.get("displayName", item["name"]),
         "description": admin.get("description", ""),
         "isDeployed": True,
         "type": "SubscriptionThrottlePolicy",
-        "defaultLimit": default_limit,
+        "defaultLimit": _admin_limit(item["defaultLimit"]),
         "rateLimitCount": item.get("rateLimitCount", 0),
-        "rateLimitTimeUnit": item.get("rateLimitTimeUnit") or "",
         "stopOnQuotaReach": item.get("stopOnQuotaReach", False),
-        "billingPlan": admin.get("billingPlan", "FREE"),
+        "billingPlan": admin.get("billingPlan", "FREE"),  # APIM's own tiers: APIConstants.BILLING_PLAN_FREE
         "customAttributes": [],
-        "graphQLMaxComplexity": 0,
-        "graphQLMaxDepth": 0,
-        "subscriberCount": 0,
+        "graphQLMaxComplexity": item.get("graphQLMaxComplexity", 0),
+        "graphQLMaxDepth": item.get("graphQLMaxDepth", 0),
+        "subscriberCount": admin.get("subscriberCount", 0),
     }
+    if item.get("rateLimitTimeUnit") is not None:
+        dto["rateLimitTimeUnit"] = item["rateLimitTimeUnit"]
+    if dto["billingPlan"] is None:  # an update without one stores null (updateSubscriptionPolicy)
+        del dto["billingPlan"]
+    return dto
 
 
 _QUOTA_TYPES = {  # PolicyConstants: the admin API's limit type → the quota type stored and served

@@ -25,6 +25,7 @@ import yaml
 from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
 
 from apim_adapter import catalog
+from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
@@ -55,6 +56,21 @@ ADVANCED = {
     ],
 }  # fmt: skip
 LIMITED = "/status/{status_code}"
+# Subscription tiers as a user declares them besides the dev inventory's Tiny: a bandwidth tier with burst control,
+# and a soft tier (stop_on_quota_reach false) that has a burst too.
+FIVE_MEGS = {"name": "FiveMegs", "description": "5 MB of request bodies a minute, 10 requests a second at most.",
+             "data_amount": 5, "data_unit": "MB", "unit_time": 1, "time_unit": "min",
+             "burst": {"count": 10, "time_unit": "sec"}}  # fmt: skip
+SOFT = {"name": "SoftHundred", "description": "100 requests a minute, counted, never refused.", "request_count": 100,
+        "unit_time": 1, "time_unit": "min", "burst": {"count": 5, "time_unit": "sec"},
+        "stop_on_quota_reach": False}  # fmt: skip
+
+
+def dev_subscription_policies() -> list[dict]:
+    """inventories/dev's apim_setup_subscription_policies (Tiny, the throttled application's tier)."""
+    return yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())[
+        "apim_setup_subscription_policies"
+    ]
 
 
 def dev_api_with_advanced_policy() -> dict:
@@ -76,6 +92,7 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     # test_apim_setup_exported.py).
     extra = extra_vars(double, tls, directory, apim_setup_retries=1, apim_setup_delay=0,
                        stack_api_from_service=False, apim_setup_advanced_policies=[ADVANCED],
+                       apim_setup_subscription_policies=[*dev_subscription_policies(), FIVE_MEGS, SOFT],
                        apim_setup_api=dev_api_with_advanced_policy())  # fmt: skip
     env = {"ANSIBLE_NOCOLOR": "1"}
     runs = []
@@ -96,8 +113,8 @@ def recap(stdout: str) -> dict[str, int]:
 
 def test_first_run_creates_everything_and_the_second_changes_nothing(converged) -> None:
     _, _, [(first, _), (second, _)], _ = converged
-    # Key manager, subscription policy, advanced policy, API, revision, deployment, publish, 3 applications,
-    # 2 subscriptions, 3 keys.
+    # Key manager, the subscription policies and the advanced policy (a change per task, whatever the items), API,
+    # revision, deployment, publish, 3 applications, 2 subscriptions, 3 keys.
     assert recap(first)["changed"] == 15, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
@@ -130,7 +147,8 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
     assert [(d["name"], d["vhost"], d["status"]) for d in deployments] == [("Default", "api.istio-apim.local",
                                                                             "APPROVED")]  # fmt: skip
     full = session.get(f"{double.url}{PUBLISHER}/apis/{api['id']}").json()
-    assert {"Gold", "Tiny"} <= set(full["policies"])
+    # Its own tiers and every subscription policy the role declares.
+    assert set(full["policies"]) == {"Gold", "Silver", "Bronze", "Unlimited", "Tiny", "FiveMegs", "SoftHundred"}
     assert {op["target"]: op["scopes"] for op in full["operations"]}["/ip"] == ["scope_ip"]
     # What the gateways and the adapter read: the internal data API, for the environment deployed to.
     [row] = internal(double, "apis", gatewayLabel="Default")
@@ -224,28 +242,109 @@ def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged
     assert [(e["policyName"], len(e["addedConditionGroupIds"])) for e in creates] == [("GoldPlanHeader", 3)]
 
 
-def test_a_changed_advanced_policy_is_updated_in_place(converged, session, tmp_path) -> None:
-    """Last in this module: it changes the double. A group's limit changed in the inventory: the next run updates
-    the policy (one change), keeps its id, and APIM publishes POLICY_UPDATE with the new groups."""
+def test_the_bandwidth_tier_and_the_soft_tier_reach_the_adapter_as_declared(converged) -> None:
+    """What the adapter reads of the two tiers (the internal data API), and how its catalog enforces them."""
+    double, _, _, _ = converged
+    [five_megs] = internal(double, "subscription-policies", policyName="FiveMegs")
+    assert five_megs["defaultLimit"] == {"quotaType": "bandwidthVolume", "bandwidth": {
+        "dataAmount": 5, "dataUnit": "MB", "unitTime": 1, "timeUnit": "min"}}  # fmt: skip
+    burst_and_stop = (five_megs["rateLimitCount"], five_megs["rateLimitTimeUnit"], five_megs["stopOnQuotaReach"])
+    assert burst_and_stop == (10, "sec", True)
+    [soft] = internal(double, "subscription-policies", policyName="SoftHundred")
+    assert soft["defaultLimit"]["requestCount"] == {"requestCount": 100, "unitTime": 1, "timeUnit": "min"}
+    assert (soft["rateLimitCount"], soft["rateLimitTimeUnit"], soft["stopOnQuotaReach"]) == (5, "sec", False)
+    built = catalog.build({"subscriptionPolicies": internal(double, "subscription-policies")}, lenient=True)
+    megs = built.subscription_policies["FiveMegs"]
+    assert (megs.limit, megs.burst, megs.stop_on_quota_reach) == (Limit(5 << 20, 60, data=True), Limit(10, 1), True)
+    # A soft tier counts and lets requests through; APIM's ThrottleHandler spares it burst control too.
+    soft_tier = built.subscription_policies["SoftHundred"]
+    assert (soft_tier.limit, soft_tier.burst, soft_tier.stop_on_quota_reach) == (Limit(100, 60), None, False)
+    assert built.subscription_policies["Tiny"].limit == Limit(5, 60)
+    # Each was published as APIM's SubscriptionPolicyEvent: no limit in it, the adapter reads that from the data API.
+    creates = [e for _, kind, e in double.events if kind == "POLICY_CREATE" and e["policyType"] == "SUBSCRIPTION"]
+    assert [(e["policyName"], e["quotaType"], e["rateLimitCount"], e.get("rateLimitTimeUnit"), e["stopOnQuotaReach"])
+            for e in creates] == [("Tiny", "requestCount", 0, None, True),
+                                  ("FiveMegs", "bandwidthVolume", 10, "sec", True),
+                                  ("SoftHundred", "requestCount", 5, "sec", False)]  # fmt: skip
+    assert not [e for e in creates if "defaultLimit" in e]
+
+
+def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
     double, _, _, extra = converged
-    changed = copy.deepcopy(ADVANCED)
-    changed["condition_groups"][0]["request_count"] = 50
     variables = json.loads(extra.read_text())
-    variables["apim_setup_advanced_policies"] = [changed]
-    path = tmp_path / "changed.json"
+    both = {**FIVE_MEGS, "name": "Both", "request_count": 100}
+    variables["apim_setup_subscription_policies"] = [*variables["apim_setup_subscription_policies"], both]
+    path = tmp_path / "invalid.json"
     path.write_text(json.dumps(variables))
     path.chmod(0o600)
-    before = {p["policyName"]: p["policyId"] for p in
-              session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]}  # fmt: skip
+    answered = len(double.responses)
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode != 0
+    assert ("Subscription policy Both: a limit is either request_count or, for a bandwidth limit, data_amount with "
+            "data_unit (KB or MB), exactly one of the two.") in result.stdout, result.stdout[-4000:]  # fmt: skip
+    assert len(double.responses) == answered
+
+
+@pytest.fixture(scope="module")
+def changed_run(converged, session, tmp_path_factory):
+    """A third run, with the inventory changed: ADVANCED's first group limited to 50, FiveMegs raised to 10 MB a
+    minute without burst control. The policies' ids before and after, by kind and name, and the run's output."""
+    double, _, _, extra = converged
+    changed_advanced = copy.deepcopy(ADVANCED)
+    changed_advanced["condition_groups"][0]["request_count"] = 50
+    ten_megs = {k: v for k, v in FIVE_MEGS.items() if k != "burst"} | {"data_amount": 10}
+    variables = json.loads(extra.read_text())
+    variables["apim_setup_advanced_policies"] = [changed_advanced]
+    variables["apim_setup_subscription_policies"] = [*dev_subscription_policies(), ten_megs, SOFT]
+    path = tmp_path_factory.mktemp("changed") / "changed.json"
+    path.write_text(json.dumps(variables))
+    path.chmod(0o600)
+
+    def policy_ids() -> dict[str, dict[str, str]]:
+        return {kind: {p["policyName"]: p["policyId"] for p in
+                       session.get(f"{double.url}{ADMIN}/throttling/policies/{kind}").json()["list"]}
+                for kind in ("advanced", "subscription")}  # fmt: skip
+
+    before = policy_ids()
     result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
                          env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:]
-    assert recap(result.stdout)["changed"] == 1, result.stdout[-4000:]
-    after = {p["policyName"]: p["policyId"] for p in
-             session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]}  # fmt: skip
+    return before, policy_ids(), result.stdout
+
+
+def test_the_changed_policies_are_updated_in_place_and_nothing_else(converged, changed_run) -> None:
+    """Last in this module with the next: they change the double. One update task of each kind changed, the
+    policies kept their ids, and only the two changed policies were sent again (the runs before sent none)."""
+    double, _, _, _ = converged
+    before, after, stdout = changed_run
+    assert recap(stdout)["changed"] == 2, stdout[-4000:]
     assert after == before
+    updates = [
+        (s.operation[1], s.body["policyName"]) for s in double.responses if s.operation and s.operation[2] == "put"
+    ]
+    assert updates == [("/throttling/policies/subscription/{policyId}", "FiveMegs"),
+                       ("/throttling/policies/advanced/{policyId}", ADVANCED["name"])]  # fmt: skip
+
+
+def test_a_changed_advanced_policy_reaches_the_data_api(converged, changed_run) -> None:
+    """APIM publishes POLICY_UPDATE with the new groups."""
+    double, _, _, _ = converged
     [served] = internal(double, "api-policies", policyName=ADVANCED["name"])
     assert [g["defaultLimit"]["requestCount"]["requestCount"] for g in served["conditionGroups"]] == [50, 10, 5]
-    [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE"]
+    [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE" and e["policyType"] == "API"]
     assert update["addedConditionGroupIds"] == [g["conditionGroupId"] for g in served["conditionGroups"]]
     assert set(update["deletedConditionGroupIds"]).isdisjoint(update["addedConditionGroupIds"])
+
+
+def test_a_changed_subscription_policy_reaches_the_data_api(converged, changed_run) -> None:
+    """The new amount, and the burst control the inventory no longer declares gone, where the adapter reads them."""
+    double, _, _, _ = converged
+    [served] = internal(double, "subscription-policies", policyName="FiveMegs")
+    assert served["defaultLimit"]["bandwidth"]["dataAmount"] == 10
+    assert (served["rateLimitCount"], served.get("rateLimitTimeUnit")) == (0, None)
+    built = catalog.build({"subscriptionPolicies": [served]}, lenient=True)
+    assert (built.subscription_policies["FiveMegs"].limit, built.subscription_policies["FiveMegs"].burst) == (
+        Limit(10 << 20, 60, data=True), None)  # fmt: skip
+    [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE" and e["policyType"] == "SUBSCRIPTION"]
+    assert (update["policyName"], update["policyId"], update["rateLimitCount"]) == ("FiveMegs", served["id"], 0)

@@ -103,9 +103,23 @@ BAD_VARS = [
             "apim_setup_base_url": "https://x",
             "apim_setup_admin_password": "x",
             "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
-            "apim_setup_subscription_policy": {"name": "Tiny", "request_count": 5, "unit_time": 1, "time_unit": "week"},
+            "apim_setup_subscription_policies": [
+                {"name": "Tiny", "request_count": 5, "unit_time": 1, "time_unit": "week"}
+            ],
         },
         "time_unit must be one of",
+    ),
+    (
+        "apim_setup",
+        {
+            "apim_setup_base_url": "https://x",
+            "apim_setup_admin_password": "x",
+            "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+            "apim_setup_subscription_policies": [
+                {"name": "Huge", "data_amount": 5, "data_unit": "GB", "unit_time": 1, "time_unit": "min"}
+            ],
+        },
+        "data_unit must be one of",
     ),
 ]
 

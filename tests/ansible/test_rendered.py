@@ -190,7 +190,6 @@ DUMMY_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
     ("body", "spec", "path", "method"),
     [
         ("key_manager", "admin", "/key-managers", "post"),
-        ("subscription_policy", "admin", "/throttling/policies/subscription", "post"),
         ("api", "publisher", "/apis", "post"),
         ("revision", "publisher", "/apis/{apiId}/revisions", "post"),
         ("deployment", "publisher", "/apis/{apiId}/deploy-revision", "post"),
@@ -201,6 +200,16 @@ def test_apim_setup_request_body_matches_wso2_spec(
     rendered: dict, body: str, spec: str, path: str, method: str
 ) -> None:
     _check(spec, path, method, rendered["apim_setup"]["bodies"][body])
+
+
+def test_apim_setup_throttling_policy_bodies_match_wso2_spec(rendered: dict) -> None:
+    """Each policy's body is what the role creates it with and updates it to."""
+    policies = rendered["apim_setup"]["policies"]
+    assert policies["subscription"]
+    for kind, bodies in policies.items():
+        for body in bodies.values():
+            _check("admin", f"/throttling/policies/{kind}", "post", body)
+            _check("admin", f"/throttling/policies/{kind}/{{policyId}}", "put", body)
 
 
 def test_apim_setup_application_and_subscription_bodies_match_wso2_spec(rendered: dict) -> None:
@@ -224,7 +233,7 @@ def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
     api = rendered["apim_setup"]["bodies"]["api"]
     tier = rendered["apim_setup"]["applications"]["throttled"]["subscription"]["throttlingPolicy"]
     assert tier in api["policies"]
-    assert tier == rendered["apim_setup"]["bodies"]["subscription_policy"]["policyName"]
+    assert tier in rendered["apim_setup"]["policies"]["subscription"]
     assert {op["target"]: op["scopes"] for op in api["operations"]}["/ip"] == ["scope_ip"]
 
 

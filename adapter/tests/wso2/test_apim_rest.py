@@ -330,6 +330,36 @@ def test_admin_policies_and_key_managers_are_the_data_apis_items(client, apim) -
     ]
 
 
+def test_a_subscription_policy_update_replaces_all_but_its_name_and_is_published(client, apim) -> None:
+    """throttlingPoliciesSubscriptionPolicyIdPut: the existing name kept, everything else as sent (a burst left out
+    is removed), the data API's item changed and a SubscriptionPolicyEvent published; what APIM refuses."""
+    bursty = {**POLICY, "rateLimitCount": 2, "rateLimitTimeUnit": "sec"}
+    policy_id = client("POST", f"{ADMIN}/throttling/policies/subscription", json=bursty).json()["policyId"]
+    url = f"{ADMIN}/throttling/policies/subscription/{policy_id}"
+    assert client("GET", url).json()["rateLimitTimeUnit"] == "sec"
+    bandwidth = {"type": "BANDWIDTHLIMIT", "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min",
+                                                         "unitTime": 1}}  # fmt: skip
+    updated = client("PUT", url, json={**POLICY, "policyName": "Renamed", "stopOnQuotaReach": False,
+                                       "defaultLimit": bandwidth})  # fmt: skip
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["policyName"], updated.json()["defaultLimit"]) == ("Tiny", bandwidth)
+    assert "rateLimitTimeUnit" not in client("GET", url).json()
+    [tiny] = data_api(client, "subscription-policies", policyName="Tiny").json()["list"]
+    assert (tiny["quotaType"], tiny["defaultLimit"]["bandwidth"]["dataUnit"]) == ("bandwidthVolume", "KB")
+    assert (tiny["stopOnQuotaReach"], tiny["rateLimitCount"], "rateLimitTimeUnit" in tiny) == (False, 0, False)
+    topic, kind, event = apim.events[-1]
+    assert (topic, kind, event["policyName"], event["policyType"]) == ("notification", "POLICY_UPDATE", "Tiny",
+                                                                       "SUBSCRIPTION")  # fmt: skip
+    assert "defaultLimit" not in event  # SubscriptionPolicyEvent has no limit
+    ai_quota = {"type": "AIAPIQUOTALIMIT", "aiApiQuota": {"requestCount": 1, "timeUnit": "min", "unitTime": 1}}
+    assert client("PUT", url, json={**POLICY, "defaultLimit": ai_quota}).json()["code"] == 900974
+    assert client("GET", f"{ADMIN}/throttling/policies/subscription/no-such-id").status_code == 404
+    refused = client("POST", f"{ADMIN}/throttling/policies/subscription", json={**POLICY, "policyName": "Two Words"})
+    assert (refused.status_code, refused.json()["code"]) == (400, 900706)
+    unbilled = {k: v for k, v in POLICY.items() if k != "billingPlan"} | {"policyName": "Unbilled"}
+    assert client("POST", f"{ADMIN}/throttling/policies/subscription", json=unbilled).status_code == 500
+
+
 def test_applications_subscriptions_and_keys_land_in_the_data_api(client, apim) -> None:
     client("POST", f"{ADMIN}/key-managers", json=KEY_MANAGER)
     api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
@@ -593,9 +623,9 @@ def test_the_adapter_follows_a_bandwidth_subscription_policy_through_the_event_h
 
     from apim_adapter.catalog import Limit
 
-    policy = {"policyName": "FiveMegs", "displayName": "FiveMegs", "stopOnQuotaReach": True, "defaultLimit": {
-        "type": "BANDWIDTHLIMIT",
-        "bandwidth": {"dataAmount": 5, "dataUnit": "MB", "timeUnit": "min", "unitTime": 1}}}  # fmt: skip
+    policy = {"policyName": "FiveMegs", "displayName": "FiveMegs", "billingPlan": "FREE", "stopOnQuotaReach": True,
+              "defaultLimit": {"type": "BANDWIDTHLIMIT", "bandwidth": {
+                  "dataAmount": 5, "dataUnit": "MB", "timeUnit": "min", "unitTime": 1}}}  # fmt: skip
 
     def create() -> None:
         created = follower.client("POST", f"{ADMIN}/throttling/policies/subscription", json=policy)
