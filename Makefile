@@ -101,11 +101,13 @@ lint: $(VENV)/.installed $(HELM_BIN) $(TOOLS)/bin/actionlint ## ruff, mypy, yaml
 	$(BIN)/ansible-lint --offline --profile production -q
 	for chart in charts/*/; do $(HELM_BIN) lint --strict --quiet "$$chart" --kube-version $(KUBERNETES_VERSION) || exit 1; done
 	$(BIN)/python scripts/generate_config_schema.py --check
+	$(BIN)/python scripts/generate_role_docs.py --check
 	$(BIN)/python scripts/check_versions.py
 	if command -v cargo >/dev/null; then cd adapter/native && cargo fmt --check && cargo clippy --locked -q -- -D warnings; fi
 
-generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model, and the chart's list of the request headers the adapter reads.
+generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model, the chart's list of the request headers the adapter reads, and the roles' README variable sections.
 	$(BIN)/python scripts/generate_config_schema.py
+	$(BIN)/python scripts/generate_role_docs.py
 
 # One suite each, by its marker (conftest.py gives every test the marker of its directory).
 .PHONY: wso2-test meshsync-test local-test tracing-test
