@@ -199,6 +199,10 @@ class ProductApis:
             ("admin", "post", "/throttling/policies/subscription"): self.create_subscription_policy,
             ("admin", "get", "/throttling/policies/subscription/{policyId}"): self.get_subscription_policy,
             ("admin", "put", "/throttling/policies/subscription/{policyId}"): self.update_subscription_policy,
+            ("admin", "get", "/throttling/policies/application"): self.list_application_policies,
+            ("admin", "post", "/throttling/policies/application"): self.create_application_policy,
+            ("admin", "get", "/throttling/policies/application/{policyId}"): self.get_application_policy,
+            ("admin", "put", "/throttling/policies/application/{policyId}"): self.update_application_policy,
             ("admin", "get", "/throttling/policies/advanced"): self.list_advanced_policies,
             ("admin", "post", "/throttling/policies/advanced"): self.create_advanced_policy,
             ("admin", "get", "/throttling/policies/advanced/{policyId}"): self.get_advanced_policy,
@@ -848,6 +852,39 @@ class ProductApis:
         self.double.key_manager_event_soon(item, "add")
         return 201, {**_without_secrets(body), "id": item["uuid"]}
 
+    # Subscription and application policies, kept by the double in the data API's lists and named by the admin API
+    # by their UUID: the admin API's kind → (the data API list, RestApiConstants' resource name for its 404).
+    _POLICY_KINDS = {
+        "Subscription": ("subscriptionPolicies", "subscription policy"),
+        "Application": ("applicationPolicies", "application policy"),
+    }
+
+    def _policy_by_uuid(self, kind: str, policy_id: str) -> dict[str, Any]:
+        """APIProviderImpl.getSubscriptionPolicyByUUID/getApplicationPolicyByUUID: none → PolicyNotFoundException,
+        which the handlers answer with RestApiUtil.handleResourceNotFoundError (RestApiConstants
+        .RESOURCE_SUBSCRIPTION_POLICY, RESOURCE_APP_POLICY), 404."""
+        table, resource = self._POLICY_KINDS[kind]
+        for item in self.data.setdefault(table, []):
+            if _policy_uuid(item) == policy_id:
+                return item
+        raise Fault(404, 404, "Not Found", f"Requested {resource} with Id '{policy_id}' not found")
+
+    def _new_policy(self, kind: str, name: str) -> dict[str, Any]:
+        """What throttlingPoliciesSubscriptionPost and throttlingPoliciesApplicationPost check before adding: the name
+        (RestApiAdminUtils.validateThrottlePolicyNameProperty), then a policy of that name of the tenant → 409
+        ("<Kind> Policy with name X already exists", before APIProviderImpl.addPolicy's own check). The new item,
+        not yet kept: its numeric id (the table's auto-increment POLICY_ID) and its UUID (setCommonParametersForPolicy
+        draws one)."""
+        _check_policy_name(name)
+        policies = self.data.setdefault(self._POLICY_KINDS[kind][0], [])
+        if any(p["name"] == name for p in policies):
+            raise conflict(f"{kind} Policy with name {name} already exists")
+        from .apim_double import TENANT_ID
+
+        numeric_id = max((p.get("id", 0) for p in policies), default=0) + 1
+        return {"id": numeric_id, "tenantId": TENANT_ID, "tenantDomain": self.double.tenant, "name": name,
+                "_admin": {"policyId": str(uuid.uuid4())}}  # fmt: skip
+
     # Subscription policies: admin.v1 `ThrottlingApiServiceImpl.throttlingPoliciesSubscription*`, mapped by
     # `SubscriptionThrottlePolicyMappingUtil`/`CommonThrottleMappingUtil`, kept in AM_POLICY_SUBSCRIPTION (the data
     # API's subscriptionPolicies, `SubscriptionValidationDataUtil.fromSubscriptionPolicyToSubscriptionPolicyListDTO`),
@@ -857,34 +894,18 @@ class ProductApis:
         items = [_admin_policy(p) for p in self.data["subscriptionPolicies"]]
         return 200, {"count": len(items), "list": items}
 
-    def _subscription(self, policy_id: str) -> dict[str, Any]:
-        """APIProviderImpl.getSubscriptionPolicyByUUID: none → PolicyNotFoundException, which the handlers answer
-        with RestApiUtil.handleResourceNotFoundError (RestApiConstants.RESOURCE_SUBSCRIPTION_POLICY), 404."""
-        for item in self.data["subscriptionPolicies"]:
-            if _subscription_policy_id(item) == policy_id:
-                return item
-        raise Fault(404, 404, "Not Found", f"Requested subscription policy with Id '{policy_id}' not found")
-
     async def get_subscription_policy(self, call: Call) -> tuple[int, Any]:
         """throttlingPoliciesSubscriptionPolicyIdGet: the policy as fromSubscriptionThrottlePolicyToDTO maps it."""
-        return 200, _admin_policy(self._subscription(call.params["policyId"]))
+        return 200, _admin_policy(self._policy_by_uuid("Subscription", call.params["policyId"]))
 
     async def create_subscription_policy(self, call: Call) -> tuple[int, Any]:
-        """throttlingPoliciesSubscriptionPost: the name checked by RestApiAdminUtils.validateThrottlePolicyNameProperty,
-        a policy name already used → 409 ("Subscription Policy with name X already exists"), no billingPlan → 500
+        """throttlingPoliciesSubscriptionPost: the checks of `_new_policy`, then no billingPlan → 500
         (APIProviderImpl.addPolicy reads it unchecked); kept in AM_POLICY_SUBSCRIPTION and published as POLICY_CREATE
         (APIProviderImpl.addPolicy)."""
         body = call.body
-        _check_policy_name(body["policyName"])
-        if any(p["name"] == body["policyName"] for p in self.data["subscriptionPolicies"]):
-            raise conflict(f"Subscription Policy with name {body['policyName']} already exists")
+        item = self._new_policy("Subscription", body["policyName"])
         if body.get("billingPlan") is None:  # addPolicy: subPolicy.getBillingPlan().equalsIgnoreCase(...), an NPE
             raise _internal_error()
-        numeric_id = max((p.get("id", 0) for p in self.data["subscriptionPolicies"]), default=0) + 1
-        from .apim_double import TENANT_ID
-
-        item = {"id": numeric_id, "tenantId": TENANT_ID, "tenantDomain": self.double.tenant,
-                "name": body["policyName"], "_admin": {"policyId": str(uuid.uuid4())}}  # fmt: skip
         _set_subscription(item, body)
         self.data["subscriptionPolicies"].append(item)
         self.double.notify_soon("POLICY_CREATE", _subscription_policy_event(item))
@@ -896,7 +917,7 @@ class ProductApis:
         else is replaced as sent (ApiMgtDAO.updateSubscriptionPolicy writes every column: a burst left out of the
         body is removed); published as POLICY_UPDATE (APIProviderImpl.updatePolicy). Answers 200 with the policy as
         read back."""
-        item = self._subscription(call.params["policyId"])
+        item = self._policy_by_uuid("Subscription", call.params["policyId"])
         was_ai_quota = item["quotaType"] == _QUOTA_TYPES["AIAPIQUOTALIMIT"][0]
         if was_ai_quota != (call.body["defaultLimit"]["type"] == "AIAPIQUOTALIMIT"):
             raise Fault(400, 900974, "Bad Request",
@@ -904,6 +925,42 @@ class ProductApis:
         _set_subscription(item, call.body)
         self.double.notify_soon("POLICY_UPDATE", _subscription_policy_event(item))
         return 200, _admin_policy(item)
+
+    # Application policies: admin.v1 `ThrottlingApiServiceImpl.throttlingPoliciesApplication*`, mapped by
+    # `ApplicationThrottlePolicyMappingUtil`/`CommonThrottleMappingUtil`, kept in AM_POLICY_APPLICATION (the data
+    # API's applicationPolicies, `SubscriptionValidationDataUtil.fromApplicationPolicyToApplicationPolicyListDTO`),
+    # published by APIProviderImpl.addPolicy/updatePolicy as an ApplicationPolicyEvent.
+
+    async def list_application_policies(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesApplicationGet: ApiMgtDAO.getApplicationPolicies (GET_APP_POLICIES, no ORDER BY: as
+        stored), each as fromApplicationThrottlePolicyToDTO maps it."""
+        items = [_application_policy_dto(p) for p in self.data.setdefault("applicationPolicies", [])]
+        return 200, {"count": len(items), "list": items}
+
+    async def get_application_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesApplicationPolicyIdGet: the policy as fromApplicationThrottlePolicyToDTO maps it."""
+        return 200, _application_policy_dto(self._policy_by_uuid("Application", call.params["policyId"]))
+
+    async def create_application_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesApplicationPost: the checks of `_new_policy` and nothing else (no billing plan, no
+        permissions); kept in AM_POLICY_APPLICATION (ApiMgtDAO.addApplicationPolicy) and published as POLICY_CREATE
+        (APIProviderImpl.addPolicy). Answers 201 with the policy as read back (its Location header, which no caller
+        here reads, is not sent)."""
+        item = self._new_policy("Application", call.body["policyName"])
+        _set_application(item, call.body)
+        self.data["applicationPolicies"].append(item)
+        self.double.notify_soon("POLICY_CREATE", _application_policy_event(item))
+        return 201, _application_policy_dto(item)
+
+    async def update_application_policy(self, call: Call) -> tuple[int, Any]:
+        """throttlingPoliciesApplicationPolicyIdPut: an unknown id → 404; the name stays the existing one
+        (body.setPolicyName(existingPolicy.getPolicyName())), everything else is replaced as sent
+        (ApiMgtDAO.updateApplicationPolicy writes every column: a burst left out is removed); published as
+        POLICY_UPDATE (APIProviderImpl.updatePolicy). Answers 200 with the policy as read back."""
+        item = self._policy_by_uuid("Application", call.params["policyId"])
+        _set_application(item, call.body)
+        self.double.notify_soon("POLICY_UPDATE", _application_policy_event(item))
+        return 200, _application_policy_dto(item)
 
     # Advanced (API-level) policies: admin.v1 `ThrottlingApiServiceImpl.throttlingPoliciesAdvanced*`, mapped by
     # `AdvancedThrottlePolicyMappingUtil`/`CommonThrottleMappingUtil`, kept in AM_API_THROTTLE_POLICY and
@@ -981,10 +1038,7 @@ class ProductApis:
              "defaultLimit": _data_limit(g["limit"])}
             for i, g in enumerate(groups)
         ])  # fmt: skip
-        # setCommonParametersForPolicy: an empty display name is stored as the policy's name.
-        item["_admin"].update(displayName=body.get("displayName") or item["name"],
-                              description=body.get("description", ""),
-                              groupDescriptions=[g.get("description") for g in groups])  # fmt: skip
+        _set_common_fields(item, body, groupDescriptions=[g.get("description") for g in groups])
         return [g["conditionGroupId"] for g in item["conditionGroups"]]
 
     # -- DevPortal API v3 --------------------------------------------------------------------------------------
@@ -1363,9 +1417,18 @@ def _check_policy_name(name: str) -> None:
                     "policyName property value of payload cannot contain invalid characters")  # fmt: skip
 
 
-def _subscription_policy_id(item: dict[str, Any]) -> str:
-    """The UUID the admin API names a subscription policy by; the seeded ones get a stable stand-in."""
+def _policy_uuid(item: dict[str, Any]) -> str:
+    """The UUID the admin API names a subscription or application policy by (the tables' UUID column); the seeded
+    ones get a stable stand-in."""
     return item.get("_admin", {}).get("policyId", f"policy-{item.get('id', item['name'])}")
+
+
+def _set_common_fields(item: dict[str, Any], body: dict[str, Any], **admin: Any) -> None:
+    """CommonThrottleMappingUtil.updateFieldsFromDTOToPolicy (display name and description as sent), stored by the
+    DAO's insert (setCommonParametersForPolicy) or update, where an empty display name becomes the policy's name;
+    `admin`: the kind's other fields the data API does not serve."""
+    item["_admin"].update(displayName=body.get("displayName") or item["name"], description=body.get("description", ""),
+                          **admin)  # fmt: skip
 
 
 def _set_subscription(item: dict[str, Any], body: dict[str, Any]) -> None:
@@ -1385,45 +1448,75 @@ def _set_subscription(item: dict[str, Any], body: dict[str, Any]) -> None:
     item.pop("rateLimitTimeUnit", None)
     if not ai_quota and body.get("rateLimitTimeUnit") is not None:
         item["rateLimitTimeUnit"] = body["rateLimitTimeUnit"]
-    # updateSubscriptionPolicy (and setCommonParametersForPolicy on add): an empty display name is stored as the name.
-    item["_admin"].update(displayName=body.get("displayName") or item["name"],
-                          description=body.get("description", ""), billingPlan=body.get("billingPlan"),
-                          subscriberCount=0 if ai_quota else body.get("subscriberCount", 0))  # fmt: skip
+    _set_common_fields(item, body, billingPlan=body.get("billingPlan"),
+                       subscriberCount=0 if ai_quota else body.get("subscriberCount", 0))  # fmt: skip
+
+
+def _set_application(item: dict[str, Any], body: dict[str, Any]) -> None:
+    """An ApplicationThrottlePolicy DTO into a data API item, as ApplicationThrottlePolicyMappingUtil
+    .fromApplicationThrottlePolicyDTOToModel maps it and ApiMgtDAO.addApplicationPolicy/updateApplicationPolicy
+    store it: the limit by CommonThrottleMappingUtil.fromDTOToQuotaPolicy; the burstLimit only with a count above 0
+    and a unit, otherwise the model's 0 and null, which the DAO writes too (a burst left out is removed). The data
+    API serves it as `burstLimit` (fromApplicationPolicyToApplicationPolicyListDTO), a null unit left out as its
+    JSON leaves it out."""
+    default_limit = _data_limit(body["defaultLimit"])
+    sent = body.get("burstLimit") or {}
+    burst = {"rateLimitCount": 0}
+    if (sent.get("rateLimitCount") or 0) > 0 and sent.get("rateLimitTimeUnit") is not None:
+        burst = {"rateLimitCount": sent["rateLimitCount"], "rateLimitTimeUnit": sent["rateLimitTimeUnit"]}
+    item.update(quotaType=default_limit["quotaType"], defaultLimit=default_limit, burstLimit=burst)
+    _set_common_fields(item, body)
+
+
+def _policy_event(item: dict[str, Any], policy_type: str, burst: dict[str, Any], **own: Any) -> dict[str, Any]:
+    """What a SubscriptionPolicyEvent and an ApplicationPolicyEvent share (carbon-apimgt `impl/notifier/events/`):
+    the policy's numeric id (APIProviderImpl.addPolicy/updatePolicy read it back), name, quota type and burst
+    control (`burst`: where the item keeps it), and no limit (a consumer reads it from the data API); `own`: the
+    kind's other fields. AbstractNotifier's Gson leaves a null burst unit out."""
+    event = {"policyId": item["id"], "policyName": item["name"], "quotaType": item["quotaType"],
+             "rateLimitCount": burst.get("rateLimitCount", 0), **own, "policyType": policy_type}  # fmt: skip
+    if burst.get("rateLimitTimeUnit") is not None:
+        event["rateLimitTimeUnit"] = burst["rateLimitTimeUnit"]
+    return event
 
 
 def _subscription_policy_event(item: dict[str, Any]) -> dict[str, Any]:
-    """A SubscriptionPolicyEvent's own fields (carbon-apimgt `impl/notifier/events/SubscriptionPolicyEvent.java`):
-    no limit (a consumer reads it from the data API); AbstractNotifier's Gson leaves a null burst unit out."""
-    event = {
-        "policyId": item["id"],
+    """SubscriptionPolicyEvent (`SubscriptionPolicyEvent.java`): its own fields besides the shared ones."""
+    return _policy_event(item, "SUBSCRIPTION", item, subscriberCount=item.get("_admin", {}).get("subscriberCount", 0),
+                         stopOnQuotaReach=item.get("stopOnQuotaReach", False),
+                         graphQLMaxDepth=item.get("graphQLMaxDepth", 0),
+                         graphQLMaxComplexity=item.get("graphQLMaxComplexity", 0))  # fmt: skip
+
+
+def _application_policy_event(item: dict[str, Any]) -> dict[str, Any]:
+    """ApplicationPolicyEvent (`ApplicationPolicyEvent.java`): only the shared fields, policyType APPLICATION."""
+    return _policy_event(item, "APPLICATION", item["burstLimit"])
+
+
+def _throttle_policy_dto(item: dict[str, Any], policy_type: str, deployed: bool) -> dict[str, Any]:
+    """The fields every admin ThrottlePolicy DTO shares: CommonThrottleMappingUtil.updateFieldsFromToPolicyToDTO
+    (policyId the UUID, displayName, isDeployed, description, policyName), the kind's `type` and the limit as
+    fromQuotaPolicyToDTO maps the stored one (a bandwidth limit as `bandwidth` {dataAmount, dataUnit, timeUnit,
+    unitTime})."""
+    admin = item.get("_admin", {})
+    return {
+        "policyId": _policy_uuid(item),
         "policyName": item["name"],
-        "quotaType": item["quotaType"],
-        "subscriberCount": item.get("_admin", {}).get("subscriberCount", 0),
-        "rateLimitCount": item.get("rateLimitCount", 0),
-        "stopOnQuotaReach": item.get("stopOnQuotaReach", False),
-        "graphQLMaxDepth": item.get("graphQLMaxDepth", 0),
-        "graphQLMaxComplexity": item.get("graphQLMaxComplexity", 0),
-        "policyType": "SUBSCRIPTION",
+        "displayName": admin.get("displayName", item["name"]),
+        "description": admin.get("description", ""),
+        "isDeployed": deployed,
+        "type": policy_type,
+        "defaultLimit": _admin_limit(item["defaultLimit"]),
     }
-    if item.get("rateLimitTimeUnit") is not None:
-        event["rateLimitTimeUnit"] = item["rateLimitTimeUnit"]
-    return event
 
 
 def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
     """A subscription policy as the Admin API shows it (admin.v1 `SubscriptionThrottlePolicyMappingUtil
-    .fromSubscriptionThrottlePolicyToDTO`): its limit as CommonThrottleMappingUtil.fromQuotaPolicyToDTO maps the
-    stored one (a bandwidth limit as `bandwidth` {dataAmount, dataUnit, timeUnit, unitTime}); a null burst unit,
-    which APIM answers as null and the spec refuses, is left out."""
+    .fromSubscriptionThrottlePolicyToDTO`); a null burst unit, which APIM answers as null and the spec refuses, is
+    left out."""
     admin = item.get("_admin", {})
     dto = {
-        "policyId": _subscription_policy_id(item),
-        "policyName": item["name"],
-        "displayName": admin.get("displayName", item["name"]),
-        "description": admin.get("description", ""),
-        "isDeployed": True,
-        "type": "SubscriptionThrottlePolicy",
-        "defaultLimit": _admin_limit(item["defaultLimit"]),
+        **_throttle_policy_dto(item, "SubscriptionThrottlePolicy", deployed=True),
         "rateLimitCount": item.get("rateLimitCount", 0),
         "stopOnQuotaReach": item.get("stopOnQuotaReach", False),
         "billingPlan": admin.get("billingPlan", "FREE"),  # APIM's own tiers: APIConstants.BILLING_PLAN_FREE
@@ -1437,6 +1530,16 @@ def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
     if dto["billingPlan"] is None:  # an update without one stores null (updateSubscriptionPolicy)
         del dto["billingPlan"]
     return dto
+
+
+def _application_policy_dto(item: dict[str, Any]) -> dict[str, Any]:
+    """An application policy as the Admin API shows it (admin.v1 `ApplicationThrottlePolicyMappingUtil
+    .fromApplicationThrottlePolicyToDTO`): a burstLimit always, its count 0 without burst control (its null unit,
+    which the spec refuses, left out as in the data API's item). isDeployed false: nothing sets it for an
+    application policy (Policy's default, which addApplicationPolicy stores; APIUtil's default tenant application
+    policies setDeployed(false))."""
+    return {**_throttle_policy_dto(item, "ApplicationThrottlePolicy", deployed=False),
+            "burstLimit": copy.deepcopy(item.get("burstLimit") or {"rateLimitCount": 0})}  # fmt: skip
 
 
 _QUOTA_TYPES = {  # PolicyConstants: the admin API's limit type → the quota type stored and served

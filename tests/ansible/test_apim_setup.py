@@ -24,7 +24,7 @@ import requests
 import yaml
 from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
 
-from apim_adapter import catalog
+from apim_adapter import catalog, decision, errors
 from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
 from harness import apim_rest
@@ -66,6 +66,21 @@ SOFT = {"name": "SoftHundred", "description": "100 requests a minute, counted, n
         "stop_on_quota_reach": False}  # fmt: skip
 
 
+# An application policy as a user declares it (roles/apim_setup/defaults/main.yml), with burst control; the subscribed
+# application names it here only (the dev inventory's applications keep APIM's Unlimited: the secured flow's
+# throttled application must be limited by its subscription tier alone).
+PER_USER = {"name": "PerUserHundred", "description": "100 requests a minute for each user, at most 10 a second.",
+            "request_count": 100, "unit_time": 1, "time_unit": "min",
+            "burst": {"count": 10, "time_unit": "sec"}}  # fmt: skip
+
+
+def applications_naming_per_user() -> dict:
+    """The role's default apim_setup_applications (what inventories/dev uses), the subscribed one on PER_USER."""
+    apps = yaml.safe_load((ROOT / "roles/apim_setup/defaults/main.yml").read_text())["apim_setup_applications"]
+    apps["subscribed"]["throttling_policy"] = PER_USER["name"]
+    return apps
+
+
 def dev_subscription_policies() -> list[dict]:
     """inventories/dev's apim_setup_subscription_policies (Tiny, the throttled application's tier)."""
     return yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())[
@@ -93,6 +108,8 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     extra = extra_vars(double, tls, directory, apim_setup_retries=1, apim_setup_delay=0,
                        stack_api_from_service=False, apim_setup_advanced_policies=[ADVANCED],
                        apim_setup_subscription_policies=[*dev_subscription_policies(), FIVE_MEGS, SOFT],
+                       apim_setup_application_policies=[PER_USER],
+                       apim_setup_applications=applications_naming_per_user(),
                        apim_setup_api=dev_api_with_advanced_policy())  # fmt: skip
     env = {"ANSIBLE_NOCOLOR": "1"}
     runs = []
@@ -113,9 +130,9 @@ def recap(stdout: str) -> dict[str, int]:
 
 def test_first_run_creates_everything_and_the_second_changes_nothing(converged) -> None:
     _, _, [(first, _), (second, _)], _ = converged
-    # Key manager, the subscription policies and the advanced policy (a change per task, whatever the items), API,
+    # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
     # revision, deployment, publish, 3 applications, 2 subscriptions, 3 keys.
-    assert recap(first)["changed"] == 15, first[-4000:]
+    assert recap(first)["changed"] == 16, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
 
@@ -269,6 +286,45 @@ def test_the_bandwidth_tier_and_the_soft_tier_reach_the_adapter_as_declared(conv
     assert not [e for e in creates if "defaultLimit" in e]
 
 
+def test_the_application_policy_is_created_and_limits_each_user_of_the_application_naming_it(converged, session):
+    """The declared application policy in the admin API, the subscribed application on it, and what the adapter
+    reads of both (the internal data API): a quota and a burst for each user of the application, as APIM's gateway
+    keys them (applicationId:authorizedUser)."""
+    double, _, _, _ = converged
+    listed = session.get(f"{double.url}{ADMIN}/throttling/policies/application").json()["list"]
+    # APIM's own four, and the role's.
+    assert [p["policyName"] for p in listed] == ["50PerMin", "20PerMin", "10PerMin", "Unlimited", "PerUserHundred"]
+    [mine] = [p for p in listed if p["policyName"] == PER_USER["name"]]
+    policy = session.get(f"{double.url}{ADMIN}/throttling/policies/application/{mine['policyId']}").json()
+    assert (policy["description"], policy["defaultLimit"], policy["burstLimit"]) == (
+        PER_USER["description"],
+        {"type": "REQUESTCOUNTLIMIT", "requestCount": {"requestCount": 100, "unitTime": 1, "timeUnit": "min"}},
+        {"rateLimitCount": 10, "rateLimitTimeUnit": "sec"},
+    )
+    apps = {a["name"]: a for a in session.get(double.url + DEVPORTAL + "/applications").json()["list"]}
+    assert {name: a["throttlingPolicy"] for name, a in apps.items()} == {
+        "SubscribedApp": "PerUserHundred", "ThrottledApp": "Unlimited", "UnsubscribedApp": "Unlimited"}  # fmt: skip
+    [served] = internal(double, "application-policies", policyName=PER_USER["name"])
+    assert (served["quotaType"], served["defaultLimit"], served["burstLimit"]) == (
+        "requestCount",
+        {"quotaType": "requestCount", "requestCount": {"requestCount": 100, "unitTime": 1, "timeUnit": "min"}},
+        {"rateLimitCount": 10, "rateLimitTimeUnit": "sec"},
+    )
+    built = catalog.build({"applications": internal(double, "applications"),
+                           "applicationPolicies": internal(double, "application-policies")}, lenient=True)  # fmt: skip
+    [app] = [a for a in built.applications.values() if a.name == "SubscribedApp"]
+    per_user = built.application_policies[app.policy]
+    assert (per_user.limit, per_user.burst) == (Limit(100, 60), Limit(10, 1))
+    alice, bob = (decision.application_counters(built, app, user) for user in ("alice", "bob"))
+    assert [(c.limit, c.error) for c in alice] == [(Limit(100, 60), errors.THROTTLED_APPLICATION),
+                                                   (Limit(10, 1), errors.BURST_APPLICATION)]  # fmt: skip
+    assert {c.key for c in alice}.isdisjoint(c.key for c in bob)  # each user has the whole tier
+    # Published as APIM's ApplicationPolicyEvent, which names the policy for the adapter to pull (no limit in it).
+    [create] = [e for _, kind, e in double.events if kind == "POLICY_CREATE" and e["policyType"] == "APPLICATION"]
+    assert create == {"policyId": served["id"], "policyName": "PerUserHundred", "quotaType": "requestCount",
+                      "rateLimitCount": 10, "rateLimitTimeUnit": "sec", "policyType": "APPLICATION"}  # fmt: skip
+
+
 def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
     double, _, _, extra = converged
     variables = json.loads(extra.read_text())
@@ -289,7 +345,9 @@ def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(c
 @pytest.fixture(scope="module")
 def changed_run(converged, session, tmp_path_factory):
     """A third run, with the inventory changed: ADVANCED's first group limited to 50, FiveMegs raised to 10 MB a
-    minute without burst control. The policies' ids before and after, by kind and name, and the run's output."""
+    minute without burst control, PER_USER's burst control alone changed (30 a minute: what the role compares of an
+    application policy includes its burstLimit). The policies' ids before and after, by kind and name, and the run's
+    output."""
     double, _, _, extra = converged
     changed_advanced = copy.deepcopy(ADVANCED)
     changed_advanced["condition_groups"][0]["request_count"] = 50
@@ -297,6 +355,7 @@ def changed_run(converged, session, tmp_path_factory):
     variables = json.loads(extra.read_text())
     variables["apim_setup_advanced_policies"] = [changed_advanced]
     variables["apim_setup_subscription_policies"] = [*dev_subscription_policies(), ten_megs, SOFT]
+    variables["apim_setup_application_policies"] = [PER_USER | {"burst": {"count": 30, "time_unit": "min"}}]
     path = tmp_path_factory.mktemp("changed") / "changed.json"
     path.write_text(json.dumps(variables))
     path.chmod(0o600)
@@ -304,7 +363,7 @@ def changed_run(converged, session, tmp_path_factory):
     def policy_ids() -> dict[str, dict[str, str]]:
         return {kind: {p["policyName"]: p["policyId"] for p in
                        session.get(f"{double.url}{ADMIN}/throttling/policies/{kind}").json()["list"]}
-                for kind in ("advanced", "subscription")}  # fmt: skip
+                for kind in ("advanced", "subscription", "application")}  # fmt: skip
 
     before = policy_ids()
     result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
@@ -315,16 +374,17 @@ def changed_run(converged, session, tmp_path_factory):
 
 def test_the_changed_policies_are_updated_in_place_and_nothing_else(converged, changed_run) -> None:
     """Last in this module with the next: they change the double. One update task of each kind changed, the
-    policies kept their ids, and only the two changed policies were sent again (the runs before sent none)."""
+    policies kept their ids, and only the three changed policies were sent again (the runs before sent none)."""
     double, _, _, _ = converged
     before, after, stdout = changed_run
-    assert recap(stdout)["changed"] == 2, stdout[-4000:]
+    assert recap(stdout)["changed"] == 3, stdout[-4000:]
     assert after == before
     updates = [
         (s.operation[1], s.body["policyName"]) for s in double.responses if s.operation and s.operation[2] == "put"
     ]
     assert updates == [("/throttling/policies/subscription/{policyId}", "FiveMegs"),
-                       ("/throttling/policies/advanced/{policyId}", ADVANCED["name"])]  # fmt: skip
+                       ("/throttling/policies/advanced/{policyId}", ADVANCED["name"]),
+                       ("/throttling/policies/application/{policyId}", PER_USER["name"])]  # fmt: skip
 
 
 def test_a_changed_advanced_policy_reaches_the_data_api(converged, changed_run) -> None:
@@ -348,3 +408,18 @@ def test_a_changed_subscription_policy_reaches_the_data_api(converged, changed_r
         Limit(10 << 20, 60, data=True), None)  # fmt: skip
     [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE" and e["policyType"] == "SUBSCRIPTION"]
     assert (update["policyName"], update["policyId"], update["rateLimitCount"]) == ("FiveMegs", served["id"], 0)
+
+
+def test_a_changed_application_policy_reaches_the_data_api(converged, changed_run) -> None:
+    """The new burst control, and the quota kept, where the adapter reads them; published as POLICY_UPDATE of the
+    same policy."""
+    double, _, _, _ = converged
+    [served] = internal(double, "application-policies", policyName=PER_USER["name"])
+    assert (served["defaultLimit"]["requestCount"]["requestCount"], served["burstLimit"]) == (
+        100, {"rateLimitCount": 30, "rateLimitTimeUnit": "min"})  # fmt: skip
+    built = catalog.build({"applicationPolicies": [served]}, lenient=True)
+    per_user = built.application_policies[PER_USER["name"]]
+    assert (per_user.limit, per_user.burst) == (Limit(100, 60), Limit(30, 60))
+    [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE" and e["policyType"] == "APPLICATION"]
+    assert (update["policyName"], update["policyId"], update["rateLimitCount"], update["rateLimitTimeUnit"]) == (
+        PER_USER["name"], served["id"], 30, "min")  # fmt: skip

@@ -121,6 +121,24 @@ BAD_VARS = [
         },
         "data_unit must be one of",
     ),
+    (
+        "apim_setup",
+        {
+            "apim_setup_base_url": "https://x",
+            "apim_setup_admin_password": "x",
+            "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+            "apim_setup_application_policies": [
+                {
+                    "name": "PerUser",
+                    "request_count": 5,
+                    "unit_time": 1,
+                    "time_unit": "min",
+                    "burst": {"count": 1, "time_unit": "hour"},
+                }
+            ],
+        },
+        "time_unit must be one of: sec, min",
+    ),
 ]
 
 

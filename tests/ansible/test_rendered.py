@@ -206,6 +206,7 @@ def test_apim_setup_throttling_policy_bodies_match_wso2_spec(rendered: dict) -> 
     """Each policy's body is what the role creates it with and updates it to."""
     policies = rendered["apim_setup"]["policies"]
     assert policies["subscription"]
+    assert set(policies["application"]) == {"PerUserHundred", "PerUserMegabyte"}  # conftest's RENDER_EXTRA_VARS
     for kind, bodies in policies.items():
         for body in bodies.values():
             _check("admin", f"/throttling/policies/{kind}", "post", body)

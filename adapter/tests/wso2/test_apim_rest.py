@@ -360,6 +360,70 @@ def test_a_subscription_policy_update_replaces_all_but_its_name_and_is_published
     assert client("POST", f"{ADMIN}/throttling/policies/subscription", json=unbilled).status_code == 500
 
 
+APP_POLICY = {"policyName": "PerUser", "displayName": "PerUser", "description": "5 a minute, 2 a second",
+              "defaultLimit": POLICY["defaultLimit"],
+              "burstLimit": {"rateLimitCount": 2, "rateLimitTimeUnit": "sec"}}  # fmt: skip
+
+
+def test_an_application_policy_is_checked_created_and_published_as_apims_admin_api_does(client, apim) -> None:
+    """throttlingPoliciesApplicationPost: APIM's own four listed before, the name checked (900706) and unique (409);
+    the policy as fromApplicationThrottlePolicyToDTO answers it, the data API's item (the burstLimit the adapter
+    enforces) and the ApplicationPolicyEvent's own fields; an application can then name it."""
+    url = f"{ADMIN}/throttling/policies/application"
+    own = ["50PerMin", "20PerMin", "10PerMin", "Unlimited"]
+    assert [p["policyName"] for p in client("GET", url).json()["list"]] == own
+    created = client("POST", url, json=APP_POLICY)
+    assert created.status_code == 201, created.text
+    answer = created.json()
+    assert (answer["type"], answer["isDeployed"], answer["burstLimit"]) == (
+        "ApplicationThrottlePolicy", False, {"rateLimitCount": 2, "rateLimitTimeUnit": "sec"})  # fmt: skip
+    assert client("GET", f"{url}/{answer['policyId']}").json() == answer
+    assert [p["policyName"] for p in client("GET", url).json()["list"]] == [*own, "PerUser"]
+    again = client("POST", url, json={**APP_POLICY, "description": "another"})
+    assert (again.status_code, again.json()["description"]) == (
+        409, "Application Policy with name PerUser already exists")  # fmt: skip
+    refused = client("POST", url, json={**APP_POLICY, "policyName": "Per User"})
+    assert (refused.status_code, refused.json()["code"]) == (400, 900706)
+    [served] = data_api(client, "application-policies", policyName="PerUser").json()["list"]
+    assert (served["quotaType"], served["defaultLimit"]["requestCount"]["requestCount"], served["burstLimit"]) == (
+        "requestCount", 5, {"rateLimitCount": 2, "rateLimitTimeUnit": "sec"})  # fmt: skip
+    [(topic, kind, event)] = [e for e in apim.events if e[1] == "POLICY_CREATE"]
+    assert (topic, kind) == ("notification", "POLICY_CREATE")
+    assert event == {"policyId": served["id"], "policyName": "PerUser", "quotaType": "requestCount",
+                     "rateLimitCount": 2, "rateLimitTimeUnit": "sec", "policyType": "APPLICATION"}  # fmt: skip
+    app = client("POST", f"{DEVPORTAL}/applications", json={"name": "OnPerUser", "throttlingPolicy": "PerUser"})
+    assert (app.status_code, app.json()["throttlingPolicy"]) == (201, "PerUser")
+
+
+def test_an_application_policy_update_keeps_its_name_and_replaces_the_rest(client, apim) -> None:
+    """throttlingPoliciesApplicationPolicyIdPut: an unknown id → 404; the existing name kept, the rest as sent: a
+    burst left out, or without a count above 0, is removed (fromApplicationThrottlePolicyDTOToModel, and
+    updateApplicationPolicy writes both columns); POLICY_UPDATE published."""
+    url = f"{ADMIN}/throttling/policies/application"
+    policy_id = client("POST", url, json=APP_POLICY).json()["policyId"]
+    missing = client("GET", f"{url}/no-such-id")
+    assert (missing.status_code, missing.json()["description"]) == (
+        404, "Requested application policy with Id 'no-such-id' not found")  # fmt: skip
+    assert client("PUT", f"{url}/no-such-id", json=APP_POLICY).status_code == 404
+    bandwidth = {"type": "BANDWIDTHLIMIT", "bandwidth": {"dataAmount": 1, "dataUnit": "KB", "timeUnit": "min",
+                                                         "unitTime": 1}}  # fmt: skip
+    unbursted = {k: v for k, v in APP_POLICY.items() if k != "burstLimit"}
+    renamed = {**unbursted, "policyName": "Renamed", "defaultLimit": bandwidth}
+    updated = client("PUT", f"{url}/{policy_id}", json=renamed)
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["policyName"], updated.json()["defaultLimit"], updated.json()["burstLimit"]) == (
+        "PerUser", bandwidth, {"rateLimitCount": 0})  # fmt: skip
+    [served] = data_api(client, "application-policies", policyName="PerUser").json()["list"]
+    assert (served["quotaType"], served["burstLimit"]) == ("bandwidthVolume", {"rateLimitCount": 0})
+    assert not data_api(client, "application-policies", policyName="Renamed").json()["list"]
+    topic, kind, event = apim.events[-1]
+    assert (topic, kind, event["policyId"], event["policyName"], event["quotaType"], event["rateLimitCount"]) == (
+        "notification", "POLICY_UPDATE", served["id"], "PerUser", "bandwidthVolume", 0)  # fmt: skip
+    assert "rateLimitTimeUnit" not in event
+    no_count = {**APP_POLICY, "burstLimit": {"rateLimitCount": 0, "rateLimitTimeUnit": "min"}}
+    assert client("PUT", f"{url}/{policy_id}", json=no_count).json()["burstLimit"] == {"rateLimitCount": 0}
+
+
 def test_applications_subscriptions_and_keys_land_in_the_data_api(client, apim) -> None:
     client("POST", f"{ADMIN}/key-managers", json=KEY_MANAGER)
     api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
@@ -644,6 +708,45 @@ def test_the_adapter_follows_a_bandwidth_subscription_policy_through_the_event_h
     kind, built = asyncio.run(scenario())
     assert kind == "POLICY_CREATE"
     assert built.subscription_policies["FiveMegs"].limit == Limit(5 << 20, 60, data=True)
+
+
+def test_the_adapter_follows_an_application_policy_through_the_event_hub(follower) -> None:
+    """An application policy created and then updated through the admin API: the adapter pulls it by the name in
+    each ApplicationPolicyEvent (policyType APPLICATION) and enforces its quota and its burstLimit."""
+    import asyncio
+
+    from apim_adapter.catalog import Limit
+
+    url = f"{ADMIN}/throttling/policies/application"
+
+    def create() -> str:
+        created = follower.client("POST", url, json=APP_POLICY)
+        assert created.status_code == 201, created.text
+        return created.json()["policyId"]
+
+    def update(policy_id: str) -> None:
+        sent = {**APP_POLICY, "burstLimit": {"rateLimitCount": 1, "rateLimitTimeUnit": "min"}}
+        assert follower.client("PUT", f"{url}/{policy_id}", json=sent).status_code == 200
+
+    async def scenario() -> list[Any]:
+        seen = []
+        try:
+            follower.cp.snapshot = await follower.cp.pull()
+            policy_id = await asyncio.to_thread(create)
+            [created] = await asyncio.to_thread(follower.events, 1)
+            await follower.cp.apply(created)
+            seen.append((created.type, follower.built().application_policies["PerUser"]))
+            await asyncio.to_thread(update, policy_id)
+            [updated] = await asyncio.to_thread(follower.events, 1)
+            await follower.cp.apply(updated)
+            seen.append((updated.type, follower.built().application_policies["PerUser"]))
+            return seen
+        finally:
+            await follower.cp.api.close()
+
+    [(first, created), (second, updated)] = asyncio.run(scenario())
+    assert (first, created.limit, created.burst) == ("POLICY_CREATE", Limit(5, 60), Limit(2, 1))
+    assert (second, updated.burst) == ("POLICY_UPDATE", Limit(1, 60))
 
 
 def test_an_api_with_subscriptions_cannot_be_deleted_and_sample_apis_are_in_the_publisher(apim_factory, test_ca):
