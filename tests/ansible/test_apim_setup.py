@@ -165,7 +165,8 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
                                                                             "APPROVED")]  # fmt: skip
     full = session.get(f"{double.url}{PUBLISHER}/apis/{api['id']}").json()
     # Its own tiers and every subscription policy the role declares.
-    assert set(full["policies"]) == {"Gold", "Silver", "Bronze", "Unlimited", "Tiny", "FiveMegs", "SoftHundred"}
+    assert set(full["policies"]) == {"Gold", "Silver", "Bronze", "Unlimited", "Tiny", "TenMegs", "FiveMegs",
+                                     "SoftHundred"}  # fmt: skip
     assert {op["target"]: op["scopes"] for op in full["operations"]}["/ip"] == ["scope_ip"]
     # What the gateways and the adapter read: the internal data API, for the environment deployed to.
     [row] = internal(double, "apis", gatewayLabel="Default")
@@ -281,6 +282,7 @@ def test_the_bandwidth_tier_and_the_soft_tier_reach_the_adapter_as_declared(conv
     creates = [e for _, kind, e in double.events if kind == "POLICY_CREATE" and e["policyType"] == "SUBSCRIPTION"]
     assert [(e["policyName"], e["quotaType"], e["rateLimitCount"], e.get("rateLimitTimeUnit"), e["stopOnQuotaReach"])
             for e in creates] == [("Tiny", "requestCount", 0, None, True),
+                                  ("TenMegs", "bandwidthVolume", 20, "sec", True),
                                   ("FiveMegs", "bandwidthVolume", 10, "sec", True),
                                   ("SoftHundred", "requestCount", 5, "sec", False)]  # fmt: skip
     assert not [e for e in creates if "defaultLimit" in e]
