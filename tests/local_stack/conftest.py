@@ -6,21 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from harness.helpers import ROOT, run_ansible
+from render_stack import render_local_stack  # tests/local_stack, on sys.path as the tests' own directory
 
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("local-stack")
-    result = run_ansible(
-        "ansible-playbook",
-        "-i",
-        ROOT / "inventories/local",
-        "-e",
-        f"render_dir={out}",
-        Path(__file__).with_name("render.yml"),
-    )
+    result = render_local_stack(out)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return out
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import yaml
+from render_stack import render_local_stack  # tests/local_stack, on sys.path as the tests' own directory
+
+from apim_adapter import catalog as catalog_module
+from apim_adapter.catalog import Limit
 from harness.helpers import VENV_BIN
 
 
@@ -53,3 +58,28 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
     }
     tiers = {p["name"]: p["defaultLimit"]["requestCount"] for p in catalog["subscriptionPolicies"]}
     assert tiers["Tiny"] == {"requestCount": 3, "timeUnit": "min", "unitTime": 1}
+
+
+def test_tiers_can_count_bytes_have_burst_control_or_be_soft(tmp_path: Path) -> None:
+    """What a user of the local stack declares beside its tiers reaches the adapter as APIM's data API would serve
+    it: the adapter's catalog (through the role's own validation, `apim-adapter validate`) enforces each."""
+    tiers = [
+        *({"name": name, "requests": 5000} for name in ("Gold", "Silver", "Tiny")),  # what the applications name
+        {"name": "OneMeg", "data_amount": 1, "data_unit": "MB", "burst": {"count": 10}},
+        {"name": "Soft", "requests": 100, "stop_on_quota_reach": False},
+    ]
+    result = render_local_stack(tmp_path, local_adapter_tiers=tiers)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    built = catalog_module.build(yaml.safe_load((tmp_path / "adapter/catalog.yaml").read_text()))
+    one_meg, soft = built.subscription_policies["OneMeg"], built.subscription_policies["Soft"]
+    assert (one_meg.limit, one_meg.burst, one_meg.stop_on_quota_reach) == (
+        Limit(1 << 20, 60, data=True),
+        Limit(10, 1),
+        True,
+    )
+    assert (soft.limit, soft.stop_on_quota_reach) == (Limit(100, 60), False)
+    both = render_local_stack(
+        tmp_path / "both", local_adapter_tiers=[{"name": "Both", "requests": 1, "data_amount": 1}]
+    )
+    assert both.returncode != 0
+    assert "Tier Both: either requests or, for a bandwidth tier, data_amount (with data_unit)." in both.stdout

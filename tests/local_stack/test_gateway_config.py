@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import yaml
+from render_stack import render_local_stack
 
 from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, HEADER_ALLOWLIST, envoy_bin
-from harness.helpers import ROOT, run_ansible
 
 
 def _http_connection_manager(config: dict) -> dict:
@@ -107,11 +106,7 @@ def test_the_gateway_can_send_the_body_with_the_check_as_istiod_would(tmp_path: 
     """local_gateway_ext_authz_include_request_body is the provider's includeRequestBodyInCheck (what counts APIM
     bandwidth tiers on bodies without Content-Length); the role's render has Envoy validate the result."""
     body = {"max_request_bytes": 65536, "allow_partial_message": True}
-    result = run_ansible(
-        "ansible-playbook", "-i", ROOT / "inventories/local", "-e", f"render_dir={tmp_path}",
-        "-e", json.dumps({"local_gateway_ext_authz_include_request_body": body}),
-        Path(__file__).with_name("render.yml"),
-    )  # fmt: skip
+    result = render_local_stack(tmp_path, local_gateway_ext_authz_include_request_body=body)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     config = yaml.safe_load((tmp_path / "envoy.yaml").read_text())
     ext_authz, _ = _http_connection_manager(config)["http_filters"]
