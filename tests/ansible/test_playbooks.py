@@ -24,6 +24,12 @@ def test_site_playbook_syntax_with_each_inventory(inventory: str) -> None:
 
 
 # A role given a missing or mistyped variable stops before its first task with the spec's message.
+# What apim_setup requires, for the cases that test one of its other variables.
+APIM_SETUP_REQUIRED = {
+    "apim_setup_base_url": "https://x",
+    "apim_setup_admin_password": "x",
+    "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+}
 BAD_VARS = [
     (
         "kind_cluster",
@@ -100,9 +106,7 @@ BAD_VARS = [
     (
         "apim_setup",
         {
-            "apim_setup_base_url": "https://x",
-            "apim_setup_admin_password": "x",
-            "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+            **APIM_SETUP_REQUIRED,
             "apim_setup_subscription_policies": [
                 {"name": "Tiny", "request_count": 5, "unit_time": 1, "time_unit": "week"}
             ],
@@ -112,9 +116,7 @@ BAD_VARS = [
     (
         "apim_setup",
         {
-            "apim_setup_base_url": "https://x",
-            "apim_setup_admin_password": "x",
-            "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+            **APIM_SETUP_REQUIRED,
             "apim_setup_subscription_policies": [
                 {"name": "Huge", "data_amount": 5, "data_unit": "GB", "unit_time": 1, "time_unit": "min"}
             ],
@@ -124,9 +126,7 @@ BAD_VARS = [
     (
         "apim_setup",
         {
-            "apim_setup_base_url": "https://x",
-            "apim_setup_admin_password": "x",
-            "apim_setup_key_manager": {"name": "k", "issuer": "i", "base_url": "b", "username": "u", "password": "p"},
+            **APIM_SETUP_REQUIRED,
             "apim_setup_application_policies": [
                 {
                     "name": "PerUser",
