@@ -44,7 +44,7 @@ def test_the_secured_flows_inputs_resolve_in_its_own_play(inventory: str) -> Non
         pytest.skip(f"inventories/{inventory} gives the secured flow nothing")
     shown = "{{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}"
     result = run_ansible("ansible", "-i", f"inventories/{inventory}", "secured_flow", "-m", "debug", "-a",
-                         f"msg={shown}", "-o")  # fmt: skip
+                         f"msg={shown}")  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
