@@ -1618,18 +1618,9 @@ def _admin_condition(condition: dict[str, Any]) -> dict[str, Any]:
 def _advanced_dto(item: dict[str, Any], info: bool = False) -> dict[str, Any]:
     """AdvancedThrottlePolicyMappingUtil.fromAdvancedPolicyToDTO (or ...ToInfoDTO). isDeployed is false: nothing
     but tests sets an API policy's deployment status (ApiMgtDAO.setPolicyDeploymentStatus)."""
-    admin = item.get("_admin", {})
-    dto = {
-        "policyId": admin.get("policyId", f"policy-{item['name']}"),
-        "policyName": item["name"],
-        "displayName": admin.get("displayName", item["name"]),
-        "description": admin.get("description", ""),
-        "isDeployed": False,
-        "type": "AdvancedThrottlePolicyInfo" if info else "AdvancedThrottlePolicy",
-        "defaultLimit": _admin_limit(item["defaultLimit"]),
-    }
+    dto = _throttle_policy_dto(item, "AdvancedThrottlePolicyInfo" if info else "AdvancedThrottlePolicy", deployed=False)
     if not info:
-        descriptions = admin.get("groupDescriptions", [])
+        descriptions = item.get("_admin", {}).get("groupDescriptions", [])
         groups = []
         for i, g in enumerate(item.get("conditionGroups", [])):
             ordered = sorted(g["condition"], key=lambda c: _CONDITION_ORDER.index(c["conditionType"]))

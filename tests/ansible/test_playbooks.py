@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+from local_play import run_local_play  # tests/ansible, on sys.path as the tests' own directory
 
 from harness.helpers import ROOT, VENV_BIN, run_ansible
 
@@ -178,28 +179,10 @@ def test_role_rejects_bad_variables_with_its_argument_spec(tmp_path, role: str, 
     assert message in output, output[-3000:]
 
 
-def _run_local_play(playbook, extra_vars: dict, *flags: str, **env: str):
-    """ansible-playbook on this machine with the project's roles, the variables given as JSON."""
-    import json
-
-    return run_ansible(
-        "ansible-playbook",
-        *flags,
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(playbook),
-        "-e",
-        json.dumps(extra_vars),
-        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles"), **env},
-    )
-
-
 def _run_role_in_check_mode(tmp_path, role: str, extra_vars: dict):
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- hosts: localhost\n  gather_facts: false\n  roles: [{role}]\n")
-    return _run_local_play(playbook, extra_vars, "--check")
+    return run_local_play(playbook, extra_vars, "--check")
 
 
 def test_identity_server_refuses_the_revocation_listener_without_its_jar(tmp_path) -> None:
@@ -241,7 +224,7 @@ def test_helm_release_shows_helms_error_and_never_the_values(tmp_path) -> None:
         "helm_release_values": {"adminPassword": "not-for-the-log-4217"},
         "ansible_python_interpreter": str(VENV_BIN / "python"),
     }
-    result = _run_local_play(playbook, extra, TMPDIR=str(tmp_path))
+    result = run_local_play(playbook, extra, TMPDIR=str(tmp_path))
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "127.0.0.1:1" in output, output[-3000:]

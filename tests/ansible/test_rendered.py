@@ -10,9 +10,10 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from local_play import run_local_play  # tests/ansible, on sys.path as the tests' own directory
 
 from harness import wso2_specs
-from harness.helpers import ROOT, run_ansible, tool, version
+from harness.helpers import ROOT, tool, version
 
 
 def test_render_is_idempotent(rendered: dict) -> None:
@@ -141,9 +142,8 @@ def _istiod_values(tmp_path: Path, providers: list[dict]) -> subprocess.Complete
         f"    - {{ansible.builtin.copy: {{dest: '{out}', content: '{{{{ _istio_istiod_helm_values | to_json }}}}', "
         "mode: '0600'}}\n"
     )
-    extra = json.dumps({"istio_ext_authz_providers": providers, "ansible_python_interpreter": sys.executable})
-    result = run_ansible("ansible-playbook", "-i", "localhost,", "-c", "local", str(play), "-e", extra,
-                         env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})  # fmt: skip
+    extra = {"istio_ext_authz_providers": providers, "ansible_python_interpreter": sys.executable}
+    result = run_local_play(play, extra)
     result.values = json.loads(out.read_text()) if result.returncode == 0 else None
     return result
 
