@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from . import wso2_specs
 from .apim_rest import Fault, ProductApis
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
@@ -276,7 +277,13 @@ class ApimDouble:
     # -- the internal data API ---------------------------------------------------------------------------
 
     def _answer(self, endpoint: str, status: int, body: Any) -> web.Response:
-        response = web.json_response(body, status=status)
+        definition = "Error" if status != 200 else SPEC_OF[endpoint]
+        schema: dict[str, Any] = {"$ref": f"#/definitions/{definition.removesuffix('[]')}"}
+        if definition.endswith("[]"):
+            schema = {"type": "array", "items": schema}
+        response = web.json_response(
+            wso2_specs.as_written(wso2_specs.spec("internal-data"), schema, body), status=status
+        )
         gzipped = response.body is not None and len(response.body) > GZIP_OVER
         if gzipped:
             response.enable_compression(web.ContentCoding.gzip)
@@ -651,8 +658,8 @@ def default_application_policies() -> list[dict]:
     """The application policies APIM creates for a tenant (APIUtil.addDefaultTenantAdvancedThrottlePolicies,
     APIConstants DEFAULT_APP_POLICY_*), as the data API serves them (SubscriptionValidationDataUtil
     .fromApplicationPolicyToApplicationPolicyListDTO: a `burstLimit` always, its count 0 without burst control; its
-    unit is then null, which the spec's schema refuses, so the double leaves it out — the catalog's unit tests read
-    the null)."""
+    unit is then null, which the spec's schema refuses: the double leaves it unset, and its answer writes the null
+    as APIM's Jackson does, wso2_specs.as_written)."""
     from .sample_catalog import requests_per_minute
 
     return [

@@ -237,7 +237,8 @@ class ProductApis:
         )
         if body is None:
             return web.Response(status=status)
-        return web.json_response(body, status=status)
+        written = wso2_specs.as_written(wso2_specs.spec(api), answer_schema(api, template, method, status), body)
+        return web.json_response(written, status=status)
 
     # -- DCR and tokens ----------------------------------------------------------------------------------------
 
@@ -421,6 +422,7 @@ class ProductApis:
                 body = json.loads(await request.text() or "null")
             except ValueError:
                 raise Fault(400, 400, "Bad Request", "Malformed request body.") from None
+            body = wso2_specs.as_read(wso2_specs.spec(api), wso2_specs.request_schema(api, template, method), body)
             errors = wso2_specs.request_errors(api, template, method, body, read_only_allowed=True)
             if errors:
                 # GlobalThrowableMapper: an unrecognized property or a disallowed value is a 400 before the impl.
@@ -1426,9 +1428,10 @@ def _policy_uuid(item: dict[str, Any]) -> str:
 def _set_common_fields(item: dict[str, Any], body: dict[str, Any], **admin: Any) -> None:
     """CommonThrottleMappingUtil.updateFieldsFromDTOToPolicy (display name and description as sent), stored by the
     DAO's insert (setCommonParametersForPolicy) or update, where an empty display name becomes the policy's name;
-    `admin`: the kind's other fields the data API does not serve."""
-    item["_admin"].update(displayName=body.get("displayName") or item["name"], description=body.get("description", ""),
-                          **admin)  # fmt: skip
+    `admin`: the kind's other fields the data API does not serve (a seeded policy gets them on its first update)."""
+    stored = item.setdefault("_admin", {})
+    stored.update(displayName=body.get("displayName") or item["name"], description=body.get("description", ""),
+                  **admin)  # fmt: skip
 
 
 def _set_subscription(item: dict[str, Any], body: dict[str, Any]) -> None:
@@ -1437,7 +1440,7 @@ def _set_subscription(item: dict[str, Any], body: dict[str, Any]) -> None:
     store it: the limit by CommonThrottleMappingUtil.fromDTOToQuotaPolicy (a bandwidth limit's dataAmount and
     dataUnit kept as sent, QUOTA and QUOTA_UNIT), stopOnQuotaReach as sent (the DTO's default false); burst control
     (rateLimitCount, rateLimitTimeUnit) as sent, except for an AI API quota, whose model keeps the int's 0 and a null
-    unit. A null unit (no burst control) is left out of the item, as the data API's JSON leaves it out."""
+    unit. A null unit (no burst control) is left unset; the answer writes it as null (wso2_specs.as_written)."""
     default_limit = _data_limit(body["defaultLimit"])
     ai_quota = body["defaultLimit"]["type"] == "AIAPIQUOTALIMIT"
     item.update(quotaType=default_limit["quotaType"], defaultLimit=default_limit,
@@ -1457,8 +1460,8 @@ def _set_application(item: dict[str, Any], body: dict[str, Any]) -> None:
     .fromApplicationThrottlePolicyDTOToModel maps it and ApiMgtDAO.addApplicationPolicy/updateApplicationPolicy
     store it: the limit by CommonThrottleMappingUtil.fromDTOToQuotaPolicy; the burstLimit only with a count above 0
     and a unit, otherwise the model's 0 and null, which the DAO writes too (a burst left out is removed). The data
-    API serves it as `burstLimit` (fromApplicationPolicyToApplicationPolicyListDTO), a null unit left out as its
-    JSON leaves it out."""
+    API serves it as `burstLimit` (fromApplicationPolicyToApplicationPolicyListDTO), a null unit left unset and
+    written as null (wso2_specs.as_written)."""
     default_limit = _data_limit(body["defaultLimit"])
     sent = body.get("burstLimit") or {}
     burst = {"rateLimitCount": 0}
@@ -1493,18 +1496,22 @@ def _application_policy_event(item: dict[str, Any]) -> dict[str, Any]:
     return _policy_event(item, "APPLICATION", item["burstLimit"])
 
 
-def _throttle_policy_dto(item: dict[str, Any], policy_type: str, deployed: bool) -> dict[str, Any]:
+def _throttle_policy_dto(item: dict[str, Any], policy_type: str) -> dict[str, Any]:
     """The fields every admin ThrottlePolicy DTO shares: CommonThrottleMappingUtil.updateFieldsFromToPolicyToDTO
     (policyId the UUID, displayName, isDeployed, description, policyName), the kind's `type` and the limit as
     fromQuotaPolicyToDTO maps the stored one (a bandwidth limit as `bandwidth` {dataAmount, dataUnit, timeUnit,
-    unitTime})."""
+    unitTime}). isDeployed is the stored flag, false for every policy the double holds: APIM stores its
+    request-count default tiers and default application and advanced policies with setDeployed(false)
+    (APIUtil.addDefaultTenantAdvancedThrottlePolicies), a policy created through this API keeps Policy's default
+    false (the mapping utils never set it), and only tests call ApiMgtDAO.setPolicyDeploymentStatus; APIM's
+    event-count and AI-quota default tiers, stored deployed, are not seeded here."""
     admin = item.get("_admin", {})
     return {
         "policyId": _policy_uuid(item),
         "policyName": item["name"],
         "displayName": admin.get("displayName", item["name"]),
         "description": admin.get("description", ""),
-        "isDeployed": deployed,
+        "isDeployed": False,
         "type": policy_type,
         "defaultLimit": _admin_limit(item["defaultLimit"]),
     }
@@ -1512,11 +1519,11 @@ def _throttle_policy_dto(item: dict[str, Any], policy_type: str, deployed: bool)
 
 def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
     """A subscription policy as the Admin API shows it (admin.v1 `SubscriptionThrottlePolicyMappingUtil
-    .fromSubscriptionThrottlePolicyToDTO`); a null burst unit, which APIM answers as null and the spec refuses, is
-    left out."""
+    .fromSubscriptionThrottlePolicyToDTO`); a null burst unit, which the spec refuses, is left unset and written
+    as null (wso2_specs.as_written)."""
     admin = item.get("_admin", {})
     dto = {
-        **_throttle_policy_dto(item, "SubscriptionThrottlePolicy", deployed=True),
+        **_throttle_policy_dto(item, "SubscriptionThrottlePolicy"),
         "rateLimitCount": item.get("rateLimitCount", 0),
         "stopOnQuotaReach": item.get("stopOnQuotaReach", False),
         "billingPlan": admin.get("billingPlan", "FREE"),  # APIM's own tiers: APIConstants.BILLING_PLAN_FREE
@@ -1535,10 +1542,8 @@ def _admin_policy(item: dict[str, Any]) -> dict[str, Any]:
 def _application_policy_dto(item: dict[str, Any]) -> dict[str, Any]:
     """An application policy as the Admin API shows it (admin.v1 `ApplicationThrottlePolicyMappingUtil
     .fromApplicationThrottlePolicyToDTO`): a burstLimit always, its count 0 without burst control (its null unit,
-    which the spec refuses, left out as in the data API's item). isDeployed false: nothing sets it for an
-    application policy (Policy's default, which addApplicationPolicy stores; APIUtil's default tenant application
-    policies setDeployed(false))."""
-    return {**_throttle_policy_dto(item, "ApplicationThrottlePolicy", deployed=False),
+    which the spec refuses, left unset as in the data API's item, and written as null)."""
+    return {**_throttle_policy_dto(item, "ApplicationThrottlePolicy"),
             "burstLimit": copy.deepcopy(item.get("burstLimit") or {"rateLimitCount": 0})}  # fmt: skip
 
 
@@ -1595,7 +1600,7 @@ def _data_condition(condition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _admin_limit(limit: dict[str, Any]) -> dict[str, Any]:
-    """CommonThrottleMappingUtil.fromQuotaPolicyToDTO (the sibling fields, null in APIM's answer, left out)."""
+    """CommonThrottleMappingUtil.fromQuotaPolicyToDTO (the sibling fields left unset: written as null)."""
     admin_type = next(t for t, (quota, _) in _QUOTA_TYPES.items() if quota == limit["quotaType"])
     field_name = _QUOTA_TYPES[admin_type][1]
     return {"type": admin_type, field_name: copy.deepcopy(limit[field_name])}
@@ -1616,31 +1621,36 @@ def _admin_condition(condition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _advanced_dto(item: dict[str, Any], info: bool = False) -> dict[str, Any]:
-    """AdvancedThrottlePolicyMappingUtil.fromAdvancedPolicyToDTO (or ...ToInfoDTO). isDeployed is false: nothing
-    but tests sets an API policy's deployment status (ApiMgtDAO.setPolicyDeploymentStatus)."""
-    dto = _throttle_policy_dto(item, "AdvancedThrottlePolicyInfo" if info else "AdvancedThrottlePolicy", deployed=False)
+    """AdvancedThrottlePolicyMappingUtil.fromAdvancedPolicyToDTO (or ...ToInfoDTO)."""
+    dto = _throttle_policy_dto(item, "AdvancedThrottlePolicyInfo" if info else "AdvancedThrottlePolicy")
     if not info:
         descriptions = item.get("_admin", {}).get("groupDescriptions", [])
         groups = []
         for i, g in enumerate(item.get("conditionGroups", [])):
             ordered = sorted(g["condition"], key=lambda c: _CONDITION_ORDER.index(c["conditionType"]))
             group = {"limit": _admin_limit(g["defaultLimit"]), "conditions": [_admin_condition(c) for c in ordered]}
-            if i < len(descriptions) and descriptions[i] is not None:  # APIM answers null, which the spec refuses
+            if i < len(descriptions) and descriptions[i] is not None:  # a null is written by as_written
                 group["description"] = descriptions[i]
             groups.append(group)
         dto["conditionalGroups"] = groups
     return dto
 
 
-def validate_served(api: str, template: str, method: str, status: int, body: Any) -> None:
-    """An answer of the product APIs against the spec: an error against `Error`, a success against the operation's
-    answer for its status, unless IMPL_ANSWERS records that the implementation answers otherwise."""
-    document = wso2_specs.spec(api)
+def answer_schema(api: str, template: str, method: str, status: int) -> dict[str, Any] | None:
+    """The schema of an answer of the product APIs: an error's is `Error`, a success's the operation's answer for
+    its status, unless IMPL_ANSWERS records that the implementation answers otherwise; None: no JSON body."""
     if status >= 400:
-        schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
-    elif (api, template, method, status) in IMPL_ANSWERS:
-        schema = IMPL_ANSWERS[(api, template, method, status)]
-    else:
+        return {"$ref": "#/components/schemas/Error"}
+    if (api, template, method, status) in IMPL_ANSWERS:
+        return IMPL_ANSWERS[(api, template, method, status)]
+    return wso2_specs.response_schema(api, template, method, status)
+
+
+def validate_served(api: str, template: str, method: str, status: int, body: Any) -> None:
+    """An answer of the product APIs, as the double decided it (before `wso2_specs.as_written`), against its
+    schema."""
+    schema = answer_schema(api, template, method, status)
+    if schema is None:
         wso2_specs.validate_response(api, template, method, status, body)
         return
-    OAS30ReadValidator({**schema, "components": document["components"]}).validate(body)
+    OAS30ReadValidator({**schema, "components": wso2_specs.spec(api)["components"]}).validate(body)

@@ -4,6 +4,7 @@ SOURCES.md there), and the one validator the tests and the APIM double share: a 
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from typing import Any
@@ -35,13 +36,19 @@ _NoDates.yaml_implicit_resolvers = {
 
 @functools.cache
 def spec(name: str) -> dict[str, Any]:
-    """`publisher`, `devportal` or `admin`."""
+    """`publisher`, `devportal`, `admin` or `internal-data`."""
     return yaml.load((SPECS / f"{name}-api.yaml").read_text(), Loader=_NoDates)  # noqa: S506 - a SafeLoader
 
 
 def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow `$ref`s: `#/components/schemas/X` (OpenAPI 3) or `#/definitions/X` (the internal API's Swagger 2.0)."""
     while "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        name = schema["$ref"].rsplit("/", 1)[1]
+        schema = (
+            document["definitions"][name]
+            if "/definitions/" in schema["$ref"]
+            else document["components"]["schemas"][name]
+        )
     return schema
 
 
@@ -70,6 +77,78 @@ def unknown_keys(document: dict[str, Any], schema: dict[str, Any], instance: Any
         if key in properties:
             found += unknown_keys(document, properties[key], value, f"{where}.{key}")
     return found
+
+
+def _initial_value(document: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """What a generated DTO field holds until a mapping util sets it: the property's `default`, an empty ArrayList
+    for a list, an empty HashMap for a map, null for anything else (e.g. admin.v1 `src/gen/.../dto/
+    SubscriptionThrottlePolicyDTO.java`: `rateLimitTimeUnit = null`, `customAttributes = new ArrayList<>()`;
+    internal.service `APIDTO.java`: `isSubscriptionValidationDisabled = false`, the spec's default). The internal
+    service's Swagger 2.0 generator leaves integer defaults out (`ThrottleLimitBaseDTO.java`: `unitTime = null`
+    against `default: 0`), and a property with `items` is a list whatever its `type` (publisher `SettingsDTO.java`:
+    `subscriberContactAttributes`). Checked against every generated DTO of the four services at 9.31.86."""
+    swagger2 = "definitions" in document
+    if "default" in schema and not (swagger2 and schema.get("type") == "integer"):
+        return copy.deepcopy(schema["default"])
+    resolved = _resolve(document, schema)
+    if resolved.get("type") == "array" or "items" in resolved:
+        return []
+    if (
+        resolved.get("type") == "object"
+        and not _known_properties(document, resolved)
+        and "additionalProperties" in resolved
+    ):
+        return {}
+    return None
+
+
+def as_written(document: dict[str, Any], schema: dict[str, Any] | None, instance: Any) -> Any:
+    """An answer as APIM's REST services put it on the wire. Their DTOs are generated from these specs, a field per
+    property (`_initial_value`), and written by CXF's stock `com.fasterxml.jackson.jaxrs.json.JacksonJsonProvider`
+    (each service's `src/main/webapp/WEB-INF/beans.xml`: admin.v1, publisher.v1, store.v1, internal.service), whose
+    default ObjectMapper writes every field, null ones included (no generated DTO carries `@JsonInclude`). So what
+    a double leaves unset reaches the client as its initial value, mostly null, and clients must read it so."""
+    if schema is None:
+        return instance
+    resolved = _resolve(document, schema)
+    if isinstance(instance, list) and "items" in resolved:
+        return [as_written(document, resolved["items"], item) for item in instance]
+    if not isinstance(instance, dict):
+        return instance
+    properties = _known_properties(document, resolved)
+    if not properties:
+        return instance
+    written = {}
+    for key, subschema in properties.items():
+        written[key] = (
+            as_written(document, subschema, instance[key]) if key in instance else _initial_value(document, subschema)
+        )
+    written.update({key: value for key, value in instance.items() if key not in properties})
+    return written
+
+
+def _required(document: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    schema = _resolve(document, schema)
+    return set(schema.get("required", [])).union(*(_required(document, part) for part in schema.get("allOf", [])))
+
+
+def as_read(document: dict[str, Any], schema: dict[str, Any], instance: Any) -> Any:
+    """A request body as APIM's Jackson binding reads it into the DTO: a null sets the field to null, which for a
+    field initialised to null is the same as leaving the property out, so such nulls are dropped here (a client may
+    send back what `as_written` gave it). A null in a required property stays, for bean validation to refuse (the
+    `@NotNull` of required fields, enforced by the ValidationInInterceptor each service's beans.xml installs)."""
+    resolved = _resolve(document, schema)
+    if isinstance(instance, list) and "items" in resolved:
+        return [as_read(document, resolved["items"], item) for item in instance]
+    properties = _known_properties(document, resolved)
+    if not isinstance(instance, dict) or not properties:
+        return instance
+    required = _required(document, resolved)
+    return {
+        key: as_read(document, properties[key], value) if key in properties else value
+        for key, value in instance.items()
+        if value is not None or key in required or key not in properties
+    }
 
 
 def operation(api: str, path: str, method: str) -> dict[str, Any]:

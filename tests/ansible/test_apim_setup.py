@@ -265,7 +265,8 @@ def test_the_bandwidth_tier_and_the_soft_tier_reach_the_adapter_as_declared(conv
     double, _, _, _ = converged
     [five_megs] = internal(double, "subscription-policies", policyName="FiveMegs")
     assert five_megs["defaultLimit"] == {"quotaType": "bandwidthVolume", "bandwidth": {
-        "dataAmount": 5, "dataUnit": "MB", "unitTime": 1, "timeUnit": "min"}}  # fmt: skip
+        "dataAmount": 5, "dataUnit": "MB", "unitTime": 1, "timeUnit": "min"},
+        "requestCount": None, "eventCount": None, "aiApiQuota": None}  # the other kinds: null # fmt: skip
     burst_and_stop = (five_megs["rateLimitCount"], five_megs["rateLimitTimeUnit"], five_megs["stopOnQuotaReach"])
     assert burst_and_stop == (10, "sec", True)
     [soft] = internal(double, "subscription-policies", policyName="SoftHundred")
@@ -300,7 +301,13 @@ def test_the_application_policy_is_created_and_limits_each_user_of_the_applicati
     policy = session.get(f"{double.url}{ADMIN}/throttling/policies/application/{mine['policyId']}").json()
     assert (policy["description"], policy["defaultLimit"], policy["burstLimit"]) == (
         PER_USER["description"],
-        {"type": "REQUESTCOUNTLIMIT", "requestCount": {"requestCount": 100, "unitTime": 1, "timeUnit": "min"}},
+        {
+            "type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"requestCount": 100, "unitTime": 1, "timeUnit": "min"},
+            "bandwidth": None,
+            "eventCount": None,
+            "aiApiQuota": None,
+        },
         {"rateLimitCount": 10, "rateLimitTimeUnit": "sec"},
     )
     apps = {a["name"]: a for a in session.get(double.url + DEVPORTAL + "/applications").json()["list"]}
@@ -309,7 +316,13 @@ def test_the_application_policy_is_created_and_limits_each_user_of_the_applicati
     [served] = internal(double, "application-policies", policyName=PER_USER["name"])
     assert (served["quotaType"], served["defaultLimit"], served["burstLimit"]) == (
         "requestCount",
-        {"quotaType": "requestCount", "requestCount": {"requestCount": 100, "unitTime": 1, "timeUnit": "min"}},
+        {
+            "quotaType": "requestCount",
+            "requestCount": {"requestCount": 100, "unitTime": 1, "timeUnit": "min"},
+            "bandwidth": None,
+            "eventCount": None,
+            "aiApiQuota": None,
+        },
         {"rateLimitCount": 10, "rateLimitTimeUnit": "sec"},
     )
     built = catalog.build({"applications": internal(double, "applications"),
