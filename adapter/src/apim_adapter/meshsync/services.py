@@ -172,12 +172,13 @@ class Exporter:
 
     async def _with_owners(self, apis: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The listed APIs, each with its owner property. APIMappingUtil.fromAPIToInfoDTO copies an API's
-        additional properties into the list when the search result carries them; when a list leaves them out,
-        the API itself is read once (the owner never changes: it is set when we create the API)."""
+        additional properties into the list only when the search result carries them, and APIM's Jackson writes
+        the list's empty `additionalProperties` ([]) otherwise; so a listed API without an owner property is read
+        itself, once (the owner never changes: it is set when we create the API)."""
         out = []
         for info in apis:
             api_id = str(info.get("id"))
-            if "additionalProperties" not in info and "additionalPropertiesMap" not in info:
+            if owner(info) is None:
                 if api_id not in self.owners:
                     self.owners[api_id] = owner(await self.publisher.api(api_id))
                 known = self.owners[api_id]
