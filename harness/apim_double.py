@@ -94,6 +94,16 @@ SPEC_OF = {
     "block": "BlockConditions",
     **{k: v[1] for k, v in LISTS.items()},
 }
+
+
+def data_api_schema(endpoint: str, status: int) -> dict[str, Any]:
+    """The internal data API's schema of an answer (Swagger 2.0 `#/definitions`): `Error` for a failure, else the
+    endpoint's definition (SPEC_OF; `X[]` a bare array of X)."""
+    definition = SPEC_OF[endpoint] if status == 200 else "Error"
+    schema: dict[str, Any] = {"$ref": f"#/definitions/{definition.removesuffix('[]')}"}
+    return {"type": "array", "items": schema} if definition.endswith("[]") else schema
+
+
 GZIP_OVER = 1024  # bytes: CXF's GZIPOutInterceptor threshold, as APIM's internal service enables it
 REVOKED_LISTS = ("revokedJWTList", "revokedJWTConsumerKeyList", "revokedJWTSubjectEntityList")
 BLOCK_LISTS = ("api", "application", "ip", "user", "custom", "subscription")  # BlockConditionsDTO
@@ -277,13 +287,8 @@ class ApimDouble:
     # -- the internal data API ---------------------------------------------------------------------------
 
     def _answer(self, endpoint: str, status: int, body: Any) -> web.Response:
-        definition = "Error" if status != 200 else SPEC_OF[endpoint]
-        schema: dict[str, Any] = {"$ref": f"#/definitions/{definition.removesuffix('[]')}"}
-        if definition.endswith("[]"):
-            schema = {"type": "array", "items": schema}
-        response = web.json_response(
-            wso2_specs.as_written(wso2_specs.spec("internal-data"), schema, body), status=status
-        )
+        written = wso2_specs.as_written(wso2_specs.spec("internal-data"), data_api_schema(endpoint, status), body)
+        response = web.json_response(written, status=status)
         gzipped = response.body is not None and len(response.body) > GZIP_OVER
         if gzipped:
             response.enable_compression(web.ContentCoding.gzip)
