@@ -97,8 +97,10 @@ def claims(issuer: str, client_id: str, scope: str = "", lifetime: int = 300, **
 
 
 class IntrospectionEndpoint:
-    """POST /oauth2/introspect as WSO2 IS 7 answers it (OAuth2IntrospectionEndpoint: client Basic auth, form
-    `token`, `{"active": false}` for an unknown token); `tokens` maps token → answer. `status` other than 200 makes
+    """POST /oauth2/introspect as WSO2 IS 7 answers it (OAuth2IntrospectionEndpoint: HTTP Basic, form `token`,
+    `{"active": false}` for an unknown token); `tokens` maps token → answer. The Basic pair stands for whichever
+    caller IS lets in (by default a user granted `internal_oauth2_introspect`; a client where deployment.toml allows
+    BasicClientAuthentication): IS's authentication valve answers any other with 401. `status` other than 200 makes
     it fail, `delay` slows every answer; `stop()` and `start()` take it away and back on the same port."""
 
     def __init__(self, client_id: str, client_secret: str, delay: float = 0.0):

@@ -218,8 +218,11 @@ class Server:
 @dataclass(frozen=True, config=_KEYS)
 class Introspection:
     url: HttpUrl = Field(description="RFC 7662 introspection endpoint, for opaque tokens.")
-    client_id_file: FilePath = Field(description="File holding the OAuth client id that calls it.")
-    client_secret_file: FilePath = Field(description="File holding that client's secret.")
+    client_id_file: FilePath = Field(
+        description="File holding the name the adapter calls it with (HTTP Basic): on IS 7 a user whose role grants "
+        "`internal_oauth2_introspect`, or a client id where IS allows client authentication there."
+    )
+    client_secret_file: FilePath = Field(description="File holding that user's password or that client's secret.")
     cache_seconds: Int = Field(default=300, ge=0, description="How long an active result is cached (capped by `exp`).")
     negative_cache_seconds: Int = Field(default=10, ge=0, description="How long an inactive result is cached.")
 

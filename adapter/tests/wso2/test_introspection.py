@@ -145,7 +145,7 @@ def test_an_outage_is_an_error_not_a_deny_and_cached_tokens_stay_valid(tmp_path)
         endpoint.tokens["cached"] = active()
         await introspector.introspect("cached")
         endpoint.status = 503
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unavailable, match=r"answered HTTP 503$"):  # an outage, not told as a refusal
             await introspector.introspect("new-token")
         endpoint.stop()  # no key manager at all
         with pytest.raises(Unavailable):
@@ -159,10 +159,16 @@ def test_an_outage_is_an_error_not_a_deny_and_cached_tokens_stay_valid(tmp_path)
     run(tmp_path, scenario)
 
 
-def test_wrong_client_credentials_are_an_error(tmp_path):
+def test_refused_credentials_are_an_error_that_says_which_credentials_is_takes(tmp_path):
+    """IS 7 refuses a client's id and secret on /oauth2/introspect unless its deployment.toml allows client
+    authentication there: the operator reads in the log that the credentials, not IS, are the problem."""
+
     async def scenario(endpoint, introspector):
         endpoint.tokens["t"] = active()
-        with pytest.raises(Unavailable):
+        with pytest.raises(
+            Unavailable, match=r"refused the adapter's credentials \(HTTP 401\).*internal_oauth2_introspect"
+        ):
             await introspector.introspect("t")
+        assert endpoint.calls == 1
 
     run(tmp_path, scenario, secret="wrong")

@@ -47,7 +47,8 @@ class Introspector:
         self._auth: str | None = None
 
     def _authorization(self) -> str:
-        """Basic client credentials, read on first use so that a rotated secret file is picked up on restart."""
+        """HTTP Basic credentials (an IS user's name and password, or a client's id and secret), read on first use so
+        that a rotated secret file is picked up on restart."""
         if self._auth is None:
             pair = f"{read_secret(self.settings.client_id_file)}:{read_secret(self.settings.client_secret_file)}"
             self._auth = "Basic " + base64.b64encode(pair.encode()).decode()
@@ -77,6 +78,14 @@ class Introspector:
                 headers={"Authorization": self._authorization(), "Accept": "application/json"},
             )
         except aiohttp.ClientResponseError as exc:
+            if exc.status in (401, 403):
+                # The likeliest cause on a stock IS 7: a client id and secret where IS, by default, takes only a
+                # user's name and password (docs/wso2-control-plane.md, "Opaque tokens: introspection").
+                raise Unavailable(
+                    f"introspection at {self.km.name} refused the adapter's credentials (HTTP {exc.status}): IS 7 "
+                    "takes a user whose role grants internal_oauth2_introspect, or a client only where its "
+                    "deployment.toml allows BasicClientAuthentication there"
+                ) from exc
             raise Unavailable(f"introspection at {self.km.name} answered HTTP {exc.status}") from exc
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
             raise Unavailable(f"introspection at {self.km.name} failed: {type(exc).__name__}") from exc
