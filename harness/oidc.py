@@ -78,7 +78,9 @@ class JwksServer:
 
 
 def claims(issuer: str, client_id: str, scope: str = "", lifetime: int = 300, **extra: Any) -> dict[str, Any]:
-    """Access-token claims as WSO2 IS 7 issues them for client credentials."""
+    """Access-token claims as WSO2 IS 7 issues them for client credentials (identity-inbound-auth-oauth
+    `JWTTokenIssuer.createJWTClaimSet`: `azp` and `client_id` the consumer key, `scope` only when the token has
+    scopes, `aut` the user type; Nimbus writes a one-element audience as a string)."""
     now = int(time.time())
     return {
         "iss": issuer,
@@ -90,7 +92,7 @@ def claims(issuer: str, client_id: str, scope: str = "", lifetime: int = 300, **
         "nbf": now,
         "exp": now + lifetime,
         "jti": uuid.uuid4().hex,
-        "scope": scope,
+        **({"scope": scope} if scope else {}),
         "aut": "APPLICATION",
         **extra,
     }
