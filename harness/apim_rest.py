@@ -901,15 +901,16 @@ class ProductApis:
         return 200, _admin_policy(self._policy_by_uuid("Subscription", call.params["policyId"]))
 
     async def create_subscription_policy(self, call: Call) -> tuple[int, Any]:
-        """throttlingPoliciesSubscriptionPost: the checks of `_new_policy`, then no billingPlan → 500
-        (APIProviderImpl.addPolicy reads it unchecked); kept in AM_POLICY_SUBSCRIPTION and published as POLICY_CREATE
-        (APIProviderImpl.addPolicy)."""
+        """throttlingPoliciesSubscriptionPost: the checks of `_new_policy`; kept in AM_POLICY_SUBSCRIPTION and
+        published as POLICY_CREATE (APIProviderImpl.addPolicy). Without a billingPlan, addPolicy stores the policy and
+        then fails (`subPolicy.getBillingPlan().equalsIgnoreCase(...)` after `apiMgtDAO.addSubscriptionPolicy`, an
+        NPE that GlobalThrowableMapper answers 500) before its event: the policy exists, unannounced."""
         body = call.body
         item = self._new_policy("Subscription", body["policyName"])
-        if body.get("billingPlan") is None:  # addPolicy: subPolicy.getBillingPlan().equalsIgnoreCase(...), an NPE
-            raise _internal_error()
         _set_subscription(item, body)
         self.data["subscriptionPolicies"].append(item)
+        if body.get("billingPlan") is None:
+            raise _internal_error()
         self.double.notify_soon("POLICY_CREATE", _subscription_policy_event(item))
         return 201, _admin_policy(item)
 

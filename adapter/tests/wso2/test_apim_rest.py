@@ -383,7 +383,11 @@ def test_a_subscription_policy_update_replaces_all_but_its_name_and_is_published
     refused = client("POST", f"{ADMIN}/throttling/policies/subscription", json={**POLICY, "policyName": "Two Words"})
     assert (refused.status_code, refused.json()["code"]) == (400, 900706)
     unbilled = {k: v for k, v in POLICY.items() if k != "billingPlan"} | {"policyName": "Unbilled"}
+    events = len(apim.events)
     assert client("POST", f"{ADMIN}/throttling/policies/subscription", json=unbilled).status_code == 500
+    listed = client("GET", f"{ADMIN}/throttling/policies/subscription").json()["list"]
+    assert "Unbilled" in [p["policyName"] for p in listed]  # stored before addPolicy failed, ...
+    assert len(apim.events) == events  # ... and never announced
 
 
 APP_POLICY = {"policyName": "PerUser", "displayName": "PerUser", "description": "5 a minute, 2 a second",
