@@ -99,31 +99,77 @@ def claims(issuer: str, client_id: str, scope: str = "", lifetime: int = 300, **
 
 
 class IntrospectionEndpoint:
-    """POST /oauth2/introspect as WSO2 IS 7 answers it (OAuth2IntrospectionEndpoint: HTTP Basic, form `token`,
-    `{"active": false}` for an unknown token); `tokens` maps token → answer. The Basic pair stands for whichever
-    caller IS lets in (by default a user granted `internal_oauth2_introspect`; a client where deployment.toml allows
-    BasicClientAuthentication): IS's authentication valve answers any other with 401. `status` other than 200 makes
-    it fail, `delay` slows every answer; `stop()` and `start()` take it away and back on the same port."""
+    """POST /oauth2/introspect as WSO2 IS 7 answers it (OAuth2IntrospectionEndpoint: form `token`, `{"active": false}`
+    for an unknown token); `tokens` maps token → answer. `status` other than 200 makes it fail, `delay` slows every
+    answer; `stop()` and `start()` take it away and back on the same port.
 
-    def __init__(self, client_id: str, client_secret: str, delay: float = 0.0):
+    Callers, as carbon-identity-framework's valves let them in: HTTP Basic with the configured pair, standing for
+    whichever caller IS takes that way (by default a user granted `internal_oauth2_introspect`; a client where
+    deployment.toml allows BasicClientAuthentication); or a Bearer token from POST /oauth2/token (client credentials
+    with that pair, RFC 6749 §4.4), which IS issues with only the scopes the application is authorized for
+    (`authorized_scopes`, the system APIs authorized to it) and its introspection takes only with
+    `internal_oauth2_introspect`. An unknown caller is answered 401 (AuthenticationValve), a known one without the
+    scope 403 (AuthorizationValve). `revoke_bearer_tokens()` ends the tokens issued so far, as a revocation at IS
+    would."""
+
+    SCOPE = "internal_oauth2_introspect"
+
+    def __init__(self, client_id: str, client_secret: str, delay: float = 0.0, token_lifetime: int = 3600):
         self.tokens: dict[str, dict[str, Any]] = {}
         self.calls, self.status, self.delay = 0, 200, delay
         self.auth = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self.authorized_scopes = {self.SCOPE}
+        self.token_lifetime, self.token_calls = token_lifetime, 0
+        self.bearer: dict[str, set[str]] = {}  # issued access token → its scopes
         self.port = 0
         self.httpd: ThreadingHTTPServer | None = None
         self.start()
         self.url = f"http://127.0.0.1:{self.port}/oauth2/introspect"
+        self.token_url = f"http://127.0.0.1:{self.port}/oauth2/token"
+
+    def revoke_bearer_tokens(self) -> None:
+        self.bearer.clear()
+
+    def _caller(self, authorization: str | None) -> int:
+        """200 for a caller the introspection endpoint serves, else the status IS's valves answer."""
+        if authorization == self.auth:
+            return 200
+        if authorization and authorization.startswith("Bearer "):
+            scopes = self.bearer.get(authorization[len("Bearer ") :])
+            if scopes is not None:
+                return 200 if self.SCOPE in scopes else 403
+        return 401
+
+    def _issue(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        self.token_calls += 1
+        if (form.get("grant_type") or [""])[0] != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        asked = set((form.get("scope") or [""])[0].split())
+        granted = asked & self.authorized_scopes
+        token = uuid.uuid4().hex
+        self.bearer[token] = granted
+        answer = {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime}
+        # OAuth2TokenEndpoint sets `scope` to the authorized scopes' string; Oltu's JSONUtils.buildJSON leaves an
+        # empty value out, so a token granted none comes without `scope`.
+        return 200, {**answer, **({"scope": " ".join(sorted(granted))} if granted else {})}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
 
         class Handler(_JsonHandler):
             def do_POST(self) -> None:
-                endpoint.calls += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                if self.headers.get("Authorization") != endpoint.auth:
-                    self.answer(401, {"error": "invalid_client"})
+                if self.path == "/oauth2/token":
+                    if self.headers.get("Authorization") != endpoint.auth:
+                        self.answer(401, {"error": "invalid_client"})
+                        return
+                    self.answer(*endpoint._issue(form))
+                    return
+                endpoint.calls += 1
+                caller = endpoint._caller(self.headers.get("Authorization"))
+                if caller != 200:
+                    self.answer(caller, {"error": "unauthorized" if caller == 401 else "forbidden"})
                     return
                 time.sleep(endpoint.delay)
                 if endpoint.status != 200:

@@ -55,7 +55,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import JsonDict, SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from .meshsync.core import gateway_api_hostname, parent_ref
@@ -83,6 +83,13 @@ FilePath = Annotated[
     str, Field(min_length=1, description="A file the adapter reads; a relative path is relative to the config file.")
 ]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+
+
+def _requires_when(key: str, value: str, required: str) -> ConfigDict:
+    """An object's config whose JSON schema requires `required` when `key` is `value` (the model validator that
+    enforces it in the adapter names the key; the schema makes helm and editors say so too)."""
+    condition: JsonDict = {"properties": {key: {"const": value}}, "required": [key]}
+    return ConfigDict(**_KEYS, json_schema_extra={"if": condition, "then": {"required": [required]}})
 
 
 def _fail(key: str, message: str) -> PydanticCustomError:
@@ -215,16 +222,31 @@ class Server:
         return self
 
 
-@dataclass(frozen=True, config=_KEYS)
+@dataclass(frozen=True, config=_requires_when("authentication", "bearer", "tokenUrl"))
 class Introspection:
     url: HttpUrl = Field(description="RFC 7662 introspection endpoint, for opaque tokens.")
     client_id_file: FilePath = Field(
-        description="File holding the name the adapter calls it with (HTTP Basic): on IS 7 a user whose role grants "
-        "`internal_oauth2_introspect`, or a client id where IS allows client authentication there."
+        description="File holding the client id (or, with `basic`, a user name) the adapter calls it with."
     )
-    client_secret_file: FilePath = Field(description="File holding that user's password or that client's secret.")
+    client_secret_file: FilePath = Field(description="File holding that client's secret (or that user's password).")
+    authentication: Literal["basic", "bearer"] = Field(
+        default="basic",
+        description="`basic`: the pair as HTTP Basic (IS 7 takes a user granted `internal_oauth2_introspect`, a "
+        "client only where its deployment.toml allows it). `bearer`: a client-credentials token from `tokenUrl`, "
+        "for an application authorized for IS 7's OAuth2 Introspection API.",
+    )
+    token_url: HttpUrl | None = Field(default=None, description="Token endpoint; required with `bearer`.")
+    token_scope: Text = Field(
+        default="internal_oauth2_introspect", description="Scope the `bearer` token is asked for (space-separated)."
+    )
     cache_seconds: Int = Field(default=300, ge=0, description="How long an active result is cached (capped by `exp`).")
     negative_cache_seconds: Int = Field(default=10, ge=0, description="How long an inactive result is cached.")
+
+    @model_validator(mode="after")
+    def _token_url_for_bearer(self) -> Introspection:
+        if self.authentication == "bearer" and self.token_url is None:
+            raise _fail("tokenUrl", "required when authentication is bearer")
+        return self
 
 
 @dataclass(
@@ -328,16 +350,7 @@ class Redis:
     timeout_seconds: Number = Field(default=0.05, ge=0.001, description="Timeout of each Redis round trip.")
 
 
-@dataclass(
-    frozen=True,
-    config=ConfigDict(
-        **_KEYS,
-        json_schema_extra={
-            "if": {"properties": {"backend": {"const": "redis"}}, "required": ["backend"]},
-            "then": {"required": ["redis"]},
-        },
-    ),
-)
+@dataclass(frozen=True, config=_requires_when("backend", "redis", "redis"))
 class RateLimit:
     backend: Literal["local", "redis"] = Field(default="local", description="`local` per process, or `redis` shared.")
     redis: Redis | None = Field(default=None, description="Required when `backend` is `redis`.")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from typing import Any
 
 import aiohttp
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """An `Authorization` header's HTTP Basic value (aiohttp's `auth=` is deprecated in its 3.14)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 async def read_at_most(content: aiohttp.StreamReader, max_bytes: int) -> bytes:

@@ -12,6 +12,7 @@ MINIMAL = {
     "keyManagers": [{"name": "IS7", "issuer": "https://is/oauth2/token", "jwksUri": "https://is/oauth2/jwks"}],
     "controlPlane": {"type": "file", "path": "catalog.yaml"},
 }
+INTROSPECTION = {"url": "https://is/oauth2/introspect", "clientIdFile": "id", "clientSecretFile": "secret"}
 
 
 def with_(path: str, value) -> dict:
@@ -63,6 +64,16 @@ def test_defaults_follow_the_design_contract():
         ("rateLimit.backend", "memcached", "rateLimit.backend: must be one of local, redis, got 'memcached'"),
         ("server", [1], "server: expected a mapping, got list"),
         ("server.admin.port", 8081, "server: grpc.port, http.port and admin.port must differ"),
+        (
+            "keyManagers.0.introspection",
+            {**INTROSPECTION, "authentication": "bearer"},
+            "keyManagers[0].introspection.tokenUrl: required when authentication is bearer",
+        ),
+        (
+            "keyManagers.0.introspection",
+            {**INTROSPECTION, "authentication": "mtls"},
+            "keyManagers[0].introspection.authentication: must be one of basic, bearer",
+        ),
     ],
 )
 def test_errors_name_the_bad_key(path, value, message):

@@ -43,10 +43,14 @@ class Clock:
 
 
 def run(tmp_path, scenario, delay: float = 0.0, secret: str = SECRET, clock: Clock | None = None, **settings):
+    """The scenario against an introspection endpoint (and its IS's token endpoint) whose client has SECRET; the
+    adapter's files hold `secret`."""
     endpoint = IntrospectionEndpoint("adapter", SECRET, delay)
 
     async def main():
         client = HttpClient(timeout=2)
+        if settings.get("authentication") == "bearer":
+            settings.setdefault("token_url", endpoint.token_url)
         km = key_manager(tmp_path, endpoint.url, secret, **settings)
         try:
             await scenario(endpoint, Introspector(km, client, clock=clock or time.time))
@@ -172,3 +176,92 @@ def test_refused_credentials_are_an_error_that_says_which_credentials_is_takes(t
         assert endpoint.calls == 1
 
     run(tmp_path, scenario, secret="wrong")
+
+
+def bearer(tmp_path, scenario, clock: Clock | None = None, secret: str = SECRET, **settings):
+    """`run` with `authentication: bearer`: the adapter's own client-credentials token from the endpoint's IS."""
+    run(tmp_path, scenario, secret=secret, clock=clock, authentication="bearer", **settings)
+
+
+def test_bearer_asks_one_client_credentials_token_for_every_introspection_until_it_nears_its_end(tmp_path):
+    clock = Clock()
+
+    async def scenario(endpoint, introspector):
+        for n in range(3):
+            endpoint.tokens[f"t{n}"] = active()
+        await asyncio.gather(*(introspector.introspect(f"t{n}") for n in range(3)))
+        assert (endpoint.calls, endpoint.token_calls) == (3, 1)  # concurrent first calls share one token request
+        clock.now += 3600 - 61  # a minute before it ends, the token is still used ...
+        endpoint.tokens["t3"] = active(lifetime=7200)
+        await introspector.introspect("t3")
+        assert endpoint.token_calls == 1
+        clock.now += 2  # ... and renewed within its last minute
+        endpoint.tokens["t4"] = active(lifetime=7200)
+        await introspector.introspect("t4")
+        assert endpoint.token_calls == 2
+
+    bearer(tmp_path, scenario, clock)
+
+
+def test_bearer_renews_a_token_is_revoked_and_answers_the_check(tmp_path):
+    clock = Clock()
+
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["a"], endpoint.tokens["c"] = active(), active(lifetime=3600)
+        endpoint.tokens["b"] = active("client-b", lifetime=3600)
+        await introspector.introspect("a")
+        clock.now += 600
+        endpoint.revoke_bearer_tokens()  # revoked at IS after ten minutes in use: renewed at once, the check answered
+        assert (await introspector.introspect("b")).consumer_key == "client-b"
+        assert endpoint.token_calls == 2
+        endpoint.revoke_bearer_tokens()  # refused again right after it was issued: a new token would not help
+        with pytest.raises(Unavailable, match=r"refused the adapter's token \(HTTP 401\): IS does not know it"):
+            await introspector.introspect("c")
+        assert endpoint.token_calls == 2
+
+    bearer(tmp_path, scenario, clock)
+
+
+def test_bearer_without_the_scope_says_to_authorize_the_application(tmp_path):
+    """An application not authorized for IS's OAuth2 Introspection API gets a token without
+    internal_oauth2_introspect (its answer then carries no `scope`), which the introspection endpoint answers 403;
+    a token granted other scopes only is caught before it is sent."""
+
+    clock = Clock()
+
+    async def scenario(endpoint, introspector):
+        endpoint.authorized_scopes = set()
+        endpoint.tokens["t"] = active()
+        for _ in range(3):
+            with pytest.raises(Unavailable, match=r"HTTP 403.*authorize the application for IS's OAuth2 Introspection"):
+                await introspector.introspect("t")
+        assert endpoint.token_calls == 1  # a refused token is not renewed on every check ...
+        endpoint.authorized_scopes = {IntrospectionEndpoint.SCOPE}  # authorized in IS's console
+        clock.now += 10  # ... but every 10 s: the next check then gets a token with the scope
+        with pytest.raises(Unavailable, match="HTTP 403"):
+            await introspector.introspect("t")
+        assert (await introspector.introspect("t")).consumer_key == "client-a"
+        assert endpoint.token_calls == 2
+
+    bearer(tmp_path, scenario, clock)
+
+
+def test_bearer_token_granted_other_scopes_only_is_not_sent(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.authorized_scopes = {"internal_user_mgt_view"}
+        endpoint.tokens["t"] = active()
+        with pytest.raises(Unavailable, match="issued without internal_oauth2_introspect: authorize the application"):
+            await introspector.introspect("t")
+        assert endpoint.calls == 0
+
+    bearer(tmp_path, scenario, token_scope="internal_oauth2_introspect internal_user_mgt_view")
+
+
+def test_bearer_with_a_wrong_client_secret_names_the_token_endpoint(tmp_path):
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["t"] = active()
+        with pytest.raises(Unavailable, match=r"token endpoint answered HTTP 401 to the client in clientIdFile"):
+            await introspector.introspect("t")
+        assert endpoint.calls == 0
+
+    bearer(tmp_path, scenario, secret="not-" + SECRET)

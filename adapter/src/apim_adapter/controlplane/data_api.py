@@ -4,7 +4,6 @@ credentials from files, the `xWSO2Tenant` header, whole lists that are never pag
 
 from __future__ import annotations
 
-import base64
 import logging
 import urllib.parse
 from collections.abc import Iterable
@@ -14,7 +13,7 @@ import aiohttp
 
 from .. import tracing
 from ..config import Config, ControlPlane, KeyManager
-from ..http_client import HttpClient
+from ..http_client import HttpClient, basic_authorization
 from ..secrets import read_secret
 
 log = logging.getLogger(__name__)
@@ -39,8 +38,11 @@ class InternalDataApi:
         self.base = _base_url(cp.url)
         user = read_secret(config.resolve(cp.username_file))
         password = read_secret(config.resolve(cp.password_file))
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {token}", "xWSO2Tenant": cp.tenant, "Accept": "application/json"}
+        self.headers = {
+            "Authorization": basic_authorization(user, password),
+            "xWSO2Tenant": cp.tenant,
+            "Accept": "application/json",
+        }
         ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
         self.client = HttpClient(ca, timeout=cp.timeout_seconds)
 

@@ -10,7 +10,6 @@ until shortly before it expires (or APIM answers 401), and never logged.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -20,7 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from ..http_client import HttpClient, read_at_most
+from ..http_client import HttpClient, basic_authorization, read_at_most
+from ..oauth_token import HeldToken
 from .export import ApiPlan, updated_body
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ class Credentials:
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
-    """HTTP Basic as the internal data API client sends it (aiohttp's `auth=` is deprecated in its 3.14)."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    return {"Authorization": basic_authorization(user, password)}
 
 
 def _error(method: str, path: str, status: int, body: bytes) -> PublisherError:
@@ -81,10 +80,10 @@ class Publisher:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.base = base_url.rstrip("/")
-        self.credentials, self.clock = credentials, clock
+        self.credentials = credentials
         self.http = HttpClient(ca_bundle, timeout=timeout)
         self._client: tuple[str, str] | None = None
-        self._token: tuple[str, float] | None = None  # (access token, monotonic expiry)
+        self._token = HeldToken(self._grant, clock)
 
     async def close(self) -> None:
         await self.http.close()
@@ -111,8 +110,9 @@ class Publisher:
         return str(registered["clientId"]), str(registered["clientSecret"])
 
     async def token(self) -> str:
-        if self._token is not None and self.clock() < self._token[1]:
-            return self._token[0]
+        return await self._token.get()
+
+    async def _grant(self) -> dict[str, Any]:
         if self.credentials.client is not None:
             client_id, secret = self.credentials.client()
             form = {"grant_type": "client_credentials", "scope": SCOPES}
@@ -128,10 +128,8 @@ class Publisher:
             if status in (400, 401) and self.credentials.user is not None:
                 self._client = None  # the registered client may be gone (APIM's database reset): register again
             raise _error("POST", "/oauth2/token", status, answer)
-        issued = json.loads(answer)
-        lifetime = float(issued.get("expires_in") or 3600)
-        self._token = (str(issued["access_token"]), self.clock() + max(lifetime - 60, lifetime / 2))
-        return self._token[0]
+        issued: dict[str, Any] = json.loads(answer)
+        return issued
 
     # -- calls ------------------------------------------------------------------------------------------------
 
@@ -141,7 +139,7 @@ class Publisher:
             headers = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
             status, answer = await self._raw(method, PUBLISHER + path, headers=headers, **kwargs)
             if status == 401 and attempt == 1:
-                self._token = None
+                self._token.forget()
                 continue
             if status not in ok:
                 raise _error(method, PUBLISHER + path.split("?")[0], status, answer)

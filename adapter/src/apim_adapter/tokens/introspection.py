@@ -4,11 +4,16 @@ Answers are cached by the token's SHA-256: active tokens until min(exp, now + ca
 negativeCacheSeconds. Concurrent checks of one token share one call. A key manager that cannot answer is an
 error (errors.Unavailable, so Envoy's failOpen/statusOnError decide), never a deny; tokens already cached as
 active stay valid through the outage until their cache entry ends.
+
+The adapter authenticates as `authentication` says: `basic` sends the configured pair as HTTP Basic; `bearer` asks
+`tokenUrl` for a client-credentials token with `tokenScope` and sends it as a Bearer token, the way IS 7's own
+integration tests introspect (product-is `OAuth2TokenRevocationAfterAccountDisablingTestCase`: an application
+authorized for the "/oauth2/introspect" system API, a token with `internal_oauth2_introspect`). IS's
+AuthorizationValve answers a caller it authenticated but who lacks that scope 403, an unknown one 401.
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,12 +24,14 @@ from .. import errors, tracing
 from ..cache import TtlCache
 from ..config import KeyManager
 from ..errors import Unavailable
-from ..http_client import HttpClient
+from ..http_client import HttpClient, basic_authorization
+from ..oauth_token import HeldToken
 from ..secrets import read_secret
 from ..singleflight import SingleFlight
 from . import Principal, Rejection, TokenRejected, fingerprint, scopes_of
 
 MAX_RESPONSE_BYTES = 64 << 10
+RENEW_REFUSED_SECONDS = 10.0  # a refused Bearer token is replaced when held this long, so at most this often
 
 
 class Introspector:
@@ -44,15 +51,52 @@ class Introspector:
         self._active: TtlCache[str, Principal] = TtlCache(max_entries, 64 << 20)
         self._inactive: TtlCache[str, Rejection] = TtlCache(max_inactive, 4 << 20)
         self._calls: SingleFlight[str, Principal] = SingleFlight()
-        self._auth: str | None = None
+        self._basic: str | None = None
+        self._bearer = HeldToken(self._client_credentials, clock) if self.settings.authentication == "bearer" else None
 
-    def _authorization(self) -> str:
-        """HTTP Basic credentials (an IS user's name and password, or a client's id and secret), read on first use so
-        that a rotated secret file is picked up on restart."""
-        if self._auth is None:
-            pair = f"{read_secret(self.settings.client_id_file)}:{read_secret(self.settings.client_secret_file)}"
-            self._auth = "Basic " + base64.b64encode(pair.encode()).decode()
-        return self._auth
+    def _pair(self) -> str:
+        """The configured pair as HTTP Basic, read on first use so that a rotated secret file is picked up on
+        restart."""
+        if self._basic is None:
+            user, secret = read_secret(self.settings.client_id_file), read_secret(self.settings.client_secret_file)
+            self._basic = basic_authorization(user, secret)
+        return self._basic
+
+    async def _authorization(self) -> str:
+        if self._bearer is None:
+            return self._pair()
+        return f"Bearer {await self._bearer.get()}"
+
+    async def _client_credentials(self) -> dict[str, Any]:
+        """The token endpoint's answer for the adapter's own client (RFC 6749 §4.4), checked to carry the scope:
+        IS drops a scope the application is not authorized for and issues the token all the same."""
+        url, wanted = self.settings.token_url, self.settings.token_scope
+        assert url is not None  # the config requires it with bearer
+        try:
+            issued = await self.client.request_json(
+                "POST",
+                url,
+                MAX_RESPONSE_BYTES,
+                data={"grant_type": "client_credentials", "scope": wanted},
+                headers={"Authorization": self._pair(), "Accept": "application/json"},
+            )
+        except aiohttp.ClientResponseError as exc:
+            raise Unavailable(
+                f"token for introspection at {self.km.name}: the token endpoint answered HTTP {exc.status} to the "
+                "client in clientIdFile/clientSecretFile"
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            raise Unavailable(f"token for introspection at {self.km.name} failed: {type(exc).__name__}") from exc
+        if not isinstance(issued, dict):
+            raise Unavailable(f"token for introspection at {self.km.name}: not a JSON object")
+        granted = issued.get("scope")  # RFC 6749 §5.1: left out when it is the scope asked for
+        missing = set(wanted.split()) - set(granted.split() if isinstance(granted, str) else wanted.split())
+        if missing:
+            raise Unavailable(
+                f"token for introspection at {self.km.name} was issued without {' '.join(sorted(missing))}: authorize "
+                "the application for IS's OAuth2 Introspection API"
+            )
+        return issued
 
     def cached(self, token_sha256: str, now: float) -> Principal | Rejection | None:
         """This key manager's last answer for the token while it holds; None when it must be asked."""
@@ -69,26 +113,7 @@ class Introspector:
 
     @tracing.traced("token introspection", lambda self, *_: {"apim.key_manager": self.km.name})
     async def _call(self, token: str, key: str) -> Principal:
-        try:
-            body = await self.client.request_json(
-                "POST",
-                self.settings.url,
-                MAX_RESPONSE_BYTES,
-                data={"token": token, "token_type_hint": "access_token"},
-                headers={"Authorization": self._authorization(), "Accept": "application/json"},
-            )
-        except aiohttp.ClientResponseError as exc:
-            if exc.status in (401, 403):
-                # The likeliest cause on a stock IS 7: a client id and secret where IS, by default, takes only a
-                # user's name and password (docs/wso2-control-plane.md, "Opaque tokens: introspection").
-                raise Unavailable(
-                    f"introspection at {self.km.name} refused the adapter's credentials (HTTP {exc.status}): IS 7 "
-                    "takes a user whose role grants internal_oauth2_introspect, or a client only where its "
-                    "deployment.toml allows BasicClientAuthentication there"
-                ) from exc
-            raise Unavailable(f"introspection at {self.km.name} answered HTTP {exc.status}") from exc
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            raise Unavailable(f"introspection at {self.km.name} failed: {type(exc).__name__}") from exc
+        body = await self._ask(token)
         now = self.clock()
         try:
             principal = self._principal(body, now)
@@ -98,6 +123,52 @@ class Introspector:
         until = min(principal.expires_at, now + self.settings.cache_seconds)
         self._active.put(key, principal, until, 2 * len(token) + 512)
         return principal
+
+    async def _ask(self, token: str) -> Any:
+        """The introspection answer. A Bearer token IS refuses is dropped if held RENEW_REFUSED_SECONDS or more, so
+        the next call asks for a new one (after a 401, this call at once: the token was revoked at IS); a token
+        refused just after it was issued is kept, so that a refusal a new token would not cure does not cost a
+        token request on every check."""
+        for attempt in (1, 2):
+            try:
+                return await self.client.request_json(
+                    "POST",
+                    self.settings.url,
+                    MAX_RESPONSE_BYTES,
+                    data={"token": token, "token_type_hint": "access_token"},
+                    headers={"Authorization": await self._authorization(), "Accept": "application/json"},
+                )
+            except aiohttp.ClientResponseError as exc:
+                if exc.status in (401, 403) and self._bearer is not None:
+                    renewed = self._bearer.forget(held_for=RENEW_REFUSED_SECONDS)
+                    if renewed and exc.status == 401 and attempt == 1:
+                        continue
+                raise self._refused(exc.status) from exc
+            except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+                raise Unavailable(f"introspection at {self.km.name} failed: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")
+
+    def _refused(self, status: int) -> Unavailable:
+        refused = f"introspection at {self.km.name} refused the adapter's"
+        if status not in (401, 403):
+            return Unavailable(f"introspection at {self.km.name} answered HTTP {status}")
+        if self._bearer is not None and status == 403:
+            # IS authenticated the token but found no internal_oauth2_introspect in it. IS leaves `scope` out of a
+            # token answer granting none (Oltu's JSON builder skips an empty value), so this is where an application
+            # not authorized for the API shows.
+            return Unavailable(
+                f"{refused} token (HTTP 403): a token with {self.settings.token_scope} is needed: authorize the "
+                "application for IS's OAuth2 Introspection API"
+            )
+        if self._bearer is not None:
+            return Unavailable(f"{refused} token (HTTP 401): IS does not know it (is tokenUrl the same IS?)")
+        # The likeliest cause on a stock IS 7: a client id and secret where IS, by default, takes only a user's name
+        # and password (docs/wso2-control-plane.md, "Opaque tokens: introspection").
+        return Unavailable(
+            f"{refused} credentials (HTTP {status}): IS 7 takes a user whose role grants internal_oauth2_introspect, "
+            "or a client only where its deployment.toml allows BasicClientAuthentication there (or use "
+            "authentication: bearer)"
+        )
 
     def forget(self, token_sha256: str) -> None:
         """A revoked opaque token: its cached answer goes at once."""
