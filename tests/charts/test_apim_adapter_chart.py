@@ -181,6 +181,20 @@ def test_introspection_client_files_set_by_the_user_are_kept():
     assert rendered["introspection"] == {"url": "https://is/introspect", **files}
 
 
+def test_bearer_introspection_without_a_token_url_is_refused_by_the_schema():
+    bearer = {**OPAQUE_TOKENS_KEY_MANAGER["introspection"], "authentication": "bearer"}
+    values = {
+        "config": {"keyManagers": [{**OPAQUE_TOKENS_KEY_MANAGER, "introspection": bearer}]},
+        "introspectionCredentials": {"existingSecret": "introspection"},
+    }
+    result = template(CHART, values=values, check=False)
+    assert result.returncode != 0
+    assert "tokenUrl" in result.stderr
+    bearer["tokenUrl"] = "https://is/oauth2/token"
+    (rendered,) = rendered_config(render(CHART, values=values))["keyManagers"]
+    assert rendered["introspection"]["tokenUrl"] == "https://is/oauth2/token"
+
+
 def test_workers_join_the_listeners_from_container_ports():
     server = rendered_config(render(CHART, values={"config": {"server": {"workers": 3}}}))["server"]
     assert server["workers"] == 3
