@@ -103,3 +103,18 @@ def test_wrong_user_credentials_are_reported(apim: ApimDouble, tmp_path: Path) -
     client = publisher(apim, tmp_path, Credentials(user=lambda: ("admin", "wrong")))
     with pytest.raises(PublisherError, match=r"APIM answered 401 to POST /client-registration/v0\.17/register"):
         run(export(client))
+
+
+def test_a_token_answer_without_a_token_is_reported_not_raised_raw(tmp_path: Path) -> None:
+    """A token endpoint answering 200 without `access_token` (or not JSON) is a PublisherError, which the export
+    reports and retries like any refusal, instead of an exception no caller expects."""
+    client = Publisher("https://apim.invalid", Credentials(client=lambda: ("id", "secret")))
+
+    async def answer(method: str, path: str, **kwargs) -> tuple[int, bytes]:
+        return 200, answers.pop(0)
+
+    client._raw = answer  # type: ignore[method-assign]
+    answers = [b'{"token_type": "Bearer"}', b"<html>"]
+    for expected in ("no access_token", "Expecting value"):
+        with pytest.raises(PublisherError, match=f"POST /oauth2/token: .*{expected}"):
+            run(client.token())

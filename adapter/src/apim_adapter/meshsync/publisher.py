@@ -110,7 +110,10 @@ class Publisher:
         return str(registered["clientId"]), str(registered["clientSecret"])
 
     async def token(self) -> str:
-        return await self._token.get()
+        try:
+            return await self._token.get()
+        except ValueError as exc:  # an answer that is not JSON, or has no access_token: APIM's fault, reported as one
+            raise PublisherError(f"POST /oauth2/token: {exc}") from None
 
     async def _grant(self) -> dict[str, Any]:
         if self.credentials.client is not None:
