@@ -116,8 +116,11 @@ class Adapter:
         self.prepares = self.tracing is None and isinstance(self.limiter, LocalRateLimiter)
 
     async def _warm_keys(self) -> None:
-        """Every configured key manager's JWKS before traffic (bounded: ready anyway when one does not answer)."""
-        await jwks.warm_up(self.authenticator.jwks_caches(), self.config.server.keys_warm_up_seconds)
+        """Every configured key manager's JWKS, and the introspection tokens of those that introspect with one,
+        before traffic (bounded: ready anyway when one does not answer)."""
+        within = self.config.server.keys_warm_up_seconds
+        tokens = [i.warm_up(within) for i in self.authenticator.introspectors()]
+        await asyncio.gather(jwks.warm_up(self.authenticator.jwks_caches(), within), *tokens)
         self.keys_warmed = True
         self._serving_when_ready()
 

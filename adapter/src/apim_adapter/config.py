@@ -203,8 +203,9 @@ class Server:
     keys_warm_up_seconds: Int = Field(
         default=10,
         ge=0,
-        description="At start, /readyz waits this long at most for every key manager's JWKS, so that no first "
-        "check fetches keys inside Envoy's ext_authz timeout; then ready anyway, with a warning.",
+        description="At start, /readyz waits this long at most for every key manager's JWKS (and the introspection "
+        "token of `bearer` ones), so that no first check fetches them inside Envoy's ext_authz timeout; then ready "
+        "anyway, with a warning.",
     )
 
     def __post_init__(self) -> None:

@@ -199,10 +199,11 @@ def test_an_opaque_token_revoked_in_apim_is_denied_by_its_hash_and_other_tokens_
     stack.apim.revoke_token(revoked, int(time.time() + 600) * 1000, token_type="Default")  # IS sends the raw token
     assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
     assert stack.call(other).status_code == 200
-    # each replica asked IS once for its own introspection token (held for the hour IS gives it) and never logs it
-    assert 1 <= stack.introspection.token_calls <= len(stack.adapters)
+    # each replica asked IS for its own introspection token at start (held for the hour IS gives it), never logs it
+    assert stack.introspection.token_calls >= len(stack.adapters)
     for adapter in stack.adapters:
         log = adapter.proc.log(tail=1 << 24)
+        assert "introspection token obtained" in log
         assert revoked not in log
         assert not any(bearer in log for bearer in stack.introspection.bearer)
 

@@ -265,3 +265,28 @@ def test_bearer_with_a_wrong_client_secret_names_the_token_endpoint(tmp_path):
         assert endpoint.calls == 0
 
     bearer(tmp_path, scenario, secret="not-" + SECRET)
+
+
+def test_bearer_token_is_asked_for_at_start_and_a_refusal_is_logged_then(tmp_path, caplog):
+    async def scenario(endpoint, introspector):
+        assert await introspector.warm_up(2)
+        endpoint.tokens["t"] = active()
+        await introspector.introspect("t")
+        assert endpoint.token_calls == 1  # the check used the token asked for at start
+
+    bearer(tmp_path, scenario)
+
+    async def refused(endpoint, introspector):
+        with caplog.at_level("WARNING", logger="apim_adapter.tokens.introspection"):
+            assert not await introspector.warm_up(2)
+        (record,) = [r for r in caplog.records if r.name.endswith("introspection") and r.levelname == "WARNING"]
+        assert record.getMessage().startswith("introspection token not obtained at start")
+        assert "HTTP 401 to the client in clientIdFile" in record.error
+
+    bearer(tmp_path, refused, secret="not-" + SECRET)
+
+    async def basic(endpoint, introspector):
+        assert await introspector.warm_up(2)  # basic has nothing to ask for before a call
+        assert endpoint.token_calls == 0
+
+    run(tmp_path, basic)

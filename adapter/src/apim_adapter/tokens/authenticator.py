@@ -100,6 +100,9 @@ class Authenticator:
     def jwks_caches(self) -> list[JwksCache]:
         return list(self._jwks.values())
 
+    def introspectors(self) -> list[Introspector]:
+        return list(self._introspectors.values())
+
     @staticmethod
     def _fetch_soon(cache: JwksCache) -> None:
         """A key manager learned while serving (from APIM) gets its keys before its first token needs them;

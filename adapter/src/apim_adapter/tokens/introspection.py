@@ -14,6 +14,8 @@ AuthorizationValve answers a caller it authenticated but who lacks that scope 40
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +31,8 @@ from ..oauth_token import HeldToken
 from ..secrets import read_secret
 from ..singleflight import SingleFlight
 from . import Principal, Rejection, TokenRejected, fingerprint, scopes_of
+
+log = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 64 << 10
 RENEW_REFUSED_SECONDS = 10.0  # a refused Bearer token is replaced when held this long, so at most this often
@@ -97,6 +101,24 @@ class Introspector:
                 "the application for IS's OAuth2 Introspection API"
             )
         return issued
+
+    async def warm_up(self, within: float) -> bool:
+        """With `bearer`, the adapter's token asked for before the first opaque token needs it, for at most `within`
+        seconds, so that a client IS refuses shows in the log at start; True when held (always with `basic`, which
+        IS only judges on a call)."""
+        if self._bearer is None:
+            return True
+        try:
+            async with asyncio.timeout(within):
+                await self._bearer.get()
+        except (Unavailable, TimeoutError, ValueError) as exc:
+            log.warning(
+                "introspection token not obtained at start; each opaque token asks again",
+                extra={"key_manager": self.km.name, "error": str(exc) or type(exc).__name__},
+            )
+            return False
+        log.info("introspection token obtained", extra={"key_manager": self.km.name})
+        return True
 
     def cached(self, token_sha256: str, now: float) -> Principal | Rejection | None:
         """This key manager's last answer for the token while it holds; None when it must be asked."""
