@@ -120,7 +120,10 @@ class Adapter:
         before traffic (bounded: ready anyway when one does not answer)."""
         within = self.config.server.keys_warm_up_seconds
         tokens = [i.warm_up(within) for i in self.authenticator.introspectors()]
-        await asyncio.gather(jwks.warm_up(self.authenticator.jwks_caches(), within), *tokens)
+        warmed = await asyncio.gather(jwks.warm_up(self.authenticator.jwks_caches(), within), *tokens,
+                                      return_exceptions=True)  # fmt: skip
+        for failure in (w for w in warmed if isinstance(w, BaseException)):  # each warm-up logs its own misses
+            log.error("warm-up crashed; turning ready without it", exc_info=failure)
         self.keys_warmed = True
         self._serving_when_ready()
 

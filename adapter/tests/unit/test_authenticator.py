@@ -152,3 +152,31 @@ def test_without_introspection_an_opaque_token_is_malformed():
     assert verify(preloaded_authenticator(), "opaque-but-nobody-introspects") == Rejection(
         errors.INVALID, "malformed token"
     )
+
+
+def test_a_warm_up_that_crashes_does_not_keep_the_adapter_from_turning_ready(tmp_path, caplog):
+    """Readiness waits for the key managers' warm-ups, bounded; a bug in one (not a key manager that does not
+    answer, which each warm-up logs itself) is logged, and the adapter turns ready all the same."""
+    from apim_adapter.app import Adapter
+    from apim_adapter.config import parse
+
+    config = {"controlPlane": {"type": "file", "path": str(tmp_path / "catalog.yaml")},
+              "keyManagers": [{"name": "k", "issuer": "https://is", "jwksUri": "http://127.0.0.1:9/jwks"}],
+              "server": {"keysWarmUpSeconds": 0}}  # fmt: skip
+    adapter = Adapter(parse(config))
+
+    class Crashing:
+        async def warm_up(self, within: float) -> bool:
+            raise RuntimeError("a bug")
+
+    adapter.authenticator.introspectors = lambda: [Crashing()]  # type: ignore[method-assign]
+
+    async def warm() -> None:
+        try:
+            await adapter._warm_keys()
+        finally:
+            await adapter.authenticator.close()
+
+    asyncio.run(warm())
+    assert adapter.keys_warmed
+    assert "warm-up crashed; turning ready without it" in caplog.text
