@@ -13,16 +13,14 @@ from typing import Any
 import jsonschema
 import pytest
 import redis
-import yaml
 
-from harness import apim_rest
+from harness import apim_rest, wso2_specs
 from harness.andes_double import AndesDouble
 from harness.apim_double import ApimDouble, Served, TestCa, data_api_schema, make_test_ca, sample_data
-from harness.helpers import ROOT, wait_port
+from harness.helpers import wait_port
 from harness.processes import Process, free_port
 from harness.qpid import QpidBroker
 
-SPEC = ROOT / "tests" / "wso2_specs" / "internal-data-api.yaml"  # WSO2, unmodified
 REDIS_PASSWORD = "redis-secret"
 
 
@@ -103,7 +101,7 @@ def andes() -> AndesDouble:
 
 @pytest.fixture(scope="session")
 def spec() -> dict[str, Any]:
-    loaded = yaml.safe_load(SPEC.read_text())
+    loaded = copy.deepcopy(wso2_specs.spec("internal-data"))  # the double's own reading, patched for the tests
     # The spec requires a `type` in ThrottleLimit that it does not define and carbon-apimgt 9.31.86 never sends
     # (SubscriptionValidationDataUtil): the real answers are what the double must match.
     loaded["definitions"]["ThrottleLimit"].pop("required", None)
