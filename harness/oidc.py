@@ -141,6 +141,10 @@ class IntrospectionEndpoint:
         return 401
 
     def _issue(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """POST /oauth2/token for the client-credentials grant only: another grant is RFC 6749 §5.2's
+        `unsupported_grant_type` (400), as IS's OAuth2TokenEndpoint answers it; the token lives `token_lifetime`
+        seconds, 3600 by default as IS's application access tokens (identity.xml
+        `ApplicationAccessTokenDefaultValidityPeriod`)."""
         self.token_calls += 1
         if (form.get("grant_type") or [""])[0] != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
@@ -161,7 +165,7 @@ class IntrospectionEndpoint:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
                 if self.path == "/oauth2/token":
-                    if self.headers.get("Authorization") != endpoint.auth:
+                    if self.headers.get("Authorization") != endpoint.auth:  # RFC 6749 §5.2, as OAuth2TokenEndpoint
                         self.answer(401, {"error": "invalid_client"})
                         return
                     self.answer(*endpoint._issue(form))
@@ -169,6 +173,7 @@ class IntrospectionEndpoint:
                 endpoint.calls += 1
                 caller = endpoint._caller(self.headers.get("Authorization"))
                 if caller != 200:
+                    # the valves' status is what callers read; their error body is not modelled
                     self.answer(caller, {"error": "unauthorized" if caller == 401 else "forbidden"})
                     return
                 time.sleep(endpoint.delay)
