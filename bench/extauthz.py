@@ -45,7 +45,7 @@ from apim_adapter.transport.grpc import GrpcServer
 from apim_adapter.transport.http import HttpServer
 from harness import oidc
 from harness.adapter_process import AdapterProcess
-from harness.envoy import Authz, Gateway, envoy_bin
+from harness.envoy import Authz, Gateway, envoy_bin, jwt_authn
 from harness.helpers import ROOT, wait_port
 from harness.processes import Process, free_port, process_tree
 
@@ -434,19 +434,7 @@ class JwtAuthnGateway(BenchGateway):
     issuer: str = ""
     jwks: str = ""
 
-    def config(self) -> dict[str, Any]:
-        config = super().config()
-        jwt_authn = {
-            "name": "envoy.filters.http.jwt_authn",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-                "providers": {
-                    "wso2": {"issuer": self.issuer, "local_jwks": {"inline_string": self.jwks},
-                             "payload_in_metadata": "payload"},
-                },
-                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "wso2"}}],
-            },
-        }  # fmt: skip
+    def __post_init__(self) -> None:
         scope = {
             "metadata": {
                 "filter": "envoy.filters.http.jwt_authn",
@@ -462,11 +450,7 @@ class JwtAuthnGateway(BenchGateway):
                                                                     "principals": [scope]}}},
             },
         }  # fmt: skip
-        for listener in config["static_resources"]["listeners"]:
-            if listener["address"]["socket_address"]["port_value"] == self.port:
-                hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
-                hcm["http_filters"][:0] = [jwt_authn, rbac]
-        return config
+        self.filters_before = (jwt_authn(self.issuer, self.jwks, payload_in_metadata="payload"), rbac)
 
 
 # ---- the scenarios: every server behind its own Envoy (same build, same config but the authz port) ----

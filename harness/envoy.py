@@ -189,6 +189,7 @@ class Gateway:
     access_log: bool = True  # meshConfig.accessLogFile: /dev/stdout; the benchmark turns it off (Istio's default)
     access_log_path: str | None = None  # None: stdout
     tracing_port: int | None = None  # an OTLP/gRPC collector: trace every request, as meshConfig.enableTracing
+    filters_before: tuple[dict[str, Any], ...] = ()  # HTTP filters ahead of ext_authz (jwt_authn, rbac)
 
     def _route_action(self, cluster: str, rewrite: bool) -> dict[str, Any]:
         if self.upstream_port is None:
@@ -263,7 +264,9 @@ class Gateway:
         return {"name": EXT_AUTHZ, "typed_config": cfg}
 
     def _listener(self, name: str, port: int, with_authz: bool) -> dict[str, Any]:
-        filters = [self._authz_filter()] if with_authz and self.authz else []
+        filters = list(self.filters_before) if with_authz else []
+        if with_authz and self.authz:
+            filters.append(self._authz_filter())
         filters.append(
             {
                 "name": "envoy.filters.http.router",
@@ -368,6 +371,21 @@ class Gateway:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+def jwt_authn(issuer: str, jwks: str, **provider: Any) -> dict[str, Any]:
+    """The jwt_authn filter istiod generates for a RequestAuthentication rule: the JWKS inline (istiod fetches a
+    `jwksUri` itself unless PILOT_JWT_ENABLE_REMOTE_JWKS), here required on every path: a stock Envoy has no
+    istio_authn filter, so the requirement stands for the AuthorizationPolicy on request principals beside it.
+    `provider` adds the rule's other fields (`from_headers`, `forward`, `payload_in_metadata`)."""
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"origins": {"issuer": issuer, "local_jwks": {"inline_string": jwks}, **provider}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "origins"}}],
+        },
+    }
 
 
 def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -472,6 +472,16 @@ def test_notes_name_the_context_headers_and_the_backend_jwt_as_configured(tmp_pa
     assert http["headersToUpstreamOnAllow"] == ["x-gw-*", "x-backend-token"]
 
 
+def test_notes_tell_backends_where_the_backend_jwts_keys_are(tmp_path):
+    assert "jwksUri" not in render_notes(CHART, tmp_path / "off")
+    values = {"config": {"backendJwt": {"enabled": True, "issuer": "https://gw.example.com"}},
+              "backendJwtKey": {"existingSecret": "backend-jwt"}}  # fmt: skip
+    notes = render_notes(CHART, tmp_path / "on", values=values)
+    assert "issuer: https://gw.example.com" in notes
+    assert "jwksUri: http://rel-apim-adapter.apim.svc.cluster.local:9090/jwks" in notes
+    assert BackendJwt().issuer == "wso2.org/products/am"  # what the notes print when no issuer is set
+
+
 def test_notes_warn_about_fail_open(tmp_path):
     notes = render_notes(CHART, tmp_path, values={"istio": {"extensionProvider": {"failOpen": True}}})
     assert notes.lstrip().startswith("WARNING: istio.extensionProvider.failOpen is true")

@@ -119,6 +119,11 @@ def test_request_authentication_is_optional():
     rendered = objects(files=(CI / "all-enabled-values.yaml",))
     (rule,) = find(rendered, "RequestAuthentication")["spec"]["jwtRules"]
     assert rule["fromHeaders"] == [{"name": "x-jwt-assertion"}]
+    # The adapter's backend JWT as the adapter chart makes it: its issuer, and the JWKS on its admin port.
+    adapter = yaml.safe_load((CHARTS / "apim-adapter" / "values.yaml").read_text())
+    adapter_ci = yaml.safe_load((CHARTS / "apim-adapter" / "ci" / "all-enabled-values.yaml").read_text())
+    assert rule["issuer"] == adapter_ci["config"]["backendJwt"]["issuer"]
+    assert rule["jwksUri"] == f"http://apim-adapter.apim.svc.cluster.local:{adapter['service']['ports']['admin']}/jwks"
 
 
 def test_reference_grant_lets_mesh_syncs_http_routes_reach_the_service():

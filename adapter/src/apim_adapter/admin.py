@@ -1,4 +1,5 @@
-"""The admin port: liveness, readiness (a catalog is loaded) and Prometheus metrics."""
+"""The admin port: liveness, readiness (a catalog is loaded), Prometheus metrics and, with a backend JWT, the
+JWKS its receivers verify it with (APIM's gateway serves its own at `/jwks`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def make_app(ready: Callable[[], tuple[bool, str]]) -> web.Application:
+def make_app(ready: Callable[[], tuple[bool, str]], jwks: bytes | None = None) -> web.Application:
     registry = _registry()
 
     async def healthz(_: web.Request) -> web.Response:
@@ -36,4 +37,11 @@ def make_app(ready: Callable[[], tuple[bool, str]]) -> web.Application:
 
     app = web.Application()
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)])
+    if jwks is not None:
+
+        async def public_keys(_: web.Request) -> web.Response:
+            # Verifiers cache it: istiod refetches a RequestAuthentication's jwksUri every 20 minutes by default.
+            return web.Response(body=jwks, content_type="application/json", headers={"Cache-Control": "max-age=300"})
+
+        app.add_routes([web.get("/jwks", public_keys)])
     return app

@@ -18,7 +18,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from . import admin, metrics, tracing
+from . import admin, backend_jwt, metrics, tracing
 from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
@@ -92,15 +92,10 @@ class Adapter:
         )
         self.publish = self.store.publish
         self.limiter = make_limiter(config)
-        signer = None
-        if config.backend_jwt.enabled:
-            from .backend_jwt import BackendJwtSigner
-
-            assert config.backend_jwt.key_file is not None  # required when enabled
-
-            signer = BackendJwtSigner(config.backend_jwt, config.resolve(config.backend_jwt.key_file))
+        signer = backend_jwt.signer_for(config)
         self.pipeline = Pipeline(self.store, self.authenticator, self.limiter, config.request.max_token_bytes)
         self.renderer = Renderer(config.request, signer)
+        self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.prepared = PreparedAllows()
@@ -349,7 +344,7 @@ class Adapter:
             start_grpc, stop_grpc = grpc_server.start, lambda: grpc_server.stop(GRACE_SECONDS).wait()
 
         runners: list[web.BaseRunner] = []
-        admin_runner = web.AppRunner(admin.make_app(self.ready), access_log=None)
+        admin_runner = web.AppRunner(admin.make_app(self.ready, self.backend_jwks), access_log=None)
         await admin_runner.setup()
         runners.append(admin_runner)
         sites = [web.TCPSite(admin_runner, server.admin.host, server.admin.port, reuse_port=True)]
@@ -450,6 +445,7 @@ async def _fold_metrics_forever(sleep: Callable[[float], Awaitable[object]] = as
 
 def validate(config: Config) -> dict[str, int]:
     """Everything `serve` would load before taking traffic, without starting anything."""
+    backend_jwt.signer_for(config)
     grpc_transport.request_reader(config.server.grpc_request_reader)
     grpc_transport.transport_of(config.server.grpc_transport)
     http_transport.transport_of(config.server.http_transport)

@@ -32,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: valid" + (f" (catalog: {summary})" if summary else ""))
             return 0
         if args.command == "serve":
+            from .backend_jwt import signer_for
             from .transport.grpc import request_reader
 
             request_reader(config.server.grpc_request_reader)  # `compiled` without it installed: refused here
+            signer_for(config)  # a backend JWT key that cannot be used: refused here, not as a traceback
     except ConfigError as exc:
         print(f"apim-adapter: invalid configuration: {exc}", file=sys.stderr)
         return 2

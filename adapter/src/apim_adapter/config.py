@@ -391,7 +391,19 @@ class BackendJwt:
     algorithm: Algorithm = Field(default="ES256", description="Signing algorithm.")
     key_file: FilePath | None = Field(default=None, description="PEM private key; required when enabled.")
     issuer: str = Field(default="wso2.org/products/am", description="Its `iss`.")
-    ttl_seconds: Int = Field(default=900, ge=1, description="Its lifetime; cached per caller meanwhile.")
+    ttl_seconds: Int = Field(default=900, ge=1, description="Its lifetime; cached per token and API meanwhile.")
+    published_key_files: tuple[FilePath, ...] = Field(
+        default=(),
+        description="More keys `/jwks` publishes beside `keyFile`'s (PEM public keys, certificates or private "
+        "keys) for a rotation: publish the next key here, switch `keyFile` to it once verifiers have the new JWKS "
+        "(istiod refetches every 20 minutes), keep the old one here until what it signed expires.",
+    )
+    excluded_claims: tuple[Text, ...] = Field(
+        default=(),
+        description="Claims of the consumer's JWT not copied into it (APIM's "
+        "`[apim.jwt.gateway_generator] excluded_claims`); `iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`, `aut` "
+        "and APIM's own `application`, `tierInfo`, `subscribedAPIs` never are.",
+    )
 
     @model_validator(mode="after")
     def _key_when_enabled(self) -> BackendJwt:

@@ -102,22 +102,26 @@ class Renderer:
         self.remove_authorization = () if request.keep_authorization_header else ("authorization",)
         self.dynamic_metadata = request.dynamic_metadata
         self.backend_jwt = backend_jwt
-        self._prepared: TtlCache[tuple[str, ...], Allow] = TtlCache(max_prepared, 64 << 20)
+        self._prepared: TtlCache[tuple[object, ...], Allow] = TtlCache(max_prepared, 64 << 20)
         self._bodies: dict[str, bytes] = {}
         self._throttled: dict[str, tuple[float, bytes]] = {}  # code → the window end its body names, the body
 
     def allow(self, d: Decision, now: float) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
         assert api is not None
-        caller: tuple[str, ...] = (api.uuid, api.name, api.version, api.context)
+        caller: tuple[object, ...] = (api.uuid, api.name, api.version, api.context)
         if app is not None and key is not None:
             caller += (app.uuid, app.name, app.owner, key.key_type, sub.policy if sub else "")
             if self.backend_jwt is not None and d.principal is not None:
-                caller += (d.principal.subject,)
+                # The backend JWT copies the token's claims: one per token, told apart by what its principal holds
+                # (key manager, client, subject, scopes, expiry, jti), as APIM's gateway keeps one per token.
+                caller += (d.principal,)
         prepared = self._prepared.get(caller, now)
         if prepared is None:
             prepared = self._prepare(d, now)
-            self._prepared.put(caller, prepared, prepared.until, 64 * len(prepared.upstream))
+            # The headers' text, twice over where a backend JWT holds the claims its principal (in the key) holds.
+            weight = sum(64 + 2 * (len(name) + len(value)) for name, value in prepared.upstream)
+            self._prepared.put(caller, prepared, prepared.until, weight)
         return prepared
 
     def _prepare(self, d: Decision, now: float) -> Allow:

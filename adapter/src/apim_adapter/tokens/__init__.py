@@ -21,6 +21,7 @@ class Principal:
     expires_at: float
     jti: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    introspected: bool = False  # an opaque token: `claims` is the key manager's introspection answer, not a JWT's
 
 
 @dataclass(frozen=True)

@@ -218,4 +218,5 @@ class Introspector:
             expires_at=float(exp),
             jti=jti if isinstance(jti, str) else None,
             claims={k: v for k, v in body.items() if k != "token"},
+            introspected=True,
         )
