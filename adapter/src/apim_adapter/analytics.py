@@ -1,5 +1,6 @@
 """Analytics events in WSO2's on-premises ELK format (`apimMetrics: apim:response|apim:faulty, properties :{…}`).
 
+The fields are those APIM's gateway writes, with its meanings (docs/wso2-control-plane.md, "Analytics events").
 ext_authz never sees the response, so an allowed request is reported with `correlationId` (the request's
 x-request-id) for joining with Envoy's access log, which has the status and latency. Denials are complete
 fault events. Lines are buffered and written off the request path.
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import ua_parser
+
+from .backend_jwt import end_user
 from .decision import CheckInput, Decision
 
 FLUSH_SECONDS = 0.1  # small batches: formatting holds the GIL, briefly, between check threads
@@ -46,7 +50,7 @@ class Analytics:
         self._stop = threading.Event()
         # Formatting and writing run on their own thread: never on the event loop, which serves HTTP mode.
         self._writer = threading.Thread(target=self._write_forever, name="analytics", daemon=True)
-        self._format = Formatter()
+        self._format = Formatter(pause=pause)
         self.dropped = 0  # approximate under concurrent checks: a lost increment costs less than a lock
 
     def start(self) -> None:
@@ -63,6 +67,8 @@ class Analytics:
         self, d: Decision, method: str, host: str, user_agent: str, request_id: str, client_ip: str,
         latency_ms: float, now: float,
     ) -> None:  # fmt: skip
+        if d.api is None:
+            return  # APIM's gateway publishes nothing for a path no API serves (no API object to describe)
         pending = self._pending
         if len(pending) >= MAX_BUFFERED:
             self.dropped += 1
@@ -99,13 +105,14 @@ class Analytics:
 
 class Formatter:
     """Lines as `line()` writes them, for less: a prepared allow repeats its decision on every check, and all but
-    seven fields of its event are the decision's. Seen a second time, a decision gets a template (its event
-    encoded once, cut where the seven and the time stamp go); then a line is the template's pieces joined with
-    those eight encoded values. A client repeats its method, host, user agent and address from one request to
+    eight fields of its event are the decision's. Seen a second time, a decision gets a template (its event
+    encoded once, cut where the eight and the time stamp go); then a line is the template's pieces joined with
+    those nine encoded values. A client repeats its method, host, user agent and address from one request to
     the next: their encodings are kept too (a bounded table, emptied when full). Used only by the writer thread."""
 
-    def __init__(self, max_templates: int = 4096, max_encoded: int = 1024):
+    def __init__(self, max_templates: int = 4096, max_encoded: int = 1024, pause: Callable[[float], None] = time.sleep):
         self.max_templates, self.max_encoded = max_templates, max_encoded
+        self._pause = pause
         # id → (the decision, kept alive so that its id is not reused; its template, None when it cannot have one)
         self._templates: dict[int, tuple[Decision, Template | object | None]] = {}
         self._seconds: dict[int, tuple[str, str]] = {}  # epoch second → its two spellings, as line() writes them
@@ -144,11 +151,20 @@ class Formatter:
             _string(request_id),  # new on every request: not kept
             encode(host),
             f'"{stamps[1]}.{millis}Z"',
-            encode(user_agent),
+            *map(encode, self._client(user_agent)),
             encode(client_ip),
             repr(round(latency_ms, 3)),
         )
         return template.render(values)
+
+    def _client(self, user_agent: str) -> tuple[str, str]:
+        if user_agent in _CLIENTS:
+            return _CLIENTS[user_agent]
+        found = client_of(user_agent)
+        # Reading a new user agent holds the GIL for tens of µs (uap-core's regexes): let a waiting check have it
+        # after each, so that clients sending a new one every request cannot hold the checks up for a whole turn.
+        self._pause(0)
+        return found
 
     def _kept_string(self, value: str) -> str:
         """`_string(value)`, encoded once for a value the client repeats."""
@@ -183,15 +199,16 @@ OPEN_FIELDS = (
     "destination",
     "requestTimestamp",
     "userAgent",
+    "platform",
     "userIp",
-    "securityLatency",
+    "securityLatency",  # in `properties`
 )
 _OPEN = re.compile(r'"\\u0000(\d)\\u0000"')  # how a field left open is marked in the encoded template
 
 
 @dataclass(frozen=True)
 class Template:
-    """A decision's line cut into nine fixed pieces around the eight values of one request."""
+    """A decision's line cut into ten fixed pieces around the nine values of one request."""
 
     pieces: tuple[str, ...]  # pieces[i] comes before the value at slots[i]; the last one ends the line
     slots: tuple[int, ...]  # which value (0 the time stamp, 1 + an index into OPEN_FIELDS) goes in each gap
@@ -199,9 +216,10 @@ class Template:
     @classmethod
     def of(cls, d: Decision) -> Template | None:
         marks = [f"\x00{i}\x00" for i in range(len(OPEN_FIELDS))]
-        req = CheckInput(marks[0], marks[2], "", {"user-agent": marks[4]}, marks[1], marks[5])
+        req = CheckInput(marks[0], marks[2], "", {}, marks[1], marks[6])
         props: dict[str, Any] = event(req, d, 0.0, datetime.now(UTC))
-        props["requestTimestamp"], props["securityLatency"] = marks[3], marks[6]
+        props["requestTimestamp"], props["userAgent"], props["platform"] = marks[3], marks[4], marks[5]
+        props["properties"]["securityLatency"] = marks[7]
         encoded = json.dumps(props, separators=(",", ":")).replace(" ", "\\u0020")
         split = _OPEN.split(encoded)
         order = [int(i) for i in split[1::2]]
@@ -217,13 +235,24 @@ class Template:
         # Spelled out: one join of a fixed tuple is the cheapest way to build the line (a loop or zip costs more).
         return "".join(
             (p[0], values[s[0]], p[1], values[s[1]], p[2], values[s[2]], p[3], values[s[3]], p[4], values[s[4]],
-             p[5], values[s[5]], p[6], values[s[6]], p[7], values[s[7]], p[8])
+             p[5], values[s[5]], p[6], values[s[6]], p[7], values[s[7]], p[8], values[s[8]], p[9])
         )  # fmt: skip
 
 
+# The application fields of an event whose caller is not known: APIM's CommonRequestDataCollector getUnknownApp (a
+# request that failed authentication or never reached it) and getAnonymousApp (a resource that needs no token).
+UNKNOWN_APPLICATION = dict.fromkeys(("applicationId", "applicationName", "applicationOwner", "keyType"), "UNKNOWN")
+ANONYMOUS_APPLICATION = dict.fromkeys(("applicationId", "applicationName", "applicationOwner", "keyType"), "anonymous")
+
+
 def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:
+    """The event APIM's gateway publishes for this request (common/analytics SuccessRequestDataCollector and
+    FaultyRequestDataCollector, with SynapseAnalyticsDataProvider's values, as ELKMetricEventBuilder shapes them):
+    the same names carry the same meaning. What only the response knows (latencies, response codes) is not here;
+    `properties` holds the adapter's own additions, where APIM's custom data providers put theirs."""
     api, app, key, res = d.api, d.application, d.key_mapping, d.resource
-    props = {
+    browser, platform = client_of(req.headers.get("user-agent", ""))
+    props: dict[str, Any] = {
         "apiName": api.name if api else "",
         "apiVersion": api.version if api else "",
         "apiContext": api.context if api else "",
@@ -233,36 +262,68 @@ def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None 
         "apiType": api.api_type if api else "HTTP",
         "apiMethod": req.method,
         "apiResourceTemplate": res.pattern if res else "",
-        "applicationId": app.uuid if app else "",
-        "applicationName": app.name if app else "",
-        "applicationOwner": app.owner if app else "",
-        "keyType": key.key_type if key else "",
-        "subscriptionTier": d.tier,
+        **_application(d),
         "correlationId": req.request_id,
         "destination": req.host,
         "requestTimestamp": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "userAgent": req.headers.get("user-agent", ""),
-        "userName": d.principal.subject if d.principal else "",
+        "userAgent": browser,
+        "platform": platform,
         "userIp": req.client_ip,
         "gatewayType": "ISTIO",
-        "platform": "istio-apim",
         "regionId": "default",
         "responseCacheHit": False,
-        "securityLatency": round(latency_ms, 3),
     }
+    if d.principal is not None and app is not None and key is not None:
+        # APIM's END_USER_NAME: the end user its backend JWT names. (APIM 4.5's JWT path never sets it, so its
+        # ELK lines for JWTs have no userName; its opaque-token path names the end user with the tenant.)
+        props["userName"] = end_user(d.principal, app)
+    properties: dict[str, Any] = {"securityLatency": round(latency_ms, 3)}
+    if d.tier:
+        properties["subscriptionTier"] = d.tier
+    props["properties"] = properties
     if d.allowed:
         props.update(eventType="response", proxyResponseCode=-1, targetResponseCode=-1)
     else:
         assert d.error is not None
         props.update(
             eventType="fault",
-            errorType=d.error.kind,
+            errorType=d.error.fault_category,
             errorCode=int(d.error.code),
-            errorMessage=d.error.message,
+            errorMessage=d.error.fault_subcategory,
             proxyResponseCode=d.status,
             targetResponseCode=-1,
         )
     return props
+
+
+def _application(d: Decision) -> dict[str, str]:
+    app, key = d.application, d.key_mapping
+    if d.error is not None and d.error.fault_category == "AUTH":
+        return UNKNOWN_APPLICATION  # AuthFaultDataCollector, whatever the token named
+    if app is not None and key is not None:
+        return {"applicationId": app.uuid, "applicationName": app.name, "applicationOwner": app.owner,
+                "keyType": key.key_type}  # fmt: skip
+    if d.principal is None and d.resource is not None and not d.resource.secured:
+        return ANONYMOUS_APPLICATION
+    return UNKNOWN_APPLICATION
+
+
+# A browser and OS family per user agent, as WSO2's ELK reporter names them (apim-analytics-publisher
+# ELKMetricEventBuilder.setUserAgentProperties, util/UserAgentParser): uap-core's regexes, "Other" where none
+# matches (ua_parser's default family), kept for the user agents seen last.
+MAX_CLIENTS = 1024
+_CLIENTS: dict[str, tuple[str, str]] = {}
+
+
+def client_of(user_agent: str) -> tuple[str, str]:
+    """(browser, platform) of a user agent; an absent one reads as WSO2's "UNKNOWN", which names neither."""
+    known = _CLIENTS.get(user_agent)
+    if known is None:
+        if len(_CLIENTS) >= MAX_CLIENTS:
+            _CLIENTS.clear()
+        browser, os = ua_parser.parse_user_agent(user_agent), ua_parser.parse_os(user_agent)
+        known = _CLIENTS[user_agent] = (browser.family if browser else "Other", os.family if os else "Other")
+    return known
 
 
 def line(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> str:

@@ -11,41 +11,55 @@ class ErrorCode:
     status: int
     message: str
     description: str
-    kind: str  # analytics errorType: AUTH, THROTTLED, RESOURCE, API
+    # How APIM's gateway classifies it in analytics (gateway/handlers/analytics SynapseAnalyticsDataProvider
+    # .getFaultType by code range, FaultCodeClassifier): a fault event's errorType and errorMessage.
+    fault_category: str
+    fault_subcategory: str
 
+
+AUTHENTICATION = ("AUTH", "AUTHENTICATION_FAILURE")
+AUTHORIZATION = ("AUTH", "AUTHORIZATION_FAILURE")
+SUBSCRIPTION = ("AUTH", "SUBSCRIPTION_VALIDATION_FAILURE")
 
 _CODES = [
     ErrorCode("900901", 401, "Invalid Credentials",
-              "Invalid Credentials. Make sure you have provided the correct security credentials", "AUTH"),
+              "Invalid Credentials. Make sure you have provided the correct security credentials", *AUTHENTICATION),
     ErrorCode("900902", 401, "Missing Credentials",
               "Invalid Credentials. Make sure your API invocation call has a header: "
-              "'Authorization : Bearer ACCESS_TOKEN'", "AUTH"),
+              "'Authorization : Bearer ACCESS_TOKEN'", *AUTHENTICATION),
     ErrorCode("900903", 401, "Access Token Expired",
-              "Access Token Expired. Renew the access token and try again", "AUTH"),
+              "Access Token Expired. Renew the access token and try again", *AUTHENTICATION),
     ErrorCode("900904", 401, "Access Token Inactive",
-              "Access Token Inactive. Generate a new access token and try again", "AUTH"),
+              "Access Token Inactive. Generate a new access token and try again", *AUTHENTICATION),
     ErrorCode("900907", 401, "The requested API is temporarily blocked",
-              "Access failure for API: the subscription of this application is blocked", "AUTH"),
+              "Access failure for API: the subscription of this application is blocked", *SUBSCRIPTION),
     ErrorCode("900908", 403, "Resource forbidden",
-              "User is NOT authorized to access the Resource. API Subscription validation failed.", "AUTH"),
+              "User is NOT authorized to access the Resource. API Subscription validation failed.", *SUBSCRIPTION),
     ErrorCode("900909", 403, "The subscription to the API is inactive",
-              "The subscription to the API is inactive (on hold or rejected)", "AUTH"),
+              "The subscription to the API is inactive (on hold or rejected)", *SUBSCRIPTION),
     ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
-              "User is NOT authorized to access the Resource. Scope validation failed.", "AUTH"),
-    ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "RESOURCE"),
-    ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "API"),
+              "User is NOT authorized to access the Resource. Scope validation failed.", *AUTHORIZATION),
+    ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND"),
+    # Outside every range getFaultType knows: OTHER, and no subcategory the classifier names.
+    ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "OTHER", "UNCLASSIFIED"),
     # Throttling, deny policies and burst control: the codes, messages and descriptions APIM's gateway answers with
     # (ThrottleHandler.handleThrottleOut, APIThrottleConstants; gateway/handlers/throttling). The quotas' add when
     # the client may call again (render.NEXT_ACCESS).
-    ErrorCode("900800", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
-    ErrorCode("900802", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
-    ErrorCode("900803", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
-    ErrorCode("900804", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
+    ErrorCode("900800", 429, "Message throttled out", "You have exceeded your quota",
+              "THROTTLED", "API_LEVEL_LIMIT_EXCEEDED"),
+    ErrorCode("900802", 429, "Message throttled out", "You have exceeded your quota",
+              "THROTTLED", "RESOURCE_LEVEL_LIMIT_EXCEEDED"),
+    ErrorCode("900803", 429, "Message throttled out", "You have exceeded your quota",
+              "THROTTLED", "APPLICATION_LEVEL_LIMIT_EXCEEDED"),
+    ErrorCode("900804", 429, "Message throttled out", "You have exceeded your quota",
+              "THROTTLED", "SUBSCRIPTION_LIMIT_EXCEEDED"),
     ErrorCode("900805", 403, "Message blocked",
-              "You have been blocked from accessing the resource", "THROTTLED"),
-    ErrorCode("900807", 429, "Message throttled out", "You have exceeded your quota", "THROTTLED"),
+              "You have been blocked from accessing the resource", "THROTTLED", "BLOCKED"),
+    ErrorCode("900807", 429, "Message throttled out", "You have exceeded your quota",
+              "THROTTLED", "BURST_CONTROL_LIMIT_EXCEEDED"),
     ErrorCode("900809", 429, "Message throttled out",
-              "You have exceeded your application burst limit quota", "THROTTLED"),
+              "You have exceeded your application burst limit quota", "THROTTLED",
+              "APPLICATION_BURST_CONTROL_LIMIT_EXCEEDED"),
 ]  # fmt: skip
 
 CODES = {c.code: c for c in _CODES}

@@ -190,9 +190,10 @@ def test_a_forged_client_address_never_reaches_analytics(stack, gateway, forged)
 
 def test_the_client_user_agent_reaches_analytics(stack, gateway):
     """Both modes send the adapter user-agent: HTTP mode's includeRequestHeadersInCheck and the gRPC allowlist are
-    the adapter's own list (before it, HTTP mode's analytics had no user agent)."""
-    seen = seen_by_adapter(stack, gateway, API + "/ip", **{"User-Agent": "e2e-agent/1.0 (allowlist)"})
-    assert (seen["status"], seen["userAgent"]) == (200, "e2e-agent/1.0 (allowlist)")
+    the adapter's own list (before it, HTTP mode's analytics had no user agent). Analytics name its browser and
+    OS families, as WSO2's reporter does."""
+    seen = seen_by_adapter(stack, gateway, API + "/ip", **{"User-Agent": "E2eAllowlistBot/1.0 (X11; Linux x86_64)"})
+    assert (seen["status"], seen["userAgent"], seen["platform"]) == (200, "E2eAllowlistBot", "Linux")
 
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -155,10 +155,11 @@ def test_analytics_events_in_wso2_elk_format_carry_the_request_id(stack):
     gw = stack.gateways["grpc"]
     # Istio's gateway regenerates an external client's x-request-id (use_remote_address, no
     # preserve_external_request_id): the requests are found by user agent, the correlation id is the gateway's.
-    rid = f"analytics-{time.time_ns()}"
-    requests.get(gw.url + API + "/ip", headers={"user-agent": rid, "x-request-id": rid}, timeout=10)
+    # Analytics name a user agent's browser family, which for these is the agent's own name (uap-core's bots).
+    rid = f"Analytics{time.time_ns()}"
+    requests.get(gw.url + API + "/ip", headers={"user-agent": rid + "Bot/1.0", "x-request-id": rid}, timeout=10)
     token = stack.token()
-    requests.get(gw.url + API + "/ip", headers={"user-agent": rid + "-ok", "authorization": f"Bearer {token}"})
+    requests.get(gw.url + API + "/ip", headers={"user-agent": rid + "OkBot/1.0", "authorization": f"Bearer {token}"})
     log = stack.workdir / "analytics.log"
 
     def lines():
@@ -167,12 +168,12 @@ def test_analytics_events_in_wso2_elk_format_carry_the_request_id(stack):
 
     found = eventually(lambda: len(lines()) == 2, timeout=3)
     assert found, lines()
-    fault = next(line for line in lines() if f'"userAgent":"{rid}"' in line)
+    fault = next(line for line in lines() if f'"userAgent":"{rid}Bot"' in line)
     assert "apimMetrics: apim:faulty, properties :{" in fault
     assert '"errorCode":900902' in fault
     assert re.search(r'"correlationId":"[0-9a-f]{8}-[0-9a-f]{4}-', fault)
     assert f'"correlationId":"{rid}"' not in fault
-    ok = next(line for line in lines() if f'"userAgent":"{rid}-ok"' in line)
+    ok = next(line for line in lines() if f'"userAgent":"{rid}OkBot"' in line)
     assert "apimMetrics: apim:response, properties :{" in ok
     assert '"applicationName":"subscribed"' in ok
     for written in (log, stack.adapter.proc.log_path):

@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from datetime import UTC, datetime
+
+import pytest
 
 from apim_adapter.analytics import LINES_PER_TURN, MAX_BUFFERED, MAX_FIELD, Analytics, Formatter, Template, line
 from apim_adapter.decision import CheckInput
@@ -19,12 +22,15 @@ FILEBEAT = re.compile(r"(apimMetrics):")
 GROK = re.compile(r"^(?P<u1>.*) apimMetrics:(?P<apimMetrics>.*), (?P<u2>.*) :(?P<properties>.*)$")
 AT = datetime(2026, 11, 30, 5, 6, 7, 891000, tzinfo=UTC)
 
-RESPONSE_FIELDS = {  # WSO2's response event (Constants.java), without what only the gateway's response knows
+# APIM's response event as ELKMetricEventBuilder writes it (common/analytics publishers/dto Event and its unwrapped
+# parts), without what only the response knows (latencies, response codes).
+RESPONSE_FIELDS = {
     "apiCreator", "apiCreatorTenantDomain", "apiId", "apiMethod", "apiName", "apiResourceTemplate", "apiType",
     "apiVersion", "apiContext", "applicationId", "applicationName", "applicationOwner", "keyType", "correlationId",
     "destination", "requestTimestamp", "userAgent", "userName", "userIp", "responseCacheHit", "proxyResponseCode",
-    "targetResponseCode", "eventType", "gatewayType", "platform", "regionId",
+    "targetResponseCode", "gatewayType", "platform", "regionId", "properties",
 }  # fmt: skip
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
 
 def as_logstash_reads(text: str) -> tuple[str, dict]:
@@ -45,8 +51,8 @@ def request(**headers) -> CheckInput:
 
 def test_an_allow_is_a_response_event():
     p = InProcess()
-    d = p.check(bearer=token(sub="alice"))
-    text = line(request(**{"user-agent": "curl/8.0"}), d, 0.4567, AT)
+    d = p.check(bearer=token(sub="alice", aut="APPLICATION_USER"))
+    text = line(request(**{"user-agent": CHROME}), d, 0.4567, AT)
     assert text.startswith("2026-11-30 05:06:07,891 [apim-adapter] INFO ELKCounterMetric apimMetrics: apim:response, ")
     index, props = as_logstash_reads(text)
     assert index == "apim_event_response"
@@ -56,13 +62,29 @@ def test_an_allow_is_a_response_event():
         "apiCreator": "admin", "apiCreatorTenantDomain": "carbon.super", "apiType": "HTTP", "apiMethod": "GET",
         "apiResourceTemplate": "/ip", "applicationId": "app-subscribed", "applicationName": "subscribed",
         "applicationOwner": "admin", "keyType": "PRODUCTION", "correlationId": "rid-1",
-        "destination": "api.example.com",
-        "requestTimestamp": "2026-11-30T05:06:07.891Z", "userAgent": "curl/8.0", "userName": "alice",
-        "userIp": "203.0.113.9", "eventType": "response", "gatewayType": "ISTIO", "responseCacheHit": False,
-        "proxyResponseCode": -1, "targetResponseCode": -1, "securityLatency": 0.457,
+        "destination": "api.example.com", "requestTimestamp": "2026-11-30T05:06:07.891Z",
+        "userAgent": "Chrome", "platform": "Linux",  # the browser and OS families, not the header
+        "userName": "alice@carbon.super",  # the end user APIM names, with the tenant
+        "userIp": "203.0.113.9", "gatewayType": "ISTIO", "regionId": "default", "responseCacheHit": False,
+        "proxyResponseCode": -1, "targetResponseCode": -1,
+        "properties": {"securityLatency": 0.457, "subscriptionTier": "Gold"},  # the adapter's own
     }  # fmt: skip
     assert {k: props[k] for k in expected} == expected
-    assert "errorCode" not in props
+    assert not {"errorCode", "errorType", "errorMessage"} & set(props)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "browser", "platform"),
+    [
+        ("curl/8.5.0", "curl", "Other"),
+        ("", "Other", "Other"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)", "Mobile Safari UI/WKWebView", "iOS"),
+    ],
+)
+def test_the_user_agent_is_read_as_wso2s_reporter_reads_it(user_agent, browser, platform):
+    """uap-core's families, "Other" where none matches, as ua_parser's Java parser in ELKMetricEventBuilder."""
+    _, props = as_logstash_reads(line(request(**{"user-agent": user_agent}), InProcess().check(bearer=token()), 0, AT))
+    assert (props["userAgent"], props["platform"]) == (browser, platform)
 
 
 def test_a_denial_is_a_fault_event_with_wso2s_error_fields():
@@ -70,16 +92,61 @@ def test_a_denial_is_a_fault_event_with_wso2s_error_fields():
     d = p.check()  # no credentials
     index, props = as_logstash_reads(line(request(), d, 0.1, AT))
     assert index == "apim_event_faulty"
-    fault = ("eventType", "errorType", "errorCode", "proxyResponseCode", "targetResponseCode")
+    fault = ("eventType", "errorType", "errorCode", "errorMessage", "proxyResponseCode", "targetResponseCode")
     assert {k: props[k] for k in fault} == {
         "eventType": "fault",
-        "errorType": "AUTH",
+        "errorType": "AUTH",  # FaultCategory, by the code's range
         "errorCode": 900902,  # a number, as WSO2 writes it
+        "errorMessage": "AUTHENTICATION_FAILURE",  # FaultCodeClassifier's subcategory, not the client's message
         "proxyResponseCode": 401,
         "targetResponseCode": -1,
     }
-    assert props["errorMessage"] == "Missing Credentials"
-    assert (props["apiName"], props["applicationName"]) == ("HttpbinAPI", "")
+    assert props["apiName"] == "HttpbinAPI"
+    # AuthFaultDataCollector: an authentication failure names no application and no user.
+    assert {k: props[k] for k in ("applicationId", "applicationName", "applicationOwner", "keyType")} == dict.fromkeys(
+        ("applicationId", "applicationName", "applicationOwner", "keyType"), "UNKNOWN"
+    )
+    assert "userName" not in props
+
+
+@pytest.mark.parametrize(
+    ("bearer", "scope", "error"),
+    [("garbage", None, ("AUTH", 900901, "AUTHENTICATION_FAILURE")),
+     ("unsubscribed", None, ("AUTH", 900908, "SUBSCRIPTION_VALIDATION_FAILURE")),
+     ("subscribed", "", ("AUTH", 900910, "AUTHORIZATION_FAILURE"))],
+)  # fmt: skip
+def test_each_auth_failure_is_classified_as_apims_gateway_does(bearer, scope, error):
+    p = InProcess()
+    credential = (
+        "not-a-jwt" if bearer == "garbage" else token(bearer, **({"scope": scope} if scope is not None else {}))
+    )
+    d = p.check(bearer=credential)
+    _, props = as_logstash_reads(line(request(), d, 0.1, AT))
+    assert (props["errorType"], props["errorCode"], props["errorMessage"]) == error
+
+
+def test_a_resource_the_api_does_not_have_is_a_resource_not_found(tmp_path):
+    d = InProcess().check("/httpbin/1.0.0/no-such-resource", bearer=token())
+    _, props = as_logstash_reads(line(request(), d, 0.1, AT))
+    assert (props["errorType"], props["errorCode"], props["errorMessage"]) == ("OTHER", 404, "RESOURCE_NOT_FOUND")
+
+
+def test_a_path_no_api_serves_writes_no_event(tmp_path):
+    """APIM's collector has no API to describe and publishes nothing."""
+    out = tmp_path / "analytics.log"
+    sink = Analytics(str(out))
+    p = InProcess()
+    sink.record(request(), p.check("/no-api/here", bearer=token()), 0.1)
+    sink.record(request(), p.check(bearer=token()), 0.1)
+    sink.start()
+    asyncio.run(sink.close())
+    assert len(out.read_text().splitlines()) == 1
+
+
+def test_a_resource_without_security_is_the_anonymous_application():
+    _, props = as_logstash_reads(line(request(), InProcess().check("/httpbin/1.0.0/uuid"), 0.1, AT))
+    assert (props["applicationName"], props["keyType"]) == ("anonymous", "anonymous")
+    assert "userName" not in props
 
 
 def test_a_throttled_request_is_a_throttled_fault():
@@ -88,17 +155,20 @@ def test_a_throttled_request_is_a_throttled_fault():
         pass
     _, props = as_logstash_reads(line(request(), d, 0.1, AT))
     assert (props["errorType"], props["errorCode"], props["proxyResponseCode"]) == ("THROTTLED", 900804, 429)
-    assert (props["applicationName"], props["subscriptionTier"]) == ("throttled-http", "Tiny")
+    assert props["errorMessage"] == "SUBSCRIPTION_LIMIT_EXCEEDED"
+    assert (props["applicationName"], props["properties"]["subscriptionTier"]) == ("throttled-http", "Tiny")
 
 
 def test_what_a_client_writes_cannot_break_the_line_or_steer_the_index():
-    """The user agent is the client's: WSO2's grok splits on ', ' and ' :' and the last ' apimMetrics:'."""
+    """The host and the request id are the client's: WSO2's grok splits on ', ' and ' :' and the last
+    ' apimMetrics:'. Its user agent only ever names a browser and an OS family."""
     p = InProcess()
     hostile = 'Mozilla/5.0 (X11, Linux) x :{"a": 1} apimMetrics: apim:faulty, properties :{}\n\r"\\'
-    text = line(request(**{"user-agent": hostile}), p.check(bearer=token()), 0.1, AT)
-    index, props = as_logstash_reads(text)
+    req = CheckInput("GET", hostile, "/httpbin/1.0.0/ip", {"user-agent": hostile}, hostile, "203.0.113.9")
+    index, props = as_logstash_reads(line(req, p.check(bearer=token()), 0.1, AT))
     assert index == "apim_event_response"
-    assert props["userAgent"] == hostile
+    assert (props["destination"], props["correlationId"]) == (hostile, hostile)
+    assert (props["userAgent"], props["platform"]) == ("Other", "Linux")  # read, never copied
     assert props["apiName"] == "HttpbinAPI"
 
 
@@ -115,7 +185,7 @@ def test_client_chosen_fields_are_cut_to_size_before_they_are_buffered(tmp_path)
     sink.start()
     asyncio.run(sink.close())
     _, props = as_logstash_reads(out.read_text())
-    assert len(props["userAgent"]) == len(props["destination"]) == len(props["correlationId"]) == MAX_FIELD
+    assert len(props["destination"]) == len(props["correlationId"]) == MAX_FIELD
     assert len(props["userIp"]) <= 64
     assert len(props["apiMethod"]) <= 16
     assert long not in out.read_text()
@@ -180,3 +250,19 @@ def test_the_writer_lets_go_of_the_gil_every_few_lines_and_keeps_their_order(tmp
     ids = [as_logstash_reads(text + "\n")[1]["correlationId"] for text in out.read_text().splitlines()]
     assert ids == [f"r{i}" for i in range(count)]
     assert pauses == [0, 0, 0]  # between the four turns, none after the last
+
+
+def test_the_writer_lets_go_of_the_gil_after_each_user_agent_it_has_to_read(tmp_path):
+    """Reading a new user agent costs tens of µs under the GIL: clients sending a new one each request make the
+    writer pause after each, not after a whole turn of them."""
+    out = tmp_path / "analytics.log"
+    pauses: list[float] = []
+    sink = Analytics(str(out), pause=pauses.append)
+    d = InProcess().check(bearer=token())
+    agents = [f"probe-{time.time_ns()}-{i}/1.0" for i in range(6)]
+    for i, agent in enumerate(["seen/1.0", "seen/1.0", *agents]):  # the first two make the decision's template
+        sink.record(CheckInput("GET", "h", "/httpbin/1.0.0/ip", {"user-agent": agent}, f"r{i}", "203.0.113.9"), d, 0.1)
+    sink.start()
+    asyncio.run(sink.close())
+    assert len(out.read_text().splitlines()) == 8
+    assert pauses == [0] * len(agents)
