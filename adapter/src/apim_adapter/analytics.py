@@ -158,8 +158,9 @@ class Formatter:
         return template.render(values)
 
     def _client(self, user_agent: str) -> tuple[str, str]:
-        if user_agent in _CLIENTS:
-            return _CLIENTS[user_agent]
+        found = _CLIENTS.get(user_agent)
+        if found is not None:
+            return found
         found = client_of(user_agent)
         # Reading a new user agent holds the GIL for tens of µs (uap-core's regexes): let a waiting check have it
         # after each, so that clients sending a new one every request cannot hold the checks up for a whole turn.

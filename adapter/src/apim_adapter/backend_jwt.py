@@ -52,6 +52,8 @@ class BackendJwtSigner:
         self.header = config.header.lower()
         self.not_copied = RESTRICTED | frozenset(config.excluded_claims)
         keys = [self._public_jwk(key.public_key())]
+        if "alg" not in keys[0]:  # found here, not as a failed signature on the first request
+            raise ValueError(f"{key_path}: this key cannot sign {config.algorithm} (backendJwt.algorithm)")
         for path in published:
             public = public_key_in(path)
             if key_id(public) not in {k["kid"] for k in keys}:
@@ -86,8 +88,6 @@ class BackendJwtSigner:
         sub = principal.claims.get("sub")
         if isinstance(sub, str) and sub and not principal.introspected:
             claims["sub"] = sub  # the token's own subject, or none (GatewayUtils.constructJWTContent)
-        else:
-            claims.pop("sub", None)
         token = jwt.encode(claims, self.key, algorithm=self.config.algorithm, headers={"kid": self.kid})
         return self.header, token, exp - RENEW_BEFORE
 

@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from apim_adapter.backend_jwt import DIALECT, RENEW_BEFORE, BackendJwtSigner
+from apim_adapter.backend_jwt import DIALECT, RENEW_BEFORE, BackendJwtSigner, signer_for
 from apim_adapter.cli import main
-from apim_adapter.config import BackendJwt
+from apim_adapter.config import BackendJwt, ConfigError, load
 from harness import oidc
 from harness.pipeline import ISSUER, KEY, InProcess, token
 from harness.sample_catalog import catalog_document
@@ -282,3 +282,19 @@ def test_a_key_that_cannot_be_used_is_a_clear_error_naming_its_file(tmp_path, ca
     assert f"invalid configuration: backendJwt: {'cannot read ' if content is None else ''}{path}" in err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("algorithm", "key_algorithm"), [("RS256", "ES256"), ("ES256", "RS256"), ("ES384", "ES256")])
+def test_a_key_that_cannot_sign_the_configured_algorithm_is_refused_at_start(tmp_path, algorithm, key_algorithm):
+    path = tmp_path / "backend.key"
+    pem = private_key(key_algorithm).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.write_bytes(pem)
+    (tmp_path / "config.yaml").write_text(
+        f"backendJwt: {{enabled: true, keyFile: {path}, algorithm: {algorithm}}}\n"
+        "controlPlane: {type: file, path: catalog.yaml}\n"
+    )
+    (tmp_path / "catalog.yaml").write_text("apis: []\n")
+    with pytest.raises(ConfigError, match=f"cannot sign {algorithm}"):
+        signer_for(load(str(tmp_path / "config.yaml")))
