@@ -1,5 +1,6 @@
 """What the roles send, rendered with the dev inventory, checked against Kubernetes, Istio and WSO2 definitions."""
 
+import base64
 import json
 import re
 import stat
@@ -324,3 +325,34 @@ def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: d
 
 def _dev_var(file: str, name: str):
     return yaml.safe_load((ROOT / "inventories" / "dev" / "group_vars" / "all" / file).read_text())[name]
+
+
+def test_httpbins_sidecar_verifies_the_adapters_backend_jwt_with_its_jwks(rendered: dict, tmp_path: Path) -> None:
+    """The adapter signs with the pki role's key (a kubernetes.io/tls Secret in its namespace); httpbin's
+    RequestAuthentication names the issuer the adapter writes and the JWKS its Service serves on the admin port."""
+    values = rendered["helm_values"]
+    backend = values["apim_adapter"]["config"]["backendJwt"]
+    secret_name = values["apim_adapter"]["backendJwtKey"]["existingSecret"]
+    secret = next(m for m in rendered["manifests"]["pki"]
+                  if m["kind"] == "Secret" and m["metadata"]["name"] == secret_name)  # fmt: skip
+    assert (secret["type"], secret["metadata"]["namespace"]) == ("kubernetes.io/tls", "apim-adapter")
+    key = tmp_path / "backend.key"
+    key.write_bytes(base64.b64decode(secret["data"]["tls.key"]))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"backendJwt": {**backend, "keyFile": str(key)},
+                                      "controlPlane": {"type": "file", "path": "catalog.yaml"}}))  # fmt: skip
+    (tmp_path / "catalog.yaml").write_text("apis: []\n")
+    # The adapter itself accepts the key for the algorithm (it refuses a key that cannot sign it).
+    subprocess.run([sys.executable, "-m", "apim_adapter", "validate", "--config", str(config)], check=True)
+    adapter = subprocess.run(
+        [tool("helm"), "template", "apim-adapter", str(ROOT / "charts" / "apim-adapter"), "-n", "apim-adapter",
+         "-f", "-"], input=json.dumps(values["apim_adapter"]), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    service = next(o for o in yaml.safe_load_all(adapter) if o and o["kind"] == "Service")
+    admin = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http-admin")
+    (rule,) = values["httpbin"]["requestAuthentication"]["jwtRules"]
+    assert rule["issuer"] == backend["issuer"]
+    host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
+    assert rule["jwksUri"] == f"http://{host}:{admin}/jwks"
+    assert rule["fromHeaders"] == [{"name": backend.get("header", "X-JWT-Assertion").lower()}]
+    assert _dev_var("secured_flow.yml", "secured_flow_backend_jwt_header") == "X-Jwt-Assertion"
