@@ -275,8 +275,8 @@ def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None 
         "responseCacheHit": False,
     }
     if d.principal is not None and app is not None and key is not None:
-        # APIM's END_USER_NAME: the end user its backend JWT names. (APIM 4.5's JWT path never sets it, so its
-        # ELK lines for JWTs have no userName; its opaque-token path names the end user with the tenant.)
+        # APIM's END_USER_NAME: the authentication context's user, for a JWT the end user its backend JWT names
+        # (OAuthAuthenticator, GatewayUtils.generateAuthenticationContext), for an opaque token the key manager's.
         props["userName"] = end_user(d.principal, app)
     properties: dict[str, Any] = {"securityLatency": round(latency_ms, 3)}
     if d.tier:
