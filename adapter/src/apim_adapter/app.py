@@ -444,8 +444,8 @@ async def _fold_metrics_forever(sleep: Callable[[float], Awaitable[object]] = as
 
 
 def validate(config: Config) -> dict[str, int]:
-    """Everything `serve` would load before taking traffic, without starting anything."""
-    backend_jwt.signer_for(config)
+    """Everything `serve` would load before taking traffic, without starting anything, but secret files (keys,
+    credentials): a config is checked where its secrets are not (a chart's CI), and `serve` refuses them first."""
     grpc_transport.request_reader(config.server.grpc_request_reader)
     grpc_transport.transport_of(config.server.grpc_transport)
     http_transport.transport_of(config.server.http_transport)

@@ -277,7 +277,7 @@ def test_a_key_that_cannot_be_used_is_a_clear_error_naming_its_file(tmp_path, ca
         f"backendJwt: {{enabled: true, keyFile: {path}}}\ncontrolPlane: {{type: file, path: catalog.yaml}}\n"
     )
     (tmp_path / "catalog.yaml").write_text("apis: []\n")
-    assert main(["validate", "--config", str(tmp_path / "config.yaml")]) == 2
+    assert main(["serve", "--config", str(tmp_path / "config.yaml")]) == 2  # refused before serving
     err = capsys.readouterr().err
     assert f"invalid configuration: backendJwt: {'cannot read ' if content is None else ''}{path}" in err
     assert message in err
