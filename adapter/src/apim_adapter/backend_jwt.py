@@ -7,6 +7,7 @@ before it expires, as the gateway caches it by API and token signature."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -94,11 +95,9 @@ class BackendJwtSigner:
     def _copied(self, token_claims: dict[str, Any]) -> dict[str, Any]:
         copied = {}
         for name, value in token_claims.items():
-            if name in self.not_copied:
-                continue
-            value = _json_in_string(value)
-            if value is not _UNREADABLE:
-                copied[name] = value
+            if name not in self.not_copied:
+                with contextlib.suppress(ValueError):  # JSON-looking but not JSON: left out, as APIM does
+                    copied[name] = _json_in_string(value)
         return copied
 
 
@@ -153,22 +152,17 @@ def public_key_in(path: Path) -> PublicKey:
     return public
 
 
-_UNREADABLE = object()
-
-
 def _json_in_string(value: Any) -> Any:
-    """A string claim that looks like a JSON object or list goes out as one; one that looks so but is not JSON is
-    left out (AbstractAPIMgtGatewayJWTGenerator.buildBody: `{…}` read as a map, `…["…"]…` as a list)."""
+    """A string claim that looks like a JSON object or list, as one; ValueError for one that looks so but is not
+    (AbstractAPIMgtGatewayJWTGenerator.buildBody: `{…}` read as a map, `…["…"]…` as a list, else left out)."""
     if not isinstance(value, str):
         return value
-    looks_like = (value.startswith("{") and value.endswith("}")) or ('["' in value and '"]' in value)
-    if not looks_like:
+    if not ((value.startswith("{") and value.endswith("}")) or ('["' in value and '"]' in value)):
         return value
-    try:
-        read = json.loads(value)
-    except ValueError:
-        return _UNREADABLE
-    return read if isinstance(read, dict | list) else _UNREADABLE
+    read = json.loads(value)  # json.JSONDecodeError is a ValueError
+    if not isinstance(read, dict | list):
+        raise ValueError("not a JSON object or list")
+    return read
 
 
 def end_user(principal: Principal, app: Application) -> str:

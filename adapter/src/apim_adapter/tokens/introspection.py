@@ -94,7 +94,7 @@ class Introspector:
         if not isinstance(issued, dict):
             raise Unavailable(f"token for introspection at {self.km.name}: not a JSON object")
         granted = issued.get("scope")  # RFC 6749 §5.1: left out when it is the scope asked for
-        missing = set(wanted.split()) - set(granted.split() if isinstance(granted, str) else wanted.split())
+        missing = set(wanted.split()) - set(granted.split()) if isinstance(granted, str) else set()
         if missing:
             raise Unavailable(
                 f"token for introspection at {self.km.name} was issued without {' '.join(sorted(missing))}: authorize "
