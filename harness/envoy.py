@@ -17,6 +17,11 @@ Read from istio/istio release-1.31 (1.31.0-rc.0):
   `http_service.authorization_request.allowed_headers`), `headersToUpstreamOnAllow`, `headersToDownstreamOnDeny`,
   `headersToDownstreamOnAllow`. istiod never sets `clear_route_cache`, nor a gRPC provider's allowlist: only the
   apim-adapter chart's EnvoyFilter merging them does (`ext_authz_patch`, `envoyfilter_patch`).
+- gRPC access log (`pilot/pkg/model/telemetry_logging.go` buildHTTPGrpcAccessLogHelper), for a Telemetry resource
+  naming an `envoyHttpAls` provider: `envoy.access_loggers.http_grpc` with log name `http_envoy_accesslog` unless
+  `logName` is set, the provider's outbound cluster, transport v3 and istiod's peer filter state objects; Envoy puts
+  every filter's dynamic metadata in each entry (`grpc_access_log_utils.cc`, extractCommonAccessLogProperties). A
+  port named or declared gRPC gets an HTTP/2 cluster.
 Not reproduced: istiod's RBAC shadow filter and `filter_enabled_metadata`, which limit the check to requests a
 CUSTOM policy matches; here every route is checked except the health path (the policy's `notPaths`).
 """
@@ -163,6 +168,43 @@ class Authz:
 
 
 @dataclass
+class AccessLogService:
+    """An `envoyHttpAls` provider of `meshConfig.extensionProviders` that a Telemetry resource's `accessLogging`
+    names for the gateway, served by the adapter on `port` of `host`."""
+
+    port: int
+    service: str = "apim-adapter.apim.svc.cluster.local"  # the provider's `service`
+    service_port: int = 18090  # the provider's `port`: the chart's
+    host: str = "127.0.0.1"
+    log_name: str = ""  # the provider's `logName`; istiod's default when empty
+
+    @property
+    def cluster(self) -> str:
+        return f"outbound|{self.service_port}||{self.service}"
+
+    def access_log(self) -> dict[str, Any]:
+        return {
+            "name": "envoy.access_loggers.http_grpc",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
+                "common_config": {
+                    "log_name": self.log_name or "http_envoy_accesslog",
+                    "grpc_service": {"envoy_grpc": {"cluster_name": self.cluster}},
+                    "transport_api_version": "V3",
+                    "filter_state_objects_to_log": list(ISTIO_PEER_STATE),
+                },
+            },
+        }
+
+
+# istiod's envoyWasmStateToLog: the peer metadata its access log services receive.
+ISTIO_PEER_STATE = (
+    "upstream_peer", "downstream_peer", "wasm.upstream_peer", "wasm.upstream_peer_id", "wasm.downstream_peer",
+    "wasm.downstream_peer_id",
+)  # fmt: skip
+
+
+@dataclass
 class TierRouting:
     """The httpbin chart's `tierRouting`: requests whose `header` (set by the adapter) names one of `tiers` go to
     the second version, on `port`."""
@@ -190,6 +232,7 @@ class Gateway:
     access_log_path: str | None = None  # None: stdout
     tracing_port: int | None = None  # an OTLP/gRPC collector: trace every request, as meshConfig.enableTracing
     filters_before: tuple[dict[str, Any], ...] = ()  # HTTP filters ahead of ext_authz (jwt_authn, rbac)
+    access_log_service: AccessLogService | None = None  # a Telemetry resource's envoyHttpAls provider
 
     def _route_action(self, cluster: str, rewrite: bool) -> dict[str, Any]:
         if self.upstream_port is None:
@@ -301,7 +344,7 @@ class Gateway:
             "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
             "upgrade_configs": [{"upgrade_type": "websocket"}],
             "stream_idle_timeout": "0s",
-            "access_log": [sink] if with_authz and self.access_log else [],
+            "access_log": self._access_logs(sink) if with_authz else [],
             "route_config": {
                 "name": name,
                 "virtual_hosts": [{"name": "api", "domains": ["*"], "routes": self._routes()}],
@@ -328,6 +371,12 @@ class Gateway:
             ],
         }
 
+    def _access_logs(self, sink: dict[str, Any]) -> list[dict[str, Any]]:
+        logs = [sink] if self.access_log else []
+        if self.access_log_service is not None:
+            logs.append(self.access_log_service.access_log())
+        return logs
+
     def config(self) -> dict[str, Any]:
         listeners = [self._listener("gateway", self.port, True)]
         if self.baseline_port:
@@ -347,6 +396,9 @@ class Gateway:
             clusters.append(_cluster("v2", self.host, [self.tier_routing.port]))
         if self.tracing_port:
             clusters.append(_cluster("otel", self.host, [self.tracing_port], _http2({})))
+        als = self.access_log_service
+        if als is not None:
+            clusters.append(_cluster(als.cluster, als.host, [als.port], _http2({})))
         return {
             "admin": {"address": {"socket_address": {"address": self.host, "port_value": self.admin_port}}},
             "static_resources": {"listeners": listeners, "clusters": clusters},
@@ -453,6 +505,7 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
     """The gateway from plain settings (what `roles/local_gateway` passes as JSON)."""
     authz = settings.get("authz")
     tiers = settings.get("tier_routing")
+    als = settings.get("access_log_service")
     return Gateway(
         authz=Authz(**{**authz, "ports": list(authz["ports"])}) if authz else None,
         upstream_port=settings.get("upstream_port"),
@@ -469,6 +522,7 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
             tuple(settings.get("extra_check_headers", ())),
         ),
         access_log_path=settings.get("access_log_path"),
+        access_log_service=AccessLogService(**als) if als else None,
     )
 
 

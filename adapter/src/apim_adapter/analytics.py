@@ -39,13 +39,15 @@ MAX_FIELD = 256  # characters of a client-chosen field kept in an event
 # client-chosen fields already cut to size. A tuple, not the request: the whole request (a gRPC CheckRequest with
 # every header) would stay alive while buffered, and its size is the client's to choose.
 Pending = tuple[Decision, str, str, str, str, str, float, float]
+# An event composed elsewhere (from Envoy's access log): (served, its fields, epoch seconds it was received).
+Composed = tuple[bool, dict[str, Any], float]
 
 
 class Analytics:
     def __init__(self, output: str = "stdout", pause: Callable[[float], None] = time.sleep):
         self.output, self._pause = output, pause
         # A deque: append and popleft are atomic, so checks (gRPC threads, the event loop) enqueue without a lock.
-        self._pending: deque[Pending] = deque()
+        self._pending: deque[Pending | Composed] = deque()
         self._stream: IO[str] | None = None
         self._stop = threading.Event()
         # Formatting and writing run on their own thread: never on the event loop, which serves HTTP mode.
@@ -78,6 +80,13 @@ class Analytics:
              latency_ms, now)
         )  # fmt: skip
 
+    def enqueue_event(self, served: bool, props: dict[str, Any], now: float) -> None:
+        """An event composed from Envoy's access log (`access_log.py`), written as the checks' are."""
+        if len(self._pending) >= MAX_BUFFERED:
+            self.dropped += 1
+            return
+        self._pending.append((served, props, now))
+
     def _write_forever(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
             self.flush()
@@ -90,7 +99,12 @@ class Analytics:
                 for i in range(len(pending)):
                     if i and i % LINES_PER_TURN == 0:
                         self._pause(0)  # let whoever waits for the GIL have it now
-                    lines.append(self._format(pending.popleft()))
+                    p = pending.popleft()
+                    if len(p) == 3:  # composed from an access log entry
+                        served, props, at = p
+                        lines.append(framed(served, props, datetime.fromtimestamp(at, UTC)))
+                    else:
+                        lines.append(self._format(p))
             self._stream.write("".join(lines))
             self._stream.flush()
 
@@ -246,14 +260,12 @@ UNKNOWN_APPLICATION = dict.fromkeys(("applicationId", "applicationName", "applic
 ANONYMOUS_APPLICATION = dict.fromkeys(("applicationId", "applicationName", "applicationOwner", "keyType"), "anonymous")
 
 
-def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:
-    """The event APIM's gateway publishes for this request (common/analytics SuccessRequestDataCollector and
-    FaultyRequestDataCollector, with SynapseAnalyticsDataProvider's values, as ELKMetricEventBuilder shapes them):
-    the same names carry the same meaning. What only the response knows (latencies, response codes) is not here;
-    `properties` holds the adapter's own additions, where APIM's custom data providers put theirs."""
+def decided(d: Decision) -> dict[str, str]:
+    """What an event says of the decision alone: the API, its resource, the application and the end user (and
+    the tier, which `event` moves into `properties`). The same for every request the decision answers, so a
+    prepared allow carries it to Envoy's access log (`access_log.py`) as dynamic metadata."""
     api, app, key, res = d.api, d.application, d.key_mapping, d.resource
-    browser, platform = client_of(req.headers.get("user-agent", ""))
-    props: dict[str, Any] = {
+    fields = {
         "apiName": api.name if api else "",
         "apiVersion": api.version if api else "",
         "apiContext": api.context if api else "",
@@ -261,26 +273,44 @@ def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None 
         "apiCreator": api.provider if api else "",
         "apiCreatorTenantDomain": api.organization if api else "carbon.super",
         "apiType": api.api_type if api else "HTTP",
-        "apiMethod": req.method,
         "apiResourceTemplate": res.pattern if res else "",
         **_application(d),
-        "correlationId": req.request_id,
-        "destination": req.host,
-        "requestTimestamp": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "userAgent": browser,
-        "platform": platform,
-        "userIp": req.client_ip,
-        "gatewayType": "ISTIO",
-        "regionId": "default",
-        "responseCacheHit": False,
     }
     if d.principal is not None and app is not None and key is not None:
         # APIM's END_USER_NAME: the authentication context's user, for a JWT the end user its backend JWT names
         # (OAuthAuthenticator, GatewayUtils.generateAuthenticationContext), for an opaque token the key manager's.
-        props["userName"] = end_user(d.principal, app)
-    properties: dict[str, Any] = {"securityLatency": round(latency_ms, 3)}
+        fields["userName"] = end_user(d.principal, app)
     if d.tier:
-        properties["subscriptionTier"] = d.tier
+        fields["subscriptionTier"] = d.tier
+    return fields
+
+
+# The fields of every event that neither the decision nor the request sets.
+GATEWAY_FIELDS = {"gatewayType": "ISTIO", "regionId": "default", "responseCacheHit": False}
+
+
+def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> dict:
+    """The event APIM's gateway publishes for this request (common/analytics SuccessRequestDataCollector and
+    FaultyRequestDataCollector, with SynapseAnalyticsDataProvider's values, as ELKMetricEventBuilder shapes them):
+    the same names carry the same meaning. What only the response knows (latencies, response codes) is not here
+    (`access_log.py` writes an allowed request's event from Envoy's access log, with them); `properties` holds the
+    adapter's own additions, where APIM's custom data providers put theirs."""
+    browser, platform = client_of(req.headers.get("user-agent", ""))
+    props: dict[str, Any] = decided(d)
+    tier = props.pop("subscriptionTier", None)
+    props.update(
+        apiMethod=req.method,
+        correlationId=req.request_id,
+        destination=req.host,
+        requestTimestamp=timestamp(now or datetime.now(UTC)),
+        userAgent=browser,
+        platform=platform,
+        userIp=req.client_ip,
+        **GATEWAY_FIELDS,
+    )
+    properties: dict[str, Any] = {"securityLatency": round(latency_ms, 3)}
+    if tier:
+        properties["subscriptionTier"] = tier
     props["properties"] = properties
     if d.allowed:
         props.update(eventType="response", proxyResponseCode=-1, targetResponseCode=-1)
@@ -327,11 +357,21 @@ def client_of(user_agent: str) -> tuple[str, str]:
     return known
 
 
+def timestamp(at: datetime) -> str:
+    """An event's `requestTimestamp`: ISO 8601 in UTC, to the millisecond."""
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def line(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None = None) -> str:
-    kind = "apim:response" if d.allowed else "apim:faulty"
     now = now or datetime.now(UTC)
+    return framed(d.allowed, event(req, d, latency_ms, now), now)
+
+
+def framed(allowed: bool, props: dict[str, Any], now: datetime) -> str:
+    """An event as WSO2's ELK reporter logs it: `apim:response` for a request served, `apim:faulty` otherwise."""
+    kind = "apim:response" if allowed else "apim:faulty"
     stamp = now.isoformat(sep=" ", timespec="milliseconds")[:23].replace(".", ",")
     # Every space left is inside a string (the separators have none): escaped, the JSON means the same, and
     # what a client sends (its user agent) cannot contain the ", ", " :" and " apimMetrics:" WSO2's grok splits on.
-    props = json.dumps(event(req, d, latency_ms, now), separators=(",", ":")).replace(" ", "\\u0020")
-    return f"{stamp} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :{props}\n"
+    encoded = json.dumps(props, separators=(",", ":")).replace(" ", "\\u0020")
+    return f"{stamp} [apim-adapter] INFO ELKCounterMetric apimMetrics: {kind}, properties :{encoded}\n"

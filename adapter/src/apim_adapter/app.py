@@ -18,7 +18,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from . import admin, backend_jwt, metrics, tracing
+from . import access_log, admin, backend_jwt, metrics, tracing
 from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
@@ -94,9 +94,13 @@ class Adapter:
         self.limiter = make_limiter(config)
         signer = backend_jwt.signer_for(config)
         self.pipeline = Pipeline(self.store, self.authenticator, self.limiter, config.request.max_token_bytes)
-        self.renderer = Renderer(config.request, signer)
+        access_log = config.analytics.access_log_service
+        self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled)
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
+        # An allowed gRPC check's event is written from the gateway's access log entry, which knows the response
+        # (access_log.py); HTTP mode cannot hand Envoy the metadata that entry would need.
+        self.allows_logged_by_gateway = self.analytics is not None and access_log.enabled
         self.loop: asyncio.AbstractEventLoop | None = None
         self.prepared = PreparedAllows()
         # None when off: then the checks below run unwrapped and pay nothing for tracing. On, the entry points the
@@ -219,7 +223,7 @@ class Adapter:
             elapsed = time.perf_counter() - started
             # A prepared allow reuses the token's validation: a token cache hit, as the whole check would count it.
             metrics.checked(prepared.decided, transport, elapsed, TOKEN_CACHE_HIT)
-            if self.analytics is not None:
+            if self.analytics is not None and not (self.allows_logged_by_gateway and transport == "grpc"):
                 d = prepared.admitted.decision
                 self.analytics.enqueue(d, method, host, user_agent, request_id, client_ip, elapsed * 1000, now)
             return prepared.allow, usage
@@ -255,7 +259,7 @@ class Adapter:
         outcome = "allow" if d.allowed else "deny"
         decided = (metrics.DECISIONS, d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
         metrics.checked(decided, transport, elapsed)
-        if self.analytics is not None:
+        if self.analytics is not None and not (d.allowed and self.allows_logged_by_gateway and transport == "grpc"):
             self.analytics.record(req, d, elapsed * 1000)
         if d.allowed:
             if catalog is not None and d.principal is not None and self.prepares:
@@ -371,6 +375,12 @@ class Adapter:
                 runners.append(http_runner)
                 sites.append(web.TCPSite(http_runner, server.http.host, server.http.port, reuse_port=True))
 
+        access_log_server = None
+        als = self.config.analytics.access_log_service
+        if self.analytics is not None and als.enabled:
+            receiver = access_log.AccessLogReceiver(self.analytics)
+            access_log_server = access_log.server(receiver, als.host, als.port, als.max_streams)
+            access_log_server.start()
         start_grpc()
         if compiled_http is not None:
             compiled_http.start()
@@ -390,6 +400,7 @@ class Adapter:
                 "request_reader": "protobuf" if read is None else "compiled",  # server.grpcRequestReader
                 "grpc_transport": transport,  # server.grpcTransport
                 "http_transport": http_transport_name,  # server.httpTransport
+                "access_log_service": als.port if access_log_server is not None else None,
             },
         )
         try:
@@ -408,6 +419,8 @@ class Adapter:
             stopping = [asyncio.to_thread(stop_grpc)]
             if compiled_http is not None:
                 stopping.append(asyncio.to_thread(compiled_http.stop, GRACE_SECONDS))
+            if access_log_server is not None:  # a gateway's stream is cut: it reconnects to another replica
+                stopping.append(asyncio.to_thread(lambda: access_log_server.stop(GRACE_SECONDS).wait()))
             await asyncio.gather(*stopping)
             checks.shutdown(wait=False, cancel_futures=True)
             if folder is not None:

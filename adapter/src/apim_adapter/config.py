@@ -413,9 +413,35 @@ class BackendJwt:
 
 
 @dataclass(frozen=True, config=_KEYS)
+class AccessLogService(Listener):
+    port: Int = Field(
+        default=18090,
+        ge=0,
+        le=65535,
+        description="Port of Envoy's gRPC access log service (18090, as WSO2's Choreo Connect receives it).",
+    )
+    enabled: Bool = Field(
+        default=False,
+        description="Receive the gateways' access logs (Istio's `envoyHttpAls` provider) and write an allowed gRPC "
+        "check's event from its access log entry, with the response's code and latencies, as WSO2's Envoy-based "
+        "gateway does; denials are still written at the check. Needs `request.dynamicMetadata`.",
+    )
+    max_streams: Int = Field(
+        default=64,
+        ge=1,
+        description="Streams open at once (each gateway thread keeps one, for as long as it runs; each holds a "
+        "thread here); more are refused until one ends.",
+    )
+
+
+@dataclass(frozen=True, config=_KEYS)
 class Analytics:
     enabled: Bool = Field(default=True, description="Write WSO2 analytics events.")
     output: Text = Field(default="stdout", description="`stdout` or a file (WSO2 ELK `apimMetrics:` lines).")
+    access_log_service: AccessLogService = Field(
+        default=AccessLogService(),
+        description="Envoy's gRPC access log service (ALS): allowed requests' events completed with the response.",
+    )
 
 
 @dataclass(frozen=True, config=_KEYS)
@@ -573,6 +599,22 @@ class Config:
     )
     # Not a key of the file: `parse` sets it, `resolve` uses it.
     base_dir: SkipJsonSchema[Path] = Path()
+
+    @model_validator(mode="after")
+    def _access_log_service_fits(self) -> Config:
+        als = self.analytics.access_log_service
+        if not als.enabled:
+            return self
+        if not self.analytics.enabled:
+            raise _fail("analytics.accessLogService.enabled", "needs analytics.enabled: true")
+        if not self.request.dynamic_metadata:
+            # The access log entry knows the request and the response; only the check's metadata names the API.
+            raise _fail("analytics.accessLogService.enabled", "needs request.dynamicMetadata: true")
+        server = self.server
+        taken = [server.grpc.port, server.admin.port] + ([server.http.port] if server.http is not None else [])
+        if als.port and als.port in taken:
+            raise _fail("analytics.accessLogService.port", "must differ from the server's ports")
+        return self
 
     @model_validator(mode="after")
     def _unique_key_manager_names(self) -> Config:

@@ -32,6 +32,11 @@ CHECKS_REFUSED = Counter(
     "gone (deadline passed or cancelled) before a check thread took them (abandoned)",
     ["reason"],
 )
+ACCESS_LOG_ENTRIES = Counter(
+    "apim_adapter_access_log_entries",
+    "Gateway access log entries received, by what they became (response, fault, skipped, unreadable)",
+    ["outcome"],
+)
 TOKEN_CACHE = Counter("apim_adapter_token_cache", "Token cache lookups", ["result"])
 JWKS_FETCHES = Counter("apim_adapter_jwks_fetches", "JWKS fetches by key manager and result", ["key_manager", "result"])
 JWKS_LOADED = Gauge("apim_adapter_jwks_loaded", "1 once the key manager's JWKS is loaded", ["key_manager"])

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .analytics import decided
+from .backend_jwt import end_user
 from .cache import TtlCache
 from .config import Request
 from .decision import Decision
@@ -21,6 +23,10 @@ from .errors import ErrorCode
 from .ratelimit import Usage
 
 Headers = tuple[tuple[str, str], ...]
+# Dynamic metadata: a name and a string, or a name and the pairs of a nested struct (`ANALYTICS`).
+Metadata = tuple[tuple[str, "str | tuple[tuple[str, str], ...]"], ...]
+# The metadata key of an allow's analytics fields, which Envoy's access log entry brings back (`access_log.py`).
+ANALYTICS = "analytics"
 JSON = (("content-type", "application/json"),)
 CHALLENGE = (("www-authenticate", 'Bearer realm="apim", error="invalid_token"'),)
 FOREVER = float("inf")
@@ -30,7 +36,7 @@ FOREVER = float("inf")
 class Allow:
     upstream: Headers  # headers the backend receives
     remove: tuple[str, ...]  # headers removed before the backend sees the request
-    metadata: tuple[tuple[str, str], ...]  # dynamic metadata for the access log and later filters; () for none
+    metadata: Metadata  # dynamic metadata for the access log and later filters; () for none
     until: float = FOREVER  # when it must be prepared again (the backend JWT in it expires)
 
 
@@ -39,7 +45,7 @@ class Deny:
     status: int
     headers: Headers
     body: bytes
-    metadata: tuple[tuple[str, str], ...]
+    metadata: Metadata
 
 
 def header_safe(value: str) -> str:
@@ -93,6 +99,7 @@ class Renderer:
         request: Request,
         backend_jwt: Callable[[Decision, float], tuple[str, str, float] | None] | None = None,
         max_prepared: int = 10_000,
+        analytics_metadata: bool = False,
     ):
         p = request.header_prefix
         self.h_api, self.h_version = p + "api", p + "api-version"
@@ -101,6 +108,8 @@ class Renderer:
         self.own_headers = (self.h_api, self.h_version, self.h_app_id, self.h_app_name, self.h_tier, self.h_key_type)
         self.remove_authorization = () if request.keep_authorization_header else ("authorization",)
         self.dynamic_metadata = request.dynamic_metadata
+        # An allow's analytics fields in its metadata, for the access log service to write its event from.
+        self.analytics_metadata = analytics_metadata and request.dynamic_metadata
         self.backend_jwt = backend_jwt
         self._prepared: TtlCache[tuple[object, ...], Allow] = TtlCache(max_prepared, 64 << 20)
         self._bodies: dict[str, bytes] = {}
@@ -116,6 +125,10 @@ class Renderer:
                 # The backend JWT copies the token's claims: one per token, told apart by what its principal holds
                 # (key manager, client, subject, scopes, expiry, jti), as APIM's gateway keeps one per token.
                 caller += (d.principal,)
+        if self.analytics_metadata:
+            # The event names the resource and the end user: one prepared allow per resource and user.
+            user = end_user(d.principal, app) if d.principal is not None and app is not None else ""
+            caller += (d.resource.pattern if d.resource is not None else "", user)
         prepared = self._prepared.get(caller, now)
         if prepared is None:
             prepared = self._prepare(d, now)
@@ -148,7 +161,10 @@ class Renderer:
         # A client must not be able to forge the context headers this decision leaves unset.
         set_names = {name for name, _ in headers}
         remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
-        return Allow(tuple(headers), remove, tuple(meta.items()) if self.dynamic_metadata else (), until)
+        metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
+        if self.analytics_metadata:
+            metadata += ((ANALYTICS, tuple(decided(d).items())),)
+        return Allow(tuple(headers), remove, metadata, until)
 
     def deny(self, d: Decision, now: float) -> Deny:
         error = d.error

@@ -158,3 +158,19 @@ def test_broken_files_are_clear_errors(tmp_path, capsys, text):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"request": {"dynamicMetadata": False}}, "enabled: needs request.dynamicMetadata: true"),
+        ({"analytics": {"enabled": False, "accessLogService": {"enabled": True}}}, "enabled: needs analytics.enabled"),
+        ({"server": {"admin": {"port": 18090}}}, "port: must differ from the server's ports"),
+    ],
+)
+def test_the_access_log_service_needs_what_writes_its_events(changes, message):
+    raw = {**MINIMAL, "analytics": {"accessLogService": {"enabled": True}}, **changes}
+    with pytest.raises(ConfigError, match=message):
+        parse(raw)
+    raw["analytics"] = {"accessLogService": {"enabled": False}}
+    parse(raw)  # off, nothing is asked of the rest

@@ -172,6 +172,24 @@ def test_the_decision_reaches_envoy_as_dynamic_metadata_unless_turned_off():
     assert not denied.HasField("dynamic_metadata")
 
 
+def test_with_the_access_log_service_an_allow_carries_its_events_fields_per_resource_and_user():
+    p = InProcess()
+    p.renderer = Renderer(Request(), analytics_metadata=True)
+    ip = p.renderer.allow(p.check(bearer=token()), p.now)
+    fields = dict(dict(ip.metadata)["analytics"])
+    assert fields["apiResourceTemplate"] == "/ip"
+    assert (fields["applicationName"], fields["subscriptionTier"]) == ("subscribed", "Gold")
+    assert fields["userName"].endswith("@carbon.super")
+    headers = p.renderer.allow(p.check("/httpbin/1.0.0/headers", bearer=token()), p.now)
+    assert dict(dict(headers.metadata)["analytics"])["apiResourceTemplate"] == "/headers"  # not /ip's allow
+    assert p.renderer.allow(p.check(bearer=token()), p.now) is ip  # still one per resource and user
+    service = AuthorizationService(None, p.renderer, clock=lambda: p.now)
+    sent = service.respond(p.check(bearer=token())).dynamic_metadata.fields["analytics"].struct_value
+    assert sent.fields["apiName"].string_value == "HttpbinAPI"  # a nested struct, as Envoy logs it
+    plain = Renderer(Request()).allow(p.check(bearer=token()), p.now)
+    assert "analytics" not in dict(plain.metadata)  # off: the gateway does not pay for it
+
+
 # ---- the prepared allow ----
 
 

@@ -163,7 +163,7 @@ def _struct(pairs) -> Struct | None:
     if not pairs:
         return None
     struct = Struct()
-    struct.update(dict(pairs))
+    struct.update({name: dict(value) if isinstance(value, tuple) else value for name, value in pairs})
     return struct
 
 

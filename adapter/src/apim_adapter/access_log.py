@@ -1,0 +1,214 @@
+"""Envoy's gRPC access log service (ALS): an allowed request's analytics event, written once its response is known.
+
+An ext_authz check ends before the backend answers, so the event a check writes cannot tell the response's code
+nor its latencies. WSO2's own Envoy-based gateway closes that gap this way (product-microgateway, Choreo Connect's
+enforcer: `AccessLoggingService`, `AnalyticsFilter`, `DefaultAnalyticsEventPublisher`, `ChoreoAnalyticsProvider`,
+`FaultCodeClassifier`): the check puts what it decided into Envoy's dynamic metadata (here the `analytics` struct
+that `render.py` adds under `envoy.filters.http.ext_authz`), Envoy's gRPC access logger sends every entry with
+that metadata (`grpc_access_log_utils.cc`, extractCommonAccessLogProperties), and the event is written from the
+entry. Denials are written at the check, as the enforcer does, and their entries are left out here.
+
+What an entry becomes (Choreo Connect's rules, with APIM's event fields):
+- answered by the backend (`response_code_details` `via_upstream`), whatever its status: an `apim:response` event
+  with `targetResponseCode` = `proxyResponseCode` = the status and the four latencies;
+- answered by Envoy for want of the backend (a connection failure, a timeout: any other details, and a status
+  other than 200 and 204): an `apim:faulty` event, `TARGET_CONNECTIVITY`, its code from the response flags
+  (Synapse's NHTTP codes, e.g. 101503 connection failed, 101504 timed out);
+- anything else (a denial, ext_authz's own failure, no route, an entry without the check's metadata): nothing.
+
+Nothing here runs on a check. Everything read from an entry is cut to size; an entry's metadata gives only the
+known fields. The port takes what a gateway sends: admit only gateways to it (the chart's NetworkPolicy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from typing import Any
+
+import grpc
+from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry, ResponseFlags
+from envoy.service.accesslog.v3.als_pb2 import StreamAccessLogsMessage, StreamAccessLogsResponse
+from google.protobuf.duration_pb2 import Duration
+
+from . import metrics
+from .analytics import GATEWAY_FIELDS, MAX_FIELD, Analytics, client_of, timestamp
+from .render import ANALYTICS
+from .transport.grpc import NAMESPACE
+
+log = logging.getLogger(__name__)
+
+SERVICE = "envoy.service.accesslog.v3.AccessLogService"
+# Every field `analytics.decided` writes: what an entry's metadata may give, nothing else.
+DECIDED_FIELDS = (
+    "apiName", "apiVersion", "apiContext", "apiId", "apiCreator", "apiCreatorTenantDomain", "apiType",
+    "apiResourceTemplate", "applicationId", "applicationName", "applicationOwner", "keyType", "userName",
+    "subscriptionTier",
+)  # fmt: skip
+VIA_UPSTREAM = "via_upstream"
+# Details of entries the check answered, or that no API route served (Choreo Connect's AnalyticsConstants).
+NOT_TARGET = frozenset({VIA_UPSTREAM, "ext_authz_denied", "ext_authz_error", "route_not_found"})
+
+# Synapse's transport error codes, as Choreo Connect's FaultCodeClassifier.getErrorCodeFromFlags reads them from
+# Envoy's response flags (the first that is set wins; AnalyticsConstants there gives the numbers).
+CONNECTION_FAILED, CONNECTION_TIMEOUT, CONNECTION_CLOSED, PROTOCOL_VIOLATION = 101503, 101504, 101505, 101506
+SENDING_FAILED, RECEIVING_FAILED, SENDING_TO_CLIENT_FAILED = 101500, 101001, 101000
+FLAG_CODES = (
+    ("failed_local_healthcheck", CONNECTION_FAILED),
+    ("no_healthy_upstream", CONNECTION_FAILED),
+    ("upstream_request_timeout", CONNECTION_TIMEOUT),
+    ("local_reset", RECEIVING_FAILED),
+    ("upstream_remote_reset", CONNECTION_FAILED),
+    ("upstream_connection_failure", SENDING_FAILED),
+    ("upstream_connection_termination", CONNECTION_CLOSED),
+    ("downstream_connection_termination", RECEIVING_FAILED),
+    ("stream_idle_timeout", CONNECTION_TIMEOUT),
+    ("downstream_protocol_error", PROTOCOL_VIOLATION),
+    ("upstream_max_stream_duration_reached", CONNECTION_TIMEOUT),
+    ("duration_timeout", SENDING_TO_CLIENT_FAILED),
+)
+TIMEOUTS = frozenset({CONNECTION_TIMEOUT, 101508})  # FaultCodeClassifier: CONNECTION_TIMEOUT, else OTHER
+# envoy.config.core.v3.RequestMethod by number; METHOD_UNSPECIFIED names none.
+_METHODS = {
+    value.number: value.name if value.number else ""
+    for value in HTTPAccessLogEntry.DESCRIPTOR.fields_by_name["request"]
+    .message_type.fields_by_name["request_method"]
+    .enum_type.values
+}
+
+
+def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
+    """(served, the event's fields) for an access log entry of a request the adapter allowed; None when the entry
+    writes no event."""
+    common, request, response = entry.common_properties, entry.request, entry.response
+    ours = common.metadata.filter_metadata.get(NAMESPACE)
+    if ours is None or ANALYTICS not in ours.fields:
+        return None  # not allowed by a gRPC check: a denial (written at the check), HTTP mode, no API, no check
+    details = response.response_code_details
+    status = response.response_code.value if response.HasField("response_code") else 0
+    served = details == VIA_UPSTREAM
+    if not served and (details in NOT_TARGET or status in (0, 200, 204)):
+        return None
+    decided = ours.fields[ANALYTICS].struct_value.fields
+    props: dict[str, Any] = {}
+    for name in DECIDED_FIELDS:
+        value = decided.get(name)
+        if value is not None and value.WhichOneof("kind") == "string_value":
+            props[name] = value.string_value[:MAX_FIELD]
+    tier = props.pop("subscriptionTier", None)
+    browser, platform = client_of(request.user_agent[:MAX_FIELD])
+    props.update(
+        apiMethod=_METHODS.get(request.request_method, ""),
+        correlationId=request.request_id[:MAX_FIELD],
+        destination=_destination(common, request.authority),
+        requestTimestamp=timestamp(common.start_time.ToDatetime(UTC)),
+        userAgent=browser,
+        platform=platform,
+        userIp=common.downstream_remote_address.socket_address.address[:64],
+        **GATEWAY_FIELDS,
+    )
+    props["properties"] = {"subscriptionTier": tier} if tier else {}
+    if served:
+        props.update(eventType="response", proxyResponseCode=status, targetResponseCode=status, **_latencies(common))
+    else:
+        code = _error_code(common.response_flags)
+        props.update(
+            eventType="fault",
+            errorType="TARGET_CONNECTIVITY",
+            errorCode=code,
+            errorMessage="CONNECTION_TIMEOUT" if code in TIMEOUTS else "OTHER",
+            proxyResponseCode=status,
+            targetResponseCode=-1,
+        )
+    return served, props
+
+
+def _millis(d: Duration) -> int:
+    return d.seconds * 1000 + d.nanos // 1_000_000
+
+
+def _latencies(common: Any) -> dict[str, int]:
+    """ChoreoAnalyticsProvider.getLatencies: from the request's start, the first byte sent to the backend, the last
+    received from it, and the last sent to the client, in milliseconds."""
+    to_backend = _millis(common.time_to_first_upstream_tx_byte)
+    from_backend = _millis(common.time_to_last_upstream_rx_byte)
+    to_client = _millis(common.time_to_last_downstream_tx_byte)
+    return {
+        "backendLatency": from_backend - to_backend,
+        "requestMediationLatency": to_backend,
+        "responseLatency": to_client,
+        "responseMediationLatency": to_client - from_backend,
+    }
+
+
+def _error_code(flags: ResponseFlags) -> int:
+    for flag, code in FLAG_CODES:
+        if getattr(flags, flag):
+            return code
+    return -1
+
+
+def _destination(common: Any, authority: str) -> str:
+    """Where the request went, as APIM names its endpoint: the service and port of istiod's outbound cluster
+    (`outbound|<port>|<subset>|<host>`), else the backend's address, else the request's host."""
+    parts = common.upstream_cluster.split("|")
+    if len(parts) == 4 and parts[0] == "outbound":
+        return f"{parts[3]}:{parts[1]}"[:MAX_FIELD]
+    address = common.upstream_remote_address.socket_address
+    if address.address:
+        return f"{address.address}:{address.port_value}"[:MAX_FIELD]
+    return authority[:MAX_FIELD]
+
+
+class AccessLogReceiver:
+    """StreamAccessLogs: every HTTP entry of every message, into the analytics writer."""
+
+    def __init__(self, analytics: Analytics, clock: Callable[[], float] = time.time):
+        self.analytics, self.clock = analytics, clock
+
+    def take(self, message: StreamAccessLogsMessage) -> None:
+        for entry in message.http_logs.log_entry:
+            try:
+                found = event_of(entry)
+            except Exception:  # an entry we cannot read must not end the gateway's stream
+                log.exception("access log entry not read")
+                metrics.ACCESS_LOG_ENTRIES.labels("unreadable").inc()
+                continue
+            if found is None:
+                metrics.ACCESS_LOG_ENTRIES.labels("skipped").inc()
+                continue
+            served, props = found
+            metrics.ACCESS_LOG_ENTRIES.labels("response" if served else "fault").inc()
+            self.analytics.enqueue_event(served, props, self.clock())
+
+    def stream(self, messages: Iterable[StreamAccessLogsMessage], context: Any) -> StreamAccessLogsResponse:
+        for message in messages:
+            self.take(message)
+        return StreamAccessLogsResponse()
+
+
+def server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int) -> grpc.Server:
+    """The service on its own port. Each gateway thread keeps one stream open for as long as it runs, and a
+    stream holds a thread here: `max_streams` of each, beyond which a stream is refused (RESOURCE_EXHAUSTED) and the
+    gateway's entries wait for its next try."""
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
+                receiver.stream,
+                request_deserializer=StreamAccessLogsMessage.FromString,
+                response_serializer=StreamAccessLogsResponse.SerializeToString,
+            )
+        },
+    )
+    s = grpc.server(
+        ThreadPoolExecutor(max_streams, thread_name_prefix="access-log"),
+        handlers=[handler],
+        options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 4 << 20)],
+        maximum_concurrent_rpcs=max_streams,
+    )
+    s.add_insecure_port(f"{host}:{port}")
+    return s
