@@ -3,8 +3,8 @@
 An ext_authz check ends before the backend answers, so the event a check writes cannot tell the response's code
 nor its latencies. WSO2's own Envoy-based gateway closes that gap this way (product-microgateway, Choreo Connect's
 enforcer: `AccessLoggingService`, `AnalyticsFilter`, `DefaultAnalyticsEventPublisher`, `ChoreoAnalyticsProvider`,
-`FaultCodeClassifier`): the check puts what it decided into Envoy's dynamic metadata (here the `analytics` struct
-that `render.py` adds under `envoy.filters.http.ext_authz`), Envoy's gRPC access logger sends every entry with
+`FaultCodeClassifier`): the check puts what it decided into Envoy's dynamic metadata (here the `analytics` JSON
+object that `render.py` adds under `envoy.filters.http.ext_authz`), Envoy's gRPC access logger sends every entry with
 that metadata (`grpc_access_log_utils.cc`, extractCommonAccessLogProperties), and the event is written from the
 entry. Denials are written at the check, as the enforcer does, and their entries are left out here.
 
@@ -22,6 +22,7 @@ known fields. The port takes what a gateway sends: admit only gateways to it (th
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -92,12 +93,14 @@ def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
     served = details == VIA_UPSTREAM
     if not served and (details in NOT_TARGET or status in (0, 200, 204)):
         return None
-    decided = ours.fields[ANALYTICS].struct_value.fields
+    decided = json.loads(ours.fields[ANALYTICS].string_value)  # ValueError when it is not JSON: unreadable
+    if not isinstance(decided, dict):
+        raise ValueError("the analytics metadata is not a JSON object")
     props: dict[str, Any] = {}
     for name in DECIDED_FIELDS:
         value = decided.get(name)
-        if value is not None and value.WhichOneof("kind") == "string_value":
-            props[name] = value.string_value[:MAX_FIELD]
+        if isinstance(value, str):
+            props[name] = value[:MAX_FIELD]
     tier = props.pop("subscriptionTier", None)
     browser, platform = client_of(request.user_agent[:MAX_FIELD])
     props.update(

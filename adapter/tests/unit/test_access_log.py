@@ -4,7 +4,9 @@ are in the e2e suite (test_access_log_analytics.py); these build the cases a tes
 from __future__ import annotations
 
 import asyncio
+import json
 
+import pytest
 from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry
 from envoy.service.accesslog.v3.als_pb2 import StreamAccessLogsMessage
 from google.protobuf.struct_pb2 import Struct
@@ -31,7 +33,8 @@ def entry(details="via_upstream", status=200, decided=None, **flags) -> HTTPAcce
     e.response.response_code_details = details
     if decided is not False:
         ours = Struct()
-        ours.update({"analytics": decided or {"apiName": "HttpbinAPI", "subscriptionTier": "Gold"}})
+        fields = decided or {"apiName": "HttpbinAPI", "subscriptionTier": "Gold"}
+        ours.update({"analytics": fields if isinstance(fields, str) else json.dumps(fields)})
         e.common_properties.metadata.filter_metadata[NAMESPACE].CopyFrom(ours)
     return e
 
@@ -71,6 +74,9 @@ def test_only_the_known_fields_of_an_entrys_metadata_are_taken_and_cut_to_size()
     assert props["apiName"] == "x" * MAX_FIELD
     assert "apiId" not in props  # not a string
     assert props["eventType"] == "response"  # the entry decides, not its metadata
+    for broken in ("not json", "[1, 2]"):
+        with pytest.raises(ValueError, match=r"Expecting value|not a JSON object"):  # counted unreadable, then the next
+            event_of(entry(decided=broken))
 
 
 def test_the_receiver_writes_every_event_of_a_message(tmp_path):

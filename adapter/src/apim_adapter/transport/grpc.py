@@ -163,7 +163,7 @@ def _struct(pairs) -> Struct | None:
     if not pairs:
         return None
     struct = Struct()
-    struct.update({name: dict(value) if isinstance(value, tuple) else value for name, value in pairs})
+    struct.update(dict(pairs))
     return struct
 
 
