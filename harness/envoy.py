@@ -17,9 +17,10 @@ Read from istio/istio release-1.31 (1.31.0-rc.0):
   `http_service.authorization_request.allowed_headers`), `headersToUpstreamOnAllow`, `headersToDownstreamOnDeny`,
   `headersToDownstreamOnAllow`. istiod never sets `clear_route_cache`, nor a gRPC provider's allowlist: only the
   apim-adapter chart's EnvoyFilter merging them does (`ext_authz_patch`, `envoyfilter_patch`).
-- gRPC access log (`pilot/pkg/model/telemetry_logging.go` buildHTTPGrpcAccessLogHelper), for a Telemetry resource
-  naming an `envoyHttpAls` provider: `envoy.access_loggers.http_grpc` with log name `http_envoy_accesslog` unless
-  `logName` is set, the provider's outbound cluster, transport v3 and istiod's peer filter state objects; Envoy puts
+- gRPC access log (`pilot/pkg/model/telemetry_logging.go` httpGrpcAccessLogFromTelemetry), for a Telemetry
+  resource naming an `envoyHttpAls` provider: `envoy.access_loggers.http_grpc` with log name `http_envoy_accesslog`
+  unless `logName` is set, the provider's outbound cluster with the service host as authority, transport v3 and
+  the peer filter state objects of a 1.24+ proxy (filterStateObjectsToLog: envoyStateToLog); Envoy puts
   every filter's dynamic metadata in each entry (`grpc_access_log_utils.cc`, extractCommonAccessLogProperties). A
   port named or declared gRPC gets an HTTP/2 cluster.
 Not reproduced: istiod's RBAC shadow filter and `filter_enabled_metadata`, which limit the check to requests a
@@ -189,7 +190,7 @@ class AccessLogService:
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
                 "common_config": {
                     "log_name": self.log_name or "http_envoy_accesslog",
-                    "grpc_service": {"envoy_grpc": {"cluster_name": self.cluster}},
+                    "grpc_service": {"envoy_grpc": {"cluster_name": self.cluster, "authority": self.service}},
                     "transport_api_version": "V3",
                     "filter_state_objects_to_log": list(ISTIO_PEER_STATE),
                 },
@@ -197,11 +198,8 @@ class AccessLogService:
         }
 
 
-# istiod's envoyWasmStateToLog: the peer metadata its access log services receive.
-ISTIO_PEER_STATE = (
-    "upstream_peer", "downstream_peer", "wasm.upstream_peer", "wasm.upstream_peer_id", "wasm.downstream_peer",
-    "wasm.downstream_peer_id",
-)  # fmt: skip
+# istiod's envoyStateToLog: the peer metadata its access log services receive from a 1.24+ proxy.
+ISTIO_PEER_STATE = ("upstream_peer", "downstream_peer")
 
 
 @dataclass
