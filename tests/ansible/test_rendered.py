@@ -134,7 +134,9 @@ def test_istiod_extension_provider_uses_only_istio_mesh_config_fields_and_fails_
     assert rendered["helm_values"]["istiod"]["autoscaleEnabled"] is False
 
 
-def _istiod_values(tmp_path: Path, providers: list[dict]) -> subprocess.CompletedProcess:
+def _istiod_values(
+    tmp_path: Path, providers: list[dict], access_log_services: list[dict] | None = None
+) -> subprocess.CompletedProcess:
     """The istio role's istiod values for these providers (its render tasks, run on this machine)."""
     tmp_path.mkdir()
     out = tmp_path / "istiod.json"
@@ -146,6 +148,8 @@ def _istiod_values(tmp_path: Path, providers: list[dict]) -> subprocess.Complete
         "mode: '0600'}}\n"
     )
     extra = {"istio_ext_authz_providers": providers, "ansible_python_interpreter": sys.executable}
+    if access_log_services is not None:
+        extra["istio_access_log_service_providers"] = access_log_services
     result = run_local_play(play, extra)
     result.values = json.loads(out.read_text()) if result.returncode == 0 else None
     return result
@@ -166,6 +170,19 @@ def test_a_provider_can_send_the_request_body_with_the_check_in_istios_own_field
     zero = _istiod_values(tmp_path / "zero", [{**provider, "include_request_body": {"max_request_bytes": 0}}])
     assert zero.returncode != 0
     assert "Provider apim-adapter: include_request_body.max_request_bytes must be 1 or more" in zero.stdout
+
+
+def test_access_log_service_providers_follow_the_ext_authz_ones_in_istios_own_fields(tmp_path: Path) -> None:
+    ext_authz = {"name": "apim-adapter", "service": "a.apim.svc.cluster.local", "port": 8081}
+    als = [{"name": "als", "service": "a.apim.svc.cluster.local", "port": 18090},
+           {"name": "als-named", "service": "a.apim.svc.cluster.local", "port": 18090, "log_name": "apim"}]  # fmt: skip
+    result = _istiod_values(tmp_path / "als", [ext_authz], als)
+    assert result.returncode == 0, result.stdout[-3000:]
+    providers = result.values["meshConfig"]["extensionProviders"]
+    assert [p["name"] for p in providers] == ["apim-adapter", "als", "als-named"]
+    assert providers[1]["envoyHttpAls"] == {"service": "a.apim.svc.cluster.local", "port": 18090}
+    assert providers[2]["envoyHttpAls"]["logName"] == "apim"
+    assert set(providers[2]["envoyHttpAls"]) <= _proto_json_fields("EnvoyHttpGrpcV3LogProvider")
 
 
 def test_kind_config_pins_the_node_image_and_maps_the_gateway_node_ports(rendered: dict) -> None:
@@ -358,3 +375,42 @@ def test_httpbins_sidecar_verifies_the_adapters_backend_jwt_with_its_jwks(render
     assert rule["jwksUri"] == f"http://{host}:{admin}/jwks"
     assert rule["fromHeaders"] == [{"name": backend.get("header", "X-JWT-Assertion").lower()}]
     assert _dev_var("secured_flow.yml", "secured_flow_backend_jwt_header") == "X-Jwt-Assertion"
+
+
+def test_the_gateway_sends_its_access_log_to_the_adapters_grpc_als_port(rendered: dict, tmp_path: Path) -> None:
+    """istiod's envoyHttpAls provider is the adapter Service's grpc-als port (gRPC: istiod makes the provider's
+    cluster HTTP/2 only for such a port), where the adapter listens with a config it accepts; the chart's Telemetry
+    puts the provider, beside Istio's `envoy` (the stdout log), on the pods of the gateway the istio role installs."""
+    values = rendered["helm_values"]
+    adapter = subprocess.run(
+        [tool("helm"), "template", "apim-adapter", str(ROOT / "charts" / "apim-adapter"), "-n", "apim-adapter",
+         "-f", "-"], input=json.dumps(values["apim_adapter"]), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    # The adapter's objects (mesh-sync has a Deployment and ServiceAccount of its own).
+    objects = {o["kind"]: o for o in yaml.safe_load_all(adapter) if o and o["metadata"]["name"] == "apim-adapter"}
+    service = objects["Service"]
+    (port,) = [p for p in service["spec"]["ports"] if p["name"] == "grpc-als"]
+    assert (port["appProtocol"], port["targetPort"]) == ("grpc", "als")
+    (provider,) = [p for p in values["istiod"]["meshConfig"]["extensionProviders"] if "envoyHttpAls" in p]
+    als = provider["envoyHttpAls"]
+    assert set(als) <= _proto_json_fields("EnvoyHttpGrpcV3LogProvider")
+    host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
+    assert als == {"service": host, "port": port["port"]}
+
+    (container,) = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
+    listening = {p["name"]: p["containerPort"] for p in container["ports"]}["als"]
+    config = yaml.safe_load(objects["ConfigMap"]["data"]["config.yaml"])
+    assert config["analytics"]["accessLogService"] == {"enabled": True, "host": "0.0.0.0", "port": listening}  # noqa: S104
+    # The adapter accepts it (analytics on, dynamic metadata on, a port of its own).
+    checked = {key: config[key] for key in ("server", "analytics", "request") if key in config}
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump({**checked, "controlPlane": {"type": "file", "path": "catalog.yaml"}}))
+    (tmp_path / "catalog.yaml").write_text("apis: []\n")
+    subprocess.run([sys.executable, "-m", "apim_adapter", "validate", "--config", str(config_file)], check=True)
+
+    (telemetry,) = [o for o in yaml.safe_load_all(adapter) if o and o["kind"] == "Telemetry"]
+    assert telemetry["spec"]["accessLogging"] == [{"providers": [{"name": "envoy"}, {"name": provider["name"]}]}]
+    # The gateway chart labels its pods istio: <release name without "istio-"> (gateway.selectorLabels).
+    release = _dev_var("istio.yml", "istio_ingress_release_name")
+    assert telemetry["spec"]["selector"] == {"matchLabels": {"istio": release.removeprefix("istio-")}}
+    assert telemetry["metadata"]["namespace"] == _dev_var("stack.yml", "stack_namespaces")["ingress"]

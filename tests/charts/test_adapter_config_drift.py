@@ -110,6 +110,10 @@ ONCE_REJECTED = {
         "backendJwtKey": {"existingSecret": "jwt-key"},
     },
     "lower-case log level": {"config": {"logging": {"level": "debug"}}},
+    "access log service on its own port": {
+        "config": {"analytics": {"accessLogService": {"enabled": True}}},
+        "containerPorts": {"accessLog": 18500},
+    },
 }
 
 
@@ -126,6 +130,30 @@ def test_validate_catches_what_the_schema_cannot(tmp_path):
     result = validate(render(CHART, values=values), tmp_path)
     assert result.returncode != 0
     assert "catalog: applicationKeyMappings[0].keyManager" in result.stderr
+
+
+# Rules of the access log service the chart's schema cannot state: the adapter's own validation refuses them.
+ACCESS_LOG_SERVICE_REFUSED = {
+    "without dynamic metadata": (
+        {"config": {"analytics": {"accessLogService": {"enabled": True}}, "request": {"dynamicMetadata": False}}},
+        "analytics.accessLogService.enabled: needs request.dynamicMetadata: true",
+    ),
+    "without analytics": (
+        {"config": {"analytics": {"enabled": False, "accessLogService": {"enabled": True}}}},
+        "analytics.accessLogService.enabled: needs analytics.enabled: true",
+    ),
+    "on the gRPC port": (
+        {"config": {"analytics": {"accessLogService": {"enabled": True}}}, "containerPorts": {"accessLog": 8081}},
+        "analytics.accessLogService.port: must differ from the server's ports",
+    ),
+}
+
+
+@pytest.mark.parametrize(("values", "error"), ACCESS_LOG_SERVICE_REFUSED.values(), ids=ACCESS_LOG_SERVICE_REFUSED)
+def test_validate_refuses_an_access_log_service_the_adapter_cannot_serve(values, error, tmp_path):
+    result = validate(render(CHART, values=values), tmp_path)
+    assert result.returncode != 0
+    assert error in result.stderr
 
 
 def test_committed_schema_and_docs_are_the_generated_ones():
@@ -150,8 +178,9 @@ def test_the_generated_check_sees_a_hand_edit():
 
 
 def test_chart_schema_is_the_model_without_what_the_chart_fills():
-    """Exactly the listeners are missing (they come from `containerPorts`), and the secret file paths the chart
-    writes are optional in values; every other key of the model is in the chart's schema."""
+    """Exactly the listeners are missing (the server's and the access log service's come from `containerPorts`),
+    and the secret file paths the chart writes are optional in values; every other key of the model is in the
+    chart's schema."""
     chart = json.loads(generate.CHART_SCHEMA.read_text())["properties"]["config"]
     model = generate.model_schema()
     assert set(model["properties"]["server"]["properties"]) - set(chart["properties"]["server"]["properties"]) == {
@@ -159,6 +188,9 @@ def test_chart_schema_is_the_model_without_what_the_chart_fills():
         "http",
         "admin",
     }
+    als_model = model["properties"]["analytics"]["properties"]["accessLogService"]["properties"]
+    als_chart = chart["properties"]["analytics"]["properties"]["accessLogService"]["properties"]
+    assert set(als_model) - set(als_chart) == {"host", "port"}
     assert set(chart["properties"]) == set(model["properties"])
     wso2 = next(v for v in chart["properties"]["controlPlane"]["oneOf"] if v["properties"]["type"]["const"] == "wso2")
     assert wso2["required"] == ["type", "url"]

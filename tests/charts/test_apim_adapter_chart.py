@@ -361,6 +361,81 @@ def test_network_policy_admits_the_gateway_to_ext_authz_ports():
     }
 
 
+ACCESS_LOG_SERVICE = {"config": {"analytics": {"accessLogService": {"enabled": True}}}}
+
+
+def test_the_access_log_service_listens_only_when_on_on_a_grpc_service_port():
+    """Off by default: no port, and the config says so. On: the listener comes from `containerPorts` like the
+    server's, and the Service port is gRPC by name and appProtocol, which is what makes istiod give the
+    `envoyHttpAls` provider's cluster the HTTP/2 Envoy's gRPC client needs."""
+    objects = render(CHART)
+    assert rendered_config(objects)["analytics"]["accessLogService"] == {"enabled": False}
+    assert "als" not in {p["name"] for p in container(objects)["ports"]}
+    assert "grpc-als" not in {p["name"] for p in find(objects, "Service")["spec"]["ports"]}
+    assert "Telemetry" not in kinds(objects)
+
+    objects = render(CHART, values={**ACCESS_LOG_SERVICE, "containerPorts": {"accessLog": 18500}})
+    assert rendered_config(objects)["analytics"]["accessLogService"] == {
+        "enabled": True,
+        "host": "0.0.0.0",  # noqa: S104 - the gateways reach it on the pod's address
+        "port": 18500,
+    }
+    assert {"name": "als", "containerPort": 18500, "protocol": "TCP"} in container(objects)["ports"]
+    service_ports = {p["name"]: p for p in find(objects, "Service")["spec"]["ports"]}
+    assert service_ports["grpc-als"] == {
+        "name": "grpc-als",
+        "port": 18090,
+        "targetPort": "als",
+        "protocol": "TCP",
+        "appProtocol": "grpc",
+    }
+    # The listener belongs to the chart, as the server's do.
+    values = {"config": {"analytics": {"accessLogService": {"enabled": True, "port": 18500}}}}
+    assert template(CHART, values=values, check=False).returncode != 0
+
+
+def test_network_policy_admits_the_gateway_to_the_access_log_service():
+    objects = render(CHART, values={**ACCESS_LOG_SERVICE, "networkPolicy": {"enabled": True}})
+    ext_authz, _ = find(objects, "NetworkPolicy")["spec"]["ingress"]
+    assert [p["port"] for p in ext_authz["ports"]] == ["grpc", "http", "als"]
+    assert ext_authz["from"][0]["podSelector"] == {"matchLabels": {"istio": "ingressgateway"}}
+
+
+def test_the_telemetry_sends_the_gateways_access_log_to_the_adapter_and_keeps_its_stdout_log():
+    """A Telemetry naming access log providers replaces the mesh default (meshConfig.accessLogFile), so it names
+    Istio's built-in `envoy` provider beside the adapter's; it selects the gateway the CUSTOM policy selects."""
+    values = {**ACCESS_LOG_SERVICE, "istio": {"accessLogService": {"telemetry": {"enabled": True}}}}
+    telemetry = find(render(CHART, values=values), "Telemetry")
+    assert telemetry["apiVersion"] == "telemetry.istio.io/v1"
+    assert telemetry["metadata"]["name"] == "rel-apim-adapter-access-log"
+    assert telemetry["metadata"]["namespace"] == "istio-system"
+    assert telemetry["spec"] == {
+        "selector": {"matchLabels": {"istio": "ingressgateway"}},
+        "accessLogging": [{"providers": [{"name": "envoy"}, {"name": "apim-adapter-als"}]}],
+    }
+    assert schema_errors(telemetry) == []
+
+    # On the gateways of a CI values file: the policy's namespace and selector, or its Gateway API targetRefs.
+    telemetry = find(render(CHART, files=(CI / "all-enabled-values.yaml",)), "Telemetry")
+    assert telemetry["metadata"]["namespace"] == "istio-ingress"
+    assert telemetry["spec"]["selector"] == {"matchLabels": {"istio": "ingress"}}
+    objects = render(CHART, files=(CI / "existing-secrets-values.yaml",))
+    telemetry, policy = find(objects, "Telemetry"), find(objects, "AuthorizationPolicy")
+    assert telemetry["spec"]["targetRefs"] == policy["spec"]["targetRefs"]
+    assert "selector" not in telemetry["spec"]
+
+    values["istio"]["accessLogService"] = {"providerName": "als", "telemetry": {"enabled": True, "otherProviders": []}}
+    telemetry = find(render(CHART, values=values), "Telemetry")
+    assert telemetry["spec"]["accessLogging"] == [{"providers": [{"name": "als"}]}]
+
+
+def test_a_telemetry_without_the_access_log_service_is_refused():
+    values = {"istio": {"accessLogService": {"telemetry": {"enabled": True}}}}
+    result = template(CHART, values=values, check=False)
+    assert result.returncode != 0
+    assert "needs config.analytics.accessLogService.enabled" in result.stderr
+
+
 def test_service_monitor_scrapes_the_admin_port():
     assert "ServiceMonitor" not in kinds(render(CHART))
     monitor = find(render(CHART, values={"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
@@ -480,6 +555,21 @@ def test_notes_tell_backends_where_the_backend_jwts_keys_are(tmp_path):
     assert "issuer: https://gw.example.com" in notes
     assert "jwksUri: http://rel-apim-adapter.apim.svc.cluster.local:9090/jwks" in notes
     assert BackendJwt().issuer == "wso2.org/products/am"  # what the notes print when no issuer is set
+
+
+def test_notes_print_the_access_log_provider_only_when_the_adapter_receives_it(tmp_path):
+    assert "envoyHttpAls" not in notes_providers(render_notes(CHART, tmp_path / "off"))
+    values = {**ACCESS_LOG_SERVICE, "clusterDomain": "corp.local", "service": {"ports": {"accessLog": 18500}}}
+    notes = render_notes(CHART, tmp_path / "on", values=values)
+    assert notes_providers(notes)["envoyHttpAls"] == {
+        "name": "apim-adapter-als",
+        "service": "rel-apim-adapter.apim.svc.corp.local",
+        "port": 18500,
+    }
+    assert "enable istio.accessLogService.telemetry" in notes
+    values["istio"] = {"accessLogService": {"telemetry": {"enabled": True}}}
+    notes = render_notes(CHART, tmp_path / "telemetry", values=values)
+    assert "Telemetry istio-system/rel-apim-adapter-access-log does, beside\n   envoy." in notes
 
 
 def test_notes_warn_about_fail_open(tmp_path):

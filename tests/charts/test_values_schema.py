@@ -35,6 +35,16 @@ INVALID = {
             },
         ),
         ("listener set in config (chart-owned)", {"config": {"server": {"grpc": {"port": 9000}}}}),
+        (
+            "access log listener set in config (chart-owned)",
+            {"config": {"analytics": {"accessLogService": {"enabled": True, "port": 18091}}}},
+        ),
+        ("access log port out of range", {"containerPorts": {"accessLog": 0}}),
+        ("access log provider name with capitals", {"istio": {"accessLogService": {"providerName": "ALS"}}}),
+        (
+            "access log provider listed twice",
+            {"istio": {"accessLogService": {"telemetry": {"otherProviders": ["envoy", "envoy"]}}}},
+        ),
         ("zero workers", {"config": {"server": {"workers": 0}}}),
         ("poll period below 50 ms", {"config": {"controlPlane": {"type": "file", "pollSeconds": 0.01}}}),
         (

@@ -52,6 +52,9 @@ def test_converges_then_changes_nothing(cluster: Cluster, crds: list[str], state
         cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-ingress"}}])
     first = converge(cluster, state_dir, playbook)
     assert not re.search(r"\bchanged=0\b", first), f"{playbook}: the first run created nothing:\n{first[-2000:]}"
+    if playbook == "istio":
+        # Istio installed by other means: the role shows the extension providers to add, the access log one too.
+        assert {"envoyExtAuthzGrpc", "envoyHttpAls"} <= set(re.findall(r"\benvoy\w+(?=:)", first)), first[-4000:]
     second = converge(cluster, state_dir, playbook)
     assert re.search(r"\bchanged=0\b", second), f"{playbook}: the second run changed something:\n{second[-4000:]}"
 
@@ -81,6 +84,15 @@ def test_objects_are_in_place(cluster: Cluster, crds: list[str]) -> None:
     assert [p["exact"] for p in merged["allowed_headers"]["patterns"]] == list(REQUEST_HEADERS)
     namespace = json.loads(cluster.check(cluster.kubectl("get", "namespace", "httpbin", "-o", "json")))
     assert namespace["metadata"]["labels"].get("istio-injection") == "enabled"
+    # The adapter chart's Telemetry sending the gateway's access log to the adapter's access log service, beside
+    # Istio's stdout log, accepted against Istio's CRD.
+    telemetry = json.loads(
+        cluster.check(
+            cluster.kubectl("get", "telemetries.telemetry.istio.io", "apim-adapter-access-log", "-n", "istio-ingress",
+                            "-o", "json")
+        )
+    )  # fmt: skip
+    assert telemetry["spec"]["accessLogging"] == [{"providers": [{"name": "envoy"}, {"name": "apim-adapter-als"}]}]
 
 
 def test_istio_prunes_the_envoy_filters_it_no_longer_applies(cluster: Cluster, crds: list[str], state_dir) -> None:

@@ -89,12 +89,32 @@ def test_only_the_health_route_skips_the_adapter(envoy_config: dict) -> None:
 
 
 def test_access_log_carries_the_adapter_metadata(envoy_config: dict, rendered: Path) -> None:
-    [log] = _http_connection_manager(envoy_config)["access_log"]
+    log, _ = _http_connection_manager(envoy_config)["access_log"]
     assert log["typed_config"]["path"] == str(rendered / "gateway-access.log")
     assert (
         "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
         in log["typed_config"]["log_format"]["text_format_source"]["inline_string"]
     )
+
+
+def test_the_gateway_streams_its_access_log_to_the_adapters_access_log_service(
+    envoy_config: dict, adapter_config: dict
+) -> None:
+    """As istiod configures a gateway whose Telemetry names an envoyHttpAls provider: Envoy's gRPC access logger,
+    beside the file log, on an HTTP/2 cluster to the port where the adapter receives it."""
+    _, als = _http_connection_manager(envoy_config)["access_log"]
+    assert als["name"] == "envoy.access_loggers.http_grpc"
+    common = als["typed_config"]["common_config"]
+    assert (common["log_name"], common["transport_api_version"]) == ("http_envoy_accesslog", "V3")
+    cluster_name = common["grpc_service"]["envoy_grpc"]["cluster_name"]
+    assert cluster_name.startswith("outbound|18090||")
+    received = adapter_config["analytics"]["accessLogService"]
+    assert received["enabled"] is True
+    assert _endpoint_port(envoy_config, cluster_name) == received["port"] == 18413
+    cluster = next(c for c in envoy_config["static_resources"]["clusters"] if c["name"] == cluster_name)
+    assert "http2_protocol_options" in yaml.safe_dump(cluster)  # Envoy's gRPC client needs HTTP/2
+    # The check's metadata, which names the API, is in each entry only when the adapter sends it.
+    assert adapter_config.get("request", {}).get("dynamicMetadata", True) is True
 
 
 def test_the_gateway_sends_no_body_unless_asked(envoy_config: dict) -> None:

@@ -157,7 +157,18 @@ true
 {{- end -}}
 
 {{/*
-The adapter's config.yaml: .Values.config with the server listeners and the mounted files' paths filled in.
+Whether the adapter receives the gateways' access logs (config.analytics.accessLogService.enabled): the port, its
+Service port, the NetworkPolicy rule and the Telemetry follow it.
+*/}}
+{{- define "apim-adapter.accessLogService" -}}
+{{- if ((.Values.config.analytics | default dict).accessLogService | default dict).enabled -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+The adapter's config.yaml: .Values.config with the server listeners, the access log service's listener and the
+mounted files' paths filled in.
 */}}
 {{- define "apim-adapter.config" -}}
 {{- $secrets := include "apim-adapter.secrets" . | fromYaml -}}
@@ -166,6 +177,9 @@ The adapter's config.yaml: .Values.config with the server listeners and the moun
   "grpc" (dict "host" "0.0.0.0" "port" .Values.containerPorts.grpc)
   "http" (dict "host" "0.0.0.0" "port" .Values.containerPorts.http "pathPrefix" .Values.istio.extensionProvider.httpPathPrefix)
   "admin" (dict "host" "0.0.0.0" "port" .Values.containerPorts.admin)) (default dict $config.server)) -}}
+{{- if include "apim-adapter.accessLogService" . -}}
+{{- $_ := set $config.analytics "accessLogService" (merge (dict "host" "0.0.0.0" "port" .Values.containerPorts.accessLog) $config.analytics.accessLogService) -}}
+{{- end -}}
 {{- $cp := $config.controlPlane -}}
 {{- if include "apim-adapter.usesInlineCatalog" . -}}
 {{- $_ := set $cp "path" (printf "%s/catalog.yaml" (include "apim-adapter.catalogMountPath" .)) -}}
