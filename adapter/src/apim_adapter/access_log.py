@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -71,6 +71,7 @@ FLAG_CODES = (
     ("upstream_max_stream_duration_reached", CONNECTION_TIMEOUT),
     ("duration_timeout", SENDING_TO_CLIENT_FAILED),
 )
+OUTCOMES = ("response", "fault", "skipped", "unreadable")  # apim_adapter_access_log_entries_total's
 TIMEOUTS = frozenset({CONNECTION_TIMEOUT, 101508})  # FaultCodeClassifier: CONNECTION_TIMEOUT, else OTHER
 # envoy.config.core.v3.RequestMethod by number; METHOD_UNSPECIFIED names none.
 _METHODS = {
@@ -93,21 +94,15 @@ def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
     served = details == VIA_UPSTREAM
     if not served and (details in NOT_TARGET or status in (0, 200, 204)):
         return None
-    decided = json.loads(ours.fields[ANALYTICS].string_value)  # ValueError when it is not JSON: unreadable
-    if not isinstance(decided, dict):
-        raise ValueError("the analytics metadata is not a JSON object")
-    props: dict[str, Any] = {}
-    for name in DECIDED_FIELDS:
-        value = decided.get(name)
-        if isinstance(value, str):
-            props[name] = value[:MAX_FIELD]
-    tier = props.pop("subscriptionTier", None)
+    decided, tier = _decided(ours.fields[ANALYTICS].string_value)
+    props: dict[str, Any] = dict(decided)
     browser, platform = client_of(request.user_agent[:MAX_FIELD])
+    start = common.start_time
     props.update(
         apiMethod=_METHODS.get(request.request_method, ""),
         correlationId=request.request_id[:MAX_FIELD],
         destination=_destination(common, request.authority),
-        requestTimestamp=timestamp(common.start_time.ToDatetime(UTC)),
+        requestTimestamp=_timestamp(start.seconds, start.nanos),
         userAgent=browser,
         platform=platform,
         userIp=common.downstream_remote_address.socket_address.address[:64],
@@ -127,6 +122,42 @@ def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
             targetResponseCode=-1,
         )
     return served, props
+
+
+# An allow's metadata text → its fields and tier: every request of one caller on one resource repeats it.
+MAX_DECIDED, MAX_DECIDED_TEXT = 4096, 4096
+_DECIDED: dict[str, tuple[dict[str, str], str | None]] = {}
+
+
+def _decided(text: str) -> tuple[dict[str, str], str | None]:
+    """The decision's fields (without the tier) and its tier, from an allow's metadata (`render.py`): only the
+    known fields, strings cut to size. ValueError when it is not a JSON object."""
+    known = _DECIDED.get(text)
+    if known is not None:
+        return known
+    decided = json.loads(text)
+    if not isinstance(decided, dict):
+        raise ValueError("the analytics metadata is not a JSON object")
+    fields = {name: value[:MAX_FIELD] for name in DECIDED_FIELDS if isinstance(value := decided.get(name), str)}
+    known = (fields, fields.pop("subscriptionTier", None))
+    if len(text) <= MAX_DECIDED_TEXT:  # what the adapter writes; a longer text is read, never kept
+        if len(_DECIDED) >= MAX_DECIDED:
+            _DECIDED.clear()
+        _DECIDED[text] = known
+    return known
+
+
+_SECONDS: dict[int, str] = {}  # epoch second → its ISO 8601 spelling: entries arrive in time order
+
+
+def _timestamp(seconds: int, nanos: int) -> str:
+    """`analytics.timestamp` of a protobuf time, for less: the second's spelling is kept."""
+    second = _SECONDS.get(seconds)
+    if second is None:
+        if len(_SECONDS) > 4:
+            _SECONDS.clear()
+        second = _SECONDS[seconds] = timestamp(datetime.fromtimestamp(seconds, UTC))[:19]
+    return f"{second}.{nanos // 1_000_000:03d}Z"
 
 
 def _millis(d: Duration) -> int:
@@ -173,19 +204,28 @@ class AccessLogReceiver:
         self.analytics, self.clock = analytics, clock
 
     def take(self, message: StreamAccessLogsMessage) -> None:
+        outcomes = dict.fromkeys(OUTCOMES, 0)
+        now = self.clock()
         for entry in message.http_logs.log_entry:
             try:
                 found = event_of(entry)
-            except Exception:  # an entry we cannot read must not end the gateway's stream
+            except ValueError as exc:  # metadata the adapter did not write: the gateway's stream goes on
+                log.warning("access log entry not read", extra={"error": str(exc)[:200]})
+                outcomes["unreadable"] += 1
+                continue
+            except Exception:  # a bug must not end the gateway's stream either
                 log.exception("access log entry not read")
-                metrics.ACCESS_LOG_ENTRIES.labels("unreadable").inc()
+                outcomes["unreadable"] += 1
                 continue
             if found is None:
-                metrics.ACCESS_LOG_ENTRIES.labels("skipped").inc()
+                outcomes["skipped"] += 1
                 continue
             served, props = found
-            metrics.ACCESS_LOG_ENTRIES.labels("response" if served else "fault").inc()
-            self.analytics.enqueue_event(served, props, self.clock())
+            outcomes["response" if served else "fault"] += 1
+            self.analytics.enqueue_event(served, props, now)
+        for outcome, count in outcomes.items():
+            if count:
+                metrics.ACCESS_LOG_ENTRIES.labels(outcome).inc(count)
 
     def stream(self, messages: Iterable[StreamAccessLogsMessage], context: Any) -> StreamAccessLogsResponse:
         for message in messages:
