@@ -494,6 +494,9 @@ def test_the_alerts_follow_the_control_plane_and_carry_the_alert_labels():
     assert not any("controlplane" in rule["expr"] for rule in on_a_file.values())
     assert set(on_a_file) < set(wso2)
     assert {"ApimAdapterCheckErrors", "ApimAdapterCatalogItemsNotEnforced"} <= set(on_a_file)
+    # Only where allowed checks leave their events to the gateway's access log.
+    assert "ApimAdapterAccessLogSilent" in wso2
+    assert "ApimAdapterAccessLogSilent" not in on_a_file
 
 
 def test_topology_spread_gets_the_selector_labels():
