@@ -233,6 +233,14 @@ def test_notes_warn_when_workers_would_share_one_connection(tmp_path):
     assert "WARNING: config.server.workers" not in render_notes(CHART, tmp_path / "c")
 
 
+def test_notes_warn_that_an_open_access_log_port_lets_any_pod_forge_analytics(tmp_path):
+    warning = "WARNING: networkPolicy.enabled is false, so any pod can reach port 18090"
+    assert warning in render_notes(CHART, tmp_path / "open", values=ACCESS_LOG_SERVICE)
+    closed = {**ACCESS_LOG_SERVICE, "networkPolicy": {"enabled": True}}
+    assert warning not in render_notes(CHART, tmp_path / "closed", values=closed)
+    assert warning not in render_notes(CHART, tmp_path / "off", values={"networkPolicy": {"enabled": False}})
+
+
 def test_notes_say_how_to_keep_http_mode_on_http1_where_it_must_stay_there(tmp_path):
     # The compiled transport (the image's) serves HTTP/2 too; aiohttp does not, unless the rule keeps HTTP/1.1.
     hint = "aiohttp is HTTP/1.1 only: under a\n   mesh-wide h2UpgradePolicy UPGRADE, enable istio.destinationRule"
