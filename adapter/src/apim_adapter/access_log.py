@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry, ResponseFlags
+from envoy.data.accesslog.v3.accesslog_pb2 import AccessLogType, HTTPAccessLogEntry, ResponseFlags
 from envoy.service.accesslog.v3.als_pb2 import StreamAccessLogsMessage, StreamAccessLogsResponse
 from google.protobuf.duration_pb2 import Duration
 
@@ -71,6 +71,9 @@ FLAG_CODES = (
     ("upstream_max_stream_duration_reached", CONNECTION_TIMEOUT),
     ("duration_timeout", SENDING_TO_CLIENT_FAILED),
 )
+# Entries Envoy writes before a request ends, where the connection manager is told to (access_log_options).
+NOT_FINAL = frozenset({AccessLogType.DownstreamStart, AccessLogType.DownstreamPeriodic,
+                       AccessLogType.DownstreamTunnelSuccessfullyEstablished})  # fmt: skip
 OUTCOMES = ("response", "fault", "skipped", "unreadable")  # apim_adapter_access_log_entries_total's
 TIMEOUTS = frozenset({CONNECTION_TIMEOUT, 101508})  # FaultCodeClassifier: CONNECTION_TIMEOUT, else OTHER
 # envoy.config.core.v3.RequestMethod by number; METHOD_UNSPECIFIED names none.
@@ -86,6 +89,8 @@ def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
     """(served, the event's fields) for an access log entry of a request the adapter allowed; None when the entry
     writes no event."""
     common, request, response = entry.common_properties, entry.request, entry.response
+    if common.intermediate_log_entry or common.access_log_type in NOT_FINAL:
+        return None  # a long request logged on its way (HCM access_log_options): its final entry writes the event
     ours = common.metadata.filter_metadata.get(NAMESPACE)
     if ours is None or ANALYTICS not in ours.fields:
         return None  # not allowed by a gRPC check: a denial (written at the check), HTTP mode, no API, no check

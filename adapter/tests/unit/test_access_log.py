@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry
+from envoy.data.accesslog.v3.accesslog_pb2 import AccessLogType, HTTPAccessLogEntry
 from envoy.service.accesslog.v3.als_pb2 import StreamAccessLogsMessage
 from google.protobuf.struct_pb2 import Struct
 
@@ -67,6 +67,11 @@ def test_entries_the_check_answered_or_no_check_decided_write_nothing():
     assert event_of(entry("route_not_found", 404)) is None
     assert event_of(entry("direct_response", 200)) is None  # answered by the gateway itself, not a fault
     assert event_of(entry(decided=False)) is None  # HTTP mode, an unchecked route
+    on_its_way = entry()
+    on_its_way.common_properties.access_log_type = AccessLogType.DownstreamPeriodic
+    assert event_of(on_its_way) is None  # a long request logged periodically: one event, from its last entry
+    on_its_way.common_properties.access_log_type = AccessLogType.DownstreamEnd
+    assert event_of(on_its_way) is not None
 
 
 def test_only_the_known_fields_of_an_entrys_metadata_are_taken_and_cut_to_size():
