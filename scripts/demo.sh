@@ -32,5 +32,7 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
 
 Logs: $STATE_DIR/*.log (gateway access log with the adapter's metadata: $STATE_DIR/gateway-access.log).
+Analytics events, in WSO2's ELK format: $STATE_DIR/adapter/analytics.log (an allowed call's written from the
+gateway's gRPC access log, with httpbin's status and the latencies; a denial's by the check).
 Stop everything: make demo-down
 MSG
