@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -36,7 +35,7 @@ from envoy.service.accesslog.v3.als_pb2 import StreamAccessLogsMessage, StreamAc
 from google.protobuf.duration_pb2 import Duration
 
 from . import metrics
-from .analytics import GATEWAY_FIELDS, MAX_FIELD, Analytics, client_of, timestamp
+from .analytics import GATEWAY_FIELDS, MAX_FIELD, Analytics, client_of, spellings
 from .render import ANALYTICS
 from .transport.grpc import NAMESPACE
 
@@ -107,7 +106,7 @@ def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
         apiMethod=_METHODS.get(request.request_method, ""),
         correlationId=request.request_id[:MAX_FIELD],
         destination=_destination(common, request.authority),
-        requestTimestamp=_timestamp(start.seconds, start.nanos),
+        requestTimestamp=f"{spellings(start.seconds)[1]}.{start.nanos // 1_000_000:03d}Z",
         userAgent=browser,
         platform=platform,
         userIp=common.downstream_remote_address.socket_address.address[:64],
@@ -150,19 +149,6 @@ def _decided(text: str) -> tuple[dict[str, str], str | None]:
             _DECIDED.clear()
         _DECIDED[text] = known
     return known
-
-
-_SECONDS: dict[int, str] = {}  # epoch second → its ISO 8601 spelling: entries arrive in time order
-
-
-def _timestamp(seconds: int, nanos: int) -> str:
-    """`analytics.timestamp` of a protobuf time, for less: the second's spelling is kept."""
-    second = _SECONDS.get(seconds)
-    if second is None:
-        if len(_SECONDS) > 4:
-            _SECONDS.clear()
-        second = _SECONDS[seconds] = timestamp(datetime.fromtimestamp(seconds, UTC))[:19]
-    return f"{second}.{nanos // 1_000_000:03d}Z"
 
 
 def _millis(d: Duration) -> int:

@@ -129,7 +129,6 @@ class Formatter:
         self._pause = pause
         # id → (the decision, kept alive so that its id is not reused; its template, None when it cannot have one)
         self._templates: dict[int, tuple[Decision, Template | object | None]] = {}
-        self._seconds: dict[int, tuple[str, str]] = {}  # epoch second → its two spellings, as line() writes them
         self._encoded: dict[str, str] = {}  # a repeated client value → its JSON string
 
     def __call__(self, p: Pending) -> str:
@@ -149,12 +148,7 @@ class Formatter:
             req = CheckInput(method, host, "", {"user-agent": user_agent}, request_id, client_ip)
             return line(req, d, latency_ms, datetime.fromtimestamp(now, UTC))
         second, ms = _split(now)
-        stamps = self._seconds.get(second)
-        if stamps is None:
-            if len(self._seconds) > 4:
-                self._seconds.clear()
-            at = datetime.fromtimestamp(second, UTC)
-            stamps = self._seconds[second] = (at.isoformat(sep=" ")[:19], at.isoformat()[:19])
+        stamps = spellings(second)
         millis = f"{ms:03d}"
         if len(self._encoded) >= self.max_encoded:
             self._encoded.clear()
@@ -187,6 +181,22 @@ class Formatter:
         if encoded is None:
             encoded = self._encoded[value] = _string(value)
         return encoded
+
+
+_SECONDS: dict[int, tuple[str, str]] = {}  # epoch second → `spellings`: events arrive in time order
+
+
+def spellings(second: int) -> tuple[str, str]:
+    """An epoch second as a line's time stamp and as `requestTimestamp` write it (to the second), kept for the
+    few seconds events are being written in: the writer's and the access log service's threads share it (a lost
+    race spells a second twice)."""
+    known = _SECONDS.get(second)
+    if known is None:
+        if len(_SECONDS) > 4:
+            _SECONDS.clear()
+        at = datetime.fromtimestamp(second, UTC)
+        known = _SECONDS[second] = (at.isoformat(sep=" ")[:19], at.isoformat()[:19])
+    return known
 
 
 def _split(now: float) -> tuple[int, int]:
