@@ -179,6 +179,7 @@ def test_http_mode_still_writes_an_allowed_requests_event_at_the_check(stack, lo
     resp = call(stack, logged.http, "/anything/http?show_env=1")
     assert resp.status_code == 200, resp.text
     rid = request_id(resp)
+    logged.wait_for(offset, lambda e: e.get("correlationId") == rid)  # the check's event, written by the writer
     deadline = time.monotonic() + 10
     while logged.counted("skipped") <= skipped:  # its entry arrived and became nothing
         assert time.monotonic() < deadline, "the HTTP-mode entry never reached the access log service"
