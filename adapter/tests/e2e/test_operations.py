@@ -166,7 +166,7 @@ def test_analytics_events_in_wso2_elk_format_carry_the_request_id(stack):
         text = log.read_text() if log.exists() else ""
         return [line for line in text.splitlines() if rid in line]
 
-    found = eventually(lambda: len(lines()) == 2, timeout=3)
+    found = eventually(lambda: len(lines()) == 2, timeout=10)
     assert found, lines()
     fault = next(line for line in lines() if f'"userAgent":"{rid}Bot"' in line)
     assert "apimMetrics: apim:faulty, properties :{" in fault

@@ -268,11 +268,11 @@ def test_readiness_waits_for_the_first_pull_and_an_outage_keeps_the_last_catalog
             await until(lambda: len(published) == 1)
             apim.up = False
             failed = len(apim.responses)
-            await until(lambda: len(apim.responses) > failed + 1, within=3)
+            await until(lambda: len(apim.responses) > failed + 1, within=10)
             assert len(published) == 1  # the outage published nothing: the last good catalog keeps serving
             apim.data["subscriptions"].clear()
             apim.up = True
-            await until(lambda: len(published) == 2, within=3)  # the next resync repairs the drift
+            await until(lambda: len(published) == 2, within=10)  # the next resync repairs the drift
             assert published[-1]["subscriptions"] == []
         finally:
             task.cancel()
