@@ -507,6 +507,51 @@ def test_the_alerts_follow_the_control_plane_and_carry_the_alert_labels():
     assert "ApimAdapterAccessLogSilent" not in on_a_file
 
 
+OPERATIONS = CHARTS.parent / "docs" / "operations.md"
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_links_its_section_of_the_operations_guide():
+    """An on-call engineer follows an alert's runbook_url: each alert the chart can render has a section of that
+    name in docs/operations.md, and the link lands on it."""
+    base = "https://github.com/istio-apim/istio-apim/blob/main/docs/operations.md"
+    sections = {github_anchor(h) for h in re.findall(r"^### (.+)$", OPERATIONS.read_text(), re.M)}
+    every = alerts(render(CHART, files=WSO2))  # wso2 and the access log service: every alert
+    assert len(every) == 10
+    for name, rule in every.items():
+        assert rule["annotations"]["runbook_url"] == f"{base}#{name.lower()}", name
+        assert name.lower() in sections, f"docs/operations.md has no section for {name}"
+    own = alerts(render(CHART, files=WSO2, values={"prometheusRule.runbookUrl": "https://wiki.example/apim"}))
+    assert (
+        own["ApimAdapterCheckErrors"]["annotations"]["runbook_url"]
+        == "https://wiki.example/apim#apimadaptercheckerrors"
+    )
+    none = alerts(render(CHART, files=WSO2, values={"prometheusRule.runbookUrl": ""}))
+    assert not any("runbook_url" in rule["annotations"] for rule in none.values())
+    assert template(CHART, values={"prometheusRule": {"runbookUrl": "docs/operations.md"}}, check=False).returncode
+
+
+def test_the_operations_guide_names_the_adapters_own_metrics_and_log_messages():
+    """What the guide tells an engineer to grep for exists: every metric it names is one the adapter exports, and
+    every message it quotes is in the adapter's source (but istiod's, which it says are istiod's)."""
+    text = OPERATIONS.read_text()
+    named = set(re.findall(r"\bapim_adapter_\w+", text))
+    assert len(named) > 10
+    assert named <= exported_metric_names(), named - exported_metric_names()
+    source = "\n".join(p.read_text() for p in (CHARTS.parent / "adapter" / "src").rglob("*.py"))
+    prose = re.sub(r"`[^`]*`", "", text)  # code spans quote JSON, not messages
+    prose = re.sub(r'istiod\'s log says "[^"]*"', "", prose)
+    quoted = [" ".join(q.split()) for q in re.findall(r'"([^"]+)"', prose)]
+    assert len(quoted) > 20
+    for message in quoted:
+        for piece in message.split("…"):  # an ellipsis stands for a name the message carries
+            assert piece.strip() in source, f"docs/operations.md quotes {message!r}, which the adapter never says"
+
+
 def test_topology_spread_gets_the_selector_labels():
     constraint = {
         "maxSkew": 1,
