@@ -6,18 +6,21 @@
 //! the cost is"). Here a call costs the Python callable and a few µs of Rust.
 //!
 //! What it serves, and how (gRPC over HTTP/2: grpc/grpc `doc/PROTOCOL-HTTP2.md`):
-//! - unary calls to the paths the adapter registered (`methods`), and server-streaming calls whose answer is a
-//!   state that changes (`streams`: grpc.health.v1's Watch); any other path gets UNIMPLEMENTED, as grpc-core
-//!   answers an unknown method;
-//! - one request message per call, uncompressed (Envoy's gRPC clients do not compress); a compressed message gets
-//!   UNIMPLEMENTED, a message over `max_message_bytes` RESOURCE_EXHAUSTED, broken framing INTERNAL;
+//! - unary calls to the paths the adapter registered (`methods`), server-streaming calls whose answer is a
+//!   state that changes (`streams`: grpc.health.v1's Watch), and client-streaming calls whose every message is
+//!   handed on and whose answer is empty (`ingests`: Envoy's access log service, StreamAccessLogs); any other path
+//!   gets UNIMPLEMENTED, as grpc-core answers an unknown method;
+//! - one request message per unary or server-streaming call, any number per client-streaming one, uncompressed
+//!   (Envoy's gRPC clients do not compress); a compressed message gets UNIMPLEMENTED, a message over
+//!   `max_message_bytes` RESOURCE_EXHAUSTED, broken framing INTERNAL;
 //! - a call's `grpc-timeout` bounds a reply that is completed later (`Reply`), and a stream: DEADLINE_EXCEEDED
 //!   when it passes; a call the caller resets is dropped, and the work queued for it skipped;
 //! - at most 1,000 calls open at once on a connection (`MAX_CALLS_PER_CONNECTION`), more refused;
-//! - at most `max_streams` streams open at once (a stream lasts as long as its caller wants): beyond that
-//!   RESOURCE_EXHAUSTED; a stream its caller resets frees its place at once;
+//! - at most `max_streams` streams (of either kind) open at once (a stream lasts as long as its caller wants):
+//!   beyond that RESOURCE_EXHAUSTED; a stream its caller resets frees its place at once;
 //! - stop: GOAWAY on every connection, unary calls in flight finish within the grace period, then the thread ends;
-//!   a stream sends its method's answer for a stopping server, then ends with UNAVAILABLE at once.
+//!   a server stream sends its method's answer for a stopping server, then ends with UNAVAILABLE at once; a client
+//!   stream ends with UNAVAILABLE at once, every message it sent before handed on (`stop` waits for them).
 //!
 //! A Python method is called as `method(message: bytes, metadata: dict[str, str] | None, reply: Reply)` and returns
 //! the response message (bytes), a `(code, message)` status, or None when it has handed `reply` to another thread
@@ -27,6 +30,13 @@
 //! (what it answers may have changed), and once more with `stopping` True when the server stops. Both run on this
 //! thread, holding the GIL: answers from memory belong here; what waits on I/O must be handed off, or every
 //! connection waits with it.
+//!
+//! A client-streaming method is called as `method(message: bytes)`, once per message, in the order of its stream,
+//! on a thread of its own (`grpc-ingest`, shared by every client stream), never on the connections' thread: what
+//! it does with a message (read and write an access log's entries) takes the time it takes without holding up a
+//! check. Between the two, at most `ingest_queue` messages wait; when that many do, a stream's messages stay
+//! unread, HTTP/2's flow control holds its sender back (Envoy's access logger then drops entries and counts them,
+//! its stream over its buffer limit), and no message is lost nor kept beyond the bound.
 
 use std::collections::HashMap;
 use std::io;
@@ -34,9 +44,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{HeaderMap, HeaderValue, Request, Response};
@@ -45,7 +56,7 @@ use pyo3::types::{PyBytes, PyDict};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::serving::{outcome_of, Listening, Outcome, Reply, Stopping, HANDSHAKE_TIMEOUT};
@@ -67,9 +78,18 @@ const PREFIX: usize = 5;
 /// a bound, a client that never opens its window could have the server keep any number of answers.
 const MAX_CALLS_PER_CONNECTION: u32 = 1000;
 
+/// A client stream's message on its way to its method (`ingests`, by its index there).
+type Ingested = (usize, Bytes);
+/// The client-streaming methods, by index, and the queue of their messages: the `grpc-ingest` thread's.
+type Ingesting = (Vec<Py<PyAny>>, mpsc::Receiver<Ingested>);
+
 struct Shared {
     methods: HashMap<String, Py<PyAny>>,
     streams: HashMap<String, Py<PyAny>>,
+    /// The client-streaming paths, each the index of its method in the `grpc-ingest` thread's list.
+    ingests: HashMap<String, usize>,
+    /// Where client streams hand their messages: taken at `stop`, after which none is taken.
+    ingesting: Mutex<Option<mpsc::Sender<Ingested>>>,
     max_message_bytes: usize,
     with_metadata: bool,
     /// A permit per open stream, `max_streams` in all.
@@ -86,6 +106,9 @@ struct Shared {
 pub struct GrpcServer {
     shared: Arc<Shared>,
     listening: Listening,
+    /// The client-streaming methods and their queue until `start` hands them to the `grpc-ingest` thread.
+    ingest_methods: Mutex<Option<Ingesting>>,
+    ingest_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[pymethods]
@@ -93,11 +116,12 @@ impl GrpcServer {
     /// `methods`: full method path (`/package.Service/Method`) to its callable; `metadata`: hand each call's
     /// metadata to its method (for trace context), else None; `keepalive_seconds`: idle seconds before TCP
     /// keepalive probes a connection (0: none); `streams`: the server-streaming methods, by path as `methods`;
-    /// `max_streams`: how many streams may be open at once.
+    /// `max_streams`: how many streams may be open at once; `ingests`: the client-streaming methods, by path;
+    /// `ingest_queue`: how many of their messages may wait for the `grpc-ingest` thread.
     #[new]
     #[pyo3(signature = (
         host, port, methods, max_message_bytes = 4 << 20, metadata = false, keepalive_seconds = 300, streams = None,
-        max_streams = 100
+        max_streams = 100, ingests = None, ingest_queue = 16
     ))]
     #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn new(
@@ -109,10 +133,17 @@ impl GrpcServer {
         keepalive_seconds: u64,
         streams: Option<HashMap<String, Py<PyAny>>>,
         max_streams: usize,
+        ingests: Option<HashMap<String, Py<PyAny>>>,
+        ingest_queue: usize,
     ) -> PyResult<Self> {
+        let (paths, ingest_methods): (HashMap<String, usize>, Vec<Py<PyAny>>) =
+            ingests.unwrap_or_default().into_iter().enumerate().map(|(i, (path, method))| ((path, i), method)).unzip();
+        let (sender, receiver) = mpsc::channel(ingest_queue.max(1));
         let shared = Shared {
             methods,
             streams: streams.unwrap_or_default(),
+            ingests: paths,
+            ingesting: Mutex::new(Some(sender)),
             max_message_bytes,
             with_metadata: metadata,
             open_streams: Arc::new(Semaphore::new(max_streams.min(Semaphore::MAX_PERMITS))),
@@ -120,7 +151,12 @@ impl GrpcServer {
             changed: watch::Sender::new(()),
             socket_writes: AtomicU64::new(0),
         };
-        Ok(GrpcServer { shared: Arc::new(shared), listening: Listening::bind(host, port, keepalive_seconds)? })
+        Ok(GrpcServer {
+            shared: Arc::new(shared),
+            listening: Listening::bind(host, port, keepalive_seconds)?,
+            ingest_methods: Mutex::new((!ingest_methods.is_empty()).then_some((ingest_methods, receiver))),
+            ingest_thread: Mutex::new(None),
+        })
     }
 
     #[getter]
@@ -136,18 +172,35 @@ impl GrpcServer {
         self.shared.socket_writes.load(Ordering::Relaxed)
     }
 
-    /// Serve on a thread of its own until `stop`.
+    /// Serve on a thread of its own until `stop` (and the client-streaming methods on another).
     fn start(&self) -> PyResult<()> {
         let shared = self.shared.clone();
         self.listening
-            .start("grpc-server", move |socket, _, stopping| serve_connection(socket, shared.clone(), stopping))
+            .start("grpc-server", move |socket, _, stopping| serve_connection(socket, shared.clone(), stopping))?;
+        let ingesting = self.ingest_methods.lock().map(|mut held| held.take()).unwrap_or(None);
+        if let Some((methods, receiver)) = ingesting {
+            let thread = std::thread::Builder::new().name("grpc-ingest".into()).spawn(move || {
+                // One Python thread state for the thread's life, as the serving thread keeps (serving.rs).
+                Python::with_gil(|py| py.allow_threads(|| hand_on(receiver, &methods)))
+            })?;
+            if let Ok(mut held) = self.ingest_thread.lock() {
+                *held = Some(thread);
+            }
+        }
+        Ok(())
     }
 
-    /// Stop taking connections, send GOAWAY on each, end the streams (`stream`), let unary calls in flight finish
-    /// for up to `grace_seconds`, then end (calls still open then are reset). Blocks until the server's thread has
-    /// ended; idempotent.
+    /// Stop taking connections, send GOAWAY on each, end the streams (`stream`, `ingest`), let unary calls in
+    /// flight finish for up to `grace_seconds`, then end (calls still open then are reset). Blocks until the
+    /// server's thread has ended and every client stream's message received has been handed on; idempotent.
     fn stop(&self, py: Python<'_>, grace_seconds: f64) {
-        self.listening.stop(py, grace_seconds)
+        self.listening.stop(py, grace_seconds);
+        // The connections are gone and their streams' senders with them: once this one goes, the queue ends.
+        drop(self.shared.ingesting.lock().map(|mut held| held.take()));
+        let thread = self.ingest_thread.lock().map(|mut held| held.take()).unwrap_or(None);
+        if let Some(thread) = thread {
+            let _ = py.allow_threads(move || thread.join()); // it needs the GIL for the messages left
+        }
     }
 
     /// What the streaming methods answer may have changed (the adapter's health did): each open stream calls its
@@ -186,8 +239,18 @@ async fn serve_connection(socket: TcpStream, shared: Arc<Shared>, mut stopping: 
                 next
             }) => match next {
                 Some(Ok((request, respond))) => {
-                    if shared.streams.contains_key(request.uri().path()) {
-                        calls.spawn(stream(request, respond, shared.clone(), stopping.clone()));
+                    let path = request.uri().path();
+                    let streaming = shared.streams.contains_key(path);
+                    if streaming || shared.ingests.contains_key(path) {
+                        match stream_place(&shared) {
+                            Err(refused) => trailers_only(respond, refused),
+                            Ok(place) if streaming => {
+                                calls.spawn(stream(request, respond, shared.clone(), stopping.clone(), place));
+                            }
+                            Ok(place) => {
+                                calls.spawn(ingest(request, respond, shared.clone(), stopping.clone(), place));
+                            }
+                        }
                     } else {
                         calls.spawn(call(request, respond, shared.clone()));
                     }
@@ -213,15 +276,7 @@ async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, sh
         _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
     };
     let (code, message) = match outcome {
-        Outcome::Message(message) => {
-            let Ok(mut stream) = respond.send_response(grpc_response(), false) else { return };
-            if stream.send_data(framed(&message), false).is_ok() {
-                let mut trailers = HeaderMap::new();
-                trailers.insert("grpc-status", HeaderValue::from_static("0"));
-                let _ = stream.send_trailers(trailers);
-            }
-            return;
-        }
+        Outcome::Message(message) => return answer_ok(respond, &message),
         Outcome::Status(code, message) => (code, message),
         Outcome::Response(..) => (INTERNAL, "an HTTP response from a gRPC method".into()),
     };
@@ -237,24 +292,13 @@ async fn stream(
     mut respond: SendResponse<Bytes>,
     shared: Arc<Shared>,
     mut stopping: Stopping,
+    _place: OwnedSemaphorePermit,
 ) {
-    // A stream lasts as long as its caller wants: each holds one of `max_streams` places, given back however the
-    // call ends (its task ends, or the connection's task drops it).
-    let Ok(_place) = shared.open_streams.clone().try_acquire_owned() else {
-        let limit = shared.max_streams;
-        return trailers_only(respond, (RESOURCE_EXHAUSTED, format!("more than {limit} streams open")));
-    };
     // Subscribed before the method is first asked: a `notify` from then on has it asked again, none is missed.
     let mut changes = shared.changed.subscribe();
     let (head, mut body) = request.into_parts();
     let method = &shared.streams[head.uri.path()]; // routed here for this path (`serve_connection`)
-    let deadline = head.headers.get("grpc-timeout").and_then(|value| timeout_of(value.as_bytes()));
-    let expiry = async {
-        match deadline {
-            Some(deadline) => tokio::time::sleep(deadline).await,
-            None => std::future::pending().await,
-        }
-    };
+    let expiry = expiry(&head.headers);
     tokio::pin!(expiry);
     let frame = tokio::select! {
         frame = request_frame(&mut body, &shared) => frame,
@@ -311,6 +355,83 @@ async fn stream(
     let _ = sent.send_trailers(trailers);
 }
 
+/// A client-streaming call (Envoy's StreamAccessLogs): each message, as it completes, queued for its method on
+/// the `grpc-ingest` thread; the answer, an empty message, once the caller ends its stream. The stream stays open
+/// until then, or until its caller resets it, its deadline passes, or the server stops (UNAVAILABLE). HTTP/2's
+/// flow control gives the caller room for more only once the messages it sent are queued.
+async fn ingest(
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    shared: Arc<Shared>,
+    mut stopping: Stopping,
+    _place: OwnedSemaphorePermit, // one of `max_streams` (`stream_place`), held while the stream lasts
+) {
+    let sender = shared.ingesting.lock().map(|held| held.clone()).unwrap_or(None);
+    let Some(sender) = sender.filter(|_| stopping.borrow().is_none()) else {
+        return trailers_only(respond, (UNAVAILABLE, "stopping".into()));
+    };
+    let (head, mut body) = request.into_parts();
+    let index = shared.ingests[head.uri.path()]; // routed here for this path (`serve_connection`)
+    let expiry = expiry(&head.headers);
+    tokio::pin!(expiry);
+    let mut unread = BytesMut::new(); // the start of a message whose end has not arrived
+    let ended = 'stream: loop {
+        let chunk = tokio::select! {
+            chunk = body.data() => chunk,
+            _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
+            () = &mut expiry => break (DEADLINE_EXCEEDED, "deadline exceeded".to_owned()),
+            changed = stopping.changed() => {
+                if changed.is_err() || stopping.borrow().is_some() {
+                    break (UNAVAILABLE, "stopping".to_owned());
+                }
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else {
+            if unread.is_empty() {
+                break (0, String::new());
+            }
+            break broken_framing(); // the stream ended inside a message
+        };
+        let Ok(chunk) = chunk else { return }; // the caller is gone
+        let received = chunk.len();
+        unread.extend_from_slice(&chunk);
+        loop {
+            match next_message(&mut unread, shared.max_message_bytes) {
+                Ok(Some(message)) => {
+                    if sender.send((index, message)).await.is_err() {
+                        break 'stream (UNAVAILABLE, "stopping".to_owned());
+                    }
+                }
+                Ok(None) => break,
+                Err(refused) => break 'stream refused,
+            }
+        }
+        let _ = body.flow_control().release_capacity(received);
+    };
+    if ended.0 != 0 {
+        return trailers_only(respond, ended);
+    }
+    answer_ok(respond, &[]);
+}
+
+/// The `grpc-ingest` thread: each queued message to its method, in order, until the queue ends (`stop`); the GIL
+/// taken once for the messages waiting together.
+fn hand_on(mut queue: mpsc::Receiver<Ingested>, methods: &[Py<PyAny>]) {
+    while let Some(first) = queue.blocking_recv() {
+        Python::with_gil(|py| {
+            let mut next = Some(first);
+            while let Some((index, message)) = next {
+                let method = &methods[index];
+                if let Err(error) = method.call1(py, (PyBytes::new(py, &message),)) {
+                    error.write_unraisable(py, Some(method.bind(py)));
+                }
+                next = queue.try_recv().ok();
+            }
+        });
+    }
+}
+
 /// A streaming method's answer now: its message, or the status that ends the stream.
 fn current(
     method: &Py<PyAny>,
@@ -333,6 +454,33 @@ fn current(
             }
         }
     })
+}
+
+/// One of `max_streams` places for a stream (of either kind), which lasts as long as its caller wants; given back
+/// however the call ends (its task ends, or the connection's task drops it).
+fn stream_place(shared: &Shared) -> Result<OwnedSemaphorePermit, (u32, String)> {
+    shared.open_streams.clone().try_acquire_owned().map_err(|_| {
+        let limit = shared.max_streams;
+        (RESOURCE_EXHAUSTED, format!("more than {limit} streams open"))
+    })
+}
+
+/// When a stream's deadline (`grpc-timeout`) passes; never without one.
+async fn expiry(headers: &HeaderMap) {
+    match headers.get("grpc-timeout").and_then(|value| timeout_of(value.as_bytes())) {
+        Some(deadline) => tokio::time::sleep(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A call's one response message, then OK.
+fn answer_ok(mut respond: SendResponse<Bytes>, message: &[u8]) {
+    let Ok(mut stream) = respond.send_response(grpc_response(), false) else { return };
+    if stream.send_data(framed(message), false).is_ok() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        let _ = stream.send_trailers(trailers);
+    }
 }
 
 /// Trailers-Only: the status in the response's only headers.
@@ -422,16 +570,37 @@ async fn request_frame(body: &mut RecvStream, shared: &Shared) -> Result<BytesMu
 
 /// The one message of a call's request stream (unary and server-streaming calls send one).
 fn message_of(frame: &[u8]) -> Result<&[u8], (u32, String)> {
-    let broken = || (INTERNAL, "malformed gRPC message framing".into());
-    let (head, message) = (frame.get(..PREFIX).ok_or_else(broken)?, &frame[PREFIX..]);
+    let head = frame.get(..PREFIX).ok_or_else(broken_framing)?;
+    if length_of(head)? != frame.len() - PREFIX {
+        return Err(broken_framing()); // a short message, or more than one
+    }
+    Ok(&frame[PREFIX..])
+}
+
+/// The next whole message at the start of `unread` (taken from it), None until its last byte has arrived.
+fn next_message(unread: &mut BytesMut, max_message_bytes: usize) -> Result<Option<Bytes>, (u32, String)> {
+    let Some(head) = unread.get(..PREFIX) else { return Ok(None) };
+    let length = length_of(head)?;
+    if length > max_message_bytes {
+        return Err((RESOURCE_EXHAUSTED, format!("a request message over {max_message_bytes} bytes")));
+    }
+    if unread.len() < PREFIX + length {
+        return Ok(None);
+    }
+    unread.advance(PREFIX);
+    Ok(Some(unread.split_to(length).freeze()))
+}
+
+/// A message's length from its prefix; only uncompressed messages are taken.
+fn length_of(head: &[u8]) -> Result<usize, (u32, String)> {
     if head[0] != 0 {
         return Err((UNIMPLEMENTED, "compressed messages are not supported".into()));
     }
-    let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if length != message.len() {
-        return Err(broken()); // a short message, or more than one
-    }
-    Ok(message)
+    Ok(u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize)
+}
+
+fn broken_framing() -> (u32, String) {
+    (INTERNAL, "malformed gRPC message framing".into())
 }
 
 /// The call's metadata as text: HTTP/2 pseudo-headers are not in it; a value that is not text is left out.

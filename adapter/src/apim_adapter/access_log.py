@@ -18,6 +18,10 @@ What an entry becomes (Choreo Connect's rules, with APIM's event fields):
 
 Nothing here runs on a check. Everything read from an entry is cut to size; an entry's metadata gives only the
 known fields. The port takes what a gateway sends: admit only gateways to it (the chart's NetworkPolicy).
+
+The service is served by the transport `server.grpcTransport` names: the compiled one reads every stream on its
+own thread and hands each message to one `grpc-ingest` thread (adapter/native, grpc.rs), where grpcio spends a
+thread per stream and its own work per message (bench/README.md, "Analytics from the gateway's access log").
 """
 
 from __future__ import annotations
@@ -27,21 +31,23 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from envoy.data.accesslog.v3.accesslog_pb2 import AccessLogType, HTTPAccessLogEntry, ResponseFlags
 from envoy.service.accesslog.v3.als_pb2 import StreamAccessLogsMessage, StreamAccessLogsResponse
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import DecodeError
 
 from . import metrics
 from .analytics import GATEWAY_FIELDS, MAX_FIELD, Analytics, client_of, spellings
 from .render import ANALYTICS
-from .transport.grpc import NAMESPACE
+from .transport.grpc import NAMESPACE, GrpcServer
 
 log = logging.getLogger(__name__)
 
 SERVICE = "envoy.service.accesslog.v3.AccessLogService"
+STREAM_METHOD = f"/{SERVICE}/StreamAccessLogs"
 # Every field `analytics.decided` writes: what an entry's metadata may give, nothing else.
 DECIDED_FIELDS = (
     "apiName", "apiVersion", "apiContext", "apiId", "apiCreator", "apiCreatorTenantDomain", "apiType",
@@ -223,11 +229,50 @@ class AccessLogReceiver:
             self.take(message)
         return StreamAccessLogsResponse()
 
+    def ingest(self, raw: bytes) -> None:
+        """One message of a stream, as the compiled transport hands it on: a message that is not one is counted
+        and logged, and the stream goes on (grpcio's deserializer would end it)."""
+        try:
+            message = StreamAccessLogsMessage.FromString(raw)
+        except DecodeError as exc:
+            log.warning("access log message not read", extra={"error": str(exc)[:200]})
+            metrics.ACCESS_LOG_ENTRIES.labels("unreadable").inc()
+            return
+        self.take(message)
 
-def server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int) -> grpc.Server:
-    """The service on its own port. Each gateway thread keeps one stream open for as long as it runs, and a
-    stream holds a thread here: `max_streams` of each, beyond which a stream is refused (RESOURCE_EXHAUSTED) and the
-    gateway's entries wait for its next try."""
+
+class Server(Protocol):
+    port: int  # bound: the configured one, or any free one for 0
+
+    def start(self) -> None: ...
+    def stop(self, grace_seconds: float) -> None: ...
+
+
+def server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int, transport: str) -> Server:
+    """The service on its own port, bound, not started, on `transport` (`compiled` or `grpcio`, as
+    `grpc_transport.transport_of` chose it). Each gateway thread keeps one stream open for as long as it runs:
+    `max_streams` at once, beyond which a stream is refused (RESOURCE_EXHAUSTED) and the gateway's entries wait for
+    its next try."""
+    if transport == "compiled":
+        assert GrpcServer is not None  # transport_of("compiled") said so
+        return GrpcServer(host, port, {}, max_streams=max_streams, ingests={STREAM_METHOD: receiver.ingest})
+    return _Grpcio(receiver, host, port, max_streams)
+
+
+class _Grpcio:
+    """grpcio's server, a thread per stream, stopped as the compiled one is."""
+
+    def __init__(self, receiver: AccessLogReceiver, host: str, port: int, max_streams: int):
+        self.server, self.port = _grpcio_server(receiver, host, port, max_streams)
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self, grace_seconds: float) -> None:
+        self.server.stop(grace_seconds).wait()
+
+
+def _grpcio_server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int) -> tuple[grpc.Server, int]:
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
         {
@@ -244,5 +289,4 @@ def server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int) 
         options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 4 << 20)],
         maximum_concurrent_rpcs=max_streams,
     )
-    s.add_insecure_port(f"{host}:{port}")
-    return s
+    return s, s.add_insecure_port(f"{host}:{port}")

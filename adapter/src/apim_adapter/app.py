@@ -379,7 +379,7 @@ class Adapter:
         als = self.config.analytics.access_log_service
         if self.analytics is not None and als.enabled:
             receiver = access_log.AccessLogReceiver(self.analytics)
-            access_log_server = access_log.server(receiver, als.host, als.port, als.max_streams)
+            access_log_server = access_log.server(receiver, als.host, als.port, als.max_streams, transport)
             access_log_server.start()
         start_grpc()
         if compiled_http is not None:
@@ -420,7 +420,7 @@ class Adapter:
             if compiled_http is not None:
                 stopping.append(asyncio.to_thread(compiled_http.stop, GRACE_SECONDS))
             if access_log_server is not None:  # a gateway's stream is cut: it reconnects to another replica
-                stopping.append(asyncio.to_thread(lambda: access_log_server.stop(GRACE_SECONDS).wait()))
+                stopping.append(asyncio.to_thread(access_log_server.stop, GRACE_SECONDS))
             await asyncio.gather(*stopping)
             checks.shutdown(wait=False, cancel_futures=True)
             if folder is not None:

@@ -429,8 +429,8 @@ class AccessLogService(Listener):
     max_streams: Int = Field(
         default=64,
         ge=1,
-        description="Streams open at once (each gateway thread keeps one, for as long as it runs; each holds a "
-        "thread here); more are refused until one ends.",
+        description="Streams open at once (each gateway thread keeps one, for as long as it runs; on grpcio each "
+        "holds a thread here, on the compiled transport they share one); more are refused until one ends.",
     )
 
 

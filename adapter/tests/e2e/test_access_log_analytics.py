@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from apim_adapter.transport.grpc import GrpcServer
 from harness.adapter_process import AdapterProcess
 from harness.envoy import HEADER_ALLOWLIST, AccessLogService, Authz, Gateway
 from harness.processes import free_port
@@ -61,8 +62,9 @@ class Logged:
         return float(found.group(1)) if found else 0.0
 
 
-@pytest.fixture(scope="module")
-def logged(stack, tmp_path_factory):
+@pytest.fixture(scope="module", params=["compiled", "grpcio"] if GrpcServer is not None else ["grpcio"])
+def logged(request, stack, tmp_path_factory):
+    """The adapter with its access log service on `server.grpcTransport`'s transport (its checks too)."""
     workdir = tmp_path_factory.mktemp("access-log")
     als_port = free_port()
     adapter = AdapterProcess(
@@ -74,7 +76,7 @@ def logged(stack, tmp_path_factory):
                 "output": str(workdir / "analytics.log"),
                 "accessLogService": {"enabled": True, "host": "127.0.0.1", "port": als_port},
             },
-            "server": {"http": {"host": "127.0.0.1", "port": free_port()}},
+            "server": {"grpcTransport": request.param, "http": {"host": "127.0.0.1", "port": free_port()}},
         },
     )
     processes = [adapter.proc]

@@ -258,6 +258,44 @@ def test_the_compiled_transport_answers_grpc_statuses_as_grpc_core_does():
 
 
 @compiled_only
+def test_a_client_stream_ends_with_grpc_cores_status_for_a_message_it_cannot_take():
+    """Client streams (`ingests`, Envoy's access log service): a message over the limit, a compressed one, a
+    stream that ends inside a message; each ends its stream, after the messages before it were handed on."""
+    got: list[bytes] = []
+    server = GrpcServer("127.0.0.1", 0, {}, max_message_bytes=1024, ingests={"/t.Log/Stream": got.append})
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stream = channel.stream_unary("/t.Log/Stream")
+            statuses = []
+            for messages, compression in (
+                ([b"first", b"\x00" * 2048, b"never"], None),
+                ([b"second", b"a" * 1000], grpc.Compression.Gzip),  # grpc-core compresses what gets smaller
+            ):
+                with pytest.raises(grpc.RpcError) as ended:
+                    stream(iter(messages), timeout=10, compression=compression)
+                statuses.append((ended.value.code(), ended.value.details()))
+            assert stream(iter([b"", b"x" * 1024]), timeout=10) == b""  # at the limit: taken
+            with h2_connection(server.port) as (conn, sock):  # a stream that ends inside a message
+                conn.send_headers(1, [*CHECK_HEADERS[:2], (":path", "/t.Log/Stream"), *CHECK_HEADERS[3:]])
+                conn.send_data(1, framed(b"third")[:-2], end_stream=True)
+                sock.sendall(conn.data_to_send())
+                trailers = {}
+                while "grpc-status" not in trailers:  # Trailers-Only: the status in the only headers
+                    for event in conn.receive_data(sock.recv(65536)):
+                        if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+                            trailers.update(dict(event.headers))
+    finally:
+        server.stop(0)
+    assert statuses == [
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "a request message over 1024 bytes"),
+        (grpc.StatusCode.UNIMPLEMENTED, "compressed messages are not supported"),
+    ]
+    assert (trailers["grpc-status"], trailers["grpc-message"]) == ("13", "malformed gRPC message framing")
+    assert got == [b"first", b"second", b"", b"x" * 1024]
+
+
+@compiled_only
 def test_a_check_that_crashes_is_unknown_and_the_transport_serves_on():
     def crashing_reader(_):
         raise ZeroDivisionError  # a bug on the transport's own thread, below the check's guard
