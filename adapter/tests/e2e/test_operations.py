@@ -191,6 +191,27 @@ def test_envoy_access_log_gets_the_decision_as_dynamic_metadata(stack):
     assert '"tier":"Gold"' in line
 
 
+@pytest.mark.parametrize("mode", ["grpc", "http"])
+def test_the_gateways_access_log_tells_a_decision_from_an_adapter_error(stack, mode):
+    """What docs/operations.md tells an engineer to read: a denial is the adapter's decision (`ext_authz_denied`,
+    WSO2's JSON body), an adapter error the gateway's statusOnError (`ext_authz_error`, no body)."""
+    gw = stack.gateways[mode]
+    envoy_log = stack.workdir / f"envoy-{gw.port}.log"
+    down = stack.key.sign(oidc.claims("https://down.example.com/oauth2/token", "client-subscribed", "scope_ip"))
+    seen = {}
+    for case, headers in (("denied", {}), ("error", {"authorization": f"Bearer {down}"})):
+        probe = f"{case}-{time.time_ns()}"
+        resp = requests.get(gw.url + API + f"/ip?probe={probe}", headers=headers, timeout=10)
+        line = eventually(lambda p=probe: next((x for x in envoy_log.read_text().splitlines() if p in x), None),
+                          timeout=10)  # fmt: skip
+        assert line is not None, probe
+        seen[case] = (resp.status_code, resp.text, line.split()[4])  # ACCESS method path code details
+    assert seen["denied"][0] == 401
+    assert '"code":"900902"' in seen["denied"][1].replace(" ", "")
+    assert seen["denied"][2] == "ext_authz_denied"
+    assert seen["error"] == (503, "", "ext_authz_error")
+
+
 def test_without_dynamic_metadata_the_gateway_still_gets_the_allow_and_no_decision(stack, tmp_path):
     """request.dynamicMetadata: false (the allow's costliest part for the gateway, bench.answer_cost): the same
     adapter's allow reaches the backend with its context headers, and Envoy's access log has no decision."""
