@@ -1,4 +1,4 @@
-"""`apim-adapter serve|validate --config FILE`."""
+"""`apim-adapter serve|validate|probe|mesh-sync --config FILE`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_ in (
         ("serve", "run the ext_authz server"),
         ("validate", "check a config (and its catalog)"),
+        ("probe", "reach every dependency the config names (key managers, APIM, its event hub, Redis) once"),
         ("mesh-sync", "route the APIs deployed in APIM on Istio's ingress gateway (needs meshSync)"),
     ):
         p = sub.add_parser(name, help=help_)
@@ -44,6 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     from . import logs
 
     logs.setup(config.logging.level)
+    if args.command == "probe":
+        import asyncio
+
+        from .probe import probe
+
+        try:
+            findings = asyncio.run(probe(config))
+        except ConfigError as exc:  # a secret file the control plane reads when it is made
+            print(f"apim-adapter: invalid configuration: {exc}", file=sys.stderr)
+            return 2
+        for finding in findings:
+            print(finding)
+        if not findings:
+            print(f"{args.config}: names no dependency to probe (no JWKS, introspection, APIM or Redis)")
+        return 0 if all(f.ok for f in findings) else 1
     if args.command == "mesh-sync":
         from .meshsync.run import run as mesh_sync
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,13 +17,14 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
+import yaml
 
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
 from harness.helpers import wait_http
-from harness.processes import httpbin
+from harness.processes import free_port, httpbin
 from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute
 
@@ -349,3 +352,46 @@ def test_a_broken_message_is_counted_and_skipped_and_the_next_event_still_applie
     for metrics in stack.metrics():
         assert float(re.search(poison, metrics).group(1)) >= 2
         assert CONNECTED.replace("\\", "") in metrics
+
+
+def probed(config: dict, workdir: Path) -> tuple[int, list[str]]:
+    """`apim-adapter probe` on `config`, as an engineer runs it: its exit status and its lines."""
+    path = workdir / f"probe-{uuid.uuid4().hex[:8]}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "apim_adapter", "probe", "--config", str(path)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return done.returncode, done.stdout.splitlines()
+
+
+def test_probe_reaches_every_dependency_and_names_the_one_that_does_not_answer(stack):
+    """docs/operations.md's first stop: every dependency the adapters of this stack use, asked once with their own
+    clients; then the same config with each dependency's credentials or address wrong, each line saying so."""
+    code, lines = probed(stack.config, stack.workdir)
+    assert code == 0, lines
+    assert [line.split(": ", 1)[0].split(maxsplit=1) for line in lines] == [
+        ["ok", f"key manager {KM}"], ["ok", f"key manager {KM}"], ["ok", "control plane"], ["ok", "control plane"],
+        ["ok", "rate limits"],
+    ]  # fmt: skip
+    jwks, introspection, data_api, event_hub, redis = lines
+    assert jwks.endswith("1 signing key(s) (" + stack.key.kid + ")")
+    assert "credentials are accepted" in introspection
+    assert re.search(r"\d+ APIs, \d+ applications, \d+ subscriptions$", data_api)
+    assert "subscribed to notification" in event_hub
+    assert redis.endswith("PING answered")
+    assert "redis-secret" not in "\n".join(lines)
+
+    broken = copy.deepcopy(stack.config)
+    wrong = secret_file(stack.workdir, "wrong-secret", "not-the-secret")
+    km, cp = broken["keyManagers"][0], broken["controlPlane"]
+    km["jwksUri"] = f"http://127.0.0.1:{free_port()}/jwks"
+    km["introspection"]["clientSecretFile"] = wrong
+    cp["passwordFile"] = cp["eventHub"]["passwordFile"] = broken["rateLimit"]["redis"]["passwordFile"] = wrong
+    code, lines = probed(broken, stack.workdir)
+    assert code == 1, lines
+    assert [line.split(maxsplit=1)[0] for line in lines] == ["FAILED"] * 5, lines
+    jwks, introspection, data_api, event_hub, redis = lines
+    assert "Cannot connect" in jwks
+    assert "HTTP 401" in introspection
+    assert "401" in data_api
+    assert "connect" in event_hub
+    assert "not-the-secret" not in "\n".join(lines)

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import ssl
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import pika
@@ -139,6 +139,20 @@ class EventHubListener:
             backoff = min(backoff * 2, self.max_backoff)
 
     async def _session(self) -> None:
+        async with self._subscribed() as lost:
+            self._connected()
+            self.on_connected()
+            await lost  # raises EventHubError("connection lost" / "channel closed")
+
+    async def probe(self) -> None:
+        """Connect, open a channel and subscribe to every topic once (queues of its own, gone when it closes), then
+        close: raises EventHubError naming the stage that failed (`apim-adapter probe`)."""
+        async with self._subscribed():
+            pass
+
+    @contextlib.asynccontextmanager
+    async def _subscribed(self) -> AsyncIterator[asyncio.Future[None]]:
+        """A session subscribed to every topic, closed on leaving; yields the future its loss sets."""
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[AsyncioConnection] = loop.create_future()
         lost: asyncio.Future[None] = loop.create_future()
@@ -165,9 +179,7 @@ class EventHubListener:
             channel = await self._open_channel(connection, lost)
             for topic in self.topics:
                 await self._consume(channel, topic, lost)
-            self._connected()
-            self.on_connected()
-            await lost  # raises EventHubError("connection lost" / "channel closed")
+            yield lost
         finally:
             if not lost.done():
                 lost.cancel()

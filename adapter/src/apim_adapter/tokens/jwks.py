@@ -144,8 +144,7 @@ class JwksCache:
     async def _fetch_once(self) -> None:
         self.attempted_at = self.clock()
         try:
-            body = await self.client.get_json(self.uri, max_bytes=MAX_JWKS_BYTES)
-            keys = self._parse(body)
+            keys = await self.load()
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
             metrics.JWKS_FETCHES.labels(self.name, "error").inc()
             log.warning(
@@ -158,6 +157,10 @@ class JwksCache:
         self.keys, self.fetched_at = keys, self.clock()
         metrics.JWKS_LOADED.labels(self.name).set(1)
         log.info("JWKS loaded", extra={"key_manager": self.name, "keys": len(keys)})
+
+    async def load(self) -> dict[str | None, jwt.PyJWK]:
+        """The key manager's signing keys, fetched now (not kept: `_fetch_once` keeps them); raises what failed."""
+        return self._parse(await self.client.get_json(self.uri, max_bytes=MAX_JWKS_BYTES))
 
     def _parse(self, body: Any) -> dict[str | None, jwt.PyJWK]:
         if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
