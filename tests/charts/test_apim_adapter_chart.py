@@ -241,6 +241,14 @@ def test_notes_warn_that_an_open_access_log_port_lets_any_pod_forge_analytics(tm
     assert warning not in render_notes(CHART, tmp_path / "off", values={"networkPolicy": {"enabled": False}})
 
 
+def test_notes_say_how_to_probe_the_dependencies_with_the_config_the_pod_mounts(tmp_path):
+    notes = render_notes(CHART, tmp_path)
+    probe = re.search(r"exec deployment/rel-apim-adapter -- apim-adapter probe --config (\S+)", notes)
+    assert probe, notes
+    (config,) = [m for m in container(render(CHART))["volumeMounts"] if m["mountPath"].endswith("config.yaml")]
+    assert probe.group(1) == config["mountPath"]
+
+
 def test_notes_say_how_to_keep_http_mode_on_http1_where_it_must_stay_there(tmp_path):
     # The compiled transport (the image's) serves HTTP/2 too; aiohttp does not, unless the rule keeps HTTP/1.1.
     hint = "aiohttp is HTTP/1.1 only: under a\n   mesh-wide h2UpgradePolicy UPGRADE, enable istio.destinationRule"
