@@ -45,15 +45,16 @@ async def probe(config: Config) -> list[Finding]:
         client = HttpClient(km.ca_bundle)
         clients.append(client)
         if km.jwks_uri:
-            probes.append((f"key manager {km.name}: JWKS {km.jwks_uri}", _jwks(km, client)))
+            probes.append((f"key manager {km.name}: JWKS {_address(km.jwks_uri)}", _jwks(km, client)))
         if km.introspection is not None:
-            probes.append((f"key manager {km.name}: introspection {km.introspection.url}", _introspection(km, client)))
+            what = f"key manager {km.name}: introspection {_address(km.introspection.url)}"
+            probes.append((what, _introspection(km, client)))
     cp = config.control_plane
     if cp.type == "wso2":
         from .controlplane.wso2 import Wso2ControlPlane
 
         plane = Wso2ControlPlane(cp, config)
-        probes.append((f"control plane: APIM's internal data API {cp.url}", _data_api(plane)))
+        probes.append((f"control plane: APIM's internal data API {_address(cp.url)}", _data_api(plane)))
         if cp.event_hub is not None:
             probes.append((f"control plane: APIM's event hub {_address(cp.event_hub.url)}", _event_hub(plane)))
     redis = config.rate_limit.redis if config.rate_limit.backend == "redis" else None
@@ -78,9 +79,9 @@ async def _asked(ask: Callable[[], Awaitable[str]]) -> tuple[bool, str]:
 
 
 def _address(url: str) -> str:
-    """A URL without what may be secret in it (user, password, path)."""
+    """A URL as it can be printed: without the user, password and query it may carry (a Redis URL's password)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
 
 
 def _jwks(km: KeyManager, client: HttpClient) -> Callable[[], Awaitable[str]]:
