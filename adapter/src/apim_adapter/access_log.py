@@ -260,33 +260,29 @@ def server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int, 
 
 
 class _Grpcio:
-    """grpcio's server, a thread per stream, stopped as the compiled one is."""
+    """grpcio's server, a thread per stream, started and stopped as the compiled one is."""
 
     def __init__(self, receiver: AccessLogReceiver, host: str, port: int, max_streams: int):
-        self.server, self.port = _grpcio_server(receiver, host, port, max_streams)
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
+                    receiver.stream,
+                    request_deserializer=StreamAccessLogsMessage.FromString,
+                    response_serializer=StreamAccessLogsResponse.SerializeToString,
+                )
+            },
+        )
+        self.server = grpc.server(
+            ThreadPoolExecutor(max_streams, thread_name_prefix="access-log"),
+            handlers=[handler],
+            options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 4 << 20)],
+            maximum_concurrent_rpcs=max_streams,
+        )
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
 
     def start(self) -> None:
         self.server.start()
 
     def stop(self, grace_seconds: float) -> None:
         self.server.stop(grace_seconds).wait()
-
-
-def _grpcio_server(receiver: AccessLogReceiver, host: str, port: int, max_streams: int) -> tuple[grpc.Server, int]:
-    handler = grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            "StreamAccessLogs": grpc.stream_unary_rpc_method_handler(
-                receiver.stream,
-                request_deserializer=StreamAccessLogsMessage.FromString,
-                response_serializer=StreamAccessLogsResponse.SerializeToString,
-            )
-        },
-    )
-    s = grpc.server(
-        ThreadPoolExecutor(max_streams, thread_name_prefix="access-log"),
-        handlers=[handler],
-        options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 4 << 20)],
-        maximum_concurrent_rpcs=max_streams,
-    )
-    return s, s.add_insecure_port(f"{host}:{port}")

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .config import Config, KeyManager
 from .http_client import HttpClient
 from .tokens import TokenRejected
+
+if TYPE_CHECKING:
+    from .controlplane.wso2 import Wso2ControlPlane
 
 PROBE_SECONDS = 30.0  # each dependency's own timeouts apply first; this bounds a probe whatever they are
 
@@ -39,39 +43,40 @@ class Finding:
 
 async def probe(config: Config) -> list[Finding]:
     """Every dependency of `config`, asked at once; one finding each, in the config's order."""
-    probes: list[tuple[str, Callable[[], Awaitable[str]]]] = []
+    cp = config.control_plane
+    plane = None
+    if cp.type == "wso2":  # made first: it reads its secret files, and a missing one is a ConfigError
+        from .controlplane.wso2 import Wso2ControlPlane
+
+        plane = Wso2ControlPlane(cp, config)
+    asks: list[tuple[str, Coroutine[Any, Any, str]]] = []
     clients: list[HttpClient] = []
     for km in config.key_managers:
         client = HttpClient(km.ca_bundle)
         clients.append(client)
         if km.jwks_uri:
-            probes.append((f"key manager {km.name}: JWKS {_address(km.jwks_uri)}", _jwks(km, client)))
+            asks.append((f"key manager {km.name}: JWKS {_address(km.jwks_uri)}", _jwks(km, km.jwks_uri, client)))
         if km.introspection is not None:
             what = f"key manager {km.name}: introspection {_address(km.introspection.url)}"
-            probes.append((what, _introspection(km, client)))
-    cp = config.control_plane
-    if cp.type == "wso2":
-        from .controlplane.wso2 import Wso2ControlPlane
-
-        plane = Wso2ControlPlane(cp, config)
-        probes.append((f"control plane: APIM's internal data API {_address(cp.url)}", _data_api(plane)))
+            asks.append((what, _introspection(km, client)))
+    if plane is not None and cp.type == "wso2":
+        asks.append((f"control plane: APIM's internal data API {_address(cp.url)}", _data_api(plane)))
         if cp.event_hub is not None:
-            probes.append((f"control plane: APIM's event hub {_address(cp.event_hub.url)}", _event_hub(plane)))
-    redis = config.rate_limit.redis if config.rate_limit.backend == "redis" else None
-    if redis is not None:
-        probes.append((f"rate limits: Redis {_address(redis.url)}", _redis(config)))
+            asks.append((f"control plane: APIM's event hub {_address(cp.event_hub.url)}", _event_hub(plane)))
+    if config.rate_limit.backend == "redis" and config.rate_limit.redis is not None:
+        asks.append((f"rate limits: Redis {_address(config.rate_limit.redis.url)}", _redis(config)))
     try:
-        answers = await asyncio.gather(*(_asked(ask) for _, ask in probes))
+        answers = await asyncio.gather(*(_asked(ask) for _, ask in asks))
     finally:
         for client in clients:
             await client.close()
-    return [Finding(what, ok, detail) for (what, _), (ok, detail) in zip(probes, answers, strict=True)]
+    return [Finding(what, ok, detail) for (what, _), (ok, detail) in zip(asks, answers, strict=True)]
 
 
-async def _asked(ask: Callable[[], Awaitable[str]]) -> tuple[bool, str]:
+async def _asked(ask: Coroutine[Any, Any, str]) -> tuple[bool, str]:
     try:
         async with asyncio.timeout(PROBE_SECONDS):
-            return True, await ask()
+            return True, await ask
     except TimeoutError:
         return False, f"no answer within {PROBE_SECONDS:.0f} s"
     except Exception as exc:  # what failed is the finding, whatever it is
@@ -84,62 +89,47 @@ def _address(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
 
 
-def _jwks(km: KeyManager, client: HttpClient) -> Callable[[], Awaitable[str]]:
-    async def ask() -> str:
-        from .tokens.jwks import JwksCache
+async def _jwks(km: KeyManager, uri: str, client: HttpClient) -> str:
+    from .tokens.jwks import JwksCache
 
-        assert km.jwks_uri is not None
-        keys = await JwksCache(km.name, km.jwks_uri, client).load()
-        return f"{len(keys)} signing key(s) ({', '.join(sorted(str(kid) for kid in keys))})"
-
-    return ask
+    keys = await JwksCache(km.name, uri, client).load()
+    return f"{len(keys)} signing key(s) ({', '.join(sorted(str(kid) for kid in keys))})"
 
 
-def _introspection(km: KeyManager, client: HttpClient) -> Callable[[], Awaitable[str]]:
-    async def ask() -> str:
-        from .tokens.introspection import Introspector
+async def _introspection(km: KeyManager, client: HttpClient) -> str:
+    from .tokens.introspection import Introspector
 
-        made_up = "apim-adapter-probe-" + secrets.token_urlsafe(24)
-        try:
-            await Introspector(km, client).introspect(made_up)
-        except TokenRejected:
-            return "the adapter's credentials are accepted (a made-up token is answered inactive)"
-        raise RuntimeError("a made-up token was answered active: is this an introspection endpoint?")
-
-    return ask
+    made_up = "apim-adapter-probe-" + secrets.token_urlsafe(24)
+    try:
+        await Introspector(km, client).introspect(made_up)
+    except TokenRejected:
+        return "the adapter's credentials are accepted (a made-up token is answered inactive)"
+    raise RuntimeError("a made-up token was answered active: is this an introspection endpoint?")
 
 
-def _data_api(plane) -> Callable[[], Awaitable[str]]:
-    async def ask() -> str:
-        try:
-            snapshot = await plane.pull()
-        finally:
-            await plane.api.close()
-        return (f"{len(snapshot.apis)} APIs, {len(snapshot.applications)} applications, "
-                f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
-
-    return ask
+async def _data_api(plane: Wso2ControlPlane) -> str:
+    try:
+        snapshot = await plane.pull()
+    finally:
+        await plane.api.close()
+    return (f"{len(snapshot.apis)} APIs, {len(snapshot.applications)} applications, "
+            f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
 
 
-def _event_hub(plane) -> Callable[[], Awaitable[str]]:
-    async def ask() -> str:
-        listener = plane.listener()
-        await listener.probe()
-        return f"subscribed to {', '.join(listener.topics)}"
-
-    return ask
+async def _event_hub(plane: Wso2ControlPlane) -> str:
+    listener = plane.listener()
+    assert listener is not None  # the config names an event hub
+    await listener.probe()
+    return f"subscribed to {', '.join(listener.topics)}"
 
 
-def _redis(config: Config) -> Callable[[], Awaitable[str]]:
-    async def ask() -> str:
-        from .ratelimit.redis import RedisRateLimiter
+async def _redis(config: Config) -> str:
+    from .ratelimit.redis import RedisRateLimiter
 
-        assert config.rate_limit.redis is not None
-        limiter = RedisRateLimiter(config.rate_limit.redis, config)
-        try:
-            await limiter.client.ping()
-        finally:
-            await limiter.close()
-        return "PING answered"
-
-    return ask
+    assert config.rate_limit.redis is not None
+    limiter = RedisRateLimiter(config.rate_limit.redis, config)
+    try:
+        await limiter.client.ping()
+    finally:
+        await limiter.close()
+    return "PING answered"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from apim_adapter.transport.grpc import GrpcServer
 from harness.adapter_process import AdapterProcess
 from harness.envoy import HEADER_ALLOWLIST, AccessLogService, Authz, Gateway
 from harness.processes import free_port
 from harness.sample_catalog import KM
+from harness.transports import GRPC_TRANSPORTS
 
 API = "/httpbin/1.0.0"
 
@@ -62,7 +62,7 @@ class Logged:
         return float(found.group(1)) if found else 0.0
 
 
-@pytest.fixture(scope="module", params=["compiled", "grpcio"] if GrpcServer is not None else ["grpcio"])
+@pytest.fixture(scope="module", params=GRPC_TRANSPORTS)
 def logged(request, stack, tmp_path_factory):
     """The adapter with its access log service on `server.grpcTransport`'s transport (its checks too)."""
     workdir = tmp_path_factory.mktemp("access-log")

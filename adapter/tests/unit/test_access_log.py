@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from apim_adapter.access_log import STREAM_METHOD, AccessLogReceiver, event_of, server
 from apim_adapter.analytics import MAX_FIELD, Analytics
 from apim_adapter.transport.grpc import NAMESPACE, GrpcServer
+from harness import transports
 from harness.helpers import eventually
 from harness.processes import free_port
 
@@ -106,8 +107,7 @@ def test_the_receiver_writes_every_event_of_a_message(tmp_path):
 
 # -- the service, on either transport, as a gateway's gRPC access logger streams to it ---------------------------
 
-compiled_only = pytest.mark.skipif(GrpcServer is None, reason="apim-adapter-native is not installed (make native)")
-TRANSPORTS = ["grpcio", pytest.param("compiled", marks=compiled_only)]
+compiled_only = transports.compiled_only(GrpcServer)
 
 
 class Recorded:
@@ -146,7 +146,7 @@ def message(*request_ids: str) -> StreamAccessLogsMessage:
     return m
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", transports.GRPC_TRANSPORTS)
 def test_every_message_of_a_stream_is_taken_in_order_and_the_stream_answered_when_it_ends(transport):
     recorded = Recorded()
     sent = [message("a"), message("b", "c", "d"), message(), message("e")]
@@ -158,7 +158,7 @@ def test_every_message_of_a_stream_is_taken_in_order_and_the_stream_answered_whe
     assert ids == [["a"], ["b", "c", "d"], [], ["e"], ["f"]]
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", transports.GRPC_TRANSPORTS)
 def test_streams_beyond_max_streams_are_refused(transport):
     recorded, held = Recorded(), threading.Event()
 
@@ -197,10 +197,8 @@ def test_on_the_compiled_transport_stop_ends_an_open_stream_with_unavailable_onc
         yield message("b")
         held.wait(10)
 
-    s = server(recorded.receiver, "127.0.0.1", free_port(), 4, "compiled")
-    s.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{s.port}") as channel:
+        with serving("compiled", recorded) as s, grpc.insecure_channel(f"127.0.0.1:{s.port}") as channel:
             open_one = stream_to(channel).future(open_stream(), timeout=10)
             eventually(lambda: len(recorded.taken) == 2, timeout=10)
             started = time.monotonic()
@@ -211,4 +209,3 @@ def test_on_the_compiled_transport_stop_ends_an_open_stream_with_unavailable_onc
             assert (ended.value.code(), ended.value.details()) == (grpc.StatusCode.UNAVAILABLE, "stopping")
     finally:
         held.set()
-        s.stop(0)

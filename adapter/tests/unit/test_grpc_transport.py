@@ -46,12 +46,13 @@ from apim_adapter.transport.grpc import (
     read_native,
     transport_of,
 )
+from harness import transports
 from harness.grpc_wire import CHECK_HEADERS, framed
 from harness.helpers import eventually
 from harness.pipeline import check_request, in_process_adapter, token
 
-compiled_only = pytest.mark.skipif(GrpcServer is None, reason="apim-adapter-native is not installed (make native)")
-TRANSPORTS = ["grpcio", pytest.param("compiled", marks=compiled_only)]
+compiled_only = transports.compiled_only(GrpcServer)
+TRANSPORTS = transports.GRPC_TRANSPORTS
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN

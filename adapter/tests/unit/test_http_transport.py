@@ -32,11 +32,12 @@ from apim_adapter.config import ConfigError
 from apim_adapter.errors import Unavailable
 from apim_adapter.transport import http as http_transport
 from apim_adapter.transport.http import HttpCheck, HttpServer, compiled_server, make_handler, transport_of
+from harness import transports
 from harness.helpers import eventually
 from harness.pipeline import PATH, in_process_adapter, token
 
-compiled_only = pytest.mark.skipif(HttpServer is None, reason="apim-adapter-native is not installed (make native)")
-TRANSPORTS = ["aiohttp", pytest.param("compiled", marks=compiled_only)]
+compiled_only = transports.compiled_only(HttpServer)
+TRANSPORTS = transports.HTTP_TRANSPORTS
 PREFIX = "/check"
 # What a transport adds to every answer, not part of the check's answer.
 TRANSPORT_HEADERS = {"date", "server", "content-length", "content-type"}
