@@ -303,6 +303,8 @@ class ApimDouble:
         self.requests.append((endpoint, dict(request.query)))
         expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         if request.headers.get("Authorization") != expected:
+            # carbon-apimgt internal.service WEB-INF/beans.xml: BasicAuthenticationInterceptor throws CXF's
+            # AuthenticationException ("Unauthenticated request"), which GlobalThrowableMapper answers with 401.
             return self._error(endpoint, 401, "Unauthenticated")
         if not self.up:
             return self._error(endpoint, 503, "APIM is unavailable")
