@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pika
 import requests
 from aiohttp import web
@@ -52,7 +53,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from . import wso2_specs
-from .apim_rest import Fault, ProductApis
+from .api_keys import ApiKeySigner
+from .apim_rest import Fault, ProductApis, security_scheme
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -94,6 +96,16 @@ SPEC_OF = {
     "block": "BlockConditions",
     **{k: v[1] for k, v in LISTS.items()},
 }
+
+
+def _with_security_scheme(api: dict[str, Any], single: bool) -> dict[str, Any]:
+    """An API as the data API describes it: its `securityScheme` (APIProvider.getSecuritySchemeOfAPI, the
+    comma-separated string the Publisher's list is stored as) only in a single API's answer
+    (SubscriptionValidationDataUtil.fromAPIToAPIListDTO) or for a WebSocket API in a list (fromAPItoDTO: "The
+    security schema is necessary only for the websocket APIs")."""
+    if not single and api.get("apiType") != "WS":
+        return {k: v for k, v in api.items() if k != "securityScheme"}
+    return {**api, "securityScheme": security_scheme(api)}
 
 
 def data_api_schema(endpoint: str, status: int) -> dict[str, Any]:
@@ -217,6 +229,8 @@ class ApimDouble:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apim-double-events")
         self.products = ProductApis(self)
+        # APIM's API key signing key (its primary keystore's) and certificate, under the default API key alias.
+        self.api_key_signer = ApiKeySigner()
 
     @property
     def url(self) -> str:
@@ -338,6 +352,8 @@ class ApimDouble:
                 for environment in item.get("_gatewayLabels", ["Default"])
                 if label is None or environment == label
             ]
+            single = bool(label) and bool(request.query.get("apiId") or request.query.get("context"))
+            items = [_with_security_scheme(item, single) for item in items]
         items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
         return self._answer(endpoint, 200, {"count": len(items), "list": copy.deepcopy(items)})
 
@@ -497,6 +513,33 @@ class ApimDouble:
         self.change(mutate)
         for sub in gone:
             self.notify("SUBSCRIPTIONS_DELETE", _subscription_event(sub))
+
+    def generate_api_key(
+        self,
+        application_uuid: str,
+        key_type: str = "PRODUCTION",
+        validity_seconds: int = -1,
+        permitted_ip: str | None = None,
+        permitted_referer: str | None = None,
+    ) -> str:
+        """An API key of an application, as the Developer Portal generates it (store.v1 ApplicationsApiServiceImpl
+        `applicationsApplicationIdApiKeysKeyTypeGeneratePost`: a validity of 0 or less never expires; then
+        APIConsumerImpl.generateApiKey → DefaultApiKeyGenerator, harness/api_keys.py). Nothing is stored or
+        published: APIM keeps no record of a key until it is revoked."""
+        app = next(a for a in self.data["applications"] if a["uuid"] == application_uuid)
+        owner, tier = app.get("subName") or self.username, app.get("policy") or "Unlimited"
+        application = {"id": app["id"], "uuid": app["uuid"], "name": app["name"], "tier": tier, "owner": owner}
+        validity = validity_seconds if validity_seconds > 0 else -1
+        subject = f"{self.username}@{self.tenant}"
+        return self.api_key_signer.mint(application, key_type, validity, permitted_ip, permitted_referer, subject)
+
+    def revoke_api_key(self, api_key: str) -> None:
+        """An API key revoked in the Developer Portal (`applicationsApplicationIdApiKeysKeyTypeRevokePost` →
+        APIConsumerImpl.revokeAPIKey): its jti stored and published with type `API_KEY`, until its `exp` (ms), or
+        Long.MAX_VALUE for a key that never expires."""
+        claims = jwt.decode(api_key, options={"verify_signature": False})
+        expiry_ms = int(claims["exp"]) * 1000 if "exp" in claims else (1 << 63) - 1
+        self.revoke_token(claims["jti"], expiry_ms, "API_KEY")
 
     def revoke_token(self, revoked_token: str, expiry_ms: int, token_type: str = "JWT", ttl: int = 3600) -> None:  # noqa: S107
         """Token revocation as APIM stores it (AM_REVOKED_JWT, served by /revokedjwt) and publishes it: carbon-apimgt

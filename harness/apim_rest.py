@@ -1381,6 +1381,15 @@ def _swagger(body: dict[str, Any]) -> str:
     )
 
 
+def security_scheme(item: dict[str, Any]) -> str:
+    """An API's security scheme as APIM stores it (`APIProvider.getSecuritySchemeOfAPI`): the Publisher's list,
+    comma-separated; for an item put in `data` directly, its own `securityScheme`; `oauth2` when neither says."""
+    scheme = item["_publisher"].get("securityScheme") if "_publisher" in item else item.get("securityScheme")
+    if isinstance(scheme, str):
+        return scheme
+    return ",".join(scheme or ["oauth2"])
+
+
 def _api_event(item: dict[str, Any]) -> dict[str, Any]:
     """An APIEvent's own fields (carbon-apimgt `impl/notifier/events/APIEvent.java`)."""
     return {
@@ -1392,7 +1401,7 @@ def _api_event(item: dict[str, Any]) -> dict[str, Any]:
         "apiProvider": item.get("provider"),
         "apiType": item.get("apiType", "HTTP"),
         "apiStatus": item.get("status"),
-        "securityScheme": ",".join(item.get("_publisher", {}).get("securityScheme") or ["oauth2"]),
+        "securityScheme": security_scheme(item),
         "apiVisibility": item.get("_publisher", {}).get("visibility", "PUBLIC"),
     }
 

@@ -10,14 +10,16 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from apim_adapter.app import Adapter
 from apim_adapter.catalog import build
 from apim_adapter.config import KeyManager, Request, parse
-from apim_adapter.decision import CheckInput, Decision, Pipeline
+from apim_adapter.decision import ApiKeyPlaces, CheckInput, Decision, Pipeline
 from apim_adapter.prepared import credential_of
 from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.render import Renderer
+from apim_adapter.tokens.api_key import ApiKeyValidator
 from apim_adapter.tokens.authenticator import Authenticator
 from apim_adapter.transport.grpc import to_input
 
 from . import oidc
+from .api_keys import ApiKeySigner
 from .sample_catalog import KM, catalog_document
 
 ISSUER = "https://is.example.com/oauth2/token"
@@ -25,8 +27,9 @@ KEY = oidc.SigningKey("RS256")
 PATH = "/httpbin/1.0.0/ip"
 
 
-def preloaded_authenticator() -> Authenticator:
-    auth = Authenticator([KeyManager(name=KM, issuer=ISSUER, jwks_uri="https://is.example.com/oauth2/jwks")])
+def preloaded_authenticator(api_keys: ApiKeyValidator | None = None) -> Authenticator:
+    km = KeyManager(name=KM, issuer=ISSUER, jwks_uri="https://is.example.com/oauth2/jwks")
+    auth = Authenticator([km], api_keys=api_keys)
     jwks = auth.by_issuer[ISSUER].jwks
     jwks.keys = jwks._parse({"keys": [KEY.jwk()]})
     jwks.fetched_at = jwks.attempted_at = time.monotonic()
@@ -38,17 +41,30 @@ def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
 
 
 class InProcess:
-    """The pipeline and the renderer over one catalog, with a clock the test moves (`now`; real time at start)."""
+    """The pipeline and the renderer over one catalog, with a clock the test moves (`now`; real time at start).
+    With `api_keys`, APIM's API keys signed by it are taken in the `apikey` header and query parameter."""
 
-    def __init__(self, doc=None, request: Request | None = None, backend_jwt=None, limiter=None):
+    def __init__(
+        self,
+        doc=None,
+        request: Request | None = None,
+        backend_jwt=None,
+        limiter=None,
+        api_keys: ApiKeySigner | None = None,
+    ):
         self.catalog = build(doc or catalog_document())
-        self.authenticator = preloaded_authenticator()
+        validator = None
+        if api_keys is not None:
+            validator = ApiKeyValidator({api_keys.alias: api_keys.certificate.public_key()})
+        self.authenticator = preloaded_authenticator(validator)
         self.now = time.time()
         request = request or Request()
+        places = ApiKeyPlaces("apikey", "apikey") if api_keys is not None else None
         self.pipeline = Pipeline(
-            lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes
-        )
-        self.renderer = Renderer(request, backend_jwt)
+            lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes,
+            api_keys=places,
+        )  # fmt: skip
+        self.renderer = Renderer(request, backend_jwt, api_key_places=("apikey", "apikey") if api_keys else ("", ""))
 
     @staticmethod
     def request(path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> CheckInput:

@@ -23,7 +23,7 @@ from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
-from .decision import CheckInput, Decision, Pipeline, applied, bearer, conclude, denied, first_step
+from .decision import ApiKeyPlaces, CheckInput, Decision, Pipeline, applied, bearer, conclude, denied, first_step
 from .errors import Unavailable
 from .prepared import NEEDS_HEADERS, NeedsHeaders, PreparedAllows, credential_of, kept_counters
 from .prepared import key as prepared_key
@@ -31,7 +31,7 @@ from .ratelimit import RateLimiter, Usage
 from .ratelimit.local import LocalRateLimiter
 from .render import Allow, Renderer
 from .store import CatalogStore
-from .tokens import fingerprint, jwks
+from .tokens import api_key, fingerprint, jwks
 from .tokens.authenticator import CACHE_HIT as TOKEN_CACHE_HIT
 from .tokens.authenticator import Authenticator
 from .transport import grpc as grpc_transport
@@ -74,7 +74,7 @@ def make_introspector(km, client):
 class Adapter:
     def __init__(self, config: Config):
         self.config = config
-        self.authenticator = Authenticator(config.key_managers, make_introspector)
+        self.authenticator = Authenticator(config.key_managers, make_introspector, api_key.validator_for(config))
         self.control_plane = make_control_plane(config)
         if hasattr(self.control_plane, "on_token_revoked"):  # wso2: opaque tokens revoked in APIM leave the caches
             self.control_plane.on_token_revoked = self.authenticator.forget
@@ -93,9 +93,16 @@ class Adapter:
         self.publish = self.store.publish
         self.limiter = make_limiter(config)
         signer = backend_jwt.signer_for(config)
-        self.pipeline = Pipeline(self.store, self.authenticator, self.limiter, config.request.max_token_bytes)
+        keys = config.api_keys
+        places = ApiKeyPlaces(keys.header.lower(), keys.query_parameter) if keys.enabled else None
+        self.pipeline = Pipeline(
+            self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places
+        )
         access_log = config.analytics.access_log_service
-        self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled)
+        self.renderer = Renderer(
+            config.request, signer, analytics_metadata=access_log.enabled,
+            api_key_places=(keys.header.lower(), keys.query_parameter) if keys.enabled else ("", ""),
+        )  # fmt: skip
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         # An allowed gRPC check's event is written from the gateway's access log entry, which knows the response
@@ -282,6 +289,8 @@ class Adapter:
 
     def _prepare(self, req: CheckInput, d: Decision, catalog: Catalog, decided: tuple) -> None:
         """Keep this allow for the next identical check: a JWT's, concluded on the catalog still serving."""
+        if d.principal is not None and d.principal.api_key is not None:
+            return  # keyed by the Authorization header, which an API key's check did not read
         authorization = req.headers.get("authorization")
         token = bearer(authorization, self.pipeline.max_token_bytes)
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:

@@ -168,6 +168,8 @@ def _json_in_string(value: Any) -> Any:
 def end_user(principal: Principal, app: Application) -> str:
     """Who APIM's backend JWT names as the end user."""
     tenant = app.organization or SUPER_TENANT
+    if principal.api_key is not None:  # its `sub` has the tenant already (DefaultApiKeyGenerator.buildBody)
+        return principal.subject
     if principal.introspected:  # APIUtil.getUserNameWithTenantSuffix: a name without a tenant is the super tenant's
         return principal.subject if "@" in principal.subject else principal.subject + "@" + SUPER_TENANT
     # GatewayUtils.getEndUserFromJWTValidationInfo: an application token (`aut: APPLICATION`, DefaultJWTTransformer)

@@ -18,6 +18,7 @@ from .conditions import ConditionGroup
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
+OAUTH2, API_KEY = "oauth2", "api_key"  # APIConstants.API_SECURITY_OAUTH2, API_SECURITY_API_KEY
 SUBSCRIPTION_STATES = frozenset(
     {
         "UNBLOCKED",
@@ -115,6 +116,16 @@ class Api:
     organization: str
     subscription_validation: bool
     resources: tuple[Resource, ...]
+    # APIM's `securityScheme` (`oauth2`, `api_key`, `basic_auth`, `mutualssl`, ...); None where the source did not
+    # say: the data API's list of APIs carries it only for WebSocket APIs, a single API's pull always.
+    security_schemes: frozenset[str] | None = None
+
+    def accepts(self, scheme: str) -> bool:
+        """Whether the API takes this kind of credential: OAuth2 unless its scheme is known to leave it out, other
+        kinds only where its scheme is known to list them."""
+        if self.security_schemes is None:
+            return scheme == OAUTH2
+        return scheme in self.security_schemes
 
     def match(self, method: str, subpath: str) -> Resource | None:
         """The most specific resource for method and path (below the context), if any."""
@@ -164,6 +175,7 @@ class Catalog:
     subscription_policies: Mapping[str, Policy] = field(default_factory=dict)
     application_policies: Mapping[str, Policy] = field(default_factory=dict)
     api_policies: Mapping[str, Policy] = field(default_factory=dict)
+    application_ids: Mapping[int, str] = field(default_factory=dict)  # APIM's numeric id → uuid (API keys name it)
     revocations: Revocations = revocation.NONE
     deny_policies: DenyPolicies = blocking.NONE
     version: int = 0
@@ -407,6 +419,18 @@ def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tu
     return tuple(resources)
 
 
+def _security_schemes(api: _Item) -> frozenset[str] | None:
+    """`securityScheme`: a comma-separated string as APIM stores it (`APIProvider.getSecuritySchemeOfAPI`), or a
+    list as the Publisher API writes it."""
+    raw = api.get("securityScheme", (str, list))
+    if raw is None:
+        return None
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not all(isinstance(n, str) for n in names):
+        raise CatalogError(f"{api.where}.securityScheme: must be a string or a list of strings")
+    return frozenset(n.strip() for n in names if n.strip())
+
+
 def _default_context(context: str, version: str, template: str | None) -> str | None:
     if template and "{version}" in template:
         return template.replace("/{version}", "").replace("{version}", "").rstrip("/") or None
@@ -456,6 +480,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
             organization=item.get("organization", str, default="carbon.super"),
             subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
             resources=_resources(item, where, api_policies),
+            security_schemes=_security_schemes(item),
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")
@@ -578,6 +603,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
         applications=applications,
         subscriptions=subscriptions,
         key_mappings=key_mappings,
+        application_ids=app_ids,
         subscription_policies=subscription_policies,
         application_policies=application_policies,
         api_policies=api_policies,

@@ -111,7 +111,7 @@ def flat_claims(claims: Mapping[str, Any], prefix: str = "", depth: int = 0) -> 
     for name, value in claims.items():
         key = prefix + str(name)
         if isinstance(value, Mapping):
-            if depth < 8:  # the token validators refuse deeper nesting already (`_too_deep`)
+            if depth < 8:  # the token validators refuse deeper nesting already (`too_deep`)
                 out.update(flat_claims(value, key + ".", depth + 1))
         elif isinstance(value, list):
             out[key] = "|".join(_text(v) for v in value)

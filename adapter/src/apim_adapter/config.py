@@ -413,6 +413,40 @@ class BackendJwt:
 
 
 @dataclass(frozen=True, config=_KEYS)
+class ApiKeyCertificate:
+    alias: Text = Field(
+        description="The alias APIM's keys name in their header's `kid` (api-manager.xml `APIStore.ApiKeyAlias`, "
+        "by default `gateway_certificate_alias`)."
+    )
+    file: FilePath = Field(description="PEM certificate (or public key) of APIM's API key signing key, RSA.")
+
+
+@dataclass(frozen=True, config=_KEYS)
+class ApiKeys:
+    enabled: Bool = Field(
+        default=False,
+        description="Accept APIM's API keys on the APIs whose security scheme lists `api_key`, and refuse OAuth2 "
+        "tokens on those whose scheme leaves `oauth2` out (a WSO2 control plane learns the schemes only with "
+        "`gatewayLabel`).",
+    )
+    header: Text = Field(default="apikey", description="Request header carrying the key (APIM's default).")
+    query_parameter: str = Field(
+        default="apikey",
+        description="Query parameter carrying the key when the header is absent (APIM reads `apikey`); empty: none.",
+    )
+    certificates: tuple[ApiKeyCertificate, ...] = Field(
+        default=(), description="APIM's API key signing certificates, by alias; one is required when enabled."
+    )
+    clock_skew_seconds: Int = Field(default=30, ge=0, description="Leeway on a key's `exp`.")
+
+    @model_validator(mode="after")
+    def _certificate_when_enabled(self) -> ApiKeys:
+        if self.enabled and not self.certificates:
+            raise _fail("certificates", "at least one is required when apiKeys.enabled is true")
+        return self
+
+
+@dataclass(frozen=True, config=_KEYS)
 class AccessLogService(Listener):
     port: Int = Field(
         default=18090,
@@ -590,6 +624,7 @@ class Config:
     rate_limit: RateLimit = Field(default=RateLimit(), description="Where rate-limit counters live.")
     request: Request = Field(default=Request(), description="Request handling.")
     backend_jwt: BackendJwt = Field(default=BackendJwt(), description="Signed backend JWT.")
+    api_keys: ApiKeys = Field(default=ApiKeys(), description="APIM's API keys (off by default).")
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")
@@ -614,6 +649,15 @@ class Config:
         taken = [server.grpc.port, server.admin.port] + ([server.http.port] if server.http is not None else [])
         if als.port and als.port in taken:
             raise _fail("analytics.accessLogService.port", "must differ from the server's ports")
+        return self
+
+    @model_validator(mode="after")
+    def _api_keys_learn_schemes(self) -> Config:
+        cp = self.control_plane
+        if self.api_keys.enabled and isinstance(cp, ControlPlaneWso2) and not cp.gateway_label:
+            # ApisApiServiceImpl answers a single API, the only answer naming its securityScheme, only to a label.
+            raise _fail("apiKeys.enabled", "needs controlPlane.gatewayLabel: APIM names an API's security scheme "
+                        "only to a gateway environment")  # fmt: skip
         return self
 
     @model_validator(mode="after")

@@ -1,10 +1,11 @@
 """The decision pipeline, read top to bottom (`Pipeline.steps`):
 
-    plan        pure    the API and resource from path and method; the bearer token
+    plan        pure    the API and resource from path and method; the bearer token or API key the API takes
     principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
-                        JWKS fetch, introspection)
+                        JWKS fetch, introspection); an API key's, always in memory (APIM's certificates)
     admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
-    deny        pure    APIM's deny policies (API, application, user, client IP)
+    deny        pure    an API key's permitted addresses and referers; APIM's deny policies (API, application,
+                        user, client IP)
     conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
@@ -18,6 +19,7 @@ it (`render.py`).
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -25,11 +27,24 @@ from typing import Any, cast
 from . import blocking, errors, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
-from .catalog import UNLIMITED, Api, Application, Catalog, KeyMapping, Limit, Policy, Resource, Subscription
+from .catalog import (
+    API_KEY,
+    OAUTH2,
+    UNLIMITED,
+    Api,
+    Application,
+    Catalog,
+    KeyMapping,
+    Limit,
+    Policy,
+    Resource,
+    Subscription,
+)
 from .conditions import HEADER, ConditionGroup, Facts
 from .errors import ErrorCode, Unavailable
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, fingerprint
+from .tokens.api_key import RESTRICTED, restricted
 
 
 @dataclass(frozen=True)
@@ -103,11 +118,27 @@ Steps = Generator[Need, Any, Decision]
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyPlaces:
+    """Where a request carries an APIM API key: a header, else a query parameter (ApiKeyAuthenticator)."""
+
+    header: str  # lower case
+    query_parameter: str  # '' for none
+
+
+@dataclass(frozen=True, slots=True)
 class Planned:
     api: Api
     resource: Resource
     token: str  # '' for a resource that needs none
     token_sha256: str
+    api_key: bool = False  # `token` is an API key, not a bearer token
+    # An API key carried beside the bearer token, on an API that takes both: APIM's gateway tries it when the
+    # bearer token fails (APIAuthenticationHandler.isAuthenticate: OAuth2 first, then the API key).
+    fallback_key: str = ""
+
+    def keyed(self) -> Planned:
+        """The same request, with its API key as the credential."""
+        return Planned(self.api, self.resource, self.fallback_key, fingerprint(self.fallback_key), api_key=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,16 +204,32 @@ def bearer(value: str | None, max_bytes: int) -> str | None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return ""
-    if len(token) > max_bytes or not token.isascii() or not token.isprintable() or " " in token:
-        return ""
-    return token
+    return token if usable(token, max_bytes) else ""
+
+
+def usable(token: str, max_bytes: int) -> bool:
+    return len(token) <= max_bytes and token.isascii() and token.isprintable() and " " not in token
+
+
+def api_key_of(req: CheckInput, places: ApiKeyPlaces, max_bytes: int) -> str | None:
+    """The API key of a request (None: none); '' when present but not usable."""
+    key = req.headers.get(places.header)
+    if key is None and places.query_parameter and "?" in req.path:
+        query = req.path.partition("?")[2].partition("#")[0]
+        key = next((v for k, v in urllib.parse.parse_qsl(query) if k == places.query_parameter), None)
+    if key is None:
+        return None
+    key = key.strip()
+    return key if key and usable(key, max_bytes) else ""
 
 
 def deny(error: ErrorCode, reason: str, **context: Any) -> Decision:
     return Decision(error, reason, **context)
 
 
-def plan(catalog: Catalog, req: CheckInput, max_token_bytes: int) -> Planned | Decision:
+def plan(
+    catalog: Catalog, req: CheckInput, max_token_bytes: int, api_keys: ApiKeyPlaces | None = None
+) -> Planned | Decision:
     found = catalog.resolve(req.path)
     if found is None:
         return deny(errors.NOT_FOUND, "no API for path")
@@ -194,12 +241,15 @@ def plan(catalog: Catalog, req: CheckInput, max_token_bytes: int) -> Planned | D
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
     if not res.secured:
         return Planned(api, res, "", "")
-    token = bearer_token(req.headers, max_token_bytes)
-    if token is None:
+    token = bearer_token(req.headers, max_token_bytes) if api.accepts(OAUTH2) else None
+    key = api_key_of(req, api_keys, max_token_bytes) if api_keys is not None and api.accepts(API_KEY) else None
+    if token:
+        return Planned(api, res, token, fingerprint(token), fallback_key=key or "")
+    if key:
+        return Planned(api, res, key, fingerprint(key), api_key=True)
+    if token is None and key is None:
         return deny(errors.MISSING, "no credentials", api=api, resource=res)
-    if not token:
-        return deny(errors.INVALID, "not a usable bearer token", api=api, resource=res)
-    return Planned(api, res, token, fingerprint(token))
+    return deny(errors.INVALID, "not a usable bearer token or API key", api=api, resource=res)
 
 
 def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode | None:
@@ -303,21 +353,54 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if principal is None:  # an unsecured resource
         allowed = Decision(None, "allowed", api=api, resource=res)
         return _admission(allowed, counters(catalog, api, res, None, None), catalog.version)
-    key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
-    app = catalog.applications.get(key.app_uuid) if key else None
-    if key is None or app is None:
-        return deny(errors.FORBIDDEN, "no application for the consumer key", api=api, resource=res, principal=principal)
+    if principal.api_key is not None:
+        key, app = api_key_application(catalog, principal)
+        if key is None or app is None:
+            return deny(errors.FORBIDDEN, "no application for the API key", api=api, resource=res, principal=principal)
+    else:
+        key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
+        app = catalog.applications.get(key.app_uuid) if key else None
+        if key is None or app is None:
+            return deny(errors.FORBIDDEN, "no application for the consumer key", api=api, resource=res,
+                        principal=principal)  # fmt: skip
     sub = None
     if api.subscription_validation:
         sub = catalog.subscriptions.get((app.uuid, api.uuid))
         error = subscription_error(sub, key)
         if error is not None:
             return Decision(error, f"subscription {sub.state if sub else 'missing'}", api, res, principal, app, key)
-    if res.scopes and not (res.scopes & principal.scopes):
+    # An API key is not held to the resource's scopes: ApiKeyAuthenticator marks the resource as needing no
+    # authentication of its own (`AUTH_NO_AUTHENTICATION`), and scopes are checked by the OAuth2 validator only.
+    if res.scopes and principal.api_key is None and not (res.scopes & principal.scopes):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject)
     return _admission(allowed, kept, catalog.version)
+
+
+def api_key_application(catalog: Catalog, principal: Principal) -> tuple[KeyMapping | None, Application | None]:
+    """The application an API key names by its numeric id (GatewayUtils.validateAPISubscription, APIKeyValidator
+    .validateSubscription), and its key type as a key mapping would give it."""
+    assert principal.api_key is not None
+    uuid = catalog.application_ids.get(principal.api_key.application_id)
+    app = catalog.applications.get(uuid) if uuid is not None else None
+    if app is None:
+        return None, None
+    return KeyMapping(app.uuid, "", principal.api_key.key_type, API_KEY_ISSUER), app
+
+
+API_KEY_ISSUER = "APIM API key"  # the key manager an API key's "key mapping" names: APIM itself
+
+
+def outside_key_terms(admitted: Admitted, req: CheckInput) -> Decision | None:
+    """An API key used from an address or page it does not permit (per request: neither is part of a kept
+    admission)."""
+    a = admitted.decision
+    terms = a.principal.api_key if a.principal is not None else None
+    if terms is None or not restricted(terms, req.client_ip, req.headers.get("referer")):
+        return None
+    return Decision(RESTRICTED, "API key restriction", a.api, a.resource, a.principal, a.application, a.key_mapping,
+                    a.subscription)  # fmt: skip
 
 
 def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:
@@ -361,9 +444,11 @@ class Pipeline:
         limiter: RateLimiter,
         max_token_bytes: int = 8192,
         max_admitted: int = 50_000,
+        api_keys: ApiKeyPlaces | None = None,
     ):
         self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
         self.max_token_bytes = max_token_bytes
+        self.api_keys = api_keys  # None: API keys are not taken
         # A warm check repeats the previous identical one: the same token on the same resource of the same
         # catalog is admitted the same way, so its admission is kept (until the token expires).
         self._admitted: TtlCache[tuple[str, int], Admitted] = TtlCache(max_admitted, 64 << 20)
@@ -372,15 +457,23 @@ class Pipeline:
         catalog = self.catalog()
         if catalog is None:
             raise Unavailable("no catalog loaded yet")
-        planned = plan(catalog, req, self.max_token_bytes)
+        planned = plan(catalog, req, self.max_token_bytes, self.api_keys)
         if isinstance(planned, Decision):
             return planned
 
         principal: Principal | None = None
         if planned.token:
-            found = self.authenticator.lookup(planned.token, planned.token_sha256, now)
-            if found is None:
-                found = yield Verify(planned.token, planned.token_sha256)
+            if planned.api_key:
+                found = self.authenticator.lookup_api_key(planned.token, planned.token_sha256, now)
+            else:
+                found = self.authenticator.lookup(planned.token, planned.token_sha256, now)
+                if found is None:
+                    found = yield Verify(planned.token, planned.token_sha256)
+                if isinstance(found, Rejection) and planned.fallback_key:  # the API key beside it, as APIM tries it
+                    keyed = planned.keyed()
+                    by_key = self.authenticator.lookup_api_key(keyed.token, keyed.token_sha256, now)
+                    if not isinstance(by_key, Rejection):  # else the bearer token's failure is the answer
+                        planned, found = keyed, by_key
             if isinstance(found, Rejection):
                 return deny(found.error, found.reason, api=planned.api, resource=planned.resource)
             principal = found
@@ -390,7 +483,7 @@ class Pipeline:
         admitted = self._admit(catalog, planned, principal, now)
         if isinstance(admitted, Decision):
             return admitted
-        blocked = denied(catalog, admitted, req.client_ip)
+        blocked = outside_key_terms(admitted, req) or denied(catalog, admitted, req.client_ip)
         if blocked is not None:
             return blocked
 

@@ -38,6 +38,8 @@ class Allow:
     remove: tuple[str, ...]  # headers removed before the backend sees the request
     metadata: Metadata  # dynamic metadata for the access log and later filters; () for none
     until: float = FOREVER  # when it must be prepared again (the backend JWT in it expires)
+    # Query parameters removed before the backend sees the request (gRPC mode; Envoy's HTTP mode has no way to)
+    remove_query: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Renderer:
         backend_jwt: Callable[[Decision, float], tuple[str, str, float] | None] | None = None,
         max_prepared: int = 10_000,
         analytics_metadata: bool = False,
+        api_key_places: tuple[str, str] = ("", ""),  # the header and query parameter an API key came in
     ):
         p = request.header_prefix
         self.h_api, self.h_version = p + "api", p + "api-version"
@@ -112,13 +115,19 @@ class Renderer:
         self.analytics_metadata = analytics_metadata and request.dynamic_metadata
         self.backend_jwt = backend_jwt
         self._prepared: TtlCache[tuple[object, ...], Allow] = TtlCache(max_prepared, 64 << 20)
-        self._bodies: dict[str, bytes] = {}
+        # An API key leaves the request as APIM's gateway takes it out (ApiKeyAuthenticator.extractApiKey): the
+        # header, or the query parameter.
+        header, query = api_key_places
+        self.remove_api_key = (header,) if header else ()
+        self.remove_api_key_query = (query,) if query else ()
+        self._bodies: dict[ErrorCode, bytes] = {}  # by the whole code: one number may have two descriptions
         self._throttled: dict[str, tuple[float, bytes]] = {}  # code → the window end its body names, the body
 
     def allow(self, d: Decision, now: float) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
         assert api is not None
-        caller: tuple[object, ...] = (api.uuid, api.name, api.version, api.context)
+        by_key = d.principal is not None and d.principal.api_key is not None
+        caller: tuple[object, ...] = (api.uuid, api.name, api.version, api.context, by_key)
         if app is not None and key is not None:
             caller += (app.uuid, app.name, app.owner, key.key_type, sub.policy if sub else "")
             if self.backend_jwt is not None and d.principal is not None:
@@ -161,10 +170,14 @@ class Renderer:
         # A client must not be able to forge the context headers this decision leaves unset.
         set_names = {name for name, _ in headers}
         remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
+        remove_query: tuple[str, ...] = ()
+        if d.principal is not None and d.principal.api_key is not None:
+            remove += self.remove_api_key
+            remove_query = self.remove_api_key_query
         metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)
-        return Allow(tuple(headers), remove, metadata, until)
+        return Allow(tuple(headers), remove, metadata, until, remove_query)
 
     def deny(self, d: Decision, now: float) -> Deny:
         error = d.error
@@ -176,9 +189,9 @@ class Renderer:
                 kept = self._throttled[error.code] = (ends, _throttled_body(error, next_access_time(ends)))
             body = kept[1]
         else:
-            plain = self._bodies.get(error.code)
+            plain = self._bodies.get(error)
             if plain is None:
-                plain = self._bodies[error.code] = _body(error)
+                plain = self._bodies[error] = _body(error)
             body = plain
         headers: Headers = JSON
         if error.status == 401:

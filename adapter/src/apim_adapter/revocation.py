@@ -3,6 +3,8 @@
 Four kinds (reference/wso2-istio-runtime-facts.md, "Revocation"; carbon-apimgt 9.31.86
 `gateway/listeners/GatewayTokenRevocationMessageListener.java`, `RevokedJWTDataHolder.java`, `JWTValidator.java`):
 - one JWT, by its `jti` (`revokedToken` of a `tokenRevocation` event of type `JWT`; `revokedJWTList[].jwt_signature`);
+  an API key likewise, by its `jti` under type `API_KEY` (`APIConsumerImpl.revokeAPIKey`, which also stores it in
+  the list `/revokedjwt` serves);
 - one opaque token: IS sends the raw token (`type` `Default`). Only its SHA-256 (`tokens.fingerprint`) is kept,
   so no raw token ever sits in memory, logs or the catalog; the caller also evicts it from the introspection cache;
 - every token of a consumer key issued (`iat`) before a revocation time (`consumer_app_revocation_event`,
@@ -36,6 +38,7 @@ DEFAULT_MAX_ENTRIES = 100_000
 CONSUMER_APP_EVENT = "consumer_app_revocation_event"  # APIConstants.NotificationEvent
 SUBJECT_ENTITY_EVENT = "subject_entity_revocation_event"
 JWT_TYPE = "JWT"
+API_KEY_TYPE = "API_KEY"  # APIConstants.API_KEY_AUTH_TYPE
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ class RevocationStore:
         until = _epoch_seconds(payload.get("expiryTime")) or now + self._ttl(payload.get("ttl"))
         until = min(until, now + self.limits.max_token_lifetime)
         jti = jti_of(token) if token.count(".") == 2 else None
-        if (jti is not None and jti != token) or (kind == JWT_TYPE and "." not in token):
+        if (jti is not None and jti != token) or (kind in (JWT_TYPE, API_KEY_TYPE) and "." not in token):
             _extend(self.jtis, jti or token, until)  # a jti, or the jti of a whole JWT
             return None
         digest = fingerprint(token)  # an opaque token (or a jti under another type): never keep it raw

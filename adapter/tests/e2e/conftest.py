@@ -48,6 +48,17 @@ class Stack:
     def metrics(self) -> str:
         return requests.get(self.adapter.admin + "/metrics", timeout=5).text
 
+    def own_adapter_config(self, **more) -> dict:
+        """The config of a module's own adapter: this stack's key manager, the catalog file `catalog.yaml` of its
+        working directory, analytics off, HTTP mode under /check; `more` adds top-level sections."""
+        return {
+            "keyManagers": [{"name": KM, "issuer": self.jwks.issuer, "jwksUri": self.jwks.url}],
+            "controlPlane": {"type": "file", "path": "catalog.yaml"},
+            "analytics": {"enabled": False},
+            "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}},
+            **more,
+        }
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:

@@ -24,7 +24,7 @@ from harness.adapter_process import AdapterProcess
 from harness.envoy import BROWSER_HEADERS, CLEAR_ROUTE_CACHE, HEADER_ALLOWLIST, Authz, Gateway, TierRouting
 from harness.helpers import ROOT, VENV_BIN
 from harness.processes import Process, free_port
-from harness.sample_catalog import KM, catalog_document
+from harness.sample_catalog import catalog_document
 
 API = "/httpbin/1.0.0"
 
@@ -57,15 +57,7 @@ def tiered(stack, tmp_path_factory):
     )
     processes = []
     try:
-        adapter = AdapterProcess(
-            workdir,
-            {
-                "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
-                "controlPlane": {"type": "file", "path": "catalog.yaml"},
-                "analytics": {"enabled": False},
-                "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}},
-            },
-        )
+        adapter = AdapterProcess(workdir, stack.own_adapter_config())
         processes.append(adapter.proc)
         adapter.wait_ready()
         v1, v1_port = versioned_httpbin(workdir, "v1")

@@ -113,10 +113,15 @@ def stack(tmp_path_factory, redis_server, test_ca, check_answers) -> Wso2Stack:
     data["apiPolicies"] = [ADVANCED]
     status = next(m for m in data["apis"][0]["urlMappings"] if m["urlPattern"] == "/status/{status_code}")
     status["throttlingPolicy"] = "Advanced"
+    data["apis"][0]["securityScheme"] = "oauth2,oauth_basic_auth_api_key_mandatory,api_key"  # takes API keys too
     apim = ApimDouble(data, tls=test_ca, amqp_url=broker.url).start()
+    (workdir / "apim-api-keys.pem").write_bytes(apim.api_key_signer.certificate_pem())
     config = {
+        "apiKeys": {"enabled": True, "certificates": [{"alias": apim.api_key_signer.alias,
+                                                       "file": str(workdir / "apim-api-keys.pem")}]},
         "controlPlane": {
             "type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "tenant": "carbon.super",
+            "gatewayLabel": "Default",  # APIM names an API's security scheme only to a gateway environment
             "usernameFile": secret_file(workdir, "apim-user", "admin"),
             "passwordFile": secret_file(workdir, "apim-password", "admin-secret"),
             "keyManagersFromControlPlane": True, "resyncSeconds": 120,  # events, not resyncs, carry changes
@@ -190,6 +195,31 @@ def test_a_revoked_token_is_denied_and_other_tokens_of_the_application_are_not(s
     stack.apim.revoke_token(jti, int(time.time() + 300) * 1000)
     assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
     assert stack.call(other).status_code == 200
+
+
+def test_an_api_key_works_on_every_replica_until_it_is_revoked_in_apim(stack):
+    """The replicas learn the API's security scheme from single-API pulls (the list leaves it out), take the key APIM
+    signed, and deny it within a second of its revocation (type API_KEY over the event hub); another key of the same
+    application keeps working."""
+    revoked = stack.apim.generate_api_key("app-subscribed")
+    other = stack.apim.generate_api_key("app-subscribed", validity_seconds=600)
+
+    def call(key: str) -> requests.Response:
+        return requests.get(stack.gateway.url + API + "/ip", headers={"apikey": key}, timeout=5)
+
+    assert [call(revoked).status_code for _ in range(4)] == [200] * 4  # round robin: both replicas
+    single = [q for endpoint, q in stack.apim.requests if endpoint == "apis" and "apiId" in q]
+    assert {"apiId": "api-httpbin", "gatewayLabel": "Default"} in single
+    stack.apim.revoke_api_key(revoked)
+    started = time.monotonic()
+    while call(revoked).status_code != 401 or call(revoked).status_code != 401:
+        assert time.monotonic() - started < CHANGE_WITHIN * 5, "still admitted after its revocation"
+        time.sleep(0.05)
+    assert time.monotonic() - started < CHANGE_WITHIN
+    assert call(revoked).json()["code"] == "900901"
+    assert call(other).status_code == 200
+    unsubscribed = stack.apim.generate_api_key("app-unsubscribed")
+    assert call(unsubscribed).json()["code"] == "900908"
 
 
 def test_an_opaque_token_revoked_in_apim_is_denied_by_its_hash_and_other_tokens_are_not(stack):

@@ -30,6 +30,7 @@ from .snapshot import POLICY_ENDPOINTS, Context, Plan, Pull, Snapshot
 log = logging.getLogger(__name__)
 
 RESYNC = None  # a queue item asking for a full pull
+SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys)
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
 
@@ -111,6 +112,8 @@ class Wso2ControlPlane:
         )
         if not isinstance(block, dict):
             raise ControlPlaneError("GET block: not an object")
+        if self.config.api_keys.enabled:
+            apis = await self._with_security_schemes(apis)
         key_managers = await self._key_managers() if cp.key_managers_from_control_plane else None
         try:
             snap = Snapshot.from_lists(
@@ -122,6 +125,24 @@ class Wso2ControlPlane:
         for why in snap.revocations_skipped:
             log.warning("revocation from APIM left out", extra={"error": why})
         return snap
+
+    async def _with_security_schemes(self, apis: list[dict]) -> list[dict]:
+        """The APIs with their security schemes, which APIM's list leaves out but for WebSocket APIs and a single
+        API's pull gives (SubscriptionValidationDataUtil.fromAPItoDTO / fromAPIToAPIListDTO): one request per API,
+        a few at a time. An API gone meanwhile keeps an unknown scheme (OAuth2 only) until its event or the next
+        pull."""
+        label, limit = self.cp.gateway_label, asyncio.Semaphore(SCHEME_PULLS)
+
+        async def with_scheme(item: dict) -> dict:
+            uuid = item.get("uuid")
+            if not isinstance(uuid, str) or item.get("securityScheme") is not None:
+                return item
+            async with limit:
+                found = await self.api.items("apis", apiId=uuid, gatewayLabel=label)
+            scheme = next((f.get("securityScheme") for f in found if f.get("uuid") == uuid), None)
+            return item if scheme is None else {**item, "securityScheme": scheme}
+
+        return list(await asyncio.gather(*(with_scheme(item) for item in apis)))
 
     async def _key_managers(self) -> list[KeyManager]:
         items = await self.api.get("keymanagers")

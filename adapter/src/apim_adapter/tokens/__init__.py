@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from ..cache import Shared
 from ..errors import ErrorCode
+
+
+@dataclass(frozen=True)
+class ApiKeyTerms:
+    """What an APIM API key binds its bearer to (`DefaultApiKeyGenerator.buildBody`): an application and key type,
+    and the client addresses and referers it may be used from (empty: any)."""
+
+    application_id: int
+    key_type: str
+    permitted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    permitted_referers: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -22,6 +35,7 @@ class Principal:
     jti: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     introspected: bool = False  # an opaque token: `claims` is the key manager's introspection answer, not a JWT's
+    api_key: ApiKeyTerms | None = None  # an APIM API key, not an OAuth2 token
 
 
 @dataclass(frozen=True)

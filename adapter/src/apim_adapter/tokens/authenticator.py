@@ -11,6 +11,7 @@ from ..cache import TtlCache
 from ..config import KeyManager
 from ..http_client import HttpClient
 from . import Principal, Rejection, TokenRejected
+from .api_key import ApiKeyValidator
 from .introspection import Introspector
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
@@ -66,9 +67,18 @@ EXPIRED = Rejection(errors.EXPIRED, "expired")
 UNKNOWN_ISSUER = Rejection(errors.INVALID, "unknown issuer")
 
 
+NO_API_KEYS = Rejection(errors.INVALID, "API keys are not accepted")
+
+
 class Authenticator:
-    def __init__(self, key_managers: Iterable[KeyManager] = (), introspector_factory=None):
+    def __init__(
+        self,
+        key_managers: Iterable[KeyManager] = (),
+        introspector_factory=None,
+        api_keys: ApiKeyValidator | None = None,
+    ):
         self.cache = TokenCache()
+        self.api_keys = api_keys
         self._clients: dict[str | None, HttpClient] = {}
         self._jwks: dict[tuple[str, str], JwksCache] = {}
         self._introspector_factory = introspector_factory
@@ -125,6 +135,24 @@ class Authenticator:
         cached = self.cache.get(token_sha256, now)
         metrics.count(CACHE_MISS if cached is None else CACHE_HIT)
         return self._verify_now(token, token_sha256, now) if cached is None else cached
+
+    def lookup_api_key(self, key: str, key_sha256: str, now: float) -> Principal | Rejection:
+        """An APIM API key's answer, never I/O: cached, or verified here with APIM's certificates. Cached apart from
+        bearer tokens, so that a string accepted as one kind of credential is never taken for the other."""
+        if self.api_keys is None:
+            return NO_API_KEYS
+        cache_key = "apikey:" + key_sha256
+        cached = self.cache.get(cache_key, now)
+        metrics.count(CACHE_MISS if cached is None else CACHE_HIT)
+        if cached is not None:
+            return cached
+        try:
+            principal = self.api_keys.validate(key, now)
+        except TokenRejected as rejected:
+            if rejected.cacheable:
+                self.cache.reject(cache_key, rejected.rejection, now)
+            return rejected.rejection
+        return self._remember(key, cache_key, principal, now)
 
     def kept_until_expiry(self, token: str) -> bool:
         """Whether this token's answer holds until its expiry: a JWT's (an introspected token's is re-asked

@@ -16,7 +16,7 @@ from .jwks import JwksCache
 _MAX_NESTING = 32
 
 
-def _segment(token: str, index: int) -> dict[str, Any]:
+def segment(token: str, index: int) -> dict[str, Any]:
     """One JSON segment of a compact JWS, decoded without verification (only to route the token)."""
     try:
         part = token.split(".")[index]
@@ -29,13 +29,13 @@ def _segment(token: str, index: int) -> dict[str, Any]:
     return value
 
 
-def _too_deep(value: Any, depth: int = 0) -> bool:
+def too_deep(value: Any, depth: int = 0) -> bool:
     if depth > _MAX_NESTING:
         return True
     if isinstance(value, dict):
-        return any(_too_deep(v, depth + 1) for v in value.values())
+        return any(too_deep(v, depth + 1) for v in value.values())
     if isinstance(value, list):
-        return any(_too_deep(v, depth + 1) for v in value)
+        return any(too_deep(v, depth + 1) for v in value)
     return False
 
 
@@ -81,7 +81,7 @@ class JwtValidator:
             raise TokenRejected(errors.INVALID, "not yet valid", cacheable=True) from None
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise TokenRejected(errors.INVALID, type(exc).__name__, cacheable=True) from None
-        if _too_deep(claims):
+        if too_deep(claims):
             raise TokenRejected(errors.INVALID, "claims nested too deeply")
         consumer_key = claims.get(km.consumer_key_claim)
         if not isinstance(consumer_key, str) or not consumer_key:
@@ -103,7 +103,7 @@ class JwtValidator:
 
 def route(token: str) -> tuple[dict[str, Any], str | None]:
     """The token's JOSE header and its unverified issuer, to choose the key manager."""
-    header = _segment(token, 0)
-    payload = _segment(token, 1)
+    header = segment(token, 0)
+    payload = segment(token, 1)
     iss = payload.get("iss")
     return header, iss if isinstance(iss, str) else None

@@ -172,7 +172,11 @@ def _allow_template(allow: Allow) -> pb.CheckResponse:
     """The finished CheckResponse of a prepared allow (one object per caller): copied, never mutated."""
     return pb.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
-        ok_response=pb.OkHttpResponse(headers=_options(allow.upstream), headers_to_remove=list(allow.remove)),
+        ok_response=pb.OkHttpResponse(
+            headers=_options(allow.upstream),
+            headers_to_remove=list(allow.remove),
+            query_parameters_to_remove=list(allow.remove_query),
+        ),
         dynamic_metadata=_struct(allow.metadata),
     )
 
