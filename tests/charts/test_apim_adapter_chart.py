@@ -112,6 +112,9 @@ def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
     assert config["controlPlane"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
     assert config["keyManagers"][0]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
     assert config["backendJwt"]["keyFile"] == "/etc/apim-adapter/backend-jwt/tls.key"
+    assert config["apiKeys"]["certificates"] == [
+        {"alias": "gateway_certificate_alias", "file": "/etc/apim-adapter/api-key-certificate/tls.crt"}
+    ]
     assert config["rateLimit"]["redis"]["passwordFile"] == "/etc/apim-adapter/redis/password"
     assert config["keyManagers"][0]["introspection"] == {
         "url": "https://wso2is.wso2.svc.cluster.local:9443/oauth2/introspect",
@@ -126,6 +129,7 @@ def test_existing_secrets_are_mounted_read_only_and_not_created():
     volumes = {v["name"]: v for v in deployment(objects)["spec"]["template"]["spec"]["volumes"]}
     assert volumes["control-plane-credentials"]["secret"]["secretName"] == "apim-control-plane"
     assert volumes["backend-jwt-key"]["secret"]["secretName"] == "apim-backend-jwt-tls"
+    assert volumes["api-key-certificate"]["secret"]["secretName"] == "apim-primary-tls"
     assert volumes["ca-bundle"]["secret"]["secretName"] == "istio-apim-ca"
     assert volumes["redis-password"]["secret"]["secretName"] == "apim-redis"
     assert volumes["introspection-credentials"]["secret"]["secretName"] == "apim-introspection-client"
@@ -136,6 +140,7 @@ def test_chart_created_secrets_hold_the_values():
     objects = render(CHART, files=(CI / "all-enabled-values.yaml",))
     secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
     assert sorted(secrets) == [
+        "rel-apim-adapter-api-key-certificate",
         "rel-apim-adapter-backend-jwt",
         "rel-apim-adapter-ca",
         "rel-apim-adapter-control-plane",
@@ -257,6 +262,17 @@ def test_notes_say_how_to_keep_http_mode_on_http1_where_it_must_stay_there(tmp_p
     assert hint not in render_notes(CHART, tmp_path / "default")
     ruled = {**aiohttp, "istio": {"destinationRule": {"enabled": True}}}
     assert hint not in render_notes(CHART, tmp_path / "ruled", values=ruled)
+
+
+def test_api_keys_without_apims_certificate_are_refused_and_more_certificates_are_kept():
+    result = template(CHART, values={"config": {"apiKeys": {"enabled": True}}}, check=False)
+    assert result.returncode != 0
+    assert "config.apiKeys.enabled needs APIM's API key signing certificate" in result.stderr
+    rotated = {"alias": "next_alias", "file": "/etc/extra/next.crt"}  # a second certificate, mounted by the user
+    values = {"config": {"apiKeys": {"enabled": True, "certificates": [rotated]}},
+              "apiKeyCertificate": {"existingSecret": "apim-primary-tls", "alias": "wso2carbon"}}  # fmt: skip
+    certificates = rendered_config(render(CHART, values=values))["apiKeys"]["certificates"]
+    assert certificates == [rotated, {"alias": "wso2carbon", "file": "/etc/apim-adapter/api-key-certificate/tls.crt"}]
 
 
 def test_backend_jwt_without_a_key_is_refused():

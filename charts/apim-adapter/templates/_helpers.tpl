@@ -93,6 +93,11 @@ backendJwtKey:
   mountPath: /etc/apim-adapter/backend-jwt
   data:
     tls.key: {{ .Values.backendJwtKey.key | quote }}
+apiKeyCertificate:
+  suffix: api-key-certificate
+  mountPath: /etc/apim-adapter/api-key-certificate
+  data:
+    tls.crt: {{ .Values.apiKeyCertificate.crt | quote }}
 caBundle:
   suffix: ca
   mountPath: /etc/apim-adapter/ca
@@ -225,6 +230,16 @@ mounted files' paths filled in.
 {{- else -}}
 {{- if not $config.backendJwt.keyFile -}}
 {{- fail "config.backendJwt.enabled needs a signing key: set backendJwtKey.existingSecret or backendJwtKey.key" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $config.apiKeys.enabled -}}
+{{- with $secrets.apiKeyCertificate -}}
+{{- $certificate := dict "alias" $.Values.apiKeyCertificate.alias "file" (printf "%s/tls.crt" .mountPath) -}}
+{{- $_ := set $config.apiKeys "certificates" (append (default list $config.apiKeys.certificates) $certificate) -}}
+{{- else -}}
+{{- if not $config.apiKeys.certificates -}}
+{{- fail "config.apiKeys.enabled needs APIM's API key signing certificate: set apiKeyCertificate.existingSecret or apiKeyCertificate.crt" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
