@@ -42,7 +42,7 @@ DCR_PATH = "/client-registration/v0.17/register"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path
 TOKEN_LIFETIME = 3600
 # Credentials an answer carries that `responses` (which tests print on failure) never keeps.
-NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret"})
+NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret", "apikey"})
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")  # an OpenAPI path item's operations
 RESIDENT_KM = "Resident Key Manager"  # APIConstants.KeyManager.DEFAULT_KEY_MANAGER
 GATEWAY_ENVIRONMENTS = {"Default": "localhost"}  # deployment.toml [[apim.gateway.environment]] of the all-in-one
@@ -214,6 +214,7 @@ class ProductApis:
             ("devportal", "post", "/subscriptions"): self.create_subscription,
             ("devportal", "get", "/applications/{applicationId}/oauth-keys"): self.list_keys,
             ("devportal", "post", "/applications/{applicationId}/generate-keys"): self.generate_keys,
+            ("devportal", "post", "/applications/{applicationId}/api-keys/{keyType}/generate"): self.generate_api_key,
         }
 
     @property
@@ -1277,6 +1278,25 @@ class ProductApis:
             if m["applicationUUID"] == app["uuid"] and "_keyMappingId" in m
         ]
         return 200, {"count": len(keys), "list": keys}
+
+    async def generate_api_key(self, call: Call) -> tuple[int, Any]:
+        """applicationsApplicationIdApiKeysKeyTypeGeneratePost: the application (404 900307), the key type PRODUCTION
+        or SANDBOX in any case (else 400 "Invalid keyType..."), a `validityPeriod` over 0 (else -1: never expires),
+        `permittedIP` / `permittedReferer` from `additionalProperties`; the key APIConsumerImpl.generateApiKey mints
+        (ApimDouble.generate_api_key), answered as ApplicationKeyMappingUtil.formApiKeyToDTO: {apikey,
+        validityTime}. APIM stores nothing and publishes no event."""
+        app = self._app(call.params["applicationId"])
+        key_type = call.params["keyType"].upper()
+        if key_type not in ("PRODUCTION", "SANDBOX"):
+            raise Fault(400, 400, "Bad Request", "Invalid keyType. KeyType should be either PRODUCTION or SANDBOX")
+        body = call.body or {}
+        validity = body.get("validityPeriod") or 0
+        validity = validity if validity > 0 else -1
+        restrictions = body.get("additionalProperties") or {}
+        key = self.double.generate_api_key(
+            app["uuid"], key_type, validity, restrictions.get("permittedIP"), restrictions.get("permittedReferer")
+        )
+        return 200, {"apikey": key, "validityTime": validity}
 
     async def generate_keys(self, call: Call) -> tuple[int, Any]:
         """applicationsApplicationIdGenerateKeysPost → APIConsumerImpl.requestApprovalForApplicationRegistration: the

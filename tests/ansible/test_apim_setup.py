@@ -30,12 +30,17 @@ from apim_adapter.conditions import Facts
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
 from harness.helpers import ROOT, run_ansible
+from harness.pipeline import InProcess
 
 PUBLISHER = "/api/am/publisher/v4"
 DEVPORTAL = "/api/am/devportal/v3"
 KEY_MANAGER = "WSO2-IS-7"  # inventories/dev: stack_key_manager_name
 APPS = {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "UnsubscribedApp": None}  # inventories/dev, role defaults
 ADMIN = "/api/am/admin/v4"
+API_KEYS = "/applications/{applicationId}/api-keys/{keyType}/generate"
+LIST_ENDPOINTS = {"applications": "applications", "subscriptions": "subscriptions",
+                  "subscriptionPolicies": "subscription-policies", "apiPolicies": "api-policies",
+                  "applicationPolicies": "application-policies"}  # fmt: skip
 # An advanced policy as a user declares it (roles/apim_setup/defaults/main.yml), on one resource of the dev
 # inventory's API: 1000 a minute, 100 for callers sending x-plan gold, 10 for those from 10.0.0.0-10.0.0.255
 # calling with ?debug, 5 for Trial applications calling from anywhere but 192.0.2.10: every kind of condition.
@@ -191,6 +196,22 @@ def test_the_applications_are_subscribed_with_their_tiers_and_have_keys(converge
         assert [(k["keyType"], k["keyManager"]) for k in keys] == [("PRODUCTION", KEY_MANAGER)], name
     key_managers = session.get(double.url + "/api/am/admin/v4/key-managers").json()["list"]
     assert KEY_MANAGER in {km["name"] for km in key_managers}
+
+
+def test_the_api_takes_api_keys_and_the_subscribed_application_gets_one_the_adapter_accepts(converged) -> None:
+    """inventories/dev: security_scheme lists api_key, and apim_setup_api_keys names the subscribed application."""
+    double, _, _, _ = converged
+    [single] = internal(double, "apis", gatewayLabel="Default", apiId=double.data["apis"][0]["uuid"])
+    assert single["securityScheme"].split(",") == ["oauth2", "oauth_basic_auth_api_key_mandatory", "api_key"]
+    generated = [r for r in double.responses if r.operation == ("devportal", API_KEYS, "post")]
+    assert [r.status for r in generated] == [200, 200]  # one a run; nothing in APIM changed, so changed stays 0
+    # What the adapter then does with such a key, on the catalog the data API now serves.
+    app = next(a for a in double.data["applications"] if a["name"] == "SubscribedApp")
+    lists = ("applications", "subscriptions", "subscriptionPolicies", "apiPolicies", "applicationPolicies")
+    doc = {"apis": [single], **{name: internal(double, LIST_ENDPOINTS[name]) for name in lists}}
+    d = InProcess(doc, api_keys=double.api_key_signer).check(apikey=double.generate_api_key(app["uuid"]))
+    assert d.allowed, d.reason
+    assert (d.application.name, d.tier) == ("SubscribedApp", "Gold")
 
 
 def test_the_exposed_clients_get_tokens_at_the_token_endpoint(converged) -> None:
