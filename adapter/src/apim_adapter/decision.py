@@ -241,7 +241,9 @@ def plan(
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
     if not res.secured:
         return Planned(api, res, "", "")
-    token = bearer_token(req.headers, max_token_bytes) if api.accepts(OAUTH2) else None
+    # The security scheme decides only with API keys on: then every full pull learns it; without them APIM tells it
+    # now and then (an API event's pull), and an API's answers must not change with that.
+    token = bearer_token(req.headers, max_token_bytes) if api_keys is None or api.accepts(OAUTH2) else None
     key = api_key_of(req, api_keys, max_token_bytes) if api_keys is not None and api.accepts(API_KEY) else None
     if token:
         return Planned(api, res, token, fingerprint(token), fallback_key=key or "")

@@ -112,8 +112,12 @@ async def _data_api(plane: Wso2ControlPlane) -> str:
         snapshot = await plane.pull()
     finally:
         await plane.api.close()
-    return (f"{len(snapshot.apis)} APIs, {len(snapshot.applications)} applications, "
-            f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
+    detail = (f"{len(snapshot.apis)} APIs, {len(snapshot.applications)} applications, "
+              f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
+    if plane.config.api_keys.enabled:  # the schemes the full pull learnt: where API keys will be taken
+        keyed = sum("api_key" in str(api.get("securityScheme") or "").split(",") for api in snapshot.apis.values())
+        detail += f"; {keyed} of them take API keys"
+    return detail
 
 
 async def _event_hub(plane: Wso2ControlPlane) -> str:

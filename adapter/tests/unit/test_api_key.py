@@ -107,6 +107,16 @@ def test_each_api_takes_the_credentials_its_security_scheme_lists(scheme, bearer
     assert d.code == code, d.reason
 
 
+def test_without_api_keys_the_security_scheme_decides_nothing():
+    """APIM names an API's scheme only now and then when the adapter does not ask for it (an API event's pull): an
+    API's answers must not change with that."""
+    doc = catalog_document()
+    doc["apis"][0]["securityScheme"] = "api_key"
+    p = InProcess(doc)  # API keys off
+    assert p.check(bearer=token()).allowed
+    assert p.check(apikey=SIGNER.mint(SUBSCRIBED)).code == "900902"
+
+
 def test_a_failing_bearer_token_falls_back_to_the_api_key_beside_it():
     """APIAuthenticationHandler.isAuthenticate tries OAuth2, then the API key; the bearer token's failure is the
     answer when the key fails too."""

@@ -405,7 +405,7 @@ def test_probe_reaches_every_dependency_and_names_the_one_that_does_not_answer(s
     jwks, introspection, data_api, event_hub, redis = lines
     assert jwks.endswith("1 signing key(s) (" + stack.key.kid + ")")
     assert "credentials are accepted" in introspection
-    assert re.search(r"\d+ APIs, \d+ applications, \d+ subscriptions$", data_api)
+    assert re.search(r"\d+ APIs, \d+ applications, \d+ subscriptions; 1 of them take API keys$", data_api)
     assert "subscribed to notification" in event_hub
     assert redis.endswith("PING answered")
     assert "redis-secret" not in "\n".join(lines)
