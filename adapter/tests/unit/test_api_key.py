@@ -14,6 +14,7 @@ from apim_adapter.catalog import build
 from apim_adapter.config import ConfigError, parse
 from apim_adapter.decision import CheckInput
 from apim_adapter.revocation import RevocationStore
+from apim_adapter.tokens import TokenRejected
 from apim_adapter.tokens.api_key import ApiKeyValidator, validator_for
 from harness.api_keys import ApiKeySigner
 from harness.pipeline import InProcess, token
@@ -152,6 +153,26 @@ def test_a_key_apim_did_not_sign_and_other_algorithms_are_refused():
     body = {"sub": "admin@carbon.super", "jti": "j", "application": SUBSCRIBED, "token_type": "apiKey"}
     forged = jwt.encode(body, "a shared secret of enough length 123", "HS256", {"kid": SIGNER.alias, "typ": "JWT"})
     assert p.check(apikey=forged).reason == "algorithm 'HS256' not allowed"
+
+
+def test_a_key_expires_on_the_checks_clock_with_the_skew():
+    p = pipeline()
+    key = SIGNER.mint(SUBSCRIBED, validity_seconds=60, issued_at=p.now)
+    assert p.check(apikey=key).allowed
+    validator = p.authenticator.api_keys
+    assert validator.validate(key, p.now + 60 + 29).expires_at == p.now // 1 + 60 + 30
+    with pytest.raises(TokenRejected, match="expired API key"):
+        validator.validate(key, p.now // 1 + 60 + 30)
+
+
+def test_a_key_naming_an_unknown_certificate_is_not_remembered():
+    """A rejection that cost nothing is not cached: unique garbage must not crowd the negative cache."""
+    p = pipeline()
+    for _ in range(20):
+        assert p.check(apikey=SIGNER.mint(SUBSCRIBED, headers={"kid": "other"})).reason == (
+            "unknown API key signing certificate"
+        )
+    assert len(p.authenticator.cache.rejected) == 0
 
 
 def test_a_key_without_expiry_is_valid_until_revoked_by_its_jti():

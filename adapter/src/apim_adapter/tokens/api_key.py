@@ -115,25 +115,28 @@ class ApiKeyValidator:
             raise TokenRejected(errors.INVALID, f"algorithm {alg!r} not allowed")
         key = self.certificates.get(alias)
         if key is None:
-            raise TokenRejected(errors.INVALID, "unknown API key signing certificate", cacheable=True)
+            raise TokenRejected(errors.INVALID, "unknown API key signing certificate")  # cheap: never cached
         try:
+            # `exp` is checked below against `now`, the check's one clock (PyJWT would read its own).
             claims = jwt.decode(
                 token, key, algorithms=[alg], leeway=self.clock_skew,
-                options={"verify_aud": False, "verify_iat": False, "require": ["jti"]},
+                options={"verify_aud": False, "verify_iat": False, "verify_exp": False, "require": ["jti"]},
             )  # fmt: skip
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected(errors.INVALID, "expired API key", cacheable=True) from None  # ApiKeyAuthenticatorUtils
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise TokenRejected(errors.INVALID, type(exc).__name__, cacheable=True) from None
         if too_deep(claims):
             raise TokenRejected(errors.INVALID, "claims nested too deeply")
+        exp = claims.get("exp")
+        if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int | float)):
+            raise TokenRejected(errors.INVALID, "exp is not a number", cacheable=True)
+        expires_at = float(exp) + self.clock_skew if exp is not None else float("inf")
+        if expires_at <= now:  # ApiKeyAuthenticatorUtils.checkTokenExpired: 900901, as any invalid key
+            raise TokenRejected(errors.INVALID, "expired API key", cacheable=True)
         application = claims.get("application")
         app_id = application.get("id") if isinstance(application, dict) else None
         if isinstance(app_id, bool) or not isinstance(app_id, int) or app_id <= 0:
             # GatewayUtils.validateAPISubscription: application id 0 or none is an internal key, not one of ours
             raise TokenRejected(errors.FORBIDDEN, "API key names no application", cacheable=True)
-        exp = claims.get("exp")
-        expires_at = float(exp) + self.clock_skew if isinstance(exp, int | float) else float("inf")
         key_type = claims.get("keytype")
         terms = ApiKeyTerms(
             application_id=app_id,
