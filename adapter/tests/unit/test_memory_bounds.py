@@ -17,7 +17,9 @@ import tracemalloc
 from apim_adapter.analytics import Analytics
 from apim_adapter.decision import CheckInput
 from apim_adapter.tokens.authenticator import TokenCache
+from harness.api_keys import ApiKeySigner
 from harness.pipeline import ISSUER, KEY, InProcess, token
+from harness.sample_catalog import catalog_document
 
 
 def _b64(data: bytes) -> str:
@@ -87,3 +89,49 @@ def test_a_flood_of_costly_rejections_keeps_the_bounds() -> None:
     asyncio.run(flood())
     assert len(cache.rejected) <= 50
     assert cache.rejected.bytes <= 8 << 10
+
+
+def garbage_api_key(i: int) -> str:
+    """Three kinds of made-up API keys, each unique: random bytes, one naming APIM's certificate with a forged
+    signature (the costly kind), one naming a certificate the adapter does not have (rejected at once)."""
+    noise = os.urandom(24)
+    if i % 3 == 0:
+        return _b64(noise * 4)
+    kid = API_KEY_SIGNER.alias if i % 3 == 1 else noise.hex()
+    header = _b64(json.dumps({"typ": "JWT", "alg": "RS256", "kid": kid}).encode())
+    claims = {"sub": "x", "jti": noise.hex(), "application": {"id": 1, "uuid": "app-subscribed"},
+              "token_type": "apiKey", "n": i}  # fmt: skip
+    return f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(noise * 10)}"
+
+
+API_KEY_SIGNER = ApiKeySigner()
+
+
+def test_unique_garbage_api_keys_do_not_grow_memory() -> None:
+    small = TokenCache(max_entries=300, max_rejections=300)
+    doc = catalog_document()
+    doc["apis"][0]["securityScheme"] = "oauth2,api_key"
+    pipeline = InProcess(doc, api_keys=API_KEY_SIGNER)
+    pipeline.authenticator.cache = small
+    good = API_KEY_SIGNER.mint({"id": 1, "uuid": "app-subscribed"})
+
+    async def traffic(start: int, count: int) -> None:
+        for i in range(start, start + count):
+            key = good if i % 5 == 0 else garbage_api_key(i)
+            d = await pipeline.decide(CheckInput("GET", "gw", "/httpbin/1.0.0/ip", {"apikey": key}))
+            assert d.status in (200, 401), d.reason
+
+    tracemalloc.start()
+    try:
+        asyncio.run(traffic(0, 1200))
+        gc.collect()
+        filled, _ = tracemalloc.get_traced_memory()
+        asyncio.run(traffic(1200, 2400))
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    growth = after - filled
+    assert growth < 256 << 10, f"memory grew by {growth >> 10} KiB with unique garbage API keys"
+    assert len(small.rejected) <= 300
+    assert len(small.valid) == 1  # the one good key is still cached, not pushed out by garbage
