@@ -522,16 +522,14 @@ class ApimDouble:
         permitted_ip: str | None = None,
         permitted_referer: str | None = None,
     ) -> str:
-        """An API key of an application, as the Developer Portal generates it (store.v1 ApplicationsApiServiceImpl
-        `applicationsApplicationIdApiKeysKeyTypeGeneratePost`: a validity of 0 or less never expires; then
-        APIConsumerImpl.generateApiKey → DefaultApiKeyGenerator, harness/api_keys.py). Nothing is stored or
-        published: APIM keeps no record of a key until it is revoked."""
+        """An API key of an application, as APIConsumerImpl.generateApiKey mints it (DefaultApiKeyGenerator,
+        harness/api_keys.py; a validity of -1 never expires). Nothing is stored or published: APIM keeps no record of
+        a key until it is revoked. The Developer Portal's operation is `ProductApis.generate_api_key`."""
         app = next(a for a in self.data["applications"] if a["uuid"] == application_uuid)
         owner, tier = app.get("subName") or self.username, app.get("policy") or "Unlimited"
         application = {"id": app["id"], "uuid": app["uuid"], "name": app["name"], "tier": tier, "owner": owner}
-        validity = validity_seconds if validity_seconds > 0 else -1
-        subject = f"{self.username}@{self.tenant}"
-        return self.api_key_signer.mint(application, key_type, validity, permitted_ip, permitted_referer, subject)
+        signer, subject = self.api_key_signer, f"{self.username}@{self.tenant}"
+        return signer.mint(application, key_type, validity_seconds, permitted_ip, permitted_referer, subject)
 
     def revoke_api_key(self, api_key: str) -> None:
         """An API key revoked in the Developer Portal (`applicationsApplicationIdApiKeysKeyTypeRevokePost` →
