@@ -13,6 +13,8 @@ import gc
 import json
 import os
 import tracemalloc
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from apim_adapter.analytics import Analytics
 from apim_adapter.decision import CheckInput
@@ -42,6 +44,22 @@ def garbage(i: int) -> str:
     return f"{header}.{payload}.{_b64(noise * 10)}"
 
 
+def growth_after_filling(traffic: Callable[[int, int], Coroutine[Any, Any, None]]) -> int:
+    """Bytes allocated and still held after twice as many new requests as filled every bound: 1,200 requests
+    first, then 2,400 more (`traffic(start, count)`)."""
+    tracemalloc.start()
+    try:
+        asyncio.run(traffic(0, 1200))  # fills every bound
+        gc.collect()
+        filled, _ = tracemalloc.get_traced_memory()
+        asyncio.run(traffic(1200, 2400))  # twice as many new unique credentials
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return after - filled
+
+
 def test_unique_garbage_tokens_do_not_grow_memory() -> None:
     small = TokenCache(max_entries=300, max_rejections=300)
     pipeline = InProcess()
@@ -59,17 +77,7 @@ def test_unique_garbage_tokens_do_not_grow_memory() -> None:
             if len(analytics._pending) >= 500:
                 analytics._pending.clear()  # what the writer thread does on its own
 
-    tracemalloc.start()
-    try:
-        asyncio.run(traffic(0, 1200))  # fills every bound
-        gc.collect()
-        filled, _ = tracemalloc.get_traced_memory()
-        asyncio.run(traffic(1200, 2400))  # twice as many new unique tokens
-        gc.collect()
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    growth = after - filled
+    growth = growth_after_filling(traffic)
     assert growth < 256 << 10, f"memory grew by {growth >> 10} KiB with unique garbage tokens"
     assert len(small.rejected) <= 300
     assert len(small.valid) == 1  # the one good token is still cached, not pushed out by garbage
@@ -121,17 +129,7 @@ def test_unique_garbage_api_keys_do_not_grow_memory() -> None:
             d = await pipeline.decide(CheckInput("GET", "gw", "/httpbin/1.0.0/ip", {"apikey": key}))
             assert d.status in (200, 401), d.reason
 
-    tracemalloc.start()
-    try:
-        asyncio.run(traffic(0, 1200))
-        gc.collect()
-        filled, _ = tracemalloc.get_traced_memory()
-        asyncio.run(traffic(1200, 2400))
-        gc.collect()
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    growth = after - filled
+    growth = growth_after_filling(traffic)
     assert growth < 256 << 10, f"memory grew by {growth >> 10} KiB with unique garbage API keys"
     assert len(small.rejected) <= 300
     assert len(small.valid) == 1  # the one good key is still cached, not pushed out by garbage
