@@ -32,12 +32,18 @@ from harness.sample_catalog import advanced_policy, condition_group
 REPEATS, NUMBER = 7, 5000
 
 
-def best_us(fn, between=lambda: None) -> float:
+def best_us(fn, between=lambda: None, repeats: int = REPEATS, number: int = NUMBER) -> float:
+    """µs per call of `fn`: the best of `repeats` runs of `number` calls (`between` after each run)."""
     best = float("inf")
-    for _ in range(REPEATS):
-        best = min(best, timeit.timeit(fn, number=NUMBER) / NUMBER * 1e6)
+    for _ in range(repeats):
+        best = min(best, timeit.timeit(fn, number=number) / number * 1e6)
         between()
     return best
+
+
+def print_rows(rows: dict[str, float], width: int = 52) -> None:
+    for name, us in rows.items():
+        print(f"  {name:<{width}} {us:>7.1f}")
 
 
 def cpu_us(fn, finish) -> float:
@@ -196,8 +202,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-hotpath-") as tmp:
             results = asyncio.run(measure(Path(tmp), backend_jwt))
         print(f"\nbackend JWT {'on' if backend_jwt else 'off'}")
-        for name, us in results.items():
-            print(f"  {name:<52} {us:>7.1f}")
+        print_rows(results)
     return 0
 
 

@@ -64,7 +64,7 @@ class InProcess:
             lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes,
             api_keys=places,
         )  # fmt: skip
-        self.renderer = Renderer(request, backend_jwt, api_key_places=("apikey", "apikey") if api_keys else ("", ""))
+        self.renderer = Renderer(request, backend_jwt, api_keys=places)
 
     @staticmethod
     def request(path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> CheckInput:

@@ -93,16 +93,12 @@ class Adapter:
         self.publish = self.store.publish
         self.limiter = make_limiter(config)
         signer = backend_jwt.signer_for(config)
-        keys = config.api_keys
-        places = ApiKeyPlaces(keys.header.lower(), keys.query_parameter) if keys.enabled else None
+        places = ApiKeyPlaces.of(config.api_keys)
         self.pipeline = Pipeline(
             self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places
         )
         access_log = config.analytics.access_log_service
-        self.renderer = Renderer(
-            config.request, signer, analytics_metadata=access_log.enabled,
-            api_key_places=(keys.header.lower(), keys.query_parameter) if keys.enabled else ("", ""),
-        )  # fmt: skip
+        self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places)
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         # An allowed gRPC check's event is written from the gateway's access log entry, which knows the response

@@ -419,16 +419,23 @@ def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tu
     return tuple(resources)
 
 
-def _security_schemes(api: _Item) -> frozenset[str] | None:
+def security_schemes(raw: str | list[Any]) -> frozenset[str]:
     """`securityScheme`: a comma-separated string as APIM stores it (`APIProvider.getSecuritySchemeOfAPI`), or a
-    list as the Publisher API writes it."""
+    list as the Publisher API writes it. CatalogError for a list of anything but strings."""
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not all(isinstance(n, str) for n in names):
+        raise CatalogError("must be a string or a list of strings")
+    return frozenset(n.strip() for n in names if n.strip())
+
+
+def _security_schemes(api: _Item) -> frozenset[str] | None:
     raw = api.get("securityScheme", (str, list))
     if raw is None:
         return None
-    names = raw.split(",") if isinstance(raw, str) else raw
-    if not all(isinstance(n, str) for n in names):
-        raise CatalogError(f"{api.where}.securityScheme: must be a string or a list of strings")
-    return frozenset(n.strip() for n in names if n.strip())
+    try:
+        return security_schemes(raw)
+    except CatalogError as exc:
+        raise CatalogError(f"{api.where}.securityScheme: {exc}") from None
 
 
 def _default_context(context: str, version: str, template: str | None) -> str | None:

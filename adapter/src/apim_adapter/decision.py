@@ -41,6 +41,7 @@ from .catalog import (
     Subscription,
 )
 from .conditions import HEADER, ConditionGroup, Facts
+from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, fingerprint
@@ -123,6 +124,11 @@ class ApiKeyPlaces:
 
     header: str  # lower case
     query_parameter: str  # '' for none
+
+    @staticmethod
+    def of(api_keys: ApiKeys) -> ApiKeyPlaces | None:
+        """Where the config says keys come, None when API keys are off."""
+        return ApiKeyPlaces(api_keys.header.lower(), api_keys.query_parameter) if api_keys.enabled else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +386,9 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     return _admission(allowed, kept, catalog.version)
 
 
+API_KEY_ISSUER = "APIM API key"  # the key manager an API key's "key mapping" names: APIM itself
+
+
 def api_key_application(catalog: Catalog, principal: Principal) -> tuple[KeyMapping | None, Application | None]:
     """The application an API key names by its numeric id (GatewayUtils.validateAPISubscription, APIKeyValidator
     .validateSubscription), and its key type as a key mapping would give it."""
@@ -389,9 +398,6 @@ def api_key_application(catalog: Catalog, principal: Principal) -> tuple[KeyMapp
     if app is None:
         return None, None
     return KeyMapping(app.uuid, "", principal.api_key.key_type, API_KEY_ISSUER), app
-
-
-API_KEY_ISSUER = "APIM API key"  # the key manager an API key's "key mapping" names: APIM itself
 
 
 def outside_key_terms(admitted: Admitted, req: CheckInput) -> Decision | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .catalog import API_KEY, security_schemes
 from .config import Config, KeyManager
 from .http_client import HttpClient
 from .tokens import TokenRejected
@@ -115,7 +116,8 @@ async def _data_api(plane: Wso2ControlPlane) -> str:
     detail = (f"{len(snapshot.apis)} APIs, {len(snapshot.applications)} applications, "
               f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
     if plane.config.api_keys.enabled:  # the schemes the full pull learnt: where API keys will be taken
-        keyed = sum("api_key" in str(api.get("securityScheme") or "").split(",") for api in snapshot.apis.values())
+        schemes = (api.get("securityScheme") for api in snapshot.apis.values())
+        keyed = sum(isinstance(s, str) and API_KEY in security_schemes(s) for s in schemes)
         detail += f"; {keyed} of them take API keys"
     return detail
 

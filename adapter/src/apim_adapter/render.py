@@ -18,7 +18,7 @@ from .analytics import decided
 from .backend_jwt import end_user
 from .cache import TtlCache
 from .config import Request
-from .decision import Decision
+from .decision import ApiKeyPlaces, Decision
 from .errors import ErrorCode
 from .ratelimit import Usage
 
@@ -102,7 +102,7 @@ class Renderer:
         backend_jwt: Callable[[Decision, float], tuple[str, str, float] | None] | None = None,
         max_prepared: int = 10_000,
         analytics_metadata: bool = False,
-        api_key_places: tuple[str, str] = ("", ""),  # the header and query parameter an API key came in
+        api_keys: ApiKeyPlaces | None = None,  # where an API key comes in; None: keys are off
     ):
         p = request.header_prefix
         self.h_api, self.h_version = p + "api", p + "api-version"
@@ -117,9 +117,8 @@ class Renderer:
         self._prepared: TtlCache[tuple[object, ...], Allow] = TtlCache(max_prepared, 64 << 20)
         # An API key leaves the request as APIM's gateway takes it out (ApiKeyAuthenticator.extractApiKey): the
         # header, or the query parameter.
-        header, query = api_key_places
-        self.remove_api_key = (header,) if header else ()
-        self.remove_api_key_query = (query,) if query else ()
+        self.remove_api_key = (api_keys.header,) if api_keys else ()
+        self.remove_api_key_query = (api_keys.query_parameter,) if api_keys and api_keys.query_parameter else ()
         self._bodies: dict[ErrorCode, bytes] = {}  # by the whole code: one number may have two descriptions
         self._throttled: dict[str, tuple[float, bytes]] = {}  # code → the window end its body names, the body
 

@@ -55,6 +55,12 @@ class TokenCache:
     def reject(self, key: str, rejection: Rejection, now: float) -> None:
         self.rejected.put(key, rejection, now + NEGATIVE_TTL, len(rejection.reason))
 
+    def rejected_now(self, key: str, rejected: TokenRejected, now: float) -> Rejection:
+        """A validator's rejection as answered, remembered for a few seconds where it cost real work."""
+        if rejected.cacheable:
+            self.reject(key, rejected.rejection, now)
+        return rejected.rejection
+
     def __len__(self) -> int:
         return len(self.valid) + len(self.rejected)
 
@@ -149,9 +155,7 @@ class Authenticator:
         try:
             principal = self.api_keys.validate(key, now)
         except TokenRejected as rejected:
-            if rejected.cacheable:
-                self.cache.reject(cache_key, rejected.rejection, now)
-            return rejected.rejection
+            return self.cache.rejected_now(cache_key, rejected, now)
         return self._remember(key, cache_key, principal, now)
 
     def kept_until_expiry(self, token: str) -> bool:
@@ -169,9 +173,7 @@ class Authenticator:
                 return UNKNOWN_ISSUER
             principal = validator.validate_now(token, header)
         except TokenRejected as rejected:
-            if rejected.cacheable:
-                self.cache.reject(token_sha256, rejected.rejection, now)
-            return rejected.rejection
+            return self.cache.rejected_now(token_sha256, rejected, now)
         if principal is None:
             return None
         return self._remember(token, token_sha256, principal, now)
@@ -190,9 +192,9 @@ class Authenticator:
         try:
             principal = await self._validate(token)
         except TokenRejected as rejected:
-            if rejected.cacheable and token.count(".") == 2:
-                self.cache.reject(token_sha256, rejected.rejection, now)
-            return rejected.rejection
+            if token.count(".") != 2:  # an introspector keeps its own answers
+                return rejected.rejection
+            return self.cache.rejected_now(token_sha256, rejected, now)
         if token.count(".") != 2:  # an introspected token is cached by its introspector, with its own bounds
             return EXPIRED if principal.expires_at <= now else principal
         return self._remember(token, token_sha256, principal, now)
