@@ -352,7 +352,10 @@ class ApimDouble:
                 for environment in item.get("_gatewayLabels", ["Default"])
                 if label is None or environment == label
             ]
-            single = bool(label) and bool(request.query.get("apiId") or request.query.get("context"))
+            # ApisApiServiceImpl.apisGet: one API (fromAPIToAPIListDTO) for a label with apiId, or with context and
+            # version; any other query is the list (fromAPIListToAPIListDTO).
+            query = request.query
+            single = bool(label) and bool(query.get("apiId") or (query.get("context") and query.get("version")))
             items = [_with_security_scheme(item, single) for item in items]
         items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
         return self._answer(endpoint, 200, {"count": len(items), "list": copy.deepcopy(items)})
