@@ -4,11 +4,15 @@ controller call. Behaviour mirrors carbon-apimgt 9.31.86 (APIM 4.5.0, the commit
 each quirk names the upstream file it comes from.
 
 One model of state: everything lives in the double's `data`, the lists the internal data API serves. An API the
-Publisher API creates is an `apis` item in the internal data API's shape plus private fields (`_`-prefixed, which the
-data API never serves): `_publisher` (its APIDTO), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`,
-`_endpointConfig`, `_swagger`. Applications, subscriptions, key mappings, subscription policies and key managers are
-items of their lists in the same way. Only the OAuth clients of DCR and the access tokens (stored as SHA-256
-digests, never raw) live here, as they live in APIM's identity component rather than in its catalog.
+Publisher API creates is an `apis` item in the internal data API's shape plus private fields (`_`-prefixed, which
+the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resources as stored, which the Publisher
+answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`. What a gateway
+reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
+SubscriptionValidationSQLConstants selects AM_API_URL_MAPPING rows by the deployed REVISION_UUID) and
+`_endpointConfig` change when a revision is deployed. Applications, subscriptions, key mappings, subscription
+policies and key managers are items of their lists in the same way. Only the OAuth clients of DCR and the access
+tokens (stored as SHA-256 digests, never raw) live here, as they live in APIM's identity component rather than in
+its catalog.
 
 Every request body is validated against the operation's schema (harness/wso2_specs.py) before anything else, and
 every answer is kept in the double's `responses` with its operation, so that tests validate it against the spec.
@@ -189,6 +193,7 @@ class ProductApis:
             ("publisher", "put", "/apis/{apiId}/swagger"): self.put_swagger,
             ("publisher", "get", "/apis/{apiId}/revisions"): self.list_revisions,
             ("publisher", "post", "/apis/{apiId}/revisions"): self.create_revision,
+            ("publisher", "delete", "/apis/{apiId}/revisions/{revisionId}"): self.delete_revision,
             ("publisher", "post", "/apis/{apiId}/deploy-revision"): self.deploy_revision,
             ("publisher", "get", "/apis/{apiId}/deployments"): self.list_deployments,
             ("publisher", "post", "/apis/change-lifecycle"): self.change_lifecycle,
@@ -444,7 +449,7 @@ class ProductApis:
         if "_publisher" in item:
             dto = copy.deepcopy(item["_publisher"])
             # The operations' policies are the resources' as stored (`_url_mappings`), not as sent.
-            stored = {(m["urlPattern"], m["httpMethod"]): m["throttlingPolicy"] for m in item.get("urlMappings", [])}
+            stored = {(m["urlPattern"], m["httpMethod"]): m["throttlingPolicy"] for m in item["_urlMappings"]}
             for op in dto.get("operations", []):
                 op["throttlingPolicy"] = stored.get((op.get("target"), op.get("verb")), op.get("throttlingPolicy"))
         else:
@@ -587,7 +592,8 @@ class ProductApis:
             "isDefaultVersion": body["isDefaultVersion"],
             "policy": body.get("apiThrottlingPolicy"),
             "organization": self.double.tenant,
-            "urlMappings": _url_mappings(body),
+            "urlMappings": [],  # served once a revision is deployed
+            "_urlMappings": _url_mappings(body),
             "_publisher": body,
             "_revisions": [],
             "_deployments": [],
@@ -606,8 +612,12 @@ class ProductApis:
 
     async def update_api(self, call: Call) -> tuple[int, Any]:
         """updateAPI: name, version, context and provider cannot change (PublisherCommonUtils.updateApi keeps the
-        stored ones); the lifecycle state is not changed by an update. API_UPDATE is published."""
+        stored ones); the lifecycle state is not changed by an update, and a published API is updated only with a
+        token carrying a publisher's scope (`_check_update_permitted`). API_UPDATE is published. Gateways see the
+        new resources and endpoints only once a revision of them is deployed (see the module's docstring); the
+        security scheme is read from the API as saved (getSecuritySchemeOfAPI reads its registry artifact)."""
         item = self._api(call.params["apiId"])
+        _check_update_permitted(call, item)
         body = copy.deepcopy(call.body)
         stored = self.api_dto(item)
         for key in ("name", "version", "context", "provider", "createdTime"):
@@ -622,7 +632,7 @@ class ProductApis:
         body.pop("lifeCycleStatus", None)
         item.update(
             _publisher=body,
-            urlMappings=_url_mappings(body),
+            _urlMappings=_url_mappings(body),
             _swagger=_swagger(body),
             isDefaultVersion=body.get("isDefaultVersion", False),
         )
@@ -677,7 +687,7 @@ class ProductApis:
                 operations.append({"target": path, "verb": verb.upper(), "scopes": [], "throttlingPolicy": tier,
                                    "authType": "Application & Application User"})  # fmt: skip
         item["_publisher"]["operations"] = operations
-        item.update(urlMappings=_url_mappings(item["_publisher"]), _swagger=definition)
+        item.update(_urlMappings=_url_mappings(item["_publisher"]), _swagger=definition)
         return 200, definition
 
     async def list_revisions(self, call: Call) -> tuple[int, Any]:
@@ -707,9 +717,29 @@ class ProductApis:
             "createdTime": _iso(_now_ms()),
             "_number": number,
             "_snapshot": copy.deepcopy(item["_publisher"]),
+            "_urlMappings": copy.deepcopy(item["_urlMappings"]),
         }
         item["_revisions"].append(revision)
         return 201, self._public_revision(self._revision_dto(item, revision))
+
+    async def delete_revision(self, call: Call) -> tuple[int, Any]:
+        """deleteAPIRevision: permitted on a published API as an update is (validateAPIOperationsPerLC); the revision
+        must exist (APIProviderImpl.deleteAPIRevision: 404 900347) and be deployed nowhere (400 900348, "undeploy
+        ... before attempting deleting"); 200 with the revisions left (fromListAPIRevisiontoDTO)."""
+        item = self._api(call.params["apiId"])
+        _check_update_permitted(call, item)
+        revision_id = call.params["revisionId"]
+        revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
+        if revision is None:
+            raise not_found("API Revision", revision_id, 900347)
+        if any(d["revisionUuid"] == revision_id for d in item["_deployments"]):
+            raise Fault(400, 900348, "Can not delete API Revision ",
+                        "Couldn't delete API revision since API revision is currently deployed to a gateway. You need "
+                        f"to undeploy the API Revision from the gateway before attempting deleting API Revision: "
+                        f"{revision_id}")  # fmt: skip
+        item["_revisions"].remove(revision)
+        revisions = [self._public_revision(self._revision_dto(item, r)) for r in item["_revisions"]]
+        return 200, {"count": len(revisions), "list": revisions}
 
     @staticmethod
     def _public_revision(dto: dict[str, Any]) -> dict[str, Any]:
@@ -759,6 +789,7 @@ class ProductApis:
         item["_gatewayLabels"] = sorted({d["name"] for d in item["_deployments"]})
         item["_revision"] = f"revision-{revision['_number']}"
         item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
+        item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
         # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
         # never sets the base Event's tenantId, so Gson writes the int's default 0.
         event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
@@ -1399,6 +1430,19 @@ def _swagger(body: dict[str, Any]) -> str:
             "paths": paths,
         }
     )
+
+
+# RestApiConstants: the scopes that may change a published or deprecated API (ApisApiServiceImpl
+# .validateAPIOperationsPerLC; without one of them: 403 API_UPDATE_FORBIDDEN_PER_LC).
+LIFECYCLE_UPDATE_SCOPES = frozenset({"apim:api_publish", "apim:api_import_export", "apim:api_manage", "apim:admin"})
+
+
+def _check_update_permitted(call: Call, item: dict[str, Any]) -> None:
+    if item.get("status") in ("PUBLISHED", "DEPRECATED") and not (
+        call.token and LIFECYCLE_UPDATE_SCOPES.intersection(call.token.scopes)
+    ):
+        raise Fault(403, 900380, "Insufficient permission to update the API",
+                    f"Updating the API is restricted as as it is {item['status']}.")  # fmt: skip
 
 
 def security_scheme(item: dict[str, Any]) -> str:

@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from apim_adapter.meshsync.export import Port, Service, Settings, definition, plan_export, plan_removal, spec
+from apim_adapter.meshsync.export import (
+    ApiPlan,
+    Port,
+    Service,
+    Settings,
+    Step,
+    definition,
+    plan_export,
+    plan_removal,
+    spec,
+)
 from apim_adapter.meshsync.publisher import Credentials, Publisher, PublisherError
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
 
@@ -52,6 +62,26 @@ def test_a_plan_creates_deploys_and_publishes_with_a_registered_client(apim: Api
     assert (api["status"], api["_gatewayLabels"], len(api["_revisions"])) == ("PUBLISHED", ["Default"], 1)
     assert not [s for s in apim.responses if s.status >= 400]
     assert len(apim.products.tokens) == 1  # one token for every call of the plan
+
+
+def test_at_the_revision_limit_the_oldest_idle_revision_makes_room(apim: ApimDouble, tmp_path: Path) -> None:
+    """APIM keeps a limited number of revisions per API (900351 beyond it) and deletes only a revision deployed
+    nowhere (900348): each new revision past the limit replaces the oldest idle one, and the newest is deployed."""
+    api_id = run(export(publisher(apim, tmp_path)))
+
+    async def revise_three_times() -> None:
+        client = publisher(apim, tmp_path)
+        try:
+            for _ in range(3):
+                await client.apply(ApiPlan(api_id, "orders 1.0.0", [Step("revise")]), "Default", "localhost", 2)
+        finally:
+            await client.close()
+
+    run(revise_three_times())
+    [api] = [a for a in apim.data["apis"] if a["uuid"] == api_id]
+    assert [r["displayName"] for r in api["_revisions"]] == ["Revision 3", "Revision 4"]
+    assert api["_deployments"][0]["revisionUuid"] == api["_revisions"][-1]["id"]
+    assert not [s for s in apim.responses if s.status >= 400]
 
 
 def test_listing_reading_and_retiring(apim: ApimDouble, tmp_path: Path) -> None:

@@ -304,7 +304,7 @@ def test_update_swagger_and_delete(client, apim) -> None:
     )
     put = client("PUT", f"{PUBLISHER}/apis/{api_id}/swagger", files={"apiDefinition": (None, definition)})
     assert put.status_code == 200, put.text
-    assert [m["urlPattern"] for m in apim.data["apis"][0]["urlMappings"]] == ["/uuid"]
+    assert [m["urlPattern"] for m in apim.data["apis"][0]["_urlMappings"]] == ["/uuid"]  # as saved
     assert client("DELETE", f"{PUBLISHER}/apis/{api_id}").status_code == 200
     assert client("GET", f"{PUBLISHER}/apis/{api_id}").status_code == 404
     assert apim.events[-1][1] == "API_DELETE"
@@ -629,6 +629,44 @@ def test_advanced_policies_are_checked_as_apims_admin_api_checks_them(client, ap
     assert (missing.status_code, missing.json()["code"]) == (404, 404)
 
 
+def test_gateways_see_an_update_once_a_revision_of_it_is_deployed(client, apim, test_ca) -> None:
+    """The data API serves the deployed revision's resources (SubscriptionValidationSQLConstants selects URL
+    mappings by the deployed REVISION_UUID) and the API's security scheme as saved (getSecuritySchemeOfAPI); a
+    revision is deleted only while deployed nowhere (900348), and a published API changes only with a publisher's
+    scope (900380)."""
+    api_id = create_deploy_publish(client)
+
+    def served() -> tuple[set[str], str]:
+        [row] = data_api(client, "apis", gatewayLabel="Default", apiId=api_id).json()["list"]
+        return {m["urlPattern"] for m in row["urlMappings"]}, row["securityScheme"]
+
+    api = client("GET", f"{PUBLISHER}/apis/{api_id}").json()
+    api["operations"].append({"target": "/uuid", "verb": "GET", "authType": "Application & Application User"})
+    api["securityScheme"] = ["oauth2", "api_key", "oauth_basic_auth_api_key_mandatory"]
+    assert client("PUT", f"{PUBLISHER}/apis/{api_id}", json=api).status_code == 200
+    assert served() == ({"/ip", "/get"}, "oauth2,api_key,oauth_basic_auth_api_key_mandatory")
+    [first] = client("GET", f"{PUBLISHER}/apis/{api_id}/revisions").json()["list"]
+    second = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={"description": "with /uuid"}).json()
+    assert served()[0] == {"/ip", "/get"}  # a revision alone changes nothing
+    deployment = [{"name": "Default", "vhost": "localhost", "displayOnDevportal": True}]
+    deploy = client("POST", f"{PUBLISHER}/apis/{api_id}/deploy-revision", params={"revisionId": second["id"]},
+                    json=deployment)  # fmt: skip
+    assert deploy.status_code == 201
+    assert served()[0] == {"/ip", "/get", "/uuid"}
+
+    refused = client("DELETE", f"{PUBLISHER}/apis/{api_id}/revisions/{second['id']}")
+    assert (refused.status_code, refused.json()["code"]) == (400, 900348)
+    left = client("DELETE", f"{PUBLISHER}/apis/{api_id}/revisions/{first['id']}")
+    assert left.status_code == 200, left.text
+    assert [r["id"] for r in left.json()["list"]] == [second["id"]]
+    gone = client("DELETE", f"{PUBLISHER}/apis/{api_id}/revisions/{first['id']}")
+    assert (gone.status_code, gone.json()["code"]) == (404, 900347)
+    creator = Client(apim, str(test_ca.ca), scopes="apim:api_view apim:api_create")
+    forbidden = creator("PUT", f"{PUBLISHER}/apis/{api_id}", json=api)
+    assert (forbidden.status_code, forbidden.json()["code"]) == (403, 900380)
+    assert creator("DELETE", f"{PUBLISHER}/apis/{api_id}/revisions/{second['id']}").json()["code"] == 900380
+
+
 def test_a_resources_policy_comes_from_the_api_the_operation_or_the_definition_as_apim_stores_it(client, apim):
     """APIProviderImpl.validateAndUpdateURITemplates: the API's own policy on every resource where it has one, else
     the operation's, else the default (Unlimited); a definition upload sets the policies its operations name
@@ -637,7 +675,7 @@ def test_a_resources_policy_comes_from_the_api_the_operation_or_the_definition_a
 
     def stored(api_id: str) -> dict[str, str]:
         [item] = [a for a in apim.data["apis"] if a["uuid"] == api_id]
-        return {m["urlPattern"]: m["throttlingPolicy"] for m in item["urlMappings"]}
+        return {m["urlPattern"]: m["throttlingPolicy"] for m in item["_urlMappings"]}  # as saved
 
     ip, get = API["operations"]
     api_id = client("POST", f"{PUBLISHER}/apis", json={**API, "operations": [{**ip, "throttlingPolicy": "GoldPlan"},
