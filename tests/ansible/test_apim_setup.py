@@ -382,8 +382,8 @@ def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(c
 def changed_run(converged, session, tmp_path_factory):
     """A third run, with the inventory changed: ADVANCED's first group limited to 50, FiveMegs raised to 10 MB a
     minute without burst control, PER_USER's burst control alone changed (30 a minute: what the role compares of an
-    application policy includes its burstLimit). The policies' ids before and after, by kind and name, and the run's
-    output."""
+    application policy includes its burstLimit). The policies' ids before and after, by kind and name, the run's
+    output, and its variables."""
     double, _, _, extra = converged
     changed_advanced = copy.deepcopy(ADVANCED)
     changed_advanced["condition_groups"][0]["request_count"] = 50
@@ -405,14 +405,14 @@ def changed_run(converged, session, tmp_path_factory):
     result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
                          env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:]
-    return before, policy_ids(), result.stdout
+    return before, policy_ids(), result.stdout, path
 
 
 def test_the_changed_policies_are_updated_in_place_and_nothing_else(converged, changed_run) -> None:
     """Last in this module with the next: they change the double. One update task of each kind changed, the
     policies kept their ids, and only the three changed policies were sent again (the runs before sent none)."""
     double, _, _, _ = converged
-    before, after, stdout = changed_run
+    before, after, stdout, _ = changed_run
     assert recap(stdout)["changed"] == 3, stdout[-4000:]
     assert after == before
     updates = [
@@ -459,3 +459,78 @@ def test_a_changed_application_policy_reaches_the_data_api(converged, changed_ru
     [update] = [e for _, kind, e in double.events if kind == "POLICY_UPDATE" and e["policyType"] == "APPLICATION"]
     assert (update["policyName"], update["policyId"], update["rateLimitCount"], update["rateLimitTimeUnit"]) == (
         PER_USER["name"], served["id"], 30, "min")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def api_changed_runs(converged, changed_run, session, tmp_path_factory):
+    """After the runs above (last in this module: they change the double's API), three more: (1) the inventory's API
+    changed (a new resource, another description, API keys dropped from its security scheme) while APIM holds five
+    revisions of it, four deployed nowhere, as a user clicking "Create revision" leaves them; (2) the same inventory
+    after someone deployed the first revision again by hand; (3) once more, unchanged. Their output, and the API's
+    revisions after the first."""
+    double, _, _, _ = converged
+    api_id = next(a["uuid"] for a in double.data["apis"] if a["name"] == "HttpbinAPI")
+    revisions_url = f"{double.url}{PUBLISHER}/apis/{api_id}/revisions"
+    creator = requests.Session()
+    creator.trust_env, creator.verify = False, session.verify
+    creator.headers["Authorization"] = "Bearer " + double.admin_token("apim:api_view apim:api_create apim:api_publish")
+    for _ in range(4):
+        assert creator.post(revisions_url, json={"description": "by hand"}).status_code == 201
+    variables = json.loads(changed_run[3].read_text())  # its policies as the run before left them
+    api = variables["apim_setup_api"]
+    api["description"] = "httpbin, now with /uuid."
+    api["resources"].append({"target": "/uuid", "verb": "GET", "scopes": []})
+    api["security_scheme"] = ["oauth2", "oauth_basic_auth_api_key_mandatory"]
+    path = tmp_path_factory.mktemp("api-changed") / "api-changed.json"
+    path.write_text(json.dumps(variables))
+    path.chmod(0o600)
+
+    def run() -> str:
+        result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e",
+                             f"@{path}", env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+        assert result.returncode == 0, result.stdout[-6000:]
+        return result.stdout
+
+    first = run()
+    after_first = creator.get(revisions_url).json()["list"]
+    [by_hand] = [r for r in after_first if r["displayName"] == "Revision 1"]
+    deployment = [{"name": "Default", "vhost": "api.istio-apim.local", "displayOnDevportal": True}]
+    rollback = creator.post(f"{double.url}{PUBLISHER}/apis/{api_id}/deploy-revision",
+                            params={"revisionId": by_hand["id"]}, json=deployment)  # fmt: skip
+    assert rollback.status_code == 201, rollback.text
+    return api_id, after_first, [first, run(), run()]
+
+
+def test_a_changed_api_is_updated_and_a_revision_of_it_deployed_making_room_at_apims_limit(
+    converged, api_changed_runs
+) -> None:
+    """The update, the oldest idle revision deleted, a new revision deployed: what gateways and the adapter read
+    now has /uuid and no API keys; every call matched WSO2's specs and APIM refused none."""
+    double, _, _, _ = converged
+    api_id, revisions, [first, _, _] = api_changed_runs
+    assert recap(first)["changed"] == 4, first[-4000:]
+    assert [(r["displayName"], bool(r["deploymentInfo"])) for r in revisions] == [
+        ("Revision 1", False), ("Revision 3", False), ("Revision 4", False), ("Revision 5", False),
+        ("Revision 6", True)]  # fmt: skip
+    [single] = internal(double, "apis", gatewayLabel="Default", apiId=api_id)
+    assert "/uuid" in {m["urlPattern"] for m in single["urlMappings"]}
+    assert single["securityScheme"].split(",") == ["oauth2", "oauth_basic_auth_api_key_mandatory"]
+    assert double.products.api_dto(next(a for a in double.data["apis"] if a["uuid"] == api_id))["description"] == (
+        "httpbin, now with /uuid.")  # fmt: skip
+    served = [s for s in double.responses if s.operation is not None]
+    assert [s for s in served if s.status >= 400] == []
+    for answer in served:
+        apim_rest.validate_served(*answer.operation, answer.status, answer.body)
+
+
+def test_a_revision_deployed_by_hand_is_replaced_by_the_declared_one_and_then_nothing_changes(
+    converged, api_changed_runs
+) -> None:
+    """The rolled-back environment serves the declared API again (no update: the API as saved already is), and a
+    run after that changes nothing."""
+    double, _, _, _ = converged
+    api_id, _, [_, second, third] = api_changed_runs
+    assert recap(second)["changed"] == 3, second[-4000:]  # room made, a revision created and deployed
+    assert recap(third)["changed"] == 0, third[-4000:]
+    [single] = internal(double, "apis", gatewayLabel="Default", apiId=api_id)
+    assert "/uuid" in {m["urlPattern"] for m in single["urlMappings"]}
