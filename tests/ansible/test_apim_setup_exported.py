@@ -25,6 +25,7 @@ from harness.helpers import ROOT, eventually, run_ansible, tool
 # The httpbin chart's values as inventories/dev/group_vars/all/adapter.yml sets them (test_rendered.py checks that
 # those give the API apim_setup would have created).
 TIERS = ["Gold", "Silver", "Bronze", "Unlimited", "Tiny"]
+SECURITY_SCHEME = ["oauth2", "oauth_basic_auth_api_key_mandatory", "api_key"]
 # One resource on an advanced policy the role creates (apim_setup_advanced_policies), named in the document.
 LIMITED = "/status/{status_code}"
 GOLD = {"request_count": 100, "unit_time": 1, "time_unit": "min",
@@ -32,7 +33,7 @@ GOLD = {"request_count": 100, "unit_time": 1, "time_unit": "min",
 ADVANCED = {"name": "GoldPlanHeader", "request_count": 1000, "unit_time": 1, "time_unit": "min",
             "condition_groups": [GOLD]}  # fmt: skip
 HTTPBIN_VALUES = {"virtualService": {"enabled": False},
-                  "apimExport": {"enabled": True, "tiers": TIERS,
+                  "apimExport": {"enabled": True, "tiers": TIERS, "securityScheme": SECURITY_SCHEME,
                                  "resourcePolicies": {f"GET {LIMITED}": ADVANCED["name"]}}}  # fmt: skip
 
 
@@ -112,4 +113,9 @@ def test_apim_setup_subscribes_to_the_api_exported_from_the_service(converged) -
                      if s["apiUUID"] == api["uuid"]}  # fmt: skip
     apps = {a["name"]: a["uuid"] for a in double.data["applications"]}
     assert subscriptions == {(apps["SubscribedApp"], "Gold"), (apps["ThrottledApp"], "Tiny")}
+    # The exported API takes API keys (apimExport.securityScheme), and the role generated the secured flow's one.
+    [single] = double.data_api("apis", gatewayLabel="Default", apiId=api["uuid"]).json()["list"]
+    assert single["securityScheme"].split(",") == SECURITY_SCHEME
+    generated = [r for r in double.responses if r.operation and r.operation[1].endswith("/api-keys/{keyType}/generate")]
+    assert [r.status for r in generated] == [200]
     assert not [s for s in double.responses if s.operation and s.status >= 400]

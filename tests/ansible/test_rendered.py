@@ -334,6 +334,7 @@ def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: d
     assert annotations["apim.istio-apim.io/version"] == api["version"]
     assert annotations["apim.istio-apim.io/context"] == api["context"]
     assert annotations["apim.istio-apim.io/tiers"].split(",") == api["policies"]
+    assert annotations["apim.istio-apim.io/security-scheme"].split(",") == api["securityScheme"]
     document = yaml.safe_load(objects[("ConfigMap", "httpbin-openapi")]["data"]["openapi.yaml"])
     # The same resources, scopes and resource policies (APIM's default where the document names none).
     exported = {(verb.upper(), path, tuple(op["security"][0]["default"]), op.get("x-throttling-tier", "Unlimited"))

@@ -1,5 +1,7 @@
 """What the httpbin chart renders: the backend and the Istio routing the secured flow relies on."""
 
+import json
+
 import yaml
 from chart_helpers import CHARTS, find, kinds, render, template
 
@@ -139,6 +141,28 @@ def test_reference_grant_lets_mesh_syncs_http_routes_reach_the_service():
     assert grant["spec"]["to"] == [
         {"group": "", "kind": "Service", "name": find(rendered, "Service")["metadata"]["name"]}
     ]
+
+
+def test_the_security_scheme_reaches_mesh_sync_as_it_reads_it():
+    """`apimExport.securityScheme` becomes the Service's security-scheme annotation, which mesh-sync's own parser
+    reads back as the list (none when empty: APIM's stays); the schema allows exactly the values mesh-sync takes."""
+    from apim_adapter.meshsync import export
+
+    scheme = ["oauth2", "api_key", "oauth_basic_auth_api_key_mandatory"]
+
+    def annotations(values: dict) -> dict:
+        rendered = objects(values={"apimExport": {"enabled": True, **values}})
+        return find(rendered, "Service")["metadata"]["annotations"]
+
+    assert export.PREFIX + "security-scheme" not in annotations({})
+    read = annotations({"securityScheme": scheme})
+    service = export.Service("httpbin", "httpbin", read, (export.Port("http", 80),))
+    assert export.spec(service, export.Settings("Default")).security_scheme == tuple(scheme)
+    schema = json.loads((CHARTS / "httpbin" / "values.schema.json").read_text())
+    allowed = schema["properties"]["apimExport"]["properties"]["securityScheme"]["items"]["enum"]
+    assert set(allowed) == export.SECURITY_SCHEMES
+    refused = template(CHART, values={"apimExport": {"enabled": True, "securityScheme": ["apikey"]}}, check=False)
+    assert refused.returncode != 0
 
 
 def test_a_resources_advanced_policy_is_written_where_apim_reads_it():

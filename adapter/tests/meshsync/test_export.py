@@ -94,6 +94,8 @@ def test_a_port_by_number_and_app_protocol() -> None:
         (with_(openapi_url="/openapi.json"), None, "exactly one is required"),
         ({k: v for k, v in ANNOTATIONS.items() if "openapi" not in k}, None, "exactly one is required"),
         (with_(openapi_configmap="Bad_Name"), None, "is not <configmap name>"),
+        (with_(security_scheme="oauth2,apikey"), None, "security-scheme: 'apikey' is not one of api_key, basic_auth"),
+        (with_(security_scheme="oauth_basic_auth_api_key_mandatory"), None, "security-scheme: names none of api_key"),
         ({**{k: v for k, v in ANNOTATIONS.items() if "openapi" not in k}, PREFIX + "openapi-url": "http://x/o"}, None,
          "a path on the Service"),
     ],
@@ -206,6 +208,7 @@ def test_a_new_document_updates_the_definition_then_the_api_then_deploys() -> No
         (with_(tiers="Gold"), "tiers"),
         (with_(visibility="PRIVATE"), "visibility"),
         (with_(default_version="false"), "default version"),
+        (with_(security_scheme="oauth2,api_key,oauth_basic_auth_api_key_mandatory"), "security scheme"),
     ],
 )
 def test_a_changed_annotation_updates_and_deploys(annotations, changed) -> None:
@@ -214,6 +217,22 @@ def test_a_changed_annotation_updates_and_deploys(annotations, changed) -> None:
     plan = plan_export(want, text, digest, apim_api(), ["Default"], SETTINGS)
     assert [s.op for s in plan.steps] == ["update", "revise"]
     assert plan.changes[0] == f"{changed} updated"
+
+
+def test_a_security_scheme_is_apims_to_keep_until_the_service_names_one() -> None:
+    """Without the annotation the scheme is not ours (APIM's default, or one set in the Publisher, stays); with it,
+    it is sent on creation and on update, compared as a set, and taken back from an edit in the Publisher."""
+    text, digest = definition(DOC)
+    assert "securityScheme" not in create_body(spec(service(), SETTINGS), digest, text)
+    edited = apim_api(securityScheme=["basic_auth"])
+    assert plan_export(spec(service(), SETTINGS), text, digest, edited, ["Default"], SETTINGS).steps == []
+    want = spec(service(with_(security_scheme=" api_key, oauth2 ,api_key")), SETTINGS)
+    assert want.security_scheme == ("api_key", "oauth2")
+    assert create_body(want, digest, text)["securityScheme"] == ["api_key", "oauth2"]
+    assert plan_export(want, text, digest, apim_api(want, securityScheme=["oauth2", "api_key"]), ["Default"],
+                       SETTINGS).steps == []  # fmt: skip
+    plan = plan_export(want, text, digest, edited, ["Default"], SETTINGS)
+    assert ([s.op for s in plan.steps], plan.changes[0]) == (["update", "revise"], "security scheme updated")
 
 
 def test_an_endpoint_edited_in_the_publisher_is_taken_back() -> None:

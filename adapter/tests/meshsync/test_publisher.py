@@ -46,12 +46,16 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def export(client: Publisher, version: str = "1.0.0") -> str:
-    want = spec(Service("shop", "orders", {**ANNOTATIONS, "apim.istio-apim.io/version": version},
-                        (Port("http", 80),)), SETTINGS)  # fmt: skip
+async def export(client: Publisher, version: str = "1.0.0", existing: str | None = None, **more: str) -> str:
+    """Export the Service (with `more` annotations), planned against the API `existing` names as APIM holds it."""
+    annotations = {**ANNOTATIONS, "apim.istio-apim.io/version": version,
+                   **{f"apim.istio-apim.io/{k.replace('_', '-')}": v for k, v in more.items()}}  # fmt: skip
+    want = spec(Service("shop", "orders", annotations, (Port("http", 80),)), SETTINGS)
     text, digest = definition(DOC)
     try:
-        return await client.apply(plan_export(want, text, digest, None, [], SETTINGS), "Default", "localhost", 5)
+        held = await client.api(existing) if existing else None
+        deployed = await client.deployed_to(existing) if existing else []
+        return await client.apply(plan_export(want, text, digest, held, deployed, SETTINGS), "Default", "localhost", 5)
     finally:
         await client.close()
 
@@ -62,6 +66,24 @@ def test_a_plan_creates_deploys_and_publishes_with_a_registered_client(apim: Api
     assert (api["status"], api["_gatewayLabels"], len(api["_revisions"])) == ("PUBLISHED", ["Default"], 1)
     assert not [s for s in apim.responses if s.status >= 400]
     assert len(apim.products.tokens) == 1  # one token for every call of the plan
+
+
+def test_a_security_scheme_named_on_the_service_reaches_what_the_adapter_reads(apim: ApimDouble, tmp_path) -> None:
+    """The scheme goes in with the API, and a changed one with an update and a revision; the internal data API's
+    single-API answer (what the adapter reads with apiKeys on) carries it, as APIM stores it."""
+    scheme = "oauth2,api_key,oauth_basic_auth_api_key_mandatory"
+    api_id = run(export(publisher(apim, tmp_path), security_scheme=scheme))
+
+    def served() -> str:
+        answer = apim.data_api("apis", gatewayLabel="Default", apiId=api_id)
+        return answer.json()["list"][0]["securityScheme"]
+
+    assert served() == scheme
+    assert run(export(publisher(apim, tmp_path), existing=api_id, security_scheme="api_key")) == api_id
+    assert served() == "api_key"
+    [api] = [a for a in apim.data["apis"] if a["uuid"] == api_id]
+    assert len(api["_revisions"]) == 2
+    assert not [s for s in apim.responses if s.status >= 400]
 
 
 def test_at_the_revision_limit_the_oldest_idle_revision_makes_room(apim: ApimDouble, tmp_path: Path) -> None:

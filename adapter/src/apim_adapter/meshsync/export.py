@@ -8,7 +8,8 @@ APIM's (a context taken by another API, a tier that does not exist): its refusal
 error.
 
 What is compared, so that a pass over an unchanged Service makes no call that writes: the tiers (`policies`),
-`visibility`, `isDefaultVersion`, the production and sandbox endpoint and our properties, among them the SHA-256
+`visibility`, `isDefaultVersion`, the security scheme where the Service names one, the production and sandbox
+endpoint and our properties, among them the SHA-256
 of the OpenAPI document as we read it (APIM rewrites the stored definition with its `x-wso2-*` extensions, so the
 stored copy can never be compared with ours). A new revision is deployed only when one of these changed or the
 gateway environment has no deployment of the API; the API is published only from CREATED or PROTOTYPED.
@@ -42,6 +43,11 @@ _CONTEXT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
+# API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers). The ones
+# that let a caller in: a scheme must name one of them.
+AUTHENTICATING_SCHEMES = frozenset({"oauth2", "api_key", "basic_auth", "mutualssl"})
+SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {"oauth_basic_auth_api_key_mandatory", "mutualssl_mandatory"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class Spec:
     default_version: bool
     endpoint: str
     source: FromConfigMap | FromUrl
+    security_scheme: tuple[str, ...] | None = None  # None: the Service names none, and APIM's stays as it is
 
 
 class Invalid(ValueError):
@@ -148,6 +155,7 @@ def spec(service: Service, settings: Settings) -> Spec:
     visibility = a.get(PREFIX + "visibility", settings.visibility).upper()
     if visibility not in ("PUBLIC", "PRIVATE"):
         raise Invalid(f"{PREFIX}visibility: must be PUBLIC or PRIVATE, got {visibility!r}")
+    security_scheme = _security_scheme(a.get(PREFIX + "security-scheme"))
     port = _port(service, a.get(PREFIX + "port"))
     tls = (port.app_protocol or "").lower() == "https" or port.name == "https" or port.name.startswith("https-")
     host = f"{service.name}.{service.namespace}.svc.{settings.cluster_domain}"
@@ -168,7 +176,21 @@ def spec(service: Service, settings: Settings) -> Spec:
             raise Invalid(f"{PREFIX}openapi-url: a path on the Service (e.g. /openapi.json), got {url!r}")
         source = FromUrl(endpoint + path)
     return Spec(service.key, name, version, context, tiers, visibility, _flag(a, "default-version", True),
-                endpoint, source)  # fmt: skip
+                endpoint, source, security_scheme)  # fmt: skip
+
+
+def _security_scheme(raw: str | None) -> tuple[str, ...] | None:
+    """The API's securityScheme, in the Publisher's own words (`oauth2,api_key,oauth_basic_auth_api_key_mandatory`
+    takes OAuth2 tokens and API keys), or None when the annotation is absent."""
+    if raw is None:
+        return None
+    schemes = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
+    unknown = [s for s in schemes if s not in SECURITY_SCHEMES]
+    if unknown:
+        raise Invalid(f"{PREFIX}security-scheme: {unknown[0]!r} is not one of {', '.join(sorted(SECURITY_SCHEMES))}")
+    if not AUTHENTICATING_SCHEMES.intersection(schemes):
+        raise Invalid(f"{PREFIX}security-scheme: names none of {', '.join(sorted(AUTHENTICATING_SCHEMES))}")
+    return schemes
 
 
 def definition(text: str | bytes) -> tuple[str, str]:
@@ -217,12 +239,15 @@ def owner(api: Mapping[str, Any]) -> str | None:
 def managed_fields(want: Spec) -> dict[str, Any]:
     """The API fields this direction owns; everything else an operator sets in the Publisher stays."""
     url = {"url": want.endpoint}
-    return {
+    fields: dict[str, Any] = {
         "policies": list(want.tiers),
         "visibility": want.visibility,
         "isDefaultVersion": want.default_version,
         "endpointConfig": {"endpoint_type": "http", "production_endpoints": url, "sandbox_endpoints": url},
     }
+    if want.security_scheme is not None:
+        fields["securityScheme"] = list(want.security_scheme)
+    return fields
 
 
 def _properties_list(api: Mapping[str, Any], ours: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -323,6 +348,8 @@ def differences(api: Mapping[str, Any], want: Spec, digest: str) -> list[str]:
         out.append("visibility")
     if bool(api.get("isDefaultVersion")) != want.default_version:
         out.append("default version")
+    if want.security_scheme is not None and sorted(api.get("securityScheme") or []) != sorted(want.security_scheme):
+        out.append("security scheme")
     endpoints = api.get("endpointConfig") or {}
     production = (endpoints.get("production_endpoints") or {}) if isinstance(endpoints, dict) else {}
     sandbox = (endpoints.get("sandbox_endpoints") or {}) if isinstance(endpoints, dict) else {}
