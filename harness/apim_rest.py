@@ -704,9 +704,10 @@ class ProductApis:
         return {**revision, "apiInfo": {"id": item["uuid"]}, "deploymentInfo": copy.deepcopy(deployments)}
 
     async def create_revision(self, call: Call) -> tuple[int, Any]:
-        """createAPIRevision: at most five revisions per API (APIConstants.REVISION_LIMIT → 400 900351), numbered
-        "Revision N" from 1."""
+        """createAPIRevision: permitted on a published API as an update is (validateAPIOperationsPerLC); at most five
+        revisions per API (APIConstants.REVISION_LIMIT → 400 900351), numbered "Revision N" from 1."""
         item = self._api(call.params["apiId"])
+        _check_update_permitted(call, item)
         if len(item["_revisions"]) >= 5:
             raise Fault(400, 900351, "Can not create API Revision ", "Maximum number of revisions per API has reached.")
         number = max((r["_number"] for r in item["_revisions"]), default=0) + 1

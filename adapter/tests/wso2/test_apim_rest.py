@@ -665,6 +665,7 @@ def test_gateways_see_an_update_once_a_revision_of_it_is_deployed(client, apim, 
     forbidden = creator("PUT", f"{PUBLISHER}/apis/{api_id}", json=api)
     assert (forbidden.status_code, forbidden.json()["code"]) == (403, 900380)
     assert creator("DELETE", f"{PUBLISHER}/apis/{api_id}/revisions/{second['id']}").json()["code"] == 900380
+    assert creator("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={}).json()["code"] == 900380
 
 
 def test_a_resources_policy_comes_from_the_api_the_operation_or_the_definition_as_apim_stores_it(client, apim):

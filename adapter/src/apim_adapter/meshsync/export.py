@@ -9,10 +9,10 @@ error.
 
 What is compared, so that a pass over an unchanged Service makes no call that writes: the tiers (`policies`),
 `visibility`, `isDefaultVersion`, the security scheme where the Service names one, the production and sandbox
-endpoint and our properties, among them the SHA-256
-of the OpenAPI document as we read it (APIM rewrites the stored definition with its `x-wso2-*` extensions, so the
-stored copy can never be compared with ours). A new revision is deployed only when one of these changed or the
-gateway environment has no deployment of the API; the API is published only from CREATED or PROTOTYPED.
+endpoint and our properties, among them the SHA-256 of the OpenAPI document as we read it (APIM rewrites the stored
+definition with its `x-wso2-*` extensions, so the stored copy can never be compared with ours). A new revision is
+deployed only when one of these changed or the gateway environment has no deployment of the API; the API is
+published only from CREATED or PROTOTYPED.
 """
 
 from __future__ import annotations
