@@ -108,6 +108,14 @@ def published(apim: ApimDouble, version: str = "1.0.0", name: str = "httpbin") -
     return api if deployed and api["status"] == "PUBLISHED" else None
 
 
+def deployed_revision(apim: ApimDouble, revisions: int) -> dict[str, Any] | None:
+    """The published API once it has that many revisions and the last is the one deployed."""
+    api = published(apim)
+    if api is None or len(api["_revisions"]) != revisions:
+        return None
+    return api if api["_deployments"][0]["revisionUuid"] == api["_revisions"][-1]["id"] else None
+
+
 def writes(apim: ApimDouble) -> list[str]:
     """The Publisher API calls that changed something, in order."""
     return [s.endpoint for s in list(apim.responses) if s.operation and s.operation[0] == "publisher"
@@ -189,10 +197,23 @@ def test_a_new_document_updates_the_api_and_deploys_a_new_revision(
     document = json.loads(json.dumps(OPENAPI))
     document["paths"]["/ip"] = {"get": {"responses": {"200": {"description": "OK"}}}}
     cluster.apply([openapi_configmap("httpbin-openapi", document)])
-    api = wait_until(lambda: (a := published(apim)) and len(a["_revisions"]) == 2 and a, "a second revision")
+    api = wait_until(lambda: deployed_revision(apim, 2), "a second revision, deployed")
+    # What gateways read: the deployed revision's resources.
     assert ("GET", "/ip") in {(m["httpMethod"], m["urlPattern"]) for m in api["urlMappings"]}
-    assert api["_deployments"][0]["revisionUuid"] == api["_revisions"][-1]["id"]
     assert "/apis/{apiId}/swagger" in " ".join(writes(apim))
+
+
+def test_a_security_scheme_annotation_reaches_what_the_adapter_reads(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    """APIM's API keys on an exported API: the Service names the scheme, mesh-sync updates the API and deploys it,
+    and the internal data API's single-API answer (read by the adapter with apiKeys on) carries it."""
+    scheme = "oauth2,api_key,oauth_basic_auth_api_key_mandatory"
+    cluster.apply([service("httpbin", exposed(**{"security-scheme": scheme}))])
+    api = wait_until(lambda: deployed_revision(apim, 3), "a third revision, deployed")
+    with inside(cluster.netns):
+        [single] = apim.data_api("apis", gatewayLabel="Default", apiId=api["uuid"]).json()["list"]
+    assert single["securityScheme"] == scheme
 
 
 def test_a_bad_annotation_is_a_warning_event_and_the_api_stays(
