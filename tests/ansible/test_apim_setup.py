@@ -151,14 +151,19 @@ def test_every_request_and_answer_matched_wso2s_specs(converged) -> None:
         apim_rest.validate_served(*answer.operation, answer.status, answer.body)
 
 
-@pytest.fixture(scope="module")
-def session(converged) -> requests.Session:
-    double, ca, _, _ = converged
+def product_session(double: ApimDouble, ca, scopes: str) -> requests.Session:
+    """A session on the double's product APIs with an admin token of those scopes."""
     out = requests.Session()
     out.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
     out.verify = str(ca)
-    out.headers["Authorization"] = "Bearer " + double.admin_token("apim:api_view apim:subscribe apim:admin")
+    out.headers["Authorization"] = "Bearer " + double.admin_token(scopes)
     return out
+
+
+@pytest.fixture(scope="module")
+def session(converged) -> requests.Session:
+    double, ca, _, _ = converged
+    return product_session(double, ca, "apim:api_view apim:subscribe apim:admin")
 
 
 def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged, session) -> None:
@@ -462,18 +467,16 @@ def test_a_changed_application_policy_reaches_the_data_api(converged, changed_ru
 
 
 @pytest.fixture(scope="module")
-def api_changed_runs(converged, changed_run, session, tmp_path_factory):
+def api_changed_runs(converged, changed_run, tmp_path_factory):
     """After the runs above (last in this module: they change the double's API), three more: (1) the inventory's API
     changed (a new resource, another description, API keys dropped from its security scheme) while APIM holds five
     revisions of it, four deployed nowhere, as a user clicking "Create revision" leaves them; (2) the same inventory
     after someone deployed the first revision again by hand; (3) once more, unchanged. Their output, and the API's
     revisions after the first."""
-    double, _, _, _ = converged
+    double, ca, _, _ = converged
     api_id = next(a["uuid"] for a in double.data["apis"] if a["name"] == "HttpbinAPI")
     revisions_url = f"{double.url}{PUBLISHER}/apis/{api_id}/revisions"
-    creator = requests.Session()
-    creator.trust_env, creator.verify = False, session.verify
-    creator.headers["Authorization"] = "Bearer " + double.admin_token("apim:api_view apim:api_create apim:api_publish")
+    creator = product_session(double, ca, "apim:api_view apim:api_create apim:api_publish")
     for _ in range(4):
         assert creator.post(revisions_url, json={"description": "by hand"}).status_code == 201
     variables = json.loads(changed_run[3].read_text())  # its policies as the run before left them

@@ -18,7 +18,12 @@ from .conditions import ConditionGroup
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
-OAUTH2, API_KEY = "oauth2", "api_key"  # APIConstants.API_SECURITY_OAUTH2, API_SECURITY_API_KEY
+# The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
+# API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers); the
+# authenticating ones let a caller in.
+OAUTH2, API_KEY = "oauth2", "api_key"
+AUTHENTICATING_SCHEMES = frozenset({OAUTH2, API_KEY, "basic_auth", "mutualssl"})
+SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {"oauth_basic_auth_api_key_mandatory", "mutualssl_mandatory"}
 SUBSCRIPTION_STATES = frozenset(
     {
         "UNBLOCKED",

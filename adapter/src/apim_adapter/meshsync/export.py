@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from ..catalog import AUTHENTICATING_SCHEMES, SECURITY_SCHEMES  # a scheme must name an authenticating one
+
 PREFIX = "apim.istio-apim.io/"
 EXPOSE = PREFIX + "expose"
 PROPERTY_OWNER = "istio-apim-service"
@@ -43,11 +45,6 @@ _CONTEXT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-# The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
-# API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers). The ones
-# that let a caller in: a scheme must name one of them.
-AUTHENTICATING_SCHEMES = frozenset({"oauth2", "api_key", "basic_auth", "mutualssl"})
-SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {"oauth_basic_auth_api_key_mandatory", "mutualssl_mandatory"}
 
 
 @dataclass(frozen=True)
