@@ -218,6 +218,8 @@ class ApimDouble:
         self.responses: list[Served] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.nothing_deployed_as_404 = False
+        # API UUIDs whose stored revision artifact cannot be read: generating a runtime artifact that holds one fails.
+        self.unreadable_artifacts: set[str] = set()
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -364,8 +366,11 @@ class ApimDouble:
         """RetrieveRuntimeArtifactsApiServiceImpl → RuntimeArtifactGeneratorUtil.generateRuntimeArtifact: the
         revisions deployed to the labels (`gatewayLabel` is Base64 of `|`-joined labels; plain text matches
         nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`.
-        An API's artifact comes from its `_endpointConfig` and `_revision` (`_gatewayLabels` as for /apis), its
-        per-environment overrides from `_envProperties` (environment → configs).
+        An API's artifact comes from its `_endpointConfig`, `_revision` and `_deployedClientCertificates`
+        (`_gatewayLabels` as for /apis), its per-environment overrides from `_envProperties` (environment →
+        configs). An API in `unreadable_artifacts` fails the whole answer: MicroGatewayArtifactGenerator
+        .generateGatewayArtifact rethrows an IOException as APIManagementException ("Error while Generating API
+        artifact"), which the internal service answers 500.
         A `type` with no artifact generator is APIManagementException GATEWAY_TYPE_NOT_FOUND: 404, code 900903
         (RuntimeArtifactGeneratorUtil, ExceptionCodes). Other carbon-apimgt lines answer nothing deployed with
         NO_API_ARTIFACT_FOUND (404, 900910) instead of the empty list: `nothing_deployed_as_404` plays them."""
@@ -381,6 +386,8 @@ class ApimDouble:
             environments = [label for label in api.get("_gatewayLabels", ["Default"]) if label in labels]
             if not environments or (api_id and api["uuid"] != api_id):
                 continue
+            if api["uuid"] in self.unreadable_artifacts:
+                return _fault(Fault(500, 500, "Internal server error", "Error while Generating API artifact"))
             api_file = f"{api['uuid']}-{api.get('_revision', 'revision-1')}.zip"
             dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
                    "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
@@ -388,6 +395,7 @@ class ApimDouble:
             inner = io.BytesIO()
             with zipfile.ZipFile(inner, "w") as z:
                 z.writestr(f"{api['name']}-{api['version']}/api.json", json.dumps({"type": "api", "data": dto}))
+                _write_client_certificates(z, api, self.username)
             files[api_file] = inner.getvalue()
             envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]
             deployments.append({"apiFile": api_file, "environments": envs})
@@ -622,6 +630,32 @@ class ApimDouble:
             if self._amqp is None or not self._amqp.is_open:
                 self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
             self._amqp.channel().basic_publish("amq.topic", topic, body)
+
+
+def _write_client_certificates(project: zipfile.ZipFile, api: dict[str, Any], provider: str) -> None:
+    """The deployed revision's client certificates in its API project, as carbon-apimgt `rest.api.publisher.v1.common
+    /.../mappings/ExportUtils.java` addClientCertificatesToArchive writes them when the revision is exported: per key
+    type with certificates (PRODUCTION, then SANDBOX), `<Name>-<version>/Client-certificates/<KEYTYPE>/` holds
+    `<alias>.crt` = BEGIN CERTIFICATE, the stored column (the Base64 of the uploaded file), END CERTIFICATE, joined
+    by line separators (getClientCertificateContentAndMetaData), and `client_certificates.json` as
+    CommonUtil.writeDtoToFile writes it: `{"type": "client_certificates", "version": "v4.5.0"
+    (ImportExportConstants.APIM_VERSION), "data": [...]}`, each item a ClientCertificateDTO in pretty Gson (null
+    fields left out: no `uniqueId`) with `certificate` set to the file name and `apiIdentifier` the
+    APIIdentifier(provider, name, version, uuid) of ApiMgtDAO.getAPIIdentifierFromUUID (its int `id` 0)."""
+    root = f"{api['name']}-{api['version']}/Client-certificates"
+    rows = api.get("_deployedClientCertificates", [])
+    identifier = {"providerName": api.get("provider", provider), "apiName": api["name"], "version": api["version"],
+                  "uuid": api["uuid"], "id": 0}  # fmt: skip
+    for key_type in ("PRODUCTION", "SANDBOX"):
+        data = []
+        for row in (r for r in rows if r["keyType"] == key_type):
+            pem = "\n".join(("-----BEGIN CERTIFICATE-----", row["certificate"], "-----END CERTIFICATE-----"))
+            project.writestr(f"{root}/{key_type}/{row['alias']}.crt", pem)
+            data.append({"alias": row["alias"], "certificate": f"{row['alias']}.crt", "tierName": row["tierName"],
+                         "apiIdentifier": identifier})  # fmt: skip
+        if data:
+            document = {"type": "client_certificates", "version": "v4.5.0", "data": data}
+            project.writestr(f"{root}/{key_type}/client_certificates.json", json.dumps(document, indent=2))
 
 
 def _fault(fault: Fault) -> web.Response:

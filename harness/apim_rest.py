@@ -6,13 +6,14 @@ each quirk names the upstream file it comes from.
 One model of state: everything lives in the double's `data`, the lists the internal data API serves. An API the
 Publisher API creates is an `apis` item in the internal data API's shape plus private fields (`_`-prefixed, which
 the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resources as stored, which the Publisher
-answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`. What a gateway
-reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
-SubscriptionValidationSQLConstants selects AM_API_URL_MAPPING rows by the deployed REVISION_UUID) and
-`_endpointConfig` change when a revision is deployed. Applications, subscriptions, key mappings, subscription
-policies and key managers are items of their lists in the same way. Only the OAuth clients of DCR and the access
-tokens (stored as SHA-256 digests, never raw) live here, as they live in APIM's identity component rather than in
-its catalog.
+answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`,
+`_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API) and `_deployedClientCertificates`.
+What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
+SubscriptionValidationSQLConstants selects AM_API_URL_MAPPING rows by the deployed REVISION_UUID),
+`_endpointConfig` and `_deployedClientCertificates` (the runtime artifact is the revision's export) change when a
+revision is deployed. Applications, subscriptions, key mappings, subscription policies and key managers are items
+of their lists in the same way. Only the OAuth clients of DCR and the access tokens (stored as SHA-256 digests,
+never raw) live here, as they live in APIM's identity component rather than in its catalog.
 
 Every request body is validated against the operation's schema (harness/wso2_specs.py) before anything else, and
 every answer is kept in the double's `responses` with its operation, so that tests validate it against the spec.
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from cryptography import x509
 
 from . import wso2_specs
 
@@ -75,7 +77,16 @@ IMPL_ANSWERS = {
         "type": "array",
         "items": {"$ref": "#/components/schemas/APIRevisionDeployment"},
     },
+    # addAPIClientCertificateOfGivenKeyType answers Response.created(...) with a ClientCertMetadataDTO; the spec
+    # declares 200.
+    ("publisher", "/apis/{apiId}/client-certificates", "post", 201): {
+        "$ref": "#/components/schemas/ClientCertMetadata"
+    },
+    ("publisher", "/apis/{apiId}/client-certs/{keyType}", "post", 201): {
+        "$ref": "#/components/schemas/ClientCertMetadata"
+    },
 }
+KEY_TYPES = ("PRODUCTION", "SANDBOX")  # APIConstants.API_KEY_TYPE_PRODUCTION / _SANDBOX
 
 
 class Fault(Exception):
@@ -196,6 +207,10 @@ class ProductApis:
             ("publisher", "delete", "/apis/{apiId}/revisions/{revisionId}"): self.delete_revision,
             ("publisher", "post", "/apis/{apiId}/deploy-revision"): self.deploy_revision,
             ("publisher", "get", "/apis/{apiId}/deployments"): self.list_deployments,
+            ("publisher", "get", "/apis/{apiId}/client-certificates"): self.list_client_certificates,
+            ("publisher", "post", "/apis/{apiId}/client-certificates"): self.add_client_certificate,
+            ("publisher", "get", "/apis/{apiId}/client-certs/{keyType}"): self.list_client_certificates,
+            ("publisher", "post", "/apis/{apiId}/client-certs/{keyType}"): self.add_client_certificate,
             ("publisher", "post", "/apis/change-lifecycle"): self.change_lifecycle,
             ("admin", "get", "/key-managers"): self.list_key_managers,
             ("admin", "post", "/key-managers"): self.create_key_manager,
@@ -598,6 +613,7 @@ class ProductApis:
             "_revisions": [],
             "_deployments": [],
             "_gatewayLabels": [],
+            "_clientCertificates": [],
             "_endpointConfig": body.get("endpointConfig", {}),
             "_swagger": _swagger(body),
         }
@@ -719,6 +735,10 @@ class ProductApis:
             "_number": number,
             "_snapshot": copy.deepcopy(item["_publisher"]),
             "_urlMappings": copy.deepcopy(item["_urlMappings"]),
+            # ApiMgtDAO.addAPIRevision copies the current API's AM_API_CLIENT_CERTIFICATE rows of each key type
+            # (GET_CLIENT_CERTIFICATES_OF_KEY_TYPE, REMOVED false) under the revision's REVISION_UUID, and
+            # APIProviderImpl.addAPIRevision then exports the revision's artifact with those certificates.
+            "_clientCertificates": copy.deepcopy(item.get("_clientCertificates", [])),
         }
         item["_revisions"].append(revision)
         return 201, self._public_revision(self._revision_dto(item, revision))
@@ -791,6 +811,7 @@ class ProductApis:
         item["_revision"] = f"revision-{revision['_number']}"
         item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
         item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
+        item["_deployedClientCertificates"] = copy.deepcopy(revision["_clientCertificates"])
         # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
         # never sets the base Event's tenantId, so Gson writes the int's default 0.
         event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
@@ -802,6 +823,92 @@ class ProductApis:
     async def list_deployments(self, call: Call) -> tuple[int, Any]:
         """getAPIRevisionDeployments: a bare list (see IMPL_ANSWERS)."""
         return 200, copy.deepcopy(self._api(call.params["apiId"])["_deployments"])
+
+    async def add_client_certificate(self, call: Call) -> tuple[int, Any]:
+        """addAPIClientCertificate (deprecated, always PRODUCTION) / addAPIClientCertificateOfGivenKeyType
+        (ApisApiServiceImpl), multipart `certificate` (a file), `alias`, `tier`, in the impl's order: the key type
+        must be PRODUCTION or SANDBOX in any case (validateKeyType: 400); an empty alias or a part without a file
+        name is 400; an unknown API (validateAPIExistence) and an API its lifecycle state keeps from changing
+        (validateAPIOperationsPerLC, `_check_update_permitted`) throw APIManagementExceptions that the impl's
+        catch-all answers as an internal error (500), not 404 or 403; the tier is not checked. The file is stored
+        Base64-encoded as uploaded (CertificateRestApiUtils.generateEncodedCertificate), DER or PEM alike;
+        CertificateManagerImpl.addClientCertificate → CertificateMgtUtils.validateCertificate: bytes Java's
+        CertificateFactory cannot read are INTERNAL_SERVER_ERROR (500), an expired certificate 400; then an alias
+        already used for the key type anywhere in the tenant (CertificateMgtDAO.checkWhetherAliasExist) is 409.
+        The row is the current API's (AM_API_CLIENT_CERTIFICATE, REVISION_UUID 'Current API', KEY_TYPE
+        upper-cased): gateways see it once a revision made after it is deployed. 201 with ClientCertMetadataDTO
+        (alias, the API's UUID, tier). No event is published (APIProviderImpl.addClientCertificate sends none).
+        APIM's gateway trust store (an alias `<alias>_<tenantId>` already in it is a 409 too) is not modelled."""
+        key_type = call.params.get("keyType", KEY_TYPES[0])
+        _check_key_type(key_type)
+        form = await call.request.post()
+        alias, tier, upload = form.get("alias"), form.get("tier"), form.get("certificate")
+        if not isinstance(alias, str) or not alias:
+            raise Fault(400, 400, "Bad Request", "The alias and/ or apiId should not be empty")
+        if not isinstance(upload, web.FileField) or not upload.filename.strip():
+            raise Fault(
+                400, 400, "Bad Request", "Certificate addition failed. Proper Certificate file should be provided"
+            )
+        if not isinstance(tier, str):  # the spec's required part; CXF's binding of a missing one is not modelled
+            raise Fault(400, 400, "Bad Request", "tier is required")
+        item = next((a for a in self.data["apis"] if a.get("uuid") == call.params["apiId"]), None)
+        try:
+            if item is None:
+                raise not_found("API", call.params["apiId"])
+            _check_update_permitted(call, item)
+        except Fault:  # both APIManagementExceptions, which the impl's catch-all answers handleInternalServerError
+            message = f"APIManagement exception while adding the certificate to the API {call.params['apiId']} due "
+            raise Fault(500, 500, "Internal server error", message + "to an internal server error") from None
+        content = upload.file.read()
+        if not content:
+            # CERTIFICATE_NOT_FOUND matches none of the impl's branches: it returns null (204, nothing stored).
+            raise Fault(501, 501, "Not Implemented", "an empty certificate file is not modelled by the double")
+        try:
+            certificates = _uploaded_certificates(content)
+        except ValueError:
+            message = f"Internal server error while adding the client certificate to API {item['uuid']}"
+            raise Fault(500, 500, "Internal server error", message) from None
+        now = datetime.datetime.now(datetime.UTC)
+        if any(c.not_valid_after_utc <= now for c in certificates):
+            message = f"Error while adding the certificate to the API {item['uuid']}. Certificate Expired."
+            raise Fault(400, 400, "Bad Request", message)
+        stored = key_type.upper()
+        if any(r["keyType"] == stored and r["alias"] == alias for _, r in self._client_certificate_rows()):
+            raise conflict(f"The alias '{alias}' already exists in the trust store for {key_type} key type.")
+        row = {"alias": alias, "certificate": base64.b64encode(content).decode(), "tierName": tier, "keyType": stored}
+        item.setdefault("_clientCertificates", []).append(row)
+        return 201, {"alias": alias, "apiId": item["uuid"], "tier": tier}
+
+    async def list_client_certificates(self, call: Call) -> tuple[int, Any]:
+        """getAPIClientCertificates (PRODUCTION) / getAPIClientCertificatesByKeyType: the API's current certificates
+        of the key type (SELECT_CERTIFICATE_FOR_TENANT_APIID, or _ALIAS_APIID with `alias`), paged by
+        CertificateRestApiUtils.getPaginatedClientCertificates (an offset past the end starts at 0); each `apiId` is
+        APIIdentifier.toString(), `provider-name-version`. `pagination` holds the request's limit and offset and,
+        as `total`, the tenant's count of the key type (getClientCertificateCount), never next/previous. With no
+        certificate of the key type in the tenant the API is not looked up; otherwise an unknown API fails
+        getAPIbyUUID, which the impl answers as an internal error (500)."""
+        key_type = call.params.get("keyType", KEY_TYPES[0])
+        _check_key_type(key_type)
+        limit, offset = int(call.query("limit") or 25), int(call.query("offset") or 0)
+        total = sum(1 for _, r in self._client_certificate_rows() if r["keyType"] == key_type)
+        certificates: list[dict[str, Any]] = []
+        if total:
+            item = next((a for a in self.data["apis"] if a.get("uuid") == call.params["apiId"]), None)
+            if item is None:
+                raise Fault(500, 500, "Internal server error", "Error while retrieving the client certificates.")
+            alias = call.query("alias")
+            rows = [r for r in item.get("_clientCertificates", [])
+                    if r["keyType"] == key_type and (not alias or r["alias"] == alias)]  # fmt: skip
+            start = offset if offset <= len(rows) else 0
+            identifier = f"{item.get('provider', self.double.username)}-{item['name']}-{item['version']}"
+            certificates = [{"alias": r["alias"], "apiId": identifier, "tier": r["tierName"]}
+                            for r in rows[start : start + limit]]  # fmt: skip
+        return 200, {"count": len(certificates), "certificates": certificates,
+                     "pagination": {"limit": limit, "offset": offset, "total": total}}  # fmt: skip
+
+    def _client_certificate_rows(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The tenant's current AM_API_CLIENT_CERTIFICATE rows, with their API."""
+        return [(api, row) for api in self.data["apis"] for row in api.get("_clientCertificates", [])]
 
     async def change_lifecycle(self, call: Call) -> tuple[int, Any]:
         """changeAPILifecycle → PublisherCommonUtils.changeApiOrApiProductLifecycle: the action must be one of the
@@ -1436,6 +1543,20 @@ def _swagger(body: dict[str, Any]) -> str:
 # RestApiConstants: the scopes that may change a published or deprecated API (ApisApiServiceImpl
 # .validateAPIOperationsPerLC; without one of them: 403 API_UPDATE_FORBIDDEN_PER_LC).
 LIFECYCLE_UPDATE_SCOPES = frozenset({"apim:api_publish", "apim:api_import_export", "apim:api_manage", "apim:admin"})
+
+
+def _check_key_type(key_type: str) -> None:
+    """ApisApiServiceImpl.validateKeyType: PRODUCTION or SANDBOX, in any case (RestApiUtil.handleBadRequest)."""
+    if key_type.upper() not in KEY_TYPES:
+        raise Fault(400, 400, "Bad Request", "The key type is invalid. It should be either PRODUCTION or SANDBOX")
+
+
+def _uploaded_certificates(content: bytes) -> list[x509.Certificate]:
+    """The certificates of an uploaded file as Java's CertificateFactory reads them in CertificateMgtUtils
+    .validateCertificate (one after another, PEM or DER); ValueError when it reads none."""
+    if content.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificates(content)
+    return [x509.load_der_x509_certificate(content)]
 
 
 def _check_update_permitted(call: Call, item: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ ECDSA P-256 throughout (fast to generate; Kubernetes, Envoy, OpenSSL and Java al
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,3 +106,16 @@ class CertificateAuthority:
         credential.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         write_key(credential.key, key)
         return credential
+
+
+def xfcc(cert_pem: bytes, by: str = "") -> str:
+    """`x-forwarded-client-cert` as an Istio gateway's Envoy writes it for a caller presenting `cert_pem`
+    (`forward_client_cert_details: SANITIZE_SET`, `set_current_client_cert_details` subject, cert, URI and DNS:
+    envoy `source/common/http/conn_manager_utility.cc` mutateXfccRequestHeader — `By` for the gateway's own URI
+    SAN, `Hash` the SHA-256 of the DER in lower-case hex, `Cert` the URL-encoded PEM, `Subject` in RFC 2253)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    parts = [f"By={by}"] if by else []
+    parts += [f"Hash={digest}", f'Cert="{urllib.parse.quote(cert_pem.decode(), safe="")}"',
+              f'Subject="{cert.subject.rfc4514_string()}"', "URI=", "DNS="]  # fmt: skip
+    return ";".join(parts)

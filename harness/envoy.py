@@ -23,6 +23,17 @@ Read from istio/istio release-1.31 (1.31.0-rc.0):
   the peer filter state objects of a 1.24+ proxy (filterStateObjectsToLog: envoyStateToLog); Envoy puts
   every filter's dynamic metadata in each entry (`grpc_access_log_utils.cc`, extractCommonAccessLogProperties). A
   port named or declared gRPC gets an HTTP/2 cluster.
+- downstream TLS (`tls` set: a Gateway server of protocol HTTPS with `tls.mode` SIMPLE, MUTUAL or OPTIONAL_MUTUAL and
+  a `credentialName`): `pilot/pkg/networking/core/gateway.go` createGatewayHTTPFilterChainOpts puts the same
+  connection manager behind buildGatewayListenerTLSContext, which is `listener.go` BuildListenerTLSContext: ALPN
+  `h2`, `http/1.1` (util.ALPNHttp), `require_client_certificate` true for MUTUAL and false otherwise; the certificate
+  and the CA are SDS secrets named after the credential (`pilot/pkg/security/model/authentication.go`
+  ApplyCredentialSDSToServerCommonTLSContext, ConstructSdsSecretConfigForCredential, `pkg/credentials`
+  ToResourceName: `kubernetes://<credentialName>`, and `...-cacert` for `ca.crt`), the CA only for MUTUAL and
+  OPTIONAL_MUTUAL, in a combined validation context whose default part has nothing but the server's
+  `subjectAltNames`/`verifyCertificateSpki`/`verifyCertificateHash` (none here). istiod serves those secrets over
+  ADS; here they are static secrets of the same names, read from files. Not reproduced: a server's `hosts` as SNI
+  filter chain matches (one server, hosts `*`), mesh `tlsDefaults` and the server's cipher/version settings.
 Not reproduced: istiod's RBAC shadow filter and `filter_enabled_metadata`, which limit the check to requests a
 CUSTOM policy matches; here every route is checked except the health path (the policy's `notPaths`).
 """
@@ -212,6 +223,66 @@ class TierRouting:
     header: str = "x-apim-tier"
 
 
+TLS_MODES = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")  # the Gateway server `tls.mode`s the gateway terminates
+DOWNSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+
+
+@dataclass(frozen=True)
+class GatewayTls:
+    """A Gateway server's `tls`: `mode` (SIMPLE, MUTUAL, OPTIONAL_MUTUAL) and the `credentialName` Secret's
+    `tls.crt` (`cert`), `tls.key` (`key`) and `ca.crt` (`ca`, the CA client certificates must chain to; required by
+    the mutual modes, as istiod's validation requires it)."""
+
+    cert: Path
+    key: Path
+    ca: Path | None = None
+    mode: str = "MUTUAL"
+    credential_name: str = "gateway-credential"
+
+    def __post_init__(self) -> None:
+        if self.mode not in TLS_MODES:
+            raise ValueError(f"tls.mode: one of {', '.join(TLS_MODES)}, not {self.mode!r}")
+        if self.mutual and self.ca is None:
+            raise ValueError(f"tls.mode {self.mode}: needs the credential's ca.crt")
+
+    @property
+    def mutual(self) -> bool:
+        return self.mode in ("MUTUAL", "OPTIONAL_MUTUAL")
+
+    @property
+    def resource(self) -> str:
+        """The SDS resource istiod names the credential (credentials.ToResourceName)."""
+        return f"kubernetes://{self.credential_name}"
+
+    def secrets(self) -> list[dict[str, Any]]:
+        """What the gateway's SDS would serve for the credential, as static secrets of the same names."""
+        certificate = {"certificate_chain": {"filename": str(self.cert)}, "private_key": {"filename": str(self.key)}}
+        secrets: list[dict[str, Any]] = [{"name": self.resource, "tls_certificate": certificate}]
+        if self.mutual:
+            secrets.append(
+                {"name": self.resource + "-cacert", "validation_context": {"trusted_ca": {"filename": str(self.ca)}}}
+            )
+        return secrets
+
+    def transport_socket(self) -> dict[str, Any]:
+        """The listener filter chain's TLS, as BuildListenerTLSContext builds it for a credentialName."""
+        common: dict[str, Any] = {
+            "alpn_protocols": ["h2", "http/1.1"],
+            "tls_certificate_sds_secret_configs": [{"name": self.resource}],
+        }
+        if self.mutual:
+            common["combined_validation_context"] = {
+                "default_validation_context": {},
+                "validation_context_sds_secret_config": {"name": self.resource + "-cacert"},
+            }
+        context = {
+            "@type": DOWNSTREAM_TLS_TYPE,
+            "common_tls_context": common,
+            "require_client_certificate": self.mode == "MUTUAL",
+        }
+        return {"name": "envoy.transport_sockets.tls", "typed_config": context}
+
+
 @dataclass
 class Gateway:
     authz: Authz | None
@@ -223,6 +294,10 @@ class Gateway:
     concurrency: int = 1
     host: str = "127.0.0.1"  # listen address and the backends' address
     num_trusted_proxies: int = 0  # meshConfig.defaultConfig.gatewayTopology.numTrustedProxies
+    # meshConfig.defaultConfig.gatewayTopology.forwardClientCertDetails (buildGatewayConnectionManager: SANITIZE_SET
+    # unless set; the current certificate's details are always set, and Envoy writes them only with APPEND_FORWARD
+    # or SANITIZE_SET)
+    forward_client_cert_details: str = "SANITIZE_SET"
     health_path: str = "/healthz"  # answered by the gateway itself, never checked (the CUSTOM policy's notPaths)
     tier_routing: TierRouting | None = None
     ext_authz_patch: dict[str, Any] | None = None  # an EnvoyFilter MERGE into the ext_authz typed_config
@@ -231,6 +306,7 @@ class Gateway:
     tracing_port: int | None = None  # an OTLP/gRPC collector: trace every request, as meshConfig.enableTracing
     filters_before: tuple[dict[str, Any], ...] = ()  # HTTP filters ahead of ext_authz (jwt_authn, rbac)
     access_log_service: AccessLogService | None = None  # a Telemetry resource's envoyHttpAls provider
+    tls: GatewayTls | None = None  # None: a plain HTTP server (the default); else HTTPS terminated here
 
     def _route_action(self, cluster: str, rewrite: bool) -> dict[str, Any]:
         if self.upstream_port is None:
@@ -335,7 +411,7 @@ class Gateway:
             "stat_prefix": name,
             "use_remote_address": True,
             "xff_num_trusted_hops": self.num_trusted_proxies,
-            "forward_client_cert_details": "SANITIZE_SET",
+            "forward_client_cert_details": self.forward_client_cert_details,
             "set_current_client_cert_details": {"subject": True, "cert": True, "dns": True, "uri": True},
             "normalize_path": True,
             "merge_slashes": False,
@@ -361,12 +437,15 @@ class Gateway:
                     },
                 },
             }
+        chain: dict[str, Any] = {
+            "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
+        }
+        if self.tls is not None:
+            chain["transport_socket"] = self.tls.transport_socket()
         return {
             "name": name,
             "address": {"socket_address": {"address": self.host, "port_value": port}},
-            "filter_chains": [
-                {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
-            ],
+            "filter_chains": [chain],
         }
 
     def _access_logs(self, sink: dict[str, Any]) -> list[dict[str, Any]]:
@@ -397,9 +476,12 @@ class Gateway:
         als = self.access_log_service
         if als is not None:
             clusters.append(_cluster(als.cluster, als.host, [als.port], _http2({})))
+        static: dict[str, Any] = {"listeners": listeners, "clusters": clusters}
+        if self.tls is not None:
+            static["secrets"] = self.tls.secrets()
         return {
             "admin": {"address": {"socket_address": {"address": self.host, "port_value": self.admin_port}}},
-            "static_resources": {"listeners": listeners, "clusters": clusters},
+            "static_resources": static,
         }
 
     def yaml(self) -> str:
@@ -420,7 +502,7 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 def jwt_authn(issuer: str, jwks: str, **provider: Any) -> dict[str, Any]:
@@ -504,6 +586,7 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
     authz = settings.get("authz")
     tiers = settings.get("tier_routing")
     als = settings.get("access_log_service")
+    tls = settings.get("tls")
     return Gateway(
         authz=Authz(**{**authz, "ports": list(authz["ports"])}) if authz else None,
         upstream_port=settings.get("upstream_port"),
@@ -521,6 +604,7 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
         ),
         access_log_path=settings.get("access_log_path"),
         access_log_service=AccessLogService(**als) if als else None,
+        tls=GatewayTls(**{**tls, **{k: Path(tls[k]) for k in ("cert", "key", "ca") if tls.get(k)}}) if tls else None,
     )
 
 

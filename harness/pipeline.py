@@ -42,7 +42,8 @@ def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
 
 class InProcess:
     """The pipeline and the renderer over one catalog, with a clock the test moves (`now`; real time at start).
-    With `api_keys`, APIM's API keys signed by it are taken in the `apikey` header and query parameter."""
+    With `api_keys`, APIM's API keys signed by it are taken in the `apikey` header and query parameter; with
+    `mutual_tls`, client certificates as the gateway describes them in `x-forwarded-client-cert`."""
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class InProcess:
         backend_jwt=None,
         limiter=None,
         api_keys: ApiKeySigner | None = None,
+        mutual_tls: bool = False,
     ):
         self.catalog = build(doc or catalog_document())
         validator = None
@@ -62,7 +64,7 @@ class InProcess:
         places = ApiKeyPlaces("apikey", "apikey") if api_keys is not None else None
         self.pipeline = Pipeline(
             lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes,
-            api_keys=places,
+            api_keys=places, certificate_header="x-forwarded-client-cert" if mutual_tls else None,
         )  # fmt: skip
         self.renderer = Renderer(request, backend_jwt, api_keys=places)
 
@@ -79,13 +81,14 @@ class InProcess:
         return asyncio.run(self.decide(self.request(path, bearer, method, **headers)))
 
 
-def in_process_adapter(doc: dict | None = None) -> Adapter:
+def in_process_adapter(doc: dict | None = None, mutual_tls: bool = False) -> Adapter:
     """An adapter as `serve` builds it (analytics off), its key manager's keys already fetched, a catalog loaded."""
     config = parse(
         {
             "keyManagers": [{"name": KM, "issuer": ISSUER, "jwksUri": "https://is.example.com/oauth2/jwks"}],
             "controlPlane": {"type": "file", "path": "catalog.yaml"},
             "analytics": {"enabled": False},
+            "mutualTls": {"enabled": mutual_tls},
         }
     )
     a = Adapter(config)

@@ -116,6 +116,16 @@ def test_https_server_needs_a_certificate():
     assert "gateway.tls.credentialName is required" in result.stderr
 
 
+def test_the_https_server_can_ask_callers_for_certificates():
+    """What an API taking client certificates needs at the gateway (the adapter matches what it writes in XFCC)."""
+    servers = find(objects(values={"gateway": {"tls": {"enabled": True, "credentialName": "api-tls"}}}), "Gateway")
+    assert servers["spec"]["servers"][1]["tls"] == {"mode": "SIMPLE", "credentialName": "api-tls"}
+    values = {"gateway": {"tls": {"enabled": True, "credentialName": "api-tls", "mode": "MUTUAL"}}}
+    assert find(objects(values=values), "Gateway")["spec"]["servers"][1]["tls"]["mode"] == "MUTUAL"
+    values["gateway"]["tls"]["mode"] = "ISTIO_MUTUAL"  # the mesh's own certificates: no caller's to match
+    assert template(CHART, values=values, check=False).returncode != 0
+
+
 def test_request_authentication_is_optional():
     assert "RequestAuthentication" not in kinds(objects())
     rendered = objects(files=(CI / "all-enabled-values.yaml",))

@@ -94,9 +94,11 @@ class Adapter:
         self.limiter = make_limiter(config)
         signer = backend_jwt.signer_for(config)
         places = ApiKeyPlaces.of(config.api_keys)
+        certificate_header = config.mutual_tls.header.lower() if config.mutual_tls.enabled else None
         self.pipeline = Pipeline(
-            self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places
-        )
+            self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
+            certificate_header=certificate_header,
+        )  # fmt: skip
         access_log = config.analytics.access_log_service
         self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places)
         self.backend_jwks = signer.jwks if signer is not None else None
@@ -287,6 +289,8 @@ class Adapter:
         """Keep this allow for the next identical check: a JWT's, concluded on the catalog still serving."""
         if d.principal is not None and d.principal.api_key is not None:
             return  # keyed by the Authorization header, which an API key's check did not read
+        if self.pipeline.certificate_header is not None and d.api is not None and d.api.certificate_rule is not None:
+            return  # nor the client certificate, which decides on this API too
         authorization = req.headers.get("authorization")
         token = bearer(authorization, self.pipeline.max_token_bytes)
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:

@@ -7,10 +7,16 @@ replaces the old one in a single reference swap.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from . import blocking, conditions, revocation
 from .blocking import DenyPolicies
@@ -21,9 +27,11 @@ UNLIMITED = "Unlimited"
 # The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
 # API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers); the
 # authenticating ones let a caller in.
-OAUTH2, API_KEY = "oauth2", "api_key"
-AUTHENTICATING_SCHEMES = frozenset({OAUTH2, API_KEY, "basic_auth", "mutualssl"})
-SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {"oauth_basic_auth_api_key_mandatory", "mutualssl_mandatory"}
+OAUTH2, API_KEY, BASIC_AUTH, MUTUAL_SSL = "oauth2", "api_key", "basic_auth", "mutualssl"
+MUTUAL_SSL_MANDATORY, CREDENTIAL_MANDATORY = "mutualssl_mandatory", "oauth_basic_auth_api_key_mandatory"
+AUTHENTICATING_SCHEMES = frozenset({OAUTH2, API_KEY, BASIC_AUTH, MUTUAL_SSL})
+SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {CREDENTIAL_MANDATORY, MUTUAL_SSL_MANDATORY}
+KEY_TYPES = frozenset({"PRODUCTION", "SANDBOX"})
 SUBSCRIPTION_STATES = frozenset(
     {
         "UNBLOCKED",
@@ -107,6 +115,28 @@ class Resource:
         return self.auth_scheme.lower() != "none"
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """A certificate uploaded to an API in the Publisher (APIM's `ClientCertificateDTO`): whoever presents it is
+    admitted with its tier and key type."""
+
+    alias: str
+    tier: str
+    key_type: str  # PRODUCTION or SANDBOX
+    subject: str  # its subject's common name, as APIM's gateway names the caller (else the whole subject)
+    not_after: float  # its expiry (epoch seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRule:
+    """How an API taking client certificates weighs them (APIAuthenticationHandler.initializeAuthenticators): the
+    certificate is mandatory with `mutualssl_mandatory` or when nothing else lets a caller in; a token or key is
+    mandatory too with `oauth_basic_auth_api_key_mandatory`. Neither: either one admits."""
+
+    certificate_mandatory: bool
+    credential_mandatory: bool
+
+
 @dataclass(frozen=True)
 class Api:
     uuid: str
@@ -124,6 +154,17 @@ class Api:
     # APIM's `securityScheme` (`oauth2`, `api_key`, `basic_auth`, `mutualssl`, ...); None where the source did not
     # say: the data API's list of APIs carries it only for WebSocket APIs, a single API's pull always.
     security_schemes: frozenset[str] | None = None
+    # The certificates uploaded to the API, by the SHA-256 (hex) of their DER: what Envoy's XFCC `Hash` names.
+    client_certificates: Mapping[str, ClientCertificate] = field(default_factory=dict, compare=False)
+
+    @functools.cached_property
+    def certificate_rule(self) -> CertificateRule | None:
+        """None unless the API takes client certificates (its scheme lists `mutualssl`)."""
+        schemes = self.security_schemes
+        if schemes is None or MUTUAL_SSL not in schemes:
+            return None
+        others = schemes & {OAUTH2, API_KEY, BASIC_AUTH}
+        return CertificateRule(MUTUAL_SSL_MANDATORY in schemes or not others, CREDENTIAL_MANDATORY in schemes)
 
     def accepts(self, scheme: str) -> bool:
         """Whether the API takes this kind of credential: OAuth2 unless its scheme is known to leave it out, other
@@ -426,11 +467,13 @@ def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tu
 
 def security_schemes(raw: str | list[Any]) -> frozenset[str]:
     """`securityScheme`: a comma-separated string as APIM stores it (`APIProvider.getSecuritySchemeOfAPI`), or a
-    list as the Publisher API writes it. CatalogError for a list of anything but strings."""
+    list as the Publisher API writes it; each name trimmed and in lower case, as the gateway matches them
+    (`APIAuthenticationHandler.initializeAuthenticators`: equalsIgnoreCase). CatalogError for a list of anything
+    but strings."""
     names = raw.split(",") if isinstance(raw, str) else raw
     if not all(isinstance(n, str) for n in names):
         raise CatalogError("must be a string or a list of strings")
-    return frozenset(n.strip() for n in names if n.strip())
+    return frozenset(n.strip().lower() for n in names if n.strip())
 
 
 def _security_schemes(api: _Item) -> frozenset[str] | None:
@@ -441,6 +484,49 @@ def _security_schemes(api: _Item) -> frozenset[str] | None:
         return security_schemes(raw)
     except CatalogError as exc:
         raise CatalogError(f"{api.where}.securityScheme: {exc}") from None
+
+
+def client_certificate(pem: str, alias: str, tier: str, key_type: str) -> tuple[str, ClientCertificate]:
+    """A PEM certificate uploaded to an API, keyed by the SHA-256 (hex) of its DER; ValueError if not one."""
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii", "strict"))
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject = str(names[0].value) if names else cert.subject.rfc4514_string()
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    return digest, ClientCertificate(alias, tier, key_type, subject, cert.not_valid_after_utc.timestamp())
+
+
+def _client_certificates(
+    api: _Item, where: str, subscription_policies: Mapping[str, Any], skip: Callable[[CatalogError], None] | None
+) -> dict[str, Any]:
+    """`clientCertificates`: `[{alias, tier, keyType, certificate}]`, the certificate in PEM (as APIM's runtime
+    artifact carries them: ExportUtils.addClientCertificatesToArchive). A certificate uploaded twice keeps its first
+    alias. With `skip` (a lenient build), a bad certificate is left out and told to it, not the whole API: APIM
+    does not check the tier a certificate is uploaded with, and one stale tier must not take its API away."""
+    out: dict[str, ClientCertificate] = {}
+    for j, raw in enumerate(api.get("clientCertificates", list, default=[])):
+        try:
+            digest, cert = _client_certificate(_Item(raw, f"{where}.clientCertificates[{j}]"), subscription_policies)
+        except CatalogError as exc:
+            if skip is None:
+                raise
+            skip(exc)
+            continue
+        out.setdefault(digest, cert)
+    return out
+
+
+def _client_certificate(c: _Item, subscription_policies: Mapping[str, Any]) -> tuple[str, ClientCertificate]:
+    alias = c.get("alias", str, required=True)
+    tier = c.get("tier", str, default="") or UNLIMITED
+    if tier not in subscription_policies:
+        raise CatalogError(f"{c.where}.tier: no subscription policy named {tier!r}")
+    key_type = c.get("keyType", str, default="PRODUCTION").upper()
+    if key_type not in KEY_TYPES:
+        raise CatalogError(f"{c.where}.keyType: must be PRODUCTION or SANDBOX")
+    try:
+        return client_certificate(c.get("certificate", str, required=True), alias, tier, key_type)
+    except ValueError as exc:
+        raise CatalogError(f"{c.where}.certificate: not a PEM certificate ({exc})") from None
 
 
 def _default_context(context: str, version: str, template: str | None) -> str | None:
@@ -493,6 +579,9 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
             subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
             resources=_resources(item, where, api_policies),
             security_schemes=_security_schemes(item),
+            client_certificates=_client_certificates(
+                item, where, subscription_policies, (lambda exc: skipped.append(str(exc))) if lenient else None
+            ),
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")

@@ -616,6 +616,24 @@ class MeshSync:
         return self
 
 
+@dataclass(frozen=True, config=_KEYS)
+class MutualTls:
+    enabled: Bool = Field(
+        default=False,
+        description="Check client certificates on the APIs whose security scheme lists `mutualssl`, as APIM's "
+        "gateway does: the certificate the caller presented to the gateway must be one uploaded to the API (its tier "
+        "and key type then apply). A WSO2 control plane learns the schemes and certificates only with "
+        "`gatewayLabel`. The gateway must terminate the caller's TLS (`tls.mode: MUTUAL` or `OPTIONAL_MUTUAL`) and "
+        "write the header itself: Istio's gateways do (`forwardClientCertDetails` `SANITIZE_SET`, the default, or "
+        "`APPEND_FORWARD`; never `FORWARD_ONLY` or `ALWAYS_FORWARD_ONLY`, which pass on what the caller sent).",
+    )
+    header: Text = Field(
+        default="x-forwarded-client-cert",
+        description="Header in which the gateway describes the caller's certificate (Envoy's XFCC); the adapter "
+        "matches the `Hash` of the element the gateway wrote, and refuses a header naming more than one.",
+    )
+
+
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
     server: Server = Field(default=Server(), description="Listeners and processes.")
@@ -625,6 +643,7 @@ class Config:
     request: Request = Field(default=Request(), description="Request handling.")
     backend_jwt: BackendJwt = Field(default=BackendJwt(), description="Signed backend JWT.")
     api_keys: ApiKeys = Field(default=ApiKeys(), description="APIM's API keys (off by default).")
+    mutual_tls: MutualTls = Field(default=MutualTls(), description="Client certificates (off by default).")
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")
@@ -652,12 +671,16 @@ class Config:
         return self
 
     @model_validator(mode="after")
-    def _api_keys_learn_schemes(self) -> Config:
+    def _schemes_learnt(self) -> Config:
         cp = self.control_plane
-        if self.api_keys.enabled and isinstance(cp, ControlPlaneWso2) and not cp.gateway_label:
-            # ApisApiServiceImpl answers a single API, the only answer naming its securityScheme, only to a label.
-            raise _fail("apiKeys.enabled", "needs controlPlane.gatewayLabel: APIM names an API's security scheme "
-                        "only to a gateway environment")  # fmt: skip
+        if not isinstance(cp, ControlPlaneWso2) or cp.gateway_label:
+            return self
+        # ApisApiServiceImpl answers a single API, the only answer naming its securityScheme, only to a label (and
+        # the runtime artifact carrying an API's client certificates is served per label).
+        for key, on in (("apiKeys.enabled", self.api_keys.enabled), ("mutualTls.enabled", self.mutual_tls.enabled)):
+            if on:
+                raise _fail(key, "needs controlPlane.gatewayLabel: APIM names an API's security scheme only to a "
+                            "gateway environment")  # fmt: skip
         return self
 
     @model_validator(mode="after")

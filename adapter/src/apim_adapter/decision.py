@@ -1,8 +1,10 @@
 """The decision pipeline, read top to bottom (`Pipeline.steps`):
 
-    plan        pure    the API and resource from path and method; the bearer token or API key the API takes
+    plan        pure    the API and resource from path and method; the bearer token or API key the API takes, and
+                        the client certificate it takes (one uploaded to the API, or none: a denial where needed)
     principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
-                        JWKS fetch, introspection); an API key's, always in memory (APIM's certificates)
+                        JWKS fetch, introspection); an API key's, always in memory (APIM's certificates); the
+                        certificate's, where it admits the caller by itself and no token or key does
     admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
     deny        pure    an API key's permitted addresses and referers; APIM's deny policies (API, application,
                         user, client IP)
@@ -34,6 +36,7 @@ from .catalog import (
     Api,
     Application,
     Catalog,
+    ClientCertificate,
     KeyMapping,
     Limit,
     Policy,
@@ -44,7 +47,7 @@ from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
 from .ratelimit import Counted, RateLimiter, Usage
-from .tokens import Principal, Rejection, fingerprint
+from .tokens import Principal, Rejection, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
 
 
@@ -141,10 +144,19 @@ class Planned:
     # An API key carried beside the bearer token, on an API that takes both: APIM's gateway tries it when the
     # bearer token fails (APIAuthenticationHandler.isAuthenticate: OAuth2 first, then the API key).
     fallback_key: str = ""
+    # The API's client certificate the caller presented, where it admits the caller by itself: then a token or key
+    # beside it admits the caller as itself if it can (APIM's later authenticator replaces the certificate's
+    # context), and the certificate does if it cannot (an optional authenticator's failure changes nothing).
+    certificate: ClientCertificate | None = None
 
     def keyed(self) -> Planned:
         """The same request, with its API key as the credential."""
-        return Planned(self.api, self.resource, self.fallback_key, fingerprint(self.fallback_key), api_key=True)
+        return Planned(self.api, self.resource, self.fallback_key, fingerprint(self.fallback_key), api_key=True,
+                       certificate=self.certificate)  # fmt: skip
+
+    def by_certificate(self) -> Planned:
+        """The same request, with its client certificate as the credential."""
+        return Planned(self.api, self.resource, "", "", certificate=self.certificate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +246,11 @@ def deny(error: ErrorCode, reason: str, **context: Any) -> Decision:
 
 
 def plan(
-    catalog: Catalog, req: CheckInput, max_token_bytes: int, api_keys: ApiKeyPlaces | None = None
+    catalog: Catalog,
+    req: CheckInput,
+    max_token_bytes: int,
+    api_keys: ApiKeyPlaces | None = None,
+    certificate_header: str | None = None,
 ) -> Planned | Decision:
     found = catalog.resolve(req.path)
     if found is None:
@@ -247,15 +263,32 @@ def plan(
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
     if not res.secured:
         return Planned(api, res, "", "")
-    # The security scheme decides only with API keys on: then every full pull learns it; without them APIM tells it
-    # now and then (an API event's pull), and an API's answers must not change with that.
-    token = bearer_token(req.headers, max_token_bytes) if api_keys is None or api.accepts(OAUTH2) else None
+    # The security scheme decides only with API keys or client certificates on: then every full pull learns it;
+    # without them APIM tells it now and then (an API event's pull), and an API's answers must not change with that.
+    schemes_known = api_keys is not None or certificate_header is not None
+    rule = api.certificate_rule if certificate_header is not None else None
+    certificate = None
+    if rule is not None:
+        assert certificate_header is not None
+        digest = client_certificate.presented(req.headers.get(certificate_header))
+        certificate = api.client_certificates.get(digest) if digest is not None else None
+        if certificate is None and rule.certificate_mandatory:  # MutualSSLAuthenticator: 900901, no further
+            return deny(errors.INVALID, "no client certificate of the API", api=api, resource=res)
+        if rule.credential_mandatory:
+            certificate = None  # the token or key decides; the certificate, checked, adds nothing
+    token = bearer_token(req.headers, max_token_bytes) if not schemes_known or api.accepts(OAUTH2) else None
     key = api_key_of(req, api_keys, max_token_bytes) if api_keys is not None and api.accepts(API_KEY) else None
     if token:
-        return Planned(api, res, token, fingerprint(token), fallback_key=key or "")
+        return Planned(api, res, token, fingerprint(token), fallback_key=key or "", certificate=certificate)
     if key:
-        return Planned(api, res, key, fingerprint(key), api_key=True)
+        return Planned(api, res, key, fingerprint(key), api_key=True, certificate=certificate)
+    if certificate is not None:
+        return Planned(api, res, "", "", certificate=certificate)
     if token is None and key is None:
+        # On an API taking certificates, APIM answers the certificate's failure (900901) unless a token or key was
+        # mandatory (APIAuthenticationHandler.getError: then "missing credentials").
+        if rule is not None and not rule.credential_mandatory:
+            return deny(errors.INVALID, "no client certificate of the API, nor a token", api=api, resource=res)
         return deny(errors.MISSING, "no credentials", api=api, resource=res)
     return deny(errors.INVALID, "not a usable bearer token or API key", api=api, resource=res)
 
@@ -289,9 +322,12 @@ def _counters(
 ) -> tuple[Counter | Conditional, ...]:
     out: list[Counter | Conditional] = []
     # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
-    # throttle policy is present then it will apply and no resource level policy will apply for it").
+    # throttle policy is present then it will apply and no resource level policy will apply for it). A caller
+    # admitted by certificate is held to no resource's (MutualSSLAuthenticator sets the resource tier Unlimited).
     if api.policy != UNLIMITED:
         out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API)
+    elif app is not None and app.name == CERTIFICATE_APPLICATION:
+        pass
     else:
         res_policy = catalog.api_policies[res.throttling_policy]
         out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
@@ -355,12 +391,36 @@ def applied(admission: Admitted, req: CheckInput) -> tuple[Counter, ...]:
     return tuple(out)
 
 
+# MutualSSLAuthenticator.setAuthenticationContext: a caller admitted by certificate is of this application
+# (APIConstants.MUTUAL_SSL_AUTH_APPLICATION_NAME, _OWNER), subscribed on the certificate's tier.
+CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER = "MutualSSLAuthApplication", "MutualSSLAuthApplicationOwner"
+CERTIFICATE_ISSUER = "mutual TLS"  # the key manager a certificate's "key mapping" names
+
+
+def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) -> Admitted:
+    """A caller admitted by one of the API's client certificates: on its tier, with its key type. Its subscription
+    quota is the certificate's own — APIM's gateway keys it by the application it names every such caller
+    (`MutualSSLAuthApplication`), so that all of an API's certificates would share one — and no application tier
+    applies (the context names none); nor do scopes, which APIM checks on OAuth2 tokens only."""
+    api, res, cert = planned.api, planned.resource, principal.certificate
+    assert cert is not None
+    uuid = f"{CERTIFICATE_APPLICATION}:{cert.alias}"
+    app = Application(uuid, None, CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER, UNLIMITED, "",
+                      api.organization)  # fmt: skip
+    key = KeyMapping(uuid, "", cert.key_type, CERTIFICATE_ISSUER)
+    sub = Subscription("", api.uuid, uuid, cert.tier, "UNBLOCKED")
+    allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
+    return _admission(allowed, counters(catalog, api, res, app, sub), catalog.version)
+
+
 def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Admitted | Decision:
     """Who may call this resource: the principal's application, its subscription and the resource's scopes."""
     api, res = planned.api, planned.resource
     if principal is None:  # an unsecured resource
         allowed = Decision(None, "allowed", api=api, resource=res)
         return _admission(allowed, counters(catalog, api, res, None, None), catalog.version)
+    if principal.certificate is not None:
+        return admit_certificate(catalog, planned, principal)
     if principal.api_key is not None:
         key, app = api_key_application(catalog, principal)
         if key is None or app is None:
@@ -453,10 +513,12 @@ class Pipeline:
         max_token_bytes: int = 8192,
         max_admitted: int = 50_000,
         api_keys: ApiKeyPlaces | None = None,
+        certificate_header: str | None = None,
     ):
         self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
         self.max_token_bytes = max_token_bytes
         self.api_keys = api_keys  # None: API keys are not taken
+        self.certificate_header = certificate_header  # None: client certificates are not checked
         # A warm check repeats the previous identical one: the same token on the same resource of the same
         # catalog is admitted the same way, so its admission is kept (until the token expires).
         self._admitted: TtlCache[tuple[str, int], Admitted] = TtlCache(max_admitted, 64 << 20)
@@ -465,7 +527,7 @@ class Pipeline:
         catalog = self.catalog()
         if catalog is None:
             raise Unavailable("no catalog loaded yet")
-        planned = plan(catalog, req, self.max_token_bytes, self.api_keys)
+        planned = plan(catalog, req, self.max_token_bytes, self.api_keys, self.certificate_header)
         if isinstance(planned, Decision):
             return planned
 
@@ -482,13 +544,24 @@ class Pipeline:
                     by_key = self.authenticator.lookup_api_key(keyed.token, keyed.token_sha256, now)
                     if not isinstance(by_key, Rejection):  # else the bearer token's failure is the answer
                         planned, found = keyed, by_key
+            if not isinstance(found, Rejection) and revocation.revoked(
+                catalog.revocations, found, planned.token_sha256, now
+            ):
+                found = Rejection(errors.INVALID, "token revoked")
             if isinstance(found, Rejection):
-                return deny(found.error, found.reason, api=planned.api, resource=planned.resource)
-            principal = found
+                if planned.certificate is None:
+                    return deny(found.error, found.reason, api=planned.api, resource=planned.resource)
+                planned = planned.by_certificate()  # the certificate admits the caller by itself
+            else:
+                principal = found
+        if planned.certificate is not None and principal is None:
+            principal = client_certificate.principal(planned.certificate)
 
-        if principal is not None and revocation.revoked(catalog.revocations, principal, planned.token_sha256, now):
-            return deny(errors.INVALID, "token revoked", api=planned.api, resource=planned.resource)
         admitted = self._admit(catalog, planned, principal, now)
+        certificate = planned.certificate
+        if isinstance(admitted, Decision) and certificate is not None and planned.token:
+            planned = planned.by_certificate()  # a token or key admitted nowhere: the certificate admits by itself
+            admitted = self._admit(catalog, planned, client_certificate.principal(certificate), now)
         if isinstance(admitted, Decision):
             return admitted
         blocked = outside_key_terms(admitted, req) or denied(catalog, admitted, req.client_ip)
@@ -507,8 +580,8 @@ class Pipeline:
     def _admit(
         self, catalog: Catalog, planned: Planned, principal: Principal | None, now: float
     ) -> Admitted | Decision:
-        if principal is None:
-            return admit(catalog, planned, None)
+        if principal is None or principal.certificate is not None:
+            return admit(catalog, planned, principal)
         kept = self.admission(planned.token_sha256, planned.resource, catalog.version, now)
         if kept is not None:
             return kept

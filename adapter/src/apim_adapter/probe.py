@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .catalog import API_KEY, security_schemes
+from .catalog import API_KEY, MUTUAL_SSL, security_schemes
 from .config import Config, KeyManager
 from .http_client import HttpClient
 from .tokens import TokenRejected
@@ -119,6 +119,11 @@ async def _data_api(plane: Wso2ControlPlane) -> str:
         schemes = (api.get("securityScheme") for api in snapshot.apis.values())
         keyed = sum(isinstance(s, str) and API_KEY in security_schemes(s) for s in schemes)
         detail += f"; {keyed} of them take API keys"
+    if plane.config.mutual_tls.enabled:  # where client certificates will be matched, and how many APIM gave
+        schemes = (api.get("securityScheme") for api in snapshot.apis.values())
+        taking = sum(isinstance(s, str) and MUTUAL_SSL in security_schemes(s) for s in schemes)
+        certificates = sum(len(api.get("clientCertificates") or ()) for api in snapshot.apis.values())
+        detail += f"; {taking} of them take client certificates ({certificates} uploaded)"
     return detail
 
 

@@ -321,6 +321,79 @@ def test_revision_limit_and_revision_listing(client) -> None:
     assert client("GET", f"{PUBLISHER}/apis/{api_id}/revisions", params={"query": "deployed:true"}).json()["count"] == 0
 
 
+def certificate(common_name: str, days: int = 1) -> bytes:
+    """A self-signed client certificate as DER, valid for `days` from now (negative: expired)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key, now = ec.generate_private_key(ec.SECP256R1()), datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=2))
+        .not_valid_after(now + datetime.timedelta(days=days)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_client_certificates_are_added_listed_and_exported_with_the_next_revision(client, apim) -> None:
+    """A certificate is uploaded to the current API and copied into the revisions made after it; the runtime
+    artifact carries the deployed revision's as ExportUtils.addClientCertificatesToArchive writes them."""
+    import io
+    import zipfile
+
+    api_id = create_deploy_publish(client, {**API, "securityScheme": ["oauth2", "mutualssl"]})
+    other = client("POST", f"{PUBLISHER}/apis", json={**API, "name": "Other", "context": "/other"}).json()["id"]
+    pem = f"-----BEGIN CERTIFICATE-----\n{base64.b64encode(certificate('alice')).decode()}\n-----END CERTIFICATE-----\n"
+
+    def upload(api: str, alias: str, content: bytes, key_type: str | None = None, tier: str = "Gold"):
+        path = f"/client-certs/{key_type}" if key_type else "/client-certificates"
+        parts = {"certificate": (f"{alias}.crt", content), "alias": (None, alias), "tier": (None, tier)}
+        return client("POST", f"{PUBLISHER}/apis/{api}{path}", files=parts)
+
+    added = upload(api_id, "alice", pem.encode())
+    assert (added.status_code, added.json()) == (201, {"alias": "alice", "apiId": api_id, "tier": "Gold"})
+    assert upload(api_id, "bob", certificate("bob"), "sandbox", "Silver").status_code == 201  # DER, any case
+    assert upload(other, "alice", certificate("x")).status_code == 409  # an alias is the tenant's, per key type
+    assert upload(other, "alice", certificate("x"), "SANDBOX").status_code == 201
+    assert upload(api_id, "eve", certificate("eve", days=-1)).json()["description"].endswith("Certificate Expired.")
+    assert upload(api_id, "junk", b"not a certificate").status_code == 500  # CertificateException
+    assert upload(api_id, "x", certificate("x"), "TEST").status_code == 400
+    assert upload("no-such-api", "y", certificate("y")).status_code == 500  # not 404: the impl's catch-all
+    listed = client("GET", f"{PUBLISHER}/apis/{api_id}/client-certs/SANDBOX").json()
+    assert listed["certificates"] == [{"alias": "bob", "apiId": "admin-HttpbinAPI-1.0.0", "tier": "Silver"}]
+    assert listed["pagination"]["total"] == 2  # the tenant's SANDBOX certificates, not the API's
+
+    label = base64.b64encode(b"Default").decode()
+
+    def project() -> tuple[zipfile.ZipFile, str]:
+        answer = data_api(client, "runtime-artifacts", type="Envoy", gatewayLabel=label, apiId=api_id)
+        outer = zipfile.ZipFile(io.BytesIO(answer.content))
+        [name] = [n for n in outer.namelist() if n.endswith(".zip")]
+        return zipfile.ZipFile(io.BytesIO(outer.read(name))), "HttpbinAPI-1.0.0/Client-certificates"
+
+    inner, root = project()
+    assert not [n for n in inner.namelist() if "Client-certificates" in n]  # uploaded after the deployed revision
+    revision = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={}).json()["id"]
+    deployed = client("POST", f"{PUBLISHER}/apis/{api_id}/deploy-revision", params={"revisionId": revision},
+                      json=[{"name": "Default"}])  # fmt: skip
+    assert deployed.status_code == 201, deployed.text
+    inner, root = project()
+    production = json.loads(inner.read(f"{root}/PRODUCTION/client_certificates.json"))
+    identifier = {"providerName": "admin", "apiName": "HttpbinAPI", "version": "1.0.0", "uuid": api_id, "id": 0}
+    assert production == {"type": "client_certificates", "version": "v4.5.0", "data": [
+        {"alias": "alice", "certificate": "alice.crt", "tierName": "Gold", "apiIdentifier": identifier}]}  # fmt: skip
+    # The stored column is the Base64 of the uploaded file, here PEM text: wrapped once more in the markers.
+    crt = inner.read(f"{root}/PRODUCTION/alice.crt").decode()
+    assert crt == f"-----BEGIN CERTIFICATE-----\n{base64.b64encode(pem.encode()).decode()}\n-----END CERTIFICATE-----"
+    sandbox = json.loads(inner.read(f"{root}/SANDBOX/client_certificates.json"))
+    assert [(c["alias"], c["tierName"]) for c in sandbox["data"]] == [("bob", "Silver")]
+
+
 # -- Admin and DevPortal APIs ----------------------------------------------------------------------------------
 
 POLICY = {"policyName": "Tiny", "displayName": "Tiny", "billingPlan": "FREE", "stopOnQuotaReach": True,

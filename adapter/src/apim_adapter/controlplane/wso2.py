@@ -18,10 +18,11 @@ from typing import Any
 import pika
 
 from .. import metrics, tracing
+from ..catalog import MUTUAL_SSL, CatalogError, security_schemes
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation, RevocationLimits
 from ..secrets import read_secret
-from . import Publish, snapshot
+from . import Publish, artifacts, snapshot
 from .data_api import ControlPlaneError, InternalDataApi, key_managers_from
 from .eventhub import EventHubListener, Sleep, connection_parameters
 from .events import NOTIFICATION, BadEvent, Event
@@ -30,7 +31,8 @@ from .snapshot import POLICY_ENDPOINTS, Context, Plan, Pull, Snapshot
 log = logging.getLogger(__name__)
 
 RESYNC = None  # a queue item asking for a full pull
-SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys)
+SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS)
+ARTIFACT_PULLS = 4  # runtime artifacts at once, for the client certificates of the APIs that take mutual TLS
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
 
@@ -50,6 +52,15 @@ async def supervise(
         metrics.CONTROLPLANE_TASK_RESTARTS.labels(name).inc()
         await sleep(backoff)
         backoff = min(backoff * 2, max_backoff)
+
+
+def _takes_mutual_tls(api: dict) -> bool:
+    """Whether the API's `securityScheme` lists `mutualssl` (the catalog reads it the same way)."""
+    scheme = api.get("securityScheme")
+    try:
+        return isinstance(scheme, (str, list)) and MUTUAL_SSL in security_schemes(scheme)
+    except CatalogError:  # the catalog reports it, naming the API
+        return False
 
 
 def _type_label(event: Event) -> str:
@@ -112,8 +123,9 @@ class Wso2ControlPlane:
         )
         if not isinstance(block, dict):
             raise ControlPlaneError("GET block: not an object")
-        if self.config.api_keys.enabled:
+        if self.config.api_keys.enabled or self.config.mutual_tls.enabled:
             apis = await self._with_security_schemes(apis)
+        apis = await self._with_client_certificates(apis)
         key_managers = await self._key_managers() if cp.key_managers_from_control_plane else None
         try:
             snap = Snapshot.from_lists(
@@ -144,6 +156,56 @@ class Wso2ControlPlane:
 
         return list(await asyncio.gather(*(with_scheme(item) for item in apis)))
 
+    async def _with_client_certificates(self, apis: list[dict]) -> list[dict]:
+        """The APIs whose security scheme lists `mutualssl`, when mutual TLS is on, with `clientCertificates`: those
+        of the revision deployed to the gateway label, read from its runtime artifact (artifacts.py; one request
+        per API, a few at a time). Only APIs taking mutual TLS are fetched, as APIM's own gateway loads client
+        certificates only for them (MutualSSLAuthenticator is engaged by the `mutualssl` scheme).
+
+        A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
+        cannot be read) leaves that API without the key, with a warning naming it: the adapter then admits no
+        certificate on it (fails closed) until its next event or pull, and every other API is served. No answer
+        at all (APIM away, TLS, timeout) or an answer about the whole service (401, 503, ...) is ControlPlaneError,
+        as for every other list: the pull fails and the last good catalog, with the certificates it had, keeps
+        serving, rather than a passing outage dropping every mTLS API's certificates."""
+        label = self.cp.gateway_label
+        if not self.config.mutual_tls.enabled or not label:
+            return apis
+        limit = asyncio.Semaphore(ARTIFACT_PULLS)
+
+        async def with_certificates(item: dict) -> dict:
+            uuid = item.get("uuid")
+            if not isinstance(uuid, str) or not _takes_mutual_tls(item):
+                return item
+            async with limit:
+                try:
+                    certificates = await self._client_certificates(uuid, label)
+                except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+                    log.warning("client certificates of an API not read; it admits none until its next pull",
+                                extra={"api": uuid, "api_name": item.get("name"), "error": str(exc)})  # fmt: skip
+                    return item
+            return {**item, "clientCertificates": certificates}
+
+        return list(await asyncio.gather(*(with_certificates(item) for item in apis)))
+
+    async def _client_certificates(self, uuid: str, label: str) -> list[dict[str, str]]:
+        """The client certificates of the API's revision deployed to `label` ([] when none is deployed there, as
+        when it was undeployed since the API list was read); BadArtifact, ArtifactRefused, ControlPlaneError."""
+        body = await artifacts.fetch(self.api, label, uuid)
+        if body is None:
+            return []
+        artifact = artifacts.Artifact.open(body)  # decrypted endpoint credentials too: nothing else of it is kept
+        # RuntimeArtifactGeneratorUtil names each revision's zip `<apiUUID>-<revisionUUID>.zip`.
+        deployed = [name for name in artifact.deployed(label) if name.startswith(f"{uuid}-")]
+        if len(deployed) > 1:
+            raise artifacts.BadArtifact(f"{len(deployed)} revisions deployed to one environment")
+        if not deployed:
+            return []
+        certificates, problems = artifact.project(deployed[0]).client_certificates()
+        for problem in problems:
+            log.warning("client certificate of an API left out", extra={"api": uuid, "error": problem})
+        return certificates
+
     async def _key_managers(self) -> list[KeyManager]:
         items = await self.api.get("keymanagers")
         if not isinstance(items, list):
@@ -161,7 +223,10 @@ class Wso2ControlPlane:
         plan = snapshot.plan(event, self.context())
         pulled: dict[Pull, list[dict]] = {}
         for pull in plan.pulls:
-            pulled[pull] = await self.api.items(pull.endpoint, **dict(pull.query))
+            items = await self.api.items(pull.endpoint, **dict(pull.query))
+            if pull.table == "apis":  # the API the event names, with its certificates (a new revision brings its own)
+                items = await self._with_client_certificates(pull.matching(items))
+            pulled[pull] = items
         key_managers = await self._key_managers() if plan.key_managers else None
         self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers)
         if plan.revoked_token is not None:

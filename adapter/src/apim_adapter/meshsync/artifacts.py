@@ -1,34 +1,16 @@
-"""The production endpoint of an API, read from APIM's gateway runtime artifact (`GET /internal/data/v1/
-runtime-artifacts?type=Envoy`, what Choreo Connect and the APK agent call; carbon-apimgt 9.31.86
-`internal.service/.../impl/RetrieveRuntimeArtifactsApiServiceImpl.java` and `RuntimeArtifactGeneratorUtil`).
-
-The artifact is `apis.zip`: `deployments.json`, `env_properties.json` and one inner zip per API revision,
-`<apiUUID>-<revisionUUID>.zip`, holding `<Name>-<version>/api.json` = `{"type": "api", "data": <APIDTO>}`. The
-inner zips carry the endpoint credentials decrypted: this module reads `endpointConfig`'s endpoint type and
-production URL(s) and nothing else, keeps no bytes of it, and never logs it.
+"""The production endpoint of an API, read from APIM's gateway runtime artifact (`controlplane/artifacts.py` opens
+it and describes its format). This module reads `endpointConfig`'s endpoint type and production URL(s) and
+`env_properties.json`'s per-environment overrides, nothing else, keeps no bytes of the artifact, and never logs it.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from typing import Any
 
+from ..controlplane.artifacts import Artifact, BadArtifact
 from .core import Endpoint
 
-MAX_ENTRY_BYTES = 16 << 20
-
-
-class BadArtifact(ValueError):
-    pass
-
-
-def _json(archive: zipfile.ZipFile, name: str) -> Any:
-    info = archive.getinfo(name)
-    if info.file_size > MAX_ENTRY_BYTES:
-        raise BadArtifact(f"{name}: too large")
-    return json.loads(archive.read(info))
+__all__ = ["BadArtifact", "endpoints"]
 
 
 def _production_urls(config: dict[str, Any]) -> tuple[str, ...]:
@@ -59,21 +41,11 @@ def _env_override(env_properties: Any, api_id: str, environment: str) -> str | N
 
 def endpoints(body: bytes, environment: str) -> dict[str, Endpoint]:
     """API uuid → its production endpoint, for every API revision in an `apis.zip` deployed to `environment`."""
-    try:
-        outer = zipfile.ZipFile(io.BytesIO(body))
-        names = set(outer.namelist())
-        deployments = _json(outer, "deployments.json") if "deployments.json" in names else {}
-        env_properties = _json(outer, "env_properties.json") if "env_properties.json" in names else {}
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise BadArtifact(f"not an apis.zip: {type(exc).__name__}") from None
-    rows = ((deployments.get("data") or {}).get("deployments") or []) if isinstance(deployments, dict) else []
+    artifact = Artifact.open(body)
+    env_properties = artifact.document("env_properties.json")
     out: dict[str, Endpoint] = {}
-    for row in rows:
-        if not isinstance(row, dict) or not isinstance(row.get("apiFile"), str) or row["apiFile"] not in names:
-            continue
-        if not any(isinstance(e, dict) and e.get("name") == environment for e in row.get("environments") or []):
-            continue
-        api = _api_json(outer, row["apiFile"])
+    for name in artifact.deployed(environment):
+        api = artifact.project(name).api()
         api_id = api.get("id")
         if not isinstance(api_id, str):
             continue
@@ -85,19 +57,3 @@ def endpoints(body: bytes, environment: str) -> dict[str, Endpoint]:
             kind, (override,) if override and kind in ("http", "address") else _production_urls(config)
         )
     return out
-
-
-def _api_json(outer: zipfile.ZipFile, name: str) -> dict[str, Any]:
-    try:
-        info = outer.getinfo(name)
-        if info.file_size > MAX_ENTRY_BYTES:
-            raise BadArtifact(f"{name}: too large")
-        inner = zipfile.ZipFile(io.BytesIO(outer.read(info)))
-        candidates = [n for n in inner.namelist() if n.count("/") == 1 and n.endswith("/api.json")]
-        if len(candidates) != 1:
-            raise BadArtifact(f"{name}: no single <Name>-<version>/api.json")
-        document = _json(inner, candidates[0])
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise BadArtifact(f"{name}: {type(exc).__name__}") from None
-    data = document.get("data") if isinstance(document, dict) else None
-    return data if isinstance(data, dict) else {}

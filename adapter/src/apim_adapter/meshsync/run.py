@@ -11,9 +11,7 @@ edits or deletes one by hand.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
 import signal
 import socket
@@ -26,6 +24,7 @@ from lightkube import ApiError, AsyncClient, KubeConfig
 from prometheus_client import Counter, Gauge, start_http_server
 
 from ..config import Config, ControlPlaneWso2, MeshSync
+from ..controlplane import artifacts as runtime_artifacts
 from ..controlplane.data_api import ControlPlaneError, InternalDataApi
 from ..controlplane.eventhub import EventHubListener, connection_parameters
 from ..controlplane.events import Event
@@ -39,8 +38,6 @@ from .services import Exporter
 
 log = logging.getLogger(__name__)
 
-MAX_ARTIFACT_BYTES = 256 << 20
-NO_API_ARTIFACT_FOUND = 900910  # ExceptionCodes.NO_API_ARTIFACT_FOUND
 API_EVENTS = frozenset({"DEPLOY_API_IN_GATEWAY", "REMOVE_API_FROM_GATEWAY", "API_UPDATE", "API_LIFECYCLE_CHANGE",
                         "LIFECYCLE_CHANGE", "API_DELETE", "API_CREATE"})  # fmt: skip
 RECONVERGE = ""  # queue item: our objects changed in Kubernetes; APIM did not
@@ -59,29 +56,13 @@ class ApimSource:
 
     def __init__(self, api: InternalDataApi, label: str):
         self.api, self.label = api, label
-        # runtime-artifacts takes the label(s) Base64 of `|`-joined labels; /apis takes it plain.
-        self.encoded_label = base64.b64encode(label.encode()).decode()
 
     async def apis(self, api_id: str | None = None) -> list[dict[str, Any]]:
         return await self.api.items("apis", gatewayLabel=self.label, apiId=api_id)
 
     async def endpoints(self, api_id: str | None = None) -> dict[str, Endpoint]:
-        params = {"gatewayLabel": self.encoded_label, "type": "Envoy", **({"apiId": api_id} if api_id else {})}
-        headers = {**self.api.headers, "Accept": "application/zip, application/json"}
-        try:
-            status, content_type, body = await self.api.client.get_bytes(
-                f"{self.api.base}/runtime-artifacts", MAX_ARTIFACT_BYTES, (200, 404), headers=headers, params=params
-            )
-        except Exception as exc:  # aiohttp, TLS, size: the same failures the control plane reports
-            raise ControlPlaneError(f"GET runtime-artifacts: {type(exc).__name__}") from None
-        if status == 404:
-            # Other carbon-apimgt lines throw NO_API_ARTIFACT_FOUND (900910, 404; RuntimeArtifactGeneratorUtil
-            # .getRuntimeArtifacts, ExceptionCodes) when nothing is deployed on the label. Any other 404 (a wrong
-            # base path) stays an error: answering "nothing deployed" would delete every route.
-            if _error_code(body) == NO_API_ARTIFACT_FOUND:
-                return {}
-            raise ControlPlaneError("GET runtime-artifacts: HTTP 404")
-        if content_type == "application/json":  # 9.31.86, nothing deployed: {"count": 0, "list": []}, not a zip
+        body = await runtime_artifacts.fetch(self.api, self.label, api_id)
+        if body is None:
             return {}
         try:
             return artifacts.endpoints(body, self.label)
@@ -89,16 +70,6 @@ class ApimSource:
             raise ControlPlaneError(f"GET runtime-artifacts: {exc}") from None
         finally:
             del body  # decrypted endpoint credentials: not kept beyond reading the endpoints
-
-
-def _error_code(body: bytes) -> int | None:
-    """The `code` of a WSO2 ErrorDTO body, or None when the body is not one."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    code = document.get("code") if isinstance(document, dict) else None
-    return code if isinstance(code, int) else None
 
 
 class Reconciler:

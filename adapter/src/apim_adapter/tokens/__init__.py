@@ -6,10 +6,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import Shared
 from ..errors import ErrorCode
+
+if TYPE_CHECKING:
+    from ..catalog import ClientCertificate
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Principal:
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     introspected: bool = False  # an opaque token: `claims` is the key manager's introspection answer, not a JWT's
     api_key: ApiKeyTerms | None = None  # an APIM API key, not an OAuth2 token
+    certificate: ClientCertificate | None = None  # a client certificate uploaded to the API, not a token
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,233 @@
+"""APIM's gateway runtime artifact: `GET /internal/data/v1/runtime-artifacts?gatewayLabel=&type=Envoy[&apiId=]`,
+what Choreo Connect and the APK agent call (carbon-apimgt 9.31.86 `internal.service/.../impl/
+RetrieveRuntimeArtifactsApiServiceImpl.java` and `RuntimeArtifactGeneratorUtil`), read by mesh-sync (endpoints)
+and by the wso2 control plane (client certificates).
+
+The artifact is `apis.zip`: `deployments.json`, `env_properties.json` and one inner zip per API revision,
+`<apiUUID>-<revisionUUID>.zip`: the API project `ExportUtils.exportApi` wrote when the revision was created
+(`APIProviderImpl.addAPIRevision` → `ImportExportAPI.exportAPI(..., ExportFormat.JSON, ...)`), under
+`<Name>-<version>/`: `api.json` = `{"type": "api", "data": <APIDTO>}`, and for an API with client certificates
+`Client-certificates/<KEYTYPE>/client_certificates.json` and `<alias>.crt`. The inner zips carry the endpoint
+credentials decrypted: callers read what they need and keep no bytes of the rest; nothing here logs content, and
+error messages name entries, never what they hold. Every entry is size-checked before it is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .data_api import ControlPlaneError, InternalDataApi
+
+MAX_ARTIFACT_BYTES = 256 << 20
+MAX_ENTRY_BYTES = 16 << 20
+NO_API_ARTIFACT_FOUND = 900910  # ExceptionCodes.NO_API_ARTIFACT_FOUND
+# Answers that speak for the whole service, not for the artifact asked for: the pull fails as any pull does.
+SERVICE_STATUSES = frozenset({401, 403, 429, 502, 503, 504})
+# ExportUtils.addClientCertificatesToArchive: APIConstants.API_KEY_TYPE_PRODUCTION / _SANDBOX, in this order, into
+# ImportExportConstants.CLIENT_CERTIFICATES_DIRECTORY + "/" + keyType + CLIENT_CERTIFICATE_FILE (+ ".json").
+KEY_TYPES = ("PRODUCTION", "SANDBOX")
+CLIENT_CERTIFICATES_DIRECTORY = "Client-certificates"
+CLIENT_CERTIFICATES_FILE = "client_certificates.json"
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
+
+
+class BadArtifact(ValueError):
+    pass
+
+
+class ArtifactRefused(ControlPlaneError):
+    """APIM answered this request for an artifact with an error (e.g. 500 when generating one API's artifact
+    failed): about the artifact asked for, not about the service."""
+
+
+async def fetch(api: InternalDataApi, label: str, api_id: str | None = None) -> bytes | None:
+    """The `apis.zip` of the revisions deployed to `label` (of one API with `api_id`); None when nothing is.
+    ControlPlaneError when APIM cannot answer, ArtifactRefused (one) when it answers this request with an error."""
+    # The label(s) Base64 of `|`-joined labels (RuntimeArtifactGeneratorUtil); /apis takes it plain.
+    params = {"gatewayLabel": base64.b64encode(label.encode()).decode(), "type": "Envoy"}
+    if api_id:
+        params["apiId"] = api_id
+    headers = {**api.headers, "Accept": "application/zip, application/json"}
+    try:
+        status, content_type, body = await api.client.get_bytes(
+            f"{api.base}/runtime-artifacts", MAX_ARTIFACT_BYTES, (200, 404), headers=headers, params=params
+        )
+    except aiohttp.ClientResponseError as exc:
+        kind = ControlPlaneError if exc.status in SERVICE_STATUSES else ArtifactRefused
+        raise kind(f"GET runtime-artifacts: HTTP {exc.status}") from None
+    except aiohttp.ClientError as exc:  # no answer: the same failures the control plane reports
+        raise ControlPlaneError(f"GET runtime-artifacts: {type(exc).__name__}") from None
+    except ValueError as exc:  # larger than MAX_ARTIFACT_BYTES
+        raise ArtifactRefused(f"GET runtime-artifacts: {exc}") from None
+    except Exception as exc:  # TLS, timeouts
+        raise ControlPlaneError(f"GET runtime-artifacts: {type(exc).__name__}") from None
+    if status == 404:
+        # Other carbon-apimgt lines throw NO_API_ARTIFACT_FOUND (900910, 404; RuntimeArtifactGeneratorUtil
+        # .getRuntimeArtifacts, ExceptionCodes) when nothing is deployed on the label. Any other 404 (a wrong
+        # base path) stays an error: answering "nothing deployed" would delete every route.
+        if _error_code(body) == NO_API_ARTIFACT_FOUND:
+            return None
+        raise ControlPlaneError("GET runtime-artifacts: HTTP 404")
+    if content_type == "application/json":  # 9.31.86, nothing deployed: {"count": 0, "list": []}, not a zip
+        return None
+    return body
+
+
+def _error_code(body: bytes) -> int | None:
+    """The `code` of a WSO2 ErrorDTO body, or None when the body is not one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def entry(archive: zipfile.ZipFile, name: str) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > MAX_ENTRY_BYTES:
+        raise BadArtifact(f"{name}: too large")
+    return archive.read(info)
+
+
+def json_entry(archive: zipfile.ZipFile, name: str) -> Any:
+    return json.loads(entry(archive, name))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An `apis.zip`, opened."""
+
+    archive: zipfile.ZipFile
+    names: frozenset[str]
+
+    @classmethod
+    def open(cls, body: bytes) -> Artifact:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(body))
+        except (zipfile.BadZipFile, ValueError) as exc:
+            raise BadArtifact(f"not an apis.zip: {type(exc).__name__}") from None
+        return cls(archive, frozenset(archive.namelist()))
+
+    def document(self, name: str) -> Any:
+        """A top-level JSON file (`deployments.json`, `env_properties.json`), `{}` when there is none."""
+        try:
+            return json_entry(self.archive, name) if name in self.names else {}
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise BadArtifact(f"not an apis.zip: {type(exc).__name__}") from None
+
+    def deployed(self, environment: str) -> list[str]:
+        """The inner zips (`apiFile`) of the revisions `deployments.json` says are deployed to `environment`."""
+        deployments = self.document("deployments.json")
+        rows = ((deployments.get("data") or {}).get("deployments") or []) if isinstance(deployments, dict) else []
+        return [
+            row["apiFile"]
+            for row in rows
+            if isinstance(row, dict) and isinstance(row.get("apiFile"), str) and row["apiFile"] in self.names
+            and any(isinstance(e, dict) and e.get("name") == environment for e in row.get("environments") or [])
+        ]  # fmt: skip
+
+    def project(self, name: str) -> Project:
+        """The API project in the inner zip `name`: its one `<Name>-<version>/api.json` gives its root."""
+        try:
+            inner = zipfile.ZipFile(io.BytesIO(entry(self.archive, name)))
+            names = frozenset(inner.namelist())
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise BadArtifact(f"{name}: {type(exc).__name__}") from None
+        candidates = [n for n in names if n.count("/") == 1 and n.endswith("/api.json")]
+        if len(candidates) != 1:
+            raise BadArtifact(f"{name}: no single <Name>-<version>/api.json")
+        return Project(name, inner, names, candidates[0].removesuffix("api.json"))
+
+
+@dataclass(frozen=True)
+class Project:
+    """One revision's API project, files under `root` (`<Name>-<version>/`)."""
+
+    name: str
+    archive: zipfile.ZipFile
+    names: frozenset[str]
+    root: str
+
+    def _json(self, path: str) -> Any:
+        try:
+            return json_entry(self.archive, self.root + path)
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise BadArtifact(f"{self.name}: {path}: {type(exc).__name__}") from None
+
+    def api(self) -> dict[str, Any]:
+        """`api.json`'s `data`: the APIDTO (endpoint credentials included: read what you need, keep nothing)."""
+        document = self._json("api.json")
+        data = document.get("data") if isinstance(document, dict) else None
+        return data if isinstance(data, dict) else {}
+
+    def client_certificates(self) -> tuple[list[dict[str, str]], list[str]]:
+        """The API's client certificates for mutual TLS, as `{alias, tier, keyType, certificate (PEM)}`, and why
+        any was left out. ExportUtils.addClientCertificatesToArchive writes, per key type with certificates,
+        `client_certificates.json` = CommonUtil.writeDtoToFile's `{"type": "client_certificates", "version",
+        "data": [...]}`, each item a ClientCertificateDTO as Gson writes it (`alias`, `certificate` = the file
+        name `<alias>.crt`, `tierName`, `apiIdentifier`), next to the `.crt` files; read as Choreo Connect's
+        adapter reads them (product-microgateway `adapter/internal/api/apis_process.go`, ClientCertificatesDetails
+        in `oasparser/model/project_structs.go`). The key type is the directory's. A certificate whose file is
+        missing or unreadable is left out and named (Choreo Connect's `xds/server.go` skips one whose file is
+        missing, error 1415); an unreadable `client_certificates.json` is BadArtifact."""
+        found: list[dict[str, str]] = []
+        problems: list[str] = []
+        for key_type in KEY_TYPES:
+            directory = f"{CLIENT_CERTIFICATES_DIRECTORY}/{key_type}/"
+            if self.root + directory + CLIENT_CERTIFICATES_FILE not in self.names:
+                continue  # ExportUtils writes no directory for a key type without certificates
+            document = self._json(directory + CLIENT_CERTIFICATES_FILE)
+            items = document.get("data") if isinstance(document, dict) else None
+            if not isinstance(items, list):
+                raise BadArtifact(f"{self.name}: {directory}{CLIENT_CERTIFICATES_FILE}: no data list")
+            for item in items:
+                item = item if isinstance(item, dict) else {}
+                alias, tier, file = item.get("alias"), item.get("tierName"), item.get("certificate")
+                if not (isinstance(alias, str) and isinstance(tier, str) and isinstance(file, str)
+                        and alias and tier and file):  # fmt: skip
+                    problems.append(f"{key_type}: an entry without alias, tierName or certificate file")
+                    continue
+                path = self.root + directory + file
+                if "/" in file or path not in self.names:
+                    problems.append(f"{key_type} {alias}: no file {file}")
+                    continue
+                try:
+                    pem = certificate_pem(entry(self.archive, path))
+                except (BadArtifact, zipfile.BadZipFile, ValueError) as exc:
+                    problems.append(f"{key_type} {alias}: {exc if isinstance(exc, BadArtifact) else 'unreadable'}")
+                    continue
+                found.append({"alias": alias, "tier": tier, "keyType": key_type, "certificate": pem})
+        return found, problems
+
+
+def certificate_pem(content: bytes) -> str:
+    """A `.crt` of an exported API project as plain PEM. ExportUtils.getClientCertificateContentAndMetaData writes
+    BEGIN CERTIFICATE, the stored column, END CERTIFICATE; the column is the Base64 of the file the Publisher user
+    uploaded (CertificateRestApiUtils.generateEncodedCertificate), which may be DER or PEM text, since
+    CertificateMgtUtils.validateCertificate hands the decoded bytes to Java's CertificateFactory, which reads both.
+    Read as Choreo Connect's enforcer reads it (`security/mtls/MtlsUtils.java` getCertContent and getX509Cert: the
+    text between the markers, Base64-decoded, to CertificateFactory, which takes the first certificate)."""
+    match = _PEM.search(content)
+    if match is None:
+        raise BadArtifact("not a PEM certificate")
+    try:
+        decoded = base64.b64decode(b"".join(match[1].split()), validate=True)
+        if decoded.lstrip().startswith(b"-----BEGIN"):  # the user uploaded PEM text
+            certificate = x509.load_pem_x509_certificates(decoded)[0]
+        else:
+            certificate = x509.load_der_x509_certificate(decoded)
+    except (binascii.Error, ValueError):
+        raise BadArtifact("not an X.509 certificate") from None
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()

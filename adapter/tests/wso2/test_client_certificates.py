@@ -1,0 +1,230 @@
+"""Mutual TLS: the wso2 control plane learns the client certificates of each API whose security scheme lists
+`mutualssl` from the runtime artifact of the revision deployed to its gateway label, against the APIM double's
+Publisher API (where a user uploads them) and internal data API (where gateways read them)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from apim_adapter import catalog, config
+from apim_adapter.controlplane.data_api import ControlPlaneError
+from apim_adapter.controlplane.events import Event
+from apim_adapter.controlplane.snapshot import Snapshot
+from apim_adapter.controlplane.wso2 import Wso2ControlPlane
+from harness.apim_double import ApimDouble, fresh_data
+from harness.certificates import CertificateAuthority
+
+PUBLISHER = "/api/am/publisher/v4"
+SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
+
+
+class Publisher:
+    """The Publisher API of the double, as a user with the admin's token calls it."""
+
+    def __init__(self, apim: ApimDouble, ca: Path):
+        self.apim, self.session = apim, requests.Session()
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+        self.session.verify = str(ca)
+        self.session.headers["Authorization"] = f"Bearer {apim.admin_token(SCOPES)}"
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.apim.url + PUBLISHER + path, timeout=10, **kwargs)
+
+    def create(self, name: str, scheme: list[str]) -> str:
+        body = {"name": name, "version": "1.0.0", "context": f"/{name.lower()}", "policies": ["Gold"],
+                "securityScheme": scheme,
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://httpbin:8000"}},
+                "operations": [{"target": "/get", "verb": "GET"}]}  # fmt: skip
+        created = self("POST", "/apis", json=body)
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+    def upload(self, api_id: str, alias: str, content: bytes, tier: str = "Gold", key_type: str | None = None):
+        path = f"/apis/{api_id}/client-certs/{key_type}" if key_type else f"/apis/{api_id}/client-certificates"
+        parts = {"certificate": (f"{alias}.crt", content), "alias": (None, alias), "tier": (None, tier)}
+        return self("POST", path, files=parts)
+
+    def deploy_new_revision(self, api_id: str) -> None:
+        revision = self("POST", f"/apis/{api_id}/revisions", json={"description": "mtls"})
+        assert revision.status_code == 201, revision.text
+        deployed = self("POST", f"/apis/{api_id}/deploy-revision", params={"revisionId": revision.json()["id"]},
+                        json=[{"name": "Default", "vhost": "localhost"}])  # fmt: skip
+        assert deployed.status_code == 201, deployed.text
+
+
+@pytest.fixture
+def apim(apim_factory) -> ApimDouble:
+    return apim_factory(fresh_data())
+
+
+@pytest.fixture
+def publisher(apim, test_ca) -> Publisher:
+    return Publisher(apim, test_ca.ca)
+
+
+@pytest.fixture
+def clients(tmp_path) -> CertificateAuthority:
+    return CertificateAuthority(tmp_path / "clients", "clients-ca")
+
+
+def client_pem(ca: CertificateAuthority, name: str) -> str:
+    """A client certificate the CA issues, as the PEM an operator would upload."""
+    return ca.issue(name, f"{name}.example.com").cert.read_text()
+
+
+def der(pem: str) -> bytes:
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+
+
+def make_config(apim, credentials, test_ca, tmp_path, enabled: bool = True) -> config.Config:
+    user, password = credentials
+    raw = {
+        "controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "usernameFile": str(user),
+                         "passwordFile": str(password), "gatewayLabel": "Default"},
+        "mutualTls": {"enabled": enabled},
+    }  # fmt: skip
+    return config.parse(raw, tmp_path)
+
+
+def pull(cfg: config.Config) -> Snapshot:
+    async def scenario() -> Snapshot:
+        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+        try:
+            return await cp.pull()
+        finally:
+            await cp.api.close()
+
+    return asyncio.run(scenario())
+
+
+def artifact_requests(apim: ApimDouble) -> list[str | None]:
+    return [query.get("apiId") for endpoint, query in apim.requests if endpoint == "runtime-artifacts"]
+
+
+def by_alias(api: dict) -> dict[str, tuple[str, str, str]]:
+    return {c["alias"]: (c["tier"], c["keyType"], c["certificate"]) for c in api["clientCertificates"]}
+
+
+def test_the_control_plane_learns_an_mtls_apis_certificates_from_its_deployed_revision(
+    apim, publisher, clients, credentials, test_ca, tmp_path
+):
+    mtls = publisher.create("Mtls", ["oauth2", "mutualssl"])
+    plain = publisher.create("Plain", ["oauth2"])
+    alice, bob, carol = (client_pem(clients, n) for n in ("alice", "bob", "carol"))
+    assert publisher.upload(mtls, "alice", alice.encode()).status_code == 201  # PEM, PRODUCTION (the old endpoint)
+    assert publisher.upload(mtls, "bob", der(bob), "Silver", "SANDBOX").status_code == 201  # DER
+    publisher.deploy_new_revision(mtls)
+    publisher.deploy_new_revision(plain)
+    assert publisher.upload(mtls, "carol", carol.encode()).status_code == 201  # after the revision: not deployed
+
+    snap = pull(make_config(apim, credentials, test_ca, tmp_path))
+
+    assert by_alias(snap.apis[mtls]) == {"alice": ("Gold", "PRODUCTION", alice), "bob": ("Silver", "SANDBOX", bob)}
+    assert "clientCertificates" not in snap.apis[plain]
+    assert artifact_requests(apim) == [mtls]  # an API without mutualssl is not fetched
+    built = catalog.build(snap.document(time.time()), lenient=True)
+    learnt = {digest: (c.alias, c.tier, c.key_type) for digest, c in built.apis[mtls].client_certificates.items()}
+    assert learnt == {hashlib.sha256(der(alice)).hexdigest(): ("alice", "Gold", "PRODUCTION"),
+                      hashlib.sha256(der(bob)).hexdigest(): ("bob", "Silver", "SANDBOX")}  # fmt: skip
+    assert built.apis[plain].client_certificates == {}
+
+
+def test_with_mutual_tls_off_no_artifact_is_fetched_and_no_api_has_certificates(
+    apim, publisher, clients, credentials, test_ca, tmp_path
+):
+    mtls = publisher.create("Mtls", ["oauth2", "mutualssl"])
+    assert publisher.upload(mtls, "alice", client_pem(clients, "alice").encode()).status_code == 201
+    publisher.deploy_new_revision(mtls)
+
+    snap = pull(make_config(apim, credentials, test_ca, tmp_path, enabled=False))
+
+    assert "clientCertificates" not in snap.apis[mtls]
+    assert artifact_requests(apim) == []
+    assert [q for e, q in apim.requests if e == "apis" and "apiId" in q] == []  # no scheme pulls either
+
+
+def test_one_apis_unreadable_artifact_or_certificate_leaves_only_that_out(
+    apim, publisher, clients, credentials, test_ca, tmp_path, caplog
+):
+    broken, bad_file, good = (publisher.create(n, ["mutualssl", "oauth2"]) for n in ("Broken", "BadFile", "Good"))
+    alice, bob = client_pem(clients, "alice"), client_pem(clients, "bob")
+    for api_id, alias in ((broken, "b-alice"), (bad_file, "f-alice"), (good, "g-alice")):
+        assert publisher.upload(api_id, alias, alice.encode()).status_code == 201
+    assert publisher.upload(bad_file, "f-bob", bob.encode()).status_code == 201
+    for api_id in (broken, bad_file, good):
+        publisher.deploy_new_revision(api_id)
+    apim.unreadable_artifacts.add(broken)  # APIM answers 500 for its artifact
+
+    def corrupt(data: dict) -> None:  # a stored certificate Java could not read back
+        api = next(a for a in data["apis"] if a["uuid"] == bad_file)
+        api["_deployedClientCertificates"][1]["certificate"] = base64.b64encode(b"not a certificate").decode()
+
+    apim.change(corrupt)
+    with caplog.at_level(logging.WARNING, logger="apim_adapter.controlplane.wso2"):
+        snap = pull(make_config(apim, credentials, test_ca, tmp_path))
+
+    assert "clientCertificates" not in snap.apis[broken]
+    assert by_alias(snap.apis[bad_file]) == {"f-alice": ("Gold", "PRODUCTION", alice)}
+    assert by_alias(snap.apis[good]) == {"g-alice": ("Gold", "PRODUCTION", alice)}
+    warnings = {(r.getMessage(), getattr(r, "api", None)) for r in caplog.records if r.levelno == logging.WARNING}
+    assert ("client certificates of an API not read; it admits none until its next pull", broken) in warnings
+    assert ("client certificate of an API left out", bad_file) in warnings
+    assert not any("CERTIFICATE" in r.getMessage() + str(getattr(r, "error", "")) for r in caplog.records)
+
+
+def test_no_answer_for_an_artifact_fails_the_pull_as_any_other_list(
+    apim, publisher, clients, credentials, test_ca, tmp_path, monkeypatch
+):
+    """APIM away while the artifacts are read: the pull fails (the last good catalog keeps serving) rather than
+    dropping every mTLS API's certificates."""
+    mtls = publisher.create("Mtls", ["oauth2", "mutualssl"])
+    assert publisher.upload(mtls, "alice", client_pem(clients, "alice").encode()).status_code == 201
+    publisher.deploy_new_revision(mtls)
+
+    async def refused(self, url, *args, **kwargs):
+        raise aiohttp.ClientConnectionError("connection refused")
+
+    monkeypatch.setattr("apim_adapter.http_client.HttpClient.get_bytes", refused)
+    with pytest.raises(ControlPlaneError, match="runtime-artifacts"):
+        pull(make_config(apim, credentials, test_ca, tmp_path))
+
+
+def test_a_deployment_event_rereads_the_certificates_of_the_new_revision(
+    apim, publisher, clients, credentials, test_ca, tmp_path
+):
+    mtls = publisher.create("Mtls", ["oauth2", "mutualssl"])
+    alice, dave = client_pem(clients, "alice"), client_pem(clients, "dave")
+    assert publisher.upload(mtls, "alice", alice.encode()).status_code == 201
+    publisher.deploy_new_revision(mtls)
+    cfg = make_config(apim, credentials, test_ca, tmp_path)
+
+    async def scenario() -> tuple[dict, dict, dict]:
+        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+        try:
+            cp.snapshot = await cp.pull()
+            first = cp.snapshot.apis[mtls]
+            assert publisher.upload(mtls, "dave", dave.encode(), "Bronze", "sandbox").status_code == 201
+            unchanged = cp.snapshot.apis[mtls]  # an upload alone reaches no gateway and sends no event
+            publisher.deploy_new_revision(mtls)
+            [(topic, kind, payload)] = [e for e in apim.events if e[1] == "DEPLOY_API_IN_GATEWAY"][-1:]
+            await cp.apply(Event(topic, kind, payload, time.time()))
+            return first, unchanged, cp.snapshot.apis[mtls]
+        finally:
+            await cp.api.close()
+
+    first, unchanged, after = asyncio.run(scenario())
+    assert by_alias(first) == by_alias(unchanged) == {"alice": ("Gold", "PRODUCTION", alice)}
+    assert by_alias(after) == {"alice": ("Gold", "PRODUCTION", alice), "dave": ("Bronze", "SANDBOX", dave)}
+    assert artifact_requests(apim) == [mtls, mtls]
