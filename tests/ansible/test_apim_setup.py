@@ -14,21 +14,27 @@ WSO2's OpenAPI specs.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import re
+import sys
 import time
 
 import pytest
 import requests
 import yaml
 from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
+from local_play import run_local_play  # likewise
 
 from apim_adapter import catalog, decision, errors
 from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
+from apim_adapter.controlplane.artifacts import Artifact
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
+from harness.certificates import CertificateAuthority
 from harness.helpers import ROOT, run_ansible
 from harness.pipeline import InProcess
 
@@ -501,7 +507,7 @@ def api_changed_runs(converged, changed_run, tmp_path_factory):
     rollback = creator.post(f"{double.url}{PUBLISHER}/apis/{api_id}/deploy-revision",
                             params={"revisionId": by_hand["id"]}, json=deployment)  # fmt: skip
     assert rollback.status_code == 201, rollback.text
-    return api_id, after_first, [first, run(), run()]
+    return api_id, after_first, [first, run(), run()], path
 
 
 def test_a_changed_api_is_updated_and_a_revision_of_it_deployed_making_room_at_apims_limit(
@@ -510,7 +516,7 @@ def test_a_changed_api_is_updated_and_a_revision_of_it_deployed_making_room_at_a
     """The update, the oldest idle revision deleted, a new revision deployed: what gateways and the adapter read
     now has /uuid and no API keys; every call matched WSO2's specs and APIM refused none."""
     double, _, _, _ = converged
-    api_id, revisions, [first, _, _] = api_changed_runs
+    api_id, revisions, [first, _, _], _ = api_changed_runs
     assert recap(first)["changed"] == 4, first[-4000:]
     assert [(r["displayName"], bool(r["deploymentInfo"])) for r in revisions] == [
         ("Revision 1", False), ("Revision 3", False), ("Revision 4", False), ("Revision 5", False),
@@ -532,8 +538,138 @@ def test_a_revision_deployed_by_hand_is_replaced_by_the_declared_one_and_then_no
     """The rolled-back environment serves the declared API again (no update: the API as saved already is), and a
     run after that changes nothing."""
     double, _, _, _ = converged
-    api_id, _, [_, second, third] = api_changed_runs
+    api_id, _, [_, second, third], _ = api_changed_runs
     assert recap(second)["changed"] == 3, second[-4000:]  # room made, a revision created and deployed
     assert recap(third)["changed"] == 0, third[-4000:]
     [single] = internal(double, "apis", gatewayLabel="Default", apiId=api_id)
     assert "/uuid" in {m["urlPattern"] for m in single["urlMappings"]}
+
+
+CLIENT_CERTS = "/apis/{apiId}/client-certs/{keyType}"
+
+
+@pytest.fixture(scope="module")
+def certificate_runs(converged, api_changed_runs, tmp_path_factory):
+    """After the runs above (last in this module), the same inventory with two client certificates declared (a
+    PRODUCTION one on Gold, a SANDBOX one on Tiny), run twice. The API's id, the runs' output, the certificates'
+    PEM by alias, and the description of the revision deployed before."""
+    double, ca, _, _ = converged
+    api_id, _, _, changed_path = api_changed_runs
+    directory = tmp_path_factory.mktemp("client-certs")
+    partners = CertificateAuthority(directory, "partners")
+    pems = {alias: partners.issue(alias, f"{alias}.example").cert for alias in ("partner-a", "partner-b")}
+    variables = json.loads(changed_path.read_text())
+    variables["apim_setup_api_client_certificates"] = [
+        {"alias": "partner-a", "tier": "Gold", "certificate_file": str(pems["partner-a"])},
+        {"alias": "partner-b", "tier": "Tiny", "key_type": "SANDBOX", "certificate_file": str(pems["partner-b"])},
+    ]
+    path = directory / "client-certs.json"
+    path.write_text(json.dumps(variables))
+    path.chmod(0o600)
+    reader = product_session(double, ca, "apim:api_view")
+    before = deployed_revision(double, reader, api_id)["description"]
+
+    def run() -> str:
+        result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e",
+                             f"@{path}", env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+        assert result.returncode == 0, result.stdout[-6000:]
+        return result.stdout
+
+    return api_id, [run(), run()], {alias: pem.read_text() for alias, pem in pems.items()}, before
+
+
+def deployed_revision(double: ApimDouble, session: requests.Session, api_id: str) -> dict:
+    """The API's revision deployed to the Default environment, as the Publisher lists it."""
+    url = f"{double.url}{PUBLISHER}/apis/{api_id}"
+    [deployment] = [d for d in session.get(url + "/deployments").json() if d["name"] == "Default"]
+    [revision] = [r for r in session.get(url + "/revisions").json()["list"] if r["id"] == deployment["revisionUuid"]]
+    return revision
+
+
+def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_deployed(
+    converged, session, certificate_runs
+) -> None:
+    """The first run uploads both certificates (one change), makes room at APIM's revision limit, creates and
+    deploys a revision; the second changes nothing. The Publisher lists each under its key type, and the runtime
+    artifact of the deployed revision, which gateways and the adapter read, carries both."""
+    double, _, _, _ = converged
+    api_id, [first, second], pems, before = certificate_runs
+    assert recap(first)["changed"] == 4, first[-4000:]  # upload, oldest idle revision deleted, created, deployed
+    assert recap(second)["changed"] == 0, second[-4000:]
+    uploads = [s.status for s in double.responses if s.operation == ("publisher", CLIENT_CERTS, "post")]
+    assert uploads == [201, 201]  # the second run looked them up and left them
+    for key_type, alias, tier in (("PRODUCTION", "partner-a", "Gold"), ("SANDBOX", "partner-b", "Tiny")):
+        listed = session.get(f"{double.url}{PUBLISHER}/apis/{api_id}/client-certs/{key_type}").json()
+        assert [(c["alias"], c["tier"]) for c in listed["certificates"]] == [(alias, tier)], key_type
+    revision = deployed_revision(double, session, api_id)
+    assert revision["description"] != before
+    assert revision["description"].startswith("Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state ")
+    answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
+                             apiId=api_id)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    artifact = Artifact.open(answer.content)
+    [inner] = artifact.deployed("Default")
+    certificates, problems = artifact.project(inner).client_certificates()
+    assert problems == []
+    assert sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates) == [
+        ("partner-a", "Gold", "PRODUCTION", pems["partner-a"]),
+        ("partner-b", "Tiny", "SANDBOX", pems["partner-b"]),
+    ]
+    served = [s for s in double.responses if s.operation is not None]
+    assert [s for s in served if s.status >= 400] == []
+    for answer in served:
+        apim_rest.validate_served(*answer.operation, answer.status, answer.body)
+
+
+def test_a_client_certificate_on_a_tier_the_api_does_not_offer_stops_the_role_before_it_calls_apim(
+    converged, certificate_runs, tmp_path
+) -> None:
+    double, _, _, _ = converged
+    _, _, pems, _ = certificate_runs
+    variables = json.loads(converged[3].read_text())
+    pem = tmp_path / "partner-c.crt"
+    pem.write_text(pems["partner-a"])
+    variables["apim_setup_api_client_certificates"] = [{"alias": "partner-c", "tier": "Platinum",
+                                                        "certificate_file": str(pem)}]  # fmt: skip
+    path = tmp_path / "invalid.json"
+    path.write_text(json.dumps(variables))
+    path.chmod(0o600)
+    answered = len(double.responses)
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode != 0
+    assert "Client certificate PRODUCTION partner-c: declared once per key type and alias" in result.stdout, (
+        result.stdout[-4000:])  # fmt: skip
+    assert len(double.responses) == answered
+
+
+def test_without_client_certificates_the_revision_digest_is_the_api_states_alone(tmp_path) -> None:
+    """Revisions deployed before the role managed client certificates recorded the digest of the API state alone
+    (the SHA-256 of its JSON, keys sorted): with none declared it is still that, so such a revision still matches
+    and an upgrade deploys nothing; a declared certificate (its fingerprint included) changes it."""
+    state = {
+        "description": "httpbin",
+        "policies": ["Gold"],
+        "apiThrottlingPolicy": None,
+        "operations": [{"verb": "GET", "target": "/ip", "throttlingPolicy": "Unlimited", "scopes": []}],
+    }
+    certificate = {"alias": "partner-a", "tier": "Gold", "key_type": "PRODUCTION", "certificate_file": "/x.crt",
+                   "fingerprint": "0" * 64}  # fmt: skip
+    template = ROOT / "roles/apim_setup/templates/revision.json.j2"
+    declared = ("[]", "[certificate]", "[certificate | combine({'fingerprint': '1' * 64})]")
+    renders = ", ".join(
+        f"lookup('ansible.builtin.template', '{template}', template_vars={{'_apim_setup_client_certificates': {d}}})"
+        for d in declared
+    )
+    out = tmp_path / "revisions.json"
+    task = {"ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": f"{{{{ [{renders}] | to_json }}}}"}}
+    playbook = tmp_path / "revision.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+    result = run_local_play(playbook, {"_apim_setup_api_state": state, "certificate": certificate,
+                                       "apim_setup_api": {"name": "HttpbinAPI", "version": "1.0.0"},
+                                       "ansible_python_interpreter": sys.executable})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    none, one, other = (json.loads(body)["description"] for body in json.loads(out.read_text()))
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+    assert none == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state {digest}"
+    assert len({none, one, other}) == 3

@@ -227,10 +227,10 @@ class Catalog:
     version: int = 0
     skipped: tuple[str, ...] = ()  # items a lenient build left out, with why
     unenforced: tuple[str, ...] = ()  # items served otherwise than APIM configures them, with how
-    # The rate-limit counters of (resource, application), built when a check first needs them and shared by every
-    # token of that application (`decision.counters`): at most the catalog's resources times applications, whatever
-    # clients send; gone with this catalog.
-    counters_kept: dict[tuple[int, str], tuple[Any, ...]] = field(
+    # The rate-limit counters of (resource, application, admitted by certificate), built when a check first needs
+    # them and shared by every token of that application (`decision.counters`): at most the catalog's resources
+    # times its applications and client certificates, whatever clients send; gone with this catalog.
+    counters_kept: dict[tuple[int, str, bool], tuple[Any, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 

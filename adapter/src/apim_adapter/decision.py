@@ -305,30 +305,33 @@ def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode |
 
 
 def counters(
-    catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
+    catalog: Catalog,
+    api: Api,
+    res: Resource,
+    app: Application | None,
+    sub: Subscription | None,
+    by_certificate: bool = False,
 ) -> tuple[Counter, ...]:
     """The tiers this request is counted on but the application's: API or resource, subscription. Built once per
     catalog for each resource and application (the catalog decides the subscription): every cached admission of
     that application's tokens shares them, rather than each keeping copies for the garbage collector to walk."""
-    key = (id(res), app.uuid if app is not None else "")  # the resource belongs to this catalog
+    key = (id(res), app.uuid if app is not None else "", by_certificate)  # the resource belongs to this catalog
     kept = catalog.counters_kept.get(key)
     if kept is None:
-        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub))
+        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub, by_certificate))
     return kept
 
 
 def _counters(
-    catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None
+    catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None, by_certificate: bool
 ) -> tuple[Counter | Conditional, ...]:
     out: list[Counter | Conditional] = []
     # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
-    # throttle policy is present then it will apply and no resource level policy will apply for it). A caller
+    # throttle policy is present then it will apply and no resource level policy will apply for it"). A caller
     # admitted by certificate is held to no resource's (MutualSSLAuthenticator sets the resource tier Unlimited).
     if api.policy != UNLIMITED:
         out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API)
-    elif app is not None and app.name == CERTIFICATE_APPLICATION:
-        pass
-    else:
+    elif not by_certificate:
         res_policy = catalog.api_policies[res.throttling_policy]
         out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
     # Then the subscription's quota and its spike arrest, in ThrottleHandler's order (the spike arrest is checked only
@@ -410,7 +413,7 @@ def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) 
     key = KeyMapping(uuid, "", cert.key_type, CERTIFICATE_ISSUER)
     sub = Subscription("", api.uuid, uuid, cert.tier, "UNBLOCKED")
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return _admission(allowed, counters(catalog, api, res, app, sub), catalog.version)
+    return _admission(allowed, counters(catalog, api, res, app, sub, by_certificate=True), catalog.version)
 
 
 def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Admitted | Decision:

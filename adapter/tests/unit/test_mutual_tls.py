@@ -14,7 +14,7 @@ from apim_adapter.tokens import client_certificate
 from apim_adapter.transport.grpc import to_input
 from harness.certificates import CertificateAuthority, xfcc
 from harness.pipeline import InProcess, check_request, in_process_adapter, token, warm, whole
-from harness.sample_catalog import TINY_LIMIT, catalog_document
+from harness.sample_catalog import TINY_LIMIT, advanced_policy, catalog_document
 
 HEADER = "x-forwarded-client-cert"
 
@@ -207,3 +207,15 @@ def test_a_header_naming_two_hashes_names_none(pems):
     caller, gateway = xfcc(pems["partner"]), xfcc(pems["stranger"])
     assert client_certificate.presented(caller + "," + gateway) is None
     assert client_certificate.presented("By=spiffe://x," + gateway) is None
+
+
+def test_a_resource_tier_holds_tokens_but_not_certificates_as_apim_holds_them(pems):
+    """MutualSSLAuthenticator sets the resource tier Unlimited for the callers it admits; a token's application,
+    whatever it is called, stays on it."""
+    doc = catalog(pems, "oauth2,mutualssl")
+    doc["apiPolicies"] = [advanced_policy("TwoPerMinute", 2)]
+    doc["apis"][0]["urlMappings"][0]["throttlingPolicy"] = "TwoPerMinute"  # GET /ip
+    doc["applications"][0]["name"] = "MutualSSLAuthApplication"  # a developer's choice of name changes nothing
+    p = InProcess(doc, mutual_tls=True)
+    assert [check(p, None, bearer=token()).code for _ in range(3)] == ["", "", errors.THROTTLED_RESOURCE.code]
+    assert all(check(p, pems["sandbox"]).allowed for _ in range(3))
