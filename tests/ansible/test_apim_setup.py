@@ -372,21 +372,27 @@ def test_the_application_policy_is_created_and_limits_each_user_of_the_applicati
                       "rateLimitCount": 10, "rateLimitTimeUnit": "sec", "policyType": "APPLICATION"}  # fmt: skip
 
 
-def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
-    double, _, _, extra = converged
-    variables = json.loads(extra.read_text())
-    both = {**FIVE_MEGS, "name": "Both", "request_count": 100}
-    variables["apim_setup_subscription_policies"] = [*variables["apim_setup_subscription_policies"], both]
+def refused_before_apim(double, extra, tmp_path, **changed) -> str:
+    """A run with the converged variables, `changed` laid over them, that must fail before APIM is called: its
+    output."""
     path = tmp_path / "invalid.json"
-    path.write_text(json.dumps(variables))
+    path.write_text(json.dumps({**json.loads(extra.read_text()), **changed}))
     path.chmod(0o600)
     answered = len(double.responses)
     result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
                          env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
     assert result.returncode != 0
-    assert ("Subscription policy Both: a limit is either request_count or, for a bandwidth limit, data_amount with "
-            "data_unit (KB or MB), exactly one of the two.") in result.stdout, result.stdout[-4000:]  # fmt: skip
     assert len(double.responses) == answered
+    return result.stdout
+
+
+def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
+    double, _, _, extra = converged
+    both = {**FIVE_MEGS, "name": "Both", "request_count": 100}
+    policies = [*json.loads(extra.read_text())["apim_setup_subscription_policies"], both]
+    stdout = refused_before_apim(double, extra, tmp_path, apim_setup_subscription_policies=policies)
+    assert ("Subscription policy Both: a limit is either request_count or, for a bandwidth limit, data_amount with "
+            "data_unit (KB or MB), exactly one of the two.") in stdout, stdout[-4000:]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -624,23 +630,13 @@ def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_d
 def test_a_client_certificate_on_a_tier_the_api_does_not_offer_stops_the_role_before_it_calls_apim(
     converged, certificate_runs, tmp_path
 ) -> None:
-    double, _, _, _ = converged
+    double, _, _, extra = converged
     _, _, pems, _ = certificate_runs
-    variables = json.loads(converged[3].read_text())
     pem = tmp_path / "partner-c.crt"
     pem.write_text(pems["partner-a"])
-    variables["apim_setup_api_client_certificates"] = [{"alias": "partner-c", "tier": "Platinum",
-                                                        "certificate_file": str(pem)}]  # fmt: skip
-    path = tmp_path / "invalid.json"
-    path.write_text(json.dumps(variables))
-    path.chmod(0o600)
-    answered = len(double.responses)
-    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
-                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
-    assert result.returncode != 0
-    assert "Client certificate PRODUCTION partner-c: declared once per key type and alias" in result.stdout, (
-        result.stdout[-4000:])  # fmt: skip
-    assert len(double.responses) == answered
+    declared = [{"alias": "partner-c", "tier": "Platinum", "certificate_file": str(pem)}]
+    stdout = refused_before_apim(double, extra, tmp_path, apim_setup_api_client_certificates=declared)
+    assert "Client certificate PRODUCTION partner-c: declared once per key type and alias" in stdout, stdout[-4000:]
 
 
 def test_without_client_certificates_the_revision_digest_is_the_api_states_alone(tmp_path) -> None:

@@ -31,7 +31,7 @@ OAUTH2, API_KEY, BASIC_AUTH, MUTUAL_SSL = "oauth2", "api_key", "basic_auth", "mu
 MUTUAL_SSL_MANDATORY, CREDENTIAL_MANDATORY = "mutualssl_mandatory", "oauth_basic_auth_api_key_mandatory"
 AUTHENTICATING_SCHEMES = frozenset({OAUTH2, API_KEY, BASIC_AUTH, MUTUAL_SSL})
 SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {CREDENTIAL_MANDATORY, MUTUAL_SSL_MANDATORY}
-KEY_TYPES = frozenset({"PRODUCTION", "SANDBOX"})
+KEY_TYPES = ("PRODUCTION", "SANDBOX")  # APIConstants.API_KEY_TYPE_PRODUCTION, _SANDBOX
 SUBSCRIPTION_STATES = frozenset(
     {
         "UNBLOCKED",
@@ -486,15 +486,6 @@ def _security_schemes(api: _Item) -> frozenset[str] | None:
         raise CatalogError(f"{api.where}.securityScheme: {exc}") from None
 
 
-def client_certificate(pem: str, alias: str, tier: str, key_type: str) -> tuple[str, ClientCertificate]:
-    """A PEM certificate uploaded to an API, keyed by the SHA-256 (hex) of its DER; ValueError if not one."""
-    cert = x509.load_pem_x509_certificate(pem.encode("ascii", "strict"))
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    subject = str(names[0].value) if names else cert.subject.rfc4514_string()
-    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
-    return digest, ClientCertificate(alias, tier, key_type, subject, cert.not_valid_after_utc.timestamp())
-
-
 def _client_certificates(
     api: _Item, where: str, subscription_policies: Mapping[str, Any], skip: Callable[[CatalogError], None] | None
 ) -> dict[str, Any]:
@@ -516,6 +507,7 @@ def _client_certificates(
 
 
 def _client_certificate(c: _Item, subscription_policies: Mapping[str, Any]) -> tuple[str, ClientCertificate]:
+    """One uploaded certificate, keyed by the SHA-256 (hex) of its DER."""
     alias = c.get("alias", str, required=True)
     tier = c.get("tier", str, default="") or UNLIMITED
     if tier not in subscription_policies:
@@ -523,10 +515,15 @@ def _client_certificate(c: _Item, subscription_policies: Mapping[str, Any]) -> t
     key_type = c.get("keyType", str, default="PRODUCTION").upper()
     if key_type not in KEY_TYPES:
         raise CatalogError(f"{c.where}.keyType: must be PRODUCTION or SANDBOX")
+    pem = c.get("certificate", str, required=True)
     try:
-        return client_certificate(c.get("certificate", str, required=True), alias, tier, key_type)
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii", "strict"))
     except ValueError as exc:
         raise CatalogError(f"{c.where}.certificate: not a PEM certificate ({exc})") from None
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject = str(names[0].value) if names else cert.subject.rfc4514_string()
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    return digest, ClientCertificate(alias, tier, key_type, subject, cert.not_valid_after_utc.timestamp())
 
 
 def _default_context(context: str, version: str, template: str | None) -> str | None:

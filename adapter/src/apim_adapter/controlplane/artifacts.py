@@ -27,6 +27,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ..catalog import KEY_TYPES
 from .data_api import ControlPlaneError, InternalDataApi
 
 MAX_ARTIFACT_BYTES = 256 << 20
@@ -34,9 +35,8 @@ MAX_ENTRY_BYTES = 16 << 20
 NO_API_ARTIFACT_FOUND = 900910  # ExceptionCodes.NO_API_ARTIFACT_FOUND
 # Answers that speak for the whole service, not for the artifact asked for: the pull fails as any pull does.
 SERVICE_STATUSES = frozenset({401, 403, 429, 502, 503, 504})
-# ExportUtils.addClientCertificatesToArchive: APIConstants.API_KEY_TYPE_PRODUCTION / _SANDBOX, in this order, into
+# ExportUtils.addClientCertificatesToArchive: each key type (catalog.KEY_TYPES, in that order) into
 # ImportExportConstants.CLIENT_CERTIFICATES_DIRECTORY + "/" + keyType + CLIENT_CERTIFICATE_FILE (+ ".json").
-KEY_TYPES = ("PRODUCTION", "SANDBOX")
 CLIENT_CERTIFICATES_DIRECTORY = "Client-certificates"
 CLIENT_CERTIFICATES_FILE = "client_certificates.json"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
