@@ -8,6 +8,9 @@
   `/keymanagers` a bare array, `/revokedjwt` its three lists, `/block` the enabled blocking conditions, and
   answers over 1 KiB gzipped as CXF's GZIP feature does. Every answer is kept in `responses` so that tests
   validate each one against the spec's definitions.
+- The user store's SOAP admin service `APIKeyMgtRemoteUserStoreMgtService` (POST /services/...), its one operation
+  the gateway calls for HTTP Basic credentials, `getUserAuthenticationInfo`, answered from `data["users"]` (see
+  `_user_store`); `user_store_calls` counts the calls.
 - The event hub: events published to `amq.topic` on a real AMQP broker as APIM 4.5 publishes them, after the data
   changed, as APIM publishes after its database commit (each quirk cites the carbon-apimgt 9.31.86 file it mirrors
   at the method that publishes it): the topic names APIM uses (`notification`, `tokenRevocation`, `keyManager`,
@@ -36,12 +39,14 @@ import ssl
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import jwt
 import pika
@@ -89,6 +94,8 @@ LISTS = {
     "subscription-policies": ("subscriptionPolicies", "SubscriptionPolicyList", {"policyName": ("name",)}, ()),
     "application-policies": ("applicationPolicies", "ApplicationPolicyList", {"policyName": ("name",)}, ()),
     "api-policies": ("apiPolicies", "ApiPolicyList", {"policyName": ("name",)}, ()),
+    # ScopesApiServiceImpl: scopeKey selects the one scope of the tenant (ScopesDAO.getScope), or none.
+    "scopes": ("scopes", "ScopesList", {"scopeKey": ("name",)}, ()),
 }
 SPEC_OF = {
     "keymanagers": "KeyManager[]",
@@ -120,6 +127,15 @@ GZIP_OVER = 1024  # bytes: CXF's GZIPOutInterceptor threshold, as APIM's interna
 REVOKED_LISTS = ("revokedJWTList", "revokedJWTConsumerKeyList", "revokedJWTSubjectEntityList")
 BLOCK_LISTS = ("api", "application", "ip", "user", "custom", "subscription")  # BlockConditionsDTO
 TENANT_ID = -1234  # carbon.super
+# APIKeyMgtRemoteUserStoreMgtService (carbon-apimgt impl `META-INF/services.xml`, keymgt.stub
+# `APIKeyMgtRemoteUserStoreMgtService.wsdl`): its path, the SOAP 1.1 envelope, the service's schema namespace
+# (elementFormDefaultQualified) and that of BasicAuthValidationInfoDTO's fields.
+USER_STORE_PATH = "/services/APIKeyMgtRemoteUserStoreMgtService"
+SOAP_11 = "http://schemas.xmlsoap.org/soap/envelope/"
+AXIS2_XSD = "http://org.apache.axis2/xsd"
+DTO_XSD = "http://dto.impl.apimgt.carbon.wso2.org/xsd"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+EVERYONE_ROLE = "Internal/everyone"  # every user holds it (the user core's everyone role)
 _event_ids = itertools.count(1)
 
 
@@ -212,6 +228,8 @@ class ApimDouble:
         self.data.setdefault("blockConditions", [])  # rows of AM_BLOCK_CONDITIONS: {id, type, value, enabled}
         for key, *_ in LISTS.values():
             self.data.setdefault(key, [])
+        # The user store: {"username" (tenant-aware, as stored), "password", "roles", optional "domain"}.
+        self.data.setdefault("users", [])
         self.tls, self.username, self.password, self.tenant = tls, username, password, tenant
         self.amqp_url = amqp_url
         self.up = True
@@ -220,6 +238,8 @@ class ApimDouble:
         self.nothing_deployed_as_404 = False
         # API UUIDs whose stored revision artifact cannot be read: generating a runtime artifact that holds one fails.
         self.unreadable_artifacts: set[str] = set()
+        self.user_store_calls = 0  # getUserAuthenticationInfo calls, admitted or not: tests assert caching by it
+        self.user_store_failing = False  # the user store throws: getUserAuthenticationInfo answers a fault
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -283,6 +303,7 @@ class ApimDouble:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get(BASE_PATH + "/{endpoint}", self._handle)
+        app.router.add_post(USER_STORE_PATH, self._user_store)
         self.products.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -417,6 +438,80 @@ class ApimDouble:
                 z.writestr(name, body)
         return web.Response(body=outer.getvalue(), content_type="application/zip")
 
+    # -- the user store's admin service ------------------------------------------------------------------
+
+    async def _user_store(self, request: web.Request) -> web.Response:
+        """getUserAuthenticationInfo as carbon-apimgt `impl/service/APIKeyMgtRemoteUserStoreMgtService.java`
+        answers it, through Axis2 (SOAP 1.1, document/literal, the messages of keymgt.stub
+        `APIKeyMgtRemoteUserStoreMgtService.wsdl`). services.xml sets DoAuthentication with AuthorizationAction
+        `/permission/admin/manage`: only the admin's Basic credentials get in (refused with 401 here; whether Carbon
+        answers refused credentials with a 401 or an "Access Denied" fault is not mirrored, a client must take
+        either as an outage). The operation is dispatched by the body's element and the SOAPAction, both of which
+        must be the WSDL's, in a SOAP 1.1 request (`text/xml`); anything else is a fault, as Axis2 answers a request
+        it cannot dispatch or bind."""
+        self.user_store_calls += 1
+        expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return web.Response(status=401, text="Unauthenticated")
+        if not self.up:
+            return web.Response(status=503, text="APIM is unavailable")
+        if request.content_type != "text/xml":  # SOAP 1.1's; Axis2 reads application/soap+xml as SOAP 1.2
+            return _soap_fault("soapenv:VersionMismatch", "Transport level information does not match with SOAP"
+                               " Message namespace URI")  # fmt: skip
+        if request.headers.get("SOAPAction", "").strip('"') != "urn:getUserAuthenticationInfo":
+            return _soap_fault("soapenv:Client", "The endpoint reference (EPR) for the Operation not found")
+        try:
+            envelope = ET.fromstring(await request.read())  # noqa: S314 - the test's own client sends it
+        except ET.ParseError as exc:
+            return _soap_fault("soapenv:Client", f"Error while parsing the request: {exc}")
+        body = envelope.find(f"{{{SOAP_11}}}Body") if envelope.tag == f"{{{SOAP_11}}}Envelope" else None
+        operation = body[0] if body is not None and len(body) else None
+        if operation is None or operation.tag != f"{{{AXIS2_XSD}}}getUserAuthenticationInfo":
+            return _soap_fault("soapenv:Client", "The endpoint reference (EPR) for the Operation not found")
+        fields = {child.tag: child.text or "" for child in operation}
+        username = fields.get(f"{{{AXIS2_XSD}}}username")
+        password = fields.get(f"{{{AXIS2_XSD}}}password")
+        if username is None or password is None or len(fields) != 2:  # ADB's parse: "Unexpected subelement"
+            return _soap_fault("soapenv:Client", "org.apache.axis2.databinding.ADBException: Unexpected subelement")
+        if self.user_store_failing:  # a UserStoreException, rethrown by APIUtil.handleException
+            return _soap_fault(
+                "soapenv:Server",
+                f"Error occurred while retrieving user authentication info of user {username}",
+                "APIKeyMgtRemoteUserStoreMgtServiceAPIManagementException",
+            )
+        return _soap_envelope(_user_authentication_info(self._user(username, password), username), 200)
+
+    def _user(self, username: str, password: str) -> dict[str, Any] | None:
+        """The user whose name and password these are. MultitenantUtils: the tenant is what follows the last `@`
+        (the super tenant without one), getTenantAwareUsername what precedes it; the double has one tenant, a user
+        of another is in none of its stores. A secondary user store's user may be named with its domain."""
+        name, at, tenant = username.rpartition("@")
+        if not at:
+            name, tenant = username, "carbon.super"
+        if tenant != self.tenant:
+            return None
+        for user in self.data["users"]:
+            names = {user["username"], f"{user.get('domain', 'PRIMARY')}/{user['username']}"}
+            if name in names:
+                return user if user["password"] == password else None
+        return None
+
+    def set_user(self, username: str, password: str, roles: tuple[str, ...] = (), domain: str = "PRIMARY") -> None:
+        """Add or change a user of the user store (`username` tenant-aware, e.g. `alice`)."""
+        row = {"username": username, "password": password, "roles": list(roles), "domain": domain}
+        self._put_row("users", "username", username, row)
+
+    def remove_user(self, username: str) -> None:
+        self._put_row("users", "username", username, None)
+
+    def _put_row(self, key: str, field: str, value: str, row: dict[str, Any] | None) -> None:
+        """Replace the rows of `data[key]` whose `field` is `value` with `row` (none: remove them)."""
+
+        def mutate(data: dict[str, Any]) -> None:
+            data[key] = [r for r in data[key] if r[field] != value] + ([row] if row is not None else [])
+
+        self.change(mutate)
+
     def _block_conditions(self) -> dict[str, Any]:
         """The enabled rows by type; an IP row's value is JSON, answered as an IPLevel object."""
         out: dict[str, list[Any]] = {key: [] for key in BLOCK_LISTS}
@@ -501,6 +596,19 @@ class ApimDouble:
             mutate(self.data)
 
         self.call(run)
+
+    def put_scope(self, name: str, roles: tuple[str, ...] = (), event_type: str = "SCOPE_UPDATE") -> None:
+        """A shared scope created or updated (ScopesDAO, then APIProviderImpl.addScopes / updateScope publish a
+        ScopeEvent: `name` the scope key, `displayName`, `description`, `roles` split from the stored comma-joined
+        list, `mappings` empty), recorded in `events` and published if a broker is attached."""
+        scope = {"name": name, "displayName": name, "description": "", "roles": list(roles)}
+        self._put_row("scopes", "name", name, scope)
+        self.notify_soon(event_type, {**copy.deepcopy(scope), "mappings": {}})
+
+    def delete_scope(self, name: str) -> None:
+        """A scope deleted (APIProviderImpl.deleteScope: a SCOPE_DELETE ScopeEvent naming only the key)."""
+        self._put_row("scopes", "name", name, None)
+        self.notify_soon("SCOPE_DELETE", {"name": name, "roles": [], "mappings": {}})
 
     def put_subscription(self, sub: dict[str, Any], event_type: str = "SUBSCRIPTIONS_CREATE") -> None:
         """Create or update a subscription (matched by application and API UUID), then tell the gateways."""
@@ -656,6 +764,54 @@ def _write_client_certificates(project: zipfile.ZipFile, api: dict[str, Any], pr
         if data:
             document = {"type": "client_certificates", "version": "v4.5.0", "data": data}
             project.writestr(f"{root}/{key_type}/client_certificates.json", json.dumps(document, indent=2))
+
+
+def _user_authentication_info(user: dict[str, Any] | None, username: str) -> str:
+    """getUserAuthenticationInfo's BasicAuthValidationInfoDTO as Axis2's ADB writes it: every field, null ones as
+    `xsi:nil` (a null role array as one nil element). A wrong password or an unknown user: `authenticated` false and
+    nothing else. Otherwise domainQualifiedUsername is UserCoreUtil.addDomainToName(username as sent, domain): the
+    name unchanged for the PRIMARY domain or one that names its domain already, else `DOMAIN/` before it; the roles
+    getRoleListOfUser's, which always hold the everyone role."""
+    nil = ' xsi:nil="true"'
+    if user is None:
+        fields = (
+            "<ax:authenticated>false</ax:authenticated><ax:cached>false</ax:cached>"
+            f"<ax:domainQualifiedUsername{nil}/><ax:hashedPassword{nil}/><ax:userRoleList{nil}/>"
+        )
+    else:
+        domain = user.get("domain", "PRIMARY")
+        qualified = username if domain == "PRIMARY" or "/" in username else f"{domain.upper()}/{username}"
+        roles = list(user["roles"]) + ([EVERYONE_ROLE] if EVERYONE_ROLE not in user["roles"] else [])
+        fields = (
+            "<ax:authenticated>true</ax:authenticated><ax:cached>false</ax:cached>"
+            f"<ax:domainQualifiedUsername>{escape(qualified)}</ax:domainQualifiedUsername><ax:hashedPassword{nil}/>"
+            + "".join(f"<ax:userRoleList>{escape(role)}</ax:userRoleList>" for role in roles)
+        )
+    return (
+        f'<ns:getUserAuthenticationInfoResponse xmlns:ns="{AXIS2_XSD}"><ns:return xmlns:ax="{DTO_XSD}" '
+        f'xmlns:xsi="{XSI}" xsi:type="ax:BasicAuthValidationInfoDTO">{fields}</ns:return>'
+        "</ns:getUserAuthenticationInfoResponse>"
+    )
+
+
+def _soap_envelope(body: str, status: int) -> web.Response:
+    """An Axis2 answer: a SOAP 1.1 envelope, UTF-8, `text/xml`."""
+    text = (
+        f"<?xml version='1.0' encoding='UTF-8'?><soapenv:Envelope xmlns:soapenv=\"{SOAP_11}\">"
+        f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    )
+    return web.Response(status=status, body=text.encode(), content_type="text/xml", charset="UTF-8")
+
+
+def _soap_fault(code: str, reason: str, detail: str | None = None) -> web.Response:
+    """A SOAP 1.1 fault as Axis2 answers an AxisFault, with HTTP 500; an operation's declared exception (the WSDL's
+    fault element) in `detail`."""
+    detail_xml = f'<detail><ns:{detail} xmlns:ns="{AXIS2_XSD}"/></detail>' if detail else ""
+    return _soap_envelope(
+        f"<soapenv:Fault><faultcode>{code}</faultcode><faultstring>{escape(reason)}</faultstring>{detail_xml}"
+        "</soapenv:Fault>",
+        500,
+    )
 
 
 def _fault(fault: Fault) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 
@@ -16,6 +17,7 @@ from apim_adapter.ratelimit.local import LocalRateLimiter
 from apim_adapter.render import Renderer
 from apim_adapter.tokens.api_key import ApiKeyValidator
 from apim_adapter.tokens.authenticator import Authenticator
+from apim_adapter.tokens.basic_auth import BasicAuthenticator, UserStore, UserStoreUnavailable
 from apim_adapter.transport.grpc import to_input
 
 from . import oidc
@@ -40,10 +42,37 @@ def token(app="subscribed", scope="scope_ip scope_headers", **extra) -> str:
     return KEY.sign(oidc.claims(ISSUER, f"client-{app}", scope, **extra))
 
 
+@dataclass(frozen=True)
+class User:
+    username: str
+    roles: tuple[str, ...]
+
+
+class Users:
+    """A user store in memory, standing for `RemoteUserStore` where APIM's SOAP exchange is not the point: it
+    answers as getUserAuthenticationInfo does (the tenant-qualified name it was asked about and the user's roles;
+    nothing for a wrong password or an unknown user). `asked` counts the questions; `down` makes it unreachable."""
+
+    def __init__(self, **users: tuple[str, tuple[str, ...]]):
+        self.users, self.asked, self.down = users, 0, False
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        self.asked += 1
+        await asyncio.sleep(0)  # a real answer comes later: concurrent checks overlap
+        if self.down:
+            raise UserStoreUnavailable("connection refused")
+        found = self.users.get(username.removesuffix("@carbon.super"))
+        return User(username, found[1]) if found is not None and found[0] == password else None
+
+    async def close(self) -> None:
+        pass
+
+
 class InProcess:
     """The pipeline and the renderer over one catalog, with a clock the test moves (`now`; real time at start).
     With `api_keys`, APIM's API keys signed by it are taken in the `apikey` header and query parameter; with
-    `mutual_tls`, client certificates as the gateway describes them in `x-forwarded-client-cert`."""
+    `mutual_tls`, client certificates as the gateway describes them in `x-forwarded-client-cert`; with `users` (a
+    user store: `RemoteUserStore`, or one in memory), user names and passwords on the APIs that take them."""
 
     def __init__(
         self,
@@ -53,6 +82,7 @@ class InProcess:
         limiter=None,
         api_keys: ApiKeySigner | None = None,
         mutual_tls: bool = False,
+        users: UserStore | None = None,
     ):
         self.catalog = build(doc or catalog_document())
         validator = None
@@ -62,11 +92,12 @@ class InProcess:
         self.now = time.time()
         request = request or Request()
         places = ApiKeyPlaces("apikey", "apikey") if api_keys is not None else None
+        self.users = BasicAuthenticator(users, clock=lambda: self.now) if users is not None else None
         self.pipeline = Pipeline(
             lambda: self.catalog, self.authenticator, limiter or LocalRateLimiter(), request.max_token_bytes,
-            api_keys=places, certificate_header="x-forwarded-client-cert" if mutual_tls else None,
+            api_keys=places, certificate_header="x-forwarded-client-cert" if mutual_tls else None, users=self.users,
         )  # fmt: skip
-        self.renderer = Renderer(request, backend_jwt, api_keys=places)
+        self.renderer = Renderer(request, backend_jwt, api_keys=places, basic_auth=users is not None)
 
     @staticmethod
     def request(path="/httpbin/1.0.0/ip", bearer=None, method="GET", **headers) -> CheckInput:

@@ -34,6 +34,8 @@ from .store import CatalogStore
 from .tokens import api_key, fingerprint, jwks
 from .tokens.authenticator import CACHE_HIT as TOKEN_CACHE_HIT
 from .tokens.authenticator import Authenticator
+from .tokens.basic_auth import BasicAuthenticator
+from .tokens.basic_auth import credential_of as basic_credential_of
 from .transport import grpc as grpc_transport
 from .transport import http as http_transport
 
@@ -63,6 +65,19 @@ def make_control_plane(config: Config) -> ControlPlane:
     from .controlplane.file import FileControlPlane
 
     return FileControlPlane(config.resolve(cp.path), cp.poll_seconds)
+
+
+def make_users(config: Config) -> BasicAuthenticator | None:
+    """What checks user names and passwords: APIM's user store, with the control plane's user (`basicAuth`)."""
+    if not config.basic_auth.enabled:
+        return None
+    from .config import ControlPlaneWso2
+    from .controlplane.user_store import RemoteUserStore
+
+    cp = config.control_plane
+    assert isinstance(cp, ControlPlaneWso2)  # the config's validator sees to it
+    settings = config.basic_auth
+    return BasicAuthenticator(RemoteUserStore(cp, config), settings.cache_seconds, settings.max_entries)
 
 
 def make_introspector(km, client):
@@ -95,12 +110,14 @@ class Adapter:
         signer = backend_jwt.signer_for(config)
         places = ApiKeyPlaces.of(config.api_keys)
         certificate_header = config.mutual_tls.header.lower() if config.mutual_tls.enabled else None
+        self.users = make_users(config)
         self.pipeline = Pipeline(
             self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
-            certificate_header=certificate_header,
+            certificate_header=certificate_header, users=self.users,
         )  # fmt: skip
         access_log = config.analytics.access_log_service
-        self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places)
+        self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places,
+                                 basic_auth=self.users is not None)  # fmt: skip
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         # An allowed gRPC check's event is written from the gateway's access log entry, which knows the response
@@ -271,7 +288,10 @@ class Adapter:
                 self._prepare(req, d, catalog, decided)
         elif log.isEnabledFor(logging.INFO):
             if credential is None:
-                credential = credential_of(req.headers.get("authorization"))
+                authorization = req.headers.get("authorization")
+                # Never a user name and password's: a hash of a password can be tried against guesses offline.
+                if basic_credential_of(authorization) is None:
+                    credential = credential_of(authorization)
             log.info(
                 "denied",
                 extra={
@@ -438,6 +458,8 @@ class Adapter:
             for runner in runners:
                 await runner.cleanup()
             await self.authenticator.close()
+            if self.users is not None:
+                await self.users.close()
             await self.limiter.close()
             if self.analytics is not None:
                 await self.analytics.close()

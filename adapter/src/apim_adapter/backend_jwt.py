@@ -170,6 +170,8 @@ def end_user(principal: Principal, app: Application) -> str:
     tenant = app.organization or SUPER_TENANT
     if principal.api_key is not None:  # its `sub` has the tenant already (DefaultApiKeyGenerator.buildBody)
         return principal.subject
+    if principal.user_roles is not None:  # BasicAuthAuthenticator: the name APIM's user store answered, with its tenant
+        return principal.subject
     if principal.introspected:  # APIUtil.getUserNameWithTenantSuffix: a name without a tenant is the super tenant's
         return principal.subject if "@" in principal.subject else principal.subject + "@" + SUPER_TENANT
     # GatewayUtils.getEndUserFromJWTValidationInfo: an application token (`aut: APPLICATION`, DefaultJWTTransformer)

@@ -24,6 +24,7 @@ from .conditions import ConditionGroup
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
+UNAUTHENTICATED = "Unauthenticated"  # APIConstants.UNAUTHENTICATED_TIER: the tier of callers without an application
 # The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
 # API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers); the
 # authenticating ones let a caller in.
@@ -222,6 +223,8 @@ class Catalog:
     application_policies: Mapping[str, Policy] = field(default_factory=dict)
     api_policies: Mapping[str, Policy] = field(default_factory=dict)
     application_ids: Mapping[int, str] = field(default_factory=dict)  # APIM's numeric id → uuid (API keys name it)
+    # Each scope's roles (APIM's `/scopes`): a basic-authentication caller holds a resource's scope through them.
+    scope_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     revocations: Revocations = revocation.NONE
     deny_policies: DenyPolicies = blocking.NONE
     version: int = 0
@@ -229,7 +232,8 @@ class Catalog:
     unenforced: tuple[str, ...] = ()  # items served otherwise than APIM configures them, with how
     # The rate-limit counters of (resource, application, admitted by certificate), built when a check first needs
     # them and shared by every token of that application (`decision.counters`): at most the catalog's resources
-    # times its applications and client certificates, whatever clients send; gone with this catalog.
+    # times its applications, client certificates and users APIM authenticated, whatever clients send; gone with
+    # this catalog.
     counters_kept: dict[tuple[int, str, bool], tuple[Any, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -663,6 +667,16 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
 
     each("applicationKeyMappings", parse_key_mapping)
 
+    scope_roles: dict[str, frozenset[str]] = {}
+
+    def parse_scope(item: _Item, where: str) -> None:
+        roles = item.get("roles", list, default=[])
+        if not all(isinstance(r, str) for r in roles):
+            raise CatalogError(f"{where}.roles: must be a list of strings")
+        scope_roles[item.get("name", str, required=True)] = frozenset(r.strip() for r in roles if r.strip())
+
+    each("scopes", parse_scope)
+
     revoked = doc.get("revokedJwts") or []
     if not isinstance(revoked, list) or not all(isinstance(j, str) for j in revoked):
         raise CatalogError("revokedJwts: must be a list of jti strings")
@@ -702,6 +716,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
         subscriptions=subscriptions,
         key_mappings=key_mappings,
         application_ids=app_ids,
+        scope_roles=scope_roles,
         subscription_policies=subscription_policies,
         application_policies=application_policies,
         api_policies=api_policies,

@@ -617,6 +617,25 @@ class MeshSync:
 
 
 @dataclass(frozen=True, config=_KEYS)
+class BasicAuth:
+    enabled: Bool = Field(
+        default=False,
+        description="Check HTTP Basic credentials on the APIs whose security scheme lists `basic_auth`, as APIM's "
+        "gateway does: against APIM's user store (its `APIKeyMgtRemoteUserStoreMgtService`, called as the control "
+        "plane's user, who needs `/permission/admin/manage`), the resource's scopes against the user's roles, the "
+        "`Unauthenticated` subscription tier per user. Needs `controlPlane.type: wso2` with `gatewayLabel`.",
+    )
+    cache_seconds: Int = Field(
+        default=900,
+        ge=1,
+        description="How long an accepted user name and password are trusted without asking APIM again (APIM's "
+        "gateway token cache: 15 minutes); a refused pair is remembered for 10 seconds. Only a keyed hash of the "
+        "password is kept.",
+    )
+    max_entries: Int = Field(default=10_000, ge=1, description="Accepted and refused pairs kept, each.")
+
+
+@dataclass(frozen=True, config=_KEYS)
 class MutualTls:
     enabled: Bool = Field(
         default=False,
@@ -644,6 +663,7 @@ class Config:
     backend_jwt: BackendJwt = Field(default=BackendJwt(), description="Signed backend JWT.")
     api_keys: ApiKeys = Field(default=ApiKeys(), description="APIM's API keys (off by default).")
     mutual_tls: MutualTls = Field(default=MutualTls(), description="Client certificates (off by default).")
+    basic_auth: BasicAuth = Field(default=BasicAuth(), description="HTTP Basic authentication (off by default).")
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")
@@ -673,11 +693,17 @@ class Config:
     @model_validator(mode="after")
     def _schemes_learnt(self) -> Config:
         cp = self.control_plane
+        if self.basic_auth.enabled and not isinstance(cp, ControlPlaneWso2):
+            raise _fail("basicAuth.enabled", "needs controlPlane.type: wso2: the users are APIM's")
         if not isinstance(cp, ControlPlaneWso2) or cp.gateway_label:
             return self
         # ApisApiServiceImpl answers a single API, the only answer naming its securityScheme, only to a label (and
         # the runtime artifact carrying an API's client certificates is served per label).
-        for key, on in (("apiKeys.enabled", self.api_keys.enabled), ("mutualTls.enabled", self.mutual_tls.enabled)):
+        for key, on in (
+            ("apiKeys.enabled", self.api_keys.enabled),
+            ("mutualTls.enabled", self.mutual_tls.enabled),
+            ("basicAuth.enabled", self.basic_auth.enabled),
+        ):
             if on:
                 raise _fail(key, "needs controlPlane.gatewayLabel: APIM names an API's security scheme only to a "
                             "gateway environment")  # fmt: skip

@@ -1,11 +1,14 @@
 """The decision pipeline, read top to bottom (`Pipeline.steps`):
 
-    plan        pure    the API and resource from path and method; the bearer token or API key the API takes, and
-                        the client certificate it takes (one uploaded to the API, or none: a denial where needed)
+    plan        pure    the API and resource from path and method; the bearer token, user name and password or
+                        API key the API takes, and the client certificate it takes (one uploaded to the API, or
+                        none: a denial where needed)
     principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
-                        JWKS fetch, introspection); an API key's, always in memory (APIM's certificates); the
+                        JWKS fetch, introspection); a user name and password's: cached ... or `VerifyUser` (I/O:
+                        APIM's user store); an API key's, always in memory (APIM's certificates); the
                         certificate's, where it admits the caller by itself and no token or key does
-    admit       pure    revocation, application, subscription, scopes; the counters the request is counted on
+    admit       pure    revocation, application, subscription, scopes (a user's: through their roles); the
+                        counters the request is counted on
     deny        pure    an API key's permitted addresses and referers; APIM's deny policies (API, application,
                         user, client IP)
     conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
@@ -31,7 +34,9 @@ from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import (
     API_KEY,
+    BASIC_AUTH,
     OAUTH2,
+    UNAUTHENTICATED,
     UNLIMITED,
     Api,
     Application,
@@ -47,7 +52,7 @@ from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
 from .ratelimit import Counted, RateLimiter, Usage
-from .tokens import Principal, Rejection, client_certificate, fingerprint
+from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
 
 
@@ -106,6 +111,15 @@ class Verify:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyUser:
+    """Ask APIM's user store about a user name and password; answered with a Principal or a Rejection."""
+
+    credential: str
+    digest: str
+    tenant: str  # the API's: a user of another is refused
+
+
+@dataclass(frozen=True, slots=True)
 class Count:
     """Count a request on counters kept elsewhere; answered with their Usage, in order."""
 
@@ -114,7 +128,7 @@ class Count:
     size: int  # the request body's bytes (bandwidth quotas)
 
 
-Need = Verify | Count
+Need = Verify | VerifyUser | Count
 Steps = Generator[Need, Any, Decision]
 
 
@@ -141,6 +155,7 @@ class Planned:
     token: str  # '' for a resource that needs none
     token_sha256: str
     api_key: bool = False  # `token` is an API key, not a bearer token
+    user: bool = False  # `token` is a Basic credential (user name and password); `token_sha256` its HMAC
     # An API key carried beside the bearer token, on an API that takes both: APIM's gateway tries it when the
     # bearer token fails (APIAuthenticationHandler.isAuthenticate: OAuth2 first, then the API key).
     fallback_key: str = ""
@@ -251,6 +266,7 @@ def plan(
     max_token_bytes: int,
     api_keys: ApiKeyPlaces | None = None,
     certificate_header: str | None = None,
+    user_digest: Callable[[str], str] | None = None,
 ) -> Planned | Decision:
     found = catalog.resolve(req.path)
     if found is None:
@@ -263,9 +279,10 @@ def plan(
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
     if not res.secured:
         return Planned(api, res, "", "")
-    # The security scheme decides only with API keys or client certificates on: then every full pull learns it;
-    # without them APIM tells it now and then (an API event's pull), and an API's answers must not change with that.
-    schemes_known = api_keys is not None or certificate_header is not None
+    # The security scheme decides only with API keys, client certificates or basic authentication on: then every full
+    # pull learns it; without them APIM tells it now and then (an API event's pull), and an API's answers must not
+    # change with that.
+    schemes_known = api_keys is not None or certificate_header is not None or user_digest is not None
     rule = api.certificate_rule if certificate_header is not None else None
     certificate = None
     if rule is not None:
@@ -276,8 +293,21 @@ def plan(
             return deny(errors.INVALID, "no client certificate of the API", api=api, resource=res)
         if rule.credential_mandatory:
             certificate = None  # the token or key decides; the certificate, checked, adds nothing
-    token = bearer_token(req.headers, max_token_bytes) if not schemes_known or api.accepts(OAUTH2) else None
     key = api_key_of(req, api_keys, max_token_bytes) if api_keys is not None and api.accepts(API_KEY) else None
+    # A `Basic` segment of the Authorization header is the caller's user name and password where the API takes them
+    # (OAuthAuthenticator finds no bearer token in it; BasicAuthAuthenticator, next, reads it).
+    credential = None
+    if user_digest is not None and api.accepts(BASIC_AUTH):
+        credential = basic_auth.credential_of(req.headers.get("authorization"))
+    if credential is not None and not usable(credential, max_token_bytes):
+        if not key:  # else the API key, next, may admit the caller
+            return deny(errors.INVALID, "not a usable user name and password", api=api, resource=res)
+        credential = None
+    if credential is not None:
+        assert user_digest is not None
+        return Planned(api, res, credential, user_digest(credential), user=True, fallback_key=key or "",
+                       certificate=certificate)  # fmt: skip
+    token = bearer_token(req.headers, max_token_bytes) if not schemes_known or api.accepts(OAUTH2) else None
     if token:
         return Planned(api, res, token, fingerprint(token), fallback_key=key or "", certificate=certificate)
     if key:
@@ -337,8 +367,8 @@ def _counters(
     # Then the subscription's quota and its spike arrest, in ThrottleHandler's order (the spike arrest is checked only
     # when the quota is not reached: a request over both is answered 900804). The application's counters are the
     # caller's (`application_counters`).
-    if app is not None and sub is not None:
-        sub_policy = catalog.subscription_policies[sub.policy]
+    sub_policy = catalog.subscription_policies.get(sub.policy) if sub is not None else None
+    if app is not None and sub is not None and sub_policy is not None:  # a user's tier may not exist: APIM's default
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
             out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, sub_policy.stop_on_quota_reach))
@@ -416,6 +446,45 @@ def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) 
     return _admission(allowed, counters(catalog, api, res, app, sub, by_certificate=True), catalog.version)
 
 
+# BasicAuthAuthenticator.authenticate: a caller admitted by user name and password is of this application, named
+# by the user (APIConstants.BASIC_AUTH_APPLICATION_NAME, _OWNER: its leading space is APIM's), on the
+# `Unauthenticated` subscription tier (APIM's default tier, 500 requests a minute unless changed), with no
+# application tier.
+USER_APPLICATION, USER_APPLICATION_OWNER = "BasicAuthApplication", " BasicAuthApplicationOwner"
+
+
+def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admitted | Decision:
+    """A user APIM's user store authenticated: held to the resource's scopes through their roles, then counted on the
+    API or resource tier and, per user and API, on the `Unauthenticated` subscription tier. No subscription is
+    needed."""
+    api, res, roles = planned.api, planned.resource, principal.user_roles
+    assert roles is not None
+    uuid = f"{USER_APPLICATION}:{principal.subject}"
+    app = Application(uuid, None, USER_APPLICATION, USER_APPLICATION_OWNER, UNLIMITED, "", api.organization)
+    key = KeyMapping(uuid, "", "PRODUCTION", basic_auth.ISSUER)
+    sub = Subscription("", api.uuid, uuid, UNAUTHENTICATED, "UNBLOCKED")
+    if res.scopes and not holds_scope(catalog, res.scopes, roles):
+        return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
+    allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
+    return _admission(allowed, counters(catalog, api, res, app, sub), catalog.version)
+
+
+def holds_scope(catalog: Catalog, scopes: frozenset[str], roles: frozenset[str]) -> bool:
+    """Whether a user's roles grant one of a resource's scopes (BasicAuthCredentialValidator.validateScopes): a scope
+    APIM does not know grants nothing; one without roles grants itself to every user; else the user must have one of
+    its roles — an `Internal/` role in any case (validateInternalUserRoles), any other as spelt."""
+    for scope in scopes:
+        allowed = catalog.scope_roles.get(scope)
+        if allowed is None:
+            continue
+        if not allowed or roles & allowed:
+            return True
+        internal = {r.lower() for r in allowed if r.partition("/")[0].lower() == "internal" and "/" in r}
+        if internal and any(r.lower() in internal for r in roles):
+            return True
+    return False
+
+
 def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Admitted | Decision:
     """Who may call this resource: the principal's application, its subscription and the resource's scopes."""
     api, res = planned.api, planned.resource
@@ -424,6 +493,8 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
         return _admission(allowed, counters(catalog, api, res, None, None), catalog.version)
     if principal.certificate is not None:
         return admit_certificate(catalog, planned, principal)
+    if principal.user_roles is not None:
+        return admit_user(catalog, planned, principal)
     if principal.api_key is not None:
         key, app = api_key_application(catalog, principal)
         if key is None or app is None:
@@ -461,6 +532,21 @@ def api_key_application(catalog: Catalog, principal: Principal) -> tuple[KeyMapp
     if app is None:
         return None, None
     return KeyMapping(app.uuid, "", principal.api_key.key_type, API_KEY_ISSUER), app
+
+
+def anonymous_counter(catalog: Catalog, admitted: Admitted, client_ip: str) -> Counter | None:
+    """A caller of an unsecured resource is counted by address on the `Unauthenticated` tier, per API, after the API or
+    resource tier: APIAuthenticationHandler gives such a request the tier `Unauthenticated` and the client's address
+    as its application, and ThrottleHandler keys the subscription quota by application, API context and version.
+    None where the resource is secured, the address unknown, or the catalog has no such tier."""
+    d = admitted.decision
+    if d.principal is not None or not client_ip or d.api is None:
+        return None
+    policy = catalog.subscription_policies.get(UNAUTHENTICATED)
+    if policy is None or policy.limit is None:
+        return None
+    # stopOnQuotaReach is set, whatever the tier says ("we don't have details on unauthenticated tier").
+    return Counter(f"sub:anonymous:{client_ip}:{d.api.uuid}", policy.limit, errors.THROTTLED_SUBSCRIPTION, True)
 
 
 def outside_key_terms(admitted: Admitted, req: CheckInput) -> Decision | None:
@@ -517,8 +603,10 @@ class Pipeline:
         max_admitted: int = 50_000,
         api_keys: ApiKeyPlaces | None = None,
         certificate_header: str | None = None,
+        users: basic_auth.BasicAuthenticator | None = None,
     ):
         self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
+        self.users = users  # None: user names and passwords are not taken
         self.max_token_bytes = max_token_bytes
         self.api_keys = api_keys  # None: API keys are not taken
         self.certificate_header = certificate_header  # None: client certificates are not checked
@@ -530,7 +618,9 @@ class Pipeline:
         catalog = self.catalog()
         if catalog is None:
             raise Unavailable("no catalog loaded yet")
-        planned = plan(catalog, req, self.max_token_bytes, self.api_keys, self.certificate_header)
+        users = self.users
+        user_digest = users.digest if users is not None else None
+        planned = plan(catalog, req, self.max_token_bytes, self.api_keys, self.certificate_header, user_digest)
         if isinstance(planned, Decision):
             return planned
 
@@ -538,17 +628,23 @@ class Pipeline:
         if planned.token:
             if planned.api_key:
                 found = self.authenticator.lookup_api_key(planned.token, planned.token_sha256, now)
+            elif planned.user:
+                assert users is not None
+                found = users.lookup(planned.token_sha256, now)
+                if found is None:
+                    found = yield VerifyUser(planned.token, planned.token_sha256, planned.api.organization)
+                if isinstance(found, Rejection) and planned.fallback_key:  # BasicAuthAuthenticator, then the API key
+                    planned, found = self._keyed(planned, found, now)
             else:
                 found = self.authenticator.lookup(planned.token, planned.token_sha256, now)
                 if found is None:
                     found = yield Verify(planned.token, planned.token_sha256)
                 if isinstance(found, Rejection) and planned.fallback_key:  # the API key beside it, as APIM tries it
-                    keyed = planned.keyed()
-                    by_key = self.authenticator.lookup_api_key(keyed.token, keyed.token_sha256, now)
-                    if not isinstance(by_key, Rejection):  # else the bearer token's failure is the answer
-                        planned, found = keyed, by_key
-            if not isinstance(found, Rejection) and revocation.revoked(
-                catalog.revocations, found, planned.token_sha256, now
+                    planned, found = self._keyed(planned, found, now)
+            if (
+                not isinstance(found, Rejection)
+                and found.user_roles is None
+                and revocation.revoked(catalog.revocations, found, planned.token_sha256, now)
             ):
                 found = Rejection(errors.INVALID, "token revoked")
             if isinstance(found, Rejection):
@@ -572,6 +668,9 @@ class Pipeline:
             return blocked
 
         counted = applied(admitted, req)
+        anonymous = anonymous_counter(catalog, admitted, req.client_ip)
+        if anonymous is not None:
+            counted += (anonymous,)
         if not counted:
             return admitted.decision
         wanted = tuple((c.key, c.limit) for c in counted)
@@ -579,6 +678,12 @@ class Pipeline:
         if usages is None:
             usages = yield Count(wanted, now, req.size)
         return conclude(admitted, counted, usages)
+
+    def _keyed(self, planned: Planned, failed: Rejection, now: float) -> tuple[Planned, Principal | Rejection]:
+        """The API key beside a credential that failed: its answer if it admits, else the first failure stands."""
+        keyed = planned.keyed()
+        by_key = self.authenticator.lookup_api_key(keyed.token, keyed.token_sha256, now)
+        return (planned, failed) if isinstance(by_key, Rejection) else (keyed, by_key)
 
     def _admit(
         self, catalog: Catalog, planned: Planned, principal: Principal | None, now: float
@@ -603,6 +708,9 @@ class Pipeline:
     async def answer(self, need: Need) -> Any:
         if isinstance(need, Verify):
             return await self.authenticator.verify(need.token, need.token_sha256)
+        if isinstance(need, VerifyUser):
+            assert self.users is not None
+            return await self.users.verify(need.credential, need.digest, need.tenant)
         return await self.limiter.hit(need.counters, need.now, need.size)
 
     async def finish(self, steps: Steps, need: Need) -> Decision:

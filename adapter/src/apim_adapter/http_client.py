@@ -63,6 +63,14 @@ class HttpClient:
         async with self.session.get(url, **kwargs) as resp:
             return resp.status, resp.content_type, await self._body(resp, max_bytes, accept)
 
+    async def post_bytes(
+        self, url: str, data: bytes, max_bytes: int, accept: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> tuple[int, str, bytes]:
+        """`get_bytes` for a POST of `data`: for answers that are not JSON (a SOAP envelope, whose faults come
+        with HTTP 500)."""
+        async with self.session.post(url, data=data, **kwargs) as resp:
+            return resp.status, resp.content_type, await self._body(resp, max_bytes, accept)
+
     async def get_json(self, url: str, max_bytes: int, **kwargs: Any) -> Any:
         return await self.request_json("GET", url, max_bytes, **kwargs)
 

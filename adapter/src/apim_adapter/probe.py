@@ -2,11 +2,12 @@
 
 What `validate` cannot tell, because it reads files only: whether, from where the adapter runs, each key manager's
 JWKS loads, each introspection endpoint accepts the adapter's credentials, APIM's internal data API serves the
-catalog to its user, APIM's event hub takes the adapter's subscriptions, and Redis answers. Each is asked with the
-client the adapter serves with (the same TLS, credentials and timeouts), so a line that says `ok` here is a
-dependency the adapter can use, and one that says `FAILED` carries the error the adapter would log. Nothing is
-changed anywhere: a made-up token is introspected (inactive is the answer that proves the credentials), the event
-hub's queues are the probe's own and go when it closes, Redis is sent PING.
+catalog to its user, APIM's event hub takes the adapter's subscriptions, APIM's user store answers that user (basic
+authentication), and Redis answers. Each is asked with the client the adapter serves with (the same TLS,
+credentials and timeouts), so a line that says `ok` here is a dependency the adapter can use, and one that says
+`FAILED` carries the error the adapter would log. Nothing is changed anywhere: a made-up token is introspected
+(inactive is the answer that proves the credentials), a made-up user asked of the user store (refused is that
+answer), the event hub's queues are the probe's own and go when it closes, Redis is sent PING.
 
 For the on-call engineer (docs/operations.md): `kubectl exec deploy/apim-adapter -- apim-adapter probe --config
 /etc/apim-adapter/config.yaml`. Exit status 0 when every dependency answered, 1 when one did not.
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .catalog import API_KEY, MUTUAL_SSL, security_schemes
-from .config import Config, KeyManager
+from .catalog import API_KEY, BASIC_AUTH, MUTUAL_SSL, security_schemes
+from .config import Config, ControlPlaneWso2, KeyManager
 from .http_client import HttpClient
 from .tokens import TokenRejected
 
@@ -64,6 +65,8 @@ async def probe(config: Config) -> list[Finding]:
         asks.append((f"control plane: APIM's internal data API {_address(cp.url)}", _data_api(plane)))
         if cp.event_hub is not None:
             asks.append((f"control plane: APIM's event hub {_address(cp.event_hub.url)}", _event_hub(plane)))
+        if config.basic_auth.enabled:
+            asks.append((f"basic authentication: APIM's user store {_address(cp.url)}", _user_store(cp, config)))
     if config.rate_limit.backend == "redis" and config.rate_limit.redis is not None:
         asks.append((f"rate limits: Redis {_address(config.rate_limit.redis.url)}", _redis(config)))
     try:
@@ -119,12 +122,31 @@ async def _data_api(plane: Wso2ControlPlane) -> str:
         schemes = (api.get("securityScheme") for api in snapshot.apis.values())
         keyed = sum(isinstance(s, str) and API_KEY in security_schemes(s) for s in schemes)
         detail += f"; {keyed} of them take API keys"
+    if plane.config.basic_auth.enabled:  # where user names and passwords will be asked, and the scopes' roles
+        schemes = (api.get("securityScheme") for api in snapshot.apis.values())
+        taking = sum(isinstance(s, str) and BASIC_AUTH in security_schemes(s) for s in schemes)
+        with_roles = sum(bool(scope.get("roles")) for scope in (snapshot.scopes or {}).values())
+        detail += f"; {taking} of them take basic authentication ({with_roles} scopes with roles)"
     if plane.config.mutual_tls.enabled:  # where client certificates will be matched, and how many APIM gave
         schemes = (api.get("securityScheme") for api in snapshot.apis.values())
         taking = sum(isinstance(s, str) and MUTUAL_SSL in security_schemes(s) for s in schemes)
         certificates = sum(len(api.get("clientCertificates") or ()) for api in snapshot.apis.values())
         detail += f"; {taking} of them take client certificates ({certificates} uploaded)"
     return detail
+
+
+async def _user_store(cp: ControlPlaneWso2, config: Config) -> str:
+    from .controlplane.user_store import RemoteUserStore
+
+    store = RemoteUserStore(cp, config)
+    made_up = f"apim-adapter-probe-{secrets.token_hex(8)}@{cp.tenant}"
+    try:
+        accepted = await store.authenticate(made_up, secrets.token_urlsafe(24))
+    finally:
+        await store.close()
+    if accepted is not None:
+        raise RuntimeError("a made-up user was accepted: is this APIM's user store?")
+    return "the adapter's user may ask it (a made-up user is refused)"
 
 
 async def _event_hub(plane: Wso2ControlPlane) -> str:

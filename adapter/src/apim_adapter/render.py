@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from .analytics import decided
 from .backend_jwt import end_user
 from .cache import TtlCache
+from .catalog import BASIC_AUTH
 from .config import Request
 from .decision import ApiKeyPlaces, Decision
 from .errors import ErrorCode
 from .ratelimit import Usage
+from .tokens import basic_auth
 
 Headers = tuple[tuple[str, str], ...]
 Metadata = tuple[tuple[str, str], ...]
@@ -29,6 +31,7 @@ Metadata = tuple[tuple[str, str], ...]
 ANALYTICS = "analytics"
 JSON = (("content-type", "application/json"),)
 CHALLENGE = (("www-authenticate", 'Bearer realm="apim", error="invalid_token"'),)
+BASIC_CHALLENGE = (("www-authenticate", basic_auth.CHALLENGE),)
 FOREVER = float("inf")
 
 
@@ -103,7 +106,9 @@ class Renderer:
         max_prepared: int = 10_000,
         analytics_metadata: bool = False,
         api_keys: ApiKeyPlaces | None = None,  # where an API key comes in; None: keys are off
+        basic_auth: bool = False,  # user names and passwords are checked
     ):
+        self.basic_auth = basic_auth
         p = request.header_prefix
         self.h_api, self.h_version = p + "api", p + "api-version"
         self.h_app_id, self.h_app_name = p + "application-id", p + "application-name"
@@ -195,6 +200,8 @@ class Renderer:
         headers: Headers = JSON
         if error.status == 401:
             headers += CHALLENGE
+            if self.basic_auth and d.api is not None and d.api.accepts(BASIC_AUTH):  # how a browser asks for them
+                headers += BASIC_CHALLENGE
         elif error.status == 429 and d.usage is not None:
             headers += (("retry-after", str(d.usage.reset)), *rate_headers(d.usage))
         return Deny(error.status, headers, body, (("code", error.code),) if self.dynamic_metadata else ())

@@ -383,3 +383,68 @@ def test_an_event_hub_url_that_is_not_amqp_is_refused_naming_the_key(tmp_path):
                             "eventHub": {"url": "https://apim:5672"}}}  # fmt: skip
     with pytest.raises(config.ConfigError, match=r"controlPlane\.eventHub\.url: must be amqp://"):
         config.parse(raw, tmp_path)
+
+
+def with_basic_auth(cfg: config.Config) -> config.Config:
+    return dataclasses.replace(cfg, basic_auth=config.BasicAuth(enabled=True))
+
+
+def test_with_basic_authentication_scopes_and_their_roles_are_pulled_and_follow_their_events(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    apim.data["scopes"] = [
+        {"name": "scope_ip", "displayName": "IP", "description": "", "roles": ["admin", "Internal/subscriber"]},
+        {"name": "scope_headers", "displayName": "Headers", "description": "Headers", "roles": []},
+    ]
+    cfg = with_basic_auth(make_config(apim, credentials, test_ca, tmp_path, gatewayLabel="Default"))
+    published: list[dict] = []
+
+    async def scenario():
+        cp = control_plane(cfg)
+        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
+        try:
+            await until(lambda: len(published) == 1)
+            assert published[0]["scopes"] == [
+                {"name": "scope_ip", "roles": ["admin", "Internal/subscriber"]},
+                {"name": "scope_headers", "roles": []},
+            ]
+            apim.put_scope("scope_ip", ("writer",))  # recorded as an event: no broker here, the test delivers it
+            apim.put_scope("scope_new", ("reader",), "SCOPE_CREATE")
+            apim.delete_scope("scope_headers")
+            for _, kind, payload in apim.events:
+                cp.notify(event(kind, **payload))
+            await until(lambda: len(published) == 2)
+            assert catalog.build(published[-1]).scope_roles == {
+                "scope_ip": frozenset({"writer"}), "scope_new": frozenset({"reader"})
+            }  # fmt: skip
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cp.api.close()
+
+    asyncio.run(scenario())
+    asked = [query for endpoint, query in apim.requests if endpoint == "scopes"]
+    assert asked == [{}, {"scopeKey": "scope_ip"}, {"scopeKey": "scope_new"}, {"scopeKey": "scope_headers"}]
+
+
+def test_without_basic_authentication_scopes_are_neither_pulled_nor_served(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    apim = apim_factory()
+    apim.data["scopes"] = [{"name": "scope_ip", "displayName": "IP", "description": "", "roles": ["admin"]}]
+    cfg = make_config(apim, credentials, test_ca, tmp_path, gatewayLabel="Default")
+
+    async def scenario():
+        cp = control_plane(cfg)
+        try:
+            cp.snapshot = await cp.pull()
+            plan = await cp.apply(event("SCOPE_UPDATE", name="scope_ip"))
+            return plan, cp.snapshot.document(time.time())
+        finally:
+            await cp.api.close()
+
+    plan, doc = asyncio.run(scenario())
+    assert plan.ignored == "scopes travel with the API"
+    assert "scopes" not in doc
+    assert not any(endpoint == "scopes" for endpoint, _ in apim.requests)

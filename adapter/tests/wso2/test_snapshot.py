@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from apim_adapter.controlplane import snapshot
 from apim_adapter.controlplane.events import BadEvent, Event
-from apim_adapter.controlplane.snapshot import Context, Snapshot
+from apim_adapter.controlplane.snapshot import Context, Plan, Snapshot
 from apim_adapter.revocation import RevocationLimits
 from apim_adapter.tokens import fingerprint
 
@@ -105,6 +106,44 @@ def test_a_policy_event_pulls_one_policy_of_its_type_and_a_reset_pulls_nothing()
     reset = snapshot.plan(note("POLICY_RESET", policyType="SUBSCRIPTION", isResourceLevel=False), LABELLED)
     assert (reset.pulls, reset.ignored) == ((), "throttle counter reset")
     assert snapshot.plan(note("POLICY_CREATE", policyName="x", policyType="GLOBAL"), LABELLED).pulls == ()
+
+
+def test_scope_events_re_pull_the_named_scope_only_when_basic_authentication_follows_scopes():
+    read = {"name": "read", "displayName": "Read", "description": "", "roles": ["reader"]}
+    write = {"name": "write", "displayName": "Write", "description": "", "roles": []}
+    for kind in ("SCOPE_CREATE", "SCOPE_UPDATE", "SCOPE_DELETE"):  # off: OAuth2 scopes need no roles
+        assert snapshot.plan(note(kind, name="read"), LABELLED).ignored == "scopes travel with the API"
+    following = Context("Default", False, NOW, follow_scopes=True)
+    start = replace(base(), scopes={"read": read, "write": write})
+    # The event's own roles are not used: the data API is the truth.
+    plan = snapshot.plan(note("SCOPE_UPDATE", name="read", roles=["stale"], mappings={}), following)
+    [pull] = plan.pulls
+    assert (pull.endpoint, dict(pull.query)) == ("scopes", {"scopeKey": "read"})
+    updated = snapshot.apply(start, plan, {pull: [write, {**read, "roles": ["reader", "admin"]}]})
+    assert updated.scopes == {"read": {**read, "roles": ["reader", "admin"]}, "write": write}
+    [delete] = snapshot.plan(note("SCOPE_DELETE", name="read"), following).pulls
+    assert snapshot.apply(updated, Plan(pulls=(delete,)), {delete: []}).scopes == {"write": write}
+    with pytest.raises(BadEvent):
+        snapshot.plan(note("SCOPE_CREATE", displayName="no key"), following)
+
+
+def test_an_api_updates_scopes_event_re_pulls_each_scope_it_added():
+    added = {"scopes": [{"name": "read", "roles": ["reader"]}, {"name": "write", "roles": []}]}
+    assert snapshot.plan(note("SCOPES_UPDATE", **added), LABELLED).ignored == "scopes travel with the API"
+    plan = snapshot.plan(note("SCOPES_UPDATE", **added), Context("Default", False, NOW, follow_scopes=True))
+    assert [dict(p.query) for p in plan.pulls] == [{"scopeKey": "read"}, {"scopeKey": "write"}]
+
+
+def test_the_document_names_each_scope_with_its_roles_only_when_scopes_were_pulled():
+    assert "scopes" not in base().document(NOW)
+    read = {"name": "read", "displayName": "Read", "description": "d", "roles": ["reader", " admin"]}
+    pulled = Snapshot.from_lists(
+        [], [], [], [], {}, {}, None, None, NOW, scopes=[read, {"name": "open", "displayName": "Open", "roles": []}]
+    )
+    assert pulled.document(NOW)["scopes"] == [
+        {"name": "read", "roles": ["reader", " admin"]},
+        {"name": "open", "roles": []},
+    ]
 
 
 def revocation_event(**data) -> Event:

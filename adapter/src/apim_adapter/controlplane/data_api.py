@@ -31,20 +31,29 @@ def _base_url(url: str) -> str:
     return url if url.endswith(BASE_PATH) else url + BASE_PATH
 
 
+def control_plane_authorization(cp: ControlPlane, config: Config) -> str:
+    """The control plane user's HTTP Basic credentials, as APIM's services take them (the files read now: a missing
+    one stops the start with its error)."""
+    user, password = (read_secret(config.resolve(path)) for path in (cp.username_file, cp.password_file))
+    return basic_authorization(user, password)
+
+
+def control_plane_client(cp: ControlPlane, config: Config) -> HttpClient:
+    """An HTTPS client to APIM with the control plane's CA bundle and timeout."""
+    return HttpClient(str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None, timeout=cp.timeout_seconds)
+
+
 class InternalDataApi:
     """GETs on /internal/data/v1 as a gateway makes them."""
 
     def __init__(self, cp: ControlPlane, config: Config):
         self.base = _base_url(cp.url)
-        user = read_secret(config.resolve(cp.username_file))
-        password = read_secret(config.resolve(cp.password_file))
         self.headers = {
-            "Authorization": basic_authorization(user, password),
+            "Authorization": control_plane_authorization(cp, config),
             "xWSO2Tenant": cp.tenant,
             "Accept": "application/json",
         }
-        ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
-        self.client = HttpClient(ca, timeout=cp.timeout_seconds)
+        self.client = control_plane_client(cp, config)
 
     async def get(self, path: str, **query: Any) -> Any:
         params = {k: str(v) for k, v in query.items() if v is not None}

@@ -47,6 +47,8 @@ class Snapshot:
     revocations: RevocationStore = field(default_factory=RevocationStore)
     block_conditions: Mapping[str, Any] = field(default_factory=dict)  # GET /block's shape, kept by throttleData
     key_managers: tuple[KeyManager, ...] | None = None  # None: not taken from APIM
+    # name → `/scopes` item, for basic authentication's scope checks through roles; None: not pulled (it is off).
+    scopes: Mapping[Any, dict] | None = None
     revocations_skipped: tuple[str, ...] = field(default=(), compare=False)  # bad /revokedjwt rows, with why
 
     @classmethod
@@ -63,6 +65,7 @@ class Snapshot:
         now: float,
         block: Any = None,
         revocation_limits: RevocationLimits = DEFAULT_LIMITS,
+        scopes: Iterable[dict] | None = None,
     ) -> Snapshot:
         """A full pull's lists as a snapshot (`revocations_skipped` says why `/revokedjwt` rows were left out).
         Revocations learnt from events survive until they end, since APIM's `/revokedjwt` list may not show them
@@ -81,6 +84,7 @@ class Snapshot:
             revocations=revocations,
             block_conditions=dict(block or {}),
             key_managers=tuple(key_managers) if key_managers is not None else None,
+            scopes={s.get("name"): s for s in scopes} if scopes is not None else None,
             revocations_skipped=tuple(skipped),
         )
 
@@ -97,6 +101,10 @@ class Snapshot:
         }
         if self.key_managers is not None:
             doc["keyManagers"] = list(self.key_managers)
+        if self.scopes is not None:  # only what a scope check needs: its display name and description are not
+            doc["scopes"] = [
+                {"name": s.get("name"), "roles": copy.deepcopy(s.get("roles") or [])} for s in self.scopes.values()
+            ]
         return doc
 
     def without_expired(self, now: float) -> Snapshot:
@@ -118,7 +126,7 @@ class Pull:
     """One entity to re-pull: GET `endpoint` with `query`, keep the items carrying every `named` field value
     (the one the event named), and put the first in `table` under `key`, or remove `key` when there is none."""
 
-    table: str  # a Snapshot mapping: apis, applications, subscriptions, key_mappings, or a POLICY_ENDPOINTS key
+    table: str  # a Snapshot mapping (apis, applications, subscriptions, key_mappings, scopes) or a POLICY_ENDPOINTS key
     key: Hashable
     endpoint: str
     query: tuple[tuple[str, str], ...]
@@ -145,6 +153,7 @@ class Context:
     key_managers_from_control_plane: bool
     now: float
     revocation_limits: RevocationLimits = DEFAULT_LIMITS
+    follow_scopes: bool = False  # `basicAuth.enabled`: scopes and their roles are pulled, SCOPE_* events re-pull one
 
 
 Handler = Callable[[Mapping[str, Any], Context], Plan]
@@ -225,6 +234,29 @@ def policy(d: Mapping[str, Any], ctx: Context) -> Plan:
     return Plan(pulls=(Pull(table, name, POLICY_ENDPOINTS[table], (("policyName", name),), (("name", name),)),))
 
 
+def scope(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """ScopeEvent (a shared scope created, updated or deleted, or an API's scope created: APIProviderImpl.addScopes,
+    updateScope, deleteScope): the scope named `name`, re-pulled by `scopeKey` (ScopesApiServiceImpl answers that
+    one or none), when basic authentication checks scopes through their roles. APIM's gateway takes the event's own
+    roles (KeyManagerDataServiceImpl.addScope); here, as for every event, the data API is the truth."""
+    if not ctx.follow_scopes:
+        return Plan(ignored="scopes travel with the API")  # urlMappings[].scopes, re-pulled on DEPLOY
+    name = _text(d, "name")
+    return Plan(pulls=(Pull("scopes", name, "scopes", (("scopeKey", name),), (("name", name),)),))
+
+
+def scopes(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """ScopesEvent (an API update added local scopes: APIProviderImpl.updateScopes): each scope it lists under
+    `scopes`, re-pulled as one ScopeEvent's. Scopes that update deleted send no event: they go at the next full
+    pull (no resource names them by then)."""
+    if not ctx.follow_scopes:
+        return Plan(ignored="scopes travel with the API")
+    listed = d.get("scopes")
+    if not isinstance(listed, list):
+        raise BadEvent("no scopes")
+    return Plan(pulls=tuple(p for one in listed if isinstance(one, Mapping) for p in scope(one, ctx).pulls))
+
+
 def ignore(reason: str) -> Handler:
     def handler(d: Mapping[str, Any], ctx: Context) -> Plan:
         return Plan(ignored=reason)
@@ -249,12 +281,14 @@ NOTIFICATIONS: dict[str, Handler] = {
     "POLICY_CREATE": policy,
     "POLICY_UPDATE": policy,
     "POLICY_DELETE": policy,
+    # Ignored unless basic authentication is on: an OAuth2 token's scopes are checked against the API's URL mappings.
+    "SCOPE_CREATE": scope,
+    "SCOPE_UPDATE": scope,
+    "SCOPE_DELETE": scope,
+    "SCOPES_UPDATE": scopes,
     # Deliberately ignored: nothing the adapter enforces changes.
     "API_CREATE": ignore("not deployed yet"),  # DEPLOY_API_IN_GATEWAY follows a deployment
     "POLICY_RESET": ignore("throttle counter reset"),  # PolicyResetEvent: counters, not policy definitions
-    "SCOPE_CREATE": ignore("scopes travel with the API"),  # urlMappings[].scopes, re-pulled on DEPLOY
-    "SCOPE_UPDATE": ignore("scopes travel with the API"),
-    "SCOPE_DELETE": ignore("scopes travel with the API"),
 }
 
 
@@ -329,7 +363,7 @@ def apply(
             _put(table, pull.key, found)
             snapshot = replace(snapshot, policies={**snapshot.policies, pull.table: table})
         else:
-            table = dict(getattr(snapshot, pull.table))
+            table = dict(getattr(snapshot, pull.table) or {})  # scopes: None until basic authentication pulls them
             _put(table, pull.key, found)
             snapshot = replace(snapshot, **{pull.table: table})
     if plan_.key_managers and key_managers is not None:

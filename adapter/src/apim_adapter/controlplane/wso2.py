@@ -31,7 +31,7 @@ from .snapshot import POLICY_ENDPOINTS, Context, Plan, Pull, Snapshot
 log = logging.getLogger(__name__)
 
 RESYNC = None  # a queue item asking for a full pull
-SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS)
+SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS, Basic)
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the client certificates of the APIs that take mutual TLS
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -112,7 +112,7 @@ class Wso2ControlPlane:
         """Everything, from scratch; raises ControlPlaneError and leaves the current snapshot alone."""
         api, cp = self.api, self.cp
         label = {"gatewayLabel": cp.gateway_label} if cp.gateway_label else {}
-        apis, apps, subs, keys, *policies, revoked, block = await asyncio.gather(
+        apis, apps, subs, keys, *policies, revoked, block, scopes = await asyncio.gather(
             api.items("apis", **label),
             api.items("applications"),
             api.items("subscriptions"),
@@ -120,17 +120,18 @@ class Wso2ControlPlane:
             *(api.items(endpoint) for endpoint in POLICY_ENDPOINTS.values()),
             api.get("revokedjwt"),
             api.get("block"),
+            self._scopes(),
         )
         if not isinstance(block, dict):
             raise ControlPlaneError("GET block: not an object")
-        if self.config.api_keys.enabled or self.config.mutual_tls.enabled:
+        if self.config.api_keys.enabled or self.config.mutual_tls.enabled or self.config.basic_auth.enabled:
             apis = await self._with_security_schemes(apis)
         apis = await self._with_client_certificates(apis)
         key_managers = await self._key_managers() if cp.key_managers_from_control_plane else None
         try:
             snap = Snapshot.from_lists(
                 apis, apps, subs, keys, dict(zip(POLICY_ENDPOINTS, policies, strict=True)), revoked, key_managers,
-                self.snapshot, self.clock(), block, self.revocation_limits,
+                self.snapshot, self.clock(), block, self.revocation_limits, scopes,
             )  # fmt: skip
         except BadRevocation as exc:
             raise ControlPlaneError(f"GET revokedjwt: {exc}") from exc
@@ -206,6 +207,11 @@ class Wso2ControlPlane:
             log.warning("client certificate of an API left out", extra={"api": uuid, "error": problem})
         return certificates
 
+    async def _scopes(self) -> list[dict] | None:
+        """Every scope with its roles (`/scopes`, what APIM's gateway loads for basic authentication's scope checks,
+        carbon-apimgt internal.service ScopesApiServiceImpl); None when basic authentication is off."""
+        return await self.api.items("scopes") if self.config.basic_auth.enabled else None
+
     async def _key_managers(self) -> list[KeyManager]:
         items = await self.api.get("keymanagers")
         if not isinstance(items, list):
@@ -214,8 +220,9 @@ class Wso2ControlPlane:
 
     def context(self) -> Context:
         return Context(
-            self.cp.gateway_label, self.cp.key_managers_from_control_plane, self.clock(), self.revocation_limits
-        )
+            self.cp.gateway_label, self.cp.key_managers_from_control_plane, self.clock(), self.revocation_limits,
+            follow_scopes=self.config.basic_auth.enabled,
+        )  # fmt: skip
 
     async def apply(self, event: Event) -> Plan:
         """Plan the event, make its pulls, and replace the snapshot (ControlPlaneError, BadEvent)."""

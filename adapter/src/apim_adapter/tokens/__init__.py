@@ -40,6 +40,7 @@ class Principal:
     introspected: bool = False  # an opaque token: `claims` is the key manager's introspection answer, not a JWT's
     api_key: ApiKeyTerms | None = None  # an APIM API key, not an OAuth2 token
     certificate: ClientCertificate | None = None  # a client certificate uploaded to the API, not a token
+    user_roles: frozenset[str] | None = None  # a user name and password APIM's user store accepted: the user's roles
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""HTTP Basic credentials, checked as APIM 4.5's gateway checks them (carbon-apimgt gateway `BasicAuthAuthenticator`,
+`BasicAuthCredentialValidator`): the `Basic` segment of the Authorization header, its user name made
+tenant-qualified, the pair asked of APIM's user store (`APIKeyMgtRemoteUserStoreMgtService.getUserAuthenticationInfo`,
+`controlplane/user_store.py`), the answer — the user's domain-qualified name and roles — remembered for a while.
+
+APIM's gateway caches each user by name with a SHA-256 of the password. Here an entry is found by an HMAC of the whole
+credential under a key made at start and never stored: a memory dump or a log gives nobody a hash to try passwords
+against offline. Accepted pairs are kept `cacheSeconds` (APIM's gateway token cache, 15 minutes by default), refused
+ones 10 seconds (a password just changed is not refused for long); both caches are bounded in entries and bytes, so
+that a flood of made-up pairs can neither grow memory nor push out real users. Concurrent checks of one pair share
+one call to APIM.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from .. import errors, metrics
+from ..cache import TtlCache
+from ..singleflight import SingleFlight
+from . import Principal, Rejection
+
+SCHEME = "Basic"  # BasicAuthAuthenticator.basicAuthKeyHeaderSegment: compared case-sensitively
+CHALLENGE = 'Basic realm="WSO2 API Manager"'  # BasicAuthAuthenticator.getChallengeString
+SUPER_TENANT = "carbon.super"
+REFUSED_SECONDS = 10.0
+ISSUER = "APIM user store"  # the key manager a basic-authentication caller's "key mapping" names
+
+MALFORMED = Rejection(errors.INVALID, "not a user name and password")  # extractBasicAuthCredentials: no colon
+REFUSED = Rejection(errors.INVALID, "user name or password refused")
+OTHER_TENANT = Rejection(errors.FORBIDDEN, "user of another tenant")  # authenticate: tenant domain mismatch
+
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
+
+
+class UserStoreUnavailable(Exception):
+    """APIM's user store could not answer (the check is an error, never a refusal)."""
+
+
+class User(Protocol):
+    @property
+    def username(self) -> str: ...  # domain-qualified, as APIM answers it
+
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+
+
+class UserStore(Protocol):
+    async def authenticate(self, username: str, password: str) -> User | None: ...
+
+    async def close(self) -> None: ...
+
+
+def credential_of(authorization: str | None) -> str | None:
+    """The encoded credential of an Authorization header's `Basic` segment; None without one. APIM splits the header
+    at commas and takes the segment whose first word is `Basic` (`extractBasicAuthHeader`)."""
+    if not authorization or SCHEME not in authorization:
+        return None
+    for segment in authorization.split(","):
+        segment = segment.strip()
+        if segment.split(" ", 1)[0] == SCHEME:
+            return segment[len(SCHEME) + 1 :].strip()
+    return None
+
+
+def decoded(credential: str) -> tuple[str, str] | None:
+    """The user name and password of a credential; None where it holds no colon. Base64 is read as commons-codec's
+    `decodeBase64` reads it, skipping what is not of its alphabet; the text as UTF-8."""
+    data = _NOT_BASE64.sub("", credential.partition("=")[0])
+    try:
+        text = base64.b64decode(data + "=" * (-len(data) % 4)).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = text.partition(":")
+    return (user, password) if colon else None
+
+
+def tenant_qualified(username: str) -> tuple[str, str]:
+    """The user name as the gateway asks APIM about it, `name@tenant`, and its tenant (`MultitenantUtils`: the text
+    after the last `@`, else the super tenant; APIM's `EnableEmailUserName` is not supported)."""
+    name, at, tenant = username.rpartition("@")
+    if not at:
+        name, tenant = username, SUPER_TENANT
+    return f"{name}@{tenant}", tenant
+
+
+class BasicAuthenticator:
+    def __init__(
+        self,
+        user_store: UserStore,
+        cache_seconds: float = 900.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.user_store, self.cache_seconds, self.clock = user_store, cache_seconds, clock
+        self._key = secrets.token_bytes(32)  # this process's: a digest means nothing outside it
+        self.accepted: TtlCache[str, Principal] = TtlCache(max_entries, 16 << 20)
+        self.refused: TtlCache[str, Rejection] = TtlCache(max_entries, 2 << 20)
+        self._calls: SingleFlight[str, Principal | Rejection] = SingleFlight()
+
+    def digest(self, credential: str) -> str:
+        """What a credential is known by here: an HMAC under this process's key."""
+        return hmac.new(self._key, credential.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+    def lookup(self, digest: str, now: float) -> Principal | Rejection | None:
+        """The answer kept for a credential; None when APIM must be asked."""
+        found = self.accepted.get(digest, now) or self.refused.get(digest, now)
+        metrics.count((metrics.TOKEN_CACHE, "miss" if found is None else "hit"))
+        return found
+
+    async def verify(self, credential: str, digest: str, tenant: str) -> Principal | Rejection:
+        """Ask APIM's user store about a credential of an API of `tenant`, and remember the answer.
+        Raises errors.Unavailable when APIM cannot answer."""
+        pair = decoded(credential)
+        if pair is None:
+            return MALFORMED
+        username, tenant_of_user = tenant_qualified(pair[0])
+        if tenant_of_user != tenant:
+            return OTHER_TENANT
+        found = self.lookup(digest, self.clock())
+        if found is not None:
+            return found
+        return await self._calls.do(digest, lambda: self._ask(username, pair[1], digest))
+
+    async def _ask(self, username: str, password: str, digest: str) -> Principal | Rejection:
+        try:
+            user = await self.user_store.authenticate(username, password)
+        except UserStoreUnavailable as exc:
+            raise errors.Unavailable(f"APIM's user store: {exc}") from None
+        now = self.clock()
+        if user is None:
+            self.refused.put(digest, REFUSED, now + REFUSED_SECONDS, 128)
+            return REFUSED
+        until = now + self.cache_seconds
+        principal = Principal(ISSUER, "", frozenset(), user.username, until, user_roles=frozenset(user.roles))
+        self.accepted.put(digest, principal, until, 256 + sum(len(r) + 64 for r in user.roles))
+        return principal
+
+    async def close(self) -> None:
+        await self.user_store.close()
