@@ -621,6 +621,11 @@ class ProductApis:
             del item["policy"]
         self.data["apis"].append(item)  # on the double's loop, where the data API reads it
         self.double.notify_soon("API_CREATE", _api_event(item))
+        # APIProviderImpl.addLocalScopes, then addScopes: the API's local scopes into the tenant's (ScopesDAO, what
+        # the data API's /scopes serves), a SCOPE_CREATE event each.
+        for scope in _local_scopes(body):
+            self.data["scopes"] = [s for s in self.data["scopes"] if s["name"] != scope["name"]] + [scope]
+            self.double.notify_soon("SCOPE_CREATE", {**scope, "mappings": {}})
         return 201, self.api_dto(item)
 
     async def get_api(self, call: Call) -> tuple[int, Any]:
@@ -646,6 +651,13 @@ class ProductApis:
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
         body.pop("id", None)
         body.pop("lifeCycleStatus", None)
+        # APIProviderImpl.updateScopes: the old local scopes go, the new ones are added, and one SCOPES_UPDATE names
+        # the added ones (the removed ones get no event).
+        old_scopes = {scope["name"] for scope in _local_scopes(item["_publisher"])}
+        new_scopes = _local_scopes(body)
+        self.data["scopes"] = [s for s in self.data["scopes"] if s["name"] not in old_scopes] + new_scopes
+        if new_scopes:
+            self.double.notify_soon("SCOPES_UPDATE", {"scopes": [{**s, "mappings": {}} for s in new_scopes]})
         item.update(
             _publisher=body,
             _urlMappings=_url_mappings(body),
@@ -1499,6 +1511,20 @@ def _matches_criterion(dto: dict[str, Any], criterion: str) -> bool:
     if len(value) > 1 and value.startswith('"') and value.endswith('"'):
         return field_value == value[1:-1]
     return value.strip("*").lower() in field_value.lower()
+
+
+def _local_scopes(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """An APIDTO's local scopes (`shared` false) as the tenant keeps them (ScopesDAO.addScopes: the key, display
+    name, description, and the role bindings joined) and the data API's /scopes serves them."""
+    out = []
+    for entry in body.get("scopes") or []:
+        scope = entry.get("scope") if isinstance(entry, dict) and not entry.get("shared") else None
+        if isinstance(scope, dict) and scope.get("name"):
+            name = scope["name"]
+            roles = list(scope.get("bindings") or [])
+            described = {"displayName": scope.get("displayName") or name, "description": scope.get("description") or ""}
+            out.append({"name": name, **described, "roles": roles})
+    return out
 
 
 def _url_mappings(body: dict[str, Any]) -> list[dict[str, Any]]:

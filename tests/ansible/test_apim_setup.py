@@ -14,6 +14,7 @@ WSO2's OpenAPI specs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -28,10 +29,12 @@ import yaml
 from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
 from local_play import run_local_play  # likewise
 
-from apim_adapter import catalog, decision, errors
+from apim_adapter import catalog, config, decision, errors
 from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
 from apim_adapter.controlplane.artifacts import Artifact
+from apim_adapter.controlplane.user_store import RemoteUserStore
+from apim_adapter.http_client import basic_authorization
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
 from harness.certificates import CertificateAuthority
@@ -213,7 +216,9 @@ def test_the_api_takes_api_keys_and_the_subscribed_application_gets_one_the_adap
     """inventories/dev: security_scheme lists api_key, and apim_setup_api_keys names the subscribed application."""
     double, _, _, _ = converged
     [single] = internal(double, "apis", gatewayLabel="Default", apiId=double.data["apis"][0]["uuid"])
-    assert single["securityScheme"].split(",") == ["oauth2", "oauth_basic_auth_api_key_mandatory", "api_key"]
+    assert single["securityScheme"].split(",") == [
+        "oauth2", "oauth_basic_auth_api_key_mandatory", "api_key", "basic_auth"
+    ]  # fmt: skip
     generated = [r for r in double.responses if r.operation == ("devportal", API_KEYS, "post")]
     assert [r.status for r in generated] == [200, 200]  # one a run; nothing in APIM changed, so changed stays 0
     # What the adapter then does with such a key, on the catalog the data API now serves.
@@ -223,6 +228,43 @@ def test_the_api_takes_api_keys_and_the_subscribed_application_gets_one_the_adap
     d = InProcess(doc, api_keys=double.api_key_signer).check(apikey=double.generate_api_key(app["uuid"]))
     assert d.allowed, d.reason
     assert (d.application.name, d.tier) == ("SubscribedApp", "Gold")
+
+
+def test_the_api_takes_apims_users_with_the_scopes_the_role_bound_to_roles(converged, tmp_path) -> None:
+    """inventories/dev: security_scheme lists basic_auth (the secured flow then calls as APIM's admin). The API's local
+    scopes reach the data API's /scopes with their role bindings, and the adapter admits a user of APIM's user
+    store, asked over SOAP as it would be, on the catalog the data API now serves."""
+    double, ca, _, _ = converged
+    [single] = internal(double, "apis", gatewayLabel="Default", apiId=double.data["apis"][0]["uuid"])
+    scopes = {s["name"]: s["roles"] for s in internal(double, "scopes")}
+    assert set(scopes) >= {"scope_ip", "scope_headers"}
+    admin, password = double.admin_credentials
+    double.set_user(admin, password, ("admin",))  # APIM's admin is a user of its own store
+    user_file, password_file = tmp_path / "user", tmp_path / "password"
+    user_file.write_text(admin)
+    password_file.write_text(password)
+    plane = {"type": "wso2", "url": double.url, "caBundle": str(ca), "gatewayLabel": "Default",
+             "usernameFile": str(user_file), "passwordFile": str(password_file)}  # fmt: skip
+    cfg = config.parse({"controlPlane": plane, "basicAuth": {"enabled": True}})
+    lists = ("applications", "subscriptions", "subscriptionPolicies", "apiPolicies", "applicationPolicies")
+    doc = {"apis": [single], "scopes": internal(double, "scopes"),
+           **{name: internal(double, LIST_ENDPOINTS[name]) for name in lists}}  # fmt: skip
+    assert isinstance(cfg.control_plane, config.ControlPlaneWso2)
+    p = InProcess(doc, users=RemoteUserStore(cfg.control_plane, cfg))
+    context, users = single["context"], p.users
+    assert users is not None
+
+    async def calls():  # one event loop: the user store's HTTPS client lives on it
+        try:
+            return [await p.decide(p.request(context + path, authorization=basic_authorization(admin, secret)))
+                    for path, secret in (("/headers", password), ("/ip", "wrong"))]  # fmt: skip
+        finally:
+            await users.close()
+
+    d, refused = asyncio.run(calls())
+    assert d.allowed, d.reason
+    assert (d.application.name, d.principal.subject) == ("BasicAuthApplication", f"{admin}@carbon.super")
+    assert (refused.status, refused.code) == (401, "900901")
 
 
 def test_the_exposed_clients_get_tokens_at_the_token_endpoint(converged) -> None:

@@ -630,7 +630,7 @@ class Pipeline:
                 found = self.authenticator.lookup_api_key(planned.token, planned.token_sha256, now)
             elif planned.user:
                 assert users is not None
-                found = users.lookup(planned.token_sha256, now)
+                found = users.lookup(planned.token, planned.token_sha256, planned.api.organization, now)
                 if found is None:
                     found = yield VerifyUser(planned.token, planned.token_sha256, planned.api.organization)
                 if isinstance(found, Rejection) and planned.fallback_key:  # BasicAuthAuthenticator, then the API key

@@ -13,6 +13,7 @@ import hashlib
 import pytest
 
 from apim_adapter.config import ConfigError, parse
+from apim_adapter.decision import Decision, VerifyUser, first_step
 from apim_adapter.errors import Unavailable
 from apim_adapter.http_client import basic_authorization as basic
 from apim_adapter.tokens import basic_auth
@@ -197,3 +198,12 @@ WSO2_WITHOUT_LABEL = {"type": "wso2", "url": "https://apim:9443", "usernameFile"
 def test_basic_auth_needs_the_wso2_control_plane_with_a_gateway_label(control_plane):
     with pytest.raises(ConfigError, match=r"basicAuth\.enabled"):
         parse({"controlPlane": control_plane, "basicAuth": {"enabled": True}})
+
+
+def test_what_apim_refuses_unasked_is_decided_from_memory_without_waiting_on_the_event_loop():
+    p = pipeline()
+    for authorization in ("Basic " + base64.b64encode(b"alice").decode(), basic("alice@wso2.com", "x")):
+        step = first_step(p.pipeline.steps(p.request(authorization=authorization), p.now))
+        assert isinstance(step, Decision), authorization
+        assert step.code in ("900901", "900908")
+    assert isinstance(first_step(p.pipeline.steps(p.request(authorization=basic("alice", "x")), p.now)), VerifyUser)

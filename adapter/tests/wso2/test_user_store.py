@@ -9,7 +9,7 @@ import pytest
 import requests
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from apim_adapter import config, tracing
+from apim_adapter import config, probe, tracing
 from apim_adapter.controlplane.user_store import (
     SOAP_ACTION,
     RemoteUserStore,
@@ -209,3 +209,25 @@ def test_an_answer_without_a_dto_or_flag_is_not_authenticated():
         parse_answer(response % b'<return xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="1"/>') is None
     )
     assert parse_answer(response % b"<return><domainQualifiedUsername>x</domainQualifiedUsername></return>") is None
+
+
+def probe_findings(apim, credentials, test_ca, tmp_path) -> dict[str, str]:
+    user, password = credentials
+    raw = {"controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "gatewayLabel": "Default",
+                            "usernameFile": str(user), "passwordFile": str(password)},
+           "basicAuth": {"enabled": True}}  # fmt: skip
+    findings = asyncio.run(probe.probe(config.parse(raw, tmp_path)))
+    return {f.what.split(":")[0]: str(f) for f in findings}
+
+
+def test_probe_says_whether_the_control_planes_user_may_ask_the_user_store(apim, credentials, test_ca, tmp_path):
+    apim.data["apis"][0]["securityScheme"] = "oauth2,basic_auth"
+    apim.data["scopes"] = [{"name": "scope_ip", "displayName": "ip", "description": "", "roles": ["reader"]}]
+    found = probe_findings(apim, credentials, test_ca, tmp_path)
+    assert found["basic authentication"].startswith("ok"), found
+    assert "a made-up user is refused" in found["basic authentication"]
+    assert "1 of them take basic authentication (1 scopes with roles)" in found["control plane"]
+    credentials[1].write_text("not-the-admin-password\n")
+    refused = probe_findings(apim, credentials, test_ca, tmp_path)["basic authentication"]
+    assert refused.startswith("FAILED"), refused
+    assert "refused the control plane's credentials" in refused

@@ -92,6 +92,15 @@ def tenant_qualified(username: str) -> tuple[str, str]:
     return f"{name}@{tenant}", tenant
 
 
+def _refused_unasked(credential: str, tenant: str) -> Rejection | None:
+    """The refusal of a credential that APIM's gateway answers without asking its user store: no colon in it, or a
+    user of another tenant than the API's."""
+    pair = decoded(credential)
+    if pair is None:
+        return MALFORMED
+    return OTHER_TENANT if tenant_qualified(pair[0])[1] != tenant else None
+
+
 class BasicAuthenticator:
     def __init__(
         self,
@@ -110,22 +119,24 @@ class BasicAuthenticator:
         """What a credential is known by here: an HMAC under this process's key."""
         return hmac.new(self._key, credential.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
-    def lookup(self, digest: str, now: float) -> Principal | Rejection | None:
-        """The answer kept for a credential; None when APIM must be asked."""
+    def lookup(self, credential: str, digest: str, tenant: str, now: float) -> Principal | Rejection | None:
+        """The answer for a credential on an API of `tenant` without I/O: kept, or a refusal APIM need not be asked
+        for (no colon, another tenant); None when APIM must be asked."""
         found = self.accepted.get(digest, now) or self.refused.get(digest, now)
         metrics.count((metrics.TOKEN_CACHE, "miss" if found is None else "hit"))
-        return found
+        return found if found is not None else _refused_unasked(credential, tenant)
 
     async def verify(self, credential: str, digest: str, tenant: str) -> Principal | Rejection:
         """Ask APIM's user store about a credential of an API of `tenant`, and remember the answer.
         Raises errors.Unavailable when APIM cannot answer."""
+        refused = _refused_unasked(credential, tenant)
+        if refused is not None:
+            return refused
         pair = decoded(credential)
-        if pair is None:
-            return MALFORMED
-        username, tenant_of_user = tenant_qualified(pair[0])
-        if tenant_of_user != tenant:
-            return OTHER_TENANT
-        found = self.lookup(digest, self.clock())
+        assert pair is not None  # else refused
+        username = tenant_qualified(pair[0])[0]
+        now = self.clock()
+        found = self.accepted.get(digest, now) or self.refused.get(digest, now)  # answered since the check looked
         if found is not None:
             return found
         return await self._calls.do(digest, lambda: self._ask(username, pair[1], digest))
