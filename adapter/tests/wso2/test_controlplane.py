@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import time
@@ -296,6 +297,19 @@ def test_the_spec_check_rejects_answers_apim_would_not_give(check_answers, serve
         check_answers(SimpleNamespace(responses=[served]))
 
 
+@contextlib.asynccontextmanager
+async def syncing(cfg: config.Config, published: list[dict]):
+    """A control plane publishing into `published` for the block's length, then stopped and closed."""
+    cp = control_plane(cfg)
+    task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
+    try:
+        yield cp
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await cp.api.close()
+
+
 def test_a_reconnection_asks_for_a_full_pull_that_brings_changes_made_while_events_were_lost(
     apim_factory, credentials, test_ca, tmp_path
 ):
@@ -304,18 +318,12 @@ def test_a_reconnection_asks_for_a_full_pull_that_brings_changes_made_while_even
     published: list[dict] = []
 
     async def scenario():
-        cp = control_plane(cfg)
-        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
-        try:
+        async with syncing(cfg, published) as cp:
             await until(lambda: len(published) == 1)
             apim.data["subscriptions"].clear()  # no event: the hub was down
             cp.request_resync()  # what the listener's on_connected does after every (re)connection
             await until(lambda: len(published) == 2)
             assert published[-1]["subscriptions"] == []
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await cp.api.close()
 
     asyncio.run(scenario())
 
@@ -358,9 +366,7 @@ def test_a_bad_event_is_skipped_and_counted_and_the_others_of_its_batch_apply(
     before = REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) or 0.0
 
     async def scenario():
-        cp = control_plane(cfg)
-        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
-        try:
+        async with syncing(cfg, published) as cp:
             await until(lambda: len(published) == 1)
             apim.data["subscriptions"] = [
                 s for s in apim.data["subscriptions"] if s["applicationUUID"] != "app-blocked"
@@ -369,10 +375,6 @@ def test_a_bad_event_is_skipped_and_counted_and_the_others_of_its_batch_apply(
             cp.notify(event("SUBSCRIPTIONS_DELETE", applicationUUID="app-blocked", apiUUID="api-httpbin"))
             await until(lambda: len(published) == 2)
             assert all(s["applicationUUID"] != "app-blocked" for s in published[-1]["subscriptions"])
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await cp.api.close()
 
     asyncio.run(scenario())
     assert REGISTRY.get_sample_value("apim_adapter_controlplane_events_total", labels) == before + 1
@@ -401,9 +403,7 @@ def test_with_basic_authentication_scopes_and_their_roles_are_pulled_and_follow_
     published: list[dict] = []
 
     async def scenario():
-        cp = control_plane(cfg)
-        task = asyncio.ensure_future(cp.sync_forever(lambda doc: published.append(doc) or True))
-        try:
+        async with syncing(cfg, published) as cp:
             await until(lambda: len(published) == 1)
             assert published[0]["scopes"] == [
                 {"name": "scope_ip", "roles": ["admin", "Internal/subscriber"]},
@@ -418,10 +418,6 @@ def test_with_basic_authentication_scopes_and_their_roles_are_pulled_and_follow_
             assert catalog.build(published[-1]).scope_roles == {
                 "scope_ip": frozenset({"writer"}), "scope_new": frozenset({"reader"})
             }  # fmt: skip
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await cp.api.close()
 
     asyncio.run(scenario())
     asked = [query for endpoint, query in apim.requests if endpoint == "scopes"]
