@@ -57,6 +57,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from apim_adapter.http_client import basic_authorization
+
 from . import wso2_specs
 from .api_keys import ApiKeySigner
 from .apim_rest import Fault, ProductApis, security_scheme
@@ -338,7 +340,7 @@ class ApimDouble:
     async def _handle(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpoint"]
         self.requests.append((endpoint, dict(request.query)))
-        expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        expected = basic_authorization(self.username, self.password)
         if request.headers.get("Authorization") != expected:
             # carbon-apimgt internal.service WEB-INF/beans.xml: BasicAuthenticationInterceptor throws CXF's
             # AuthenticationException ("Unauthenticated request"), which GlobalThrowableMapper answers with 401.
@@ -450,7 +452,7 @@ class ApimDouble:
         must be the WSDL's, in a SOAP 1.1 request (`text/xml`); anything else is a fault, as Axis2 answers a request
         it cannot dispatch or bind."""
         self.user_store_calls += 1
-        expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        expected = basic_authorization(self.username, self.password)
         if request.headers.get("Authorization") != expected:
             return web.Response(status=401, text="Unauthenticated")
         if not self.up:

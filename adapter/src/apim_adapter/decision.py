@@ -424,6 +424,17 @@ def applied(admission: Admitted, req: CheckInput) -> tuple[Counter, ...]:
     return tuple(out)
 
 
+def stand_in(
+    api: Api, name: str, owner: str, who: str, key_type: str, issuer: str, tier: str
+) -> tuple[Application, KeyMapping, Subscription]:
+    """The application, key mapping and subscription APIM's gateway makes up for a caller that brings none of its
+    own (a client certificate, a user name and password): one application `name` per `who`, on no application
+    tier, subscribed to the API on `tier`."""
+    uuid = f"{name}:{who}"
+    app = Application(uuid, None, name, owner, UNLIMITED, "", api.organization)
+    return app, KeyMapping(uuid, "", key_type, issuer), Subscription("", api.uuid, uuid, tier, "UNBLOCKED")
+
+
 # MutualSSLAuthenticator.setAuthenticationContext: a caller admitted by certificate is of this application
 # (APIConstants.MUTUAL_SSL_AUTH_APPLICATION_NAME, _OWNER), subscribed on the certificate's tier.
 CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER = "MutualSSLAuthApplication", "MutualSSLAuthApplicationOwner"
@@ -437,11 +448,8 @@ def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) 
     applies (the context names none); nor do scopes, which APIM checks on OAuth2 tokens only."""
     api, res, cert = planned.api, planned.resource, principal.certificate
     assert cert is not None
-    uuid = f"{CERTIFICATE_APPLICATION}:{cert.alias}"
-    app = Application(uuid, None, CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER, UNLIMITED, "",
-                      api.organization)  # fmt: skip
-    key = KeyMapping(uuid, "", cert.key_type, CERTIFICATE_ISSUER)
-    sub = Subscription("", api.uuid, uuid, cert.tier, "UNBLOCKED")
+    app, key, sub = stand_in(api, CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER, cert.alias, cert.key_type,
+                             CERTIFICATE_ISSUER, cert.tier)  # fmt: skip
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     return _admission(allowed, counters(catalog, api, res, app, sub, by_certificate=True), catalog.version)
 
@@ -459,10 +467,8 @@ def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admi
     needed."""
     api, res, roles = planned.api, planned.resource, principal.user_roles
     assert roles is not None
-    uuid = f"{USER_APPLICATION}:{principal.subject}"
-    app = Application(uuid, None, USER_APPLICATION, USER_APPLICATION_OWNER, UNLIMITED, "", api.organization)
-    key = KeyMapping(uuid, "", "PRODUCTION", basic_auth.ISSUER)
-    sub = Subscription("", api.uuid, uuid, UNAUTHENTICATED, "UNBLOCKED")
+    app, key, sub = stand_in(api, USER_APPLICATION, USER_APPLICATION_OWNER, principal.subject, "PRODUCTION",
+                             basic_auth.ISSUER, UNAUTHENTICATED)  # fmt: skip
     if res.scopes and not holds_scope(catalog, res.scopes, roles):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)

@@ -118,18 +118,17 @@ async def _data_api(plane: Wso2ControlPlane) -> str:
         await plane.api.close()
     detail = (f"{len(snapshot.apis)} APIs, {len(snapshot.applications)} applications, "
               f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
-    if plane.config.api_keys.enabled:  # the schemes the full pull learnt: where API keys will be taken
-        schemes = (api.get("securityScheme") for api in snapshot.apis.values())
-        keyed = sum(isinstance(s, str) and API_KEY in security_schemes(s) for s in schemes)
-        detail += f"; {keyed} of them take API keys"
-    if plane.config.basic_auth.enabled:  # where user names and passwords will be asked, and the scopes' roles
-        schemes = (api.get("securityScheme") for api in snapshot.apis.values())
-        taking = sum(isinstance(s, str) and BASIC_AUTH in security_schemes(s) for s in schemes)
+    # The schemes the full pull learnt: where API keys, user names and passwords, and client certificates are taken.
+    schemes = [security_schemes(s) for s in (api.get("securityScheme") for api in snapshot.apis.values())
+               if isinstance(s, str)]  # fmt: skip
+    if plane.config.api_keys.enabled:
+        detail += f"; {sum(API_KEY in s for s in schemes)} of them take API keys"
+    if plane.config.basic_auth.enabled:  # and the scopes' roles
+        taking = sum(BASIC_AUTH in s for s in schemes)
         with_roles = sum(bool(scope.get("roles")) for scope in (snapshot.scopes or {}).values())
         detail += f"; {taking} of them take basic authentication ({with_roles} scopes with roles)"
-    if plane.config.mutual_tls.enabled:  # where client certificates will be matched, and how many APIM gave
-        schemes = (api.get("securityScheme") for api in snapshot.apis.values())
-        taking = sum(isinstance(s, str) and MUTUAL_SSL in security_schemes(s) for s in schemes)
+    if plane.config.mutual_tls.enabled:  # and how many certificates APIM gave
+        taking = sum(MUTUAL_SSL in s for s in schemes)
         certificates = sum(len(api.get("clientCertificates") or ()) for api in snapshot.apis.values())
         detail += f"; {taking} of them take client certificates ({certificates} uploaded)"
     return detail
