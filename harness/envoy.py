@@ -24,16 +24,17 @@ Read from istio/istio release-1.31 (1.31.0-rc.0):
   every filter's dynamic metadata in each entry (`grpc_access_log_utils.cc`, extractCommonAccessLogProperties). A
   port named or declared gRPC gets an HTTP/2 cluster.
 - downstream TLS (`tls` set: a Gateway server of protocol HTTPS with `tls.mode` SIMPLE, MUTUAL or OPTIONAL_MUTUAL and
-  a `credentialName`): `pilot/pkg/networking/core/gateway.go` createGatewayHTTPFilterChainOpts puts the same
-  connection manager behind buildGatewayListenerTLSContext, which is `listener.go` BuildListenerTLSContext: ALPN
-  `h2`, `http/1.1` (util.ALPNHttp), `require_client_certificate` true for MUTUAL and false otherwise; the certificate
-  and the CA are SDS secrets named after the credential (`pilot/pkg/security/model/authentication.go`
-  ApplyCredentialSDSToServerCommonTLSContext, ConstructSdsSecretConfigForCredential, `pkg/credentials`
-  ToResourceName: `kubernetes://<credentialName>`, and `...-cacert` for `ca.crt`), the CA only for MUTUAL and
-  OPTIONAL_MUTUAL, in a combined validation context whose default part has nothing but the server's
-  `subjectAltNames`/`verifyCertificateSpki`/`verifyCertificateHash` (none here). istiod serves those secrets over
-  ADS; here they are static secrets of the same names, read from files. Not reproduced: a server's `hosts` as SNI
-  filter chain matches (one server, hosts `*`), mesh `tlsDefaults` and the server's cipher/version settings.
+  a `credentialName`, alone or, with `https_port`, beside the plain HTTP server):
+  `pilot/pkg/networking/core/gateway.go` createGatewayHTTPFilterChainOpts puts the same connection manager behind
+  buildGatewayListenerTLSContext, which is `listener.go` BuildListenerTLSContext: ALPN `h2`, `http/1.1`
+  (util.ALPNHttp), `require_client_certificate` true for MUTUAL and false otherwise; the certificate and the CA are
+  SDS secrets named after the credential (`pilot/pkg/security/model/authentication.go`
+  ApplyCredentialSDSToServerCommonTLSContext, ConstructSdsSecretConfigForCredential, `pkg/credentials` ToResourceName:
+  `kubernetes://<credentialName>`, and `...-cacert` for `ca.crt`), the CA only for MUTUAL and OPTIONAL_MUTUAL, in a
+  combined validation context whose default part has nothing but the server's
+  `subjectAltNames`/`verifyCertificateSpki`/`verifyCertificateHash` (none here). istiod serves those secrets over ADS;
+  here they are static secrets of the same names, read from files. Not reproduced: a server's `hosts` as SNI filter
+  chain matches (one server, hosts `*`), mesh `tlsDefaults` and the server's cipher/version settings.
 Not reproduced: istiod's RBAC shadow filter and `filter_enabled_metadata`, which limit the check to requests a
 CUSTOM policy matches; here every route is checked except the health path (the policy's `notPaths`).
 """
@@ -307,6 +308,9 @@ class Gateway:
     filters_before: tuple[dict[str, Any], ...] = ()  # HTTP filters ahead of ext_authz (jwt_authn, rbac)
     access_log_service: AccessLogService | None = None  # a Telemetry resource's envoyHttpAls provider
     tls: GatewayTls | None = None  # None: a plain HTTP server (the default); else HTTPS terminated here
+    # With `tls`: HTTPS on this port beside plain HTTP on `port`, as a Gateway with both servers (the httpbin chart's
+    # gateway.tls.enabled) makes istiod build a listener per port with the same routes; None: HTTPS on `port` alone.
+    https_port: int | None = None
 
     def _route_action(self, cluster: str, rewrite: bool) -> dict[str, Any]:
         if self.upstream_port is None:
@@ -380,7 +384,7 @@ class Gateway:
             cfg = merge(cfg, self.ext_authz_patch)
         return {"name": EXT_AUTHZ, "typed_config": cfg}
 
-    def _listener(self, name: str, port: int, with_authz: bool) -> dict[str, Any]:
+    def _listener(self, name: str, port: int, with_authz: bool, tls: GatewayTls | None = None) -> dict[str, Any]:
         filters = list(self.filters_before) if with_authz else []
         if with_authz and self.authz:
             filters.append(self._authz_filter())
@@ -440,8 +444,8 @@ class Gateway:
         chain: dict[str, Any] = {
             "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
         }
-        if self.tls is not None:
-            chain["transport_socket"] = self.tls.transport_socket()
+        if tls is not None:
+            chain["transport_socket"] = tls.transport_socket()
         return {
             "name": name,
             "address": {"socket_address": {"address": self.host, "port_value": port}},
@@ -455,7 +459,13 @@ class Gateway:
         return logs
 
     def config(self) -> dict[str, Any]:
-        listeners = [self._listener("gateway", self.port, True)]
+        if self.https_port is not None:
+            if self.tls is None:
+                raise ValueError("https_port: needs tls, the HTTPS server's credential")
+            listeners = [self._listener("gateway", self.port, True),
+                         self._listener("gateway_https", self.https_port, True, self.tls)]  # fmt: skip
+        else:
+            listeners = [self._listener("gateway", self.port, True, self.tls)]
         if self.baseline_port:
             listeners.append(self._listener("baseline", self.baseline_port, False))
         clusters = []
@@ -502,7 +512,11 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+        return f"{'https' if self.tls and self.https_port is None else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def https_url(self) -> str:
+        return self.url if self.https_port is None else f"https://{self.host}:{self.https_port}"
 
 
 def jwt_authn(issuer: str, jwks: str, **provider: Any) -> dict[str, Any]:
@@ -605,6 +619,7 @@ def from_settings(settings: dict[str, Any]) -> Gateway:
         access_log_path=settings.get("access_log_path"),
         access_log_service=AccessLogService(**als) if als else None,
         tls=GatewayTls(**{**tls, **{k: Path(tls[k]) for k in ("cert", "key", "ca") if tls.get(k)}}) if tls else None,
+        https_port=settings.get("https_port"),
     )
 
 

@@ -31,6 +31,13 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -i $GATEWAY_URL$API_CONTEXT/ip                                          # 401: no token
   curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
 
+Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
+
+  curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \
+      $GATEWAY_HTTPS_URL$API_CONTEXT/headers   # 200, httpbin saw X-Apim-Application-Name: MutualSSLAuthApplication
+  curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/stranger.crt --key $PKI_DIR/stranger.key \
+      $GATEWAY_HTTPS_URL$API_CONTEXT/headers   # 401 (900901): a certificate not on the API
+
 Logs: $STATE_DIR/*.log (gateway access log with the adapter's metadata: $STATE_DIR/gateway-access.log).
 Analytics events, in WSO2's ELK format: $STATE_DIR/adapter/analytics.log (an allowed call's written from the
 gateway's gRPC access log, with httpbin's status and the latencies; a denial's by the check).

@@ -415,3 +415,55 @@ def test_the_gateway_sends_its_access_log_to_the_adapters_grpc_als_port(rendered
     release = _dev_var("istio.yml", "istio_ingress_release_name")
     assert telemetry["spec"]["selector"] == {"matchLabels": {"istio": release.removeprefix("istio-")}}
     assert telemetry["metadata"]["namespace"] == _dev_var("stack.yml", "stack_namespaces")["ingress"]
+
+
+def test_the_gateways_https_server_admits_the_partners_certificate_the_api_was_given(
+    rendered: dict, tmp_path: Path
+) -> None:
+    """The httpbin Gateway's HTTPS server asks callers for a certificate (OPTIONAL_MUTUAL) and verifies it with the
+    ca.crt of its credential, the pki role's gateway-tls Secret in the gateway's namespace, which signed the
+    partner's and the stranger's; apim_setup uploads the partner's to the API, whose scheme takes a certificate or a
+    token; the adapter checks certificates in a config it accepts; the secured flow calls the HTTPS port kind maps."""
+    values = rendered["helm_values"]
+    tls = values["httpbin"]["gateway"]["tls"]
+    assert (tls["enabled"], tls["mode"]) == (True, "OPTIONAL_MUTUAL")
+    release = subprocess.run(
+        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
+        input=json.dumps(values["httpbin"]), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    [gateway] = [o for o in yaml.safe_load_all(release) if o and o["kind"] == "Gateway"]
+    [https] = [s for s in gateway["spec"]["servers"] if s["port"]["protocol"] == "HTTPS"]
+    assert https["tls"] == {"mode": "OPTIONAL_MUTUAL", "credentialName": "gateway-tls"}
+    # The ingress gateway's Service port of that number is the one kind maps to the host's gateway_https port.
+    [service_port] = [p for p in values["gateway"]["service"]["ports"] if p["port"] == https["port"]["number"]]
+    mapped = {m["containerPort"]: m["hostPort"] for m in rendered["kind_config"]["nodes"][0]["extraPortMappings"]}
+    flow = _dev_var("secured_flow.yml", "secured_flow_mutual_tls")
+    assert flow["base_url"] == "https://localhost:{{ stack_host_ports.gateway_https }}"
+    assert mapped[service_port["nodePort"]] == _dev_var("stack.yml", "stack_host_ports")["gateway_https"]
+    [secret] = [m for m in rendered["manifests"]["pki"]
+                if m["kind"] == "Secret" and m["metadata"]["name"] == https["tls"]["credentialName"]]  # fmt: skip
+    assert secret["metadata"]["namespace"] == _dev_var("stack.yml", "stack_namespaces")["ingress"]
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
+    pki: Path = rendered["pki_dir"]
+    for caller in ("partner", "stranger"):
+        verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(pki / f"{caller}.crt")],
+                                  capture_output=True, text=True)  # fmt: skip
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    api = rendered["apim_setup"]["bodies"]["api"]
+    assert "mutualssl" in api["securityScheme"]
+    assert not {"mutualssl_mandatory", "oauth_basic_auth_api_key_mandatory"} & set(api["securityScheme"])
+    [declared] = _dev_var("wso2.yml", "apim_setup_api_client_certificates")
+    assert (declared["alias"], declared["tier"], declared["certificate_file"]) == (
+        "partner", "Gold", "{{ pki_dir }}/partner.crt")  # fmt: skip
+    adapter = values["apim_adapter"]["config"]
+    assert adapter["mutualTls"] == {"enabled": True}
+    # With the wso2 control plane, certificates need gatewayLabel (the validator names the key otherwise); the chart
+    # mounts the credentials, files here.
+    for name in ("username", "password"):
+        (tmp_path / name).write_text("admin\n")
+    control_plane = {**adapter["controlPlane"], "usernameFile": str(tmp_path / "username"),
+                     "passwordFile": str(tmp_path / "password")}  # fmt: skip
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"mutualTls": adapter["mutualTls"], "controlPlane": control_plane}))
+    subprocess.run([sys.executable, "-m", "apim_adapter", "validate", "--config", str(config)], check=True)

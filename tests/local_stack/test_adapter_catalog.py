@@ -83,3 +83,16 @@ def test_tiers_can_count_bytes_have_burst_control_or_be_soft(tmp_path: Path) -> 
     )
     assert both.returncode != 0
     assert "Tier Both: either requests or, for a bandwidth tier, data_amount (with data_unit)." in both.stdout
+
+
+def test_the_api_admits_the_partners_certificate_on_gold_or_a_token(rendered: Path, catalog: dict) -> None:
+    """The API's scheme and its one client certificate, the partner's the pki role issued, reach the adapter as a
+    catalog it reads (the stranger's, from the same CA, is not on the API)."""
+    built = catalog_module.build(catalog)
+    [api] = built.apis.values()
+    assert api.certificate_rule is not None
+    assert (api.certificate_rule.certificate_mandatory, api.certificate_rule.credential_mandatory) == (False, False)
+    [certificate] = api.client_certificates.values()
+    assert (certificate.alias, certificate.tier, certificate.key_type) == ("partner", "Gold", "PRODUCTION")
+    [declared] = catalog["apis"][0]["clientCertificates"]
+    assert declared["certificate"].strip() == (rendered / "pki/partner.crt").read_text().strip()

@@ -12,9 +12,13 @@ from render_stack import render_local_stack
 from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, HEADER_ALLOWLIST, envoy_bin
 
 
-def _http_connection_manager(config: dict) -> dict:
-    [listener] = config["static_resources"]["listeners"]
-    [chain] = listener["filter_chains"]
+def _listener(config: dict, name: str = "gateway") -> dict:
+    [listener] = [x for x in config["static_resources"]["listeners"] if x["name"] == name]
+    return listener
+
+
+def _http_connection_manager(config: dict, name: str = "gateway") -> dict:
+    [chain] = _listener(config, name)["filter_chains"]
     [hcm] = chain["filters"]
     return hcm["typed_config"]
 
@@ -135,3 +139,28 @@ def test_the_gateway_can_send_the_body_with_the_check_as_istiod_would(tmp_path: 
         "allow_partial_message": True,
         "pack_as_bytes": False,
     }
+
+
+def test_https_beside_http_asks_callers_for_a_certificate_the_stacks_ca_signed(
+    envoy_config: dict, rendered: Path
+) -> None:
+    """The httpbin Gateway's second server (gateway.tls OPTIONAL_MUTUAL): a listener of its own on the HTTPS port
+    with the same connection manager, ext_authz and routes as the plain one, asking for a client certificate without
+    requiring it, and verifying it with the credential's ca.crt — the pki role's CA, which signed the partner's."""
+    plain, https = _listener(envoy_config), _listener(envoy_config, "gateway_https")
+    assert "transport_socket" not in plain["filter_chains"][0]
+    assert https["address"]["socket_address"]["port_value"] == 18402
+    [chain] = https["filter_chains"]
+    tls = chain["transport_socket"]["typed_config"]
+    assert tls["require_client_certificate"] is False
+    validation = tls["common_tls_context"]["combined_validation_context"]["validation_context_sds_secret_config"]
+    secrets = {s["name"]: s for s in envoy_config["static_resources"]["secrets"]}
+    ca = Path(secrets[validation["name"]]["validation_context"]["trusted_ca"]["filename"])
+    assert ca == rendered / "pki/ca.crt"
+    issued = subprocess.run(["openssl", "verify", "-CAfile", ca, rendered / "pki/partner.crt"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    plain_hcm, https_hcm = (_http_connection_manager(envoy_config, name) for name in ("gateway", "gateway_https"))
+    assert https_hcm["forward_client_cert_details"] == "SANITIZE_SET"  # the gateway, not the caller, names the cert
+    assert https_hcm["http_filters"] == plain_hcm["http_filters"]
+    assert https_hcm["route_config"]["virtual_hosts"] == plain_hcm["route_config"]["virtual_hosts"]
