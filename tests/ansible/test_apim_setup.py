@@ -19,14 +19,14 @@ import base64
 import copy
 import hashlib
 import json
-import re
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
-from apim_double_vars import extra_vars  # tests/ansible, on sys.path as the tests' own directory
+from apim_double_vars import PARTNER, extra_vars, recap  # tests/ansible, on sys.path as the tests' own directory
 from local_play import run_local_play  # likewise
 
 from apim_adapter import catalog, config, decision, errors
@@ -136,17 +136,12 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     double.stop()
 
 
-def recap(stdout: str) -> dict[str, int]:
-    line = re.search(r"^localhost\s*:(.*)$", stdout, re.M)
-    assert line, stdout[-2000:]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
-
-
 def test_first_run_creates_everything_and_the_second_changes_nothing(converged) -> None:
     _, _, [(first, _), (second, _)], _ = converged
     # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
-    # revision, deployment, publish, 3 applications, 2 subscriptions, 3 keys.
-    assert recap(first)["changed"] == 16, first[-4000:]
+    # the inventory's client certificate (apim_setup_api_client_certificates), revision, deployment, publish,
+    # 3 applications, 2 subscriptions, 3 keys.
+    assert recap(first)["changed"] == 17, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
 
@@ -216,9 +211,7 @@ def test_the_api_takes_api_keys_and_the_subscribed_application_gets_one_the_adap
     """inventories/dev: security_scheme lists api_key, and apim_setup_api_keys names the subscribed application."""
     double, _, _, _ = converged
     [single] = internal(double, "apis", gatewayLabel="Default", apiId=double.data["apis"][0]["uuid"])
-    assert single["securityScheme"].split(",") == [
-        "oauth2", "oauth_basic_auth_api_key_mandatory", "api_key", "basic_auth"
-    ]  # fmt: skip
+    assert single["securityScheme"].split(",") == ["oauth2", "api_key", "basic_auth", "mutualssl"]
     generated = [r for r in double.responses if r.operation == ("devportal", API_KEYS, "post")]
     assert [r.status for r in generated] == [200, 200]  # one a run; nothing in APIM changed, so changed stays 0
     # What the adapter then does with such a key, on the catalog the data API now serves.
@@ -598,10 +591,11 @@ CLIENT_CERTS = "/apis/{apiId}/client-certs/{keyType}"
 
 @pytest.fixture(scope="module")
 def certificate_runs(converged, api_changed_runs, tmp_path_factory):
-    """After the runs above (last in this module), the same inventory with two client certificates declared (a
-    PRODUCTION one on Gold, a SANDBOX one on Tiny), run twice. The API's id, the runs' output, the certificates'
-    PEM by alias, and the description of the revision deployed before."""
-    double, ca, _, _ = converged
+    """After the runs above (last in this module), the same inventory with two other client certificates declared (a
+    PRODUCTION one on Gold, a SANDBOX one on Tiny) instead of the dev inventory's partner, which the first run
+    uploaded and the role leaves on the API; run twice. The API's id, the runs' output, the three certificates' PEM by
+    alias, and the description of the revision deployed before."""
+    double, ca, _, extra = converged
     api_id, _, _, changed_path = api_changed_runs
     directory = tmp_path_factory.mktemp("client-certs")
     partners = CertificateAuthority(directory, "partners")
@@ -623,6 +617,7 @@ def certificate_runs(converged, api_changed_runs, tmp_path_factory):
         assert result.returncode == 0, result.stdout[-6000:]
         return result.stdout
 
+    pems[PARTNER] = Path(json.loads(extra.read_text())["pki_dir"]) / f"{PARTNER}.crt"
     return api_id, [run(), run()], {alias: pem.read_text() for alias, pem in pems.items()}, before
 
 
@@ -639,16 +634,18 @@ def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_d
 ) -> None:
     """The first run uploads both certificates (one change), makes room at APIM's revision limit, creates and
     deploys a revision; the second changes nothing. The Publisher lists each under its key type, and the runtime
-    artifact of the deployed revision, which gateways and the adapter read, carries both."""
+    artifact of the deployed revision, which gateways and the adapter read, carries both (and the dev inventory's
+    partner, uploaded by the first run of all)."""
     double, _, _, _ = converged
     api_id, [first, second], pems, before = certificate_runs
     assert recap(first)["changed"] == 4, first[-4000:]  # upload, oldest idle revision deleted, created, deployed
     assert recap(second)["changed"] == 0, second[-4000:]
     uploads = [s.status for s in double.responses if s.operation == ("publisher", CLIENT_CERTS, "post")]
-    assert uploads == [201, 201]  # the second run looked them up and left them
-    for key_type, alias, tier in (("PRODUCTION", "partner-a", "Gold"), ("SANDBOX", "partner-b", "Tiny")):
+    assert uploads == [201, 201, 201]  # the partner's at the first run of all; the second run here left them
+    for key_type, aliases in (("PRODUCTION", [(PARTNER, "Gold"), ("partner-a", "Gold")]),
+                              ("SANDBOX", [("partner-b", "Tiny")])):  # fmt: skip
         listed = session.get(f"{double.url}{PUBLISHER}/apis/{api_id}/client-certs/{key_type}").json()
-        assert [(c["alias"], c["tier"]) for c in listed["certificates"]] == [(alias, tier)], key_type
+        assert [(c["alias"], c["tier"]) for c in listed["certificates"]] == aliases, key_type
     revision = deployed_revision(double, session, api_id)
     assert revision["description"] != before
     assert revision["description"].startswith("Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state ")
@@ -660,6 +657,7 @@ def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_d
     certificates, problems = artifact.project(inner).client_certificates()
     assert problems == []
     assert sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates) == [
+        (PARTNER, "Gold", "PRODUCTION", pems[PARTNER]),
         ("partner-a", "Gold", "PRODUCTION", pems["partner-a"]),
         ("partner-b", "Tiny", "SANDBOX", pems["partner-b"]),
     ]
@@ -681,33 +679,61 @@ def test_a_client_certificate_on_a_tier_the_api_does_not_offer_stops_the_role_be
     assert "Client certificate PRODUCTION partner-c: declared once per key type and alias" in stdout, stdout[-4000:]
 
 
-def test_without_client_certificates_the_revision_digest_is_the_api_states_alone(tmp_path) -> None:
-    """Revisions deployed before the role managed client certificates recorded the digest of the API state alone
-    (the SHA-256 of its JSON, keys sorted): with none declared it is still that, so such a revision still matches
-    and an upgrade deploys nothing; a declared certificate (its fingerprint included) changes it."""
-    state = {
-        "description": "httpbin",
-        "policies": ["Gold"],
-        "apiThrottlingPolicy": None,
-        "operations": [{"verb": "GET", "target": "/ip", "throttlingPolicy": "Unlimited", "scopes": []}],
-    }
-    certificate = {"alias": "partner-a", "tier": "Gold", "key_type": "PRODUCTION", "certificate_file": "/x.crt",
-                   "fingerprint": "0" * 64}  # fmt: skip
-    template = ROOT / "roles/apim_setup/templates/revision.json.j2"
-    declared = ("[]", "[certificate]", "[certificate | combine({'fingerprint': '1' * 64})]")
+REVISION_TEMPLATE = ROOT / "roles/apim_setup/templates/revision.json.j2"
+CERTIFICATE = {"alias": "partner-a", "tier": "Gold", "key_type": "PRODUCTION", "certificate_file": "/x.crt",
+               "fingerprint": "0" * 64}  # fmt: skip
+API_STATE = {
+    "description": "httpbin",
+    "policies": ["Gold"],
+    "apiThrottlingPolicy": None,
+    "operations": [{"verb": "GET", "target": "/ip", "throttlingPolicy": "Unlimited", "scopes": []}],
+}
+
+
+def revision_descriptions(tmp_path, template_vars: list[str], variables: dict) -> list[str]:
+    """The description revision.json.j2 renders with each of `template_vars` (Jinja expressions of a mapping, over
+    `variables` and `certificate`, CERTIFICATE), in a local play."""
     renders = ", ".join(
-        f"lookup('ansible.builtin.template', '{template}', template_vars={{'_apim_setup_client_certificates': {d}}})"
-        for d in declared
+        f"lookup('ansible.builtin.template', '{REVISION_TEMPLATE}', template_vars={t})" for t in template_vars
     )
     out = tmp_path / "revisions.json"
     task = {"ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": f"{{{{ [{renders}] | to_json }}}}"}}
     playbook = tmp_path / "revision.yml"
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
-    result = run_local_play(playbook, {"_apim_setup_api_state": state, "certificate": certificate,
+    result = run_local_play(playbook, {**variables, "certificate": CERTIFICATE,
                                        "apim_setup_api": {"name": "HttpbinAPI", "version": "1.0.0"},
                                        "ansible_python_interpreter": sys.executable})  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
-    none, one, other = (json.loads(body)["description"] for body in json.loads(out.read_text()))
-    digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+    return [json.loads(body)["description"] for body in json.loads(out.read_text())]
+
+
+def test_without_client_certificates_the_revision_digest_is_the_api_states_alone(tmp_path) -> None:
+    """Revisions deployed before the role managed client certificates recorded the digest of the API state alone
+    (the SHA-256 of its JSON, keys sorted): with none declared it is still that, so such a revision still matches
+    and an upgrade deploys nothing; a declared certificate (its fingerprint included) changes it."""
+    declared = ("[]", "[certificate]", "[certificate | combine({'fingerprint': '1' * 64})]")
+    renders = [f"{{'_apim_setup_client_certificates': {d}}}" for d in declared]
+    none, one, other = revision_descriptions(tmp_path, renders, {"_apim_setup_api_state": API_STATE})
+    digest = hashlib.sha256(json.dumps(API_STATE, sort_keys=True).encode()).hexdigest()[:16]
     assert none == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state {digest}"
     assert len({none, one, other}) == 3
+
+
+def test_on_an_exported_api_the_revision_digest_is_the_client_certificates_alone(tmp_path) -> None:
+    """An API mesh-sync exports (apim_setup_api_create false): the role manages none of its fields, so whatever the
+    declared API, the description records the certificates alone (the SHA-256 of their JSON, keys sorted), and
+    another certificate changes it."""
+    other_state = {**API_STATE, "description": "httpbin, another"}
+    renders = [
+        "{'_apim_setup_client_certificates': [certificate], 'apim_setup_api_create': false}",
+        "{'_apim_setup_client_certificates': [certificate], 'apim_setup_api_create': false, "
+        "'_apim_setup_api_state': other_state}",
+        "{'_apim_setup_client_certificates': [certificate | combine({'fingerprint': '1' * 64})], "
+        "'apim_setup_api_create': false}",
+    ]
+    one, same, other = revision_descriptions(tmp_path, renders, {"_apim_setup_api_state": API_STATE,
+                                                                 "other_state": other_state})  # fmt: skip
+    recorded = [{"alias": "partner-a", "fingerprint": "0" * 64, "keyType": "PRODUCTION", "tier": "Gold"}]
+    digest = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode()).hexdigest()[:16]
+    assert one == same == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, client certificates {digest}"
+    assert other != one
