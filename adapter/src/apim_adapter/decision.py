@@ -341,19 +341,28 @@ def counters(
     app: Application | None,
     sub: Subscription | None,
     by_certificate: bool = False,
+    made_up: bool = False,
 ) -> tuple[Counter, ...]:
     """The tiers this request is counted on but the application's: API or resource, subscription. Built once per
     catalog for each resource and application (the catalog decides the subscription): every cached admission of
-    that application's tokens shares them, rather than each keeping copies for the garbage collector to walk."""
-    key = (id(res), app.uuid if app is not None else "", by_certificate)  # the resource belongs to this catalog
+    that application's tokens shares them, rather than each keeping copies for the garbage collector to walk.
+    `made_up`: the application is one APIM's gateway makes up for the caller (`stand_in`: a certificate's, a
+    user's)."""
+    key = (id(res), app.uuid if app is not None else "", by_certificate, made_up)  # the resource is this catalog's
     kept = catalog.counters_kept.get(key)
     if kept is None:
-        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub, by_certificate))
+        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub, by_certificate, made_up))
     return kept
 
 
 def _counters(
-    catalog: Catalog, api: Api, res: Resource, app: Application | None, sub: Subscription | None, by_certificate: bool
+    catalog: Catalog,
+    api: Api,
+    res: Resource,
+    app: Application | None,
+    sub: Subscription | None,
+    by_certificate: bool,
+    made_up: bool,
 ) -> tuple[Counter | Conditional, ...]:
     out: list[Counter | Conditional] = []
     # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
@@ -366,13 +375,18 @@ def _counters(
         out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
     # Then the subscription's quota and its spike arrest, in ThrottleHandler's order (the spike arrest is checked only
     # when the quota is not reached: a request over both is answered 900804). The application's counters are the
-    # caller's (`application_counters`).
+    # caller's (`application_counters`). A caller APIM's gateway makes the application up for is stopped at the quota
+    # whatever the tier says, and has no spike arrest: MutualSSLAuthenticator.setAuthenticationContext and
+    # BasicAuthAuthenticator.authenticate set stopOnQuotaReach and leave the context's spikeArrestLimit 0, which only
+    # the OAuth2 and API key contexts set (GatewayUtils.generateAuthenticationContext), and ThrottleHandler checks
+    # the subscription's spike arrest only where it is above 0.
     sub_policy = catalog.subscription_policies.get(sub.policy) if sub is not None else None
     if app is not None and sub is not None and sub_policy is not None:  # a user's tier may not exist: APIM's default
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
-            out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, sub_policy.stop_on_quota_reach))
-        if sub_policy.burst:
+            stops = made_up or sub_policy.stop_on_quota_reach
+            out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, stops))
+        if sub_policy.burst and not made_up:
             key = f"burst:{app.uuid}:{api.uuid}"
             out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
     return tuple(out)
@@ -451,7 +465,8 @@ def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) 
     app, key, sub = stand_in(api, CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER, cert.alias, cert.key_type,
                              CERTIFICATE_ISSUER, cert.tier)  # fmt: skip
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return _admission(allowed, counters(catalog, api, res, app, sub, by_certificate=True), catalog.version)
+    return _admission(allowed, counters(catalog, api, res, app, sub, by_certificate=True, made_up=True),
+                      catalog.version)  # fmt: skip
 
 
 # BasicAuthAuthenticator.authenticate: a caller admitted by user name and password is of this application, named
@@ -472,7 +487,7 @@ def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admi
     if res.scopes and not holds_scope(catalog, res.scopes, roles):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return _admission(allowed, counters(catalog, api, res, app, sub), catalog.version)
+    return _admission(allowed, counters(catalog, api, res, app, sub, made_up=True), catalog.version)
 
 
 def holds_scope(catalog: Catalog, scopes: frozenset[str], roles: frozenset[str]) -> bool:

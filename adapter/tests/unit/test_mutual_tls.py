@@ -14,7 +14,7 @@ from apim_adapter.tokens import client_certificate
 from apim_adapter.transport.grpc import to_input
 from harness.certificates import CertificateAuthority, xfcc
 from harness.pipeline import InProcess, check_request, in_process_adapter, token, warm, whole
-from harness.sample_catalog import TINY_LIMIT, advanced_policy, catalog_document
+from harness.sample_catalog import TINY_LIMIT, advanced_policy, catalog_document, requests_per_minute
 
 HEADER = "x-forwarded-client-cert"
 
@@ -120,6 +120,28 @@ def test_each_certificate_has_its_own_quota_on_its_tier(pems):
     over = check(p, pems["partner"])
     assert (over.status, over.code) == (429, errors.THROTTLED_SUBSCRIPTION.code)
     assert check(p, pems["sandbox"]).allowed  # the same tier, another certificate: counted apart
+
+
+
+def test_a_certificate_is_stopped_at_its_quota_and_never_spike_arrested_as_apim_holds_it(pems):
+    """MutualSSLAuthenticator.setAuthenticationContext sets stopOnQuotaReach and no spike arrest limit, which only the
+    contexts of tokens and API keys carry (ThrottleHandler checks a subscription's spike arrest only above 0): on a
+    tier with burst control a certificate's holder passes the burst and stops at the quota, while a token of an
+    application on the same tier is arrested by the burst; on a soft tier the holder stops at the quota all the same."""
+    doc = catalog(pems, "oauth2,mutualssl")  # either admits alone
+    doc["subscriptionPolicies"] += [
+        {"name": "Bursty", "stopOnQuotaReach": True, "defaultLimit": requests_per_minute(4), "rateLimitCount": 2,
+         "rateLimitTimeUnit": "sec"},
+        {"name": "Soft", "stopOnQuotaReach": False, "defaultLimit": requests_per_minute(2)},
+    ]  # fmt: skip
+    doc["apis"][0]["clientCertificates"][0]["tier"] = "Bursty"
+    doc["apis"][0]["clientCertificates"][1]["tier"] = "Soft"
+    doc["subscriptions"][0]["policyId"] = "Bursty"  # the subscribed application's
+    p = InProcess(doc, mutual_tls=True)
+    p.now = float(int(p.now)) + 0.1  # the start of a second: every request below is in it
+    assert [check(p, pems["partner"]).code for _ in range(5)] == ["", "", "", "", errors.THROTTLED_SUBSCRIPTION.code]
+    assert [check(p, bearer=token()).code for _ in range(3)] == ["", "", errors.BURST_SUBSCRIPTION.code]
+    assert [check(p, pems["sandbox"]).code for _ in range(3)] == ["", "", errors.THROTTLED_SUBSCRIPTION.code]
 
 
 def test_with_mutual_tls_off_a_certificate_admits_no_one(pems):
