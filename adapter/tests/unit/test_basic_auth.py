@@ -147,7 +147,6 @@ def test_without_an_unauthenticated_tier_in_the_catalog_no_subscription_quota_ap
     assert all(check(p, alice, "/httpbin/1.0.0/delay/1").allowed for _ in range(UNAUTHENTICATED_LIMIT + 2))
 
 
-
 def test_a_user_is_stopped_at_the_unauthenticated_quota_and_never_spike_arrested_as_apim_holds_them():
     """BasicAuthAuthenticator.authenticate sets stopOnQuotaReach ("we don't have details on unauthenticated tier") and
     no spike arrest limit, which ThrottleHandler needs above 0 to check one: burst control and a soft quota on the
@@ -159,6 +158,7 @@ def test_a_user_is_stopped_at_the_unauthenticated_quota_and_never_spike_arrested
     alice = basic("alice", "s3cret:with colon")
     codes = [check(p, alice, "/httpbin/1.0.0/delay/1").code for _ in range(UNAUTHENTICATED_LIMIT + 1)]
     assert codes == [""] * UNAUTHENTICATED_LIMIT + ["900804"]
+
 
 def test_an_api_not_taking_basic_auth_does_not_read_it():
     store = users()

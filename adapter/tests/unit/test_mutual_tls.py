@@ -122,7 +122,6 @@ def test_each_certificate_has_its_own_quota_on_its_tier(pems):
     assert check(p, pems["sandbox"]).allowed  # the same tier, another certificate: counted apart
 
 
-
 def test_a_certificate_is_stopped_at_its_quota_and_never_spike_arrested_as_apim_holds_it(pems):
     """MutualSSLAuthenticator.setAuthenticationContext sets stopOnQuotaReach and no spike arrest limit, which only the
     contexts of tokens and API keys carry (ThrottleHandler checks a subscription's spike arrest only above 0): on a
