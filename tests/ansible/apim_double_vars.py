@@ -1,13 +1,15 @@
-"""The apim_setup role pointed at a started APIM double: its inventory variables as an extra-vars file, and the
-counts of a run's play recap."""
+"""The apim_setup role pointed at a started APIM double: its inventory variables as an extra-vars file, the
+counts of a run's play recap, and the client certificates of the revision deployed to Default."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+from apim_adapter.controlplane.artifacts import Artifact
 from harness.apim_double import ApimDouble, TestCa
 from harness.certificates import CertificateAuthority
 
@@ -35,3 +37,16 @@ def recap(stdout: str) -> dict[str, int]:
     line = re.search(r"^localhost\s*:(.*)$", stdout, re.M)
     assert line, stdout[-2000:]
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
+
+
+def deployed_certificates(double: ApimDouble, api_id: str) -> list[tuple[str, str, str, str]]:
+    """(alias, tier, key type, PEM) of each client certificate in the runtime artifact of the revision deployed to
+    Default, as gateways and the adapter read it."""
+    answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
+                             apiId=api_id)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    artifact = Artifact.open(answer.content)
+    [inner] = artifact.deployed("Default")
+    certificates, problems = artifact.project(inner).client_certificates()
+    assert problems == []
+    return sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates)

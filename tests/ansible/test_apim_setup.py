@@ -15,7 +15,6 @@ WSO2's OpenAPI specs.
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import hashlib
 import json
@@ -26,13 +25,17 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from apim_double_vars import PARTNER, extra_vars, recap  # tests/ansible, on sys.path as the tests' own directory
+from apim_double_vars import (
+    PARTNER,
+    deployed_certificates,
+    extra_vars,
+    recap,
+)  # tests/ansible, on sys.path as the tests' own directory
 from local_play import run_local_play  # likewise
 
 from apim_adapter import catalog, config, decision, errors
 from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
-from apim_adapter.controlplane.artifacts import Artifact
 from apim_adapter.controlplane.user_store import RemoteUserStore
 from apim_adapter.http_client import basic_authorization
 from harness import apim_rest
@@ -649,14 +652,7 @@ def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_d
     revision = deployed_revision(double, session, api_id)
     assert revision["description"] != before
     assert revision["description"].startswith("Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state ")
-    answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
-                             apiId=api_id)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    artifact = Artifact.open(answer.content)
-    [inner] = artifact.deployed("Default")
-    certificates, problems = artifact.project(inner).client_certificates()
-    assert problems == []
-    assert sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates) == [
+    assert deployed_certificates(double, api_id) == [
         (PARTNER, "Gold", "PRODUCTION", pems[PARTNER]),
         ("partner-a", "Gold", "PRODUCTION", pems["partner-a"]),
         ("partner-b", "Tiny", "SANDBOX", pems["partner-b"]),

@@ -9,7 +9,6 @@ APIM double's product REST APIs (bodies validated against WSO2's specs)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import subprocess
@@ -19,9 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
-from apim_double_vars import PARTNER, extra_vars, recap  # tests/ansible, on sys.path as the tests' own directory
+from apim_double_vars import (
+    PARTNER,
+    deployed_certificates,
+    extra_vars,
+    recap,
+)  # tests/ansible, on sys.path as the tests' own directory
 
-from apim_adapter.controlplane.artifacts import Artifact
 from apim_adapter.meshsync.export import ApiPlan, Port, Service, Settings, definition, plan_export, spec
 from apim_adapter.meshsync.publisher import Credentials, Publisher
 from harness import apim_rest
@@ -152,19 +155,6 @@ def deployed_revision(double: ApimDouble, api_id: str) -> dict[str, Any]:
     [deployment] = [d for d in api["_deployments"] if d["name"] == "Default"]
     [revision] = [r for r in api["_revisions"] if r["id"] == deployment["revisionUuid"]]
     return {"id": revision["id"], "description": revision["description"], "revisions": len(api["_revisions"])}
-
-
-def deployed_certificates(double: ApimDouble, api_id: str) -> list[tuple[str, str, str, str]]:
-    """(alias, tier, key type, PEM) of each client certificate in the runtime artifact of the revision deployed to
-    Default, as gateways and the adapter read it."""
-    answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
-                             apiId=api_id)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    artifact = Artifact.open(answer.content)
-    [inner] = artifact.deployed("Default")
-    certificates, problems = artifact.project(inner).client_certificates()
-    assert problems == []
-    return sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates)
 
 
 def test_the_declared_client_certificate_goes_onto_the_exported_api_in_a_revision_deployed_to_default(
