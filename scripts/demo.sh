@@ -33,9 +33,9 @@ Call it yourself. Get a token for the subscribed application (client credentials
 
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
-  curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \
+  curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\
       $GATEWAY_HTTPS_URL$API_CONTEXT/headers   # 200, httpbin saw X-Apim-Application-Name: MutualSSLAuthApplication
-  curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/stranger.crt --key $PKI_DIR/stranger.key \
+  curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/stranger.crt --key $PKI_DIR/stranger.key \\
       $GATEWAY_HTTPS_URL$API_CONTEXT/headers   # 401 (900901): a certificate not on the API
 
 Logs: $STATE_DIR/*.log (gateway access log with the adapter's metadata: $STATE_DIR/gateway-access.log).
