@@ -77,7 +77,8 @@ def make_users(config: Config) -> BasicAuthenticator | None:
     cp = config.control_plane
     assert isinstance(cp, ControlPlaneWso2)  # the config's validator sees to it
     settings = config.basic_auth
-    return BasicAuthenticator(RemoteUserStore(cp, config), settings.cache_seconds, settings.max_entries)
+    return BasicAuthenticator(RemoteUserStore(cp, config), settings.cache_seconds, settings.max_entries,
+                              email_user_names=settings.email_user_names)  # fmt: skip
 
 
 def make_introspector(km, client):

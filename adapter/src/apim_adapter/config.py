@@ -633,6 +633,12 @@ class BasicAuth:
         "password is kept.",
     )
     max_entries: Int = Field(default=10_000, ge=1, description="Accepted and refused pairs kept, each.")
+    email_user_names: Bool = Field(
+        default=False,
+        description="Set as APIM's `EnableEmailUserName` is: then a user name with one `@` is an e-mail address of "
+        "the super tenant, and only a second `@` names a tenant (`alice@example.com@tenant.org`); off, the text "
+        "after the last `@` is the tenant.",
+    )
 
 
 @dataclass(frozen=True, config=_KEYS)

@@ -200,8 +200,40 @@ def test_the_basic_segment_is_read_as_apim_reads_it():
     assert decoded("YTpi") == ("a", "b")
     assert decoded("YTpi!!") == ("a", "b")  # what is not base64 is skipped, padding or not
     assert decoded("YWI") is None  # "ab": no colon
-    assert tenant_qualified("alice") == ("alice@carbon.super", "carbon.super")
-    assert tenant_qualified("alice@wso2.com") == ("alice@wso2.com", "wso2.com")
+
+
+@pytest.mark.parametrize(
+    ("username", "email_user_names", "qualified"),
+    [
+        ("alice", False, "alice@carbon.super"),
+        ("alice@wso2.com", False, "alice@wso2.com"),
+        ("alice@WSO2.com", False, "alice@wso2.com"),  # getTenantDomain lower-cases the tenant
+        ("alice@", False, "alice@carbon.super"),  # nothing after the `@`: the super tenant
+        ("a@b.com@wso2.com", False, "a@b.com@wso2.com"),
+        ("alice", True, "alice@carbon.super"),
+        ("alice@example.com", True, "alice@example.com@carbon.super"),  # an e-mail address, not a tenant
+        ("alice@Carbon.Super", True, "alice@carbon.super"),
+        ("alice@example.com@WSO2.com", True, "alice@example.com@wso2.com"),
+    ],
+)
+def test_the_tenant_is_read_from_the_user_name_as_carbons_multitenant_utils_read_it(
+    username, email_user_names, qualified
+):
+    """BasicAuthAuthenticator.getEndUserName: MultitenantUtils.getTenantAwareUsername + "@" + getTenantDomain, with
+    APIM's EnableEmailUserName off or on."""
+    assert tenant_qualified(username, email_user_names) == (qualified, qualified.rpartition("@")[2])
+
+
+def test_with_email_user_names_an_address_is_asked_of_apim_as_the_super_tenants_user():
+    store = Users(**{"alice@example.com": ("pw", ("reader",))})
+    doc = catalog()
+    p = InProcess(doc, users=store)
+    assert check(p, basic("alice@example.com", "pw")).code == "900908"  # read as a user of tenant example.com
+    assert store.asked == 0  # refused without asking APIM
+    p.users.email_user_names = True
+    d = check(p, basic("alice@example.com", "pw"))
+    assert d.allowed, d.reason
+    assert d.principal.subject == "alice@example.com@carbon.super"
 
 
 WSO2_WITHOUT_LABEL = {"type": "wso2", "url": "https://apim:9443", "usernameFile": "u", "passwordFile": "p"}

@@ -83,22 +83,29 @@ def decoded(credential: str) -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
-def tenant_qualified(username: str) -> tuple[str, str]:
-    """The user name as the gateway asks APIM about it, `name@tenant`, and its tenant (`MultitenantUtils`: the text
-    after the last `@`, else the super tenant; APIM's `EnableEmailUserName` is not supported)."""
-    name, at, tenant = username.rpartition("@")
+def tenant_qualified(username: str, email_user_names: bool = False) -> tuple[str, str]:
+    """The user name as the gateway asks APIM about it, `name@tenant`, and its tenant (BasicAuthAuthenticator
+    .getEndUserName, from carbon-kernel's MultitenantUtils.getTenantAwareUsername and getTenantDomain): the tenant is
+    the text after the last `@`, in lower case, or the super tenant where there is none (or nothing after it). With
+    APIM's `EnableEmailUserName`, a name with one `@` is an e-mail address of the super tenant (`@carbon.super` itself
+    is still read as the tenant), and only a second `@` names one."""
+    before, at, after = username.rpartition("@")
+    if email_user_names and "@" not in before:  # one `@` at most: the super tenant's user
+        name = before if at and after.lower() == SUPER_TENANT else username
+        return f"{name}@{SUPER_TENANT}", SUPER_TENANT
     if not at:
-        name, tenant = username, SUPER_TENANT
-    return f"{name}@{tenant}", tenant
+        return f"{username}@{SUPER_TENANT}", SUPER_TENANT
+    tenant = after.lower() if after.strip() else SUPER_TENANT
+    return f"{before}@{tenant}", tenant
 
 
-def _refused_unasked(credential: str, tenant: str) -> Rejection | None:
+def _refused_unasked(credential: str, tenant: str, email_user_names: bool) -> Rejection | None:
     """The refusal of a credential that APIM's gateway answers without asking its user store: no colon in it, or a
     user of another tenant than the API's."""
     pair = decoded(credential)
     if pair is None:
         return MALFORMED
-    return OTHER_TENANT if tenant_qualified(pair[0])[1] != tenant else None
+    return OTHER_TENANT if tenant_qualified(pair[0], email_user_names)[1] != tenant else None
 
 
 class BasicAuthenticator:
@@ -108,8 +115,10 @@ class BasicAuthenticator:
         cache_seconds: float = 900.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
+        email_user_names: bool = False,
     ):
         self.user_store, self.cache_seconds, self.clock = user_store, cache_seconds, clock
+        self.email_user_names = email_user_names  # APIM's EnableEmailUserName
         self._key = secrets.token_bytes(32)  # this process's: a digest means nothing outside it
         self.accepted: TtlCache[str, Principal] = TtlCache(max_entries, 16 << 20)
         self.refused: TtlCache[str, Rejection] = TtlCache(max_entries, 2 << 20)
@@ -124,17 +133,17 @@ class BasicAuthenticator:
         for (no colon, another tenant); None when APIM must be asked."""
         found = self.accepted.get(digest, now) or self.refused.get(digest, now)
         metrics.count((metrics.TOKEN_CACHE, "miss" if found is None else "hit"))
-        return found if found is not None else _refused_unasked(credential, tenant)
+        return found if found is not None else _refused_unasked(credential, tenant, self.email_user_names)
 
     async def verify(self, credential: str, digest: str, tenant: str) -> Principal | Rejection:
         """Ask APIM's user store about a credential of an API of `tenant`, and remember the answer.
         Raises errors.Unavailable when APIM cannot answer."""
-        refused = _refused_unasked(credential, tenant)
+        refused = _refused_unasked(credential, tenant, self.email_user_names)
         if refused is not None:
             return refused
         pair = decoded(credential)
         assert pair is not None  # else refused
-        username = tenant_qualified(pair[0])[0]
+        username = tenant_qualified(pair[0], self.email_user_names)[0]
         now = self.clock()
         found = self.accepted.get(digest, now) or self.refused.get(digest, now)  # answered since the check looked
         if found is not None:
