@@ -28,7 +28,7 @@ Call it yourself. Get a token for the subscribed application (client credentials
 
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip        # 200
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/headers   # 403: token without scope_headers
-  curl -i $GATEWAY_URL$API_CONTEXT/ip                                          # 401: no token
+  curl -i $GATEWAY_URL$API_CONTEXT/ip                                          # 401: no credentials
   curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
 
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
