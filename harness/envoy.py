@@ -514,10 +514,6 @@ class Gateway:
     def url(self) -> str:
         return f"{'https' if self.tls and self.https_port is None else 'http'}://{self.host}:{self.port}"
 
-    @property
-    def https_url(self) -> str:
-        return self.url if self.https_port is None else f"https://{self.host}:{self.https_port}"
-
 
 def jwt_authn(issuer: str, jwks: str, **provider: Any) -> dict[str, Any]:
     """The jwt_authn filter istiod generates for a RequestAuthentication rule: the JWKS inline (istiod fetches a

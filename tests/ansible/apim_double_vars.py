@@ -32,6 +32,11 @@ def extra_vars(double: ApimDouble, tls: TestCa, directory: Path, **more: Any) ->
     return path
 
 
+def partner_pem(extra: Path) -> str:
+    """The partner's certificate (PEM) in the `pki_dir` of an extra-vars file `extra_vars` wrote."""
+    return (Path(json.loads(extra.read_text())["pki_dir"]) / f"{PARTNER}.crt").read_text()
+
+
 def recap(stdout: str) -> dict[str, int]:
     """The counts (ok, changed, failed, ...) of a run's play recap for localhost."""
     line = re.search(r"^localhost\s*:(.*)$", stdout, re.M)

@@ -20,17 +20,11 @@ import hashlib
 import json
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import yaml
-from apim_double_vars import (
-    PARTNER,
-    deployed_certificates,
-    extra_vars,
-    recap,
-)  # tests/ansible, on sys.path as the tests' own directory
+from apim_double_vars import PARTNER, deployed_certificates, extra_vars, partner_pem, recap  # tests/ansible
 from local_play import run_local_play  # likewise
 
 from apim_adapter import catalog, config, decision, errors
@@ -620,8 +614,7 @@ def certificate_runs(converged, api_changed_runs, tmp_path_factory):
         assert result.returncode == 0, result.stdout[-6000:]
         return result.stdout
 
-    pems[PARTNER] = Path(json.loads(extra.read_text())["pki_dir"]) / f"{PARTNER}.crt"
-    return api_id, [run(), run()], {alias: pem.read_text() for alias, pem in pems.items()}, before
+    return api_id, [run(), run()], {PARTNER: partner_pem(extra)} | {a: p.read_text() for a, p in pems.items()}, before
 
 
 def deployed_revision(double: ApimDouble, session: requests.Session, api_id: str) -> dict:

@@ -18,12 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from apim_double_vars import (
-    PARTNER,
-    deployed_certificates,
-    extra_vars,
-    recap,
-)  # tests/ansible, on sys.path as the tests' own directory
+from apim_double_vars import PARTNER, deployed_certificates, extra_vars, partner_pem, recap  # tests/ansible
 
 from apim_adapter.meshsync.export import ApiPlan, Port, Service, Settings, definition, plan_export, spec
 from apim_adapter.meshsync.publisher import Credentials, Publisher
@@ -172,8 +167,7 @@ def test_the_declared_client_certificate_goes_onto_the_exported_api_in_a_revisio
     assert deployed["revisions"] == 2  # mesh-sync's, then the role's
     assert re.fullmatch(r"Deployed by the apim_setup role: HttpbinAPI 1\.0\.0, client certificates [0-9a-f]{16}",
                         deployed["description"]), deployed  # fmt: skip
-    pem = (Path(json.loads(extra.read_text())["pki_dir"]) / f"{PARTNER}.crt").read_text()
-    assert deployed_certificates(double, api_id) == [(PARTNER, "Gold", "PRODUCTION", pem)]
+    assert deployed_certificates(double, api_id) == [(PARTNER, "Gold", "PRODUCTION", partner_pem(extra))]
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +215,7 @@ def test_a_revision_mesh_sync_makes_later_still_holds_the_certificate_and_the_ro
     after_second, _, after_changed, after_third = later_passes["deployed"]
     assert after_changed["description"] == "HttpbinAPI 1.0.0, exported by apim-adapter mesh-sync"
     assert after_changed["revisions"] == after_second["revisions"] + 1
-    pem = (Path(json.loads(extra.read_text())["pki_dir"]) / f"{PARTNER}.crt").read_text()
-    assert deployed_certificates(double, api_id) == [(PARTNER, "Gold", "PRODUCTION", pem)]
+    assert deployed_certificates(double, api_id) == [(PARTNER, "Gold", "PRODUCTION", partner_pem(extra))]
     [api] = [a for a in double.data["apis"] if a["uuid"] == api_id]
     assert "/uuid" in {m["urlPattern"] for m in api["urlMappings"]}
     assert recap(later_passes["third"])["changed"] == 0, later_passes["third"][-4000:]

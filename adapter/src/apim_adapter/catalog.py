@@ -230,11 +230,11 @@ class Catalog:
     version: int = 0
     skipped: tuple[str, ...] = ()  # items a lenient build left out, with why
     unenforced: tuple[str, ...] = ()  # items served otherwise than APIM configures them, with how
-    # The rate-limit counters of (resource, application, admitted by certificate, application made up by APIM's
-    # gateway), built when a check first needs them and shared by every token of that application
-    # (`decision.counters`): at most the catalog's resources times its applications, client certificates and users
-    # APIM authenticated, whatever clients send; gone with this catalog.
-    counters_kept: dict[tuple[int, str, bool, bool], tuple[Any, ...]] = field(
+    # The rate-limit counters of (resource, application, the caller APIM's gateway made it up for), built when a check
+    # first needs them and shared by every token of that application (`decision.counters`): at most the catalog's
+    # resources times its applications, client certificates and users APIM authenticated, whatever clients send;
+    # gone with this catalog.
+    counters_kept: dict[tuple[int, str, str], tuple[Any, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 

@@ -334,24 +334,27 @@ def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode |
     return None
 
 
+# The callers APIM's gateway makes an application up for (`stand_in`), which it counts otherwise (`counters`).
+CERTIFICATE, USER = "certificate", "user"
+
+
 def counters(
     catalog: Catalog,
     api: Api,
     res: Resource,
     app: Application | None,
     sub: Subscription | None,
-    by_certificate: bool = False,
-    made_up: bool = False,
+    made_up_for: str = "",
 ) -> tuple[Counter, ...]:
     """The tiers this request is counted on but the application's: API or resource, subscription. Built once per
     catalog for each resource and application (the catalog decides the subscription): every cached admission of
     that application's tokens shares them, rather than each keeping copies for the garbage collector to walk.
-    `made_up`: the application is one APIM's gateway makes up for the caller (`stand_in`: a certificate's, a
-    user's)."""
-    key = (id(res), app.uuid if app is not None else "", by_certificate, made_up)  # the resource is this catalog's
+    `made_up_for`: the caller APIM's gateway makes the application up for (`stand_in`), CERTIFICATE or USER; "" for
+    an application of APIM's."""
+    key = (id(res), app.uuid if app is not None else "", made_up_for)  # the resource belongs to this catalog
     kept = catalog.counters_kept.get(key)
     if kept is None:
-        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub, by_certificate, made_up))
+        kept = catalog.counters_kept.setdefault(key, _counters(catalog, api, res, app, sub, made_up_for))
     return kept
 
 
@@ -361,8 +364,7 @@ def _counters(
     res: Resource,
     app: Application | None,
     sub: Subscription | None,
-    by_certificate: bool,
-    made_up: bool,
+    made_up_for: str,
 ) -> tuple[Counter | Conditional, ...]:
     out: list[Counter | Conditional] = []
     # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
@@ -370,7 +372,7 @@ def _counters(
     # admitted by certificate is held to no resource's (MutualSSLAuthenticator sets the resource tier Unlimited).
     if api.policy != UNLIMITED:
         out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API)
-    elif not by_certificate:
+    elif made_up_for != CERTIFICATE:
         res_policy = catalog.api_policies[res.throttling_policy]
         out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
     # Then the subscription's quota and its spike arrest, in ThrottleHandler's order (the spike arrest is checked only
@@ -384,9 +386,9 @@ def _counters(
     if app is not None and sub is not None and sub_policy is not None:  # a user's tier may not exist: APIM's default
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
-            stops = made_up or sub_policy.stop_on_quota_reach
+            stops = bool(made_up_for) or sub_policy.stop_on_quota_reach
             out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, stops))
-        if sub_policy.burst and not made_up:
+        if sub_policy.burst and not made_up_for:
             key = f"burst:{app.uuid}:{api.uuid}"
             out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
     return tuple(out)
@@ -465,8 +467,7 @@ def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) 
     app, key, sub = stand_in(api, CERTIFICATE_APPLICATION, CERTIFICATE_APPLICATION_OWNER, cert.alias, cert.key_type,
                              CERTIFICATE_ISSUER, cert.tier)  # fmt: skip
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return _admission(allowed, counters(catalog, api, res, app, sub, by_certificate=True, made_up=True),
-                      catalog.version)  # fmt: skip
+    return _admission(allowed, counters(catalog, api, res, app, sub, made_up_for=CERTIFICATE), catalog.version)
 
 
 # BasicAuthAuthenticator.authenticate: a caller admitted by user name and password is of this application, named
@@ -487,7 +488,7 @@ def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admi
     if res.scopes and not holds_scope(catalog, res.scopes, roles):
         return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    return _admission(allowed, counters(catalog, api, res, app, sub, made_up=True), catalog.version)
+    return _admission(allowed, counters(catalog, api, res, app, sub, made_up_for=USER), catalog.version)
 
 
 def holds_scope(catalog: Catalog, scopes: frozenset[str], roles: frozenset[str]) -> bool:
