@@ -74,6 +74,22 @@ def condition_group(group_id: int, count: int, *conditions: dict) -> dict:
     return {"conditionGroupId": group_id, "defaultLimit": requests_per_minute(count), "condition": list(conditions)}
 
 
+def api_product(
+    uuid: str, api_id: int, name: str, context: str, resources: list[dict], template: str | None = None
+) -> dict:
+    """An API Product as APIM 4.5's internal data API lists it (carbon-apimgt `SubscriptionValidationDAO`): one more
+    API, of `apiType` `APIProduct`, whose URL mappings are the bundled resources (`attachURlMappingDetailsOfApiProduct`,
+    the rows `AM_API_PRODUCT_MAPPING` names). `template` None: a product made without a context template, which
+    `setDefaultVersionContext` serves at `<context>` + `/1.0.0` with `<context>` as its template and as the default
+    version; pass `context` here with the `/1.0.0` already appended, as the list shows it."""
+    return {
+        "uuid": uuid, "apiId": api_id, "name": name, "version": "1.0.0", "context": context,
+        "contextTemplate": template if template is not None else context.removesuffix("/1.0.0"),
+        "provider": "admin", "apiType": "APIProduct", "status": "PUBLISHED", "isDefaultVersion": True,
+        "policy": "Unlimited", "urlMappings": copy.deepcopy(resources),
+    }  # fmt: skip
+
+
 def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> dict:
     doc = {
         "apis": [

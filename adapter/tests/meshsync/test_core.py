@@ -130,6 +130,13 @@ def test_non_http_api_types_are_reported():
     assert [p.reason for p in result.problems] == ["API type 'WS' is not routed (HTTP APIs only)"]
 
 
+def test_api_products_are_reported_with_what_to_do():
+    result = plan([{**api(), "apiType": "APIProduct"}], {"api-1": http(HTTPBIN)}, SETTINGS)
+    assert result.objects == []
+    [problem] = result.problems
+    assert problem.reason == "an API product is not routed: route its context to the bundled APIs' services by hand"
+
+
 def test_two_default_versions_route_neither_unversioned_context():
     apis = [api("v1", version="1.0.0"), api("v2", version="2.0.0")]
     result = plan(apis, {"v1": http(HTTPBIN), "v2": http(HTTPBIN)}, SETTINGS)

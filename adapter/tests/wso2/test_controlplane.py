@@ -21,7 +21,7 @@ from apim_adapter.controlplane.wso2 import Wso2ControlPlane, supervise
 from apim_adapter.tokens import fingerprint
 from harness.apim_double import Served, sample_data
 from harness.helpers import until
-from harness.sample_catalog import KM
+from harness.sample_catalog import KM, api_product
 
 
 def make_config(apim, credentials, test_ca, tmp_path, **control_plane) -> config.Config:
@@ -200,6 +200,40 @@ def test_events_replace_exactly_the_entity_they_name(apim_factory, credentials, 
             await cp.apply(event("tokenRevocation", revokedToken="jti-x", expiryTime=expiry_ms, type="JWT"))
             await cp.apply(event("tokenRevocation", revokedToken="jti-old", expiryTime=expiry_ms - 120_000, type="JWT"))
             assert set(catalog.build(cp.snapshot.document(time.time())).revoked_jtis) == {"jti-x"}
+        finally:
+            await cp.api.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_api_product_deployed_in_apim_arrives_with_its_event_and_leaves_with_its_removal(
+    apim_factory, credentials, test_ca, tmp_path
+):
+    # APIGatewayManager.sendDeploymentEvent(APIProduct, ...): DEPLOY_API_IN_GATEWAY with the product's uuid, its
+    # gateway labels, apiType APIProduct and "prod" as provider; the product is then one more row of /apis
+    # (sample_catalog.api_product).
+    apim = apim_factory()
+    cfg = make_config(apim, credentials, test_ca, tmp_path, gatewayLabel="Default")
+    bundled = [r for r in apim.data["apis"][0]["urlMappings"] if r["urlPattern"] == "/ip"]
+
+    async def scenario():
+        cp = control_plane(cfg)
+        try:
+            cp.snapshot = await cp.pull()
+            apim.data["apis"].append(api_product("product-bundle", 2, "Bundle", "/bundle/1.0.0", bundled))
+            deployed = {"uuid": "product-bundle", "apiId": 2, "apiType": "APIProduct", "gatewayLabels": ["Default"],
+                        "name": "Bundle", "version": "1.0.0", "provider": "prod",
+                        "context": "/bundle/1.0.0"}  # fmt: skip
+            await cp.apply(event("DEPLOY_API_IN_GATEWAY", **deployed))
+            built = catalog.build(cp.snapshot.document(time.time()))
+            product = built.apis["product-bundle"]
+            assert (product.api_type, product.context, [r.pattern for r in product.resources]) == (
+                "APIProduct", "/bundle/1.0.0", ["/ip"])  # fmt: skip
+            assert "api-httpbin" in built.apis  # the API it bundles stays as it was
+
+            apim.data["apis"].pop()
+            await cp.apply(event("REMOVE_API_FROM_GATEWAY", **deployed))
+            assert set(catalog.build(cp.snapshot.document(time.time())).apis) == {"api-httpbin"}
         finally:
             await cp.api.close()
 

@@ -258,6 +258,9 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
         def problem(reason: str, api: Mapping[str, Any] = api, uuid: str = uuid, context: str = context) -> None:
             out.problems.append(Problem(uuid, str(api.get("name")), str(api.get("version")), context, reason))
 
+        if api.get("apiType") == "APIProduct":  # its resources go to the backends of the APIs it bundles, one each
+            problem("an API product is not routed: route its context to the bundled APIs' services by hand")
+            continue
         if api.get("apiType", "HTTP") not in ("HTTP", "REST"):  # WS, GRAPHQL, SOAP, ...: their own gateway handling
             problem(f"API type {api.get('apiType')!r} is not routed (HTTP APIs only)")
             continue
