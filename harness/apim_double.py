@@ -412,12 +412,12 @@ class ApimDouble:
             if api["uuid"] in self.unreadable_artifacts:
                 return _fault(Fault(500, 500, "Internal server error", "Error while Generating API artifact"))
             api_file = f"{api['uuid']}-{api.get('_revision', 'revision-1')}.zip"
-            dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
-                   "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
-                   "endpointConfig": api.get("_endpointConfig", {})}  # fmt: skip
             inner = io.BytesIO()
             with zipfile.ZipFile(inner, "w") as z:
-                z.writestr(f"{api['name']}-{api['version']}/api.json", json.dumps({"type": "api", "data": dto}))
+                if api.get("apiType") == "APIProduct":
+                    self._write_product_project(z, api)
+                else:
+                    z.writestr(f"{api['name']}-{api['version']}/api.json", json.dumps(_api_project_file(api)))
                 _write_client_certificates(z, api, self.username)
             files[api_file] = inner.getvalue()
             envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]
@@ -439,6 +439,25 @@ class ApimDouble:
             for name, body in files.items():
                 z.writestr(name, body)
         return web.Response(body=outer.getvalue(), content_type="application/zip")
+
+    def _write_product_project(self, project: zipfile.ZipFile, product: dict[str, Any]) -> None:
+        """An API Product's revision as ExportUtils.exportApiProduct writes it: `<Name>-<version>/api_product.json`
+        (addAPIProductMetaInformationToArchive: CommonUtil.writeDtoToFile, type `api_product`, the APIProductDTO
+        with `apis`, each bundled API's ProductAPIDTO: name, apiId, version and the operations taken from it), and
+        each bundled API's own project under `APIs/` (addDependentAPIsToArchive). `_bundledApis` names the bundled
+        APIs by uuid; an API's operations here are those of the product's URL mappings it also has."""
+        root = f"{product['name']}-{product['version']}"
+        taken = {(m["httpMethod"], m["urlPattern"]) for m in product.get("urlMappings", [])}
+        bundled = [a for a in self.data["apis"] if a["uuid"] in product.get("_bundledApis", [])]
+        apis = [{"name": a["name"], "apiId": a["uuid"], "version": a["version"],
+                 "operations": [{"target": m["urlPattern"], "verb": m["httpMethod"]} for m in a.get("urlMappings", [])
+                                if (m["httpMethod"], m["urlPattern"]) in taken]}
+                for a in bundled]  # fmt: skip
+        dto = {**_api_project_file(product)["data"], "apis": apis}
+        del dto["endpointConfig"]  # a product has none of its own: each bundled API's project has its own
+        project.writestr(f"{root}/api_product.json", json.dumps({"type": "api_product", "data": dto}))
+        for api in bundled:
+            project.writestr(f"{root}/APIs/{api['name']}-{api['version']}/api.json", json.dumps(_api_project_file(api)))
 
     # -- the user store's admin service ------------------------------------------------------------------
 
@@ -740,6 +759,15 @@ class ApimDouble:
             if self._amqp is None or not self._amqp.is_open:
                 self._amqp = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
             self._amqp.channel().basic_publish("amq.topic", topic, body)
+
+
+def _api_project_file(api: dict[str, Any]) -> dict[str, Any]:
+    """An API project's `api.json` (ExportUtils.exportApi: CommonUtil.writeDtoToFile, type `api`): the APIDTO's
+    fields a reader of the runtime artifact uses."""
+    dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
+           "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
+           "endpointConfig": api.get("_endpointConfig", {})}  # fmt: skip
+    return {"type": "api", "data": dto}
 
 
 def _write_client_certificates(project: zipfile.ZipFile, api: dict[str, Any], provider: str) -> None:

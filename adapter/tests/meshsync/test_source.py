@@ -15,6 +15,7 @@ from apim_adapter.controlplane.events import Event
 from apim_adapter.meshsync.core import Endpoint
 from apim_adapter.meshsync.run import ApimSource, Reconciler
 from harness.apim_double import BASE_PATH, ApimDouble, make_test_ca, sample_data
+from harness.sample_catalog import api_product
 
 BACKEND = "http://httpbin.default.svc.cluster.local:8000"
 
@@ -106,6 +107,20 @@ def test_environment_override_from_env_properties(apim: ApimDouble, tmp_path: Pa
 
     apim.change(mutate)
     assert endpoints_of(apim, tmp_path, "Default") == {"api-httpbin": Endpoint("http", (override,))}
+
+
+def test_a_deployed_api_product_leaves_the_apis_endpoints_readable(apim: ApimDouble, tmp_path: Path) -> None:
+    """A product's revision in the artifact is its project with `api_product.json` and the bundled APIs' projects
+    (ExportUtils.exportApiProduct), not an `api.json`: read as an API's, it failed the whole artifact, and with it
+    every pull, so one product deployed anywhere in the environment froze every route."""
+
+    def mutate(data):
+        httpbin = data["apis"][0]
+        bundle = api_product("product-bundle", 2, "Bundle", "/bundle/1.0.0", httpbin["urlMappings"][:1])
+        data["apis"].append({**bundle, "_bundledApis": [httpbin["uuid"]]})
+
+    apim.change(mutate)
+    assert endpoints_of(apim, tmp_path, "Default") == {"api-httpbin": Endpoint("http", (BACKEND,))}
 
 
 def test_api_events_queue_a_pull_of_the_api_they_name() -> None:

@@ -25,6 +25,7 @@ from apim_adapter.controlplane.snapshot import Snapshot
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from harness.apim_double import ApimDouble, fresh_data
 from harness.certificates import CertificateAuthority
+from harness.sample_catalog import api_product
 
 PUBLISHER = "/api/am/publisher/v4"
 SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
@@ -139,6 +140,24 @@ def test_the_control_plane_learns_an_mtls_apis_certificates_from_its_deployed_re
     assert learnt == {hashlib.sha256(der(alice)).hexdigest(): ("alice", "Gold", "PRODUCTION"),
                       hashlib.sha256(der(bob)).hexdigest(): ("bob", "Silver", "SANDBOX")}  # fmt: skip
     assert built.apis[plain].client_certificates == {}
+
+
+def test_an_api_products_certificates_are_learnt_from_its_revision_as_an_apis(
+    apim, clients, credentials, test_ca, tmp_path
+):
+    """A product's revision is its own project (`api_product.json`, ExportUtils.exportApiProduct), with its client
+    certificates where an API's are (addClientCertificatesToArchive on the product's path): read as an API's
+    project, it was refused whole and the product admitted no certificate."""
+    alice = client_pem(clients, "alice")
+    row = {"alias": "alice", "certificate": base64.b64encode(alice.encode()).decode(), "tierName": "Gold",
+           "keyType": "PRODUCTION"}  # AM_API_CLIENT_CERTIFICATE as the Publisher stores an upload  # fmt: skip
+    bundle = api_product("product-bundle", 2, "Bundle", "/bundle/1.0.0", [{"httpMethod": "GET", "urlPattern": "/get"}])
+    apim.change(lambda data: data["apis"].append(
+        {**bundle, "securityScheme": "oauth2,mutualssl", "_deployedClientCertificates": [row]}))  # fmt: skip
+
+    snap = pull(make_config(apim, credentials, test_ca, tmp_path))
+
+    assert by_alias(snap.apis["product-bundle"]) == {"alice": ("Gold", "PRODUCTION", alice)}
 
 
 def test_with_mutual_tls_off_no_artifact_is_fetched_and_no_api_has_certificates(

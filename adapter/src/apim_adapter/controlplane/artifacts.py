@@ -7,9 +7,13 @@ The artifact is `apis.zip`: `deployments.json`, `env_properties.json` and one in
 `<apiUUID>-<revisionUUID>.zip`: the API project `ExportUtils.exportApi` wrote when the revision was created
 (`APIProviderImpl.addAPIRevision` → `ImportExportAPI.exportAPI(..., ExportFormat.JSON, ...)`), under
 `<Name>-<version>/`: `api.json` = `{"type": "api", "data": <APIDTO>}`, and for an API with client certificates
-`Client-certificates/<KEYTYPE>/client_certificates.json` and `<alias>.crt`. The inner zips carry the endpoint
-credentials decrypted: callers read what they need and keep no bytes of the rest; nothing here logs content, and
-error messages name entries, never what they hold. Every entry is size-checked before it is read.
+`Client-certificates/<KEYTYPE>/client_certificates.json` and `<alias>.crt`. An API Product's revision is its
+project as `ExportUtils.exportApiProduct` writes it (`addAPIProductRevision` → `exportAPIProduct(..., JSON, ...)`):
+`api_product.json` = `{"type": "api_product", "data": <APIProductDTO>}` instead of `api.json`, the bundled APIs'
+own projects under `APIs/` (addDependentAPIsToArchive), and the product's client certificates as an API's.
+The inner zips carry the endpoint credentials decrypted: callers read what they need and keep no bytes of the
+rest; nothing here logs content, and error messages name entries, never what they hold. Every entry is
+size-checked before it is read.
 """
 
 from __future__ import annotations
@@ -139,26 +143,29 @@ class Artifact:
         ]  # fmt: skip
 
     def project(self, name: str) -> Project:
-        """The API project in the inner zip `name`: its one `<Name>-<version>/api.json` gives its root."""
+        """The API or API Product project in the inner zip `name`: its one `<Name>-<version>/api.json` (or
+        `api_product.json`) gives its root."""
         try:
             inner = zipfile.ZipFile(io.BytesIO(entry(self.archive, name)))
             names = frozenset(inner.namelist())
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise BadArtifact(f"{name}: {type(exc).__name__}") from None
-        candidates = [n for n in names if n.count("/") == 1 and n.endswith("/api.json")]
+        candidates = [n for n in names if n.count("/") == 1 and n.endswith(("/api.json", "/api_product.json"))]
         if len(candidates) != 1:
-            raise BadArtifact(f"{name}: no single <Name>-<version>/api.json")
-        return Project(name, inner, names, candidates[0].removesuffix("api.json"))
+            raise BadArtifact(f"{name}: no single <Name>-<version>/api.json or api_product.json")
+        root, _, file = candidates[0].partition("/")
+        return Project(name, inner, names, root + "/", product=file == "api_product.json")
 
 
 @dataclass(frozen=True)
 class Project:
-    """One revision's API project, files under `root` (`<Name>-<version>/`)."""
+    """One revision's API project, files under `root` (`<Name>-<version>/`); `product` for an API Product's."""
 
     name: str
     archive: zipfile.ZipFile
     names: frozenset[str]
     root: str
+    product: bool = False
 
     def _json(self, path: str) -> Any:
         try:
@@ -167,8 +174,9 @@ class Project:
             raise BadArtifact(f"{self.name}: {path}: {type(exc).__name__}") from None
 
     def api(self) -> dict[str, Any]:
-        """`api.json`'s `data`: the APIDTO (endpoint credentials included: read what you need, keep nothing)."""
-        document = self._json("api.json")
+        """`api.json`'s `data`: the APIDTO (endpoint credentials included: read what you need, keep nothing); for a
+        product `api_product.json`'s, the APIProductDTO (no endpoint of its own)."""
+        document = self._json("api_product.json" if self.product else "api.json")
         data = document.get("data") if isinstance(document, dict) else None
         return data if isinstance(data, dict) else {}
 

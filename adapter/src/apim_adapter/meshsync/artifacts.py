@@ -45,7 +45,10 @@ def endpoints(body: bytes, environment: str) -> dict[str, Endpoint]:
     env_properties = artifact.document("env_properties.json")
     out: dict[str, Endpoint] = {}
     for name in artifact.deployed(environment):
-        api = artifact.project(name).api()
+        project = artifact.project(name)
+        if project.product:  # its resources go to the bundled APIs' endpoints: core.plan reports it, unrouted
+            continue
+        api = project.api()
         api_id = api.get("id")
         if not isinstance(api_id, str):
             continue
