@@ -24,6 +24,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from apim_adapter.meshsync import kube
 from harness.apim_double import ApimDouble
 from harness.kube import Cluster
+from harness.sample_catalog import api_product
 
 from .mesh_helpers import (
     CHART_VALUES,
@@ -119,6 +120,30 @@ def test_an_external_endpoint_is_reported_not_routed(cluster: Cluster, replicas:
     assert not any(path.startswith(("/external", "=/external")) for path in routes(cluster))
     assert "API not routed" in replicas.logs()
     assert "httpbin.org" not in replicas.logs()
+
+
+def test_an_api_product_is_routed_to_the_api_it_bundles_and_leaves_with_it(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    httpbin = apim.data["apis"][0]
+    taken = [
+        m for m in httpbin["urlMappings"] if m["urlPattern"] in ("/ip", "/anything/*") and m["httpMethod"] == "GET"
+    ]
+    bundle = {**api_product("product-bundle", 2, "Bundle", "/bundle/1.0.0", taken),
+              "_bundledApis": [httpbin["uuid"]], "_revision": "rev-bundle"}  # fmt: skip
+    apim.data["apis"] = [*apim.data["apis"], bundle]
+    target = f"{HTTPBIN}:8000"
+    wait_until(lambda: "=/bundle/1.0.0/ip" in routes(cluster), "the product's routes")
+    got = {path: route for path, route in routes(cluster).items() if "bundle" in path}
+    assert got == {
+        "=/bundle/1.0.0/anything": ("/anything", target), "/bundle/1.0.0/anything/": ("/anything/", target),
+        "=/bundle/1.0.0/ip": ("/ip", target), "/bundle/1.0.0/ip/": ("/ip/", target),
+        "=/bundle/anything": ("/anything", target), "/bundle/anything/": ("/anything/", target),
+        "=/bundle/ip": ("/ip", target), "/bundle/ip/": ("/ip/", target),
+    }  # fmt: skip
+    assert "product-bundle" in status(cluster)["routed"]
+    apim.data["apis"] = [a for a in apim.data["apis"] if a["uuid"] != "product-bundle"]
+    wait_until(lambda: not any("bundle" in path for path in routes(cluster)), "the product's routes removed")
 
 
 def test_a_hand_edit_is_repaired_and_objects_not_ours_are_left_alone(cluster: Cluster, replicas: Replicas) -> None:

@@ -13,10 +13,13 @@ from apim_adapter.meshsync import artifacts
 from apim_adapter.meshsync.core import (
     ANNOTATION_APIS,
     LABEL_MANAGED_BY,
+    PRODUCT,
+    Bundled,
     Endpoint,
     Settings,
     backend,
     default_context,
+    literal_prefix,
     plan,
     route_conditions,
 )
@@ -130,11 +133,83 @@ def test_non_http_api_types_are_reported():
     assert [p.reason for p in result.problems] == ["API type 'WS' is not routed (HTTP APIs only)"]
 
 
-def test_api_products_are_reported_with_what_to_do():
-    result = plan([{**api(), "apiType": "APIProduct"}], {"api-1": http(HTTPBIN)}, SETTINGS)
+def product(uuid="product-1", name="Bundle", version="1.0.0", default=True):
+    return {**api(uuid, name, version, f"/{name.lower()}/{version}", default), "apiType": "APIProduct"}
+
+
+ORDERS = "http://orders.shop.svc.cluster.local:8080/v2"
+
+
+def bundle(*bundled: tuple[str, Endpoint, tuple[str, ...]]) -> Endpoint:
+    return Endpoint(PRODUCT, bundled=tuple(Bundled(*b) for b in bundled))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [("/ip", "/ip"), ("/orders/{id}", "/orders"), ("/orders/*", "/orders"), ("/a/b{x}/c", "/a"), ("/*", ""),
+     ("/{id}", ""), ("/", ""), ("ip", "/ip"), ("/search?q={q}", "/search"), ("/orders/{id}/items", "/orders")],
+)  # fmt: skip
+def test_the_literal_prefix_of_a_resource_is_its_whole_segments_before_any_template(pattern, prefix):
+    assert literal_prefix(pattern) == prefix
+
+
+def test_an_api_product_routes_each_resource_to_the_api_it_came_from_longest_paths_first():
+    endpoint = bundle(
+        ("api-1", http(HTTPBIN), ("/ip", "/headers")), ("api-2", http(ORDERS), ("/orders/{id}", "/orders"))
+    )
+    result = plan([product()], {"product-1": endpoint}, SETTINGS)
+    httpbin, orders = "httpbin.default.svc.cluster.local:8000", "orders.shop.svc.cluster.local:8080"
+    versioned = [
+        ("exact", "/bundle/1.0.0/headers", "/headers", httpbin),
+        ("prefix", "/bundle/1.0.0/headers/", "/headers/", httpbin),
+        ("exact", "/bundle/1.0.0/orders", "/v2/orders", orders),  # under the endpoint's base path
+        ("prefix", "/bundle/1.0.0/orders/", "/v2/orders/", orders),
+        ("exact", "/bundle/1.0.0/ip", "/ip", httpbin),
+        ("prefix", "/bundle/1.0.0/ip/", "/ip/", httpbin),
+    ]
+    default = [(kind, path.replace("/1.0.0", ""), rewrite, host) for kind, path, rewrite, host in versioned]
+    assert routes(result.objects) == versioned + default
+    assert (result.routed, result.problems) == (["product-1"], [])
+
+
+def test_an_api_products_resource_under_another_ones_path_comes_first():
+    # `/*` of api-1 takes the whole context; api-2's `/orders/{id}` must not be shadowed by it.
+    endpoint = bundle(("api-1", http(HTTPBIN), ("/*",)), ("api-2", http(ORDERS), ("/orders/{id}",)))
+    result = plan([product(default=False)], {"product-1": endpoint}, SETTINGS)
+    assert [(kind, path, rewrite) for kind, path, rewrite, _ in routes(result.objects)] == [
+        ("exact", "/bundle/1.0.0/orders", "/v2/orders"),
+        ("prefix", "/bundle/1.0.0/orders/", "/v2/orders/"),
+        ("exact", "/bundle/1.0.0", "/"),
+        ("prefix", "/bundle/1.0.0/", "/"),
+    ]
+
+
+def test_an_api_product_on_gateway_api_gets_a_rule_per_path():
+    endpoint = bundle(("api-1", http(HTTPBIN), ("/ip",)), ("api-2", http(ORDERS), ("/orders/{id}",)))
+    result = plan([product(default=False)], {"product-1": endpoint}, GATEWAY_API)
+    rules = entries(result.objects, "HTTPRoute", "rules")
+    assert [(r["matches"][0]["path"]["value"], r["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"],
+             r["backendRefs"][0]["name"]) for r in rules] == [
+        ("/bundle/1.0.0/orders", "/v2/orders", "orders"), ("/bundle/1.0.0/ip", "/ip", "httpbin")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reason"),
+    [
+        (bundle(("api-1", http(HTTPBIN), ("/*",)), ("api-2", http(ORDERS), ("/{id}",))),
+         "two bundled APIs (api-1, api-2) serve / under the product's context"),
+        (bundle(("api-1", http(HTTPBIN), ("/ip",)), ("api-2", http("https://orders.example.com"), ("/orders",))),
+         "a bundled API (api-2): endpoint is outside the cluster (not <service>.<namespace>.svc)"),
+        (bundle(("api-1", Endpoint("overridden"), ("/ip",))),
+         "a bundled API (api-1): endpoint type 'overridden' is not routed (one in-cluster http endpoint only)"),
+        (bundle(), "an API product without bundled APIs in its revision"),
+        (http(HTTPBIN), "the runtime artifact's project is not of the API's type"),
+    ],
+)  # fmt: skip
+def test_an_api_product_that_cannot_be_routed_whole_is_reported_and_not_routed(endpoint, reason):
+    result = plan([product()], {"product-1": endpoint}, SETTINGS)
     assert result.objects == []
-    [problem] = result.problems
-    assert problem.reason == "an API product is not routed: route its context to the bundled APIs' services by hand"
+    assert [p.reason for p in result.problems] == [reason]
 
 
 def test_two_default_versions_route_neither_unversioned_context():

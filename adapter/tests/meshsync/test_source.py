@@ -12,7 +12,7 @@ import pytest
 from apim_adapter.config import parse
 from apim_adapter.controlplane.data_api import ControlPlaneError, InternalDataApi
 from apim_adapter.controlplane.events import Event
-from apim_adapter.meshsync.core import Endpoint
+from apim_adapter.meshsync.core import PRODUCT, Bundled, Endpoint
 from apim_adapter.meshsync.run import ApimSource, Reconciler
 from harness.apim_double import BASE_PATH, ApimDouble, make_test_ca, sample_data
 from harness.sample_catalog import api_product
@@ -109,7 +109,9 @@ def test_environment_override_from_env_properties(apim: ApimDouble, tmp_path: Pa
     assert endpoints_of(apim, tmp_path, "Default") == {"api-httpbin": Endpoint("http", (override,))}
 
 
-def test_a_deployed_api_product_leaves_the_apis_endpoints_readable(apim: ApimDouble, tmp_path: Path) -> None:
+def test_an_api_products_endpoint_is_the_bundled_apis_with_the_operations_taken(
+    apim: ApimDouble, tmp_path: Path
+) -> None:
     """A product's revision in the artifact is its project with `api_product.json` and the bundled APIs' projects
     (ExportUtils.exportApiProduct), not an `api.json`: read as an API's, it failed the whole artifact, and with it
     every pull, so one product deployed anywhere in the environment froze every route."""
@@ -120,7 +122,17 @@ def test_a_deployed_api_product_leaves_the_apis_endpoints_readable(apim: ApimDou
         data["apis"].append({**bundle, "_bundledApis": [httpbin["uuid"]]})
 
     apim.change(mutate)
-    assert endpoints_of(apim, tmp_path, "Default") == {"api-httpbin": Endpoint("http", (BACKEND,))}
+    assert endpoints_of(apim, tmp_path, "Default") == {
+        "api-httpbin": Endpoint("http", (BACKEND,)),
+        "product-bundle": Endpoint(PRODUCT, bundled=(Bundled("api-httpbin", Endpoint("http", (BACKEND,)), ("/ip",)),)),
+    }
+
+    def override(data):  # the bundled API's own endpoint in this environment: which one the product calls is unsaid
+        data["apis"][0]["_envProperties"] = {"Default": {"productionEndpoint": BACKEND + "/canary"}}
+
+    apim.change(override)
+    [bundled] = endpoints_of(apim, tmp_path, "Default")["product-bundle"].bundled
+    assert bundled.endpoint == Endpoint("overridden")
 
 
 def test_api_events_queue_a_pull_of_the_api_they_name() -> None:

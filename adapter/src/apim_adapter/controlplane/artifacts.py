@@ -180,6 +180,20 @@ class Project:
         data = document.get("data") if isinstance(document, dict) else None
         return data if isinstance(data, dict) else {}
 
+    def bundled_apis(self) -> dict[str, dict[str, Any]]:
+        """A product's bundled APIs, id → their `api.json` `data` (endpoint credentials included: read what you need,
+        keep nothing): the projects addDependentAPIsToArchive extracts under `APIs/` (`APIs/<Name>-<version>/`)."""
+        found: dict[str, dict[str, Any]] = {}
+        for name in sorted(self.names):
+            path = name.removeprefix(self.root)
+            if name.startswith(self.root) and path.startswith("APIs/") and path.count("/") == 2:
+                if path.endswith("/api.json"):
+                    document = self._json(path)
+                    data = document.get("data") if isinstance(document, dict) else None
+                    if isinstance(data, dict) and isinstance(data.get("id"), str):
+                        found[data["id"]] = data
+        return found
+
     def client_certificates(self) -> tuple[list[dict[str, str]], list[str]]:
         """The API's client certificates for mutual TLS, as `{alias, tier, keyType, certificate (PEM)}`, and why
         any was left out. ExportUtils.addClientCertificatesToArchive writes, per key type with certificates,

@@ -1,14 +1,15 @@
 """The production endpoint of an API, read from APIM's gateway runtime artifact (`controlplane/artifacts.py` opens
-it and describes its format). This module reads `endpointConfig`'s endpoint type and production URL(s) and
-`env_properties.json`'s per-environment overrides, nothing else, keeps no bytes of the artifact, and never logs it.
+it and describes its format), and of each API an API Product bundles. This module reads `endpointConfig`'s
+endpoint type and production URL(s), `env_properties.json`'s per-environment overrides and a product's operations,
+nothing else, keeps no bytes of the artifact, and never logs it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..controlplane.artifacts import Artifact, BadArtifact
-from .core import Endpoint
+from ..controlplane.artifacts import Artifact, BadArtifact, Project
+from .core import PRODUCT, Bundled, Endpoint
 
 __all__ = ["BadArtifact", "endpoints"]
 
@@ -39,24 +40,53 @@ def _env_override(env_properties: Any, api_id: str, environment: str) -> str | N
     return url if isinstance(url, str) and url else None
 
 
+def _endpoint(api: dict[str, Any], override: str | None) -> Endpoint:
+    raw = api.get("endpointConfig")
+    config: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    kind = str(config.get("endpoint_type") or "none")
+    return Endpoint(kind, (override,) if override and kind in ("http", "address") else _production_urls(config))
+
+
+def _bundled(project: Project, product: dict[str, Any], env_properties: Any, environment: str) -> Endpoint:
+    """An API Product's endpoint: each API it bundles (the APIProductDTO's `apis`, ProductAPIDTO `apiId` and the
+    `target`s of the `operations` taken from it) with that API's production endpoint as the product's revision
+    holds it (its project under `APIs/`). A bundled API with a per-environment endpoint is `overridden`: which of
+    the two the product's gateway calls is not guessed."""
+    projects = project.bundled_apis()
+    bundled = []
+    for item in product.get("apis") or []:
+        api_id = item.get("apiId") if isinstance(item, dict) else None
+        if not isinstance(api_id, str):
+            continue
+        operations = item.get("operations") or []
+        targets = tuple(
+            str(o["target"]) for o in operations if isinstance(o, dict) and isinstance(o.get("target"), str)
+        )
+        api = projects.get(api_id)
+        if api is None:
+            endpoint = Endpoint("none")
+        elif _env_override(env_properties, api_id, environment):
+            endpoint = Endpoint("overridden")
+        else:
+            endpoint = _endpoint(api, None)
+        bundled.append(Bundled(api_id, endpoint, targets))
+    return Endpoint(PRODUCT, bundled=tuple(bundled))
+
+
 def endpoints(body: bytes, environment: str) -> dict[str, Endpoint]:
-    """API uuid → its production endpoint, for every API revision in an `apis.zip` deployed to `environment`."""
+    """API uuid → its production endpoint, for every API revision in an `apis.zip` deployed to `environment`; an API
+    Product's names the endpoints of the APIs it bundles."""
     artifact = Artifact.open(body)
     env_properties = artifact.document("env_properties.json")
     out: dict[str, Endpoint] = {}
     for name in artifact.deployed(environment):
         project = artifact.project(name)
-        if project.product:  # its resources go to the bundled APIs' endpoints: core.plan reports it, unrouted
-            continue
         api = project.api()
         api_id = api.get("id")
         if not isinstance(api_id, str):
             continue
-        raw = api.get("endpointConfig")
-        config: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        kind = str(config.get("endpoint_type") or "none")
-        override = _env_override(env_properties, api_id, environment)
-        out[api_id] = Endpoint(
-            kind, (override,) if override and kind in ("http", "address") else _production_urls(config)
-        )
+        if project.product:
+            out[api_id] = _bundled(project, api, env_properties, environment)
+        else:
+            out[api_id] = _endpoint(api, _env_override(env_properties, api_id, environment))
     return out

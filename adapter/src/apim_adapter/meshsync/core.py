@@ -20,7 +20,7 @@ import hashlib
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MANAGED_BY = "apim-mesh-sync"
@@ -51,13 +51,28 @@ class Settings:
     route_kind: str = "VirtualService"  # or HTTPRoute (Gateway API)
 
 
+PRODUCT = "product"  # the endpoint type of an API Product: the endpoints of the APIs it bundles
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """What the runtime artifact says about an API's production endpoint: `urls` for http/address endpoints,
-    else the `endpoint_type` that cannot be routed (load_balance, failover, default, awslambda, ...)."""
+    else the `endpoint_type` that cannot be routed (load_balance, failover, default, awslambda, ...). An API
+    Product's (`PRODUCT`) is the APIs it `bundled`."""
 
     endpoint_type: str
     urls: tuple[str, ...] = ()
+    bundled: tuple[Bundled, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """An API an API Product bundles: its production endpoint and the URL patterns (`targets`) of the operations
+    the product took from it, as the product's revision holds them."""
+
+    api_id: str
+    endpoint: Endpoint
+    targets: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -243,11 +258,59 @@ def _family_objects(
     return objects
 
 
+def _under(context: str, suffix: str) -> str:
+    return context if not suffix else context.rstrip("/") + suffix
+
+
+def _target(endpoint: Endpoint, cluster_domain: str) -> Backend | str:
+    """The one in-cluster Service of an API's endpoint, or why it is not routed."""
+    if endpoint.endpoint_type not in ("http", "address"):
+        return f"endpoint type {endpoint.endpoint_type!r} is not routed (one in-cluster http endpoint only)"
+    if len(endpoint.urls) != 1:
+        return "no production endpoint" if not endpoint.urls else "more than one production endpoint"
+    return backend(endpoint.urls[0], cluster_domain)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The whole path segments of a resource's URL pattern before its first template, wildcard or query: `/orders`
+    for `/orders/{id}` and `/orders/*`, `/ip` for `/ip`, "" for `/*` and `/{id}` (the whole context)."""
+    path = "/" + pattern.split("?", 1)[0].lstrip("/")
+    cut = min((at for at in (path.find("{"), path.find("*")) if at >= 0), default=-1)
+    if cut >= 0:
+        path = path[: path.rfind("/", 0, cut + 1)]
+    return path.rstrip("/")
+
+
+def product_routes(endpoint: Endpoint, cluster_domain: str) -> list[tuple[str, Backend]] | str:
+    """Where an API Product's requests go, or why it is not routed: for each path under the product's context
+    (`suffix`), the bundled API's Service with the same path under its base path, the longest suffixes first. APIM's
+    gateway sends each product resource to the API it came from; here each resource's literal prefix
+    (`literal_prefix`) goes there, so a path under it that the product did not take reaches that Service too — and is
+    refused by the adapter, which serves the product's resources alone (404)."""
+    if not endpoint.bundled:
+        return "an API product without bundled APIs in its revision"
+    owners: dict[str, tuple[str, Backend]] = {}
+    for bundled in endpoint.bundled:
+        target = _target(bundled.endpoint, cluster_domain)
+        if isinstance(target, str):
+            return f"a bundled API ({bundled.api_id}): {target}"
+        suffixes = sorted({literal_prefix(t) for t in bundled.targets}, key=len)
+        kept = [s for i, s in enumerate(suffixes) if not any(s == o or s.startswith(o + "/") for o in suffixes[:i])]
+        for suffix in kept:
+            owner = owners.get(suffix)
+            if owner is not None and owner[0] != bundled.api_id:
+                return (
+                    f"two bundled APIs ({owner[0]}, {bundled.api_id}) serve {suffix or '/'} under the product's context"
+                )
+            owners[suffix] = (bundled.api_id, replace(target, base_path=target.base_path + suffix))
+    return [(suffix, owners[suffix][1]) for suffix in sorted(owners, key=lambda s: (-len(s), s))]
+
+
 def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | None], settings: Settings) -> Plan:
     """The desired objects. `apis` as `/apis?gatewayLabel=` lists them (their `context`, `isDefaultVersion` and
     `status` are the current ones); `endpoints[uuid]` from the API's runtime artifact, None when APIM had none."""
     out = Plan()
-    families: dict[str, list[tuple[Mapping[str, Any], Backend]]] = {}
+    families: dict[str, list[tuple[Mapping[str, Any], str, Backend]]] = {}  # (API, path under its context, backend)
     for api in sorted(apis, key=lambda a: (str(a.get("context")), str(a.get("uuid")))):
         uuid, context, version = str(api.get("uuid") or ""), api.get("context"), str(api.get("version") or "")
         if not uuid or not isinstance(context, str) or not context.startswith("/"):
@@ -258,10 +321,8 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
         def problem(reason: str, api: Mapping[str, Any] = api, uuid: str = uuid, context: str = context) -> None:
             out.problems.append(Problem(uuid, str(api.get("name")), str(api.get("version")), context, reason))
 
-        if api.get("apiType") == "APIProduct":  # its resources go to the backends of the APIs it bundles, one each
-            problem("an API product is not routed: route its context to the bundled APIs' services by hand")
-            continue
-        if api.get("apiType", "HTTP") not in ("HTTP", "REST"):  # WS, GRAPHQL, SOAP, ...: their own gateway handling
+        product = api.get("apiType") == "APIProduct"
+        if not product and api.get("apiType", "HTTP") not in ("HTTP", "REST"):  # WS, GRAPHQL, SOAP: their own handling
             problem(f"API type {api.get('apiType')!r} is not routed (HTTP APIs only)")
             continue
 
@@ -269,31 +330,35 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
         if endpoint is None:
             problem("no runtime artifact for the gateway environment")
             continue
-        if endpoint.endpoint_type not in ("http", "address"):
-            problem(f"endpoint type {endpoint.endpoint_type!r} is not routed (one in-cluster http endpoint only)")
+        if product != (endpoint.endpoint_type == PRODUCT):
+            problem("the runtime artifact's project is not of the API's type")
             continue
-        if len(endpoint.urls) != 1:
-            problem("no production endpoint" if not endpoint.urls else "more than one production endpoint")
+        routes: list[tuple[str, Backend]] | str
+        if product:
+            routes = product_routes(endpoint, settings.cluster_domain)
+        else:
+            target = _target(endpoint, settings.cluster_domain)
+            routes = target if isinstance(target, str) else [("", target)]
+        if isinstance(routes, str):
+            problem(routes)
             continue
-        target = backend(endpoint.urls[0], settings.cluster_domain)
-        if isinstance(target, str):
-            problem(target)
-            continue
-        families.setdefault(default_context(context, version), []).append((api, target))
+        families.setdefault(default_context(context, version), []).extend((api, suffix, t) for suffix, t in routes)
     backends: dict[str, tuple[set[int], set[str]]] = {}
     for family, members in sorted(families.items()):
-        defaults = [(api, target) for api, target in members if api.get("isDefaultVersion") is True]
-        if len(defaults) > 1:
+        defaults = [(api, suffix, target) for api, suffix, target in members if api.get("isDefaultVersion") is True]
+        default_apis = {str(api["uuid"]): api for api, _, _ in defaults}
+        if len(default_apis) > 1:
             reason = "more than one default version: the unversioned context is not routed"
-            for api, _ in defaults:
-                name, version = str(api.get("name")), str(api.get("version"))
-                out.problems.append(Problem(str(api["uuid"]), name, version, family, reason))
+            for uuid, api in default_apis.items():
+                out.problems.append(Problem(uuid, str(api.get("name")), str(api.get("version")), family, reason))
             defaults = []
-        entries = [(api, str(api["context"]), target) for api, target in members]
-        entries += [(api, family, target) for api, target in defaults if family != api["context"]]
+        entries = [(api, _under(str(api["context"]), suffix), target) for api, suffix, target in members]
+        entries += [
+            (api, _under(family, suffix), target) for api, suffix, target in defaults if family != api["context"]
+        ]
         out.objects += _family_objects(family, entries, settings)
-        out.routed += [str(api["uuid"]) for api, _ in members]
-        for api, target in members:
+        out.routed += list(dict.fromkeys(str(api["uuid"]) for api, _, _ in members))
+        for api, _, target in members:
             ports, users = backends.setdefault(target.host, (set(), set()))
             users.add(str(api["uuid"]))
             if target.tls:
