@@ -30,6 +30,8 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/headers   # 403: token without scope_headers
   curl -i $GATEWAY_URL$API_CONTEXT/ip                                          # 401: no credentials
   curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
+  curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$PRODUCT_CONTEXT/ip        # 403 (900908): an API Product
+                                                                   # bundling httpbin's /ip, not subscribed to
 
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 

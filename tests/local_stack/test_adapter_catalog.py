@@ -32,22 +32,35 @@ def test_keycloak_is_the_key_manager_with_wso2_claims(adapter_config: dict, cata
 
 
 def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
-    [api] = catalog["apis"]
-    assert (api["context"], api["version"], api["isDefaultVersion"]) == ("/httpbin/1.0.0", "1.0.0", True)
+    api, product = catalog["apis"]
+    assert (api["context"], api["version"], api["isDefaultVersion"], api["apiType"]) == (
+        "/httpbin/1.0.0", "1.0.0", True, "HTTP")  # fmt: skip
     assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in api["urlMappings"]} == {
         ("GET", "/ip"): ["scope_ip"],
         ("GET", "/headers"): ["scope_headers"],
         ("GET", "/delay/{delay}"): [],
         ("GET", "/status/{status_code}"): [],
     }
+    # An API Product of two of its resources, as APIM's data API lists one: another API of type APIProduct.
+    assert (product["name"], product["context"], product["isDefaultVersion"], product["apiType"]) == (
+        "HttpbinBundle", "/bundle/1.0.0", True, "APIProduct")  # fmt: skip
+    assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in product["urlMappings"]} == {
+        ("GET", "/ip"): ["scope_ip"],
+        ("GET", "/status/{status_code}"): [],
+    }
 
 
 def test_subscriptions_and_tiers(catalog: dict) -> None:
     apps = {a["id"]: a["name"] for a in catalog["applications"]}
-    [api] = catalog["apis"]
-    subscribed = {apps[s["appId"]]: s["policyId"] for s in catalog["subscriptions"]}
-    assert subscribed == {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "StandardApp": "Silver"}
-    assert all((s["apiUUID"], s["apiId"]) == (api["uuid"], api["apiId"]) for s in catalog["subscriptions"])
+    names, ids = {a["uuid"]: a["name"] for a in catalog["apis"]}, {a["uuid"]: a["apiId"] for a in catalog["apis"]}
+    assert all(ids[s["apiUUID"]] == s["apiId"] for s in catalog["subscriptions"])
+    subscribed = {(apps[s["appId"]], names[s["apiUUID"]]): s["policyId"] for s in catalog["subscriptions"]}
+    assert subscribed == {
+        ("SubscribedApp", "HttpbinAPI"): "Gold",
+        ("ThrottledApp", "HttpbinAPI"): "Tiny",
+        ("StandardApp", "HttpbinAPI"): "Silver",
+        ("StandardApp", "HttpbinBundle"): "Silver",  # the product's only subscriber
+    }
     # The unsubscribed application is known (it has a key mapping) but subscribed to nothing: 403, not 401.
     mapped = {apps[m["applicationId"]]: m["consumerKey"] for m in catalog["applicationKeyMappings"]}
     assert mapped == {
@@ -89,7 +102,7 @@ def test_the_api_admits_the_partners_certificate_on_gold_or_a_token(rendered: Pa
     """The API's scheme and its one client certificate, the partner's the pki role issued, reach the adapter as a
     catalog it reads (the stranger's, from the same CA, is not on the API)."""
     built = catalog_module.build(catalog)
-    [api] = built.apis.values()
+    api = next(a for a in built.apis.values() if a.name == "HttpbinAPI")
     assert api.certificate_rule is not None
     assert (api.certificate_rule.certificate_mandatory, api.certificate_rule.credential_mandatory) == (False, False)
     [certificate] = api.client_certificates.values()

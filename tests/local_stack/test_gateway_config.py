@@ -76,11 +76,15 @@ def test_gold_consumers_are_routed_to_httpbin_v2_and_the_rest_to_v1(envoy_config
     api_routes = [r for r in _routes(envoy_config) if r["match"].get("prefix", "/") != "/"]
     assert [(r["match"]["prefix"], r["route"]["cluster"]) for r in api_routes] == [
         ("/httpbin/1.0.0/", "v2"),
+        ("/bundle/1.0.0/", "v2"),  # the API Product of two of httpbin's resources (catalog.yml)
         ("/httpbin/", "v2"),
+        ("/bundle/", "v2"),
         ("/httpbin/1.0.0/", "v1"),  # the versioned context must win over the bare one
+        ("/bundle/1.0.0/", "v1"),
         ("/httpbin/", "v1"),
+        ("/bundle/", "v1"),
     ]
-    for route in api_routes[:2]:
+    for route in api_routes[:4]:
         assert route["match"]["headers"] == [{"name": "x-apim-tier", "string_match": {"exact": "Gold"}}]
     assert all(r["route"]["prefix_rewrite"] == "/" for r in api_routes)
     assert (_endpoint_port(envoy_config, "v1"), _endpoint_port(envoy_config, "v2")) == (18420, 18421)

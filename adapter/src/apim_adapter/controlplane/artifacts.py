@@ -184,14 +184,12 @@ class Project:
         """A product's bundled APIs, id → their `api.json` `data` (endpoint credentials included: read what you need,
         keep nothing): the projects addDependentAPIsToArchive extracts under `APIs/` (`APIs/<Name>-<version>/`)."""
         found: dict[str, dict[str, Any]] = {}
-        for name in sorted(self.names):
-            path = name.removeprefix(self.root)
-            if name.startswith(self.root) and path.startswith("APIs/") and path.count("/") == 2:
-                if path.endswith("/api.json"):
-                    document = self._json(path)
-                    data = document.get("data") if isinstance(document, dict) else None
-                    if isinstance(data, dict) and isinstance(data.get("id"), str):
-                        found[data["id"]] = data
+        projects = (n.removeprefix(self.root) for n in sorted(self.names) if n.startswith(self.root + "APIs/"))
+        for path in (p for p in projects if p.count("/") == 2 and p.endswith("/api.json")):
+            document = self._json(path)
+            data = document.get("data") if isinstance(document, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                found[data["id"]] = data
         return found
 
     def client_certificates(self) -> tuple[list[dict[str, str]], list[str]]:
