@@ -416,8 +416,9 @@ class ApimDouble:
             with zipfile.ZipFile(inner, "w") as z:
                 if api.get("apiType") == "APIProduct":
                     self._write_product_project(z, api)
-                else:
-                    z.writestr(f"{api['name']}-{api['version']}/api.json", json.dumps(_api_project_file(api)))
+                else:  # ExportUtils.addAPIMetaInformationToArchive: an MCP server's as `mcp_server`
+                    kind = "mcp_server" if api.get("apiType") == "MCP" else "api"
+                    z.writestr(f"{api['name']}-{api['version']}/{kind}.json", json.dumps(_api_project_file(api, kind)))
                 _write_client_certificates(z, api, self.username)
             files[api_file] = inner.getvalue()
             envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]
@@ -761,13 +762,13 @@ class ApimDouble:
             self._amqp.channel().basic_publish("amq.topic", topic, body)
 
 
-def _api_project_file(api: dict[str, Any]) -> dict[str, Any]:
-    """An API project's `api.json` (ExportUtils.exportApi: CommonUtil.writeDtoToFile, type `api`): the APIDTO's
-    fields a reader of the runtime artifact uses."""
+def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
+    """An API project's `api.json` (ExportUtils.exportApi: CommonUtil.writeDtoToFile, type `api`, or `mcp_server`
+    for an MCP server's `mcp_server.json`): the APIDTO's fields a reader of the runtime artifact uses."""
     dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
            "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
            "endpointConfig": api.get("_endpointConfig", {})}  # fmt: skip
-    return {"type": "api", "data": dto}
+    return {"type": kind, "data": dto}
 
 
 def _write_client_certificates(project: zipfile.ZipFile, api: dict[str, Any], provider: str) -> None:

@@ -54,6 +54,13 @@ _TIME_UNITS = {
     "year": 31536000, "years": 31536000,
 }  # fmt: skip
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# API types whose calls APIM's gateway reads in a protocol of their own (APIConstants.API_TYPE_*): their URL mappings
+# name operations, topics or tools (verbs QUERY, SUBSCRIBE, ...), not HTTP methods and paths, so no check here could
+# enforce them as APIM does. HTTP, SOAP, SOAPTOREST and API Products are HTTP resources and enforced.
+OTHER_PROTOCOLS = {
+    "GRAPHQL": "GraphQL operations", "WS": "WebSocket topics", "WEBSUB": "WebSub topics",
+    "SSE": "server-sent event topics", "ASYNC": "AsyncAPI topics", "MCP": "MCP tools",
+}  # fmt: skip
 
 
 class CatalogError(ValueError):
@@ -564,6 +571,12 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
     api_ids: dict[int, str] = {}
 
     def parse_api(item: _Item, where: str) -> None:
+        api_type = item.get("apiType", str, default="HTTP")
+        if api_type.upper() in OTHER_PROTOCOLS:
+            raise CatalogError(
+                f"{where}.apiType: a {api_type} API ({OTHER_PROTOCOLS[api_type.upper()]}) is enforced by APIM's own "
+                "gateway, not here: left out, its calls are answered 404"
+            )
         context = "/" + item.get("context", str, required=True).strip("/")
         version_ = item.get("version", str, required=True)
         api = Api(
@@ -575,7 +588,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
             provider=item.get("provider", str, default=""),
             policy=item.get("policy", str, default="") or UNLIMITED,
             status=item.get("status", str, default="PUBLISHED"),
-            api_type=item.get("apiType", str, default="HTTP"),
+            api_type=api_type,
             organization=item.get("organization", str, default="carbon.super"),
             subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
             resources=_resources(item, where, api_policies),

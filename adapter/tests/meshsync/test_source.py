@@ -135,6 +135,19 @@ def test_an_api_products_endpoint_is_the_bundled_apis_with_the_operations_taken(
     assert bundled.endpoint == Endpoint("overridden")
 
 
+def test_a_deployed_mcp_server_leaves_the_apis_endpoints_readable(apim: ApimDouble, tmp_path: Path) -> None:
+    """APIM lines with MCP servers export one's revision with `mcp_server.json` (ExportUtils.addAPIMetaInformation
+    ToArchive): not routed (core.plan reports its type), and no reason to fail the other APIs' endpoints."""
+
+    def mutate(data):
+        mcp = {**copy.deepcopy(data["apis"][0]), "uuid": "mcp-1", "name": "Tools", "context": "/tools/1.0.0",
+               "apiType": "MCP"}  # fmt: skip
+        data["apis"].append(mcp)
+
+    apim.change(mutate)
+    assert endpoints_of(apim, tmp_path, "Default") == {"api-httpbin": Endpoint("http", (BACKEND,))}
+
+
 def test_api_events_queue_a_pull_of_the_api_they_name() -> None:
     config = parse({"controlPlane": {"type": "file", "path": "x"},
                     "meshSync": {"namespace": "routes", "gateways": ["gw"]}})  # fmt: skip

@@ -19,6 +19,35 @@ def test_sample_catalog_builds_with_indexes():
 
 
 @pytest.mark.parametrize(
+    ("api_type", "verb", "protocol"),
+    [("GRAPHQL", "QUERY", "GraphQL operations"), ("WS", "SUBSCRIBE", "WebSocket topics"), ("MCP", "TOOL", "MCP tools")],
+)
+def test_apis_of_another_protocol_are_left_out_saying_so(api_type, verb, protocol):
+    """APIM lists them with URL mappings of their own protocol's verbs; before, they were left out as an "unknown
+    method", or, had their verbs been HTTP ones, enforced as paths APIM's gateway does not read them as."""
+    doc = catalog_document()
+    other = {**copy.deepcopy(doc["apis"][0]), "uuid": "api-other", "apiId": 2, "name": "Other",
+             "context": "/other/1.0.0", "contextTemplate": "/other/{version}", "isDefaultVersion": False,
+             "apiType": api_type, "urlMappings": [{"httpMethod": verb, "urlPattern": "hello"}]}  # fmt: skip
+    doc["apis"].append(other)
+    cat = build(doc, lenient=True)
+    assert set(cat.apis) == {"api-httpbin"}
+    assert cat.skipped == (
+        f"apis[1] (Other).apiType: a {api_type} API ({protocol}) is enforced by APIM's own gateway, not here: left "
+        "out, its calls are answered 404",
+    )
+    assert cat.resolve("/other/1.0.0") is None
+    with pytest.raises(CatalogError, match=f"a {api_type} API"):
+        build(doc)
+
+
+def test_soap_apis_are_http_resources_and_kept():
+    doc = catalog_document()
+    doc["apis"][0]["apiType"] = "SOAP"
+    assert build(doc).apis["api-httpbin"].api_type == "SOAP"
+
+
+@pytest.mark.parametrize(
     ("path", "expected"),
     [
         ("/httpbin/1.0.0/ip", ("/httpbin/1.0.0", "/ip")),

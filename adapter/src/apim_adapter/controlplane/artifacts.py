@@ -10,7 +10,8 @@ The artifact is `apis.zip`: `deployments.json`, `env_properties.json` and one in
 `Client-certificates/<KEYTYPE>/client_certificates.json` and `<alias>.crt`. An API Product's revision is its
 project as `ExportUtils.exportApiProduct` writes it (`addAPIProductRevision` → `exportAPIProduct(..., JSON, ...)`):
 `api_product.json` = `{"type": "api_product", "data": <APIProductDTO>}` instead of `api.json`, the bundled APIs'
-own projects under `APIs/` (addDependentAPIsToArchive), and the product's client certificates as an API's.
+own projects under `APIs/` (addDependentAPIsToArchive), and the product's client certificates as an API's. Lines
+of APIM with MCP servers write an MCP server's as an API's, with `mcp_server.json` (type `mcp_server`).
 The inner zips carry the endpoint credentials decrypted: callers read what they need and keep no bytes of the
 rest; nothing here logs content, and error messages name entries, never what they hold. Every entry is
 size-checked before it is read.
@@ -150,22 +151,29 @@ class Artifact:
             names = frozenset(inner.namelist())
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise BadArtifact(f"{name}: {type(exc).__name__}") from None
-        candidates = [n for n in names if n.count("/") == 1 and n.endswith(("/api.json", "/api_product.json"))]
+        candidates = [n for n in names if n.count("/") == 1 and n.partition("/")[2] in PROJECT_KINDS]
         if len(candidates) != 1:
-            raise BadArtifact(f"{name}: no single <Name>-<version>/api.json or api_product.json")
+            raise BadArtifact(f"{name}: no single <Name>-<version>/{{{','.join(PROJECT_KINDS)}}}")
         root, _, file = candidates[0].partition("/")
-        return Project(name, inner, names, root + "/", product=file == "api_product.json")
+        return Project(name, inner, names, root + "/", PROJECT_KINDS[file])
+
+
+# The file at a project's root, by the kind of project (ImportExportConstants: API_FILE_LOCATION,
+# API_PRODUCT_FILE_LOCATION, MCP_SERVER_FILE_LOCATION, in ExportFormat.JSON; the `type` CommonUtil.writeDtoToFile
+# writes in it is the kind).
+PROJECT_KINDS = {"api.json": "api", "api_product.json": "api_product", "mcp_server.json": "mcp_server"}
 
 
 @dataclass(frozen=True)
 class Project:
-    """One revision's API project, files under `root` (`<Name>-<version>/`); `product` for an API Product's."""
+    """One revision's project, files under `root` (`<Name>-<version>/`), of an API, an API Product or an MCP
+    server (`kind`: `api`, `api_product`, `mcp_server`)."""
 
     name: str
     archive: zipfile.ZipFile
     names: frozenset[str]
     root: str
-    product: bool = False
+    kind: str = "api"
 
     def _json(self, path: str) -> Any:
         try:
@@ -175,8 +183,9 @@ class Project:
 
     def api(self) -> dict[str, Any]:
         """`api.json`'s `data`: the APIDTO (endpoint credentials included: read what you need, keep nothing); for a
-        product `api_product.json`'s, the APIProductDTO (no endpoint of its own)."""
-        document = self._json("api_product.json" if self.product else "api.json")
+        product `api_product.json`'s, the APIProductDTO (no endpoint of its own), for an MCP server
+        `mcp_server.json`'s."""
+        document = self._json(f"{self.kind}.json")
         data = document.get("data") if isinstance(document, dict) else None
         return data if isinstance(data, dict) else {}
 

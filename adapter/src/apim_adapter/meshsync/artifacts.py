@@ -85,8 +85,9 @@ def endpoints(body: bytes, environment: str) -> dict[str, Endpoint]:
         api_id = api.get("id")
         if not isinstance(api_id, str):
             continue
-        if project.product:
+        if project.kind == "api_product":
             out[api_id] = _bundled(project, api, env_properties, environment)
-        else:
+        elif project.kind == "api":
             out[api_id] = _endpoint(api, _env_override(env_properties, api_id, environment))
+        # an MCP server's: not routed, core.plan reports its type
     return out
