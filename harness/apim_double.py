@@ -391,9 +391,10 @@ class ApimDouble:
         nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`.
         An API's artifact comes from its `_endpointConfig`, `_revision` and `_deployedClientCertificates`
         (`_gatewayLabels` as for /apis), its per-environment overrides from `_envProperties` (environment →
-        configs). An API in `unreadable_artifacts` fails the whole answer: MicroGatewayArtifactGenerator
-        .generateGatewayArtifact rethrows an IOException as APIManagementException ("Error while Generating API
-        artifact"), which the internal service answers 500.
+        configs); an API Product's project (`apiType` APIProduct) from its `_bundledApis` (`_write_product_project`),
+        an MCP server's (`apiType` MCP) as an API's with `mcp_server.json`. An API in `unreadable_artifacts` fails
+        the whole answer: MicroGatewayArtifactGenerator.generateGatewayArtifact rethrows an IOException as
+        APIManagementException ("Error while Generating API artifact"), which the internal service answers 500.
         A `type` with no artifact generator is APIManagementException GATEWAY_TYPE_NOT_FOUND: 404, code 900903
         (RuntimeArtifactGeneratorUtil, ExceptionCodes). Other carbon-apimgt lines answer nothing deployed with
         NO_API_ARTIFACT_FOUND (404, 900910) instead of the empty list: `nothing_deployed_as_404` plays them."""
