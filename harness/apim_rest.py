@@ -72,6 +72,11 @@ IMPL_ANSWERS = {
         "type": "array",
         "items": {"$ref": "#/components/schemas/APIRevisionDeployment"},
     },
+    # ApiProductsApiServiceImpl.getAPIProductRevisionDeployments likewise returns the bare list.
+    ("publisher", "/api-products/{apiProductId}/deployments", "get", 200): {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/APIRevisionDeployment"},
+    },
     # ApisApiServiceImpl.deployAPIRevision answers Response.Status.CREATED; the spec declares 200.
     ("publisher", "/apis/{apiId}/deploy-revision", "post", 201): {
         "type": "array",
@@ -87,6 +92,7 @@ IMPL_ANSWERS = {
     },
 }
 KEY_TYPES = ("PRODUCTION", "SANDBOX")  # APIConstants.API_KEY_TYPE_PRODUCTION / _SANDBOX
+PRODUCT_REVISION = "/api-products/{apiProductId}/revisions/{revisionId}"
 
 
 class Fault(Exception):
@@ -212,6 +218,16 @@ class ProductApis:
             ("publisher", "get", "/apis/{apiId}/client-certs/{keyType}"): self.list_client_certificates,
             ("publisher", "post", "/apis/{apiId}/client-certs/{keyType}"): self.add_client_certificate,
             ("publisher", "post", "/apis/change-lifecycle"): self.change_lifecycle,
+            ("publisher", "get", "/api-products"): self.list_products,
+            ("publisher", "post", "/api-products"): self.create_product,
+            ("publisher", "get", "/api-products/{apiProductId}"): self.get_product,
+            ("publisher", "put", "/api-products/{apiProductId}"): self.update_product,
+            ("publisher", "get", "/api-products/{apiProductId}/revisions"): self.list_product_revisions,
+            ("publisher", "post", "/api-products/{apiProductId}/revisions"): self.create_product_revision,
+            ("publisher", "delete", PRODUCT_REVISION): self.delete_product_revision,
+            ("publisher", "post", "/api-products/{apiProductId}/deploy-revision"): self.deploy_product_revision,
+            ("publisher", "get", "/api-products/{apiProductId}/deployments"): self.list_product_deployments,
+            ("publisher", "post", "/api-products/change-lifecycle"): self.change_product_lifecycle,
             ("admin", "get", "/key-managers"): self.list_key_managers,
             ("admin", "post", "/key-managers"): self.create_key_manager,
             ("admin", "get", "/throttling/policies/subscription"): self.list_subscription_policies,
@@ -453,14 +469,17 @@ class ProductApis:
     # -- Publisher API v4 --------------------------------------------------------------------------------------
 
     def _api(self, api_id: str | None) -> dict[str, Any]:
-        item = next((a for a in self.data["apis"] if a.get("uuid") == api_id), None)
+        # The /apis operations look up APIs; what they would make of an API Product's id is not modelled.
+        item = next((a for a in self.data["apis"] if a.get("uuid") == api_id and not _is_product(a)), None)
         if item is None:
             raise not_found("API", str(api_id))
         return item
 
     def api_dto(self, item: dict[str, Any]) -> dict[str, Any]:
         """The APIDTO of a catalog item: the stored one, or one built from the data API's fields for items that
-        were put in `data` directly (the sample catalog)."""
+        were put in `data` directly (the sample catalog). An API Product the Publisher API made: its APIProductDTO."""
+        if _is_product(item) and "_publisher" in item:
+            return self.product_dto(item)
         if "_publisher" in item:
             dto = copy.deepcopy(item["_publisher"])
             # The operations' policies are the resources' as stored (`_url_mappings`), not as sent.
@@ -522,7 +541,9 @@ class ProductApis:
         query = call.query("query") or ""
         if query.startswith("content:"):  # searched as name, as the impl rewrites it
             query = "name:" + query[len("content:") :]
-        matched = [a for a in self.data["apis"] if all(_matches_criterion(self.api_dto(a), c) for c in query.split())]
+        # API Products are left out: whether the search lists them too is not modelled (they have /api-products).
+        apis = [a for a in self.data["apis"] if not _is_product(a)]
+        matched = [a for a in apis if all(_matches_criterion(self.api_dto(a), c) for c in query.split())]
         page = matched[offset : offset + limit]
         return 200, {
             "count": len(page),
@@ -799,9 +820,25 @@ class ProductApis:
         revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
         if revision is None:
             raise not_found("API Revision", revision_id, 900347)
+        labels = self._record_deployments(item, revision_id, call.body)
+        item["_revision"] = f"revision-{revision['_number']}"
+        item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
+        item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
+        item["_deployedClientCertificates"] = copy.deepcopy(revision["_clientCertificates"])
+        # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
+        # never sets the base Event's tenantId, so Gson writes the int's default 0.
+        event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
+                 "provider": item["provider"], "apiType": item.get("apiType", "HTTP"), "gatewayLabels": labels,
+                 "context": item["context"], "tenantId": 0}  # fmt: skip
+        self.double.notify_soon("DEPLOY_API_IN_GATEWAY", event)
+        return 201, copy.deepcopy(item["_deployments"])
+
+    def _record_deployments(self, item: dict[str, Any], revision_id: str, wanted_list: list[dict]) -> list[str]:
+        """The deployments of a revision (an API's or an API Product's), each named environment a configured one
+        (400 900345), replacing what the environment had; the gateway labels that follow. The environments named."""
         now = _iso(_now_ms())
         labels = []
-        for wanted in call.body:
+        for wanted in wanted_list:
             if wanted["name"] not in GATEWAY_ENVIRONMENTS:
                 raise Fault(
                     400, 900345, "Gateway environment not found", f"Gateway environment not found: {wanted['name']}"
@@ -820,17 +857,7 @@ class ProductApis:
                 }
             )
         item["_gatewayLabels"] = sorted({d["name"] for d in item["_deployments"]})
-        item["_revision"] = f"revision-{revision['_number']}"
-        item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
-        item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
-        item["_deployedClientCertificates"] = copy.deepcopy(revision["_clientCertificates"])
-        # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
-        # never sets the base Event's tenantId, so Gson writes the int's default 0.
-        event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
-                 "provider": item["provider"], "apiType": item.get("apiType", "HTTP"), "gatewayLabels": labels,
-                 "context": item["context"], "tenantId": 0}  # fmt: skip
-        self.double.notify_soon("DEPLOY_API_IN_GATEWAY", event)
-        return 201, copy.deepcopy(item["_deployments"])
+        return labels
 
     async def list_deployments(self, call: Call) -> tuple[int, Any]:
         """getAPIRevisionDeployments: a bare list (see IMPL_ANSWERS)."""
@@ -927,8 +954,9 @@ class ProductApis:
         state's next actions (400 903234 "Unsupported state change action"); 200 with a WorkflowResponse
         (APPROVED by the default executor) and the new LifecycleState. LifeCycleUtils.sendLCStateChangeNotification
         publishes API_LIFECYCLE_CHANGE with the target status and the current one."""
-        item = self._api(call.query("apiId"))
-        action = call.query("action") or ""
+        return self._change_lifecycle(self._api(call.query("apiId")), call.query("action") or "")
+
+    def _change_lifecycle(self, item: dict[str, Any], action: str) -> tuple[int, Any]:
         current = item.get("status", "CREATED")
         allowed = LIFECYCLE[current]
         if action not in allowed:
@@ -943,7 +971,9 @@ class ProductApis:
         self.double.notify_soon(
             "API_LIFECYCLE_CHANGE",
             # LifeCycleUtils.sendLCStateChangeNotification: apiStatus the target, the action as lifecycleEvent.
-            {**_api_event(item), "lifecycleEvent": action, "currentStatus": current, "apiStatus": target},
+            # An API Product's event has no securityScheme (LifeCycleUtils.changeLifecycle passes the API's only).
+            {**_api_event(item), "lifecycleEvent": action, "currentStatus": current, "apiStatus": target}
+            | ({"securityScheme": None} if _is_product(item) else {}),
         )
         state = {
             "state": target.capitalize(),
@@ -951,6 +981,276 @@ class ProductApis:
             "availableTransitions": [{"event": e, "targetState": t.capitalize()} for e, t in LIFECYCLE[target].items()],
         }
         return 200, {"workflowStatus": "APPROVED", "jsonPayload": "", "lifecycleState": state}
+
+    # -- API Products (Publisher API v4) -----------------------------------------------------------------------
+    # An API Product is an `apis` item of apiType APIProduct (AM_API holds both since APIM 4.x; the internal data
+    # API serves it as one more API, SubscriptionValidationDAO), with `_publisher` its APIProductDTO as stored, the
+    # current resources in `_urlMappings` (each bundled API's URL mapping it took, AM_API_PRODUCT_MAPPING), and what
+    # its deployed revision holds in `urlMappings` and `_bundledApis` (attachURlMappingDetailsOfApiProduct reads the
+    # deployed revision's mappings; the revision's export holds the bundled APIs, harness/apim_double.py
+    # _write_product_project).
+
+    def _product(self, product_id: str | None) -> dict[str, Any]:
+        item = next((a for a in self.data["apis"] if a.get("uuid") == product_id and _is_product(a)), None)
+        if item is None:
+            raise not_found("API Product", str(product_id), 900360)  # ExceptionCodes.API_PRODUCT_NOT_FOUND
+        return item
+
+    def _api_or_product(self, api_id: str | None) -> dict[str, Any]:
+        item = next((a for a in self.data["apis"] if a.get("uuid") == api_id), None)
+        if item is None:  # ExceptionCodes.API_OR_API_PRODUCT_NOT_FOUND
+            raise Fault(404, 900359, "API or API Product Not Found",
+                        f"Requested API or API Product with id '{api_id}' not found")  # fmt: skip
+        return item
+
+    def product_dto(self, item: dict[str, Any]) -> dict[str, Any]:
+        """APIMappingUtil.fromAPIProducttoDTO: the product as stored, `state` its lifecycle state, `context` the
+        context template without `/{version}`, `apis` its resources aggregated by bundled API (ProductAPIDTO: apiId,
+        name, version, operations). The DTO's apiType (ApiTypeEnum.fromValue("APIProduct"), an enum of API and
+        APIPRODUCT) is left out: what the generated enum makes of it is not read from source."""
+        dto = copy.deepcopy(item["_publisher"])
+        apis: dict[str, dict[str, Any]] = {}
+        for resource in item["_resources"]:
+            bundled = apis.setdefault(
+                resource["apiId"],
+                {
+                    "apiId": resource["apiId"],
+                    "name": resource["apiName"],
+                    "version": resource["apiVersion"],
+                    "operations": [],
+                },
+            )
+            bundled["operations"].append(copy.deepcopy(resource["operation"]))
+        dto.update(id=item["uuid"], state=item.get("status", "CREATED"), apis=list(apis.values()),
+                   context=item["contextTemplate"].replace("/{version}", ""))  # fmt: skip
+        return dto
+
+    def _product_resources(self, body: dict[str, Any], on_missing: str) -> list[dict[str, Any]]:
+        """The product's resources from the body's `apis` (APIMappingUtil.fromDTOtoAPIProduct: a verb and target
+        twice is 400 900341), each checked against its API's resources (ApiMgtDAO.getURITemplatesForAPI, keyed
+        VERB:target). A bundled API must exist (getAPIbyUUID: 404) and not be BLOCKED, PROTOTYPED, DEPRECATED or
+        RETIRED (validateApiLifeCycleForApiProducts: 409 900343, checked on creation). A resource its API lacks is
+        dropped on creation (addAPIProductWithoutPublishingToGateway logs a warning) and refused on an update
+        (updateAPIProduct: 400 903235): `on_missing` "drop" or "refuse"."""
+        seen: set[tuple[str, str]] = set()
+        resources = []
+        for bundled in body.get("apis") or []:
+            for op in bundled.get("operations") or []:
+                if (op.get("verb"), op.get("target")) in seen:
+                    raise Fault(400, 900341, "Cannot create API Product with duplicate resource",
+                                f"Cannot create API Product with duplicate resource: {op.get('target')} , verb: "
+                                f"{op.get('verb')} combination")  # fmt: skip
+                seen.add((op.get("verb"), op.get("target")))
+        for bundled in body.get("apis") or []:
+            api = self._api(bundled["apiId"])
+            if on_missing == "drop" and api.get("status") in ("BLOCKED", "PROTOTYPED", "DEPRECATED", "RETIRED"):
+                raise Fault(409, 900343, "Cannot create API Product, due to resources parent API being in an "
+                            "unsupported Life Cycle state", "Cannot create API Product, due to resources parent API "
+                            f"being in an unsupported Life Cycle state: {api['status']}")  # fmt: skip
+            mappings = {(m["httpMethod"], m["urlPattern"]): m for m in api["_urlMappings"]}
+            operations = {(op["verb"], op["target"]): op for op in self.api_dto(api).get("operations", [])}
+            for op in bundled.get("operations") or []:
+                key = (op.get("verb"), op.get("target"))
+                if key not in mappings:
+                    if on_missing == "drop":
+                        continue
+                    raise Fault(400, 903235, "No corresponding resource found in API",
+                                f"API with id {api['uuid']} does not have a resource {key[1]} with http method "
+                                f"{key[0]}")  # fmt: skip
+                # getOperationFromURITemplate: the API's resource as stored (its tier, scopes, auth type).
+                operation = {
+                    k: v
+                    for k, v in operations[key].items()
+                    if k in ("target", "verb", "authType", "throttlingPolicy", "scopes")
+                }
+                resources.append({"apiId": api["uuid"], "apiName": api["name"], "apiVersion": api["version"],
+                                  "operation": operation, "mapping": copy.deepcopy(mappings[key])})  # fmt: skip
+        return resources
+
+    def _invalid_tiers(self, body: dict[str, Any]) -> None:
+        """PublisherCommonUtils.getInvalidTierNames on creation and update: 400 903248."""
+        invalid = [t for t in body.get("policies") or [] if t not in self._valid_tiers()]
+        if invalid:
+            raise Fault(400, 903248, "The tier name is invalid.", f"The tier name(s) {invalid} are invalid")
+
+    async def list_products(self, call: Call) -> tuple[int, Any]:
+        """getAllAPIProducts → APIProvider.searchPaginatedAPIProducts, its query read as the /apis search reads it
+        (`list_apis`); each item an APIProductInfoDTO."""
+        limit, offset = int(call.query("limit") or 25), int(call.query("offset") or 0)
+        query = call.query("query") or ""
+        products = [a for a in self.data["apis"] if _is_product(a) and "_publisher" in a]
+        matched = [p for p in products if all(_matches_criterion(self.product_dto(p), c) for c in query.split())]
+        keys = ("id", "name", "context", "description", "provider", "version", "state", "securityScheme",
+                "gatewayVendor")  # fmt: skip
+        page = [{"hasThumbnail": False, **{k: v for k, v in self.product_dto(p).items() if k in keys}}
+                for p in matched[offset : offset + limit]]  # fmt: skip
+        return 200, {"count": len(page), "list": page,
+                     "pagination": {"offset": offset, "limit": limit, "total": len(matched)}}  # fmt: skip
+
+    async def create_product(self, call: Call) -> tuple[int, Any]:
+        """createAPIProduct → PublisherCommonUtils.addAPIProductWithGeneratedSwaggerDefinition: unknown tiers 400
+        903248; checkDuplicateContext: the name and version taken → 409 900300, else the context taken → 409
+        900251; isDefaultVersion is set true, visibility defaults to PUBLIC; the state starts CREATED
+        (fromDTOtoAPIProduct puts `/{version}` after the context, the context served is `<context>/<version>`, and
+        addAPIProductWithoutPublishingToGateway stores the template without it). No event is published and nothing
+        is deployed until a revision is."""
+        body = copy.deepcopy(call.body)
+        context = body["context"].replace("/{version}", "")
+        context = context if context.startswith("/") else "/" + context
+        body.setdefault("version", "1.0.0")  # the spec's default
+        self._invalid_tiers(body)
+        apis = self.data["apis"]
+        if any(a["name"] == body["name"] and a["version"] == body["version"] for a in apis):
+            raise Fault(409, 900300, "The API already exists.", "The API already exists")
+        if any(a.get("contextTemplate", a["context"]).replace("/{version}", "") == context for a in apis):
+            raise Fault(409, 900251, "The API context already exists.",
+                        f"An API with context '{context}' already exists")  # fmt: skip
+        resources = self._product_resources(body, "drop")
+        now = str(_now_ms())
+        body.update(context=context, provider=self.double.username, isDefaultVersion=True, createdTime=now,
+                    lastUpdatedTime=now, lastUpdatedTimestamp=now, gatewayVendor="wso2")  # fmt: skip
+        body.setdefault("visibility", "PUBLIC")
+        body.pop("apis", None)
+        body.pop("state", None)
+        item = {
+            "uuid": str(uuid.uuid4()),
+            "apiId": max((a.get("apiId", 0) for a in apis), default=0) + 1,
+            "name": body["name"],
+            "version": body["version"],
+            "context": f"{context}/{body['version']}",
+            "contextTemplate": context,
+            "provider": body["provider"],
+            "apiType": "APIProduct",
+            "status": "CREATED",
+            "isDefaultVersion": True,
+            "organization": self.double.tenant,
+            "urlMappings": [],  # served once a revision is deployed
+            "_publisher": body,
+            "_resources": resources,
+            "_urlMappings": [r["mapping"] for r in resources],
+            "_bundledApis": [],
+            "_revisions": [],
+            "_deployments": [],
+            "_gatewayLabels": [],
+        }
+        if body.get("apiThrottlingPolicy"):
+            item["policy"] = body["apiThrottlingPolicy"]
+        apis.append(item)
+        return 201, self.product_dto(item)
+
+    async def get_product(self, call: Call) -> tuple[int, Any]:
+        return 200, self.product_dto(self._product(call.params["apiProductId"]))
+
+    async def update_product(self, call: Call) -> tuple[int, Any]:
+        """updateAPIProduct → PublisherCommonUtils.updateApiProduct: the body's securityScheme is read unchecked
+        (without one, a NullPointerException: 500); unknown tiers 400 903248; name, version, provider and state stay
+        the stored ones; each resource must be one its API has (400 903235). APIProviderImpl.updateAPIProduct
+        publishes API_UPDATE with the product's uuid, name, version, context and security scheme (its status field,
+        which that APIEvent overload fills from APIConstants.LC_PUBLISH_LC_STATE and the state, is given here as an
+        API's). Gateways see the new resources once a revision is deployed."""
+        item = self._product(call.params["apiProductId"])
+        body = copy.deepcopy(call.body)
+        if body.get("securityScheme") is None:
+            raise Fault(500, 500, "Internal server error", "Error while updating API Product")
+        self._invalid_tiers(body)
+        resources = self._product_resources(body, "refuse")
+        stored = item["_publisher"]
+        for key in ("name", "version", "provider", "context", "createdTime", "isDefaultVersion"):
+            if key in stored:
+                body[key] = stored[key]
+        for key in ("id", "state", "apis"):
+            body.pop(key, None)
+        body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
+        item.update(_publisher=body, _resources=resources, _urlMappings=[r["mapping"] for r in resources])
+        item.pop("policy", None)
+        if body.get("apiThrottlingPolicy"):
+            item["policy"] = body["apiThrottlingPolicy"]
+        self.double.notify_soon("API_UPDATE", _api_event(item))
+        return 200, self.product_dto(item)
+
+    async def list_product_revisions(self, call: Call) -> tuple[int, Any]:
+        """getAPIProductRevisions, filtered as an API's (ApiProductsApiServiceImplUtils.getAPIRevisionListDTO)."""
+        item = self._product(call.params["apiProductId"])
+        revisions = [self._revision_dto(item, r) for r in item["_revisions"]]
+        query = call.query("query") or ""
+        if query.startswith("deployed:"):
+            deployed = query.endswith("true")
+            revisions = [r for r in revisions if bool(r["deploymentInfo"]) == deployed]
+        return 200, {"count": len(revisions), "list": revisions}
+
+    async def create_product_revision(self, call: Call) -> tuple[int, Any]:
+        """createAPIProductRevision → APIProviderImpl.addAPIProductRevision: no lifecycle check (unlike an API's);
+        more than four revisions → 400 900351; numbered from the most recent one's. The revision holds the product's
+        resources and bundled APIs as they are now (its export, ExportUtils.exportApiProduct)."""
+        item = self._product(call.params["apiProductId"])
+        if len(item["_revisions"]) > 4:
+            raise Fault(400, 900351, "Can not create API Revision ",
+                        "Maximum number of revisions per API has reached.Need to remove any revision to create a new "
+                        f"Revision for API with API UUID: {item['uuid']}")  # fmt: skip
+        number = max((r["_number"] for r in item["_revisions"]), default=0) + 1
+        revision = {
+            "id": str(uuid.uuid4()),
+            "displayName": f"Revision {number}",
+            "description": (call.body or {}).get("description", ""),
+            "createdTime": _iso(_now_ms()),
+            "_number": number,
+            "_urlMappings": copy.deepcopy(item["_urlMappings"]),
+            "_bundledApis": sorted({r["apiId"] for r in item["_resources"]}),
+        }
+        item["_revisions"].append(revision)
+        return 201, self._public_revision(self._revision_dto(item, revision))
+
+    async def delete_product_revision(self, call: Call) -> tuple[int, Any]:
+        """deleteAPIProductRevision → APIProviderImpl.deleteAPIProductRevision: as an API's revision (404 900347,
+        400 900348 while deployed), without a lifecycle check; 200 with the revisions left."""
+        item = self._product(call.params["apiProductId"])
+        revision_id = call.params["revisionId"]
+        revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
+        if revision is None:
+            raise not_found("API Revision", revision_id, 900347)
+        if any(d["revisionUuid"] == revision_id for d in item["_deployments"]):
+            raise Fault(400, 900348, "Can not delete API Revision ",
+                        "Couldn't delete API revision since API revision is currently deployed to a gateway. You need "
+                        f"to undeploy the API Revision from the gateway before attempting deleting API Revision: "
+                        f"{revision_id}")  # fmt: skip
+        item["_revisions"].remove(revision)
+        revisions = [self._public_revision(self._revision_dto(item, r)) for r in item["_revisions"]]
+        return 200, {"count": len(revisions), "list": revisions}
+
+    async def deploy_product_revision(self, call: Call) -> tuple[int, Any]:
+        """deployAPIProductRevision: each environment a configured one (400 900345) with a vhost (400 900511); the
+        revision must exist (APIProviderImpl.deployAPIProductRevision: 404 900347); no lifecycle check; it replaces
+        the environment's revision; 201 with the revision's deployments. APIGatewayManager.deployToGateway →
+        sendDeploymentEvent(APIProduct, ...): DEPLOY_API_IN_GATEWAY with the product's id, its uuid, the labels,
+        `prod` as the provider (PRODUCT_PREFIX), apiType APIProduct and its context."""
+        item = self._product(call.params["apiProductId"])
+        revision_id = call.query("revisionId") or ""
+        for wanted in call.body:
+            if wanted["name"] not in GATEWAY_ENVIRONMENTS:
+                raise Fault(400, 900345, "Gateway environment not found",
+                            f"Gateway environment not found: {wanted['name']}")  # fmt: skip
+            if not wanted.get("vhost"):
+                raise Fault(400, 900511, "Gateway Environment virtual hosts name not provided",
+                            "Gateway Environment VHOST name not provided")  # fmt: skip
+        revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
+        if revision is None:
+            raise not_found("API Revision", revision_id, 900347)
+        labels = self._record_deployments(item, revision_id, call.body)
+        item.update(_revision=f"revision-{revision['_number']}", urlMappings=copy.deepcopy(revision["_urlMappings"]),
+                    _bundledApis=list(revision["_bundledApis"]))  # fmt: skip
+        event = {"apiId": item["apiId"], "uuid": item["uuid"], "name": item["name"], "version": item["version"],
+                 "provider": "prod", "apiType": "APIProduct", "gatewayLabels": labels, "context": item["context"],
+                 "tenantId": 0}  # fmt: skip
+        self.double.notify_soon("DEPLOY_API_IN_GATEWAY", event)
+        return 201, [copy.deepcopy(d) for d in item["_deployments"] if d["revisionUuid"] == revision_id]
+
+    async def list_product_deployments(self, call: Call) -> tuple[int, Any]:
+        """getAPIProductRevisionDeployments: a bare list (see IMPL_ANSWERS)."""
+        return 200, copy.deepcopy(self._product(call.params["apiProductId"])["_deployments"])
+
+    async def change_product_lifecycle(self, call: Call) -> tuple[int, Any]:
+        """changeAPIProductLifecycle → PublisherCommonUtils.changeApiOrApiProductLifecycle, as an API's."""
+        return self._change_lifecycle(self._product(call.query("apiProductId")), call.query("action") or "")
 
     # -- Admin API v4 ------------------------------------------------------------------------------------------
 
@@ -1202,7 +1502,9 @@ class ProductApis:
         .getDevPortalSearchQuery`, without DisplayMultipleStatus). Anonymous access is allowed (no scope on the
         operation)."""
         limit, offset = int(call.query("limit") or 25), int(call.query("offset") or 0)
-        visible = [a for a in self.data["apis"] if a.get("status") in ("PUBLISHED", "PROTOTYPED")]
+        # API Products are left out as on the Publisher's /apis (not modelled).
+        visible = [a for a in self.data["apis"]
+                   if a.get("status") in ("PUBLISHED", "PROTOTYPED") and not _is_product(a)]  # fmt: skip
         query = call.query("query") or ""
         visible = [a for a in visible if all(_matches_criterion(self.api_dto(a), c) for c in query.split())]
         page = visible[offset : offset + limit]
@@ -1374,10 +1676,12 @@ class ProductApis:
         APIMgtResourceNotFoundException "Subscriptions not allowed on APIs/API Products in the state" (404);
         checkSubscriptionAllowed: the tier must be one the API offers (403 902002 SUBSCRIPTION_TIER_NOT_ALLOWED);
         one subscription per application and API (SubscriptionAlreadyExistingException → 409); approved at once
-        (UNBLOCKED) by the default workflow executor; SUBSCRIPTIONS_CREATE is published."""
+        (UNBLOCKED) by the default workflow executor; SUBSCRIPTIONS_CREATE is published. `apiId` may be an API
+        Product's (SubscriptionsApiServiceImpl.subscriptionsPost: APIConsumer.getAPIorAPIProductByUUID), whose tiers
+        are its own `policies`."""
         body = call.body
         app = self._app(body["applicationId"])
-        api = self._api(body.get("apiId"))
+        api = self._api_or_product(body.get("apiId"))
         if api.get("status") not in ("PUBLISHED", "PROTOTYPED"):
             state = api.get("status")
             raise Fault(404, 404, "Not Found", f"Subscriptions not allowed on APIs/API Products in the state: {state}")
@@ -1600,6 +1904,10 @@ def security_scheme(item: dict[str, Any]) -> str:
     if isinstance(scheme, str):
         return scheme
     return ",".join(scheme or ["oauth2"])
+
+
+def _is_product(item: dict[str, Any]) -> bool:
+    return item.get("apiType") == "APIProduct"
 
 
 def _api_event(item: dict[str, Any]) -> dict[str, Any]:

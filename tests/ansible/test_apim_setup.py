@@ -36,12 +36,14 @@ from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
 from harness.certificates import CertificateAuthority
 from harness.helpers import ROOT, run_ansible
-from harness.pipeline import InProcess
+from harness.pipeline import InProcess, token
+from harness.sample_catalog import KM
 
 PUBLISHER = "/api/am/publisher/v4"
 DEVPORTAL = "/api/am/devportal/v3"
 KEY_MANAGER = "WSO2-IS-7"  # inventories/dev: stack_key_manager_name
-APPS = {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "UnsubscribedApp": None}  # inventories/dev, role defaults
+# inventories/dev: each application's tier on the API (StandardApp subscribes to the API Product only).
+APPS = {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "UnsubscribedApp": None, "StandardApp": None}
 ADMIN = "/api/am/admin/v4"
 API_KEYS = "/applications/{applicationId}/api-keys/{keyType}/generate"
 LIST_ENDPOINTS = {"applications": "applications", "subscriptions": "subscriptions",
@@ -86,8 +88,8 @@ PER_USER = {"name": "PerUserHundred", "description": "100 requests a minute for 
 
 
 def applications_naming_per_user() -> dict:
-    """The role's default apim_setup_applications (what inventories/dev uses), the subscribed one on PER_USER."""
-    apps = yaml.safe_load((ROOT / "roles/apim_setup/defaults/main.yml").read_text())["apim_setup_applications"]
+    """inventories/dev's apim_setup_applications, the subscribed one on PER_USER."""
+    apps = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_applications"]
     apps["subscribed"]["throttling_policy"] = PER_USER["name"]
     return apps
 
@@ -138,7 +140,7 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(converged) 
     # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
     # the inventory's client certificate (apim_setup_api_client_certificates), revision, deployment, publish,
     # 3 applications, 2 subscriptions, 3 keys.
-    assert recap(first)["changed"] == 17, first[-4000:]
+    assert recap(first)["changed"] == 24, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
 
@@ -180,9 +182,9 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
                                      "SoftHundred"}  # fmt: skip
     assert {op["target"]: op["scopes"] for op in full["operations"]}["/ip"] == ["scope_ip"]
     # What the gateways and the adapter read: the internal data API, for the environment deployed to.
-    [row] = internal(double, "apis", gatewayLabel="Default")
+    [row] = internal_apis(double, gatewayLabel="Default")
     assert (row["uuid"], row["context"], row["status"]) == (api["id"], "/httpbin/1.0.0", "PUBLISHED")
-    kinds = [kind for _, kind, _ in double.events]
+    kinds = [kind for _, kind, event in double.events if event.get("uuid") == api["id"]]
     assert kinds.count("DEPLOY_API_IN_GATEWAY") == 1
     assert kinds.count("API_LIFECYCLE_CHANGE") == 1
 
@@ -195,7 +197,8 @@ def test_the_applications_are_subscribed_with_their_tiers_and_have_keys(converge
     for name, tier in APPS.items():
         app_id = apps[name]["applicationId"]
         subs = session.get(double.url + DEVPORTAL + "/subscriptions", params={"applicationId": app_id}).json()
-        assert [(s["apiId"], s["throttlingPolicy"], s["status"]) for s in subs["list"]] == (
+        on_api = [s for s in subs["list"] if s["apiInfo"]["name"] == "HttpbinAPI"]  # products: test_api_product_*
+        assert [(s["apiId"], s["throttlingPolicy"], s["status"]) for s in on_api] == (
             [(api_id, tier, "UNBLOCKED")] if tier else []
         ), name
         keys = session.get(f"{double.url}{DEVPORTAL}/applications/{app_id}/oauth-keys").json()["list"]
@@ -280,6 +283,11 @@ def internal(double: ApimDouble, endpoint: str, **params: str) -> list[dict]:
     return answer.json()["list"]
 
 
+def internal_apis(double: ApimDouble, **params: str) -> list[dict]:
+    """The data API's APIs, without the API Products it serves among them (test_api_product_*)."""
+    return [row for row in internal(double, "apis", **params) if row["apiType"] != "APIProduct"]
+
+
 def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged, session) -> None:
     double, _, _, _ = converged
     listed = session.get(double.url + ADMIN + "/throttling/policies/advanced").json()["list"]
@@ -301,7 +309,7 @@ def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged
         [("QueryParameterType", "debug", ".*", False), ("IPRange", "10.0.0.0", "10.0.0.255", False)],
         [("JWTClaims", "http://wso2.org/claims/applicationname", "^Trial", False),
          ("IPSpecific", "IPSpecific", "192.0.2.10", True)]]  # fmt: skip
-    [api] = internal(double, "apis", gatewayLabel="Default")
+    [api] = internal_apis(double, gatewayLabel="Default")
     assert {m["urlPattern"]: m["throttlingPolicy"] for m in api["urlMappings"]}[LIMITED] == ADVANCED["name"]
     # ... which the adapter's catalog reads as APIM's traffic manager counts it: the gold header meets the first
     # group, an office address with ?debug the second, anything else neither.
@@ -376,7 +384,8 @@ def test_the_application_policy_is_created_and_limits_each_user_of_the_applicati
     )
     apps = {a["name"]: a for a in session.get(double.url + DEVPORTAL + "/applications").json()["list"]}
     assert {name: a["throttlingPolicy"] for name, a in apps.items()} == {
-        "SubscribedApp": "PerUserHundred", "ThrottledApp": "Unlimited", "UnsubscribedApp": "Unlimited"}  # fmt: skip
+        "SubscribedApp": "PerUserHundred", "ThrottledApp": "Unlimited", "UnsubscribedApp": "Unlimited",
+        "StandardApp": "Unlimited"}  # fmt: skip
     [served] = internal(double, "application-policies", policyName=PER_USER["name"])
     assert (served["quotaType"], served["defaultLimit"], served["burstLimit"]) == (
         "requestCount",
@@ -427,6 +436,148 @@ def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(c
             "data_unit (KB or MB), exactly one of the two.") in stdout, stdout[-4000:]  # fmt: skip
 
 
+PRODUCT = "HttpbinBundle"  # inventories/dev apim_setup_api_products
+PRODUCT_OPERATIONS = [("GET", "/ip"), ("GET", "/status/{status_code}")]
+
+
+def product_of(double: ApimDouble, session: requests.Session) -> dict:
+    """The one API Product, as the Publisher answers it."""
+    [listed] = session.get(double.url + PUBLISHER + "/api-products").json()["list"]
+    return session.get(f"{double.url}{PUBLISHER}/api-products/{listed['id']}").json()
+
+
+def test_the_api_product_is_created_deployed_published_and_subscribed_by_its_application(converged, session) -> None:
+    """inventories/dev's HttpbinBundle: the API's two resources at /bundle, published, a revision recording the
+    declaration deployed to the API's environment, and StandardApp, the secured flow's standard client, subscribed
+    on Silver; APIM told the gateways as it does for a product (DEPLOY_API_IN_GATEWAY with `prod` as provider)."""
+    double, _, _, _ = converged
+    product = product_of(double, session)
+    assert (product["name"], product["version"], product["context"], product["state"]) == (
+        PRODUCT, "1.0.0", "/bundle", "PUBLISHED")  # fmt: skip
+    api_id = double.data["apis"][0]["uuid"]
+    assert [(a["apiId"], sorted((o["verb"], o["target"]) for o in a["operations"])) for a in product["apis"]] == [
+        (api_id, PRODUCT_OPERATIONS)]  # fmt: skip
+    assert product["policies"] == ["Silver", "Unlimited"]
+    url = f"{double.url}{PUBLISHER}/api-products/{product['id']}"
+    deployments = session.get(url + "/deployments").json()
+    assert [(d["name"], d["vhost"], d["status"]) for d in deployments] == [
+        ("Default", "api.istio-apim.local", "APPROVED")]  # fmt: skip
+    [revision] = session.get(url + "/revisions").json()["list"]
+    assert revision["description"].startswith("Deployed by the apim_setup role: HttpbinBundle 1.0.0, declared state ")
+    apps = {a["name"]: a["applicationId"] for a in session.get(double.url + DEVPORTAL + "/applications").json()["list"]}
+    for name, app_id in apps.items():
+        subs = session.get(double.url + DEVPORTAL + "/subscriptions", params={"applicationId": app_id}).json()
+        on_product = [
+            (s["apiId"], s["throttlingPolicy"], s["status"]) for s in subs["list"] if s["apiId"] == product["id"]
+        ]
+        assert on_product == ([(product["id"], "Silver", "UNBLOCKED")] if name == "StandardApp" else []), name
+    events = [(kind, event) for _, kind, event in double.events if event.get("uuid") == product["id"]]
+    assert [kind for kind, _ in events] == ["DEPLOY_API_IN_GATEWAY", "API_LIFECYCLE_CHANGE"]
+    deployed = events[0][1]
+    assert (deployed["provider"], deployed["apiType"], deployed["gatewayLabels"], deployed["context"]) == (
+        "prod", "APIProduct", ["Default"], "/bundle/1.0.0")  # fmt: skip
+
+
+def adapter_on(double: ApimDouble) -> InProcess:
+    """The adapter on the catalog the data API serves for Default, each application's production key mapped to the
+    in-process key manager as `client-<application name>` (harness/pipeline.py `token`)."""
+    apps = internal(double, "applications")
+    names = {a["uuid"]: a["name"] for a in apps}
+    mappings = [{**m, "consumerKey": f"client-{names[m['applicationUUID']]}", "keyManager": KM}
+                for m in internal(double, "application-key-mappings") if m["keyManager"] == KEY_MANAGER]  # fmt: skip
+    lists = ("subscriptions", "subscriptionPolicies", "apiPolicies", "applicationPolicies")
+    doc = {"apis": internal(double, "apis", gatewayLabel="Default"), "applications": apps,
+           "applicationKeyMappings": mappings,
+           **{name: internal(double, LIST_ENDPOINTS[name]) for name in lists}}  # fmt: skip
+    return InProcess(doc)
+
+
+def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only(converged) -> None:
+    """What the adapter reads from the double's internal data API afterwards: the product as one more API (its
+    context, the bundled resources with their scopes, the bundled API's uuid in its revision), StandardApp's
+    subscription to it; and the secured flow's product rows decided on that catalog: the standard client reaches
+    /bundle/1.0.0/status/200, the API's subscriber gets 403 900908."""
+    double, _, _, _ = converged
+    [row] = [r for r in internal(double, "apis", gatewayLabel="Default") if r["apiType"] == "APIProduct"]
+    assert (row["name"], row["context"], row["isDefaultVersion"], row["status"]) == (
+        PRODUCT, "/bundle/1.0.0", True, "PUBLISHED")  # fmt: skip
+    assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in row["urlMappings"]} == {
+        ("GET", "/ip"): ["scope_ip"], ("GET", "/status/{status_code}"): []}  # fmt: skip
+    [item] = [a for a in double.data["apis"] if a["uuid"] == row["uuid"]]
+    assert item["_bundledApis"] == [double.data["apis"][0]["uuid"]]
+    standard = next(a["uuid"] for a in double.data["applications"] if a["name"] == "StandardApp")
+    subscribed = [(s["applicationUUID"], s["policyId"]) for s in internal(double, "subscriptions")
+                  if s["apiUUID"] == row["uuid"]]  # fmt: skip
+    assert subscribed == [(standard, "Silver")]
+    adapter = adapter_on(double)
+    allowed = adapter.check("/bundle/1.0.0/status/200", token("StandardApp", ""))
+    assert allowed.allowed, allowed.reason
+    assert (allowed.api.name, allowed.api.api_type, allowed.tier) == (PRODUCT, "APIProduct", "Silver")
+    refused = adapter.check("/bundle/1.0.0/status/200", token("SubscribedApp", ""))
+    assert (refused.status, refused.code) == (403, "900908")
+    assert adapter.check("/httpbin/1.0.0/status/200", token("SubscribedApp", "")).allowed
+    not_taken = adapter.check("/bundle/1.0.0/get", token("StandardApp", ""))
+    assert not not_taken.allowed
+
+
+@pytest.fixture(scope="module")
+def product_changed_runs(converged, session, tmp_path_factory):
+    """Before the runs that change the rest of the inventory: the product with GET /get added to its operations, run
+    twice, then the inventory as it was, once. The runs' output, and the product (its id, its revisions, what the
+    data API served for it) after the changed runs and after the last."""
+    double, _, _, extra = converged
+    variables = json.loads(extra.read_text())
+    products = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_api_products"]
+    products[0]["operations"].append({"target": "/get", "verb": "GET"})
+    path = tmp_path_factory.mktemp("product-changed") / "product-changed.json"
+    path.write_text(json.dumps(variables | {"apim_setup_api_products": products}))
+    path.chmod(0o600)
+
+    def run(variables_file) -> str:
+        result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e",
+                             f"@{variables_file}", env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+        assert result.returncode == 0, result.stdout[-6000:]
+        return result.stdout
+
+    def state() -> dict:
+        product = product_of(double, session)
+        [row] = [r for r in internal(double, "apis", gatewayLabel="Default") if r["apiType"] == "APIProduct"]
+        revisions = session.get(f"{double.url}{PUBLISHER}/api-products/{product['id']}/revisions").json()["list"]
+        return {"id": product["id"], "state": product["state"],
+                "operations": sorted((o["verb"], o["target"]) for a in product["apis"] for o in a["operations"]),
+                "served": sorted((m["httpMethod"], m["urlPattern"]) for m in row["urlMappings"]),
+                "deployed": [r["description"] for r in revisions if r["deploymentInfo"]],
+                "revisions": len(revisions)}  # fmt: skip
+
+    before = state()
+    changed = [run(path), run(path)]
+    after_change = state()
+    restored = run(extra)
+    return before, changed, after_change, restored, state()
+
+
+def test_a_changed_operation_list_updates_the_product_and_deploys_a_revision_of_it(converged, product_changed_runs):
+    """The product is updated in place (same id, still published), a revision of the new declaration deployed, and
+    the gateways' catalog serves the added resource; the next run changes nothing. Back to the inventory as it was,
+    the product loses the resource again, in one more revision (the role's first one is no longer deployed)."""
+    double, _, _, _ = converged
+    before, [first, second], after_change, restored, after_restore = product_changed_runs
+    assert recap(first)["changed"] == 3, first[-4000:]  # updated, a revision created and deployed
+    assert recap(second)["changed"] == 0, second[-4000:]
+    assert (after_change["id"], after_change["state"]) == (before["id"], "PUBLISHED")
+    assert after_change["operations"] == after_change["served"] == sorted([*PRODUCT_OPERATIONS, ("GET", "/get")])
+    assert after_change["revisions"] == before["revisions"] + 1
+    assert after_change["deployed"] != before["deployed"]
+    assert recap(restored)["changed"] == 3, restored[-4000:]
+    assert after_restore["operations"] == after_restore["served"] == PRODUCT_OPERATIONS
+    assert after_restore["deployed"] == before["deployed"]  # the same declaration, recorded alike
+    assert after_restore["revisions"] == before["revisions"] + 2
+    updates = [r for r in double.responses if r.operation == ("publisher", "/api-products/{apiProductId}", "put")]
+    assert [r.status for r in updates] == [200, 200]
+    kinds = [kind for _, kind, event in double.events if event.get("uuid") == before["id"]]
+    assert (kinds.count("API_UPDATE"), kinds.count("DEPLOY_API_IN_GATEWAY")) == (2, 3)
+
+
 @pytest.fixture(scope="module")
 def changed_run(converged, session, tmp_path_factory):
     """A third run, with the inventory changed: ADVANCED's first group limited to 50, FiveMegs raised to 10 MB a
@@ -464,9 +615,8 @@ def test_the_changed_policies_are_updated_in_place_and_nothing_else(converged, c
     before, after, stdout, _ = changed_run
     assert recap(stdout)["changed"] == 3, stdout[-4000:]
     assert after == before
-    updates = [
-        (s.operation[1], s.body["policyName"]) for s in double.responses if s.operation and s.operation[2] == "put"
-    ]
+    updates = [(s.operation[1], s.body["policyName"]) for s in double.responses
+               if s.operation and s.operation[2] == "put" and s.operation[1].startswith("/throttling/")]  # fmt: skip
     assert updates == [("/throttling/policies/subscription/{policyId}", "FiveMegs"),
                        ("/throttling/policies/advanced/{policyId}", ADVANCED["name"]),
                        ("/throttling/policies/application/{policyId}", PER_USER["name"])]  # fmt: skip

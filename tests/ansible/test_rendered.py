@@ -235,19 +235,40 @@ def test_apim_setup_throttling_policy_bodies_match_wso2_spec(rendered: dict) -> 
 
 def test_apim_setup_application_and_subscription_bodies_match_wso2_spec(rendered: dict) -> None:
     applications = rendered["apim_setup"]["applications"]
-    assert set(applications) == {"subscribed", "unsubscribed", "throttled"}
+    assert set(applications) == {"subscribed", "unsubscribed", "throttled", "standard"}
     for name, bodies in applications.items():
         _check("devportal", "/applications", "post", bodies["application"])
-        if bodies["subscription"]["throttlingPolicy"]:
-            # The role adds the ids it looked up when it sends the subscription.
-            _check(
-                "devportal",
-                "/subscriptions",
-                "post",
-                {**bodies["subscription"], "applicationId": DUMMY_ID, "apiId": DUMMY_ID},
-            )
-        else:
-            assert name == "unsubscribed"
+        # The role adds the ids it looked up when it sends a subscription (an API Product's id as apiId).
+        for subscription in [bodies["subscription"], *bodies["product_subscriptions"].values()]:
+            if subscription["throttlingPolicy"]:
+                _check("devportal", "/subscriptions", "post",
+                       {**subscription, "applicationId": DUMMY_ID, "apiId": DUMMY_ID})  # fmt: skip
+        if not bodies["subscription"]["throttlingPolicy"]:
+            assert name in ("unsubscribed", "standard")
+    silver = {"throttlingPolicy": "Silver", "requestedThrottlingPolicy": "Silver"}
+    assert {name: list(bodies["product_subscriptions"].items()) for name, bodies in applications.items()} == {
+        "subscribed": [], "unsubscribed": [], "throttled": [], "standard": [("HttpbinBundle", silver)]}  # fmt: skip
+
+
+def test_apim_setup_api_product_bodies_match_wso2_spec_and_bundle_the_apis_resources(rendered: dict) -> None:
+    """inventories/dev's HttpbinBundle: created and updated with the bundled API's id added (tasks/main.yml), its
+    revision's body; it takes two of the API's resources, and offers the standard client's tier."""
+    [(name, product)] = rendered["apim_setup"]["products"].items()
+    body = product["product"]
+    sent = {**body, "apis": [{**body["apis"][0], "apiId": DUMMY_ID}]}
+    _check("publisher", "/api-products", "post", sent)
+    _check("publisher", "/api-products/{apiProductId}", "put", sent)
+    _check("publisher", "/api-products/{apiProductId}/revisions", "post", product["revision"])
+    assert (name, body["context"], body["version"]) == ("HttpbinBundle", "/bundle", "1.0.0")
+    api = rendered["apim_setup"]["bodies"]["api"]
+    resources = {(op["verb"], op["target"]) for op in api["operations"]}
+    taken = [(op["verb"], op["target"]) for op in body["apis"][0]["operations"]]
+    assert taken == [("GET", "/ip"), ("GET", "/status/{status_code}")]
+    assert set(taken) <= resources
+    assert (body["apis"][0]["name"], body["apis"][0]["version"]) == (api["name"], api["version"])
+    assert "Silver" in body["policies"]
+    assert product["revision"]["description"].startswith("Deployed by the apim_setup role: HttpbinBundle 1.0.0, ")
+    assert _dev_var("secured_flow.yml", "secured_flow_api_product") == "/bundle/1.0.0"
 
 
 def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
