@@ -740,10 +740,13 @@ class ProductApis:
         return 200, definition
 
     async def list_revisions(self, call: Call) -> tuple[int, Any]:
-        item = self._api(call.params["apiId"])
+        return self._revision_list(self._api(call.params["apiId"]), call.query("query") or "")
+
+    def _revision_list(self, item: dict[str, Any], query: str) -> tuple[int, Any]:
+        """An API's or an API Product's revisions, `deployed:true|false` filtered
+        (ApisApiServiceImplUtils.filterAPIRevisionsByDeploymentStatus)."""
         revisions = [self._revision_dto(item, r) for r in item["_revisions"]]
-        query = call.query("query") or ""
-        if query.startswith("deployed:"):  # ApisApiServiceImplUtils.filterAPIRevisionsByDeploymentStatus
+        if query.startswith("deployed:"):
             deployed = query.endswith("true")
             revisions = [r for r in revisions if bool(r["deploymentInfo"]) == deployed]
         return 200, {"count": len(revisions), "list": revisions}
@@ -759,6 +762,15 @@ class ProductApis:
         _check_update_permitted(call, item)
         if len(item["_revisions"]) >= 5:
             raise Fault(400, 900351, "Can not create API Revision ", "Maximum number of revisions per API has reached.")
+        # ApiMgtDAO.addAPIRevision copies the current API's AM_API_CLIENT_CERTIFICATE rows of each key type
+        # (GET_CLIENT_CERTIFICATES_OF_KEY_TYPE, REMOVED false) under the revision's REVISION_UUID, and
+        # APIProviderImpl.addAPIRevision then exports the revision's artifact with those certificates.
+        return self._add_revision(item, call, _snapshot=copy.deepcopy(item["_publisher"]),
+                                  _clientCertificates=copy.deepcopy(item.get("_clientCertificates", [])))  # fmt: skip
+
+    def _add_revision(self, item: dict[str, Any], call: Call, **held: Any) -> tuple[int, Any]:
+        """A new revision of an API or an API Product, "Revision N" numbered from the most recent one's, holding the
+        current resources and what else `held` names; 201 with it."""
         number = max((r["_number"] for r in item["_revisions"]), default=0) + 1
         revision = {
             "id": str(uuid.uuid4()),
@@ -766,12 +778,8 @@ class ProductApis:
             "description": (call.body or {}).get("description", ""),
             "createdTime": _iso(_now_ms()),
             "_number": number,
-            "_snapshot": copy.deepcopy(item["_publisher"]),
             "_urlMappings": copy.deepcopy(item["_urlMappings"]),
-            # ApiMgtDAO.addAPIRevision copies the current API's AM_API_CLIENT_CERTIFICATE rows of each key type
-            # (GET_CLIENT_CERTIFICATES_OF_KEY_TYPE, REMOVED false) under the revision's REVISION_UUID, and
-            # APIProviderImpl.addAPIRevision then exports the revision's artifact with those certificates.
-            "_clientCertificates": copy.deepcopy(item.get("_clientCertificates", [])),
+            **held,
         }
         item["_revisions"].append(revision)
         return 201, self._public_revision(self._revision_dto(item, revision))
@@ -782,7 +790,11 @@ class ProductApis:
         ... before attempting deleting"); 200 with the revisions left (fromListAPIRevisiontoDTO)."""
         item = self._api(call.params["apiId"])
         _check_update_permitted(call, item)
-        revision_id = call.params["revisionId"]
+        return self._delete_revision(item, call.params["revisionId"])
+
+    def _delete_revision(self, item: dict[str, Any], revision_id: str) -> tuple[int, Any]:
+        """An API's or an API Product's revision deleted: it must exist (404 900347) and be deployed nowhere (400
+        900348, "undeploy ... before attempting deleting"); 200 with the revisions left (fromListAPIRevisiontoDTO)."""
         revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
         if revision is None:
             raise not_found("API Revision", revision_id, 900347)
@@ -1170,13 +1182,7 @@ class ProductApis:
 
     async def list_product_revisions(self, call: Call) -> tuple[int, Any]:
         """getAPIProductRevisions, filtered as an API's (ApiProductsApiServiceImplUtils.getAPIRevisionListDTO)."""
-        item = self._product(call.params["apiProductId"])
-        revisions = [self._revision_dto(item, r) for r in item["_revisions"]]
-        query = call.query("query") or ""
-        if query.startswith("deployed:"):
-            deployed = query.endswith("true")
-            revisions = [r for r in revisions if bool(r["deploymentInfo"]) == deployed]
-        return 200, {"count": len(revisions), "list": revisions}
+        return self._revision_list(self._product(call.params["apiProductId"]), call.query("query") or "")
 
     async def create_product_revision(self, call: Call) -> tuple[int, Any]:
         """createAPIProductRevision → APIProviderImpl.addAPIProductRevision: no lifecycle check (unlike an API's);
@@ -1187,35 +1193,13 @@ class ProductApis:
             raise Fault(400, 900351, "Can not create API Revision ",
                         "Maximum number of revisions per API has reached.Need to remove any revision to create a new "
                         f"Revision for API with API UUID: {item['uuid']}")  # fmt: skip
-        number = max((r["_number"] for r in item["_revisions"]), default=0) + 1
-        revision = {
-            "id": str(uuid.uuid4()),
-            "displayName": f"Revision {number}",
-            "description": (call.body or {}).get("description", ""),
-            "createdTime": _iso(_now_ms()),
-            "_number": number,
-            "_urlMappings": copy.deepcopy(item["_urlMappings"]),
-            "_bundledApis": sorted({r["apiId"] for r in item["_resources"]}),
-        }
-        item["_revisions"].append(revision)
-        return 201, self._public_revision(self._revision_dto(item, revision))
+        return self._add_revision(item, call, _bundledApis=sorted({r["apiId"] for r in item["_resources"]}))
 
     async def delete_product_revision(self, call: Call) -> tuple[int, Any]:
         """deleteAPIProductRevision → APIProviderImpl.deleteAPIProductRevision: as an API's revision (404 900347,
         400 900348 while deployed), without a lifecycle check; 200 with the revisions left."""
         item = self._product(call.params["apiProductId"])
-        revision_id = call.params["revisionId"]
-        revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
-        if revision is None:
-            raise not_found("API Revision", revision_id, 900347)
-        if any(d["revisionUuid"] == revision_id for d in item["_deployments"]):
-            raise Fault(400, 900348, "Can not delete API Revision ",
-                        "Couldn't delete API revision since API revision is currently deployed to a gateway. You need "
-                        f"to undeploy the API Revision from the gateway before attempting deleting API Revision: "
-                        f"{revision_id}")  # fmt: skip
-        item["_revisions"].remove(revision)
-        revisions = [self._public_revision(self._revision_dto(item, r)) for r in item["_revisions"]]
-        return 200, {"count": len(revisions), "list": revisions}
+        return self._delete_revision(item, call.params["revisionId"])
 
     async def deploy_product_revision(self, call: Call) -> tuple[int, Any]:
         """deployAPIProductRevision: each environment a configured one (400 900345) with a vhost (400 900511); the
