@@ -685,9 +685,7 @@ class ProductApis:
             _swagger=_swagger(body),
             isDefaultVersion=body.get("isDefaultVersion", False),
         )
-        item.pop("policy", None)
-        if body.get("apiThrottlingPolicy"):
-            item["policy"] = body["apiThrottlingPolicy"]
+        _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
         return 200, self.api_dto(item)
 
@@ -1145,8 +1143,7 @@ class ProductApis:
             "_deployments": [],
             "_gatewayLabels": [],
         }
-        if body.get("apiThrottlingPolicy"):
-            item["policy"] = body["apiThrottlingPolicy"]
+        _set_api_policy(item, body)
         apis.append(item)
         return 201, self.product_dto(item)
 
@@ -1174,9 +1171,7 @@ class ProductApis:
             body.pop(key, None)
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
         item.update(_publisher=body, _resources=resources, _urlMappings=[r["mapping"] for r in resources])
-        item.pop("policy", None)
-        if body.get("apiThrottlingPolicy"):
-            item["policy"] = body["apiThrottlingPolicy"]
+        _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
         return 200, self.product_dto(item)
 
@@ -1879,6 +1874,14 @@ def _check_update_permitted(call: Call, item: dict[str, Any]) -> None:
     ):
         raise Fault(403, 900380, "Insufficient permission to update the API",
                     f"Updating the API is restricted as as it is {item['status']}.")  # fmt: skip
+
+
+def _set_api_policy(item: dict[str, Any], body: dict[str, Any]) -> None:
+    """The data API's `policy` of an API or an API Product: the body's apiThrottlingPolicy (AM_API.API_TIER), none
+    without one."""
+    item.pop("policy", None)
+    if body.get("apiThrottlingPolicy"):
+        item["policy"] = body["apiThrottlingPolicy"]
 
 
 def security_scheme(item: dict[str, Any]) -> str:
