@@ -659,6 +659,38 @@ class MutualTls:
     )
 
 
+@dataclass(frozen=True, config=_KEYS)
+class Cors:
+    """APIM's `[apim.cors]` (deployment.toml; api-manager.xml `CORSConfiguration`), with its shipped values."""
+
+    enabled: Bool = Field(
+        default=True,
+        description="Answer browsers' CORS preflights and add CORS headers as APIM's gateway does "
+        "(CORSRequestHandler): an API's own CORS configuration where it enables one (a WSO2 control plane reads it "
+        "from the revision deployed to `gatewayLabel`; a catalog file from `corsConfiguration`), else these values. "
+        "False where the gateway's own CORS policy (Istio's `corsPolicy`) answers browsers.",
+    )
+    allow_origins: tuple[Text, ...] = Field(
+        default=("*",),
+        description="Origins allowed: `*` (answered `*`), an exact origin, or a pattern with `*`.",
+    )
+    allow_methods: tuple[Text, ...] = Field(
+        default=("GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"),
+        description="Methods a preflight may be allowed.",
+    )
+    allow_headers: tuple[Text, ...] = Field(
+        default=("authorization", "Access-Control-Allow-Origin", "Content-Type", "SOAPAction", "apikey",
+                 "Internal-Key"),  # fmt: skip
+        description="Headers a preflight allows (each API's authorization and API key headers are added).",
+    )
+    allow_credentials: Bool = Field(
+        default=False, description="Send `Access-Control-Allow-Credentials: true` to an allowed origin other than `*`."
+    )
+    expose_headers: tuple[Text, ...] = Field(
+        default=(), description="`Access-Control-Expose-Headers` of preflights (APIM sends it only there)."
+    )
+
+
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
     server: Server = Field(default=Server(), description="Listeners and processes.")
@@ -670,6 +702,7 @@ class Config:
     api_keys: ApiKeys = Field(default=ApiKeys(), description="APIM's API keys (off by default).")
     mutual_tls: MutualTls = Field(default=MutualTls(), description="Client certificates (off by default).")
     basic_auth: BasicAuth = Field(default=BasicAuth(), description="HTTP Basic authentication (off by default).")
+    cors: Cors = Field(default=Cors(), description="CORS, for browsers (on by default, as in APIM).")
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")
