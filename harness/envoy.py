@@ -53,6 +53,7 @@ from typing import Any
 
 import yaml
 
+from apim_adapter import cors
 from apim_adapter.transport import REQUEST_HEADERS
 
 from .processes import Process, free_port
@@ -68,7 +69,7 @@ ACCESS_LOG = (
 # The envoyExtAuthzHttp provider as the apim-adapter chart's NOTES print it (tests/charts checks they agree);
 # its includeRequestHeadersInCheck is the adapter's REQUEST_HEADERS.
 HTTP_UPSTREAM_ON_ALLOW = ("x-apim-*", "x-jwt-assertion")  # the context headers by prefix, the backend JWT
-HTTP_DOWNSTREAM_ON_ALLOW = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+HTTP_DOWNSTREAM_ON_ALLOW = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", *cors.RESPONSE_HEADERS)
 HTTP_DOWNSTREAM_ON_DENY = ("www-authenticate", "retry-after", "content-type", *HTTP_DOWNSTREAM_ON_ALLOW)
 # What the apim-adapter chart's EnvoyFilter merges into the gateway's ext_authz filter (tests/charts checks it):
 # `clearRouteCache`, and `headerAllowlist` (gRPC providers only: Envoy refuses it next to istiod's HTTP allowlist).

@@ -11,6 +11,7 @@ from envoy.service.auth.v3 import external_auth_pb2 as pb
 from apim_adapter.app import Adapter
 from apim_adapter.catalog import build
 from apim_adapter.config import KeyManager, Request, parse
+from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.decision import ApiKeyPlaces, CheckInput, Decision, Pipeline
 from apim_adapter.prepared import credential_of
 from apim_adapter.ratelimit.local import LocalRateLimiter
@@ -83,8 +84,9 @@ class InProcess:
         api_keys: ApiKeySigner | None = None,
         mutual_tls: bool = False,
         users: UserStore | None = None,
+        cors: CorsSettings | None = None,  # the global CORS configuration; None: off
     ):
-        self.catalog = build(doc or catalog_document())
+        self.catalog = build(doc or catalog_document(), cors_settings=cors)
         validator = None
         if api_keys is not None:
             validator = ApiKeyValidator({api_keys.alias: api_keys.certificate.public_key()})

@@ -18,12 +18,23 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from . import access_log, admin, backend_jwt, metrics, tracing
+from . import access_log, admin, backend_jwt, cors, metrics, tracing
 from .analytics import Analytics
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
-from .decision import ApiKeyPlaces, CheckInput, Decision, Pipeline, applied, bearer, conclude, denied, first_step
+from .decision import (
+    ApiKeyPlaces,
+    CheckInput,
+    Decision,
+    Pipeline,
+    applied,
+    bearer,
+    conclude,
+    denied,
+    first_step,
+    with_cors,
+)
 from .errors import Unavailable
 from .prepared import NEEDS_HEADERS, NeedsHeaders, PreparedAllows, credential_of, kept_counters
 from .prepared import key as prepared_key
@@ -87,6 +98,13 @@ def make_introspector(km, client):
     return Introspector(km, client)
 
 
+def cors_settings(config: Config) -> cors.Settings | None:
+    c = config.cors
+    if not c.enabled:
+        return None
+    return cors.Settings(c.allow_origins, c.allow_methods, c.allow_headers, c.allow_credentials, c.expose_headers)
+
+
 class Adapter:
     def __init__(self, config: Config):
         self.config = config
@@ -105,6 +123,7 @@ class Adapter:
             config.key_managers,
             on_key_managers=self.authenticator.update,
             on_first_catalog=self._serving_when_ready,
+            cors_settings=cors_settings(config),
         )
         self.publish = self.store.publish
         self.limiter = make_limiter(config)
@@ -232,7 +251,8 @@ class Adapter:
             if not passed:  # a counter had reached its limit: counted nowhere, and `conclude` tells what follows
                 usages = [Usage(c.limit, used, c.limit.reset(now), 0) for c, used in zip(counters, counts, strict=True)]
                 req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
-                d = conclude(prepared.admitted, counters, usages)
+                # Prepared only where the CORS headers do not depend on the Origin (`_prepare`).
+                d = with_cors(conclude(prepared.admitted, counters, usages), req)
                 return self._observe(req, d, transport, started, None, credential)
             tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
             for i, counter in enumerate(counters):
@@ -279,15 +299,17 @@ class Adapter:
     ) -> Decision:
         elapsed = time.perf_counter() - started
         app = d.application
-        outcome = "allow" if d.allowed else "deny"
+        outcome = "allow" if d.allowed else "preflight" if d.preflight else "deny"
         decided = (metrics.DECISIONS, d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
         metrics.checked(decided, transport, elapsed)
-        if self.analytics is not None and not (d.allowed and self.allows_logged_by_gateway and transport == "grpc"):
+        # A preflight is no call of the API: APIM's CORS handler answers it before the handlers that publish events.
+        logged_by_gateway = d.allowed and self.allows_logged_by_gateway and transport == "grpc"
+        if self.analytics is not None and not (logged_by_gateway or d.preflight):
             self.analytics.record(req, d, elapsed * 1000)
         if d.allowed:
             if catalog is not None and d.principal is not None and self.prepares:
                 self._prepare(req, d, catalog, decided)
-        elif log.isEnabledFor(logging.INFO):
+        elif not d.preflight and log.isEnabledFor(logging.INFO):
             if credential is None:
                 authorization = req.headers.get("authorization")
                 # Never a user name and password's: a hash of a password can be tried against guesses offline.
@@ -312,6 +334,8 @@ class Adapter:
             return  # keyed by the Authorization header, which an API key's check did not read
         if self.pipeline.certificate_header is not None and d.api is not None and d.api.certificate_rule is not None:
             return  # nor the client certificate, which decides on this API too
+        if d.api is not None and d.api.cors is not None and d.api.cors.per_origin:
+            return  # nor the Origin, whose CORS headers the answer carries
         authorization = req.headers.get("authorization")
         token = bearer(authorization, self.pipeline.max_token_bytes)
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:
@@ -498,7 +522,8 @@ def validate(config: Config) -> dict[str, int]:
         from .controlplane.file import CatalogFileError, read_document
 
         try:
-            return build(read_document(config.resolve(config.control_plane.path))).counts
+            document = read_document(config.resolve(config.control_plane.path))
+            return build(document, cors_settings=cors_settings(config)).counts
         except (CatalogFileError, CatalogError) as exc:
             raise ConfigError(f"catalog: {exc}") from exc
     return {}

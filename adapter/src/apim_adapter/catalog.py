@@ -18,12 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, revocation
+from . import blocking, conditions, cors, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
+API_PRODUCT = "APIProduct"  # an API Product's apiType (APIConstants.API_PRODUCT)
 UNAUTHENTICATED = "Unauthenticated"  # APIConstants.UNAUTHENTICATED_TIER: the tier of callers without an application
 # The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
 # API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers); the
@@ -164,6 +165,7 @@ class Api:
     security_schemes: frozenset[str] | None = None
     # The certificates uploaded to the API, by the SHA-256 (hex) of their DER: what Envoy's XFCC `Hash` names.
     client_certificates: Mapping[str, ClientCertificate] = field(default_factory=dict, compare=False)
+    cors: cors.Cors | None = field(default=None, compare=False)  # None: no CORS handler (cors.py)
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -180,6 +182,18 @@ class Api:
         if self.security_schemes is None:
             return scheme == OAUTH2
         return scheme in self.security_schemes
+
+    def gateway_methods(self, res: Resource) -> tuple[str, ...]:
+        """The methods of the gateway's resource `res` belongs to: an API's each operation is one resource
+        (APIMappingUtil.getURITemplates, one URITemplate per operation); an API Product's operations on one path
+        are one (ResourceConfigContext merges them)."""
+        if self.api_type != API_PRODUCT:
+            return (res.method,)
+        return tuple(r.method for r in self.resources if r.pattern == res.pattern)
+
+    def has_path(self, subpath: str) -> bool:
+        """Whether some resource, of any method, serves this path."""
+        return any(res.regex.fullmatch(subpath) for res in self.resources)
 
     def match(self, method: str, subpath: str) -> Resource | None:
         """The most specific resource for method and path (below the context), if any."""
@@ -544,10 +558,11 @@ def _default_context(context: str, version: str, template: str | None) -> str | 
     return context[: -len(suffix)] or None if context.endswith(suffix) else None
 
 
-def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
+def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors.Settings | None = None) -> Catalog:
     """The catalog of a document. Strict (a file an operator edits): the first bad item rejects the document.
     Lenient (what APIM serves): a bad item is left out and reported in `skipped`, so that one stale
-    reference cannot freeze every later update."""
+    reference cannot freeze every later update. `cors_settings`: the global CORS configuration, None where CORS is
+    off."""
     if not isinstance(doc, Mapping):
         raise CatalogError("catalog: must be an object with lists apis, applications, subscriptions, …")
     skipped: list[str] = []
@@ -579,6 +594,10 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
             )
         context = "/" + item.get("context", str, required=True).strip("/")
         version_ = item.get("version", str, required=True)
+        try:
+            api_cors = cors.of_api(item.raw, cors_settings)
+        except ValueError as exc:
+            raise CatalogError(f"{where}.{exc}") from None
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),
@@ -596,6 +615,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False) -> Catalog:
             client_certificates=_client_certificates(
                 item, where, subscription_policies, (lambda exc: skipped.append(str(exc))) if lenient else None
             ),
+            cors=api_cors,
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")

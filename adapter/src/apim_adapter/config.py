@@ -679,8 +679,14 @@ class Cors:
         description="Methods a preflight may be allowed.",
     )
     allow_headers: tuple[Text, ...] = Field(
-        default=("authorization", "Access-Control-Allow-Origin", "Content-Type", "SOAPAction", "apikey",
-                 "Internal-Key"),  # fmt: skip
+        default=(
+            "authorization",
+            "Access-Control-Allow-Origin",
+            "Content-Type",
+            "SOAPAction",
+            "apikey",
+            "Internal-Key",
+        ),
         description="Headers a preflight allows (each API's authorization and API key headers are added).",
     )
     allow_credentials: Bool = Field(

@@ -1,6 +1,7 @@
 """The decision pipeline, read top to bottom (`Pipeline.steps`):
 
-    plan        pure    the API and resource from path and method; the bearer token, user name and password or
+    plan        pure    the API and resource from path and method (a browser's CORS preflight is answered here);
+                        the bearer token, user name and password or
                         API key the API takes, and the client certificate it takes (one uploaded to the API, or
                         none: a denial where needed)
     principal   memory  the token's principal: cached, or checked with keys at hand ... or `Verify` it (I/O: a
@@ -14,6 +15,8 @@
     conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
+
+Every answer on an API with CORS carries the headers its caller's Origin gets (`with_cors`).
 
 `steps` is a generator: where it needs something that is not in memory it yields what it needs and resumes with
 the answer, so the sequence exists once for every driver. A gRPC check thread drives it from memory and hands it
@@ -29,7 +32,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from . import blocking, errors, revocation
+from . import blocking, cors, errors, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import (
@@ -81,10 +84,12 @@ class Decision:
     key_mapping: KeyMapping | None = None
     subscription: Subscription | None = None
     usage: Usage | None = None  # the tightest counter: RateLimit-* headers, Retry-After when throttled
+    cors: cors.Answer | None = None  # the CORS headers of the answer
+    preflight: bool = False  # a CORS preflight, answered here: neither allowed to the backend nor an error
 
     @property
     def allowed(self) -> bool:
-        return self.error is None
+        return self.error is None and not self.preflight
 
     @property
     def status(self) -> int:
@@ -272,8 +277,16 @@ def plan(
     if found is None:
         return deny(errors.NOT_FOUND, "no API for path")
     api, subpath = found
-    res = api.match(req.method.upper(), subpath)
+    method = req.method.upper()
+    if method == "OPTIONS" and api.cors is not None:
+        res = preflight_resource(api, subpath, req)
+        if isinstance(res, Decision):
+            return res
+    else:
+        res = api.match(method, subpath)
     if res is None:
+        if api.cors is not None and api.has_path(subpath):  # CORSRequestHandler.handleResourceNotFound
+            return deny(errors.METHOD_NOT_ALLOWED, "no resource for method", api=api)
         return deny(errors.NOT_FOUND, "no resource for method and path", api=api)
     if api.status == "BLOCKED":
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
@@ -321,6 +334,39 @@ def plan(
             return deny(errors.INVALID, "no client certificate of the API, nor a token", api=api, resource=res)
         return deny(errors.MISSING, "no credentials", api=api, resource=res)
     return deny(errors.INVALID, "not a usable bearer token or API key", api=api, resource=res)
+
+
+def preflight_resource(api: Api, subpath: str, req: CheckInput) -> Resource | Decision | None:
+    """An OPTIONS request on an API with CORS (CORSRequestHandler.handleRequest): a resource declaring OPTIONS
+    itself takes it as any call (no CORS headers are added to its answer); otherwise a resource of the method the
+    preflight names (`Access-Control-Request-Method`, as spelt) is answered at once, without a credential; None
+    when neither serves the path (then 405 or 404)."""
+    explicit = api.match("OPTIONS", subpath)
+    wanted = req.headers.get(cors.REQUEST_METHOD)
+    res = api.match(wanted, subpath) if wanted else None
+    # Utils.getAcceptableResources puts the resources declaring OPTIONS first: on a tie, they win.
+    if explicit is not None and (res is None or explicit.specificity >= res.specificity):
+        return explicit
+    if res is None:
+        return None
+    assert api.cors is not None
+    answer = api.cors.preflight(req.headers.get("origin"), api.gateway_methods(res))
+    return Decision(None, "CORS preflight", api=api, resource=res, cors=answer, preflight=True)
+
+
+def with_cors(d: Decision, req: CheckInput) -> Decision:
+    """The answer with the CORS headers of its caller's Origin, where APIM's gateway writes them: on an allow and on
+    the authentication, authorization and throttling denials of an API with CORS (the sequences of those failures
+    call `_cors_request_handler_`); not on the handler's own 404 and 405, a blocked API's 503, nor on an OPTIONS
+    call a resource declares itself (the handler then sets none)."""
+    api = d.api
+    if api is None or api.cors is None or d.preflight or d.resource is None:
+        return d
+    if d.error is errors.API_BLOCKED or req.method.upper() == "OPTIONS":
+        return d
+    answer = api.cors.call(req.headers.get("origin"))
+    return Decision(d.error, d.reason, d.api, d.resource, d.principal, d.application, d.key_mapping, d.subscription,
+                    d.usage, answer)  # fmt: skip
 
 
 def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode | None:
@@ -637,6 +683,10 @@ class Pipeline:
         self._admitted: TtlCache[tuple[str, int], Admitted] = TtlCache(max_admitted, 64 << 20)
 
     def steps(self, req: CheckInput, now: float) -> Steps:
+        d = yield from self._steps(req, now)
+        return with_cors(d, req)
+
+    def _steps(self, req: CheckInput, now: float) -> Steps:
         catalog = self.catalog()
         if catalog is None:
             raise Unavailable("no catalog loaded yet")

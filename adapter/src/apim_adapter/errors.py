@@ -40,6 +40,10 @@ _CODES = [
     ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
               "User is NOT authorized to access the Resource. Scope validation failed.", *AUTHORIZATION),
     ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND"),
+    # A path the API serves, with another method: CORSRequestHandler.handleResourceNotFound (engaged with CORS)
+    # answers 405 through the `fault` sequence (APIMgtGatewayConstants.METHOD_NOT_FOUND_ERROR_MSG).
+    ErrorCode("405", 405, "Runtime Error", "Method not allowed for given API resource", "OTHER",
+              "METHOD_NOT_ALLOWED"),
     # Outside every range getFaultType knows: OTHER, and no subcategory the classifier names.
     ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "OTHER", "UNCLASSIFIED"),
     # Throttling, deny policies and burst control: the codes, messages and descriptions APIM's gateway answers with
@@ -73,6 +77,7 @@ FORBIDDEN = CODES["900908"]
 SUBSCRIPTION_INACTIVE = CODES["900909"]
 SCOPE = CODES["900910"]
 NOT_FOUND = CODES["404"]
+METHOD_NOT_ALLOWED = CODES["405"]
 API_BLOCKED = CODES["700700"]
 THROTTLED_API = CODES["900800"]
 THROTTLED_RESOURCE = CODES["900802"]

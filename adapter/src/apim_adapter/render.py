@@ -43,6 +43,8 @@ class Allow:
     until: float = FOREVER  # when it must be prepared again (the backend JWT in it expires)
     # Query parameters removed before the backend sees the request (gRPC mode; Envoy's HTTP mode has no way to)
     remove_query: tuple[str, ...] = ()
+    # Headers added to the backend's response where it has none of that name (CORS)
+    downstream: Headers = ()
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class Renderer:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
         assert api is not None
         by_key = d.principal is not None and d.principal.api_key is not None
-        caller: tuple[object, ...] = (api.uuid, api.name, api.version, api.context, by_key)
+        caller: tuple[object, ...] = (api.uuid, api.name, api.version, api.context, by_key, d.cors)
         if app is not None and key is not None:
             caller += (app.uuid, app.name, app.owner, key.key_type, sub.policy if sub else "")
             if self.backend_jwt is not None and d.principal is not None:
@@ -181,7 +183,13 @@ class Renderer:
         metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)
-        return Allow(tuple(headers), remove, metadata, until, remove_query)
+        downstream = d.cors.response_headers() if d.cors is not None else ()
+        return Allow(tuple(headers), remove, metadata, until, remove_query, downstream)
+
+    def preflight(self, d: Decision) -> Deny:
+        """A CORS preflight's answer: 200, its CORS headers, no body (CORSRequestHandler: `Utils.send(..., SC_OK)`)."""
+        assert d.cors is not None
+        return Deny(200, d.cors.response_headers(), b"", ())
 
     def deny(self, d: Decision, now: float) -> Deny:
         error = d.error
@@ -204,4 +212,6 @@ class Renderer:
                 headers += BASIC_CHALLENGE
         elif error.status == 429 and d.usage is not None:
             headers += (("retry-after", str(d.usage.reset)), *rate_headers(d.usage))
+        if d.cors is not None:
+            headers += d.cors.response_headers()
         return Deny(error.status, headers, body, (("code", error.code),) if self.dynamic_metadata else ())

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import metrics
+from . import cors, metrics
 from .catalog import Catalog, CatalogError, build
 from .config import KeyManager
 
@@ -28,8 +28,10 @@ class CatalogStore:
         configured_key_managers: Iterable[KeyManager] = (),
         on_key_managers: Callable[[list[KeyManager]], None] = lambda _: None,
         on_first_catalog: Callable[[], None] = lambda: None,
+        cors_settings: cors.Settings | None = None,  # the global CORS configuration; None: CORS is off
     ):
         self.source, self.lenient = source, lenient
+        self.cors_settings = cors_settings
         self.configured = tuple(configured_key_managers)
         self.on_key_managers, self.on_first_catalog = on_key_managers, on_first_catalog
         self.current: Catalog | None = None
@@ -42,7 +44,7 @@ class CatalogStore:
     def publish(self, document: Mapping[str, Any]) -> bool:
         """Validate and swap in a new catalog; on error keep serving the last good one. True when it serves."""
         try:
-            catalog = build(document, self._versions + 1, lenient=self.lenient)
+            catalog = build(document, self._versions + 1, lenient=self.lenient, cors_settings=self.cors_settings)
         except CatalogError as exc:
             metrics.CATALOG_RELOADS.labels(self.source, "error").inc()
             self.error = str(exc)

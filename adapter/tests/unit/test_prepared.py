@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from envoy.config.core.v3.base_pb2 import HeaderValueOption
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 
 from apim_adapter import metrics
@@ -50,7 +51,14 @@ def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer(read):
     warmed = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
     expected = service.respond(whole(a, t))  # the next count, through the whole check
     again = pb.CheckResponse.FromString(service.Check(check_request(t).SerializeToString(), None))
-    assert [len(r.ok_response.response_headers_to_add) for r in (cold, warmed, again)] == [3, 3, 3]
+    # The RateLimit-* headers, and CORS's Allow-Origin (CORS is on: APIM's default), added where the backend has none.
+    assert [len(r.ok_response.response_headers_to_add) for r in (cold, warmed, again)] == [4, 4, 4]
+    cors = warmed.ok_response.response_headers_to_add[0]
+    assert (cors.header.key, cors.header.value, cors.append_action) == (
+        "access-control-allow-origin",
+        "*",
+        HeaderValueOption.ADD_IF_ABSENT,
+    )
     assert warmed.ok_response.headers == cold.ok_response.headers
     assert warmed.ok_response.headers_to_remove == cold.ok_response.headers_to_remove
     assert warmed.dynamic_metadata == cold.dynamic_metadata
@@ -59,7 +67,7 @@ def test_the_grpc_answer_of_a_prepared_allow_is_the_whole_checks_answer(read):
         for r in (cold, warmed, expected, again)
     ]
     assert [int(r) for r in remaining] == [4999, 4998, 4997, 4996]
-    expected.ok_response.response_headers_to_add[1].header.value = "4996"
+    expected.ok_response.response_headers_to_add[2].header.value = "4996"
     assert again == expected
 
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from ..config import ConfigError
+from ..cors import REQUEST_METHOD
 from ..tracing import CONTEXT_HEADERS
 
 # Every request header the adapter reads: the credential (a bearer token, or an APIM API key in its default
 # header, and the Referer a key may be restricted to; the client certificate the gateway describes in XFCC, present
 # only where the caller presented one), analytics' user agent and correlation id, the client's
-# address (`grpc.client_ip`), the body's size (`body_size`), the trace context. The one list the gateways send it:
+# address (`grpc.client_ip`), the body's size (`body_size`), the trace context, a browser's Origin and the method its
+# CORS preflight asks for. The one list the gateways send it:
 # the apim-adapter chart's allowlists (its EnvoyFilter's `allowed_headers` in gRPC mode,
 # `includeRequestHeadersInCheck` in HTTP mode) are generated from it (scripts/generate_config_schema.py), and
 # tests/unit/test_request_headers.py fails when the adapter reads a header it does not name.
 REQUEST_HEADERS = (
     "authorization", "apikey", "referer", "x-forwarded-client-cert", "user-agent", "x-request-id", "x-forwarded-for",
-    "x-envoy-external-address", "content-length", *CONTEXT_HEADERS,
+    "x-envoy-external-address", "content-length", *CONTEXT_HEADERS, "origin", REQUEST_METHOD,
 )  # fmt: skip
 
 

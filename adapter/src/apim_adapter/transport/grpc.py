@@ -154,8 +154,8 @@ def to_input(request: pb.CheckRequest, num_trusted_proxies: int = 0) -> CheckInp
     )
 
 
-def _options(pairs) -> list[HeaderValueOption]:
-    return [HeaderValueOption(header=HeaderValue(key=k, value=v)) for k, v in pairs]
+def _options(pairs, action: int = HeaderValueOption.APPEND_IF_EXISTS_OR_ADD) -> list[HeaderValueOption]:
+    return [HeaderValueOption(header=HeaderValue(key=k, value=v), append_action=action) for k, v in pairs]
 
 
 def _struct(pairs) -> Struct | None:
@@ -169,13 +169,16 @@ def _struct(pairs) -> Struct | None:
 
 @functools.lru_cache(maxsize=4096)
 def _allow_template(allow: Allow) -> pb.CheckResponse:
-    """The finished CheckResponse of a prepared allow (one object per caller): copied, never mutated."""
+    """The finished CheckResponse of a prepared allow (one object per caller): copied, never mutated. Its downstream
+    headers (CORS) are added to the backend's response only where it has none of that name (a backend's own
+    Access-Control-Allow-Origin wins, as over APIM's gateway's `_cors_request_handler_`)."""
     return pb.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
         ok_response=pb.OkHttpResponse(
             headers=_options(allow.upstream),
             headers_to_remove=list(allow.remove),
             query_parameters_to_remove=list(allow.remove_query),
+            response_headers_to_add=_options(allow.downstream, HeaderValueOption.ADD_IF_ABSENT),
         ),
         dynamic_metadata=_struct(allow.metadata),
     )
@@ -287,7 +290,7 @@ class AuthorizationService:
             response.CopyFrom(_allow_template(self.renderer.allow(d, self.clock())))
             response.ok_response.response_headers_to_add.extend(_options(rate_headers(d.usage)))
             return response
-        deny = self.renderer.deny(d, self.clock())
+        deny = self.renderer.preflight(d) if d.preflight else self.renderer.deny(d, self.clock())
         grpc_code = code_pb2.UNAUTHENTICATED if deny.status == 401 else code_pb2.PERMISSION_DENIED
         return pb.CheckResponse(
             status=status_pb2.Status(code=grpc_code, message=d.error.message if d.error else ""),

@@ -42,10 +42,15 @@ def transport_of(choice: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _allow_headers(allow: Allow) -> Headers:
-    """A prepared allow's response headers (one object per caller), without the per-check RateLimit-* ones."""
+    """A prepared allow's response headers (one object per caller), without the per-check RateLimit-* ones: Envoy
+    passes those the provider's `headersToUpstreamOnAllow` names to the backend, those its
+    `headersToDownstreamOnAllow` names (the downstream ones) to the client."""
     if not allow.remove:
-        return allow.upstream
-    return (*allow.upstream, ("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
+        return allow.upstream + allow.downstream
+    return (*allow.upstream, *allow.downstream, ("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
+
+
+PREFLIGHT_STATUS = 204
 
 
 def _unavailable(exc: Unavailable) -> Response:
@@ -131,6 +136,11 @@ class HttpCheck:
         if d.allowed:
             allow = self.renderer.allow(d, self.clock())
             return 200, (*_allow_headers(allow), *rate_headers(d.usage)), b""
+        if d.preflight:
+            # Envoy's HTTP client takes a 200 for an allow (raw_http_client_impl): the preflight's answer is a 204,
+            # which a browser accepts as it does a 200 (any 2xx).
+            preflight = self.renderer.preflight(d)
+            return PREFLIGHT_STATUS, preflight.headers, b""
         deny = self.renderer.deny(d, self.clock())
         return deny.status, deny.headers, deny.body
 
