@@ -61,7 +61,7 @@ from apim_adapter.http_client import basic_authorization
 
 from . import wso2_specs
 from .api_keys import ApiKeySigner
-from .apim_rest import Fault, ProductApis, security_scheme
+from .apim_rest import Fault, ProductApis, deployed_dto_fields, security_scheme
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -388,16 +388,17 @@ class ApimDouble:
     def _runtime_artifacts(self, request: web.Request) -> web.Response:
         """RetrieveRuntimeArtifactsApiServiceImpl → RuntimeArtifactGeneratorUtil.generateRuntimeArtifact: the
         revisions deployed to the labels (`gatewayLabel` is Base64 of `|`-joined labels; plain text matches
-        nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`.
-        An API's artifact comes from its `_endpointConfig`, `_revision` and `_deployedClientCertificates`
-        (`_gatewayLabels` as for /apis), its per-environment overrides from `_envProperties` (environment →
-        configs); an API Product's project (`apiType` APIProduct) from its `_bundledApis` (`_write_product_project`),
-        an MCP server's (`apiType` MCP) as an API's with `mcp_server.json`. An API in `unreadable_artifacts` fails
-        the whole answer: MicroGatewayArtifactGenerator.generateGatewayArtifact rethrows an IOException as
-        APIManagementException ("Error while Generating API artifact"), which the internal service answers 500.
-        A `type` with no artifact generator is APIManagementException GATEWAY_TYPE_NOT_FOUND: 404, code 900903
-        (RuntimeArtifactGeneratorUtil, ExceptionCodes). Other carbon-apimgt lines answer nothing deployed with
-        NO_API_ARTIFACT_FOUND (404, 900910) instead of the empty list: `nothing_deployed_as_404` plays them."""
+        nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`. An
+        API's artifact comes from its `_endpointConfig`, `_revision`, `_deployedClientCertificates` and
+        `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader` (`_api_project_file`; `_gatewayLabels` as for
+        /apis), its per-environment overrides from `_envProperties` (environment → configs); an API Product's
+        project (`apiType` APIProduct) from its `_bundledApis` (`_write_product_project`), an MCP server's
+        (`apiType` MCP) as an API's with `mcp_server.json`. An API in `unreadable_artifacts` fails the whole answer:
+        MicroGatewayArtifactGenerator.generateGatewayArtifact rethrows an IOException as APIManagementException
+        ("Error while Generating API artifact"), which the internal service answers 500. A `type` with no artifact
+        generator is APIManagementException GATEWAY_TYPE_NOT_FOUND: 404, code 900903 (RuntimeArtifactGeneratorUtil,
+        ExceptionCodes). Other carbon-apimgt lines answer nothing deployed with NO_API_ARTIFACT_FOUND (404, 900910)
+        instead of the empty list: `nothing_deployed_as_404` plays them."""
         if request.query.get("type") != "Envoy":
             return _fault(Fault(404, 900903, "Gateway type not found"))
         try:
@@ -765,10 +766,13 @@ class ApimDouble:
 
 def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     """An API project's `api.json` (ExportUtils.exportApi: CommonUtil.writeDtoToFile, type `api`, or `mcp_server`
-    for an MCP server's `mcp_server.json`): the APIDTO's fields a reader of the runtime artifact uses."""
+    for an MCP server's `mcp_server.json`): the APIDTO's fields a reader of the runtime artifact uses. Its
+    `corsConfiguration`, `authorizationHeader` and `apiKeyHeader` are the deployed revision's (apim_rest
+    deployed_dto_fields: APIMappingUtil.fromAPItoDTO writes corsConfiguration always, the stored one or
+    APIUtil.getDefaultCorsConfiguration(); Gson leaves a null header name out)."""
     dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
            "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
-           "endpointConfig": api.get("_endpointConfig", {})}  # fmt: skip
+           "endpointConfig": api.get("_endpointConfig", {}), **deployed_dto_fields(api)}  # fmt: skip
     return {"type": kind, "data": dto}
 
 

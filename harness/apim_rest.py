@@ -7,13 +7,14 @@ One model of state: everything lives in the double's `data`, the lists the inter
 Publisher API creates is an `apis` item in the internal data API's shape plus private fields (`_`-prefixed, which
 the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resources as stored, which the Publisher
 answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`,
-`_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API) and `_deployedClientCertificates`.
+`_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API), `_deployedClientCertificates` and
+`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader` (the deployed revision's DTO fields of those names).
 What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
 SubscriptionValidationSQLConstants selects AM_API_URL_MAPPING rows by the deployed REVISION_UUID),
-`_endpointConfig` and `_deployedClientCertificates` (the runtime artifact is the revision's export) change when a
-revision is deployed. Applications, subscriptions, key mappings, subscription policies and key managers are items
-of their lists in the same way. Only the OAuth clients of DCR and the access tokens (stored as SHA-256 digests,
-never raw) live here, as they live in APIM's identity component rather than in its catalog.
+`_endpointConfig`, `_deployedClientCertificates` and the CORS fields (the runtime artifact is the revision's export)
+change when a revision is deployed. Applications, subscriptions, key mappings, subscription policies and key
+managers are items of their lists in the same way. Only the OAuth clients of DCR and the access tokens (stored as
+SHA-256 digests, never raw) live here, as they live in APIM's identity component rather than in its catalog.
 
 Every request body is validated against the operation's schema (harness/wso2_specs.py) before anything else, and
 every answer is kept in the double's `responses` with its operation, so that tests validate it against the spec.
@@ -92,6 +93,14 @@ IMPL_ANSWERS = {
     },
 }
 KEY_TYPES = ("PRODUCTION", "SANDBOX")  # APIConstants.API_KEY_TYPE_PRODUCTION / _SANDBOX
+# The global CORS lists of the all-in-one's shipped deployment.toml (product-apim v4.5.0 `[apim.cors]`), which
+# api-manager.xml's CORSConfiguration joins with "," and APIUtil.getAllowedOrigins/Headers/Methods read back.
+CORS_ALLOW_ORIGINS = ("*",)
+CORS_ALLOW_HEADERS = ("authorization", "Access-Control-Allow-Origin", "Content-Type", "SOAPAction", "apikey",
+                      "Internal-Key")  # fmt: skip
+CORS_ALLOW_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS")
+AUTHORIZATION_HEADER_DEFAULT = "Authorization"  # APIConstants.AUTHORIZATION_HEADER_DEFAULT
+API_KEY_HEADER_DEFAULT = "ApiKey"  # APIConstants.API_KEY_HEADER_DEFAULT
 PRODUCT_REVISION = "/api-products/{apiProductId}/revisions/{revisionId}"
 
 
@@ -508,6 +517,7 @@ class ProductApis:
             }
             if item.get("policy"):
                 dto["apiThrottlingPolicy"] = item["policy"]
+            dto.update(deployed_dto_fields(item))
         dto.update(id=item["uuid"], lifeCycleStatus=item.get("status", "CREATED"))
         return dto
 
@@ -615,6 +625,7 @@ class ProductApis:
         )
         body.setdefault("isDefaultVersion", False)
         body.setdefault("type", "HTTP")
+        _set_cors_and_headers(body, creating=True)
         item = {
             "uuid": api_id,
             "apiId": numeric_id,
@@ -672,6 +683,7 @@ class ProductApis:
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
         body.pop("id", None)
         body.pop("lifeCycleStatus", None)
+        _set_cors_and_headers(body, creating=False)
         # APIProviderImpl.updateScopes: the old local scopes go, the new ones are added, and one SCOPES_UPDATE names
         # the added ones (the removed ones get no event).
         old_scopes = {scope["name"] for scope in _local_scopes(item["_publisher"])}
@@ -835,6 +847,7 @@ class ProductApis:
         item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
         item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
         item["_deployedClientCertificates"] = copy.deepcopy(revision["_clientCertificates"])
+        item.update(_deployed_fields(revision["_snapshot"]))
         # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
         # never sets the base Event's tenantId, so Gson writes the int's default 0.
         event = {"apiId": item.get("apiId"), "uuid": item["uuid"], "name": item["name"], "version": item["version"],
@@ -1122,6 +1135,7 @@ class ProductApis:
         body.setdefault("visibility", "PUBLIC")
         body.pop("apis", None)
         body.pop("state", None)
+        _set_cors_and_headers(body, creating=True)
         item = {
             "uuid": str(uuid.uuid4()),
             "apiId": max((a.get("apiId", 0) for a in apis), default=0) + 1,
@@ -1170,6 +1184,7 @@ class ProductApis:
         for key in ("id", "state", "apis"):
             body.pop(key, None)
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
+        _set_cors_and_headers(body, creating=False)
         item.update(_publisher=body, _resources=resources, _urlMappings=[r["mapping"] for r in resources])
         _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
@@ -1182,13 +1197,14 @@ class ProductApis:
     async def create_product_revision(self, call: Call) -> tuple[int, Any]:
         """createAPIProductRevision → APIProviderImpl.addAPIProductRevision: no lifecycle check (unlike an API's);
         more than four revisions → 400 900351; numbered from the most recent one's. The revision holds the product's
-        resources and bundled APIs as they are now (its export, ExportUtils.exportApiProduct)."""
+        resources, bundled APIs and DTO as they are now (its export, ExportUtils.exportApiProduct)."""
         item = self._product(call.params["apiProductId"])
         if len(item["_revisions"]) > 4:
             raise Fault(400, 900351, "Can not create API Revision ",
                         "Maximum number of revisions per API has reached.Need to remove any revision to create a new "
                         f"Revision for API with API UUID: {item['uuid']}")  # fmt: skip
-        return self._add_revision(item, call, _bundledApis=sorted({r["apiId"] for r in item["_resources"]}))
+        return self._add_revision(item, call, _bundledApis=sorted({r["apiId"] for r in item["_resources"]}),
+                                  _snapshot=copy.deepcopy(item["_publisher"]))  # fmt: skip
 
     async def delete_product_revision(self, call: Call) -> tuple[int, Any]:
         """deleteAPIProductRevision → APIProviderImpl.deleteAPIProductRevision: as an API's revision (404 900347,
@@ -1216,7 +1232,7 @@ class ProductApis:
             raise not_found("API Revision", revision_id, 900347)
         labels = self._record_deployments(item, revision_id, call.body)
         item.update(_revision=f"revision-{revision['_number']}", urlMappings=copy.deepcopy(revision["_urlMappings"]),
-                    _bundledApis=list(revision["_bundledApis"]))  # fmt: skip
+                    _bundledApis=list(revision["_bundledApis"]), **_deployed_fields(revision["_snapshot"]))  # fmt: skip
         event = {"apiId": item["apiId"], "uuid": item["uuid"], "name": item["name"], "version": item["version"],
                  "provider": "prod", "apiType": "APIProduct", "gatewayLabels": labels, "context": item["context"],
                  "tenantId": 0}  # fmt: skip
@@ -1891,6 +1907,62 @@ def security_scheme(item: dict[str, Any]) -> str:
     if isinstance(scheme, str):
         return scheme
     return ",".join(scheme or ["oauth2"])
+
+
+def default_cors_configuration() -> dict[str, Any]:
+    """A new API's or API Product's CORS configuration when its DTO has none (carbon-apimgt `impl/utils/APIUtil.java`
+    getDefaultCorsConfiguration: disabled, credentials false, the global origins, headers and methods copied in), as
+    APIMappingUtil.fromAPItoDTO writes it."""
+    return {"corsConfigurationEnabled": False, "accessControlAllowOrigins": list(CORS_ALLOW_ORIGINS),
+            "accessControlAllowCredentials": False, "accessControlAllowHeaders": list(CORS_ALLOW_HEADERS),
+            "accessControlAllowMethods": list(CORS_ALLOW_METHODS)}  # fmt: skip
+
+
+def _set_cors_and_headers(body: dict[str, Any], creating: bool) -> None:
+    """The CORS fields of an APIDTO or APIProductDTO as the Publisher stores them. APIMappingUtil.fromDTOtoAPI /
+    fromDTOtoAPIProduct (on creation and on every update): the DTO's corsConfiguration (APICorsConfigurationDTO: a
+    field left out takes the DTO's default, false or []), or default_cors_configuration() without one; apiKeyHeader
+    API_KEY_HEADER_DEFAULT without one. On creation only (PublisherCommonUtils.prepareToCreateAPIByDTO /
+    addAPIProductWithGeneratedSwaggerDefinition), authorizationHeader AUTHORIZATION_HEADER_DEFAULT without one (the
+    double's APIM configures no `apim.oauth_config.auth_header`)."""
+    sent = body.get("corsConfiguration")
+    if sent is None:
+        body["corsConfiguration"] = default_cors_configuration()
+    else:
+        lists = ("accessControlAllowOrigins", "accessControlAllowHeaders", "accessControlAllowMethods")
+        body["corsConfiguration"] = {
+            "corsConfigurationEnabled": bool(sent.get("corsConfigurationEnabled", False)),
+            **{key: list(sent.get(key) or []) for key in lists},
+            "accessControlAllowCredentials": bool(sent.get("accessControlAllowCredentials", False)),
+        }
+    if body.get("apiKeyHeader") is None:
+        body["apiKeyHeader"] = API_KEY_HEADER_DEFAULT
+    if creating and body.get("authorizationHeader") is None:
+        body["authorizationHeader"] = AUTHORIZATION_HEADER_DEFAULT
+
+
+def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
+    """A deployed revision's DTO fields of CORS, as the item keeps them for its runtime artifact
+    (harness/apim_double.py `_api_project_file`)."""
+    return {
+        "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
+        "_authorizationHeader": dto.get("authorizationHeader"),
+        "_apiKeyHeader": dto.get("apiKeyHeader"),
+    }
+
+
+def deployed_dto_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """The CORS fields of an item's deployed DTO (its `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`),
+    as APIMappingUtil.fromAPItoDTO / fromAPIProducttoDTO write them: corsConfiguration always (the default where the
+    item has none, e.g. one put in `data` directly), a header name only where there is one (Gson and Jackson leave
+    a null out)."""
+    fields: dict[str, Any] = {"corsConfiguration": copy.deepcopy(item.get("_corsConfiguration"))}
+    if fields["corsConfiguration"] is None:
+        fields["corsConfiguration"] = default_cors_configuration()
+    for key in ("authorizationHeader", "apiKeyHeader"):
+        if item.get(f"_{key}") is not None:
+            fields[key] = item[f"_{key}"]
+    return fields
 
 
 def _is_product(item: dict[str, Any]) -> bool:

@@ -89,12 +89,15 @@ def der(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
 
 
-def make_config(apim, credentials, test_ca, tmp_path, enabled: bool = True) -> config.Config:
+def make_config(apim, credentials, test_ca, tmp_path, enabled: bool = True, cors: bool = False) -> config.Config:
+    """CORS is off unless asked for: with it every API's artifact is fetched (test_cors_controlplane.py), and these
+    tests count the fetches mutual TLS alone makes."""
     user, password = credentials
     raw = {
         "controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "usernameFile": str(user),
                          "passwordFile": str(password), "gatewayLabel": "Default"},
         "mutualTls": {"enabled": enabled},
+        "cors": {"enabled": cors},
     }  # fmt: skip
     return config.parse(raw, tmp_path)
 

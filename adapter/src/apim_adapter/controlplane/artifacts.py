@@ -1,7 +1,7 @@
 """APIM's gateway runtime artifact: `GET /internal/data/v1/runtime-artifacts?gatewayLabel=&type=Envoy[&apiId=]`,
 what Choreo Connect and the APK agent call (carbon-apimgt 9.31.86 `internal.service/.../impl/
 RetrieveRuntimeArtifactsApiServiceImpl.java` and `RuntimeArtifactGeneratorUtil`), read by mesh-sync (endpoints)
-and by the wso2 control plane (client certificates).
+and by the wso2 control plane (client certificates, CORS configuration).
 
 The artifact is `apis.zip`: `deployments.json`, `env_properties.json` and one inner zip per API revision,
 `<apiUUID>-<revisionUUID>.zip`: the API project `ExportUtils.exportApi` wrote when the revision was created
@@ -162,6 +162,8 @@ class Artifact:
 # API_PRODUCT_FILE_LOCATION, MCP_SERVER_FILE_LOCATION, in ExportFormat.JSON; the `type` CommonUtil.writeDtoToFile
 # writes in it is the kind).
 PROJECT_KINDS = {"api.json": "api", "api_product.json": "api_product", "mcp_server.json": "mcp_server"}
+# The DTO's header names the gateway template appends to a CORS preflight's allowed headers.
+CORS_HEADER_FIELDS = ("authorizationHeader", "apiKeyHeader")
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,24 @@ class Project:
         document = self._json(f"{self.kind}.json")
         data = document.get("data") if isinstance(document, dict) else None
         return data if isinstance(data, dict) else {}
+
+    def cors_settings(self) -> dict[str, Any]:
+        """What APIM's gateway template engages CORSRequestHandler with (carbon-apimgt 9.31.86 `TemplateBuilderUtil
+        .getAPITemplateBuilder`, for an API and for a product), from the project's DTO: `corsConfiguration` as
+        exported (APIMappingUtil.fromAPItoDTO / fromAPIProducttoDTO always write one: `corsConfigurationEnabled`,
+        the `accessControlAllow*` lists, `accessControlAllowCredentials`), copied as it is, and
+        `authorizationHeader` / `apiKeyHeader` where they are non-blank strings (the template passes them only
+        then; Gson leaves a null one out). BadArtifact when there is no `corsConfiguration` object."""
+        data = self.api()
+        cors = data.get("corsConfiguration")
+        if not isinstance(cors, dict):
+            raise BadArtifact(f"{self.name}: {self.kind}.json: no corsConfiguration object")
+        found: dict[str, Any] = {"corsConfiguration": cors}
+        for key in CORS_HEADER_FIELDS:
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                found[key] = value
+        return found
 
     def bundled_apis(self) -> dict[str, dict[str, Any]]:
         """A product's bundled APIs, id → their `api.json` `data` (endpoint credentials included: read what you need,

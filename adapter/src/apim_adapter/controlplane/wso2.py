@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 RESYNC = None  # a queue item asking for a full pull
 SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS, Basic)
-ARTIFACT_PULLS = 4  # runtime artifacts at once, for the client certificates of the APIs that take mutual TLS
+ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
 
@@ -126,7 +126,7 @@ class Wso2ControlPlane:
             raise ControlPlaneError("GET block: not an object")
         if self.config.api_keys.enabled or self.config.mutual_tls.enabled or self.config.basic_auth.enabled:
             apis = await self._with_security_schemes(apis)
-        apis = await self._with_client_certificates(apis)
+        apis = await self._with_artifact_fields(apis)
         key_managers = await self._key_managers() if cp.key_managers_from_control_plane else None
         try:
             snap = Snapshot.from_lists(
@@ -157,55 +157,98 @@ class Wso2ControlPlane:
 
         return list(await asyncio.gather(*(with_scheme(item) for item in apis)))
 
-    async def _with_client_certificates(self, apis: list[dict]) -> list[dict]:
-        """The APIs whose security scheme lists `mutualssl`, when mutual TLS is on, with `clientCertificates`: those
-        of the revision deployed to the gateway label, read from its runtime artifact (artifacts.py; one request
-        per API, a few at a time). Only APIs taking mutual TLS are fetched, as APIM's own gateway loads client
-        certificates only for them (MutualSSLAuthenticator is engaged by the `mutualssl` scheme).
+    async def _with_artifact_fields(self, apis: list[dict]) -> list[dict]:
+        """The APIs with what only the runtime artifact of the revision deployed to the gateway label tells
+        (artifacts.py): one request per API that needs it, a few at a time, serving both of these.
+
+        - `clientCertificates`, when mutual TLS is on, for the APIs whose security scheme lists `mutualssl` (only
+          those are fetched for it, as APIM's own gateway loads client certificates only for them:
+          MutualSSLAuthenticator is engaged by the `mutualssl` scheme).
+        - `corsConfiguration` (the DTO's, as exported), with `authorizationHeader` and `apiKeyHeader` where the DTO
+          has them, when CORS is on, for every API: the data API has none of them (artifacts.Project
+          .cors_settings). Without CORS or a gateway label the keys are left out and the catalog applies the
+          global configuration.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
-        cannot be read) leaves that API without the key, with a warning naming it: the adapter then admits no
-        certificate on it (fails closed) until its next event or pull, and every other API is served. No answer
-        at all (APIM away, TLS, timeout) or an answer about the whole service (401, 503, ...) is ControlPlaneError,
-        as for every other list: the pull fails and the last good catalog, with the certificates it had, keeps
-        serving, rather than a passing outage dropping every mTLS API's certificates."""
+        cannot be read) leaves that API without `clientCertificates` and with `corsConfiguration` None, with a
+        warning naming it: the adapter then admits no certificate on it and engages no CORS for it (both fail
+        closed, rather than falling back to the global, possibly wider, origins) until its next event or pull, and
+        every other API is served. No revision deployed to the label (undeployed since the API list was read) is no
+        certificate and, likewise, no CORS. No answer at all (APIM away, TLS, timeout) or an answer about the whole
+        service (401, 503, ...) is ControlPlaneError, as for every other list: the pull fails and the last good
+        catalog keeps serving, rather than a passing outage dropping every mTLS API's certificates."""
         label = self.cp.gateway_label
-        if not self.config.mutual_tls.enabled or not label:
+        mutual_tls, cors = self.config.mutual_tls.enabled, self.config.cors.enabled
+        if not label or not (mutual_tls or cors):
             return apis
         limit = asyncio.Semaphore(ARTIFACT_PULLS)
 
-        async def with_certificates(item: dict) -> dict:
+        async def with_fields(item: dict) -> dict:
             uuid = item.get("uuid")
-            if not isinstance(uuid, str) or not _takes_mutual_tls(item):
+            certificates = mutual_tls and _takes_mutual_tls(item)
+            if not isinstance(uuid, str) or not (certificates or cors):
                 return item
+            where = {"api": uuid, "api_name": item.get("name")}
             async with limit:
                 try:
-                    certificates = await self._client_certificates(uuid, label)
+                    project = await self._deployed_project(uuid, label)
                 except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
-                    log.warning("client certificates of an API not read; it admits none until its next pull",
-                                extra={"api": uuid, "api_name": item.get("name"), "error": str(exc)})  # fmt: skip
-                    return item
-            return {**item, "clientCertificates": certificates}
+                    if certificates:
+                        log.warning("client certificates of an API not read; it admits none until its next pull",
+                                    extra={**where, "error": str(exc)})  # fmt: skip
+                    if cors:
+                        log.warning("CORS configuration of an API not read; it engages no CORS until its next pull",
+                                    extra={**where, "error": str(exc)})  # fmt: skip
+                    return {**item, "corsConfiguration": None} if cors else item
+                found: dict[str, Any] = {}
+                if certificates:
+                    try:
+                        found["clientCertificates"] = self._client_certificates(uuid, project)
+                    except artifacts.BadArtifact as exc:
+                        log.warning("client certificates of an API not read; it admits none until its next pull",
+                                    extra={**where, "error": str(exc)})  # fmt: skip
+                if cors:
+                    found.update(self._cors_settings(project, where))
+            return {**item, **found}
 
-        return list(await asyncio.gather(*(with_certificates(item) for item in apis)))
+        return list(await asyncio.gather(*(with_fields(item) for item in apis)))
 
-    async def _client_certificates(self, uuid: str, label: str) -> list[dict[str, str]]:
-        """The client certificates of the API's revision deployed to `label` ([] when none is deployed there, as
-        when it was undeployed since the API list was read); BadArtifact, ArtifactRefused, ControlPlaneError."""
+    async def _deployed_project(self, uuid: str, label: str) -> artifacts.Project | None:
+        """The project of the API's revision deployed to `label`, None when none is deployed there (as when it was
+        undeployed since the API list was read); BadArtifact, ArtifactRefused, ControlPlaneError."""
         body = await artifacts.fetch(self.api, label, uuid)
         if body is None:
-            return []
+            return None
         artifact = artifacts.Artifact.open(body)  # decrypted endpoint credentials too: nothing else of it is kept
         # RuntimeArtifactGeneratorUtil names each revision's zip `<apiUUID>-<revisionUUID>.zip`.
         deployed = [name for name in artifact.deployed(label) if name.startswith(f"{uuid}-")]
         if len(deployed) > 1:
             raise artifacts.BadArtifact(f"{len(deployed)} revisions deployed to one environment")
-        if not deployed:
+        return artifact.project(deployed[0]) if deployed else None
+
+    @staticmethod
+    def _client_certificates(uuid: str, project: artifacts.Project | None) -> list[dict[str, str]]:
+        """The client certificates of the deployed revision's project ([] when none is deployed); BadArtifact."""
+        if project is None:
             return []
-        certificates, problems = artifact.project(deployed[0]).client_certificates()
+        certificates, problems = project.client_certificates()
         for problem in problems:
             log.warning("client certificate of an API left out", extra={"api": uuid, "error": problem})
         return certificates
+
+    @staticmethod
+    def _cors_settings(project: artifacts.Project | None, where: dict[str, Any]) -> dict[str, Any]:
+        """The CORS fields of the deployed revision's project; `corsConfiguration` None, with a warning, when none
+        is deployed or they cannot be read (the warning names the API and the entry, never what the project holds:
+        it carries decrypted endpoint credentials)."""
+        try:
+            if project is None:
+                raise artifacts.BadArtifact("no revision deployed to the gateway label")
+            return project.cors_settings()
+        except artifacts.BadArtifact as exc:
+            log.warning("CORS configuration of an API not read; it engages no CORS until its next pull",
+                        extra={**where, "error": str(exc)})  # fmt: skip
+            return {"corsConfiguration": None}
 
     async def _scopes(self) -> list[dict] | None:
         """Every scope with its roles (`/scopes`, what APIM's gateway loads for basic authentication's scope checks,
@@ -231,8 +274,8 @@ class Wso2ControlPlane:
         pulled: dict[Pull, list[dict]] = {}
         for pull in plan.pulls:
             items = await self.api.items(pull.endpoint, **dict(pull.query))
-            if pull.table == "apis":  # the API the event names, with its certificates (a new revision brings its own)
-                items = await self._with_client_certificates(pull.matching(items))
+            if pull.table == "apis":  # the API the event names, with its certificates and CORS (a new revision's own)
+                items = await self._with_artifact_fields(pull.matching(items))
             pulled[pull] = items
         key_managers = await self._key_managers() if plan.key_managers else None
         self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers)
