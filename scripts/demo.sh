@@ -32,6 +32,8 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$PRODUCT_CONTEXT/ip        # 403 (900908): an API Product
                                                                    # bundling httpbin's /ip, not subscribed to
+  curl -i -X OPTIONS -H "Origin: https://app.example.com" -H "Access-Control-Request-Method: GET" \\
+      $GATEWAY_URL$API_CONTEXT/ip               # 200: a browser's CORS preflight, answered without a token
 
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
