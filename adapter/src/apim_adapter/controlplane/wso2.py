@@ -18,7 +18,7 @@ from typing import Any
 import pika
 
 from .. import metrics, tracing
-from ..catalog import MUTUAL_SSL, CatalogError, security_schemes
+from ..catalog import MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation, RevocationLimits
 from ..secrets import read_secret
@@ -186,7 +186,9 @@ class Wso2ControlPlane:
         async def with_fields(item: dict) -> dict:
             uuid = item.get("uuid")
             certificates = mutual_tls and _takes_mutual_tls(item)
-            if not isinstance(uuid, str) or not (certificates or cors):
+            # An API of another protocol is left out of the catalog (APIM's own gateway serves it): no CORS to read.
+            browsers = cors and str(item.get("apiType") or "HTTP").upper() not in OTHER_PROTOCOLS
+            if not isinstance(uuid, str) or not (certificates or browsers):
                 return item
             where = {"api": uuid, "api_name": item.get("name")}
             async with limit:
@@ -196,10 +198,10 @@ class Wso2ControlPlane:
                     if certificates:
                         log.warning("client certificates of an API not read; it admits none until its next pull",
                                     extra={**where, "error": str(exc)})  # fmt: skip
-                    if cors:
+                    if browsers:
                         log.warning("CORS configuration of an API not read; it engages no CORS until its next pull",
                                     extra={**where, "error": str(exc)})  # fmt: skip
-                    return {**item, "corsConfiguration": None} if cors else item
+                    return {**item, "corsConfiguration": None} if browsers else item
                 found: dict[str, Any] = {}
                 if certificates:
                     try:
@@ -207,7 +209,7 @@ class Wso2ControlPlane:
                     except artifacts.BadArtifact as exc:
                         log.warning("client certificates of an API not read; it admits none until its next pull",
                                     extra={**where, "error": str(exc)})  # fmt: skip
-                if cors:
+                if browsers:
                     found.update(self._cors_settings(project, where))
             return {**item, **found}
 
