@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import gc
 import logging
@@ -224,8 +225,9 @@ class Adapter:
     ) -> tuple[Allow, Usage | None] | Decision | NeedsHeaders | None:
         """A warm check from its prepared allow: the allow and the tightest counter, or the denial of a counter
         over its limit; None when there is no prepared allow for it (then the transport runs the whole check,
-        `check_on_thread` / `check_on_loop`, with the same request); NEEDS_HEADERS when its counters depend on
-        request headers and `headers` (lower-case names) were not given: the transport asks again with them.
+        `check_on_thread` / `check_on_loop`, with the same request); NEEDS_HEADERS when its counters or its CORS
+        headers depend on request headers and `headers` (lower-case names) were not given: the transport asks again
+        with them.
         Counts, meters and reports like the whole check. `credential` is the SHA-256 of the Authorization header
         (`prepared.credential_of`), None without one."""
         try:
@@ -250,9 +252,8 @@ class Adapter:
             counts, passed = self.limiter.count_now(counted, now)
             if not passed:  # a counter had reached its limit: counted nowhere, and `conclude` tells what follows
                 usages = [Usage(c.limit, used, c.limit.reset(now), 0) for c, used in zip(counters, counts, strict=True)]
-                req = CheckInput(method, host, path, {"user-agent": user_agent}, request_id, client_ip)
-                # Prepared only where the CORS headers do not depend on the Origin (`_prepare`).
-                d = with_cors(conclude(prepared.admitted, counters, usages), req)
+                req = CheckInput(method, host, path, headers or {"user-agent": user_agent}, request_id, client_ip)
+                d = with_cors(conclude(prepared.admitted, counters, usages), req)  # the Origin's, where it matters
                 return self._observe(req, d, transport, started, None, credential)
             tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
             for i, counter in enumerate(counters):
@@ -269,7 +270,11 @@ class Adapter:
             if self.analytics is not None and not (self.allows_logged_by_gateway and transport == "grpc"):
                 d = prepared.admitted.decision
                 self.analytics.enqueue(d, method, host, user_agent, request_id, client_ip, elapsed * 1000, now)
-            return prepared.allow, usage
+            allow = prepared.allow
+            if prepared.cors is not None:  # the API answers each Origin apart: the allow rendered for this one
+                answer = prepared.cors.call((headers or {}).get("origin"))
+                allow = self.renderer.allow(dataclasses.replace(prepared.admitted.decision, cors=answer), now)
+            return allow, usage
         except Exception as exc:  # as in _guard: a bug must not become an allow, nor kill the server
             metrics.CHECK_ERRORS.labels(transport).inc()
             log.exception("check crashed", extra={"request_id": request_id})
@@ -334,8 +339,6 @@ class Adapter:
             return  # keyed by the Authorization header, which an API key's check did not read
         if self.pipeline.certificate_header is not None and d.api is not None and d.api.certificate_rule is not None:
             return  # nor the client certificate, which decides on this API too
-        if d.api is not None and d.api.cors is not None and d.api.cors.per_origin:
-            return  # nor the Origin, whose CORS headers the answer carries
         authorization = req.headers.get("authorization")
         token = bearer(authorization, self.pipeline.max_token_bytes)
         if token and self.authenticator.kept_until_expiry(token) and self.store.current is catalog:

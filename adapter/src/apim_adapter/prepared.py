@@ -11,7 +11,8 @@ built — but on an advanced API policy with condition groups, whose counters de
 decides them again (`decision.applied`) from the client's address, the query and the claims. Where a group reads a
 header, which the first read of a warm check leaves out (it reads the credential and the user agent), the
 prepared allow answers `NEEDS_HEADERS`, and the transport asks again with the request's headers (gRPC: the request
-parsed on the protobuf runtime; HTTP mode: the headers its whole check would have read).
+parsed on the protobuf runtime; HTTP mode: the headers its whole check would have read). So does one on an API whose
+CORS configuration allows some origins only: its answer echoes the caller's Origin (`cors`).
 
 A prepared allow is not used once the catalog has changed (APIs, subscriptions, revocations and deny policies all
 arrive as a new catalog version), once the token expires, or once the backend JWT in its headers must be signed
@@ -29,6 +30,7 @@ from typing import Any
 
 from .cache import Shared, TtlCache
 from .catalog import Catalog
+from .cors import Cors
 from .decision import Admitted, Counter
 from .ratelimit.local import Kept, kept_key
 from .render import Allow
@@ -55,10 +57,11 @@ class PreparedAllow:
     admitted: Admitted  # what conclude() needs when a counter is over its limit
     counted: tuple[Kept, ...]  # the counters, as the local limiter counts them (`count_now`) ...
     per_request: bool  # ... or none: a condition group decides them for each request (address, query, claims, ...)
-    reads_headers: bool  # ... and request headers
+    reads_headers: bool  # ... and request headers (a header condition, or the Origin of `cors`)
     allow: Allow
     decided: tuple[Any, ...]  # this allow's key in the decision tally (metrics)
     deny_policies: bool  # the catalog has some: they depend on the client address, checked per request
+    cors: Cors | None = None  # the API's where it answers each Origin apart: the allow is rendered for the caller's
 
 
 def kept_counters(counters: Sequence[Counter]) -> tuple[Kept, ...]:
@@ -103,9 +106,11 @@ class PreparedAllows:
         decided = self._decided(decided)
         per_request = bool(admitted.conditional)
         deny = bool(catalog.deny_policies)
-        reads_headers = admitted.reads_headers
+        api = admitted.decision.api
+        cors = api.cors if api is not None and api.cors is not None and api.cors.per_origin else None
+        reads_headers = admitted.reads_headers or cors is not None
         prepared = PreparedAllow(catalog.version, until, admitted, counted, per_request, reads_headers, allow, decided,
-                                 deny)  # fmt: skip
+                                 deny, cors)  # fmt: skip
         self._kept.put(found, prepared, until, 1024)
 
     def __len__(self) -> int:

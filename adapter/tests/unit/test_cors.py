@@ -7,13 +7,15 @@ from __future__ import annotations
 import copy
 
 import pytest
+from envoy.service.auth.v3 import external_auth_pb2 as pb
 
 from apim_adapter import errors
 from apim_adapter.catalog import CatalogError
 from apim_adapter.config import Request, parse
 from apim_adapter.cors import Settings
 from apim_adapter.render import Renderer
-from harness.pipeline import InProcess, token
+from apim_adapter.transport.grpc import AuthorizationService, read_native
+from harness.pipeline import InProcess, check_request, in_process_adapter, token
 from harness.sample_catalog import TINY_LIMIT, api_product, catalog_document
 
 IP = "/httpbin/1.0.0/ip"
@@ -171,3 +173,26 @@ def test_a_malformed_configuration_names_its_key():
 
 def test_the_method_not_allowed_error_is_apims_fault():
     assert (errors.METHOD_NOT_ALLOWED.status, errors.METHOD_NOT_ALLOWED.message) == (405, "Runtime Error")
+
+
+def test_a_warm_check_on_an_api_allowing_some_origins_answers_each_callers_origin():
+    """Prepared allows (prepared.py) answer the Origin of each warm check, not the first one's."""
+    doc = own_cors(catalog_document(), accessControlAllowOrigins=["https://app.example.com", "https://*.example.org"])
+    a, t = in_process_adapter(doc), token()
+    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared, read=read_native)
+
+    def allow_origin(origin: str | None) -> list[str]:
+        headers = {"origin": origin} if origin else {}
+        raw = check_request(t, headers=headers).SerializeToString()
+        response = pb.CheckResponse.FromString(service.Check(raw, None))
+        assert response.HasField("ok_response")
+        added = response.ok_response.response_headers_to_add
+        return [o.header.value for o in added if o.header.key == "access-control-allow-origin"]
+
+    assert allow_origin("https://app.example.com") == ["https://app.example.com"]  # the whole check
+    assert len(a.prepared) == 1
+    assert allow_origin("https://app.example.com") == ["https://app.example.com"]  # warm
+    assert allow_origin("https://shop.example.org") == ["https://shop.example.org"]  # warm, another origin
+    assert allow_origin("https://evil.example.com") == []
+    assert allow_origin(None) == []
+    assert len(a.prepared) == 1  # one prepared allow served them all
