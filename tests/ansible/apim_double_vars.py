@@ -1,5 +1,5 @@
 """The apim_setup role pointed at a started APIM double: its inventory variables as an extra-vars file, the
-counts of a run's play recap, and the client certificates of the revision deployed to Default."""
+counts of a run's play recap, and the client certificates and CORS settings of the revision deployed to Default."""
 
 from __future__ import annotations
 
@@ -55,3 +55,15 @@ def deployed_certificates(double: ApimDouble, api_id: str) -> list[tuple[str, st
     certificates, problems = artifact.project(inner).client_certificates()
     assert problems == []
     return sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates)
+
+
+def deployed_cors(double: ApimDouble, api_id: str) -> dict:
+    """The CORS settings (corsConfiguration, and the DTO's authorizationHeader and apiKeyHeader where set) in the
+    runtime artifact of the API's or API Product's revision deployed to Default, as the adapter's wso2 control
+    plane reads them."""
+    answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
+                             apiId=api_id)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    artifact = Artifact.open(answer.content)
+    [inner] = artifact.deployed("Default")
+    return artifact.project(inner).cors_settings()

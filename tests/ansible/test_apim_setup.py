@@ -24,14 +24,23 @@ import time
 import pytest
 import requests
 import yaml
-from apim_double_vars import PARTNER, deployed_certificates, extra_vars, partner_pem, recap  # tests/ansible
+from apim_double_vars import (  # tests/ansible
+    PARTNER,
+    deployed_certificates,
+    deployed_cors,
+    extra_vars,
+    partner_pem,
+    recap,
+)
 from local_play import run_local_play  # likewise
 
 from apim_adapter import catalog, config, decision, errors
 from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
 from apim_adapter.controlplane.user_store import RemoteUserStore
+from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.http_client import basic_authorization
+from apim_adapter.render import Renderer
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
 from harness.certificates import CertificateAuthority
@@ -187,6 +196,16 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
     kinds = [kind for _, kind, event in double.events if event.get("uuid") == api["id"]]
     assert kinds.count("DEPLOY_API_IN_GATEWAY") == 1
     assert kinds.count("API_LIFECYCLE_CHANGE") == 1
+
+
+def test_an_api_declaring_no_cors_keeps_apims_default_configuration_in_its_deployed_revision(converged) -> None:
+    """inventories/dev's API declares no `cors`: the role sends none, so APIM gives the new API its default (off, the
+    global lists copied in: APIUtil.getDefaultCorsConfiguration), which the deployed revision exports; the second run
+    changed nothing (test_first_run_...), so that default does not count as a difference."""
+    double, _, _, _ = converged
+    item = next(a for a in double.data["apis"] if a["name"] == "HttpbinAPI")
+    assert double.products.api_dto(item)["corsConfiguration"] == apim_rest.default_cors_configuration()
+    assert deployed_cors(double, item["uuid"])["corsConfiguration"] == apim_rest.default_cors_configuration()
 
 
 def test_the_applications_are_subscribed_with_their_tiers_and_have_keys(converged, session) -> None:
@@ -520,15 +539,26 @@ def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only
     assert not not_taken.allowed
 
 
+# A CORS configuration the product declares (apim_setup_api_products[].cors): methods and credentials left out.
+PRODUCT_CORS = {"allow_origins": ["https://bundle.example.com"], "allow_headers": ["x-trace", "content-type"]}
+# ... as APIM then stores it: enabled, every field written, the lists as sent.
+PRODUCT_CORS_IN_APIM = {"corsConfigurationEnabled": True, "accessControlAllowOrigins": ["https://bundle.example.com"],
+                        "accessControlAllowCredentials": False,
+                        "accessControlAllowHeaders": ["x-trace", "content-type"],
+                        "accessControlAllowMethods": []}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def product_changed_runs(converged, session, tmp_path_factory):
-    """Before the runs that change the rest of the inventory: the product with GET /get added to its operations, run
-    twice, then the inventory as it was, once. The runs' output, and the product (its id, its revisions, what the
-    data API served for it) after the changed runs and after the last."""
+    """Before the runs that change the rest of the inventory: the product with GET /get added to its operations and
+    PRODUCT_CORS declared, run twice, then the inventory as it was, once. The runs' output, and the product (its id,
+    its revisions, what the data API served for it, its CORS configuration in the Publisher and in the deployed
+    revision's runtime artifact) after the changed runs and after the last."""
     double, _, _, extra = converged
     variables = json.loads(extra.read_text())
     products = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_api_products"]
     products[0]["operations"].append({"target": "/get", "verb": "GET"})
+    products[0]["cors"] = PRODUCT_CORS
     path = tmp_path_factory.mktemp("product-changed") / "product-changed.json"
     path.write_text(json.dumps(variables | {"apim_setup_api_products": products}))
     path.chmod(0o600)
@@ -547,7 +577,8 @@ def product_changed_runs(converged, session, tmp_path_factory):
                 "operations": sorted((o["verb"], o["target"]) for a in product["apis"] for o in a["operations"]),
                 "served": sorted((m["httpMethod"], m["urlPattern"]) for m in row["urlMappings"]),
                 "deployed": [r["description"] for r in revisions if r["deploymentInfo"]],
-                "revisions": len(revisions)}  # fmt: skip
+                "revisions": len(revisions), "cors": product["corsConfiguration"],
+                "deployed_cors": deployed_cors(double, product["id"])["corsConfiguration"]}  # fmt: skip
 
     before = state()
     changed = [run(path), run(path)]
@@ -576,6 +607,21 @@ def test_a_changed_operation_list_updates_the_product_and_deploys_a_revision_of_
     assert [r.status for r in updates] == [200, 200]
     kinds = [kind for _, kind, event in double.events if event.get("uuid") == before["id"]]
     assert (kinds.count("API_UPDATE"), kinds.count("DEPLOY_API_IN_GATEWAY")) == (2, 3)
+
+
+def test_a_products_declared_cors_configuration_is_deployed_and_left_as_it_is_once_no_longer_declared(
+    product_changed_runs,
+) -> None:
+    """The product had APIM's default (none declared); PRODUCT_CORS declared, the Publisher and the deployed
+    revision's runtime artifact (what the adapter reads) have it, the fields left out filled in, and the run after
+    changed nothing (test_a_changed_operation_list_...). The inventory as it was declares none again: the role does
+    not manage it then, so the product keeps it, and the revision recording that declaration has the digest the
+    first one had (what is undeclared does not count in it)."""
+    before, _, after_change, _, after_restore = product_changed_runs
+    assert before["cors"] == before["deployed_cors"] == apim_rest.default_cors_configuration()
+    assert after_change["cors"] == after_change["deployed_cors"] == PRODUCT_CORS_IN_APIM
+    assert after_restore["cors"] == after_restore["deployed_cors"] == PRODUCT_CORS_IN_APIM
+    assert after_restore["deployed"] == before["deployed"]
 
 
 @pytest.fixture(scope="module")
@@ -660,11 +706,37 @@ def test_a_changed_application_policy_reaches_the_data_api(converged, changed_ru
         PER_USER["name"], served["id"], 30, "min")  # fmt: skip
 
 
+# A CORS configuration the API declares (apim_setup_api.cors): one origin, with credentials, two methods in an order
+# APIM keeps (the role compares them in any order), the headers left out (the global ones).
+API_CORS = {"allow_origins": ["https://app.example.com"], "allow_methods": ["POST", "GET"], "allow_credentials": True}
+API_CORS_IN_APIM = {"corsConfigurationEnabled": True, "accessControlAllowOrigins": ["https://app.example.com"],
+                    "accessControlAllowCredentials": True, "accessControlAllowHeaders": [],
+                    "accessControlAllowMethods": ["POST", "GET"]}  # fmt: skip
+# APIM 4.5's shipped [apim.cors], as the adapter's config defaults give it: the global configuration.
+GLOBAL_CORS = config.parse({"controlPlane": {"type": "file", "path": "c.yaml"}}).cors
+GLOBAL_CORS_SETTINGS = CorsSettings(GLOBAL_CORS.allow_origins, GLOBAL_CORS.allow_methods, GLOBAL_CORS.allow_headers,
+                                    GLOBAL_CORS.allow_credentials)  # fmt: skip
+
+
+def preflight_headers(double: ApimDouble, api_id: str, path: str, origin: str) -> dict[str, str]:
+    """The adapter's answer to a browser's preflight (GET) from `origin`, with the global configuration APIM ships, on
+    the API as the data API serves it with the CORS settings of its deployed revision's runtime artifact (as the wso2
+    control plane puts them together)."""
+    [single] = internal(double, "apis", gatewayLabel="Default", apiId=api_id)
+    doc = {"apis": [single | deployed_cors(double, api_id)], "apiPolicies": internal(double, "api-policies")}
+    adapter = InProcess(doc, cors=GLOBAL_CORS_SETTINGS)
+    d = adapter.check(single["context"] + path, method="OPTIONS", origin=origin,
+                      **{"access-control-request-method": "GET"})  # fmt: skip
+    assert (d.preflight, d.status) == (True, 200), (d.status, d.code)
+    return dict(Renderer(config.Request()).preflight(d).headers)
+
+
 @pytest.fixture(scope="module")
 def api_changed_runs(converged, changed_run, tmp_path_factory):
     """After the runs above (last in this module: they change the double's API), three more: (1) the inventory's API
-    changed (a new resource, another description, API keys dropped from its security scheme) while APIM holds five
-    revisions of it, four deployed nowhere, as a user clicking "Create revision" leaves them; (2) the same inventory
+    changed (a new resource, another description, API keys dropped from its security scheme, API_CORS declared)
+    while APIM holds five revisions of it, four deployed nowhere, as a user clicking "Create revision" leaves them;
+    (2) the same inventory
     after someone deployed the first revision again by hand; (3) once more, unchanged. Their output, and the API's
     revisions after the first."""
     double, ca, _, _ = converged
@@ -678,6 +750,7 @@ def api_changed_runs(converged, changed_run, tmp_path_factory):
     api["description"] = "httpbin, now with /uuid."
     api["resources"].append({"target": "/uuid", "verb": "GET", "scopes": []})
     api["security_scheme"] = ["oauth2", "oauth_basic_auth_api_key_mandatory"]
+    api["cors"] = API_CORS
     path = tmp_path_factory.mktemp("api-changed") / "api-changed.json"
     path.write_text(json.dumps(variables))
     path.chmod(0o600)
@@ -733,6 +806,24 @@ def test_a_revision_deployed_by_hand_is_replaced_by_the_declared_one_and_then_no
     assert "/uuid" in {m["urlPattern"] for m in single["urlMappings"]}
 
 
+def test_a_declared_cors_configuration_is_set_deployed_and_answers_browsers(converged, api_changed_runs) -> None:
+    """API_CORS in the Publisher, every field written, and in the runtime artifact of the revision the first run
+    deployed (the runs after it changed nothing: test_a_revision_deployed_by_hand_...); the adapter reading it
+    answers a browser's preflight from https://app.example.com with that origin and credentials (APIM's default
+    would answer `*`, without credentials), and names no other origin."""
+    double, _, _, _ = converged
+    api_id, _, _, _ = api_changed_runs
+    item = next(a for a in double.data["apis"] if a["uuid"] == api_id)
+    assert double.products.api_dto(item)["corsConfiguration"] == API_CORS_IN_APIM
+    assert deployed_cors(double, api_id)["corsConfiguration"] == API_CORS_IN_APIM
+    app = preflight_headers(double, api_id, "/uuid", "https://app.example.com")
+    assert {k: v for k, v in app.items() if k != "access-control-allow-headers"} == {
+        "access-control-allow-origin": "https://app.example.com", "access-control-allow-methods": "GET",
+        "access-control-allow-credentials": "true"}  # fmt: skip
+    assert app["access-control-allow-headers"].startswith(",".join(GLOBAL_CORS.allow_headers))  # none declared
+    assert "access-control-allow-origin" not in preflight_headers(double, api_id, "/uuid", "https://evil.example")
+
+
 CLIENT_CERTS = "/apis/{apiId}/client-certs/{keyType}"
 
 
@@ -741,7 +832,7 @@ def certificate_runs(converged, api_changed_runs, tmp_path_factory):
     """After the runs above (last in this module), the same inventory with two other client certificates declared (a
     PRODUCTION one on Gold, a SANDBOX one on Tiny) instead of the dev inventory's partner, which the first run
     uploaded and the role leaves on the API; run twice. The API's id, the runs' output, the three certificates' PEM by
-    alias, and the description of the revision deployed before."""
+    alias, the description of the revision deployed before, and the runs' variables."""
     double, ca, _, extra = converged
     api_id, _, _, changed_path = api_changed_runs
     directory = tmp_path_factory.mktemp("client-certs")
@@ -764,7 +855,8 @@ def certificate_runs(converged, api_changed_runs, tmp_path_factory):
         assert result.returncode == 0, result.stdout[-6000:]
         return result.stdout
 
-    return api_id, [run(), run()], {PARTNER: partner_pem(extra)} | {a: p.read_text() for a, p in pems.items()}, before
+    pems_read = {PARTNER: partner_pem(extra)} | {a: p.read_text() for a, p in pems.items()}
+    return api_id, [run(), run()], pems_read, before, path
 
 
 def deployed_revision(double: ApimDouble, session: requests.Session, api_id: str) -> dict:
@@ -783,7 +875,7 @@ def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_d
     artifact of the deployed revision, which gateways and the adapter read, carries both (and the dev inventory's
     partner, uploaded by the first run of all)."""
     double, _, _, _ = converged
-    api_id, [first, second], pems, before = certificate_runs
+    api_id, [first, second], pems, before, _ = certificate_runs
     assert recap(first)["changed"] == 4, first[-4000:]  # upload, oldest idle revision deleted, created, deployed
     assert recap(second)["changed"] == 0, second[-4000:]
     uploads = [s.status for s in double.responses if s.operation == ("publisher", CLIENT_CERTS, "post")]
@@ -810,12 +902,50 @@ def test_a_client_certificate_on_a_tier_the_api_does_not_offer_stops_the_role_be
     converged, certificate_runs, tmp_path
 ) -> None:
     double, _, _, extra = converged
-    _, _, pems, _ = certificate_runs
+    _, _, pems, _, _ = certificate_runs
     pem = tmp_path / "partner-c.crt"
     pem.write_text(pems["partner-a"])
     declared = [{"alias": "partner-c", "tier": "Platinum", "certificate_file": str(pem)}]
     stdout = refused_before_apim(double, extra, tmp_path, apim_setup_api_client_certificates=declared)
     assert "Client certificate PRODUCTION partner-c: declared once per key type and alias" in stdout, stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def cors_changed_run(converged, certificate_runs):
+    """After the runs above (last in this module), the same inventory with only the API's CORS configuration
+    changed (another origin, no credentials, the methods in another order): the run's output."""
+    _, _, _, _, path = certificate_runs
+    variables = json.loads(path.read_text())
+    variables["apim_setup_api"]["cors"] = {**API_CORS, "allow_origins": ["https://other.example.com"],
+                                           "allow_methods": ["GET", "POST"], "allow_credentials": False}  # fmt: skip
+    changed = path.with_name("cors-changed.json")
+    changed.write_text(json.dumps(variables))
+    changed.chmod(0o600)
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{changed}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    return result.stdout
+
+
+def test_a_cors_change_alone_updates_the_api_and_deploys_a_revision_with_it(
+    converged, certificate_runs, cors_changed_run
+) -> None:
+    """The API is updated and a revision of it deployed (room made at APIM's limit first): four changes, for the
+    CORS configuration alone. The adapter then answers the new origin, without credentials, and no longer the old
+    one."""
+    double, _, _, _ = converged
+    api_id, _, _, _, _ = certificate_runs
+    assert recap(cors_changed_run)["changed"] == 4, cors_changed_run[-4000:]  # updated, room made, created, deployed
+    expected = API_CORS_IN_APIM | {"accessControlAllowOrigins": ["https://other.example.com"],
+                                   "accessControlAllowCredentials": False,
+                                   "accessControlAllowMethods": ["GET", "POST"]}  # fmt: skip
+    item = next(a for a in double.data["apis"] if a["uuid"] == api_id)
+    assert double.products.api_dto(item)["corsConfiguration"] == expected
+    assert deployed_cors(double, api_id)["corsConfiguration"] == expected
+    other = preflight_headers(double, api_id, "/ip", "https://other.example.com")
+    assert (other["access-control-allow-origin"], "access-control-allow-credentials" in other) == (
+        "https://other.example.com", False)  # fmt: skip
+    assert "access-control-allow-origin" not in preflight_headers(double, api_id, "/ip", "https://app.example.com")
 
 
 REVISION_TEMPLATE = ROOT / "roles/apim_setup/templates/revision.json.j2"
@@ -876,3 +1006,65 @@ def test_on_an_exported_api_the_revision_digest_is_the_client_certificates_alone
     digest = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode()).hexdigest()[:16]
     assert one == same == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, client certificates {digest}"
     assert other != one
+
+
+TEMPLATES = ROOT / "roles/apim_setup/templates"
+
+
+def declared_states_and_revisions(tmp_path, apis: list[dict]) -> list[tuple[dict, str]]:
+    """For each declared apim_setup_api, what the role renders from it (tasks/render.yml, in a local play): the state
+    it compares and records (api_state.json.j2 over the api.json.j2 body), and the description of the revision it
+    deploys for that state (revision.json.j2, no client certificates)."""
+    out = tmp_path / "states.json"
+    body = f"lookup('ansible.builtin.template', '{TEMPLATES}/api.json.j2') | ansible.builtin.from_json"
+    state = (f"lookup('ansible.builtin.template', '{TEMPLATES}/api_state.json.j2', "
+             "template_vars={'_apim_setup_api_dto': _body}) | ansible.builtin.from_json")  # fmt: skip
+    revision = (f"lookup('ansible.builtin.template', '{TEMPLATES}/revision.json.j2', "
+                "template_vars={'_apim_setup_api_state': _state}) | ansible.builtin.from_json")  # fmt: skip
+    tasks = [
+        {"ansible.builtin.set_fact": {"rendered": "{{ rendered | default([]) + [[_state, (" + revision
+                                      + ").description]] }}"},
+         "loop": "{{ apis }}",
+         "vars": {"apim_setup_api": "{{ item }}", "_body": "{{ " + body + " }}", "_state": "{{ " + state + " }}"}},
+        {"ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": "{{ rendered | to_json }}"}},
+    ]  # fmt: skip
+    playbook = tmp_path / "states.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    result = run_local_play(playbook, {"apis": apis, "apim_setup_subscription_policies": [],
+                                       "_apim_setup_client_certificates": [],
+                                       "ansible_python_interpreter": sys.executable})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    return [(s, d) for s, d in json.loads(out.read_text())]
+
+
+def test_a_declared_cors_configuration_counts_in_the_revision_digest_and_an_undeclared_one_does_not(tmp_path) -> None:
+    """An API declaring no `cors` has no CORS in its state, so its digest is the one revisions deployed before the
+    role managed CORS recorded (no new revision on upgrade, APIM's default never a difference); a declared one is
+    in it, its lists in any order alike, and any other value makes another digest (a new revision deployed)."""
+    api = {"name": "HttpbinAPI", "version": "1.0.0", "context": "/httpbin", "endpoint_url": "http://httpbin:8000",
+           "gateway_environment": "Default", "vhost": "localhost", "tiers": ["Gold"], "scopes": [],
+           "resources": [{"target": "/ip", "verb": "GET", "scopes": []}]}  # fmt: skip
+    declared = {"allow_origins": ["https://b.example.com", "https://a.example.com"], "allow_methods": ["GET"]}
+    variants = [
+        api,
+        api | {"cors": declared},
+        api | {"cors": declared | {"allow_origins": ["https://a.example.com", "https://b.example.com"],
+                                   "enabled": True, "allow_headers": [], "allow_credentials": False}},
+        api | {"cors": declared | {"allow_credentials": True}},
+        api | {"cors": declared | {"enabled": False}},
+        api | {"cors": declared | {"allow_headers": ["x-trace"]}},
+        api | {"cors": {}},
+    ]  # fmt: skip
+    rendered = declared_states_and_revisions(tmp_path, variants)
+    (none, none_digest), (one, one_digest), (same, same_digest) = rendered[:3]
+    assert "cors" not in none
+    digest = hashlib.sha256(json.dumps(none, sort_keys=True).encode()).hexdigest()[:16]
+    assert none_digest == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state {digest}"
+    assert one["cors"] == same["cors"] == {"enabled": True, "origins": ["https://a.example.com", "https://b.example.com"],
+                                           "credentials": False, "headers": [], "methods": ["GET"]}  # fmt: skip
+    assert {k: v for k, v in one.items() if k != "cors"} == none
+    assert one_digest == same_digest
+    digests = [d for _, d in rendered]
+    assert len({none_digest, one_digest, *digests[3:]}) == 2 + len(digests[3:])
+    assert rendered[-1][0]["cors"] == {"enabled": True, "origins": [], "credentials": False, "headers": [],
+                                       "methods": []}  # fmt: skip
