@@ -16,9 +16,10 @@ import redis
 
 from harness import apim_rest, wso2_specs
 from harness.andes_double import AndesDouble
-from harness.apim_double import ApimDouble, Served, TestCa, data_api_schema, make_test_ca, sample_data
+from harness.apim_double import ApimDouble, Served, TestCa, data_api_schema, fresh_data, make_test_ca, sample_data
 from harness.helpers import wait_port
 from harness.processes import Process, free_port
+from harness.publisher import Publisher
 from harness.qpid import QpidBroker
 
 REDIS_PASSWORD = "redis-secret"
@@ -159,3 +160,14 @@ def apim_factory(test_ca, check_answers):
         double.stop()
     for double in doubles:
         check_answers(double)
+
+
+@pytest.fixture
+def apim(apim_factory) -> ApimDouble:
+    """A double holding nothing but what a test makes in it."""
+    return apim_factory(fresh_data())
+
+
+@pytest.fixture
+def publisher(apim, test_ca) -> Publisher:
+    return Publisher(apim, test_ca.ca)

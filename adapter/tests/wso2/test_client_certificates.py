@@ -9,70 +9,19 @@ import base64
 import hashlib
 import logging
 import time
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from apim_adapter import catalog, config
 from apim_adapter.controlplane.data_api import ControlPlaneError
 from apim_adapter.controlplane.events import Event
-from apim_adapter.controlplane.snapshot import Snapshot
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
-from harness.apim_double import ApimDouble, fresh_data
 from harness.certificates import CertificateAuthority
+from harness.publisher import artifact_requests, pull, wso2_config
 from harness.sample_catalog import api_product
-
-PUBLISHER = "/api/am/publisher/v4"
-SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
-
-
-class Publisher:
-    """The Publisher API of the double, as a user with the admin's token calls it."""
-
-    def __init__(self, apim: ApimDouble, ca: Path):
-        self.apim, self.session = apim, requests.Session()
-        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
-        self.session.verify = str(ca)
-        self.session.headers["Authorization"] = f"Bearer {apim.admin_token(SCOPES)}"
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.request(method, self.apim.url + PUBLISHER + path, timeout=10, **kwargs)
-
-    def create(self, name: str, scheme: list[str]) -> str:
-        body = {"name": name, "version": "1.0.0", "context": f"/{name.lower()}", "policies": ["Gold"],
-                "securityScheme": scheme,
-                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://httpbin:8000"}},
-                "operations": [{"target": "/get", "verb": "GET"}]}  # fmt: skip
-        created = self("POST", "/apis", json=body)
-        assert created.status_code == 201, created.text
-        return created.json()["id"]
-
-    def upload(self, api_id: str, alias: str, content: bytes, tier: str = "Gold", key_type: str | None = None):
-        path = f"/apis/{api_id}/client-certs/{key_type}" if key_type else f"/apis/{api_id}/client-certificates"
-        parts = {"certificate": (f"{alias}.crt", content), "alias": (None, alias), "tier": (None, tier)}
-        return self("POST", path, files=parts)
-
-    def deploy_new_revision(self, api_id: str) -> None:
-        revision = self("POST", f"/apis/{api_id}/revisions", json={"description": "mtls"})
-        assert revision.status_code == 201, revision.text
-        deployed = self("POST", f"/apis/{api_id}/deploy-revision", params={"revisionId": revision.json()["id"]},
-                        json=[{"name": "Default", "vhost": "localhost"}])  # fmt: skip
-        assert deployed.status_code == 201, deployed.text
-
-
-@pytest.fixture
-def apim(apim_factory) -> ApimDouble:
-    return apim_factory(fresh_data())
-
-
-@pytest.fixture
-def publisher(apim, test_ca) -> Publisher:
-    return Publisher(apim, test_ca.ca)
 
 
 @pytest.fixture
@@ -92,29 +41,7 @@ def der(pem: str) -> bytes:
 def make_config(apim, credentials, test_ca, tmp_path, enabled: bool = True, cors: bool = False) -> config.Config:
     """CORS is off unless asked for: with it every API's artifact is fetched (test_cors_controlplane.py), and these
     tests count the fetches mutual TLS alone makes."""
-    user, password = credentials
-    raw = {
-        "controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "usernameFile": str(user),
-                         "passwordFile": str(password), "gatewayLabel": "Default"},
-        "mutualTls": {"enabled": enabled},
-        "cors": {"enabled": cors},
-    }  # fmt: skip
-    return config.parse(raw, tmp_path)
-
-
-def pull(cfg: config.Config) -> Snapshot:
-    async def scenario() -> Snapshot:
-        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
-        try:
-            return await cp.pull()
-        finally:
-            await cp.api.close()
-
-    return asyncio.run(scenario())
-
-
-def artifact_requests(apim: ApimDouble) -> list[str | None]:
-    return [query.get("apiId") for endpoint, query in apim.requests if endpoint == "runtime-artifacts"]
+    return wso2_config(apim, credentials, test_ca.ca, tmp_path, enabled, cors)
 
 
 def by_alias(api: dict) -> dict[str, tuple[str, str, str]]:

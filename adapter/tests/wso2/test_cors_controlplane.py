@@ -9,23 +9,17 @@ import asyncio
 import copy
 import logging
 import time
-from pathlib import Path
 from typing import Any
-
-import pytest
-import requests
 
 from apim_adapter import config
 from apim_adapter.controlplane import artifacts
 from apim_adapter.controlplane.events import Event
 from apim_adapter.controlplane.snapshot import Snapshot
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
-from harness.apim_double import ApimDouble, fresh_data
 from harness.certificates import CertificateAuthority
+from harness.publisher import artifact_requests, pull, wso2_config
 from harness.sample_catalog import api_product, catalog_document
 
-PUBLISHER = "/api/am/publisher/v4"
-SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
 # APIUtil.getDefaultCorsConfiguration() with the shipped [apim.cors]: what an API created without one carries.
 DEFAULT_CORS = {
     "corsConfigurationEnabled": False,
@@ -45,69 +39,10 @@ OWN_CORS = {
 NOT_READ = "CORS configuration of an API not read; it engages no CORS until its next pull"
 
 
-class Publisher:
-    """The Publisher API of the double, as a user with the admin's token calls it."""
-
-    def __init__(self, apim: ApimDouble, ca: Path):
-        self.apim, self.session = apim, requests.Session()
-        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
-        self.session.verify = str(ca)
-        self.session.headers["Authorization"] = f"Bearer {apim.admin_token(SCOPES)}"
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.request(method, self.apim.url + PUBLISHER + path, timeout=10, **kwargs)
-
-    def create(self, name: str, scheme: tuple[str, ...] = ("oauth2",), **fields: Any) -> str:
-        body = {"name": name, "version": "1.0.0", "context": f"/{name.lower()}", "policies": ["Gold"],
-                "securityScheme": list(scheme),
-                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://httpbin:8000"}},
-                "operations": [{"target": "/get", "verb": "GET"}], **fields}  # fmt: skip
-        created = self("POST", "/apis", json=body)
-        assert created.status_code == 201, created.text
-        return created.json()["id"]
-
-    def update(self, api_id: str, **fields: Any) -> None:
-        current = self("GET", f"/apis/{api_id}").json()
-        updated = self("PUT", f"/apis/{api_id}", json={**current, **fields})
-        assert updated.status_code == 200, updated.text
-
-    def deploy_new_revision(self, api_id: str) -> None:
-        revision = self("POST", f"/apis/{api_id}/revisions", json={"description": "cors"})
-        assert revision.status_code == 201, revision.text
-        deployed = self("POST", f"/apis/{api_id}/deploy-revision", params={"revisionId": revision.json()["id"]},
-                        json=[{"name": "Default", "vhost": "localhost"}])  # fmt: skip
-        assert deployed.status_code == 201, deployed.text
-
-
-@pytest.fixture
-def apim(apim_factory) -> ApimDouble:
-    return apim_factory(fresh_data())
-
-
-@pytest.fixture
-def publisher(apim, test_ca) -> Publisher:
-    return Publisher(apim, test_ca.ca)
-
-
 def make_config(
     apim, credentials, test_ca, tmp_path, cors: bool = True, mutual_tls: bool = False, label: str | None = "Default"
 ) -> config.Config:
-    user, password = credentials
-    control_plane = {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "usernameFile": str(user),
-                     "passwordFile": str(password), **({"gatewayLabel": label} if label else {})}  # fmt: skip
-    raw = {"controlPlane": control_plane, "mutualTls": {"enabled": mutual_tls}, "cors": {"enabled": cors}}
-    return config.parse(raw, tmp_path)
-
-
-def pull(cfg: config.Config) -> Snapshot:
-    async def scenario() -> Snapshot:
-        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
-        try:
-            return await cp.pull()
-        finally:
-            await cp.api.close()
-
-    return asyncio.run(scenario())
+    return wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls, cors, label)
 
 
 def published(snap: Snapshot) -> dict[str, dict]:
@@ -117,10 +52,6 @@ def published(snap: Snapshot) -> dict[str, dict]:
 
 def cors_fields(api: dict) -> dict[str, Any]:
     return {k: api[k] for k in ("corsConfiguration", "authorizationHeader", "apiKeyHeader") if k in api}
-
-
-def artifact_requests(apim: ApimDouble) -> list[str | None]:
-    return [query.get("apiId") for endpoint, query in apim.requests if endpoint == "runtime-artifacts"]
 
 
 def test_an_api_whose_deployed_revision_enables_cors_carries_its_configuration(

@@ -1,0 +1,94 @@
+"""The APIM double's Publisher API (harness/apim_rest.py), as a user with the admin's token calls it, and one pull of
+the wso2 control plane against the double: what the control plane's tests do in the Publisher, and read back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from apim_adapter import config
+from apim_adapter.controlplane.snapshot import Snapshot
+from apim_adapter.controlplane.wso2 import Wso2ControlPlane
+
+from .apim_double import ApimDouble
+
+PUBLISHER = "/api/am/publisher/v4"
+SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
+
+
+class Publisher:
+    def __init__(self, apim: ApimDouble, ca: Path):
+        self.apim, self.session = apim, requests.Session()
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+        self.session.verify = str(ca)
+        self.session.headers["Authorization"] = f"Bearer {apim.admin_token(SCOPES)}"
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.apim.url + PUBLISHER + path, timeout=10, **kwargs)
+
+    def create(self, name: str, scheme: tuple[str, ...] | list[str] = ("oauth2",), **fields: Any) -> str:
+        """An HTTP API `name` at `/<name>` serving GET /get, with this security scheme and any other APIDTO fields."""
+        body = {"name": name, "version": "1.0.0", "context": f"/{name.lower()}", "policies": ["Gold"],
+                "securityScheme": list(scheme),
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://httpbin:8000"}},
+                "operations": [{"target": "/get", "verb": "GET"}], **fields}  # fmt: skip
+        created = self("POST", "/apis", json=body)
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+    def update(self, api_id: str, **fields: Any) -> None:
+        current = self("GET", f"/apis/{api_id}").json()
+        updated = self("PUT", f"/apis/{api_id}", json={**current, **fields})
+        assert updated.status_code == 200, updated.text
+
+    def upload(self, api_id: str, alias: str, content: bytes, tier: str = "Gold", key_type: str | None = None):
+        """A client certificate for the API (the key type's own endpoint where one is given)."""
+        path = f"/apis/{api_id}/client-certs/{key_type}" if key_type else f"/apis/{api_id}/client-certificates"
+        parts = {"certificate": (f"{alias}.crt", content), "alias": (None, alias), "tier": (None, tier)}
+        return self("POST", path, files=parts)
+
+    def deploy_new_revision(self, api_id: str) -> None:
+        """A revision of the API as it is now, deployed to the double's gateway environment."""
+        revision = self("POST", f"/apis/{api_id}/revisions", json={"description": "as it is now"})
+        assert revision.status_code == 201, revision.text
+        deployed = self("POST", f"/apis/{api_id}/deploy-revision", params={"revisionId": revision.json()["id"]},
+                        json=[{"name": "Default", "vhost": "localhost"}])  # fmt: skip
+        assert deployed.status_code == 201, deployed.text
+
+
+def wso2_config(
+    apim: ApimDouble,
+    credentials: tuple[Path, Path],
+    ca: Path,
+    base: Path,
+    mutual_tls: bool,
+    cors: bool,
+    label: str | None = "Default",
+) -> config.Config:
+    """An adapter config whose wso2 control plane reads the double (`label`: its gateway label, None for none)."""
+    user, password = credentials
+    control_plane = {"type": "wso2", "url": apim.url, "caBundle": str(ca), "usernameFile": str(user),
+                     "passwordFile": str(password), **({"gatewayLabel": label} if label else {})}  # fmt: skip
+    raw = {"controlPlane": control_plane, "mutualTls": {"enabled": mutual_tls}, "cors": {"enabled": cors}}
+    return config.parse(raw, base)
+
+
+def pull(cfg: config.Config) -> Snapshot:
+    """One full pull of the wso2 control plane `cfg` configures."""
+
+    async def scenario() -> Snapshot:
+        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+        try:
+            return await cp.pull()
+        finally:
+            await cp.api.close()
+
+    return asyncio.run(scenario())
+
+
+def artifact_requests(apim: ApimDouble) -> list[str | None]:
+    """The `apiId` of each runtime-artifact request the double answered, in order (None: the whole environment's)."""
+    return [query.get("apiId") for endpoint, query in apim.requests if endpoint == "runtime-artifacts"]
