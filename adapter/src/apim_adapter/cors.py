@@ -29,7 +29,7 @@ REQUEST_METHOD = "access-control-request-method"  # the preflight's request head
 # Every header the adapter may send a browser (the HTTP provider's allowlists must name them).
 RESPONSE_HEADERS = (ALLOW_ORIGIN, ALLOW_CREDENTIALS, ALLOW_METHODS, ALLOW_HEADERS, EXPOSE_HEADERS)
 API_KEY_HEADER = "ApiKey"  # APIConstants.API_KEY_HEADER_DEFAULT: always added to an API's allowed headers
-MAX_ORIGIN_BYTES = 2048  # a longer Origin is no browser's: matched against no pattern
+MAX_ORIGIN_BYTES = 2048  # a longer Origin is no browser's: allowed by no configuration but `*`
 
 
 @dataclass(frozen=True)
@@ -102,11 +102,13 @@ class Cors:
         """`getAllowedOrigins`: `*` when any origin is, the Origin itself where listed or matched, else None."""
         if self.any_origin:
             return "*"
-        if origin is None:
+        # A browser's Origin is ASCII (RFC 6454's serialization, IDNs in punycode): anything else is echoed nowhere,
+        # since the answer would carry it back as a header value.
+        if origin is None or len(origin) > MAX_ORIGIN_BYTES or not (origin.isascii() and origin.isprintable()):
             return None
         if origin in self.origins:
             return origin
-        if len(origin) <= MAX_ORIGIN_BYTES and any(p.search(origin) for p in self.patterns):
+        if any(p.search(origin) for p in self.patterns):
             return origin
         return None
 

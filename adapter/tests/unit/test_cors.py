@@ -196,3 +196,19 @@ def test_a_warm_check_on_an_api_allowing_some_origins_answers_each_callers_origi
     assert allow_origin("https://evil.example.com") == []
     assert allow_origin(None) == []
     assert len(a.prepared) == 1  # one prepared allow served them all
+
+
+def test_an_origin_no_browser_sends_is_echoed_nowhere():
+    doc = own_cors(catalog_document(), accessControlAllowOrigins=["https://*.example.org"])
+    p = InProcess(doc, cors=SETTINGS)
+    for origin in (
+        "https://caf\u00e9.example.org",
+        "https://a.example.org\x7f",
+        "https://" + "a" * 5000 + ".example.org",
+    ):
+        d = p.check(IP, token(), origin=origin)
+        assert d.allowed
+        assert d.cors.origin is None  # not matched, so not written back into a header
+    assert (
+        p.check(IP, token(), origin="https://xn--caf-dma.example.org").cors.origin == "https://xn--caf-dma.example.org"
+    )
