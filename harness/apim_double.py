@@ -769,10 +769,20 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     for an MCP server's `mcp_server.json`): the APIDTO's fields a reader of the runtime artifact uses. Its
     `corsConfiguration`, `authorizationHeader` and `apiKeyHeader` are the deployed revision's (apim_rest
     deployed_dto_fields: APIMappingUtil.fromAPItoDTO writes corsConfiguration always, the stored one or
-    APIUtil.getDefaultCorsConfiguration(); Gson leaves a null header name out)."""
+    APIUtil.getDefaultCorsConfiguration(); Gson leaves a null header name out). Its operation policies (APIM's
+    mediation: APIOperationPoliciesDTO, `request`, `response` and `fault` lists of OperationPolicyDTO, in their
+    order) are the item's `_apiPolicies` (APIDTO.apiPolicies) and `_operationPolicies` ("VERB target" → the
+    operation's `operationPolicies`), on `operations` made from its URL mappings; the double's Publisher API sets
+    none."""
+    flows = {"request": [], "response": [], "fault": []}
+    own = api.get("_operationPolicies", {})
+    operations = [{"target": m["urlPattern"], "verb": m["httpMethod"],
+                   "operationPolicies": {**flows, **own.get(f"{m['httpMethod']} {m['urlPattern']}", {})}}
+                  for m in api.get("urlMappings", [])]  # fmt: skip
     dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
            "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
-           "endpointConfig": api.get("_endpointConfig", {}), **deployed_dto_fields(api)}  # fmt: skip
+           "endpointConfig": api.get("_endpointConfig", {}), "operations": operations,
+           "apiPolicies": {**flows, **api.get("_apiPolicies", {})}, **deployed_dto_fields(api)}  # fmt: skip
     return {"type": kind, "data": dto}
 
 

@@ -551,6 +551,25 @@ def _client_certificate(c: _Item, subscription_policies: Mapping[str, Any]) -> t
     return digest, ClientCertificate(alias, tier, key_type, subject, cert.not_valid_after_utc.timestamp())
 
 
+def _operation_policies_note(api: Api, policies: list[Any]) -> str:
+    """What to tell of an API's operation policies (APIM's mediation, `operationPolicies` as the wso2 control plane
+    names them): its gateway runs them in the API's sequences, after authentication and throttling; nothing here
+    does, so each is named, with its flow and the operation it is attached to."""
+    named = []
+    for p in policies:
+        p = p if isinstance(p, Mapping) else {}
+        where = f"{p.get('verb', '')} {p.get('target', '')}" if p.get("target") else "the API"
+        named.append(
+            f"{p.get('policyName', '?')} {p.get('policyVersion', '')}".strip() + f" ({p.get('flow')}, {where})"
+        )
+    shown = ", ".join(named[:MAX_NAMED_POLICIES]) + (f" and {len(named) - MAX_NAMED_POLICIES} more"
+                                                     if len(named) > MAX_NAMED_POLICIES else "")  # fmt: skip
+    return f"{api.name} {api.version}: its operation policies are not applied here, only by APIM's gateway: {shown}"
+
+
+MAX_NAMED_POLICIES = 20  # in one API's note
+
+
 def _default_context(context: str, version: str, template: str | None) -> str | None:
     if template and "{version}" in template:
         return template.replace("/{version}", "").replace("{version}", "").rstrip("/") or None
@@ -584,6 +603,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
     api_ids: dict[int, str] = {}
+    api_notes: list[str] = []  # what of an API is served otherwise than APIM configures it
 
     def parse_api(item: _Item, where: str) -> None:
         api_type = item.get("apiType", str, default="HTTP")
@@ -634,6 +654,9 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         apis[api.uuid] = api
         if api.id is not None:
             api_ids[api.id] = api.uuid
+        policies = item.get("operationPolicies", list, default=[])
+        if policies:
+            api_notes.append(_operation_policies_note(api, policies))
 
     each("apis", parse_api)
 
@@ -742,6 +765,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         note for kind, by_name in unenforced_policies.items() for name in sorted(used[kind] & by_name.keys())
         for note in by_name[name]
     ]  # fmt: skip
+    unenforced += api_notes
     return Catalog(
         apis=apis,
         contexts=contexts,

@@ -162,6 +162,8 @@ class Artifact:
 # API_PRODUCT_FILE_LOCATION, MCP_SERVER_FILE_LOCATION, in ExportFormat.JSON; the `type` CommonUtil.writeDtoToFile
 # writes in it is the kind).
 PROJECT_KINDS = {"api.json": "api", "api_product.json": "api_product", "mcp_server.json": "mcp_server"}
+# APIOperationPoliciesDTO's flows, in the order APIM's gateway runs them on a call.
+POLICY_FLOWS = ("request", "response", "fault")
 # The DTO's header names the gateway template appends to a CORS preflight's allowed headers.
 CORS_HEADER_FIELDS = ("authorizationHeader", "apiKeyHeader")
 
@@ -207,6 +209,31 @@ class Project:
             value = data.get(key)
             if isinstance(value, str) and value.strip():
                 found[key] = value
+        return found
+
+    def operation_policies(self) -> list[dict[str, str]]:
+        """The revision's operation policies (APIM's mediation, applied by its gateway in the API's sequences:
+        APIDTO `apiPolicies`, then each operation's `operationPolicies`, each a `request`, `response` and `fault`
+        list of OperationPolicyDTO), named: `{flow, policyName, policyVersion}`, with `verb` and `target` for an
+        operation's. Their parameters are left out (a policy's may carry a secret, e.g. opaPolicy's accessKey)."""
+        data = self.api()
+        found: list[dict[str, str]] = []
+
+        def named(policies: Any, where: dict[str, str]) -> None:
+            for flow in POLICY_FLOWS:
+                listed = policies.get(flow) if isinstance(policies, dict) else None
+                for policy in listed if isinstance(listed, list) else ():
+                    if isinstance(policy, dict) and isinstance(policy.get("policyName"), str):
+                        name, version = policy["policyName"], policy.get("policyVersion")
+                        version = version if isinstance(version, str) else ""
+                        found.append({"flow": flow, "policyName": name, "policyVersion": version, **where})
+
+        named(data.get("apiPolicies"), {})
+        operations = data.get("operations")
+        for operation in operations if isinstance(operations, list) else ():
+            if isinstance(operation, dict):
+                where = {"verb": str(operation.get("verb", "")), "target": str(operation.get("target", ""))}
+                named(operation.get("operationPolicies"), where)
         return found
 
     def bundled_apis(self) -> dict[str, dict[str, Any]]:

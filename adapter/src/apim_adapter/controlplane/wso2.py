@@ -10,6 +10,7 @@ hub listener run under a supervisor that logs, counts and restarts a task that e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -168,6 +169,8 @@ class Wso2ControlPlane:
           has them, when CORS is on, for every API: the data API has none of them (artifacts.Project
           .cors_settings). Without CORS or a gateway label the keys are left out and the catalog applies the
           global configuration.
+        - `operationPolicies`, APIM's mediation policies of the revision, named (artifacts.Project
+          .operation_policies), wherever the artifact is read: the catalog reports them as not applied.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates` and with `corsConfiguration` None, with a
@@ -211,6 +214,9 @@ class Wso2ControlPlane:
                                     extra={**where, "error": str(exc)})  # fmt: skip
                 if browsers:
                     found.update(self._cors_settings(project, where))
+                if project is not None:  # read anyway: which of APIM's mediation policies the catalog reports
+                    with contextlib.suppress(artifacts.BadArtifact):  # (told above where the project is unreadable)
+                        found["operationPolicies"] = project.operation_policies()
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
