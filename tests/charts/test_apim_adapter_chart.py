@@ -337,6 +337,17 @@ def test_custom_policy_limits_hosts_and_paths_and_excludes_public_paths():
     assert policy["metadata"]["namespace"] == "istio-ingress"
 
 
+def test_methods_kept_from_the_adapter_are_left_out_of_the_custom_policy():
+    """Where Istio's corsPolicy answers preflights instead of the adapter, OPTIONS must not reach the adapter first."""
+    values = {"istio": {"authorizationPolicy": {"enabled": True, "excludedMethods": ["OPTIONS"]}}}
+    policy = find(render(CHART, values=values), "AuthorizationPolicy")
+    (operation,) = [to["operation"] for rule in policy["spec"]["rules"] for to in rule["to"]]
+    assert operation["notMethods"] == ["OPTIONS"]
+    assert schema_errors(policy) == []
+    unknown = {"istio": {"authorizationPolicy": {"excludedMethods": ["options"]}}}
+    assert template(CHART, values=unknown, check=False).returncode != 0
+
+
 def test_custom_policy_without_exclusions_checks_every_request():
     values = {"istio": {"authorizationPolicy": {"enabled": True, "healthPaths": []}}}
     policy = find(render(CHART, values=values), "AuthorizationPolicy")
