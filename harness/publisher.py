@@ -4,12 +4,16 @@ the wso2 control plane against the double: what the control plane's tests do in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from apim_adapter import config
+from apim_adapter.controlplane.events import Event
 from apim_adapter.controlplane.snapshot import Snapshot
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 
@@ -76,15 +80,24 @@ def wso2_config(
     return config.parse(raw, base)
 
 
+@contextlib.asynccontextmanager
+async def pulled(cfg: config.Config) -> AsyncIterator[Wso2ControlPlane]:
+    """The wso2 control plane `cfg` configures, after one full pull (its `snapshot`); closed on the way out."""
+    cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
+    try:
+        cp.snapshot = await cp.pull()
+        yield cp
+    finally:
+        await cp.api.close()
+
+
 def pull(cfg: config.Config) -> Snapshot:
     """One full pull of the wso2 control plane `cfg` configures."""
 
     async def scenario() -> Snapshot:
-        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
-        try:
-            return await cp.pull()
-        finally:
-            await cp.api.close()
+        async with pulled(cfg) as cp:
+            assert cp.snapshot is not None
+            return cp.snapshot
 
     return asyncio.run(scenario())
 
@@ -92,3 +105,9 @@ def pull(cfg: config.Config) -> Snapshot:
 def artifact_requests(apim: ApimDouble) -> list[str | None]:
     """The `apiId` of each runtime-artifact request the double answered, in order (None: the whole environment's)."""
     return [query.get("apiId") for endpoint, query in apim.requests if endpoint == "runtime-artifacts"]
+
+
+async def apply_latest(cp: Wso2ControlPlane, apim: ApimDouble, kind: str) -> None:
+    """The control plane applies the double's latest event of this type, as the event hub would bring it."""
+    [(topic, found, payload)] = [e for e in apim.events if e[1] == kind][-1:]
+    await cp.apply(Event(topic, found, payload, time.time()))

@@ -17,10 +17,8 @@ from cryptography.hazmat.primitives import serialization
 
 from apim_adapter import catalog, config
 from apim_adapter.controlplane.data_api import ControlPlaneError
-from apim_adapter.controlplane.events import Event
-from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from harness.certificates import CertificateAuthority
-from harness.publisher import artifact_requests, pull, wso2_config
+from harness.publisher import apply_latest, artifact_requests, pull, pulled, wso2_config
 from harness.sample_catalog import api_product
 
 
@@ -160,18 +158,13 @@ def test_a_deployment_event_rereads_the_certificates_of_the_new_revision(
     cfg = make_config(apim, credentials, test_ca, tmp_path)
 
     async def scenario() -> tuple[dict, dict, dict]:
-        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
-        try:
-            cp.snapshot = await cp.pull()
+        async with pulled(cfg) as cp:
             first = cp.snapshot.apis[mtls]
             assert publisher.upload(mtls, "dave", dave.encode(), "Bronze", "sandbox").status_code == 201
             unchanged = cp.snapshot.apis[mtls]  # an upload alone reaches no gateway and sends no event
             publisher.deploy_new_revision(mtls)
-            [(topic, kind, payload)] = [e for e in apim.events if e[1] == "DEPLOY_API_IN_GATEWAY"][-1:]
-            await cp.apply(Event(topic, kind, payload, time.time()))
+            await apply_latest(cp, apim, "DEPLOY_API_IN_GATEWAY")
             return first, unchanged, cp.snapshot.apis[mtls]
-        finally:
-            await cp.api.close()
 
     first, unchanged, after = asyncio.run(scenario())
     assert by_alias(first) == by_alias(unchanged) == {"alice": ("Gold", "PRODUCTION", alice)}

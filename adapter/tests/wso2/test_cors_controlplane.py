@@ -13,11 +13,9 @@ from typing import Any
 
 from apim_adapter import config
 from apim_adapter.controlplane import artifacts
-from apim_adapter.controlplane.events import Event
 from apim_adapter.controlplane.snapshot import Snapshot
-from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from harness.certificates import CertificateAuthority
-from harness.publisher import artifact_requests, pull, wso2_config
+from harness.publisher import apply_latest, artifact_requests, pull, pulled, wso2_config
 from harness.sample_catalog import api_product, catalog_document
 
 # APIUtil.getDefaultCorsConfiguration() with the shipped [apim.cors]: what an API created without one carries.
@@ -201,20 +199,14 @@ def test_a_deployment_event_brings_the_new_revisions_cors(apim, publisher, crede
     cfg = make_config(apim, credentials, test_ca, tmp_path)
 
     async def scenario() -> tuple[dict, dict, dict]:
-        cp = Wso2ControlPlane(cfg.control_plane, cfg, min_backoff=0.05, max_backoff=0.2)
-        try:
-            cp.snapshot = await cp.pull()
+        async with pulled(cfg) as cp:
             first = cp.snapshot.apis[api_id]
             publisher.update(api_id, corsConfiguration=OWN_CORS, authorizationHeader="X-Auth")
-            [(topic, kind, payload)] = [e for e in apim.events if e[1] == "API_UPDATE"][-1:]
-            await cp.apply(Event(topic, kind, payload, time.time()))
+            await apply_latest(cp, apim, "API_UPDATE")
             updated = cp.snapshot.apis[api_id]  # saved, not deployed: the gateway's revision is unchanged
             publisher.deploy_new_revision(api_id)
-            [(topic, kind, payload)] = [e for e in apim.events if e[1] == "DEPLOY_API_IN_GATEWAY"][-1:]
-            await cp.apply(Event(topic, kind, payload, time.time()))
+            await apply_latest(cp, apim, "DEPLOY_API_IN_GATEWAY")
             return first, updated, cp.snapshot.apis[api_id]
-        finally:
-            await cp.api.close()
 
     first, updated, deployed = asyncio.run(scenario())
     assert first["corsConfiguration"] == updated["corsConfiguration"] == DEFAULT_CORS

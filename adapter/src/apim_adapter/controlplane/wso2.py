@@ -196,24 +196,14 @@ class Wso2ControlPlane:
             where = {"api": uuid, "api_name": item.get("name")}
             async with limit:
                 try:
-                    project = await self._deployed_project(uuid, label)
+                    project, unreadable = await self._deployed_project(uuid, label), None
                 except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
-                    if certificates:
-                        log.warning("client certificates of an API not read; it admits none until its next pull",
-                                    extra={**where, "error": str(exc)})  # fmt: skip
-                    if browsers:
-                        log.warning("CORS configuration of an API not read; it engages no CORS until its next pull",
-                                    extra={**where, "error": str(exc)})  # fmt: skip
-                    return {**item, "corsConfiguration": None} if browsers else item
+                    project, unreadable = None, exc
                 found: dict[str, Any] = {}
                 if certificates:
-                    try:
-                        found["clientCertificates"] = self._client_certificates(uuid, project)
-                    except artifacts.BadArtifact as exc:
-                        log.warning("client certificates of an API not read; it admits none until its next pull",
-                                    extra={**where, "error": str(exc)})  # fmt: skip
+                    found.update(self._client_certificates(project, unreadable, where))
                 if browsers:
-                    found.update(self._cors_settings(project, where))
+                    found.update(self._cors_settings(project, unreadable, where))
                 if project is not None:  # read anyway: which of APIM's mediation policies the catalog reports
                     with contextlib.suppress(artifacts.BadArtifact):  # (told above where the project is unreadable)
                         found["operationPolicies"] = project.operation_policies()
@@ -235,25 +225,39 @@ class Wso2ControlPlane:
         return artifact.project(deployed[0]) if deployed else None
 
     @staticmethod
-    def _client_certificates(uuid: str, project: artifacts.Project | None) -> list[dict[str, str]]:
-        """The client certificates of the deployed revision's project ([] when none is deployed); BadArtifact."""
-        if project is None:
-            return []
-        certificates, problems = project.client_certificates()
+    def _client_certificates(
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`clientCertificates` of the deployed revision's project ([] when none is deployed); nothing, with a
+        warning, where the artifact or its certificates cannot be read (the API then admits none)."""
+        try:
+            if unreadable is not None:
+                raise unreadable
+            if project is None:
+                return {"clientCertificates": []}
+            certificates, problems = project.client_certificates()
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            log.warning("client certificates of an API not read; it admits none until its next pull",
+                        extra={**where, "error": str(exc)})  # fmt: skip
+            return {}
         for problem in problems:
-            log.warning("client certificate of an API left out", extra={"api": uuid, "error": problem})
-        return certificates
+            log.warning("client certificate of an API left out", extra={"api": where["api"], "error": problem})
+        return {"clientCertificates": certificates}
 
     @staticmethod
-    def _cors_settings(project: artifacts.Project | None, where: dict[str, Any]) -> dict[str, Any]:
+    def _cors_settings(
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any]
+    ) -> dict[str, Any]:
         """The CORS fields of the deployed revision's project; `corsConfiguration` None, with a warning, when none
         is deployed or they cannot be read (the warning names the API and the entry, never what the project holds:
         it carries decrypted endpoint credentials)."""
         try:
+            if unreadable is not None:
+                raise unreadable
             if project is None:
                 raise artifacts.BadArtifact("no revision deployed to the gateway label")
             return project.cors_settings()
-        except artifacts.BadArtifact as exc:
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
             log.warning("CORS configuration of an API not read; it engages no CORS until its next pull",
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {"corsConfiguration": None}
