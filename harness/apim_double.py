@@ -770,10 +770,13 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     `corsConfiguration`, `authorizationHeader` and `apiKeyHeader` are the deployed revision's (apim_rest
     deployed_dto_fields: APIMappingUtil.fromAPItoDTO writes corsConfiguration always, the stored one or
     APIUtil.getDefaultCorsConfiguration(); Gson leaves a null header name out). Its operation policies (APIM's
-    mediation: APIOperationPoliciesDTO, `request`, `response` and `fault` lists of OperationPolicyDTO, in their
-    order) are the item's `_apiPolicies` (APIDTO.apiPolicies) and `_operationPolicies` ("VERB target" → the
-    operation's `operationPolicies`), on `operations` made from its URL mappings; the double's Publisher API sets
-    none."""
+    mediation, where carbon-apimgt 9.31.86 `rest.api.publisher.v1.common/.../mappings/APIMappingUtil.fromAPItoDTO`
+    puts them: APIDTO.apiPolicies and each APIOperationsDTO.operationPolicies, an APIOperationPoliciesDTO of
+    `request`, `response` and `fault` lists of OperationPolicyDTO in their `order`,
+    OperationPolicyMappingUtil.fromOperationPolicyListToDTO) are the item's `_apiPolicies` and `_operationPolicies`
+    ("VERB target" → the operation's), on `operations` made from its URL mappings. An empty flow is written as an
+    empty list here; whether APIM writes it so or leaves it out, the adapter reads both. The double's Publisher API
+    sets none."""
     flows = {"request": [], "response": [], "fault": []}
     own = api.get("_operationPolicies", {})
     operations = [{"target": m["urlPattern"], "verb": m["httpMethod"],
