@@ -452,12 +452,19 @@ class ApimDouble:
         root = f"{product['name']}-{product['version']}"
         taken = {(m["httpMethod"], m["urlPattern"]) for m in product.get("urlMappings", [])}
         bundled = [a for a in self.data["apis"] if a["uuid"] in product.get("_bundledApis", [])]
+        own = product.get("_operationPolicies", {})
+        flows = {"request": [], "response": [], "fault": []}
         apis = [{"name": a["name"], "apiId": a["uuid"], "version": a["version"],
-                 "operations": [{"target": m["urlPattern"], "verb": m["httpMethod"]} for m in a.get("urlMappings", [])
-                                if (m["httpMethod"], m["urlPattern"]) in taken]}
+                 "operations": [{"target": m["urlPattern"], "verb": m["httpMethod"],
+                                 "operationPolicies": {**flows, **own.get(f"{m['httpMethod']} {m['urlPattern']}", {})}}
+                                for m in a.get("urlMappings", []) if (m["httpMethod"], m["urlPattern"]) in taken]}
                 for a in bundled]  # fmt: skip
         dto = {**_api_project_file(product)["data"], "apis": apis}
-        del dto["endpointConfig"]  # a product has none of its own: each bundled API's project has its own
+        # An APIProductDTO has no endpoint of its own (each bundled API's project has one), and neither `operations`
+        # nor `apiPolicies`: its operations, with their policies, are its ProductAPIDTOs' (APIMappingUtil
+        # .fromAPIProducttoDTO, getOperationFromURITemplate). `_operationPolicies` ("VERB target" → the operation's).
+        for key in ("endpointConfig", "operations", "apiPolicies"):
+            del dto[key]
         project.writestr(f"{root}/api_product.json", json.dumps({"type": "api_product", "data": dto}))
         for api in bundled:
             project.writestr(f"{root}/APIs/{api['name']}-{api['version']}/api.json", json.dumps(_api_project_file(api)))

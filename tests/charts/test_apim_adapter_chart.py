@@ -8,6 +8,7 @@ from chart_helpers import CHARTS, find, kinds, render, render_notes, template
 from crd_schemas import schema_errors
 
 from apim_adapter.config import BackendJwt, Request
+from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW
 
 CHART = "apim-adapter"
 CI = CHARTS / CHART / "ci"
@@ -638,6 +639,20 @@ def test_notes_name_the_context_headers_and_the_backend_jwt_as_configured(tmp_pa
     values = {"config": {"request": {"headerPrefix": "X-Gw-"}, "backendJwt": {"header": "X-Backend-Token"}}}
     http = notes_providers(render_notes(CHART, tmp_path / "custom", values=values))["envoyExtAuthzHttp"]
     assert http["headersToUpstreamOnAllow"] == ["x-gw-*", "x-backend-token"]
+
+
+def test_notes_name_the_headers_apims_operation_policies_set_for_an_http_provider(tmp_path):
+    """An Add Header policy's header reaches the backend (or the client) in HTTP mode only where the provider lists
+    it: the chart's extraHeadersToUpstream / -Downstream are added to the defaults, the allow's own list unchanged."""
+    values = {"istio": {"extensionProvider": {"extraHeadersToUpstream": ["x-env", "authorization"],
+                                              "extraHeadersToDownstream": ["x-served-by"]}}}  # fmt: skip
+    http = notes_providers(render_notes(CHART, tmp_path, values=values))["envoyExtAuthzHttp"]
+    assert http["headersToUpstreamOnAllow"] == ["x-apim-*", "x-jwt-assertion", "x-env", "authorization"]
+    assert http["headersToDownstreamOnAllow"] == [*HTTP_DOWNSTREAM_ON_ALLOW, "x-served-by"]
+    assert "x-served-by" not in http["headersToDownstreamOnDeny"]  # APIM mediates only the calls that pass
+    refused = template(CHART, values={"istio.extensionProvider.extraHeadersToUpstream": ["X Env"]}, check=False)
+    assert refused.returncode != 0
+    assert "extraHeadersToUpstream" in refused.stderr  # not a lower-case header name: the schema says which key
 
 
 def test_notes_tell_backends_where_the_backend_jwts_keys_are(tmp_path):

@@ -7,6 +7,7 @@ replaces the old one in a single reference swap.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -18,9 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, cors, revocation
+from . import blocking, conditions, cors, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
+from .mediation import AttachedPolicy, Mediation
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -118,6 +120,7 @@ class Resource:
     auth_scheme: str
     regex: re.Pattern[str]
     specificity: tuple[int, int, int]
+    mediation: Mediation | None = None  # what the API's and this operation's policies change (mediation.py)
 
     @property
     def secured(self) -> bool:
@@ -551,20 +554,58 @@ def _client_certificate(c: _Item, subscription_policies: Mapping[str, Any]) -> t
     return digest, ClientCertificate(alias, tier, key_type, subject, cert.not_valid_after_utc.timestamp())
 
 
-def _operation_policies_note(api: Api, policies: list[Any]) -> str:
-    """What to tell of an API's operation policies (APIM's mediation, `operationPolicies` as the wso2 control plane
-    names them): its gateway runs them in the API's sequences, after authentication and throttling; nothing here
-    does, so each is named, with its flow and the operation it is attached to."""
-    named = []
-    for p in policies:
-        p = p if isinstance(p, Mapping) else {}
-        where = f"{p.get('verb', '')} {p.get('target', '')}" if p.get("target") else "the API"
-        named.append(
-            f"{p.get('policyName', '?')} {p.get('policyVersion', '')}".strip() + f" ({p.get('flow')}, {where})"
+def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[AttachedPolicy], list[str]]:
+    """An API's operation policies (APIM's mediation: `operationPolicies`, as the wso2 control plane reads them from
+    the deployed revision: `{flow, policyName, policyVersion, parameters}`, with `verb` and `target` for an
+    operation's, the API's first, each list in its order), those this adapter applies (mediation.py) and what to
+    name of the others: each policy it does not apply, and, in a lenient build, one it applies whose parameters no
+    gateway could send (left out; a strict build refuses it)."""
+    attached: list[AttachedPolicy] = []
+    named: list[str] = []
+    for i, raw in enumerate(item.get("operationPolicies", list, default=[])):
+        p = _Item(raw, f"{where}.operationPolicies[{i}]")
+        flow = p.get("flow", str, required=True)
+        if flow not in mediation.FLOWS:
+            raise CatalogError(f"{p.where}.flow: must be one of {', '.join(mediation.FLOWS)}")
+        policy = AttachedPolicy(
+            flow=flow,
+            name=p.get("policyName", str, required=True),
+            version=p.get("policyVersion", str, default=""),
+            parameters=p.get("parameters", Mapping, default={}),
+            verb=p.get("verb", str, default=""),
+            target=p.get("target", str, default=""),
         )
+        if not mediation.applied(policy):
+            named.append(policy.named)
+            continue
+        try:
+            mediation.fold([policy])
+        except mediation.PolicyError as exc:
+            if not lenient:
+                raise CatalogError(f"{p.where}: {exc}") from None
+            named.append(str(exc))
+            continue
+        attached.append(policy)
+    return attached, named
+
+
+def _mediated(resources: tuple[Resource, ...], policies: list[AttachedPolicy]) -> tuple[Resource, ...]:
+    """The resources with what the API's policies and each operation's own change (`Resource.mediation`)."""
+    if not policies:
+        return resources
+    return tuple(
+        dataclasses.replace(r, mediation=mediation.fold(p for p in policies if p.applies_to(r.method, r.pattern)))
+        for r in resources
+    )
+
+
+def _operation_policies_note(api: Api, named: list[str]) -> str:
+    """What to tell of an API's operation policies that nothing here applies: APIM's gateway runs them in the
+    API's sequences, after authentication and throttling; each is named, with its flow and the operation it is
+    attached to."""
     shown = ", ".join(named[:MAX_NAMED_POLICIES]) + (f" and {len(named) - MAX_NAMED_POLICIES} more"
                                                      if len(named) > MAX_NAMED_POLICIES else "")  # fmt: skip
-    return f"{api.name} {api.version}: its operation policies are not applied here, only by APIM's gateway: {shown}"
+    return f"{api.name} {api.version}: operation policies not applied here, only by APIM's gateway: {shown}"
 
 
 MAX_NAMED_POLICIES = 20  # in one API's note
@@ -618,6 +659,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_cors = cors.of_api(item.raw, cors_settings)
         except ValueError as exc:
             raise CatalogError(f"{where}.{exc}") from None
+        attached, not_applied = _operation_policies(item, where, lenient)
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),
@@ -630,7 +672,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_type=api_type,
             organization=item.get("organization", str, default="carbon.super"),
             subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
-            resources=_resources(item, where, api_policies),
+            resources=_mediated(_resources(item, where, api_policies), attached),
             security_schemes=_security_schemes(item),
             client_certificates=_client_certificates(
                 item, where, subscription_policies, (lambda exc: skipped.append(str(exc))) if lenient else None
@@ -654,9 +696,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         apis[api.uuid] = api
         if api.id is not None:
             api_ids[api.id] = api.uuid
-        policies = item.get("operationPolicies", list, default=[])
-        if policies:
-            api_notes.append(_operation_policies_note(api, policies))
+        if not_applied:
+            api_notes.append(_operation_policies_note(api, not_applied))
 
     each("apis", parse_api)
 

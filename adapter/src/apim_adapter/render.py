@@ -45,6 +45,10 @@ class Allow:
     remove_query: tuple[str, ...] = ()
     # Headers added to the backend's response where it has none of that name (CORS)
     downstream: Headers = ()
+    # Query parameters set on the backend's request (an Add Query Param policy; gRPC mode)
+    query: tuple[tuple[str, str], ...] = ()
+    # Headers set on the backend's response, replacing its own of that name (an Add Header policy's response flow)
+    downstream_replace: Headers = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,8 @@ class Renderer:
                 # The backend JWT copies the token's claims: one per token, told apart by what its principal holds
                 # (key manager, client, subject, scopes, expiry, jti), as APIM's gateway keeps one per token.
                 caller += (d.principal,)
+        if d.resource is not None and d.resource.mediation is not None:
+            caller += (d.resource.mediation,)  # the API's operation policies differ by resource
         if self.analytics_metadata:
             # The event names the resource and the end user: one prepared allow per resource and user.
             user = end_user(d.principal, app) if d.principal is not None and app is not None else ""
@@ -173,6 +179,14 @@ class Renderer:
             if signed is not None:
                 name, assertion, until = signed
                 headers.append((name, assertion))
+        # APIM's gateway runs the operation policies last, on the request its handlers leave (mediation.py): theirs
+        # override the context headers, and a header they set is not removed (e.g. a backend's Authorization).
+        changed = d.resource.mediation if d.resource is not None else None
+        policy_set: frozenset[str] = frozenset()
+        if changed is not None:
+            policy_set = frozenset(name for name, _ in changed.request_headers)
+            policy_changed = policy_set.union(changed.removed_headers)
+            headers = [h for h in headers if h[0] not in policy_changed] + list(changed.request_headers)
         # A client must not be able to forge the context headers this decision leaves unset.
         set_names = {name for name, _ in headers}
         remove = self.remove_authorization + tuple(h for h in self.own_headers if h not in set_names)
@@ -180,11 +194,18 @@ class Renderer:
         if d.principal is not None and d.principal.api_key is not None:
             remove += self.remove_api_key
             remove_query = self.remove_api_key_query
+        query: tuple[tuple[str, str], ...] = ()
+        downstream_replace: Headers = ()
+        if changed is not None:
+            remove = tuple(n for n in remove if n not in policy_set)
+            remove += tuple(n for n in changed.removed_headers if n not in remove)
+            query, downstream_replace = changed.query, changed.response_headers
+            remove_query = tuple(n for n in remove_query if n not in {k for k, _ in query})
         metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)
         downstream = d.cors.response_headers() if d.cors is not None else ()
-        return Allow(tuple(headers), remove, metadata, until, remove_query, downstream)
+        return Allow(tuple(headers), remove, metadata, until, remove_query, downstream, query, downstream_replace)
 
     def preflight(self, d: Decision) -> Deny:
         """A CORS preflight's answer: 200, its CORS headers, no body (CORSRequestHandler: `Utils.send(..., SC_OK)`)."""

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness import oidc
 from harness.adapter_process import AdapterProcess
-from harness.envoy import HEADER_ALLOWLIST, Authz, Gateway
+from harness.envoy import Gateway
 from harness.processes import free_port, httpbin
 from harness.sample_catalog import DOWN_KM, KM, OTHER_KM, TINY_LIMIT, catalog_document
 
@@ -96,11 +96,7 @@ def stack(tmp_path_factory) -> Stack:
         adapter = AdapterProcess(workdir, copy.deepcopy(config))
         processes.append(adapter.proc)
         adapter.wait_ready()
-        gateways = {
-            # gRPC as the chart recommends it: only the headers the adapter reads (its EnvoyFilter's allowlist).
-            "grpc": Gateway(Authz([adapter.grpc_port], "grpc"), bin_port, ext_authz_patch=HEADER_ALLOWLIST),
-            "http": Gateway(Authz([adapter.http_port], "http", path_prefix="/check"), bin_port),
-        }
+        gateways = adapter.gateways(bin_port)
         for gw in gateways.values():
             processes.append(gw.start(workdir))
         yield Stack(
@@ -116,3 +112,9 @@ def stack(tmp_path_factory) -> Stack:
 @pytest.fixture(params=["grpc", "http"])
 def gateway(request, stack: Stack) -> Gateway:
     return stack.gateways[request.param]
+
+
+@pytest.fixture(params=["grpc", "http"])
+def mode(request) -> str:
+    """Each ext_authz mode, for a module's own gateways (`AdapterProcess.gateways`)."""
+    return request.param

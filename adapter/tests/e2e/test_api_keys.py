@@ -14,7 +14,7 @@ import yaml
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.api_keys import ApiKeySigner
-from harness.envoy import HEADER_ALLOWLIST, Authz, Gateway
+from harness.envoy import Gateway
 from harness.sample_catalog import catalog_document
 
 API = "/httpbin/1.0.0"
@@ -48,21 +48,13 @@ def keyed(stack, tmp_path_factory):
         processes.append(adapter.proc)
         adapter.wait_ready()
         upstream = stack.gateways["grpc"].upstream_port
-        gateways = {
-            "grpc": Gateway(Authz([adapter.grpc_port], "grpc"), upstream, ext_authz_patch=HEADER_ALLOWLIST),
-            "http": Gateway(Authz([adapter.http_port], "http", path_prefix="/check"), upstream),
-        }
+        gateways = adapter.gateways(upstream)
         for gw in gateways.values():
             processes.append(gw.start(workdir))
         yield Keyed(signer, stack.key, stack.jwks, gateways)
     finally:
         for proc in reversed(processes):
             proc.stop()
-
-
-@pytest.fixture(params=["grpc", "http"])
-def mode(request) -> str:
-    return request.param
 
 
 def test_an_api_key_in_its_header_reaches_the_backend_as_the_application_not_as_the_key(keyed, mode):

@@ -1,38 +1,158 @@
-"""APIM's operation policies (its gateway's mediation: Add Header, JSON threat protection, OPA, ...) are not applied
-by the adapter; the catalog names each API's, so that an operator sees what the mesh does not do
-(`apim_adapter_catalog_unenforced_items`, the log's "catalog item not enforced as APIM configures it")."""
+"""APIM's operation policies (its gateway's mediation): Add Header, Remove Header and Add Query Param are applied to
+an allowed call's request and response as APIM's gateway applies them (the API's first, then the operation's, each
+in order: mediation.py); every other policy (OPA, threat protection, JSON to XML, ...) is named, so that an operator
+sees what the mesh does not do (`apim_adapter_catalog_unenforced_items`, the log's "catalog item not enforced as
+APIM configures it")."""
 
 from __future__ import annotations
 
-from apim_adapter.catalog import build
+import copy
+
+import pytest
+
+from apim_adapter.catalog import CatalogError, build
+from apim_adapter.config import Request
+from apim_adapter.mediation import AttachedPolicy, Mediation, fold
+from apim_adapter.render import Renderer
+from apim_adapter.transport.grpc import AuthorizationService
+from harness.pipeline import InProcess, token
 from harness.sample_catalog import catalog_document
 
-POLICIES = [
-    {"flow": "request", "policyName": "opaPolicy", "policyVersion": "v1"},  # API-level
-    {"flow": "request", "policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/ip"},
-    {"flow": "response", "policyName": "removeHeader", "policyVersion": "v1", "verb": "GET", "target": "/ip"},
-]
+IP, HEADERS = "/httpbin/1.0.0/ip", "/httpbin/1.0.0/headers"
 
 
-def test_an_apis_operation_policies_are_named_as_not_applied():
-    doc = catalog_document()
-    doc["apis"][0]["operationPolicies"] = POLICIES
+def policy(flow: str, name: str, version: str, where: str = "", **parameters: str) -> dict:
+    verb, _, target = where.partition(" ")
+    placed = {"verb": verb, "target": target} if where else {}
+    return {"flow": flow, "policyName": name, "policyVersion": version, "parameters": parameters, **placed}
+
+
+def add_header(flow: str, name: str, value: str, where: str = "") -> dict:
+    return policy(flow, "addHeader", "v2", where, headerName=name, headerValue=value)
+
+
+def remove_header(name: str, where: str = "") -> dict:
+    return policy("request", "removeHeader", "v1", where, headerName=name)
+
+
+def with_policies(*policies: dict) -> dict:
+    doc = copy.deepcopy(catalog_document())
+    doc["apis"][0]["operationPolicies"] = list(policies)
+    return doc
+
+
+def attached(*policies: dict) -> list[AttachedPolicy]:
+    return [AttachedPolicy(p["flow"], p["policyName"], p["policyVersion"], p["parameters"]) for p in policies]
+
+
+# ---- what the policies change, in order ----
+
+
+def test_a_later_policy_overrides_an_earlier_ones_change_to_the_same_header():
+    assert fold(attached(add_header("request", "X-A", "1"), remove_header("x-a"))) == Mediation(
+        removed_headers=("x-a",)
+    )
+    assert fold(attached(remove_header("X-A"), add_header("request", "x-A", "1"))) == Mediation(
+        request_headers=(("x-a", "1"),)
+    )
+
+
+def test_the_apis_policies_run_before_the_operations_and_only_the_operation_called_gets_its_own():
+    doc = with_policies(add_header("request", "X-Team", "api"), add_header("request", "X-Team", "ip", "GET /ip"))
     catalog = build(doc)
+    by_pattern = {r.pattern: r.mediation for r in catalog.apis[doc["apis"][0]["uuid"]].resources}
+    assert by_pattern["/ip"] == Mediation(request_headers=(("x-team", "ip"),))
+    assert by_pattern["/headers"] == Mediation(request_headers=(("x-team", "api"),))
+
+
+def test_an_api_without_policies_has_no_mediation_and_no_note():
+    catalog = build(catalog_document())
+    assert all(r.mediation is None for api in catalog.apis.values() for r in api.resources)
+    assert not [n for n in catalog.unenforced if "operation policies" in n]
+
+
+# ---- what reaches Envoy ----
+
+
+def test_the_allow_sets_and_removes_the_policies_headers_over_the_adapters_own():
+    p = InProcess(with_policies(
+        add_header("request", "x-apim-tier", "Premium"),  # APIM runs the policies last: theirs win
+        add_header("request", "Authorization", "Basic YmFja2VuZA==", "GET /ip"),  # a backend's credential
+        remove_header("X-Debug", "GET /ip"),
+        policy("request", "addQueryParam", "v1", "GET /ip", paramKey="team", paramValue="payments"),
+        add_header("response", "X-Served-By", "mesh", "GET /ip"),
+    ))  # fmt: skip
+    allow = p.renderer.allow(p.check(IP, bearer=token()), p.now)
+    upstream = dict(allow.upstream)
+    assert upstream["x-apim-tier"] == "Premium"
+    assert upstream["authorization"] == "Basic YmFja2VuZA=="
+    assert "authorization" not in allow.remove  # set by the policy: not taken out after it
+    assert "x-debug" in allow.remove
+    assert allow.query == (("team", "payments"),)
+    assert allow.downstream_replace == (("x-served-by", "mesh"),)
+    ok = AuthorizationService(None, p.renderer, clock=lambda: p.now).respond(p.check(IP, bearer=token())).ok_response
+    assert [(q.key, q.value) for q in ok.query_parameters_to_set] == [("team", "payments")]
+    [served_by] = [h for h in ok.response_headers_to_add if h.header.key == "x-served-by"]
+    assert served_by.append_action == served_by.OVERWRITE_IF_EXISTS_OR_ADD
+
+    other = p.renderer.allow(p.check(HEADERS, bearer=token()), p.now)  # another resource: its own prepared allow
+    assert "authorization" in other.remove
+    assert "x-debug" not in other.remove
+    assert (dict(other.upstream)["x-apim-tier"], other.query, other.downstream_replace) == ("Premium", (), ())
+
+
+def test_a_denied_call_is_not_mediated():
+    p = InProcess(with_policies(add_header("response", "X-Served-By", "mesh")))
+    denied = p.renderer.deny(p.check(IP), p.now)
+    assert "x-served-by" not in dict(denied.headers)
+
+
+# ---- what is named, and what is refused ----
+
+
+def test_the_policies_not_applied_here_are_named():
+    catalog = build(with_policies(
+        policy("request", "opaPolicy", "v1"),  # API-level
+        add_header("request", "X-Team", "payments", "GET /ip"),  # applied: not named
+        remove_header("X-Team", "GET /ip") | {"flow": "response"},  # Envoy cannot remove a response header
+        add_header("fault", "X-Failed", "yes", "GET /ip"),
+        add_header("request", "X-Team", "payments", "GET /ip") | {"policyVersion": "v3"},  # a later APIM's
+    ))  # fmt: skip
     [note] = [n for n in catalog.unenforced if "operation policies" in n]
     assert note == (
-        "HttpbinAPI 1.0.0: its operation policies are not applied here, only by APIM's gateway: opaPolicy v1 "
-        "(request, the API), addHeader v2 (request, GET /ip), removeHeader v1 (response, GET /ip)"
+        "HttpbinAPI 1.0.0: operation policies not applied here, only by APIM's gateway: opaPolicy v1 (request, "
+        "the API), removeHeader v1 (response, GET /ip), addHeader v2 (fault, GET /ip), addHeader v3 (request, GET /ip)"
     )
-    assert catalog.apis[doc["apis"][0]["uuid"]].name == "HttpbinAPI"  # served all the same
 
 
-def test_an_api_without_operation_policies_has_no_note():
-    assert not [n for n in build(catalog_document()).unenforced if "operation policies" in n]
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (add_header("request", "{$ctx:team}", "x"), "is not an HTTP header name"),  # Synapse's dynamic name
+        (add_header("request", "Host", "evil.example.com"), "is the gateway's own"),
+        (add_header("request", "X-A", "line\r\nX-B: injected"), "must be one printable line"),
+        (add_header("request", "X-A", ""), "must be a non-empty string"),
+        (policy("request", "addQueryParam", "v1", paramKey="a&b", paramValue="1"), "does not match APIM's"),
+    ],
+)
+def test_a_policy_no_gateway_could_send_is_refused_by_a_file_and_left_out_of_what_apim_serves(bad, why):
+    with pytest.raises(CatalogError, match=why):
+        build(with_policies(bad))
+    lenient = build(with_policies(bad, add_header("request", "X-Team", "payments")), lenient=True)
+    [note] = [n for n in lenient.unenforced if "operation policies" in n]
+    assert why in note
+    resource = lenient.apis[catalog_document()["apis"][0]["uuid"]].resources[0]
+    assert resource.mediation == Mediation(request_headers=(("x-team", "payments"),))  # the rest applied
 
 
 def test_a_long_list_is_cut_in_its_note():
-    doc = catalog_document()
-    doc["apis"][0]["operationPolicies"] = [{"flow": "request", "policyName": f"p{i}", "policyVersion": "v1"}
-                                           for i in range(25)]  # fmt: skip
+    doc = with_policies(*(policy("request", f"p{i}", "v1") for i in range(25)))
     [note] = [n for n in build(doc).unenforced if "operation policies" in n]
     assert note.endswith("p19 v1 (request, the API) and 5 more")
+
+
+def test_a_renderer_keeps_one_allow_per_mediation_not_per_call():
+    p = InProcess(with_policies(add_header("request", "X-Team", "payments")))
+    renderer = Renderer(Request())
+    first = renderer.allow(p.check(IP, bearer=token()), p.now)
+    assert renderer.allow(p.check(IP, bearer=token()), p.now) is first

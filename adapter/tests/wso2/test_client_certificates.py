@@ -37,8 +37,8 @@ def der(pem: str) -> bytes:
 
 
 def make_config(apim, credentials, test_ca, tmp_path, enabled: bool = True, cors: bool = False) -> config.Config:
-    """CORS is off unless asked for: with it every API's artifact is fetched (test_cors_controlplane.py), and these
-    tests count the fetches mutual TLS alone makes."""
+    """CORS is off unless asked for: these tests are about what mutual TLS takes from the artifact (every deployed
+    API's is fetched once per pull in any case, for its operation policies)."""
     return wso2_config(apim, credentials, test_ca.ca, tmp_path, enabled, cors)
 
 
@@ -62,7 +62,8 @@ def test_the_control_plane_learns_an_mtls_apis_certificates_from_its_deployed_re
 
     assert by_alias(snap.apis[mtls]) == {"alice": ("Gold", "PRODUCTION", alice), "bob": ("Silver", "SANDBOX", bob)}
     assert "clientCertificates" not in snap.apis[plain]
-    assert artifact_requests(apim) == [mtls]  # an API without mutualssl is not fetched
+    # Both artifacts are read (each API's operation policies); only the mutualssl API's certificates are taken.
+    assert sorted(artifact_requests(apim)) == sorted([mtls, plain])
     built = catalog.build(snap.document(time.time()), lenient=True)
     learnt = {digest: (c.alias, c.tier, c.key_type) for digest, c in built.apis[mtls].client_certificates.items()}
     assert learnt == {hashlib.sha256(der(alice)).hexdigest(): ("alice", "Gold", "PRODUCTION"),
@@ -88,9 +89,7 @@ def test_an_api_products_certificates_are_learnt_from_its_revision_as_an_apis(
     assert by_alias(snap.apis["product-bundle"]) == {"alice": ("Gold", "PRODUCTION", alice)}
 
 
-def test_with_mutual_tls_off_no_artifact_is_fetched_and_no_api_has_certificates(
-    apim, publisher, clients, credentials, test_ca, tmp_path
-):
+def test_with_mutual_tls_off_no_api_has_certificates(apim, publisher, clients, credentials, test_ca, tmp_path):
     mtls = publisher.create("Mtls", ["oauth2", "mutualssl"])
     assert publisher.upload(mtls, "alice", client_pem(clients, "alice").encode()).status_code == 201
     publisher.deploy_new_revision(mtls)
@@ -98,8 +97,8 @@ def test_with_mutual_tls_off_no_artifact_is_fetched_and_no_api_has_certificates(
     snap = pull(make_config(apim, credentials, test_ca, tmp_path, enabled=False))
 
     assert "clientCertificates" not in snap.apis[mtls]
-    assert artifact_requests(apim) == []
-    assert [q for e, q in apim.requests if e == "apis" and "apiId" in q] == []  # no scheme pulls either
+    assert artifact_requests(apim) == [mtls]  # one read, for its operation policies
+    assert [q for e, q in apim.requests if e == "apis" and "apiId" in q] == []  # no scheme pulls
 
 
 def test_one_apis_unreadable_artifact_or_certificate_leaves_only_that_out(

@@ -35,6 +35,7 @@ OWN_CORS = {
     "accessControlAllowMethods": ["GET", "POST"],
 }
 NOT_READ = "CORS configuration of an API not read; it engages no CORS until its next pull"
+POLICIES_NOT_READ = "operation policies of an API not read; its calls pass without them until its next pull"
 
 
 def make_config(
@@ -134,8 +135,9 @@ def test_an_artifact_apim_refuses_leaves_only_that_api_without_cors(
 
     assert apis[broken]["corsConfiguration"] is None  # present, and None: no CORS, not the global config
     assert apis[good]["corsConfiguration"] == OWN_CORS
+    assert "operationPolicies" not in apis[broken]
     warnings = [(r.getMessage(), getattr(r, "api", None)) for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [(NOT_READ, broken)]
+    assert warnings == [(NOT_READ, broken), (POLICIES_NOT_READ, broken)]  # each says what the API goes without
     # Never the artifact's content (it carries the endpoint's decrypted credentials).
     logged = " ".join(r.getMessage() + str(getattr(r, "error", "")) for r in caplog.records)
     assert "httpbin" not in logged
@@ -164,17 +166,19 @@ def test_no_revision_deployed_to_the_label_is_no_cors(
     assert warnings == [(NOT_READ, gone)]
 
 
-def test_with_cors_off_or_no_label_no_artifact_is_fetched_for_an_api_without_mutual_tls(
+def test_with_cors_off_or_no_label_no_cors_is_read_and_without_a_label_no_artifact_is_fetched(
     apim, publisher, credentials, test_ca, tmp_path
 ):
     plain = publisher.create("Plain", corsConfiguration=OWN_CORS)
     publisher.deploy_new_revision(plain)
 
-    off = published(pull(make_config(apim, credentials, test_ca, tmp_path, cors=False, mutual_tls=True)))
     unlabelled = published(pull(make_config(apim, credentials, test_ca, tmp_path, label=None)))
+    assert artifact_requests(apim) == []
+    off = published(pull(make_config(apim, credentials, test_ca, tmp_path, cors=False, mutual_tls=True)))
 
     assert cors_fields(off[plain]) == cors_fields(unlabelled[plain]) == {}  # the catalog applies the global config
-    assert artifact_requests(apim) == []
+    assert artifact_requests(apim) == [plain]  # read all the same, for the API's operation policies
+    assert off[plain]["operationPolicies"] == []
 
 
 def test_one_artifact_fetch_per_api_serves_its_certificates_and_its_cors(

@@ -1,16 +1,20 @@
 """The wso2 control plane reads an API's operation policies (APIM's mediation) from the revision deployed to its
-gateway label, in the runtime artifact it reads anyway for CORS (harness/apim_double.py writes them where
-ExportUtils puts them: APIDTO `apiPolicies` and each operation's `operationPolicies`), and the catalog names them
-as not applied. Their parameters, which may hold a secret (opaPolicy's accessKey), are never kept."""
+gateway label, in the runtime artifact (harness/apim_double.py writes them where ExportUtils puts them: APIDTO
+`apiPolicies` and each operation's `operationPolicies`), with or without CORS: the catalog applies Add Header, Remove
+Header and Add Query Param and names the others as not applied. The parameters of the others, which may hold a
+secret (opaPolicy's accessKey), are never kept."""
 
 from __future__ import annotations
 
 import json
 import time
 
+import pytest
+
 from apim_adapter.catalog import build
+from apim_adapter.mediation import Mediation
 from harness.publisher import pull, wso2_config
-from harness.sample_catalog import catalog_document
+from harness.sample_catalog import api_product, catalog_document
 
 SECRET = "s3cret-opa-key"
 OPA = {"policyName": "opaPolicy", "policyVersion": "v1", "policyType": "common", "policyId": "opa-clone",
@@ -19,26 +23,34 @@ ADD_HEADER = {"policyName": "addHeader", "policyVersion": "v2", "policyType": "c
               "parameters": {"headerName": "X-Team", "headerValue": "payments"}}  # fmt: skip
 
 
-def test_an_apis_operation_policies_reach_the_catalog_named_and_without_their_parameters(
-    apim, credentials, test_ca, tmp_path
+@pytest.mark.parametrize("cors", [True, False])
+def test_an_apis_operation_policies_reach_the_catalog_the_applied_ones_with_their_parameters(
+    apim, credentials, test_ca, tmp_path, cors
 ):
     api = catalog_document()["apis"][0]
     api["_apiPolicies"] = {"request": [OPA]}
     api["_operationPolicies"] = {"GET /ip": {"request": [ADD_HEADER], "response": [ADD_HEADER]}}
     apim.change(lambda data: data["apis"].append(api))
 
-    snapshot = pull(wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=True))
+    snapshot = pull(wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=cors))
     document = snapshot.document(time.time())
     [item] = [a for a in document["apis"] if a["uuid"] == api["uuid"]]
 
+    header = {"policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/ip",
+              "parameters": ADD_HEADER["parameters"]}  # fmt: skip
     assert item["operationPolicies"] == [
         {"flow": "request", "policyName": "opaPolicy", "policyVersion": "v1"},
-        {"flow": "request", "policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/ip"},
-        {"flow": "response", "policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/ip"},
+        {"flow": "request", **header},
+        {"flow": "response", **header},
     ]
     assert SECRET not in json.dumps(document["apis"])
-    [note] = [n for n in build(document, lenient=True).unenforced if "operation policies" in n]
-    assert "opaPolicy v1 (request, the API), addHeader v2 (request, GET /ip)" in note
+    catalog = build(document, lenient=True)
+    [note] = [n for n in catalog.unenforced if "operation policies" in n]
+    assert note.endswith("not applied here, only by APIM's gateway: opaPolicy v1 (request, the API)")
+    [ip] = [r for r in catalog.apis[api["uuid"]].resources if r.pattern == "/ip"]
+    assert ip.mediation == Mediation(
+        request_headers=(("x-team", "payments"),), response_headers=(("x-team", "payments"),)
+    )
 
 
 def test_an_api_without_operation_policies_carries_none(apim, credentials, test_ca, tmp_path):
@@ -47,3 +59,32 @@ def test_an_api_without_operation_policies_carries_none(apim, credentials, test_
     snapshot = pull(wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=True))
     [item] = [a for a in snapshot.document(time.time())["apis"] if a["uuid"] == api["uuid"]]
     assert item["operationPolicies"] == []
+
+
+def test_an_api_products_policies_are_its_own_operations_and_apply_to_its_resources(
+    apim, credentials, test_ca, tmp_path
+):
+    """A product's policies are attached to its operations (APIProductDTO `apis[].operations[]`); APIM's gateway
+    renders them with no API-level part, so the bundled API's own policies are not the product's."""
+    httpbin = catalog_document()["apis"][0]
+    httpbin["_apiPolicies"] = {"request": [ADD_HEADER]}  # the API's: not the product's
+    bundle = api_product("product-bundle", 2, "Bundle", "/bundle/1.0.0", httpbin["urlMappings"][:2])
+    remove = {"policyName": "removeHeader", "policyVersion": "v1", "policyType": "common", "policyId": "rm-clone",
+              "parameters": {"headerName": "X-Debug"}}  # fmt: skip
+    bundle.update(_bundledApis=[httpbin["uuid"]], _operationPolicies={"GET /ip": {"request": [remove, OPA]}})
+    apim.change(lambda data: data["apis"].extend([httpbin, bundle]))
+
+    document = pull(wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=True)).document(
+        time.time()
+    )
+    [item] = [a for a in document["apis"] if a["uuid"] == "product-bundle"]
+    assert [(p["policyName"], p.get("verb"), p.get("target")) for p in item["operationPolicies"]] == [
+        ("removeHeader", "GET", "/ip"),
+        ("opaPolicy", "GET", "/ip"),
+    ]
+    assert SECRET not in json.dumps(item)
+    catalog = build(document, lenient=True)
+    by_pattern = {r.pattern: r.mediation for r in catalog.apis["product-bundle"].resources}
+    assert by_pattern == {"/ip": Mediation(removed_headers=("x-debug",)), "/headers": None}
+    [note] = [n for n in catalog.unenforced if n.startswith("Bundle 1.0.0")]
+    assert note.endswith("opaPolicy v1 (request, GET /ip)")

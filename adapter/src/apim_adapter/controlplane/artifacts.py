@@ -32,6 +32,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .. import mediation
 from ..catalog import KEY_TYPES
 from .data_api import ControlPlaneError, InternalDataApi
 
@@ -158,12 +159,14 @@ class Artifact:
         return Project(name, inner, names, root + "/", PROJECT_KINDS[file])
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 # The file at a project's root, by the kind of project (ImportExportConstants: API_FILE_LOCATION,
 # API_PRODUCT_FILE_LOCATION, MCP_SERVER_FILE_LOCATION, in ExportFormat.JSON; the `type` CommonUtil.writeDtoToFile
 # writes in it is the kind).
 PROJECT_KINDS = {"api.json": "api", "api_product.json": "api_product", "mcp_server.json": "mcp_server"}
-# APIOperationPoliciesDTO's flows, in the order APIM's gateway runs them on a call.
-POLICY_FLOWS = ("request", "response", "fault")
 # The DTO's header names the gateway template appends to a CORS preflight's allowed headers.
 CORS_HEADER_FIELDS = ("authorizationHeader", "apiKeyHeader")
 
@@ -211,25 +214,39 @@ class Project:
                 found[key] = value
         return found
 
-    def operation_policies(self) -> list[dict[str, str]]:
+    def operation_policies(self) -> list[dict[str, Any]]:
         """The revision's operation policies (APIM's mediation, applied by its gateway in the API's sequences:
         APIDTO `apiPolicies`, then each operation's `operationPolicies`, each a `request`, `response` and `fault`
-        list of OperationPolicyDTO), named: `{flow, policyName, policyVersion}`, with `verb` and `target` for an
-        operation's. Their parameters are left out (a policy's may carry a secret, e.g. opaPolicy's accessKey)."""
+        list of OperationPolicyDTO, in their order): `{flow, policyName, policyVersion}`, with `verb` and `target`
+        for an operation's, and `parameters` for those the adapter applies (mediation.applied: Add Header, Remove
+        Header, Add Query Param, whose parameters it must send to the gateway). Every other policy's parameters are
+        left out (one may carry a secret, e.g. opaPolicy's accessKey). A product's are its operations'."""
         data = self.api()
-        found: list[dict[str, str]] = []
+        found: list[dict[str, Any]] = []
 
         def named(policies: Any, where: dict[str, str]) -> None:
-            for flow in POLICY_FLOWS:
+            for flow in mediation.FLOWS:
                 listed = policies.get(flow) if isinstance(policies, dict) else None
                 for policy in listed if isinstance(listed, list) else ():
                     if isinstance(policy, dict) and isinstance(policy.get("policyName"), str):
                         name, version = policy["policyName"], policy.get("policyVersion")
                         version = version if isinstance(version, str) else ""
-                        found.append({"flow": flow, "policyName": name, "policyVersion": version, **where})
+                        item: dict[str, Any] = {"flow": flow, "policyName": name, "policyVersion": version, **where}
+                        parameters = policy.get("parameters")
+                        if mediation.applied(mediation.AttachedPolicy(flow, name, version, {})):
+                            item["parameters"] = parameters if isinstance(parameters, dict) else {}
+                        found.append(item)
 
-        named(data.get("apiPolicies"), {})
-        operations = data.get("operations")
+        if self.kind == "api_product":
+            # A product's policies are its own operations' (APIProductDTO `apis[].operations[]`, APIMappingUtil
+            # .fromAPIProducttoDTO), with no API-level ones: TemplateBuilderUtil
+            # .retrieveOperationPolicySequenceForProducts renders each bundled API's product resources with `null`
+            # API-level policies.
+            operations = [op for api in _list(data.get("apis")) if isinstance(api, dict)
+                          for op in _list(api.get("operations"))]  # fmt: skip
+        else:
+            named(data.get("apiPolicies"), {})
+            operations = data.get("operations")
         for operation in operations if isinstance(operations, list) else ():
             if isinstance(operation, dict):
                 where = {"verb": str(operation.get("verb", "")), "target": str(operation.get("target", ""))}

@@ -10,7 +10,6 @@ hub listener run under a supervisor that logs, counts and restarts a task that e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -160,7 +159,7 @@ class Wso2ControlPlane:
 
     async def _with_artifact_fields(self, apis: list[dict]) -> list[dict]:
         """The APIs with what only the runtime artifact of the revision deployed to the gateway label tells
-        (artifacts.py): one request per API that needs it, a few at a time, serving both of these.
+        (artifacts.py): one request per API that needs it, a few at a time, serving all of these.
 
         - `clientCertificates`, when mutual TLS is on, for the APIs whose security scheme lists `mutualssl` (only
           those are fetched for it, as APIM's own gateway loads client certificates only for them:
@@ -169,29 +168,31 @@ class Wso2ControlPlane:
           has them, when CORS is on, for every API: the data API has none of them (artifacts.Project
           .cors_settings). Without CORS or a gateway label the keys are left out and the catalog applies the
           global configuration.
-        - `operationPolicies`, APIM's mediation policies of the revision, named (artifacts.Project
-          .operation_policies), wherever the artifact is read: the catalog reports them as not applied.
+        - `operationPolicies`, APIM's mediation policies of the revision (artifacts.Project.operation_policies),
+          for every API: the catalog applies Add Header, Remove Header and Add Query Param (mediation.py) and names
+          the others as not applied.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
-        cannot be read) leaves that API without `clientCertificates` and with `corsConfiguration` None, with a
-        warning naming it: the adapter then admits no certificate on it and engages no CORS for it (both fail
-        closed, rather than falling back to the global, possibly wider, origins) until its next event or pull, and
-        every other API is served. No revision deployed to the label (undeployed since the API list was read) is no
-        certificate and, likewise, no CORS. No answer at all (APIM away, TLS, timeout) or an answer about the whole
-        service (401, 503, ...) is ControlPlaneError, as for every other list: the pull fails and the last good
-        catalog keeps serving, rather than a passing outage dropping every mTLS API's certificates."""
+        cannot be read) leaves that API without `clientCertificates` and `operationPolicies` and with
+        `corsConfiguration` None, with a warning naming it: the adapter then admits no certificate on it and engages
+        no CORS for it (both fail closed, rather than falling back to the global, possibly wider, origins), and its
+        calls pass unmediated, until its next event or pull; every other API is served. No revision deployed to the
+        label (undeployed since the API list was read) is no certificate, no CORS and no operation policy. No answer
+        at all (APIM away, TLS, timeout) or an answer about the whole service (401, 503, ...) is ControlPlaneError,
+        as for every other list: the pull fails and the last good catalog keeps serving, rather than a passing
+        outage dropping every mTLS API's certificates."""
         label = self.cp.gateway_label
-        mutual_tls, cors = self.config.mutual_tls.enabled, self.config.cors.enabled
-        if not label or not (mutual_tls or cors):
+        if not label:
             return apis
+        mutual_tls, cors = self.config.mutual_tls.enabled, self.config.cors.enabled
         limit = asyncio.Semaphore(ARTIFACT_PULLS)
 
         async def with_fields(item: dict) -> dict:
             uuid = item.get("uuid")
             certificates = mutual_tls and _takes_mutual_tls(item)
-            # An API of another protocol is left out of the catalog (APIM's own gateway serves it): no CORS to read.
-            browsers = cors and str(item.get("apiType") or "HTTP").upper() not in OTHER_PROTOCOLS
-            if not isinstance(uuid, str) or not (certificates or browsers):
+            # An API of another protocol is left out of the catalog (APIM's own gateway serves it): nothing to read.
+            served = str(item.get("apiType") or "HTTP").upper() not in OTHER_PROTOCOLS
+            if not isinstance(uuid, str) or not (certificates or served):
                 return item
             where = {"api": uuid, "api_name": item.get("name")}
             async with limit:
@@ -202,11 +203,10 @@ class Wso2ControlPlane:
                 found: dict[str, Any] = {}
                 if certificates:
                     found.update(self._client_certificates(project, unreadable, where))
-                if browsers:
+                if served and cors:
                     found.update(self._cors_settings(project, unreadable, where))
-                if project is not None:  # read anyway: which of APIM's mediation policies the catalog reports
-                    with contextlib.suppress(artifacts.BadArtifact):  # (told above where the project is unreadable)
-                        found["operationPolicies"] = project.operation_policies()
+                if served:
+                    found.update(self._operation_policies(project, unreadable, where))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -261,6 +261,22 @@ class Wso2ControlPlane:
             log.warning("CORS configuration of an API not read; it engages no CORS until its next pull",
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {"corsConfiguration": None}
+
+    @staticmethod
+    def _operation_policies(
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`operationPolicies` of the deployed revision's project ([] when none is deployed: no revision, no
+        mediation); nothing, with a warning, where the artifact cannot be read (the API's calls then pass without
+        its policies' changes, as they did before the adapter applied any)."""
+        try:
+            if unreadable is not None:
+                raise unreadable
+            return {"operationPolicies": project.operation_policies() if project is not None else []}
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            log.warning("operation policies of an API not read; its calls pass without them until its next pull",
+                        extra={**where, "error": str(exc)})  # fmt: skip
+            return {}
 
     async def _scopes(self) -> list[dict] | None:
         """Every scope with its roles (`/scopes`, what APIM's gateway loads for basic authentication's scope checks,

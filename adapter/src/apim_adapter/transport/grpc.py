@@ -11,7 +11,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
+from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption, QueryParameter
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 from envoy.type.v3.http_status_pb2 import HttpStatus
 from google.protobuf.message import DecodeError
@@ -171,14 +171,17 @@ def _struct(pairs) -> Struct | None:
 def _allow_template(allow: Allow) -> pb.CheckResponse:
     """The finished CheckResponse of a prepared allow (one object per caller): copied, never mutated. Its downstream
     headers (CORS) are added to the backend's response only where it has none of that name (a backend's own
-    Access-Control-Allow-Origin wins, as over APIM's gateway's `_cors_request_handler_`)."""
+    Access-Control-Allow-Origin wins, as over APIM's gateway's `_cors_request_handler_`); an Add Header policy's
+    replace the backend's (Synapse sets a transport header: mediation.py)."""
     return pb.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
         ok_response=pb.OkHttpResponse(
             headers=_options(allow.upstream),
             headers_to_remove=list(allow.remove),
+            query_parameters_to_set=[QueryParameter(key=k, value=v) for k, v in allow.query],
             query_parameters_to_remove=list(allow.remove_query),
-            response_headers_to_add=_options(allow.downstream, HeaderValueOption.ADD_IF_ABSENT),
+            response_headers_to_add=_options(allow.downstream, HeaderValueOption.ADD_IF_ABSENT)
+            + _options(allow.downstream_replace, HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD),
         ),
         dynamic_metadata=_struct(allow.metadata),
     )

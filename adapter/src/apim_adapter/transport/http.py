@@ -44,10 +44,12 @@ def transport_of(choice: str) -> str:
 def _allow_headers(allow: Allow) -> Headers:
     """A prepared allow's response headers (one object per caller), without the per-check RateLimit-* ones: Envoy
     passes those the provider's `headersToUpstreamOnAllow` names to the backend, those its
-    `headersToDownstreamOnAllow` names (the downstream ones) to the client."""
+    `headersToDownstreamOnAllow` names (the downstream ones) to the client. Envoy's HTTP client has no way to set
+    the query: an Add Query Param policy's (`allow.query`) is applied over gRPC only (mediation.py)."""
+    headers = allow.upstream + allow.downstream + allow.downstream_replace
     if not allow.remove:
-        return allow.upstream + allow.downstream
-    return (*allow.upstream, *allow.downstream, ("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
+        return headers
+    return (*headers, ("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
 
 
 PREFLIGHT_STATUS = 204

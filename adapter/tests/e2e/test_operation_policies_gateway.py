@@ -1,0 +1,124 @@
+"""APIM's Add Header, Remove Header and Add Query Param operation policies, carried out by a real Envoy on the
+adapter's answer in gRPC and HTTP modes, in front of a real httpbin: what the backend receives and what the client
+gets back, as APIM's gateway changes them (adapter/src/apim_adapter/mediation.py), and where Envoy's HTTP client
+cannot (the query; a response header is appended rather than set)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import requests
+import yaml
+
+from harness.adapter_process import AdapterProcess
+from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW, HTTP_UPSTREAM_ON_ALLOW, Gateway
+from harness.sample_catalog import catalog_document
+
+API = "/httpbin/1.0.0"
+BACKEND_CREDENTIAL = "Basic YmFja2VuZDpzM2NyZXQ="  # what the API's policy sends its backend instead of the token
+
+
+def _policy(flow: str, name: str, version: str, where: str = "", **parameters: str) -> dict:
+    verb, _, target = where.partition(" ")
+    placed = {"verb": verb, "target": target} if where else {}
+    return {"flow": flow, "policyName": name, "policyVersion": version, "parameters": parameters, **placed}
+
+
+POLICIES = [
+    _policy("request", "addHeader", "v2", headerName="X-Env", headerValue="mesh"),  # the API's, on every operation
+    _policy("request", "removeHeader", "v1", "GET /headers", headerName="X-Debug"),
+    _policy("request", "addHeader", "v2", "GET /headers", headerName="Authorization", headerValue=BACKEND_CREDENTIAL),
+    _policy("request", "addQueryParam", "v1", "GET /anything/*", paramKey="team", paramValue="payments"),
+    _policy("response", "addHeader", "v2", "GET /response-headers", headerName="X-Served-By", headerValue="mesh"),
+    _policy("request", "opaPolicy", "v1", "GET /ip"),  # not applied here: named
+]
+
+
+@dataclass
+class Mediated:
+    gateways: dict[str, Gateway]
+    adapter: AdapterProcess
+
+
+@pytest.fixture(scope="module")
+def mediated(stack, tmp_path_factory):
+    """An adapter whose catalog's API has operation policies, and a gateway per mode in front of the session's
+    httpbin; the HTTP provider names the policies' headers in its allowlists, as the chart's
+    `istio.extensionProvider.extraHeadersToUpstream` / `extraHeadersToDownstream` print them."""
+    workdir = tmp_path_factory.mktemp("operation-policies")
+    doc = catalog_document()
+    doc["apis"][0]["urlMappings"].append({"httpMethod": "GET", "urlPattern": "/response-headers", "scopes": []})
+    doc["apis"][0]["operationPolicies"] = POLICIES
+    (workdir / "catalog.yaml").write_text(yaml.safe_dump(doc))
+    processes = []
+    try:
+        adapter = AdapterProcess(workdir, stack.own_adapter_config())
+        processes.append(adapter.proc)
+        adapter.wait_ready()
+        upstream = stack.gateways["grpc"].upstream_port
+        gateways = adapter.gateways(upstream,
+                                    upstream_on_allow=(*HTTP_UPSTREAM_ON_ALLOW, "x-env", "authorization"),
+                                    downstream_on_allow=(*HTTP_DOWNSTREAM_ON_ALLOW, "x-served-by"))  # fmt: skip
+        for gw in gateways.values():
+            processes.append(gw.start(workdir))
+        yield Mediated(gateways, adapter)
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+
+
+def _call(mediated: Mediated, mode: str, path: str, token: str | None, **headers: str) -> requests.Response:
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return requests.get(mediated.gateways[mode].url + API + path, headers=headers, timeout=10)
+
+
+def test_the_backend_gets_the_request_as_the_policies_change_it(stack, mediated, mode):
+    resp = _call(mediated, mode, "/headers", stack.token(), **{"X-Debug": "internal", "X-Env": "forged"})
+    assert resp.status_code == 200, resp.text
+    seen = {name.lower(): value for name, value in resp.json()["headers"].items()}
+    assert seen["x-env"] == "mesh"  # set, replacing the client's, on every operation of the API
+    assert "x-debug" not in seen  # removed on this operation
+    assert seen["authorization"] == BACKEND_CREDENTIAL  # the policy's, set after the token was taken out
+    assert seen["x-apim-application-name"] == "subscribed"  # the adapter's own headers as before
+
+
+def test_an_operations_policies_stay_on_that_operation(stack, mediated, mode):
+    resp = _call(mediated, mode, "/anything/x", stack.token(), **{"X-Debug": "internal"})
+    assert resp.status_code == 200, resp.text
+    seen = {name.lower(): value for name, value in resp.json()["headers"].items()}
+    assert seen["x-debug"] == "internal"  # /headers' removeHeader is not this operation's
+    assert "authorization" not in seen  # the token taken out, as on any call; no policy sets one here
+    assert seen["x-env"] == "mesh"
+
+
+def test_a_query_parameter_is_set_over_grpc_and_left_alone_in_http_mode(stack, mediated, mode):
+    resp = _call(mediated, mode, "/anything/x?team=other&page=2", stack.token())
+    assert resp.status_code == 200, resp.text
+    args = resp.json()["args"]
+    assert args["page"] == "2"
+    # gRPC: Envoy's query_parameters_to_set replaces the client's value (APIM's gateway appends a second one);
+    # Envoy's HTTP client has no way to change the query.
+    assert args["team"] == ("payments" if mode == "grpc" else "other")
+    if mode == "grpc":
+        assert _call(mediated, mode, "/anything/y", stack.token()).json()["args"] == {"team": "payments"}
+
+
+def test_a_response_header_is_set_on_the_backends_answer(stack, mediated, mode):
+    resp = _call(mediated, mode, "/response-headers?X-Served-By=backend", stack.token())
+    assert resp.status_code == 200, resp.text
+    # gRPC: set, replacing the backend's (Synapse sets the transport header); HTTP mode: Envoy appends it.
+    expected = ["mesh"] if mode == "grpc" else ["backend", "mesh"]
+    assert [v.strip() for v in ",".join(resp.raw.headers.getlist("x-served-by")).split(",")] == expected
+
+
+def test_a_denied_call_is_not_mediated(mediated, mode):
+    resp = _call(mediated, mode, "/response-headers?X-Served-By=backend", None)
+    assert resp.status_code == 401
+    assert "x-served-by" not in resp.headers  # APIM runs the policies only on calls its handlers pass
+
+
+def test_the_policies_not_applied_are_named(mediated):
+    metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
+    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # opaPolicy: the one note of this catalog
