@@ -35,6 +35,12 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -i -X OPTIONS -H "Origin: https://app.example.com" -H "Access-Control-Request-Method: GET" \\
       $GATEWAY_URL$API_CONTEXT/ip               # 200: a browser's CORS preflight, answered without a token
 
+With a token asking for scope_headers too (-d scope="scope_ip scope_headers"), /headers shows APIM's operation
+policies on that operation (inventories/local/group_vars/local_stack/catalog.yml), applied by the gateway:
+
+  curl -s -H "Authorization: Bearer \$TOKEN" -H "X-Debug: 1" -H "X-Env: forged" $GATEWAY_URL$API_CONTEXT/headers
+                                     # httpbin saw X-Env: mesh (Add Header), and no X-Debug (Remove Header)
+
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\

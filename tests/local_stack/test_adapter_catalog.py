@@ -50,6 +50,24 @@ def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
     }
 
 
+def test_the_apis_operation_policies_reach_the_adapter_as_apim_would_serve_them(catalog: dict) -> None:
+    """The Add Header and Remove Header policies the inventory declares on GET /headers (the secured flow's row) are
+    the API's `operationPolicies`, in order, and the adapter's catalog folds them into that resource's mediation."""
+    api = catalog["apis"][0]
+    assert api["operationPolicies"] == [
+        {"flow": "request", "policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/headers",
+         "parameters": {"headerName": "X-Env", "headerValue": "mesh"}},
+        {"flow": "request", "policyName": "removeHeader", "policyVersion": "v1", "verb": "GET", "target": "/headers",
+         "parameters": {"headerName": "X-Debug"}},
+    ]  # fmt: skip
+    built = catalog_module.build(catalog)
+    mediated = {r.pattern: r.mediation for r in built.apis[api["uuid"]].resources if r.mediation is not None}
+    assert list(mediated) == ["/headers"]
+    assert (mediated["/headers"].request_headers, mediated["/headers"].removed_headers) == (
+        (("x-env", "mesh"),), ("x-debug",))  # fmt: skip
+    assert not [n for n in built.unenforced if "operation policies" in n]
+
+
 def test_subscriptions_and_tiers(catalog: dict) -> None:
     apps = {a["id"]: a["name"] for a in catalog["applications"]}
     names, ids = {a["uuid"]: a["name"] for a in catalog["apis"]}, {a["uuid"]: a["apiId"] for a in catalog["apis"]}
