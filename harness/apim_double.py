@@ -61,7 +61,7 @@ from apim_adapter.http_client import basic_authorization
 
 from . import wso2_specs
 from .api_keys import ApiKeySigner
-from .apim_rest import Fault, ProductApis, deployed_dto_fields, security_scheme
+from .apim_rest import POLICY_FLOWS, Fault, ProductApis, deployed_dto_fields, security_scheme
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -389,11 +389,12 @@ class ApimDouble:
         """RetrieveRuntimeArtifactsApiServiceImpl → RuntimeArtifactGeneratorUtil.generateRuntimeArtifact: the
         revisions deployed to the labels (`gatewayLabel` is Base64 of `|`-joined labels; plain text matches
         nothing), of one API (`apiId`) or all, as `apis.zip`; nothing deployed is 200 `{"count": 0, "list": []}`. An
-        API's artifact comes from its `_endpointConfig`, `_revision`, `_deployedClientCertificates` and
-        `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader` (`_api_project_file`; `_gatewayLabels` as for
-        /apis), its per-environment overrides from `_envProperties` (environment → configs); an API Product's
-        project (`apiType` APIProduct) from its `_bundledApis` (`_write_product_project`), an MCP server's
-        (`apiType` MCP) as an API's with `mcp_server.json`. An API in `unreadable_artifacts` fails the whole answer:
+        API's artifact comes from its `_endpointConfig`, `_revision`, `_deployedClientCertificates`,
+        `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`, `_apiPolicies` and `_operationPolicies`
+        (`_api_project_file`; `_gatewayLabels` as for /apis), its per-environment overrides from `_envProperties`
+        (environment → configs); an API Product's project (`apiType` APIProduct) from its `_bundledApis`
+        (`_write_product_project`), an MCP server's (`apiType` MCP) as an API's with `mcp_server.json`. An API in
+        `unreadable_artifacts` fails the whole answer:
         MicroGatewayArtifactGenerator.generateGatewayArtifact rethrows an IOException as APIManagementException
         ("Error while Generating API artifact"), which the internal service answers 500. A `type` with no artifact
         generator is APIManagementException GATEWAY_TYPE_NOT_FOUND: 404, code 900903 (RuntimeArtifactGeneratorUtil,
@@ -780,20 +781,31 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     mediation, where carbon-apimgt 9.31.86 `rest.api.publisher.v1.common/.../mappings/APIMappingUtil.fromAPItoDTO`
     puts them: APIDTO.apiPolicies and each APIOperationsDTO.operationPolicies, an APIOperationPoliciesDTO of
     `request`, `response` and `fault` lists of OperationPolicyDTO in their `order`,
-    OperationPolicyMappingUtil.fromOperationPolicyListToDTO) are the item's `_apiPolicies` and `_operationPolicies`
-    ("VERB target" → the operation's), on `operations` made from its URL mappings. An empty flow is written as an
-    empty list here; whether APIM writes it so or leaves it out, the adapter reads both. The double's Publisher API
-    sets none."""
-    flows = {"request": [], "response": [], "fault": []}
-    own = api.get("_operationPolicies", {})
-    operations = [{"target": m["urlPattern"], "verb": m["httpMethod"],
-                   "operationPolicies": {**flows, **own.get(f"{m['httpMethod']} {m['urlPattern']}", {})}}
-                  for m in api.get("urlMappings", [])]  # fmt: skip
+    OperationPolicyMappingUtil.fromOperationPolicyListToDTO) are the deployed revision's: the item's `_apiPolicies`
+    and `_operationPolicies` ("VERB target" → the operation's; apim_rest `_deployed_fields`), on `operations` made
+    from its URL mappings. As fromAPItoDTO writes them, apiPolicies only where the API has some
+    (APIProviderImpl.populateAPILevelPolicies) and an operation's operationPolicies only where it has some
+    (setOperationPoliciesToOperationsDTO), each then with all three flows, an empty one as an empty list."""
+    operations = []
+    by_operation = api.get("_operationPolicies", {})
+    for mapping in api.get("urlMappings", []):
+        operation = {"target": mapping["urlPattern"], "verb": mapping["httpMethod"]}
+        own = _with_every_flow(by_operation.get(f"{mapping['httpMethod']} {mapping['urlPattern']}"))
+        operations.append(operation | ({"operationPolicies": own} if own else {}))
     dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
            "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
            "endpointConfig": api.get("_endpointConfig", {}), "operations": operations,
-           "apiPolicies": {**flows, **api.get("_apiPolicies", {})}, **deployed_dto_fields(api)}  # fmt: skip
+           **deployed_dto_fields(api)}  # fmt: skip
+    if api_policies := _with_every_flow(api.get("_apiPolicies")):
+        dto["apiPolicies"] = api_policies
     return {"type": kind, "data": dto}
+
+
+def _with_every_flow(policies: dict[str, list] | None) -> dict[str, list] | None:
+    """An APIOperationPoliciesDTO with its request, response and fault lists; None where it holds no policy."""
+    if not any((policies or {}).values()):
+        return None
+    return {flow: list(policies.get(flow, [])) for flow in POLICY_FLOWS}
 
 
 def _write_client_certificates(project: zipfile.ZipFile, api: dict[str, Any], provider: str) -> None:

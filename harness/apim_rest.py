@@ -8,13 +8,16 @@ Publisher API creates is an `apis` item in the internal data API's shape plus pr
 the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resources as stored, which the Publisher
 answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`,
 `_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API), `_deployedClientCertificates` and
-`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader` (the deployed revision's DTO fields of those names).
+`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader` (the deployed revision's DTO fields of those names),
+`_policyClones` (the API's clones of common operation policies, `apply_operation_policies`), `_apiPolicies` and
+`_operationPolicies` (the deployed revision's operation policies: the API's, and each operation's by "VERB target").
 What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
 SubscriptionValidationSQLConstants selects AM_API_URL_MAPPING rows by the deployed REVISION_UUID),
-`_endpointConfig`, `_deployedClientCertificates` and the CORS fields (the runtime artifact is the revision's export)
-change when a revision is deployed. Applications, subscriptions, key mappings, subscription policies and key
-managers are items of their lists in the same way. Only the OAuth clients of DCR and the access tokens (stored as
-SHA-256 digests, never raw) live here, as they live in APIM's identity component rather than in its catalog.
+`_endpointConfig`, `_deployedClientCertificates`, the CORS fields and the operation policies (the runtime artifact is
+the revision's export) change when a revision is deployed. Applications, subscriptions, key mappings, subscription
+policies and key managers are items of their lists in the same way. Only the OAuth clients of DCR and the access
+tokens (stored as SHA-256 digests, never raw) live here, as they live in APIM's identity component rather than in
+its catalog.
 
 Every request body is validated against the operation's schema (harness/wso2_specs.py) before anything else, and
 every answer is kept in the double's `responses` with its operation, so that tests validate it against the spec.
@@ -41,6 +44,7 @@ from aiohttp import web
 from cryptography import x509
 
 from . import wso2_specs
+from .helpers import ROOT
 
 if TYPE_CHECKING:
     from .apim_double import ApimDouble
@@ -102,6 +106,15 @@ CORS_ALLOW_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS")
 AUTHORIZATION_HEADER_DEFAULT = "Authorization"  # APIConstants.AUTHORIZATION_HEADER_DEFAULT
 API_KEY_HEADER_DEFAULT = "ApiKey"  # APIConstants.API_KEY_HEADER_DEFAULT
 PRODUCT_REVISION = "/api-products/{apiProductId}/revisions/{revisionId}"
+# The common operation policies (mediation: Add Header, Remove Header, ...) the double's APIM ships, as data: each
+# specification as product-apim v4.5.0 ships it (the file's `_source`). APIM loads them into every organization at
+# start (carbon-apimgt `impl/utils/APIUtil.java` loadCommonOperationPolicies → ApiMgtDAO.addCommonOperationPolicy),
+# which gives each an id of that installation's own.
+COMMON_OPERATION_POLICIES = ROOT / "harness" / "operation_policies.json"
+# An APIOperationPoliciesDTO's lists (APIConstants.OPERATION_SEQUENCE_TYPE_*).
+POLICY_FLOWS = ("request", "response", "fault")
+# APIProviderImpl.validateAPIPolicyParameters: the operations of these API types take no operation policies.
+NO_OPERATION_POLICIES = ("WS", "SSE", "WEBSUB")
 
 
 class Fault(Exception):
@@ -209,6 +222,8 @@ class ProductApis:
         self.clients: dict[str, Client] = {}
         self.tokens: dict[str, Token] = {}  # SHA-256 of the access token → its grant
         self._ids = iter(range(1, 1 << 30))
+        shipped = json.loads(COMMON_OPERATION_POLICIES.read_text())["specifications"]
+        self.common_policies: dict[str, dict[str, Any]] = {str(uuid.uuid4()): spec for spec in shipped}
         self.handlers: dict[tuple[str, str, str], Handler] = {
             ("publisher", "get", "/apis"): self.list_apis,
             ("publisher", "post", "/apis"): self.create_api,
@@ -227,6 +242,7 @@ class ProductApis:
             ("publisher", "get", "/apis/{apiId}/client-certs/{keyType}"): self.list_client_certificates,
             ("publisher", "post", "/apis/{apiId}/client-certs/{keyType}"): self.add_client_certificate,
             ("publisher", "post", "/apis/change-lifecycle"): self.change_lifecycle,
+            ("publisher", "get", "/operation-policies"): self.list_common_operation_policies,
             ("publisher", "get", "/api-products"): self.list_products,
             ("publisher", "post", "/api-products"): self.create_product,
             ("publisher", "get", "/api-products/{apiProductId}"): self.get_product,
@@ -612,6 +628,8 @@ class ProductApis:
         self._check_api_policies(body)
         now = _now_ms()
         api_id = str(uuid.uuid4())
+        # APIProviderImpl.addAPI → addAPIPolicies: validated and cloned as on an update.
+        clones = self.apply_operation_policies(body, {})
         numeric_id = max((a.get("apiId", 0) for a in apis), default=0) + 1
         body.update(
             context=context,
@@ -648,6 +666,7 @@ class ProductApis:
             "_clientCertificates": [],
             "_endpointConfig": body.get("endpointConfig", {}),
             "_swagger": _swagger(body),
+            "_policyClones": clones,
         }
         if item["policy"] is None:  # no API-level tier: the data API's APIDTO leaves `policy` out
             del item["policy"]
@@ -680,6 +699,7 @@ class ProductApis:
         if invalid:
             raise Fault(400, 900305, "The tier name is invalid.", f"Specified tier(s) {invalid} are invalid")
         self._check_operation_policies(body.get("operations", []))
+        clones = self.apply_operation_policies(body, item.get("_policyClones", {}))
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
         body.pop("id", None)
         body.pop("lifeCycleStatus", None)
@@ -696,6 +716,7 @@ class ProductApis:
             _urlMappings=_url_mappings(body),
             _swagger=_swagger(body),
             isDefaultVersion=body.get("isDefaultVersion", False),
+            _policyClones=clones,
         )
         _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
@@ -775,7 +796,9 @@ class ProductApis:
         # ApiMgtDAO.addAPIRevision copies the current API's AM_API_CLIENT_CERTIFICATE rows of each key type
         # (GET_CLIENT_CERTIFICATES_OF_KEY_TYPE, REMOVED false) under the revision's REVISION_UUID, and
         # APIProviderImpl.addAPIRevision then exports the revision's artifact with those certificates.
-        return self._add_revision(item, call, _snapshot=copy.deepcopy(item["_publisher"]),
+        # ApiMgtDAO.revisionAPIPolicies: the API's operation policies are cloned again under the revision
+        # (handlePolicyCloningWhenRevisioning: one new id per policy id), the revision's mappings a snapshot.
+        return self._add_revision(item, call, _snapshot=_with_revision_policy_ids(item["_publisher"]),
                                   _clientCertificates=copy.deepcopy(item.get("_clientCertificates", [])))  # fmt: skip
 
     def _add_revision(self, item: dict[str, Any], call: Call, **held: Any) -> tuple[int, Any]:
@@ -971,6 +994,105 @@ class ProductApis:
     def _client_certificate_rows(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """The tenant's current AM_API_CLIENT_CERTIFICATE rows, with their API."""
         return [(api, row) for api in self.data["apis"] for row in api.get("_clientCertificates", [])]
+
+    # -- operation policies (APIM's mediation: Add Header, Remove Header, ...) ---------------------------------
+
+    async def list_common_operation_policies(self, call: Call) -> tuple[int, Any]:
+        """getAllCommonOperationPolicies (publisher.v1 `impl/OperationPoliciesApiServiceImpl.java`): every common
+        policy, `offset` (0) and `limit` (all of them) paging (OperationPolicyMappingUtil
+        .fromOperationPolicyDataListToDTO); `query` "name:X&version:Y" (OperationPoliciesApiServiceImplUtils
+        .getQueryParams: pairs split on "&", then ":") answers that policy, or without a version every version of the
+        name; none found is 404 903004, whose description formats the name and version as
+        OPERATION_POLICY_NOT_FOUND_WITH_NAME_AND_VERSION spells it (one quote missing; "null" without a version)."""
+        policies = list(self.common_policies.items())
+        query = call.query("query")
+        if query is not None:
+            criteria = dict(pair.split(":") for pair in query.split("&") if pair.count(":") == 1)
+            name, version = criteria.get("name"), criteria.get("version")
+            policies = [(i, s) for i, s in policies if s["name"] == name and version in (None, "", s["version"])]
+            if not policies:
+                raise Fault(404, 903004, "API Policy Not Found with given name and version",
+                            f"Requested api policy with name '{name}' and version '{version} not found")  # fmt: skip
+            offset = 0
+            limit = int(call.query("limit") or len(policies)) if version in (None, "") else 1
+        else:
+            offset = int(call.query("offset") or 0)
+            limit = int(call.query("limit") or len(policies))
+        page = [_policy_data_dto(i, s) for i, s in policies[offset : offset + limit]]
+        return 200, {"count": len(page), "list": page,
+                     "pagination": {"offset": offset, "limit": limit, "total": len(policies)}}  # fmt: skip
+
+    def apply_operation_policies(self, body: dict[str, Any], clones: dict[str, str]) -> dict[str, str]:
+        """An APIDTO's operation policies (`apiPolicies`, each operation's `operationPolicies`) as APIM validates and
+        stores them on creating or updating an API, rewritten in `body`; the API's clones of common policies
+        after it (common policy id → clone id), `clones` those before it.
+
+        carbon-apimgt `impl/APIProviderImpl.java` validateAPIPolicyParameters → validatePolicies, per policy: with a
+        policyId, the API's own policies first (here: its clones), then the common ones (a name or version other
+        than the common policy's: 903211), neither: 902005; without one, an own policy of that name and version
+        first, then a common one (policyId is not required). Then validateAppliedPolicyWithSpecification
+        (`_check_applied_policy`). The operations of a WS, SSE or WEBSUB API lose theirs without an error.
+        `impl/dao/ApiMgtDAO.java` addAPIPoliciesMapping → handlePolicyCloning: a common policy is cloned into an
+        API-specific policy once per API (getClonedPolicyIdForCommonPolicyId reuses the clone) and the mapping
+        stores the clone's id, which GET answers; clones no policy uses any more are deleted
+        (cleanUnusedClonedOperationPolicies). A policy reads back as its name, version, the clone's id, the
+        parameters as sent (the mapping's PARAMETERS JSON) and policyType "common" (APIProviderImpl
+        .populatePolicyTypeInAPI: a clone of a common policy). APIMappingUtil.fromAPItoDTO writes apiPolicies only
+        where the API has some (APIProviderImpl.populateAPILevelPolicies) and an operation's operationPolicies only
+        where it has some (setOperationPoliciesToOperationsDTO), then with all three flows
+        (OperationPolicyMappingUtil.fromOperationPolicyListToDTO); a body without them clears them
+        (ApiMgtDAO.updateAPIPoliciesMapping deletes the API's mappings before adding the body's)."""
+        if body.get("type", "HTTP") in NO_OPERATION_POLICIES:
+            for op in body.get("operations", []):
+                op.pop("operationPolicies", None)
+        common_of_clone = {clone: common for common, clone in clones.items()}
+        used: dict[str, str] = {}
+
+        def stored(policy: dict[str, Any], flow: str) -> dict[str, Any]:
+            common_id = self._applied_common_policy(policy, common_of_clone)
+            spec = self.common_policies[common_id]
+            _check_applied_policy(spec, policy, flow, body.get("type", "HTTP"))
+            used[common_id] = clones.get(common_id) or used.get(common_id) or str(uuid.uuid4())
+            parameters = copy.deepcopy(policy.get("parameters") or {})
+            return {"policyName": spec["name"], "policyVersion": spec["version"], "policyType": "common",
+                    "policyId": used[common_id], "parameters": parameters}  # fmt: skip
+
+        def flows(holder: dict[str, Any], key: str) -> None:
+            sent = holder.pop(key, None) or {}
+            kept = {flow: [stored(p, flow) for p in sent.get(flow) or []] for flow in POLICY_FLOWS}
+            if any(kept.values()):
+                holder[key] = kept
+
+        flows(body, "apiPolicies")
+        for op in body.get("operations", []):
+            flows(op, "operationPolicies")
+        return used
+
+    def _applied_common_policy(self, policy: dict[str, Any], common_of_clone: dict[str, str]) -> str:
+        """The id of the common policy an applied OperationPolicyDTO names, directly or through the API's clone of
+        it (APIProviderImpl.validatePolicies, `apply_operation_policies`)."""
+        name, version, policy_id = policy.get("policyName"), policy.get("policyVersion"), policy.get("policyId")
+        if policy_id is not None:
+            if policy_id in common_of_clone:
+                spec = self.common_policies[common_of_clone[policy_id]]
+                if (spec["name"], spec["version"]) != (name, version):
+                    # "Applied policy ... does not match the specification": an APIManagementException without
+                    # an ErrorHandler, which GlobalThrowableMapper answers as an unknown exception.
+                    raise _internal_error()
+                return common_of_clone[policy_id]
+            if policy_id in self.common_policies:
+                spec = self.common_policies[policy_id]
+                if (spec["name"], spec["version"]) != (name, version):
+                    raise Fault(400, 903211, "Invalid operation policy name or version",
+                                f"policyName and/or policyVersion provided for the applied policy {name}_{version} "
+                                f"does not match the policy specification identified by the given policyId "
+                                f"{policy_id}")  # fmt: skip
+                return policy_id
+        else:
+            named = [i for i, s in self.common_policies.items() if (s["name"], s["version"]) == (name, version)]
+            if named:
+                return named[0]
+        raise Fault(400, 902005, "Cannot find the selected api policy", "Selected api policy is not found")
 
     async def change_lifecycle(self, call: Call) -> tuple[int, Any]:
         """changeAPILifecycle → PublisherCommonUtils.changeApiOrApiProductLifecycle: the action must be one of the
@@ -1942,13 +2064,78 @@ def _set_cors_and_headers(body: dict[str, Any], creating: bool) -> None:
 
 
 def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
-    """A deployed revision's DTO fields of CORS, as the item keeps them for its runtime artifact
-    (harness/apim_double.py `_api_project_file`)."""
+    """A deployed revision's DTO fields of CORS and its operation policies (the API's, and each operation's by "VERB
+    target"), as the item keeps them for its runtime artifact (harness/apim_double.py `_api_project_file`)."""
     return {
         "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
         "_authorizationHeader": dto.get("authorizationHeader"),
         "_apiKeyHeader": dto.get("apiKeyHeader"),
+        "_apiPolicies": copy.deepcopy(dto.get("apiPolicies") or {}),
+        "_operationPolicies": {
+            f"{op['verb']} {op['target']}": copy.deepcopy(op["operationPolicies"])
+            for op in dto.get("operations", [])
+            if op.get("operationPolicies")
+        },
     }
+
+
+def _policy_data_dto(policy_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A common policy as OperationPolicyMappingUtil.fromOperationPolicyDataToDTO answers it: its specification's
+    fields, its id, isAPISpecific false, each attribute as fromOperationPolicySpecAttributesToDTO writes it
+    (allowedValues for an Enum only; defaultValue a String in OperationPolicySpecAttribute, so the shipped JSON's
+    false or 500 reads as Gson reads them into one, "false", "500"). No md5: APIM hashes the policy's gateway
+    definitions (APIUtil.getHashOfOperationPolicy), which the double does not ship."""
+    keys = ("name", "version", "displayName", "description", "applicableFlows", "supportedGateways",
+            "supportedApiTypes", "category")  # fmt: skip
+    attribute_keys = ("name", "displayName", "description", "type", "validationRegex", "required")
+    attributes = []
+    for attribute in spec.get("policyAttributes") or []:
+        dto = {k: attribute[k] for k in attribute_keys if k in attribute}
+        if "defaultValue" in attribute:
+            dto["defaultValue"] = json.dumps(attribute["defaultValue"]).strip('"')
+        if attribute.get("type") == "Enum":
+            dto["allowedValues"] = attribute.get("allowedValues", [])
+        attributes.append(dto)
+    return {"id": policy_id, "isAPISpecific": False, **{k: spec[k] for k in keys if k in spec},
+            "policyAttributes": attributes}  # fmt: skip
+
+
+def _check_applied_policy(spec: dict[str, Any], policy: dict[str, Any], flow: str, api_type: str) -> None:
+    """APIProviderImpl.validateAppliedPolicyWithSpecification: the flow must be one of the policy's applicableFlows
+    and the API's type one of its supportedApiTypes (902008, whose description is ExceptionCodes' unformatted
+    template: the exception is given the code, not ExceptionCodes.from(...)); each REQUIRED attribute must be in
+    the parameters (902009, unformatted likewise) and, where it has a validationRegex, a string the whole of which
+    matches it, compiled CASE_INSENSITIVE (903212, naming the attribute). Attributes not required are not checked.
+    GlobalThrowableMapper answers each as RestApiUtil.getErrorDTO of the code."""
+    supported = [t if isinstance(t, str) else t.get("apiType") for t in spec.get("supportedApiTypes", [])]
+    if flow not in spec.get("applicableFlows", []) or api_type not in supported:
+        raise Fault(400, 902008, "API policy is not allowed in the applied flow",
+                    "%s policy is not allowed in response flow")  # fmt: skip
+    parameters = policy.get("parameters") or {}
+    for attribute in spec.get("policyAttributes") or []:
+        if not attribute.get("required"):
+            continue
+        value = parameters.get(attribute["name"])
+        if value is None:
+            missing = "Required attributes(s) %s for api policy specification %s are either missing or empty"
+            raise Fault(400, 902009, "Missing mandatory api policy attribute", missing)
+        regex = attribute.get("validationRegex")
+        if regex is not None and not (isinstance(value, str) and re.fullmatch(regex, value, re.IGNORECASE)):
+            raise Fault(400, 903212, "Invalid operation policy parameters",
+                        f"Invalid value provided for the operation policy parameter {attribute['name']}")  # fmt: skip
+
+
+def _with_revision_policy_ids(dto: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an API's DTO for a revision, its operation policies under the revision's clones of them
+    (ApiMgtDAO.revisionAPIPolicies → handlePolicyCloningWhenRevisioning: a new id for each policy id, the same
+    for a policy applied twice)."""
+    snapshot = copy.deepcopy(dto)
+    revision_ids: dict[str, str] = {}
+    holders = [snapshot.get("apiPolicies")] + [op.get("operationPolicies") for op in snapshot.get("operations", [])]
+    for holder in filter(None, holders):
+        for policy in (p for flow in POLICY_FLOWS for p in holder.get(flow, [])):
+            policy["policyId"] = revision_ids.setdefault(policy["policyId"], str(uuid.uuid4()))
+    return snapshot
 
 
 def deployed_dto_fields(item: dict[str, Any]) -> dict[str, Any]:

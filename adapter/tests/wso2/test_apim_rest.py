@@ -904,3 +904,195 @@ def test_an_api_with_subscriptions_cannot_be_deleted_and_sample_apis_are_in_the_
     refused = client("DELETE", f"{PUBLISHER}/apis/api-httpbin")
     assert (refused.status_code, refused.json()["message"]) == (409, "Conflict")
     assert [a["uuid"] for a in apim.data["apis"]] == ["api-httpbin"]
+
+
+# -- operation policies (APIM's mediation) -----------------------------------------------------------------------
+
+POLICY_SCOPES = ALL_SCOPES + " apim:common_operation_policy_view"
+
+
+@pytest.fixture
+def policy_client(apim, test_ca) -> Client:
+    return Client(apim, str(test_ca.ca), POLICY_SCOPES)
+
+
+def common_policy_ids(client: Client) -> dict[tuple[str, str], str]:
+    answer = client("GET", f"{PUBLISHER}/operation-policies")
+    assert answer.status_code == 200, answer.text
+    return {(p["name"], p["version"]): p["id"] for p in answer.json()["list"]}
+
+
+def applied(name: str, version: str, policy_id: str | None = None, **parameters: Any) -> dict:
+    """An OperationPolicyDTO as a client sends it."""
+    return {"policyName": name, "policyVersion": version, "parameters": parameters} | (
+        {"policyId": policy_id} if policy_id else {}
+    )
+
+
+def with_policies(dto: dict, api_policies: dict | None, ip_policies: dict | None) -> dict:
+    """An APIDTO (a GET answer) with the API's and GET /ip's operation policies replaced."""
+    body = copy.deepcopy(dto) | {"apiPolicies": api_policies}
+    for op in body["operations"]:
+        if (op["verb"], op["target"]) == ("GET", "/ip"):
+            op["operationPolicies"] = ip_policies
+    return body
+
+
+def deployed_api_json(client: Client, api_id: str) -> dict:
+    """The `api.json` of the API's revision deployed to Default, as the adapter reads it."""
+    import io
+    import zipfile
+
+    label = base64.b64encode(b"Default").decode()
+    answer = data_api(client, "runtime-artifacts", type="Envoy", gatewayLabel=label, apiId=api_id)
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as outer:
+        [inner_name] = [n for n in outer.namelist() if n.startswith(api_id)]
+        with zipfile.ZipFile(io.BytesIO(outer.read(inner_name))) as inner:
+            return json.loads(inner.read("HttpbinAPI-1.0.0/api.json"))["data"]
+
+
+def test_the_common_operation_policies_are_listed_paged_and_found_by_name_and_version(policy_client) -> None:
+    """getAllCommonOperationPolicies: APIM 4.5's shipped specifications with ids; offset and limit page them; a
+    query `name:X&version:Y` answers that one, and 404 903004 where there is none."""
+    everything = policy_client("GET", f"{PUBLISHER}/operation-policies").json()
+    assert everything["count"] == everything["pagination"]["total"] == len(everything["list"]) >= 5
+    by_name = {(p["name"], p["version"]): p for p in everything["list"]}
+    add_query_param = by_name[("addQueryParam", "v1")]
+    assert (add_query_param["applicableFlows"], add_query_param["supportedApiTypes"]) == (["request"], ["HTTP"])
+    assert [a["name"] for a in add_query_param["policyAttributes"]] == ["paramKey", "paramValue"]
+    assert by_name[("addHeader", "v2")]["applicableFlows"] == ["request", "response", "fault"]
+    assert by_name[("jsonToXML", "v1")]["policyAttributes"] == []
+    assert not any(p["isAPISpecific"] for p in everything["list"])
+
+    page = policy_client("GET", f"{PUBLISHER}/operation-policies", params={"offset": 1, "limit": 2}).json()
+    assert [p["id"] for p in page["list"]] == [p["id"] for p in everything["list"][1:3]]
+    assert page["pagination"] | {"next": "", "previous": ""} == {
+        "offset": 1,
+        "limit": 2,
+        "total": everything["count"],
+        "next": "",
+        "previous": "",
+    }
+
+    found = policy_client("GET", f"{PUBLISHER}/operation-policies", params={"query": "name:addHeader&version:v2"})
+    assert [p["id"] for p in found.json()["list"]] == [by_name[("addHeader", "v2")]["id"]]
+    missing = policy_client("GET", f"{PUBLISHER}/operation-policies", params={"query": "name:addHeader&version:v9"})
+    assert (missing.status_code, missing.json()["code"], missing.json()["description"]) == (
+        404, 903004, "Requested api policy with name 'addHeader' and version 'v9 not found")  # fmt: skip
+
+
+def test_applied_policies_are_resolved_cloned_and_answered_as_apim_stores_them(policy_client) -> None:
+    """A common policy named by its id or, without one, by name and version is stored as the API's clone of it: GET
+    answers the clone's id (the same on every update), policyType common, the parameters as sent and every flow;
+    an operation without policies, and an API without API-level ones, answer none; a PUT without them clears them."""
+    ids = common_policy_ids(policy_client)
+    api_id = policy_client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    url = f"{PUBLISHER}/apis/{api_id}"
+    add_header = applied("addHeader", "v2", ids[("addHeader", "v2")], headerName="X-Env", headerValue="mesh")
+    remove_header = applied("removeHeader", "v1", headerName="X-Debug")
+    body = with_policies(policy_client("GET", url).json(), {"request": [add_header], "response": [add_header]},
+                         {"request": [remove_header]})  # fmt: skip
+    updated = policy_client("PUT", url, json=body)
+    assert updated.status_code == 200, updated.text
+
+    answer = policy_client("GET", url).json()
+    [clone] = {p["policyId"] for p in answer["apiPolicies"]["request"] + answer["apiPolicies"]["response"]}
+    assert clone not in ids.values()
+    assert answer["apiPolicies"] == {
+        "request": [{"policyName": "addHeader", "policyVersion": "v2", "policyType": "common", "policyId": clone,
+                     "parameters": {"headerName": "X-Env", "headerValue": "mesh"}}],
+        "response": [{"policyName": "addHeader", "policyVersion": "v2", "policyType": "common", "policyId": clone,
+                      "parameters": {"headerName": "X-Env", "headerValue": "mesh"}}],
+        "fault": []}  # fmt: skip
+    operations = {op["target"]: op["operationPolicies"] for op in answer["operations"]}
+    assert operations["/get"] is None
+    assert [(p["policyName"], p["parameters"]) for p in operations["/ip"]["request"]] == [
+        ("removeHeader", {"headerName": "X-Debug"})]  # fmt: skip
+
+    # The answer put back (the clones' ids), then the common id again: the same clone.
+    assert policy_client("PUT", url, json=answer).status_code == 200
+    again = with_policies(answer, {"request": [add_header]}, operations["/ip"])
+    assert policy_client("PUT", url, json=again).json()["apiPolicies"]["request"][0]["policyId"] == clone
+
+    cleared = policy_client("PUT", url, json=with_policies(answer, None, None)).json()
+    assert cleared["apiPolicies"] is None
+    assert all(op["operationPolicies"] is None for op in cleared["operations"])
+
+
+@pytest.mark.parametrize(
+    ("flow", "policy", "code", "description"),
+    [
+        ("response", applied("addQueryParam", "v1", paramKey="a", paramValue="b"), 902008,
+         "%s policy is not allowed in response flow"),
+        ("request", applied("addHeader", "v2", headerName="X-Env"), 902009,
+         "Required attributes(s) %s for api policy specification %s are either missing or empty"),
+        ("request", applied("removeHeader", "v1", headerName="X-Debug!"), 903212,
+         "Invalid value provided for the operation policy parameter headerName"),
+        ("request", applied("addHeader", "v2", headerName="X-Env", headerValue=5), 903212,
+         "Invalid value provided for the operation policy parameter headerValue"),
+        ("request", applied("addHeader", "v2", headerName="X-Env", headerValue=""), 903212,
+         "Invalid value provided for the operation policy parameter headerValue"),
+        ("request", applied("rewriteEverything", "v1"), 902005, "Selected api policy is not found"),
+        ("request", applied("removeHeader", "v2", headerName="X-Debug"), 902005, "Selected api policy is not found"),
+    ],
+)  # fmt: skip
+def test_apim_refuses_a_policy_its_specification_does_not_allow(policy_client, flow, policy, code, description):
+    """validateAppliedPolicyWithSpecification and validatePolicies: 400 with the code's message and description
+    (902008 and 902009 unformatted, as APIM answers them), and the API keeps what it had."""
+    api_id = policy_client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    url = f"{PUBLISHER}/apis/{api_id}"
+    refused = policy_client("PUT", url, json=with_policies(policy_client("GET", url).json(), None, {flow: [policy]}))
+    assert (refused.status_code, refused.json()["code"], refused.json()["description"]) == (400, code, description)
+    assert all(op["operationPolicies"] is None for op in policy_client("GET", url).json()["operations"])
+
+
+def test_a_common_policys_id_with_another_name_is_refused_and_unrequired_attributes_are_not_checked(policy_client):
+    """A common policy's id must name that policy (903211); an attribute that is not required is not validated
+    (opaPolicy's sendAccessToken against ^(true|false)$), while a required one's regex matches case-insensitively."""
+    ids = common_policy_ids(policy_client)
+    api_id = policy_client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    url = f"{PUBLISHER}/apis/{api_id}"
+    dto = policy_client("GET", url).json()
+    wrong = applied("addHeader", "v2", ids[("removeHeader", "v1")], headerName="X-Env", headerValue="mesh")
+    refused = policy_client("PUT", url, json=with_policies(dto, {"request": [wrong]}, None))
+    assert (refused.status_code, refused.json()["code"]) == (400, 903211)
+    assert refused.json()["description"] == (
+        "policyName and/or policyVersion provided for the applied policy addHeader_v2 does not match the policy "
+        f"specification identified by the given policyId {ids[('removeHeader', 'v1')]}")  # fmt: skip
+    opa = applied("opaPolicy", "v1", serverUrl="https://opa.example.com", policy="apim", rule="allow",
+                  sendAccessToken="maybe")  # fmt: skip
+    accepted = policy_client("PUT", url, json=with_policies(dto, {"request": [opa]}, None))
+    assert accepted.status_code == 200, accepted.text
+
+
+def test_a_revision_holds_the_policies_it_was_made_with_and_the_artifact_the_deployed_ones(policy_client):
+    """ApiMgtDAO.revisionAPIPolicies: a revision clones the API's policies (new ids); the runtime artifact carries
+    the deployed revision's, not those saved since, until a revision of those is deployed."""
+    api_id = create_deploy_publish(policy_client)
+    url = f"{PUBLISHER}/apis/{api_id}"
+    assert "apiPolicies" not in deployed_api_json(policy_client, api_id)
+    first = applied("addHeader", "v2", headerName="X-Env", headerValue="mesh")
+    ip_policies = {"request": [applied("removeHeader", "v1", headerName="X-Debug")]}
+    saved = policy_client("PUT", url, json=with_policies(policy_client("GET", url).json(), {"request": [first]},
+                                                         ip_policies))  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    assert "apiPolicies" not in deployed_api_json(policy_client, api_id)  # saved, not deployed
+
+    revision = policy_client("POST", f"{url}/revisions", json={"description": "policies"}).json()["id"]
+    deployment = [{"name": "Default", "vhost": "localhost", "displayOnDevportal": True}]
+    assert policy_client("POST", f"{url}/deploy-revision", params={"revisionId": revision},
+                         json=deployment).status_code == 201  # fmt: skip
+    second = applied("addHeader", "v2", headerName="X-Env", headerValue="changed")
+    policy_client("PUT", url, json=with_policies(policy_client("GET", url).json(), {"request": [second]}, None))
+
+    dto = deployed_api_json(policy_client, api_id)
+    [deployed] = dto["apiPolicies"]["request"]
+    assert (deployed["policyName"], deployed["parameters"]) == (
+        "addHeader",
+        {"headerName": "X-Env", "headerValue": "mesh"},
+    )
+    assert dto["apiPolicies"]["response"] == dto["apiPolicies"]["fault"] == []
+    assert deployed["policyId"] != saved.json()["apiPolicies"]["request"][0]["policyId"]  # the revision's clone
+    operations = {op["target"]: op.get("operationPolicies") for op in dto["operations"]}
+    assert [p["parameters"] for p in operations["/ip"]["request"]] == [{"headerName": "X-Debug"}]
+    assert operations["/get"] is None
