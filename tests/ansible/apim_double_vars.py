@@ -1,5 +1,6 @@
 """The apim_setup role pointed at a started APIM double: its inventory variables as an extra-vars file, the
-counts of a run's play recap, and the client certificates and CORS settings of the revision deployed to Default."""
+counts of a run's play recap, and the project (its client certificates, CORS settings, api.json) of the revision
+deployed to Default."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from apim_adapter.controlplane.artifacts import Artifact
+from apim_adapter.controlplane.artifacts import Artifact, Project
 from harness.apim_double import ApimDouble, TestCa
 from harness.certificates import CertificateAuthority
 
@@ -44,15 +45,21 @@ def recap(stdout: str) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
 
 
-def deployed_certificates(double: ApimDouble, api_id: str) -> list[tuple[str, str, str, str]]:
-    """(alias, tier, key type, PEM) of each client certificate in the runtime artifact of the revision deployed to
-    Default, as gateways and the adapter read it."""
+def deployed_project(double: ApimDouble, api_id: str) -> Project:
+    """The project of the API's or API Product's revision deployed to Default, in the runtime artifact gateways and
+    the adapter's wso2 control plane read."""
     answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
                              apiId=api_id)  # fmt: skip
     assert answer.status_code == 200, answer.text
     artifact = Artifact.open(answer.content)
     [inner] = artifact.deployed("Default")
-    certificates, problems = artifact.project(inner).client_certificates()
+    return artifact.project(inner)
+
+
+def deployed_certificates(double: ApimDouble, api_id: str) -> list[tuple[str, str, str, str]]:
+    """(alias, tier, key type, PEM) of each client certificate in the runtime artifact of the revision deployed to
+    Default, as gateways and the adapter read it."""
+    certificates, problems = deployed_project(double, api_id).client_certificates()
     assert problems == []
     return sorted((c["alias"], c["tier"], c["keyType"], c["certificate"]) for c in certificates)
 
@@ -61,9 +68,4 @@ def deployed_cors(double: ApimDouble, api_id: str) -> dict:
     """The CORS settings (corsConfiguration, and the DTO's authorizationHeader and apiKeyHeader where set) in the
     runtime artifact of the API's or API Product's revision deployed to Default, as the adapter's wso2 control
     plane reads them."""
-    answer = double.data_api("runtime-artifacts", type="Envoy", gatewayLabel=base64.b64encode(b"Default").decode(),
-                             apiId=api_id)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    artifact = Artifact.open(answer.content)
-    [inner] = artifact.deployed("Default")
-    return artifact.project(inner).cors_settings()
+    return deployed_project(double, api_id).cors_settings()
