@@ -165,6 +165,27 @@ BAD_VARS = [
         },
         "time_unit must be one of: sec, min",
     ),
+    (
+        "apim_setup",
+        {
+            **APIM_SETUP_REQUIRED,
+            "apim_setup_api": {
+                "name": "A",
+                "version": "1",
+                "context": "/a",
+                "endpoint_url": "http://b",
+                "gateway_environment": "D",
+                "vhost": "v",
+                "tiers": [],
+                "scopes": [],
+                "resources": [{"target": "/ip", "verb": "GET"}],
+                "operation_policies": {
+                    "operations": [{"target": "/ip", "verb": "GET", "request": [{"version": "v2"}]}]
+                },
+            },
+        },
+        "missing required arguments: name",
+    ),
 ]
 
 
