@@ -1070,8 +1070,9 @@ class ProductApis:
 
     def _applied_common_policy(self, policy: dict[str, Any], common_of_clone: dict[str, str]) -> str:
         """The id of the common policy an applied OperationPolicyDTO names, directly or through the API's clone of
-        it (APIProviderImpl.validatePolicies, `apply_operation_policies`)."""
-        name, version, policy_id = policy.get("policyName"), policy.get("policyVersion"), policy.get("policyId")
+        it (APIProviderImpl.validatePolicies, `apply_operation_policies`). A policy sent without a version has v1,
+        the generated publisher `dto/OperationPolicyDTO.java`'s initial policyVersion."""
+        name, version, policy_id = policy.get("policyName"), policy.get("policyVersion", "v1"), policy.get("policyId")
         if policy_id is not None:
             if policy_id in common_of_clone:
                 spec = self.common_policies[common_of_clone[policy_id]]

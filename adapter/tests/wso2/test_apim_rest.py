@@ -989,7 +989,7 @@ def test_applied_policies_are_resolved_cloned_and_answered_as_apim_stores_them(p
     api_id = policy_client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
     url = f"{PUBLISHER}/apis/{api_id}"
     add_header = applied("addHeader", "v2", ids[("addHeader", "v2")], headerName="X-Env", headerValue="mesh")
-    remove_header = applied("removeHeader", "v1", headerName="X-Debug")
+    remove_header = {"policyName": "removeHeader", "parameters": {"headerName": "X-Debug"}}  # v1, the DTO's default
     body = with_policies(policy_client("GET", url).json(), {"request": [add_header], "response": [add_header]},
                          {"request": [remove_header]})  # fmt: skip
     updated = policy_client("PUT", url, json=body)
@@ -1006,8 +1006,8 @@ def test_applied_policies_are_resolved_cloned_and_answered_as_apim_stores_them(p
         "fault": []}  # fmt: skip
     operations = {op["target"]: op["operationPolicies"] for op in answer["operations"]}
     assert operations["/get"] is None
-    assert [(p["policyName"], p["parameters"]) for p in operations["/ip"]["request"]] == [
-        ("removeHeader", {"headerName": "X-Debug"})]  # fmt: skip
+    assert [(p["policyName"], p["policyVersion"], p["parameters"]) for p in operations["/ip"]["request"]] == [
+        ("removeHeader", "v1", {"headerName": "X-Debug"})]  # fmt: skip
 
     # The answer put back (the clones' ids), then the common id again: the same clone.
     assert policy_client("PUT", url, json=answer).status_code == 200
