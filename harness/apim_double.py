@@ -463,9 +463,11 @@ class ApimDouble:
         dto = {**_api_project_file(product)["data"], "apis": apis}
         # An APIProductDTO has no endpoint of its own (each bundled API's project has one), and neither `operations`
         # nor `apiPolicies`: its operations, with their policies, are its ProductAPIDTOs' (APIMappingUtil
-        # .fromAPIProducttoDTO, getOperationFromURITemplate). `_operationPolicies` ("VERB target" → the operation's).
+        # .fromAPIProducttoDTO, getOperationFromURITemplate, which writes all three flows, an empty one as an empty
+        # list: OperationPolicyMappingUtil.fromOperationPolicyListToDTO). `_operationPolicies` ("VERB target" → the
+        # operation's).
         for key in ("endpointConfig", "operations", "apiPolicies"):
-            del dto[key]
+            dto.pop(key, None)
         project.writestr(f"{root}/api_product.json", json.dumps({"type": "api_product", "data": dto}))
         for api in bundled:
             project.writestr(f"{root}/APIs/{api['name']}-{api['version']}/api.json", json.dumps(_api_project_file(api)))
