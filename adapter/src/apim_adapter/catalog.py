@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from . import blocking, conditions, cors, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
-from .mediation import AttachedPolicy, Mediation
+from .mediation import AttachedPolicy, ClaimCheck, Mediation
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -121,6 +121,7 @@ class Resource:
     regex: re.Pattern[str]
     specificity: tuple[int, int, int]
     mediation: Mediation | None = None  # what the API's and this operation's policies change (mediation.py)
+    claim_checks: tuple[ClaimCheck, ...] = ()  # their JWT claim based access validators, in order
 
     @property
     def secured(self) -> bool:
@@ -579,7 +580,7 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
             named.append(policy.named)
             continue
         try:
-            mediation.fold([policy])
+            mediation.validate(policy)
         except mediation.PolicyError as exc:
             if not lenient:
                 raise CatalogError(f"{p.where}: {exc}") from None
@@ -590,13 +591,15 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
 
 
 def _mediated(resources: tuple[Resource, ...], policies: list[AttachedPolicy]) -> tuple[Resource, ...]:
-    """The resources with what the API's policies and each operation's own change (`Resource.mediation`)."""
+    """The resources with what the API's policies and each operation's own change (`Resource.mediation`) and the
+    claims they require (`Resource.claim_checks`)."""
     if not policies:
         return resources
-    return tuple(
-        dataclasses.replace(r, mediation=mediation.fold(p for p in policies if p.applies_to(r.method, r.pattern)))
-        for r in resources
-    )
+    mediated = []
+    for r in resources:
+        own = [p for p in policies if p.applies_to(r.method, r.pattern)]
+        mediated.append(dataclasses.replace(r, mediation=mediation.fold(own), claim_checks=mediation.claim_checks(own)))
+    return tuple(mediated)
 
 
 def _operation_policies_note(api: Api, named: list[str]) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from . import blocking, cors, errors, revocation
@@ -658,6 +658,24 @@ def conclude(admission: Admitted, counters: tuple[Counter, ...], usages: list[Us
     return Decision(error, reason, a.api, a.resource, a.principal, a.application, a.key_mapping, a.subscription, usage)
 
 
+def claims_checked(d: Decision) -> Decision:
+    """The resource's JWT claim based access validators (APIM's operation policy: mediation.ClaimCheck) on an allow:
+    APIM's gateway runs them among the API's policies, after throttling, so the call was counted before it is
+    refused. They read the claims of a JWT access token only (JWTValidator's `JWT_CLAIMS`): none for an opaque
+    token, an API key, a certificate, a user and password or an unsecured resource."""
+    checks = d.resource.claim_checks if d.resource is not None else ()
+    if not checks or d.error is not None:
+        return d
+    p = d.principal
+    plain_jwt = p is not None and not p.introspected and p.api_key is None and p.certificate is None
+    claims = p.claims if plain_jwt and p is not None and p.user_roles is None else None
+    for check in checks:
+        error = check.refusal(claims)
+        if error is not None:
+            return replace(d, error=error, reason=f"claim {check.claim} refused")
+    return d
+
+
 # ---- the sequence, once for every driver ----
 
 
@@ -744,12 +762,12 @@ class Pipeline:
         if anonymous is not None:
             counted += (anonymous,)
         if not counted:
-            return admitted.decision
+            return claims_checked(admitted.decision)
         wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)
-        return conclude(admitted, counted, usages)
+        return claims_checked(conclude(admitted, counted, usages))
 
     def _keyed(self, planned: Planned, failed: Rejection, now: float) -> tuple[Planned, Principal | Rejection]:
         """The API key beside a credential that failed: its answer if it admits, else the first failure stands."""

@@ -20,6 +20,7 @@ class ErrorCode:
 AUTHENTICATION = ("AUTH", "AUTHENTICATION_FAILURE")
 AUTHORIZATION = ("AUTH", "AUTHORIZATION_FAILURE")
 SUBSCRIPTION = ("AUTH", "SUBSCRIPTION_VALIDATION_FAILURE")
+AUTHORIZATION_OTHER = ("AUTH", "OTHER")  # an AUTH code getAuthFaultSubCategory names no subcategory for
 
 _CODES = [
     ErrorCode("900901", 401, "Invalid Credentials",
@@ -39,6 +40,10 @@ _CODES = [
               "The subscription to the API is inactive (on hold or rejected)", *SUBSCRIPTION),
     ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
               "User is NOT authorized to access the Resource. Scope validation failed.", *AUTHORIZATION),
+    # APIM's JWT claim based access validator policy (gateway/mediators/ClaimBasedResourceAccessValidationMediator,
+    # APISecurityConstants): a claim that differs. Its 900913, a claim missing, names the claim (mediation.py).
+    ErrorCode("900912", 403, "Claim Mismatch", "The claim configured in the system and the claim provided in the "
+              "token do not align. Please ensure the claims match.", *AUTHORIZATION_OTHER),
     ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND"),
     # A path the API serves, with another method: CORSRequestHandler.handleResourceNotFound (engaged with CORS)
     # answers 405 through the `fault` sequence (APIMgtGatewayConstants.METHOD_NOT_FOUND_ERROR_MSG).
@@ -76,6 +81,7 @@ BLOCKED = CODES["900907"]
 FORBIDDEN = CODES["900908"]
 SUBSCRIPTION_INACTIVE = CODES["900909"]
 SCOPE = CODES["900910"]
+CLAIM_MISMATCH = CODES["900912"]
 NOT_FOUND = CODES["404"]
 METHOD_NOT_ALLOWED = CODES["405"]
 API_BLOCKED = CODES["700700"]

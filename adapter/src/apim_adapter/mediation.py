@@ -18,8 +18,20 @@ word; they are folded here, in that order, into one `Mediation` per resource, wh
   the client sent already gets the policy's value rather than a second one. Over gRPC only: Envoy's HTTP ext_authz
   client has no way to change the query.
 
+One is an access check the adapter makes itself, after the limits, as APIM's gateway runs it after throttling:
+
+- `jwtClaimBasedAccessValidator` v1 (request): carbon-apimgt 9.31.86 `gateway/mediators
+  /ClaimBasedResourceAccessValidationMediator` reads the claim from the JWT access token's claims (`JWT_CLAIMS`, which
+  only JWTValidator sets), refuses 403 `900913` "Claim Invalid" (`Token doesn't contain the claim "<claim>"`) where
+  it is absent or blank, and, unless `shouldAllowValidation` lets a mismatch through, 403 `900912` "Claim Mismatch"
+  where it differs from `accessVerificationClaimValue` — equal strings, or, with
+  `accessVerificationClaimValueRegex`, both values matching the whole pattern. Where APIM's mediator fails on the
+  call instead (no JWT claims: an opaque token, an API key, a certificate, a user and password, an unsecured
+  resource; a claim that is not a string, which its `Map<String, String>` cast cannot hold), the adapter refuses:
+  `900913` without claims, `900912` for a claim that is not a string (`ClaimCheck.refusal`).
+
 Every other policy (OPA, threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one of
-these whose parameters a gateway could not send is not applied; `fold` names each, and the catalog reports them.
+these whose parameters a gateway could not send is not applied; the catalog names each.
 """
 
 from __future__ import annotations
@@ -29,13 +41,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
+
 Headers = tuple[tuple[str, str], ...]
 
 # APIOperationPoliciesDTO's flows, in the order APIM's gateway runs them on a call.
 FLOWS = ("request", "response", "fault")
 ADD_HEADER, REMOVE_HEADER, ADD_QUERY_PARAM = ("addHeader", "v2"), ("removeHeader", "v1"), ("addQueryParam", "v1")
+CLAIM_VALIDATOR = ("jwtClaimBasedAccessValidator", "v1")
 # The flows each is applied in here (its spec's `applicableFlows` are request, response and fault for the headers).
-APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",)}
+APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",),
+                 CLAIM_VALIDATOR: ("request",)}  # fmt: skip
+# The claim validator's accessVerificationClaim `validationRegex` (specifications/jwtClaimBasedAccessValidator_v1.json).
+_CLAIM_NAME = re.compile(r"[a-zA-Z_]+")
 # A header name as HTTP has it (RFC 9110 `token`); addHeader's spec allows any (`^.+$`), e.g. Synapse's dynamic
 # `{$ctx:...}`, which no gateway but Synapse could evaluate.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -85,6 +103,67 @@ class AttachedPolicy:
         return not self.target or (self.verb.upper() == method and self.target == pattern)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """A JWT claim based access validator on a resource: the `claim` of the caller's JWT access token must be `value`
+    (or, with `pattern`, both must match it whole), unless `allow_mismatch`; it must be there in any case."""
+
+    claim: str
+    value: str
+    pattern: re.Pattern[str] | None
+    allow_mismatch: bool
+    missing: ErrorCode  # 900913, naming the claim
+
+    def refusal(self, claims: Mapping[str, Any] | None) -> ErrorCode | None:
+        """Why the caller is refused (None: it is not), from its JWT access token's claims (None: it has none)."""
+        sent = claims.get(self.claim) if claims is not None else None
+        if sent is None or (isinstance(sent, str) and not sent.strip()):
+            return self.missing
+        if not isinstance(sent, str):
+            return CLAIM_MISMATCH
+        if self.pattern is not None:
+            matches = bool(self.pattern.fullmatch(self.value) and self.pattern.fullmatch(sent))
+        else:
+            matches = sent == self.value
+        return None if matches or self.allow_mismatch else CLAIM_MISMATCH
+
+
+def claim_check(policy: AttachedPolicy) -> ClaimCheck:
+    """A claim validator policy's check; PolicyError for parameters no gateway could read as APIM's does."""
+    claim = _text(policy, "accessVerificationClaim")
+    if not _CLAIM_NAME.fullmatch(claim):
+        raise PolicyError(
+            f"{policy.named}: accessVerificationClaim {claim!r} does not match APIM's {_CLAIM_NAME.pattern}"
+        )
+    value = _text(policy, "accessVerificationClaimValue")
+    regex = policy.parameters.get("accessVerificationClaimValueRegex")
+    pattern = None
+    if regex not in (None, ""):  # the template renders a missing one empty: StringUtils.isNotBlank decides
+        try:
+            pattern = re.compile(str(regex)) if str(regex).strip() else None
+        except re.error as exc:
+            raise PolicyError(f"{policy.named}: accessVerificationClaimValueRegex is not a regular expression the "
+                              f"adapter reads ({exc})") from None  # fmt: skip
+    # The mediator's boolean property, as Synapse sets it from the rendered text (Boolean.parseBoolean).
+    allow = str(policy.parameters.get("shouldAllowValidation", "")).strip().lower() == "true"
+    description = f'Token doesn\'t contain the claim "{claim}"'
+    missing = ErrorCode("900913", 403, "Claim Invalid", description, *AUTHORIZATION_OTHER)
+    return ClaimCheck(claim, value, pattern, allow, missing)
+
+
+def claim_checks(policies: Iterable[AttachedPolicy]) -> tuple[ClaimCheck, ...]:
+    """The claim validators among the policies, in order (the first refusal answers)."""
+    return tuple(claim_check(p) for p in policies if applied(p) and (p.name, p.version) == CLAIM_VALIDATOR)
+
+
+def validate(policy: AttachedPolicy) -> None:
+    """PolicyError where an applied policy's parameters are not ones a gateway could carry out."""
+    if (policy.name, policy.version) == CLAIM_VALIDATOR:
+        claim_check(policy)
+    else:
+        fold([policy])
+
+
 def applied(policy: AttachedPolicy) -> bool:
     """Whether this adapter carries the policy out (it may still refuse its parameters: `fold`)."""
     return policy.flow in APPLIED_FLOWS.get((policy.name, policy.version), ())
@@ -131,6 +210,8 @@ def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
         if not applied(policy):
             continue
         key = (policy.name, policy.version)
+        if key == CLAIM_VALIDATOR:  # an access check, not a change (claim_checks)
+            continue
         if key == ADD_HEADER:
             (request if policy.flow == "request" else response)[_header_name(policy)] = _header_value(policy)
         elif key == REMOVE_HEADER:

@@ -1,7 +1,8 @@
 """APIM's Add Header, Remove Header and Add Query Param operation policies, carried out by a real Envoy on the
-adapter's answer in gRPC and HTTP modes, in front of a real httpbin: what the backend receives and what the client
-gets back, as APIM's gateway changes them (adapter/src/apim_adapter/mediation.py), and where Envoy's HTTP client
-cannot (the query; a response header is appended rather than set)."""
+adapter's answer in gRPC and HTTP modes in front of a real httpbin, and its JWT claim based access validator: what
+the backend receives and what the client gets back, as APIM's gateway changes them
+(adapter/src/apim_adapter/mediation.py), and where Envoy's HTTP client cannot (the query; a response header is
+appended rather than set)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ POLICIES = [
     _policy("request", "addQueryParam", "v1", "GET /anything/*", paramKey="team", paramValue="payments"),
     _policy("response", "addHeader", "v2", "GET /response-headers", headerName="X-Served-By", headerValue="mesh"),
     _policy("request", "opaPolicy", "v1", "GET /ip"),  # not applied here: named
-]
+    _policy("request", "jwtClaimBasedAccessValidator", "v1", "GET /ip", accessVerificationClaim="aut",
+            accessVerificationClaimValue="APPLICATION"),  # only tokens of applications, not of their users
+]  # fmt: skip
 
 
 @dataclass
@@ -117,6 +120,16 @@ def test_a_denied_call_is_not_mediated(mediated, mode):
     resp = _call(mediated, mode, "/response-headers?X-Served-By=backend", None)
     assert resp.status_code == 401
     assert "x-served-by" not in resp.headers  # APIM runs the policies only on calls its handlers pass
+
+
+def test_a_claim_validator_refuses_a_token_whose_claim_differs(stack, mediated, mode):
+    assert _call(mediated, mode, "/ip", stack.token()).status_code == 200  # aut: APPLICATION, as IS issues it
+    refused = _call(mediated, mode, "/ip", stack.token(aut="APPLICATION_USER"))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json() == {"code": "900912", "message": "Claim Mismatch", "description": (
+        "The claim configured in the system and the claim provided in the token do not align. Please ensure the "
+        "claims match.")}  # fmt: skip
 
 
 def test_the_policies_not_applied_are_named(mediated):

@@ -7,16 +7,19 @@ APIM configures it")."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 
 import pytest
 
 from apim_adapter.catalog import CatalogError, build
 from apim_adapter.config import Request
+from apim_adapter.decision import claims_checked
 from apim_adapter.mediation import AttachedPolicy, Mediation, fold
 from apim_adapter.render import Renderer
 from apim_adapter.transport.grpc import AuthorizationService
 from harness.pipeline import InProcess, token
-from harness.sample_catalog import catalog_document
+from harness.sample_catalog import TINY_LIMIT, catalog_document
 
 IP, HEADERS = "/httpbin/1.0.0/ip", "/httpbin/1.0.0/headers"
 
@@ -156,3 +159,82 @@ def test_a_renderer_keeps_one_allow_per_mediation_not_per_call():
     renderer = Renderer(Request())
     first = renderer.allow(p.check(IP, bearer=token()), p.now)
     assert renderer.allow(p.check(IP, bearer=token()), p.now) is first
+
+
+# ---- the JWT claim based access validator ----
+
+
+def claim_validator(where: str = "GET /ip", **parameters: str) -> dict:
+    """The policy as APIM's Publisher fills it in by default (aut = APPLICATION: WSO2 IS's user type claim)."""
+    defaults = {"accessVerificationClaim": "aut", "accessVerificationClaimValue": "APPLICATION"}
+    return policy("request", "jwtClaimBasedAccessValidator", "v1", where, **(defaults | parameters))
+
+
+def body_of(p: InProcess, d) -> dict:
+    return json.loads(p.renderer.deny(d, p.now).body)
+
+
+def test_a_claim_validator_admits_the_claims_value_and_refuses_another_after_counting_it():
+    p = InProcess(with_policies(claim_validator()))
+    assert p.check(IP, bearer=token(aut="APPLICATION")).allowed
+    refused = p.check(IP, bearer=token(aut="APPLICATION_USER"))
+    assert (refused.status, refused.code) == (403, "900912")
+    assert body_of(p, refused) == {
+        "code": "900912",
+        "message": "Claim Mismatch",
+        "description": "The claim configured in the system and the claim provided in the token do not align. "
+        "Please ensure the claims match.",
+    }
+    # APIM's gateway runs the policy after throttling: the refused call was counted (the tightest counter is the
+    # same on the next call, one more used).
+    assert refused.usage is not None
+    after = p.check(IP, bearer=token(aut="APPLICATION"))
+    assert after.usage.remaining == refused.usage.remaining - 1
+    assert p.check(HEADERS, bearer=token(aut="APPLICATION_USER")).allowed  # another operation: not its policy
+
+
+def test_a_missing_or_blank_claim_is_refused_naming_the_claim_even_where_mismatches_pass():
+    p = InProcess(with_policies(claim_validator(accessVerificationClaim="department", shouldAllowValidation="true")))
+    assert p.check(IP, bearer=token(department="sales")).allowed  # a mismatch let through
+    for refused in (p.check(IP, bearer=token()), p.check(IP, bearer=token(department="  "))):
+        assert (refused.status, refused.code) == (403, "900913")
+        assert body_of(p, refused)["description"] == 'Token doesn\'t contain the claim "department"'
+
+
+def test_with_a_regex_both_the_configured_and_the_sent_value_must_match_it_whole():
+    p = InProcess(with_policies(claim_validator(accessVerificationClaimValue="team-a",
+                                                accessVerificationClaimValueRegex="team-[a-z]")))  # fmt: skip
+    assert p.check(IP, bearer=token(aut="team-b")).allowed
+    assert p.check(IP, bearer=token(aut="team-b2")).code == "900912"  # matches in part only
+    never = InProcess(with_policies(claim_validator(accessVerificationClaimValue="TEAM",
+                                                    accessVerificationClaimValueRegex="team-[a-z]")))  # fmt: skip
+    assert never.check(IP, bearer=token(aut="team-b")).code == "900912"  # the configured value does not match it
+
+
+def test_a_caller_without_jwt_claims_or_with_a_claim_that_is_no_string_is_refused():
+    p = InProcess(with_policies(claim_validator()))
+    assert p.check(IP, bearer=token(aut=["APPLICATION"])).code == "900912"  # APIM's mediator fails on it
+    principal = p.check(IP, bearer=token(aut="APPLICATION")).principal
+    opaque = dataclasses.replace(principal, introspected=True)
+    d = claims_checked(dataclasses.replace(p.check(IP, bearer=token(aut="APPLICATION")), principal=opaque))
+    assert d.code == "900913"  # an introspected token's answer is not the JWT claims APIM's mediator reads
+
+
+def test_a_throttled_call_is_throttled_before_its_claims_are_looked_at():
+    doc = with_policies(claim_validator())
+    p = InProcess(doc)
+    for _ in range(TINY_LIMIT):
+        assert p.check(IP, bearer=token("throttled-grpc", aut="wrong")).code == "900912"
+    assert p.check(IP, bearer=token("throttled-grpc", aut="wrong")).code == "900804"
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (claim_validator(accessVerificationClaim="http://wso2.org/claims/role"), "does not match APIM's"),
+        (claim_validator(accessVerificationClaimValueRegex="(unclosed"), "not a regular expression"),
+    ],
+)
+def test_a_claim_validator_apim_would_not_take_is_refused_by_a_file(bad, why):
+    with pytest.raises(CatalogError, match=why):
+        build(with_policies(bad))

@@ -92,10 +92,11 @@ def test_non_ascii_catalog_names_reach_the_backend_as_safe_headers_and_the_metad
 
 # ---- denials ----
 
-DESIGN_STATUS = {  # DESIGN.md's status table; deny policies and burst control as WSO2's ThrottleHandler answers
+DESIGN_STATUS = {  # DESIGN.md's status table; deny policies and burst control as WSO2's ThrottleHandler answers,
+    # a claim mismatch as the claim validator policy's mediator (Utils.sendFault, SC_FORBIDDEN)
     "900901": 401, "900902": 401, "900903": 401, "900904": 401, "900907": 401, "900908": 403, "900909": 403,
     "900910": 403, "404": 404, "700700": 503, "900800": 429, "900802": 429, "900803": 429, "900804": 429,
-    "900805": 403, "900807": 429, "900809": 429, "405": 405,
+    "900805": 403, "900807": 429, "900809": 429, "405": 405, "900912": 403,
 }  # fmt: skip
 
 

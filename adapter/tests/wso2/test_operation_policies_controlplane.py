@@ -21,6 +21,9 @@ OPA = {"policyName": "opaPolicy", "policyVersion": "v1", "policyType": "common",
        "parameters": {"serverUrl": "https://opa.example.com", "accessKey": SECRET, "policy": "apim"}}  # fmt: skip
 ADD_HEADER = {"policyName": "addHeader", "policyVersion": "v2", "policyType": "common", "policyId": "add-clone",
               "parameters": {"headerName": "X-Team", "headerValue": "payments"}}  # fmt: skip
+CLAIM = {"policyName": "jwtClaimBasedAccessValidator", "policyVersion": "v1", "policyType": "common",
+         "policyId": "claim-clone", "parameters": {"accessVerificationClaim": "aut",
+                                                   "accessVerificationClaimValue": "APPLICATION"}}  # fmt: skip
 
 
 @pytest.mark.parametrize("cors", [True, False])
@@ -28,7 +31,7 @@ def test_an_apis_operation_policies_reach_the_catalog_the_applied_ones_with_thei
     apim, credentials, test_ca, tmp_path, cors
 ):
     api = catalog_document()["apis"][0]
-    api["_apiPolicies"] = {"request": [OPA]}
+    api["_apiPolicies"] = {"request": [OPA, CLAIM]}
     api["_operationPolicies"] = {"GET /ip": {"request": [ADD_HEADER], "response": [ADD_HEADER]}}
     apim.change(lambda data: data["apis"].append(api))
 
@@ -40,9 +43,11 @@ def test_an_apis_operation_policies_reach_the_catalog_the_applied_ones_with_thei
               "parameters": ADD_HEADER["parameters"]}  # fmt: skip
     assert item["operationPolicies"] == [
         {"flow": "request", "policyName": "opaPolicy", "policyVersion": "v1"},
+        {"flow": "request", "policyName": "jwtClaimBasedAccessValidator", "policyVersion": "v1",
+         "parameters": CLAIM["parameters"]},
         {"flow": "request", **header},
         {"flow": "response", **header},
-    ]
+    ]  # fmt: skip
     assert SECRET not in json.dumps(document["apis"])
     catalog = build(document, lenient=True)
     [note] = [n for n in catalog.unenforced if "operation policies" in n]
@@ -51,6 +56,7 @@ def test_an_apis_operation_policies_reach_the_catalog_the_applied_ones_with_thei
     assert ip.mediation == Mediation(
         request_headers=(("x-team", "payments"),), response_headers=(("x-team", "payments"),)
     )
+    assert [(c.claim, c.value) for c in ip.claim_checks] == [("aut", "APPLICATION")]  # the API's, on every resource
 
 
 def test_an_api_without_operation_policies_carries_none(apim, credentials, test_ca, tmp_path):
