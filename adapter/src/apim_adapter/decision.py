@@ -667,8 +667,8 @@ def claims_checked(d: Decision) -> Decision:
     if not checks or d.error is not None:
         return d
     p = d.principal
-    plain_jwt = p is not None and not p.introspected and p.api_key is None and p.certificate is None
-    claims = p.claims if plain_jwt and p is not None and p.user_roles is None else None
+    by_jwt = p is not None and not (p.introspected or p.api_key or p.certificate or p.user_roles is not None)
+    claims = p.claims if by_jwt and p is not None else None
     for check in checks:
         error = check.refusal(claims)
         if error is not None:

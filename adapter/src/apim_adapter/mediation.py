@@ -1,4 +1,5 @@
-"""APIM's operation policies that an ext_authz answer can carry out: Add Header, Remove Header and Add Query Param.
+"""APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, and the JWT claim
+based access validator.
 
 APIM's gateway runs an API's operation policies (its mediation) in the API's sequences, after authentication and
 throttling (APIManagerExtensionHandler, last of the API's handlers by default: carbon-apimgt 9.31.86
@@ -103,59 +104,6 @@ class AttachedPolicy:
         return not self.target or (self.verb.upper() == method and self.target == pattern)
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimCheck:
-    """A JWT claim based access validator on a resource: the `claim` of the caller's JWT access token must be `value`
-    (or, with `pattern`, both must match it whole), unless `allow_mismatch`; it must be there in any case."""
-
-    claim: str
-    value: str
-    pattern: re.Pattern[str] | None
-    allow_mismatch: bool
-    missing: ErrorCode  # 900913, naming the claim
-
-    def refusal(self, claims: Mapping[str, Any] | None) -> ErrorCode | None:
-        """Why the caller is refused (None: it is not), from its JWT access token's claims (None: it has none)."""
-        sent = claims.get(self.claim) if claims is not None else None
-        if sent is None or (isinstance(sent, str) and not sent.strip()):
-            return self.missing
-        if not isinstance(sent, str):
-            return CLAIM_MISMATCH
-        if self.pattern is not None:
-            matches = bool(self.pattern.fullmatch(self.value) and self.pattern.fullmatch(sent))
-        else:
-            matches = sent == self.value
-        return None if matches or self.allow_mismatch else CLAIM_MISMATCH
-
-
-def claim_check(policy: AttachedPolicy) -> ClaimCheck:
-    """A claim validator policy's check; PolicyError for parameters no gateway could read as APIM's does."""
-    claim = _text(policy, "accessVerificationClaim")
-    if not _CLAIM_NAME.fullmatch(claim):
-        raise PolicyError(
-            f"{policy.named}: accessVerificationClaim {claim!r} does not match APIM's {_CLAIM_NAME.pattern}"
-        )
-    value = _text(policy, "accessVerificationClaimValue")
-    regex = policy.parameters.get("accessVerificationClaimValueRegex")
-    pattern = None
-    if regex not in (None, ""):  # the template renders a missing one empty: StringUtils.isNotBlank decides
-        try:
-            pattern = re.compile(str(regex)) if str(regex).strip() else None
-        except re.error as exc:
-            raise PolicyError(f"{policy.named}: accessVerificationClaimValueRegex is not a regular expression the "
-                              f"adapter reads ({exc})") from None  # fmt: skip
-    # The mediator's boolean property, as Synapse sets it from the rendered text (Boolean.parseBoolean).
-    allow = str(policy.parameters.get("shouldAllowValidation", "")).strip().lower() == "true"
-    description = f'Token doesn\'t contain the claim "{claim}"'
-    missing = ErrorCode("900913", 403, "Claim Invalid", description, *AUTHORIZATION_OTHER)
-    return ClaimCheck(claim, value, pattern, allow, missing)
-
-
-def claim_checks(policies: Iterable[AttachedPolicy]) -> tuple[ClaimCheck, ...]:
-    """The claim validators among the policies, in order (the first refusal answers)."""
-    return tuple(claim_check(p) for p in policies if applied(p) and (p.name, p.version) == CLAIM_VALIDATOR)
-
-
 def validate(policy: AttachedPolicy) -> None:
     """PolicyError where an applied policy's parameters are not ones a gateway could carry out."""
     if (policy.name, policy.version) == CLAIM_VALIDATOR:
@@ -226,3 +174,56 @@ def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
         query=tuple(query),
         response_headers=tuple(response.items()),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """A JWT claim based access validator on a resource: the `claim` of the caller's JWT access token must be `value`
+    (or, with `pattern`, both must match it whole), unless `allow_mismatch`; it must be there in any case."""
+
+    claim: str
+    value: str
+    pattern: re.Pattern[str] | None
+    allow_mismatch: bool
+    missing: ErrorCode  # 900913, naming the claim
+
+    def refusal(self, claims: Mapping[str, Any] | None) -> ErrorCode | None:
+        """Why the caller is refused (None: it is not), from its JWT access token's claims (None: it has none)."""
+        sent = claims.get(self.claim) if claims is not None else None
+        if sent is None or (isinstance(sent, str) and not sent.strip()):
+            return self.missing
+        if not isinstance(sent, str):
+            return CLAIM_MISMATCH
+        if self.pattern is not None:
+            matches = bool(self.pattern.fullmatch(self.value) and self.pattern.fullmatch(sent))
+        else:
+            matches = sent == self.value
+        return None if matches or self.allow_mismatch else CLAIM_MISMATCH
+
+
+def claim_check(policy: AttachedPolicy) -> ClaimCheck:
+    """A claim validator policy's check; PolicyError for parameters no gateway could read as APIM's does."""
+    claim = _text(policy, "accessVerificationClaim")
+    if not _CLAIM_NAME.fullmatch(claim):
+        raise PolicyError(
+            f"{policy.named}: accessVerificationClaim {claim!r} does not match APIM's {_CLAIM_NAME.pattern}"
+        )
+    value = _text(policy, "accessVerificationClaimValue")
+    regex = policy.parameters.get("accessVerificationClaimValueRegex")
+    pattern = None
+    if regex not in (None, ""):  # the template renders a missing one empty: StringUtils.isNotBlank decides
+        try:
+            pattern = re.compile(str(regex)) if str(regex).strip() else None
+        except re.error as exc:
+            raise PolicyError(f"{policy.named}: accessVerificationClaimValueRegex is not a regular expression the "
+                              f"adapter reads ({exc})") from None  # fmt: skip
+    # The mediator's boolean property, as Synapse sets it from the rendered text (Boolean.parseBoolean).
+    allow = str(policy.parameters.get("shouldAllowValidation", "")).strip().lower() == "true"
+    description = f'Token doesn\'t contain the claim "{claim}"'
+    missing = ErrorCode("900913", 403, "Claim Invalid", description, *AUTHORIZATION_OTHER)
+    return ClaimCheck(claim, value, pattern, allow, missing)
+
+
+def claim_checks(policies: Iterable[AttachedPolicy]) -> tuple[ClaimCheck, ...]:
+    """The claim validators among the policies, in order (the first refusal answers)."""
+    return tuple(claim_check(p) for p in policies if applied(p) and (p.name, p.version) == CLAIM_VALIDATOR)

@@ -6,14 +6,16 @@ secret (opaPolicy's accessKey), are never kept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 
 import pytest
 
 from apim_adapter.catalog import build
 from apim_adapter.mediation import Mediation
-from harness.publisher import pull, wso2_config
+from harness.publisher import apply_latest, pull, pulled, wso2_config
 from harness.sample_catalog import api_product, catalog_document
 
 SECRET = "s3cret-opa-key"
@@ -94,3 +96,32 @@ def test_an_api_products_policies_are_its_own_operations_and_apply_to_its_resour
     assert by_pattern == {"/ip": Mediation(removed_headers=("x-debug",)), "/headers": None}
     [note] = [n for n in catalog.unenforced if n.startswith("Bundle 1.0.0")]
     assert note.endswith("opaPolicy v1 (request, GET /ip)")
+
+
+def test_an_artifact_that_cannot_be_read_keeps_the_policies_read_before(
+    apim, publisher, credentials, test_ca, tmp_path, caplog
+):
+    """A claim validator set in the Publisher (by name and version: APIProviderImpl.validatePolicies resolves the
+    common policy) reaches the catalog with the revision deployed; when a later revision's artifact cannot be read
+    (APIM answers 500 for it), the policies read before stay: the claim validator keeps refusing."""
+    claim = {"policyName": "jwtClaimBasedAccessValidator", "policyVersion": "v1",
+             "parameters": CLAIM["parameters"]}  # fmt: skip
+    api_id = publisher.create("Guarded", apiPolicies={"request": [claim], "response": [], "fault": []})
+    publisher.deploy_new_revision(api_id)
+    cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
+
+    async def scenario() -> tuple[dict, dict]:
+        async with pulled(cfg) as cp:
+            first = cp.snapshot.apis[api_id]
+            apim.unreadable_artifacts.add(api_id)
+            publisher.deploy_new_revision(api_id)
+            await apply_latest(cp, apim, "DEPLOY_API_IN_GATEWAY")
+            return first, cp.snapshot.apis[api_id]
+
+    with caplog.at_level(logging.WARNING, logger="apim_adapter.controlplane.wso2"):
+        first, after = asyncio.run(scenario())
+    [read] = first["operationPolicies"]
+    assert (read["policyName"], read["parameters"]) == ("jwtClaimBasedAccessValidator", CLAIM["parameters"])
+    assert after["operationPolicies"] == first["operationPolicies"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["operation policies of an API not read; those read before apply until its next pull"]

@@ -173,10 +173,11 @@ class Wso2ControlPlane:
           the others as not applied.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
-        cannot be read) leaves that API without `clientCertificates` and `operationPolicies` and with
-        `corsConfiguration` None, with a warning naming it: the adapter then admits no certificate on it and engages
-        no CORS for it (both fail closed, rather than falling back to the global, possibly wider, origins), and its
-        calls pass unmediated, until its next event or pull; every other API is served. No revision deployed to the
+        cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
+        `operationPolicies` read before (none, if never), with a warning naming it: the adapter then admits no
+        certificate on it and engages no CORS for it (both fail closed, rather than falling back to the global,
+        possibly wider, origins), and applies the policies it knew, until its next event or pull; every other API
+        is served. No revision deployed to the
         label (undeployed since the API list was read) is no certificate, no CORS and no operation policy. No answer
         at all (APIM away, TLS, timeout) or an answer about the whole service (401, 503, ...) is ControlPlaneError,
         as for every other list: the pull fails and the last good catalog keeps serving, rather than a passing
@@ -206,7 +207,7 @@ class Wso2ControlPlane:
                 if served and cors:
                     found.update(self._cors_settings(project, unreadable, where))
                 if served:
-                    found.update(self._operation_policies(project, unreadable, where))
+                    found.update(self._operation_policies(project, unreadable, where, self._last_read(uuid)))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -262,18 +263,29 @@ class Wso2ControlPlane:
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {"corsConfiguration": None}
 
+    def _last_read(self, uuid: str) -> list[dict] | None:
+        """The API's operation policies as the current snapshot holds them (None: none read yet)."""
+        item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
+        policies = item.get("operationPolicies") if item is not None else None
+        return policies if isinstance(policies, list) else None
+
     @staticmethod
     def _operation_policies(
-        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any]
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: list | None
     ) -> dict[str, Any]:
         """`operationPolicies` of the deployed revision's project ([] when none is deployed: no revision, no
-        mediation); nothing, with a warning, where the artifact cannot be read (the API's calls then pass without
-        its policies' changes, as they did before the adapter applied any)."""
+        mediation). Where the artifact cannot be read, those read last (`last`), with a warning: the API's claim
+        validators keep refusing, its header changes keep being made; none read yet, its calls pass without them
+        until its next event or pull."""
         try:
             if unreadable is not None:
                 raise unreadable
             return {"operationPolicies": project.operation_policies() if project is not None else []}
         except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            if last is not None:
+                log.warning("operation policies of an API not read; those read before apply until its next pull",
+                            extra={**where, "error": str(exc)})  # fmt: skip
+                return {"operationPolicies": last}
             log.warning("operation policies of an API not read; its calls pass without them until its next pull",
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {}
