@@ -188,6 +188,44 @@ def test_a_subscription_created_blocked_and_removed_in_apim_reaches_the_decision
         assert re.search(r"apim_adapter_controlplane_sync_lag_seconds_count [1-9]", metrics)
 
 
+def redeploy_httpbin(stack: Wso2Stack, api_policies: dict, operation_policies: dict) -> None:
+    """httpbin's API deployed again with these operation policies (the runtime artifact's `apiPolicies` and each
+    operation's), and the event the Publisher's deployment publishes (apim_rest deploy_revision)."""
+
+    def mutate(data: dict) -> None:
+        api = next(a for a in data["apis"] if a["uuid"] == "api-httpbin")
+        api["_apiPolicies"], api["_operationPolicies"] = api_policies, operation_policies
+
+    stack.apim.change(mutate)
+    api = next(a for a in stack.apim.data["apis"] if a["uuid"] == "api-httpbin")
+    stack.apim.notify("DEPLOY_API_IN_GATEWAY", {
+        "apiId": api["apiId"], "uuid": api["uuid"], "name": api["name"], "version": api["version"],
+        "provider": api["provider"], "apiType": "HTTP", "gatewayLabels": ["Default"], "context": api["context"],
+        "tenantId": 0})  # fmt: skip
+
+
+def test_operation_policies_deployed_in_apim_reach_the_backend_and_the_decision_within_a_second(stack):
+    """A claim validator on the API and an Add Header policy on GET /headers, deployed in APIM: every replica reads
+    them from the new revision's artifact on the deployment event, refuses a token whose claim differs and sends the
+    backend the header."""
+    application, user = stack.token("subscribed"), stack.token("subscribed", aut="APPLICATION_USER")
+    claim = {"policyName": "jwtClaimBasedAccessValidator", "policyVersion": "v1", "policyType": "common",
+             "policyId": "claim-clone", "parameters": {"accessVerificationClaim": "aut",
+                                                       "accessVerificationClaimValue": "APPLICATION"}}  # fmt: skip
+    header = {"policyName": "addHeader", "policyVersion": "v2", "policyType": "common", "policyId": "header-clone",
+              "parameters": {"headerName": "X-Env", "headerValue": "mesh"}}  # fmt: skip
+    assert stack.settles(user, 200) < CHANGE_WITHIN
+    try:
+        redeploy_httpbin(stack, {"request": [claim]}, {"GET /headers": {"request": [header]}})
+        assert stack.settles(user, 403, "900912") < CHANGE_WITHIN
+        for _ in stack.adapters:  # each replica, over the round robin
+            seen = stack.call(application, "/headers").json()["headers"]
+            assert seen["X-Env"] == "mesh"
+    finally:
+        redeploy_httpbin(stack, {}, {})
+    assert stack.settles(user, 200) < CHANGE_WITHIN
+
+
 def test_a_revoked_token_is_denied_and_other_tokens_of_the_application_are_not(stack):
     revoked, other = stack.token("subscribed"), stack.token("subscribed")
     assert stack.settles(revoked, 200) < CHANGE_WITHIN
