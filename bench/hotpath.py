@@ -27,7 +27,7 @@ import yaml
 
 from apim_adapter.tokens import fingerprint
 from harness import oidc
-from harness.sample_catalog import advanced_policy, condition_group
+from harness.sample_catalog import advanced_policy, condition_group, operation_policy
 
 REPEATS, NUMBER = 7, 5000
 
@@ -203,12 +203,10 @@ async def measure(workdir: Path, backend_jwt: bool) -> dict[str, float]:
             # An API with APIM's Add Header and Remove Header operation policies: their changes are part of the
             # prepared allow's bytes, so its warm check should cost the default's.
             doc = fixture.catalog()
-            header = {"headerName": "X-Env", "headerValue": "mesh"}
             doc["apis"][0]["operationPolicies"] = [
-                {"flow": "request", "policyName": "addHeader", "policyVersion": "v2", "parameters": header},
-                {"flow": "request", "policyName": "removeHeader", "policyVersion": "v1",
-                 "parameters": {"headerName": "X-Debug"}},
-            ]  # fmt: skip
+                operation_policy("request", "addHeader", "v2", headerName="X-Env", headerValue="mesh"),
+                operation_policy("request", "removeHeader", "v1", headerName="X-Debug"),
+            ]
             assert adapter.publish(doc)
             serve()  # admitted on the new catalog, and prepared
             out["total on an API with Add and Remove Header policies"] = best_us(serve, flush)

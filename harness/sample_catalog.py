@@ -90,6 +90,14 @@ def api_product(
     }  # fmt: skip
 
 
+def operation_policy(flow: str, name: str, version: str, where: str = "", **parameters: str) -> dict:
+    """An item of an API's `operationPolicies` as the wso2 control plane writes it (artifacts.Project
+    .operation_policies): the API's, or with `where` ("VERB target") an operation's."""
+    verb, _, target = where.partition(" ")
+    placed = {"verb": verb, "target": target} if where else {}
+    return {"flow": flow, "policyName": name, "policyVersion": version, "parameters": parameters, **placed}
+
+
 def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> dict:
     doc = {
         "apis": [

@@ -304,8 +304,7 @@ class Adapter:
     ) -> Decision:
         elapsed = time.perf_counter() - started
         app = d.application
-        outcome = "allow" if d.allowed else "preflight" if d.preflight else "deny"
-        decided = (metrics.DECISIONS, d.api.name if d.api else "", app.name if app else "", d.tier, outcome, d.code)
+        decided = (metrics.DECISIONS, d.api.name if d.api else "", app.name if app else "", d.tier, d.outcome, d.code)
         metrics.checked(decided, transport, elapsed)
         # A preflight is no call of the API: APIM's CORS handler answers it before the handlers that publish events.
         logged_by_gateway = d.allowed and self.allows_logged_by_gateway and transport == "grpc"

@@ -92,6 +92,11 @@ class Decision:
         return self.error is None and not self.preflight
 
     @property
+    def outcome(self) -> str:
+        """`allow`, `preflight` or `deny`: how the metrics and the traces name it."""
+        return "allow" if self.allowed else "preflight" if self.preflight else "deny"
+
+    @property
     def status(self) -> int:
         return 200 if self.error is None else self.error.status
 
@@ -364,9 +369,7 @@ def with_cors(d: Decision, req: CheckInput) -> Decision:
         return d
     if d.error is errors.API_BLOCKED or req.method.upper() == "OPTIONS":
         return d
-    answer = api.cors.call(req.headers.get("origin"))
-    return Decision(d.error, d.reason, d.api, d.resource, d.principal, d.application, d.key_mapping, d.subscription,
-                    d.usage, answer)  # fmt: skip
+    return replace(d, cors=api.cors.call(req.headers.get("origin")))
 
 
 def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode | None:

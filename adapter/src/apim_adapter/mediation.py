@@ -114,7 +114,12 @@ def validate(policy: AttachedPolicy) -> None:
 
 def applied(policy: AttachedPolicy) -> bool:
     """Whether this adapter carries the policy out (it may still refuse its parameters: `fold`)."""
-    return policy.flow in APPLIED_FLOWS.get((policy.name, policy.version), ())
+    return applies(policy.name, policy.version, policy.flow)
+
+
+def applies(name: str, version: str, flow: str) -> bool:
+    """Whether this adapter carries out the policy `name` `version` in `flow`."""
+    return flow in APPLIED_FLOWS.get((name, version), ())
 
 
 def _text(policy: AttachedPolicy, key: str) -> str:

@@ -200,7 +200,8 @@ class Renderer:
             remove = tuple(n for n in remove if n not in policy_set)
             remove += tuple(n for n in changed.removed_headers if n not in remove)
             query, downstream_replace = changed.query, changed.response_headers
-            remove_query = tuple(n for n in remove_query if n not in {k for k, _ in query})
+            policy_query = {key for key, _ in query}
+            remove_query = tuple(n for n in remove_query if n not in policy_query)
         metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)

@@ -78,7 +78,7 @@ def read_headers(path: Path) -> dict[str, str]:
 
 def describe(d: Decision) -> dict[str, Any]:
     """What a check span says about its decision."""
-    attributes: dict[str, Any] = {"apim.decision": "allow" if d.allowed else "preflight" if d.preflight else "deny"}
+    attributes: dict[str, Any] = {"apim.decision": d.outcome}
     if d.code:
         attributes["apim.error.code"] = d.code
     if d.api is not None:

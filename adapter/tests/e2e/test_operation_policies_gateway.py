@@ -15,15 +15,10 @@ import yaml
 from harness.adapter_process import AdapterProcess
 from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW, HTTP_UPSTREAM_ON_ALLOW, Gateway
 from harness.sample_catalog import catalog_document
+from harness.sample_catalog import operation_policy as _policy
 
 API = "/httpbin/1.0.0"
 BACKEND_CREDENTIAL = "Basic YmFja2VuZDpzM2NyZXQ="  # what the API's policy sends its backend instead of the token
-
-
-def _policy(flow: str, name: str, version: str, where: str = "", **parameters: str) -> dict:
-    verb, _, target = where.partition(" ")
-    placed = {"verb": verb, "target": target} if where else {}
-    return {"flow": flow, "policyName": name, "policyVersion": version, "parameters": parameters, **placed}
 
 
 POLICIES = [

@@ -20,14 +20,9 @@ from apim_adapter.render import Renderer
 from apim_adapter.transport.grpc import AuthorizationService
 from harness.pipeline import InProcess, token
 from harness.sample_catalog import TINY_LIMIT, catalog_document
+from harness.sample_catalog import operation_policy as policy
 
 IP, HEADERS = "/httpbin/1.0.0/ip", "/httpbin/1.0.0/headers"
-
-
-def policy(flow: str, name: str, version: str, where: str = "", **parameters: str) -> dict:
-    verb, _, target = where.partition(" ")
-    placed = {"verb": verb, "target": target} if where else {}
-    return {"flow": flow, "policyName": name, "policyVersion": version, "parameters": parameters, **placed}
 
 
 def add_header(flow: str, name: str, value: str, where: str = "") -> dict:

@@ -233,7 +233,7 @@ class Project:
                         version = version if isinstance(version, str) else ""
                         item: dict[str, Any] = {"flow": flow, "policyName": name, "policyVersion": version, **where}
                         parameters = policy.get("parameters")
-                        if mediation.applied(mediation.AttachedPolicy(flow, name, version, {})):
+                        if mediation.applies(name, version, flow):
                             item["parameters"] = parameters if isinstance(parameters, dict) else {}
                         found.append(item)
 
