@@ -69,6 +69,10 @@ $(TOOLS)/bin/otelcol-apim: versions.env scripts/otelcol.sh
 	scripts/otelcol.sh
 	touch $@
 
+$(TOOLS)/bin/opa: versions.env scripts/opa.sh
+	scripts/opa.sh
+	touch $@
+
 $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh $(TOOLS)/.system-packages
 	scripts/qpid-broker.sh
 
@@ -82,7 +86,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml
