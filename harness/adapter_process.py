@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .envoy import HEADER_ALLOWLIST, Authz, Gateway
+from .envoy import REQUEST_HEADERS, Authz, Gateway, header_allowlist
 from .helpers import VENV_BIN
 from .processes import Process, free_port
 
@@ -36,11 +36,15 @@ class AdapterProcess:
     def stop(self) -> None:
         self.proc.stop()
 
-    def gateways(self, upstream: int, **http: Any) -> dict[str, Gateway]:
+    def gateways(self, upstream: int, extra_check_headers: tuple[str, ...] = (), **http: Any) -> dict[str, Gateway]:
         """A gateway per ext_authz mode in front of `upstream`, checking with this adapter: gRPC as the chart
         recommends it (only the headers the adapter reads: its EnvoyFilter's allowlist), HTTP under /check (the
-        adapter's `server.http.pathPrefix` in the e2e configs) with `http`'s more provider settings (Authz fields)."""
+        adapter's `server.http.pathPrefix` in the e2e configs) with `http`'s more provider settings (Authz fields);
+        both with the chart's `extraCheckHeaders` in their allowlists."""
+        if extra_check_headers:
+            http["include_request_headers"] = (*REQUEST_HEADERS, *extra_check_headers)
+        allowlist = header_allowlist(extra_check_headers)
         return {
-            "grpc": Gateway(Authz([self.grpc_port], "grpc"), upstream, ext_authz_patch=HEADER_ALLOWLIST),
+            "grpc": Gateway(Authz([self.grpc_port], "grpc"), upstream, ext_authz_patch=allowlist),
             "http": Gateway(Authz([self.http_port], "http", path_prefix="/check", **http), upstream),
         }

@@ -28,6 +28,7 @@ from .decision import (
     ApiKeyPlaces,
     CheckInput,
     Decision,
+    Hidden,
     Pipeline,
     applied,
     bearer,
@@ -37,6 +38,7 @@ from .decision import (
     with_cors,
 )
 from .errors import Unavailable
+from .opa import OpaClient
 from .prepared import NEEDS_HEADERS, NeedsHeaders, PreparedAllows, credential_of, kept_counters
 from .prepared import key as prepared_key
 from .ratelimit import RateLimiter, Usage
@@ -132,13 +134,15 @@ class Adapter:
         places = ApiKeyPlaces.of(config.api_keys)
         certificate_header = config.mutual_tls.header.lower() if config.mutual_tls.enabled else None
         self.users = make_users(config)
-        self.pipeline = Pipeline(
-            self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
-            certificate_header=certificate_header, users=self.users,
-        )  # fmt: skip
         access_log = config.analytics.access_log_service
         self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places,
                                  basic_auth=self.users is not None)  # fmt: skip
+        self.opa = OpaClient(str(config.resolve(config.opa.ca_bundle)) if config.opa.ca_bundle else None)
+        self.pipeline = Pipeline(
+            self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
+            certificate_header=certificate_header, users=self.users, opa_client=self.opa,
+            hidden=Hidden(self.renderer.not_from_client | ({signer.header} if signer is not None else set())),
+        )  # fmt: skip
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         # An allowed gRPC check's event is written from the gateway's access log entry, which knows the response
@@ -348,6 +352,8 @@ class Adapter:
                 return
             if admitted.counts_bytes:  # a bandwidth quota counts each request's body: every check is whole
                 return
+            if d.resource.asks_opa:  # OPA decides each call
+                return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header
             allow = self.renderer.allow(d, now)
@@ -488,6 +494,7 @@ class Adapter:
             if self.users is not None:
                 await self.users.close()
             await self.limiter.close()
+            await self.opa.close()
             if self.analytics is not None:
                 await self.analytics.close()
             if self.tracing is not None:

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from . import blocking, conditions, cors, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
-from .mediation import AttachedPolicy, ClaimCheck, Mediation
+from .mediation import AccessCheck, AttachedPolicy, Mediation, OpaCheck
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -121,7 +121,12 @@ class Resource:
     regex: re.Pattern[str]
     specificity: tuple[int, int, int]
     mediation: Mediation | None = None  # what the API's and this operation's policies change (mediation.py)
-    claim_checks: tuple[ClaimCheck, ...] = ()  # their JWT claim based access validators, in order
+    access_checks: tuple[AccessCheck, ...] = ()  # their JWT claim validators and OPA checks, in order
+
+    @property
+    def asks_opa(self) -> bool:
+        """Whether an allow here waits for OPA's verdict on each call."""
+        return any(isinstance(c, OpaCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:
@@ -584,21 +589,27 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
         except mediation.PolicyError as exc:
             if not lenient:
                 raise CatalogError(f"{p.where}: {exc}") from None
+            if mediation.fails_closed(policy):  # kept, to refuse (500 902011) what it cannot ask OPA about
+                named.append(f"{exc} (every call it guards fails)")
+                attached.append(policy)
+                continue
             named.append(str(exc))
             continue
         attached.append(policy)
     return attached, named
 
 
-def _mediated(resources: tuple[Resource, ...], policies: list[AttachedPolicy]) -> tuple[Resource, ...]:
+def _mediated(resources: tuple[Resource, ...], policies: list[AttachedPolicy], lenient: bool) -> tuple[Resource, ...]:
     """The resources with what the API's policies and each operation's own change (`Resource.mediation`) and the
-    claims they require (`Resource.claim_checks`)."""
+    checks they make of the caller (`Resource.access_checks`)."""
     if not policies:
         return resources
     mediated = []
     for r in resources:
         own = [p for p in policies if p.applies_to(r.method, r.pattern)]
-        mediated.append(dataclasses.replace(r, mediation=mediation.fold(own), claim_checks=mediation.claim_checks(own)))
+        mediated.append(
+            dataclasses.replace(r, mediation=mediation.fold(own), access_checks=mediation.access_checks(own, lenient))
+        )
     return tuple(mediated)
 
 
@@ -675,7 +686,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_type=api_type,
             organization=item.get("organization", str, default="carbon.super"),
             subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
-            resources=_mediated(_resources(item, where, api_policies), attached),
+            resources=_mediated(_resources(item, where, api_policies), attached, lenient),
             security_schemes=_security_schemes(item),
             client_certificates=_client_certificates(
                 item, where, subscription_policies, (lambda exc: skipped.append(str(exc))) if lenient else None

@@ -697,6 +697,15 @@ class Cors:
     )
 
 
+@dataclass(frozen=True, config=_KEYS)
+class Opa:
+    ca_bundle: FilePath | None = Field(
+        default=None,
+        description='CA bundle for the `https://` OPA servers APIM\'s "Validate Request with OPA" operation policies '
+        "name (their `serverUrl`); default: the system's trusted CAs.",
+    )
+
+
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
     server: Server = Field(default=Server(), description="Listeners and processes.")
@@ -709,6 +718,7 @@ class Config:
     mutual_tls: MutualTls = Field(default=MutualTls(), description="Client certificates (off by default).")
     basic_auth: BasicAuth = Field(default=BasicAuth(), description="HTTP Basic authentication (off by default).")
     cors: Cors = Field(default=Cors(), description="CORS, for browsers (on by default, as in APIM).")
+    opa: Opa = Field(default=Opa(), description="Open Policy Agent, as APIM's OPA operation policies ask it.")
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")

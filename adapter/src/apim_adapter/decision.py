@@ -15,6 +15,8 @@
     conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
+    policies    pure    an allow's access-check operation policies, in order: JWT claim validators; OPA, whose
+                        verdict it may `AskOpa` for (I/O)
 
 Every answer on an API with CORS carries the headers its caller's Origin gets (`with_cors`).
 
@@ -32,7 +34,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from . import blocking, cors, errors, revocation
+from . import blocking, cors, errors, opa, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import (
@@ -54,6 +56,7 @@ from .catalog import (
 from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
+from .mediation import ClaimCheck, OpaCheck
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
@@ -138,7 +141,16 @@ class Count:
     size: int  # the request body's bytes (bandwidth quotas)
 
 
-Need = Verify | VerifyUser | Count
+@dataclass(frozen=True, slots=True)
+class AskOpa:
+    """Ask OPA about an allowed call (an OPA operation policy); answered with None to let it through, else the
+    ErrorCode it is refused with."""
+
+    check: OpaCheck
+    question: dict[str, Any]
+
+
+Need = Verify | VerifyUser | Count | AskOpa
 Steps = Generator[Need, Any, Decision]
 
 
@@ -661,21 +673,47 @@ def conclude(admission: Admitted, counters: tuple[Counter, ...], usages: list[Us
     return Decision(error, reason, a.api, a.resource, a.principal, a.application, a.key_mapping, a.subscription, usage)
 
 
-def claims_checked(d: Decision) -> Decision:
-    """The resource's JWT claim based access validators (APIM's operation policy: mediation.ClaimCheck) on an allow:
-    APIM's gateway runs them among the API's policies, after throttling, so the call was counted before it is
-    refused. They read the claims of a JWT access token only (JWTValidator's `JWT_CLAIMS`): none for an opaque
-    token, an API key, a certificate, a user and password or an unsecured resource."""
-    checks = d.resource.claim_checks if d.resource is not None else ()
-    if not checks or d.error is not None:
-        return d
+def jwt_claims(d: Decision) -> Mapping[str, Any] | None:
+    """The caller's JWT access token's claims, as APIM's policies read them (JWTValidator's `JWT_CLAIMS`); None for an
+    opaque token, an API key, a certificate, a user and password or an unsecured resource."""
     p = d.principal
     by_jwt = p is not None and not (p.introspected or p.api_key or p.certificate or p.user_roles is not None)
-    claims = p.claims if by_jwt and p is not None else None
+    return p.claims if by_jwt and p is not None else None
+
+
+def claim_refused(d: Decision, check: ClaimCheck) -> Decision | None:
+    """A JWT claim based access validator's refusal of an allow (mediation.ClaimCheck); None when it lets it be."""
+    error = check.refusal(jwt_claims(d))
+    return None if error is None else replace(d, error=error, reason=f"claim {check.claim} refused")
+
+
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    """The request headers an OPA policy's question leaves out: those the backend does not get from the client."""
+
+    headers: frozenset[str] = frozenset({"authorization"})
+
+
+def checked(d: Decision, req: CheckInput, token: str, hidden: Hidden) -> Steps:
+    """An allow's access-check operation policies (APIM's gateway runs them among the API's policies, after
+    throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator decides
+    here; an OPA policy is asked (`AskOpa`)."""
+    checks = d.resource.access_checks if d.resource is not None else ()
+    if not checks or d.error is not None:
+        return d
     for check in checks:
-        error = check.refusal(claims)
+        if isinstance(check, ClaimCheck):
+            refused = claim_refused(d, check)
+            if refused is not None:
+                return refused
+            continue
+        if check.unusable:
+            return replace(d, error=errors.OPA_FAILED, reason="OPA policy unusable")
+        jwt = token if check.send_access_token and token and jwt_claims(d) is not None else None
+        ask = opa.question(d, req.method, req.path, req.headers, req.client_ip, hidden.headers, jwt)
+        error = yield AskOpa(check, ask)
         if error is not None:
-            return replace(d, error=error, reason=f"claim {check.claim} refused")
+            return replace(d, error=error, reason="refused by OPA" if error is errors.OPA_REFUSED else "OPA failed")
     return d
 
 
@@ -693,8 +731,12 @@ class Pipeline:
         api_keys: ApiKeyPlaces | None = None,
         certificate_header: str | None = None,
         users: basic_auth.BasicAuthenticator | None = None,
+        opa_client: opa.OpaClient | None = None,
+        hidden: Hidden = Hidden(),
     ):
         self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
+        self.opa = opa_client or opa.OpaClient()  # OPA operation policies: asked after the limits
+        self.hidden = hidden
         self.users = users  # None: user names and passwords are not taken
         self.max_token_bytes = max_token_bytes
         self.api_keys = api_keys  # None: API keys are not taken
@@ -765,12 +807,12 @@ class Pipeline:
         if anonymous is not None:
             counted += (anonymous,)
         if not counted:
-            return claims_checked(admitted.decision)
+            return (yield from checked(admitted.decision, req, planned.token, self.hidden))
         wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)
-        return claims_checked(conclude(admitted, counted, usages))
+        return (yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden))
 
     def _keyed(self, planned: Planned, failed: Rejection, now: float) -> tuple[Planned, Principal | Rejection]:
         """The API key beside a credential that failed: its answer if it admits, else the first failure stands."""
@@ -804,6 +846,8 @@ class Pipeline:
         if isinstance(need, VerifyUser):
             assert self.users is not None
             return await self.users.verify(need.credential, need.digest, need.tenant)
+        if isinstance(need, AskOpa):
+            return await self.opa.ask(need.check, need.question)
         return await self.limiter.hit(need.counters, need.now, need.size)
 
     async def finish(self, steps: Steps, need: Need) -> Decision:

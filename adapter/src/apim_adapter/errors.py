@@ -44,6 +44,11 @@ _CODES = [
     # APISecurityConstants): a claim that differs. Its 900913, a claim missing, names the claim (mediation.py).
     ErrorCode("900912", 403, "Claim Mismatch", "The claim configured in the system and the claim provided in the "
               "token do not align. Please ensure the claims match.", *AUTHORIZATION_OTHER),
+    # APIM's "Validate Request with OPA" policy (wso2-synapse mediators/opa OPASecurityException's codes, answered by
+    # product-apim v4.5.0's `_opa_policy_failure_handler_` sequence: `{"code", "message"}`, no description; its
+    # message as spelt). Outside the AUTH range getFaultType knows: OTHER, unclassified.
+    ErrorCode("902012", 403, "Forbidden", "", "OTHER", "UNCLASSIFIED"),
+    ErrorCode("902011", 500, "Internal Sever Error", "", "OTHER", "UNCLASSIFIED"),
     ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND"),
     # A path the API serves, with another method: CORSRequestHandler.handleResourceNotFound (engaged with CORS)
     # answers 405 through the `fault` sequence (APIMgtGatewayConstants.METHOD_NOT_FOUND_ERROR_MSG).
@@ -82,6 +87,8 @@ FORBIDDEN = CODES["900908"]
 SUBSCRIPTION_INACTIVE = CODES["900909"]
 SCOPE = CODES["900910"]
 CLAIM_MISMATCH = CODES["900912"]
+OPA_REFUSED = CODES["902012"]
+OPA_FAILED = CODES["902011"]
 NOT_FOUND = CODES["404"]
 METHOD_NOT_ALLOWED = CODES["405"]
 API_BLOCKED = CODES["700700"]

@@ -1,5 +1,5 @@
-"""APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, and the JWT claim
-based access validator.
+"""APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, the JWT claim
+based access validator, and Validate Request with OPA.
 
 APIM's gateway runs an API's operation policies (its mediation) in the API's sequences, after authentication and
 throttling (APIManagerExtensionHandler, last of the API's handlers by default: carbon-apimgt 9.31.86
@@ -19,7 +19,8 @@ word; they are folded here, in that order, into one `Mediation` per resource, wh
   the client sent already gets the policy's value rather than a second one. Over gRPC only: Envoy's HTTP ext_authz
   client has no way to change the query.
 
-One is an access check the adapter makes itself, after the limits, as APIM's gateway runs it after throttling:
+Two are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
+their order (`Resource.access_checks`):
 
 - `jwtClaimBasedAccessValidator` v1 (request): carbon-apimgt 9.31.86 `gateway/mediators
   /ClaimBasedResourceAccessValidationMediator` reads the claim from the JWT access token's claims (`JWT_CLAIMS`, which
@@ -31,15 +32,27 @@ One is an access check the adapter makes itself, after the limits, as APIM's gat
   resource; a claim that is not a string, which its `Map<String, String>` cast cannot hold), the adapter refuses:
   `900913` without claims, `900912` for a claim that is not a string (`ClaimCheck.refusal`).
 
-Every other policy (OPA, threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one of
-these whose parameters a gateway could not send is not applied; the catalog names each.
+- `opaPolicy` v1 (request), "Validate Request with OPA": wso2-synapse `mediators/opa/OPAMediator` POSTs
+  `{"input": ...}` (carbon-apimgt 9.31.86 `gateway/opa/APIMOPARequestGenerator`; built by opa.py) to
+  `<serverUrl>/<policy>/<rule>`, with `Authorization: <accessKey>` verbatim where one is set (`OPAClient.publish`), and
+  lets the call through where the answer's `result` is true. `false` is 403 `902012` "Forbidden"; anything else (no
+  answer, a status but 200, `{}` for an undefined rule, a `result` that is not a boolean) is 500 `902011` (Synapse's
+  `OPASecurityException`, answered by product-apim v4.5.0's `_opa_policy_failure_handler_` sequence as
+  `{"code", "message"}`). `sendAccessToken` adds the caller's JWT access token (GatewayUtils
+  .generateAuthenticationContext sets it for JWTs only). `additionalProperties` name Synapse message context
+  properties, which the adapter has none of: not sent (APIM too sends only those set). Its connection timeout is
+  `connectionTimeout` seconds, and an answer is awaited 10 more (OPAClient's intent; its code multiplies by 10,000).
+
+Every other policy (threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one of these
+whose parameters a gateway could not send is not applied; the catalog names each.
 """
 
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
@@ -49,10 +62,11 @@ Headers = tuple[tuple[str, str], ...]
 # APIOperationPoliciesDTO's flows, in the order APIM's gateway runs them on a call.
 FLOWS = ("request", "response", "fault")
 ADD_HEADER, REMOVE_HEADER, ADD_QUERY_PARAM = ("addHeader", "v2"), ("removeHeader", "v1"), ("addQueryParam", "v1")
-CLAIM_VALIDATOR = ("jwtClaimBasedAccessValidator", "v1")
+CLAIM_VALIDATOR, OPA = ("jwtClaimBasedAccessValidator", "v1"), ("opaPolicy", "v1")
+ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA)  # the policies that refuse calls rather than change them
 # The flows each is applied in here (its spec's `applicableFlows` are request, response and fault for the headers).
 APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",),
-                 CLAIM_VALIDATOR: ("request",)}  # fmt: skip
+                 CLAIM_VALIDATOR: ("request",), OPA: ("request",)}  # fmt: skip
 # The claim validator's accessVerificationClaim `validationRegex` (specifications/jwtClaimBasedAccessValidator_v1.json).
 _CLAIM_NAME = re.compile(r"[a-zA-Z_]+")
 # A header name as HTTP has it (RFC 9110 `token`); addHeader's spec allows any (`^.+$`), e.g. Synapse's dynamic
@@ -106,8 +120,8 @@ class AttachedPolicy:
 
 def validate(policy: AttachedPolicy) -> None:
     """PolicyError where an applied policy's parameters are not ones a gateway could carry out."""
-    if (policy.name, policy.version) == CLAIM_VALIDATOR:
-        claim_check(policy)
+    if (policy.name, policy.version) in ACCESS_CHECKS:
+        access_checks([policy])
     else:
         fold([policy])
 
@@ -163,7 +177,7 @@ def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
         if not applied(policy):
             continue
         key = (policy.name, policy.version)
-        if key == CLAIM_VALIDATOR:  # an access check, not a change (claim_checks)
+        if key in ACCESS_CHECKS:  # a check, not a change (access_checks)
             continue
         if key == ADD_HEADER:
             (request if policy.flow == "request" else response)[_header_name(policy)] = _header_value(policy)
@@ -229,6 +243,81 @@ def claim_check(policy: AttachedPolicy) -> ClaimCheck:
     return ClaimCheck(claim, value, pattern, allow, missing)
 
 
-def claim_checks(policies: Iterable[AttachedPolicy]) -> tuple[ClaimCheck, ...]:
-    """The claim validators among the policies, in order (the first refusal answers)."""
-    return tuple(claim_check(p) for p in policies if applied(p) and (p.name, p.version) == CLAIM_VALIDATOR)
+@dataclass(frozen=True, slots=True)
+class OpaCheck:
+    """A "Validate Request with OPA" policy on a resource: OPA at `url` must answer `{"result": true}` to the call's
+    input (opa.py builds it, and asks)."""
+
+    url: str  # <serverUrl>/<policy>/<rule>
+    access_key: str | None = field(repr=False)  # the Authorization header's value for OPA: a secret, never shown
+    send_access_token: bool
+    connect_timeout: float  # seconds
+    max_connections: int
+    # Why APIM's gateway could not deploy this policy (APIM itself would not serve the API): every call fails, closed,
+    # with OPA asked nothing; '' for a usable one.
+    unusable: str = ""
+
+
+# opaPolicy's `policy` and `rule` become path segments of the URL (OPAMediator concatenates them): a package path
+# (`a/b`) and a rule name, nothing a URL would read otherwise.
+_OPA_PATH = re.compile(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*")
+
+
+def _opa_number(policy: AttachedPolicy, key: str, default: int) -> int:
+    """An Integer parameter (`^\\d{1,3}$` in the spec): the template renders a missing one not at all."""
+    raw = policy.parameters.get(key)
+    if raw is None or raw == "":
+        return default
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not re.fullmatch(r"\d{1,3}", text):
+        raise PolicyError(f"{policy.named}: {key} must be a whole number of at most 3 digits")
+    return int(text)
+
+
+def opa_check(policy: AttachedPolicy) -> OpaCheck:
+    """An OPA policy's check; PolicyError for parameters with which APIM's gateway could not deploy or call it (a
+    server URL `java.net.URL` refuses fails the mediator's `init`)."""
+    server = _text(policy, "serverUrl").rstrip("/")
+    url = urllib.parse.urlsplit(server)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or " " in server:
+        raise PolicyError(f"{policy.named}: serverUrl must be an http:// or https:// URL, e.g. "
+                          "http://opa.opa.svc:8181/v1/data")  # fmt: skip
+    name, rule = _text(policy, "policy"), str(policy.parameters.get("rule") or "allow")
+    for part, value in (("policy", name), ("rule", rule)):
+        if not _OPA_PATH.fullmatch(value):
+            raise PolicyError(f"{policy.named}: {part} {value!r} is not an OPA package path or rule name")
+    raw = policy.parameters.get("accessKey")
+    key = raw if isinstance(raw, str) and raw else None
+    if raw not in (None, "") and (key is None or not key.isprintable()):
+        raise PolicyError(f"{policy.named}: accessKey must be one printable line")
+    # `{% if sendAccessToken %}` renders it; the generator reads it with Axis2's JavaUtils.isTrueExplicitly.
+    send = str(policy.parameters.get("sendAccessToken", "")).strip().lower() in ("true", "1", "yes")
+    timeout = _opa_number(policy, "connectionTimeout", 30)
+    connections = _opa_number(policy, "maxOpenConnections", 500)
+    return OpaCheck(f"{server}/{name}/{rule}", key, send, float(timeout), max(1, connections))
+
+
+AccessCheck = ClaimCheck | OpaCheck
+
+
+def fails_closed(policy: AttachedPolicy) -> bool:
+    """Whether a lenient catalog keeps this policy when its parameters are unusable, to refuse every call: OPA's,
+    whose absence would admit what OPA was to decide."""
+    return (policy.name, policy.version) == OPA and applied(policy)
+
+
+def access_checks(policies: Iterable[AttachedPolicy], lenient: bool = False) -> tuple[AccessCheck, ...]:
+    """The claim validators and OPA checks among the policies, in order (the first refusal answers). `lenient`: an
+    OPA policy with unusable parameters becomes a check every call fails (`OpaCheck.unusable`), else PolicyError."""
+    out: list[AccessCheck] = []
+    for p in policies:
+        if applied(p) and (p.name, p.version) == CLAIM_VALIDATOR:
+            out.append(claim_check(p))
+        elif applied(p) and (p.name, p.version) == OPA:
+            try:
+                out.append(opa_check(p))
+            except PolicyError as exc:
+                if not lenient:
+                    raise
+                out.append(OpaCheck("", None, False, 0.0, 1, unusable=str(exc)))
+    return tuple(out)

@@ -80,6 +80,8 @@ def rate_headers(usage: Usage | None) -> Headers:
 
 
 def _body(error: ErrorCode) -> bytes:
+    if not error.description:  # an OPA policy's failure handler writes code and message only
+        return json.dumps({"code": error.code, "message": error.message}).encode()
     return json.dumps({"code": error.code, "message": error.message, "description": error.description}).encode()
 
 
@@ -132,6 +134,12 @@ class Renderer:
         self.remove_api_key_query = (api_keys.query_parameter,) if api_keys and api_keys.query_parameter else ()
         self._bodies: dict[ErrorCode, bytes] = {}  # by the whole code: one number may have two descriptions
         self._throttled: dict[str, tuple[float, bytes]] = {}  # code → the window end its body names, the body
+
+    @property
+    def not_from_client(self) -> frozenset[str]:
+        """The request headers the backend never gets from the client: its credential, which an allow takes out,
+        and the context headers the adapter writes (a client's copy of one is not the adapter's)."""
+        return frozenset(self.remove_authorization + self.own_headers + self.remove_api_key)
 
     def allow(self, d: Decision, now: float) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription

@@ -27,7 +27,7 @@ POLICIES = [
     _policy("request", "addHeader", "v2", "GET /headers", headerName="Authorization", headerValue=BACKEND_CREDENTIAL),
     _policy("request", "addQueryParam", "v1", "GET /anything/*", paramKey="team", paramValue="payments"),
     _policy("response", "addHeader", "v2", "GET /response-headers", headerName="X-Served-By", headerValue="mesh"),
-    _policy("request", "opaPolicy", "v1", "GET /ip"),  # not applied here: named
+    _policy("request", "regexPolicy", "v1", "GET /ip"),  # not applied here: named
     _policy("request", "jwtClaimBasedAccessValidator", "v1", "GET /ip", accessVerificationClaim="aut",
             accessVerificationClaimValue="APPLICATION"),  # only tokens of applications, not of their users
 ]  # fmt: skip
@@ -129,4 +129,4 @@ def test_a_claim_validator_refuses_a_token_whose_claim_differs(stack, mediated, 
 
 def test_the_policies_not_applied_are_named(mediated):
     metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
-    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # opaPolicy: the one note of this catalog
+    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # regexPolicy: the one note of this catalog

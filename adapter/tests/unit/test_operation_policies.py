@@ -14,7 +14,7 @@ import pytest
 
 from apim_adapter.catalog import CatalogError, build
 from apim_adapter.config import Request
-from apim_adapter.decision import claims_checked
+from apim_adapter.decision import claim_refused
 from apim_adapter.mediation import AttachedPolicy, Mediation, fold
 from apim_adapter.render import Renderer
 from apim_adapter.transport.grpc import AuthorizationService
@@ -110,7 +110,7 @@ def test_a_denied_call_is_not_mediated():
 
 def test_the_policies_not_applied_here_are_named():
     catalog = build(with_policies(
-        policy("request", "opaPolicy", "v1"),  # API-level
+        policy("request", "regexPolicy", "v1"),  # API-level
         add_header("request", "X-Team", "payments", "GET /ip"),  # applied: not named
         remove_header("X-Team", "GET /ip") | {"flow": "response"},  # Envoy cannot remove a response header
         add_header("fault", "X-Failed", "yes", "GET /ip"),
@@ -118,7 +118,7 @@ def test_the_policies_not_applied_here_are_named():
     ))  # fmt: skip
     [note] = [n for n in catalog.unenforced if "operation policies" in n]
     assert note == (
-        "HttpbinAPI 1.0.0: operation policies not applied here, only by APIM's gateway: opaPolicy v1 (request, "
+        "HttpbinAPI 1.0.0: operation policies not applied here, only by APIM's gateway: regexPolicy v1 (request, "
         "the API), removeHeader v1 (response, GET /ip), addHeader v2 (fault, GET /ip), addHeader v3 (request, GET /ip)"
     )
 
@@ -211,8 +211,10 @@ def test_a_caller_without_jwt_claims_or_with_a_claim_that_is_no_string_is_refuse
     assert p.check(IP, bearer=token(aut=["APPLICATION"])).code == "900912"  # APIM's mediator fails on it
     principal = p.check(IP, bearer=token(aut="APPLICATION")).principal
     opaque = dataclasses.replace(principal, introspected=True)
-    d = claims_checked(dataclasses.replace(p.check(IP, bearer=token(aut="APPLICATION")), principal=opaque))
-    assert d.code == "900913"  # an introspected token's answer is not the JWT claims APIM's mediator reads
+    d = dataclasses.replace(p.check(IP, bearer=token(aut="APPLICATION")), principal=opaque)
+    refused = claim_refused(d, d.resource.access_checks[0])
+    assert refused is not None
+    assert refused.code == "900913"  # an introspected token's answer is not the JWT claims APIM's mediator reads
 
 
 def test_a_throttled_call_is_throttled_before_its_claims_are_looked_at():

@@ -218,9 +218,9 @@ class Project:
         """The revision's operation policies (APIM's mediation, applied by its gateway in the API's sequences:
         APIDTO `apiPolicies`, then each operation's `operationPolicies`, each a `request`, `response` and `fault`
         list of OperationPolicyDTO, in their order): `{flow, policyName, policyVersion}`, with `verb` and `target`
-        for an operation's, and `parameters` for those the adapter applies (mediation.applied: Add Header, Remove
-        Header, Add Query Param, whose parameters it must send to the gateway). Every other policy's parameters are
-        left out (one may carry a secret, e.g. opaPolicy's accessKey). A product's are its operations'."""
+        for an operation's, and `parameters` for those the adapter applies (mediation.applied: what it sends the
+        gateway, checks, or asks OPA with; OPA's access key is kept in memory only). Every other policy's parameters
+        are left out (one may carry a secret, e.g. a custom policy's). A product's are its operations'."""
         data = self.api()
         found: list[dict[str, Any]] = []
 

@@ -3,7 +3,9 @@ compiled transport.
 
 200 allows: the upstream headers ride on the response (Envoy copies those in `headersToUpstreamOnAllow`),
 and `x-envoy-auth-headers-to-remove` names the headers to strip. Any other non-5xx status denies with our
-body; 503 is an error, so Envoy's failOpen/statusOnError decide.
+body; 503 is an error, so Envoy's failOpen/statusOnError decide. A denial APIM answers with a 5xx (a blocked API's
+503 `700700`, an OPA policy's 500 `902011`) is therefore answered 403 here, with APIM's body: Envoy's HTTP client
+would take its status for the adapter's own failure, and `failOpen` would let the call through.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 # What both transports answer: status, headers, body.
 Response = tuple[int, Headers, bytes]
 UNAVAILABLE = 503  # an error to Envoy: its failOpen / statusOnError decide
+FORBIDDEN = 403  # what a denial APIM answers with a 5xx is answered with in this mode
 
 
 def transport_of(choice: str) -> str:
@@ -144,7 +147,8 @@ class HttpCheck:
             preflight = self.renderer.preflight(d)
             return PREFLIGHT_STATUS, preflight.headers, b""
         deny = self.renderer.deny(d, self.clock())
-        return deny.status, deny.headers, deny.body
+        # Envoy's HTTP client takes any 5xx for an error (ext_authz_http_impl `toResponse`), not a denial.
+        return (FORBIDDEN if deny.status >= 500 else deny.status), deny.headers, deny.body
 
 
 def make_handler(answer: HttpCheck) -> Callable[[web.BaseRequest], Awaitable[web.Response]]:
