@@ -169,8 +169,8 @@ class Wso2ControlPlane:
           .cors_settings). Without CORS or a gateway label the keys are left out and the catalog applies the
           global configuration.
         - `operationPolicies`, APIM's mediation policies of the revision (artifacts.Project.operation_policies),
-          for every API: the catalog applies Add Header, Remove Header and Add Query Param (mediation.py) and names
-          the others as not applied.
+          for every API: the catalog applies Add Header, Remove Header, Add Query Param, the JWT claim validator and
+          OPA (mediation.py) and names the others as not applied.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
