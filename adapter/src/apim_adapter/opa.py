@@ -20,6 +20,7 @@ false refuses it (403 `902012`), anything else fails it (500 `902011`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from . import errors
+from . import errors, tracing
 from .backend_jwt import SUPER_TENANT, end_user
 from .errors import ErrorCode
 from .http_client import read_at_most
@@ -41,6 +42,7 @@ log = logging.getLogger("apim_adapter")
 
 MAX_ANSWER_BYTES = 64 << 10  # OPA's answer to one decision: `{"result": ...}` and a decision id
 ANSWER_WAIT_SECONDS = 10  # beyond the connection timeout (OPAClient: "10 seconds addition to connection timeout")
+MAX_POOLS = 64  # connection pools kept: one per OPA server and settings the catalog names; the oldest goes first
 ANONYMOUS = "anonymous"  # APIConstants.END_USER_ANONYMOUS: the user of an unsecured resource
 
 
@@ -110,24 +112,32 @@ def verdict(status: int, body: bytes) -> ErrorCode | None:
 
 class OpaClient:
     """Asks the OPA servers the catalog's policies name: one connection pool per server and policy settings (as
-    each APIM mediator has its own client), made when first needed."""
+    each APIM mediator has its own client), made when first needed; at most MAX_POOLS, so that a catalog changed
+    over and over does not keep every pool it ever named."""
 
     def __init__(self, ca_bundle: str | None = None):
         self.ca_bundle = ca_bundle
         self._sessions: dict[tuple[str, float, int], aiohttp.ClientSession] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     def _session(self, check: OpaCheck) -> aiohttp.ClientSession:
         origin = check.url.split("/", 3)[:3]
         key = ("/".join(origin), check.connect_timeout, check.max_connections)
         session = self._sessions.get(key)
         if session is None or session.closed:
+            if len(self._sessions) >= MAX_POOLS:
+                closing = asyncio.ensure_future(self._sessions.pop(next(iter(self._sessions))).close())
+                self._closing.add(closing)  # held until done: a task only the loop refers to may be collected
+                closing.add_done_callback(self._closing.discard)
             tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
             connect = check.connect_timeout or None  # 0: Apache HttpClient's "no timeout"
-            timeout = aiohttp.ClientTimeout(connect=connect, sock_read=(connect or 0) + ANSWER_WAIT_SECONDS)
+            total = connect + ANSWER_WAIT_SECONDS if connect else None
+            timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=ANSWER_WAIT_SECONDS)
             connector = aiohttp.TCPConnector(ssl=tls, limit=check.max_connections)
             session = self._sessions[key] = aiohttp.ClientSession(timeout=timeout, connector=connector)
         return session
 
+    @tracing.traced("OPA query", lambda self, check, *_: {"url.full": check.url})
     async def ask(self, check: OpaCheck, question: Mapping[str, Any]) -> ErrorCode | None:
         """OPA's verdict on `question`: None lets the call through, else its error. Never raises: an OPA that
         cannot be asked fails the call (902011), as APIM's mediator does."""
@@ -150,3 +160,4 @@ class OpaClient:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+        await asyncio.gather(*self._closing)  # the pools evicted before

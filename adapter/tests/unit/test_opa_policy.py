@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import threading
 
@@ -15,9 +16,9 @@ import pytest
 
 from apim_adapter import errors
 from apim_adapter.catalog import CatalogError, build
-from apim_adapter.decision import AskOpa, CheckInput, first_step
+from apim_adapter.decision import AskOpa, CheckInput, Hidden, checked, first_step
 from apim_adapter.mediation import AttachedPolicy, OpaCheck, PolicyError, opa_check
-from apim_adapter.opa import OpaClient, question, verdict
+from apim_adapter.opa import MAX_POOLS, OpaClient, verdict
 from harness.pipeline import InProcess, in_process_adapter, token, warm, whole
 from harness.sample_catalog import TINY_LIMIT, catalog_document
 from harness.sample_catalog import operation_policy as policy
@@ -121,13 +122,21 @@ def test_the_question_is_apims_input_with_the_caller_and_without_its_credential(
 def test_the_access_token_is_sent_where_the_policy_says_so_and_only_a_jwt():
     p = InProcess(with_policies(opa_policy(sendAccessToken="true")))
     jwt = token()
-    ask = first_step(p.pipeline.steps(p.request(HEADERS, bearer=jwt), p.now))
+    req = p.request(HEADERS, bearer=jwt)
+    ask = first_step(p.pipeline.steps(req, p.now))
     assert isinstance(ask, AskOpa)
     assert ask.question["input"]["apiContext"]["accessToken"] == jwt
-    d = p.check(HEADERS, bearer=jwt)  # OPA at opa.opa.svc cannot be reached from here
-    assert d.code == "902011"
-    opaque = question(d, "GET", HEADERS, {}, "", (), None)  # an opaque token's caller: APIM sets none
-    assert "accessToken" not in opaque["input"]["apiContext"]
+
+    async def allow(check, ask):
+        return None
+
+    p.pipeline.opa.ask = allow
+    d = p.check(HEADERS, bearer=jwt)
+    assert d.allowed
+    opaque = dataclasses.replace(d, principal=dataclasses.replace(d.principal, introspected=True))
+    ask = next(checked(opaque, req, "an-opaque-token", Hidden()))  # APIM sets none for an opaque token
+    assert isinstance(ask, AskOpa)
+    assert "accessToken" not in ask.question["input"]["apiContext"]
 
 
 def test_opa_is_asked_after_the_limits_so_a_throttled_call_never_reaches_it():
@@ -202,3 +211,19 @@ def test_an_allow_opa_decides_is_never_prepared():
     finally:
         a.loop.call_soon_threadsafe(a.loop.stop)
         runner.join(5)
+        a.loop.close()
+
+
+def test_the_connection_pools_kept_are_bounded_whatever_the_catalog_names():
+    client = OpaClient()
+    servers = [check_of(serverUrl=f"http://127.0.0.{i}:9") for i in range(1, MAX_POOLS + 11)]  # nothing listens
+
+    async def ask_each():
+        try:
+            for check in servers:
+                assert await client.ask(check, {"input": {}}) is errors.OPA_FAILED
+                assert len(client._sessions) <= MAX_POOLS
+        finally:
+            await client.close()
+
+    asyncio.run(ask_each())
