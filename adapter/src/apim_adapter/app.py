@@ -352,7 +352,7 @@ class Adapter:
                 return
             if admitted.counts_bytes:  # a bandwidth quota counts each request's body: every check is whole
                 return
-            if d.resource.asks_opa:  # OPA decides each call
+            if d.resource.checks_each_call:  # OPA or a Regex Policy decides each call
                 return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header

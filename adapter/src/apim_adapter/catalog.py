@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from . import blocking, conditions, cors, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
-from .mediation import AccessCheck, AttachedPolicy, Mediation, OpaCheck
+from .mediation import AccessCheck, AttachedPolicy, Mediation, OpaCheck, ThreatCheck
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -124,9 +124,10 @@ class Resource:
     access_checks: tuple[AccessCheck, ...] = ()  # their JWT claim validators and OPA checks, in order
 
     @property
-    def asks_opa(self) -> bool:
-        """Whether an allow here waits for OPA's verdict on each call."""
-        return any(isinstance(c, OpaCheck) for c in self.access_checks)
+    def checks_each_call(self) -> bool:
+        """Whether an allow here depends on more than the caller: OPA's verdict, or a Regex Policy reading the
+        request's headers and query. Such an allow is never kept for the next call (a prepared allow)."""
+        return any(isinstance(c, OpaCheck | ThreatCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:
@@ -595,6 +596,9 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
                 continue
             named.append(str(exc))
             continue
+        partly = mediation.not_made(policy)
+        if partly is not None:
+            named.append(partly)
         attached.append(policy)
     return attached, named
 

@@ -15,8 +15,8 @@
     conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
-    policies    pure    an allow's access-check operation policies, in order: JWT claim validators; OPA, whose
-                        verdict it may `AskOpa` for (I/O)
+    policies    pure    an allow's access-check operation policies, in order: JWT claim validators, Regex
+                        Policies; OPA, whose verdict it may `AskOpa` for (I/O)
 
 Every answer on an API with CORS carries the headers its caller's Origin gets (`with_cors`).
 
@@ -56,7 +56,7 @@ from .catalog import (
 from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
-from .mediation import ClaimCheck, OpaCheck
+from .mediation import ClaimCheck, OpaCheck, ThreatCheck, transport_headers
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
@@ -694,10 +694,10 @@ class Hidden:
     headers: frozenset[str] = frozenset({"authorization"})
 
 
-def checked(d: Decision, req: CheckInput, token: str, hidden: Hidden) -> Steps:
+def checked(d: Decision, req: CheckInput, token: str, hidden: Hidden, catalog: Catalog) -> Steps:
     """An allow's access-check operation policies (APIM's gateway runs them among the API's policies, after
-    throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator decides
-    here; an OPA policy is asked (`AskOpa`)."""
+    throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator and a
+    Regex Policy decide here; an OPA policy is asked (`AskOpa`)."""
     checks = d.resource.access_checks if d.resource is not None else ()
     if not checks or d.error is not None:
         return d
@@ -706,6 +706,14 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: Hidden) -> Steps:
             refused = claim_refused(d, check)
             if refused is not None:
                 return refused
+            continue
+        if isinstance(check, ThreatCheck):
+            found = catalog.resolve(req.path)
+            query = req.path.partition("?")[2].partition("#")[0]
+            postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
+            error = check.refusal(transport_headers(req.headers, hidden.headers), postfix)
+            if error is not None:
+                return replace(d, error=error, reason="threat detected")
             continue
         if check.unusable:
             return replace(d, error=errors.OPA_FAILED, reason="OPA policy unusable")
@@ -807,12 +815,12 @@ class Pipeline:
         if anonymous is not None:
             counted += (anonymous,)
         if not counted:
-            return (yield from checked(admitted.decision, req, planned.token, self.hidden))
+            return (yield from checked(admitted.decision, req, planned.token, self.hidden, catalog))
         wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)
-        return (yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden))
+        return (yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden, catalog))
 
     def _keyed(self, planned: Planned, failed: Rejection, now: float) -> tuple[Planned, Principal | Rejection]:
         """The API key beside a credential that failed: its answer if it admits, else the first failure stands."""

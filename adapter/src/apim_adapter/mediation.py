@@ -1,5 +1,5 @@
 """APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, the JWT claim
-based access validator, and Validate Request with OPA.
+based access validator, Validate Request with OPA, and the Regex Policy (but its body check).
 
 APIM's gateway runs an API's operation policies (its mediation) in the API's sequences, after authentication and
 throttling (APIManagerExtensionHandler, last of the API's handlers by default: carbon-apimgt 9.31.86
@@ -19,7 +19,7 @@ word; they are folded here, in that order, into one `Mediation` per resource, wh
   the client sent already gets the policy's value rather than a second one. Over gRPC only: Envoy's HTTP ext_authz
   client has no way to change the query.
 
-Two are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
+Three are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
 their order (`Resource.access_checks`):
 
 - `jwtClaimBasedAccessValidator` v1 (request): carbon-apimgt 9.31.86 `gateway/mediators
@@ -43,8 +43,16 @@ their order (`Resource.access_checks`):
   properties, which the adapter has none of: not sent (APIM too sends only those set). Its connection timeout is
   `connectionTimeout` seconds, and an answer is awaited 10 more (OPAClient's intent; its code multiplies by 10,000).
 
-Every other policy (threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one of these
-whose parameters a gateway could not send is not applied; the catalog names each.
+- `regexPolicy` v1 (request), "Regex Policy": carbon-apimgt 9.31.86 `gateway/mediators/RegularExpressionProtector`
+  with the values product-apim v4.5.0's `regexPolicy_v1.j2` sets (the spec has no parameters): APIM's SQL-injection
+  pattern, case-insensitive, searched in the request's transport headers (as Java's `Map.toString` writes them) and
+  in its path and query after the API's context, URL-decoded (`REST_URL_POSTFIX`); a match is 400
+  `{"code":"400","message":"Bad Request","description":"SQL-Injection Threat detected in HTTP Headers"}` (or "in
+  Query Parameters"), GatewayUtils.handleThreat through the `_threat_fault_` sequence. Its body check is not made
+  here (the adapter does not read bodies): named as not applied.
+
+Every other policy (JSON and XML threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one
+of these whose parameters a gateway could not send is not applied; the catalog names each.
 """
 
 from __future__ import annotations
@@ -62,11 +70,11 @@ Headers = tuple[tuple[str, str], ...]
 # APIOperationPoliciesDTO's flows, in the order APIM's gateway runs them on a call.
 FLOWS = ("request", "response", "fault")
 ADD_HEADER, REMOVE_HEADER, ADD_QUERY_PARAM = ("addHeader", "v2"), ("removeHeader", "v1"), ("addQueryParam", "v1")
-CLAIM_VALIDATOR, OPA = ("jwtClaimBasedAccessValidator", "v1"), ("opaPolicy", "v1")
-ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA)  # the policies that refuse calls rather than change them
+CLAIM_VALIDATOR, OPA, REGEX = ("jwtClaimBasedAccessValidator", "v1"), ("opaPolicy", "v1"), ("regexPolicy", "v1")
+ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA, REGEX)  # the policies that refuse calls rather than change them
 # The flows each is applied in here (its spec's `applicableFlows` are request, response and fault for the headers).
 APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",),
-                 CLAIM_VALIDATOR: ("request",), OPA: ("request",)}  # fmt: skip
+                 CLAIM_VALIDATOR: ("request",), OPA: ("request",), REGEX: ("request",)}  # fmt: skip
 # The claim validator's accessVerificationClaim `validationRegex` (specifications/jwtClaimBasedAccessValidator_v1.json).
 _CLAIM_NAME = re.compile(r"[a-zA-Z_]+")
 # A header name as HTTP has it (RFC 9110 `token`); addHeader's spec allows any (`^.+$`), e.g. Synapse's dynamic
@@ -297,7 +305,68 @@ def opa_check(policy: AttachedPolicy) -> OpaCheck:
     return OpaCheck(f"{server}/{name}/{rule}", key, send, float(timeout), max(1, connections))
 
 
-AccessCheck = ClaimCheck | OpaCheck
+# regexPolicy_v1.j2's `regex` value as written, and as Synapse reads it: an XML attribute, whose line breaks become
+# spaces (XML 1.0 attribute-value normalization), so the three alternatives that start a line begin with five spaces.
+_SQL_INJECTION_AS_WRITTEN = r""".*'.*|.*alter.*|.*alter \s*table.*|.*alter\s*view.*|
+    .*create\s*database.*|.*create\s*procedure.*|.*create\s*schema.*|.*create\s*table.*|.*create\s*view.*|
+    .*delete\s*from.*|.*drop\s*database.*|.*drop\s*procedure.*|.*drop\s*table.*|.*select\s*.*\s*from.*|
+    .*truncate\s*table.*|.*insert\s*into.*"""
+SQL_INJECTION = re.compile(
+    re.sub(r"[\t\r\n]", " ", _SQL_INJECTION_AS_WRITTEN), re.IGNORECASE
+)  # Pattern.CASE_INSENSITIVE
+_THREAT = "SQL-Injection"  # the template's threatType
+
+
+def _threat(where: str) -> ErrorCode:
+    """GatewayUtils.handleThreat's answer (`_threat_fault_`): code "400", message Bad Request; outside every range
+    SynapseAnalyticsDataProvider.getFaultType knows (OTHER, unclassified)."""
+    return ErrorCode("400", 400, "Bad Request", f"{_THREAT} Threat detected in {where}", "OTHER", "UNCLASSIFIED")
+
+
+THREAT_IN_HEADERS, THREAT_IN_QUERY = _threat("HTTP Headers"), _threat("Query Parameters")
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatCheck:
+    """A Regex Policy on a resource: `pattern` must not be found in the request's headers, nor in its path and
+    query after the API's context (`refusal`)."""
+
+    pattern: re.Pattern[str] = SQL_INJECTION
+    in_headers: ErrorCode = THREAT_IN_HEADERS
+    in_query: ErrorCode = THREAT_IN_QUERY
+
+    def refusal(self, headers: Mapping[str, str], postfix: str) -> ErrorCode | None:
+        """Why the request is refused (None: it is not), from the transport headers it reaches the policies with
+        (lower-case names) and its path and query after the API's context (RegularExpressionProtector: the body,
+        not read here, then the headers, then the path)."""
+        # TreeMap(CASE_INSENSITIVE_ORDER).toString(): `{name=value, name=value}`, in name order.
+        written = "{" + ", ".join(f"{name}={headers[name]}" for name in sorted(headers)) + "}"
+        if self.pattern.search(written):
+            return self.in_headers
+        if self.pattern.search(urllib.parse.unquote_plus(postfix)):  # URLDecoder.decode: `+` is a space
+            return self.in_query
+        return None
+
+
+AccessCheck = ClaimCheck | OpaCheck | ThreatCheck
+
+
+def transport_headers(headers: Mapping[str, str], hidden: Iterable[str]) -> dict[str, str]:
+    """The request's headers as APIM's policies find them (Synapse's transport headers), from those the gateway
+    handed the adapter (lower-case names): without the pseudo-headers, and without `hidden`, the headers the backend
+    does not get from the client (APIM's authenticators took its credential out); HTTP/2's `:authority` as `host`."""
+    drop = set(hidden)
+    out = {name: value for name, value in headers.items() if name[:1] != ":" and name not in drop}
+    if ":authority" in headers and "host" not in out:
+        out["host"] = headers[":authority"]
+    return out
+
+
+def not_made(policy: AttachedPolicy) -> str | None:
+    """What of an applied policy the adapter does not do, to be named with it; None when it does it all."""
+    if (policy.name, policy.version) == REGEX:
+        return f"{policy.named}: its body check (headers, path and query are checked)"
+    return None
 
 
 def fails_closed(policy: AttachedPolicy) -> bool:
@@ -313,6 +382,8 @@ def access_checks(policies: Iterable[AttachedPolicy], lenient: bool = False) -> 
     for p in policies:
         if applied(p) and (p.name, p.version) == CLAIM_VALIDATOR:
             out.append(claim_check(p))
+        elif applied(p) and (p.name, p.version) == REGEX:
+            out.append(ThreatCheck())  # its spec has no parameters: the template's values
         elif applied(p) and (p.name, p.version) == OPA:
             try:
                 out.append(opa_check(p))

@@ -33,7 +33,7 @@ from . import errors, tracing
 from .backend_jwt import SUPER_TENANT, end_user
 from .errors import ErrorCode
 from .http_client import read_at_most
-from .mediation import OpaCheck
+from .mediation import OpaCheck, transport_headers
 
 if TYPE_CHECKING:
     from .decision import Decision
@@ -79,10 +79,7 @@ def question(
             context["issuer"] = issuer
         if access_token is not None:
             context["accessToken"] = access_token
-    drop = set(hidden)
-    transport = {name: value for name, value in headers.items() if name[:1] != ":" and name not in drop}
-    if ":authority" in headers and "host" not in transport:  # HTTP/2's Host, as Synapse has it
-        transport["host"] = headers[":authority"]
+    transport = transport_headers(headers, hidden)
     out: dict[str, Any] = {"apiContext": context, "method": method, "path": path, "transportHeaders": transport}
     if client_ip:
         out["requestOrigin"] = client_ip

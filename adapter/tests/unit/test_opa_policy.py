@@ -134,7 +134,7 @@ def test_the_access_token_is_sent_where_the_policy_says_so_and_only_a_jwt():
     d = p.check(HEADERS, bearer=jwt)
     assert d.allowed
     opaque = dataclasses.replace(d, principal=dataclasses.replace(d.principal, introspected=True))
-    ask = next(checked(opaque, req, "an-opaque-token", Hidden()))  # APIM sets none for an opaque token
+    ask = next(checked(opaque, req, "an-opaque-token", Hidden(), p.catalog))  # APIM sets none for an opaque token
     assert isinstance(ask, AskOpa)
     assert "accessToken" not in ask.question["input"]["apiContext"]
 
