@@ -24,6 +24,7 @@ from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
 from harness.helpers import wait_http
+from harness.opa import OpaServer
 from harness.processes import free_port, httpbin
 from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute
@@ -222,6 +223,40 @@ def test_operation_policies_deployed_in_apim_reach_the_backend_and_the_decision_
             seen = stack.call(application, "/headers").json()["headers"]
             assert seen["X-Env"] == "mesh"
     finally:
+        redeploy_httpbin(stack, {}, {})
+    assert stack.settles(user, 200) < CHANGE_WITHIN
+
+
+OPA_RULE = """package apim.httpbin
+
+default allow := false
+
+allow if {
+    input.apiContext.applicationName == "subscribed"
+    [_, claims, _] := io.jwt.decode(input.apiContext.accessToken)
+    claims.aut == "APPLICATION"
+}
+"""
+
+
+def test_an_opa_policy_deployed_in_apim_is_asked_by_every_replica_within_a_second(stack, tmp_path):
+    """APIM's "Validate Request with OPA" on the API, deployed with OPA's access key: every replica reads it from the
+    new revision's artifact on the deployment event and asks the real OPA (token authentication on) about each call,
+    sending the caller's JWT; OPA refuses a user's token (403 902012)."""
+    application, user = stack.token("subscribed"), stack.token("subscribed", aut="APPLICATION_USER")
+    opa = OpaServer(token="opa-s3cret").start(tmp_path, {"httpbin.rego": OPA_RULE})
+    guard = {"policyName": "opaPolicy", "policyVersion": "v1", "policyType": "common", "policyId": "opa-clone",
+             "parameters": {"serverUrl": opa.url, "policy": "apim/httpbin", "rule": "allow",
+                            "accessKey": "Bearer opa-s3cret", "sendAccessToken": True}}  # fmt: skip
+    assert stack.settles(user, 200) < CHANGE_WITHIN
+    try:
+        redeploy_httpbin(stack, {"request": [guard]}, {})
+        assert stack.settles(user, 403, "902012") < CHANGE_WITHIN
+        assert [stack.call(application).status_code for _ in stack.adapters] == [200] * len(stack.adapters)
+        opa.stop()  # OPA gone: no decision, and every guarded call fails rather than passes
+        assert stack.settles(application, 500, "902011") < CHANGE_WITHIN
+    finally:
+        opa.stop()
         redeploy_httpbin(stack, {}, {})
     assert stack.settles(user, 200) < CHANGE_WITHIN
 
