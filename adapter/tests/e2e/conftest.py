@@ -7,7 +7,9 @@ both configured as istiod configures an ingress gateway for a CUSTOM provider (0
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,26 @@ class Stack:
             "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}},
             **more,
         }
+
+    @contextlib.contextmanager
+    def own_adapter(
+        self, workdir: Path, doc: dict, config: dict | None = None, **gateway_settings
+    ) -> Iterator[tuple[AdapterProcess, dict[str, Gateway]]]:
+        """A module's own adapter serving `doc` (`own_adapter_config`, or `config`), ready, and a gateway per mode in
+        front of the session's httpbin (`AdapterProcess.gateways` with `gateway_settings`); all stopped after."""
+        (workdir / "catalog.yaml").write_text(yaml.safe_dump(doc))
+        processes = []
+        try:
+            adapter = AdapterProcess(workdir, config or self.own_adapter_config())
+            processes.append(adapter.proc)
+            adapter.wait_ready()
+            gateways = adapter.gateways(self.gateways["grpc"].upstream_port, **gateway_settings)
+            for gw in gateways.values():
+                processes.append(gw.start(workdir))
+            yield adapter, gateways
+        finally:
+            for proc in reversed(processes):
+                proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-import yaml
 
 from harness import oidc
-from harness.adapter_process import AdapterProcess
 from harness.api_keys import ApiKeySigner
 from harness.envoy import Gateway
 from harness.sample_catalog import catalog_document
@@ -38,23 +36,10 @@ def keyed(stack, tmp_path_factory):
     (workdir / "apim-api-key.pem").write_bytes(signer.certificate_pem())
     doc = catalog_document()
     doc["apis"][0]["securityScheme"] = "oauth2,oauth_basic_auth_api_key_mandatory,api_key"  # as APIM stores it
-    (workdir / "catalog.yaml").write_text(yaml.safe_dump(doc))
-    processes = []
-    try:
-        certificates = [{"alias": signer.alias, "file": "apim-api-key.pem"}]
-        adapter = AdapterProcess(
-            workdir, stack.own_adapter_config(apiKeys={"enabled": True, "certificates": certificates})
-        )
-        processes.append(adapter.proc)
-        adapter.wait_ready()
-        upstream = stack.gateways["grpc"].upstream_port
-        gateways = adapter.gateways(upstream)
-        for gw in gateways.values():
-            processes.append(gw.start(workdir))
+    certificates = [{"alias": signer.alias, "file": "apim-api-key.pem"}]
+    config = stack.own_adapter_config(apiKeys={"enabled": True, "certificates": certificates})
+    with stack.own_adapter(workdir, doc, config) as (_, gateways):
         yield Keyed(signer, stack.key, stack.jwks, gateways)
-    finally:
-        for proc in reversed(processes):
-            proc.stop()
 
 
 def test_an_api_key_in_its_header_reaches_the_backend_as_the_application_not_as_the_key(keyed, mode):

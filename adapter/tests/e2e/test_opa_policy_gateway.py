@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-import yaml
 
-from harness.adapter_process import AdapterProcess
 from harness.envoy import Gateway
 from harness.opa import OpaServer
 from harness.processes import free_port
@@ -56,10 +54,8 @@ def guarded(stack, tmp_path_factory):
     OPA nothing listens on for `GET /anything/*` and a rule OPA does not define for `GET /uuid`; a gateway per mode,
     both passing the adapter the `X-Block` header the policy reads (the chart's `extraCheckHeaders`)."""
     workdir = tmp_path_factory.mktemp("opa-policy")
-    processes = []
+    opa = OpaServer(token=OPA_TOKEN).start(workdir, {"httpbin.rego": HTTPBIN_POLICY})
     try:
-        opa = OpaServer(token=OPA_TOKEN).start(workdir, {"httpbin.rego": HTTPBIN_POLICY})
-        processes.append(opa)
         doc = catalog_document()
         doc["apis"][0]["operationPolicies"] = [
             _policy("request", "opaPolicy", "v1", "GET /headers", serverUrl=opa.url, policy="httpbin",
@@ -69,19 +65,14 @@ def guarded(stack, tmp_path_factory):
             _policy("request", "opaPolicy", "v1", "GET /uuid", serverUrl=opa.url, policy="httpbin",
                     rule="undefined", accessKey=f"Bearer {OPA_TOKEN}"),
         ]  # fmt: skip
-        (workdir / "catalog.yaml").write_text(yaml.safe_dump(doc))
-        adapter = AdapterProcess(workdir, stack.own_adapter_config())
-        processes.append(adapter.proc)
-        adapter.wait_ready()
         # The HTTP provider fails open (`failOpen: true`): an OPA failure must still refuse the call.
-        gateways = adapter.gateways(stack.gateways["grpc"].upstream_port, extra_check_headers=("x-block",),
-                                    failure_mode_allow=True)  # fmt: skip
-        for gw in gateways.values():
-            processes.append(gw.start(workdir))
-        yield Guarded(gateways, opa)
+        with stack.own_adapter(workdir, doc, extra_check_headers=("x-block",), failure_mode_allow=True) as (
+            _,
+            gateways,
+        ):
+            yield Guarded(gateways, opa)
     finally:
-        for proc in reversed(processes):
-            proc.stop()
+        opa.stop()
 
 
 def _call(guarded: Guarded, mode: str, path: str, token: str | None, **headers: str) -> requests.Response:

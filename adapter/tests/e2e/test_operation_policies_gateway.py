@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-import yaml
 
 from harness.adapter_process import AdapterProcess
 from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW, HTTP_UPSTREAM_ON_ALLOW, Gateway
@@ -49,22 +48,11 @@ def mediated(stack, tmp_path_factory):
     doc = catalog_document()
     doc["apis"][0]["urlMappings"].append({"httpMethod": "GET", "urlPattern": "/response-headers", "scopes": []})
     doc["apis"][0]["operationPolicies"] = POLICIES
-    (workdir / "catalog.yaml").write_text(yaml.safe_dump(doc))
-    processes = []
-    try:
-        adapter = AdapterProcess(workdir, stack.own_adapter_config())
-        processes.append(adapter.proc)
-        adapter.wait_ready()
-        upstream = stack.gateways["grpc"].upstream_port
-        gateways = adapter.gateways(upstream, extra_check_headers=("x-comment",),
-                                    upstream_on_allow=(*HTTP_UPSTREAM_ON_ALLOW, "x-env", "authorization"),
-                                    downstream_on_allow=(*HTTP_DOWNSTREAM_ON_ALLOW, "x-served-by"))  # fmt: skip
-        for gw in gateways.values():
-            processes.append(gw.start(workdir))
+    providers = {"extra_check_headers": ("x-comment",),
+                 "upstream_on_allow": (*HTTP_UPSTREAM_ON_ALLOW, "x-env", "authorization"),
+                 "downstream_on_allow": (*HTTP_DOWNSTREAM_ON_ALLOW, "x-served-by")}  # fmt: skip
+    with stack.own_adapter(workdir, doc, **providers) as (adapter, gateways):
         yield Mediated(gateways, adapter)
-    finally:
-        for proc in reversed(processes):
-            proc.stop()
 
 
 def _call(mediated: Mediated, mode: str, path: str, token: str | None, **headers: str) -> requests.Response:
