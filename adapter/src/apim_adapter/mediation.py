@@ -63,6 +63,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import threats
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -305,15 +306,6 @@ def opa_check(policy: AttachedPolicy) -> OpaCheck:
     return OpaCheck(f"{server}/{name}/{rule}", key, send, float(timeout), max(1, connections))
 
 
-# regexPolicy_v1.j2's `regex` value as written, and as Synapse reads it: an XML attribute, whose line breaks become
-# spaces (XML 1.0 attribute-value normalization), so the three alternatives that start a line begin with five spaces.
-_SQL_INJECTION_AS_WRITTEN = r""".*'.*|.*alter.*|.*alter \s*table.*|.*alter\s*view.*|
-    .*create\s*database.*|.*create\s*procedure.*|.*create\s*schema.*|.*create\s*table.*|.*create\s*view.*|
-    .*delete\s*from.*|.*drop\s*database.*|.*drop\s*procedure.*|.*drop\s*table.*|.*select\s*.*\s*from.*|
-    .*truncate\s*table.*|.*insert\s*into.*"""
-SQL_INJECTION = re.compile(
-    re.sub(r"[\t\r\n]", " ", _SQL_INJECTION_AS_WRITTEN), re.IGNORECASE
-)  # Pattern.CASE_INSENSITIVE
 _THREAT = "SQL-Injection"  # the template's threatType
 
 
@@ -328,10 +320,9 @@ THREAT_IN_HEADERS, THREAT_IN_QUERY = _threat("HTTP Headers"), _threat("Query Par
 
 @dataclass(frozen=True, slots=True)
 class ThreatCheck:
-    """A Regex Policy on a resource: `pattern` must not be found in the request's headers, nor in its path and
-    query after the API's context (`refusal`)."""
+    """A Regex Policy on a resource: APIM's pattern (threats.py) must not be found in the request's headers, nor in
+    its path and query after the API's context (`refusal`)."""
 
-    pattern: re.Pattern[str] = SQL_INJECTION
     in_headers: ErrorCode = THREAT_IN_HEADERS
     in_query: ErrorCode = THREAT_IN_QUERY
 
@@ -341,9 +332,9 @@ class ThreatCheck:
         not read here, then the headers, then the path)."""
         # TreeMap(CASE_INSENSITIVE_ORDER).toString(): `{name=value, name=value}`, in name order.
         written = "{" + ", ".join(f"{name}={headers[name]}" for name in sorted(headers)) + "}"
-        if self.pattern.search(written):
+        if threats.found(written):
             return self.in_headers
-        if self.pattern.search(urllib.parse.unquote_plus(postfix)):  # URLDecoder.decode: `+` is a space
+        if threats.found(urllib.parse.unquote_plus(postfix)):  # URLDecoder.decode: `+` is a space
             return self.in_query
         return None
 
