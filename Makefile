@@ -142,7 +142,7 @@ local-test: setup ## The local stack rendered from inventories/local, checked by
 cluster-test: setup ## Charts, roles and rendered objects against a real Kubernetes API server (kwok node, no Docker).
 	$(BIN)/pytest -q -m cluster tests/cluster
 
-demo: setup ## The secured httpbin flow on this machine (Keycloak, apim-adapter, Envoy, httpbin): run it, show how to call it.
+demo: setup ## The secured httpbin flow on this machine (Keycloak, OPA, apim-adapter, Envoy, httpbin): run it, show how to call it.
 	scripts/demo.sh
 
 demo-down: $(VENV)/.installed ## Stop the local stack started by make demo.

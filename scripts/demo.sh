@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make demo: bring the local stack up (Keycloak, httpbin v1 and v2, apim-adapter, Envoy configured as istiod
-# configures Istio's ingress gateway), run the secured flow and print its table (with the tier-routing rows: which
-# httpbin version answered a Gold and a Silver consumer), then explain how to call the gateway yourself.
+# make demo: bring the local stack up (Keycloak, httpbin v1 and v2, Open Policy Agent, apim-adapter, Envoy
+# configured as istiod configures Istio's ingress gateway), run the secured flow and print its table (with the
+# tier-routing rows: which httpbin version answered a Gold and a Silver consumer), then explain how to call the
+# gateway yourself.
 # Re-running leaves healthy processes alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,14 @@ policies on that operation (inventories/local/group_vars/local_stack/catalog.yml
   curl -s -H "Authorization: Bearer \$TOKEN" -H "X-Debug: 1" -H "X-Env: forged" $GATEWAY_URL$API_CONTEXT/headers
                                      # httpbin saw X-Env: mesh (Add Header), and no X-Debug (Remove Header)
 
+APIM's "Validate Request with OPA" policy guards /anything/{segment}: the adapter asks the stack's OPA (its Rego in
+inventories/local/group_vars/local_stack/opa.yml), which lets the subscribed application in only on a GET with
+X-Department: engineering (the gateway passes the adapter that header: local_gateway_extra_check_headers):
+
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "X-Department: engineering" $GATEWAY_URL$API_CONTEXT/anything/opa  # 200
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "X-Department: marketing" $GATEWAY_URL$API_CONTEXT/anything/opa
+                                     # 403 (902012): OPA answered false
+
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\
@@ -48,7 +57,8 @@ Or, on the gateway's HTTPS server, with the partner's client certificate (upload
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/stranger.crt --key $PKI_DIR/stranger.key \\
       $GATEWAY_HTTPS_URL$API_CONTEXT/headers   # 401 (900901): a certificate not on the API
 
-Logs: $STATE_DIR/*.log (gateway access log with the adapter's metadata: $STATE_DIR/gateway-access.log).
+Logs: $STATE_DIR/*.log (gateway access log with the adapter's metadata: $STATE_DIR/gateway-access.log; OPA's
+requests: $STATE_DIR/opa.log).
 Analytics events, in WSO2's ELK format: $STATE_DIR/adapter/analytics.log (an allowed call's written from the
 gateway's gRPC access log, with httpbin's status and the latencies; a denial's by the check).
 Stop everything: make demo-down

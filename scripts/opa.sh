@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the policy engine of the "Validate Request with OPA" operation policy tests into .tools/bin/opa
-# (idempotent): the real Open Policy Agent server, from the Go module proxy at OPA_VERSION (versions.env), as no
-# download site is reachable here. Static (no cgo) and without the wasm build tag: the tests only run `opa run
-# --server`, whose Rego evaluator is pure Go.
+# Builds the policy engine of the "Validate Request with OPA" operation policy tests and of the local stack
+# (roles/local_opa) into .tools/bin/opa (idempotent): the real Open Policy Agent server, from the Go module proxy at
+# OPA_VERSION (versions.env), as no download site is reachable here. Static (no cgo) and without the wasm build
+# tag: both only run `opa run --server`, `opa parse` and `opa eval`, whose Rego evaluator is pure Go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source-path=SCRIPTDIR/..

@@ -120,6 +120,12 @@ BAD_VARS = [
     ),
     ("analytics", {"analytics_kubeconfig": "/tmp/k", "analytics_enabled": "sometimes"}, "analytics_enabled"),
     ("httpbin", {"httpbin_kubeconfig": "/tmp/k"}, "missing required arguments: httpbin_chart_path"),
+    # debug would log request bodies, the caller's JWT among them.
+    (
+        "local_opa",
+        {"local_opa_state_dir": "/tmp/o", "local_opa_token": "t", "local_opa_log_level": "debug"},
+        "local_opa_log_level must be one of",
+    ),
     (
         "apim_adapter",
         {

@@ -40,6 +40,7 @@ def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
         ("GET", "/headers"): ["scope_headers"],
         ("GET", "/delay/{delay}"): [],
         ("GET", "/status/{status_code}"): [],
+        ("GET", "/anything/{segment}"): [],
     }
     # An API Product of two of its resources, as APIM's data API lists one: another API of type APIProduct.
     assert (product["name"], product["context"], product["isDefaultVersion"], product["apiType"]) == (
@@ -54,7 +55,7 @@ def test_the_apis_operation_policies_reach_the_adapter_as_apim_would_serve_them(
     """The Add Header and Remove Header policies the inventory declares on GET /headers (the secured flow's row) are
     the API's `operationPolicies`, in order, and the adapter's catalog folds them into that resource's mediation."""
     api = catalog["apis"][0]
-    assert api["operationPolicies"] == [
+    assert [p for p in api["operationPolicies"] if p["target"] == "/headers"] == [
         {"flow": "request", "policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/headers",
          "parameters": {"headerName": "X-Env", "headerValue": "mesh"}},
         {"flow": "request", "policyName": "removeHeader", "policyVersion": "v1", "verb": "GET", "target": "/headers",
@@ -127,3 +128,23 @@ def test_the_api_admits_the_partners_certificate_on_gold_or_a_token(rendered: Pa
     assert (certificate.alias, certificate.tier, certificate.key_type) == ("partner", "Gold", "PRODUCTION")
     [declared] = catalog["apis"][0]["clientCertificates"]
     assert declared["certificate"].strip() == (rendered / "pki/partner.crt").read_text().strip()
+
+
+def test_the_opa_policy_asks_the_stacks_opa_with_its_token(rendered: Path, catalog: dict) -> None:
+    """The "Validate Request with OPA" policy on GET /anything/{segment} (the secured flow's OPA row) reaches the
+    adapter as APIM would serve it: OPA's data API on the stack's port, the policy the local_opa role serves, and
+    OPA's token (generated into the secrets folder) as the accessKey, so the catalog file is its owner's only."""
+    api = catalog["apis"][0]
+    [opa] = [p for p in api["operationPolicies"] if p["policyName"] == "opaPolicy"]
+    token = (rendered / "secrets/opa-token").read_text().strip()
+    assert (opa["flow"], opa["policyVersion"], opa["verb"], opa["target"]) == (
+        "request", "v1", "GET", "/anything/{segment}")  # fmt: skip
+    assert opa["parameters"] == {"serverUrl": "http://127.0.0.1:18440/v1/data", "policy": "apim/httpbin",
+                                 "rule": "allow", "accessKey": f"Bearer {token}", "sendAccessToken": True}  # fmt: skip
+    built = catalog_module.build(catalog)
+    [resource] = [r for r in built.apis[api["uuid"]].resources if r.pattern == "/anything/{segment}"]
+    [check] = resource.access_checks
+    assert (check.url, check.access_key, check.send_access_token, check.unusable) == (
+        "http://127.0.0.1:18440/v1/data/apim/httpbin/allow", f"Bearer {token}", True, "")  # fmt: skip
+    for secret in ("adapter/catalog.yaml", "secrets/opa-token"):
+        assert (rendered / secret).stat().st_mode & 0o077 == 0, secret

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from render_stack import render_local_stack
 
-from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, HEADER_ALLOWLIST, envoy_bin
+from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, envoy_bin, header_allowlist
 
 
 def _listener(config: dict, name: str = "gateway") -> dict:
@@ -66,9 +66,10 @@ def test_ext_authz_is_istiods_grpc_provider_plus_the_envoyfilter(envoy_config: d
     assert settings["grpc_service"]["timeout"] == "0.5s"
     assert settings["failure_mode_allow"] is False
     assert settings["status_on_error"] == {"code": 503}
-    # The EnvoyFilter's merge: tier routing is on, and only the headers the adapter reads are sent.
+    # The EnvoyFilter's merge: tier routing is on, and only the headers the adapter reads are sent, with the one the
+    # OPA policy reads (the chart's extraCheckHeaders).
     assert CLEAR_ROUTE_CACHE.items() <= settings.items()
-    assert settings["allowed_headers"] == HEADER_ALLOWLIST["allowed_headers"]
+    assert settings["allowed_headers"] == header_allowlist(("x-department",))["allowed_headers"]
     assert _endpoint_port(envoy_config, cluster) == adapter_config["server"]["grpc"]["port"]
 
 
