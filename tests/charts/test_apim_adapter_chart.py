@@ -104,6 +104,11 @@ def test_config_gets_server_ports_and_the_inline_catalog():
     assert "subPath" not in catalog_mount, "a subPath mount would never see catalog updates"
 
 
+def test_an_opa_ca_bundle_of_its_own_stays():
+    values = {"caBundle": {"caCrt": "PEM"}, "config": {"opa": {"caBundle": "/etc/opa-ca/ca.crt"}}}
+    assert rendered_config(render(CHART, values=values))["opa"] == {"caBundle": "/etc/opa-ca/ca.crt"}
+
+
 def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
     objects = render(CHART, files=(CI / "existing-secrets-values.yaml",))
     config = rendered_config(objects)
@@ -112,6 +117,7 @@ def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
     assert config["controlPlane"]["passwordFile"] == "/etc/apim-adapter/control-plane/password"
     assert config["controlPlane"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
     assert config["keyManagers"][0]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
+    assert config["opa"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"  # an https:// OPA in the cluster
     assert config["backendJwt"]["keyFile"] == "/etc/apim-adapter/backend-jwt/tls.key"
     assert config["apiKeys"]["certificates"] == [
         {"alias": "gateway_certificate_alias", "file": "/etc/apim-adapter/api-key-certificate/tls.crt"}

@@ -196,6 +196,10 @@ mounted files' paths filled in.
 {{- $_ := merge $cp (dict "caBundle" $caFile) -}}
 {{- end -}}
 {{- end -}}
+{{- if $caFile -}}
+{{- /* The OPA servers APIM's OPA policies name, where they serve TLS with the same CA; an explicit one stays. */ -}}
+{{- $_ := set $config "opa" (merge (default dict $config.opa) (dict "caBundle" $caFile)) -}}
+{{- end -}}
 {{- range $config.keyManagers -}}
 {{- if $caFile -}}
 {{- $_ := merge . (dict "caBundle" $caFile) -}}
