@@ -28,7 +28,6 @@ from .decision import (
     ApiKeyPlaces,
     CheckInput,
     Decision,
-    Hidden,
     Pipeline,
     applied,
     bearer,
@@ -141,7 +140,8 @@ class Adapter:
         self.pipeline = Pipeline(
             self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
             certificate_header=certificate_header, users=self.users, opa_client=self.opa,
-            hidden=Hidden(self.renderer.not_from_client | ({signer.header} if signer is not None else set())),
+            # The backend JWT's header is the adapter's too, where it signs one.
+            hidden_headers=self.renderer.not_from_client | ({signer.header} if signer is not None else frozenset()),
         )  # fmt: skip
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None

@@ -687,17 +687,11 @@ def claim_refused(d: Decision, check: ClaimCheck) -> Decision | None:
     return None if error is None else replace(d, error=error, reason=f"claim {check.claim} refused")
 
 
-@dataclass(frozen=True, slots=True)
-class Hidden:
-    """The request headers an OPA policy's question leaves out: those the backend does not get from the client."""
-
-    headers: frozenset[str] = frozenset({"authorization"})
-
-
-def checked(d: Decision, req: CheckInput, token: str, hidden: Hidden, catalog: Catalog) -> Steps:
+def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], catalog: Catalog) -> Steps:
     """An allow's access-check operation policies (APIM's gateway runs them among the API's policies, after
     throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator and a
-    Regex Policy decide here; an OPA policy is asked (`AskOpa`)."""
+    Regex Policy decide here; an OPA policy is asked (`AskOpa`). `hidden`: the request headers they do not see, those
+    the backend does not get from the client (`Renderer.not_from_client`)."""
     checks = d.resource.access_checks if d.resource is not None else ()
     if not checks or d.error is not None:
         return d
@@ -711,14 +705,14 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: Hidden, catalog: C
             found = catalog.resolve(req.path)
             query = req.path.partition("?")[2].partition("#")[0]
             postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
-            error = check.refusal(transport_headers(req.headers, hidden.headers), postfix)
+            error = check.refusal(transport_headers(req.headers, hidden), postfix)
             if error is not None:
                 return replace(d, error=error, reason="threat detected")
             continue
         if check.unusable:
             return replace(d, error=errors.OPA_FAILED, reason="OPA policy unusable")
         jwt = token if check.send_access_token and token and jwt_claims(d) is not None else None
-        ask = opa.question(d, req.method, req.path, req.headers, req.client_ip, hidden.headers, jwt)
+        ask = opa.question(d, req.method, req.path, req.headers, req.client_ip, hidden, jwt)
         error = yield AskOpa(check, ask)
         if error is not None:
             return replace(d, error=error, reason="refused by OPA" if error is errors.OPA_REFUSED else "OPA failed")
@@ -740,11 +734,11 @@ class Pipeline:
         certificate_header: str | None = None,
         users: basic_auth.BasicAuthenticator | None = None,
         opa_client: opa.OpaClient | None = None,
-        hidden: Hidden = Hidden(),
+        hidden_headers: frozenset[str] = frozenset({"authorization"}),
     ):
         self.catalog, self.authenticator, self.limiter = catalog, authenticator, limiter
         self.opa = opa_client or opa.OpaClient()  # OPA operation policies: asked after the limits
-        self.hidden = hidden
+        self.hidden_headers = hidden_headers  # what the access-check policies do not see (`checked`)
         self.users = users  # None: user names and passwords are not taken
         self.max_token_bytes = max_token_bytes
         self.api_keys = api_keys  # None: API keys are not taken
@@ -815,12 +809,14 @@ class Pipeline:
         if anonymous is not None:
             counted += (anonymous,)
         if not counted:
-            return (yield from checked(admitted.decision, req, planned.token, self.hidden, catalog))
+            return (yield from checked(admitted.decision, req, planned.token, self.hidden_headers, catalog))
         wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)
-        return (yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden, catalog))
+        return (
+            yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden_headers, catalog)
+        )
 
     def _keyed(self, planned: Planned, failed: Rejection, now: float) -> tuple[Planned, Principal | Rejection]:
         """The API key beside a credential that failed: its answer if it admits, else the first failure stands."""

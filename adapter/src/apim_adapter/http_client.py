@@ -28,8 +28,10 @@ async def read_at_most(content: aiohttp.StreamReader, max_bytes: int) -> bytes:
 
 
 class HttpClient:
-    def __init__(self, ca_bundle: str | None = None, timeout: float = 5.0):
-        self.ca_bundle, self.timeout = ca_bundle, aiohttp.ClientTimeout(total=timeout)
+    def __init__(self, ca_bundle: str | None = None, timeout: float | aiohttp.ClientTimeout = 5.0, limit: int = 32):
+        """`timeout`: seconds in all, or aiohttp's timeouts; `limit`: the connections open at once."""
+        self.ca_bundle, self.limit = ca_bundle, limit
+        self.timeout = timeout if isinstance(timeout, aiohttp.ClientTimeout) else aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
     def _ssl(self) -> ssl.SSLContext | bool:
@@ -39,7 +41,7 @@ class HttpClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=32)
+                timeout=self.timeout, connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=self.limit)
             )
         return self._session
 

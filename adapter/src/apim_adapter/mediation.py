@@ -323,9 +323,6 @@ class ThreatCheck:
     """A Regex Policy on a resource: APIM's pattern (threats.py) must not be found in the request's headers, nor in
     its path and query after the API's context (`refusal`)."""
 
-    in_headers: ErrorCode = THREAT_IN_HEADERS
-    in_query: ErrorCode = THREAT_IN_QUERY
-
     def refusal(self, headers: Mapping[str, str], postfix: str) -> ErrorCode | None:
         """Why the request is refused (None: it is not), from the transport headers it reaches the policies with
         (lower-case names) and its path and query after the API's context (RegularExpressionProtector: the body,
@@ -333,9 +330,9 @@ class ThreatCheck:
         # TreeMap(CASE_INSENSITIVE_ORDER).toString(): `{name=value, name=value}`, in name order.
         written = "{" + ", ".join(f"{name}={headers[name]}" for name in sorted(headers)) + "}"
         if threats.found(written):
-            return self.in_headers
+            return THREAT_IN_HEADERS
         if threats.found(urllib.parse.unquote_plus(postfix)):  # URLDecoder.decode: `+` is a space
-            return self.in_query
+            return THREAT_IN_QUERY
         return None
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ import aiohttp
 from . import errors, tracing
 from .backend_jwt import SUPER_TENANT, end_user
 from .errors import ErrorCode
-from .http_client import read_at_most
+from .http_client import HttpClient
 from .mediation import OpaCheck, transport_headers
 
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ log = logging.getLogger("apim_adapter")
 
 MAX_ANSWER_BYTES = 64 << 10  # OPA's answer to one decision: `{"result": ...}` and a decision id
 ANSWER_WAIT_SECONDS = 10  # beyond the connection timeout (OPAClient: "10 seconds addition to connection timeout")
+ANY_STATUS = tuple(range(100, 600))  # every answer is read as OPAClient.extractResponse reads it: 200 or not
 MAX_POOLS = 64  # connection pools kept: one per OPA server and settings the catalog names; the oldest goes first
 ANONYMOUS = "anonymous"  # APIConstants.END_USER_ANONYMOUS: the user of an unsecured resource
 
@@ -114,25 +114,23 @@ class OpaClient:
 
     def __init__(self, ca_bundle: str | None = None):
         self.ca_bundle = ca_bundle
-        self._sessions: dict[tuple[str, float, int], aiohttp.ClientSession] = {}
+        self._pools: dict[tuple[str, float, int], HttpClient] = {}
         self._closing: set[asyncio.Future[None]] = set()
 
-    def _session(self, check: OpaCheck) -> aiohttp.ClientSession:
+    def _pool(self, check: OpaCheck) -> HttpClient:
         origin = check.url.split("/", 3)[:3]
         key = ("/".join(origin), check.connect_timeout, check.max_connections)
-        session = self._sessions.get(key)
-        if session is None or session.closed:
-            if len(self._sessions) >= MAX_POOLS:
-                closing = asyncio.ensure_future(self._sessions.pop(next(iter(self._sessions))).close())
+        pool = self._pools.get(key)
+        if pool is None:
+            if len(self._pools) >= MAX_POOLS:
+                closing = asyncio.ensure_future(self._pools.pop(next(iter(self._pools))).close())
                 self._closing.add(closing)  # held until done: a task only the loop refers to may be collected
                 closing.add_done_callback(self._closing.discard)
-            tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
             connect = check.connect_timeout or None  # 0: Apache HttpClient's "no timeout"
             total = connect + ANSWER_WAIT_SECONDS if connect else None
             timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=ANSWER_WAIT_SECONDS)
-            connector = aiohttp.TCPConnector(ssl=tls, limit=check.max_connections)
-            session = self._sessions[key] = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        return session
+            pool = self._pools[key] = HttpClient(self.ca_bundle, timeout, limit=check.max_connections)
+        return pool
 
     @tracing.traced("OPA query", lambda self, check, *_: {"url.full": check.url})
     async def ask(self, check: OpaCheck, question: Mapping[str, Any]) -> ErrorCode | None:
@@ -142,9 +140,9 @@ class OpaClient:
         if check.access_key is not None:
             headers["Authorization"] = check.access_key
         try:
-            async with self._session(check).post(check.url, data=json.dumps(question), headers=headers) as resp:
-                body = await read_at_most(resp.content, MAX_ANSWER_BYTES) if resp.status == 200 else b""
-                status = resp.status
+            pool = self._pool(check)
+            status, _, body = await pool.post_bytes(check.url, json.dumps(question).encode(), MAX_ANSWER_BYTES,
+                                                    accept=ANY_STATUS, headers=headers)  # fmt: skip
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             log.warning("OPA not asked", extra={"url": check.url, "error": f"{type(exc).__name__}: {exc}"[:300]})
             return errors.OPA_FAILED
@@ -154,7 +152,7 @@ class OpaClient:
         return refused
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
         await asyncio.gather(*self._closing)  # the pools evicted before
