@@ -175,7 +175,7 @@ def serve_compiled_http(port: int, headers: tuple[tuple[str, str], ...] = ()) ->
     answer = (200, headers, b"")
     # Every request is answered by `warm` on the transport's thread; `whole` (every header as a dict, then the
     # answer or None to reply later) is never reached, but answers the same if it were.
-    server = HttpServer("127.0.0.1", port, lambda fields, given, reply: answer, lambda *fields: answer)
+    server = HttpServer("127.0.0.1", port, lambda fields, given, body, reply: answer, lambda *fields: answer)
     server.start()
     until_signalled()
     server.stop(1)

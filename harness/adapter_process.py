@@ -36,15 +36,28 @@ class AdapterProcess:
     def stop(self) -> None:
         self.proc.stop()
 
-    def gateways(self, upstream: int, extra_check_headers: tuple[str, ...] = (), **http: Any) -> dict[str, Gateway]:
+    def gateways(
+        self,
+        upstream: int,
+        extra_check_headers: tuple[str, ...] = (),
+        include_request_body: dict[str, Any] | None = None,
+        **http: Any,
+    ) -> dict[str, Gateway]:
         """A gateway per ext_authz mode in front of `upstream`, checking with this adapter: gRPC as the chart
         recommends it (only the headers the adapter reads: its EnvoyFilter's allowlist), HTTP under /check (the
         adapter's `server.http.pathPrefix` in the e2e configs) with `http`'s more provider settings (Authz fields);
-        both with the chart's `extraCheckHeaders` in their allowlists."""
+        both with the chart's `extraCheckHeaders` in their allowlists, and the provider's includeRequestBodyInCheck
+        (`include_request_body`, meshConfig's words; None: bodies stay out of the check)."""
         if extra_check_headers:
             http["include_request_headers"] = (*REQUEST_HEADERS, *extra_check_headers)
         allowlist = header_allowlist(extra_check_headers)
+        grpc = Authz([self.grpc_port], "grpc", include_request_body=include_request_body)
         return {
-            "grpc": Gateway(Authz([self.grpc_port], "grpc"), upstream, ext_authz_patch=allowlist),
-            "http": Gateway(Authz([self.http_port], "http", path_prefix="/check", **http), upstream),
+            "grpc": Gateway(grpc, upstream, ext_authz_patch=allowlist),
+            "http": Gateway(
+                Authz(
+                    [self.http_port], "http", path_prefix="/check", include_request_body=include_request_body, **http
+                ),
+                upstream,
+            ),
         }

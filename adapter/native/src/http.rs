@@ -15,7 +15,8 @@
 //!   (h2 refuses a larger one), at most 200 checks in flight on one connection (hyper's default);
 //! - a request head (request line and headers) over `max_head_bytes`, or with more than 100 headers (hyper's
 //!   default; Envoy forwards at most its own `max_headers_count`, 100 by default), gets 431 and the connection is
-//!   closed; a body is read and dropped as it arrives (a check does not read it; aiohttp drained it too);
+//!   closed; a body is read to its end, and kept up to `max_kept_body` for `whole` (a longer one is dropped as it
+//!   arrives, and `whole` gets None);
 //! - a connection that has not said which protocol it speaks within `HANDSHAKE_TIMEOUT` is closed; an HTTP/1.1
 //!   connection idle, or in the middle of a request head, for `IDLE_TIMEOUT` is closed (as aiohttp's keep-alive
 //!   timeout, 75 s, did);
@@ -24,9 +25,9 @@
 //! A request is answered by `warm(credential, method, path, host, user_agent, request_id, forwarded, external,
 //! peer)` (the fields `reader.rs` reads of a gRPC check: the SHA-256 of the Authorization header or None, the
 //! request's method, path with its query, Host, User-Agent, X-Request-Id, X-Forwarded-For,
-//! X-Envoy-External-Address, the peer's address) when it returns a response, else by `whole(fields, headers,
-//! reply)` with the same fields as a tuple and every header (`dict[str, str]`, lower-case names, repeated headers
-//! joined with ","). Either returns `(status, headers, body)`, or `whole` returns None and completes `reply` from
+//! X-Envoy-External-Address, the peer's address) when it returns a response, else by `whole(fields, headers, body,
+//! reply)` with the same fields as a tuple, every header (`dict[str, str]`, lower-case names, repeated headers
+//! joined with ",") and the body (bytes, or None past `max_kept_body`). Either returns `(status, headers, body)`, or `whole` returns None and completes `reply` from
 //! another thread (`Reply.respond`). Both run on this thread, holding the GIL: answers from memory belong here;
 //! what waits on I/O must be handed off, or every connection waits with it.
 
@@ -62,6 +63,7 @@ struct Shared {
     warm: Option<Py<PyAny>>,
     whole: Py<PyAny>,
     max_head_bytes: usize,
+    max_kept_body: usize,
 }
 
 /// What a connection speaking HTTP/2 with prior knowledge sends first (RFC 9113, section 3.4).
@@ -77,10 +79,13 @@ pub struct HttpServer {
 
 #[pymethods]
 impl HttpServer {
-    /// `warm`: None to send every request to `whole`; `keepalive_seconds`: idle seconds before TCP keepalive
-    /// probes a connection (0: none).
+    /// `warm`: None to send every request to `whole`; `max_kept_body`: the longest body `whole` is given (a
+    /// longer one is read and dropped, and `whole` gets None); `keepalive_seconds`: idle seconds before TCP
+    /// keepalive probes a connection (0: none).
     #[new]
-    #[pyo3(signature = (host, port, whole, warm = None, max_head_bytes = 65536, keepalive_seconds = 300))]
+    #[pyo3(signature = (
+        host, port, whole, warm = None, max_head_bytes = 65536, keepalive_seconds = 300, max_kept_body = 4 << 20
+    ))]
     fn new(
         host: &str,
         port: u16,
@@ -88,9 +93,10 @@ impl HttpServer {
         warm: Option<Py<PyAny>>,
         max_head_bytes: usize,
         keepalive_seconds: u64,
+        max_kept_body: usize,
     ) -> PyResult<Self> {
         Ok(HttpServer {
-            shared: Arc::new(Shared { warm, whole, max_head_bytes }),
+            shared: Arc::new(Shared { warm, whole, max_head_bytes, max_kept_body }),
             listening: Listening::bind(host, port, keepalive_seconds)?,
         })
     }
@@ -227,11 +233,20 @@ impl AsyncWrite for Replayed {
 
 async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Response<Full<Bytes>> {
     let (head, mut body) = request.into_parts();
-    // Dropped as it arrives, never kept: a check does not read the body (Envoy sends one only with
-    // `with_request_body`, bounded by its `max_request_bytes`).
+    // Kept up to `max_kept_body` for `whole` (a Regex Policy searches it; Envoy sends one only with
+    // `with_request_body`, bounded by its `max_request_bytes`), dropped as it arrives past that.
+    let mut kept: Option<Vec<u8>> = Some(Vec::new());
+    let mut length = 0usize;
     while let Some(frame) = body.frame().await {
-        if frame.is_err() {
+        let Ok(frame) = frame else {
             return plain(StatusCode::BAD_REQUEST, "the request's body broke");
+        };
+        if let Some(data) = frame.data_ref() {
+            length = length.saturating_add(data.len());
+            match kept.as_mut() {
+                Some(bytes) if length <= shared.max_kept_body => bytes.extend_from_slice(data),
+                _ => kept = None,
+            }
         }
     }
     let (reply, completed) = Reply::new();
@@ -245,7 +260,8 @@ async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Resp
             }
         }
         let headers = headers_of(py, &head.headers);
-        match shared.whole.call1(py, (fields, headers, reply)).and_then(|result| outcome_of(result.bind(py))) {
+        let body = kept.as_deref().map(|bytes| PyBytes::new(py, bytes));
+        match shared.whole.call1(py, (fields, headers, body, reply)).and_then(|result| outcome_of(result.bind(py))) {
             Ok(outcome) => outcome,
             Err(error) => Some(crashed(py, error, &shared.whole)),
         }

@@ -596,9 +596,6 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
                 continue
             named.append(str(exc))
             continue
-        partly = mediation.not_made(policy)
-        if partly is not None:
-            named.append(partly)
         attached.append(policy)
     return attached, named
 

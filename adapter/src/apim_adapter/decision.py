@@ -56,7 +56,7 @@ from .catalog import (
 from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
-from .mediation import ClaimCheck, OpaCheck, ThreatCheck, transport_headers
+from .mediation import NO_BODY, ClaimCheck, OpaCheck, RequestBody, ThreatCheck, transport_headers
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
@@ -71,6 +71,7 @@ class CheckInput:
     request_id: str = ""
     client_ip: str = ""
     size: int = 0  # the body's bytes, as APIM's gateway counts a bandwidth quota (`transport.body_size`)
+    body: RequestBody = NO_BODY  # what the gateway handed over of the body (`transport.request_body`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,7 +706,7 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             found = catalog.resolve(req.path)
             query = req.path.partition("?")[2].partition("#")[0]
             postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
-            error = check.refusal(transport_headers(req.headers, hidden), postfix)
+            error = check.refusal(transport_headers(req.headers, hidden), postfix, req.body)
             if error is not None:
                 return replace(d, error=error, reason="threat detected")
             continue

@@ -48,8 +48,11 @@ their order (`Resource.access_checks`):
   pattern, case-insensitive, searched in the request's transport headers (as Java's `Map.toString` writes them) and
   in its path and query after the API's context, URL-decoded (`REST_URL_POSTFIX`); a match is 400
   `{"code":"400","message":"Bad Request","description":"SQL-Injection Threat detected in HTTP Headers"}` (or "in
-  Query Parameters"), GatewayUtils.handleThreat through the `_threat_fault_` sequence. Its body check is not made
-  here (the adapter does not read bodies): named as not applied.
+  Query Parameters"), GatewayUtils.handleThreat through the `_threat_fault_` sequence. Before those, its body check:
+  the body as APIM's message builder reads it (payload.py), "... in Payload" on a match. The gateway hands the
+  adapter the body only where the provider includes it (Istio's `includeRequestBodyInCheck`); a request whose body
+  the adapter did not get whole (none included, or only its first `maxRequestBytes`) is refused, 400, with the
+  answer APIM gives a body over the protector's size limit (`isPayloadSizeExceeded`), rather than let unsearched.
 
 Every other policy (JSON and XML threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one
 of these whose parameters a gateway could not send is not applied; the catalog names each.
@@ -63,7 +66,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import threats
+from . import payload, threats
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -309,24 +312,53 @@ def opa_check(policy: AttachedPolicy) -> OpaCheck:
 _THREAT = "SQL-Injection"  # the template's threatType
 
 
-def _threat(where: str) -> ErrorCode:
+def _threat(description: str) -> ErrorCode:
     """GatewayUtils.handleThreat's answer (`_threat_fault_`): code "400", message Bad Request; outside every range
     SynapseAnalyticsDataProvider.getFaultType knows (OTHER, unclassified)."""
-    return ErrorCode("400", 400, "Bad Request", f"{_THREAT} Threat detected in {where}", "OTHER", "UNCLASSIFIED")
+    return ErrorCode("400", 400, "Bad Request", description, "OTHER", "UNCLASSIFIED")
 
 
-THREAT_IN_HEADERS, THREAT_IN_QUERY = _threat("HTTP Headers"), _threat("Query Parameters")
+# APIMgtGatewayConstants' HTTP_HEADER_THREAT_MSG, QPARAM_THREAT_MSG and PAYLOAD_THREAT_MSG after the threat type.
+THREAT_IN_HEADERS, THREAT_IN_QUERY = (
+    _threat(f"{_THREAT} Threat detected in HTTP Headers"),
+    _threat(f"{_THREAT} Threat detected in Query Parameters"),
+)
+THREAT_IN_BODY = _threat(f"{_THREAT} Threat detected in Payload")
+# RegularExpressionProtector.isPayloadSizeExceeded's words: here, a body the gateway did not hand over whole.
+BODY_NOT_SEARCHED = _threat(
+    "Exceeded Request Payload size limit allowed to be used with the enabledCheckBody option of Regular Expression "
+    "Threat Protector mediator"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBody:
+    """What the gateway handed over of a request's body: `sent` (none unless the provider includes bodies), and
+    whether that is all of it (`whole`: no body at all counts as whole)."""
+
+    sent: bytes = b""
+    whole: bool = True
+    content_type: str = ""  # the request's Content-Type, as sent
+
+
+NO_BODY = RequestBody()
 
 
 @dataclass(frozen=True, slots=True)
 class ThreatCheck:
-    """A Regex Policy on a resource: APIM's pattern (threats.py) must not be found in the request's headers, nor in
-    its path and query after the API's context (`refusal`)."""
+    """A Regex Policy on a resource: APIM's pattern (threats.py) must not be found in the request's body (as APIM's
+    message builder reads it, payload.py), its headers, nor its path and query after the API's context
+    (`refusal`)."""
 
-    def refusal(self, headers: Mapping[str, str], postfix: str) -> ErrorCode | None:
+    def refusal(self, headers: Mapping[str, str], postfix: str, body: RequestBody = NO_BODY) -> ErrorCode | None:
         """Why the request is refused (None: it is not), from the transport headers it reaches the policies with
-        (lower-case names) and its path and query after the API's context (RegularExpressionProtector: the body,
-        not read here, then the headers, then the path)."""
+        (lower-case names), its path and query after the API's context, and its body (RegularExpressionProtector:
+        the body's size, then the body, the headers, the path)."""
+        if not body.whole:
+            return BODY_NOT_SEARCHED
+        query = postfix.partition("?")[2]
+        if body.sent and threats.found(payload.as_searched(body.content_type, body.sent, query)):
+            return THREAT_IN_BODY
         # TreeMap(CASE_INSENSITIVE_ORDER).toString(): `{name=value, name=value}`, in name order.
         written = "{" + ", ".join(f"{name}={headers[name]}" for name in sorted(headers)) + "}"
         if threats.found(written):
@@ -348,13 +380,6 @@ def transport_headers(headers: Mapping[str, str], hidden: Iterable[str]) -> dict
     if ":authority" in headers and "host" not in out:
         out["host"] = headers[":authority"]
     return out
-
-
-def not_made(policy: AttachedPolicy) -> str | None:
-    """What of an applied policy the adapter does not do, to be named with it; None when it does it all."""
-    if (policy.name, policy.version) == REGEX:
-        return f"{policy.named}: its body check (headers, path and query are checked)"
-    return None
 
 
 def fails_closed(policy: AttachedPolicy) -> bool:

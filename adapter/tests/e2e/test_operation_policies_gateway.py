@@ -12,12 +12,15 @@ import pytest
 import requests
 
 from harness.adapter_process import AdapterProcess
-from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW, HTTP_UPSTREAM_ON_ALLOW, Gateway
+from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW, HTTP_UPSTREAM_ON_ALLOW, Authz, Gateway, header_allowlist
 from harness.sample_catalog import catalog_document
 from harness.sample_catalog import operation_policy as _policy
 
 API = "/httpbin/1.0.0"
 BACKEND_CREDENTIAL = "Basic YmFja2VuZDpzM2NyZXQ="  # what the API's policy sends its backend instead of the token
+# The provider's includeRequestBodyInCheck, as the chart's values example sets it: bodies up to 8 KiB in the check,
+# the first 8 KiB of a longer one (allowPartialMessage) rather than Envoy's 413.
+INCLUDED_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}
 
 
 POLICIES = [
@@ -27,7 +30,7 @@ POLICIES = [
     _policy("request", "addQueryParam", "v1", "GET /anything/*", paramKey="team", paramValue="payments"),
     _policy("response", "addHeader", "v2", "GET /response-headers", headerName="X-Served-By", headerValue="mesh"),
     _policy("request", "jsonValidator", "v1", "GET /ip"),  # not applied here: named
-    _policy("request", "regexPolicy", "v1", "POST /anything/*"),  # headers, path and query; its body check named
+    _policy("request", "regexPolicy", "v1", "POST /anything/*"),  # body, headers, path and query
     _policy("request", "jwtClaimBasedAccessValidator", "v1", "GET /ip", accessVerificationClaim="aut",
             accessVerificationClaimValue="APPLICATION"),  # only tokens of applications, not of their users
 ]  # fmt: skip
@@ -51,7 +54,7 @@ def mediated(stack, tmp_path_factory):
     providers = {"extra_check_headers": ("x-comment",),
                  "upstream_on_allow": (*HTTP_UPSTREAM_ON_ALLOW, "x-env", "authorization"),
                  "downstream_on_allow": (*HTTP_DOWNSTREAM_ON_ALLOW, "x-served-by")}  # fmt: skip
-    with stack.own_adapter(workdir, doc, **providers) as (adapter, gateways):
+    with stack.own_adapter(workdir, doc, include_request_body=INCLUDED_BODY, **providers) as (adapter, gateways):
         yield Mediated(gateways, adapter)
 
 
@@ -131,8 +134,53 @@ def test_a_regex_policy_refuses_sql_in_the_query_or_a_header_as_apims_gateway_do
     in_header = post(**{"X-Comment": "1; DROP TABLE orders"})
     assert (in_header.status_code, in_header.json()["description"]) == (
         400, "SQL-Injection Threat detected in HTTP Headers")  # fmt: skip
-    # The body is not read here (named as not applied): APIM's gateway would refuse this one.
-    assert post(body='{"note": "select * from users"}').status_code == 200
+
+
+def test_a_regex_policy_searches_the_body_the_gateway_includes_as_apims_builder_reads_it(stack, mediated, mode):
+    url, token = mediated.gateways[mode].url + API + "/anything/orders", stack.token()
+
+    def post(body: bytes, content_type: str = "application/json", **more) -> requests.Response:
+        headers = {"authorization": f"Bearer {token}", "content-type": content_type}
+        return requests.post(url, data=body, headers=headers, timeout=10, **more)
+
+    accepted = post(b'{"customer": "alice", "items": [1, 2]}')
+    assert accepted.status_code == 200
+    assert accepted.json()["json"] == {"customer": "alice", "items": [1, 2]}  # the body reached the backend whole
+    for body in (b'{"note": "select * from users"}', rb'{"customer": "x\u0027 or 1=1"}'):  # an escaped apostrophe
+        refused = post(body)
+        assert refused.status_code == 400, body
+        assert refused.json() == {"code": "400", "message": "Bad Request",
+                                  "description": "SQL-Injection Threat detected in Payload"}  # fmt: skip
+    assert post(b"q=drop%20table%20orders", "application/x-www-form-urlencoded").status_code == 400
+    chunked = post(iter([b'{"customer": ', b'"it\'s"}']))  # no Content-Length: Envoy buffers it all the same
+    assert chunked.status_code == 400
+    # Past the provider's maxRequestBytes the adapter gets the first 8 KiB only: not searched whole, refused as
+    # APIM refuses a body over the protector's limit.
+    too_long = post(b'{"pad": "' + b"x" * 10_000 + b'"}')
+    assert too_long.status_code == 400
+    assert too_long.json()["description"].startswith("Exceeded Request Payload size limit")
+
+
+def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource_only(stack, mediated, tmp_path):
+    """A provider without includeRequestBodyInCheck: Envoy checks on the headers alone, so the adapter cannot
+    search the body it knows is there (the client's Content-Length, in gRPC mode)."""
+    gateway = Gateway(Authz([mediated.adapter.grpc_port], "grpc"), stack.gateways["grpc"].upstream_port,
+                      ext_authz_patch=header_allowlist(("x-comment",)))  # fmt: skip
+    proc = gateway.start(tmp_path)
+    try:
+        headers = {"authorization": f"Bearer {stack.token()}", "content-type": "application/json"}
+        guarded = requests.post(gateway.url + API + "/anything/orders", data=b"{}", headers=headers, timeout=10)
+        assert guarded.status_code == 400
+        assert guarded.json()["description"].startswith("Exceeded Request Payload size limit")
+        # Chunked, no Content-Length: Envoy keeps Transfer-Encoding out of the check, so nothing says a body is
+        # there. The gap an included body closes (the test above).
+        chunked = requests.post(gateway.url + API + "/anything/orders", data=iter([b"{}"]), headers=headers, timeout=10)
+        assert chunked.status_code == 200
+        assert requests.post(gateway.url + API + "/anything/orders", headers=headers, timeout=10).status_code == 200
+        other = requests.get(gateway.url + API + "/anything/orders", data=b"{}", headers=headers, timeout=10)
+        assert other.status_code == 200  # GET: not the operation the policy is on
+    finally:
+        proc.stop()
 
 
 def test_the_policies_not_applied_are_named(mediated):

@@ -30,6 +30,8 @@ from prometheus_client import REGISTRY
 
 from apim_adapter.config import ConfigError
 from apim_adapter.errors import Unavailable
+from apim_adapter.mediation import RequestBody
+from apim_adapter.transport import MAX_KEPT_BODY, PARTIAL_BODY
 from apim_adapter.transport import http as http_transport
 from apim_adapter.transport.http import HttpCheck, HttpServer, compiled_server, make_handler, transport_of
 from harness import transports
@@ -475,3 +477,26 @@ def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
     assert transport_of("auto") == "aiohttp"
     with pytest.raises(ConfigError, match=r"server\.httpTransport: compiled"):
         transport_of("compiled")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_checks_body_reaches_the_check_whole_up_to_what_the_transport_keeps(transport):
+    """Envoy sends the body it includes (includeRequestBodyInCheck) as the check's; a Regex Policy searches it. A
+    body over MAX_KEPT_BODY is read to its end but not kept: the check learns it was not handed over whole."""
+    seen = []
+    a = in_process_adapter()
+
+    async def check(req):
+        seen.append(req.body)
+        return await a.check_on_loop(req)
+
+    answer = HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0)  # no prepared allows: every check whole
+    headers = {"authorization": f"Bearer {token()}", "content-type": "application/json", PARTIAL_BODY: "false"}
+    with serving(transport, answer) as (port, _):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for body in (b'{"a": 1}', b"x" * (MAX_KEPT_BODY + 1)):
+            client.request("POST", PREFIX + "/httpbin/1.0.0/anything/orders", body=body, headers=headers)
+            response = client.getresponse()
+            response.read()
+            assert response.status == 200  # no Regex Policy on it: the body does not matter to it
+    assert seen == [RequestBody(b'{"a": 1}', True, "application/json"), RequestBody(b"", False, "application/json")]

@@ -1,10 +1,12 @@
 """APIM's Regex Policy (`regexPolicy` v1), as carbon-apimgt's RegularExpressionProtector runs it with the values
 product-apim v4.5.0's template sets: APIM's SQL-injection pattern, case-insensitive, searched in the transport
-headers as Java writes a map and in the path and query after the API's context, URL-decoded; 400 on a match. The
-body check is not made here, and is named. Behind Envoy: adapter/tests/e2e/test_operation_policies_gateway.py."""
+headers as Java writes a map and in the path and query after the API's context, URL-decoded, and first in the body as
+APIM's message builder reads it; 400 on a match, and on a body the gateway did not hand over whole. Behind Envoy:
+adapter/tests/e2e/test_operation_policies_gateway.py."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import random
 import re
@@ -13,8 +15,16 @@ import time
 import pytest
 
 from apim_adapter import threats
-from apim_adapter.catalog import build
-from apim_adapter.mediation import THREAT_IN_HEADERS, THREAT_IN_QUERY, ThreatCheck
+from apim_adapter.mediation import (
+    BODY_NOT_SEARCHED,
+    THREAT_IN_BODY,
+    THREAT_IN_HEADERS,
+    THREAT_IN_QUERY,
+    RequestBody,
+    ThreatCheck,
+)
+from apim_adapter.payload import as_searched
+from apim_adapter.transport import PARTIAL_BODY, request_body
 from apim_adapter.transport.grpc import to_input
 from harness.pipeline import InProcess, check_request, in_process_adapter, token, warm, whole
 from harness.sample_catalog import catalog_document
@@ -82,12 +92,90 @@ def test_the_credential_and_the_adapters_own_headers_are_not_searched():
     assert whole(a, token()).allowed  # a bearer token is never searched (APIM's authenticator took it out)
 
 
-def test_its_body_check_is_named_as_not_made():
-    catalog = build(guarded(), lenient=True)
-    [note] = [n for n in catalog.unenforced if "operation policies" in n]
-    assert note.endswith(
-        "regexPolicy v1 (request, GET /anything/*): its body check (headers, path and query are checked)"
+# ---- the body, as APIM's message builder reads it ----
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "found", "as_sent"),
+    [
+        # JSON's escapes are decoded: the apostrophe is there, though not in the text sent.
+        ("application/json", rb'{"name": "o\u0027brien"}', True, False),
+        ("application/json; charset=utf-8", b'{"name": "obrien", "tags": ["a", "b"]}', False, False),
+        # Built JSON is written on one line: a `select` and a later `from` meet, on separate lines as sent.
+        ("application/json", b'{\n  "a": "select",\n  "b": "from"\n}', True, False),
+        # ... and loses its indentation: "delete from" needs five spaces before it on its line.
+        ("application/json", b'{\n      "q": "delete from orders"\n}', False, True),
+        ("application/json", b'{"note": "it\'s"', True, True),  # not JSON: searched as sent
+        # A form's values are %-decoded, but `+` stays a `+` (Axis2's URIEncoderDecoder).
+        ("application/x-www-form-urlencoded", b"q=drop%20table%20orders", True, False),
+        ("application/x-www-form-urlencoded", b"q=drop+table+orders", False, False),
+        # XML: a character reference is an apostrophe once parsed; a SOAP header is not the body's first element.
+        ("application/xml", b"<a>it&#39;s</a>", True, False),
+        (
+            "text/xml",
+            b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h>alter</h>'
+            b"</s:Header><s:Body><q>fine</q></s:Body></s:Envelope>",
+            False,
+            True,
+        ),
+        ("text/plain", b"1; DROP TABLE orders", True, True),
+        # A binary body is searched in base64, as APIM does.
+        ("application/octet-stream", base64.b64decode("alterAAA"), True, False),
+        ("", b"o'brien", False, True),  # no Content-Type: Synapse's default, binary
+        # A DTD is not parsed (no entity is expanded): the body is searched as sent.
+        ("application/xml", b'<!DOCTYPE a [<!ENTITY q "&#39;">]><a>&q;</a>', False, False),
+    ],
+)
+def test_a_body_is_searched_as_apims_message_builder_reads_it(content_type, body, found, as_sent):
+    assert threats.found(as_searched(content_type, body)) is found
+    assert threats.found(body.decode("latin-1")) is as_sent  # the text as sent would answer otherwise, or alike
+
+
+def test_a_forms_query_parameters_are_read_with_its_body():
+    assert (
+        as_searched("application/x-www-form-urlencoded", b"b=2", "a=1") == "<xformValues><a>1</a><b>2</b></xformValues>"
     )
+
+
+def test_the_body_is_searched_first_and_a_body_not_handed_over_whole_is_refused():
+    check = ThreatCheck()
+    clean, sql = RequestBody(b'{"a": 1}', True, "application/json"), RequestBody(b"x'", True, "text/plain")
+    assert check.refusal({}, "/orders", clean) is None
+    assert check.refusal({"x-comment": "it's"}, "/orders?q=x%27", sql) is THREAT_IN_BODY
+    assert check.refusal({}, "/orders", RequestBody(b'{"a": 1}', False, "application/json")) is BODY_NOT_SEARCHED
+    assert BODY_NOT_SEARCHED.status == 400
+    assert BODY_NOT_SEARCHED.description.startswith("Exceeded Request Payload")
+
+
+@pytest.mark.parametrize(
+    ("headers", "sent", "client_length", "whole"),
+    [
+        ({}, b"", True, True),  # a GET: no body
+        ({"content-length": "0"}, b"", True, True),
+        ({"content-length": "12"}, b"", True, False),  # a body the gateway does not include
+        ({"content-length": "12", PARTIAL_BODY: "false"}, b"0123456789ab", True, True),
+        ({"content-length": "64", PARTIAL_BODY: "true"}, b"01234567", True, False),  # past maxRequestBytes
+        ({"content-length": "64"}, b"01234567", True, False),  # included, without Envoy's word: shorter
+        ({"content-length": "8"}, b"01234567", False, True),  # HTTP mode: the check's own length
+        ({}, None, False, False),  # over what the transport keeps
+    ],
+)
+def test_whether_the_body_handed_over_is_all_of_it(headers, sent, client_length, whole):
+    assert request_body(headers, sent, client_length).whole is whole
+
+
+def test_a_grpc_check_with_sql_in_its_body_is_refused_after_admission():
+    a = in_process_adapter(guarded("GET /ip"))
+    jwt = token()
+    request = check_request(jwt, headers={"content-type": "application/json", PARTIAL_BODY: "false"})
+    request.attributes.request.http.raw_body = rb'{"customer": "x\u0027 or 1=1"}'
+    refused = a.check_on_thread(to_input(request))
+    assert (refused.status, refused.error.description) == (400, "SQL-Injection Threat detected in Payload")
+    assert refused.subscription is not None
+    request.attributes.request.http.raw_body = b'{"customer": "alice"}'
+    assert a.check_on_thread(to_input(request)).allowed
+    request.attributes.request.http.headers[PARTIAL_BODY] = "true"
+    assert a.check_on_thread(to_input(request)).error is BODY_NOT_SEARCHED
 
 
 # ---- the pattern, found in linear time ----

@@ -26,7 +26,7 @@ from ..errors import Unavailable
 from ..prepared import NEEDS_HEADERS, NeedsHeaders, credential_of
 from ..ratelimit import Usage
 from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
-from . import body_size, chosen
+from . import body_size, chosen, request_body
 
 # Adapter.check_prepared: (SHA-256 of the Authorization header, method, path, host, user agent, request id, client
 # ip, transport, the request's headers or None: given when it answered NEEDS_HEADERS).
@@ -143,6 +143,7 @@ def to_input(request: pb.CheckRequest, num_trusted_proxies: int = 0) -> CheckInp
     attrs = request.attributes
     http = attrs.request.http
     headers = http.headers
+    sent = http.raw_body or http.body.encode()  # packAsBytes: raw_body; else body, the bytes as UTF-8 text
     return CheckInput(
         method=http.method or headers.get(":method", ""),
         host=http.host or headers.get(":authority", ""),
@@ -150,7 +151,8 @@ def to_input(request: pb.CheckRequest, num_trusted_proxies: int = 0) -> CheckInp
         headers=headers,
         request_id=headers.get("x-request-id", ""),
         client_ip=client_ip(headers, attrs.source.address.socket_address.address, num_trusted_proxies),
-        size=body_size(headers.get("content-length"), len(http.raw_body) or len(http.body.encode())),
+        size=body_size(headers.get("content-length"), len(sent)),
+        body=request_body(headers, sent),
     )
 
 

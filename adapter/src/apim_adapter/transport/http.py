@@ -22,7 +22,7 @@ from aiohttp import web
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..render import Allow, Headers, Renderer, rate_headers
-from . import body_size, chosen
+from . import MAX_KEPT_BODY, body_size, chosen, request_body
 from .grpc import CheckPrepared, PendingChecks, RequestFields, client_address, request_fields
 
 try:  # The compiled transport (adapter/native, http.rs); older builds of the module do not have it.
@@ -120,8 +120,9 @@ class HttpCheck:
         groups read a header answers here (the first `warm` had only the fields). Without one, a cache lookup."""
         return self.warm(*fields, headers=headers)
 
-    async def whole(self, fields: RequestFields, headers: Mapping[str, str]) -> Response:
-        """The whole check (`headers`: every header, lower-case names)."""
+    async def whole(self, fields: RequestFields, headers: Mapping[str, str], body: bytes | None = b"") -> Response:
+        """The whole check (`headers`: every header, lower-case names; `body`: the check's, which is what the
+        gateway includes of the request's; None: over MAX_KEPT_BODY, not kept)."""
         _, method, path, host, _, request_id, forwarded, external, peer = fields
         req = CheckInput(
             method=method,
@@ -131,6 +132,7 @@ class HttpCheck:
             request_id=request_id,
             client_ip=client_address(forwarded, external, peer, self.num_trusted_proxies),
             size=body_size(headers.get("content-length")),
+            body=request_body(headers, body, client_length=False),  # the Content-Length is the check's own
         )
         try:
             return self.respond(await self.check(req))
@@ -165,11 +167,23 @@ def make_handler(answer: HttpCheck) -> Callable[[web.BaseRequest], Awaitable[web
             for name, value in request.headers.items():  # repeated headers joined, as the compiled transport does
                 name = name.lower()
                 headers[name] = f"{headers[name]},{value}" if name in headers else value
-            response = answer.warm_with_headers(fields, headers) or await answer.whole(fields, headers)
+            response = answer.warm_with_headers(fields, headers) or await answer.whole(
+                fields, headers, await kept_body(request.content)
+            )
         status, response_headers, body = response
         return web.Response(status=status, headers=response_headers, body=body)
 
     return handle
+
+
+async def kept_body(content: Any) -> bytes | None:
+    """A check's body, read to its end: None where it is longer than MAX_KEPT_BODY (not kept)."""
+    chunks, length = [], 0
+    async for chunk in content.iter_any():
+        length += len(chunk)
+        if length <= MAX_KEPT_BODY:
+            chunks.append(chunk)
+    return b"".join(chunks) if length <= MAX_KEPT_BODY else None
 
 
 def compiled_server(
@@ -186,29 +200,29 @@ def compiled_server(
     assert HttpServer is not None  # transport_of("compiled") said so
     pending = PendingChecks(max_pending)
 
-    async def whole_on_loop(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> None:
+    async def whole_on_loop(fields: RequestFields, headers: Mapping[str, str], body: bytes | None, reply: Any) -> None:
         try:
             if pending.abandoned(reply):  # Envoy gave up on it (its timeout closes the connection) while it queued
                 return
-            reply.respond(*await answer.whole(fields, headers))
+            reply.respond(*await answer.whole(fields, headers, body))
         except Exception:
             log.exception("check crashed")
             reply.respond(500, (), b"internal error")
         finally:
             pending.done()
 
-    def whole(fields: RequestFields, headers: Mapping[str, str], reply: Any) -> Response | None:
+    def whole(fields: RequestFields, headers: Mapping[str, str], body: bytes | None, reply: Any) -> Response | None:
         warm = answer.warm_with_headers(fields, headers)
         if warm is not None:
             return warm
         if not pending.admit():
             return UNAVAILABLE, (), b"too many checks pending (server.maxPendingChecks)"
         try:
-            asyncio.run_coroutine_threadsafe(whole_on_loop(fields, headers, reply), loop)
+            asyncio.run_coroutine_threadsafe(whole_on_loop(fields, headers, body, reply), loop)
         except RuntimeError:  # the loop is closed: the adapter is stopping
             pending.done()
             return UNAVAILABLE, (), b"stopping"
         return None
 
     warm = answer.warm if answer.check_prepared is not None else None
-    return HttpServer(host, port, whole, warm, max_head_bytes)
+    return HttpServer(host, port, whole, warm, max_head_bytes, max_kept_body=MAX_KEPT_BODY)

@@ -1,0 +1,175 @@
+"""A request body as APIM's Regex Policy searches it: the text of the message's first SOAP body element.
+
+carbon-apimgt 9.31.86 `RegularExpressionProtector.isRequestBodyVulnerable` searches `soapBody.getFirstElement()
+.toString()`: the body as the message builder APIM's axis2.xml names for its Content-Type built it (product-apim
+v4.5.0 `conf/default.json` `message_builder.*`; wso2-synapse `passthru/util/DeferredMessageBuilder.getDocument`),
+written back by Axiom. The pattern's alternatives are letters, whitespace and an apostrophe, so what decides a match
+is the text a builder keeps (JSON's escapes decoded, form values URL-decoded, base64 for a binary body) and where
+its line breaks and spaces fall (Axiom writes a built JSON or form body on one line); tags and entities never make
+or break one. `as_searched` renders each builder's element that way:
+
+- `application/json` (synapse-commons `JsonStreamBuilder`, its `JsonUtil`): an object is `<jsonObject>`, an array
+  `<jsonArray>` of `<jsonElement>`s, another value `<jsonValue>`; each member `<key>value</key>`, an array member
+  one element per item after `<?xml-multiple key?>`; a key starting with a digit gets `_JsonReader_PD_` before it,
+  one starting with `$` has it replaced by `_JsonReader_PS_` (`JsonReaderDelegate`, `buildValidNCNames` off, its
+  default); numbers and literals as written. Staxon's `@attribute` and `$` text conventions are not reproduced:
+  their values are written as members (the same text). `text/javascript` (Axis2's JSONBuilder) is read alike.
+- `application/x-www-form-urlencoded` (synapse-commons `XFormURLEncodedBuilder`): `<xformValues>` of
+  `<key>value</key>`, the query's parameters then the body's, values `%`-decoded (`+` stays a `+`), the same key
+  prefixes; a part without `=` is skipped (APIM's builder fails on it). APIM orders them by a hash map's keys.
+- `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`.
+- `application/octet-stream`, `text/html`, and a body without a Content-Type (Synapse's default type) (carbon
+  `BinaryRelayBuilder`): the bytes in base64, in `<ns:binary>`, as APIM searches them.
+- `multipart/form-data`: the body's text as sent (Axis2's MultipartFormDataBuilder is not reproduced).
+- anything else (`application/xml`, `text/xml`, `application/soap+xml`, and types axis2.xml does not name, which
+  Synapse builds as plain XML): the XML element (a SOAP envelope's first body element), comments and processing
+  instructions kept.
+
+A body its builder could not read (JSON or XML that does not parse; APIM's gateway fails such a call) is searched as
+the text it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+import xml.etree.ElementTree as ElementTree
+from xml.sax.saxutils import escape
+
+_JSON = frozenset({"application/json", "text/javascript"})
+_TEXT = frozenset({"text/plain", "text/event-stream"})
+_BINARY = frozenset({"application/octet-stream", "text/html", ""})
+_FORM, _MULTIPART = "application/x-www-form-urlencoded", "multipart/form-data"
+_SOAP_NAMESPACES = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope")
+_PAYLOAD = "http://ws.apache.org/commons/ns/payload"
+
+
+def as_searched(content_type: str, body: bytes, query: str = "") -> str:
+    """The text APIM's Regex Policy searches for a request body of `content_type` (the header, as sent) on a
+    request with `query` (its query string, for a form: its parameters come first)."""
+    if not body:
+        return ""
+    media, charset = _media_type(content_type)
+    if media in _BINARY:
+        return f'<ns:binary xmlns:ns="{_PAYLOAD}">{base64.b64encode(body).decode()}</ns:binary>'
+    text = body.decode(charset, errors="replace")
+    if media in _TEXT:
+        return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
+    if media == _FORM:
+        return _form(query, text)
+    if media == _MULTIPART:
+        return text
+    if media in _JSON:
+        return _json(text)
+    return _xml(text)
+
+
+def _media_type(content_type: str) -> tuple[str, str]:
+    """The media type (lower case, without parameters) and the charset to decode with (UTF-8 unless one Python
+    knows is named)."""
+    media, _, params = content_type.partition(";")
+    charset = "utf-8"
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or charset
+    try:
+        "".encode(charset)
+    except LookupError:
+        charset = "utf-8"
+    return media.strip().lower(), charset
+
+
+def _name(key: str) -> str:
+    """A member's element name (JsonReaderDelegate / XFormURLEncodedBuilder.replaceInvalidCharacters)."""
+    if key[:1].isdigit():
+        return "_JsonReader_PD_" + key
+    if key[:1] == "$":
+        return "_JsonReader_PS_" + key[1:]
+    return key
+
+
+def _json(text: str) -> str:
+    try:
+        # Numbers as written: they are the text Staxon puts in the element.
+        value = json.loads(text, object_pairs_hook=_Object, parse_int=str, parse_float=str, parse_constant=str)
+        out: list[str] = []
+        if isinstance(value, list) and not isinstance(value, _Object):
+            out.append("<jsonArray>")
+            _items("jsonElement", value, out)
+            out.append("</jsonArray>")
+        else:
+            _element("jsonObject" if isinstance(value, _Object) else "jsonValue", value, out)
+        return "".join(out)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        return text
+
+
+class _Object(list):
+    """A JSON object: its members, in order (duplicates kept, as Staxon streams them)."""
+
+
+def _items(name: str, items: list[object], out: list[str]) -> None:
+    out.append(f"<?xml-multiple {name}?>")
+    for item in items:
+        _element(name, item, out)
+
+
+def _element(name: str, value: object, out: list[str]) -> None:
+    if value is None:
+        out.append(f"<{name}/>")
+    elif isinstance(value, _Object):
+        out.append(f"<{name}>")
+        for key, member in value:
+            if isinstance(member, list) and not isinstance(member, _Object):
+                _items(_name(key), member, out)
+            else:
+                _element(_name(key), member, out)
+        out.append(f"</{name}>")
+    elif isinstance(value, list):  # an array in an array
+        out.append(f"<{name}>")
+        _items("jsonElement", value, out)
+        out.append(f"</{name}>")
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)  # true, false
+        out.append(f"<{name}>{escape(text)}</{name}>")
+
+
+def _form(query: str, text: str) -> str:
+    out = ["<xformValues>"]
+    for part in [*query.split("&"), *(p for line in text.splitlines() for p in line.split("&"))]:
+        key, sep, value = part.partition("=")
+        if sep and key:
+            name = _name(key)
+            out.append(f"<{name}>{escape(urllib.parse.unquote(value))}</{name}>")
+    out.append("</xformValues>")
+    return "".join(out)
+
+
+class _NoDtd(ElementTree.TreeBuilder):
+    """The client's XML, so no DTD: without one there is no entity to expand (billion laughs) or fetch; a body with
+    one is searched as sent."""
+
+    def doctype(self, name: str, pubid: str, system: str) -> None:
+        raise ValueError("a DTD")
+
+
+def _xml(text: str) -> str:
+    parser = ElementTree.XMLParser(target=_NoDtd(insert_comments=True, insert_pis=True))  # noqa: S314 (no DTD)
+    try:
+        parser.feed(text)
+        root = parser.close()
+    except (ElementTree.ParseError, RecursionError, ValueError):
+        return text
+    for ns in _SOAP_NAMESPACES:
+        if root.tag == f"{{{ns}}}Envelope":  # its Body's first element (comments are not elements)
+            body = [child for child in root if child.tag == f"{{{ns}}}Body"]
+            first = [child for child in body[0] if isinstance(child.tag, str)] if body else []
+            if not first:
+                return ""
+            root = first[0]
+    try:
+        return ElementTree.tostring(root, encoding="unicode")
+    except (RecursionError, ValueError):
+        return text
