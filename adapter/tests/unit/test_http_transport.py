@@ -166,6 +166,17 @@ class HeldChecks:
         loop.call_soon_threadsafe(self.release.set)
 
 
+def whole_checks_seeing(field: str, seen: list[Any]) -> HttpCheck:
+    """The adapter's checks, all whole (no prepared allows), each noting its input's `field` in `seen`."""
+    a = in_process_adapter()
+
+    async def check(req):
+        seen.append(getattr(req, field))
+        return await a.check_on_loop(req)
+
+    return HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0)
+
+
 def refused(reason: str) -> float:
     return REGISTRY.get_sample_value("apim_adapter_checks_refused_total", {"reason": reason}) or 0.0
 
@@ -218,15 +229,8 @@ def test_both_transports_give_envoy_the_same_answers():
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_the_client_address_is_the_gateways_not_the_callers(transport):
-    seen = []
-    a = in_process_adapter()
-
-    async def check(req):
-        seen.append(req.client_ip)
-        return await a.check_on_loop(req)
-
-    answer = HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0)  # no prepared allows: every check whole
-    with serving(transport, answer) as (port, _):
+    seen: list[Any] = []
+    with serving(transport, whole_checks_seeing("client_ip", seen)) as (port, _):
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         get(client, token(), **{"x-forwarded-for": "10.9.9.9, 203.0.113.50"})  # the gateway appended the peer
         get(client, token())  # no x-forwarded-for: the peer
@@ -483,16 +487,9 @@ def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
 def test_a_checks_body_reaches_the_check_whole_up_to_what_the_transport_keeps(transport):
     """Envoy sends the body it includes (includeRequestBodyInCheck) as the check's; a Regex Policy searches it. A
     body over MAX_KEPT_BODY is read to its end but not kept: the check learns it was not handed over whole."""
-    seen = []
-    a = in_process_adapter()
-
-    async def check(req):
-        seen.append(req.body)
-        return await a.check_on_loop(req)
-
-    answer = HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0)  # no prepared allows: every check whole
+    seen: list[Any] = []
     headers = {"authorization": f"Bearer {token()}", "content-type": "application/json", PARTIAL_BODY: "false"}
-    with serving(transport, answer) as (port, _):
+    with serving(transport, whole_checks_seeing("body", seen)) as (port, _):
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for body in (b'{"a": 1}', b"x" * (MAX_KEPT_BODY + 1)):
             client.request("POST", PREFIX + "/httpbin/1.0.0/anything/orders", body=body, headers=headers)
