@@ -27,9 +27,10 @@
 //! request's method, path with its query, Host, User-Agent, X-Request-Id, X-Forwarded-For,
 //! X-Envoy-External-Address, the peer's address) when it returns a response, else by `whole(fields, headers, body,
 //! reply)` with the same fields as a tuple, every header (`dict[str, str]`, lower-case names, repeated headers
-//! joined with ",") and the body (bytes, or None past `max_kept_body`). Either returns `(status, headers, body)`, or `whole` returns None and completes `reply` from
-//! another thread (`Reply.respond`). Both run on this thread, holding the GIL: answers from memory belong here;
-//! what waits on I/O must be handed off, or every connection waits with it.
+//! joined with ",") and the body (bytes, or None past `max_kept_body`). Either returns `(status, headers, body)`, or
+//! `whole` returns None and completes `reply` from another thread (`Reply.respond`). Both run on this thread,
+//! holding the GIL: answers from memory belong here; what waits on I/O must be handed off, or every connection
+//! waits with it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -235,16 +236,17 @@ async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Resp
     let (head, mut body) = request.into_parts();
     // Kept up to `max_kept_body` for `whole` (a Regex Policy searches it; Envoy sends one only with
     // `with_request_body`, bounded by its `max_request_bytes`), dropped as it arrives past that.
-    let mut kept: Option<Vec<u8>> = Some(Vec::new());
+    // Its frames are kept as they came (no copy unless `whole` takes them).
+    let mut kept: Option<Vec<Bytes>> = Some(Vec::new());
     let mut length = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return plain(StatusCode::BAD_REQUEST, "the request's body broke");
         };
-        if let Some(data) = frame.data_ref() {
+        if let Ok(data) = frame.into_data() {
             length = length.saturating_add(data.len());
             match kept.as_mut() {
-                Some(bytes) if length <= shared.max_kept_body => bytes.extend_from_slice(data),
+                Some(frames) if length <= shared.max_kept_body => frames.push(data),
                 _ => kept = None,
             }
         }
@@ -260,7 +262,7 @@ async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Resp
             }
         }
         let headers = headers_of(py, &head.headers);
-        let body = kept.as_deref().map(|bytes| PyBytes::new(py, bytes));
+        let body = kept.as_deref().map(|frames| PyBytes::new(py, &frames.concat()));
         match shared.whole.call1(py, (fields, headers, body, reply)).and_then(|result| outcome_of(result.bind(py))) {
             Ok(outcome) => outcome,
             Err(error) => Some(crashed(py, error, &shared.whole)),

@@ -49,6 +49,7 @@ from .tokens.authenticator import CACHE_HIT as TOKEN_CACHE_HIT
 from .tokens.authenticator import Authenticator
 from .tokens.basic_auth import BasicAuthenticator
 from .tokens.basic_auth import credential_of as basic_credential_of
+from .transport import PARTIAL_BODY
 from .transport import grpc as grpc_transport
 from .transport import http as http_transport
 
@@ -140,8 +141,10 @@ class Adapter:
         self.pipeline = Pipeline(
             self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
             certificate_header=certificate_header, users=self.users, opa_client=self.opa,
-            # The backend JWT's header is the adapter's too, where it signs one.
-            hidden_headers=self.renderer.not_from_client | ({signer.header} if signer is not None else frozenset()),
+            # The backend JWT's header is the adapter's too, where it signs one; Envoy's partial-body flag is the
+            # gateway's word to the adapter alone.
+            hidden_headers=self.renderer.not_from_client | {PARTIAL_BODY}
+            | ({signer.header} if signer is not None else frozenset()),
         )  # fmt: skip
         self.backend_jwks = signer.jwks if signer is not None else None
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None

@@ -56,7 +56,7 @@ from .catalog import (
 from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
-from .mediation import NO_BODY, ClaimCheck, OpaCheck, RequestBody, ThreatCheck, transport_headers
+from .mediation import BODY_NOT_SEARCHED, NO_BODY, ClaimCheck, OpaCheck, RequestBody, ThreatCheck, transport_headers
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
@@ -708,7 +708,8 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
             error = check.refusal(transport_headers(req.headers, hidden), postfix, req.body)
             if error is not None:
-                return replace(d, error=error, reason="threat detected")
+                reason = "body not handed over whole" if error is BODY_NOT_SEARCHED else "threat detected"
+                return replace(d, error=error, reason=reason)
             continue
         if check.unusable:
             return replace(d, error=errors.OPA_FAILED, reason="OPA policy unusable")

@@ -96,7 +96,8 @@ def test_the_question_is_apims_input_with_the_caller_and_without_its_credential(
     a = in_process_adapter(with_policies(opa_policy()))  # wired as `serve` wires it: what the backend never gets
     jwt = token()
     req = CheckInput("GET", "gw", HEADERS + "?q=1", {"authorization": f"Bearer {jwt}", "x-apim-api": "forged",
-                                                     "x-team": "payments", ":authority": "api.example.com"},
+                                                     "x-team": "payments", ":authority": "api.example.com",
+                                                     "x-envoy-auth-partial-body": "false"},  # Envoy's, to the adapter
                      client_ip="198.51.100.7")  # fmt: skip
     steps = a.pipeline.steps(req, a.clock())
     ask = first_step(steps)
@@ -113,7 +114,8 @@ def test_the_question_is_apims_input_with_the_caller_and_without_its_credential(
     assert ask.question["input"] | {"apiContext": None} == {
         "apiContext": None, "method": "GET", "path": HEADERS + "?q=1", "requestOrigin": "198.51.100.7",
         "electedResource": "/headers",
-        # lower case, as Envoy hands them; the credential and the adapter's own headers left out; Host from HTTP/2
+        # lower case, as Envoy hands them; the credential, the adapter's own headers and Envoy's word to the adapter
+        # left out; Host from HTTP/2
         "transportHeaders": {"x-team": "payments", "host": "api.example.com"},
     }  # fmt: skip
     steps.close()
