@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from . import blocking, conditions, cors, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
-from .mediation import AccessCheck, AttachedPolicy, Mediation, OpaCheck, ThreatCheck
+from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, ThreatCheck
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -125,9 +125,10 @@ class Resource:
 
     @property
     def checks_each_call(self) -> bool:
-        """Whether an allow here depends on more than the caller: OPA's verdict, or a Regex Policy reading the
-        request's headers and query. Such an allow is never kept for the next call (a prepared allow)."""
-        return any(isinstance(c, OpaCheck | ThreatCheck) for c in self.access_checks)
+        """Whether an allow here depends on more than the caller: OPA's verdict, a Regex Policy reading the
+        request's body, headers and query, a JSON Validator its body. Such an allow is never kept for the next call
+        (a prepared allow)."""
+        return any(isinstance(c, OpaCheck | ThreatCheck | JsonCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:
@@ -279,6 +280,16 @@ class Catalog:
                 return api, path[end:] or "/"
             end = path.rfind("/", 0, end)
         return None
+
+    def context_called(self, path: str) -> str:
+        """The API context `path` calls (`resolve`'s prefix: a default version's context where it is called so),
+        as Synapse's REST_API_CONTEXT names it; '' for none."""
+        path = path.split("?", 1)[0].split("#", 1)[0] or "/"
+        found = self.resolve(path)
+        if found is None:
+            return ""
+        rest = found[1]
+        return path if rest == "/" and not path.endswith("/") else path[: len(path) - len(rest)]
 
     @property
     def revoked_jtis(self) -> Mapping[str, float]:

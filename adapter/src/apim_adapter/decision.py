@@ -56,7 +56,16 @@ from .catalog import (
 from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
-from .mediation import BODY_NOT_SEARCHED, NO_BODY, ClaimCheck, OpaCheck, RequestBody, ThreatCheck, transport_headers
+from .mediation import (
+    BODY_NOT_SEARCHED,
+    NO_BODY,
+    ClaimCheck,
+    JsonCheck,
+    OpaCheck,
+    RequestBody,
+    ThreatCheck,
+    transport_headers,
+)
 from .ratelimit import Counted, RateLimiter, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
@@ -701,6 +710,11 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             refused = claim_refused(d, check)
             if refused is not None:
                 return refused
+            continue
+        if isinstance(check, JsonCheck):
+            error = check.refusal(req.method, req.body, catalog.context_called(req.path))
+            if error is not None:
+                return replace(d, error=error, reason="JSON limit reached")
             continue
         if isinstance(check, ThreatCheck):
             found = catalog.resolve(req.path)

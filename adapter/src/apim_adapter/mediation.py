@@ -1,5 +1,5 @@
 """APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, the JWT claim
-based access validator, Validate Request with OPA, and the Regex Policy (but its body check).
+based access validator, Validate Request with OPA, the Regex Policy and the JSON Validator.
 
 APIM's gateway runs an API's operation policies (its mediation) in the API's sequences, after authentication and
 throttling (APIManagerExtensionHandler, last of the API's handlers by default: carbon-apimgt 9.31.86
@@ -19,7 +19,7 @@ word; they are folded here, in that order, into one `Mediation` per resource, wh
   the client sent already gets the policy's value rather than a second one. Over gRPC only: Envoy's HTTP ext_authz
   client has no way to change the query.
 
-Three are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
+Four are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
 their order (`Resource.access_checks`):
 
 - `jwtClaimBasedAccessValidator` v1 (request): carbon-apimgt 9.31.86 `gateway/mediators
@@ -54,8 +54,15 @@ their order (`Resource.access_checks`):
   the adapter did not get whole (none included, or only its first `maxRequestBytes`) is refused, 400, with the
   answer APIM gives a body over the protector's size limit (`isPayloadSizeExceeded`), rather than let unsearched.
 
-Every other policy (JSON and XML threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one
-of these whose parameters a gateway could not send is not applied; the catalog names each.
+- `jsonValidator` v1 (request), "JSON Validator": carbon-apimgt 9.31.86 `gateway/mediators/JsonSchemaValidator` with
+  `threatprotection/analyzer/JSONAnalyzer`: a non-GET request's `application/json` or `text/json` body within the
+  policy's limits (`maxPropertyCount`, `maxStringLength`, `maxArrayElementCount`, `maxKeyLength`, `maxJsonDepth`,
+  0 to 999, default 100), walked as Jackson's tokens (json_protector.py); past one, 400 with APIM's description
+  ("Request is failed due to a JSON schema validation failure: Max String Length [100] Reached"). A custom
+  `jsonSchemaValidator` class is not applied.
+
+Every other policy (XML threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one of these
+whose parameters a gateway could not send is not applied; the catalog names each.
 """
 
 from __future__ import annotations
@@ -66,7 +73,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import payload, threats
+from . import json_protector, payload, threats
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -75,10 +82,12 @@ Headers = tuple[tuple[str, str], ...]
 FLOWS = ("request", "response", "fault")
 ADD_HEADER, REMOVE_HEADER, ADD_QUERY_PARAM = ("addHeader", "v2"), ("removeHeader", "v1"), ("addQueryParam", "v1")
 CLAIM_VALIDATOR, OPA, REGEX = ("jwtClaimBasedAccessValidator", "v1"), ("opaPolicy", "v1"), ("regexPolicy", "v1")
-ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA, REGEX)  # the policies that refuse calls rather than change them
+JSON_VALIDATOR = ("jsonValidator", "v1")
+ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA, REGEX, JSON_VALIDATOR)  # the policies that refuse calls rather than change them
 # The flows each is applied in here (its spec's `applicableFlows` are request, response and fault for the headers).
 APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",),
-                 CLAIM_VALIDATOR: ("request",), OPA: ("request",), REGEX: ("request",)}  # fmt: skip
+                 CLAIM_VALIDATOR: ("request",), OPA: ("request",), REGEX: ("request",),
+                 JSON_VALIDATOR: ("request",)}  # fmt: skip
 # The claim validator's accessVerificationClaim `validationRegex` (specifications/jwtClaimBasedAccessValidator_v1.json).
 _CLAIM_NAME = re.compile(r"[a-zA-Z_]+")
 # A header name as HTTP has it (RFC 9110 `token`); addHeader's spec allows any (`^.+$`), e.g. Synapse's dynamic
@@ -275,7 +284,7 @@ class OpaCheck:
 _OPA_PATH = re.compile(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*")
 
 
-def _opa_number(policy: AttachedPolicy, key: str, default: int) -> int:
+def _number(policy: AttachedPolicy, key: str, default: int) -> int:
     """An Integer parameter (`^\\d{1,3}$` in the spec): the template renders a missing one not at all."""
     raw = policy.parameters.get(key)
     if raw is None or raw == "":
@@ -304,8 +313,8 @@ def opa_check(policy: AttachedPolicy) -> OpaCheck:
         raise PolicyError(f"{policy.named}: accessKey must be one printable line")
     # `{% if sendAccessToken %}` renders it; the generator reads it with Axis2's JavaUtils.isTrueExplicitly.
     send = str(policy.parameters.get("sendAccessToken", "")).strip().lower() in ("true", "1", "yes")
-    timeout = _opa_number(policy, "connectionTimeout", 30)
-    connections = _opa_number(policy, "maxOpenConnections", 500)
+    timeout = _number(policy, "connectionTimeout", 30)
+    connections = _number(policy, "maxOpenConnections", 500)
     return OpaCheck(f"{server}/{name}/{rule}", key, send, float(timeout), max(1, connections))
 
 
@@ -368,7 +377,46 @@ class ThreatCheck:
         return None
 
 
-AccessCheck = ClaimCheck | OpaCheck | ThreatCheck
+# The JSON Validator's own mediator class (specifications/jsonValidator_v1.json `jsonSchemaValidator` default); any
+# other is a custom one, which only APIM's gateway can run.
+_JSON_ANALYZER = "org.wso2.carbon.apimgt.gateway.mediators.JsonSchemaValidator"
+JSON_MEDIA_TYPES = ("application/json", "text/json")  # ThreatProtectorConstants: the types it reads
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCheck:
+    """A JSON Validator on a resource: a non-GET request's JSON body within its limits (json_protector.py)."""
+
+    limits: json_protector.JsonLimits
+
+    def refusal(self, method: str, body: RequestBody, api_context: str) -> ErrorCode | None:
+        """Why the request is refused (None: it is not): JsonSchemaValidator reads the body of any method but GET
+        whose media type (the Content-Type without its parameters, as Axis2's TransportUtils.getContentType gives
+        it) is JSON's. A body the gateway did not hand over whole cannot be read: refused as one APIM could not
+        read."""
+        if method.upper() == "GET" or body.content_type.partition(";")[0].strip() not in JSON_MEDIA_TYPES:
+            return None
+        found = json_protector.problem(body.sent, self.limits, api_context) if body.whole else json_protector.READ_ERROR
+        return None if found is None else _threat(f"Request is failed due to a JSON schema validation failure: {found}")
+
+
+def json_check(policy: AttachedPolicy) -> JsonCheck:
+    """A JSON Validator's check; PolicyError for a limit its spec refuses, or another mediator class."""
+    analyzer = str(policy.parameters.get("jsonSchemaValidator") or _JSON_ANALYZER).strip()
+    if analyzer != _JSON_ANALYZER:
+        raise PolicyError(f"{policy.named}: jsonSchemaValidator {analyzer} is a custom mediator, not APIM's analyzer")
+    return JsonCheck(
+        json_protector.JsonLimits(
+            max_property_count=_number(policy, "maxPropertyCount", 100),
+            max_string_length=_number(policy, "maxStringLength", 100),
+            max_array_element_count=_number(policy, "maxArrayElementCount", 100),
+            max_key_length=_number(policy, "maxKeyLength", 100),
+            max_json_depth=_number(policy, "maxJsonDepth", 100),
+        )
+    )
+
+
+AccessCheck = ClaimCheck | OpaCheck | ThreatCheck | JsonCheck
 
 
 def transport_headers(headers: Mapping[str, str], hidden: Iterable[str]) -> dict[str, str]:
@@ -397,6 +445,8 @@ def access_checks(policies: Iterable[AttachedPolicy], lenient: bool = False) -> 
             out.append(claim_check(p))
         elif applied(p) and (p.name, p.version) == REGEX:
             out.append(ThreatCheck())  # its spec has no parameters: the template's values
+        elif applied(p) and (p.name, p.version) == JSON_VALIDATOR:
+            out.append(json_check(p))
         elif applied(p) and (p.name, p.version) == OPA:
             try:
                 out.append(opa_check(p))

@@ -29,8 +29,9 @@ POLICIES = [
     _policy("request", "addHeader", "v2", "GET /headers", headerName="Authorization", headerValue=BACKEND_CREDENTIAL),
     _policy("request", "addQueryParam", "v1", "GET /anything/*", paramKey="team", paramValue="payments"),
     _policy("response", "addHeader", "v2", "GET /response-headers", headerName="X-Served-By", headerValue="mesh"),
-    _policy("request", "jsonValidator", "v1", "GET /ip"),  # not applied here: named
+    _policy("request", "xmlValidator", "v1", "GET /ip"),  # not applied here: named
     _policy("request", "regexPolicy", "v1", "POST /anything/*"),  # body, headers, path and query
+    _policy("request", "jsonValidator", "v1", "POST /anything/*", maxStringLength="64", maxJsonDepth="3"),
     _policy("request", "jwtClaimBasedAccessValidator", "v1", "GET /ip", accessVerificationClaim="aut",
             accessVerificationClaimValue="APPLICATION"),  # only tokens of applications, not of their users
 ]  # fmt: skip
@@ -161,6 +162,28 @@ def test_a_regex_policy_searches_the_body_the_gateway_includes_as_apims_builder_
     assert too_long.json()["description"].startswith("Exceeded Request Payload size limit")
 
 
+def test_a_json_validator_refuses_a_body_past_its_limits_as_apims_gateway_does(stack, mediated, mode):
+    url, token = mediated.gateways[mode].url + API + "/anything/orders", stack.token()
+
+    def post(body: bytes, content_type: str = "application/json") -> requests.Response:
+        headers = {"authorization": f"Bearer {token}", "content-type": content_type}
+        return requests.post(url, data=body, headers=headers, timeout=10)
+
+    assert post(b'{"note": "' + b"n" * 64 + b'"}').status_code == 200
+    too_long = post(b'{"note": "' + b"n" * 65 + b'"}')
+    assert too_long.status_code == 400
+    assert too_long.json() == {"code": "400", "message": "Bad Request", "description": (
+        "Request is failed due to a JSON schema validation failure: Max String Length [64] Reached")}  # fmt: skip
+    too_deep = post(b'{"a": {"b": {"c": {"d": 1}}}}')
+    assert too_deep.json()["description"].endswith(f"Threat Protection-JSON: {API} - Depth Limit [3] Reached")
+    assert (
+        post(b'{"note": ', "application/json")
+        .json()["description"]
+        .endswith("Error occurred while parsing the JSON payload")
+    )
+    assert post(b"n" * 65, "text/plain").status_code == 200  # not JSON: not its to read
+
+
 def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource_only(stack, mediated, tmp_path):
     """A provider without includeRequestBodyInCheck: Envoy checks on the headers alone, so the adapter cannot
     search the body it knows is there (the client's Content-Length, in gRPC mode)."""
@@ -185,4 +208,4 @@ def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource
 
 def test_the_policies_not_applied_are_named(mediated):
     metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
-    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # the API's one note: jsonValidator, a regex body
+    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # the API's one note: xmlValidator

@@ -1,0 +1,167 @@
+"""APIM's JSON Validator policy (`jsonValidator` v1): JSON threat protection, as carbon-apimgt runs it.
+
+carbon-apimgt 9.31.86 `gateway/mediators/JsonSchemaValidator` hands a non-GET request whose content type is
+`application/json` or `text/json` to `threatprotection/analyzer/JSONAnalyzer`, which walks Jackson's tokens of the
+body (`JsonParser.nextToken`, the bytes read as UTF-8) and stops at the first limit reached:
+
+- an object's start adds one to the depth, its end takes one away; past `maxJsonDepth`:
+  "Threat Protection-JSON: <API context> - Depth Limit [N] Reached";
+- every field name adds one to the property count (one count for the whole body), and is measured: longer than
+  `maxKeyLength`: " Max Key Length [N] Reached"; past `maxPropertyCount`: "Max Property Count [N] Reached";
+- a string value longer than `maxStringLength`: "Max String Length [N] Reached" (Java's length: UTF-16 units);
+- an array's start hands the tokens that follow to `analyzeArray` until the first array end among them: each token
+  counts as an element (a nested object's field names and its end too), past `maxArrayElementCount`:
+  " Max Array Length [N] Reached"; string values among them are measured; nothing else is looked at there (an
+  object inside an array adds no depth, its field names are not counted), and the first nested array's end ends the
+  loop, the walk going on from there as outside an array. `walk` reproduces that walk token by token, quirks and all.
+
+A body Jackson cannot read is "Error occurred while parsing the JSON payload" (here: what Python's `json` refuses,
+NaN and Infinity included, as Jackson's defaults do; several root values, which Jackson reads one after another,
+are read alike); nesting deeper than Python's parser goes (Jackson's own limit is 1,000) is "Error occurred while
+reading the JSON payload.". Where Jackson would meet a limit before a syntax error later in the body, the answer
+here is the syntax error's: the same refusal, another description. Each description follows "Request is failed due
+to a JSON schema validation failure: " (`JsonSchemaValidator`), answered 400 by GatewayUtils.handleThreat.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+PARSE_ERROR = "Error occurred while parsing the JSON payload"
+READ_ERROR = "Error occurred while reading the JSON payload."
+
+# Jackson's tokens, as far as JSONAnalyzer tells them apart.
+START_OBJECT, END_OBJECT, START_ARRAY, END_ARRAY, FIELD_NAME, VALUE_STRING, VALUE_OTHER = range(7)
+Token = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLimits:
+    """A JSON Validator's limits (JSONConfig), each 0 to 999 as its spec allows."""
+
+    max_property_count: int = 100
+    max_string_length: int = 100
+    max_array_element_count: int = 100
+    max_key_length: int = 100
+    max_json_depth: int = 100
+
+
+class _Object(list):
+    """A JSON object's members in order, duplicates kept (Jackson streams every one)."""
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # Jackson's defaults refuse NaN and Infinity
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_Object, parse_constant=_no_constants)
+
+
+def problem(body: bytes, limits: JsonLimits, api_context: str) -> str | None:
+    """Why JSONAnalyzer refuses `body` (its message), or None."""
+    text = body.decode("utf-8", errors="replace")  # InputStreamReader's default: malformed bytes replaced
+    try:
+        values = list(_root_values(text))
+    except RecursionError:
+        return READ_ERROR
+    except ValueError:
+        return PARSE_ERROR
+    return walk((token for value in values for token in tokens(value)), limits, api_context)
+
+
+def _root_values(text: str) -> Iterator[object]:
+    """Every root value of `text`, in order (Jackson reads one after another)."""
+    end = len(text)
+    at = _skip_whitespace(text, 0)
+    while at < end:
+        value, at = _DECODER.raw_decode(text, at)
+        yield value
+        at = _skip_whitespace(text, at)
+
+
+def _skip_whitespace(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\n\r":
+        at += 1
+    return at
+
+
+def tokens(value: object) -> Iterator[Token]:
+    """Jackson's token stream of a parsed value (an explicit stack: as deep as the parser went)."""
+    stack: list[Iterator[object]] = [iter((value,))]
+    ends: list[int] = []
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+            if ends:
+                yield ends.pop(), ""
+            continue
+        if isinstance(item, _Member):
+            yield FIELD_NAME, item.name
+            item = item.value
+        if isinstance(item, _Object):
+            yield START_OBJECT, ""
+            stack.append(_Member(k, v) for k, v in item)
+            ends.append(END_OBJECT)
+        elif isinstance(item, list):
+            yield START_ARRAY, ""
+            stack.append(iter(item))
+            ends.append(END_ARRAY)
+        elif isinstance(item, str):
+            yield VALUE_STRING, item
+        else:
+            yield VALUE_OTHER, ""
+
+
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str
+    value: object
+
+
+def java_length(text: str) -> int:
+    """`String.length()`: UTF-16 code units (a character past U+FFFF is two)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def walk(stream: Iterator[Token], limits: JsonLimits, api_context: str) -> str | None:
+    """JSONAnalyzer.analyze over Jackson's tokens: the first limit reached, or None."""
+    depth = fields = 0
+    for kind, text in stream:
+        if kind == START_OBJECT:
+            depth += 1
+            if depth > limits.max_json_depth:
+                return f"Threat Protection-JSON: {api_context} - Depth Limit [{limits.max_json_depth}] Reached"
+        elif kind == END_OBJECT:
+            depth -= 1
+        elif kind == FIELD_NAME:
+            fields += 1
+            if java_length(text) > limits.max_key_length:
+                return f" Max Key Length [{limits.max_key_length}] Reached"
+            if fields > limits.max_property_count:
+                return f"Max Property Count [{limits.max_property_count}] Reached"
+        elif kind == VALUE_STRING:
+            if java_length(text) > limits.max_string_length:
+                return f"Max String Length [{limits.max_string_length}] Reached"
+        elif kind == START_ARRAY:
+            refused = _array(stream, limits)
+            if refused is not None:
+                return refused
+    return None
+
+
+def _array(stream: Iterator[Token], limits: JsonLimits) -> str | None:
+    """analyzeArray: the tokens up to the first array end, each an element."""
+    for elements, (kind, text) in enumerate(stream, start=1):
+        if kind == END_ARRAY:
+            return None
+        if kind == VALUE_STRING and java_length(text) > limits.max_string_length:
+            return f"Max String Length [{limits.max_string_length}] Reached"
+        if elements > limits.max_array_element_count:
+            return f" Max Array Length [{limits.max_array_element_count}] Reached"
+    return None
