@@ -17,7 +17,8 @@ body (`JsonParser.nextToken`, the bytes read as UTF-8) and stops at the first li
 
 A body Jackson cannot read is "Error occurred while parsing the JSON payload" (here: what Python's `json` refuses,
 NaN and Infinity included, as Jackson's defaults do; several root values, which Jackson reads one after another,
-are read alike); nesting deeper than Python's parser goes (Jackson's own limit is 1,000) is "Error occurred while
+are read alike, a root number needing whitespace after it; adapter/tests/e2e/test_json_validator_jackson.py holds
+this reading to Jackson's own on a corpus of edge cases and generated bodies); nesting deeper than Python's parser goes (Jackson's own limit is 1,000) is "Error occurred while
 reading the JSON payload.". Where Jackson would meet a limit before a syntax error later in the body, the answer
 here is the syntax error's: the same refusal, another description. Each description follows "Request is failed due
 to a JSON schema validation failure: " (`JsonSchemaValidator`), answered 400 by GatewayUtils.handleThreat.
@@ -61,9 +62,8 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_Object, parse_constant=_no_consta
 
 def problem(body: bytes, limits: JsonLimits, api_context: str) -> str | None:
     """Why JSONAnalyzer refuses `body` (its message), or None."""
-    text = body.decode("utf-8", errors="replace")  # InputStreamReader's default: malformed bytes replaced
     try:
-        values = list(_root_values(text))
+        values = parsed(body)
     except RecursionError:
         return READ_ERROR
     except ValueError:
@@ -71,18 +71,35 @@ def problem(body: bytes, limits: JsonLimits, api_context: str) -> str | None:
     return walk((token for value in values for token in tokens(value)), limits, api_context)
 
 
+def parsed(body: bytes) -> list[object]:
+    """The body's root values, as Jackson reads them; ValueError where it refuses the body, RecursionError where
+    it nests deeper than Python's parser goes."""
+    text = body.decode("utf-8", errors="replace")  # InputStreamReader's default: malformed bytes replaced
+    return list(_root_values(text))
+
+
 def _root_values(text: str) -> Iterator[object]:
-    """Every root value of `text`, in order (Jackson reads one after another)."""
+    """Every root value of `text`, in order (Jackson reads one after another). Jackson wants whitespace after a root
+    number (`_verifyRootSpace`: `01` is no 0 then 1), and no name character after a literal (`truefalse`)."""
     end = len(text)
     at = _skip_whitespace(text, 0)
     while at < end:
+        first = text[at]
         value, at = _DECODER.raw_decode(text, at)
+        if at < end and (
+            (first in "-0123456789" and text[at] not in _WHITESPACE)
+            or (first in "tfn" and (text[at].isalnum() or text[at] in "_$"))
+        ):
+            raise ValueError("root values run together")
         yield value
         at = _skip_whitespace(text, at)
 
 
+_WHITESPACE = " \t\n\r"
+
+
 def _skip_whitespace(text: str, at: int) -> int:
-    while at < len(text) and text[at] in " \t\n\r":
+    while at < len(text) and text[at] in _WHITESPACE:
         at += 1
     return at
 
