@@ -18,10 +18,11 @@ body (`JsonParser.nextToken`, the bytes read as UTF-8) and stops at the first li
 A body Jackson cannot read is "Error occurred while parsing the JSON payload" (here: what Python's `json` refuses,
 NaN and Infinity included, as Jackson's defaults do; several root values, which Jackson reads one after another,
 are read alike, a root number needing whitespace after it; adapter/tests/e2e/test_json_validator_jackson.py holds
-this reading to Jackson's own on a corpus of edge cases and generated bodies); nesting deeper than Python's parser goes (Jackson's own limit is 1,000) is "Error occurred while
-reading the JSON payload.". Where Jackson would meet a limit before a syntax error later in the body, the answer
-here is the syntax error's: the same refusal, another description. Each description follows "Request is failed due
-to a JSON schema validation failure: " (`JsonSchemaValidator`), answered 400 by GatewayUtils.handleThreat.
+this reading to Jackson's own on a corpus of edge cases and generated bodies); nesting deeper than Python's parser
+goes (Jackson's own limit is 1,000) is "Error occurred while reading the JSON payload.". Where Jackson would meet a
+limit before a syntax error later in the body, the answer here is the syntax error's: the same refusal, another
+description. Each description follows "Request is failed due to a JSON schema validation failure: "
+(`JsonSchemaValidator`), answered 400 by GatewayUtils.handleThreat.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 PARSE_ERROR = "Error occurred while parsing the JSON payload"
 READ_ERROR = "Error occurred while reading the JSON payload."
@@ -68,7 +70,7 @@ def problem(body: bytes, limits: JsonLimits, api_context: str) -> str | None:
         return READ_ERROR
     except ValueError:
         return PARSE_ERROR
-    return walk((token for value in values for token in tokens(value)), limits, api_context)
+    return walk(iter([token for value in values for token in tokens(value)]), limits, api_context)
 
 
 def parsed(body: bytes) -> list[object]:
@@ -104,46 +106,42 @@ def _skip_whitespace(text: str, at: int) -> int:
     return at
 
 
-def tokens(value: object) -> Iterator[Token]:
+_START_OBJECT, _END_OBJECT, _START_ARRAY, _END_ARRAY, _OTHER = (
+    (START_OBJECT, ""), (END_OBJECT, ""), (START_ARRAY, ""), (END_ARRAY, ""), (VALUE_OTHER, "")
+)  # fmt: skip
+
+
+def tokens(value: object) -> list[Token]:
     """Jackson's token stream of a parsed value (an explicit stack: as deep as the parser went)."""
-    stack: list[Iterator[object]] = [iter((value,))]
-    ends: list[int] = []
+    out: list[Token] = []
+    append = out.append
+    stack: list[tuple[Iterator[Any], bool]] = [(iter((value,)), False)]  # (members or items, an object's?)
     while stack:
-        item = next(stack[-1], _END)
-        if item is _END:
-            stack.pop()
-            if ends:
-                yield ends.pop(), ""
-            continue
-        if isinstance(item, _Member):
-            yield FIELD_NAME, item.name
-            item = item.value
-        if isinstance(item, _Object):
-            yield START_OBJECT, ""
-            stack.append(_Member(k, v) for k, v in item)
-            ends.append(END_OBJECT)
-        elif isinstance(item, list):
-            yield START_ARRAY, ""
-            stack.append(iter(item))
-            ends.append(END_ARRAY)
-        elif isinstance(item, str):
-            yield VALUE_STRING, item
+        items, in_object = stack[-1]
+        for item in items:
+            if in_object:
+                name, item = item
+                append((FIELD_NAME, name))
+            kind = type(item)
+            if kind is _Object:
+                append(_START_OBJECT)
+                stack.append((iter(item), True))
+                break
+            if kind is list:
+                append(_START_ARRAY)
+                stack.append((iter(item), False))
+                break
+            append((VALUE_STRING, item) if kind is str else _OTHER)
         else:
-            yield VALUE_OTHER, ""
-
-
-_END = object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    name: str
-    value: object
+            stack.pop()
+            if stack:  # the root has no end of its own
+                append(_END_OBJECT if in_object else _END_ARRAY)
+    return out
 
 
 def java_length(text: str) -> int:
     """`String.length()`: UTF-16 code units (a character past U+FFFF is two)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def walk(stream: Iterator[Token], limits: JsonLimits, api_context: str) -> str | None:

@@ -1,13 +1,16 @@
-"""What an APIM Regex Policy costs a call, in process: its header, path and query search, and its body search by size
-and Content-Type, against the same decision on a resource without the policy.
+"""What APIM's policies that read a request's body cost a call, in process: the Regex Policy (its header, path and
+query search, and its body search by size and Content-Type) and the JSON Validator, against the same decision on a
+resource without them.
 
-    .venv/bin/python -m bench.regex_policy
+    .venv/bin/python -m bench.body_policies
 
 µs per call, best of several repeats: the whole decision from memory of a cached JWT on a resource without the
-policy (`first_step`, a whole check; such an allow is then prepared, and a warm check costs less still:
-`bench.hotpath`); the same on a resource with it and no body (the policy searches the headers, path and query); and
-with a JSON, a form and a binary body of 1 KiB and 64 KiB, which the policy reads as APIM's message builder does
-(payload.py) and searches first. A guarded call is never a prepared allow: every one pays its row.
+policies (`first_step`, a whole check; such an allow is then prepared, and a warm check costs less still:
+`bench.hotpath`); the same on a resource with the Regex Policy and no body (it searches the headers, path and
+query), and with a JSON, a form and a binary body of 1 KiB and 64 KiB, which it reads as APIM's message builder
+does (payload.py) and searches first; and on a resource with the JSON Validator, with JSON bodies of 1 KiB and of
+the most its default-spec limits let through (json_protector.py: an array's every token counts). A guarded call is
+never a prepared allow: every one pays its row.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ from .hotpath import best_us, print_rows
 
 REPEATS = 5
 GUARDED, UNGUARDED = "/httpbin/1.0.0/anything/orders", "/httpbin/1.0.0/anything/open/orders"
+VALIDATED = "/httpbin/1.0.0/anything/json/orders"
+ITEM = {"sku": "sku-0000", "quantity": 3, "note": "gift wrap, deliver after six"}
+
+
+def order(items: int) -> str:
+    return json.dumps({"customer": "alice", "items": [ITEM] * items}, indent=2)
 
 
 def bodies(size: int) -> dict[str, tuple[str, bytes]]:
     """A clean body of about `size` bytes per Content-Type: what an order API takes."""
-    item = {"sku": "sku-0000", "quantity": 3, "note": "gift wrap, deliver after six"}
-
-    def order(n: int) -> str:
-        return json.dumps({"customer": "alice", "items": [item] * n}, indent=2)
-
     as_json = order(max(1, size * 10 // len(order(10))))
     form = urllib.parse.urlencode([(f"item{i}", f"sku-{i} quantity {i % 7 + 1}") for i in range(size // 31)])
     return {
@@ -49,8 +53,12 @@ def bodies(size: int) -> dict[str, tuple[str, bytes]]:
 
 def main() -> int:
     doc = copy.deepcopy(catalog_document())
-    doc["apis"][0]["operationPolicies"] = [policy("request", "regexPolicy", "v1", "POST /anything/*")]
-    doc["apis"][0]["urlMappings"].append({"httpMethod": "POST", "urlPattern": "/anything/open/*", "scopes": []})
+    doc["apis"][0]["operationPolicies"] = [
+        policy("request", "regexPolicy", "v1", "POST /anything/*"),
+        policy("request", "jsonValidator", "v1", "POST /anything/json/*", maxArrayElementCount="999"),
+    ]
+    for pattern in ("/anything/open/*", "/anything/json/*"):
+        doc["apis"][0]["urlMappings"].append({"httpMethod": "POST", "urlPattern": pattern, "scopes": []})
     for sub in doc["subscriptions"]:
         sub["policyId"] = "Unlimited"  # counted on every call, never reached
     p = InProcess(doc)
@@ -69,6 +77,11 @@ def main() -> int:
         for name, (content_type, body) in bodies(size).items():
             label = f"guarded, {len(body) / 1024:.0f} KiB {name} body"  # about `size`
             rows[label] = decided(GUARDED, RequestBody(body, True, content_type), number)
+    # Inside an array each of an item's 8 tokens counts: 124 items are the most 999 elements let through.
+    for items, number in ((8, 1000), (124, 100)):
+        body = order(items).encode()
+        label = f"JSON Validator, {len(body) / 1024:.1f} KiB JSON body ({items} items)"
+        rows[label] = decided(VALIDATED, RequestBody(body, True, "application/json"), number)
     print_rows(rows, width=64)
     return 0
 
