@@ -51,15 +51,21 @@ class JsonLimits:
     max_json_depth: int = 100
 
 
-class _Object(list):
-    """A JSON object's members in order, duplicates kept (Jackson streams every one)."""
+class Object(list):
+    """A JSON object: its members, (name, value) in order, duplicates kept (Jackson streams every one)."""
+
+
+class Number(str):
+    """A JSON number, as written."""
 
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # Jackson's defaults refuse NaN and Infinity
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_Object, parse_constant=_no_constants)
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=Object, parse_int=Number, parse_float=Number, parse_constant=_no_constants
+)
 
 
 def problem(body: bytes, limits: JsonLimits, api_context: str) -> str | None:
@@ -74,8 +80,9 @@ def problem(body: bytes, limits: JsonLimits, api_context: str) -> str | None:
 
 
 def parsed(body: bytes) -> list[object]:
-    """The body's root values, as Jackson reads them; ValueError where it refuses the body, RecursionError where
-    it nests deeper than Python's parser goes."""
+    """The body's root values, as Jackson reads them (objects as `Object`, numbers as `Number`, strings, lists,
+    booleans, None); ValueError where it refuses the body, RecursionError where it nests deeper than Python's
+    parser goes."""
     text = body.decode("utf-8", errors="replace")  # InputStreamReader's default: malformed bytes replaced
     return list(_root_values(text))
 
@@ -123,7 +130,7 @@ def tokens(value: object) -> list[Token]:
                 name, item = item
                 append((FIELD_NAME, name))
             kind = type(item)
-            if kind is _Object:
+            if kind is Object:
                 append(_START_OBJECT)
                 stack.append((iter(item), True))
                 break

@@ -25,17 +25,20 @@ or break one. `as_searched` renders each builder's element that way:
   Synapse builds as plain XML): the XML element (a SOAP envelope's first body element), comments and processing
   instructions kept.
 
-A body its builder could not read (JSON or XML that does not parse; APIM's gateway fails such a call) is searched as
-the text it is.
+JSON is read once, as the JSON Validator reads it (json_protector.parsed). A body its builder could not read (JSON
+or XML that does not parse, JSON of several root values; APIM's gateway fails such a call) is searched as the text it
+is.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
+from typing import Any
 from xml.sax.saxutils import escape
+
+from . import json_protector
 
 _JSON = frozenset({"application/json", "text/javascript"})
 _TEXT = frozenset({"text/plain", "text/event-stream"})
@@ -61,7 +64,7 @@ def as_searched(content_type: str, body: bytes, query: str = "") -> str:
     if media == _MULTIPART:
         return text
     if media in _JSON:
-        return _json(text)
+        return _json(body, text)
     return _xml(text)
 
 
@@ -90,49 +93,48 @@ def _name(key: str) -> str:
     return key
 
 
-def _json(text: str) -> str:
+def _json(body: bytes, text: str) -> str:
     try:
-        # Numbers as written: they are the text Staxon puts in the element.
-        value = json.loads(text, object_pairs_hook=_Object, parse_int=str, parse_float=str, parse_constant=str)
+        values = json_protector.parsed(body)
+        if len(values) != 1:
+            return text
+        [value] = values
         out: list[str] = []
-        if isinstance(value, list) and not isinstance(value, _Object):
+        if type(value) is list:
             out.append("<jsonArray>")
             _items("jsonElement", value, out)
             out.append("</jsonArray>")
         else:
-            _element("jsonObject" if isinstance(value, _Object) else "jsonValue", value, out)
+            _element("jsonObject" if type(value) is json_protector.Object else "jsonValue", value, out)
         return "".join(out)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser (or this writer) goes
         return text
 
 
-class _Object(list):
-    """A JSON object: its members, in order (duplicates kept, as Staxon streams them)."""
-
-
-def _items(name: str, items: list[object], out: list[str]) -> None:
+def _items(name: str, items: list[Any], out: list[str]) -> None:
     out.append(f"<?xml-multiple {name}?>")
     for item in items:
         _element(name, item, out)
 
 
-def _element(name: str, value: object, out: list[str]) -> None:
-    if value is None:
-        out.append(f"<{name}/>")
-    elif isinstance(value, _Object):
+def _element(name: str, value: Any, out: list[str]) -> None:
+    kind = type(value)
+    if kind is json_protector.Object:
         out.append(f"<{name}>")
         for key, member in value:
-            if isinstance(member, list) and not isinstance(member, _Object):
+            if type(member) is list:
                 _items(_name(key), member, out)
             else:
                 _element(_name(key), member, out)
         out.append(f"</{name}>")
-    elif isinstance(value, list):  # an array in an array
+    elif kind is list:  # an array in an array
         out.append(f"<{name}>")
         _items("jsonElement", value, out)
         out.append(f"</{name}>")
+    elif value is None:
+        out.append(f"<{name}/>")
     else:
-        text = value if isinstance(value, str) else json.dumps(value)  # true, false
+        text = value if isinstance(value, str) else "true" if value else "false"  # a Number is a str
         out.append(f"<{name}>{escape(text)}</{name}>")
 
 
