@@ -89,6 +89,23 @@ def serving(transport: str, answer: HttpCheck, max_pending: int = 1000, max_head
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
 
 
+_OPEN: list[http.client.HTTPConnection] = []
+
+
+@pytest.fixture(autouse=True)
+def _closed_after_each_test() -> Iterator[None]:
+    """Every connection a test opens (`connect`) is closed after it, whatever the test did with it."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def connect(port: int, timeout: float = 10) -> http.client.HTTPConnection:
+    """A client connection to the transport on `port`, as Envoy keeps one, closed after the test."""
+    _OPEN.append(http.client.HTTPConnection("127.0.0.1", port, timeout=timeout))
+    return _OPEN[-1]
+
+
 def adapter_check(check=None, clock: Callable[[], float] | None = None, **overrides) -> HttpCheck:
     a = in_process_adapter()
     a.clock = clock or a.clock
@@ -185,7 +202,7 @@ def refused(reason: str) -> float:
 def test_warm_and_whole_checks_answer_alike_on_either_transport(transport):
     t = token()
     with serving(transport, adapter_check()) as (port, _):
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client = connect(port, 10)
         answers = [get(client, t) for _ in range(3)]  # whole, then warm (prepared) twice, on one connection
         unauthenticated = get(client)
         unsubscribed = get(client, token(app="unsubscribed"))
@@ -211,7 +228,7 @@ def test_both_transports_give_envoy_the_same_answers():
 
     def answers(transport: str) -> list[tuple[int, dict[str, str], bytes]]:
         with serving(transport, adapter_check(clock=lambda: now)) as (port, _):
-            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            client = connect(port, 10)
             calls = [
                 get(client, t := token()),
                 get(client, t),
@@ -231,7 +248,7 @@ def test_both_transports_give_envoy_the_same_answers():
 def test_the_client_address_is_the_gateways_not_the_callers(transport):
     seen: list[Any] = []
     with serving(transport, whole_checks_seeing("client_ip", seen)) as (port, _):
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client = connect(port, 10)
         get(client, token(), **{"x-forwarded-for": "10.9.9.9, 203.0.113.50"})  # the gateway appended the peer
         get(client, token())  # no x-forwarded-for: the peer
     assert seen == ["203.0.113.50", "127.0.0.1"]
@@ -243,7 +260,7 @@ def test_a_check_that_cannot_be_decided_is_an_error_to_envoy(transport):
         raise Unavailable("key manager unreachable")
 
     with serving(transport, adapter_check(unreachable_key_manager)) as (port, _):
-        status, _, body = get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), token())
+        status, _, body = get(connect(port, 10), token())
     assert (status, body) == (503, b"key manager unreachable")
 
 
@@ -260,12 +277,12 @@ def test_a_check_waiting_on_io_holds_up_no_warm_check(transport):
         return await a.check_on_loop(req)
 
     with serving(transport, adapter_check(check)) as (port, loop):
-        get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), fast)  # prepares the fast caller's allow
-        slow_client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        get(connect(port, 10), fast)  # prepares the fast caller's allow
+        slow_client = connect(port, 10)
         slow_client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {slow}"})
         assert waiting.wait(10)
         try:
-            assert get(http.client.HTTPConnection("127.0.0.1", port, timeout=5), fast)[0] == 200
+            assert get(connect(port, 5), fast)[0] == 200
         finally:
             loop.call_soon_threadsafe(release.set)
         assert slow_client.getresponse().status == 200
@@ -275,7 +292,7 @@ def test_a_check_waiting_on_io_holds_up_no_warm_check(transport):
 def test_odd_credentials_are_denied_not_crashed_on(transport):
     huge = "x" * 20_000  # over request.maxTokenBytes (8 KiB), under the head limit: the check answers it
     with serving(transport, adapter_check()) as (port, _):
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client = connect(port, 10)
         client.putrequest("GET", PREFIX + PATH)
         client.putheader("authorization", b"Bearer \xff\xfe.\xc3\x28.\x80")  # not UTF-8
         client.endheaders()
@@ -291,10 +308,10 @@ def test_checks_beyond_the_pending_limit_are_refused_at_once():
     held = HeldChecks()
     before = refused("pending_limit")
     with serving("compiled", adapter_check(held), max_pending=1) as (port, loop):
-        first = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        first = connect(port, 10)
         first.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
         assert held.started.wait(10)
-        status, _, body = get(http.client.HTTPConnection("127.0.0.1", port, timeout=10), token(scope="scope_ip"))
+        status, _, body = get(connect(port, 10), token(scope="scope_ip"))
         held.let_go(loop)
         assert first.getresponse().status == 200
     assert (status, body) == (503, b"too many checks pending (server.maxPendingChecks)")
@@ -335,15 +352,15 @@ def test_a_check_whose_caller_hung_up_while_it_queued_is_not_run(monkeypatch):
 @compiled_only
 def test_the_compiled_transport_bounds_heads_drops_bodies_and_keeps_connections():
     with serving("compiled", adapter_check(), max_head_bytes=16384) as (port, _):
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client = connect(port, 10)
         client.request("GET", PREFIX + PATH, body=b"{}" * 50_000, headers={"authorization": f"Bearer {token()}"})
         response = client.getresponse()
         response.read()
         assert response.status == 200  # a body is read and dropped; the connection serves on
         assert get(client, token())[0] == 200
-        huge = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        huge = connect(port, 10)
         assert get(huge, **{"x-filler": "v" * 20_000})[0] == 431
-        big = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        big = connect(port, 10)
         big.request("GET", PREFIX + PATH, body=b"x" * (8 << 20), headers={"authorization": f"Bearer {token()}"})
         assert big.getresponse().status == 200  # a body is never kept, whatever its size
 
@@ -358,7 +375,7 @@ def test_the_compiled_transport_answers_http2_as_it_answers_http1():
 
     def over_http1() -> list[tuple[int, dict[str, str], bytes]]:
         with serving("compiled", adapter_check()) as (port, _):
-            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            client = connect(port, 10)
             return [get(client, c.get("authorization"), c.get(":path", PATH)) for c in calls]
 
     def over_http2() -> list[tuple[int, dict[str, str], bytes]]:
@@ -414,7 +431,7 @@ def stopped_with_a_check_in_flight(send: Callable[[int], Callable[[], Any]], gra
 @compiled_only
 def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
     def send(port: int) -> Callable[[], int]:
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client = connect(port, 10)
         client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
         return lambda: client.getresponse().status
 
@@ -490,7 +507,7 @@ def test_a_checks_body_reaches_the_check_whole_up_to_what_the_transport_keeps(tr
     seen: list[Any] = []
     headers = {"authorization": f"Bearer {token()}", "content-type": "application/json", PARTIAL_BODY: "false"}
     with serving(transport, whole_checks_seeing("body", seen)) as (port, _):
-        client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        client = connect(port, 30)
         for body in (b'{"a": 1}', b"x" * (MAX_KEPT_BODY + 1)):
             client.request("POST", PREFIX + "/httpbin/1.0.0/anything/orders", body=body, headers=headers)
             response = client.getresponse()
