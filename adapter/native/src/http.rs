@@ -268,6 +268,8 @@ async fn answer(request: Request<Incoming>, peer: &str, shared: &Shared) -> Resp
             Err(error) => Some(crashed(py, error, &shared.whole)),
         }
     });
+    // What `whole` keeps of the body, it holds itself.
+    drop(kept);
     // A request whose client went away is dropped here by hyper, with its reply: a check still queued for it is
     // then not run (`Reply.pending`).
     let outcome = match answered {

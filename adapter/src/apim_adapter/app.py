@@ -192,6 +192,11 @@ class Adapter:
             return False, "fetching the key managers' signing keys"
         return self.store.ready()
 
+    def reads_body_at(self, path: str) -> bool:
+        """Whether a check of `path` may read its body (no catalog yet: it may)."""
+        catalog = self.store.current
+        return catalog is None or catalog.reads_body_at(path)
+
     async def check_on_loop(self, req: CheckInput) -> Decision:
         """HTTP mode: the whole check on the event loop."""
         started = time.perf_counter()
@@ -427,6 +432,7 @@ class Adapter:
                 server.http.path_prefix,
                 self.config.request.num_trusted_proxies,
                 check_prepared=prepared,
+                reads_body_at=self.reads_body_at,
             )
             limit = self.config.request.max_header_bytes  # answer oversized credentials ourselves, as in gRPC mode
             if http_transport_name == "compiled":

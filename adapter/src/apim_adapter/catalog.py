@@ -131,6 +131,11 @@ class Resource:
         return any(isinstance(c, OpaCheck | ThreatCheck | JsonCheck) for c in self.access_checks)
 
     @property
+    def reads_body(self) -> bool:
+        """Whether a check here reads the request's body: a Regex Policy or a JSON Validator."""
+        return any(isinstance(c, ThreatCheck | JsonCheck) for c in self.access_checks)
+
+    @property
     def secured(self) -> bool:
         return self.auth_scheme.lower() != "none"
 
@@ -280,6 +285,12 @@ class Catalog:
                 return api, path[end:] or "/"
             end = path.rfind("/", 0, end)
         return None
+
+    def reads_body_at(self, path: str) -> bool:
+        """Whether a check of `path` may read the request's body: some resource of the API it calls, of any method,
+        has a policy that does."""
+        found = self.resolve(path)
+        return found is not None and any(res.reads_body for res in found[0].resources)
 
     def context_called(self, path: str) -> str:
         """The API context `path` calls (`resolve`'s prefix: a default version's context where it is called so),

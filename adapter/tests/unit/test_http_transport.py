@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import http.client
 import json
 import socket
@@ -37,6 +38,8 @@ from apim_adapter.transport.http import HttpCheck, HttpServer, compiled_server, 
 from harness import transports
 from harness.helpers import eventually
 from harness.pipeline import PATH, in_process_adapter, token
+from harness.sample_catalog import catalog_document
+from harness.sample_catalog import operation_policy as policy
 
 compiled_only = transports.compiled_only(HttpServer)
 TRANSPORTS = transports.HTTP_TRANSPORTS
@@ -183,15 +186,16 @@ class HeldChecks:
         loop.call_soon_threadsafe(self.release.set)
 
 
-def whole_checks_seeing(field: str, seen: list[Any]) -> HttpCheck:
-    """The adapter's checks, all whole (no prepared allows), each noting its input's `field` in `seen`."""
-    a = in_process_adapter()
+def whole_checks_seeing(field: str, seen: list[Any], doc: dict | None = None) -> HttpCheck:
+    """The adapter's checks (over `doc`, else the sample catalog), all whole (no prepared allows), each noting its
+    input's `field` in `seen`; bodies kept as the adapter keeps them (`reads_body_at`)."""
+    a = in_process_adapter(doc)
 
     async def check(req):
         seen.append(getattr(req, field))
         return await a.check_on_loop(req)
 
-    return HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0)
+    return HttpCheck(check, a.renderer, PREFIX, num_trusted_proxies=0, reads_body_at=a.reads_body_at)
 
 
 def refused(reason: str) -> float:
@@ -501,12 +505,33 @@ def test_the_transport_is_the_one_the_config_asks_for(monkeypatch):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_body_is_kept_only_for_an_api_with_a_policy_that_reads_it(transport):
+    """The sample catalog's API has no Regex Policy or JSON Validator: its checks' bodies are let go at once (not
+    held while a check waits on a key manager), and not whole to any policy that might read one."""
+    seen: list[Any] = []
+    headers = {"authorization": f"Bearer {token()}", "content-type": "application/json", PARTIAL_BODY: "false"}
+    guarded = copy.deepcopy(catalog_document())
+    guarded["apis"][0]["operationPolicies"] = [policy("request", "regexPolicy", "v1", "POST /anything/*")]
+    for doc in (None, guarded):
+        with serving(transport, whole_checks_seeing("body", seen, doc)) as (port, _):
+            client = connect(port)
+            client.request("POST", PREFIX + "/httpbin/1.0.0/anything/orders", body=b'{"a": 1}', headers=headers)
+            response = client.getresponse()
+            response.read()
+            assert response.status == 200
+    assert seen == [RequestBody(b"", False, "application/json"), RequestBody(b'{"a": 1}', True, "application/json")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_checks_body_reaches_the_check_whole_up_to_what_the_transport_keeps(transport):
     """Envoy sends the body it includes (includeRequestBodyInCheck) as the check's; a Regex Policy searches it. A
     body over MAX_KEPT_BODY is read to its end but not kept: the check learns it was not handed over whole."""
     seen: list[Any] = []
     headers = {"authorization": f"Bearer {token()}", "content-type": "application/json", PARTIAL_BODY: "false"}
-    with serving(transport, whole_checks_seeing("body", seen)) as (port, _):
+    # A Regex Policy on another of the API's operations: its bodies are kept, and POST /anything/* has none.
+    doc = copy.deepcopy(catalog_document())
+    doc["apis"][0]["operationPolicies"] = [policy("request", "regexPolicy", "v1", "GET /headers")]
+    with serving(transport, whole_checks_seeing("body", seen, doc)) as (port, _):
         client = connect(port, 30)
         for body in (b'{"a": 1}', b"x" * (MAX_KEPT_BODY + 1)):
             client.request("POST", PREFIX + "/httpbin/1.0.0/anything/orders", body=body, headers=headers)

@@ -74,10 +74,18 @@ class HttpCheck:
         num_trusted_proxies: int = 0,
         clock=time.time,
         check_prepared: CheckPrepared | None = None,
+        reads_body_at: Callable[[str], bool] = lambda path: True,
     ):
         self.check, self.renderer, self.clock = check, renderer, clock
         self.path_prefix, self.num_trusted_proxies = path_prefix, num_trusted_proxies
         self.check_prepared = check_prepared
+        # Whether a check of a path may read its body (a policy of its API does): where none does, a body is not
+        # kept while the check runs (it may wait on a key manager), nor read at all on aiohttp.
+        self.reads_body_at = reads_body_at
+
+    def keeps_body(self, path: str) -> bool:
+        """Whether the body of a check of `path` (as Envoy sent it) is kept for the check."""
+        return self.reads_body_at(self.path_of(path))
 
     def path_of(self, path: str) -> str:
         """The checked path: what Envoy sent, without the provider's `pathPrefix`."""
@@ -122,7 +130,8 @@ class HttpCheck:
 
     async def whole(self, fields: RequestFields, headers: Mapping[str, str], body: bytes | None = b"") -> Response:
         """The whole check (`headers`: every header, lower-case names; `body`: the check's, which is what the
-        gateway includes of the request's; None: over MAX_KEPT_BODY, not kept)."""
+        gateway includes of the request's; None: not kept, over MAX_KEPT_BODY or where no policy reads it, and so
+        never whole to a policy that does)."""
         _, method, path, host, _, request_id, forwarded, external, peer = fields
         req = CheckInput(
             method=method,
@@ -167,9 +176,10 @@ def make_handler(answer: HttpCheck) -> Callable[[web.BaseRequest], Awaitable[web
             for name, value in request.headers.items():  # repeated headers joined, as the compiled transport does
                 name = name.lower()
                 headers[name] = f"{headers[name]},{value}" if name in headers else value
-            response = answer.warm_with_headers(fields, headers) or await answer.whole(
-                fields, headers, await kept_body(request.content)
-            )
+            response = answer.warm_with_headers(fields, headers)
+            if response is None:
+                body = await kept_body(request.content) if answer.keeps_body(request.raw_path) else None
+                response = await answer.whole(fields, headers, body)
         status, response_headers, body = response
         return web.Response(status=status, headers=response_headers, body=body)
 
@@ -215,6 +225,8 @@ def compiled_server(
         warm = answer.warm_with_headers(fields, headers)
         if warm is not None:
             return warm
+        if body and not answer.keeps_body(fields[2]):
+            body = None  # let go now, not when the check ends
         if not pending.admit():
             return UNAVAILABLE, (), b"too many checks pending (server.maxPendingChecks)"
         try:
