@@ -25,6 +25,7 @@ from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
 from .decision import (
+    BODY_NOT_WHOLE,
     ApiKeyPlaces,
     CheckInput,
     Decision,
@@ -318,6 +319,8 @@ class Adapter:
         app = d.application
         decided = (metrics.DECISIONS, d.api.name if d.api else "", app.name if app else "", d.tier, d.outcome, d.code)
         metrics.checked(decided, transport, elapsed)
+        if d.reason == BODY_NOT_WHOLE:
+            metrics.BODIES_UNREAD.labels(d.api.name if d.api else "").inc()
         # A preflight is no call of the API: APIM's CORS handler answers it before the handlers that publish events.
         logged_by_gateway = d.allowed and self.allows_logged_by_gateway and transport == "grpc"
         if self.analytics is not None and not (logged_by_gateway or d.preflight):

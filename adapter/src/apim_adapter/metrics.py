@@ -54,6 +54,12 @@ GC_PAUSES = Histogram(
     ["generation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+BODIES_UNREAD = Counter(
+    "apim_adapter_bodies_unread",
+    "Calls refused because a policy of their operation reads the request body (Regex Policy, JSON Validator) and "
+    "the gateway did not hand it over whole (includeRequestBodyInCheck unset, or the body past maxRequestBytes)",
+    ["api"],
+)
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])
 
 # The wso2 control plane and APIM's event hub.

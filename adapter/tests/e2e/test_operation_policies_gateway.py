@@ -6,6 +6,7 @@ appended rather than set)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -184,6 +185,13 @@ def test_a_json_validator_refuses_a_body_past_its_limits_as_apims_gateway_does(s
     assert post(b"n" * 65, "text/plain").status_code == 200  # not JSON: not its to read
 
 
+def unread(mediated: Mediated) -> float:
+    """The adapter's count of calls refused for a body the gateway did not hand over whole."""
+    metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
+    found = re.search(r'^apim_adapter_bodies_unread_total\{api="HttpbinAPI"\} (\S+)$', metrics, re.M)
+    return float(found[1]) if found else 0.0
+
+
 def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource_only(stack, mediated, tmp_path):
     """A provider without includeRequestBodyInCheck: Envoy checks on the headers alone, so the adapter cannot
     search the body it knows is there (the client's Content-Length, in gRPC mode)."""
@@ -192,9 +200,11 @@ def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource
     proc = gateway.start(tmp_path)
     try:
         headers = {"authorization": f"Bearer {stack.token()}", "content-type": "application/json"}
+        before = unread(mediated)
         guarded = requests.post(gateway.url + API + "/anything/orders", data=b"{}", headers=headers, timeout=10)
         assert guarded.status_code == 400
         assert guarded.json()["description"].startswith("Exceeded Request Payload size limit")
+        assert unread(mediated) == before + 1  # counted apart: ApimAdapterBodiesUnread tells the operator
         # Chunked, no Content-Length: Envoy keeps Transfer-Encoding out of the check, so nothing says a body is
         # there. The gap an included body closes (the test above).
         chunked = requests.post(gateway.url + API + "/anything/orders", data=iter([b"{}"]), headers=headers, timeout=10)
