@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: bring the local stack up (Keycloak, httpbin v1 and v2, Open Policy Agent, apim-adapter, Envoy
 # configured as istiod configures Istio's ingress gateway), run the secured flow and print its table (with the
-# tier-routing rows: which httpbin version answered a Gold and a Silver consumer), then explain how to call the
-# gateway yourself.
+# tier-routing rows: which httpbin version answered a Gold and a Silver consumer; APIM's operation policies, OPA's
+# and the Regex Policy's among them), then explain how to call the gateway yourself.
 # Re-running leaves healthy processes alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,16 @@ X-Department: engineering (the gateway passes the adapter that header: local_gat
   curl -i -H "Authorization: Bearer \$TOKEN" -H "X-Department: engineering" $GATEWAY_URL$API_CONTEXT/anything/opa  # 200
   curl -i -H "Authorization: Bearer \$TOKEN" -H "X-Department: marketing" $GATEWAY_URL$API_CONTEXT/anything/opa
                                      # 403 (902012): OPA answered false
+
+APIM's Regex Policy (its SQL-injection guard) guards POST /anything/{segment}: the gateway includes request bodies in
+the check (local_gateway_ext_authz_include_request_body), and the adapter searches APIM's pattern in the body as
+APIM's message builder reads it (JSON escapes decoded: \u0027 is an apostrophe), then in the headers, path and query:
+
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"note": "leave it at the door"}' $GATEWAY_URL$API_CONTEXT/anything/regex   # 200, httpbin echoes the body
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"note": "x\u0027 or 1=1"}' $GATEWAY_URL$API_CONTEXT/anything/regex
+                                     # 400: SQL-Injection Threat detected in Payload
 
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 

@@ -41,6 +41,7 @@ def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
         ("GET", "/delay/{delay}"): [],
         ("GET", "/status/{status_code}"): [],
         ("GET", "/anything/{segment}"): [],
+        ("POST", "/anything/{segment}"): [],
     }
     # An API Product of two of its resources, as APIM's data API lists one: another API of type APIProduct.
     assert (product["name"], product["context"], product["isDefaultVersion"], product["apiType"]) == (
@@ -142,7 +143,9 @@ def test_the_opa_policy_asks_the_stacks_opa_with_its_token(rendered: Path, catal
     assert opa["parameters"] == {"serverUrl": "http://127.0.0.1:18440/v1/data", "policy": "apim/httpbin",
                                  "rule": "allow", "accessKey": f"Bearer {token}", "sendAccessToken": True}  # fmt: skip
     built = catalog_module.build(catalog)
-    [resource] = [r for r in built.apis[api["uuid"]].resources if r.pattern == "/anything/{segment}"]
+    [resource] = [
+        r for r in built.apis[api["uuid"]].resources if (r.method, r.pattern) == ("GET", "/anything/{segment}")
+    ]
     [check] = resource.access_checks
     assert (check.url, check.access_key, check.send_access_token, check.unusable) == (
         "http://127.0.0.1:18440/v1/data/apim/httpbin/allow", f"Bearer {token}", True, "")  # fmt: skip

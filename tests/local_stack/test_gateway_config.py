@@ -126,24 +126,21 @@ def test_the_gateway_streams_its_access_log_to_the_adapters_access_log_service(
     assert adapter_config.get("request", {}).get("dynamicMetadata", True) is True
 
 
-def test_the_gateway_sends_no_body_unless_asked(envoy_config: dict) -> None:
+def test_the_gateway_sends_the_body_with_the_check_as_istiod_would(envoy_config: dict, tmp_path: Path) -> None:
+    """local_gateway_ext_authz_include_request_body is the provider's includeRequestBodyInCheck, which the local
+    inventory sets for the Regex Policy's body check (test_local_regex_policy); without it the body stays out of the
+    check. The role's render has Envoy validate the result."""
     ext_authz, _ = _http_connection_manager(envoy_config)["http_filters"]
-    assert "with_request_body" not in ext_authz["typed_config"]
-
-
-def test_the_gateway_can_send_the_body_with_the_check_as_istiod_would(tmp_path: Path) -> None:
-    """local_gateway_ext_authz_include_request_body is the provider's includeRequestBodyInCheck (what counts APIM
-    bandwidth tiers on bodies without Content-Length); the role's render has Envoy validate the result."""
-    body = {"max_request_bytes": 65536, "allow_partial_message": True}
-    result = render_local_stack(tmp_path, local_gateway_ext_authz_include_request_body=body)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    config = yaml.safe_load((tmp_path / "envoy.yaml").read_text())
-    ext_authz, _ = _http_connection_manager(config)["http_filters"]
     assert ext_authz["typed_config"]["with_request_body"] == {
         "max_request_bytes": 65536,
         "allow_partial_message": True,
         "pack_as_bytes": False,
     }
+    result = render_local_stack(tmp_path, local_gateway_ext_authz_include_request_body={})
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    config = yaml.safe_load((tmp_path / "envoy.yaml").read_text())
+    ext_authz, _ = _http_connection_manager(config)["http_filters"]
+    assert "with_request_body" not in ext_authz["typed_config"]
 
 
 def test_https_beside_http_asks_callers_for_a_certificate_the_stacks_ca_signed(
