@@ -76,6 +76,9 @@ $(TOOLS)/bin/opa: versions.env scripts/opa.sh
 $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh $(TOOLS)/.system-packages
 	scripts/qpid-broker.sh
 
+$(TOOLS)/woodstox/lib/.version: versions.env scripts/woodstox.sh $(TOOLS)/.system-packages
+	scripts/woodstox.sh
+
 $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
@@ -86,7 +89,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml
