@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from . import blocking, conditions, cors, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
-from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, ThreatCheck
+from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, ThreatCheck, XmlCheck
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -126,14 +126,14 @@ class Resource:
     @property
     def checks_each_call(self) -> bool:
         """Whether an allow here depends on more than the caller: OPA's verdict, a Regex Policy reading the
-        request's body, headers and query, a JSON Validator its body. Such an allow is never kept for the next call
-        (a prepared allow)."""
-        return any(isinstance(c, OpaCheck | ThreatCheck | JsonCheck) for c in self.access_checks)
+        request's body, headers and query, a JSON or XML Validator its body. Such an allow is never kept for the next
+        call (a prepared allow)."""
+        return any(isinstance(c, OpaCheck | ThreatCheck | JsonCheck | XmlCheck) for c in self.access_checks)
 
     @property
     def reads_body(self) -> bool:
-        """Whether a check here reads the request's body: a Regex Policy or a JSON Validator."""
-        return any(isinstance(c, ThreatCheck | JsonCheck) for c in self.access_checks)
+        """Whether a check here reads the request's body: a Regex Policy, a JSON or an XML Validator."""
+        return any(isinstance(c, ThreatCheck | JsonCheck | XmlCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:

@@ -64,6 +64,7 @@ from .mediation import (
     OpaCheck,
     RequestBody,
     ThreatCheck,
+    XmlCheck,
     transport_headers,
 )
 from .ratelimit import Counted, RateLimiter, Usage
@@ -705,7 +706,8 @@ def claim_refused(d: Decision, check: ClaimCheck) -> Decision | None:
 def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], catalog: Catalog) -> Steps:
     """An allow's access-check operation policies (APIM's gateway runs them among the API's policies, after
     throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator, a Regex
-    Policy and a JSON Validator decide here (the last two on the body the gateway handed over, `req.body`); an OPA
+    Policy, a JSON and an XML Validator decide here (the last three on the body the gateway handed over,
+    `req.body`); an OPA
     policy is asked (`AskOpa`). `hidden`: the request headers they do not see, those the backend does not get from
     the client (`Renderer.not_from_client`)."""
     checks = d.resource.access_checks if d.resource is not None else ()
@@ -721,6 +723,11 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             error = check.refusal(req.method, req.body, catalog.context_called(req.path))
             if error is not None:
                 return replace(d, error=error, reason=BODY_NOT_WHOLE if not req.body.whole else "JSON limit reached")
+            continue
+        if isinstance(check, XmlCheck):
+            error = check.refusal(req.method, req.body)
+            if error is not None:
+                return replace(d, error=error, reason=BODY_NOT_WHOLE if not req.body.whole else "XML refused")
             continue
         if isinstance(check, ThreatCheck):
             found = catalog.resolve(req.path)

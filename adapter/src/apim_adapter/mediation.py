@@ -1,5 +1,5 @@
 """APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, the JWT claim
-based access validator, Validate Request with OPA, the Regex Policy and the JSON Validator.
+based access validator, Validate Request with OPA, the Regex Policy, the JSON Validator and the XML Validator.
 
 APIM's gateway runs an API's operation policies (its mediation) in the API's sequences, after authentication and
 throttling (APIManagerExtensionHandler, last of the API's handlers by default: carbon-apimgt 9.31.86
@@ -19,7 +19,7 @@ word; they are folded here, in that order, into one `Mediation` per resource, wh
   the client sent already gets the policy's value rather than a second one. Over gRPC only: Envoy's HTTP ext_authz
   client has no way to change the query.
 
-Four are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
+Five are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
 their order (`Resource.access_checks`):
 
 - `jwtClaimBasedAccessValidator` v1 (request): carbon-apimgt 9.31.86 `gateway/mediators
@@ -61,7 +61,16 @@ their order (`Resource.access_checks`):
   ("Request is failed due to a JSON schema validation failure: Max String Length [100] Reached"). A custom
   `jsonSchemaValidator` class is not applied.
 
-Every other policy (XML threat protection, JSON to XML, a custom one, ...), every fault-flow policy, and one of these
+- `xmlValidator` v1 (request), "XML Validator": carbon-apimgt 9.31.86 `gateway/mediators/XMLSchemaValidator` with
+  `threatprotection/analyzer/XMLAnalyzer`: a non-GET request's `application/xml` or `text/xml` body read by Woodstox
+  with the values product-apim v4.5.0's `xmlValidator_v1.j2` fixes (its spec has no parameters: no DTD, 100 for
+  depth, elements, attributes per element, attribute length and children per element; xml_protector.py); the first
+  thing Woodstox refuses is 400 "XML Validation Failed: due to " + its message ("Maximum Element Count limit (100)
+  Exceeded"). APIM's mediator answers the client through `_threat_fault_` and still returns true (XMLSchemaValidator
+  .mediate); the adapter refuses the call, since the client has had APIM's 400. Schema validation
+  (`schemaValidation` false in the template) is not APIM's either.
+
+Every other policy (JSON to XML, a custom one, ...), every fault-flow policy, and one of these
 whose parameters a gateway could not send is not applied; the catalog names each.
 """
 
@@ -73,7 +82,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import json_protector, payload, threats
+from . import json_protector, payload, threats, xml_protector
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -82,12 +91,13 @@ Headers = tuple[tuple[str, str], ...]
 FLOWS = ("request", "response", "fault")
 ADD_HEADER, REMOVE_HEADER, ADD_QUERY_PARAM = ("addHeader", "v2"), ("removeHeader", "v1"), ("addQueryParam", "v1")
 CLAIM_VALIDATOR, OPA, REGEX = ("jwtClaimBasedAccessValidator", "v1"), ("opaPolicy", "v1"), ("regexPolicy", "v1")
-JSON_VALIDATOR = ("jsonValidator", "v1")
-ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA, REGEX, JSON_VALIDATOR)  # the policies that refuse calls rather than change them
+JSON_VALIDATOR, XML_VALIDATOR = ("jsonValidator", "v1"), ("xmlValidator", "v1")
+# The policies that refuse calls rather than change them.
+ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA, REGEX, JSON_VALIDATOR, XML_VALIDATOR)
 # The flows each is applied in here (its spec's `applicableFlows` are request, response and fault for the headers).
 APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",),
                  CLAIM_VALIDATOR: ("request",), OPA: ("request",), REGEX: ("request",),
-                 JSON_VALIDATOR: ("request",)}  # fmt: skip
+                 JSON_VALIDATOR: ("request",), XML_VALIDATOR: ("request",)}  # fmt: skip
 # The claim validator's accessVerificationClaim `validationRegex` (specifications/jwtClaimBasedAccessValidator_v1.json).
 _CLAIM_NAME = re.compile(r"[a-zA-Z_]+")
 # A header name as HTTP has it (RFC 9110 `token`); addHeader's spec allows any (`^.+$`), e.g. Synapse's dynamic
@@ -416,7 +426,28 @@ def json_check(policy: AttachedPolicy) -> JsonCheck:
     )
 
 
-AccessCheck = ClaimCheck | OpaCheck | ThreatCheck | JsonCheck
+XML_MEDIA_TYPES = ("application/xml", "text/xml")  # ThreatProtectorConstants: the types XMLSchemaValidator reads
+# A body the gateway did not hand over whole, which Woodstox would have read to its end: the adapter's own words
+# (APIM's gateway always has the whole body), after APIM's prefix.
+XML_NOT_WHOLE = "the request body was not handed over whole, so it was not read"
+
+
+@dataclass(frozen=True, slots=True)
+class XmlCheck:
+    """An XML Validator on a resource: a non-GET request's XML body as Woodstox reads it with APIM's fixed limits
+    (xml_protector.py)."""
+
+    def refusal(self, method: str, body: RequestBody) -> ErrorCode | None:
+        """Why the request is refused (None: it is not): XMLSchemaValidator reads the body of any method but GET whose
+        media type (the REST content type: no parameters) is XML's. A body the gateway did not hand over whole cannot
+        be read: refused as one Woodstox could not read to its end."""
+        if method.upper() == "GET" or body.content_type.partition(";")[0].strip() not in XML_MEDIA_TYPES:
+            return None
+        found = xml_protector.problem(body.sent) if body.whole else XML_NOT_WHOLE
+        return None if found is None else _threat(xml_protector.PREFIX + found)
+
+
+AccessCheck = ClaimCheck | OpaCheck | ThreatCheck | JsonCheck | XmlCheck
 
 
 def transport_headers(headers: Mapping[str, str], hidden: Iterable[str]) -> dict[str, str]:
@@ -447,6 +478,8 @@ def access_checks(policies: Iterable[AttachedPolicy], lenient: bool = False) -> 
             out.append(ThreatCheck())  # its spec has no parameters: the template's values
         elif applied(p) and (p.name, p.version) == JSON_VALIDATOR:
             out.append(json_check(p))
+        elif applied(p) and (p.name, p.version) == XML_VALIDATOR:
+            out.append(XmlCheck())  # its spec has no parameters: the template's values
         elif applied(p) and (p.name, p.version) == OPA:
             try:
                 out.append(opa_check(p))

@@ -22,6 +22,7 @@ BACKEND_CREDENTIAL = "Basic YmFja2VuZDpzM2NyZXQ="  # what the API's policy sends
 # The provider's includeRequestBodyInCheck, as the chart's values example sets it: bodies up to 8 KiB in the check,
 # the first 8 KiB of a longer one (allowPartialMessage) rather than Envoy's 413.
 INCLUDED_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}
+XML_REFUSED = "XML Validation Failed: due to "  # XMLAnalyzer's words before Woodstox's
 
 
 POLICIES = [
@@ -30,9 +31,10 @@ POLICIES = [
     _policy("request", "addHeader", "v2", "GET /headers", headerName="Authorization", headerValue=BACKEND_CREDENTIAL),
     _policy("request", "addQueryParam", "v1", "GET /anything/*", paramKey="team", paramValue="payments"),
     _policy("response", "addHeader", "v2", "GET /response-headers", headerName="X-Served-By", headerValue="mesh"),
-    _policy("request", "xmlValidator", "v1", "GET /ip"),  # not applied here: named
+    _policy("request", "jsonToXML", "v1", "GET /ip"),  # not applied here: named
     _policy("request", "regexPolicy", "v1", "POST /anything/*"),  # body, headers, path and query
     _policy("request", "jsonValidator", "v1", "POST /anything/*", maxStringLength="64", maxJsonDepth="3"),
+    _policy("request", "xmlValidator", "v1", "POST /anything/*"),  # its template's fixed limits, 100 each
     _policy("request", "jwtClaimBasedAccessValidator", "v1", "GET /ip", accessVerificationClaim="aut",
             accessVerificationClaimValue="APPLICATION"),  # only tokens of applications, not of their users
 ]  # fmt: skip
@@ -185,6 +187,38 @@ def test_a_json_validator_refuses_a_body_past_its_limits_as_apims_gateway_does(s
     assert post(b"n" * 65, "text/plain").status_code == 200  # not JSON: not its to read
 
 
+def test_an_xml_validator_refuses_a_body_woodstox_refuses_as_apims_gateway_does(stack, mediated, mode):
+    url, token = mediated.gateways[mode].url + API + "/anything/orders", stack.token()
+
+    def post(body: bytes, content_type: str = "application/xml") -> requests.Response:
+        headers = {"authorization": f"Bearer {token}", "content-type": content_type}
+        return requests.post(url, data=body, headers=headers, timeout=10)
+
+    def items(count: int) -> bytes:
+        return b"<order>" + b'<item sku="a-1">widget</item>' * count + b"</order>"  # no apostrophe: the Regex Policy's
+
+    accepted = post(b"<?xml version='1.0'?>\n" + items(99), "text/xml; charset=utf-8")  # 100 elements: at the limit
+    assert accepted.status_code == 200
+    assert accepted.json()["data"].endswith("</order>")  # the body reached the backend whole
+    many = post(items(100))
+    assert many.status_code == 400
+    assert many.json() == {"code": "400", "message": "Bad Request",
+                           "description": f"{XML_REFUSED}Maximum Element Count limit (100) Exceeded"}  # fmt: skip
+    deep = post(b"<a>" * 101 + b"</a>" * 101)
+    assert deep.json()["description"] == f"{XML_REFUSED}Maximum Element Depth limit (100) Exceeded"
+    # DTD support off: an entity is never declared, so never fetched nor expanded (double quotes: an apostrophe
+    # would be the Regex Policy's, which runs first).
+    entity = post(b'<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><r>&e;</r>')
+    assert entity.status_code == 400
+    assert entity.json()["description"] == (
+        f'{XML_REFUSED}Undeclared general entity "e"\n at [row,col {{unknown-source}}]: [1,60]'
+    )
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/xml"}
+    unchecked = requests.get(url, data=items(100), headers=headers, timeout=10)
+    assert unchecked.status_code == 200  # GET: XMLSchemaValidator reads no GET's body (and the policy is on POST)
+    assert post(items(100), "text/plain").status_code == 200  # not XML: not its to read
+
+
 def unread(mediated: Mediated) -> float:
     """The adapter's count of calls refused for a body the gateway did not hand over whole."""
     metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
@@ -218,4 +252,4 @@ def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource
 
 def test_the_policies_not_applied_are_named(mediated):
     metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
-    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # the API's one note: xmlValidator
+    assert "apim_adapter_catalog_unenforced_items 1.0" in metrics  # the API's one note: jsonToXML

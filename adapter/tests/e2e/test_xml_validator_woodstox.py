@@ -116,6 +116,9 @@ EDGES = [
     b"\xff\xfe<\x00a\x00/\x00>\x00", b"<a>\x00</a>", b"<a\x00/>", b"<a/>\x00", b"\x00",
     b"<a>\n<b>\r\n<c>\r</b></a>", b"<a>\r\n\r\n&e;</a>", b"<a\n b='1'\n c='\n'\n>\n</a\n>", b"<a\rb='1'/>",
     b"<a>" + b"x" * 5000 + b"&e;</a>", b"<a>" + b"x" * 5000 + b"</b>",
+    b"<!DOCTYPE r [" + b"".join(b"<!ENTITY e%d '&e%d;&e%d;'>" % (i, i - 1, i - 1) for i in range(1, 40))
+    + b"]><r>&e39;</r>",  # billion laughs
+    b"<a>" * 200_000,
     b"<soapenv:Envelope xmlns:soapenv='http://schemas.xmlsoap.org/soapenv/envelope/'><soapenv:Body><m/>"
     b"</soapenv:Body></soapenv:Envelope>",
 ]  # fmt: skip

@@ -110,7 +110,7 @@ def test_a_denied_call_is_not_mediated():
 
 def test_the_policies_not_applied_here_are_named():
     catalog = build(with_policies(
-        policy("request", "xmlValidator", "v1"),  # API-level
+        policy("request", "jsonToXML", "v1"),  # API-level
         add_header("request", "X-Team", "payments", "GET /ip"),  # applied: not named
         remove_header("X-Team", "GET /ip") | {"flow": "response"},  # Envoy cannot remove a response header
         add_header("fault", "X-Failed", "yes", "GET /ip"),
@@ -118,7 +118,7 @@ def test_the_policies_not_applied_here_are_named():
     ))  # fmt: skip
     [note] = [n for n in catalog.unenforced if "operation policies" in n]
     assert note == (
-        "HttpbinAPI 1.0.0: operation policies not applied here, only by APIM's gateway: xmlValidator v1 (request, "
+        "HttpbinAPI 1.0.0: operation policies not applied here, only by APIM's gateway: jsonToXML v1 (request, "
         "the API), removeHeader v1 (response, GET /ip), addHeader v2 (fault, GET /ip), addHeader v3 (request, GET /ip)"
     )
 
