@@ -9,8 +9,9 @@ policies (`first_step`, a whole check; such an allow is then prepared, and a war
 `bench.hotpath`); the same on a resource with the Regex Policy and no body (it searches the headers, path and
 query), and with a JSON, a form and a binary body of 1 KiB and 64 KiB, which it reads as APIM's message builder
 does (payload.py) and searches first; and on a resource with the JSON Validator, with JSON bodies of 1 KiB and of
-the most its default-spec limits let through (json_protector.py: an array's every token counts). A guarded call is
-never a prepared allow: every one pays its row.
+the most its default-spec limits let through (json_protector.py: an array's every token counts); and on a resource
+with the XML Validator, with XML bodies of 10 and of 100 elements (the most its fixed limits let through), read as
+Woodstox reads them (xml_protector.py). A guarded call is never a prepared allow: every one pays its row.
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ from .hotpath import best_us, print_rows
 REPEATS = 5
 GUARDED, UNGUARDED = "/httpbin/1.0.0/anything/orders", "/httpbin/1.0.0/anything/open/orders"
 VALIDATED = "/httpbin/1.0.0/anything/json/orders"
+XML_VALIDATED = "/httpbin/1.0.0/anything/xml/orders"
 ITEM = {"sku": "sku-0000", "quantity": 3, "note": "gift wrap, deliver after six"}
 
 
 def order(items: int) -> str:
     return json.dumps({"customer": "alice", "items": [ITEM] * items}, indent=2)
+
+
+def xml_order(items: int) -> bytes:
+    """An order of `items` items as XML: 1 + `items` elements, two attributes and text each."""
+    item = '  <item sku="sku-0000" quantity="3">gift wrap, deliver after six</item>\n'
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<order customer="alice">\n{item * items}</order>\n'.encode()
 
 
 def bodies(size: int) -> dict[str, tuple[str, bytes]]:
@@ -56,8 +64,9 @@ def main() -> int:
     doc["apis"][0]["operationPolicies"] = [
         policy("request", "regexPolicy", "v1", "POST /anything/*"),
         policy("request", "jsonValidator", "v1", "POST /anything/json/*", maxArrayElementCount="999"),
+        policy("request", "xmlValidator", "v1", "POST /anything/xml/*"),
     ]
-    for pattern in ("/anything/open/*", "/anything/json/*"):
+    for pattern in ("/anything/open/*", "/anything/json/*", "/anything/xml/*"):
         doc["apis"][0]["urlMappings"].append({"httpMethod": "POST", "urlPattern": pattern, "scopes": []})
     for sub in doc["subscriptions"]:
         sub["policyId"] = "Unlimited"  # counted on every call, never reached
@@ -82,6 +91,10 @@ def main() -> int:
         body = order(items).encode()
         label = f"JSON Validator, {len(body) / 1024:.1f} KiB JSON body ({items} items)"
         rows[label] = decided(VALIDATED, RequestBody(body, True, "application/json"), number)
+    for items, number in ((9, 1000), (99, 200)):
+        body = xml_order(items)
+        label = f"XML Validator, {len(body) / 1024:.1f} KiB XML body ({items + 1} elements)"
+        rows[label] = decided(XML_VALIDATED, RequestBody(body, True, "application/xml"), number)
     print_rows(rows, width=64)
     return 0
 

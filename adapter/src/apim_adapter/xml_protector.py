@@ -122,6 +122,16 @@ def _class(ascii_part: str, ranges: str) -> re.Pattern[str]:
 _NAME_START = {False: _class("A-Za-z_", _XML10_NAME_START), True: _class("A-Za-z_", _XML11_NAME_START)}
 _NAME = {False: _class("A-Za-z0-9._\\-", _XML10_NAME), True: _class("A-Za-z0-9._\\-", _XML11_NAME)}
 _NAMES = {xml11: re.compile(_NAME[xml11].pattern + "*") for xml11 in (False, True)}
+# White space, a name, `=` and a quoted value with nothing to resolve or normalize: what handleNsAttrs reads of such
+# an attribute, at once.
+_PLAIN_ATTRIBUTE = {
+    xml11: re.compile(
+        "[ \t\n\r]+(?:({name}):)?({name})[ \t\n\r]*=[ \t\n\r]*(?:\"([^<&\"\x00-\x1f]*)\"|'([^<&'\x00-\x1f]*)')".format(
+            name=_NAME_START[xml11].pattern + _NAME[xml11].pattern + "*"
+        )
+    )
+    for xml11 in (False, True)
+}
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 # Runs of characters each reading passes over without a decision (line breaks count lazily, in `_where`).
 _TEXT_RUN = re.compile("[^<&>\x00-\x08\x0b\x0c\x0e-\x1f]+")
@@ -941,7 +951,20 @@ class _Reader:
                    declarations: list[tuple[str | None, str]]) -> bool:  # fmt: skip
         """handleNsAttrs: the start tag's attributes and namespace declarations; whether it ends with `/>`."""
         default_declared = False
+        plain_attribute = _PLAIN_ATTRIBUTE[self.xml11]
+        prefix: str | None
         while True:
+            if c <= " " and (plain := plain_attribute.match(self.s, self.i - 1)) is not None:
+                # The common case at once: an attribute (not a declaration) whose value has nothing to resolve.
+                prefix, local, value = plain.group(1), plain.group(2), plain.group(3) or plain.group(4) or ""
+                if prefix != "xmlns" and (prefix is not None or local != "xmlns"):
+                    self.room(len(attributes), len(declarations), declaration=False)
+                    if len(value) > MAX_ATTRIBUTE_SIZE:
+                        raise _Refused(f"Maximum attribute size limit ({MAX_ATTRIBUTE_SIZE}) exceeded")
+                    attributes.append((prefix, local))
+                    self.i = plain.end()
+                    c = self.get_current(_ELEMENT)
+                    continue
             if c <= " ":
                 c = self.in_current_after_ws(_ELEMENT, c)
             elif c not in "/>":
@@ -958,7 +981,7 @@ class _Reader:
             first = self.local_name(c)
             c = self.get_current(_EXP_NAME)
             if c == ":":
-                prefix: str | None = first
+                prefix = first
                 local = self.local_name(self.get_current(_EXP_NAME))
             else:
                 self.i -= 1
@@ -1081,12 +1104,16 @@ class _Reader:
     def end_element(self) -> None:
         """readEndElem: the close tag must name the open element."""
         element = self.stack[-1]
+        expected = f"{element.prefix}:{element.local}" if element.prefix else element.local
+        if self.s.startswith(expected, self.i) and self.s.startswith(">", self.i + len(expected)):
+            self.i += len(expected) + 1  # the common case at once: the open element's name and '>'
+            self.pop()
+            return
         c = self.get_current(_END_TAG)
         if not self.name_start(c) and c != ":":
             if c <= " ":
                 raise self.unexpected(c, "; missing element name?")
             raise self.unexpected(c, "; expected an element name.")
-        expected = f"{element.prefix}:{element.local}" if element.prefix else element.local
         if element.prefix:
             for done, wanted in enumerate(element.prefix):
                 if done:
