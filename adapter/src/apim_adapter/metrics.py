@@ -56,8 +56,8 @@ GC_PAUSES = Histogram(
 )
 BODIES_UNREAD = Counter(
     "apim_adapter_bodies_unread",
-    "Calls refused because a policy of their operation reads the request body (Regex Policy, JSON Validator) and "
-    "the gateway did not hand it over whole (includeRequestBodyInCheck unset, or the body past maxRequestBytes)",
+    "Calls refused because a policy of their operation reads the request body (Regex Policy, JSON or XML Validator) "
+    "and the gateway did not hand it over whole (includeRequestBodyInCheck unset, or the body past maxRequestBytes)",
     ["api"],
 )
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])

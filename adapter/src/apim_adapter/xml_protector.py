@@ -31,11 +31,17 @@ refused exactly where Woodstox refuses it, with its words and its location ("\\n
 - a DOCTYPE's internal subset is skipped, not read (`MinimalDTDReader`): declarations are not checked, and every
   entity reference but the predefined and character ones is undeclared.
 - the first chunk of a comment, a processing instruction or a CDATA section reports an illegal character or `--`
-  at where the token's text started (Woodstox's `mInputPtr` is not moved on there).
+  at where the token's text started (Woodstox's `mInputPtr` is not moved on there); a line break it reads as an
+  unexpected character, inside a keyword or a DOCTYPE's identifiers is no line break to its locations (`unmarked`).
+- Woodstox reads its input in buffers (the first 128 characters, then 4,000 at a time): a comment's, a processing
+  instruction's or a CDATA section's first reading stops at a buffer's end (what follows is read another way, with
+  other locations), an entity is resolved the short way only with three characters left in the buffer, and `]]>` in
+  text is refused only where the `]]` are in the `>`'s buffer. These are reproduced (`buffer_end`, `in_buffer`);
+  where Woodstox reads past its data (a body ending in `<?` reads what its buffer held before), only the first
+  buffer's case is.
 
-Woodstox reads its input in buffers (the first 128 characters, then 4,000 at a time); where a token runs across a
-buffer's end, some of its messages and locations differ from those here (the refusal does not). Work is bounded: a
-loop over the characters of the body, nothing nested by recursion, no entity expanded, nothing fetched.
+Work is bounded: a loop over the characters of the body (runs of plain text, plain attributes and close tags at
+once), nothing nested by recursion, no entity expanded, nothing fetched.
 adapter/tests/e2e/test_xml_validator_woodstox.py holds this module to Woodstox itself over a corpus of edge cases.
 """
 
