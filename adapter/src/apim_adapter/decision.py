@@ -707,9 +707,8 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
     """An allow's access-check operation policies (APIM's gateway runs them among the API's policies, after
     throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator, a Regex
     Policy, a JSON and an XML Validator decide here (the last three on the body the gateway handed over,
-    `req.body`); an OPA
-    policy is asked (`AskOpa`). `hidden`: the request headers they do not see, those the backend does not get from
-    the client (`Renderer.not_from_client`)."""
+    `req.body`); an OPA policy is asked (`AskOpa`). `hidden`: the request headers they do not see, those the backend
+    does not get from the client (`Renderer.not_from_client`)."""
     checks = d.resource.access_checks if d.resource is not None else ()
     if not checks or d.error is not None:
         return d

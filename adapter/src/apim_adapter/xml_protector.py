@@ -47,7 +47,10 @@ adapter/tests/e2e/test_xml_validator_woodstox.py holds this module to Woodstox i
 
 from __future__ import annotations
 
+import logging
 import re
+
+log = logging.getLogger(__name__)
 
 # product-apim v4.5.0 `xmlValidator_v1.j2`'s values (its spec has no parameters).
 MAX_ELEMENT_DEPTH = MAX_ELEMENT_COUNT = MAX_ATTRIBUTES = MAX_ATTRIBUTE_SIZE = MAX_CHILDREN = 100
@@ -151,12 +154,20 @@ class _Refused(Exception):
         self.message = message
 
 
+# What a body this module fails to read is answered with, after APIM's prefix: refused rather than let by (APIM's
+# Woodstox would have read it, one way or the other), and logged, to be mended.
+UNREADABLE = "the request body could not be read here"
+
+
 def problem(body: bytes) -> str | None:
     """Woodstox's message for the first thing XMLAnalyzer's reader refuses in `body`, or None."""
     try:
         _Reader(java_text(body)).read()
     except _Refused as refused:
         return refused.message
+    except Exception:  # a reading of ours that fails on some body: never a crash of the check, nor a 5xx
+        log.exception("XML Validator could not read a body (xml_protector)", extra={"bytes": len(body)})
+        return UNREADABLE
     return None
 
 

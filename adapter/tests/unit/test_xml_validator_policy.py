@@ -9,6 +9,7 @@ import copy
 
 import pytest
 
+from apim_adapter import xml_protector
 from apim_adapter.catalog import build
 from apim_adapter.mediation import XML_NOT_WHOLE, RequestBody, XmlCheck
 from apim_adapter.transport import PARTIAL_BODY
@@ -114,3 +115,15 @@ def test_a_grpc_check_past_a_limit_is_refused_after_admission():
     partial = a.check_on_thread(to_input(request))
     assert (partial.status, partial.reason, partial.error.description) == (
         400, "body not handed over whole", PREFIX + XML_NOT_WHOLE)  # fmt: skip
+
+
+def test_a_body_this_reading_fails_on_is_refused_and_logged_never_a_crash(monkeypatch, caplog):
+    def broken(self) -> None:
+        raise IndexError("a reading of ours that fails")
+
+    monkeypatch.setattr(xml_protector._Reader, "read", broken)
+    assert problem(b"<a/>") == xml_protector.UNREADABLE
+    assert "XML Validator could not read a body" in caplog.text
+    refused = XmlCheck().refusal("POST", RequestBody(b"<a/>", True, "application/xml"))
+    assert refused is not None
+    assert (refused.status, refused.description) == (400, PREFIX + xml_protector.UNREADABLE)
