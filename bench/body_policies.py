@@ -95,6 +95,20 @@ def main() -> int:
         body = xml_order(items)
         label = f"XML Validator, {len(body) / 1024:.1f} KiB XML body ({items + 1} elements)"
         rows[label] = decided(XML_VALIDATED, RequestBody(body, True, "application/xml"), number)
+    # What a caller can make each cost with a 1 MB body its policy lets through: the work grows with the body the
+    # gateway includes (its maxRequestBytes), not with the policy's limits.
+    worst = {
+        "Regex Policy, 1 MB JSON of short strings": (GUARDED, "application/json", b"[" + b'"ab",' * 200_000 + b'"ab"]'),
+        # After a nested array's end JSONAnalyzer counts no array element: the rest of the array is unlimited.
+        "JSON Validator, 1 MB JSON array past a nested one": (
+            VALIDATED, "application/json", b'{"k": [[1]' + b",1" * 500_000 + b"]}",
+        ),
+        "XML Validator, 1 MB XML of entity references": (
+            XML_VALIDATED, "application/xml", b"<a>" + b"&amp;" * 200_000 + b"</a>",
+        ),
+    }  # fmt: skip
+    for label, (path, content_type, body) in worst.items():
+        rows[f"{label} ({len(body) / 1e6:.1f} MB)"] = decided(path, RequestBody(body, True, content_type), 3)
     print_rows(rows, width=64)
     return 0
 
