@@ -5,17 +5,20 @@ adapter/tests/e2e/test_xml_validator_woodstox.py; behind Envoy: adapter/tests/e2
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import dataclasses
 
 import pytest
 
 from apim_adapter import xml_protector
 from apim_adapter.catalog import build
+from apim_adapter.decision import CheckInput, Decision, first_step
 from apim_adapter.mediation import XML_NOT_WHOLE, RequestBody, XmlCheck
 from apim_adapter.transport import PARTIAL_BODY
 from apim_adapter.transport.grpc import to_input
 from apim_adapter.xml_protector import PREFIX, problem
-from harness.pipeline import check_request, in_process_adapter, token
+from harness.pipeline import InProcess, check_request, in_process_adapter, token
 from harness.sample_catalog import catalog_document
 from harness.sample_catalog import operation_policy as policy
 
@@ -127,3 +130,38 @@ def test_a_body_this_reading_fails_on_is_refused_and_logged_never_a_crash(monkey
     refused = XmlCheck().refusal("POST", RequestBody(b"<a/>", True, "application/xml"))
     assert refused is not None
     assert (refused.status, refused.description) == (400, PREFIX + xml_protector.UNREADABLE)
+
+
+SLOW = b"<a>" + b"&amp;" * 200_000 + b"</a>"  # 1 MB this policy lets through, read in ~0.2 s (bench.body_policies)
+
+
+def test_a_long_body_is_read_off_the_event_loop_which_keeps_answering():
+    """HTTP mode decides on the event loop: a body past READ_INLINE is read on a worker thread (`ReadBody`), so other
+    checks on the loop go on meanwhile; a gRPC check thread reads it in line (`first_step`)."""
+    p = InProcess(guarded())
+    req = CheckInput("POST", "gw", "/httpbin/1.0.0/anything/orders", {"authorization": f"Bearer {token()}"},
+                     body=RequestBody(SLOW, True, "application/xml"))  # fmt: skip
+    assert first_step(p.pipeline.steps(req, p.now)).allowed  # a check thread's driver: read in line
+
+    async def decided_while_the_loop_turns() -> tuple[Decision, int]:
+        turns = 0
+        done = asyncio.Event()
+
+        async def turning() -> None:  # another task on the loop: each turn is the loop answering it
+            nonlocal turns
+            while not done.is_set():
+                turns += 1
+                await asyncio.sleep(0)
+
+        other = asyncio.create_task(turning())
+        try:
+            return await p.pipeline.decide(req, p.now), turns
+        finally:
+            done.set()
+            await other
+
+    decision, turns = asyncio.run(decided_while_the_loop_turns())
+    assert decision.allowed
+    assert turns > 100  # read in line on the loop, the other task would not have turned once
+    small = dataclasses.replace(req, body=RequestBody(b"<a/>", True, "application/xml"))
+    assert first_step(p.pipeline.steps(small, p.now), read_bodies=False).allowed  # a short one: in line, no handoff
