@@ -73,10 +73,10 @@ $(TOOLS)/bin/opa: versions.env scripts/opa.sh
 	scripts/opa.sh
 	touch $@
 
-$(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh $(TOOLS)/.system-packages
+$(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
 	scripts/qpid-broker.sh
 
-$(TOOLS)/woodstox/lib/.version: versions.env scripts/woodstox.sh $(TOOLS)/.system-packages
+$(TOOLS)/woodstox/lib/.version: versions.env scripts/woodstox.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
 	scripts/woodstox.sh
 
 $(TOOLS)/.system-packages: scripts/system-packages.sh

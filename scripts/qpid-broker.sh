@@ -5,18 +5,9 @@
 # which Maven Central does not serve. Idempotent: nothing is fetched when the pinned version is already there.
 set -euo pipefail
 : "${QPID_BROKER_VERSION:?set in versions.env}"
-dest=.tools/qpid
-stamp="$dest/lib/.version"
-[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$QPID_BROKER_VERSION" ] && exit 0
-rm -rf "${dest:?}/lib" && mkdir -p "$dest"
-cat > "$dest/pom.xml" <<POM
-<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>istio-apim.tools</groupId>
-  <artifactId>qpid-broker-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
+# shellcheck source=scripts/maven-libs.sh
+. "$(dirname "$0")/maven-libs.sh"
+maven_libs .tools/qpid "$QPID_BROKER_VERSION" <<DEPS
   <dependencyManagement>
     <dependencies>
       <dependency>
@@ -35,7 +26,4 @@ cat > "$dest/pom.xml" <<POM
     <dependency><groupId>ch.qos.logback</groupId><artifactId>logback-classic</artifactId></dependency>
     <dependency><groupId>commons-cli</groupId><artifactId>commons-cli</artifactId></dependency>
   </dependencies>
-</project>
-POM
-mvn -B -q -f "$dest/pom.xml" dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime
-echo "$QPID_BROKER_VERSION" > "$stamp"
+DEPS

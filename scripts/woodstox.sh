@@ -6,23 +6,11 @@
 # broker's. Idempotent: nothing is fetched when the pinned version is already there.
 set -euo pipefail
 : "${WOODSTOX_VERSION:?set in versions.env}"
-dest=.tools/woodstox
-stamp="$dest/lib/.version"
-[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$WOODSTOX_VERSION" ] && exit 0
-rm -rf "${dest:?}/lib" && mkdir -p "$dest"
-cat > "$dest/pom.xml" <<POM
-<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>istio-apim.tools</groupId>
-  <artifactId>woodstox-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
+# shellcheck source=scripts/maven-libs.sh
+. "$(dirname "$0")/maven-libs.sh"
+maven_libs .tools/woodstox "$WOODSTOX_VERSION" <<DEPS
   <dependencies>
     <dependency><groupId>com.fasterxml.woodstox</groupId><artifactId>woodstox-core</artifactId>
       <version>${WOODSTOX_VERSION}</version></dependency>
   </dependencies>
-</project>
-POM
-mvn -B -q -f "$dest/pom.xml" dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime
-echo "$WOODSTOX_VERSION" > "$stamp"
+DEPS

@@ -430,9 +430,9 @@ class _Reader:
 
     def read(self) -> None:
         self.bootstrap()
-        self.prolog()
+        self.from_prolog(prolog=True)
         self.tree()
-        self.epilog()
+        self.from_prolog(prolog=False)
 
     def bootstrap(self) -> None:
         """ReaderBootstrapper.bootstrapInput: a BOM and the XML declaration, looked for in 7 characters or more."""
@@ -454,49 +454,35 @@ class _Reader:
                            "instead")  # fmt: skip
         self.body_start = self.i
 
-    def prolog(self) -> None:
-        """nextFromProlog(true) until the root element starts."""
+    def from_prolog(self, prolog: bool) -> None:
+        """nextFromProlog(prolog): before the root element until it starts, or after it (the epilog) to the end."""
+        where = _PROLOG if prolog else _EPILOG
+        if not prolog and self.stack:
+            return
         while True:
             c = self.after_ws()
             if c is None:
-                raise self.fail("Unexpected EOF" + _PROLOG)
+                if prolog:
+                    raise self.fail("Unexpected EOF" + _PROLOG)
+                return
             if c != "<":
-                raise self.unexpected(c, _PROLOG + "; expected '<'")
-            c = self.get(_PROLOG)
+                raise self.unexpected(c, where + "; expected '<'")
+            c = self.get(where)
             if c == "?":
                 self.processing_instruction()
             elif c == "!":
-                self.bang(prolog=True)
+                self.bang(prolog=prolog)
             elif c == "/":
-                raise self.fail("Unexpected character combination '</' in prolog.")
+                raise self.fail("Unexpected character combination '</' in prolog." if prolog
+                                else "Unexpected character combination '</' in epilog (extra close tag?).")  # fmt: skip
+            elif (c == ":" or self.name_start(c)) and not prolog:
+                raise self.fail("Illegal to have multiple roots (start tag in epilog?).")
             elif c == ":" or self.name_start(c):
                 if self.start_element(c):
                     self.end_element_empty()
                 return
             else:
-                raise self.unexpected(c, _PROLOG + ", after '<'.")
-
-    def epilog(self) -> None:
-        """nextFromProlog(false) to the end."""
-        if self.stack:
-            return
-        while True:
-            c = self.after_ws()
-            if c is None:
-                return
-            if c != "<":
-                raise self.unexpected(c, _EPILOG + "; expected '<'")
-            c = self.get(_EPILOG)
-            if c == "?":
-                self.processing_instruction()
-            elif c == "!":
-                self.bang(prolog=False)
-            elif c == "/":
-                raise self.fail("Unexpected character combination '</' in epilog (extra close tag?).")
-            elif c == ":" or self.name_start(c):
-                raise self.fail("Illegal to have multiple roots (start tag in epilog?).")
-            else:
-                raise self.unexpected(c, _EPILOG + ", after '<'.")
+                raise self.unexpected(c, where + ", after '<'.")
 
     def bang(self, prolog: bool) -> None:
         """nextFromPrologBang: a DOCTYPE or a comment after `<!`."""
