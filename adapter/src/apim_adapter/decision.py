@@ -61,7 +61,6 @@ from .conditions import HEADER, ConditionGroup, Facts
 from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
 from .mediation import (
-    BODY_NOT_SEARCHED,
     NO_BODY,
     ClaimCheck,
     JsonCheck,
@@ -736,26 +735,11 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             if refused is not None:
                 return refused
             continue
-        if isinstance(check, JsonCheck):
-            read = functools.partial(check.refusal, req.method, req.body, catalog.context_called(req.path))
+        if isinstance(check, ThreatCheck | JsonCheck | XmlCheck):
+            read = _body_reading(check, req, hidden, catalog)
             error = (yield ReadBody(read)) if len(req.body.sent) > READ_INLINE else read()
             if error is not None:
-                return replace(d, error=error, reason=BODY_NOT_WHOLE if not req.body.whole else "JSON limit reached")
-            continue
-        if isinstance(check, XmlCheck):
-            read = functools.partial(check.refusal, req.method, req.body)
-            error = (yield ReadBody(read)) if len(req.body.sent) > READ_INLINE else read()
-            if error is not None:
-                return replace(d, error=error, reason=BODY_NOT_WHOLE if not req.body.whole else "XML refused")
-            continue
-        if isinstance(check, ThreatCheck):
-            found = catalog.resolve(req.path)
-            query = req.path.partition("?")[2].partition("#")[0]
-            postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
-            read = functools.partial(check.refusal, transport_headers(req.headers, hidden), postfix, req.body)
-            error = (yield ReadBody(read)) if len(req.body.sent) > READ_INLINE else read()
-            if error is not None:
-                reason = BODY_NOT_WHOLE if error is BODY_NOT_SEARCHED else "threat detected"
+                reason = BODY_NOT_WHOLE if not req.body.whole else _BODY_REFUSAL[type(check)]
                 return replace(d, error=error, reason=reason)
             continue
         if check.unusable:
@@ -766,6 +750,23 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
         if error is not None:
             return replace(d, error=error, reason="refused by OPA" if error is errors.OPA_REFUSED else "OPA failed")
     return d
+
+
+_BODY_REFUSAL = {ThreatCheck: "threat detected", JsonCheck: "JSON limit reached", XmlCheck: "XML refused"}
+
+
+def _body_reading(
+    check: ThreatCheck | JsonCheck | XmlCheck, req: CheckInput, hidden: frozenset[str], catalog: Catalog
+) -> Callable[[], ErrorCode | None]:
+    """A body-reading policy's verdict on this request, to be worked out (in line, or as a `ReadBody`)."""
+    if isinstance(check, JsonCheck):
+        return functools.partial(check.refusal, req.method, req.body, catalog.context_called(req.path))
+    if isinstance(check, XmlCheck):
+        return functools.partial(check.refusal, req.method, req.body)
+    found = catalog.resolve(req.path)
+    query = req.path.partition("?")[2].partition("#")[0]
+    postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
+    return functools.partial(check.refusal, transport_headers(req.headers, hidden), postfix, req.body)
 
 
 # ---- the sequence, once for every driver ----

@@ -359,6 +359,12 @@ class RequestBody:
     whole: bool = True
     content_type: str = ""  # the request's Content-Type, as sent
 
+    @property
+    def media_type(self) -> str:
+        """The Content-Type without its parameters, as Axis2's TransportUtils.getContentType gives APIM's threat
+        protectors the REST content type (case kept: they compare it as is)."""
+        return self.content_type.partition(";")[0].strip()
+
 
 NO_BODY = RequestBody()
 
@@ -404,7 +410,7 @@ class JsonCheck:
         whose media type (the Content-Type without its parameters, as Axis2's TransportUtils.getContentType gives
         it) is JSON's. A body the gateway did not hand over whole cannot be read: refused as one APIM could not
         read."""
-        if method.upper() == "GET" or body.content_type.partition(";")[0].strip() not in JSON_MEDIA_TYPES:
+        if method.upper() == "GET" or body.media_type not in JSON_MEDIA_TYPES:
             return None
         found = json_protector.problem(body.sent, self.limits, api_context) if body.whole else json_protector.READ_ERROR
         return None if found is None else _threat(f"Request is failed due to a JSON schema validation failure: {found}")
@@ -441,7 +447,7 @@ class XmlCheck:
         """Why the request is refused (None: it is not): XMLSchemaValidator reads the body of any method but GET whose
         media type (the REST content type: no parameters) is XML's. A body the gateway did not hand over whole cannot
         be read: refused as one Woodstox could not read to its end."""
-        if method.upper() == "GET" or body.content_type.partition(";")[0].strip() not in XML_MEDIA_TYPES:
+        if method.upper() == "GET" or body.media_type not in XML_MEDIA_TYPES:
             return None
         found = xml_protector.problem(body.sent) if body.whole else XML_NOT_WHOLE
         return None if found is None else _threat(xml_protector.PREFIX + found)

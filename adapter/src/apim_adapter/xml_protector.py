@@ -260,6 +260,28 @@ class _Reader:
         note = " [note: in XML 1.1, it could be included via entity expansion]" if self.xml11 else ""
         return self.fail(f"Illegal character ({_describe(c)}){note}", at)
 
+    def control(self, c: str, at: int | None = None) -> int:
+        """A control character read one at a time (text, an attribute value, a comment's, a PI's or a CDATA
+        section's later reading): a CR, with its LF, passes and moves Woodstox's mInputPtr on (returned: where an
+        error is now reported), a tab or LF passes, any other is refused where `at` says (None: here)."""
+        if c == "\r":
+            self.skip_crlf(c)
+            return self.i
+        if c not in "\n\t":
+            raise self.invalid_space(c, at)
+        return self.i if at is None else at
+
+    def first_reading_ends(self, c: str, at: int, start: int) -> bool:
+        """A control character in a comment's or a PI's first reading (readCommentPrimary, readPIPrimary): a CR ends
+        it (the rest is read one character at a time), a tab or LF passes, any other is refused at the token's start
+        (mInputPtr is not moved on there)."""
+        if c == "\r":
+            return True
+        if c not in "\n\t":
+            self.i = at
+            raise self.invalid_space(c, start)
+        return False
+
     # ---- reading characters ----
 
     def in_buffer(self, at: int) -> bool:
@@ -308,31 +330,30 @@ class _Reader:
         """getNextAfterWS: the next character that is not white space, None at the end."""
         c = self.next()
         while c is not None and c <= " ":
-            if c in "\n\r":
-                self.skip_crlf(c)
-            elif c not in " \t":
-                raise self.invalid_space(c)
+            self.space(c)
             c = self.next()
         return c
+
+    def space(self, c: str) -> None:
+        """A character at most a space where only white space may be (Woodstox's getNext...AfterWS loops): a line
+        break counted, a space or tab passed, any other refused here."""
+        if c in "\n\r":
+            self.skip_crlf(c)
+        elif c not in " \t":
+            raise self.invalid_space(c)
 
     def after_ws_or_end(self, suffix: str) -> str:
         """getNextCharAfterWS."""
         c = self.get(suffix)
         while c <= " ":
-            if c in "\n\r":
-                self.skip_crlf(c)
-            elif c not in " \t":
-                raise self.invalid_space(c)
+            self.space(c)
             c = self.get(suffix)
         return c
 
     def in_current_after_ws(self, suffix: str, c: str) -> str:
         """getNextInCurrAfterWS."""
         while c <= " ":
-            if c in "\n\r":
-                self.skip_crlf(c)
-            elif c not in " \t":
-                raise self.invalid_space(c)
+            self.space(c)
             c = self.get_current(suffix)
         return c
 
@@ -341,10 +362,7 @@ class _Reader:
         if c > " ":
             return False
         while True:
-            if c in "\n\r":
-                self.skip_crlf(c)
-            elif c not in " \t":
-                raise self.invalid_space(c)
+            self.space(c)
             if self.i >= self.n or self.s[self.i] > " ":
                 return True
             c = self.s[self.i]
@@ -686,12 +704,9 @@ class _Reader:
             c = s[at]
             at += 1
             if c < " ":
-                if c == "\r":
+                if self.first_reading_ends(c, at, start):
                     at -= 1
                     break
-                if c not in "\n\t":
-                    self.i = at
-                    raise self.invalid_space(c, start)  # mInputPtr is not moved on: the token's start
             elif c == "-":
                 if at + 1 >= n:
                     at -= 1
@@ -707,10 +722,7 @@ class _Reader:
         while True:
             c = self.get_current(_COMMENT)
             if c < " ":
-                if c == "\r":
-                    self.skip_crlf(c)
-                elif c not in "\n\t":
-                    raise self.invalid_space(c)
+                self.control(c)
             elif c == "-":
                 if self.get_current(_COMMENT) == "-":
                     if self.get_current(_COMMENT) != ">":
@@ -746,12 +758,9 @@ class _Reader:
             c = s[at]
             at += 1
             if c < " ":
-                if c == "\r":
+                if self.first_reading_ends(c, at, start):
                     at -= 1
                     break
-                if c not in "\n\t":
-                    self.i = at
-                    raise self.invalid_space(c, start)
             elif c == "?":
                 while at < n and s[at] == "?":
                     at += 1
@@ -765,11 +774,7 @@ class _Reader:
         while True:
             c = self.get_current(_PI)
             if c < " ":
-                if c == "\r":
-                    self.skip_crlf(c)
-                    synced = self.i
-                elif c not in "\n\t":
-                    raise self.invalid_space(c, synced)
+                synced = self.control(c, synced)
             elif c == "?":
                 while (c := self.get_current(_PI)) == "?":
                     pass
@@ -824,11 +829,7 @@ class _Reader:
         while True:
             c = self.get(_CDATA)
             if c < " ":
-                if c == "\r":
-                    self.skip_crlf(c)
-                    synced = self.i
-                elif c not in "\n\t":
-                    raise self.invalid_space(c, synced)
+                synced = self.control(c, synced)
             elif c == "]":  # checkCDataEnd reads on from the current input block
                 brackets = 1
                 while (c := self.get_current(_CDATA)) == "]":
@@ -894,10 +895,7 @@ class _Reader:
                 self.i -= 1
                 return
             if c < " ":
-                if c == "\r":
-                    self.skip_crlf(c)
-                elif c not in "\n\t":
-                    raise self.invalid_space(c)
+                self.control(c)
             elif c == "&":
                 self.entity_in_text(simple=True)
             elif c == ">" and self.i - start >= 3 and s[self.i - 3 : self.i - 1] == "]]" and self.in_buffer(self.i - 3):
@@ -1035,10 +1033,7 @@ class _Reader:
             c = self.get(_ATTR)
             if c <= "'":
                 if c < " ":
-                    if c == "\r":
-                        self.skip_crlf(c)
-                    elif c not in "\n\t":
-                        raise self.invalid_space(c)
+                    self.control(c)
                     c = " "
                 elif c == quote:
                     return "".join(out)
