@@ -60,6 +60,16 @@ APIM's message builder reads it (JSON escapes decoded: \u0027 is an apostrophe),
       -d '{"note": "x\u0027 or 1=1"}' $GATEWAY_URL$API_CONTEXT/anything/regex
                                      # 400: SQL-Injection Threat detected in Payload
 
+Then APIM's JSON Validator (its JSON threat protection) on the same operation: a JSON body past one of its limits is
+refused, here a string longer than 64 characters (its other limits are APIM's defaults, 100):
+
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"note": "leave it at the door"}' $GATEWAY_URL$API_CONTEXT/anything/json    # 200, httpbin echoes the body
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"note": "leave it at the door, the one on the left, past the stairs, by the lamp"}' \\
+      $GATEWAY_URL$API_CONTEXT/anything/json
+                                     # 400: ... JSON schema validation failure: Max String Length [64] Reached
+
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\

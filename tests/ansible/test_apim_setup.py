@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import hashlib
 import json
 import sys
@@ -38,8 +39,10 @@ from apim_adapter import catalog, config, decision, errors
 from apim_adapter.catalog import Limit
 from apim_adapter.conditions import Facts
 from apim_adapter.controlplane.user_store import RemoteUserStore
+from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.http_client import basic_authorization
+from apim_adapter.mediation import JsonCheck, RequestBody, ThreatCheck
 from apim_adapter.render import Renderer
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
@@ -497,26 +500,42 @@ def test_the_api_product_is_created_deployed_published_and_subscribed_by_its_app
         "prod", "APIProduct", ["Default"], "/bundle/1.0.0")  # fmt: skip
 
 
-def adapter_on(double: ApimDouble) -> InProcess:
-    """The adapter on the catalog the data API serves for Default, each application's production key mapped to the
-    in-process key manager as `client-<application name>` (harness/pipeline.py `token`)."""
-    apps = internal(double, "applications")
-    names = {a["uuid"]: a["name"] for a in apps}
-    mappings = [{**m, "consumerKey": f"client-{names[m['applicationUUID']]}", "keyManager": KM}
-                for m in internal(double, "application-key-mappings") if m["keyManager"] == KEY_MANAGER]  # fmt: skip
-    lists = ("subscriptions", "subscriptionPolicies", "apiPolicies", "applicationPolicies")
-    doc = {"apis": internal(double, "apis", gatewayLabel="Default"), "applications": apps,
-           "applicationKeyMappings": mappings,
-           **{name: internal(double, LIST_ENDPOINTS[name]) for name in lists}}  # fmt: skip
+def adapter_on(double: ApimDouble, ca, tmp_path) -> InProcess:
+    """The adapter on the catalog its wso2 control plane pulls from the double for Default (Wso2ControlPlane.pull:
+    the data API's lists, and each API's fields from the runtime artifact of its deployed revision, operation
+    policies among them), each application's production key mapped to the in-process key manager as
+    `client-<application name>` (harness/pipeline.py `token`)."""
+    user_file, password_file = tmp_path / "user", tmp_path / "password"
+    admin, password = double.admin_credentials
+    user_file.write_text(admin)
+    password_file.write_text(password)
+    plane = {"type": "wso2", "url": double.url, "caBundle": str(ca), "gatewayLabel": "Default",
+             "usernameFile": str(user_file), "passwordFile": str(password_file)}  # fmt: skip
+    cfg = config.parse({"controlPlane": plane})
+    assert isinstance(cfg.control_plane, config.ControlPlaneWso2)
+    control_plane = Wso2ControlPlane(cfg.control_plane, cfg)
+
+    async def pull() -> dict:
+        try:
+            return (await control_plane.pull()).document(time.time())
+        finally:
+            await control_plane.api.close()
+
+    doc = asyncio.run(pull())
+    names = {a["uuid"]: a["name"] for a in doc["applications"]}
+    doc["applicationKeyMappings"] = [
+        {**m, "consumerKey": f"client-{names[m['applicationUUID']]}", "keyManager": KM}
+        for m in doc["applicationKeyMappings"] if m["keyManager"] == KEY_MANAGER
+    ]  # fmt: skip
     return InProcess(doc)
 
 
-def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only(converged) -> None:
+def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only(converged, tmp_path) -> None:
     """What the adapter reads from the double's internal data API afterwards: the product as one more API (its
     context, the bundled resources with their scopes, the bundled API's uuid in its revision), StandardApp's
     subscription to it; and the secured flow's product rows decided on that catalog: the standard client reaches
     /bundle/1.0.0/status/200, the API's subscriber gets 403 900908."""
-    double, _, _, _ = converged
+    double, ca, _, _ = converged
     [row] = [r for r in internal(double, "apis", gatewayLabel="Default") if r["apiType"] == "APIProduct"]
     assert (row["name"], row["context"], row["isDefaultVersion"], row["status"]) == (
         PRODUCT, "/bundle/1.0.0", True, "PUBLISHED")  # fmt: skip
@@ -528,7 +547,7 @@ def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only
     subscribed = [(s["applicationUUID"], s["policyId"]) for s in internal(double, "subscriptions")
                   if s["apiUUID"] == row["uuid"]]  # fmt: skip
     assert subscribed == [(standard, "Silver")]
-    adapter = adapter_on(double)
+    adapter = adapter_on(double, ca, tmp_path)
     allowed = adapter.check("/bundle/1.0.0/status/200", token("StandardApp", ""))
     assert allowed.allowed, allowed.reason
     assert (allowed.api.name, allowed.api.api_type, allowed.tier) == (PRODUCT, "APIProduct", "Silver")
@@ -537,6 +556,47 @@ def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only
     assert adapter.check("/httpbin/1.0.0/status/200", token("SubscribedApp", "")).allowed
     not_taken = adapter.check("/bundle/1.0.0/get", token("StandardApp", ""))
     assert not not_taken.allowed
+
+
+def dev_flows(tmp_path, *names: str) -> list[dict]:
+    """Secured-flow inputs of inventories/dev as Ansible resolves them where apim_setup creates the API."""
+    out = tmp_path / "flows.json"
+    shown = "{{ [" + ", ".join(names) + "] | to_json }}"
+    result = run_ansible("ansible", "-i", "inventories/dev", "localhost", "-m", "ansible.builtin.copy", "-a",
+                         json.dumps({"content": shown, "dest": str(out)}), "-e",
+                         json.dumps({"stack_api_from_service": False}))  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(converged, tmp_path) -> None:
+    """inventories/dev's Regex Policy then JSON Validator on POST /anything/{segment} (where apim_setup creates the
+    API), as the adapter's wso2 control plane reads them from the revision the role deployed, decide the kind
+    secured flow's rows: each first body passes to the backend, each second is 400 with the description its row
+    expects (roles/secured_flow/vars/main.yml), with the body as the gateway includes it (istio.yml)."""
+    double, ca, _, _ = converged
+    adapter = adapter_on(double, ca, tmp_path)
+    regex, json_validator = dev_flows(tmp_path, "secured_flow_regex_policy", "secured_flow_json_validator")
+    resource = adapter.check(f"/httpbin/1.0.0{json_validator['path']}", token("SubscribedApp", ""), "POST").resource
+    assert resource is not None
+    assert [type(c) for c in resource.access_checks] == [ThreatCheck, JsonCheck]
+    assert resource.access_checks[1].limits.max_string_length == json_validator["max_string_length"] == 64
+
+    def answer(path: str, body: dict) -> decision.Decision:
+        sent = json.dumps(body).encode()  # as Ansible's uri module sends body_format json
+        request = adapter.request(f"/httpbin/1.0.0{path}", token("SubscribedApp", ""), "POST",
+                                  **{"content-type": "application/json", "content-length": str(len(sent))})  # fmt: skip
+        return asyncio.run(adapter.decide(dataclasses.replace(
+            request, size=len(sent), body=RequestBody(sent, True, "application/json"))))  # fmt: skip
+
+    for flow, bodies, description in (
+        (regex, ("clean_body", "threat_body"), "SQL-Injection Threat detected in Payload"),
+        (json_validator, ("within_limits_body", "past_limit_body"),
+         "Request is failed due to a JSON schema validation failure: Max String Length [64] Reached"),
+    ):  # fmt: skip
+        allowed, refused = (answer(flow["path"], flow[name]) for name in bodies)
+        assert allowed.allowed, allowed.reason
+        assert (refused.status, refused.code, refused.error.description) == (400, "400", description)
 
 
 # A CORS configuration the product declares (apim_setup_api_products[].cors): methods and credentials left out.
