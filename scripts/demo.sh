@@ -70,6 +70,16 @@ refused, here a string longer than 64 characters (its other limits are APIM's de
       $GATEWAY_URL$API_CONTEXT/anything/json
                                      # 400: ... JSON schema validation failure: Max String Length [64] Reached
 
+And its XML Validator (XML threat protection): an XML body is read as APIM's gateway reads it, without a DTD, so an
+entity a body declares there (an XXE attempt: here one reading a file) is never expanded, and its use is refused:
+
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/xml" \\
+      -d '<order><note>leave it at the door</note></order>' $GATEWAY_URL$API_CONTEXT/anything/xml   # 200
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/xml" \\
+      -d '<!DOCTYPE order [<!ENTITY x SYSTEM "file:///etc/passwd">]><order><note>&x;</note></order>' \\
+      $GATEWAY_URL$API_CONTEXT/anything/xml
+                                     # 400: XML Validation Failed: due to Undeclared general entity "x"
+
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\

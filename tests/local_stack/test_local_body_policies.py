@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from apim_adapter import catalog as catalog_module
-from apim_adapter.mediation import BODY_NOT_SEARCHED, THREAT_IN_BODY, JsonCheck, RequestBody, ThreatCheck
+from apim_adapter.errors import ErrorCode
+from apim_adapter.mediation import BODY_NOT_SEARCHED, THREAT_IN_BODY, JsonCheck, RequestBody, ThreatCheck, XmlCheck
 from apim_adapter.transport import PARTIAL_BODY, request_body
 from harness.helpers import ROOT, run_ansible
 
@@ -21,6 +22,7 @@ INVENTORY = ROOT / "inventories/local/group_vars"
 FLOWS = yaml.safe_load((INVENTORY / "secured_flow/secured_flow.yml").read_text())
 FLOW, JSON_FLOW = FLOWS["secured_flow_regex_policy"], FLOWS["secured_flow_json_validator"]
 DEMO_CURL = re.compile(r"-d '(\{.*?\})' (?:\\\\\n\s*)?\$GATEWAY_URL\$API_CONTEXT/anything/(\S+)(.*\n.*)")
+DEMO_XML_CURL = re.compile(r"-d '(<.*?)' (?:\\\\\n\s*)?\$GATEWAY_URL\$API_CONTEXT(/anything/\S+)(.*\n.*)")
 
 
 def _ext_authz(envoy_config: dict) -> dict:
@@ -31,13 +33,15 @@ def _ext_authz(envoy_config: dict) -> dict:
     return ext_authz["typed_config"]
 
 
-def _handed_over(body: bytes, included: int | None = None) -> tuple[dict[str, str], RequestBody]:
+def _handed_over(
+    body: bytes, included: int | None = None, content_type: str = "application/json"
+) -> tuple[dict[str, str], RequestBody]:
     """The headers and body the gateway hands the adapter for a row's POST with `body`: the allowlist's headers
     (Ansible's uri module's values; Authorization is the credential, hidden from the policies) and the body up to
     `included` bytes (the gateway's max_request_bytes; None: all of it), with Envoy's word on whether that is all of
     it."""
     sent = body[:included] if included is not None else body
-    headers = {"content-type": "application/json", "content-length": str(len(body)), "user-agent": "ansible-httpget",
+    headers = {"content-type": content_type, "content-length": str(len(body)), "user-agent": "ansible-httpget",
                "x-forwarded-for": "127.0.0.1", "x-envoy-external-address": "127.0.0.1",
                "x-request-id": "6c1b2f4e-9d0a-4c1e-8f5b-2a7d3e4f5a6b",
                PARTIAL_BODY: str(sent != body).lower()}  # fmt: skip
@@ -122,46 +126,55 @@ def test_the_rows_argument_spec_names_what_is_missing(tmp_path: Path) -> None:
     assert "missing required arguments: threat_body found in secured_flow_regex_policy" in output, output[-3000:]
 
 
-def _json_check(catalog: dict) -> JsonCheck:
-    """The JSON Validator the adapter builds from the rendered catalog, on the JSON row's POST."""
+def _guarded(catalog: dict, path: str):
+    """The resource the adapter builds from the rendered catalog for a POST to `path` (after the API's context)."""
     api = catalog["apis"][0]
-    guarded = catalog_module.build(catalog).apis[api["uuid"]].match("POST", JSON_FLOW["path"])
+    guarded = catalog_module.build(catalog).apis[api["uuid"]].match("POST", path)
     assert guarded is not None
-    [check] = [c for c in guarded.access_checks if isinstance(c, JsonCheck)]
-    return check
+    return guarded
 
 
-def test_the_json_validator_follows_the_regex_policy_on_the_same_operation(catalog: dict) -> None:
-    """jsonValidator v1 after regexPolicy v1 on POST /anything/{segment}, with the row's maxStringLength and APIM's
-    defaults for its other limits; the adapter runs them in that order."""
+def test_the_json_and_xml_validators_follow_the_regex_policy_on_the_same_operation(catalog: dict) -> None:
+    """jsonValidator v1 (the JSON row's maxStringLength, APIM's defaults for its other limits) then xmlValidator v1
+    (no parameters) after regexPolicy v1 on POST /anything/{segment}; the adapter runs them in that order."""
     api = catalog["apis"][0]
     policies = [p for p in api["operationPolicies"] if (p["verb"], p["target"]) == ("POST", "/anything/{segment}")]
-    assert [p["policyName"] for p in policies] == ["regexPolicy", "jsonValidator"]
+    assert [p["policyName"] for p in policies] == ["regexPolicy", "jsonValidator", "xmlValidator"]
     assert str(policies[1]["parameters"]["maxStringLength"]) == str(JSON_FLOW["max_string_length"])
-    limits = _json_check(catalog).limits
+    checks = _guarded(catalog, JSON_FLOW["path"]).access_checks
+    assert [type(c) for c in checks] == [ThreatCheck, JsonCheck, XmlCheck]
+    limits = checks[1].limits
     assert (limits.max_string_length, limits.max_json_depth, limits.max_property_count) == (
         JSON_FLOW["max_string_length"], 100, 100)  # fmt: skip
-    built = catalog_module.build(catalog).apis[api["uuid"]].match("POST", JSON_FLOW["path"])
-    assert [type(c) for c in built.access_checks] == [ThreatCheck, JsonCheck]
 
 
-def _json_refusal(catalog: dict, body: bytes, included: int | None = None) -> object:
-    """Both policies' answer to the JSON row's POST with `body`, in their order (the first refusal is the answer)."""
-    headers, handed_over = _handed_over(body, included)
-    context = catalog["apis"][0]["context"]
-    return (ThreatCheck().refusal(headers, JSON_FLOW["path"], handed_over)
-            or _json_check(catalog).refusal("POST", handed_over, api_context=context))  # fmt: skip
+def _answer(catalog: dict, path: str, body: bytes, content_type: str, included: int | None = None) -> object:
+    """The operation's policies' answer to a POST of `body` to `path`, in their order (the first refusal is the
+    answer; None: the call goes on to the backend)."""
+    headers, handed_over = _handed_over(body, included, content_type)
+    for check in _guarded(catalog, path).access_checks:
+        if isinstance(check, ThreatCheck):
+            refused = check.refusal(headers, path, handed_over)
+        elif isinstance(check, JsonCheck):
+            refused = check.refusal("POST", handed_over, api_context=catalog["apis"][0]["context"])
+        else:
+            refused = check.refusal("POST", handed_over)
+        if refused is not None:
+            return refused
+    return None
 
 
 def test_the_json_rows_bodies_get_the_answers_its_row_expects(catalog: dict, envoy_config: dict) -> None:
-    """The row's first body passes both policies; the second, only its note longer than maxStringLength, is 400 with
-    the description the role expects (roles/secured_flow/vars/main.yml), whole within what the gateway includes."""
+    """The row's first body passes the operation's policies; the second, only its note longer than maxStringLength,
+    is 400 with the description the role expects (roles/secured_flow/vars/main.yml), whole within what the gateway
+    includes."""
     within, past = (json.dumps(JSON_FLOW[name]).encode() for name in ("within_limits_body", "past_limit_body"))
     assert JSON_FLOW["within_limits_body"].keys() == JSON_FLOW["past_limit_body"].keys()
     assert len(JSON_FLOW["within_limits_body"]["note"]) <= JSON_FLOW["max_string_length"] < len(
         JSON_FLOW["past_limit_body"]["note"])  # fmt: skip
-    assert _json_refusal(catalog, within) is None
-    refused = _json_refusal(catalog, past, _ext_authz(envoy_config)["with_request_body"]["max_request_bytes"])
+    assert _answer(catalog, JSON_FLOW["path"], within, "application/json") is None
+    limit = _ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
+    refused = _answer(catalog, JSON_FLOW["path"], past, "application/json", limit)
     assert (refused.status, refused.code, refused.message, refused.description) == (
         400, "400", "Bad Request", "Request is failed due to a JSON schema validation failure: Max String Length "
         f"[{JSON_FLOW['max_string_length']}] Reached")  # fmt: skip
@@ -175,9 +188,28 @@ def test_the_json_validator_curls_make_demo_prints_get_the_answers_it_names(cata
              if f"/anything/{c[1]}" == JSON_FLOW["path"]]  # fmt: skip
     assert len(calls) == 2, calls
     body, _, comment = calls[index]
-    refused = _json_refusal(catalog, body.encode())
+    refused = _answer(catalog, JSON_FLOW["path"], body.encode(), "application/json")
     assert f"# {status}" in comment
     if status == "200":
         assert refused is None
     else:
         assert refused.description.endswith(comment.split("failure: ")[1].strip())
+
+
+@pytest.mark.parametrize(("status", "index"), [("200", 0), ("400", 1)])
+def test_the_xml_validator_curls_make_demo_prints_get_the_answers_it_names(catalog: dict, status: str,
+                                                                         index: int) -> None:  # fmt: skip
+    """scripts/demo.sh's two XML curls on the same operation: a plain document 200, then one declaring an external
+    entity (an XXE attempt) 400: no DTD is read, so the entity it uses is undeclared, as Woodstox says for APIM."""
+    calls = DEMO_XML_CURL.findall((ROOT / "scripts/demo.sh").read_text())
+    assert len(calls) == 2, calls
+    body, path, comment = calls[index]
+    assert "application/xml" in (ROOT / "scripts/demo.sh").read_text().split(body)[0].rsplit("curl", 1)[1]
+    refused = _answer(catalog, path, body.encode(), "application/xml")
+    assert f"# {status}" in comment
+    if status == "200":
+        assert refused is None
+    else:
+        assert isinstance(refused, ErrorCode), refused
+        assert refused.status == 400
+        assert refused.description.startswith(comment.split("# 400: ")[1].strip())
