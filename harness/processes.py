@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from .helpers import VENV_BIN, wait_http
+from .helpers import VENV_BIN, tool, wait_http
 
 _HANDED_OUT: set[int] = set()
 
@@ -88,6 +88,16 @@ class Process:
 
     def wait_http(self, url: str, timeout: float = 30, status: int = 200) -> None:
         wait_http(url, timeout, status, self)
+
+
+def go_httpbin(log_dir: Path, hostname: str) -> tuple[Process, int]:
+    """go-httpbin at the httpbin chart's version, answering /hostname with `hostname`, as roles/local_httpbin runs
+    each version (harness/go-httpbin)."""
+    port = free_port()
+    command = [tool("go-httpbin"), "-host=127.0.0.1", f"-port={port}", f"-hostname={hostname}"]
+    proc = Process(hostname, command, log_dir)
+    proc.wait_http(f"http://127.0.0.1:{port}/status/200")
+    return proc, port
 
 
 def httpbin(log_dir: Path, port: int | None = None, workers: int = 2) -> tuple[Process, int]:

@@ -20,6 +20,7 @@ RESOURCES = [
     {"httpMethod": "GET", "urlPattern": "/headers", "scopes": ["scope_headers"], "throttlingPolicy": "Unlimited"},
     {"httpMethod": "GET", "urlPattern": "/delay/{delay}", "scopes": [], "throttlingPolicy": "Unlimited"},
     {"httpMethod": "GET", "urlPattern": "/status/{status_code}", "scopes": []},
+    {"httpMethod": "GET", "urlPattern": "/hostname", "scopes": []},  # go-httpbin names itself (tier routing)
     {"httpMethod": "GET", "urlPattern": "/anything/*", "scopes": []},
     {"httpMethod": "POST", "urlPattern": "/anything/*", "scopes": []},
     {"httpMethod": "GET", "urlPattern": "/uuid", "authScheme": "None"},

@@ -18,7 +18,7 @@ The secured httpbin flow runs on this machine: Envoy (configured as istiod confi
 at $GATEWAY_URL asks apim-adapter (ext_authz gRPC) about every call; Keycloak issues the tokens; httpbin answers.
 Tier routing: the adapter sets x-apim-tier, the gateway's ext_authz filter clears the route cache (what the
 apim-adapter chart's EnvoyFilter does behind istiod), and Gold consumers reach httpbin v2, the others v1
-(each names itself in X-Httpbin-Version).
+(go-httpbin, as the httpbin chart runs it; /hostname names the version that answered).
 
 Call it yourself. Get a token for the subscribed application (client credentials, asking for scope_ip):
 
@@ -30,7 +30,7 @@ Call it yourself. Get a token for the subscribed application (client credentials
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip        # 200
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/headers   # 403: token without scope_headers
   curl -i $GATEWAY_URL$API_CONTEXT/ip                                          # 401: no credentials
-  curl -si -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/ip | grep -i x-httpbin-version   # v2: Gold tier
+  curl -s -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$API_CONTEXT/hostname  # "httpbin-v2": Gold tier
   curl -i -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL$PRODUCT_CONTEXT/ip        # 403 (900908): an API Product
                                                                    # bundling httpbin's /ip, not subscribed to
   curl -i -X OPTIONS -H "Origin: https://app.example.com" -H "Access-Control-Request-Method: GET" \\

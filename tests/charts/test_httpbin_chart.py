@@ -5,6 +5,8 @@ import json
 import yaml
 from chart_helpers import CHARTS, find, kinds, render, template
 
+from harness.helpers import version
+
 CHART = "httpbin"
 CI = CHARTS / CHART / "ci"
 HOST = "rel-httpbin.httpbin.svc.cluster.local"
@@ -32,7 +34,8 @@ def test_pods_are_in_the_mesh_and_restricted():
     assert labels["version"] == "v1"
     assert labels["sidecar.istio.io/inject"] == "true"
     (httpbin,) = pod["spec"]["containers"]
-    assert httpbin["image"] == "docker.io/mccutchen/go-httpbin:v2.15.0"
+    # The version the local stack and the tests build (scripts/go-httpbin.sh): one pin for both.
+    assert httpbin["image"] == f"docker.io/mccutchen/go-httpbin:{version('GO_HTTPBIN_VERSION')}"
     assert httpbin["securityContext"]["readOnlyRootFilesystem"] is True
     assert httpbin["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True

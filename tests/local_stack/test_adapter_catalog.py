@@ -40,6 +40,7 @@ def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
         ("GET", "/headers"): ["scope_headers"],
         ("GET", "/delay/{delay}"): [],
         ("GET", "/status/{status_code}"): [],
+        ("GET", "/hostname"): [],
         ("GET", "/anything/{segment}"): [],
         ("POST", "/anything/{segment}"): [],
     }

@@ -22,24 +22,10 @@ from google.rpc import code_pb2, status_pb2
 from apim_adapter.transport import REQUEST_HEADERS
 from harness.adapter_process import AdapterProcess
 from harness.envoy import BROWSER_HEADERS, CLEAR_ROUTE_CACHE, HEADER_ALLOWLIST, Authz, Gateway, TierRouting
-from harness.helpers import ROOT, VENV_BIN
-from harness.processes import Process, free_port
+from harness.processes import go_httpbin
 from harness.sample_catalog import catalog_document
 
 API = "/httpbin/1.0.0"
-
-
-def versioned_httpbin(workdir, version: str) -> tuple[Process, int]:
-    """httpbin answering with X-Httpbin-Version, as the local stack's roles/local_httpbin runs it."""
-    port = free_port()
-    proc = Process(
-        f"httpbin-{version}",
-        [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1", f"--pythonpath={ROOT}",
-         f"--env=HTTPBIN_VERSION={version}", "harness.versioned_httpbin:app"],
-        workdir,
-    )  # fmt: skip
-    proc.wait_http(f"http://127.0.0.1:{port}/status/200")
-    return proc, port
 
 
 @dataclass
@@ -60,8 +46,8 @@ def tiered(stack, tmp_path_factory):
         adapter = AdapterProcess(workdir, stack.own_adapter_config())
         processes.append(adapter.proc)
         adapter.wait_ready()
-        v1, v1_port = versioned_httpbin(workdir, "v1")
-        v2, v2_port = versioned_httpbin(workdir, "v2")
+        v1, v1_port = go_httpbin(workdir, "httpbin-v1")
+        v2, v2_port = go_httpbin(workdir, "httpbin-v2")
         processes += [v1, v2]
         authz = {"grpc": Authz([adapter.grpc_port]), "http": Authz([adapter.http_port], "http", path_prefix="/check")}
         gateways = {
@@ -84,8 +70,8 @@ def tiered(stack, tmp_path_factory):
 
 def answered_by(stack, gateway: Gateway, app: str) -> tuple[int, str]:
     token = stack.token(app=app, scope="")
-    resp = requests.get(gateway.url + API + "/anything/tier", headers={"authorization": f"Bearer {token}"}, timeout=10)
-    return resp.status_code, resp.headers.get("x-httpbin-version", "")
+    resp = requests.get(gateway.url + API + "/hostname", headers={"authorization": f"Bearer {token}"}, timeout=10)
+    return resp.status_code, resp.json()["hostname"].removeprefix("httpbin-") if resp.ok else ""
 
 
 @pytest.mark.parametrize("mode", ["grpc", "http"])
@@ -105,12 +91,12 @@ def test_a_client_sent_tier_header_never_picks_the_route(stack, tiered):
     gateway = tiered.gateways[("grpc", True)]
     token = stack.token(app="subscribed")  # not in this adapter's catalog: refused before any route is used
     resp = requests.get(
-        gateway.url + API + "/anything/tier",
+        gateway.url + API + "/hostname",
         headers={"authorization": f"Bearer {token}", "x-apim-tier": "Gold"},
         timeout=10,
     )
     assert resp.status_code == 403
-    assert "x-httpbin-version" not in resp.headers
+    assert "hostname" not in resp.text
 
 
 # ---- what the adapter sees through istiod's connection manager (the shared stack's adapter and gateways) ----
