@@ -42,7 +42,7 @@ from apim_adapter.controlplane.user_store import RemoteUserStore
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.http_client import basic_authorization
-from apim_adapter.mediation import JsonCheck, RequestBody, ThreatCheck
+from apim_adapter.mediation import JsonCheck, RequestBody, ThreatCheck, XmlCheck
 from apim_adapter.render import Renderer
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
@@ -570,33 +570,43 @@ def dev_flows(tmp_path, *names: str) -> list[dict]:
 
 
 def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(converged, tmp_path) -> None:
-    """inventories/dev's Regex Policy then JSON Validator on POST /anything/{segment} (where apim_setup creates the
-    API), as the adapter's wso2 control plane reads them from the revision the role deployed, decide the kind
-    secured flow's rows: each first body passes to the backend, each second is 400 with the description its row
-    expects (roles/secured_flow/vars/main.yml), with the body as the gateway includes it (istio.yml)."""
+    """inventories/dev's Regex Policy, JSON Validator and XML Validator on POST /anything/{segment} (where apim_setup
+    creates the API), as the adapter's wso2 control plane reads them from the revision the role deployed, decide the
+    kind secured flow's rows: each first body passes to the backend, each second is 400 with the description its row
+    expects (roles/secured_flow/vars/main.yml; the XML Validator's followed by Woodstox's location), with the body as
+    the gateway includes it (istio.yml)."""
     double, ca, _, _ = converged
     adapter = adapter_on(double, ca, tmp_path)
-    regex, json_validator = dev_flows(tmp_path, "secured_flow_regex_policy", "secured_flow_json_validator")
+    regex, json_validator, xml_validator = dev_flows(
+        tmp_path, "secured_flow_regex_policy", "secured_flow_json_validator", "secured_flow_xml_validator")  # fmt: skip
     resource = adapter.check(f"/httpbin/1.0.0{json_validator['path']}", token("SubscribedApp", ""), "POST").resource
     assert resource is not None
-    assert [type(c) for c in resource.access_checks] == [ThreatCheck, JsonCheck]
+    assert [type(c) for c in resource.access_checks] == [ThreatCheck, JsonCheck, XmlCheck]
     assert resource.access_checks[1].limits.max_string_length == json_validator["max_string_length"] == 64
 
-    def answer(path: str, body: dict) -> decision.Decision:
-        sent = json.dumps(body).encode()  # as Ansible's uri module sends body_format json
+    def answer(path: str, body: dict | str) -> decision.Decision:
+        # as Ansible's uri module sends them: body_format json, or an XML string as it is
+        content_type, sent = (("application/xml", body.encode()) if isinstance(body, str)
+                              else ("application/json", json.dumps(body).encode()))  # fmt: skip
         request = adapter.request(f"/httpbin/1.0.0{path}", token("SubscribedApp", ""), "POST",
-                                  **{"content-type": "application/json", "content-length": str(len(sent))})  # fmt: skip
+                                  **{"content-type": content_type, "content-length": str(len(sent))})  # fmt: skip
         return asyncio.run(adapter.decide(dataclasses.replace(
-            request, size=len(sent), body=RequestBody(sent, True, "application/json"))))  # fmt: skip
+            request, size=len(sent), body=RequestBody(sent, True, content_type))))  # fmt: skip
 
     for flow, bodies, description in (
         (regex, ("clean_body", "threat_body"), "SQL-Injection Threat detected in Payload"),
         (json_validator, ("within_limits_body", "past_limit_body"),
          "Request is failed due to a JSON schema validation failure: Max String Length [64] Reached"),
+        (xml_validator, ("plain_body", "entity_body"),
+         f'XML Validation Failed: due to Undeclared general entity "{xml_validator["entity"]}"\n at '),
     ):  # fmt: skip
         allowed, refused = (answer(flow["path"], flow[name]) for name in bodies)
         assert allowed.allowed, allowed.reason
-        assert (refused.status, refused.code, refused.error.description) == (400, "400", description)
+        assert (refused.status, refused.code) == (400, "400")
+        if flow is xml_validator:
+            assert refused.error.description.startswith(description), refused.error.description
+        else:
+            assert refused.error.description == description
 
 
 # A CORS configuration the product declares (apim_setup_api_products[].cors): methods and credentials left out.

@@ -1,7 +1,7 @@
-"""APIM's Regex Policy and JSON Validator on the local stack (inventories/local): the catalog puts them on the POST
-operation the secured flow's rows for them call, the gateway includes request bodies in the check, and the rows'
-bodies (and the curls `make demo` prints) get the answers the rows expect from the adapter's own checks
-(mediation.ThreatCheck, mediation.JsonCheck), as the gateway hands them over."""
+"""APIM's Regex Policy, JSON Validator and XML Validator on the local stack (inventories/local): the catalog puts them
+on the POST operation the secured flow's rows for them call, the gateway includes request bodies in the check, and
+the rows' bodies (and the curls `make demo` prints) get the answers the rows expect from the adapter's own checks
+(mediation.ThreatCheck, mediation.JsonCheck, mediation.XmlCheck), as the gateway hands them over."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from harness.helpers import ROOT, run_ansible
 INVENTORY = ROOT / "inventories/local/group_vars"
 FLOWS = yaml.safe_load((INVENTORY / "secured_flow/secured_flow.yml").read_text())
 FLOW, JSON_FLOW = FLOWS["secured_flow_regex_policy"], FLOWS["secured_flow_json_validator"]
+XML_FLOW = FLOWS["secured_flow_xml_validator"]
 DEMO_CURL = re.compile(r"-d '(\{.*?\})' (?:\\\\\n\s*)?\$GATEWAY_URL\$API_CONTEXT/anything/(\S+)(.*\n.*)")
 DEMO_XML_CURL = re.compile(r"-d '(<.*?)' (?:\\\\\n\s*)?\$GATEWAY_URL\$API_CONTEXT(/anything/\S+)(.*\n.*)")
 
@@ -178,6 +179,22 @@ def test_the_json_rows_bodies_get_the_answers_its_row_expects(catalog: dict, env
     assert (refused.status, refused.code, refused.message, refused.description) == (
         400, "400", "Bad Request", "Request is failed due to a JSON schema validation failure: Max String Length "
         f"[{JSON_FLOW['max_string_length']}] Reached")  # fmt: skip
+
+
+def test_the_xml_rows_bodies_get_the_answers_its_row_expects(catalog: dict, envoy_config: dict) -> None:
+    """The row's plain document passes the operation's policies; the one using the external entity its DTD declares
+    is 400, its description the one the role expects (roles/secured_flow/vars/main.yml) followed by Woodstox's
+    location, whole within what the gateway includes. demo.sh's curls send the same two documents."""
+    plain, entity = (XML_FLOW[name].encode() for name in ("plain_body", "entity_body"))
+    assert _answer(catalog, XML_FLOW["path"], plain, "application/xml") is None
+    limit = _ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
+    refused = _answer(catalog, XML_FLOW["path"], entity, "application/xml", limit)
+    assert isinstance(refused, ErrorCode), refused
+    assert (refused.status, refused.code, refused.message) == (400, "400", "Bad Request")
+    expected = f'XML Validation Failed: due to Undeclared general entity "{XML_FLOW["entity"]}"\n at '
+    assert refused.description.startswith(expected), refused.description
+    curls = DEMO_XML_CURL.findall((ROOT / "scripts/demo.sh").read_text())
+    assert [body for body, _, _ in curls] == [XML_FLOW["plain_body"], XML_FLOW["entity_body"]]
 
 
 @pytest.mark.parametrize(("status", "index"), [("200", 0), ("400", 1)])
