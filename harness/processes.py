@@ -1,4 +1,4 @@
-"""Background processes with log files, and free loopback ports."""
+"""Background processes with log files, free loopback ports, and go-httpbin (the gateways' backend) and its echo."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .helpers import VENV_BIN, tool, wait_http
+from .helpers import tool, wait_http
+
+if TYPE_CHECKING:
+    import requests
 
 _HANDED_OUT: set[int] = set()
 
@@ -90,9 +94,11 @@ class Process:
         wait_http(url, timeout, status, self)
 
 
-def go_httpbin(log_dir: Path, hostname: str) -> tuple[Process, int]:
-    """go-httpbin at the httpbin chart's version, answering /hostname with `hostname`, as roles/local_httpbin runs
-    each version (harness/go-httpbin)."""
+def go_httpbin(log_dir: Path, hostname: str = "httpbin") -> tuple[Process, int]:
+    """go-httpbin at the httpbin chart's image version (versions.env GO_HTTPBIN_VERSION, built by `make setup` from
+    harness/go-httpbin), the backend of every gateway the tests run, as roles/local_httpbin runs each version; it
+    answers /hostname with `hostname`, and logs to `<hostname>.log`. Its echo (/anything, /headers, /get...) gives
+    request headers and query arguments as lists of values (Go's http.Header, url.Values)."""
     port = free_port()
     command = [tool("go-httpbin"), "-host=127.0.0.1", f"-port={port}", f"-hostname={hostname}"]
     proc = Process(hostname, command, log_dir)
@@ -100,13 +106,7 @@ def go_httpbin(log_dir: Path, hostname: str) -> tuple[Process, int]:
     return proc, port
 
 
-def httpbin(log_dir: Path, port: int | None = None, workers: int = 2) -> tuple[Process, int]:
-    """The real httpbin (PyPI) under gunicorn."""
-    port = port or free_port()
-    proc = Process(
-        "httpbin",
-        [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "httpbin:app"],
-        log_dir,
-    )
-    proc.wait_http(f"http://127.0.0.1:{port}/status/200")
-    return proc, port
+def echoed_headers(answer: requests.Response) -> dict[str, list[str]]:
+    """The request headers go-httpbin echoes (/headers, /anything, /get...), by lower-case name, each with the list
+    of its values as they reached the backend (none hidden: go-httpbin excludes no header by default)."""
+    return {name.lower(): values for name, values in answer.json()["headers"].items()}

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Gateway
-from harness.processes import free_port, httpbin
+from harness.processes import free_port, go_httpbin
 from harness.sample_catalog import DOWN_KM, KM, OTHER_KM, TINY_LIMIT, catalog_document
 
 
@@ -113,7 +113,7 @@ def stack(tmp_path_factory) -> Stack:
         "server": {"http": {"host": "127.0.0.1", "port": free_port(), "pathPrefix": "/check"}, "keysWarmUpSeconds": 2},
     }  # fmt: skip
     try:
-        bin_proc, bin_port = httpbin(workdir)
+        bin_proc, bin_port = go_httpbin(workdir)
         processes.append(bin_proc)
         adapter = AdapterProcess(workdir, copy.deepcopy(config))
         processes.append(adapter.proc)

@@ -10,6 +10,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.envoy import HEADER_ALLOWLIST, Authz, Gateway, jwt_authn
+from harness.processes import echoed_headers
 
 API = "/httpbin/1.0.0"
 ISSUER = "wso2.org/products/am"  # backendJwt.issuer's default, APIM's gateway's own
@@ -46,19 +47,21 @@ def test_the_backends_sidecar_verifies_the_adapters_assertion_with_its_jwks(stac
     token = stack.token(email="alice@example.com")
     resp = requests.get(gateway.url + API + "/headers", headers={"authorization": "Bearer " + token}, timeout=10)
     assert resp.status_code == 200, resp.text
-    seen = {k.lower(): v for k, v in resp.json()["headers"].items()}
-    assert seen["x-caller-email"] == "alice@example.com"  # the token's claim, read by Envoy from the verified assertion
-    claims = jwt.decode(seen["x-jwt-assertion"], options={"verify_signature": False})
+    seen = echoed_headers(resp)
+    # The token's claim, read by Envoy from the verified assertion.
+    assert seen["x-caller-email"] == ["alice@example.com"]
+    [assertion] = seen["x-jwt-assertion"]
+    claims = jwt.decode(assertion, options={"verify_signature": False})
     assert claims["http://wso2.org/claims/applicationname"] == "subscribed"
     assert claims["http://wso2.org/claims/enduser"] == "admin@carbon.super"
 
 
 def test_the_sidecar_refuses_an_assertion_the_adapter_did_not_sign(stack, chain):
     _, sidecar = chain
-    seen = requests.get(
+    answer = requests.get(
         chain[0].url + API + "/headers", headers={"authorization": "Bearer " + stack.token()}, timeout=10
-    ).json()["headers"]
-    genuine = {k.lower(): v for k, v in seen.items()}["x-jwt-assertion"]
+    )
+    [genuine] = echoed_headers(answer)["x-jwt-assertion"]
     claims = jwt.decode(genuine, options={"verify_signature": False})
     claims["http://wso2.org/claims/tier"] = "Unlimited"
     kid = jwt.get_unverified_header(genuine)["kid"]

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from harness.adapter_process import AdapterProcess
 from harness.certificates import CertificateAuthority, Credential, xfcc
 from harness.envoy import HEADER_ALLOWLIST, Authz, Gateway, GatewayTls
-from harness.processes import httpbin
+from harness.processes import echoed_headers, go_httpbin
 from harness.sample_catalog import catalog_document
 
 API = "/httpbin/1.0.0"
@@ -74,7 +74,7 @@ def mtls(stack, tmp_path_factory) -> Mtls:
         )
         processes.append(adapter.proc)
         adapter.wait_ready()
-        bin_proc, bin_port = httpbin(workdir)
+        bin_proc, bin_port = go_httpbin(workdir)
         processes.append(bin_proc)
         authz = {
             "grpc": (Authz([adapter.grpc_port]), HEADER_ALLOWLIST),  # with the chart's allowlist
@@ -119,9 +119,9 @@ def assert_900901(resp: requests.Response) -> None:
     assert resp.json()["code"] == "900901", resp.text
 
 
-def upstream_headers(resp: requests.Response) -> dict[str, str]:
+def upstream_headers(resp: requests.Response) -> dict[str, list[str]]:
     assert resp.status_code == 200, resp.text
-    return {name.lower(): value for name, value in resp.json()["headers"].items()}
+    return echoed_headers(resp)
 
 
 def tls_stat(gateway: Gateway, name: str) -> int:
@@ -134,10 +134,11 @@ def tls_stat(gateway: Gateway, name: str) -> int:
 @pytest.mark.parametrize("mode", MODES)
 def test_the_uploaded_certificate_alone_reaches_httpbin_as_mutual_ssl_application(mtls, mode, tls_mode):
     seen = upstream_headers(call(mtls, mode, tls_mode, mtls.pki.partner))
-    assert seen["x-apim-application-name"] == "MutualSSLAuthApplication"
-    assert seen["x-apim-tier"] == "Gold"  # the certificate's tier
+    assert seen["x-apim-application-name"] == ["MutualSSLAuthApplication"]
+    assert seen["x-apim-tier"] == ["Gold"]  # the certificate's tier
     # What the adapter read: the element Envoy wrote for the partner's certificate.
-    assert seen["x-forwarded-client-cert"].startswith(f"Hash={mtls.pki.sha256(mtls.pki.partner)};")
+    [element] = seen["x-forwarded-client-cert"]
+    assert element.startswith(f"Hash={mtls.pki.sha256(mtls.pki.partner)};")
 
 
 @pytest.mark.parametrize("tls_mode", TLS_MODES)
@@ -181,7 +182,7 @@ def test_a_certificate_of_an_untrusted_ca_fails_the_handshake(mtls, tls_mode):
 def test_a_valid_token_beside_the_certificate_admits_as_the_tokens_application(stack, mtls, mode):
     token = stack.token(app="subscribed", scope="")
     seen = upstream_headers(call(mtls, mode, "MUTUAL", mtls.pki.partner, authorization=f"Bearer {token}"))
-    assert (seen["x-apim-application-name"], seen["x-apim-application-id"]) == ("subscribed", "app-subscribed")
+    assert (seen["x-apim-application-name"], seen["x-apim-application-id"]) == (["subscribed"], ["app-subscribed"])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -197,7 +198,7 @@ def test_a_valid_token_without_the_certificate_is_401_900901(stack, mtls, mode):
 
 def test_under_append_forward_the_certificate_admits_and_no_certificate_drops_the_forged_header(mtls):
     seen = upstream_headers(call(mtls, "grpc", "APPEND_FORWARD", mtls.pki.partner))
-    assert seen["x-apim-application-name"] == "MutualSSLAuthApplication"
+    assert seen["x-apim-application-name"] == ["MutualSSLAuthApplication"]
     forged = {"x-forwarded-client-cert": xfcc(mtls.pki.partner.cert.read_bytes())}
     assert_900901(call(mtls, "grpc", "APPEND_FORWARD", None, **forged))  # no certificate: Envoy removes it
 

@@ -14,7 +14,7 @@ from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.envoy import Authz, Gateway
 from harness.otelcol import Collector
-from harness.processes import free_port, httpbin
+from harness.processes import free_port, go_httpbin
 from harness.sample_catalog import KM, catalog_document
 
 SERVER, CLIENT = 2, 3
@@ -30,7 +30,7 @@ def stack(tmp_path_factory):
     try:
         collector = Collector().start(workdir)
         processes.append(collector)
-        bin_proc, bin_port = httpbin(workdir)
+        bin_proc, bin_port = go_httpbin(workdir)
         processes.append(bin_proc)
         config = {
             "keyManagers": [{"name": KM, "issuer": jwks.issuer, "jwksUri": jwks.url, "jwksMinRefetchSeconds": 0}],

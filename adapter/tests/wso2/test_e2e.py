@@ -25,7 +25,7 @@ from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
 from harness.helpers import wait_http
 from harness.opa import OpaServer
-from harness.processes import free_port, httpbin
+from harness.processes import echoed_headers, free_port, go_httpbin
 from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute
 
@@ -144,7 +144,7 @@ def stack(tmp_path_factory, redis_server, test_ca, check_answers) -> Wso2Stack:
     }  # fmt: skip
     processes, adapters = [], []
     try:
-        bin_proc, bin_port = httpbin(workdir)
+        bin_proc, bin_port = go_httpbin(workdir)
         processes.append(bin_proc)
         for name in ("adapter-a", "adapter-b"):
             adapter = AdapterProcess(workdir, copy.deepcopy(config), name)
@@ -220,8 +220,7 @@ def test_operation_policies_deployed_in_apim_reach_the_backend_and_the_decision_
         redeploy_httpbin(stack, {"request": [claim]}, {"GET /headers": {"request": [header]}})
         assert stack.settles(user, 403, "900912") < CHANGE_WITHIN
         for _ in stack.adapters:  # each replica, over the round robin
-            seen = stack.call(application, "/headers").json()["headers"]
-            assert seen["X-Env"] == "mesh"
+            assert echoed_headers(stack.call(application, "/headers"))["x-env"] == ["mesh"]
     finally:
         redeploy_httpbin(stack, {}, {})
     assert stack.settles(user, 200) < CHANGE_WITHIN
@@ -354,8 +353,9 @@ def test_an_ip_deny_policy_blocks_the_client_address_the_gateway_saw_until_it_is
     token = stack.token("subscribed")
     assert stack.settles(token, 200) < CHANGE_WITHIN
     # The address Istio's gateway reports for this client (for a loopback peer Envoy reports the host's own
-    # address), as the backend sees it in x-forwarded-for: httpbin's /ip echoes it.
-    seen = stack.call(token).json()["origin"].split(",")[-1].strip()
+    # address), as the backend sees it: the element the gateway appended to x-forwarded-for, the last.
+    [forwarded_for] = echoed_headers(stack.call(token, "/headers"))["x-forwarded-for"]
+    seen = forwarded_for.split(",")[-1].strip()
     condition = stack.apim.add_block_condition("IP", json.dumps({"fixedIp": seen, "invert": False}))
     try:
         assert stack.settles(token, 403, "900805") < CHANGE_WITHIN
