@@ -33,7 +33,7 @@ from apim_double_vars import (  # tests/ansible
     partner_pem,
     recap,
 )
-from local_play import run_local_play  # likewise
+from local_play import dev_inventory_vars, run_local_play  # likewise
 
 from apim_adapter import catalog, config, decision, errors
 from apim_adapter.catalog import Limit
@@ -54,8 +54,8 @@ from harness.sample_catalog import KM
 PUBLISHER = "/api/am/publisher/v4"
 DEVPORTAL = "/api/am/devportal/v3"
 KEY_MANAGER = "WSO2-IS-7"  # inventories/dev: stack_key_manager_name
-# inventories/dev: each application's tier on the API (StandardApp subscribes to the API Product only).
-APPS = {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "UnsubscribedApp": None, "StandardApp": None}
+# inventories/dev: each application's tier on the API (StandardApp on Silver, and to the API Product).
+APPS = {"SubscribedApp": "Gold", "ThrottledApp": "Tiny", "UnsubscribedApp": None, "StandardApp": "Silver"}
 ADMIN = "/api/am/admin/v4"
 API_KEYS = "/applications/{applicationId}/api-keys/{keyType}/generate"
 LIST_ENDPOINTS = {"applications": "applications", "subscriptions": "subscriptions",
@@ -151,8 +151,8 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(converged) 
     _, _, [(first, _), (second, _)], _ = converged
     # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
     # the inventory's client certificate (apim_setup_api_client_certificates), revision, deployment, publish,
-    # 3 applications, 2 subscriptions, 3 keys.
-    assert recap(first)["changed"] == 24, first[-4000:]
+    # 3 applications, 3 subscriptions to the API (StandardApp's on Silver too), 3 keys.
+    assert recap(first)["changed"] == 25, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
 
@@ -558,17 +558,6 @@ def test_the_catalog_the_adapter_pulls_serves_the_product_to_its_subscriber_only
     assert not not_taken.allowed
 
 
-def dev_flows(tmp_path, *names: str) -> list[dict]:
-    """Secured-flow inputs of inventories/dev as Ansible resolves them where apim_setup creates the API."""
-    out = tmp_path / "flows.json"
-    shown = "{{ [" + ", ".join(names) + "] | to_json }}"
-    result = run_ansible("ansible", "-i", "inventories/dev", "localhost", "-m", "ansible.builtin.copy", "-a",
-                         json.dumps({"content": shown, "dest": str(out)}), "-e",
-                         json.dumps({"stack_api_from_service": False}))  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(out.read_text())
-
-
 def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(converged, tmp_path) -> None:
     """inventories/dev's Regex Policy, JSON Validator and XML Validator on POST /anything/{segment} (where apim_setup
     creates the API), as the adapter's wso2 control plane reads them from the revision the role deployed, decide the
@@ -577,8 +566,9 @@ def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(c
     the gateway includes it (istio.yml)."""
     double, ca, _, _ = converged
     adapter = adapter_on(double, ca, tmp_path)
-    regex, json_validator, xml_validator = dev_flows(
-        tmp_path, "secured_flow_regex_policy", "secured_flow_json_validator", "secured_flow_xml_validator")  # fmt: skip
+    regex, json_validator, xml_validator = dev_inventory_vars(
+        tmp_path, "secured_flow_regex_policy", "secured_flow_json_validator", "secured_flow_xml_validator",
+        api_from_service=False)  # fmt: skip
     resource = adapter.check(f"/httpbin/1.0.0{json_validator['path']}", token("SubscribedApp", ""), "POST").resource
     assert resource is not None
     assert [type(c) for c in resource.access_checks] == [ThreatCheck, JsonCheck, XmlCheck]

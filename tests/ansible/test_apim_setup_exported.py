@@ -128,7 +128,8 @@ def test_apim_setup_subscribes_to_the_api_exported_from_the_service(converged) -
     subscriptions = {(s["applicationUUID"], s["policyId"]) for s in double.data["subscriptions"]
                      if s["apiUUID"] == api["uuid"]}  # fmt: skip
     apps = {a["name"]: a["uuid"] for a in double.data["applications"]}
-    assert subscriptions == {(apps["SubscribedApp"], "Gold"), (apps["ThrottledApp"], "Tiny")}
+    assert subscriptions == {(apps["SubscribedApp"], "Gold"), (apps["ThrottledApp"], "Tiny"),
+                             (apps["StandardApp"], "Silver")}  # fmt: skip
     # The exported API takes API keys (apimExport.securityScheme), and the role generated the secured flow's one.
     [single] = double.data_api("apis", gatewayLabel="Default", apiId=api["uuid"]).json()["list"]
     assert single["securityScheme"].split(",") == SECURITY_SCHEME

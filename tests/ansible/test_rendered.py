@@ -11,7 +11,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from local_play import run_local_play  # tests/ansible, on sys.path as the tests' own directory
+from local_play import dev_inventory_vars, run_local_play  # tests/ansible, on sys.path as the tests' own directory
 
 from apim_adapter.backend_jwt import signer_for
 from apim_adapter.config import load
@@ -244,7 +244,7 @@ def test_apim_setup_application_and_subscription_bodies_match_wso2_spec(rendered
                 _check("devportal", "/subscriptions", "post",
                        {**subscription, "applicationId": DUMMY_ID, "apiId": DUMMY_ID})  # fmt: skip
         if not bodies["subscription"]["throttlingPolicy"]:
-            assert name in ("unsubscribed", "standard")
+            assert name == "unsubscribed"
     silver = {"throttlingPolicy": "Silver", "requestedThrottlingPolicy": "Silver"}
     assert {name: list(bodies["product_subscriptions"].items()) for name, bodies in applications.items()} == {
         "subscribed": [], "unsubscribed": [], "throttled": [], "standard": [("HttpbinBundle", silver)]}  # fmt: skip
@@ -362,6 +362,38 @@ def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: d
                 for path, item in document["paths"].items() for verb, op in item.items()}  # fmt: skip
     assert exported == {(op["verb"], op["target"], tuple(op["scopes"]), op["throttlingPolicy"])
                         for op in api["operations"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("api_from_service", [True, False])
+def test_the_kind_flow_checks_tier_routing_where_the_charts_virtualservice_routes_the_api(
+    api_from_service: bool, tmp_path: Path
+) -> None:
+    """Where apim_setup creates the API, the httpbin chart's VirtualService routes it: Gold consumers (the x-apim-tier
+    header the adapter sets) to the v2 pods, the others to v1, and the secured flow's tier rows ask /hostname, a
+    resource of the API, by a Gold client and by the standard one, subscribed on Silver. Where mesh-sync routes the
+    exported API (its routes know no tiers), there is no v2 and no such row."""
+    httpbin, tier_rows, api, applications = dev_inventory_vars(
+        tmp_path, "httpbin_helm_values", "secured_flow_tier_routing", "apim_setup_api", "apim_setup_applications",
+        api_from_service=api_from_service)  # fmt: skip
+    release = subprocess.run(
+        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
+        input=json.dumps(httpbin), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(release) if o}
+    assert tier_rows is (not api_from_service)
+    assert (("Deployment", "httpbin-v2") in objects) is (not api_from_service)
+    assert ("GET", "/hostname") in {(r["verb"], r["target"]) for r in api["resources"]}
+    assert (applications["subscribed"]["subscription_tier"], applications["standard"]["subscription_tier"]) == (
+        "Gold", "Silver")  # fmt: skip
+    if api_from_service:
+        return
+    pod = objects[("Deployment", "httpbin-v2")]["spec"]["template"]["spec"]
+    assert {"name": "USE_REAL_HOSTNAME", "value": "true"} in pod["containers"][0]["env"]  # /hostname: the pod's name
+    routes = {r["name"]: r for r in objects[("VirtualService", "httpbin")]["spec"]["http"]}
+    assert list(routes) == ["tier-v2", "api"]
+    assert {m["headers"]["x-apim-tier"]["exact"] for m in routes["tier-v2"]["match"]} == {"Gold"}
+    assert [d["destination"]["subset"] for d in routes["tier-v2"]["route"]] == ["v2"]
+    assert [d["destination"]["subset"] for d in routes["api"]["route"]] == ["v1"]
 
 
 def _dev_var(file: str, name: str):
