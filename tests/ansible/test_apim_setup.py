@@ -33,7 +33,8 @@ from apim_double_vars import (  # tests/ansible
     partner_pem,
     recap,
 )
-from local_play import dev_inventory_vars, run_local_play  # likewise
+from dev_stack import dev_inventory_vars  # likewise
+from local_play import run_local_play  # likewise
 
 from apim_adapter import catalog, config, decision, errors
 from apim_adapter.catalog import Limit

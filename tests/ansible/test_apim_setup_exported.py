@@ -9,9 +9,7 @@ APIM double's product REST APIs (bodies validated against WSO2's specs)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,13 @@ from typing import Any
 import pytest
 import yaml
 from apim_double_vars import PARTNER, deployed_certificates, extra_vars, partner_pem, recap  # tests/ansible
+from dev_stack import httpbin_objects  # likewise
 
 from apim_adapter.meshsync.export import ApiPlan, Port, Service, Settings, definition, plan_export, spec
 from apim_adapter.meshsync.publisher import Credentials, Publisher
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
-from harness.helpers import ROOT, eventually, run_ansible, tool
+from harness.helpers import eventually, run_ansible
 
 # The httpbin chart's values as inventories/dev/group_vars/all/adapter.yml sets them (test_rendered.py checks that
 # those give the API apim_setup would have created).
@@ -44,11 +43,7 @@ PUBLISHER_CLIENT_CERTS = ("publisher", "/apis/{apiId}/client-certs/{keyType}", "
 
 
 def httpbin_release() -> tuple[Service, str]:
-    rendered = subprocess.run(
-        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
-        input=json.dumps(HTTPBIN_VALUES), capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendered) if o}
+    objects = httpbin_objects(HTTPBIN_VALUES)
     svc = objects[("Service", "httpbin")]
     ports = tuple(Port(p["name"], p["port"], p.get("appProtocol")) for p in svc["spec"]["ports"])
     info = Service("httpbin", "httpbin", svc["metadata"]["annotations"], ports)

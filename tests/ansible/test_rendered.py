@@ -11,7 +11,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from local_play import dev_inventory_vars, run_local_play  # tests/ansible, on sys.path as the tests' own directory
+from dev_stack import dev_inventory_vars, httpbin_objects  # tests/ansible, on sys.path as the tests' own directory
+from local_play import run_local_play  # likewise
 
 from apim_adapter.backend_jwt import signer_for
 from apim_adapter.config import load
@@ -341,11 +342,7 @@ def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: d
     assert mesh["exportServices"]["namespaces"] == ["httpbin"]
     assert rendered["apim_setup"]["api_create"] is False
     assert values["httpbin"]["virtualService"]["enabled"] is False
-    release = subprocess.run(
-        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
-        input=json.dumps(values["httpbin"]), capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(release) if o}
+    objects = httpbin_objects(values["httpbin"])
     assert ("VirtualService", "httpbin") not in objects
     assert mesh["gateways"] == ["httpbin/httpbin"]
     assert ("Gateway", "httpbin") in objects
@@ -375,11 +372,7 @@ def test_the_kind_flow_checks_tier_routing_where_the_charts_virtualservice_route
     httpbin, tier_rows, api, applications = dev_inventory_vars(
         tmp_path, "httpbin_helm_values", "secured_flow_tier_routing", "apim_setup_api", "apim_setup_applications",
         api_from_service=api_from_service)  # fmt: skip
-    release = subprocess.run(
-        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
-        input=json.dumps(httpbin), capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(release) if o}
+    objects = httpbin_objects(httpbin)
     assert tier_rows is (not api_from_service)
     assert (("Deployment", "httpbin-v2") in objects) is (not api_from_service)
     assert ("GET", "/hostname") in {(r["verb"], r["target"]) for r in api["resources"]}
@@ -480,11 +473,7 @@ def test_the_gateways_https_server_admits_the_partners_certificate_the_api_was_g
     values = rendered["helm_values"]
     tls = values["httpbin"]["gateway"]["tls"]
     assert (tls["enabled"], tls["mode"]) == (True, "OPTIONAL_MUTUAL")
-    release = subprocess.run(
-        [tool("helm"), "template", "httpbin", str(ROOT / "charts" / "httpbin"), "-n", "httpbin", "-f", "-"],
-        input=json.dumps(values["httpbin"]), capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    [gateway] = [o for o in yaml.safe_load_all(release) if o and o["kind"] == "Gateway"]
+    [gateway] = [o for (kind, _), o in httpbin_objects(values["httpbin"]).items() if kind == "Gateway"]
     [https] = [s for s in gateway["spec"]["servers"] if s["port"]["protocol"] == "HTTPS"]
     assert https["tls"] == {"mode": "OPTIONAL_MUTUAL", "credentialName": "gateway-tls"}
     # The ingress gateway's Service port of that number is the one kind maps to the host's gateway_https port.
