@@ -267,6 +267,8 @@ class Adapter:
                 usages = [Usage(c.limit, used, c.limit.reset(now), 0) for c, used in zip(counters, counts, strict=True)]
                 req = CheckInput(method, host, path, headers or {"user-agent": user_agent}, request_id, client_ip)
                 d = with_cors(conclude(prepared.admitted, counters, usages), req)  # the Origin's, where it matters
+                if d.allowed and prepared.allow.path:  # a counter that only counts: allowed as the whole check was
+                    d = dataclasses.replace(d, backend_path=prepared.allow.path)
                 return self._observe(req, d, transport, started, None, credential)
             tightest, least = -1, 0  # the least left, the first of equals: the counter `conclude` reports
             for i, counter in enumerate(counters):
@@ -286,7 +288,8 @@ class Adapter:
             allow = prepared.allow
             if prepared.cors is not None:  # the API answers each Origin apart: the allow rendered for this one
                 answer = prepared.cors.call((headers or {}).get("origin"))
-                allow = self.renderer.allow(dataclasses.replace(prepared.admitted.decision, cors=answer), now)
+                for_origin = dataclasses.replace(prepared.admitted.decision, cors=answer, backend_path=allow.path)
+                allow = self.renderer.allow(for_origin, now)
             return allow, usage
         except Exception as exc:  # as in _guard: a bug must not become an allow, nor kill the server
             metrics.CHECK_ERRORS.labels(transport).inc()

@@ -103,6 +103,9 @@ class Decision:
     usage: Usage | None = None  # the tightest counter: RateLimit-* headers, Retry-After when throttled
     cors: cors.Answer | None = None  # the CORS headers of the answer
     preflight: bool = False  # a CORS preflight, answered here: neither allowed to the backend nor an error
+    # An allow whose resource rewrites the backend's path (a Rewrite Resource Path policy): that path, without the
+    # client's query (`mediation.PathChange`); '' for the client's path.
+    backend_path: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -752,6 +755,15 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
     return d
 
 
+def rewritten(d: Decision, path: str, catalog: Catalog) -> Decision:
+    """An allow with the backend's path its resource's Rewrite Resource Path policy gives (`backend_path`): below
+    the API context the client called, as APIM's gateway joins its REST_URL_POSTFIX to the endpoint."""
+    change = d.resource.mediation.path if d.allowed and d.resource and d.resource.mediation else None
+    if change is None:
+        return d
+    return replace(d, backend_path=change.under(catalog.context_called(path)))
+
+
 _BODY_REFUSAL = {ThreatCheck: "threat detected", JsonCheck: "JSON limit reached", XmlCheck: "XML refused"}
 
 
@@ -859,14 +871,14 @@ class Pipeline:
         if anonymous is not None:
             counted += (anonymous,)
         if not counted:
-            return (yield from checked(admitted.decision, req, planned.token, self.hidden_headers, catalog))
+            d = yield from checked(admitted.decision, req, planned.token, self.hidden_headers, catalog)
+            return rewritten(d, req.path, catalog)
         wanted = tuple((c.key, c.limit) for c in counted)
         usages = self.limiter.hit_now(wanted, now, req.size)
         if usages is None:
             usages = yield Count(wanted, now, req.size)
-        return (
-            yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden_headers, catalog)
-        )
+        d = yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden_headers, catalog)
+        return rewritten(d, req.path, catalog)
 
     def _keyed(self, planned: Planned, failed: Rejection, now: float) -> tuple[Planned, Principal | Rejection]:
         """The API key beside a credential that failed: its answer if it admits, else the first failure stands."""

@@ -1,12 +1,13 @@
-"""APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, the JWT claim
-based access validator, Validate Request with OPA, the Regex Policy, the JSON Validator and the XML Validator.
+"""APIM's operation policies the adapter carries out: Add Header, Remove Header, Add Query Param, Rewrite Resource
+Path, Change HTTP Method, the JWT claim based access validator, Validate Request with OPA, the Regex Policy, the JSON
+Validator and the XML Validator.
 
 APIM's gateway runs an API's operation policies (its mediation) in the API's sequences, after authentication and
 throttling (APIManagerExtensionHandler, last of the API's handlers by default: carbon-apimgt 9.31.86
 `TemplateBuilderUtil.getAPITemplateBuilder`, tenant-conf `ExtensionHandlerPosition: bottom`), so only on calls that
 pass: the API's own policies first, then those of the operation called, each list in its order
 (product-apim v4.5.0 `api_templates/operation_policy_template.j2`; OperationPolicyMappingUtil sorts by `order`).
-Three of the policies APIM 4.5 ships are changes to the request or the response that Envoy makes on the adapter's
+Five of the policies APIM 4.5 ships are changes to the request or the response that Envoy makes on the adapter's
 word; they are folded here, in that order, into one `Mediation` per resource, which the allow carries:
 
 - `addHeader` v2 (request, response): `<property action="set" name="{{headerName}}" value="{{headerValue}}"
@@ -18,6 +19,18 @@ word; they are folded here, in that order, into one `Mediation` per resource, wh
   value "in URL encoded format", as given. Envoy's `query_parameters_to_set` sets the parameter instead: a key
   the client sent already gets the policy's value rather than a second one. Over gRPC only: Envoy's HTTP ext_authz
   client has no way to change the query.
+- `rewriteResourcePath` v3 (request): the path after the API's context (Synapse's `REST_URL_POSTFIX`) becomes
+  `newResourcePath` (`rewriteResourcePath_v3.j2`). With `includeQueryParams` the URL rewrite mediator sets the
+  path fragment of the postfix and keeps its query, writing the path as `java.net.URI`'s multi-argument
+  constructor quotes it (wso2-synapse `mediators/transform/url/URIFragments.toURI`: `#`, `%`, `^`, `?`, `{`, `}`
+  percent-encoded); without it the postfix is `newResourcePath` as written, the client's query dropped. The
+  template tests the parameter as Jinjava does (`ObjectTruthValue`: absent, false, "", "false" are false), so a
+  policy saved without it drops the query, whatever the spec's default. Synapse joins the postfix to the
+  endpoint with one slash (wso2-synapse `core/axis2/Axis2FlexibleMEPClient`); here to the context the client
+  called, which the gateway's route then maps to the backend as it maps every call. Envoy sets `:path` on the
+  adapter's word, over gRPC only (`PathChange`).
+- `changeHTTPMethod` v1 (request): `<property name="HTTP_METHOD" value="{{httpMethod}}" scope="axis2"/>`
+  (`changeHTTPMethod_v1.j2`): the backend's request has that method; Envoy sets `:method`, over gRPC only.
 
 Five are access checks the adapter makes itself, after the limits, as APIM's gateway runs them after throttling, in
 their order (`Resource.access_checks`):
@@ -90,12 +103,14 @@ Headers = tuple[tuple[str, str], ...]
 # APIOperationPoliciesDTO's flows, in the order APIM's gateway runs them on a call.
 FLOWS = ("request", "response", "fault")
 ADD_HEADER, REMOVE_HEADER, ADD_QUERY_PARAM = ("addHeader", "v2"), ("removeHeader", "v1"), ("addQueryParam", "v1")
+REWRITE_PATH, CHANGE_METHOD = ("rewriteResourcePath", "v3"), ("changeHTTPMethod", "v1")
 CLAIM_VALIDATOR, OPA, REGEX = ("jwtClaimBasedAccessValidator", "v1"), ("opaPolicy", "v1"), ("regexPolicy", "v1")
 JSON_VALIDATOR, XML_VALIDATOR = ("jsonValidator", "v1"), ("xmlValidator", "v1")
 # The policies that refuse calls rather than change them.
 ACCESS_CHECKS = (CLAIM_VALIDATOR, OPA, REGEX, JSON_VALIDATOR, XML_VALIDATOR)
 # The flows each is applied in here (its spec's `applicableFlows` are request, response and fault for the headers).
 APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",), ADD_QUERY_PARAM: ("request",),
+                 REWRITE_PATH: ("request",), CHANGE_METHOD: ("request",),
                  CLAIM_VALIDATOR: ("request",), OPA: ("request",), REGEX: ("request",),
                  JSON_VALIDATOR: ("request",), XML_VALIDATOR: ("request",)}  # fmt: skip
 # The claim validator's accessVerificationClaim `validationRegex` (specifications/jwtClaimBasedAccessValidator_v1.json).
@@ -111,6 +126,15 @@ RESERVED = frozenset({"host", "content-length", "transfer-encoding", "connection
 # break a query string (no `&`, `=`, `#`).
 _QUERY_KEY = re.compile(r"[a-zA-Z_%][a-zA-Z\d_\- %]*")
 _QUERY_VALUE = re.compile(r"[a-zA-Z\d_%][a-zA-Z\d_\- %]*")
+# rewriteResourcePath's and changeHTTPMethod's `validationRegex`es (specifications/rewriteResourcePath_v3.json,
+# changeHTTPMethod_v1.json), which APIM's Publisher matches CASE_INSENSITIVE.
+_RESOURCE_PATH = re.compile(r"/?([a-zA-Z0-9!@#\$%\^\&*\)\(+=._\-~:,\?{}/]*)", re.IGNORECASE)
+_HTTP_METHOD = re.compile(r"GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS", re.IGNORECASE)
+# What java.net.URI's multi-argument constructor percent-encodes of the characters `_RESOURCE_PATH` admits, in a
+# path: all but the unreserved, the punctuation, `/` and `@` ("the percent character is always quoted").
+_URI_QUOTED = {c: f"%{ord(c):02X}" for c in "#%^?{}"}
+# Of those, what a request target cannot carry raw (RFC 9112 `origin-form`), where APIM sends the path as written.
+_TARGET_QUOTED = {c: f"%{ord(c):02X}" for c in "^{}"}
 
 
 class PolicyError(ValueError):
@@ -118,15 +142,40 @@ class PolicyError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class PathChange:
+    """A Rewrite Resource Path policy's outcome: the backend's path after the API's context is `postfix` (written as
+    APIM's gateway writes it), followed by the client's query where `keep_query`."""
+
+    postfix: str
+    keep_query: bool
+
+    def under(self, context: str) -> str:
+        """The backend's path (and a query the postfix itself names) below `context`, the API context the client
+        called, joined as Axis2FlexibleMEPClient joins REST_URL_POSTFIX to an endpoint's address: one slash."""
+        if not self.postfix:
+            return context or "/"
+        if context.endswith("/") and self.postfix.startswith("/"):
+            return context + self.postfix[1:]
+        if context.endswith("/") and self.postfix.startswith("?"):
+            return context[:-1] + self.postfix
+        if not self.postfix.startswith(("/", "?")):
+            return context + "/" + self.postfix
+        return context + self.postfix
+
+
+@dataclass(frozen=True, slots=True)
 class Mediation:
     """What an allowed call's operation policies change, in the end: Envoy sets `request_headers` (replacing the
-    client's), removes `removed_headers`, sets `query` on the backend's request, and sets `response_headers` on the
-    backend's response (replacing the backend's)."""
+    client's), removes `removed_headers`, sets `query` on the backend's request, sets `response_headers` on the
+    backend's response (replacing the backend's); and, over gRPC, the path after the API's context (`path`) and
+    the method (`method`, '' for the client's)."""
 
     request_headers: Headers = ()
     removed_headers: tuple[str, ...] = ()
     query: tuple[tuple[str, str], ...] = ()
     response_headers: Headers = ()
+    path: PathChange | None = None
+    method: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +246,31 @@ def _query_part(policy: AttachedPolicy, key: str, pattern: re.Pattern[str]) -> s
     return value
 
 
+def rendered_true(value: Any) -> bool:
+    """A parameter as a policy template's `{% if %}` reads it: Jinjava's ObjectTruthValue (APIM renders the
+    templates with Jinjava, SynapsePolicyAggregator.renderPolicyTemplate, from the parameters as saved)."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return int(value) != 0
+    if isinstance(value, str):
+        return value != "" and value.lower() != "false"
+    return bool(value) if isinstance(value, list | dict) else True
+
+
+def path_change(policy: AttachedPolicy) -> PathChange:
+    """A Rewrite Resource Path policy's change; PolicyError for a path its spec refuses."""
+    raw = policy.parameters.get("newResourcePath")
+    if not isinstance(raw, str) or not _RESOURCE_PATH.fullmatch(raw):
+        raise PolicyError(f"{policy.named}: newResourcePath {raw!r} does not match APIM's {_RESOURCE_PATH.pattern}")
+    if rendered_true(policy.parameters.get("includeQueryParams")):
+        return PathChange("".join(_URI_QUOTED.get(c, c) for c in raw), keep_query=True)
+    sent = raw.partition("#")[0]  # java.net.URL: what follows `#` is never sent
+    return PathChange("".join(_TARGET_QUOTED.get(c, c) for c in sent), keep_query=False)
+
+
 def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
     """The policies' changes, applied in order to one request and its response (a later one overrides an earlier
     one's: `[addHeader X, removeHeader X]` leaves no X); None when they change nothing. Policies not `applied` are
@@ -204,6 +278,8 @@ def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
     request: dict[str, str | None] = {}  # header → its value, None once removed
     response: dict[str, str] = {}
     query: list[tuple[str, str]] = []
+    path: PathChange | None = None
+    method = ""
     for policy in policies:
         if not applied(policy):
             continue
@@ -214,15 +290,25 @@ def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
             (request if policy.flow == "request" else response)[_header_name(policy)] = _header_value(policy)
         elif key == REMOVE_HEADER:
             request[_header_name(policy)] = None
+        elif key == REWRITE_PATH:
+            path = path_change(policy)
+            if not path.keep_query:  # the postfix replaced whole: parameters added to it before are gone too
+                query.clear()
+        elif key == CHANGE_METHOD:
+            method = policy.parameters.get("httpMethod")  # type: ignore[assignment]
+            if not isinstance(method, str) or not _HTTP_METHOD.fullmatch(method):
+                raise PolicyError(f"{policy.named}: httpMethod {method!r} is not one of APIM's {_HTTP_METHOD.pattern}")
         else:
             query.append((_query_part(policy, "paramKey", _QUERY_KEY), _query_part(policy, "paramValue", _QUERY_VALUE)))
-    if not (request or response or query):
+    if not (request or response or query or path or method):
         return None
     return Mediation(
         request_headers=tuple((name, value) for name, value in request.items() if value is not None),
         removed_headers=tuple(name for name, value in request.items() if value is None),
         query=tuple(query),
         response_headers=tuple(response.items()),
+        path=path,
+        method=method,
     )
 
 

@@ -49,6 +49,11 @@ class Allow:
     query: tuple[tuple[str, str], ...] = ()
     # Headers set on the backend's response, replacing its own of that name (an Add Header policy's response flow)
     downstream_replace: Headers = ()
+    # The backend's path without the query ('' for the client's), and whether the client's query follows it (a
+    # Rewrite Resource Path policy; gRPC mode: Envoy's HTTP client cannot change the path)
+    path: str = ""
+    keep_query: bool = False
+    method: str = ""  # the backend's method, '' for the client's (a Change HTTP Method policy; gRPC mode)
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ class Renderer:
                 # (key manager, client, subject, scopes, expiry, jti), as APIM's gateway keeps one per token.
                 caller += (d.principal,)
         if d.resource is not None and d.resource.mediation is not None:
-            caller += (d.resource.mediation,)  # the API's operation policies differ by resource
+            caller += (d.resource.mediation, d.backend_path)  # the API's operation policies differ by resource
         if self.analytics_metadata:
             # The event names the resource and the end user: one prepared allow per resource and user.
             user = end_user(d.principal, app) if d.principal is not None and app is not None else ""
@@ -214,7 +219,12 @@ class Renderer:
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)
         downstream = d.cors.response_headers() if d.cors is not None else ()
-        return Allow(tuple(headers), remove, metadata, until, remove_query, downstream, query, downstream_replace)
+        path_change = changed.path if changed is not None else None
+        return Allow(
+            tuple(headers), remove, metadata, until, remove_query, downstream, query, downstream_replace,
+            d.backend_path, path_change is not None and path_change.keep_query,
+            changed.method if changed is not None else "",
+        )  # fmt: skip
 
     def preflight(self, d: Decision) -> Deny:
         """A CORS preflight's answer: 200, its CORS headers, no body (CORSRequestHandler: `Utils.send(..., SC_OK)`)."""

@@ -11,14 +11,16 @@ import dataclasses
 import json
 
 import pytest
+from envoy.config.core.v3.base_pb2 import HeaderValueOption
+from envoy.service.auth.v3 import external_auth_pb2 as pb
 
 from apim_adapter.catalog import CatalogError, build
 from apim_adapter.config import Request
 from apim_adapter.decision import claim_refused
-from apim_adapter.mediation import AttachedPolicy, Mediation, fold
+from apim_adapter.mediation import AttachedPolicy, Mediation, PathChange, fold
 from apim_adapter.render import Renderer
 from apim_adapter.transport.grpc import AuthorizationService
-from harness.pipeline import InProcess, token
+from harness.pipeline import InProcess, check_request, in_process_adapter, token, warm
 from harness.sample_catalog import TINY_LIMIT, catalog_document
 from harness.sample_catalog import operation_policy as policy
 
@@ -131,6 +133,8 @@ def test_the_policies_not_applied_here_are_named():
         (add_header("request", "X-A", "line\r\nX-B: injected"), "must be one printable line"),
         (add_header("request", "X-A", ""), "must be a non-empty string"),
         (policy("request", "addQueryParam", "v1", paramKey="a&b", paramValue="1"), "does not match APIM's"),
+        (policy("request", "rewriteResourcePath", "v3", newResourcePath="/v2/<items>"), "does not match APIM's"),
+        (policy("request", "changeHTTPMethod", "v1", httpMethod="TRACE"), "is not one of APIM's"),
     ],
 )
 def test_a_policy_no_gateway_could_send_is_refused_by_a_file_and_left_out_of_what_apim_serves(bad, why):
@@ -235,3 +239,92 @@ def test_a_throttled_call_is_throttled_before_its_claims_are_looked_at():
 def test_a_claim_validator_apim_would_not_take_is_refused_by_a_file(bad, why):
     with pytest.raises(CatalogError, match=why):
         build(with_policies(bad))
+
+
+# ---- Rewrite Resource Path and Change HTTP Method (gRPC: Envoy sets `:path` and `:method`) ----
+
+
+def rewrite(new_path: str, include_query: object = "true", where: str = "GET /anything/*") -> dict:
+    parameters: dict[str, object] = {"newResourcePath": new_path}
+    if include_query is not None:
+        parameters["includeQueryParams"] = include_query
+    return policy("request", "rewriteResourcePath", "v3", where) | {"parameters": parameters}
+
+
+@pytest.mark.parametrize(
+    ("include_query", "keeps"),
+    [(True, True), ("true", True), ("TRUE", True), ("yes", True), (False, False), ("false", False),
+     ("False", False), ("", False), (None, False), (0, False)],
+)  # fmt: skip
+def test_the_query_is_kept_as_the_template_reads_include_query_params(include_query, keeps):
+    # Jinjava's `{% if includeQueryParams %}` on the parameter as saved: absent is false, whatever the spec's default.
+    mediation = fold(attached(rewrite("/v2/items", include_query)))
+    assert mediation is not None
+    assert mediation.path == PathChange("/v2/items", keep_query=keeps)
+
+
+def test_a_path_is_written_as_apims_gateway_writes_it():
+    # Query kept: java.net.URI's quoting of a path; dropped: as written, but what a request target cannot carry
+    # raw, and nothing after a `#` (never sent).
+    kept = fold(attached(rewrite("/a:b%/{id}^?#")))
+    assert kept is not None
+    assert kept.path == PathChange("/a:b%25/%7Bid%7D%5E%3F%23", keep_query=True)
+    dropped = fold(attached(rewrite("/items/{id}?fields=a^b#top", "false")))
+    assert dropped is not None
+    assert dropped.path == PathChange("/items/%7Bid%7D?fields=a%5Eb", keep_query=False)
+
+
+@pytest.mark.parametrize(
+    ("context", "postfix", "joined"),
+    [("/shop/1.0.0", "/items", "/shop/1.0.0/items"), ("/shop/1.0.0", "items", "/shop/1.0.0/items"),
+     ("/shop/1.0.0", "?a=1", "/shop/1.0.0?a=1"), ("/shop/", "/items", "/shop/items"), ("/shop/", "?a=1", "/shop?a=1"),
+     ("/shop", "", "/shop")],
+)  # fmt: skip
+def test_the_new_path_is_joined_to_the_context_with_one_slash_as_synapse_joins_an_endpoint(context, postfix, joined):
+    assert PathChange(postfix, keep_query=False).under(context) == joined
+
+
+def test_a_rewrite_that_drops_the_query_drops_the_parameters_added_before_it_not_after():
+    add = policy("request", "addQueryParam", "v1", paramKey="team", paramValue="payments")
+    assert fold(attached(add, rewrite("/v2", "false"))).query == ()
+    assert fold(attached(rewrite("/v2", "false"), add)).query == (("team", "payments"),)
+    assert fold(attached(add, rewrite("/v2", "true"))).query == (("team", "payments"),)
+
+
+def _pseudo_headers(ok: pb.OkHttpResponse) -> dict[str, tuple[str, int]]:
+    return {h.header.key: (h.header.value, h.append_action) for h in ok.headers if h.header.key.startswith(":")}
+
+
+@pytest.mark.parametrize("called", ["/httpbin/1.0.0/anything/old", "/httpbin/anything/old"])
+def test_the_allow_sets_path_and_method_under_the_context_called_cold_and_warm(called):
+    a, t = in_process_adapter(with_policies(
+        rewrite("/v2/new", "true"),
+        policy("request", "changeHTTPMethod", "v1", "GET /anything/*", httpMethod="POST"),
+    )), token()  # fmt: skip
+    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared)
+    context = called.removesuffix("/anything/old")
+    answers = [pb.CheckResponse.FromString(service.Check(check_request(t, f"{called}?page={n}").SerializeToString(),
+                                                         None)) for n in (1, 2)]  # fmt: skip
+    assert warm(a, t, called) is not None  # the second was answered from the first's prepared allow
+    overwrite = HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+    for n, answer in enumerate(answers, start=1):
+        assert _pseudo_headers(answer.ok_response) == {":path": (f"{context}/v2/new?page={n}", overwrite),
+                                                       ":method": ("POST", overwrite)}  # fmt: skip
+
+
+def test_a_path_without_the_query_is_set_once_for_every_call():
+    a, t = in_process_adapter(with_policies(rewrite("/v2/new?fixed=1", "false"))), token()
+    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared)
+    for n in (1, 2):
+        raw = check_request(t, f"/httpbin/1.0.0/anything/old?page={n}").SerializeToString()
+        answer = pb.CheckResponse.FromString(service.Check(raw, None))
+        assert _pseudo_headers(answer.ok_response) == {
+            ":path": ("/httpbin/1.0.0/v2/new?fixed=1", HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+        }
+
+
+def test_without_the_policies_no_pseudo_header_is_set():
+    a, t = in_process_adapter(), token()
+    service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared)
+    raw = check_request(t, "/httpbin/1.0.0/anything/old?page=1").SerializeToString()
+    assert _pseudo_headers(pb.CheckResponse.FromString(service.Check(raw, None)).ok_response) == {}

@@ -25,7 +25,7 @@ from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..prepared import NEEDS_HEADERS, NeedsHeaders, credential_of
 from ..ratelimit import Usage
-from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Renderer, rate_headers
+from ..render import RATE_LIMIT, RATE_REMAINING, RATE_RESET, Allow, Headers, Renderer, rate_headers
 from . import body_size, chosen, request_body
 
 # Adapter.check_prepared: (SHA-256 of the Authorization header, method, path, host, user agent, request id, client
@@ -169,6 +169,25 @@ def _struct(pairs) -> Struct | None:
     return struct
 
 
+def _routing(allow: Allow) -> Headers:
+    """The pseudo-headers an allow sets for every call: the method (Change HTTP Method) and a rewritten path that
+    drops the client's query (Rewrite Resource Path); Envoy's ext_authz applies them before the query parameters
+    it sets or removes, which then edit the new path (`Filter::onComplete`)."""
+    method = ((":method", allow.method),) if allow.method else ()
+    return (*method, (":path", allow.path)) if allow.path and not allow.keep_query else method
+
+
+def _path_bytes(allow: Allow, path: str) -> bytes:
+    """`CheckResponse{ok_response{headers: [:path]}}`, serialized, for an allow whose rewritten path keeps the
+    client's query (this call's), else b''; appended to the allow's bytes it is merged into them."""
+    if not allow.keep_query:
+        return b""
+    query = path.partition("?")[2]
+    rewritten = allow.path + ("?" + query if query else "")
+    option = _options(((":path", rewritten),), HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+    return pb.CheckResponse(ok_response=pb.OkHttpResponse(headers=option)).SerializeToString()
+
+
 @functools.lru_cache(maxsize=4096)
 def _allow_template(allow: Allow) -> pb.CheckResponse:
     """The finished CheckResponse of a prepared allow (one object per caller): copied, never mutated. Its downstream
@@ -178,7 +197,7 @@ def _allow_template(allow: Allow) -> pb.CheckResponse:
     return pb.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
         ok_response=pb.OkHttpResponse(
-            headers=_options(allow.upstream),
+            headers=_options(allow.upstream) + _options(_routing(allow), HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD),
             headers_to_remove=list(allow.remove),
             query_parameters_to_set=[QueryParameter(key=k, value=v) for k, v in allow.query],
             query_parameters_to_remove=list(allow.remove_query),
@@ -289,11 +308,15 @@ class AuthorizationService:
         self.check_prepared = check_prepared
         self.read = read  # the compiled reader, or None: the protobuf runtime reads every request
 
-    def respond(self, d: Decision) -> pb.CheckResponse:
+    def respond(self, d: Decision, path: str = "") -> pb.CheckResponse:
+        """The answer to a decision on a request for `path` (its `:path`, the query included)."""
         if d.allowed:
+            allow = self.renderer.allow(d, self.clock())
             response = pb.CheckResponse()
-            response.CopyFrom(_allow_template(self.renderer.allow(d, self.clock())))
+            response.CopyFrom(_allow_template(allow))
             response.ok_response.response_headers_to_add.extend(_options(rate_headers(d.usage)))
+            if allow.keep_query:
+                response.MergeFromString(_path_bytes(allow, path))
             return response
         deny = self.renderer.preflight(d) if d.preflight else self.renderer.deny(d, self.clock())
         grpc_code = code_pb2.UNAUTHENTICATED if deny.status == 401 else code_pb2.PERMISSION_DENIED
@@ -344,16 +367,17 @@ class AuthorizationService:
             raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
         if isinstance(warm, tuple):
             allow, usage = warm
-            return _allow_bytes(allow) + _rate_headers_bytes(usage), request
-        return (self.respond(warm).SerializeToString() if isinstance(warm, Decision) else None), request
+            return _allow_bytes(allow) + _rate_headers_bytes(usage) + _path_bytes(allow, path), request
+        return (self.respond(warm, path).SerializeToString() if isinstance(warm, Decision) else None), request
 
     def answer_whole(self, raw: bytes, request: pb.CheckRequest | None = None) -> bytes:
         """The whole check of a request with no prepared answer (`request`: already parsed, or None)."""
+        req = to_input(request or _parse(raw), self.num_trusted_proxies)
         try:
-            decision = self.check(to_input(request or _parse(raw), self.num_trusted_proxies))
+            decision = self.check(req)
         except Unavailable as exc:
             raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
-        return self.respond(decision).SerializeToString()
+        return self.respond(decision, req.path).SerializeToString()
 
 
 def _parse(raw: bytes) -> pb.CheckRequest:

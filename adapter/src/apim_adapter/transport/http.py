@@ -48,7 +48,9 @@ def _allow_headers(allow: Allow) -> Headers:
     """A prepared allow's response headers (one object per caller), without the per-check RateLimit-* ones: Envoy
     passes those the provider's `headersToUpstreamOnAllow` names to the backend, those its
     `headersToDownstreamOnAllow` names (the downstream ones) to the client. Envoy's HTTP client has no way to set
-    the query: an Add Query Param policy's (`allow.query`) is applied over gRPC only (mediation.py)."""
+    the query, the path or the method (an HTTP answer carries no pseudo-headers): an Add Query Param policy's
+    (`allow.query`), a Rewrite Resource Path's (`allow.path`) and a Change HTTP Method's (`allow.method`) are
+    applied over gRPC only (mediation.py)."""
     headers = allow.upstream + allow.downstream + allow.downstream_replace
     if not allow.remove:
         return headers
