@@ -1,8 +1,8 @@
-"""APIM's Add Header, Remove Header and Add Query Param operation policies, carried out by a real Envoy on the
-adapter's answer in gRPC and HTTP modes in front of a real httpbin, and its JWT claim based access validator: what
-the backend receives and what the client gets back, as APIM's gateway changes them
-(adapter/src/apim_adapter/mediation.py), and where Envoy's HTTP client cannot (the query; a response header is
-appended rather than set)."""
+"""APIM's Add Header, Remove Header, Add Query Param, Rewrite Resource Path and Change HTTP Method operation
+policies, carried out by a real Envoy on the adapter's answer in gRPC and HTTP modes in front of a real httpbin, and
+its access checks (the claim validator, the Regex Policy, the JSON and XML Validators): what the backend receives
+and what the client gets back, as APIM's gateway changes them (adapter/src/apim_adapter/mediation.py), and where
+Envoy's HTTP client cannot (the query, the path and the method; a response header is appended rather than set)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ import pytest
 import requests
 
 from harness.adapter_process import AdapterProcess
-from harness.envoy import HTTP_DOWNSTREAM_ON_ALLOW, HTTP_UPSTREAM_ON_ALLOW, Authz, Gateway, header_allowlist
+from harness.envoy import (
+    HTTP_DOWNSTREAM_ON_ALLOW,
+    HTTP_UPSTREAM_ON_ALLOW,
+    Authz,
+    Gateway,
+    envoyfilter_patch,
+    header_allowlist,
+)
 from harness.processes import echoed_headers
 from harness.sample_catalog import catalog_document
 from harness.sample_catalog import operation_policy as _policy
@@ -128,6 +135,21 @@ def test_a_rewritten_path_keeps_each_calls_query_over_grpc(stack, mediated, mode
         # change the path, and the backend gets the call as the client sent it.
         expected = f"/anything/rewritten?{query}" if mode == "grpc" else f"/get?{query}"
         assert _backend_saw(resp) == ("GET", expected)
+
+
+def test_a_rewritten_path_keeps_its_route_where_the_gateway_picks_the_route_again(stack, mediated, tmp_path):
+    """The chart's `clearRouteCache` (tier routing): Envoy recomputes the route after the check, for the new path,
+    which stays below the API's context."""
+    gateway = Gateway(Authz([mediated.adapter.grpc_port], "grpc"), stack.gateways["grpc"].upstream_port,
+                      ext_authz_patch=envoyfilter_patch(clear_route_cache=True, allowlist=True))  # fmt: skip
+    proc = gateway.start(tmp_path)
+    try:
+        resp = requests.get(gateway.url + API + "/get?page=1", headers={"authorization": f"Bearer {stack.token()}"},
+                            timeout=10)  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        assert _backend_saw(resp) == ("GET", "/anything/rewritten?page=1")
+    finally:
+        proc.stop()
 
 
 def test_a_changed_method_and_a_path_without_the_query_over_grpc(stack, mediated, mode):

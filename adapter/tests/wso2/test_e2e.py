@@ -206,21 +206,26 @@ def redeploy_httpbin(stack: Wso2Stack, api_policies: dict, operation_policies: d
 
 
 def test_operation_policies_deployed_in_apim_reach_the_backend_and_the_decision_within_a_second(stack):
-    """A claim validator on the API and an Add Header policy on GET /headers, deployed in APIM: every replica reads
-    them from the new revision's artifact on the deployment event, refuses a token whose claim differs and sends the
-    backend the header."""
+    """A claim validator on the API, and an Add Header and a Rewrite Resource Path policy on GET /headers, deployed
+    in APIM: every replica reads them from the new revision's artifact on the deployment event, refuses a token
+    whose claim differs, and sends the backend the header on the new path (the gateway's provider is gRPC)."""
     application, user = stack.token("subscribed"), stack.token("subscribed", aut="APPLICATION_USER")
     claim = {"policyName": "jwtClaimBasedAccessValidator", "policyVersion": "v1", "policyType": "common",
              "policyId": "claim-clone", "parameters": {"accessVerificationClaim": "aut",
                                                        "accessVerificationClaimValue": "APPLICATION"}}  # fmt: skip
     header = {"policyName": "addHeader", "policyVersion": "v2", "policyType": "common", "policyId": "header-clone",
               "parameters": {"headerName": "X-Env", "headerValue": "mesh"}}  # fmt: skip
+    rewrite = {"policyName": "rewriteResourcePath", "policyVersion": "v3", "policyType": "common",
+               "policyId": "rewrite-clone", "parameters": {"newResourcePath": "/anything/headers",
+                                                           "includeQueryParams": True}}  # fmt: skip
     assert stack.settles(user, 200) < CHANGE_WITHIN
     try:
-        redeploy_httpbin(stack, {"request": [claim]}, {"GET /headers": {"request": [header]}})
+        redeploy_httpbin(stack, {"request": [claim]}, {"GET /headers": {"request": [header, rewrite]}})
         assert stack.settles(user, 403, "900912") < CHANGE_WITHIN
         for _ in stack.adapters:  # each replica, over the round robin
-            assert echoed_headers(stack.call(application, "/headers"))["x-env"] == ["mesh"]
+            echo = stack.call(application, "/headers?page=2")
+            assert echoed_headers(echo)["x-env"] == ["mesh"]
+            assert echo.json()["url"].endswith("/anything/headers?page=2")  # go-httpbin's /anything: its URL
     finally:
         redeploy_httpbin(stack, {}, {})
     assert stack.settles(user, 200) < CHANGE_WITHIN
