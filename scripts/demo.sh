@@ -42,6 +42,12 @@ policies on that operation (inventories/local/group_vars/local_stack/catalog.yml
   curl -s -H "Authorization: Bearer \$TOKEN" -H "X-Debug: 1" -H "X-Env: forged" $GATEWAY_URL$API_CONTEXT/headers
                                      # httpbin saw X-Env: mesh (Add Header), and no X-Debug (Remove Header)
 
+APIM's Rewrite Resource Path and Change HTTP Method move GET /legacy/orders to the backend's POST /anything/orders,
+the client's query kept (Envoy sets the path and the method on the adapter's word):
+
+  curl -s -H "Authorization: Bearer \$TOKEN" "$GATEWAY_URL$API_CONTEXT/legacy/orders?page=2"
+                                     # httpbin was asked "method": "POST", "url": ".../anything/orders?page=2"
+
 APIM's "Validate Request with OPA" policy guards /anything/{segment}: the adapter asks the stack's OPA (its Rego in
 inventories/local/group_vars/local_stack/opa.yml), which lets the subscribed application in only on a GET with
 X-Department: engineering (the gateway passes the adapter that header: local_gateway_extra_check_headers):
