@@ -43,7 +43,7 @@ from apim_adapter.controlplane.user_store import RemoteUserStore
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.http_client import basic_authorization
-from apim_adapter.mediation import JsonCheck, RequestBody, ThreatCheck, XmlCheck
+from apim_adapter.mediation import JsonCheck, PathChange, RequestBody, ThreatCheck, XmlCheck
 from apim_adapter.render import Renderer
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
@@ -598,6 +598,24 @@ def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(c
             assert refused.error.description.startswith(description), refused.error.description
         else:
             assert refused.error.description == description
+
+
+def test_the_path_rewrite_reaches_the_adapter_and_answers_the_flows_row(converged, tmp_path) -> None:
+    """inventories/dev's Rewrite Resource Path and Change HTTP Method on GET /legacy/orders (where apim_setup creates
+    the API), as the adapter's wso2 control plane reads them from the revision the role deployed (the parameters as
+    the role sends them, strings), send the backend where the kind secured flow's row expects: the method, and the
+    path below the context called, the client's query following it per call (the gRPC transport's)."""
+    double, ca, _, _ = converged
+    adapter = adapter_on(double, ca, tmp_path)
+    [flow] = dev_inventory_vars(tmp_path, "secured_flow_path_rewrite", api_from_service=False)
+    called = f"/httpbin/1.0.0{flow['path']}?{flow['query']}"
+    allowed = adapter.check(called, token("SubscribedApp", ""))
+    assert allowed.allowed, allowed.reason
+    assert allowed.resource is not None
+    assert allowed.resource.mediation is not None
+    assert allowed.resource.mediation.path == PathChange(flow["backend_path"], keep_query=True)
+    assert allowed.resource.mediation.method == flow["backend_method"]
+    assert allowed.backend_path == "/httpbin/1.0.0" + flow["backend_path"]  # the route maps the context to httpbin's /
 
 
 # A CORS configuration the product declares (apim_setup_api_products[].cors): methods and credentials left out.
