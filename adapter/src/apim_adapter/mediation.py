@@ -295,9 +295,10 @@ def fold(policies: Iterable[AttachedPolicy]) -> Mediation | None:
             if not path.keep_query:  # the postfix replaced whole: parameters added to it before are gone too
                 query.clear()
         elif key == CHANGE_METHOD:
-            method = policy.parameters.get("httpMethod")  # type: ignore[assignment]
-            if not isinstance(method, str) or not _HTTP_METHOD.fullmatch(method):
-                raise PolicyError(f"{policy.named}: httpMethod {method!r} is not one of APIM's {_HTTP_METHOD.pattern}")
+            chosen = policy.parameters.get("httpMethod")
+            if not isinstance(chosen, str) or not _HTTP_METHOD.fullmatch(chosen):
+                raise PolicyError(f"{policy.named}: httpMethod {chosen!r} is not one of APIM's {_HTTP_METHOD.pattern}")
+            method = chosen  # as written: APIM's Publisher takes it in any case
         else:
             query.append((_query_part(policy, "paramKey", _QUERY_KEY), _query_part(policy, "paramValue", _QUERY_VALUE)))
     if not (request or response or query or path or method):
