@@ -39,6 +39,7 @@ def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
         ("GET", "/ip"): ["scope_ip"],
         ("GET", "/headers"): ["scope_headers"],
         ("GET", "/delay/{delay}"): [],
+        ("GET", "/legacy/orders"): [],
         ("GET", "/status/{status_code}"): [],
         ("GET", "/hostname"): [],
         ("GET", "/anything/{segment}"): [],
@@ -55,7 +56,8 @@ def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
 
 def test_the_apis_operation_policies_reach_the_adapter_as_apim_would_serve_them(catalog: dict) -> None:
     """The Add Header and Remove Header policies the inventory declares on GET /headers (the secured flow's row) are
-    the API's `operationPolicies`, in order, and the adapter's catalog folds them into that resource's mediation."""
+    the API's `operationPolicies`, in order, and the adapter's catalog folds them into that resource's mediation
+    (GET /legacy/orders' path rewrite: test_local_path_rewrite)."""
     api = catalog["apis"][0]
     assert [p for p in api["operationPolicies"] if p["target"] == "/headers"] == [
         {"flow": "request", "policyName": "addHeader", "policyVersion": "v2", "verb": "GET", "target": "/headers",
@@ -65,7 +67,7 @@ def test_the_apis_operation_policies_reach_the_adapter_as_apim_would_serve_them(
     ]  # fmt: skip
     built = catalog_module.build(catalog)
     mediated = {r.pattern: r.mediation for r in built.apis[api["uuid"]].resources if r.mediation is not None}
-    assert list(mediated) == ["/headers"]
+    assert list(mediated) == ["/headers", "/legacy/orders"]
     assert (mediated["/headers"].request_headers, mediated["/headers"].removed_headers) == (
         (("x-env", "mesh"),), ("x-debug",))  # fmt: skip
     assert not [n for n in built.unenforced if "operation policies" in n]
