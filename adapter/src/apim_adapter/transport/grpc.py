@@ -367,7 +367,8 @@ class AuthorizationService:
             raise CallError(grpc.StatusCode.UNAVAILABLE, str(exc)) from exc
         if isinstance(warm, tuple):
             allow, usage = warm
-            return _allow_bytes(allow) + _rate_headers_bytes(usage) + _path_bytes(allow, path), request
+            answer = _allow_bytes(allow) + _rate_headers_bytes(usage)
+            return (answer + _path_bytes(allow, path) if allow.keep_query else answer), request
         return (self.respond(warm, path).SerializeToString() if isinstance(warm, Decision) else None), request
 
     def answer_whole(self, raw: bytes, request: pb.CheckRequest | None = None) -> bytes:
