@@ -544,7 +544,7 @@ def test_the_alerts_follow_the_control_plane_and_carry_the_alert_labels():
     assert not any("controlplane" in rule["expr"] for rule in on_a_file.values())
     assert set(on_a_file) < set(wso2)
     assert {"ApimAdapterCheckErrors", "ApimAdapterCatalogItemsNotEnforced", "ApimAdapterOpaFailing",
-            "ApimAdapterBodiesUnread"} <= set(on_a_file)  # fmt: skip
+            "ApimAdapterBodiesUnread", "ApimAdapterPoliciesUnapplied"} <= set(on_a_file)  # fmt: skip
     # Only where allowed checks leave their events to the gateway's access log.
     assert "ApimAdapterAccessLogSilent" in wso2
     assert "ApimAdapterAccessLogSilent" not in on_a_file
@@ -564,7 +564,7 @@ def test_every_alert_links_its_section_of_the_operations_guide():
     base = "https://github.com/istio-apim/istio-apim/blob/main/docs/operations.md"
     sections = {github_anchor(h) for h in re.findall(r"^### (.+)$", OPERATIONS.read_text(), re.M)}
     every = alerts(render(CHART, files=WSO2))  # wso2 and the access log service: every alert
-    assert len(every) == 12
+    assert len(every) == 13
     for name, rule in every.items():
         assert rule["annotations"]["runbook_url"] == f"{base}#{name.lower()}", name
         assert name.lower() in sections, f"docs/operations.md has no section for {name}"

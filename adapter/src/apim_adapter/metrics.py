@@ -60,6 +60,12 @@ BODIES_UNREAD = Counter(
     "and the gateway did not hand it over whole (includeRequestBodyInCheck unset, or the body past maxRequestBytes)",
     ["api"],
 )
+POLICIES_UNAPPLIED = Counter(
+    "apim_adapter_policies_unapplied",
+    "Calls allowed in HTTP mode whose operation policies change the query, the path or the method (Add Query Param, "
+    "Rewrite Resource Path, Change HTTP Method), which Envoy's HTTP client cannot do: the backend got the client's",
+    ["api"],
+)
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])
 
 # The wso2 control plane and APIM's event hub.

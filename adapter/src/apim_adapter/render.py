@@ -54,6 +54,9 @@ class Allow:
     path: str = ""
     keep_query: bool = False
     method: str = ""  # the backend's method, '' for the client's (a Change HTTP Method policy; gRPC mode)
+    # The API's name where its operation policies change the query, the path or the method, which only the gRPC
+    # provider carries out; '' where they do not (HTTP mode counts the calls it cannot mediate so)
+    grpc_only: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,10 +223,11 @@ class Renderer:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)
         downstream = d.cors.response_headers() if d.cors is not None else ()
         path_change = changed.path if changed is not None else None
+        method = changed.method if changed is not None else ""
         return Allow(
             tuple(headers), remove, metadata, until, remove_query, downstream, query, downstream_replace,
-            d.backend_path, path_change is not None and path_change.keep_query,
-            changed.method if changed is not None else "",
+            d.backend_path, path_change is not None and path_change.keep_query, method,
+            api.name if query or path_change or method else "",
         )  # fmt: skip
 
     def preflight(self, d: Decision) -> Deny:

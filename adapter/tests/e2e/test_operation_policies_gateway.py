@@ -137,6 +137,28 @@ def test_a_rewritten_path_keeps_each_calls_query_over_grpc(stack, mediated, mode
         assert _backend_saw(resp) == ("GET", expected)
 
 
+def _unapplied(mediated: Mediated) -> float:
+    """apim_adapter_policies_unapplied_total for the API, 0 before its first count."""
+    metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
+    found = re.search(r'^apim_adapter_policies_unapplied_total\{api="HttpbinAPI"\} (\S+)$', metrics, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def test_http_mode_counts_and_names_the_calls_whose_path_it_cannot_change(stack, mediated):
+    """The backend got the client's path in HTTP mode (above): the call is counted and the API named in the log, so
+    that an operator sees what APIM's gateway would have changed; over gRPC nothing is counted."""
+    authorization = {"authorization": f"Bearer {stack.token()}"}
+    before = _unapplied(mediated)
+    for mode, counted in (("http", 1.0), ("http", 2.0), ("grpc", 2.0)):
+        resp = requests.get(mediated.gateways[mode].url + API + "/get?page=1", headers=authorization, timeout=10)
+        assert resp.status_code == 200, resp.text
+        assert _unapplied(mediated) == before + counted
+    logged = [line for line in mediated.adapter.proc.log(200_000).splitlines()
+              if "operation policies not applied in HTTP mode" in line]  # fmt: skip
+    assert logged
+    assert all('"api": "HttpbinAPI"' in line for line in logged)
+
+
 def test_a_rewritten_path_keeps_its_route_where_the_gateway_picks_the_route_again(stack, mediated, tmp_path):
     """The chart's `clearRouteCache` (tier routing): Envoy recomputes the route after the check, for the new path,
     which stays below the API's context."""

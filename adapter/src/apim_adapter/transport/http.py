@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import metrics
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
 from ..render import Allow, Headers, Renderer, rate_headers
@@ -51,6 +52,15 @@ def _allow_headers(allow: Allow) -> Headers:
     the query, the path or the method (an HTTP answer carries no pseudo-headers): an Add Query Param policy's
     (`allow.query`), a Rewrite Resource Path's (`allow.path`) and a Change HTTP Method's (`allow.method`) are
     applied over gRPC only (mediation.py)."""
+    if allow.grpc_only:
+        # Once per prepared allow (this function's cache): what the backend gets is not what APIM's gateway sends.
+        log.warning(
+            "operation policies not applied in HTTP mode",
+            extra={
+                "api": allow.grpc_only,
+                "detail": "Add Query Param, Rewrite Resource Path and Change HTTP Method take the gRPC provider",
+            },
+        )
     headers = allow.upstream + allow.downstream + allow.downstream_replace
     if not allow.remove:
         return headers
@@ -122,6 +132,8 @@ class HttpCheck:
             return _unavailable(exc)
         if isinstance(warm, tuple):
             allow, usage = warm
+            if allow.grpc_only:
+                metrics.POLICIES_UNAPPLIED.labels(allow.grpc_only).inc()
             return 200, (*_allow_headers(allow), *rate_headers(usage)), b""
         return self.respond(warm) if isinstance(warm, Decision) else None
 
@@ -153,6 +165,8 @@ class HttpCheck:
     def respond(self, d: Decision) -> Response:
         if d.allowed:
             allow = self.renderer.allow(d, self.clock())
+            if allow.grpc_only:
+                metrics.POLICIES_UNAPPLIED.labels(allow.grpc_only).inc()
             return 200, (*_allow_headers(allow), *rate_headers(d.usage)), b""
         if d.preflight:
             # Envoy's HTTP client takes a 200 for an allow (raw_http_client_impl): the preflight's answer is a 204,
