@@ -7,25 +7,9 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from render_stack import render_local_stack
+from render_stack import connection_manager, listener, render_local_stack, routes
 
 from harness.envoy import CLEAR_ROUTE_CACHE, EXT_AUTHZ, envoy_bin, header_allowlist
-
-
-def _listener(config: dict, name: str = "gateway") -> dict:
-    [listener] = [x for x in config["static_resources"]["listeners"] if x["name"] == name]
-    return listener
-
-
-def _http_connection_manager(config: dict, name: str = "gateway") -> dict:
-    [chain] = _listener(config, name)["filter_chains"]
-    [hcm] = chain["filters"]
-    return hcm["typed_config"]
-
-
-def _routes(config: dict) -> list[dict]:
-    [vhost] = _http_connection_manager(config)["route_config"]["virtual_hosts"]
-    return vhost["routes"]
 
 
 def _endpoint_port(config: dict, cluster_name: str) -> int:
@@ -45,7 +29,7 @@ def test_real_envoy_accepts_the_rendered_configuration(rendered: Path) -> None:
 
 
 def test_the_connection_manager_is_istiods_gateway_one(envoy_config: dict) -> None:
-    hcm = _http_connection_manager(envoy_config)
+    hcm = connection_manager(envoy_config)
     assert hcm["use_remote_address"] is True
     assert hcm["xff_num_trusted_hops"] == 0
     assert (hcm["normalize_path"], hcm["merge_slashes"], hcm["path_with_escaped_slashes_action"]) == (
@@ -57,7 +41,7 @@ def test_the_connection_manager_is_istiods_gateway_one(envoy_config: dict) -> No
 
 
 def test_ext_authz_is_istiods_grpc_provider_plus_the_envoyfilter(envoy_config: dict, adapter_config: dict) -> None:
-    ext_authz, router = _http_connection_manager(envoy_config)["http_filters"]
+    ext_authz, router = connection_manager(envoy_config)["http_filters"]
     assert (ext_authz["name"], router["name"]) == (EXT_AUTHZ, "envoy.filters.http.router")
     settings = ext_authz["typed_config"]
     assert settings["transport_api_version"] == "V3"
@@ -74,7 +58,7 @@ def test_ext_authz_is_istiods_grpc_provider_plus_the_envoyfilter(envoy_config: d
 
 
 def test_gold_consumers_are_routed_to_httpbin_v2_and_the_rest_to_v1(envoy_config: dict) -> None:
-    api_routes = [r for r in _routes(envoy_config) if r["match"].get("prefix", "/") != "/"]
+    api_routes = [r for r in routes(envoy_config) if r["match"].get("prefix", "/") != "/"]
     assert [(r["match"]["prefix"], r["route"]["cluster"]) for r in api_routes] == [
         ("/httpbin/1.0.0/", "v2"),
         ("/bundle/1.0.0/", "v2"),  # the API Product of two of httpbin's resources (catalog.yml)
@@ -92,13 +76,13 @@ def test_gold_consumers_are_routed_to_httpbin_v2_and_the_rest_to_v1(envoy_config
 
 
 def test_only_the_health_route_skips_the_adapter(envoy_config: dict) -> None:
-    skipping = [r for r in _routes(envoy_config) if "typed_per_filter_config" in r]
+    skipping = [r for r in routes(envoy_config) if "typed_per_filter_config" in r]
     assert [r["match"] for r in skipping] == [{"path": "/healthz/ready"}]
     assert skipping[0]["typed_per_filter_config"][EXT_AUTHZ]["disabled"] is True
 
 
 def test_access_log_carries_the_adapter_metadata(envoy_config: dict, rendered: Path) -> None:
-    log, _ = _http_connection_manager(envoy_config)["access_log"]
+    log, _ = connection_manager(envoy_config)["access_log"]
     assert log["typed_config"]["path"] == str(rendered / "gateway-access.log")
     assert (
         "%DYNAMIC_METADATA(envoy.filters.http.ext_authz)%"
@@ -111,7 +95,7 @@ def test_the_gateway_streams_its_access_log_to_the_adapters_access_log_service(
 ) -> None:
     """As istiod configures a gateway whose Telemetry names an envoyHttpAls provider: Envoy's gRPC access logger,
     beside the file log, on an HTTP/2 cluster to the port where the adapter receives it."""
-    _, als = _http_connection_manager(envoy_config)["access_log"]
+    _, als = connection_manager(envoy_config)["access_log"]
     assert als["name"] == "envoy.access_loggers.http_grpc"
     common = als["typed_config"]["common_config"]
     assert (common["log_name"], common["transport_api_version"]) == ("http_envoy_accesslog", "V3")
@@ -130,7 +114,7 @@ def test_the_gateway_sends_the_body_with_the_check_as_istiod_would(envoy_config:
     """local_gateway_ext_authz_include_request_body is the provider's includeRequestBodyInCheck, which the local
     inventory sets for the Regex Policy's body check (test_local_regex_policy); without it the body stays out of the
     check. The role's render has Envoy validate the result."""
-    ext_authz, _ = _http_connection_manager(envoy_config)["http_filters"]
+    ext_authz, _ = connection_manager(envoy_config)["http_filters"]
     assert ext_authz["typed_config"]["with_request_body"] == {
         "max_request_bytes": 65536,
         "allow_partial_message": True,
@@ -139,7 +123,7 @@ def test_the_gateway_sends_the_body_with_the_check_as_istiod_would(envoy_config:
     result = render_local_stack(tmp_path, local_gateway_ext_authz_include_request_body={})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     config = yaml.safe_load((tmp_path / "envoy.yaml").read_text())
-    ext_authz, _ = _http_connection_manager(config)["http_filters"]
+    ext_authz, _ = connection_manager(config)["http_filters"]
     assert "with_request_body" not in ext_authz["typed_config"]
 
 
@@ -149,7 +133,7 @@ def test_https_beside_http_asks_callers_for_a_certificate_the_stacks_ca_signed(
     """The httpbin Gateway's second server (gateway.tls OPTIONAL_MUTUAL): a listener of its own on the HTTPS port
     with the same connection manager, ext_authz and routes as the plain one, asking for a client certificate without
     requiring it, and verifying it with the credential's ca.crt — the pki role's CA, which signed the partner's."""
-    plain, https = _listener(envoy_config), _listener(envoy_config, "gateway_https")
+    plain, https = listener(envoy_config), listener(envoy_config, "gateway_https")
     assert "transport_socket" not in plain["filter_chains"][0]
     assert https["address"]["socket_address"]["port_value"] == 18402
     [chain] = https["filter_chains"]
@@ -162,7 +146,7 @@ def test_https_beside_http_asks_callers_for_a_certificate_the_stacks_ca_signed(
     issued = subprocess.run(["openssl", "verify", "-CAfile", ca, rendered / "pki/partner.crt"],
                             capture_output=True, text=True)  # fmt: skip
     assert issued.returncode == 0, issued.stdout + issued.stderr
-    plain_hcm, https_hcm = (_http_connection_manager(envoy_config, name) for name in ("gateway", "gateway_https"))
+    plain_hcm, https_hcm = (connection_manager(envoy_config, name) for name in ("gateway", "gateway_https"))
     assert https_hcm["forward_client_cert_details"] == "SANITIZE_SET"  # the gateway, not the caller, names the cert
     assert https_hcm["http_filters"] == plain_hcm["http_filters"]
     assert https_hcm["route_config"]["virtual_hosts"] == plain_hcm["route_config"]["virtual_hosts"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from render_stack import ext_authz  # tests/local_stack, on sys.path as the tests' own directory
 
 from apim_adapter import catalog as catalog_module
 from apim_adapter.errors import ErrorCode
@@ -24,14 +25,6 @@ FLOW, JSON_FLOW = FLOWS["secured_flow_regex_policy"], FLOWS["secured_flow_json_v
 XML_FLOW = FLOWS["secured_flow_xml_validator"]
 DEMO_CURL = re.compile(r"-d '(\{.*?\})' (?:\\\\\n\s*)?\$GATEWAY_URL\$API_CONTEXT/anything/(\S+)(.*\n.*)")
 DEMO_XML_CURL = re.compile(r"-d '(<.*?)' (?:\\\\\n\s*)?\$GATEWAY_URL\$API_CONTEXT(/anything/\S+)(.*\n.*)")
-
-
-def _ext_authz(envoy_config: dict) -> dict:
-    """The gateway's ext_authz filter settings (the HTTPS listener has the same: test_gateway_config)."""
-    [listener] = [x for x in envoy_config["static_resources"]["listeners"] if x["name"] == "gateway"]
-    [chain] = listener["filter_chains"]
-    ext_authz, _ = chain["filters"][0]["typed_config"]["http_filters"]
-    return ext_authz["typed_config"]
 
 
 def _handed_over(
@@ -75,7 +68,7 @@ def test_the_gateway_includes_request_bodies_in_the_check(envoy_config: dict) ->
     """Istio's includeRequestBodyInCheck (gateway.yml), so that the adapter has a body to search: up to 64 KiB, a
     longer one cut rather than answered 413; the allowlist hands over the headers saying what the body is and
     whether it is whole."""
-    settings = _ext_authz(envoy_config)
+    settings = ext_authz(envoy_config)
     assert settings["with_request_body"] == {"max_request_bytes": 65536, "allow_partial_message": True,
                                              "pack_as_bytes": False}  # fmt: skip
     allowed = {p["exact"] for p in settings["allowed_headers"]["patterns"]}
@@ -93,7 +86,7 @@ def test_the_flows_bodies_get_the_answers_its_row_expects(envoy_config: dict) ->
     assert refused is THREAT_IN_BODY
     assert (refused.status, refused.code, refused.message, refused.description) == (
         400, "400", "Bad Request", "SQL-Injection Threat detected in Payload")  # fmt: skip
-    limit = _ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
+    limit = ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
     assert (_refusal(clean, limit), _refusal(threat, limit)) == (None, THREAT_IN_BODY)  # both included whole
     longer = json.dumps({**FLOW["clean_body"], "pad": "x" * limit}).encode()
     assert _refusal(longer, limit) is BODY_NOT_SEARCHED  # Envoy cut it: not searched whole, not let through
@@ -174,7 +167,7 @@ def test_the_json_rows_bodies_get_the_answers_its_row_expects(catalog: dict, env
     assert len(JSON_FLOW["within_limits_body"]["note"]) <= JSON_FLOW["max_string_length"] < len(
         JSON_FLOW["past_limit_body"]["note"])  # fmt: skip
     assert _answer(catalog, JSON_FLOW["path"], within, "application/json") is None
-    limit = _ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
+    limit = ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
     refused = _answer(catalog, JSON_FLOW["path"], past, "application/json", limit)
     assert (refused.status, refused.code, refused.message, refused.description) == (
         400, "400", "Bad Request", "Request is failed due to a JSON schema validation failure: Max String Length "
@@ -187,7 +180,7 @@ def test_the_xml_rows_bodies_get_the_answers_its_row_expects(catalog: dict, envo
     location, whole within what the gateway includes. demo.sh's curls send the same two documents."""
     plain, entity = (XML_FLOW[name].encode() for name in ("plain_body", "entity_body"))
     assert _answer(catalog, XML_FLOW["path"], plain, "application/xml") is None
-    limit = _ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
+    limit = ext_authz(envoy_config)["with_request_body"]["max_request_bytes"]
     refused = _answer(catalog, XML_FLOW["path"], entity, "application/xml", limit)
     assert isinstance(refused, ErrorCode), refused
     assert (refused.status, refused.code, refused.message) == (400, "400", "Bad Request")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import yaml
+from render_stack import ext_authz, routes  # tests/local_stack, on sys.path as the tests' own directory
 
 from apim_adapter import catalog as catalog_module
 from apim_adapter.decision import Decision, rewritten
@@ -43,12 +44,8 @@ def test_the_backend_gets_the_method_and_path_the_row_expects(catalog: dict, env
     called = f"{api.context}{FLOW['path']}?{FLOW['query']}"
     allowed = rewritten(Decision(None, "allowed", api, resource), called, built)
     assert allowed.backend_path == api.context + FLOW["backend_path"]
-    [listener] = [x for x in envoy_config["static_resources"]["listeners"] if x["name"] == "gateway"]
-    [chain] = listener["filter_chains"]
-    ext_authz = chain["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]
-    assert "grpc_service" in ext_authz  # Envoy's HTTP client could not change the path or the method
-    routes = chain["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
-    [route] = [r for r in routes if r["match"] == {"prefix": api.context + "/"}]  # the default tier's
+    assert "grpc_service" in ext_authz(envoy_config)  # Envoy's HTTP client could not change the path or the method
+    [route] = [r for r in routes(envoy_config) if r["match"] == {"prefix": api.context + "/"}]  # the default tier's
     assert route["route"]["prefix_rewrite"] == "/"
 
 

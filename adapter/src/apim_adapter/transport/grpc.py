@@ -177,15 +177,17 @@ def _routing(allow: Allow) -> Headers:
     return (*method, (":path", allow.path)) if allow.path and not allow.keep_query else method
 
 
-def _path_bytes(allow: Allow, path: str) -> bytes:
-    """`CheckResponse{ok_response{headers: [:path]}}`, serialized, for an allow whose rewritten path keeps the
-    client's query (this call's), else b''; appended to the allow's bytes it is merged into them."""
-    if not allow.keep_query:
-        return b""
+def _call_path(allow: Allow, path: str) -> list[HeaderValueOption]:
+    """The `:path` of an allow whose rewritten path keeps the client's query: this call's (`path` its own)."""
     query = path.partition("?")[2]
     rewritten = allow.path + ("?" + query if query else "")
-    option = _options(((":path", rewritten),), HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
-    return pb.CheckResponse(ok_response=pb.OkHttpResponse(headers=option)).SerializeToString()
+    return _options(((":path", rewritten),), HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+
+
+def _path_bytes(allow: Allow, path: str) -> bytes:
+    """`CheckResponse{ok_response{headers: [:path]}}` (`_call_path`), serialized: appended to the allow's bytes it is
+    merged into them."""
+    return pb.CheckResponse(ok_response=pb.OkHttpResponse(headers=_call_path(allow, path))).SerializeToString()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -316,7 +318,7 @@ class AuthorizationService:
             response.CopyFrom(_allow_template(allow))
             response.ok_response.response_headers_to_add.extend(_options(rate_headers(d.usage)))
             if allow.keep_query:
-                response.MergeFromString(_path_bytes(allow, path))
+                response.ok_response.headers.extend(_call_path(allow, path))
             return response
         deny = self.renderer.preflight(d) if d.preflight else self.renderer.deny(d, self.clock())
         grpc_code = code_pb2.UNAUTHENTICATED if deny.status == 401 else code_pb2.PERMISSION_DENIED

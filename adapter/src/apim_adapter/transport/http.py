@@ -22,6 +22,7 @@ from aiohttp import web
 from .. import metrics
 from ..decision import CheckInput, Decision
 from ..errors import Unavailable
+from ..ratelimit import Usage
 from ..render import Allow, Headers, Renderer, rate_headers
 from . import MAX_KEPT_BODY, body_size, chosen, request_body
 from .grpc import CheckPrepared, PendingChecks, RequestFields, client_address, request_fields
@@ -65,6 +66,14 @@ def _allow_headers(allow: Allow) -> Headers:
     if not allow.remove:
         return headers
     return (*headers, ("x-envoy-auth-headers-to-remove", ", ".join(allow.remove)))
+
+
+def _allowed(allow: Allow, usage: Usage | None) -> Response:
+    """An allow's answer, warm or whole; a call whose query, path or method its policies change, which Envoy's
+    HTTP client cannot do, counted."""
+    if allow.grpc_only:
+        metrics.POLICIES_UNAPPLIED.labels(allow.grpc_only).inc()
+    return 200, (*_allow_headers(allow), *rate_headers(usage)), b""
 
 
 PREFLIGHT_STATUS = 204
@@ -131,10 +140,7 @@ class HttpCheck:
         except Unavailable as exc:
             return _unavailable(exc)
         if isinstance(warm, tuple):
-            allow, usage = warm
-            if allow.grpc_only:
-                metrics.POLICIES_UNAPPLIED.labels(allow.grpc_only).inc()
-            return 200, (*_allow_headers(allow), *rate_headers(usage)), b""
+            return _allowed(*warm)
         return self.respond(warm) if isinstance(warm, Decision) else None
 
     def warm_with_headers(self, fields: RequestFields, headers: Mapping[str, str]) -> Response | None:
@@ -164,10 +170,7 @@ class HttpCheck:
 
     def respond(self, d: Decision) -> Response:
         if d.allowed:
-            allow = self.renderer.allow(d, self.clock())
-            if allow.grpc_only:
-                metrics.POLICIES_UNAPPLIED.labels(allow.grpc_only).inc()
-            return 200, (*_allow_headers(allow), *rate_headers(d.usage)), b""
+            return _allowed(self.renderer.allow(d, self.clock()), d.usage)
         if d.preflight:
             # Envoy's HTTP client takes a 200 for an allow (raw_http_client_impl): the preflight's answer is a 204,
             # which a browser accepts as it does a 200 (any 2xx).
