@@ -19,9 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, cors, mediation, revocation
+from . import blocking, conditions, cors, endpoint_security, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
+from .endpoint_security import BackendCredential
 from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, ThreatCheck, XmlCheck
 from .revocation import Revocations
 
@@ -36,6 +37,9 @@ MUTUAL_SSL_MANDATORY, CREDENTIAL_MANDATORY = "mutualssl_mandatory", "oauth_basic
 AUTHENTICATING_SCHEMES = frozenset({OAUTH2, API_KEY, BASIC_AUTH, MUTUAL_SSL})
 SECURITY_SCHEMES = AUTHENTICATING_SCHEMES | {CREDENTIAL_MANDATORY, MUTUAL_SSL_MANDATORY}
 KEY_TYPES = ("PRODUCTION", "SANDBOX")  # APIConstants.API_KEY_TYPE_PRODUCTION, _SANDBOX
+# The key type of a call without a key (a resource without authentication), as APIM's gateway routes it: the
+# production endpoint (`AM_KEY_TYPE` PRODUCTION, velocity_template.xml).
+PRODUCTION = KEY_TYPES[0]
 SUBSCRIPTION_STATES = frozenset(
     {
         "UNBLOCKED",
@@ -182,6 +186,9 @@ class Api:
     # The certificates uploaded to the API, by the SHA-256 (hex) of their DER: what Envoy's XFCC `Hash` names.
     client_certificates: Mapping[str, ClientCertificate] = field(default_factory=dict, compare=False)
     cors: cors.Cors | None = field(default=None, compare=False)  # None: no CORS handler (cors.py)
+    # APIM's endpoint security: the credential added to each allowed call for the backend, by the call's key type
+    # (endpoint_security.py); none for a key type whose endpoint is not secured.
+    backend_credentials: Mapping[str, BackendCredential] = field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -648,6 +655,17 @@ def _operation_policies_note(api: Api, named: list[str]) -> str:
 MAX_NAMED_POLICIES = 20  # in one API's note
 
 
+def _backend_credentials(item: _Item, where: str, lenient: bool) -> tuple[dict[str, BackendCredential], list[str]]:
+    """An API's endpoint security (`endpointConfig.endpoint_security`, as the APIDTO of its deployed revision has
+    it): the credentials the adapter adds, and what to name of the rest. A secured endpoint no gateway could send as
+    configured rejects a strict catalog; a lenient one leaves that credential out and names it (its calls reach the
+    backend without it, as they reach it without a usable one from APIM's gateway)."""
+    try:
+        return endpoint_security.of_api(item.raw.get("endpointConfig"), f"{where}.endpointConfig", lenient)
+    except endpoint_security.EndpointSecurityError as exc:
+        raise CatalogError(str(exc)) from None
+
+
 def _default_context(context: str, version: str, template: str | None) -> str | None:
     if template and "{version}" in template:
         return template.replace("/{version}", "").replace("{version}", "").rstrip("/") or None
@@ -697,6 +715,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         except ValueError as exc:
             raise CatalogError(f"{where}.{exc}") from None
         attached, not_applied = _operation_policies(item, where, lenient)
+        credentials, unsecured = _backend_credentials(item, where, lenient)
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),
@@ -715,6 +734,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
                 item, where, subscription_policies, (lambda exc: skipped.append(str(exc))) if lenient else None
             ),
             cors=api_cors,
+            backend_credentials=credentials,
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")
@@ -735,6 +755,10 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_ids[api.id] = api.uuid
         if not_applied:
             api_notes.append(_operation_policies_note(api, not_applied))
+        if unsecured:
+            api_notes.append(
+                f"{api.name} {api.version}: not applied here, only by APIM's gateway: {', '.join(unsecured)}"
+            )
 
     each("apis", parse_api)
 

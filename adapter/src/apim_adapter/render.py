@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .analytics import decided
 from .backend_jwt import end_user
 from .cache import TtlCache
-from .catalog import BASIC_AUTH
+from .catalog import BASIC_AUTH, PRODUCTION
 from .config import Request
 from .decision import ApiKeyPlaces, Decision
 from .errors import ErrorCode
@@ -162,6 +162,8 @@ class Renderer:
                 caller += (d.principal,)
         if d.resource is not None and d.resource.mediation is not None:
             caller += (d.resource.mediation, d.backend_path)  # the API's operation policies differ by resource
+        if api.backend_credentials:  # the endpoint's credential, by key type (a new revision may change it)
+            caller += (api.backend_credentials.get(key.key_type if key is not None else PRODUCTION),)
         if self.analytics_metadata:
             # The event names the resource and the end user: one prepared allow per resource and user.
             user = end_user(d.principal, app) if d.principal is not None and app is not None else ""
@@ -218,6 +220,15 @@ class Renderer:
             query, downstream_replace = changed.query, changed.response_headers
             policy_query = {key for key, _ in query}
             remove_query = tuple(n for n in remove_query if n not in policy_query)
+        # APIM's endpoint security, added when the gateway sends the call to the endpoint of its key type, after the
+        # operation policies: its header replaces one a policy set, and is not removed.
+        credential = api.backend_credentials.get(key.key_type if key is not None else PRODUCTION)
+        if credential is not None:
+            names = {name for name, _ in credential.headers}
+            headers = [h for h in headers if h[0] not in names] + list(credential.headers)
+            remove = tuple(n for n in remove if n not in names)
+            query += credential.query
+            remove_query = tuple(n for n in remove_query if n not in {k for k, _ in credential.query})
         metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)

@@ -4,6 +4,7 @@ limits in a real Redis, validating JWTs of a real JWKS endpoint whose key manage
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -23,7 +24,7 @@ from harness import oidc
 from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
-from harness.helpers import wait_http
+from harness.helpers import eventually, wait_http
 from harness.opa import OpaServer
 from harness.processes import echoed_headers, free_port, go_httpbin
 from harness.qpid import PASSWORD, USER, QpidBroker
@@ -229,6 +230,36 @@ def test_operation_policies_deployed_in_apim_reach_the_backend_and_the_decision_
     finally:
         redeploy_httpbin(stack, {}, {})
     assert stack.settles(user, 200) < CHANGE_WITHIN
+
+
+def test_endpoint_security_deployed_in_apim_reaches_the_backend_in_place_of_the_callers_token(stack):
+    """Basic endpoint security on httpbin's production endpoint, deployed in APIM: every replica reads it from the new
+    revision's artifact on the deployment event (APIM exports the revision with its credentials: APIProviderImpl
+    .addAPIRevision → exportAPI with preserveCredentials) and the backend gets it instead of the caller's token."""
+    token = stack.token("subscribed")
+    credential = "Basic " + base64.b64encode(b"backend:s3cret").decode()
+
+    def secure(security: dict | None) -> None:
+        def mutate(data: dict) -> None:
+            api = next(a for a in data["apis"] if a["uuid"] == "api-httpbin")
+            config = {k: v for k, v in api.get("_endpointConfig", {}).items() if k != "endpoint_security"}
+            api["_endpointConfig"] = config | ({"endpoint_security": security} if security else {})
+
+        stack.apim.change(mutate)
+        redeploy_httpbin(stack, {}, {})
+
+    def every_replica_sends(expected: list[str] | None) -> bool:
+        """Consecutive answers over the round robin, one per replica, all with the backend having got `expected`."""
+        seen = [echoed_headers(stack.call(token, "/headers")).get("authorization") for _ in stack.adapters]
+        return seen == [expected] * len(stack.adapters)
+
+    assert every_replica_sends(None)  # the token taken out, nothing in its place
+    try:
+        secure({"production": {"enabled": True, "type": "basic", "username": "backend", "password": "s3cret"}})
+        assert eventually(lambda: every_replica_sends([credential]), CHANGE_WITHIN)
+    finally:
+        secure(None)
+    assert eventually(lambda: every_replica_sends(None), CHANGE_WITHIN)
 
 
 OPA_RULE = """package apim.httpbin

@@ -32,7 +32,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .. import mediation
+from .. import endpoint_security, mediation
 from ..catalog import KEY_TYPES
 from .data_api import ControlPlaneError, InternalDataApi
 
@@ -252,6 +252,16 @@ class Project:
                 where = {"verb": str(operation.get("verb", "")), "target": str(operation.get("target", ""))}
                 named(operation.get("operationPolicies"), where)
         return found
+
+    def endpoint_config(self) -> dict[str, Any]:
+        """The revision's endpoint security (APIDTO `endpointConfig.endpoint_security`, its credentials decrypted:
+        exported with `preserveCredentials`), as `{"endpointConfig": {"endpoint_security": ...}}` with only what the
+        adapter sends a backend (endpoint_security.kept); `{}` for a product (APIProductDTO has no endpoint of its
+        own) or an API without one."""
+        if self.kind != "api":
+            return {}
+        kept = endpoint_security.kept(self.api().get("endpointConfig"))
+        return {"endpointConfig": kept} if kept else {}
 
     def bundled_apis(self) -> dict[str, dict[str, Any]]:
         """A product's bundled APIs, id → their `api.json` `data` (endpoint credentials included: read what you need,

@@ -208,6 +208,7 @@ class Wso2ControlPlane:
                     found.update(self._cors_settings(project, unreadable, where))
                 if served:
                     found.update(self._operation_policies(project, unreadable, where, self._last_read(uuid)))
+                    found.update(self._endpoint_config(project, unreadable, where, self._last_endpoint_config(uuid)))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -268,6 +269,30 @@ class Wso2ControlPlane:
         item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
         policies = item.get("operationPolicies") if item is not None else None
         return policies if isinstance(policies, list) else None
+
+    def _last_endpoint_config(self, uuid: str) -> dict | None:
+        """The API's endpoint security as the current snapshot holds it (None: none read yet)."""
+        item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
+        config = item.get("endpointConfig") if item is not None else None
+        return config if isinstance(config, dict) else None
+
+    @staticmethod
+    def _endpoint_config(
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
+    ) -> dict[str, Any]:
+        """`endpointConfig` (its endpoint security) of the deployed revision's project (none when none is deployed).
+        Where the artifact cannot be read, what was read before, with a warning: the backend keeps getting its
+        credential until the API's next event or pull."""
+        try:
+            if unreadable is not None:
+                raise unreadable
+            return project.endpoint_config() if project is not None else {}
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            if last is not None:
+                log.warning("endpoint security of an API not read; what was read before applies until its next pull",
+                            extra={**where, "error": str(exc)})  # fmt: skip
+                return {"endpointConfig": last}
+            return {}  # the warning about its operation policies names the API and the error already
 
     @staticmethod
     def _operation_policies(
