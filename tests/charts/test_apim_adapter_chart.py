@@ -104,9 +104,12 @@ def test_config_gets_server_ports_and_the_inline_catalog():
     assert "subPath" not in catalog_mount, "a subPath mount would never see catalog updates"
 
 
-def test_an_opa_ca_bundle_of_its_own_stays():
-    values = {"caBundle": {"caCrt": "PEM"}, "config": {"opa": {"caBundle": "/etc/opa-ca/ca.crt"}}}
-    assert rendered_config(render(CHART, values=values))["opa"] == {"caBundle": "/etc/opa-ca/ca.crt"}
+def test_an_opa_or_token_url_ca_bundle_of_its_own_stays():
+    values = {"caBundle": {"caCrt": "PEM"}, "config": {"opa": {"caBundle": "/etc/opa-ca/ca.crt"},
+                                                       "endpointSecurity": {"caBundle": "/etc/idp-ca/ca.crt"}}}  # fmt: skip
+    config = rendered_config(render(CHART, values=values))
+    assert config["opa"] == {"caBundle": "/etc/opa-ca/ca.crt"}
+    assert config["endpointSecurity"] == {"caBundle": "/etc/idp-ca/ca.crt"}
 
 
 def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
@@ -118,6 +121,7 @@ def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
     assert config["controlPlane"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
     assert config["keyManagers"][0]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
     assert config["opa"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"  # an https:// OPA in the cluster
+    assert config["endpointSecurity"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"  # IS as a backend's token URL
     assert config["backendJwt"]["keyFile"] == "/etc/apim-adapter/backend-jwt/tls.key"
     assert config["apiKeys"]["certificates"] == [
         {"alias": "gateway_certificate_alias", "file": "/etc/apim-adapter/api-key-certificate/tls.crt"}
@@ -564,7 +568,7 @@ def test_every_alert_links_its_section_of_the_operations_guide():
     base = "https://github.com/istio-apim/istio-apim/blob/main/docs/operations.md"
     sections = {github_anchor(h) for h in re.findall(r"^### (.+)$", OPERATIONS.read_text(), re.M)}
     every = alerts(render(CHART, files=WSO2))  # wso2 and the access log service: every alert
-    assert len(every) == 13
+    assert len(every) == 14
     for name, rule in every.items():
         assert rule["annotations"]["runbook_url"] == f"{base}#{name.lower()}", name
         assert name.lower() in sections, f"docs/operations.md has no section for {name}"

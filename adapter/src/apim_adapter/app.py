@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from . import access_log, admin, backend_jwt, cors, metrics, tracing
 from .analytics import Analytics
+from .backend_tokens import BackendTokens
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
 from .controlplane import ControlPlane
@@ -121,6 +122,9 @@ class Adapter:
         self.compiled_grpc: Any = None  # the compiled transport while it serves: told when health_status changes
         self.keys_warmed = False
         self.clock: Callable[[], float] = time.time  # the wall clock every decision reads (tests hold it still)
+        tokens_ca = config.endpoint_security.ca_bundle
+        self.backend_tokens = BackendTokens(ca_bundle=str(config.resolve(tokens_ca)) if tokens_ca else None)
+        self.backend_tokens.on_first_round = self._serving_when_ready
         self.store = CatalogStore(
             config.control_plane.type,
             self.control_plane.lenient,
@@ -128,6 +132,7 @@ class Adapter:
             on_key_managers=self.authenticator.update,
             on_first_catalog=self._serving_when_ready,
             cors_settings=cors_settings(config),
+            on_catalog=lambda catalog: self.backend_tokens.want(catalog.oauth_endpoints),
         )
         self.publish = self.store.publish
         self.limiter = make_limiter(config)
@@ -137,7 +142,8 @@ class Adapter:
         self.users = make_users(config)
         access_log = config.analytics.access_log_service
         self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places,
-                                 basic_auth=self.users is not None)  # fmt: skip
+                                 basic_auth=self.users is not None,
+                                 backend_tokens=self.backend_tokens.current)  # fmt: skip
         self.opa = OpaClient(str(config.resolve(config.opa.ca_bundle)) if config.opa.ca_bundle else None)
         self.pipeline = Pipeline(
             self.store, self.authenticator, self.limiter, config.request.max_token_bytes, api_keys=places,
@@ -191,7 +197,10 @@ class Adapter:
     def ready(self) -> tuple[bool, str]:
         if not self.keys_warmed:
             return False, "fetching the key managers' signing keys"
-        return self.store.ready()
+        ready = self.store.ready()
+        if ready[0] and not self.backend_tokens.first_round_done:
+            return False, "asking the OAuth-secured backends' token URLs for their first tokens"
+        return ready
 
     def reads_body_at(self, path: str) -> bool:
         """Whether a check of `path` may read its body (no catalog yet: it may)."""
@@ -466,6 +475,7 @@ class Adapter:
         if self.analytics is not None:
             self.analytics.start()
         feeder = asyncio.ensure_future(self.control_plane.run(self.publish))
+        tokens = asyncio.ensure_future(self.backend_tokens.run())
         folder = asyncio.ensure_future(_fold_metrics_forever()) if metrics.SHARED else None
         settle_heap()
         log.info(
@@ -491,7 +501,8 @@ class Adapter:
             self.health.end_watches()
             feeder.cancel()
             warming.cancel()
-            await asyncio.wait([feeder, warming], timeout=GRACE_SECONDS)
+            tokens.cancel()
+            await asyncio.wait([feeder, warming, tokens], timeout=GRACE_SECONDS)
             # Both within one grace period; the HTTP transport's whole checks finish on this loop while it waits.
             stopping = [asyncio.to_thread(stop_grpc)]
             if compiled_http is not None:

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from . import blocking, conditions, cors, endpoint_security, mediation, revocation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
-from .endpoint_security import BackendCredential
+from .endpoint_security import BackendCredential, OAuthEndpoint
 from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, ThreatCheck, XmlCheck
 from .revocation import Revocations
 
@@ -188,7 +188,7 @@ class Api:
     cors: cors.Cors | None = field(default=None, compare=False)  # None: no CORS handler (cors.py)
     # APIM's endpoint security: the credential added to each allowed call for the backend, by the call's key type
     # (endpoint_security.py); none for a key type whose endpoint is not secured.
-    backend_credentials: Mapping[str, BackendCredential] = field(default_factory=dict, compare=False)
+    backend_credentials: Mapping[str, BackendCredential | OAuthEndpoint] = field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -292,6 +292,12 @@ class Catalog:
                 return api, path[end:] or "/"
             end = path.rfind("/", 0, end)
         return None
+
+    @functools.cached_property
+    def oauth_endpoints(self) -> frozenset[OAuthEndpoint]:
+        """The OAuth-secured backends of its APIs, whose tokens the adapter gets ahead (backend_tokens.py)."""
+        return frozenset(c for api in self.apis.values() for c in api.backend_credentials.values()
+                         if isinstance(c, OAuthEndpoint))  # fmt: skip
 
     def reads_body_at(self, path: str) -> bool:
         """Whether a check of `path` may read the request's body: some resource of the API it calls, of any method,
@@ -655,7 +661,9 @@ def _operation_policies_note(api: Api, named: list[str]) -> str:
 MAX_NAMED_POLICIES = 20  # in one API's note
 
 
-def _backend_credentials(item: _Item, where: str, lenient: bool) -> tuple[dict[str, BackendCredential], list[str]]:
+def _backend_credentials(
+    item: _Item, where: str, lenient: bool
+) -> tuple[dict[str, BackendCredential | OAuthEndpoint], list[str]]:
     """An API's endpoint security (`endpointConfig.endpoint_security`, as the APIDTO of its deployed revision has
     it): the credentials the adapter adds, and what to name of the rest. A secured endpoint no gateway could send as
     configured rejects a strict catalog; a lenient one leaves that credential out and names it (its calls reach the

@@ -706,6 +706,15 @@ class Opa:
     )
 
 
+@dataclass(frozen=True, config=_KEYS)
+class EndpointSecurity:
+    ca_bundle: FilePath | None = Field(
+        default=None,
+        description="CA bundle for the `https://` token URLs of the OAuth-secured backends APIM's endpoint security "
+        "names (their `tokenUrl`); default: the system's trusted CAs.",
+    )
+
+
 @dataclass(frozen=True, kw_only=True, config=_KEYS)
 class Config:
     server: Server = Field(default=Server(), description="Listeners and processes.")
@@ -719,6 +728,9 @@ class Config:
     basic_auth: BasicAuth = Field(default=BasicAuth(), description="HTTP Basic authentication (off by default).")
     cors: Cors = Field(default=Cors(), description="CORS, for browsers (on by default, as in APIM).")
     opa: Opa = Field(default=Opa(), description="Open Policy Agent, as APIM's OPA operation policies ask it.")
+    endpoint_security: EndpointSecurity = Field(
+        default=EndpointSecurity(), description="The backends' credentials APIM's endpoint security names."
+    )
     analytics: Analytics = Field(default=Analytics(), description="Analytics events.")
     logging: Logging = Field(default=Logging(), description="Logging.")
     tracing: Tracing = Field(default=Tracing(), description="OpenTelemetry tracing (off by default).")

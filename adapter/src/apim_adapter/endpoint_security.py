@@ -15,11 +15,12 @@ authentication), so after the operation policies, which its extension handler ru
   `apiKeyIdentifier: apiKeyValue` in the transport headers (a case-insensitive map: replacing one of that name);
   `QUERY_PARAMETER` adds `apiKeyIdentifier=apiKeyValue` to the backend's URL (Apache `URIBuilder.addParameter`,
   form-encoded in UTF-8). Envoy sets the parameter, over gRPC only, as for an Add Query Param policy.
+- `oauth` / `OAUTH` (`oauth/OAuthMediator`): `Authorization: Bearer <token>`, the token got from the endpoint's
+  `tokenUrl` with its client credentials (`grantType` `CLIENT_CREDENTIALS`) or a user's password (`PASSWORD`),
+  kept and renewed ahead by backend_tokens.py.
 - `digest` / `DIGEST`: the gateway first calls the backend, reads its challenge, and computes the answer
-  (`DigestAuthMediator`); `oauth` / `OAUTH`: it gets a token from the endpoint's token URL with the client
-  credentials or password grant and keeps it (`oauth/OAuthMediator`). An authorization check cannot do the first,
-  and the adapter does not do the second: both are named as not applied, and their calls reach the backend
-  without the credential.
+  (`DigestAuthMediator`). An authorization check cannot: named as not applied, its calls reach the backend without
+  the credential.
 
 Only an endpoint with `enabled` true is secured. A type spelt otherwise matches none of the template's branches:
 APIM's gateway adds nothing, nor does the adapter. What is kept of the DTO is what is sent: a credential of a type
@@ -29,6 +30,7 @@ type only.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,7 +43,10 @@ from .mediation import RESERVED, Headers
 # The DTO's keys (APIConstants.ENDPOINT_SECURITY_PRODUCTION, _SANDBOX) by the key type whose calls they secure.
 KEY_TYPES = {"production": "PRODUCTION", "sandbox": "SANDBOX"}
 BASIC, API_KEY = "basic", "apikey"
-NOT_APPLIED = ("digest", "oauth")  # the template's other branches: named, not applied
+OAUTH = "oauth"
+NOT_APPLIED = ("digest",)  # the template's other branch: named, not applied
+# OAuthClient.generateToken compares grantType with equals (APIConstants.OAuthConstants).
+CLIENT_CREDENTIALS, PASSWORD = "CLIENT_CREDENTIALS", "PASSWORD"
 # ApiKeyMediator compares apiKeyIdentifierType with equals (APIConstants.AIAPIConstants).
 IN_HEADER, IN_QUERY = "HEADER", "QUERY_PARAMETER"
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110 `token`)
@@ -59,6 +64,52 @@ class BackendCredential:
     kind: str  # basic, apikey
     headers: Headers = field(default=(), repr=False)
     query: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthEndpoint:
+    """An OAuth-secured endpoint: where and how its token is got (backend_tokens.py); the adapter sends the backend
+    `Authorization: Bearer <token>`. Compared by value: one token per endpoint so configured, however many APIs
+    name it (APIM keeps one per API and key type)."""
+
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    grant_type: str  # CLIENT_CREDENTIALS or PASSWORD
+    username: str = ""
+    password: str = field(default="", repr=False)
+    custom_parameters: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+def _custom_parameters(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """`customParameters`: an object (the APIDTO parses the stored JSON text: APIMappingUtil.fromAPItoDTO) or that
+    text; each value as Java's toString writes it."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise EndpointSecurityError(f"{where}.customParameters: not a JSON object") from None
+    if not isinstance(value, Mapping):
+        raise EndpointSecurityError(f"{where}.customParameters: not a JSON object")
+    return tuple((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in value.items())
+
+
+def _oauth(endpoint: Mapping[str, Any], where: str) -> OAuthEndpoint:
+    token_url = _text(endpoint, "tokenUrl", where)
+    if not token_url.startswith(("https://", "http://")):
+        raise EndpointSecurityError(f"{where}.tokenUrl: must be an http:// or https:// URL")
+    grant_type = endpoint.get("grantType")
+    if grant_type not in (CLIENT_CREDENTIALS, PASSWORD):
+        raise EndpointSecurityError(f"{where}.grantType: must be {CLIENT_CREDENTIALS} or {PASSWORD}")
+    username = password = ""
+    if grant_type == PASSWORD:
+        username, password = _text(endpoint, "username", where), _text(endpoint, "password", where)
+    return OAuthEndpoint(
+        token_url, _text(endpoint, "clientId", where), _text(endpoint, "clientSecret", where), grant_type,
+        username, password, _custom_parameters(endpoint.get("customParameters"), f"{where}"),
+    )  # fmt: skip
 
 
 def _text(endpoint: Mapping[str, Any], key: str, where: str) -> str:
@@ -85,17 +136,17 @@ def _kind(endpoint: Mapping[str, Any]) -> str | None:
     kind = endpoint.get("type")
     if (
         isinstance(kind, str)
-        and kind.lower() in (BASIC, API_KEY, *NOT_APPLIED)
+        and kind.lower() in (BASIC, API_KEY, OAUTH, *NOT_APPLIED)
         and kind in (kind.lower(), kind.upper())
     ):
         return kind.lower()
     return None
 
 
-def credential(endpoint: Any, where: str) -> BackendCredential | str | None:
-    """One endpoint's security: the credential to add, the name of a type not applied (`digest`), or None where
-    APIM's gateway adds nothing (not enabled, a type none of its branches matches). EndpointSecurityError for an
-    enabled basic or API key security the gateway could not send."""
+def credential(endpoint: Any, where: str) -> BackendCredential | OAuthEndpoint | str | None:
+    """One endpoint's security: the credential to add, the OAuth endpoint whose token to add, the name of a type not
+    applied (`digest`), or None where APIM's gateway adds nothing (not enabled, a type none of its branches
+    matches). EndpointSecurityError for an enabled security the gateway could not send."""
     if not isinstance(endpoint, Mapping) or not _enabled(endpoint.get("enabled")):
         return None
     kind = _kind(endpoint)
@@ -118,10 +169,14 @@ def credential(endpoint: Any, where: str) -> BackendCredential | str | None:
             # URIBuilder.addParameter form-encodes both (URLEncodedUtils, UTF-8: a space as `+`).
             return BackendCredential(API_KEY, query=((quote_plus(name, safe="*"), quote_plus(value, safe="*")),))
         raise EndpointSecurityError(f"{where}.apiKeyIdentifierType: must be {IN_HEADER} or {IN_QUERY}")
+    if kind == OAUTH:
+        return _oauth(endpoint, where)
     return kind
 
 
-def of_api(endpoint_config: Any, where: str, lenient: bool = False) -> tuple[dict[str, BackendCredential], list[str]]:
+def of_api(
+    endpoint_config: Any, where: str, lenient: bool = False
+) -> tuple[dict[str, BackendCredential | OAuthEndpoint], list[str]]:
     """An API's `endpointConfig` (its `endpoint_security`): the credential of each key type that has one, and what
     to name of the rest: a type not applied, with its key type, and, `lenient`, a security no gateway could send as
     configured, left out (strict: EndpointSecurityError)."""
@@ -133,7 +188,7 @@ def of_api(endpoint_config: Any, where: str, lenient: bool = False) -> tuple[dic
         if not lenient:
             raise problem
         return {}, [f"endpoint security left out: {problem}"]
-    found: dict[str, BackendCredential] = {}
+    found: dict[str, BackendCredential | OAuthEndpoint] = {}
     named: list[str] = []
     for key, key_type in KEY_TYPES.items():
         try:
@@ -143,7 +198,7 @@ def of_api(endpoint_config: Any, where: str, lenient: bool = False) -> tuple[dic
                 raise
             named.append(f"endpoint security left out: {exc}")
             continue
-        if isinstance(got, BackendCredential):
+        if isinstance(got, BackendCredential | OAuthEndpoint):
             found[key_type] = got
         elif isinstance(got, str):
             named.append(f"{got.upper()} endpoint security ({key})")
@@ -152,12 +207,14 @@ def of_api(endpoint_config: Any, where: str, lenient: bool = False) -> tuple[dic
 
 def kept(endpoint_config: Any) -> dict[str, Any]:
     """What of an APIDTO's `endpointConfig` a catalog keeps: `endpoint_security`, each endpoint's fields only for a
-    type the adapter applies (a digest password or an OAuth client secret is dropped as soon as it is read)."""
+    type the adapter applies (a digest password is dropped as soon as it is read)."""
     security = endpoint_config.get("endpoint_security") if isinstance(endpoint_config, Mapping) else None
     if not isinstance(security, Mapping):
         return {}
     fields = {BASIC: ("username", "password"),
-              API_KEY: ("apiKeyIdentifier", "apiKeyIdentifierType", "apiKeyValue")}  # fmt: skip
+              API_KEY: ("apiKeyIdentifier", "apiKeyIdentifierType", "apiKeyValue"),
+              OAUTH: ("tokenUrl", "clientId", "clientSecret", "grantType", "username", "password",
+                      "customParameters")}  # fmt: skip
     out: dict[str, Any] = {}
     for key in KEY_TYPES:
         endpoint = security.get(key)

@@ -62,9 +62,15 @@ BODIES_UNREAD = Counter(
 )
 POLICIES_UNAPPLIED = Counter(
     "apim_adapter_policies_unapplied",
-    "Calls allowed in HTTP mode whose operation policies change the query, the path or the method (Add Query Param, "
-    "Rewrite Resource Path, Change HTTP Method), which Envoy's HTTP client cannot do: the backend got the client's",
+    "Calls allowed in HTTP mode whose operation policies or endpoint security change the query, the path or the "
+    "method (Add Query Param, Rewrite Resource Path, Change HTTP Method, an API key in the query), which Envoy's "
+    "HTTP client cannot do: the backend got the client's",
     ["api"],
+)
+BACKEND_TOKEN_FETCHES = Counter(
+    "apim_adapter_backend_token_fetches",
+    "Tokens asked of OAuth-secured backends' token URLs (APIM's endpoint security), by result",
+    ["result"],
 )
 RATE_LIMIT_ERRORS = Counter("apim_adapter_rate_limit_errors", "Shared rate-limit backend failures", ["policy"])
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 from .analytics import decided
 from .backend_jwt import end_user
+from .backend_tokens import Token
 from .cache import TtlCache
 from .catalog import BASIC_AUTH, PRODUCTION
 from .config import Request
 from .decision import ApiKeyPlaces, Decision
+from .endpoint_security import OAUTH, BackendCredential, OAuthEndpoint
 from .errors import ErrorCode
 from .ratelimit import Usage
 from .tokens import basic_auth
@@ -123,8 +125,10 @@ class Renderer:
         analytics_metadata: bool = False,
         api_keys: ApiKeyPlaces | None = None,  # where an API key comes in; None: keys are off
         basic_auth: bool = False,  # user names and passwords are checked
+        backend_tokens: Callable[[OAuthEndpoint, float], Token | None] | None = None,  # OAuth-secured backends'
     ):
         self.basic_auth = basic_auth
+        self.backend_tokens = backend_tokens
         p = request.header_prefix
         self.h_api, self.h_version = p + "api", p + "api-version"
         self.h_app_id, self.h_app_name = p + "application-id", p + "application-name"
@@ -223,6 +227,8 @@ class Renderer:
         # APIM's endpoint security, added when the gateway sends the call to the endpoint of its key type, after the
         # operation policies: its header replaces one a policy set, and is not removed.
         credential = api.backend_credentials.get(key.key_type if key is not None else PRODUCTION)
+        if isinstance(credential, OAuthEndpoint):
+            credential, until = self._bearer(credential, now, until)
         if credential is not None:
             names = {name for name, _ in credential.headers}
             headers = [h for h in headers if h[0] not in names] + list(credential.headers)
@@ -240,6 +246,15 @@ class Renderer:
             d.backend_path, path_change is not None and path_change.keep_query, method,
             api.name if query or path_change or method else "",
         )  # fmt: skip
+
+    def _bearer(self, endpoint: OAuthEndpoint, now: float, until: float) -> tuple[BackendCredential | None, float]:
+        """An OAuth-secured endpoint's credential, the token held for it, and until when the allow may send it:
+        until the next token is asked for (or, without one yet, a second: the allow is prepared again then)."""
+        token = self.backend_tokens(endpoint, now) if self.backend_tokens is not None else None
+        if token is None:
+            return None, min(until, now + 1)
+        bearer = BackendCredential(OAUTH, headers=(("authorization", f"Bearer {token.access}"),))
+        return bearer, min(until, max(token.refresh_at, now + 1))
 
     def preflight(self, d: Decision) -> Deny:
         """A CORS preflight's answer: 200, its CORS headers, no body (CORSRequestHandler: `Utils.send(..., SC_OK)`)."""

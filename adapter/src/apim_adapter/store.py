@@ -29,11 +29,13 @@ class CatalogStore:
         on_key_managers: Callable[[list[KeyManager]], None] = lambda _: None,
         on_first_catalog: Callable[[], None] = lambda: None,
         cors_settings: cors.Settings | None = None,  # the global CORS configuration; None: CORS is off
+        on_catalog: Callable[[Catalog], None] = lambda _: None,  # each catalog that starts serving
     ):
         self.source, self.lenient = source, lenient
         self.cors_settings = cors_settings
         self.configured = tuple(configured_key_managers)
         self.on_key_managers, self.on_first_catalog = on_key_managers, on_first_catalog
+        self.on_catalog = on_catalog
         self.current: Catalog | None = None
         self.error = "no catalog loaded yet"
         self._versions = 0
@@ -68,6 +70,7 @@ class CatalogStore:
                 log.warning("catalog item not enforced as APIM configures it", extra={"detail": how})
         if "keyManagers" in document:  # a control plane that still sends them inside the document
             self.publish_key_managers(document["keyManagers"])
+        self.on_catalog(catalog)
         if first:
             self.on_first_catalog()
         return True

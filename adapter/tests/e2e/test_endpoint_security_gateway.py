@@ -6,6 +6,7 @@ and HTTP mode, which cannot change the query, counts the calls it could not give
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from dataclasses import dataclass
@@ -13,8 +14,13 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from apim_adapter.backend_tokens import Token, TokenRefused, request_token
+from apim_adapter.endpoint_security import CLIENT_CREDENTIALS, OAuthEndpoint
+from apim_adapter.http_client import HttpClient
 from harness.adapter_process import AdapterProcess
 from harness.envoy import HTTP_UPSTREAM_ON_ALLOW, Gateway
+from harness.helpers import eventually
+from harness.oidc import IntrospectionEndpoint
 from harness.processes import echoed_headers
 from harness.sample_catalog import KM, catalog_document
 
@@ -50,7 +56,7 @@ def secured(stack, tmp_path_factory):
         yield Secured(gateways, adapter)
 
 
-def _call(secured: Secured, mode: str, path: str, token: str) -> requests.Response:
+def _call(secured: Secured | OAuthSecured, mode: str, path: str, token: str) -> requests.Response:
     return requests.get(secured.gateways[mode].url + API + path, headers={"authorization": f"Bearer {token}"},
                         timeout=10)  # fmt: skip
 
@@ -95,3 +101,76 @@ def test_the_adapters_log_never_holds_a_credential(stack, secured):
     assert PASSWORD not in log
     assert "key of the backend" not in log
     assert "key+of+the+backend" not in log
+
+
+# ---- OAuth: a token from WSO2 IS 7's token endpoint (harness.oidc.IntrospectionEndpoint, IS 7's client
+# credentials grant), got ahead by the adapter and sent as the backend's bearer ----
+
+TOKEN_LIFETIME = 2  # seconds: the adapter asks for the next at 80% of it
+
+
+@dataclass
+class OAuthSecured:
+    gateways: dict[str, Gateway]
+    adapter: AdapterProcess
+    identity_server: IntrospectionEndpoint
+
+
+@pytest.fixture(scope="module")
+def oauth_secured(stack, tmp_path_factory):
+    """An adapter whose API's production endpoint is OAuth-secured with IS 7's client credentials grant, started
+    after IS (its readiness waits for the first token), and a gateway per mode."""
+    identity_server = IntrospectionEndpoint("backend-app", "backend-s3cret", token_lifetime=TOKEN_LIFETIME)
+    doc = catalog_document()
+    doc["apis"][0]["endpointConfig"] = {"endpoint_type": "http", "endpoint_security": {"production": {
+        "enabled": True, "type": "oauth", "grantType": "CLIENT_CREDENTIALS", "tokenUrl": identity_server.token_url,
+        "clientId": "backend-app", "clientSecret": "backend-s3cret",
+        "customParameters": {"scope": "orders"}}}}  # fmt: skip
+    upstream = {"upstream_on_allow": (*HTTP_UPSTREAM_ON_ALLOW, "authorization")}
+    try:
+        with stack.own_adapter(tmp_path_factory.mktemp("oauth-security"), doc, **upstream) as (adapter, gateways):
+            yield OAuthSecured(gateways, adapter, identity_server)
+    finally:
+        identity_server.stop()
+
+
+def _bearer_seen(oauth_secured: OAuthSecured, mode: str, token: str) -> str:
+    [seen] = echoed_headers(_call(oauth_secured, mode, "/anything/x", token))["authorization"]
+    assert seen.startswith("Bearer ")
+    return seen.removeprefix("Bearer ")
+
+
+def test_the_backend_gets_a_token_of_the_identity_server_from_the_first_call(stack, oauth_secured, mode):
+    """Ready only once the first token came: the first call through carries it; IS issued it to the endpoint's
+    client, and it is the same for each call until the next is due."""
+    first = _bearer_seen(oauth_secured, mode, stack.token())
+    assert first in oauth_secured.identity_server.bearer  # issued by IS, for the client's credentials
+    assert oauth_secured.identity_server.bearer[first] == set()  # `scope=orders` asked, none authorized by IS
+
+
+def test_the_next_token_is_sent_once_the_adapter_got_it_ahead(stack, oauth_secured):
+    first = _bearer_seen(oauth_secured, "grpc", stack.token())
+    calls = oauth_secured.identity_server.token_calls
+    later = eventually(lambda: _bearer_seen(oauth_secured, "grpc", stack.token()) != first, 3 * TOKEN_LIFETIME)
+    assert later, "the adapter kept sending a token past 80% of its lifetime"
+    assert oauth_secured.identity_server.token_calls > calls
+    assert _bearer_seen(oauth_secured, "http", stack.token()) in oauth_secured.identity_server.bearer
+
+
+async def _asked(endpoint: OAuthEndpoint) -> Token:
+    client = HttpClient()
+    try:
+        return await request_token(client, endpoint, None, 0.0)
+    finally:
+        await client.close()
+
+
+def test_a_token_url_refusing_the_client_is_named_and_its_token_never_logged(stack, oauth_secured):
+    url = oauth_secured.identity_server.token_url
+    with pytest.raises(TokenRefused, match="HTTP 401"):
+        asyncio.run(_asked(OAuthEndpoint(url, "backend-app", "wrong", CLIENT_CREDENTIALS)))
+    token = asyncio.run(_asked(OAuthEndpoint(url, "backend-app", "backend-s3cret", CLIENT_CREDENTIALS)))
+    assert token.access in oauth_secured.identity_server.bearer
+    log = oauth_secured.adapter.proc.log(1_000_000)
+    assert "backend-s3cret" not in log
+    assert not [t for t in oauth_secured.identity_server.bearer if t in log]

@@ -13,9 +13,10 @@ import zipfile
 import pytest
 from envoy.service.auth.v3 import external_auth_pb2 as pb
 
+from apim_adapter.backend_tokens import Token
 from apim_adapter.catalog import CatalogError, build
 from apim_adapter.controlplane.artifacts import Project
-from apim_adapter.endpoint_security import kept
+from apim_adapter.endpoint_security import OAuthEndpoint, kept
 from apim_adapter.transport.grpc import AuthorizationService
 from harness.pipeline import InProcess, check_request, in_process_adapter, token, warm
 from harness.sample_catalog import KM, catalog_document
@@ -104,16 +105,48 @@ def test_a_warm_check_carries_the_credential_and_a_new_revisions_credential_repl
     assert authorization() == basic("backend", "rotated")
 
 
-def test_types_not_applied_are_named_and_misspelt_or_disabled_ones_are_nothing():
-    catalog = build(secured({"enabled": True, "type": "digest", "username": "u", "password": "p"},
-                            {"enabled": True, "type": "OAUTH", "clientId": "c", "clientSecret": "s"}))  # fmt: skip
+def test_digest_is_named_and_misspelt_or_disabled_securities_are_nothing():
+    catalog = build(secured(None, {"enabled": True, "type": "DIGEST", "username": "u", "password": "p"}))
     [note] = [n for n in catalog.unenforced if "endpoint security" in n]
-    assert note == ("HttpbinAPI 1.0.0: not applied here, only by APIM's gateway: DIGEST endpoint security "
-                    "(production), OAUTH endpoint security (sandbox)")  # fmt: skip
+    assert note == "HttpbinAPI 1.0.0: not applied here, only by APIM's gateway: DIGEST endpoint security (sandbox)"
     for quiet in (BASIC | {"enabled": False}, BASIC | {"type": "Basic"}, BASIC | {"enabled": "no"}):
         catalog = build(secured(quiet))
         assert not catalog.apis["api-httpbin"].backend_credentials
         assert not [n for n in catalog.unenforced if "endpoint security" in n]
+
+
+OAUTH = {"enabled": True, "type": "oauth", "tokenUrl": "https://is.example.com/oauth2/token", "clientId": "backend-app",
+         "clientSecret": "client-s3cret", "grantType": "CLIENT_CREDENTIALS",
+         "customParameters": {"scope": "orders:read", "resource": "https://orders"}}  # fmt: skip
+
+
+def test_an_oauth_endpoint_is_one_per_configuration_and_the_catalog_names_each():
+    catalog = build(
+        secured(OAUTH, OAUTH | {"customParameters": '{"scope": "orders:read", "resource": "https://orders"}'})
+    )
+    endpoint = catalog.apis["api-httpbin"].backend_credentials["PRODUCTION"]
+    assert isinstance(endpoint, OAuthEndpoint)
+    assert (endpoint.token_url, endpoint.client_id, endpoint.grant_type) == (OAUTH["tokenUrl"], "backend-app",
+                                                                           "CLIENT_CREDENTIALS")  # fmt: skip
+    assert endpoint.custom_parameters == (("scope", "orders:read"), ("resource", "https://orders"))
+    assert catalog.oauth_endpoints == {endpoint}  # the stored JSON text reads as the object: one token for both
+    assert "client-s3cret" not in repr(endpoint)
+
+
+def test_the_token_is_sent_while_held_and_the_allow_is_prepared_again_when_the_next_is_due():
+    held: dict[OAuthEndpoint, Token] = {}
+    p = InProcess(secured(OAUTH))
+    p.renderer.backend_tokens = lambda endpoint, now: held.get(endpoint)
+    allow = p.renderer.allow(p.check(IP, bearer=token()), p.now)
+    assert "authorization" not in dict(allow.upstream)  # none yet: sent without, as APIM's mediator sends it
+    assert allow.until == p.now + 1
+    [endpoint] = p.catalog.oauth_endpoints
+    held[endpoint] = Token("backend-token", p.now + 3600, p.now + 2880)
+    assert p.renderer.allow(p.check(IP, bearer=token()), p.now) is allow  # until its second is over
+    p.now += 1
+    allow = p.renderer.allow(p.check(IP, bearer=token()), p.now)
+    assert dict(allow.upstream)["authorization"] == "Bearer backend-token"
+    assert allow.until == p.now - 1 + 2880
 
 
 @pytest.mark.parametrize(
@@ -124,6 +157,10 @@ def test_types_not_applied_are_named_and_misspelt_or_disabled_ones_are_nothing()
         (HEADER_KEY | {"apiKeyIdentifier": "Host"}, "is not a header the backend can get"),
         (HEADER_KEY | {"apiKeyValue": "k\r\nX-Injected: 1"}, "must be one printable line"),
         (HEADER_KEY | {"apiKeyIdentifierType": "header"}, "must be HEADER or QUERY_PARAMETER"),
+        (OAUTH | {"grantType": "client_credentials"}, "grantType: must be CLIENT_CREDENTIALS or PASSWORD"),
+        (OAUTH | {"grantType": "PASSWORD"}, "username: must be a non-blank string"),
+        (OAUTH | {"tokenUrl": "is.example.com/token"}, "tokenUrl: must be an http:// or https:// URL"),
+        (OAUTH | {"customParameters": "scope=x"}, "customParameters: not a JSON object"),
     ],
 )
 def test_a_security_no_gateway_could_send_is_refused_by_a_file_and_left_out_of_what_apim_serves(bad, why):
@@ -151,7 +188,12 @@ def test_what_a_catalog_keeps_of_the_dto_is_what_it_sends():
               "endpoint_security": {"production": BASIC | {"clientSecret": "unused", "customParameters": {}},
                                     "sandbox": {"enabled": True, "type": "oauth", "clientSecret": "oauth-secret",
                                                 "password": "grant-password", "tokenUrl": "https://t"}}}  # fmt: skip
-    assert kept(config) == {"endpoint_security": {"production": BASIC, "sandbox": {"enabled": True, "type": "oauth"}}}
+    assert kept(config) == {"endpoint_security": {"production": BASIC, "sandbox": {
+        "enabled": True, "type": "oauth", "clientSecret": "oauth-secret", "password": "grant-password",
+        "tokenUrl": "https://t"}}}  # fmt: skip
+    digest = {"production": {"enabled": True, "type": "digest", "username": "u", "password": "p"}}
+    assert kept({"endpoint_security": digest}) == {"endpoint_security": {"production": {"enabled": True,
+                                                                                        "type": "digest"}}}  # fmt: skip
     assert kept({"endpoint_type": "http"}) == {}
 
 

@@ -197,8 +197,10 @@ mounted files' paths filled in.
 {{- end -}}
 {{- end -}}
 {{- if $caFile -}}
-{{- /* The OPA servers APIM's OPA policies name, where they serve TLS with the same CA; an explicit one stays. */ -}}
+{{- /* The OPA servers APIM's OPA policies name and the token URLs of OAuth-secured backends (IS, in the cluster),
+where they serve TLS with the same CA; an explicit one stays. */ -}}
 {{- $_ := set $config "opa" (merge (default dict $config.opa) (dict "caBundle" $caFile)) -}}
+{{- $_ := set $config "endpointSecurity" (merge (default dict $config.endpointSecurity) (dict "caBundle" $caFile)) -}}
 {{- end -}}
 {{- range $config.keyManagers -}}
 {{- if $caFile -}}
