@@ -48,6 +48,12 @@ the client's query kept (Envoy sets the path and the method on the adapter's wor
   curl -s -H "Authorization: Bearer \$TOKEN" "$GATEWAY_URL$API_CONTEXT/legacy/orders?page=2"
                                      # httpbin was asked "method": "POST", "url": ".../anything/orders?page=2"
 
+The OrdersAPI is httpbin again, whose production endpoint has APIM's OAuth endpoint security: the adapter gets its
+token from Keycloak with the orders-backend client (ahead, and again before it expires) and sends it instead of yours:
+
+  curl -s -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL/orders/1.0.0/anything/orders
+                                     # httpbin saw "Authorization": ["Bearer ..."], a token issued to orders-backend
+
 APIM's "Validate Request with OPA" policy guards /anything/{segment}: the adapter asks the stack's OPA (its Rego in
 inventories/local/group_vars/local_stack/opa.yml), which lets the subscribed application in only on a GET with
 X-Department: engineering (the gateway passes the adapter that header: local_gateway_extra_check_headers):

@@ -32,7 +32,7 @@ def test_keycloak_is_the_key_manager_with_wso2_claims(adapter_config: dict, cata
 
 
 def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
-    api, product = catalog["apis"]
+    api, product, _orders = catalog["apis"]
     assert (api["context"], api["version"], api["isDefaultVersion"], api["apiType"]) == (
         "/httpbin/1.0.0", "1.0.0", True, "HTTP")  # fmt: skip
     assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in api["urlMappings"]} == {
@@ -83,6 +83,7 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
         ("ThrottledApp", "HttpbinAPI"): "Tiny",
         ("StandardApp", "HttpbinAPI"): "Silver",
         ("StandardApp", "HttpbinBundle"): "Silver",  # the product's only subscriber
+        ("SubscribedApp", "OrdersAPI"): "Gold",  # the endpoint security row's caller
     }
     # The unsubscribed application is known (it has a key mapping) but subscribed to nothing: 403, not 401.
     mapped = {apps[m["applicationId"]]: m["consumerKey"] for m in catalog["applicationKeyMappings"]}
@@ -154,3 +155,19 @@ def test_the_opa_policy_asks_the_stacks_opa_with_its_token(rendered: Path, catal
         "http://127.0.0.1:18440/v1/data/apim/httpbin/allow", f"Bearer {token}", True, "")  # fmt: skip
     for secret in ("adapter/catalog.yaml", "secrets/opa-token"):
         assert (rendered / secret).stat().st_mode & 0o077 == 0, secret
+
+
+def test_the_orders_backends_token_is_asked_of_keycloak_with_its_own_client(rendered: Path, catalog: dict) -> None:
+    """The OrdersAPI's OAuth endpoint security (the secured flow's "APIM's endpoint security" row) reaches the adapter
+    as APIM's artifact carries it: Keycloak's token URL, the orders-backend client Keycloak provisions and its
+    generated secret, the client credentials grant; the adapter's catalog names that endpoint for a token."""
+    orders = next(a for a in catalog["apis"] if a["name"] == "OrdersAPI")
+    secret = (rendered / "secrets/orders-backend").read_text().strip()
+    assert orders["endpointConfig"] == {"endpoint_type": "http", "endpoint_security": {"production": {
+        "enabled": True, "type": "oauth", "grantType": "CLIENT_CREDENTIALS",
+        "tokenUrl": "http://127.0.0.1:18430/realms/apim/protocol/openid-connect/token",
+        "clientId": "orders-backend", "clientSecret": secret}}}  # fmt: skip
+    built = catalog_module.build(catalog)
+    [endpoint] = built.oauth_endpoints
+    assert (endpoint.client_id, endpoint.client_secret) == ("orders-backend", secret)
+    assert not [n for n in built.unenforced if "endpoint security" in n]

@@ -62,10 +62,12 @@ def test_gold_consumers_are_routed_to_httpbin_v2_and_the_rest_to_v1(envoy_config
     assert [(r["match"]["prefix"], r["route"]["cluster"]) for r in api_routes] == [
         ("/httpbin/1.0.0/", "v2"),
         ("/bundle/1.0.0/", "v2"),  # the API Product of two of httpbin's resources (catalog.yml)
+        ("/orders/1.0.0/", "v2"),  # httpbin again, whose backend takes a token of its own (catalog.yml)
         ("/httpbin/", "v2"),
         ("/bundle/", "v2"),
         ("/httpbin/1.0.0/", "v1"),  # the versioned context must win over the bare one
         ("/bundle/1.0.0/", "v1"),
+        ("/orders/1.0.0/", "v1"),
         ("/httpbin/", "v1"),
         ("/bundle/", "v1"),
     ]
