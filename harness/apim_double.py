@@ -779,7 +779,11 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     for an MCP server's `mcp_server.json`): the APIDTO's fields a reader of the runtime artifact uses. Its
     `corsConfiguration`, `authorizationHeader` and `apiKeyHeader` are the deployed revision's (apim_rest
     deployed_dto_fields: APIMappingUtil.fromAPItoDTO writes corsConfiguration always, the stored one or
-    APIUtil.getDefaultCorsConfiguration(); Gson leaves a null header name out). Its operation policies (APIM's
+    APIUtil.getDefaultCorsConfiguration(); Gson leaves a null header name out). Its `endpointConfig` is the item's
+    `_endpointConfig` as stored, its `endpoint_security` credentials in the clear: APIProviderImpl.addAPIRevision
+    exports the revision with `preserveCredentials` true (ImportExportAPI.exportAPI(..., true, ...)), so
+    fromAPItoDTO keeps the passwords and decrypts the API key value and the OAuth client secret
+    (handleEndpointSecurity masks them only without it). Its operation policies (APIM's
     mediation, where carbon-apimgt 9.31.86 `rest.api.publisher.v1.common/.../mappings/APIMappingUtil.fromAPItoDTO`
     puts them: APIDTO.apiPolicies and each APIOperationsDTO.operationPolicies, an APIOperationPoliciesDTO of
     `request`, `response` and `fault` lists of OperationPolicyDTO in their `order`,

@@ -507,6 +507,7 @@ class ProductApis:
             return self.product_dto(item)
         if "_publisher" in item:
             dto = copy.deepcopy(item["_publisher"])
+            _mask_endpoint_credentials(dto)
             # The operations' policies are the resources' as stored (`_url_mappings`), not as sent.
             stored = {(m["urlPattern"], m["httpMethod"]): m["throttlingPolicy"] for m in item["_urlMappings"]}
             for op in dto.get("operations", []):
@@ -2426,3 +2427,20 @@ def validate_served(api: str, template: str, method: str, status: int, body: Any
     """An answer of the product APIs, as the double decided it (before `wso2_specs.as_written`), against its
     schema."""
     wso2_specs.validate_response(api, template, method, status, body, answer_schema(api, template, method, status))
+
+
+def _mask_endpoint_credentials(dto: dict[str, Any]) -> None:
+    """The Publisher's APIDTO hides the endpoints' credentials: carbon-apimgt 9.31.86 APIMappingUtil.fromAPItoDTO
+    (preserveCredentials false) → handleEndpointSecurity blanks each endpoint's `password` and `apiKeyValue` where it
+    has one, and an OAuth endpoint's `clientSecret`, unless the tenant config's EnableEndpointSecurityPasswordExpose
+    (checkEndpointSecurityPasswordEnabled; off by default) says otherwise. A runtime artifact keeps them (exported
+    with preserveCredentials: apim_double._api_project_file)."""
+    security = (dto.get("endpointConfig") or {}).get("endpoint_security")
+    for endpoint in (security or {}).values():
+        if not isinstance(endpoint, dict):
+            continue
+        if str(endpoint.get("type", "")).upper() == "OAUTH":
+            endpoint["clientSecret"] = ""
+        for key in ("password", "apiKeyValue"):
+            if endpoint.get(key) is not None:
+                endpoint[key] = ""

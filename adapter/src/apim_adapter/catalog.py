@@ -126,6 +126,14 @@ class Resource:
     specificity: tuple[int, int, int]
     mediation: Mediation | None = None  # what the API's and this operation's policies change (mediation.py)
     access_checks: tuple[AccessCheck, ...] = ()  # their JWT claim validators and OPA checks, in order
+    # An API Product's resource: the endpoint security of the API it comes from, by key type; None: the API's own
+    # (`Api.backend_credentials`).
+    backend_credentials: Mapping[str, BackendCredential | OAuthEndpoint] | None = field(default=None, compare=False)
+
+    def credential(self, api: Api, key_type: str) -> BackendCredential | OAuthEndpoint | None:
+        """What the backend gets for a call of this key type here (endpoint_security.py)."""
+        own = self.backend_credentials if self.backend_credentials is not None else api.backend_credentials
+        return own.get(key_type)
 
     @property
     def checks_each_call(self) -> bool:
@@ -295,9 +303,12 @@ class Catalog:
 
     @functools.cached_property
     def oauth_endpoints(self) -> frozenset[OAuthEndpoint]:
-        """The OAuth-secured backends of its APIs, whose tokens the adapter gets ahead (backend_tokens.py)."""
-        return frozenset(c for api in self.apis.values() for c in api.backend_credentials.values()
-                         if isinstance(c, OAuthEndpoint))  # fmt: skip
+        """The OAuth-secured backends of its APIs and of its products' resources, whose tokens the adapter gets ahead
+        (backend_tokens.py)."""
+        named = [c for api in self.apis.values() for c in api.backend_credentials.values()]
+        for api in self.apis.values():
+            named += [c for r in api.resources for c in (r.backend_credentials or {}).values()]
+        return frozenset(c for c in named if isinstance(c, OAuthEndpoint))
 
     def reads_body_at(self, path: str) -> bool:
         """Whether a check of `path` may read the request's body: some resource of the API it calls, of any method,
@@ -674,6 +685,33 @@ def _backend_credentials(
         raise CatalogError(str(exc)) from None
 
 
+def _bundled_credentials(
+    item: _Item, where: str, resources: tuple[Resource, ...], lenient: bool
+) -> tuple[tuple[Resource, ...], list[str]]:
+    """An API Product's resources, each with the endpoint security of the API it comes from: the product's `apis`
+    (its APIProductDTO's: `apiId`, the `operations` taken from that API, and that API's `endpointConfig`, as the
+    product's revision holds it), matched by verb and target; and what to name, as for an API's."""
+    by_operation: dict[tuple[str, str], dict[str, BackendCredential | OAuthEndpoint]] = {}
+    named: list[str] = []
+    for i, raw in enumerate(item.get("apis", list, default=[])):
+        bundled = _Item(raw, f"{where}.apis[{i}]")
+        try:
+            found, unsecured = endpoint_security.of_api(
+                bundled.raw.get("endpointConfig"), f"{bundled.where}.endpointConfig", lenient
+            )
+        except endpoint_security.EndpointSecurityError as exc:
+            raise CatalogError(str(exc)) from None
+        named += [f"{n} of the API {bundled.get('apiId', str, default='?')}" for n in unsecured]
+        for j, op in enumerate(bundled.get("operations", list, default=[])):
+            operation = _Item(op, f"{bundled.where}.operations[{j}]")
+            verb = operation.get("verb", str, required=True).upper()
+            by_operation[(verb, operation.get("target", str, required=True))] = found
+    if not by_operation:
+        return resources, named
+    return tuple(dataclasses.replace(r, backend_credentials=by_operation.get((r.method, r.pattern), {}))
+                 for r in resources), named  # fmt: skip
+
+
 def _default_context(context: str, version: str, template: str | None) -> str | None:
     if template and "{version}" in template:
         return template.replace("/{version}", "").replace("{version}", "").rstrip("/") or None
@@ -724,6 +762,10 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             raise CatalogError(f"{where}.{exc}") from None
         attached, not_applied = _operation_policies(item, where, lenient)
         credentials, unsecured = _backend_credentials(item, where, lenient)
+        resources = _mediated(_resources(item, where, api_policies), attached, lenient)
+        if api_type == API_PRODUCT:
+            resources, bundled_unsecured = _bundled_credentials(item, where, resources, lenient)
+            unsecured += bundled_unsecured
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),
@@ -736,7 +778,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_type=api_type,
             organization=item.get("organization", str, default="carbon.super"),
             subscription_validation=not item.get("isSubscriptionValidationDisabled", bool, default=False),
-            resources=_mediated(_resources(item, where, api_policies), attached, lenient),
+            resources=resources,
             security_schemes=_security_schemes(item),
             client_certificates=_client_certificates(
                 item, where, subscription_policies, (lambda exc: skipped.append(str(exc))) if lenient else None

@@ -166,8 +166,9 @@ class Renderer:
                 caller += (d.principal,)
         if d.resource is not None and d.resource.mediation is not None:
             caller += (d.resource.mediation, d.backend_path)  # the API's operation policies differ by resource
-        if api.backend_credentials:  # the endpoint's credential, by key type (a new revision may change it)
-            caller += (api.backend_credentials.get(key.key_type if key is not None else PRODUCTION),)
+        credential = d.resource.credential(api, key.key_type if key is not None else PRODUCTION) if d.resource else None
+        if credential is not None:  # the endpoint's credential, by key type (a new revision may change it)
+            caller += (credential,)
         if self.analytics_metadata:
             # The event names the resource and the end user: one prepared allow per resource and user.
             user = end_user(d.principal, app) if d.principal is not None and app is not None else ""
@@ -226,7 +227,7 @@ class Renderer:
             remove_query = tuple(n for n in remove_query if n not in policy_query)
         # APIM's endpoint security, added when the gateway sends the call to the endpoint of its key type, after the
         # operation policies: its header replaces one a policy set, and is not removed.
-        credential = api.backend_credentials.get(key.key_type if key is not None else PRODUCTION)
+        credential = d.resource.credential(api, key.key_type if key is not None else PRODUCTION) if d.resource else None
         if isinstance(credential, OAuthEndpoint):
             credential, until = self._bearer(credential, now, until)
         if credential is not None:

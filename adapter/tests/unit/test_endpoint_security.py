@@ -19,7 +19,7 @@ from apim_adapter.controlplane.artifacts import Project
 from apim_adapter.endpoint_security import OAuthEndpoint, kept
 from apim_adapter.transport.grpc import AuthorizationService
 from harness.pipeline import InProcess, check_request, in_process_adapter, token, warm
-from harness.sample_catalog import KM, catalog_document
+from harness.sample_catalog import KM, api_product, catalog_document
 from harness.sample_catalog import operation_policy as policy
 
 IP, OPEN = "/httpbin/1.0.0/ip", "/httpbin/1.0.0/uuid"
@@ -209,3 +209,31 @@ def test_the_deployed_revisions_project_gives_its_endpoint_security_and_a_produc
     product = Project("product", archive, names, "Shop-1.0.0/", "api_product")
     assert api.endpoint_config() == {"endpointConfig": {"endpoint_security": {"production": BASIC}}}
     assert product.endpoint_config() == {}
+
+
+def test_a_products_resource_gets_the_endpoint_security_of_the_api_it_comes_from():
+    """A product (its APIProductDTO's `apis`, each with the `endpointConfig` of the API it bundles): the operations
+    taken from a secured API get its credential, the others none; the product has none of its own."""
+    doc = secured()
+    ip, headers = doc["apis"][0]["urlMappings"][:2]
+    security = {"production": BASIC, "sandbox": {"enabled": True, "type": "digest"}}
+    doc["apis"].append(api_product("product-bundle", 2, "Bundle", "/bundle/1.0.0", [ip, headers]) | {"apis": [
+        {"apiId": "api-httpbin", "operations": [{"verb": "GET", "target": "/ip"}],
+         "endpointConfig": {"endpoint_security": security}},
+        {"apiId": "api-other", "operations": [{"verb": "GET", "target": "/headers"}]},
+    ]})  # fmt: skip
+    doc["subscriptions"].append({"subscriptionUUID": "sub-bundle", "apiUUID": "product-bundle",
+                                 "applicationUUID": "app-subscribed", "policyId": "Gold",
+                                 "subscriptionState": "UNBLOCKED"})  # fmt: skip
+    p = InProcess(doc)
+    through_product = p.renderer.allow(p.check("/bundle/1.0.0/ip", bearer=token()), p.now)
+    assert dict(through_product.upstream)["authorization"] == basic("backend", "s3cret:pass")
+    other = p.renderer.allow(p.check("/bundle/1.0.0/headers", bearer=token()), p.now)
+    assert "authorization" not in dict(other.upstream)
+    [note] = [n for n in p.catalog.unenforced if n.startswith("Bundle 1.0.0")]
+    assert note.endswith("DIGEST endpoint security (sandbox) of the API api-httpbin")
+    bad = copy.deepcopy(doc)
+    bad["apis"][1]["apis"][0]["endpointConfig"]["endpoint_security"]["production"]["password"] = ""
+    where = r"\(Bundle\)\.apis\[0\]\.endpointConfig\.endpoint_security\.production\.password"
+    with pytest.raises(CatalogError, match=where):
+        build(bad)

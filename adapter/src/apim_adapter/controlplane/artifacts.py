@@ -255,9 +255,23 @@ class Project:
 
     def endpoint_config(self) -> dict[str, Any]:
         """The revision's endpoint security (APIDTO `endpointConfig.endpoint_security`, its credentials decrypted:
-        exported with `preserveCredentials`), as `{"endpointConfig": {"endpoint_security": ...}}` with only what the
-        adapter sends a backend (endpoint_security.kept); `{}` for a product (APIProductDTO has no endpoint of its
-        own) or an API without one."""
+        exported with `preserveCredentials`), with only what the adapter sends a backend (endpoint_security.kept):
+        an API's as `{"endpointConfig": {"endpoint_security": ...}}`; a product's, which has no endpoint of its own,
+        as its APIProductDTO's `apis` (ProductAPIDTO `apiId` and the `operations` taken from it), each with the
+        `endpointConfig` of the API it bundles as the product's revision holds it (its project under `APIs/`), as
+        APIM's product template secures each resource with its API's (api_product_template.xml, from
+        APIProductResource.getEndpointSecurityMap). `{}` where none is secured."""
+        if self.kind == "api_product":
+            bundled = self.bundled_apis()
+            apis = []
+            for item in _list(self.api().get("apis")):
+                api_id = item.get("apiId") if isinstance(item, dict) else None
+                kept = endpoint_security.kept((bundled.get(api_id) or {}).get("endpointConfig")) if api_id else {}
+                if kept:
+                    operations = [{"verb": str(op.get("verb", "")), "target": str(op.get("target", ""))}
+                                  for op in _list(item.get("operations")) if isinstance(op, dict)]  # fmt: skip
+                    apis.append({"apiId": api_id, "operations": operations, "endpointConfig": kept})
+            return {"apis": apis} if apis else {}
         if self.kind != "api":
             return {}
         kept = endpoint_security.kept(self.api().get("endpointConfig"))

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RESYNC = None  # a queue item asking for a full pull
 SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS, Basic)
+ENDPOINT_SECURITY_FIELDS = ("endpointConfig", "apis")  # an API's, a product's (artifacts.Project.endpoint_config)
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -271,16 +272,18 @@ class Wso2ControlPlane:
         return policies if isinstance(policies, list) else None
 
     def _last_endpoint_config(self, uuid: str) -> dict | None:
-        """The API's endpoint security as the current snapshot holds it (None: none read yet)."""
+        """The API's endpoint security as the current snapshot holds it, an API's `endpointConfig` or a product's
+        `apis` (None: none read yet)."""
         item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
-        config = item.get("endpointConfig") if item is not None else None
-        return config if isinstance(config, dict) else None
+        last = {k: item[k] for k in ENDPOINT_SECURITY_FIELDS if k in item} if item is not None else {}
+        return last or None
 
     @staticmethod
     def _endpoint_config(
         project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
     ) -> dict[str, Any]:
-        """`endpointConfig` (its endpoint security) of the deployed revision's project (none when none is deployed).
+        """The endpoint security of the deployed revision's project (artifacts.Project.endpoint_config; none when none
+        is deployed).
         Where the artifact cannot be read, what was read before, with a warning: the backend keeps getting its
         credential until the API's next event or pull."""
         try:
@@ -291,7 +294,7 @@ class Wso2ControlPlane:
             if last is not None:
                 log.warning("endpoint security of an API not read; what was read before applies until its next pull",
                             extra={**where, "error": str(exc)})  # fmt: skip
-                return {"endpointConfig": last}
+                return last
             return {}  # the warning about its operation policies names the API and the error already
 
     @staticmethod
