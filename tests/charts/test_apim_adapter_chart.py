@@ -105,8 +105,8 @@ def test_config_gets_server_ports_and_the_inline_catalog():
 
 
 def test_an_opa_or_token_url_ca_bundle_of_its_own_stays():
-    values = {"caBundle": {"caCrt": "PEM"}, "config": {"opa": {"caBundle": "/etc/opa-ca/ca.crt"},
-                                                       "endpointSecurity": {"caBundle": "/etc/idp-ca/ca.crt"}}}  # fmt: skip
+    own = {"opa": {"caBundle": "/etc/opa-ca/ca.crt"}, "endpointSecurity": {"caBundle": "/etc/idp-ca/ca.crt"}}
+    values = {"caBundle": {"caCrt": "PEM"}, "config": own}
     config = rendered_config(render(CHART, values=values))
     assert config["opa"] == {"caBundle": "/etc/opa-ca/ca.crt"}
     assert config["endpointSecurity"] == {"caBundle": "/etc/idp-ca/ca.crt"}
