@@ -111,3 +111,21 @@ async def apply_latest(cp: Wso2ControlPlane, apim: ApimDouble, kind: str) -> Non
     """The control plane applies the double's latest event of this type, as the event hub would bring it."""
     [(topic, found, payload)] = [e for e in apim.events if e[1] == kind][-1:]
     await cp.apply(Event(topic, found, payload, time.time()))
+
+
+def before_and_after_an_unreadable_revision(
+    cfg: config.Config, apim: ApimDouble, publisher: Publisher, api_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The API's catalog item after a full pull, and after a new revision whose artifact APIM cannot give (it answers
+    500 for it) is deployed and its event applied."""
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with pulled(cfg) as cp:
+            assert cp.snapshot is not None
+            first = cp.snapshot.apis[api_id]
+            apim.unreadable_artifacts.add(api_id)
+            publisher.deploy_new_revision(api_id)
+            await apply_latest(cp, apim, "DEPLOY_API_IN_GATEWAY")
+            return first, cp.snapshot.apis[api_id]
+
+    return asyncio.run(scenario())

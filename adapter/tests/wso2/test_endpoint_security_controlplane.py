@@ -5,14 +5,13 @@ revision holds them, per operation. The Publisher's answer hides the credentials
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 
 from apim_adapter.catalog import build
 from apim_adapter.endpoint_security import BackendCredential, OAuthEndpoint
-from harness.publisher import apply_latest, pull, pulled, wso2_config
+from harness.publisher import before_and_after_an_unreadable_revision, pull, wso2_config
 from harness.sample_catalog import api_product, catalog_document
 
 BASIC = {"enabled": True, "type": "BASIC", "username": "backend", "password": "basic-s3cret"}
@@ -94,17 +93,8 @@ def test_an_artifact_that_cannot_be_read_keeps_the_endpoint_security_read_before
     api_id = publisher.create("Kept", endpointConfig=config)
     publisher.deploy_new_revision(api_id)
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-
-    async def scenario() -> tuple[dict, dict]:
-        async with pulled(cfg) as cp:
-            first = cp.snapshot.apis[api_id]
-            apim.unreadable_artifacts.add(api_id)
-            publisher.deploy_new_revision(api_id)
-            await apply_latest(cp, apim, "DEPLOY_API_IN_GATEWAY")
-            return first, cp.snapshot.apis[api_id]
-
     with caplog.at_level(logging.WARNING, logger="apim_adapter.controlplane.wso2"):
-        first, after = asyncio.run(scenario())
+        first, after = before_and_after_an_unreadable_revision(cfg, apim, publisher, api_id)
     assert first["endpointConfig"] == {"endpoint_security": {"production": BASIC}}
     assert after["endpointConfig"] == first["endpointConfig"]  # the backend keeps getting its credential
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -7,7 +7,6 @@ with, and never shown."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -16,7 +15,7 @@ import pytest
 
 from apim_adapter.catalog import build
 from apim_adapter.mediation import ClaimCheck, Mediation, OpaCheck
-from harness.publisher import apply_latest, pull, pulled, wso2_config
+from harness.publisher import before_and_after_an_unreadable_revision, pull, wso2_config
 from harness.sample_catalog import api_product, catalog_document
 
 SECRET, OPA_KEY = "s3cret-backend-key", "Bearer s3cret-opa-key"
@@ -118,17 +117,8 @@ def test_an_artifact_that_cannot_be_read_keeps_the_policies_read_before(
     api_id = publisher.create("Guarded", apiPolicies={"request": [claim], "response": [], "fault": []})
     publisher.deploy_new_revision(api_id)
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-
-    async def scenario() -> tuple[dict, dict]:
-        async with pulled(cfg) as cp:
-            first = cp.snapshot.apis[api_id]
-            apim.unreadable_artifacts.add(api_id)
-            publisher.deploy_new_revision(api_id)
-            await apply_latest(cp, apim, "DEPLOY_API_IN_GATEWAY")
-            return first, cp.snapshot.apis[api_id]
-
     with caplog.at_level(logging.WARNING, logger="apim_adapter.controlplane.wso2"):
-        first, after = asyncio.run(scenario())
+        first, after = before_and_after_an_unreadable_revision(cfg, apim, publisher, api_id)
     [read] = first["operationPolicies"]
     assert (read["policyName"], read["parameters"]) == ("jwtClaimBasedAccessValidator", CLAIM["parameters"])
     assert after["operationPolicies"] == first["operationPolicies"]
