@@ -12,7 +12,8 @@ again), then the endpoint's custom parameters as `&key=value`; the answer must b
 The adapter cannot wait for a token on a check, so it gets each token ahead: for every OAuth endpoint of the serving
 catalog as soon as the catalog names it, again at 80% of its lifetime, and, after a failure, with a backoff of 1 s
 doubling to 30 s, keeping the token it holds until that one expires. A token answered without `expires_in` is
-taken again every minute (APIM takes a new one on every call then). Where there is no token, a call is sent
+taken again every minute (APIM takes a new one on every call then), one with an `expires_in` under a second is
+kept for a second. Where there is no token, a call is sent
 without one, as APIM's mediator sends it when its token request failed: the backend refuses it, and the failure is
 logged and counted (`apim_adapter_backend_token_fetches_total{result="failed"}`). Tokens are kept in memory only,
 never logged; an endpoint the catalog no longer names is forgotten with its token.
@@ -39,6 +40,9 @@ log = logging.getLogger("apim_adapter")
 MAX_ANSWER_BYTES = 64 << 10  # a token endpoint's answer: a token and its fields
 REFRESH_AT = 0.8  # of a token's lifetime
 UNSTATED_LIFETIME = 60.0  # seconds, for a token answered without expires_in
+# Seconds a token is kept at least: one answered with a shorter (or no, or a negative) lifetime is sent for a second,
+# rather than asked for again and again (APIM's gateway would ask for one on every call).
+SHORTEST_LIFETIME = 1.0
 FIRST_RETRY, LAST_RETRY = 1.0, 30.0  # seconds between failed attempts: doubling from the first to the last
 FETCHES_AT_ONCE = 4
 
@@ -80,6 +84,8 @@ def read_answer(body: bytes, now: float) -> Token:
     access = answer.get("access_token") if isinstance(answer, dict) else None
     if not isinstance(access, str) or not access:
         raise TokenRefused("the answer has no access_token")
+    if not access.isprintable():  # it becomes a header line: no CR, LF or NUL
+        raise TokenRefused("the access_token is not one printable line")
     lifetime = UNSTATED_LIFETIME
     expires_in = answer.get("expires_in")
     if expires_in is not None:
@@ -87,6 +93,7 @@ def read_answer(body: bytes, now: float) -> Token:
             lifetime = float(int(str(expires_in)))  # Long.parseLong(expires_in.toString())
         except ValueError:
             raise TokenRefused("expires_in is not a whole number") from None
+    lifetime = max(lifetime, SHORTEST_LIFETIME)
     refresh = answer.get("refresh_token")
     return Token(access, now + lifetime, now + lifetime * REFRESH_AT, refresh if isinstance(refresh, str) else None)
 

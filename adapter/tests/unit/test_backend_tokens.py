@@ -37,12 +37,16 @@ def test_an_answer_gives_its_token_and_its_lifetime():
     assert token == Token("t", 3700.0, 100.0 + 2880.0, "r")
     unstated = read_answer(b'{"access_token": "t"}', 100.0)
     assert (unstated.expires_at, unstated.refresh_at) == (160.0, 148.0)
+    for instant in (b'{"access_token": "t", "expires_in": 0}', b'{"access_token": "t", "expires_in": "-5"}'):
+        kept = read_answer(instant, 100.0)  # not asked for again and again: kept for a second
+        assert (kept.expires_at, kept.refresh_at) == (101.0, 100.8)
 
 
 @pytest.mark.parametrize(
     ("body", "why"),
     [(b"<html/>", "not JSON"), (b'{"error": "invalid_client"}', "no access_token"), (b"[]", "no access_token"),
-     (b'{"access_token": "t", "expires_in": "soon"}', "not a whole number")],
+     (b'{"access_token": "t", "expires_in": "soon"}', "not a whole number"),
+     (b'{"access_token": "t\\r\\nX-Injected: 1"}', "not one printable line")],
 )  # fmt: skip
 def test_an_answer_without_a_usable_token_is_refused(body, why):
     with pytest.raises(TokenRefused, match=why):
