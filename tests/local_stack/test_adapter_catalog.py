@@ -164,7 +164,7 @@ def test_the_orders_backends_token_is_asked_of_keycloak_with_its_own_client(rend
     orders = next(a for a in catalog["apis"] if a["name"] == "OrdersAPI")
     secret = (rendered / "secrets/orders-backend").read_text().strip()
     assert orders["endpointConfig"] == {"endpoint_type": "http", "endpoint_security": {"production": {
-        "enabled": True, "type": "oauth", "grantType": "CLIENT_CREDENTIALS",
+        "enabled": True, "type": "OAUTH", "grantType": "CLIENT_CREDENTIALS",
         "tokenUrl": "http://127.0.0.1:18430/realms/apim/protocol/openid-connect/token",
         "clientId": "orders-backend", "clientSecret": secret}}}  # fmt: skip
     built = catalog_module.build(catalog)
