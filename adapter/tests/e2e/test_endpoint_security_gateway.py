@@ -1,8 +1,9 @@
 """APIM's endpoint security carried out by a real Envoy on the adapter's answer, in gRPC and HTTP modes, in front of a
 real httpbin: a backend that demands basic authentication (go-httpbin's `/basic-auth/{user}/{password}`) answers
 the gateway's callers, who never hold its password; the sandbox endpoint's API key reaches it in the query over gRPC,
-and HTTP mode, which cannot change the query, counts the calls it could not give the key
-(adapter/src/apim_adapter/endpoint_security.py)."""
+and HTTP mode, which cannot change the query, counts the calls it could not give the key; an OAuth-secured
+backend gets a token of WSO2 IS 7's token endpoint (its double, harness.oidc.IntrospectionEndpoint), got ahead by
+the adapter and renewed before it expires (adapter/src/apim_adapter/endpoint_security.py, backend_tokens.py)."""
 
 from __future__ import annotations
 
