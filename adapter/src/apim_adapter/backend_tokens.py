@@ -13,10 +13,10 @@ The adapter cannot wait for a token on a check, so it gets each token ahead: for
 catalog as soon as the catalog names it, again at 80% of its lifetime, and, after a failure, with a backoff of 1 s
 doubling to 30 s, keeping the token it holds until that one expires. A token answered without `expires_in` is
 taken again every minute (APIM takes a new one on every call then), one with an `expires_in` under a second is
-kept for a second. Where there is no token, a call is sent
-without one, as APIM's mediator sends it when its token request failed: the backend refuses it, and the failure is
-logged and counted (`apim_adapter_backend_token_fetches_total{result="failed"}`). Tokens are kept in memory only,
-never logged; an endpoint the catalog no longer names is forgotten with its token.
+kept for a second. Where there is no token, a call is sent without one, as APIM's mediator sends it when its token
+request failed: the backend refuses it, and the failure is logged and counted
+(`apim_adapter_backend_token_fetches_total{result="failed"}`). Tokens are kept in memory only, never logged; an
+endpoint the catalog no longer names is forgotten with its token.
 """
 
 from __future__ import annotations
