@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from .envoy import REQUEST_HEADERS, Authz, Gateway, header_allowlist
@@ -29,6 +31,15 @@ class AdapterProcess:
     @property
     def admin(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
+
+    def sample(self, series: str) -> float:
+        """The value of one series of its `/metrics`, written as Prometheus's text format names it
+        (`apim_adapter_policies_unapplied_total{api="HttpbinAPI"}`); 0 before its first count."""
+        for line in requests.get(self.admin + "/metrics", timeout=5).text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name == series:
+                return float(value)
+        return 0.0
 
     def wait_ready(self, timeout: float = 20) -> None:
         self.proc.wait_http(self.admin + "/readyz", timeout)
@@ -61,3 +72,11 @@ class AdapterProcess:
                 upstream,
             ),
         }
+
+
+@dataclass
+class Served:
+    """A test module's own adapter and its gateway per ext_authz mode (`AdapterProcess.gateways`)."""
+
+    gateways: dict[str, Gateway]
+    adapter: AdapterProcess

@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 from . import metrics
 from .endpoint_security import CLIENT_CREDENTIALS, PASSWORD, OAuthEndpoint
-from .http_client import HttpClient, basic_authorization
+from .http_client import ANY_STATUS, HttpClient, basic_authorization
 
 log = logging.getLogger("apim_adapter")
 
@@ -105,7 +105,7 @@ async def request_token(client: HttpClient, endpoint: OAuthEndpoint, refresh: st
                "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
     form = token_form(endpoint, refresh)
     status, _, body = await client.post_bytes(endpoint.token_url, form.encode(), MAX_ANSWER_BYTES,
-                                              accept=tuple(range(100, 600)), headers=headers)  # fmt: skip
+                                              accept=ANY_STATUS, headers=headers)  # fmt: skip
     if status == 400 and refresh is not None:  # the refresh token expired: the password grant again
         return await request_token(client, endpoint, None, now)
     if status != 200:

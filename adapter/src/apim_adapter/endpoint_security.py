@@ -31,14 +31,13 @@ type only.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
 from .http_client import basic_authorization
-from .mediation import RESERVED, Headers
+from .mediation import HEADER_NAME, RESERVED, Headers
 
 # The DTO's keys (APIConstants.ENDPOINT_SECURITY_PRODUCTION, _SANDBOX) by the key type whose calls they secure.
 KEY_TYPES = {"production": "PRODUCTION", "sandbox": "SANDBOX"}
@@ -49,7 +48,6 @@ NOT_APPLIED = ("digest",)  # the template's other branch: named, not applied
 CLIENT_CREDENTIALS, PASSWORD = "CLIENT_CREDENTIALS", "PASSWORD"
 # ApiKeyMediator compares apiKeyIdentifierType with equals (APIConstants.AIAPIConstants).
 IN_HEADER, IN_QUERY = "HEADER", "QUERY_PARAMETER"
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110 `token`)
 
 
 class EndpointSecurityError(ValueError):
@@ -162,7 +160,7 @@ def credential(endpoint: Any, where: str) -> BackendCredential | OAuthEndpoint |
         value = _one_line(_text(endpoint, "apiKeyValue", where), "apiKeyValue", where)
         placed = endpoint.get("apiKeyIdentifierType")
         if placed == IN_HEADER:
-            if not _TOKEN.fullmatch(name) or name.lower() in RESERVED:
+            if not HEADER_NAME.fullmatch(name) or name.lower() in RESERVED:
                 raise EndpointSecurityError(f"{where}.apiKeyIdentifier: {name!r} is not a header the backend can get")
             return BackendCredential(API_KEY, headers=((name.lower(), value),))
         if placed == IN_QUERY:

@@ -27,6 +27,9 @@ async def read_at_most(content: aiohttp.StreamReader, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+ANY_STATUS = tuple(range(100, 600))  # `accept` for a caller that reads every answer itself, whatever its status
+
+
 class HttpClient:
     def __init__(self, ca_bundle: str | None = None, timeout: float | aiohttp.ClientTimeout = 5.0, limit: int = 32):
         """`timeout`: seconds in all, or aiohttp's timeouts; `limit`: the connections open at once."""

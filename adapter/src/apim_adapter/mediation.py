@@ -117,7 +117,7 @@ APPLIED_FLOWS = {ADD_HEADER: ("request", "response"), REMOVE_HEADER: ("request",
 _CLAIM_NAME = re.compile(r"[a-zA-Z_]+")
 # A header name as HTTP has it (RFC 9110 `token`); addHeader's spec allows any (`^.+$`), e.g. Synapse's dynamic
 # `{$ctx:...}`, which no gateway but Synapse could evaluate.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Headers the gateway itself routes or frames the request by: a policy's change to them is not applied.
 RESERVED = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "keep-alive",
                       "proxy-connection"})  # fmt: skip
@@ -225,7 +225,7 @@ def _text(policy: AttachedPolicy, key: str) -> str:
 
 def _header_name(policy: AttachedPolicy) -> str:
     name = _text(policy, "headerName")
-    if not _TOKEN.fullmatch(name):
+    if not HEADER_NAME.fullmatch(name):
         raise PolicyError(f"{policy.named}: headerName {name!r} is not an HTTP header name")
     if name.lower() in RESERVED:
         raise PolicyError(f"{policy.named}: headerName {name!r} is the gateway's own")

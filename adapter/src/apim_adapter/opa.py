@@ -31,7 +31,7 @@ import aiohttp
 from . import errors, tracing
 from .backend_jwt import SUPER_TENANT, end_user
 from .errors import ErrorCode
-from .http_client import HttpClient
+from .http_client import ANY_STATUS, HttpClient  # read as OPAClient.extractResponse reads it: 200 or not
 from .mediation import OpaCheck, transport_headers
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ log = logging.getLogger("apim_adapter")
 
 MAX_ANSWER_BYTES = 64 << 10  # OPA's answer to one decision: `{"result": ...}` and a decision id
 ANSWER_WAIT_SECONDS = 10  # beyond the connection timeout (OPAClient: "10 seconds addition to connection timeout")
-ANY_STATUS = tuple(range(100, 600))  # every answer is read as OPAClient.extractResponse reads it: 200 or not
 MAX_POOLS = 64  # connection pools kept: one per OPA server and settings the catalog names; the oldest goes first
 ANONYMOUS = "anonymous"  # APIConstants.END_USER_ANONYMOUS: the user of an unsecured resource
 

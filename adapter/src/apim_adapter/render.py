@@ -56,8 +56,9 @@ class Allow:
     path: str = ""
     keep_query: bool = False
     method: str = ""  # the backend's method, '' for the client's (a Change HTTP Method policy; gRPC mode)
-    # The API's name where its operation policies change the query, the path or the method, which only the gRPC
-    # provider carries out; '' where they do not (HTTP mode counts the calls it cannot mediate so)
+    # The API's name where its operation policies or its endpoint's API key change the query, the path or the
+    # method, which only the gRPC provider carries out; '' where they do not (HTTP mode counts the calls it cannot
+    # mediate so)
     grpc_only: str = ""
 
 
@@ -166,8 +167,9 @@ class Renderer:
                 caller += (d.principal,)
         if d.resource is not None and d.resource.mediation is not None:
             caller += (d.resource.mediation, d.backend_path)  # the API's operation policies differ by resource
+        # The endpoint's credential, by the call's key type (a new revision may change it).
         credential = d.resource.credential(api, key.key_type if key is not None else PRODUCTION) if d.resource else None
-        if credential is not None:  # the endpoint's credential, by key type (a new revision may change it)
+        if credential is not None:
             caller += (credential,)
         if self.analytics_metadata:
             # The event names the resource and the end user: one prepared allow per resource and user.
@@ -175,13 +177,13 @@ class Renderer:
             caller += (d.resource.pattern if d.resource is not None else "", user)
         prepared = self._prepared.get(caller, now)
         if prepared is None:
-            prepared = self._prepare(d, now)
+            prepared = self._prepare(d, now, credential)
             # The headers' text, twice over where a backend JWT holds the claims its principal (in the key) holds.
             weight = sum(64 + 2 * (len(name) + len(value)) for name, value in prepared.upstream)
             self._prepared.put(caller, prepared, prepared.until, weight)
         return prepared
 
-    def _prepare(self, d: Decision, now: float) -> Allow:
+    def _prepare(self, d: Decision, now: float, credential: BackendCredential | OAuthEndpoint | None) -> Allow:
         api, app, key, sub = d.api, d.application, d.key_mapping, d.subscription
         assert api is not None
         headers = [(self.h_api, header_safe(api.name)), (self.h_version, header_safe(api.version))]
@@ -225,9 +227,8 @@ class Renderer:
             query, downstream_replace = changed.query, changed.response_headers
             policy_query = {key for key, _ in query}
             remove_query = tuple(n for n in remove_query if n not in policy_query)
-        # APIM's endpoint security, added when the gateway sends the call to the endpoint of its key type, after the
-        # operation policies: its header replaces one a policy set, and is not removed.
-        credential = d.resource.credential(api, key.key_type if key is not None else PRODUCTION) if d.resource else None
+        # APIM's endpoint security (`credential`), added when the gateway sends the call to the endpoint of its key
+        # type, after the operation policies: its header replaces one a policy set, and is not removed.
         if isinstance(credential, OAuthEndpoint):
             credential, until = self._bearer(credential, now, until)
         if credential is not None:

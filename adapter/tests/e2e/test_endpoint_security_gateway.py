@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 from dataclasses import dataclass
 
 import pytest
@@ -18,8 +17,8 @@ import requests
 from apim_adapter.backend_tokens import Token, TokenRefused, request_token
 from apim_adapter.endpoint_security import CLIENT_CREDENTIALS, OAuthEndpoint
 from apim_adapter.http_client import HttpClient
-from harness.adapter_process import AdapterProcess
-from harness.envoy import HTTP_UPSTREAM_ON_ALLOW, Gateway
+from harness.adapter_process import Served
+from harness.envoy import HTTP_UPSTREAM_ON_ALLOW
 from harness.helpers import eventually
 from harness.oidc import IntrospectionEndpoint
 from harness.processes import echoed_headers
@@ -32,12 +31,6 @@ SECURITY = {
     "sandbox": {"enabled": True, "type": "apikey", "apiKeyIdentifier": "backend_key",
                 "apiKeyIdentifierType": "QUERY_PARAMETER", "apiKeyValue": KEY},
 }  # fmt: skip
-
-
-@dataclass
-class Secured:
-    gateways: dict[str, Gateway]
-    adapter: AdapterProcess
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +47,10 @@ def secured(stack, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("endpoint-security")
     upstream = {"upstream_on_allow": (*HTTP_UPSTREAM_ON_ALLOW, "authorization")}
     with stack.own_adapter(workdir, doc, **upstream) as (adapter, gateways):
-        yield Secured(gateways, adapter)
+        yield Served(gateways, adapter)
 
 
-def _call(secured: Secured | OAuthSecured, mode: str, path: str, token: str) -> requests.Response:
+def _call(secured: Served | OAuthSecured, mode: str, path: str, token: str) -> requests.Response:
     return requests.get(secured.gateways[mode].url + API + path, headers={"authorization": f"Bearer {token}"},
                         timeout=10)  # fmt: skip
 
@@ -76,10 +69,8 @@ def test_every_resource_of_the_api_gets_it_in_place_of_the_callers_token(stack, 
     assert seen["authorization"] == ["Basic " + base64.b64encode(f"backend:{PASSWORD}".encode()).decode()]
 
 
-def _unapplied(secured: Secured) -> float:
-    metrics = requests.get(secured.adapter.admin + "/metrics", timeout=5).text
-    found = re.search(r'^apim_adapter_policies_unapplied_total\{api="HttpbinAPI"\} (\S+)$', metrics, re.M)
-    return float(found[1]) if found else 0.0
+def _unapplied(secured: Served) -> float:
+    return secured.adapter.sample('apim_adapter_policies_unapplied_total{api="HttpbinAPI"}')
 
 
 def test_the_sandbox_key_reaches_the_backend_in_the_query_over_grpc_and_http_mode_counts_its_calls(stack, secured):
@@ -111,9 +102,7 @@ TOKEN_LIFETIME = 2  # seconds: the adapter asks for the next at 80% of it
 
 
 @dataclass
-class OAuthSecured:
-    gateways: dict[str, Gateway]
-    adapter: AdapterProcess
+class OAuthSecured(Served):
     identity_server: IntrospectionEndpoint
 
 

@@ -7,14 +7,12 @@ Envoy's HTTP client cannot (the query, the path and the method; a response heade
 from __future__ import annotations
 
 import base64
-import re
 import urllib.parse
-from dataclasses import dataclass
 
 import pytest
 import requests
 
-from harness.adapter_process import AdapterProcess
+from harness.adapter_process import Served
 from harness.envoy import (
     HTTP_DOWNSTREAM_ON_ALLOW,
     HTTP_UPSTREAM_ON_ALLOW,
@@ -56,12 +54,6 @@ POLICIES = [
 ]  # fmt: skip
 
 
-@dataclass
-class Mediated:
-    gateways: dict[str, Gateway]
-    adapter: AdapterProcess
-
-
 @pytest.fixture(scope="module")
 def mediated(stack, tmp_path_factory):
     """An adapter whose catalog's API has operation policies, and a gateway per mode in front of the session's
@@ -77,10 +69,10 @@ def mediated(stack, tmp_path_factory):
                  "upstream_on_allow": (*HTTP_UPSTREAM_ON_ALLOW, "x-env", "authorization"),
                  "downstream_on_allow": (*HTTP_DOWNSTREAM_ON_ALLOW, "x-served-by")}  # fmt: skip
     with stack.own_adapter(workdir, doc, include_request_body=INCLUDED_BODY, **providers) as (adapter, gateways):
-        yield Mediated(gateways, adapter)
+        yield Served(gateways, adapter)
 
 
-def _call(mediated: Mediated, mode: str, path: str, token: str | None, **headers: str) -> requests.Response:
+def _call(mediated: Served, mode: str, path: str, token: str | None, **headers: str) -> requests.Response:
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
     return requests.get(mediated.gateways[mode].url + API + path, headers=headers, timeout=10)
@@ -137,11 +129,9 @@ def test_a_rewritten_path_keeps_each_calls_query_over_grpc(stack, mediated, mode
         assert _backend_saw(resp) == ("GET", expected)
 
 
-def _unapplied(mediated: Mediated) -> float:
+def _unapplied(mediated: Served) -> float:
     """apim_adapter_policies_unapplied_total for the API, 0 before its first count."""
-    metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
-    found = re.search(r'^apim_adapter_policies_unapplied_total\{api="HttpbinAPI"\} (\S+)$', metrics, re.M)
-    return float(found[1]) if found else 0.0
+    return mediated.adapter.sample('apim_adapter_policies_unapplied_total{api="HttpbinAPI"}')
 
 
 def test_http_mode_counts_and_names_the_calls_whose_path_it_cannot_change(stack, mediated):
@@ -309,11 +299,9 @@ def test_an_xml_validator_refuses_a_body_woodstox_refuses_as_apims_gateway_does(
     assert post(items(100), "text/plain").status_code == 200  # not XML: not its to read
 
 
-def unread(mediated: Mediated) -> float:
+def unread(mediated: Served) -> float:
     """The adapter's count of calls refused for a body the gateway did not hand over whole."""
-    metrics = requests.get(mediated.adapter.admin + "/metrics", timeout=5).text
-    found = re.search(r'^apim_adapter_bodies_unread_total\{api="HttpbinAPI"\} (\S+)$', metrics, re.M)
-    return float(found[1]) if found else 0.0
+    return mediated.adapter.sample('apim_adapter_bodies_unread_total{api="HttpbinAPI"}')
 
 
 def test_a_body_a_gateway_does_not_include_is_refused_on_a_regex_policy_resource_only(stack, mediated, tmp_path):

@@ -208,8 +208,9 @@ class Wso2ControlPlane:
                 if served and cors:
                     found.update(self._cors_settings(project, unreadable, where))
                 if served:
-                    found.update(self._operation_policies(project, unreadable, where, self._last_read(uuid)))
-                    found.update(self._endpoint_config(project, unreadable, where, self._last_endpoint_config(uuid)))
+                    policies, security = self._last_read(uuid)
+                    found.update(self._operation_policies(project, unreadable, where, policies))
+                    found.update(self._endpoint_config(project, unreadable, where, security))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -265,18 +266,15 @@ class Wso2ControlPlane:
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {"corsConfiguration": None}
 
-    def _last_read(self, uuid: str) -> list[dict] | None:
-        """The API's operation policies as the current snapshot holds them (None: none read yet)."""
+    def _last_read(self, uuid: str) -> tuple[list[dict] | None, dict | None]:
+        """What the current snapshot holds of the API's artifact fields (None: none read yet): its operation
+        policies, and its endpoint security (an API's `endpointConfig` or a product's `apis`)."""
         item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
-        policies = item.get("operationPolicies") if item is not None else None
-        return policies if isinstance(policies, list) else None
-
-    def _last_endpoint_config(self, uuid: str) -> dict | None:
-        """The API's endpoint security as the current snapshot holds it, an API's `endpointConfig` or a product's
-        `apis` (None: none read yet)."""
-        item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
-        last = {k: item[k] for k in ENDPOINT_SECURITY_FIELDS if k in item} if item is not None else {}
-        return last or None
+        if item is None:
+            return None, None
+        policies = item.get("operationPolicies")
+        security = {k: item[k] for k in ENDPOINT_SECURITY_FIELDS if k in item}
+        return (policies if isinstance(policies, list) else None), (security or None)
 
     @staticmethod
     def _endpoint_config(

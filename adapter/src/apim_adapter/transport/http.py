@@ -59,7 +59,8 @@ def _allow_headers(allow: Allow) -> Headers:
             "operation policies not applied in HTTP mode",
             extra={
                 "api": allow.grpc_only,
-                "detail": "Add Query Param, Rewrite Resource Path and Change HTTP Method take the gRPC provider",
+                "detail": "Add Query Param, Rewrite Resource Path, Change HTTP Method and an endpoint's API key in the "
+                "query take the gRPC provider",
             },
         )
     headers = allow.upstream + allow.downstream + allow.downstream_replace
