@@ -8,7 +8,8 @@ Publisher API creates is an `apis` item in the internal data API's shape plus pr
 the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resources as stored, which the Publisher
 answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`,
 `_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API), `_deployedClientCertificates` and
-`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader` (the deployed revision's DTO fields of those names),
+`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`, `_enableSchemaValidation` (the deployed revision's DTO
+fields of those names),
 `_policyClones` (the API's clones of common operation policies, `apply_operation_policies`), `_apiPolicies` and
 `_operationPolicies` (the deployed revision's operation policies: the API's, and each operation's by "VERB target").
 What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
@@ -2066,9 +2067,11 @@ def _set_cors_and_headers(body: dict[str, Any], creating: bool) -> None:
 
 
 def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
-    """A deployed revision's DTO fields of CORS and its operation policies (the API's, and each operation's by "VERB
-    target"), as the item keeps them for its runtime artifact (harness/apim_double.py `_api_project_file`)."""
+    """A deployed revision's DTO fields of CORS, schema validation and its operation policies (the API's, and each
+    operation's by "VERB target"), as the item keeps them for its runtime artifact (harness/apim_double.py
+    `_api_project_file`)."""
     return {
+        "_enableSchemaValidation": dto.get("enableSchemaValidation") is True,
         "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
         "_authorizationHeader": dto.get("authorizationHeader"),
         "_apiKeyHeader": dto.get("apiKeyHeader"),
@@ -2144,8 +2147,10 @@ def deployed_dto_fields(item: dict[str, Any]) -> dict[str, Any]:
     """The CORS fields of an item's deployed DTO (its `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`),
     as APIMappingUtil.fromAPItoDTO / fromAPIProducttoDTO write them: corsConfiguration always (the default where the
     item has none, e.g. one put in `data` directly), a header name only where there is one (Gson and Jackson leave
-    a null out)."""
-    fields: dict[str, Any] = {"corsConfiguration": copy.deepcopy(item.get("_corsConfiguration"))}
+    a null out); and `enableSchemaValidation` (its `_enableSchemaValidation`), which both always write
+    (`dto.setEnableSchemaValidation(model.isEnabledSchemaValidation())`, a primitive boolean: false unless set)."""
+    fields: dict[str, Any] = {"corsConfiguration": copy.deepcopy(item.get("_corsConfiguration")),
+                              "enableSchemaValidation": bool(item.get("_enableSchemaValidation", False))}  # fmt: skip
     if fields["corsConfiguration"] is None:
         fields["corsConfiguration"] = default_cors_configuration()
     for key in ("authorizationHeader", "apiKeyHeader"):

@@ -28,6 +28,9 @@ from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
 API_PRODUCT = "APIProduct"  # an API Product's apiType (APIConstants.API_PRODUCT)
+# How a catalog names an API's `enableSchemaValidation` (APIM's Publisher: API Configurations > Runtime > Schema
+# Validation), which the adapter does not reproduce (docs/wso2-control-plane.md, "What the adapter does not enforce").
+SCHEMA_VALIDATION_NOT_APPLIED = "schema validation (requests checked against the API's OpenAPI definition)"
 UNAUTHENTICATED = "Unauthenticated"  # APIConstants.UNAUTHENTICATED_TIER: the tier of callers without an application
 # The Publisher's securityScheme values (carbon-apimgt APIConstants: DEFAULT_API_SECURITY_OAUTH2,
 # API_SECURITY_API_KEY, API_SECURITY_BASIC_AUTH, API_SECURITY_MUTUAL_SSL and the two "mandatory" markers); the
@@ -761,11 +764,15 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         except ValueError as exc:
             raise CatalogError(f"{where}.{exc}") from None
         attached, not_applied = _operation_policies(item, where, lenient)
-        credentials, unsecured = _backend_credentials(item, where, lenient)
+        credentials, by_apims_gateway = _backend_credentials(item, where, lenient)
         resources = _mediated(_resources(item, where, api_policies), attached, lenient)
         if api_type == API_PRODUCT:
             resources, bundled_unsecured = _bundled_credentials(item, where, resources, lenient)
-            unsecured += bundled_unsecured
+            by_apims_gateway += bundled_unsecured
+        if item.get("enableSchemaValidation", bool, default=False):
+            # APIM's SchemaValidator handler (velocity_template.xml): every request checked against the API's OpenAPI
+            # definition with Atlassian's swagger-request-validator, 400 on an error. Not reproduced: named, counted.
+            by_apims_gateway.append(SCHEMA_VALIDATION_NOT_APPLIED)
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),
@@ -805,9 +812,9 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_ids[api.id] = api.uuid
         if not_applied:
             api_notes.append(_operation_policies_note(api, not_applied))
-        if unsecured:
+        if by_apims_gateway:
             api_notes.append(
-                f"{api.name} {api.version}: not applied here, only by APIM's gateway: {', '.join(unsecured)}"
+                f"{api.name} {api.version}: not applied here, only by APIM's gateway: {', '.join(by_apims_gateway)}"
             )
 
     each("apis", parse_api)

@@ -196,6 +196,12 @@ class Project:
         data = document.get("data") if isinstance(document, dict) else None
         return data if isinstance(data, dict) else {}
 
+    def schema_validation(self) -> bool:
+        """Whether the revision validates requests against its OpenAPI definition: the DTO's
+        `enableSchemaValidation`, which APIMappingUtil.fromAPItoDTO and fromAPIProducttoDTO always write (carbon-apimgt
+        9.31.86), and with which APIM's template engages its SchemaValidator handler (velocity_template.xml)."""
+        return self.api().get("enableSchemaValidation") is True
+
     def cors_settings(self) -> dict[str, Any]:
         """What APIM's gateway template engages CORSRequestHandler with (carbon-apimgt 9.31.86 `TemplateBuilderUtil
         .getAPITemplateBuilder`, for an API and for a product), from the project's DTO: `corsConfiguration` as

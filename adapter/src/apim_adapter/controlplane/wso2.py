@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 RESYNC = None  # a queue item asking for a full pull
 SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS, Basic)
 ENDPOINT_SECURITY_FIELDS = ("endpointConfig", "apis")  # an API's, a product's (artifacts.Project.endpoint_config)
+SCHEMA_VALIDATION = "enableSchemaValidation"  # the APIDTO's, as the catalog reads it
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -172,6 +173,9 @@ class Wso2ControlPlane:
         - `operationPolicies`, APIM's mediation policies of the revision (artifacts.Project.operation_policies),
           for every API: the catalog applies Add Header, Remove Header, Add Query Param, the JWT claim validator and
           OPA (mediation.py) and names the others as not applied.
+        - `endpointConfig` (a product's `apis`), the endpoint security the adapter sends a backend
+          (artifacts.Project.endpoint_config), and `enableSchemaValidation`, which the catalog names as not
+          applied, for every API: the data API has neither.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
@@ -208,9 +212,10 @@ class Wso2ControlPlane:
                 if served and cors:
                     found.update(self._cors_settings(project, unreadable, where))
                 if served:
-                    policies, security = self._last_read(uuid)
-                    found.update(self._operation_policies(project, unreadable, where, policies))
-                    found.update(self._endpoint_config(project, unreadable, where, security))
+                    last = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
+                    found.update(self._operation_policies(project, unreadable, where, last))
+                    found.update(self._endpoint_config(project, unreadable, where, last))
+                    found.update(self._schema_validation(project, unreadable, last))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -266,41 +271,42 @@ class Wso2ControlPlane:
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {"corsConfiguration": None}
 
-    def _last_read(self, uuid: str) -> tuple[list[dict] | None, dict | None]:
-        """What the current snapshot holds of the API's artifact fields (None: none read yet): its operation
-        policies, and its endpoint security (an API's `endpointConfig` or a product's `apis`)."""
-        item = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
-        if item is None:
-            return None, None
-        policies = item.get("operationPolicies")
-        security = {k: item[k] for k in ENDPOINT_SECURITY_FIELDS if k in item}
-        return (policies if isinstance(policies, list) else None), (security or None)
-
     @staticmethod
     def _endpoint_config(
         project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
     ) -> dict[str, Any]:
         """The endpoint security of the deployed revision's project (artifacts.Project.endpoint_config; none when none
         is deployed).
-        Where the artifact cannot be read, what was read before, with a warning: the backend keeps getting its
-        credential until the API's next event or pull."""
+        Where the artifact cannot be read, what was read before (`last`: the API's item in the current snapshot),
+        with a warning: the backend keeps getting its credential until the API's next event or pull."""
         try:
             if unreadable is not None:
                 raise unreadable
             return project.endpoint_config() if project is not None else {}
         except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
-            if last is not None:
+            security = {k: last[k] for k in ENDPOINT_SECURITY_FIELDS if k in last} if last is not None else {}
+            if security:
                 log.warning("endpoint security of an API not read; what was read before applies until its next pull",
                             extra={**where, "error": str(exc)})  # fmt: skip
-                return last
-            return {}  # the warning about its operation policies names the API and the error already
+            return security  # none read before: the warning about its operation policies names the API and the error
+
+    @staticmethod
+    def _schema_validation(
+        project: artifacts.Project | None, unreadable: Exception | None, last: dict | None
+    ) -> dict[str, Any]:
+        """`enableSchemaValidation` of the deployed revision's project (false when none is deployed), which the
+        catalog names as not applied; where the artifact cannot be read, what was read before (`last`)."""
+        if unreadable is None:
+            return {SCHEMA_VALIDATION: project is not None and project.schema_validation()}
+        return {SCHEMA_VALIDATION: last[SCHEMA_VALIDATION]} if last is not None and SCHEMA_VALIDATION in last else {}
 
     @staticmethod
     def _operation_policies(
-        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: list | None
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
     ) -> dict[str, Any]:
         """`operationPolicies` of the deployed revision's project ([] when none is deployed: no revision, no
-        mediation). Where the artifact cannot be read, those read last (`last`), with a warning: the API's claim
+        mediation). Where the artifact cannot be read, those read last (`last`: the API's item in the current
+        snapshot), with a warning: the API's claim
         validators keep refusing, its header changes keep being made; none read yet, its calls pass without them
         until its next event or pull."""
         try:
@@ -308,10 +314,11 @@ class Wso2ControlPlane:
                 raise unreadable
             return {"operationPolicies": project.operation_policies() if project is not None else []}
         except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
-            if last is not None:
+            policies = last.get("operationPolicies") if last is not None else None
+            if isinstance(policies, list):
                 log.warning("operation policies of an API not read; those read before apply until its next pull",
                             extra={**where, "error": str(exc)})  # fmt: skip
-                return {"operationPolicies": last}
+                return {"operationPolicies": policies}
             log.warning("operation policies of an API not read; its calls pass without them until its next pull",
                         extra={**where, "error": str(exc)})  # fmt: skip
             return {}
