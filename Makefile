@@ -83,6 +83,9 @@ $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh scripts/maven-li
 $(TOOLS)/woodstox/lib/.version: versions.env scripts/woodstox.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
 	scripts/woodstox.sh
 
+$(TOOLS)/oai-validator/lib/.version: versions.env scripts/oai-validator.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
+	scripts/oai-validator.sh
+
 $(TOOLS)/.system-packages: scripts/system-packages.sh
 	scripts/system-packages.sh
 	mkdir -p $(TOOLS) && touch $@
@@ -93,7 +96,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml

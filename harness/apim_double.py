@@ -422,6 +422,10 @@ class ApimDouble:
                 else:  # ExportUtils.addAPIMetaInformationToArchive: an MCP server's as `mcp_server`
                     kind = "mcp_server" if api.get("apiType") == "MCP" else "api"
                     z.writestr(f"{api['name']}-{api['version']}/{kind}.json", json.dumps(_api_project_file(api, kind)))
+                if api.get("_deployedSwagger") is not None:
+                    # ExportUtils.addAPIMetaInformationToArchive: the revision's definition
+                    # (RestApiCommonUtil.retrieveSwaggerDefinition), as JSON: Definitions/swagger.json.
+                    z.writestr(f"{api['name']}-{api['version']}/Definitions/swagger.json", api["_deployedSwagger"])
                 _write_client_certificates(z, api, self.username)
             files[api_file] = inner.getvalue()
             envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]

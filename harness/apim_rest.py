@@ -9,7 +9,7 @@ the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resou
 answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`,
 `_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API), `_deployedClientCertificates` and
 `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`, `_enableSchemaValidation` (the deployed revision's DTO
-fields of those names),
+fields of those names), `_deployedSwagger` (the deployed revision's definition),
 `_policyClones` (the API's clones of common operation policies, `apply_operation_policies`), `_apiPolicies` and
 `_operationPolicies` (the deployed revision's operation policies: the API's, and each operation's by "VERB target").
 What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
@@ -800,8 +800,11 @@ class ProductApis:
         # APIProviderImpl.addAPIRevision then exports the revision's artifact with those certificates.
         # ApiMgtDAO.revisionAPIPolicies: the API's operation policies are cloned again under the revision
         # (handlePolicyCloningWhenRevisioning: one new id per policy id), the revision's mappings a snapshot.
+        # The revision holds the API's definition as it is now (APIProviderImpl.addAPIRevision copies the API's
+        # registry artifact, its swagger with it), which its export writes to Definitions/swagger.json.
         return self._add_revision(item, call, _snapshot=_with_revision_policy_ids(item["_publisher"]),
-                                  _clientCertificates=copy.deepcopy(item.get("_clientCertificates", [])))  # fmt: skip
+                                  _clientCertificates=copy.deepcopy(item.get("_clientCertificates", [])),
+                                  _swagger=item["_swagger"])  # fmt: skip
 
     def _add_revision(self, item: dict[str, Any], call: Call, **held: Any) -> tuple[int, Any]:
         """A new revision of an API or an API Product, "Revision N" numbered from the most recent one's, holding the
@@ -872,6 +875,7 @@ class ProductApis:
         item["_endpointConfig"] = revision["_snapshot"].get("endpointConfig", {})
         item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
         item["_deployedClientCertificates"] = copy.deepcopy(revision["_clientCertificates"])
+        item["_deployedSwagger"] = revision["_swagger"]
         item.update(_deployed_fields(revision["_snapshot"]))
         # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
         # never sets the base Event's tenantId, so Gson writes the int's default 0.

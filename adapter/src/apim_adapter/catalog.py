@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,11 +20,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, cors, endpoint_security, mediation, revocation
+from . import blocking, conditions, cors, endpoint_security, mediation, revocation, schema_validation
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
 from .endpoint_security import BackendCredential, OAuthEndpoint
-from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, ThreatCheck, XmlCheck
+from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, SchemaCheck, ThreatCheck, XmlCheck
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -141,14 +142,17 @@ class Resource:
     @property
     def checks_each_call(self) -> bool:
         """Whether an allow here depends on more than the caller: OPA's verdict, a Regex Policy reading the
-        request's body, headers and query, a JSON or XML Validator its body. Such an allow is never kept for the next
-        call (a prepared allow)."""
-        return any(isinstance(c, OpaCheck | ThreatCheck | JsonCheck | XmlCheck) for c in self.access_checks)
+        request's body, headers and query, a JSON or XML Validator its body, Schema Validation all of them. Such an
+        allow is never kept for the next call (a prepared allow)."""
+        return any(
+            isinstance(c, OpaCheck | ThreatCheck | JsonCheck | XmlCheck | SchemaCheck) for c in self.access_checks
+        )
 
     @property
     def reads_body(self) -> bool:
-        """Whether a check here reads the request's body: a Regex Policy, a JSON or an XML Validator."""
-        return any(isinstance(c, ThreatCheck | JsonCheck | XmlCheck) for c in self.access_checks)
+        """Whether a check here reads the request's body: a Regex Policy, a JSON or an XML Validator, Schema
+        Validation."""
+        return any(isinstance(c, ThreatCheck | JsonCheck | XmlCheck | SchemaCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:
@@ -663,6 +667,32 @@ def _mediated(resources: tuple[Resource, ...], policies: list[AttachedPolicy], l
     return tuple(mediated)
 
 
+def _schema_check(item: _Item, where: str, lenient: bool) -> tuple[SchemaCheck | None, str]:
+    """APIM's Schema Validation of an API with `enableSchemaValidation` (schema_validation.py), from its OpenAPI
+    definition (`apiDefinition`: the document, or its JSON or YAML text); else why not. A definition the adapter
+    cannot validate against (not OpenAPI 3.0) is named; a missing or broken one refuses a catalog file (`lenient`:
+    named)."""
+    definition = item.raw.get("apiDefinition")
+    try:
+        if definition is None:
+            raise schema_validation.DefinitionError("no apiDefinition (the API's OpenAPI definition)")
+        if isinstance(definition, str | bytes):
+            parsed = schema_validation.Definition.parse(definition)
+        elif isinstance(definition, Mapping):
+            parsed = schema_validation.Definition(definition)
+        else:
+            raise schema_validation.DefinitionError("apiDefinition: must be an OpenAPI document or its text")
+    except schema_validation.UnsupportedDefinition as exc:
+        return None, str(exc)
+    except schema_validation.DefinitionError as exc:
+        if not lenient:
+            raise CatalogError(f"{where}.apiDefinition: {exc}") from None
+        return None, str(exc)
+    text = definition if isinstance(definition, str | bytes) else json.dumps(definition, sort_keys=True)
+    digest = hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+    return SchemaCheck(parsed, digest), ""
+
+
 def _operation_policies_note(api: Api, named: list[str]) -> str:
     """What to tell of an API's operation policies that nothing here applies: APIM's gateway runs them in the
     API's sequences, after authentication and throttling; each is named, with its flow and the operation it is
@@ -770,9 +800,11 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             resources, bundled_unsecured = _bundled_credentials(item, where, resources, lenient)
             by_apims_gateway += bundled_unsecured
         if item.get("enableSchemaValidation", bool, default=False):
-            # APIM's SchemaValidator handler (velocity_template.xml): every request checked against the API's OpenAPI
-            # definition with Atlassian's swagger-request-validator, 400 on an error. Not reproduced: named, counted.
-            by_apims_gateway.append(SCHEMA_VALIDATION_NOT_APPLIED)
+            check, why_not = _schema_check(item, where, lenient)
+            if check is not None:
+                resources = tuple(dataclasses.replace(r, access_checks=(check, *r.access_checks)) for r in resources)
+            else:
+                by_apims_gateway.append(f"{SCHEMA_VALIDATION_NOT_APPLIED}: {why_not}")
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),

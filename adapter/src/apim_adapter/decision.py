@@ -66,6 +66,7 @@ from .mediation import (
     JsonCheck,
     OpaCheck,
     RequestBody,
+    SchemaCheck,
     ThreatCheck,
     XmlCheck,
     transport_headers,
@@ -724,11 +725,12 @@ def claim_refused(d: Decision, check: ClaimCheck) -> Decision | None:
 
 
 def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], catalog: Catalog) -> Steps:
-    """An allow's access-check operation policies (APIM's gateway runs them among the API's policies, after
-    throttling, so a refused call was counted), in order; the first refusal answers. A JWT claim validator, a Regex
-    Policy, a JSON and an XML Validator decide here (the last three on the body the gateway handed over,
-    `req.body`); an OPA policy is asked (`AskOpa`). `hidden`: the request headers they do not see, those the backend
-    does not get from the client (`Renderer.not_from_client`)."""
+    """An allow's access checks (APIM's gateway runs them after throttling, so a refused call was counted): Schema
+    Validation first (its handler comes after the throttle handler, before the API's policies), then the
+    access-check operation policies, in order; the first refusal answers. Schema Validation, a JWT claim validator,
+    a Regex Policy, a JSON and an XML Validator decide here (all but the claim validator on the body the gateway
+    handed over, `req.body`); an OPA policy is asked (`AskOpa`). `hidden`: the request headers they do not see,
+    those the backend does not get from the client (`Renderer.not_from_client`)."""
     checks = d.resource.access_checks if d.resource is not None else ()
     if not checks or d.error is not None:
         return d
@@ -738,7 +740,7 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             if refused is not None:
                 return refused
             continue
-        if isinstance(check, ThreatCheck | JsonCheck | XmlCheck):
+        if isinstance(check, ThreatCheck | JsonCheck | XmlCheck | SchemaCheck):
             read = _body_reading(check, req, hidden, catalog)
             error = (yield ReadBody(read)) if len(req.body.sent) > READ_INLINE else read()
             if error is not None:
@@ -764,13 +766,14 @@ def rewritten(d: Decision, path: str, catalog: Catalog) -> Decision:
     return replace(d, backend_path=change.under(catalog.context_called(path)))
 
 
-_BODY_REFUSAL = {ThreatCheck: "threat detected", JsonCheck: "JSON limit reached", XmlCheck: "XML refused"}
+_BODY_REFUSAL = {ThreatCheck: "threat detected", JsonCheck: "JSON limit reached", XmlCheck: "XML refused",
+                 SchemaCheck: "schema validation failed"}  # fmt: skip
 
 
 def _body_reading(
-    check: ThreatCheck | JsonCheck | XmlCheck, req: CheckInput, hidden: frozenset[str], catalog: Catalog
+    check: ThreatCheck | JsonCheck | XmlCheck | SchemaCheck, req: CheckInput, hidden: frozenset[str], catalog: Catalog
 ) -> Callable[[], ErrorCode | None]:
-    """A body-reading policy's verdict on this request, to be worked out (in line, or as a `ReadBody`)."""
+    """A body-reading check's verdict on this request, to be worked out (in line, or as a `ReadBody`)."""
     if isinstance(check, JsonCheck):
         return functools.partial(check.refusal, req.method, req.body, catalog.context_called(req.path))
     if isinstance(check, XmlCheck):
@@ -778,7 +781,10 @@ def _body_reading(
     found = catalog.resolve(req.path)
     query = req.path.partition("?")[2].partition("#")[0]
     postfix = (found[1] if found else req.path.partition("?")[0]) + (f"?{query}" if query else "")
-    return functools.partial(check.refusal, transport_headers(req.headers, hidden), postfix, req.body)
+    headers = transport_headers(req.headers, hidden)
+    if isinstance(check, SchemaCheck):
+        return functools.partial(check.refusal, req.method, headers, postfix, req.body)
+    return functools.partial(check.refusal, headers, postfix, req.body)
 
 
 # ---- the sequence, once for every driver ----

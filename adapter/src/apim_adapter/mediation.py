@@ -95,7 +95,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import json_protector, payload, threats, xml_protector
+from . import json_protector, payload, schema_validation, threats, xml_protector
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -540,7 +540,33 @@ class XmlCheck:
         return None if found is None else _threat(xml_protector.PREFIX + found)
 
 
-AccessCheck = ClaimCheck | OpaCheck | ThreatCheck | JsonCheck | XmlCheck
+# A body APIM's SchemaValidator would read, not handed over whole: it cannot be validated (refused, as the body
+# checks above refuse one).
+SCHEMA_BODY_NOT_WHOLE = _threat(
+    schema_validation.PREFIX + "the request body was not handed to the adapter whole, so it cannot be validated, "
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaCheck:
+    """Schema Validation of an API (`enableSchemaValidation`): each request checked against the API's OpenAPI
+    definition as APIM's SchemaValidator handler checks it (schema_validation.py), before its operation policies,
+    answered 400 with the validator's messages (GatewayUtils.handleThreat)."""
+
+    definition: schema_validation.Definition = field(compare=False)
+    digest: str = ""  # the definition's SHA-256: two checks are equal when their definitions are
+
+    def refusal(self, method: str, headers: Mapping[str, str], postfix: str, body: RequestBody) -> ErrorCode | None:
+        """Why the request is refused (None: it is not), from its transport headers, its path and query after the
+        API's context and its body."""
+        if not body.whole:
+            return SCHEMA_BODY_NOT_WHOLE
+        text = body.sent.decode("utf-8", "replace") if body.sent else None
+        detail = self.definition.detail(schema_validation.request_of(method, postfix, headers, text))
+        return None if detail is None else _threat(detail)
+
+
+AccessCheck = ClaimCheck | OpaCheck | ThreatCheck | JsonCheck | XmlCheck | SchemaCheck
 
 
 def transport_headers(headers: Mapping[str, str], hidden: Iterable[str]) -> dict[str, str]:

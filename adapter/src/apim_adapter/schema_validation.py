@@ -1,0 +1,1100 @@
+"""APIM's Schema Validation: each request of an API with `enableSchemaValidation` checked against the API's OpenAPI
+definition, and answered 400 where the check finds errors.
+
+APIM 4.5's gateway does it with its `SchemaValidator` handler (carbon-apimgt 9.31.86 `gateway/handlers/security/
+SchemaValidator.java`, engaged by velocity_template.xml), which hands Atlassian's swagger-request-validator
+(`OpenApiInteractionValidator`, WSO2's build of 2.12.1) the request as `OpenAPIRequest` builds it and the definition
+as `APIMgtLatencyStatsHandler.setSwaggerToMessageContext` parsed it. This module is that validator, read top to
+bottom in its own order, for what an authorization check sees of a request; the parity tests hold it to the real
+library (2.12.0 from Maven Central, run by harness/oai_validator.py) on every case they make.
+
+What APIM hands the library (`OpenAPIRequest`, `SchemaValidationUtils`, `APIMgtLatencyStatsHandler`):
+- the path after the API's context and version, without its query; `/` becomes `/*` where the definition has `/*`
+  and not `/` (`validatePath`);
+- the transport headers, one value each, every name in lower case but `Content-Type`, looked up by exact name: so the
+  library never finds `Accept` or `Cookie` (it asks for those spellings): no Accept check, and a required cookie
+  parameter is always missing. Header parameters' names are lowered in the definition
+  (`convertHeadersToLowercase`) and found;
+- the query string split at `&`, each pair at its first `=`, both URL-decoded, the last of a repeated name kept
+  (`getQueryParams`); a pair without `=` makes APIM's handler fail (`substring(0, -1)`), answered here as a failed
+  validation naming the pair;
+- the body as a string (`getMessageContent`).
+
+What the library checks, in its order (`RequestValidator.validateRequest`): the path and the operation
+(`ApiOperationResolver`, after the first server's base path), the operation's security requirements (API keys in
+a header or the query, HTTP basic and bearer; OAuth2 and OpenID Connect schemes are not checked), the Content-Type
+against the request body's media types, header parameters, path parameters, the body (unexpected, missing, or a
+JSON or form body against its schema), query parameters (deep-object ones as an object), query parameters the
+operation does not declare (an error: APIM's level resolver keeps the library's ERROR for it), cookie parameters.
+Schemas are validated as fge's json-schema-validator 2.2.11 validates JSON Schema draft 4 (its messages, keyword
+order, `deepCheck`), with OpenAPI's `nullable`, `readOnly` required properties dropped for requests, and the
+library's formats (int32, int64, float, double, date, byte); `additionalProperties` is not injected (APIM ignores
+that key).
+
+Approximations, named in docs/wso2-control-plane.md: JSON Schema `pattern` is Python's `re` (the library runs
+ECMA 262 on Rhino); fge's `email`, `hostname`, `uri` formats are approximated; a body that does not parse as JSON gets
+Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it Axis2's
+XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import ipaddress
+import json
+import math
+import re
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+PREFIX = "Schema validation failed in the Request: "  # SchemaValidator.handleRequest's errMessage
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")  # PathItem.readOperationsMap
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot be read as an OpenAPI document (what is wrong with it)."""
+
+
+class UnsupportedDefinition(DefinitionError):
+    """An OpenAPI document of a version this module does not validate requests against (Swagger 2.0, OpenAPI 3.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenApiRequest:
+    """A request as APIM's `OpenAPIRequest` hands it to the library (`request_of` builds one)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: str | None = None
+    broken_query: str | None = None  # a query pair without `=` (APIM's handler fails on it)
+
+
+def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str | None) -> OpenApiRequest:
+    """`OpenAPIRequest` of a request: `postfix` its path and query after the API's context (REST_SUB_REQUEST_PATH),
+    `headers` its transport headers (any case), `body` its body as a string (None: none)."""
+    path, _, query = postfix.partition("?")
+    if not _:
+        path = postfix.partition("#")[0]
+    named = {("Content-Type" if k.lower() == "content-type" else k.lower()): v for k, v in headers.items()}
+    params: dict[str, str] = {}
+    broken = None
+    if query:
+        # SchemaValidationUtils.getQueryParams: the text between the first and a second `?`, split at `&`.
+        for pair in query.split("?")[0].split("&"):
+            name, eq, value = pair.partition("=")
+            if not eq:
+                broken = broken or pair
+                continue
+            params[_url_decode(name)] = _url_decode(value)
+    return OpenApiRequest(method.upper(), path, named, params, body, broken)
+
+
+def _url_decode(text: str) -> str:
+    """java.net.URLDecoder.decode(text, "UTF-8"): `+` is a space, `%XX` bytes as UTF-8."""
+    return urllib.parse.unquote_plus(text, errors="replace")
+
+
+# ---- the definition ----
+
+
+class Definition:
+    """An OpenAPI 3.0 definition as APIM's gateway parses it (resolved, header parameter names in lower case)."""
+
+    def __init__(self, document: Mapping[str, Any]):
+        version = str(document.get("openapi", ""))
+        if not version.startswith("3.0"):
+            named = f"Swagger {document['swagger']}" if "swagger" in document else f"OpenAPI {version or '?'}"
+            raise UnsupportedDefinition(f"{named} definitions are not validated here (OpenAPI 3.0 only)")
+        self.document = document
+        self._check_references(document)
+        components = document.get("components")
+        self.schemes: Mapping[str, Any] = (components or {}).get("securitySchemes") or {}
+        self.base = _base_path(document.get("servers"))
+        self.paths: list[_ApiPath] = []
+        for template, item in (document.get("paths") or {}).items():
+            item = self.resolve(item)
+            if not isinstance(item, Mapping):
+                continue
+            shared = [self.resolve(p) for p in item.get("parameters") or []]
+            operations = {}
+            for method in METHODS:
+                operation = item.get(method)
+                if isinstance(operation, Mapping):
+                    operations[method.upper()] = _Operation.of(self, operation, shared)
+            self.paths.append(_ApiPath(str(template), self.base, operations))
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> Definition:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            try:
+                document = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise DefinitionError(f"not JSON nor YAML: {type(exc).__name__}") from None
+        if not isinstance(document, Mapping):
+            raise DefinitionError("not an OpenAPI document")
+        return cls(document)
+
+    def resolve(self, node: Any, seen: frozenset[str] = frozenset()) -> Any:
+        """`node` with its `$ref` followed (local references only, `#/...`)."""
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if not ref.startswith("#/") or ref in seen:
+                raise DefinitionError(f"$ref {ref!r}: only local, acyclic references are followed")
+            seen = seen | {ref}
+            target: Any = self.document
+            for part in ref[2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                if not isinstance(target, Mapping) or part not in target:
+                    raise DefinitionError(f"$ref {ref!r}: not in the definition")
+                target = target[part]
+            node = target
+        return node
+
+    def _check_references(self, node: Any) -> None:
+        """Every `$ref` of the document leads somewhere (swagger-parser resolves them all when the gateway loads the
+        definition); DefinitionError naming the first that does not."""
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, Mapping):
+                if isinstance(current.get("$ref"), str):
+                    self.resolve(current)
+                stack.extend(current.values())
+            elif isinstance(current, list):
+                stack.extend(current)
+
+    def problems(self, request: OpenApiRequest) -> list[str]:
+        """The library's error messages for `request`, in its order (empty: valid)."""
+        path = request.path
+        if (
+            path == "/"
+            and not any(p.template == "/" for p in self.paths)
+            and any(p.template == "/*" for p in self.paths)
+        ):
+            path = "/*"  # OpenAPIRequest.validatePath
+        if request.broken_query is not None:
+            return [f"Query parameter '{request.broken_query}' has no value (APIM's gateway fails such a request)"]
+        found = _find_operation(self.paths, path, request.method, self.base)
+        if isinstance(found, str):
+            return [found]
+        api_path, operation, request_path = found
+        messages: list[str] = []
+        messages += self._security(request, operation, path)
+        messages += _content_type(request, operation)
+        for p in operation.parameters:
+            if p.where == "header":
+                messages += _parameter(p, request.headers.get(p.name), "header", api_path.template, self)
+        for index, part in enumerate(api_path.parts):
+            if "{" not in part:
+                continue
+            for name, value in _param_values(part, request_path.parts[index]).items():
+                declared = [q for q in operation.parameters if q.where == "path" and q.name.lower() == name.lower()]
+                if declared:
+                    messages += _value(declared[0], value, self)
+        messages += _body(request, operation, self)
+        for p in operation.parameters:
+            if p.where == "query" and p.style != "deepObject":
+                messages += _parameter(p, request.query.get(p.name), "query", api_path.template, self)
+        for p in operation.parameters:
+            if p.where == "query" and p.style == "deepObject":
+                messages += _deep_object(request, p, api_path.template, self)
+        allowed = {p.name for p in operation.parameters if p.where == "query"}
+        allowed |= {
+            str(s.get("name")) for s in self.schemes.values() if isinstance(s, Mapping) and s.get("in") == "query"
+        }
+        for name in request.query:
+            if name in allowed or any(re.fullmatch(re.escape(a) + r"\[(\S*)\]", name) for a in allowed if a):
+                continue
+            messages.append(f"Query parameter '{name}' is unexpected on path \"{api_path.template}\"")
+        for p in operation.parameters:
+            if p.where == "cookie" and p.required:  # APIM's headers have no `Cookie`, only `cookie`
+                messages.append(
+                    f"Cookie parameter '{p.name}' is required on path '{api_path.template}' but not found in request."
+                )
+        return messages
+
+    def detail(self, request: OpenApiRequest) -> str | None:
+        """APIM's answer's description for `request` (None: valid): SchemaValidator.handleRequest's message."""
+        found = self.problems(request)
+        return PREFIX + "".join(f"{m}, " for m in found) if found else None
+
+    def _security(self, request: OpenApiRequest, operation: _Operation, path: str) -> list[str]:
+        """SecurityValidator: the operation's own `security` (none: nothing); a requirement fulfilled passes."""
+        if not operation.security or not self.schemes:
+            return []
+        missing = f"{request.method} on path '{path}' requires security parameters. None found."
+        invalid = f"{request.method} on path '{path}' has invalid security parameters."
+        reports = []
+        for requirement in operation.security:
+            report: list[str] = []
+            for name in requirement if isinstance(requirement, Mapping) else ():
+                scheme = self.resolve(self.schemes.get(name))
+                if isinstance(scheme, Mapping):
+                    report += _scheme_problems(request, scheme, missing, invalid)
+            reports.append(report)
+        if any(not r for r in reports):
+            return []
+        if all(all(m == missing for m in r) for r in reports):
+            return [missing]
+        fewest = [r for r in reports if missing not in r]
+        return fewest[0] if fewest else [m for r in reports for m in r]
+
+
+def _scheme_problems(request: OpenApiRequest, scheme: Mapping[str, Any], missing: str, invalid: str) -> list[str]:
+    kind = str(scheme.get("type", "")).lower()
+    if kind == "apikey":
+        where, name = scheme.get("in"), str(scheme.get("name", ""))
+        if where == "header":
+            return [] if request.headers.get(name) else [missing]
+        if where == "query":
+            return [] if name in request.query else [missing]
+        if where == "cookie":
+            return [missing]  # APIM's headers have no `Cookie`
+        return []
+    if kind == "http" and str(scheme.get("scheme", "")).lower() in ("basic", "bearer"):
+        prefix = "Basic " if str(scheme["scheme"]).lower() == "basic" else "Bearer "
+        # Request.getHeaderValue("Authorization"): APIM's headers are keyed in lower case, and its authenticators
+        # took the credential out before this handler runs.
+        value = request.headers.get("Authorization")
+        return [missing] if value is None else ([] if value.startswith(prefix) else [invalid])
+    return []
+
+
+def _base_path(servers: Any) -> str:
+    """ApiOperationResolver.getBasePathFrom: the path of the first server's URL (its variables' defaults put in)."""
+    if not isinstance(servers, list):
+        return "/"
+    for server in servers:
+        if not isinstance(server, Mapping):
+            continue
+        url = server.get("url")
+        if url is None:
+            return "/"
+        url = str(url)
+        for name, variable in (server.get("variables") or {}).items():
+            default = str((variable or {}).get("default") or "").strip()
+            url = url.replace("{" + str(name) + "}", default)
+        try:
+            parsed = urllib.parse.urlsplit(url)
+        except ValueError:
+            return url
+        return parsed.path if (parsed.scheme or url.startswith("/") or parsed.path) else ""
+    return "/"
+
+
+# ---- operations and paths ----
+
+
+@dataclass(frozen=True, slots=True)
+class _Parameter:
+    name: str
+    where: str
+    required: bool
+    schema: Any
+    style: str | None
+    allow_empty: bool
+    explode: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    parameters: tuple[_Parameter, ...]
+    body: Mapping[str, Any] | None
+    security: Sequence[Any] | None
+    responses: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, definition: Definition, operation: Mapping[str, Any], shared: list[Any]) -> _Operation:
+        own = [definition.resolve(p) for p in operation.get("parameters") or []]
+        keys = {(p.get("name"), p.get("in")) for p in own if isinstance(p, Mapping)}
+        merged = own + [p for p in shared if isinstance(p, Mapping) and (p.get("name"), p.get("in")) not in keys]
+        parameters = []
+        for p in merged:
+            if not isinstance(p, Mapping) or not isinstance(p.get("name"), str):
+                continue
+            where = str(p.get("in", ""))
+            if where == "header" and p["name"].lower() == "content-type":
+                continue  # APIMgtLatencyStatsHandler.getLowercaseHeaderParameters drops it
+            name = p["name"].lower() if where == "header" else p["name"]  # convertHeadersToLowercase
+            parameters.append(_Parameter(name, where, p.get("required") is True, p.get("schema"), p.get("style"),
+                                         p.get("allowEmptyValue") is True, p.get("explode")))  # fmt: skip
+        body = definition.resolve(operation.get("requestBody")) if operation.get("requestBody") is not None else None
+        return cls(tuple(parameters), body, operation.get("security"))
+
+
+@dataclass(frozen=True, slots=True)
+class _NormalisedPath:
+    original: str
+    normalised: str
+    parts: tuple[str, ...]
+
+    @classmethod
+    def of(cls, path: str, prefix: str) -> _NormalisedPath:
+        """NormalisedPathImpl: without the API's base path, with a leading slash, split at `/` as Java splits."""
+        lead = "/" + (prefix or "").strip() if not (prefix or "").strip().startswith("/") else (prefix or "").strip()
+        trimmed = "/" + path.strip() if not path.strip().startswith("/") else path.strip()
+        if trimmed.startswith(lead):
+            trimmed = trimmed[len(lead) :]
+        normalised = trimmed if trimmed.startswith("/") else "/" + trimmed
+        return cls(path, normalised, tuple(_java_split(normalised[1:], "/")))
+
+
+def _java_split(text: str, sep: str) -> list[str]:
+    """String.split(sep) of a literal separator: trailing empty strings dropped (all of them: "" stays [""])."""
+    parts = text.split(sep)
+    if parts == [""]:
+        return parts
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _ApiPath:
+    template: str
+    base: str
+    operations: Mapping[str, _Operation]
+
+    @property
+    def normal(self) -> _NormalisedPath:
+        return _NormalisedPath.of(self.template, self.base)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return self.normal.parts
+
+    def matches(self, request: _NormalisedPath) -> bool:
+        return len(self.parts) == len(request.parts) and all(
+            _part_pattern(t).fullmatch(r) for t, r in zip(self.parts, request.parts, strict=True)
+        )
+
+
+def _part_pattern(template: str) -> re.Pattern[str]:
+    """ApiPathImpl.partMatches: the part quoted, each `{...}` any text (lazily), case-insensitive."""
+    pieces = re.split(r"\{.*?}", template)
+    return re.compile("(.*?)".join(re.escape(p) for p in pieces), re.IGNORECASE | re.DOTALL)
+
+
+def _find_operation(
+    paths: list[_ApiPath], path: str, method: str, base: str
+) -> tuple[_ApiPath, _Operation, _NormalisedPath] | str:
+    """ApiOperationResolver.findApiOperation: the path (its message when none matches), then the method."""
+    request = _NormalisedPath.of(path, base)
+    matching = [p for p in paths if p.matches(request)]
+    if not matching:
+        return f"No API path found that matches request '{path}'."
+    with_method = [p for p in matching if method in p.operations]
+    if not with_method:
+        return f"{method} operation not allowed on path '{path}'."
+    exact = next((p for p in with_method if p.normal.normalised.lower() == request.normalised.lower()), None)
+    chosen = exact or max(with_method, key=lambda p: len(re.sub(r"\{.+?}", "", p.normal.normalised)))
+    return chosen, chosen.operations[method], request
+
+
+def _param_values(template: str, part: str) -> dict[str, str | None]:
+    """ApiPathImpl.paramValues: each parameter of a path part and its value in the request's part."""
+    names = re.findall(r"\{(.*?)}", template)
+    if len(names) == 1 and template.startswith("{") and template.index("}") == len(template) - 1:
+        return {names[0]: part}
+    result: dict[str, str | None] = {}
+    t = r = index = 0
+    while t < len(template) and r < len(part):
+        if template[t] == "{":
+            start = r
+            while t < len(template) and template[t] != "}":
+                t += 1
+            if t == len(template):
+                break
+            if t == len(template) - 1:
+                result[names[index]] = part[start:]
+                index += 1
+                break
+            t += 1
+            terminal = template[t].lower()
+            while r < len(part) and part[r].lower() != terminal:
+                r += 1
+            if r < len(part):
+                result[names[index]] = part[start:r]
+                index += 1
+            else:
+                break
+        else:
+            if template[t].lower() != part[r].lower():
+                break
+            t += 1
+            r += 1
+    for name in names[index:]:
+        result.setdefault(name, None)
+    return result
+
+
+# ---- media types (Guava's MediaType, as the library uses it) ----
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _MediaType:
+    type: str
+    subtype: str
+
+    def is_in(self, other: _MediaType) -> bool:
+        """MediaType.is(range), both without parameters."""
+        return other.type in ("*", self.type) and other.subtype in ("*", self.subtype)
+
+
+def _media_type(text: str) -> _MediaType:
+    """MediaType.parse: `type/subtype` then `; attribute=value` pairs; ValueError where Guava throws."""
+    m = re.match(r"([^/\s;]+)/([^\s;]+)", text)
+    if not m or not _TOKEN.fullmatch(m.group(1)) or not _TOKEN.fullmatch(m.group(2)):
+        raise ValueError(text)
+    rest = text[m.end() :]
+    while rest:
+        p = re.match(
+            r"[ \t\r\n]*;[ \t\r\n]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)=(\"(?:[^\"\\]|\\.)*\"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+)",
+            rest,
+        )
+        if not p:
+            raise ValueError(text)
+        rest = rest[p.end() :]
+    kind, subtype = m.group(1).lower(), m.group(2).lower()
+    if kind == "*" and subtype != "*":
+        raise ValueError(text)
+    return _MediaType(kind, subtype)
+
+
+def _split_header(value: str) -> list[str]:
+    """HttpAcceptUtils.splitAcceptHeader: at commas outside quotes, each trimmed, empty ones left out."""
+    parts, current, quoted = [], "", False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _content_type(request: OpenApiRequest, operation: _Operation) -> list[str]:
+    """RequestValidator.validateContentType: the request's Content-Type among the body's media types."""
+    sent = request.headers.get("Content-Type")
+    if sent is None:
+        return []
+    values = _split_header(sent)
+    if not values:
+        return []
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(_media_type(value))
+        except ValueError:
+            return [f"Request Content-Type header '{value}' is not a valid media type"]
+    body = operation.body if isinstance(operation.body, Mapping) else None
+    consumes = list((body.get("content") or {}).keys()) if body else []
+    if not consumes or all(c == "*/*" for c in consumes):
+        return []
+    for spec in consumes:
+        try:
+            spec_type = _media_type(spec)
+        except ValueError:
+            return [f"An error occurred during schema validation - {spec}"]
+        if any(spec_type.is_in(r) for r in parsed):
+            return []
+    return [f"Request Content-Type header '[{', '.join(values)}]' does not match any allowed types. Must be one of: "
+            f"[{', '.join(consumes)}]."]  # fmt: skip
+
+
+# ---- parameters ----
+
+
+def _parameter(p: _Parameter, value: str | None, where: str, template: str, definition: Definition) -> list[str]:
+    """RequestValidator.validateParameter: a required one missing, else its one value."""
+    if value is None:
+        if p.required:
+            return [
+                f"{where.capitalize()} parameter '{p.name}' is required on path '{template}' but not found in request."
+            ]
+        return []
+    return _value(p, value, definition)
+
+
+def _value(p: _Parameter, value: str | None, definition: Definition) -> list[str]:
+    """ParameterValidator.validate(String, Parameter)."""
+    schema = definition.resolve(p.schema)
+    array = isinstance(schema, Mapping) and schema.get("type") == "array"
+    empty_allowed = (p.allow_empty and p.where == "query" and _is_string_schema(schema)) or array
+    if p.required:
+        if value is None or (not value.strip() and not empty_allowed):
+            return [f"Parameter '{p.name}' is required but is missing."]
+    elif value is None or not value.strip():
+        return []
+    if array:
+        return _array_value(p, schema, value, definition)
+    return _validate_text(value, schema, "request.parameter", definition)
+
+
+def _is_string_schema(schema: Any) -> bool:
+    return (
+        isinstance(schema, Mapping)
+        and schema.get("type") == "string"
+        and schema.get("format") not in ("date", "date-time", "byte", "binary", "email", "password", "uuid")
+    )
+
+
+def _split_array(p: _Parameter, value: str) -> list[str]:
+    """ArraySeparator.split, with the style and explode swagger-parser gives a parameter that names none (form for
+    the query and cookies, else simple; explode for form): an exploded form parameter is one value per occurrence,
+    so its one value is one item."""
+    style = p.style or ("form" if p.where in ("query", "cookie") else "simple")
+    explode = p.explode if p.explode is not None else style == "form"
+    prefix, separator, leading, embedded = "", ",", False, False
+    if style == "matrix":
+        prefix, separator, leading, embedded = ";", (";" if explode else ","), not explode, explode
+    elif style == "label":
+        prefix, separator = ".", "."
+    elif style == "form" and explode:
+        return [value]
+    elif style == "spaceDelimited":
+        separator = " "
+    elif style == "pipeDelimited":
+        separator = "|"
+    if not value:
+        return []
+    text = value[len(prefix) :] if prefix and value.startswith(prefix) else value
+    if leading and text.startswith(p.name + "="):
+        text = text[len(p.name) + 1 :]
+    items = _java_split(text, separator)
+    return [v[len(p.name) + 1 :] if embedded and v.startswith(p.name + "=") else v for v in items]
+
+
+def _array_value(p: _Parameter, schema: Mapping[str, Any], value: str, definition: Definition) -> list[str]:
+    """ParameterValidator.validateArrayParam: its items as the parameter's style splits them (ArraySeparator)."""
+    values = _split_array(p, value)
+    out = []
+    if schema.get("maxItems") is not None and len(values) > schema["maxItems"]:
+        out.append(f"Parameter '{p.name}' accepts a maximum of {schema['maxItems']} items. Found {len(values)}.")
+    if schema.get("minItems") is not None and len(values) < schema["minItems"]:
+        out.append(f"Parameter '{p.name}' accepts a minimum of {schema['minItems']} items. Found {len(values)}.")
+    if schema.get("uniqueItems") is True and len(set(values)) != len(values):
+        out.append(f"Parameter '{p.name}' does not allow duplicate values.")
+    if schema.get("enum"):
+        allowed = [str(e) for e in schema["enum"]]
+        for v in values:
+            if v not in allowed:
+                out.append(
+                    f"Value '{v}' for parameter '{p.name}' is not allowed. Allowed values are <[{', '.join(allowed)}]>."
+                )
+        return out
+    items = definition.resolve(schema.get("items"))
+    for v in values:
+        out += _validate_text(v, items, "request.parameter", definition)
+    return out
+
+
+def _deep_object(request: OpenApiRequest, p: _Parameter, template: str, definition: Definition) -> list[str]:
+    """RequestValidator.validateDeepObjectQueryParameter: `name[field]` parameters as one JSON object."""
+    pattern = re.compile(re.escape(p.name) + r"\[(\S*)\]")
+    found: dict[str, str] = {}
+    for name, value in request.query.items():
+        m = pattern.fullmatch(name)
+        if m:
+            found.setdefault(m.group(1), value)
+    if not found and not p.required:
+        return []
+    return _parameter(p, json.dumps(found, separators=(",", ":")), "query", template, definition)
+
+
+def _validate_text(value: str, schema: Any, prefix: str, definition: Definition) -> list[str]:
+    """SchemaValidator.validate(String, Schema): the text read as its schema's type asks (readContent)."""
+    schema = definition.resolve(schema)
+    if not isinstance(schema, Mapping):
+        return []
+    kind = schema.get("type")
+    instance: Any
+    if value.lower() == "null":
+        instance = None
+    elif kind == "string" and schema.get("format") == "date-time":
+        instance = _normalise_date_time(value)
+    elif kind == "string":
+        instance = value
+    elif kind in ("number", "integer") and not _JAVA_DOUBLE.fullmatch(value.strip(_JAVA_BLANK)):
+        instance = value  # createNumericNode: what Double.parseDouble refuses is a string
+    else:
+        try:
+            instance = _read_json(value)
+        except ValueError as exc:
+            return [f"Unable to parse JSON - {exc}."]
+    return _schema_messages(instance, schema, definition)
+
+
+# What Double.parseDouble reads (after trimming characters up to U+0020): a sign, NaN, Infinity, a decimal with an
+# optional exponent and an optional type suffix, or a hexadecimal floating-point literal.
+_JAVA_DOUBLE = re.compile(
+    r"[+-]?(NaN|Infinity|((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+)[fFdD]?)"
+)
+_JAVA_BLANK = "".join(chr(c) for c in range(0x21))
+
+
+def _normalise_date_time(value: str) -> str:
+    """SchemaValidator.normaliseDateTime: an RFC 3339 date-time rewritten `yyyy-MM-dd'T'HH:mm:ss'Z'` (its local time,
+    the offset dropped), else as sent."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", value)
+    if not m:
+        return value
+    try:
+        datetime.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}")
+    except ValueError:
+        return value
+    return f"{m.group(1)}T{m.group(2)}Z"
+
+
+# ---- the body ----
+
+
+def _body(request: OpenApiRequest, operation: _Operation, definition: Definition) -> list[str]:
+    """RequestBodyValidator.validateRequestBody."""
+    has_body = bool(request.body)
+    spec = operation.body
+    if spec is None:
+        return ["No request body is expected but one was found."] if has_body else []
+    if not has_body:
+        return ["A request body is required but none found."] if spec.get("required") is True else []
+    content = spec.get("content") or {}
+    sent = request.headers.get("Content-Type", "*/*")
+    match = _most_specific(sent, list(content))
+    if match is None:
+        return []
+    schema = (content.get(match) or {}).get("schema")
+    media = _try_media_type(request.headers.get("Content-Type"))
+    if media is not None and (
+        media == _MediaType("application", "json") or (media.type == "application" and media.subtype.endswith("+json"))
+    ):
+        try:
+            instance = _read_json(request.body or "")
+        except ValueError as exc:
+            return [f"Unable to parse JSON - {exc}."]
+        return _schema_messages(instance, schema, definition, request_body=True)
+    if media == _MediaType("application", "x-www-form-urlencoded"):
+        return _schema_messages(_form_as_json(request.body or ""), schema, definition, request_body=True)
+    return []
+
+
+def _try_media_type(text: str | None) -> _MediaType | None:
+    if text is None:
+        return None
+    try:
+        return _media_type(text)
+    except ValueError:
+        return None
+
+
+def _most_specific(sent: str, consumes: list[str]) -> str | None:
+    """ContentTypeUtils.findMostSpecificMatch: the body's media types with fewest wildcards first, the first the
+    request's Content-Type is in."""
+    try:
+        parsed = [(c, _media_type(c)) for c in consumes]
+        request = _media_type(sent)
+    except ValueError:
+        return None
+    parsed.sort(key=lambda c: (c[1].type == "*") + (c[1].subtype == "*"))
+    return next((c for c, m in parsed if request.is_in(m)), None)
+
+
+def _form_as_json(body: str) -> dict[str, Any]:
+    """HttpParsingUtils.parseUrlEncodedFormDataBodyAsJsonNode as 2.12 reads a form: each name its value (the last),
+    several values an array."""
+    values: dict[str, list[str | None]] = {}
+    for pair in body.split("&"):
+        fields = _java_split(pair, "=")
+        name = _url_decode(fields[0] if fields else "").strip()
+        values.setdefault(name, []).append(_url_decode(fields[1]) if len(fields) > 1 else None)
+    return {k: (v[0] if len(v) == 1 else v) for k, v in values.items()}
+
+
+def _read_json(text: str) -> Any:
+    """Jackson's readTree: the first JSON value, what follows it left unread (its default), but a number at the root
+    must be followed by whitespace or the end (`_verifyRootSpace`); decimals kept as written."""
+    decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
+    text = text.lstrip(" \t\r\n")
+    if not text:
+        raise ValueError("No content to map due to end-of-input")
+    value, end = decoder.raw_decode(text)
+    if _kind(value) in ("integer", "number") and end < len(text) and text[end] not in " \t\r\n":
+        raise ValueError(f"Unexpected character ({text[end]!r}): Expected space separating root-level values")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"Non-standard token '{name}'")
+
+
+# ---- JSON Schema draft 4, as fge's json-schema-validator validates it ----
+
+
+def _schema_messages(instance: Any, schema: Any, definition: Definition, request_body: bool = False) -> list[str]:
+    """Each error fge reports, as the library writes it: `[Path '<pointer>'] ` and the message, capitalised."""
+    schema = definition.resolve(schema)
+    if not isinstance(schema, Mapping):
+        return []
+    errors: list[tuple[str, str]] = []
+    _Validator(definition, request_body).validate(instance, schema, "", errors)
+    return [
+        (f"[Path '{pointer}'] " if pointer else "") + message[:1].upper() + message[1:] for pointer, message in errors
+    ]
+
+
+def _kind(value: Any) -> str:
+    """fge's NodeType of a JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+_KINDS_ORDER = ("array", "boolean", "integer", "null", "number", "object", "string")  # NodeType's order
+_APPLIES = {  # the instance types each keyword's digester is registered for (fge's draft v4 dictionaries)
+    "additionalItems": {"array"}, "additionalProperties": {"object"}, "dependencies": {"object"},
+    "maxItems": {"array"}, "minItems": {"array"}, "uniqueItems": {"array"},
+    "maxLength": {"string"}, "minLength": {"string"}, "pattern": {"string"},
+    "maxProperties": {"object"}, "minProperties": {"object"}, "required": {"object"},
+    "maximum": {"integer", "number"}, "minimum": {"integer", "number"}, "multipleOf": {"integer", "number"},
+}  # fmt: skip
+_FORMAT_TYPES = {"date-time": {"string"}, "date": {"string"}, "email": {"string"}, "hostname": {"string"},
+                 "ipv4": {"string"}, "ipv6": {"string"}, "uri": {"string"}, "regex": {"string"}, "byte": {"string"},
+                 "int32": {"integer"}, "int64": {"integer"}, "float": {"integer", "number"},
+                 "double": {"integer", "number"}, "uuid": {"string"}, "base64": {"string"}, "md5": {"string"},
+                 "sha1": {"string"}, "sha256": {"string"}, "sha512": {"string"}, "mac": {"string"}}  # fmt: skip
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}  # fge's extra formats: hex strings
+_KEYWORDS = sorted(["additionalItems", "additionalProperties", "allOf", "anyOf", "dependencies", "discriminator",
+                    "enum", "format", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
+                    "minProperties", "minimum", "multipleOf", "not", "oneOf", "pattern", "required", "type",
+                    "uniqueItems"])  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    """A JSON value as Jackson's JsonNode.toString writes it."""
+    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """fge's JsonNumEquals: numbers by value, containers member by member."""
+    ka, kb = _kind(a), _kind(b)
+    if ka in ("integer", "number") and kb in ("integer", "number"):
+        return Decimal(str(a)) == Decimal(str(b))
+    if ka != kb:
+        return False
+    if ka == "array":
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if ka == "object":
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+@dataclass
+class _Validator:
+    definition: Definition
+    request_body: bool
+
+    def validate(self, instance: Any, schema: Any, pointer: str, errors: list[tuple[str, str]]) -> None:
+        """InstanceValidator.process with deepCheck: every keyword (in name order), then each member."""
+        schema = self.definition.resolve(schema)
+        if not isinstance(schema, Mapping):
+            return
+        kind = _kind(instance)
+        for keyword in _KEYWORDS:
+            if keyword not in schema:
+                continue
+            if keyword in _APPLIES and kind not in _APPLIES[keyword]:
+                continue
+            self._keyword(keyword, schema, instance, kind, pointer, errors)
+        if kind == "array":
+            items = schema.get("items")
+            for index, item in enumerate(instance):
+                sub = items[index] if isinstance(items, list) and index < len(items) else None
+                if isinstance(items, Mapping):
+                    sub = items
+                elif (
+                    isinstance(items, list)
+                    and index >= len(items)
+                    and isinstance(schema.get("additionalItems"), Mapping)
+                ):
+                    sub = schema["additionalItems"]
+                if sub is not None:
+                    self.validate(item, sub, f"{pointer}/{index}", errors)
+        elif kind == "object":
+            properties = schema.get("properties") or {}
+            patterns = schema.get("patternProperties") or {}
+            for name in sorted(instance):
+                subs = []
+                if name in properties:
+                    subs.append(properties[name])
+                subs += [s for p, s in patterns.items() if re.search(p, name)]
+                if not subs and isinstance(schema.get("additionalProperties"), Mapping):
+                    subs.append(schema["additionalProperties"])
+                escaped = name.replace("~", "~0").replace("/", "~1")
+                for sub in subs:
+                    self.validate(instance[name], sub, f"{pointer}/{escaped}", errors)
+
+    def _keyword(self, keyword: str, schema: Mapping[str, Any], instance: Any, kind: str, pointer: str,
+                 errors: list[tuple[str, str]]) -> None:  # fmt: skip
+        value = schema[keyword]
+
+        def error(message: str) -> None:
+            errors.append((pointer, message))
+
+        if keyword == "type":
+            allowed = {value} if isinstance(value, str) else set(value or [])
+            if schema.get("nullable") is True:
+                allowed.add("null")
+            if kind in allowed or (kind == "integer" and "number" in allowed):
+                return
+            listed = _text([k for k in _KINDS_ORDER if k in allowed])
+            error(f"instance type ({kind}) does not match any allowed primitive type (allowed: {listed})")
+        elif keyword == "enum" and isinstance(value, list):
+            values = list(value) + ([None] if schema.get("nullable") is True and None not in value else [])
+            if not any(_equal(v, instance) for v in values):
+                error(f"instance value ({_text(instance)}) not found in enum (possible values: {_text(values)})")
+        elif keyword == "required" and isinstance(value, list):
+            required = [r for r in value if not (self.request_body and self._read_only(schema, r))]
+            missing = [r for r in sorted(set(required)) if r not in instance]
+            if missing:
+                error(f"object has missing required properties ({_text(missing)})")
+        elif keyword == "additionalProperties" and value is False:
+            known = set(schema.get("properties") or {})
+            patterns = list((schema.get("patternProperties") or {}).keys())
+            unwanted = sorted(n for n in instance if n not in known and not any(re.search(p, n) for p in patterns))
+            if unwanted:
+                error(f"object instance has properties which are not allowed by the schema: {_text(unwanted)}")
+        elif keyword in ("minimum", "maximum") and _is_number(value):
+            self._bound(keyword, schema, instance, error)
+        elif keyword == "multipleOf" and _is_number(value) and Decimal(str(value)) != 0:
+            if Decimal(str(instance)) % Decimal(str(value)) != 0:
+                error(f"remainder of division is not zero ({_number_text(instance)} / {_number_text(value)})")
+        elif keyword in ("minLength", "maxLength") and isinstance(value, int):
+            length = len(instance)
+            if keyword == "minLength" and length < value:
+                error(f'string "{instance}" is too short (length: {length}, required minimum: {value})')
+            if keyword == "maxLength" and length > value:
+                error(f'string "{instance}" is too long (length: {length}, maximum allowed: {value})')
+        elif keyword == "pattern" and isinstance(value, str):
+            try:
+                found = re.search(value, instance, re.ASCII)  # ECMA 262: \d, \w and \b are ASCII
+            except re.error:
+                found = None
+            if not found:
+                error(f'ECMA 262 regex "{value}" does not match input string "{instance}"')
+        elif keyword == "minItems" and isinstance(value, int) and len(instance) < value:
+            error(f"array is too short: must have at least {value} elements but instance has {len(instance)} elements")
+        elif keyword == "maxItems" and isinstance(value, int) and len(instance) > value:
+            error(f"array is too long: must have at most {value} elements but instance has {len(instance)} elements")
+        elif keyword == "uniqueItems" and value is True:
+            if any(_equal(a, b) for i, a in enumerate(instance) for b in instance[i + 1 :]):
+                error("array must not contain duplicate elements")
+        elif keyword == "additionalItems" and value is False and isinstance(schema.get("items"), list):
+            if len(instance) > len(schema["items"]):
+                error(
+                    f"schema only allows {len(schema['items'])} elements in array but instance has {len(instance)} "
+                    "elements"
+                )
+        elif keyword == "minProperties" and isinstance(value, int) and len(instance) < value:
+            error(f"object has too few properties (found {len(instance)} but schema requires at least {value})")
+        elif keyword == "maxProperties" and isinstance(value, int) and len(instance) > value:
+            error(f"object has too many properties (found {len(instance)} but schema requires at most {value})")
+        elif keyword == "dependencies" and isinstance(value, Mapping):
+            for name, needs in value.items():
+                if name in instance and isinstance(needs, list):
+                    missing = [n for n in needs if n not in instance]
+                    if missing:
+                        error(f'property "{name}" of object has missing property dependencies (schema requires '
+                              f"{_text(needs)}; missing: {_text(missing)})")  # fmt: skip
+                elif name in instance and isinstance(needs, Mapping):
+                    self.validate(instance, needs, pointer, errors)
+        elif keyword in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
+            matched = 0
+            for sub in value:
+                nested: list[tuple[str, str]] = []
+                self.validate(instance, sub, pointer, nested)
+                matched += not nested
+            total = len(value)
+            if keyword == "allOf" and matched < total:
+                error(f"instance failed to match all required schemas (matched only {matched} out of {total})")
+            if keyword == "anyOf" and matched == 0:
+                error(f"instance failed to match at least one required schema among {total}")
+            if keyword == "oneOf" and matched != 1:
+                error(f"instance failed to match exactly one schema (matched {matched} out of {total})")
+        elif keyword == "not" and isinstance(value, Mapping):
+            nested = []
+            self.validate(instance, value, pointer, nested)
+            if not nested:
+                error("instance matched a schema which it should not have")
+        elif keyword == "format" and isinstance(value, str) and kind in _FORMAT_TYPES.get(value, ()):
+            problem = _format_problem(value, instance)
+            if problem:
+                error(problem)
+
+    def _read_only(self, schema: Mapping[str, Any], name: str) -> bool:
+        """RequiredFieldTransformer: a request does not have to send a readOnly property."""
+        prop = self.definition.resolve((schema.get("properties") or {}).get(name))
+        return isinstance(prop, Mapping) and prop.get("readOnly") is True
+
+    @staticmethod
+    def _bound(keyword: str, schema: Mapping[str, Any], instance: Any, error: Any) -> None:
+        limit, found = Decimal(str(schema[keyword])), Decimal(str(instance))
+        exclusive = schema.get("exclusiveMinimum" if keyword == "minimum" else "exclusiveMaximum") is True
+        shown, shown_found = _number_text(schema[keyword]), _number_text(instance)
+        if keyword == "minimum":
+            if found < limit:
+                error(f"numeric instance is lower than the required minimum (minimum: {shown}, found: {shown_found})")
+            elif exclusive and found == limit:
+                error(f"numeric instance is not strictly greater than the required minimum {shown}")
+        else:
+            if found > limit:
+                error(f"numeric instance is greater than the required maximum (maximum: {shown}, found: {shown_found})")
+            elif exclusive and found == limit:
+                error(f"numeric instance is not strictly lower than the required maximum {shown}")
+
+
+def _is_number(value: Any) -> bool:
+    return _kind(value) in ("integer", "number")
+
+
+_DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,12})?(Z|[+-]\d{2}:?\d{2})")
+_DATE_TIME_FORMATS = "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z]"  # a Java List's toString
+
+
+def _format_problem(name: str, value: Any) -> str | None:
+    """The format attributes fge and the library register (their messages); an unknown format is not checked."""
+    if name == "date-time":
+        m = _DATE_TIME.fullmatch(value)
+        if (
+            not m
+            or not _valid_date(m.group(1), m.group(2), m.group(3))
+            or int(m.group(4)) > 23
+            or int(m.group(5)) > 59
+            or int(m.group(6)) > 59
+        ):
+            return f'string "{value}" is invalid against requested date format(s) {_DATE_TIME_FORMATS}'
+    elif name == "date":
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value)
+        if not m or not _valid_date(*m.groups()):
+            return f'string "{value}" is invalid against requested date format(s) yyyy-MM-dd'
+    elif name == "int32" and not -(2**31) <= int(value) < 2**31:
+        return f"value for int32 leads to overflow (found: {value})"
+    elif name == "int64" and not -(2**63) <= int(value) < 2**63:
+        return f"value for int64 leads to overflow (found: {value})"
+    elif name in ("float", "double"):
+        converted = float(Decimal(str(value)))
+        if (name == "float" and abs(converted) > 3.4028234663852886e38) or math.isinf(converted):
+            return f"value for {name} leads to overflow (original: {_number_text(value)}, converted: Infinity)"
+    elif name == "byte":
+        return _base64_problem(value)
+    elif name == "ipv4":
+        if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", value) or any(int(o) > 255 for o in value.split(".")):
+            return f'string "{value}" is not a valid IPv4 address'
+    elif name == "ipv6":
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            return f'string "{value}" is not a valid IPv6 address'
+    elif name == "email":
+        if not re.fullmatch(r"[^\s@]+@[^\s@]+", value):
+            return f'string "{value}" is not a valid email address'
+    elif name == "hostname":
+        labels = value.split(".")
+        if (
+            not value
+            or len(value) > 253
+            or not all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels)
+        ):
+            return f'string "{value}" is not a valid hostname'
+    elif name == "uri":
+        if re.search(r"[\s<>\"{}|\\^`]", value):
+            return f'string "{value}" is not a valid URI'
+    elif name == "uuid":
+        if len(value) > 36 or not re.fullmatch(
+            r"[+-]?[0-9a-fA-F]{1,8}(-[+-]?[0-9a-fA-F]{1,4}){3}-[+-]?[0-9a-fA-F]{1,12}", value
+        ):
+            return f'input string "{value}" is not a valid UUID'  # UUID.fromString
+    elif name == "base64":
+        if len(value) % 4:
+            return f"input has illegal length (must be a multiple of 4, found {len(value)})"
+        body = value.rstrip("=")[: len(value)]
+        index = next((i for i, c in enumerate(body) if not re.fullmatch(r"[A-Za-z0-9+/]", c)), None)
+        if index is not None:
+            return f'illegal character "{value[index]}" at index {index} (not in Base64 alphabet)'
+    elif name in _HEX_LENGTHS:
+        if len(value) != _HEX_LENGTHS[name]:
+            return f"input string has incorrect length ({len(value)}, expected {_HEX_LENGTHS[name]})"
+        index = next((i for i, c in enumerate(value) if c not in "0123456789abcdefABCDEF"), None)
+        if index is not None:
+            return f'illegal character "{value[index]}" in input at index {index}'
+    elif name == "mac":
+        if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", value):
+            return f'input string "{value}" is not a valid MAC address'
+    elif name == "regex":
+        try:
+            re.compile(value)
+        except re.error:
+            return f'string "{value}" is not a valid ECMA 262 regular expression'
+    return None
+
+
+def _valid_date(year: str, month: str, day: str) -> bool:
+    try:
+        datetime.date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
+
+
+def _base64_problem(value: str) -> str | None:
+    """The library's Base64Attribute: length a multiple of 4, the Base64 alphabet."""
+    if len(value) % 4:
+        return f"not a valid base64 string (invalid length: {len(value)})"
+    try:
+        base64.b64decode(value, validate=True)
+    except binascii.Error:
+        index = next((i for i, c in enumerate(value) if not re.fullmatch(r"[A-Za-z0-9+/=]", c)), 0)
+        return f"not a valid base64 string (invalid character '{value[index]}' at index {index})"
+    return None

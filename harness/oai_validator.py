@@ -1,0 +1,66 @@
+"""Atlassian's swagger-request-validator's own verdict on requests: the validator APIM's Schema Validation runs them
+through, driven here as APIM's gateway drives it, to hold the adapter's schema validation to it.
+
+The jars are swagger-request-validator-core and its dependencies (swagger-parser, fge's json-schema-validator,
+Guava, Jackson) from Maven Central, fetched by `make setup` (scripts/oai-validator.sh, the versions versions.env pins:
+the release nearest the WSO2 orbit build carbon-apimgt's pom pins, on the libraries APIM 4.5 ships). `harness/java/SchemaValidationVerdicts.java` is
+compiled once per working directory and mirrors carbon-apimgt's gateway: APIMgtLatencyStatsHandler.java (the
+definition parsed and its operations' header parameters lowercased), SchemaValidator.java (the validator's levels,
+the 400's description) and OpenAPIRequest.java with SchemaValidationUtils.java (the request as the validator sees it).
+
+A case is a dict: `definition` (the OpenAPI text, JSON or YAML), `method`, `path` (after the API's context and
+version, a query or fragment cut off as APIM cuts it), `headers` and `query` (name -> one value; the query's
+decoded), `body` (a string, or None for none).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from .helpers import ROOT
+
+OAI_VALIDATOR_LIB = ROOT / ".tools" / "oai-validator" / "lib"
+SOURCE = Path(__file__).resolve().parent / "java" / "SchemaValidationVerdicts.java"
+
+
+def available() -> bool:
+    return shutil.which("javac") is not None and any(OAI_VALIDATOR_LIB.glob("swagger-request-validator-core-*.jar"))
+
+
+def verdicts(cases: list[dict], workdir: Path) -> list[str | None]:
+    """APIM's description of each request's refusal ("Schema validation failed in the Request: " and the report's
+    messages, each followed by ", "), None where the report has no errors, "EXCEPTION: <class>: <message>" where
+    the validator throws (APIM's handler then fails the request)."""
+    classes = workdir / "schema-validation-verdicts"
+    if not (classes / "SchemaValidationVerdicts.class").exists():
+        subprocess.run(
+            ["javac", "-cp", f"{OAI_VALIDATOR_LIB}/*", "-d", str(classes), str(SOURCE)], check=True, timeout=120
+        )
+    given = "".join(
+        json.dumps({key: case.get(key) for key in ("definition", "method", "path", "headers", "query", "body")}) + "\n"
+        for case in cases
+    )
+    out = subprocess.run(
+        ["java", "-cp", f"{classes}:{OAI_VALIDATOR_LIB}/*", "SchemaValidationVerdicts"],
+        input=given,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+        timeout=300,
+    ).stdout.splitlines()
+    assert len(out) == len(cases), out[-5:]
+    answers: list[str | None] = []
+    for line in out:
+        kind, _, detail = line.partition(" ")
+        if kind == "OK":
+            answers.append(None)
+        elif kind == "ERR":
+            answers.append(json.loads(detail))
+        else:
+            assert kind == "EXC", line
+            answers.append("EXCEPTION: " + json.loads(detail))
+    return answers
