@@ -2,11 +2,12 @@
 through, driven here as APIM's gateway drives it, to hold the adapter's schema validation to it.
 
 The jars are swagger-request-validator-core and its dependencies (swagger-parser, fge's json-schema-validator,
-Guava, Jackson) from Maven Central, fetched by `make setup` (scripts/oai-validator.sh, the versions versions.env pins:
-the release nearest the WSO2 orbit build carbon-apimgt's pom pins, on the libraries APIM 4.5 ships). `harness/java/SchemaValidationVerdicts.java` is
-compiled once per working directory and mirrors carbon-apimgt's gateway: APIMgtLatencyStatsHandler.java (the
-definition parsed and its operations' header parameters lowercased), SchemaValidator.java (the validator's levels,
-the 400's description) and OpenAPIRequest.java with SchemaValidationUtils.java (the request as the validator sees it).
+Guava, Jackson) from Maven Central, fetched by `make setup` (scripts/oai-validator.sh, the versions versions.env
+pins: the release nearest the WSO2 orbit build carbon-apimgt's pom pins, on the libraries APIM 4.5 ships).
+`harness/java/SchemaValidationVerdicts.java` is compiled once per working directory and mirrors carbon-apimgt's
+gateway: APIMgtLatencyStatsHandler.java (the definition parsed and its operations' header parameters lowercased),
+SchemaValidator.java (the validator's levels, the 400's description) and OpenAPIRequest.java with
+SchemaValidationUtils.java (the request as the validator sees it).
 
 A case is a dict: `definition` (the OpenAPI text, JSON or YAML), `method`, `path` (after the API's context and
 version, a query or fragment cut off as APIM cuts it), `headers` and `query` (name -> one value; the query's

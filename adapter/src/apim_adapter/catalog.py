@@ -688,9 +688,9 @@ def _schema_check(item: _Item, where: str, lenient: bool) -> tuple[SchemaCheck |
         if not lenient:
             raise CatalogError(f"{where}.apiDefinition: {exc}") from None
         return None, str(exc)
-    text = definition if isinstance(definition, str | bytes) else json.dumps(definition, sort_keys=True)
-    digest = hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-    return SchemaCheck(parsed, digest), ""
+    # One digest for one document, however it was written: a catalog's equal checks are equal (its resources too).
+    canonical = json.dumps(parsed.document, sort_keys=True, default=str, separators=(",", ":"))
+    return SchemaCheck(parsed, hashlib.sha256(canonical.encode()).hexdigest()), ""
 
 
 def _operation_policies_note(api: Api, named: list[str]) -> str:

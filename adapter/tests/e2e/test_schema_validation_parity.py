@@ -109,7 +109,8 @@ BODIES = [
 COMBINED = [
     ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, [1, "a", 1.5, True]),
     ({"anyOf": [{"type": "string", "maxLength": 2}, {"type": "integer", "minimum": 5}]}, ["ab", "abc", 6, 4]),
-    ({"allOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]}, [{"a": 1}, {"a": 1, "b": 2}]),
+    ({"allOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]},
+     [{"a": 1}, {"a": 1, "b": 2}]),
     ({"not": {"type": "string"}}, ["a", 1]),
     ({"type": "object", "minProperties": 1, "maxProperties": 2}, [{}, {"a": 1}, {"a": 1, "b": 2, "c": 3}]),
     ({"type": "integer", "format": "int32"}, [2147483647, 2147483648, -5]),
@@ -217,8 +218,9 @@ def corpus() -> list[dict[str, Any]]:
         case(secured, path="/s", method="PUT", headers={"Authorization": "Bearer x"}),
         case(secured, path="/s", method="POST"),
     ]
+    host = {"host": {"default": "api.example.com"}}
     served = oas({"/pets": {"get": {"responses": {"200": {"description": "OK"}}}}},
-                 servers=[{"url": "https://{host}/v1", "variables": {"host": {"default": "api.example.com"}}}])  # fmt: skip
+                 servers=[{"url": "https://{host}/v1", "variables": host}])  # fmt: skip
     cases += [case(served, path="/pets", method="GET"), case(served, path="/v1/pets", method="GET")]
     wildcard = oas({"/*": {"get": {"responses": {"200": {"description": "OK"}}}}})
     cases += [case(wildcard, path=p, method="GET") for p in ("/", "/anything")]
@@ -268,6 +270,7 @@ def test_every_request_of_the_corpus_is_answered_as_apims_validator_answers_it(t
         got = adapter_verdict(c)
         if not same(got, want):
             differ.append(
-                f"{c['method']} {c['path']} {c['query']} {c['headers']} {c['body']!r}\n  APIM:    {want}\n  adapter: {got}"
+                f"{c['method']} {c['path']} {c['query']} {c['headers']} {c['body']!r}\n"
+                f"  APIM:    {want}\n  adapter: {got}"
             )
     assert not differ, f"{len(differ)} of {len(cases)} differ:\n" + "\n".join(differ)

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from apim_adapter.catalog import SCHEMA_VALIDATION_NOT_APPLIED, CatalogError, Limit, build, compile_template
+from apim_adapter.catalog import CatalogError, Limit, build, compile_template
 from harness.sample_catalog import advanced_policy, bandwidth_policy, catalog_document, condition_group
 
 
@@ -209,24 +209,6 @@ def test_a_tier_ext_authz_cannot_enforce_is_served_unlimited_and_said_so():
         "subscriptionPolicies 'Events': its eventCount quota is not enforced; the tier does not limit requests",
     )
     assert build(catalog_document()).unenforced == ()
-
-
-def test_an_api_with_schema_validation_is_served_and_named_as_validated_only_by_apims_gateway():
-    """APIM's SchemaValidator checks each request against the API's OpenAPI definition; the adapter does not, and
-    says so for a catalog file as for APIM's catalog, strict or lenient, rather than serving it silently."""
-    doc = catalog_document()
-    doc["apis"][0]["enableSchemaValidation"] = True
-    for lenient in (False, True):
-        cat = build(doc, lenient=lenient)
-        assert "api-httpbin" in cat.apis
-        assert cat.unenforced == (
-            f"HttpbinAPI 1.0.0: not applied here, only by APIM's gateway: {SCHEMA_VALIDATION_NOT_APPLIED}",
-        )
-    doc["apis"][0]["enableSchemaValidation"] = False
-    assert build(doc).unenforced == ()
-    doc["apis"][0]["enableSchemaValidation"] = "yes"
-    with pytest.raises(CatalogError, match=r"apis\[0\] \(HttpbinAPI\)\.enableSchemaValidation: expected bool"):
-        build(doc)
 
 
 def test_a_tier_no_subscription_names_is_not_reported():

@@ -1,47 +1,89 @@
 """An API with Schema Validation on (APIM's Publisher: API Configurations > Runtime) has its requests checked against
-its OpenAPI definition by APIM's gateway (velocity_template.xml engages SchemaValidator), which the adapter does
-not do: the wso2 control plane reads `enableSchemaValidation` from the deployed revision (the runtime artifact's
-APIDTO: harness/apim_rest.py `deployed_dto_fields`), and the catalog names the API as served without it, so that an
-operator sees it (the log's "catalog item not enforced as APIM configures it", apim_adapter_catalog_unenforced_items)
-instead of believing the mesh validates what APIM's gateway would."""
+its OpenAPI definition by APIM's gateway (velocity_template.xml engages SchemaValidator): the wso2 control plane reads
+`enableSchemaValidation` and, where it is on, the revision's definition (`Definitions/swagger.json`) from the deployed
+revision (the runtime artifact: harness/apim_rest.py `deployed_dto_fields`, harness/apim_double.py), and the catalog
+checks every resource of the API against it (apim_adapter/schema_validation.py)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 from apim_adapter.catalog import SCHEMA_VALIDATION_NOT_APPLIED, build
+from apim_adapter.mediation import SchemaCheck
+from apim_adapter.schema_validation import request_of
 from harness.publisher import before_and_after_an_unreadable_revision, pull, wso2_config
 
+GET_ONLY = {"openapi": "3.0.1", "info": {"title": "Validated", "version": "1.0.0"},
+            "paths": {"/get": {"get": {"parameters": [{"name": "n", "in": "query", "schema": {"type": "integer"}}],
+                                       "responses": {"200": {"description": "OK"}}}}}}  # fmt: skip
 
-def named(catalog, name: str) -> list[str]:
-    return [n for n in catalog.unenforced if n.startswith(f"{name} 1.0.0:") and SCHEMA_VALIDATION_NOT_APPLIED in n]
+
+def check_of(catalog, api_id: str) -> SchemaCheck | None:
+    checks = [c for r in catalog.apis[api_id].resources for c in r.access_checks if isinstance(c, SchemaCheck)]
+    return checks[0] if checks else None
 
 
-def test_an_api_validated_by_apims_gateway_is_named_until_a_revision_without_it_is_deployed(
+def put_definition(publisher, api_id: str, definition: dict) -> None:
+    answer = publisher("PUT", f"/apis/{api_id}/swagger", files={"apiDefinition": (None, json.dumps(definition))})
+    assert answer.status_code == 200, answer.text
+
+
+def test_an_apis_requests_are_checked_against_the_definition_of_its_deployed_revision(
     apim, publisher, credentials, test_ca, tmp_path
 ):
     validated = publisher.create("Validated", enableSchemaValidation=True)
+    put_definition(publisher, validated, GET_ONLY)
     plain = publisher.create("Plain")
     for api_id in (validated, plain):
         publisher.deploy_new_revision(api_id)
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-    catalog = build(pull(cfg).document(time.time()), lenient=True)
-    assert named(catalog, "Validated") == [
-        f"Validated 1.0.0: not applied here, only by APIM's gateway: {SCHEMA_VALIDATION_NOT_APPLIED}"
-    ]
-    assert not named(catalog, "Plain")
-    assert validated in catalog.apis  # served, as APIM's other settings the adapter does not apply
+    document = pull(cfg).document(time.time())
+    [item] = [a for a in document["apis"] if a["uuid"] == validated]
+    assert item["apiDefinition"]["paths"] == GET_ONLY["paths"]
+    assert not [a for a in document["apis"] if a["uuid"] == plain and "apiDefinition" in a]  # kept only where on
+    catalog = build(document, lenient=True)
+    assert catalog.unenforced == ()
+    check = check_of(catalog, validated)
+    assert check is not None
+    assert check_of(catalog, plain) is None
+    assert check.definition.detail(request_of("GET", "/get?n=1", {}, None)) is None
+    assert "Instance type (string)" in check.definition.detail(request_of("GET", "/get?n=x", {}, None))
 
     publisher.update(validated, enableSchemaValidation=False)
-    assert named(build(pull(cfg).document(time.time()), lenient=True), "Validated")  # saved, not yet deployed
+    assert check_of(build(pull(cfg).document(time.time()), lenient=True), validated)  # saved, not yet deployed
     publisher.deploy_new_revision(validated)
-    assert not named(build(pull(cfg).document(time.time()), lenient=True), "Validated")
+    assert check_of(build(pull(cfg).document(time.time()), lenient=True), validated) is None
 
 
-def test_an_artifact_that_cannot_be_read_keeps_the_setting_read_before(apim, publisher, credentials, test_ca, tmp_path):
-    api_id = publisher.create("Kept", enableSchemaValidation=True)
+def test_a_definition_the_adapter_cannot_validate_against_is_named(apim, publisher, credentials, test_ca, tmp_path):
+    api_id = publisher.create("Swagger2", enableSchemaValidation=True)
+    get = {"get": {"responses": {"200": {"description": "OK"}}}}
+    put_definition(
+        publisher, api_id, {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {"/get": get}}
+    )
     publisher.deploy_new_revision(api_id)
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-    first, after = before_and_after_an_unreadable_revision(cfg, apim, publisher, api_id)
+    catalog = build(pull(cfg).document(time.time()), lenient=True)
+    assert catalog.unenforced == (
+        f"Swagger2 1.0.0: not applied here, only by APIM's gateway: {SCHEMA_VALIDATION_NOT_APPLIED}: Swagger 2.0 "
+        "definitions are not validated here (OpenAPI 3.0 only)",
+    )
+    assert check_of(catalog, api_id) is None
+
+
+def test_an_artifact_that_cannot_be_read_keeps_the_definition_read_before(
+    apim, publisher, credentials, test_ca, tmp_path, caplog
+):
+    api_id = publisher.create("Kept", enableSchemaValidation=True)
+    put_definition(publisher, api_id, GET_ONLY)
+    publisher.deploy_new_revision(api_id)
+    cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
+    with caplog.at_level(logging.WARNING, logger="apim_adapter.controlplane.wso2"):
+        first, after = before_and_after_an_unreadable_revision(cfg, apim, publisher, api_id)
     assert first["enableSchemaValidation"] is True
-    assert after["enableSchemaValidation"] is True
+    assert first["apiDefinition"]["paths"] == GET_ONLY["paths"]
+    assert after["apiDefinition"] == first["apiDefinition"]  # its requests are still validated
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "OpenAPI definition of an API not read; the one read before validates until its next pull" in warnings

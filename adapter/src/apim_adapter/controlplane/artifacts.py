@@ -45,6 +45,7 @@ SERVICE_STATUSES = frozenset({401, 403, 429, 502, 503, 504})
 # ImportExportConstants.CLIENT_CERTIFICATES_DIRECTORY + "/" + keyType + CLIENT_CERTIFICATE_FILE (+ ".json").
 CLIENT_CERTIFICATES_DIRECTORY = "Client-certificates"
 CLIENT_CERTIFICATES_FILE = "client_certificates.json"
+DEFINITION_FILE = "Definitions/swagger.json"  # ImportExportConstants.SWAGGER_DEFINITION_LOCATION, as JSON
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -201,6 +202,14 @@ class Project:
         `enableSchemaValidation`, which APIMappingUtil.fromAPItoDTO and fromAPIProducttoDTO always write (carbon-apimgt
         9.31.86), and with which APIM's template engages its SchemaValidator handler (velocity_template.xml)."""
         return self.api().get("enableSchemaValidation") is True
+
+    def definition(self) -> Any:
+        """The revision's OpenAPI definition, which its export writes to `Definitions/swagger.json` (ExportUtils
+        .addAPIMetaInformationToArchive, RestApiCommonUtil.retrieveSwaggerDefinition; the revision's export format is
+        JSON), parsed; None where the project has none. The gateway's SchemaValidator reads the same definition
+        (TemplateBuilderUtil puts `api.getSwaggerDefinition()` in the API's local entry)."""
+        path = DEFINITION_FILE
+        return self._json(path) if self.root + path in self.names else None
 
     def cors_settings(self) -> dict[str, Any]:
         """What APIM's gateway template engages CORSRequestHandler with (carbon-apimgt 9.31.86 `TemplateBuilderUtil

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 RESYNC = None  # a queue item asking for a full pull
 SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS, Basic)
 ENDPOINT_SECURITY_FIELDS = ("endpointConfig", "apis")  # an API's, a product's (artifacts.Project.endpoint_config)
-SCHEMA_VALIDATION = "enableSchemaValidation"  # the APIDTO's, as the catalog reads it
+SCHEMA_VALIDATION, DEFINITION = "enableSchemaValidation", "apiDefinition"  # as the catalog reads them
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -174,8 +174,9 @@ class Wso2ControlPlane:
           for every API: the catalog applies Add Header, Remove Header, Add Query Param, the JWT claim validator and
           OPA (mediation.py) and names the others as not applied.
         - `endpointConfig` (a product's `apis`), the endpoint security the adapter sends a backend
-          (artifacts.Project.endpoint_config), and `enableSchemaValidation`, which the catalog names as not
-          applied, for every API: the data API has neither.
+          (artifacts.Project.endpoint_config), and `enableSchemaValidation` with, where it is on, the revision's
+          OpenAPI definition (`apiDefinition`), which Schema Validation checks requests against, for every API: the
+          data API has none of them.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
@@ -215,7 +216,7 @@ class Wso2ControlPlane:
                     last = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
                     found.update(self._operation_policies(project, unreadable, where, last))
                     found.update(self._endpoint_config(project, unreadable, where, last))
-                    found.update(self._schema_validation(project, unreadable, last))
+                    found.update(self._schema_validation(project, unreadable, where, last))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -292,13 +293,24 @@ class Wso2ControlPlane:
 
     @staticmethod
     def _schema_validation(
-        project: artifacts.Project | None, unreadable: Exception | None, last: dict | None
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
     ) -> dict[str, Any]:
-        """`enableSchemaValidation` of the deployed revision's project (false when none is deployed), which the
-        catalog names as not applied; where the artifact cannot be read, what was read before (`last`)."""
-        if unreadable is None:
-            return {SCHEMA_VALIDATION: project is not None and project.schema_validation()}
-        return {SCHEMA_VALIDATION: last[SCHEMA_VALIDATION]} if last is not None and SCHEMA_VALIDATION in last else {}
+        """`enableSchemaValidation` of the deployed revision's project (false when none is deployed) and, where it is
+        on, its OpenAPI definition (`apiDefinition`: kept only then). Where the artifact or the definition cannot be
+        read, what was read before (`last`), with a warning; none read before, nothing (not validated until its next
+        pull)."""
+        try:
+            if unreadable is not None:
+                raise unreadable
+            if project is None or not project.schema_validation():
+                return {SCHEMA_VALIDATION: False}
+            return {SCHEMA_VALIDATION: True, DEFINITION: project.definition()}
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            kept = {k: last[k] for k in (SCHEMA_VALIDATION, DEFINITION) if k in last} if last is not None else {}
+            if kept.get(DEFINITION) is not None:
+                log.warning("OpenAPI definition of an API not read; the one read before validates until its next pull",
+                            extra={**where, "error": str(exc)})  # fmt: skip
+            return kept  # none read before: unknown, and the warning about its operation policies names the API
 
     @staticmethod
     def _operation_policies(

@@ -1,0 +1,158 @@
+"""APIM's Schema Validation in the adapter: what APIM's gateway hands the validator of a request
+(schema_validation.request_of, from OpenAPIRequest and SchemaValidationUtils), an API's definition read into its
+catalog (a check on every resource, before its operation policies; or named, where none can be made), and its 400
+in the decision, after admission and throttling. The validator itself is held to Atlassian's in
+adapter/tests/e2e/test_schema_validation_parity.py; behind Envoy in
+adapter/tests/e2e/test_schema_validation_gateway.py."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from apim_adapter.catalog import SCHEMA_VALIDATION_NOT_APPLIED, CatalogError, build
+from apim_adapter.mediation import SCHEMA_BODY_NOT_WHOLE, SchemaCheck
+from apim_adapter.schema_validation import PREFIX, Definition, request_of
+from apim_adapter.transport import PARTIAL_BODY
+from apim_adapter.transport.grpc import to_input
+from harness.pipeline import check_request, in_process_adapter, token
+from harness.sample_catalog import catalog_document
+from harness.sample_catalog import operation_policy as policy
+
+CUSTOMER, COUNT = {"type": "string", "maxLength": 8}, {"type": "integer", "minimum": 1}
+ORDER = {"type": "object", "required": ["customer"], "properties": {"customer": CUSTOMER, "count": COUNT}}
+DEFINITION = {
+    "openapi": "3.0.1",
+    "info": {"title": "HttpbinAPI", "version": "1.0.0"},
+    "servers": [{"url": "/"}],
+    "paths": {
+        "/ip": {"get": {"parameters": [{"name": "verbose", "in": "query", "schema": {"type": "boolean"}}],
+                        "responses": {"200": {"description": "OK"}}}},
+        "/anything/{segment}": {"post": {
+            "parameters": [{"name": "segment", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ORDER}}},
+            "responses": {"200": {"description": "OK"}}}},
+    },
+}  # fmt: skip
+
+
+def validated(definition=DEFINITION, **more) -> dict:
+    doc = copy.deepcopy(catalog_document())
+    doc["apis"][0].update(enableSchemaValidation=True, apiDefinition=copy.deepcopy(definition), **more)
+    return doc
+
+
+def test_the_request_is_handed_over_as_apims_gateway_hands_it():
+    r = request_of(
+        "post", "/pets/1?a=1&b=x+y%21&a=2?c=3#f", {"Content-Type": "a/b", "X-Id": "7", "cookie": "s=1"}, "{}"
+    )
+    assert (r.method, r.path) == ("POST", "/pets/1")
+    assert r.query == {"a": "2", "b": "x y!"}  # the last of a name; `+` a space; what follows a second `?` dropped
+    assert r.headers == {"Content-Type": "a/b", "x-id": "7", "cookie": "s=1"}  # lower case but Content-Type
+    assert request_of("GET", "/a#frag", {}, None).path == "/a"
+    broken = request_of("GET", "/ip?verbose", {}, None)
+    assert broken.broken_query == "verbose"  # getQueryParams' substring(0, -1): APIM's handler fails on it
+    assert Definition(DEFINITION).detail(broken) == (
+        PREFIX + "Query parameter 'verbose' has no value (APIM's gateway fails such a request), "
+    )
+
+
+def test_an_api_with_schema_validation_checks_every_resource_first():
+    doc = validated()
+    doc["apis"][0]["operationPolicies"] = [policy("request", "jsonValidator", "v1", "POST /anything/*")]
+    for lenient in (False, True):
+        catalog = build(doc, lenient=lenient)
+        assert catalog.unenforced == ()
+        api = catalog.apis["api-httpbin"]
+        assert all(isinstance(r.access_checks[0], SchemaCheck) for r in api.resources)
+        post = next(r for r in api.resources if (r.method, r.pattern) == ("POST", "/anything/*"))
+        assert len(post.access_checks) == 2  # then the JSON Validator, as APIM's handler runs before the policies
+        assert post.checks_each_call
+        assert post.reads_body
+    plain = copy.deepcopy(doc)
+    plain["apis"][0]["enableSchemaValidation"] = False
+    assert not any(
+        isinstance(c, SchemaCheck) for r in build(plain).apis["api-httpbin"].resources for c in r.access_checks
+    )
+    as_text = validated(json.dumps(DEFINITION))
+    assert (
+        build(as_text).apis["api-httpbin"].resources[0].access_checks[0]
+        == (
+            build(validated()).apis["api-httpbin"].resources[0].access_checks[0]  # equal by the definition's digest
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("definition", "why"),
+    [
+        (None, "no apiDefinition"),
+        ({"openapi": "3.0.1", "paths": {"/a": {"$ref": "#/paths/~1b"}}}, "$ref '#/paths/~1b': not in the definition"),
+        ("{not: [json", "not JSON nor YAML"),
+        (7, "must be an OpenAPI document or its text"),
+    ],
+)
+def test_a_definition_that_cannot_be_read_refuses_a_catalog_file_and_is_named_where_apim_serves_it(definition, why):
+    doc = validated(definition)
+    if definition is None:
+        del doc["apis"][0]["apiDefinition"]
+    with pytest.raises(CatalogError, match=r"apis\[0\] \(HttpbinAPI\)\.apiDefinition: "):
+        build(doc)
+    catalog = build(doc, lenient=True)
+    [note] = catalog.unenforced
+    assert note.startswith(
+        f"HttpbinAPI 1.0.0: not applied here, only by APIM's gateway: {SCHEMA_VALIDATION_NOT_APPLIED}: "
+    )
+    assert why in note
+    assert "api-httpbin" in catalog.apis  # served, as APIM's other settings the adapter does not apply
+
+
+@pytest.mark.parametrize("version", [{"swagger": "2.0"}, {"openapi": "3.1.0"}])
+def test_a_definition_of_another_version_is_named_strict_or_not(version):
+    definition = {**{k: v for k, v in DEFINITION.items() if k != "openapi"}, **version}
+    for lenient in (False, True):
+        [note] = build(validated(definition), lenient=lenient).unenforced
+        assert note.endswith("definitions are not validated here (OpenAPI 3.0 only)")
+
+
+def post(a, body: bytes, path: str = "/httpbin/1.0.0/anything/orders", whole: bool = True):
+    headers = {"content-type": "application/json", PARTIAL_BODY: str(not whole).lower()}
+    request = check_request(token(), path=path, headers=headers)
+    request.attributes.request.http.method = "POST"
+    request.attributes.request.http.raw_body = body
+    return a.check_on_thread(to_input(request))
+
+
+def test_a_request_against_the_definition_is_refused_400_after_admission_with_apims_description():
+    a = in_process_adapter(validated())
+    assert post(a, b'{"customer": "alice", "count": 2}').allowed
+    refused = post(a, b'{"customer": "alice-and-bob", "count": 0}')
+    assert (refused.status, refused.error.code, refused.error.message) == (400, "400", "Bad Request")
+    assert refused.error.description == PREFIX + (
+        "[Path '/count'] Numeric instance is lower than the required minimum (minimum: 1, found: 0), "
+        "[Path '/customer'] String \"alice-and-bob\" is too long (length: 13, maximum allowed: 8), "
+    )
+    assert refused.reason == "schema validation failed"
+    assert refused.subscription is not None  # admitted and counted first, as on APIM's gateway
+    missing = post(a, b"")
+    assert missing.error.description == PREFIX + "A request body is required but none found., "
+    assert post(a, b'{"customer": "alice"}', whole=False).error is SCHEMA_BODY_NOT_WHOLE
+    # A resource APIM serves that the definition does not have: its validator finds no path, as APIM's does.
+    from harness.pipeline import whole as whole_check
+
+    headers = whole_check(a, token(), path="/httpbin/1.0.0/headers")
+    assert headers.error.description == PREFIX + "No API path found that matches request '/headers'., "
+    assert whole_check(a, token(), path="/httpbin/1.0.0/ip?verbose=true").allowed
+    bad = whole_check(a, token(), path="/httpbin/1.0.0/ip?verbose=yes&x=1")
+    assert bad.error.description.startswith(PREFIX + "Unable to parse JSON - ")
+    assert bad.error.description.endswith("Query parameter 'x' is unexpected on path \"/ip\", ")
+
+
+def test_an_unauthenticated_call_is_refused_401_before_its_request_is_validated():
+    a = in_process_adapter(validated())
+    request = check_request("", path="/httpbin/1.0.0/anything/orders", headers={"content-type": "application/json"})
+    del request.attributes.request.http.headers["authorization"]
+    request.attributes.request.http.method = "POST"
+    assert a.check_on_thread(to_input(request)).status == 401
