@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from render_stack import render_local_stack  # tests/local_stack, on sys.path as
 
 from apim_adapter import catalog as catalog_module
 from apim_adapter.catalog import Limit
-from harness.helpers import VENV_BIN
+from apim_adapter.mediation import RequestBody, SchemaCheck
+from harness.helpers import ROOT, VENV_BIN
 
 
 def test_the_adapter_accepts_the_rendered_configuration(rendered: Path) -> None:
@@ -171,3 +173,30 @@ def test_the_orders_backends_token_is_asked_of_keycloak_with_its_own_client(rend
     [endpoint] = built.oauth_endpoints
     assert (endpoint.client_id, endpoint.client_secret) == ("orders-backend", secret)
     assert not [n for n in built.unenforced if "endpoint security" in n]
+
+
+def test_the_orders_apis_schema_validation_answers_the_flows_row(catalog: dict) -> None:
+    """The OrdersAPI's Schema Validation (the secured flow's "APIM's schema validation" row) reaches the adapter with
+    its definition, checking every resource (the endpoint security row's GET too), and the row's two bodies, as the
+    gateway hands them over, get the answers the row expects: the valid order passes, the other is 400 with the
+    row's description."""
+    flow = yaml.safe_load((ROOT / "inventories/local/group_vars/secured_flow/secured_flow.yml").read_text())
+    row = flow["secured_flow_schema_validation"]
+    orders = next(a for a in catalog["apis"] if a["name"] == "OrdersAPI")
+    assert orders["enableSchemaValidation"] is True
+    built = catalog_module.build(catalog).apis[orders["uuid"]]
+    assert catalog_module.build(catalog).unenforced == ()
+    [check] = {c for r in built.resources for c in r.access_checks if isinstance(c, SchemaCheck)}
+    assert all(isinstance(r.access_checks[0], SchemaCheck) for r in built.resources)
+    headers = {"content-type": "application/json", "user-agent": "ansible-httpget"}
+
+    def answer(body: dict):
+        sent = json.dumps(body).encode()
+        return check.refusal("POST", headers, row["path"], RequestBody(sent, True, "application/json"))
+
+    assert answer(row["valid_body"]) is None
+    refused = answer(row["invalid_body"])
+    assert refused is not None
+    assert refused.status == 400
+    assert refused.description == f"Schema validation failed in the Request: {row['message']}, "
+    assert check.refusal("GET", headers, "/anything/orders", RequestBody()) is None  # the endpoint security row

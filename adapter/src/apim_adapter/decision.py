@@ -62,6 +62,7 @@ from .config import ApiKeys
 from .errors import ErrorCode, Unavailable
 from .mediation import (
     NO_BODY,
+    SCHEMA_BODY_NOT_WHOLE,
     ClaimCheck,
     JsonCheck,
     OpaCheck,
@@ -744,7 +745,8 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             read = _body_reading(check, req, hidden, catalog)
             error = (yield ReadBody(read)) if len(req.body.sent) > READ_INLINE else read()
             if error is not None:
-                reason = BODY_NOT_WHOLE if not req.body.whole else _BODY_REFUSAL[type(check)]
+                unread = not req.body.whole or error is SCHEMA_BODY_NOT_WHOLE
+                reason = BODY_NOT_WHOLE if unread else _BODY_REFUSAL[type(check)]
                 return replace(d, error=error, reason=reason)
             continue
         if check.unusable:

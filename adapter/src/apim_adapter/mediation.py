@@ -445,6 +445,10 @@ class RequestBody:
     sent: bytes = b""
     whole: bool = True
     content_type: str = ""  # the request's Content-Type, as sent
+    # Whether the gateway told what the body is: it included bodies (Envoy's PARTIAL_BODY), sent one, or the client's
+    # Content-Length came with the check. Not known: a gateway that includes no bodies, in HTTP mode (its check has a
+    # Content-Length of its own) or for a body without Content-Length (chunked, HTTP/2), may have left one out.
+    known: bool = True
 
     @property
     def media_type(self) -> str:
@@ -540,10 +544,11 @@ class XmlCheck:
         return None if found is None else _threat(xml_protector.PREFIX + found)
 
 
-# A body APIM's SchemaValidator would read, not handed over whole: it cannot be validated (refused, as the body
-# checks above refuse one).
+# A body APIM's SchemaValidator would read, which the gateway did not hand over whole, or may have left out: it
+# cannot be validated (refused, as the body checks above refuse one).
 SCHEMA_BODY_NOT_WHOLE = _threat(
-    schema_validation.PREFIX + "the request body was not handed to the adapter whole, so it cannot be validated, "
+    schema_validation.PREFIX + "the gateway did not hand the adapter the whole request body (include bodies in its "
+    "check), so it cannot be validated, "
 )
 
 
@@ -558,11 +563,15 @@ class SchemaCheck:
 
     def refusal(self, method: str, headers: Mapping[str, str], postfix: str, body: RequestBody) -> ErrorCode | None:
         """Why the request is refused (None: it is not), from its transport headers, its path and query after the
-        API's context and its body."""
-        if not body.whole:
-            return SCHEMA_BODY_NOT_WHOLE
+        API's context and its body. A body not handed over whole cannot be validated: refused. Nor can a body not
+        known (the gateway may include none) where the operation requires one: refused too, rather than answered
+        "none found" to a client that may have sent it; where the body is optional, the request is validated as one
+        without (a gateway that includes no bodies then lets an optional body by unchecked)."""
         text = body.sent.decode("utf-8", "replace") if body.sent else None
-        detail = self.definition.detail(schema_validation.request_of(method, postfix, headers, text))
+        request = schema_validation.request_of(method, postfix, headers, text)
+        if not body.whole or (not body.known and self.definition.requires_body(request)):
+            return SCHEMA_BODY_NOT_WHOLE
+        detail = self.definition.detail(request)
         return None if detail is None else _threat(detail)
 
 

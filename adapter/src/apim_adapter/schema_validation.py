@@ -8,6 +8,12 @@ as `APIMgtLatencyStatsHandler.setSwaggerToMessageContext` parsed it. This module
 bottom in its own order, for what an authorization check sees of a request; the parity tests hold it to the real
 library (2.12.0 from Maven Central, run by harness/oai_validator.py) on every case they make.
 
+The definitions validated: OpenAPI 3.0, and Swagger 2.0 as the gateway's parser converts it to 3.0 (OpenAPIParser
+hands a document without `openapi` to swagger-parser-v2-converter 2.1.22's SwaggerConverter, which reads it through
+the lossy swagger-models 1.x: _from_swagger2), its header parameters then checked twice (not HeaderParameters, APIM's
+lowercasing keeps them and adds them again). OpenAPI 3.1 is not (UnsupportedDefinition): APIM's parser reads it, but
+the 3.0 validator then loses its schemas' `type`, array `items` and additionalProperties, and checks the rest.
+
 What APIM hands the library (`OpenAPIRequest`, `SchemaValidationUtils`, `APIMgtLatencyStatsHandler`):
 - the path after the API's context and version, without its query; `/` becomes `/*` where the definition has `/*`
   and not `/` (`validatePath`);
@@ -34,7 +40,9 @@ that key).
 Approximations, named in docs/wso2-control-plane.md: JSON Schema `pattern` is Python's `re` (the library runs
 ECMA 262 on Rhino); fge's `email`, `hostname`, `uri` formats are approximated; a body that does not parse as JSON gets
 Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it Axis2's
-XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs).
+XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
+SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an unknown type) is
+converted here all the same.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ class DefinitionError(ValueError):
 
 
 class UnsupportedDefinition(DefinitionError):
-    """An OpenAPI document of a version this module does not validate requests against (Swagger 2.0, OpenAPI 3.1)."""
+    """An OpenAPI document of a version this module does not validate requests against (OpenAPI 3.1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +115,21 @@ def _url_decode(text: str) -> str:
 
 
 class Definition:
-    """An OpenAPI 3.0 definition as APIM's gateway parses it (resolved, header parameter names in lower case)."""
+    """An OpenAPI 3.0 definition, or a Swagger 2.0 one converted to it (`converted`), as APIM's gateway parses it
+    (resolved, header parameter names in lower case)."""
 
     def __init__(self, document: Mapping[str, Any]):
+        # OpenAPIParser.readContents: a Swagger 2.0 document is read as SwaggerConverter converts it (`swagger: 2.0`
+        # in YAML is a number, its text the same).
+        self.converted = "openapi" not in document and str(document.get("swagger")) == "2.0"
+        if self.converted:
+            document = _from_swagger2(document)
         version = str(document.get("openapi", ""))
         if not version.startswith("3.0"):
             named = f"Swagger {document['swagger']}" if "swagger" in document else f"OpenAPI {version or '?'}"
-            raise UnsupportedDefinition(f"{named} definitions are not validated here (OpenAPI 3.0 only)")
+            raise UnsupportedDefinition(
+                f"{named} definitions are not validated here (Swagger 2.0 and OpenAPI 3.0 only)"
+            )
         self.document = document
         self._check_references(document)
         components = document.get("components")
@@ -174,15 +190,19 @@ class Definition:
             elif isinstance(current, list):
                 stack.extend(current)
 
+    def _validated_path(self, request: OpenApiRequest) -> str:
+        """OpenAPIRequest.validatePath: `/` is `/*` where the definition has `/*` and not `/`."""
+        templates = {p.template for p in self.paths}
+        return "/*" if request.path == "/" and "/" not in templates and "/*" in templates else request.path
+
+    def requires_body(self, request: OpenApiRequest) -> bool:
+        """Whether the operation `request` is for requires a request body (no such operation: False)."""
+        found = _find_operation(self.paths, self._validated_path(request), request.method, self.base)
+        return not isinstance(found, str) and found[1].body is not None and found[1].body.get("required") is True
+
     def problems(self, request: OpenApiRequest) -> list[str]:
         """The library's error messages for `request`, in its order (empty: valid)."""
-        path = request.path
-        if (
-            path == "/"
-            and not any(p.template == "/" for p in self.paths)
-            and any(p.template == "/*" for p in self.paths)
-        ):
-            path = "/*"  # OpenAPIRequest.validatePath
+        path = self._validated_path(request)
         if request.broken_query is not None:
             return [f"Query parameter '{request.broken_query}' has no value (APIM's gateway fails such a request)"]
         found = _find_operation(self.paths, path, request.method, self.base)
@@ -293,6 +313,547 @@ def _base_path(servers: Any) -> str:
     return "/"
 
 
+# ---- Swagger 2.0, as APIM's parser converts it ----
+
+# swagger-models 1.6.14 ByteArrayProperty: the pattern PropertyBuilder.Processor.BYTE_ARRAY.merge gives every `byte`
+# property in place of its own (and its enum dropped).
+_BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+def _from_swagger2(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAPI 3.0 document APIM's gateway validates a Swagger 2.0 definition against. OpenAPIParser.readContents
+    hands a document without `openapi` to SwaggerConverter (swagger-parser-v2-converter 2.1.22), which reads it with
+    swagger-parser 1.0.70 into swagger-models 1.6.14 (SwaggerDeserializer; SwaggerResolver, which moves the path's
+    parameters into its operations and puts `#/parameters/` references in place) and converts that model
+    (SwaggerConverter.convert(SwaggerDeserializationResult)). The 1.x model is lossy and the conversion goes through
+    it, so a keyword 2.0 allows is not always kept: what is dropped here is what they drop (_v2_model, _v2_property).
+    Only what request validation reads is carried over: servers, paths' operations (parameters, request body,
+    security), `definitions` as `components.schemas` (references rewritten), `securityDefinitions` as
+    `components.securitySchemes`; not responses, produces, examples, descriptions, defaults nor vendor extensions
+    but `x-nullable`."""
+    root_parameters = document.get("parameters")
+    root_parameters = root_parameters if isinstance(root_parameters, Mapping) else {}
+    consumes = _v2_strings(document.get("consumes"))
+    paths: dict[str, Any] = {}
+    for template, item in _v2_object(document.get("paths")).items():
+        if str(template).startswith("x-") or not isinstance(item, Mapping):
+            continue  # SwaggerDeserializer.paths: unsupported, or not an object
+        if isinstance(item.get("$ref"), str):  # a RefPath, converted as it is (SwaggerConverter.convert(Path))
+            paths[str(template)] = {"$ref": item["$ref"]}
+            continue
+        shared = [p for p in _v2_list(item.get("parameters")) if isinstance(p, Mapping)]
+        converted: dict[str, Any] = {}
+        for method in ("get", "put", "post", "head", "delete", "patch", "options"):  # SwaggerDeserializer.path
+            operation = item.get(method)
+            if isinstance(operation, Mapping):
+                converted[method] = _v2_operation(operation, shared, root_parameters, consumes)
+        paths[str(template)] = converted
+    # SwaggerConverter.convert(SwaggerDeserializationResult): each definition SwaggerDeserializer.definitions reads (an
+    # object) converted by convert(Model), each security definition by convert(SecuritySchemeDefinition).
+    definitions = _v2_object(document.get("definitions"))
+    schemas = {str(k): _v2_model(v) for k, v in definitions.items() if isinstance(v, Mapping)}
+    security_definitions = _v2_object(document.get("securityDefinitions")).items()
+    schemes = {str(k): s for k, v in security_definitions if (s := _v2_security_scheme(v)) is not None}
+    out: dict[str, Any] = {
+        "openapi": "3.0.1",
+        "info": document.get("info") if isinstance(document.get("info"), Mapping) else {},
+        "servers": _v2_servers(document),
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": schemes},
+    }
+    security = _v2_security(document.get("security"))
+    if security:  # convertSecurityRequirements, where the definition has some
+        out["security"] = security
+    return out
+
+
+def _v2_object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _v2_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _v2_strings(value: Any) -> list[str]:
+    """SwaggerDeserializer's `consumes`: each value node's text, in order."""
+    return [text for v in _v2_list(value) if (text := _v2_text(v)) is not None]
+
+
+def _v2_text(value: Any) -> str | None:
+    """SwaggerDeserializer.getString: a value node's text (JsonNode.asText), else nothing."""
+    if value is None or isinstance(value, Mapping | list):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _v2_bool(value: Any) -> bool | None:
+    """SwaggerDeserializer.getBoolean: a boolean, or a string Boolean.parseBoolean reads; else nothing."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return None
+
+
+def _v2_number(value: Any) -> Any:
+    """SwaggerDeserializer.getBigDecimal and getInteger's number nodes (getInteger keeps their int part)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _v2_int(value: Any) -> int | None:
+    number = _v2_number(value)
+    return None if number is None else int(number)
+
+
+def _v2_servers(document: Mapping[str, Any]) -> list[dict[str, str]]:
+    """SwaggerConverter.convert(List<Scheme>, host, basePath): `host` and `basePath` (`/` without one) as one URL per
+    scheme, or scheme-relative (`//host/base`) without schemes. Only the first's path matters (_base_path)."""
+    host, base = _v2_text(document.get("host")), _v2_text(document.get("basePath"))
+    url = base or "/"
+    if host:
+        url = host + url
+    schemes = [s for s in _v2_strings(document.get("schemes")) if s in ("http", "https", "ws", "wss")]  # Scheme
+    if not url.startswith("/") and schemes:
+        return [{"url": f"{scheme}://{url}"} for scheme in schemes]
+    if not url.startswith("/") and url != "/":
+        url = "//" + url
+    return [{"url": url}]
+
+
+def _v2_security(value: Any) -> list[dict[str, list[str]]]:
+    """SwaggerDeserializer.securityRequirements then SwaggerConverter.convertSecurityRequirements(Map): each
+    requirement its schemes' scopes (an item that is not an object an empty requirement)."""
+    return [
+        {str(k): [s for s in _v2_list(v) if isinstance(s, str)] for k, v in _v2_object(item).items()}
+        for item in _v2_list(value)
+    ]
+
+
+def _v2_security_scheme(node: Any) -> dict[str, Any] | None:
+    """SwaggerDeserializer.securityDefinition then SwaggerConverter.convert(SecuritySchemeDefinition): basic as HTTP
+    basic (createBasicSecurityScheme), apiKey in a header or the query (convertApiKeySecurityScheme; elsewhere the
+    1.x parser keeps none), oauth2 with its flow (convertOauth2SecurityScheme); another type is dropped."""
+    if not isinstance(node, Mapping):
+        return None
+    kind = _v2_text(node.get("type"))
+    if kind == "basic":
+        return {"type": "http", "scheme": "basic"}
+    if kind == "apiKey":
+        where, name = _v2_text(node.get("in")), _v2_text(node.get("name"))
+        return {"type": "apiKey", "name": name, "in": where} if name and where in ("header", "query") else None
+    if kind == "oauth2":
+        flows = {"implicit": "implicit", "password": "password", "application": "clientCredentials",
+                 "accessCode": "authorizationCode"}  # fmt: skip
+        flow: dict[str, Any] = {"scopes": {str(k): _v2_text(v) for k, v in _v2_object(node.get("scopes")).items()}}
+        for key in ("authorizationUrl", "tokenUrl"):
+            if _v2_text(node.get(key)) is not None:
+                flow[key] = _v2_text(node.get(key))
+        named = flows.get(_v2_text(node.get("flow")) or "")
+        return {"type": "oauth2", "flows": {named: flow} if named else {}}
+    return None
+
+
+def _v2_schema_ref(ref: str) -> str:
+    """A schema reference as SwaggerConverter rewrites it (`#/definitions/` to `#/components/schemas/`); a bare name
+    is a definition's (swagger-models' GenericRef, RefFormat.INTERNAL)."""
+    if ref.startswith("#/definitions"):
+        return "#/components/schemas" + ref[len("#/definitions") :]
+    if not any(c in ref for c in "#/") and not ref.startswith((".", "http")):
+        return "#/components/schemas/" + ref
+    return ref
+
+
+def _v2_parameter_ref(ref: str, root_parameters: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """ResolverCache.loadRef of a parameter's `$ref`: the root parameter it names (`#/parameters/<name>`, or the bare
+    name), else nothing (left a reference)."""
+    name = ref[len("#/parameters/") :] if ref.startswith("#/parameters/") else ref
+    if name != ref or not any(c in ref for c in "#/."):
+        found = root_parameters.get(name)
+        if isinstance(found, Mapping) and not isinstance(found.get("$ref"), str) and _v2_read_parameter(found):
+            return found
+    return None
+
+
+def _v2_read_parameter(p: Mapping[str, Any]) -> bool:
+    """Whether SwaggerDeserializer.parameter makes a parameter of `p`: a `$ref`, or one `in` a place 2.0 has."""
+    return isinstance(p.get("$ref"), str) or _v2_text(p.get("in")) in ("query", "header", "path", "formData", "body")
+
+
+def _v2_operation(
+    operation: Mapping[str, Any],
+    shared: list[Mapping[str, Any]],
+    root_parameters: Mapping[str, Any],
+    global_consumes: list[str],
+) -> dict[str, Any]:
+    """SwaggerConverter.convert(Operation) of an operation as SwaggerResolver leaves it."""
+    own = [p for p in _v2_list(operation.get("parameters")) if isinstance(p, Mapping) and _v2_read_parameter(p)]
+    shared = [p for p in shared if _v2_read_parameter(p)]
+
+    def same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+        inline = not isinstance(a.get("$ref"), str) and not isinstance(b.get("$ref"), str)
+        return inline and a.get("in") == b.get("in") and _v2_text(a.get("name")) == _v2_text(b.get("name"))
+
+    # PathsProcessor.processPaths: the path's parameters put first into each operation, but those the operation has
+    # (the same `in` and name, neither a reference).
+    listed = [p for p in shared if not any(same(p, q) for q in own)] + own
+    # ParameterProcessor.processParameters: a reference put in place; one named as a parameter already listed (or
+    # inline anywhere in the list) replaces the first of that name instead ("ref param wins").
+    parameters: list[Mapping[str, Any]] = []
+    winners: list[Mapping[str, Any]] = []
+    names = {_v2_text(p.get("name")) for p in listed if not isinstance(p.get("$ref"), str)} - {None}
+    for p in listed:
+        if not isinstance(p.get("$ref"), str):
+            parameters.append(p)
+            continue
+        resolved = _v2_parameter_ref(p["$ref"], root_parameters)
+        if resolved is None:
+            parameters.append(p)
+            continue
+        name = _v2_text(resolved.get("name"))
+        matched = name is not None and (name in names or any(_v2_text(q.get("name")) == name for q in parameters))
+        (winners if matched else parameters).append(resolved)
+    for winner in winners:
+        for index, p in enumerate(parameters):
+            if _v2_text(p.get("name")) == _v2_text(winner.get("name")):
+                parameters[index] = winner
+                break
+    consumes = _v2_strings(operation.get("consumes")) or global_consumes  # an empty list is the document's
+    out: dict[str, Any] = {}
+    converted, form = [], []
+    for p in parameters:
+        where = _v2_text(p.get("in"))
+        if isinstance(p.get("$ref"), str):  # not resolved: convert(Parameter) rewrites it to components
+            ref = str(p["$ref"])
+            converted.append({"$ref": "#/components/parameters" + ref[len("#/parameters") :]
+                              if ref.startswith("#/parameters") else ref})  # fmt: skip
+        elif where == "formData":
+            form.append(p)
+        elif where == "body":
+            out["requestBody"] = _v2_body(p, consumes)
+        else:
+            converted.append(_v2_parameter(p))
+    if converted:
+        out["parameters"] = converted
+    if form:
+        out["requestBody"] = _v2_form(form, consumes)
+    if isinstance(operation.get("security"), list):
+        out["security"] = _v2_security(operation["security"])
+    return out
+
+
+def _v2_parameter(p: Mapping[str, Any]) -> dict[str, Any]:
+    """SwaggerConverter.convert(Parameter) of a query, header or path parameter, as SwaggerDeserializer.parameter
+    reads it: an array's collectionFormat as its style (csv the default: form, not exploded, in the query; simple in
+    a header or the path; multi exploded form, ssv and pipes spaceDelimited and pipeDelimited in the query only; tsv
+    and the others in a header or path none), its items a property (_v2_property); another type's keywords all kept
+    whatever the type, `multipleOf` as a double; `enum` read as text then typed as the parameter's type is; a path
+    parameter required, whatever it says."""
+    where = str(p.get("in"))
+    out: dict[str, Any] = {"name": _v2_text(p.get("name")), "in": where}
+    if _v2_bool(p.get("allowEmptyValue")) is not None:
+        out["allowEmptyValue"] = _v2_bool(p.get("allowEmptyValue"))
+    kind, fmt = _v2_text(p.get("type")), _v2_text(p.get("format"))
+    schema: dict[str, Any]
+    if kind == "array":
+        schema = {"type": "array"}
+        collection = _v2_text(p.get("collectionFormat")) or "csv"
+        if where == "query" and collection in ("ssv", "pipes", "multi"):
+            out["style"] = {"ssv": "spaceDelimited", "pipes": "pipeDelimited", "multi": "form"}[collection]
+            if collection == "multi":
+                out["explode"] = True
+        elif collection not in ("ssv", "pipes", "multi", "tsv") and where in ("query", "header", "path"):
+            out["style"], out["explode"] = ("form" if where == "query" else "simple"), False
+        items = _v2_property(p["items"]) if isinstance(p.get("items"), Mapping) else None
+        if items is not None:
+            schema["items"] = items
+        for key in ("maxItems", "minItems"):
+            if _v2_int(p.get(key)) is not None:
+                schema[key] = _v2_int(p.get(key))
+        if _v2_bool(p.get("uniqueItems")) is not None:
+            schema["uniqueItems"] = _v2_bool(p.get("uniqueItems"))
+    else:
+        schema = {"type": kind} if kind is not None else {}
+        if fmt is not None:
+            schema["format"] = fmt
+        _v2_bounds(p, schema, double_multiple=True)
+        for key in ("minLength", "maxLength"):
+            if _v2_int(p.get(key)) is not None:
+                schema[key] = _v2_int(p.get(key))
+        if _v2_text(p.get("pattern")) is not None:
+            schema["pattern"] = _v2_text(p.get("pattern"))
+    if isinstance(p.get("enum"), list) and (kind, fmt) != ("string", "byte"):  # ByteArraySchema casts none
+        values = _v2_enum_text(p["enum"])
+        typed = [_v2_typed(v, kind or "object", None if kind == "array" else fmt) for v in values]
+        if (kind, fmt) in (("number", "float"), ("number", "double")):
+            typed = [v if isinstance(v, str) else float(v) for v in typed]
+        elif (kind, fmt) == ("string", "binary"):  # BinarySchema: the bytes, written in base64
+            typed = [base64.b64encode(v.encode()).decode() for v in typed]
+        schema["enum"] = typed
+    _v2_nullable(p, schema)
+    if _v2_bool(p.get("required")) is True or where == "path":  # OpenAPI 3's Parameter.setIn("path") requires it
+        out["required"] = True
+    out["schema"] = schema
+    return out
+
+
+def _v2_bounds(node: Mapping[str, Any], schema: dict[str, Any], double_multiple: bool = False) -> None:
+    """minimum, maximum, their exclusive flags and multipleOf, as a 2.0 parameter or definition keeps them."""
+    for key in ("maximum", "minimum"):
+        if _v2_number(node.get(key)) is not None:
+            schema[key] = node[key]
+    for key in ("exclusiveMaximum", "exclusiveMinimum"):
+        if _v2_bool(node.get(key)) is not None:
+            schema[key] = _v2_bool(node.get(key))
+    multiple = _v2_number(node.get("multipleOf"))
+    if multiple is not None:  # a parameter's: AbstractSerializableParameter.setMultipleOf(Double)
+        schema["multipleOf"] = float(multiple) if double_multiple else multiple
+
+
+def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
+    """An enum value read as text, as the OpenAPI 3 schema of `kind` holds it: IntegerSchema, NumberSchema and
+    BooleanSchema cast it; DateSchema reads a date as midnight UTC and writes it back as a date-time."""
+    if kind in ("integer", "number") and re.fullmatch(r"[+-]?\d+", value):
+        return int(value)
+    if kind == "number" and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
+        return Decimal(value)
+    if kind == "boolean":
+        return value.lower() == "true"
+    if kind == "string" and fmt == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value + "T00:00:00.000+00:00"
+    return value
+
+
+def _v2_enum_text(values: list[Any]) -> list[str]:
+    """SwaggerDeserializer's `enum`: each value node's text (JsonNode.asText; null's "null"), the others left out."""
+    return ["null" if v is None else str(_v2_text(v)) for v in values if not isinstance(v, Mapping | list)]
+
+
+def _v2_nullable(node: Mapping[str, Any], schema: dict[str, Any]) -> None:
+    """`x-nullable` (a boolean) as `nullable`, as each SwaggerConverter.convert reads it."""
+    if isinstance(node.get("x-nullable"), bool):
+        schema["nullable"] = node["x-nullable"]
+
+
+def _v2_body(p: Mapping[str, Any], consumes: list[str]) -> dict[str, Any]:
+    """SwaggerConverter.convertParameterToRequestBody: the body parameter's schema (a model) for each media type the
+    operation consumes, else the document's, else `*/*`; required as the parameter says (not, by default)."""
+    schema = _v2_model(p["schema"]) if isinstance(p.get("schema"), Mapping) else None
+    media = {"schema": schema} if schema is not None else {}
+    return {"content": {m: dict(media) for m in consumes or ["*/*"]}, "required": _v2_bool(p.get("required")) is True}
+
+
+def _v2_form(parameters: list[Mapping[str, Any]], consumes: list[str]) -> dict[str, Any]:
+    """SwaggerConverter.convertFormDataToRequestBody: the formData parameters as an object's properties (the required
+    ones its `required`, the body required when there are some), for each media type the operation consumes, else
+    the document's, else multipart/form-data."""
+    schema: dict[str, Any] = {"type": "object", "properties": {}}
+    required = []
+    for p in parameters:
+        name = _v2_text(p.get("name"))
+        if _v2_bool(p.get("required")) is True:
+            required.append(name)
+        schema["properties"][name] = _v2_form_property(p)
+    if required:
+        schema["required"] = required
+    body: dict[str, Any] = {"content": {m: {"schema": schema} for m in consumes or ["multipart/form-data"]}}
+    if required:
+        body["required"] = True
+    return body
+
+
+def _v2_form_property(p: Mapping[str, Any]) -> dict[str, Any]:
+    """SwaggerConverter.convert(SerializableParameter): a file a binary string, an array its items (a property), else
+    PrimitiveType's schema of the type and format (an integer without a format int32); every keyword the parameter
+    has then kept whatever the type, `enum` as text."""
+    kind, fmt = _v2_text(p.get("type")), _v2_text(p.get("format"))
+    schema: dict[str, Any]
+    if kind == "file":
+        schema = {"type": "string", "format": "binary"}
+    elif kind == "array":
+        schema = {"type": "array"}
+        items = _v2_property(p["items"]) if isinstance(p.get("items"), Mapping) else None
+        if items is not None:
+            schema["items"] = items
+    else:
+        schema = {"type": kind} if kind is not None else {}
+        if fmt is not None or kind == "integer":
+            schema["format"] = fmt or "int32"  # PrimitiveType.INT's IntegerSchema
+    if _v2_bool(p.get("readOnly")) is not None:
+        schema["readOnly"] = _v2_bool(p.get("readOnly"))
+    if isinstance(p.get("enum"), list):
+        schema["enum"] = _v2_enum_text(p["enum"])
+    for key in ("maxItems", "minItems", "minLength", "maxLength"):
+        if _v2_int(p.get(key)) is not None:
+            schema[key] = _v2_int(p.get(key))
+    if _v2_bool(p.get("uniqueItems")) is not None:
+        schema["uniqueItems"] = _v2_bool(p.get("uniqueItems"))
+    _v2_bounds(p, schema, double_multiple=True)
+    _v2_nullable(p, schema)
+    if _v2_text(p.get("pattern")) is not None:
+        schema["pattern"] = _v2_text(p.get("pattern"))
+    return schema
+
+
+def _v2_model(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A definition or a body's schema as SwaggerDeserializer.definition reads it and SwaggerConverter.convert(Model)
+    converts it: a `$ref` alone; `allOf` with its properties and `required` (`x-nullable` lost); an array (`type`
+    array or `items`) with its items (a property), min/maxItems, uniqueItems; else any type's numeric and string
+    keywords, uniqueItems, `enum` (value nodes as text, typed by the OpenAPI 3 schema), properties, `required`,
+    additionalProperties, but not readOnly, min/maxProperties nor min/maxItems, and an untyped one an object
+    (ModelDeserializer's default). `required` is what swagger-models' AbstractModel.getRequired derives: the
+    properties it names, sorted."""
+    if isinstance(node.get("$ref"), str):
+        return {"$ref": _v2_schema_ref(node["$ref"])}  # RefModel
+    if "allOf" in node:  # allOfModel: a ComposedModel
+        out: dict[str, Any] = {"allOf": [_v2_model(m) for m in _v2_list(node.get("allOf")) if isinstance(m, Mapping)]}
+        _v2_model_properties(node, out)
+        return out
+    kind = _v2_text(node.get("type"))
+    if kind == "array" or "items" in node:  # an ArrayModel
+        out = {"type": "array"}
+        items = _v2_property(node["items"], infer=True) if isinstance(node.get("items"), Mapping) else None
+        if items is not None:
+            out["items"] = items
+        for key in ("maxItems", "minItems"):
+            if _v2_int(node.get(key)) is not None:
+                out[key] = _v2_int(node.get(key))
+        if _v2_bool(node.get("uniqueItems")) is not None:
+            out["uniqueItems"] = _v2_bool(node.get("uniqueItems"))
+        _v2_nullable(node, out)
+        return out
+    out = {"type": kind or "object"}  # a ModelImpl
+    fmt = _v2_text(node.get("format"))
+    if fmt is not None:
+        out["format"] = fmt
+    _v2_bounds(node, out)
+    for key in ("minLength", "maxLength"):
+        if _v2_int(node.get(key)) is not None:
+            out[key] = _v2_int(node.get(key))
+    if _v2_text(node.get("pattern")) is not None:
+        out["pattern"] = _v2_text(node.get("pattern"))
+    if _v2_bool(node.get("uniqueItems")) is not None:
+        out["uniqueItems"] = _v2_bool(node.get("uniqueItems"))
+    if isinstance(node.get("enum"), list):
+        values = _v2_enum_text(node["enum"])
+        if values:
+            out["enum"] = [_v2_typed(v, out["type"], fmt) for v in values]
+    extra = node.get("additionalProperties")
+    if isinstance(extra, bool):
+        out["additionalProperties"] = extra
+    elif isinstance(extra, Mapping) and (converted := _v2_property(extra)) is not None:
+        out["additionalProperties"] = converted
+    _v2_model_properties(node, out)
+    _v2_nullable(node, out)
+    return out
+
+
+def _v2_model_properties(node: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """SwaggerDeserializer.addProperties (each a property, its type inferred from an enum) and `required`: the names
+    of those that are properties, sorted (swagger-models' AbstractModel.getRequired)."""
+    properties = {}
+    for name, value in _v2_object(node.get("properties")).items():
+        if isinstance(value, Mapping) and (converted := _v2_property(value, infer=True)) is not None:
+            properties[str(name)] = converted
+    if properties:
+        out["properties"] = properties
+    required = sorted({str(r) for r in _v2_list(node.get("required")) if isinstance(r, str)} & set(properties))
+    if required:
+        out["required"] = required
+
+
+def _v2_property(node: Mapping[str, Any], infer: bool = False) -> dict[str, Any] | None:
+    """A schema inside a model (a property, an array's items, additionalProperties, a parameter's items) as
+    swagger-core 1.6.14's PropertyDeserializer.propertyFromNode reads it (PropertyBuilder keeps the keywords of
+    its type and format) and SwaggerConverter.convert(Property) converts it; None where it makes no property (an
+    unknown type). `infer`: SwaggerDeserializer.property, where an untyped enum's type is its first value's.
+    - an object with additionalProperties is a MapProperty: its properties and `required` lost;
+    - an object (or a schema with properties) its properties and `required`, without min/maxProperties;
+    - allOf without properties a ComposedProperty (an object); a `$ref` the reference alone;
+    - a string its min/maxLength, pattern and enum, but a date's or date-time's only its enum, a byte's its lengths
+      and the base64 pattern, a binary's nothing;
+    - an integer or number its bounds and multipleOf, and its enum only with the format int32, int64, float or
+      double; a boolean nothing; an untyped one an object.
+    All but a ComposedProperty keep readOnly; all `x-nullable` as nullable."""
+    kind, fmt = _v2_text(node.get("type")), _v2_text(node.get("format"))
+    enum = node.get("enum")
+    if kind is None and infer and isinstance(enum, list):  # inferTypeFromArray: from the first value (twice)
+        first = enum[0] if enum else ""
+        kind = "boolean" if isinstance(first, bool) else "number" if _v2_number(first) is not None else "string"
+    if isinstance(node.get("$ref"), str):
+        return {"$ref": _v2_schema_ref(node["$ref"])}
+    out: dict[str, Any]
+    extra = node.get("additionalProperties")
+    if kind == "object" or "properties" in node or "allOf" in node:
+        if isinstance(extra, bool) or (isinstance(extra, Mapping) and _v2_property(extra) is not None):
+            out = {"type": "object"}  # a MapProperty
+            out["additionalProperties"] = extra if isinstance(extra, bool) else _v2_property(extra)
+            for key in ("minProperties", "maxProperties"):
+                if key in node:
+                    out[key] = _v2_int(node[key]) or 0  # JsonNode.intValue
+        elif "properties" not in node and "allOf" in node:
+            parts = [_v2_property(p) for p in _v2_list(node.get("allOf")) if isinstance(p, Mapping)]
+            out = {"type": "object", "allOf": [p for p in parts if p is not None]}  # a ComposedProperty
+            _v2_nullable(node, out)
+            return out
+        else:
+            properties = {}
+            for name, value in _v2_object(node.get("properties")).items():
+                if isinstance(value, Mapping) and (converted := _v2_property(value)) is not None:
+                    properties[str(name)] = converted
+            out = {"type": "object", "properties": properties}  # an ObjectProperty
+            required = sorted(set(_v2_enum_text(_v2_list(node.get("required")))) & set(properties))
+            if required:
+                out["required"] = required
+    elif kind == "array":
+        out = {"type": "array"}
+        items = _v2_property(node["items"]) if isinstance(node.get("items"), Mapping) else None
+        if items is not None:
+            out["items"] = items
+        for key in ("minItems", "maxItems"):
+            if key in node:
+                out[key] = _v2_int(node[key]) or 0
+        if node.get("uniqueItems") is True:
+            out["uniqueItems"] = True
+    elif kind is None:
+        out = {"type": "object"}  # an UntypedProperty, read as an object
+    elif kind in ("string", "integer", "number", "boolean", "file"):
+        out = {"type": kind}
+        if fmt is not None:
+            out["format"] = fmt
+        if kind == "file":
+            out["format"] = "binary"  # convertValue(FileProperty, FileSchema.class)
+        elif kind in ("integer", "number"):
+            _v2_bounds(node, out)
+        elif kind == "string" and fmt not in ("date", "date-time", "binary"):
+            for key in ("minLength", "maxLength"):
+                if key in node:
+                    out[key] = _v2_int(node[key]) or 0
+            if "pattern" in node:
+                out["pattern"] = _BASE64 if fmt == "byte" else _v2_text(node["pattern"]) or ""
+            elif fmt == "byte":
+                out["pattern"] = _BASE64
+        enumerated = (kind == "string" and fmt not in ("byte", "binary")) or (
+            (kind, fmt) in (("integer", "int32"), ("integer", "int64"), ("number", "float"), ("number", "double"))
+        )
+        if enumerated and isinstance(enum, list):
+            # PropertyDeserializer.getEnum: text and number nodes as text (none: no enum).
+            values = [str(v) for v in enum if isinstance(v, str | int | float) and not isinstance(v, bool)]
+            typed = [_v2_typed(v, kind, fmt) for v in values]
+            if kind == "number":  # FloatProperty's and DoubleProperty's values
+                typed = [v if isinstance(v, str) else float(v) for v in typed]
+            if typed:
+                out["enum"] = typed
+    else:
+        return None  # PropertyBuilder.build: no property of an unknown type
+    if isinstance(node.get("readOnly"), bool):
+        out["readOnly"] = node["readOnly"]
+    _v2_nullable(node, out)
+    return out
+
+
 # ---- operations and paths ----
 
 
@@ -319,15 +880,29 @@ class _Operation:
         own = [definition.resolve(p) for p in operation.get("parameters") or []]
         keys = {(p.get("name"), p.get("in")) for p in own if isinstance(p, Mapping)}
         merged = own + [p for p in shared if isinstance(p, Mapping) and (p.get("name"), p.get("in")) not in keys]
+        if definition.converted:
+            # APIMgtLatencyStatsHandler.getLowercaseHeaderParameters keeps what is not a HeaderParameter, and
+            # SwaggerConverter.convert(Parameter) makes plain Parameters: each header parameter stays in its place
+            # (a Content-Type one too, under its own name) and comes again after the others (so twice reported).
+            merged += [p for p in merged if isinstance(p, Mapping) and p.get("in") == "header"
+                       and str(p.get("name")).lower() != "content-type"]  # fmt: skip
         parameters = []
         for p in merged:
             if not isinstance(p, Mapping) or not isinstance(p.get("name"), str):
                 continue
             where = str(p.get("in", ""))
             if where == "header" and p["name"].lower() == "content-type":
-                continue  # APIMgtLatencyStatsHandler.getLowercaseHeaderParameters drops it
-            name = p["name"].lower() if where == "header" else p["name"]  # convertHeadersToLowercase
-            parameters.append(_Parameter(name, where, p.get("required") is True, p.get("schema"), p.get("style"),
+                if not definition.converted:
+                    continue  # APIMgtLatencyStatsHandler.getLowercaseHeaderParameters drops it
+                name = p["name"]
+            else:
+                name = p["name"].lower() if where == "header" else p["name"]  # convertHeadersToLowercase
+            style = p.get("style")
+            if style is None and definition.converted:
+                # ArraySeparator.from: a parameter without a style (SwaggerConverter gives tsv none, nor ssv, pipes
+                # and multi outside the query; the 3.0 parser defaults every one) is split at commas, as a simple one.
+                style = "simple"
+            parameters.append(_Parameter(name, where, p.get("required") is True, p.get("schema"), style,
                                          p.get("allowEmptyValue") is True, p.get("explode")))  # fmt: skip
         body = definition.resolve(operation.get("requestBody")) if operation.get("requestBody") is not None else None
         return cls(tuple(parameters), body, operation.get("security"))
@@ -715,14 +1290,30 @@ def _most_specific(sent: str, consumes: list[str]) -> str | None:
 
 
 def _form_as_json(body: str) -> dict[str, Any]:
-    """HttpParsingUtils.parseUrlEncodedFormDataBodyAsJsonNode as 2.12 reads a form: each name its value (the last),
-    several values an array."""
+    """HttpParsingUtils.parseUrlEncodedFormDataBodyAsJsonNode as 2.12 reads a form: each name its value, several
+    values an array, each value a JSON value as toJsonObject guesses it (_form_value)."""
     values: dict[str, list[str | None]] = {}
     for pair in body.split("&"):
         fields = _java_split(pair, "=")
         name = _url_decode(fields[0] if fields else "").strip()
         values.setdefault(name, []).append(_url_decode(fields[1]) if len(fields) > 1 else None)
-    return {k: (v[0] if len(v) == 1 else v) for k, v in values.items()}
+    return {k: (_form_value(v[0]) if len(v) == 1 else [_form_value(x) for x in v]) for k, v in values.items()}
+
+
+def _form_value(value: str | None) -> Any:
+    """HttpParsingUtils.toJsonObject: none or `null` null, `true`/`false` (any case) a boolean, what Long.parseLong
+    reads an integer, what Double.parseDouble reads a number, else the text; trimmed as String.trim trims."""
+    if value is None or value.lower() == "null":
+        return None
+    trimmed = value.strip(_JAVA_BLANK)
+    if trimmed.lower() in ("true", "false"):
+        return trimmed.lower() == "true"
+    if re.fullmatch(r"[+-]?[0-9]+", trimmed) and -(2**63) <= int(trimmed) < 2**63:
+        return int(trimmed)
+    if _JAVA_DOUBLE.fullmatch(trimmed):
+        number = trimmed[:-1] if trimmed[-1] in "fFdD" else trimmed  # a type suffix (a hex one ends its exponent)
+        return float.fromhex(number) if "x" in number.lower() else float(number)
+    return trimmed
 
 
 def _read_json(text: str) -> Any:
@@ -788,10 +1379,11 @@ _FORMAT_TYPES = {"date-time": {"string"}, "date": {"string"}, "email": {"string"
                  "double": {"integer", "number"}, "uuid": {"string"}, "base64": {"string"}, "md5": {"string"},
                  "sha1": {"string"}, "sha256": {"string"}, "sha512": {"string"}, "mac": {"string"}}  # fmt: skip
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}  # fge's extra formats: hex strings
-_KEYWORDS = sorted(["additionalItems", "additionalProperties", "allOf", "anyOf", "dependencies", "discriminator",
-                    "enum", "format", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
-                    "minProperties", "minimum", "multipleOf", "not", "oneOf", "pattern", "required", "type",
-                    "uniqueItems"])  # fmt: skip
+# fge's order: each keyword's validator by name, then the format's (FormatProcessor appends it).
+_KEYWORDS = [*sorted(["additionalItems", "additionalProperties", "allOf", "anyOf", "dependencies", "discriminator",
+                      "enum", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
+                      "minProperties", "minimum", "multipleOf", "not", "oneOf", "pattern", "required", "type",
+                      "uniqueItems"]), "format"]  # fmt: skip
 
 
 def _text(value: Any) -> str:
@@ -887,7 +1479,9 @@ class _Validator:
             allowed = {value} if isinstance(value, str) else set(value or [])
             if schema.get("nullable") is True:
                 allowed.add("null")
-            if kind in allowed or (kind == "integer" and "number" in allowed):
+            if "number" in allowed:
+                allowed.add("integer")  # TypeValidator: NodeType.NUMBER takes INTEGER in
+            if kind in allowed:
                 return
             listed = _text([k for k in _KINDS_ORDER if k in allowed])
             error(f"instance type ({kind}) does not match any allowed primitive type (allowed: {listed})")

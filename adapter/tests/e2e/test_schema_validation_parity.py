@@ -244,6 +244,160 @@ def corpus() -> list[dict[str, Any]]:
     styled = param_api({"name": "m", "in": "path", "required": True, "style": "label",
                         "schema": {"type": "array", "items": {"type": "integer"}}}, path="/l/{m}")  # fmt: skip
     cases += [case(styled, method="GET", path=p) for p in ("/l/.1.2", "/l/.1.x", "/l/1,2")]
+    return cases + swagger2_corpus()
+
+
+def swagger(paths: dict[str, Any], **extra: Any) -> str:
+    return json.dumps({"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": paths, **extra})
+
+
+OK2 = {"200": {"description": "OK"}}
+# PERSON as a Swagger 2.0 definition: `x-nullable` for nullable; the address a definition of its own (a model: its
+# properties kept), the home the same object inline (a property with additionalProperties: its properties dropped).
+ADDRESS = PERSON["properties"]["address"]
+PERSON2 = {**PERSON, "properties": {**PERSON["properties"], "nick": {"type": "string", "x-nullable": True},
+                                    "address": {"$ref": "#/definitions/Address"}, "home": ADDRESS}}  # fmt: skip
+DEFINITIONS = {"Person": PERSON2, "Address": ADDRESS}
+
+
+def swagger2_corpus() -> list[dict[str, Any]]:
+    """Swagger 2.0 definitions, which APIM's parser converts to OpenAPI 3.0 (SwaggerConverter) before validating."""
+    body = {"name": "person", "in": "body", "required": True, "schema": {"$ref": "#/definitions/Person"}}
+    person = swagger({"/people": {"post": {"parameters": [body], "responses": OK2}}},
+                     definitions=DEFINITIONS, consumes=[JSON])  # fmt: skip
+    bodies = [*BODIES, {"name": "ann", "home": {"zip": "1234"}}, {"name": "ann", "home": {"city": 1, "x": 2}}]
+    cases = [case(person, path="/people", headers={"Content-Type": JSON}, body=json.dumps(b)) for b in bodies]
+    optional = {**body, "required": False}
+    consumes = swagger(
+        {"/any": {"post": {"parameters": [optional], "responses": OK2}},  # no consumes anywhere: */*
+         "/own": {"post": {"consumes": [JSON], "parameters": [optional], "responses": OK2}},
+         "/none": {"post": {"consumes": [], "parameters": [optional], "responses": OK2}}},  # the document's
+        definitions=DEFINITIONS)  # fmt: skip
+    xml = json.loads(consumes)
+    xml["consumes"] = ["application/xml", "text/plain"]
+    xml = json.dumps(xml)
+    cases += [
+        case(person, path="/people", headers={"Content-Type": JSON}),  # a body required, none
+        case(consumes, path="/any", headers={"Content-Type": JSON}),  # a body not required, none
+        case(consumes, path="/any", headers={"Content-Type": "text/plain"}, body="ann"),
+        case(consumes, path="/any", headers={"Content-Type": JSON}, body='{"name": 1}'),
+        case(consumes, path="/own", headers={"Content-Type": "text/plain"}, body='{"name": 1}'),
+        case(consumes, path="/own", headers={"Content-Type": JSON}, body='{"name": 1}'),
+        case(xml, path="/none", headers={"Content-Type": JSON}, body='{"name": 1}'),
+        case(xml, path="/none", headers={"Content-Type": "application/xml"}, body="<a/>"),
+        case(xml, path="/own", headers={"Content-Type": "application/xml"}, body="<a/>"),
+    ]
+    item = {"type": "integer", "minimum": 1}
+    params = swagger(
+        {"/items/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True, "type": "integer", "maximum": 100},
+                           {"name": "X-Tenant", "in": "header", "type": "string"}],
+            "get": {"parameters": [
+                {"$ref": "#/parameters/Limit"},
+                {"name": "X-Tenant", "in": "header", "required": True, "type": "string", "pattern": "^t[0-9]+$"},
+                {"name": "csv", "in": "query", "type": "array", "items": item, "maxItems": 3},
+                {"name": "multi", "in": "query", "type": "array", "items": item, "collectionFormat": "multi"},
+                {"name": "pipes", "in": "query", "type": "array", "items": item, "collectionFormat": "pipes"},
+                {"name": "ssv", "in": "query", "type": "array", "items": item, "collectionFormat": "ssv"},
+                {"name": "tsv", "in": "query", "type": "array", "items": item, "collectionFormat": "tsv"},
+                {"name": "X-Ids", "in": "header", "type": "array", "items": item, "collectionFormat": "pipes"},
+                {"name": "sort", "in": "query", "type": "string", "enum": ["asc", "desc"]},
+                {"name": "level", "in": "query", "type": "integer", "enum": [1, 2], "x-nullable": True},
+                {"name": "q", "in": "query", "type": "string", "required": True, "allowEmptyValue": True},
+                {"name": "day", "in": "query", "type": "string", "format": "date"}],
+                "responses": OK2}}},
+        parameters={"Limit": {"name": "limit", "in": "query", "type": "integer", "minimum": 1, "maximum": 10}},
+        basePath="/v1", host="api.example.com", schemes=["https"])  # fmt: skip
+    good, tenant = {"q": "x"}, {"X-Tenant": "t1"}
+    for path, query, headers in [
+        ("/items/7", good, tenant),
+        ("/v1/items/7", good, tenant),
+        ("/items/x", good, tenant),
+        ("/items/101", good, tenant),
+        ("/items/7", {}, tenant),
+        ("/items/7", {"q": ""}, tenant),
+        ("/items/7", good, {}),
+        ("/items/7", good, {"X-Tenant": "u1"}),
+        ("/items/7", {**good, "limit": "11"}, tenant),
+        ("/items/7", {**good, "limit": "x"}, tenant),
+        ("/items/7", {**good, "csv": "1,2"}, tenant),
+        ("/items/7", {**good, "csv": "1,0,x,4"}, tenant),
+        ("/items/7", {**good, "multi": "1,2"}, tenant),
+        ("/items/7", {**good, "multi": "0"}, tenant),
+        ("/items/7", {**good, "pipes": "1|0"}, tenant),
+        ("/items/7", {**good, "pipes": "1,2"}, tenant),
+        ("/items/7", {**good, "ssv": "1 0"}, tenant),
+        ("/items/7", {**good, "tsv": "1\t0"}, tenant),  # no style: split at commas
+        ("/items/7", {**good, "tsv": "1,0"}, tenant),
+        ("/items/7", good, {**tenant, "X-Ids": "1|2"}),
+        ("/items/7", good, {**tenant, "X-Ids": "1,0"}),
+        ("/items/7", {**good, "sort": "up"}, tenant),
+        ("/items/7", {**good, "level": "3"}, tenant),
+        ("/items/7", {**good, "level": "null"}, tenant),
+        ("/items/7", {**good, "day": "2024-02-30"}, tenant),
+        ("/items/7", {**good, "other": "1"}, tenant),
+    ]:
+        cases.append(case(params, path=path, method="GET", query=query, headers=headers))
+    form = [{"name": "name", "in": "formData", "type": "string", "required": True, "maxLength": 3},
+            {"name": "age", "in": "formData", "type": "integer", "maximum": 130},
+            {"name": "tags", "in": "formData", "type": "array", "items": {"type": "string"},
+             "collectionFormat": "multi"},
+            {"$ref": "#/parameters/Level"}]  # fmt: skip
+    forms = swagger(
+        {"/form": {"post": {"consumes": ["application/x-www-form-urlencoded"], "parameters": form, "responses": OK2}},
+         "/multipart": {"post": {"parameters": [{"name": "up", "in": "formData", "type": "file"}], "responses": OK2}}},
+        parameters={"Level": {"name": "level", "in": "formData", "type": "integer", "enum": [1, 2]}})  # fmt: skip
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+    cases += [case(forms, path="/form", headers=urlencoded, body=b)
+              for b in ("name=ann&age=30", "age=30", "name=anne&age=x", "name=ann&age=131", "name=ann&tags=a&tags=b",
+                        "name=ann&level=1", "name=ann&level=3")]  # fmt: skip
+    cases += [
+        case(forms, path="/form", headers={"Content-Type": JSON}, body='{"name": "ann"}'),
+        case(forms, path="/form", headers=urlencoded),
+        case(forms, path="/multipart", headers={"Content-Type": "multipart/form-data; boundary=b"}, body="--b--"),
+        case(forms, path="/multipart", headers=urlencoded, body="up=x"),
+    ]
+    secured = swagger(
+        {"/s": {"get": {"security": [{"key": []}], "responses": OK2},
+                "put": {"security": [{"query": []}, {"basic": []}], "responses": OK2},
+                "post": {"security": [{"oauth": ["read"]}], "responses": OK2},
+                "delete": {"responses": OK2}}},
+        securityDefinitions={"key": {"type": "apiKey", "in": "header", "name": "X-Key"},
+                             "query": {"type": "apiKey", "in": "query", "name": "api_key"},
+                             "basic": {"type": "basic"},
+                             "oauth": {"type": "oauth2", "flow": "implicit", "authorizationUrl": "https://a",
+                                       "scopes": {"read": "r"}}},
+        security=[{"key": []}])  # fmt: skip
+    cases += [
+        case(secured, path="/s", method="GET"),
+        case(secured, path="/s", method="GET", headers={"X-Key": "k"}),
+        case(secured, path="/s", method="PUT"),
+        case(secured, path="/s", method="PUT", query={"api_key": "k"}),
+        case(secured, path="/s", method="PUT", headers={"Authorization": "Bearer x"}),
+        case(secured, path="/s", method="PUT", headers={"Authorization": "Basic eDp5"}),
+        case(secured, path="/s", method="POST"),
+        case(secured, path="/s", method="DELETE"),  # the document's security is not the operation's
+    ]
+    models = swagger(
+        {"/list": {"post": {"parameters": [{"name": "b", "in": "body", "schema": {
+            "type": "array", "items": {"enum": [1, 2]}, "maxItems": 2}}], "responses": OK2}},
+         "/kind": {"post": {"parameters": [{"name": "b", "in": "body", "schema": {
+             "type": "integer", "enum": [1, 2], "x-nullable": True}}], "responses": OK2}},
+         "/cat": {"post": {"parameters": [{"name": "b", "in": "body", "schema": {
+             "allOf": [{"$ref": "#/definitions/Address"},
+                       {"type": "object", "required": ["claws", "ghost"],
+                        "properties": {"claws": {"type": "boolean"}, "any": {}}}]}}], "responses": OK2}}},
+        definitions=DEFINITIONS)  # fmt: skip
+    cases += [case(models, path="/list", headers={"Content-Type": JSON}, body=json.dumps(b))
+              for b in ([1, 3], [1, "x"], [1, 2, 1])]  # fmt: skip
+    cases += [case(models, path="/kind", headers={"Content-Type": JSON}, body=b) for b in ("3", "null", '"1"')]
+    cats = ({"city": "x", "claws": True}, {"claws": 1}, {"city": "x", "claws": False, "any": 1})
+    cases += [case(models, path="/cat", headers={"Content-Type": JSON}, body=json.dumps(b)) for b in cats]
+    # A Content-Type header parameter is kept (APIM's handler drops it only from an OpenAPI 3.0 definition).
+    typed = swagger({"/t": {"post": {"parameters": [
+        {"name": "Content-Type", "in": "header", "required": True, "type": "string", "enum": [JSON]},
+        {"name": "b", "in": "body", "schema": {"type": "object"}}], "responses": OK2}}})  # fmt: skip
+    cases += [case(typed, path="/t", headers=h, body="{}") for h in ({"Content-Type": "text/plain"}, {})]
     return cases
 
 

@@ -15,7 +15,7 @@ import pytest
 from apim_adapter.catalog import SCHEMA_VALIDATION_NOT_APPLIED, CatalogError, build
 from apim_adapter.mediation import SCHEMA_BODY_NOT_WHOLE, SchemaCheck
 from apim_adapter.schema_validation import PREFIX, Definition, request_of
-from apim_adapter.transport import PARTIAL_BODY
+from apim_adapter.transport import PARTIAL_BODY, request_body
 from apim_adapter.transport.grpc import to_input
 from harness.pipeline import check_request, in_process_adapter, token
 from harness.sample_catalog import catalog_document
@@ -109,12 +109,12 @@ def test_a_definition_that_cannot_be_read_refuses_a_catalog_file_and_is_named_wh
     assert "api-httpbin" in catalog.apis  # served, as APIM's other settings the adapter does not apply
 
 
-@pytest.mark.parametrize("version", [{"swagger": "2.0"}, {"openapi": "3.1.0"}])
+@pytest.mark.parametrize("version", [{"openapi": "3.1.0"}])  # Swagger 2.0 is converted (SwaggerConverter)
 def test_a_definition_of_another_version_is_named_strict_or_not(version):
     definition = {**{k: v for k, v in DEFINITION.items() if k != "openapi"}, **version}
     for lenient in (False, True):
         [note] = build(validated(definition), lenient=lenient).unenforced
-        assert note.endswith("definitions are not validated here (OpenAPI 3.0 only)")
+        assert note.endswith("definitions are not validated here (Swagger 2.0 and OpenAPI 3.0 only)")
 
 
 def post(a, body: bytes, path: str = "/httpbin/1.0.0/anything/orders", whole: bool = True):
@@ -156,3 +156,22 @@ def test_an_unauthenticated_call_is_refused_401_before_its_request_is_validated(
     del request.attributes.request.http.headers["authorization"]
     request.attributes.request.http.method = "POST"
     assert a.check_on_thread(to_input(request)).status == 401
+
+
+def test_a_body_the_gateway_may_have_left_out_is_not_taken_for_none_where_the_operation_requires_one():
+    """Without Envoy's word (x-envoy-auth-partial-body comes only with a body it buffered) nor the client's
+    Content-Length (an HTTP check has its own), the adapter cannot tell a body left out from none sent: where the
+    operation requires a body it refuses as unread rather than answer "none found"; elsewhere it validates."""
+    http_mode = request_body({"content-type": "application/json"}, b"", client_length=False)
+    assert not http_mode.known
+    assert request_body({PARTIAL_BODY: "false"}, b"{}", client_length=False).known
+    assert request_body({"content-length": "0"}, b"").known  # gRPC: the client's Content-Length
+    check = build(validated()).apis["api-httpbin"].resources[0].access_checks[0]
+    assert isinstance(check, SchemaCheck)
+    assert check.refusal("POST", {"content-type": "application/json"}, "/anything/orders", http_mode) is (
+        SCHEMA_BODY_NOT_WHOLE
+    )
+    assert check.refusal("GET", {}, "/ip", http_mode) is None
+    known_empty = request_body({"content-length": "0", "content-type": "application/json"}, b"")
+    refused = check.refusal("POST", {"content-type": "application/json"}, "/anything/orders", known_empty)
+    assert refused.description == PREFIX + "A request body is required but none found., "

@@ -57,20 +57,31 @@ def test_an_apis_requests_are_checked_against_the_definition_of_its_deployed_rev
     assert check_of(build(pull(cfg).document(time.time()), lenient=True), validated) is None
 
 
-def test_a_definition_the_adapter_cannot_validate_against_is_named(apim, publisher, credentials, test_ca, tmp_path):
-    api_id = publisher.create("Swagger2", enableSchemaValidation=True)
-    get = {"get": {"responses": {"200": {"description": "OK"}}}}
+def test_a_swagger_2_definition_validates_and_one_of_openapi_3_1_is_named(
+    apim, publisher, credentials, test_ca, tmp_path
+):
+    """APIM's gateway converts a Swagger 2.0 definition to OpenAPI 3.0 and validates against it: so does the adapter.
+    An OpenAPI 3.1 one, which APIM's validator reads without its types, the adapter names."""
+    get = {"get": {"parameters": [{"name": "n", "in": "query", "type": "integer"}],
+                   "responses": {"200": {"description": "OK"}}}}  # fmt: skip
+    swagger2 = publisher.create("Swagger2", enableSchemaValidation=True)
     put_definition(
-        publisher, api_id, {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {"/get": get}}
+        publisher, swagger2, {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {"/get": get}}
     )
-    publisher.deploy_new_revision(api_id)
+    newer = publisher.create("Newer", enableSchemaValidation=True)
+    put_definition(publisher, newer, {**GET_ONLY, "openapi": "3.1.0"})
+    for api_id in (swagger2, newer):
+        publisher.deploy_new_revision(api_id)
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
     catalog = build(pull(cfg).document(time.time()), lenient=True)
+    check = check_of(catalog, swagger2)
+    assert check is not None
+    assert "Instance type (string)" in check.definition.detail(request_of("GET", "/get?n=x", {}, None))
     assert catalog.unenforced == (
-        f"Swagger2 1.0.0: not applied here, only by APIM's gateway: {SCHEMA_VALIDATION_NOT_APPLIED}: Swagger 2.0 "
-        "definitions are not validated here (OpenAPI 3.0 only)",
+        f"Newer 1.0.0: not applied here, only by APIM's gateway: {SCHEMA_VALIDATION_NOT_APPLIED}: OpenAPI 3.1.0 "
+        "definitions are not validated here (Swagger 2.0 and OpenAPI 3.0 only)",
     )
-    assert check_of(catalog, api_id) is None
+    assert check_of(catalog, newer) is None
 
 
 def test_an_artifact_that_cannot_be_read_keeps_the_definition_read_before(

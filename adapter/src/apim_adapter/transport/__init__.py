@@ -50,7 +50,7 @@ def request_body(headers: Mapping[str, str], sent: bytes | None, client_length: 
     request has none unless its Content-Length says otherwise. `client_length`: the headers carry the client's
     Content-Length (gRPC; an HTTP check has its own). Where the gateway does not include bodies, nothing tells a
     body without Content-Length (chunked: Envoy keeps Transfer-Encoding out of the check; HTTP/2), nor, in HTTP
-    mode, any body: such a request is taken to have none."""
+    mode, any body: such a request is taken to have none, and its body is not `known`."""
     content_type = headers.get("content-type", "")
     if sent is None:
         return RequestBody(b"", False, content_type)
@@ -62,7 +62,8 @@ def request_body(headers: Mapping[str, str], sent: bytes | None, client_length: 
         whole = not (length.isdigit() and int(length) > len(sent))
     else:
         whole = not (length.isdigit() and int(length) > 0)
-    return RequestBody(sent, whole, content_type)
+    known = partial is not None or bool(sent) or length.isdigit()
+    return RequestBody(sent, whole, content_type, known)
 
 
 def chosen(setting: str, choice: str, compiled: object, fallback: str) -> str:
