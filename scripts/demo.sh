@@ -54,6 +54,15 @@ token from Keycloak with the orders-backend client (ahead, and again before it e
   curl -s -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL/orders/1.0.0/anything/orders
                                      # httpbin saw "Authorization": ["Bearer ..."], a token issued to orders-backend
 
+The OrdersAPI has APIM's Schema Validation on: each request is checked against its OpenAPI definition (in
+inventories/local/group_vars/local_stack/catalog.yml) as APIM's validator checks it, so an order must be an integer:
+
+  curl -s -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \
+      -d '{"order": 42}' $GATEWAY_URL/orders/1.0.0/anything/orders     # 200, httpbin echoes the body
+  curl -s -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \
+      -d '{"order": "forty-two"}' $GATEWAY_URL/orders/1.0.0/anything/orders
+                                     # 400: Schema validation failed in the Request: [Path '/order'] Instance type ...
+
 APIM's "Validate Request with OPA" policy guards /anything/{segment}: the adapter asks the stack's OPA (its Rego in
 inventories/local/group_vars/local_stack/opa.yml), which lets the subscribed application in only on a GET with
 X-Department: engineering (the gateway passes the adapter that header: local_gateway_extra_check_headers):
