@@ -11,7 +11,9 @@ query), and with a JSON, a form and a binary body of 1 KiB and 64 KiB, which it 
 does (payload.py) and searches first; and on a resource with the JSON Validator, with JSON bodies of 1 KiB and of
 the most its default-spec limits let through (json_protector.py: an array's every token counts); and on a resource
 with the XML Validator, with XML bodies of 10 and of 100 elements (the most its fixed limits let through), read as
-Woodstox reads them (xml_protector.py). A guarded call is never a prepared allow: every one pays its row.
+Woodstox reads them (xml_protector.py); and on an API with APIM's Schema Validation, whose definition asks for an
+order of items (schema_validation.py), with JSON bodies of 8 and 124 items. A guarded call is never a prepared allow:
+every one pays its row.
 """
 
 from __future__ import annotations
@@ -35,6 +37,21 @@ REPEATS = 5
 GUARDED, UNGUARDED = "/httpbin/1.0.0/anything/orders", "/httpbin/1.0.0/anything/open/orders"
 VALIDATED = "/httpbin/1.0.0/anything/json/orders"
 XML_VALIDATED = "/httpbin/1.0.0/anything/xml/orders"
+SCHEMA_VALIDATED = "/orders/1.0.0/anything/orders"
+ITEM_SCHEMA = {"type": "object", "required": ["sku", "quantity"],
+               "properties": {"sku": {"type": "string", "pattern": "^sku-[0-9]{4}$"},
+                              "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
+                              "note": {"type": "string", "maxLength": 64}}}  # fmt: skip
+ORDERS_DEFINITION = {
+    "openapi": "3.0.1",
+    "info": {"title": "OrdersAPI", "version": "1.0.0"},
+    "paths": {"/anything/{segment}": {"post": {
+        "parameters": [{"name": "segment", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["customer", "items"],
+            "properties": {"customer": {"type": "string"}, "items": {"type": "array", "items": ITEM_SCHEMA}}}}}},
+        "responses": {"200": {"description": "OK"}}}}},
+}  # fmt: skip
 ITEM = {"sku": "sku-0000", "quantity": 3, "note": "gift wrap, deliver after six"}
 
 
@@ -68,6 +85,13 @@ def main() -> int:
     ]
     for pattern in ("/anything/open/*", "/anything/json/*", "/anything/xml/*"):
         doc["apis"][0]["urlMappings"].append({"httpMethod": "POST", "urlPattern": pattern, "scopes": []})
+    orders = copy.deepcopy(doc["apis"][0])
+    orders.update(uuid="api-orders", apiId=99, name="OrdersAPI", context="/orders/1.0.0", isDefaultVersion=False,
+                  operationPolicies=[], enableSchemaValidation=True, apiDefinition=ORDERS_DEFINITION,
+                  urlMappings=[{"httpMethod": "POST", "urlPattern": "/anything/{segment}", "scopes": []}])  # fmt: skip
+    doc["apis"].append(orders)
+    doc["subscriptions"].append({**doc["subscriptions"][0], "subscriptionUUID": "sub-orders", "apiUUID": "api-orders",
+                                 "apiId": 99})  # fmt: skip
     for sub in doc["subscriptions"]:
         sub["policyId"] = "Unlimited"  # counted on every call, never reached
     p = InProcess(doc)
@@ -95,6 +119,10 @@ def main() -> int:
         body = xml_order(items)
         label = f"XML Validator, {len(body) / 1024:.1f} KiB XML body ({items + 1} elements)"
         rows[label] = decided(XML_VALIDATED, RequestBody(body, True, "application/xml"), number)
+    for items, number in ((8, 1000), (124, 100)):
+        body = order(items).encode()
+        label = f"Schema Validation, {len(body) / 1024:.1f} KiB JSON order ({items} items)"
+        rows[label] = decided(SCHEMA_VALIDATED, RequestBody(body, True, "application/json"), number)
     # What a caller can make each cost with a 1 MB body its policy lets through: the work grows with the body the
     # gateway includes (its maxRequestBytes), not with the policy's limits.
     worst = {
@@ -105,6 +133,10 @@ def main() -> int:
         ),
         "XML Validator, 1 MB XML of entity references": (
             XML_VALIDATED, "application/xml", b"<a>" + b"&amp;" * 200_000 + b"</a>",
+        ),
+        # Every item is validated against the item's schema: the definition sets no maxItems.
+        "Schema Validation, 1 MB JSON order of items": (
+            SCHEMA_VALIDATED, "application/json", order(13_000).replace(" ", "").replace("\n", "").encode(),
         ),
     }  # fmt: skip
     for label, (path, content_type, body) in worst.items():

@@ -62,6 +62,8 @@ from typing import Any
 
 import yaml
 
+# The schemas of one definition whose plans are kept (a definition's schemas are finite: this bounds a huge one).
+MAX_PLANS = 10_000
 PREFIX = "Schema validation failed in the Request: "  # SchemaValidator.handleRequest's errMessage
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")  # PathItem.readOperationsMap
 
@@ -131,6 +133,7 @@ class Definition:
                 f"{named} definitions are not validated here (Swagger 2.0 and OpenAPI 3.0 only)"
             )
         self.document = document
+        self.plans: dict[tuple[int, bool], Any] = {}  # _Validator's, by schema: bounded by MAX_PLANS
         self._check_references(document)
         components = document.get("components")
         self.schemes: Mapping[str, Any] = (components or {}).get("securitySchemes") or {}
@@ -1348,10 +1351,15 @@ def _schema_messages(instance: Any, schema: Any, definition: Definition, request
     ]
 
 
+_KINDS_BY_TYPE = {type(None): "null", bool: "boolean", int: "integer", float: "number", Decimal: "number",
+                  str: "string", list: "array", dict: "object"}  # fmt: skip
+
+
 def _kind(value: Any) -> str:
-    """fge's NodeType of a JSON value."""
-    if value is None:
-        return "null"
+    """fge's NodeType of a JSON value (as parsed here: dicts, lists, str, int, Decimal, bool, None)."""
+    kind = _KINDS_BY_TYPE.get(type(value))
+    if kind is not None:
+        return kind
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -1363,6 +1371,19 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A schema as the validator walks it, worked out once per schema: its keywords present (in fge's order), its
+    required properties (a request's without its readOnly ones), and what its members are validated against."""
+
+    schema: Mapping[str, Any]
+    keywords: tuple[str, ...]
+    required: tuple[str, ...]
+    properties: Mapping[str, Any]
+    patterns: tuple[tuple[re.Pattern[str], Any], ...]
+    additional: Any  # additionalProperties as a schema, else None
 
 
 _KINDS_ORDER = ("array", "boolean", "integer", "null", "number", "object", "string")  # NodeType's order
@@ -1428,48 +1449,70 @@ class _Validator:
     definition: Definition
     request_body: bool
 
+    def _plan(self, schema: Any) -> _Plan | None:
+        """The schema's plan, from the definition's cache (a definition's schemas live as long as it does)."""
+        key = (id(schema), self.request_body)
+        plans = self.definition.plans
+        if key in plans:
+            return plans[key]
+        resolved = self.definition.resolve(schema)
+        plan = None
+        if isinstance(resolved, Mapping):
+            required = resolved.get("required")
+            additional = resolved.get("additionalProperties")
+            plan = _Plan(
+                resolved,
+                tuple(k for k in _KEYWORDS if k in resolved),
+                tuple(r for r in required if not (self.request_body and self._read_only(resolved, r)))
+                if isinstance(required, list)
+                else (),
+                resolved.get("properties") or {},
+                tuple((re.compile(p), s) for p, s in (resolved.get("patternProperties") or {}).items()),
+                additional if isinstance(additional, Mapping) else None,
+            )
+        if len(plans) < MAX_PLANS:
+            plans[key] = plan
+        return plan
+
     def validate(self, instance: Any, schema: Any, pointer: str, errors: list[tuple[str, str]]) -> None:
         """InstanceValidator.process with deepCheck: every keyword (in name order), then each member."""
-        schema = self.definition.resolve(schema)
-        if not isinstance(schema, Mapping):
+        plan = self._plan(schema)
+        if plan is None:
             return
+        schema = plan.schema
         kind = _kind(instance)
-        for keyword in _KEYWORDS:
-            if keyword not in schema:
+        for keyword in plan.keywords:
+            applies = _APPLIES.get(keyword)
+            if applies is not None and kind not in applies:
                 continue
-            if keyword in _APPLIES and kind not in _APPLIES[keyword]:
-                continue
-            self._keyword(keyword, schema, instance, kind, pointer, errors)
+            self._keyword(keyword, plan, instance, kind, pointer, errors)
         if kind == "array":
             items = schema.get("items")
-            for index, item in enumerate(instance):
-                sub = items[index] if isinstance(items, list) and index < len(items) else None
-                if isinstance(items, Mapping):
-                    sub = items
-                elif (
-                    isinstance(items, list)
-                    and index >= len(items)
-                    and isinstance(schema.get("additionalItems"), Mapping)
-                ):
-                    sub = schema["additionalItems"]
-                if sub is not None:
-                    self.validate(item, sub, f"{pointer}/{index}", errors)
+            if isinstance(items, Mapping):  # one schema for every element
+                for index, item in enumerate(instance):
+                    self.validate(item, items, f"{pointer}/{index}", errors)
+            elif isinstance(items, list):  # a schema per position, then additionalItems
+                extra = schema.get("additionalItems")
+                for index, item in enumerate(instance):
+                    sub = items[index] if index < len(items) else (extra if isinstance(extra, Mapping) else None)
+                    if sub is not None:
+                        self.validate(item, sub, f"{pointer}/{index}", errors)
         elif kind == "object":
-            properties = schema.get("properties") or {}
-            patterns = schema.get("patternProperties") or {}
+            properties = plan.properties
             for name in sorted(instance):
                 subs = []
                 if name in properties:
                     subs.append(properties[name])
-                subs += [s for p, s in patterns.items() if re.search(p, name)]
-                if not subs and isinstance(schema.get("additionalProperties"), Mapping):
-                    subs.append(schema["additionalProperties"])
+                subs += [s for p, s in plan.patterns if p.search(name)]
+                if not subs and plan.additional is not None:
+                    subs.append(plan.additional)
                 escaped = name.replace("~", "~0").replace("/", "~1")
                 for sub in subs:
                     self.validate(instance[name], sub, f"{pointer}/{escaped}", errors)
 
-    def _keyword(self, keyword: str, schema: Mapping[str, Any], instance: Any, kind: str, pointer: str,
+    def _keyword(self, keyword: str, plan: _Plan, instance: Any, kind: str, pointer: str,
                  errors: list[tuple[str, str]]) -> None:  # fmt: skip
+        schema = plan.schema
         value = schema[keyword]
 
         def error(message: str) -> None:
@@ -1490,8 +1533,7 @@ class _Validator:
             if not any(_equal(v, instance) for v in values):
                 error(f"instance value ({_text(instance)}) not found in enum (possible values: {_text(values)})")
         elif keyword == "required" and isinstance(value, list):
-            required = [r for r in value if not (self.request_body and self._read_only(schema, r))]
-            missing = [r for r in sorted(set(required)) if r not in instance]
+            missing = [r for r in sorted(set(plan.required)) if r not in instance]
             if missing:
                 error(f"object has missing required properties ({_text(missing)})")
         elif keyword == "additionalProperties" and value is False:
@@ -1574,19 +1616,26 @@ class _Validator:
 
     @staticmethod
     def _bound(keyword: str, schema: Mapping[str, Any], instance: Any, error: Any) -> None:
-        limit, found = Decimal(str(schema[keyword])), Decimal(str(instance))
+        bound = schema[keyword]
+        limit: int | Decimal
+        found: int | Decimal
+        if type(bound) is int and type(instance) is int:  # the common case, exact without Decimal
+            limit, found = bound, instance
+        else:
+            limit, found = Decimal(str(bound)), Decimal(str(instance))
         exclusive = schema.get("exclusiveMinimum" if keyword == "minimum" else "exclusiveMaximum") is True
-        shown, shown_found = _number_text(schema[keyword]), _number_text(instance)
         if keyword == "minimum":
             if found < limit:
-                error(f"numeric instance is lower than the required minimum (minimum: {shown}, found: {shown_found})")
+                error(f"numeric instance is lower than the required minimum (minimum: {_number_text(bound)}, "
+                      f"found: {_number_text(instance)})")  # fmt: skip
             elif exclusive and found == limit:
-                error(f"numeric instance is not strictly greater than the required minimum {shown}")
+                error(f"numeric instance is not strictly greater than the required minimum {_number_text(bound)}")
         else:
             if found > limit:
-                error(f"numeric instance is greater than the required maximum (maximum: {shown}, found: {shown_found})")
+                error(f"numeric instance is greater than the required maximum (maximum: {_number_text(bound)}, "
+                      f"found: {_number_text(instance)})")  # fmt: skip
             elif exclusive and found == limit:
-                error(f"numeric instance is not strictly lower than the required maximum {shown}")
+                error(f"numeric instance is not strictly lower than the required maximum {_number_text(bound)}")
 
 
 def _is_number(value: Any) -> bool:
