@@ -62,6 +62,8 @@ from typing import Any
 
 import yaml
 
+# Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
+TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
 # The schemas of one definition whose plans are kept (a definition's schemas are finite: this bounds a huge one).
 MAX_PLANS = 10_000
 PREFIX = "Schema validation failed in the Request: "  # SchemaValidator.handleRequest's errMessage
@@ -1326,7 +1328,10 @@ def _read_json(text: str) -> Any:
     text = text.lstrip(" \t\r\n")
     if not text:
         raise ValueError("No content to map due to end-of-input")
-    value, end = decoder.raw_decode(text)
+    try:
+        value, end = decoder.raw_decode(text)
+    except RecursionError:  # Jackson 2.17 refuses past StreamReadConstraints' 1,000 levels; Python's parser sooner
+        raise ValueError(TOO_DEEP) from None
     if _kind(value) in ("integer", "number") and end < len(text) and text[end] not in " \t\r\n":
         raise ValueError(f"Unexpected character ({text[end]!r}): Expected space separating root-level values")
     return value
@@ -1345,7 +1350,10 @@ def _schema_messages(instance: Any, schema: Any, definition: Definition, request
     if not isinstance(schema, Mapping):
         return []
     errors: list[tuple[str, str]] = []
-    _Validator(definition, request_body).validate(instance, schema, "", errors)
+    try:
+        _Validator(definition, request_body).validate(instance, schema, "", errors)
+    except RecursionError:  # a value nested past what this walk goes (the parser let it by): refused, never a crash
+        return [f"An error occurred during schema validation - {TOO_DEEP}."]  # validation.schema.unknownError
     return [
         (f"[Path '{pointer}'] " if pointer else "") + message[:1].upper() + message[1:] for pointer, message in errors
     ]
