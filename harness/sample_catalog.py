@@ -142,3 +142,34 @@ def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> d
         }
     )
     return doc
+
+
+# The httpbin API's OpenAPI definition for Schema Validation's tests: `/ip` with one boolean query parameter, and an
+# order posted to `/anything/{segment}`; the catalog's other resources (`/headers`...) are not in it, as an API's
+# definition can lack a resource APIM serves.
+HTTPBIN_ORDER = {
+    "type": "object",
+    "required": ["customer"],
+    "properties": {"customer": {"type": "string", "maxLength": 8}, "count": {"type": "integer", "minimum": 1}},
+}
+HTTPBIN_DEFINITION = {
+    "openapi": "3.0.1",
+    "info": {"title": "HttpbinAPI", "version": "1.0.0"},
+    "servers": [{"url": "/"}],
+    "paths": {
+        "/ip": {"get": {"parameters": [{"name": "verbose", "in": "query", "schema": {"type": "boolean"}}],
+                        "responses": {"200": {"description": "OK"}}}},
+        "/anything/{segment}": {"post": {
+            "parameters": [{"name": "segment", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": HTTPBIN_ORDER}}},
+            "responses": {"200": {"description": "OK"}}}},
+    },
+}  # fmt: skip
+
+
+def schema_validated(definition: dict | None = None) -> dict:
+    """The sample catalog, its httpbin API with Schema Validation against `definition` (HTTPBIN_DEFINITION)."""
+    doc = catalog_document()
+    chosen = definition if definition is not None else HTTPBIN_DEFINITION
+    doc["apis"][0].update(enableSchemaValidation=True, apiDefinition=copy.deepcopy(chosen))
+    return doc

@@ -547,8 +547,9 @@ class XmlCheck:
 # A body APIM's SchemaValidator would read, which the gateway did not hand over whole, or may have left out: it
 # cannot be validated (refused, as the body checks above refuse one).
 SCHEMA_BODY_NOT_WHOLE = _threat(
-    schema_validation.PREFIX + "the gateway did not hand the adapter the whole request body (include bodies in its "
-    "check), so it cannot be validated, "
+    schema_validation.PREFIX
+    + "the gateway did not hand the adapter the whole request body (include bodies in its check), so it cannot be "
+    "validated, "
 )
 
 

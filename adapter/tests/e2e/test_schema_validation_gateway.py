@@ -15,7 +15,7 @@ import requests
 from apim_adapter.mediation import SCHEMA_BODY_NOT_WHOLE
 from harness.adapter_process import Served
 from harness.helpers import eventually
-from harness.sample_catalog import catalog_document
+from harness.sample_catalog import schema_validated
 
 API = "/httpbin/1.0.0"
 # The provider's includeRequestBodyInCheck, as the chart's values example sets it (and the operation policies' e2e
@@ -23,23 +23,6 @@ API = "/httpbin/1.0.0"
 INCLUDED_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}
 REFUSED = "Schema validation failed in the Request: "  # SchemaValidator.handleRequest's words before the messages
 
-# The sample catalog's httpbin API as its definition describes it: `/ip` with one boolean query parameter, and an
-# order posted to `/anything/{segment}`; the catalog's other resources (`/headers`...) are not in it.
-CUSTOMER, COUNT = {"type": "string", "maxLength": 8}, {"type": "integer", "minimum": 1}
-ORDER = {"type": "object", "required": ["customer"], "properties": {"customer": CUSTOMER, "count": COUNT}}
-DEFINITION = {
-    "openapi": "3.0.1",
-    "info": {"title": "HttpbinAPI", "version": "1.0.0"},
-    "servers": [{"url": "/"}],
-    "paths": {
-        "/ip": {"get": {"parameters": [{"name": "verbose", "in": "query", "schema": {"type": "boolean"}}],
-                        "responses": {"200": {"description": "OK"}}}},
-        "/anything/{segment}": {"post": {
-            "parameters": [{"name": "segment", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ORDER}}},
-            "responses": {"200": {"description": "OK"}}}},
-    },
-}  # fmt: skip
 NO_BODY = REFUSED + "A request body is required but none found., "
 
 
@@ -52,8 +35,7 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def validated(stack, workdir):
     """An adapter whose catalog's httpbin API has Schema Validation on, and a gateway per mode including bodies."""
-    doc = catalog_document()
-    doc["apis"][0].update(enableSchemaValidation=True, apiDefinition=DEFINITION)
+    doc = schema_validated()
     with stack.own_adapter(workdir, doc, include_request_body=INCLUDED_BODY) as (adapter, gateways):
         yield Served(gateways, adapter)
 

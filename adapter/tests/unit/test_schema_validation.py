@@ -18,30 +18,8 @@ from apim_adapter.schema_validation import PREFIX, Definition, request_of
 from apim_adapter.transport import PARTIAL_BODY, request_body
 from apim_adapter.transport.grpc import to_input
 from harness.pipeline import check_request, in_process_adapter, token
-from harness.sample_catalog import catalog_document
+from harness.sample_catalog import HTTPBIN_DEFINITION, schema_validated
 from harness.sample_catalog import operation_policy as policy
-
-CUSTOMER, COUNT = {"type": "string", "maxLength": 8}, {"type": "integer", "minimum": 1}
-ORDER = {"type": "object", "required": ["customer"], "properties": {"customer": CUSTOMER, "count": COUNT}}
-DEFINITION = {
-    "openapi": "3.0.1",
-    "info": {"title": "HttpbinAPI", "version": "1.0.0"},
-    "servers": [{"url": "/"}],
-    "paths": {
-        "/ip": {"get": {"parameters": [{"name": "verbose", "in": "query", "schema": {"type": "boolean"}}],
-                        "responses": {"200": {"description": "OK"}}}},
-        "/anything/{segment}": {"post": {
-            "parameters": [{"name": "segment", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ORDER}}},
-            "responses": {"200": {"description": "OK"}}}},
-    },
-}  # fmt: skip
-
-
-def validated(definition=DEFINITION, **more) -> dict:
-    doc = copy.deepcopy(catalog_document())
-    doc["apis"][0].update(enableSchemaValidation=True, apiDefinition=copy.deepcopy(definition), **more)
-    return doc
 
 
 def test_the_request_is_handed_over_as_apims_gateway_hands_it():
@@ -54,13 +32,13 @@ def test_the_request_is_handed_over_as_apims_gateway_hands_it():
     assert request_of("GET", "/a#frag", {}, None).path == "/a"
     broken = request_of("GET", "/ip?verbose", {}, None)
     assert broken.broken_query == "verbose"  # getQueryParams' substring(0, -1): APIM's handler fails on it
-    assert Definition(DEFINITION).detail(broken) == (
+    assert Definition(HTTPBIN_DEFINITION).detail(broken) == (
         PREFIX + "Query parameter 'verbose' has no value (APIM's gateway fails such a request), "
     )
 
 
 def test_an_api_with_schema_validation_checks_every_resource_first():
-    doc = validated()
+    doc = schema_validated()
     doc["apis"][0]["operationPolicies"] = [policy("request", "jsonValidator", "v1", "POST /anything/*")]
     for lenient in (False, True):
         catalog = build(doc, lenient=lenient)
@@ -76,11 +54,14 @@ def test_an_api_with_schema_validation_checks_every_resource_first():
     assert not any(
         isinstance(c, SchemaCheck) for r in build(plain).apis["api-httpbin"].resources for c in r.access_checks
     )
-    as_text = validated(json.dumps(DEFINITION))
+    as_text = schema_validated(json.dumps(HTTPBIN_DEFINITION))
     assert (
         build(as_text).apis["api-httpbin"].resources[0].access_checks[0]
         == (
-            build(validated()).apis["api-httpbin"].resources[0].access_checks[0]  # equal by the definition's digest
+            build(schema_validated())
+            .apis["api-httpbin"]
+            .resources[0]
+            .access_checks[0]  # equal by the definition's digest
         )
     )
 
@@ -95,7 +76,7 @@ def test_an_api_with_schema_validation_checks_every_resource_first():
     ],
 )
 def test_a_definition_that_cannot_be_read_refuses_a_catalog_file_and_is_named_where_apim_serves_it(definition, why):
-    doc = validated(definition)
+    doc = schema_validated(definition)
     if definition is None:
         del doc["apis"][0]["apiDefinition"]
     with pytest.raises(CatalogError, match=r"apis\[0\] \(HttpbinAPI\)\.apiDefinition: "):
@@ -111,9 +92,9 @@ def test_a_definition_that_cannot_be_read_refuses_a_catalog_file_and_is_named_wh
 
 @pytest.mark.parametrize("version", [{"openapi": "3.1.0"}])  # Swagger 2.0 is converted (SwaggerConverter)
 def test_a_definition_of_another_version_is_named_strict_or_not(version):
-    definition = {**{k: v for k, v in DEFINITION.items() if k != "openapi"}, **version}
+    definition = {**{k: v for k, v in HTTPBIN_DEFINITION.items() if k != "openapi"}, **version}
     for lenient in (False, True):
-        [note] = build(validated(definition), lenient=lenient).unenforced
+        [note] = build(schema_validated(definition), lenient=lenient).unenforced
         assert note.endswith("definitions are not validated here (Swagger 2.0 and OpenAPI 3.0 only)")
 
 
@@ -126,7 +107,7 @@ def post(a, body: bytes, path: str = "/httpbin/1.0.0/anything/orders", whole: bo
 
 
 def test_a_request_against_the_definition_is_refused_400_after_admission_with_apims_description():
-    a = in_process_adapter(validated())
+    a = in_process_adapter(schema_validated())
     assert post(a, b'{"customer": "alice", "count": 2}').allowed
     refused = post(a, b'{"customer": "alice-and-bob", "count": 0}')
     assert (refused.status, refused.error.code, refused.error.message) == (400, "400", "Bad Request")
@@ -151,7 +132,7 @@ def test_a_request_against_the_definition_is_refused_400_after_admission_with_ap
 
 
 def test_an_unauthenticated_call_is_refused_401_before_its_request_is_validated():
-    a = in_process_adapter(validated())
+    a = in_process_adapter(schema_validated())
     request = check_request("", path="/httpbin/1.0.0/anything/orders", headers={"content-type": "application/json"})
     del request.attributes.request.http.headers["authorization"]
     request.attributes.request.http.method = "POST"
@@ -166,7 +147,7 @@ def test_a_body_the_gateway_may_have_left_out_is_not_taken_for_none_where_the_op
     assert not http_mode.known
     assert request_body({PARTIAL_BODY: "false"}, b"{}", client_length=False).known
     assert request_body({"content-length": "0"}, b"").known  # gRPC: the client's Content-Length
-    check = build(validated()).apis["api-httpbin"].resources[0].access_checks[0]
+    check = build(schema_validated()).apis["api-httpbin"].resources[0].access_checks[0]
     assert isinstance(check, SchemaCheck)
     assert check.refusal("POST", {"content-type": "application/json"}, "/anything/orders", http_mode) is (
         SCHEMA_BODY_NOT_WHOLE
@@ -181,11 +162,11 @@ def test_a_body_nested_past_what_the_adapter_walks_is_refused_400_not_a_crash():
     """A recursive schema and a body nested 200,000 levels (which a client controls): Jackson refuses past 1,000
     levels on APIM's gateway; here the parser or the schema walk gives up sooner, and either way the call is 400."""
     nested = {"type": "array", "items": {"$ref": "#/components/schemas/Nested"}}
-    definition = {**DEFINITION, "components": {"schemas": {"Nested": nested}}}
+    definition = {**HTTPBIN_DEFINITION, "components": {"schemas": {"Nested": nested}}}
     definition["paths"] = {"/anything/{segment}": {"post": {
         "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Nested"}}}},
         "responses": {"200": {"description": "OK"}}}}}  # fmt: skip
-    a = in_process_adapter(validated(definition))
+    a = in_process_adapter(schema_validated(definition))
     assert post(a, b"[" * 100 + b"]" * 100).allowed
     for depth in (990, 200_000):
         refused = post(a, b"[" * depth + b"]" * depth)
