@@ -244,6 +244,11 @@ def corpus() -> list[dict[str, Any]]:
     styled = param_api({"name": "m", "in": "path", "required": True, "style": "label",
                         "schema": {"type": "array", "items": {"type": "integer"}}}, path="/l/{m}")  # fmt: skip
     cases += [case(styled, method="GET", path=p) for p in ("/l/.1.2", "/l/.1.x", "/l/1,2")]
+    # A path item's own header parameter: swagger-parser puts it on each operation before APIM lowers the names.
+    shared_header = oas({"/items": {"parameters": [{"name": "X-Req", "in": "header", "required": True,
+                                                    "schema": {"type": "integer"}}],
+                                    "get": {"responses": {"200": {"description": "OK"}}}}})  # fmt: skip
+    cases += [case(shared_header, method="GET", headers=h) for h in ({}, {"X-Req": "x"}, {"x-req": "1"})]
     return cases + swagger2_corpus()
 
 
