@@ -684,7 +684,7 @@ def _schema_check(item: _Item, where: str, lenient: bool) -> tuple[SchemaCheck |
             raise schema_validation.DefinitionError("apiDefinition: must be an OpenAPI document or its text")
     except schema_validation.UnsupportedDefinition as exc:
         return None, str(exc)
-    except schema_validation.DefinitionError as exc:
+    except (schema_validation.DefinitionError, RecursionError) as exc:  # a definition nested past Python's stack
         if not lenient:
             raise CatalogError(f"{where}.apiDefinition: {exc}") from None
         return None, str(exc)

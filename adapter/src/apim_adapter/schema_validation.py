@@ -74,6 +74,17 @@ class DefinitionError(ValueError):
     """A definition that cannot be read as an OpenAPI document (what is wrong with it)."""
 
 
+def _as_json(value: Any) -> Any:
+    """A document as JSON has it: mappings with text keys, lists, and scalars, anything else (a YAML date) as text."""
+    if isinstance(value, Mapping):
+        return {str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    if value is None or isinstance(value, str | bool | int | float | Decimal):
+        return value
+    return value.isoformat() if isinstance(value, datetime.date) else str(value)
+
+
 class UnsupportedDefinition(DefinitionError):
     """An OpenAPI document of a version this module does not validate requests against (OpenAPI 3.1)."""
 
@@ -123,6 +134,8 @@ class Definition:
     (resolved, header parameter names in lower case)."""
 
     def __init__(self, document: Mapping[str, Any]):
+        # A YAML catalog file's loader reads an unquoted date as a date, where Jackson's YAML reads text: as text here.
+        document = _as_json(document)
         # OpenAPIParser.readContents: a Swagger 2.0 document is read as SwaggerConverter converts it (`swagger: 2.0`
         # in YAML is a number, its text the same).
         self.converted = "openapi" not in document and str(document.get("swagger")) == "2.0"

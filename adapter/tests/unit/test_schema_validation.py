@@ -11,6 +11,7 @@ import copy
 import json
 
 import pytest
+import yaml
 
 from apim_adapter.catalog import SCHEMA_VALIDATION_NOT_APPLIED, CatalogError, build
 from apim_adapter.mediation import SCHEMA_BODY_NOT_WHOLE, SchemaCheck
@@ -172,3 +173,18 @@ def test_a_body_nested_past_what_the_adapter_walks_is_refused_400_not_a_crash():
         refused = post(a, b"[" * depth + b"]" * depth)
         assert refused.status == 400, refused
         assert refused.error.description.startswith(PREFIX)
+
+
+def test_a_yaml_definitions_unquoted_dates_are_text_as_apims_parser_reads_them():
+    """A catalog file in YAML, its definition's enum of dates unquoted: YAML's loader makes them dates, Jackson's YAML
+    (APIM's parser) text; compared and written as text, never a crash on the first request."""
+    definition = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {"/ip": {"get": {
+        "parameters": [{"name": "day", "in": "query", "schema": {"type": "string", "enum": ["2024-01-01"]}}],
+        "responses": {"200": {"description": "OK"}}}}}}  # fmt: skip
+    loaded = yaml.safe_load(json.dumps(definition).replace('"2024-01-01"', "2024-01-01"))
+    assert not isinstance(loaded["paths"]["/ip"]["get"]["parameters"][0]["schema"]["enum"][0], str)
+    check = build(schema_validated(loaded)).apis["api-httpbin"].resources[0].access_checks[0]
+    assert check.definition.detail(request_of("GET", "/ip?day=2024-01-01", {}, None)) is None
+    assert check.definition.detail(request_of("GET", "/ip?day=x", {}, None)) == (
+        PREFIX + 'Instance value ("x") not found in enum (possible values: ["2024-01-01"]), '
+    )
