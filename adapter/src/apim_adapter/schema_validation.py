@@ -50,6 +50,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import decimal
 import ipaddress
 import json
 import math
@@ -1451,6 +1452,39 @@ def _number_text(value: Any) -> str:
     return str(value)
 
 
+# A quotient of more digits than this is not worked out (a number the client sends can have a million): taken for
+# not a multiple, where fge's BigDecimal would answer exactly.
+MAX_QUOTIENT_DIGITS = 10_000
+
+
+def _multiple_of(number: Decimal, divisor: Decimal) -> bool:
+    """Whether `number` is an exact multiple of `divisor` (fge's BigDecimal remainder), without Decimal's context
+    limits: the quotient's digits are given the precision they need, up to MAX_QUOTIENT_DIGITS."""
+    if number == 0:
+        return True
+    digits = number.adjusted() - divisor.adjusted() + len(divisor.as_tuple().digits) + 2
+    if digits > MAX_QUOTIENT_DIGITS:
+        return False
+    with decimal.localcontext() as context:
+        context.prec = max(28, digits)
+        context.traps[decimal.InvalidOperation] = False
+        remainder = number % divisor
+    return remainder == 0
+
+
+def _canonical(value: Any) -> str:
+    """One text for JsonNumEquals-equal values: numbers by value (1, 1.0 and 1e0 alike), members in name order."""
+    kind = _kind(value)
+    if kind in ("integer", "number"):
+        number = Decimal(str(value))
+        return "n" + (str(number.normalize()) if number else "0")
+    if kind == "array":
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    if kind == "object":
+        return "{" + ",".join(json.dumps(k) + ":" + _canonical(value[k]) for k in sorted(value)) + "}"
+    return json.dumps(value)
+
+
 def _equal(a: Any, b: Any) -> bool:
     """fge's JsonNumEquals: numbers by value, containers member by member."""
     ka, kb = _kind(a), _kind(b)
@@ -1566,7 +1600,7 @@ class _Validator:
         elif keyword in ("minimum", "maximum") and _is_number(value):
             self._bound(keyword, schema, instance, error)
         elif keyword == "multipleOf" and _is_number(value) and Decimal(str(value)) != 0:
-            if Decimal(str(instance)) % Decimal(str(value)) != 0:
+            if not _multiple_of(Decimal(str(instance)), Decimal(str(value))):
                 error(f"remainder of division is not zero ({_number_text(instance)} / {_number_text(value)})")
         elif keyword in ("minLength", "maxLength") and isinstance(value, int):
             length = len(instance)
@@ -1586,7 +1620,9 @@ class _Validator:
         elif keyword == "maxItems" and isinstance(value, int) and len(instance) > value:
             error(f"array is too long: must have at most {value} elements but instance has {len(instance)} elements")
         elif keyword == "uniqueItems" and value is True:
-            if any(_equal(a, b) for i, a in enumerate(instance) for b in instance[i + 1 :]):
+            # fge's set of JsonNumEquals-equivalent elements: one canonical key each (pairs would be quadratic in
+            # an array the client sends).
+            if len({_canonical(item) for item in instance}) != len(instance):
                 error("array must not contain duplicate elements")
         elif keyword == "additionalItems" and value is False and isinstance(schema.get("items"), list):
             if len(instance) > len(schema["items"]):

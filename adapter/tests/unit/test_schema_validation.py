@@ -188,3 +188,31 @@ def test_a_yaml_definitions_unquoted_dates_are_text_as_apims_parser_reads_them()
     assert check.definition.detail(request_of("GET", "/ip?day=x", {}, None)) == (
         PREFIX + 'Instance value ("x") not found in enum (possible values: ["2024-01-01"]), '
     )
+
+
+def test_numbers_and_arrays_a_client_sends_cannot_crash_or_stall_the_check():
+    """uniqueItems finds duplicates as fge's JsonNumEquals does (1, 1.0 and 1e0 alike, members in any order) by one
+    key per element, not by pairs; multipleOf works out a huge number's remainder exactly, or refuses it past
+    MAX_QUOTIENT_DIGITS, where Decimal's default context would raise."""
+    schema = {"type": "array", "uniqueItems": True, "items": {"type": "number", "multipleOf": 0.5}}
+    definition = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"post": {
+        "requestBody": {"content": {"application/json": {"schema": schema}}},
+        "responses": {"200": {"description": "OK"}}}}}}  # fmt: skip
+    d = Definition(definition)
+
+    def detail(body: str) -> str | None:
+        return d.detail(request_of("POST", "/a", {"Content-Type": "application/json"}, body))
+
+    assert detail("[1, 1.5, 1e100]") is None  # 1e100 is a multiple of 0.5: Decimal's 28 digits would raise
+    assert detail("[1, 1.0]") == PREFIX + "Array must not contain duplicate elements, "
+    assert detail("[1e0, 2]") is None
+    assert detail("[1.25]") == PREFIX + "[Path '/0'] Remainder of division is not zero (1.25 / 0.5), "
+    assert detail("[1e999999]") == PREFIX + "[Path '/0'] Remainder of division is not zero (1E+999999 / 0.5), "
+    objects = Definition({**definition, "paths": {"/a": {"post": {
+        "requestBody": {"content": {"application/json": {"schema": {"type": "array", "uniqueItems": True}}}},
+        "responses": {"200": {"description": "OK"}}}}}})  # fmt: skip
+    same = '[{"a": 1, "b": [2]}, {"b": [2.0], "a": 1.0}]'
+    assert objects.detail(request_of("POST", "/a", {"Content-Type": "application/json"}, same)) == (
+        PREFIX + "Array must not contain duplicate elements, "
+    )
+    assert d.detail(request_of("POST", "/a", {"Content-Type": "application/json"}, str(list(range(50_000))))) is None
