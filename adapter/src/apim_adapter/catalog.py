@@ -24,7 +24,14 @@ from . import blocking, conditions, cors, endpoint_security, mediation, revocati
 from .blocking import DenyPolicies
 from .conditions import ConditionGroup
 from .endpoint_security import BackendCredential, OAuthEndpoint
-from .mediation import AccessCheck, AttachedPolicy, JsonCheck, Mediation, OpaCheck, SchemaCheck, ThreatCheck, XmlCheck
+from .mediation import (
+    AccessCheck,
+    AttachedPolicy,
+    BodyCheck,
+    Mediation,
+    OpaCheck,
+    SchemaCheck,
+)
 from .revocation import Revocations
 
 UNLIMITED = "Unlimited"
@@ -144,15 +151,13 @@ class Resource:
         """Whether an allow here depends on more than the caller: OPA's verdict, a Regex Policy reading the
         request's body, headers and query, a JSON or XML Validator its body, Schema Validation all of them. Such an
         allow is never kept for the next call (a prepared allow)."""
-        return any(
-            isinstance(c, OpaCheck | ThreatCheck | JsonCheck | XmlCheck | SchemaCheck) for c in self.access_checks
-        )
+        return any(isinstance(c, OpaCheck | BodyCheck) for c in self.access_checks)
 
     @property
     def reads_body(self) -> bool:
         """Whether a check here reads the request's body: a Regex Policy, a JSON or an XML Validator, Schema
         Validation."""
-        return any(isinstance(c, ThreatCheck | JsonCheck | XmlCheck | SchemaCheck) for c in self.access_checks)
+        return any(isinstance(c, BodyCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:

@@ -63,6 +63,7 @@ from .errors import ErrorCode, Unavailable
 from .mediation import (
     NO_BODY,
     SCHEMA_BODY_NOT_WHOLE,
+    BodyCheck,
     ClaimCheck,
     JsonCheck,
     OpaCheck,
@@ -741,7 +742,7 @@ def checked(d: Decision, req: CheckInput, token: str, hidden: frozenset[str], ca
             if refused is not None:
                 return refused
             continue
-        if isinstance(check, ThreatCheck | JsonCheck | XmlCheck | SchemaCheck):
+        if isinstance(check, BodyCheck):
             read = _body_reading(check, req, hidden, catalog)
             error = (yield ReadBody(read)) if len(req.body.sent) > READ_INLINE else read()
             if error is not None:
@@ -773,7 +774,7 @@ _BODY_REFUSAL = {ThreatCheck: "threat detected", JsonCheck: "JSON limit reached"
 
 
 def _body_reading(
-    check: ThreatCheck | JsonCheck | XmlCheck | SchemaCheck, req: CheckInput, hidden: frozenset[str], catalog: Catalog
+    check: BodyCheck, req: CheckInput, hidden: frozenset[str], catalog: Catalog
 ) -> Callable[[], ErrorCode | None]:
     """A body-reading check's verdict on this request, to be worked out (in line, or as a `ReadBody`)."""
     if isinstance(check, JsonCheck):

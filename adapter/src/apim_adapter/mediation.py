@@ -576,7 +576,9 @@ class SchemaCheck:
         return None if detail is None else _threat(detail)
 
 
-AccessCheck = ClaimCheck | OpaCheck | ThreatCheck | JsonCheck | XmlCheck | SchemaCheck
+# The checks that read the request's body (the gateway must include it), decided by the adapter itself.
+BodyCheck = ThreatCheck | JsonCheck | XmlCheck | SchemaCheck
+AccessCheck = ClaimCheck | OpaCheck | BodyCheck
 
 
 def transport_headers(headers: Mapping[str, str], hidden: Iterable[str]) -> dict[str, str]:

@@ -105,8 +105,8 @@ class OpenApiRequest:
 def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str | None) -> OpenApiRequest:
     """`OpenAPIRequest` of a request: `postfix` its path and query after the API's context (REST_SUB_REQUEST_PATH),
     `headers` its transport headers (any case), `body` its body as a string (None: none)."""
-    path, _, query = postfix.partition("?")
-    if not _:
+    path, has_query, query = postfix.partition("?")
+    if not has_query:
         path = postfix.partition("#")[0]
     named = {("Content-Type" if k.lower() == "content-type" else k.lower()): v for k, v in headers.items()}
     params: dict[str, str] = {}
@@ -585,14 +585,7 @@ def _v2_parameter(p: Mapping[str, Any]) -> dict[str, Any]:
                 out["explode"] = True
         elif collection not in ("ssv", "pipes", "multi", "tsv") and where in ("query", "header", "path"):
             out["style"], out["explode"] = ("form" if where == "query" else "simple"), False
-        items = _v2_property(p["items"]) if isinstance(p.get("items"), Mapping) else None
-        if items is not None:
-            schema["items"] = items
-        for key in ("maxItems", "minItems"):
-            if _v2_int(p.get(key)) is not None:
-                schema[key] = _v2_int(p.get(key))
-        if _v2_bool(p.get("uniqueItems")) is not None:
-            schema["uniqueItems"] = _v2_bool(p.get("uniqueItems"))
+        _v2_array(p, schema)
     else:
         schema = {"type": kind} if kind is not None else {}
         if fmt is not None:
@@ -648,6 +641,19 @@ def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
 def _v2_enum_text(values: list[Any]) -> list[str]:
     """SwaggerDeserializer's `enum`: each value node's text (JsonNode.asText; null's "null"), the others left out."""
     return ["null" if v is None else str(_v2_text(v)) for v in values if not isinstance(v, Mapping | list)]
+
+
+def _v2_array(node: Mapping[str, Any], schema: dict[str, Any], infer: bool = False) -> None:
+    """An array's own keywords, as a parameter's and an ArrayModel's conversions carry them: `items` (converted as a
+    property; `infer`: an untyped one's type inferred, as for a model's), `maxItems`, `minItems`, `uniqueItems`."""
+    items = _v2_property(node["items"], infer=infer) if isinstance(node.get("items"), Mapping) else None
+    if items is not None:
+        schema["items"] = items
+    for key in ("maxItems", "minItems"):
+        if _v2_int(node.get(key)) is not None:
+            schema[key] = _v2_int(node.get(key))
+    if _v2_bool(node.get("uniqueItems")) is not None:
+        schema["uniqueItems"] = _v2_bool(node.get("uniqueItems"))
 
 
 def _v2_nullable(node: Mapping[str, Any], schema: dict[str, Any]) -> None:
@@ -733,14 +739,7 @@ def _v2_model(node: Mapping[str, Any]) -> dict[str, Any]:
     kind = _v2_text(node.get("type"))
     if kind == "array" or "items" in node:  # an ArrayModel
         out = {"type": "array"}
-        items = _v2_property(node["items"], infer=True) if isinstance(node.get("items"), Mapping) else None
-        if items is not None:
-            out["items"] = items
-        for key in ("maxItems", "minItems"):
-            if _v2_int(node.get(key)) is not None:
-                out[key] = _v2_int(node.get(key))
-        if _v2_bool(node.get("uniqueItems")) is not None:
-            out["uniqueItems"] = _v2_bool(node.get("uniqueItems"))
+        _v2_array(node, out, infer=True)
         _v2_nullable(node, out)
         return out
     out = {"type": kind or "object"}  # a ModelImpl
