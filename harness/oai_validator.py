@@ -52,7 +52,7 @@ def verdicts(cases: list[dict], workdir: Path) -> list[str | None]:
         encoding="utf-8",
         check=True,
         timeout=300,
-    ).stdout.splitlines()
+    ).stdout.split("\n")[:-1]  # not splitlines(): a message may quote U+2028 or U+0085 as they are
     assert len(out) == len(cases), out[-5:]
     answers: list[str | None] = []
     for line in out:

@@ -63,6 +63,8 @@ from typing import Any
 
 import yaml
 
+from . import ecma262
+
 # Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
 # The schemas of one definition whose plans are kept (a definition's schemas are finite: this bounds a huge one).
@@ -150,6 +152,7 @@ class Definition:
             )
         self.document = document
         self.plans: dict[tuple[int, bool], Any] = {}  # _Validator's, by schema: bounded by MAX_PLANS
+        self.syntax: dict[int, str | None] = {}  # _syntax_report's, by schema: bounded by MAX_PLANS
         self._check_references(document)
         components = document.get("components")
         self.schemes: Mapping[str, Any] = (components or {}).get("securitySchemes") or {}
@@ -1357,19 +1360,184 @@ def _no_constant(name: str) -> Any:
 # ---- JSON Schema draft 4, as fge's json-schema-validator validates it ----
 
 
+class _ValidationFailed(Exception):
+    """What makes fge's validation throw: the library then reports validation.schema.unknownError alone."""
+
+
 def _schema_messages(instance: Any, schema: Any, definition: Definition, request_body: bool = False) -> list[str]:
     """Each error fge reports, as the library writes it: `[Path '<pointer>'] ` and the message, capitalised."""
     schema = definition.resolve(schema)
     if not isinstance(schema, Mapping):
         return []
+    refusal = _syntax_report(definition, schema)
+    if refusal is not None:
+        return [refusal]
     errors: list[tuple[str, str]] = []
     try:
         _Validator(definition, request_body).validate(instance, schema, "", errors)
     except RecursionError:  # a value nested past what this walk goes (the parser let it by): refused, never a crash
         return [f"An error occurred during schema validation - {TOO_DEEP}."]  # validation.schema.unknownError
+    except _ValidationFailed as failed:
+        return [f"An error occurred during schema validation - {failed}."]
     return [
         (f"[Path '{pointer}'] " if pointer else "") + message[:1].upper() + message[1:] for pointer, message in errors
     ]
+
+
+# What swagger-parser keeps of an OpenAPI 3.0 schema object: the fields of swagger-core's Schema model
+# (OpenAPIDeserializer.getSchema and getCommonSchemaFields, 2.1.22), which the library hands fge. JSON Schema's
+# patternProperties, dependencies, additionalItems, definitions and the rest are dropped: APIM never checks them.
+_MODEL_KEYS = frozenset({"title", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
+                         "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxProperties",
+                         "minProperties", "required", "enum", "type", "allOf", "anyOf", "oneOf", "not", "items",
+                         "properties", "additionalProperties", "description", "format", "default", "nullable",
+                         "discriminator", "readOnly", "writeOnly", "xml", "externalDocs", "example",
+                         "deprecated"})  # fmt: skip
+_COMPOSED = ("allOf", "anyOf", "oneOf")
+
+
+def _model(definition: Definition, node: Any) -> Any:
+    """An OpenAPI 3.0 schema object as swagger-parser's model holds it (OpenAPIDeserializer.getSchema, with the
+    schema types it infers): only the model's fields; `items` only as an object, and then an array schema (type
+    `array`, its allOf, anyOf and oneOf dropped); else `additionalProperties` makes an object schema (type
+    `object`) unless allOf, anyOf or oneOf make a composed one; without a type, an enum's first value gives it
+    (inferTypeFromArray); an empty enum and a multipleOf not above 0 are dropped. A Swagger 2.0 document's schemas
+    are already as its converter leaves them."""
+    if definition.converted or not isinstance(node, Mapping):
+        return node
+    model = {k: v for k, v in node.items() if k in _MODEL_KEYS or k.startswith("x-")}
+    for keyword in _COMPOSED:
+        if keyword in model:
+            members = model[keyword]
+            if isinstance(members, list):
+                model[keyword] = [m for m in members if isinstance(m, Mapping)]
+            else:
+                del model[keyword]
+    if isinstance(model.get("items"), Mapping):
+        for keyword in _COMPOSED:
+            model.pop(keyword, None)
+        model["type"] = "array"
+    else:
+        model.pop("items", None)
+        if not isinstance(model.get("additionalProperties"), bool | Mapping):
+            model.pop("additionalProperties", None)
+        elif not any(k in model for k in _COMPOSED):
+            model["type"] = "object"
+    if not isinstance(model.get("type"), str):
+        model.pop("type", None)
+        enum = node.get("enum")
+        if isinstance(enum, list):
+            first = enum[0] if enum else None
+            model["type"] = (
+                "boolean"
+                if isinstance(first, bool)
+                else "number"
+                if _kind(first) in ("integer", "number")
+                else "string"
+            )
+    if model.get("enum") == []:
+        del model["enum"]  # no value added: the model has none
+    multiple = model.get("multipleOf")
+    if multiple is not None and not (_is_number(multiple) and Decimal(str(multiple)) > 0):
+        del model["multipleOf"]
+    return model
+
+
+# fge's syntax check of a schema before it validates anything against it (SyntaxProcessor: each keyword's checker in
+# name order, then the subschemas they point to). Of its checks, the one kept here is the pattern's: one Rhino
+# refuses makes every request validated against the schema fail with the whole list (InstanceValidator
+# .collectSyntaxErrors), where its pattern sits anywhere in the schema, references followed as the library inlines
+# them. The members of the model it descends into, in that order:
+_SUBSCHEMAS = ("additionalProperties", "allOf", "anyOf", "items", "not", "oneOf", "properties")
+
+
+def _syntax_report(definition: Definition, root: Mapping[str, Any]) -> str | None:
+    """The library's message where fge finds the schema invalid (or its parser fails on a pattern), else None."""
+    key = id(root)
+    if key in definition.syntax:
+        return definition.syntax[key]
+    found: list[tuple[str, str]] = []
+    try:
+        overrun = _syntax_walk(definition, root, "", frozenset(), found)
+    except RecursionError:
+        overrun, found = None, []  # nested past this walk: the validation's own guard answers
+    report = None
+    if overrun is not None:
+        report = (
+            "An error occurred during schema validation - com.google.common.util.concurrent."
+            f"UncheckedExecutionException: {overrun.exception()}."
+        )
+    elif found:
+        report = "Invalid JSON Schema, cannot continue\nSyntax errors:\n" + _jackson_pretty(
+            [
+                {
+                    "level": "error",
+                    "message": f'string "{value}" is not a valid ECMA 262 regular expression',
+                    "domain": "syntax",
+                    "schema": {"loadingURI": "#", "pointer": pointer},
+                    "keyword": "pattern",
+                    "value": value,
+                }
+                for pointer, value in found
+            ]
+        )
+    if len(definition.syntax) < MAX_PLANS:
+        definition.syntax[key] = report
+    return report
+
+
+def _syntax_walk(
+    definition: Definition, node: Any, pointer: str, path: frozenset[int], found: list[tuple[str, str]]
+) -> ecma262.Overrun | None:
+    node = _model(definition, definition.resolve(node))
+    if not isinstance(node, Mapping) or id(node) in path:
+        return None
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        compiled = ecma262.compiled(pattern)
+        if compiled.overrun is not None:
+            return compiled.overrun
+        if compiled.regex is None:
+            found.append((pointer, pattern))
+    path = path | {id(node)}
+    for keyword in _SUBSCHEMAS:
+        member = node.get(keyword)
+        if isinstance(member, list):
+            children = [(f"/{i}", m) for i, m in enumerate(member)]
+        elif keyword == "properties" and isinstance(member, Mapping):
+            children = [("/" + n.replace("~", "~0").replace("/", "~1"), member[n]) for n in sorted(member, key=_utf16)]
+        else:
+            children = [("", member)] if isinstance(member, Mapping) else []
+        for suffix, child in children:
+            overrun = _syntax_walk(definition, child, f"{pointer}/{keyword}{suffix}", path, found)
+            if overrun is not None:
+                return overrun
+    return None
+
+
+def _utf16(text: str) -> bytes:
+    """Java's String order (UTF-16 code units)."""
+    return text.encode("utf-16-be", "surrogatepass")
+
+
+def _jackson_pretty(value: Any, indent: str = "") -> str:
+    """Jackson's default pretty printer (JacksonUtils.prettyPrint): `[ {`, two-space indents, ` : `."""
+    inner = indent + "  "
+    if isinstance(value, list):
+        return "[ " + ", ".join(_jackson_pretty(v, indent) for v in value) + " ]" if value else "[ ]"
+    if isinstance(value, Mapping):
+        members = [f"{inner}{_jackson_text(k)} : {_jackson_pretty(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(members) + "\n" + indent + "}" if members else "{ }"
+    return _jackson_text(value)
+
+
+def _jackson_text(text: str) -> str:
+    """A JSON string as Jackson writes it: `"` and `\\` escaped, control characters as \\b, \\t, \\n, \\f, \\r or
+    \\u00XX (capitals), everything else as it is."""
+    return '"' + "".join(_JACKSON_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " else c) for c in text) + '"'
+
+
+_JACKSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
 _KINDS_BY_TYPE = {type(None): "null", bool: "boolean", int: "integer", float: "number", Decimal: "number",
@@ -1403,7 +1571,7 @@ class _Plan:
     keywords: tuple[str, ...]
     required: tuple[str, ...]
     properties: Mapping[str, Any]
-    patterns: tuple[tuple[re.Pattern[str], Any], ...]
+    patterns: tuple[tuple[ecma262.Pattern, Any], ...]
     additional: Any  # additionalProperties as a schema, else None
 
 
@@ -1509,7 +1677,7 @@ class _Validator:
         plans = self.definition.plans
         if key in plans:
             return plans[key]
-        resolved = self.definition.resolve(schema)
+        resolved = _model(self.definition, self.definition.resolve(schema))
         plan = None
         if isinstance(resolved, Mapping):
             required = resolved.get("required")
@@ -1521,7 +1689,7 @@ class _Validator:
                 if isinstance(required, list)
                 else (),
                 resolved.get("properties") or {},
-                tuple((re.compile(p), s) for p, s in (resolved.get("patternProperties") or {}).items()),
+                tuple((ecma262.compiled(p), s) for p, s in (resolved.get("patternProperties") or {}).items()),
                 additional if isinstance(additional, Mapping) else None,
             )
         if len(plans) < MAX_PLANS:
@@ -1557,7 +1725,7 @@ class _Validator:
                 subs = []
                 if name in properties:
                     subs.append(properties[name])
-                subs += [s for p, s in plan.patterns if p.search(name)]
+                subs += [s for p, s in plan.patterns if p.test(name)]
                 if not subs and plan.additional is not None:
                     subs.append(plan.additional)
                 escaped = name.replace("~", "~0").replace("/", "~1")
@@ -1593,7 +1761,9 @@ class _Validator:
         elif keyword == "additionalProperties" and value is False:
             known = set(schema.get("properties") or {})
             patterns = list((schema.get("patternProperties") or {}).keys())
-            unwanted = sorted(n for n in instance if n not in known and not any(re.search(p, n) for p in patterns))
+            unwanted = sorted(
+                n for n in instance if n not in known and not any(ecma262.compiled(p).test(n) for p in patterns)
+            )
             if unwanted:
                 error(f"object instance has properties which are not allowed by the schema: {_text(unwanted)}")
         elif keyword in ("minimum", "maximum") and _is_number(value):
@@ -1608,11 +1778,8 @@ class _Validator:
             if keyword == "maxLength" and length > value:
                 error(f'string "{instance}" is too long (length: {length}, maximum allowed: {value})')
         elif keyword == "pattern" and isinstance(value, str):
-            try:
-                found = re.search(value, instance, re.ASCII)  # ECMA 262: \d, \w and \b are ASCII
-            except re.error:
-                found = None
-            if not found:
+            # Rhino's RegExp, as fge runs it (a pattern Rhino refuses never gets here: _syntax_report).
+            if not ecma262.compiled(value).test(instance):
                 error(f'ECMA 262 regex "{value}" does not match input string "{instance}"')
         elif keyword == "minItems" and isinstance(value, int) and len(instance) < value:
             error(f"array is too short: must have at least {value} elements but instance has {len(instance)} elements")
@@ -1772,9 +1939,12 @@ def _format_problem(name: str, value: Any) -> str | None:
         if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", value):
             return f'input string "{value}" is not a valid MAC address'
     elif name == "regex":
-        try:
-            re.compile(value)
-        except re.error:
+        # A client's text: checked as Rhino reads it, never compiled nor kept. Where Rhino's parser fails on it,
+        # APIM's validation fails as a whole.
+        valid, overrun = ecma262.check(value)
+        if overrun is not None:
+            raise _ValidationFailed(overrun.message())
+        if not valid:
             return f'string "{value}" is not a valid ECMA 262 regular expression'
     return None
 
