@@ -20,11 +20,40 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .helpers import ROOT
 
 OAI_VALIDATOR_LIB = ROOT / ".tools" / "oai-validator" / "lib"
 SOURCE = Path(__file__).resolve().parent / "java" / "SchemaValidationVerdicts.java"
+
+
+# Cases, as the parity tests make them: a definition of one path (`/items`), and a request of it.
+JSON = "application/json"
+
+
+def oas(paths: dict[str, Any], **extra: Any) -> str:
+    return json.dumps({"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": paths, **extra})
+
+
+def body_api(schema: dict[str, Any], required: bool = True, media: str = JSON, **extra: Any) -> str:
+    content = {media: {"schema": schema}}
+    return oas({"/items": {"post": {"requestBody": {"required": required, "content": content},
+                                    "responses": {"200": {"description": "OK"}}}}}, **extra)  # fmt: skip
+
+
+def param_api(*parameters: dict[str, Any], path: str = "/items", method: str = "get") -> str:
+    return oas({path: {method: {"parameters": list(parameters), "responses": {"200": {"description": "OK"}}}}})
+
+
+def case(definition: str, path: str = "/items", method: str = "POST", query: dict | None = None,
+         headers: dict | None = None, body: str | None = None) -> dict[str, Any]:  # fmt: skip
+    return {"definition": definition, "method": method, "path": path, "query": query or {},
+            "headers": headers or {}, "body": body}  # fmt: skip
+
+
+def json_case(schema: dict[str, Any], instance: Any, **extra: Any) -> dict[str, Any]:
+    return case(body_api(schema, **extra), headers={"Content-Type": JSON}, body=json.dumps(instance))
 
 
 def available() -> bool:

@@ -150,7 +150,10 @@ def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> d
 HTTPBIN_ORDER = {
     "type": "object",
     "required": ["customer"],
-    "properties": {"customer": {"type": "string", "maxLength": 8}, "count": {"type": "integer", "minimum": 1}},
+    "properties": {
+        "customer": {"type": "string", "maxLength": 8, "pattern": "^[a-z-]+$"},
+        "count": {"type": "integer", "minimum": 1},
+    },
 }
 HTTPBIN_DEFINITION = {
     "openapi": "3.0.1",

@@ -24,9 +24,10 @@ processCharSetImpl) and written out as a Python pattern that matches what Rhino'
 Where Rhino's parser reads past the end of the pattern (`a{1`, `a{1,`: an ArrayIndexOutOfBoundsException, which
 fails APIM's validation), the place is given (Overrun) for the caller to answer as APIM's handler does.
 
-Not reproduced: a lookahead with a quantifier other than `*` or `?` matches here as Python's does (Rhino's own result
-for `(?=a)+b` is a failure), and a class range out of order after a class escape (`[\\sz-a]`, which Rhino's range check
-does not reach) matches nothing here.
+Not reproduced, defects of Rhino's interpreter: a lookahead whose body can end by matching nothing without an
+operation of its own (`(?=)`, `(?=a|)`, `(?=a*?)`) is left undecided there (its answer is the previous operation's),
+where here it matches as ECMA 262 says; a lookahead quantified with `+` or a count fails there (`(?=a)+b`); and a class
+range out of order after a class escape (`[\\sz-a]`, which Rhino's range check does not reach) matches nothing here.
 """
 
 from __future__ import annotations

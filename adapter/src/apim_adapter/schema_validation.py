@@ -37,12 +37,16 @@ order, `deepCheck`), with OpenAPI's `nullable`, `readOnly` required properties d
 library's formats (int32, int64, float, double, date, byte); `additionalProperties` is not injected (APIM ignores
 that key).
 
-Approximations, named in docs/wso2-control-plane.md: JSON Schema `pattern` is Python's `re` (the library runs
-ECMA 262 on Rhino); fge's `email`, `hostname`, `uri` formats are approximated; a body that does not parse as JSON gets
-Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it Axis2's
-XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
-SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an unknown type) is
-converted here all the same.
+A schema is read as swagger-parser's model holds it (_model: the keywords OpenAPI 3.0's Schema Object lacks dropped,
+types inferred), and a pattern as Rhino reads and runs it (ecma262), with fge's syntax report where Rhino refuses one
+(_syntax_report).
+
+Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
+and fge's other syntax checks are not reproduced; fge's `email`, `hostname`, `uri` formats are approximated; a body
+that does not parse as JSON gets Python's reason, not Jackson's; form bodies are validated as the library reads them,
+where APIM hands it Axis2's XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a
+Swagger 2.0 document SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an
+unknown type) is converted here all the same.
 """
 
 from __future__ import annotations

@@ -99,6 +99,20 @@ def test_a_body_against_the_definition_is_refused_400_and_never_reaches_the_back
     assert not _backend_called(stack, probe)
 
 
+def test_a_value_ending_in_a_newline_is_refused_by_a_pattern_anchored_at_the_end(stack, validated, mode, workdir):
+    """ECMA 262's `$` is the end of the text, where Python's `re` lets a final newline by: APIM's validator refuses
+    "alice\\n" for ^[a-z-]+$, and so does the adapter (it once let it reach the backend)."""
+    probe = _probe()
+    resp = requests.post(validated.gateways[mode].url + API + f"/anything/{probe}", json={"customer": "alice\n"},
+                         headers=_headers(stack.token()), timeout=10)  # fmt: skip
+    assert resp.status_code == 400
+    assert resp.json() == _fault(
+        REFUSED + '[Path \'/customer\'] ECMA 262 regex "^[a-z-]+$" does not match input string "alice\n", '
+    )
+    assert _access_details(workdir, validated, mode, probe) == ("POST", "400", "ext_authz_denied")
+    assert not _backend_called(stack, probe)
+
+
 def test_the_default_versions_context_is_validated_the_same(stack, validated, mode):
     """Called by the API's context without its version (`/httpbin`): the definition's paths are after either."""
     url = validated.gateways[mode].url + "/httpbin/anything/orders"

@@ -14,38 +14,12 @@ import pytest
 
 from apim_adapter.schema_validation import Definition, request_of
 from harness import oai_validator
+from harness.oai_validator import JSON, body_api, case, json_case, oas, param_api
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not oai_validator.available(), reason="needs javac and .tools/oai-validator (make setup)"),
 ]
-
-JSON = "application/json"
-
-
-def oas(paths: dict[str, Any], **extra: Any) -> str:
-    return json.dumps({"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": paths, **extra})
-
-
-def body_api(schema: dict[str, Any], required: bool = True, media: str = JSON, **extra: Any) -> str:
-    content = {media: {"schema": schema}}
-    return oas({"/items": {"post": {"requestBody": {"required": required, "content": content},
-                                    "responses": {"200": {"description": "OK"}}}}}, **extra)  # fmt: skip
-
-
-def param_api(*parameters: dict[str, Any], path: str = "/items", method: str = "get") -> str:
-    return oas({path: {method: {"parameters": list(parameters), "responses": {"200": {"description": "OK"}}}}})
-
-
-def case(definition: str, path: str = "/items", method: str = "POST", query: dict | None = None,
-         headers: dict | None = None, body: str | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"definition": definition, "method": method, "path": path, "query": query or {},
-            "headers": headers or {}, "body": body}  # fmt: skip
-
-
-def json_case(schema: dict[str, Any], instance: Any, **extra: Any) -> dict[str, Any]:
-    return case(body_api(schema, **extra), headers={"Content-Type": JSON}, body=json.dumps(instance))
-
 
 PERSON = {
     "type": "object",
@@ -403,6 +377,55 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         {"name": "Content-Type", "in": "header", "required": True, "type": "string", "enum": [JSON]},
         {"name": "b", "in": "body", "schema": {"type": "object"}}], "responses": OK2}}})  # fmt: skip
     cases += [case(typed, path="/t", headers=h, body="{}") for h in ({"Content-Type": "text/plain"}, {})]
+    # The schema as swagger-parser's model keeps it: JSON Schema keywords the model lacks are never checked, `items`
+    # makes an array schema (and drops allOf, anyOf, oneOf), additionalProperties an object one, an enum's first
+    # value gives a missing type, an empty enum and a multipleOf not above 0 are dropped.
+    modelled = [
+        ({"type": "object", "patternProperties": {"^a$": {"type": "integer"}}}, {"a": "x"}),
+        ({"type": "object", "patternProperties": {"(?<=a)": {}}, "additionalProperties": False}, {"a": 1}),
+        ({"type": "object", "dependencies": {"a": ["b"]}}, {"a": 1}),
+        ({"type": "object", "dependencies": {"a": {"required": ["b"]}}}, {"a": 1}),
+        ({"type": "array", "items": [{"type": "integer"}], "additionalItems": False}, ["x", 2]),
+        ({"type": "string", "items": {"type": "integer"}}, "x"),
+        ({"items": {"type": "integer"}, "allOf": [{"maxItems": 0}]}, [1]),
+        ({"type": "string", "additionalProperties": False}, "x"),
+        ({"allOf": [{"type": "string"}], "additionalProperties": False}, 5),
+        ({"enum": [1, "a"]}, "a"), ({"enum": ["a", 1]}, 1), ({"enum": [True]}, 1), ({"enum": []}, 1),
+        ({"type": "integer", "multipleOf": -2}, 3), ({"type": "integer", "multipleOf": 0}, 3),
+        ({"type": ["string", "null"]}, 5), ({"type": "string", "const": "a"}, "b"),
+    ]  # fmt: skip
+    cases += [json_case(schema, instance) for schema, instance in modelled]
+    # Patterns as Rhino reads them; one it refuses makes fge report the schema's syntax errors (all of them, in its
+    # order, references inlined), whatever the request; one its parser fails on, the exception; so does a value of
+    # format regex its parser fails on.
+    component = oas(
+        {"/items": {"post": {"requestBody": {"required": True, "content": {JSON: {"schema": {
+            "$ref": "#/components/schemas/P"}}}}, "responses": {"200": {"description": "OK"}}}}},
+        components={"schemas": {
+            "P": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/Q"}, "c": {"type": "string"}}},
+            "Q": {"type": "object", "properties": {"z": {"type": "string", "pattern": "(", "nullable": True}}},
+        }})  # fmt: skip
+    cases += [case(component, headers={"Content-Type": JSON}, body=b) for b in ('{"c": "x"}', '{"b": 5}')]
+    nested = {"type": "object", "pattern": ")", "properties": {"b": {"items": {"pattern": "*"}},
+              "a": {"pattern": "(", "properties": {"z": {"pattern": "["}}}, "B": {"not": {"pattern": "a{2}+"}}},
+              "items": {"pattern": "+"},
+              "additionalProperties": {"pattern": "[b-a]", "allOf": [{"pattern": "(?<=a)"}]}}  # fmt: skip
+    regex = {"type": "object", "properties": {"a": {"type": "integer"}, "v": {"type": "string", "format": "regex"}}}
+    cases += [
+        json_case(nested, {}),
+        json_case({"type": "object", "properties": {"v": {"type": "string", "pattern": "("}}}, {"w": "x"}),
+        json_case({"type": "object", "properties": {"v": {"pattern": "a{1"}, "w": {"pattern": "("}}}, {}),
+        json_case({"type": "object", "properties": {"v": {"type": "string", "pattern": '(\\"\u0001\té'}}}, {}),
+        json_case({"type": "object", "properties": {"v": {"allOf": [{"type": "string", "pattern": "("}]}}}, {}),
+        json_case({"type": "object", "properties": {"v": {"type": "string", "pattern": "^[a-z]+$"}}}, {"v": "abc\n"}),
+        json_case({"type": "object", "properties": {"v": {"type": "string", "pattern": "^\\S+$"}}}, {"v": "ab\u00a0"}),
+        json_case(regex, {"a": "x", "v": "a{1"}), json_case(regex, {"v": "[\\"}), json_case(regex, {"v": "a{99999}"}),
+        json_case(regex, {"v": "(?<=a)"}), json_case(regex, {"v": "\\c"}),
+        case(param_api({"name": "q", "in": "query", "schema": {"type": "string", "pattern": "["}}), method="GET",
+             query={"q": "x"}),
+        case(param_api({"name": "q", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}}),
+             method="GET", query={"q": "12\n"}),
+    ]  # fmt: skip
     return cases
 
 

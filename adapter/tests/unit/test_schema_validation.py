@@ -132,6 +132,27 @@ def test_a_request_against_the_definition_is_refused_400_after_admission_with_ap
     assert bad.error.description.endswith("Query parameter 'x' is unexpected on path \"/ip\", ")
 
 
+def test_a_regex_a_client_sends_is_checked_as_rhino_checks_it_and_never_fails_the_check():
+    """A value of format `regex` is read as Rhino's parser reads it (APIM's fge asks Rhino), never compiled by Python's
+    `re`, whose compiler overflowed on a count past its limit (the check crashed, a check error)."""
+    definition = copy.deepcopy(HTTPBIN_DEFINITION)
+    body = definition["paths"]["/anything/{segment}"]["post"]["requestBody"]["content"]["application/json"]
+    body["schema"]["properties"]["filter"] = {"type": "string", "format": "regex"}
+    a = in_process_adapter(schema_validated(definition))
+    assert post(a, b'{"customer": "alice", "filter": "^a+$"}').allowed
+    refused = post(a, b'{"customer": "alice", "filter": "a{99999999999}"}')
+    assert (refused.status, refused.error.description) == (
+        400,
+        PREFIX + "[Path '/filter'] String \"a{99999999999}\" is not a valid ECMA 262 regular expression, ",
+    )
+    # Where Rhino's parser reads past the pattern's end, APIM's validation fails as a whole, with its exception.
+    failed = post(a, b'{"customer": "alice", "filter": "a{1"}')
+    assert (failed.status, failed.error.description) == (
+        400,
+        PREFIX + "An error occurred during schema validation - Index 3 out of bounds for length 3., ",
+    )
+
+
 def test_an_unauthenticated_call_is_refused_401_before_its_request_is_validated():
     a = in_process_adapter(schema_validated())
     request = check_request("", path="/httpbin/1.0.0/anything/orders", headers={"content-type": "application/json"})
