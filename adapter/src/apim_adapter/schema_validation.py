@@ -38,15 +38,15 @@ library's formats (int32, int64, float, double, date, byte); `additionalProperti
 that key).
 
 A schema is read as swagger-parser's model holds it (_model: the keywords OpenAPI 3.0's Schema Object lacks dropped,
-types inferred), and a pattern as Rhino reads and runs it (ecma262), with fge's syntax report where Rhino refuses one
-(_syntax_report).
+the others given the model's types, types inferred), a pattern as Rhino reads and runs it (ecma262), and a schema fge
+finds invalid answered with fge's syntax report (_syntax_report).
 
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
-and fge's other syntax checks are not reproduced; fge's `email`, `hostname`, `uri` formats are approximated; a body
-that does not parse as JSON gets Python's reason, not Jackson's; form bodies are validated as the library reads them,
-where APIM hands it Axis2's XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a
-Swagger 2.0 document SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an
-unknown type) is converted here all the same.
+are not reproduced, nor the model's casting of enum values to their schema's type; fge's `email`, `hostname`, `uri`
+formats are approximated; a body that does not parse as JSON gets Python's reason, not Jackson's; form bodies are
+validated as the library reads them, where APIM hands it Axis2's XML-as-JSON rendering of the form (so APIM's own
+validation of form bodies differs); a Swagger 2.0 document SwaggerConverter or swagger-models fail on (a `date` enum
+that is not a date, a model of an unknown type) is converted here all the same.
 """
 
 from __future__ import annotations
@@ -1400,34 +1400,74 @@ _MODEL_KEYS = frozenset({"title", "multipleOf", "maximum", "exclusiveMaximum", "
 _COMPOSED = ("allOf", "anyOf", "oneOf")
 
 
+_MODEL_BOOLEANS = ("exclusiveMaximum", "exclusiveMinimum", "uniqueItems", "nullable", "readOnly", "writeOnly")
+_MODEL_COUNTS = ("maxItems", "maxLength", "maxProperties", "minItems", "minLength", "minProperties")
+_MODEL_NUMBERS = ("maximum", "minimum", "multipleOf")
+_MODEL_TEXTS = ("format", "pattern", "type")
+_INT_RANGE = range(-(2**31), 2**31)
+
+
 def _model(definition: Definition, node: Any) -> Any:
-    """An OpenAPI 3.0 schema object as swagger-parser's model holds it (OpenAPIDeserializer.getSchema, with the
-    schema types it infers): only the model's fields; `items` only as an object, and then an array schema (type
-    `array`, its allOf, anyOf and oneOf dropped); else `additionalProperties` makes an object schema (type
-    `object`) unless allOf, anyOf or oneOf make a composed one; without a type, an enum's first value gives it
-    (inferTypeFromArray); an empty enum and a multipleOf not above 0 are dropped. A Swagger 2.0 document's schemas
-    are already as its converter leaves them."""
+    """An OpenAPI 3.0 schema object as swagger-parser's model holds it (OpenAPIDeserializer.getSchema and its
+    getBoolean, getInteger, getBigDecimal, getString and getArray, with the schema types it infers):
+    - only the model's fields, each of the type the model gives it: a boolean, or text read as Boolean.parseBoolean;
+      a count only as a JSON integer in Java's int range; a bound or divisor only as a number; a type, format or
+      pattern from any scalar (`5` is "5"); `required` its texts, kept where there is one; an enum kept where it has
+      a value; a multipleOf only above 0;
+    - `items` only as an object, and then an array schema (type `array`, whatever the schema says; its allOf, anyOf
+      and oneOf dropped); else `additionalProperties` makes an object schema (type `object`) unless allOf, anyOf or
+      oneOf make a composed one, whose members are the objects listed;
+    - without a type, an enum's first value gives one (inferTypeFromArray).
+    A Swagger 2.0 document's schemas are already as its converter leaves them."""
     if definition.converted or not isinstance(node, Mapping):
         return node
     model = {k: v for k, v in node.items() if k in _MODEL_KEYS or k.startswith("x-")}
+    for keyword in (*_MODEL_BOOLEANS, "additionalProperties"):
+        value = model.get(keyword)
+        if isinstance(value, str):
+            model[keyword] = value.lower() == "true"
+        elif keyword in model and not isinstance(value, bool | Mapping if keyword == "additionalProperties" else bool):
+            del model[keyword]
+    for keyword in _MODEL_COUNTS:
+        if keyword in model and not (type(model[keyword]) is int and model[keyword] in _INT_RANGE):
+            del model[keyword]
+    for keyword in _MODEL_NUMBERS:
+        if keyword in model and (isinstance(model[keyword], bool) or not _is_number(model[keyword])):
+            del model[keyword]
+    for keyword in _MODEL_TEXTS:
+        value = model.get(keyword)
+        if isinstance(value, bool):
+            model[keyword] = "true" if value else "false"
+        elif type(value) is int:
+            model[keyword] = str(value)
+        elif keyword in model and not isinstance(value, str):
+            del model[keyword]
+    required = [r for r in model.pop("required", None) or [] if isinstance(r, str)] if isinstance(
+        node.get("required"), list) else []  # fmt: skip
+    if required:
+        model["required"] = required
+    if not isinstance(model.get("enum"), list) or not model["enum"]:
+        model.pop("enum", None)  # no value added: the model has none
+    composed = [k for k in _COMPOSED if isinstance(model.get(k), list)]
     for keyword in _COMPOSED:
-        if keyword in model:
-            members = model[keyword]
-            if isinstance(members, list):
-                model[keyword] = [m for m in members if isinstance(m, Mapping)]
-            else:
-                del model[keyword]
+        members = [m for m in model.pop(keyword, None) or [] if isinstance(m, Mapping)] if keyword in composed else []
+        if members:
+            model[keyword] = members
+    if not isinstance(model.get("not"), Mapping):
+        model.pop("not", None)
+    if isinstance(model.get("properties"), Mapping):
+        model["properties"] = {k: v for k, v in model["properties"].items() if isinstance(v, Mapping)}
+    else:
+        model.pop("properties", None)
     if isinstance(model.get("items"), Mapping):
         for keyword in _COMPOSED:
             model.pop(keyword, None)
         model["type"] = "array"
     else:
         model.pop("items", None)
-        if not isinstance(model.get("additionalProperties"), bool | Mapping):
-            model.pop("additionalProperties", None)
-        elif not any(k in model for k in _COMPOSED):
+        if "additionalProperties" in model and not composed:
             model["type"] = "object"
-    if not isinstance(model.get("type"), str):
+    if not model.get("type"):
         model.pop("type", None)
         enum = node.get("enum")
         if isinstance(enum, list):
@@ -1439,28 +1479,29 @@ def _model(definition: Definition, node: Any) -> Any:
                 if _kind(first) in ("integer", "number")
                 else "string"
             )
-    if model.get("enum") == []:
-        del model["enum"]  # no value added: the model has none
     multiple = model.get("multipleOf")
-    if multiple is not None and not (_is_number(multiple) and Decimal(str(multiple)) > 0):
+    if multiple is not None and not Decimal(str(multiple)) > 0:
         del model["multipleOf"]
     return model
 
 
 # fge's syntax check of a schema before it validates anything against it (SyntaxProcessor: each keyword's checker in
-# name order, then the subschemas they point to). Of its checks, the one kept here is the pattern's: one Rhino
-# refuses makes every request validated against the schema fail with the whole list (InstanceValidator
-# .collectSyntaxErrors), where its pattern sits anywhere in the schema, references followed as the library inlines
-# them. The members of the model it descends into, in that order:
+# name order, then the subschemas they point to, in that order). A schema that fails it makes every request validated
+# against it fail with the whole list (InstanceValidator.collectSyntaxErrors), wherever in the schema the fault sits,
+# references followed as the library inlines them. Of its checks, those a schema of swagger-parser's model can fail
+# (the model has given every keyword its type): a pattern Rhino refuses, a type that is none of JSON's, a negative
+# count, an exclusive bound without its bound, a repeated enum value or required name.
 _SUBSCHEMAS = ("additionalProperties", "allOf", "anyOf", "items", "not", "oneOf", "properties")
+_SYNTAX_CHECKED = ("enum", "exclusiveMaximum", "exclusiveMinimum", *_MODEL_COUNTS, "pattern", "required", "type")
+_PRIMITIVE_TYPES = "[array, boolean, integer, null, number, object, string]"  # NodeType's EnumSet, as Java prints it
 
 
 def _syntax_report(definition: Definition, root: Mapping[str, Any]) -> str | None:
-    """The library's message where fge finds the schema invalid (or its parser fails on a pattern), else None."""
+    """The library's message where fge finds the schema invalid (or Rhino's parser fails on a pattern), else None."""
     key = id(root)
     if key in definition.syntax:
         return definition.syntax[key]
-    found: list[tuple[str, str]] = []
+    found: list[dict[str, Any]] = []
     try:
         overrun = _syntax_walk(definition, root, "", frozenset(), found)
     except RecursionError:
@@ -1472,37 +1513,44 @@ def _syntax_report(definition: Definition, root: Mapping[str, Any]) -> str | Non
             f"UncheckedExecutionException: {overrun.exception()}."
         )
     elif found:
-        report = "Invalid JSON Schema, cannot continue\nSyntax errors:\n" + _jackson_pretty(
-            [
-                {
-                    "level": "error",
-                    "message": f'string "{value}" is not a valid ECMA 262 regular expression',
-                    "domain": "syntax",
-                    "schema": {"loadingURI": "#", "pointer": pointer},
-                    "keyword": "pattern",
-                    "value": value,
-                }
-                for pointer, value in found
-            ]
-        )
+        report = "Invalid JSON Schema, cannot continue\nSyntax errors:\n" + _jackson_pretty(found)
     if len(definition.syntax) < MAX_PLANS:
         definition.syntax[key] = report
     return report
 
 
 def _syntax_walk(
-    definition: Definition, node: Any, pointer: str, path: frozenset[int], found: list[tuple[str, str]]
+    definition: Definition, node: Any, pointer: str, path: frozenset[int], found: list[dict[str, Any]]
 ) -> ecma262.Overrun | None:
     node = _model(definition, definition.resolve(node))
     if not isinstance(node, Mapping) or id(node) in path:
         return None
-    pattern = node.get("pattern")
-    if isinstance(pattern, str):
-        compiled = ecma262.compiled(pattern)
-        if compiled.overrun is not None:
-            return compiled.overrun
-        if compiled.regex is None:
-            found.append((pointer, pattern))
+    for keyword in sorted(k for k in _SYNTAX_CHECKED if k in node):
+        value = node[keyword]
+        fault: dict[str, Any] = {}
+        if keyword in ("enum", "required"):
+            if len({_canonical(v) for v in value}) != len(value):
+                fault = {"message": "array must not contain duplicate elements"}
+        elif keyword.startswith("exclusive"):
+            bound = keyword.removeprefix("exclusive").lower()
+            if bound not in node:
+                fault = {"message": f"{keyword} must be paired with {bound}"}
+        elif keyword == "pattern":
+            compiled = ecma262.compiled(value)
+            if compiled.overrun is not None:
+                return compiled.overrun
+            if compiled.regex is None:
+                fault = {"message": f'string "{value}" is not a valid ECMA 262 regular expression', "value": value}
+        elif keyword == "type":
+            if value not in _KINDS_ORDER:
+                fault = {"message": f'"{value}" is not a valid primitive type (valid values are: {_PRIMITIVE_TYPES})',
+                         "found": value, "valid": list(_KINDS_ORDER)}  # fmt: skip
+        elif value < 0:  # a count
+            fault = {"message": "integer value must be strictly positive"}
+        if fault:
+            message = fault.pop("message")
+            found.append({"level": "error", "message": message, "domain": "syntax",
+                          "schema": {"loadingURI": "#", "pointer": pointer}, "keyword": keyword, **fault})  # fmt: skip
     path = path | {id(node)}
     for keyword in _SUBSCHEMAS:
         member = node.get(keyword)

@@ -393,6 +393,16 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         ({"enum": [1, "a"]}, "a"), ({"enum": ["a", 1]}, 1), ({"enum": [True]}, 1), ({"enum": []}, 1),
         ({"type": "integer", "multipleOf": -2}, 3), ({"type": "integer", "multipleOf": 0}, 3),
         ({"type": ["string", "null"]}, 5), ({"type": "string", "const": "a"}, "b"),
+        # Each keyword of the model's type: text read as a boolean, a count only as an int, any scalar as text.
+        ({"type": "object", "additionalProperties": "x"}, {"a": 1}),
+        ({"type": "object", "additionalProperties": "TRUE"}, {"a": 1}),
+        ({"type": "integer", "exclusiveMaximum": "true", "maximum": 1}, 1),
+        ({"type": "array", "uniqueItems": "true"}, [1, 1]), ({"type": "string", "maxLength": True}, "xx"),
+        ({"type": "string", "maxLength": 2.0}, "xxx"), ({"type": "string", "minLength": "2"}, "x"),
+        ({"type": "integer", "minimum": "2"}, 1), ({"type": "string", "pattern": 5}, "x"),
+        ({"type": "object", "required": [1]}, {}), ({"type": "object", "required": []}, {}),
+        ({"type": "object", "required": "a"}, {}), ({"type": "string", "enum": "a"}, "b"), ({"allOf": []}, 1),
+        ({"type": "object", "properties": {"a": 5}}, {"a": 1}),
     ]  # fmt: skip
     cases += [json_case(schema, instance) for schema, instance in modelled]
     # Patterns as Rhino reads them; one it refuses makes fge report the schema's syntax errors (all of them, in its
@@ -421,6 +431,12 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         json_case({"type": "object", "properties": {"v": {"type": "string", "pattern": "^\\S+$"}}}, {"v": "ab\u00a0"}),
         json_case(regex, {"a": "x", "v": "a{1"}), json_case(regex, {"v": "[\\"}), json_case(regex, {"v": "a{99999}"}),
         json_case(regex, {"v": "(?<=a)"}), json_case(regex, {"v": "\\c"}),
+        # fge's other syntax checks a schema of the model can fail, with a pattern's, in its order.
+        json_case({"type": "string", "minLength": -1, "pattern": "(", "enum": ["a", "a"], "maxLength": -3}, "x"),
+        json_case({"type": "object", "required": ["a", 1, "a"], "properties": {"b": {"type": "strin"}}}, {}),
+        json_case({"type": "integer", "exclusiveMinimum": False}, 1), json_case({"type": 5}, "x"),
+        json_case({"type": "integer", "exclusiveMaximum": True}, 1), json_case({"enum": [1, 1.0]}, 1),
+        json_case({"type": "object", "minProperties": -2}, {}), json_case({"type": "string", "minLength": 0}, ""),
         case(param_api({"name": "q", "in": "query", "schema": {"type": "string", "pattern": "["}}), method="GET",
              query={"q": "x"}),
         case(param_api({"name": "q", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}}),
