@@ -42,7 +42,7 @@ the others given the model's types, types inferred), a pattern as Rhino reads an
 finds invalid answered with fge's syntax report (_syntax_report).
 
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
-are not reproduced, nor the model's casting of enum values to their schema's type; fge's `email`, `hostname`, `uri`
+are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); fge's `email`, `hostname`, `uri`
 formats are approximated; a body that does not parse as JSON gets Python's reason, not Jackson's; form bodies are
 validated as the library reads them, where APIM hands it Axis2's XML-as-JSON rendering of the form (so APIM's own
 validation of form bodies differs); a Swagger 2.0 document SwaggerConverter or swagger-models fail on (a `date` enum
@@ -1407,6 +1407,151 @@ _MODEL_TEXTS = ("format", "pattern", "type")
 _INT_RANGE = range(-(2**31), 2**31)
 
 
+def _model_class(node: Mapping[str, Any], model: Mapping[str, Any]) -> str:
+    """The swagger-core class getSchema makes of the schema (SchemaTypeUtil.createSchemaByType by type and format,
+    unless `items`, allOf/anyOf/oneOf or additionalProperties chose one first)."""
+    if isinstance(node.get("items"), Mapping):
+        return "ArraySchema"
+    if any(isinstance(node.get(k), list) for k in _COMPOSED):
+        return "ComposedSchema"
+    if "additionalProperties" in model:
+        return "ObjectSchema" if model["additionalProperties"] is False else "MapSchema"
+    kind, fmt = str(model.get("type")), str(model.get("format"))
+    if kind == "string":
+        return _STRING_CLASSES.get(fmt, "StringSchema")
+    return _TYPED_CLASSES.get(kind, "Schema")
+
+
+_TYPED_CLASSES = {"integer": "IntegerSchema", "number": "NumberSchema", "boolean": "BooleanSchema",
+                  "object": "ObjectSchema"}  # fmt: skip
+_STRING_CLASSES = {"byte": "ByteArraySchema", "binary": "BinarySchema", "date": "DateSchema",
+                   "date-time": "DateTimeSchema", "password": "PasswordSchema", "email": "EmailSchema",
+                   "uuid": "UUIDSchema"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Unwritable:
+    """An enum value the library cannot hand fge: a date-time (Jackson cannot write the schema out, so nothing is
+    validated against it) or bytes (fge cannot read the enum when a value is validated against that schema)."""
+
+    reason: str
+
+
+_BYTES_UNWRITABLE = _Unwritable("unhandled token type VALUE_EMBEDDED_OBJECT")
+_DATE_TIME_UNWRITABLE = _Unwritable(
+    "java.lang.IllegalArgumentException: Java 8 date/time type `java.time.OffsetDateTime` not supported by default: "
+    'add Module "com.fasterxml.jackson.datatype:jackson-datatype-jsr310" to enable handling'
+)
+_SKIPPED = object()  # a value getSchema leaves out (getDecodedObject's ParseException)
+
+
+def _model_enum(cls: str, values: list[Any]) -> list[Any]:
+    """The enum as the model holds it and Jackson writes it: each value through getSchema (getDecodedObject for a
+    text, numberValue for a number) and the class's cast (swagger-models 2.2.20): an integer schema's values are
+    integers or null (Integer.parseInt, Long.parseLong), a number schema's decimals or null (new BigDecimal), a
+    boolean schema's Boolean.parseBoolean, a string schema's texts (Java's toString); a date schema's are dates,
+    written out as midnight UTC (Calendar.Builder, lenient: 2020-13-45 is 2021-02-14), a UUID schema's UUIDs in
+    lower case or null; the rest as written. A date-time or byte schema's values Jackson cannot write out."""
+    cast = []
+    for value in values:
+        text = _java_text(value)
+        if cls in ("DateSchema", "DateTimeSchema", "ByteArraySchema") and isinstance(value, str):
+            item = _decoded(cls, value)
+        elif cls == "IntegerSchema":
+            # NumberFormat.parse must read it (no '+', no space) and Integer/Long.parseInt the whole text.
+            whole = text is not None and re.fullmatch(r"-?[0-9]+", text)
+            item = int(text) if whole and text and -(2**63) <= int(text) < 2**63 else None
+        elif cls == "NumberSchema":
+            item = _BigDecimal(text) if text is not None and _JAVA_BIG_DECIMAL.fullmatch(text) else None
+        elif cls == "BooleanSchema":
+            item = None if text is None else text.lower() == "true"
+        elif cls in ("StringSchema", "PasswordSchema", "EmailSchema"):
+            item = text
+        elif cls == "UUIDSchema":
+            item = _uuid(text)
+        elif cls in ("ByteArraySchema", "BinarySchema"):
+            item = None if value is None else _BYTES_UNWRITABLE
+        elif cls in ("DateSchema", "DateTimeSchema"):
+            item = None  # not a text: the cast gives null
+        else:
+            item = value
+        if item is not _SKIPPED:
+            cast.append(item)
+    return cast
+
+
+_JAVA_BIG_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _java_text(value: Any) -> str | None:
+    """What Java's toString gives of the value Jackson made of an enum's JSON value (null for null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _java_double(value)
+    if isinstance(value, int | Decimal | str):
+        return str(value)
+    return _text(value)  # an array or object: JsonNode.toString
+
+
+def _java_double(value: float) -> str:
+    """Double.toString: plain from 10^-3 to 10^7, else computerized scientific notation (1.0E20), with the shortest
+    digits that read back (Python's repr gives those digits)."""
+    if not math.isfinite(value):
+        return repr(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(value)  # plain in this range, with its ".0"
+    number = Decimal(repr(value))
+    sign, digits, _ = number.as_tuple()
+    shown = "".join(map(str, digits)).rstrip("0") or "0"
+    return f"{'-' if sign else ''}{shown[0]}.{shown[1:] or '0'}E{number.adjusted()}"
+
+
+def _decoded(cls: str, text: str) -> Any:
+    """getDecodedObject for a text: a date (toDate) or date-time (toDateTime) parsed, else the value left out; a
+    byte schema's base64 decoded (toBytes), which Jackson then cannot write out."""
+    if cls == "ByteArraySchema":
+        try:
+            base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            return _SKIPPED
+        return _BYTES_UNWRITABLE
+    if cls == "DateTimeSchema":
+        try:
+            datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return _SKIPPED
+        return (
+            _DATE_TIME_UNWRITABLE
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})", text)
+            else _SKIPPED
+        )
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if not m:
+        return _SKIPPED
+    months = int(m.group(1)) * 12 + int(m.group(2)) - 1
+    try:
+        day = datetime.date(months // 12, months % 12 + 1, 1) + datetime.timedelta(days=int(m.group(3)) - 1)
+    except (ValueError, OverflowError):
+        return _SKIPPED
+    return f"{day.isoformat()}T00:00:00.000+00:00"
+
+
+def _uuid(text: str | None) -> str | None:
+    """UUID.fromString then toString (JDK 17): five hexadecimal parts of at most 8, 4, 4, 4 and 12 digits."""
+    if text is None or len(text) > 36:
+        return None
+    m = re.fullmatch(
+        r"([0-9a-fA-F]{1,8})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,12})", text
+    )
+    if not m:
+        return None
+    parts = [int(g, 16) for g in m.groups()]
+    return f"{parts[0]:08x}-{parts[1]:04x}-{parts[2]:04x}-{parts[3]:04x}-{parts[4]:012x}"
+
+
 def _model(definition: Definition, node: Any) -> Any:
     """An OpenAPI 3.0 schema object as swagger-parser's model holds it (OpenAPIDeserializer.getSchema and its
     getBoolean, getInteger, getBigDecimal, getString and getArray, with the schema types it infers):
@@ -1417,7 +1562,8 @@ def _model(definition: Definition, node: Any) -> Any:
     - `items` only as an object, and then an array schema (type `array`, whatever the schema says; its allOf, anyOf
       and oneOf dropped); else `additionalProperties` makes an object schema (type `object`) unless allOf, anyOf or
       oneOf make a composed one, whose members are the objects listed;
-    - without a type, an enum's first value gives one (inferTypeFromArray).
+    - without a type, an enum's first value gives one (inferTypeFromArray);
+    - the enum's values cast to the schema's class (_model_enum).
     A Swagger 2.0 document's schemas are already as its converter leaves them."""
     if definition.converted or not isinstance(node, Mapping):
         return node
@@ -1446,6 +1592,8 @@ def _model(definition: Definition, node: Any) -> Any:
         node.get("required"), list) else []  # fmt: skip
     if required:
         model["required"] = required
+    if isinstance(model.get("enum"), list):
+        model["enum"] = _model_enum(_model_class(node, model), model["enum"])
     if not isinstance(model.get("enum"), list) or not model["enum"]:
         model.pop("enum", None)  # no value added: the model has none
     composed = [k for k in _COMPOSED if isinstance(model.get(k), list)]
@@ -1496,39 +1644,65 @@ _SYNTAX_CHECKED = ("enum", "exclusiveMaximum", "exclusiveMinimum", *_MODEL_COUNT
 _PRIMITIVE_TYPES = "[array, boolean, integer, null, number, object, string]"  # NodeType's EnumSet, as Java prints it
 
 
+@dataclass
+class _SyntaxFindings:
+    """What the library finds in a schema before validating against it, in the order it looks: a value Jackson cannot
+    write out (with its reference chain), then Rhino's parser failing on a pattern, then fge's syntax faults."""
+
+    unwritable: str | None = None
+    overrun: ecma262.Overrun | None = None
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _syntax_report(definition: Definition, root: Mapping[str, Any]) -> str | None:
-    """The library's message where fge finds the schema invalid (or Rhino's parser fails on a pattern), else None."""
+    """The library's message where it cannot validate against the schema (see _SyntaxFindings), else None."""
     key = id(root)
     if key in definition.syntax:
         return definition.syntax[key]
-    found: list[dict[str, Any]] = []
+    findings = _SyntaxFindings()
     try:
-        overrun = _syntax_walk(definition, root, "", frozenset(), found)
+        _syntax_walk(definition, root, "", "", frozenset(), findings)
     except RecursionError:
-        overrun, found = None, []  # nested past this walk: the validation's own guard answers
+        findings = _SyntaxFindings()  # nested past this walk: the validation's own guard answers
     report = None
-    if overrun is not None:
+    if findings.unwritable is not None:
+        report = f"An error occurred during schema validation - {findings.unwritable}."
+    elif findings.overrun is not None:
         report = (
             "An error occurred during schema validation - com.google.common.util.concurrent."
-            f"UncheckedExecutionException: {overrun.exception()}."
+            f"UncheckedExecutionException: {findings.overrun.exception()}."
         )
-    elif found:
-        report = "Invalid JSON Schema, cannot continue\nSyntax errors:\n" + _jackson_pretty(found)
+    elif findings.faults:
+        report = "Invalid JSON Schema, cannot continue\nSyntax errors:\n" + _jackson_pretty(findings.faults)
     if len(definition.syntax) < MAX_PLANS:
         definition.syntax[key] = report
     return report
 
 
+_MODELS = "io.swagger.v3.oas.models.media."
+
+
 def _syntax_walk(
-    definition: Definition, node: Any, pointer: str, path: frozenset[int], found: list[dict[str, Any]]
-) -> ecma262.Overrun | None:
-    node = _model(definition, definition.resolve(node))
+    definition: Definition, node: Any, pointer: str, chain: str, path: frozenset[int], findings: _SyntaxFindings
+) -> None:
+    """One schema of the tree and those under it (`chain`: Jackson's reference chain down to it)."""
+    raw = definition.resolve(node)
+    node = _model(definition, raw)
     if not isinstance(node, Mapping) or id(node) in path:
-        return None
+        return
+    cls = _MODELS + _model_class(raw, node) if not definition.converted else ""
+    for index, value in enumerate(node.get("enum") or []):
+        if value is _DATE_TIME_UNWRITABLE and findings.unwritable is None:
+            findings.unwritable = (
+                f'{value.reason} (through reference chain: {chain}{cls}["enum"]->java.util.ArrayList[{index}])'
+            )
+    if findings.unwritable is not None:
+        return
     for keyword in sorted(k for k in _SYNTAX_CHECKED if k in node):
         value = node[keyword]
         fault: dict[str, Any] = {}
         if keyword in ("enum", "required"):
+            value = [v for v in value if not isinstance(v, _Unwritable)]  # bytes: fge meets them later
             if len({_canonical(v) for v in value}) != len(value):
                 fault = {"message": "array must not contain duplicate elements"}
         elif keyword.startswith("exclusive"):
@@ -1537,9 +1711,9 @@ def _syntax_walk(
                 fault = {"message": f"{keyword} must be paired with {bound}"}
         elif keyword == "pattern":
             compiled = ecma262.compiled(value)
-            if compiled.overrun is not None:
-                return compiled.overrun
-            if compiled.regex is None:
+            if compiled.overrun is not None and findings.overrun is None:
+                findings.overrun = compiled.overrun
+            elif compiled.regex is None and compiled.overrun is None:
                 fault = {"message": f'string "{value}" is not a valid ECMA 262 regular expression', "value": value}
         elif keyword == "type":
             if value not in _KINDS_ORDER:
@@ -1549,22 +1723,30 @@ def _syntax_walk(
             fault = {"message": "integer value must be strictly positive"}
         if fault:
             message = fault.pop("message")
-            found.append({"level": "error", "message": message, "domain": "syntax",
-                          "schema": {"loadingURI": "#", "pointer": pointer}, "keyword": keyword, **fault})  # fmt: skip
+            schema = {"loadingURI": "#", "pointer": pointer}
+            findings.faults.append(
+                {
+                    "level": "error",
+                    "message": message,
+                    "domain": "syntax",
+                    "schema": schema,
+                    "keyword": keyword,
+                    **fault,
+                }
+            )
     path = path | {id(node)}
     for keyword in _SUBSCHEMAS:
         member = node.get(keyword)
         if isinstance(member, list):
-            children = [(f"/{i}", m) for i, m in enumerate(member)]
+            children = [(f"/{i}", f"java.util.ArrayList[{i}]->", m) for i, m in enumerate(member)]
         elif keyword == "properties" and isinstance(member, Mapping):
-            children = [("/" + n.replace("~", "~0").replace("/", "~1"), member[n]) for n in sorted(member, key=_utf16)]
+            children = [("/" + n.replace("~", "~0").replace("/", "~1"), f'java.util.LinkedHashMap["{n}"]->', member[n])
+                        for n in sorted(member, key=_utf16)]  # fmt: skip
         else:
-            children = [("", member)] if isinstance(member, Mapping) else []
-        for suffix, child in children:
-            overrun = _syntax_walk(definition, child, f"{pointer}/{keyword}{suffix}", path, found)
-            if overrun is not None:
-                return overrun
-    return None
+            children = [("", "", member)] if isinstance(member, Mapping) else []
+        for suffix, link, child in children:
+            below = f'{chain}{cls}["{keyword}"]->{link}'
+            _syntax_walk(definition, child, f"{pointer}/{keyword}{suffix}", below, path, findings)
 
 
 def _utf16(text: str) -> bytes:
@@ -1650,7 +1832,18 @@ _KEYWORDS = [*sorted(["additionalItems", "additionalProperties", "allOf", "anyOf
 
 def _text(value: Any) -> str:
     """A JSON value as Jackson's JsonNode.toString writes it."""
-    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, _BigDecimal):
+        return str(value.normalize()) if value else "0"
+    if isinstance(value, list):
+        return "[" + ",".join(_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _text(v) for k, v in value.items()) + "}"
+    return json.dumps(_plain(value), ensure_ascii=False)
+
+
+class _BigDecimal(Decimal):
+    """A number schema's enum value (NumberSchema.cast: a BigDecimal), which fge's tree holds as a DecimalNode: written
+    with its trailing zeros stripped (JsonNodeFactory), in BigDecimal.toString's notation (`2E+3`)."""
 
 
 def _plain(value: Any) -> Any:
@@ -1754,6 +1947,8 @@ class _Validator:
         if plan is None:
             return
         schema = plan.schema
+        if _BYTES_UNWRITABLE in (schema.get("enum") or ()):
+            raise _ValidationFailed(_BYTES_UNWRITABLE.reason)
         kind = _kind(instance)
         for keyword in plan.keywords:
             applies = _APPLIES.get(keyword)

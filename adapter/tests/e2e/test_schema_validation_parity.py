@@ -403,6 +403,36 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         ({"type": "object", "required": [1]}, {}), ({"type": "object", "required": []}, {}),
         ({"type": "object", "required": "a"}, {}), ({"type": "string", "enum": "a"}, "b"), ({"allOf": []}, 1),
         ({"type": "object", "properties": {"a": 5}}, {"a": 1}),
+        # Enum values cast to the schema's class: an integer schema's quoted numbers are numbers, a string schema's
+        # numbers texts, a date schema's dates midnight UTC (so no value matches), a UUID schema's in lower case;
+        # a date-time enum cannot be written out at all, and bytes fail when a value reaches them.
+        ({"type": "integer", "enum": ["1", "2"]}, 1), ({"type": "integer", "enum": ["1", "2"]}, "1"),
+        ({"type": "integer", "enum": ["x"]}, 1), ({"type": "integer", "enum": [1.5]}, 1),
+        ({"type": "integer", "enum": [1, "+2", "-0", "3.0"]}, "q"),
+        ({"type": "integer", "enum": [3000000000]}, 3000000000),
+        ({"type": "integer", "format": "int64", "enum": ["5"]}, 5), ({"type": "string", "enum": [1, 2]}, "1"),
+        ({"type": "string", "enum": [1.5, 1e20, True, None, [1, "a"], 100]}, 5),
+        ({"type": "number", "enum": ["1.5"]}, 1.5),
+        ({"type": "number", "enum": [1, 1.5, "2", "2e3", True]}, "q"),
+        ({"type": "number", "enum": ["x", 1e20, 0.1]}, "q"),
+        ({"type": "boolean", "enum": ["true"]}, True), ({"type": "boolean", "enum": [1]}, True),
+        ({"type": "boolean", "enum": ["yes", None]}, "q"), ({"type": "string", "enum": [{"a": 1}]}, "x"),
+        ({"type": "string", "format": "date", "enum": ["2020-01-01"]}, "2020-01-01"),
+        ({"type": "string", "format": "date", "enum": ["2020-13-45"]}, "2021-02-14"),
+        ({"type": "string", "format": "date", "enum": ["2020-02-30", "x", 5]}, "q"),
+        ({"type": "string", "format": "uuid", "enum": ["123E4567-E89B-12D3-A456-426614174000", "1-2-3-4-5", "x"]}, "q"),
+        ({"type": "string", "format": "email", "enum": [5]}, "q"),
+        ({"type": "string", "format": "date-time", "enum": ["x", "2020-01-01T10:00:00Z"]}, "q"),
+        ({"type": "object", "properties": {"b": {"type": "string"}, "a": {"type": "array", "items": {
+            "type": "string", "format": "date-time", "enum": ["2020-01-01T10:00:00+01:00"]}}}}, {}),
+        ({"type": "object", "properties": {"a": {"allOf": [{"type": "string", "format": "date-time",
+                                                          "enum": ["2020-01-01T10:00:00Z"]}]}}}, {}),
+        ({"type": "string", "format": "byte", "enum": ["YQ=="]}, "YQ=="),
+        ({"type": "string", "format": "byte", "enum": [None]}, "q"),
+        *[({"type": "object", "properties": {"a": {"type": "string", "format": "byte", "enum": ["YQ=="]}}}, body)
+          for body in ({}, {"a": "YQ=="})],
+        ({"type": "string", "format": "byte", "enum": ["x y"]}, "q"),
+        ({"type": "string", "format": "binary", "enum": [5]}, "q"),
     ]  # fmt: skip
     cases += [json_case(schema, instance) for schema, instance in modelled]
     # Patterns as Rhino reads them; one it refuses makes fge report the schema's syntax errors (all of them, in its
