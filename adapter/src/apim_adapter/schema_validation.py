@@ -157,6 +157,7 @@ class Definition:
         self.document = document
         self.plans: dict[tuple[int, bool], Any] = {}  # _Validator's, by schema: bounded by MAX_PLANS
         self.syntax: dict[int, str | None] = {}  # _syntax_report's, by schema: bounded by MAX_PLANS
+        self.models: dict[int, Any] = {}  # _model's, by schema object: bounded by MAX_PLANS
         self._check_references(document)
         components = document.get("components")
         self.schemes: Mapping[str, Any] = (components or {}).get("securitySchemes") or {}
@@ -1134,7 +1135,7 @@ def _parameter(p: _Parameter, value: str | None, where: str, template: str, defi
 
 def _value(p: _Parameter, value: str | None, definition: Definition) -> list[str]:
     """ParameterValidator.validate(String, Parameter)."""
-    schema = definition.resolve(p.schema)
+    schema = _model(definition, definition.resolve(p.schema))
     array = isinstance(schema, Mapping) and schema.get("type") == "array"
     empty_allowed = (p.allow_empty and p.where == "query" and _is_string_schema(schema)) or array
     if p.required:
@@ -1220,7 +1221,7 @@ def _deep_object(request: OpenApiRequest, p: _Parameter, template: str, definiti
 
 def _validate_text(value: str, schema: Any, prefix: str, definition: Definition) -> list[str]:
     """SchemaValidator.validate(String, Schema): the text read as its schema's type asks (readContent)."""
-    schema = definition.resolve(schema)
+    schema = _model(definition, definition.resolve(schema))
     if not isinstance(schema, Mapping):
         return []
     kind = schema.get("type")
@@ -1565,9 +1566,23 @@ def _model(definition: Definition, node: Any) -> Any:
     - without a type, an enum's first value gives one (inferTypeFromArray);
     - the enum's values cast to the schema's class (_model_enum).
     A Swagger 2.0 document's schemas are already as its converter leaves them."""
-    if definition.converted or not isinstance(node, Mapping):
+    if definition.converted or not isinstance(node, Mapping) or isinstance(node, _Model):
         return node
-    model = {k: v for k, v in node.items() if k in _MODEL_KEYS or k.startswith("x-")}
+    known = definition.models.get(id(node))
+    if known is not None:
+        return known
+    model = _new_model(node)
+    if len(definition.models) < MAX_PLANS:
+        definition.models[id(node)] = model
+    return model
+
+
+class _Model(dict[str, Any]):
+    """A schema as the model holds it (made once: a model is not modelled again)."""
+
+
+def _new_model(node: Mapping[str, Any]) -> _Model:
+    model = _Model((k, v) for k, v in node.items() if k in _MODEL_KEYS or k.startswith("x-"))
     for keyword in (*_MODEL_BOOLEANS, "additionalProperties"):
         value = model.get(keyword)
         if isinstance(value, str):

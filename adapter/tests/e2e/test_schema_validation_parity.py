@@ -435,6 +435,15 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         ({"type": "string", "format": "binary", "enum": [5]}, "q"),
     ]  # fmt: skip
     cases += [json_case(schema, instance) for schema, instance in modelled]
+    # A parameter is read by its schema as the model holds it (`items` makes an array, an enum a type).
+    parameters = [({"enum": [1, 2]}, "1"), ({"enum": [1, 2]}, "3"), ({"type": "integer", "enum": ["1", "2"]}, "1"),
+                  ({"items": {"type": "integer"}}, "1,x"), ({"type": "string", "items": {"type": "integer"}}, "1,2"),
+                  ({"type": "integer", "minimum": "2"}, "1"), ({"type": "integer", "exclusiveMinimum": False}, "1"),
+                  ({"type": "string", "format": "date", "enum": ["2020-01-01"]}, "2020-01-01"),
+                  ({"type": "boolean", "enum": ["true"]}, "true"),
+                  ({"type": "number", "enum": ["1.50"]}, "1.5")]  # fmt: skip
+    cases += [case(param_api({"name": "q", "in": "query", "schema": schema}), method="GET", query={"q": value})
+              for schema, value in parameters]  # fmt: skip
     # Patterns as Rhino reads them; one it refuses makes fge report the schema's syntax errors (all of them, in its
     # order, references inlined), whatever the request; one its parser fails on, the exception; so does a value of
     # format regex its parser fails on.
