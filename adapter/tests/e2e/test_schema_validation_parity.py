@@ -455,6 +455,19 @@ def swagger2_corpus() -> list[dict[str, Any]]:
             "Q": {"type": "object", "properties": {"z": {"type": "string", "pattern": "(", "nullable": True}}},
         }})  # fmt: skip
     cases += [case(component, headers={"Content-Type": JSON}, body=b) for b in ('{"c": "x"}', '{"b": 5}')]
+    # A schema that holds itself: validated as deep as the body goes, its faults reported once.
+    node = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[a-z]+$"},
+            "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+            "z": {"type": "integer", "minimum": 1}}}  # fmt: skip
+    faulty = {**node, "properties": {**node["properties"], "z": {"type": "integer", "exclusiveMaximum": True}}}
+    for schema, bodies in ((node, ({"name": "a", "children": [{"name": "b"}, {"name": "c\n"}]},
+                                   {"children": [{"children": [{"name": 5}]}]})),
+                           (faulty, ({}, {"children": [{"z": 0}]}))):  # fmt: skip
+        recursive = oas(
+            {"/items": {"post": {"requestBody": {"required": True, "content": {JSON: {"schema": {
+                "$ref": "#/components/schemas/Node"}}}}, "responses": {"200": {"description": "OK"}}}}},
+            components={"schemas": {"Node": schema}})  # fmt: skip
+        cases += [case(recursive, headers={"Content-Type": JSON}, body=json.dumps(b)) for b in bodies]
     nested = {"type": "object", "pattern": ")", "properties": {"b": {"items": {"pattern": "*"}},
               "a": {"pattern": "(", "properties": {"z": {"pattern": "["}}}, "B": {"not": {"pattern": "a{2}+"}}},
               "items": {"pattern": "+"},
