@@ -122,7 +122,10 @@ def compiled(source: str) -> Pattern:
         return Pattern(source, None, None)
     except _Overran as overran:
         return Pattern(source, None, overran.overrun)
-    return Pattern(source, re.compile(python, re.ASCII), None)
+    try:
+        return Pattern(source, re.compile(python, re.ASCII), None)
+    except (re.error, OverflowError, RecursionError):  # a pattern this module writes wrong: refused, never a crash
+        return Pattern(source, None, None)
 
 
 def _translate(source: str) -> str:
