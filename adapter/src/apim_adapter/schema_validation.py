@@ -2127,6 +2127,30 @@ def _is_number(value: Any) -> bool:
     return _kind(value) in ("integer", "number")
 
 
+def _domain_name(value: str) -> bool:
+    """Guava 33's InternetDomainName.from, which fge's hostname format asks: any of the four full stops a dot, one
+    trailing dot dropped, at most 253 units and 127 labels; each label 1 to 63 units whose ASCII characters are
+    letters, digits, '-' or '_' (others pass: an IDN's are not checked), not beginning or ending with '-' or '_', and
+    the last not beginning with a digit (so an IPv4 address is no host name)."""
+    name = value.translate(_FULL_STOPS)
+    if name.endswith("."):
+        name = name[:-1]
+    labels = name.split(".")
+    if len(ecma262.units(name)) > 253 or len(labels) > 127:
+        return False
+    for index, label in enumerate(labels):
+        if not 1 <= len(ecma262.units(label)) <= 63:
+            return False
+        if any(c.isascii() and not (c.isalnum() or c in "-_") for c in label) or label[0] in "-_" or label[-1] in "-_":
+            return False
+        if index == len(labels) - 1 and label[0] in "0123456789":
+            return False
+    return True
+
+
+_FULL_STOPS = str.maketrans("\u3002\uff0e\uff61", "...")
+
+
 _DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,12})?(Z|[+-]\d{2}:?\d{2})")
 _DATE_TIME_FORMATS = "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z]"  # a Java List's toString
 
@@ -2169,12 +2193,7 @@ def _format_problem(name: str, value: Any) -> str | None:
         if not re.fullmatch(r"[^\s@]+@[^\s@]+", value):
             return f'string "{value}" is not a valid email address'
     elif name == "hostname":
-        labels = value.split(".")
-        if (
-            not value
-            or len(value) > 253
-            or not all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels)
-        ):
+        if not _domain_name(value):
             return f'string "{value}" is not a valid hostname'
     elif name == "uri":
         if re.search(r"[\s<>\"{}|\\^`]", value):

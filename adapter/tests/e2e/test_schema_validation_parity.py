@@ -7,6 +7,7 @@ schema keyword of draft 4 and OpenAPI's nullable, readOnly and formats, JSON and
 from __future__ import annotations
 
 import json
+import random
 import urllib.parse
 from typing import Any
 
@@ -524,3 +525,24 @@ def test_every_request_of_the_corpus_is_answered_as_apims_validator_answers_it(t
                 f"  APIM:    {want}\n  adapter: {got}"
             )
     assert not differ, f"{len(differ)} of {len(cases)} differ:\n" + "\n".join(differ)
+
+
+# Values of a format, by hand (what its library reads apart) and made at random from the characters it treats apart.
+FORMAT_VALUES = {
+    "hostname": (["a_b.com", "1.2.3.4", "münchen.de", "example.com.", "", ".", "a..b", "-a.com", "a-.com", "a.1com",
+                  "a.b1", "com", "a\u3002b", "x" * 63 + ".com", "x" * 64 + ".com", ".".join(["a"] * 128)],
+                 [*"ab1-_.", "\u3002", "é", "A", "0", "x" * 63, "y" * 64, "\U0001f600", " ", "@", ":"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMAT_VALUES))
+def test_every_value_of_a_format_is_judged_as_apims_validator_judges_it(fmt, tmp_path):
+    hand, alphabet = FORMAT_VALUES[fmt]
+    chosen = random.Random(fmt)
+    values = hand + ["".join(chosen.choice(alphabet) for _ in range(chosen.randint(0, 8))) for _ in range(800)]
+    cases = [json_case({"type": "string", "format": fmt}, value) for value in values]
+    expected = oai_validator.verdicts(cases, tmp_path)
+    differ = [f"{v!r}\n  APIM:    {want}\n  adapter: {got}" for v, c, want in zip(values, cases, expected, strict=True)
+              if not same(got := adapter_verdict(c), want)]  # fmt: skip
+    assert not differ, f"{len(differ)} of {len(values)} differ:\n" + "\n".join(differ)
+    assert 10 < expected.count(None) < len(values) - 10  # both verdicts are reached
