@@ -42,11 +42,12 @@ the others given the model's types, types inferred), a pattern as Rhino reads an
 finds invalid answered with fge's syntax report (_syntax_report).
 
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
-are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); fge's `email`, `hostname`, `uri`
-formats are approximated; a body that does not parse as JSON gets Python's reason, not Jackson's; form bodies are
-validated as the library reads them, where APIM hands it Axis2's XML-as-JSON rendering of the form (so APIM's own
-validation of form bodies differs); a Swagger 2.0 document SwaggerConverter or swagger-models fail on (a `date` enum
-that is not a date, a model of an unknown type) is converted here all the same.
+are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); fge's `uri` format is
+approximated (its `email` is JavaMail's, in javamail, and its `hostname` Guava's); a body that does not parse as JSON
+gets Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it Axis2's
+XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
+SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an unknown type) is
+converted here all the same.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from typing import Any
 
 import yaml
 
-from . import ecma262
+from . import ecma262, javamail
 
 # Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -2190,7 +2191,7 @@ def _format_problem(name: str, value: Any) -> str | None:
         except ValueError:
             return f'string "{value}" is not a valid IPv6 address'
     elif name == "email":
-        if not re.fullmatch(r"[^\s@]+@[^\s@]+", value):
+        if not javamail.is_address(value):  # new InternetAddress(value, true), as fge asks
             return f'string "{value}" is not a valid email address'
     elif name == "hostname":
         if not _domain_name(value):
