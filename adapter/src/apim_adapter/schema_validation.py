@@ -39,13 +39,13 @@ that key).
 
 A schema is read as swagger-parser's model holds it (_model: the keywords OpenAPI 3.0's Schema Object lacks dropped,
 the others given the model's types, types inferred), a pattern as Rhino reads and runs it (ecma262), and a schema fge
-finds invalid answered with fge's syntax report (_syntax_report).
+finds invalid answered with fge's syntax report (_syntax_report). The `email`, `hostname` and `uri` formats are
+their Java libraries' (java_formats).
 
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
-are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); fge's `uri` format is
-approximated (its `email` is JavaMail's, in javamail, and its `hostname` Guava's); a body that does not parse as JSON
-gets Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it Axis2's
-XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
+are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); a body that does not parse as
+JSON gets Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it
+Axis2's XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
 SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an unknown type) is
 converted here all the same.
 """
@@ -68,7 +68,7 @@ from typing import Any
 
 import yaml
 
-from . import ecma262, javamail
+from . import ecma262, java_formats
 
 # Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -2128,30 +2128,6 @@ def _is_number(value: Any) -> bool:
     return _kind(value) in ("integer", "number")
 
 
-def _domain_name(value: str) -> bool:
-    """Guava 33's InternetDomainName.from, which fge's hostname format asks: any of the four full stops a dot, one
-    trailing dot dropped, at most 253 units and 127 labels; each label 1 to 63 units whose ASCII characters are
-    letters, digits, '-' or '_' (others pass: an IDN's are not checked), not beginning or ending with '-' or '_', and
-    the last not beginning with a digit (so an IPv4 address is no host name)."""
-    name = value.translate(_FULL_STOPS)
-    if name.endswith("."):
-        name = name[:-1]
-    labels = name.split(".")
-    if len(ecma262.units(name)) > 253 or len(labels) > 127:
-        return False
-    for index, label in enumerate(labels):
-        if not 1 <= len(ecma262.units(label)) <= 63:
-            return False
-        if any(c.isascii() and not (c.isalnum() or c in "-_") for c in label) or label[0] in "-_" or label[-1] in "-_":
-            return False
-        if index == len(labels) - 1 and label[0] in "0123456789":
-            return False
-    return True
-
-
-_FULL_STOPS = str.maketrans("\u3002\uff0e\uff61", "...")
-
-
 _DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,12})?(Z|[+-]\d{2}:?\d{2})")
 _DATE_TIME_FORMATS = "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z]"  # a Java List's toString
 
@@ -2191,13 +2167,13 @@ def _format_problem(name: str, value: Any) -> str | None:
         except ValueError:
             return f'string "{value}" is not a valid IPv6 address'
     elif name == "email":
-        if not javamail.is_address(value):  # new InternetAddress(value, true), as fge asks
+        if not java_formats.is_email(value):  # new InternetAddress(value, true), as fge asks
             return f'string "{value}" is not a valid email address'
     elif name == "hostname":
-        if not _domain_name(value):
+        if not java_formats.is_hostname(value):  # InternetDomainName.from(value), as fge asks
             return f'string "{value}" is not a valid hostname'
     elif name == "uri":
-        if re.search(r"[\s<>\"{}|\\^`]", value):
+        if not java_formats.is_uri(value):  # new URI(value), as fge asks
             return f'string "{value}" is not a valid URI'
     elif name == "uuid":
         if len(value) > 36 or not re.fullmatch(

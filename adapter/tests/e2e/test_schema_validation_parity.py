@@ -548,6 +548,25 @@ def _emails(chosen: random.Random) -> str:
     return chosen.choice(shapes).format(l=piece(local, 4) or "a", d=piece(domain, 5) or "b", x=chosen.choice(stray))
 
 
+def _uris(chosen: random.Random) -> str:
+    """URIs in the shapes java.net.URI parses (hierarchical with a server or registry authority, opaque, relative),
+    with hosts it reads apart (IPv4, IPv6 with a scope, labels) and the characters its classes tell apart."""
+
+    def piece(pieces: list[str], most: int) -> str:
+        return "".join(chosen.choice(pieces) for _ in range(chosen.randint(0, most)))
+
+    hosts = ["a", "b1", "-a", "a-", "1.2.3.4", "256.1.1.1", "01.2.3.4", "[::1]", "[1:2:3:4:5:6:7:8]", "[::1%eth0]",
+             "[1::2::3]", "[v1.x]", "a.b.", "é", "a_b", "%41", "%4", "a b", ""]  # fmt: skip
+    chars = [*"/?#:@.%-_[]", "a", "é", " ", "%20", "%zz", "\u00a0", "\u0085", "|", "{", "1", "80", "\\"]
+    shapes = ["{s}://{h}{p}", "{s}://{u}@{h}:{port}{p}", "{s}:{p}", "{p}", "//{h}{p}", "{s}://{h}{p}?{q}#{f}",
+              "{s}:{x}", "{x}"]  # fmt: skip
+    return chosen.choice(shapes).format(
+        s=chosen.choice(["http", "a", "1a", "a+b", "", "x-y.z"]), h=chosen.choice(hosts), p=piece(chars, 4),
+        u=piece(chars, 3), port=piece(["1", "8", "a", ""], 3), q=piece(chars, 3), f=piece(chars, 3),
+        x=piece(chars, 6),
+    )  # fmt: skip
+
+
 FORMAT_VALUES = {
     "hostname": (["a_b.com", "1.2.3.4", "münchen.de", "example.com.", "", ".", "a..b", "-a.com", "a-.com", "a.1com",
                   "a.b1", "com", "a\u3002b", "x" * 63 + ".com", "x" * 64 + ".com", ".".join(["a"] * 128)], _hostnames),
@@ -556,6 +575,9 @@ FORMAT_VALUES = {
                "a@b.c, d@e.f", "a@[1.2.3.4]", "a@b_c.d", "a@münchen.de", "a..b@c.d", "<@route,@r2:a@b.c>", "a\\@b@c.d",
                '"a"b@c.d', "a@b@c", "<a@b.c", "a@b-c.d", "a@-b.c", "a@1.2", " x@y.z", "<a@b.c><d@e.f>", "a@\u00a0b",
                "a@b\u0660", "é@b.c", "a@b.\U0001f600"], _emails),
+    "uri": (["http://a:99999999999/", "http://[::1", "http://a@", "mailto:a@b", "urn:x", "a:", ":a", "#", "?", "",
+             "http://[::1%]/", "http://[fe80::1%25eth0]/", "http://1.2.3.4.5/", "http://1.2.3/", "http://a..b/",
+             "http://a.-b/", "http://user@[::1]:8080/p?q#f", "http://exa mple/", "http://a/%7e"], _uris),
 }  # fmt: skip
 
 
