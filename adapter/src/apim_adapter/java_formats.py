@@ -18,12 +18,17 @@ test_schema_validation_parity.py, on values made at random in the shapes the lib
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from .ecma262 import units
 
 _SPECIALS_NO_DOT_NO_AT = '()<>,;:\\"[]'
 _SPECIALS_NO_DOT = _SPECIALS_NO_DOT_NO_AT + "@"
+
+
+class LibraryFailed(Exception):
+    """The library throws on the value: the validation fails as a whole, with this message."""
 
 
 class _Illegal(Exception):
@@ -642,3 +647,283 @@ def _space_char(c: str) -> bool:
 
 def _iso_control(c: str) -> bool:
     return ord(c) <= 0x1F or 0x7F <= ord(c) <= 0x9F
+
+
+# ---- ipv4, ipv6: Guava's InetAddresses ----
+
+
+def ip_version(value: str) -> int | None:
+    """4 or 6 where `InetAddresses.isInetAddress(value)` and `forString(value).getAddress()` has 4 or 16 bytes (fge's
+    ipv4 and ipv6 formats ask both), else None. Guava 33's ipStringToBytes: decimal and hex digits of any script
+    (Character.digit), a scope after '%' ignored (an IPv4 address may have none), an IPv4 address's octets without
+    leading zeros, a dotted quad at the end of an IPv6 one; and Java's InetAddress.getByAddress, which makes an
+    IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) an IPv4 one."""
+    text = units(value)
+    has_colon = has_dot = False
+    percent = -1
+    for index, c in enumerate(text):
+        if c == ".":
+            has_dot = True
+        elif c == ":":
+            if has_dot:
+                return None
+            has_colon = True
+        elif c == "%":
+            percent = index
+            break
+        elif _java_digit(c, 16) < 0:
+            return None
+    address: bytes | None
+    if has_colon:
+        if has_dot:
+            converted = _dotted_quad_to_hex(text)
+            if converted is None:
+                return None
+            text = converted
+        if percent != -1:
+            text = text[:percent]
+        address = _ipv6_bytes(text)
+    elif has_dot and percent == -1:
+        address = _ipv4_bytes(text)
+    else:
+        return None
+    if address is None:
+        return None
+    return 4 if len(address) == 4 or address[:12] == bytes(10) + b"\xff\xff" else 6
+
+
+def _ipv4_bytes(text: str) -> bytes | None:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    octets = []
+    for part in parts:
+        if not 1 <= len(part) <= 3 or (len(part) > 1 and part[0] == "0"):
+            return None
+        digits = [_java_digit(c, 10) for c in part]
+        if min(digits) < 0:
+            return None
+        octet = int("".join(map(str, digits)))
+        if octet > 255:
+            return None
+        octets.append(octet)
+    return bytes(octets)
+
+
+def _dotted_quad_to_hex(text: str) -> str | None:
+    last_colon = text.rfind(":")
+    quad = _ipv4_bytes(text[last_colon + 1 :])
+    if quad is None:
+        return None
+    return f"{text[: last_colon + 1]}{quad[0] << 8 | quad[1]:x}:{quad[2] << 8 | quad[3]:x}"
+
+
+def _ipv6_bytes(text: str) -> bytes | None:
+    """textToNumericFormatV6."""
+    delimiters = text.count(":")
+    if delimiters < 2 or delimiters > 8:
+        return None
+    skipped = 8 - (delimiters + 1)
+    has_skip = False
+    for i in range(len(text) - 1):
+        if text[i] == ":" and text[i + 1] == ":":
+            if has_skip:
+                return None
+            has_skip = True
+            skipped += 1 + (i == 0) + (i == len(text) - 2)
+    if (text[0] == ":" and text[1] != ":") or (text[-1] == ":" and text[-2] != ":"):
+        return None
+    if (has_skip and skipped <= 0) or (not has_skip and delimiters + 1 != 8):
+        return None
+    hextets: list[int] = []
+    start = 1 if text[0] == ":" else 0
+    while start < len(text):
+        end = text.find(":", start)
+        end = len(text) if end == -1 else end
+        if text[start] == ":":
+            hextets += [0] * skipped
+        else:
+            if not 1 <= end - start <= 4:
+                return None
+            value = 0
+            for c in text[start:end]:
+                value = value << 4 | _java_digit(c, 16)
+            hextets.append(value & 0xFFFF)
+        start = end + 1
+    if len(hextets) > 8:
+        return None  # ByteBuffer's overflow: not reached by a string the checks above took
+    return b"".join(h.to_bytes(2, "big") for h in hextets + [0] * (8 - len(hextets)))
+
+
+def _java_digit(c: str, radix: int) -> int:
+    """Character.digit: a decimal digit of any script, or a Latin letter (ASCII or fullwidth) below the radix."""
+    value = unicodedata.decimal(c, -1)
+    if value < 0:
+        code = ord(c)
+        if 0xFF21 <= code <= 0xFF3A or 0xFF41 <= code <= 0xFF5A:  # fullwidth A-Z, a-z
+            code -= 0xFEE0
+        if "a" <= chr(code).lower() <= "z" and chr(code).isascii():
+            value = ord(chr(code).lower()) - ord("a") + 10
+    return value if value < radix else -1
+
+
+# ---- uuid: java.util.UUID.fromString ----
+
+
+def is_uuid(value: str) -> bool:
+    """UUID.fromString (JDK 17, fromString1 where the 36-character fast path does not take it): at most 36 units,
+    exactly four dashes, and five parts Long.parseLong reads in base 16 (a sign, digits of any script)."""
+    text = units(value)
+    if len(text) > 36:
+        return False
+    parts = text.split("-")
+    return len(parts) == 5 and all(_java_long(part, 16) is not None for part in parts)
+
+
+def _java_long(text: str, radix: int) -> int | None:
+    """Long.parseLong(s, radix): an optional sign, then at least one digit; within a long."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits:
+        return None
+    value = 0
+    for c in digits:
+        digit = _java_digit(c, radix)
+        if digit < 0:
+            return None
+        value = value * radix + digit
+    value = -value if text[0] == "-" else value
+    return value if -(2**63) <= value < 2**63 else None
+
+
+# ---- byte: the validator's Base64Attribute ----
+
+
+def base64_fault(value: str) -> str | None:
+    """What swagger-request-validator's Base64Attribute (2.12) says of a `byte` value, or None: its length in units a
+    multiple of 4 (empty is fine), then, before at most two '=' of padding, only the Base64 alphabet. Its table of
+    characters has no slot for U+FFFF: that one fails the validation (ArrayIndexOutOfBoundsException)."""
+    text = units(value)
+    length = len(text)
+    if length == 0:
+        return None
+    if length % 4:
+        return f"not a valid base64 string (invalid length: {length})"
+    end = length if text[-1] != "=" else length - 1 if text[-2] != "=" else length - 2
+    for index in range(end):
+        c = text[index]
+        if c == "\uffff":
+            raise LibraryFailed(f"Index {0xFFFF} out of bounds for length {0xFFFF}")
+        if not (c.isascii() and (c.isalnum() or c in "+/")):
+            return f"not a valid base64 string (invalid character '{c}' at index {index})"
+    return None
+
+
+# ---- base64: fge's Base64FormatAttribute ----
+
+_JAVA_LINE_TERMINATORS = ("\r\n", "\n", "\r", "\u0085", "\u2028", "\u2029")
+
+
+def base64_illegal_index(value: str) -> int | None:
+    """Where fge's base64 format finds a character outside the Base64 alphabet (NOT_BASE64.indexIn), after
+    `"==?$"` is replaced once (the leftmost match: Java's `$` is the end, or the end before a final line
+    terminator), or None. The index is into the replaced text; fge names the value's character there. The length
+    (a multiple of 4) is the caller's to check first."""
+    text = units(value)
+    stripped = text
+    for start in range(len(text)):
+        if text[start] != "=":
+            continue
+        rest = text[start + 1 :]
+        taken = next((n for n in (1, 0) if n <= len(rest) and rest[:n] == "=" * n and _at_java_end(rest[n:])), None)
+        if taken is not None:
+            stripped = text[:start] + rest[taken:]
+            break
+    return next((i for i, c in enumerate(stripped) if not (c.isascii() and (c.isalnum() or c in "+/"))), None)
+
+
+def _at_java_end(rest: str) -> bool:
+    """Whether Java's `$` (no MULTILINE) matches before `rest`: at the end, or before one final line terminator."""
+    return rest == "" or rest in _JAVA_LINE_TERMINATORS
+
+
+# ---- date-time, date: Joda-Time's parsers, as fge builds them ----
+
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIME = re.compile(r"[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_FRACTION = re.compile(r"\.[0-9]{1,12}")
+
+
+def is_date(value: str) -> bool:
+    """fge's date format (`yyyy-MM-dd`): four, two and two ASCII digits, a day of the proleptic Gregorian calendar
+    (year 0 is one, and a leap year)."""
+    m = _DATE.fullmatch(value)
+    return m is not None and _day_exists(*map(int, m.groups()))
+
+
+def is_date_time(value: str) -> bool:
+    """fge's date-time format: DateTimeAttribute's Joda formatter, fixed-width fields (`T` in either case), an
+    optional fraction of 1 to 12 digits, then a zone offset as Joda's TimeZoneOffset parser reads it (`Z` in either
+    case; `±hh`, `±hh:mm`, `±hhmm`, `±hh:mm:ss`, `±hhmmss`, with a fraction of the second; hours up to 23), and
+    nothing after it."""
+    date = _DATE.match(value)
+    time = _TIME.match(value, date.end()) if date else None
+    if not date or not time:
+        return False
+    year, month, day = map(int, date.groups())
+    hour, minute, second = map(int, time.groups())
+    if not (_day_exists(year, month, day) and hour <= 23 and minute <= 59 and second <= 59):
+        return False
+    position = time.end()
+    fraction = _FRACTION.match(value, position)
+    if fraction:
+        position = fraction.end()
+    return _offset_end(value, position) == len(value)
+
+
+def _day_exists(year: int, month: int, day: int) -> bool:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+    return 1 <= month <= 12 and 1 <= day <= days[month - 1]
+
+
+def _offset_end(text: str, position: int) -> int | None:
+    """DateTimeFormatterBuilder.TimeZoneOffset.parseInto: where the offset ends, or None where it fails."""
+    if text[position : position + 1] in ("Z", "z"):
+        return position + 1
+    if len(text) - position <= 1 or text[position] not in "+-":
+        return None
+    position += 1
+    if _digits(text, position, 2) < 2 or int(text[position : position + 2]) > 23:
+        return None
+    position += 2
+    separated = False
+    for field, (width, most, separators) in enumerate(((2, 59, ":"), (2, 59, ":"), (3, None, ".,"))):
+        if position >= len(text):
+            return position
+        if field == 0:
+            if text[position] == ":":
+                separated = True
+                position += 1
+            elif not "0" <= text[position] <= "9":
+                return position
+        elif separated:
+            if text[position] not in separators:
+                return position
+            position += 1
+        count = _digits(text, position, width)
+        if count == 0 and not separated:
+            return position
+        if count < (width if most is not None else 1):
+            return None
+        if most is not None and int(text[position : position + width]) > most:
+            return None
+        position += count
+    return position
+
+
+def _digits(text: str, position: int, most: int) -> int:
+    """Joda's digitCount: the ASCII digits at `position`, at most `most`."""
+    count = 0
+    while count < most and position + count < len(text) and "0" <= text[position + count] <= "9":
+        count += 1
+    return count

@@ -56,7 +56,6 @@ import base64
 import binascii
 import datetime
 import decimal
-import ipaddress
 import json
 import math
 import re
@@ -642,7 +641,7 @@ def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
         return Decimal(value)
     if kind == "boolean":
         return value.lower() == "true"
-    if kind == "string" and fmt == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if kind == "string" and fmt == "date" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         return value + "T00:00:00.000+00:00"
     return value
 
@@ -1244,9 +1243,9 @@ def _validate_text(value: str, schema: Any, prefix: str, definition: Definition)
 
 
 # What Double.parseDouble reads (after trimming characters up to U+0020): a sign, NaN, Infinity, a decimal with an
-# optional exponent and an optional type suffix, or a hexadecimal floating-point literal.
+# optional exponent and an optional type suffix, or a hexadecimal floating-point literal; ASCII digits only.
 _JAVA_DOUBLE = re.compile(
-    r"[+-]?(NaN|Infinity|((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+)[fFdD]?)"
+    r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+)[fFdD]?)"
 )
 _JAVA_BLANK = "".join(chr(c) for c in range(0x21))
 
@@ -1254,7 +1253,10 @@ _JAVA_BLANK = "".join(chr(c) for c in range(0x21))
 def _normalise_date_time(value: str) -> str:
     """SchemaValidator.normaliseDateTime: an RFC 3339 date-time rewritten `yyyy-MM-dd'T'HH:mm:ss'Z'` (its local time,
     the offset dropped), else as sent."""
-    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", value)
+    m = re.fullmatch(
+        r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+        value,
+    )
     if not m:
         return value
     try:
@@ -1383,7 +1385,7 @@ def _schema_messages(instance: Any, schema: Any, definition: Definition, request
         _Validator(definition, request_body).validate(instance, schema, "", errors)
     except RecursionError:  # a value nested past what this walk goes (the parser let it by): refused, never a crash
         return [f"An error occurred during schema validation - {TOO_DEEP}."]  # validation.schema.unknownError
-    except _ValidationFailed as failed:
+    except (_ValidationFailed, java_formats.LibraryFailed) as failed:
         return [f"An error occurred during schema validation - {failed}."]
     return [
         (f"[Path '{pointer}'] " if pointer else "") + message[:1].upper() + message[1:] for pointer, message in errors
@@ -1461,7 +1463,7 @@ def _model_enum(cls: str, values: list[Any]) -> list[Any]:
             item = _decoded(cls, value)
         elif cls == "IntegerSchema":
             # NumberFormat.parse must read it (no '+', no space) and Integer/Long.parseInt the whole text.
-            whole = text is not None and re.fullmatch(r"-?[0-9]+", text)
+            whole = text is not None and re.fullmatch(r"-?\d+", text)  # any script's digits, as Character.digit
             item = int(text) if whole and text and -(2**63) <= int(text) < 2**63 else None
         elif cls == "NumberSchema":
             item = _BigDecimal(text) if text is not None and _JAVA_BIG_DECIMAL.fullmatch(text) else None
@@ -1482,7 +1484,7 @@ def _model_enum(cls: str, values: list[Any]) -> list[Any]:
     return cast
 
 
-_JAVA_BIG_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_JAVA_BIG_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # digits of any script
 
 
 def _java_text(value: Any) -> str | None:
@@ -1527,10 +1529,13 @@ def _decoded(cls: str, text: str) -> Any:
             return _SKIPPED
         return (
             _DATE_TIME_UNWRITABLE
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})", text)
+            if re.fullmatch(
+                r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+                text,
+            )
             else _SKIPPED
         )
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    m = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", text)
     if not m:
         return _SKIPPED
     months = int(m.group(1)) * 12 + int(m.group(2)) - 1
@@ -2128,25 +2133,16 @@ def _is_number(value: Any) -> bool:
     return _kind(value) in ("integer", "number")
 
 
-_DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,12})?(Z|[+-]\d{2}:?\d{2})")
 _DATE_TIME_FORMATS = "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z]"  # a Java List's toString
 
 
 def _format_problem(name: str, value: Any) -> str | None:
     """The format attributes fge and the library register (their messages); an unknown format is not checked."""
     if name == "date-time":
-        m = _DATE_TIME.fullmatch(value)
-        if (
-            not m
-            or not _valid_date(m.group(1), m.group(2), m.group(3))
-            or int(m.group(4)) > 23
-            or int(m.group(5)) > 59
-            or int(m.group(6)) > 59
-        ):
+        if not java_formats.is_date_time(value):  # Joda-Time, as fge's DateTimeAttribute parses it
             return f'string "{value}" is invalid against requested date format(s) {_DATE_TIME_FORMATS}'
     elif name == "date":
-        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value)
-        if not m or not _valid_date(*m.groups()):
+        if not java_formats.is_date(value):
             return f'string "{value}" is invalid against requested date format(s) yyyy-MM-dd'
     elif name == "int32" and not -(2**31) <= int(value) < 2**31:
         return f"value for int32 leads to overflow (found: {value})"
@@ -2157,14 +2153,12 @@ def _format_problem(name: str, value: Any) -> str | None:
         if (name == "float" and abs(converted) > 3.4028234663852886e38) or math.isinf(converted):
             return f"value for {name} leads to overflow (original: {_number_text(value)}, converted: Infinity)"
     elif name == "byte":
-        return _base64_problem(value)
+        return java_formats.base64_fault(value)  # the validator's Base64Attribute
     elif name == "ipv4":
-        if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", value) or any(int(o) > 255 for o in value.split(".")):
+        if java_formats.ip_version(value) != 4:  # InetAddresses, as fge asks
             return f'string "{value}" is not a valid IPv4 address'
     elif name == "ipv6":
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
+        if java_formats.ip_version(value) != 6:
             return f'string "{value}" is not a valid IPv6 address'
     elif name == "email":
         if not java_formats.is_email(value):  # new InternetAddress(value, true), as fge asks
@@ -2176,15 +2170,12 @@ def _format_problem(name: str, value: Any) -> str | None:
         if not java_formats.is_uri(value):  # new URI(value), as fge asks
             return f'string "{value}" is not a valid URI'
     elif name == "uuid":
-        if len(value) > 36 or not re.fullmatch(
-            r"[+-]?[0-9a-fA-F]{1,8}(-[+-]?[0-9a-fA-F]{1,4}){3}-[+-]?[0-9a-fA-F]{1,12}", value
-        ):
-            return f'input string "{value}" is not a valid UUID'  # UUID.fromString
+        if not java_formats.is_uuid(value):  # UUID.fromString, as fge asks
+            return f'input string "{value}" is not a valid UUID'
     elif name == "base64":
         if len(value) % 4:
             return f"input has illegal length (must be a multiple of 4, found {len(value)})"
-        body = value.rstrip("=")[: len(value)]
-        index = next((i for i, c in enumerate(body) if not re.fullmatch(r"[A-Za-z0-9+/]", c)), None)
+        index = java_formats.base64_illegal_index(value)
         if index is not None:
             return f'illegal character "{value[index]}" at index {index} (not in Base64 alphabet)'
     elif name in _HEX_LENGTHS:
@@ -2204,24 +2195,4 @@ def _format_problem(name: str, value: Any) -> str | None:
             raise _ValidationFailed(overrun.message())
         if not valid:
             return f'string "{value}" is not a valid ECMA 262 regular expression'
-    return None
-
-
-def _valid_date(year: str, month: str, day: str) -> bool:
-    try:
-        datetime.date(int(year), int(month), int(day))
-    except ValueError:
-        return False
-    return True
-
-
-def _base64_problem(value: str) -> str | None:
-    """The library's Base64Attribute: length a multiple of 4, the Base64 alphabet."""
-    if len(value) % 4:
-        return f"not a valid base64 string (invalid length: {len(value)})"
-    try:
-        base64.b64decode(value, validate=True)
-    except binascii.Error:
-        index = next((i for i, c in enumerate(value) if not re.fullmatch(r"[A-Za-z0-9+/=]", c)), 0)
-        return f"not a valid base64 string (invalid character '{value[index]}' at index {index})"
     return None

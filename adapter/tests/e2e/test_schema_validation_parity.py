@@ -6,6 +6,7 @@ schema keyword of draft 4 and OpenAPI's nullable, readOnly and formats, JSON and
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import urllib.parse
@@ -567,6 +568,51 @@ def _uris(chosen: random.Random) -> str:
     )  # fmt: skip
 
 
+def _numbered(chosen: random.Random, width: int, least: int, most: int) -> str:
+    """A field of digits, mostly in range, now and then too short, too long, not digits or another script's."""
+    if chosen.random() < 0.9:
+        return str(chosen.randint(least, most)).zfill(width)
+    return chosen.choice(["1", "123", "x", "", "00", "\u0663"])
+
+
+def _date_times(chosen: random.Random) -> str:
+    n = functools.partial(_numbered, chosen)
+    zone = ["Z", "z", "+01:00", "-05:30", "+0100", "+1", "", "+24:00", "+01:60", "+14:00", "+01", "+01:00:30",
+            "+010030", "+01:00:30,5", "+01:00:30.1234", "Zx"]  # fmt: skip
+    fraction = ["", ".5", ".123", ".123456789", ".1234567890123", "."]
+    return (f"{n(4, 0, 9999)}-{n(2, 0, 13)}-{n(2, 0, 32)}{chosen.choice(['T', 't', ' '])}{n(2, 0, 25)}:{n(2, 0, 61)}:"
+            f"{n(2, 0, 61)}{chosen.choice(fraction)}{chosen.choice(zone)}")  # fmt: skip
+
+
+def _dates(chosen: random.Random) -> str:
+    return f"{_numbered(chosen, 4, 0, 9999)}-{_numbered(chosen, 2, 0, 13)}-{_numbered(chosen, 2, 0, 32)}"
+
+
+def _ipv4s(chosen: random.Random) -> str:
+    octets = [str(chosen.randint(0, 300)), "0", "00", "01", "\u0663", "\uff11", "a", ""]
+    return ".".join(chosen.choice(octets) for _ in range(chosen.choice([3, 4, 4, 4, 5]))) + chosen.choice(
+        ["", "", "%1"]
+    )
+
+
+def _ipv6s(chosen: random.Random) -> str:
+    pieces = [*"0123456789abcdefABCDEFg:", "%eth0", "1.2.3.4", "ffff", " "]
+    return chosen.choice([":", "::"]).join(
+        "".join(chosen.choice(pieces) for _ in range(chosen.randint(0, 5))) for _ in range(chosen.randint(1, 9))
+    )
+
+
+def _uuids(chosen: random.Random) -> str:
+    digits = [*"0123456789abcdefABCDEFg+", "\u0663"]
+    return "-".join(
+        "".join(chosen.choice(digits) for _ in range(chosen.randint(0, 12))) for _ in range(chosen.choice([4, 5, 5, 6]))
+    )
+
+
+def _base64s(chosen: random.Random) -> str:
+    return "".join(chosen.choice([*"ABCab01+/=-_ \n", "===", "QQ==", "\uffff"]) for _ in range(chosen.randint(0, 12)))
+
+
 FORMAT_VALUES = {
     "hostname": (["a_b.com", "1.2.3.4", "münchen.de", "example.com.", "", ".", "a..b", "-a.com", "a-.com", "a.1com",
                   "a.b1", "com", "a\u3002b", "x" * 63 + ".com", "x" * 64 + ".com", ".".join(["a"] * 128)], _hostnames),
@@ -578,6 +624,13 @@ FORMAT_VALUES = {
     "uri": (["http://a:99999999999/", "http://[::1", "http://a@", "mailto:a@b", "urn:x", "a:", ":a", "#", "?", "",
              "http://[::1%]/", "http://[fe80::1%25eth0]/", "http://1.2.3.4.5/", "http://1.2.3/", "http://a..b/",
              "http://a.-b/", "http://user@[::1]:8080/p?q#f", "http://exa mple/", "http://a/%7e"], _uris),
+    "date-time": (["0000-02-29T00:00:00Z", "\u0662020-01-01T00:00:00Z", "2020-01-01T23:59:60Z"], _date_times),
+    "date": (["0000-02-29", "\u0662\u0660\u0662\u0660-01-01", "12345-01-01"], _dates),
+    "ipv4": (["1.2.3.4", "::ffff:1.2.3.4", "01.2.3.4", "1.2.3.4%1"], _ipv4s),
+    "ipv6": (["::1", "::ffff:1.2.3.4", "fe80::1%eth0", "1::2::3"], _ipv6s),
+    "uuid": (["123e4567-e89b-12d3-a456-426614174000", "+1-2-3-4-5", "1-2-3-4", "\u0663-2-3-4-5"], _uuids),
+    "byte": (["", "QQ==", "Q===", "a=b0", "\uffffQQQ"], _base64s),
+    "base64": (["QQ==", "QQ=\n", "a=b0", "Q==="], _base64s),
 }  # fmt: skip
 
 
