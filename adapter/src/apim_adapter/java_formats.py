@@ -130,17 +130,9 @@ def _parse(s: str) -> list[str]:
         elif c == '"':
             if start == -1:
                 start = index
-            index += 1
-            while index < length and s[index] != '"':
-                index += 2 if s[index] == "\\" else 1
-            if index >= length:
-                raise _Illegal("Missing '\"'")
+            index = _closing(s, index, '"')
         elif c == "[":  # a domain literal
-            index += 1
-            while index < length and s[index] != "]":
-                index += 2 if s[index] == "\\" else 1
-            if index >= length:
-                raise _Illegal("Missing ']'")
+            index = _closing(s, index, "]")
         elif c == ";":
             if start == -1:
                 route_addr = False
@@ -172,6 +164,17 @@ def _parse(s: str) -> list[str]:
     if start >= 0:
         finish(length)
     return found
+
+
+def _closing(s: str, opening: int, closing: str) -> int:
+    """Where a quoted string or a domain literal opened at `opening` closes (a backslash escapes the next character);
+    _Illegal where it does not."""
+    index = opening + 1
+    while index < len(s) and s[index] != closing:
+        index += 2 if s[index] == "\\" else 1
+    if index >= len(s):
+        raise _Illegal(f"Missing '{closing}'")
+    return index
 
 
 def _check(address: str, route: bool, validate: bool) -> None:

@@ -529,6 +529,11 @@ def test_every_request_of_the_corpus_is_answered_as_apims_validator_answers_it(t
 
 
 # Values of a format: by hand (what its Java library reads apart), and made at random from the pieces it treats apart.
+def _pieces(chosen: random.Random, pieces: list[str], most: int) -> str:
+    """Up to `most` of the pieces, chosen at random."""
+    return "".join(chosen.choice(pieces) for _ in range(chosen.randint(0, most)))
+
+
 def _hostnames(chosen: random.Random) -> str:
     pieces = [*"ab1-_.", "\u3002", "é", "A", "0", "x" * 63, "y" * 64, "\U0001f600", " ", "@", ":"]
     return "".join(chosen.choice(pieces) for _ in range(chosen.randint(0, 8)))
@@ -538,23 +543,19 @@ def _emails(chosen: random.Random) -> str:
     """Addresses in the shapes JavaMail parses (a route address, a comment, a group, a list), with local parts and
     domains of the characters it checks, and one stray special here or there."""
 
-    def piece(pieces: list[str], most: int) -> str:
-        return "".join(chosen.choice(pieces) for _ in range(chosen.randint(0, most)))
-
     local = [*"ab.", '\\"', '"q q"', "\\", "(c)", " ", "é", "_", "+", "1"]
     domain = [*"ab.-", "é", "1", "[1.2]", "_", " ", "\u0660"]
     stray = [*'<>()";:,@[]\\ \t\n\r', ""]
     shapes = ["{l}@{d}", "N <{l}@{d}>", "<{l}@{d}>", "{l}@{d} (x)", "g: {l}@{d};", "g: {l}@{d}, {l}@{d};",
               "{l}@{d}, {l}@{d}", "<@{d}:{l}@{d}>", "{l}@{d}{x}", "{x}{l}@{d}", '"{l}"@{d}']  # fmt: skip
-    return chosen.choice(shapes).format(l=piece(local, 4) or "a", d=piece(domain, 5) or "b", x=chosen.choice(stray))
+    return chosen.choice(shapes).format(
+        l=_pieces(chosen, local, 4) or "a", d=_pieces(chosen, domain, 5) or "b", x=chosen.choice(stray)
+    )
 
 
 def _uris(chosen: random.Random) -> str:
     """URIs in the shapes java.net.URI parses (hierarchical with a server or registry authority, opaque, relative),
     with hosts it reads apart (IPv4, IPv6 with a scope, labels) and the characters its classes tell apart."""
-
-    def piece(pieces: list[str], most: int) -> str:
-        return "".join(chosen.choice(pieces) for _ in range(chosen.randint(0, most)))
 
     hosts = ["a", "b1", "-a", "a-", "1.2.3.4", "256.1.1.1", "01.2.3.4", "[::1]", "[1:2:3:4:5:6:7:8]", "[::1%eth0]",
              "[1::2::3]", "[v1.x]", "a.b.", "é", "a_b", "%41", "%4", "a b", ""]  # fmt: skip
@@ -562,9 +563,9 @@ def _uris(chosen: random.Random) -> str:
     shapes = ["{s}://{h}{p}", "{s}://{u}@{h}:{port}{p}", "{s}:{p}", "{p}", "//{h}{p}", "{s}://{h}{p}?{q}#{f}",
               "{s}:{x}", "{x}"]  # fmt: skip
     return chosen.choice(shapes).format(
-        s=chosen.choice(["http", "a", "1a", "a+b", "", "x-y.z"]), h=chosen.choice(hosts), p=piece(chars, 4),
-        u=piece(chars, 3), port=piece(["1", "8", "a", ""], 3), q=piece(chars, 3), f=piece(chars, 3),
-        x=piece(chars, 6),
+        s=chosen.choice(["http", "a", "1a", "a+b", "", "x-y.z"]), h=chosen.choice(hosts),
+        p=_pieces(chosen, chars, 4), u=_pieces(chosen, chars, 3), port=_pieces(chosen, ["1", "8", "a", ""], 3),
+        q=_pieces(chosen, chars, 3), f=_pieces(chosen, chars, 3), x=_pieces(chosen, chars, 6),
     )  # fmt: skip
 
 
