@@ -46,8 +46,8 @@ Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's in
 are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); a body that does not parse as
 JSON gets Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it
 Axis2's XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
-SwaggerConverter or swagger-models fail on (a `date` enum that is not a date, a model of an unknown type) is
-converted here all the same.
+SwaggerConverter or swagger-models fail on (a `date`, `date-time` or `uuid` enum value they cannot read, a model of an
+unknown type) is converted here all the same.
 """
 
 from __future__ import annotations
@@ -634,7 +634,8 @@ def _v2_bounds(node: Mapping[str, Any], schema: dict[str, Any], double_multiple:
 
 def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
     """An enum value read as text, as the OpenAPI 3 schema of `kind` holds it: IntegerSchema, NumberSchema and
-    BooleanSchema cast it; DateSchema reads a date as midnight UTC and writes it back as a date-time."""
+    BooleanSchema cast it; DateSchema reads a date as midnight UTC and writes it back as a date-time; DateTimeSchema
+    and UUIDSchema read theirs (_model_enum)."""
     if kind in ("integer", "number") and re.fullmatch(r"[+-]?\d+", value):
         return int(value)
     if kind == "number" and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
@@ -643,6 +644,11 @@ def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
         return value.lower() == "true"
     if kind == "string" and fmt == "date" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         return value + "T00:00:00.000+00:00"
+    if kind == "string" and fmt in ("date-time", "uuid"):
+        # DateTimeSchema and UUIDSchema hold what they read: a date-time Jackson cannot write out, a UUID in lower
+        # case (what they cannot read fails the conversion on APIM, and is kept as written here).
+        decoded = _decoded("DateTimeSchema", value) if fmt == "date-time" else _uuid(value)
+        return value if decoded is _SKIPPED or decoded is None else decoded
     return value
 
 
@@ -1711,7 +1717,7 @@ def _syntax_walk(
     node = _model(definition, raw)
     if not isinstance(node, Mapping) or id(node) in path:
         return
-    cls = _MODELS + _model_class(raw, node) if not definition.converted else ""
+    cls = _MODELS + _model_class(raw, node)
     for index, value in enumerate(node.get("enum") or []):
         if value is _DATE_TIME_UNWRITABLE and findings.unwritable is None:
             findings.unwritable = (

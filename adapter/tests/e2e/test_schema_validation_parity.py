@@ -379,6 +379,14 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         {"name": "Content-Type", "in": "header", "required": True, "type": "string", "enum": [JSON]},
         {"name": "b", "in": "body", "schema": {"type": "object"}}], "responses": OK2}}})  # fmt: skip
     cases += [case(typed, path="/t", headers=h, body="{}") for h in ({"Content-Type": "text/plain"}, {})]
+    # Enum values the converter reads: a date-time one cannot be written out, a UUID is written in lower case.
+    moment = {"type": "string", "format": "date-time", "enum": ["2020-01-01T00:00:00Z"]}
+    uuid = {"name": "q", "in": "query", "type": "string", "format": "uuid",
+            "enum": ["123E4567-E89B-12D3-A456-426614174000"]}  # fmt: skip
+    read = swagger({"/d": {"post": {"parameters": [{"name": "b", "in": "body", "schema": moment}], "responses": OK2}},
+                    "/u": {"get": {"parameters": [uuid], "responses": OK2}}})  # fmt: skip
+    cases += [case(read, path="/d", headers={"Content-Type": JSON}, body='"y"'),
+              case(read, path="/u", method="GET", query={"q": "123e4567-e89b-12d3-a456-426614174000"})]  # fmt: skip
     # The schema as swagger-parser's model keeps it: JSON Schema keywords the model lacks are never checked, `items`
     # makes an array schema (and drops allOf, anyOf, oneOf), additionalProperties an object one, an enum's first
     # value gives a missing type, an empty enum and a multipleOf not above 0 are dropped.
