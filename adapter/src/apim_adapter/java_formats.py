@@ -14,6 +14,14 @@ test_schema_validation_parity.py, on values made at random in the shapes the lib
 - `hostname`: Guava 33's `InternetDomainName.from` does not throw (SharedHostNameAttribute).
 - `uri`: `new URI(value)` does not throw (URIAttribute): java.net.URI's RFC 2396 parser, JDK 17 (URI.Parser), with
   its fallback from a server-based to a registry-based authority.
+- `ipv4`, `ipv6`: Guava's `InetAddresses` reads the value, and Java's InetAddress makes 4 or 16 bytes of it
+  (IPv4FormatAttribute, IPv6Attribute).
+- `uuid`: `UUID.fromString` does not throw (UUIDFormatAttribute).
+- `date`, `date-time`: Joda-Time's parsers as fge builds them (DateAttribute, DateTimeAttribute).
+- `byte`: swagger-request-validator's own Base64Attribute; `base64`: fge's Base64FormatAttribute's regex, read with
+  Java's `$`.
+Where a library throws on a value (rather than refusing it), LibraryFailed carries its message: APIM's validation
+then fails as a whole.
 """
 
 from __future__ import annotations
