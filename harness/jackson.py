@@ -10,37 +10,25 @@ working directory and reads the bodies as JSONAnalyzer does, through an InputStr
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
 from pathlib import Path
 
+from . import java_oracle
 from .qpid import QPID_LIB
 
-SOURCE = Path(__file__).resolve().parent / "java" / "JacksonTokens.java"
 # Jackson 3's names for the tokens JSONAnalyzer tells apart (Jackson 2's FIELD_NAME is PROPERTY_NAME).
 NAMES = {"START_OBJECT": 0, "END_OBJECT": 1, "START_ARRAY": 2, "END_ARRAY": 3, "PROPERTY_NAME": 4, "VALUE_STRING": 5}
 OTHER = 6  # numbers, true, false, null
 
 
 def available() -> bool:
-    return shutil.which("javac") is not None and any(QPID_LIB.glob("jackson-core-*.jar"))
+    return java_oracle.available(QPID_LIB, "jackson-core-*.jar")
 
 
 def tokens_of(bodies: list[bytes], workdir: Path) -> list[list[tuple[int, str]] | None]:
     """Jackson's tokens of each body (json_protector's kinds; a name's or a string's text, unpaired surrogates as
     U+FFFD), None where Jackson refuses it."""
-    classes = workdir / "jackson-tokens"
-    if not (classes / "JacksonTokens.class").exists():
-        subprocess.run(["javac", "-cp", f"{QPID_LIB}/*", "-d", str(classes), str(SOURCE)], check=True, timeout=120)
-    given = "".join(base64.b64encode(body).decode() + "\n" for body in bodies)
-    out = subprocess.run(
-        ["java", "-Xss16m", "-cp", f"{classes}:{QPID_LIB}/*", "JacksonTokens"],
-        input=given,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout.splitlines()
+    lines = [base64.b64encode(body).decode() for body in bodies]
+    out = java_oracle.run("JacksonTokens", QPID_LIB, lines, workdir, options=["-Xss16m"])
     answers: list[list[tuple[int, str]] | None] = []
     current: list[tuple[int, str]] = []
     for line in out:

@@ -17,15 +17,13 @@ decoded), `body` (a string, or None for none).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import java_oracle
 from .helpers import ROOT
 
 OAI_VALIDATOR_LIB = ROOT / ".tools" / "oai-validator" / "lib"
-SOURCE = Path(__file__).resolve().parent / "java" / "SchemaValidationVerdicts.java"
 
 
 # Cases, as the parity tests make them: a definition of one path (`/items`), and a request of it.
@@ -57,31 +55,16 @@ def json_case(schema: dict[str, Any], instance: Any, **extra: Any) -> dict[str, 
 
 
 def available() -> bool:
-    return shutil.which("javac") is not None and any(OAI_VALIDATOR_LIB.glob("swagger-request-validator-core-*.jar"))
+    return java_oracle.available(OAI_VALIDATOR_LIB, "swagger-request-validator-core-*.jar")
 
 
 def verdicts(cases: list[dict], workdir: Path) -> list[str | None]:
     """APIM's description of each request's refusal ("Schema validation failed in the Request: " and the report's
     messages, each followed by ", "), None where the report has no errors, "EXCEPTION: <class>: <message>" where
     the validator throws (APIM's handler then fails the request)."""
-    classes = workdir / "schema-validation-verdicts"
-    if not (classes / "SchemaValidationVerdicts.class").exists():
-        subprocess.run(
-            ["javac", "-cp", f"{OAI_VALIDATOR_LIB}/*", "-d", str(classes), str(SOURCE)], check=True, timeout=120
-        )
-    given = "".join(
-        json.dumps({key: case.get(key) for key in ("definition", "method", "path", "headers", "query", "body")}) + "\n"
-        for case in cases
-    )
-    out = subprocess.run(
-        ["java", "-cp", f"{classes}:{OAI_VALIDATOR_LIB}/*", "SchemaValidationVerdicts"],
-        input=given,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=True,
-        timeout=300,
-    ).stdout.split("\n")[:-1]  # not splitlines(): a message may quote U+2028 or U+0085 as they are
+    given = [json.dumps({key: case.get(key) for key in ("definition", "method", "path", "headers", "query", "body")})
+             for case in cases]  # fmt: skip
+    out = java_oracle.run("SchemaValidationVerdicts", OAI_VALIDATOR_LIB, given, workdir, timeout=300)
     assert len(out) == len(cases), out[-5:]
     answers: list[str | None] = []
     for line in out:

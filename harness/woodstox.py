@@ -10,32 +10,20 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
+from . import java_oracle
 from .helpers import ROOT
 
 WOODSTOX_LIB = ROOT / ".tools" / "woodstox" / "lib"
-SOURCE = Path(__file__).resolve().parent / "java" / "WoodstoxVerdicts.java"
 
 
 def available() -> bool:
-    return shutil.which("javac") is not None and any(WOODSTOX_LIB.glob("woodstox-core-*.jar"))
+    return java_oracle.available(WOODSTOX_LIB, "woodstox-core-*.jar")
 
 
 def _run(lines: list[str], workdir: Path) -> list[str]:
-    classes = workdir / "woodstox-verdicts"
-    if not (classes / "WoodstoxVerdicts.class").exists():
-        subprocess.run(["javac", "-cp", f"{WOODSTOX_LIB}/*", "-d", str(classes), str(SOURCE)], check=True, timeout=120)
-    return subprocess.run(
-        ["java", "-cp", f"{classes}:{WOODSTOX_LIB}/*", "WoodstoxVerdicts"],
-        input="".join(line + "\n" for line in lines),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout.splitlines()
+    return java_oracle.run("WoodstoxVerdicts", WOODSTOX_LIB, lines, workdir)
 
 
 def verdicts(bodies: list[bytes], workdir: Path) -> list[str | None]:

@@ -1,0 +1,37 @@
+"""Running a Java oracle: one of harness/java/*.java, compiled once per working directory against a library's jars
+(fetched by `make setup`), fed one line a case on stdin, its answers read one line a case from stdout. The real
+libraries APIM ships answer through it: Woodstox (harness/woodstox.py), Jackson (harness/jackson.py) and
+swagger-request-validator with fge (harness/oai_validator.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+JAVA_SOURCES = Path(__file__).resolve().parent / "java"
+
+
+def available(lib: Path, jar_glob: str) -> bool:
+    """Whether javac is here and `lib` holds the jar the oracle needs."""
+    return shutil.which("javac") is not None and any(lib.glob(jar_glob))
+
+
+def run(name: str, lib: Path, lines: Sequence[str], workdir: Path, *, options: Sequence[str] = (),
+        timeout: int = 120) -> list[str]:  # fmt: skip
+    """The oracle `name` (harness/java/<name>.java, class <name>) run on `lines`: its stdout's lines, split at '\\n'
+    only (an answer may quote U+2028 or U+0085 as it is)."""
+    classes = workdir / f"{name}-classes"
+    if not (classes / f"{name}.class").exists():
+        source = JAVA_SOURCES / f"{name}.java"
+        subprocess.run(["javac", "-cp", f"{lib}/*", "-d", str(classes), str(source)], check=True, timeout=120)
+    return subprocess.run(
+        ["java", *options, "-cp", f"{classes}:{lib}/*", name],
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+        timeout=timeout,
+    ).stdout.split("\n")[:-1]
