@@ -141,22 +141,18 @@ def _parse(s: str) -> list[str]:
             index = _closing(s, index, '"')
         elif c == "[":  # a domain literal
             index = _closing(s, index, "]")
+        elif c in ";," and start == -1:  # nothing before it
+            route_addr = False
+            end = -1
         elif c == ";":
-            if start == -1:
-                route_addr = False
-                end = -1
-            elif in_group:
-                in_group = False
-                found.append(_trim(s[start : index + 1]))
-                route_addr = False
-                start = end = -1
-            else:
+            if not in_group:
                 raise _Illegal("Illegal semicolon, not in group")
+            in_group = False
+            found.append(_trim(s[start : index + 1]))
+            route_addr = False
+            start = end = -1
         elif c == ",":
-            if start == -1:
-                route_addr = False
-                end = -1
-            elif in_group:
+            if in_group:
                 route_addr = False
             else:
                 finish(index)
@@ -782,13 +778,26 @@ def _java_digit(c: str, radix: int) -> int:
 
 
 def is_uuid(value: str) -> bool:
-    """UUID.fromString (JDK 17, fromString1 where the 36-character fast path does not take it): at most 36 units,
-    exactly four dashes, and five parts Long.parseLong reads in base 16 (a sign, digits of any script)."""
+    """Whether UUID.fromString takes the value."""
+    return uuid_text(value) is not None
+
+
+def uuid_text(value: str | None) -> str | None:
+    """UUID.fromString then toString (JDK 17, fromString1 where the 36-character fast path does not take it), or
+    None where it throws: at most 36 units, exactly four dashes, five parts Long.parseLong reads in base 16 (a sign,
+    digits of any script), each masked to its field's bits."""
+    if value is None:
+        return None
     text = units(value)
-    if len(text) > 36:
-        return False
     parts = text.split("-")
-    return len(parts) == 5 and all(_java_long(part, 16) is not None for part in parts)
+    if len(text) > 36 or len(parts) != 5:
+        return None
+    numbers = [_java_long(part, 16) for part in parts]
+    if None in numbers:
+        return None
+    widths = (8, 4, 4, 4, 12)  # hexadecimal digits of each field
+    fields = [n % 16**w for n, w in zip(numbers, widths, strict=True) if n is not None]
+    return "-".join(f"{f:0{w}x}" for f, w in zip(fields, widths, strict=True))
 
 
 def _java_long(text: str, radix: int) -> int | None:

@@ -647,7 +647,7 @@ def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
     if kind == "string" and fmt in ("date-time", "uuid"):
         # DateTimeSchema and UUIDSchema hold what they read: a date-time Jackson cannot write out, a UUID in lower
         # case (what they cannot read fails the conversion on APIM, and is kept as written here).
-        decoded = _decoded("DateTimeSchema", value) if fmt == "date-time" else _uuid(value)
+        decoded = _decoded("DateTimeSchema", value) if fmt == "date-time" else java_formats.uuid_text(value)
         return value if decoded is _SKIPPED or decoded is None else decoded
     return value
 
@@ -1478,7 +1478,7 @@ def _model_enum(cls: str, values: list[Any]) -> list[Any]:
         elif cls in ("StringSchema", "PasswordSchema", "EmailSchema"):
             item = text
         elif cls == "UUIDSchema":
-            item = _uuid(text)
+            item = java_formats.uuid_text(text)
         elif cls in ("ByteArraySchema", "BinarySchema"):
             item = None if value is None else _BYTES_UNWRITABLE
         elif cls in ("DateSchema", "DateTimeSchema"):
@@ -1550,19 +1550,6 @@ def _decoded(cls: str, text: str) -> Any:
     except (ValueError, OverflowError):
         return _SKIPPED
     return f"{day.isoformat()}T00:00:00.000+00:00"
-
-
-def _uuid(text: str | None) -> str | None:
-    """UUID.fromString then toString (JDK 17): five hexadecimal parts of at most 8, 4, 4, 4 and 12 digits."""
-    if text is None or len(text) > 36:
-        return None
-    m = re.fullmatch(
-        r"([0-9a-fA-F]{1,8})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,12})", text
-    )
-    if not m:
-        return None
-    parts = [int(g, 16) for g in m.groups()]
-    return f"{parts[0]:08x}-{parts[1]:04x}-{parts[2]:04x}-{parts[3]:04x}-{parts[4]:012x}"
 
 
 def _model(definition: Definition, node: Any) -> Any:
