@@ -101,6 +101,7 @@ def test_the_listener_connects_to_andes_and_consumes_every_topic_apim_publishes(
         fields = json.dumps({"event": {"payloadData": {"name": "IS7", "action": "update"}}}).encode()
         await asyncio.to_thread(andes.publish, "keyManager", fields)  # Andes bound it as `keymanager`
         await until(lambda: len(rec.events) == 2)
+        await until(lambda: andes.acks == 2)  # the ack goes out after the handler returns
 
     asyncio.run(running(listener, scenario))
     assert [(e.topic, e.type) for e in rec.events] == [("notification", "SUBSCRIPTIONS_CREATE"),
@@ -201,6 +202,7 @@ def test_poison_messages_and_handler_bugs_are_counted_and_skipped(andes):
         for body in (b"not json", message("BOOM"), message("API_UPDATE", uuid="after")):
             await asyncio.to_thread(andes.publish, "notification", body)
         await until(lambda: len(rec.events) == 1)
+        await until(lambda: andes.acks == 3)  # the ack goes out after the handler returns
 
     asyncio.run(running(listener, scenario))
     assert rec.events[0].data == {"uuid": "after"}
