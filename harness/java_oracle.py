@@ -19,15 +19,15 @@ def available(lib: Path, jar_glob: str) -> bool:
 
 
 def run(name: str, lib: Path, lines: Sequence[str], workdir: Path, *, options: Sequence[str] = (),
-        timeout: int = 120) -> list[str]:  # fmt: skip
-    """The oracle `name` (harness/java/<name>.java, class <name>) run on `lines`: its stdout's lines, split at '\\n'
-    only (an answer may quote U+2028 or U+0085 as it is)."""
+        timeout: int = 120, java: str = "java") -> list[str]:  # fmt: skip
+    """The oracle `name` (harness/java/<name>.java, class <name>) run on `lines` by the JVM `java` (the one on PATH
+    unless told): its stdout's lines, split at '\\n' only (an answer may quote U+2028 or U+0085 as it is)."""
     classes = workdir / f"{name}-classes"
     if not (classes / f"{name}.class").exists():
         source = JAVA_SOURCES / f"{name}.java"
         subprocess.run(["javac", "-cp", f"{lib}/*", "-d", str(classes), str(source)], check=True, timeout=120)
     return subprocess.run(
-        ["java", *options, "-cp", f"{classes}:{lib}/*", name],
+        [java, *options, "-cp", f"{classes}:{lib}/*", name],
         input="".join(line + "\n" for line in lines),
         capture_output=True,
         text=True,

@@ -13,7 +13,8 @@ As APIM 4.5 (carbon-apimgt 9.31.86) serves, counts and matches them:
   meeting every condition of the group (a request meeting two groups counts on both), and one `_default` count, with
   the policy's own limit, of the requests meeting none; fixed windows aligned to the epoch, as every tier.
 - Matched (the templates' Siddhi conditions; the gateway's `ThrottleConditionEvaluator` alike): header, query
-  parameter and claim values by `regex:find` — the pattern anywhere in the value — with header names lower-cased
+  parameter and claim values by `regex:find` — Java's `Pattern.compile(value).matcher(...).find()`, the pattern
+  anywhere in the value, read and matched as Java does (java_regex.py) — with header names lower-cased
   (`getPolicyCondition`, and the gateway publishes every header lower-cased); an absent value meets no condition
   (an inverted one: it meets it). An address range includes both ends (`IPCondition.getCondition`: `start <= ip
   AND end >= ip`; APIM's deny policies, `blocking.py`, exclude them). `isInverted` negates one condition.
@@ -34,11 +35,11 @@ templates count every policy across all users (`APIProviderImpl.addPolicy` sets 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import java_regex
 from .blocking import ip_number
 
 HEADER, QUERY_PARAMETER, JWT_CLAIM, IP_SPECIFIC, IP_RANGE = (
@@ -130,7 +131,7 @@ def _text(value: Any) -> str:
 class Condition:
     kind: str
     name: str  # the header (lower case), query parameter or claim; empty for an address
-    pattern: re.Pattern[str] | None  # header, query parameter, claim
+    pattern: java_regex.JavaPattern | None  # header, query parameter, claim
     version: int = 0  # an address or range: IP version and bounds, as integers
     low: int = 0
     high: int = 0
@@ -147,7 +148,7 @@ class Condition:
                 value = facts.query(self.name)
             else:
                 value = facts.claim(self.name)
-            return value is not None and self.pattern.search(value) is not None
+            return value is not None and self.pattern.find(value)
         ip = ip_number(facts.client_ip) if facts.client_ip else None
         return ip is not None and ip[0] == self.version and self.low <= ip[1] <= self.high
 
@@ -175,9 +176,12 @@ def condition(raw: Mapping[str, Any], where: str) -> Condition:
         if not isinstance(name, str) or not name or not isinstance(value, str):
             raise BadCondition(f"{where}: a {kind} condition needs a name and a value")
         try:
-            pattern = re.compile(value)
-        except re.error as exc:
-            raise BadCondition(f"{where}.value: not a regular expression ({exc})") from exc
+            pattern = java_regex.compile(value)
+        except java_regex.PatternError as exc:
+            raise BadCondition(f"{where}.value: Java refuses the regular expression ({exc})") from None
+        except java_regex.Untranslatable as exc:
+            raise BadCondition(f"{where}.value: the adapter cannot match the regular expression as Java does "
+                               f"({exc})") from None  # fmt: skip
         return Condition(kind, name.lower() if kind == HEADER else name, pattern, inverted=inverted)
     first, last = (value, value) if kind == IP_SPECIFIC else (name, value)
     start = ip_number(first) if isinstance(first, str) else None

@@ -37,6 +37,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .codepoints import complement, merged
+
 # Rhino's white space: \t \n \v \f \r, space, U+00A0, U+FEFF, U+2028, U+2029 and the JDK's SPACE_SEPARATORs.
 _SPACE = ((0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
           (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF))  # fmt: skip
@@ -366,26 +368,8 @@ _NOT_BOUNDARY = r"(?:(?<=[0-9A-Z_a-z])(?=[0-9A-Z_a-z])|(?<![0-9A-Z_a-z])(?![0-9A
 _CONTROL = {"f": "\x0c", "n": "\n", "r": "\r", "t": "\t", "v": "\x0b"}
 
 
-def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for first, last in sorted(r for r in ranges if r[0] <= r[1]):
-        if merged and first <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-        else:
-            merged.append((first, last))
-    return merged
-
-
 def _complement(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    result = []
-    low = 0
-    for first, last in _merged(ranges):
-        if first > low:
-            result.append((low, first - 1))
-        low = last + 1
-    if low <= _LAST_UNIT:
-        result.append((low, _LAST_UNIT))
-    return tuple(result)
+    return complement(ranges, _LAST_UNIT)
 
 
 _CLASS_ESCAPES = {
@@ -400,10 +384,10 @@ _CLASS_ESCAPES = {
 
 def _set(ranges: Iterable[tuple[int, int]]) -> str:
     """A Python class matching exactly these units ((?!) for none)."""
-    merged = _merged(ranges)
-    if not merged:
+    found = merged(ranges)
+    if not found:
         return "(?!)"
-    return "[" + "".join(_unit(a) if a == b else _unit(a) + "-" + _unit(b) for a, b in merged) + "]"
+    return "[" + "".join(_unit(a) if a == b else _unit(a) + "-" + _unit(b) for a, b in found) + "]"
 
 
 def _unit(code: int) -> str:

@@ -40,7 +40,8 @@ their order (`Resource.access_checks`):
   only JWTValidator sets), refuses 403 `900913` "Claim Invalid" (`Token doesn't contain the claim "<claim>"`) where
   it is absent or blank, and, unless `shouldAllowValidation` lets a mismatch through, 403 `900912` "Claim Mismatch"
   where it differs from `accessVerificationClaimValue` — equal strings, or, with
-  `accessVerificationClaimValueRegex`, both values matching the whole pattern. Where APIM's mediator fails on the
+  `accessVerificationClaimValueRegex`, both values matching the whole pattern (Java's `Pattern.matches()`, read and
+  matched as Java does: java_regex.py). Where APIM's mediator fails on the
   call instead (no JWT claims: an opaque token, an API key, a certificate, a user and password, an unsecured
   resource; a claim that is not a string, which its `Map<String, String>` cast cannot hold), the adapter refuses:
   `900913` without claims, `900912` for a claim that is not a string (`ClaimCheck.refusal`).
@@ -95,7 +96,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import json_protector, payload, schema_validation, threats, xml_protector
+from . import java_regex, json_protector, payload, schema_validation, threats, xml_protector
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -320,7 +321,7 @@ class ClaimCheck:
 
     claim: str
     value: str
-    pattern: re.Pattern[str] | None
+    pattern: java_regex.JavaPattern | None
     allow_mismatch: bool
     missing: ErrorCode  # 900913, naming the claim
 
@@ -332,7 +333,7 @@ class ClaimCheck:
         if not isinstance(sent, str):
             return CLAIM_MISMATCH
         if self.pattern is not None:
-            matches = bool(self.pattern.fullmatch(self.value) and self.pattern.fullmatch(sent))
+            matches = self.pattern.matches(self.value) and self.pattern.matches(sent)
         else:
             matches = sent == self.value
         return None if matches or self.allow_mismatch else CLAIM_MISMATCH
@@ -349,11 +350,13 @@ def claim_check(policy: AttachedPolicy) -> ClaimCheck:
     regex = policy.parameters.get("accessVerificationClaimValueRegex")
     pattern = None
     if regex not in (None, ""):  # the template renders a missing one empty: StringUtils.isNotBlank decides
-        try:
-            pattern = re.compile(str(regex)) if str(regex).strip() else None
-        except re.error as exc:
+        try:  # Pattern.compile, as the mediator calls it on each call
+            pattern = java_regex.compile(str(regex)) if str(regex).strip() else None
+        except java_regex.PatternError as exc:
+            raise PolicyError(f"{policy.named}: Java refuses accessVerificationClaimValueRegex ({exc})") from None
+        except java_regex.Untranslatable as exc:
             raise PolicyError(f"{policy.named}: accessVerificationClaimValueRegex is not a regular expression the "
-                              f"adapter reads ({exc})") from None  # fmt: skip
+                              f"adapter can match as Java does ({exc})") from None  # fmt: skip
     # The mediator's boolean property, as Synapse sets it from the rendered text (Boolean.parseBoolean).
     allow = str(policy.parameters.get("shouldAllowValidation", "")).strip().lower() == "true"
     description = f'Token doesn\'t contain the claim "{claim}"'

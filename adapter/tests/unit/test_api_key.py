@@ -201,6 +201,12 @@ def test_a_key_without_expiry_is_valid_until_revoked_by_its_jti():
         (None, "https://example.com/*", "198.51.100.7", "https://evil.example/https://example.com/", False),
         (None, "https://example.com/*", "198.51.100.7", None, False),  # a Referer is required
         ("203.0.113.0/24", "https://example.com/*", "203.0.113.9", None, True),  # an address in the list decides
+        # Each pattern is a Java regular expression, matched whole, as APIM's gateway matches it: `.` any character,
+        # and a pattern Java refuses fails the call where it is reached.
+        (None, "https://app.example.com/*", "198.51.100.7", "https://app-example.com/", True),
+        (None, r"https://(www\.)?example\.com/*", "198.51.100.7", "https://www.example.com/x", True),
+        (None, "https://example.com/(*, https://ok.example/*", "198.51.100.7", "https://ok.example/", False),
+        (None, "https://ok.example/*, https://example.com/(*", "198.51.100.7", "https://ok.example/", True),
     ],
 )
 def test_a_keys_permitted_addresses_and_referers(permitted_ip, permitted_referer, client_ip, referer, allowed):

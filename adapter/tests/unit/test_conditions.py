@@ -149,6 +149,13 @@ def test_both_transports_answer_a_header_group_from_the_prepared_allow_and_count
         (header("X-Tier", "gold"), {"headers": {"x-tier": "golden"}}, True),
         (header("x-tier", "^gold$"), {"headers": {"x-tier": "golden"}}, False),
         (header("x-tier", "gold"), {}, False),
+        # Patterns as Java reads them: ASCII classes and case, flags midway, intersections, quoting, Java's `$`.
+        (header("x-tier", r"^\d+$"), {"headers": {"x-tier": "\u0663"}}, False),  # an Arabic-Indic three
+        (header("x-tier", "(?i)gold"), {"headers": {"x-tier": "GOLD"}}, True),
+        (header("x-tier", "g(?i)old"), {"headers": {"x-tier": "gOLD"}}, True),  # Python's re refuses the pattern
+        (header("x-tier", "[a-z&&[^aeiou]]{3}"), {"headers": {"x-tier": "gld"}}, True),
+        (header("x-tier", "[a-z&&[^aeiou]]{3}"), {"headers": {"x-tier": "gol"}}, False),
+        (header("x-tier", r"\Qa.b\E"), {"headers": {"x-tier": "axb"}}, False),
         (header("x-tier", "gold", inverted=True), {}, True),
         (header("x-tier", "gold", inverted=True), {"headers": {"x-tier": "gold"}}, False),
         # Query parameters as the gateway splits them: raw, the last of a name, a bare name keeps the value before.
@@ -161,6 +168,10 @@ def test_both_transports_answer_a_header_group_from_the_prepared_allow_and_count
          {"claims": {"groups": ["a", "admin"]}}, True),
         ({"conditionType": "JWTClaims", "name": "org.unit", "value": "^sales$"},
          {"claims": {"org": {"unit": "sales"}}}, True),
+        ({"conditionType": "JWTClaims", "name": "unit", "value": "^sales$"},
+         {"claims": {"unit": "sales\u2028"}}, True),  # Java's `$` before a final line terminator
+        ({"conditionType": "JWTClaims", "name": "unit", "value": "^sales.$"},
+         {"claims": {"unit": "sales\r"}}, False),  # and its `.` stops at one
         ({"conditionType": "JWTClaims", "name": DIALECT + "applicationname", "value": "^subscribed$"},
          {"claims": {DIALECT + "applicationname": "subscribed"}}, True),
         # Addresses: a range includes both ends; IPv6 too; an address of the other version meets nothing.

@@ -210,6 +210,14 @@ def test_with_a_regex_both_the_configured_and_the_sent_value_must_match_it_whole
     assert never.check(IP, bearer=token(aut="team-b")).code == "900912"  # the configured value does not match it
 
 
+def test_the_claim_regex_is_javas_a_unicode_word_that_pythons_re_would_take_is_refused():
+    p = InProcess(with_policies(claim_validator(accessVerificationClaimValue="sales-EU",
+                                                accessVerificationClaimValueRegex=r"\w+(?i)-EU")))  # fmt: skip
+    assert p.check(IP, bearer=token(aut="sales-eu")).allowed  # (?i) midway, which Python's re refuses outright
+    assert p.check(IP, bearer=token(aut="ventas-eu")).allowed
+    assert p.check(IP, bearer=token(aut="vérifié-eu")).code == "900912"  # Java's \w is ASCII; Python's took it
+
+
 def test_a_caller_without_jwt_claims_or_with_a_claim_that_is_no_string_is_refused():
     p = InProcess(with_policies(claim_validator()))
     assert p.check(IP, bearer=token(aut=["APPLICATION"])).code == "900912"  # APIM's mediator fails on it
@@ -233,7 +241,11 @@ def test_a_throttled_call_is_throttled_before_its_claims_are_looked_at():
     ("bad", "why"),
     [
         (claim_validator(accessVerificationClaim="http://wso2.org/claims/role"), "does not match APIM's"),
-        (claim_validator(accessVerificationClaimValueRegex="(unclosed"), "not a regular expression"),
+        (
+            claim_validator(accessVerificationClaimValueRegex="(unclosed"),
+            "Java refuses accessVerificationClaimValueRegex",
+        ),
+        (claim_validator(accessVerificationClaimValueRegex="a{,2}"), "Illegal repetition"),  # Python reads a count
     ],
 )
 def test_a_claim_validator_apim_would_not_take_is_refused_by_a_file(bad, why):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from ..errors import ErrorCode
 
 if TYPE_CHECKING:
     from ..catalog import ClientCertificate
+    from ..java_regex import JavaPattern
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class ApiKeyTerms:
     application_id: int
     key_type: str
     permitted_networks: tuple[IPv4Network | IPv6Network, ...] = ()
-    permitted_referers: tuple[re.Pattern[str], ...] = ()
+    permitted_referers: tuple[JavaPattern | None, ...] = ()  # None: a pattern no call passes (api_key._referers)
 
 
 @dataclass(frozen=True)

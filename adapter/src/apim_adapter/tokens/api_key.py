@@ -10,7 +10,8 @@ optionally `permittedIP` and `permittedReferer`. The gateway (`gateway/handlers/
 - the certificate its `kid` names verifies it with RS256, RS384 or RS512 (no other algorithm);
 - it has not expired (with the clock skew);
 - the client's address is in `permittedIP` (comma-separated addresses and CIDR ranges) and the `Referer` matches
-  `permittedReferer` (comma-separated, `*` for any run of non-spaces), where set: `restricted` below, per request.
+  `permittedReferer` (comma-separated Java regular expressions, `*` for any run of non-spaces), where set:
+  `restricted` below, per request.
 The application it names is then looked up by its numeric id and must be subscribed (`decision.admit`); resource
 scopes are not checked for it (the authenticator marks the resource as needing no authentication of its own).
 """
@@ -18,7 +19,6 @@ scopes are not checked for it (the authenticator marks the resource as needing n
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .. import errors
+from .. import errors, java_regex
 from ..config import Config, ConfigError
 from . import ApiKeyTerms, Principal, TokenRejected
 from .jwt import segment, too_deep
@@ -86,17 +86,24 @@ def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
     return tuple(out)
 
 
-def _referers(value: Any) -> tuple[re.Pattern[str], ...]:
-    """`permittedReferer`: comma-separated patterns, `*` any run of non-spaces, each matched against the whole
-    Referer (`referer.matches(restrictedReferer.trim().replace("*", "[^ ]*"))`); the rest of each pattern is
-    literal here, where Java reads it as a regular expression (a `.` matches itself, not any character)."""
-    if not isinstance(value, str) or not value.strip():
+# Java's String.trim: every character up to U+0020 off both ends (Python's strip() takes Unicode's white space).
+_JAVA_TRIM = "".join(map(chr, range(0x21)))
+
+
+def _referers(value: Any) -> tuple[java_regex.JavaPattern | None, ...]:
+    """`permittedReferer`: comma-separated patterns, each matched as Java matches it against the whole Referer
+    (`referer.matches(restrictedReferer.trim().replace("*", "[^ ]*"))`: a Java regular expression, where `*` is any
+    run of non-spaces and `.` any character). None for a pattern Java refuses (its PatternSyntaxException fails the
+    call on APIM's gateway, once the patterns before it have not matched) or the adapter cannot match as Java does."""
+    if not isinstance(value, str) or not value.strip(_JAVA_TRIM):
         return ()
-    return tuple(
-        re.compile("[^ ]*".join(re.escape(piece) for piece in part.strip().split("*")))
-        for part in value.split(",")
-        if part.strip()
-    )
+    patterns: list[java_regex.JavaPattern | None] = []
+    for part in value.split(","):
+        try:
+            patterns.append(java_regex.compile(part.strip(_JAVA_TRIM).replace("*", "[^ ]*")))
+        except (java_regex.PatternError, java_regex.Untranslatable):
+            patterns.append(None)
+    return tuple(patterns)
 
 
 class ApiKeyValidator:
@@ -176,5 +183,12 @@ def restricted(terms: ApiKeyTerms, client_ip: str, referer: str | None) -> bool:
             return True
         return not any(address in network for network in terms.permitted_networks)
     if terms.permitted_referers:
-        return not referer or not any(p.fullmatch(referer) for p in terms.permitted_referers)
+        if not referer:
+            return True
+        for pattern in terms.permitted_referers:  # in order: a pattern Java refuses fails the call where it is reached
+            if pattern is None:
+                return True
+            if pattern.matches(referer):
+                return False
+        return True
     return False

@@ -1,0 +1,1295 @@
+"""Java's regular expressions (java.util.regex.Pattern) as APIM's gateway and traffic manager read and run them.
+
+Two places of APIM hand an admin's or publisher's pattern to `Pattern.compile` with no flags: an advanced policy's
+header, query parameter and JWT claim conditions, matched with `find()` — the pattern anywhere in the value —
+(carbon-apimgt 9.31.86 `gateway/handlers/throttling/ThrottleConditionEvaluator`, and the traffic manager's Siddhi
+`regex:find`), and the JWT claim based access validator, which needs both values to `matches()` the whole pattern
+(`gateway/mediators/ClaimBasedResourceAccessValidationMediator`). APIM 4.5's image runs them on JDK 21
+(wso2/docker-apim v4.5.0.x: Temurin 21.0.5). Python's `re` reads the same text otherwise, and a gateway that used it
+as it is would count or refuse other requests than APIM does: `$` matches before a final `\\r` or U+2028 in Java and
+not in Python, `.` stops at them in Java, `\\s`, `\\d`, `\\w` and `\\b` are ASCII in Java and Unicode in Python, `(?i)`
+folds ASCII letters only, a flag may be switched on midway (`a(?i)b`), classes nest and intersect (`[a-z&&[^e]]`),
+`\\Q...\\E` quotes, `\\h`, `\\v`, `\\R`, `\\p{Lu}`, `\\x{1F600}` and `\\N{name}` name characters, and `{` must open a
+count. So each pattern is read here as JDK 21's parser reads it (Pattern: RemoveQEQuoting, expr, sequence, atom,
+closure, group0, addFlag, escape, clazz, range, family) and written out as a Python pattern that matches what Java's
+matches. Every class is resolved here into the exact set of code points Java's predicate takes (case folding
+included), so the Python pattern runs with no flags of its own but around backreferences.
+
+Java's refusals are kept, with its PatternSyntaxException message (`PatternError`): an unclosed group or class, a
+dangling `*`, `+` or `?`, `{` without a count, a range out of order, an unknown escape letter, property or inline
+flag, a named group defined twice or missing, a trailing backslash.
+
+Not reproduced, where Python's engine cannot say what Java's does (`Untranslatable`, a clear error for the caller to
+answer): Unicode scripts and blocks (`\\p{IsLatin}`, `\\p{InGreek}`), the properties that need Unicode data Python
+does not carry (Alphabetic, Lowercase, Uppercase, Ideographic, Emoji, and so `\\w` and `\\p{Alpha}` under `(?U)`),
+grapheme clusters (`\\X`, `\\b{g}`), canonical equivalence (`(?c)`), a look-behind of varying length that is not an
+alternation of fixed ones (Java refuses some of those itself, "Look-behind group does not have an obvious maximum
+length", and runs the others), and a backreference to a group not closed yet where a repetition could give it a value.
+Approximations: categories come from Python's Unicode data (3.11: Unicode 14.0; JDK 21 has 15.0, which assigned some
+4,500 more characters, mostly CJK); `(?iu)` folds case with Python's single-character mappings; a non-spacing mark
+counts as part of a word for `\\b` after at most `_MARKS` marks (Java walks back any number).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .codepoints import Ranges, complement, merged
+
+_MAX = sys.maxunicode  # 0x10FFFF, Character.MAX_CODE_POINT
+_MAX_REPS = 0x7FFFFFFF
+_MARKS = 2
+
+# The flags of Pattern, as inline letters set them (addFlag).
+CASE_INSENSITIVE, MULTILINE, DOTALL, UNIX_LINES, UNICODE_CASE, COMMENTS, UNICODE_CHARACTER_CLASS = (
+    1, 2, 4, 8, 16, 32, 64)  # fmt: skip
+_FLAG_LETTERS = {"i": CASE_INSENSITIVE, "m": MULTILINE, "s": DOTALL, "d": UNIX_LINES, "u": UNICODE_CASE,
+                 "x": COMMENTS, "U": UNICODE_CHARACTER_CLASS | UNICODE_CASE}  # fmt: skip
+
+
+class PatternError(ValueError):
+    """Java refuses the pattern: PatternSyntaxException, with its message (description, index, pattern, caret)."""
+
+    def __init__(self, description: str, index: int, pattern: str):
+        self.description, self.index, self.pattern = description, index, pattern
+        text = description
+        if index >= 0:
+            text += f" near index {index}"
+        text += "\n" + pattern
+        if 0 <= index < len(pattern):  # the caret under the place, tabs kept so that it lines up
+            text += "\n" + "".join("\t" if c == "\t" else " " for c in pattern[:index]) + "^"
+        super().__init__(text)
+
+
+class Untranslatable(ValueError):
+    """Java takes the pattern, and it holds a construct Python's engine cannot match as Java does (module docstring)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JavaPattern:
+    """A pattern as `Pattern.compile(source)` reads it; `regex` matches what Java's matches."""
+
+    source: str
+    regex: re.Pattern[str]
+
+    def find(self, text: str) -> bool:
+        """`Pattern.compile(source).matcher(text).find()`: the pattern somewhere in the text."""
+        return self.regex.search(text) is not None
+
+    def matches(self, text: str) -> bool:
+        """`Pattern.compile(source).matcher(text).matches()`: the whole text."""
+        return self.regex.fullmatch(text) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def compile(source: str) -> JavaPattern:
+    """The pattern Java's Pattern.compile makes of `source`; PatternError where Java refuses it, Untranslatable where
+    Python's engine cannot run it as Java does. Cached: policies' patterns only, which admins write."""
+    python = _Parser(source).parse()
+    try:
+        regex = re.compile(python)
+    except (re.error, OverflowError, RecursionError) as exc:  # nesting or counts past what Python's compiler takes
+        raise Untranslatable(f"the pattern is beyond Python's regular expression engine ({exc})") from None
+    return JavaPattern(source, regex)
+
+
+# -- sets of code points ----------------------------------------------------------------------------------------
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    return merged(ranges)
+
+
+def _complement(ranges: Ranges) -> Ranges:
+    return complement(ranges, _MAX)
+
+
+def _intersection(a: Ranges, b: Ranges) -> Ranges:
+    return _complement(_merged(_complement(a) + _complement(b)))
+
+
+def _contains(ranges: Ranges, code: int) -> bool:
+    return any(first <= code <= last for first, last in ranges)
+
+
+def _where(test: Callable[[int], bool]) -> Ranges:
+    out: list[tuple[int, int]] = []
+    start = None
+    for code in range(_MAX + 2):
+        if code <= _MAX and test(code):
+            if start is None:
+                start = code
+        elif start is not None:
+            out.append((start, code - 1))
+            start = None
+    return tuple(out)
+
+
+@functools.cache
+def _categories() -> dict[str, Ranges]:
+    """Each general category's code points, from Python's Unicode data (surrogates Cs, unassigned Cn included)."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    previous, start = None, 0
+    for code in range(_MAX + 2):
+        category = unicodedata.category(chr(code)) if code <= _MAX else None
+        if category != previous:
+            if previous is not None:
+                found.setdefault(previous, []).append((start, code - 1))
+            previous, start = category, code
+    return {name: tuple(ranges) for name, ranges in found.items()}
+
+
+def _category(*names: str) -> Ranges:
+    table = _categories()
+    return _merged(r for name in names for r in table.get(name, ()))
+
+
+def _set_text(ranges: Ranges) -> str:
+    """A Python expression matching exactly one code point of the set."""
+    if not ranges:
+        return "(?!)"
+    if ranges == ((0, _MAX),):
+        return "(?s:.)"
+    if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+        return _char(ranges[0][0])
+    return "[" + "".join(_char(a) if a == b else f"{_char(a)}-{_char(b)}" for a, b in ranges) + "]"
+
+
+def _char(code: int) -> str:
+    c = chr(code)
+    if c.isascii() and (c.isalnum() or c == "_"):
+        return c
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+# -- case, as Character.toUpperCase and toLowerCase map one code point (simple mappings) --------------------------
+
+
+def _upper(code: int) -> int:
+    mapped = chr(code).upper()
+    if len(mapped) != 1:  # Python's full mapping (SpecialCasing); the simple one, where there is one, is the title's
+        mapped = chr(code).title()  # U+1F80 ᾀ: ᾈ
+    return ord(mapped) if len(mapped) == 1 else code
+
+
+def _lower(code: int) -> int:
+    mapped = chr(code).lower()
+    if len(mapped) == 1:
+        return ord(mapped)
+    return 0x69 if code == 0x130 else code  # U+0130 İ, the one full lowercase mapping of two: its simple one is i
+
+
+@functools.cache
+def _cased() -> tuple[tuple[int, int, int], ...]:
+    """Every code point whose case mappings move it: (code, upper, lower)."""
+    out = []
+    for code in range(_MAX + 1):
+        up, low = _upper(code), _lower(code)
+        if up != code or low != code:
+            out.append((code, up, low))
+    return tuple(out)
+
+
+def _ascii_case(ranges: Ranges) -> Ranges:
+    """CIRange and SingleI: c, or its ASCII other case, in the set."""
+    extra = []
+    for first, last in ranges:
+        for low, high, shift in ((0x41, 0x5A, 0x20), (0x61, 0x7A, -0x20)):
+            a, b = max(first, low), min(last, high)
+            if a <= b:
+                extra.append((a + shift, b + shift))
+    return _merged(ranges + tuple(extra))
+
+
+def _unicode_case(ranges: Ranges) -> Ranges:
+    """CIRangeU: c, Character.toUpperCase(c) or Character.toLowerCase(c) in the set."""
+    extra = [(c, c) for c, up, low in _cased() if _contains(ranges, up) or _contains(ranges, low)]
+    return _merged(ranges + tuple(extra))
+
+
+def _unicode_single(code: int) -> Ranges:
+    """SingleU: the code points c with toLowerCase(toUpperCase(c)) that of `code`."""
+    fold = _lower(_upper(code))
+    if fold == code and _upper(code) == code:
+        return ((code, code),)
+    return _merged([(code, code)] + [(c, c) for c, up, _ in _cased() if _lower(up) == fold])
+
+
+# -- Java's named sets ------------------------------------------------------------------------------------------
+
+_ASCII_DIGIT: Ranges = ((0x30, 0x39),)
+_ASCII_SPACE: Ranges = ((0x09, 0x0D), (0x20, 0x20))  # [ \t\n\x0B\f\r]
+_ASCII_WORD: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
+_HORIZONTAL: Ranges = ((0x09, 0x09), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x180E, 0x180E),
+                       (0x2000, 0x200A), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000))  # fmt: skip
+_VERTICAL: Ranges = ((0x0A, 0x0D), (0x85, 0x85), (0x2028, 0x2029))
+_LINE_TERMINATORS: Ranges = ((0x0A, 0x0A), (0x0D, 0x0D), (0x85, 0x85), (0x2028, 0x2029))
+_LETTER_CATEGORIES = ("Lu", "Ll", "Lt", "Lm", "Lo")
+_CASED_LETTERS = ("Lu", "Ll", "Lt")
+
+# ASCII's ctype classes (java.util.regex.ASCII).
+_ASCII_SETS: dict[str, Ranges] = {
+    "ASCII": ((0x00, 0x7F),),
+    "Alnum": ((0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)),
+    "Alpha": ((0x41, 0x5A), (0x61, 0x7A)),
+    "Blank": ((0x09, 0x09), (0x20, 0x20)),
+    "Cntrl": ((0x00, 0x1F), (0x7F, 0x7F)),
+    "Digit": ((0x30, 0x39),),
+    "Graph": ((0x21, 0x7E),),
+    "Lower": ((0x61, 0x7A),),
+    "Print": ((0x20, 0x7E),),
+    "Punct": ((0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)),
+    "Space": ((0x09, 0x0D), (0x20, 0x20)),
+    "Upper": ((0x41, 0x5A),),
+    "XDigit": ((0x30, 0x39), (0x41, 0x46), (0x61, 0x66)),
+}
+
+_GENERAL = {
+    "L": _LETTER_CATEGORIES, "M": ("Mn", "Mc", "Me"), "N": ("Nd", "Nl", "No"), "Z": ("Zs", "Zl", "Zp"),
+    "C": ("Cc", "Cf", "Co", "Cs", "Cn"), "P": ("Pd", "Ps", "Pe", "Pc", "Po", "Pi", "Pf"),
+    "S": ("Sm", "Sc", "Sk", "So"), "LC": _CASED_LETTERS, "LD": (*_LETTER_CATEGORIES, "Nd"),
+}  # fmt: skip
+_ONE_CATEGORY = ("Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Me", "Mc", "Nd", "Nl", "No", "Zs", "Zl", "Zp", "Cc", "Cf",
+                 "Co", "Cs", "Pd", "Ps", "Pe", "Pc", "Po", "Sm", "Sc", "Sk", "So", "Pi", "Pf")  # fmt: skip
+
+
+def _white_space() -> Ranges:  # CharPredicates.WHITE_SPACE
+    return _merged((*_category("Zs", "Zl", "Zp"), (0x09, 0x0D), (0x85, 0x85)))
+
+
+def _java_whitespace() -> Ranges:  # Character.isWhitespace
+    separators = _category("Zs", "Zl", "Zp")
+    no_break = ((0xA0, 0xA0), (0x2007, 0x2007), (0x202F, 0x202F))
+    return _merged((*_intersection(separators, _complement(no_break)), (0x09, 0x0D), (0x1C, 0x1F)))
+
+
+def _hex_digit() -> Ranges:  # CharPredicates.HEX_DIGIT
+    ascii_and_fullwidth = (
+        (0x30, 0x39),
+        (0x41, 0x46),
+        (0x61, 0x66),
+        (0xFF10, 0xFF19),
+        (0xFF21, 0xFF26),
+        (0xFF41, 0xFF46),
+    )
+    return _merged((*_category("Nd"), *ascii_and_fullwidth))
+
+
+def _graph() -> Ranges:  # CharPredicates.GRAPH
+    return _complement(_category("Zs", "Zl", "Zp", "Cc", "Cs", "Cn"))
+
+
+# CharPredicates.getUnicodePredicate and getPosixPredicate (\p{IsX}, and \p{X} under (?U)) that Python's data
+# gives; None for the ones it cannot (Untranslatable).
+def _unicode_property(name: str, case_insensitive: bool) -> Ranges | None:
+    if name in ("ALPHABETIC", "ALPHA", "ALNUM", "IDEOGRAPHIC", "LOWERCASE", "UPPERCASE", "WORD", "LOWER", "UPPER",
+                "EMOJI", "EMOJI_PRESENTATION", "EMOJI_MODIFIER", "EMOJI_MODIFIER_BASE", "EMOJI_COMPONENT",
+                "EXTENDED_PICTOGRAPHIC"):  # fmt: skip
+        raise Untranslatable(f"the Unicode property {name} needs Unicode data Python does not carry")
+    if name == "TITLECASE":
+        return _category(*_CASED_LETTERS) if case_insensitive else _category("Lt")
+    table: dict[str, Callable[[], Ranges]] = {
+        "ASSIGNED": lambda: _complement(_category("Cn")),
+        "CONTROL": lambda: _category("Cc"),
+        "CNTRL": lambda: _category("Cc"),
+        "HEXDIGIT": _hex_digit,
+        "HEX_DIGIT": _hex_digit,
+        "XDIGIT": _hex_digit,
+        "JOINCONTROL": lambda: ((0x200C, 0x200D),),
+        "JOIN_CONTROL": lambda: ((0x200C, 0x200D),),
+        "LETTER": lambda: _category(*_LETTER_CATEGORIES),
+        "NONCHARACTERCODEPOINT": lambda: _noncharacters(),
+        "NONCHARACTER_CODE_POINT": lambda: _noncharacters(),
+        "PUNCTUATION": lambda: _category(*_GENERAL["P"]),
+        "PUNCT": lambda: _category(*_GENERAL["P"]),
+        "WHITESPACE": _white_space,
+        "WHITE_SPACE": _white_space,
+        "SPACE": _white_space,
+        "DIGIT": lambda: _category("Nd"),
+        "BLANK": lambda: _merged((*_category("Zs"), (0x09, 0x09))),
+        "GRAPH": _graph,
+        "PRINT": lambda: _intersection(
+            _merged(_graph() + _category("Zs") + ((0x09, 0x09),)), _complement(_category("Cc"))
+        ),
+    }
+    make = table.get(name)
+    return make() if make else None
+
+
+@functools.cache
+def _mirrored() -> Ranges:
+    return _where(lambda c: unicodedata.mirrored(chr(c)) == 1)
+
+
+def _noncharacters() -> Ranges:
+    planes = tuple((p | 0xFFFE, p | 0xFFFF) for p in range(0, _MAX + 1, 0x10000))
+    return _merged(((0xFDD0, 0xFDEF), *planes))
+
+
+def _property(name: str, case_insensitive: bool) -> Ranges | None:
+    """CharPredicates.forProperty: categories, POSIX (ASCII) classes and java.lang.Character's."""
+    if name in ("Lu", "Ll", "Lt") and case_insensitive:
+        return _category(*_CASED_LETTERS)
+    if name in _ONE_CATEGORY:
+        return _category(name)
+    if name in _GENERAL:
+        return _category(*_GENERAL[name])
+    if name == "L1":
+        return ((0x00, 0xFF),)
+    if name == "all":
+        return ((0, _MAX),)
+    if name in ("Lower", "Upper") and case_insensitive:
+        return _ASCII_SETS["Alpha"]
+    if name in _ASCII_SETS:
+        return _ASCII_SETS[name]
+    java: dict[str, Callable[[], Ranges]] = {
+        "javaDigit": lambda: _category("Nd"),
+        "javaDefined": lambda: _complement(_category("Cn")),
+        "javaLetter": lambda: _category(*_LETTER_CATEGORIES),
+        "javaLetterOrDigit": lambda: _category(*_LETTER_CATEGORIES, "Nd"),
+        "javaSpaceChar": lambda: _category("Zs", "Zl", "Zp"),
+        "javaWhitespace": _java_whitespace,
+        "javaISOControl": lambda: ((0x00, 0x1F), (0x7F, 0x9F)),
+        "javaMirrored": _mirrored,
+        "javaTitleCase": lambda: _category(*_CASED_LETTERS) if case_insensitive else _category("Lt"),
+    }
+    if name in java:
+        return java[name]()
+    if name.startswith("java") and name[4:] in ("LowerCase", "UpperCase", "Alphabetic", "Ideographic",
+                                                 "JavaIdentifierStart", "JavaIdentifierPart",
+                                                 "UnicodeIdentifierStart", "UnicodeIdentifierPart",
+                                                 "IdentifierIgnorable"):  # fmt: skip
+        raise Untranslatable(f"\\p{{{name}}} needs Unicode data Python does not carry")
+    return None
+
+
+# -- the parser ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    """A piece of the Python pattern, with the widths (in code points) it can match: Java's TreeInfo."""
+
+    text: str
+    low: int
+    high: int | None  # None: no obvious maximum
+    zero_width: bool = False  # an anchor or lookaround
+
+
+def _seq(nodes: list[_Node]) -> _Node:
+    high: int | None = 0
+    for n in nodes:
+        high = None if high is None or n.high is None else high + n.high
+    return _Node("".join(n.text for n in nodes), sum(n.low for n in nodes), high, all(n.zero_width for n in nodes))
+
+
+def _single(ranges: Ranges) -> _Node:
+    return _Node(_set_text(ranges), 1, 1)
+
+
+class _Parser:
+    """Pattern's recursive descent, on the same cursor over code points (with its two zero terminators)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.temp = [ord(c) for c in source]
+        self.length = len(self.temp)
+        self._remove_qe_quoting()
+        self.temp += [0, 0]
+        self.cursor = 0
+        self.flags = 0
+        self.groups = 1  # capturingGroupCount: group 0 is the whole match
+        self.closed: set[int] = set()
+        self.names: dict[str, int] = {}
+        self.depth = 0
+
+    # Pattern.RemoveQEQuoting: \Q...\E becomes escaped characters before parsing.
+    def _remove_qe_quoting(self) -> None:
+        temp, length = self.temp, self.length
+        i = 0
+        while i < length - 1:
+            if temp[i] != 0x5C:
+                i += 1
+            elif temp[i + 1] != ord("Q"):
+                i += 2
+            else:
+                break
+        if i >= length - 1:
+            return
+        out = temp[:i]
+        i += 2
+        in_quote = begin_quote = True
+        while i < length:
+            c = temp[i]
+            i += 1
+            ch = chr(c)
+            if not ch.isascii() or (ch.isalpha()):
+                out.append(c)
+            elif ch.isdigit():
+                if begin_quote:
+                    out += [0x5C, ord("x"), ord("3")]
+                out.append(c)
+            elif c != 0x5C:
+                if in_quote:
+                    out.append(0x5C)
+                out.append(c)
+            elif in_quote:
+                if i < length and temp[i] == ord("E"):
+                    i += 1
+                    in_quote = False
+                else:
+                    out += [0x5C, 0x5C]
+            elif i < length and temp[i] == ord("Q"):
+                i += 1
+                in_quote = begin_quote = True
+                continue
+            else:
+                out.append(c)
+                if i != length:
+                    out.append(temp[i])
+                    i += 1
+            begin_quote = False
+        self.temp, self.length = out, len(out)
+
+    def has(self, flag: int) -> bool:
+        return bool(self.flags & flag)
+
+    def error(self, description: str) -> PatternError:
+        return PatternError(description, self.cursor - 1, self.source)
+
+    # -- the cursor (peek, read, next, skip, unread), skipping white space and comments under COMMENTS
+    def _past_white(self, ch: int, peeking: bool) -> int:
+        while _is_ascii_space(ch) or ch == ord("#"):
+            while _is_ascii_space(ch):
+                if peeking:
+                    self.cursor += 1
+                    ch = self.temp[self.cursor]
+                else:
+                    ch = self.temp[self.cursor]
+                    self.cursor += 1
+            if ch == ord("#"):
+                ch = self._past_line(peeking)
+        return ch
+
+    def _past_line(self, peeking: bool) -> int:
+        if peeking:
+            self.cursor += 1
+            ch = self.temp[self.cursor]
+            while ch != 0 and not self._line_separator(ch):
+                self.cursor += 1
+                ch = self.temp[self.cursor]
+            if ch == 0 and self.cursor > self.length:
+                self.cursor = self.length
+                ch = self.temp[self.cursor]
+            return ch
+        ch = self.temp[self.cursor]
+        self.cursor += 1
+        while ch != 0 and not self._line_separator(ch):
+            ch = self.temp[self.cursor]
+            self.cursor += 1
+        if ch == 0 and self.cursor > self.length:
+            self.cursor = self.length
+            ch = self.temp[self.cursor]
+            self.cursor += 1
+        return ch
+
+    def _line_separator(self, ch: int) -> bool:
+        if self.has(UNIX_LINES):
+            return ch == 0x0A
+        return ch in (0x0A, 0x0D, 0x85, 0x2028, 0x2029)
+
+    def peek(self) -> int:
+        ch = self.temp[self.cursor]
+        return self._past_white(ch, True) if self.has(COMMENTS) else ch
+
+    def read(self) -> int:
+        ch = self.temp[self.cursor]
+        self.cursor += 1
+        return self._past_white(ch, False) if self.has(COMMENTS) else ch
+
+    def read_escaped(self) -> int:
+        ch = self.temp[self.cursor]
+        self.cursor += 1
+        return ch
+
+    def next(self) -> int:
+        self.cursor += 1
+        ch = self.temp[self.cursor]
+        return self._past_white(ch, True) if self.has(COMMENTS) else ch
+
+    def next_escaped(self) -> int:
+        self.cursor += 1
+        return self.temp[self.cursor]
+
+    def skip(self) -> int:
+        ch = self.temp[self.cursor + 1]
+        self.cursor += 2
+        return ch
+
+    def unread(self) -> None:
+        self.cursor -= 1
+
+    def accept(self, ch: int, description: str) -> None:
+        test = self.temp[self.cursor]
+        self.cursor += 1
+        if self.has(COMMENTS):
+            test = self._past_white(test, False)
+        if ch != test:
+            raise self.error(description)
+
+    # -- Pattern.compile
+    def parse(self) -> str:
+        node = self.expr()
+        if self.length != self.cursor:
+            if self.peek() == ord(")"):
+                raise self.error("Unmatched closing ')'")
+            if self.cursor == self.length + 1 and self.temp[self.length - 1] == 0x5C:
+                raise self.error("Unescaped trailing backslash")
+            raise self.error("Unexpected internal error")
+        return node.text
+
+    def expr(self) -> _Node:
+        branches = []
+        while True:
+            branches.append(self.sequence())
+            if self.peek() != ord("|"):
+                break
+            self.next()
+        if len(branches) == 1:
+            return branches[0]
+        highs = [b.high for b in branches]
+        high = None if None in highs else max(h for h in highs if h is not None)
+        text = "(?:" + "|".join(b.text for b in branches) + ")"
+        return _Node(text, min(b.low for b in branches), high, all(b.zero_width for b in branches))
+
+    def sequence(self) -> _Node:
+        nodes: list[_Node] = []
+        while True:
+            ch = self.peek()
+            if ch == ord("("):
+                group = self.group0()
+                if group is not None:
+                    nodes.append(group)
+                continue
+            if ch == ord("["):
+                node = _single(self.clazz(True))
+            elif ch == 0x5C:
+                ch = self.next_escaped()
+                if ch in (ord("p"), ord("P")):
+                    node = _single(self.family_after_p(ch == ord("P")))
+                else:
+                    self.unread()
+                    node = self.atom()
+            elif ch == ord("^"):
+                self.next()
+                node = self.caret()
+            elif ch == ord("$"):
+                self.next()
+                node = self.dollar(self.has(MULTILINE))
+            elif ch == ord("."):
+                self.next()
+                if self.has(DOTALL):
+                    node = _single(((0, _MAX),))
+                elif self.has(UNIX_LINES):
+                    node = _single(_complement(((0x0A, 0x0A),)))
+                else:
+                    node = _single(_complement(_LINE_TERMINATORS))
+            elif ch in (ord("|"), ord(")")):
+                break
+            elif ch in (ord("]"), ord("}")):
+                node = self.atom()
+            elif ch in (ord("?"), ord("*"), ord("+")):
+                self.next()
+                raise self.error(f"Dangling meta character '{chr(ch)}'")
+            elif ch == 0 and self.cursor >= self.length:
+                break
+            else:
+                node = self.atom()
+            nodes.append(self.closure(node))
+        return _seq(nodes)
+
+    def family_after_p(self, complement: bool) -> Ranges:
+        one_letter = True
+        ch = self.next()
+        if ch != ord("{"):
+            self.unread()
+        else:
+            one_letter = False
+        return self.family(one_letter, complement)
+
+    def caret(self) -> _Node:
+        if not self.has(MULTILINE):
+            return _Node(r"\A", 0, 0, True)
+        if self.has(UNIX_LINES):  # UnixCaret: at the start or after \n, never at the end
+            return _Node(r"(?=[\s\S])(?:\A|(?<=\n))", 0, 0, True)
+        # Caret: at the start, or after a line terminator other than the \r of a \r\n; never at the end.
+        return _Node(r"(?=[\s\S])(?:\A|(?<=[\n\u0085\u2028\u2029])|(?<=\r)(?!\n))", 0, 0, True)
+
+    def dollar(self, multiline: bool) -> _Node:
+        if self.has(UNIX_LINES):  # UnixDollar
+            if multiline:
+                return _Node(r"(?=\n|\Z)", 0, 0, True)
+            return _Node(r"(?=\n?\Z)", 0, 0, True)
+        # Dollar: before a line terminator but between \r and \n; at the end; not multiline: only before the last
+        # terminator (a final \r\n counts as one).
+        terminator = r"(?:(?<!\r)\n|[\r\u0085\u2028\u2029])"
+        if multiline:
+            return _Node(rf"(?=\Z|{terminator})", 0, 0, True)
+        return _Node(rf"(?=\Z|\r\n\Z|{terminator}\Z)", 0, 0, True)
+
+    def atom(self) -> _Node:
+        """A run of literal characters; a quantifier after it takes the last one only."""
+        chars: list[int] = []
+        prev = -1
+        ch = self.peek()
+        while True:
+            if ch in (ord("*"), ord("+"), ord("?"), ord("{")):
+                if len(chars) > 1:
+                    self.cursor = prev
+                    chars.pop()
+                break
+            if ch in (ord("$"), ord("."), ord("^"), ord("("), ord("["), ord("|"), ord(")")):
+                break
+            if ch == 0x5C:
+                ch = self.next_escaped()
+                if ch in (ord("p"), ord("P")):
+                    if chars:
+                        self.unread()
+                        break
+                    return _single(self.family_after_p(ch == ord("P")))
+                self.unread()
+                prev = self.cursor
+                value, node = self.escape(False, not chars, False)
+                if value >= 0:
+                    chars.append(value)
+                    ch = self.peek()
+                    continue
+                if not chars:
+                    assert isinstance(node, _Node)  # outside a class, an escape's node
+                    return node
+                self.cursor = prev
+                break
+            if ch == 0 and self.cursor >= self.length:
+                break
+            prev = self.cursor
+            chars.append(ch)
+            ch = self.next()
+        return _seq([self.literal(c) for c in chars])
+
+    def literal(self, code: int) -> _Node:
+        return _single(self.single(code))
+
+    def single(self, code: int) -> Ranges:
+        """Pattern.single and bitsOrSingle: a character as the case flags match it."""
+        if self.has(CASE_INSENSITIVE):
+            if self.has(UNICODE_CASE):
+                return _unicode_single(code)
+            return _ascii_case(((code, code),))
+        return ((code, code),)
+
+    def ref(self, number: int) -> _Node:
+        while True:
+            ch = self.peek()
+            if not (ord("0") <= ch <= ord("9")):
+                break
+            bigger = number * 10 + ch - ord("0")
+            if self.groups - 1 < bigger:
+                break
+            number = bigger
+            self.read()
+        return self.backref(number)
+
+    def backref(self, number: int) -> _Node:
+        if number not in self.closed:
+            if number >= self.groups and number > 9:  # cannot happen: ref() takes existing groups only
+                raise self.error("Unexpected internal error")
+            if self.depth:
+                raise Untranslatable(f"a backreference to group {number}, not closed at that point, inside a group")
+            return _Node("(?!)", 0, None)  # its group has no value yet: BackRef fails
+        if number >= 100:
+            raise Untranslatable("a backreference to group 100 or later")
+        flags = ("i" if self.has(UNICODE_CASE) else "ai") if self.has(CASE_INSENSITIVE) else ""  # CIBackRef
+        return _Node(f"(?{flags}:\\{number})", 0, None)
+
+    def escape(self, in_class: bool, create: bool, is_range: bool) -> tuple[int, _Node | Ranges | None]:
+        """Pattern.escape: (code point, None) for a character; (-1, node or set) for anything else."""
+        ch = self.skip()
+        c = chr(ch) if ch else "\0"
+        unicode_classes = self.has(UNICODE_CHARACTER_CLASS)
+        sets: dict[str, Callable[[], Ranges]] = {
+            "d": lambda: _category("Nd") if unicode_classes else _ASCII_DIGIT,
+            "s": lambda: _white_space() if unicode_classes else _ASCII_SPACE,
+            "w": lambda: _unicode_word() if unicode_classes else _ASCII_WORD,
+            "h": lambda: _HORIZONTAL,
+            "v": lambda: _VERTICAL,
+        }
+        if c == "0":
+            return self.octal(), None
+        if "1" <= c <= "9":
+            if not in_class:
+                return -1, self.ref(ch - ord("0")) if create else None
+        elif c in "dswhv" or c in "DSWHV":
+            if c == "v" and is_range:
+                return 0x0B, None
+            ranges = sets[c.lower()]() if create else ()
+            if c.isupper():
+                ranges = _complement(ranges)
+            return -1, (ranges if in_class else _single(ranges)) if create else None
+        elif c == "A":
+            if not in_class:
+                return -1, _Node(r"\A", 0, 0, True)
+        elif c in "bB":
+            if not in_class:
+                if c == "b" and create and self.peek() == ord("{"):
+                    if self.skip() == ord("g"):
+                        if self.read() == ord("}"):
+                            raise Untranslatable("grapheme cluster boundaries (\\b{g})")
+                        raise self.error("Illegal/unsupported escape sequence")
+                    self.unread()
+                    self.unread()
+                return -1, _boundary(c == "b", unicode_classes) if create else None
+        elif c == "G":
+            if not in_class:  # LastMatch: where the previous find ended; for one find, the start
+                return -1, _Node(r"\A", 0, 0, True)
+        elif c == "N":
+            return self.named_character(), None
+        elif c == "R":
+            if not in_class:
+                # LineEnding: \r\n, else one terminator (a \r alone where what follows needs the \n)
+                return -1, _Node(r"(?:\r\n|[\n\x0b\x0c\r\u0085\u2028\u2029])", 1, 2)
+        elif c == "X":
+            if not in_class:
+                raise Untranslatable("grapheme clusters (\\X)")
+        elif c == "Z":
+            if not in_class:
+                return -1, (self.dollar(False) if create else None)
+        elif c == "z":
+            if not in_class:
+                return -1, _Node(r"\Z", 0, 0, True)
+        elif c == "k":
+            if not in_class:
+                if self.read() != ord("<"):
+                    raise self.error("\\k is not followed by '<' for named capturing group")
+                name = self.group_name(self.read())
+                if name not in self.names:
+                    raise self.error(f"named capturing group <{name}> does not exist")
+                return -1, self.backref(self.names[name]) if create else None
+        elif c in "CEFIJKLMOPQTUYgijlmopqy":
+            pass
+        elif c == "a":
+            return 0x07, None
+        elif c == "c":
+            if self.cursor < self.length:
+                return self.read() ^ 64, None
+            raise self.error("Illegal control escape sequence")
+        elif c == "e":
+            return 0x1B, None
+        elif c == "f":
+            return 0x0C, None
+        elif c == "n":
+            return 0x0A, None
+        elif c == "r":
+            return 0x0D, None
+        elif c == "t":
+            return 0x09, None
+        elif c == "u":
+            return self.unicode_escape(), None
+        elif c == "x":
+            return self.hex_escape(), None
+        else:
+            return ch, None
+        raise self.error("Illegal/unsupported escape sequence")
+
+    def octal(self) -> int:
+        n = self.read()
+        if ord("0") <= n <= ord("7"):
+            m = self.read()
+            if ord("0") <= m <= ord("7"):
+                o = self.read()
+                if ord("0") <= o <= ord("7") and n <= ord("3"):
+                    return (n - 48) * 64 + (m - 48) * 8 + (o - 48)
+                self.unread()
+                return (n - 48) * 8 + (m - 48)
+            self.unread()
+            return n - 48
+        raise self.error("Illegal octal escape sequence")
+
+    def hex_escape(self) -> int:
+        n = self.read()
+        if _is_hex(n):
+            m = self.read()
+            if _is_hex(m):
+                return int(chr(n) + chr(m), 16)
+        elif n == ord("{") and _is_hex(self.peek()):
+            value = 0
+            while _is_hex(n := self.read()):
+                value = value * 16 + int(chr(n), 16)
+                if value > _MAX:
+                    raise self.error("Hexadecimal codepoint is too big")
+            if n != ord("}"):
+                raise self.error("Unclosed hexadecimal escape sequence")
+            return value
+        raise self.error("Illegal hexadecimal escape sequence")
+
+    def _uxxxx(self) -> int:
+        value = 0
+        for _ in range(4):
+            ch = self.read()
+            if not _is_hex(ch):
+                raise self.error("Illegal Unicode escape sequence")
+            value = value * 16 + int(chr(ch), 16)
+        return value
+
+    def unicode_escape(self) -> int:
+        n = self._uxxxx()
+        if 0xD800 <= n <= 0xDBFF:
+            saved = self.cursor
+            if self.read() == 0x5C and self.read() == ord("u"):
+                n2 = self._uxxxx()
+                if 0xDC00 <= n2 <= 0xDFFF:
+                    return 0x10000 + ((n - 0xD800) << 10) + (n2 - 0xDC00)
+            self.cursor = saved
+        return n
+
+    def named_character(self) -> int:
+        if self.read() == ord("{"):
+            start = self.cursor
+            while self.read() != ord("}"):
+                if self.cursor >= self.length:
+                    raise self.error("Unclosed character name escape sequence")
+            name = "".join(chr(c) for c in self.temp[start : self.cursor - 1])
+            code = _code_point_of(name)
+            if code is None:
+                raise self.error(f"Unknown character name [{name}]")
+            return code
+        raise self.error("Illegal character name escape sequence")
+
+    def clazz(self, consume: bool) -> Ranges:
+        """Pattern.clazz: a class, with its unions (nested classes), intersections (&&) and negation."""
+        prev: Ranges | None = None
+        curr: Ranges | None = None
+        bits: list[tuple[int, int]] = []
+        negated = has_bits = False
+        ch = self.next()
+        if ch == ord("^") and self.temp[self.cursor - 1] == ord("["):
+            ch = self.next()
+            negated = True
+        while True:
+            if ch == ord("["):
+                curr = self.clazz(True)
+                prev = curr if prev is None else _merged(prev + curr)
+                ch = self.peek()
+                continue
+            if ch == ord("&"):
+                ch = self.next()
+                if ch == ord("&"):
+                    ch = self.next()
+                    right: Ranges | None = None
+                    while ch not in (ord("]"), ord("&")):
+                        if ch == ord("["):
+                            part = self.clazz(True)
+                        else:
+                            self.unread()
+                            part = self.clazz(False)
+                        right = part if right is None else _merged(right + part)
+                        ch = self.peek()
+                    if has_bits:
+                        bits_set = _merged(bits)
+                        if prev is None:
+                            prev = curr = bits_set
+                        else:
+                            prev = _merged(prev + bits_set)
+                        has_bits = False  # the bits stay, as Java's BitClass does, for a later union
+                    if right is not None:
+                        curr = right
+                    if prev is None:
+                        if right is None:
+                            raise self.error("Bad class syntax")
+                        prev = right
+                    else:
+                        if curr is None:
+                            raise self.error("Bad intersection syntax")
+                        prev = _intersection(prev, curr)
+                    continue
+                self.unread()
+            elif ch == 0 and self.cursor >= self.length:
+                raise self.error("Unclosed character class")
+            elif ch == ord("]") and (prev is not None or has_bits):
+                if consume:
+                    self.next()
+                if prev is None:
+                    prev = _merged(bits)
+                elif has_bits:
+                    prev = _merged(prev + tuple(bits))
+                return _complement(prev) if negated else prev
+            curr = self.range(bits)  # None where the character went to the bits (an `&&` after it then has no left)
+            if curr is None:
+                has_bits = True
+            else:
+                prev = curr if prev is None else _merged(prev + curr)
+            ch = self.peek()
+
+    def range(self, bits: list[tuple[int, int]]) -> Ranges | None:
+        """Pattern.range: a character, a range or a class escape within a class; None where it went to `bits`."""
+        ch = self.peek()
+        if ch == 0x5C:
+            ch = self.next_escaped()
+            if ch in (ord("p"), ord("P")):
+                return self.family_after_p(ch == ord("P"))
+            is_range = self.temp[self.cursor + 1] == ord("-")
+            self.unread()
+            ch, found = self.escape(True, True, is_range)
+            if ch == -1:
+                assert isinstance(found, tuple)
+                return found
+        else:
+            self.next()
+        if ch >= 0:
+            if self.peek() == ord("-"):
+                end = self.temp[self.cursor + 1]
+                if end == ord("["):
+                    bits.extend(self.single(ch))
+                    return None
+                if end != ord("]"):
+                    self.next()
+                    m = self.peek()
+                    if m == 0x5C:
+                        m, _ = self.escape(True, False, True)
+                    else:
+                        self.next()
+                    if m < ch:
+                        raise self.error("Illegal character range")
+                    span = ((ch, m),)
+                    if self.has(CASE_INSENSITIVE):
+                        return _unicode_case(span) if self.has(UNICODE_CASE) else _ascii_case(span)
+                    return span
+            bits.extend(self.single(ch))
+            return None
+        raise self.error(f"Unexpected character '{chr(ch)}'")
+
+    def family(self, one_letter: bool, complement: bool) -> Ranges:
+        """Pattern.family: \\p{...} and \\P{...}."""
+        self.next()
+        if one_letter:
+            name = chr(self.temp[self.cursor])
+            self.read()
+        else:
+            start = self.cursor
+            self.temp[self.length] = ord("}")  # mark('}')
+            while self.read() != ord("}"):
+                pass
+            self.temp[self.length] = 0
+            if self.cursor > self.length:
+                raise self.error("Unclosed character family")
+            if start + 1 >= self.cursor:
+                raise self.error("Empty character family")
+            name = "".join(chr(c) for c in self.temp[start : self.cursor - 1])
+        case_insensitive = self.has(CASE_INSENSITIVE)
+        found: Ranges | None = None
+        if "=" in name:
+            key, value = name.split("=", 1)
+            key = key.lower()
+            if key in ("sc", "script", "blk", "block"):
+                raise Untranslatable(f"Unicode scripts and blocks (\\p{{{name}}})")
+            if key in ("gc", "general_category"):
+                found = _property(value, case_insensitive)
+            if found is None:
+                raise self.error(f"Unknown Unicode property {{name=<{key}>, value=<{value}>}}")
+        else:
+            if name.startswith("In"):
+                raise Untranslatable(f"Unicode blocks (\\p{{{name}}})")
+            if name.startswith("Is"):
+                short = name[2:]
+                found = _unicode_property(short.upper(), case_insensitive)
+                if found is None:
+                    found = _property(short, case_insensitive)
+                if found is None:
+                    raise Untranslatable(f"Unicode scripts (\\p{{{name}}}), or a name Java does not know")
+            else:
+                if self.has(UNICODE_CHARACTER_CLASS):
+                    found = _posix_unicode(name.upper(), case_insensitive)
+                if found is None:
+                    found = _property(name, case_insensitive)
+            if found is None:
+                raise self.error(f"Unknown character property name {{{name}}}")
+        return _complement(found) if complement else found
+
+    def group_name(self, ch: int) -> str:
+        if not _is_ascii_letter(ch):
+            raise self.error("capturing group name does not start with a Latin letter")
+        name = ""
+        while True:
+            name += chr(ch)
+            ch = self.read()
+            if not (_is_ascii_letter(ch) or ord("0") <= ch <= ord("9")):
+                break
+        if ch != ord(">"):
+            raise self.error("named capturing group is missing trailing '>'")
+        return name
+
+    def group0(self) -> _Node | None:
+        saved_flags = self.flags
+        ch = self.next()
+        number = 0
+        kind = "group"
+        behind = ""
+        self.depth += 1
+        if ch == ord("?"):
+            ch = self.skip()
+            if ch == ord(":"):
+                kind = "pure"
+                body = self.expr()
+            elif ch in (ord("="), ord("!")):
+                kind = "ahead" + chr(ch)
+                body = self.expr()
+            elif ch == ord(">"):
+                kind = "atomic"
+                body = self.expr()
+            elif ch == ord("<"):
+                ch = self.read()
+                if ch not in (ord("="), ord("!")):
+                    name = self.group_name(ch)
+                    if name in self.names:
+                        raise self.error(f"Named capturing group <{name}> is already defined")
+                    number = self.groups
+                    self.groups += 1
+                    self.names[name] = number
+                    body = self.expr()
+                else:
+                    kind, behind = "behind", chr(ch)
+                    # Java refuses a body without "an obvious maximum length" by TreeInfo's rules (its int arithmetic
+                    # included: `(?<=a+)` has one, `(?<=(a|bc)+)` has not); Python takes fixed widths only, so a body
+                    # of varying length is Untranslatable here, whichever of the two Java says (_lookbehind).
+                    body = self.expr()
+            elif ch in (ord("$"), ord("@")):
+                raise self.error("Unknown group type")
+            else:
+                self.unread()
+                self.add_flags()
+                ch = self.read()
+                if ch == ord(")"):
+                    self.depth -= 1
+                    return None  # flags only: they hold to the end of the enclosing group
+                if ch != ord(":"):
+                    raise self.error("Unknown inline modifier")
+                kind = "pure"
+                body = self.expr()
+        else:
+            number = self.groups
+            self.groups += 1
+            body = self.expr()
+        self.accept(ord(")"), "Unclosed group")
+        self.flags = saved_flags
+        self.depth -= 1
+        if number:
+            self.closed.add(number)
+            node = _Node(f"({body.text})", body.low, body.high)
+        elif kind == "pure":
+            node = _Node(f"(?:{body.text})", body.low, body.high, body.zero_width)
+        elif kind == "atomic":
+            node = _Node(f"(?>{body.text})", body.low, body.high)
+        elif kind.startswith("ahead"):
+            node = _Node(f"(?{kind[-1]}{body.text})", 0, 0, True)
+        else:
+            node = _Node(_lookbehind(body, behind == "="), 0, 0, True)
+        return self.closure(node)
+
+    def add_flags(self) -> None:
+        ch = self.peek()
+        while True:
+            letter = chr(ch) if ch else ""
+            if letter == "c":
+                raise Untranslatable("canonical equivalence ((?c))")
+            if letter in _FLAG_LETTERS:
+                self.flags |= _FLAG_LETTERS[letter]
+            elif letter == "-":
+                ch = self.next()
+                self.sub_flags()
+                return
+            else:
+                return
+            ch = self.next()
+
+    def sub_flags(self) -> None:
+        ch = self.peek()
+        while True:
+            letter = chr(ch) if ch else ""
+            if letter == "c":
+                pass  # CANON_EQ off: it is never on here
+            elif letter in _FLAG_LETTERS:
+                self.flags &= ~_FLAG_LETTERS[letter]
+            else:
+                return
+            ch = self.next()
+
+    def qtype(self) -> str:
+        ch = self.next()
+        if ch == ord("?"):
+            self.next()
+            return "?"
+        if ch == ord("+"):
+            self.next()
+            return "+"
+        return ""
+
+    def closure(self, node: _Node) -> _Node:
+        """Pattern.closure: ?, *, +, {n}, {n,}, {n,m}, each greedy, lazy (?) or possessive (+)."""
+        ch = self.peek()
+        if ch == ord("?"):
+            return _repeat(node, 0, 1, self.qtype())
+        if ch == ord("*"):
+            return _repeat(node, 0, None, self.qtype())
+        if ch == ord("+"):
+            return _repeat(node, 1, None, self.qtype())
+        if ch != ord("{"):
+            return node
+        ch = self.skip()
+        if not (ord("0") <= ch <= ord("9")):
+            raise self.error("Illegal repetition")
+        low = 0
+        while True:
+            low = self._count(low, ch)
+            ch = self.read()
+            if not (ord("0") <= ch <= ord("9")):
+                break
+        high: int | None
+        if ch == ord(","):
+            ch = self.read()
+            if ch == ord("}"):
+                self.unread()
+                return _repeat(node, low, None, self.qtype())
+            high = 0
+            while ord("0") <= ch <= ord("9"):
+                high = self._count(high, ch)
+                ch = self.read()
+        else:
+            high = low
+        if ch != ord("}"):
+            raise self.error("Unclosed counted closure")
+        if high < low:
+            raise self.error("Illegal repetition range")
+        self.unread()
+        return _repeat(node, low, high, self.qtype())
+
+    def _count(self, count: int, digit: int) -> int:
+        """One more digit of a count; Java's int overflows (Math.addExact) at the digit that passes 2^31 - 1."""
+        count = count * 10 + digit - 48
+        if count > _MAX_REPS:
+            raise self.error("Illegal repetition range")
+        return count
+
+
+def _repeat(node: _Node, low: int, high: int | None, kind: str) -> _Node:
+    if high is None:
+        count = {0: "*", 1: "+"}.get(low, f"{{{low},}}")
+    elif low == 0 and high == 1:
+        count = "?"
+    else:
+        count = f"{{{low}}}" if low == high else f"{{{low},{high}}}"
+    text = f"(?:{node.text}){count}{kind}"
+    if node.zero_width:
+        return _Node(text, 0, 0, True)
+    if high is None:
+        return _Node(text, node.low * low, None if node.high != 0 else 0)
+    return _Node(text, node.low * low, None if node.high is None else node.high * high)
+
+
+def _lookbehind(body: _Node, positive: bool) -> str:
+    """A Java look-behind (any length up to a maximum) as Python's fixed-width ones: one per branch of the body."""
+    branches = _branches(body.text)
+    pieces = []
+    for text in branches:
+        try:
+            re.compile(f"(?<={text})")
+        except re.error:
+            raise Untranslatable("a look-behind whose branches vary in length") from None
+        pieces.append(text)
+    if positive:
+        return "(?:" + "|".join(f"(?<={p})" for p in pieces) + ")"
+    return "".join(f"(?<!{p})" for p in pieces)
+
+
+def _branches(text: str) -> list[str]:
+    """The top-level alternatives of a pattern written by this module (`(?:a|b)` from expr, or a single one)."""
+    if not (text.startswith("(?:") and text.endswith(")")):
+        return [text]
+    inner = text[3:-1]
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                return [text]  # `(?:a)(?:b)`: not one group
+        elif c == "|" and depth == 0:
+            parts.append(inner[start:i])
+            start = i + 1
+        i += 1
+    parts.append(inner[start:])
+    return parts if depth == 0 else [text]
+
+
+def _boundary(word_boundary: bool, unicode_classes: bool) -> _Node:
+    """Bound: a word character on one side and not the other (\\b), or not (\\B). A non-spacing mark counts as a word
+    character where letters or digits come before it, through other marks (hasBaseCharacter)."""
+    if unicode_classes:
+        raise Untranslatable("\\b and \\B under (?U) (Unicode word characters need the Alphabetic property)")
+    word = _set_text(_ASCII_WORD)
+    mark = _set_text(_category("Mn"))
+    base = _set_text(_category(*_LETTER_CATEGORIES, "Nd"))
+    marks_after_base = "|".join(f"(?<={base}{mark * k})" for k in range(1, _MARKS + 1))
+    left = f"(?:(?<={word})|(?<={mark})(?:{marks_after_base}))"  # the mark first: the large classes seldom run
+    right = f"(?:(?={word})|(?={mark})(?:(?<={base})|{marks_after_base}))"
+    not_left = f"(?!{left})"
+    not_right = f"(?!{right})"
+    if word_boundary:
+        return _Node(f"(?:{left}{not_right}|{not_left}{right})", 0, 0, True)
+    return _Node(f"(?:{left}{right}|{not_left}{not_right})", 0, 0, True)
+
+
+@functools.cache
+def _unicode_word() -> Ranges:
+    raise Untranslatable("\\w under (?U) (Unicode word characters need the Alphabetic property)")
+
+
+def _posix_unicode(name: str, case_insensitive: bool) -> Ranges | None:
+    """CharPredicates.forPOSIXName, under (?U)."""
+    if name in ("ALPHA", "LOWER", "UPPER", "ALNUM"):
+        raise Untranslatable(f"\\p{{{name.title()}}} under (?U) needs the Alphabetic property")
+    if name in ("SPACE", "PUNCT", "XDIGIT", "CNTRL", "DIGIT", "BLANK", "GRAPH", "PRINT"):
+        return _unicode_property(name, case_insensitive)
+    return None
+
+
+def _code_point_of(name: str) -> int | None:
+    """Character.codePointOf: a Unicode name, any case, white space around it ignored."""
+    try:
+        return ord(unicodedata.lookup(name.strip()))
+    except KeyError:
+        return None
+
+
+def _is_hex(ch: int) -> bool:
+    return ch < 128 and chr(ch) in "0123456789abcdefABCDEF"
+
+
+def _is_ascii_letter(ch: int) -> bool:
+    return ch < 128 and chr(ch).isalpha()
+
+
+def _is_ascii_space(ch: int) -> bool:
+    return ch in (0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D)

@@ -1,0 +1,72 @@
+"""java_regex reads and matches patterns as java.util.regex does (JDK 21's Pattern; the e2e parity test holds it to a
+real JDK): the differences from Python's `re` a gateway would otherwise get wrong, Java's refusals with its message,
+and what it refuses to guess (Untranslatable)."""
+
+from __future__ import annotations
+
+import pytest
+
+from apim_adapter.java_regex import PatternError, Untranslatable, compile
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("source", "text", "found", "whole"),
+    [
+        ("^gold$", "gold\r", True, False),  # Dollar: before a final \r, \r\n, U+0085, U+2028 or U+2029 too
+        ("^gold$", "gold\u2028", True, False),
+        ("^gold$", "gold\n\n", False, False),
+        ("gold.", "gold\r", False, False),  # `.` stops at every line terminator
+        ("(?d)gold.", "gold\r", True, True),  # but \n under UNIX_LINES
+        (r"^\d+$", "\u0663", False, False),  # \d, \s, \w: ASCII
+        (r"\s", "\xa0", False, False),
+        (r"\w", "é", False, False),
+        (r"\bfoo", "éfoo", True, False),  # \b as \w (JDK 19 and later)
+        ("(?i)é", "É", False, False),  # CASE_INSENSITIVE folds ASCII only
+        ("(?iu)é", "É", True, True),
+        ("g(?i)old", "gOLD", True, True),  # a flag midway holds to the end of its group
+        ("(g(?i)o)ld", "gOld", True, True),
+        ("(g(?i)o)ld", "gOLD", False, False),
+        ("[a-z&&[^aeiou]]+", "gld", True, True),  # intersections and nested classes
+        ("[^a[b]]", "b", False, False),
+        (r"\Qa.b\E", "axb", False, False),  # quoting
+        ("(?x) g o # a comment\n ld", "gold", True, True),
+        (r"\R", "\r\n", True, True),
+        (r"\p{Lu}\p{javaDigit}", "É\u0663", True, True),
+        (r"\x{1F600}", "\U0001f600", True, True),
+        (r"\N{LATIN SMALL LETTER A}", "a", True, True),
+        ("(?<=ab|c)d", "cd", True, False),  # a look-behind's branches of different lengths
+        ("(?<year>\\d{4})-\\k<year>", "2026-2026", True, True),
+        ("a{2}{3}", "aaaaaa", True, False),  # a second count repeats nothing: `a{2}` and three empty texts
+    ],
+)
+def test_a_pattern_matches_as_javas_does(source, text, found, whole):
+    pattern = compile(source)
+    assert (pattern.find(text), pattern.matches(text)) == (found, whole)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("(unclosed", "Unclosed group near index 9\n(unclosed"),
+        ("a{,2}", "Illegal repetition near index 2\na{,2}\n  ^"),  # Python's re reads a count
+        ("*a", "Dangling meta character '*' near index 0\n*a\n^"),
+        ("[b-a]", "Illegal character range near index 3\n[b-a]\n   ^"),
+        (r"\y", "Illegal/unsupported escape sequence near index 1\n\\y\n ^"),
+        ("(?<n>a)(?<n>b)", "Named capturing group <n> is already defined near index 11\n(?<n>a)(?<n>b)\n           ^"),
+        (r"\p{Xx}", "Unknown character property name {Xx} near index 5\n\\p{Xx}\n     ^"),
+        ("x{99999999999}", "Illegal repetition range near index 11\nx{99999999999}\n           ^"),
+        ("\tx)", "Unmatched closing ')' near index 1\n\tx)\n\t^"),
+    ],
+)
+def test_a_pattern_java_refuses_is_refused_with_its_message(source, message):
+    with pytest.raises(PatternError) as raised:
+        compile(source)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("source", [r"\p{IsLatin}", r"\p{InGreek}", r"\X", r"\b{g}", "(?U)\\w", "(?<=a+)b", "(?c)a"])
+def test_a_pattern_python_cannot_match_as_java_does_is_refused_not_guessed(source):
+    with pytest.raises(Untranslatable):
+        compile(source)
