@@ -12,7 +12,8 @@ takes minutes (measured: 8 KB 3 s, 60 KB 173 s). `found` answers the same questi
 - `.*select\\s*.*\\s*from.*` is found where a `select` is followed by a `from`, with only whitespace (`\\s` may span
   lines) between them, or with what is between them past its leading and trailing whitespace on one line.
 
-`AS_SYNAPSE_READS` is the pattern itself; the unit tests hold `found` to it on every short text they make.
+`AS_SYNAPSE_READS` is the pattern itself; the unit tests hold `found` to it, as java_regex reads and runs it, on every
+short text they make.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from apim_adapter import java_regex
+from apim_adapter import java_regex, threats
 from harness import java_regex as oracle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not oracle.available(), reason="needs a JDK (javac)")]
@@ -219,6 +219,10 @@ HAND = [
     ("(?i)(\U0001f600)\\1", "\U0001f600\U0001f600"),
     ("(?iu)\u2c2f", "\u2c5f"),
     ("\\p{IsEmoji}", "\U0001f600"),
+    # The Regex Policy's pattern, compiled CASE_INSENSITIVE (RegularExpressionProtector): threats.found's reference.
+    ("(?i)" + threats.AS_SYNAPSE_READS, "SELECT\u2028x FROM"),
+    ("(?i)" + threats.AS_SYNAPSE_READS, "x     DROP\x0btable"),
+    ("(?i)" + threats.AS_SYNAPSE_READS, "\u017felect 1 from t"),
 ]
 
 # What the adapter refuses as Untranslatable though Java runs it (the module docstring's list); nothing else may be.
