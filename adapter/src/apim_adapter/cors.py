@@ -15,10 +15,11 @@ sequences`) that writes its results as headers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from . import java_regex
 
 ALLOW_ORIGIN = "access-control-allow-origin"
 ALLOW_CREDENTIALS = "access-control-allow-credentials"
@@ -71,7 +72,7 @@ class Cors:
 
     any_origin: bool  # `*` is among the origins: every origin is answered `*`
     origins: frozenset[str]
-    patterns: tuple[re.Pattern[str], ...]  # the origins with `*`, as the handler reads them
+    patterns: tuple[java_regex.JavaPattern, ...]  # the origins with `*`, as the handler reads them: Java's regexes
     methods: tuple[str, ...]
     headers: str  # Access-Control-Allow-Headers as sent
     credentials: bool
@@ -84,9 +85,9 @@ class Cors:
         for origin in origins:
             if "*" in origin and origin != "*":
                 try:  # Pattern.compile(allowedOrigin.replace("*", ".*")); matcher.find(): anywhere in the Origin
-                    patterns.append(re.compile(origin.replace("*", ".*")))
-                except re.error:
-                    continue  # APIM fails the request on it; here it matches no origin
+                    patterns.append(java_regex.compile(origin.replace("*", ".*")))
+                except (java_regex.PatternError, java_regex.Untranslatable):
+                    continue  # APIM fails the request on one Java refuses; here it matches no origin
         any_origin = "*" in origins
         # Allow-Credentials is sent where enabled and the origin answered is not `*` (a refused one included).
         for_any = Answer("*", False) if any_origin else Answer(None, credentials)
@@ -108,7 +109,7 @@ class Cors:
             return None
         if origin in self.origins:
             return origin
-        if any(p.search(origin) for p in self.patterns):
+        if any(p.find(origin) for p in self.patterns):
             return origin
         return None
 
