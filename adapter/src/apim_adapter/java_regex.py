@@ -26,8 +26,12 @@ grapheme clusters (`\\X`, `\\b{g}`), canonical equivalence (`(?c)`), a look-behi
 alternation of fixed ones (Java refuses some of those itself, "Look-behind group does not have an obvious maximum
 length", and runs the others), and a backreference to a group not closed yet where a repetition could give it a value.
 Approximations: categories come from Python's Unicode data (3.11: Unicode 14.0; JDK 21 has 15.0, which assigned some
-4,500 more characters, mostly CJK); `(?iu)` folds case with Python's single-character mappings; a non-spacing mark
-counts as part of a word for `\\b` after at most `_MARKS` marks (Java walks back any number).
+4,500 more characters, mostly CJK; case mappings agree for every code point, the parity test checks); a non-spacing
+mark counts as part of a word for `\\b` right after a letter or digit, and after `_MARKS` marks at most (Java walks back
+through any number: `e` with two combining accents is read otherwise).
+
+A pattern whose Python form would pass `MAX_TRANSLATED` characters is Untranslatable too: classes are written out
+(`\\p{L}` is 10 KB, `\\b` some 40 KB), and an API key's referer patterns come from a subscriber.
 """
 
 from __future__ import annotations
@@ -43,7 +47,11 @@ from .codepoints import Ranges, complement, merged
 
 _MAX = sys.maxunicode  # 0x10FFFF, Character.MAX_CODE_POINT
 _MAX_REPS = 0x7FFFFFFF
-_MARKS = 2
+_MARKS = 1
+# Groups and classes nested deeper than this are Untranslatable (this parser recurses as Java's does; Python's stack
+# is shallower than the JVM's).
+MAX_NESTING = 200
+MAX_TRANSLATED = 1 << 20  # characters of Python pattern; past it, compiling alone would take a second
 
 # The flags of Pattern, as inline letters set them (addFlag).
 CASE_INSENSITIVE, MULTILINE, DOTALL, UNIX_LINES, UNICODE_CASE, COMMENTS, UNICODE_CHARACTER_CLASS = (
@@ -90,7 +98,12 @@ class JavaPattern:
 def compile(source: str) -> JavaPattern:
     """The pattern Java's Pattern.compile makes of `source`; PatternError where Java refuses it, Untranslatable where
     Python's engine cannot run it as Java does. Cached: policies' patterns only, which admins write."""
-    python = _Parser(source).parse()
+    try:
+        python = _Parser(source).parse()
+    except RecursionError:  # a safety net: MAX_NESTING stops groups and classes well before Python's stack does
+        raise Untranslatable(f"the pattern nests deeper than {MAX_NESTING}") from None
+    if len(python) > MAX_TRANSLATED:  # alternatives of large ones
+        raise Untranslatable(f"the pattern's Python form would pass {MAX_TRANSLATED} characters")
     try:
         regex = re.compile(python)
     except (re.error, OverflowError, RecursionError) as exc:  # nesting or counts past what Python's compiler takes
@@ -406,7 +419,8 @@ class _Parser:
         self.groups = 1  # capturingGroupCount: group 0 is the whole match
         self.closed: set[int] = set()
         self.names: dict[str, int] = {}
-        self.depth = 0
+        self.depth = 0  # groups open
+        self.class_depth = 0
 
     # Pattern.RemoveQEQuoting: \Q...\E becomes escaped characters before parsing.
     def _remove_qe_quoting(self) -> None:
@@ -569,6 +583,7 @@ class _Parser:
 
     def sequence(self) -> _Node:
         nodes: list[_Node] = []
+        size = 0
         while True:
             ch = self.peek()
             if ch == ord("("):
@@ -611,6 +626,9 @@ class _Parser:
             else:
                 node = self.atom()
             nodes.append(self.closure(node))
+            size += len(nodes[-1].text)
+            if size > MAX_TRANSLATED:  # stopped as it grows: a subscriber's referer could ask for gigabytes
+                raise Untranslatable(f"the pattern's Python form would pass {MAX_TRANSLATED} characters")
         return _seq(nodes)
 
     def family_after_p(self, complement: bool) -> Ranges:
@@ -875,6 +893,16 @@ class _Parser:
         curr: Ranges | None = None
         bits: list[tuple[int, int]] = []
         negated = has_bits = False
+        self.class_depth += 1
+        if self.class_depth > MAX_NESTING:
+            raise Untranslatable(f"the pattern nests classes deeper than {MAX_NESTING}")
+        try:
+            return self._class(consume, prev, curr, bits, negated, has_bits)
+        finally:
+            self.class_depth -= 1
+
+    def _class(self, consume: bool, prev: Ranges | None, curr: Ranges | None, bits: list[tuple[int, int]],
+               negated: bool, has_bits: bool) -> Ranges:  # fmt: skip
         ch = self.next()
         if ch == ord("^") and self.temp[self.cursor - 1] == ord("["):
             ch = self.next()
@@ -1039,6 +1067,8 @@ class _Parser:
         kind = "group"
         behind = ""
         self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise Untranslatable(f"the pattern nests groups deeper than {MAX_NESTING}")
         if ch == ord("?"):
             ch = self.skip()
             if ch == ord(":"):
@@ -1250,7 +1280,7 @@ def _boundary(word_boundary: bool, unicode_classes: bool) -> _Node:
         raise Untranslatable("\\b and \\B under (?U) (Unicode word characters need the Alphabetic property)")
     word = _set_text(_ASCII_WORD)
     mark = _set_text(_category("Mn"))
-    base = _set_text(_category(*_LETTER_CATEGORIES, "Nd"))
+    base = _letter_or_digit()
     marks_after_base = "|".join(f"(?<={base}{mark * k})" for k in range(1, _MARKS + 1))
     left = f"(?:(?<={word})|(?<={mark})(?:{marks_after_base}))"  # the mark first: the large classes seldom run
     right = f"(?:(?={word})|(?={mark})(?:(?<={base})|{marks_after_base}))"
@@ -1259,6 +1289,16 @@ def _boundary(word_boundary: bool, unicode_classes: bool) -> _Node:
     if word_boundary:
         return _Node(f"(?:{left}{not_right}|{not_left}{right})", 0, 0, True)
     return _Node(f"(?:{left}{right}|{not_left}{not_right})", 0, 0, True)
+
+
+@functools.cache
+def _letter_or_digit() -> str:
+    """Character.isLetterOrDigit (categories L and Nd) as a short expression: Python's own `[^\\W_]` (letters and
+    every numeric character, by the same Unicode data) less the numeric ones that are neither."""
+    python_word = re.compile(r"[^\W_]")
+    others = _complement(_category(*_LETTER_CATEGORIES, "Nd", "Cn", "Co", "Cs"))  # the few to look at one by one
+    extra = [(c, c) for first, last in others for c in range(first, last + 1) if python_word.match(chr(c))]
+    return f"(?:(?!{_set_text(_merged(extra))})[^\\W_])" if extra else r"[^\W_]"
 
 
 @functools.cache

@@ -70,3 +70,15 @@ def test_a_pattern_java_refuses_is_refused_with_its_message(source, message):
 def test_a_pattern_python_cannot_match_as_java_does_is_refused_not_guessed(source):
     with pytest.raises(Untranslatable):
         compile(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["(" * 300 + "a" + ")" * 300, "[" * 3000, "(a|" * 5000, r"\p{L}" * 200, r"\b" * 100],
+    ids=["groups nested 300 deep", "classes nested 3000 deep", "5000 open groups", "200 letter classes", "100 \\b"],
+)
+def test_a_pattern_past_the_adapters_limits_is_refused_quickly_never_a_crash(source):
+    """An API key's referer patterns come from a subscriber: nesting past Python's stack, or a pattern whose written-out
+    classes would take megabytes, is refused (Untranslatable; the key's check then refuses the call), not a crash."""
+    with pytest.raises(Untranslatable):
+        compile(source)
