@@ -590,6 +590,7 @@ class _Parser:
                 group = self.group0()
                 if group is not None:
                     nodes.append(group)
+                    size = self._grown(size, group)
                 continue
             if ch == ord("["):
                 node = _single(self.clazz(True))
@@ -626,10 +627,16 @@ class _Parser:
             else:
                 node = self.atom()
             nodes.append(self.closure(node))
-            size += len(nodes[-1].text)
-            if size > MAX_TRANSLATED:  # stopped as it grows: a subscriber's referer could ask for gigabytes
-                raise Untranslatable(f"the pattern's Python form would pass {MAX_TRANSLATED} characters")
+            size = self._grown(size, nodes[-1])
         return _seq(nodes)
+
+    @staticmethod
+    def _grown(size: int, node: _Node) -> int:
+        """The sequence's Python form so far, stopped as it grows: a subscriber's referer could ask for gigabytes."""
+        size += len(node.text)
+        if size > MAX_TRANSLATED:
+            raise Untranslatable(f"the pattern's Python form would pass {MAX_TRANSLATED} characters")
+        return size
 
     def family_after_p(self, complement: bool) -> Ranges:
         one_letter = True
