@@ -119,9 +119,10 @@ lint: $(VENV)/.installed $(HELM_BIN) $(TOOLS)/bin/actionlint ## ruff, mypy, yaml
 	$(BIN)/python scripts/check_versions.py
 	if command -v cargo >/dev/null; then cd adapter/native && cargo fmt --check && cargo clippy --locked -q -- -D warnings; fi
 
-generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model, the chart's list of the request headers the adapter reads, and the roles' README variable sections.
+generate: $(VENV)/.installed ## Regenerate the chart's config schema and docs/configuration.md from the adapter's config model, the chart's list of the request headers the adapter reads, the roles' README variable sections, and the adapter's copy of JDK 21's Unicode data (java_unicode.py).
 	$(BIN)/python scripts/generate_config_schema.py
 	$(BIN)/python scripts/generate_role_docs.py
+	$(BIN)/python scripts/generate_java_unicode.py
 
 # One suite each, by its marker (conftest.py gives every test the marker of its directory).
 .PHONY: wso2-test meshsync-test local-test tracing-test

