@@ -12,7 +12,7 @@ import java.util.function.IntPredicate;
  * scripts/generate_java_unicode.py (adapter/src/apim_adapter/java_unicode.py): the general categories
  * (Character.getType), the properties CharPredicates asks Character for, scripts and blocks with the names their
  * forName methods accept (read from their private maps: run with --add-opens java.base/java.lang=ALL-UNNAMED), and
- * the simple case mappings. One line each: "<kind> <name> <ranges>", ranges as hex "first-last" joined with ",".
+ * the simple case mappings, and the characters' names (Character.getName, for codePointOf). One line each: "<kind> <name> <ranges>", ranges as hex "first-last" joined with ",".
  */
 public final class JavaUnicodeData {
     private static final String[] CATEGORIES = {"Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Me", "Mc", "Nd", "Nl",
@@ -114,6 +114,15 @@ public final class JavaUnicodeData {
         }
         for (Character.UnicodeBlock block : seen) {
             out.println("B " + block + " " + ranges(c -> blockOf[c] == block));
+        }
+        for (int c = 0; c <= Character.MAX_CODE_POINT; c++) {  // explicit names (getName's algorithmic ones left out)
+            String name = Character.getName(c);
+            Character.UnicodeBlock block = blockOf[c];
+            String algorithmic = block == null ? null
+                : block.toString().replace('_', ' ') + " " + Integer.toHexString(c).toUpperCase(java.util.Locale.ROOT);
+            if (name != null && !name.equals(algorithmic)) {
+                out.println("N " + Integer.toHexString(c) + " " + name.replace(' ', '\u00a0'));
+            }
         }
         StringBuilder cases = new StringBuilder();
         for (int c = 0; c <= Character.MAX_CODE_POINT; c++) {

@@ -25,7 +25,7 @@ Not reproduced, where Python's engine cannot say what Java's does (`Untranslatab
 answer): grapheme clusters (`\\X`, `\\b{g}`), canonical equivalence (`(?c)`), a look-behind of varying length that is
 not an alternation of fixed ones (Java refuses some of those itself, "Look-behind group does not have an obvious
 maximum length", and runs the others), a backreference to a group not closed yet where a repetition could give it a
-value, and a backreference past group 99. Approximations: `\\N{name}` knows the names of Python's Unicode data; a
+value, and a backreference past group 99. Approximation: a
 non-spacing mark counts as part of a word for `\\b` right after a letter or digit, and after `_MARKS` marks at most
 (Java walks back through any number: `e` with two combining accents is read otherwise).
 
@@ -35,6 +35,7 @@ A pattern whose Python form would pass `MAX_TRANSLATED` characters is Untranslat
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import sys
@@ -127,7 +128,8 @@ def _intersection(a: Ranges, b: Ranges) -> Ranges:
 
 
 def _contains(ranges: Ranges, code: int) -> bool:
-    return any(first <= code <= last for first, last in ranges)
+    at = bisect.bisect_right(ranges, (code, _MAX + 1)) - 1  # the ranges are sorted and disjoint
+    return at >= 0 and ranges[at][0] <= code <= ranges[at][1]
 
 
 def _parsed(text: str) -> Ranges:
@@ -1326,11 +1328,67 @@ def _letter_or_digit() -> str:
 
 
 def _code_point_of(name: str) -> int | None:
-    """Character.codePointOf: a Unicode name, any case, white space around it ignored."""
-    try:
-        return ord(unicodedata.lookup(name.strip()))
-    except KeyError:
+    """Character.codePointOf: the code point whose Character.getName is `name` (trimmed as String.trim does, in any
+    case): an explicit name, or the block and hexadecimal form of a character without one. None for no such name."""
+    if unicodedata.unidata_version != java_unicode.NAMES_PYTHON_UNICODE:  # NAMES lists the differences from that one
+        raise Untranslatable("\\N{...}: this Python's Unicode names are not the ones java_unicode was written against")
+    wanted = name.strip(_JAVA_TRIM).upper()
+    code = _java_names_by_name().get(wanted)
+    if code is None:
+        try:
+            found = unicodedata.lookup(wanted)  # Python's name, alias or named sequence: kept only where Java's too
+        except KeyError:
+            found = ""
+        if len(found) == 1 and _java_name(ord(found)) == wanted:
+            code = ord(found)
+    if code is not None:
+        return code
+    _, _, digits = wanted.rpartition(" ")
+    if " " in wanted and re.fullmatch(r"[+-]?[0-9A-F]+", digits):  # Integer.parseInt(name, off + 1, end, 16)
+        code = int(digits, 16)
+        if 0 <= code <= _MAX and _java_name(code) == wanted:
+            return code
+    return None
+
+
+_JAVA_TRIM = "".join(map(chr, range(0x21)))  # String.trim: every character up to U+0020
+
+
+def _java_name(code: int) -> str | None:
+    """Character.getName (JDK 21): its explicit name, else its block's and its code point's, None where unassigned."""
+    listed = java_unicode.NAMES.get(f"{code:x}")
+    if listed is not None:
+        return listed
+    if not _contains(_unnamed(), code):
+        python = unicodedata.name(chr(code), None)
+        if python is not None:
+            return python
+    if _contains(_category("Cn"), code):
         return None
+    block = _block_of(code)
+    return f"{block.replace('_', ' ')} {code:X}" if block else f"{code:X}"
+
+
+@functools.cache
+def _java_names_by_name() -> dict[str, int]:
+    return {name: int(code, 16) for code, name in java_unicode.NAMES.items()}
+
+
+@functools.cache
+def _unnamed() -> Ranges:
+    return _parsed(java_unicode.UNNAMED)
+
+
+@functools.cache
+def _blocks_in_order() -> tuple[tuple[int, int, str], ...]:
+    return tuple(sorted((a, b, block) for block, text in java_unicode.BLOCKS.items() for a, b in _parsed(text)))
+
+
+def _block_of(code: int) -> str | None:
+    """Character.UnicodeBlock.of: the block's identifier, None outside every block."""
+    blocks = _blocks_in_order()
+    at = bisect.bisect_right(blocks, (code, _MAX + 1, "")) - 1
+    return blocks[at][2] if at >= 0 and blocks[at][0] <= code <= blocks[at][1] else None
 
 
 def _is_hex(ch: int) -> bool:

