@@ -1337,7 +1337,7 @@ def _code_point_of(name: str) -> int | None:
     if code is None:
         try:
             found = unicodedata.lookup(wanted)  # Python's name, alias or named sequence: kept only where Java's too
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: UnicodeEncodeError, for a lone surrogate in the name
             found = ""
         if len(found) == 1 and _java_name(ord(found)) == wanted:
             code = ord(found)

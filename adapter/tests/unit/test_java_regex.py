@@ -4,6 +4,8 @@ and what it refuses to guess (Untranslatable)."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from apim_adapter.java_regex import PatternError, Untranslatable, compile
@@ -95,3 +97,21 @@ def test_a_pattern_past_the_adapters_limits_is_refused_quickly_never_a_crash(sou
     classes would take megabytes, is refused (Untranslatable; the key's check then refuses the call), not a crash."""
     with pytest.raises(Untranslatable):
         compile(source)
+
+
+def test_no_pattern_crashes_the_reader():
+    """Whatever an admin or a subscriber writes, the answer is a pattern, PatternError or Untranslatable: never
+    another exception (a named sequence's name, a lone surrogate in a name, a count past Java's int each did)."""
+    rng = random.Random(20261205)
+    pieces = [*"\\()[]{}*+?|^$.-&,<>=!#:0123456789abcdefxuNpPkQEcbBdDsSwWhHvVRXZzAGnrtf ", "\\N{", "\\p{", "\\x{",
+              "\\k<", "(?<", "(?", "\U0001f600", "\ud800", "é", "\x00", "(?x)", "(?i)", "(?U)", "(?iu)", "&&", "\\Q",
+              "\\E", "Is", "In", "sc=", "blk=", "gc=", "LATIN", "Lu", "java", "Alpha", "{2147483648}", "(?<=",
+              "\\9"]  # fmt: skip
+    for _ in range(20_000):
+        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 16)))
+        try:
+            pattern = compile(source)
+        except (PatternError, Untranslatable):
+            continue
+        pattern.find("a\u00e9\n1 \U0001f600\ud800")
+        pattern.matches("x")
