@@ -23,8 +23,8 @@ flag, a named group defined twice or missing, a trailing backslash.
 
 Not reproduced, where Python's engine cannot say what Java's does (`Untranslatable`, a clear error for the caller to
 answer): grapheme clusters (`\\X`, `\\b{g}`), canonical equivalence (`(?c)`), a look-behind of varying length that is
-not an alternation of fixed ones (Java refuses some of those itself, "Look-behind group does not have an obvious
-maximum length", and runs the others), a backreference to a group not closed yet where a repetition could give it a
+not an alternation of fixed ones (Java refuses those without "an obvious maximum length", and so does the adapter,
+by the same rules; it runs the others), a backreference to a group not closed yet where a repetition could give it a
 value, and a backreference past group 99. Approximation: a
 non-spacing mark counts as part of a word for `\\b` right after a letter or digit, and after `_MARKS` marks at most
 (Java walks back through any number: `e` with two combining accents is read otherwise).
@@ -41,7 +41,8 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from . import java_unicode
 from .codepoints import Ranges, complement, merged
@@ -410,23 +411,23 @@ def _block(name: str) -> Ranges | None:
 
 @dataclass
 class _Node:
-    """A piece of the Python pattern, with the widths (in code points) it can match: Java's TreeInfo."""
+    """A piece of the Python pattern, with what Java's TreeInfo learns of the nodes Java builds for it (`study`,
+    _study's items) and which of them closure() sees: a CharProperty, a group, a zero-length group (a lookaround, an
+    atomic group) or another node."""
 
     text: str
-    low: int
-    high: int | None  # None: no obvious maximum
+    study: tuple[Any, ...] = ()
+    kind: str = "other"  # "char", "group", "assert" or "other"
     zero_width: bool = False  # an anchor or lookaround
 
 
 def _seq(nodes: list[_Node]) -> _Node:
-    high: int | None = 0
-    for n in nodes:
-        high = None if high is None or n.high is None else high + n.high
-    return _Node("".join(n.text for n in nodes), sum(n.low for n in nodes), high, all(n.zero_width for n in nodes))
+    study = tuple(item for n in nodes for item in n.study)
+    return _Node("".join(n.text for n in nodes), study, "other", all(n.zero_width for n in nodes))
 
 
 def _single(ranges: Ranges) -> _Node:
-    return _Node(_set_text(ranges), 1, 1)
+    return _Node(_set_text(ranges), (("add", 1, 1),), "char")
 
 
 class _Parser:
@@ -444,6 +445,7 @@ class _Parser:
         self.closed: set[int] = set()
         self.names: dict[str, int] = {}
         self.depth = 0  # groups open
+        self.behind = 0  # look-behinds open
         self.class_depth = 0
 
     # Pattern.RemoveQEQuoting: \Q...\E becomes escaped characters before parsing.
@@ -600,10 +602,9 @@ class _Parser:
             self.next()
         if len(branches) == 1:
             return branches[0]
-        highs = [b.high for b in branches]
-        high = None if None in highs else max(h for h in highs if h is not None)
         text = "(?:" + "|".join(b.text for b in branches) + ")"
-        return _Node(text, min(b.low for b in branches), high, all(b.zero_width for b in branches))
+        return _Node(text, (("branch", tuple(b.study for b in branches)),), "other",
+                     all(b.zero_width for b in branches))  # fmt: skip
 
     def sequence(self) -> _Node:
         nodes: list[_Node] = []
@@ -673,23 +674,23 @@ class _Parser:
 
     def caret(self) -> _Node:
         if not self.has(MULTILINE):
-            return _Node(r"\A", 0, 0, True)
+            return _Node(r"\A", zero_width=True)
         if self.has(UNIX_LINES):  # UnixCaret: at the start or after \n, never at the end
-            return _Node(r"(?=[\s\S])(?:\A|(?<=\n))", 0, 0, True)
+            return _Node(r"(?=[\s\S])(?:\A|(?<=\n))", zero_width=True)
         # Caret: at the start, or after a line terminator other than the \r of a \r\n; never at the end.
-        return _Node(r"(?=[\s\S])(?:\A|(?<=[\n\u0085\u2028\u2029])|(?<=\r)(?!\n))", 0, 0, True)
+        return _Node(r"(?=[\s\S])(?:\A|(?<=[\n\u0085\u2028\u2029])|(?<=\r)(?!\n))", zero_width=True)
 
     def dollar(self, multiline: bool) -> _Node:
         if self.has(UNIX_LINES):  # UnixDollar
             if multiline:
-                return _Node(r"(?=\n|\Z)", 0, 0, True)
-            return _Node(r"(?=\n?\Z)", 0, 0, True)
+                return _Node(r"(?=\n|\Z)", zero_width=True)
+            return _Node(r"(?=\n?\Z)", zero_width=True)
         # Dollar: before a line terminator but between \r and \n; at the end; not multiline: only before the last
         # terminator (a final \r\n counts as one).
         terminator = r"(?:(?<!\r)\n|[\r\u0085\u2028\u2029])"
         if multiline:
-            return _Node(rf"(?=\Z|{terminator})", 0, 0, True)
-        return _Node(rf"(?=\Z|\r\n\Z|{terminator}\Z)", 0, 0, True)
+            return _Node(rf"(?=\Z|{terminator})", zero_width=True)
+        return _Node(rf"(?=\Z|\r\n\Z|{terminator}\Z)", zero_width=True)
 
     def atom(self) -> _Node:
         """A run of literal characters; a quantifier after it takes the last one only."""
@@ -728,7 +729,9 @@ class _Parser:
             prev = self.cursor
             chars.append(ch)
             ch = self.next()
-        return _seq([self.literal(c) for c in chars])
+        if len(chars) == 1:
+            return self.literal(chars[0])  # newCharProperty(single(...)): a quantifier may make it CharPropertyGreedy
+        return _seq([self.literal(c) for c in chars])  # newSlice
 
     def literal(self, code: int) -> _Node:
         return _single(self.single(code))
@@ -757,13 +760,13 @@ class _Parser:
         if number not in self.closed:
             if number >= self.groups and number > 9:  # cannot happen: ref() takes existing groups only
                 raise self.error("Unexpected internal error")
-            if self.depth:
+            if self.depth and not self.behind:  # in a look-behind, Java refuses it once the body is read
                 raise Untranslatable(f"a backreference to group {number}, not closed at that point, inside a group")
-            return _Node("(?!)", 0, None)  # its group has no value yet: BackRef fails
+            return _Node("(?!)", (("invalid",),))  # its group has no value yet: BackRef fails
         if number >= 100:
             raise Untranslatable("a backreference to group 100 or later")
         flags = ("i" if self.has(UNICODE_CASE) else "ai") if self.has(CASE_INSENSITIVE) else ""  # CIBackRef
-        return _Node(f"(?{flags}:\\{number})", 0, None)
+        return _Node(f"(?{flags}:\\{number})", (("invalid",),))  # BackRef.study: no obvious maximum
 
     def escape(self, in_class: bool, create: bool, is_range: bool) -> tuple[int, _Node | Ranges | None]:
         """Pattern.escape: (code point, None) for a character; (-1, node or set) for anything else."""
@@ -791,7 +794,7 @@ class _Parser:
             return -1, (ranges if in_class else _single(ranges)) if create else None
         elif c == "A":
             if not in_class:
-                return -1, _Node(r"\A", 0, 0, True)
+                return -1, _Node(r"\A", zero_width=True)
         elif c in "bB":
             if not in_class:
                 if c == "b" and create and self.peek() == ord("{"):
@@ -804,13 +807,13 @@ class _Parser:
                 return -1, _boundary(c == "b", unicode_classes) if create else None
         elif c == "G":
             if not in_class:  # LastMatch: where the previous find ended; for one find, the start
-                return -1, _Node(r"\A", 0, 0, True)
+                return -1, _Node(r"\A", zero_width=True)
         elif c == "N":
             return self.named_character(), None
         elif c == "R":
             if not in_class:
                 # LineEnding: \r\n, else one terminator (a \r alone where what follows needs the \n)
-                return -1, _Node(r"(?:\r\n|[\n\x0b\x0c\r\u0085\u2028\u2029])", 1, 2)
+                return -1, _Node(r"(?:\r\n|[\n\x0b\x0c\r\u0085\u2028\u2029])", (("add", 1, 2),))
         elif c == "X":
             if not in_class:
                 raise Untranslatable("grapheme clusters (\\X)")
@@ -819,7 +822,7 @@ class _Parser:
                 return -1, (self.dollar(False) if create else None)
         elif c == "z":
             if not in_class:
-                return -1, _Node(r"\Z", 0, 0, True)
+                return -1, _Node(r"\Z", zero_width=True)
         elif c == "k":
             if not in_class:
                 if self.read() != ord("<"):
@@ -1125,10 +1128,13 @@ class _Parser:
                     body = self.expr()
                 else:
                     kind, behind = "behind", chr(ch)
-                    # Java refuses a body without "an obvious maximum length" by TreeInfo's rules (its int arithmetic
-                    # included: `(?<=a+)` has one, `(?<=(a|bc)+)` has not); Python takes fixed widths only, so a body
-                    # of varying length is Untranslatable here, whichever of the two Java says (_lookbehind).
+                    self.behind += 1
                     body = self.expr()
+                    self.behind -= 1
+                    # TreeInfo's rules, its int arithmetic included: `(?<=a+)` has a maximum, `(?<=(a|bc)+)` has not.
+                    # Python takes fixed widths only: a body Java runs with lengths that vary is Untranslatable.
+                    if not _study(body.study).most_known:
+                        raise self.error("Look-behind group does not have an obvious maximum length")
             elif ch in (ord("$"), ord("@")):
                 raise self.error("Unknown group type")
             else:
@@ -1151,15 +1157,15 @@ class _Parser:
         self.depth -= 1
         if number:
             self.closed.add(number)
-            node = _Node(f"({body.text})", body.low, body.high)
+            node = _Node(f"({body.text})", body.study, "group")
         elif kind == "pure":
-            node = _Node(f"(?:{body.text})", body.low, body.high, body.zero_width)
+            node = _Node(f"(?:{body.text})", body.study, "group", body.zero_width)
         elif kind == "atomic":
-            node = _Node(f"(?>{body.text})", body.low, body.high)
+            node = _Node(f"(?>{body.text})", (("ques", body.study, True),), "assert")
         elif kind.startswith("ahead"):
-            node = _Node(f"(?{kind[-1]}{body.text})", 0, 0, True)
+            node = _Node(f"(?{kind[-1]}{body.text})", (), "assert", True)
         else:
-            node = _Node(_lookbehind(body, behind == "="), 0, 0, True)
+            node = _Node(_lookbehind(body, behind == "="), (), "assert", True)
         return self.closure(node)
 
     def add_flags(self) -> None:
@@ -1255,11 +1261,74 @@ def _repeat(node: _Node, low: int, high: int | None, kind: str) -> _Node:
     else:
         count = f"{{{low}}}" if low == high else f"{{{low},{high}}}"
     text = f"(?:{node.text}){count}{kind}"
-    if node.zero_width:
-        return _Node(text, 0, 0, True)
-    if high is None:
-        return _Node(text, node.low * low, None if node.high != 0 else 0)
-    return _Node(text, node.low * low, None if node.high is None else node.high * high)
+    return _Node(text, (_quantified(node, low, high, kind),), "other", node.zero_width)
+
+
+def _quantified(node: _Node, low: int, high: int | None, kind: str) -> tuple[Any, ...]:
+    """The node closure() and group0 make of a quantified one, as _study's item: CharPropertyGreedy for a greedy
+    `*`, `+` or `{n,}` on a CharProperty; Ques for `?` (a Branch with nothing beside a group, unless possessive);
+    Curly, or for a group GroupCurly where its body is deterministic and else a Loop (no obvious maximum)."""
+    most = _MAX_REPS if high is None else high
+    if low == 0 and high == 1:
+        if node.kind == "group" and kind != "+":
+            return ("branch", (node.study, ()))
+        return ("ques", node.study, False)
+    if node.kind == "char" and high is None and kind == "":
+        return ("greedy", low)
+    if node.kind == "group" and kind != "+" and not _study(node.study).deterministic:
+        return ("loop",)
+    return ("curly", node.study, low, most)
+
+
+@dataclass(frozen=True)
+class _TreeInfo:
+    """Pattern.TreeInfo: the least and most a part matches, in Java's int arithmetic, whether the most is known,
+    and whether the part matches one way only."""
+
+    least: int = 0
+    most: int = 0
+    most_known: bool = True
+    deterministic: bool = True
+
+
+def _int(value: int) -> int:
+    """Java's int: wrapped to 32 bits."""
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def _study(items: tuple[Any, ...], info: _TreeInfo = _TreeInfo()) -> _TreeInfo:
+    """Node.study along a chain of Java's nodes (the group heads and tails, which study nothing, left out)."""
+    for at, item in enumerate(items):
+        kind = item[0]
+        if kind == "add":  # CharProperty, a slice, LineEnding (1 to 2)
+            info = replace(info, least=_int(info.least + item[1]), most=_int(info.most + item[2]))
+        elif kind == "greedy":  # CharPropertyGreedy
+            most = _int(info.most + _MAX_REPS) if info.most_known else info.most
+            info = replace(info, least=_int(info.least + item[1]), most=most, deterministic=False)
+        elif kind == "invalid":  # BackRef, CIBackRef
+            info = replace(info, most_known=False)
+        elif kind == "ques":  # Ques: the atom on the same info, its least put back, unless an atomic group's
+            after = _study(item[1], info)
+            info = after if item[2] else replace(after, least=info.least, deterministic=False)
+        elif kind == "curly":  # Curly and GroupCurly
+            body, low, high = _study(item[1]), item[2], item[3]
+            least = _int(body.least * low + info.least)
+            most, known = info.most, info.most_known and body.most_known
+            if known:
+                most = _int(body.most * high + info.most)
+                known = most >= info.most
+            deterministic = info.deterministic if body.deterministic and low == high else False
+            info = _TreeInfo(least if least >= info.least else 0xFFFFFFF, most, known, deterministic)
+        elif kind == "loop":  # Prolog and Loop: no maximum, and nothing after them is studied
+            return replace(info, most_known=False, deterministic=False)
+        else:  # Branch: each alternative alone, then what follows it alone, all added to what came before
+            alternatives = [_study(alternative) for alternative in item[1]]
+            least = _int(info.least + min(a.least for a in alternatives))
+            most = _int(info.most + max(a.most for a in alternatives))
+            known = info.most_known and all(a.most_known for a in alternatives)
+            rest = _study(items[at + 1 :])
+            return _TreeInfo(_int(rest.least + least), _int(rest.most + most), rest.most_known and known, False)
+    return info
 
 
 def _lookbehind(body: _Node, positive: bool) -> str:
@@ -1320,11 +1389,11 @@ def _boundary(word_boundary: bool, unicode_classes: bool) -> _Node:
     not_right = f"(?!{right})"
     full = f"(?:{left}{not_right}|{not_left}{right})" if word_boundary else f"(?:{left}{right}|{not_left}{not_right})"
     if unicode_classes:
-        return _Node(full, 0, 0, True)
+        return _Node(full, zero_width=True)
     # Away from non-spacing marks, ASCII's \w decides alone, and Python's own ASCII \b (one operation) is Java's: the
     # whole construct runs only beside a mark.
     fast = r"(?a:\b)" if word_boundary else r"(?a:\B)"
-    return _Node(f"(?:{fast}(?<!{mark})(?!{mark})|(?:(?<={mark})|(?={mark})){full})", 0, 0, True)
+    return _Node(f"(?:{fast}(?<!{mark})(?!{mark})|(?:(?<={mark})|(?={mark})){full})", zero_width=True)
 
 
 @functools.cache
