@@ -97,16 +97,22 @@ class JavaPattern:
         return self.regex.fullmatch(text) is not None
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def compile(source: str) -> JavaPattern:
+    """`read`, cached: for the patterns of policies, which admins write (each catalog reads them again)."""
+    return read(source)
+
+
+def read(source: str, limit: int = MAX_TRANSLATED) -> JavaPattern:
     """The pattern Java's Pattern.compile makes of `source`; PatternError where Java refuses it, Untranslatable where
-    Python's engine cannot run it as Java does. Cached: policies' patterns only, which admins write."""
+    Python's engine cannot run it as Java does, or its Python form would pass `limit` characters. Not cached: for
+    patterns a subscriber writes (an API key's referers), which the key's cached validation holds instead."""
     try:
         python = _Parser(source).parse()
     except RecursionError:  # a safety net: MAX_NESTING stops groups and classes well before Python's stack does
         raise Untranslatable(f"the pattern nests deeper than {MAX_NESTING}") from None
-    if len(python) > MAX_TRANSLATED:  # alternatives of large ones
-        raise Untranslatable(f"the pattern's Python form would pass {MAX_TRANSLATED} characters")
+    if len(python) > limit:
+        raise Untranslatable(f"the pattern's Python form would pass {limit} characters")
     try:
         regex = re.compile(python)
     except (re.error, OverflowError, RecursionError) as exc:  # nesting or counts past what Python's compiler takes

@@ -15,7 +15,7 @@ from apim_adapter.config import ConfigError, parse
 from apim_adapter.decision import CheckInput
 from apim_adapter.revocation import RevocationStore
 from apim_adapter.tokens import TokenRejected
-from apim_adapter.tokens.api_key import ApiKeyValidator, validator_for
+from apim_adapter.tokens.api_key import REFERERS_BUDGET, ApiKeyValidator, _referers, validator_for
 from harness.api_keys import ApiKeySigner
 from harness.pipeline import InProcess, token
 from harness.sample_catalog import catalog_document
@@ -221,6 +221,25 @@ def test_a_keys_permitted_addresses_and_referers(permitted_ip, permitted_referer
         # the subscription failure's body is another, though its code is the same
         other = p.check(apikey=SIGNER.mint(UNSUBSCRIBED))
         assert "Subscription validation failed" in json.loads(p.renderer.deny(other, p.now).body)["description"]
+
+
+def test_a_keys_referer_patterns_are_held_to_a_budget_a_subscriber_cannot_outgrow():
+    """A subscriber writes the referers, and a class by name is ~10 KB for Python's engine: past REFERERS_BUDGET a
+    key's patterns admit nothing (and the cached validation is weighed with what they hold)."""
+    heavy = ",".join([r"https://\p{L}+.example/*"] * 10 + ["https://late-1.example/*"])
+    patterns = _referers(heavy)
+    assert patterns[0] is not None
+    assert patterns[-1] is None
+    assert sum(len(p.regex.pattern) for p in patterns if p is not None) <= REFERERS_BUDGET
+    p = pipeline()
+    key = SIGNER.mint(SUBSCRIBED, permitted_referer=heavy)
+
+    def allowed(referer: str) -> bool:
+        headers = {"apikey": key, "referer": referer}
+        return asyncio.run(p.decide(CheckInput("GET", "gw", "/httpbin/1.0.0/ip", headers, client_ip="1.2.3.4"))).allowed
+
+    assert allowed("https://\u00fcber.example/x")  # the first pattern: any letters, as Java's \p{L}
+    assert not allowed("https://late-1.example/x")  # the last pattern, past the budget
 
 
 def test_the_backend_jwt_names_the_keys_subject_as_the_end_user():

@@ -90,20 +90,36 @@ def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
 _JAVA_TRIM = "".join(map(chr, range(0x21)))
 
 
+# What one key's referer patterns may take written out for Python's engine (java_regex: a class by name is some
+# 10 KB, `\b` some 40): the key's validation is cached with them, and a subscriber writes them.
+REFERERS_BUDGET = 64 << 10
+
+
 def _referers(value: Any) -> tuple[java_regex.JavaPattern | None, ...]:
     """`permittedReferer`: comma-separated patterns, each matched as Java matches it against the whole Referer
     (`referer.matches(restrictedReferer.trim().replace("*", "[^ ]*"))`: a Java regular expression, where `*` is any
     run of non-spaces and `.` any character). None for a pattern Java refuses (its PatternSyntaxException fails the
-    call on APIM's gateway, once the patterns before it have not matched) or the adapter cannot match as Java does."""
+    call on APIM's gateway, once the patterns before it have not matched), one the adapter cannot match as Java does,
+    and those past REFERERS_BUDGET."""
     if not isinstance(value, str) or not value.strip(_JAVA_TRIM):
         return ()
     patterns: list[java_regex.JavaPattern | None] = []
+    left = REFERERS_BUDGET
     for part in value.split(","):
         try:
-            patterns.append(java_regex.compile(part.strip(_JAVA_TRIM).replace("*", "[^ ]*")))
+            pattern = java_regex.read(part.strip(_JAVA_TRIM).replace("*", "[^ ]*"), limit=left)
         except (java_regex.PatternError, java_regex.Untranslatable):
             patterns.append(None)
+            left = 0
+            continue
+        patterns.append(pattern)
+        left -= len(pattern.regex.pattern)
     return tuple(patterns)
+
+
+def referers_size(terms: ApiKeyTerms) -> int:
+    """Roughly what a key's compiled referer patterns hold in memory, for the token cache's byte bound."""
+    return sum(2 * len(p.regex.pattern) for p in terms.permitted_referers if p is not None)
 
 
 class ApiKeyValidator:

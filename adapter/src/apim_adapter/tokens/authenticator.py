@@ -11,7 +11,7 @@ from ..cache import TtlCache
 from ..config import KeyManager
 from ..http_client import HttpClient
 from . import Principal, Rejection, TokenRejected
-from .api_key import ApiKeyValidator
+from .api_key import ApiKeyValidator, referers_size
 from .introspection import Introspector
 from .jwks import JwksCache
 from .jwt import JwtValidator, route
@@ -50,7 +50,10 @@ class TokenCache:
         return self.rejected.get(key, now)
 
     def put(self, key: str, principal: Principal, token: str) -> None:
-        self.valid.put(key, principal, principal.expires_at, principal_size(token))
+        size = principal_size(token)
+        if principal.api_key is not None:  # its referers, compiled for Python's engine, can weigh more than the key
+            size += referers_size(principal.api_key)
+        self.valid.put(key, principal, principal.expires_at, size)
 
     def reject(self, key: str, rejection: Rejection, now: float) -> None:
         self.rejected.put(key, rejection, now + NEGATIVE_TTL, len(rejection.reason))
