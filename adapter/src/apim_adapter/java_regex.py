@@ -558,11 +558,6 @@ class _Parser:
         self.cursor += 1
         return self._past_white(ch, False) if self.has(COMMENTS) else ch
 
-    def read_escaped(self) -> int:
-        ch = self.temp[self.cursor]
-        self.cursor += 1
-        return ch
-
     def next(self) -> int:
         self.cursor += 1
         ch = self.temp[self.cursor]
