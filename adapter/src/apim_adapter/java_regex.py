@@ -1417,7 +1417,7 @@ def _code_point_of(name: str) -> int | None:
     case): an explicit name, or the block and hexadecimal form of a character without one. None for no such name."""
     if unicodedata.unidata_version != java_unicode.NAMES_PYTHON_UNICODE:  # NAMES lists the differences from that one
         raise Untranslatable("\\N{...}: this Python's Unicode names are not the ones java_unicode was written against")
-    wanted = name.strip(_JAVA_TRIM).upper()
+    wanted = name.strip(JAVA_TRIM).upper()
     code = _java_names_by_name().get(wanted)
     if code is None:
         try:
@@ -1436,7 +1436,7 @@ def _code_point_of(name: str) -> int | None:
     return None
 
 
-_JAVA_TRIM = "".join(map(chr, range(0x21)))  # String.trim: every character up to U+0020
+JAVA_TRIM = "".join(map(chr, range(0x21)))  # String.trim: every character up to U+0020
 
 
 def _java_name(code: int) -> str | None:

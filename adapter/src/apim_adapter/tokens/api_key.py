@@ -86,10 +86,6 @@ def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
     return tuple(out)
 
 
-# Java's String.trim: every character up to U+0020 off both ends (Python's strip() takes Unicode's white space).
-_JAVA_TRIM = "".join(map(chr, range(0x21)))
-
-
 # What one key's referer patterns may take written out for Python's engine (java_regex: a class by name is some
 # 10 KB, `\b` some 40): the key's validation is cached with them, and a subscriber writes them.
 REFERERS_BUDGET = 64 << 10
@@ -101,13 +97,13 @@ def _referers(value: Any) -> tuple[java_regex.JavaPattern | None, ...]:
     run of non-spaces and `.` any character). None for a pattern Java refuses (its PatternSyntaxException fails the
     call on APIM's gateway, once the patterns before it have not matched), one the adapter cannot match as Java does,
     and those past REFERERS_BUDGET."""
-    if not isinstance(value, str) or not value.strip(_JAVA_TRIM):
+    if not isinstance(value, str) or not value.strip(java_regex.JAVA_TRIM):
         return ()
     patterns: list[java_regex.JavaPattern | None] = []
     left = REFERERS_BUDGET
     for part in value.split(","):
         try:
-            pattern = java_regex.read(part.strip(_JAVA_TRIM).replace("*", "[^ ]*"), limit=left)
+            pattern = java_regex.read(part.strip(java_regex.JAVA_TRIM).replace("*", "[^ ]*"), limit=left)
         except (java_regex.PatternError, java_regex.Untranslatable):
             patterns.append(None)
             left = 0
