@@ -299,6 +299,10 @@ class ProductApis:
         )
         if body is None:
             return web.Response(status=status)
+        if isinstance(body, str):
+            # A String entity goes out as it is, whatever the media type (JAX-RS; CXF's StringTextProvider): an API's
+            # definition (getAPISwagger, updateAPISwagger) reaches the client as the JSON document, not a JSON string.
+            return web.Response(text=body, status=status, content_type="application/json")
         written = wso2_specs.as_written(wso2_specs.spec(api), answer_schema(api, template, method, status), body)
         return web.json_response(written, status=status)
 
@@ -706,23 +710,26 @@ class ProductApis:
         body.pop("id", None)
         body.pop("lifeCycleStatus", None)
         _set_cors_and_headers(body, creating=False)
-        # APIProviderImpl.updateScopes: the old local scopes go, the new ones are added, and one SCOPES_UPDATE names
-        # the added ones (the removed ones get no event).
-        old_scopes = {scope["name"] for scope in _local_scopes(item["_publisher"])}
-        new_scopes = _local_scopes(body)
-        self.data["scopes"] = [s for s in self.data["scopes"] if s["name"] not in old_scopes] + new_scopes
-        if new_scopes:
-            self.double.notify_soon("SCOPES_UPDATE", {"scopes": [{**s, "mappings": {}} for s in new_scopes]})
+        self._replace_scopes(item["_publisher"], body)
         item.update(
             _publisher=body,
             _urlMappings=_url_mappings(body),
-            _swagger=_swagger(body),
+            _swagger=_swagger(body, item["_swagger"]),
             isDefaultVersion=body.get("isDefaultVersion", False),
             _policyClones=clones,
         )
         _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
         return 200, self.api_dto(item)
+
+    def _replace_scopes(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """APIProviderImpl.updateScopes: the old APIDTO's local scopes go, the new one's are added, and one
+        SCOPES_UPDATE names the added ones (the removed ones get no event)."""
+        old_scopes = {scope["name"] for scope in _local_scopes(old)}
+        new_scopes = _local_scopes(new)
+        self.data["scopes"] = [s for s in self.data["scopes"] if s["name"] not in old_scopes] + new_scopes
+        if new_scopes:
+            self.double.notify_soon("SCOPES_UPDATE", {"scopes": [{**s, "mappings": {}} for s in new_scopes]})
 
     async def delete_api(self, call: Call) -> tuple[int, Any]:
         """deleteAPI: 409 while applications are subscribed (ApisApiServiceImpl.deleteAPI: "Cannot remove the API
@@ -740,11 +747,13 @@ class ProductApis:
         return 200, self._api(call.params["apiId"])["_swagger"]
 
     async def put_swagger(self, call: Call) -> tuple[int, Any]:
-        """updateAPISwagger takes multipart `apiDefinition`; the resources of the API follow the definition, each
-        with the policy its operation names (`x-throttling-tier`, or `x-wso2-throttling-tier`, which
-        OASParserUtil.preProcess renames to it), the others the default (PublisherCommonUtils.prepareForUpdateSwagger
-        keeps no earlier tier). A policy APIM does not have fails validateResourceThrottlingTiers, which
-        updateAPISwagger answers as an internal error (500, the reason in the description)."""
+        """updateAPISwagger takes multipart `apiDefinition`; the API's resources and scopes follow the definition
+        (PublisherCommonUtils.prepareForUpdateSwagger, `_definition_resources`), each resource keeping the operation
+        policies the API had on it (APIProviderImpl.setOperationPoliciesToURITemplates), and the definition is kept
+        as sent. A scope an operation names but the definition does not declare, or a policy APIM does not have
+        (validateResourceThrottlingTiers), is an APIManagementException, which updateAPISwagger answers as an
+        internal error (500, the reason in the description). Then APIProviderImpl.updateAPI: the scopes updated as
+        on a PUT of the API (`_replace_scopes`), API_UPDATE published."""
         item = self._api(call.params["apiId"])
         form = await call.request.post()
         definition = form.get("apiDefinition")
@@ -754,22 +763,28 @@ class ProductApis:
             parsed = json.loads(definition)
         except ValueError:
             raise Fault(400, 900754, "Invalid OpenAPI definition", "the definition is not JSON") from None
-        operations = []
-        for path, methods in parsed.get("paths", {}).items():
-            for verb, operation in methods.items():
-                if verb not in HTTP_METHODS or not isinstance(operation, dict):  # path-level `parameters`, ...
-                    continue
-                tiers = [operation.get(k) for k in ("x-throttling-tier", "x-wso2-throttling-tier")]
-                tier = next((t for t in tiers if t), None)
-                if tier is not None and tier not in self._advanced_names():
-                    raise Fault(500, 500, "Internal server error",
-                                f"Error while updating the swagger definition of the API: {item['uuid']} - Invalid "
-                                f"x-throttling tier {tier} found in api definition for resource "
-                                f"{verb.upper()} {path}")  # fmt: skip
-                operations.append({"target": path, "verb": verb.upper(), "scopes": [], "throttlingPolicy": tier,
-                                   "authType": "Application & Application User"})  # fmt: skip
-        item["_publisher"]["operations"] = operations
+
+        def refused(reason: str) -> Fault:
+            detail = f"Error while updating the swagger definition of the API: {item['uuid']} - {reason}"
+            return Fault(500, 500, "Internal server error", detail)
+
+        try:
+            operations, scopes = _definition_resources(parsed)
+        except ValueError as exc:
+            raise refused(str(exc)) from None
+        for op in operations:
+            if op["throttlingPolicy"] is not None and op["throttlingPolicy"] not in self._advanced_names():
+                raise refused(f"Invalid x-throttling tier {op['throttlingPolicy']} found in api definition for "
+                              f"resource {op['verb']} {op['target']}")  # fmt: skip
+        kept = {(op["verb"].upper(), op["target"]): op.get("operationPolicies")
+                for op in item["_publisher"].get("operations", [])}  # fmt: skip
+        for op in operations:
+            if kept.get((op["verb"], op["target"])):
+                op["operationPolicies"] = kept[(op["verb"], op["target"])]
+        self._replace_scopes(item["_publisher"], {"scopes": scopes})
+        item["_publisher"].update(operations=operations, scopes=scopes)
         item.update(_urlMappings=_url_mappings(item["_publisher"]), _swagger=definition)
+        self.double.notify_soon("API_UPDATE", _api_event(item))
         return 200, definition
 
     async def list_revisions(self, call: Call) -> tuple[int, Any]:
@@ -1973,25 +1988,84 @@ def _url_mappings(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _swagger(body: dict[str, Any]) -> str:
-    """The OpenAPI 3 definition APIM generates for an API created without one (OAS3Parser.generateAPIDefinition),
-    reduced to its paths, operations and scopes."""
+def _swagger(body: dict[str, Any], existing: str | None = None) -> str:
+    """The OpenAPI 3 definition APIM keeps for an API, reduced to its paths, operations and scopes: generated for an
+    API created without one (OAS3Parser.generateAPIDefinition(SwaggerData)), or, on an update, `existing` brought
+    to the body's resources (generateAPIDefinition(SwaggerData, String)): an operation the body keeps keeps what the
+    definition says of it (its parameters, request body, responses) with APIM's managed fields written again
+    (updateOperationManagedInfo: `x-auth-type`, `x-throttling-tier`, the `default` requirement's scopes), one it
+    drops goes, a new one is created (createOperation: its path parameters, strings, and a 200 response), and the
+    paths follow the body's order (preserveResourcePathOrderFromAPI). The `default` OAuth2 scheme carries the
+    API's scopes and their role bindings (updateSwaggerSecurityDefinition, setScopesToOAuthFlow)."""
+    document = json.loads(existing) if existing else {"openapi": "3.0.1", "servers": [{"url": "/"}]}
+    old_paths = document.get("paths") or {}
     paths: dict[str, dict[str, Any]] = {}
     for op in body.get("operations", []):
-        paths.setdefault(op["target"], {})[op["verb"].lower()] = {
-            "responses": {"200": {"description": "OK"}},
-            "security": [{"default": list(op.get("scopes", []))}],
-            "x-auth-type": op.get("authType", "Application & Application User"),
-            "x-throttling-tier": op.get("throttlingPolicy", "Unlimited"),
-        }
-    return json.dumps(
-        {
-            "openapi": "3.0.1",
-            "info": {"title": body["name"], "version": body["version"]},
-            "servers": [{"url": "/"}],
-            "paths": paths,
-        }
-    )
+        target, verb = op["target"], op["verb"].lower()
+        kept = (old_paths.get(target) or {}).get(verb)
+        operation = dict(kept) if isinstance(kept, dict) else {
+            **({"parameters": [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for name in re.findall(r"{([^}]+)}", target)]} if "{" in target else {}),
+            "responses": {"200": {"description": "OK"}}}  # fmt: skip
+        others = [r for r in operation.get("security") or [] if isinstance(r, dict) and "default" not in r]
+        auth = _X_AUTH_TYPES.get(op.get("authType") or "", "Application & Application User")
+        operation.update(
+            security=[*others, {"default": list(op.get("scopes", []))}],
+            **{"x-auth-type": auth, "x-throttling-tier": op.get("throttlingPolicy") or "Unlimited"},
+        )
+        if target not in paths:  # the path's own fields (its `parameters`) kept, its operations as the body says
+            old = old_paths.get(target) if isinstance(old_paths.get(target), dict) else {}
+            paths[target] = {k: v for k, v in old.items() if k not in HTTP_METHODS}
+        paths[target][verb] = operation
+    scopes = _local_scopes(body)
+    flow: dict[str, Any] = {"authorizationUrl": "https://test.com",  # OAS3Parser.OPENAPI_DEFAULT_AUTHORIZATION_URL
+                            "scopes": {s["name"]: s["description"] for s in scopes}}  # fmt: skip
+    if scopes:
+        flow["x-scopes-bindings"] = {s["name"]: ",".join(s["roles"]) for s in scopes}
+    schemes = dict((document.get("components") or {}).get("securitySchemes") or {})
+    schemes["default"] = {"type": "oauth2", "flows": {"implicit": flow}}
+    document.setdefault("security", [{"default": []}])
+    info = {**(document.get("info") or {}), "title": body["name"], "version": body["version"]}
+    components = {**(document.get("components") or {}), "securitySchemes": schemes}
+    document.update(info=info, paths=paths, components=components)
+    return json.dumps(document)
+
+
+# updateOperationManagedInfo: the auth type APIM writes as `x-auth-type` for an operation's `authType`.
+_X_AUTH_TYPES = {"Application User": "Application User", "Application": "Application", "None": "None"}
+
+
+def _definition_resources(definition: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What PUT /apis/{apiId}/swagger takes from a definition (PublisherCommonUtils.prepareForUpdateSwagger): its
+    operations (OAS3Parser.getURITemplates: the scopes of the `default` requirement, else of `OAuth2Security`; the
+    auth type of `x-auth-type`, else Any; the policy of `x-throttling-tier`, which OASParserUtil.preProcess renames
+    `x-wso2-throttling-tier` to) and the API's scopes (getScopes: the `default` scheme's implicit flow, its role
+    bindings in `x-scopes-bindings`), as APIDTO entries. An operation naming a scope the definition does not declare
+    is APIManagementException "Scope '<name>' not found." (ValueError here)."""
+    flows = ((((definition.get("components") or {}).get("securitySchemes") or {}).get("default") or {})
+             .get("flows") or {})  # fmt: skip
+    implicit = flows.get("implicit") or {}
+    bindings = implicit.get("x-scopes-bindings") or {}
+    scopes = [{"shared": False, "scope": {"name": name, "displayName": name, "description": description or "",
+                                          "bindings": [r for r in str(bindings.get(name) or "").split(",") if r]}}
+              for name, description in (implicit.get("scopes") or {}).items()]  # fmt: skip
+    declared = {entry["scope"]["name"] for entry in scopes}
+    operations = []
+    for path, methods in (definition.get("paths") or {}).items():
+        for verb, operation in methods.items():
+            if verb not in HTTP_METHODS or not isinstance(operation, dict):  # path-level `parameters`, ...
+                continue
+            requirements = [r for r in operation.get("security") or [] if isinstance(r, dict)]
+            named = next((r[k] for k in ("default", "OAuth2Security") for r in requirements if r.get(k)), [])
+            for name in named:
+                if name and name not in declared:
+                    raise ValueError(f"Scope '{name}' not found.")
+            tiers = [operation.get(k) for k in ("x-throttling-tier", "x-wso2-throttling-tier")]
+            auth = str(operation.get("x-auth-type") or "Any")
+            operations.append({"target": path, "verb": verb.upper(), "scopes": [n for n in named if n],
+                               "throttlingPolicy": next((t for t in tiers if t), None),
+                               "authType": "Application & Application User" if auth == "Any" else auth})  # fmt: skip
+    return operations, scopes
 
 
 # RestApiConstants: the scopes that may change a published or deprecated API (ApisApiServiceImpl

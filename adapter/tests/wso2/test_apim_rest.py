@@ -298,7 +298,7 @@ def test_update_swagger_and_delete(client, apim) -> None:
     assert updated.status_code == 200, updated.text
     assert (updated.json()["description"], updated.json()["name"]) == ("changed", "HttpbinAPI")
     swagger = client("GET", f"{PUBLISHER}/apis/{api_id}/swagger")
-    assert set(json.loads(swagger.json())["paths"]) == {"/ip", "/get"}
+    assert set(swagger.json()["paths"]) == {"/ip", "/get"}  # the document itself, not a JSON string of it
     definition = json.dumps(
         {"openapi": "3.0.1", "info": {"title": "x", "version": "1"}, "paths": {"/uuid": {"get": {}}}}
     )
@@ -308,6 +308,35 @@ def test_update_swagger_and_delete(client, apim) -> None:
     assert client("DELETE", f"{PUBLISHER}/apis/{api_id}").status_code == 200
     assert client("GET", f"{PUBLISHER}/apis/{api_id}").status_code == 404
     assert apim.events[-1][1] == "API_DELETE"
+
+
+def test_a_definition_sent_back_keeps_the_scopes_and_an_update_keeps_what_it_says_of_operations(client) -> None:
+    """PUT /apis/{apiId}/swagger takes the resources' scopes from each operation's `default` requirement and the
+    API's from the `default` scheme (OAS3Parser.getURITemplates, getScopes), so APIM's own definition with a request
+    body laid over it changes nothing else; a PUT of the API then keeps that body (generateAPIDefinition(SwaggerData,
+    String) updates only the managed fields of the operations it keeps); an undeclared scope is refused."""
+    scoped = {**API, "scopes": [{"shared": False, "scope": {"name": "scope_ip", "displayName": "scope_ip",
+                                                             "description": "IP", "bindings": ["admin"]}}]}  # fmt: skip
+    api_id = client("POST", f"{PUBLISHER}/apis", json=scoped).json()["id"]
+    definition = client("GET", f"{PUBLISHER}/apis/{api_id}/swagger").json()
+    implicit = definition["components"]["securitySchemes"]["default"]["flows"]["implicit"]
+    assert (implicit["scopes"], implicit["x-scopes-bindings"]) == ({"scope_ip": "IP"}, {"scope_ip": "admin"})
+    body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    definition["paths"]["/get"]["get"]["requestBody"] = body
+    put = client("PUT", f"{PUBLISHER}/apis/{api_id}/swagger", files={"apiDefinition": (None, json.dumps(definition))})
+    assert put.status_code == 200, put.text
+    api = client("GET", f"{PUBLISHER}/apis/{api_id}").json()
+    assert {op["target"]: op["scopes"] for op in api["operations"]} == {"/ip": ["scope_ip"], "/get": []}
+    assert [s["scope"]["bindings"] for s in api["scopes"]] == [["admin"]]
+    updated = client("PUT", f"{PUBLISHER}/apis/{api_id}", json={**api, "description": "changed"})
+    assert updated.status_code == 200, updated.text
+    kept = client("GET", f"{PUBLISHER}/apis/{api_id}/swagger").json()["paths"]["/get"]["get"]
+    assert (kept["requestBody"], kept["x-throttling-tier"]) == (body, "Unlimited")
+    definition["paths"]["/get"]["get"]["security"] = [{"default": ["scope_nope"]}]
+    refused = client("PUT", f"{PUBLISHER}/apis/{api_id}/swagger",
+                     files={"apiDefinition": (None, json.dumps(definition))})  # fmt: skip
+    assert refused.status_code == 500
+    assert refused.json()["description"].endswith("Scope 'scope_nope' not found.")
 
 
 def test_revision_limit_and_revision_listing(client) -> None:
