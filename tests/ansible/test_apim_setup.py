@@ -43,7 +43,7 @@ from apim_adapter.controlplane.user_store import RemoteUserStore
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.http_client import basic_authorization
-from apim_adapter.mediation import JsonCheck, PathChange, RequestBody, ThreatCheck, XmlCheck
+from apim_adapter.mediation import JsonCheck, PathChange, RequestBody, SchemaCheck, ThreatCheck, XmlCheck
 from apim_adapter.render import Renderer
 from harness import apim_rest
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
@@ -151,9 +151,10 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
 def test_first_run_creates_everything_and_the_second_changes_nothing(converged) -> None:
     _, _, [(first, _), (second, _)], _ = converged
     # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
-    # the inventory's client certificate (apim_setup_api_client_certificates), revision, deployment, publish,
-    # 3 applications, 3 subscriptions to the API (StandardApp's on Silver too), 3 keys.
-    assert recap(first)["changed"] == 25, first[-4000:]
+    # its definition (the resources' request bodies and parameters), the inventory's client certificate
+    # (apim_setup_api_client_certificates), revision, deployment, publish, 3 applications, 3 subscriptions to the API
+    # (StandardApp's on Silver too), 3 keys.
+    assert recap(first)["changed"] == 26, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, second[-4000:]
 
@@ -572,17 +573,12 @@ def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(c
         api_from_service=False)  # fmt: skip
     resource = adapter.check(f"/httpbin/1.0.0{json_validator['path']}", token("SubscribedApp", ""), "POST").resource
     assert resource is not None
-    assert [type(c) for c in resource.access_checks] == [ThreatCheck, JsonCheck, XmlCheck]
-    assert resource.access_checks[1].limits.max_string_length == json_validator["max_string_length"] == 64
+    # APIM's Schema Validation (inventories/dev turns it on) first, as its handler runs before the API's policies.
+    assert [type(c) for c in resource.access_checks] == [SchemaCheck, ThreatCheck, JsonCheck, XmlCheck]
+    assert resource.access_checks[2].limits.max_string_length == json_validator["max_string_length"] == 64
 
     def answer(path: str, body: dict | str) -> decision.Decision:
-        # as Ansible's uri module sends them: body_format json, or an XML string as it is
-        content_type, sent = (("application/xml", body.encode()) if isinstance(body, str)
-                              else ("application/json", json.dumps(body).encode()))  # fmt: skip
-        request = adapter.request(f"/httpbin/1.0.0{path}", token("SubscribedApp", ""), "POST",
-                                  **{"content-type": content_type, "content-length": str(len(sent))})  # fmt: skip
-        return asyncio.run(adapter.decide(dataclasses.replace(
-            request, size=len(sent), body=RequestBody(sent, True, content_type))))  # fmt: skip
+        return posted(adapter, f"/httpbin/1.0.0{path}", body)
 
     for flow, bodies, description in (
         (regex, ("clean_body", "threat_body"), "SQL-Injection Threat detected in Payload"),
@@ -598,6 +594,53 @@ def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(c
             assert refused.error.description.startswith(description), refused.error.description
         else:
             assert refused.error.description == description
+
+
+def posted(adapter: InProcess, path: str, body: dict | str) -> decision.Decision:
+    """The adapter's answer to the subscribed application POSTing `body` to `path` as Ansible's uri module sends it
+    (body_format json, or an XML string as it is), the body included in the check as the gateway includes it."""
+    content_type, sent = (("application/xml", body.encode()) if isinstance(body, str)
+                          else ("application/json", json.dumps(body).encode()))  # fmt: skip
+    request = adapter.request(path, token("SubscribedApp", ""), "POST",
+                              **{"content-type": content_type, "content-length": str(len(sent))})  # fmt: skip
+    return asyncio.run(adapter.decide(dataclasses.replace(
+        request, size=len(sent), body=RequestBody(sent, True, content_type))))  # fmt: skip
+
+
+def test_schema_validation_reaches_the_adapter_and_answers_the_flows_row(converged, session, tmp_path) -> None:
+    """inventories/dev's Schema Validation (where apim_setup creates the API): the role wrote the request body and
+    the query parameter its resources declare into APIM's definition, leaving APIM's scopes and policies in it, and
+    the adapter, reading the definition and enableSchemaValidation from the revision the role deployed, answers the
+    kind secured flow's row: the order passes, the one whose `order` is a string is 400 with the validator's
+    message; /ip still needs its scope, and the path rewrite's declared `page` passes where another query does not."""
+    double, ca, _, _ = converged
+    [flow] = dev_inventory_vars(tmp_path, "secured_flow_schema_validation", api_from_service=False)
+    [api] = session.get(double.url + PUBLISHER + "/apis", params={"query": 'name:"HttpbinAPI"'}).json()["list"]
+    full = session.get(f"{double.url}{PUBLISHER}/apis/{api['id']}").json()
+    assert full["enableSchemaValidation"] is True
+    definition = session.get(f"{double.url}{PUBLISHER}/apis/{api['id']}/swagger").json()
+    posting = definition["paths"]["/anything/{segment}"]["post"]
+    assert posting["requestBody"]["content"]["application/json"]["schema"]["required"] == ["order"]
+    assert posting["x-throttling-tier"] == "Unlimited"
+    assert [(p["name"], p["in"]) for p in definition["paths"]["/legacy/orders"]["get"]["parameters"]] == [
+        ("page", "query")]  # fmt: skip
+    assert {op["target"]: op["scopes"] for op in full["operations"]}["/ip"] == ["scope_ip"]
+    assert {op["target"]: bool((op.get("operationPolicies") or {}).get("request")) for op in full["operations"]}[
+        "/anything/{segment}"]  # fmt: skip
+
+    adapter = adapter_on(double, ca, tmp_path)
+    valid, invalid = (posted(adapter, flow["context"] + flow["path"], flow[name])
+                      for name in ("valid_body", "invalid_body"))  # fmt: skip
+    assert valid.allowed, valid.reason
+    assert (invalid.status, invalid.code) == (400, "400")
+    assert invalid.error.description == f"Schema validation failed in the Request: {flow['message']}, "
+    scoped = adapter.check("/httpbin/1.0.0/ip", token("SubscribedApp", ""))
+    assert (scoped.status, scoped.code) == (403, "900910")
+    paged = adapter.check("/httpbin/1.0.0/legacy/orders?page=2", token("SubscribedApp", ""))
+    assert paged.allowed, paged.reason
+    sorted_ = adapter.check("/httpbin/1.0.0/legacy/orders?sort=asc", token("SubscribedApp", ""))
+    assert (sorted_.status, sorted_.code) == (400, "400")
+    assert "Query parameter 'sort' is unexpected" in sorted_.error.description
 
 
 def test_the_path_rewrite_reaches_the_adapter_and_answers_the_flows_row(converged, tmp_path) -> None:
@@ -1147,3 +1190,71 @@ def test_a_declared_cors_configuration_counts_in_the_revision_digest_and_an_unde
     assert len({none_digest, one_digest, *digests[3:]}) == 2 + len(digests[3:])
     assert rendered[-1][0]["cors"] == {"enabled": True, "origins": [], "credentials": False, "headers": [],
                                        "methods": []}  # fmt: skip
+
+
+def test_schema_validation_and_declared_request_definitions_count_in_the_revision_digest(tmp_path) -> None:
+    """An API declaring neither `schema_validation` nor a resource's request body or parameters has neither in its
+    state, so its digest is the one revisions deployed before the role managed them recorded (no new revision on
+    upgrade); declared, each is in it, and another value makes another digest (a new revision deployed, which copies
+    the definition and the switch)."""
+    api = {"name": "HttpbinAPI", "version": "1.0.0", "context": "/httpbin", "endpoint_url": "http://httpbin:8000",
+           "gateway_environment": "Default", "vhost": "localhost", "tiers": ["Gold"], "scopes": [],
+           "resources": [{"target": "/ip", "verb": "GET", "scopes": []}]}  # fmt: skip
+    (plain, plain_digest), (off, off_digest), (on, on_digest) = declared_states_and_revisions(
+        tmp_path, [api, api | {"schema_validation": False}, api | {"schema_validation": True}])  # fmt: skip
+    assert "enableSchemaValidation" not in plain
+    assert (off["enableSchemaValidation"], on["enableSchemaValidation"]) == (False, True)
+    assert len({plain_digest, off_digest, on_digest}) == 3
+    body = {"request_body": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+    declared = ["{}", f"{{'POST /orders': {body}}}",
+                f"{{'POST /orders': {body | {'parameters': [{'name': 'page', 'in': 'query'}]}}}}"]  # fmt: skip
+    renders = [f"{{'_apim_setup_client_certificates': [], '_apim_setup_definition_declared': {d}}}" for d in declared]
+    none, one, other = revision_descriptions(tmp_path, renders, {"_apim_setup_api_state": API_STATE})
+    digest = hashlib.sha256(json.dumps(API_STATE, sort_keys=True).encode()).hexdigest()[:16]
+    assert none == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state {digest}"
+    assert len({none, one, other}) == 3
+
+
+# APIM's definition of an operation on a templated path (OAS3Parser.createOperation: its path parameter a required
+# string), with a request body someone set in the Publisher, and another operation the declarations do not name.
+APIM_DEFINITION = {
+    "openapi": "3.0.1",
+    "paths": {
+        "/orders/{id}": {"put": {"parameters": [{"name": "id", "in": "path", "required": True,
+                                                 "schema": {"type": "string"}}],
+                                 "requestBody": {"content": {"text/plain": {}}},
+                                 "security": [{"default": ["orders"]}], "x-throttling-tier": "Gold"},
+                         "get": {"security": [{"default": []}]}},
+    },
+}  # fmt: skip
+
+
+def test_declared_request_bodies_and_parameters_are_laid_over_apims_definition_once(tmp_path) -> None:
+    """definition.json.j2: a declared request body replaces the operation's, a declared parameter the one of the same
+    name and location (the path's `id`, now a UUID) and another is added after APIM's; the scopes, policy and the
+    other operation stay as APIM wrote them; laid over its own result it changes nothing (the role's second run
+    sends nothing)."""
+    resource = {"target": "/orders/{id}", "verb": "PUT",
+                "request_body": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "parameters": [{"name": "dry_run", "in": "query", "schema": {"type": "boolean"}},
+                               {"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}}]}  # fmt: skip
+    out = tmp_path / "definitions.json"
+    lay = f"lookup('ansible.builtin.template', '{TEMPLATES}/definition.json.j2', template_vars={{'_apim_setup_definition': %s}}) | ansible.builtin.from_json"  # noqa: E501
+    tasks = [
+        {"ansible.builtin.set_fact": {"once": "{{ " + lay % "apim" + " }}"}},
+        {"ansible.builtin.set_fact": {"twice": "{{ " + lay % "once" + " }}"}},
+        {"ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": "{{ [once, twice] | to_json }}"}},
+    ]
+    playbook = tmp_path / "definition.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    result = run_local_play(playbook, {"apim": APIM_DEFINITION, "apim_setup_api": {"resources": [resource]},
+                                       "ansible_python_interpreter": sys.executable})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    once, twice = json.loads(out.read_text())
+    assert once == twice
+    put = once["paths"]["/orders/{id}"]["put"]
+    assert put["requestBody"] == resource["request_body"]
+    assert put["parameters"] == resource["parameters"]  # APIM's `id` replaced, in the declared order
+    assert (put["security"], put["x-throttling-tier"]) == ([{"default": ["orders"]}], "Gold")
+    assert once["paths"]["/orders/{id}"]["get"] == APIM_DEFINITION["paths"]["/orders/{id}"]["get"]
