@@ -60,14 +60,14 @@ import json
 import math
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import yaml
 
-from . import ecma262, java_formats
+from . import ecma262, jackson_errors, java_formats
 
 # Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -1293,6 +1293,8 @@ def _body(request: OpenApiRequest, operation: _Operation, definition: Definition
     if media is not None and (
         media == _MediaType("application", "json") or (media.type == "application" and media.subtype.endswith("+json"))
     ):
+        if not (request.body or "").strip(" \t\r\n"):  # readTree gives a MissingNode, which fge cannot walk
+            return ["An error occurred during schema validation - unhandled token type NOT_AVAILABLE."]
         try:
             instance = _read_json(request.body or "")
         except ValueError as exc:
@@ -1353,17 +1355,41 @@ def _form_value(value: str | None) -> Any:
 
 def _read_json(text: str) -> Any:
     """Jackson's readTree: the first JSON value, what follows it left unread (its default), but a number at the root
-    must be followed by whitespace or the end (`_verifyRootSpace`); decimals kept as written."""
-    decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
-    text = text.lstrip(" \t\r\n")
-    if not text:
+    must be followed by whitespace or the end (`_verifyRootSpace`); decimals kept as written. What it refuses is
+    refused with Jackson's own message (jackson_errors). Python's decoder reads two things Jackson refuses, so there
+    Jackson's reading decides: a number longer than StreamReadConstraints' 1,000 characters, and a literal at the
+    root running into more text (`truex`: Jackson reads the token on to its end, `_reportInvalidToken`)."""
+    longest = 0
+
+    def number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+        def parse(written: str) -> Any:
+            nonlocal longest
+            longest = max(longest, len(written))
+            return kind(written)
+
+        return parse
+
+    decoder = json.JSONDecoder(parse_float=number(Decimal), parse_int=number(int), parse_constant=_no_constant)
+    stripped = text.lstrip(" \t\r\n")
+    if not stripped:
         raise ValueError("No content to map due to end-of-input")
     try:
-        value, end = decoder.raw_decode(text)
+        value, end = decoder.raw_decode(stripped)
     except RecursionError:  # Jackson 2.17 refuses past StreamReadConstraints' 1,000 levels; Python's parser sooner
-        raise ValueError(TOO_DEEP) from None
-    if _kind(value) in ("integer", "number") and end < len(text) and text[end] not in " \t\r\n":
-        raise ValueError(f"Unexpected character ({text[end]!r}): Expected space separating root-level values")
+        raise ValueError(jackson_errors.first_error(text) or TOO_DEEP) from None
+    except ValueError as refused:
+        raise ValueError(jackson_errors.first_error(text) or str(refused)) from None
+    if _kind(value) in ("integer", "number") and end < len(stripped) and stripped[end] not in " \t\r\n":
+        raise ValueError(
+            jackson_errors.first_error(text)
+            or f"Unexpected character ({stripped[end]!r}): Expected space separating root-level values"
+        )
+    literal_runs_on = (value is None or isinstance(value, bool)) and end < len(stripped)
+    # Half the limit: past a read buffer's end Jackson counts a number's length on another path (jackson_errors).
+    if longest > jackson_errors.MAX_NUMBER_LENGTH // 2 or literal_runs_on:
+        refused_by_jackson = jackson_errors.first_error(text)
+        if refused_by_jackson is not None:
+            raise ValueError(refused_by_jackson)
     return value
 
 
