@@ -1141,8 +1141,11 @@ def _parameter(p: _Parameter, value: str | None, where: str, template: str, defi
 
 def _value(p: _Parameter, value: str | None, definition: Definition) -> list[str]:
     """ParameterValidator.validate(String, Parameter)."""
-    schema = _model(definition, definition.resolve(p.schema))
-    array = isinstance(schema, Mapping) and schema.get("type") == "array"
+    node = definition.resolve(p.schema)
+    schema = _model(definition, node)
+    # `instanceof ArraySchema`: what getSchema made of a schema with `items`; `type: array` alone is a Schema, whose
+    # value is read as JSON (validateArrayParam splits only an ArraySchema's).
+    array = isinstance(node, Mapping) and isinstance(schema, Mapping) and _model_class(node, schema) == "ArraySchema"
     empty_allowed = (p.allow_empty and p.where == "query" and _is_string_schema(schema)) or array
     if p.required:
         if value is None or (not value.strip() and not empty_allowed):

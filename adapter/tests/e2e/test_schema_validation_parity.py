@@ -178,6 +178,12 @@ def corpus() -> list[dict[str, Any]]:
     ]
     cases.append(case(param_api({"name": "sid", "in": "cookie", "required": True, "schema": {"type": "string"}}),
                       method="GET", headers={"Cookie": "sid=abc"}))  # fmt: skip
+    # `type: array` without `items` is no ArraySchema: its value is read as JSON, not split; `items` alone makes one.
+    untyped_items = param_api({"name": "a", "in": "query", "schema": {"type": "array"}},
+                              {"name": "b", "in": "query", "schema": {"items": {"type": "integer"}}})  # fmt: skip
+    cases += [case(untyped_items, method="GET", query=q)
+              for q in ({"a": "1,2"}, {"a": "[1,2]"}, {"a": "true"}, {"a": "x"}, {"a": "[1"}, {"a": ""},
+                        {"b": "1,2"}, {"b": "1,x"}, {"b": "[1]"})]  # fmt: skip
     cases.append(case(param_api({"name": "f", "in": "query", "style": "deepObject", "explode": True,
                                  "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}),
                       method="GET", query={"f[n]": "x"}))  # fmt: skip
