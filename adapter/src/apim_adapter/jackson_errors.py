@@ -609,35 +609,10 @@ class _Parser:
     def _parse_unsigned_number(self, ch: int) -> None:
         """_parseUnsignedNumber: the fast path; a leading zero, or a number reaching the end of input, goes to
         _parseNumber2."""
-        ptr = self.ptr
-        start = ptr - 1
-        input_end = self._input_end()
-        if ch == _ZERO:
-            self._parse_number2(False, start)
-            return
-        int_len = 1
-        while True:
-            if ptr >= input_end:
-                self.ptr = start
-                self._parse_number2(False, start)
-                return
-            ch = self._char(ptr)
-            ptr += 1
-            if not _is_digit(ch):
-                break
-            int_len += 1
-        if ch == _PERIOD or (ch | 0x20) == _LOWER_E:
-            self.ptr = ptr
-            self._parse_float(ch, start, ptr, False, int_len, input_end)
-            return
-        ptr -= 1
-        self.ptr = ptr
-        if self._in_root():
-            self._verify_root_space(ch)
-        self._too_long_number(int_len)  # resetInt
+        self._integer_part(ch, self.ptr, self.ptr - 1, False, self._input_end())
 
     def _parse_signed_number(self) -> None:
-        """_parseSignedNumber(true), after the minus sign."""
+        """_parseSignedNumber(true), after the minus sign; then the integer part as _parseUnsignedNumber reads it."""
         ptr = self.ptr
         start = ptr - 1
         input_end = self._input_end()
@@ -651,13 +626,19 @@ class _Parser:
             if ch == _PERIOD:  # _parseFloatThatStartsWithPeriod: ALLOW_LEADING_DECIMAL_POINT is off
                 self._handle_odd_value(_PERIOD)
             self._handle_invalid_number_start(ch, negative=True, has_sign=True)
+        self._integer_part(ch, ptr, start, True, input_end)
+
+    def _integer_part(self, ch: int, ptr: int, start: int, negative: bool, input_end: int) -> None:
+        """The integer part both fast paths read alike, from its first digit `ch` (`ptr` just past it): a leading
+        zero, or the buffer's end, sends the number to _parseNumber2 (which reads it again from `start`); a `.` or
+        `e` to _parseFloat; else the number ends, a root one followed by white space (_verifyRootSpace)."""
         if ch == _ZERO:
-            self._parse_number2(True, start)
+            self._parse_number2(negative, start)
             return
         int_len = 1
         while True:
             if ptr >= input_end:
-                self._parse_number2(True, start)
+                self._parse_number2(negative, start)
                 return
             ch = self._char(ptr)
             ptr += 1
@@ -666,13 +647,9 @@ class _Parser:
             int_len += 1
         if ch == _PERIOD or (ch | 0x20) == _LOWER_E:
             self.ptr = ptr
-            self._parse_float(ch, start, ptr, True, int_len, input_end)
+            self._parse_float(ch, start, ptr, negative, int_len, input_end)
             return
-        ptr -= 1
-        self.ptr = ptr
-        if self._in_root():
-            self._verify_root_space(ch)
-        self._too_long_number(int_len)  # resetInt
+        self._end_number(ptr - 1, ch, int_len)  # resetInt
 
     def _parse_float(self, ch: int, start: int, ptr: int, negative: bool, int_len: int, end: int) -> None:
         """_parseFloat: the fraction and exponent on the fast path, to the end of the buffer (`end`). Its errors are
@@ -712,11 +689,16 @@ class _Parser:
                 ptr += 1
             if exp_len == 0:
                 raise self._unexpected_number_char(ch, "Exponent indicator not followed by a digit")
-        ptr -= 1
+        self._end_number(ptr - 1, ch, int_len + fract_len + exp_len)  # resetFloat
+
+    def _end_number(self, ptr: int, ch: int, length: int) -> None:
+        """A number's end on the fast paths: _inputPtr back on the character after it (`ch`, at `ptr`), which at the
+        root must be white space (_verifyRootSpace), and its length within StreamReadConstraints (resetInt,
+        resetFloat)."""
         self.ptr = ptr
         if self._in_root():
             self._verify_root_space(ch)
-        self._too_long_number(int_len + fract_len + exp_len)  # resetFloat
+        self._too_long_number(length)
 
     def _next_number_char(self, eof: str) -> int:
         """getNextChar(eofMsg): the next character, or the end of input refused with the message as it is (no
