@@ -145,8 +145,8 @@ def catalog_document(apps: dict[str, tuple[str | None, str | None]] = APPS) -> d
 
 
 # The httpbin API's OpenAPI definition for Schema Validation's tests: `/ip` with one boolean query parameter, and an
-# order posted to `/anything/{segment}`; the catalog's other resources (`/headers`...) are not in it, as an API's
-# definition can lack a resource APIM serves.
+# order posted to `/anything/{segment}` as JSON or as a form; the catalog's other resources (`/headers`...) are not
+# in it, as an API's definition can lack a resource APIM serves.
 HTTPBIN_ORDER = {
     "type": "object",
     "required": ["customer"],
@@ -164,7 +164,9 @@ HTTPBIN_DEFINITION = {
                         "responses": {"200": {"description": "OK"}}}},
         "/anything/{segment}": {"post": {
             "parameters": [{"name": "segment", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": HTTPBIN_ORDER}}},
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": HTTPBIN_ORDER},
+                "application/x-www-form-urlencoded": {"schema": HTTPBIN_ORDER}}},
             "responses": {"200": {"description": "OK"}}}},
     },
 }  # fmt: skip

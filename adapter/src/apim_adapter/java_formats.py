@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from . import java_strings
 from .ecma262 import units
 
 _SPECIALS_NO_DOT_NO_AT = '()<>,;:\\"[]'
@@ -65,16 +66,6 @@ def _construct(text: str) -> None:
         _check(address, route=True, validate=True)
 
 
-def _trim(text: str) -> str:
-    """String.trim: every character up to U+0020 off both ends."""
-    start, end = 0, len(text)
-    while start < end and text[start] <= " ":
-        start += 1
-    while end > start and text[end - 1] <= " ":
-        end -= 1
-    return text[start:end]
-
-
 def _parse(s: str) -> list[str]:
     """InternetAddress.parse(s, strict=true, parseHdr=false): the addresses of the list (their personal names are
     parsed past, not kept); _Illegal where the strict parse throws."""
@@ -86,7 +77,7 @@ def _parse(s: str) -> list[str]:
 
     def finish(stop: int) -> None:
         nonlocal start, end, route_addr
-        address = _trim(s[start : end if end != -1 else stop])
+        address = java_strings.trim(s[start : end if end != -1 else stop])
         _check(address, route_addr, validate=False)
         found.append(address)
         route_addr = False
@@ -148,7 +139,7 @@ def _parse(s: str) -> list[str]:
             if not in_group:
                 raise _Illegal("Illegal semicolon, not in group")
             in_group = False
-            found.append(_trim(s[start : index + 1]))
+            found.append(java_strings.trim(s[start : index + 1]))
             route_addr = False
             start = end = -1
         elif c == ",":

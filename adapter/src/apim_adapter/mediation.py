@@ -475,8 +475,7 @@ class ThreatCheck:
         the body's size, then the body, the headers, the path)."""
         if not body.whole:
             return BODY_NOT_SEARCHED
-        query = postfix.partition("?")[2]
-        if body.sent and threats.found(payload.as_searched(body.content_type, body.sent, query)):
+        if body.sent and threats.found(payload.as_searched(body.content_type, body.sent, postfix)):
             return THREAT_IN_BODY
         # TreeMap(CASE_INSENSITIVE_ORDER).toString(): `{name=value, name=value}`, in name order.
         written = "{" + ", ".join(f"{name}={headers[name]}" for name in sorted(headers)) + "}"

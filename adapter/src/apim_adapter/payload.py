@@ -14,9 +14,10 @@ or break one. `as_searched` renders each builder's element that way:
   one starting with `$` has it replaced by `_JsonReader_PS_` (`JsonReaderDelegate`, `buildValidNCNames` off, its
   default); numbers and literals as written. Staxon's `@attribute` and `$` text conventions are not reproduced:
   their values are written as members (the same text). `text/javascript` (Axis2's JSONBuilder) is read alike.
-- `application/x-www-form-urlencoded` (synapse-commons `XFormURLEncodedBuilder`): `<xformValues>` of
-  `<key>value</key>`, the query's parameters then the body's, values `%`-decoded (`+` stays a `+`), the same key
-  prefixes; a part without `=` is skipped (APIM's builder fails on it). APIM orders them by a hash map's keys.
+- `application/x-www-form-urlencoded` (synapse-commons `XFormURLEncodedBuilder`, read in axis2_forms):
+  `<xformValues>` of `<key>value</key>`, the query's parameters then the body's, values decoded (`+` a space), the
+  same key prefixes. A form the builder throws on (a part without `=`, a malformed `%` escape) fails the call on
+  APIM's gateway: it is searched as sent.
 - `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`.
 - `application/octet-stream`, `text/html`, and a body without a Content-Type (Synapse's default type) (carbon
   `BinaryRelayBuilder`): the bytes in base64, in `<ns:binary>`, as APIM searches them.
@@ -33,12 +34,11 @@ is.
 from __future__ import annotations
 
 import base64
-import urllib.parse
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 from xml.sax.saxutils import escape
 
-from . import json_protector
+from . import axis2_forms, json_protector
 
 _JSON = frozenset({"application/json", "text/javascript"})
 _TEXT = frozenset({"text/plain", "text/event-stream"})
@@ -48,9 +48,9 @@ _SOAP_NAMESPACES = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.
 _PAYLOAD = "http://ws.apache.org/commons/ns/payload"
 
 
-def as_searched(content_type: str, body: bytes, query: str = "") -> str:
+def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
     """The text APIM's Regex Policy searches for a request body of `content_type` (the header, as sent) on a
-    request with `query` (its query string, for a form: its parameters come first)."""
+    request to `uri` (its path and query: a form's builder reads the query's parameters first)."""
     if not body:
         return ""
     media, charset = _media_type(content_type)
@@ -60,7 +60,7 @@ def as_searched(content_type: str, body: bytes, query: str = "") -> str:
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
     if media == _FORM:
-        return _form(query, text)
+        return _form(uri, text)
     if media == _MULTIPART:
         return text
     if media in _JSON:
@@ -85,8 +85,8 @@ def _media_type(content_type: str) -> tuple[str, str]:
 
 
 def _name(key: str) -> str:
-    """A member's element name (JsonReaderDelegate / XFormURLEncodedBuilder.replaceInvalidCharacters)."""
-    if key[:1].isdigit():
+    """A member's element name (JsonReaderDelegate: Character.isDigit, any script's digit)."""
+    if key[:1].isdecimal():
         return "_JsonReader_PD_" + key
     if key[:1] == "$":
         return "_JsonReader_PS_" + key[1:]
@@ -138,13 +138,14 @@ def _element(name: str, value: Any, out: list[str]) -> None:
         out.append(f"<{name}>{escape(text)}</{name}>")
 
 
-def _form(query: str, text: str) -> str:
+def _form(uri: str, text: str) -> str:
+    try:
+        parameters = axis2_forms.parameters(uri, text)
+    except axis2_forms.GatewayFailure:
+        return text
     out = ["<xformValues>"]
-    for part in [*query.split("&"), *(p for line in text.splitlines() for p in line.split("&"))]:
-        key, sep, value = part.partition("=")
-        if sep and key:
-            name = _name(key)
-            out.append(f"<{name}>{escape(urllib.parse.unquote(value))}</{name}>")
+    for name, values in parameters:
+        out += (f"<{name}>{escape(value)}</{name}>" for value in values)
     out.append("</xformValues>")
     return "".join(out)
 

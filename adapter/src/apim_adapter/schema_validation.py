@@ -24,7 +24,9 @@ What APIM hands the library (`OpenAPIRequest`, `SchemaValidationUtils`, `APIMgtL
 - the query string split at `&`, each pair at its first `=`, both URL-decoded, the last of a repeated name kept
   (`getQueryParams`); a pair without `=` makes APIM's handler fail (`substring(0, -1)`), answered here as a failed
   validation naming the pair;
-- the body as a string (`getMessageContent`).
+- the body as a string (`getMessageContent`): a form body not as sent but as the gateway's message builder read it,
+  written as JSON (`{"xformValues":{...}}`, axis2_forms), which the library then reads as a form: its one name is
+  that whole text, so a form schema's required properties are never found; no body where that writing fails.
 
 What the library checks, in its order (`RequestValidator.validateRequest`): the path and the operation
 (`ApiOperationResolver`, after the first server's base path), the operation's security requirements (API keys in
@@ -42,11 +44,12 @@ the others given the model's types, types inferred), a pattern as Rhino reads an
 finds invalid answered with fge's syntax report (_syntax_report). The `email`, `hostname` and `uri` formats are
 their Java libraries' (java_formats).
 
+A body that does not parse as JSON is refused with Jackson's own message (jackson_errors).
+
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
-are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); a body that does not parse as
-JSON gets Python's reason, not Jackson's; form bodies are validated as the library reads them, where APIM hands it
-Axis2's XML-as-JSON rendering of the form (so APIM's own validation of form bodies differs); a Swagger 2.0 document
-SwaggerConverter or swagger-models fail on (a `date`, `date-time` or `uuid` enum value they cannot read, a model of an
+are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); a form body is read as UTF-8
+whatever charset its Content-Type names (the builder decodes by it); a Swagger 2.0 document SwaggerConverter or
+swagger-models fail on (a `date`, `date-time` or `uuid` enum value they cannot read, a model of an
 unknown type) is converted here all the same.
 """
 
@@ -67,7 +70,7 @@ from typing import Any
 
 import yaml
 
-from . import ecma262, jackson_errors, java_formats
+from . import axis2_forms, ecma262, jackson_errors, java_formats, java_strings
 
 # Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -105,7 +108,7 @@ class OpenApiRequest:
     headers: Mapping[str, str]
     query: Mapping[str, str]
     body: str | None = None
-    broken_query: str | None = None  # a query pair without `=` (APIM's handler fails on it)
+    gateway_failure: str | None = None  # why APIM's gateway fails the request before the validator sees it
 
 
 def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str | None) -> OpenApiRequest:
@@ -115,22 +118,27 @@ def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str 
     if not has_query:
         path = postfix.partition("#")[0]
     named = {("Content-Type" if k.lower() == "content-type" else k.lower()): v for k, v in headers.items()}
+    failure = None
+    if body and axis2_forms.is_form(named.get("Content-Type")):
+        try:
+            body = axis2_forms.validator_body(postfix, body)  # getMessageContent: the form as Axis2 built it, as JSON
+        except axis2_forms.GatewayFailure as failed:
+            failure = str(failed)
     params: dict[str, str] = {}
-    broken = None
     if query:
         # SchemaValidationUtils.getQueryParams: the text between the first and a second `?`, split at `&`.
         for pair in query.split("?")[0].split("&"):
             name, eq, value = pair.partition("=")
             if not eq:
-                broken = broken or pair
+                failure = failure or f"Query parameter '{pair}' has no value (APIM's gateway fails such a request)"
                 continue
-            params[_url_decode(name)] = _url_decode(value)
-    return OpenApiRequest(method.upper(), path, named, params, body, broken)
-
-
-def _url_decode(text: str) -> str:
-    """java.net.URLDecoder.decode(text, "UTF-8"): `+` is a space, `%XX` bytes as UTF-8."""
-    return urllib.parse.unquote_plus(text, errors="replace")
+            try:
+                params[java_strings.url_decode(name)] = java_strings.url_decode(value)
+            except ValueError:  # URLDecoder's IllegalArgumentException: not the UnsupportedEncodingException caught
+                failure = failure or (
+                    f"Query parameter '{pair}' has a malformed % escape (APIM's gateway fails such a request)"
+                )
+    return OpenApiRequest(method.upper(), path, named, params, body, failure)
 
 
 # ---- the definition ----
@@ -230,8 +238,8 @@ class Definition:
     def problems(self, request: OpenApiRequest) -> list[str]:
         """The library's error messages for `request`, in its order (empty: valid)."""
         path = self._validated_path(request)
-        if request.broken_query is not None:
-            return [f"Query parameter '{request.broken_query}' has no value (APIM's gateway fails such a request)"]
+        if request.gateway_failure is not None:
+            return [request.gateway_failure]
         found = _find_operation(self.paths, path, request.method, self.base)
         if isinstance(found, str):
             return [found]
@@ -954,17 +962,7 @@ class _NormalisedPath:
         if trimmed.startswith(lead):
             trimmed = trimmed[len(lead) :]
         normalised = trimmed if trimmed.startswith("/") else "/" + trimmed
-        return cls(path, normalised, tuple(_java_split(normalised[1:], "/")))
-
-
-def _java_split(text: str, sep: str) -> list[str]:
-    """String.split(sep) of a literal separator: trailing empty strings dropped (all of them: "" stays [""])."""
-    parts = text.split(sep)
-    if parts == [""]:
-        return parts
-    while parts and parts[-1] == "":
-        parts.pop()
-    return parts
+        return cls(path, normalised, tuple(java_strings.split(normalised[1:], "/")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1187,7 +1185,7 @@ def _split_array(p: _Parameter, value: str) -> list[str]:
     text = value[len(prefix) :] if prefix and value.startswith(prefix) else value
     if leading and text.startswith(p.name + "="):
         text = text[len(p.name) + 1 :]
-    items = _java_split(text, separator)
+    items = java_strings.split(text, separator)
     return [v[len(p.name) + 1 :] if embedded and v.startswith(p.name + "=") else v for v in items]
 
 
@@ -1241,7 +1239,7 @@ def _validate_text(value: str, schema: Any, prefix: str, definition: Definition)
         instance = _normalise_date_time(value)
     elif kind == "string":
         instance = value
-    elif kind in ("number", "integer") and not _JAVA_DOUBLE.fullmatch(value.strip(_JAVA_BLANK)):
+    elif kind in ("number", "integer") and not _JAVA_DOUBLE.fullmatch(java_strings.trim(value)):
         instance = value  # createNumericNode: what Double.parseDouble refuses is a string
     else:
         try:
@@ -1256,7 +1254,6 @@ def _validate_text(value: str, schema: Any, prefix: str, definition: Definition)
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+)[fFdD]?)"
 )
-_JAVA_BLANK = "".join(chr(c) for c in range(0x21))
 
 
 def _normalise_date_time(value: str) -> str:
@@ -1304,7 +1301,11 @@ def _body(request: OpenApiRequest, operation: _Operation, definition: Definition
             return [f"Unable to parse JSON - {exc}."]
         return _schema_messages(instance, schema, definition, request_body=True)
     if media == _MediaType("application", "x-www-form-urlencoded"):
-        return _schema_messages(_form_as_json(request.body or ""), schema, definition, request_body=True)
+        try:
+            form = _form_as_json(request.body or "")
+        except ValueError as exc:  # URLDecoder's, which the library reports
+            return [f"An error occurred during schema validation - {exc}."]
+        return _schema_messages(form, schema, definition, request_body=True)
     return []
 
 
@@ -1334,9 +1335,9 @@ def _form_as_json(body: str) -> dict[str, Any]:
     values an array, each value a JSON value as toJsonObject guesses it (_form_value)."""
     values: dict[str, list[str | None]] = {}
     for pair in body.split("&"):
-        fields = _java_split(pair, "=")
-        name = _url_decode(fields[0] if fields else "").strip()
-        values.setdefault(name, []).append(_url_decode(fields[1]) if len(fields) > 1 else None)
+        fields = java_strings.split(pair, "=")
+        name = java_strings.url_decode(fields[0] if fields else "").strip()
+        values.setdefault(name, []).append(java_strings.url_decode(fields[1]) if len(fields) > 1 else None)
     return {k: (_form_value(v[0]) if len(v) == 1 else [_form_value(x) for x in v]) for k, v in values.items()}
 
 
@@ -1345,7 +1346,7 @@ def _form_value(value: str | None) -> Any:
     reads an integer, what Double.parseDouble reads a number, else the text; trimmed as String.trim trims."""
     if value is None or value.lower() == "null":
         return None
-    trimmed = value.strip(_JAVA_BLANK)
+    trimmed = java_strings.trim(value)
     if trimmed.lower() in ("true", "false"):
         return trimmed.lower() == "true"
     if re.fullmatch(r"[+-]?[0-9]+", trimmed) and -(2**63) <= int(trimmed) < 2**63:

@@ -50,6 +50,8 @@ from __future__ import annotations
 import logging
 import re
 
+from . import java_strings
+
 log = logging.getLogger(__name__)
 
 # product-apim v4.5.0 `xmlValidator_v1.j2`'s values (its spec has no parameters).
@@ -172,15 +174,22 @@ def problem(body: bytes) -> str | None:
 
 
 def java_text(body: bytes) -> str:
-    """The body as the analyzer's InputStreamReader gives it to Woodstox: UTF-8, each malformed sequence one U+FFFD,
+    """The body as the analyzer's InputStreamReader gives it to Woodstox: UTF-8, malformed input replaced as Java does,
     a character past U+FFFF as its two UTF-16 units (Woodstox reads chars)."""
-    text = body.decode("utf-8", errors="replace")
+    text = java_strings.utf8(body)
     return _ASTRAL.sub(_surrogates, text) if not text.isascii() else text
 
 
 def _surrogates(found: re.Match[str]) -> str:
     code = ord(found.group()) - 0x10000
     return chr(0xD800 + (code >> 10)) + chr(0xDC00 + (code & 0x3FF))
+
+
+def is_ncname(name: str) -> bool:
+    """Whether Woodstox, reading XML 1.0 namespace-aware, takes `name` as an element's prefix or local name (a name
+    without a colon), on its UTF-16 units as it reads them."""
+    units = _ASTRAL.sub(_surrogates, name)
+    return _NAME_START[False].match(units) is not None and _NAMES[False].fullmatch(units, 1) is not None
 
 
 def _describe(c: str) -> str:

@@ -32,10 +32,16 @@ def test_the_request_is_handed_over_as_apims_gateway_hands_it():
     assert r.headers == {"Content-Type": "a/b", "x-id": "7", "cookie": "s=1"}  # lower case but Content-Type
     assert request_of("GET", "/a#frag", {}, None).path == "/a"
     broken = request_of("GET", "/ip?verbose", {}, None)
-    assert broken.broken_query == "verbose"  # getQueryParams' substring(0, -1): APIM's handler fails on it
+    # getQueryParams' substring(0, -1): APIM's handler fails on it
+    assert broken.gateway_failure == "Query parameter 'verbose' has no value (APIM's gateway fails such a request)"
     assert Definition(HTTPBIN_DEFINITION).detail(broken) == (
         PREFIX + "Query parameter 'verbose' has no value (APIM's gateway fails such a request), "
     )
+    # getQueryParams' URLDecoder throws IllegalArgumentException, which the handler does not catch either.
+    assert request_of("GET", "/ip?q=10%&r=1", {}, None).gateway_failure == (
+        "Query parameter 'q=10%' has a malformed % escape (APIM's gateway fails such a request)"
+    )
+    assert request_of("GET", "/ip?q=%2B%C3%A9+x", {}, None).query == {"q": "+é x"}
 
 
 def test_an_api_with_schema_validation_checks_every_resource_first():

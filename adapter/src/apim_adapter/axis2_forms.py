@@ -1,0 +1,184 @@
+"""A form body as APIM 4.5's gateway hands it to Schema Validation: Axis2's reading of the form, as XML, as JSON.
+
+APIM's SchemaValidator gives the OpenAPI validator the body `SchemaValidationUtils.getMessageContent` returns, and
+for a form that is not the form. The passthrough transport builds the message with the builder its `axis2.xml`
+names for the media type (`RelayUtils.getMIMEContentType`: the Content-Type up to its first `;`, else its first `,`;
+`AxisConfiguration.getMessageBuilder`: as sent or in lower case), Synapse's `XFormURLEncodedBuilder` for
+`application/x-www-form-urlencoded`, and the content is that XML written as JSON (`JsonUtil.toJsonString`). Step by
+step, each from its source (wso2-axis2 `XFormURLEncodedBuilder`, `BuilderUtil`, `URIEncoderDecoder`,
+`MultipleEntryHashMap`; wso2-synapse `XFormURLEncodedBuilder`, `ServerWorker`, `JsonUtil`, `XmlReaderDelegate` and
+its staxon `JsonXMLStreamWriter`, `AutoArrayTarget`, `AutoPrimitiveTarget`, `JsonStreamTargetImpl`):
+
+- the parameters: first the request URI's (the text after its first `?`, or the whole URI where it has none, split
+  at `&`; a pair counts where its `=` is past its first character; the name as sent, the value decoded), then each
+  line of the body (split at `&`; every pair must hold `=`, else `substring(0, -1)` throws and the gateway fails the
+  request; the name as sent, the value decoded). Decoding is `URIEncoderDecoder.decode`: `+` a space, `%XX` runs as
+  UTF-8 (malformed bytes replaced), a `%` without two hex digits thrown (the gateway fails the request);
+- an element `xformValues` holding one element per value, named as the parameter, in the order names first came
+  (a LinkedHashMap of lists: a repeated name's values together);
+- a name beginning with a digit gets `_JsonReader_PD_` before it, one beginning with `$` has it replaced by
+  `_JsonReader_PS_` (`replaceInvalidCharacters`), as JSON's builder does to such keys;
+- the element serialised and read again by Woodstox (`convertOMElementToJson`): a value whose text is blank to
+  `String.trim` is dropped first (`removeIndentations`: the element is empty), a name that is not an XML name (a
+  space, `[` or `%` in it: names are not decoded) or a character XML 1.0 forbids in a value makes the conversion
+  fail, and APIM hands the validator no body at all. A name `xml:x` is read as prefix and name (`xml_x`);
+  any other colon is an unbound prefix (no body). A carriage return survives (Woodstox writes it `&#13;`);
+- JSON as staxon writes it with Synapse's defaults (autoArray, autoPrimitive, null for an empty element): one
+  object `{"xformValues":{...}}`, repeated names an array, a value `true`, `false` or `null` that literal, a
+  JSON-shaped number a BigDecimal (`1e5` is `1E+5`, `-0` is `0`), other text a string; names beginning
+  `_JsonReader_PD_` lose it, `_JsonReader_PS_` become `$`.
+
+The validator then reads that JSON text as a form (HttpParsingUtils), so a schema's `required` properties are never
+found; schema_validation does that reading. Approximations: the body is read as UTF-8 whatever its charset says; a
+POST whose body is empty hands the validator nothing here (APIM may hand it the URI's parameters).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from decimal import Decimal
+
+from . import java_strings, xml_protector
+
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+class GatewayFailure(ValueError):
+    """APIM's gateway throws on the form (a runtime exception out of its message builder): the request fails."""
+
+
+def is_form(content_type: str | None) -> bool:
+    """Whether the passthrough transport builds this Content-Type's body with the form builder."""
+    if content_type is None:
+        return False
+    cut = content_type.find(";")
+    if cut <= 0:
+        cut = content_type.find(",")
+    media = content_type[:cut] if cut > 0 else content_type
+    return media.lower() == FORM_MEDIA_TYPE
+
+
+def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
+    """The form's parameters as Synapse's XFormURLEncodedBuilder reads them from a request to `uri` (its path and
+    query) with `body`: each name (as `replaceInvalidCharacters` writes it) with its values, decoded, in the order
+    the names first came; GatewayFailure where the builder throws."""
+    values: dict[str, list[str]] = {}
+    mark = uri.find("?")
+    for pair in java_strings.split(uri[mark + 1 :] if mark > -1 else uri, "&"):
+        eq = pair.find("=")
+        if eq > 0:
+            values.setdefault(_element_name(pair[:eq]), []).append(_decode(pair[eq + 1 :]))
+    for line in _lines(body):
+        for pair in java_strings.split(line, "&"):
+            eq = pair.find("=")
+            if eq < 0:
+                raise GatewayFailure(f"Form field '{pair}' has no '=' (APIM's gateway fails such a request)")
+            values.setdefault(_element_name(pair[:eq]), []).append(_decode(pair[eq + 1 :]))
+    return list(values.items())
+
+
+def validator_body(uri: str, body: str) -> str | None:
+    """The JSON text APIM hands the validator for a form `body` sent to `uri` (the request's path and query), None
+    where the conversion fails and it hands none; GatewayFailure where the gateway fails the request."""
+    elements: list[tuple[str, str]] = []  # each child element as read back: its JSON name, its JSON value
+    for name, texts in parameters(uri, body):
+        key = _json_name(name)
+        if key is None:
+            return None
+        for text in texts:
+            if java_strings.trim(text) == "":
+                elements.append((key, "null"))  # removeIndentations left the element empty
+            elif _NOT_XML.search(text):
+                return None
+            else:
+                elements.append((key, _json_value(text)))
+    members = []
+    for key, run in itertools.groupby(elements, key=lambda element: element[0]):
+        values = [value for _, value in run]  # AutoArrayTarget: siblings of one name in a row are an array
+        members.append(f"{_json_string(key)}:" + (values[0] if len(values) == 1 else f"[{','.join(values)}]"))
+    return '{"xformValues":' + ("{" + ",".join(members) + "}" if members else "null") + "}"
+
+
+def _element_name(name: str) -> str:
+    """XFormURLEncodedBuilder.replaceInvalidCharacters: a digit first gets `_JsonReader_PD_` before it, a `$` first
+    becomes `_JsonReader_PS_` (what JSON's builder does to such keys, JsonReaderDelegate)."""
+    if name[:1] in "0123456789" and name:
+        return "_JsonReader_PD_" + name
+    if name.startswith("$"):
+        return "_JsonReader_PS_" + name[1:]
+    return name
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")  # AutoPrimitiveTarget
+
+
+def _lines(body: str) -> list[str]:
+    """BufferedReader.readLine's lines: ended by `\\n`, `\\r` or `\\r\\n`, the last one's end optional."""
+    lines = re.split("\r\n|\r|\n", body)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _decode(text: str) -> str:
+    """URIEncoderDecoder.decode: `+` a space, each run of `%XX` its bytes as UTF-8 (ByteArrayOutputStream.toString
+    replaces what is malformed), a `%` without two hex digits after it (Character.digit's) an
+    IllegalArgumentException."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "%":
+            run = bytearray()
+            while i < len(text) and text[i] == "%":
+                high = java_strings.hex_digit(text[i + 1]) if i + 2 < len(text) else None
+                low = java_strings.hex_digit(text[i + 2]) if i + 2 < len(text) else None
+                if high is None or low is None:
+                    raise GatewayFailure(
+                        f"Form value '{text}' has a malformed % escape (APIM's gateway fails such a request)"
+                    )
+                run.append(high * 16 + low)
+                i += 3
+            out.append(java_strings.utf8(bytes(run)))
+            continue
+        out.append(" " if c == "+" else c)
+        i += 1
+    return "".join(out)
+
+
+def _json_name(name: str) -> str | None:
+    """The JSON name of an element Axiom wrote with this name, as Woodstox reads it back namespace-aware and
+    XmlReaderDelegate renames it; None where Woodstox cannot read it. White space after the name ends it (`<a >`
+    is a start tag, `</a >` an end tag)."""
+    name = name.rstrip(" \t\r\n")
+    prefix, colon, local = name.partition(":")
+    if colon:
+        if prefix != "xml" or not xml_protector.is_ncname(local):
+            return None  # an unbound prefix (`xmlns` may not be one), or a second colon
+        return f"xml_{local}"  # JsonXMLStreamWriter: prefix, namespaceSeparator, local name
+    if not xml_protector.is_ncname(name):
+        return None
+    for marker, replacement in (("_JsonReader_PD_", ""), ("_JsonReader_PS_", "$")):
+        if name.startswith(marker):
+            return replacement + name[len(marker) :]
+    return name
+
+
+def _json_value(text: str) -> str:
+    """AutoPrimitiveTarget: the literals, a number as BigDecimal.toString writes it (no negative zero), else text."""
+    if text in ("true", "false", "null"):
+        return text
+    if _NUMBER.fullmatch(text):
+        number = Decimal(text)
+        return str(abs(number) if number.is_zero() else number)
+    return _json_string(text)
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_string(text: str) -> str:
+    """JsonStreamTargetImpl's string: the short escapes, other controls as \\uXXXX, everything else as it is."""
+    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " else c) for c in text) + '"'

@@ -1,0 +1,104 @@
+"""java.lang.String's methods as APIM's Java calls them, for the modules that read APIM's code step by step."""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+
+BLANK = "".join(chr(c) for c in range(0x21))  # what String.trim takes off: every character up to U+0020
+
+
+def trim(text: str) -> str:
+    """String.trim."""
+    return text.strip(BLANK)
+
+
+def split(text: str, separator: str) -> list[str]:
+    """String.split of a literal separator: trailing empty strings dropped (all of them, but "" stays [""])."""
+    parts = text.split(separator)
+    if parts == [""]:
+        return parts
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _as_java_replaces(error: UnicodeError) -> tuple[str, int]:
+    """Java's UTF-8 decoder replaces as Python's does (each maximal ill-formed part one U+FFFD), but for a surrogate
+    encoded as UTF-8 (0xED then 0xA0-0xBF): Java reads the lead with that byte, and the next if it continues them,
+    as one malformed sequence (String.decodeUTF8_UTF16, malformed3)."""
+    assert isinstance(error, UnicodeDecodeError)
+    data, start = error.object, error.start
+    if data[start] == 0xED and start + 1 < len(data) and 0xA0 <= data[start + 1] <= 0xBF:
+        continues = start + 2 < len(data) and 0x80 <= data[start + 2] <= 0xBF
+        return "\ufffd", start + (3 if continues else 2)
+    return "\ufffd", error.end
+
+
+codecs.register_error("java-utf-8", _as_java_replaces)
+
+
+def utf8(data: bytes) -> str:
+    """new String(data, UTF_8) (or ByteArrayOutputStream.toString("UTF-8")): malformed input replaced as Java
+    replaces it."""
+    return data.decode("utf-8", "java-utf-8")
+
+
+def url_decode(text: str) -> str:
+    """java.net.URLDecoder.decode(text, UTF_8): `+` a space, each run of `%XX` its bytes as UTF-8; ValueError with
+    URLDecoder's own message where an escape is malformed (each `XX` read by Integer.parseInt(s, i + 1, i + 3, 16),
+    which takes a sign and any script's digits)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "+":
+            out.append(" ")
+            i += 1
+        elif c == "%":
+            run = bytearray()
+            while i + 2 < len(text) and c == "%":
+                run.append(_escape_byte(text, i + 1))
+                i += 3
+                if i < len(text):
+                    c = text[i]
+            if i < len(text) and c == "%":
+                raise ValueError("URLDecoder: Incomplete trailing escape (%) pattern")
+            out.append(utf8(bytes(run)))
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _escape_byte(text: str, begin: int) -> int:
+    """Integer.parseInt(text, begin, begin + 2, 16) as URLDecoder reads an escape's two characters."""
+    digits = text[begin : begin + 2]
+    at, negative = 0, False
+    if digits[0] < "0":  # a sign, or an error at index 0
+        if digits[0] not in "+-":
+            raise _illegal_escape(0, digits)
+        negative, at = digits[0] == "-", 1
+    value = 0
+    for index in range(at, 2):
+        digit = hex_digit(digits[index])
+        if digit is None:
+            raise _illegal_escape(index, digits)
+        value = value * 16 + digit
+    if negative and value:
+        raise ValueError("URLDecoder: Illegal hex characters in escape (%) pattern - negative value")
+    return value
+
+
+def _illegal_escape(index: int, digits: str) -> ValueError:
+    return ValueError(
+        f'URLDecoder: Illegal hex characters in escape (%) pattern - Error at index {index} in: "{digits}"'
+    )
+
+
+def hex_digit(c: str) -> int | None:
+    """Character.digit(c, 16): any script's decimal digit, and the Latin letters a-f, ASCII or fullwidth."""
+    for first in ("a", "A", "\uff41", "\uff21"):
+        if ord(first) <= ord(c) <= ord(first) + 5:
+            return 10 + ord(c) - ord(first)
+    return unicodedata.decimal(c, None)
