@@ -96,7 +96,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import java_regex, json_protector, payload, schema_validation, threats, xml_protector
+from . import java_regex, java_strings, json_protector, payload, schema_validation, threats, xml_protector
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -570,7 +570,7 @@ class SchemaCheck:
         known (the gateway may include none) where the operation requires one: refused too, rather than answered
         "none found" to a client that may have sent it; where the body is optional, the request is validated as one
         without (a gateway that includes no bodies then lets an optional body by unchecked)."""
-        text = body.sent.decode("utf-8", "replace") if body.sent else None
+        text = java_strings.utf8(body.sent) if body.sent else None  # Synapse's reading of the body, in Java
         request = schema_validation.request_of(method, postfix, headers, text)
         if not body.whole or (not body.known and self.definition.requires_body(request)):
             return SCHEMA_BODY_NOT_WHOLE

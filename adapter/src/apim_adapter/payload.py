@@ -34,11 +34,12 @@ is.
 from __future__ import annotations
 
 import base64
+import codecs
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 from xml.sax.saxutils import escape
 
-from . import axis2_forms, json_protector
+from . import axis2_forms, java_strings, json_protector
 
 _JSON = frozenset({"application/json", "text/javascript"})
 _TEXT = frozenset({"text/plain", "text/event-stream"})
@@ -56,7 +57,7 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
     media, charset = _media_type(content_type)
     if media in _BINARY:
         return f'<ns:binary xmlns:ns="{_PAYLOAD}">{base64.b64encode(body).decode()}</ns:binary>'
-    text = body.decode(charset, errors="replace")
+    text = java_strings.utf8(body) if codecs.lookup(charset).name == "utf-8" else body.decode(charset, "replace")
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
     if media == _FORM:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .. import errors, metrics
+from .. import errors, java_strings, metrics
 from ..cache import TtlCache
 from ..singleflight import SingleFlight
 from . import Principal, Rejection
@@ -73,10 +73,10 @@ def credential_of(authorization: str | None) -> str | None:
 
 def decoded(credential: str) -> tuple[str, str] | None:
     """The user name and password of a credential; None where it holds no colon. Base64 is read as commons-codec's
-    `decodeBase64` reads it, skipping what is not of its alphabet; the text as UTF-8."""
+    `decodeBase64` reads it, skipping what is not of its alphabet; the text as Java's `new String(bytes, UTF_8)`."""
     data = _NOT_BASE64.sub("", credential.partition("=")[0])
     try:
-        text = base64.b64decode(data + "=" * (-len(data) % 4)).decode("utf-8", "replace")
+        text = java_strings.utf8(base64.b64decode(data + "=" * (-len(data) % 4)))
     except (binascii.Error, ValueError):
         return None
     user, colon, password = text.partition(":")
