@@ -126,44 +126,44 @@ def _decode(text: str) -> str:
     """URIEncoderDecoder.decode: `+` a space, each run of `%XX` its bytes as UTF-8 (ByteArrayOutputStream.toString
     replaces what is malformed), a `%` without two hex digits after it (Character.digit's) an
     IllegalArgumentException."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "%":
-            run = bytearray()
-            while i < len(text) and text[i] == "%":
-                high = java_strings.hex_digit(text[i + 1]) if i + 2 < len(text) else None
-                low = java_strings.hex_digit(text[i + 2]) if i + 2 < len(text) else None
-                if high is None or low is None:
-                    raise GatewayFailure(
-                        f"Form value '{text}' has a malformed % escape (APIM's gateway fails such a request)"
-                    )
-                run.append(high * 16 + low)
-                i += 3
-            out.append(java_strings.utf8(bytes(run)))
-            continue
-        out.append(" " if c == "+" else c)
-        i += 1
-    return "".join(out)
+    if "%" not in text and "+" not in text:
+        return text
+
+    def decoded(found: re.Match[str]) -> str:
+        run = found.group()
+        if run == "+":
+            return " "
+        if java_strings.ASCII_ESCAPES.fullmatch(run):
+            return java_strings.utf8(bytes.fromhex(run.replace("%", "")))
+        escaped = bytearray()
+        for at in range(0, len(run), 3):
+            whole = at + 2 < len(run)
+            high = java_strings.hex_digit(run[at + 1]) if whole else None
+            low = java_strings.hex_digit(run[at + 2]) if whole else None
+            if high is None or low is None:
+                raise GatewayFailure(
+                    f"Form value '{text}' has a malformed % escape (APIM's gateway fails such a request)"
+                )
+            escaped.append(high * 16 + low)
+        return java_strings.utf8(bytes(escaped))
+
+    return java_strings.ESCAPE_RUNS.sub(decoded, text)
 
 
 def _json_name(name: str) -> str | None:
     """The JSON name of an element Axiom wrote with this name, as Woodstox reads it back namespace-aware and
-    XmlReaderDelegate renames it; None where Woodstox cannot read it. White space after the name ends it (`<a >`
-    is a start tag, `</a >` an end tag)."""
-    name = name.rstrip(" \t\r\n")
-    prefix, colon, local = name.partition(":")
-    if colon:
-        if prefix != "xml" or not xml_protector.is_ncname(local):
-            return None  # an unbound prefix (`xmlns` may not be one), or a second colon
-        return f"xml_{local}"  # JsonXMLStreamWriter: prefix, namespaceSeparator, local name
-    if not xml_protector.is_ncname(name):
+    XmlReaderDelegate renames its local part; None where Woodstox cannot read it. White space after the name ends it
+    (`<a >` is a start tag, `</a >` an end tag)."""
+    prefix, colon, local = name.rstrip(" \t\r\n").rpartition(":")
+    if colon and prefix != "xml":
+        return None  # an unbound prefix (`xmlns` may not be one), or a second colon
+    if not xml_protector.is_ncname(local):
         return None
     for marker, replacement in (("_JsonReader_PD_", ""), ("_JsonReader_PS_", "$")):
-        if name.startswith(marker):
-            return replacement + name[len(marker) :]
-    return name
+        if local.startswith(marker):
+            local = replacement + local[len(marker) :]
+            break
+    return f"{prefix}_{local}" if colon else local  # JsonXMLStreamWriter: prefix, namespaceSeparator, local name
 
 
 def _json_value(text: str) -> str:
@@ -177,8 +177,9 @@ def _json_value(text: str) -> str:
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_TO_ESCAPE = re.compile('["\\\\\x00-\x1f]')
 
 
 def _json_string(text: str) -> str:
     """JsonStreamTargetImpl's string: the short escapes, other controls as \\uXXXX, everything else as it is."""
-    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " else c) for c in text) + '"'
+    return '"' + _TO_ESCAPE.sub(lambda c: _ESCAPES.get(c.group()) or f"\\u{ord(c.group()):04X}", text) + '"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 BLANK = "".join(chr(c) for c in range(0x21))  # what String.trim takes off: every character up to U+0020
@@ -44,31 +45,27 @@ def utf8(data: bytes) -> str:
     return data.decode("utf-8", "java-utf-8")
 
 
+# A run of `%` escapes (each `%` and the two characters after it, whatever they are), one `%` too close to the end
+# for two, or a `+`: what URL decoders read apart from the text around it.
+ESCAPE_RUNS = re.compile(r"(?:%..)+|%.?\Z|\+", re.DOTALL)
+
+
 def url_decode(text: str) -> str:
     """java.net.URLDecoder.decode(text, UTF_8): `+` a space, each run of `%XX` its bytes as UTF-8; ValueError with
     URLDecoder's own message where an escape is malformed (each `XX` read by Integer.parseInt(s, i + 1, i + 3, 16),
     which takes a sign and any script's digits)."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "+":
-            out.append(" ")
-            i += 1
-        elif c == "%":
-            run = bytearray()
-            while i + 2 < len(text) and c == "%":
-                run.append(_escape_byte(text, i + 1))
-                i += 3
-                if i < len(text):
-                    c = text[i]
-            if i < len(text) and c == "%":
-                raise ValueError("URLDecoder: Incomplete trailing escape (%) pattern")
-            out.append(utf8(bytes(run)))
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    return ESCAPE_RUNS.sub(_url_decoded, text) if "%" in text or "+" in text else text
+
+
+def _url_decoded(found: re.Match[str]) -> str:
+    run = found.group()
+    if run == "+":
+        return " "
+    if len(run) < 3:
+        raise ValueError("URLDecoder: Incomplete trailing escape (%) pattern")
+    if ASCII_ESCAPES.fullmatch(run):
+        return utf8(bytes.fromhex(run.replace("%", "")))
+    return utf8(bytes(_escape_byte(run, at + 1) for at in range(0, len(run), 3)))
 
 
 def _escape_byte(text: str, begin: int) -> int:
@@ -96,8 +93,14 @@ def _illegal_escape(index: int, digits: str) -> ValueError:
     )
 
 
+_ASCII_HEX = {c: int(c, 16) for c in "0123456789abcdefABCDEF"}
+ASCII_ESCAPES = re.compile("(?:%[0-9A-Fa-f]{2})+")  # a run of escapes bytes.fromhex reads at once
+
+
 def hex_digit(c: str) -> int | None:
     """Character.digit(c, 16): any script's decimal digit, and the Latin letters a-f, ASCII or fullwidth."""
+    if c in _ASCII_HEX:
+        return _ASCII_HEX[c]
     for first in ("a", "A", "\uff41", "\uff21"):
         if ord(first) <= ord(c) <= ord(first) + 5:
             return 10 + ord(c) - ord(first)

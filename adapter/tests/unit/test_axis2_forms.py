@@ -38,7 +38,7 @@ pytestmark = pytest.mark.unit
         ("/orders", "a=1&a=&a=x", '{"xformValues":{"a":[1,null,"x"]}}'),
         # Names: a digit or `$` first survives the builder's renaming; `xml:` is a bound prefix.
         ("/orders", "1x=3&$y=2", '{"xformValues":{"1x":3,"$y":2}}'),
-        ("/orders", "xml:lang=en", '{"xformValues":{"xml_lang":"en"}}'),
+        ("/orders", "xml:lang=en&xml:_JsonReader_PD_=1", '{"xformValues":{"xml_lang":"en","xml_":1}}'),
         # Escapes as staxon writes them; a blank value (to String.trim) is an empty element.
         ("/orders", "s=%22q%22%5C%2F", '{"xformValues":{"s":"\\"q\\"\\\\/"}}'),
         ("/orders", "t=a%09b%0Ac", '{"xformValues":{"t":"a\\tb\\nc"}}'),
