@@ -64,17 +64,26 @@ def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
     query) with `body`: each name (as `replaceInvalidCharacters` writes it) with its values, decoded, in the order
     the names first came; GatewayFailure where the builder throws."""
     values: dict[str, list[str]] = {}
+
+    def put(pair: str, eq: int) -> None:
+        name, value = pair[:eq], pair[eq + 1 :]
+        if name[:1] in _RENAMED_FIRST and name:
+            name = _element_name(name)
+        if "%" in value or "+" in value:
+            value = _decode(value)
+        values.setdefault(name, []).append(value)
+
     mark = uri.find("?")
     for pair in java_strings.split(uri[mark + 1 :] if mark > -1 else uri, "&"):
         eq = pair.find("=")
         if eq > 0:
-            values.setdefault(_element_name(pair[:eq]), []).append(_decode(pair[eq + 1 :]))
+            put(pair, eq)
     for line in _lines(body):
         for pair in java_strings.split(line, "&"):
             eq = pair.find("=")
             if eq < 0:
                 raise GatewayFailure(f"Form field '{pair}' has no '=' (APIM's gateway fails such a request)")
-            values.setdefault(_element_name(pair[:eq]), []).append(_decode(pair[eq + 1 :]))
+            put(pair, eq)
     return list(values.items())
 
 
@@ -87,7 +96,7 @@ def validator_body(uri: str, body: str) -> str | None:
         if key is None:
             return None
         for text in texts:
-            if java_strings.trim(text) == "":
+            if not text.strip(java_strings.BLANK):
                 elements.append((key, "null"))  # removeIndentations left the element empty
             elif _NOT_XML.search(text):
                 return None
@@ -98,6 +107,9 @@ def validator_body(uri: str, body: str) -> str | None:
         values = [value for _, value in run]  # AutoArrayTarget: siblings of one name in a row are an array
         members.append(f"{_json_string(key)}:" + (values[0] if len(values) == 1 else f"[{','.join(values)}]"))
     return '{"xformValues":' + ("{" + ",".join(members) + "}" if members else "null") + "}"
+
+
+_RENAMED_FIRST = frozenset("0123456789$")
 
 
 def _element_name(name: str) -> str:
@@ -112,11 +124,13 @@ def _element_name(name: str) -> str:
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")  # AutoPrimitiveTarget
+_NUMBER_FIRST = frozenset("-0123456789")
+_LITERALS = frozenset({"true", "false", "null"})
 
 
 def _lines(body: str) -> list[str]:
     """BufferedReader.readLine's lines: ended by `\\n`, `\\r` or `\\r\\n`, the last one's end optional."""
-    lines = re.split("\r\n|\r|\n", body)
+    lines = re.split("\r\n|\r|\n", body) if "\n" in body or "\r" in body else [body]
     if lines[-1] == "":
         lines.pop()
     return lines
@@ -126,13 +140,12 @@ def _decode(text: str) -> str:
     """URIEncoderDecoder.decode: `+` a space, each run of `%XX` its bytes as UTF-8 (ByteArrayOutputStream.toString
     replaces what is malformed), a `%` without two hex digits after it (Character.digit's) an
     IllegalArgumentException."""
-    if "%" not in text and "+" not in text:
-        return text
+    spaced = text.replace("+", " ")  # `+` is no hex digit: an escape with one fails alike
+    if "%" not in spaced:
+        return spaced
 
     def decoded(found: re.Match[str]) -> str:
         run = found.group()
-        if run == "+":
-            return " "
         if java_strings.ASCII_ESCAPES.fullmatch(run):
             return java_strings.utf8(bytes.fromhex(run.replace("%", "")))
         escaped = bytearray()
@@ -147,7 +160,7 @@ def _decode(text: str) -> str:
             escaped.append(high * 16 + low)
         return java_strings.utf8(bytes(escaped))
 
-    return java_strings.ESCAPE_RUNS.sub(decoded, text)
+    return java_strings.ESCAPE_RUNS.sub(decoded, spaced)
 
 
 def _json_name(name: str) -> str | None:
@@ -168,9 +181,9 @@ def _json_name(name: str) -> str | None:
 
 def _json_value(text: str) -> str:
     """AutoPrimitiveTarget: the literals, a number as BigDecimal.toString writes it (no negative zero), else text."""
-    if text in ("true", "false", "null"):
+    if text in _LITERALS:
         return text
-    if _NUMBER.fullmatch(text):
+    if text[0] in _NUMBER_FIRST and _NUMBER.fullmatch(text):
         number = Decimal(text)
         return str(abs(number) if number.is_zero() else number)
     return _json_string(text)
@@ -182,4 +195,9 @@ _TO_ESCAPE = re.compile('["\\\\\x00-\x1f]')
 
 def _json_string(text: str) -> str:
     """JsonStreamTargetImpl's string: the short escapes, other controls as \\uXXXX, everything else as it is."""
-    return '"' + _TO_ESCAPE.sub(lambda c: _ESCAPES.get(c.group()) or f"\\u{ord(c.group()):04X}", text) + '"'
+    return '"' + (_TO_ESCAPE.sub(_escaped, text) if _TO_ESCAPE.search(text) else text) + '"'
+
+
+def _escaped(found: re.Match[str]) -> str:
+    c = found.group()
+    return _ESCAPES.get(c) or f"\\u{ord(c):04X}"

@@ -45,16 +45,17 @@ def utf8(data: bytes) -> str:
     return data.decode("utf-8", "java-utf-8")
 
 
-# A run of `%` escapes (each `%` and the two characters after it, whatever they are), one `%` too close to the end
-# for two, or a `+`: what URL decoders read apart from the text around it.
-ESCAPE_RUNS = re.compile(r"(?:%..)+|%.?\Z|\+", re.DOTALL)
+# A run of `%` escapes (each `%` and the two characters after it, whatever they are), or one `%` too close to the
+# end for two: what URL decoders read apart from the text around it.
+ESCAPE_RUNS = re.compile(r"(?:%..)+|%.?\Z", re.DOTALL)
+_ESCAPE_RUNS_OR_PLUS = re.compile(ESCAPE_RUNS.pattern + r"|\+", re.DOTALL)  # URLDecoder reads a `+` in an escape
 
 
 def url_decode(text: str) -> str:
     """java.net.URLDecoder.decode(text, UTF_8): `+` a space, each run of `%XX` its bytes as UTF-8; ValueError with
     URLDecoder's own message where an escape is malformed (each `XX` read by Integer.parseInt(s, i + 1, i + 3, 16),
     which takes a sign and any script's digits)."""
-    return ESCAPE_RUNS.sub(_url_decoded, text) if "%" in text or "+" in text else text
+    return _ESCAPE_RUNS_OR_PLUS.sub(_url_decoded, text) if "%" in text or "+" in text else text
 
 
 def _url_decoded(found: re.Match[str]) -> str:

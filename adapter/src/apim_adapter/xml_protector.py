@@ -188,7 +188,7 @@ def _surrogates(found: re.Match[str]) -> str:
 def is_ncname(name: str) -> bool:
     """Whether Woodstox, reading XML 1.0 namespace-aware, takes `name` as an element's prefix or local name (a name
     without a colon), on its UTF-16 units as it reads them."""
-    units = _ASTRAL.sub(_surrogates, name)
+    units = name if name.isascii() else _ASTRAL.sub(_surrogates, name)
     return _NAME_START[False].match(units) is not None and _NAMES[False].fullmatch(units, 1) is not None
 
 
