@@ -67,10 +67,15 @@ def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
 
     def put(pair: str, eq: int) -> None:
         name, value = pair[:eq], pair[eq + 1 :]
-        if name[:1] in _RENAMED_FIRST and name:
-            name = _element_name(name)
         if "%" in value or "+" in value:
-            value = _decode(value)
+            try:
+                value = _decode(value)
+            except ValueError:
+                raise GatewayFailure(
+                    f"Form field '{_shown(name)}' has a malformed % escape (APIM's gateway fails such a request)"
+                ) from None
+        if name[:1] in _RENAMED_FIRST:
+            name = _element_name(name)
         values.setdefault(name, []).append(value)
 
     mark = uri.find("?")
@@ -82,7 +87,7 @@ def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
         for pair in java_strings.split(line, "&"):
             eq = pair.find("=")
             if eq < 0:
-                raise GatewayFailure(f"Form field '{pair}' has no '=' (APIM's gateway fails such a request)")
+                raise GatewayFailure(f"Form field '{_shown(pair)}' has no '=' (APIM's gateway fails such a request)")
             put(pair, eq)
     return list(values.items())
 
@@ -109,13 +114,20 @@ def validator_body(uri: str, body: str) -> str | None:
     return '{"xformValues":' + ("{" + ",".join(members) + "}" if members else "null") + "}"
 
 
-_RENAMED_FIRST = frozenset("0123456789$")
+_DIGITS = frozenset("0123456789")
+_RENAMED_FIRST = _DIGITS | {"$"}
+_SHOWN = 64  # of a field's name, in a description
+
+
+def _shown(name: str) -> str:
+    """A field's name as a description quotes it: its first characters, never its value."""
+    return name if len(name) <= _SHOWN else name[:_SHOWN] + "…"
 
 
 def _element_name(name: str) -> str:
     """XFormURLEncodedBuilder.replaceInvalidCharacters: a digit first gets `_JsonReader_PD_` before it, a `$` first
     becomes `_JsonReader_PS_` (what JSON's builder does to such keys, JsonReaderDelegate)."""
-    if name[:1] in "0123456789" and name:
+    if name[:1] in _DIGITS:
         return "_JsonReader_PD_" + name
     if name.startswith("$"):
         return "_JsonReader_PS_" + name[1:]
@@ -154,9 +166,7 @@ def _decode(text: str) -> str:
             high = java_strings.hex_digit(run[at + 1]) if whole else None
             low = java_strings.hex_digit(run[at + 2]) if whole else None
             if high is None or low is None:
-                raise GatewayFailure(
-                    f"Form value '{text}' has a malformed % escape (APIM's gateway fails such a request)"
-                )
+                raise ValueError("Incomplete % sequence" if not whole else "Invalid % sequence")
             escaped.append(high * 16 + low)
         return java_strings.utf8(bytes(escaped))
 
