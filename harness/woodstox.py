@@ -23,7 +23,7 @@ def available() -> bool:
 
 
 def _run(lines: list[str], workdir: Path) -> list[str]:
-    return java_oracle.run("WoodstoxVerdicts", WOODSTOX_LIB, lines, workdir)
+    return java_oracle.run("WoodstoxVerdicts", WOODSTOX_LIB, lines, workdir, java=java_oracle.apim_jvm())
 
 
 def verdicts(bodies: list[bytes], workdir: Path) -> list[str | None]:

@@ -18,7 +18,8 @@ differently. This reads a long text in 4,000-unit buffers."""
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from . import java_regex
 
 __all__ = ["MAX_NUMBER_LENGTH", "first_error"]
 
@@ -100,21 +101,13 @@ def _char_desc(ch: int) -> str:
 
 
 def _java_identifier_start(ch: int) -> bool:
-    """Character.isJavaIdentifierStart: a letter, a letter number, a currency symbol or a connecting punctuation."""
-    if 0xD800 <= ch <= 0xDFFF:
-        return False
-    category = unicodedata.category(chr(ch))
-    return category[0] == "L" or category in ("Nl", "Sc", "Pc")
+    """Character.isJavaIdentifierStart, by JDK 21's data (APIM 4.5's JVM)."""
+    return java_regex.character_property("java_identifier_start", ch)
 
 
 def _java_identifier_part(ch: int) -> bool:
-    """Character.isJavaIdentifierPart: an identifier start, a digit, a combining mark, or an ignorable character."""
-    if 0xD800 <= ch <= 0xDFFF:
-        return False
-    if ch <= 0x08 or 0x0E <= ch <= 0x1B or 0x7F <= ch <= 0x9F:  # Character.isIdentifierIgnorable
-        return True
-    category = unicodedata.category(chr(ch))
-    return category[0] == "L" or category in ("Nl", "Sc", "Pc", "Nd", "Mn", "Mc", "Cf")
+    """Character.isJavaIdentifierPart, by JDK 21's data."""
+    return java_regex.character_property("java_identifier_part", ch)
 
 
 def _surrogate_pair(m: re.Match[str]) -> str:

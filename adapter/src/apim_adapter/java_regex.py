@@ -159,6 +159,12 @@ def _java(name: str) -> Ranges:
     return _parsed(java_unicode.PROPERTIES[name])
 
 
+def character_property(name: str, code: int) -> bool:
+    """Whether java.lang.Character gives the code point the property `name` (java_unicode.PROPERTIES:
+    `java_identifier_part`, `alphabetic`, ...), by JDK 21's data."""
+    return _contains(_java(name), code)
+
+
 def _set_text(ranges: Ranges) -> str:
     """A Python expression matching exactly one code point of the set."""
     if not ranges:

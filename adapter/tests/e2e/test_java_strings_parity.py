@@ -48,7 +48,7 @@ def test_malformed_utf8_is_replaced_as_the_jdk_replaces_it(tmp_path):
     chosen = random.Random(20261206)
     cases = [b"\xed\xa0\x80", b"\xed\xa0&", b"\xed\xa0", b"\xf4\x90\x80\x80", b"\xe0\x80\x80", b"\xf0\x9f\x98"]
     cases += [bytes(chosen.choice(BYTES) for _ in range(chosen.randint(1, 8))) for _ in range(3000)]
-    answers = java_oracle.run("JavaUtf8", tmp_path, [c.hex() for c in cases], tmp_path)
+    answers = java_oracle.run("JavaUtf8", tmp_path, [c.hex() for c in cases], tmp_path, java=java_oracle.apim_jvm())
     differ = []
     for data, answer in zip(cases, answers, strict=True):
         decoded, read = answer.split(" ")
