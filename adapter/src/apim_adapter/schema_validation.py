@@ -48,9 +48,11 @@ A body that does not parse as JSON is refused with Jackson's own message (jackso
 
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
 are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); a form body is read as UTF-8
-whatever charset its Content-Type names (the builder decodes by it); a Swagger 2.0 document SwaggerConverter or
-swagger-models fail on (a `date`, `date-time` or `uuid` enum value they cannot read, a model of an
-unknown type) is converted here all the same.
+whatever charset its Content-Type names (the builder decodes by it); in a Swagger 2.0 body schema's enum, a `date`
+written other than `yyyy-MM-dd` that Jackson's StdDateFormat reads (a date-time, a timestamp) is kept as written, and
+a `date-time` in a definition's model, which APIM's parser fails on, fails here only at validation. A Swagger 2.0
+body schema whose `date`, `date-time` or `uuid` enum value Jackson cannot read fails APIM's parser, so its gateway
+fails every call to the API: DefinitionError here.
 """
 
 from __future__ import annotations
@@ -643,24 +645,52 @@ def _v2_bounds(node: Mapping[str, Any], schema: dict[str, Any], double_multiple:
         schema["multipleOf"] = float(multiple) if double_multiple else multiple
 
 
-def _v2_typed(value: str, kind: str, fmt: str | None) -> Any:
+def _v2_typed(value: str, kind: str, fmt: str | None, *, in_body: bool = False) -> Any:
     """An enum value read as text, as the OpenAPI 3 schema of `kind` holds it: IntegerSchema, NumberSchema and
-    BooleanSchema cast it; DateSchema reads a date as midnight UTC and writes it back as a date-time; DateTimeSchema
-    and UUIDSchema read theirs (_model_enum)."""
+    BooleanSchema cast it; DateSchema reads a date as midnight UTC (leniently: 2020-13-45 is 2021-02-14) and writes
+    it back as a date-time; DateTimeSchema and UUIDSchema read theirs (_model_enum), and a parameter's value they
+    cannot read is null (the schema's cast). A body schema's (`in_body`: a model's or a property's) is read by
+    Jackson: _v2_body_enum_value."""
     if kind in ("integer", "number") and re.fullmatch(r"[+-]?\d+", value):
         return int(value)
     if kind == "number" and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
         return Decimal(value)
     if kind == "boolean":
         return value.lower() == "true"
-    if kind == "string" and fmt == "date" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        return value + "T00:00:00.000+00:00"
-    if kind == "string" and fmt in ("date-time", "uuid"):
-        # DateTimeSchema and UUIDSchema hold what they read: a date-time Jackson cannot write out, a UUID in lower
-        # case (what they cannot read fails the conversion on APIM, and is kept as written here).
-        decoded = _decoded("DateTimeSchema", value) if fmt == "date-time" else java_formats.uuid_text(value)
-        return value if decoded is _SKIPPED or decoded is None else decoded
+    if kind == "string" and fmt in ("date", "date-time", "uuid"):
+        if in_body:
+            return _v2_body_enum_value(value, fmt)
+        read = java_formats.uuid_text(value) if fmt == "uuid" else _decoded(_SCHEMA_CLASS[fmt], value)
+        return None if read is _SKIPPED else read
     return value
+
+
+_SCHEMA_CLASS = {"date": "DateSchema", "date-time": "DateTimeSchema"}
+_JACKSON_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _v2_body_enum_value(value: str, fmt: str) -> Any:
+    """A body schema's date, date-time or uuid enum value, as SwaggerConverter has Jackson read it
+    (Json.mapper().convertValue): a UUID must be in the 36-character form (UUIDDeserializer), a date-time is read by
+    InstantDeserializer (an ISO date-time, or digits: a timestamp), a date by StdDateFormat. Where Jackson throws,
+    APIM's gateway cannot parse the definition and fails every call to the API: DefinitionError. What it reads is
+    held as a parameter's is (a date-time Jackson cannot write out); a date StdDateFormat reads other than as
+    `yyyy-MM-dd` (a date-time, a timestamp, RFC 1123) is kept as written here."""
+    if fmt == "uuid":
+        if _JACKSON_UUID.fullmatch(value):
+            return value.lower()
+        if len(value) == 24:  # UUIDDeserializer's base64 form: kept as written
+            return value
+    else:
+        read = _decoded(_SCHEMA_CLASS[fmt], value)
+        if read is not _SKIPPED:
+            return read
+        if any(c.isdigit() for c in value):  # a form StdDateFormat or InstantDeserializer may read
+            return _DATE_TIME_UNWRITABLE if fmt == "date-time" else value
+    raise DefinitionError(
+        f"a Swagger 2.0 body schema's {fmt} enum value APIM's parser cannot read ({value!r}), so its gateway fails "
+        "every call to the API"
+    )
 
 
 def _v2_enum_text(values: list[Any]) -> list[str]:
@@ -782,7 +812,7 @@ def _v2_model(node: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(node.get("enum"), list):
         values = _v2_enum_text(node["enum"])
         if values:
-            out["enum"] = [_v2_typed(v, out["type"], fmt) for v in values]
+            out["enum"] = [_v2_typed(v, out["type"], fmt, in_body=True) for v in values]
     extra = node.get("additionalProperties")
     if isinstance(extra, bool):
         out["additionalProperties"] = extra
@@ -884,7 +914,7 @@ def _v2_property(node: Mapping[str, Any], infer: bool = False) -> dict[str, Any]
         if enumerated and isinstance(enum, list):
             # PropertyDeserializer.getEnum: text and number nodes as text (none: no enum).
             values = [str(v) for v in enum if isinstance(v, str | int | float) and not isinstance(v, bool)]
-            typed = [_v2_typed(v, kind, fmt) for v in values]
+            typed = [_v2_typed(v, kind, fmt, in_body=True) for v in values]
             if kind == "number":  # FloatProperty's and DoubleProperty's values
                 typed = [v if isinstance(v, str) else float(v) for v in typed]
             if typed:

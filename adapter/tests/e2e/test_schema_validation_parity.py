@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from apim_adapter import axis2_forms
-from apim_adapter.schema_validation import Definition, request_of
+from apim_adapter.schema_validation import Definition, DefinitionError, request_of
 from harness import oai_validator
 from harness.oai_validator import JSON, body_api, case, json_case, oas, param_api
 
@@ -536,7 +536,59 @@ def swagger2_corpus() -> list[dict[str, Any]]:
         case(param_api({"name": "q", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}}),
              method="GET", query={"q": "12\n"}),
     ]  # fmt: skip
+    # A Swagger 2.0 parameter's date, date-time and uuid enum values the converted schema cannot read are null; a date
+    # is read leniently.
+    for fmt, values in [
+        ("date", ["notadate"]),
+        ("date", ["2020-01-01", "bad"]),
+        ("date", ["2020-13-45"]),
+        ("date-time", ["2020"]),
+        ("uuid", ["x"]),
+        ("uuid", ["123E4567-E89B-12D3-A456-426614174000", "x"]),
+    ]:
+        enumerated = swagger(
+            {
+                "/items": {
+                    "get": {
+                        "parameters": [{"name": "q", "in": "query", "type": "string", "format": fmt, "enum": values}],
+                        "responses": OK2,
+                    }
+                }
+            }
+        )
+        cases += [case(enumerated, method="GET", query={"q": q}) for q in ("x", values[0])]  # fmt: skip
     return cases
+
+
+def v2_body(schema: dict[str, Any]) -> str:
+    """A Swagger 2.0 definition whose POST /items takes a JSON body of `schema`."""
+    body = {"name": "b", "in": "body", "schema": schema}
+    return swagger({"/items": {"post": {"parameters": [body], "responses": OK2}}}, consumes=[JSON])
+
+
+def test_a_swagger2_model_apims_parser_cannot_convert_is_a_definition_error(tmp_path):
+    """SwaggerConverter converts a body schema with Jackson, which throws on a uuid enum value not in the
+    36-character form and on a date or date-time one it cannot read: APIM's gateway then cannot parse the definition
+    and fails every call to the API. The adapter refuses such a definition (a catalog file with one; named where the
+    control plane is lenient), and converts what APIM converts."""
+
+    def body_case(schema: dict[str, Any], body: str) -> dict[str, Any]:
+        return case(v2_body(schema), path="/items", headers={"Content-Type": JSON}, body=body)
+
+    unreadable = [("date-time", ["x"]), ("uuid", ["x"]), ("uuid", ["123e4567-e89b-12d3-a456-426614174000", "1"]),
+                  ("date", ["notadate"]), ("date", ["2020-01-01", "bad"])]  # fmt: skip
+    read = [("date", ["2020-13-45"]), ("uuid", ["123E4567-E89B-12D3-A456-426614174000"]), ("date", ["2020-01-01"]),
+            ("date-time", ["2020-01-01T10:00:00Z"])]  # fmt: skip
+    refused = [body_case({"type": "string", "format": f, "enum": v}, '"q"') for f, v in unreadable]
+    refused.append(body_case({"type": "array", "items": {"type": "string", "format": "uuid", "enum": ["x"]}}, "[]"))
+    converted = [body_case({"type": "string", "format": f, "enum": v}, '"q"') for f, v in read]
+    expected = oai_validator.verdicts(refused + converted, tmp_path)
+    for c, want in zip(refused, expected[: len(refused)], strict=True):
+        assert (want or "").startswith("EXCEPTION: java.lang.IllegalArgumentException"), want
+        with pytest.raises(DefinitionError, match="fails every call to the API"):
+            Definition.parse(c["definition"])
+    for c, want in zip(converted, expected[len(refused) :], strict=True):
+        assert adapter_verdict(c) == want
 
 
 def same(got: str | None, want: str | None) -> bool:
