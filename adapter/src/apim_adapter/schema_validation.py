@@ -48,9 +48,10 @@ A body that does not parse as JSON is refused with Jackson's own message (jackso
 
 Approximations, named in docs/wso2-control-plane.md: three defects of Rhino's interpreter (ecma262's docstring)
 are not reproduced; a `date` enum's midnight is UTC's (the model's is the JVM's zone); a form body is read as UTF-8
-whatever charset its Content-Type names (the builder decodes by it); in a Swagger 2.0 body schema's enum, a `date`
-written other than `yyyy-MM-dd` that Jackson's StdDateFormat reads (a date-time, a timestamp) is kept as written, and
-a `date-time` in a definition's model, which APIM's parser fails on, fails here only at validation. A Swagger 2.0
+whatever charset its Content-Type names (the builder decodes by it); in a Swagger 2.0 body schema's enum, a `date` or
+`date-time` value read here neither as `yyyy-MM-dd` nor as an ISO date-time but holding a digit (Jackson reads
+timestamps, RFC 1123 and other forms) is kept as written, and a `date-time` in a definition's model, which APIM's
+parser fails on, fails here only at validation. A Swagger 2.0
 body schema whose `date`, `date-time` or `uuid` enum value Jackson cannot read fails APIM's parser, so its gateway
 fails every call to the API: DefinitionError here.
 """
@@ -137,12 +138,9 @@ def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str 
             try:
                 params[java_strings.url_decode(name)] = java_strings.url_decode(value)
             except ValueError:  # URLDecoder's IllegalArgumentException: not the UnsupportedEncodingException caught
-                failure = (
-                    failure
-                    or (  # the parameter named, not its value (an API key's, say)
-                        f"Query parameter '{name[:64]}' has a malformed % escape (APIM's gateway fails such a request)"
-                    )
-                )
+                # The parameter is named, not its value (an API key's, say).
+                malformed = f"Query parameter '{name[:64]}' has a malformed % escape"
+                failure = failure or f"{malformed} (APIM's gateway fails such a request)"
     return OpenApiRequest(method.upper(), path, named, params, body, failure)
 
 
