@@ -1,4 +1,7 @@
-"""java.lang.String's methods as APIM's Java calls them, for the modules that read APIM's code step by step."""
+"""Java's handling of text as APIM's code calls it, for the modules that read that code step by step: String.trim
+and String.split, UTF-8 decoding (`new String(bytes, UTF_8)`, a Reader's), java.net.URLDecoder and Character.digit.
+test_java_strings_parity holds the decoding to the JDK; URLDecoder's messages are held to it through the validator
+(test_schema_validation_parity)."""
 
 from __future__ import annotations
 
