@@ -460,6 +460,24 @@ def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(c
             "data_unit (KB or MB), exactly one of the two.") in stdout, stdout[-4000:]  # fmt: skip
 
 
+def test_a_form_body_requiring_fields_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
+    """With Schema Validation on, a declared form body whose schema requires fields would have APIM refuse every form
+    request to the resource (its validator reads the form written as JSON: axis2_forms.py): the role stops, naming
+    the resource and the fields (a JSON body requiring the same fields is not named)."""
+    double, _, _, extra = converged
+    api = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_api"]
+    order = {"type": "object", "required": ["order", "note"], "properties": {"order": {"type": "integer"}}}
+    form = {"target": "/anything/forms", "verb": "post", "request_body": {"content": {
+        "application/json": {"schema": order},
+        "Application/X-WWW-Form-Urlencoded; charset=UTF-8": {"schema": order}}}}  # fmt: skip
+    stdout = refused_before_apim(
+        double, extra, tmp_path, apim_setup_api={**api, "resources": [*api["resources"], form]}
+    )
+    assert "apim_setup_api.resources: POST /anything/forms requires order, note. APIM's Schema Validation" in stdout, (
+        stdout[-4000:]
+    )
+
+
 PRODUCT = "HttpbinBundle"  # inventories/dev apim_setup_api_products
 PRODUCT_OPERATIONS = [("GET", "/ip"), ("GET", "/status/{status_code}")]
 
