@@ -1,7 +1,8 @@
 """Running a Java oracle: one of harness/java/*.java, compiled once per working directory against a library's jars
 (fetched by `make setup`), fed one line a case on stdin, its answers read one line a case from stdout. The real
-libraries APIM ships answer through it: Woodstox (harness/woodstox.py), Jackson (harness/jackson.py) and
-swagger-request-validator with fge (harness/oai_validator.py)."""
+libraries APIM ships answer through it: Woodstox (harness/woodstox.py), Jackson (harness/jackson.py),
+swagger-request-validator with fge (harness/oai_validator.py) and commons-fileupload with Axiom
+(harness/axis2_multipart.py)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,17 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from typing import Literal
+
+from .java_unicode import PROPERTIES
 
 BLANK = "".join(chr(c) for c in range(0x21))  # what String.trim takes off: every character up to U+0020
+# What Character.isWhitespace holds, by JDK 21's data.
+WHITESPACE = "".join(
+    chr(code)
+    for first, _, last in (span.partition("-") for span in PROPERTIES["whitespace"].split(","))
+    for code in range(int(first, 16), int(last, 16) + 1)
+)
 
 
 def trim(text: str) -> str:
@@ -46,6 +55,40 @@ def utf8(data: bytes) -> str:
     """new String(data, UTF_8) (or ByteArrayOutputStream.toString("UTF-8")): malformed input replaced as Java
     replaces it."""
     return data.decode("utf-8", "java-utf-8")
+
+
+def _as_java_replaces_utf16(error: UnicodeError) -> tuple[str, int]:
+    """Java's UTF-16 decoder (sun.nio.cs.UnicodeDecoder) reads a high surrogate and the unit after it together: when
+    that is not a low surrogate, both are one malformed sequence (malformedForLength(4)). Python replaces the high
+    one alone."""
+    assert isinstance(error, UnicodeDecodeError)
+    data, start = error.object, error.start
+    order: Literal["little", "big"] = "little" if error.encoding.endswith("le") else "big"
+    high = error.end - start == 2 and 0xD800 <= int.from_bytes(data[start : start + 2], order) <= 0xDBFF
+    if high and start + 4 <= len(data):
+        return "\ufffd", start + 4
+    return "\ufffd", error.end
+
+
+codecs.register_error("java-utf-16", _as_java_replaces_utf16)
+_UNMARKED = {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}  # Java reads these big-endian without a BOM
+_BOMS = (codecs.BOM_UTF32_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE)
+
+
+def decode(data: bytes, charset: str) -> str:
+    """new String(data, charset): UTF-8 as utf8 does; UTF-16 and UTF-32 big-endian unless a BOM says otherwise,
+    UTF-16's malformed input replaced as Java replaces it; another charset Python knows by that name with
+    malformed input replaced; LookupError where it knows none (Java's UnsupportedEncodingException).
+    Approximation: Python's names and decoders stand for Java's beyond UTF-8 and UTF-16."""
+    codec = codecs.lookup(charset)  # LookupError for a name it does not know
+    if codec.name == "utf-8":
+        return utf8(data)
+    if not getattr(codec, "_is_text_encoding", True):  # rot13, base64...: no charset in Java
+        raise LookupError(charset)
+    name = codec.name
+    if name in _UNMARKED and not data.startswith(_BOMS):
+        name = _UNMARKED[name]
+    return data.decode(name, "java-utf-16" if name.startswith("utf-16") else "replace")
 
 
 # A run of `%` escapes (each `%` and the two characters after it, whatever they are), or one `%` too close to the

@@ -21,7 +21,10 @@ or break one. `as_searched` renders each builder's element that way:
 - `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`.
 - `application/octet-stream`, `text/html`, and a body without a Content-Type (Synapse's default type) (carbon
   `BinaryRelayBuilder`): the bytes in base64, in `<ns:binary>`, as APIM searches them.
-- `multipart/form-data`: the body's text as sent (Axis2's MultipartFormDataBuilder is not reproduced).
+- `multipart/form-data` (Axis2's `MultipartFormDataBuilder` on commons-fileupload, read in axis2_multipart):
+  `<mediate>` of `<name charset="...">value</name>` for a field, `<name filename="..." content-type="...">` and the
+  file's bytes in base64 for a file, names as sent. A body the builder throws on (no boundary, a part never
+  closed) fails the call on APIM's gateway: it is searched as sent.
 - anything else (`application/xml`, `text/xml`, `application/soap+xml`, and types axis2.xml does not name, which
   Synapse builds as plain XML): the XML element (a SOAP envelope's first body element), comments and processing
   instructions kept.
@@ -39,12 +42,12 @@ import xml.etree.ElementTree as ElementTree
 from typing import Any
 from xml.sax.saxutils import escape
 
-from . import axis2_forms, java_strings, json_protector
+from . import axis2_forms, axis2_multipart, java_strings, json_protector
 
 _JSON = frozenset({"application/json", "text/javascript"})
 _TEXT = frozenset({"text/plain", "text/event-stream"})
 _BINARY = frozenset({"application/octet-stream", "text/html", ""})
-_FORM, _MULTIPART = "application/x-www-form-urlencoded", "multipart/form-data"
+_FORM, _MULTIPART = axis2_forms.FORM_MEDIA_TYPE, axis2_multipart.MEDIA_TYPE
 _SOAP_NAMESPACES = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope")
 _PAYLOAD = "http://ws.apache.org/commons/ns/payload"
 
@@ -63,7 +66,10 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
     if media == _FORM:
         return _form(uri, text)
     if media == _MULTIPART:
-        return text
+        try:
+            return axis2_multipart.element(content_type, body)
+        except axis2_forms.GatewayFailure:
+            return text
     if media in _JSON:
         return _json(body, text)
     return _xml(text)
