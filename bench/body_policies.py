@@ -7,14 +7,14 @@ resource without them.
 µs per call, best of several repeats: the whole decision from memory of a cached JWT on a resource without the
 policies (`first_step`, a whole check; such an allow is then prepared, and a warm check costs less still:
 `bench.hotpath`); the same on a resource with the Regex Policy and no body (it searches the headers, path and
-query), and with a JSON, a form and a binary body of 1 KiB and 64 KiB, which it reads as APIM's message builder
-does (payload.py) and searches first; and on a resource with the JSON Validator, with JSON bodies of 1 KiB and of
-the most its default-spec limits let through (json_protector.py: an array's every token counts); and on a resource
-with the XML Validator, with XML bodies of 10 and of 100 elements (the most its fixed limits let through), read as
-Woodstox reads them (xml_protector.py); and on an API with APIM's Schema Validation, whose definition asks for an
-order of items (schema_validation.py), with JSON bodies of 8 and 124 items and form bodies of 1 and 64 KiB (handed
-over as APIM's gateway hands them, axis2_forms.py). A guarded call is never a prepared allow:
-every one pays its row.
+query), and with a JSON, a form, a multipart upload (fields and a file) and a binary body of 1 KiB and 64 KiB, which
+it reads as APIM's message builder does (payload.py, axis2_multipart.py) and searches first; and on a resource with
+the JSON Validator, with JSON bodies of 1 KiB and of the most its default-spec limits let through
+(json_protector.py: an array's every token counts); and on a resource with the XML Validator, with XML bodies of 10
+and of 100 elements (the most its fixed limits let through), read as Woodstox reads them (xml_protector.py); and on
+an API with APIM's Schema Validation, whose definition asks for an order of items (schema_validation.py), with JSON
+bodies of 8 and 124 items and form bodies of 1 and 64 KiB (handed over as APIM's gateway hands them,
+axis2_forms.py). A guarded call is never a prepared allow: every one pays its row.
 """
 
 from __future__ import annotations
@@ -69,6 +69,23 @@ def xml_order(items: int) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<order customer="alice">\n{item * items}</order>\n'.encode()
 
 
+MULTIPART, BOUNDARY = "multipart/form-data", "----WebKitFormBoundary7MA4YWxkTrZu0gW"  # a browser's
+
+
+def upload(size: int) -> bytes:
+    """A browser's upload of about `size` bytes: three fields, then a text file of the rest."""
+    parts = [f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'.encode()
+             for name, value in (("customer", "alice"), ("order", "1042"), ("note", "deliver after six"))]  # fmt: skip
+    head = b'Content-Disposition: form-data; name="invoice"; filename="invoice.txt"\r\nContent-Type: text/plain\r\n\r\n'
+    parts.append(head + b"gift wrap, deliver after six\n" * max(1, (size - 400) // 29))
+    return (
+        b"".join(b"--" + BOUNDARY.encode() + b"\r\n" + part + b"\r\n" for part in parts)
+        + b"--"
+        + BOUNDARY.encode()
+        + b"--\r\n"
+    )
+
+
 def bodies(size: int) -> dict[str, tuple[str, bytes]]:
     """A clean body of about `size` bytes per Content-Type: what an order API takes."""
     as_json = order(max(1, size * 10 // len(order(10))))
@@ -76,6 +93,7 @@ def bodies(size: int) -> dict[str, tuple[str, bytes]]:
     return {
         "application/json": ("application/json", as_json.encode()),
         "application/x-www-form-urlencoded": ("application/x-www-form-urlencoded", form.encode()),
+        "multipart/form-data": (f"{MULTIPART}; boundary={BOUNDARY}", upload(size)),
         "application/octet-stream": ("application/octet-stream", os.urandom(size)),
     }
 
@@ -142,6 +160,11 @@ def main() -> int:
         ),
         "XML Validator, 1 MB XML of entity references": (
             XML_VALIDATED, "application/xml", b"<a>" + b"&amp;" * 200_000 + b"</a>",
+        ),
+        # Each part's Content-Disposition is read parameter by parameter (commons-fileupload's ParameterParser).
+        "Regex Policy, 1 MB multipart, 2,000 parameters a part": (
+            GUARDED, f"{MULTIPART}; boundary=b",
+            (b"--b\r\nContent-Disposition: form-data; name=a; " + b"x=y; " * 2000 + b"\r\n\r\n1\r\n") * 98 + b"--b--",
         ),
         # Every item is validated against the item's schema: the definition sets no maxItems.
         "Schema Validation, 1 MB JSON order of items": (
