@@ -158,8 +158,8 @@ def _decode(text: str) -> str:
 
     def decoded(found: re.Match[str]) -> str:
         run = found.group()
-        if java_strings.ASCII_ESCAPES.fullmatch(run):
-            return java_strings.utf8(bytes.fromhex(run.replace("%", "")))
+        if (at_once := java_strings.ascii_escaped(run)) is not None:
+            return at_once
         escaped = bytearray()
         for at in range(0, len(run), 3):
             whole = at + 2 < len(run)

@@ -1,7 +1,8 @@
 """Java's handling of text as APIM's code calls it, for the modules that read that code step by step: String.trim
-and String.split, UTF-8 decoding (`new String(bytes, UTF_8)`, a Reader's), java.net.URLDecoder and Character.digit.
-test_java_strings_parity holds the decoding to the JDK; URLDecoder's messages are held to it through the validator
-(test_schema_validation_parity)."""
+and String.split, Character.isWhitespace, decoding (`new String(bytes, charset)`: UTF-8 and UTF-16 replaced as the
+JDK replaces, a Reader's), java.net.URLDecoder and Character.digit. test_java_strings_parity holds UTF-8 decoding
+to the JDK; URLDecoder's messages are held to it through the validator (test_schema_validation_parity), the other
+charsets through commons-fileupload (test_multipart_builder_parity)."""
 
 from __future__ import annotations
 
@@ -110,8 +111,8 @@ def _url_decoded(found: re.Match[str]) -> str:
         return " "
     if len(run) < 3:
         raise ValueError("URLDecoder: Incomplete trailing escape (%) pattern")
-    if ASCII_ESCAPES.fullmatch(run):
-        return utf8(bytes.fromhex(run.replace("%", "")))
+    if (decoded := ascii_escaped(run)) is not None:
+        return decoded
     return utf8(bytes(_escape_byte(run, at + 1) for at in range(0, len(run), 3)))
 
 
@@ -141,7 +142,13 @@ def _illegal_escape(index: int, digits: str) -> ValueError:
 
 
 _ASCII_HEX = {c: int(c, 16) for c in "0123456789abcdefABCDEF"}
-ASCII_ESCAPES = re.compile("(?:%[0-9A-Fa-f]{2})+")  # a run of escapes bytes.fromhex reads at once
+_ASCII_ESCAPES = re.compile("(?:%[0-9A-Fa-f]{2})+")  # a run of escapes bytes.fromhex reads at once
+
+
+def ascii_escaped(run: str) -> str | None:
+    """A run of `%XX` escapes whose digits are all ASCII hex, its bytes as UTF-8, read at once (the common case of
+    every URL decoder here); None where a digit must be read an escape at a time."""
+    return utf8(bytes.fromhex(run.replace("%", ""))) if _ASCII_ESCAPES.fullmatch(run) else None
 
 
 def hex_digit(c: str) -> int | None:
