@@ -48,15 +48,19 @@ class GatewayFailure(ValueError):
     """APIM's gateway throws on the form (a runtime exception out of its message builder): the request fails."""
 
 
-def is_form(content_type: str | None) -> bool:
-    """Whether the passthrough transport builds this Content-Type's body with the form builder."""
-    if content_type is None:
-        return False
+def builder_media_type(content_type: str) -> str:
+    """The media type whose builder the passthrough transport builds a body with (DeferredMessageBuilder
+    .getContentType: the Content-Type up to its first `;`, else its first `,`, nothing trimmed; the builder looked
+    up as sent or in lower case, so in lower case here)."""
     cut = content_type.find(";")
     if cut <= 0:
         cut = content_type.find(",")
-    media = content_type[:cut] if cut > 0 else content_type
-    return media.lower() == FORM_MEDIA_TYPE
+    return (content_type[:cut] if cut > 0 else content_type).lower()
+
+
+def is_form(content_type: str | None) -> bool:
+    """Whether the passthrough transport builds this Content-Type's body with the form builder."""
+    return content_type is not None and builder_media_type(content_type) == FORM_MEDIA_TYPE
 
 
 def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:

@@ -76,9 +76,10 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
 
 
 def _media_type(content_type: str) -> tuple[str, str]:
-    """The media type (lower case, without parameters) and the charset to decode with (UTF-8 unless one Python
-    knows is named)."""
-    media, _, params = content_type.partition(";")
+    """The media type whose builder reads the body (axis2_forms.builder_media_type) and the charset to decode with
+    (UTF-8 unless one Python knows is named). Blanks around the type are dropped: APIM finds no builder for
+    `application/json ;` and fails the call, and the body is searched closest to that as the type it names."""
+    _, _, params = content_type.partition(";")
     charset = "utf-8"
     for param in params.split(";"):
         name, _, value = param.partition("=")
@@ -88,7 +89,7 @@ def _media_type(content_type: str) -> tuple[str, str]:
         "".encode(charset)
     except LookupError:
         charset = "utf-8"
-    return media.strip().lower(), charset
+    return axis2_forms.builder_media_type(content_type).strip(), charset
 
 
 def _name(key: str) -> str:

@@ -121,6 +121,13 @@ def test_the_credential_and_the_adapters_own_headers_are_not_searched():
         # A binary body is searched in base64, as APIM does.
         ("application/octet-stream", base64.b64decode("alterAAA"), True, False),
         ("", b"o'brien", False, True),  # no Content-Type: Synapse's default, binary
+        # An upload's file is searched in base64 (Axis2's multipart builder; the type ends at `;`, else at `,`).
+        (
+            "multipart/form-data, boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\nit\'s\r\n--b--',
+            False,
+            True,
+        ),
         # A DTD is not parsed (no entity is expanded): the body is searched as sent.
         ("application/xml", b'<!DOCTYPE a [<!ENTITY q "&#39;">]><a>&q;</a>', False, False),
     ],
