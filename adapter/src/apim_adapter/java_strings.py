@@ -76,15 +76,24 @@ _UNMARKED = {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}  # Java reads these b
 _BOMS = (codecs.BOM_UTF32_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE)
 
 
+_JAVA_CHARSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+:_.\-]*\Z")  # Charset.checkName; others are illegal
+# Python's codecs that are no charset of Java's, or cannot decode with replacement.
+_PYTHON_ONLY = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7", "utf-8-sig", "undefined", "mbcs", "oem"}
+)
+
+
 def decode(data: bytes, charset: str) -> str:
     """new String(data, charset): UTF-8 as utf8 does; UTF-16 and UTF-32 big-endian unless a BOM says otherwise,
     UTF-16's malformed input replaced as Java replaces it; another charset Python knows by that name with
-    malformed input replaced; LookupError where it knows none (Java's UnsupportedEncodingException).
-    Approximation: Python's names and decoders stand for Java's beyond UTF-8 and UTF-16."""
+    malformed input replaced; LookupError where Java would know none (UnsupportedEncodingException, also for a name
+    Java holds illegal). Approximation: Python's names and decoders stand for Java's beyond UTF-8 and UTF-16."""
+    if not _JAVA_CHARSET_NAME.match(charset):
+        raise LookupError(charset)
     codec = codecs.lookup(charset)  # LookupError for a name it does not know
     if codec.name == "utf-8":
         return utf8(data)
-    if not getattr(codec, "_is_text_encoding", True):  # rot13, base64...: no charset in Java
+    if codec.name in _PYTHON_ONLY or not getattr(codec, "_is_text_encoding", True):  # rot13, base64...
         raise LookupError(charset)
     name = codec.name
     if name in _UNMARKED and not data.startswith(_BOMS):

@@ -37,7 +37,6 @@ is.
 from __future__ import annotations
 
 import base64
-import codecs
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 from xml.sax.saxutils import escape
@@ -60,7 +59,10 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
     media, charset = _media_type(content_type)
     if media in _BINARY:
         return f'<ns:binary xmlns:ns="{_PAYLOAD}">{base64.b64encode(body).decode()}</ns:binary>'
-    text = java_strings.utf8(body) if codecs.lookup(charset).name == "utf-8" else body.decode(charset, "replace")
+    try:
+        text = java_strings.decode(body, charset)
+    except LookupError:  # a charset Java does not know: read as UTF-8 (APIM's builder fails the call)
+        text = java_strings.utf8(body)
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
     if media == _FORM:
@@ -76,8 +78,8 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
 
 
 def _media_type(content_type: str) -> tuple[str, str]:
-    """The media type whose builder reads the body (axis2_forms.builder_media_type) and the charset to decode with
-    (UTF-8 unless one Python knows is named). Blanks around the type are dropped: APIM finds no builder for
+    """The media type whose builder reads the body (axis2_forms.builder_media_type) and the charset it names
+    (UTF-8 where it names none). Blanks around the type are dropped: APIM finds no builder for
     `application/json ;` and fails the call, and the body is searched closest to that as the type it names."""
     _, _, params = content_type.partition(";")
     charset = "utf-8"
@@ -85,10 +87,6 @@ def _media_type(content_type: str) -> tuple[str, str]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
             charset = value.strip().strip('"') or charset
-    try:
-        "".encode(charset)
-    except LookupError:
-        charset = "utf-8"
     return axis2_forms.builder_media_type(content_type).strip(), charset
 
 

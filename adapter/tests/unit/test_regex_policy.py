@@ -170,6 +170,15 @@ def test_whether_the_body_handed_over_is_all_of_it(headers, sent, client_length,
     assert request_body(headers, sent, client_length).whole is whole
 
 
+@pytest.mark.parametrize("charset", ["idna", "punycode", "unicode_escape", "utf-8-sig", "no-such", "a\x00b", ""])
+def test_a_body_in_a_charset_java_has_not_is_searched_as_utf8_never_failing_the_check(charset):
+    a = in_process_adapter(guarded("GET /ip"))
+    request = check_request(token(), headers={"content-type": f"text/plain; charset={charset}", PARTIAL_BODY: "false"})
+    request.attributes.request.http.raw_body = b"\xff\xfe x' or 1=1"  # bytes Python's idna or punycode cannot read
+    refused = a.check_on_thread(to_input(request))
+    assert (refused.status, refused.error.description) == (400, "SQL-Injection Threat detected in Payload")
+
+
 def test_a_grpc_check_with_sql_in_its_body_is_refused_after_admission():
     a = in_process_adapter(guarded("GET /ip"))
     jwt = token()
