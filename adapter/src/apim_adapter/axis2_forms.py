@@ -11,9 +11,11 @@ its staxon `JsonXMLStreamWriter`, `AutoArrayTarget`, `AutoPrimitiveTarget`, `Jso
 
 - the parameters: first the request URI's (the text after its first `?`, or the whole URI where it has none, split
   at `&`; a pair counts where its `=` is past its first character; the name as sent, the value decoded), then each
-  line of the body (split at `&`; every pair must hold `=`, else `substring(0, -1)` throws and the gateway fails the
-  request; the name as sent, the value decoded). Decoding is `URIEncoderDecoder.decode`: `+` a space, `%XX` runs as
-  UTF-8 (malformed bytes replaced), a `%` without two hex digits thrown (the gateway fails the request);
+  line of the body (split at `&`; every pair must hold `=`, else `substring(0, -1)` throws; the name as sent, the
+  value decoded). Decoding is `URIEncoderDecoder.decode`: `+` a space, `%XX` runs as UTF-8 (malformed bytes
+  replaced), a `%` without two hex digits thrown. What the builder throws RelayUtils.buildMessage rethrows as an
+  AxisFault: the Regex Policy's build then fails the call, and Schema Validation's (getMessageContent, which logs
+  it) hands the validator no body;
 - an element `xformValues` holding one element per value, named as the parameter, in the order names first came
   (a LinkedHashMap of lists: a repeated name's values together);
 - a name beginning with a digit gets `_JsonReader_PD_` before it, one beginning with `$` has it replaced by
@@ -45,7 +47,8 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
 class GatewayFailure(ValueError):
-    """APIM's gateway throws on the form (a runtime exception out of its message builder): the request fails."""
+    """APIM's message builder throws on the body: a mediator's build (the Regex Policy's) fails the call, Schema
+    Validation's hands its validator no body."""
 
 
 def builder_media_type(content_type: str) -> str:
@@ -75,9 +78,7 @@ def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
             try:
                 value = _decode(value)
             except ValueError:
-                raise GatewayFailure(
-                    f"Form field '{_shown(name)}' has a malformed % escape (APIM's gateway fails such a request)"
-                ) from None
+                raise GatewayFailure(f"Form field '{_shown(name)}' has a malformed % escape") from None
         if name[:1] in _RENAMED_FIRST:
             name = _element_name(name)
         values.setdefault(name, []).append(value)
@@ -91,17 +92,17 @@ def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
         for pair in java_strings.split(line, "&"):
             eq = pair.find("=")
             if eq < 0:
-                raise GatewayFailure(f"Form field '{_shown(pair)}' has no '=' (APIM's gateway fails such a request)")
+                raise GatewayFailure(f"Form field '{_shown(pair)}' has no '='")
             put(pair, eq)
     return list(values.items())
 
 
 def validator_body(uri: str, body: str) -> str | None:
     """The JSON text APIM hands the validator for a form `body` sent to `uri` (the request's path and query), None
-    where the conversion fails and it hands none; GatewayFailure where the gateway fails the request."""
+    where the conversion fails and it hands none; GatewayFailure where the builder throws (it hands none either)."""
     elements: list[tuple[str, str]] = []  # each child element as read back: its JSON name, its JSON value
     for name, texts in parameters(uri, body):
-        key = _json_name(name)
+        key = read_back_name(name)
         if key is None:
             return None
         for text in texts:
@@ -177,7 +178,7 @@ def _decode(text: str) -> str:
     return java_strings.ESCAPE_RUNS.sub(decoded, spaced)
 
 
-def _json_name(name: str) -> str | None:
+def read_back_name(name: str) -> str | None:
     """The JSON name of an element Axiom wrote with this name, as Woodstox reads it back namespace-aware and
     XmlReaderDelegate renames its local part; None where Woodstox cannot read it. White space after the name ends it
     (`<a >` is a start tag, `</a >` an end tag)."""

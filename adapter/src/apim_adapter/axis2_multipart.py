@@ -8,19 +8,19 @@ source:
 - the parameters are commons-fileupload 1.5's reading of the body (`FileUploadBase.FileItemIteratorImpl`,
   `MultipartStream`, `ParameterParser`, `MimeUtility`): the boundary is the Content-Type's `boundary` parameter
   (its parameters split at whichever of `;` and `,` comes first, quotes stripped, RFC 2047 words decoded, the text
-  as ISO-8859-1 bytes); none, or one longer than 4,091 bytes, fails the request. Every part is found as the
+  as ISO-8859-1 bytes): with none, or one longer than 4,091 bytes, the builder throws. Every part is found as the
   preamble is (`skipPreamble` is never turned off): the next `--boundary` anywhere, then a line break (CRLF, or LF
   alone) opens a part, and `--`, anything else or the body's end closes the body without an error. A part's
   headers run to the first CRLF CRLF (a CR after a CR is not counted: `readHeaders`), at most 10,240 bytes, read
   in the message's charset (UTF-8 where Java knows no such charset); folded lines are joined with a space. Its
-  data runs to the next CRLF `--boundary`; a body that ends before it, or before the headers end, fails the
-  request. A part counts where its Content-Disposition starts `form-data` and names it (`name`, trimmed); it is a
-  file where a `filename` parameter is there (a `filename` without a value is ""), else a field. A
-  `multipart/mixed` part holds more files under its name (its boundary must be as long as the body's); its parts
-  without a filename are skipped.
+  data runs to the next CRLF `--boundary`; a body that ends before it, or before the headers end, throws. A part
+  counts where its Content-Disposition starts `form-data` and names it (`name`, trimmed); it is a file where a
+  `filename` parameter is there (a `filename` without a value is ""), else a field. A `multipart/mixed` part holds
+  more files under its name (its boundary must be as long as the body's); its parts without a filename are
+  skipped.
 - each field's value is its bytes in the charset its own Content-Type names, else the message's (the request
-  Content-Type's `charset` as `BuilderUtil.getCharSetEncoding` finds it, else UTF-8); a charset Java does not know
-  fails the request (`MultipartFormDataBuilder.getTextParameter`);
+  Content-Type's `charset` as `BuilderUtil.getCharSetEncoding` finds it, else UTF-8); with a charset Java does not
+  know the builder throws (`MultipartFormDataBuilder.getTextParameter`);
 - the element (`BuilderUtil.buildsoapMessage`: Synapse's operation has no schema) is `<mediate>` holding one element
   per value, named as the part, in the order names first came (`MultipleEntryHashMap`: a name's values together):
   a field `<name charset="..." content-type="...">value</name>` (content-type where the part had one), a file
@@ -28,7 +28,8 @@ source:
   Woodstox 4: names as sent (a name of blanks, trimmed to nothing, throws), text and attribute values escaped as
   its writer escapes them, and a control character other than TAB, LF and CR in either cannot be written (throws).
 
-`element` raises axis2_forms.GatewayFailure where the builder throws (APIM's gateway fails the request).
+`element` raises axis2_forms.GatewayFailure where the builder or Axiom's writer throws: the Regex Policy's build
+then fails the call on APIM, and Schema Validation hands its validator no body (`converts`).
 Approximation: charsets other than UTF-8 are read by Python's decoders under Java's names.
 """
 
@@ -38,7 +39,7 @@ import base64
 import re
 from dataclasses import dataclass
 
-from . import java_strings
+from . import axis2_forms, java_strings
 from .axis2_forms import GatewayFailure
 
 MEDIA_TYPE = "multipart/form-data"
@@ -71,6 +72,31 @@ def element(content_type: str, body: bytes) -> str:
     if not grouped:
         return "<mediate/>"
     return "<mediate>" + "".join("".join(children) for children in grouped.values()) + "</mediate>"
+
+
+def is_multipart(content_type: str) -> bool:
+    """Whether the passthrough transport builds this Content-Type's body with the multipart builder."""
+    return axis2_forms.builder_media_type(content_type) == MEDIA_TYPE
+
+
+# What Woodstox cannot read back (JsonUtil.convertOMElementToJson reads the written element): a character reference
+# to a non-character, or a surrogate alone.
+_UNREADABLE = re.compile("&#xfffe;|&#xffff;|[\ud800-\udfff]")
+
+
+def converts(content_type: str, body: bytes) -> bool:
+    """Whether `JsonUtil.toJsonString` converts the element built of this body (what Schema Validation hands its
+    validator): the builder must build it, and the element written be read back as XML, its names XML names with no
+    prefix but `xml`, its text no character XML forbids."""
+    charset = message_charset(content_type)
+    try:
+        found = parts(content_type, body, charset)
+        written = [_child(part, charset) for part in found]
+    except GatewayFailure:
+        return False
+    if any(axis2_forms.read_back_name(part.name) is None for part in found):
+        return False
+    return not any(_UNREADABLE.search(child) for child in written)
 
 
 def message_charset(content_type: str) -> str:

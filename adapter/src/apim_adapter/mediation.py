@@ -571,7 +571,7 @@ class SchemaCheck:
         "none found" to a client that may have sent it; where the body is optional, the request is validated as one
         without (a gateway that includes no bodies then lets an optional body by unchecked)."""
         text = java_strings.utf8(body.sent) if body.sent else None  # Synapse's reading of the body, in Java
-        request = schema_validation.request_of(method, postfix, headers, text)
+        request = schema_validation.request_of(method, postfix, headers, text, body.sent)
         if not body.whole or (not body.known and self.definition.requires_body(request)):
             return SCHEMA_BODY_NOT_WHOLE
         detail = self.definition.detail(request)

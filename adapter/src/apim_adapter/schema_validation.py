@@ -73,7 +73,7 @@ from typing import Any
 
 import yaml
 
-from . import axis2_forms, ecma262, jackson_errors, java_formats, java_strings
+from . import axis2_forms, axis2_multipart, ecma262, jackson_errors, java_formats, java_strings
 
 # Why a body nested deeper than Python's parser or the schema walk go is refused (Jackson's limit is 1,000 levels).
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -114,19 +114,31 @@ class OpenApiRequest:
     gateway_failure: str | None = None  # why APIM's gateway fails the request before the validator sees it
 
 
-def request_of(method: str, postfix: str, headers: Mapping[str, str], body: str | None) -> OpenApiRequest:
+def request_of(
+    method: str, postfix: str, headers: Mapping[str, str], body: str | None, sent: bytes | None = None
+) -> OpenApiRequest:
     """`OpenAPIRequest` of a request: `postfix` its path and query after the API's context (REST_SUB_REQUEST_PATH),
-    `headers` its transport headers (any case), `body` its body as a string (None: none)."""
+    `headers` its transport headers (any case), `body` its body as a string (None: none), `sent` its bytes (by
+    default the string's UTF-8).
+
+    `SchemaValidationUtils.getMessageContent` builds a form or multipart body and hands the validator its element
+    written as JSON. Whatever the builder throws, RelayUtils.buildMessage rethrows as an AxisFault, which
+    getMessageContent logs: the validator then gets no body (as where the JSON conversion fails)."""
     path, has_query, query = postfix.partition("?")
     if not has_query:
         path = postfix.partition("#")[0]
     named = {("Content-Type" if k.lower() == "content-type" else k.lower()): v for k, v in headers.items()}
     failure = None
-    if body and axis2_forms.is_form(named.get("Content-Type")):
+    content_type = named.get("Content-Type")
+    if body and axis2_forms.is_form(content_type):
         try:
-            body = axis2_forms.validator_body(postfix, body)  # getMessageContent: the form as Axis2 built it, as JSON
-        except axis2_forms.GatewayFailure as failed:
-            failure = str(failed)
+            body = axis2_forms.validator_body(postfix, body)  # the form as Axis2 built it, as JSON
+        except axis2_forms.GatewayFailure:
+            body = None
+    elif body and content_type is not None and axis2_multipart.is_multipart(content_type):
+        # The validator reads no multipart content (it has no validator for the type): only whether there is one.
+        raw = body.encode("utf-8", "surrogatepass") if sent is None else sent
+        body = body if axis2_multipart.converts(content_type, raw) else None
     params: dict[str, str] = {}
     if query:
         # SchemaValidationUtils.getQueryParams: the text between the first and a second `?`, split at `&`.

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from apim_adapter import threats
-from apim_adapter.axis2_multipart import GatewayFailure, element, message_charset
+from apim_adapter.axis2_multipart import GatewayFailure, converts, element, message_charset
 from apim_adapter.payload import as_searched
+from apim_adapter.schema_validation import PREFIX, Definition, request_of
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +113,40 @@ def test_the_regex_policy_searches_an_uploaded_file_in_base64_and_its_name_as_se
     assert threats.found(as_searched(CT, form(field(b"q", b"1 or 'a'='a'"))))
     # A body the builder throws on fails the call on APIM: searched as sent here.
     assert threats.found(as_searched(CT, b"--b\r\n" + field(b"q", b"it's")))
+
+
+UPLOADS = {
+    "openapi": "3.0.1",
+    "info": {"title": "uploads", "version": "1"},
+    "paths": {
+        "/uploads": {"post": {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["customer"], "properties": {"customer": {"type": "integer"}}}}}},
+            "responses": {"200": {"description": "OK"}}}},
+        "/notes": {"post": {"responses": {"200": {"description": "OK"}}}},
+    },
+}  # fmt: skip
+NONE_FOUND = PREFIX + "A request body is required but none found., "
+
+
+@pytest.mark.parametrize(
+    ("body", "handed"),
+    [
+        (form(field(b"customer", b"alice"), file(b"doc", b"a.txt", b"x")), True),  # its content is never validated
+        (b"no parts at all", True),  # <mediate/> is a body too
+        (form(field(b"items[0]", b"pen")), False),  # not an XML name: Woodstox cannot read the element back
+        (form(field(b"1st", b"pen")), False),
+        (form(field(b"p:x", b"pen")), False),  # an unbound prefix
+        (form(field(b"a", "\ufffe".encode())), False),  # written as &#xfffe;, which XML cannot hold
+        (form(field(b"a", b"x\x01")), False),  # which Woodstox cannot write
+        (b"--b\r\n" + field(b"customer", b"alice"), False),  # the builder throws: RelayUtils' AxisFault, logged
+    ],
+)
+def test_schema_validation_hands_its_validator_a_multipart_body_where_apims_json_conversion_does(body, handed):
+    assert converts(CT, body) is handed
+    definition = Definition(UPLOADS)
+    request = request_of("POST", "/uploads", {"Content-Type": CT}, body.decode("utf-8", "replace"), body)
+    assert definition.detail(request) == (None if handed else NONE_FOUND)
+    # Where no body is expected, the one APIM hands on is refused; one it cannot convert is none.
+    notes = request_of("POST", "/notes", {"Content-Type": CT}, body.decode("utf-8", "replace"), body)
+    refused = PREFIX + "No request body is expected but one was found., "
+    assert definition.detail(notes) == (refused if handed else None)
