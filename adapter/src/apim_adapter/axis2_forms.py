@@ -12,8 +12,9 @@ its staxon `JsonXMLStreamWriter`, `AutoArrayTarget`, `AutoPrimitiveTarget`, `Jso
 - the parameters: first the request URI's (the text after its first `?`, or the whole URI where it has none, split
   at `&`; a pair counts where its `=` is past its first character; the name as sent, the value decoded), then each
   line of the body (split at `&`; every pair must hold `=`, else `substring(0, -1)` throws; the name as sent, the
-  value decoded). Decoding is `URIEncoderDecoder.decode`: `+` a space, `%XX` runs as UTF-8 (malformed bytes
-  replaced), a `%` without two hex digits thrown. What the builder throws RelayUtils.buildMessage rethrows as an
+  value decoded), the body read in the charset the transport gives the builder (`message_charset`; one Java does
+  not know throws). Decoding is `URIEncoderDecoder.decode`: `+` a space, `%XX` runs in that charset (malformed
+  bytes replaced), a `%` without two hex digits thrown. What the builder throws RelayUtils.buildMessage rethrows as an
   AxisFault: the Regex Policy's build then fails the call, and Schema Validation's (getMessageContent, which logs
   it) hands the validator no body;
 - an element `xformValues` holding one element per value, named as the parameter, in the order names first came
@@ -31,8 +32,9 @@ its staxon `JsonXMLStreamWriter`, `AutoArrayTarget`, `AutoPrimitiveTarget`, `Jso
   `_JsonReader_PD_` lose it, `_JsonReader_PS_` become `$`.
 
 The validator then reads that JSON text as a form (HttpParsingUtils), so a schema's `required` properties are never
-found; schema_validation does that reading. Approximations: the body is read as UTF-8 whatever its charset says; a
-POST whose body is empty hands the validator nothing here (APIM may hand it the URI's parameters).
+found; schema_validation does that reading. Approximations: a charset other than UTF-8 and UTF-16 is read by
+Python's codec of that name (java_strings.decode); a POST whose body is empty hands the validator nothing here (APIM
+may hand it the URI's parameters).
 """
 
 from __future__ import annotations
@@ -44,11 +46,25 @@ from decimal import Decimal
 from . import java_strings, xml_protector
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+MESSAGE_CHARSET = "UTF-8"  # MessageContext.DEFAULT_CHAR_SET_ENCODING
 
 
 class GatewayFailure(ValueError):
     """APIM's message builder throws on the body: a mediator's build (the Regex Policy's) fails the call, Schema
     Validation's hands its validator no body."""
+
+
+def message_charset(content_type: str) -> str:
+    """The charset the passthrough transport gives the message's builders (ServerWorker: CHARACTER_SET_ENCODING is
+    BuilderUtil.getCharSetEncoding of the Content-Type): the text after the `=` after the first `charset` (case as
+    written) up to the next `;`, quotes removed, trimmed; UTF-8 where `charset` is not written."""
+    index = content_type.find("charset")
+    if index < 0:
+        return MESSAGE_CHARSET
+    eq = content_type.find("=", index)
+    semicolon = content_type.find(";", max(eq, 0))
+    value = content_type[eq + 1 : semicolon] if semicolon > 0 else java_strings.trim(content_type[eq + 1 :])
+    return java_strings.trim(value.replace('"', ""))
 
 
 def builder_media_type(content_type: str) -> str:
@@ -66,17 +82,28 @@ def is_form(content_type: str | None) -> bool:
     return content_type is not None and builder_media_type(content_type) == FORM_MEDIA_TYPE
 
 
-def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
+def read_body(body: bytes, charset: str = MESSAGE_CHARSET) -> str:
+    """The body as XFormURLEncodedBuilder's InputStreamReader reads it in the message's charset (message_charset);
+    GatewayFailure where Java knows no such charset (UnsupportedEncodingException)."""
+    try:
+        return java_strings.decode(body, charset)
+    except LookupError:
+        raise GatewayFailure(f"Unsupported charset '{charset[:64]}'") from None
+
+
+def parameters(uri: str, body: str, charset: str = MESSAGE_CHARSET) -> list[tuple[str, list[str]]]:
     """The form's parameters as Synapse's XFormURLEncodedBuilder reads them from a request to `uri` (its path and
-    query) with `body`: each name (as `replaceInvalidCharacters` writes it) with its values, decoded, in the order
-    the names first came; GatewayFailure where the builder throws."""
+    query) with `body` (read_body's text): each name (as `replaceInvalidCharacters` writes it) with its values,
+    their escapes decoded in the message's `charset`, in the order the names first came; GatewayFailure where the
+    builder throws."""
+    read_body(b"", charset)  # the body's reader is made for it first, whatever the form holds
     values: dict[str, list[str]] = {}
 
     def put(pair: str, eq: int) -> None:
         name, value = pair[:eq], pair[eq + 1 :]
         if "%" in value or "+" in value:
             try:
-                value = _decode(value)
+                value = _decode(value, charset)
             except ValueError:
                 raise GatewayFailure(f"Form field '{_shown(name)}' has a malformed % escape") from None
         if name[:1] in _RENAMED_FIRST:
@@ -97,11 +124,11 @@ def parameters(uri: str, body: str) -> list[tuple[str, list[str]]]:
     return list(values.items())
 
 
-def validator_body(uri: str, body: str) -> str | None:
+def validator_body(uri: str, body: str, charset: str = MESSAGE_CHARSET) -> str | None:
     """The JSON text APIM hands the validator for a form `body` sent to `uri` (the request's path and query), None
     where the conversion fails and it hands none; GatewayFailure where the builder throws (it hands none either)."""
     elements: list[tuple[str, str]] = []  # each child element as read back: its JSON name, its JSON value
-    for name, texts in parameters(uri, body):
+    for name, texts in parameters(uri, body, charset):
         key = read_back_name(name)
         if key is None:
             return None
@@ -153,17 +180,17 @@ def _lines(body: str) -> list[str]:
     return lines
 
 
-def _decode(text: str) -> str:
-    """URIEncoderDecoder.decode: `+` a space, each run of `%XX` its bytes as UTF-8 (ByteArrayOutputStream.toString
-    replaces what is malformed), a `%` without two hex digits after it (Character.digit's) an
-    IllegalArgumentException."""
+def _decode(text: str, charset: str = MESSAGE_CHARSET) -> str:
+    """URIEncoderDecoder.decode(text, charset): `+` a space, each run of `%XX` its bytes in the charset
+    (ByteArrayOutputStream.toString replaces what is malformed), a `%` without two hex digits after it
+    (Character.digit's) an IllegalArgumentException."""
     spaced = text.replace("+", " ")  # `+` is no hex digit: an escape with one fails alike
     if "%" not in spaced:
         return spaced
 
     def decoded(found: re.Match[str]) -> str:
         run = found.group()
-        if (at_once := java_strings.ascii_escaped(run)) is not None:
+        if (at_once := java_strings.ascii_escaped(run, charset)) is not None:
             return at_once
         escaped = bytearray()
         for at in range(0, len(run), 3):
@@ -173,7 +200,7 @@ def _decode(text: str) -> str:
             if high is None or low is None:
                 raise ValueError("Incomplete % sequence" if not whole else "Invalid % sequence")
             escaped.append(high * 16 + low)
-        return java_strings.utf8(bytes(escaped))
+        return java_strings.decode(bytes(escaped), charset)
 
     return java_strings.ESCAPE_RUNS.sub(decoded, spaced)
 

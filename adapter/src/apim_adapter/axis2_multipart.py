@@ -48,7 +48,6 @@ _BUFFER = 4096  # MultipartStream.DEFAULT_BUFSIZE: the boundary, CRLF and `--` m
 _HEADER_PART_SIZE_MAX = 10240  # MultipartStream.HEADER_PART_SIZE_MAX
 _HEADER_SEPARATOR = b"\r\n\r\n"
 _DEFAULT_FILE_TYPE = "text/plain"  # BuilderUtil.DEFAULT_CONTENT_TYPE
-_MESSAGE_CHARSET = "UTF-8"  # MessageContext.DEFAULT_CHAR_SET_ENCODING
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ class Part:
 def element(content_type: str, body: bytes) -> str:
     """`getFirstElement().toString()` of the body Axis2 builds from a `multipart/form-data` request with this
     Content-Type (as sent) and body."""
-    charset = message_charset(content_type)
+    charset = axis2_forms.message_charset(content_type)
     grouped: dict[str, list[str]] = {}
     for part in parts(content_type, body, charset):
         grouped.setdefault(part.name, []).append(_child(part, charset))
@@ -88,7 +87,7 @@ def converts(content_type: str, body: bytes) -> bool:
     """Whether `JsonUtil.toJsonString` converts the element built of this body (what Schema Validation hands its
     validator): the builder must build it, and the element written be read back as XML, its names XML names with no
     prefix but `xml`, its text no character XML forbids."""
-    charset = message_charset(content_type)
+    charset = axis2_forms.message_charset(content_type)
     try:
         found = parts(content_type, body, charset)
         written = [_child(part, charset) for part in found]
@@ -97,18 +96,6 @@ def converts(content_type: str, body: bytes) -> bool:
     if any(axis2_forms.read_back_name(part.name) is None for part in found):
         return False
     return not any(_UNREADABLE.search(child) for child in written)
-
-
-def message_charset(content_type: str) -> str:
-    """BuilderUtil.getCharSetEncoding: the text after the `=` after the first `charset` (case as written) up to the
-    next `;`, quotes removed, trimmed; UTF-8 where `charset` is not written."""
-    index = content_type.find("charset")
-    if index < 0:
-        return _MESSAGE_CHARSET
-    eq = content_type.find("=", index)
-    semicolon = content_type.find(";", max(eq, 0))
-    value = content_type[eq + 1 : semicolon] if semicolon > 0 else java_strings.trim(content_type[eq + 1 :])
-    return java_strings.trim(value.replace('"', ""))
 
 
 def parts(content_type: str, body: bytes, charset: str) -> list[Part]:

@@ -154,10 +154,14 @@ _ASCII_HEX = {c: int(c, 16) for c in "0123456789abcdefABCDEF"}
 _ASCII_ESCAPES = re.compile("(?:%[0-9A-Fa-f]{2})+")  # a run of escapes bytes.fromhex reads at once
 
 
-def ascii_escaped(run: str) -> str | None:
-    """A run of `%XX` escapes whose digits are all ASCII hex, its bytes as UTF-8, read at once (the common case of
-    every URL decoder here); None where a digit must be read an escape at a time."""
-    return utf8(bytes.fromhex(run.replace("%", ""))) if _ASCII_ESCAPES.fullmatch(run) else None
+def ascii_escaped(run: str, charset: str = "UTF-8") -> str | None:
+    """A run of `%XX` escapes whose digits are all ASCII hex, its bytes in the charset (UTF-8 unless told; one
+    `decode` knows), read at once (the common case of every URL decoder here); None where a digit must be read an
+    escape at a time."""
+    if not _ASCII_ESCAPES.fullmatch(run):
+        return None
+    data = bytes.fromhex(run.replace("%", ""))
+    return utf8(data) if charset == "UTF-8" else decode(data, charset)
 
 
 def hex_digit(c: str) -> int | None:

@@ -66,7 +66,7 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
     if media == _FORM:
-        return _form(uri, text)
+        return _form(uri, body, content_type, text)
     if media == _MULTIPART:
         try:
             return axis2_multipart.element(content_type, body)
@@ -144,9 +144,12 @@ def _element(name: str, value: Any, out: list[str]) -> None:
         out.append(f"<{name}>{escape(text)}</{name}>")
 
 
-def _form(uri: str, text: str) -> str:
+def _form(uri: str, body: bytes, content_type: str, text: str) -> str:
+    """The form as XFormURLEncodedBuilder reads it, in the charset the transport gives it; `text` (the body as
+    sent) where the builder throws."""
+    charset = axis2_forms.message_charset(content_type)
     try:
-        parameters = axis2_forms.parameters(uri, text)
+        parameters = axis2_forms.parameters(uri, axis2_forms.read_body(body, charset), charset)
     except axis2_forms.GatewayFailure:
         return text
     out = ["<xformValues>"]

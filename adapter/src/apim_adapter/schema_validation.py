@@ -130,14 +130,15 @@ def request_of(
     named = {("Content-Type" if k.lower() == "content-type" else k.lower()): v for k, v in headers.items()}
     failure = None
     content_type = named.get("Content-Type")
-    if body and axis2_forms.is_form(content_type):
-        try:
-            body = axis2_forms.validator_body(postfix, body)  # the form as Axis2 built it, as JSON
+    raw = (body or "").encode("utf-8", "surrogatepass") if sent is None else sent
+    if body and content_type is not None and axis2_forms.is_form(content_type):
+        charset = axis2_forms.message_charset(content_type)
+        try:  # the form as Axis2 built it, in the charset the transport gives it, as JSON
+            body = axis2_forms.validator_body(postfix, axis2_forms.read_body(raw, charset), charset)
         except axis2_forms.GatewayFailure:
             body = None
     elif body and content_type is not None and axis2_multipart.is_multipart(content_type):
         # The validator reads no multipart content (it has no validator for the type): only whether there is one.
-        raw = body.encode("utf-8", "surrogatepass") if sent is None else sent
         body = body if axis2_multipart.converts(content_type, raw) else None
     params: dict[str, str] = {}
     if query:

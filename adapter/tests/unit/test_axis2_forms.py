@@ -155,3 +155,19 @@ def test_the_regex_policy_searches_the_builders_values():
     searched = as_searched("application/x-www-form-urlencoded", b"q=drop+table&1a=x", "/orders?p=%27")
     assert searched == "<xformValues><p>'</p><q>drop table</q><_JsonReader_PD_1a>x</_JsonReader_PD_1a></xformValues>"
     assert as_searched("application/x-www-form-urlencoded", b"q=10%", "/orders") == "q=10%"
+
+
+def test_a_form_is_read_in_the_charset_the_transport_gives_its_builder():
+    """XFormURLEncodedBuilder reads the body and decodes its escapes in the message's charset (ServerWorker's
+    BuilderUtil.getCharSetEncoding: `charset` found as written); one Java does not know makes it throw."""
+    latin = "application/x-www-form-urlencoded; charset=iso-8859-1"
+    assert as_searched(latin, b"q=caf%E9&r=caf\xe9", "/orders") == "<xformValues><q>café</q><r>café</r></xformValues>"
+    assert as_searched(FORM["Content-Type"], b"q=caf%E9", "/orders") == "<xformValues><q>caf\ufffd</q></xformValues>"
+    assert as_searched(latin.replace("charset", "Charset"), b"q=caf%E9", "/orders") == (
+        "<xformValues><q>caf\ufffd</q></xformValues>"  # `Charset` is not found: UTF-8
+    )
+    assert as_searched(latin.replace("iso-8859-1", "nope"), b"q=it%27s", "/orders") == "q=it%27s"  # as sent
+    handed = request_of("POST", "/orders", {"Content-Type": latin}, "note=caf%E9", b"note=caf%E9")
+    assert handed.body == '{"xformValues":{"note":"café"}}'
+    unknown = {"Content-Type": latin.replace("iso-8859-1", "nope")}
+    assert request_of("POST", "/orders", unknown, "note=x", b"note=x").body is None  # the builder threw: no body

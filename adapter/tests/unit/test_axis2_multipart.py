@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from apim_adapter import threats
-from apim_adapter.axis2_multipart import GatewayFailure, converts, element, message_charset
+from apim_adapter.axis2_forms import message_charset
+from apim_adapter.axis2_multipart import GatewayFailure, converts, element
 from apim_adapter.payload import as_searched
 from apim_adapter.schema_validation import PREFIX, Definition, request_of
 
