@@ -67,6 +67,18 @@ def renderings(cases: list[tuple[str, bytes]], workdir: Path) -> list[str | Fail
     return answers
 
 
+def conversions(cases: list[tuple[str, bytes]], workdir: Path) -> list[bool]:
+    """For each (Content-Type, body): whether Schema Validation's getMessageContent hands APIM's validator a body
+    (the builder builds it, Axiom writes it and Woodstox reads it back, as JsonUtil.convertOMElementToJson does)."""
+    lines = [
+        f"CONVERTS {base64.b64encode(ct.encode()).decode()} {base64.b64encode(body).decode()}" for ct, body in cases
+    ]
+    out = java_oracle.run("MultipartBuilderRendering", AXIS2_MULTIPART_LIB, lines, workdir, timeout=300,
+                          java=java_oracle.apim_jvm())  # fmt: skip
+    assert len(out) == len(cases), out[-5:]
+    return [line == "OK" for line in out]
+
+
 # ---- the corpus ----
 
 CT = "multipart/form-data; boundary=b"

@@ -17,6 +17,11 @@
 // text and messages as 4 hex digits a UTF-16 unit (hex keeps a lone surrogate and a line break, which a line-based
 // reply would not). The cause says what the outer exception hides: Axiom's toString() reports a character Woodstox
 // refuses only as "Can not serialize OM Element mediate".
+// A line "CONVERTS <base64 Content-Type> <base64 body>" asks instead whether Schema Validation's getMessageContent
+// hands its validator a body: wso2-synapse's JsonUtil.convertOMElementToJson serialises the built element and reads
+// it back with XMLInputFactory.newInstance() (Woodstox here, as in APIM) before writing JSON; the answer is "OK" where
+// the build, the writing and the reading all succeed, else "FAIL ..." as above (RelayUtils rethrows what the builder
+// throws and JsonUtil what the reading throws as AxisFaults, which getMessageContent logs: no body).
 import java.io.ByteArrayInputStream;
 import java.io.BufferedReader;
 import java.io.File;
@@ -65,12 +70,14 @@ public final class MultipartBuilderRendering {
         try {
             String line;
             while ((line = in.readLine()) != null) {
-                String[] fields = line.split(" ", -1);
+                boolean converts = line.startsWith("CONVERTS ");
+                String[] fields = (converts ? line.substring("CONVERTS ".length()) : line).split(" ", -1);
                 String contentType = new String(Base64.getDecoder().decode(fields[0]), StandardCharsets.UTF_8);
                 byte[] body = Base64.getDecoder().decode(fields[1]);
                 List<FileItem> items = new ArrayList<>();
                 try {
-                    out.println("OK " + hex(render(contentType, body, repository.toFile(), items)));
+                    OMElement built = build(contentType, body, repository.toFile(), items);
+                    out.println(converts ? readBack(built) : "OK " + hex(built.toString()));
                 } catch (Exception e) {
                     Throwable cause = e;
                     while (cause.getCause() != null && cause.getCause() != cause) {
@@ -96,7 +103,7 @@ public final class MultipartBuilderRendering {
     }
 
     /** processDocument with the passthrough transport's message context, then what the Regex Policy reads. */
-    static String render(String contentType, byte[] body, File repository, List<FileItem> items) throws Exception {
+    static OMElement build(String contentType, byte[] body, File repository, List<FileItem> items) throws Exception {
         // ServerWorker.processEntityEnclosingRequest: CHARACTER_SET_ENCODING is getCharSetEncoding(the header);
         // processDocument's RequestContextImpl gets the header, that charset and the Content-Length header.
         String charSetEncoding = getCharSetEncoding(contentType);
@@ -128,7 +135,19 @@ public final class MultipartBuilderRendering {
                 addRequestParameter(soapFactory, bodyFirstChild, entry.getKey(), value);
             }
         }
-        return soapEnvelope.getBody().getFirstElement().toString();
+        return soapEnvelope.getBody().getFirstElement();
+    }
+
+    /** JsonUtil.convertOMElementToJson's first half: element.serialize, then every event of a reader over it. */
+    static String readBack(OMElement element) throws Exception {
+        java.io.ByteArrayOutputStream xml = new java.io.ByteArrayOutputStream();
+        element.serialize(xml);
+        javax.xml.stream.XMLStreamReader reader = javax.xml.stream.XMLInputFactory.newInstance()
+                .createXMLStreamReader(new ByteArrayInputStream(xml.toByteArray()));
+        while (reader.hasNext()) {
+            reader.next();
+        }
+        return "OK";
     }
 
     /** MultipartFormDataBuilder.getParameterMap and parseRequest (the factory's repository aside). */

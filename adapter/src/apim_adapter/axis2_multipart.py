@@ -39,7 +39,7 @@ import base64
 import re
 from dataclasses import dataclass
 
-from . import axis2_forms, java_strings
+from . import axis2_forms, java_strings, xml_protector
 from .axis2_forms import GatewayFailure
 
 MEDIA_TYPE = "multipart/form-data"
@@ -78,24 +78,19 @@ def is_multipart(content_type: str) -> bool:
     return axis2_forms.builder_media_type(content_type) == MEDIA_TYPE
 
 
-# What Woodstox cannot read back (JsonUtil.convertOMElementToJson reads the written element): a character reference
-# to a non-character, or a surrogate alone.
-_UNREADABLE = re.compile("&#xfffe;|&#xffff;|[\ud800-\udfff]")
-
-
 def converts(content_type: str, body: bytes) -> bool:
     """Whether `JsonUtil.toJsonString` converts the element built of this body (what Schema Validation hands its
-    validator): the builder must build it, and the element written be read back as XML, its names XML names with no
-    prefix but `xml`, its text no character XML forbids."""
-    charset = axis2_forms.message_charset(content_type)
+    validator): the builder must build it, Axiom write it, and Woodstox read it back (convertOMElementToJson), which
+    refuses what is not XML (`<a b ...>`, an unbound prefix, a reference to U+FFFE) but reads a field named `a>b`
+    as an element `a` and text."""
     try:
-        found = parts(content_type, body, charset)
-        written = [_child(part, charset) for part in found]
+        written = element(content_type, body)
     except GatewayFailure:
         return False
-    if any(axis2_forms.read_back_name(part.name) is None for part in found):
-        return False
-    return not any(_UNREADABLE.search(child) for child in written)
+    return not _LONE_SURROGATE.search(written) and xml_protector.reads(written)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what Woodstox's writer refuses
 
 
 def parts(content_type: str, body: bytes, charset: str) -> list[Part]:

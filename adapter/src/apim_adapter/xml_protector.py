@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 from . import java_strings
 
@@ -173,6 +174,19 @@ def problem(body: bytes) -> str | None:
     return None
 
 
+def reads(text: str) -> bool:
+    """Whether Woodstox reads `text` (an XML document Axiom wrote) to its end with a factory's default limits,
+    which nothing the builders write reaches (Synapse's JsonUtil reads an element back so before writing JSON)."""
+    try:
+        _Reader(_ASTRAL.sub(_surrogates, text) if not text.isascii() else text, limit=sys.maxsize).read()
+    except _Refused:
+        return False
+    except Exception:  # a reading of ours that fails on some text: taken for one Woodstox refuses, and logged
+        log.exception("xml_protector could not read a written element", extra={"chars": len(text)})
+        return False
+    return True
+
+
 def java_text(body: bytes) -> str:
     """The body as the analyzer's InputStreamReader gives it to Woodstox: UTF-8, malformed input replaced as Java does,
     a character past U+FFFF as its two UTF-16 units (Woodstox reads chars)."""
@@ -216,8 +230,9 @@ class _Element:
 class _Reader:
     """One body read as Woodstox's stream reader reads it (one method per Woodstox method where it matters)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, limit: int = MAX_ELEMENT_COUNT):
         self.s, self.n, self.i = text, len(text), 0
+        self.limit = limit  # XMLAnalyzer's limits, all 100; a factory's defaults are past what the callers reach
         self.xml11 = False
         self.standalone = False
         self.doctype = False
@@ -930,15 +945,15 @@ class _Reader:
 
     def push(self, prefix: str | None, local: str) -> None:
         """InputElementStack.push: the limits, checked as the element's name has been read."""
-        if len(self.stack) + 1 > MAX_ELEMENT_DEPTH:
+        if len(self.stack) + 1 > self.limit:
             raise _Refused(f"Maximum Element Depth limit ({MAX_ELEMENT_DEPTH}) Exceeded")
         self.elements += 1
-        if self.elements > MAX_ELEMENT_COUNT:
+        if self.elements > self.limit:
             raise _Refused(f"Maximum Element Count limit ({MAX_ELEMENT_COUNT}) Exceeded")
         if self.stack:
             parent = self.stack[-1]
             parent.children += 1
-            if parent.children > MAX_CHILDREN:
+            if parent.children > self.limit:
                 raise _Refused(f"Maximum Number of Child Elements limit ({MAX_CHILDREN}) Exceeded")
         self.stack.append(_Element(prefix, local, len(self.bindings)))
 
@@ -949,7 +964,7 @@ class _Reader:
         if size == 0:
             room = room or (6 if declaration else 8)
         elif size >= room:
-            if attributes + declarations >= MAX_ATTRIBUTES:
+            if attributes + declarations >= self.limit:
                 raise _Refused(f"Attribute limit ({MAX_ATTRIBUTES}) exceeded")
             room += room >> 1
         if declaration:
@@ -969,7 +984,7 @@ class _Reader:
                 prefix, local, value = plain.group(1), plain.group(2), plain.group(3) or plain.group(4) or ""
                 if prefix != "xmlns" and (prefix is not None or local != "xmlns"):
                     self.room(len(attributes), len(declarations), declaration=False)
-                    if len(value) > MAX_ATTRIBUTE_SIZE:
+                    if len(value) > self.limit:
                         raise _Refused(f"Maximum attribute size limit ({MAX_ATTRIBUTE_SIZE}) exceeded")
                     attributes.append((prefix, local))
                     self.i = plain.end()
@@ -1034,7 +1049,7 @@ class _Reader:
         while True:
             plain = _VALUE_RUN.match(self.s, self.i)
             if plain is not None:
-                if size + len(plain.group()) > MAX_ATTRIBUTE_SIZE:
+                if size + len(plain.group()) > self.limit:
                     raise _Refused(f"Maximum attribute size limit ({MAX_ATTRIBUTE_SIZE}) exceeded")
                 size += len(plain.group())
                 out.append(plain.group())
@@ -1051,7 +1066,7 @@ class _Reader:
                     if code == 0:
                         code = self.full_entity()
                     if code > 0xFFFF:
-                        if size >= MAX_ATTRIBUTE_SIZE:
+                        if size >= self.limit:
                             raise _Refused(f"Maximum attribute size limit ({MAX_ATTRIBUTE_SIZE}) exceeded")
                         size += 1
                         code -= 0x10000
@@ -1060,7 +1075,7 @@ class _Reader:
                     c = chr(code)
             elif c == "<":
                 raise self.unexpected(c, _ATTR)
-            if size >= MAX_ATTRIBUTE_SIZE:
+            if size >= self.limit:
                 raise _Refused(f"Maximum attribute size limit ({MAX_ATTRIBUTE_SIZE}) exceeded")
             size += 1
             out.append(c)
