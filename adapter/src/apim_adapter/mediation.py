@@ -433,6 +433,10 @@ THREAT_IN_HEADERS, THREAT_IN_QUERY = (
     _threat(f"{_THREAT} Threat detected in Query Parameters"),
 )
 THREAT_IN_BODY = _threat(f"{_THREAT} Threat detected in Payload")
+# A form or multipart body APIM's builder throws on: AbstractListMediator's build before the protector raises
+# "Error while building message" and the call ends in the API's fault sequence, never at the backend. Refused here
+# with those words (the status and code are the adapter's: a client's malformed body is a 400).
+BODY_NOT_BUILT = _threat("Error while building message")
 # RegularExpressionProtector.isPayloadSizeExceeded's words: here, a body the gateway did not hand over whole.
 BODY_NOT_SEARCHED = _threat(
     "Exceeded Request Payload size limit allowed to be used with the enabledCheckBody option of Regular Expression "
@@ -475,8 +479,12 @@ class ThreatCheck:
         the body's size, then the body, the headers, the path)."""
         if not body.whole:
             return BODY_NOT_SEARCHED
-        if body.sent and threats.found(payload.as_searched(body.content_type, body.sent, postfix)):
-            return THREAT_IN_BODY
+        if body.sent:
+            searched = payload.as_searched(body.content_type, body.sent, postfix)
+            if searched is None:
+                return BODY_NOT_BUILT
+            if threats.found(searched):
+                return THREAT_IN_BODY
         # TreeMap(CASE_INSENSITIVE_ORDER).toString(): `{name=value, name=value}`, in name order.
         written = "{" + ", ".join(f"{name}={headers[name]}" for name in sorted(headers)) + "}"
         if threats.found(written):

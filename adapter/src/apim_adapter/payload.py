@@ -17,21 +17,22 @@ or break one. `as_searched` renders each builder's element that way:
 - `application/x-www-form-urlencoded` (synapse-commons `XFormURLEncodedBuilder`, read in axis2_forms):
   `<xformValues>` of `<key>value</key>`, the query's parameters then the body's, values decoded (`+` a space), the
   same key prefixes. A form the builder throws on (a part without `=`, a malformed `%` escape) fails the call on
-  APIM's gateway: it is searched as sent.
+  APIM's gateway: None.
 - `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`.
 - `application/octet-stream`, `text/html`, and a body without a Content-Type (Synapse's default type) (carbon
   `BinaryRelayBuilder`): the bytes in base64, in `<ns:binary>`, as APIM searches them.
 - `multipart/form-data` (Axis2's `MultipartFormDataBuilder` on commons-fileupload, read in axis2_multipart):
   `<mediate>` of `<name charset="...">value</name>` for a field, `<name filename="..." content-type="...">` and the
   file's bytes in base64 for a file, names as sent. A body the builder throws on (no boundary, a part never
-  closed) fails the call on APIM's gateway: it is searched as sent.
+  closed) fails the call on APIM's gateway: None.
 - anything else (`application/xml`, `text/xml`, `application/soap+xml`, and types axis2.xml does not name, which
   Synapse builds as plain XML): the XML element (a SOAP envelope's first body element), comments and processing
   instructions kept.
 
-JSON is read once, as the JSON Validator reads it (json_protector.parsed). A body its builder could not read (JSON
-or XML that does not parse, JSON of several root values; APIM's gateway fails such a call) is searched as the text it
-is.
+JSON is read once, as the JSON Validator reads it (json_protector.parsed). A form or multipart body its builder
+throws on is None (read as the builders read them, step for step; the call is refused). JSON or XML that does not
+parse here, or JSON of several root values, is searched as the text it is: APIM's gateway fails such a call too,
+but its readers (Synapse's staxon, Axiom's Woodstox) and these differ at the edges, so it is not refused.
 """
 
 from __future__ import annotations
@@ -51,27 +52,28 @@ _SOAP_NAMESPACES = ("http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.
 _PAYLOAD = "http://ws.apache.org/commons/ns/payload"
 
 
-def as_searched(content_type: str, body: bytes, uri: str = "") -> str:
+def as_searched(content_type: str, body: bytes, uri: str = "") -> str | None:
     """The text APIM's Regex Policy searches for a request body of `content_type` (the header, as sent) on a
-    request to `uri` (its path and query: a form's builder reads the query's parameters first)."""
+    request to `uri` (its path and query: a form's builder reads the query's parameters first); None where the
+    form or multipart builder throws on it (AbstractListMediator's build fails the call on APIM's gateway)."""
     if not body:
         return ""
     media, charset = _media_type(content_type)
     if media in _BINARY:
         return f'<ns:binary xmlns:ns="{_PAYLOAD}">{base64.b64encode(body).decode()}</ns:binary>'
+    if media == _FORM:
+        return _form(uri, body, content_type)
+    if media == _MULTIPART:
+        try:
+            return axis2_multipart.element(content_type, body)
+        except axis2_forms.GatewayFailure:
+            return None
     try:
         text = java_strings.decode(body, charset)
     except LookupError:  # a charset Java does not know: read as UTF-8 (APIM's builder fails the call)
         text = java_strings.utf8(body)
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
-    if media == _FORM:
-        return _form(uri, body, content_type, text)
-    if media == _MULTIPART:
-        try:
-            return axis2_multipart.element(content_type, body)
-        except axis2_forms.GatewayFailure:
-            return text
     if media in _JSON:
         return _json(body, text)
     return _xml(text)
@@ -144,14 +146,14 @@ def _element(name: str, value: Any, out: list[str]) -> None:
         out.append(f"<{name}>{escape(text)}</{name}>")
 
 
-def _form(uri: str, body: bytes, content_type: str, text: str) -> str:
-    """The form as XFormURLEncodedBuilder reads it, in the charset the transport gives it; `text` (the body as
-    sent) where the builder throws."""
+def _form(uri: str, body: bytes, content_type: str) -> str | None:
+    """The form as XFormURLEncodedBuilder reads it, in the charset the transport gives it; None where the builder
+    throws."""
     charset = axis2_forms.message_charset(content_type)
     try:
         parameters = axis2_forms.parameters(uri, axis2_forms.read_body(body, charset), charset)
     except axis2_forms.GatewayFailure:
-        return text
+        return None
     out = ["<xformValues>"]
     for name, values in parameters:
         out += (f"<{name}>{escape(value)}</{name}>" for value in values)

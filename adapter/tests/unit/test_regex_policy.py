@@ -15,6 +15,7 @@ import pytest
 
 from apim_adapter import java_regex, threats
 from apim_adapter.mediation import (
+    BODY_NOT_BUILT,
     BODY_NOT_SEARCHED,
     THREAT_IN_BODY,
     THREAT_IN_HEADERS,
@@ -141,6 +142,22 @@ def test_a_forms_query_parameters_are_read_with_its_body():
     assert (
         as_searched("application/x-www-form-urlencoded", b"b=2", "a=1") == "<xformValues><a>1</a><b>2</b></xformValues>"
     )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"q=%27&b"),  # a part without `=`: `q='` to a lenient form reader
+        ("application/x-www-form-urlencoded", b"q=10%"),
+        ("application/x-www-form-urlencoded; charset=nope", b"q=1"),
+        ("multipart/form-data", b'--b\r\nContent-Disposition: form-data; name="q"\r\n\r\nx\r\n--b--'),  # no boundary
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="q"\r\n\r\n%27'),
+    ],
+)
+def test_a_form_or_upload_apims_builder_throws_on_is_refused_as_apims_gateway_never_forwards_it(content_type, body):
+    refused = ThreatCheck().refusal({}, "/orders", RequestBody(body, True, content_type))
+    assert refused is BODY_NOT_BUILT
+    assert (refused.status, refused.description) == (400, "Error while building message")
 
 
 def test_the_body_is_searched_first_and_a_body_not_handed_over_whole_is_refused():
