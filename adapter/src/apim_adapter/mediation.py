@@ -63,7 +63,8 @@ their order (`Resource.access_checks`):
   in its path and query after the API's context, URL-decoded (`REST_URL_POSTFIX`); a match is 400
   `{"code":"400","message":"Bad Request","description":"SQL-Injection Threat detected in HTTP Headers"}` (or "in
   Query Parameters"), GatewayUtils.handleThreat through the `_threat_fault_` sequence. Before those, its body check:
-  the body as APIM's message builder reads it (payload.py), "... in Payload" on a match. The gateway hands the
+  the body as APIM's message builder reads it (payload.py), "... in Payload" on a match; a body that builder throws
+  on fails the call on APIM (its `fault` sequence's code 0, "Runtime Error") and is refused. The gateway hands the
   adapter the body only where the provider includes it (Istio's `includeRequestBodyInCheck`); a request whose body
   the adapter did not get whole (none included, or only its first `maxRequestBytes`) is refused, 400, with the
   answer APIM gives a body over the protector's size limit (`isPayloadSizeExceeded`), rather than let unsearched.
@@ -433,10 +434,14 @@ THREAT_IN_HEADERS, THREAT_IN_QUERY = (
     _threat(f"{_THREAT} Threat detected in Query Parameters"),
 )
 THREAT_IN_BODY = _threat(f"{_THREAT} Threat detected in Payload")
-# A form or multipart body APIM's builder throws on: AbstractListMediator's build before the protector raises
-# "Error while building message" and the call ends in the API's fault sequence, never at the backend. Refused here
-# with those words (the status and code are the adapter's: a client's malformed body is a 400).
-BODY_NOT_BUILT = _threat("Error while building message")
+# A body APIM's builder throws on: AbstractListMediator.buildMessage, before the protector, raises "Error while
+# building message. " and the builder's words; FaultHandler.handleFault sets ERROR_CODE 0 (SynapseConstants
+# .DEFAULT_ERROR: no Woodstox, staxon or Jackson exception in the stack, MSG_BUILD_FAILURE_EXCEPTION_PATTERN) and the
+# API's fault sequence, `fault` unless the API has its own (velocity_template.xml, ResourceConfigContext), answers
+# `{"code":"0","type":"Status report","message":"Runtime Error","description":...}` (product-apim v4.5.0
+# sequences/fault.xml). Its code, message and the description's first words here; its status 500 is a 400 here, as a
+# client's malformed body is, and the builder's own words are left out (Java's exception texts).
+BODY_NOT_BUILT = ErrorCode("0", 400, "Runtime Error", "Error while building message", "OTHER", "UNCLASSIFIED")
 # RegularExpressionProtector.isPayloadSizeExceeded's words: here, a body the gateway did not hand over whole.
 BODY_NOT_SEARCHED = _threat(
     "Exceeded Request Payload size limit allowed to be used with the enabledCheckBody option of Regular Expression "

@@ -18,7 +18,9 @@ or break one. `as_searched` renders each builder's element that way:
   `<xformValues>` of `<key>value</key>`, the query's parameters then the body's, values decoded (`+` a space), the
   same key prefixes. A form the builder throws on (a part without `=`, a malformed `%` escape) fails the call on
   APIM's gateway: None.
-- `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`.
+- `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`, read in the charset
+  `BuilderUtil.getCharSetEncoding` finds (as the XML builders read theirs); a charset Java does not know makes its
+  reader throw: None.
 - `application/octet-stream`, `text/html`, and a body without a Content-Type (Synapse's default type) (carbon
   `BinaryRelayBuilder`): the bytes in base64, in `<ns:binary>`, as APIM searches them.
 - `multipart/form-data` (Axis2's `MultipartFormDataBuilder` on commons-fileupload, read in axis2_multipart):
@@ -29,10 +31,11 @@ or break one. `as_searched` renders each builder's element that way:
   Synapse builds as plain XML): the XML element (a SOAP envelope's first body element), comments and processing
   instructions kept.
 
-JSON is read once, as the JSON Validator reads it (json_protector.parsed). A form or multipart body its builder
-throws on is None (read as the builders read them, step for step; the call is refused). JSON or XML that does not
-parse here, or JSON of several root values, is searched as the text it is: APIM's gateway fails such a call too,
-but its readers (Synapse's staxon, Axiom's Woodstox) and these differ at the edges, so it is not refused.
+JSON is read once, as the JSON Validator reads it (json_protector.parsed). A form, multipart or text body its
+builder throws on is None (read as the builders read them, step for step; the call is refused). JSON or XML that
+does not parse here, JSON of several root values, or XML in a charset Java does not know (read as UTF-8), is
+searched as the text it is: APIM's gateway fails such a call too, but its readers (Synapse's staxon, Axiom's
+Woodstox) and these differ at the edges, so it is not refused.
 """
 
 from __future__ import annotations
@@ -55,10 +58,12 @@ _PAYLOAD = "http://ws.apache.org/commons/ns/payload"
 def as_searched(content_type: str, body: bytes, uri: str = "") -> str | None:
     """The text APIM's Regex Policy searches for a request body of `content_type` (the header, as sent) on a
     request to `uri` (its path and query: a form's builder reads the query's parameters first); None where the
-    form or multipart builder throws on it (AbstractListMediator's build fails the call on APIM's gateway)."""
+    form, multipart or text builder throws on it (AbstractListMediator's build fails the call on APIM's gateway)."""
     if not body:
         return ""
-    media, charset = _media_type(content_type)
+    # Blanks around the type are dropped: APIM finds no builder for `application/json ;` and fails the call, and the
+    # body is searched closest to that as the type it names.
+    media = axis2_forms.builder_media_type(content_type).strip()
     if media in _BINARY:
         return f'<ns:binary xmlns:ns="{_PAYLOAD}">{base64.b64encode(body).decode()}</ns:binary>'
     if media == _FORM:
@@ -68,28 +73,19 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str | None:
             return axis2_multipart.element(content_type, body)
         except axis2_forms.GatewayFailure:
             return None
+    # Each builder reads the charset the transport gives it (PlainTextBuilder, ApplicationXMLBuilder, SOAPBuilder:
+    # BuilderUtil.getCharSetEncoding of the Content-Type); JsonStreamBuilder reads bytes, so only its fallback does.
     try:
-        text = java_strings.decode(body, charset)
-    except LookupError:  # a charset Java does not know: read as UTF-8 (APIM's builder fails the call)
-        text = java_strings.utf8(body)
+        text = java_strings.decode(body, axis2_forms.message_charset(content_type))
+    except LookupError:  # a charset Java does not know
+        if media in _TEXT:  # PlainTextBuilder's InputStreamReader throws: the build fails the call
+            return None
+        text = java_strings.utf8(body)  # the XML builders fail the call too, at the edges of their readers
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
     if media in _JSON:
         return _json(body, text)
     return _xml(text)
-
-
-def _media_type(content_type: str) -> tuple[str, str]:
-    """The media type whose builder reads the body (axis2_forms.builder_media_type) and the charset it names
-    (UTF-8 where it names none). Blanks around the type are dropped: APIM finds no builder for
-    `application/json ;` and fails the call, and the body is searched closest to that as the type it names."""
-    _, _, params = content_type.partition(";")
-    charset = "utf-8"
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"') or charset
-    return axis2_forms.builder_media_type(content_type).strip(), charset
 
 
 def _name(key: str) -> str:

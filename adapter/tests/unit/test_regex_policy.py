@@ -94,6 +94,8 @@ def test_the_credential_and_the_adapters_own_headers_are_not_searched():
 
 # ---- the body, as APIM's message builder reads it ----
 
+PAYLOAD = "http://ws.apache.org/commons/ns/payload"
+
 
 @pytest.mark.parametrize(
     ("content_type", "body", "found", "as_sent"),
@@ -138,6 +140,16 @@ def test_a_body_is_searched_as_apims_message_builder_reads_it(content_type, body
     assert threats.found(body.decode("latin-1")) is as_sent  # the text as sent would answer otherwise, or alike
 
 
+def test_a_text_or_xml_body_is_read_in_the_charset_apims_builders_are_given():
+    latin = "café 'x'".encode("latin-1")
+    assert as_searched("text/plain; charset=iso-8859-1", latin) == f"<text xmlns=\"{PAYLOAD}\">café 'x'</text>"
+    assert as_searched('application/xml; charset="ISO-8859-1"', b"<a>caf\xe9</a>") == "<a>café</a>"
+    # BuilderUtil.getCharSetEncoding looks for `charset` as written: `CHARSET=` names none, and UTF-8 is read.
+    assert as_searched("text/plain; CHARSET=iso-8859-1", latin) == f"<text xmlns=\"{PAYLOAD}\">caf\ufffd 'x'</text>"
+    # A charset Java does not know: PlainTextBuilder's reader throws and the call fails on APIM (refused here).
+    assert as_searched("text/plain; charset=nope", b"fine") is None
+
+
 def test_a_forms_query_parameters_are_read_with_its_body():
     assert (
         as_searched("application/x-www-form-urlencoded", b"b=2", "a=1") == "<xformValues><a>1</a><b>2</b></xformValues>"
@@ -150,14 +162,17 @@ def test_a_forms_query_parameters_are_read_with_its_body():
         ("application/x-www-form-urlencoded", b"q=%27&b"),  # a part without `=`: `q='` to a lenient form reader
         ("application/x-www-form-urlencoded", b"q=10%"),
         ("application/x-www-form-urlencoded; charset=nope", b"q=1"),
+        ("text/plain; charset=nope", b"fine"),
         ("multipart/form-data", b'--b\r\nContent-Disposition: form-data; name="q"\r\n\r\nx\r\n--b--'),  # no boundary
         ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="q"\r\n\r\n%27'),
     ],
 )
-def test_a_form_or_upload_apims_builder_throws_on_is_refused_as_apims_gateway_never_forwards_it(content_type, body):
+def test_a_body_apims_builder_throws_on_is_refused_as_apims_gateway_never_forwards_it(content_type, body):
     refused = ThreatCheck().refusal({}, "/orders", RequestBody(body, True, content_type))
     assert refused is BODY_NOT_BUILT
-    assert (refused.status, refused.description) == (400, "Error while building message")
+    # APIM's `fault` sequence's code, message and words (its 500 a 400 here, a client's malformed body).
+    assert (refused.status, refused.code, refused.message) == (400, "0", "Runtime Error")
+    assert refused.description == "Error while building message"
 
 
 def test_the_body_is_searched_first_and_a_body_not_handed_over_whole_is_refused():
@@ -188,12 +203,20 @@ def test_whether_the_body_handed_over_is_all_of_it(headers, sent, client_length,
 
 
 @pytest.mark.parametrize("charset", ["idna", "punycode", "unicode_escape", "utf-8-sig", "no-such", "a\x00b", ""])
-def test_a_body_in_a_charset_java_has_not_is_searched_as_utf8_never_failing_the_check(charset):
+@pytest.mark.parametrize(
+    ("media_type", "description"),
+    [
+        ("application/xml", "SQL-Injection Threat detected in Payload"),  # searched as UTF-8
+        ("text/plain", "Error while building message"),  # PlainTextBuilder's reader throws, as on APIM
+    ],
+)
+def test_a_body_in_a_charset_java_has_not_never_fails_the_check(charset, media_type, description):
     a = in_process_adapter(guarded("GET /ip"))
-    request = check_request(token(), headers={"content-type": f"text/plain; charset={charset}", PARTIAL_BODY: "false"})
+    content_type = f"{media_type}; charset={charset}"
+    request = check_request(token(), headers={"content-type": content_type, PARTIAL_BODY: "false"})
     request.attributes.request.http.raw_body = b"\xff\xfe x' or 1=1"  # bytes Python's idna or punycode cannot read
     refused = a.check_on_thread(to_input(request))
-    assert (refused.status, refused.error.description) == (400, "SQL-Injection Threat detected in Payload")
+    assert (refused.status, refused.error.description) == (400, description)
 
 
 def test_a_grpc_check_with_sql_in_its_body_is_refused_after_admission():
