@@ -341,9 +341,11 @@ def plan(
     else:
         res = api.match(method, subpath)
     if res is None:
-        if api.cors is not None and api.has_path(subpath):  # CORSRequestHandler.handleResourceNotFound
+        if api.cors is None:
+            return deny(errors.NOT_FOUND, "no resource for method and path", api=api)
+        if api.has_path(subpath):  # CORSRequestHandler.handleResourceNotFound: 405, else 404
             return deny(errors.METHOD_NOT_ALLOWED, "no resource for method", api=api)
-        return deny(errors.NOT_FOUND, "no resource for method and path", api=api)
+        return deny(errors.RESOURCE_NOT_FOUND, "no resource for method and path", api=api)
     if api.status == "BLOCKED":
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
     if not res.secured:

@@ -15,6 +15,9 @@ class ErrorCode:
     # .getFaultType by code range, FaultCodeClassifier): a fault event's errorType and errorMessage.
     fault_category: str
     fault_subcategory: str
+    # Whether the body carries `"type": "Status report"` after the code, as those APIM's `fault` and `main` sequences
+    # write do (product-apim v4.5.0 sequences/fault.xml, main.xml); the handlers' own answers have no type.
+    status_report: bool = False
 
 
 AUTHENTICATION = ("AUTH", "AUTHENTICATION_FAILURE")
@@ -49,11 +52,13 @@ _CODES = [
     # message as spelt). Outside the AUTH range getFaultType knows: OTHER, unclassified.
     ErrorCode("902012", 403, "Forbidden", "", "OTHER", "UNCLASSIFIED"),
     ErrorCode("902011", 500, "Internal Sever Error", "", "OTHER", "UNCLASSIFIED"),
-    ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND"),
+    # A path no API serves: Synapse's `main` sequence (product-apim v4.5.0 sequences/main.xml).
+    ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND",
+              status_report=True),
     # A path the API serves, with another method: CORSRequestHandler.handleResourceNotFound (engaged with CORS)
     # answers 405 through the `fault` sequence (APIMgtGatewayConstants.METHOD_NOT_FOUND_ERROR_MSG).
     ErrorCode("405", 405, "Runtime Error", "Method not allowed for given API resource", "OTHER",
-              "METHOD_NOT_ALLOWED"),
+              "METHOD_NOT_ALLOWED", status_report=True),
     # Outside every range getFaultType knows: OTHER, and no subcategory the classifier names.
     ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "OTHER", "UNCLASSIFIED"),
     # Throttling, deny policies and burst control: the codes, messages and descriptions APIM's gateway answers with
@@ -90,6 +95,10 @@ CLAIM_MISMATCH = CODES["900912"]
 OPA_REFUSED = CODES["902012"]
 OPA_FAILED = CODES["902011"]
 NOT_FOUND = CODES["404"]
+# A path of the API that none of its resources serves, with any method: CORSRequestHandler.handleResourceNotFound
+# (engaged with CORS) answers 404 through the `fault` sequence (APIMgtGatewayConstants.RESOURCE_NOT_FOUND_ERROR_MSG).
+RESOURCE_NOT_FOUND = ErrorCode("404", 404, "Runtime Error", "No matching resource found for given API Request",
+                               "OTHER", "RESOURCE_NOT_FOUND", status_report=True)  # fmt: skip
 METHOD_NOT_ALLOWED = CODES["405"]
 API_BLOCKED = CODES["700700"]
 THROTTLED_API = CODES["900800"]

@@ -439,9 +439,11 @@ THREAT_IN_BODY = _threat(f"{_THREAT} Threat detected in Payload")
 # .DEFAULT_ERROR: no Woodstox, staxon or Jackson exception in the stack, MSG_BUILD_FAILURE_EXCEPTION_PATTERN) and the
 # API's fault sequence, `fault` unless the API has its own (velocity_template.xml, ResourceConfigContext), answers
 # `{"code":"0","type":"Status report","message":"Runtime Error","description":...}` (product-apim v4.5.0
-# sequences/fault.xml). Its code, message and the description's first words here; its status 500 is a 400 here, as a
-# client's malformed body is, and the builder's own words are left out (Java's exception texts).
-BODY_NOT_BUILT = ErrorCode("0", 400, "Runtime Error", "Error while building message", "OTHER", "UNCLASSIFIED")
+# sequences/fault.xml). Its code, type, message and the description's first words here; its status 500 is a 400
+# here, as a client's malformed body is, and the builder's own words are left out (Java's exception texts).
+BODY_NOT_BUILT = ErrorCode(
+    "0", 400, "Runtime Error", "Error while building message", "OTHER", "UNCLASSIFIED", status_report=True
+)
 # RegularExpressionProtector.isPayloadSizeExceeded's words: here, a body the gateway did not hand over whole.
 BODY_NOT_SEARCHED = _threat(
     "Exceeded Request Payload size limit allowed to be used with the enabledCheckBody option of Regular Expression "

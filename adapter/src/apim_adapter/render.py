@@ -93,6 +93,9 @@ def rate_headers(usage: Usage | None) -> Headers:
 def _body(error: ErrorCode) -> bytes:
     if not error.description:  # an OPA policy's failure handler writes code and message only
         return json.dumps({"code": error.code, "message": error.message}).encode()
+    if error.status_report:  # APIM's `fault` and `main` sequences: `{"code","type","message","description"}`
+        body = {"code": error.code, "type": "Status report", "message": error.message, "description": error.description}
+        return json.dumps(body).encode()
     return json.dumps({"code": error.code, "message": error.message, "description": error.description}).encode()
 
 

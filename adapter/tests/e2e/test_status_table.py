@@ -145,8 +145,15 @@ def test_missing_scope_is_403_900910(stack, gateway):
 
 
 def test_unknown_resource_is_404(stack, gateway):
-    assert_denied(call(gateway, API + "/nope", stack.token()), 404, "404")
-    assert_denied(call(gateway, "/other-api/ip", stack.token()), 404, "404")
+    # A path of the API none of its resources serves: CORSRequestHandler's answer through the `fault` sequence.
+    resource = assert_denied(call(gateway, API + "/nope", stack.token()), 404, "404")
+    assert (resource["message"], resource["description"]) == (
+        "Runtime Error", "No matching resource found for given API Request"
+    )  # fmt: skip
+    # A path no API serves: the `main` sequence's answer.
+    api = assert_denied(call(gateway, "/other-api/ip", stack.token()), 404, "404")
+    assert (api["message"], api["description"]) == ("Not Found", "The requested resource is not available.")
+    assert resource["type"] == api["type"] == "Status report"
 
 
 def test_a_path_the_api_serves_with_another_method_is_405(stack, gateway):

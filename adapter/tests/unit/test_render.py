@@ -110,6 +110,14 @@ def test_every_denial_is_wso2_json_with_its_status(code):
     body = json.loads(deny.body)
     if code.startswith("902"):  # `_opa_policy_failure_handler_`'s payload: code and message
         assert body == {"code": code, "message": error.message}
+    elif code in ("404", "405"):  # the `main` and `fault` sequences' payloads: a type after the code
+        assert list(body) == ["code", "type", "message", "description"]
+        assert body == {
+            "code": code,
+            "type": "Status report",
+            "message": error.message,
+            "description": error.description,
+        }
     else:
         assert body == {"code": code, "message": error.message, "description": error.description}
         assert body["description"]
