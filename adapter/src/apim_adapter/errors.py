@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The keys of a denial's JSON body, in order, as the handler or sequence APIM answers from writes them.
+HANDLER_BODY = ("code", "message", "description")  # the handlers' faults, `_auth_failure_handler_`, `_threat_fault_`
+SEQUENCE_BODY = ("code", "type", "message", "description")  # the `fault` and `main` sequences (product-apim v4.5.0)
+
 
 @dataclass(frozen=True)
 class ErrorCode:
@@ -15,15 +19,15 @@ class ErrorCode:
     # .getFaultType by code range, FaultCodeClassifier): a fault event's errorType and errorMessage.
     fault_category: str
     fault_subcategory: str
-    # Whether the body carries `"type": "Status report"` after the code, as those APIM's `fault` and `main` sequences
-    # write do (product-apim v4.5.0 sequences/fault.xml, main.xml); the handlers' own answers have no type.
-    status_report: bool = False
+    body: tuple[str, ...] = HANDLER_BODY
+    body_type: str = ""  # the body's "type", where it has one (SEQUENCE_BODY: "Status report")
 
 
 AUTHENTICATION = ("AUTH", "AUTHENTICATION_FAILURE")
 AUTHORIZATION = ("AUTH", "AUTHORIZATION_FAILURE")
 SUBSCRIPTION = ("AUTH", "SUBSCRIPTION_VALIDATION_FAILURE")
 AUTHORIZATION_OTHER = ("AUTH", "OTHER")  # an AUTH code getAuthFaultSubCategory names no subcategory for
+STATUS_REPORT = (SEQUENCE_BODY, "Status report")
 
 _CODES = [
     ErrorCode("900901", 401, "Invalid Credentials",
@@ -50,17 +54,20 @@ _CODES = [
     # APIM's "Validate Request with OPA" policy (wso2-synapse mediators/opa OPASecurityException's codes, answered by
     # product-apim v4.5.0's `_opa_policy_failure_handler_` sequence: `{"code", "message"}`, no description; its
     # message as spelt). Outside the AUTH range getFaultType knows: OTHER, unclassified.
-    ErrorCode("902012", 403, "Forbidden", "", "OTHER", "UNCLASSIFIED"),
-    ErrorCode("902011", 500, "Internal Sever Error", "", "OTHER", "UNCLASSIFIED"),
+    ErrorCode("902012", 403, "Forbidden", "", "OTHER", "UNCLASSIFIED", ("code", "message")),
+    ErrorCode("902011", 500, "Internal Sever Error", "", "OTHER", "UNCLASSIFIED", ("code", "message")),
     # A path no API serves: Synapse's `main` sequence (product-apim v4.5.0 sequences/main.xml).
     ErrorCode("404", 404, "Not Found", "The requested resource is not available.", "OTHER", "RESOURCE_NOT_FOUND",
-              status_report=True),
+              *STATUS_REPORT),
     # A path the API serves, with another method: CORSRequestHandler.handleResourceNotFound (engaged with CORS)
     # answers 405 through the `fault` sequence (APIMgtGatewayConstants.METHOD_NOT_FOUND_ERROR_MSG).
     ErrorCode("405", 405, "Runtime Error", "Method not allowed for given API resource", "OTHER",
-              "METHOD_NOT_ALLOWED", status_report=True),
-    # Outside every range getFaultType knows: OTHER, and no subcategory the classifier names.
-    ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily.", "OTHER", "UNCLASSIFIED"),
+              "METHOD_NOT_ALLOWED", *STATUS_REPORT),
+    # A blocked API: APIStatusHandler.handleBlockedAPIStatus runs `_api_blocked_sequence_` (product-apim v4.5.0
+    # sequences/_block_api_handler_.xml), whose body has a type and no message. Outside every range getFaultType
+    # knows: OTHER, and no subcategory the classifier names.
+    ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily. Please try again later or contact "
+              "the system administrators.", "OTHER", "UNCLASSIFIED", ("code", "type", "description"), "API blocked"),
     # Throttling, deny policies and burst control: the codes, messages and descriptions APIM's gateway answers with
     # (ThrottleHandler.handleThrottleOut, APIThrottleConstants; gateway/handlers/throttling). The quotas' add when
     # the client may call again (render.NEXT_ACCESS).
@@ -98,7 +105,7 @@ NOT_FOUND = CODES["404"]
 # A path of the API that none of its resources serves, with any method: CORSRequestHandler.handleResourceNotFound
 # (engaged with CORS) answers 404 through the `fault` sequence (APIMgtGatewayConstants.RESOURCE_NOT_FOUND_ERROR_MSG).
 RESOURCE_NOT_FOUND = ErrorCode("404", 404, "Runtime Error", "No matching resource found for given API Request",
-                               "OTHER", "RESOURCE_NOT_FOUND", status_report=True)  # fmt: skip
+                               "OTHER", "RESOURCE_NOT_FOUND", *STATUS_REPORT)  # fmt: skip
 METHOD_NOT_ALLOWED = CODES["405"]
 API_BLOCKED = CODES["700700"]
 THROTTLED_API = CODES["900800"]

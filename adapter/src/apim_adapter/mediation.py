@@ -98,7 +98,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import java_regex, java_strings, json_protector, payload, schema_validation, threats, xml_protector
-from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, ErrorCode
+from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, STATUS_REPORT, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -442,7 +442,7 @@ THREAT_IN_BODY = _threat(f"{_THREAT} Threat detected in Payload")
 # sequences/fault.xml). Its code, type, message and the description's first words here; its status 500 is a 400
 # here, as a client's malformed body is, and the builder's own words are left out (Java's exception texts).
 BODY_NOT_BUILT = ErrorCode(
-    "0", 400, "Runtime Error", "Error while building message", "OTHER", "UNCLASSIFIED", status_report=True
+    "0", 400, "Runtime Error", "Error while building message", "OTHER", "UNCLASSIFIED", *STATUS_REPORT
 )
 # RegularExpressionProtector.isPayloadSizeExceeded's words: here, a body the gateway did not hand over whole.
 BODY_NOT_SEARCHED = _threat(

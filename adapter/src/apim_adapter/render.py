@@ -91,12 +91,8 @@ def rate_headers(usage: Usage | None) -> Headers:
 
 
 def _body(error: ErrorCode) -> bytes:
-    if not error.description:  # an OPA policy's failure handler writes code and message only
-        return json.dumps({"code": error.code, "message": error.message}).encode()
-    if error.status_report:  # APIM's `fault` and `main` sequences: `{"code","type","message","description"}`
-        body = {"code": error.code, "type": "Status report", "message": error.message, "description": error.description}
-        return json.dumps(body).encode()
-    return json.dumps({"code": error.code, "message": error.message, "description": error.description}).encode()
+    values = {"code": error.code, "type": error.body_type, "message": error.message, "description": error.description}
+    return json.dumps({key: values[key] for key in error.body}).encode()
 
 
 # The throttle-outs whose body says when the client may call again: a quota's (API, resource, application,
