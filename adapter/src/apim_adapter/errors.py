@@ -64,10 +64,11 @@ _CODES = [
     ErrorCode("405", 405, "Runtime Error", "Method not allowed for given API resource", "OTHER",
               "METHOD_NOT_ALLOWED", *STATUS_REPORT),
     # A blocked API: APIStatusHandler.handleBlockedAPIStatus runs `_api_blocked_sequence_` (product-apim v4.5.0
-    # sequences/_block_api_handler_.xml), whose body has a type and no message. Outside every range getFaultType
-    # knows: OTHER, and no subcategory the classifier names.
+    # sequences/_block_api_handler_.xml), whose body has `"type": "API blocked"` and no message; the message is kept
+    # (every denial's body has one, DESIGN.md). Outside every range getFaultType knows: OTHER, and no subcategory the
+    # classifier names.
     ErrorCode("700700", 503, "API blocked", "This API has been blocked temporarily. Please try again later or contact "
-              "the system administrators.", "OTHER", "UNCLASSIFIED", ("code", "type", "description"), "API blocked"),
+              "the system administrators.", "OTHER", "UNCLASSIFIED", SEQUENCE_BODY, "API blocked"),
     # Throttling, deny policies and burst control: the codes, messages and descriptions APIM's gateway answers with
     # (ThrottleHandler.handleThrottleOut, APIThrottleConstants; gateway/handlers/throttling). The quotas' add when
     # the client may call again (render.NEXT_ACCESS).

@@ -118,9 +118,9 @@ def test_every_denial_is_wso2_json_with_its_status(code):
             "message": error.message,
             "description": error.description,
         }
-    elif code == "700700":  # `_api_blocked_sequence_`'s payload: a type, no message
-        assert body == {"code": code, "type": "API blocked", "description": "This API has been blocked temporarily. "
-                        "Please try again later or contact the system administrators."}  # fmt: skip
+    elif code == "700700":  # `_api_blocked_sequence_`'s payload (a type, and its message kept)
+        blocked = "This API has been blocked temporarily. Please try again later or contact the system administrators."
+        assert body == {"code": code, "type": "API blocked", "message": "API blocked", "description": blocked}
     else:
         assert body == {"code": code, "message": error.message, "description": error.description}
         assert body["description"]
