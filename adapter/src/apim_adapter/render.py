@@ -9,6 +9,7 @@ transport can keep its own finished message for it; only the rate-limit headers 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -90,6 +91,9 @@ def rate_headers(usage: Usage | None) -> Headers:
     )
 
 
+# Bounded: a denial's description may hold what the client sent (a Schema Validation message quotes the value that
+# failed, an XML Validator's the entity named), so that unique values would otherwise each keep a body alive.
+@functools.lru_cache(maxsize=256)
 def _body(error: ErrorCode) -> bytes:
     values = {"code": error.code, "type": error.body_type, "message": error.message, "description": error.description}
     return json.dumps({key: values[key] for key in error.body}).encode()
@@ -144,7 +148,6 @@ class Renderer:
         # header, or the query parameter.
         self.remove_api_key = (api_keys.header,) if api_keys else ()
         self.remove_api_key_query = (api_keys.query_parameter,) if api_keys and api_keys.query_parameter else ()
-        self._bodies: dict[ErrorCode, bytes] = {}  # by the whole code: one number may have two descriptions
         self._throttled: dict[str, tuple[float, bytes]] = {}  # code → the window end its body names, the body
 
     @property
@@ -272,10 +275,7 @@ class Renderer:
                 kept = self._throttled[error.code] = (ends, _throttled_body(error, next_access_time(ends)))
             body = kept[1]
         else:
-            plain = self._bodies.get(error)
-            if plain is None:
-                plain = self._bodies[error] = _body(error)
-            body = plain
+            body = _body(error)  # by the whole code: one number may have several descriptions
         headers: Headers = JSON
         if error.status == 401:
             headers += CHALLENGE
