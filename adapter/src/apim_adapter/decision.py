@@ -390,7 +390,8 @@ def plan(
         # mandatory (APIAuthenticationHandler.getError: then "missing credentials").
         if rule is not None and not rule.credential_mandatory:
             return deny(errors.INVALID, "no client certificate of the API, nor a token", api=api, resource=res)
-        return deny(errors.MISSING, "no credentials", api=api, resource=res)
+        missing = errors.missing_credentials(api_keys.header if api_keys else "ApiKey")
+        return deny(missing, "no credentials", api=api, resource=res)
     return deny(errors.INVALID, "not a usable bearer token or API key", api=api, resource=res)
 
 
@@ -423,6 +424,19 @@ def with_cors(d: Decision, req: CheckInput) -> Decision:
     if d.error is errors.API_BLOCKED or req.method.upper() == "OPTIONS":
         return d
     return replace(d, cors=api.cors.call(req.headers.get("origin")))
+
+
+def refusal(error: ErrorCode, principal: Principal, api: Api, res: Resource) -> ErrorCode:
+    """A subscription or scope refusal in the words of the authenticator that took the credential: an API key's
+    (ApiKeyAuthenticator through GatewayUtils.validateAPISubscription: 900908 "Resource forbidden " whatever the
+    subscription's state), an opaque token's (OAuthAuthenticator: the key manager's validation status, "Access
+    failure for API: ..."), a JWT's (JWTValidator: the subscription's words in `error`, the resource named for a
+    scope)."""
+    if principal.api_key is not None:
+        return errors.RESOURCE_FORBIDDEN
+    if principal.introspected:
+        return errors.access_failure(error, api.context, api.version)
+    return errors.scope_refused(res.pattern) if error is errors.SCOPE else error
 
 
 def subscription_error(sub: Subscription | None, key: KeyMapping) -> ErrorCode | None:
@@ -577,6 +591,7 @@ def admit_certificate(catalog: Catalog, planned: Planned, principal: Principal) 
 # `Unauthenticated` subscription tier (APIM's default tier, 500 requests a minute unless changed), with no
 # application tier.
 USER_APPLICATION, USER_APPLICATION_OWNER = "BasicAuthApplication", " BasicAuthApplicationOwner"
+USER_SCOPE_REFUSED = errors.described(errors.SCOPE, "Scope validation failed")  # BasicAuthAuthenticator's words
 
 
 def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admitted | Decision:
@@ -588,7 +603,7 @@ def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admi
     app, key, sub = stand_in(api, USER_APPLICATION, USER_APPLICATION_OWNER, principal.subject, "PRODUCTION",
                              basic_auth.ISSUER, UNAUTHENTICATED)  # fmt: skip
     if res.scopes and not holds_scope(catalog, res.scopes, roles):
-        return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
+        return Decision(USER_SCOPE_REFUSED, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     return _admission(allowed, counters(catalog, api, res, app, sub, made_up_for=USER), catalog.version)
 
@@ -622,23 +637,25 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if principal.api_key is not None:
         key, app = api_key_application(catalog, principal)
         if key is None or app is None:
-            return deny(errors.FORBIDDEN, "no application for the API key", api=api, resource=res, principal=principal)
+            refused = refusal(errors.FORBIDDEN, principal, api, res)
+            return deny(refused, "no application for the API key", api=api, resource=res, principal=principal)
     else:
         key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
         app = catalog.applications.get(key.app_uuid) if key else None
         if key is None or app is None:
-            return deny(errors.FORBIDDEN, "no application for the consumer key", api=api, resource=res,
-                        principal=principal)  # fmt: skip
+            return deny(refusal(errors.FORBIDDEN, principal, api, res), "no application for the consumer key",
+                        api=api, resource=res, principal=principal)  # fmt: skip
     sub = None
     if api.subscription_validation:
         sub = catalog.subscriptions.get((app.uuid, api.uuid))
         error = subscription_error(sub, key)
         if error is not None:
-            return Decision(error, f"subscription {sub.state if sub else 'missing'}", api, res, principal, app, key)
+            refused = refusal(error, principal, api, res)
+            return Decision(refused, f"subscription {sub.state if sub else 'missing'}", api, res, principal, app, key)
     # An API key is not held to the resource's scopes: ApiKeyAuthenticator marks the resource as needing no
     # authentication of its own (`AUTH_NO_AUTHENTICATION`), and scopes are checked by the OAuth2 validator only.
     if res.scopes and principal.api_key is None and not (res.scopes & principal.scopes):
-        return Decision(errors.SCOPE, "scope missing", api, res, principal, app, key, sub)
+        return Decision(refusal(errors.SCOPE, principal, api, res), "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject)
     return _admission(allowed, kept, catalog.version)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 
 # The keys of a denial's JSON body, in order, as the handler or sequence APIM answers from writes them.
 HANDLER_BODY = ("code", "message", "description")  # the handlers' faults, `_auth_failure_handler_`, `_threat_fault_`
@@ -29,22 +30,28 @@ SUBSCRIPTION = ("AUTH", "SUBSCRIPTION_VALIDATION_FAILURE")
 AUTHORIZATION_OTHER = ("AUTH", "OTHER")  # an AUTH code getAuthFaultSubCategory names no subcategory for
 STATUS_REPORT = (SEQUENCE_BODY, "Status report")
 
+# The authentication failures: APIAuthenticationHandler.handleAuthFailure answers through `_auth_failure_handler_`
+# with the code, APISecurityConstants.getAuthenticationFailureMessage of it, and the authenticator's words
+# (getFailureMessageDetailDescription: some codes add a sentence). The descriptions below are JWTValidator's, the
+# most common; `described` gives the others (an opaque token's, an API key's, a user's: decision.py).
+SUBSCRIPTION_REFUSED = "User is NOT authorized to access the Resource. API Subscription validation failed."
 _CODES = [
     ErrorCode("900901", 401, "Invalid Credentials",
               "Invalid Credentials. Make sure you have provided the correct security credentials", *AUTHENTICATION),
+    # getError: no authenticator found a credential ("Invalid Credentials"), and the three headers APIM takes
+    # (`missing_credentials`: the API key's header as configured).
     ErrorCode("900902", 401, "Missing Credentials",
-              "Invalid Credentials. Make sure your API invocation call has a header: "
-              "'Authorization : Bearer ACCESS_TOKEN'", *AUTHENTICATION),
+              "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer "
+              "ACCESS_TOKEN' or 'Authorization : Basic ACCESS_TOKEN' or 'ApiKey : API_KEY'", *AUTHENTICATION),
     ErrorCode("900903", 401, "Access Token Expired",
               "Access Token Expired. Renew the access token and try again", *AUTHENTICATION),
     ErrorCode("900904", 401, "Access Token Inactive",
               "Access Token Inactive. Generate a new access token and try again", *AUTHENTICATION),
-    ErrorCode("900907", 401, "The requested API is temporarily blocked",
-              "Access failure for API: the subscription of this application is blocked", *SUBSCRIPTION),
-    ErrorCode("900908", 403, "Resource forbidden",
-              "User is NOT authorized to access the Resource. API Subscription validation failed.", *SUBSCRIPTION),
-    ErrorCode("900909", 403, "The subscription to the API is inactive",
-              "The subscription to the API is inactive (on hold or rejected)", *SUBSCRIPTION),
+    # A subscription refused: the key manager's validation status, in JWTValidator's words whatever it is.
+    ErrorCode("900907", 401, "The requested API is temporarily blocked", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),
+    ErrorCode("900908", 403, "Resource forbidden ", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),  # its blank is APIM's
+    ErrorCode("900909", 403, "The subscription to the API is inactive", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),
+    # `scope_refused` names the resource, as JWTValidator.validateScopes does.
     ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
               "User is NOT authorized to access the Resource. Scope validation failed.", *AUTHORIZATION),
     # APIM's JWT claim based access validator policy (gateway/mediators/ClaimBasedResourceAccessValidationMediator,
@@ -116,6 +123,38 @@ THROTTLED_SUBSCRIPTION = CODES["900804"]
 DENY_POLICY = CODES["900805"]
 BURST_SUBSCRIPTION = CODES["900807"]
 BURST_APPLICATION = CODES["900809"]
+
+
+@functools.lru_cache(maxsize=1024)  # texts made of the catalog's names and the config: one value each
+def described(error: ErrorCode, description: str) -> ErrorCode:
+    """`error` with another authenticator's words."""
+    return replace(error, description=description)
+
+
+# The authenticators that throw API_AUTH_FORBIDDEN with its message for words (ApiKeyAuthenticator's subscription
+# check, GatewayUtils.validateAPISubscription, whatever the subscription's state; JWTValidator without a consumer
+# key; BasicAuthAuthenticator for a user of another tenant).
+RESOURCE_FORBIDDEN = described(FORBIDDEN, FORBIDDEN.message)
+
+
+def scope_refused(resource: str) -> ErrorCode:
+    """JWTValidator.validateScopes: the resource (its URI template) named."""
+    return described(SCOPE, f"User is NOT authorized to access the Resource: {resource}. Scope validation failed.")
+
+
+def access_failure(error: ErrorCode, context: str, version: str) -> ErrorCode:
+    """OAuthAuthenticator for an opaque token the key manager's validation refused (its status `error`)."""
+    return described(
+        error, f"Access failure for API: {context}, version: {version} status: ({error.code}) - {error.message}"
+    )
+
+
+def missing_credentials(api_key_header: str) -> ErrorCode:
+    """handleAuthFailure's 900902, naming the API key's header (APIConstants.API_KEY_HEADER_DEFAULT where it is
+    that one, in any case)."""
+    if api_key_header.lower() == "apikey":
+        return MISSING
+    return described(MISSING, MISSING.description.replace("'ApiKey : API_KEY'", f"'{api_key_header} : API_KEY'"))
 
 
 class Unavailable(Exception):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from apim_adapter import errors
 from apim_adapter.catalog import build
 from apim_adapter.config import Request
+from apim_adapter.decision import refusal
 from apim_adapter.errors import Unavailable
+from apim_adapter.tokens import Principal
 from harness.pipeline import InProcess, token
 from harness.sample_catalog import catalog_document, per_minute
 
@@ -27,6 +30,52 @@ from harness.sample_catalog import catalog_document, per_minute
 def test_subscription_rules(app, status, code):
     d = InProcess().check(bearer=token(app))
     assert (d.status, d.code) == (status, code)
+
+
+SUBSCRIPTION_REFUSED = "User is NOT authorized to access the Resource. API Subscription validation failed."
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        ("unsubscribed", "Resource forbidden "),  # APISecurityConstants.API_AUTH_FORBIDDEN_MESSAGE, its blank too
+        ("nobody", "Resource forbidden "),  # no key mapping: the key manager's validation refuses it alike
+        ("blocked", "The requested API is temporarily blocked"),
+        ("on-hold", "The subscription to the API is inactive"),
+    ],
+)
+def test_a_refused_subscription_is_worded_as_apims_jwt_validator_words_it(app, message):
+    refused = InProcess().check(bearer=token(app))
+    assert (refused.error.message, refused.error.description) == (message, SUBSCRIPTION_REFUSED)
+
+
+def test_a_missing_scope_names_the_resource_as_apims_jwt_validator_does():
+    refused = InProcess().check("/httpbin/1.0.0/headers", bearer=token(scope="scope_ip"))
+    assert (refused.code, refused.error.description) == (
+        "900910", "User is NOT authorized to access the Resource: /headers. Scope validation failed."
+    )  # fmt: skip
+
+
+def test_an_opaque_tokens_refusal_is_worded_as_apims_oauth_authenticator_words_it():
+    """OAuthAuthenticator, for a token the key manager's validation refused: "Access failure for API: ..."."""
+    p = InProcess()
+    api, subpath = p.catalog.resolve("/httpbin/1.0.0/headers")
+    res = api.match("GET", subpath)
+    opaque = Principal("km", "client-unsubscribed", frozenset(), "alice", p.now + 60, introspected=True)
+    subscription, scope = refusal(errors.FORBIDDEN, opaque, api, res), refusal(errors.SCOPE, opaque, api, res)
+    assert subscription.description == (
+        "Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900908) - Resource forbidden "
+    )
+    assert scope.description == ("Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900910) - "
+                                 "The access token does not allow you to access the requested resource")  # fmt: skip
+    assert (subscription.code, subscription.status, scope.code, scope.status) == ("900908", 403, "900910", 403)
+
+
+def test_missing_credentials_name_the_api_key_header_as_configured():
+    assert errors.missing_credentials("apikey") is errors.MISSING  # APIM's default, ApiKey, in any case
+    assert errors.missing_credentials("x-api-key").description.endswith(
+        "'Authorization : Bearer ACCESS_TOKEN' or 'Authorization : Basic ACCESS_TOKEN' or 'x-api-key : API_KEY'"
+    )
 
 
 def test_sandbox_keys_pass_a_production_only_block():
@@ -167,8 +216,10 @@ def test_no_catalog_yet_is_an_error_not_a_denial():
 def test_deny_body_is_wso2_json():
     p = InProcess()
     deny = p.renderer.deny(p.check(), p.now)
+    # APIAuthenticationHandler.handleAuthFailure: getError's "Invalid Credentials" and the three headers APIM takes.
     assert deny.body == (
-        b'{"code": "900902", "message": "Missing Credentials", "description": "Invalid Credentials. '
-        b"Make sure your API invocation call has a header: 'Authorization : Bearer ACCESS_TOKEN'\"}"
+        b'{"code": "900902", "message": "Missing Credentials", "description": "Invalid Credentials. Make sure your '
+        b"API invocation call has a header: 'Authorization : Bearer ACCESS_TOKEN' or 'Authorization : Basic "
+        b"ACCESS_TOKEN' or 'ApiKey : API_KEY'\"}"
     )
     assert ("www-authenticate", 'Bearer realm="apim", error="invalid_token"') in deny.headers

@@ -155,7 +155,7 @@ class ApiKeyValidator:
         app_id = application.get("id") if isinstance(application, dict) else None
         if isinstance(app_id, bool) or not isinstance(app_id, int) or app_id <= 0:
             # GatewayUtils.validateAPISubscription: application id 0 or none is an internal key, not one of ours
-            raise TokenRejected(errors.FORBIDDEN, "API key names no application", cacheable=True)
+            raise TokenRejected(errors.RESOURCE_FORBIDDEN, "API key names no application", cacheable=True)
         key_type = claims.get("keytype")
         terms = ApiKeyTerms(
             application_id=app_id,

@@ -36,7 +36,7 @@ ISSUER = "APIM user store"  # the key manager a basic-authentication caller's "k
 
 MALFORMED = Rejection(errors.INVALID, "not a user name and password")  # extractBasicAuthCredentials: no colon
 REFUSED = Rejection(errors.INVALID, "user name or password refused")
-OTHER_TENANT = Rejection(errors.FORBIDDEN, "user of another tenant")  # authenticate: tenant domain mismatch
+OTHER_TENANT = Rejection(errors.RESOURCE_FORBIDDEN, "user of another tenant")  # authenticate: tenant domain mismatch
 
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
 

@@ -85,7 +85,7 @@ class JwtValidator:
             raise TokenRejected(errors.INVALID, "claims nested too deeply")
         consumer_key = claims.get(km.consumer_key_claim)
         if not isinstance(consumer_key, str) or not consumer_key:
-            raise TokenRejected(errors.FORBIDDEN, f"no {km.consumer_key_claim} claim")
+            raise TokenRejected(errors.RESOURCE_FORBIDDEN, f"no {km.consumer_key_claim} claim")
         exp = claims["exp"]
         if not isinstance(exp, int | float):
             raise TokenRejected(errors.INVALID, "exp is not a number")
