@@ -426,6 +426,15 @@ def with_cors(d: Decision, req: CheckInput) -> Decision:
     return replace(d, cors=api.cors.call(req.headers.get("origin")))
 
 
+# A revoked token: JWTValidator's words for a JWT in RevokedJWTDataHolder's maps; an API key's
+# (ApiKeyAuthenticatorUtils) and an opaque token's (the key manager's introspection) are any invalid credential's.
+REVOKED_JWT = Rejection(
+    errors.described(errors.INVALID, "Invalid JWT token. Make sure you have provided the correct security credentials"),
+    "token revoked",
+)
+REVOKED = Rejection(errors.INVALID, "token revoked")
+
+
 def refusal(error: ErrorCode, principal: Principal, api: Api, res: Resource) -> ErrorCode:
     """A subscription or scope refusal in the words of the authenticator that took the credential: an API key's
     (ApiKeyAuthenticator through GatewayUtils.validateAPISubscription: 900908 "Resource forbidden " whatever the
@@ -873,7 +882,7 @@ class Pipeline:
                 and found.user_roles is None
                 and revocation.revoked(catalog.revocations, found, planned.token_sha256, now)
             ):
-                found = Rejection(errors.INVALID, "token revoked")
+                found = REVOKED_JWT if found.api_key is None and not found.introspected else REVOKED
             if isinstance(found, Rejection):
                 if planned.certificate is None:
                     return deny(found.error, found.reason, api=planned.api, resource=planned.resource)

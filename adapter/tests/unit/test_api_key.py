@@ -191,6 +191,7 @@ def test_a_key_without_expiry_is_valid_until_revoked_by_its_jti():
     p.catalog = build(doc, version=2)
     d = p.check(apikey=key)
     assert (d.code, d.reason) == ("900901", "token revoked")
+    assert d.error.description.startswith("Invalid Credentials. ")  # any invalid key's words, not a JWT's
 
 
 @pytest.mark.parametrize(

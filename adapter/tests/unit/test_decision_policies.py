@@ -51,6 +51,8 @@ def test_every_revocation_kind_denies_401_900901_only_the_tokens_it_names():
         p.catalog = build(with_revocations(revocations))
         d = decide(p, revoked)
         assert (d.status, d.code, d.reason) == (401, "900901", "token revoked"), kind
+        # JWTValidator's words for a JWT in its revoked maps, getFailureMessageDetailDescription's sentence after them
+        assert d.error.description == "Invalid JWT token. Make sure you have provided the correct security credentials"
         assert decide(p, spared).allowed, kind
 
 
