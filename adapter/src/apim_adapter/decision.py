@@ -427,12 +427,13 @@ def with_cors(d: Decision, req: CheckInput) -> Decision:
 
 
 # A revoked token: JWTValidator's words for a JWT in RevokedJWTDataHolder's maps; an API key's
-# (ApiKeyAuthenticatorUtils) and an opaque token's (the key manager's introspection) are any invalid credential's.
+# (ApiKeyAuthenticatorUtils) are any invalid credential's; an opaque token is inactive to the key manager.
 REVOKED_JWT = Rejection(
     errors.described(errors.INVALID, "Invalid JWT token. Make sure you have provided the correct security credentials"),
     "token revoked",
 )
 REVOKED = Rejection(errors.INVALID, "token revoked")
+REVOKED_OPAQUE = Rejection(errors.INVALID, "token revoked", access_failure=True)
 
 
 def refusal(error: ErrorCode, principal: Principal, api: Api, res: Resource) -> ErrorCode:
@@ -882,10 +883,13 @@ class Pipeline:
                 and found.user_roles is None
                 and revocation.revoked(catalog.revocations, found, planned.token_sha256, now)
             ):
-                found = REVOKED_JWT if found.api_key is None and not found.introspected else REVOKED
+                found = REVOKED_OPAQUE if found.introspected else REVOKED_JWT if found.api_key is None else REVOKED
             if isinstance(found, Rejection):
                 if planned.certificate is None:
-                    return deny(found.error, found.reason, api=planned.api, resource=planned.resource)
+                    api, error = planned.api, found.error
+                    if found.access_failure:
+                        error = errors.access_failure(error, api.context, api.version)
+                    return deny(error, found.reason, api=api, resource=planned.resource)
                 planned = planned.by_certificate()  # the certificate admits the caller by itself
             else:
                 principal = found

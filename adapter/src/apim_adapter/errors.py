@@ -142,11 +142,19 @@ def scope_refused(resource: str) -> ErrorCode:
     return described(SCOPE, f"User is NOT authorized to access the Resource: {resource}. Scope validation failed.")
 
 
+# APISecurityConstants.getFailureMessageDetailDescription: the sentence some codes add after the authenticator's words.
+_DETAIL = {
+    "900901": "Make sure you have provided the correct security credentials",
+    "900903": "Renew the access token and try again",
+    "900904": "Generate a new access token and try again",
+}
+
+
 def access_failure(error: ErrorCode, context: str, version: str) -> ErrorCode:
     """OAuthAuthenticator for an opaque token the key manager's validation refused (its status `error`)."""
-    return described(
-        error, f"Access failure for API: {context}, version: {version} status: ({error.code}) - {error.message}"
-    )
+    words = f"Access failure for API: {context}, version: {version} status: ({error.code}) - {error.message}"
+    detail = _DETAIL.get(error.code)
+    return described(error, f"{words}. {detail}" if detail else words)
 
 
 def missing_credentials(api_key_header: str) -> ErrorCode:

@@ -302,6 +302,12 @@ def test_a_revoked_token_is_denied_and_other_tokens_of_the_application_are_not(s
     jti = jwt.decode(revoked, options={"verify_signature": False})["jti"]
     stack.apim.revoke_token(jti, int(time.time() + 300) * 1000)
     assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
+    # OAuthAuthenticator's words for a token the key manager's validation refuses, revoked or never issued alike
+    refused = ("Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900901) - Invalid Credentials. "
+               "Make sure you have provided the correct security credentials")  # fmt: skip
+    assert stack.call(revoked).json()["description"] == refused
+    unknown = stack.call(f"opaque-{uuid.uuid4()}")  # inactive to the key manager
+    assert (unknown.status_code, unknown.json()["code"], unknown.json()["description"]) == (401, "900901", refused)
     assert stack.call(other).status_code == 200
 
 
@@ -339,6 +345,12 @@ def test_an_opaque_token_revoked_in_apim_is_denied_by_its_hash_and_other_tokens_
     assert stack.settles(revoked, 200) < CHANGE_WITHIN  # now in the introspection cache of both replicas
     stack.apim.revoke_token(revoked, int(time.time() + 600) * 1000, token_type="Default")  # IS sends the raw token
     assert stack.settles(revoked, 401, "900901") < CHANGE_WITHIN
+    # OAuthAuthenticator's words for a token the key manager's validation refuses, revoked or never issued alike
+    refused = ("Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900901) - Invalid Credentials. "
+               "Make sure you have provided the correct security credentials")  # fmt: skip
+    assert stack.call(revoked).json()["description"] == refused
+    unknown = stack.call(f"opaque-{uuid.uuid4()}")  # inactive to the key manager
+    assert (unknown.status_code, unknown.json()["code"], unknown.json()["description"]) == (401, "900901", refused)
     assert stack.call(other).status_code == 200
     # each replica asked IS for its own introspection token at start (held for the hour IS gives it), never logs it
     assert stack.introspection.token_calls >= len(stack.adapters)

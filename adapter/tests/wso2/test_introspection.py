@@ -87,7 +87,7 @@ def test_the_positive_cache_ends_at_cache_seconds_even_when_the_token_lives_long
         clock.now += 0.2
         with pytest.raises(TokenRejected) as caught:
             await introspector.introspect("opaque-1")
-        assert caught.value.error == errors.INACTIVE
+        assert (caught.value.error, caught.value.access_failure) == (errors.INVALID, True)
         assert endpoint.calls == 2
 
     clock = Clock()
@@ -102,7 +102,7 @@ def test_a_token_revoked_through_apim_is_forgotten_by_its_sha256_and_asked_again
         introspector.forget(fingerprint("opaque-1"))
         with pytest.raises(TokenRejected) as caught:
             await introspector.introspect("opaque-1")
-        assert caught.value.error == errors.INACTIVE
+        assert (caught.value.error, caught.value.access_failure) == (errors.INVALID, True)
         assert endpoint.calls == 2
 
     run(tmp_path, scenario, cache_seconds=3600)
@@ -113,7 +113,7 @@ def test_inactive_tokens_are_rejected_and_negatively_cached_briefly(tmp_path):
         for _ in range(3):
             with pytest.raises(TokenRejected) as caught:
                 await introspector.introspect("unknown")
-            assert caught.value.error == errors.INACTIVE
+            assert (caught.value.error, caught.value.access_failure) == (errors.INVALID, True)
         assert endpoint.calls == 1
         endpoint.tokens["unknown"] = active()
         clock.now += 1.1
@@ -124,12 +124,17 @@ def test_inactive_tokens_are_rejected_and_negatively_cached_briefly(tmp_path):
     run(tmp_path, scenario, clock=clock, negative_cache_seconds=1)
 
 
-def test_an_expired_answer_is_rejected_as_expired(tmp_path):
+def test_an_expired_answer_is_rejected_as_the_key_managers_validation_rejects_it(tmp_path):
     async def scenario(endpoint, introspector):
         endpoint.tokens["old"] = active(lifetime=-10)
         with pytest.raises(TokenRejected) as caught:
             await introspector.introspect("old")
-        assert caught.value.error == errors.EXPIRED
+        # DefaultKeyValidationHandler: a token found expired is API_AUTH_INVALID_CREDENTIALS, as an inactive one
+        assert (caught.value.error, caught.value.reason, caught.value.access_failure) == (
+            errors.INVALID,
+            "expired",
+            True,
+        )
 
     run(tmp_path, scenario)
 

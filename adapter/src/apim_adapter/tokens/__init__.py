@@ -50,6 +50,9 @@ class Rejection:
 
     error: ErrorCode
     reason: str
+    # Refused by the key manager's validation (an opaque token): OAuthAuthenticator words it for the API called
+    # ("Access failure for API: ...", errors.access_failure).
+    access_failure: bool = False
 
 
 class TokenRejected(Exception):
@@ -60,17 +63,18 @@ class TokenRejected(Exception):
     tokens cannot crowd the negative cache.
     """
 
-    def __init__(self, error: ErrorCode, reason: str, cacheable: bool = False):
+    def __init__(self, error: ErrorCode, reason: str, cacheable: bool = False, access_failure: bool = False):
         super().__init__(reason)
         self.error = error
         self.reason = reason
         self.cacheable = cacheable
+        self.access_failure = access_failure
 
     @property
     def rejection(self) -> Rejection:
         """The rejection as the negative cache keeps it: one shared value per (error, reason), so that a flood of
         forged tokens fills the cache with references, not with objects for the garbage collector to walk."""
-        return SHARED_REJECTIONS(Rejection(self.error, self.reason))
+        return SHARED_REJECTIONS(Rejection(self.error, self.reason, self.access_failure))
 
 
 SHARED_REJECTIONS: Shared[Rejection] = Shared(256)  # reasons are the validators' fixed texts: a few dozen

@@ -128,7 +128,7 @@ class Introspector:
         key = fingerprint(token)
         found = self.cached(key, self.clock())
         if isinstance(found, Rejection):
-            raise TokenRejected(found.error, found.reason)
+            raise TokenRejected(found.error, found.reason, access_failure=found.access_failure)
         if found is not None:
             return found
         return await self._calls.do(key, lambda: self._call(token, key))
@@ -199,13 +199,15 @@ class Introspector:
     def _principal(self, body: Any, now: float) -> Principal:
         if not isinstance(body, dict):
             raise Unavailable(f"introspection at {self.km.name}: not a JSON object")
+        # The key manager's validation (WSO2IS7KeyManager.getTokenMetaData, as AMDefaultKeyManagerImpl's): an inactive
+        # token is API_AUTH_INVALID_CREDENTIALS, and so is one found expired (DefaultKeyValidationHandler).
         if body.get("active") is not True:
-            raise TokenRejected(errors.INACTIVE, "inactive")
+            raise TokenRejected(errors.INVALID, "inactive", access_failure=True)
         exp = body.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, int | float):
             exp = now + self.settings.cache_seconds  # RFC 7662: exp is optional
         if exp <= now:
-            raise TokenRejected(errors.EXPIRED, "expired")
+            raise TokenRejected(errors.INVALID, "expired", access_failure=True)
         consumer_key = body.get(self.km.consumer_key_claim) or body.get("client_id")
         if not isinstance(consumer_key, str) or not consumer_key:
             raise TokenRejected(errors.FORBIDDEN, "no client_id in the introspection answer")
