@@ -20,7 +20,7 @@ or break one. `as_searched` renders each builder's element that way:
   APIM's gateway: None.
 - `text/plain`, `text/event-stream` (Axis2's PlainTextBuilder): the text, in `<text>`, read in the charset
   `BuilderUtil.getCharSetEncoding` finds (as the XML builders read theirs); a charset Java does not know makes its
-  reader throw: None.
+  reader throw: None (an XML body's too).
 - `application/octet-stream`, `text/html`, and a body without a Content-Type (Synapse's default type) (carbon
   `BinaryRelayBuilder`): the bytes in base64, in `<ns:binary>`, as APIM searches them.
 - `multipart/form-data` (Axis2's `MultipartFormDataBuilder` on commons-fileupload, read in axis2_multipart):
@@ -31,11 +31,11 @@ or break one. `as_searched` renders each builder's element that way:
   Synapse builds as plain XML): the XML element (a SOAP envelope's first body element), comments and processing
   instructions kept.
 
-JSON is read once, as the JSON Validator reads it (json_protector.parsed). A form, multipart or text body its
-builder throws on is None (read as the builders read them, step for step; the call is refused). JSON or XML that
-does not parse here, JSON of several root values, or XML in a charset Java does not know (read as UTF-8), is
-searched as the text it is: APIM's gateway fails such a call too, but its readers (Synapse's staxon, Axiom's
-Woodstox) and these differ at the edges, so it is not refused.
+JSON is read once, as the JSON Validator reads it (json_protector.parsed). A form, multipart, text or XML body its
+builder throws on before parsing (a charset Java does not know, a form or upload it cannot read) is None (read as
+the builders read them, step for step; the call is refused). JSON or XML that does not parse here, or JSON of
+several root values, is searched as the text it is: APIM's gateway fails such a call too, but its readers
+(Synapse's staxon, Axiom's Woodstox) and these differ at the edges, so it is not refused.
 """
 
 from __future__ import annotations
@@ -75,12 +75,16 @@ def as_searched(content_type: str, body: bytes, uri: str = "") -> str | None:
             return None
     # Each builder reads the charset the transport gives it (PlainTextBuilder, ApplicationXMLBuilder, SOAPBuilder:
     # BuilderUtil.getCharSetEncoding of the Content-Type); JsonStreamBuilder reads bytes, so only its fallback does.
+    charset = axis2_forms.message_charset(content_type)
     try:
-        text = java_strings.decode(body, axis2_forms.message_charset(content_type))
-    except LookupError:  # a charset Java does not know
-        if media in _TEXT:  # PlainTextBuilder's InputStreamReader throws: the build fails the call
+        text = java_strings.decode(body, charset)
+    except LookupError:
+        # A charset Java does not know: PlainTextBuilder's InputStreamReader throws, and so does Woodstox under the
+        # XML builders (WstxInputFactory.createSR: "[unsupported encoding]"), failing the call; an empty name is
+        # Woodstox's cue to find the encoding itself, read as UTF-8 here.
+        if media in _TEXT or (media not in _JSON and charset):
             return None
-        text = java_strings.utf8(body)  # the XML builders fail the call too, at the edges of their readers
+        text = java_strings.utf8(body)
     if media in _TEXT:
         return f'<text xmlns="{_PAYLOAD}">{escape(text)}</text>'
     if media in _JSON:
