@@ -88,7 +88,11 @@ def read_body(body: bytes, charset: str = MESSAGE_CHARSET) -> str:
     try:
         return java_strings.decode(body, charset)
     except LookupError:
-        raise GatewayFailure(f"Unsupported charset '{charset[:64]}'") from None
+        raise _unsupported(charset) from None
+
+
+def _unsupported(charset: str) -> GatewayFailure:
+    return GatewayFailure(f"Unsupported charset '{charset[:64]}'")
 
 
 def parameters(uri: str, body: str, charset: str = MESSAGE_CHARSET) -> list[tuple[str, list[str]]]:
@@ -96,7 +100,8 @@ def parameters(uri: str, body: str, charset: str = MESSAGE_CHARSET) -> list[tupl
     query) with `body` (read_body's text): each name (as `replaceInvalidCharacters` writes it) with its values,
     their escapes decoded in the message's `charset`, in the order the names first came; GatewayFailure where the
     builder throws."""
-    read_body(b"", charset)  # the body's reader is made for it first, whatever the form holds
+    if not java_strings.supports(charset):  # the body's reader is made for it first, whatever the form holds
+        raise _unsupported(charset)
     values: dict[str, list[str]] = {}
 
     def put(pair: str, eq: int) -> None:

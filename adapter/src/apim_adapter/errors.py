@@ -35,14 +35,14 @@ STATUS_REPORT = (SEQUENCE_BODY, "Status report")
 # (getFailureMessageDetailDescription: some codes add a sentence). The descriptions below are JWTValidator's, the
 # most common; `described` gives the others (an opaque token's, an API key's, a user's: decision.py).
 SUBSCRIPTION_REFUSED = "User is NOT authorized to access the Resource. API Subscription validation failed."
+MISSING_WORDS = ("Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer "
+                 "ACCESS_TOKEN' or 'Authorization : Basic ACCESS_TOKEN' or '{api_key_header} : API_KEY'")  # fmt: skip
 _CODES = [
     ErrorCode("900901", 401, "Invalid Credentials",
               "Invalid Credentials. Make sure you have provided the correct security credentials", *AUTHENTICATION),
     # getError: no authenticator found a credential ("Invalid Credentials"), and the three headers APIM takes
     # (`missing_credentials`: the API key's header as configured).
-    ErrorCode("900902", 401, "Missing Credentials",
-              "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer "
-              "ACCESS_TOKEN' or 'Authorization : Basic ACCESS_TOKEN' or 'ApiKey : API_KEY'", *AUTHENTICATION),
+    ErrorCode("900902", 401, "Missing Credentials", MISSING_WORDS.format(api_key_header="ApiKey"), *AUTHENTICATION),
     ErrorCode("900903", 401, "Access Token Expired",
               "Access Token Expired. Renew the access token and try again", *AUTHENTICATION),
     ErrorCode("900904", 401, "Access Token Inactive",
@@ -162,7 +162,7 @@ def missing_credentials(api_key_header: str) -> ErrorCode:
     that one, in any case)."""
     if api_key_header.lower() == "apikey":
         return MISSING
-    return described(MISSING, MISSING.description.replace("'ApiKey : API_KEY'", f"'{api_key_header} : API_KEY'"))
+    return described(MISSING, MISSING_WORDS.format(api_key_header=api_key_header))
 
 
 class Unavailable(Exception):

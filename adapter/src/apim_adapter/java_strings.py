@@ -101,6 +101,15 @@ def decode(data: bytes, charset: str) -> str:
     return data.decode(name, "java-utf-16" if name.startswith("utf-16") else "replace")
 
 
+def supports(charset: str) -> bool:
+    """Whether Java knows the charset (`decode` reads with it; Charset.isSupported, an illegal name unsupported)."""
+    try:
+        decode(b"", charset)
+    except LookupError:
+        return False
+    return True
+
+
 # A run of `%` escapes (each `%` and the two characters after it, whatever they are), or one `%` too close to the
 # end for two: what URL decoders read apart from the text around it.
 ESCAPE_RUNS = re.compile(r"(?:%..)+|%.?\Z", re.DOTALL)
