@@ -73,8 +73,12 @@ $(TOOLS)/bin/opa: versions.env scripts/opa.sh
 	scripts/opa.sh
 	touch $@
 
-$(TOOLS)/bin/go-httpbin: versions.env scripts/go-httpbin.sh harness/go-httpbin/main.go harness/go-httpbin/go.mod
-	scripts/go-httpbin.sh
+$(TOOLS)/bin/go-httpbin: versions.env scripts/go-harness.sh harness/go-httpbin/main.go harness/go-httpbin/go.mod
+	scripts/go-harness.sh go-httpbin github.com/mccutchen/go-httpbin/v2 GO_HTTPBIN_VERSION
+	touch $@
+
+$(TOOLS)/bin/promql: versions.env scripts/go-harness.sh harness/promql/main.go harness/promql/go.mod
+	scripts/go-harness.sh promql github.com/prometheus/prometheus PROMETHEUS_VERSION
 	touch $@
 
 $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
@@ -99,7 +103,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/axis2-multipart/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/bin/promql $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/axis2-multipart/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml

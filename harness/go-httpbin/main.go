@@ -1,6 +1,6 @@
 // The httpbin chart's backend as the local stack and the tests run it: go-httpbin's own handlers and server
 // settings, at the chart's image version (versions.env GO_HTTPBIN_VERSION), built from the Go module proxy by
-// scripts/go-httpbin.sh.
+// scripts/go-harness.sh.
 //
 // One difference from the image's command (go-httpbin httpbin/cmd/cmd.go), and why: the chart's pods answer
 // /hostname with their pod name (USE_REAL_HOSTNAME), which shows the version a request reached; processes on one

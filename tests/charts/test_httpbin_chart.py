@@ -34,7 +34,7 @@ def test_pods_are_in_the_mesh_and_restricted():
     assert labels["version"] == "v1"
     assert labels["sidecar.istio.io/inject"] == "true"
     (httpbin,) = pod["spec"]["containers"]
-    # The version the local stack and the tests build (scripts/go-httpbin.sh): one pin for both.
+    # The version the local stack and the tests build (scripts/go-harness.sh): one pin for both.
     assert httpbin["image"] == f"docker.io/mccutchen/go-httpbin:{version('GO_HTTPBIN_VERSION')}"
     assert httpbin["securityContext"]["readOnlyRootFilesystem"] is True
     assert httpbin["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -1,0 +1,50 @@
+"""Prometheus's own query engine for the tests of the chart's alerts and Grafana dashboard: harness/promql (built by
+`make setup` from the Go module proxy at PROMETHEUS_VERSION) stores the series a test gives it in a TSDB of its own
+and answers each instant query as a Prometheus server would, so an expression is judged by what Prometheus returns
+for it (a label an aggregation drops, a join that matches nothing, a comparison that never holds), not by whether
+it parses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .helpers import tool
+
+Labels = dict[str, str]
+
+
+@dataclass
+class Answer:
+    """What Prometheus answered one query: its series (labels → value; None for NaN or an infinity), or its error."""
+
+    error: str = ""
+    series: list[tuple[Labels, float | None]] = field(default_factory=list)
+
+
+@dataclass
+class Series:
+    """One stored series: its labels (`__name__` among them) and its samples, (unix seconds, value)."""
+
+    labels: Labels
+    samples: list[tuple[float, float]]
+
+
+def evaluate(series: list[Series], queries: Sequence[tuple[str, float]]) -> list[Answer]:
+    """Each query, (expression, unix seconds), evaluated over `series` at its time, in order: one process and one
+    TSDB for them all."""
+    document = {
+        "series": [{"labels": s.labels, "samples": [[t * 1000, v] for t, v in s.samples]} for s in series],
+        "queries": [{"expr": expr, "time": int(at * 1000)} for expr, at in queries],
+    }
+    result = subprocess.run(
+        [tool("promql")], input=json.dumps(document), capture_output=True, text=True, check=False, timeout=120
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"harness/promql failed: {result.stderr.strip()}")
+    return [
+        Answer(answer.get("error", ""), [(s["labels"], s["value"]) for s in answer.get("series") or []])
+        for answer in json.loads(result.stdout)
+    ]
