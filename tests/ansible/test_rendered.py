@@ -283,6 +283,17 @@ def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
 # ---- Values against the upstream charts' templates at the pinned versions -------------------------------------
 
 
+def test_the_kind_stacks_grafana_shows_the_adapter_charts_dashboard(rendered: dict) -> None:
+    # One dashboard: the one the chart ships for Grafana's sidecar (tests/charts/test_monitoring.py evaluates its
+    # queries), mounted by the grafana chart from the ConfigMap its dashboardsConfigMaps names.
+    (dashboards,) = [m for m in rendered["manifests"]["analytics"] if m["kind"] == "ConfigMap"]
+    chart_dashboard = ROOT / "charts" / "apim-adapter" / "files" / "grafana-dashboard.json"
+    assert list(dashboards["data"]) == ["istio-apim-adapter.json"]
+    assert json.loads(dashboards["data"]["istio-apim-adapter.json"]) == json.loads(chart_dashboard.read_text())
+    grafana = rendered["helm_values"]["analytics"]["grafana"]
+    assert grafana["dashboardsConfigMaps"] == {"apim": dashboards["metadata"]["name"]}
+
+
 def test_apim_node_port_selects_the_pods_the_chart_labels(rendered: dict) -> None:
     # Pod labels of wso2/helm-apim all-in-one 4.5.0-10 (templates/am/instance-1/wso2am-deployment.yaml), fullname
     # = fullnameOverride = the release name.

@@ -96,3 +96,23 @@ def render_notes(chart: str, tmp_path: Path, values: dict | None = None) -> str:
         *values_args(values, ()),
     ]
     return yaml.safe_load(helm(*args).stdout)["data"]["notes"]
+
+
+def exported_metric_names() -> set[str]:
+    """The series names the adapter exports (adapter/src/apim_adapter/metrics.py, as prometheus_client names them)."""
+    from prometheus_client import REGISTRY
+
+    import apim_adapter.metrics  # noqa: F401  (registers the adapter's metrics)
+
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        if family.name.startswith("apim_adapter_")
+        for suffix in suffixes.get(family.type, ())
+    }
+
+
+def alerts(objects) -> dict[str, dict]:
+    (group,) = find(objects, "PrometheusRule")["spec"]["groups"]
+    return {rule["alert"]: rule for rule in group["rules"]}

@@ -38,7 +38,7 @@ def validate(objects: list[dict], root: Path) -> subprocess.CompletedProcess:
     validate. Secret files are not laid out: validate only reads the catalog of the `file` control plane."""
     if not ADAPTER.exists():
         pytest.fail(f"{ADAPTER.relative_to(ROOT)} is missing: run `make setup`", pytrace=False)
-    data = find(objects, "ConfigMap")["data"]
+    data = find(objects, "ConfigMap", "-apim-adapter")["data"]
     config = yaml.safe_load(data["config.yaml"])
     if "catalog.yaml" in data:
         catalog = root / config["controlPlane"]["path"].lstrip("/")

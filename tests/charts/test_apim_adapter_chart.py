@@ -4,7 +4,7 @@ import re
 
 import promql_parser
 import yaml
-from chart_helpers import CHARTS, find, kinds, render, render_notes, template
+from chart_helpers import CHARTS, alerts, exported_metric_names, find, kinds, render, render_notes, template
 from crd_schemas import schema_errors
 
 from apim_adapter.config import BackendJwt, Request
@@ -24,7 +24,7 @@ def container(objects):
 
 
 def rendered_config(objects) -> dict:
-    return yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])
+    return yaml.safe_load(find(objects, "ConfigMap", "-apim-adapter")["data"]["config.yaml"])
 
 
 def mounts(objects) -> dict[str, dict]:
@@ -96,7 +96,7 @@ def test_config_gets_server_ports_and_the_inline_catalog():
     assert config["server"]["grpc"] == {"host": "0.0.0.0", "port": 9001}  # noqa: S104
     assert config["server"]["admin"]["port"] == 9090
     assert config["controlPlane"] == {"type": "file", "path": "/etc/apim-adapter/catalog/catalog.yaml"}
-    catalog = yaml.safe_load(find(objects, "ConfigMap")["data"]["catalog.yaml"])
+    catalog = yaml.safe_load(find(objects, "ConfigMap", "-apim-adapter")["data"]["catalog.yaml"])
     assert catalog["apis"] == [{"uuid": "a", "context": "/x/1"}]
     assert catalog["subscriptions"] == []
     assert catalog["applicationKeyMappings"] == []
@@ -115,7 +115,7 @@ def test_an_opa_or_token_url_ca_bundle_of_its_own_stays():
 def test_wso2_control_plane_has_no_catalog_and_reads_mounted_files():
     objects = render(CHART, files=(CI / "existing-secrets-values.yaml",))
     config = rendered_config(objects)
-    assert "catalog.yaml" not in find(objects, "ConfigMap")["data"]
+    assert "catalog.yaml" not in find(objects, "ConfigMap", "-apim-adapter")["data"]
     assert config["controlPlane"]["usernameFile"] == "/etc/apim-adapter/control-plane/username"
     assert config["controlPlane"]["passwordFile"] == "/etc/apim-adapter/control-plane/password"
     assert config["controlPlane"]["caBundle"] == "/etc/apim-adapter/ca/ca.crt"
@@ -160,7 +160,7 @@ def test_chart_created_secrets_hold_the_values():
     ]
     assert sorted(secrets["rel-apim-adapter-control-plane"]["data"]) == ["password", "username"]
     assert sorted(secrets["rel-apim-adapter-introspection"]["data"]) == ["client-id", "client-secret"]
-    config_map = find(objects, "ConfigMap")
+    config_map = find(objects, "ConfigMap", "-apim-adapter")
     assert "ci-not-a-secret" not in yaml.safe_dump(config_map), "a secret leaked into the ConfigMap"
 
 
@@ -495,26 +495,6 @@ def test_service_monitor_scrapes_the_admin_port():
     monitor = find(render(CHART, values={"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "http-admin"
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
-
-
-def exported_metric_names() -> set[str]:
-    """The series names the adapter exports (adapter/src/apim_adapter/metrics.py, as prometheus_client names them)."""
-    from prometheus_client import REGISTRY
-
-    import apim_adapter.metrics  # noqa: F401  (registers the adapter's metrics)
-
-    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
-    return {
-        family.name + suffix
-        for family in REGISTRY.collect()
-        if family.name.startswith("apim_adapter_")
-        for suffix in suffixes.get(family.type, ())
-    }
-
-
-def alerts(objects) -> dict[str, dict]:
-    (group,) = find(objects, "PrometheusRule")["spec"]["groups"]
-    return {rule["alert"]: rule for rule in group["rules"]}
 
 
 WSO2 = (CI / "all-enabled-values.yaml",)  # its control plane is wso2 (resyncSeconds at the default, 300)
