@@ -76,6 +76,8 @@ COUNTED = ("_total", "_bucket", "_count", "_sum")
 def healthy(name: str, labels: Labels) -> Motion:
     """An adapter serving well: checks decided (allowed and denied), timed and logged, keys loaded, the event hub
     consumed, the catalog fresh and whole; every failure counter where it stood an hour ago."""
+    if name == "up":
+        return steady(1)  # every pod scraped
     flowing = name.startswith(("apim_adapter_check_duration", "apim_adapter_token_cache", "apim_adapter_access_log"))
     if name == "apim_adapter_decisions_total":
         flowing = labels["code"] != "902011"  # OPA answering
@@ -91,7 +93,8 @@ def healthy(name: str, labels: Labels) -> Motion:
 
 
 def busy(name: str, labels: Labels) -> Motion:
-    """Everything moving: every counter counting, every gauge set (what a dashboard must have a line for)."""
+    """Everything moving: every counter counting, every gauge set (what a dashboard must have a line for), every pod
+    scraped."""
     if name.endswith("_timestamp_seconds"):
         return fresh(30)
     return counting(2.0) if name.endswith(COUNTED) else steady(1)
@@ -146,7 +149,8 @@ def stored(this: Scenario, other: Scenario | None = None) -> list[Series]:
             for name, labels in samples:
                 motion = scenario(name, dict(labels))
                 series.append(Series({**dict(labels), **target, "__name__": name}, [(t, motion(t)) for t in TIMES]))
-            series.append(Series({**target, "__name__": "up"}, [(t, 1) for t in TIMES]))
+            up = scenario("up", target)
+            series.append(Series({**target, "__name__": "up"}, [(t, up(t)) for t in TIMES]))
             for container, cores, memory in (("adapter", 0.25, 90 << 20), ("istio-proxy", 0.1, 60 << 20)):
                 cadvisor = {"namespace": target["namespace"], "pod": target["pod"], "container": container}
                 cadvisor |= {"job": "kubelet", "metrics_path": "/metrics/cadvisor"}
@@ -203,6 +207,17 @@ def test_every_panel_shows_the_chosen_releases_series_as_its_legend_names_them(o
         for labels, _ in answer.series:
             assert labels.get("pod", PODS[0]) in PODS, where
             assert labels.get("namespace", "apim") == "apim", where
+
+
+def test_a_pod_prometheus_cannot_scrape_still_shows_its_cpu_and_memory():
+    """A wedged adapter (its /metrics unanswered: `up` 0) is when its CPU and memory matter most."""
+    pods_panels = [(t, target) for t, target in targets_of_panels() if "container_" in target["expr"]]
+    unscraped = but(busy, "up", steady(0), pod=PODS[1])
+    answers = evaluate(stored(unscraped, other=busy), [(as_selected(t["expr"], RELEASE), NOW) for _, t in pods_panels])
+    assert len(answers) == 2
+    for answer in answers:
+        assert {labels["pod"] for labels, _ in answer.series} == set(PODS)
+        assert all(value for _, value in answer.series)
 
 
 def test_the_dashboard_reads_every_metric_the_adapter_exports():
