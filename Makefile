@@ -81,6 +81,10 @@ $(TOOLS)/bin/promql: versions.env scripts/go-harness.sh harness/promql/main.go h
 	scripts/go-harness.sh promql github.com/prometheus/prometheus PROMETHEUS_VERSION
 	touch $@
 
+$(TOOLS)/bin/grafana-schema: versions.env scripts/go-harness.sh harness/grafana-schema/main.go harness/grafana-schema/go.mod
+	scripts/go-harness.sh grafana-schema github.com/grafana/grafana-foundation-sdk/go GRAFANA_FOUNDATION_SDK_VERSION
+	touch $@
+
 $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
 	scripts/qpid-broker.sh
 
@@ -103,7 +107,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/bin/promql $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/axis2-multipart/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/bin/promql $(TOOLS)/bin/grafana-schema $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/axis2-multipart/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml

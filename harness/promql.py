@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .helpers import tool
+from .helpers import ROOT, tool
 
 Labels = dict[str, str]
 
@@ -48,3 +48,24 @@ def evaluate(series: list[Series], queries: Sequence[tuple[str, float]]) -> list
         Answer(answer.get("error", ""), [(s["labels"], s["value"]) for s in answer.get("series") or []])
         for answer in json.loads(result.stdout)
     ]
+
+
+# ---- the chart's Grafana dashboard ----
+
+DASHBOARD = ROOT / "charts" / "apim-adapter" / "files" / "grafana-dashboard.json"
+
+
+def dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def panel_queries() -> list[tuple[str, dict]]:
+    """(panel title, target) for every query of the dashboard's panels."""
+    return [(panel["title"], target) for panel in dashboard()["panels"] for target in panel.get("targets", [])]
+
+
+def as_sent(expr: str, namespace: str, job: str, rate_interval: str = "5m", api: str = ".*") -> str:
+    """A panel's query as Grafana sends it to Prometheus with these variables picked (`api` ".*": All)."""
+    for variable, value in (("namespace", namespace), ("job", job), ("api", api)):
+        expr = expr.replace(f"${variable}", value)
+    return expr.replace("$__rate_interval", rate_interval)

@@ -2,8 +2,9 @@
 # Builds a Go program of the harness, harness/NAME, into .tools/bin/NAME (idempotent): `go-harness.sh NAME MODULE
 # VERSION_VARIABLE` first checks that harness/NAME/go.mod requires MODULE at the version versions.env pins in
 # VERSION_VARIABLE, so that one pin says what the tests run. Modules come from the Go module proxy; nothing else is
-# downloaded. Used for go-httpbin (the gateways' backend at the httpbin chart's image version, GO_HTTPBIN_VERSION)
-# and promql (Prometheus's query engine at PROMETHEUS_VERSION, for the tests of the chart's alerts and dashboard).
+# downloaded. Used for go-httpbin (the gateways' backend at the httpbin chart's image version, GO_HTTPBIN_VERSION),
+# promql (Prometheus's query engine at PROMETHEUS_VERSION, for the tests of the chart's alerts and dashboard) and
+# grafana-schema (Grafana's dashboard schema at GRAFANA_FOUNDATION_SDK_VERSION, for the test of the dashboard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: go-harness.sh NAME MODULE VERSION_VARIABLE}

@@ -1,6 +1,6 @@
 // Command promql evaluates PromQL instant queries with Prometheus's own engine over series given to it, for the
-// tests of the chart's alerts and Grafana dashboard (tests/charts): what Prometheus answers an expression, not what
-// a parser accepts.
+// tests of the chart's alerts and Grafana dashboard (tests/charts, adapter/tests/e2e): what Prometheus answers an
+// expression, not what a parser accepts.
 //
 // It reads one JSON document on stdin:
 //

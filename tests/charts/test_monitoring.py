@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -22,10 +23,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from apim_adapter import errors, metrics
-from harness.promql import Answer, Labels, Series, evaluate
+from harness.helpers import tool
+from harness.promql import Answer, Labels, Series, as_sent, dashboard, evaluate, panel_queries
 
 CHART = "apim-adapter"
-DASHBOARD_FILE = CHARTS / CHART / "files" / "grafana-dashboard.json"
 WSO2 = (CHARTS / CHART / "ci" / "all-enabled-values.yaml",)  # every alert: wso2 control plane, access log service
 
 NOW = 1_800_000_000.0
@@ -164,23 +165,13 @@ def stored(this: Scenario, other: Scenario | None = None) -> list[Series]:
 # ---- the dashboard ----
 
 
-def dashboard() -> dict:
-    return json.loads(DASHBOARD_FILE.read_text())
-
-
 def panels() -> list[dict]:
     return [p for p in dashboard()["panels"] if p["type"] != "row"]
 
 
-def targets_of_panels() -> list[tuple[str, dict]]:
-    return [(panel["title"], target) for panel in panels() for target in panel["targets"]]
-
-
 def as_selected(expr: str, release: dict[str, str]) -> str:
-    """A panel's query as Grafana sends it with `release` picked, every API, and a 5-minute rate interval."""
-    for variable, value in (("namespace", release["namespace"]), ("job", release["job"]), ("api", ".*")):
-        expr = expr.replace(f"${variable}", value)
-    return expr.replace("$__rate_interval", "5m")
+    """A panel's query as Grafana sends it with `release` picked and every API."""
+    return as_sent(expr, release["namespace"], release["job"])
 
 
 def ordered(answer: Answer) -> list:
@@ -189,7 +180,7 @@ def ordered(answer: Answer) -> list:
 
 @pytest.mark.parametrize("other", [3.0, 0.25], ids=["other release busier", "other release quieter"])
 def test_every_panel_shows_the_chosen_releases_series_as_its_legend_names_them(other):
-    queries = [(title, target) for title, target in targets_of_panels()]
+    queries = [(title, target) for title, target in panel_queries()]
     exprs = [as_selected(target["expr"], RELEASE) for _, target in queries]
     everything = evaluate(stored(busy, other=scaled(busy, other)), [(expr, NOW) for expr in exprs])
     this_release_only = evaluate(stored(busy), [(expr, NOW) for expr in exprs])
@@ -211,7 +202,7 @@ def test_every_panel_shows_the_chosen_releases_series_as_its_legend_names_them(o
 
 def test_a_pod_prometheus_cannot_scrape_still_shows_its_cpu_and_memory():
     """A wedged adapter (its /metrics unanswered: `up` 0) is when its CPU and memory matter most."""
-    pods_panels = [(t, target) for t, target in targets_of_panels() if "container_" in target["expr"]]
+    pods_panels = [(t, target) for t, target in panel_queries() if "container_" in target["expr"]]
     unscraped = but(busy, "up", steady(0), pod=PODS[1])
     answers = evaluate(stored(unscraped, other=busy), [(as_selected(t["expr"], RELEASE), NOW) for _, t in pods_panels])
     assert len(answers) == 2
@@ -223,7 +214,7 @@ def test_a_pod_prometheus_cannot_scrape_still_shows_its_cpu_and_memory():
 def test_the_dashboard_reads_every_metric_the_adapter_exports():
     """A metric added to metrics.py gets a panel: the dashboard is where an operator looks first."""
     declared = {m._name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
-    shown = " ".join(target["expr"] for _, target in targets_of_panels())
+    shown = " ".join(target["expr"] for _, target in panel_queries())
     missing = {name for name in declared if not re.search(rf"\b{name}(_total|_bucket|_seconds)?\b", shown)}
     assert not missing, f"not on the dashboard: {sorted(missing)}"
 
@@ -251,6 +242,28 @@ def test_the_release_pickers_list_the_releases_prometheus_holds():
     assert found[0] == {"apim", "team-b"}  # every namespace with an adapter
     assert found[1] == {"rel-apim-adapter"}  # the releases of the namespace picked
     assert {"httpbin", ""} <= found[2]
+
+
+def grafana_schema_errors(board: dict) -> list[str]:
+    """What Grafana's own dashboard schema finds wrong with `board` (harness/grafana-schema)."""
+    result = subprocess.run(
+        [tool("grafana-schema")], input=json.dumps(board), capture_output=True, text=True, check=False
+    )
+    return result.stdout.splitlines() if result.returncode else []
+
+
+def test_grafanas_own_schema_takes_the_dashboard():
+    """Every field Grafana's dashboard schema requires, none it does not know, each of its type; a panel's options
+    by its plugin's schema, a query by the Prometheus data source's."""
+    assert grafana_schema_errors(dashboard()) == []
+    broken = dashboard()
+    broken["panels"][1]["targets"][0]["exprr"] = broken["panels"][1]["targets"][0].pop("expr")
+    del broken["panels"][1]["options"]["legend"]["showLegend"]
+    assert sorted(grafana_schema_errors(broken)) == [
+        "panels[1].options.legend.showLegend: required field is missing from input",
+        "panels[1].targets[0].Dataquery: unexpected field 'exprr'",
+        "panels[1].targets[0].expr: required field is missing from input",
+    ]
 
 
 def test_the_layout_fits_grafanas_grid_and_every_query_reads_the_chosen_data_source():
