@@ -11,6 +11,9 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from .helpers import ROOT, tool
 
 Labels = dict[str, str]
@@ -69,3 +72,30 @@ def as_sent(expr: str, namespace: str, job: str, rate_interval: str = "5m", api:
     for variable, value in (("namespace", namespace), ("job", job), ("api", api)):
         expr = expr.replace(f"${variable}", value)
     return expr.replace("$__rate_interval", rate_interval)
+
+
+# ---- a real adapter's metrics, as Prometheus scrapes them ----
+
+Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(admin: str) -> Scrape:
+    """An adapter's /metrics (at its admin URL) as Prometheus reads its text format: (sample name, labels) → value."""
+    text = requests.get(admin + "/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def scraped(scrapes: Sequence[tuple[float, Scrape]], target: Labels) -> list[Series]:
+    """Scrapes of one target, (unix seconds, scrape) in time order, as Prometheus stores them: a series per sample of
+    the last scrape, with the target's labels, its values at the scrapes it was in."""
+    _, last = scrapes[-1]
+    return [
+        Series({**dict(labels), **target, "__name__": name},
+               [(at, values[name, labels]) for at, values in scrapes if (name, labels) in values])
+        for name, labels in last
+    ]  # fmt: skip

@@ -10,9 +10,8 @@ import collections
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
-from harness.promql import Series, as_sent, evaluate, panel_queries
+from harness.promql import as_sent, evaluate, panel_queries, scrape, scraped
 from harness.sample_catalog import catalog_document
 
 pytestmark = pytest.mark.e2e
@@ -25,26 +24,6 @@ TARGET = {"namespace": "apim", "job": "rel-apim-adapter", "pod": "rel-apim-adapt
 # Both scrapes in the range, the first one second after its start: Prometheus extrapolates to the range's ends by
 # less than a counter's distance to zero, so a rate is exactly (after - before) / 60.
 RATE_INTERVAL = "61s"
-
-
-def scrape(admin: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The adapter's /metrics as Prometheus reads its text format: (sample name, labels) → value."""
-    text = requests.get(admin + "/metrics", timeout=5).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    }
-
-
-def stored(before: dict, after: dict) -> list[Series]:
-    """The two scrapes as Prometheus stores them: a series per sample of the later one, with the target's labels."""
-    return [
-        Series({**dict(labels), **TARGET, "__name__": name},
-               [(SCRAPED_BEFORE, before[name, labels]), (NOW, value)] if (name, labels) in before else [(NOW, value)])
-        for (name, labels), value in after.items()
-    ]  # fmt: skip
 
 
 def call(url: str, token: str | None) -> tuple[int, str]:
@@ -86,7 +65,7 @@ def test_the_dashboards_traffic_panels_show_what_the_clients_got(stack, tmp_path
              "Top applications", "Check latency", "Token cache hit ratio"]  # fmt: skip
     queries = [(title, ref) for title, ref in panels if title in shown]
     answers = evaluate(
-        stored(before, after),
+        scraped([(SCRAPED_BEFORE, before), (NOW, after)], TARGET),
         [(as_sent(panels[q], TARGET["namespace"], TARGET["job"], RATE_INTERVAL), NOW) for q in queries],
     )
     lines = {query: {tuple(sorted(labels.items())): value for labels, value in answer.series}

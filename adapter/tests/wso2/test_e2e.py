@@ -27,6 +27,7 @@ from harness.envoy import Authz, Gateway
 from harness.helpers import eventually, wait_http
 from harness.opa import OpaServer
 from harness.processes import echoed_headers, free_port, go_httpbin
+from harness.promql import as_sent, evaluate, panel_queries, scrape, scraped
 from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute
 
@@ -188,6 +189,54 @@ def test_a_subscription_created_blocked_and_removed_in_apim_reaches_the_decision
         )
         assert f"{applied} 1.0" in metrics
         assert re.search(r"apim_adapter_controlplane_sync_lag_seconds_count [1-9]", metrics)
+
+
+def test_the_dashboards_control_plane_rows_show_both_replicas_following_apim(stack):
+    """The chart's dashboard over both replicas' real /metrics, scraped before and after a change in APIM reached
+    them through the real broker, evaluated by Prometheus's own engine: consumed, pulled, each event applied once per
+    replica, with its lag; APIM's key manager loaded; nothing failed."""
+    token, sub = stack.token("late"), LATE_SUB
+    stack.apim.put_subscription({**sub, "subscriptionState": "BLOCKED"})
+    assert stack.settles(token, 401, "900907") < CHANGE_WITHIN
+    pods = {f"rel-apim-adapter-6f7d9-{a.proc.name}": a for a in stack.adapters}
+    before = {pod: scrape(adapter.admin) for pod, adapter in pods.items()}
+    stack.apim.put_subscription(sub, "SUBSCRIPTIONS_UPDATE")  # unblocked
+    assert stack.settles(token, 200) < CHANGE_WITHIN
+    applied = ("apim_adapter_controlplane_events_total",
+               (("outcome", "applied"), ("topic", "notification"), ("type", "SUBSCRIPTIONS_UPDATE")))  # fmt: skip
+    eventually(lambda: all(scrape(a.admin)[applied] > before[pod][applied] for pod, a in pods.items()))
+    now = time.time()
+    after = {pod: scrape(adapter.admin) for pod, adapter in pods.items()}
+    stack.apim.delete_subscription("app-late", "api-httpbin")  # as the first test left it
+    assert stack.settles(token, 403, "900908") < CHANGE_WITHIN
+
+    release = {"namespace": "apim", "job": "rel-apim-adapter"}
+    series = [s for i, pod in enumerate(pods, 1)
+              for s in scraped([(now - 60, before[pod]), (now, after[pod])],
+                               {**release, "pod": pod, "instance": f"10.244.{i}.7:9090"})]  # fmt: skip
+    rows = ["Event hub consumed", "Since the last full pull from APIM", "Sync lag", "Event hub messages",
+            "Control plane failures", "Key managers' signing keys loaded", "Serving catalog"]  # fmt: skip
+    queries = [(title, target) for title, target in panel_queries() if title in rows]
+    answers = evaluate(series, [(as_sent(t["expr"], **release, rate_interval="61s"), now) for _, t in queries])
+    lines: dict[str, dict] = {}
+    for (title, _), answer in zip(queries, answers, strict=True):
+        assert not answer.error, (title, answer.error)
+        lines.setdefault(title, {}).update({tuple(sorted(labels.items())): v for labels, v in answer.series})
+    assert lines["Event hub consumed"] == {(): 1}
+    ages = lines["Since the last full pull from APIM"]
+    assert {dict(labels)["pod"] for labels in ages} == set(pods)
+    assert all(0 <= age < 3 * stack.config["controlPlane"]["resyncSeconds"] for age in ages.values())
+    # The one event, applied by each replica: two between the scrapes (an increase over the panel's 61 s, which
+    # Prometheus extrapolates from the 60 s between them).
+    events = {(("outcome", "applied"), ("topic", "notification")): pytest.approx(2 * 61 / 60)}
+    assert lines["Event hub messages"] == events
+    assert lines["Sync lag"]
+    assert all(0 < lag <= CHANGE_WITHIN for lag in lines["Sync lag"].values())
+    assert not any(lines["Control plane failures"].values())
+    assert lines["Key managers' signing keys loaded"] == {(("key_manager", KM),): 1}
+    catalog = {dict(labels)["kind"]: count for labels, count in lines["Serving catalog"].items()}
+    assert catalog["apis"] >= 1
+    assert catalog["subscriptions"] >= 1
 
 
 def redeploy_httpbin(stack: Wso2Stack, api_policies: dict, operation_policies: dict) -> None:
