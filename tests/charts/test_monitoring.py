@@ -180,7 +180,7 @@ def ordered(answer: Answer) -> list:
 
 @pytest.mark.parametrize("other", [3.0, 0.25], ids=["other release busier", "other release quieter"])
 def test_every_panel_shows_the_chosen_releases_series_as_its_legend_names_them(other):
-    queries = [(title, target) for title, target in panel_queries()]
+    queries = panel_queries()
     exprs = [as_selected(target["expr"], RELEASE) for _, target in queries]
     everything = evaluate(stored(busy, other=scaled(busy, other)), [(expr, NOW) for expr in exprs])
     this_release_only = evaluate(stored(busy), [(expr, NOW) for expr in exprs])

@@ -10,10 +10,13 @@ loop."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import copy
 import http.client
 import json
+import random
 import socket
 import threading
 import time
@@ -305,6 +308,70 @@ def test_odd_credentials_are_denied_not_crashed_on(transport):
         assert response.status == 401
         assert get(client, huge)[0] == 401
         assert get(client, token())[0] == 200  # and the connection serves on
+
+
+# Pieces a garbled request is made of: what has broken HTTP/1.1 servers before (bare CR or LF, NUL, bytes past
+# ASCII, broken or conflicting framing, a second protocol's preface, an upgrade) and what the adapter reads.
+GARBLE = [
+    b"\x00", b"\xff", b"\r", b"\n", b"\r\n", b" ", b":", b"%", b"%00", b"%zz", b"?", b"#", b"//", b"/..", b"\t",
+    b"Transfer-Encoding: chunked\r\n", b"Content-Length: 5\r\n", b"Content-Length: -1\r\n",
+    b"Content-Length: 99999999999999999999\r\n", b"0\r\n\r\n", b"zz\r\n", b"Authorization: Bearer x\r\n",
+    b"Authorization: \r\n", b"Authorization: Basic %%%\r\n", b"Host: \r\n", b"Host: a:b:c\r\n",
+    b"X-Forwarded-For: \xff\r\n", b"X-Forwarded-For: ::1, 1.2.3.4\r\n", b"\xc3\x28", b"\xed\xa0\x80",
+    b"Expect: 100-continue\r\n", b"Connection: close\r\n", b"Upgrade: h2c\r\n", b"HTTP/1.0", b"HTTP/2.0",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"apikey: \x01\r\n", b"Content-Type: multipart/form-data; boundary=\r\n",
+]  # fmt: skip
+
+
+def garbled(rng: random.Random, bearer: str) -> bytes:
+    """A check as Envoy sends one (a GET, or a POST with a body), then cut, spliced and bytes overwritten."""
+    head = [f"GET {PREFIX}{PATH}?a=1 HTTP/1.1", "Host: gw", f"Authorization: Bearer {bearer}", "User-Agent: t"]
+    body = b""
+    if rng.random() < 0.3:
+        head[0], body = head[0].replace("GET", "POST"), b'{"a": 1}'
+        head.append(f"Content-Length: {len(body)}")
+    data = bytearray("\r\n".join(head).encode() + b"\r\n\r\n" + body)
+    for _ in range(rng.randint(1, 4)):
+        at, what = rng.randint(0, len(data)), rng.random()
+        if what < 0.4:
+            data[at:at] = rng.choice(GARBLE)
+        elif what < 0.6:
+            del data[at : at + rng.randint(1, 8)]
+        elif what < 0.8 and at < len(data):
+            data[at] = rng.randrange(256)
+        else:
+            data[at:at] = data[rng.randint(0, len(data)) :][: rng.randint(1, 40)]
+    return bytes(data)
+
+
+def statuses_of(port: int, request: bytes) -> list[int]:
+    """The statuses of what the transport answers `request` on a connection of its own, read until it closes it or
+    is silent for half a second (a request it still waits the rest of)."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+        sock.sendall(request)
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return [int(line.split(b" ")[1]) for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_garbled_requests_are_refused_or_decided_never_a_5xx_and_the_transport_serves_on(transport):
+    """Whatever bytes reach the port, the answer is a refusal of the request (4xx), a decision on it, or a closed
+    connection: never a server error, never a crash; the next good check is answered. Envoy sends well-formed
+    requests, but the port is open to whatever the NetworkPolicy admits."""
+    rng, bearer = random.Random(20261206), token()
+    with serving(transport, adapter_check()) as (port, _):
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(
+                pool.map(lambda request: statuses_of(port, request), [garbled(rng, bearer) for _ in range(200)])
+            )
+        seen = collections.Counter(status for statuses in answers for status in statuses)
+        assert not [status for status in seen if status >= 500], seen
+        assert seen[400] > 50  # refused as malformed
+        assert seen[200] + seen[401] + seen[404] + seen[405] > 50  # well formed still: decided
+        assert get(connect(port, 10), token())[0] == 200
 
 
 @compiled_only
