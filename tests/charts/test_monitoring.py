@@ -115,23 +115,32 @@ def but(base: Scenario, name: str, motion: Motion, **match: str) -> Scenario:
 
 
 def exported_samples() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
-    """Every series the adapter's metrics write (sample name, labels), a child per combination of LABEL_VALUES."""
-    for metric in vars(metrics).values():
-        if not isinstance(metric, MetricWrapperBase):
-            continue
-        names = metric._labelnames  # prometheus_client keeps the label names a metric was declared with here
-        if not names:
-            continue  # one series, already in the registry
-        values = LABEL_VALUES.get(metric._name, {})
-        for combination in itertools.product(*(values.get(n, ("v",)) for n in names)):
-            metric.labels(*combination)
-    return {
-        (sample.name, tuple(sorted(sample.labels.items())))
-        for family in REGISTRY.collect()
-        if family.name.startswith("apim_adapter_")
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    }
+    """Every series the adapter's metrics write (sample name, labels): those the process has, and a child per
+    combination of LABEL_VALUES, made for the reading and removed after it (the registry is the test process's)."""
+    made = []
+    try:
+        for metric in vars(metrics).values():
+            if not isinstance(metric, MetricWrapperBase):
+                continue
+            names = metric._labelnames  # prometheus_client keeps the label names a metric was declared with here
+            if not names:
+                continue  # one series, already in the registry
+            had = {tuple(s.labels[n] for n in names) for family in metric.collect() for s in family.samples}
+            values = LABEL_VALUES.get(metric._name, {})
+            for combination in itertools.product(*(values.get(n, ("v",)) for n in names)):
+                if combination not in had:
+                    metric.labels(*combination)
+                    made.append((metric, combination))
+        return {
+            (sample.name, tuple(sorted(sample.labels.items())))
+            for family in REGISTRY.collect()
+            if family.name.startswith("apim_adapter_")
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+    finally:
+        for metric, combination in made:
+            metric.remove(*combination)
 
 
 def targets(release: dict[str, str], pods: tuple[str, ...]) -> list[Labels]:
