@@ -178,3 +178,46 @@ def schema_validated(definition: dict | None = None) -> dict:
     chosen = definition if definition is not None else HTTPBIN_DEFINITION
     doc["apis"][0].update(enableSchemaValidation=True, apiDefinition=copy.deepcopy(chosen))
     return doc
+
+
+# A GraphQL API's schema (its SDL, as the Publisher portal takes it) and its operations: one URL mapping per root field,
+# verb QUERY, MUTATION or SUBSCRIPTION, the field's name for pattern (APIM 4.5's internal data API, `URLMapping`).
+STARWARS_SDL = """
+type Query {
+  hero(id: ID): Character
+  heroes(first: Int, after: String): [Character]
+  name: String
+  secret: String
+}
+interface Character { id: ID! name: String friends(first: Int): [Character] }
+type Droid implements Character { id: ID! name: String friends(first: Int): [Character] primaryFunction: String }
+type Human implements Character { id: ID! name: String friends(first: Int): [Character] }
+type Mutation { addHero(name: String!): Character }
+"""
+STARWARS_OPERATIONS = [
+    {"httpMethod": "QUERY", "urlPattern": "hero", "scopes": ["scope_headers"], "throttlingPolicy": "Unlimited"},
+    {"httpMethod": "QUERY", "urlPattern": "heroes", "scopes": []},
+    {"httpMethod": "QUERY", "urlPattern": "name", "authScheme": "None"},
+    {"httpMethod": "QUERY", "urlPattern": "secret", "scopes": ["scope_secret"]},
+    {"httpMethod": "MUTATION", "urlPattern": "addHero", "scopes": ["scope_write", "scope_admin"]},
+]
+# The subscription tier of the GraphQL API's tests: its depth and complexity limits (the Admin portal's "GraphQL"
+# settings of a subscription policy, `graphQLMaxDepth` and `graphQLMaxComplexity` in the data API).
+GRAPHQL_TIER = {**per_minute("GraphQLSilver", 5000), "graphQLMaxDepth": 3, "graphQLMaxComplexity": 20}
+
+
+def graphql_catalog(operations: list[dict] | None = None, **api: object) -> dict:
+    """The sample catalog with a GraphQL API, StarWarsAPI at /swapi/1.0.0, to which the subscribed application is
+    subscribed on GRAPHQL_TIER."""
+    doc = catalog_document()
+    doc["apis"].append({
+        "uuid": "api-swapi", "apiId": 2, "name": "StarWarsAPI", "version": "1.0.0", "context": "/swapi/1.0.0",
+        "provider": "admin", "apiType": "GRAPHQL", "status": "PUBLISHED", "policy": "Unlimited",
+        "graphQLSchema": STARWARS_SDL,
+        "urlMappings": copy.deepcopy(STARWARS_OPERATIONS if operations is None else operations), **api,
+    })  # fmt: skip
+    doc["subscriptionPolicies"].append(copy.deepcopy(GRAPHQL_TIER))
+    doc["subscriptions"].append({"subscriptionUUID": "sub-swapi", "apiUUID": "api-swapi",
+                                 "applicationUUID": "app-subscribed", "policyId": "GraphQLSilver",
+                                 "subscriptionState": "UNBLOCKED"})  # fmt: skip
+    return doc

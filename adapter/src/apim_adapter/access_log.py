@@ -52,7 +52,7 @@ STREAM_METHOD = f"/{SERVICE}/StreamAccessLogs"
 DECIDED_FIELDS = (
     "apiName", "apiVersion", "apiContext", "apiId", "apiCreator", "apiCreatorTenantDomain", "apiType",
     "apiResourceTemplate", "applicationId", "applicationName", "applicationOwner", "keyType", "userName",
-    "subscriptionTier",
+    "subscriptionTier", "apiMethod",
 )  # fmt: skip
 VIA_UPSTREAM = "via_upstream"
 # Details of entries the check answered, or that no API route served (Choreo Connect's AnalyticsConstants).
@@ -109,7 +109,7 @@ def event_of(entry: HTTPAccessLogEntry) -> tuple[bool, dict[str, Any]] | None:
     browser, platform = client_of(request.user_agent[:MAX_FIELD])
     start = common.start_time
     props.update(
-        apiMethod=_METHODS.get(request.request_method, ""),
+        apiMethod=props.get("apiMethod") or _METHODS.get(request.request_method, ""),
         correlationId=request.request_id[:MAX_FIELD],
         destination=_destination(common, request.authority),
         requestTimestamp=f"{spellings(start.seconds)[1]}.{start.nanos // 1_000_000:03d}Z",

@@ -286,6 +286,13 @@ def decided(d: Decision) -> dict[str, str]:
         "apiResourceTemplate": res.pattern if res else "",
         **_application(d),
     }
+    if res is not None and res.operations:
+        # A GraphQL call's operations, sorted (SynapseAnalyticsDataProvider.sortGraphQLOperations), and, once its
+        # caller is authenticated, their verb for its method (APIAuthenticationHandler
+        # .setAPIParametersToMessageContext): so on an allow and on what the throttle handler refuses after it.
+        fields["apiResourceTemplate"] = ",".join(sorted(res.pattern.split(",")))
+        if d.allowed or (d.error is not None and d.error.fault_category == "THROTTLED"):
+            fields["apiMethod"] = res.method
     if d.principal is not None and app is not None and key is not None:
         # APIM's END_USER_NAME: the authentication context's user, for a JWT the end user its backend JWT names
         # (OAuthAuthenticator, GatewayUtils.generateAuthenticationContext), for an opaque token the key manager's.
@@ -309,7 +316,7 @@ def event(req: CheckInput, d: Decision, latency_ms: float, now: datetime | None 
     props: dict[str, Any] = decided(d)
     tier = props.pop("subscriptionTier", None)
     props.update(
-        apiMethod=req.method,
+        apiMethod=props.get("apiMethod", req.method),
         correlationId=req.request_id,
         destination=req.host,
         requestTimestamp=timestamp(now or datetime.now(UTC)),

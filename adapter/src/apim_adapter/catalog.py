@@ -20,8 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, cors, endpoint_security, mediation, revocation, schema_validation
+from . import blocking, conditions, cors, endpoint_security, graphql_api, mediation, revocation, schema_validation
 from .blocking import DenyPolicies
+from .cache import TtlCache
 from .conditions import ConditionGroup
 from .endpoint_security import BackendCredential, OAuthEndpoint
 from .mediation import (
@@ -73,10 +74,12 @@ _TIME_UNITS = {
 }  # fmt: skip
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # API types whose calls APIM's gateway reads in a protocol of their own (APIConstants.API_TYPE_*): their URL mappings
-# name operations, topics or tools (verbs QUERY, SUBSCRIBE, ...), not HTTP methods and paths, so no check here could
-# enforce them as APIM does. HTTP, SOAP, SOAPTOREST and API Products are HTTP resources and enforced.
+# name topics or tools (verbs SUBSCRIBE, PUBLISH, ...), not HTTP methods and paths, so no check here could enforce
+# them as APIM does. HTTP, SOAP, SOAPTOREST and API Products are HTTP resources and enforced; GraphQL APIs are
+# enforced by their operations.
+GRAPHQL = "GRAPHQL"  # a GraphQL API's apiType: its calls are read by graphql_api.py (`GraphQLApi`)
 OTHER_PROTOCOLS = {
-    "GRAPHQL": "GraphQL operations", "WS": "WebSocket topics", "WEBSUB": "WebSub topics",
+    "WS": "WebSocket topics", "WEBSUB": "WebSub topics",
     "SSE": "server-sent event topics", "ASYNC": "AsyncAPI topics", "MCP": "MCP tools",
 }  # fmt: skip
 
@@ -124,6 +127,10 @@ class Policy:
     # An advanced API policy's condition groups (conditions.py): other limits for the requests meeting them; `limit`
     # counts the requests meeting none.
     groups: tuple[ConditionGroup, ...] = ()
+    # A subscription policy's limits on a GraphQL call's document (`graphQLMaxDepth`, `graphQLMaxComplexity`): 0 for
+    # none (AbstractKeyValidationHandler takes a value above 0 only).
+    graphql_max_depth: int = 0
+    graphql_max_complexity: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,9 @@ class Resource:
     # An API Product's resource: the endpoint security of the API it comes from, by key type; None: the API's own
     # (`Api.backend_credentials`).
     backend_credentials: Mapping[str, BackendCredential | OAuthEndpoint] | None = field(default=None, compare=False)
+    # A GraphQL call's: the API's operations (URL mappings) it runs, each with its scopes and tier; its own `method`
+    # is their verb and `pattern` their fields, as APIM names the call's resource (`graphql_call`).
+    operations: tuple[Resource, ...] = ()
 
     def credential(self, api: Api, key_type: str) -> BackendCredential | OAuthEndpoint | None:
         """What the backend gets for a call of this key type here (endpoint_security.py)."""
@@ -150,8 +160,8 @@ class Resource:
     def checks_each_call(self) -> bool:
         """Whether an allow here depends on more than the caller: OPA's verdict, a Regex Policy reading the
         request's body, headers and query, a JSON or XML Validator its body, Schema Validation all of them. Such an
-        allow is never kept for the next call (a prepared allow)."""
-        return any(isinstance(c, OpaCheck | BodyCheck) for c in self.access_checks)
+        allow is never kept for the next call (a prepared allow). Nor is a GraphQL call's: its body decides."""
+        return bool(self.operations) or any(isinstance(c, OpaCheck | BodyCheck) for c in self.access_checks)
 
     @property
     def reads_body(self) -> bool:
@@ -186,6 +196,28 @@ class CertificateRule:
     credential_mandatory: bool
 
 
+# The distinct calls of one GraphQL API whose analysis and resource are kept: a client choosing its documents cannot
+# grow them further (the oldest go first), and the ones it repeats are answered without reading them again.
+GRAPHQL_KEPT_CALLS = 2048
+GRAPHQL_KEPT_BYTES = 8 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class GraphQLApi:
+    """A GraphQL API: its schema, its operations (the URL mappings: verb QUERY, MUTATION or SUBSCRIPTION, the root
+    field's name for pattern), and what the calls it has been sent ask of it."""
+
+    schema: graphql_api.Schema
+    operations: Mapping[tuple[str, str], Resource]  # (verb, field lower-cased): APIM matches a field ignoring case
+    # A body's SHA-256 → the operation it runs (or why it is refused); (verb, fields) → the call's resource.
+    analysed: TtlCache[bytes, graphql_api.Operation | graphql_api.Invalid] = field(
+        default_factory=lambda: TtlCache(GRAPHQL_KEPT_CALLS, GRAPHQL_KEPT_BYTES)
+    )
+    calls: TtlCache[tuple[str, tuple[str, ...]], Resource] = field(
+        default_factory=lambda: TtlCache(GRAPHQL_KEPT_CALLS, GRAPHQL_KEPT_BYTES)
+    )
+
+
 @dataclass(frozen=True)
 class Api:
     uuid: str
@@ -209,6 +241,7 @@ class Api:
     # APIM's endpoint security: the credential added to each allowed call for the backend, by the call's key type
     # (endpoint_security.py); none for a key type whose endpoint is not secured.
     backend_credentials: Mapping[str, BackendCredential | OAuthEndpoint] = field(default_factory=dict, compare=False)
+    graphql: GraphQLApi | None = field(default=None, compare=False)  # a GraphQL API's schema and operations
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -485,7 +518,11 @@ def _policies(
             burst = _burst(item, where)
         elif key == "applicationPolicies" and (raw_burst := item.get("burstLimit", Mapping)) is not None:
             burst = _burst(_Item(raw_burst, f"{where}.burstLimit"), f"{where}.burstLimit")
-        policies[name] = Policy(name, limit, stop, burst, groups)
+        depth = complexity = 0
+        if key == "subscriptionPolicies":
+            depth = max(0, item.get("graphQLMaxDepth", int, default=0))
+            complexity = max(0, item.get("graphQLMaxComplexity", int, default=0))
+        policies[name] = Policy(name, limit, stop, burst, groups, depth, complexity)
         if notes:
             unenforced[name] = notes
 
@@ -528,13 +565,15 @@ def _condition_groups(
     return tuple(groups)
 
 
-def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tuple[Resource, ...]:
+def _resources(
+    api: _Item, where: str, api_policies: Mapping[str, Policy], methods: frozenset[str] = _METHODS
+) -> tuple[Resource, ...]:
     mappings = api.get("urlMappings", list, default=[])
     resources = []
     for j, raw in enumerate(mappings):
         m = _Item(raw, f"{where}.urlMappings[{j}]")
         method = m.get("httpMethod", str, required=True).upper()
-        if method not in _METHODS:
+        if method not in methods:
             raise CatalogError(f"{m.where}.httpMethod: unknown method {method!r}")
         pattern = m.get("urlPattern", str, required=True)
         scopes = m.get("scopes", list, default=[])
@@ -556,6 +595,42 @@ def _resources(api: _Item, where: str, api_policies: Mapping[str, Policy]) -> tu
             )
         )
     return tuple(resources)
+
+
+# The one resource APIM's gateway gives a GraphQL API (TemplateBuilderUtil: every URI template replaced by `POST /*`,
+# auth type Any): what its calls' path and method resolve to, before the body names their operations.
+_GRAPHQL_GATEWAY_RESOURCE = ("POST", "/*")
+
+
+def _graphql(item: _Item, where: str, api_policies: Mapping[str, Policy]) -> tuple[GraphQLApi, tuple[Resource, ...]]:
+    """A GraphQL API's schema and operations, and the gateway's one resource its calls arrive on."""
+    sdl = item.get("graphQLSchema", str)
+    if sdl is None:
+        raise CatalogError(f"{where}.graphQLSchema: required for a GraphQL API (its schema's SDL)")
+    raw_policy = item.get("graphQLComplexity", Mapping)
+    try:
+        policy = _complexity(raw_policy, f"{where}.graphQLComplexity") if raw_policy is not None else None
+        schema = graphql_api.Schema.of(sdl, policy)
+    except graphql_api.SchemaError as exc:
+        raise CatalogError(f"{where}.graphQLSchema: {exc}") from None
+    operations: dict[tuple[str, str], Resource] = {}
+    for res in _resources(item, where, api_policies, frozenset(graphql_api.VERBS.values())):
+        operations.setdefault((res.method, res.pattern.lower()), res)
+    method, pattern = _GRAPHQL_GATEWAY_RESOURCE
+    regex, specificity = compile_template(pattern)
+    gateway = Resource(method, pattern, frozenset(), UNLIMITED, "Any", regex, specificity)
+    return GraphQLApi(schema, operations), (gateway,)
+
+
+def _complexity(raw: Mapping[str, Any], where: str) -> Mapping[str, Mapping[str, int]]:
+    """The Publisher's complexity values (its REST API's GraphQLQueryComplexityInfo: `{"list": [{"type", "field",
+    "complexityValue"}, ...]}`), by type and field as the gateway's calculator reads them."""
+    out: dict[str, dict[str, int]] = {}
+    for i, raw_entry in enumerate(_Item(raw, where).get("list", list, default=[])):
+        entry = _Item(raw_entry, f"{where}.list[{i}]")
+        value = entry.get("complexityValue", int, required=True)
+        out.setdefault(entry.get("type", str, required=True), {})[entry.get("field", str, required=True)] = value
+    return out
 
 
 def security_schemes(raw: str | list[Any]) -> frozenset[str]:
@@ -800,7 +875,12 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             raise CatalogError(f"{where}.{exc}") from None
         attached, not_applied = _operation_policies(item, where, lenient)
         credentials, by_apims_gateway = _backend_credentials(item, where, lenient)
-        resources = _mediated(_resources(item, where, api_policies), attached, lenient)
+        graphql = None
+        if api_type.upper() == GRAPHQL:
+            graphql, resources = _graphql(item, where, api_policies)
+            not_applied += [p.named for p in attached]  # a GraphQL API's operation policies: APIM's gateway's
+        else:
+            resources = _mediated(_resources(item, where, api_policies), attached, lenient)
         if api_type == API_PRODUCT:
             resources, bundled_unsecured = _bundled_credentials(item, where, resources, lenient)
             by_apims_gateway += bundled_unsecured
@@ -829,6 +909,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             ),
             cors=api_cors,
             backend_credentials=credentials,
+            graphql=graphql,
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")

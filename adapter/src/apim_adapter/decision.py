@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import math
 import urllib.parse
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from . import blocking, cors, errors, opa, revocation
+from . import blocking, cors, errors, graphql_api, opa, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import (
@@ -224,15 +226,16 @@ class Planned:
     # beside it admits the caller as itself if it can (APIM's later authenticator replaces the certificate's
     # context), and the certificate does if it cannot (an optional authenticator's failure changes nothing).
     certificate: ClientCertificate | None = None
+    operation: graphql_api.Operation | None = None  # a GraphQL call's: its depth and complexity meet the tier's limits
 
     def keyed(self) -> Planned:
         """The same request, with its API key as the credential."""
         return Planned(self.api, self.resource, self.fallback_key, fingerprint(self.fallback_key), api_key=True,
-                       certificate=self.certificate)  # fmt: skip
+                       certificate=self.certificate, operation=self.operation)  # fmt: skip
 
     def by_certificate(self) -> Planned:
         """The same request, with its client certificate as the credential."""
-        return Planned(self.api, self.resource, "", "", certificate=self.certificate)
+        return Planned(self.api, self.resource, "", "", certificate=self.certificate, operation=self.operation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +351,14 @@ def plan(
         return deny(errors.RESOURCE_NOT_FOUND, "no resource for method and path", api=api)
     if api.status == "BLOCKED":
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
+    operation = None
+    if api.graphql is not None:
+        called = graphql_call(api, res, req.body)
+        if isinstance(called, Decision):
+            return called
+        res, operation = called
     if not res.secured:
-        return Planned(api, res, "", "")
+        return Planned(api, res, "", "", operation=operation)
     # The security scheme decides only with API keys, client certificates or basic authentication on: then every full
     # pull learns it; without them APIM tells it now and then (an API event's pull), and an API's answers must not
     # change with that.
@@ -377,14 +386,15 @@ def plan(
     if credential is not None:
         assert user_digest is not None
         return Planned(api, res, credential, user_digest(credential), user=True, fallback_key=key or "",
-                       certificate=certificate)  # fmt: skip
+                       certificate=certificate, operation=operation)  # fmt: skip
     token = bearer_token(req.headers, max_token_bytes) if not schemes_known or api.accepts(OAUTH2) else None
     if token:
-        return Planned(api, res, token, fingerprint(token), fallback_key=key or "", certificate=certificate)
+        return Planned(api, res, token, fingerprint(token), fallback_key=key or "", certificate=certificate,
+                       operation=operation)  # fmt: skip
     if key:
-        return Planned(api, res, key, fingerprint(key), api_key=True, certificate=certificate)
+        return Planned(api, res, key, fingerprint(key), api_key=True, certificate=certificate, operation=operation)
     if certificate is not None:
-        return Planned(api, res, "", "", certificate=certificate)
+        return Planned(api, res, "", "", certificate=certificate, operation=operation)
     if token is None and key is None:
         # On an API taking certificates, APIM answers the certificate's failure (900901) unless a token or key was
         # mandatory (APIAuthenticationHandler.getError: then "missing credentials").
@@ -393,6 +403,58 @@ def plan(
         missing = errors.missing_credentials(api_keys.header if api_keys else "ApiKey")
         return deny(missing, "no credentials", api=api, resource=res)
     return deny(errors.INVALID, "not a usable bearer token or API key", api=api, resource=res)
+
+
+GRAPHQL_REFUSED = "GraphQL document refused"
+# Where the gateway did not include the body: the operator's to mend (includeRequestBodyInCheck), as for every policy
+# that reads bodies.
+GRAPHQL_BODY_NOT_WHOLE = errors.graphql_invalid(
+    "the gateway did not hand the adapter the whole request body (include bodies in its check), so the GraphQL "
+    "document cannot be read"
+)
+
+
+def graphql_call(api: Api, gateway: Resource, body: RequestBody) -> tuple[Resource, graphql_api.Operation] | Decision:
+    """What a call of a GraphQL API runs, as its resource: the operations (URL mappings) of its fields, each with its
+    scopes and tier (GraphQLAPIHandler, then APIKeyValidator.findMatchingVerb), and the operation, whose depth and
+    complexity the subscription tier limits. A document the API's schema refuses is answered 422 `900422`; one
+    naming a field the API has no operation for (introspection alone, say), 403 `900906`: APIM's gateway answers
+    that where no field has one, and lets the call through unchecked where some have (graphql_api.py: the
+    gateway's slips not copied). Each distinct body is read once (`GraphQLApi.analysed`)."""
+    graphql = api.graphql
+    assert graphql is not None
+    if not body.whole or not (body.sent or body.known):
+        return deny(GRAPHQL_BODY_NOT_WHOLE, BODY_NOT_WHOLE, api=api, resource=gateway)
+    digest = hashlib.sha256(body.sent).digest()
+    found = graphql.analysed.get(digest, 0.0)
+    if found is None:
+        call = graphql_api.call_of(body.sent)
+        found = call if isinstance(call, graphql_api.Invalid) else graphql_api.operation(graphql.schema, call)
+        size = len(found.description) if isinstance(found, graphql_api.Invalid) else 64 * len(found.fields)
+        graphql.analysed.put(digest, found, math.inf, size)
+    if isinstance(found, graphql_api.Invalid):
+        return deny(errors.graphql_invalid(found.description), GRAPHQL_REFUSED, api=api, resource=gateway)
+    called = (found.verb, found.fields)
+    res = graphql.calls.get(called, 0.0)
+    if res is None:
+        operations = tuple(graphql.operations.get((found.verb, name.lower())) for name in found.fields)
+        if not operations or None in operations:
+            error = errors.access_failure(errors.NO_MATCHING_OPERATION, api.context, api.version)
+            return deny(error, "no operation of the API for a GraphQL field", api=api, resource=gateway)
+        ops = cast("tuple[Resource, ...]", operations)
+        res = Resource(
+            method=found.verb,
+            pattern=found.elected,
+            scopes=frozenset().union(*(op.scopes for op in ops)),
+            throttling_policy=UNLIMITED,
+            # APIKeyValidator.getResourceAuthenticationScheme: none only where every operation needs none.
+            auth_scheme="Any" if any(op.secured for op in ops) else "None",
+            regex=gateway.regex,
+            specificity=gateway.specificity,
+            operations=ops,
+        )
+        graphql.calls.put(called, res, math.inf, 64 * len(ops))
+    return res, found
 
 
 def preflight_resource(api: Api, subpath: str, req: CheckInput) -> Resource | Decision | None:
@@ -471,12 +533,14 @@ def counters(
     app: Application | None,
     sub: Subscription | None,
     made_up_for: str = "",
-) -> tuple[Counter, ...]:
+) -> tuple[Counter | Conditional, ...]:
     """The tiers this request is counted on but the application's: API or resource, subscription. Built once per
     catalog for each resource and application (the catalog decides the subscription): every cached admission of
     that application's tokens shares them, rather than each keeping copies for the garbage collector to walk.
     `made_up_for`: the caller APIM's gateway makes the application up for (`stand_in`), CERTIFICATE or USER; "" for
     an application of APIM's."""
+    if res.operations:  # a GraphQL call's: the client chose its fields, so not kept for the catalog's lifetime
+        return _counters(catalog, api, res, app, sub, made_up_for)
     key = (id(res), app.uuid if app is not None else "", made_up_for)  # the resource belongs to this catalog
     kept = catalog.counters_kept.get(key)
     if kept is None:
@@ -496,11 +560,13 @@ def _counters(
     # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
     # throttle policy is present then it will apply and no resource level policy will apply for it"). A caller
     # admitted by certificate is held to no resource's (MutualSSLAuthenticator sets the resource tier Unlimited).
+    # A GraphQL call is counted on each of its operations' tiers (ThrottleHandler: one resource key per operation).
     if api.policy != UNLIMITED:
         out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API)
     elif made_up_for != CERTIFICATE:
-        res_policy = catalog.api_policies[res.throttling_policy]
-        out += _tier(f"res:{api.uuid}:{res.method}:{res.pattern}", res_policy, errors.THROTTLED_RESOURCE)
+        for op in res.operations or (res,):
+            op_policy = catalog.api_policies[op.throttling_policy]
+            out += _tier(f"res:{api.uuid}:{op.method}:{op.pattern}", op_policy, errors.THROTTLED_RESOURCE)
     # Then the subscription's quota and its spike arrest, in ThrottleHandler's order (the spike arrest is checked only
     # when the quota is not reached: a request over both is answered 900804). The application's counters are the
     # caller's (`application_counters`). A caller APIM's gateway makes the application up for is stopped at the quota
@@ -612,10 +678,16 @@ def admit_user(catalog: Catalog, planned: Planned, principal: Principal) -> Admi
     assert roles is not None
     app, key, sub = stand_in(api, USER_APPLICATION, USER_APPLICATION_OWNER, principal.subject, "PRODUCTION",
                              basic_auth.ISSUER, UNAUTHENTICATED)  # fmt: skip
-    if res.scopes and not holds_scope(catalog, res.scopes, roles):
+    if res.scopes and not all(holds_scope(catalog, op.scopes, roles) for op in _scoped(res)):
         return Decision(USER_SCOPE_REFUSED, "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     return _admission(allowed, counters(catalog, api, res, app, sub, made_up_for=USER), catalog.version)
+
+
+def _scoped(res: Resource) -> tuple[Resource, ...]:
+    """The resources whose scopes a caller must hold one of each: the resource, or a GraphQL call's operations that
+    have scopes (DefaultKeyValidationHandler.validateScopes: any scope of each operation, every operation)."""
+    return tuple(op for op in res.operations if op.scopes) if res.operations else (res,)
 
 
 def holds_scope(catalog: Catalog, scopes: frozenset[str], roles: frozenset[str]) -> bool:
@@ -664,7 +736,7 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
             return Decision(refused, f"subscription {sub.state if sub else 'missing'}", api, res, principal, app, key)
     # An API key is not held to the resource's scopes: ApiKeyAuthenticator marks the resource as needing no
     # authentication of its own (`AUTH_NO_AUTHENTICATION`), and scopes are checked by the OAuth2 validator only.
-    if res.scopes and principal.api_key is None and not (res.scopes & principal.scopes):
+    if res.scopes and principal.api_key is None and any(not (op.scopes & principal.scopes) for op in _scoped(res)):
         return Decision(refusal(errors.SCOPE, principal, api, res), "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject)
@@ -709,6 +781,29 @@ def outside_key_terms(admitted: Admitted, req: CheckInput) -> Decision | None:
         return None
     return Decision(RESTRICTED, "API key restriction", a.api, a.resource, a.principal, a.application, a.key_mapping,
                     a.subscription)  # fmt: skip
+
+
+def beyond_graphql_limits(
+    catalog: Catalog, admitted: Admitted, operation: graphql_api.Operation | None
+) -> Decision | None:
+    """A GraphQL document deeper or more complex than the caller's subscription tier allows
+    (GraphQLQueryAnalysisHandler, after authentication, before throttling: depth first). Held to every caller with a
+    tier; APIM's gateway holds only OAuth2 callers to it (the limits reach it from the key manager's validation), so
+    an API key's call passes there whatever its document."""
+    if operation is None:
+        return None
+    a = admitted.decision
+    policy = catalog.subscription_policies.get(a.subscription.policy) if a.subscription is not None else None
+    if policy is None:
+        return None
+    if 0 < policy.graphql_max_depth < operation.depth:
+        error = errors.graphql_too_deep(operation.depth, policy.graphql_max_depth)
+    elif 0 < policy.graphql_max_complexity < operation.complexity:
+        error = errors.GRAPHQL_TOO_COMPLEX
+    else:
+        return None
+    return Decision(error, "GraphQL document beyond the tier's limits", a.api, a.resource, a.principal, a.application,
+                    a.key_mapping, a.subscription)  # fmt: skip
 
 
 def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | None:
@@ -903,7 +998,11 @@ class Pipeline:
             admitted = self._admit(catalog, planned, client_certificate.principal(certificate), now)
         if isinstance(admitted, Decision):
             return admitted
-        blocked = outside_key_terms(admitted, req) or denied(catalog, admitted, req.client_ip)
+        blocked = (
+            outside_key_terms(admitted, req)
+            or beyond_graphql_limits(catalog, admitted, planned.operation)
+            or denied(catalog, admitted, req.client_ip)
+        )
         if blocked is not None:
             return blocked
 

@@ -94,6 +94,18 @@ _CODES = [
     ErrorCode("900809", 429, "Message throttled out",
               "You have exceeded your application burst limit quota", "THROTTLED",
               "APPLICATION_BURST_CONTROL_LIMIT_EXCEEDED"),
+    # GraphQL APIs (common/gateway GraphQLConstants, answered by product-apim v4.5.0's `_graphql_failure_handler_`
+    # sequence): a document GraphQLAPIHandler cannot take (422, with why: `graphql_invalid`), and one deeper or more
+    # complex than the subscription tier allows (GraphQLQueryAnalysisHandler: 400; in getFaultType's THROTTLED range,
+    # FaultCodeClassifier's QUERY_TOO_DEEP and QUERY_TOO_COMPLEX).
+    ErrorCode("900422", 422, "INVALID QUERY", "Invalid query parameter", "OTHER", "UNCLASSIFIED"),
+    ErrorCode("900820", 400, "QUERY TOO DEEP", "[maximum query depth exceeded]", "THROTTLED", "QUERY_TOO_DEEP"),
+    ErrorCode("900821", 400, "QUERY TOO COMPLEX", "[maximum query complexity exceeded]", "THROTTLED",
+              "QUERY_TOO_COMPLEX"),
+    # OAuthAuthenticator: a call none of whose GraphQL fields is an operation of the API (APIKeyValidator
+    # .findMatchingVerb finds no URL mapping), before any credential is looked at.
+    ErrorCode("900906", 403, "No matching resource found in the API for the given request",
+              "No matching resource found in the API for the given request", *AUTHORIZATION_OTHER),
 ]  # fmt: skip
 
 CODES = {c.code: c for c in _CODES}
@@ -123,6 +135,10 @@ THROTTLED_SUBSCRIPTION = CODES["900804"]
 DENY_POLICY = CODES["900805"]
 BURST_SUBSCRIPTION = CODES["900807"]
 BURST_APPLICATION = CODES["900809"]
+GRAPHQL_INVALID = CODES["900422"]
+GRAPHQL_TOO_DEEP = CODES["900820"]
+GRAPHQL_TOO_COMPLEX = CODES["900821"]
+NO_MATCHING_OPERATION = CODES["900906"]
 
 
 @functools.lru_cache(maxsize=1024)  # texts made of the catalog's names and the config: one value each
@@ -147,6 +163,7 @@ _DETAIL = {
     "900901": "Make sure you have provided the correct security credentials",
     "900903": "Renew the access token and try again",
     "900904": "Generate a new access token and try again",
+    "900906": "Check the API documentation and add a proper REST resource path to the invocation URL",
 }
 
 
@@ -155,6 +172,16 @@ def access_failure(error: ErrorCode, context: str, version: str) -> ErrorCode:
     words = f"Access failure for API: {context}, version: {version} status: ({error.code}) - {error.message}"
     detail = _DETAIL.get(error.code)
     return described(error, f"{words}. {detail}" if detail else words)
+
+
+def graphql_invalid(why: str) -> ErrorCode:
+    """GraphQLAPIHandler.handleFailure: the document refused, with why (not cached: the words are the caller's)."""
+    return replace(GRAPHQL_INVALID, description=why)
+
+
+def graphql_too_deep(depth: int, limit: int) -> ErrorCode:
+    """GraphQLQueryAnalysisHandler: the error list of graphql-java's MaxQueryDepthInstrumentation, as a list."""
+    return replace(GRAPHQL_TOO_DEEP, description=f"[maximum query depth exceeded {depth} > {limit}]")
 
 
 def missing_credentials(api_key_header: str) -> ErrorCode:

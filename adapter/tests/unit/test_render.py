@@ -98,6 +98,8 @@ DESIGN_STATUS = {  # DESIGN.md's status table; deny policies and burst control a
     "900901": 401, "900902": 401, "900903": 401, "900904": 401, "900907": 401, "900908": 403, "900909": 403,
     "900910": 403, "404": 404, "700700": 503, "900800": 429, "900802": 429, "900803": 429, "900804": 429,
     "900805": 403, "900807": 429, "900809": 429, "405": 405, "900912": 403, "902012": 403, "902011": 500,
+    # GraphQL: GraphQLAPIHandler (422), GraphQLQueryAnalysisHandler (400), OAuthAuthenticator's no matching resource
+    "900422": 422, "900820": 400, "900821": 400, "900906": 403,
 }  # fmt: skip
 
 

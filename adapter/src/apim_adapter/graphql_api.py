@@ -1,0 +1,369 @@
+"""GraphQL APIs: what a call over HTTP asks of the API, read as APIM 4.5's gateway reads it, where that is safe.
+
+APIM's gateway reads a GraphQL API's call in three handlers (carbon-apimgt 9.31.86, the version APIM 4.5.0 pins):
+`GraphQLAPIHandler` takes the document from the body's `query`, validates it against the API's schema with
+graphql-java 19's `Validator` (every rule of the specification) and names the operation's root fields, which are
+then the call's "resources" (`API_ELECTED_RESOURCE`, the URL mappings' `urlPattern` under the verb `QUERY`,
+`MUTATION` or `SUBSCRIPTION`); the authenticator checks each field's scopes and the throttle handler each field's
+tier; `GraphQLQueryAnalysisHandler` refuses a document deeper or more complex than the subscription tier allows
+(`QueryAnalyzer`, with graphql-java's `MaxQueryDepthInstrumentation` and `MaxQueryComplexityInstrumentation` and
+WSO2's `FieldComplexityCalculatorImpl`).
+
+Where the gateway authorizes less than its backend then runs, this module reads what the backend runs instead (each
+a denial where APIM's gateway would let the call through, never the reverse):
+
+- the operation is the one the body's `operationName` names (the only one, without a name), as a GraphQL server
+  executes it (GraphQL over HTTP, "operationName"); the gateway authorizes the document's first definition;
+- root fields selected through fragments (`...F`, `... on Query`) are fields of the call; the gateway's list skips
+  fragments, so a field spread through one escapes its scopes and tier (`GraphQLProcessorUtil
+  .getNestedLevelOperations`: `if (!(selection instanceof Field)) continue`);
+- a slicing argument (`first`, `last`, `limit`) given by a variable counts with the variable's value; the gateway
+  counts it 0, so `first: $n` zeroes a field's complexity (`FieldComplexityCalculatorImpl.getArgumentsValue`);
+  and a negative one counts 0 rather than making the sum smaller;
+- the limits hold for a document with several operations and for required variables, where the gateway's
+  execution-based analysis fails instead (wso2/api-manager#3300: it passes no variables).
+
+The gateway's own slip the other way is not copied either: its list also names nested fields that happen to share
+a root field's name (a `name` inside `hero`, where `Query.name` exists), which asks for that root field's scopes.
+
+Everything here is pure and bounded: the document's size and tokens are capped as graphql-java's parser caps them
+(`ParserOptions`: 1,048,576 characters, 15,000 tokens), and what a document asks is computed once per distinct
+document by the caller's cache, not here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import graphql
+from graphql import language as ast
+
+# graphql-java 19's parser defaults (graphql/parser/ParserOptions.java), which APIM's gateway parses with.
+MAX_CHARACTERS = 1 << 20
+MAX_TOKENS = 15_000
+
+# The verbs APIM's URL mappings give a GraphQL API's fields (APIConstants.GRAPHQL_SUPPORTED_METHODS).
+VERBS = {"query": "QUERY", "mutation": "MUTATION", "subscription": "SUBSCRIPTION"}
+
+# FieldComplexityCalculatorImpl: the arguments whose value multiplies a field's complexity (GraphQLConstants
+# .QUERY_COMPLEXITY_SLICING_ARGS, compared lower-cased).
+SLICING_ARGUMENTS = frozenset({"first", "last", "limit"})
+
+# The marker type APIM's publisher appends to the schema it deploys, whose one field's name is the API's complexity
+# policy, base64url without padding (GraphQLSchemaDefinition.buildSchemaWithAdditionalInfo,
+# APIConstants.GRAPHQL_ACCESS_CONTROL_POLICY). Its other marker types (WSO2ScopeOperationMapping_* and the like)
+# repeat what the URL mappings say and are read from those.
+ACCESS_CONTROL_POLICY = "WSO2GraphQLAccessControlPolicy"
+MARKER_PREFIX = "WSO2"
+
+# No larger than a Java int: graphql-java's sums are ints (an overflow there wraps; here the sum stops growing).
+MAX_COUNT = (1 << 31) - 1
+
+
+class SchemaError(ValueError):
+    """An API's GraphQL schema the adapter cannot serve it with (APIM's gateway fails to deploy such an API)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """An API's GraphQL schema: the types its calls are validated against, its root fields by verb, and the
+    complexity it gives its fields (type → field → value; a field it does not name counts 1)."""
+
+    schema: graphql.GraphQLSchema
+    roots: Mapping[str, frozenset[str]]  # verb → the root type's field names
+    complexity: Mapping[str, Mapping[str, int]]
+
+    @staticmethod
+    def of(sdl: str, complexity: Mapping[str, Mapping[str, int]] | None = None) -> Schema:
+        """The schema from its SDL. Without `complexity`, the policy APIM's publisher wrote into the SDL, if any
+        (a schema the Publisher portal never saw has none: every field counts 1)."""
+        try:
+            built = graphql.build_schema(sdl, assume_valid_sdl=False, no_location=True)
+        except graphql.GraphQLError as exc:
+            raise SchemaError(f"not a GraphQL schema: {exc.message}") from exc
+        except TypeError as exc:  # graphql-core's SDL validation: an unknown type, a repeated name
+            raise SchemaError(f"not a valid GraphQL schema: {exc}") from exc
+        errors = graphql.validate_schema(built)
+        if errors:
+            raise SchemaError(f"not a valid GraphQL schema: {errors[0].message}")
+        roots = {}
+        for verb, root in (("QUERY", built.query_type), ("MUTATION", built.mutation_type),
+                           ("SUBSCRIPTION", built.subscription_type)):  # fmt: skip
+            if root is not None:
+                roots[verb] = frozenset(root.fields)
+        if complexity is None:
+            complexity = _written_policy(built)
+        return Schema(built, roots, {t: dict(fields) for t, fields in complexity.items()})
+
+
+def _written_policy(schema: graphql.GraphQLSchema) -> Mapping[str, Mapping[str, int]]:
+    marker = schema.type_map.get(ACCESS_CONTROL_POLICY)
+    if not isinstance(marker, graphql.GraphQLObjectType):
+        return {}
+    for name in marker.fields:
+        return complexity_policy(_unbase64url(name))
+    return {}
+
+
+def _unbase64url(text: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{ACCESS_CONTROL_POLICY}: a field name that is not base64url: {text[:40]!r}") from exc
+
+
+def complexity_policy(text: str) -> Mapping[str, Mapping[str, int]]:
+    """An API's complexity policy as APIM writes it: `{"complexity": {"<Type>": {"<field>": <int>, ...}, ...}}`
+    (GraphQLSchemaDefinition.policyDefinitionToJson; read by FieldComplexityCalculatorImpl)."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise SchemaError(f"the complexity policy is not JSON: {exc}") from exc
+    by_type = doc.get("complexity") if isinstance(doc, dict) else None
+    if not isinstance(by_type, dict):
+        raise SchemaError('the complexity policy has no "complexity" object')
+    out: dict[str, dict[str, int]] = {}
+    for type_name, fields in by_type.items():
+        if not isinstance(fields, dict):
+            raise SchemaError(f"the complexity policy's {type_name!r} is not an object")
+        for field_name, value in fields.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SchemaError(f"the complexity policy's {type_name}.{field_name} is not an integer: {value!r}")
+            out.setdefault(type_name, {})[field_name] = value
+    return out
+
+
+# ---- a call's document ----
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a call's body asks (GraphQL over HTTP's request parameters)."""
+
+    query: str
+    operation_name: str | None
+    variables: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A call APIM answers 422 `900422` "INVALID QUERY", with why."""
+
+    description: str
+
+
+def call_of(body: bytes) -> Call | Invalid:
+    """The document, operation name and variables of a POST's JSON body. APIM's gateway takes `query` from the body
+    Synapse's JSON builder made (GraphQLAPIHandler: no `query` element, "Invalid query parameter"); a body in
+    another type is not read there either (no builder: "Error while building Passthrough stream")."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Invalid("Invalid query parameter: the body is not a JSON object")
+    if not isinstance(doc, dict) or not isinstance(doc.get("query"), str):
+        return Invalid("Invalid query parameter")
+    name = doc.get("operationName")
+    if name is not None and not isinstance(name, str):
+        return Invalid("Invalid query parameter: operationName is not a string")
+    variables = doc.get("variables")
+    if variables is None:
+        variables = {}
+    elif not isinstance(variables, dict):
+        return Invalid("Invalid query parameter: variables is not an object")
+    return Call(doc["query"], name or None, variables)
+
+
+# ---- what the call asks of the API ----
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """The operation a call runs: its verb, its root fields (names, not aliases, in first-seen order, fragments
+    followed; introspection's left out), and the depth and complexity the subscription tier's limits are held to."""
+
+    verb: str
+    fields: tuple[str, ...]
+    depth: int
+    complexity: int
+
+    @property
+    def elected(self) -> str:
+        """The fields as APIM names the call's resource (`API_ELECTED_RESOURCE`: joined with commas)."""
+        return ",".join(self.fields)
+
+
+def operation(schema: Schema, call: Call) -> Operation | Invalid:
+    """The operation `call` runs on an API of `schema`, or why APIM's gateway refuses it (422)."""
+    if len(call.query) > MAX_CHARACTERS:
+        return Invalid(f"Invalid Syntax : the document is longer than {MAX_CHARACTERS} characters")
+    try:
+        document = graphql.parse(call.query, no_location=False, max_tokens=MAX_TOKENS)
+    except graphql.GraphQLError as exc:
+        return Invalid(f"Invalid Syntax : {exc.message}")
+    errors = graphql.validate(schema.schema, document, max_errors=100)
+    if errors:
+        return Invalid(",".join(e.message for e in errors))  # as QueryValidator joins graphql-java's
+    operations = [d for d in document.definitions if isinstance(d, ast.OperationDefinitionNode)]
+    chosen = _chosen(operations, call.operation_name)
+    if isinstance(chosen, Invalid):
+        return chosen
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, ast.FragmentDefinitionNode)}
+    verb = VERBS[chosen.operation.value]
+    root = schema.schema.get_root_type(chosen.operation)
+    assert root is not None  # validated: the schema has the operation's root type
+    walk = _Walk(schema, fragments, call.variables)
+    fields: dict[str, None] = {}
+    for name, _ in walk.fields(chosen.selection_set, root):
+        if not name.startswith("__"):
+            fields.setdefault(name)
+    depth = walk.depth(chosen.selection_set, root, 0)
+    complexity = walk.complexity(chosen.selection_set, root)
+    return Operation(verb, tuple(fields), depth, complexity)
+
+
+def _chosen(operations: list[ast.OperationDefinitionNode], name: str | None) -> ast.OperationDefinitionNode | Invalid:
+    """The operation a GraphQL server runs (the specification's GetOperation)."""
+    if name is None:
+        if len(operations) == 1:
+            return operations[0]
+        return Invalid("Must provide operation name if query contains multiple operations.")
+    for op in operations:
+        if op.name is not None and op.name.value == name:
+            return op
+    return Invalid(f"Unknown operation named '{name}'.")
+
+
+class _Walk:
+    """The selections of one operation, fragments followed, `@skip` and `@include` honoured as the backend will
+    (a condition this cannot settle counts the selection: the backend may run it)."""
+
+    def __init__(
+        self, schema: Schema, fragments: Mapping[str, ast.FragmentDefinitionNode], variables: Mapping[str, Any]
+    ):
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def fields(
+        self,
+        selections: ast.SelectionSetNode | None,
+        parent: graphql.GraphQLCompositeType,
+        seen: frozenset[str] = frozenset(),
+    ):
+        """(name, node, container) of each field selected directly on `parent`, through fragments: graphql-java's
+        QueryTraverser visits them with `parent` (or the fragment's type condition) as their fields container."""
+        if selections is None:
+            return
+        for selection in selections.selections:
+            if not self._runs(selection):
+                continue
+            if isinstance(selection, ast.FieldNode):
+                yield selection.name.value, (selection, parent)
+            elif isinstance(selection, ast.InlineFragmentNode):
+                container = self._condition(selection.type_condition, parent)
+                yield from self.fields(selection.selection_set, container, seen)
+            elif isinstance(selection, ast.FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:  # validated: known and acyclic; kept safe regardless
+                    continue
+                container = self._condition(fragment.type_condition, parent)
+                yield from self.fields(fragment.selection_set, container, seen | {name})
+
+    def depth(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType, above: int) -> int:
+        """The most fields on one path (MaxQueryDepthInstrumentation: a root field is 1, fragments add none)."""
+        deepest = above
+        for _, (node, container) in self.fields(selections, parent):
+            child = self._child_type(container, node)
+            deepest = max(deepest, self.depth(node.selection_set, child, above + 1) if child else above + 1)
+        return deepest
+
+    def complexity(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType) -> int:
+        """MaxQueryComplexityInstrumentation's sum with FieldComplexityCalculatorImpl's values: each field
+        `arguments * (its value + its children's)`, `__typename` 0."""
+        total = 0
+        for name, (node, container) in self.fields(selections, parent):
+            if name == "__typename":
+                continue
+            child = self._child_type(container, node)
+            children = self.complexity(node.selection_set, child) if child else 0
+            own = self.schema.complexity.get(container.name, {}).get(name, 1)
+            total = min(MAX_COUNT, total + self._arguments(node) * (own + children))
+        return total
+
+    def _arguments(self, node: ast.FieldNode) -> int:
+        """FieldComplexityCalculatorImpl.getArgumentsValue: 1 without arguments; else each slicing argument its
+        value, each other argument 1."""
+        if not node.arguments:
+            return 1
+        value = 0
+        for argument in node.arguments:
+            if argument.name.value.lower() in SLICING_ARGUMENTS:
+                value += max(0, self._int(argument.value))
+            else:
+                value += 1
+        return value
+
+    def _int(self, value: ast.ValueNode) -> int:
+        if isinstance(value, ast.IntValueNode):
+            return min(int(value.value), MAX_COUNT)
+        if isinstance(value, ast.VariableNode):
+            given = self.variables.get(value.name.value)
+            if isinstance(given, int) and not isinstance(given, bool):
+                return min(given, MAX_COUNT)
+        return 0
+
+    def _runs(self, selection: ast.SelectionNode) -> bool:
+        for directive in selection.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+            settled = self._boolean(condition)
+            if settled is None:
+                continue  # unsettled: the backend may run it
+            if (name == "skip") == settled:
+                return False
+        return True
+
+    def _boolean(self, value: ast.ValueNode | None) -> bool | None:
+        if isinstance(value, ast.BooleanValueNode):
+            return value.value
+        if isinstance(value, ast.VariableNode):
+            given = self.variables.get(value.name.value)
+            return given if isinstance(given, bool) else None
+        return None
+
+    def _condition(
+        self, condition: ast.NamedTypeNode | None, parent: graphql.GraphQLCompositeType
+    ) -> graphql.GraphQLCompositeType:
+        if condition is None:
+            return parent
+        named = self.schema.schema.get_type(condition.name.value)
+        return named if graphql.is_composite_type(named) else parent
+
+    def _child_type(
+        self, container: graphql.GraphQLCompositeType, node: ast.FieldNode
+    ) -> graphql.GraphQLCompositeType | None:
+        if not isinstance(container, (graphql.GraphQLObjectType, graphql.GraphQLInterfaceType)):
+            return None  # a union's fields are only __typename
+        field = container.fields.get(node.name.value)
+        if field is None:
+            field = _introspection(node.name.value)
+            if field is None:
+                return None
+        named = graphql.get_named_type(field.type)
+        return named if graphql.is_composite_type(named) else None
+
+
+def _introspection(name: str) -> graphql.GraphQLField | None:
+    if name == "__schema":
+        return graphql.SchemaMetaFieldDef
+    if name == "__type":
+        return graphql.TypeMetaFieldDef
+    return None

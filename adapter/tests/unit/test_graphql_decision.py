@@ -1,0 +1,175 @@
+"""GraphQL APIs through the decision pipeline: what a call's document asks, held to its operations' scopes and tiers
+and to the subscription tier's depth and complexity (harness.sample_catalog's StarWarsAPI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from apim_adapter import analytics, errors
+from apim_adapter.catalog import GRAPHQL_KEPT_CALLS, CatalogError, build
+from apim_adapter.decision import BODY_NOT_WHOLE, CheckInput, Decision
+from apim_adapter.mediation import RequestBody
+from harness.pipeline import InProcess, token
+from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog
+
+pytestmark = pytest.mark.unit
+
+PATH = "/swapi/1.0.0"
+
+
+def call(p: InProcess, query: str | None = None, bearer: str | None = "default", body: bytes | None = None,
+         method: str = "POST", whole: bool = True, operation_name: str | None = None, **variables) -> Decision:  # fmt: skip
+    if body is None:
+        body = json.dumps({"query": query, "operationName": operation_name, "variables": variables}).encode()
+    headers = {"content-type": "application/json"}
+    if bearer is not None:
+        headers["authorization"] = f"Bearer {token() if bearer == 'default' else bearer}"
+    req = CheckInput(method, "gw", PATH, headers, body=RequestBody(body, whole, "application/json", True))
+    return asyncio.run(p.decide(req))
+
+
+@pytest.fixture
+def p() -> InProcess:
+    return InProcess(graphql_catalog())
+
+
+def test_a_query_of_fields_the_token_may_call_is_allowed_as_their_operations(p):
+    d = call(p, "{ hero { name friends(first: 2) { name } } heroes { id } }")
+    assert d.allowed, d.reason
+    assert (d.resource.method, d.resource.pattern) == ("QUERY", "hero,heroes")  # APIM's API_ELECTED_RESOURCE
+    assert [op.pattern for op in d.resource.operations] == ["hero", "heroes"]
+    assert d.resource.checks_each_call  # never a prepared allow: the next call's body decides anew
+
+
+def test_each_field_needs_one_of_its_own_scopes():
+    p = InProcess(graphql_catalog())
+    refused = call(p, "{ hero { name } secret }")
+    assert (refused.status, refused.code) == (403, "900910")
+    assert refused.error.description == (
+        "User is NOT authorized to access the Resource: hero,secret. Scope validation failed."
+    )
+    assert call(p, "{ hero { name } secret }", bearer=token(scope="scope_headers scope_secret")).allowed
+    # A mutation's field asks for any one of its scopes.
+    assert call(p, 'mutation { addHero(name: "R2") { id } }', bearer=token(scope="scope_admin")).allowed
+    assert call(p, 'mutation { addHero(name: "R2") { id } }').code == "900910"
+
+
+def test_a_field_behind_a_fragment_is_held_to_its_scopes(p):
+    # APIM's gateway never names `secret` here (its list skips fragments), so its scope is never asked for.
+    assert call(p, "{ hero { name } ... on Query { secret } }").code == "900910"
+    assert call(p, "query { ...F } fragment F on Query { secret }").code == "900910"
+
+
+def test_the_operation_checked_is_the_one_the_body_names(p):
+    # APIM's gateway checks the first operation, whatever operationName tells the backend to run.
+    query = "query Open { hero { id } } query Closed { secret }"
+    assert call(p, query, operation_name="Open").allowed
+    assert call(p, query, operation_name="Closed").code == "900910"
+    refused = call(p, query)
+    assert (refused.status, refused.code) == (422, "900422")
+    assert refused.error.description == "Must provide operation name if query contains multiple operations."
+
+
+def test_fields_that_need_no_authentication_need_no_token_only_if_all_of_them_need_none(p):
+    assert call(p, "{ name }", bearer=None).allowed
+    assert call(p, "{ name hero { id } }", bearer=None).code == "900902"
+
+
+@pytest.mark.parametrize("bearer", [None, "default"])
+def test_a_document_the_schema_refuses_is_422_before_any_credential_is_looked_at(p, bearer):
+    refused = call(p, "{ hero { height } }", bearer=bearer)
+    assert (refused.status, refused.code, refused.error.message) == (422, "900422", "INVALID QUERY")
+    assert refused.error.description == "Cannot query field 'height' on type 'Character'."
+    body = call(p, body=b'{"variables": {}}', bearer=bearer)
+    assert (body.code, body.error.description) == ("900422", "Invalid query parameter")
+
+
+def test_a_call_of_no_operation_of_the_api_is_403_900906(p):
+    refused = call(p, "{ __schema { types { name } } }", bearer=None)
+    assert (refused.status, refused.code) == (403, "900906")
+    assert refused.error.description == (
+        "Access failure for API: /swapi/1.0.0, version: 1.0.0 status: (900906) - No matching resource found in the "
+        "API for the given request. Check the API documentation and add a proper REST resource path to the "
+        "invocation URL"
+    )
+
+
+def test_a_field_with_no_operation_is_refused_not_waved_through():
+    # APIM's gateway ignores a field no URL mapping names when another is named: `secret` would go unchecked.
+    p = InProcess(graphql_catalog([op for op in STARWARS_OPERATIONS if op["urlPattern"] != "secret"]))
+    assert call(p, "{ hero { id } secret }").code == "900906"
+
+
+def test_a_document_deeper_than_the_tier_allows_is_400_900820(p):
+    assert call(p, "{ hero { friends { name } } }").allowed  # depth 3, the tier's limit
+    refused = call(p, "{ hero { friends { friends { name } } } }")
+    assert (refused.status, refused.code, refused.error.message) == (400, "900820", "QUERY TOO DEEP")
+    assert refused.error.description == "[maximum query depth exceeded 4 > 3]"
+
+
+def test_a_document_more_complex_than_the_tier_allows_is_400_900821(p):
+    assert call(p, "{ heroes(first: 10) { name } }").allowed  # 10 x 2 = 20, the tier's limit
+    refused = call(p, "{ heroes(first: 10) { name id } }")
+    assert (refused.status, refused.code, refused.error.description) == (
+        400, "900821", "[maximum query complexity exceeded]"
+    )  # fmt: skip
+    # The count given by a variable counts (APIM's gateway counts it 0).
+    assert call(p, "query($n: Int) { heroes(first: $n) { name id } }", n=10).code == "900821"
+
+
+def test_each_operation_is_counted_on_its_own_tier():
+    operations = [{**op, "throttlingPolicy": "TwoAMinute"} if op["urlPattern"] == "heroes" else op
+                  for op in STARWARS_OPERATIONS]  # fmt: skip
+    doc = graphql_catalog(operations)
+    doc["apiPolicies"] = [advanced_policy("TwoAMinute", 2)]
+    p = InProcess(doc)
+    assert [call(p, "{ heroes { id } }").status for _ in range(3)] == [200, 200, 429]
+    assert call(p, "{ hero { id } heroes { id } }").code == "900802"  # any of its operations throttled: the call
+    assert call(p, "{ hero { id } }").allowed  # another operation's tier is its own
+
+
+def test_a_body_the_gateway_did_not_hand_over_whole_is_refused_and_named(p):
+    refused = call(p, "{ hero { id } }", whole=False)
+    assert (refused.status, refused.code, refused.reason) == (422, "900422", BODY_NOT_WHOLE)
+    assert "include bodies in its check" in refused.error.description
+
+
+def test_a_call_other_than_post_is_not_a_graphql_call(p):
+    assert call(p, "{ name }", method="GET").status == 404  # the gateway's one resource is POST /*
+
+
+def test_unique_documents_do_not_grow_what_the_api_keeps(p):
+    api = p.catalog.contexts[PATH]
+    for i in range(GRAPHQL_KEPT_CALLS + 50):
+        call(p, body=b'{"query": "{ h%d }"}' % i, bearer=None)
+    assert len(api.graphql.analysed) == GRAPHQL_KEPT_CALLS
+    assert call(p, "{ hero { id } }").allowed
+
+
+def test_a_graphql_api_without_its_schema_or_with_a_broken_one_is_named():
+    with pytest.raises(CatalogError, match=r"apis\[1\] \(StarWarsAPI\)\.graphQLSchema: required"):
+        build(graphql_catalog(graphQLSchema=None))
+    with pytest.raises(CatalogError, match="graphQLSchema: not a GraphQL schema"):
+        build(graphql_catalog(graphQLSchema="type Query {"))
+    with pytest.raises(CatalogError, match=r"urlMappings\[0\]\.httpMethod: unknown method 'GET'"):
+        build(graphql_catalog([{"httpMethod": "GET", "urlPattern": "/hero"}]))
+
+
+def test_the_publishers_complexity_values_price_the_fields():
+    complexity = {"list": [{"type": "Query", "field": "hero", "complexityValue": 19}]}
+    p = InProcess(graphql_catalog(graphQLComplexity=complexity))
+    assert call(p, "{ hero { id } }").allowed  # 19 + 1
+    assert call(p, "{ hero { id name } }").error is errors.GRAPHQL_TOO_COMPLEX
+
+
+def test_analytics_name_the_operations_sorted_and_their_verb_once_the_caller_is_authenticated(p):
+    query = "{ heroes { id } hero { id } }"
+    allowed = call(p, query)
+    req = CheckInput("POST", "gw", PATH, {})
+    event = analytics.event(req, allowed, 1.0)
+    assert (event["apiResourceTemplate"], event["apiMethod"]) == ("hero,heroes", "QUERY")
+    refused = analytics.event(req, call(p, query, bearer=token("unsubscribed")), 1.0)
+    assert (refused["apiResourceTemplate"], refused["apiMethod"]) == ("hero,heroes", "POST")
