@@ -356,10 +356,13 @@ class Catalog:
         return frozenset(c for c in named if isinstance(c, OAuthEndpoint))
 
     def reads_body_at(self, path: str) -> bool:
-        """Whether a check of `path` may read the request's body: some resource of the API it calls, of any method,
-        has a policy that does."""
+        """Whether a check of `path` may read the request's body: the API it calls is a GraphQL API, or some resource
+        of it, of any method, has a policy that does."""
         found = self.resolve(path)
-        return found is not None and any(res.reads_body for res in found[0].resources)
+        if found is None:
+            return False
+        api = found[0]
+        return api.graphql is not None or any(res.reads_body for res in api.resources)
 
     def context_called(self, path: str) -> str:
         """The API context `path` calls (`resolve`'s prefix: a default version's context where it is called so),
