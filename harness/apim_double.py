@@ -422,10 +422,20 @@ class ApimDouble:
                 else:  # ExportUtils.addAPIMetaInformationToArchive: an MCP server's as `mcp_server`
                     kind = "mcp_server" if api.get("apiType") == "MCP" else "api"
                     z.writestr(f"{api['name']}-{api['version']}/{kind}.json", json.dumps(_api_project_file(api, kind)))
-                if api.get("_deployedSwagger") is not None:
+                root = f"{api['name']}-{api['version']}"
+                if api.get("apiType") == "GRAPHQL":
+                    # ExportUtils.addAPIMetaInformationToArchive (carbon-apimgt 9.31.86, l.1042-1061): a GraphQL API's
+                    # schema as stored, Definitions/schema.graphql, no swagger; its complexity values where it has some.
+                    if api.get("_deployedGraphQLSchema") is not None:
+                        z.writestr(f"{root}/Definitions/schema.graphql", api["_deployedGraphQLSchema"])
+                    if api.get("_deployedGraphQLComplexity"):
+                        complexity = {"type": "graphql-complexity", "version": "v4.5.0",
+                                      "data": {"list": api["_deployedGraphQLComplexity"]}}  # fmt: skip
+                        z.writestr(f"{root}/Definitions/graphql-complexity.json", json.dumps(complexity))
+                elif api.get("_deployedSwagger") is not None:
                     # ExportUtils.addAPIMetaInformationToArchive: the revision's definition
                     # (RestApiCommonUtil.retrieveSwaggerDefinition), as JSON: Definitions/swagger.json.
-                    z.writestr(f"{api['name']}-{api['version']}/Definitions/swagger.json", api["_deployedSwagger"])
+                    z.writestr(f"{root}/Definitions/swagger.json", api["_deployedSwagger"])
                 _write_client_certificates(z, api, self.username)
             files[api_file] = inner.getvalue()
             envs = [{"name": e, "vhost": "localhost", "type": "hybrid", "deployedTimeStamp": 0} for e in environments]

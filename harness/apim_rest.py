@@ -228,6 +228,8 @@ class ProductApis:
         self.handlers: dict[tuple[str, str, str], Handler] = {
             ("publisher", "get", "/apis"): self.list_apis,
             ("publisher", "post", "/apis"): self.create_api,
+            ("publisher", "post", "/apis/import-graphql-schema"): self.import_graphql_schema,
+            ("publisher", "put", "/apis/{apiId}/graphql-policies/complexity"): self.put_graphql_complexity,
             ("publisher", "get", "/apis/{apiId}"): self.get_api,
             ("publisher", "put", "/apis/{apiId}"): self.update_api,
             ("publisher", "delete", "/apis/{apiId}"): self.delete_api,
@@ -610,7 +612,41 @@ class ProductApis:
         same name and version → 409 900300; without earlier versions, a context already used → 409 900251; unknown
         subscription tiers → 400 900305; the state starts CREATED; the contextTemplate gets `/{version}` appended
         unless it has one. Then API_CREATE is published (APIProviderImpl.addAPI) — but not deployed anywhere."""
-        body = copy.deepcopy(call.body)
+        return self._create_api(copy.deepcopy(call.body))
+
+    async def import_graphql_schema(self, call: Call) -> tuple[int, Any]:
+        """importGraphQLSchema (ApisApiServiceImpl, carbon-apimgt 9.31.86): multipart `additionalProperties` (the
+        APIDTO: name, version, context, policies, and the operations, verb QUERY, MUTATION or SUBSCRIPTION and the
+        root field's name for target, as the Publisher portal extracts them from the schema) and the schema as
+        `file` or `schema`. No additionalProperties: 400 "Api details cannot be empty."; no schema: an
+        APIManagementException (GRAPHQL_SCHEMA_CANNOT_BE_NULL), answered as an internal error naming it. The API is
+        created as createAPI creates one (`_create_api`), of type GRAPHQL, and the schema saved as sent
+        (saveGraphqlSchemaDefinition: not validated here; the Publisher portal validates it first)."""
+        form = await call.request.post()
+        raw = form.get("additionalProperties")
+        if not isinstance(raw, str) or not raw.strip():
+            raise Fault(400, 400, "Bad Request", "Api details cannot be empty.")
+        body = json.loads(raw)
+        schema = form.get("schema") or form.get("file")
+        if not isinstance(schema, str):  # a file part: its text
+            schema = schema.file.read().decode("utf-8") if schema is not None else ""
+        if not schema:
+            raise Fault(500, 500, "Internal server error", f"Error while adding new API : {body.get('provider')}-"
+                        f"{body.get('name')}-{body.get('version')} - GraphQL Schema cannot be empty or null to "
+                        "validate it")  # fmt: skip
+        body["type"] = "GRAPHQL"
+        return self._create_api(body, _graphQLSchema=schema)
+
+    async def put_graphql_complexity(self, call: Call) -> tuple[int, Any]:
+        """updateGraphQLPolicyComplexityOfAPI: the API's complexity values (GraphQLQueryComplexityInfoDTO `list`),
+        stored as sent (APIProviderImpl.addOrUpdateComplexityDetails: AM_GRAPHQL_COMPLEXITY); 200, no body. A revision
+        made after carries them (its project is exported when it is made: ExportUtils, getComplexityDetails)."""
+        item = self._api(call.params["apiId"])
+        item["_graphQLComplexity"] = copy.deepcopy((call.body or {}).get("list", []))
+        return 200, None
+
+    def _create_api(self, body: dict[str, Any], **held: Any) -> tuple[int, Any]:
+        """An API created from its APIDTO (createAPI's checks above), with what else `held` names kept on it."""
         body["name"] = " ".join(body["name"].split())
         context = body["context"] if body["context"].startswith("/") else "/" + body["context"]
         if context.endswith("/"):
@@ -673,6 +709,7 @@ class ProductApis:
             "_endpointConfig": body.get("endpointConfig", {}),
             "_swagger": _swagger(body),
             "_policyClones": clones,
+            **held,
         }
         if item["policy"] is None:  # no API-level tier: the data API's APIDTO leaves `policy` out
             del item["policy"]
@@ -817,9 +854,11 @@ class ProductApis:
         # (handlePolicyCloningWhenRevisioning: one new id per policy id), the revision's mappings a snapshot.
         # The revision holds the API's definition as it is now (APIProviderImpl.addAPIRevision copies the API's
         # registry artifact, its swagger with it), which its export writes to Definitions/swagger.json.
+        # A GraphQL API's revision holds its schema as well (the registry artifact's, exported by ExportUtils).
         return self._add_revision(item, call, _snapshot=_with_revision_policy_ids(item["_publisher"]),
                                   _clientCertificates=copy.deepcopy(item.get("_clientCertificates", [])),
-                                  _swagger=item["_swagger"])  # fmt: skip
+                                  _swagger=item["_swagger"], _graphQLSchema=item.get("_graphQLSchema"),
+                                  _graphQLComplexity=copy.deepcopy(item.get("_graphQLComplexity")))  # fmt: skip
 
     def _add_revision(self, item: dict[str, Any], call: Call, **held: Any) -> tuple[int, Any]:
         """A new revision of an API or an API Product, "Revision N" numbered from the most recent one's, holding the
@@ -891,6 +930,8 @@ class ProductApis:
         item["urlMappings"] = copy.deepcopy(revision["_urlMappings"])
         item["_deployedClientCertificates"] = copy.deepcopy(revision["_clientCertificates"])
         item["_deployedSwagger"] = revision["_swagger"]
+        item["_deployedGraphQLSchema"] = revision.get("_graphQLSchema")
+        item["_deployedGraphQLComplexity"] = revision.get("_graphQLComplexity")
         item.update(_deployed_fields(revision["_snapshot"]))
         # DeployAPIInGatewayEvent's own fields (impl/notifier/events/DeployAPIInGatewayEvent.java); its constructor
         # never sets the base Event's tenantId, so Gson writes the int's default 0.

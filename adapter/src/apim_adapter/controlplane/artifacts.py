@@ -46,6 +46,10 @@ SERVICE_STATUSES = frozenset({401, 403, 429, 502, 503, 504})
 CLIENT_CERTIFICATES_DIRECTORY = "Client-certificates"
 CLIENT_CERTIFICATES_FILE = "client_certificates.json"
 DEFINITION_FILE = "Definitions/swagger.json"  # ImportExportConstants.SWAGGER_DEFINITION_LOCATION, as JSON
+# A GraphQL API's schema and the Publisher's complexity values (ImportExportConstants
+# .GRAPHQL_SCHEMA_DEFINITION_LOCATION, GRAPHQL_COMPLEXITY_INFO_LOCATION, as JSON).
+GRAPHQL_SCHEMA_FILE = "Definitions/schema.graphql"
+GRAPHQL_COMPLEXITY_FILE = "Definitions/graphql-complexity.json"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -210,6 +214,31 @@ class Project:
         (TemplateBuilderUtil puts `api.getSwaggerDefinition()` in the API's local entry)."""
         path = DEFINITION_FILE
         return self._json(path) if self.root + path in self.names else None
+
+    def graphql_schema(self) -> str | None:
+        """A GraphQL API's schema, as its export writes it (ExportUtils.addAPIMetaInformationToArchive: the API's
+        stored SDL, `getGraphqlSchemaDefinition`, into `Definitions/schema.graphql`); None where the project has
+        none."""
+        path = self.root + GRAPHQL_SCHEMA_FILE
+        if path not in self.names:
+            return None
+        try:
+            return entry(self.archive, path).decode("utf-8")
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            raise BadArtifact(f"{self.name}: {GRAPHQL_SCHEMA_FILE}: {type(exc).__name__}") from None
+
+    def graphql_complexity(self) -> dict[str, Any] | None:
+        """The Publisher's complexity values of a GraphQL API (GraphQLQueryComplexityInfoDTO: `{"list": [{"type",
+        "field", "complexityValue"}]}`), which the export writes only where some are set (CommonUtil.writeDtoToFile:
+        `{"type": "graphql-complexity", "version", "data"}`); None where it wrote none."""
+        path = GRAPHQL_COMPLEXITY_FILE
+        if self.root + path not in self.names:
+            return None
+        data = self._json(path)
+        data = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise BadArtifact(f"{self.name}: {path}: no data object")
+        return data
 
     def cors_settings(self) -> dict[str, Any]:
         """What APIM's gateway template engages CORSRequestHandler with (carbon-apimgt 9.31.86 `TemplateBuilderUtil

@@ -18,7 +18,7 @@ from typing import Any
 import pika
 
 from .. import metrics, tracing
-from ..catalog import MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
+from ..catalog import GRAPHQL, MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation, RevocationLimits
 from ..secrets import read_secret
@@ -34,6 +34,7 @@ RESYNC = None  # a queue item asking for a full pull
 SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pull learns (API keys, mutual TLS, Basic)
 ENDPOINT_SECURITY_FIELDS = ("endpointConfig", "apis")  # an API's, a product's (artifacts.Project.endpoint_config)
 SCHEMA_VALIDATION, DEFINITION = "enableSchemaValidation", "apiDefinition"  # as the catalog reads them
+GRAPHQL_SCHEMA, GRAPHQL_COMPLEXITY = "graphQLSchema", "graphQLComplexity"  # likewise
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -217,6 +218,8 @@ class Wso2ControlPlane:
                     found.update(self._operation_policies(project, unreadable, where, last))
                     found.update(self._endpoint_config(project, unreadable, where, last))
                     found.update(self._schema_validation(project, unreadable, where, last))
+                    if str(item.get("apiType") or "").upper() == GRAPHQL:
+                        found.update(self._graphql(project, unreadable, where, last))
             return {**item, **found}
 
         return list(await asyncio.gather(*(with_fields(item) for item in apis)))
@@ -311,6 +314,30 @@ class Wso2ControlPlane:
                 log.warning("OpenAPI definition of an API not read; the one read before validates until its next pull",
                             extra={**where, "error": str(exc)})  # fmt: skip
             return kept  # none read before: unknown, and the warning about its operation policies names the API
+
+    @staticmethod
+    def _graphql(
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
+    ) -> dict[str, Any]:
+        """A GraphQL API's schema and complexity values, from its deployed revision's project. Where the artifact
+        cannot be read, those read before (`last`), with a warning; none read before, nothing: the catalog leaves
+        the API out, naming why, until its next pull (its calls are answered 404, never let through unread)."""
+        try:
+            if unreadable is not None:
+                raise unreadable
+            if project is None:
+                return {}
+            found: dict[str, Any] = {GRAPHQL_SCHEMA: project.graphql_schema()}
+            complexity = project.graphql_complexity()
+            if complexity is not None:
+                found[GRAPHQL_COMPLEXITY] = complexity
+            return found
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            kept = {k: last[k] for k in (GRAPHQL_SCHEMA, GRAPHQL_COMPLEXITY) if k in last} if last is not None else {}
+            log.warning("GraphQL schema of an API not read; " + ("the one read before serves until its next pull"
+                        if kept.get(GRAPHQL_SCHEMA) else "the API is left out until its next pull"),
+                        extra={**where, "error": str(exc)})  # fmt: skip
+            return kept
 
     @staticmethod
     def _operation_policies(
