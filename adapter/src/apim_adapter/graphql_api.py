@@ -150,11 +150,21 @@ class Call:
     variables: Mapping[str, Any]
 
 
+# The longest why of a refused document kept and answered: the parser's and the validator's messages quote the
+# document (a field's name, a value), which the client chose; cut, a million-character name costs no more than this
+# in the caches that keep answers (`GraphQLApi.analysed`, the rendered bodies).
+MAX_DESCRIPTION = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Invalid:
-    """A call APIM answers 422 `900422` "INVALID QUERY", with why."""
+    """A call APIM answers 422 `900422` "INVALID QUERY", with why (cut at MAX_DESCRIPTION characters)."""
 
     description: str
+
+    def __post_init__(self) -> None:
+        if len(self.description) > MAX_DESCRIPTION:
+            object.__setattr__(self, "description", self.description[: MAX_DESCRIPTION - 1] + "…")
 
 
 def call_of(body: bytes) -> Call | Invalid:

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from apim_adapter.graphql_api import (
+    MAX_DESCRIPTION,
     MAX_TOKENS,
     Call,
     Invalid,
@@ -203,3 +204,10 @@ def test_a_schema_the_adapter_cannot_serve_names_why(sdl, why):
 def test_a_complexity_policy_that_is_not_apims_shape_names_why(policy, why):
     with pytest.raises(SchemaError, match=why):
         complexity_policy(policy)
+
+
+def test_why_a_document_is_refused_is_cut_however_long_what_it_quotes():
+    answer = operation(Schema.of(SDL), Call("{ " + "x" * 100_000 + " }", None, {}))
+    assert isinstance(answer, Invalid)
+    assert answer.description.startswith("Cannot query field 'xxx")
+    assert len(answer.description) == MAX_DESCRIPTION
