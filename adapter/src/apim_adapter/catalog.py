@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -209,6 +210,7 @@ class GraphQLApi:
 
     schema: graphql_api.Schema
     operations: Mapping[tuple[str, str], Resource]  # (verb, field lower-cased): APIM matches a field ignoring case
+    public: bool  # some operation needs no authentication: a call without a credential has its document read
     # A body's SHA-256 → the operation it runs (or why it is refused); (verb, fields) → the call's resource.
     analysed: TtlCache[bytes, graphql_api.Operation | graphql_api.Invalid] = field(
         default_factory=lambda: TtlCache(GRAPHQL_KEPT_CALLS, GRAPHQL_KEPT_BYTES)
@@ -216,6 +218,14 @@ class GraphQLApi:
     calls: TtlCache[tuple[str, tuple[str, ...]], Resource] = field(
         default_factory=lambda: TtlCache(GRAPHQL_KEPT_CALLS, GRAPHQL_KEPT_BYTES)
     )
+
+    def analyse(self, body: bytes, digest: bytes) -> graphql_api.Operation | graphql_api.Invalid:
+        """What the call with this body (its SHA-256 `digest`) runs, or why it is refused; kept for the next."""
+        call = graphql_api.call_of(body)
+        found = call if isinstance(call, graphql_api.Invalid) else graphql_api.operation(self.schema, call)
+        size = len(found.description) if isinstance(found, graphql_api.Invalid) else 64 * len(found.fields)
+        self.analysed.put(digest, found, math.inf, size)
+        return found
 
 
 @dataclass(frozen=True)
@@ -622,7 +632,8 @@ def _graphql(item: _Item, where: str, api_policies: Mapping[str, Policy]) -> tup
     method, pattern = _GRAPHQL_GATEWAY_RESOURCE
     regex, specificity = compile_template(pattern)
     gateway = Resource(method, pattern, frozenset(), UNLIMITED, "Any", regex, specificity)
-    return GraphQLApi(schema, operations), (gateway,)
+    public = any(not op.secured for op in operations.values())
+    return GraphQLApi(schema, operations, public), (gateway,)
 
 
 def _complexity(raw: Mapping[str, Any], where: str) -> Mapping[str, Mapping[str, int]]:

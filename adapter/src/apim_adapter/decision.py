@@ -179,11 +179,12 @@ class AskOpa:
 
 @dataclass(frozen=True, slots=True)
 class ReadBody:
-    """A body-reading policy's verdict on a long body (more than READ_INLINE bytes): pure CPU, up to 0.2 s a MB
-    (bench.body_policies), which the HTTP driver works out on a worker thread so that its event loop keeps answering;
-    answered with `read()`, None to let the call through, else the ErrorCode it is refused with."""
+    """A body-reading policy's verdict on a long body (more than READ_INLINE bytes), or what a GraphQL call's document
+    asks (`graphql_call`): pure CPU, up to 0.2 s a MB (bench.body_policies), which the HTTP driver works out on a
+    worker thread so that its event loop keeps answering; answered with `read()`: for a policy None to let the call
+    through, else the ErrorCode it is refused with."""
 
-    read: Callable[[], ErrorCode | None]
+    read: Callable[[], Any]
 
 
 # The longest body a policy reads in line (~3 ms at the slowest, bench.body_policies' worst cases); past it, a
@@ -227,6 +228,9 @@ class Planned:
     # context), and the certificate does if it cannot (an optional authenticator's failure changes nothing).
     certificate: ClientCertificate | None = None
     operation: graphql_api.Operation | None = None  # a GraphQL call's: its depth and complexity meet the tier's limits
+    # A GraphQL call without a credential, on an API some of whose operations need none: the missing credentials'
+    # denial, answered unless every field the document names needs none.
+    anonymous: Decision | None = None
 
     def keyed(self) -> Planned:
         """The same request, with its API key as the credential."""
@@ -351,14 +355,8 @@ def plan(
         return deny(errors.RESOURCE_NOT_FOUND, "no resource for method and path", api=api)
     if api.status == "BLOCKED":
         return deny(errors.API_BLOCKED, "API blocked", api=api, resource=res)
-    operation = None
-    if api.graphql is not None:
-        called = graphql_call(api, res, req.body)
-        if isinstance(called, Decision):
-            return called
-        res, operation = called
     if not res.secured:
-        return Planned(api, res, "", "", operation=operation)
+        return Planned(api, res, "", "")
     # The security scheme decides only with API keys, client certificates or basic authentication on: then every full
     # pull learns it; without them APIM tells it now and then (an API event's pull), and an API's answers must not
     # change with that.
@@ -386,21 +384,22 @@ def plan(
     if credential is not None:
         assert user_digest is not None
         return Planned(api, res, credential, user_digest(credential), user=True, fallback_key=key or "",
-                       certificate=certificate, operation=operation)  # fmt: skip
+                       certificate=certificate)  # fmt: skip
     token = bearer_token(req.headers, max_token_bytes) if not schemes_known or api.accepts(OAUTH2) else None
     if token:
-        return Planned(api, res, token, fingerprint(token), fallback_key=key or "", certificate=certificate,
-                       operation=operation)  # fmt: skip
+        return Planned(api, res, token, fingerprint(token), fallback_key=key or "", certificate=certificate)
     if key:
-        return Planned(api, res, key, fingerprint(key), api_key=True, certificate=certificate, operation=operation)
+        return Planned(api, res, key, fingerprint(key), api_key=True, certificate=certificate)
     if certificate is not None:
-        return Planned(api, res, "", "", certificate=certificate, operation=operation)
+        return Planned(api, res, "", "", certificate=certificate)
     if token is None and key is None:
         # On an API taking certificates, APIM answers the certificate's failure (900901) unless a token or key was
         # mandatory (APIAuthenticationHandler.getError: then "missing credentials").
         if rule is not None and not rule.credential_mandatory:
             return deny(errors.INVALID, "no client certificate of the API, nor a token", api=api, resource=res)
         missing = errors.missing_credentials(api_keys.header if api_keys else "ApiKey")
+        if api.graphql is not None and api.graphql.public:  # its fields may all need none: read the document first
+            return Planned(api, res, "", "", anonymous=deny(missing, "no credentials", api=api, resource=res))
         return deny(missing, "no credentials", api=api, resource=res)
     return deny(errors.INVALID, "not a usable bearer token or API key", api=api, resource=res)
 
@@ -414,13 +413,16 @@ GRAPHQL_BODY_NOT_WHOLE = errors.graphql_invalid(
 )
 
 
-def graphql_call(api: Api, gateway: Resource, body: RequestBody) -> tuple[Resource, graphql_api.Operation] | Decision:
+def graphql_call(
+    api: Api, gateway: Resource, body: RequestBody
+) -> Generator[Need, Any, tuple[Resource, graphql_api.Operation] | Decision]:
     """What a call of a GraphQL API runs, as its resource: the operations (URL mappings) of its fields, each with its
     scopes and tier (GraphQLAPIHandler, then APIKeyValidator.findMatchingVerb), and the operation, whose depth and
     complexity the subscription tier limits. A document the API's schema refuses is answered 422 `900422`; one
     naming a field the API has no operation for (introspection alone, say), 403 `900906`: APIM's gateway answers
     that where no field has one, and lets the call through unchecked where some have (graphql_api.py: the
-    gateway's slips not copied). Each distinct body is read once (`GraphQLApi.analysed`)."""
+    gateway's slips not copied). Each distinct body is read once (`GraphQLApi.analysed`), as a `ReadBody`: a
+    document costs milliseconds of CPU to validate, which the HTTP driver spends off its event loop."""
     graphql = api.graphql
     assert graphql is not None
     if not body.whole or not (body.sent or body.known):
@@ -428,10 +430,7 @@ def graphql_call(api: Api, gateway: Resource, body: RequestBody) -> tuple[Resour
     digest = hashlib.sha256(body.sent).digest()
     found = graphql.analysed.get(digest, 0.0)
     if found is None:
-        call = graphql_api.call_of(body.sent)
-        found = call if isinstance(call, graphql_api.Invalid) else graphql_api.operation(graphql.schema, call)
-        size = len(found.description) if isinstance(found, graphql_api.Invalid) else 64 * len(found.fields)
-        graphql.analysed.put(digest, found, math.inf, size)
+        found = yield ReadBody(functools.partial(graphql.analyse, body.sent, digest))
     if isinstance(found, graphql_api.Invalid):
         return deny(errors.graphql_invalid(found.description), GRAPHQL_REFUSED, api=api, resource=gateway)
     called = (found.verb, found.fields)
@@ -957,6 +956,9 @@ class Pipeline:
             return planned
 
         principal: Principal | None = None
+        # A GraphQL call's credential missing or refused, on an API some of whose operations need none: answered
+        # once its document is read, unless every field it names needs none (as APIM's gateway takes such a call).
+        refused = planned.anonymous
         if planned.token:
             if planned.api_key:
                 found = self.authenticator.lookup_api_key(planned.token, planned.token_sha256, now)
@@ -984,12 +986,29 @@ class Pipeline:
                     api, error = planned.api, found.error
                     if found.access_failure:
                         error = errors.access_failure(error, api.context, api.version)
-                    return deny(error, found.reason, api=api, resource=planned.resource)
-                planned = planned.by_certificate()  # the certificate admits the caller by itself
+                    refused = deny(error, found.reason, api=api, resource=planned.resource)
+                    if api.graphql is None or not api.graphql.public:
+                        return refused
+                else:
+                    planned = planned.by_certificate()  # the certificate admits the caller by itself
             else:
                 principal = found
         if planned.certificate is not None and principal is None:
             principal = client_certificate.principal(planned.certificate)
+
+        # A GraphQL API's call: its document read once its caller is known (a call without a valid credential costs
+        # no parsing, unless the API has operations that need none), then held to its fields' operations.
+        if planned.api.graphql is not None:
+            called = yield from graphql_call(planned.api, planned.resource, req.body)
+            if isinstance(called, Decision):
+                return called
+            res, operation = called
+            if not res.secured:  # no field needs authentication: APIM's gateway takes the call as anonymous
+                planned, principal = Planned(planned.api, res, "", "", operation=operation), None
+            elif refused is not None:
+                return refused
+            else:
+                planned = replace(planned, resource=res, operation=operation)
 
         admitted = self._admit(catalog, planned, principal, now)
         certificate = planned.certificate

@@ -79,7 +79,7 @@ def test_fields_that_need_no_authentication_need_no_token_only_if_all_of_them_ne
 
 
 @pytest.mark.parametrize("bearer", [None, "default"])
-def test_a_document_the_schema_refuses_is_422_before_any_credential_is_looked_at(p, bearer):
+def test_a_document_the_schema_refuses_is_422(p, bearer):
     refused = call(p, "{ hero { height } }", bearer=bearer)
     assert (refused.status, refused.code, refused.error.message) == (422, "900422", "INVALID QUERY")
     assert refused.error.description == "Cannot query field 'height' on type 'Character'."
@@ -173,3 +173,32 @@ def test_analytics_name_the_operations_sorted_and_their_verb_once_the_caller_is_
     assert (event["apiResourceTemplate"], event["apiMethod"]) == ("hero,heroes", "QUERY")
     refused = analytics.event(req, call(p, query, bearer=token("unsubscribed")), 1.0)
     assert (refused["apiResourceTemplate"], refused["apiMethod"]) == ("hero,heroes", "POST")
+
+
+def test_a_call_without_a_valid_credential_costs_no_reading_where_every_operation_needs_one():
+    # APIM's gateway validates the document first (422 before 401); here a caller must be known before its document
+    # costs any CPU, unless the API has operations that need no authentication.
+    secured = [{**op, "authScheme": "Any"} for op in STARWARS_OPERATIONS]
+    p = InProcess(graphql_catalog(secured))
+    analysed = p.catalog.contexts[PATH].graphql.analysed
+    assert call(p, "{ hero { height } }", bearer=None).code == "900902"
+    assert call(p, "{ hero { height } }", bearer="not-a-jwt").code == "900901"
+    assert len(analysed) == 0
+    assert call(p, "{ hero { height } }").code == "900422"  # a valid token's document is read
+    assert len(analysed) == 1
+
+
+def test_a_refused_credential_matters_only_where_a_field_needs_one(p):
+    # As APIM's gateway takes a call of operations that need no authentication (handleNoAuthentication): anonymous.
+    assert call(p, "{ name }", bearer="not-a-jwt").allowed
+    refused = call(p, "{ name hero { id } }", bearer="not-a-jwt")
+    assert (refused.status, refused.code) == (401, "900901")
+    assert call(p, "{ name }", bearer=token("unsubscribed")).allowed  # nor is the subscription asked for
+
+
+def test_a_document_quadratic_to_validate_is_refused_before_it_is_validated(p):
+    refused = call(p, "{ " + " ".join("hero { id }" for _ in range(200)) + " }")
+    assert (refused.status, refused.code) == (422, "900422")
+    assert "past what is validated" in refused.error.description
+    # 4,950 comparisons: validated, then counted as graphql-java counts it, each selection apart (100 x 2 > 20)
+    assert call(p, "{ " + " ".join("hero { id }" for _ in range(100)) + " }").code == "900821"
