@@ -91,6 +91,9 @@ $(TOOLS)/qpid/lib/.version: versions.env scripts/qpid-broker.sh scripts/maven-li
 $(TOOLS)/woodstox/lib/.version: versions.env scripts/woodstox.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
 	scripts/woodstox.sh
 
+$(TOOLS)/graphql-java/lib/.version: versions.env scripts/graphql-java.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
+	scripts/graphql-java.sh
+
 $(TOOLS)/axis2-multipart/lib/.version: versions.env scripts/axis2-multipart.sh scripts/maven-libs.sh $(TOOLS)/.system-packages
 	scripts/axis2-multipart.sh
 
@@ -107,7 +110,7 @@ $(TOOLS)/.kube-control-plane: versions.env scripts/kube/build.sh scripts/kube/co
 	scripts/kube/build.sh
 	touch $@
 
-setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/bin/promql $(TOOLS)/bin/grafana-schema $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/axis2-multipart/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
+setup: $(VENV)/.installed $(VENV)/.native $(ENVOY_BIN) $(HELM_BIN) $(TOOLS)/bin/helm-docs $(TOOLS)/bin/otelcol-apim $(TOOLS)/bin/opa $(TOOLS)/bin/go-httpbin $(TOOLS)/bin/promql $(TOOLS)/bin/grafana-schema $(TOOLS)/.system-packages $(TOOLS)/qpid/lib/.version $(TOOLS)/woodstox/lib/.version $(TOOLS)/graphql-java/lib/.version $(TOOLS)/axis2-multipart/lib/.version $(TOOLS)/oai-validator/lib/.version $(TOOLS)/.kube-control-plane ## Install everything the project needs (idempotent).
 
 PYTHON_CODE := adapter harness tests bench scripts
 YAML_CODE := roles playbooks inventories molecule site.yml .github .pre-commit-config.yaml
