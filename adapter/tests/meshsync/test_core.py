@@ -130,7 +130,15 @@ def test_unroutable_endpoints_are_reported_not_guessed(endpoint, reason):
 def test_non_http_api_types_are_reported():
     result = plan([{**api(), "apiType": "WS"}], {"api-1": http(HTTPBIN)}, SETTINGS)
     assert result.objects == []
-    assert [p.reason for p in result.problems] == ["API type 'WS' is not routed (HTTP APIs only)"]
+    assert [p.reason for p in result.problems] == ["API type 'WS' is not routed (HTTP and GraphQL APIs only)"]
+
+
+def test_a_graphql_api_is_routed_as_an_http_api():
+    """Its calls are HTTP POSTs under its context (APIM's gateway: one resource, POST /*), which the adapter checks by
+    the operations their body names: the routes are an HTTP API's."""
+    assert plan([{**api(), "apiType": "GRAPHQL"}], {"api-1": http(HTTPBIN)}, SETTINGS) == plan(
+        [api()], {"api-1": http(HTTPBIN)}, SETTINGS
+    )
 
 
 def product(uuid="product-1", name="Bundle", version="1.0.0", default=True):

@@ -322,8 +322,9 @@ def plan(apis: Iterable[Mapping[str, Any]], endpoints: Mapping[str, Endpoint | N
             out.problems.append(Problem(uuid, str(api.get("name")), str(api.get("version")), context, reason))
 
         product = api.get("apiType") == "APIProduct"
-        if not product and api.get("apiType", "HTTP") not in ("HTTP", "REST"):  # WS, GRAPHQL, SOAP: their own handling
-            problem(f"API type {api.get('apiType')!r} is not routed (HTTP APIs only)")
+        # A GraphQL API's calls are HTTP POSTs under its context, routed as an HTTP API's; WS, SOAP: their own handling.
+        if not product and api.get("apiType", "HTTP") not in ("HTTP", "REST", "GRAPHQL"):
+            problem(f"API type {api.get('apiType')!r} is not routed (HTTP and GraphQL APIs only)")
             continue
 
         endpoint = endpoints.get(uuid)
