@@ -220,16 +220,16 @@ def test_a_deployment_event_brings_the_new_revisions_cors(apim, publisher, crede
 
 
 def test_no_artifact_is_fetched_for_the_cors_of_an_api_of_another_protocol(apim, credentials, test_ca, tmp_path):
-    """A GraphQL API is left out of the catalog (APIM's own gateway serves it): its CORS is not read."""
-    graphql = copy.deepcopy(catalog_document()["apis"][0])
-    graphql.update(uuid="graphql-api", apiId=77, name="Graph", context="/graph/1.0.0", apiType="GRAPHQL",
-                   urlMappings=[{"httpMethod": "QUERY", "urlPattern": "hero", "scopes": []}])  # fmt: skip
+    """A WebSocket API is left out of the catalog (APIM's own gateway serves it): its CORS is not read."""
+    websocket = copy.deepcopy(catalog_document()["apis"][0])
+    websocket.update(uuid="ws-api", apiId=77, name="Notices", context="/notices/1.0.0", apiType="WS",
+                     urlMappings=[{"httpMethod": "SUBSCRIBE", "urlPattern": "/notices", "scopes": []}])  # fmt: skip
     http = catalog_document()["apis"][0]
-    apim.change(lambda data: data["apis"].extend([graphql, http]))
+    apim.change(lambda data: data["apis"].extend([websocket, http]))
 
     apis = published(pull(make_config(apim, credentials, test_ca, tmp_path)))
 
-    assert "graphql-api" in apis
-    assert cors_fields(apis["graphql-api"]) == {}
-    assert "graphql-api" not in artifact_requests(apim)
+    assert "ws-api" in apis
+    assert cors_fields(apis["ws-api"]) == {}
+    assert "ws-api" not in artifact_requests(apim)
     assert artifact_requests(apim) == [http["uuid"]]  # the HTTP API's is read
