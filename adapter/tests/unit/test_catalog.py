@@ -20,8 +20,11 @@ def test_sample_catalog_builds_with_indexes():
 
 @pytest.mark.parametrize(
     ("api_type", "verb", "protocol"),
-    [("SSE", "SUBSCRIBE", "server-sent event topics"), ("WS", "SUBSCRIBE", "WebSocket topics"),
-     ("MCP", "TOOL", "MCP tools")],  # fmt: skip
+    [
+        ("SSE", "SUBSCRIBE", "server-sent event topics"),
+        ("WS", "SUBSCRIBE", "WebSocket topics"),
+        ("MCP", "TOOL", "MCP tools"),
+    ],
 )
 def test_apis_of_another_protocol_are_left_out_saying_so(api_type, verb, protocol):
     """APIM lists them with URL mappings of their own protocol's verbs; before, they were left out as an "unknown

@@ -20,8 +20,16 @@ pytestmark = pytest.mark.unit
 PATH = "/swapi/1.0.0"
 
 
-def call(p: InProcess, query: str | None = None, bearer: str | None = "default", body: bytes | None = None,
-         method: str = "POST", whole: bool = True, operation_name: str | None = None, **variables) -> Decision:  # fmt: skip
+def call(
+    p: InProcess,
+    query: str | None = None,
+    bearer: str | None = "default",
+    body: bytes | None = None,
+    method: str = "POST",
+    whole: bool = True,
+    operation_name: str | None = None,
+    **variables,
+) -> Decision:
     if body is None:
         body = json.dumps({"query": query, "operationName": operation_name, "variables": variables}).encode()
     headers = {"content-type": "application/json"}
