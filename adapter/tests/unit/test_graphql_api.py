@@ -25,21 +25,11 @@ from apim_adapter.graphql_api import (
     complexity_policy,
     operation,
 )
+from harness.sample_catalog import STARWARS_SDL
 
 pytestmark = pytest.mark.unit
 
-SDL = """
-type Query {
-  hero(id: ID): Character
-  heroes(first: Int, after: String): [Character]
-  name: String
-  secret: String
-}
-interface Character { id: ID! name: String friends(first: Int): [Character] }
-type Droid implements Character { id: ID! name: String friends(first: Int): [Character] primaryFunction: String }
-type Human implements Character { id: ID! name: String friends(first: Int): [Character] }
-type Mutation { addHero(name: String!): Character }
-"""
+SDL = STARWARS_SDL
 POLICY = {"complexity": {"Query": {"hero": 5}, "Character": {"friends": 3}, "Droid": {"primaryFunction": 7}}}
 
 
