@@ -8,10 +8,12 @@
                         JWKS fetch, introspection); a user name and password's: cached ... or `VerifyUser` (I/O:
                         APIM's user store); an API key's, always in memory (APIM's certificates); the
                         certificate's, where it admits the caller by itself and no token or key does
-    admit       pure    revocation, application, subscription, scopes (a user's: through their roles); the
-                        counters the request is counted on
-    deny        pure    an API key's permitted addresses and referers; APIM's deny policies (API, application,
-                        user, client IP)
+    graphql     memory  a GraphQL API's call: what its document asks, read once per distinct body ... or as a
+                        `ReadBody` (CPU a driver may spend off its event loop); its fields' operations, as its resource
+    admit       pure    revocation, application, subscription, scopes (a user's: through their roles; a GraphQL
+                        call's: each field's operation's); the counters the request is counted on
+    deny        pure    an API key's permitted addresses and referers; a GraphQL document's depth and complexity
+                        against the subscription tier's limits; APIM's deny policies (API, application, user, client IP)
     conditions  pure    an advanced API policy's condition groups: which of its counters this request is counted on
     count       memory  the counters from this process ... or `Count` them in the shared backend (Redis: I/O)
     conclude    pure    the limits: an allow, or WSO2's denial
