@@ -410,8 +410,8 @@ GRAPHQL_REFUSED = "GraphQL document refused"
 # Where the gateway did not include the body: the operator's to mend (includeRequestBodyInCheck), as for every policy
 # that reads bodies.
 GRAPHQL_BODY_NOT_WHOLE = errors.graphql_invalid(
-    "the gateway did not hand the adapter the whole request body (include bodies in its check), so the GraphQL "
-    "document cannot be read"
+    "the gateway did not hand the adapter the whole request body (include bodies in its check), "
+    "so the GraphQL document cannot be read"
 )
 
 
