@@ -101,6 +101,19 @@ entity a body declares there (an XXE attempt: here one reading a file) is never 
       $GATEWAY_URL$API_CONTEXT/anything/xml
                                      # 400: XML Validation Failed: due to Undeclared general entity "x"
 
+A GraphQL API, StarWarsAPI at /anything/starwars/1.0.0 (served where httpbin echoes what reaches it): the adapter
+reads each call's document from its body, holds each root field to its operation's scopes and the document to the
+subscription tier's depth (3 here; docs/wso2-control-plane.md, "GraphQL APIs"):
+
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"query": "{ hero(id: 1) { name } heroes { id } }"}' $GATEWAY_URL/anything/starwars/1.0.0   # 200
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"query": "{ hero(id: 1) { name } secret }"}' $GATEWAY_URL/anything/starwars/1.0.0
+                                     # 403 (900910): no scope_secret for the field secret
+  curl -i -H "Authorization: Bearer \$TOKEN" -H "Content-Type: application/json" \\
+      -d '{"query": "{ hero(id: 1) { friends { friends { name } } } }"}' $GATEWAY_URL/anything/starwars/1.0.0
+                                     # 400 (900820): maximum query depth exceeded 4 > 3
+
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\
