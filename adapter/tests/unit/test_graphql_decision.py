@@ -7,11 +7,17 @@ import asyncio
 import json
 
 import pytest
+from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry
+from google.protobuf.struct_pb2 import Struct
 
 from apim_adapter import analytics, errors
+from apim_adapter.access_log import event_of
 from apim_adapter.catalog import GRAPHQL_KEPT_CALLS, CatalogError, build
+from apim_adapter.config import parse
+from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.decision import BODY_NOT_WHOLE, CheckInput, Decision
 from apim_adapter.mediation import RequestBody
+from apim_adapter.transport.grpc import NAMESPACE
 from harness.pipeline import InProcess, token
 from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog
 
@@ -210,3 +216,34 @@ def test_a_document_quadratic_to_validate_is_refused_before_it_is_validated(p):
     assert "past what is validated" in refused.error.description
     # 4,950 comparisons: validated, then counted as graphql-java counts it, each selection apart (100 x 2 > 20)
     assert call(p, "{ " + " ".join("hero { id }" for _ in range(100)) + " }").code == "900821"
+
+
+def test_the_gateways_access_log_event_names_the_operations_verb_for_its_method(p):
+    """An allowed call's event written from Envoy's access log (analytics.accessLogService): the decision's fields
+    ride in its metadata, the GraphQL verb among them, where the request's own method is POST."""
+    allowed = call(p, "{ heroes { id } hero { id } }")
+    log = HTTPAccessLogEntry()
+    log.request.request_method = 3  # POST
+    log.response.response_code.value = 200
+    log.response.response_code_details = "via_upstream"
+    ours = Struct()
+    ours.update({"analytics": json.dumps(analytics.decided(allowed))})
+    log.common_properties.metadata.filter_metadata[NAMESPACE].CopyFrom(ours)
+    served, props = event_of(log)
+    assert served
+    assert (props["apiMethod"], props["apiResourceTemplate"]) == ("QUERY", "hero,heroes")
+
+
+def test_a_browsers_preflight_is_answered_before_any_document_is_read():
+    """CORSRequestHandler runs before GraphQLAPIHandler: an OPTIONS call asking for POST is answered at once."""
+    defaults = parse({"controlPlane": {"type": "file", "path": "c.yaml"}}).cors  # APIM's, as the adapter's default
+    settings = CorsSettings(defaults.allow_origins, defaults.allow_methods, defaults.allow_headers,
+                            defaults.allow_credentials)  # fmt: skip
+    p = InProcess(graphql_catalog(), cors=settings)
+    d = asyncio.run(
+        p.decide(CheckInput("OPTIONS", "gw", PATH, {"origin": "https://app.example.com",
+                                                     "access-control-request-method": "POST"}))
+    )  # fmt: skip
+    assert d.preflight
+    assert d.cors is not None
+    assert len(p.catalog.contexts[PATH].graphql.analysed) == 0
