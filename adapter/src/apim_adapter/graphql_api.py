@@ -239,11 +239,14 @@ def operation(schema: Schema, call: Call) -> Operation | Invalid:
     assert root is not None  # validated: the schema has the operation's root type
     walk = _Walk(schema, fragments, call.variables)
     fields: dict[str, None] = {}
-    for name, _ in walk.fields(chosen.selection_set, root):
-        if not name.startswith("__"):
-            fields.setdefault(name)
-    depth = walk.depth(chosen.selection_set, root, 0)
-    complexity = walk.complexity(chosen.selection_set, root)
+    try:
+        for name, _ in walk.fields(chosen.selection_set, root):
+            if not name.startswith("__"):
+                fields.setdefault(name)
+        depth = walk.depth(chosen.selection_set, root, 0)
+        complexity = walk.complexity(chosen.selection_set, root)
+    except RecursionError:  # the parser's and the validator's own bounds come first; never a crash regardless
+        return Invalid("the document is nested too deeply to be read")
     return Operation(verb, tuple(fields), depth, complexity)
 
 

@@ -201,3 +201,13 @@ def test_why_a_document_is_refused_is_cut_however_long_what_it_quotes():
     assert isinstance(answer, Invalid)
     assert answer.description.startswith("Cannot query field 'xxx")
     assert len(answer.description) == MAX_DESCRIPTION
+
+
+def test_a_document_nested_past_what_is_read_is_refused_never_a_crash():
+    for query in (
+        "{ hero { " + "friends { " * 300 + "id" + " }" * 300 + " } }",  # the parser's bound
+        "query { ...F0 } "
+        + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(300))
+        + " fragment F300 on Query { name }",  # the validator's
+    ):
+        assert isinstance(operation(Schema.of(SDL), Call(query, None, {})), Invalid)
