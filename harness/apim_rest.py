@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+import graphql
 from aiohttp import web
 from cryptography import x509
 
@@ -638,11 +639,21 @@ class ProductApis:
         return self._create_api(body, _graphQLSchema=schema)
 
     async def put_graphql_complexity(self, call: Call) -> tuple[int, Any]:
-        """updateGraphQLPolicyComplexityOfAPI: the API's complexity values (GraphQLQueryComplexityInfoDTO `list`),
-        stored as sent (APIProviderImpl.addOrUpdateComplexityDetails: AM_GRAPHQL_COMPLEXITY); 200, no body. A revision
+        """updateGraphQLPolicyComplexityOfAPI (ApisApiServiceImpl, carbon-apimgt 9.31.86): permitted as an update is
+        (validateAPIOperationsPerLC); the values whose `type` is no type of the API's schema are dropped
+        (GraphqlQueryAnalysisMappingUtil.fromDTOtoValidatedGraphqlComplexityInfo: SchemaParser's `types()`, type
+        extensions not among them), the others stored as sent (APIManager.addOrUpdateComplexityDetails); 200, no
+        body. On an API of another type, API_NOT_GRAPHQL, answered as an internal error naming the API. A revision
         made after carries them (its project is exported when it is made: ExportUtils, getComplexityDetails)."""
         item = self._api(call.params["apiId"])
-        item["_graphQLComplexity"] = copy.deepcopy((call.body or {}).get("list", []))
+        _check_update_permitted(call, item)
+        if item.get("apiType") != "GRAPHQL":
+            raise Fault(500, 500, "Internal server error", f"Error while updating complexity details of API : "
+                        f"{item['uuid']}")  # fmt: skip
+        document = graphql.parse(item.get("_graphQLSchema") or "")
+        types = {d.name.value for d in document.definitions if isinstance(d, graphql.language.TypeDefinitionNode)}
+        values = (call.body or {}).get("list", [])
+        item["_graphQLComplexity"] = [copy.deepcopy(v) for v in values if v.get("type") in types]
         return 200, None
 
     def _create_api(self, body: dict[str, Any], **held: Any) -> tuple[int, Any]:

@@ -39,7 +39,11 @@ def test_a_deployed_graphql_api_is_enforced_by_its_operations_schema_and_complex
 ):
     api_id = import_graphql(publisher, "StarWars")
     complexity = {"list": [{"type": "Query", "field": "heroes", "complexityValue": 7}]}
-    assert publisher("PUT", f"/apis/{api_id}/graphql-policies/complexity", json=complexity).status_code == 200
+    unknown = {"type": "Starship", "field": "length", "complexityValue": 9}  # no type of the schema: dropped
+    answer = publisher(
+        "PUT", f"/apis/{api_id}/graphql-policies/complexity", json={"list": [*complexity["list"], unknown]}
+    )
+    assert answer.status_code == 200
     publisher.deploy_new_revision(api_id)
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
     document = pull(cfg).document(time.time())
