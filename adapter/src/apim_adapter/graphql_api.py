@@ -36,7 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +77,10 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """An API's GraphQL schema: the types its calls are validated against, its root fields by verb, and the
-    complexity it gives its fields (type → field → value; a field it does not name counts 1)."""
+    """An API's GraphQL schema: the types its calls are validated against, and the complexity it gives its fields
+    (type → field → value; a field it does not name counts 1)."""
 
     schema: graphql.GraphQLSchema
-    roots: Mapping[str, frozenset[str]]  # verb → the root type's field names
     complexity: Mapping[str, Mapping[str, int]]
 
     @staticmethod
@@ -97,14 +96,9 @@ class Schema:
         errors = graphql.validate_schema(built)
         if errors:
             raise SchemaError(f"not a valid GraphQL schema: {errors[0].message}")
-        roots = {}
-        for verb, root in (("QUERY", built.query_type), ("MUTATION", built.mutation_type),
-                           ("SUBSCRIPTION", built.subscription_type)):  # fmt: skip
-            if root is not None:
-                roots[verb] = frozenset(root.fields)
         if complexity is None:
             complexity = _written_policy(built)
-        return Schema(built, roots, {t: dict(fields) for t, fields in complexity.items()})
+        return Schema(built, {t: dict(fields) for t, fields in complexity.items()})
 
 
 def _written_policy(schema: graphql.GraphQLSchema) -> Mapping[str, Mapping[str, int]]:
@@ -238,16 +232,13 @@ def operation(schema: Schema, call: Call) -> Operation | Invalid:
     root = schema.schema.get_root_type(chosen.operation)
     assert root is not None  # validated: the schema has the operation's root type
     walk = _Walk(schema, fragments, call.variables)
-    fields: dict[str, None] = {}
     try:
-        for name, _ in walk.fields(chosen.selection_set, root):
-            if not name.startswith("__"):
-                fields.setdefault(name)
-        depth = walk.depth(chosen.selection_set, root, 0)
+        fields = walk.root_fields(chosen.selection_set, root)
+        depth = walk.depth(chosen.selection_set, root)
         complexity = walk.complexity(chosen.selection_set, root)
     except RecursionError:  # the parser's and the validator's own bounds come first; never a crash regardless
         return Invalid("the document is nested too deeply to be read")
-    return Operation(verb, tuple(fields), depth, complexity)
+    return Operation(verb, fields, depth, complexity)
 
 
 def _comparisons(document: ast.DocumentNode) -> int:
@@ -291,7 +282,9 @@ def _chosen(operations: list[ast.OperationDefinitionNode], name: str | None) -> 
 
 class _Walk:
     """The selections of one operation, fragments followed, `@skip` and `@include` honoured as the backend will
-    (a condition this cannot settle counts the selection: the backend may run it)."""
+    (a condition this cannot settle counts the selection: the backend may run it). Each selection set's depth and
+    complexity is worked out once for each type it is read on: a fragment spread under two fields at each of twenty
+    nested levels is read twenty times, not a million (its complexity still counts every path)."""
 
     def __init__(
         self, schema: Schema, fragments: Mapping[str, ast.FragmentDefinitionNode], variables: Mapping[str, Any]
@@ -299,52 +292,92 @@ class _Walk:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        self._depths: dict[tuple[int, str], int] = {}
+        self._complexities: dict[tuple[int, str], int] = {}
 
-    def fields(
-        self,
-        selections: ast.SelectionSetNode | None,
-        parent: graphql.GraphQLCompositeType,
-        seen: frozenset[str] = frozenset(),
-    ):
-        """(name, node, container) of each field selected directly on `parent`, through fragments: graphql-java's
-        QueryTraverser visits them with `parent` (or the fragment's type condition) as their fields container."""
-        if selections is None:
-            return
+    def root_fields(self, selections: ast.SelectionSetNode, parent: graphql.GraphQLCompositeType) -> tuple[str, ...]:
+        """The names of the fields selected on `parent`, fragments followed (each once), in first-seen order,
+        introspection's left out."""
+        names: dict[str, None] = {}
+        followed: set[str] = set()
+
+        def collect(selection_set: ast.SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if not self._runs(selection):
+                    continue
+                if isinstance(selection, ast.FieldNode):
+                    if not selection.name.value.startswith("__"):
+                        names.setdefault(selection.name.value)
+                elif isinstance(selection, ast.InlineFragmentNode):
+                    collect(selection.selection_set)
+                elif isinstance(selection, ast.FragmentSpreadNode):
+                    fragment = self.fragments.get(selection.name.value)
+                    if fragment is not None and selection.name.value not in followed:
+                        followed.add(selection.name.value)
+                        collect(fragment.selection_set)
+
+        collect(selections)
+        return tuple(names)
+
+    def _parts(
+        self, selections: ast.SelectionSetNode, parent: graphql.GraphQLCompositeType
+    ) -> Iterator[tuple[ast.FieldNode | ast.SelectionSetNode, graphql.GraphQLCompositeType]]:
+        """What a selection set holds: its fields, on `parent`, and its fragments' selection sets, each on its type
+        condition (the fields container graphql-java's QueryTraverser gives the fields in it); a fragment spread
+        again in the same selection set adds nothing (the specification's CollectFields, as graphql-java counts it)."""
+        spread: set[str] = set()
         for selection in selections.selections:
             if not self._runs(selection):
                 continue
             if isinstance(selection, ast.FieldNode):
-                yield selection.name.value, (selection, parent)
+                yield selection, parent
             elif isinstance(selection, ast.InlineFragmentNode):
-                container = self._condition(selection.type_condition, parent)
-                yield from self.fields(selection.selection_set, container, seen)
-            elif isinstance(selection, ast.FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in seen:  # validated: known and acyclic; kept safe regardless
-                    continue
-                container = self._condition(fragment.type_condition, parent)
-                yield from self.fields(fragment.selection_set, container, seen | {name})
+                yield selection.selection_set, self._condition(selection.type_condition, parent)
+            elif isinstance(selection, ast.FragmentSpreadNode) and selection.name.value not in spread:
+                spread.add(selection.name.value)
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:  # validated: known and acyclic
+                    yield fragment.selection_set, self._condition(fragment.type_condition, parent)
 
-    def depth(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType, above: int) -> int:
-        """The most fields on one path (MaxQueryDepthInstrumentation: a root field is 1, fragments add none)."""
-        deepest = above
-        for _, (node, container) in self.fields(selections, parent):
-            child = self._child_type(container, node)
-            deepest = max(deepest, self.depth(node.selection_set, child, above + 1) if child else above + 1)
+    def depth(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType | None) -> int:
+        """The most fields on one path below (MaxQueryDepthInstrumentation: a root field is 1, fragments add none)."""
+        if selections is None or parent is None:
+            return 0
+        key = (id(selections), parent.name)
+        known = self._depths.get(key)
+        if known is not None:
+            return known
+        deepest = 0
+        for part, container in self._parts(selections, parent):
+            if isinstance(part, ast.FieldNode):
+                deepest = max(deepest, 1 + self.depth(part.selection_set, self._child_type(container, part)))
+            else:
+                deepest = max(deepest, self.depth(part, container))
+        self._depths[key] = deepest
         return deepest
 
-    def complexity(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType) -> int:
+    def complexity(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType | None) -> int:
         """MaxQueryComplexityInstrumentation's sum with FieldComplexityCalculatorImpl's values: each field
         `arguments * (its value + its children's)`, `__typename` 0."""
+        if selections is None or parent is None:
+            return 0
+        key = (id(selections), parent.name)
+        known = self._complexities.get(key)
+        if known is not None:
+            return known
         total = 0
-        for name, (node, container) in self.fields(selections, parent):
-            if name == "__typename":
-                continue
-            child = self._child_type(container, node)
-            children = self.complexity(node.selection_set, child) if child else 0
-            own = self.schema.complexity.get(container.name, {}).get(name, 1)
-            total = min(MAX_COUNT, total + self._arguments(node) * (own + children))
+        for part, container in self._parts(selections, parent):
+            if isinstance(part, ast.FieldNode):
+                name = part.name.value
+                if name == "__typename":
+                    continue
+                children = self.complexity(part.selection_set, self._child_type(container, part))
+                own = self.schema.complexity.get(container.name, {}).get(name, 1)
+                total += self._arguments(part) * (own + children)
+            else:
+                total += self.complexity(part, container)
+            total = min(MAX_COUNT, total)
+        self._complexities[key] = total
         return total
 
     def _arguments(self, node: ast.FieldNode) -> int:

@@ -40,6 +40,7 @@ WRITTEN = [
     "{ hero { ... on Droid { primaryFunction } ... on Human { name } } }",
     "{ hero { ...C } } fragment C on Character { name ... on Droid { primaryFunction } }",
     "{ name ... on Query { secret } }",
+    "{ hero { ...C ...C } } fragment C on Character { name friends(first: 2) { id } }",
     "{ hero @skip(if: true) { name } name }",
     "{ hero @include(if: false) { name } }",
     'mutation { addHero(name: "R2") { id friends(first: 1) { id } } }',
