@@ -34,7 +34,7 @@ def test_keycloak_is_the_key_manager_with_wso2_claims(adapter_config: dict, cata
 
 
 def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
-    api, product, _orders = catalog["apis"]
+    api, product, _orders, _starwars = catalog["apis"]
     assert (api["context"], api["version"], api["isDefaultVersion"], api["apiType"]) == (
         "/httpbin/1.0.0", "1.0.0", True, "HTTP")  # fmt: skip
     assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in api["urlMappings"]} == {
@@ -86,6 +86,7 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
         ("StandardApp", "HttpbinAPI"): "Silver",
         ("StandardApp", "HttpbinBundle"): "Silver",  # the product's only subscriber
         ("SubscribedApp", "OrdersAPI"): "Gold",  # the endpoint security row's caller
+        ("SubscribedApp", "StarWarsAPI"): "GraphQLGold",  # the GraphQL rows' caller
     }
     # The unsubscribed application is known (it has a key mapping) but subscribed to nothing: 403, not 401.
     mapped = {apps[m["applicationId"]]: m["consumerKey"] for m in catalog["applicationKeyMappings"]}
@@ -97,13 +98,34 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
     }
     tiers = {p["name"]: p["defaultLimit"]["requestCount"] for p in catalog["subscriptionPolicies"]}
     assert tiers["Tiny"] == {"requestCount": 3, "timeUnit": "min", "unitTime": 1}
+    [graphql_tier] = [p for p in catalog["subscriptionPolicies"] if p["name"] == "GraphQLGold"]
+    assert (graphql_tier["graphQLMaxDepth"], graphql_tier["graphQLMaxComplexity"]) == (3, 0)  # the depth row's limit
+
+
+def test_the_graphql_api_reaches_the_adapter_as_apims_data_api_and_its_revision_would_serve_it(catalog: dict) -> None:
+    """The inventory's StarWarsAPI: a GraphQL API with its schema and one URL mapping per root field, which the
+    adapter's catalog enforces by its operations (the secured flow's GraphQL rows)."""
+    [starwars] = [a for a in catalog["apis"] if a["name"] == "StarWarsAPI"]
+    assert (starwars["apiType"], starwars["context"]) == ("GRAPHQL", "/anything/starwars/1.0.0")
+    assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in starwars["urlMappings"]} == {
+        ("QUERY", "hero"): ["scope_ip"],
+        ("QUERY", "heroes"): [],
+        ("QUERY", "secret"): ["scope_secret"],
+        ("MUTATION", "addHero"): ["scope_admin"],
+    }
+    built = catalog_module.build(catalog).apis[starwars["uuid"]]
+    assert built.graphql is not None
+    assert sorted(built.graphql.operations) == [("MUTATION", "addhero"), ("QUERY", "hero"), ("QUERY", "heroes"),
+                                                ("QUERY", "secret")]  # fmt: skip
 
 
 def test_tiers_can_count_bytes_have_burst_control_or_be_soft(tmp_path: Path) -> None:
     """What a user of the local stack declares beside its tiers reaches the adapter as APIM's data API would serve
     it: the adapter's catalog (through the role's own validation, `apim-adapter validate`) enforces each."""
     tiers = [
-        *({"name": name, "requests": 5000} for name in ("Gold", "Silver", "Tiny")),  # what the applications name
+        *(
+            {"name": name, "requests": 5000} for name in ("Gold", "Silver", "Tiny", "GraphQLGold")
+        ),  # as applications name
         {"name": "OneMeg", "data_amount": 1, "data_unit": "MB", "burst": {"count": 10}},
         {"name": "Soft", "requests": 100, "stop_on_quota_reach": False},
     ]
