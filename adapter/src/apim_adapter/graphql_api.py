@@ -234,8 +234,7 @@ def operation(schema: Schema, call: Call) -> Operation | Invalid:
     walk = _Walk(schema, fragments, call.variables)
     try:
         fields = walk.root_fields(chosen.selection_set, root)
-        depth = walk.depth(chosen.selection_set, root)
-        complexity = walk.complexity(chosen.selection_set, root)
+        depth, complexity = walk.measure(chosen.selection_set, root)
     except RecursionError:  # the parser's and the validator's own bounds come first; never a crash regardless
         return Invalid("the document is nested too deeply to be read")
     return Operation(verb, fields, depth, complexity)
@@ -292,8 +291,7 @@ class _Walk:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
-        self._depths: dict[tuple[int, str], int] = {}
-        self._complexities: dict[tuple[int, str], int] = {}
+        self._measured: dict[tuple[int, str], tuple[int, int]] = {}
 
     def root_fields(self, selections: ast.SelectionSetNode, parent: graphql.GraphQLCompositeType) -> tuple[str, ...]:
         """The names of the fields selected on `parent`, fragments followed (each once), in first-seen order,
@@ -339,46 +337,34 @@ class _Walk:
                 if fragment is not None:  # validated: known and acyclic
                     yield fragment.selection_set, self._condition(fragment.type_condition, parent)
 
-    def depth(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType | None) -> int:
-        """The most fields on one path below (MaxQueryDepthInstrumentation: a root field is 1, fragments add none)."""
+    def measure(
+        self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType | None
+    ) -> tuple[int, int]:
+        """The selections' depth, the most fields on one path below (MaxQueryDepthInstrumentation: a root field is 1,
+        fragments add none), and their complexity, MaxQueryComplexityInstrumentation's sum with
+        FieldComplexityCalculatorImpl's values (each field `arguments * (its value + its children's)`, `__typename`
+        0): one pass, kept per selection set and type."""
         if selections is None or parent is None:
-            return 0
+            return 0, 0
         key = (id(selections), parent.name)
-        known = self._depths.get(key)
+        known = self._measured.get(key)
         if known is not None:
             return known
-        deepest = 0
+        deepest = total = 0
         for part, container in self._parts(selections, parent):
             if isinstance(part, ast.FieldNode):
-                deepest = max(deepest, 1 + self.depth(part.selection_set, self._child_type(container, part)))
-            else:
-                deepest = max(deepest, self.depth(part, container))
-        self._depths[key] = deepest
-        return deepest
-
-    def complexity(self, selections: ast.SelectionSetNode | None, parent: graphql.GraphQLCompositeType | None) -> int:
-        """MaxQueryComplexityInstrumentation's sum with FieldComplexityCalculatorImpl's values: each field
-        `arguments * (its value + its children's)`, `__typename` 0."""
-        if selections is None or parent is None:
-            return 0
-        key = (id(selections), parent.name)
-        known = self._complexities.get(key)
-        if known is not None:
-            return known
-        total = 0
-        for part, container in self._parts(selections, parent):
-            if isinstance(part, ast.FieldNode):
+                depth, children = self.measure(part.selection_set, self._child_type(container, part))
+                deepest = max(deepest, 1 + depth)
                 name = part.name.value
-                if name == "__typename":
-                    continue
-                children = self.complexity(part.selection_set, self._child_type(container, part))
-                own = self.schema.complexity.get(container.name, {}).get(name, 1)
-                total += self._arguments(part) * (own + children)
+                if name != "__typename":
+                    own = self.schema.complexity.get(container.name, {}).get(name, 1)
+                    total += self._arguments(part) * (own + children)
             else:
-                total += self.complexity(part, container)
+                depth, complexity = self.measure(part, container)
+                deepest, total = max(deepest, depth), total + complexity
             total = min(MAX_COUNT, total)
-        self._complexities[key] = total
-        return total
+        self._measured[key] = (deepest, total)
+        return deepest, total
 
     def _arguments(self, node: ast.FieldNode) -> int:
         """FieldComplexityCalculatorImpl.getArgumentsValue: 1 without arguments; else each slicing argument its
