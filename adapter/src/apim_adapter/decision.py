@@ -77,7 +77,7 @@ from .mediation import (
     XmlCheck,
     transport_headers,
 )
-from .ratelimit import Counted, RateLimiter, Usage
+from .ratelimit import Counted, RateLimiter, Times, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
 
@@ -168,6 +168,7 @@ class Count:
     counters: tuple[Counted, ...]
     now: float
     size: int  # the request body's bytes (bandwidth quotas)
+    times: Times = None  # per counter, how many requests this one counts as (`Counter.times`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,11 @@ class Counter:
     limit: Limit
     error: ErrorCode  # answered when the limit is exceeded ...
     enforce: bool  # ... unless the tier only counts (stopOnQuotaReach: false)
+    # How many requests one counts as: a GraphQL call's operations on the API, subscription and application tiers,
+    # where ThrottleHandler publishes one throttle event per operation (`publishNonThrottledEvent` in its loop over
+    # VERB_INFO_DTO, each event carrying the API, subscription and application keys; the traffic manager counts
+    # events: `count(messageID)`, `sum(messageSize)`). Spike arrests are looked at once per request.
+    times: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,9 +567,11 @@ def _counters(
     # An API's own policy, unless Unlimited, replaces its resources' (gateway ThrottleHandler: "If API level
     # throttle policy is present then it will apply and no resource level policy will apply for it"). A caller
     # admitted by certificate is held to no resource's (MutualSSLAuthenticator sets the resource tier Unlimited).
-    # A GraphQL call is counted on each of its operations' tiers (ThrottleHandler: one resource key per operation).
+    # A GraphQL call is counted on each of its operations' tiers (ThrottleHandler: one resource key per operation),
+    # and once per operation on the API's, the subscription's and the application's (`Counter.times`).
+    times = len(res.operations) or 1
     if api.policy != UNLIMITED:
-        out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API)
+        out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API, times)
     elif made_up_for != CERTIFICATE:
         for op in res.operations or (res,):
             op_policy = catalog.api_policies[op.throttling_policy]
@@ -580,29 +588,29 @@ def _counters(
         if sub_policy.limit:
             key = f"sub:{app.uuid}:{api.uuid}"
             stops = bool(made_up_for) or sub_policy.stop_on_quota_reach
-            out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, stops))
+            out.append(Counter(key, sub_policy.limit, errors.THROTTLED_SUBSCRIPTION, stops, times))
         if sub_policy.burst and not made_up_for:
             key = f"burst:{app.uuid}:{api.uuid}"
             out.append(Counter(key, sub_policy.burst, errors.BURST_SUBSCRIPTION, True))
     return tuple(out)
 
 
-def application_counters(catalog: Catalog, app: Application, user: str) -> tuple[Counter, ...]:
+def application_counters(catalog: Catalog, app: Application, user: str, times: int = 1) -> tuple[Counter, ...]:
     """The application tier's quota and spike arrest, counted for each of its users: APIM's gateway keys both by
     application and end user (ThrottleHandler: `applicationLevelThrottleKey = applicationId + ":" + authorizedUser`,
-    the token's user), so each user of an application has the whole tier."""
+    the token's user), so each user of an application has the whole tier. `times`: `Counter.times` of the quota."""
     policy = catalog.application_policies[app.policy]
     out = []
     if policy.limit:
-        out.append(Counter(f"app:{app.uuid}:{user}", policy.limit, errors.THROTTLED_APPLICATION, True))
+        out.append(Counter(f"app:{app.uuid}:{user}", policy.limit, errors.THROTTLED_APPLICATION, True, times))
     if policy.burst:
         out.append(Counter(f"appburst:{app.uuid}:{user}", policy.burst, errors.BURST_APPLICATION, True))
     return tuple(out)
 
 
-def _tier(key: str, policy: Policy, error: ErrorCode) -> list[Counter | Conditional]:
+def _tier(key: str, policy: Policy, error: ErrorCode, times: int = 1) -> list[Counter | Conditional]:
     def limited(key: str, limit: Limit | None) -> tuple[Counter, ...]:
-        return (Counter(key, limit, error, True),) if limit else ()
+        return (Counter(key, limit, error, True, times),) if limit else ()
 
     if not policy.groups:
         return list(limited(key, policy.limit))
@@ -740,7 +748,8 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if res.scopes and principal.api_key is None and any(not (op.scopes & principal.scopes) for op in _scoped(res)):
         return Decision(refusal(errors.SCOPE, principal, api, res), "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject)
+    times = len(res.operations) or 1  # a GraphQL call's operations (`Counter.times`)
+    kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject, times)
     return _admission(allowed, kept, catalog.version)
 
 
@@ -770,7 +779,9 @@ def anonymous_counter(catalog: Catalog, admitted: Admitted, client_ip: str) -> C
     if policy is None or policy.limit is None:
         return None
     # stopOnQuotaReach is set, whatever the tier says ("we don't have details on unauthenticated tier").
-    return Counter(f"sub:anonymous:{client_ip}:{d.api.uuid}", policy.limit, errors.THROTTLED_SUBSCRIPTION, True)
+    times = len(d.resource.operations) if d.resource is not None and d.resource.operations else 1
+    key = f"sub:anonymous:{client_ip}:{d.api.uuid}"
+    return Counter(key, policy.limit, errors.THROTTLED_SUBSCRIPTION, True, times)
 
 
 def outside_key_terms(admitted: Admitted, req: CheckInput) -> Decision | None:
@@ -1035,9 +1046,10 @@ class Pipeline:
             d = yield from checked(admitted.decision, req, planned.token, self.hidden_headers, catalog)
             return rewritten(d, req.path, catalog)
         wanted = tuple((c.key, c.limit) for c in counted)
-        usages = self.limiter.hit_now(wanted, now, req.size)
+        times = tuple(c.times for c in counted) if any(c.times != 1 for c in counted) else None
+        usages = self.limiter.hit_now(wanted, now, req.size, times)
         if usages is None:
-            usages = yield Count(wanted, now, req.size)
+            usages = yield Count(wanted, now, req.size, times)
         d = yield from checked(conclude(admitted, counted, usages), req, planned.token, self.hidden_headers, catalog)
         return rewritten(d, req.path, catalog)
 
@@ -1077,7 +1089,7 @@ class Pipeline:
             return await self.opa.ask(need.check, need.question)
         if isinstance(need, ReadBody):  # CPU the loop should not wait out: on a worker thread
             return await asyncio.get_running_loop().run_in_executor(None, need.read)
-        return await self.limiter.hit(need.counters, need.now, need.size)
+        return await self.limiter.hit(need.counters, need.now, need.size, need.times)
 
     async def finish(self, steps: Steps, need: Need) -> Decision:
         """Drive the rest of a check that stopped at `need`: on the event loop, where the I/O lives."""

@@ -101,6 +101,9 @@ class PreparedAllows:
     def keep(self, found: Key, catalog: Catalog, admitted: Admitted, allow: Allow, decided: tuple[Any, ...]) -> None:
         """Keep an allow concluded on `catalog` from `admitted`, the pipeline's admission (`Pipeline.admission`)."""
         assert admitted.decision.principal is not None
+        # Each counts a request once: one counted more (`Counter.times`, a GraphQL call's) is never prepared, its
+        # resource checking each call.
+        assert all(c.times == 1 for c in admitted.counters)
         counted = self._counted(kept_counters(admitted.counters))
         until = min(admitted.decision.principal.expires_at, allow.until)
         decided = self._decided(decided)

@@ -19,7 +19,7 @@ from apim_adapter.decision import BODY_NOT_WHOLE, CheckInput, Decision
 from apim_adapter.mediation import RequestBody
 from apim_adapter.transport.grpc import NAMESPACE
 from harness.pipeline import InProcess, token
-from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog
+from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog, per_minute
 
 pytestmark = pytest.mark.unit
 
@@ -143,6 +143,47 @@ def test_each_operation_is_counted_on_its_own_tier():
     assert [call(p, "{ heroes { id } }").status for _ in range(3)] == [200, 200, 429]
     assert call(p, "{ hero { id } heroes { id } }").code == "900802"  # any of its operations throttled: the call
     assert call(p, "{ hero { id } }").allowed  # another operation's tier is its own
+
+
+THREE_OPERATIONS = "{ hero { id } heroes { id } name }"
+
+
+@pytest.mark.parametrize(
+    ("tier", "code"),
+    [("subscription", "900804"), ("application", "900803"), ("api", "900800")],
+)
+def test_a_call_counts_once_per_operation_on_the_api_subscription_and_application_tiers(tier, code):
+    """APIM's gateway publishes one throttle event per operation of a call, each naming the API, subscription and
+    application (ThrottleHandler), and the traffic manager counts events: a quota of 4 takes two 3-operation calls
+    (3, then 6), not four."""
+    doc = graphql_catalog()
+    four = advanced_policy("FourAMinute", 4) if tier == "api" else per_minute("FourAMinute", 4)
+    if tier == "subscription":
+        doc["subscriptionPolicies"].append(four)
+        next(s for s in doc["subscriptions"] if s["apiUUID"] == "api-swapi")["policyId"] = "FourAMinute"
+    elif tier == "application":
+        doc["applicationPolicies"] = [four]
+        next(a for a in doc["applications"] if a["uuid"] == "app-subscribed")["policy"] = "FourAMinute"
+    else:
+        doc["apiPolicies"] = [four]
+        next(a for a in doc["apis"] if a["uuid"] == "api-swapi")["policy"] = "FourAMinute"
+    p = InProcess(doc)
+    first, second = call(p, THREE_OPERATIONS), call(p, THREE_OPERATIONS)
+    assert (first.allowed, second.allowed) == (True, True)  # 3 < 4 when the second came: APIM lets it through too
+    assert second.usage.used == 6
+    refused = call(p, "{ hero { id } }")  # one operation, but 6 already counted
+    assert (refused.status, refused.code) == (429, code)
+
+
+def test_a_spike_arrest_counts_calls_not_operations():
+    """ThrottleHandler looks at the subscription's spike arrest once per request (isSubscriptionLevelSpike), before
+    its loop over the operations."""
+    doc = graphql_catalog()
+    tier = next(t for t in doc["subscriptionPolicies"] if t["name"] == "GraphQLSilver")
+    tier.update(rateLimitCount=2, rateLimitTimeUnit="min")
+    p = InProcess(doc)
+    assert [call(p, THREE_OPERATIONS).status for _ in range(3)] == [200, 200, 429]
+    assert call(p, THREE_OPERATIONS).code == "900807"
 
 
 def test_a_body_the_gateway_did_not_hand_over_whole_is_refused_and_named(p):

@@ -95,6 +95,16 @@ def test_a_bandwidth_counter_sums_bytes_and_throttles_once_the_sum_has_reached_t
     assert limiter.hit_now([("app:a", THREE_PER_MINUTE)], T0 + 60, 5000)[0].used == 1
 
 
+def test_a_request_counted_several_times_adds_that_many_where_asked():
+    """A GraphQL call of three operations counts 3 on its subscription's quota and 1 on an operation's tier
+    (`decision.Counter.times`); over a limit it counts nowhere, as any request."""
+    limiter, four, hundred = LocalRateLimiter(), Limit(4, 60), Limit(100, 60)
+    usages = [limiter.hit_now([("sub:a", four), ("res:a", hundred)], T0 + s, times=(3, 1)) for s in range(3)]
+    assert [[u.used for u in check] for check in usages] == [[3, 1], [6, 2], [6, 2]]
+    assert [[u.counted for u in check] for check in usages] == [[3, 1], [3, 1], [0, 0]]
+    assert [check[0].exceeded for check in usages] == [False, False, True]
+
+
 def test_a_request_over_any_limit_counts_nowhere():
     """APIM's gateway publishes to its traffic manager only the requests that reach no limit: a request throttled by
     one tier is not counted on the others (an application's quota is not spent by requests its subscription to

@@ -136,6 +136,20 @@ def test_a_bandwidth_counter_sums_bytes_across_replicas_beside_a_request_counter
     assert 0 < ttl <= 61_000  # it expires with its window, never "no expiry" (-1)
 
 
+def test_a_request_counted_several_times_adds_that_many_across_replicas(redis_server, redis_password_file, tmp_path):
+    """`times` as the local limiter takes it (a GraphQL call's operations, `decision.Counter.times`)."""
+    tag = time.time_ns()
+    counters = [(f"sub:{tag}", Limit(4, 60)), (f"res:{tag}", Limit(100, 60))]
+
+    async def scenario():
+        async with two_replicas(redis_server, redis_password_file, tmp_path) as (a, b, now):
+            return [await lim.hit(counters, now, times=(3, 1)) for lim in (a, b, a)]
+
+    usages = asyncio.run(scenario())
+    assert [[(u.used, u.counted) for u in check] for check in usages] == [[(3, 3), (1, 1)], [(6, 3), (2, 1)],
+                                                                          [(6, 0), (2, 0)]]  # fmt: skip
+
+
 def test_outage_with_local_policy_counts_locally_and_recovers(tmp_path, redis_password_file, own_redis):
     server = own_redis
     limit = Limit(3, 60)

@@ -33,21 +33,27 @@ class Usage(NamedTuple):
 Counted = tuple[str, Limit]  # a counter a request is counted on: its key and its limit
 
 
-def weight(limit: Limit, size: int) -> int:
-    """What one request adds to a counter: 1, or on a bandwidth quota its body's bytes."""
-    return size if limit.data else 1
+Times = Sequence[int] | None  # per counter, how many requests one counts as there (`decision.Counter.times`); None: 1
+
+
+def weight(limit: Limit, size: int, times: int = 1) -> int:
+    """What one request adds to a counter: 1, or on a bandwidth quota its body's bytes; `times` over where APIM's
+    gateway counts it more than once (a GraphQL call's operations)."""
+    return (size if limit.data else 1) * times
 
 
 class RateLimiter(Protocol):
-    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
-        """Count one request (of `size` bytes, for bandwidth quotas) on every counter, unless one has reached its
-        limit, atomically for all of them; one round trip for a shared backend. A Usage's `counted` is 0 when the
-        request was not counted. (APIM's gateway publishes to its traffic manager only the requests that reach no
-        limit: one over a tier that denies is refused, one over a tier that only counts, stopOnQuotaReach: false,
-        goes on uncounted; `decision.conclude` tells which.)"""
+    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0, times: Times = None) -> list[Usage]:
+        """Count one request (of `size` bytes, for bandwidth quotas; `times[i]` over on counter i) on every counter,
+        unless one has reached its limit, atomically for all of them; one round trip for a shared backend. A
+        Usage's `counted` is 0 when the request was not counted. (APIM's gateway publishes to its traffic manager
+        only the requests that reach no limit: one over a tier that denies is refused, one over a tier that only
+        counts, stopOnQuotaReach: false, goes on uncounted; `decision.conclude` tells which.)"""
         ...
 
-    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage] | None:
+    def hit_now(
+        self, counters: Sequence[Counted], now: float, size: int = 0, times: Times = None
+    ) -> list[Usage] | None:
         """The same from memory alone; None when the counters live elsewhere (then `hit` is awaited)."""
         ...
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from ..catalog import Limit
-from . import Counted, Usage, weight
+from . import Counted, Times, Usage, weight
 
 Kept = tuple[str, Limit]  # a counter as this limiter keeps it (`kept_key`), and its limit
 
@@ -22,18 +22,21 @@ class LocalRateLimiter:
         self._windows: dict[str, list[int]] = {}  # kept key → [window index, requests or bytes in it]
         self._lock = threading.Lock()
 
-    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
-        return self.hit_now(counters, now, size)
+    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0, times: Times = None) -> list[Usage]:
+        return self.hit_now(counters, now, size, times)
 
-    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
+    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0, times: Times = None) -> list[Usage]:
         kept = [(kept_key(key, limit), limit) for key, limit in counters]
-        counts, counted = self.count_now(kept, now, size)
+        counts, counted = self.count_now(kept, now, size, times)
+        each = times or (1,) * len(kept)
         return [
-            Usage(limit, used, limit.reset(now), weight(limit, size) if counted else 0)
-            for (_, limit), used in zip(kept, counts, strict=True)
+            Usage(limit, used, limit.reset(now), weight(limit, size, n) if counted else 0)
+            for (_, limit), used, n in zip(kept, counts, each, strict=True)
         ]
 
-    def count_now(self, counters: Sequence[Kept], now: float, size: int = 0) -> tuple[list[int], bool]:
+    def count_now(
+        self, counters: Sequence[Kept], now: float, size: int = 0, times: Times = None
+    ) -> tuple[list[int], bool]:
         """`hit_now` for counters given with their kept keys (a prepared allow keeps them so): each counter's count,
         and whether the request was counted (False: a counter had reached its limit; the counts are then those
         before it). No Usage is built: a warm check reads the tightest counter only. (Loops, not comprehensions:
@@ -51,7 +54,7 @@ class LocalRateLimiter:
             counts = []
             for i, cell in enumerate(cells):
                 if counted:
-                    cell[1] += size if counters[i][1].data else 1
+                    cell[1] += (size if counters[i][1].data else 1) * (times[i] if times else 1)
                 counts.append(cell[1])
         return counts, counted
 

@@ -25,7 +25,7 @@ from .. import metrics, tracing
 from ..config import Config, Redis
 from ..errors import Unavailable
 from ..secrets import read_secret
-from . import Counted, Usage, weight
+from . import Counted, Times, Usage, weight
 from .local import LocalRateLimiter
 
 KEY_PREFIX = "apim:rl:"
@@ -75,15 +75,15 @@ class RedisRateLimiter:
         self.fallback = LocalRateLimiter()
         self._skip_until = 0.0
 
-    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0) -> None:
+    def hit_now(self, counters: Sequence[Counted], now: float, size: int = 0, times: Times = None) -> None:
         return None  # the counters live in Redis: one round trip, on the event loop (`hit`)
 
-    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0) -> list[Usage]:
+    async def hit(self, counters: Sequence[Counted], now: float, size: int = 0, times: Times = None) -> list[Usage]:
         if not counters:
             return []
         if time.monotonic() >= self._skip_until:
             try:
-                return await self._hit(counters, now, size)
+                return await self._hit(counters, now, size, times)
             except (RedisError, OSError, TimeoutError) as exc:
                 self._skip_until = time.monotonic() + RETRY_AFTER_ERROR
                 error = exc
@@ -92,18 +92,19 @@ class RedisRateLimiter:
         metrics.RATE_LIMIT_ERRORS.labels(self.settings.on_error).inc()
         if self.settings.on_error == "deny":
             raise Unavailable(f"rate-limit backend unavailable: {type(error).__name__ if error else 'recent error'}")
-        return await self.fallback.hit(counters, now, size)
+        return await self.fallback.hit(counters, now, size, times)
 
     @tracing.traced("Redis EVALSHA", lambda _, c, *__: {"db.system.name": "redis", "apim.counters": len(c)})
-    async def _hit(self, counters: Sequence[Counted], now: float, size: int) -> list[Usage]:
-        keys, args = [], []
-        for key, limit in counters:
+    async def _hit(self, counters: Sequence[Counted], now: float, size: int, times: Times) -> list[Usage]:
+        keys, args, added = [], [], []
+        for i, (key, limit) in enumerate(counters):
             keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}")
-            args += [int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS, weight(limit, size), limit.count]
+            added.append(weight(limit, size, times[i] if times else 1))
+            args += [int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS, added[-1], limit.count]
         *counts, counted = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
         return [
-            Usage(limit, int(count), limit.reset(now), weight(limit, size) if counted else 0)
-            for (_, limit), count in zip(counters, counts, strict=True)
+            Usage(limit, int(count), limit.reset(now), n if counted else 0)
+            for (_, limit), count, n in zip(counters, counts, added, strict=True)
         ]
 
     async def close(self) -> None:
