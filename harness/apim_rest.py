@@ -8,8 +8,8 @@ Publisher API creates is an `apis` item in the internal data API's shape plus pr
 the data API never serves): `_publisher` (its APIDTO), `_urlMappings` (its resources as stored, which the Publisher
 answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpointConfig`, `_swagger`,
 `_clientCertificates` (its AM_API_CLIENT_CERTIFICATE rows of the current API), `_deployedClientCertificates` and
-`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`, `_enableSchemaValidation` (the deployed revision's DTO
-fields of those names), `_deployedSwagger` (the deployed revision's definition),
+`_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`, `_enableSchemaValidation`, `_maxTps` (the deployed
+revision's DTO fields of those names), `_deployedSwagger` (the deployed revision's definition),
 `_policyClones` (the API's clones of common operation policies, `apply_operation_policies`), `_apiPolicies` and
 `_operationPolicies` (the deployed revision's operation policies: the API's, and each operation's by "VERB target").
 What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
@@ -697,6 +697,7 @@ class ProductApis:
         body.setdefault("isDefaultVersion", False)
         body.setdefault("type", "HTTP")
         _set_cors_and_headers(body, creating=True)
+        _set_max_tps(body)
         item = {
             "uuid": api_id,
             "apiId": numeric_id,
@@ -758,6 +759,7 @@ class ProductApis:
         body.pop("id", None)
         body.pop("lifeCycleStatus", None)
         _set_cors_and_headers(body, creating=False)
+        _set_max_tps(body)
         self._replace_scopes(item["_publisher"], body)
         item.update(
             _publisher=body,
@@ -2196,12 +2198,27 @@ def _set_cors_and_headers(body: dict[str, Any], creating: bool) -> None:
         body["authorizationHeader"] = AUTHORIZATION_HEADER_DEFAULT
 
 
+def _set_max_tps(body: dict[str, Any]) -> None:
+    """An APIDTO's backend throughput as the Publisher stores and answers it (APIMappingUtil
+    .setMaxTpsFromApiDTOToModel on every save, setMaxTpsFromModelToApiDTO on every answer): each time unit the DTO
+    leaves out is SECOND (APIMaxTpsDTO's default, publisher-api.yaml `APIMaxTps`), so both are answered; without a
+    production or sandbox count the API has none, and no `maxTps` is answered. The token-based configuration of AI
+    APIs is not kept (the double serves no AI API)."""
+    sent = body.pop("maxTps", None)
+    if not isinstance(sent, dict) or (sent.get("production") is None and sent.get("sandbox") is None):
+        return
+    body["maxTps"] = {**{k: sent[k] for k in ("production", "sandbox") if sent.get(k) is not None},
+                      "productionTimeUnit": sent.get("productionTimeUnit") or "SECOND",
+                      "sandboxTimeUnit": sent.get("sandboxTimeUnit") or "SECOND"}  # fmt: skip
+
+
 def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
-    """A deployed revision's DTO fields of CORS, schema validation and its operation policies (the API's, and each
-    operation's by "VERB target"), as the item keeps them for its runtime artifact (harness/apim_double.py
-    `_api_project_file`)."""
+    """A deployed revision's DTO fields of CORS, schema validation, backend throughput and its operation policies
+    (the API's, and each operation's by "VERB target"), as the item keeps them for its runtime artifact
+    (harness/apim_double.py `_api_project_file`)."""
     return {
         "_enableSchemaValidation": dto.get("enableSchemaValidation") is True,
+        "_maxTps": copy.deepcopy(dto.get("maxTps")),
         "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
         "_authorizationHeader": dto.get("authorizationHeader"),
         "_apiKeyHeader": dto.get("apiKeyHeader"),
@@ -2277,15 +2294,16 @@ def deployed_dto_fields(item: dict[str, Any]) -> dict[str, Any]:
     """The CORS fields of an item's deployed DTO (its `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`),
     as APIMappingUtil.fromAPItoDTO / fromAPIProducttoDTO write them: corsConfiguration always (the default where the
     item has none, e.g. one put in `data` directly), a header name only where there is one (Gson and Jackson leave
-    a null out); and `enableSchemaValidation` (its `_enableSchemaValidation`), which both always write
-    (`dto.setEnableSchemaValidation(model.isEnabledSchemaValidation())`, a primitive boolean: false unless set)."""
+    a null out); `enableSchemaValidation` (its `_enableSchemaValidation`), which both always write
+    (`dto.setEnableSchemaValidation(model.isEnabledSchemaValidation())`, a primitive boolean: false unless set); and
+    an API's `maxTps` (its `_maxTps`) where it has one (setMaxTpsFromModelToApiDTO)."""
     fields: dict[str, Any] = {"corsConfiguration": copy.deepcopy(item.get("_corsConfiguration")),
                               "enableSchemaValidation": bool(item.get("_enableSchemaValidation", False))}  # fmt: skip
     if fields["corsConfiguration"] is None:
         fields["corsConfiguration"] = default_cors_configuration()
-    for key in ("authorizationHeader", "apiKeyHeader"):
+    for key in ("authorizationHeader", "apiKeyHeader", "maxTps"):  # maxTps: an API's where it has one (_set_max_tps)
         if item.get(f"_{key}") is not None:
-            fields[key] = item[f"_{key}"]
+            fields[key] = copy.deepcopy(item[f"_{key}"])
     return fields
 
 

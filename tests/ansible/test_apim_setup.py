@@ -848,6 +848,9 @@ def test_a_changed_application_policy_reaches_the_data_api(converged, changed_ru
 
 # A CORS configuration the API declares (apim_setup_api.cors): one origin, with credentials, two methods in an order
 # APIM keeps (the role compares them in any order), the headers left out (the global ones).
+API_BACKEND_THROUGHPUT = {"production": 2, "production_time_unit": "HOUR", "sandbox": 1}
+API_BACKEND_THROUGHPUT_IN_APIM = {"production": 2, "productionTimeUnit": "HOUR", "sandbox": 1,
+                                  "sandboxTimeUnit": "SECOND"}  # fmt: skip
 API_CORS = {"allow_origins": ["https://app.example.com"], "allow_methods": ["POST", "GET"], "allow_credentials": True}
 API_CORS_IN_APIM = {"corsConfigurationEnabled": True, "accessControlAllowOrigins": ["https://app.example.com"],
                     "accessControlAllowCredentials": True, "accessControlAllowHeaders": [],
@@ -874,7 +877,8 @@ def preflight_headers(double: ApimDouble, api_id: str, path: str, origin: str) -
 @pytest.fixture(scope="module")
 def api_changed_runs(converged, changed_run, tmp_path_factory):
     """After the runs above (last in this module: they change the double's API), three more: (1) the inventory's API
-    changed (a new resource, another description, API keys dropped from its security scheme, API_CORS declared)
+    changed (a new resource, another description, API keys dropped from its security scheme, API_CORS and
+    API_BACKEND_THROUGHPUT declared)
     while APIM holds five revisions of it, four deployed nowhere, as a user clicking "Create revision" leaves them;
     (2) the same inventory
     after someone deployed the first revision again by hand; (3) once more, unchanged. Their output, and the API's
@@ -891,6 +895,7 @@ def api_changed_runs(converged, changed_run, tmp_path_factory):
     api["resources"].append({"target": "/uuid", "verb": "GET", "scopes": []})
     api["security_scheme"] = ["oauth2", "oauth_basic_auth_api_key_mandatory"]
     api["cors"] = API_CORS
+    api["backend_throughput"] = API_BACKEND_THROUGHPUT
     path = tmp_path_factory.mktemp("api-changed") / "api-changed.json"
     path.write_text(json.dumps(variables))
     path.chmod(0o600)
@@ -962,6 +967,20 @@ def test_a_declared_cors_configuration_is_set_deployed_and_answers_browsers(conv
         "access-control-allow-credentials": "true"}  # fmt: skip
     assert app["access-control-allow-headers"].startswith(",".join(GLOBAL_CORS.allow_headers))  # none declared
     assert "access-control-allow-origin" not in preflight_headers(double, api_id, "/uuid", "https://evil.example")
+
+
+def test_a_declared_backend_throughput_is_deployed_and_limits_the_apis_calls_in_the_adapter(
+    converged, api_changed_runs, tmp_path
+) -> None:
+    """API_BACKEND_THROUGHPUT in the Publisher as APIM answers it and in the revision the first run deployed (the
+    runs after it changed nothing); the adapter pulling it holds the API's production calls to it."""
+    double, ca, _, _ = converged
+    api_id, _, _, _ = api_changed_runs
+    item = next(a for a in double.data["apis"] if a["uuid"] == api_id)
+    assert double.products.api_dto(item)["maxTps"] == API_BACKEND_THROUGHPUT_IN_APIM
+    adapter = adapter_on(double, ca, tmp_path)
+    api = adapter.catalog.apis[api_id]
+    assert api.backend_limits == {"PRODUCTION": Limit(2, 3600), "SANDBOX": Limit(1, 1)}
 
 
 CLIENT_CERTS = "/apis/{apiId}/client-certs/{keyType}"
@@ -1231,6 +1250,23 @@ def test_schema_validation_and_declared_request_definitions_count_in_the_revisio
     digest = hashlib.sha256(json.dumps(API_STATE, sort_keys=True).encode()).hexdigest()[:16]
     assert none == f"Deployed by the apim_setup role: HttpbinAPI 1.0.0, declared state {digest}"
     assert len({none, one, other}) == 3
+
+
+def test_a_declared_backend_throughput_counts_in_the_revision_digest_as_apim_answers_it(tmp_path) -> None:
+    """An API declaring no `backend_throughput` has none in its state (the digest revisions deployed before recorded);
+    declared, its state is what APIM answers for it (both time units, SECOND where none is given; a count not set as
+    null), so that the next run finds nothing to change; `{}` is Unlimited, none."""
+    api = {"name": "HttpbinAPI", "version": "1.0.0", "context": "/httpbin", "endpoint_url": "http://httpbin:8000",
+           "gateway_environment": "Default", "vhost": "localhost", "tiers": ["Gold"], "scopes": [],
+           "resources": [{"target": "/ip", "verb": "GET", "scopes": []}]}  # fmt: skip
+    (plain, plain_digest), (limited, limited_digest), (unlimited, unlimited_digest) = declared_states_and_revisions(
+        tmp_path, [api, api | {"backend_throughput": {"production": 100, "sandbox_time_unit": "minute"}},
+                   api | {"backend_throughput": {}}])  # fmt: skip
+    assert "maxTps" not in plain
+    assert limited["maxTps"] == {"production": 100, "sandbox": None, "productionTimeUnit": "SECOND",
+                                 "sandboxTimeUnit": "MINUTE"}  # fmt: skip
+    assert unlimited["maxTps"] is None
+    assert len({plain_digest, limited_digest, unlimited_digest}) == 3
 
 
 # APIM's definition of an operation on a templated path (OAS3Parser.createOperation: its path parameter a required

@@ -252,6 +252,9 @@ class Api:
     # (endpoint_security.py); none for a key type whose endpoint is not secured.
     backend_credentials: Mapping[str, BackendCredential | OAuthEndpoint] = field(default_factory=dict, compare=False)
     graphql: GraphQLApi | None = field(default=None, compare=False)  # a GraphQL API's schema and operations
+    # APIM's backend throughput (the Publisher's "Backend Throughput", APIDTO `maxTps`): at most so many calls of
+    # the API reach its backend per unit of time, by the calls' key type; none for a key type it does not limit.
+    backend_limits: Mapping[str, Limit] = field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -610,6 +613,34 @@ def _resources(
     return tuple(resources)
 
 
+# APIMaxTpsDTO's time units (publisher-api.yaml `APIMaxTps`, SECOND unless given), in seconds: APIMappingUtil
+# .getTimeUnitInMilliseconds stores 1000, 60000 or 3600000 ms, the gateway's hard limit's UnitTime.
+_BACKEND_TIME_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600}
+
+
+def _backend_limits(item: _Item, where: str) -> Mapping[str, Limit]:
+    """An API's backend throughput, `maxTps` as the Publisher's APIDTO gives it (`{production, productionTimeUnit,
+    sandbox, sandboxTimeUnit}`): a limit per key type it names a count for. 0 refuses every call of that key type,
+    as APIM's gateway does (Synapse's CallerContext admits none where MaximumCount is 0)."""
+    raw = item.get("maxTps", Mapping)
+    if raw is None:
+        return {}
+    tps = _Item(raw, f"{where}.maxTps")
+    limits = {}
+    for key_type in KEY_TYPES:
+        name = key_type.lower()
+        count = tps.get(name, int)
+        unit = tps.get(f"{name}TimeUnit", str, default="SECOND")
+        if unit.upper() not in _BACKEND_TIME_UNITS:
+            raise CatalogError(f"{tps.where}.{name}TimeUnit: one of SECOND, MINUTE, HOUR, not {unit!r}")
+        if count is None:
+            continue
+        if count < 0:
+            raise CatalogError(f"{tps.where}.{name}: must be 0 or more")
+        limits[key_type] = Limit(count, _BACKEND_TIME_UNITS[unit.upper()])
+    return limits
+
+
 # The one resource APIM's gateway gives a GraphQL API (TemplateBuilderUtil: every URI template replaced by `POST /*`,
 # auth type Any): what its calls' path and method resolve to, before the body names their operations.
 _GRAPHQL_GATEWAY_RESOURCE = ("POST", "/*")
@@ -924,6 +955,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             cors=api_cors,
             backend_credentials=credentials,
             graphql=graphql,
+            backend_limits=_backend_limits(item, where),
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")

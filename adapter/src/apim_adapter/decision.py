@@ -49,6 +49,7 @@ from .catalog import (
     API_KEY,
     BASIC_AUTH,
     OAUTH2,
+    PRODUCTION,
     UNAUTHENTICATED,
     UNLIMITED,
     Api,
@@ -620,9 +621,28 @@ def _tier(key: str, policy: Policy, error: ErrorCode, times: int = 1) -> list[Co
 
 
 def _admission(allowed: Decision, kept: tuple[Counter | Conditional, ...], version: int) -> Admitted:
+    backend = backend_counter(allowed)
+    if backend is not None:
+        kept += (backend,)
     if any(isinstance(c, Conditional) for c in kept):
         return Admitted(allowed, (), version, kept)
     return Admitted(allowed, cast("tuple[Counter, ...]", kept), version)  # no Conditional among them
+
+
+def backend_counter(allowed: Decision) -> Counter | None:
+    """The API's backend throughput for the caller's key type (`Api.backend_limits`), looked at last, once every
+    tier has let the call through: ThrottleHandler checks its hard limit (`isHardLimitThrottled`) only then, keyed
+    by API context, version and key type, for every caller (an unsecured resource's calls are PRODUCTION:
+    APIAuthenticationHandler), once per operation of a GraphQL call. Over it: 503 `900801`."""
+    api, res, key = allowed.api, allowed.resource, allowed.key_mapping
+    if api is None or not api.backend_limits:
+        return None
+    key_type = key.key_type if key is not None else PRODUCTION
+    limit = api.backend_limits.get(key_type)
+    if limit is None:
+        return None
+    times = len(res.operations) if res is not None and res.operations else 1
+    return Counter(f"backend:{api.uuid}:{key_type}", limit, errors.HARD_LIMIT, True, times)
 
 
 def applied(admission: Admitted, req: CheckInput) -> tuple[Counter, ...]:
@@ -1040,8 +1060,9 @@ class Pipeline:
 
         counted = applied(admitted, req)
         anonymous = anonymous_counter(catalog, admitted, req.client_ip)
-        if anonymous is not None:
-            counted += (anonymous,)
+        if anonymous is not None:  # the subscription's quota: before the backend throughput, which comes last
+            last = len(counted) - (1 if counted and counted[-1].error is errors.HARD_LIMIT else 0)
+            counted = (*counted[:last], anonymous, *counted[last:])
         if not counted:
             d = yield from checked(admitted.decision, req, planned.token, self.hidden_headers, catalog)
             return rewritten(d, req.path, catalog)

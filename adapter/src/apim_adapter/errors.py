@@ -81,6 +81,8 @@ _CODES = [
     # the client may call again (render.NEXT_ACCESS).
     ErrorCode("900800", 429, "Message throttled out", "You have exceeded your quota",
               "THROTTLED", "API_LEVEL_LIMIT_EXCEEDED"),
+    # An API's backend throughput reached (its hard limit): 503, "as service not being available".
+    ErrorCode("900801", 503, "API Limit Reached", "API not accepting requests", "THROTTLED", "HARD_LIMIT_EXCEEDED"),
     ErrorCode("900802", 429, "Message throttled out", "You have exceeded your quota",
               "THROTTLED", "RESOURCE_LEVEL_LIMIT_EXCEEDED"),
     ErrorCode("900803", 429, "Message throttled out", "You have exceeded your quota",
@@ -129,6 +131,7 @@ RESOURCE_NOT_FOUND = ErrorCode("404", 404, "Runtime Error", "No matching resourc
 METHOD_NOT_ALLOWED = CODES["405"]
 API_BLOCKED = CODES["700700"]
 THROTTLED_API = CODES["900800"]
+HARD_LIMIT = CODES["900801"]
 THROTTLED_RESOURCE = CODES["900802"]
 THROTTLED_APPLICATION = CODES["900803"]
 THROTTLED_SUBSCRIPTION = CODES["900804"]

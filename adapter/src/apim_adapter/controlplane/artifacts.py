@@ -240,6 +240,19 @@ class Project:
             raise BadArtifact(f"{self.name}: {path}: no data object")
         return data
 
+    def backend_throughput(self) -> dict[str, Any] | None:
+        """An API's backend throughput, its DTO's `maxTps` (`{production, productionTimeUnit, sandbox,
+        sandboxTimeUnit}`), which APIMappingUtil.fromAPItoDTO writes only where the API has a production or sandbox
+        count (setMaxTpsFromModelToApiDTO) and TemplateBuilderUtil hands the gateway's ThrottleHandler
+        (`productionMaxCount`, `productionUnitTime`, ...); None where it has none, or for a product or an MCP server
+        (their DTOs have none). BadArtifact where it is not an object."""
+        if self.kind != "api":
+            return None
+        found = self.api().get("maxTps")
+        if found is not None and not isinstance(found, dict):
+            raise BadArtifact(f"{self.name}: api.json: maxTps is not an object")
+        return found
+
     def cors_settings(self) -> dict[str, Any]:
         """What APIM's gateway template engages CORSRequestHandler with (carbon-apimgt 9.31.86 `TemplateBuilderUtil
         .getAPITemplateBuilder`, for an API and for a product), from the project's DTO: `corsConfiguration` as

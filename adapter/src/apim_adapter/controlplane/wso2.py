@@ -35,6 +35,7 @@ SCHEME_PULLS = 8  # single-API pulls at once, for the security schemes a full pu
 ENDPOINT_SECURITY_FIELDS = ("endpointConfig", "apis")  # an API's, a product's (artifacts.Project.endpoint_config)
 SCHEMA_VALIDATION, DEFINITION = "enableSchemaValidation", "apiDefinition"  # as the catalog reads them
 GRAPHQL_SCHEMA, GRAPHQL_COMPLEXITY = "graphQLSchema", "graphQLComplexity"  # likewise
+BACKEND_THROUGHPUT = "maxTps"  # likewise (artifacts.Project.backend_throughput)
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -178,6 +179,7 @@ class Wso2ControlPlane:
           (artifacts.Project.endpoint_config), and `enableSchemaValidation` with, where it is on, the revision's
           OpenAPI definition (`apiDefinition`), which Schema Validation checks requests against, for every API: the
           data API has none of them.
+        - `maxTps`, the API's backend throughput (artifacts.Project.backend_throughput), where it has one.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
@@ -218,6 +220,7 @@ class Wso2ControlPlane:
                     found.update(self._operation_policies(project, unreadable, where, last))
                     found.update(self._endpoint_config(project, unreadable, where, last))
                     found.update(self._schema_validation(project, unreadable, where, last))
+                    found.update(self._backend_throughput(project, unreadable, where, last))
                     if str(item.get("apiType") or "").upper() == GRAPHQL:
                         found.update(self._graphql(project, unreadable, where, last))
             return {**item, **found}
@@ -314,6 +317,26 @@ class Wso2ControlPlane:
                 log.warning("OpenAPI definition of an API not read; the one read before validates until its next pull",
                             extra={**where, "error": str(exc)})  # fmt: skip
             return kept  # none read before: unknown, and the warning about its operation policies names the API
+
+    @staticmethod
+    def _backend_throughput(
+        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
+    ) -> dict[str, Any]:
+        """`maxTps` of the deployed revision's project (none when it has none or none is deployed). Where the
+        artifact cannot be read, the one read before (`last`), with a warning; none read before, none: the backend
+        is not limited until its next pull (the warning about its operation policies names the API)."""
+        try:
+            if unreadable is not None:
+                raise unreadable
+            found = project.backend_throughput() if project is not None else None
+            return {BACKEND_THROUGHPUT: found} if found is not None else {}
+        except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
+            kept = last.get(BACKEND_THROUGHPUT) if last is not None else None
+            if kept is None:
+                return {}
+            log.warning("backend throughput of an API not read; the one read before applies until its next pull",
+                        extra={**where, "error": str(exc)})  # fmt: skip
+            return {BACKEND_THROUGHPUT: kept}
 
     @staticmethod
     def _graphql(
