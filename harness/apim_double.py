@@ -96,6 +96,7 @@ LISTS = {
     "subscription-policies": ("subscriptionPolicies", "SubscriptionPolicyList", {"policyName": ("name",)}, ()),
     "application-policies": ("applicationPolicies", "ApplicationPolicyList", {"policyName": ("name",)}, ()),
     "api-policies": ("apiPolicies", "ApiPolicyList", {"policyName": ("name",)}, ()),
+    "global-policies": ("globalPolicies", "GlobalPolicyList", {"policyName": ("name",)}, ()),  # custom policies
     # ScopesApiServiceImpl: scopeKey selects the one scope of the tenant (ScopesDAO.getScope), or none.
     "scopes": ("scopes", "ScopesList", {"scopeKey": ("name",)}, ()),
 }
@@ -360,7 +361,7 @@ class ApimDouble:
         if endpoint not in LISTS:
             return self._error(endpoint, 404, f"no such resource: {endpoint}")
         key, _, conditions, needed = LISTS[endpoint]
-        items = self.data[key]
+        items = self.data.setdefault(key, [])  # a list a test's data leaves out: none of them
         if all(request.query.get(q) for q in needed):
             items = [
                 item
@@ -1036,5 +1037,6 @@ def fresh_data() -> dict:
         "subscriptionPolicies": policies,
         "apiPolicies": default_api_policies(),
         "applicationPolicies": default_application_policies(),
+        "globalPolicies": [],  # APIM ships no custom policy
         "keyManagers": [resident],
     }

@@ -546,6 +546,29 @@ def _policies(
     return policies
 
 
+CUSTOM_POLICY_NOT_ENFORCED = "a custom policy is not enforced"
+
+
+def _custom_policies(doc: Mapping[str, Any], each) -> list[str]:
+    """APIM's custom policies (admin portal: Rate Limiting Policies > Custom Policies; the data API's
+    `/global-policies`), each named as not enforced: APIM's traffic manager runs its Siddhi query over every request
+    of every API, and its gateways refuse a request whose key, made from the policy's key template, the traffic
+    manager throttled (ThrottleHandler.validateCustomPolicy). The adapter runs no Siddhi. The query is not repeated
+    in the note (it may name users)."""
+    notes: list[str] = []
+
+    def parse(item: _Item, where: str) -> None:
+        name = item.get("name", str, required=True)
+        template = item.get("keyTemplate", str, default="")
+        notes.append(
+            f"globalPolicies {name!r} (key template {template!r}): {CUSTOM_POLICY_NOT_ENFORCED}, as the adapter runs "
+            "no Siddhi query; requests it would throttle on APIM's gateway are let through"
+        )
+
+    each("globalPolicies", parse)
+    return notes
+
+
 def _condition_groups(
     item: _Item, where: str, named: str, notes: list[str], lenient: bool
 ) -> tuple[ConditionGroup, ...]:
@@ -899,6 +922,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
     subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced_policies["sub"])
     application_policies = _policies(doc, "applicationPolicies", each, unenforced_policies["app"])
     api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"], lenient)
+    custom_policies = _custom_policies(doc, each)
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
@@ -1088,7 +1112,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         note for kind, by_name in unenforced_policies.items() for name in sorted(used[kind] & by_name.keys())
         for note in by_name[name]
     ]  # fmt: skip
-    unenforced += api_notes
+    unenforced += api_notes + custom_policies
     return Catalog(
         apis=apis,
         contexts=contexts,

@@ -316,3 +316,18 @@ def test_a_condition_that_cannot_be_evaluated_rejects_its_policy_naming_the_fiel
     (note,) = lenient.unenforced
     assert note.startswith("apiPolicies 'Advanced': its condition group 1 is not enforced (apiPolicies[0] (Advanced)")
     assert error in note
+
+
+def test_a_custom_policy_is_named_as_not_enforced_and_one_without_a_name_is_refused():
+    """catalog._custom_policies: APIM's custom policies (the data API's `/global-policies`) run as Siddhi in its
+    traffic manager; the catalog names each, and refuses an item it cannot name."""
+    doc = catalog_document()
+    doc["globalPolicies"] = [{"name": "FivePerUser", "keyTemplate": "$userId", "siddhiQuery": "FROM RequestStream"}]
+    assert [n for n in build(doc).unenforced if "FivePerUser" in n] == [
+        "globalPolicies 'FivePerUser' (key template '$userId'): a custom policy is not enforced, as the adapter runs "
+        "no Siddhi query; requests it would throttle on APIM's gateway are let through"
+    ]
+    doc["globalPolicies"] = [{"keyTemplate": "$userId"}]
+    with pytest.raises(CatalogError, match=r"globalPolicies\[0\]\.name: required"):
+        build(doc)
+    assert build(doc, lenient=True).skipped == ("globalPolicies[0].name: required",)

@@ -28,10 +28,11 @@ POLICY_ENDPOINTS = {
     "subscriptionPolicies": "subscription-policies",
     "applicationPolicies": "application-policies",
     "apiPolicies": "api-policies",
+    "globalPolicies": "global-policies",  # custom policies: the catalog names them, not enforced (their Siddhi)
 }
-# PolicyEvent.policyType (APIConstants.PolicyType) → the catalog list it changes; GLOBAL (custom Siddhi policies)
-# is not enforced by the adapter.
-POLICY_TYPES = {"SUBSCRIPTION": "subscriptionPolicies", "APPLICATION": "applicationPolicies", "API": "apiPolicies"}
+# PolicyEvent.policyType (APIConstants.PolicyType) → the catalog list it changes.
+POLICY_TYPES = {"SUBSCRIPTION": "subscriptionPolicies", "APPLICATION": "applicationPolicies", "API": "apiPolicies",
+                "GLOBAL": "globalPolicies"}  # fmt: skip
 
 
 @dataclass(frozen=True)
