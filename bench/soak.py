@@ -4,11 +4,15 @@
     .venv/bin/python -m bench.soak --minutes 10
     .venv/bin/python -m bench.soak --quick        # 30 s smoke run
     .venv/bin/python -m bench.soak --mode http    # Envoy's ext_authz HTTP mode (default: gRPC)
+    .venv/bin/python -m bench.soak --graphql      # a GraphQL API's calls, bodies included in the check
 
 Traffic (wrk, one Lua script): 70% a valid token, 10% an expired one, 20% a unique made-up token on every request
 (half JWTs of our issuer with a forged signature, so that each one is verified and remembered as rejected; half
 plain garbage). Anyone can send the last kind, so memory must level off while they keep coming. Every
-`--every` seconds: requests/s, answers by status, errors (5xx and socket errors), and the adapter's RSS. Prints a
+`--every` seconds: requests/s, answers by status, errors (5xx and socket errors), and the adapter's RSS. With
+`--graphql` the calls are a GraphQL API's (GRAPHQL_SCRIPT: half a repeated document, the rest unique documents,
+valid and invalid, with and without a token), each unique body read once and its answer kept within the API's
+bounds. Prints a
 table, says whether RSS levelled off, how long the adapter's garbage collections paused it (its own
 `apim_adapter_gc_pause_seconds`), and writes .cache/bench/soak.json. Recorded figures: bench/README.md.
 """
@@ -28,13 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
 from harness import oidc
 from harness.envoy import Authz
 from harness.helpers import ROOT
 from harness.processes import rss_mib
+from harness.sample_catalog import STARWARS_OPERATIONS, STARWARS_SDL
 
 from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, gc_pauses, gc_row, pin, start_envoy
+
+GRAPHQL_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}  # includeRequestBodyInCheck, as the chart sets it
 
 SCRIPT = r"""
 -- 70% valid, 10% expired, 20% unique made-up tokens; answers counted by status in each thread.
@@ -85,6 +93,54 @@ end
 """
 
 
+GRAPHQL_SCRIPT = r"""
+-- A GraphQL API's calls (POST, the document in a JSON body): 50% one repeated document with the valid token, 20% a
+-- unique one with it (a made-up alias), 20% a unique one without a token (the API's field that needs none), 10% a
+-- unique body that is no document (422). Every unique body is read, and its answer kept within the API's bounds.
+local valid = os.getenv("SOAK_VALID")
+local letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+local n = 0
+ok, unauthorized, other, failed = 0, 0, 0, 0
+
+local function noise(len)
+  local out = {}
+  for i = 1, len do
+    local k = math.random(1, #letters)
+    out[i] = letters:sub(k, k)
+  end
+  return table.concat(out)
+end
+
+init = function(args)
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+end
+
+request = function()
+  n = n + 1
+  local slot, headers, query = n % 10, {["Content-Type"] = "application/json"}, nil
+  if slot < 7 then headers["Authorization"] = "Bearer " .. valid end
+  if slot < 5 then query = "{ hero { name friends(first: 2) { name } } name }"
+  elseif slot < 7 then query = "{ hero { name } a" .. noise(24) .. ": name }"
+  elseif slot < 9 then query = "{ b" .. noise(24) .. ": name }"
+  else query = "{ " .. noise(200) end
+  return wrk.format("POST", nil, headers, '{"query": "' .. query .. '"}')
+end
+""" + SCRIPT[SCRIPT.index("response = function") :]
+GRAPHQL_PATH = "/swapi/1.0.0"
+
+
+def graphql_catalog(fixture: Fixture) -> dict[str, Any]:
+    """The fixture's catalog and harness.sample_catalog's StarWarsAPI (hero needs `scope_headers`, name no
+    credential), to which its application is subscribed on its huge tier."""
+    doc = fixture.catalog()
+    doc["apis"].append({"uuid": "api-swapi", "apiId": 2, "name": "StarWarsAPI", "version": "1.0.0",
+                        "context": GRAPHQL_PATH, "provider": "admin", "apiType": "GRAPHQL", "status": "PUBLISHED",
+                        "policy": "Unlimited", "graphQLSchema": STARWARS_SDL,
+                        "urlMappings": STARWARS_OPERATIONS})  # fmt: skip
+    doc["subscriptions"].append({**doc["subscriptions"][0], "subscriptionUUID": "sub-2", "apiUUID": "api-swapi"})
+    return doc
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -98,8 +154,8 @@ def tokens(fixture: Fixture) -> dict[str, str]:
     return {"SOAK_VALID": valid, "SOAK_EXPIRED": expired, "SOAK_FORGED": f"{header}.{payload}."}
 
 
-def run_wrk(port: int, script: Path, seconds: int, env: dict[str, str]) -> dict[str, Any]:
-    argv = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}{PATH}"]
+def run_wrk(port: int, script: Path, seconds: int, env: dict[str, str], path: str = PATH) -> dict[str, Any]:
+    argv = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}{path}"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False, env=env)
     if done.returncode:
         raise RuntimeError(f"wrk failed: {done.stderr[-500:]}")  # tokens travel in the environment, not argv
@@ -113,26 +169,31 @@ def run_wrk(port: int, script: Path, seconds: int, env: dict[str, str]) -> dict[
 
 
 def soak(
-    seconds: int, every: int, workdir: Path, mode: str = "grpc"
+    seconds: int, every: int, workdir: Path, mode: str = "grpc", graphql: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """The samples, and the adapter's garbage collection pauses over the whole soak (`gc_pauses`)."""
     fixture = Fixture(workdir)
     samples: list[dict[str, Any]] = []
     try:
+        if graphql:
+            (workdir / "catalog.yaml").write_text(yaml.safe_dump(graphql_catalog(fixture)))
         adapter = fixture.start_adapter("adapter", fixture.adapter_config(backend_jwt=False))
         pin(adapter.proc.proc.pid, SERVER_CORES)
+        body = GRAPHQL_BODY if graphql else None
         authz = (
-            Authz([adapter.grpc_port]) if mode == "grpc" else Authz([adapter.http_port], "http", path_prefix="/check")
+            Authz([adapter.grpc_port], include_request_body=body)
+            if mode == "grpc"
+            else Authz([adapter.http_port], "http", path_prefix="/check", include_request_body=body)
         )
         gateway, envoy = start_envoy(workdir, authz)
         port = gateway.port
         script = workdir / "soak.lua"
-        script.write_text(SCRIPT)
+        script.write_text(GRAPHQL_SCRIPT if graphql else SCRIPT)
         env = {**os.environ, **tokens(fixture)}
         started = time.monotonic()
         samples.append({"t": 0, "rss_mib": round(rss_mib(adapter.proc.proc.pid), 1)})
         while time.monotonic() - started < seconds:
-            result = run_wrk(port, script, every, env)
+            result = run_wrk(port, script, every, env, GRAPHQL_PATH if graphql else PATH)
             pin(adapter.proc.proc.pid, SERVER_CORES)  # threads started since inherit nothing from the first pin
             result.update(t=round(time.monotonic() - started), rss_mib=round(rss_mib(adapter.proc.proc.pid), 1))
             samples.append(result)
@@ -173,19 +234,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=10, help="seconds per sample")
     parser.add_argument("--quick", action="store_true", help="30 s, a sample every 5 s")
     parser.add_argument("--mode", choices=("grpc", "http"), default="grpc", help="Envoy's ext_authz mode")
+    parser.add_argument("--graphql", action="store_true", help="a GraphQL API's calls (GRAPHQL_SCRIPT)")
     args = parser.parse_args(argv)
     seconds, every = (30, 5) if args.quick else (int(args.minutes * 60), args.every)
     pin(os.getpid(), LOAD_CORES)  # this process and wrk
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
-        samples, pauses = soak(seconds, every, Path(tmp), args.mode)
+        samples, pauses = soak(seconds, every, Path(tmp), args.mode, args.graphql)
     summary = verdict(samples)
     print(gc_row(pauses))
     print(summary)
     OUT.mkdir(parents=True, exist_ok=True)
-    written = OUT / ("soak.json" if args.mode == "grpc" else f"soak-{args.mode}.json")
-    written.write_text(
-        json.dumps({"mode": args.mode, "samples": samples, "gc_pauses": pauses, "verdict": summary}, indent=1)
-    )
+    name = "soak" + ("" if args.mode == "grpc" else f"-{args.mode}") + ("-graphql" if args.graphql else "")
+    written = OUT / f"{name}.json"
+    written.write_text(json.dumps({"mode": args.mode, "graphql": args.graphql, "samples": samples,
+                                   "gc_pauses": pauses, "verdict": summary}, indent=1))  # fmt: skip
     print(f"written to {written.relative_to(ROOT)}")
     return 0 if "GROWING" not in summary else 1
 
