@@ -114,6 +114,12 @@ subscription tier's depth (3 here; docs/wso2-control-plane.md, "GraphQL APIs"):
       -d '{"query": "{ hero(id: 1) { friends { friends { name } } } }"}' $GATEWAY_URL/anything/starwars/1.0.0
                                      # 400 (900820): maximum query depth exceeded 4 > 3
 
+An API whose backend takes two calls a minute (APIM's Backend Throughput, maxTps), LimitedAPI at
+/anything/limited/1.0.0: the third call of the minute, whoever makes it, is refused before it reaches httpbin:
+
+  for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer \$TOKEN" \\
+      $GATEWAY_URL/anything/limited/1.0.0/get; done   # 200 200 503 (900801: API Limit Reached)
+
 Or, on the gateway's HTTPS server, with the partner's client certificate (uploaded to the API on Gold) and no token:
 
   curl -i --cacert $PKI_DIR/ca.crt --cert $PKI_DIR/partner.crt --key $PKI_DIR/partner.key \\

@@ -34,7 +34,7 @@ def test_keycloak_is_the_key_manager_with_wso2_claims(adapter_config: dict, cata
 
 
 def test_httpbin_api_resources_and_scopes(catalog: dict) -> None:
-    api, product, _orders, _starwars = catalog["apis"]
+    api, product, _orders, _limited, _starwars = catalog["apis"]
     assert (api["context"], api["version"], api["isDefaultVersion"], api["apiType"]) == (
         "/httpbin/1.0.0", "1.0.0", True, "HTTP")  # fmt: skip
     assert {(m["httpMethod"], m["urlPattern"]): m["scopes"] for m in api["urlMappings"]} == {
@@ -87,6 +87,7 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
         ("StandardApp", "HttpbinBundle"): "Silver",  # the product's only subscriber
         ("SubscribedApp", "OrdersAPI"): "Gold",  # the endpoint security row's caller
         ("SubscribedApp", "StarWarsAPI"): "GraphQLGold",  # the GraphQL rows' caller
+        ("SubscribedApp", "LimitedAPI"): "Gold",  # the backend throughput row's caller
     }
     # The unsubscribed application is known (it has a key mapping) but subscribed to nothing: 403, not 401.
     mapped = {apps[m["applicationId"]]: m["consumerKey"] for m in catalog["applicationKeyMappings"]}
@@ -100,6 +101,25 @@ def test_subscriptions_and_tiers(catalog: dict) -> None:
     assert tiers["Tiny"] == {"requestCount": 3, "timeUnit": "min", "unitTime": 1}
     [graphql_tier] = [p for p in catalog["subscriptionPolicies"] if p["name"] == "GraphQLGold"]
     assert (graphql_tier["graphQLMaxDepth"], graphql_tier["graphQLMaxComplexity"]) == (3, 0)  # the depth row's limit
+
+
+def test_the_limited_apis_backend_throughput_reaches_the_adapter_as_apims_revision_would_serve_it(
+    catalog: dict,
+) -> None:
+    """The inventory's LimitedAPI: its backend throughput as APIM's DTO carries it (`maxTps`, both time units), the
+    limit the secured flow's "backend throughput" row calls past, and nothing of it named as not enforced."""
+    flow = yaml.safe_load((ROOT / "inventories/local/group_vars/secured_flow/secured_flow.yml").read_text())
+    row = flow["secured_flow_backend_throughput"]
+    [limited] = [a for a in catalog["apis"] if a["name"] == "LimitedAPI"]
+    assert limited["context"] == row["context"]
+    assert limited["maxTps"] == {
+        "production": row["limit"],
+        "productionTimeUnit": "MINUTE",
+        "sandboxTimeUnit": "SECOND",
+    }
+    built = catalog_module.build(catalog)
+    assert built.apis[limited["uuid"]].backend_limits == {"PRODUCTION": Limit(row["limit"], 60)}
+    assert built.unenforced == ()
 
 
 def test_the_graphql_api_reaches_the_adapter_as_apims_data_api_and_its_revision_would_serve_it(catalog: dict) -> None:
