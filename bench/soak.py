@@ -44,14 +44,12 @@ from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, g
 
 GRAPHQL_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}  # includeRequestBodyInCheck, as the chart sets it
 
-SCRIPT = r"""
--- 70% valid, 10% expired, 20% unique made-up tokens; answers counted by status in each thread.
-local valid, expired, forged = os.getenv("SOAK_VALID"), os.getenv("SOAK_EXPIRED"), os.getenv("SOAK_FORGED")
-local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# What both scripts share: made-up text, a seed per thread, answers counted by status in each thread and summed.
+COMMON = r"""
 local n = 0
 ok, unauthorized, other, failed = 0, 0, 0, 0
 
-local function noise(len)
+local function noise(len, alphabet)
   local out = {}
   for i = 1, len do
     local k = math.random(1, #alphabet)
@@ -62,15 +60,6 @@ end
 
 init = function(args)
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
-end
-
-request = function()
-  n = n + 1
-  local slot, token = n % 10, valid
-  if slot == 0 then token = expired
-  elseif slot == 1 then token = forged .. noise(342)  -- a JWT of our issuer, its signature made up
-  elseif slot == 2 then token = noise(180) end        -- plain garbage
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. token})
 end
 
 response = function(status, headers, body)
@@ -92,40 +81,45 @@ done = function(summary, latency, requests)
 end
 """
 
+SCRIPT = (
+    COMMON
+    + r"""
+-- 70% valid, 10% expired, 20% unique made-up tokens.
+local valid, expired, forged = os.getenv("SOAK_VALID"), os.getenv("SOAK_EXPIRED"), os.getenv("SOAK_FORGED")
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-GRAPHQL_SCRIPT = r"""
+request = function()
+  n = n + 1
+  local slot, token = n % 10, valid
+  if slot == 0 then token = expired
+  elseif slot == 1 then token = forged .. noise(342, alphabet)  -- a JWT of our issuer, its signature made up
+  elseif slot == 2 then token = noise(180, alphabet) end        -- plain garbage
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. token})
+end
+"""
+)
+
+GRAPHQL_SCRIPT = (
+    COMMON
+    + r"""
 -- A GraphQL API's calls (POST, the document in a JSON body): 50% one repeated document with the valid token, 20% a
 -- unique one with it (a made-up alias), 20% a unique one without a token (the API's field that needs none), 10% a
 -- unique body that is no document (422). Every unique body is read, and its answer kept within the API's bounds.
 local valid = os.getenv("SOAK_VALID")
 local letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-local n = 0
-ok, unauthorized, other, failed = 0, 0, 0, 0
-
-local function noise(len)
-  local out = {}
-  for i = 1, len do
-    local k = math.random(1, #letters)
-    out[i] = letters:sub(k, k)
-  end
-  return table.concat(out)
-end
-
-init = function(args)
-  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
-end
 
 request = function()
   n = n + 1
   local slot, headers, query = n % 10, {["Content-Type"] = "application/json"}, nil
   if slot < 7 then headers["Authorization"] = "Bearer " .. valid end
   if slot < 5 then query = "{ hero { name friends(first: 2) { name } } name }"
-  elseif slot < 7 then query = "{ hero { name } a" .. noise(24) .. ": name }"
-  elseif slot < 9 then query = "{ b" .. noise(24) .. ": name }"
-  else query = "{ " .. noise(200) end
+  elseif slot < 7 then query = "{ hero { name } a" .. noise(24, letters) .. ": name }"
+  elseif slot < 9 then query = "{ b" .. noise(24, letters) .. ": name }"
+  else query = "{ " .. noise(200, letters) end
   return wrk.format("POST", nil, headers, '{"query": "' .. query .. '"}')
 end
-""" + SCRIPT[SCRIPT.index("response = function") :]
+"""
+)
 GRAPHQL_PATH = "/swapi/1.0.0"
 
 

@@ -15,13 +15,16 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, cors, endpoint_security, graphql_api, mediation, revocation, schema_validation
+from . import blocking, conditions, cors, endpoint_security, mediation, revocation, schema_validation
+
+if TYPE_CHECKING:  # imported where a GraphQL API is read: graphql-core adds ~16 MiB to a process that needs none of it
+    from . import graphql_api
 from .blocking import DenyPolicies
 from .cache import TtlCache
 from .conditions import ConditionGroup
@@ -221,6 +224,8 @@ class GraphQLApi:
 
     def analyse(self, body: bytes, digest: bytes) -> graphql_api.Operation | graphql_api.Invalid:
         """What the call with this body (its SHA-256 `digest`) runs, or why it is refused; kept for the next."""
+        from . import graphql_api  # on first use (the import above)
+
         call = graphql_api.call_of(body)
         found = call if isinstance(call, graphql_api.Invalid) else graphql_api.operation(self.schema, call)
         size = len(found.description) if isinstance(found, graphql_api.Invalid) else 64 * len(found.fields)
@@ -671,6 +676,8 @@ _GRAPHQL_GATEWAY_RESOURCE = ("POST", "/*")
 
 def _graphql(item: _Item, where: str, api_policies: Mapping[str, Policy]) -> tuple[GraphQLApi, tuple[Resource, ...]]:
     """A GraphQL API's schema and operations, and the gateway's one resource its calls arrive on."""
+    from . import graphql_api  # on first use (the import above)
+
     sdl = item.get("graphQLSchema", str)
     if sdl is None:
         raise CatalogError(f"{where}.graphQLSchema: required for a GraphQL API (its schema's SDL)")

@@ -40,9 +40,9 @@ import math
 import urllib.parse
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from . import blocking, cors, errors, graphql_api, opa, revocation
+from . import blocking, cors, errors, opa, revocation
 from .backend_jwt import caller_claims
 from .cache import TtlCache
 from .catalog import (
@@ -81,6 +81,9 @@ from .mediation import (
 from .ratelimit import Counted, RateLimiter, Times, Usage
 from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
+
+if TYPE_CHECKING:  # imported where a GraphQL call is read (catalog.py: graphql-core costs ~16 MiB)
+    from . import graphql_api
 
 
 @dataclass(frozen=True)
@@ -432,6 +435,8 @@ def graphql_call(
     that where no field has one, and lets the call through unchecked where some have (graphql_api.py: the
     gateway's slips not copied). Each distinct body is read once (`GraphQLApi.analysed`), as a `ReadBody`: a
     document costs milliseconds of CPU to validate, which the HTTP driver spends off its event loop."""
+    from . import graphql_api  # on first use (the import above)
+
     graphql = api.graphql
     assert graphql is not None
     if not body.whole or not (body.sent or body.known):

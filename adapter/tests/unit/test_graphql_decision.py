@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import pytest
 from envoy.data.accesslog.v3.accesslog_pb2 import HTTPAccessLogEntry
@@ -18,6 +20,7 @@ from apim_adapter.cors import Settings as CorsSettings
 from apim_adapter.decision import BODY_NOT_WHOLE, CheckInput, Decision
 from apim_adapter.mediation import RequestBody
 from apim_adapter.transport.grpc import NAMESPACE
+from harness.helpers import ROOT
 from harness.pipeline import InProcess, token
 from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog, per_minute
 
@@ -288,3 +291,18 @@ def test_a_browsers_preflight_is_answered_before_any_document_is_read():
     assert d.preflight
     assert d.cors is not None
     assert len(p.catalog.contexts[PATH].graphql.analysed) == 0
+
+
+def test_graphql_core_is_loaded_only_where_a_graphql_api_is_served():
+    """graphql-core adds megabytes to every replica: the adapter imports it with the first GraphQL API it reads."""
+    probe = (
+        "import sys\n"
+        "from apim_adapter import app, catalog, cli\n"
+        "from harness.sample_catalog import catalog_document, graphql_catalog\n"
+        "catalog.build(catalog_document())\n"
+        "print('graphql' in sys.modules)\n"
+        "catalog.build(graphql_catalog())\n"
+        "print('graphql' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "True"]
