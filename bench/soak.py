@@ -38,7 +38,7 @@ from harness import oidc
 from harness.envoy import Authz
 from harness.helpers import ROOT
 from harness.processes import rss_mib
-from harness.sample_catalog import STARWARS_OPERATIONS, STARWARS_SDL
+from harness.sample_catalog import starwars_api
 
 from .extauthz import CLIENT_ID, LOAD_CORES, OUT, PATH, SERVER_CORES, Fixture, gc_pauses, gc_row, pin, start_envoy
 
@@ -127,10 +127,7 @@ def graphql_catalog(fixture: Fixture) -> dict[str, Any]:
     """The fixture's catalog and harness.sample_catalog's StarWarsAPI (hero needs `scope_headers`, name no
     credential), to which its application is subscribed on its huge tier."""
     doc = fixture.catalog()
-    doc["apis"].append({"uuid": "api-swapi", "apiId": 2, "name": "StarWarsAPI", "version": "1.0.0",
-                        "context": GRAPHQL_PATH, "provider": "admin", "apiType": "GRAPHQL", "status": "PUBLISHED",
-                        "policy": "Unlimited", "graphQLSchema": STARWARS_SDL,
-                        "urlMappings": STARWARS_OPERATIONS})  # fmt: skip
+    doc["apis"].append(starwars_api(context=GRAPHQL_PATH))
     doc["subscriptions"].append({**doc["subscriptions"][0], "subscriptionUUID": "sub-2", "apiUUID": "api-swapi"})
     return doc
 

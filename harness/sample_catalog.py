@@ -206,16 +206,21 @@ STARWARS_OPERATIONS = [
 GRAPHQL_TIER = {**per_minute("GraphQLSilver", 5000), "graphQLMaxDepth": 3, "graphQLMaxComplexity": 20}
 
 
-def graphql_catalog(operations: list[dict] | None = None, **api: object) -> dict:
-    """The sample catalog with a GraphQL API, StarWarsAPI at /swapi/1.0.0, to which the subscribed application is
-    subscribed on GRAPHQL_TIER."""
-    doc = catalog_document()
-    doc["apis"].append({
+def starwars_api(operations: list[dict] | None = None, **api: object) -> dict:
+    """A GraphQL API, StarWarsAPI at /swapi/1.0.0 (uuid `api-swapi`), as the data API lists one with its schema."""
+    return {
         "uuid": "api-swapi", "apiId": 2, "name": "StarWarsAPI", "version": "1.0.0", "context": "/swapi/1.0.0",
         "provider": "admin", "apiType": "GRAPHQL", "status": "PUBLISHED", "policy": "Unlimited",
         "graphQLSchema": STARWARS_SDL,
         "urlMappings": copy.deepcopy(STARWARS_OPERATIONS if operations is None else operations), **api,
-    })  # fmt: skip
+    }  # fmt: skip
+
+
+def graphql_catalog(operations: list[dict] | None = None, **api: object) -> dict:
+    """The sample catalog with StarWarsAPI (`starwars_api`), to which the subscribed application is subscribed on
+    GRAPHQL_TIER."""
+    doc = catalog_document()
+    doc["apis"].append(starwars_api(operations, **api))
     doc["subscriptionPolicies"].append(copy.deepcopy(GRAPHQL_TIER))
     doc["subscriptions"].append({"subscriptionUUID": "sub-swapi", "apiUUID": "api-swapi",
                                  "applicationUUID": "app-subscribed", "policyId": "GraphQLSilver",

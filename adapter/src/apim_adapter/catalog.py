@@ -177,6 +177,12 @@ class Resource:
     def secured(self) -> bool:
         return self.auth_scheme.lower() != "none"
 
+    @property
+    def throttle_events(self) -> int:
+        """How many of APIM's throttle events a call here makes: one, or a GraphQL call's one per operation
+        (ThrottleHandler publishes one per VERB_INFO_DTO; decision.Counter.times)."""
+        return len(self.operations) or 1
+
 
 @dataclass(frozen=True, slots=True)
 class ClientCertificate:

@@ -575,7 +575,7 @@ def _counters(
     # admitted by certificate is held to no resource's (MutualSSLAuthenticator sets the resource tier Unlimited).
     # A GraphQL call is counted on each of its operations' tiers (ThrottleHandler: one resource key per operation),
     # and once per operation on the API's, the subscription's and the application's (`Counter.times`).
-    times = len(res.operations) or 1
+    times = res.throttle_events
     if api.policy != UNLIMITED:
         out += _tier(f"api:{api.uuid}", catalog.api_policies[api.policy], errors.THROTTLED_API, times)
     elif made_up_for != CERTIFICATE:
@@ -646,7 +646,7 @@ def backend_counter(allowed: Decision) -> Counter | None:
     limit = api.backend_limits.get(key_type)
     if limit is None:
         return None
-    times = len(res.operations) if res is not None and res.operations else 1
+    times = res.throttle_events if res is not None else 1
     return Counter(f"backend:{api.uuid}:{key_type}", limit, errors.HARD_LIMIT, True, times)
 
 
@@ -773,8 +773,9 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     if res.scopes and principal.api_key is None and any(not (op.scopes & principal.scopes) for op in _scoped(res)):
         return Decision(refusal(errors.SCOPE, principal, api, res), "scope missing", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
-    times = len(res.operations) or 1  # a GraphQL call's operations (`Counter.times`)
-    kept = counters(catalog, api, res, app, sub) + application_counters(catalog, app, principal.subject, times)
+    kept = counters(catalog, api, res, app, sub) + application_counters(
+        catalog, app, principal.subject, res.throttle_events
+    )
     return _admission(allowed, kept, catalog.version)
 
 
@@ -804,7 +805,7 @@ def anonymous_counter(catalog: Catalog, admitted: Admitted, client_ip: str) -> C
     if policy is None or policy.limit is None:
         return None
     # stopOnQuotaReach is set, whatever the tier says ("we don't have details on unauthenticated tier").
-    times = len(d.resource.operations) if d.resource is not None and d.resource.operations else 1
+    times = d.resource.throttle_events if d.resource is not None else 1
     key = f"sub:anonymous:{client_ip}:{d.api.uuid}"
     return Counter(key, policy.limit, errors.THROTTLED_SUBSCRIPTION, True, times)
 
