@@ -97,6 +97,12 @@ IMPL_ANSWERS = {
     ("publisher", "/apis/{apiId}/client-certs/{keyType}", "post", 201): {
         "$ref": "#/components/schemas/ClientCertMetadata"
     },
+    # updateAPIGraphQLSchema answers the API's operations (fromAPItoDTO(originalAPI).getOperations()); the spec
+    # declares no body.
+    ("publisher", "/apis/{apiId}/graphql-schema", "put", 200): {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/APIOperations"},
+    },
 }
 KEY_TYPES = ("PRODUCTION", "SANDBOX")  # APIConstants.API_KEY_TYPE_PRODUCTION / _SANDBOX
 # The global CORS lists of the all-in-one's shipped deployment.toml (product-apim v4.5.0 `[apim.cors]`), which
@@ -230,7 +236,10 @@ class ProductApis:
             ("publisher", "get", "/apis"): self.list_apis,
             ("publisher", "post", "/apis"): self.create_api,
             ("publisher", "post", "/apis/import-graphql-schema"): self.import_graphql_schema,
+            ("publisher", "get", "/apis/{apiId}/graphql-policies/complexity"): self.get_graphql_complexity,
             ("publisher", "put", "/apis/{apiId}/graphql-policies/complexity"): self.put_graphql_complexity,
+            ("publisher", "get", "/apis/{apiId}/graphql-schema"): self.get_graphql_schema,
+            ("publisher", "put", "/apis/{apiId}/graphql-schema"): self.put_graphql_schema,
             ("publisher", "get", "/apis/{apiId}"): self.get_api,
             ("publisher", "put", "/apis/{apiId}"): self.update_api,
             ("publisher", "delete", "/apis/{apiId}"): self.delete_api,
@@ -638,6 +647,59 @@ class ProductApis:
         body["type"] = "GRAPHQL"
         return self._create_api(body, _graphQLSchema=schema)
 
+    async def get_graphql_complexity(self, call: Call) -> tuple[int, Any]:
+        """getGraphQLPolicyComplexityOfAPI (ApisApiServiceImpl, carbon-apimgt 9.31.86): the API's values as stored
+        (APIManager.getComplexityDetails → GraphqlQueryAnalysisMappingUtil.fromGraphqlComplexityInfotoDTO), `{list:
+        [{type, field, complexityValue}]}`, empty where none was set; API_NOT_GRAPHQL on another type, answered as
+        an internal error naming the API."""
+        item = self._api(call.params["apiId"])
+        if item.get("apiType") != "GRAPHQL":
+            raise Fault(500, 500, "Internal server error", f"Error while retrieving complexity details of API "
+                        f"{item['uuid']}")  # fmt: skip
+        return 200, {"list": copy.deepcopy(item.get("_graphQLComplexity") or [])}
+
+    async def get_graphql_schema(self, call: Call) -> tuple[int, Any]:
+        """getAPIGraphQLSchema (ApisApiServiceImpl, carbon-apimgt 9.31.86): the schema as saved
+        (getGraphqlSchemaDefinition reads the registry's file) and its file name, `<provider>--<name><version>.graphql`
+        (GRAPHQL_SCHEMA_PROVIDER_SEPERATOR, GRAPHQL_SCHEMA_FILE_EXTENSION)."""
+        item = self._api(call.params["apiId"])
+        dto = self.api_dto(item)
+        name = f"{dto.get('provider', 'admin')}--{item['name']}{item['version']}.graphql"
+        return 200, {"name": name, "schemaDefinition": item.get("_graphQLSchema") or ""}
+
+    async def put_graphql_schema(self, call: Call) -> tuple[int, Any]:
+        """updateAPIGraphQLSchema (ApisApiServiceImpl, carbon-apimgt 9.31.86): permitted as an update is
+        (validateAPIOperationsPerLC), the multipart `schemaDefinition` saved as sent, and the API updated
+        (PublisherCommonUtils.addGraphQLSchema): its operations become the schema's root fields
+        (GraphQLSchemaDefinition.extractGraphQLOperationList: the schema definition's operation types, else the
+        types named Query, Mutation and Subscription; the verb the operation type's name upper-cased, the target
+        the field's name), each keeping the throttling policy, auth type and scopes of the operation it had of the
+        same verb and target (APIMappingUtil.getOperationListWithOldData, names compared ignoring case), a new one
+        the tenant's default API-level policy (Unlimited) and no auth type (APIMappingUtil.getURITemplates: "Any",
+        answered "Application & Application User"). The answer is the operations (fromAPItoDTO().getOperations())."""
+        item = self._api(call.params["apiId"])
+        _check_update_permitted(call, item)
+        form = await call.request.post()
+        schema = form.get("schemaDefinition")
+        if not isinstance(schema, str):  # a file part: its text
+            schema = schema.file.read().decode("utf-8") if schema is not None else ""
+        try:
+            document = graphql.parse(schema)
+        except graphql.GraphQLError as error:  # SchemaParser's SchemaProblem, answered as an internal error
+            raise Fault(500, 500, "Internal server error", f"Error while uploading schema of the API: "
+                        f"{item['uuid']}: {error.message}") from None  # fmt: skip
+        old = {(op["verb"].upper(), op["target"].lower()): op for op in self.api_dto(item).get("operations", [])}
+        operations = []
+        for verb, root_field in _graphql_root_fields(document):
+            kept = old.get((verb, root_field.lower()), {})
+            operations.append({"target": root_field, "verb": verb, "authType": kept.get("authType") or
+                               "Application & Application User", "throttlingPolicy": kept.get("throttlingPolicy")
+                               or "Unlimited", "scopes": list(kept.get("scopes") or [])})  # fmt: skip
+        body = copy.deepcopy(item["_publisher"]) | {"operations": operations}
+        item["_graphQLSchema"] = schema
+        self._save_update(item, body)
+        return 200, self.api_dto(item)["operations"]
+
     async def put_graphql_complexity(self, call: Call) -> tuple[int, Any]:
         """updateGraphQLPolicyComplexityOfAPI (ApisApiServiceImpl, carbon-apimgt 9.31.86): permitted as an update is
         (validateAPIOperationsPerLC); the values whose `type` is no type of the API's schema are dropped
@@ -754,6 +816,10 @@ class ProductApis:
         if invalid:
             raise Fault(400, 900305, "The tier name is invalid.", f"Specified tier(s) {invalid} are invalid")
         self._check_operation_policies(body.get("operations", []))
+        return 200, self._save_update(item, body)
+
+    def _save_update(self, item: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """An update of the API's APIDTO saved (APIProviderImpl.updateAPI), API_UPDATE published; its new DTO."""
         clones = self.apply_operation_policies(body, item.get("_policyClones", {}))
         body["lastUpdatedTime"] = body["lastUpdatedTimestamp"] = str(_now_ms())
         body.pop("id", None)
@@ -770,7 +836,7 @@ class ProductApis:
         )
         _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
-        return 200, self.api_dto(item)
+        return self.api_dto(item)
 
     def _replace_scopes(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         """APIProviderImpl.updateScopes: the old APIDTO's local scopes go, the new one's are added, and one
@@ -2305,6 +2371,19 @@ def deployed_dto_fields(item: dict[str, Any]) -> dict[str, Any]:
         if item.get(f"_{key}") is not None:
             fields[key] = copy.deepcopy(item[f"_{key}"])
     return fields
+
+
+def _graphql_root_fields(document: graphql.language.DocumentNode) -> list[tuple[str, str]]:
+    """(verb, field) of each root field of a schema, as GraphQLSchemaDefinition.extractGraphQLOperationList finds
+    them: the object types the schema definition names for its operations (the verb the operation's name
+    upper-cased), else the types named Query, Mutation and Subscription (case ignored)."""
+    types = {d.name.value: d for d in document.definitions if isinstance(d, graphql.language.ObjectTypeDefinitionNode)}
+    schemas = [d for d in document.definitions if isinstance(d, graphql.language.SchemaDefinitionNode)]
+    if schemas:
+        roots = [(t.operation.value.upper(), t.type.name.value) for t in schemas[0].operation_types]
+    else:
+        roots = [(name.upper(), name) for name in types if name.lower() in ("query", "mutation", "subscription")]
+    return [(verb, f.name.value) for verb, name in roots for f in (types[name].fields or []) if name in types]
 
 
 def _is_product(item: dict[str, Any]) -> bool:

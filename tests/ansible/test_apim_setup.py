@@ -153,10 +153,11 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(converged) 
     # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
     # its definition (the resources' request bodies and parameters), the inventory's client certificate
     # (apim_setup_api_client_certificates), revision, deployment, publish, 3 applications, 3 subscriptions to the API
-    # (StandardApp's on Silver too), 3 keys.
-    assert recap(first)["changed"] == 26, first[-4000:]
+    # (StandardApp's on Silver too), 3 keys; the GraphQL API (apim_setup_graphql_apis): its creation from the schema,
+    # complexity values, revision, deployment, publish, and SubscribedApp's subscription to it.
+    assert recap(first)["changed"] == 32, first[-4000:]
     assert recap(first)["failed"] == 0
-    assert recap(second)["changed"] == 0, second[-4000:]
+    assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
 
 
 def test_every_request_and_answer_matched_wso2s_specs(converged) -> None:
@@ -192,8 +193,8 @@ def test_the_api_is_published_and_deployed_to_the_gateway_environment(converged,
                                                                             "APPROVED")]  # fmt: skip
     full = session.get(f"{double.url}{PUBLISHER}/apis/{api['id']}").json()
     # Its own tiers and every subscription policy the role declares.
-    assert set(full["policies"]) == {"Gold", "Silver", "Bronze", "Unlimited", "Tiny", "TenMegs", "FiveMegs",
-                                     "SoftHundred"}  # fmt: skip
+    assert set(full["policies"]) == {"Gold", "Silver", "Bronze", "Unlimited", "Tiny", "TenMegs", "GraphQLGold",
+                                     "FiveMegs", "SoftHundred"}  # fmt: skip
     assert {op["target"]: op["scopes"] for op in full["operations"]}["/ip"] == ["scope_ip"]
     # What the gateways and the adapter read: the internal data API, for the environment deployed to.
     [row] = internal_apis(double, gatewayLabel="Default")
@@ -308,8 +309,9 @@ def internal(double: ApimDouble, endpoint: str, **params: str) -> list[dict]:
 
 
 def internal_apis(double: ApimDouble, **params: str) -> list[dict]:
-    """The data API's APIs, without the API Products it serves among them (test_api_product_*)."""
-    return [row for row in internal(double, "apis", **params) if row["apiType"] != "APIProduct"]
+    """The data API's APIs, without the API Products and the GraphQL API it serves among them (test_api_product_*,
+    test_the_graphql_api_*): the httpbin API."""
+    return [row for row in internal(double, "apis", **params) if row["apiType"] not in ("APIProduct", "GRAPHQL")]
 
 
 def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged, session) -> None:
@@ -380,6 +382,7 @@ def test_the_bandwidth_tier_and_the_soft_tier_reach_the_adapter_as_declared(conv
     assert [(e["policyName"], e["quotaType"], e["rateLimitCount"], e.get("rateLimitTimeUnit"), e["stopOnQuotaReach"])
             for e in creates] == [("Tiny", "requestCount", 0, None, True),
                                   ("TenMegs", "bandwidthVolume", 20, "sec", True),
+                                  ("GraphQLGold", "requestCount", 0, None, True),
                                   ("FiveMegs", "bandwidthVolume", 10, "sec", True),
                                   ("SoftHundred", "requestCount", 5, "sec", False)]  # fmt: skip
     assert not [e for e in creates if "defaultLimit" in e]
@@ -688,6 +691,14 @@ PRODUCT_CORS_IN_APIM = {"corsConfigurationEnabled": True, "accessControlAllowOri
                         "accessControlAllowMethods": []}  # fmt: skip
 
 
+def run_apim_setup(variables_file) -> str:
+    """The apim_setup playbook run once more with the dev inventory and these variables; its output."""
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e",
+                         f"@{variables_file}", env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    return result.stdout
+
+
 @pytest.fixture(scope="module")
 def product_changed_runs(converged, session, tmp_path_factory):
     """Before the runs that change the rest of the inventory: the product with GET /get added to its operations and
@@ -703,12 +714,6 @@ def product_changed_runs(converged, session, tmp_path_factory):
     path.write_text(json.dumps(variables | {"apim_setup_api_products": products}))
     path.chmod(0o600)
 
-    def run(variables_file) -> str:
-        result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e",
-                             f"@{variables_file}", env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
-        assert result.returncode == 0, result.stdout[-6000:]
-        return result.stdout
-
     def state() -> dict:
         product = product_of(double, session)
         [row] = [r for r in internal(double, "apis", gatewayLabel="Default") if r["apiType"] == "APIProduct"]
@@ -721,9 +726,9 @@ def product_changed_runs(converged, session, tmp_path_factory):
                 "deployed_cors": deployed_cors(double, product["id"])["corsConfiguration"]}  # fmt: skip
 
     before = state()
-    changed = [run(path), run(path)]
+    changed = [run_apim_setup(path), run_apim_setup(path)]
     after_change = state()
-    restored = run(extra)
+    restored = run_apim_setup(extra)
     return before, changed, after_change, restored, state()
 
 
@@ -734,7 +739,7 @@ def test_a_changed_operation_list_updates_the_product_and_deploys_a_revision_of_
     double, _, _, _ = converged
     before, [first, second], after_change, restored, after_restore = product_changed_runs
     assert recap(first)["changed"] == 3, first[-4000:]  # updated, a revision created and deployed
-    assert recap(second)["changed"] == 0, second[-4000:]
+    assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
     assert (after_change["id"], after_change["state"]) == (before["id"], "PUBLISHED")
     assert after_change["operations"] == after_change["served"] == sorted([*PRODUCT_OPERATIONS, ("GET", "/get")])
     assert after_change["revisions"] == before["revisions"] + 1
@@ -762,6 +767,127 @@ def test_a_products_declared_cors_configuration_is_deployed_and_left_as_it_is_on
     assert after_change["cors"] == after_change["deployed_cors"] == PRODUCT_CORS_IN_APIM
     assert after_restore["cors"] == after_restore["deployed_cors"] == PRODUCT_CORS_IN_APIM
     assert after_restore["deployed"] == before["deployed"]
+
+
+GRAPHQL_API = "StarWarsAPI"  # inventories/dev apim_setup_graphql_apis
+STARWARS_SCHEMA = (ROOT / "inventories/starwars.graphql").read_text().rstrip("\n")  # as lookup('file') reads it
+GRAPHQL_OPERATIONS = [("MUTATION", "addHero", ["scope_admin"]), ("QUERY", "hero", []), ("QUERY", "heroes", []),
+                      ("QUERY", "secret", ["scope_secret"])]  # fmt: skip
+
+
+def graphql_api_of(double: ApimDouble, session: requests.Session) -> dict:
+    """The Publisher's APIDTO of the GraphQL API, with its schema as `schema` and its complexity values."""
+    [listed] = session.get(double.url + PUBLISHER + "/apis", params={"query": f'name:"{GRAPHQL_API}"'}).json()["list"]
+    url = f"{double.url}{PUBLISHER}/apis/{listed['id']}"
+    return session.get(url).json() | {
+        "schema": session.get(url + "/graphql-schema").json()["schemaDefinition"],
+        "complexity": session.get(url + "/graphql-policies/complexity").json()["list"],
+        "deployed": [d["revisionUuid"] for d in session.get(url + "/deployments").json() if d["name"] == "Default"],
+        "revisions": session.get(url + "/revisions").json()["list"]}  # fmt: skip
+
+
+def test_the_graphql_api_is_created_from_its_schema_deployed_published_and_subscribed(converged, session) -> None:
+    """inventories/dev's StarWarsAPI: created through import-graphql-schema with the declared operations, scopes
+    and complexity values, a revision recording the declaration deployed to Default, published; SubscribedApp
+    subscribed on GraphQLGold, a tier whose GraphQL depth limit the role set; the data API serves the API with one
+    URL mapping per operation (verb and field), as APIM's gateways and the adapter read it."""
+    double, _, _, _ = converged
+    api = graphql_api_of(double, session)
+    assert (api["type"], api["context"], api["version"], api["lifeCycleStatus"]) == (
+        "GRAPHQL", "/starwars", "1.0.0", "PUBLISHED")  # fmt: skip
+    assert sorted((o["verb"], o["target"], o["scopes"]) for o in api["operations"]) == GRAPHQL_OPERATIONS
+    assert api["schema"].replace("\r\n", "\n") == STARWARS_SCHEMA
+    assert api["complexity"] == [{"type": "Character", "field": "friends", "complexityValue": 2}]
+    [deployed] = [r for r in api["revisions"] if r["id"] in api["deployed"]]
+    assert deployed["description"].startswith(f"Deployed by the apim_setup role: {GRAPHQL_API} 1.0.0, declared state ")
+    [row] = [r for r in internal(double, "apis", gatewayLabel="Default") if r["name"] == GRAPHQL_API]
+    assert (row["apiType"], row["context"]) == ("GRAPHQL", "/starwars/1.0.0")
+    assert sorted((m["httpMethod"], m["urlPattern"], m["scopes"]) for m in row["urlMappings"]) == GRAPHQL_OPERATIONS
+    apps = {a["uuid"]: a["name"] for a in double.data["applications"]}
+    subscribed = [(apps[s["applicationUUID"]], s["policyId"]) for s in internal(double, "subscriptions")
+                  if s["apiUUID"] == row["uuid"]]  # fmt: skip
+    assert subscribed == [("SubscribedApp", "GraphQLGold")]
+    [tier] = [p for p in internal(double, "subscription-policies") if p["name"] == "GraphQLGold"]
+    assert (tier["graphQLMaxDepth"], tier["graphQLMaxComplexity"]) == (3, 0)
+
+
+def test_the_catalog_the_adapter_pulls_answers_the_flows_graphql_rows(converged, tmp_path) -> None:
+    """The GraphQL API as the adapter's wso2 control plane reads it from the revision the role deployed (its schema
+    and complexity values from the revision's project, its operations from the data API) decides the kind secured
+    flow's GraphQL rows (inventories/dev secured_flow_graphql, with the API from the httpbin Service, where mesh-sync
+    routes its context): the first document passes, the one naming `secret` is 403 900910 naming the call's fields,
+    the deep one 400 900820 with the tier's limit."""
+    double, ca, _, _ = converged
+    adapter = adapter_on(double, ca, tmp_path)
+    [flow] = dev_inventory_vars(tmp_path, "secured_flow_graphql", api_from_service=True)
+    assert dev_inventory_vars(tmp_path, "secured_flow_graphql", api_from_service=False) == [None]
+    allowed = posted(adapter, flow["context"], {"query": flow["query"]})
+    assert allowed.allowed, allowed.reason
+    assert (allowed.api.name, allowed.tier) == (GRAPHQL_API, "GraphQLGold")
+    unscoped = posted(adapter, flow["context"], {"query": flow["unscoped_query"]})
+    assert (unscoped.status, unscoped.code) == (403, "900910")
+    assert unscoped.error.description == (
+        f"User is NOT authorized to access the Resource: {flow['unscoped_fields']}. Scope validation failed."
+    )
+    deep = posted(adapter, flow["context"], {"query": flow["deep_query"]})
+    assert (deep.status, deep.code) == (400, "900820")
+    assert deep.error.description == f"[maximum query depth exceeded {flow['depth']} > {flow['max_depth']}]"
+    # The declared complexity values, what GraphQLGold's complexity limit would count with.
+    [api] = [a for a in adapter.catalog.apis.values() if a.name == GRAPHQL_API]
+    assert api.graphql is not None
+    assert api.graphql.schema.complexity == {"Character": {"friends": 2}}
+
+
+@pytest.fixture(scope="module")
+def graphql_changed_runs(converged, session, tmp_path_factory):
+    """The GraphQL API's schema gains a root field (droids) declared as an operation with a scope, run once, then
+    the inventory as it was, once. The runs' output, and the API (graphql_api_of) before, after the change and
+    after the last run, with the decision on a call of `droids` by the catalog the adapter pulled each time."""
+    double, ca, _, extra = converged
+    variables = json.loads(extra.read_text())
+    apis = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_graphql_apis"]
+    apis[0]["schema"] = STARWARS_SCHEMA.replace("secret: String }", "secret: String droids: [Character] }")
+    apis[0]["operations"].append({"target": "droids", "verb": "QUERY", "scopes": ["scope_secret"]})
+    path = tmp_path_factory.mktemp("graphql-changed") / "graphql-changed.json"
+    path.write_text(json.dumps(variables | {"apim_setup_graphql_apis": apis}))
+    path.chmod(0o600)
+
+    def state(name: str) -> dict:
+        adapter = adapter_on(double, ca, tmp_path_factory.mktemp(name))
+        return graphql_api_of(double, session) | {
+            "droids": posted(adapter, "/starwars/1.0.0", {"query": "{ droids { id } }"})
+        }
+
+    before = state("before")
+    changed = run_apim_setup(path)
+    after_change = state("after-change")
+    restored = run_apim_setup(extra)
+    return before, changed, after_change, restored, state("after-restore")
+
+
+def test_a_changed_schema_is_sent_its_new_field_scoped_as_declared_and_deployed(graphql_changed_runs) -> None:
+    """APIM takes the new schema (and makes its new root field an operation without a scope, keeping the others');
+    the role's update then gives the new operation its declared scope, and the revision it deploys carries both to
+    the adapter: a call of `droids` is 403 900910 where it was refused as a field the schema lacks. Back to the
+    inventory as it was, the field is gone again, and the revision recording that declaration has the digest the
+    first one had."""
+    before, changed, after_change, restored, after_restore = graphql_changed_runs
+    assert (before["droids"].status, before["droids"].code) == (422, "900422")  # not in the schema
+    # The schema, then the operations (APIM gave droids none of the scope declared), a revision created and deployed.
+    assert recap(changed)["changed"] == 4, [b.splitlines()[0] for b in changed.split("TASK [") if "changed:" in b]
+    assert after_change["id"] == before["id"]
+    assert "droids: [Character]" in after_change["schema"]
+    assert ("QUERY", "droids", ["scope_secret"]) in [(o["verb"], o["target"], o["scopes"])
+                                                      for o in after_change["operations"]]  # fmt: skip
+    assert (after_change["droids"].status, after_change["droids"].code) == (403, "900910")
+    assert len(after_change["revisions"]) == len(before["revisions"]) + 1
+    # The schema (APIM drops droids and keeps the other operations as they were: nothing else to update), a revision.
+    assert recap(restored)["changed"] == 3, [b.splitlines()[0] for b in restored.split("TASK [") if "changed:" in b]
+    assert after_restore["schema"].replace("\r\n", "\n") == STARWARS_SCHEMA
+    assert sorted((o["verb"], o["target"], o["scopes"]) for o in after_restore["operations"]) == GRAPHQL_OPERATIONS
+    assert (after_restore["droids"].status, after_restore["droids"].code) == (422, "900422")
+    described = {r["id"]: r["description"] for r in after_restore["revisions"]}
+    assert [described[i] for i in after_restore["deployed"]] == [described[i] for i in before["deployed"]]
 
 
 @pytest.fixture(scope="module")
@@ -1036,7 +1162,7 @@ def test_declared_client_certificates_are_uploaded_and_a_revision_holding_them_d
     double, _, _, _ = converged
     api_id, [first, second], pems, before, _ = certificate_runs
     assert recap(first)["changed"] == 4, first[-4000:]  # upload, oldest idle revision deleted, created, deployed
-    assert recap(second)["changed"] == 0, second[-4000:]
+    assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
     uploads = [s.status for s in double.responses if s.operation == ("publisher", CLIENT_CERTS, "post")]
     assert uploads == [201, 201, 201]  # the partner's at the first run of all; the second run here left them
     for key_type, aliases in (("PRODUCTION", [(PARTNER, "Gold"), ("partner-a", "Gold")]),

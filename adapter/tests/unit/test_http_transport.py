@@ -506,7 +506,9 @@ def test_stop_lets_a_check_in_flight_finish_and_refuses_new_connections():
         client.request("GET", PREFIX + PATH, headers={"authorization": f"Bearer {token()}"})
         return lambda: client.getresponse().status
 
-    assert stopped_with_a_check_in_flight(send, grace=5.0) == 200
+    # A grace period the stop must not need: a loaded machine slower to refuse new connections than the grace
+    # would cut the held check instead of letting it finish.
+    assert stopped_with_a_check_in_flight(send, grace=30.0) == 200
 
 
 @compiled_only
