@@ -840,29 +840,47 @@ def test_the_catalog_the_adapter_pulls_answers_the_flows_graphql_rows(converged,
 
 @pytest.fixture(scope="module")
 def graphql_changed_runs(converged, session, tmp_path_factory):
-    """The GraphQL API's schema gains a root field (droids) declared as an operation with a scope, run once, then
-    the inventory as it was, once. The runs' output, and the API (graphql_api_of) before, after the change and
-    after the last run, with the decision on a call of `droids` by the catalog the adapter pulled each time."""
+    """The GraphQL API's schema gains a root field (droids) declared as an operation with a scope, and the API a
+    backend throughput of one production call a minute, run once, then the inventory as it was, once. The runs'
+    output, and the API (graphql_api_of) before, after the change and after the last run, with the decisions of the
+    catalog the adapter pulled each time on a call of `droids` and on two calls of `hero`."""
     double, ca, _, extra = converged
     variables = json.loads(extra.read_text())
     apis = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_graphql_apis"]
     apis[0]["schema"] = STARWARS_SCHEMA.replace("secret: String }", "secret: String droids: [Character] }")
     apis[0]["operations"].append({"target": "droids", "verb": "QUERY", "scopes": ["scope_secret"]})
+    apis[0]["backend_throughput"] = {"production": 1, "production_time_unit": "MINUTE"}
     path = tmp_path_factory.mktemp("graphql-changed") / "graphql-changed.json"
     path.write_text(json.dumps(variables | {"apim_setup_graphql_apis": apis}))
     path.chmod(0o600)
 
     def state(name: str) -> dict:
         adapter = adapter_on(double, ca, tmp_path_factory.mktemp(name))
+        heroes = [posted(adapter, "/starwars/1.0.0", {"query": "{ hero { id } }"}) for _ in range(2)]
         return graphql_api_of(double, session) | {
-            "droids": posted(adapter, "/starwars/1.0.0", {"query": "{ droids { id } }"})
-        }
+            "droids": posted(adapter, "/starwars/1.0.0", {"query": "{ droids { id } }"}),
+            "heroes": [(d.allowed, d.code) for d in heroes]}  # fmt: skip
 
     before = state("before")
     changed = run_apim_setup(path)
     after_change = state("after-change")
     restored = run_apim_setup(extra)
     return before, changed, after_change, restored, state("after-restore")
+
+
+def test_a_graphql_apis_declared_backend_throughput_is_deployed_and_left_as_it_is_once_no_longer_declared(
+    graphql_changed_runs,
+) -> None:
+    """apim_setup_graphql_apis[].backend_throughput, as the REST API's: set in APIM and deployed, the adapter holds the
+    API's production calls to it (the second call of the minute 503 900801); no longer declared, not managed: the API
+    keeps it."""
+    before, _, after_change, _, after_restore = graphql_changed_runs
+    assert before.get("maxTps") is None
+    assert before["heroes"] == [(True, ""), (True, "")]
+    limited = {"production": 1, "sandbox": None, "productionTimeUnit": "MINUTE", "sandboxTimeUnit": "SECOND"}
+    assert {k: after_change["maxTps"].get(k) for k in limited} == limited
+    assert after_change["heroes"] == after_restore["heroes"] == [(True, ""), (False, "900801")]
+    assert after_restore["maxTps"] == after_change["maxTps"]
 
 
 def test_a_changed_schema_is_sent_its_new_field_scoped_as_declared_and_deployed(graphql_changed_runs) -> None:
