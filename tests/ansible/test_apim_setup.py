@@ -617,12 +617,13 @@ def test_the_body_reading_policies_reach_the_adapter_and_answer_the_flows_rows(c
             assert refused.error.description == description
 
 
-def posted(adapter: InProcess, path: str, body: dict | str) -> decision.Decision:
-    """The adapter's answer to the subscribed application POSTing `body` to `path` as Ansible's uri module sends it
-    (body_format json, or an XML string as it is), the body included in the check as the gateway includes it."""
+def posted(adapter: InProcess, path: str, body: dict | str, anonymous: bool = False) -> decision.Decision:
+    """The adapter's answer to the subscribed application (`anonymous`: a caller without a credential) POSTing `body`
+    to `path` as Ansible's uri module sends it (body_format json, or an XML string as it is), the body included in
+    the check as the gateway includes it."""
     content_type, sent = (("application/xml", body.encode()) if isinstance(body, str)
                           else ("application/json", json.dumps(body).encode()))  # fmt: skip
-    request = adapter.request(path, token("SubscribedApp", ""), "POST",
+    request = adapter.request(path, None if anonymous else token("SubscribedApp", ""), "POST",
                               **{"content-type": content_type, "content-length": str(len(sent))})  # fmt: skip
     return asyncio.run(adapter.decide(dataclasses.replace(
         request, size=len(sent), body=RequestBody(sent, True, content_type))))  # fmt: skip
@@ -840,26 +841,35 @@ def test_the_catalog_the_adapter_pulls_answers_the_flows_graphql_rows(converged,
 
 @pytest.fixture(scope="module")
 def graphql_changed_runs(converged, session, tmp_path_factory):
-    """The GraphQL API's schema gains a root field (droids) declared as an operation with a scope, and the API a
-    backend throughput of one production call a minute, run once, then the inventory as it was, once. The runs'
-    output, and the API (graphql_api_of) before, after the change and after the last run, with the decisions of the
-    catalog the adapter pulled each time on a call of `droids` and on two calls of `hero`."""
+    """The GraphQL API's schema gains a root field (droids) declared as an operation with a scope, `heroes` takes
+    calls without a credential, and the API a backend throughput of one production call a minute, run once, then
+    the inventory as it was, once. The runs' output, and the API (graphql_api_of) before, after the change and after
+    the last run, with the decisions of the catalog the adapter pulled each time on a call of `droids`, on two calls
+    of `hero` and on an anonymous call of `heroes`."""
     double, ca, _, extra = converged
     variables = json.loads(extra.read_text())
     apis = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_graphql_apis"]
     apis[0]["schema"] = STARWARS_SCHEMA.replace("secret: String }", "secret: String droids: [Character] }")
     apis[0]["operations"].append({"target": "droids", "verb": "QUERY", "scopes": ["scope_secret"]})
     apis[0]["backend_throughput"] = {"production": 1, "production_time_unit": "MINUTE"}
+    [heroes] = [op for op in apis[0]["operations"] if op["target"] == "heroes"]
+    heroes["auth_type"] = "None"
     path = tmp_path_factory.mktemp("graphql-changed") / "graphql-changed.json"
     path.write_text(json.dumps(variables | {"apim_setup_graphql_apis": apis}))
     path.chmod(0o600)
 
     def state(name: str) -> dict:
-        adapter = adapter_on(double, ca, tmp_path_factory.mktemp(name))
-        heroes = [posted(adapter, "/starwars/1.0.0", {"query": "{ hero { id } }"}) for _ in range(2)]
+        # The two calls of `hero` on one adapter, the others each on its own: the backend throughput counts every
+        # call an adapter lets through.
+        def call(query: str, adapter: InProcess | None = None, anonymous: bool = False) -> decision.Decision:
+            adapter = adapter or adapter_on(double, ca, tmp_path_factory.mktemp(name))
+            return posted(adapter, "/starwars/1.0.0", {"query": query}, anonymous)
+
+        twice = adapter_on(double, ca, tmp_path_factory.mktemp(name))
+        heroes = [call("{ hero { id } }", twice) for _ in range(2)]
         return graphql_api_of(double, session) | {
-            "droids": posted(adapter, "/starwars/1.0.0", {"query": "{ droids { id } }"}),
-            "heroes": [(d.allowed, d.code) for d in heroes]}  # fmt: skip
+            "droids": call("{ droids { id } }"), "heroes": [(d.allowed, d.code) for d in heroes],
+            "anonymous": call("{ heroes { id } }", anonymous=True)}  # fmt: skip
 
     before = state("before")
     changed = run_apim_setup(path)
@@ -883,6 +893,21 @@ def test_a_graphql_apis_declared_backend_throughput_is_deployed_and_left_as_it_i
     assert after_restore["maxTps"] == after_change["maxTps"]
 
 
+def test_an_operation_declared_without_authentication_takes_anonymous_calls_and_only_while_declared(
+    graphql_changed_runs,
+) -> None:
+    """apim_setup_graphql_apis[].operations[].auth_type None (as a REST resource's): APIM stores it, and the adapter
+    reading the deployed revision lets a call of that field through without a credential (APIM's anonymous GraphQL
+    call), where before it was 401 900902; back to the default, 401 again."""
+    before, _, after_change, _, after_restore = graphql_changed_runs
+    for state, expected in ((before, "Application & Application User"), (after_change, "None"),
+                            (after_restore, "Application & Application User")):  # fmt: skip
+        assert {o["target"]: o["authType"] for o in state["operations"]}["heroes"] == expected
+    assert (before["anonymous"].status, before["anonymous"].code) == (401, "900902")
+    assert after_change["anonymous"].allowed, after_change["anonymous"].reason
+    assert (after_restore["anonymous"].status, after_restore["anonymous"].code) == (401, "900902")
+
+
 def test_a_changed_schema_is_sent_its_new_field_scoped_as_declared_and_deployed(graphql_changed_runs) -> None:
     """APIM takes the new schema (and makes its new root field an operation without a scope, keeping the others');
     the role's update then gives the new operation its declared scope, and the revision it deploys carries both to
@@ -899,8 +924,9 @@ def test_a_changed_schema_is_sent_its_new_field_scoped_as_declared_and_deployed(
                                                       for o in after_change["operations"]]  # fmt: skip
     assert (after_change["droids"].status, after_change["droids"].code) == (403, "900910")
     assert len(after_change["revisions"]) == len(before["revisions"]) + 1
-    # The schema (APIM drops droids and keeps the other operations as they were: nothing else to update), a revision.
-    assert recap(restored)["changed"] == 3, [b.splitlines()[0] for b in restored.split("TASK [") if "changed:" in b]
+    # The schema (APIM drops droids and keeps the other operations as they were), the operations (heroes's auth
+    # type back to APIM's default), a revision created and deployed.
+    assert recap(restored)["changed"] == 4, [b.splitlines()[0] for b in restored.split("TASK [") if "changed:" in b]
     assert after_restore["schema"].replace("\r\n", "\n") == STARWARS_SCHEMA
     assert sorted((o["verb"], o["target"], o["scopes"]) for o in after_restore["operations"]) == GRAPHQL_OPERATIONS
     assert (after_restore["droids"].status, after_restore["droids"].code) == (422, "900422")
@@ -1411,6 +1437,23 @@ def test_a_declared_backend_throughput_counts_in_the_revision_digest_as_apim_ans
                                  "sandboxTimeUnit": "MINUTE"}  # fmt: skip
     assert unlimited["maxTps"] is None
     assert len({plain_digest, limited_digest, unlimited_digest}) == 3
+
+
+def test_a_resources_auth_type_counts_in_the_state_only_where_it_is_not_apims_default(tmp_path) -> None:
+    """A resource declaring no `auth_type`, or APIM's default, has none in its state (the digest revisions deployed
+    before recorded: no new revision on upgrade); `None` is in it, as APIM answers it."""
+    api = {"name": "HttpbinAPI", "version": "1.0.0", "context": "/httpbin", "endpoint_url": "http://httpbin:8000",
+           "gateway_environment": "Default", "vhost": "localhost", "tiers": ["Gold"], "scopes": []}  # fmt: skip
+    ip = {"target": "/ip", "verb": "GET", "scopes": []}
+    declared = [ip, ip | {"auth_type": "Application & Application User"}, ip | {"auth_type": "None"}]
+    (plain, plain_digest), (default, default_digest), (public, public_digest) = declared_states_and_revisions(
+        tmp_path, [api | {"resources": [resource]} for resource in declared]
+    )
+    assert plain == default
+    assert plain_digest == default_digest
+    assert "authType" not in plain["operations"][0]
+    assert public["operations"][0]["authType"] == "None"
+    assert public_digest != plain_digest
 
 
 # APIM's definition of an operation on a templated path (OAS3Parser.createOperation: its path parameter a required
