@@ -154,8 +154,9 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(converged) 
     # its definition (the resources' request bodies and parameters), the inventory's client certificate
     # (apim_setup_api_client_certificates), revision, deployment, publish, 3 applications, 3 subscriptions to the API
     # (StandardApp's on Silver too), 3 keys; the GraphQL API (apim_setup_graphql_apis): its creation from the schema,
-    # complexity values, revision, deployment, publish, and SubscribedApp's subscription to it.
-    assert recap(first)["changed"] == 32, first[-4000:]
+    # complexity values, revision, deployment, publish, and SubscribedApp's subscription to it; the further REST API
+    # (apim_setup_apis): its creation, revision, deployment, publish, and SubscribedApp's subscription to it.
+    assert recap(first)["changed"] == 37, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
 
@@ -309,9 +310,9 @@ def internal(double: ApimDouble, endpoint: str, **params: str) -> list[dict]:
 
 
 def internal_apis(double: ApimDouble, **params: str) -> list[dict]:
-    """The data API's APIs, without the API Products and the GraphQL API it serves among them (test_api_product_*,
-    test_the_graphql_api_*): the httpbin API."""
-    return [row for row in internal(double, "apis", **params) if row["apiType"] not in ("APIProduct", "GRAPHQL")]
+    """The data API's rows of the httpbin API (apim_setup_api), without the others it serves (the API Product, the
+    GraphQL API, the further REST API: test_api_product_*, test_the_graphql_api_*, test_a_further_rest_api_*)."""
+    return [row for row in internal(double, "apis", **params) if row["name"] == "HttpbinAPI"]
 
 
 def test_the_advanced_policy_is_created_and_the_resource_limited_by_it(converged, session) -> None:
@@ -466,19 +467,47 @@ def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(c
 def test_a_form_body_requiring_fields_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
     """With Schema Validation on, a declared form body whose schema requires fields would have APIM refuse every form
     request to the resource (its validator reads the form written as JSON: axis2_forms.py): the role stops, naming
-    the resource and the fields (a JSON body requiring the same fields is not named)."""
+    the API, the resource and the fields (a JSON body requiring the same fields is not named) — here on one of the
+    further REST APIs (apim_setup_apis), which the role checks as it does apim_setup_api."""
     double, _, _, extra = converged
-    api = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_api"]
+    [api] = dev_further_apis()
     order = {"type": "object", "required": ["order", "note"], "properties": {"order": {"type": "integer"}}}
     form = {"target": "/anything/forms", "verb": "post", "request_body": {"content": {
         "application/json": {"schema": order},
         "Application/X-WWW-Form-Urlencoded; charset=UTF-8": {"schema": order}}}}  # fmt: skip
-    stdout = refused_before_apim(
-        double, extra, tmp_path, apim_setup_api={**api, "resources": [*api["resources"], form]}
-    )
-    assert "apim_setup_api.resources: POST /anything/forms requires order, note. APIM's Schema Validation" in stdout, (
-        stdout[-4000:]
-    )
+    stdout = refused_before_apim(double, extra, tmp_path, apim_setup_apis=[
+        {**api, "schema_validation": True, "resources": [*api["resources"], form]}])  # fmt: skip
+    assert ("The resources of the API LimitedAPI: POST /anything/forms requires order, note. APIM's Schema "
+            "Validation") in stdout, stdout[-4000:]  # fmt: skip
+
+
+def dev_further_apis() -> list[dict]:
+    """inventories/dev's apim_setup_apis (its templates left for Ansible to render): LimitedAPI."""
+    return yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())["apim_setup_apis"]
+
+
+def test_apis_sharing_a_name_or_a_context_stop_the_role_before_it_calls_apim(converged, tmp_path) -> None:
+    """APIM refuses a new API whose name another API has in any case, or whose context another API or API Product
+    has (PublisherCommonUtils.prepareToCreateAPIByDTO), after everything before it was sent: the role stops first,
+    listing the names and contexts."""
+    double, _, _, extra = converged
+    [api] = dev_further_apis()
+    for clash in ({"name": "httpbinapi"}, {"context": "/Bundle"}):
+        stdout = refused_before_apim(double, extra, tmp_path, apim_setup_apis=[{**api, **clash}])
+        named = "each need a name of their own, and they and the API Products a context of their own"
+        assert named in stdout, stdout[-4000:]
+
+
+def test_a_subscription_to_an_undeclared_rest_api_or_tier_stops_the_role_before_it_calls_apim(
+    converged, tmp_path
+) -> None:
+    double, _, _, extra = converged
+    apps = json.loads(extra.read_text())["apim_setup_applications"]
+    for subscription in ({"api": "OrdersAPI", "tier": "Gold"}, {"api": "LimitedAPI", "tier": "Platinum"}):
+        changed = {**apps, "subscribed": {**apps["subscribed"], "api_subscriptions": [subscription]}}
+        stdout = refused_before_apim(double, extra, tmp_path, apim_setup_applications=changed)
+        assert (f"Application subscribed subscribes to {subscription['api']} on {subscription['tier']}: "
+                "api_subscriptions name APIs of apim_setup_apis (LimitedAPI)") in stdout, stdout[-4000:]  # fmt: skip
 
 
 PRODUCT = "HttpbinBundle"  # inventories/dev apim_setup_api_products
@@ -810,6 +839,42 @@ def test_the_graphql_api_is_created_from_its_schema_deployed_published_and_subsc
     assert subscribed == [("SubscribedApp", "GraphQLGold")]
     [tier] = [p for p in internal(double, "subscription-policies") if p["name"] == "GraphQLGold"]
     assert (tier["graphQLMaxDepth"], tier["graphQLMaxComplexity"]) == (3, 0)
+
+
+def test_a_further_rest_api_is_created_deployed_published_and_subscribed(converged, session) -> None:
+    """inventories/dev's LimitedAPI (apim_setup_apis): created through the Publisher API with its declared backend
+    throughput, a revision recording its declaration deployed to Default, published, SubscribedApp subscribed on
+    Gold; the data API serves it to gateways with its resource."""
+    double, _, _, _ = converged
+    [listed] = session.get(double.url + PUBLISHER + "/apis", params={"query": 'name:"LimitedAPI"'}).json()["list"]
+    url = f"{double.url}{PUBLISHER}/apis/{listed['id']}"
+    api = session.get(url).json()
+    assert (api["type"], api["context"], api["version"], api["lifeCycleStatus"]) == (
+        "HTTP", "/limited", "1.0.0", "PUBLISHED")  # fmt: skip
+    assert (api["maxTps"]["production"], api["maxTps"]["productionTimeUnit"]) == (2, "MINUTE")
+    deployed = [d["revisionUuid"] for d in session.get(url + "/deployments").json() if d["name"] == "Default"]
+    [revision] = [r for r in session.get(url + "/revisions").json()["list"] if r["id"] in deployed]
+    assert revision["description"].startswith("Deployed by the apim_setup role: LimitedAPI 1.0.0, declared state ")
+    [row] = [r for r in internal(double, "apis", gatewayLabel="Default") if r["name"] == "LimitedAPI"]
+    assert (row["apiType"], row["context"]) == ("HTTP", "/limited/1.0.0")
+    assert [(m["httpMethod"], m["urlPattern"]) for m in row["urlMappings"]] == [("GET", "/*")]
+    apps = {a["uuid"]: a["name"] for a in double.data["applications"]}
+    subscribed = [(apps[s["applicationUUID"]], s["policyId"]) for s in internal(double, "subscriptions")
+                  if s["apiUUID"] == row["uuid"]]  # fmt: skip
+    assert subscribed == [("SubscribedApp", "Gold")]
+
+
+def test_the_catalog_the_adapter_pulls_answers_the_flows_backend_throughput_row(converged, tmp_path) -> None:
+    """The LimitedAPI as the adapter's wso2 control plane reads it from the revision the role deployed decides the
+    kind secured flow's backend throughput row (inventories/dev secured_flow_backend_throughput, where mesh-sync
+    routes APIs): the subscribed application's first `limit` calls of the minute pass, the next is 503 900801."""
+    double, ca, _, _ = converged
+    adapter = adapter_on(double, ca, tmp_path)
+    [flow] = dev_inventory_vars(tmp_path, "secured_flow_backend_throughput", api_from_service=True)
+    assert dev_inventory_vars(tmp_path, "secured_flow_backend_throughput", api_from_service=False) == [None]
+    calls = [adapter.check(flow["context"] + "/get", token("SubscribedApp", "")) for _ in range(flow["limit"] + 1)]
+    assert [(d.allowed, d.code) for d in calls] == [(True, "")] * flow["limit"] + [(False, "900801")]
+    assert (calls[0].api.name, calls[0].tier, calls[-1].status) == ("LimitedAPI", "Gold", 503)
 
 
 def test_the_catalog_the_adapter_pulls_answers_the_flows_graphql_rows(converged, tmp_path) -> None:

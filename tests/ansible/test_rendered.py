@@ -211,8 +211,6 @@ DUMMY_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
     ("body", "spec", "path", "method"),
     [
         ("key_manager", "admin", "/key-managers", "post"),
-        ("api", "publisher", "/apis", "post"),
-        ("revision", "publisher", "/apis/{apiId}/revisions", "post"),
         ("deployment", "publisher", "/apis/{apiId}/deploy-revision", "post"),
         ("generate_keys", "devportal", "/applications/{applicationId}/generate-keys", "post"),
     ],
@@ -221,6 +219,18 @@ def test_apim_setup_request_body_matches_wso2_spec(
     rendered: dict, body: str, spec: str, path: str, method: str
 ) -> None:
     _check(spec, path, method, rendered["apim_setup"]["bodies"][body])
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [("api", "/apis"), ("revision", "/apis/{apiId}/revisions"), ("deployment", "/apis/{apiId}/deploy-revision")],
+)
+def test_each_rest_apis_request_bodies_match_wso2_spec(rendered: dict, body: str, path: str) -> None:
+    """apim_setup_api's and each of apim_setup_apis' (inventories/dev: HttpbinAPI and LimitedAPI)."""
+    apis = rendered["apim_setup"]["apis"]
+    assert list(apis) == ["HttpbinAPI", "LimitedAPI"]
+    for bodies in apis.values():
+        _check("publisher", path, "post", bodies[body])
 
 
 def test_apim_setup_throttling_policy_bodies_match_wso2_spec(rendered: dict) -> None:
@@ -261,7 +271,7 @@ def test_apim_setup_api_product_bodies_match_wso2_spec_and_bundle_the_apis_resou
     _check("publisher", "/api-products/{apiProductId}", "put", sent)
     _check("publisher", "/api-products/{apiProductId}/revisions", "post", product["revision"])
     assert (name, body["context"], body["version"]) == ("HttpbinBundle", "/bundle", "1.0.0")
-    api = rendered["apim_setup"]["bodies"]["api"]
+    api = rendered["apim_setup"]["apis"]["HttpbinAPI"]["api"]
     resources = {(op["verb"], op["target"]) for op in api["operations"]}
     taken = [(op["verb"], op["target"]) for op in body["apis"][0]["operations"]]
     assert taken == [("GET", "/ip"), ("GET", "/status/{status_code}")]
@@ -273,7 +283,7 @@ def test_apim_setup_api_product_bodies_match_wso2_spec_and_bundle_the_apis_resou
 
 
 def test_api_offers_the_throttled_applications_tier(rendered: dict) -> None:
-    api = rendered["apim_setup"]["bodies"]["api"]
+    api = rendered["apim_setup"]["apis"]["HttpbinAPI"]["api"]
     tier = rendered["apim_setup"]["applications"]["throttled"]["subscription"]["throttlingPolicy"]
     assert tier in api["policies"]
     assert tier in rendered["apim_setup"]["policies"]["subscription"]
@@ -358,7 +368,7 @@ def test_the_dev_stacks_api_comes_from_the_annotated_httpbin_service(rendered: d
     assert mesh["gateways"] == ["httpbin/httpbin"]
     assert ("Gateway", "httpbin") in objects
     annotations = objects[("Service", "httpbin")]["metadata"]["annotations"]
-    api = rendered["apim_setup"]["bodies"]["api"]
+    api = rendered["apim_setup"]["apis"]["HttpbinAPI"]["api"]
     assert annotations["apim.istio-apim.io/name"] == api["name"]
     assert annotations["apim.istio-apim.io/version"] == api["version"]
     assert annotations["apim.istio-apim.io/context"] == api["context"]
@@ -503,7 +513,7 @@ def test_the_gateways_https_server_admits_the_partners_certificate_the_api_was_g
         verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(pki / f"{caller}.crt")],
                                   capture_output=True, text=True)  # fmt: skip
         assert verified.returncode == 0, verified.stdout + verified.stderr
-    api = rendered["apim_setup"]["bodies"]["api"]
+    api = rendered["apim_setup"]["apis"]["HttpbinAPI"]["api"]
     assert "mutualssl" in api["securityScheme"]
     assert not {"mutualssl_mandatory", "oauth_basic_auth_api_key_mandatory"} & set(api["securityScheme"])
     [declared] = _dev_var("wso2.yml", "apim_setup_api_client_certificates")
