@@ -1564,3 +1564,82 @@ def test_declared_request_bodies_and_parameters_are_laid_over_apims_definition_o
     assert put["parameters"] == resource["parameters"]  # APIM's `id` replaced, in the declared order
     assert (put["security"], put["x-throttling-tier"]) == ([{"default": ["orders"]}], "Gold")
     assert once["paths"]["/orders/{id}"]["get"] == APIM_DEFINITION["paths"]["/orders/{id}"]["get"]
+
+
+# An API Product bundling resources of two declared REST APIs (an operation's `api`): HttpbinAPI's GET /ip and
+# LimitedAPI's GET /* (inventories/dev), subscribed by StandardApp on Silver. Last in the module: the double then
+# holds two products, which the product tests above (product_of) do not expect.
+MIXED_OPERATIONS = [{"target": "/ip", "verb": "GET"}, {"target": "/*", "verb": "GET", "api": "LimitedAPI"}]
+MIXED = {"name": "MixedBundle", "context": "/mixed", "tiers": ["Silver"], "operations": MIXED_OPERATIONS}
+
+
+@pytest.fixture(scope="module")
+def mixed_product_runs(converged, session, tmp_path_factory):
+    """The converged inventory with MIXED added, run twice: the runs' output, and the product as the Publisher
+    answers it."""
+    double, _, _, extra = converged
+    variables = json.loads(extra.read_text())
+    dev = yaml.safe_load((ROOT / "inventories/dev/group_vars/all/wso2.yml").read_text())
+    apps = variables["apim_setup_applications"]
+    standard = apps["standard"]
+    standard["product_subscriptions"] = [
+        *standard["product_subscriptions"],
+        {"product": "MixedBundle", "tier": "Silver"},
+    ]
+    path = tmp_path_factory.mktemp("mixed-product") / "mixed-product.json"
+    products = [*dev["apim_setup_api_products"], MIXED]
+    path.write_text(json.dumps(variables | {"apim_setup_api_products": products, "apim_setup_applications": apps}))
+    path.chmod(0o600)
+    runs = [run_apim_setup(path), run_apim_setup(path)]
+    listed = session.get(double.url + PUBLISHER + "/api-products").json()["list"]
+    [product_id] = [p["id"] for p in listed if p["name"] == "MixedBundle"]
+    return runs, session.get(f"{double.url}{PUBLISHER}/api-products/{product_id}").json()
+
+
+def test_a_product_bundling_two_apis_is_created_with_each_apis_resources_and_then_left_alone(
+    converged, mixed_product_runs
+) -> None:
+    """The product takes each operation from the API it names (APIProductDTO `apis`, one entry per bundled API with
+    its id), is published, and the second run changes nothing."""
+    double, _, _, _ = converged
+    [first, second], product = mixed_product_runs
+    ids = {a["name"]: a["uuid"] for a in double.data["apis"]}
+    bundled = sorted(
+        (a["name"], a["apiId"], [(o["verb"], o["target"]) for o in a["operations"]]) for a in product["apis"]
+    )
+    assert bundled == [("HttpbinAPI", ids["HttpbinAPI"], [("GET", "/ip")]),
+                       ("LimitedAPI", ids["LimitedAPI"], [("GET", "/*")])]  # fmt: skip
+    assert product["state"] == "PUBLISHED"
+    assert recap(first)["changed"] > 0
+    assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
+
+
+def test_the_catalog_the_adapter_pulls_serves_a_product_bundling_two_apis_to_its_subscriber(
+    converged, mixed_product_runs, tmp_path
+) -> None:
+    """The adapter reading the deployed product answers its subscriber on the resources of both APIs, and no one
+    else."""
+    double, ca, _, _ = converged
+    adapter = adapter_on(double, ca, tmp_path)
+    for path in ("/mixed/1.0.0/ip", "/mixed/1.0.0/anything/else"):
+        allowed = adapter.check(path, token("StandardApp", "scope_ip"))  # HttpbinAPI's GET /ip asks for scope_ip
+        assert allowed.allowed, (path, allowed.reason)
+        assert (allowed.api.name, allowed.tier) == ("MixedBundle", "Silver")
+        refused = adapter.check(path, token("SubscribedApp", "scope_ip"))
+        assert (refused.status, refused.code) == (403, "900908")
+
+
+def test_a_product_operation_of_an_undeclared_api_or_taken_twice_stops_the_role_before_it_calls_apim(
+    converged, tmp_path
+) -> None:
+    """APIM drops a resource the API lacks from a new product without an error, and refuses a verb and target taken
+    twice, even from two APIs (900341): the role stops first."""
+    double, _, _, extra = converged
+    unknown_api = [{"target": "/ip", "verb": "GET", "api": "OrdersAPI"}]
+    twice = [{"target": "/ip", "verb": "GET"}, {"target": "/ip", "verb": "get", "api": "HttpbinAPI"}]
+    for operations in (unknown_api, twice):
+        stdout = refused_before_apim(
+            double, extra, tmp_path, apim_setup_api_products=[{**MIXED, "operations": operations}]
+        )
+        named = "API Product MixedBundle: declared once, with tiers, and with operations, each once, of the declared"
+        assert named in stdout, stdout[-4000:]
