@@ -1301,7 +1301,8 @@ def test_a_client_certificate_on_a_tier_the_api_does_not_offer_stops_the_role_be
     pem.write_text(pems["partner-a"])
     declared = [{"alias": "partner-c", "tier": "Platinum", "certificate_file": str(pem)}]
     stdout = refused_before_apim(double, extra, tmp_path, apim_setup_api_client_certificates=declared)
-    assert "Client certificate PRODUCTION partner-c: declared once per key type and alias" in stdout, stdout[-4000:]
+    named = "Client certificate PRODUCTION partner-c of the API HttpbinAPI: declared once per key type and alias"
+    assert named in stdout, stdout[-4000:]
 
 
 @pytest.fixture(scope="module")
@@ -1643,3 +1644,53 @@ def test_a_product_operation_of_an_undeclared_api_or_taken_twice_stops_the_role_
         )
         named = "API Product MixedBundle: declared once, with tiers, and with operations, each once, of the declared"
         assert named in stdout, stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def further_certificate_runs(converged, tmp_path_factory):
+    """The converged inventory with a client certificate declared on LimitedAPI (apim_setup_apis[].client_certificates),
+    run twice: the API's id, the runs' output, the certificate's PEM."""
+    double, _, _, extra = converged
+    directory = tmp_path_factory.mktemp("further-certs")
+    pem = CertificateAuthority(directory, "limited").issue("limited-partner", "limited.example").cert
+    [api] = dev_further_apis()
+    api["client_certificates"] = [{"alias": "limited-partner", "tier": "Gold", "certificate_file": str(pem)}]
+    path = directory / "further-certs.json"
+    path.write_text(json.dumps(json.loads(extra.read_text()) | {"apim_setup_apis": [api]}))
+    path.chmod(0o600)
+    runs = [run_apim_setup(path), run_apim_setup(path)]
+    return next(a["uuid"] for a in double.data["apis"] if a["name"] == "LimitedAPI"), runs, pem.read_text()
+
+
+def test_a_further_apis_client_certificate_is_uploaded_to_it_and_a_revision_holding_it_deployed(
+    converged, session, further_certificate_runs
+) -> None:
+    """Declared on LimitedAPI, the certificate goes to that API (and not to HttpbinAPI), a revision recording it is
+    deployed, and the second run changes nothing."""
+    double, _, _, _ = converged
+    api_id, [first, second], pem = further_certificate_runs
+    assert recap(first)["changed"] == 3, first[-4000:]  # upload, revision created, deployed
+    assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
+    listed = session.get(f"{double.url}{PUBLISHER}/apis/{api_id}/client-certs/PRODUCTION").json()
+    assert [(c["alias"], c["tier"]) for c in listed["certificates"]] == [("limited-partner", "Gold")]
+    assert deployed_certificates(double, api_id) == [("limited-partner", "Gold", "PRODUCTION", pem)]
+    httpbin = next(a["uuid"] for a in double.data["apis"] if a["name"] == "HttpbinAPI")
+    assert "limited-partner" not in [alias for alias, *_ in deployed_certificates(double, httpbin)]
+
+
+def test_a_client_certificate_alias_two_apis_declare_stops_the_role_before_it_calls_apim(
+    converged, further_certificate_runs, tmp_path
+) -> None:
+    """An alias is unique per key type across the tenant's APIs (CertificateMgtDAO.checkWhetherAliasExist): the
+    dev inventory's partner declared on LimitedAPI too stops the role first."""
+    double, _, _, extra = converged
+    _, _, pem = further_certificate_runs
+    certificate = tmp_path / "partner.crt"
+    certificate.write_text(pem)
+    [api] = dev_further_apis()
+    api["client_certificates"] = [{"alias": PARTNER, "tier": "Gold", "certificate_file": str(certificate)}]
+    stdout = refused_before_apim(double, extra, tmp_path, apim_setup_apis=[api])
+    named = (
+        f"Client certificate PRODUCTION {PARTNER} of the API LimitedAPI: declared once per key type and alias across"
+    )
+    assert named in stdout, stdout[-4000:]
