@@ -99,20 +99,23 @@ def render_notes(chart: str, tmp_path: Path, values: dict | None = None) -> str:
 
 
 def exported_metric_names() -> set[str]:
-    """The series names the adapter exports (adapter/src/apim_adapter/metrics.py, as prometheus_client names them)."""
+    """The series names the adapter and mesh-sync export (adapter/src/apim_adapter/metrics.py, as prometheus_client
+    names them)."""
     from prometheus_client import REGISTRY
 
-    import apim_adapter.metrics  # noqa: F401  (registers the adapter's metrics)
+    from apim_adapter import metrics  # registers the adapter's metrics; mesh-sync's are its process's to register
 
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    families = [*REGISTRY.collect(), *(family for metric in metrics.MESH_SYNC for family in metric.collect())]
     return {
         family.name + suffix
-        for family in REGISTRY.collect()
-        if family.name.startswith("apim_adapter_")
+        for family in families
+        if family.name.startswith(("apim_adapter_", "apim_mesh_sync_"))
         for suffix in suffixes.get(family.type, ())
     }
 
 
 def alerts(objects) -> dict[str, dict]:
-    (group,) = find(objects, "PrometheusRule")["spec"]["groups"]
-    return {rule["alert"]: rule for rule in group["rules"]}
+    """The PrometheusRule's alerts by name, from every group (the adapter's, and mesh-sync's where it runs)."""
+    groups = find(objects, "PrometheusRule")["spec"]["groups"]
+    return {rule["alert"]: rule | {"group": group["name"]} for group in groups for rule in group["rules"]}

@@ -39,7 +39,7 @@ SOURCES = {
         "PROMETHEUS_OPERATOR_VERSION",
         [
             f"example/prometheus-operator-crd/monitoring.coreos.com_{kind}.yaml"
-            for kind in ("servicemonitors", "prometheusrules")
+            for kind in ("servicemonitors", "podmonitors", "prometheusrules")
         ],
     ),
 }

@@ -497,6 +497,48 @@ def test_service_monitor_scrapes_the_admin_port():
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
+def test_mesh_syncs_metrics_are_scraped_by_a_pod_monitor_of_its_pods_alone():
+    """mesh-sync has no Service: a PodMonitor selects its pods (not the adapter's) on the port its container
+    declares, with the ServiceMonitor's settings; none where nothing serves metrics."""
+    objects = render(CHART, files=WSO2)
+    monitor = find(objects, "PodMonitor")
+    mesh_sync = find(objects, "Deployment", "-mesh-sync")
+    adapter = find(objects, "Deployment", "rel-apim-adapter")
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= mesh_sync["spec"]["template"]["metadata"]["labels"].items()
+    assert not selected.items() <= adapter["spec"]["template"]["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (container,) = mesh_sync["spec"]["template"]["spec"]["containers"]
+    (port,) = [p for p in container["ports"] if p["name"] == endpoint["port"]]
+    assert port["containerPort"] == 9091  # meshSync.metricsPort
+    assert (endpoint["path"], endpoint["interval"]) == ("/metrics", "15s")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # serviceMonitor.labels
+    for values in ({"meshSync.metricsPort": 0}, {"serviceMonitor.enabled": False}):
+        assert "PodMonitor" not in kinds(render(CHART, files=WSO2, values=values))
+
+
+def test_mesh_syncs_alerts_follow_its_settings():
+    wso2 = alerts(render(CHART, files=WSO2))
+    mesh_sync = {name for name, rule in wso2.items() if rule["group"] == "apim-mesh-sync"}
+    assert mesh_sync == {"ApimMeshSyncNoLeader", "ApimMeshSyncNotConverging", "ApimMeshSyncFailing",
+                         "ApimMeshSyncRoutesRefused", "ApimMeshSyncConflicts", "ApimMeshSyncApisUnrouted",
+                         "ApimMeshSyncServicesUnexported"}  # fmt: skip
+    assert wso2["ApimMeshSyncNotConverging"]["expr"].endswith("> 180")  # 3 x meshSync.resyncSeconds (60)
+    slower = alerts(render(CHART, files=WSO2, values={"meshSync.resyncSeconds": 600}))
+    assert slower["ApimMeshSyncNotConverging"]["expr"].endswith("> 1800")
+    routes_only = alerts(render(CHART, files=WSO2, values={"meshSync.exportServices.enabled": False}))
+    assert {n for n, r in routes_only.items() if r["group"] == "apim-mesh-sync"} == mesh_sync - {
+        "ApimMeshSyncServicesUnexported"
+    }
+    for values in (
+        {"meshSync.metricsPort": 0},
+        {"meshSync.enabled": False, "meshSync.exportServices.enabled": False},
+    ):
+        assert not any(
+            r["group"] == "apim-mesh-sync" for r in alerts(render(CHART, files=WSO2, values=values)).values()
+        )
+
+
 WSO2 = (CI / "all-enabled-values.yaml",)  # its control plane is wso2 (resyncSeconds at the default, 300)
 
 
@@ -506,13 +548,18 @@ def test_the_alerts_watch_metrics_the_adapter_exports_in_expressions_prometheus_
     exported = exported_metric_names()
     objects = render(CHART, files=WSO2)
     release = find(objects, "PrometheusRule")["metadata"]
+    monitor = find(objects, "PodMonitor")["metadata"]
     for name, rule in alerts(objects).items():
         promql_parser.parse(rule["expr"])
-        used = set(re.findall(r"\bapim_adapter_\w+", rule["expr"]))
+        mesh_sync = rule["group"] == "apim-mesh-sync"
+        used = set(re.findall(r"\bapim_(?:adapter|mesh_sync)_\w+", rule["expr"]))
         assert used, name
         assert used <= exported, (name, used - exported)
-        # This release's series only: the labels its ServiceMonitor gives them.
-        assert f'job="{release["name"]}", namespace="{release["namespace"]}"' in rule["expr"], name
+        assert all(n.startswith("apim_mesh_sync_") == mesh_sync for n in used), name
+        # This release's series only: the labels its ServiceMonitor (job: the Service's name) or mesh-sync's
+        # PodMonitor (job: namespace/name, as the Prometheus Operator sets it) gives them.
+        job = f"{monitor['namespace']}/{monitor['name']}" if mesh_sync else release["name"]
+        assert f'job="{job}", namespace="{release["namespace"]}"' in rule["expr"], name
 
 
 def test_the_alerts_follow_the_control_plane_and_carry_the_alert_labels():
@@ -548,7 +595,7 @@ def test_every_alert_links_its_section_of_the_operations_guide():
     base = "https://github.com/istio-apim/istio-apim/blob/main/docs/operations.md"
     sections = {github_anchor(h) for h in re.findall(r"^### (.+)$", OPERATIONS.read_text(), re.M)}
     every = alerts(render(CHART, files=WSO2))  # wso2 and the access log service: every alert
-    assert len(every) == 14
+    assert len(every) == 21  # the adapter's 14, mesh-sync's 7
     for name, rule in every.items():
         assert rule["annotations"]["runbook_url"] == f"{base}#{name.lower()}", name
         assert name.lower() in sections, f"docs/operations.md has no section for {name}"
@@ -566,7 +613,7 @@ def test_the_operations_guide_names_the_adapters_own_metrics_and_log_messages():
     """What the guide tells an engineer to grep for exists: every metric it names is one the adapter exports, and
     every message it quotes is in the adapter's source (but istiod's, which it says are istiod's)."""
     text = OPERATIONS.read_text()
-    named = set(re.findall(r"\bapim_adapter_\w+", text))
+    named = set(re.findall(r"\bapim_(?:adapter|mesh_sync)_\w+", text))
     exported = exported_metric_names()
     exported |= {re.sub(r"_(bucket|sum|count)$", "", name) for name in exported}  # a histogram by its family
     assert len(named) > 10

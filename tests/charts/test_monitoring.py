@@ -2,8 +2,10 @@
 and TSDB) over series shaped as Prometheus stores the adapter's: each series the adapter exports (names, label
 names and histogram buckets from adapter/src/apim_adapter/metrics.py, as prometheus_client writes them), with the
 labels a ServiceMonitor gives a target (`namespace`, `job` the Service's name, `pod`, `instance`), for two pods of
-this release and one of another release; and the series every kube-prometheus-stack also has for the pods, `up`
-and the kubelet's cAdvisor `container_*` (labels `namespace`, `pod`, `container`, job `kubelet`).
+this release and one of another release; mesh-sync's series (its own metrics and its event hub client's) with the
+labels its PodMonitor gives them (`job` `<namespace>/<PodMonitor name>`, as the Prometheus Operator sets it); and
+the series every kube-prometheus-stack also has for the pods, `up` and the kubelet's cAdvisor `container_*` (labels
+`namespace`, `pod`, `container`, job `kubelet`).
 
 What a user would notice and these tests catch: a panel that shows nothing (a label an aggregation drops, a join
 that matches nothing, a metric renamed), a panel that mixes in another release's pods, a legend naming a label its
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 import pytest
 from chart_helpers import CHARTS, alerts, find, kinds, render
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from apim_adapter import errors, metrics
@@ -37,6 +39,13 @@ RELEASE = {"namespace": "apim", "job": "rel-apim-adapter"}
 PODS = ("rel-apim-adapter-6f7d9-2xk4p", "rel-apim-adapter-6f7d9-9qz7t")
 OTHER = {"namespace": "team-b", "job": "team-b-apim-adapter"}
 OTHER_PODS = ("team-b-apim-adapter-5c4b8-lm2n8",)
+# mesh-sync's pods, as its PodMonitor labels them (job: the Prometheus Operator's `<namespace>/<PodMonitor name>`).
+# They serve mesh-sync's series and the event hub client's (the same apim_adapter_controlplane_event_hub_* it uses).
+MESH_SYNC_RELEASE = {"namespace": "apim", "job": "apim/rel-apim-adapter-mesh-sync"}
+MESH_SYNC_PODS = ("rel-apim-adapter-mesh-sync-7b5c6-4hx2w", "rel-apim-adapter-mesh-sync-7b5c6-tq8kd")
+MESH_SYNC_OTHER = {"namespace": "team-b", "job": "team-b/team-b-apim-adapter-mesh-sync"}
+MESH_SYNC_OTHER_PODS = ("team-b-apim-adapter-mesh-sync-6d8f9-w2c5z",)
+MESH_SYNC_SERVES = ("apim_mesh_sync_", "apim_adapter_controlplane_event_hub_")
 
 # The values the adapter writes for the labels a panel or an alert selects on, read from where it writes them (any
 # other label gets "v"). The registry also holds whatever children the other tests in this process made.
@@ -88,6 +97,8 @@ def healthy(name: str, labels: Labels) -> Motion:
         return steady(1)
     if name in ("apim_adapter_catalog_skipped_items", "apim_adapter_catalog_unenforced_items"):
         return steady(0)
+    if name.startswith("apim_mesh_sync_") and name.endswith(("unrouted", "conflicts", "refused", "unexported")):
+        return steady(0)  # every API routed, every exported Service exported
     if name.endswith(COUNTED):
         return counting(2.0) if flowing else steady(7)
     return steady(3)
@@ -118,6 +129,8 @@ def exported_samples() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     """Every series the adapter's metrics write (sample name, labels): those the process has, and a child per
     combination of LABEL_VALUES, made for the reading and removed after it (the registry is the test process's)."""
     made = []
+    mesh_sync = CollectorRegistry()
+    metrics.register_mesh_sync(mesh_sync)  # registered by mesh-sync's own process, not the test's
     try:
         for metric in vars(metrics).values():
             if not isinstance(metric, MetricWrapperBase):
@@ -133,14 +146,20 @@ def exported_samples() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
                     made.append((metric, combination))
         return {
             (sample.name, tuple(sorted(sample.labels.items())))
-            for family in REGISTRY.collect()
-            if family.name.startswith("apim_adapter_")
+            for family in [*REGISTRY.collect(), *mesh_sync.collect()]
+            if family.name.startswith(("apim_adapter_", "apim_mesh_sync_"))
             for sample in family.samples
             if not sample.name.endswith("_created")
         }
     finally:
         for metric, combination in made:
             metric.remove(*combination)
+
+
+MESH_SYNC_TARGETS = {
+    RELEASE["job"]: (MESH_SYNC_RELEASE, MESH_SYNC_PODS),
+    OTHER["job"]: (MESH_SYNC_OTHER, MESH_SYNC_OTHER_PODS),
+}
 
 
 def targets(release: dict[str, str], pods: tuple[str, ...]) -> list[Labels]:
@@ -155,8 +174,16 @@ def stored(this: Scenario, other: Scenario | None = None) -> list[Series]:
     series = []
     releases = [(RELEASE, PODS, this)] + ([(OTHER, OTHER_PODS, other)] if other else [])
     for release, pods, scenario in releases:
+        for target in targets(*MESH_SYNC_TARGETS[release["job"]]):
+            for name, labels in samples:
+                if name.startswith(MESH_SYNC_SERVES):
+                    motion = scenario(name, dict(labels))
+                    series.append(Series({**dict(labels), **target, "__name__": name},
+                                         [(t, motion(t)) for t in TIMES]))  # fmt: skip
         for target in targets(release, pods):
             for name, labels in samples:
+                if name.startswith("apim_mesh_sync_"):
+                    continue
                 motion = scenario(name, dict(labels))
                 series.append(Series({**dict(labels), **target, "__name__": name}, [(t, motion(t)) for t in TIMES]))
             up = scenario("up", target)
@@ -299,7 +326,7 @@ def test_the_layout_fits_grafanas_grid_and_every_query_reads_the_chosen_data_sou
 
 
 def test_the_alerts_the_panels_name_are_the_charts():
-    named = {name for panel in panels() for name in re.findall(r"\bApimAdapter\w+", panel["description"])}
+    named = {name for panel in panels() for name in re.findall(r"\bApim(?:Adapter|MeshSync)\w+", panel["description"])}
     assert len(named) > 8
     assert named <= set(alerts(render(CHART, files=WSO2)))
 
@@ -348,6 +375,14 @@ FAILURES: dict[str, Callable[[Scenario], Scenario]] = {
         lambda s: but(s, "apim_adapter_controlplane_task_restarts_total", counting(0.01)),
     "ApimAdapterPoisonEvents":
         lambda s: but(s, "apim_adapter_controlplane_events_total", counting(0.01), outcome="poison"),
+    "ApimMeshSyncNoLeader": lambda s: but(s, "apim_mesh_sync_leader", steady(0)),
+    "ApimMeshSyncNotConverging":
+        lambda s: but(s, "apim_mesh_sync_last_converged_timestamp_seconds", fresh(3 * 60 + 60)),  # resyncSeconds 60
+    "ApimMeshSyncFailing": lambda s: but(s, "apim_mesh_sync_failures_total", counting(0.05), operation="apim"),
+    "ApimMeshSyncRoutesRefused": lambda s: but(s, "apim_mesh_sync_routes_refused", steady(1)),
+    "ApimMeshSyncConflicts": lambda s: but(s, "apim_mesh_sync_conflicts", steady(2)),
+    "ApimMeshSyncApisUnrouted": lambda s: but(s, "apim_mesh_sync_apis_unrouted", steady(1)),
+    "ApimMeshSyncServicesUnexported": lambda s: but(s, "apim_mesh_sync_services_unexported", steady(1)),
 }  # fmt: skip
 
 

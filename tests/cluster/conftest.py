@@ -27,7 +27,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Cluster:
 
 
 def upstream_crds() -> list[dict]:
-    """Istio's CRDs and the ServiceMonitor CRD, as users install them."""
+    """Istio's and Gateway API's CRDs, and the Prometheus Operator's ServiceMonitor, PodMonitor and PrometheusRule
+    CRDs, as users install them."""
     crds = []
     for module, version_key, files in crd_schemas.SOURCES.values():
         root = crd_schemas.module_dir(module, version(version_key))

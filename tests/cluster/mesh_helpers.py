@@ -21,6 +21,7 @@ from harness.apim_double import ApimDouble, sample_data
 from harness.helpers import VENV_BIN
 from harness.kube import Cluster, NetworkNamespace
 from harness.processes import Process, free_port
+from harness.promql import Scrape, scrape
 
 CLONE_NEWNET = 0x40000000
 GATEWAY = "istio-system/istio-ingressgateway"
@@ -65,19 +66,21 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
 
 
 class Replicas:
-    """mesh-sync processes sharing one config file, as the pods of one Deployment; each gets its own health port
-    (pods have a network namespace each, these processes share the cluster's)."""
+    """mesh-sync processes sharing one config file, as the pods of one Deployment; each gets its own health and
+    metrics ports (pods have a network namespace each, these processes share the cluster's)."""
 
     def __init__(self, cluster: Cluster, config: Path):
         self.cluster, self.config, self.started = cluster, config, 0
         self.running: dict[str, Process] = {}
         self.health_ports: dict[str, int] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     def start(self) -> str:
         self.started += 1
         name = f"mesh-sync-{self.started}"
         config = yaml.safe_load(self.config.read_text())
         config["meshSync"]["healthPort"] = self.health_ports[name] = free_port()
+        config["meshSync"]["metricsPort"] = self.metrics_ports[name] = free_port()
         own = self.config.with_name(f"{self.config.stem}-{name}.yaml")  # beside it: relative paths still resolve
         own.write_text(yaml.safe_dump(config))
         argv = self.cluster.netns.argv(VENV_BIN / "apim-adapter", "mesh-sync", "--config", own)
@@ -92,6 +95,11 @@ class Replicas:
         process = self.running.pop(name)
         os.killpg(process.proc.pid, signal.SIGKILL)
         process.stop()
+
+    def metrics(self, name: str) -> Scrape:
+        """Replica `name`'s /metrics as Prometheus reads it: (sample name, labels) → value."""
+        with inside(self.cluster.netns):
+            return scrape(f"http://127.0.0.1:{self.metrics_ports[name]}")
 
     def leading(self) -> list[str]:
         return [name for name, p in self.running.items() if "no longer leading" not in p.log(100_000)
@@ -166,7 +174,8 @@ def published_api(uuid: str, version: str, backend: str, default: bool, status: 
 
 def write_config(kubeconfig: Path, apim: ApimDouble, **mesh: Any) -> Path:
     """mesh-sync's config file beside `kubeconfig`: the wso2 control plane on the double with its admin's
-    credentials, `meshSync` with a one-second resync, a three-second lease and no metrics port, plus `mesh`."""
+    credentials, `meshSync` with a one-second resync, a three-second lease and no metrics or health port (each of
+    `Replicas` gets its own), plus `mesh`."""
     directory = kubeconfig.parent
     user, password = apim.admin_credentials
     (directory / "user").write_text(user + "\n")

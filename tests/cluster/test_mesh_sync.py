@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +19,14 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_helpers import find, render  # tests/charts, put on sys.path by conftest.py
+from chart_helpers import alerts, find, render  # tests/charts, put on sys.path by conftest.py
 from lightkube import AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 
 from apim_adapter.meshsync import kube
 from harness.apim_double import ApimDouble
 from harness.kube import Cluster
+from harness.promql import as_sent, evaluate, panel_queries, scraped
 from harness.sample_catalog import api_product
 
 from .mesh_helpers import (
@@ -120,6 +123,89 @@ def test_an_external_endpoint_is_reported_not_routed(cluster: Cluster, replicas:
     assert not any(path.startswith(("/external", "=/external")) for path in routes(cluster))
     assert "API not routed" in replicas.logs()
     assert "httpbin.org" not in replicas.logs()
+
+
+def test_the_dashboard_and_the_alerts_read_what_the_leader_found(cluster: Cluster, replicas: Replicas) -> None:
+    """Two replicas' real /metrics (the leader and a standby), labelled as the chart's PodMonitor has Prometheus label
+    them and held for twenty minutes, judged by the chart's mesh-sync row and alerts in Prometheus's own engine: one
+    API routed and the external one not (ApimMeshSyncApisUnrouted, and no other alert, fires), one replica leading
+    (the standby reports none of the leader's findings), converged seconds ago, nothing failed."""
+    [leader] = replicas.running
+    wait_until(lambda: replicas.leading() == [leader], "one replica leading")
+    standby = replicas.start()
+    try:
+        wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby started")
+        assert replicas.metrics(standby)[("apim_mesh_sync_leader", ())] == 0
+        unrouted = ("apim_mesh_sync_apis_unrouted", ())
+        wait_until(lambda: replicas.metrics(leader)[unrouted] == 1, "the leader reporting the external API")
+        now = time.time()
+        held = {name: replicas.metrics(name) for name in (leader, standby)}
+    finally:
+        replicas.stop(standby)
+    assert held[leader][("apim_mesh_sync_leader", ())] == 1
+    assert held[standby][unrouted] == 0
+    assert 0 <= now - held[leader][("apim_mesh_sync_last_converged_timestamp_seconds", ())] < 10
+    objects = render("apim-adapter", values={**CHART_VALUES, "serviceMonitor.enabled": True,
+                                             "prometheusRule.enabled": True})  # fmt: skip
+    monitor = find(objects, "PodMonitor")["metadata"]
+    target = {"namespace": monitor["namespace"], "job": f"{monitor['namespace']}/{monitor['name']}"}
+    series = []
+    for i, name in enumerate(held, 1):
+        pod = {**target, "pod": f"{monitor['name']}-7b5c6-{name}", "instance": f"10.244.{i}.9:9091"}
+        series += scraped([(now - 1200 + 60 * minute, held[name]) for minute in range(21)], pod)
+
+    release = {"namespace": monitor["namespace"], "job": monitor["name"].removesuffix("-mesh-sync")}
+    queries = [(title, t) for title, t in panel_queries() if "apim_mesh_sync_" in t["expr"]]
+    answers = evaluate(series, [(as_sent(t["expr"], **release, rate_interval="5m"), now) for _, t in queries])
+    lines = {}
+    for (title, t), answer in zip(queries, answers, strict=True):
+        assert not answer.error, (title, answer.error)
+        lines[t["legendFormat"]] = {tuple(sorted(labels.items())): v for labels, v in answer.series}
+    assert lines["routed"] == {(): 1}
+    assert lines["not routed"] == {(): 1}
+    assert lines["conflicts"] == lines["routes refused"] == {(): 0}
+    assert lines["replicas leading"] == {(): 1}
+    assert 0 <= lines["since converged"][()] < 10
+    assert set(lines["{{operation}}"]) == {(("operation", op),) for op in ("apim", "kubernetes", "lease", "export")}
+    assert not any(lines["{{operation}}"].values())
+
+    rules = [rule for rule in alerts(objects).values() if rule["group"] == "apim-mesh-sync"]
+    assert len(rules) == 6  # no Service export here
+    firing = {}
+    for rule in rules:
+        span = int(float(rule.get("for", "0m")[:-1]))  # minutes
+        answers = evaluate(series, [(rule["expr"], now - 60 * m) for m in range(span + 1)])
+        if all(answer.series for answer in answers):
+            firing[rule["alert"]] = answers[0].series
+    assert firing == {"ApimMeshSyncApisUnrouted": [({"namespace": target["namespace"], "job": target["job"]}, 1)]}
+
+
+def test_a_leader_that_stalled_and_lost_the_lease_reports_none_of_its_findings(
+    cluster: Cluster, replicas: Replicas
+) -> None:
+    """A leader frozen past its lease (SIGSTOP: a node stalling) while a standby takes over, then thawed, finds the
+    Lease held by another and stops leading: its gauges drop to 0, so a maximum over the replicas stays the new
+    leader's (one API routed and one not, not two of each)."""
+    [stalled] = replicas.running
+    wait_until(lambda: replicas.leading() == [stalled], "one replica leading")
+    unrouted = ("apim_mesh_sync_apis_unrouted", ())
+    wait_until(lambda: replicas.metrics(stalled)[unrouted] == 1, "the leader's findings")
+    standby = replicas.start()
+    try:
+        wait_until(lambda: "mesh-sync started" in replicas.running[standby].log(), "the standby started")
+        os.killpg(replicas.running[stalled].proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: "leading: converging" in replicas.running[standby].log(), "the standby leading")
+        finally:
+            os.killpg(replicas.running[stalled].proc.pid, signal.SIGCONT)
+        wait_until(lambda: "no longer leading" in replicas.running[stalled].log(), "the thawed replica standing by")
+        found = replicas.metrics(stalled)
+        assert found[("apim_mesh_sync_leader", ())] == 0
+        assert (found[("apim_mesh_sync_apis_routed", ())], found[unrouted]) == (0, 0)
+        wait_until(lambda: replicas.metrics(standby)[unrouted] == 1, "the new leader's findings")
+        assert replicas.metrics(standby)[("apim_mesh_sync_apis_routed", ())] == 1
+    finally:
+        replicas.stop(stalled)
 
 
 def test_an_api_product_is_routed_to_the_api_it_bundles_and_leaves_with_it(

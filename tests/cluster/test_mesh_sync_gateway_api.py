@@ -131,8 +131,12 @@ def test_what_the_gateway_controller_refuses_is_reported(cluster: Cluster, repli
     assert (refused["gateway"], refused["apis"]) == (GATEWAY, ["api-v1"])
     assert (refused["condition"], refused["reason"]) == ("ResolvedRefs", "RefNotPermitted")
     assert "route refused by the gateway controller" in replicas.logs()
+    [leader] = replicas.running
+    refusals = ("apim_mesh_sync_routes_refused", ())  # ApimMeshSyncRoutesRefused's series, set before the status
+    assert replicas.metrics(leader)[refusals] == 1
     write_route_status(cluster, route, "True", "ResolvedRefs")  # a ReferenceGrant created: istiod resolves it
     wait_until(lambda: status(cluster)["refused"] == [], "the refusal cleared")
+    assert replicas.metrics(leader)[refusals] == 0
 
 
 def test_a_new_default_version_with_a_base_path_moves_the_unversioned_prefix(

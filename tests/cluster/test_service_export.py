@@ -234,6 +234,13 @@ def test_a_bad_annotation_is_a_warning_event_and_the_api_stays(
     assert [(e["reason"], e.get("count")) for e in events(cluster, "broken")] == [
         (e["reason"], e.get("count")) for e in one
     ]  # ... is one Event, not one per pass
+    # The leader's metrics count both: httpbin exported, broken not (ApimMeshSyncServicesUnexported's series).
+    [leader] = replicas.leading()
+    found = replicas.metrics(leader)
+    assert (found[("apim_mesh_sync_services_exported", ())], found[("apim_mesh_sync_services_unexported", ())]) == (
+        1,
+        1,
+    )
 
 
 def test_a_new_version_is_exported_and_the_old_one_retired(

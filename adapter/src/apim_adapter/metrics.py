@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 DECISIONS = Counter(
     "apim_adapter_decisions",
@@ -102,6 +102,72 @@ EVENT_HUB_FAILURES = Counter(
     "Event hub session failures by stage: connect, channel, consume, connection lost, channel closed, bug",
     ["stage"],
 )
+
+# `apim-adapter mesh-sync`: its own process, serving its own /metrics on meshSync.metricsPort. Declared here with
+# the adapter's, registered only by that process (`register_mesh_sync`), so an adapter's /metrics carries no
+# mesh-sync series it never sets (a leader gauge at 0 on every adapter pod would read as "nobody leads").
+MESH_SYNC_APIS_ROUTED = Gauge("apim_mesh_sync_apis_routed", "APIs routed on the ingress gateway", registry=None)
+MESH_SYNC_APIS_UNROUTED = Gauge(
+    "apim_mesh_sync_apis_unrouted", "APIs deployed to the gateway environment that are not routed", registry=None
+)
+MESH_SYNC_CONFLICTS = Gauge(
+    "apim_mesh_sync_conflicts", "Objects we would write whose name another owner holds", registry=None
+)
+MESH_SYNC_ROUTES_REFUSED = Gauge(
+    "apim_mesh_sync_routes_refused",
+    "Accepted or ResolvedRefs conditions of our HTTPRoutes set False",
+    registry=None,
+)
+MESH_SYNC_SERVICES_EXPORTED = Gauge(
+    "apim_mesh_sync_services_exported",
+    "Services annotated for export (meshSync.exportServices) whose API the last pass left as they declare",
+    registry=None,
+)
+MESH_SYNC_SERVICES_UNEXPORTED = Gauge(
+    "apim_mesh_sync_services_unexported",
+    "Services annotated for export whose API the last pass could not create or update (their ExportFailed Event "
+    "says why)",
+    registry=None,
+)
+MESH_SYNC_FAILURES = Counter(
+    "apim_mesh_sync_failures",
+    "Failed pulls from APIM (apim), writes to Kubernetes (kubernetes), lease renewals (lease) and Service export "
+    "passes (export)",
+    ["operation"],
+    registry=None,
+)
+MESH_SYNC_LEADER = Gauge("apim_mesh_sync_leader", "1 while this replica holds the lease and writes", registry=None)
+MESH_SYNC_LAST_CONVERGED = Gauge(
+    "apim_mesh_sync_last_converged_timestamp_seconds",
+    "When the objects last matched APIM (set by the leader only)",
+    registry=None,
+)
+# What the leader found on its last pass; a replica that stops leading sets them to 0 (it writes nothing), so a
+# maximum over the replicas is the leader's.
+MESH_SYNC_LEADERS_FINDINGS = (
+    MESH_SYNC_APIS_ROUTED,
+    MESH_SYNC_APIS_UNROUTED,
+    MESH_SYNC_CONFLICTS,
+    MESH_SYNC_ROUTES_REFUSED,
+    MESH_SYNC_SERVICES_EXPORTED,
+    MESH_SYNC_SERVICES_UNEXPORTED,
+)
+MESH_SYNC = (*MESH_SYNC_LEADERS_FINDINGS, MESH_SYNC_FAILURES, MESH_SYNC_LEADER, MESH_SYNC_LAST_CONVERGED)
+
+
+def register_mesh_sync(registry: CollectorRegistry = REGISTRY) -> None:
+    """Serve mesh-sync's metrics from `registry` (by default the process's own, beside its event hub client's and
+    the process collector's). Once per registry: registering a metric twice is an error in prometheus_client."""
+    if registry in _registered:
+        return
+    for metric in MESH_SYNC:
+        registry.register(metric)
+    for operation in ("apim", "kubernetes", "lease", "export"):
+        MESH_SYNC_FAILURES.labels(operation)  # at 0 from the start: Prometheus's rate() sees the first failure
+    _registered.append(registry)
+
+
+_registered: list[CollectorRegistry] = []
 
 
 class Tallies:

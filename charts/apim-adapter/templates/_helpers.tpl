@@ -54,6 +54,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
+Name of mesh-sync's Deployment, ServiceAccount, Role and PodMonitor (the PodMonitor's name is in the `job` label
+Prometheus gives its series: `<namespace>/<this name>`, which the alerts select).
+*/}}
+{{- define "apim-adapter.meshSyncName" -}}
+{{- printf "%s-mesh-sync" (include "apim-adapter.fullname" . | trunc 52 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/*
+mesh-sync's selector labels: its own app.kubernetes.io/name, as the adapter's Service and Deployment select name +
+instance.
+*/}}
+{{- define "apim-adapter.meshSyncSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "apim-adapter.name" . }}-mesh-sync
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
 Name of the ServiceAccount to use.
 */}}
 {{- define "apim-adapter.serviceAccountName" -}}

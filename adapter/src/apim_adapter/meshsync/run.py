@@ -21,8 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from lightkube import ApiError, AsyncClient, KubeConfig
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import start_http_server
 
+from .. import metrics
 from ..config import Config, ControlPlaneWso2, MeshSync
 from ..controlplane import artifacts as runtime_artifacts
 from ..controlplane.data_api import ControlPlaneError, InternalDataApi
@@ -41,14 +42,6 @@ log = logging.getLogger(__name__)
 API_EVENTS = frozenset({"DEPLOY_API_IN_GATEWAY", "REMOVE_API_FROM_GATEWAY", "API_UPDATE", "API_LIFECYCLE_CHANGE",
                         "LIFECYCLE_CHANGE", "API_DELETE", "API_CREATE"})  # fmt: skip
 RECONVERGE = ""  # queue item: our objects changed in Kubernetes; APIM did not
-
-ROUTED = Gauge("apim_mesh_sync_apis_routed", "APIs routed on the ingress gateway")
-UNROUTED = Gauge("apim_mesh_sync_apis_unrouted", "APIs deployed to the gateway environment that are not routed")
-CONFLICTS = Gauge("apim_mesh_sync_conflicts", "Objects we would write whose name another owner holds")
-REFUSED = Gauge("apim_mesh_sync_routes_refused", "Accepted or ResolvedRefs conditions of our HTTPRoutes set False")
-FAILURES = Counter("apim_mesh_sync_failures", "Failed pulls from APIM or writes to Kubernetes", ["operation"])
-LEADER = Gauge("apim_mesh_sync_leader", "1 while this replica holds the lease and writes")
-LAST_SYNC = Gauge("apim_mesh_sync_last_converged_timestamp_seconds", "When the objects last matched APIM")
 
 
 class ApimSource:
@@ -90,6 +83,9 @@ class Reconciler:
         self.endpoints: dict[str, Endpoint] = {}
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()  # None: full pull; uuid: one API
         self.leader_until = 0.0  # monotonic time up to which our last renewal holds
+        # Leadership as `lead` last acted on it (logged, hooks run). Not `leader` read again at its next turn: a
+        # lease that lapsed in between (the process stalled, or renewals failed) must still be handed over.
+        self.leading = False
         self.reported: set[tuple[str, str]] = set()
         self.reported_refusals: set[tuple[str, ...]] = set()
         self.last_plan: Plan | None = None
@@ -152,14 +148,14 @@ class Reconciler:
             fields = {("detail" if k == "message" else k): v for k, v in refusals[refusal].items()}  # LogRecord's
             log.warning("route refused by the gateway controller", extra=fields)
         self.reported_refusals = set(refusals)
-        ROUTED.set(len(desired.routed))
-        UNROUTED.set(len(problems))
-        CONFLICTS.set(len(result.conflicts))
-        REFUSED.set(len(refused))
+        metrics.MESH_SYNC_APIS_ROUTED.set(len(desired.routed))
+        metrics.MESH_SYNC_APIS_UNROUTED.set(len(problems))
+        metrics.MESH_SYNC_CONFLICTS.set(len(result.conflicts))
+        metrics.MESH_SYNC_ROUTES_REFUSED.set(len(refused))
         status = {"routed": sorted(desired.routed), "unrouted": [p.as_dict() for p in desired.problems],
                   "conflicts": list(result.conflicts), "refused": refused}  # fmt: skip
         await kube.write_status(self.client, self.mesh.namespace, f"{self.mesh.lease_name}-status", status)
-        LAST_SYNC.set_to_current_time()
+        metrics.MESH_SYNC_LAST_CONVERGED.set_to_current_time()
         self.last_plan = desired
 
     # -- the loops ----------------------------------------------------------------------------------------
@@ -169,26 +165,30 @@ class Reconciler:
         when its last renewal runs out, before another replica may take over."""
         period = self.mesh.lease_duration_seconds / 3
         while True:
-            started, was = self.monotonic(), self.leader
+            started = self.monotonic()
             try:
                 held = await self.election.acquire_or_renew()
             except Exception as exc:  # the API server away: keep what we hold until it ends
-                FAILURES.labels("lease").inc()
+                metrics.MESH_SYNC_FAILURES.labels("lease").inc()
                 log.warning("lease not renewed", extra={"error": str(exc) or type(exc).__name__})
                 held = None
             if held:
                 self.leader_until = started + self.mesh.lease_duration_seconds * 2 / 3
             elif held is False:
                 self.leader_until = 0.0
-            LEADER.set(1 if self.leader else 0)
-            if self.leader and not was:
+            leader, was = self.leader, self.leading
+            self.leading = leader
+            metrics.MESH_SYNC_LEADER.set(1 if leader else 0)
+            if leader and not was:
                 log.info("leading: converging APIM's APIs into the mesh", extra={"identity": self.election.identity})
                 await self.queue.put(None)
                 for hook in self.on_lead:
                     hook()
-            elif was and not self.leader:
+            elif was and not leader:
                 log.info("no longer leading", extra={"identity": self.election.identity})
                 self.last_plan = None
+                for gauge in metrics.MESH_SYNC_LEADERS_FINDINGS:
+                    gauge.set(0)
                 for hook in self.on_standby:
                     hook()
             await asyncio.sleep(period)
@@ -228,13 +228,13 @@ class Reconciler:
                 await self.converge()
                 backoff = 0.5
             except ControlPlaneError as exc:
-                FAILURES.labels("apim").inc()
+                metrics.MESH_SYNC_FAILURES.labels("apim").inc()
                 log.error("APIM pull failed; routes left as they are", extra={"error": str(exc), "retry_in": backoff})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 await self.queue.put(None)
             except (ApiError, Exception) as exc:  # the API server refused or is away: retry
-                FAILURES.labels("kubernetes").inc()
+                metrics.MESH_SYNC_FAILURES.labels("kubernetes").inc()
                 log.error("converging failed", extra={"error": str(exc) or type(exc).__name__, "retry_in": backoff})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -333,5 +333,6 @@ def run(config: Config) -> int:
     for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):  # one line per Kubernetes request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if config.mesh_sync.metrics_port:
+        metrics.register_mesh_sync()
         start_http_server(config.mesh_sync.metrics_port)
     return asyncio.run(_main(config))

@@ -24,6 +24,7 @@ from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Event, Service
 
+from .. import metrics
 from ..http_client import HttpClient, read_at_most
 from .export import (
     PROPERTY_OWNER,
@@ -216,6 +217,8 @@ class Exporter:
                 await self.events.report(*by_key[key], "Normal", "Retired", message)
             else:
                 log.info(message, extra={"service": key, "reason": "Retired"})
+        metrics.MESH_SYNC_SERVICES_EXPORTED.set(len(exposing))
+        metrics.MESH_SYNC_SERVICES_UNEXPORTED.set(len(failing))
         self.synced = True
 
     async def _export(self, info: ServiceInfo, uid: str | None, apis: list[dict[str, Any]]) -> Spec:
@@ -256,6 +259,7 @@ class Exporter:
                 await self.sync()
                 backoff = 0.5
             except (PublisherError, ApiError, Exception) as exc:  # APIM or the API server away: the next pass
+                metrics.MESH_SYNC_FAILURES.labels("export").inc()
                 log.error("service export failed", extra={"error": str(exc) or type(exc).__name__,
                                                           "retry_in": backoff})  # fmt: skip
                 await asyncio.sleep(backoff)
