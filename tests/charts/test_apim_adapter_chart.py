@@ -768,6 +768,31 @@ def test_mesh_sync_export_rbac_probes_and_config():
     assert "livenessProbe" not in mesh["spec"]["template"]["spec"]["containers"][0]
 
 
+def granted(role: dict) -> set[tuple[str, str, str]]:
+    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}  # fmt: skip
+
+
+def test_the_charts_roles_grant_what_mesh_sync_does_and_its_probe_asks():
+    """One list of what mesh-sync does with the API server (meshsync/kube.py): its Role and the export's grant
+    exactly that, no more, and `apim-adapter probe --mesh-sync` asks the API server for each."""
+    from apim_adapter.meshsync import kube
+
+    values = {
+        "config.controlPlane": {"type": "wso2", "url": "https://apim:9443"},
+        "controlPlaneCredentials": {"username": "admin", "password": "x"},
+        "meshSync": {"enabled": True, "exportServices": {"enabled": True, "namespaces": ["shop"]}},
+    }
+    objects = render(CHART, values=values, namespace="apim")
+    expanded = {
+        name: {(group, resource, verb) for group, resource, verbs in permissions for verb in verbs}
+        for name, permissions in (("mesh-sync", kube.PERMISSIONS), ("mesh-sync-export", kube.EXPORT_PERMISSIONS))
+    }
+    for name, permissions in expanded.items():
+        (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == f"rel-apim-adapter-{name}"]
+        assert granted(role) == permissions, name
+
+
 def test_mesh_sync_route_kind_reaches_its_config_and_its_role_grants_both_route_kinds():
     """routeKind: HTTPRoute is in the config mesh-sync reads; its Role lets it write HTTPRoutes and delete the
     VirtualServices it wrote before a switch (and the other way round)."""
@@ -801,6 +826,15 @@ def test_notes_tell_where_mesh_sync_reports_and_what_gateway_api_needs(tmp_path)
     assert "as HTTPRoutes in namespace apim-routes,\n   attached to istio-ingress/api-gateway." in notes
     assert "deploys to the gateway environment Production" in notes
     assert "kubectl -n apim-routes get configmap apim-mesh-sync-status" in notes
+    probe = re.search(r"exec deployment/(\S+) -- apim-adapter probe --mesh-sync --config (\S+)", notes)
+    assert probe, notes
+    objects = render(CHART, values=values)
+    mesh_sync = find(objects, "Deployment", "-mesh-sync")
+    assert probe.group(1) == mesh_sync["metadata"]["name"]
+    [mount] = [
+        m for m in mesh_sync["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["name"] == "config"
+    ]
+    assert probe.group(2) == mount["mountPath"]
     assert "ReferenceGrant from HTTPRoutes in apim-routes" in notes
     istio = {**values, "meshSync": {**values["meshSync"], "routeKind": "VirtualService"}}
     notes = render_notes(CHART, tmp_path / "istio", values=istio)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from lightkube.generic_resource import create_namespaced_resource
 
 from apim_adapter.meshsync import kube
 from harness.apim_double import ApimDouble
+from harness.helpers import VENV_BIN
 from harness.kube import Cluster
 from harness.promql import as_sent, evaluate, panel_queries, scraped
 from harness.sample_catalog import api_product
@@ -38,6 +40,7 @@ from .mesh_helpers import (
     inside,
     published_api,
     replicas_of,
+    token_kubeconfig,
     wait_until,
     write_config,
 )
@@ -310,6 +313,47 @@ def test_a_crashed_leaders_lease_runs_out_and_another_replica_takes_over(
     wait_until(lambda: replicas.leading() == [standby], "the standby leading after the lease ran out", timeout=30)
     apim.data["apis"] = [*apim.data["apis"], published_api("api-v4", "4.0.0", f"http://{HTTPBIN}:8000", default=False)]
     wait_until(lambda: "/httpbin/4.0.0/" in routes(cluster), "the standby converging")
+
+
+def probe(cluster: Cluster, config: Path) -> subprocess.CompletedProcess[str]:
+    """`apim-adapter probe --mesh-sync` run as in mesh-sync's pod: in the cluster's network, with its config."""
+    argv = cluster.netns.argv(VENV_BIN / "apim-adapter", "probe", "--mesh-sync", "--config", config)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_probe_says_mesh_syncs_identity_may_do_all_it_does(cluster: Cluster, config: Path) -> None:
+    """With the chart's Role: APIM's data API answers its user, and the API server lets the chart's ServiceAccount
+    do every one of the 18 things mesh-sync does with VirtualServices (HTTPRoutes are only cleaned up)."""
+    result = probe(cluster, config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, lines  # no key manager, no Redis: the adapter's dependencies, not mesh-sync's
+    assert lines[0].startswith("ok      control plane: APIM's internal data API")
+    assert lines[1] == ("ok      mesh-sync: the Kubernetes API server: may do the 18 things mesh-sync does "
+                        f"({NAMESPACE}); VirtualService and DestinationRule served")  # fmt: skip
+
+
+def test_probe_names_what_a_trimmed_role_does_not_grant(
+    cluster: Cluster, kubeconfig: Path, apim: ApimDouble, tmp_path: Path
+) -> None:
+    """A Role edited by hand (leases readable, not writable): the probe names the two verbs missing and fails,
+    which is why mesh-sync would never lead (ApimMeshSyncNoLeader's runbook sends the engineer here)."""
+    [role] = [o for o in chart_objects() if o["kind"] == "Role"]
+    rules = [{**rule, "verbs": ["get"]} if rule["resources"] == ["leases"] else rule for rule in role["rules"]]
+    account, meta = "trimmed-mesh-sync", {"name": "trimmed-mesh-sync", "namespace": NAMESPACE}
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}]},
+    ])  # fmt: skip
+    result = probe(cluster, write_config(token_kubeconfig(cluster, account, NAMESPACE, tmp_path), apim,
+                                         namespace=NAMESPACE))  # fmt: skip
+    assert result.returncode == 1
+    missing = "create leases.coordination.k8s.io, update leases.coordination.k8s.io"
+    assert (f"FAILED  mesh-sync: the Kubernetes API server: its identity may not {missing} in {NAMESPACE} "
+            "(the chart's Roles grant them)") in result.stdout  # fmt: skip
 
 
 def test_the_charts_mesh_sync_deployment_passes_the_api_server(cluster: Cluster, kubeconfig: Path) -> None:

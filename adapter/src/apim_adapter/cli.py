@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", required=True, help="the adapter's YAML config file")
+        if name == "probe":
+            p.add_argument("--mesh-sync", action="store_true",
+                           help="what mesh-sync depends on instead: APIM, its event hub and the Kubernetes API "
+                                "server with mesh-sync's identity (its permissions, the kinds it writes)")  # fmt: skip
     args = parser.parse_args(argv)
 
     try:
@@ -51,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         from .probe import probe
 
         try:
-            findings = asyncio.run(probe(config))
+            if args.mesh_sync and config.mesh_sync is None:
+                print(f"apim-adapter: {args.config} has no meshSync section to probe", file=sys.stderr)
+                return 2
+            findings = asyncio.run(probe(config, mesh_sync=args.mesh_sync))
         except ConfigError as exc:  # a secret file the control plane reads when it is made
             print(f"apim-adapter: invalid configuration: {exc}", file=sys.stderr)
             return 2

@@ -9,6 +9,11 @@ credentials and timeouts), so a line that says `ok` here is a dependency the ada
 (inactive is the answer that proves the credentials), a made-up user asked of the user store (refused is that
 answer), the event hub's queues are the probe's own and go when it closes, Redis is sent PING.
 
+With `--mesh-sync`, what `apim-adapter mesh-sync` depends on instead, from its pod: APIM's internal data API and
+event hub as above, and the Kubernetes API server with mesh-sync's identity (its kubeconfig, or the pod's
+ServiceAccount): whether it may do each thing mesh-sync does there (as `kubectl auth can-i` asks), and whether the
+kinds it writes are served (their CRDs installed).
+
 For the on-call engineer (docs/operations.md): `kubectl exec deploy/apim-adapter -- apim-adapter probe --config
 /etc/apim-adapter/config.yaml`. Exit status 0 when every dependency answered, 1 when one did not.
 """
@@ -43,8 +48,9 @@ class Finding:
         return f"{'ok' if self.ok else 'FAILED':<7} {self.what}: {self.detail}"
 
 
-async def probe(config: Config) -> list[Finding]:
-    """Every dependency of `config`, asked at once; one finding each, in the config's order."""
+async def probe(config: Config, mesh_sync: bool = False) -> list[Finding]:
+    """Every dependency of `config` (of its meshSync section with `mesh_sync`), asked at once; one finding each, in
+    the config's order."""
     cp = config.control_plane
     plane = None
     if cp.type == "wso2":  # made first: it reads its secret files, and a missing one is a ConfigError
@@ -53,7 +59,7 @@ async def probe(config: Config) -> list[Finding]:
         plane = Wso2ControlPlane(cp, config)
     asks: list[tuple[str, Coroutine[Any, Any, str]]] = []
     clients: list[HttpClient] = []
-    for km in config.key_managers:
+    for km in () if mesh_sync else config.key_managers:
         client = HttpClient(km.ca_bundle)
         clients.append(client)
         if km.jwks_uri:
@@ -65,10 +71,13 @@ async def probe(config: Config) -> list[Finding]:
         asks.append((f"control plane: APIM's internal data API {_address(cp.url)}", _data_api(plane)))
         if cp.event_hub is not None:
             asks.append((f"control plane: APIM's event hub {_address(cp.event_hub.url)}", _event_hub(plane)))
-        if config.basic_auth.enabled:
+        if config.basic_auth.enabled and not mesh_sync:
             asks.append((f"basic authentication: APIM's user store {_address(cp.url)}", _user_store(cp, config)))
-    if config.rate_limit.backend == "redis" and config.rate_limit.redis is not None:
-        asks.append((f"rate limits: Redis {_address(config.rate_limit.redis.url)}", _redis(config)))
+    redis = config.rate_limit.redis if config.rate_limit.backend == "redis" else None
+    if redis is not None and not mesh_sync:
+        asks.append((f"rate limits: Redis {_address(redis.url)}", _redis(config)))
+    if mesh_sync and config.mesh_sync is not None:
+        asks.append(("mesh-sync: the Kubernetes API server", _kubernetes(config)))
     try:
         answers = await asyncio.gather(*(_asked(ask) for _, ask in asks))
     finally:
@@ -165,3 +174,31 @@ async def _redis(config: Config) -> str:
     finally:
         await limiter.close()
     return "PING answered"
+
+
+async def _kubernetes(config: Config) -> str:
+    from .meshsync import kube
+
+    mesh = config.mesh_sync
+    assert mesh is not None
+    client = kube.client(str(config.resolve(mesh.kubeconfig)) if mesh.kubeconfig else None)
+    try:
+        other_route_kinds = {"VirtualService": "httproutes", "HTTPRoute": "virtualservices"}
+        # The other route kind is only cleaned up after a switch, and skipped where it is not granted.
+        written = [p for p in kube.PERMISSIONS if p[1] != other_route_kinds[mesh.route_kind]]
+        checks: list[tuple[str | None, kube.Permissions]] = [(mesh.namespace, written)]
+        export = mesh.export_services
+        if export.enabled:
+            checks += [(namespace, kube.EXPORT_PERMISSIONS) for namespace in export.namespaces or [None]]
+        refused = await asyncio.gather(*(kube.denied(client, namespace, asked) for namespace, asked in checks))
+        missing = [f"{', '.join(names)} in {namespace or 'every namespace'}"
+                   for (namespace, _), names in zip(checks, refused, strict=True) if names]  # fmt: skip
+        if missing:
+            raise RuntimeError(f"its identity may not {'; '.join(missing)} (the chart's Roles grant them)")
+        for kind in (mesh.route_kind, "DestinationRule"):
+            await kube.served(client, mesh.namespace, kind)
+        asked = sum(len(verbs) for _, permissions in checks for _, _, verbs in permissions)
+        where = ", ".join(namespace or "every namespace" for namespace, _ in checks)
+        return f"may do the {asked} things mesh-sync does ({where}); {mesh.route_kind} and DestinationRule served"
+    finally:
+        await client.close()

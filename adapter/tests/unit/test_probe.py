@@ -1,5 +1,6 @@
-"""`apim-adapter probe` in process: what it prints of a URL, and a config that names nothing to probe. The probe of
-each real dependency is in the wso2 suite (test_e2e.py), against the real broker, Redis and key manager endpoints."""
+"""`apim-adapter probe` in process: what it prints of a URL, a config that names nothing to probe, `--mesh-sync`
+without a meshSync section. The probe of each real dependency is in the wso2 suite (test_e2e.py), against the real
+broker, Redis and key manager endpoints; `--mesh-sync`'s of the API server in tests/cluster/test_mesh_sync.py."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ def test_a_config_that_names_no_dependency_is_said_so_and_passes(tmp_path, capsy
     assert asyncio.run(probe(config.load(str(path)))) == []
     assert main(["probe", "--config", str(path)]) == 0
     assert "names no dependency to probe" in capsys.readouterr().out
+
+
+def test_mesh_sync_probe_of_a_config_without_mesh_sync_is_refused(tmp_path, capsys, monkeypatch):
+    """`--mesh-sync` with no meshSync section: an error naming the file (exit 2), not an empty, passing probe."""
+    monkeypatch.setattr(logs, "setup", lambda level: None)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("apis: []\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(f"controlPlane: {{type: file, path: {catalog}}}\n")
+    assert main(["probe", "--mesh-sync", "--config", str(path)]) == 2
+    assert f"{path} has no meshSync section to probe" in capsys.readouterr().err

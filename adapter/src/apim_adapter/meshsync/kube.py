@@ -9,6 +9,7 @@ the leader Lease, the status ConfigMap.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -16,11 +17,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lightkube import ApiError, AsyncClient
+from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.core.resource import api_info
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
@@ -38,11 +41,71 @@ _INSTALL = {
     "HTTPRoute": "install Gateway API's standard CRDs, or set meshSync.routeKind: VirtualService",
 }
 
+# What mesh-sync does in meshSync.namespace (PERMISSIONS) and, with exportServices, in each exported namespace
+# (EXPORT_PERMISSIONS): the chart's Roles grant exactly these (tests/charts), and `apim-adapter probe --mesh-sync`
+# asks the API server whether mesh-sync's identity may do each. Both route kinds: after a switch of
+# meshSync.routeKind it deletes its routes of the other.
+WRITES = ("get", "list", "watch", "create", "patch", "delete")
+PERMISSIONS = (
+    ("networking.istio.io", "virtualservices", WRITES),
+    ("networking.istio.io", "destinationrules", WRITES),
+    (GATEWAY_API, "httproutes", WRITES),
+    ("coordination.k8s.io", "leases", ("get", "create", "update")),
+    ("", "configmaps", ("get", "create", "patch")),
+)
+EXPORT_PERMISSIONS = (
+    ("", "services", ("get", "list", "watch")),
+    ("", "configmaps", ("get",)),
+    ("", "events", ("create", "patch")),
+)
+Permissions = Sequence[tuple[str, str, Sequence[str]]]
+
 log = logging.getLogger(__name__)
+
+
+def client(kubeconfig: str | None) -> AsyncClient:
+    """mesh-sync's client of the API server: the kubeconfig file named, or the pod's ServiceAccount (in-cluster),
+    then ~/.kube/config."""
+    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    return AsyncClient(config, field_manager=FIELD_MANAGER)
+
+
+async def denied(client: AsyncClient, namespace: str | None, permissions: Permissions) -> list[str]:
+    """Each `verb resource.group` of `permissions` the API server says this client's identity may not do in
+    `namespace` (None: in every namespace), asked as `kubectl auth can-i` asks (SelfSubjectAccessReview)."""
+    asked = [(verb, group, resource) for group, resource, verbs in permissions for verb in verbs]
+    answers = await asyncio.gather(*(client.create(_review(namespace, *question)) for question in asked))
+    return [
+        f"{verb} {resource}" + (f".{group}" if group else "")
+        for (verb, group, resource), answer in zip(asked, answers, strict=True)
+        if not (answer.status and answer.status.allowed)
+    ]
+
+
+def _review(namespace: str | None, verb: str, group: str, resource: str) -> SelfSubjectAccessReview:
+    attributes = ResourceAttributes(namespace=namespace, verb=verb, group=group, resource=resource)
+    return SelfSubjectAccessReview(spec=SelfSubjectAccessReviewSpec(resourceAttributes=attributes))
 
 
 class NotServed(RuntimeError):
     """The API server does not serve a kind mesh-sync writes."""
+
+    @classmethod
+    def of(cls, kind: str) -> NotServed:
+        info = api_info(KINDS[kind]).resource
+        hint = _INSTALL.get(kind, "install its CRD")
+        return cls(f"the API server does not serve {kind} ({info.group}/{info.version}): {hint}")
+
+
+async def served(client: AsyncClient, namespace: str, kind: str) -> None:
+    """Raise NotServed where the API server does not serve `kind` (its CRDs not installed): a list of one page."""
+    try:
+        async for _ in client.list(KINDS[kind], namespace=namespace, chunk_size=1):
+            break
+    except Exception as exc:
+        if _http_status(exc) == 404:
+            raise NotServed.of(kind) from None
+        raise
 
 
 @dataclass
@@ -85,10 +148,7 @@ async def converge(
                 log.debug("kind not listed", extra={"kind": kind, "status": status})
                 continue
             if status == 404:
-                info = api_info(resource).resource
-                api_version = f"{info.group}/{info.version}"
-                hint = _INSTALL.get(kind, "install its CRD")
-                raise NotServed(f"the API server does not serve {kind} ({api_version}): {hint}") from None
+                raise NotServed.of(kind) from None
             raise
         for existing in listed:
             name = existing.metadata.name if existing.metadata else None

@@ -20,7 +20,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any
 
-from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient
 from prometheus_client import start_http_server
 
 from .. import metrics
@@ -246,10 +246,7 @@ async def _main(config: Config) -> int:
     assert mesh is not None
     assert isinstance(cp, ControlPlaneWso2)
     api = InternalDataApi(cp, config)
-    kubeconfig = (
-        KubeConfig.from_file(str(config.resolve(mesh.kubeconfig))) if mesh.kubeconfig else KubeConfig.from_env()
-    )
-    client = AsyncClient(kubeconfig, field_manager=kube.FIELD_MANAGER)
+    client = kube.client(str(config.resolve(mesh.kubeconfig)) if mesh.kubeconfig else None)
     identity = f"{socket.gethostname()}_{uuidlib.uuid4()}"
     election = kube.LeaderElection(client, mesh.namespace, mesh.lease_name, identity, mesh.lease_duration_seconds)
     reconciler = Reconciler(mesh, ApimSource(api, cp.gateway_label or "Default"), client, election)
