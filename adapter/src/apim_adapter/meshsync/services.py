@@ -188,6 +188,9 @@ class Exporter:
         return out
 
     async def sync(self) -> None:
+        """One pass: every exposed Service's API made what it declares, then ours that none declares retired.
+        Leadership is asked again before each write to APIM: a replica that stopped leading mid-pass (its lease
+        lapsed while it stalled) ends the pass there, and the new leader's pass does the rest."""
         services = await self.services()
         apis = await self._with_owners(await self.publisher.apis())
         owned = [a for a in apis if owner(a) and self._watched(str(owner(a)))]
@@ -199,12 +202,16 @@ class Exporter:
             by_key[info.key] = (info, obj.metadata.uid)
             if not info.exposed:
                 continue
+            if not self.leader():
+                return
             try:
                 exposing[info.key] = await self._export(info, obj.metadata.uid, apis)
             except (Invalid, PublisherError) as exc:
                 failing.add(info.key)
                 await self.events.report(info, obj.metadata.uid, "Warning", "ExportFailed", str(exc))
         for api in unwanted(owned, exposing, failing):
+            if not self.leader():
+                return
             plan = plan_removal(api, self.settings)
             key = str(owner(api))
             try:
