@@ -393,3 +393,36 @@ def test_a_route_kind_the_cluster_does_not_serve_is_skipped_only_as_the_other_ki
         assert asyncio.run(converge({"Missing"})) == kube.Converged()
         with pytest.raises(kube.NotServed, match=r"does not serve Missing \(apim-test.example.com/v1\)"):
             asyncio.run(converge(set()))
+
+
+def test_converging_stops_writing_once_leadership_is_lost(cluster: Cluster, crds: list[str]) -> None:
+    """The lease lapses between two writes of a pass (the process stalled): the writes left are not made, so a
+    former leader does not write its older view over the new leader's objects."""
+    namespace = "apim-fenced"
+    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
+
+    def route(name: str) -> dict[str, Any]:
+        return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": {kube.LABEL_MANAGED_BY: kube.MANAGED_BY}},
+                "spec": {"hosts": ["api.example.com"],
+                         "http": [{"route": [{"destination": {"host": name}}]}]}}  # fmt: skip
+
+    asked = []
+
+    def leading() -> bool:  # leading for the first write only
+        asked.append(True)
+        return len(asked) == 1
+
+    async def converge() -> None:
+        client = AsyncClient(KubeConfig.from_file(str(cluster.kubeconfig)))
+        try:
+            await kube.converge(client, namespace, [route("first"), route("second")], leading=leading)
+        finally:
+            await client.close()
+
+    stopped = pytest.raises(kube.NotLeading, match="stopped before applying VirtualService/second")
+    with inside(cluster.netns), stopped:
+        asyncio.run(converge())
+    listed = json.loads(cluster.check(cluster.kubectl("get", "virtualservices", "-n", namespace, "-o", "json")))
+    assert [vs["metadata"]["name"] for vs in listed["items"]] == ["first"]

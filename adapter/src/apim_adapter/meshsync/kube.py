@@ -87,6 +87,10 @@ def _review(namespace: str | None, verb: str, group: str, resource: str) -> Self
     return SelfSubjectAccessReview(spec=SelfSubjectAccessReviewSpec(resourceAttributes=attributes))
 
 
+class NotLeading(RuntimeError):
+    """This replica stopped leading while it converged: the writes left are the new leader's."""
+
+
 class NotServed(RuntimeError):
     """The API server does not serve a kind mesh-sync writes."""
 
@@ -131,12 +135,17 @@ def _http_status(exc: Exception) -> int | None:
 
 
 async def converge(
-    client: AsyncClient, namespace: str, objects: Sequence[Mapping[str, Any]], other_kinds: Collection[str] = ()
+    client: AsyncClient,
+    namespace: str,
+    objects: Sequence[Mapping[str, Any]],
+    other_kinds: Collection[str] = (),
+    leading: Callable[[], bool] = lambda: True,
 ) -> Converged:
     """Make the namespace's objects of our kinds what `objects` says, touching only ours. `other_kinds` are kinds
     we no longer write (the other route kind: VirtualServices after a switch to HTTPRoutes, or back): ours of them
     are deleted where the cluster serves the kind and our Role grants it, and skipped where it does not (Gateway
-    API's CRDs not installed: 404; a Role from before HTTPRoutes: 403)."""
+    API's CRDs not installed: 404; a Role from before HTTPRoutes: 403). `leading` is asked before each write:
+    NotLeading once it says no, so a replica whose lease lapsed mid-pass does not write over the new leader's."""
     out, conflicts, routes = Converged(), [], []
     desired = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     for kind, resource in KINDS.items():
@@ -161,6 +170,8 @@ async def converge(
                     del desired[key]
                 continue
             if key not in desired:
+                if not leading():
+                    raise NotLeading(f"stopped before deleting {kind}/{name}")
                 try:
                     await client.delete(resource, name, namespace=namespace)
                 except ApiError as exc:
@@ -173,7 +184,9 @@ async def converge(
                 apis = ((meta.annotations if meta else None) or {}).get(ANNOTATION_APIS, "")
                 generation = meta.generation if meta else None
                 routes.append({"name": name, "generation": generation, "apis": apis, "status": existing.status or {}})
-    for (kind, _name), obj in desired.items():
+    for (kind, name), obj in desired.items():
+        if not leading():
+            raise NotLeading(f"stopped before applying {kind}/{name}")
         await client.apply(KINDS[kind].from_dict(dict(obj)), field_manager=FIELD_MANAGER, force=True)
         out.applied += 1
     out.conflicts, out.routes = tuple(conflicts), tuple(routes)

@@ -133,7 +133,12 @@ class Reconciler:
             return
         desired = plan(self.apis.values(), self.endpoints, self.settings)
         other_kinds = ROUTE_KINDS - {self.mesh.route_kind}
-        result = await kube.converge(self.client, self.mesh.namespace, desired.objects, other_kinds)
+        try:
+            result = await kube.converge(self.client, self.mesh.namespace, desired.objects, other_kinds,
+                                         lambda: self.leader)  # fmt: skip
+        except kube.NotLeading as exc:
+            log.info("converging stopped: no longer leading", extra={"detail": str(exc)})
+            return
         problems = {(p.api_id, p.reason): p for p in desired.problems}
         for key in problems.keys() - self.reported:
             p = problems[key]
@@ -154,6 +159,8 @@ class Reconciler:
         metrics.MESH_SYNC_ROUTES_REFUSED.set(len(refused))
         status = {"routed": sorted(desired.routed), "unrouted": [p.as_dict() for p in desired.problems],
                   "conflicts": list(result.conflicts), "refused": refused}  # fmt: skip
+        if not self.leader:
+            return  # the lease lapsed since: the status is the new leader's to write
         await kube.write_status(self.client, self.mesh.namespace, f"{self.mesh.lease_name}-status", status)
         metrics.MESH_SYNC_LAST_CONVERGED.set_to_current_time()
         self.last_plan = desired
