@@ -103,10 +103,10 @@ def exported_metric_names() -> set[str]:
     names them)."""
     from prometheus_client import REGISTRY
 
-    from apim_adapter import metrics  # registers the adapter's metrics; mesh-sync's are its process's to register
+    from apim_adapter import metrics  # registers the adapter's metrics; mesh-sync's are in its own registry
 
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
-    families = [*REGISTRY.collect(), *(family for metric in metrics.MESH_SYNC for family in metric.collect())]
+    families = [*REGISTRY.collect(), *metrics.mesh_sync_registry().collect()]
     return {
         family.name + suffix
         for family in families

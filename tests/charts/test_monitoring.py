@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import pytest
 from chart_helpers import CHARTS, alerts, find, kinds, render
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from apim_adapter import errors, metrics
@@ -40,12 +40,12 @@ PODS = ("rel-apim-adapter-6f7d9-2xk4p", "rel-apim-adapter-6f7d9-9qz7t")
 OTHER = {"namespace": "team-b", "job": "team-b-apim-adapter"}
 OTHER_PODS = ("team-b-apim-adapter-5c4b8-lm2n8",)
 # mesh-sync's pods, as its PodMonitor labels them (job: the Prometheus Operator's `<namespace>/<PodMonitor name>`).
-# They serve mesh-sync's series and the event hub client's (the same apim_adapter_controlplane_event_hub_* it uses).
+# They serve what metrics.mesh_sync_registry holds: mesh-sync's series and its event hub client's.
 MESH_SYNC_RELEASE = {"namespace": "apim", "job": "apim/rel-apim-adapter-mesh-sync"}
 MESH_SYNC_PODS = ("rel-apim-adapter-mesh-sync-7b5c6-4hx2w", "rel-apim-adapter-mesh-sync-7b5c6-tq8kd")
 MESH_SYNC_OTHER = {"namespace": "team-b", "job": "team-b/team-b-apim-adapter-mesh-sync"}
 MESH_SYNC_OTHER_PODS = ("team-b-apim-adapter-mesh-sync-6d8f9-w2c5z",)
-MESH_SYNC_SERVES = ("apim_mesh_sync_", "apim_adapter_controlplane_event_hub_")
+MESH_SYNC_SERVES = tuple(f.name for f in metrics.mesh_sync_registry().collect() if f.name.startswith("apim_"))
 
 # The values the adapter writes for the labels a panel or an alert selects on, read from where it writes them (any
 # other label gets "v"). The registry also holds whatever children the other tests in this process made.
@@ -129,8 +129,7 @@ def exported_samples() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     """Every series the adapter's metrics write (sample name, labels): those the process has, and a child per
     combination of LABEL_VALUES, made for the reading and removed after it (the registry is the test process's)."""
     made = []
-    mesh_sync = CollectorRegistry()
-    metrics.register_mesh_sync(mesh_sync)  # registered by mesh-sync's own process, not the test's
+    mesh_sync = metrics.mesh_sync_registry()  # what mesh-sync's process serves, not the test process's registry
     try:
         for metric in vars(metrics).values():
             if not isinstance(metric, MetricWrapperBase):

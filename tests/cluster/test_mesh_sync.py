@@ -146,6 +146,9 @@ def test_the_dashboard_and_the_alerts_read_what_the_leader_found(cluster: Cluste
     finally:
         replicas.stop(standby)
     assert held[leader][("apim_mesh_sync_leader", ())] == 1
+    # None of the adapter's own series: a catalog "loaded at 0" would list mesh-sync in the dashboard's release picker.
+    assert not [name for name, _ in held[leader] if name.startswith("apim_adapter_catalog_")]
+    assert ("process_resident_memory_bytes", ()) in held[leader]
     assert held[standby][unrouted] == 0
     assert 0 <= now - held[leader][("apim_mesh_sync_last_converged_timestamp_seconds", ())] < 10
     objects = render("apim-adapter", values={**CHART_VALUES, "serviceMonitor.enabled": True,

@@ -10,7 +10,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 DECISIONS = Counter(
     "apim_adapter_decisions",
@@ -103,9 +111,9 @@ EVENT_HUB_FAILURES = Counter(
     ["stage"],
 )
 
-# `apim-adapter mesh-sync`: its own process, serving its own /metrics on meshSync.metricsPort. Declared here with
-# the adapter's, registered only by that process (`register_mesh_sync`), so an adapter's /metrics carries no
-# mesh-sync series it never sets (a leader gauge at 0 on every adapter pod would read as "nobody leads").
+# `apim-adapter mesh-sync`: its own process, serving its own registry (`mesh_sync_registry`) on
+# meshSync.metricsPort. Not in the default registry, so an adapter's /metrics carries no mesh-sync series it never
+# sets (a leader gauge at 0 on every adapter pod would read as "nobody leads").
 MESH_SYNC_APIS_ROUTED = Gauge("apim_mesh_sync_apis_routed", "APIs routed on the ingress gateway", registry=None)
 MESH_SYNC_APIS_UNROUTED = Gauge(
     "apim_mesh_sync_apis_unrouted", "APIs deployed to the gateway environment that are not routed", registry=None
@@ -155,19 +163,20 @@ MESH_SYNC_LEADERS_FINDINGS = (
 MESH_SYNC = (*MESH_SYNC_LEADERS_FINDINGS, MESH_SYNC_FAILURES, MESH_SYNC_LEADER, MESH_SYNC_LAST_CONVERGED)
 
 
-def register_mesh_sync(registry: CollectorRegistry = REGISTRY) -> None:
-    """Serve mesh-sync's metrics from `registry` (by default the process's own, beside its event hub client's and
-    the process collector's). Once per registry: registering a metric twice is an error in prometheus_client."""
-    if registry in _registered:
-        return
-    for metric in MESH_SYNC:
+def mesh_sync_registry() -> CollectorRegistry:
+    """What mesh-sync's /metrics serves: its own metrics, those of the event hub client it shares with the adapter,
+    and the process's. Not the default registry: that one also holds the adapter's unlabelled series (a catalog
+    loaded at timestamp 0, ...), which on mesh-sync's pods would list them as adapter releases in the dashboard's
+    picker and read as a broken adapter."""
+    registry = CollectorRegistry()
+    for metric in (*MESH_SYNC, EVENT_HUB_CONNECTED, EVENT_HUB_FAILURES, CONTROLPLANE_EVENTS):
         registry.register(metric)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     for operation in ("apim", "kubernetes", "lease", "export"):
         MESH_SYNC_FAILURES.labels(operation)  # at 0 from the start: Prometheus's rate() sees the first failure
-    _registered.append(registry)
-
-
-_registered: list[CollectorRegistry] = []
+    return registry
 
 
 class Tallies:

@@ -337,6 +337,5 @@ def run(config: Config) -> int:
     for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):  # one line per Kubernetes request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if config.mesh_sync.metrics_port:
-        metrics.register_mesh_sync()
-        start_http_server(config.mesh_sync.metrics_port)
+        start_http_server(config.mesh_sync.metrics_port, registry=metrics.mesh_sync_registry())
     return asyncio.run(_main(config))
