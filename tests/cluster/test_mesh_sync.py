@@ -186,6 +186,31 @@ def test_the_dashboard_and_the_alerts_read_what_the_leader_found(cluster: Cluste
     assert firing == {"ApimMeshSyncApisUnrouted": [({"namespace": target["namespace"], "job": target["job"]}, 1)]}
 
 
+def test_apim_unavailable_leaves_the_routes_and_counts_each_failed_pull(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble
+) -> None:
+    """APIM's internal data API answering 503 (the double's unavailable answer): the routes stay as they are, each
+    failed pull is logged and counted (ApimMeshSyncFailing's series, operation apim) and the routes stop counting
+    as converged (ApimMeshSyncNotConverging's); once APIM answers they converge again."""
+    [leader] = replicas.running
+    before = routes(cluster)
+    failed = ("apim_mesh_sync_failures_total", (("operation", "apim"),))
+    converged = ("apim_mesh_sync_last_converged_timestamp_seconds", ())
+    counted = replicas.metrics(leader)[failed]
+    apim.up = False
+    try:
+        wait_until(lambda: replicas.metrics(leader)[failed] >= counted + 2, "failed pulls counted")
+        stale = replicas.metrics(leader)[converged]
+        wait_until(lambda: replicas.metrics(leader)[failed] >= counted + 3, "a pull failed since")
+        assert replicas.metrics(leader)[converged] == stale
+        assert routes(cluster) == before
+        assert "APIM pull failed; routes left as they are" in replicas.logs()
+    finally:
+        apim.up = True
+    wait_until(lambda: replicas.metrics(leader)[converged] > stale, "converged again once APIM answers")
+    assert routes(cluster) == before
+
+
 def test_a_leader_that_stalled_and_lost_the_lease_reports_none_of_its_findings(
     cluster: Cluster, replicas: Replicas
 ) -> None:
