@@ -181,7 +181,7 @@ async def _kubernetes(config: Config) -> str:
 
     mesh = config.mesh_sync
     assert mesh is not None
-    client = kube.client(str(config.resolve(mesh.kubeconfig)) if mesh.kubeconfig else None)
+    client = kube.client(config)
     try:
         other_route_kinds = {"VirtualService": "httproutes", "HTTPRoute": "virtualservices"}
         # The other route kind is only cleaned up after a switch, and skipped where it is not granted.

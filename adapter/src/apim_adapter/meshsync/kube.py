@@ -27,6 +27,7 @@ from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
+from ..config import Config
 from .core import ANNOTATION_APIS, GATEWAY_API, LABEL_MANAGED_BY, MANAGED_BY
 
 FIELD_MANAGER = MANAGED_BY
@@ -63,11 +64,12 @@ Permissions = Sequence[tuple[str, str, Sequence[str]]]
 log = logging.getLogger(__name__)
 
 
-def client(kubeconfig: str | None) -> AsyncClient:
-    """mesh-sync's client of the API server: the kubeconfig file named, or the pod's ServiceAccount (in-cluster),
-    then ~/.kube/config."""
-    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
-    return AsyncClient(config, field_manager=FIELD_MANAGER)
+def client(config: Config) -> AsyncClient:
+    """mesh-sync's client of the API server: meshSync.kubeconfig, or the pod's ServiceAccount (in-cluster), then
+    ~/.kube/config."""
+    named = config.mesh_sync.kubeconfig if config.mesh_sync else None
+    kubeconfig = KubeConfig.from_file(str(config.resolve(named))) if named else KubeConfig.from_env()
+    return AsyncClient(kubeconfig, field_manager=FIELD_MANAGER)
 
 
 async def denied(client: AsyncClient, namespace: str | None, permissions: Permissions) -> list[str]:

@@ -253,7 +253,7 @@ async def _main(config: Config) -> int:
     assert mesh is not None
     assert isinstance(cp, ControlPlaneWso2)
     api = InternalDataApi(cp, config)
-    client = kube.client(str(config.resolve(mesh.kubeconfig)) if mesh.kubeconfig else None)
+    client = kube.client(config)
     identity = f"{socket.gethostname()}_{uuidlib.uuid4()}"
     election = kube.LeaderElection(client, mesh.namespace, mesh.lease_name, identity, mesh.lease_duration_seconds)
     reconciler = Reconciler(mesh, ApimSource(api, cp.gateway_label or "Default"), client, election)
