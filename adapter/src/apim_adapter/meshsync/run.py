@@ -153,14 +153,14 @@ class Reconciler:
             fields = {("detail" if k == "message" else k): v for k, v in refusals[refusal].items()}  # LogRecord's
             log.warning("route refused by the gateway controller", extra=fields)
         self.reported_refusals = set(refusals)
+        status = {"routed": sorted(desired.routed), "unrouted": [p.as_dict() for p in desired.problems],
+                  "conflicts": list(result.conflicts), "refused": refused}  # fmt: skip
+        if not self.leader:
+            return  # the lease lapsed since (a stall): the status and the findings are the new leader's
         metrics.MESH_SYNC_APIS_ROUTED.set(len(desired.routed))
         metrics.MESH_SYNC_APIS_UNROUTED.set(len(problems))
         metrics.MESH_SYNC_CONFLICTS.set(len(result.conflicts))
         metrics.MESH_SYNC_ROUTES_REFUSED.set(len(refused))
-        status = {"routed": sorted(desired.routed), "unrouted": [p.as_dict() for p in desired.problems],
-                  "conflicts": list(result.conflicts), "refused": refused}  # fmt: skip
-        if not self.leader:
-            return  # the lease lapsed since: the status is the new leader's to write
         await kube.write_status(self.client, self.mesh.namespace, f"{self.mesh.lease_name}-status", status)
         metrics.MESH_SYNC_LAST_CONVERGED.set_to_current_time()
         self.last_plan = desired

@@ -224,6 +224,8 @@ class Exporter:
                 await self.events.report(*by_key[key], "Normal", "Retired", message)
             else:
                 log.info(message, extra={"service": key, "reason": "Retired"})
+        if not self.leader():
+            return  # the findings are the new leader's (see `lead` in run.py)
         metrics.MESH_SYNC_SERVICES_EXPORTED.set(len(exposing))
         metrics.MESH_SYNC_SERVICES_UNEXPORTED.set(len(failing))
         self.synced = True
