@@ -636,7 +636,11 @@ class ApimDouble:
     def put_subscription_soon(self, sub: dict[str, Any]) -> None:
         """put_subscription for code already on the double's loop (the DevPortal API)."""
         self.data["subscriptions"].append(sub)
-        self.notify_soon("SUBSCRIPTIONS_CREATE", _subscription_event(sub))
+        self.subscription_changed_soon("SUBSCRIPTIONS_CREATE", sub)
+
+    def subscription_changed_soon(self, event_type: str, sub: dict[str, Any]) -> None:
+        """The SubscriptionEvent APIM publishes once a subscription is created or changed, from the double's loop."""
+        self.notify_soon(event_type, _subscription_event(sub))
 
     def change(self, mutate: Callable[[dict[str, Any]], None]) -> None:
         """Change the data on the double's own loop (where the API reads it), before any event is sent."""

@@ -286,6 +286,7 @@ class ProductApis:
             ("devportal", "get", "/applications/{applicationId}"): self.get_application,
             ("devportal", "get", "/subscriptions"): self.list_subscriptions,
             ("devportal", "post", "/subscriptions"): self.create_subscription,
+            ("devportal", "put", "/subscriptions/{subscriptionId}"): self.update_subscription,
             ("devportal", "get", "/applications/{applicationId}/oauth-keys"): self.list_keys,
             ("devportal", "post", "/applications/{applicationId}/generate-keys"): self.generate_keys,
             ("devportal", "post", "/applications/{applicationId}/api-keys/{keyType}/generate"): self.generate_api_key,
@@ -1848,6 +1849,12 @@ class ProductApis:
             "pagination": {"offset": offset, "limit": limit, "total": len(mine)},
         }
 
+    def _application_tiers(self) -> set[str]:
+        """APIM's own application policies and the tenant's."""
+        return {"Unlimited", "10PerMin", "20PerMin", "50PerMin"} | {
+            p["name"] for p in self.data.get("applicationPolicies", [])
+        }
+
     async def create_application(self, call: Call) -> tuple[int, Any]:
         """applicationsPost: the tokenType sent is not honoured (always JWT); an application name the user already
         has, in any case (SQLConstants.GET_APPLICATION_ID_PREFIX compares LOWER(NAME)), → 409; an unknown
@@ -1855,10 +1862,7 @@ class ProductApis:
         body = call.body
         if any(a["name"].lower() == body["name"].lower() for a in self.data["applications"]):
             raise conflict(f"An application already exists with name {body['name']}")
-        known = {"Unlimited", "10PerMin", "20PerMin", "50PerMin"} | {
-            p["name"] for p in self.data.get("applicationPolicies", [])
-        }
-        if body["throttlingPolicy"] not in known:
+        if body["throttlingPolicy"] not in self._application_tiers():
             raise Fault(400, 900305, "The tier name is invalid.", f"Invalid tier {body['throttlingPolicy']}")
         numeric_id = max((a.get("id", 0) for a in self.data["applications"]), default=0) + 1
         item = {
@@ -1874,11 +1878,16 @@ class ProductApis:
             "_devportal": {"description": body.get("description", ""), "createdTime": str(_now_ms())},
         }
         self.data["applications"].append(item)
+        self._application_event_soon("APPLICATION_CREATE", item)
+        return 201, self._app_dto(item)
+
+    def _application_event_soon(self, event_type: str, item: dict[str, Any]) -> None:
+        """APIM's ApplicationEvent (impl/notifier/events/ApplicationEvent.java) for the application as now stored."""
         self.double.notify_soon(
-            "APPLICATION_CREATE",
+            event_type,
             {
                 "uuid": item["uuid"],
-                "applicationId": numeric_id,
+                "applicationId": item["id"],
                 "applicationName": item["name"],
                 "tokenType": "JWT",
                 "applicationPolicy": item["policy"],
@@ -1887,7 +1896,6 @@ class ProductApis:
                 "subscriber": item["subName"],
             },
         )
-        return 201, self._app_dto(item)
 
     async def get_application(self, call: Call) -> tuple[int, Any]:
         return 200, self._app_dto(self._app(call.params["applicationId"]))
@@ -1899,9 +1907,13 @@ class ProductApis:
             "applicationId": sub["applicationUUID"],
             "apiId": sub["apiUUID"],
             "throttlingPolicy": sub["policyId"],
-            "requestedThrottlingPolicy": sub.get("_requestedPolicy", sub["policyId"]),
             "status": sub["subscriptionState"],
         }
+        # SubscriptionMappingUtil sets the pending tier (TIER_ID_PENDING), which an approved update clears; Jackson
+        # leaves a null out.
+        requested = sub.get("_requestedPolicy", sub["policyId"])
+        if requested is not None:
+            dto["requestedThrottlingPolicy"] = requested
         if api is not None:
             dto["apiInfo"] = {
                 "id": api["uuid"],
@@ -1914,20 +1926,30 @@ class ProductApis:
 
     async def list_subscriptions(self, call: Call) -> tuple[int, Any]:
         """subscriptionsGet: by applicationId (its subscriptions) or apiId; neither → 400 (SubscriptionsApiServiceImpl
-        "Either applicationId or apiId should be available")."""
+        "Either applicationId or apiId should be available"). `limit` defaults to 25, `offset` to 0
+        (RestApiConstants.PAGINATION_LIMIT_DEFAULT). By application, APIM 4.5 pages twice: the DAO keeps the rows
+        from `offset` to `limit` - 1 of the application's subscriptions ordered by API name
+        (ApiMgtDAO.getPaginatedSubscribedAPIsByApplication, GET_PAGINATED_SUBSCRIBED_APIS_BY_APP_ID_SQL), then
+        SubscriptionMappingUtil.fromSubscriptionListToDTO slices that page again from `offset`; so past the first page
+        nothing comes back, and only `pagination.total` (getSubscriptionCount) tells how many there are."""
         app_id, api_id = call.query("applicationId"), call.query("apiId")
+        limit, offset = int(call.query("limit") or 25), int(call.query("offset") or 0)
         if app_id:
             self._app(app_id)
-            subs = [s for s in self.data["subscriptions"] if s["applicationUUID"] == app_id]
+            names = {a["uuid"]: a["name"] for a in self.data["apis"]}
+            subs = sorted((s for s in self.data["subscriptions"] if s["applicationUUID"] == app_id),
+                          key=lambda s: names.get(s["apiUUID"], ""))  # fmt: skip
+            total, page = len(subs), subs[offset:limit]
         elif api_id:
             subs = [s for s in self.data["subscriptions"] if s["apiUUID"] == api_id]
+            total, page = len(subs), subs
         else:
             raise Fault(400, 400, "Bad Request", "Either applicationId or apiId should be available")
-        items = [self._sub_dto(s) for s in subs]
+        items = [self._sub_dto(s) for s in page[offset : offset + limit]]
         return 200, {
             "count": len(items),
             "list": items,
-            "pagination": {"offset": 0, "limit": len(items), "total": len(items)},
+            "pagination": {"offset": offset, "limit": limit, "total": total},
         }
 
     async def create_subscription(self, call: Call) -> tuple[int, Any]:
@@ -1944,9 +1966,7 @@ class ProductApis:
         if api.get("status") not in ("PUBLISHED", "PROTOTYPED"):
             state = api.get("status")
             raise Fault(404, 404, "Not Found", f"Subscriptions not allowed on APIs/API Products in the state: {state}")
-        if body["throttlingPolicy"] not in self.api_dto(api).get("policies", []):
-            raise Fault(403, 902002, "Subscription Tier is not allowed for user",
-                        f"Tier {body['throttlingPolicy']} is not allowed for API {api['name']}")  # fmt: skip
+        self._check_tier_offered(api, body["throttlingPolicy"])
         if any(s["apiUUID"] == api["uuid"] and s["applicationUUID"] == app["uuid"] for s in self.data["subscriptions"]):
             raise conflict(
                 f"Specified subscription already exists for API {api['uuid']}, for application {app['uuid']}"
@@ -1965,6 +1985,41 @@ class ProductApis:
         }
         self.double.put_subscription_soon(sub)
         return 201, self._sub_dto(sub)
+
+    def _check_tier_offered(self, api: dict[str, Any], tier: str) -> None:
+        """APIConsumerImpl.checkSubscriptionAllowed: the tier must be one the API (or API Product) offers."""
+        if tier not in self.api_dto(api).get("policies", []):
+            raise Fault(403, 902002, "Subscription Tier is not allowed for user",
+                        f"Tier {tier} is not allowed for API {api['name']}")  # fmt: skip
+
+    async def update_subscription(self, call: Call) -> tuple[int, Any]:
+        """subscriptionsSubscriptionIdPut → APIConsumerImpl.updateSubscription, a change of tier: the body must carry a
+        `status`, and neither it nor the subscription's may be BLOCKED, ON_HOLD or REJECTED (400; an unknown
+        subscription id gives the same 400 "Request must contain status", as the impl's null check reads); the
+        application must exist (404), the API be PUBLISHED or PROTOTYPED (404) and offer `requestedThrottlingPolicy`
+        (checkSubscriptionAllowed). ApiMgtDAO.updateSubscription marks it TIER_UPDATE_PENDING with the requested tier
+        pending; the default SubscriptionUpdateSimpleWorkflowExecutor approves at once
+        (updateSubscriptionStatusAndTier: the pending tier becomes the tier, none is pending, UNBLOCKED), and
+        SUBSCRIPTIONS_UPDATE is published with the new tier. The impl matches the subscription by its id alone, not
+        by the body's apiId or applicationId. Answers 200 with the subscription."""
+        body = call.body
+        sub = next((s for s in self.data["subscriptions"] if s["subscriptionUUID"] == call.params["subscriptionId"]),
+                   None)  # fmt: skip
+        refused = ("BLOCKED", "ON_HOLD", "REJECTED")
+        if body.get("status") is None or sub is None:
+            raise Fault(400, 400, "Bad Request", "Request must contain status of the subscription")
+        if body["status"] in refused or sub["subscriptionState"] in refused:
+            raise Fault(400, 400, "Bad Request", "Cannot update subscriptions with provided or existing status")
+        self._app(body["applicationId"])
+        api = self._api_or_product(body.get("apiId"))
+        if api.get("status") not in ("PUBLISHED", "PROTOTYPED"):
+            state = api.get("status")
+            raise Fault(404, 404, "Not Found", f"Subscriptions not allowed on APIs/API Products in the state: {state}")
+        requested = body.get("requestedThrottlingPolicy")
+        self._check_tier_offered(api, requested)
+        sub.update(policyId=requested, subscriptionState="UNBLOCKED", _requestedPolicy=None)
+        self.double.subscription_changed_soon("SUBSCRIPTIONS_UPDATE", sub)
+        return 200, self._sub_dto(sub)
 
     def _key_dto(self, mapping: dict[str, Any]) -> dict[str, Any]:
         # ApplicationKeyDTO as the devportal spec defines it; that oauth-keys answers carry the consumer secret is

@@ -152,11 +152,12 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(converged) 
     _, _, [(first, _), (second, _)], _ = converged
     # Key manager, the subscription, advanced and application policies (a change per task, whatever the items), API,
     # its definition (the resources' request bodies and parameters), the inventory's client certificate
-    # (apim_setup_api_client_certificates), revision, deployment, publish, 3 applications, 3 subscriptions to the API
-    # (StandardApp's on Silver too), 3 keys; the GraphQL API (apim_setup_graphql_apis): its creation from the schema,
-    # complexity values, revision, deployment, publish, and SubscribedApp's subscription to it; the further REST API
-    # (apim_setup_apis): its creation, revision, deployment, publish, and SubscribedApp's subscription to it.
-    assert recap(first)["changed"] == 37, first[-4000:]
+    # (apim_setup_api_client_certificates), revision, deployment, publish, 3 applications, 3 keys; the GraphQL API
+    # (apim_setup_graphql_apis): its creation from the schema, complexity values, revision, deployment, publish; the
+    # further REST API (apim_setup_apis): its creation, revision, deployment, publish; the subscriptions, one task for
+    # each application with any: SubscribedApp's to the API, the GraphQL API and the further REST API,
+    # ThrottledApp's to the API, StandardApp's to the API and the API Product.
+    assert recap(first)["changed"] == 34, first[-4000:]
     assert recap(first)["failed"] == 0
     assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
 
@@ -1694,3 +1695,107 @@ def test_a_client_certificate_alias_two_apis_declare_stops_the_role_before_it_ca
         f"Client certificate PRODUCTION {PARTNER} of the API LimitedAPI: declared once per key type and alias across"
     )
     assert named in stdout, stdout[-4000:]
+
+
+def subscriptions_of(double: ApimDouble, application: str) -> dict[str, tuple[str, str]]:
+    """The application's subscriptions as the internal data API serves them to gateways: API name → (tier, state)."""
+    app = next(a["uuid"] for a in double.data["applications"] if a["name"] == application)
+    names = {a["uuid"]: a["name"] for a in double.data["apis"]}
+    return {names[s["apiUUID"]]: (s["policyId"], s["subscriptionState"]) for s in internal(double, "subscriptions")
+            if s["applicationUUID"] == app}  # fmt: skip
+
+
+def subscription_tasks_changed(stdout: str) -> list[str]:
+    """The run's tasks sending subscriptions that reported a change."""
+    sending = ("apim_setup : Subscribe the application", "apim_setup : Move the application")
+    return [block.splitlines()[0].rstrip(" *") for block in stdout.split("TASK [")[1:]
+            if "changed:" in block and block.startswith(sending)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def retiered_runs(converged, tmp_path_factory) -> dict:
+    """SubscribedApp declared on Silver on HttpbinAPI (Gold in the dev inventory), on Tiny on LimitedAPI (Gold) and on
+    Tiny on StarWarsAPI (GraphQLGold), whose subscription an APIM admin has blocked; each lookup asks for one
+    subscription (`_apim_setup_subscriptions_page`), so the role must read past APIM's first answer. Run twice; then
+    the subscription unblocked and the inventory as it was, once. The runs' output; SubscribedApp's subscriptions,
+    the tier the adapter pulling the catalog counts its HttpbinAPI calls on, and the PUT answers, after the changed
+    runs and after the last."""
+    double, ca, _, extra = converged
+    variables = json.loads(extra.read_text())
+    apps = copy.deepcopy(variables["apim_setup_applications"])
+    apps["subscribed"].update(subscription_tier="Silver", api_subscriptions=[{"api": "LimitedAPI", "tier": "Tiny"}],
+                              graphql_api_subscriptions=[{"api": "StarWarsAPI", "tier": "Tiny"}])  # fmt: skip
+    directory = tmp_path_factory.mktemp("retiered")
+    path = directory / "retiered.json"
+    path.write_text(json.dumps(variables | {"apim_setup_applications": apps, "_apim_setup_subscriptions_page": 1}))
+    path.chmod(0o600)
+    app = next(a["uuid"] for a in double.data["applications"] if a["name"] == "SubscribedApp")
+    star_wars = next(a["uuid"] for a in double.data["apis"] if a["name"] == "StarWarsAPI")
+
+    def block(state: str):
+        def mutate(data: dict) -> None:
+            [sub] = [s for s in data["subscriptions"] if (s["applicationUUID"], s["apiUUID"]) == (app, star_wars)]
+            sub["subscriptionState"] = state
+
+        return mutate
+
+    def state(stage: str) -> dict:
+        (directory / stage).mkdir()
+        decided = adapter_on(double, ca, directory / stage).check(
+            "/httpbin/1.0.0/status/200", token("SubscribedApp", "")
+        )
+        assert decided.allowed, decided.reason
+        return {"subscriptions": subscriptions_of(double, "SubscribedApp"), "adapter_tier": decided.tier,
+                "updates": [(s.status, s.body) for s in double.responses
+                            if s.operation == ("devportal", "/subscriptions/{subscriptionId}", "put")]}  # fmt: skip
+
+    double.change(block("BLOCKED"))
+    changed = [run_apim_setup(path), run_apim_setup(path)]
+    after_change = state("changed")
+    double.change(block("UNBLOCKED"))
+    restored = run_apim_setup(extra)
+    return {"changed": changed, "after_change": after_change, "restored": restored, "after_restore": state("restored")}
+
+
+def test_a_changed_subscription_tier_moves_the_subscription_once_and_back(converged, retiered_runs) -> None:
+    """The first changed run moves HttpbinAPI's and LimitedAPI's subscriptions to their declared tiers in place
+    (one task changed; APIM publishes SUBSCRIPTIONS_UPDATE with the new tier, which gateways and the adapter's wso2
+    control plane apply, and the adapter pulling the catalog counts the application on it), the second changes
+    nothing: each lookup reads all three subscriptions though APIM answers one a page (a POST for one it missed
+    would be APIM's 409 and fail the run). The restored inventory moves both back. The subscriptions keep their ids
+    throughout."""
+    double, _, _, _ = converged
+    first, second = retiered_runs["changed"]
+    after_change, after_restore = retiered_runs["after_change"], retiered_runs["after_restore"]
+    # The runs before in this module leave other declarations changed in APIM, which the first run puts back too.
+    moving = ["apim_setup : Move the application's subscriptions to the declared tiers]"]
+    assert subscription_tasks_changed(first) == moving, first[-4000:]
+    assert recap(second)["changed"] == 0, [b.splitlines()[0] for b in second.split("TASK [") if "changed:" in b]
+    assert after_change["subscriptions"] == {"HttpbinAPI": ("Silver", "UNBLOCKED"), "LimitedAPI": ("Tiny", "UNBLOCKED"),
+                                             "StarWarsAPI": ("GraphQLGold", "BLOCKED")}  # fmt: skip
+    assert after_change["adapter_tier"] == "Silver"
+    changed_updates = after_change["updates"]
+    assert [(status, body["throttlingPolicy"], body["status"]) for status, body in changed_updates] == [
+        (200, "Silver", "UNBLOCKED"), (200, "Tiny", "UNBLOCKED")]  # fmt: skip
+    moved = {body["subscriptionId"] for _, body in changed_updates}
+    app = next(a["uuid"] for a in double.data["applications"] if a["name"] == "SubscribedApp")
+    events = [(e["policyId"], e["subscriptionUUID"]) for _, kind, e in double.events
+              if kind == "SUBSCRIPTIONS_UPDATE" and e["applicationUUID"] == app]  # fmt: skip
+    assert [tier for tier, _ in events] == ["Silver", "Tiny", "Gold", "Gold"]
+    assert {uuid for _, uuid in events} == moved
+    assert recap(retiered_runs["restored"])["changed"] == 1, retiered_runs["restored"][-4000:]
+    assert subscription_tasks_changed(retiered_runs["restored"]) == moving
+    assert after_restore["subscriptions"] == {"HttpbinAPI": ("Gold", "UNBLOCKED"), "LimitedAPI": ("Gold", "UNBLOCKED"),
+                                              "StarWarsAPI": ("GraphQLGold", "UNBLOCKED")}  # fmt: skip
+    assert after_restore["adapter_tier"] == "Gold"
+    assert {body["subscriptionId"] for _, body in after_restore["updates"][len(changed_updates) :]} == moved
+
+
+def test_a_subscription_apim_keeps_on_its_tier_is_named_and_left_alone(retiered_runs) -> None:
+    """StarWarsAPI's subscription, blocked in APIM, is not sent (APIM refuses a tier change to a blocked
+    subscription, 400): each changed run names it, with what to do."""
+    named = ("Application SubscribedApp: the subscription to StarWarsAPI stays on GraphQLGold, not Tiny as declared: "
+             "APIM changes no tier of a subscription BLOCKED")  # fmt: skip
+    for stdout in retiered_runs["changed"]:
+        assert named in " ".join(stdout.split()), stdout[-4000:]
+    assert len(retiered_runs["after_change"]["updates"]) == 2
