@@ -284,6 +284,7 @@ class ProductApis:
             ("devportal", "get", "/applications"): self.list_applications,
             ("devportal", "post", "/applications"): self.create_application,
             ("devportal", "get", "/applications/{applicationId}"): self.get_application,
+            ("devportal", "put", "/applications/{applicationId}"): self.update_application,
             ("devportal", "get", "/subscriptions"): self.list_subscriptions,
             ("devportal", "post", "/subscriptions"): self.create_subscription,
             ("devportal", "put", "/subscriptions/{subscriptionId}"): self.update_subscription,
@@ -1900,6 +1901,25 @@ class ProductApis:
     async def get_application(self, call: Call) -> tuple[int, Any]:
         return 200, self._app_dto(self._app(call.params["applicationId"]))
 
+    async def update_application(self, call: Call) -> tuple[int, Any]:
+        """applicationsApplicationIdPut → APIConsumerImpl.updateApplication: the application as sent replaces its
+        name, tier, description and attributes (its id and owner are not taken from the body); a name another
+        application has, in any case, → 409; a JWT application's token type cannot change, and a tier that is not
+        an application policy (validateApplicationPolicy, TIER_NAME_INVALID) is not among the errors the impl maps,
+        so both answer 500 "Error while updating application". APPLICATION_UPDATE (ApplicationEvent) is published."""
+        item, body = self._app(call.params["applicationId"]), call.body
+        if body["name"].lower() != item["name"].lower() and any(
+            a["name"].lower() == body["name"].lower() for a in self.data["applications"]
+        ):
+            raise conflict(f"An application already exists with name {body['name']}")
+        if body.get("tokenType", "JWT") != "JWT" or body["throttlingPolicy"] not in self._application_tiers():
+            raise Fault(500, 500, "Internal server error", f"Error while updating application {item['uuid']}")
+        item.update(name=body["name"], policy=body["throttlingPolicy"],
+                    attributes=copy.deepcopy(body.get("attributes") or {}))  # fmt: skip
+        item.setdefault("_devportal", {})["description"] = body.get("description", "")
+        self._application_event_soon("APPLICATION_UPDATE", item)
+        return 200, self._app_dto(item)
+
     def _sub_dto(self, sub: dict[str, Any]) -> dict[str, Any]:
         api = next((a for a in self.data["apis"] if a["uuid"] == sub["apiUUID"]), None)
         dto = {
@@ -1909,8 +1929,8 @@ class ProductApis:
             "throttlingPolicy": sub["policyId"],
             "status": sub["subscriptionState"],
         }
-        # SubscriptionMappingUtil sets the pending tier (TIER_ID_PENDING), which an approved update clears; Jackson
-        # leaves a null out.
+        # SubscriptionMappingUtil sets the pending tier (TIER_ID_PENDING), which an approved update clears (written
+        # as null, as every unset field: wso2_specs.as_written).
         requested = sub.get("_requestedPolicy", sub["policyId"])
         if requested is not None:
             dto["requestedThrottlingPolicy"] = requested

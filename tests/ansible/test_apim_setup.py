@@ -1714,16 +1714,17 @@ def subscription_tasks_changed(stdout: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def retiered_runs(converged, tmp_path_factory) -> dict:
-    """SubscribedApp declared on Silver on HttpbinAPI (Gold in the dev inventory), on Tiny on LimitedAPI (Gold) and on
-    Tiny on StarWarsAPI (GraphQLGold), whose subscription an APIM admin has blocked; each lookup asks for one
-    subscription (`_apim_setup_subscriptions_page`), so the role must read past APIM's first answer. Run twice; then
-    the subscription unblocked and the inventory as it was, once. The runs' output; SubscribedApp's subscriptions,
-    the tier the adapter pulling the catalog counts its HttpbinAPI calls on, and the PUT answers, after the changed
-    runs and after the last."""
+    """SubscribedApp declared on APIM's 50PerMin (PER_USER in this module), on Silver on HttpbinAPI (Gold in the dev
+    inventory), on Tiny on LimitedAPI (Gold) and on Tiny on StarWarsAPI (GraphQLGold), whose subscription an APIM
+    admin has blocked; each lookup asks for one subscription (`_apim_setup_subscriptions_page`), so the role must
+    read past APIM's first answer. Run twice; then the subscription unblocked and the inventory as it was, once. The
+    runs' output; SubscribedApp's subscriptions, the tier the adapter pulling the catalog counts its HttpbinAPI calls
+    on, and the subscription PUT answers, after the changed runs and after the last."""
     double, ca, _, extra = converged
     variables = json.loads(extra.read_text())
     apps = copy.deepcopy(variables["apim_setup_applications"])
-    apps["subscribed"].update(subscription_tier="Silver", api_subscriptions=[{"api": "LimitedAPI", "tier": "Tiny"}],
+    apps["subscribed"].update(throttling_policy="50PerMin", subscription_tier="Silver",
+                              api_subscriptions=[{"api": "LimitedAPI", "tier": "Tiny"}],
                               graphql_api_subscriptions=[{"api": "StarWarsAPI", "tier": "Tiny"}])  # fmt: skip
     directory = tmp_path_factory.mktemp("retiered")
     path = directory / "retiered.json"
@@ -1741,11 +1742,12 @@ def retiered_runs(converged, tmp_path_factory) -> dict:
 
     def state(stage: str) -> dict:
         (directory / stage).mkdir()
-        decided = adapter_on(double, ca, directory / stage).check(
-            "/httpbin/1.0.0/status/200", token("SubscribedApp", "")
-        )
+        adapter = adapter_on(double, ca, directory / stage)
+        decided = adapter.check("/httpbin/1.0.0/status/200", token("SubscribedApp", ""))
         assert decided.allowed, decided.reason
+        [pulled] = [a for a in adapter.catalog.applications.values() if a.name == "SubscribedApp"]
         return {"subscriptions": subscriptions_of(double, "SubscribedApp"), "adapter_tier": decided.tier,
+                "adapter_application_limit": adapter.catalog.application_policies[pulled.policy].limit,
                 "updates": [(s.status, s.body) for s in double.responses
                             if s.operation == ("devportal", "/subscriptions/{subscriptionId}", "put")]}  # fmt: skip
 
@@ -1783,12 +1785,15 @@ def test_a_changed_subscription_tier_moves_the_subscription_once_and_back(conver
               if kind == "SUBSCRIPTIONS_UPDATE" and e["applicationUUID"] == app]  # fmt: skip
     assert [tier for tier, _ in events] == ["Silver", "Tiny", "Gold", "Gold"]
     assert {uuid for _, uuid in events} == moved
-    assert recap(retiered_runs["restored"])["changed"] == 1, retiered_runs["restored"][-4000:]
+    # The subscriptions, and the application's policy (test_a_changed_application_policy_moves_*).
+    assert recap(retiered_runs["restored"])["changed"] == 2, retiered_runs["restored"][-4000:]
     assert subscription_tasks_changed(retiered_runs["restored"]) == moving
     assert after_restore["subscriptions"] == {"HttpbinAPI": ("Gold", "UNBLOCKED"), "LimitedAPI": ("Gold", "UNBLOCKED"),
                                               "StarWarsAPI": ("GraphQLGold", "UNBLOCKED")}  # fmt: skip
     assert after_restore["adapter_tier"] == "Gold"
     assert {body["subscriptionId"] for _, body in after_restore["updates"][len(changed_updates) :]} == moved
+    for status, body in after_restore["updates"]:
+        apim_rest.validate_served("devportal", "/subscriptions/{subscriptionId}", "put", status, body)
 
 
 def test_a_subscription_apim_keeps_on_its_tier_is_named_and_left_alone(retiered_runs) -> None:
@@ -1799,3 +1804,37 @@ def test_a_subscription_apim_keeps_on_its_tier_is_named_and_left_alone(retiered_
     for stdout in retiered_runs["changed"]:
         assert named in " ".join(stdout.split()), stdout[-4000:]
     assert len(retiered_runs["after_change"]["updates"]) == 2
+
+
+def test_a_changed_application_policy_moves_the_application_once_and_back(converged, retiered_runs) -> None:
+    """SubscribedApp moved to 50PerMin by the first changed run (the application updated in place: same id, keys
+    and subscriptions; APIM publishes APPLICATION_UPDATE, and the internal data API serves it on 50PerMin, which the
+    adapter's catalog limits it by), not again by the second, and back to PerUserHundred by the restore."""
+    double, _, _, _ = converged
+    first, second = retiered_runs["changed"]
+    moved = "apim_setup : Move to its declared application policy application SubscribedApp]"
+    for stdout, changed in ((first, True), (second, False), (retiered_runs["restored"], True)):
+        blocks = [b for b in stdout.split("TASK [")[1:] if b.startswith(moved.rstrip("]"))]
+        # A skipped task prints no header (ansible.cfg: display_skipped_hosts false).
+        assert [("changed:" in b) for b in blocks] == ([True] if changed else [False] * len(blocks)), stdout[-4000:]
+    [app] = [a for a in double.data["applications"] if a["name"] == "SubscribedApp"]
+    updates = [e for _, kind, e in double.events if kind == "APPLICATION_UPDATE" and e["uuid"] == app["uuid"]]
+    assert [(e["applicationPolicy"], e["applicationId"]) for e in updates] == [
+        ("50PerMin", app["id"]), ("PerUserHundred", app["id"])]  # fmt: skip
+    [served] = [a for a in internal(double, "applications") if a["uuid"] == app["uuid"]]
+    assert served["policy"] == "PerUserHundred"
+    assert retiered_runs["after_change"]["adapter_application_limit"] == Limit(50, 60)
+    answers = [s for s in double.responses if s.operation == ("devportal", "/applications/{applicationId}", "put")]
+    assert [s.status for s in answers] == [200, 200]
+    for answer in answers:
+        apim_rest.validate_served(*answer.operation, answer.status, answer.body)
+    assert retiered_runs["after_restore"]["adapter_application_limit"] == Limit(100, 60)
+
+
+def test_an_application_on_an_undeclared_policy_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
+    double, _, _, extra = converged
+    apps = json.loads(extra.read_text())["apim_setup_applications"]
+    changed = {**apps, "throttled": {**apps["throttled"], "throttling_policy": "Platinum"}}
+    stdout = refused_before_apim(double, extra, tmp_path, apim_setup_applications=changed)
+    assert ("Application throttled names the application policy Platinum: one of 50PerMin, 20PerMin, 10PerMin, "
+            "Unlimited, PerUserHundred") in " ".join(stdout.split()), stdout[-4000:]  # fmt: skip

@@ -600,6 +600,76 @@ def test_applications_subscriptions_and_keys_land_in_the_data_api(client, apim) 
     assert (token.status_code, token.json()["scope"]) == (200, "default")
 
 
+def test_a_tier_change_and_an_application_update_are_applied_and_published_as_apims_devportal_does(client, apim):
+    """subscriptionsSubscriptionIdPut (approved at once by the default workflow) and applicationsApplicationIdPut:
+    what each refuses, what changes in the data API, and the event each publishes."""
+    api_id = create_deploy_publish(client)
+    app_id = client("POST", f"{DEVPORTAL}/applications", json={"name": "App", "throttlingPolicy": "Unlimited"}).json()[
+        "applicationId"
+    ]
+    sub = client("POST", f"{DEVPORTAL}/subscriptions",
+                 json={"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}).json()  # fmt: skip
+    change = {"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold", "status": "UNBLOCKED",
+              "requestedThrottlingPolicy": "Unlimited"}  # fmt: skip
+
+    def put(subscription_id: str, body: dict) -> requests.Response:
+        return client("PUT", f"{DEVPORTAL}/subscriptions/{subscription_id}", json=body)
+
+    assert put("no-such-subscription", change).status_code == 400
+    assert put(sub["subscriptionId"], {k: v for k, v in change.items() if k != "status"}).status_code == 400
+    refused = put(sub["subscriptionId"], {**change, "requestedThrottlingPolicy": "Bronze"})
+    assert (refused.status_code, refused.json()["code"]) == (403, 902002)  # a tier the API does not offer
+    moved = put(sub["subscriptionId"], change)
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["subscriptionId"], moved.json()["throttlingPolicy"], moved.json()["status"]) == (
+        sub["subscriptionId"], "Unlimited", "UNBLOCKED")  # fmt: skip
+    assert moved.json()["requestedThrottlingPolicy"] is None  # none pending once approved
+    [served] = data_api(client, "subscriptions", apiUUID=api_id, applicationUUID=app_id).json()["list"]
+    assert (served["policyId"], served["subscriptionState"]) == ("Unlimited", "UNBLOCKED")
+    _, kind, event = apim.events[-1]
+    assert (kind, event["policyId"], event["subscriptionUUID"]) == ("SUBSCRIPTIONS_UPDATE", "Unlimited",
+                                                                    sub["subscriptionId"])  # fmt: skip
+
+    def block(data: dict) -> None:
+        data["subscriptions"][-1]["subscriptionState"] = "BLOCKED"
+
+    apim.change(block)
+    assert put(sub["subscriptionId"], {**change, "requestedThrottlingPolicy": "Gold"}).status_code == 400
+
+    other = client("POST", f"{DEVPORTAL}/applications", json={"name": "Other", "throttlingPolicy": "Unlimited"})
+    app = {"name": "App", "throttlingPolicy": "50PerMin", "description": "moved", "tokenType": "JWT"}
+    assert client("PUT", f"{DEVPORTAL}/applications/{app_id}", json={**app, "name": "other"}).status_code == 409
+    assert client("PUT", f"{DEVPORTAL}/applications/{app_id}", json={**app, "throttlingPolicy": "X"}).status_code == 500
+    updated = client("PUT", f"{DEVPORTAL}/applications/{app_id}", json=app)
+    assert (updated.status_code, updated.json()["throttlingPolicy"], updated.json()["description"]) == (
+        200, "50PerMin", "moved")  # fmt: skip
+    rows = {r["uuid"]: r["policy"] for r in data_api(client, "applications").json()["list"]}
+    assert rows == {app_id: "50PerMin", other.json()["applicationId"]: "Unlimited"}
+    _, kind, event = apim.events[-1]
+    assert (kind, event["uuid"], event["applicationPolicy"]) == ("APPLICATION_UPDATE", app_id, "50PerMin")
+
+
+def test_an_applications_subscriptions_are_listed_as_apim_45_pages_them(client) -> None:
+    """Ordered by API name; `limit` rows from offset 0, and nothing past the first page (ApiMgtDAO keeps rows offset
+    to limit - 1, SubscriptionMappingUtil slices them again from offset); `pagination.total` counts them all."""
+    app_id = client("POST", f"{DEVPORTAL}/applications", json={"name": "App", "throttlingPolicy": "Unlimited"}).json()[
+        "applicationId"
+    ]
+    for name in ("Zeta", "Alpha", "Mid"):
+        api_id = create_deploy_publish(client, {**API, "name": name, "context": f"/{name.lower()}"})
+        subscribe = {"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}
+        assert client("POST", f"{DEVPORTAL}/subscriptions", json=subscribe).status_code == 201
+
+    def listed(**params: int) -> tuple[list[str], int, int]:
+        answer = client("GET", f"{DEVPORTAL}/subscriptions", params={"applicationId": app_id, **params}).json()
+        return [s["apiInfo"]["name"] for s in answer["list"]], answer["count"], answer["pagination"]["total"]
+
+    assert listed() == (["Alpha", "Mid", "Zeta"], 3, 3)
+    assert listed(limit=2) == (["Alpha", "Mid"], 2, 3)
+    assert listed(limit=2, offset=2) == ([], 0, 3)
+    assert listed(limit=3, offset=1) == (["Zeta"], 1, 3)  # rows 1..2, then from 1 again
+
+
 # -- the adapter's control plane follows what the product APIs do, through a real broker -------------------------
 
 
