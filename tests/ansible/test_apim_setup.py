@@ -1812,7 +1812,7 @@ def test_a_changed_application_policy_moves_the_application_once_and_back(conver
     adapter's catalog limits it by), not again by the second, and back to PerUserHundred by the restore."""
     double, _, _, _ = converged
     first, second = retiered_runs["changed"]
-    moved = "apim_setup : Move to its declared application policy application SubscribedApp]"
+    moved = "apim_setup : Apply the declared application policy to application SubscribedApp]"
     for stdout, changed in ((first, True), (second, False), (retiered_runs["restored"], True)):
         blocks = [b for b in stdout.split("TASK [")[1:] if b.startswith(moved.rstrip("]"))]
         # A skipped task prints no header (ansible.cfg: display_skipped_hosts false).
