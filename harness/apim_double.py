@@ -61,7 +61,7 @@ from apim_adapter.http_client import basic_authorization
 
 from . import wso2_specs
 from .api_keys import ApiKeySigner
-from .apim_rest import POLICY_FLOWS, Fault, ProductApis, deployed_dto_fields, security_scheme
+from .apim_rest import GATEWAY_ENVIRONMENTS, POLICY_FLOWS, Fault, ProductApis, deployed_dto_fields, security_scheme
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -223,8 +223,12 @@ class ApimDouble:
         password: str = "admin-secret",  # noqa: S107 - the double's own test credentials
         tenant: str = "carbon.super",
         amqp_url: str | None = None,
+        gateway_environments: dict[str, tuple[str, ...]] | None = None,
     ):
+        """`gateway_environments`: name → vhost hosts, as deployment.toml configures them (default: the
+        all-in-one's, apim_rest.GATEWAY_ENVIRONMENTS)."""
         self.data = copy.deepcopy(data)
+        self.gateway_environments = dict(gateway_environments or GATEWAY_ENVIRONMENTS)
         self.data.setdefault("keyManagers", [])
         for key in REVOKED_LISTS:
             self.data.setdefault(key, [])

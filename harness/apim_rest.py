@@ -58,7 +58,11 @@ TOKEN_LIFETIME = 3600
 NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret", "apikey"})
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")  # an OpenAPI path item's operations
 RESIDENT_KM = "Resident Key Manager"  # APIConstants.KeyManager.DEFAULT_KEY_MANAGER
-GATEWAY_ENVIRONMENTS = {"Default": "localhost"}  # deployment.toml [[apim.gateway.environment]] of the all-in-one
+# The gateway environments APIM is configured with (deployment.toml `[[apim.gateway.environment]]`, read by
+# APIManagerConfiguration.setEnvironmentConfig) → their vhosts' hosts (VHost.fromEndpointUrls: the host of the
+# environment's HTTP(S) endpoints). The all-in-one's own: `Default` on localhost; the apim role sets its host to
+# apim_gateway_hostname (httpHostname, wsHostname and websubHostname alike, so a vhost's wsHost is its host).
+GATEWAY_ENVIRONMENTS: dict[str, tuple[str, ...]] = {"Default": ("localhost",)}
 # The default lifecycle: carbon-apimgt `impl/src/main/resources/lifecycle/APILifeCycle.json` (state → action → state).
 # fmt: off
 LIFECYCLE = {
@@ -164,6 +168,20 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _environment_dto(name: str, hosts: tuple[str, ...]) -> dict[str, Any]:
+    """EnvironmentMappingUtil.fromEnvironmentToDTO of an environment configured in deployment.toml
+    (APIManagerConfiguration.setEnvironmentConfig): its id is its name (Environment.getUuid), `hybrid`, `Regular`,
+    provider `wso2`, shown in the API console, not restricted (EnvironmentPermissionsDTO's initial PUBLIC), its
+    service URL the all-in-one's; each vhost as VHost.fromEndpointUrls reads the default endpoints (HTTP 8280,
+    HTTPS 8243, WS 9099, WSS 8099, WebSub 9021 and 8021: the all-in-one's deployment.toml) on its host."""
+    vhosts = [{"host": host, "httpContext": "", "httpPort": 8280, "httpsPort": 8243, "wsPort": 9099, "wsHost": host,
+               "wssPort": 8099, "wssHost": host, "websubHttpPort": 9021, "websubHttpsPort": 8021}
+              for host in hosts]  # fmt: skip
+    return {"id": name, "name": name, "displayName": name, "type": "hybrid", "gatewayType": "Regular",
+            "serverUrl": "https://localhost:9443/services/", "provider": "wso2", "showInApiConsole": True,
+            "vhosts": vhosts, "permissions": {"permissionType": "PUBLIC", "roles": []}}  # fmt: skip
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -174,7 +192,7 @@ def _iso(ms: int) -> str:
 
 @dataclass
 class Token:
-    user: str | None  # the resource owner (password grant); None for client_credentials
+    user: str | None  # the resource owner (password grant) or the DCR client's owner; None for an application's
     client_id: str
     scopes: tuple[str, ...]
     expires: float
@@ -250,6 +268,7 @@ class ProductApis:
             ("publisher", "delete", "/apis/{apiId}/revisions/{revisionId}"): self.delete_revision,
             ("publisher", "post", "/apis/{apiId}/deploy-revision"): self.deploy_revision,
             ("publisher", "get", "/apis/{apiId}/deployments"): self.list_deployments,
+            ("publisher", "get", "/settings"): self.get_settings,
             ("publisher", "get", "/apis/{apiId}/client-certificates"): self.list_client_certificates,
             ("publisher", "post", "/apis/{apiId}/client-certificates"): self.add_client_certificate,
             ("publisher", "get", "/apis/{apiId}/client-certs/{keyType}"): self.list_client_certificates,
@@ -409,8 +428,12 @@ class ProductApis:
         """RFC 6749 token endpoint as WSO2's OAuth component answers it: client authentication by Basic header,
         `invalid_client` 401, `invalid_grant` 400 for wrong user credentials, `unsupported_grant_type` 400. Opaque
         access tokens; the granted scopes are the requested scopes the user's roles allow (the admin holds every
-        product API scope), `default` when none is left. A client_credentials token carries the scopes asked for
-        among those of the application's subscribed APIs; the double grants `default` only."""
+        product API scope), `default` when none is left. A client registered by DCR may use only the grant types it
+        registered (AccessTokenIssuer.issue: isAuthorizedClient, 400 `unauthorized_client`); its client_credentials
+        token is its owner's (AccessTokenIssuer sets the application owner as the authorized user of a grant that is
+        not of an application user; SystemScopesIssuer.getScopes then reads that user's roles), so it carries the
+        requested scopes the owner's roles allow. A DevPortal application's client_credentials token carries the
+        scopes asked for among those of the application's subscribed APIs; the double grants it `default` only."""
         form = {k: v[0] for k, v in parse_qs(await request.text()).items()}
         credentials = self._basic(request) or (form.get("client_id", ""), form.get("client_secret", ""))
         if not credentials[0] or not self.client_authenticates(*credentials):
@@ -418,6 +441,12 @@ class ProductApis:
             return self._plain("token", 401, invalid)
         grant = form.get("grant_type")
         requested = tuple(form.get("scope", "").split())
+        registered = self.clients.get(credentials[0])
+        if registered is not None and grant not in registered.grant_types:
+            refused = {"error": "unauthorized_client",
+                       "error_description": "The authenticated client is not authorized to use this authorization "
+                                            "grant type"}  # fmt: skip
+            return self._plain("token", 400, refused)
         if grant == "password":
             if not self._is_admin((form.get("username", ""), form.get("password", ""))):
                 return self._plain(
@@ -431,6 +460,8 @@ class ProductApis:
                 )
             scopes = tuple(s for s in requested if s in admin_scopes()) or ("default",)
             user: str | None = form["username"]
+        elif grant == "client_credentials" and registered is not None:  # its owner is the double's admin
+            scopes, user = tuple(s for s in requested if s in admin_scopes()) or ("default",), registered.owner
         elif grant == "client_credentials":
             scopes, user = ("default",), None
         else:
@@ -985,12 +1016,12 @@ class ProductApis:
         return {k: v for k, v in dto.items() if not k.startswith("_")}
 
     async def deploy_revision(self, call: Call) -> tuple[int, Any]:
-        """deployAPIRevision: the revision must exist (404 900347); a RETIRED API cannot be deployed; each named
-        environment must be a configured gateway environment (ApisApiServiceImplUtils
-        .mapAPIRevisionDeploymentWithValidation: 400 "Gateway environment not found"); a revision replaces whatever
-        revision the environment had; the default workflow executor approves at once (status APPROVED); 201 with
-        every deployment of the API. APIGatewayManager.sendDeploymentEvent then publishes DEPLOY_API_IN_GATEWAY with
-        the gateway labels, whatever the lifecycle state."""
+        """deployAPIRevision, in its order: a RETIRED API cannot be deployed; each deployment is checked by
+        ApisApiServiceImplUtils.mapAPIRevisionDeploymentWithValidation (`_check_deployment`); the revision must exist
+        (APIProviderImpl.deployAPIRevision: 404 900347); a revision replaces whatever revision the environment had;
+        the default workflow executor approves at once (status APPROVED); 201 with every deployment of the API.
+        APIGatewayManager.sendDeploymentEvent then publishes DEPLOY_API_IN_GATEWAY with the gateway labels, whatever
+        the lifecycle state."""
         item = self._api(call.params["apiId"])
         revision_id = call.query("revisionId") or ""
         if not revision_id:
@@ -1002,6 +1033,8 @@ class ProductApis:
                 "Deploying API Revisions is not supported for retired APIs",
                 f"Deploying API Revisions is not supported for retired APIs. ApiId: {item['uuid']}",
             )
+        for wanted in call.body:
+            self._check_deployment(wanted)
         revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
         if revision is None:
             raise not_found("API Revision", revision_id, 900347)
@@ -1022,23 +1055,36 @@ class ProductApis:
         self.double.notify_soon("DEPLOY_API_IN_GATEWAY", event)
         return 201, copy.deepcopy(item["_deployments"])
 
+    def _check_deployment(self, wanted: dict[str, Any]) -> None:
+        """ApisApiServiceImplUtils.mapAPIRevisionDeploymentWithValidation (mandatoryVHOST: deploying), in its order:
+        the environment must be configured (ExceptionCodes.INVALID_GATEWAY_ENVIRONMENT, 400 900504, its description
+        formatted with "name '<name>'" as the impl passes it), the vhost given (GATEWAY_ENVIRONMENT_VHOST_NOT_PROVIDED,
+        400 900511) and one of the environment's (INVALID_VHOST, 400 900512). GlobalThrowableMapper writes each
+        ErrorHandler as it is."""
+        name = wanted["name"]
+        if name not in self.double.gateway_environments:
+            raise Fault(400, 900504, "Invalid Gateway Environment",
+                        f"Gateway Environment with name 'name '{name}'' not found")  # fmt: skip
+        if not wanted.get("vhost"):
+            raise Fault(400, 900511, "Gateway Environment virtual hosts name not provided",
+                        "Gateway Environment VHOST name not provided")  # fmt: skip
+        if wanted["vhost"] not in self.double.gateway_environments[name]:
+            raise Fault(400, 900512, "Invalid virtual host name provided",
+                        "Virtual host with provided vhost name does not exist")  # fmt: skip
+
     def _record_deployments(self, item: dict[str, Any], revision_id: str, wanted_list: list[dict]) -> list[str]:
-        """The deployments of a revision (an API's or an API Product's), each named environment a configured one
-        (400 900345), replacing what the environment had; the gateway labels that follow. The environments named."""
+        """The deployments of a revision (an API's or an API Product's, each checked by its operation first),
+        replacing what the environment had; the gateway labels that follow. The environments named."""
         now = _iso(_now_ms())
         labels = []
         for wanted in wanted_list:
-            if wanted["name"] not in GATEWAY_ENVIRONMENTS:
-                raise Fault(
-                    400, 900345, "Gateway environment not found", f"Gateway environment not found: {wanted['name']}"
-                )
             labels.append(wanted["name"])
             item["_deployments"] = [d for d in item["_deployments"] if d["name"] != wanted["name"]]
             item["_deployments"].append(
                 {
                     "revisionUuid": revision_id,
                     "name": wanted["name"],
-                    "vhost": wanted.get("vhost") or GATEWAY_ENVIRONMENTS[wanted["name"]],
+                    "vhost": wanted["vhost"],
                     "status": "APPROVED",
                     "displayOnDevportal": wanted.get("displayOnDevportal", True),
                     "deployedTime": now,
@@ -1047,6 +1093,18 @@ class ProductApis:
             )
         item["_gatewayLabels"] = sorted({d["name"] for d in item["_deployments"]})
         return labels
+
+    async def get_settings(self, call: Call) -> tuple[int, Any]:
+        """SettingsApiServiceImpl.getSettings for a logged-in user: SettingsMappingUtil.fromSettingstoDTO's
+        `environment` (APIUtil.getEnvironments: the configured gateway environments, each written by
+        EnvironmentMappingUtil.fromEnvironmentToDTO) and the impl's `scopes` (getScopeList: the scopes the Publisher
+        API's own definition declares). Not modelled, left at their DTO's initial values: the fields read from
+        deployment.toml (the devportal URL, default policies, monetization and audit properties, the gateway types
+        and feature catalog, the design assistant), which no caller of the double reads."""
+        flows = wso2_specs.spec("publisher")["components"]["securitySchemes"]["OAuth2Security"]["flows"]
+        scopes = sorted({scope for flow in flows.values() for scope in flow.get("scopes", {})})
+        environments = [_environment_dto(name, hosts) for name, hosts in self.double.gateway_environments.items()]
+        return 200, {"environment": environments, "scopes": scopes}
 
     async def list_deployments(self, call: Call) -> tuple[int, Any]:
         """getAPIRevisionDeployments: a bare list (see IMPL_ANSWERS)."""
@@ -1479,7 +1537,8 @@ class ProductApis:
         return self._delete_revision(item, call.params["revisionId"])
 
     async def deploy_product_revision(self, call: Call) -> tuple[int, Any]:
-        """deployAPIProductRevision: each environment a configured one (400 900345) with a vhost (400 900511); the
+        """deployAPIProductRevision: each environment a configured one (PROVIDED_GATEWAY_ENVIRONMENT_NOT_FOUND,
+        400 903233) with a vhost (400 900511), which this operation does not hold to the environment's; the
         revision must exist (APIProviderImpl.deployAPIProductRevision: 404 900347); no lifecycle check; it replaces
         the environment's revision; 201 with the revision's deployments. APIGatewayManager.deployToGateway →
         sendDeploymentEvent(APIProduct, ...): DEPLOY_API_IN_GATEWAY with the product's id, its uuid, the labels,
@@ -1487,9 +1546,9 @@ class ProductApis:
         item = self._product(call.params["apiProductId"])
         revision_id = call.query("revisionId") or ""
         for wanted in call.body:
-            if wanted["name"] not in GATEWAY_ENVIRONMENTS:
-                raise Fault(400, 900345, "Gateway environment not found",
-                            f"Gateway environment not found: {wanted['name']}")  # fmt: skip
+            if wanted["name"] not in self.double.gateway_environments:
+                raise Fault(400, 903233, "Gateway environment not found",
+                            f"Provided gateway environment {wanted['name']} is not found")  # fmt: skip
             if not wanted.get("vhost"):
                 raise Fault(400, 900511, "Gateway Environment virtual hosts name not provided",
                             "Gateway Environment VHOST name not provided")  # fmt: skip

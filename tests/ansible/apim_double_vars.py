@@ -17,6 +17,10 @@ from harness.certificates import CertificateAuthority
 # inventories/dev declares the partner's client certificate as `{{ pki_dir }}/partner.crt` (apim_setup_api_client_
 # certificates), which the pki role makes in the kind stack; here a throwaway CA issues it into the test's directory.
 PARTNER = "partner"
+# The gateway environment the apim role configures APIM with in inventories/dev: Default on apim_gateway_hostname
+# (stack_hostnames.gateway, api.<stack_domain>), the vhost apim_setup_api deploys its revisions on. APIM refuses a
+# revision deployed on a vhost its environment does not have (400 900512).
+DEV_GATEWAY_ENVIRONMENTS = {"Default": ("api.istio-apim.local",)}
 
 
 def extra_vars(double: ApimDouble, tls: TestCa, directory: Path, **more: Any) -> Path:

@@ -26,6 +26,7 @@ import pytest
 import requests
 import yaml
 from apim_double_vars import (  # tests/ansible
+    DEV_GATEWAY_ENVIRONMENTS,
     PARTNER,
     deployed_certificates,
     deployed_cors,
@@ -128,7 +129,7 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
     """The double, and the two runs: `playbooks/apim_setup.yml` itself, then again with the clients used."""
     directory = tmp_path_factory.mktemp("apim-setup")
     tls = make_test_ca(directory / "ca")
-    double = ApimDouble(fresh_data(), tls=tls).start()
+    double = ApimDouble(fresh_data(), tls=tls, gateway_environments=DEV_GATEWAY_ENVIRONMENTS).start()
     # The role's own API (inventories/dev exports it from the httpbin Service instead:
     # test_apim_setup_exported.py).
     extra = extra_vars(double, tls, directory, apim_setup_retries=1, apim_setup_delay=0,
@@ -509,6 +510,28 @@ def test_a_subscription_to_an_undeclared_rest_api_or_tier_stops_the_role_before_
         stdout = refused_before_apim(double, extra, tmp_path, apim_setup_applications=changed)
         assert (f"Application subscribed subscribes to {subscription['api']} on {subscription['tier']}: "
                 "api_subscriptions name APIs of apim_setup_apis (LimitedAPI)") in stdout, stdout[-4000:]  # fmt: skip
+
+
+def test_a_deployment_on_a_vhost_apims_environment_lacks_stops_the_role_before_it_changes_anything(
+    converged, tmp_path
+) -> None:
+    """APIM refuses a revision deployed on a vhost its gateway environment does not have (400 900512), once the
+    revision is made: the role reads APIM's environments first (Publisher GET /settings) and stops, naming them."""
+    double, _, _, extra = converged
+    path = tmp_path / "localhost.json"
+    variables = json.loads(extra.read_text())
+    path.write_text(json.dumps({**variables, "apim_setup_api": {**variables["apim_setup_api"], "vhost": "localhost"}}))
+    path.chmod(0o600)
+    answered = len(double.responses)
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode != 0
+    said = " ".join(result.stdout.split())  # the callback folds long messages
+    assert ("APIM's gateway environment Default has the vhosts api.istio-apim.local, not localhost (its environments: "
+            "Default): set the API's vhost (or gateway_environment) to one of them.") in said, said[-3000:]  # fmt: skip
+    asked = [s.operation for s in double.responses[answered:] if s.operation is not None]
+    assert asked[-1] == ("publisher", "/settings", "get")  # the last thing asked
+    assert [operation for operation in asked if operation[2] != "get"] == []  # nothing changed
 
 
 PRODUCT = "HttpbinBundle"  # inventories/dev apim_setup_api_products

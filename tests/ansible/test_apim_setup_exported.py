@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
-from apim_double_vars import PARTNER, deployed_certificates, extra_vars, partner_pem, recap  # tests/ansible
+from apim_double_vars import (  # tests/ansible
+    DEV_GATEWAY_ENVIRONMENTS,
+    PARTNER,
+    deployed_certificates,
+    extra_vars,
+    partner_pem,
+    recap,
+)
 from dev_stack import httpbin_objects  # likewise
 
 from apim_adapter.meshsync.export import ApiPlan, Port, Service, Settings, definition, plan_export, spec
@@ -90,7 +97,7 @@ def export_when_the_tier_exists(double: ApimDouble, ca: str, done: dict[str, Any
 def converged(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("apim-setup-exported")
     tls = make_test_ca(directory / "ca")
-    double = ApimDouble(fresh_data(), tls=tls).start()
+    double = ApimDouble(fresh_data(), tls=tls, gateway_environments=DEV_GATEWAY_ENVIRONMENTS).start()
     extra = extra_vars(double, tls, directory, apim_setup_retries=60, apim_setup_delay=1,
                        apim_setup_advanced_policies=[ADVANCED])  # fmt: skip
     done: dict[str, Any] = {}

@@ -10,7 +10,7 @@ import copy
 
 import pytest
 import yaml
-from apim_double_vars import deployed_project, extra_vars, recap  # tests/ansible
+from apim_double_vars import DEV_GATEWAY_ENVIRONMENTS, deployed_project, extra_vars, recap  # tests/ansible
 
 from harness.apim_double import ApimDouble, fresh_data, make_test_ca
 from harness.helpers import ROOT, run_ansible
@@ -67,7 +67,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory):
     after it: its policies in the Publisher and in the deployed revision's api.json, and its number of revisions."""
     directory = tmp_path_factory.mktemp("apim-setup-policies")
     tls = make_test_ca(directory / "ca")
-    double = ApimDouble(fresh_data(), tls=tls).start()
+    double = ApimDouble(fresh_data(), tls=tls, gateway_environments=DEV_GATEWAY_ENVIRONMENTS).start()
     changed = copy.deepcopy(DECLARED)
     changed["api"]["request"][0]["parameters"]["headerValue"] = "mesh-2"
     refused = copy.deepcopy(changed)

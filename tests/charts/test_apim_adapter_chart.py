@@ -265,6 +265,18 @@ def test_notes_say_how_to_probe_the_dependencies_with_the_config_the_pod_mounts(
     assert probe.group(1) == config["mountPath"]
 
 
+def test_notes_say_the_mesh_sync_probe_asks_the_publisher_api_where_services_are_exported(tmp_path):
+    mesh = {"config.controlPlane": {"type": "wso2", "url": "https://apim:9443"},
+            "controlPlaneCredentials": {"username": "admin", "password": "x"}}  # fmt: skip
+    said = "and APIM's Publisher API: the token's scopes, the gateway environment's vhost"
+    exporting = {**mesh, "meshSync": {"enabled": True, "exportServices": {"enabled": True}}}
+    notes = render_notes(CHART, tmp_path / "export", values=exporting)
+    assert said in notes
+    assert "apim-adapter probe --mesh-sync --config /etc/apim-adapter/config.yaml" in notes
+    routes_only = {**mesh, "meshSync": {"enabled": True}}
+    assert said not in render_notes(CHART, tmp_path / "routes", values=routes_only)
+
+
 def test_notes_say_how_to_keep_http_mode_on_http1_where_it_must_stay_there(tmp_path):
     # The compiled transport (the image's) serves HTTP/2 too; aiohttp does not, unless the rule keeps HTTP/1.1.
     hint = "aiohttp is HTTP/1.1 only: under a\n   mesh-wide h2UpgradePolicy UPGRADE, enable istio.destinationRule"

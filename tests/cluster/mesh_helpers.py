@@ -8,6 +8,7 @@ import copy
 import ctypes
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -170,6 +171,12 @@ def published_api(uuid: str, version: str, backend: str, default: bool, status: 
                _revision=f"rev-{uuid}", _endpointConfig={"endpoint_type": "http",
                                                          "production_endpoints": {"url": backend}})  # fmt: skip
     return api
+
+
+def probe(cluster: Cluster, config: Path) -> subprocess.CompletedProcess[str]:
+    """`apim-adapter probe --mesh-sync` run as in mesh-sync's pod: in the cluster's network, with its config."""
+    argv = cluster.netns.argv(VENV_BIN / "apim-adapter", "probe", "--mesh-sync", "--config", config)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
 def write_config(kubeconfig: Path, apim: ApimDouble, **mesh: Any) -> Path:

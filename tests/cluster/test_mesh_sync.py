@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,6 @@ from lightkube.generic_resource import create_namespaced_resource
 
 from apim_adapter.meshsync import kube
 from harness.apim_double import ApimDouble
-from harness.helpers import VENV_BIN
 from harness.kube import Cluster
 from harness.promql import as_sent, evaluate, panel_queries, scraped
 from harness.sample_catalog import api_product
@@ -38,6 +36,7 @@ from .mesh_helpers import (
     apim_in,
     chart_service_account,
     inside,
+    probe,
     published_api,
     replicas_of,
     token_kubeconfig,
@@ -341,12 +340,6 @@ def test_a_crashed_leaders_lease_runs_out_and_another_replica_takes_over(
     wait_until(lambda: replicas.leading() == [standby], "the standby leading after the lease ran out", timeout=30)
     apim.data["apis"] = [*apim.data["apis"], published_api("api-v4", "4.0.0", f"http://{HTTPBIN}:8000", default=False)]
     wait_until(lambda: "/httpbin/4.0.0/" in routes(cluster), "the standby converging")
-
-
-def probe(cluster: Cluster, config: Path) -> subprocess.CompletedProcess[str]:
-    """`apim-adapter probe --mesh-sync` run as in mesh-sync's pod: in the cluster's network, with its config."""
-    argv = cluster.netns.argv(VENV_BIN / "apim-adapter", "probe", "--mesh-sync", "--config", config)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_probe_says_mesh_syncs_identity_may_do_all_it_does(cluster: Cluster, config: Path) -> None:

@@ -26,6 +26,7 @@ from .mesh_helpers import (
     apim_in,
     chart_service_account,
     inside,
+    probe,
     replicas_of,
     wait_until,
     write_config,
@@ -286,3 +287,40 @@ def test_deletion_when_configured(cluster: Cluster, replicas: Replicas, apim: Ap
     replicas.start()
     cluster.check(cluster.kubectl("delete", "service", "orders", "-n", SHOP))
     wait_until(lambda: "orders" not in {a["name"] for a in apim.data["apis"]}, "orders deleted from APIM")
+
+
+def test_probe_asks_the_publisher_api_what_export_needs(cluster: Cluster, config: Path, apim: ApimDouble) -> None:
+    """`apim-adapter probe --mesh-sync` with export on: besides the data API and the API server, APIM's Publisher API
+    with mesh-sync's own token (its DCR client, the password grant), the gateway environment and vhost revisions go
+    to, read from APIM's settings, and the API list."""
+    exported = [a for a in apim.data["apis"] if a.get("apiType") != "APIProduct"]  # what the tests above left
+    result = probe(cluster, config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["ok      control plane", "ok      mesh-sync", "ok      mesh-sync"]
+    assert lines[2] == (f"ok      mesh-sync: APIM's Publisher API {apim.url}: a token with the 4 scopes export needs; "
+                        f"gateway environment 'Default' serves vhost 'localhost'; {len(exported)} APIs")  # fmt: skip
+
+
+def test_a_vhost_apims_gateway_environment_lacks_is_named_by_the_probe_and_exports_nothing(
+    cluster: Cluster, replicas: Replicas, apim: ApimDouble, kubeconfig: Path
+) -> None:
+    """exportServices.vhost set to a host APIM's environment is not configured with: APIM would refuse every
+    revision's deployment (400 900512) only after making the revision, on every pass. The probe names the hosts the
+    environment has; mesh-sync reports the same on the Service and changes nothing in APIM."""
+    [name] = replicas.running
+    replicas.stop(name)
+    export = {"enabled": True, "namespaces": [SHOP], "vhost": "api.example.com"}
+    config = write_config(kubeconfig, apim, namespace=ROUTES, leaseName="apim-export", exportServices=export)
+    why = "APIM's gateway environment 'Default' has no vhost 'api.example.com' (it has: localhost)"
+    result = probe(cluster, config)
+    assert result.returncode == 1
+    assert f"FAILED  mesh-sync: APIM's Publisher API {apim.url}: {why}" in result.stdout.splitlines()
+    before = len(writes(apim))
+    replicas.start()
+    cluster.apply([service("catalog", exposed(context="/catalog"))])
+    failed = wait_until(lambda: [e for e in events(cluster, "catalog") if e["reason"] == "ExportFailed"],
+                        "the catalog Service's ExportFailed Event")  # fmt: skip
+    assert failed[0]["message"] == why
+    assert "catalog" not in {a["name"] for a in apim.data["apis"]}
+    assert writes(apim)[before:] == []

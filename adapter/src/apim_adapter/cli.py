@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "probe":
             p.add_argument("--mesh-sync", action="store_true",
                            help="what mesh-sync depends on instead: APIM, its event hub and the Kubernetes API "
-                                "server with mesh-sync's identity (its permissions, the kinds it writes)")  # fmt: skip
+                                "server with mesh-sync's identity (its permissions, the kinds it writes); with "
+                                "exportServices, APIM's Publisher API (the token's scopes, the vhost)")  # fmt: skip
     args = parser.parse_args(argv)
 
     try:

@@ -530,7 +530,9 @@ class ExportServices:
         default=None, description="Gateway environment revisions are deployed to; default: `controlPlane.gatewayLabel`."
     )
     vhost: Text = Field(
-        default="localhost", description="The gateway environment's vhost the revisions are deployed on."
+        default="localhost",
+        description="The gateway environment's vhost the revisions are deployed on: one APIM configures that "
+        "environment with (`apim-adapter probe --mesh-sync` checks).",
     )
     on_removal: Literal["retire", "delete"] = Field(
         default="retire",

@@ -12,7 +12,10 @@ answer), the event hub's queues are the probe's own and go when it closes, Redis
 With `--mesh-sync`, what `apim-adapter mesh-sync` depends on instead, from its pod: APIM's internal data API and
 event hub as above, and the Kubernetes API server with mesh-sync's identity (its kubeconfig, or the pod's
 ServiceAccount): whether it may do each thing mesh-sync does there (as `kubectl auth can-i` asks), and whether the
-kinds it writes are served (their CRDs installed).
+kinds it writes are served (their CRDs installed). Where it exports Services (`exportServices.enabled`), APIM's
+Publisher API too: a token with the scopes export needs (APIM drops the ones the user's roles lack without an error),
+the gateway environment and vhost revisions go to, and the API list. Only reads, except that the token comes from the
+client mesh-sync registers (DCR) with the control plane's user, registered here if mesh-sync has not yet done so.
 
 For the on-call engineer (docs/operations.md): `kubectl exec deploy/apim-adapter -- apim-adapter probe --config
 /etc/apim-adapter/config.yaml`. Exit status 0 when every dependency answered, 1 when one did not.
@@ -78,6 +81,10 @@ async def probe(config: Config, mesh_sync: bool = False) -> list[Finding]:
         asks.append((f"rate limits: Redis {_address(redis.url)}", _redis(config)))
     if mesh_sync and config.mesh_sync is not None:
         asks.append(("mesh-sync: the Kubernetes API server", _kubernetes(config)))
+        export = config.mesh_sync.export_services
+        if export.enabled and cp.type == "wso2":
+            asks.append((f"mesh-sync: APIM's Publisher API {_address(export.publisher_url or cp.url)}",
+                         _publisher_api(config)))  # fmt: skip
     try:
         answers = await asyncio.gather(*(_asked(ask) for _, ask in asks))
     finally:
@@ -174,6 +181,17 @@ async def _redis(config: Config) -> str:
     finally:
         await limiter.close()
     return "PING answered"
+
+
+async def _publisher_api(config: Config) -> str:
+    from .meshsync.publisher import Publisher, export_environment
+
+    assert config.mesh_sync is not None
+    publisher = Publisher.from_config(config)
+    try:
+        return await publisher.check(export_environment(config), config.mesh_sync.export_services.vhost)
+    finally:
+        await publisher.close()
 
 
 async def _kubernetes(config: Config) -> str:

@@ -1,7 +1,6 @@
 """The Publisher API client of the export direction against the APIM double over TLS: tokens (DCR + password grant,
 kept until they expire, renewed on a 401), the listing, the plans applied, APIM's refusals in its own words; no
-token in any message. (The client credentials grant is not exercised: the double grants such tokens only the
-`default` scope, which no Publisher operation accepts.)"""
+token in any message; the client credentials grant of a client the admin registered; `check`, what the probe asks."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import requests
 
 from apim_adapter.meshsync.export import (
     ApiPlan,
@@ -157,16 +157,109 @@ def test_wrong_user_credentials_are_reported(apim: ApimDouble, tmp_path: Path) -
         run(export(client))
 
 
-def test_a_token_answer_without_a_token_is_reported_not_raised_raw(tmp_path: Path) -> None:
-    """A token endpoint answering 200 without `access_token` (or not JSON) is a PublisherError, which the export
-    reports and retries like any refusal, instead of an exception no caller expects."""
+def faked(answers: list[tuple[int, bytes]]) -> Publisher:
+    """A client whose APIM answers `answers` in order, for what the double cannot be made to answer: a broken token
+    endpoint, a user whose roles APIM maps to fewer scopes than export asks for (the double's admin holds all)."""
     client = Publisher("https://apim.invalid", Credentials(client=lambda: ("id", "secret")))
 
     async def answer(method: str, path: str, **kwargs) -> tuple[int, bytes]:
-        return 200, answers.pop(0)
+        return answers.pop(0)
 
     client._raw = answer  # type: ignore[method-assign]
-    answers = [b'{"token_type": "Bearer"}', b"<html>"]
+    return client
+
+
+def test_a_token_answer_without_a_token_is_reported_not_raised_raw(tmp_path: Path) -> None:
+    """A token endpoint answering 200 without `access_token` (or not JSON) is a PublisherError, which the export
+    reports and retries like any refusal, instead of an exception no caller expects."""
+    client = faked([(200, b'{"token_type": "Bearer"}'), (200, b"<html>")])
     for expected in ("no access_token", "Expecting value"):
         with pytest.raises(PublisherError, match=f"POST /oauth2/token: .*{expected}"):
             run(client.token())
+
+
+def registered_client(apim: ApimDouble, grant_types: str) -> Credentials:
+    """A client registered by DCR with the admin's credentials (as an operator registers one for
+    exportServices.clientIdFile), for `grant_types`."""
+    body = {"clientName": f"export-{grant_types.replace(' ', '-')}", "owner": "admin", "grantType": grant_types,
+            "saasApp": True}  # fmt: skip
+    with requests.Session() as session:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+        answer = session.post(apim.url + "/client-registration/v0.17/register", json=body, auth=apim.admin_credentials,
+                              verify=str(apim.tls.ca), timeout=10)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    registered = answer.json()
+    return Credentials(client=lambda: (registered["clientId"], registered["clientSecret"]))
+
+
+def test_a_client_of_the_admin_exports_with_the_client_credentials_grant(apim: ApimDouble, tmp_path: Path) -> None:
+    """exportServices.clientIdFile: the client's token is its owner's, with the scopes the owner's roles allow
+    (AccessTokenIssuer, SystemScopesIssuer), so the whole plan runs on it."""
+    client = publisher(apim, tmp_path, registered_client(apim, "client_credentials"))
+    api_id = run(export(client))
+    [api] = [a for a in apim.data["apis"] if a["uuid"] == api_id]
+    assert (api["status"], api["_gatewayLabels"]) == ("PUBLISHED", ["Default"])
+    assert client.missing_scopes() == []
+
+
+def test_a_client_not_registered_for_client_credentials_is_refused_in_apims_words(
+    apim: ApimDouble, tmp_path: Path
+) -> None:
+    client = publisher(apim, tmp_path, registered_client(apim, "password refresh_token"))
+    with pytest.raises(PublisherError, match=r"^APIM answered 400 to POST /oauth2/token: The authenticated client "
+                                             r"is not authorized to use this authorization grant type$"):  # fmt: skip
+        run(export(client))
+
+
+def test_check_finds_what_export_needs(apim: ApimDouble, tmp_path: Path) -> None:
+    run(export(publisher(apim, tmp_path)))
+
+    async def check(environment: str, vhost: str) -> str:
+        client = publisher(apim, tmp_path)
+        try:
+            return await client.check(environment, vhost)
+        finally:
+            await client.close()
+
+    assert run(check("Default", "localhost")) == (
+        "a token with the 4 scopes export needs; gateway environment 'Default' serves vhost 'localhost'; 1 APIs"
+    )
+    with pytest.raises(PublisherError, match=r"^APIM has no gateway environment 'Production' \(it has: Default\)$"):
+        run(check("Production", "localhost"))
+    with pytest.raises(PublisherError, match=r"^APIM's gateway environment 'Default' has no vhost 'gw\.example' "
+                                             r"\(it has: localhost\)$"):  # fmt: skip
+        run(check("Default", "gw.example"))
+    assert not [s for s in apim.responses if s.status >= 400]  # nothing asked that APIM refused
+
+
+def test_export_to_a_vhost_apim_does_not_have_is_refused_in_its_words(apim: ApimDouble, tmp_path: Path) -> None:
+    async def deploy_to(vhost: str) -> None:
+        client = publisher(apim, tmp_path)
+        want = spec(Service("shop", "orders", ANNOTATIONS, (Port("http", 80),)), SETTINGS)
+        text, digest = definition(DOC)
+        try:
+            await client.apply(plan_export(want, text, digest, None, [], SETTINGS), "Default", vhost, 5)
+        finally:
+            await client.close()
+
+    with pytest.raises(PublisherError, match=r"APIM answered 400 to POST /api/am/publisher/v4/apis/[^/]+/"
+                                             r"deploy-revision: Virtual host with provided vhost name does not "
+                                             r"exist$"):  # fmt: skip
+        run(deploy_to("gw.example"))
+
+
+def test_a_token_without_exports_scopes_is_named_by_check_and_by_a_refused_call() -> None:
+    """APIM drops the requested scopes the user's roles are not mapped to (SystemScopesIssuer.getScopes) and answers
+    a call the token lacks the scope for 401, as it does an invalid token (OAuthAuthenticationInterceptor)."""
+    fewer = (200, b'{"access_token": "t", "expires_in": 3600, "scope": "apim:api_view default"}')
+    lacking = ("its token lacks apim:api_create, apim:api_manage, apim:api_publish: APIM grants only the scopes its "
+               "client's owner's roles are mapped to (Admin Portal, Settings, Scope Assignments)")  # fmt: skip
+    with pytest.raises(PublisherError) as raised:
+        run(faked([fewer]).check("Default", "localhost"))
+    assert str(raised.value) == lacking
+    refused = (401, b'{"code": 401, "message": "", "description": "Unauthenticated request"}')
+    with pytest.raises(PublisherError) as raised:
+        run(faked([fewer, refused, fewer, refused]).lifecycle("id", "Publish"))
+    assert str(raised.value) == (
+        "APIM answered 401 to POST /api/am/publisher/v4/apis/change-lifecycle: Unauthenticated request: " + lacking
+    )

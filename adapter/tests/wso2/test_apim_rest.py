@@ -261,7 +261,7 @@ def test_lifecycle_follows_apims_default_lifecycle(client, apim) -> None:
         "POST",
         f"{PUBLISHER}/apis/{api_id}/deploy-revision",
         params={"revisionId": revision},
-        json=[{"name": "Default"}],
+        json=[{"name": "Default", "vhost": "localhost"}],
     )
     assert retired.status_code == 400
     missing = client("POST", f"{PUBLISHER}/apis/change-lifecycle", params={"apiId": "nope", "action": "Publish"})
@@ -409,7 +409,7 @@ def test_client_certificates_are_added_listed_and_exported_with_the_next_revisio
     assert not [n for n in inner.namelist() if "Client-certificates" in n]  # uploaded after the deployed revision
     revision = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={}).json()["id"]
     deployed = client("POST", f"{PUBLISHER}/apis/{api_id}/deploy-revision", params={"revisionId": revision},
-                      json=[{"name": "Default"}])  # fmt: skip
+                      json=[{"name": "Default", "vhost": "localhost"}])  # fmt: skip
     assert deployed.status_code == 201, deployed.text
     inner, root = project()
     production = json.loads(inner.read(f"{root}/PRODUCTION/client_certificates.json"))
@@ -1195,3 +1195,81 @@ def test_a_revision_holds_the_policies_it_was_made_with_and_the_artifact_the_dep
     operations = {op["target"]: op.get("operationPolicies") for op in dto["operations"]}
     assert [p["parameters"] for p in operations["/ip"]["request"]] == [{"headerName": "X-Debug"}]
     assert operations["/get"] is None
+
+
+def test_a_revision_is_deployed_only_to_a_configured_environment_and_one_of_its_vhosts(apim_factory, test_ca) -> None:
+    """ApisApiServiceImplUtils.mapAPIRevisionDeploymentWithValidation, in its order: the environment (900504), the
+    vhost given (900511) and one of the environment's (900512); each a 400 in APIM's words. The double configured as
+    the apim role configures APIM: `Default` on the gateway's hostname."""
+    client = Client(apim_factory(fresh_data(), gateway_environments={"Default": ("api.example.com",)}), str(test_ca.ca))
+    api_id = client("POST", f"{PUBLISHER}/apis", json=API).json()["id"]
+    revision = client("POST", f"{PUBLISHER}/apis/{api_id}/revisions", json={}).json()["id"]
+
+    def deploy(**deployment: str) -> requests.Response:
+        return client("POST", f"{PUBLISHER}/apis/{api_id}/deploy-revision", params={"revisionId": revision},
+                      json=[{"displayOnDevportal": True, **deployment}])  # fmt: skip
+
+    refusals = [deploy(name="Production", vhost="api.example.com"), deploy(name="Default"),
+                deploy(name="Default", vhost="localhost")]  # fmt: skip
+    assert [(r.status_code, r.json()["code"], r.json()["description"]) for r in refusals] == [
+        (400, 900504, "Gateway Environment with name 'name 'Production'' not found"),
+        (400, 900511, "Gateway Environment VHOST name not provided"),
+        (400, 900512, "Virtual host with provided vhost name does not exist"),
+    ]
+    assert client("GET", f"{PUBLISHER}/apis/{api_id}/deployments").json() == []
+    deployed = deploy(name="Default", vhost="api.example.com")
+    assert deployed.status_code == 201, deployed.text
+    assert [(d["name"], d["vhost"]) for d in deployed.json()] == [("Default", "api.example.com")]
+    # An API Product's deployment (ApiProductsApiServiceImpl.deployAPIProductRevision) checks the environment with
+    # its own code (903233) and that a vhost is given, not that the environment has it.
+    body = {"name": "Bundle", "context": "/bundle", "policies": ["Gold"],
+            "apis": [{"apiId": api_id, "operations": [{"target": "/get", "verb": "GET"}]}]}  # fmt: skip
+    product = client("POST", f"{PUBLISHER}/api-products", json=body).json()["id"]
+    product_revision = client("POST", f"{PUBLISHER}/api-products/{product}/revisions", json={}).json()["id"]
+
+    def deploy_product(name: str) -> requests.Response:
+        return client("POST", f"{PUBLISHER}/api-products/{product}/deploy-revision",
+                      params={"revisionId": product_revision}, json=[{"name": name, "vhost": "localhost"}])  # fmt: skip
+
+    refused = deploy_product("Production")
+    assert (refused.status_code, refused.json()["code"], refused.json()["description"]) == (
+        400, 903233, "Provided gateway environment Production is not found")  # fmt: skip
+    assert deploy_product("Default").status_code == 201
+
+
+def test_settings_name_the_configured_gateway_environments_and_their_vhosts(apim_factory, test_ca) -> None:
+    """GET /settings as a publisher reads it: each environment as EnvironmentMappingUtil writes it (validated against
+    the spec at teardown), and the scopes of the Publisher API."""
+    environments = {"Default": ("api.example.com",), "Internal": ("internal.example.com", "localhost")}
+    client = Client(apim_factory(fresh_data(), gateway_environments=environments), str(test_ca.ca), "apim:api_view")
+    settings = client("GET", f"{PUBLISHER}/settings")
+    assert settings.status_code == 200, settings.text
+    written = {e["name"]: (e["type"], e["gatewayType"], [v["host"] for v in e["vhosts"]])
+               for e in settings.json()["environment"]}  # fmt: skip
+    assert written == {"Default": ("hybrid", "Regular", ["api.example.com"]),
+                       "Internal": ("hybrid", "Regular", ["internal.example.com", "localhost"])}  # fmt: skip
+    assert {"apim:api_publish", "apim:api_view"} <= set(settings.json()["scopes"])
+    assert "apim:app_manage" not in settings.json()["scopes"]  # the DevPortal API's, not the Publisher API's
+
+
+def test_a_client_registered_by_the_admin_gets_the_admins_scopes_with_client_credentials(apim, test_ca) -> None:
+    """AccessTokenIssuer makes a client_credentials token its client's owner's, and SystemScopesIssuer grants it the
+    requested scopes the owner's roles allow; a grant type the client was not registered for is unauthorized."""
+    with requests.Session() as session:
+        session.trust_env, session.verify = False, str(test_ca.ca)
+
+        def register(name: str, grants: str) -> tuple[str, str]:
+            body = {"clientName": name, "owner": "admin", "grantType": grants, "saasApp": True}
+            answer = session.post(apim.url + "/client-registration/v0.17/register", json=body,
+                                  auth=apim.admin_credentials, timeout=10)  # fmt: skip
+            return answer.json()["clientId"], answer.json()["clientSecret"]
+
+        def token(client: tuple[str, str]) -> requests.Response:
+            form = {"grant_type": "client_credentials", "scope": "apim:api_view apim:api_publish not:declared"}
+            return session.post(apim.url + "/oauth2/token", data=form, auth=client, timeout=10)
+
+        granted = token(register("exporter", "client_credentials"))
+        refused = token(register("password-only", "password refresh_token"))
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["scope"] == "apim:api_view apim:api_publish"  # no product API declares the third
+    assert (refused.status_code, refused.json()["error"]) == (400, "unauthorized_client")

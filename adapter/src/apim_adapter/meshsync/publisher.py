@@ -4,8 +4,13 @@ the calls `export` plans, with the OAuth2 token APIM's product APIs need.
 The token comes from APIM's own `/oauth2/token` (product API tokens always do, even with WSO2 IS as the key
 manager), as roles/apim_setup/tasks/token.yml gets it: a client registered by DCR
 (`/client-registration/v0.17/register`) with the control plane's user, then the password grant for that user; or,
-when client credentials are configured from files, the client credentials grant. The token is kept in memory
-until shortly before it expires (or APIM answers 401), and never logged.
+when client credentials are configured from files, the client credentials grant (the token is then the client's
+owner's). The token is kept in memory until shortly before it expires (or APIM answers 401), and never logged.
+
+APIM grants only the requested scopes that the user's roles are mapped to, and drops the rest without an error
+(carbon-apimgt `SystemScopesIssuer.getScopes`); a call its token lacks the scope for is then answered 401, as an
+invalid token is (`OAuthAuthenticationInterceptor`). So the scopes granted are kept, and a refusal names the ones
+missing: the difference between "wrong credentials" and "a user without the publisher's roles".
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from typing import Any
 
 import aiohttp
 
+from ..config import Config, ControlPlaneWso2
 from ..http_client import HttpClient, basic_authorization, read_at_most
 from ..oauth_token import HeldToken
+from ..secrets import read_secret
 from .export import ApiPlan, updated_body
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,13 @@ class PublisherError(Exception):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+def export_environment(config: Config) -> str:
+    """The gateway environment export deploys revisions to: its own setting, else the one mesh-sync routes."""
+    assert config.mesh_sync is not None
+    assert isinstance(config.control_plane, ControlPlaneWso2)
+    return config.mesh_sync.export_services.gateway_environment or config.control_plane.gateway_label or "Default"
 
 
 class Credentials:
@@ -58,12 +72,14 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def _error(method: str, path: str, status: int, body: bytes) -> PublisherError:
-    """APIM's error body is `{code, message, description}` (publisher-api.yaml `Error`): its words, bounded."""
+    """APIM's error body is `{code, message, description}` (publisher-api.yaml `Error`), its token endpoint's
+    `{error, error_description}` (RFC 6749 §5.2): its words, bounded."""
     detail = ""
     try:
         answer = json.loads(body)
         if isinstance(answer, dict):
-            detail = str(answer.get("description") or answer.get("message") or "")
+            words = answer.get("description") or answer.get("message") or answer.get("error_description")
+            detail = str(words or answer.get("error") or "")
     except ValueError:
         pass
     detail = " ".join(detail.split())[:300]
@@ -84,6 +100,27 @@ class Publisher:
         self.http = HttpClient(ca_bundle, timeout=timeout)
         self._client: tuple[str, str] | None = None
         self._token = HeldToken(self._grant, clock)
+        # The scopes of the last token APIM issued; None before one, or where its answer does not list them (RFC 6749
+        # §5.1 lets it leave out a scope identical to the one asked for).
+        self.granted: frozenset[str] | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Publisher:
+        """The Publisher API client `meshSync.exportServices` describes: its client credentials where it names them,
+        else the control plane's user; the control plane's CA bundle and timeout."""
+        cp = config.control_plane
+        assert config.mesh_sync is not None
+        assert isinstance(cp, ControlPlaneWso2)
+        export = config.mesh_sync.export_services
+        if export.client_id_file and export.client_secret_file:
+            id_file, secret_file = config.resolve(export.client_id_file), config.resolve(export.client_secret_file)
+            credentials = Credentials(client=lambda: (read_secret(id_file), read_secret(secret_file)))
+        else:
+            user_file, password_file = config.resolve(cp.username_file), config.resolve(cp.password_file)
+            credentials = Credentials(user=lambda: (read_secret(user_file), read_secret(password_file)))
+        ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
+        # The token's user decides the tenant (admin@tenant.example): the Publisher API needs no tenant header.
+        return cls(export.publisher_url or cp.url, credentials, ca, cp.timeout_seconds)
 
     async def close(self) -> None:
         await self.http.close()
@@ -132,7 +169,13 @@ class Publisher:
                 self._client = None  # the registered client may be gone (APIM's database reset): register again
             raise _error("POST", "/oauth2/token", status, answer)
         issued: dict[str, Any] = json.loads(answer)
+        scope = issued.get("scope") if isinstance(issued, dict) else None
+        self.granted = frozenset(scope.split()) if isinstance(scope, str) else None
         return issued
+
+    def missing_scopes(self) -> list[str]:
+        """The scopes export asks for that APIM did not grant the token it holds (none where it did not say)."""
+        return sorted(set(SCOPES.split()) - self.granted) if self.granted is not None else []
 
     # -- calls ------------------------------------------------------------------------------------------------
 
@@ -145,9 +188,47 @@ class Publisher:
                 self._token.forget()
                 continue
             if status not in ok:
-                raise _error(method, PUBLISHER + path.split("?")[0], status, answer)
+                refused = _error(method, PUBLISHER + path.split("?")[0], status, answer)
+                if status == 401 and self.missing_scopes():
+                    refused = PublisherError(f"{refused}: {self._lacking()}", status)
+                raise refused
             return json.loads(answer) if answer.strip() else None
         raise AssertionError("unreachable")
+
+    def _lacking(self) -> str:
+        whose = "its client's owner" if self.credentials.client is not None else "its user"
+        return (f"its token lacks {', '.join(self.missing_scopes())}: APIM grants only the scopes {whose}'s roles "
+                "are mapped to (Admin Portal, Settings, Scope Assignments)")  # fmt: skip
+
+    async def check(self, environment: str, vhost: str) -> str:
+        """What export needs of APIM, asked without changing anything: a token with export's scopes, the deployment
+        target (`target`), and the API list. What it found, or PublisherError naming what is missing."""
+        await self.token()
+        if self.missing_scopes():
+            raise PublisherError(self._lacking())
+        await self.target(environment, vhost)
+        listed = await self.call("GET", "/apis", params={"limit": "1", "offset": "0"})
+        total = ((listed or {}).get("pagination") or {}).get("total")
+        return (
+            f"a token with the {len(SCOPES.split())} scopes export needs; gateway environment {environment!r} "
+            f"serves vhost {vhost!r}; {total if isinstance(total, int) else 'some'} APIs"
+        )
+
+    async def target(self, environment: str, vhost: str) -> None:
+        """PublisherError unless APIM has the gateway environment and it the vhost revisions are deployed on
+        (`GET /settings`: the environments APIM is configured with). APIM refuses a deployment to any other only
+        once the revision is made (400 900504, 900512: ApisApiServiceImplUtils.mapAPIRevisionDeploymentWithValidation);
+        it takes a vhost's WebSocket host for it too."""
+        settings = await self.call("GET", "/settings")
+        environments = {str(e.get("name")): e for e in (settings or {}).get("environment") or [] if isinstance(e, dict)}
+        if environment not in environments:
+            raise PublisherError(f"APIM has no gateway environment {environment!r} (it has: "
+                                 f"{', '.join(sorted(environments)) or 'none'})")  # fmt: skip
+        vhosts = [v for v in environments[environment].get("vhosts") or [] if isinstance(v, dict)]
+        hosts = {str(v.get("host")) for v in vhosts}
+        if vhost not in hosts | {str(v.get("wsHost")) for v in vhosts}:
+            raise PublisherError(f"APIM's gateway environment {environment!r} has no vhost {vhost!r} (it has: "
+                                 f"{', '.join(sorted(hosts)) or 'none'})")  # fmt: skip
 
     async def apis(self) -> list[dict[str, Any]]:
         """Every API (`GET /apis`, paged by `limit`/`offset` until `pagination.total` or a short page)."""

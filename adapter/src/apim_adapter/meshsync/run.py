@@ -34,7 +34,7 @@ from ..secrets import read_secret
 from . import artifacts, health, kube
 from .core import ROUTE_KINDS, Endpoint, Plan, Settings, plan, route_conditions
 from .export import Settings as ExportSettings
-from .publisher import Credentials, Publisher
+from .publisher import Publisher, export_environment
 from .services import Exporter
 
 log = logging.getLogger(__name__)
@@ -309,16 +309,9 @@ def _exporter(config: Config, client: AsyncClient, reconciler: Reconciler, ident
     assert isinstance(cp, ControlPlaneWso2)
     export = mesh.export_services
     ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
-    if export.client_id_file and export.client_secret_file:
-        id_file, secret_file = config.resolve(export.client_id_file), config.resolve(export.client_secret_file)
-        credentials = Credentials(client=lambda: (read_secret(id_file), read_secret(secret_file)))
-    else:
-        user_file, password_file = config.resolve(cp.username_file), config.resolve(cp.password_file)
-        credentials = Credentials(user=lambda: (read_secret(user_file), read_secret(password_file)))
-    # The token's user decides the tenant (admin@tenant.example): the Publisher API needs no tenant header.
-    publisher = Publisher(export.publisher_url or cp.url, credentials, ca, cp.timeout_seconds)
+    publisher = Publisher.from_config(config)
     settings = ExportSettings(
-        environment=export.gateway_environment or cp.gateway_label or "Default",
+        environment=export_environment(config),
         vhost=export.vhost,
         cluster_domain=mesh.cluster_domain,
         tiers=export.tiers,

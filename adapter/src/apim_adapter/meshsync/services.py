@@ -123,6 +123,7 @@ class Exporter:
         self.queue: asyncio.Queue[None] = asyncio.Queue()
         self.synced = False  # a full pass has succeeded since this replica last became leader
         self.owners: dict[str, str | None] = {}  # API id → its owner property, for lists that leave them out
+        self._target: str | None = None  # this pass: None not asked yet, "" deployable, else why not
 
     def request(self) -> None:
         self.queue.put_nowait(None)
@@ -192,6 +193,7 @@ class Exporter:
         Leadership is asked again before each write to APIM: a replica that stopped leading mid-pass (its lease
         lapsed while it stalled) ends the pass there, and the new leader's pass does the rest."""
         services = await self.services()
+        self._target = None
         apis = await self._with_owners(await self.publisher.apis())
         owned = [a for a in apis if owner(a) and self._watched(str(owner(a)))]
         exposing: dict[str, Spec] = {}
@@ -243,6 +245,8 @@ class Exporter:
         api = await self.publisher.api(str(mine[0]["id"])) if mine else None
         deployed = await self.publisher.deployed_to(str(mine[0]["id"])) if mine else []
         plan = plan_export(want, text, digest, api, deployed, self.settings)
+        if any(step.op == "revise" for step in plan.steps):
+            await self._check_target()
         if plan.steps:
             api_id = await self.publisher.apply(plan, self.settings.environment, self.settings.vhost,
                                                 self.max_revisions)  # fmt: skip
@@ -252,6 +256,19 @@ class Exporter:
         elif self.events.last.get(info.key, ("Normal",))[0] == "Warning":
             await self.events.report(info, uid, "Normal", "Exported", f"API {plan.label}: up to date")
         return want
+
+    async def _check_target(self) -> None:
+        """Before the pass's first revision, once: whether APIM's gateway environment has the vhost revisions are
+        deployed on (Publisher.target). Where it does not, each Service's export fails with why, before any change:
+        APIM would refuse the deployment only after making the revision, on every pass."""
+        if self._target is None:
+            try:
+                await self.publisher.target(self.settings.environment, self.settings.vhost)
+                self._target = ""
+            except PublisherError as exc:
+                self._target = str(exc)
+        if self._target:
+            raise PublisherError(self._target)
 
     # -- the loops ------------------------------------------------------------------------------------------
 
