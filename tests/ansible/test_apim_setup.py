@@ -534,6 +534,26 @@ def test_a_deployment_on_a_vhost_apims_environment_lacks_stops_the_role_before_i
     assert [operation for operation in asked if operation[2] != "get"] == []  # nothing changed
 
 
+def test_a_scope_apim_does_not_grant_stops_the_role_naming_it(converged, tmp_path) -> None:
+    """APIM drops a requested scope the user's roles are not mapped to, without an error (SystemScopesIssuer), and
+    then answers the calls needing it 401: the role checks the token's scopes and stops, naming the one missing. The
+    double's admin holds every scope the product APIs declare, so the role is made to ask for one none declares."""
+    double, _, _, extra = converged
+    path = tmp_path / "scopes.json"
+    path.write_text(json.dumps({**json.loads(extra.read_text()),
+                                "_apim_setup_scopes": "apim:api_view apim:api_create apim:not_declared"}))  # fmt: skip
+    path.chmod(0o600)
+    answered = len(double.responses)
+    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
+                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
+    assert result.returncode != 0
+    said = " ".join(result.stdout.split())
+    assert ("APIM did not grant admin the scopes apim:not_declared: it grants only the scopes the user's roles are "
+            "mapped to (Admin Portal, Settings, Scope Assignments).") in said, said[-3000:]  # fmt: skip
+    asked = [s.operation for s in double.responses[answered:] if s.operation is not None]
+    assert [operation for operation in asked if operation[2] != "get"] == []  # nothing changed
+
+
 PRODUCT = "HttpbinBundle"  # inventories/dev apim_setup_api_products
 PRODUCT_OPERATIONS = [("GET", "/ip"), ("GET", "/status/{status_code}")]
 

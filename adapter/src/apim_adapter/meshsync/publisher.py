@@ -34,7 +34,18 @@ log = logging.getLogger(__name__)
 
 PUBLISHER = "/api/am/publisher/v4"
 DCR = "/client-registration/v0.17/register"
-SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
+SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish apim:api_delete"
+# The calls export makes, each with the scopes publisher-api.yaml lets call it: any one of them will do (APIM checks
+# that the token holds one of the resource's scopes). With APIM's default role mappings (carbon-apimgt
+# tenant-conf.json, RESTAPIScopes) the admin role holds them all, Internal/creator plus Internal/publisher enough.
+CALLS = (
+    ("list and read APIs", ("apim:api_view", "apim:api_manage")),
+    ("read APIM's gateway environments", ("apim:api_view", "apim:publisher_settings")),
+    ("create and update APIs", ("apim:api_create", "apim:api_manage")),
+    ("make and deploy revisions", ("apim:api_create", "apim:api_manage", "apim:api_publish")),
+    ("publish, deprecate and retire APIs", ("apim:api_publish", "apim:api_manage")),
+    ("delete APIs", ("apim:api_delete", "apim:api_manage")),
+)
 MAX_BYTES = 16 << 20
 PAGE = 100
 
@@ -173,9 +184,11 @@ class Publisher:
         self.granted = frozenset(scope.split()) if isinstance(scope, str) else None
         return issued
 
-    def missing_scopes(self) -> list[str]:
-        """The scopes export asks for that APIM did not grant the token it holds (none where it did not say)."""
-        return sorted(set(SCOPES.split()) - self.granted) if self.granted is not None else []
+    def refused_calls(self) -> list[str]:
+        """The calls of export that the token it holds may not make: none of their scopes granted (none where APIM
+        did not say which it granted)."""
+        granted = self.granted
+        return [] if granted is None else [what for what, scopes in CALLS if not granted.intersection(scopes)]
 
     # -- calls ------------------------------------------------------------------------------------------------
 
@@ -189,7 +202,7 @@ class Publisher:
                 continue
             if status not in ok:
                 refused = _error(method, PUBLISHER + path.split("?")[0], status, answer)
-                if status == 401 and self.missing_scopes():
+                if status == 401 and self.refused_calls():
                     refused = PublisherError(f"{refused}: {self._lacking()}", status)
                 raise refused
             return json.loads(answer) if answer.strip() else None
@@ -197,20 +210,21 @@ class Publisher:
 
     def _lacking(self) -> str:
         whose = "its client's owner" if self.credentials.client is not None else "its user"
-        return (f"its token lacks {', '.join(self.missing_scopes())}: APIM grants only the scopes {whose}'s roles "
-                "are mapped to (Admin Portal, Settings, Scope Assignments)")  # fmt: skip
+        granted = " ".join(sorted(self.granted or ())) or "none"
+        return (f"its token may not {'; '.join(self.refused_calls())} (granted: {granted}): APIM grants only the "
+                f"scopes {whose}'s roles are mapped to (Admin Portal, Settings, Scope Assignments)")  # fmt: skip
 
     async def check(self, environment: str, vhost: str) -> str:
-        """What export needs of APIM, asked without changing anything: a token with export's scopes, the deployment
+        """What export needs of APIM, asked without changing anything: a token that may make each call of export, the
         target (`target`), and the API list. What it found, or PublisherError naming what is missing."""
         await self.token()
-        if self.missing_scopes():
+        if self.refused_calls():
             raise PublisherError(self._lacking())
         await self.target(environment, vhost)
         listed = await self.call("GET", "/apis", params={"limit": "1", "offset": "0"})
         total = ((listed or {}).get("pagination") or {}).get("total")
         return (
-            f"a token with the {len(SCOPES.split())} scopes export needs; gateway environment {environment!r} "
+            f"a token that may make every call export makes; gateway environment {environment!r} "
             f"serves vhost {vhost!r}; {total if isinstance(total, int) else 'some'} APIs"
         )
 
