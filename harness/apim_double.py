@@ -61,7 +61,15 @@ from apim_adapter.http_client import basic_authorization
 
 from . import wso2_specs
 from .api_keys import ApiKeySigner
-from .apim_rest import GATEWAY_ENVIRONMENTS, POLICY_FLOWS, Fault, ProductApis, deployed_dto_fields, security_scheme
+from .apim_rest import (
+    DCR_PATH,
+    GATEWAY_ENVIRONMENTS,
+    POLICY_FLOWS,
+    Fault,
+    ProductApis,
+    deployed_dto_fields,
+    security_scheme,
+)
 from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
@@ -281,6 +289,17 @@ class ApimDouble:
             return session.get(f"{self.url}{BASE_PATH}/{endpoint}", params=params, auth=self.admin_credentials,
                                headers={"xWSO2Tenant": self.tenant}, verify=str(self.tls.ca) if self.tls else True,
                                timeout=10)  # fmt: skip
+
+    def register_client(self, name: str, grant_types: str) -> tuple[str, str]:
+        """A client registered by DCR with the admin's credentials for `grant_types` (space-separated), as an operator
+        registers one: its id and secret."""
+        body = {"clientName": name, "owner": self.username, "grantType": grant_types, "saasApp": True}
+        with requests.Session() as session:
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+            answer = session.post(f"{self.url}{DCR_PATH}", json=body, auth=self.admin_credentials,
+                                  verify=str(self.tls.ca) if self.tls else True, timeout=10)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return answer.json()["clientId"], answer.json()["clientSecret"]
 
     def admin_token(self, scopes: str = "apim:api_view apim:api_create apim:api_manage apim:api_publish") -> str:
         """An opaque access token of the admin user with `scopes` (space-separated), as DCR plus a password grant

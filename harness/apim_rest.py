@@ -160,6 +160,12 @@ def conflict(description: str) -> Fault:
     return Fault(409, 409, "Resource Already Exists", description)
 
 
+def vhost_not_provided() -> Fault:
+    """ExceptionCodes.GATEWAY_ENVIRONMENT_VHOST_NOT_PROVIDED: a deployment without a vhost, of an API or a product."""
+    return Fault(400, 900511, "Gateway Environment virtual hosts name not provided",
+                 "Gateway Environment VHOST name not provided")  # fmt: skip
+
+
 def not_found(what: str, ident: str, code: int = 900308) -> Fault:
     return Fault(404, code, f"{what} Not Found", f"Requested {what} with id '{ident}' not found")
 
@@ -232,12 +238,14 @@ class Call:
 # the requested scopes the user's roles allow and drops the rest. Read on first use: the specs are large.
 @functools.cache
 def admin_scopes() -> frozenset[str]:
-    scopes: set[str] = set()
-    for api in wso2_specs.BASE_PATHS:
-        flows = wso2_specs.spec(api)["components"]["securitySchemes"]["OAuth2Security"]["flows"]
-        for flow in flows.values():
-            scopes.update(flow.get("scopes", {}))
-    return frozenset(scopes)
+    return frozenset().union(*(declared_scopes(api) for api in wso2_specs.BASE_PATHS))
+
+
+@functools.cache
+def declared_scopes(api: str) -> frozenset[str]:
+    """The scopes one of the product APIs' definitions declares (its OAuth2Security flows)."""
+    flows = wso2_specs.spec(api)["components"]["securitySchemes"]["OAuth2Security"]["flows"]
+    return frozenset(scope for flow in flows.values() for scope in flow.get("scopes", {}))
 
 
 class ProductApis:
@@ -1066,8 +1074,7 @@ class ProductApis:
             raise Fault(400, 900504, "Invalid Gateway Environment",
                         f"Gateway Environment with name 'name '{name}'' not found")  # fmt: skip
         if not wanted.get("vhost"):
-            raise Fault(400, 900511, "Gateway Environment virtual hosts name not provided",
-                        "Gateway Environment VHOST name not provided")  # fmt: skip
+            raise vhost_not_provided()
         if wanted["vhost"] not in self.double.gateway_environments[name]:
             raise Fault(400, 900512, "Invalid virtual host name provided",
                         "Virtual host with provided vhost name does not exist")  # fmt: skip
@@ -1101,10 +1108,8 @@ class ProductApis:
         API's own definition declares). Not modelled, left at their DTO's initial values: the fields read from
         deployment.toml (the devportal URL, default policies, monetization and audit properties, the gateway types
         and feature catalog, the design assistant), which no caller of the double reads."""
-        flows = wso2_specs.spec("publisher")["components"]["securitySchemes"]["OAuth2Security"]["flows"]
-        scopes = sorted({scope for flow in flows.values() for scope in flow.get("scopes", {})})
         environments = [_environment_dto(name, hosts) for name, hosts in self.double.gateway_environments.items()]
-        return 200, {"environment": environments, "scopes": scopes}
+        return 200, {"environment": environments, "scopes": sorted(declared_scopes("publisher"))}
 
     async def list_deployments(self, call: Call) -> tuple[int, Any]:
         """getAPIRevisionDeployments: a bare list (see IMPL_ANSWERS)."""
@@ -1550,8 +1555,7 @@ class ProductApis:
                 raise Fault(400, 903233, "Gateway environment not found",
                             f"Provided gateway environment {wanted['name']} is not found")  # fmt: skip
             if not wanted.get("vhost"):
-                raise Fault(400, 900511, "Gateway Environment virtual hosts name not provided",
-                            "Gateway Environment VHOST name not provided")  # fmt: skip
+                raise vhost_not_provided()
         revision = next((r for r in item["_revisions"] if r["id"] == revision_id), None)
         if revision is None:
             raise not_found("API Revision", revision_id, 900347)

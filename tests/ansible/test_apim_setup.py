@@ -443,9 +443,9 @@ def test_the_application_policy_is_created_and_limits_each_user_of_the_applicati
                       "rateLimitCount": 10, "rateLimitTimeUnit": "sec", "policyType": "APPLICATION"}  # fmt: skip
 
 
-def refused_before_apim(double, extra, tmp_path, **changed) -> str:
-    """A run with the converged variables, `changed` laid over them, that must fail before APIM is called: its
-    output."""
+def refused_run(double, extra, tmp_path, **changed) -> tuple[str, list]:
+    """A run with the converged variables, `changed` laid over them, that must fail: its output and what the double
+    answered during it."""
     path = tmp_path / "invalid.json"
     path.write_text(json.dumps({**json.loads(extra.read_text()), **changed}))
     path.chmod(0o600)
@@ -453,8 +453,14 @@ def refused_before_apim(double, extra, tmp_path, **changed) -> str:
     result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
                          env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
     assert result.returncode != 0
-    assert len(double.responses) == answered
-    return result.stdout
+    return result.stdout, double.responses[answered:]
+
+
+def refused_before_apim(double, extra, tmp_path, **changed) -> str:
+    """A run that must fail before APIM is called: its output."""
+    stdout, answers = refused_run(double, extra, tmp_path, **changed)
+    assert answers == []
+    return stdout
 
 
 def test_a_policy_declared_with_two_limits_stops_the_role_before_it_calls_apim(converged, tmp_path) -> None:
@@ -518,18 +524,12 @@ def test_a_deployment_on_a_vhost_apims_environment_lacks_stops_the_role_before_i
     """APIM refuses a revision deployed on a vhost its gateway environment does not have (400 900512), once the
     revision is made: the role reads APIM's environments first (Publisher GET /settings) and stops, naming them."""
     double, _, _, extra = converged
-    path = tmp_path / "localhost.json"
-    variables = json.loads(extra.read_text())
-    path.write_text(json.dumps({**variables, "apim_setup_api": {**variables["apim_setup_api"], "vhost": "localhost"}}))
-    path.chmod(0o600)
-    answered = len(double.responses)
-    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
-                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
-    assert result.returncode != 0
-    said = " ".join(result.stdout.split())  # the callback folds long messages
+    api = {**json.loads(extra.read_text())["apim_setup_api"], "vhost": "localhost"}
+    stdout, answers = refused_run(double, extra, tmp_path, apim_setup_api=api)
+    said = " ".join(stdout.split())  # the callback folds long messages
     assert ("APIM's gateway environment Default has the vhosts api.istio-apim.local, not localhost (its environments: "
             "Default): set the API's vhost (or gateway_environment) to one of them.") in said, said[-3000:]  # fmt: skip
-    asked = [s.operation for s in double.responses[answered:] if s.operation is not None]
+    asked = [s.operation for s in answers if s.operation is not None]
     assert asked[-1] == ("publisher", "/settings", "get")  # the last thing asked
     assert [operation for operation in asked if operation[2] != "get"] == []  # nothing changed
 
@@ -539,18 +539,12 @@ def test_a_scope_apim_does_not_grant_stops_the_role_naming_it(converged, tmp_pat
     then answers the calls needing it 401: the role checks the token's scopes and stops, naming the one missing. The
     double's admin holds every scope the product APIs declare, so the role is made to ask for one none declares."""
     double, _, _, extra = converged
-    path = tmp_path / "scopes.json"
-    path.write_text(json.dumps({**json.loads(extra.read_text()),
-                                "_apim_setup_scopes": "apim:api_view apim:api_create apim:not_declared"}))  # fmt: skip
-    path.chmod(0o600)
-    answered = len(double.responses)
-    result = run_ansible("ansible-playbook", "-i", "inventories/dev", "playbooks/apim_setup.yml", "-e", f"@{path}",
-                         env={"ANSIBLE_NOCOLOR": "1"})  # fmt: skip
-    assert result.returncode != 0
-    said = " ".join(result.stdout.split())
+    stdout, answers = refused_run(double, extra, tmp_path,
+                                  _apim_setup_scopes="apim:api_view apim:api_create apim:not_declared")  # fmt: skip
+    said = " ".join(stdout.split())
     assert ("APIM did not grant admin the scopes apim:not_declared: it grants only the scopes the user's roles are "
             "mapped to (Admin Portal, Settings, Scope Assignments).") in said, said[-3000:]  # fmt: skip
-    asked = [s.operation for s in double.responses[answered:] if s.operation is not None]
+    asked = [s.operation for s in answers if s.operation is not None]
     assert [operation for operation in asked if operation[2] != "get"] == []  # nothing changed
 
 

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 
 from apim_adapter.meshsync.export import (
     ApiPlan,
@@ -182,15 +181,8 @@ def test_a_token_answer_without_a_token_is_reported_not_raised_raw(tmp_path: Pat
 def registered_client(apim: ApimDouble, grant_types: str) -> Credentials:
     """A client registered by DCR with the admin's credentials (as an operator registers one for
     exportServices.clientIdFile), for `grant_types`."""
-    body = {"clientName": f"export-{grant_types.replace(' ', '-')}", "owner": "admin", "grantType": grant_types,
-            "saasApp": True}  # fmt: skip
-    with requests.Session() as session:
-        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
-        answer = session.post(apim.url + "/client-registration/v0.17/register", json=body, auth=apim.admin_credentials,
-                              verify=str(apim.tls.ca), timeout=10)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    registered = answer.json()
-    return Credentials(client=lambda: (registered["clientId"], registered["clientSecret"]))
+    client = apim.register_client(f"export-{grant_types.replace(' ', '-')}", grant_types)
+    return Credentials(client=lambda: client)
 
 
 def test_a_client_of_the_admin_exports_with_the_client_credentials_grant(apim: ApimDouble, tmp_path: Path) -> None:

@@ -1258,18 +1258,12 @@ def test_a_client_registered_by_the_admin_gets_the_admins_scopes_with_client_cre
     with requests.Session() as session:
         session.trust_env, session.verify = False, str(test_ca.ca)
 
-        def register(name: str, grants: str) -> tuple[str, str]:
-            body = {"clientName": name, "owner": "admin", "grantType": grants, "saasApp": True}
-            answer = session.post(apim.url + "/client-registration/v0.17/register", json=body,
-                                  auth=apim.admin_credentials, timeout=10)  # fmt: skip
-            return answer.json()["clientId"], answer.json()["clientSecret"]
-
         def token(client: tuple[str, str]) -> requests.Response:
             form = {"grant_type": "client_credentials", "scope": "apim:api_view apim:api_publish not:declared"}
             return session.post(apim.url + "/oauth2/token", data=form, auth=client, timeout=10)
 
-        granted = token(register("exporter", "client_credentials"))
-        refused = token(register("password-only", "password refresh_token"))
+        granted = token(apim.register_client("exporter", "client_credentials"))
+        refused = token(apim.register_client("password-only", "password refresh_token"))
     assert granted.status_code == 200, granted.text
     assert granted.json()["scope"] == "apim:api_view apim:api_publish"  # no product API declares the third
     assert (refused.status_code, refused.json()["error"]) == (400, "unauthorized_client")
