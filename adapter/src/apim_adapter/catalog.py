@@ -775,14 +775,18 @@ def _client_certificate(c: _Item, subscription_policies: Mapping[str, Any]) -> t
     return digest, ClientCertificate(alias, tier, key_type, subject, cert.not_valid_after_utc.timestamp())
 
 
-def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[AttachedPolicy], list[str]]:
+def _operation_policies(
+    item: _Item, where: str, lenient: bool, graphql: bool
+) -> tuple[list[AttachedPolicy], list[str], list[str]]:
     """An API's operation policies (APIM's mediation: `operationPolicies`, as the wso2 control plane reads them from
     the deployed revision: `{flow, policyName, policyVersion, parameters}`, with `verb` and `target` for an
     operation's, the API's first, each list in its order), those this adapter applies (mediation.py) and what to
     name of the others: each policy it does not apply, and, in a lenient build, one it applies whose parameters no
-    gateway could send (left out; a strict build refuses it)."""
+    gateway could send (left out; a strict build refuses it). A GraphQL API's operations' own policies are the
+    third list: APIM's gateway runs none of them (see GRAPHQL_OPERATION_POLICIES_DROPPED)."""
     attached: list[AttachedPolicy] = []
     named: list[str] = []
+    dropped: list[str] = []
     for i, raw in enumerate(item.get("operationPolicies", list, default=[])):
         p = _Item(raw, f"{where}.operationPolicies[{i}]")
         flow = p.get("flow", str, required=True)
@@ -796,6 +800,9 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
             verb=p.get("verb", str, default=""),
             target=p.get("target", str, default=""),
         )
+        if graphql and policy.target:
+            dropped.append(policy.named)
+            continue
         if not mediation.applied(policy):
             named.append(policy.named)
             continue
@@ -811,7 +818,7 @@ def _operation_policies(item: _Item, where: str, lenient: bool) -> tuple[list[At
             named.append(str(exc))
             continue
         attached.append(policy)
-    return attached, named
+    return attached, named, dropped
 
 
 def _mediated(resources: tuple[Resource, ...], policies: list[AttachedPolicy], lenient: bool) -> tuple[Resource, ...]:
@@ -858,12 +865,28 @@ def _operation_policies_note(api: Api, named: list[str]) -> str:
     """What to tell of an API's operation policies that nothing here applies: APIM's gateway runs them in the
     API's sequences, after authentication and throttling; each is named, with its flow and the operation it is
     attached to."""
-    shown = ", ".join(named[:MAX_NAMED_POLICIES]) + (f" and {len(named) - MAX_NAMED_POLICIES} more"
-                                                     if len(named) > MAX_NAMED_POLICIES else "")  # fmt: skip
-    return f"{api.name} {api.version}: operation policies not applied here, only by APIM's gateway: {shown}"
+    return f"{api.name} {api.version}: operation policies not applied here, only by APIM's gateway: {_listed(named)}"
+
+
+def _listed(named: list[str]) -> str:
+    """Policies named in one API's note, at most MAX_NAMED_POLICIES of them."""
+    more = len(named) - MAX_NAMED_POLICIES
+    return ", ".join(named[:MAX_NAMED_POLICIES]) + (f" and {more} more" if more > 0 else "")
 
 
 MAX_NAMED_POLICIES = 20  # in one API's note
+
+# APIM 4.5 deploys a GraphQL API with one URI template, `POST /*`, in place of its operations, before it renders the
+# API's policy sequence from its URI templates (carbon-apimgt `TemplateBuilderUtil.createAPIGatewayDTOtoPublishAPI`,
+# then `setCustomSequencesToBeAdded` → `SynapsePolicyAggregator.generatePolicySequenceForUriTemplateSet`): the
+# operations' own policies are in no sequence its gateway runs, while the API's are, on every call
+# (`APIManagerExtensionHandler`, after authentication, query analysis and throttling). APIM's Publisher attaches
+# none of its common policies to a GraphQL API (each lists only HTTP in `supportedApiTypes`:
+# `APIProviderImpl.validateAppliedPolicyWithSpecification`): from APIM, such an API carries custom policies only.
+GRAPHQL_OPERATION_POLICIES_DROPPED = (
+    "policies of GraphQL operations, which APIM's gateway does not apply either (it deploys a GraphQL API as one "
+    "resource; attach them to the API to have them run on every call)"
+)
 
 
 def _backend_credentials(
@@ -955,12 +978,13 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_cors = cors.of_api(item.raw, cors_settings)
         except ValueError as exc:
             raise CatalogError(f"{where}.{exc}") from None
-        attached, not_applied = _operation_policies(item, where, lenient)
+        is_graphql = api_type.upper() == GRAPHQL
+        attached, not_applied, dropped = _operation_policies(item, where, lenient, is_graphql)
         credentials, by_apims_gateway = _backend_credentials(item, where, lenient)
         graphql = None
-        if api_type.upper() == GRAPHQL:
+        if is_graphql:
             graphql, resources = _graphql(item, where, api_policies)
-            not_applied += [p.named for p in attached]  # a GraphQL API's operation policies: APIM's gateway's
+            resources = _mediated(resources, attached, lenient)  # the API's own: its calls' resources carry them
         else:
             resources = _mediated(_resources(item, where, api_policies), attached, lenient)
         if api_type == API_PRODUCT:
@@ -1013,6 +1037,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             api_ids[api.id] = api.uuid
         if not_applied:
             api_notes.append(_operation_policies_note(api, not_applied))
+        if dropped:
+            api_notes.append(f"{api.name} {api.version}: {GRAPHQL_OPERATION_POLICIES_DROPPED}: {_listed(dropped)}")
         if by_apims_gateway:
             api_notes.append(
                 f"{api.name} {api.version}: not applied here, only by APIM's gateway: {', '.join(by_apims_gateway)}"

@@ -465,6 +465,8 @@ def graphql_call(
             regex=gateway.regex,
             specificity=gateway.specificity,
             operations=ops,
+            mediation=gateway.mediation,  # the API's own policies, run on every call (its operations' run nowhere)
+            access_checks=gateway.access_checks,
         )
         graphql.calls.put(called, res, math.inf, 64 * len(ops))
     return res, found

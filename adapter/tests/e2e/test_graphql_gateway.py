@@ -12,18 +12,29 @@ import pytest
 import requests
 
 from harness.adapter_process import Served
-from harness.sample_catalog import graphql_catalog
+from harness.envoy import HTTP_UPSTREAM_ON_ALLOW
+from harness.processes import echoed_headers
+from harness.sample_catalog import graphql_catalog, operation_policy
 
 # Served at a context go-httpbin echoes (`/anything/...`): what reaches the backend comes back in the answer.
 API = "/anything/swapi/1.0.0"
 INCLUDED_BODY = {"maxRequestBytes": 8192, "allowPartialMessage": True}  # the chart's values example
+# The API's own policy runs on every call; an operation's runs nowhere, as on APIM's gateway.
+POLICIES = [
+    operation_policy("request", "addHeader", "v2", headerName="X-Env", headerValue="mesh"),
+    operation_policy("request", "addHeader", "v2", "QUERY hero", headerName="X-Hero", headerValue="yes"),
+]
 
 
 @pytest.fixture(scope="module")
 def served(stack, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("graphql")
-    doc = graphql_catalog(context=API)
-    with stack.own_adapter(workdir, doc, include_request_body=INCLUDED_BODY) as (adapter, gateways):
+    doc = graphql_catalog(context=API, operationPolicies=POLICIES)
+    upstream = (*HTTP_UPSTREAM_ON_ALLOW, "x-env", "x-hero")  # the chart's extraHeadersToUpstream, both named
+    with stack.own_adapter(workdir, doc, include_request_body=INCLUDED_BODY, upstream_on_allow=upstream) as (
+        adapter,
+        gateways,
+    ):
         yield Served(gateways, adapter)
 
 
@@ -38,6 +49,9 @@ def test_a_document_the_caller_may_run_reaches_the_backend_as_sent(stack, served
     resp = post(served.gateways[mode].url + API + "/" + probe, stack.token(), query, variables={"episode": 4})
     assert resp.status_code == 200, resp.text
     assert resp.json()["json"] == {"query": query, "variables": {"episode": 4}}  # go-httpbin's echo
+    seen = echoed_headers(resp)
+    assert seen["x-env"] == ["mesh"]  # the API's policy
+    assert "x-hero" not in seen  # the hero operation's: APIM's gateway runs it nowhere either
     # go-httpbin logs each request before its answer ends: what the refused calls' probes are looked for in
     assert probe in (stack.workdir / "httpbin.log").read_text()
 

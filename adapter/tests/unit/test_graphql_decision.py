@@ -22,7 +22,7 @@ from apim_adapter.mediation import RequestBody
 from apim_adapter.transport.grpc import NAMESPACE
 from harness.helpers import ROOT
 from harness.pipeline import InProcess, token
-from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog, per_minute
+from harness.sample_catalog import STARWARS_OPERATIONS, advanced_policy, graphql_catalog, operation_policy, per_minute
 
 pytestmark = pytest.mark.unit
 
@@ -187,6 +187,40 @@ def test_a_spike_arrest_counts_calls_not_operations():
     p = InProcess(doc)
     assert [call(p, THREE_OPERATIONS).status for _ in range(3)] == [200, 200, 429]
     assert call(p, THREE_OPERATIONS).code == "900807"
+
+
+def test_the_apis_own_policies_change_every_call_and_its_operations_own_none():
+    """APIM deploys a GraphQL API as one resource (catalog.GRAPHQL_OPERATION_POLICIES_DROPPED): the API's policies
+    run on every call, an operation's in no sequence."""
+    doc = graphql_catalog(operationPolicies=[
+        operation_policy("request", "addHeader", "v2", headerName="X-Env", headerValue="mesh"),
+        operation_policy("request", "addHeader", "v2", "QUERY hero", headerName="X-Hero", headerValue="yes"),
+        operation_policy("request", "jsonToXML", "v1"),
+    ])  # fmt: skip
+    p = InProcess(doc)
+    for query, bearer in (("{ hero { name } }", "default"), ("{ name }", None), ("{ heroes { id } name }", "default")):
+        upstream = dict(p.renderer.allow(call(p, query, bearer=bearer), p.now).upstream)
+        assert upstream["x-env"] == "mesh", query
+        assert "x-hero" not in upstream, query
+    assert [n for n in p.catalog.unenforced if n.startswith("StarWarsAPI")] == [
+        "StarWarsAPI 1.0.0: operation policies not applied here, only by APIM's gateway: jsonToXML v1 (request, the "
+        "API)",
+        "StarWarsAPI 1.0.0: policies of GraphQL operations, which APIM's gateway does not apply either (it deploys a "
+        "GraphQL API as one resource; attach them to the API to have them run on every call): addHeader v2 "
+        "(request, QUERY hero)",
+    ]
+
+
+def test_the_apis_access_checks_hold_each_call_after_its_documents_limits():
+    """The API's JWT claim based access validator runs after query analysis and throttling, as
+    APIManagerExtensionHandler runs the API's sequence after GraphQLQueryAnalysisHandler and ThrottleHandler."""
+    validator = operation_policy("request", "jwtClaimBasedAccessValidator", "v1", accessVerificationClaim="team",
+                                 accessVerificationClaimValue="rebels")  # fmt: skip
+    p = InProcess(graphql_catalog(operationPolicies=[validator]))
+    assert call(p, "{ hero { name } }", bearer=token(team="rebels")).allowed
+    refused = call(p, "{ hero { name } }", bearer=token(team="empire"))
+    assert (refused.status, refused.code) == (403, "900912")
+    assert call(p, "{ hero { friends { friends { name } } } }", bearer=token(team="empire")).code == "900820"
 
 
 def test_a_body_the_gateway_did_not_hand_over_whole_is_refused_and_named(p):
