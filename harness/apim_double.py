@@ -585,7 +585,9 @@ class ApimDouble:
         self.change(mutate)
 
     def _block_conditions(self) -> dict[str, Any]:
-        """The enabled rows by type; an IP row's value is JSON, answered as an IPLevel object."""
+        """The enabled rows by type, of every tenant (BlockConditionDBUtil.getBlockConditions reads the whole table;
+        `/block` takes no tenant); an IP row's value is JSON, answered as an IPLevel object naming the row's tenant
+        (a row's `domain`, AM_BLOCK_CONDITIONS.DOMAIN; this double's own tenant where unset)."""
         out: dict[str, list[Any]] = {key: [] for key in BLOCK_LISTS}
         for row in self.data["blockConditions"]:
             if not row["enabled"]:
@@ -593,7 +595,7 @@ class ApimDouble:
             if row["type"] in ("IP", "IPRANGE"):
                 value = json.loads(row["value"])
                 addresses = {k: value[k] for k in ("fixedIp", "startingIp", "endingIp") if k in value}
-                out["ip"].append({"id": row["id"], "type": row["type"], "tenantDomain": self.tenant,
+                out["ip"].append({"id": row["id"], "type": row["type"], "tenantDomain": row.get("domain", self.tenant),
                                   "invert": bool(value.get("invert", False)), **addresses})  # fmt: skip
             else:
                 out[row["type"].lower()].append(row["value"])
@@ -728,21 +730,21 @@ class ApimDouble:
 
     def revoke_api_key(self, api_key: str) -> None:
         """An API key revoked in the Developer Portal (`applicationsApplicationIdApiKeysKeyTypeRevokePost` →
-        APIConsumerImpl.revokeAPIKey): its jti stored and published with type `API_KEY`, until its `exp` (ms), or
+        APIConsumerImpl.revokeAPIKey): its jti stored and published with type `API_KEY`, until its `exp` as the key
+        has it, in seconds (ApplicationsApiServiceImpl passes APIUtil.getExpiryifJWT, the claim itself), or
         Long.MAX_VALUE for a key that never expires."""
         claims = jwt.decode(api_key, options={"verify_signature": False})
-        expiry_ms = int(claims["exp"]) * 1000 if "exp" in claims else (1 << 63) - 1
-        self.revoke_token(claims["jti"], expiry_ms, "API_KEY")
+        expiry = int(claims["exp"]) if "exp" in claims else (1 << 63) - 1
+        self.revoke_token(claims["jti"], expiry, "API_KEY")
 
-    def revoke_token(self, revoked_token: str, expiry_ms: int, token_type: str = "JWT", ttl: int = 3600) -> None:  # noqa: S107
+    def revoke_token(self, revoked_token: str, expiry: int, token_type: str = "JWT", ttl: int = 3600) -> None:  # noqa: S107
         """Token revocation as APIM stores it (AM_REVOKED_JWT, served by /revokedjwt) and publishes it: carbon-apimgt
         `impl/token/TokenRevocationNotifierImpl.java` sends the stream attributes `eventId`, `revokedToken`, `ttl`,
-        `expiryTime` (ms), `type`, `tenantId` themselves, on topic `tokenRevocation`. `revokedToken` is the jti for a
-        JWT (`token_type` JWT) and the raw token for an opaque one (`Default`)."""
-        self.change(
-            lambda data: data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry_ms})
-        )
-        self._publish_revocation(revoked_token, token_type, expiry_ms, str(ttl))
+        `expiryTime`, `type`, `tenantId` themselves, on topic `tokenRevocation`. `revokedToken` is the jti for a
+        JWT (`token_type` JWT) and the raw token for an opaque one (`Default`); `expiry` is in ms but for an API key
+        (revoke_api_key)."""
+        self.change(lambda data: data["revokedJWTList"].append({"jwt_signature": revoked_token, "expiry_time": expiry}))
+        self._publish_revocation(revoked_token, token_type, expiry, str(ttl))
 
     def revoke_consumer_key(self, consumer_key: str, revocation_ms: int) -> None:
         """Every token of a consumer key issued before `revocation_ms` (AM_APP_REVOKED_EVENT, then the event)."""
@@ -751,7 +753,7 @@ class ApimDouble:
                 {"consumer_key": consumer_key, "revocation_time": revocation_ms, "organization": self.tenant}
             )
         )
-        event = {"consumerKey": consumer_key, "revocationTime": str(revocation_ms)}
+        event = {"consumer_key": consumer_key, "revocationTime": str(revocation_ms)}
         self._publish_entity_revocation("consumer_app_revocation_event", event)
 
     def revoke_subject(self, entity_id: str, revocation_ms: int, entity_type: str = "USER_ID") -> None:
@@ -762,16 +764,16 @@ class ApimDouble:
         event = {"entityId": entity_id, "entityType": entity_type, "revocationTime": str(revocation_ms)}
         self._publish_entity_revocation("subject_entity_revocation_event", event)
 
-    def _publish_entity_revocation(self, kind: str, fields: dict[str, Any]) -> None:
-        # revokedToken carries the base64 JSON of the event and expiryTime is 0 (TokenRevocationNotifierImpl).
-        event = {"eventId": str(uuid.uuid4()), "timeStamp": int(time.time() * 1000), "type": kind,
-                 "tenantId": TENANT_ID, "tenantDomain": self.tenant, **fields}  # fmt: skip
-        encoded = base64.b64encode(json.dumps(event).encode()).decode()
+    def _publish_entity_revocation(self, kind: str, fields: dict[str, str]) -> None:
+        # revokedToken is the base64 JSON of these fields alone, under APIConstants.NotificationEvent's names
+        # (consumer_key, entityId, entityType, revocationTime), and expiryTime is 0
+        # (TokenRevocationNotifierImpl.sendMessageOnRealtime).
+        encoded = base64.b64encode(json.dumps(fields).encode()).decode()
         self._publish_revocation(encoded, kind, 0, "0")
 
-    def _publish_revocation(self, revoked_token: str, kind: str, expiry_ms: int, ttl: str) -> None:
+    def _publish_revocation(self, revoked_token: str, kind: str, expiry: int, ttl: str) -> None:
         payload = {"eventId": str(next(_event_ids)), "revokedToken": revoked_token, "ttl": ttl,
-                   "expiryTime": expiry_ms, "type": kind, "tenantId": TENANT_ID}  # fmt: skip
+                   "expiryTime": expiry, "type": kind, "tenantId": TENANT_ID}  # fmt: skip
         self._publish("tokenRevocation", payload)
 
     def add_block_condition(self, condition_type: str, value: str) -> int:
@@ -789,7 +791,8 @@ class ApimDouble:
         return added[0]
 
     def delete_block_condition(self, condition_id: int) -> None:
-        """A deny policy deleted (APIProviderImpl.unpublishBlockCondition: state false)."""
+        """A deny policy deleted (APIProviderImpl.deleteBlockConditionByUUID → unpublishBlockCondition: state
+        `delete`, which the gateway's JMSMessageListener.handleBlockingMessage treats as any state but `true`)."""
         gone: list[dict[str, Any]] = []
 
         def mutate(data: dict[str, Any]) -> None:
@@ -799,7 +802,7 @@ class ApimDouble:
 
         self.change(mutate)
         for row in gone:
-            self._publish_blocking(row["id"], row["type"], row["value"], "false")
+            self._publish_blocking(row["id"], row["type"], row["value"], "delete")
 
     def _publish_blocking(self, condition_id: int, condition_type: str, value: str, state: str) -> None:
         # The attributes of org.wso2.blocking.request.stream under blockingEventJMSPublisher.xml's JSON mapping, as

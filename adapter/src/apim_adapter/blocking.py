@@ -186,10 +186,13 @@ def apply_event(conditions: dict[str, Any], payload: Mapping[str, Any]) -> bool:
     kind = payload.get("blockingCondition")
     if kind is None:
         return False
-    value, state = payload.get("conditionValue"), str(payload.get("state", "")).lower()
-    if not isinstance(kind, str) or not isinstance(value, str) or state not in ("true", "false"):
-        raise BadCondition("blocking message needs blockingCondition, conditionValue and state true|false")
-    enable = state == "true"
+    value, state = payload.get("conditionValue"), payload.get("state")
+    if not isinstance(kind, str) or not isinstance(value, str) or not isinstance(state, str):
+        raise BadCondition("blocking message needs blockingCondition, conditionValue and state")
+    # APIM sends "true" for a condition added or enabled, "false" for one disabled (publishBlockingEventUpdate) and
+    # "delete" for one deleted (unpublishBlockCondition); its gateway adds on "true" and removes on anything else
+    # (JMSMessageListener.handleBlockingMessage).
+    enable = state.lower() == "true"
     if kind in LISTS:
         values: list[str] = conditions.setdefault(LISTS[kind], [])
         values[:] = [v for v in values if v != value] + ([value] if enable else [])
@@ -217,6 +220,24 @@ def apply_event(conditions: dict[str, Any], payload: Mapping[str, Any]) -> bool:
             ips.append(entry)
         return True
     return True  # custom and subscription conditions: known, not evaluated here
+
+
+def another_tenants(condition: Mapping[str, Any], tenant: str) -> bool:
+    """Whether an IP condition (a `/block` IPLevel entry, or a blocking message of type IP or IPRANGE) is another
+    tenant's. `/block` answers every tenant's (BlockConditionDBUtil.getBlockConditions), and APIM's gateway files
+    IP conditions by their tenant and checks a call against its API's tenant's alone (ThrottleDataHolder
+    .addIpBlockingCondition, isIpLevelBlocked(apiTenantDomain, ip)); the other kinds name their tenant in their
+    value (an API's context, `owner:application`, `user@tenant`)."""
+    owner = condition.get("tenantDomain")
+    return isinstance(owner, str) and bool(owner) and owner != tenant
+
+
+def of_tenant(doc: Mapping[str, Any], tenant: str) -> dict[str, Any]:
+    """`/block`'s answer as one tenant's gateway enforces it: the other tenants' IP conditions left out."""
+    ips = doc.get("ip")
+    if not isinstance(ips, list):
+        return dict(doc)
+    return {**doc, "ip": [c for c in ips if not (isinstance(c, Mapping) and another_tenants(c, tenant))]}
 
 
 def application_key(owner: str, name: str) -> str:

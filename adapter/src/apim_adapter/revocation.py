@@ -98,8 +98,17 @@ class BadRevocation(ValueError):
     """A revocation message or list entry that cannot be applied; the message never contains a token."""
 
 
+# An API key's revocation carries its expiry in seconds, every other one in milliseconds: the DevPortal's revoke
+# passes the key's own `exp` (ApplicationsApiServiceImpl → APIUtil.getExpiryifJWT → APIConsumerImpl.revokeAPIKey,
+# which both publishes it and stores it for `/revokedjwt`), the key manager's events and revocation times
+# System.currentTimeMillis()-style values. Nothing in milliseconds falls before 1973, nothing in seconds after
+# year 5138: below this, a time is in seconds.
+_SECONDS_BELOW = 100_000_000_000
+
+
 def _epoch_seconds(value: Any) -> float | None:
-    """APIM's times are epoch milliseconds, as numbers or (revocationTime) strings."""
+    """One of APIM's revocation times, as a number or (revocationTime) a string: epoch milliseconds, or seconds for
+    an API key's expiry (_SECONDS_BELOW)."""
     if isinstance(value, str):
         try:
             value = float(value)
@@ -107,7 +116,7 @@ def _epoch_seconds(value: Any) -> float | None:
             return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
-    return value / 1000.0
+    return float(value) if value < _SECONDS_BELOW else value / 1000.0
 
 
 def jti_of(revoked_token: str) -> str:
@@ -203,14 +212,14 @@ class RevocationStore:
         at = _epoch_seconds(event.get("revocationTime"))
         if at is None:
             raise BadRevocation(f"{kind}: no revocationTime")
-        if kind == CONSUMER_APP_EVENT:
-            key = event.get("consumerKey")
-            table = self.consumer_keys
-        else:
-            key = event.get("entityId")
-            table = self.subjects
+        # The map's keys are APIConstants.NotificationEvent's: CONSUMER_KEY is "consumer_key", ENTITY_ID "entityId"
+        # (TokenRevocationNotifierImpl.sendMessageOnRealtime writes them, GatewayTokenRevocationMessageListener reads).
+        name, table = (
+            ("consumer_key", self.consumer_keys) if kind == CONSUMER_APP_EVENT else ("entityId", self.subjects)
+        )
+        key = event.get(name)
         if not isinstance(key, str) or not key:
-            raise BadRevocation(f"{kind}: no {'consumerKey' if kind == CONSUMER_APP_EVENT else 'entityId'}")
+            raise BadRevocation(f"{kind}: no {name}")
         _extend(table, key, at)
 
     def load(self, body: Any, now: float) -> list[str]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from apim_adapter.blocking import BadCondition, apply_event, blocked, parse
+from apim_adapter.blocking import BadCondition, apply_event, blocked, of_tenant, parse
 from apim_adapter.catalog import CatalogError, build
 from harness.sample_catalog import catalog_document
 
@@ -77,11 +77,16 @@ def test_a_bad_ip_entry_is_left_out_and_reported():
                                 "of one IP version",)  # fmt: skip
 
 
-def test_added_and_deleted_conditions_from_throttle_data_messages():
+def test_added_disabled_and_deleted_conditions_from_throttle_data_messages():
+    """APIM sends "true" (added, enabled), "false" (disabled: publishBlockingEventUpdate) and "delete" (deleted:
+    unpublishBlockCondition); its gateway removes the condition on anything but "true"."""
     conditions: dict = {}
     assert apply_event(conditions, message("API", "/httpbin/1.0.0"))
     assert request(parse(conditions))
     assert apply_event(conditions, message("API", "/httpbin/1.0.0", "false"))
+    assert not request(parse(conditions))
+    apply_event(conditions, message("API", "/httpbin/1.0.0"))
+    assert apply_event(conditions, message("API", "/httpbin/1.0.0", "delete"))
     assert not request(parse(conditions))
     apply_event(conditions, message("APPLICATION", "admin:subscribed"))
     apply_event(conditions, message("USER", "bob"))
@@ -96,9 +101,20 @@ def test_ip_conditions_from_messages_are_json_values_removed_by_their_id():
     apply_event(conditions, message("IP", json.dumps({"fixedIp": "203.0.113.9", "invert": False}), cid=8))
     assert request(parse(conditions), ip="10.0.0.5")
     assert request(parse(conditions), ip="203.0.113.9")
-    apply_event(conditions, message("IPRANGE", "", "false", cid=7))  # a deletion names only the id
+    apply_event(conditions, message("IPRANGE", "", "delete", cid=7))  # a deletion names only the id
     assert not request(parse(conditions), ip="10.0.0.5")
     assert request(parse(conditions), ip="203.0.113.9")
+
+
+def test_another_tenants_ip_conditions_are_left_out():
+    """`/block` answers every tenant's conditions; APIM's gateway checks a call against its API's tenant's IP
+    conditions alone (ThrottleDataHolder.isIpLevelBlocked)."""
+    theirs = {**ip("IP", fixedIp="203.0.113.9"), "tenantDomain": "other.com"}
+    ours = {**ip("IP", fixedIp="198.51.100.7"), "tenantDomain": "carbon.super"}
+    kept = parse(of_tenant({"api": ["/t/other.com/a/1"], "ip": [theirs, ours]}, "carbon.super"))
+    assert not request(kept, ip="203.0.113.9")
+    assert request(kept, ip="198.51.100.7")
+    assert kept.apis == {"/t/other.com/a/1"}  # an API's context names its tenant: kept as it is
 
 
 def test_throttle_data_messages_that_are_not_blocking_conditions_are_not_applied():
@@ -109,7 +125,7 @@ def test_throttle_data_messages_that_are_not_blocking_conditions_are_not_applied
     "bad",
     [
         {"blockingCondition": "API", "state": "true"},
-        {"blockingCondition": "API", "conditionValue": "/x", "state": "maybe"},
+        {"blockingCondition": "API", "conditionValue": "/x"},
         message("IP", json.dumps({"fixedIp": "not-an-ip"})),
         message("IPRANGE", "[1, 2]"),
     ],

@@ -20,8 +20,9 @@ def principal(jti=None, consumer_key="client-a", iat=NOW - 60, **claims) -> Prin
 
 
 def entity_event(kind: str, revocation_ms, **fields) -> dict:
-    """APIM's tokenRevocation event for a consumer app or subject: revokedToken is base64 JSON, expiryTime 0."""
-    body = {"eventId": "e-1", "type": kind, "revocationTime": revocation_ms, **fields}
+    """APIM's tokenRevocation event for a consumer app or subject: revokedToken is the base64 JSON of the fields
+    under APIConstants.NotificationEvent's names, expiryTime 0 (TokenRevocationNotifierImpl.sendMessageOnRealtime)."""
+    body = {"revocationTime": revocation_ms, **fields}
     return {"revokedToken": base64.b64encode(json.dumps(body).encode()).decode(), "type": kind, "expiryTime": 0,
             "ttl": "0", "tenantId": -1234}  # fmt: skip
 
@@ -67,9 +68,21 @@ def test_a_whole_jwt_as_revoked_token_revokes_its_jti():
     assert store.jtis.keys() == {"the-jti"}
 
 
+def test_an_api_keys_revocation_lasts_until_its_exp_given_in_seconds():
+    """The DevPortal's revoke passes the key's own `exp`, in seconds (APIUtil.getExpiryifJWT), to
+    APIConsumerImpl.revokeAPIKey, which publishes it and stores it for `/revokedjwt`."""
+    store = RevocationStore()
+    store.apply_event({"revokedToken": "key-jti", "type": "API_KEY", "expiryTime": int(NOW + HOUR)}, NOW)
+    store.load({"revokedJWTList": [{"jwt_signature": "old-key-jti", "expiry_time": int(NOW + HOUR)}]}, NOW)
+    view = store.view(NOW)
+    assert revoked(view, principal("key-jti"), "h", NOW)
+    assert revoked(view, principal("old-key-jti"), "h", NOW)
+    assert not revoked(store.view(NOW + HOUR + 1), principal("key-jti"), "h", NOW + HOUR + 1)
+
+
 def test_all_tokens_of_a_consumer_key_issued_before_the_revocation_time_are_revoked():
     store = RevocationStore()
-    store.apply_event(entity_event("consumer_app_revocation_event", str(ms(NOW)), consumerKey="client-a"), NOW)
+    store.apply_event(entity_event("consumer_app_revocation_event", str(ms(NOW)), consumer_key="client-a"), NOW)
     view = store.view(NOW)
     assert revoked(view, principal(iat=NOW - 1), "h", NOW)
     assert not revoked(view, principal(iat=NOW + 1), "h", NOW + 2)  # a token issued afterwards
@@ -116,7 +129,8 @@ def test_the_three_lists_of_revokedjwt_load_and_bad_rows_are_reported_not_fatal(
         {"type": "JWT"},
         {"revokedToken": "", "type": "JWT"},
         {"revokedToken": "raw-secret-token", "type": "consumer_app_revocation_event"},
-        entity_event("consumer_app_revocation_event", "soon", consumerKey="client-a"),
+        entity_event("consumer_app_revocation_event", "soon", consumer_key="client-a"),
+        entity_event("consumer_app_revocation_event", str(ms(NOW)), consumerKey="client-a"),  # not APIM's name
         entity_event("subject_entity_revocation_event", str(ms(NOW))),
     ],
 )
@@ -129,7 +143,7 @@ def test_a_revocation_that_cannot_be_applied_is_an_error_that_names_no_token(pay
 
 def test_consumer_key_and_subject_revocations_end_after_the_longest_token_lifetime():
     store = RevocationStore(RevocationLimits(max_token_lifetime=HOUR))
-    store.apply_event(entity_event("consumer_app_revocation_event", str(ms(NOW)), consumerKey="client-a"), NOW)
+    store.apply_event(entity_event("consumer_app_revocation_event", str(ms(NOW)), consumer_key="client-a"), NOW)
     assert len(store.view(NOW + HOUR - 1)) == 1
     assert len(store.view(NOW + HOUR + 1)) == 0  # every token issued before it has expired
 

@@ -50,6 +50,8 @@ def test_full_pull_builds_the_same_catalog_as_the_file_source(apim_factory, cred
         {"id": 2, "type": "USER", "value": "disabled-user", "enabled": False},
         {"id": 3, "type": "IPRANGE", "value": '{"startingIp": "10.0.0.1", "endingIp": "10.0.0.9", "invert": true}',
          "enabled": True},
+        {"id": 4, "type": "IP", "value": '{"fixedIp": "10.0.0.5", "invert": false}', "enabled": True,
+         "domain": "other.com"},  # another tenant's: /block answers it, this tenant's gateway checks none of it
     ]  # fmt: skip
     cfg = make_config(apim, credentials, test_ca, tmp_path, keyManagersFromControlPlane=True)
 
@@ -247,8 +249,8 @@ def test_revocation_and_blocking_events_reach_the_catalog_and_opaque_tokens_are_
     cfg = make_config(apim, credentials, test_ca, tmp_path)
     evicted: list[str] = []
 
-    def entity(kind: str, **fields) -> str:
-        return base64.b64encode(json.dumps({"type": kind, **fields}).encode()).decode()
+    def entity(**fields) -> str:  # TokenRevocationNotifierImpl.sendMessageOnRealtime: these fields alone
+        return base64.b64encode(json.dumps(fields).encode()).decode()
 
     async def scenario():
         cp = control_plane(cfg)
@@ -258,10 +260,10 @@ def test_revocation_and_blocking_events_reach_the_catalog_and_opaque_tokens_are_
             expiry_ms, now_ms = int(time.time() + 60) * 1000, int(time.time() * 1000)
             await cp.apply(event("tokenRevocation", revokedToken="raw-opaque", expiryTime=expiry_ms, type="Default"))
             await cp.apply(event("tokenRevocation", type="consumer_app_revocation_event", expiryTime=0,
-                                 revokedToken=entity("consumer_app_revocation_event", consumerKey="client-reload",
+                                 revokedToken=entity(consumer_key="client-reload",
                                                      revocationTime=str(now_ms))))  # fmt: skip
             await cp.apply(event("tokenRevocation", type="subject_entity_revocation_event", expiryTime=0,
-                                 revokedToken=entity("subject_entity_revocation_event", entityId="user-1",
+                                 revokedToken=entity(entityId="user-1", entityType="USER_ID",
                                                      revocationTime=str(now_ms))))  # fmt: skip
             with pytest.raises(BadEvent):  # skipped as poison by the loop, like any event naming nothing usable
                 await cp.apply(event("tokenRevocation", type="consumer_app_revocation_event", revokedToken="%%"))

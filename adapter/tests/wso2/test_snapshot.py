@@ -174,7 +174,7 @@ def test_an_opaque_token_is_revoked_by_its_hash_and_named_for_eviction():
 def test_consumer_key_and_subject_revocations_apply_from_their_base64_events():
     at_ms = int(NOW * 1000) - 1000
     for kind, fields, table in (
-        ("consumer_app_revocation_event", {"consumerKey": "ck-1"}, "consumer_keys"),
+        ("consumer_app_revocation_event", {"consumer_key": "ck-1"}, "consumer_keys"),
         ("subject_entity_revocation_event", {"entityId": "user-1"}, "subjects"),
     ):
         encoded = base64.b64encode(json.dumps({**fields, "revocationTime": str(at_ms)}).encode()).decode()
@@ -201,6 +201,21 @@ def test_throttle_data_adds_and_removes_blocking_conditions_and_ignores_throttle
                                                  "conditionValue": "not json"})  # fmt: skip
     with pytest.raises(BadEvent):
         snapshot.plan(bad, LABELLED)
+
+
+def test_another_tenants_ip_condition_is_ignored():
+    """APIM's gateway files IP conditions by tenant and checks a call against its API's tenant's alone
+    (ThrottleDataHolder.isIpLevelBlocked): the adapter serves `controlPlane.tenant`'s APIs."""
+
+    def ip_condition(tenant: str) -> Event:
+        return Event("throttleData", "throttleData", {"id": 6, "blockingCondition": "IP", "state": "true",
+                     "conditionValue": json.dumps({"fixedIp": "203.0.113.9"}), "tenantDomain": tenant})  # fmt: skip
+
+    assert snapshot.plan(ip_condition("other.com"), LABELLED).ignored == "another tenant's IP condition"
+    _, ours = run(ip_condition("carbon.super"), [])
+    assert [c["fixedIp"] for c in ours.block_conditions["ip"]] == ["203.0.113.9"]
+    tenanted = Context("Default", False, NOW, tenant="other.com")
+    assert not snapshot.plan(ip_condition("other.com"), tenanted).ignored
 
 
 def test_events_the_adapter_does_not_use_change_nothing():

@@ -155,6 +155,7 @@ class Context:
     now: float
     revocation_limits: RevocationLimits = DEFAULT_LIMITS
     follow_scopes: bool = False  # `basicAuth.enabled`: scopes and their roles are pulled, SCOPE_* events re-pull one
+    tenant: str = "carbon.super"  # the tenant whose APIs are served (`controlPlane.tenant`)
 
 
 Handler = Callable[[Mapping[str, Any], Context], Plan]
@@ -320,6 +321,8 @@ def throttle_data(event: Event, ctx: Context) -> Plan:
             return Plan(ignored="not a blocking condition")  # throttle decisions and key templates of APIM's TM
     except blocking.BadCondition as exc:
         raise BadEvent(str(exc)) from exc
+    if d.get("blockingCondition") in (blocking.IP, blocking.IP_RANGE) and blocking.another_tenants(d, ctx.tenant):
+        return Plan(ignored="another tenant's IP condition")
 
     def change(s: Snapshot) -> Snapshot:
         conditions = copy.deepcopy(dict(s.block_conditions))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pika
 
-from .. import metrics, tracing
+from .. import blocking, metrics, tracing
 from ..catalog import GRAPHQL, MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation, RevocationLimits
@@ -128,6 +128,7 @@ class Wso2ControlPlane:
         )
         if not isinstance(block, dict):
             raise ControlPlaneError("GET block: not an object")
+        block = blocking.of_tenant(block, cp.tenant)
         if self.config.api_keys.enabled or self.config.mutual_tls.enabled or self.config.basic_auth.enabled:
             apis = await self._with_security_schemes(apis)
         apis = await self._with_artifact_fields(apis)
@@ -399,7 +400,7 @@ class Wso2ControlPlane:
     def context(self) -> Context:
         return Context(
             self.cp.gateway_label, self.cp.key_managers_from_control_plane, self.clock(), self.revocation_limits,
-            follow_scopes=self.config.basic_auth.enabled,
+            follow_scopes=self.config.basic_auth.enabled, tenant=self.cp.tenant,
         )  # fmt: skip
 
     async def apply(self, event: Event) -> Plan:
