@@ -569,12 +569,22 @@ class ApimDouble:
         return None
 
     def set_user(self, username: str, password: str, roles: tuple[str, ...] = (), domain: str = "PRIMARY") -> None:
-        """Add or change a user of the user store (`username` tenant-aware, e.g. `alice`)."""
+        """Add or change a user of the user store (`username` tenant-aware, e.g. `alice`), then tell the gateways."""
         row = {"username": username, "password": password, "roles": list(roles), "domain": domain}
         self._put_row("users", "username", username, row)
+        self._users_changed(username)
 
     def remove_user(self, username: str) -> None:
         self._put_row("users", "username", username, None)
+        self._users_changed(username)
+
+    def _users_changed(self, username: str) -> None:
+        # KeyManagerUserOperationListener (doPostAddUser, doPostUpdateCredential*, doPostUpdateRoleListOfUser,
+        # doPostDeleteUser) names the user `name@tenant` to APIAuthenticationAdminClient.invalidateCachedUsernames,
+        # which publishes {type: gatewayUsernameCache, value: the names' JSON array} on cacheInvalidation.
+        if self.amqp_url:
+            self._publish("cacheInvalidation", {"type": "gatewayUsernameCache",
+                                                "value": json.dumps([f"{username}@{self.tenant}"])})  # fmt: skip
 
     def _put_row(self, key: str, field: str, value: str, row: dict[str, Any] | None) -> None:
         """Replace the rows of `data[key]` whose `field` is `value` with `row` (none: remove them)."""
@@ -836,7 +846,9 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     and `_operationPolicies` ("VERB target" → the operation's; apim_rest `_deployed_fields`), on `operations` made
     from its URL mappings. As fromAPItoDTO writes them, apiPolicies only where the API has some
     (APIProviderImpl.populateAPILevelPolicies) and an operation's operationPolicies only where it has some
-    (setOperationPoliciesToOperationsDTO), each then with all three flows, an empty one as an empty list."""
+    (setOperationPoliciesToOperationsDTO), each then with all three flows, an empty one as an empty list. Its
+    `keyManagers` is the item's `_keyManagers`, else `["all"]`, which fromDTOtoAPI gives an API created without
+    any (APIMappingUtil: APIConstants.KeyManager.API_LEVEL_ALL_KEY_MANAGERS)."""
     operations = []
     by_operation = api.get("_operationPolicies", {})
     for mapping in api.get("urlMappings", []):
@@ -846,7 +858,7 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
            "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
            "endpointConfig": api.get("_endpointConfig", {}), "operations": operations,
-           **deployed_dto_fields(api)}  # fmt: skip
+           "keyManagers": api.get("_keyManagers", ["all"]), **deployed_dto_fields(api)}  # fmt: skip
     if api_policies := _with_every_flow(api.get("_apiPolicies")):
         dto["apiPolicies"] = api_policies
     return {"type": kind, "data": dto}

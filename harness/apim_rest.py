@@ -2417,12 +2417,14 @@ def _set_max_tps(body: dict[str, Any]) -> None:
 
 
 def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
-    """A deployed revision's DTO fields of CORS, schema validation, backend throughput and its operation policies
-    (the API's, and each operation's by "VERB target"), as the item keeps them for its runtime artifact
-    (harness/apim_double.py `_api_project_file`)."""
+    """A deployed revision's DTO fields of CORS, schema validation, backend throughput, key managers and its
+    operation policies (the API's, and each operation's by "VERB target"), as the item keeps them for its runtime
+    artifact (harness/apim_double.py `_api_project_file`)."""
     return {
         "_enableSchemaValidation": dto.get("enableSchemaValidation") is True,
         "_maxTps": copy.deepcopy(dto.get("maxTps")),
+        # APIMappingUtil.fromDTOtoAPI: an API saved without key managers takes every one (`all`).
+        "_keyManagers": list(dto.get("keyManagers") or ["all"]),
         "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
         "_authorizationHeader": dto.get("authorizationHeader"),
         "_apiKeyHeader": dto.get("apiKeyHeader"),

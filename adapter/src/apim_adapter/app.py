@@ -140,6 +140,8 @@ class Adapter:
         places = ApiKeyPlaces.of(config.api_keys)
         certificate_header = config.mutual_tls.header.lower() if config.mutual_tls.enabled else None
         self.users = make_users(config)
+        if self.users is not None and hasattr(self.control_plane, "on_users_changed"):  # wso2: users changed in APIM
+            self.control_plane.on_users_changed = self.users.forget_users
         access_log = config.analytics.access_log_service
         self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places,
                                  basic_auth=self.users is not None,

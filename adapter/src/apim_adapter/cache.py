@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -91,6 +91,14 @@ class TtlCache(Generic[K, V]):
             for k in stale:
                 self._drop(k)
             return len(stale)
+
+    def drop_where(self, unwanted: Callable[[V], bool]) -> int:
+        """Drop every entry whose value is unwanted (a walk of the whole cache: for rare events); how many went."""
+        with self._lock:
+            gone = [k for k, v in self._values.items() if unwanted(v)]
+            for k in gone:
+                self._drop(k)
+            return len(gone)
 
     def clear(self) -> None:
         with self._lock:

@@ -266,6 +266,9 @@ class Api:
     # APIM's backend throughput (the Publisher's "Backend Throughput", APIDTO `maxTps`): at most so many calls of
     # the API reach its backend per unit of time, by the calls' key type; none for a key type it does not limit.
     backend_limits: Mapping[str, Limit] = field(default_factory=dict, compare=False)
+    # The key managers whose tokens the API takes (the Publisher's Key Managers of the API, APIDTO `keyManagers`);
+    # None for every one (APIM's `all`, and every API Product).
+    key_managers: frozenset[str] | None = field(default=None, compare=False)
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -652,6 +655,20 @@ def _resources(
 _BACKEND_TIME_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600}
 
 
+ALL_KEY_MANAGERS = "all"  # APIConstants.KeyManager.API_LEVEL_ALL_KEY_MANAGERS
+
+
+def _key_managers_of(item: _Item, where: str) -> frozenset[str] | None:
+    """`keyManagers` as the Publisher's APIDTO gives it (default `["all"]`): the names of the key managers whose
+    tokens the API takes, None for every one (absent, or naming `all`)."""
+    raw = item.get("keyManagers", list)
+    if raw is None:
+        return None
+    if not all(isinstance(name, str) for name in raw):
+        raise CatalogError(f"{where}.keyManagers: must be a list of key manager names")
+    return None if ALL_KEY_MANAGERS in raw else frozenset(raw)
+
+
 def _backend_limits(item: _Item, where: str) -> Mapping[str, Limit]:
     """An API's backend throughput, `maxTps` as the Publisher's APIDTO gives it (`{production, productionTimeUnit,
     sandbox, sandboxTimeUnit}`): a limit per key type it names a count for. 0 refuses every call of that key type,
@@ -1017,6 +1034,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             backend_credentials=credentials,
             graphql=graphql,
             backend_limits=_backend_limits(item, where),
+            key_managers=_key_managers_of(item, where),
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")

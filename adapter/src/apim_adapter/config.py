@@ -62,7 +62,9 @@ from .meshsync.core import gateway_api_hostname, parent_ref
 from .revocation import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOKEN_LIFETIME
 
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
-DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256")
+# What APIM 4.5's gateway verifies a key manager's JWT with: RS256, RS384, RS512 and PS256, with an RSA key
+# (carbon-apimgt impl/utils/JWTUtil.verifyTokenSignature, JWTValidatorImpl.validateSignature); others are opt-in.
+DEFAULT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -265,7 +267,9 @@ class KeyManager:
         default="scope", description="Claim holding the scopes (space-separated string or list)."
     )
     algorithms: tuple[Algorithm, ...] = Field(
-        default=DEFAULT_ALGORITHMS, min_length=1, description="Allowed `alg`s; HMAC and none are refused."
+        default=DEFAULT_ALGORITHMS,
+        min_length=1,
+        description="Allowed `alg`s (the default: those APIM's gateway verifies); HMAC and none are refused.",
     )
     audiences: tuple[str, ...] = Field(default=(), description="Accepted `aud` values; checked when not empty.")
     clock_skew_seconds: Int = Field(default=30, ge=0, description="Leeway on `exp`, `nbf` and `iat`.")
@@ -631,8 +635,8 @@ class BasicAuth:
         default=900,
         ge=1,
         description="How long an accepted user name and password are trusted without asking APIM again (APIM's "
-        "gateway token cache: 15 minutes); a refused pair is remembered for 10 seconds. Only a keyed hash of the "
-        "password is kept.",
+        "gateway token cache: 15 minutes), unless the event hub tells of a change to the user first; a refused pair "
+        "is remembered for 10 seconds. Only a keyed hash of the password is kept.",
     )
     max_entries: Int = Field(default=10_000, ge=1, description="Accepted and refused pairs kept, each.")
     email_user_names: Bool = Field(

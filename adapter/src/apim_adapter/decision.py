@@ -758,6 +758,11 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
             refused = refusal(errors.FORBIDDEN, principal, api, res)
             return deny(refused, "no application for the API key", api=api, resource=res, principal=principal)
     else:
+        if api.key_managers is not None and principal.key_manager not in api.key_managers:
+            # OAuthAuthenticator.authenticate: a JWT of a key manager the API does not list is invalid credentials
+            # (an opaque one is validated only by the API's: DefaultKeyValidationHandler.getAccessTokenInfo).
+            return deny(refusal(errors.INVALID, principal, api, res), "a key manager the API does not take",
+                        api=api, resource=res, principal=principal)  # fmt: skip
         key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
         app = catalog.applications.get(key.app_uuid) if key else None
         if key is None or app is None:

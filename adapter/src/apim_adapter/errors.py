@@ -43,6 +43,9 @@ _CODES = [
     # getError: no authenticator found a credential ("Invalid Credentials"), and the three headers APIM takes
     # (`missing_credentials`: the API key's header as configured).
     ErrorCode("900902", 401, "Missing Credentials", MISSING_WORDS.format(api_key_header="ApiKey"), *AUTHENTICATION),
+    # APISecurityConstants has it, but APIM 4.5's gateway answers no expired credential with it: JWTValidatorImpl
+    # .validateToken, JWTValidator.checkTokenExpiration, ApiKeyAuthenticatorUtils.checkTokenExpired and the key
+    # manager's validation all answer 900901 (tokens/authenticator.py, `expired`). In the table; nothing answers it.
     ErrorCode("900903", 401, "Access Token Expired",
               "Access Token Expired. Renew the access token and try again", *AUTHENTICATION),
     ErrorCode("900904", 401, "Access Token Inactive",
@@ -114,7 +117,6 @@ CODES = {c.code: c for c in _CODES}
 
 INVALID = CODES["900901"]
 MISSING = CODES["900902"]
-EXPIRED = CODES["900903"]
 INACTIVE = CODES["900904"]
 BLOCKED = CODES["900907"]
 FORBIDDEN = CODES["900908"]

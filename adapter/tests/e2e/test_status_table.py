@@ -88,9 +88,14 @@ def test_unsecured_resource_needs_no_token_and_cannot_be_given_forged_context(st
     assert "x-apim-api" in seen  # the API is known, and said so
 
 
-def test_expired_token_is_401_900903(stack, gateway):
+def test_expired_token_is_401_900901_as_any_invalid_jwt(stack, gateway):
+    """JWTValidatorImpl.validateToken: API_AUTH_INVALID_CREDENTIALS, in getAuthenticationFailureMessage's words."""
     token = stack.key.sign(oidc.claims(stack.jwks.issuer, "client-subscribed", "scope_ip", lifetime=-120))
-    assert_denied(call(gateway, API + "/ip", token), 401, "900903")
+    body = assert_denied(call(gateway, API + "/ip", token), 401, "900901")
+    assert (body["message"], body["description"]) == (
+        "Invalid Credentials",
+        "Invalid Credentials. Make sure you have provided the correct security credentials",
+    )
 
 
 def test_not_yet_valid_token_is_401_900901(stack, gateway):

@@ -9,6 +9,7 @@ import json
 import jwt
 import pytest
 
+from apim_adapter import errors
 from apim_adapter.backend_jwt import end_user
 from apim_adapter.catalog import build
 from apim_adapter.config import ConfigError, parse
@@ -130,7 +131,8 @@ def test_a_failing_bearer_token_falls_back_to_the_api_key_beside_it():
     assert d.allowed
     assert d.principal.api_key is not None
     d = p.check(bearer=bad_bearer, apikey=ApiKeySigner().mint(SUBSCRIBED))  # a key APIM did not sign
-    assert d.code == "900903", d.reason  # the expired bearer token's answer
+    assert (d.code, d.reason) == ("900901", "expired")  # the expired bearer token's answer
+    assert d.error.description == errors.INVALID.description
 
 
 @pytest.mark.parametrize(
@@ -166,6 +168,18 @@ def test_a_key_expires_on_the_checks_clock_with_the_skew():
     assert validator.validate(key, p.now + 60 + 29).expires_at == p.now // 1 + 60 + 30
     with pytest.raises(TokenRejected, match="expired API key"):
         validator.validate(key, p.now // 1 + 60 + 30)
+
+
+def test_a_key_that_expires_once_remembered_is_refused_as_any_invalid_key():
+    """ApiKeyAuthenticatorUtils.checkTokenExpired: API_AUTH_INVALID_CREDENTIALS in its message's words (never
+    900903), for a key validated before as for a new one."""
+    p = pipeline()
+    key = SIGNER.mint(SUBSCRIBED, validity_seconds=60, issued_at=p.now)
+    assert p.check(apikey=key).allowed  # remembered until it expires
+    p.now += 60 + 30 + 1
+    d = p.check(apikey=key)
+    assert (d.status, d.code, d.reason) == (401, "900901", "expired")
+    assert d.error.description == "Invalid Credentials. Make sure you have provided the correct security credentials"
 
 
 def test_a_key_naming_an_unknown_certificate_is_not_remembered():

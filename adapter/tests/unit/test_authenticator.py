@@ -20,7 +20,7 @@ def verify(auth: Authenticator, bearer: str) -> Principal | Rejection:
     return asyncio.run(auth.verify(bearer, fingerprint(bearer)))
 
 
-def test_a_verified_token_is_answered_from_memory_until_it_expires_then_900903():
+def test_a_verified_token_is_answered_from_memory_until_it_expires_then_900901():
     auth, bearer = preloaded_authenticator(), token(lifetime=120)
     sha, now = fingerprint(bearer), time.time()
     principal = auth.lookup(bearer, sha, now)  # its signing key is known: verified on the spot, no I/O
@@ -28,16 +28,21 @@ def test_a_verified_token_is_answered_from_memory_until_it_expires_then_900903()
     assert auth.lookup(bearer, sha, now + 1) is principal  # the same object: from memory, not verified again
     assert auth.lookup(bearer, sha, principal.expires_at - 0.5) is principal
     expired = auth.lookup(bearer, sha, principal.expires_at)
-    assert isinstance(expired, Rejection)
-    assert (expired.error.code, expired.error.status) == ("900903", 401)
+    # JWTValidator.checkTokenExpiration: API_AUTH_INVALID_CREDENTIALS, in getAuthenticationFailureMessage's words
+    assert expired == Rejection(errors.INVALID, "expired")
+    assert (expired.error.code, expired.error.status, expired.error.description) == (
+        "900901",
+        401,
+        "Invalid Credentials. Make sure you have provided the correct security credentials",
+    )
     assert len(auth.cache.valid) == 0  # an expired principal does not stay in memory
 
 
-def test_a_token_already_expired_when_verified_is_900903_and_not_kept():
+def test_a_token_already_expired_when_verified_is_900901_and_not_kept():
     auth, bearer = preloaded_authenticator(), token(lifetime=-31)  # one second beyond the 30 s skew
     for answer in (auth.lookup(bearer, fingerprint(bearer), time.time()), verify(auth, bearer)):
-        assert isinstance(answer, Rejection)
-        assert answer.error.code == "900903"
+        assert answer == Rejection(errors.INVALID, "expired")  # JWTValidatorImpl.validateToken
+        assert answer.error.code == "900901"
     assert len(auth.cache.valid) == 0
 
 
@@ -141,11 +146,13 @@ def test_an_opaque_token_inactive_at_one_key_manager_may_be_active_at_another():
     assert len(auth.cache.rejected) == 0
 
 
-def test_a_principal_that_expired_while_being_verified_is_900903():
+def test_a_principal_that_expired_while_being_verified_is_900901_in_the_key_managers_words():
+    """As the introspector refuses an answer already expired: the key manager's validation (900901), worded by
+    OAuthAuthenticator for the API called."""
     opaque = "opaque-token-that-expired-on-the-way"
-    gone = Principal(KM, "client-subscribed", frozenset(), "alice", time.time() - 1)
+    gone = Principal(KM, "client-subscribed", frozenset(), "alice", time.time() - 1, introspected=True)
     auth, _ = with_introspection(KM, active={KM: {opaque: gone}})
-    assert verify(auth, opaque) == Rejection(errors.EXPIRED, "expired")
+    assert verify(auth, opaque) == Rejection(errors.INVALID, "expired", access_failure=True)
 
 
 def test_without_introspection_an_opaque_token_is_malformed():

@@ -18,7 +18,7 @@ from apim_adapter.errors import Unavailable
 from apim_adapter.http_client import basic_authorization as basic
 from apim_adapter.tokens import basic_auth
 from apim_adapter.tokens.basic_auth import credential_of, decoded, tenant_qualified
-from harness.pipeline import InProcess, Users, token
+from harness.pipeline import InProcess, User, Users, token
 from harness.sample_catalog import catalog_document, per_minute
 
 UNAUTHENTICATED_LIMIT = 3
@@ -85,6 +85,36 @@ def test_a_refusal_is_remembered_ten_seconds_an_acceptance_cache_seconds():
     p.now += 900  # basicAuth.cacheSeconds' default: APIM is asked again
     check(p, basic("bob", "pw"), "/httpbin/1.0.0/headers")
     assert store.asked == 4
+
+
+def test_users_apim_names_as_changed_are_asked_again_and_no_one_else():
+    """APIM's gatewayUsernameCache invalidation names `user@tenant` (KeyManagerUserOperationListener); the user
+    store's answer may name a secondary store's user `DOMAIN/user@tenant`."""
+    store = users()
+    p = pipeline(store)
+    assert check(p, basic("alice", "s3cret:with colon")).allowed
+    assert check(p, basic("bob", "pw"), "/httpbin/1.0.0/headers").allowed
+    assert store.asked == 2
+    assert p.users.forget_users(["alice@carbon.super"]) == 1
+    assert check(p, basic("bob", "pw"), "/httpbin/1.0.0/headers").allowed
+    assert store.asked == 2  # bob's admission kept
+    store.users["alice"] = ("changed", ("reader",))
+    assert check(p, basic("alice", "s3cret:with colon")).code == "900901"  # asked again: the old password refused
+    assert store.asked == 3
+
+
+class SecondaryStore(Users):
+    """A secondary user store's users, as APIM's answer names them: `DOMAIN/user@tenant`."""
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        user = await super().authenticate(username, password)
+        return None if user is None else User(f"SECONDARY/{user.username}", user.roles)
+
+
+def test_a_secondary_stores_user_is_known_by_the_name_apims_listener_gives():
+    p = pipeline(SecondaryStore(bob=("pw", ("INTERNAL/Subscriber",))))
+    assert check(p, basic("bob", "pw"), "/httpbin/1.0.0/headers").principal.subject == "SECONDARY/bob@carbon.super"
+    assert p.users.forget_users(["bob"]) == 1  # `bob` is the super tenant's; the store's domain is not compared
 
 
 def test_concurrent_checks_of_one_pair_ask_apim_once():

@@ -30,7 +30,7 @@ def test_defaults_follow_the_design_contract():
     assert (config.server.grpc.port, config.server.http.port, config.server.admin.port) == (8081, 8080, 9090)
     km = config.key_managers[0]
     assert (km.consumer_key_claim, km.scopes_claim) == ("azp", "scope")
-    assert km.algorithms == ("RS256", "PS256", "ES256")
+    assert km.algorithms == ("RS256", "RS384", "RS512", "PS256")  # APIM's gateway's (JWTUtil.verifyTokenSignature)
     assert config.rate_limit.backend == "local"
     assert config.request.keep_authorization_header is False
     assert config.request.num_trusted_proxies == 0

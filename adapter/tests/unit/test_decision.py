@@ -12,7 +12,7 @@ from apim_adapter.decision import refusal
 from apim_adapter.errors import Unavailable
 from apim_adapter.tokens import Principal
 from harness.pipeline import InProcess, token
-from harness.sample_catalog import catalog_document, per_minute
+from harness.sample_catalog import KM, OTHER_KM, catalog_document, per_minute
 
 
 @pytest.mark.parametrize(
@@ -69,6 +69,28 @@ def test_an_opaque_tokens_refusal_is_worded_as_apims_oauth_authenticator_words_i
     assert scope.description == ("Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900910) - "
                                  "The access token does not allow you to access the requested resource")  # fmt: skip
     assert (subscription.code, subscription.status, scope.code, scope.status) == ("900908", 403, "900910", 403)
+
+
+@pytest.mark.parametrize(
+    ("listed", "allowed"),
+    [(None, True), (["all"], True), ([KM], True), ([KM, OTHER_KM], True), ([OTHER_KM], False), ([], False)],
+)
+def test_a_token_of_a_key_manager_the_api_does_not_take_is_invalid_credentials(listed, allowed):
+    """The Publisher's Key Managers of an API (APIDTO `keyManagers`, `all` by default): OAuthAuthenticator refuses
+    a JWT of any other key manager 401 900901; an opaque one only the API's validate."""
+    doc = catalog_document()
+    if listed is not None:
+        doc["apis"][0]["keyManagers"] = listed
+    p = InProcess(doc)
+    d = p.check(bearer=token())
+    assert (
+        d.allowed if allowed else (d.status, d.code, d.reason) == (401, "900901", "a key manager the API does not take")
+    )
+    if not allowed:
+        api, subpath = p.catalog.resolve("/httpbin/1.0.0/headers")
+        opaque = Principal(KM, "client-subscribed", frozenset(), "alice", p.now + 60, introspected=True)
+        worded = refusal(errors.INVALID, opaque, api, api.match("GET", subpath)).description
+        assert worded.startswith("Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900901)")
 
 
 def test_missing_credentials_name_the_api_key_header_as_configured():
@@ -203,7 +225,8 @@ def test_a_validated_token_is_verified_once_then_cached_until_expiry():
     assert len(p.authenticator.cache.valid) == 1
     assert p.check(bearer=t).allowed
     p.now += 1.5
-    assert p.check(bearer=t).code == "900903"
+    d = p.check(bearer=t)  # JWTValidator.checkTokenExpiration: 900901, as any invalid JWT
+    assert (d.code, d.reason, d.error.description) == ("900901", "expired", errors.INVALID.description)
 
 
 def test_no_catalog_yet_is_an_error_not_a_denial():

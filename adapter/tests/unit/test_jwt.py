@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from apim_adapter import errors
 from apim_adapter.config import KeyManager
 from apim_adapter.tokens import TokenRejected
 from apim_adapter.tokens.jwt import JwtValidator, route
@@ -137,12 +138,14 @@ def test_an_unknown_signing_key_is_refused_but_not_remembered():
 # ---- time claims, with the clock skew ----
 
 
-def test_expired_beyond_the_skew_is_900903_within_it_still_valid():
+def test_expired_beyond_the_skew_is_900901_within_it_still_valid():
+    """JWTValidatorImpl.validateToken: an expired JWT is API_AUTH_INVALID_CREDENTIALS, as any invalid one."""
     now = int(time.time())
     late = rejected(KEY.sign(claims(exp=now - SKEW - 5)))
-    assert (late.error.code, late.error.status, late.cacheable) == ("900903", 401, True)
+    assert (late.error, late.reason, late.cacheable) == (errors.INVALID, "expired", True)
+    assert (late.error.code, late.error.status) == ("900901", 401)
     assert validate(KEY.sign(claims(exp=now - SKEW + 5))).expires_at == now + 5
-    assert rejected(KEY.sign(claims(exp=now - 5)), clock_skew_seconds=0).error.code == "900903"
+    assert rejected(KEY.sign(claims(exp=now - 5)), clock_skew_seconds=0).error.code == "900901"
 
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])

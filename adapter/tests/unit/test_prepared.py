@@ -105,7 +105,8 @@ def test_a_prepared_allow_ends_when_its_token_expires():
     later = principal.expires_at + 1
     a.clock = lambda: later
     assert warm(a, t) is None
-    assert whole(a, t).code == "900903"
+    expired = whole(a, t)
+    assert (expired.code, expired.reason) == ("900901", "expired")  # JWTValidator.checkTokenExpiration's answer
 
 
 def test_a_warm_check_over_its_limit_is_throttled_like_the_whole_check():

@@ -3,7 +3,8 @@ real Envoy in both ext_authz modes, fed by the APIM double over HTTPS — its in
 `basic_auth` scheme, the scopes' roles) and its `APIKeyMgtRemoteUserStoreMgtService` (the users) — in front of
 httpbin. What a platform engineer would try with curl: a user's name and password admitted as APIM names them, the
 backend never seeing them, wrong ones refused with a Basic challenge, a scope held through a role, a password
-changed in APIM, and no password (nor a hash of one) anywhere in the adapter's log."""
+changed in APIM refused at once (its cacheInvalidation event, through the real Qpid broker), and no password (nor a
+hash of one) anywhere in the adapter's log."""
 
 from __future__ import annotations
 
@@ -20,16 +21,18 @@ from harness.adapter_process import AdapterProcess
 from harness.apim_double import ApimDouble, sample_data
 from harness.envoy import Authz, Gateway
 from harness.processes import echoed_headers, go_httpbin
+from harness.qpid import PASSWORD as HUB_PASSWORD
+from harness.qpid import USER as HUB_USER
 from harness.sample_catalog import per_minute
 
 API = "/httpbin/1.0.0"
 PASSWORD = "pa55:wörd <&>"  # a colon, non-ASCII and XML's specials: each must reach APIM as typed
 UNAUTHENTICATED_LIMIT = 30  # per user a minute: more than the other tests send
-CACHE_SECONDS = 1
+CACHE_SECONDS = 900  # the default: a change reaches the adapter by its event, not by the cache's end
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, test_ca, check_answers):
+def stack(tmp_path_factory, test_ca, check_answers, qpid):
     workdir = tmp_path_factory.mktemp("basic-auth")
     data = sample_data(policies=(per_minute("Unauthenticated", UNAUTHENTICATED_LIMIT),))
     data["apis"][0]["securityScheme"] = "oauth2,basic_auth"
@@ -37,14 +40,22 @@ def stack(tmp_path_factory, test_ca, check_answers):
         {"name": "scope_ip", "displayName": "ip", "description": "", "roles": ["reader"]},
         {"name": "scope_headers", "displayName": "headers", "description": "", "roles": ["admin"]},
     ]
-    data["users"] = [{"username": "alice", "password": PASSWORD, "roles": ["reader"], "domain": "PRIMARY"}]
-    apim = ApimDouble(data, tls=test_ca).start()
+    data["users"] = [
+        {"username": "alice", "password": PASSWORD, "roles": ["reader"], "domain": "PRIMARY"},
+        {"username": "bob", "password": "old-password", "roles": ["reader"], "domain": "PRIMARY"},
+    ]
+    apim = ApimDouble(data, tls=test_ca, amqp_url=qpid.url).start()
     user, password = workdir / "apim-user", workdir / "apim-password"
     user.write_text("admin\n")
     password.write_text("admin-secret\n")
+    hub_user, hub_password = workdir / "hub-user", workdir / "hub-password"
+    hub_user.write_text(HUB_USER + "\n")
+    hub_password.write_text(HUB_PASSWORD + "\n")
     config = {
         "controlPlane": {"type": "wso2", "url": apim.url, "caBundle": str(test_ca.ca), "gatewayLabel": "Default",
-                         "usernameFile": str(user), "passwordFile": str(password), "resyncSeconds": 120},
+                         "usernameFile": str(user), "passwordFile": str(password), "resyncSeconds": 120,
+                         "eventHub": {"url": f"amqp://127.0.0.1:{qpid.port}/carbon", "usernameFile": str(hub_user),
+                                      "passwordFile": str(hub_password)}},
         "basicAuth": {"enabled": True, "cacheSeconds": CACHE_SECONDS},
         "analytics": {"enabled": False},
     }  # fmt: skip
@@ -55,6 +66,10 @@ def stack(tmp_path_factory, test_ca, check_answers):
         adapter = AdapterProcess(workdir, config)
         processes.append(adapter.proc)
         adapter.wait_ready()
+        deadline = time.monotonic() + 30  # subscribed before any test changes a user: a topic keeps no message
+        while adapter.sample("apim_adapter_controlplane_event_hub_connected") != 1.0:
+            assert time.monotonic() < deadline, "the adapter did not connect to the event hub"
+            time.sleep(0.1)
         gateways = {}
         for mode, port in (("grpc", adapter.grpc_port), ("http", adapter.http_port)):
             gateways[mode] = Gateway(Authz([port], mode), bin_port)
@@ -100,21 +115,26 @@ def test_a_scope_is_held_through_a_role(gateway):
     assert (resp.status_code, resp.json()["code"]) == (403, "900910")
 
 
-def test_a_password_changed_in_apim_is_refused_once_the_cache_time_has_passed(stack):
+def test_a_password_changed_or_a_user_deleted_in_apim_is_refused_at_once(stack):
+    """APIM's user store names the user on cacheInvalidation (KeyManagerUserOperationListener); the adapter drops
+    what it kept for them, as APIM's gateway drops them from its username cache, well before CACHE_SECONDS."""
     apim, _, gateways = stack
-    gateway = gateways["grpc"]
-    apim.set_user("bob", "old-password", ("reader",))
+    gateway = gateways["grpc"]  # bob is in the user store from the start: no event about him is on its way
     old, new = basic_authorization("bob", "old-password"), basic_authorization("bob", "new-password")
     assert call(gateway, old).status_code == 200
     asked = apim.user_store_calls
     assert call(gateway, old).status_code == 200
     assert apim.user_store_calls == asked  # answered from the cache
     apim.set_user("bob", "new-password", ("reader",))
-    deadline = time.monotonic() + CACHE_SECONDS + 5
+    deadline = time.monotonic() + 5
     while call(gateway, old).status_code != 401:
         assert time.monotonic() < deadline, "the old password is still admitted"
-        time.sleep(0.2)
+        time.sleep(0.1)
     assert call(gateway, new).status_code == 200
+    apim.remove_user("bob")
+    while call(gateway, new).status_code != 401:
+        assert time.monotonic() < deadline + 5, "a deleted user is still admitted"
+        time.sleep(0.1)
 
 
 def test_each_user_is_held_to_the_unauthenticated_tier(stack):

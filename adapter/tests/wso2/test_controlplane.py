@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import dataclasses
 import json
 import time
@@ -21,6 +22,7 @@ from apim_adapter.controlplane.wso2 import Wso2ControlPlane, supervise
 from apim_adapter.tokens import fingerprint
 from harness.apim_double import Served, sample_data
 from harness.helpers import until
+from harness.publisher import pull
 from harness.sample_catalog import KM, api_product
 
 
@@ -92,15 +94,21 @@ def test_key_managers_named_in_the_config_win_over_apim(apim_factory, credential
     cfg = make_config(apim, credentials, test_ca, tmp_path, keyManagersFromControlPlane=True)
     mine = config.KeyManager(KM, "https://mine/oauth2/token", "https://mine/jwks")
     cfg = dataclasses.replace(cfg, key_managers=(mine,))
+    assert pull(cfg).key_managers == ()
 
-    async def scenario():
-        cp = control_plane(cfg)
-        try:
-            return await cp.pull()
-        finally:
-            await cp.api.close()
 
-    assert asyncio.run(scenario()).key_managers == ()
+def test_key_managers_whose_tokens_apim_only_exchanges_are_not_trusted(apim_factory, credentials, test_ca, tmp_path):
+    """KeyManagerHolder.addKeyManagerConfiguration builds no JWT validator for a key manager whose tokenType is
+    EXCHANGED; DIRECT and BOTH ones validate tokens as they are."""
+    apim = apim_factory()
+    [direct] = apim.data["keyManagers"]
+    for name, token_type in (("Exchanged-IdP", "EXCHANGED"), ("Both-IdP", "BOTH")):
+        other = copy.deepcopy(direct)
+        other.update(uuid=f"km-{name}", name=name, tokenType=token_type)
+        other["additionalProperties"]["issuer"] = f"https://{name.lower()}.example.com/oauth2/token"
+        apim.data["keyManagers"].append(other)
+    cfg = make_config(apim, credentials, test_ca, tmp_path, keyManagersFromControlPlane=True)
+    assert [km.name for km in pull(cfg).key_managers] == [KM, "Both-IdP"]
 
 
 @pytest.mark.parametrize("what", ["password", "tenant", "ca"])

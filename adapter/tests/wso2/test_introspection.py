@@ -139,6 +139,27 @@ def test_an_expired_answer_is_rejected_as_the_key_managers_validation_rejects_it
     run(tmp_path, scenario)
 
 
+@pytest.mark.parametrize("token_type", ["Refresh", "refresh", "REFRESH"])
+def test_a_refresh_token_is_refused_as_an_inactive_one(tmp_path, token_type):
+    """AMDefaultKeyManagerImpl.getTokenMetaData: IS answers a valid refresh token active, with token_type Refresh
+    (equalsIgnoreCase), and the key manager's validation refuses it as an inactive token."""
+
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["refresh-1"] = active(lifetime=86400, token_type=token_type)
+        endpoint.tokens["access-1"] = active(lifetime=86400)  # the same answer, token_type Bearer
+        with pytest.raises(TokenRejected) as caught:
+            await introspector.introspect("refresh-1")
+        assert (caught.value.error, caught.value.reason, caught.value.access_failure) == (
+            errors.INVALID,
+            "a refresh token",
+            True,
+        )
+        assert caught.value.error.code == "900901"
+        assert (await introspector.introspect("access-1")).consumer_key == "client-a"
+
+    run(tmp_path, scenario)
+
+
 def test_concurrent_checks_of_one_token_make_one_call(tmp_path):
     async def scenario(endpoint, introspector):
         endpoint.tokens["hot"] = active()

@@ -218,6 +218,24 @@ def test_another_tenants_ip_condition_is_ignored():
     assert not snapshot.plan(ip_condition("other.com"), tenanted).ignored
 
 
+def test_users_changed_in_apims_user_store_are_named_to_the_basic_authenticator():
+    def invalidation(kind: str, value: str) -> Event:  # APIAuthenticationAdminClient.invalidateCachedUsernames
+        return Event("cacheInvalidation", "cacheInvalidation", {"type": kind, "value": value})
+
+    with_users = Context("Default", False, NOW, follow_scopes=True)
+    plan, after = run(
+        invalidation("gatewayUsernameCache", '["alice@carbon.super", "bob@carbon.super"]'), [], with_users
+    )
+    assert (plan.users_changed, plan.ignored, after) == (("alice@carbon.super", "bob@carbon.super"), None, base())
+    assert snapshot.plan(invalidation("gatewayUsernameCache", '["alice"]'), LABELLED).ignored == (
+        "basic authentication is off"
+    )
+    assert snapshot.plan(invalidation("resourceCache", "{}"), with_users).ignored
+    for bad in ("not json", '{"alice": 1}', "[1]"):
+        with pytest.raises(BadEvent):
+            snapshot.plan(invalidation("gatewayUsernameCache", bad), with_users)
+
+
 def test_events_the_adapter_does_not_use_change_nothing():
     for event in (note("API_CREATE", uuid="api-9"), note("SOME_FUTURE_EVENT", x=1),
                   Event("cacheInvalidation", "cacheInvalidation", {"x": 1})):  # fmt: skip

@@ -253,6 +253,18 @@ class Project:
             raise BadArtifact(f"{self.name}: api.json: maxTps is not an object")
         return found
 
+    def key_managers(self) -> list[str] | None:
+        """The key managers whose tokens the API takes: its DTO's `keyManagers` (the Publisher's default `["all"]`),
+        which TemplateBuilderUtil hands the gateway (GatewayAPIDTO.setKeyManagers) and OAuthAuthenticator holds each
+        token's key manager to; None for a product (TemplateBuilderUtil gives a product's `all`) or where the DTO
+        has none. BadArtifact where it is not a list of names."""
+        if self.kind != "api":
+            return None
+        found = self.api().get("keyManagers")
+        if found is not None and not (isinstance(found, list) and all(isinstance(k, str) for k in found)):
+            raise BadArtifact(f"{self.name}: api.json: keyManagers is not a list of names")
+        return found
+
     def cors_settings(self) -> dict[str, Any]:
         """What APIM's gateway template engages CORSRequestHandler with (carbon-apimgt 9.31.86 `TemplateBuilderUtil
         .getAPITemplateBuilder`, for an API and for a product), from the project's DTO: `corsConfiguration` as

@@ -79,13 +79,23 @@ class InternalDataApi:
 
 
 def key_managers_from(items: Iterable[Any], configured: Iterable[str], ca_bundle: str | None) -> list[KeyManager]:
-    """APIM's key managers (`/keymanagers`) for JWT validation; the config's own key managers win by name."""
+    """APIM's key managers (`/keymanagers`) for JWT validation; the config's own key managers win by name.
+
+    As APIM's gateway loads them (KeyManagerConfigurationDataRetriever.run, KeyManagerHolder
+    .addKeyManagerConfiguration): an enabled one whose `tokenType` is not EXCHANGED. An EXCHANGED key manager's tokens
+    are meant to be exchanged for tokens of APIM's own key manager: the gateway builds no validator for it, and takes
+    none of them as they are. DIRECT and BOTH are taken, and so is one without a `tokenType` (the internal service
+    answers DIRECT where unset: its KeyManagerDTO's default)."""
     out, taken = [], set(configured)
     for item in items:
         if not isinstance(item, dict) or not item.get("enabled", True):
             continue
         name, props = item.get("name"), item.get("additionalProperties") or {}
         if not isinstance(name, str) or name in taken or not isinstance(props, dict):
+            continue
+        token_type = item.get("tokenType")  # APIUtil.toKeyManagerConfiguration: TokenType.valueOf(toUpperCase())
+        if isinstance(token_type, str) and token_type.upper() == "EXCHANGED":
+            log.info("key manager from APIM skipped: its tokenType is EXCHANGED", extra={"key_manager": name})
             continue
         jwks = props.get("certificate_value") if props.get("certificate_type") == "JWKS" else None
         jwks = jwks or props.get("jwks_endpoint")

@@ -15,6 +15,7 @@ is applied and what is deliberately ignored is docs/wso2-control-plane.md; it mu
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -146,6 +147,7 @@ class Plan:
     change: Callable[[Snapshot], Snapshot] | None = None
     ignored: str | None = None
     revoked_token: str | None = None  # SHA-256 of an opaque token the event revoked: evict it from the caches
+    users_changed: tuple[str, ...] = ()  # users (`user@tenant`) whose password, roles or existence changed
 
 
 @dataclass(frozen=True)
@@ -338,12 +340,35 @@ def key_manager(event: Event, ctx: Context) -> Plan:
     return Plan(key_managers=True)
 
 
+# APIConstants.GATEWAY_USERNAME_CACHE_NAME: the `type` of a cacheInvalidation message naming users.
+USERNAME_CACHE = "gatewayUsernameCache"
+
+
+def cache_invalidation(event: Event, ctx: Context) -> Plan:
+    """APIM's user store changed a user (KeyManagerUserOperationListener: a password set, roles changed, the user
+    added or deleted) and names them, `user@tenant`, as `{type: gatewayUsernameCache, value: "[...]"}`
+    (APIAuthenticationAdminClient.invalidateCachedUsernames; APIMgtGatewayCacheMessageListener reads it): the
+    credentials kept for them go. Its other kinds clear caches the adapter does not keep (resources, tokens)."""
+    d = event.data
+    if d.get("type") != USERNAME_CACHE:
+        return Plan(ignored="the adapter keeps no response, resource or token cache")
+    if not ctx.follow_scopes:  # `basicAuth.enabled`: without it no credentials of users are kept
+        return Plan(ignored="basic authentication is off")
+    try:
+        names = json.loads(_text(d, "value"))
+    except ValueError:
+        raise BadEvent("gatewayUsernameCache: value is not a JSON array") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BadEvent("gatewayUsernameCache: value is not a JSON array of user names")
+    return Plan(users_changed=tuple(names))
+
+
 TOPICS: dict[str, Callable[[Event, Context], Plan]] = {
     NOTIFICATION: notification,
     TOKEN_REVOCATION: token_revocation,
     KEY_MANAGER: key_manager,
     THROTTLE_DATA: throttle_data,
-    CACHE_INVALIDATION: lambda event, ctx: Plan(ignored="the adapter keeps no response or resource cache"),
+    CACHE_INVALIDATION: cache_invalidation,
 }
 
 

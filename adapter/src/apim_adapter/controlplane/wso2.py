@@ -18,7 +18,7 @@ from typing import Any
 import pika
 
 from .. import blocking, metrics, tracing
-from ..catalog import GRAPHQL, MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
+from ..catalog import ALL_KEY_MANAGERS, GRAPHQL, MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation, RevocationLimits
 from ..secrets import read_secret
@@ -36,6 +36,7 @@ ENDPOINT_SECURITY_FIELDS = ("endpointConfig", "apis")  # an API's, a product's (
 SCHEMA_VALIDATION, DEFINITION = "enableSchemaValidation", "apiDefinition"  # as the catalog reads them
 GRAPHQL_SCHEMA, GRAPHQL_COMPLEXITY = "graphQLSchema", "graphQLComplexity"  # likewise
 BACKEND_THROUGHPUT = "maxTps"  # likewise (artifacts.Project.backend_throughput)
+KEY_MANAGERS = "keyManagers"  # likewise (artifacts.Project.key_managers)
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -101,6 +102,8 @@ class Wso2ControlPlane:
         self._ca = str(config.resolve(cp.ca_bundle)) if cp.ca_bundle else None
         # Told the SHA-256 of each opaque token revoked, so that the adapter drops it from its introspection cache.
         self.on_token_revoked: Callable[[str], None] = lambda _digest: None
+        # Told the users (`user@tenant`) APIM's user store changed, so that the credentials kept for them go.
+        self.on_users_changed: Callable[[tuple[str, ...]], object] = lambda _names: None
         # Secrets and the URL are read now, like the data API's: a missing file stops the start with its error.
         self.hub_parameters = self._hub_parameters()
         if cp.event_hub is not None and not cp.gateway_label:
@@ -221,7 +224,14 @@ class Wso2ControlPlane:
                     found.update(self._operation_policies(project, unreadable, where, last))
                     found.update(self._endpoint_config(project, unreadable, where, last))
                     found.update(self._schema_validation(project, unreadable, where, last))
-                    found.update(self._backend_throughput(project, unreadable, where, last))
+                    found.update(self._field_or_kept(
+                        BACKEND_THROUGHPUT, artifacts.Project.backend_throughput, project, unreadable, where, last,
+                        lambda _: "backend throughput of an API not read; the one read before applies until its "
+                        "next pull"))  # fmt: skip
+                    found.update(self._field_or_kept(
+                        KEY_MANAGERS, artifacts.Project.key_managers, project, unreadable, where, last,
+                        lambda kept: None if ALL_KEY_MANAGERS in kept else  # only a list that restricts is worth it
+                        "key managers of an API not read; those read before apply until its next pull"))  # fmt: skip
                     if str(item.get("apiType") or "").upper() == GRAPHQL:
                         found.update(self._graphql(project, unreadable, where, last))
             return {**item, **found}
@@ -320,24 +330,33 @@ class Wso2ControlPlane:
             return kept  # none read before: unknown, and the warning about its operation policies names the API
 
     @staticmethod
-    def _backend_throughput(
-        project: artifacts.Project | None, unreadable: Exception | None, where: dict[str, Any], last: dict | None
+    def _field_or_kept(
+        name: str,
+        read: Callable[[artifacts.Project], Any],
+        project: artifacts.Project | None,
+        unreadable: Exception | None,
+        where: dict[str, Any],
+        last: dict | None,
+        stale: Callable[[Any], str | None],
     ) -> dict[str, Any]:
-        """`maxTps` of the deployed revision's project (none when it has none or none is deployed). Where the
-        artifact cannot be read, the one read before (`last`), with a warning; none read before, none: the backend
-        is not limited until its next pull (the warning about its operation policies names the API)."""
+        """One field of the deployed revision's project (`read`; none where it has none or none is deployed): for
+        `maxTps` (artifacts.Project.backend_throughput) and `keyManagers` (key_managers). Where the artifact cannot
+        be read, the value read before (`last`), with the warning `stale` gives for it (None: nothing worth one);
+        none read before, none: the API goes without it until its next pull (the warning about its operation
+        policies names the API)."""
         try:
             if unreadable is not None:
                 raise unreadable
-            found = project.backend_throughput() if project is not None else None
-            return {BACKEND_THROUGHPUT: found} if found is not None else {}
+            found = read(project) if project is not None else None
+            return {name: found} if found is not None else {}
         except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
-            kept = last.get(BACKEND_THROUGHPUT) if last is not None else None
+            kept = last.get(name) if last is not None else None
             if kept is None:
                 return {}
-            log.warning("backend throughput of an API not read; the one read before applies until its next pull",
-                        extra={**where, "error": str(exc)})  # fmt: skip
-            return {BACKEND_THROUGHPUT: kept}
+            warning = stale(kept)
+            if warning is not None:
+                log.warning(warning, extra={**where, "error": str(exc)})
+            return {name: kept}
 
     @staticmethod
     def _graphql(
@@ -417,6 +436,8 @@ class Wso2ControlPlane:
         self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers)
         if plan.revoked_token is not None:
             self.on_token_revoked(plan.revoked_token)
+        if plan.users_changed:
+            self.on_users_changed(plan.users_changed)
         outcome = "ignored" if plan.ignored else "applied"
         metrics.CONTROLPLANE_EVENTS.labels(event.topic, _type_label(event), outcome).inc()
         if plan.ignored:

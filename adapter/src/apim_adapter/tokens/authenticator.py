@@ -46,7 +46,7 @@ class TokenCache:
             if now < until:
                 return principal
             self.valid.pop(key)
-            return EXPIRED
+            return expired(principal)
         return self.rejected.get(key, now)
 
     def put(self, key: str, principal: Principal, token: str) -> None:
@@ -72,7 +72,20 @@ class TokenCache:
         self.rejected.clear()
 
 
-EXPIRED = Rejection(errors.EXPIRED, "expired")
+# An expired credential, as APIM 4.5's gateway answers each kind: API_AUTH_INVALID_CREDENTIALS (900901), never
+# 900903. A JWT: JWTValidatorImpl.validateToken and, for one it validated before, JWTValidator.checkTokenExpiration,
+# thrown by JWTValidator.authenticate in getAuthenticationFailureMessage's words; an API key:
+# ApiKeyAuthenticatorUtils.checkTokenExpired, in the same words; an opaque token: the key manager's validation
+# (DefaultKeyValidationHandler), in OAuthAuthenticator's words for the API called, as the introspector's own.
+EXPIRED = Rejection(errors.INVALID, "expired")
+EXPIRED_OPAQUE = Rejection(errors.INVALID, "expired", access_failure=True)
+
+
+def expired(principal: Principal) -> Rejection:
+    """The answer for a principal past its expiry, in the words of the authenticator that took it."""
+    return EXPIRED_OPAQUE if principal.introspected else EXPIRED
+
+
 UNKNOWN_ISSUER = Rejection(errors.INVALID, "unknown issuer")
 
 
@@ -183,7 +196,7 @@ class Authenticator:
 
     def _remember(self, token: str, token_sha256: str, principal: Principal, now: float) -> Principal | Rejection:
         if principal.expires_at <= now:
-            return EXPIRED
+            return expired(principal)
         self.cache.put(token_sha256, principal, token)
         return principal
 
@@ -199,7 +212,7 @@ class Authenticator:
                 return rejected.rejection
             return self.cache.rejected_now(token_sha256, rejected, now)
         if token.count(".") != 2:  # an introspected token is cached by its introspector, with its own bounds
-            return EXPIRED if principal.expires_at <= now else principal
+            return expired(principal) if principal.expires_at <= now else principal
         return self._remember(token, token_sha256, principal, now)
 
     async def _validate(self, token: str) -> Principal:

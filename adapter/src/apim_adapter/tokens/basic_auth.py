@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from .. import errors, java_strings, metrics
@@ -108,6 +108,13 @@ def _refused_unasked(credential: str, tenant: str, email_user_names: bool) -> Re
     return OTHER_TENANT if tenant_qualified(pair[0], email_user_names)[1] != tenant else None
 
 
+def _without_domain(username: str) -> str:
+    """A user's name without its user store's domain: APIM's answer names a secondary store's user `DOMAIN/name`
+    (APIKeyMgtRemoteUserStoreMgtService: UserCoreUtil.addDomainToName), its user store's listeners name it
+    without (KeyManagerUserOperationListener)."""
+    return username.rpartition("/")[2]
+
+
 class BasicAuthenticator:
     def __init__(
         self,
@@ -163,6 +170,15 @@ class BasicAuthenticator:
         principal = Principal(ISSUER, "", frozenset(), user.username, until, user_roles=frozenset(user.roles))
         self.accepted.put(digest, principal, until, 256 + sum(len(r) + 64 for r in user.roles))
         return principal
+
+    def forget_users(self, usernames: Iterable[str]) -> int:
+        """Users whose password, roles or existence changed in APIM (its `gatewayUsernameCache` invalidation:
+        `user@tenant` names): what was kept for them goes, so that their next call asks APIM again, as APIM's
+        gateway drops them from its username cache (CacheInvalidationServiceImpl.invalidateCachedUsernames). The
+        refusals go too: one may have been of the password just set. Returns how many admissions went."""
+        names = {_without_domain(tenant_qualified(name, self.email_user_names)[0]) for name in usernames}
+        self.refused.clear()
+        return self.accepted.drop_where(lambda principal: _without_domain(principal.subject) in names)
 
     async def close(self) -> None:
         await self.user_store.close()

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 64 << 10
 RENEW_REFUSED_SECONDS = 10.0  # a refused Bearer token is replaced when held this long, so at most this often
+REFRESH_TOKEN_TYPE = "refresh"  # noqa: S105 - a token type, not a secret; APIConstants.REFRESH_TOKEN_TYPE, folded
 
 
 class Introspector:
@@ -203,6 +204,12 @@ class Introspector:
         # token is API_AUTH_INVALID_CREDENTIALS, and so is one found expired (DefaultKeyValidationHandler).
         if body.get("active") is not True:
             raise TokenRejected(errors.INVALID, "inactive", access_failure=True)
+        # AMDefaultKeyManagerImpl.getTokenMetaData: an answer whose token_type is APIConstants.REFRESH_TOKEN_TYPE
+        # ("Refresh", equalsIgnoreCase; casefold takes the same spellings of it, the long s too) is refused as an
+        # inactive one. IS answers active for a valid refresh token: it must not pass for an access token.
+        token_type = body.get("token_type")
+        if isinstance(token_type, str) and token_type.casefold() == REFRESH_TOKEN_TYPE:
+            raise TokenRejected(errors.INVALID, "a refresh token", access_failure=True)
         exp = body.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, int | float):
             exp = now + self.settings.cache_seconds  # RFC 7662: exp is optional

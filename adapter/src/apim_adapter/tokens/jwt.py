@@ -76,7 +76,9 @@ class JwtValidator:
                 options={"require": ["exp", "iss"], "verify_aud": bool(km.audiences)},
             )
         except jwt.ExpiredSignatureError:
-            raise TokenRejected(errors.EXPIRED, "expired", cacheable=True) from None
+            # JWTValidatorImpl.validateToken: a JWT validateTokenExpiry refuses is API_AUTH_INVALID_CREDENTIALS, as any
+            # invalid one, thrown by JWTValidator.authenticate in getAuthenticationFailureMessage's words (never 900903)
+            raise TokenRejected(errors.INVALID, "expired", cacheable=True) from None
         except jwt.ImmatureSignatureError:
             raise TokenRejected(errors.INVALID, "not yet valid", cacheable=True) from None
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
