@@ -848,7 +848,9 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     (APIProviderImpl.populateAPILevelPolicies) and an operation's operationPolicies only where it has some
     (setOperationPoliciesToOperationsDTO), each then with all three flows, an empty one as an empty list. Its
     `keyManagers` is the item's `_keyManagers`, else `["all"]`, which fromDTOtoAPI gives an API created without
-    any (APIMappingUtil: APIConstants.KeyManager.API_LEVEL_ALL_KEY_MANAGERS)."""
+    any (APIMappingUtil: APIConstants.KeyManager.API_LEVEL_ALL_KEY_MANAGERS). Its `securityScheme` is the deployed
+    revision's (`_securityScheme`), else, for an item put in `data` directly, its stored scheme split at commas
+    (fromAPItoDTO: `apiSecurity.split(",")`)."""
     operations = []
     by_operation = api.get("_operationPolicies", {})
     for mapping in api.get("urlMappings", []):
@@ -858,7 +860,9 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     dto = {"id": api["uuid"], "name": api["name"], "version": api["version"],
            "context": api.get("contextTemplate", api["context"]).replace("/{version}", ""),
            "endpointConfig": api.get("_endpointConfig", {}), "operations": operations,
-           "keyManagers": api.get("_keyManagers", ["all"]), **deployed_dto_fields(api)}  # fmt: skip
+           "keyManagers": api.get("_keyManagers", ["all"]),
+           "securityScheme": api.get("_securityScheme") or security_scheme(api).split(","),
+           **deployed_dto_fields(api)}  # fmt: skip
     if api_policies := _with_every_flow(api.get("_apiPolicies")):
         dto["apiPolicies"] = api_policies
     return {"type": kind, "data": dto}

@@ -2425,6 +2425,7 @@ def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
         "_maxTps": copy.deepcopy(dto.get("maxTps")),
         # APIMappingUtil.fromDTOtoAPI: an API saved without key managers takes every one (`all`).
         "_keyManagers": list(dto.get("keyManagers") or ["all"]),
+        "_securityScheme": copy.deepcopy(dto.get("securityScheme")),
         "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
         "_authorizationHeader": dto.get("authorizationHeader"),
         "_apiKeyHeader": dto.get("apiKeyHeader"),

@@ -136,7 +136,7 @@ async def _data_api(plane: Wso2ControlPlane) -> str:
               f"{len(snapshot.subscriptions)} subscriptions")  # fmt: skip
     # The schemes the full pull learnt: where API keys, user names and passwords, and client certificates are taken.
     schemes = [security_schemes(s) for s in (api.get("securityScheme") for api in snapshot.apis.values())
-               if isinstance(s, str)]  # fmt: skip
+               if isinstance(s, str | list)]  # the data API's string, or the deployed revision's list  # fmt: skip
     if plane.config.api_keys.enabled:
         detail += f"; {sum(API_KEY in s for s in schemes)} of them take API keys"
     if plane.config.basic_auth.enabled:  # and the scopes' roles

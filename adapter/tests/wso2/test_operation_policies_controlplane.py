@@ -123,4 +123,7 @@ def test_an_artifact_that_cannot_be_read_keeps_the_policies_read_before(
     assert (read["policyName"], read["parameters"]) == ("jwtClaimBasedAccessValidator", CLAIM["parameters"])
     assert after["operationPolicies"] == first["operationPolicies"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == ["operation policies of an API not read; those read before apply until its next pull"]
+    assert warnings == [
+        "security scheme of an API not read; the one read before applies until its next pull",
+        "operation policies of an API not read; those read before apply until its next pull",
+    ]

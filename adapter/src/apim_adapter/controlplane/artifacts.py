@@ -253,6 +253,17 @@ class Project:
             raise BadArtifact(f"{self.name}: api.json: maxTps is not an object")
         return found
 
+    def security_scheme(self) -> list[str] | None:
+        """The API's or product's security scheme as its revision was deployed, its DTO's `securityScheme`
+        (APIMappingUtil.fromAPItoDTO / fromAPIProducttoDTO: the stored `apiSecurity` split at commas), which
+        TemplateBuilderUtil hands the gateway's APIAuthenticationHandler (`apiSecurity`); the internal data API
+        answers the API's saved one instead (SubscriptionValidationDataUtil: getSecuritySchemeOfAPI). None where
+        the DTO has none. BadArtifact where it is not a list of names."""
+        found = self.api().get("securityScheme")
+        if found is not None and not (isinstance(found, list) and all(isinstance(k, str) for k in found)):
+            raise BadArtifact(f"{self.name}: api.json: securityScheme is not a list of names")
+        return found
+
     def key_managers(self) -> list[str] | None:
         """The key managers whose tokens the API takes: its DTO's `keyManagers` (the Publisher's default `["all"]`),
         which TemplateBuilderUtil hands the gateway (GatewayAPIDTO.setKeyManagers) and OAuthAuthenticator holds each

@@ -37,6 +37,7 @@ SCHEMA_VALIDATION, DEFINITION = "enableSchemaValidation", "apiDefinition"  # as 
 GRAPHQL_SCHEMA, GRAPHQL_COMPLEXITY = "graphQLSchema", "graphQLComplexity"  # likewise
 BACKEND_THROUGHPUT = "maxTps"  # likewise (artifacts.Project.backend_throughput)
 KEY_MANAGERS = "keyManagers"  # likewise (artifacts.Project.key_managers)
+SECURITY_SCHEME = "securityScheme"  # likewise (artifacts.Project.security_scheme)
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -184,6 +185,9 @@ class Wso2ControlPlane:
           OpenAPI definition (`apiDefinition`), which Schema Validation checks requests against, for every API: the
           data API has none of them.
         - `maxTps`, the API's backend throughput (artifacts.Project.backend_throughput), where it has one.
+        - `securityScheme` and `keyManagers` as the revision was deployed (artifacts.Project.security_scheme,
+          key_managers), for every API: what APIM's gateway enforces, where the data API answers the API's saved
+          scheme (and only to a single API's pull) and no key managers.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
@@ -203,10 +207,10 @@ class Wso2ControlPlane:
 
         async def with_fields(item: dict) -> dict:
             uuid = item.get("uuid")
-            certificates = mutual_tls and _takes_mutual_tls(item)
-            # An API of another protocol is left out of the catalog (APIM's own gateway serves it): nothing to read.
+            # An API of another protocol is left out of the catalog (APIM's own gateway serves it): nothing to read
+            # but the certificates of one its list answer says takes them.
             served = str(item.get("apiType") or "HTTP").upper() not in OTHER_PROTOCOLS
-            if not isinstance(uuid, str) or not (certificates or served):
+            if not isinstance(uuid, str) or not (served or (mutual_tls and _takes_mutual_tls(item))):
                 return item
             where = {"api": uuid, "api_name": item.get("name")}
             async with limit:
@@ -215,12 +219,17 @@ class Wso2ControlPlane:
                 except (artifacts.ArtifactRefused, artifacts.BadArtifact) as exc:
                     project, unreadable = None, exc
                 found: dict[str, Any] = {}
-                if certificates:
+                last = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
+                if served:  # the deployed revision's scheme, which APIM's gateway enforces (not the saved one)
+                    found.update(self._field_or_kept(
+                        SECURITY_SCHEME, artifacts.Project.security_scheme, project, unreadable, where, last,
+                        lambda _: "security scheme of an API not read; the one read before applies until its next "
+                        "pull"))  # fmt: skip
+                if mutual_tls and _takes_mutual_tls({**item, **found}):
                     found.update(self._client_certificates(project, unreadable, where))
                 if served and cors:
                     found.update(self._cors_settings(project, unreadable, where))
                 if served:
-                    last = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
                     found.update(self._operation_policies(project, unreadable, where, last))
                     found.update(self._endpoint_config(project, unreadable, where, last))
                     found.update(self._schema_validation(project, unreadable, where, last))
