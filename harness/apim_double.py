@@ -850,7 +850,8 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
     `keyManagers` is the item's `_keyManagers`, else `["all"]`, which fromDTOtoAPI gives an API created without
     any (APIMappingUtil: APIConstants.KeyManager.API_LEVEL_ALL_KEY_MANAGERS). Its `securityScheme` is the deployed
     revision's (`_securityScheme`), else, for an item put in `data` directly, its stored scheme split at commas
-    (fromAPItoDTO: `apiSecurity.split(",")`)."""
+    (fromAPItoDTO: `apiSecurity.split(",")`). Its `audiences` are the deployed revision's (`_audiences`), where it
+    has some (fromAPItoDTO writes them only then)."""
     operations = []
     by_operation = api.get("_operationPolicies", {})
     for mapping in api.get("urlMappings", []):
@@ -862,6 +863,7 @@ def _api_project_file(api: dict[str, Any], kind: str = "api") -> dict[str, Any]:
            "endpointConfig": api.get("_endpointConfig", {}), "operations": operations,
            "keyManagers": api.get("_keyManagers", ["all"]),
            "securityScheme": api.get("_securityScheme") or security_scheme(api).split(","),
+           **({"audiences": api["_audiences"]} if api.get("_audiences") else {}),
            **deployed_dto_fields(api)}  # fmt: skip
     if api_policies := _with_every_flow(api.get("_apiPolicies")):
         dto["apiPolicies"] = api_policies

@@ -2426,6 +2426,8 @@ def _deployed_fields(dto: dict[str, Any]) -> dict[str, Any]:
         # APIMappingUtil.fromDTOtoAPI: an API saved without key managers takes every one (`all`).
         "_keyManagers": list(dto.get("keyManagers") or ["all"]),
         "_securityScheme": copy.deepcopy(dto.get("securityScheme")),
+        # APIMappingUtil.fromDTOtoAPI: audiences sent empty are stored as `all`; none sent, none.
+        "_audiences": (list(dto["audiences"]) or ["all"]) if isinstance(dto.get("audiences"), list) else None,
         "_corsConfiguration": copy.deepcopy(dto.get("corsConfiguration")),
         "_authorizationHeader": dto.get("authorizationHeader"),
         "_apiKeyHeader": dto.get("apiKeyHeader"),

@@ -269,6 +269,8 @@ class Api:
     # The key managers whose tokens the API takes (the Publisher's Key Managers of the API, APIDTO `keyManagers`);
     # None for every one (APIM's `all`, and every API Product).
     key_managers: frozenset[str] | None = field(default=None, compare=False)
+    # The audiences a JWT must name one of (APIDTO `audiences`); None for any (none set, or APIM's `all`).
+    audiences: frozenset[str] | None = field(default=None, compare=False)
 
     @functools.cached_property
     def certificate_rule(self) -> CertificateRule | None:
@@ -656,17 +658,19 @@ _BACKEND_TIME_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600}
 
 
 ALL_KEY_MANAGERS = "all"  # APIConstants.KeyManager.API_LEVEL_ALL_KEY_MANAGERS
+ALL_AUDIENCES = "all"  # APIConstants.ALL_AUDIENCES
 
 
-def _key_managers_of(item: _Item, where: str) -> frozenset[str] | None:
-    """`keyManagers` as the Publisher's APIDTO gives it (default `["all"]`): the names of the key managers whose
-    tokens the API takes, None for every one (absent, or naming `all`)."""
-    raw = item.get("keyManagers", list)
+def _names(item: _Item, key: str, every: str, where: str) -> frozenset[str] | None:
+    """A list of names as the Publisher's APIDTO gives it, `keyManagers` (the key managers whose tokens the API
+    takes, default `["all"]`) or `audiences` (one of which a JWT must name): None for any (absent, or naming
+    `every`)."""
+    raw = item.get(key, list)
     if raw is None:
         return None
     if not all(isinstance(name, str) for name in raw):
-        raise CatalogError(f"{where}.keyManagers: must be a list of key manager names")
-    return None if ALL_KEY_MANAGERS in raw else frozenset(raw)
+        raise CatalogError(f"{where}.{key}: must be a list of names")
+    return None if every in raw else frozenset(raw)
 
 
 def _backend_limits(item: _Item, where: str) -> Mapping[str, Limit]:
@@ -1034,7 +1038,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             backend_credentials=credentials,
             graphql=graphql,
             backend_limits=_backend_limits(item, where),
-            key_managers=_key_managers_of(item, where),
+            key_managers=_names(item, "keyManagers", ALL_KEY_MANAGERS, where),
+            audiences=_names(item, "audiences", ALL_AUDIENCES, where) or None,
         )
         if api.policy not in api_policies:
             raise CatalogError(f"{where}.policy: no API policy named {api.policy!r}")

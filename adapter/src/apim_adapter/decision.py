@@ -779,6 +779,18 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     # authentication of its own (`AUTH_NO_AUTHENTICATION`), and scopes are checked by the OAuth2 validator only.
     if res.scopes and principal.api_key is None and any(not (op.scopes & principal.scopes) for op in _scoped(res)):
         return Decision(refusal(errors.SCOPE, principal, api, res), "scope missing", api, res, principal, app, key, sub)
+    if api.audiences is not None and principal.api_key is None and not principal.introspected:
+        # JWTValidator.validateAudiences, after the subscription and the scopes: a JWT naming none of the API's.
+        aud = principal.claims.get("aud")
+        named = (
+            {aud}
+            if isinstance(aud, str)
+            else {a for a in aud if isinstance(a, str)}
+            if isinstance(aud, list)
+            else set()
+        )
+        if not named & api.audiences:
+            return Decision(errors.AUDIENCE, "audience not accepted", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     kept = counters(catalog, api, res, app, sub) + application_counters(
         catalog, app, principal.subject, res.throttle_events

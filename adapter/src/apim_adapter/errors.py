@@ -57,6 +57,10 @@ _CODES = [
     # `scope_refused` names the resource, as JWTValidator.validateScopes does.
     ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
               "User is NOT authorized to access the Resource. Scope validation failed.", *AUTHORIZATION),
+    # JWTValidator.validateAudiences: a JWT none of whose `aud` the API's audiences name (APISecurityConstants
+    # API_OAUTH_INVALID_AUDIENCES; its description after the message, getFailureMessageDetailDescription).
+    ErrorCode("900914", 403, "Access Denied", "Access Denied. The access token does not allow you to access the "
+              "requested resource", *AUTHORIZATION_OTHER),
     # APIM's JWT claim based access validator policy (gateway/mediators/ClaimBasedResourceAccessValidationMediator,
     # APISecurityConstants): a claim that differs. Its 900913, a claim missing, names the claim (mediation.py).
     ErrorCode("900912", 403, "Claim Mismatch", "The claim configured in the system and the claim provided in the "
@@ -123,6 +127,7 @@ FORBIDDEN = CODES["900908"]
 SUBSCRIPTION_INACTIVE = CODES["900909"]
 SCOPE = CODES["900910"]
 CLAIM_MISMATCH = CODES["900912"]
+AUDIENCE = CODES["900914"]
 OPA_REFUSED = CODES["902012"]
 OPA_FAILED = CODES["902011"]
 NOT_FOUND = CODES["404"]

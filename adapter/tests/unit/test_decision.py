@@ -93,6 +93,34 @@ def test_a_token_of_a_key_manager_the_api_does_not_take_is_invalid_credentials(l
         assert worded.startswith("Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900901)")
 
 
+@pytest.mark.parametrize(
+    ("audiences", "aud", "allowed"),
+    [
+        (None, None, True),
+        (["all"], "other", True),
+        (["orders"], "orders", True),
+        (["orders", "billing"], ["x", "billing"], True),
+        (["orders"], "billing", False),
+        (["orders"], None, False),
+    ],
+)
+def test_a_jwt_naming_none_of_the_apis_audiences_is_403_900914(audiences, aud, allowed):
+    """JWTValidator.validateAudiences, after the subscription and the scopes (APIDTO `audiences`)."""
+    doc = catalog_document()
+    if audiences is not None:
+        doc["apis"][0]["audiences"] = audiences
+    p = InProcess(doc)
+    d = p.check(bearer=token(**({"aud": aud} if aud is not None else {})))
+    if allowed:
+        assert d.allowed, d.reason
+    else:
+        assert (d.status, d.code, d.error.message, d.error.description) == (
+            403, "900914", "Access Denied",
+            "Access Denied. The access token does not allow you to access the requested resource",
+        )  # fmt: skip
+        assert p.check(bearer=token("unsubscribed", aud=aud or "x")).code == "900908"  # the subscription first
+
+
 def test_missing_credentials_name_the_api_key_header_as_configured():
     assert errors.missing_credentials("apikey") is errors.MISSING  # APIM's default, ApiKey, in any case
     assert errors.missing_credentials("x-api-key").description.endswith(

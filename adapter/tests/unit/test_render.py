@@ -100,6 +100,8 @@ DESIGN_STATUS = {  # DESIGN.md's status table; deny policies and burst control a
     "900805": 403, "900807": 429, "900809": 429, "405": 405, "900912": 403, "902012": 403, "902011": 500,
     # GraphQL: GraphQLAPIHandler (422), GraphQLQueryAnalysisHandler (400), OAuthAuthenticator's no matching resource
     "900422": 422, "900820": 400, "900821": 400, "900906": 403,
+    # an audience JWTValidator refuses (APIAuthenticationHandler.handleAuthFailure: SC_FORBIDDEN)
+    "900914": 403,
     # An API's backend throughput reached: ThrottleHandler.handleThrottleOut's hard limit, "service not being available"
     "900801": 503,
 }  # fmt: skip

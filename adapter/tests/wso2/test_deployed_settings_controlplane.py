@@ -1,8 +1,9 @@
 """What an API's deployed revision says, which APIM's gateway enforces, wins over what the API has saved since: its
 security scheme (APIDTO `securityScheme`, handed to APIAuthenticationHandler as `apiSecurity` by
-TemplateBuilderUtil) and the key managers it takes (`keyManagers`, OAuthAuthenticator's list), read from the
-revision's project (`api.json`) whatever the adapter's own switches; the internal data API answers the saved scheme
-(SubscriptionValidationDataUtil: getSecuritySchemeOfAPI), and only to some requests."""
+TemplateBuilderUtil), the key managers it takes (`keyManagers`, OAuthAuthenticator's list) and its audiences
+(`audiences`, JWTValidator's), read from the revision's project (`api.json`) whatever the adapter's own switches;
+the internal data API answers the saved scheme (SubscriptionValidationDataUtil: getSecuritySchemeOfAPI), and only
+to some requests."""
 
 from __future__ import annotations
 
@@ -49,3 +50,19 @@ def test_the_deployed_revisions_key_managers_hold_the_apis_tokens(apim, publishe
     assert deployed(cfg, restricted).key_managers == {"Other-KM"}
     publisher.deploy_new_revision(restricted)  # saved, then deployed: the gateway's list changes with the revision
     assert deployed(cfg, restricted).key_managers == {"Other-KM", KM}
+
+
+def test_the_deployed_revisions_audiences_hold_the_apis_jwts(apim, publisher, credentials, test_ca, tmp_path):
+    """APIDTO `audiences` (an empty list is stored as `all`: APIMappingUtil.fromDTOtoAPI)."""
+    named = publisher.create("Audienced", audiences=["orders", "billing"])
+    emptied = publisher.create("Emptied", audiences=[])
+    plain = publisher.create("Unaudienced")
+    for api_id in (named, emptied, plain):
+        publisher.deploy_new_revision(api_id)
+    cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
+    catalog = build(pull(cfg).document(time.time()), lenient=True)
+    assert [catalog.apis[a].audiences for a in (named, emptied, plain)] == [
+        frozenset({"orders", "billing"}),
+        None,
+        None,
+    ]

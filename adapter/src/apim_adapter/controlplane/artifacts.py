@@ -264,6 +264,16 @@ class Project:
             raise BadArtifact(f"{self.name}: api.json: securityScheme is not a list of names")
         return found
 
+    def audiences(self) -> list[str] | None:
+        """The audiences the API's or product's JWTs must name one of, its DTO's `audiences` (Runtime
+        configuration, audience validation: APIMappingUtil stores an empty list as `all`), which TemplateBuilderUtil
+        hands JWTValidator (`audiences`); None where the DTO has none. BadArtifact where it is not a list of
+        strings."""
+        found = self.api().get("audiences")
+        if found is not None and not (isinstance(found, list) and all(isinstance(k, str) for k in found)):
+            raise BadArtifact(f"{self.name}: api.json: audiences is not a list of strings")
+        return found
+
     def key_managers(self) -> list[str] | None:
         """The key managers whose tokens the API takes: its DTO's `keyManagers` (the Publisher's default `["all"]`),
         which TemplateBuilderUtil hands the gateway (GatewayAPIDTO.setKeyManagers) and OAuthAuthenticator holds each

@@ -18,7 +18,15 @@ from typing import Any
 import pika
 
 from .. import blocking, metrics, tracing
-from ..catalog import ALL_KEY_MANAGERS, GRAPHQL, MUTUAL_SSL, OTHER_PROTOCOLS, CatalogError, security_schemes
+from ..catalog import (
+    ALL_AUDIENCES,
+    ALL_KEY_MANAGERS,
+    GRAPHQL,
+    MUTUAL_SSL,
+    OTHER_PROTOCOLS,
+    CatalogError,
+    security_schemes,
+)
 from ..config import Config, ControlPlane, KeyManager
 from ..revocation import BadRevocation, RevocationLimits
 from ..secrets import read_secret
@@ -38,6 +46,7 @@ GRAPHQL_SCHEMA, GRAPHQL_COMPLEXITY = "graphQLSchema", "graphQLComplexity"  # lik
 BACKEND_THROUGHPUT = "maxTps"  # likewise (artifacts.Project.backend_throughput)
 KEY_MANAGERS = "keyManagers"  # likewise (artifacts.Project.key_managers)
 SECURITY_SCHEME = "securityScheme"  # likewise (artifacts.Project.security_scheme)
+AUDIENCES = "audiences"  # likewise (artifacts.Project.audiences)
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -185,9 +194,9 @@ class Wso2ControlPlane:
           OpenAPI definition (`apiDefinition`), which Schema Validation checks requests against, for every API: the
           data API has none of them.
         - `maxTps`, the API's backend throughput (artifacts.Project.backend_throughput), where it has one.
-        - `securityScheme` and `keyManagers` as the revision was deployed (artifacts.Project.security_scheme,
-          key_managers), for every API: what APIM's gateway enforces, where the data API answers the API's saved
-          scheme (and only to a single API's pull) and no key managers.
+        - `securityScheme`, `keyManagers` and `audiences` as the revision was deployed (artifacts.Project
+          .security_scheme, key_managers, audiences), for every API: what APIM's gateway enforces, where the data
+          API answers the API's saved scheme (and only to a single API's pull), no key managers and no audiences.
 
         A failure that is about one API's artifact (APIM answered this request with an error, or the artifact
         cannot be read) leaves that API without `clientCertificates`, with `corsConfiguration` None and with the
@@ -241,6 +250,10 @@ class Wso2ControlPlane:
                         KEY_MANAGERS, artifacts.Project.key_managers, project, unreadable, where, last,
                         lambda kept: None if ALL_KEY_MANAGERS in kept else  # only a list that restricts is worth it
                         "key managers of an API not read; those read before apply until its next pull"))  # fmt: skip
+                    found.update(self._field_or_kept(
+                        AUDIENCES, artifacts.Project.audiences, project, unreadable, where, last,
+                        lambda kept: None if not kept or ALL_AUDIENCES in kept else
+                        "audiences of an API not read; those read before apply until its next pull"))  # fmt: skip
                     if str(item.get("apiType") or "").upper() == GRAPHQL:
                         found.update(self._graphql(project, unreadable, where, last))
             return {**item, **found}
