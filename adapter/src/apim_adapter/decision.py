@@ -763,6 +763,9 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
             # (an opaque one is validated only by the API's: DefaultKeyValidationHandler.getAccessTokenInfo).
             return deny(refusal(errors.INVALID, principal, api, res), "a key manager the API does not take",
                         api=api, resource=res, principal=principal)  # fmt: skip
+        if principal.introspected and not token_type_fits(res.auth_scheme, principal):
+            return deny(refusal(errors.INCORRECT_TOKEN_TYPE, principal, api, res), "a token of the other type",
+                        api=api, resource=res, principal=principal)  # fmt: skip
         key = catalog.key_mappings.get((principal.consumer_key, principal.key_manager))
         app = catalog.applications.get(key.app_uuid) if key else None
         if key is None or app is None:
@@ -799,6 +802,18 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
 
 
 API_KEY_ISSUER = "APIM API key"  # the key manager an API key's "key mapping" names: APIM itself
+
+
+def token_type_fits(auth_scheme: str, principal: Principal) -> bool:
+    """Whether an opaque token is of the type the resource asks for (AbstractKeyValidationHandler
+    .hasTokenRequiredAuthLevel, which the key manager's validation runs for opaque tokens only): an application's
+    token (introspection's `aut` APPLICATION, equalsIgnoreCase: AMDefaultKeyManagerImpl.getTokenMetaData) for
+    `Application`, a user's for `Application_User`, either for any other scheme."""
+    aut = principal.claims.get("aut")
+    application = isinstance(aut, str) and aut.casefold() == "application"
+    if auth_scheme == "Application":
+        return application
+    return not application if auth_scheme == "Application_User" else True
 
 
 def api_key_application(catalog: Catalog, principal: Principal) -> tuple[KeyMapping | None, Application | None]:

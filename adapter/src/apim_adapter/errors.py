@@ -53,10 +53,16 @@ _CODES = [
     # A subscription refused: the key manager's validation status, in JWTValidator's words whatever it is.
     ErrorCode("900907", 401, "The requested API is temporarily blocked", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),
     ErrorCode("900908", 403, "Resource forbidden ", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),  # its blank is APIM's
-    ErrorCode("900909", 403, "The subscription to the API is inactive", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),
+    # 401, not 403: APIAuthenticationHandler.handleAuthFailure answers 403 only for 900906, 900908, 900910 and 900914,
+    # every other authentication failure 401 with its challenge (and `_auth_failure_handler_` keeps that status).
+    ErrorCode("900909", 401, "The subscription to the API is inactive", SUBSCRIPTION_REFUSED, *SUBSCRIPTION),
     # `scope_refused` names the resource, as JWTValidator.validateScopes does.
     ErrorCode("900910", 403, "The access token does not allow you to access the requested resource",
               "User is NOT authorized to access the Resource. Scope validation failed.", *AUTHORIZATION),
+    # The key manager's validation (AbstractKeyValidationHandler.hasTokenRequiredAuthLevel, opaque tokens only): an
+    # application's token on a resource for users' tokens (`Application_User`), or a user's on one for applications'.
+    ErrorCode("900905", 401, "Incorrect Access Token Type is provided", "Incorrect Access Token Type is provided",
+              *AUTHORIZATION),
     # JWTValidator.validateAudiences: a JWT none of whose `aud` the API's audiences name (APISecurityConstants
     # API_OAUTH_INVALID_AUDIENCES; its description after the message, getFailureMessageDetailDescription).
     ErrorCode("900914", 403, "Access Denied", "Access Denied. The access token does not allow you to access the "
@@ -128,6 +134,7 @@ SUBSCRIPTION_INACTIVE = CODES["900909"]
 SCOPE = CODES["900910"]
 CLAIM_MISMATCH = CODES["900912"]
 AUDIENCE = CODES["900914"]
+INCORRECT_TOKEN_TYPE = CODES["900905"]
 OPA_REFUSED = CODES["902012"]
 OPA_FAILED = CODES["902011"]
 NOT_FOUND = CODES["404"]

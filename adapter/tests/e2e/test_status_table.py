@@ -140,8 +140,9 @@ def test_production_only_blocked_blocks_production_keys(stack, gateway):
 
 
 @pytest.mark.parametrize("app", ["on-hold", "rejected"])
-def test_inactive_subscription_is_403_900909(stack, gateway, app):
-    assert_denied(call(gateway, API + "/ip", stack.token(app)), 403, "900909")
+def test_inactive_subscription_is_401_900909(stack, gateway, app):
+    # 401 as APIAuthenticationHandler.handleAuthFailure answers it (403 only for 900906, 900908, 900910, 900914)
+    assert_denied(call(gateway, API + "/ip", stack.token(app)), 401, "900909")
 
 
 def test_missing_scope_is_403_900910(stack, gateway):

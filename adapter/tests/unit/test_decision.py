@@ -8,7 +8,7 @@ import pytest
 from apim_adapter import errors
 from apim_adapter.catalog import build
 from apim_adapter.config import Request
-from apim_adapter.decision import refusal
+from apim_adapter.decision import Decision, Planned, admit, refusal
 from apim_adapter.errors import Unavailable
 from apim_adapter.tokens import Principal
 from harness.pipeline import InProcess, token
@@ -23,8 +23,8 @@ from harness.sample_catalog import KM, OTHER_KM, catalog_document, per_minute
         ("nobody", 403, "900908"),
         ("blocked", 401, "900907"),
         ("prod-only-blocked", 401, "900907"),
-        ("on-hold", 403, "900909"),
-        ("rejected", 403, "900909"),
+        ("on-hold", 401, "900909"),  # APIAuthenticationHandler.handleAuthFailure: 403 only for 900906/8/10/14
+        ("rejected", 401, "900909"),
     ],
 )
 def test_subscription_rules(app, status, code):
@@ -119,6 +119,37 @@ def test_a_jwt_naming_none_of_the_apis_audiences_is_403_900914(audiences, aud, a
             "Access Denied. The access token does not allow you to access the requested resource",
         )  # fmt: skip
         assert p.check(bearer=token("unsubscribed", aud=aud or "x")).code == "900908"  # the subscription first
+
+
+@pytest.mark.parametrize(
+    ("scheme", "aut", "allowed"),
+    [
+        ("Application", "APPLICATION", True),
+        ("Application", "APPLICATION_USER", False),
+        ("Application_User", "APPLICATION_USER", True),
+        ("Application_User", "application", False),  # equalsIgnoreCase
+        ("Any", "APPLICATION", True),
+    ],
+)
+def test_an_opaque_token_of_the_other_type_than_its_resource_asks_is_401_900905(scheme, aut, allowed):
+    """AbstractKeyValidationHandler.hasTokenRequiredAuthLevel, which only the key manager's validation of an opaque
+    token runs: in OAuthAuthenticator's words, before the subscription."""
+    doc = catalog_document()
+    doc["apis"][0]["urlMappings"][0]["authScheme"] = scheme  # GET /ip
+    p = InProcess(doc)
+    api, subpath = p.catalog.resolve("/httpbin/1.0.0/ip")
+    res = api.match("GET", subpath)
+    opaque = Principal(KM, "client-subscribed", frozenset({"scope_ip"}), "alice", p.now + 60, claims={"aut": aut},
+                       introspected=True)  # fmt: skip
+    answer = admit(p.catalog, Planned(api, res, "opaque", "h"), opaque)
+    if allowed:
+        assert not isinstance(answer, Decision), answer.reason
+    else:
+        assert (answer.status, answer.code, answer.error.description) == (401, "900905", (
+            "Access failure for API: /httpbin/1.0.0, version: 1.0.0 status: (900905) - Incorrect Access Token Type is "
+            "provided"))  # fmt: skip
+        jwt_user = Principal(KM, "client-subscribed", frozenset({"scope_ip"}), "alice", p.now + 60, claims={"aut": aut})
+        assert not isinstance(admit(p.catalog, Planned(api, res, "a.b.c", "h"), jwt_user), Decision)  # JWTs: none
 
 
 def test_missing_credentials_name_the_api_key_header_as_configured():
