@@ -75,6 +75,20 @@ def test_a_key_mapping_is_kept_only_when_consumer_key_and_key_manager_are_the_ev
     assert after.key_mappings[("ck-new", "IS7")] == right
 
 
+def test_a_key_approved_through_a_workflow_names_its_key_manager_by_uuid_and_is_found_by_consumer_key():
+    """WorkflowUtils.sendNotificationAfterWFComplete sends the key manager's UUID, which /application-key-mappings
+    cannot filter by: the organization's mappings are pulled and the consumer key's kept, under its key manager's
+    name as the list gives it."""
+    approved = {**KEY, "consumerKey": "ck-approved", "keyManager": "IS7"}
+    other = {**KEY, "consumerKey": "ck-other", "keyManager": "IS7"}
+    event = note("APPLICATION_REGISTRATION_CREATE", consumerKey="ck-approved",
+                 keyManager="4f4bd2a5-6e9c-4a0b-9a55-3d0c8e2b7f10")  # fmt: skip
+    plan, after = run(event, [other, approved])
+    assert (plan.pulls[0].endpoint, plan.pulls[0].query) == ("application-key-mappings", ())
+    assert after.key_mappings[("ck-approved", "IS7")] == approved
+    assert ("ck-other", "IS7") not in after.key_mappings
+
+
 def test_a_deleted_application_takes_its_subscriptions_and_key_mappings_without_a_pull():
     plan, after = run(note("APPLICATION_DELETE", uuid="app-1", applicationId=1), [])
     assert plan.pulls == ()

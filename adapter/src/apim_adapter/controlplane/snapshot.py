@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -126,10 +127,12 @@ def key_mapping_key(item: Mapping[str, Any]) -> tuple:
 @dataclass(frozen=True)
 class Pull:
     """One entity to re-pull: GET `endpoint` with `query`, keep the items carrying every `named` field value
-    (the one the event named), and put the first in `table` under `key`, or remove `key` when there is none."""
+    (the one the event named), and put the first in `table` under `key`, or remove `key` when there is none. A
+    `key` of None puts each item kept under its own key (a key mapping's, `key_mapping_key`): for an event that
+    does not name the whole key."""
 
     table: str  # a Snapshot mapping (apis, applications, subscriptions, key_mappings, scopes) or a POLICY_ENDPOINTS key
-    key: Hashable
+    key: Hashable | None
     endpoint: str
     query: tuple[tuple[str, str], ...]
     named: tuple[tuple[str, Any], ...]
@@ -182,9 +185,19 @@ def subscription(d: Mapping[str, Any], ctx: Context) -> Plan:
     )
 
 
+# A key manager's UUID (AM_KEY_MANAGER.UUID), as UUID.randomUUID() writes it.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def key_mapping(d: Mapping[str, Any], ctx: Context) -> Plan:
-    """ApplicationRegistrationEvent: the key mapping named by consumer key and key manager name."""
+    """ApplicationRegistrationEvent: the key mapping named by consumer key and key manager name. A key approved
+    through a workflow names its key manager by UUID instead (WorkflowUtils.sendNotificationAfterWFComplete, from
+    ApiMgtDAO.populateAppRegistrationWorkflowDTO), which `/application-key-mappings` does not filter by (it matches
+    the name: GET_AM_KEY_MAPPING_BY_CONSUMER_KEY_SQL): then the organization's mappings are pulled, and those of
+    the consumer key kept."""
     key, km = _text(d, "consumerKey"), _text(d, "keyManager")
+    if _UUID.fullmatch(km):
+        return Plan(pulls=(Pull("key_mappings", None, "application-key-mappings", (), (("consumerKey", key),)),))
     named = (("consumerKey", key), ("keyManager", km))
     return Plan(
         pulls=(
@@ -393,7 +406,10 @@ def apply(
             snapshot = replace(snapshot, policies={**snapshot.policies, pull.table: table})
         else:
             table = dict(getattr(snapshot, pull.table) or {})  # scopes: None until basic authentication pulls them
-            _put(table, pull.key, found)
+            if pull.key is None:
+                table.update((key_mapping_key(item), item) for item in found)
+            else:
+                _put(table, pull.key, found)
             snapshot = replace(snapshot, **{pull.table: table})
     if plan_.key_managers and key_managers is not None:
         snapshot = replace(snapshot, key_managers=tuple(key_managers))
