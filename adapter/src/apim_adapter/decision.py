@@ -782,18 +782,10 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
     # authentication of its own (`AUTH_NO_AUTHENTICATION`), and scopes are checked by the OAuth2 validator only.
     if res.scopes and principal.api_key is None and any(not (op.scopes & principal.scopes) for op in _scoped(res)):
         return Decision(refusal(errors.SCOPE, principal, api, res), "scope missing", api, res, principal, app, key, sub)
-    if api.audiences is not None and principal.api_key is None and not principal.introspected:
-        # JWTValidator.validateAudiences, after the subscription and the scopes: a JWT naming none of the API's.
-        aud = principal.claims.get("aud")
-        named = (
-            {aud}
-            if isinstance(aud, str)
-            else {a for a in aud if isinstance(a, str)}
-            if isinstance(aud, list)
-            else set()
-        )
-        if not named & api.audiences:
-            return Decision(errors.AUDIENCE, "audience not accepted", api, res, principal, app, key, sub)
+    # JWTValidator.validateAudiences, after the subscription and the scopes: a JWT naming none of the API's audiences.
+    is_jwt = principal.api_key is None and not principal.introspected
+    if is_jwt and api.audiences is not None and api.audiences.isdisjoint(audiences_of(principal.claims)):
+        return Decision(errors.AUDIENCE, "audience not accepted", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     kept = counters(catalog, api, res, app, sub) + application_counters(
         catalog, app, principal.subject, res.throttle_events
@@ -802,6 +794,14 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
 
 
 API_KEY_ISSUER = "APIM API key"  # the key manager an API key's "key mapping" names: APIM itself
+
+
+def audiences_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    """A JWT's `aud`, one string or a list of them (as nimbus's JWTClaimsSet.getAudience reads it)."""
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return frozenset((aud,))
+    return frozenset(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else frozenset()
 
 
 def token_type_fits(auth_scheme: str, principal: Principal) -> bool:
