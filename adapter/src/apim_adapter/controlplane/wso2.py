@@ -47,6 +47,28 @@ BACKEND_THROUGHPUT = "maxTps"  # likewise (artifacts.Project.backend_throughput)
 KEY_MANAGERS = "keyManagers"  # likewise (artifacts.Project.key_managers)
 SECURITY_SCHEME = "securityScheme"  # likewise (artifacts.Project.security_scheme)
 AUDIENCES = "audiences"  # likewise (artifacts.Project.audiences)
+
+
+def _always_stale(warning: str) -> Callable[[Any], str | None]:
+    return lambda _kept: warning
+
+
+# The API's settings as its revision was deployed (what APIM's gateway enforces), each read on its own from the
+# runtime artifact: (field, its reader, the warning for a value kept from before when the artifact cannot be read;
+# None where the kept value restricts nothing, so keeping it is not worth one). The security scheme comes first:
+# whether the API takes client certificates is read from it.
+DEPLOYED_SETTINGS: tuple[tuple[str, Callable[[artifacts.Project], Any], Callable[[Any], str | None]], ...] = (
+    (SECURITY_SCHEME, artifacts.Project.security_scheme,
+     _always_stale("security scheme of an API not read; the one read before applies until its next pull")),
+    (BACKEND_THROUGHPUT, artifacts.Project.backend_throughput,
+     _always_stale("backend throughput of an API not read; the one read before applies until its next pull")),
+    (KEY_MANAGERS, artifacts.Project.key_managers,
+     lambda kept: None if ALL_KEY_MANAGERS in kept else
+     "key managers of an API not read; those read before apply until its next pull"),
+    (AUDIENCES, artifacts.Project.audiences,
+     lambda kept: None if not kept or ALL_AUDIENCES in kept else
+     "audiences of an API not read; those read before apply until its next pull"),
+)  # fmt: skip
 ARTIFACT_PULLS = 4  # runtime artifacts at once, for the APIs' client certificates and CORS configuration
 HEARTBEAT = 30  # seconds: a broker that went away without closing the socket is noticed within two of them
 
@@ -229,11 +251,9 @@ class Wso2ControlPlane:
                     project, unreadable = None, exc
                 found: dict[str, Any] = {}
                 last = self.snapshot.apis.get(uuid) if self.snapshot is not None else None
-                if served:  # the deployed revision's scheme, which APIM's gateway enforces (not the saved one)
-                    found.update(self._field_or_kept(
-                        SECURITY_SCHEME, artifacts.Project.security_scheme, project, unreadable, where, last,
-                        lambda _: "security scheme of an API not read; the one read before applies until its next "
-                        "pull"))  # fmt: skip
+                if served:  # the deployed revision's settings, which APIM's gateway enforces (not the saved ones)
+                    for name, read, stale in DEPLOYED_SETTINGS:
+                        found.update(self._field_or_kept(name, read, project, unreadable, where, last, stale))
                 if mutual_tls and _takes_mutual_tls({**item, **found}):
                     found.update(self._client_certificates(project, unreadable, where))
                 if served and cors:
@@ -242,18 +262,6 @@ class Wso2ControlPlane:
                     found.update(self._operation_policies(project, unreadable, where, last))
                     found.update(self._endpoint_config(project, unreadable, where, last))
                     found.update(self._schema_validation(project, unreadable, where, last))
-                    found.update(self._field_or_kept(
-                        BACKEND_THROUGHPUT, artifacts.Project.backend_throughput, project, unreadable, where, last,
-                        lambda _: "backend throughput of an API not read; the one read before applies until its "
-                        "next pull"))  # fmt: skip
-                    found.update(self._field_or_kept(
-                        KEY_MANAGERS, artifacts.Project.key_managers, project, unreadable, where, last,
-                        lambda kept: None if ALL_KEY_MANAGERS in kept else  # only a list that restricts is worth it
-                        "key managers of an API not read; those read before apply until its next pull"))  # fmt: skip
-                    found.update(self._field_or_kept(
-                        AUDIENCES, artifacts.Project.audiences, project, unreadable, where, last,
-                        lambda kept: None if not kept or ALL_AUDIENCES in kept else
-                        "audiences of an API not read; those read before apply until its next pull"))  # fmt: skip
                     if str(item.get("apiType") or "").upper() == GRAPHQL:
                         found.update(self._graphql(project, unreadable, where, last))
             return {**item, **found}
@@ -361,8 +369,8 @@ class Wso2ControlPlane:
         last: dict | None,
         stale: Callable[[Any], str | None],
     ) -> dict[str, Any]:
-        """One field of the deployed revision's project (`read`; none where it has none or none is deployed): for
-        `maxTps` (artifacts.Project.backend_throughput) and `keyManagers` (key_managers). Where the artifact cannot
+        """One field of the deployed revision's project (`read`; none where it has none or none is deployed): each
+        of DEPLOYED_SETTINGS (security scheme, backend throughput, key managers, audiences). Where the artifact cannot
         be read, the value read before (`last`), with the warning `stale` gives for it (None: nothing worth one);
         none read before, none: the API goes without it until its next pull (the warning about its operation
         policies names the API)."""
