@@ -253,6 +253,8 @@ class ApimDouble:
         self.nothing_deployed_as_404 = False
         # API UUIDs whose stored revision artifact cannot be read: generating a runtime artifact that holds one fails.
         self.unreadable_artifacts: set[str] = set()
+        # A gateway policy's stored template cannot be rendered: generating the gateway policy artifacts fails.
+        self.unreadable_gateway_policies = False
         self.user_store_calls = 0  # getUserAuthenticationInfo calls, admitted or not: tests assert caching by it
         self.user_store_failing = False  # the user store throws: getUserAuthenticationInfo answers a fault
         self.port = free_port()
@@ -381,6 +383,8 @@ class ApimDouble:
             return self._answer(endpoint, 200, self._block_conditions())
         if endpoint == "runtime-artifacts":
             return self._runtime_artifacts(request)
+        if endpoint == "gateway-policy-artifacts":
+            return self._gateway_policy_artifacts(request)
         if endpoint not in LISTS:
             return self._error(endpoint, 404, f"no such resource: {endpoint}")
         key, _, conditions, needed = LISTS[endpoint]
@@ -408,6 +412,50 @@ class ApimDouble:
             items = [_with_security_scheme(item, single) for item in items]
         items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items]
         return self._answer(endpoint, 200, {"count": len(items), "list": copy.deepcopy(items)})
+
+    def _gateway_policy_artifacts(self, request: web.Request) -> web.Response:
+        """GatewayPolicyArtifactsApiServiceImpl → GatewayPolicyArtifactGeneratorUtil.generateRuntimeArtifact, for
+        `gatewayLabel` (Base64 of `|`-joined labels, decoded by commons-codec, which reads either alphabet): the
+        mappings deployed to those labels (`gatewayPolicyMappings[]._gatewayLabels`), each a GatewayPolicyDTO as
+        SynapseArtifactGenerator.generateGatewayPolicyArtifact writes it with Gson, `{count, list}` of those JSON
+        strings (SynapseArtifactListDTO): one sequence per flow that has policies, named `WSO2AMGW--Ext` + `--In`,
+        `--Out`, `--Fault` (retrieveGatewayPolicySequence). APIM renders each policy's Synapse template with its
+        parameters into the sequence (SynapsePolicyAggregator.renderGatewayPolicyMapping), so the content carries
+        the parameters' values; this double writes a stand-in element per policy with its parameters, not the
+        templates' mediators. `type` Envoy has no gateway policy artifact (MicroGatewayArtifactGenerator answers
+        null): a bare 404, as for no organization; any other type is GATEWAY_TYPE_NOT_FOUND (404, 900903). With
+        `unreadable_gateway_policies`, rendering fails (SynapsePolicyAggregator's IOException, rethrown as
+        APIManagementException by SynapseArtifactGenerator.retrieveGatewayPolicySequence): the internal service's
+        generic 500."""
+        kind = request.query.get("type")
+        if kind == "Envoy":
+            return web.Response(status=404)
+        if kind != "Synapse":
+            return _fault(Fault(404, 900903, "Gateway type not found"))
+        if self.unreadable_gateway_policies:
+            return _fault(Fault(500, 500, "Internal server error", "Error while rendering gateway policies"))
+        encoded = request.query.get("gatewayLabel", "")
+        try:
+            labels = set(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode().split("|"))
+        except ValueError:
+            labels = set()
+        sequence_of = {
+            "request": "WSO2AMGW--Ext--In",
+            "response": "WSO2AMGW--Ext--Out",
+            "fault": "WSO2AMGW--Ext--Fault",
+        }
+        artifacts = []
+        for mapping in self.data.get("gatewayPolicyMappings", []):
+            if not labels & set(mapping["_gatewayLabels"]):
+                continue
+            sequences = [
+                {"name": sequence_of[flow], "content": f'<sequence xmlns="http://ws.apache.org/ns/synapse" '
+                 f'name="{sequence_of[flow]}">{"".join(map(_rendered_policy, policies))}</sequence>'}
+                for flow, policies in mapping["policyMapping"].items() if policies
+            ]  # fmt: skip
+            # A label is engaged only with a mapping that has policies (engageGlobalPolicy), so it has a sequence.
+            artifacts.append(json.dumps({"gatewayPolicySequenceToBeAdded": sequences, "tenantDomain": self.tenant}))
+        return web.json_response({"count": len(artifacts), "list": artifacts})
 
     def _runtime_artifacts(self, request: web.Request) -> web.Response:
         """RetrieveRuntimeArtifactsApiServiceImpl → RuntimeArtifactGeneratorUtil.generateRuntimeArtifact: the
@@ -949,6 +997,15 @@ def _soap_fault(code: str, reason: str, detail: str | None = None) -> web.Respon
         "</soapenv:Fault>",
         500,
     )
+
+
+def _rendered_policy(policy: dict[str, Any]) -> str:
+    """A stand-in for a policy's rendered Synapse template: its name and parameters' values (see
+    `_gateway_policy_artifacts`)."""
+    parameters = "".join(
+        f'<parameter name="{escape(str(k))}">{escape(str(v))}</parameter>' for k, v in policy["parameters"].items()
+    )
+    return f'<policy name="{escape(policy["policyName"])}">{parameters}</policy>'
 
 
 def _fault(fault: Fault) -> web.Response:

@@ -283,6 +283,8 @@ class ProductApis:
             ("publisher", "post", "/apis/{apiId}/client-certs/{keyType}"): self.add_client_certificate,
             ("publisher", "post", "/apis/change-lifecycle"): self.change_lifecycle,
             ("publisher", "get", "/operation-policies"): self.list_common_operation_policies,
+            ("publisher", "post", "/gateway-policies"): self.create_gateway_policy_mapping,
+            ("publisher", "post", "/gateway-policies/{gatewayPolicyMappingId}/deploy"): self.engage_gateway_policies,
             ("publisher", "get", "/api-products"): self.list_products,
             ("publisher", "post", "/api-products"): self.create_product,
             ("publisher", "get", "/api-products/{apiProductId}"): self.get_product,
@@ -1300,6 +1302,54 @@ class ProductApis:
             if named:
                 return named[0]
         raise Fault(400, 902005, "Cannot find the selected api policy", "Selected api policy is not found")
+
+    # -- gateway policies (Publisher: Policies > Gateway Policies) -------------------------------------------
+
+    async def create_gateway_policy_mapping(self, call: Call) -> tuple[int, Any]:
+        """addGatewayPoliciesToFlows (publisher.v1 `impl/GatewayPoliciesApiServiceImpl.java`) → APIProviderImpl
+        .applyGatewayGlobalPolicies → ApiMgtDAO.addGatewayGlobalPolicy: a new mapping UUID, its policies stored by
+        `policyId` (AM_GATEWAY_POLICY_MAPPING.POLICY_UUID, a foreign key to AM_OPERATION_POLICY: an id no common
+        policy has fails the insert, "Error while adding gateway policy", answered as an internal error); 201 with
+        GatewayPolicyMappingInfo (id, name, description). Deployed nowhere until engaged."""
+        body = call.body
+        flows = {flow: copy.deepcopy(body["policyMapping"].get(flow) or []) for flow in POLICY_FLOWS}
+        for policy in (p for listed in flows.values() for p in listed):
+            if policy.get("policyId") not in self.common_policies:
+                raise _internal_error()
+        mapping = {"id": str(uuid.uuid4()), "displayName": body["displayName"], "policyMapping": flows,
+                   "description": body.get("description", ""), "_gatewayLabels": []}  # fmt: skip
+        self.data.setdefault("gatewayPolicyMappings", []).append(mapping)
+        return 201, {k: mapping[k] for k in ("id", "displayName", "description")}
+
+    async def engage_gateway_policies(self, call: Call) -> tuple[int, Any]:
+        """engageGlobalPolicy: every label must be a gateway environment (validateGatewayLabels: 404 "Invalid
+        gateway labels: ..."); a deployment to a label that already has a mapping deployed (this one or another:
+        ApiMgtDAO.hasExistingDeployments) is dropped without an error, so a label holds at most one mapping; the
+        mapping must exist with a policy (404 otherwise: getGatewayPolicyDataListByPolicyId found none);
+        APIProviderImpl.engageGatewayGlobalPolicies records the deployments, then APIGatewayManager
+        .deployPolicyToGateway / undeployPolicyFromGateway publish DEPLOY_POLICY_MAPPING_IN_GATEWAY /
+        REMOVE_POLICY_MAPPING_FROM_GATEWAY (GatewayPolicyEvent: the mapping UUID and the labels); 200 with the
+        deployments, each with `mappingUUID`."""
+        mapping_id, wanted = call.params["gatewayPolicyMappingId"], call.body
+        invalid = [d["gatewayLabel"] for d in wanted if d["gatewayLabel"] not in self.double.gateway_environments]
+        if invalid:
+            raise Fault(404, 404, "Not Found", f"Invalid gateway labels: {', '.join(invalid)}")
+        mappings = self.data.setdefault("gatewayPolicyMappings", [])
+        taken = {label for m in mappings for label in m["_gatewayLabels"]}
+        wanted = [d for d in wanted if not (d["gatewayDeployment"] and d["gatewayLabel"] in taken)]
+        mapping = next((m for m in mappings if m["id"] == mapping_id), None)
+        if mapping is None or not any(mapping["policyMapping"].values()):  # getGatewayPolicyDataListByPolicyId: none
+            raise Fault(404, 404, "Not Found", f"Policy mapping not found for the given ID : {mapping_id}")
+        added = [d["gatewayLabel"] for d in wanted if d["gatewayDeployment"]]
+        removed = [d["gatewayLabel"] for d in wanted if not d["gatewayDeployment"]]
+        mapping["_gatewayLabels"] = [label for label in mapping["_gatewayLabels"] if label not in removed] + added
+        # GatewayPolicyEvent's constructor sets no tenantId: Gson writes the int's default 0.
+        for event_type, labels in (("DEPLOY_POLICY_MAPPING_IN_GATEWAY", added),
+                                   ("REMOVE_POLICY_MAPPING_FROM_GATEWAY", removed)):  # fmt: skip
+            if labels:
+                self.double.notify_soon(event_type, {"gatewayPolicyMappingUuid": mapping_id, "gatewayLabels": labels,
+                                                     "tenantId": 0})  # fmt: skip
+        return 200, [{**d, "mappingUUID": mapping_id} for d in wanted]
 
     async def change_lifecycle(self, call: Call) -> tuple[int, Any]:
         """changeAPILifecycle → PublisherCommonUtils.changeApiOrApiProductLifecycle: the action must be one of the

@@ -14,13 +14,16 @@ import requests
 
 from apim_adapter import config
 from apim_adapter.controlplane.events import Event
-from apim_adapter.controlplane.snapshot import Snapshot
+from apim_adapter.controlplane.snapshot import Plan, Snapshot
 from apim_adapter.controlplane.wso2 import Wso2ControlPlane
 
 from .apim_double import ApimDouble
 
 PUBLISHER = "/api/am/publisher/v4"
-SCOPES = "apim:api_view apim:api_create apim:api_manage apim:api_publish"
+SCOPES = (
+    "apim:api_view apim:api_create apim:api_manage apim:api_publish apim:gateway_policy_manage "
+    "apim:common_operation_policy_view"
+)
 
 
 class Publisher:
@@ -107,10 +110,10 @@ def artifact_requests(apim: ApimDouble) -> list[str | None]:
     return [query.get("apiId") for endpoint, query in apim.requests if endpoint == "runtime-artifacts"]
 
 
-async def apply_latest(cp: Wso2ControlPlane, apim: ApimDouble, kind: str) -> None:
+async def apply_latest(cp: Wso2ControlPlane, apim: ApimDouble, kind: str) -> Plan:
     """The control plane applies the double's latest event of this type, as the event hub would bring it."""
     [(topic, found, payload)] = [e for e in apim.events if e[1] == kind][-1:]
-    await cp.apply(Event(topic, found, payload, time.time()))
+    return await cp.apply(Event(topic, found, payload, time.time()))
 
 
 def before_and_after_an_unreadable_revision(

@@ -585,6 +585,33 @@ def _custom_policies(doc: Mapping[str, Any], each) -> list[str]:
     return notes
 
 
+GATEWAY_POLICY_NOT_APPLIED = "a gateway policy mapping is not applied"
+# The sequence of each flow of a gateway policy mapping: GATEWAY_EXT_SEQUENCE_PREFIX ("WSO2AMGW--Ext") +
+# APIConstants.API_CUSTOM_SEQ_{IN,OUT,FAULT}_EXT (SynapseArtifactGenerator.retrieveGatewayPolicySequence).
+GATEWAY_POLICY_FLOWS = {"WSO2AMGW--Ext--In": "request", "WSO2AMGW--Ext--Out": "response",
+                        "WSO2AMGW--Ext--Fault": "fault"}  # fmt: skip
+
+
+def _gateway_policies(doc: Mapping[str, Any], each) -> list[str]:
+    """APIM's gateway policies (Publisher: Policies > Gateway Policies) deployed to the gateway label, each mapping
+    named as not applied: APIM's gateway deploys a mapping's policies as the global extension sequences it runs on
+    every API of the environment (GatewayPolicyDeployer → APIGatewayAdmin.deployGatewayPolicy; APIManagerExtension
+    Handler runs `WSO2AMGW--Ext--In`, `--Out`, `--Fault`). The adapter runs no Synapse; the note names the flows."""
+    notes: list[str] = []
+
+    def parse(item: _Item, where: str) -> None:
+        sequences = item.get("gatewayPolicySequenceToBeAdded", list, default=[])
+        names = [str(s.get("name")) for s in sequences if isinstance(s, Mapping)]
+        flows = [GATEWAY_POLICY_FLOWS.get(name, name) for name in names]
+        notes.append(
+            f"{where}: {GATEWAY_POLICY_NOT_APPLIED} (its {', '.join(flows) or 'no'} flow policies), as the adapter "
+            "runs no Synapse; APIM's gateway runs them on every API of the gateway environment"
+        )
+
+    each("gatewayPolicies", parse)
+    return notes
+
+
 def _condition_groups(
     item: _Item, where: str, named: str, notes: list[str], lenient: bool
 ) -> tuple[ConditionGroup, ...]:
@@ -979,7 +1006,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
     subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced_policies["sub"])
     application_policies = _policies(doc, "applicationPolicies", each, unenforced_policies["app"])
     api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"], lenient)
-    custom_policies = _custom_policies(doc, each)
+    policies_not_run = _custom_policies(doc, each) + _gateway_policies(doc, each)  # named: Siddhi, Synapse
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
@@ -1174,7 +1201,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
         note for kind, by_name in unenforced_policies.items() for name in sorted(used[kind] & by_name.keys())
         for note in by_name[name]
     ]  # fmt: skip
-    unenforced += api_notes + custom_policies
+    unenforced += api_notes + policies_not_run
     return Catalog(
         apis=apis,
         contexts=contexts,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from apim_adapter import catalog, config
 from apim_adapter.controlplane.data_api import ControlPlaneError
+from apim_adapter.http_client import HttpClient
 from harness.certificates import CertificateAuthority
 from harness.publisher import apply_latest, artifact_requests, pull, pulled, wso2_config
 from harness.sample_catalog import api_product
@@ -139,8 +140,12 @@ def test_no_answer_for_an_artifact_fails_the_pull_as_any_other_list(
     assert publisher.upload(mtls, "alice", client_pem(clients, "alice").encode()).status_code == 201
     publisher.deploy_new_revision(mtls)
 
+    answered = HttpClient.get_bytes
+
     async def refused(self, url, *args, **kwargs):
-        raise aiohttp.ClientConnectionError("connection refused")
+        if url.endswith("/runtime-artifacts"):
+            raise aiohttp.ClientConnectionError("connection refused")
+        return await answered(self, url, *args, **kwargs)
 
     monkeypatch.setattr("apim_adapter.http_client.HttpClient.get_bytes", refused)
     with pytest.raises(ControlPlaneError, match="runtime-artifacts"):

@@ -114,6 +114,25 @@ def test_a_deployment_to_another_gateway_environment_is_ignored():
     assert (plan.pulls, plan.ignored) == ((), "other gateway environment")
 
 
+def test_a_gateway_policy_mapping_event_re_pulls_the_labels_mappings_only_when_it_names_the_label():
+    """GatewayPolicyEvent (DEPLOY_POLICY_MAPPING_IN_GATEWAY, REMOVE_POLICY_MAPPING_FROM_GATEWAY): the label's
+    mappings replace the snapshot's when the event names the label; without a label none are followed."""
+    mapping = {"gatewayPolicyMappingUuid": "m-1"}
+    ours = snapshot.plan(note("REMOVE_POLICY_MAPPING_FROM_GATEWAY", **mapping, gatewayLabels=["Default"]), LABELLED)
+    pulled = [{"tenantDomain": "carbon.super", "gatewayPolicySequenceToBeAdded": [{"name": "WSO2AMGW--Ext--In"}]}]
+    assert (ours.gateway_policies, ours.ignored) == (True, None)
+    assert snapshot.apply(base(), ours, {}, gateway_policies=pulled).gateway_policies == tuple(pulled)
+    other = snapshot.plan(note("DEPLOY_POLICY_MAPPING_IN_GATEWAY", **mapping, gatewayLabels=["Edge"]), LABELLED)
+    unlabelled = snapshot.plan(note("DEPLOY_POLICY_MAPPING_IN_GATEWAY", **mapping, gatewayLabels=["Default"]),
+                               UNLABELLED)  # fmt: skip
+    assert [(p.gateway_policies, p.ignored) for p in (other, unlabelled)] == [
+        (False, "other gateway environment"),
+        (False, "gateway policies are followed with a gateway label"),
+    ]
+    with pytest.raises(BadEvent):
+        snapshot.plan(note("DEPLOY_POLICY_MAPPING_IN_GATEWAY", **mapping, gatewayLabels="Default"), LABELLED)
+
+
 def test_a_policy_event_pulls_one_policy_of_its_type_and_a_reset_pulls_nothing():
     plan = snapshot.plan(note("POLICY_UPDATE", policyName="Gold", policyType="SUBSCRIPTION"), LABELLED)
     assert [(p.endpoint, dict(p.query)) for p in plan.pulls] == [("subscription-policies", {"policyName": "Gold"})]

@@ -1,7 +1,8 @@
 """APIM's gateway runtime artifact: `GET /internal/data/v1/runtime-artifacts?gatewayLabel=&type=Envoy[&apiId=]`,
 what Choreo Connect and the APK agent call (carbon-apimgt 9.31.86 `internal.service/.../impl/
 RetrieveRuntimeArtifactsApiServiceImpl.java` and `RuntimeArtifactGeneratorUtil`), read by mesh-sync (endpoints)
-and by the wso2 control plane (client certificates, CORS configuration).
+and by the wso2 control plane (client certificates, CORS configuration); and the gateway policy artifacts of a label
+(`gateway_policies`: `GET /internal/data/v1/gateway-policy-artifacts`).
 
 The artifact is `apis.zip`: `deployments.json`, `env_properties.json` and one inner zip per API revision,
 `<apiUUID>-<revisionUUID>.zip`: the API project `ExportUtils.exportApi` wrote when the revision was created
@@ -69,20 +70,7 @@ async def fetch(api: InternalDataApi, label: str, api_id: str | None = None) -> 
     params = {"gatewayLabel": base64.b64encode(label.encode()).decode(), "type": "Envoy"}
     if api_id:
         params["apiId"] = api_id
-    headers = {**api.headers, "Accept": "application/zip, application/json"}
-    try:
-        status, content_type, body = await api.client.get_bytes(
-            f"{api.base}/runtime-artifacts", MAX_ARTIFACT_BYTES, (200, 404), headers=headers, params=params
-        )
-    except aiohttp.ClientResponseError as exc:
-        kind = ControlPlaneError if exc.status in SERVICE_STATUSES else ArtifactRefused
-        raise kind(f"GET runtime-artifacts: HTTP {exc.status}") from None
-    except aiohttp.ClientError as exc:  # no answer: the same failures the control plane reports
-        raise ControlPlaneError(f"GET runtime-artifacts: {type(exc).__name__}") from None
-    except ValueError as exc:  # larger than MAX_ARTIFACT_BYTES
-        raise ArtifactRefused(f"GET runtime-artifacts: {exc}") from None
-    except Exception as exc:  # TLS, timeouts
-        raise ControlPlaneError(f"GET runtime-artifacts: {type(exc).__name__}") from None
+    status, content_type, body = await _get(api, "runtime-artifacts", params, "application/zip, application/json")
     if status == 404:
         # Other carbon-apimgt lines throw NO_API_ARTIFACT_FOUND (900910, 404; RuntimeArtifactGeneratorUtil
         # .getRuntimeArtifacts, ExceptionCodes) when nothing is deployed on the label. Any other 404 (a wrong
@@ -93,6 +81,54 @@ async def fetch(api: InternalDataApi, label: str, api_id: str | None = None) -> 
     if content_type == "application/json":  # 9.31.86, nothing deployed: {"count": 0, "list": []}, not a zip
         return None
     return body
+
+
+async def gateway_policies(api: InternalDataApi, label: str) -> list[dict[str, Any]]:
+    """The gateway policy mappings deployed to `label` (Publisher: Policies > Gateway Policies), as APIM's gateway
+    fetches them at start (GatewayPolicyDeployer.deployGlobalPoliciesAtGatewayStartup → DBRetriever
+    .retrieveGatewayPolicyArtifacts: `/gateway-policy-artifacts?gatewayLabel=<URL-safe Base64 of the label>
+    &type=Synapse`, answered by GatewayPolicyArtifactsApiServiceImpl as `{count, list}` of GatewayPolicyDTO JSON
+    strings). Each mapping is kept as `{tenantDomain, gatewayPolicySequenceToBeAdded: [{name}]}`: the sequences'
+    content is rendered from the policies' parameters (a header's value may be a secret) and nothing here runs it.
+    A 404 is none, as DBRetriever.retrieveArtifact reads it. ControlPlaneError when APIM cannot answer,
+    ArtifactRefused when it answers this request with an error or with what is not that list."""
+    params = {"gatewayLabel": base64.urlsafe_b64encode(label.encode()).decode().rstrip("="), "type": "Synapse"}
+    status, _, body = await _get(api, "gateway-policy-artifacts", params, "application/json")
+    if status == 404:
+        return []
+    try:
+        listed = json.loads(body).get("list")
+        mappings = [json.loads(text) for text in listed]
+        return [
+            {
+                "tenantDomain": mapping.get("tenantDomain"),
+                "gatewayPolicySequenceToBeAdded": [
+                    {"name": sequence["name"]} for sequence in mapping.get("gatewayPolicySequenceToBeAdded") or []
+                ],
+            }
+            for mapping in mappings
+        ]
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise ArtifactRefused("GET gateway-policy-artifacts: not a list of gateway policy artifacts") from None
+
+
+async def _get(api: InternalDataApi, path: str, params: dict[str, str], accept: str) -> tuple[int, str, bytes]:
+    """An artifact's answer, 200 or 404, of the data API: ControlPlaneError when APIM cannot answer or answers for
+    the whole service (SERVICE_STATUSES), ArtifactRefused when it answers this request with another error."""
+    try:
+        return await api.client.get_bytes(
+            f"{api.base}/{path}", MAX_ARTIFACT_BYTES, (200, 404), headers={**api.headers, "Accept": accept},
+            params=params,
+        )  # fmt: skip
+    except aiohttp.ClientResponseError as exc:
+        kind = ControlPlaneError if exc.status in SERVICE_STATUSES else ArtifactRefused
+        raise kind(f"GET {path}: HTTP {exc.status}") from None
+    except aiohttp.ClientError as exc:  # no answer: the same failures the control plane reports
+        raise ControlPlaneError(f"GET {path}: {type(exc).__name__}") from None
+    except ValueError as exc:  # larger than MAX_ARTIFACT_BYTES
+        raise ArtifactRefused(f"GET {path}: {exc}") from None
+    except Exception as exc:  # TLS, timeouts
+        raise ControlPlaneError(f"GET {path}: {type(exc).__name__}") from None
 
 
 def _error_code(body: bytes) -> int | None:

@@ -52,6 +52,8 @@ class Snapshot:
     key_managers: tuple[KeyManager, ...] | None = None  # None: not taken from APIM
     # name → `/scopes` item, for basic authentication's scope checks through roles; None: not pulled (it is off).
     scopes: Mapping[Any, dict] | None = None
+    # The gateway policy mappings deployed to the gateway label (artifacts.gateway_policies), named as not applied.
+    gateway_policies: tuple[dict, ...] = ()
     revocations_skipped: tuple[str, ...] = field(default=(), compare=False)  # bad /revokedjwt rows, with why
 
     @classmethod
@@ -69,6 +71,7 @@ class Snapshot:
         block: Any = None,
         revocation_limits: RevocationLimits = DEFAULT_LIMITS,
         scopes: Iterable[dict] | None = None,
+        gateway_policies: Iterable[dict] = (),
     ) -> Snapshot:
         """A full pull's lists as a snapshot (`revocations_skipped` says why `/revokedjwt` rows were left out).
         Revocations learnt from events survive until they end, since APIM's `/revokedjwt` list may not show them
@@ -88,6 +91,7 @@ class Snapshot:
             block_conditions=dict(block or {}),
             key_managers=tuple(key_managers) if key_managers is not None else None,
             scopes={s.get("name"): s for s in scopes} if scopes is not None else None,
+            gateway_policies=tuple(gateway_policies),
             revocations_skipped=tuple(skipped),
         )
 
@@ -101,6 +105,7 @@ class Snapshot:
             **{key: list(items.values()) for key, items in self.policies.items()},
             "revocations": self.revocations.copy().view(now),
             "blockConditions": copy.deepcopy(dict(self.block_conditions)),
+            "gatewayPolicies": copy.deepcopy(list(self.gateway_policies)),
         }
         if self.key_managers is not None:
             doc["keyManagers"] = list(self.key_managers)
@@ -147,6 +152,7 @@ class Plan:
 
     pulls: tuple[Pull, ...] = ()
     key_managers: bool = False
+    gateway_policies: bool = False  # the gateway policy mappings of the gateway label re-pulled
     change: Callable[[Snapshot], Snapshot] | None = None
     ignored: str | None = None
     revoked_token: str | None = None  # SHA-256 of an opaque token the event revoked: evict it from the caches
@@ -274,6 +280,22 @@ def scopes(d: Mapping[str, Any], ctx: Context) -> Plan:
     return Plan(pulls=tuple(p for one in listed if isinstance(one, Mapping) for p in scope(one, ctx).pulls))
 
 
+def gateway_policy_mapping(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """GatewayPolicyEvent (a gateway policy mapping deployed to or removed from gateway environments, after the
+    database changed: APIProviderImpl.engageGatewayGlobalPolicies → APIGatewayManager.deployPolicyToGateway,
+    undeployPolicyFromGateway): the mappings of the gateway label re-pulled, when the event names it (APIM's gateway
+    acts only on the labels it serves: GatewayJMSMessageListener). They are named as not applied; without a label
+    the adapter serves every environment's APIs and follows none."""
+    labels = d.get("gatewayLabels")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise BadEvent("no gatewayLabels")
+    if not ctx.gateway_label:
+        return Plan(ignored="gateway policies are followed with a gateway label")
+    if ctx.gateway_label not in labels:
+        return Plan(ignored="other gateway environment")
+    return Plan(gateway_policies=True)
+
+
 def ignore(reason: str) -> Handler:
     def handler(d: Mapping[str, Any], ctx: Context) -> Plan:
         return Plan(ignored=reason)
@@ -303,6 +325,8 @@ NOTIFICATIONS: dict[str, Handler] = {
     "SCOPE_UPDATE": scope,
     "SCOPE_DELETE": scope,
     "SCOPES_UPDATE": scopes,
+    "DEPLOY_POLICY_MAPPING_IN_GATEWAY": gateway_policy_mapping,
+    "REMOVE_POLICY_MAPPING_FROM_GATEWAY": gateway_policy_mapping,
     # Deliberately ignored: nothing the adapter enforces changes.
     "API_CREATE": ignore("not deployed yet"),  # DEPLOY_API_IN_GATEWAY follows a deployment
     "POLICY_RESET": ignore("throttle counter reset"),  # PolicyResetEvent: counters, not policy definitions
@@ -396,8 +420,10 @@ def apply(
     plan_: Plan,
     pulled: Mapping[Pull, Sequence[Any]],
     key_managers: Sequence[KeyManager] | None = None,
+    gateway_policies: Sequence[dict] | None = None,
 ) -> Snapshot:
-    """The snapshot after an event: each pull's named item replaces or removes its entry."""
+    """The snapshot after an event: each pull's named item replaces or removes its entry; `key_managers` and
+    `gateway_policies`, pulled for a plan that asks for them, replace theirs."""
     for pull in plan_.pulls:
         found = pull.matching(pulled.get(pull, ()))
         if pull.table in POLICY_ENDPOINTS:
@@ -413,6 +439,8 @@ def apply(
             snapshot = replace(snapshot, **{pull.table: table})
     if plan_.key_managers and key_managers is not None:
         snapshot = replace(snapshot, key_managers=tuple(key_managers))
+    if plan_.gateway_policies and gateway_policies is not None:
+        snapshot = replace(snapshot, gateway_policies=tuple(gateway_policies))
     if plan_.change is not None:
         snapshot = plan_.change(snapshot)
     return snapshot

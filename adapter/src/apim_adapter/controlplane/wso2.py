@@ -151,7 +151,7 @@ class Wso2ControlPlane:
         """Everything, from scratch; raises ControlPlaneError and leaves the current snapshot alone."""
         api, cp = self.api, self.cp
         label = {"gatewayLabel": cp.gateway_label} if cp.gateway_label else {}
-        apis, apps, subs, keys, *policies, revoked, block, scopes = await asyncio.gather(
+        apis, apps, subs, keys, *policies, revoked, block, scopes, gateway_policies = await asyncio.gather(
             api.items("apis", **label),
             api.items("applications"),
             api.items("subscriptions"),
@@ -160,6 +160,7 @@ class Wso2ControlPlane:
             api.get("revokedjwt"),
             api.get("block"),
             self._scopes(),
+            self._gateway_policies(),
         )
         if not isinstance(block, dict):
             raise ControlPlaneError("GET block: not an object")
@@ -171,7 +172,7 @@ class Wso2ControlPlane:
         try:
             snap = Snapshot.from_lists(
                 apis, apps, subs, keys, dict(zip(POLICY_ENDPOINTS, policies, strict=True)), revoked, key_managers,
-                self.snapshot, self.clock(), block, self.revocation_limits, scopes,
+                self.snapshot, self.clock(), block, self.revocation_limits, scopes, gateway_policies,
             )  # fmt: skip
         except BadRevocation as exc:
             raise ControlPlaneError(f"GET revokedjwt: {exc}") from exc
@@ -440,6 +441,19 @@ class Wso2ControlPlane:
         carbon-apimgt internal.service ScopesApiServiceImpl); None when basic authentication is off."""
         return await self.api.items("scopes") if self.config.basic_auth.enabled else None
 
+    async def _gateway_policies(self) -> list[dict]:
+        """The gateway policy mappings deployed to the gateway label (artifacts.gateway_policies), to be named as not
+        applied; none without a label. An error answer about them alone keeps those read before, with a warning:
+        it must not stop the APIs' pull, and nothing the adapter enforces depends on them."""
+        if not self.cp.gateway_label:
+            return []
+        try:
+            return await artifacts.gateway_policies(self.api, self.cp.gateway_label)
+        except artifacts.ArtifactRefused as exc:
+            log.warning("gateway policies of the gateway label not read; those read before are named until the next "
+                        "pull", extra={"error": str(exc)})  # fmt: skip
+            return list(self.snapshot.gateway_policies) if self.snapshot is not None else []
+
     async def _key_managers(self) -> list[KeyManager]:
         items = await self.api.get("keymanagers")
         if not isinstance(items, list):
@@ -463,7 +477,8 @@ class Wso2ControlPlane:
                 items = await self._with_artifact_fields(pull.matching(items))
             pulled[pull] = items
         key_managers = await self._key_managers() if plan.key_managers else None
-        self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers)
+        gateway_policies = await self._gateway_policies() if plan.gateway_policies else None
+        self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers, gateway_policies)
         if plan.revoked_token is not None:
             self.on_token_revoked(plan.revoked_token)
         if plan.users_changed:
