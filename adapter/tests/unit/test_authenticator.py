@@ -80,7 +80,10 @@ def test_cheap_rejections_are_not_remembered():
     cheap = {
         "unknown issuer": oidc.SigningKey().sign(oidc.claims("https://evil.example/token", "client-subscribed")),
         "malformed token": "not.a-jwt.at-all",
-        "algorithm 'none' not allowed": "eyJhbGciOiJub25lIn0." + token().split(".")[1] + ".",
+        "algorithm 'none' not allowed": "eyJhbGciOiJub25lIn0." + token().split(".")[1] + ".c2ln",
+        # An unsecured JWT as RFC 7519 writes it (empty signature) is two parts to Java's split: OAuthAuthenticator
+        # refuses it before reading its algorithm.
+        "a JWT not in three parts": "eyJhbGciOiJub25lIn0." + token().split(".")[1] + ".",
     }
     for reason, bearer in cheap.items():
         sha = fingerprint(bearer)
@@ -133,6 +136,19 @@ def test_an_opaque_token_goes_to_introspection_and_a_jwt_does_not():
     unknown_jwt = token()
     assert verify(auth, unknown_jwt) == Rejection(errors.INVALID, "unknown issuer")
     assert introspectors[KM].asked == [fingerprint(opaque)]
+
+
+def test_a_token_with_a_dot_but_not_three_parts_is_refused_before_any_key_manager_is_asked():
+    """OAuthAuthenticator takes a token with a dot for a JWT and refuses it, 900901, where Java's split does not cut
+    it into three parts (trailing empty parts dropped): it is never introspected, as it was here before. One with
+    three parts that is no JWT stays APIM's to introspect (its parse failure falls back to the opaque path)."""
+    auth, introspectors = with_introspection(KM, active={KM: {}})
+    for malformed in ("a.b", "header.payload.", "a.b..", "a.b.c.d", "....", "."):
+        rejection = auth.lookup(malformed, fingerprint(malformed), time.time())
+        assert (rejection, rejection.error.code) == (Rejection(errors.INVALID, "a JWT not in three parts"), "900901")
+    assert introspectors[KM].asked == []
+    assert auth.lookup("a.b.c.", fingerprint("a.b.c."), time.time()) is None  # three parts to Java: introspected
+    assert verify(auth, "a.b.c.") == Rejection(errors.INACTIVE, "inactive")
 
 
 def test_an_opaque_token_inactive_at_one_key_manager_may_be_active_at_another():

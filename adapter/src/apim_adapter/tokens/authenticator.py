@@ -87,6 +87,21 @@ def expired(principal: Principal) -> Rejection:
 
 
 UNKNOWN_ISSUER = Rejection(errors.INVALID, "unknown issuer")
+# OAuthAuthenticator.authenticate guesses a JWT by a dot and refuses one that Java's `split("\\.")` does not cut into
+# three parts ("Invalid JWT token", API_AUTH_INVALID_CREDENTIALS) before any key manager is asked: such a token is
+# never introspected.
+NOT_THREE_PARTS = Rejection(errors.INVALID, "a JWT not in three parts")
+
+
+def _not_three_parts(token: str) -> bool:
+    """Whether OAuthAuthenticator refuses the token as a JWT of the wrong shape: it has a dot, and Java's split,
+    which drops trailing empty parts (`a.b.` is two), does not give three."""
+    if "." not in token:
+        return False
+    parts = token.split(".")
+    while parts and not parts[-1]:
+        parts.pop()
+    return len(parts) != 3
 
 
 NO_API_KEYS = Rejection(errors.INVALID, "API keys are not accepted")
@@ -148,6 +163,8 @@ class Authenticator:
     def lookup(self, token: str, token_sha256: str, now: float) -> Principal | Rejection | None:
         """The answer for a token without I/O: cached, or verified here with keys already fetched (a rejection
         too); None when the key manager must be asked (keys to fetch, introspection)."""
+        if _not_three_parts(token):
+            return NOT_THREE_PARTS
         if self._introspectors and token.count(".") != 2:
             for introspector in self._introspectors.values():
                 found = introspector.cached(token_sha256, now)
@@ -216,6 +233,8 @@ class Authenticator:
         return self._remember(token, token_sha256, principal, now)
 
     async def _validate(self, token: str) -> Principal:
+        if _not_three_parts(token):
+            raise TokenRejected(NOT_THREE_PARTS.error, NOT_THREE_PARTS.reason)
         if token.count(".") == 2 or not self._introspectors:
             header, issuer = route(token)
             validator = self.by_issuer.get(issuer) if issuer else None
