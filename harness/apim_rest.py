@@ -314,6 +314,7 @@ class ProductApis:
             ("devportal", "post", "/applications"): self.create_application,
             ("devportal", "get", "/applications/{applicationId}"): self.get_application,
             ("devportal", "put", "/applications/{applicationId}"): self.update_application,
+            ("devportal", "post", "/applications/{applicationId}/reset-throttle-policy"): self.reset_throttle_policy,
             ("devportal", "get", "/subscriptions"): self.list_subscriptions,
             ("devportal", "post", "/subscriptions"): self.create_subscription,
             ("devportal", "put", "/subscriptions/{subscriptionId}"): self.update_subscription,
@@ -2013,6 +2014,23 @@ class ProductApis:
 
     async def get_application(self, call: Call) -> tuple[int, Any]:
         return 200, self._app_dto(self._app(call.params["applicationId"]))
+
+    async def reset_throttle_policy(self, call: Call) -> tuple[int, Any]:
+        """applicationsApplicationIdResetThrottlePolicyPost (devportal.v1 `impl/ApplicationsApiServiceImpl.java`): the
+        user name made tenant-aware (MultitenantUtils.getTenantAwareUsername: `alice@carbon.super` is `alice`), a
+        blank one 400 "Username cannot be empty"; APIConsumerImpl.resetApplicationThrottlePolicy takes the
+        application (404 where there is none) and publishes POLICY_RESET, an ApplicationPolicyResetEvent: a random
+        `uuid`, the application's numeric id as a string, the user, the application's tier and policyType
+        APPLICATION, for APIM's traffic manager (ThrottlePolicyJMSMessageListener) and gateways; 200, no body."""
+        item, user = self._app(call.params["applicationId"]), (call.body.get("userName") or "").strip()
+        suffix = f"@{self.double.tenant}"
+        user = user.removesuffix(suffix) if user.endswith(suffix) else user
+        if not user:
+            raise Fault(400, 400, "Bad Request", "Username cannot be empty")
+        event = {"uuid": str(uuid.uuid4()), "appId": str(item["id"]), "userId": user, "appTier": item.get("policy"),
+                 "policyType": "APPLICATION"}  # fmt: skip
+        self.double.notify_soon("POLICY_RESET", event)
+        return 200, None
 
     async def update_application(self, call: Call) -> tuple[int, Any]:
         """applicationsApplicationIdPut → APIConsumerImpl.updateApplication: the application as sent replaces its

@@ -36,6 +36,7 @@ from .decision import (
     conclude,
     denied,
     first_step,
+    reset_quota,
     with_cors,
 )
 from .errors import Unavailable
@@ -142,6 +143,8 @@ class Adapter:
         self.users = make_users(config)
         if self.users is not None and hasattr(self.control_plane, "on_users_changed"):  # wso2: users changed in APIM
             self.control_plane.on_users_changed = self.users.forget_users
+        if hasattr(self.control_plane, "on_quota_reset"):  # wso2: a user's quota reset in the Developer Portal
+            self.control_plane.on_quota_reset = self._reset_quota
         access_log = config.analytics.access_log_service
         self.renderer = Renderer(config.request, signer, analytics_metadata=access_log.enabled, api_keys=places,
                                  basic_auth=self.users is not None,
@@ -184,6 +187,14 @@ class Adapter:
             log.error("warm-up crashed; turning ready without it", exc_info=failure)
         self.keys_warmed = True
         self._serving_when_ready()
+
+    async def _reset_quota(self, app_id: int, user: str) -> None:
+        """An application user's quota reset in the Developer Portal: its counter restarts here, in this process (or
+        in Redis, shared: every replica follows the same event), as APIM's traffic manager restarts its own."""
+        catalog = self.store.current
+        counters = reset_quota(catalog, app_id, user) if catalog is not None else ()
+        await self.limiter.reset(counters, self.clock())
+        log.info("application quota reset", extra={"application_id": app_id, "counters": len(counters)})
 
     def _serving_when_ready(self) -> None:
         if self.ready()[0]:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .config import BackendJwt, Config, ConfigError
+from .tokens import application_token
 
 if TYPE_CHECKING:
     from .catalog import Application
@@ -177,7 +178,7 @@ def end_user(principal: Principal, app: Application) -> str:
     # GatewayUtils.getEndUserFromJWTValidationInfo: an application token (`aut: APPLICATION`, DefaultJWTTransformer)
     # names the application's owner; the name gets its subscriber's tenant, but for an application token of
     # another tenant than the super tenant, whose owner's name carries it already.
-    if str(principal.claims.get("aut", "")).lower() == "application":
+    if application_token(principal):
         return app.owner if tenant != SUPER_TENANT else app.owner + "@" + tenant
     return principal.subject + "@" + tenant
 

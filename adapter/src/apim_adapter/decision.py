@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from . import blocking, cors, errors, opa, revocation
-from .backend_jwt import caller_claims
+from .backend_jwt import caller_claims, end_user
 from .cache import TtlCache
 from .catalog import (
     API_KEY,
@@ -79,7 +79,7 @@ from .mediation import (
     transport_headers,
 )
 from .ratelimit import Counted, RateLimiter, Times, Usage
-from .tokens import Principal, Rejection, basic_auth, client_certificate, fingerprint
+from .tokens import Principal, Rejection, application_token, basic_auth, client_certificate, fingerprint
 from .tokens.api_key import RESTRICTED, restricted
 
 if TYPE_CHECKING:  # imported where a GraphQL call is read (catalog.py: graphql-core costs ~16 MiB)
@@ -605,15 +605,43 @@ def _counters(
 
 def application_counters(catalog: Catalog, app: Application, user: str, times: int = 1) -> tuple[Counter, ...]:
     """The application tier's quota and spike arrest, counted for each of its users: APIM's gateway keys both by
-    application and end user (ThrottleHandler: `applicationLevelThrottleKey = applicationId + ":" + authorizedUser`,
-    the token's user), so each user of an application has the whole tier. `times`: `Counter.times` of the quota."""
+    application and end user (ThrottleHandler: `applicationLevelThrottleKey = applicationId + ":" + authorizedUser`;
+    `user` is `authorized_user`), so each user of an application has the whole tier. `times`: `Counter.times` of the
+    quota."""
     policy = catalog.application_policies[app.policy]
-    out = []
-    if policy.limit:
-        out.append(Counter(f"app:{app.uuid}:{user}", policy.limit, errors.THROTTLED_APPLICATION, True, times))
+    quota = application_quota(catalog, app, user, times)
+    out = [quota] if quota is not None else []
     if policy.burst:
         out.append(Counter(f"appburst:{app.uuid}:{user}", policy.burst, errors.BURST_APPLICATION, True))
     return tuple(out)
+
+
+def application_quota(catalog: Catalog, app: Application, user: str, times: int = 1) -> Counter | None:
+    """The application tier's quota of one user of the application (none where the tier has none): also what a
+    Developer Portal "reset" of that user's quota restarts (APIM's traffic manager resets this key alone; the spike
+    arrest is the gateway's own)."""
+    limit = catalog.application_policies[app.policy].limit
+    return Counter(f"app:{app.uuid}:{user}", limit, errors.THROTTLED_APPLICATION, True, times) if limit else None
+
+
+def reset_quota(catalog: Catalog, app_id: int, user: str) -> tuple[Counted, ...]:
+    """The counters a Developer Portal "reset" of an application user's quota restarts (snapshot.quota_reset names
+    the application by its numeric id and the user as `user@tenant`, as APIM's traffic manager keys it): that user's
+    quota of the application's tier; none for an application or tier the catalog does not have."""
+    app = catalog.applications.get(catalog.application_ids.get(app_id, ""))
+    if app is None or app.policy not in catalog.application_policies:
+        return ()
+    quota = application_quota(catalog, app, user)
+    return ((quota.key, quota.limit),) if quota is not None else ()
+
+
+def authorized_user(principal: Principal, app: Application | None, tenant: str) -> str:
+    """The end user APIM's gateway counts an application's quota for and matches user deny policies against
+    (ThrottleHandler's `authorizedUser`): the authentication context's user name (`end_user`, the one the backend JWT
+    names: an application's token names the application's owner), with `@<the API's tenant>` added where it does not
+    contain it."""
+    user = end_user(principal, app) if app is not None else principal.subject
+    return user if tenant in user else f"{user}@{tenant}"
 
 
 def _tier(key: str, policy: Policy, error: ErrorCode, times: int = 1) -> list[Counter | Conditional]:
@@ -788,7 +816,7 @@ def admit(catalog: Catalog, planned: Planned, principal: Principal | None) -> Ad
         return Decision(errors.AUDIENCE, "audience not accepted", api, res, principal, app, key, sub)
     allowed = Decision(None, "allowed", api, res, principal, app, key, sub)
     kept = counters(catalog, api, res, app, sub) + application_counters(
-        catalog, app, principal.subject, res.throttle_events
+        catalog, app, authorized_user(principal, app, api.organization), res.throttle_events
     )
     return _admission(allowed, kept, catalog.version)
 
@@ -809,8 +837,7 @@ def token_type_fits(auth_scheme: str, principal: Principal) -> bool:
     .hasTokenRequiredAuthLevel, which the key manager's validation runs for opaque tokens only): an application's
     token (introspection's `aut` APPLICATION, equalsIgnoreCase: AMDefaultKeyManagerImpl.getTokenMetaData) for
     `Application`, a user's for `Application_User`, either for any other scheme."""
-    aut = principal.claims.get("aut")
-    application = isinstance(aut, str) and aut.casefold() == "application"
+    application = application_token(principal)
     if auth_scheme == "Application":
         return application
     return not application if auth_scheme == "Application_User" else True
@@ -884,8 +911,8 @@ def denied(catalog: Catalog, admitted: Admitted, client_ip: str) -> Decision | N
         return None
     a = admitted.decision
     app = blocking.application_key(a.application.owner, a.application.name) if a.application else None
-    user = a.principal.subject if a.principal else None
     assert a.api is not None
+    user = authorized_user(a.principal, a.application, a.api.organization) if a.principal else None
     if blocking.blocked(catalog.deny_policies, a.api.context, app, user, client_ip):
         return Decision(errors.DENY_POLICY, "deny policy", a.api, a.resource, a.principal, a.application,
                         a.key_mapping, a.subscription)  # fmt: skip

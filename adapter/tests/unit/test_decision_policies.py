@@ -67,7 +67,10 @@ def blocked_by(conditions: dict, doc: dict | None = None) -> InProcess:
     [
         ({"api": ["/httpbin/1.0.0"]}, {}, {"path": "/other/ip"}),
         ({"application": ["admin:subscribed"]}, {}, {"client": "throttled-grpc"}),
-        ({"user": ["client-subscribed"]}, {}, {"client": "throttled-grpc"}),  # the token's subject
+        # ThrottleHandler's authorizedUser: a user's token by its `sub`; an application's token (client credentials,
+        # `aut` APPLICATION) by the application's owner, `admin`, whatever its `sub` says.
+        ({"user": ["alice"]}, {"user": "alice"}, {"client": "subscribed", "sub": "alice"}),
+        ({"user": ["admin"]}, {}, {"user": "alice"}),
         ({"ip": [{"type": "IP", "fixedIp": "203.0.113.9", "invert": False}]}, {}, {"client_ip": "203.0.113.10"}),
         (
             {"ip": [{"type": "IPRANGE", "startingIp": "10.0.0.0", "endingIp": "10.0.0.255", "invert": True}]},
@@ -82,13 +85,25 @@ def test_a_deny_policy_answers_403_900805_and_spares_the_rest(conditions, blocke
                         "isDefaultVersion": False})  # fmt: skip
     doc["subscriptions"].append({**doc["subscriptions"][0], "subscriptionUUID": "sub-other", "apiUUID": "api-other"})
     p = blocked_by(conditions, doc)
-    d = decide(p, **{"bearer": token(), **blocked})
+    d = decide(p, **{"bearer": signed(blocked), **without_token(blocked)})
     assert (d.status, d.code, d.error.message) == (403, "900805", "Message blocked")
     assert d.application is None or d.application.name == "subscribed"  # analytics still know who was blocked
-    # Tokens are signed here, not at collection: a long session would otherwise run the case after they expired.
-    spared = dict(spared)
-    bearer = token(spared.pop("client")) if "client" in spared else token()
-    assert decide(p, **{"bearer": bearer, **spared}).allowed
+    assert decide(p, **{"bearer": signed(spared), **without_token(spared)}).allowed
+
+
+TOKEN_FIELDS = ("client", "sub", "user")
+
+
+def signed(case: dict) -> str:
+    """The case's token, signed here, not at collection (a long session would otherwise run it after it expired):
+    `user` a user's token with that `sub`, else an application's (`client`'s, default `subscribed`; `sub` to set)."""
+    if "user" in case:
+        return token(sub=case["user"], aut="APPLICATION_USER")
+    return token(case.get("client", "subscribed"), **({"sub": case["sub"]} if "sub" in case else {}))
+
+
+def without_token(case: dict) -> dict:
+    return {k: v for k, v in case.items() if k not in TOKEN_FIELDS}
 
 
 def test_an_api_or_ip_deny_policy_blocks_unsecured_resources_too():
@@ -181,16 +196,40 @@ def application_tier(doc: dict, name: str, count: int, burst: tuple[int, str] | 
 
 
 def test_an_application_tier_limits_each_user_of_the_application_apart():
-    """APIM's gateway keys the application tier by application and end user: two users of one application each
-    have the whole tier; a third token of the first user shares that user's count."""
+    """APIM's gateway keys the application tier by application and end user (ThrottleHandler's authorizedUser): two
+    users of one application each have the whole tier; a third token of the first user shares that user's count;
+    the application's own tokens (client credentials) all count as its owner's, whatever their `sub`
+    (GatewayUtils.getEndUserFromJWTValidationInfo)."""
     doc = catalog_document()
     application_tier(doc, "Two", 2)
     p = InProcess(doc)
-    alice, bob = token(sub="alice"), token(sub="bob")
+    alice, bob = token(sub="alice", aut="APPLICATION_USER"), token(sub="bob", aut="APPLICATION_USER")
     assert [decide(p, alice).status for _ in range(3)] == [200, 200, 429]
     assert decide(p, alice).code == "900803"
     assert [decide(p, bob).status for _ in range(2)] == [200, 200]  # bob's own two
-    assert decide(p, token(sub="alice", jti="another")).code == "900803"  # alice again, with another token
+    assert decide(p, token(sub="alice", aut="APPLICATION_USER", jti="another")).code == "900803"  # alice again
+    assert [decide(p, token(sub=f"client-{n}")).status for n in range(3)] == [200, 200, 429]  # the owner's two
+
+
+def test_a_reset_in_the_developer_portal_restarts_that_users_quota_alone():
+    """POLICY_RESET names the application by its numeric id and the user as `user@tenant`, the key APIM's traffic
+    manager restarts: the adapter restarts that user's count of the application's quota, warm checks too (a prepared
+    allow counts on the same counter); another user's count and the application's own tokens' (its owner's) stay."""
+    doc = catalog_document()
+    application_tier(doc, "Two", 2)
+    a = in_process_adapter(doc)
+    alice, bob = token(sub="alice", aut="APPLICATION_USER"), token(sub="bob", aut="APPLICATION_USER")
+    assert [whole(a, alice).status for _ in range(2)] + [whole(a, bob).status for _ in range(2)] == [200] * 4
+    assert (whole(a, alice).code, whole(a, bob).code) == ("900803", "900803")
+    app_id = doc["applications"][0]["id"]
+    asyncio.run(a._reset_quota(app_id, "alice@carbon.super"))
+    assert whole(a, alice).allowed
+    _, usage = warm(a, alice)  # answered from its prepared allow, on the restarted counter: the second of two
+    assert usage.used == 2
+    assert warm(a, alice).code == "900803"
+    assert whole(a, bob).code == "900803"  # bob's count is his own
+    asyncio.run(a._reset_quota(app_id + 100, "bob@carbon.super"))  # an application the catalog does not have
+    assert whole(a, bob).code == "900803"
 
 
 def test_application_burst_control_throttles_429_900809_per_user():
@@ -198,12 +237,12 @@ def test_application_burst_control_throttles_429_900809_per_user():
     application_tier(doc, "Bursty", 1000, burst=(2, "sec"))
     p = InProcess(doc)
     p.now = float(int(p.now)) + 0.1  # the start of a second
-    alice = token(sub="alice")
+    alice = token(sub="alice", aut="APPLICATION_USER")
     assert [decide(p, alice).status for _ in range(2)] == [200, 200]
     d = decide(p, alice)
     assert (d.status, d.code) == (429, "900809")
     assert dict(p.renderer.deny(d, p.now).headers)["retry-after"] == "1"
-    assert decide(p, token(sub="bob")).allowed  # another user's burst window
+    assert decide(p, token(sub="bob", aut="APPLICATION_USER")).allowed  # another user's burst window
     p.now += 1
     assert decide(p, alice).allowed
 

@@ -649,6 +649,23 @@ def test_a_tier_change_and_an_application_update_are_applied_and_published_as_ap
     assert (kind, event["uuid"], event["applicationPolicy"]) == ("APPLICATION_UPDATE", app_id, "50PerMin")
 
 
+def test_a_users_quota_reset_is_published_for_the_traffic_manager_as_apims_devportal_does(client, apim) -> None:
+    """applicationsApplicationIdResetThrottlePolicyPost: the user made tenant-aware, a blank one 400, an unknown
+    application 404, and POLICY_RESET (ApplicationPolicyResetEvent) with the application's numeric id as a string."""
+    created = client("POST", f"{DEVPORTAL}/applications", json={"name": "App", "throttlingPolicy": "10PerMin"}).json()
+    path = f"{DEVPORTAL}/applications/{created['applicationId']}/reset-throttle-policy"
+    assert client("POST", path, json={"userName": " "}).status_code == 400
+    assert (
+        client("POST", f"{DEVPORTAL}/applications/nope/reset-throttle-policy", json={"userName": "a"}).status_code
+        == 404
+    )
+    assert client("POST", path, json={"userName": "alice@carbon.super"}).status_code == 200
+    [row] = [a for a in apim.data["applications"] if a["uuid"] == created["applicationId"]]
+    _, kind, event = apim.events[-1]
+    assert (kind, event["appId"], event["userId"], event["appTier"], event["policyType"]) == (
+        "POLICY_RESET", str(row["id"]), "alice", "10PerMin", "APPLICATION")  # fmt: skip
+
+
 def test_an_applications_subscriptions_are_listed_as_apim_45_pages_them(client) -> None:
     """Ordered by API name; `limit` rows from offset 0, and nothing past the first page (ApiMgtDAO keeps rows offset
     to limit - 1, SubscriptionMappingUtil slices them again from offset); `pagination.total` counts them all."""

@@ -29,11 +29,12 @@ from harness.opa import OpaServer
 from harness.processes import echoed_headers, free_port, go_httpbin
 from harness.promql import as_sent, evaluate, panel_queries, scrape, scraped
 from harness.qpid import PASSWORD, USER, QpidBroker
-from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute
+from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute, requests_per_minute
 
 SHARED_LIMIT = 20
 GOLD_PLAN_LIMIT = 2  # the "Advanced" policy's condition group: requests with `x-plan: gold`, 2 a minute
 BURST_LIMIT = 3  # spike arrest of the "Bursty" policy: 3 a minute beside a quota of 1000 a minute
+PER_USER_LIMIT = 2  # the "resettable" application's tier, "TwoPerUser": 2 a minute for each of its users
 API = "/httpbin/1.0.0"
 CHANGE_WITHIN = 1.0  # seconds from a change in APIM to the decision through Envoy
 CONNECTED = r"apim_adapter_controlplane_event_hub_connected 1\.0"
@@ -110,10 +111,16 @@ def stack(tmp_path_factory, redis_server, test_ca, check_answers) -> Wso2Stack:
     jwks = oidc.JwksServer([key])
     introspection = oidc.IntrospectionEndpoint("adapter", "introspection-secret")
     apps = {**APPS, "late": (None, None), "shared": ("UNBLOCKED", "Shared20"), "denied": ("UNBLOCKED", "Gold"),
-            "revoked-app": ("UNBLOCKED", "Gold"), "bursty": ("UNBLOCKED", "Bursty")}  # fmt: skip
+            "revoked-app": ("UNBLOCKED", "Gold"), "bursty": ("UNBLOCKED", "Bursty"),
+            "resettable": ("UNBLOCKED", "Gold")}  # fmt: skip
     bursty = {**per_minute("Bursty", 1000), "rateLimitCount": BURST_LIMIT, "rateLimitTimeUnit": "min"}
     data = sample_data(jwks.issuer, jwks.url, apps, (per_minute("Shared20", SHARED_LIMIT), bursty))
     data["apiPolicies"] = [ADVANCED]
+    data["applicationPolicies"].append({
+        "id": len(data["applicationPolicies"]) + 1, "tenantId": -1234, "tenantDomain": "carbon.super",
+        "name": "TwoPerUser", "quotaType": "requestCount", "defaultLimit": requests_per_minute(PER_USER_LIMIT),
+        "burstLimit": {"rateLimitCount": 0}})  # fmt: skip
+    next(a for a in data["applications"] if a["name"] == "resettable")["policy"] = "TwoPerUser"
     status = next(m for m in data["apis"][0]["urlMappings"] if m["urlPattern"] == "/status/{status_code}")
     status["throttlingPolicy"] = "Advanced"
     data["apis"][0]["securityScheme"] = "oauth2,oauth_basic_auth_api_key_mandatory,api_key"  # takes API keys too
@@ -482,6 +489,29 @@ def test_an_advanced_policys_condition_group_limits_only_the_requests_meeting_it
     assert [r.status_code for r in gold] == [200] * GOLD_PLAN_LIMIT + [429, 429]
     assert {r.json()["code"] for r in gold[GOLD_PLAN_LIMIT:]} == {"900802"}  # the resource's policy
     assert [call(**{"x-plan": "golden"}).status_code, call().status_code] == [200, 200]  # the policy's own count
+
+
+def test_a_users_quota_reset_in_the_developer_portal_restarts_it_on_every_replica_within_a_second(stack):
+    """Devportal: Applications > the application > Reset throttle policy for a user (POST reset-throttle-policy):
+    POLICY_RESET through the real broker restarts that user's count in the shared Redis, as APIM's traffic manager
+    restarts its own; the application's other user keeps their count."""
+    if time.time() % 60 > 45:  # keep the calls inside one minute window
+        time.sleep(61 - time.time() % 60)
+    alice = stack.token("resettable", sub="alice", aut="APPLICATION_USER")
+    bob = stack.token("resettable", sub="bob", aut="APPLICATION_USER")
+    for user in (alice, bob):
+        assert [stack.call(user).status_code for _ in range(PER_USER_LIMIT + 1)] == [200] * PER_USER_LIMIT + [429]
+    assert stack.call(alice).json()["code"] == "900803"
+    app = next(a for a in stack.apim.data["applications"] if a["name"] == "resettable")
+    reset = requests.post(f"{stack.apim.url}/api/am/devportal/v3/applications/{app['uuid']}/reset-throttle-policy",
+                          json={"userName": "alice"}, verify=str(stack.apim.tls.ca), timeout=5,
+                          headers={"authorization": f"Bearer {stack.apim.admin_token('apim:app_manage')}"})  # fmt: skip
+    assert reset.status_code == 200, reset.text
+    started = time.monotonic()
+    assert eventually(lambda: stack.call(alice).status_code == 200, CHANGE_WITHIN)  # a 429 counts nowhere
+    assert time.monotonic() - started < CHANGE_WITHIN
+    assert [stack.call(alice).status_code for _ in range(PER_USER_LIMIT)] == [200, 429]  # the restarted two, shared
+    assert stack.call(bob).status_code == 429
 
 
 def test_two_replicas_enforce_one_shared_tier_limit_exactly(stack):

@@ -189,3 +189,37 @@ def test_outage_with_deny_policy_is_an_error_for_envoy_to_decide(tmp_path, redis
             await lim.close()
 
     asyncio.run(scenario())
+
+
+def test_a_reset_restarts_the_shared_counters_current_window_for_every_replica(
+    redis_server, redis_password_file, tmp_path
+):
+    """An application user's quota reset (POLICY_RESET): one replica deletes the window's key, and the other counts
+    from zero too; the other counters are untouched."""
+    limit, key, other = Limit(2, 60), f"app:a:alice@carbon.super:{time.time_ns()}", f"app:a:bob:{time.time_ns()}"
+
+    async def scenario() -> list[object]:
+        async with two_replicas(redis_server, redis_password_file, tmp_path) as (a, b, now):
+            for lim in (a, b):
+                await lim.hit([(key, limit)], now)
+                await lim.hit([(other, limit)], now)
+            assert (await b.hit([(key, limit)], now))[0].exceeded
+            await a.reset([(key, limit)], now)
+            [restarted], [untouched] = await b.hit([(key, limit)], now), await a.hit([(other, limit)], now)
+            return [restarted.used, untouched.exceeded]
+
+    assert asyncio.run(scenario()) == [1, True]  # counted from zero; bob's third refused, as before the reset
+
+
+def test_a_reset_redis_does_not_answer_is_logged_and_counted_not_raised(tmp_path, redis_password_file, caplog):
+    async def scenario() -> None:
+        lim = limiter(f"redis://127.0.0.1:{free_port()}/0", redis_password_file, tmp_path, "deny", timeout=0.05)
+        try:
+            await lim.reset([("app:a:alice", Limit(2, 60))], time.time())
+        finally:
+            await lim.close()
+
+    before = metrics.RATE_LIMIT_ERRORS.labels("deny")._value.get()
+    asyncio.run(scenario())
+    assert metrics.RATE_LIMIT_ERRORS.labels("deny")._value.get() == before + 1
+    assert "quota reset not applied to the shared counters: Redis did not answer" in caplog.text

@@ -133,11 +133,25 @@ def test_a_gateway_policy_mapping_event_re_pulls_the_labels_mappings_only_when_i
         snapshot.plan(note("DEPLOY_POLICY_MAPPING_IN_GATEWAY", **mapping, gatewayLabels="Default"), LABELLED)
 
 
+def test_an_application_users_quota_reset_names_the_counter_apims_traffic_manager_restarts():
+    """ApplicationPolicyResetEvent: `appId` the application's numeric id as a string, `userId` tenant-aware; the key
+    is `appId:userId@tenantDomain` (ThrottlePolicyJMSMessageListener). Nothing is pulled."""
+    reset = {"uuid": "r-1", "appId": "12", "userId": "alice", "appTier": "50PerMin", "policyType": "APPLICATION",
+             "tenantDomain": "carbon.super"}  # fmt: skip
+    plan = snapshot.plan(note("POLICY_RESET", **reset), LABELLED)
+    assert (plan.pulls, plan.quota_reset, plan.ignored) == ((), (12, "alice@carbon.super"), None)
+    other = snapshot.plan(note("POLICY_RESET", **{**reset, "tenantDomain": "wso2.com"}), LABELLED)
+    assert (other.quota_reset, other.ignored) == (None, "another tenant's application")
+    for bad in ({"appId": "12a"}, {"appId": "١٢"}, {"userId": ""}):
+        with pytest.raises(BadEvent):
+            snapshot.plan(note("POLICY_RESET", **{**reset, **bad}), LABELLED)
+
+
 def test_a_policy_event_pulls_one_policy_of_its_type_and_a_reset_pulls_nothing():
     plan = snapshot.plan(note("POLICY_UPDATE", policyName="Gold", policyType="SUBSCRIPTION"), LABELLED)
     assert [(p.endpoint, dict(p.query)) for p in plan.pulls] == [("subscription-policies", {"policyName": "Gold"})]
     reset = snapshot.plan(note("POLICY_RESET", policyType="SUBSCRIPTION", isResourceLevel=False), LABELLED)
-    assert (reset.pulls, reset.ignored) == ((), "throttle counter reset")
+    assert (reset.pulls, reset.quota_reset, reset.ignored) == ((), None, "policy type not reset")
     # A custom policy is pulled too, to be named as not enforced (catalog._custom_policies).
     [custom] = snapshot.plan(note("POLICY_CREATE", policyName="x", policyType="GLOBAL"), LABELLED).pulls
     assert (custom.table, custom.endpoint, dict(custom.query)) == ("globalPolicies", "global-policies",

@@ -157,6 +157,8 @@ class Plan:
     ignored: str | None = None
     revoked_token: str | None = None  # SHA-256 of an opaque token the event revoked: evict it from the caches
     users_changed: tuple[str, ...] = ()  # users (`user@tenant`) whose password, roles or existence changed
+    # An application user's quota restarted in the Developer Portal: (the application's numeric id, `user@tenant`).
+    quota_reset: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,23 @@ def gateway_policy_mapping(d: Mapping[str, Any], ctx: Context) -> Plan:
     return Plan(gateway_policies=True)
 
 
+def quota_reset(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """ApplicationPolicyResetEvent (a Developer Portal user's "reset" of one user's quota of an application:
+    APIConsumerImpl.resetApplicationThrottlePolicy): APIM's traffic manager restarts the counter keyed
+    `appId:userId@tenantDomain` (ThrottlePolicyJMSMessageListener), the application tier's quota of that end user as
+    the gateway counts it (ThrottleHandler's `applicationId:authorizedUser`); the adapter restarts its own counter of
+    that quota (decision.application_quota). Only an application policy is reset; an application of another tenant
+    is not served here."""
+    if d.get("policyType") != "APPLICATION":
+        return Plan(ignored="policy type not reset")
+    app_id, user, tenant = _text(d, "appId"), _text(d, "userId"), _text(d, "tenantDomain")
+    if not (app_id.isascii() and app_id.isdigit()):
+        raise BadEvent("appId: not an application's numeric id")
+    if tenant != ctx.tenant:
+        return Plan(ignored="another tenant's application")
+    return Plan(quota_reset=(int(app_id), f"{user}@{tenant}"))
+
+
 def ignore(reason: str) -> Handler:
     def handler(d: Mapping[str, Any], ctx: Context) -> Plan:
         return Plan(ignored=reason)
@@ -325,11 +344,11 @@ NOTIFICATIONS: dict[str, Handler] = {
     "SCOPE_UPDATE": scope,
     "SCOPE_DELETE": scope,
     "SCOPES_UPDATE": scopes,
+    "POLICY_RESET": quota_reset,
     "DEPLOY_POLICY_MAPPING_IN_GATEWAY": gateway_policy_mapping,
     "REMOVE_POLICY_MAPPING_FROM_GATEWAY": gateway_policy_mapping,
     # Deliberately ignored: nothing the adapter enforces changes.
     "API_CREATE": ignore("not deployed yet"),  # DEPLOY_API_IN_GATEWAY follows a deployment
-    "POLICY_RESET": ignore("throttle counter reset"),  # PolicyResetEvent: counters, not policy definitions
 }
 
 

@@ -91,6 +91,10 @@ async def supervise(
         backoff = min(backoff * 2, max_backoff)
 
 
+async def _nothing_to_reset(_app_id: int, _user: str) -> None:
+    return None
+
+
 def _takes_mutual_tls(api: dict) -> bool:
     """Whether the API's `securityScheme` lists `mutualssl` (the catalog reads it the same way)."""
     scheme = api.get("securityScheme")
@@ -136,6 +140,9 @@ class Wso2ControlPlane:
         self.on_token_revoked: Callable[[str], None] = lambda _digest: None
         # Told the users (`user@tenant`) APIM's user store changed, so that the credentials kept for them go.
         self.on_users_changed: Callable[[tuple[str, ...]], object] = lambda _names: None
+        # Told an application user's quota was reset in the Developer Portal (the application's numeric id,
+        # `user@tenant`), so that the adapter restarts its counter of it.
+        self.on_quota_reset: Callable[[int, str], Awaitable[None]] = _nothing_to_reset
         # Secrets and the URL are read now, like the data API's: a missing file stops the start with its error.
         self.hub_parameters = self._hub_parameters()
         if cp.event_hub is not None and not cp.gateway_label:
@@ -483,6 +490,8 @@ class Wso2ControlPlane:
             self.on_token_revoked(plan.revoked_token)
         if plan.users_changed:
             self.on_users_changed(plan.users_changed)
+        if plan.quota_reset is not None:
+            await self.on_quota_reset(*plan.quota_reset)
         outcome = "ignored" if plan.ignored else "applied"
         metrics.CONTROLPLANE_EVENTS.labels(event.topic, _type_label(event), outcome).inc()
         if plan.ignored:

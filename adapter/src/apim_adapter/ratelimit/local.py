@@ -77,6 +77,11 @@ class LocalRateLimiter:
         while len(self._windows) >= self.max_keys:
             self._windows.pop(next(iter(self._windows)))
 
+    async def reset(self, counters: Sequence[Counted], now: float) -> None:
+        with self._lock:
+            for key, limit in counters:
+                self._windows.pop(kept_key(key, limit), None)
+
     async def close(self) -> None:
         self._windows.clear()
 

@@ -15,6 +15,7 @@ Either way `apim_adapter_rate_limit_errors{policy}` counts the failures.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 
@@ -22,11 +23,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .. import metrics, tracing
+from ..catalog import Limit
 from ..config import Config, Redis
 from ..errors import Unavailable
 from ..secrets import read_secret
 from . import Counted, Times, Usage, weight
 from .local import LocalRateLimiter
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "apim:rl:"
 EXPIRY_MARGIN_MS = 1000  # keep a window's counter a little past its end: replicas' clocks differ slightly
@@ -57,6 +61,11 @@ end
 counts[n + 1] = 1
 return counts
 """
+
+
+def window_key(key: str, limit: Limit, now: float) -> str:
+    """The Redis key of a counter's window at `now`."""
+    return f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}"
 
 
 class RedisRateLimiter:
@@ -98,7 +107,7 @@ class RedisRateLimiter:
     async def _hit(self, counters: Sequence[Counted], now: float, size: int, times: Times) -> list[Usage]:
         keys, args, added = [], [], []
         for i, (key, limit) in enumerate(counters):
-            keys.append(f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}")
+            keys.append(window_key(key, limit, now))
             added.append(weight(limit, size, times[i] if times else 1))
             args += [int((limit.ends(now) - now) * 1000) + EXPIRY_MARGIN_MS, added[-1], limit.count]
         *counts, counted = await asyncio.wait_for(self.script(keys=keys, args=args), self.settings.timeout_seconds)
@@ -106,6 +115,22 @@ class RedisRateLimiter:
             Usage(limit, int(count), limit.reset(now), n if counted else 0)
             for (_, limit), count, n in zip(counters, counts, added, strict=True)
         ]
+
+    async def reset(self, counters: Sequence[Counted], now: float) -> None:
+        """The current windows' keys deleted (every replica does it on the same event: deleting twice is harmless),
+        and the counters this process kept while Redis was away. Where Redis does not answer, the shared counters
+        keep their counts until their windows end: logged and counted (a reset is an event, not state a later pull
+        could bring back)."""
+        await self.fallback.reset(counters, now)
+        if not counters:
+            return
+        keys = [window_key(key, limit, now) for key, limit in counters]
+        try:
+            await asyncio.wait_for(self.client.delete(*keys), self.settings.timeout_seconds)
+        except (RedisError, OSError, TimeoutError) as exc:
+            metrics.RATE_LIMIT_ERRORS.labels(self.settings.on_error).inc()
+            log.warning("quota reset not applied to the shared counters: Redis did not answer",
+                        extra={"error": type(exc).__name__})  # fmt: skip
 
     async def close(self) -> None:
         await self.client.aclose()

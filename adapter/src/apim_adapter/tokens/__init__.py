@@ -43,6 +43,14 @@ class Principal:
     user_roles: frozenset[str] | None = None  # a user name and password APIM's user store accepted: the user's roles
 
 
+def application_token(principal: Principal) -> bool:
+    """Whether the token is an application's (client credentials), not a user's: its `aut` claim, a JWT's or
+    introspection's, is APPLICATION in any case (DefaultJWTTransformer.getTransformedIsAppTokenType,
+    AMDefaultKeyManagerImpl.getTokenMetaData: equalsIgnoreCase)."""
+    aut = principal.claims.get("aut")
+    return isinstance(aut, str) and aut.casefold() == "application"
+
+
 @dataclass(frozen=True)
 class Rejection:
     """Why a token is not acceptable, as a plain value: what the caches keep (never an exception, whose traceback
