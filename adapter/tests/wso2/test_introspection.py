@@ -77,6 +77,19 @@ def test_an_active_token_becomes_a_principal_and_is_cached(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_the_end_user_is_the_answers_username_as_apims_key_manager_takes_it(tmp_path):
+    """AMDefaultKeyManagerImpl.getTokenMetaData names the end user by the answer's `username` (the user the gateway
+    throttles and the backend JWT names), whatever `sub` holds (IS may answer a user ID); `sub` only without one."""
+
+    async def scenario(endpoint, introspector):
+        endpoint.tokens["named"] = active(sub="8f2c-user-id", username="alice@carbon.super")
+        endpoint.tokens["unnamed"] = active(sub="8f2c-user-id")
+        assert (await introspector.introspect("named")).subject == "alice@carbon.super"
+        assert (await introspector.introspect("unnamed")).subject == "8f2c-user-id"
+
+    run(tmp_path, scenario)
+
+
 def test_the_positive_cache_ends_at_cache_seconds_even_when_the_token_lives_longer(tmp_path):
     async def scenario(endpoint, introspector):
         endpoint.tokens["opaque-1"] = active(lifetime=3600)

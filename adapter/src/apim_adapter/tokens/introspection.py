@@ -219,11 +219,14 @@ class Introspector:
         if not isinstance(consumer_key, str) or not consumer_key:
             raise TokenRejected(errors.FORBIDDEN, "no client_id in the introspection answer")
         jti = body.get("jti")
+        # The end user: AMDefaultKeyManagerImpl.getTokenMetaData takes the answer's `username` (tokenInfo
+        # .setEndUserName), what the gateway throttles, blocks and names in the backend JWT by; `sub` (IS may answer
+        # a user ID there) only where there is no user name.
         return Principal(
             key_manager=self.km.name,
             consumer_key=consumer_key,
             scopes=scopes_of(body.get(self.km.scopes_claim, body.get("scope"))),
-            subject=str(body.get("sub") or body.get("username") or ""),
+            subject=str(body.get("username") or body.get("sub") or ""),
             expires_at=float(exp),
             jti=jti if isinstance(jti, str) else None,
             claims={k: v for k, v in body.items() if k != "token"},
