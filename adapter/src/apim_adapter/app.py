@@ -188,12 +188,13 @@ class Adapter:
         self.keys_warmed = True
         self._serving_when_ready()
 
-    async def _reset_quota(self, app_id: int, user: str) -> None:
+    async def _reset_quota(self, app_id: int, user: str, reset_id: str) -> None:
         """An application user's quota reset in the Developer Portal: its counter restarts here, in this process (or
-        in Redis, shared: every replica follows the same event), as APIM's traffic manager restarts its own."""
+        in Redis, once for every replica that follows the same event: `reset_id`), as APIM's traffic manager
+        restarts its own."""
         catalog = self.store.current
         counters = reset_quota(catalog, app_id, user) if catalog is not None else ()
-        await self.limiter.reset(counters, self.clock())
+        await self.limiter.reset(counters, self.clock(), reset_id)
         log.info("application quota reset", extra={"application_id": app_id, "counters": len(counters)})
 
     def _serving_when_ready(self) -> None:

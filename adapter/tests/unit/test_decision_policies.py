@@ -222,13 +222,13 @@ def test_a_reset_in_the_developer_portal_restarts_that_users_quota_alone():
     assert [whole(a, alice).status for _ in range(2)] + [whole(a, bob).status for _ in range(2)] == [200] * 4
     assert (whole(a, alice).code, whole(a, bob).code) == ("900803", "900803")
     app_id = doc["applications"][0]["id"]
-    asyncio.run(a._reset_quota(app_id, "alice@carbon.super"))
+    asyncio.run(a._reset_quota(app_id, "alice@carbon.super", "reset-1"))
     assert whole(a, alice).allowed
     _, usage = warm(a, alice)  # answered from its prepared allow, on the restarted counter: the second of two
     assert usage.used == 2
     assert warm(a, alice).code == "900803"
     assert whole(a, bob).code == "900803"  # bob's count is his own
-    asyncio.run(a._reset_quota(app_id + 100, "bob@carbon.super"))  # an application the catalog does not have
+    asyncio.run(a._reset_quota(app_id + 100, "bob@carbon.super", "reset-2"))  # an application the catalog lacks
     assert whole(a, bob).code == "900803"
 
 

@@ -191,7 +191,14 @@ def test_no_consumer_key_claim_is_403_900908():
     assert (e.error.code, e.error.status, e.reason) == ("900908", 403, "no azp claim")
     assert validate(KEY.sign(c), consumer_key_claim="client_id").consumer_key == "client-subscribed"
     assert rejected(KEY.sign(claims(azp=""))).error.code == "900908"
-    assert rejected(KEY.sign(claims(azp=["client-subscribed"]))).error.code == "900908"
+
+
+def test_a_consumer_key_claim_holding_a_list_gives_its_first_element():
+    """DefaultJWTTransformer.getTransformedConsumerKey takes the first of a list (some IDPs, ForgeRock, write one);
+    an empty list, or one of other than strings, is no consumer key."""
+    assert validate(KEY.sign(claims(azp=["client-subscribed", "other"]))).consumer_key == "client-subscribed"
+    assert rejected(KEY.sign(claims(azp=[]))).error.code == "900908"
+    assert rejected(KEY.sign(claims(azp=[7]))).error.code == "900908"
 
 
 @pytest.mark.parametrize(

@@ -191,11 +191,12 @@ def test_outage_with_deny_policy_is_an_error_for_envoy_to_decide(tmp_path, redis
     asyncio.run(scenario())
 
 
-def test_a_reset_restarts_the_shared_counters_current_window_for_every_replica(
+def test_a_reset_restarts_the_shared_counters_current_window_once_for_every_replica(
     redis_server, redis_password_file, tmp_path
 ):
-    """An application user's quota reset (POLICY_RESET): one replica deletes the window's key, and the other counts
-    from zero too; the other counters are untouched."""
+    """An application user's quota reset (POLICY_RESET): the first replica to apply it deletes the window's key, and
+    the other counts from zero too; when the other applies the same reset later, what was counted since stays (one
+    restart, as APIM's one traffic manager makes); the other counters are untouched."""
     limit, key, other = Limit(2, 60), f"app:a:alice@carbon.super:{time.time_ns()}", f"app:a:bob:{time.time_ns()}"
 
     async def scenario() -> list[object]:
@@ -204,11 +205,15 @@ def test_a_reset_restarts_the_shared_counters_current_window_for_every_replica(
                 await lim.hit([(key, limit)], now)
                 await lim.hit([(other, limit)], now)
             assert (await b.hit([(key, limit)], now))[0].exceeded
-            await a.reset([(key, limit)], now)
+            reset_id = f"reset-{time.time_ns()}"
+            await a.reset([(key, limit)], now, reset_id)
             [restarted], [untouched] = await b.hit([(key, limit)], now), await a.hit([(other, limit)], now)
-            return [restarted.used, untouched.exceeded]
+            await b.reset([(key, limit)], now, reset_id)  # the same event, applied by the other replica
+            [after] = await a.hit([(key, limit)], now)
+            return [restarted.used, untouched.exceeded, after.used]
 
-    assert asyncio.run(scenario()) == [1, True]  # counted from zero; bob's third refused, as before the reset
+    # Counted from zero; bob's third refused, as before the reset; the second application of it restarts nothing.
+    assert asyncio.run(scenario()) == [1, True, 2]
 
 
 def test_a_reset_redis_does_not_answer_is_logged_and_counted_not_raised(tmp_path, redis_password_file, caplog):

@@ -139,10 +139,10 @@ def test_an_application_users_quota_reset_names_the_counter_apims_traffic_manage
     reset = {"uuid": "r-1", "appId": "12", "userId": "alice", "appTier": "50PerMin", "policyType": "APPLICATION",
              "tenantDomain": "carbon.super"}  # fmt: skip
     plan = snapshot.plan(note("POLICY_RESET", **reset), LABELLED)
-    assert (plan.pulls, plan.quota_reset, plan.ignored) == ((), (12, "alice@carbon.super"), None)
+    assert (plan.pulls, plan.quota_reset, plan.ignored) == ((), (12, "alice@carbon.super", "r-1"), None)
     other = snapshot.plan(note("POLICY_RESET", **{**reset, "tenantDomain": "wso2.com"}), LABELLED)
     assert (other.quota_reset, other.ignored) == (None, "another tenant's application")
-    for bad in ({"appId": "12a"}, {"appId": "١٢"}, {"userId": ""}):
+    for bad in ({"appId": "12a"}, {"appId": "١٢"}, {"userId": ""}, {"uuid": None}):
         with pytest.raises(BadEvent):
             snapshot.plan(note("POLICY_RESET", **{**reset, **bad}), LABELLED)
 

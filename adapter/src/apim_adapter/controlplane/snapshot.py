@@ -157,8 +157,9 @@ class Plan:
     ignored: str | None = None
     revoked_token: str | None = None  # SHA-256 of an opaque token the event revoked: evict it from the caches
     users_changed: tuple[str, ...] = ()  # users (`user@tenant`) whose password, roles or existence changed
-    # An application user's quota restarted in the Developer Portal: (the application's numeric id, `user@tenant`).
-    quota_reset: tuple[int, str] | None = None
+    # An application user's quota restarted in the Developer Portal: (the application's numeric id, `user@tenant`,
+    # the reset's own id, which makes replicas sharing counters restart them once).
+    quota_reset: tuple[int, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -307,12 +308,12 @@ def quota_reset(d: Mapping[str, Any], ctx: Context) -> Plan:
     is not served here."""
     if d.get("policyType") != "APPLICATION":
         return Plan(ignored="policy type not reset")
-    app_id, user, tenant = _text(d, "appId"), _text(d, "userId"), _text(d, "tenantDomain")
+    app_id, user, tenant, reset_id = _text(d, "appId"), _text(d, "userId"), _text(d, "tenantDomain"), _text(d, "uuid")
     if not (app_id.isascii() and app_id.isdigit()):
         raise BadEvent("appId: not an application's numeric id")
     if tenant != ctx.tenant:
         return Plan(ignored="another tenant's application")
-    return Plan(quota_reset=(int(app_id), f"{user}@{tenant}"))
+    return Plan(quota_reset=(int(app_id), f"{user}@{tenant}", reset_id))
 
 
 def ignore(reason: str) -> Handler:

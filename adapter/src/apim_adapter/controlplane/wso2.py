@@ -91,7 +91,7 @@ async def supervise(
         backoff = min(backoff * 2, max_backoff)
 
 
-async def _nothing_to_reset(_app_id: int, _user: str) -> None:
+async def _nothing_to_reset(_app_id: int, _user: str, _reset_id: str) -> None:
     return None
 
 
@@ -141,8 +141,8 @@ class Wso2ControlPlane:
         # Told the users (`user@tenant`) APIM's user store changed, so that the credentials kept for them go.
         self.on_users_changed: Callable[[tuple[str, ...]], object] = lambda _names: None
         # Told an application user's quota was reset in the Developer Portal (the application's numeric id,
-        # `user@tenant`), so that the adapter restarts its counter of it.
-        self.on_quota_reset: Callable[[int, str], Awaitable[None]] = _nothing_to_reset
+        # `user@tenant`, the reset's id), so that the adapter restarts its counter of it.
+        self.on_quota_reset: Callable[[int, str, str], Awaitable[None]] = _nothing_to_reset
         # Secrets and the URL are read now, like the data API's: a missing file stops the start with its error.
         self.hub_parameters = self._hub_parameters()
         if cp.event_hub is not None and not cp.gateway_label:

@@ -57,8 +57,10 @@ class RateLimiter(Protocol):
         """The same from memory alone; None when the counters live elsewhere (then `hit` is awaited)."""
         ...
 
-    async def reset(self, counters: Sequence[Counted], now: float) -> None:
-        """Restart these counters' current windows at zero (an application user's quota reset in APIM)."""
+    async def reset(self, counters: Sequence[Counted], now: float, once: str | None = None) -> None:
+        """Restart these counters' current windows at zero (an application user's quota reset in APIM); `once`
+        names the reset, so that counters shared by replicas that each follow it restart once, not at each one's
+        turn (the calls counted between two restarts would otherwise be counted away)."""
         ...
 
     async def close(self) -> None: ...

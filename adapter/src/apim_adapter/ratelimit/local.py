@@ -77,7 +77,7 @@ class LocalRateLimiter:
         while len(self._windows) >= self.max_keys:
             self._windows.pop(next(iter(self._windows)))
 
-    async def reset(self, counters: Sequence[Counted], now: float) -> None:
+    async def reset(self, counters: Sequence[Counted], now: float, once: str | None = None) -> None:
         with self._lock:
             for key, limit in counters:
                 self._windows.pop(kept_key(key, limit), None)

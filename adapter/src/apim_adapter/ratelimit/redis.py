@@ -68,6 +68,17 @@ def window_key(key: str, limit: Limit, now: float) -> str:
     return f"{KEY_PREFIX}{key}:{limit.window}:{limit.index(now)}"
 
 
+# KEYS: the reset's own key, then the counters' window keys; ARGV: seconds the reset is remembered. The counters are
+# deleted only by the first replica to apply the reset: the later ones find its key set and leave the new counts.
+RESET_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('DEL', unpack(KEYS, 2))
+end
+return -1
+"""
+RESET_REMEMBERED = 3600  # seconds: longer than any replica takes to apply an event
+
+
 class RedisRateLimiter:
     def __init__(self, settings: Redis, config: Config):
         self.settings = settings
@@ -81,6 +92,7 @@ class RedisRateLimiter:
             health_check_interval=30,
         )
         self.script = self.client.register_script(HIT_SCRIPT)
+        self.reset_script = self.client.register_script(RESET_SCRIPT)
         self.fallback = LocalRateLimiter()
         self._skip_until = 0.0
 
@@ -116,17 +128,21 @@ class RedisRateLimiter:
             for (_, limit), count, n in zip(counters, counts, added, strict=True)
         ]
 
-    async def reset(self, counters: Sequence[Counted], now: float) -> None:
-        """The current windows' keys deleted (every replica does it on the same event: deleting twice is harmless),
-        and the counters this process kept while Redis was away. Where Redis does not answer, the shared counters
-        keep their counts until their windows end: logged and counted (a reset is an event, not state a later pull
-        could bring back)."""
+    async def reset(self, counters: Sequence[Counted], now: float, once: str | None = None) -> None:
+        """The current windows' keys deleted, by the first replica to apply the reset `once` names (every replica
+        follows the same event), and the counters this process kept while Redis was away. Where Redis does not
+        answer, the shared counters keep their counts until their windows end: logged and counted (a reset is an
+        event, not state a later pull could bring back)."""
         await self.fallback.reset(counters, now)
         if not counters:
             return
         keys = [window_key(key, limit, now) for key, limit in counters]
         try:
-            await asyncio.wait_for(self.client.delete(*keys), self.settings.timeout_seconds)
+            if once is None:
+                deleted = self.client.delete(*keys)
+            else:
+                deleted = self.reset_script(keys=[f"{KEY_PREFIX}reset:{once}", *keys], args=[RESET_REMEMBERED])
+            await asyncio.wait_for(deleted, self.settings.timeout_seconds)
         except (RedisError, OSError, TimeoutError) as exc:
             metrics.RATE_LIMIT_ERRORS.labels(self.settings.on_error).inc()
             log.warning("quota reset not applied to the shared counters: Redis did not answer",

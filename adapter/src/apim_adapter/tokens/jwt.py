@@ -86,6 +86,10 @@ class JwtValidator:
         if too_deep(claims):
             raise TokenRejected(errors.INVALID, "claims nested too deeply")
         consumer_key = claims.get(km.consumer_key_claim)
+        if isinstance(consumer_key, list) and consumer_key:
+            # DefaultJWTTransformer.getTransformedConsumerKey: "For some IDPs, the consumer key is returned as a list
+            # (ex: ForgeRock)": its first element.
+            consumer_key = consumer_key[0]
         if not isinstance(consumer_key, str) or not consumer_key:
             raise TokenRejected(errors.RESOURCE_FORBIDDEN, f"no {km.consumer_key_claim} claim")
         exp = claims["exp"]
