@@ -83,6 +83,17 @@ def wso2_config(
     return config.parse(raw, base)
 
 
+def deployed_and_pulled(
+    apim: ApimDouble, publisher: Publisher, credentials: tuple[Path, Path], ca: Path, base: Path, *api_ids: str
+) -> tuple[config.Config, dict[str, Any]]:
+    """Each API as it is now deployed as a new revision, then one full pull of a wso2 control plane reading the
+    double (no mutual TLS, no CORS): its config, for the test's later pulls, and the catalog document."""
+    for api_id in api_ids:
+        publisher.deploy_new_revision(api_id)
+    cfg = wso2_config(apim, credentials, ca, base, mutual_tls=False, cors=False)
+    return cfg, pull(cfg).document(time.time())
+
+
 @contextlib.asynccontextmanager
 async def pulled(cfg: config.Config) -> AsyncIterator[Wso2ControlPlane]:
     """The wso2 control plane `cfg` configures, after one full pull (its `snapshot`); closed on the way out."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from apim_adapter.catalog import Limit, build
-from harness.publisher import pull, wso2_config
+from harness.publisher import deployed_and_pulled, pull
 
 PER_MINUTE = {"production": 10, "productionTimeUnit": "MINUTE"}
 
@@ -18,10 +18,7 @@ def test_the_deployed_revisions_backend_throughput_limits_the_api(apim, publishe
     answered = publisher("GET", f"/apis/{limited}").json()["maxTps"]
     assert {k: v for k, v in answered.items() if v is not None} == {**PER_MINUTE, "sandboxTimeUnit": "SECOND"}
     plain = publisher.create("Plain")
-    for api_id in (limited, plain):
-        publisher.deploy_new_revision(api_id)
-    cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-    document = pull(cfg).document(time.time())
+    cfg, document = deployed_and_pulled(apim, publisher, credentials, test_ca.ca, tmp_path, limited, plain)
     items = {a["uuid"]: a for a in document["apis"]}
     assert items[limited]["maxTps"] == {**PER_MINUTE, "sandboxTimeUnit": "SECOND"}
     assert "maxTps" not in items[plain]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from apim_adapter.catalog import OAUTH2, build
-from harness.publisher import pull, wso2_config
+from harness.publisher import deployed_and_pulled, pull, wso2_config
 from harness.sample_catalog import KM
 
 
@@ -37,10 +37,7 @@ def test_the_deployed_revisions_security_scheme_holds_until_another_is_deployed(
 def test_the_deployed_revisions_key_managers_hold_the_apis_tokens(apim, publisher, credentials, test_ca, tmp_path):
     restricted = publisher.create("Restricted", keyManagers=["Other-KM"])
     plain = publisher.create("Plain")
-    for api_id in (restricted, plain):
-        publisher.deploy_new_revision(api_id)
-    cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-    document = pull(cfg).document(time.time())
+    cfg, document = deployed_and_pulled(apim, publisher, credentials, test_ca.ca, tmp_path, restricted, plain)
     items = {a["uuid"]: a for a in document["apis"]}
     assert (items[restricted]["keyManagers"], items[plain]["keyManagers"]) == (["Other-KM"], ["all"])
     catalog = build(document, lenient=True)
@@ -57,10 +54,8 @@ def test_the_deployed_revisions_audiences_hold_the_apis_jwts(apim, publisher, cr
     named = publisher.create("Audienced", audiences=["orders", "billing"])
     emptied = publisher.create("Emptied", audiences=[])
     plain = publisher.create("Unaudienced")
-    for api_id in (named, emptied, plain):
-        publisher.deploy_new_revision(api_id)
-    cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-    catalog = build(pull(cfg).document(time.time()), lenient=True)
+    _, document = deployed_and_pulled(apim, publisher, credentials, test_ca.ca, tmp_path, named, emptied, plain)
+    catalog = build(document, lenient=True)
     assert [catalog.apis[a].audiences for a in (named, emptied, plain)] == [
         frozenset({"orders", "billing"}),
         None,
