@@ -5,9 +5,11 @@
   9.31.86 serves it (components/apimgt/org.wso2.carbon.apimgt.internal.service/.../impl/*ApiServiceImpl.java):
   HTTPS with a test CA, HTTP Basic, the required `xWSO2Tenant` header, list answers `{count, list}` with no
   `pagination` (the impls never set it), search conditions only where the impl honours them (see `LISTS`),
-  `/keymanagers` a bare array, `/revokedjwt` its three lists, `/block` the enabled blocking conditions, and
-  answers over 1 KiB gzipped as CXF's GZIP feature does. Every answer is kept in `responses` so that tests
-  validate each one against the spec's definitions.
+  `/keymanagers` a bare array, `/revokedjwt` its three lists, `/block` the enabled blocking conditions,
+  `/api-logging-configs` every organization's per-API logging levels but OFF ones, as the DevOps API set them
+  (apim_rest.ProductApis.api_logging_configs; no tenant header needed), and answers over 1 KiB gzipped as CXF's
+  GZIP feature does. Every answer is kept in `responses` so that tests validate each one against the spec's
+  definitions.
 - The user store's SOAP admin service `APIKeyMgtRemoteUserStoreMgtService` (POST /services/...), its one operation
   the gateway calls for HTTP Basic credentials, `getUserAuthenticationInfo`, answered from `data["users"]` (see
   `_user_store`); `user_store_calls` counts the calls.
@@ -17,7 +19,7 @@
   `throttleData`), the event publisher's JSON mapping `{"event": {"payloadData": {...}}}`, a notification's
   `timestamp` attribute and base64 Gson event body with its own `timeStamp`, no publisher confirms (Andes has none).
 
-- The product REST APIs on the same server (DCR, /oauth2/token, Admin v4, Publisher v4, DevPortal v3): see
+- The product REST APIs on the same server (DCR, /oauth2/token, Admin v4, Publisher v4, DevPortal v3, DevOps v0): see
   harness/apim_rest.py. They change the same `data` the internal data API serves and publish the events APIM
   publishes. `admin_credentials` and `admin_token()` give tests the admin's access; `fresh_data()` is a new APIM's
   catalog (default tiers and the Resident Key Manager).
@@ -112,6 +114,7 @@ SPEC_OF = {
     "keymanagers": "KeyManager[]",
     "revokedjwt": "RevokedEvents",
     "block": "BlockConditions",
+    "api-logging-configs": "APILoggingConfigList",
     **{k: v[1] for k, v in LISTS.items()},
 }
 
@@ -373,6 +376,10 @@ class ApimDouble:
             return self._error(endpoint, 401, "Unauthenticated")
         if not self.up:
             return self._error(endpoint, 503, "APIM is unavailable")
+        if endpoint == "api-logging-configs":
+            # Every organization's rows, whatever the tenant: the spec declares no xWSO2Tenant for it, and the impl
+            # reads none (ApiLoggingConfigsApiServiceImpl; the gateway sends carbon.super, APILoggerManager).
+            return self._answer(endpoint, 200, self.products.api_logging_configs())
         if request.headers.get("xWSO2Tenant") != self.tenant:
             return self._error(endpoint, 400, "xWSO2Tenant header missing or unknown")
         if endpoint == "keymanagers":
@@ -680,23 +687,26 @@ class ApimDouble:
                     if attempt == 2:
                         raise
 
-    def notify(self, event_type: str, payload: dict[str, Any]) -> None:
+    def notify(self, event_type: str, payload: dict[str, Any], whole: bool = False) -> None:
         """A `notification` event: `payload` is the event object's own fields (impl/notifier/events/*.java).
         carbon-apimgt `impl/notifier/AbstractNotifier.java` `publishEventToEventHub`: the stream attributes are
         `eventType`, `timestamp` (the event's `timeStamp`) and `event`, the base64 of the event's Gson JSON, which
-        carries `eventId`, `timeStamp`, `type`, `tenantId`, `tenantDomain` (`Event.java`)."""
+        carries `eventId`, `timeStamp`, `type`, `tenantId`, `tenantDomain` (`Event.java`). `whole`: `payload` is
+        already the whole Gson JSON, Event's fields as its constructor left them (an unset String left out, an unset
+        long or int 0: APILoggingImpl's APIEvent)."""
         now = int(time.time() * 1000)
-        event = {"eventId": str(uuid.uuid4()), "timeStamp": now, "type": event_type, "tenantId": TENANT_ID,
-                 "tenantDomain": self.tenant, **payload}  # fmt: skip
+        event = payload if whole else {"eventId": str(uuid.uuid4()), "timeStamp": now, "type": event_type,
+                                       "tenantId": TENANT_ID, "tenantDomain": self.tenant, **payload}  # fmt: skip
         encoded = base64.b64encode(json.dumps(event).encode()).decode()
-        self._publish("notification", {"eventType": event_type, "timestamp": now, "event": encoded})
+        self._publish("notification", {"eventType": event_type, "timestamp": event["timeStamp"], "event": encoded})
 
-    def notify_soon(self, event_type: str, payload: dict[str, Any]) -> None:
+    def notify_soon(self, event_type: str, payload: dict[str, Any], whole: bool = False) -> None:
         """A `notification` event caused on the double's loop (a product REST API call, after its change): recorded
-        at once, published to the broker (if any) by the publishing thread, in order, without blocking the loop."""
+        at once, published to the broker (if any) by the publishing thread, in order, without blocking the loop.
+        `whole`: as for `notify`."""
         self.events.append(("notification", event_type, copy.deepcopy(payload)))
         if self.amqp_url:
-            self._publisher.submit(self.notify, event_type, copy.deepcopy(payload))
+            self._publisher.submit(self.notify, event_type, copy.deepcopy(payload), whole)
 
     def key_manager_event_soon(self, key_manager: dict[str, Any], action: str) -> None:
         """A `keyManager` event (carbon-apimgt `impl/notifier/events/KeyManagerEvent.java`, published by

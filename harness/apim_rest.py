@@ -1,7 +1,7 @@
 """The product REST APIs of the APIM double (harness/apim_double.py), on its own HTTPS server: DCR, the token
-endpoint, and the Admin v4, Publisher v4 and DevPortal v3 operations the `apim_setup` role and the mesh sync
-controller call. Behaviour mirrors carbon-apimgt 9.31.86 (APIM 4.5.0, the commit of tests/wso2_specs/SOURCES.md);
-each quirk names the upstream file it comes from.
+endpoint, the Admin v4, Publisher v4 and DevPortal v3 operations the `apim_setup` role and the mesh sync
+controller call, and the DevOps v0 API's per-API logging. Behaviour mirrors carbon-apimgt 9.31.86 (APIM 4.5.0, the
+commit of tests/wso2_specs/SOURCES.md); each quirk names the upstream file it comes from.
 
 One model of state: everything lives in the double's `data`, the lists the internal data API serves. An API the
 Publisher API creates is an `apis` item in the internal data API's shape plus private fields (`_`-prefixed, which
@@ -11,7 +11,9 @@ answers), `_revisions`, `_deployments`, `_gatewayLabels`, `_revision`, `_endpoin
 `_corsConfiguration`, `_authorizationHeader`, `_apiKeyHeader`, `_enableSchemaValidation`, `_maxTps` (the deployed
 revision's DTO fields of those names), `_deployedSwagger` (the deployed revision's definition),
 `_policyClones` (the API's clones of common operation policies, `apply_operation_policies`), `_apiPolicies` and
-`_operationPolicies` (the deployed revision's operation policies: the API's, and each operation's by "VERB target").
+`_operationPolicies` (the deployed revision's operation policies: the API's, and each operation's by "VERB target"),
+`_logLevel` (AM_API.LOG_LEVEL, the DevOps API's per-API logging level; 'OFF' when absent, the column's DEFAULT) and
+`_resourceLogLevels` ("VERB pattern" → AM_API_URL_MAPPING.LOG_LEVEL of the API's own resources; see `_log_rows`).
 What a gateway reads follows the deployed revision, not the API as last saved: `urlMappings` (the data API's
 SubscriptionValidationSQLConstants selects AM_API_URL_MAPPING rows by the deployed REVISION_UUID),
 `_endpointConfig`, `_deployedClientCertificates`, the CORS fields and the operation policies (the runtime artifact is
@@ -77,6 +79,9 @@ LIFECYCLE = {
 # fmt: on
 # Where the implementation answers differently from the spec, the implementation wins (see validate_served).
 IMPL_ANSWERS = {
+    # rest.api.devops TenantLogsApiServiceImpl.tenantLogsTenantApisApiIdPut answers the LoggingApiInputDTO it was
+    # given (`Response.ok().entity(loggingApiInputDTO)`); the spec declares a LoggingApiOutputList.
+    ("devops", "/tenant-logs/{tenant}/apis/{apiId}", "put", 200): {"$ref": "#/components/schemas/LoggingApiInput"},
     # ApisApiServiceImpl.getAPIRevisionDeployments returns the bare List<APIRevisionDeploymentDTO>; the spec
     # declares an APIRevisionDeploymentList.
     ("publisher", "/apis/{apiId}/deployments", "get", 200): {
@@ -123,6 +128,11 @@ PRODUCT_REVISION = "/api-products/{apiProductId}/revisions/{revisionId}"
 # start (carbon-apimgt `impl/utils/APIUtil.java` loadCommonOperationPolicies → ApiMgtDAO.addCommonOperationPolicy),
 # which gives each an id of that installation's own.
 COMMON_OPERATION_POLICIES = ROOT / "harness" / "operation_policies.json"
+# Per-API logging (the DevOps API): the levels DevopsAPIUtils.validateLogLevel accepts, in any case
+# (APIConstants.APILogHandler OFF, BASIC, STANDARD, FULL), in the order of what they log; AM_API.LOG_LEVEL and
+# AM_API_URL_MAPPING.LOG_LEVEL are `VARCHAR(255) DEFAULT 'OFF'` (features/.../core.feature/.../sql/h2.sql).
+LOG_LEVELS = ("OFF", "BASIC", "STANDARD", "FULL")
+TENANT_API_LOGS = "/tenant-logs/{tenant}/apis/{apiId}"
 # An APIOperationPoliciesDTO's lists (APIConstants.OPERATION_SEQUENCE_TYPE_*).
 POLICY_FLOWS = ("request", "response", "fault")
 # APIProviderImpl.validateAPIPolicyParameters: the operations of these API types take no operation policies.
@@ -228,6 +238,7 @@ class Call:
     body: Any
     token: Token | None
     params: dict[str, str]
+    user: str | None = None  # who the request authenticated as (the token's user, or a DevOps API caller)
 
     def query(self, name: str, default: str | None = None) -> str | None:
         return self.request.query.get(name, default)
@@ -243,8 +254,9 @@ def admin_scopes() -> frozenset[str]:
 
 @functools.cache
 def declared_scopes(api: str) -> frozenset[str]:
-    """The scopes one of the product APIs' definitions declares (its OAuth2Security flows)."""
-    flows = wso2_specs.spec(api)["components"]["securitySchemes"]["OAuth2Security"]["flows"]
+    """The scopes one of the product APIs' definitions declares (its OAuth2Security flows; the DevOps API has none)."""
+    schemes = wso2_specs.spec(api)["components"].get("securitySchemes", {})
+    flows = schemes.get("OAuth2Security", {}).get("flows", {})
     return frozenset(scope for flow in flows.values() for scope in flow.get("scopes", {}))
 
 
@@ -321,6 +333,9 @@ class ProductApis:
             ("devportal", "get", "/applications/{applicationId}/oauth-keys"): self.list_keys,
             ("devportal", "post", "/applications/{applicationId}/generate-keys"): self.generate_keys,
             ("devportal", "post", "/applications/{applicationId}/api-keys/{keyType}/generate"): self.generate_api_key,
+            ("devops", "put", TENANT_API_LOGS): self.put_api_log_level,
+            ("devops", "get", TENANT_API_LOGS): self.get_api_log_levels,
+            ("devops", "get", "/tenant-logs/{tenant}/apis/"): self.list_api_log_levels,
         }
 
     @property
@@ -530,11 +545,15 @@ class ProductApis:
         return dispatch
 
     async def _call(self, request: web.Request, api: str, template: str, method: str, tail: str) -> Call:
-        scopes = wso2_specs.required_scopes(api, template, method)
         header = request.headers.get("Authorization", "")
         token = self.introspect(header[7:]) if header.startswith("Bearer ") else None
-        if scopes and (token is None or not set(token.scopes) & set(scopes)):
-            raise unauthenticated()
+        if api == "devops":
+            user = self._devops_user(request, token)
+        else:
+            scopes = wso2_specs.required_scopes(api, template, method)
+            if scopes and (token is None or not set(token.scopes) & set(scopes)):
+                raise unauthenticated()
+            user = token.user if token is not None else None
         if not self.double.up:
             raise Fault(503, 503, "Service Unavailable", "APIM is unavailable")
         operation = wso2_specs.operation(api, template, method)
@@ -550,7 +569,28 @@ class ProductApis:
                 # GlobalThrowableMapper: an unrecognized property or a disallowed value is a 400 before the impl.
                 raise Fault(400, 400, "Bad Request", "; ".join(errors))
         params = _path_params(template, tail)
-        return Call(request, api, template, method, body, token, params)
+        return Call(request, api, template, method, body, token, params, user)
+
+    def _devops_user(self, request: web.Request, token: Token | None) -> str | None:
+        """Who a DevOps API request is from. The webapp's interceptors (rest.api.devops `WEB-INF/web.xml` and
+        `beans.xml`: rest.api.util OAuthAuthenticationInterceptor, BasicAuthenticationInterceptor,
+        PostAuthenticationInterceptor) take a bearer token valid with any scope (RestApiCommonUtil
+        .getURITemplatesForBasePath knows no templates under `/api/am/devops`, so validateScopes passes; the token's
+        user, None for an application's), or the Basic credentials of any user of the user store
+        (BasicAuthenticationInterceptor.authenticate: UserStoreManager.authenticate, its validateRoles passing for
+        the same reason): the admin, or a `data["users"]` row. A request with neither is refused by
+        PostAuthenticationInterceptor, a token or credentials that do not authenticate by their interceptor: 401
+        "Unauthenticated request" (GlobalThrowableMapper). What the user may do is APILoggingImpl's check
+        (`_check_logging_permission`)."""
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            if token is None:
+                raise unauthenticated()
+            return token.user
+        credentials = self._basic(request)
+        if credentials is None or not (self._is_admin(credentials) or self.double._user(*credentials) is not None):
+            raise unauthenticated()
+        return credentials[0]
 
     # -- Publisher API v4 --------------------------------------------------------------------------------------
 
@@ -878,6 +918,7 @@ class ProductApis:
             isDefaultVersion=body.get("isDefaultVersion", False),
             _policyClones=clones,
         )
+        _reset_resource_log_levels(item)
         _set_api_policy(item, body)
         self.double.notify_soon("API_UPDATE", _api_event(item))
         return self.api_dto(item)
@@ -944,6 +985,7 @@ class ProductApis:
         self._replace_scopes(item["_publisher"], {"scopes": scopes})
         item["_publisher"].update(operations=operations, scopes=scopes)
         item.update(_urlMappings=_url_mappings(item["_publisher"]), _swagger=definition)
+        _reset_resource_log_levels(item)
         self.double.notify_soon("API_UPDATE", _api_event(item))
         return 200, definition
 
@@ -2262,8 +2304,164 @@ class ProductApis:
         )
         return 200, self._key_dto(mapping)
 
+    # -- DevOps API v0: per-API logging ---------------------------------------------------------------------------
+
+    def _check_logging_permission(self, call: Call) -> None:
+        """APILoggingImpl's check (devops.impl `logging/APILoggingImpl.java`): APIUtil.hasPermission(the logged-in
+        user, `/permission/protected/configure/logging`), a super tenant permission the admin's role holds (it holds
+        `/permission` whole); the double grants it to no other user. Refused: INVALID_PERMISSION."""
+        if call.user != self.double.username:
+            raise Fault(403, 900915, "Invalid Permission", " You are not authorized to access the resource.")
+
+    def _logged_api(self, call: Call) -> dict[str, Any] | None:
+        """APILoggingImpl's first checks, in order: ApiMgtDAO.getAPIInfoByUUID finds the path's `apiId` among the APIs
+        and API Products of every organization, or as a revision's id (getRevisionByRevisionUUID: that revision's
+        API), else API_NOT_FOUND (404); then `_check_logging_permission`. The AM_API row of that UUID (None for a
+        revision's id, which has none)."""
+        ident = call.params["apiId"]
+        item = next((a for a in self.data["apis"] if a["uuid"] == ident), None)
+        if item is None and not any(r["id"] == ident for a in self.data["apis"] for r in a.get("_revisions", [])):
+            raise not_found("API", ident)
+        self._check_logging_permission(call)
+        return item
+
+    def _log_rows(self, organization: str | None, api_id: str | None = None) -> tuple[list[dict], list[dict]]:
+        """LoggingMgtDAO's two reads (impl `dao/LoggingMgtDAO.java`, its SQL in `dao/constants/SQLConstants.java`): the
+        AM_API rows, each an APILogInfoDTO of `apiId` (API_UUID), `context` (AM_API.CONTEXT: the context with its
+        version, the data API's `context`) and `logLevel` (`_logLevel`, else the column's DEFAULT 'OFF'), then the
+        AM_API_URL_MAPPING rows of the APIs' own resources (`REVISION_UUID IS NULL`: `_url_mapping_rows`), each with
+        `resourceMethod` (HTTP_METHOD), `resourcePath` (URL_PATTERN) and its level (`_resourceLogLevels["VERB
+        pattern"]`, else 'OFF'). `organization` None: every organization's (the RETRIEVE_ALL_* queries); `api_id`:
+        that API's rows only (the *_BY_UUID queries)."""
+        apis = [
+            a
+            for a in self.data["apis"]
+            if (organization is None or a.get("organization", self.double.tenant) == organization)
+            and (api_id is None or a["uuid"] == api_id)
+        ]
+        api_rows = [{"apiId": a["uuid"], "context": a["context"], "logLevel": a.get("_logLevel", "OFF")} for a in apis]
+        resource_rows = [
+            {"apiId": a["uuid"], "context": a["context"],
+             "logLevel": a.get("_resourceLogLevels", {}).get(f"{m['httpMethod']} {m['urlPattern']}", "OFF"),
+             "resourceMethod": m["httpMethod"], "resourcePath": m["urlPattern"]}
+            for a in apis for m in _url_mapping_rows(a)
+        ]  # fmt: skip
+        return api_rows, resource_rows
+
+    def api_logging_configs(self) -> dict[str, Any]:
+        """The internal data API's `/api-logging-configs` (internal.service `impl/ApiLoggingConfigsApiServiceImpl
+        .java` → LoggingMgtDAO.retrieveAllAPILoggerList): of every organization, the API rows and then the resource
+        rows whose level is not OFF (RETRIEVE_ALL_PER_API_LOGGING_SQL, RETRIEVE_ALL_PER_API_RESOURCE_LOGGING_SQL:
+        `LOG_LEVEL <> 'OFF'`), each an APILoggingConfigDTO of context, logLevel, resourceMethod and resourcePath (an
+        API's own row has no method or path: the DTO, which has no @JsonInclude, writes them as null). A gateway
+        loads it at start (gateway `APILoggerManager.initializeAPILoggerList`: (context, method, path) → level, the
+        method and path null unless both are given) and follows UDATE_API_LOG_LEVEL from then on."""
+        api_rows, resource_rows = self._log_rows(None)
+        rows = [r for r in api_rows + resource_rows if r["logLevel"] != "OFF"]
+        return {"apis": [{k: v for k, v in r.items() if k != "apiId"} for r in rows]}
+
+    async def put_api_log_level(self, call: Call) -> tuple[int, Any]:
+        """tenantLogsTenantApisApiIdPut (rest.api.devops `impl/TenantLogsApiServiceImpl.java`): the level checked by
+        DevopsAPIUtils.validateLogLevel (OFF, BASIC, STANDARD or FULL in any case, else LOGGING_API_INCORRECT_LOG_LEVEL,
+        400), then APILoggingImpl.addUpdateAPILogger with it upper-cased: `_logged_api`; with both resourceMethod and
+        resourcePath, the resource must be a row under the tenant's API of that UUID (LoggingMgtDAO
+        .checkAPILoggerPerResourceAvailable, CHECK_PER_API_RESOURCE_IS_AVAILABLE_LOGGING_SQL: HTTP_METHOD the method
+        upper-cased, URL_PATTERN the path exactly, the revisions' rows as well, as the query does not leave them
+        out; else LOGGING_API_RESOURCE_NOT_FOUND, 404) and its level is set (ADD_PER_API_RESOURCE_LOGGING_SQL); with
+        neither, the API must be the tenant's (checkIfAPIExists, else LOGGING_API_NOT_FOUND_IN_TENANT, 404) and its
+        own level is set (ADD_PER_API_LOGGING_SQL); one without the other: LOGGING_API_MISSING_DATA (400). Then
+        UDATE_API_LOG_LEVEL (`_log_level_event`). 200 with the body as sent (IMPL_ANSWERS; the level as written,
+        not upper-cased). No body at all: the impl's NullPointerException, the generic 500."""
+        body = call.body
+        if body is None:
+            raise _internal_error()
+        if body["logLevel"].upper() not in LOG_LEVELS:
+            raise Fault(400, 901401, "Bad Request", "Log level should be either OFF, BASIC, STANDARD or FULL")
+        item = self._logged_api(call)
+        level, method, path = body["logLevel"].upper(), body.get("resourceMethod"), body.get("resourcePath")
+        tenant = call.params["tenant"]
+        own = item if item is not None and item.get("organization", self.double.tenant) == tenant else None
+        if method is not None and path is not None:
+            rows = _url_mapping_rows(own, revisions=True) if own is not None else []
+            if not any(m["httpMethod"] == method.upper() and m["urlPattern"] == path for m in rows):
+                raise Fault(404, 901403, "Requested Resource Not Found", "Requested API Resource Not Found")
+            own.setdefault("_resourceLogLevels", {})[f"{method.upper()} {path}"] = level
+        elif method is None and path is None:
+            if own is None:
+                raise Fault(404, 901404, "Requested API Not Found", "Requested API Not Found")
+            own["_logLevel"] = level
+        else:
+            raise Fault(400, 901402, "Missing data", "API context or log level is missing")
+        self._log_level_event(own, level, method, path)
+        return 200, body
+
+    def _log_level_event(self, item: dict[str, Any], level: str, method: str | None, path: str | None) -> None:
+        """APILoggingImpl.publishLogAPIData: `new APIEvent(uuid, logLevel, "UDATE_API_LOG_LEVEL", ApiMgtDAO
+        .getAPIContext(uuid) (AM_API.CONTEXT), resourceMethod, resourcePath)` (impl `notifier/events/APIEvent.java`),
+        through ApisNotifier (AbstractNotifier.publishEventToEventHub: Gson). That constructor sets no Event field
+        but `type`, so Gson writes no `eventId` or `tenantDomain` (null), `timeStamp` and `tenantId` 0, APIEvent's
+        primitive `apiId` 0 and none of its other fields; the method and path as sent (the method not upper-cased,
+        unlike the stored row's), absent for the API's own level; the stream's `timestamp` is the event's, 0. A
+        gateway puts (apiContext, resourceMethod, resourcePath) → logLevel into its map (gateway
+        `listeners/GatewayJMSMessageListener.java` → APILoggerManager.updateLoggerMap), OFF included."""
+        event: dict[str, Any] = {"apiId": 0, "uuid": item["uuid"], "apiContext": item["context"], "logLevel": level}
+        if method is not None:
+            event.update(resourceMethod=method, resourcePath=path)
+        event.update(timeStamp=0, type="UDATE_API_LOG_LEVEL", tenantId=0)
+        self.double.notify_soon("UDATE_API_LOG_LEVEL", event, whole=True)
+
+    async def get_api_log_levels(self, call: Call) -> tuple[int, Any]:
+        """tenantLogsTenantApisApiIdGet → APILoggingImpl.getAPILoggerListByApiId: `_logged_api`, then LoggingMgtDAO
+        .retrieveAPILoggerByAPIID: the API's own row in the tenant and its resources' (`_log_rows`); the resources
+        whose level outranks the API's are answered instead of the API's row where there are any: FULL always,
+        STANDARD over BASIC or OFF, BASIC over OFF (the method's switch). Another tenant's API, or a revision's id:
+        no rows. Each row a LoggingApiOutputDTO (DevopsAPIUtils.getLoggingAPIList)."""
+        self._logged_api(call)
+        api_rows, resource_rows = self._log_rows(call.params["tenant"], call.params["apiId"])
+        api_level = api_rows[0]["logLevel"] if api_rows else "OFF"  # no API row, no resource row either
+        outranking = [
+            r for r in resource_rows
+            if r["logLevel"] == "FULL" or LOG_LEVELS.index(r["logLevel"]) > LOG_LEVELS.index(api_level)
+        ]  # fmt: skip
+        return 200, {"apis": outranking or api_rows}
+
+    async def list_api_log_levels(self, call: Call) -> tuple[int, Any]:
+        """tenantLogsTenantApisGet → APILoggingImpl.getAPILoggerList: `_check_logging_permission`, then LoggingMgtDAO
+        .retrieveAPILoggerList for the path's tenant: without `log-level`, every API's own row and every resource
+        row of its APIs, OFF ones included (RETRIEVE_PER_API_LOGGING_ALL_SQL and RETRIEVE_PER_API_RESOURCE_LOGGING_
+        ALL_SQL); with one, in any case, the rows of that level (RETRIEVE_PER_API_{,RESOURCE_}LOGGING_<LEVEL>_SQL);
+        any other value, an empty one too, LOGGING_API_INCORRECT_LOG_LEVEL (400). The APIs' rows, then the
+        resources'."""
+        self._check_logging_permission(call)
+        wanted = call.query("log-level")
+        if wanted is not None and wanted.upper() not in LOG_LEVELS:
+            raise Fault(400, 901401, "Bad Request", "Log level should be either OFF, BASIC, STANDARD or FULL")
+        api_rows, resource_rows = self._log_rows(call.params["tenant"])
+        return 200, {"apis": [r for r in api_rows + resource_rows if wanted is None or r["logLevel"] == wanted.upper()]}
+
 
 # -- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _url_mapping_rows(item: dict[str, Any], revisions: bool = False) -> list[dict[str, Any]]:
+    """The AM_API_URL_MAPPING rows under an API's own API_ID: its resources as last saved (REVISION_UUID NULL:
+    `_urlMappings`; for an item put in `data` directly, the `urlMappings` it serves) and, with `revisions`, each
+    revision's copy. An API Product has none: its resources are rows under its bundled APIs' API_IDs, their
+    REVISION_UUID the product's id (ApiMgtDAO.addAPIProductResourceMappings)."""
+    if _is_product(item):
+        return []
+    rows = list(item.get("_urlMappings", item.get("urlMappings", [])))
+    if revisions:
+        rows += [m for revision in item.get("_revisions", []) for m in revision.get("_urlMappings", [])]
+    return rows
+
+
+def _reset_resource_log_levels(item: dict[str, Any]) -> None:
+    """An update of an API (APIProviderImpl.updateAPI → updateAPIResources → ApiMgtDAO.updateURITemplates) deletes
+    its own AM_API_URL_MAPPING rows (REMOVE_FROM_URI_TEMPLATES_SQL) and inserts them anew without a LOG_LEVEL
+    (addURITemplates, ADD_URL_MAPPING_SQL): every resource's level is back to the column's DEFAULT 'OFF', and no event
+    says so. The API's own level (AM_API.LOG_LEVEL) stays."""
+    item.pop("_resourceLogLevels", None)
 
 
 def _path_params(template: str, path: str) -> dict[str, str]:

@@ -16,11 +16,14 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from .helpers import ROOT
 
 SPECS = ROOT / "tests" / "wso2_specs"
-# Where each product API is served (each spec's `servers`).
+# Where each product API is served (each spec's `servers`). The DevOps API declares no OAuth2Security: it is not
+# one of RestApiCommonUtil.getURITemplatesForBasePath's APIs, so no scope or role is checked on it (harness/apim_rest.py
+# `_devops_user` says how it authenticates).
 BASE_PATHS = {
     "publisher": "/api/am/publisher/v4",
     "devportal": "/api/am/devportal/v3",
     "admin": "/api/am/admin/v4",
+    "devops": "/api/am/devops/v0",
 }
 
 
@@ -36,7 +39,7 @@ _NoDates.yaml_implicit_resolvers = {
 
 @functools.cache
 def spec(name: str) -> dict[str, Any]:
-    """`publisher`, `devportal`, `admin` or `internal-data`."""
+    """`publisher`, `devportal`, `admin`, `devops` or `internal-data`."""
     return yaml.load((SPECS / f"{name}-api.yaml").read_text(), Loader=_NoDates)  # noqa: S506 - a SafeLoader
 
 
@@ -233,8 +236,11 @@ def required_scopes(api: str, path: str, method: str) -> list[str] | None:
 def _templates(api: str) -> list[tuple[re.Pattern[str], str]]:
     out = []
     for path in spec(api)["paths"]:
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))
-        out.append((re.compile(f"^{pattern}$"), path))
+        # JAX-RS 2.0 §3.7.3 (CXF's URITemplate): a template's final '/' is dropped and `(/.*)?` appended, and a
+        # method matches when that group is empty or '/': the DevOps API's `/tenant-logs/{tenant}/apis/` answers
+        # `.../apis` (as its own curl samples call it) and `.../apis/` alike, as every template does with a '/' more.
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path.rstrip("/")))
+        out.append((re.compile(f"^{pattern}/?$"), path))
     # Literal segments win over parameters (/apis/change-lifecycle before /apis/{apiId}).
     out.sort(key=lambda pair: pair[1].count("{"))
     return out

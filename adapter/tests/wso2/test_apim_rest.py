@@ -1284,3 +1284,249 @@ def test_a_client_registered_by_the_admin_gets_the_admins_scopes_with_client_cre
     assert granted.status_code == 200, granted.text
     assert granted.json()["scope"] == "apim:api_view apim:api_publish"  # no product API declares the third
     assert (refused.status_code, refused.json()["error"]) == (400, "unauthorized_client")
+
+
+# -- DevOps API v0: per-API logging ------------------------------------------------------------------------------
+
+DEVOPS = "/api/am/devops/v0"
+LOGS = f"{DEVOPS}/tenant-logs/carbon.super/apis"
+ADMIN_BASIC = "admin"  # Devops' default `auth`: the double's admin credentials
+
+
+@dataclass
+class Devops:
+    """Calls of the DevOps API as its docs' curl samples make them: Basic credentials of the admin."""
+
+    apim: ApimDouble
+    ca: str
+
+    def __call__(self, method: str, path: str, auth: Any = ADMIN_BASIC, **kwargs: Any) -> requests.Response:
+        with requests.Session() as session:
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+            credentials = self.apim.admin_credentials if auth == ADMIN_BASIC else auth
+            return session.request(method, self.apim.url + path, auth=credentials, verify=self.ca, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def sample_apim(apim_factory) -> ApimDouble:
+    """The sample catalog's HttpbinAPI (`api-httpbin`, /httpbin/1.0.0, GET /ip and eight more resources), and an API
+    of another organization (`api-other`, /other/1.0.0, GET /menu)."""
+    from harness.apim_double import sample_data
+
+    data = sample_data()
+    other = {"uuid": "api-other", "apiId": 7, "name": "OtherAPI", "version": "1.0.0", "context": "/other/1.0.0",
+             "provider": "admin", "apiType": "HTTP", "status": "PUBLISHED", "organization": "other.com",
+             "urlMappings": [{"httpMethod": "GET", "urlPattern": "/menu", "scopes": []}]}  # fmt: skip
+    data["apis"].append(other)
+    return apim_factory(data)
+
+
+@pytest.fixture
+def devops(sample_apim, test_ca) -> Devops:
+    return Devops(sample_apim, str(test_ca.ca))
+
+
+def api_row(level: str, api_id: str = "api-httpbin", context: str = "/httpbin/1.0.0", **resource: str) -> dict:
+    """A LoggingApiOutputDTO as APIM writes it (no @JsonInclude: the unset method and path are null)."""
+    return {"context": context, "logLevel": level, "apiId": api_id, "resourceMethod": None, "resourcePath": None,
+            **resource}  # fmt: skip
+
+
+def fault(status: int, code: int, message: str, description: str) -> tuple[int, dict]:
+    return status, {"code": code, "message": message, "description": description, "moreInfo": "", "error": []}
+
+
+def answered(response: requests.Response) -> tuple[int, Any]:
+    """An answer's status and JSON body."""
+    return response.status_code, response.json()
+
+
+def test_the_devops_api_takes_basic_credentials_or_any_valid_token_and_checks_the_logging_permission(
+    devops, sample_apim, test_ca
+) -> None:
+    """rest.api.devops `WEB-INF/web.xml`/`beans.xml`: OAuth, Basic and PostAuthentication interceptors (rest.api.util);
+    no scope is checked under /api/am/devops (RestApiCommonUtil.getURITemplatesForBasePath), and APILoggingImpl
+    checks `/permission/protected/configure/logging` after the API exists."""
+    unauthenticated = fault(401, 401, "", "Unauthenticated request")
+    assert answered(devops("GET", LOGS, auth=None)) == unauthenticated  # PostAuthenticationInterceptor
+    assert answered(devops("GET", LOGS, auth=("admin", "wrong"))) == unauthenticated
+    bad_token = devops("GET", LOGS, auth=None, headers={"Authorization": "Bearer not-a-token"})
+    assert answered(bad_token) == unauthenticated
+    # The admin's Basic credentials, and the admin's token whatever its scopes; with or without the template's '/'.
+    assert devops("GET", LOGS).status_code == 200
+    assert devops("GET", LOGS + "/").status_code == 200
+    assert Client(sample_apim, str(test_ca.ca), scopes="apim:api_view")("GET", LOGS).status_code == 200
+    # Another user of the user store authenticates, but lacks the permission (INVALID_PERMISSION), which is checked
+    # after the API is found.
+    sample_apim.set_user("alice", "alice-secret", roles=("Internal/subscriber",))
+    alice = ("alice", "alice-secret")
+    refused = fault(403, 900915, "Invalid Permission", " You are not authorized to access the resource.")
+    assert answered(devops("GET", LOGS, auth=alice)) == refused
+    assert answered(devops("PUT", f"{LOGS}/api-httpbin", auth=alice, json={"logLevel": "FULL"})) == refused
+    missing = devops("PUT", f"{LOGS}/nope", auth=alice, json={"logLevel": "FULL"})
+    assert answered(missing) == fault(404, 900308, "API Not Found", "Requested API with id 'nope' not found")
+    assert sample_apim.events == []
+    assert "_logLevel" not in sample_apim.data["apis"][0]
+
+
+def test_an_apis_own_level_and_its_resources_levels_are_set_and_read_as_apims_devops_api_does(
+    devops, sample_apim
+) -> None:
+    """TenantLogsApiServiceImpl + APILoggingImpl + LoggingMgtDAO: the PUT answers the body it was given, stores the
+    level upper-cased; a GET of the API answers its own row unless resources outrank it
+    (retrieveAPILoggerByAPIID); the list is every row of the tenant, OFF ones included, or those of one level."""
+    put = devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "full"})
+    assert answered(put) == (200, {"logLevel": "full", "resourceMethod": None, "resourcePath": None})
+    assert answered(devops("GET", f"{LOGS}/api-httpbin")) == (200, {"apis": [api_row("FULL")]})
+    ip = {"resourceMethod": "GET", "resourcePath": "/ip"}
+    put = devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "Standard", "resourceMethod": "get",
+                                                        "resourcePath": "/ip"})  # fmt: skip
+    assert answered(put) == (200, {"logLevel": "Standard", "resourceMethod": "get", "resourcePath": "/ip"})
+    # STANDARD does not outrank the API's FULL: the API's own row.
+    assert devops("GET", f"{LOGS}/api-httpbin").json() == {"apis": [api_row("FULL")]}
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "BASIC"}).status_code == 200
+    assert devops("GET", f"{LOGS}/api-httpbin").json() == {"apis": [api_row("STANDARD", **ip)]}
+    headers = {"resourceMethod": "GET", "resourcePath": "/headers"}
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "FULL", **headers}).status_code == 200
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "FULL"}).status_code == 200
+    # FULL always outranks, even the API's FULL.
+    assert devops("GET", f"{LOGS}/api-httpbin").json() == {"apis": [api_row("FULL", **headers)]}
+    # The tenant's list: the APIs' rows, then the resources'; a level in any case; another tenant's API is not in it.
+    full = devops("GET", LOGS, params={"log-level": "full"}).json()
+    assert full == {"apis": [api_row("FULL"), api_row("FULL", **headers)]}
+    everything = devops("GET", LOGS).json()["apis"]
+    assert everything[:3] == [api_row("FULL"), api_row("STANDARD", **ip), api_row("FULL", **headers)]
+    assert len(everything) == 1 + len(sample_apim.data["apis"][0]["urlMappings"])
+    assert {row["logLevel"] for row in everything[3:]} == {"OFF"}
+    assert devops("GET", LOGS, params={"log-level": "OFF"}).json()["apis"] == everything[3:]
+    other = devops("GET", f"{DEVOPS}/tenant-logs/other.com/apis").json()
+    assert other == {"apis": [api_row("OFF", "api-other", "/other/1.0.0"),
+                              api_row("OFF", "api-other", "/other/1.0.0", resourceMethod="GET",
+                                      resourcePath="/menu")]}  # fmt: skip
+    # The levels are stored apart from what the data API serves of the API.
+    assert "logLevel" not in json.dumps(sample_apim.data_api("apis").json())
+
+
+def test_devops_refusals_are_apims_in_apims_order(devops, sample_apim) -> None:
+    """DevopsAPIUtils.validateLogLevel before the API is looked up; APILoggingImpl.addUpdateAPILogger's checks; the
+    ExceptionCodes entries (LOGGING_API_*) and bean validation of LoggingApiInputDTO. Nothing is stored or
+    published."""
+    incorrect = fault(400, 901401, "Bad Request", "Log level should be either OFF, BASIC, STANDARD or FULL")
+    assert answered(devops("PUT", f"{LOGS}/nope", json={"logLevel": "DEBUG"})) == incorrect
+    assert answered(devops("GET", LOGS, params={"log-level": "DEBUG"})) == incorrect
+    assert answered(devops("GET", LOGS, params={"log-level": ""})) == incorrect
+    missing = fault(404, 900308, "API Not Found", "Requested API with id 'nope' not found")
+    assert answered(devops("PUT", f"{LOGS}/nope", json={"logLevel": "FULL"})) == missing
+    assert answered(devops("GET", f"{LOGS}/nope")) == missing
+    no_resource = fault(404, 901403, "Requested Resource Not Found", "Requested API Resource Not Found")
+    for method, path in (("DELETE", "/ip"), ("GET", "/ip/"), ("GET", "/IP")):  # the pattern exactly
+        body = {"logLevel": "FULL", "resourceMethod": method, "resourcePath": path}
+        assert answered(devops("PUT", f"{LOGS}/api-httpbin", json=body)) == no_resource
+    half = fault(400, 901402, "Missing data", "API context or log level is missing")
+    assert answered(devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "FULL", "resourceMethod": "GET"})) == half
+    assert answered(devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "FULL", "resourcePath": "/ip"})) == half
+    # An API of another organization: found by its UUID, but not the path's tenant's (checkIfAPIExists, and the
+    # resource check's organization); its GET has no rows.
+    not_in_tenant = fault(404, 901404, "Requested API Not Found", "Requested API Not Found")
+    assert answered(devops("PUT", f"{LOGS}/api-other", json={"logLevel": "FULL"})) == not_in_tenant
+    menu = {"logLevel": "FULL", "resourceMethod": "GET", "resourcePath": "/menu"}
+    assert answered(devops("PUT", f"{LOGS}/api-other", json=menu)) == no_resource
+    assert answered(devops("GET", f"{LOGS}/api-other")) == (200, {"apis": []})
+    # Bean validation and Jackson before the impl; no body at all is the impl's NullPointerException.
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={}).status_code == 400
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "FULL", "level": "x"}).status_code == 400
+    empty = devops("PUT", f"{LOGS}/api-httpbin", headers={"Content-Type": "application/json"})
+    generic = "The server encountered an internal error. Please contact administrator."
+    assert answered(empty) == fault(500, 500, "Internal server error", generic)
+    assert sample_apim.events == []
+    assert all("_logLevel" not in a and "_resourceLogLevels" not in a for a in sample_apim.data["apis"])
+
+
+def test_a_level_set_is_published_as_apims_gson_writes_its_apievent(devops, sample_apim) -> None:
+    """APILoggingImpl.publishLogAPIData: APIEvent(uuid, logLevel, UDATE_API_LOG_LEVEL, apiContext, resourceMethod,
+    resourcePath), which sets no other Event field: no eventId or tenantDomain, timeStamp and tenantId 0, apiId 0;
+    the resource's method as sent, the level upper-cased."""
+    devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "full"})
+    devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "basic", "resourceMethod": "get", "resourcePath": "/ip"})
+    devops("PUT", f"{DEVOPS}/tenant-logs/other.com/apis/api-other", json={"logLevel": "OFF"})
+    common = {"apiId": 0, "timeStamp": 0, "type": "UDATE_API_LOG_LEVEL", "tenantId": 0}
+    assert sample_apim.events == [
+        ("notification", "UDATE_API_LOG_LEVEL",
+         {"uuid": "api-httpbin", "apiContext": "/httpbin/1.0.0", "logLevel": "FULL", **common}),
+        ("notification", "UDATE_API_LOG_LEVEL",
+         {"uuid": "api-httpbin", "apiContext": "/httpbin/1.0.0", "logLevel": "BASIC", "resourceMethod": "get",
+          "resourcePath": "/ip", **common}),
+        ("notification", "UDATE_API_LOG_LEVEL",
+         {"uuid": "api-other", "apiContext": "/other/1.0.0", "logLevel": "OFF", **common}),
+    ]  # fmt: skip
+
+
+def test_the_log_level_event_is_sent_on_the_notification_topic_as_apim_sends_it(
+    apim_factory, test_ca, monkeypatch
+) -> None:
+    """AbstractNotifier.publishEventToEventHub: the stream's `timestamp` is the event's timeStamp (0 here), `event`
+    the base64 of the Gson JSON, which carries no eventId or tenantDomain. What reaches the broker is the double's
+    `_publish` mapping (the event hub tests cover it on a real broker); here it is recorded instead."""
+    from harness.apim_double import sample_data
+    from harness.helpers import eventually
+
+    apim = apim_factory(sample_data(), amqp_url="amqp://unused")
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr(apim, "_publish", lambda topic, payload_data: sent.append((topic, payload_data)))
+    body = {"logLevel": "FULL", "resourceMethod": "GET", "resourcePath": "/ip"}
+    assert Devops(apim, str(test_ca.ca))("PUT", f"{LOGS}/api-httpbin", json=body).status_code == 200
+    assert eventually(lambda: sent, 10)
+    [(topic, data)] = sent
+    assert (topic, data["eventType"], data["timestamp"]) == ("notification", "UDATE_API_LOG_LEVEL", 0)
+    assert json.loads(base64.b64decode(data["event"])) == {
+        "apiId": 0, "uuid": "api-httpbin", "apiContext": "/httpbin/1.0.0", "logLevel": "FULL",
+        "resourceMethod": "GET", "resourcePath": "/ip", "timeStamp": 0, "type": "UDATE_API_LOG_LEVEL", "tenantId": 0,
+    }  # fmt: skip
+
+
+def test_api_logging_configs_serve_every_organizations_levels_but_off_apis_first(devops, sample_apim) -> None:
+    """internal.service ApiLoggingConfigsApiServiceImpl → LoggingMgtDAO.retrieveAllAPILoggerList: the API rows, then
+    the resource rows, of every organization, `LOG_LEVEL <> 'OFF'`; an API's own row with null method and path."""
+    assert sample_apim.data_api("api-logging-configs").json() == {"apis": []}
+    ip = {"logLevel": "BASIC", "resourceMethod": "GET", "resourcePath": "/ip"}
+    assert devops("PUT", f"{LOGS}/api-httpbin", json=ip).status_code == 200
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "FULL"}).status_code == 200
+    other = f"{DEVOPS}/tenant-logs/other.com/apis/api-other"
+    assert devops("PUT", other, json={"logLevel": "STANDARD"}).status_code == 200
+    api_level = {"resourceMethod": None, "resourcePath": None}
+    assert sample_apim.data_api("api-logging-configs").json() == {"apis": [
+        {"context": "/httpbin/1.0.0", "logLevel": "FULL", **api_level},
+        {"context": "/other/1.0.0", "logLevel": "STANDARD", **api_level},
+        {"context": "/httpbin/1.0.0", **ip},
+    ]}  # fmt: skip
+    # OFF removes a row; the endpoint needs no tenant header (the spec declares none, the impl reads every tenant's).
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={"logLevel": "OFF"}).status_code == 200
+    assert devops("PUT", f"{LOGS}/api-httpbin", json={**ip, "logLevel": "off"}).status_code == 200
+    with requests.Session() as session:
+        session.trust_env = False
+        bare = session.get(f"{sample_apim.url}/internal/data/v1/api-logging-configs",
+                           auth=sample_apim.admin_credentials, verify=devops.ca, timeout=10)  # fmt: skip
+    assert bare.json() == {"apis": [{"context": "/other/1.0.0", "logLevel": "STANDARD", **api_level}]}
+
+
+def test_an_api_update_sets_its_resources_levels_back_to_off(client, apim, test_ca) -> None:
+    """ApiMgtDAO.updateURITemplates deletes and re-adds an API's own URL mappings, LOG_LEVEL back to its DEFAULT
+    'OFF'; the API's level stays. The resource check (CHECK_PER_API_RESOURCE_IS_AVAILABLE_LOGGING_SQL) also finds a
+    revision's rows, whose level no read shows."""
+    devops = Devops(apim, str(test_ca.ca))
+    api_id = create_deploy_publish(client)
+    get = {"resourceMethod": "GET", "resourcePath": "/get"}
+    assert devops("PUT", f"{LOGS}/{api_id}", json={"logLevel": "FULL", **get}).status_code == 200
+    assert devops("PUT", f"{LOGS}/{api_id}", json={"logLevel": "BASIC"}).status_code == 200
+    context = "/httpbin/1.0.0"
+    assert [r["logLevel"] for r in apim.data_api("api-logging-configs").json()["apis"]] == ["BASIC", "FULL"]
+    dto = client("GET", f"{PUBLISHER}/apis/{api_id}").json()
+    dto["operations"] = [op for op in dto["operations"] if op["target"] != "/get"]
+    assert client("PUT", f"{PUBLISHER}/apis/{api_id}", json=dto).status_code == 200
+    assert apim.data_api("api-logging-configs").json() == {
+        "apis": [{"context": context, "logLevel": "BASIC", "resourceMethod": None, "resourcePath": None}]
+    }
+    # GET /get is gone from the API but not from its revision: accepted, and not listed.
+    assert devops("PUT", f"{LOGS}/{api_id}", json={"logLevel": "FULL", **get}).status_code == 200
+    listed = devops("GET", LOGS).json()["apis"]
+    assert [(r["resourceMethod"], r["logLevel"]) for r in listed] == [(None, "BASIC"), ("GET", "OFF")]
