@@ -41,7 +41,8 @@ from google.protobuf.message import DecodeError
 
 from . import metrics
 from .analytics import GATEWAY_FIELDS, MAX_FIELD, Analytics, client_of, spellings
-from .render import ANALYTICS
+from .api_log import RANK, ApiLog
+from .render import ANALYTICS, API_LOG_LEVEL
 from .transport.grpc import NAMESPACE, GrpcServer
 
 log = logging.getLogger(__name__)
@@ -194,11 +195,23 @@ def _destination(common: Any, authority: str) -> str:
     return authority[:MAX_FIELD]
 
 
+def _log_response(api_log: ApiLog, entry: HTTPAccessLogEntry, props: dict[str, Any]) -> None:
+    """The response of a call APIM logs (api_log.py), where the check's metadata names its level."""
+    level = entry.common_properties.metadata.filter_metadata[NAMESPACE].fields.get(API_LOG_LEVEL)
+    if level is None or level.string_value not in RANK:
+        return
+    request, response = entry.request, entry.response
+    api = (props.get("apiId", ""), props.get("apiName", ""), props.get("apiContext", ""),
+           props.get("apiVersion", ""), props.get("apiCreatorTenantDomain", ""))  # fmt: skip
+    api_log.response(level.string_value, request.path, request.request_id[:MAX_FIELD], props["apiMethod"],
+                     response.response_code.value, dict(response.response_headers), api)  # fmt: skip
+
+
 class AccessLogReceiver:
     """StreamAccessLogs: every HTTP entry of every message, into the analytics writer."""
 
-    def __init__(self, analytics: Analytics, clock: Callable[[], float] = time.time):
-        self.analytics, self.clock = analytics, clock
+    def __init__(self, analytics: Analytics, clock: Callable[[], float] = time.time, api_log: ApiLog | None = None):
+        self.analytics, self.clock, self.api_log = analytics, clock, api_log
 
     def take(self, message: StreamAccessLogsMessage) -> None:
         outcomes = dict.fromkeys(OUTCOMES, 0)
@@ -220,6 +233,8 @@ class AccessLogReceiver:
             served, props = found
             outcomes["response" if served else "fault"] += 1
             self.analytics.enqueue_event(served, props, now)
+            if self.api_log is not None:
+                _log_response(self.api_log, entry, props)
         for outcome, count in outcomes.items():
             if count:
                 metrics.ACCESS_LOG_ENTRIES.labels(outcome).inc(count)

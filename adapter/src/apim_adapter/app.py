@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from . import access_log, admin, backend_jwt, cors, metrics, tracing
 from .analytics import Analytics
+from .api_log import ApiLog
 from .backend_tokens import BackendTokens
 from .catalog import Catalog, CatalogError, build
 from .config import Config, ConfigError
@@ -159,6 +160,7 @@ class Adapter:
             | ({signer.header} if signer is not None else frozenset()),
         )  # fmt: skip
         self.backend_jwks = signer.jwks if signer is not None else None
+        self.api_log = ApiLog(places)  # the calls of APIs whose APIM log level is set
         self.analytics = Analytics(config.analytics.output) if config.analytics.enabled else None
         # An allowed gRPC check's event is written from the gateway's access log entry, which knows the response
         # (access_log.py); HTTP mode cannot hand Envoy the metadata that entry would need.
@@ -347,6 +349,8 @@ class Adapter:
         metrics.checked(decided, transport, elapsed)
         if d.reason == BODY_NOT_WHOLE:
             metrics.BODIES_UNREAD.labels(d.api.name if d.api else "").inc()
+        if d.resource is not None and d.resource.log_level is not None:
+            self.api_log.write(req, d, d.resource.log_level)
         # A preflight is no call of the API: APIM's CORS handler answers it before the handlers that publish events.
         logged_by_gateway = d.allowed and self.allows_logged_by_gateway and transport == "grpc"
         if self.analytics is not None and not (logged_by_gateway or d.preflight):
@@ -390,6 +394,8 @@ class Adapter:
             if admitted.counts_bytes:  # a bandwidth quota counts each request's body: every check is whole
                 return
             if d.resource.checks_each_call:  # OPA or a Regex Policy decides each call
+                return
+            if d.resource.log_level is not None:  # APIM's per-API logging writes each call, from its whole check
                 return
             credential = credential_of(authorization)
             assert credential is not None  # a token came from the header
@@ -478,7 +484,7 @@ class Adapter:
         access_log_server = None
         als = self.config.analytics.access_log_service
         if self.analytics is not None and als.enabled:
-            receiver = access_log.AccessLogReceiver(self.analytics)
+            receiver = access_log.AccessLogReceiver(self.analytics, api_log=self.api_log)
             access_log_server = access_log.server(receiver, als.host, als.port, als.max_streams, transport)
             access_log_server.start()
         start_grpc()

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from . import blocking, conditions, cors, endpoint_security, mediation, revocation, schema_validation
+from . import api_log, blocking, conditions, cors, endpoint_security, mediation, revocation, schema_validation
 
 if TYPE_CHECKING:  # imported where a GraphQL API is read: graphql-core adds ~16 MiB to a process that needs none of it
     from . import graphql_api
@@ -154,6 +154,8 @@ class Resource:
     # A GraphQL call's: the API's operations (URL mappings) it runs, each with its scopes and tier; its own `method`
     # is their verb and `pattern` their fields, as APIM names the call's resource (`graphql_call`).
     operations: tuple[Resource, ...] = ()
+    # APIM's per-API logging: what a call here writes (api_log.py: BASIC, STANDARD or FULL), None for nothing.
+    log_level: str | None = None
 
     def credential(self, api: Api, key_type: str) -> BackendCredential | OAuthEndpoint | None:
         """What the backend gets for a call of this key type here (endpoint_security.py)."""
@@ -170,8 +172,8 @@ class Resource:
     @property
     def reads_body(self) -> bool:
         """Whether a check here reads the request's body: a Regex Policy, a JSON or an XML Validator, Schema
-        Validation."""
-        return any(isinstance(c, BodyCheck) for c in self.access_checks)
+        Validation, or a FULL log level (it writes the payload)."""
+        return self.log_level == api_log.FULL or any(isinstance(c, BodyCheck) for c in self.access_checks)
 
     @property
     def secured(self) -> bool:
@@ -612,6 +614,40 @@ def _gateway_policies(doc: Mapping[str, Any], each) -> list[str]:
     return notes
 
 
+LogLevels = Mapping[tuple[str, str | None, str | None], str]  # (context, method, URL pattern) → level
+
+
+def _log_levels(doc: Mapping[str, Any], each) -> LogLevels:
+    """APIM's per-API logging levels (`apiLogging`: the internal data API's `/api-logging-configs` items, what APIM's
+    gateway loads, APILoggerManager.initializeAPILoggerList): an API's (by its context, with the version, as
+    AM_API.CONTEXT holds it) and a resource's (its method and URL pattern as well)."""
+    levels: dict[tuple[str, str | None, str | None], str] = {}
+
+    def parse(item: _Item, where: str) -> None:
+        context = "/" + item.get("context", str, required=True).strip("/")
+        level = item.get("logLevel", str, required=True).upper()
+        if level not in api_log.RANK:
+            raise CatalogError(f"{where}.logLevel: one of {', '.join(api_log.RANK)}, not {level!r}")
+        method, path = item.get("resourceMethod", str), item.get("resourcePath", str)
+        if (method is None) != (path is None):
+            raise CatalogError(f"{where}: resourceMethod and resourcePath go together (APILoggingImpl)")
+        levels[(context, method.upper() if method else None, path)] = level
+
+    each("apiLogging", parse)
+    return levels
+
+
+def _logged(resources: tuple[Resource, ...], context: str, levels: LogLevels) -> tuple[Resource, ...]:
+    """The resources with the level each call of them is written at (api_log.effective)."""
+    api_level = levels.get((context, None, None))
+    return tuple(
+        dataclasses.replace(r, log_level=level)
+        if (level := api_log.effective(api_level, levels.get((context, r.method, r.pattern)))) is not None
+        else r
+        for r in resources
+    )
+
+
 def _condition_groups(
     item: _Item, where: str, named: str, notes: list[str], lenient: bool
 ) -> tuple[ConditionGroup, ...]:
@@ -1007,6 +1043,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
     application_policies = _policies(doc, "applicationPolicies", each, unenforced_policies["app"])
     api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"], lenient)
     policies_not_run = _custom_policies(doc, each) + _gateway_policies(doc, each)  # named: Siddhi, Synapse
+    log_levels = _log_levels(doc, each)
 
     apis: dict[str, Api] = {}
     contexts: dict[str, Api] = {}
@@ -1044,6 +1081,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
                 resources = tuple(dataclasses.replace(r, access_checks=(check, *r.access_checks)) for r in resources)
             else:
                 by_apims_gateway.append(f"{SCHEMA_VALIDATION_NOT_APPLIED}: {why_not}")
+        if log_levels:
+            resources = _logged(resources, context, log_levels)
         api = Api(
             uuid=item.get("uuid", str, required=True),
             id=item.get("apiId", int),

@@ -467,6 +467,7 @@ def graphql_call(
             operations=ops,
             mediation=gateway.mediation,  # the API's own policies, run on every call (its operations' run nowhere)
             access_checks=gateway.access_checks,
+            log_level=gateway.log_level,  # the gateway's one resource: APIM finds the call's level there
         )
         graphql.calls.put(called, res, math.inf, 64 * len(ops))
     return res, found

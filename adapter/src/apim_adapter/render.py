@@ -32,6 +32,8 @@ Metadata = tuple[tuple[str, str], ...]
 # The metadata key of an allow's analytics fields, which Envoy's access log entry brings back (`access_log.py`):
 # one JSON object in a string, which costs the gateway and the adapter less than a struct of a dozen fields.
 ANALYTICS = "analytics"
+# Beside it, on a resource APIM logs (api_log.py): its level, so that the entry writes the call's response too.
+API_LOG_LEVEL = "api_log_level"
 JSON = (("content-type", "application/json"),)
 CHALLENGE = (("www-authenticate", 'Bearer realm="apim", error="invalid_token"'),)
 BASIC_CHALLENGE = (("www-authenticate", basic_auth.CHALLENGE),)
@@ -177,6 +179,7 @@ class Renderer:
             # The event names the resource and the end user: one prepared allow per resource and user.
             user = end_user(d.principal, app) if d.principal is not None and app is not None else ""
             caller += (d.resource.pattern if d.resource is not None else "", user)
+            caller += (d.resource.log_level if d.resource is not None else None,)
         prepared = self._prepared.get(caller, now)
         if prepared is None:
             prepared = self._prepare(d, now, credential)
@@ -242,6 +245,8 @@ class Renderer:
         metadata: Metadata = tuple(meta.items()) if self.dynamic_metadata else ()
         if self.analytics_metadata:
             metadata += ((ANALYTICS, json.dumps(decided(d), separators=(",", ":"))),)
+            if d.resource is not None and d.resource.log_level is not None:
+                metadata += ((API_LOG_LEVEL, d.resource.log_level),)
         downstream = d.cors.response_headers() if d.cors is not None else ()
         path_change = changed.path if changed is not None else None
         method = changed.method if changed is not None else ""

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from harness.adapter_process import AdapterProcess
 from harness.envoy import HEADER_ALLOWLIST, AccessLogService, Authz, Gateway
 from harness.processes import echoed_headers, free_port
-from harness.sample_catalog import KM
+from harness.sample_catalog import KM, catalog_document
 from harness.transports import GRPC_TRANSPORTS
 
 API = "/httpbin/1.0.0"
+# APIM's per-API logging on one resource no other test here calls: its calls are written, request and response.
+LOGGED = {"context": API, "logLevel": "STANDARD", "resourceMethod": "GET", "resourcePath": "/headers"}
 
 
 @dataclass
@@ -64,14 +67,17 @@ class Logged:
 
 @pytest.fixture(scope="module", params=GRPC_TRANSPORTS)
 def logged(request, stack, tmp_path_factory):
-    """The adapter with its access log service on `server.grpcTransport`'s transport (its checks too)."""
+    """The adapter with its access log service on `server.grpcTransport`'s transport (its checks too), on the
+    stack's catalog with `LOGGED`'s level."""
     workdir = tmp_path_factory.mktemp("access-log")
     als_port = free_port()
+    catalog = workdir / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump({**catalog_document(), "apiLogging": [LOGGED]}))
     adapter = AdapterProcess(
         workdir,
         {
             "keyManagers": [{"name": KM, "issuer": stack.jwks.issuer, "jwksUri": stack.jwks.url}],
-            "controlPlane": {"type": "file", "path": str(stack.catalog_path)},
+            "controlPlane": {"type": "file", "path": str(catalog)},
             "analytics": {
                 "output": str(workdir / "analytics.log"),
                 "accessLogService": {"enabled": True, "host": "127.0.0.1", "port": als_port},
@@ -188,3 +194,30 @@ def test_http_mode_still_writes_an_allowed_requests_event_at_the_check(stack, lo
         time.sleep(0.05)
     mine = [e for e in logged.events(offset) if e.get("correlationId") == rid]
     assert [e["targetResponseCode"] for e in mine] == [-1], mine
+
+
+def test_a_logged_resources_call_is_written_with_the_answer_the_backend_gave(stack, logged):
+    """APIM's per-API logging (LogsHandler): the check writes the call's REQUEST_IN, and the gateway's access log
+    entry its RESPONSE_OUT with the status the backend answered, under the request id the backend saw."""
+    token = stack.token()
+    resp = requests.get(logged.grpc.url + API + "/headers", headers={"authorization": f"Bearer {token}"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    rid = request_id(resp)
+
+    def written() -> list[dict]:
+        found = [json.loads(line) for line in logged.adapter.proc.log(tail=1 << 22).splitlines()
+                 if '"apim_adapter.api_log"' in line]  # fmt: skip
+        return [line for line in found if line["correlationId"] == rid]
+
+    deadline = time.monotonic() + 10  # Envoy sends its entries every second
+    while len(written()) < 2:
+        assert time.monotonic() < deadline, written()
+        time.sleep(0.05)
+    request_in, response_out = written()
+    assert (request_in["flow"], request_in["apiTo"], request_in["logLevel"]) == ("REQUEST_IN", API + "/headers",
+                                                                                  "STANDARD")  # fmt: skip
+    assert request_in["headers"]["authorization"] == "Bearer ***"
+    assert (response_out["flow"], response_out["statusCode"], response_out["resourceName"]) == (
+        "RESPONSE_OUT", 200, "/headers",
+    )  # fmt: skip
+    assert token.split(".")[2] not in logged.adapter.proc.log(tail=1 << 22)

@@ -514,6 +514,54 @@ def test_a_users_quota_reset_in_the_developer_portal_restarts_it_on_every_replic
     assert stack.call(bob).status_code == 429
 
 
+def test_a_resources_log_level_set_in_apims_devops_api_makes_every_replica_write_its_calls(stack):
+    """APIM's per-API logging (DevOps API: `tenant-logs/{tenant}/apis/{apiId}`): UDATE_API_LOG_LEVEL through the real
+    broker, and each replica writes the resource's calls at that level within a second, as APIM's gateway does
+    (LogsHandler); a denial beside the answer it got. OFF again ends it."""
+    devops = f"{stack.apim.url}/api/am/devops/v0/tenant-logs/carbon.super/apis/api-httpbin"
+
+    def set_level(level: str) -> None:
+        answer = requests.put(devops, json={"logLevel": level, "resourceMethod": "GET", "resourcePath": "/headers"},
+                              auth=stack.apim.admin_credentials, verify=str(stack.apim.tls.ca), timeout=5)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+
+    def call(token: str, resource: str = "/headers") -> str:
+        """A call marked by a query of its own: the `apiTo` its lines carry."""
+        called = f"{API}{resource}?probe={uuid.uuid4()}"
+        requests.get(stack.gateway.url + called, headers={"authorization": f"Bearer {token}"}, timeout=5)
+        return called
+
+    def written(called: str) -> list[list[dict]]:
+        """Each replica's lines of the call."""
+        return [
+            [line for text in adapter.proc.log(tail=1 << 24).splitlines()
+             if '"apim_adapter.api_log"' in text and (line := json.loads(text))["apiTo"] == called]
+            for adapter in stack.adapters
+        ]  # fmt: skip
+
+    token = stack.token("subscribed")
+    set_level("standard")
+    started = time.monotonic()
+    # Two calls in a row over the round robin, each written by one replica: both follow the level.
+    assert eventually(lambda: all(any(written(call(token))) for _ in stack.adapters), CHANGE_WITHIN)
+    assert time.monotonic() - started < CHANGE_WITHIN
+    by_replica = [written(call(token)) for _ in stack.adapters]
+    assert sorted(len(lines) for calls in by_replica for lines in calls) == [0, 0, 1, 1]
+    assert {i for calls in by_replica for i, lines in enumerate(calls) if lines} == {0, 1}  # one call each
+    [line] = next(lines for lines in by_replica[0] if lines)
+    assert (line["flow"], line["logLevel"], line["verb"]) == ("REQUEST_IN", "STANDARD", "GET")
+    assert line["resourceName"] == line["apiTo"].removeprefix(API)  # /headers?probe=…
+    assert line["headers"]["authorization"] == "Bearer ***"
+    assert all(token not in adapter.proc.log(tail=1 << 24) for adapter in stack.adapters)
+    [denied] = [lines for lines in written(call("not-a-token")) if lines]
+    assert [(d["flow"], d.get("statusCode"), d.get("errorCode")) for d in denied] == [
+        ("REQUEST_IN", None, None), ("RESPONSE_OUT", 401, "900901"),
+    ]  # fmt: skip
+    assert written(call(token, "/ip")) == [[], []]  # another resource of the API: its own level, none
+    set_level("OFF")
+    assert eventually(lambda: not any(any(written(call(token))) for _ in range(4)), CHANGE_WITHIN)
+
+
 def test_two_replicas_enforce_one_shared_tier_limit_exactly(stack):
     if time.time() % 60 > 50:  # keep the 30 calls inside one minute window
         time.sleep(61 - time.time() % 60)

@@ -133,6 +133,19 @@ def test_a_gateway_policy_mapping_event_re_pulls_the_labels_mappings_only_when_i
         snapshot.plan(note("DEPLOY_POLICY_MAPPING_IN_GATEWAY", **mapping, gatewayLabels="Default"), LABELLED)
 
 
+def test_an_api_log_level_event_re_pulls_the_levels_and_the_document_carries_them():
+    """APIEvent UDATE_API_LOG_LEVEL (APILoggingImpl.publishLogAPIData): the levels re-pulled replace the snapshot's,
+    whatever the event names (an OFF level leaves the list APIM answers), and reach the catalog as `apiLogging`."""
+    event = note("UDATE_API_LOG_LEVEL", uuid="api-1", logLevel="FULL", apiContext="/a/1", tenantId=0, timeStamp=0)
+    plan = snapshot.plan(event, UNLABELLED)
+    assert (plan.api_logging, plan.pulls, plan.ignored) == (True, (), None)
+    levels = [{"context": "/a/1", "logLevel": "FULL"}]
+    after = snapshot.apply(base(), plan, {}, api_logging=levels)
+    assert after.api_logging == tuple(levels)
+    assert after.document(NOW)["apiLogging"] == levels
+    assert snapshot.apply(after, plan, {}, api_logging=[]).document(NOW)["apiLogging"] == []
+
+
 def test_an_application_users_quota_reset_names_the_counter_apims_traffic_manager_restarts():
     """ApplicationPolicyResetEvent: `appId` the application's numeric id as a string, `userId` tenant-aware; the key
     is `appId:userId@tenantDomain` (ThrottlePolicyJMSMessageListener). Nothing is pulled."""

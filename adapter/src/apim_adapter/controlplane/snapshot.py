@@ -54,6 +54,8 @@ class Snapshot:
     scopes: Mapping[Any, dict] | None = None
     # The gateway policy mappings deployed to the gateway label (artifacts.gateway_policies), named as not applied.
     gateway_policies: tuple[dict, ...] = ()
+    # APIM's per-API logging levels (`/api-logging-configs` items: context, logLevel, resourceMethod, resourcePath).
+    api_logging: tuple[dict, ...] = ()
     revocations_skipped: tuple[str, ...] = field(default=(), compare=False)  # bad /revokedjwt rows, with why
 
     @classmethod
@@ -72,6 +74,7 @@ class Snapshot:
         revocation_limits: RevocationLimits = DEFAULT_LIMITS,
         scopes: Iterable[dict] | None = None,
         gateway_policies: Iterable[dict] = (),
+        api_logging: Iterable[dict] = (),
     ) -> Snapshot:
         """A full pull's lists as a snapshot (`revocations_skipped` says why `/revokedjwt` rows were left out).
         Revocations learnt from events survive until they end, since APIM's `/revokedjwt` list may not show them
@@ -92,6 +95,7 @@ class Snapshot:
             key_managers=tuple(key_managers) if key_managers is not None else None,
             scopes={s.get("name"): s for s in scopes} if scopes is not None else None,
             gateway_policies=tuple(gateway_policies),
+            api_logging=tuple(api_logging),
             revocations_skipped=tuple(skipped),
         )
 
@@ -106,6 +110,7 @@ class Snapshot:
             "revocations": self.revocations.copy().view(now),
             "blockConditions": copy.deepcopy(dict(self.block_conditions)),
             "gatewayPolicies": copy.deepcopy(list(self.gateway_policies)),
+            "apiLogging": copy.deepcopy(list(self.api_logging)),
         }
         if self.key_managers is not None:
             doc["keyManagers"] = list(self.key_managers)
@@ -153,6 +158,7 @@ class Plan:
     pulls: tuple[Pull, ...] = ()
     key_managers: bool = False
     gateway_policies: bool = False  # the gateway policy mappings of the gateway label re-pulled
+    api_logging: bool = False  # the per-API logging levels re-pulled
     change: Callable[[Snapshot], Snapshot] | None = None
     ignored: str | None = None
     revoked_token: str | None = None  # SHA-256 of an opaque token the event revoked: evict it from the caches
@@ -316,6 +322,15 @@ def quota_reset(d: Mapping[str, Any], ctx: Context) -> Plan:
     return Plan(quota_reset=(int(app_id), f"{user}@{tenant}", reset_id))
 
 
+def api_log_level(d: Mapping[str, Any], ctx: Context) -> Plan:
+    """APIEvent `UDATE_API_LOG_LEVEL` (an API's or a resource's log level set through APIM's DevOps API, after the
+    database changed: APILoggingImpl.addUpdateAPILogger): the levels re-pulled, as the data API's truth. APIM's
+    gateway puts the event's own (apiContext, resourceMethod, resourcePath) → logLevel into its map
+    (GatewayJMSMessageListener → APILoggerManager.updateLoggerMap); the list it loads at start is the same table's
+    (`/api-logging-configs`), so both agree."""
+    return Plan(api_logging=True)
+
+
 def ignore(reason: str) -> Handler:
     def handler(d: Mapping[str, Any], ctx: Context) -> Plan:
         return Plan(ignored=reason)
@@ -348,6 +363,7 @@ NOTIFICATIONS: dict[str, Handler] = {
     "POLICY_RESET": quota_reset,
     "DEPLOY_POLICY_MAPPING_IN_GATEWAY": gateway_policy_mapping,
     "REMOVE_POLICY_MAPPING_FROM_GATEWAY": gateway_policy_mapping,
+    "UDATE_API_LOG_LEVEL": api_log_level,  # APIConstants.EventType's spelling
     # Deliberately ignored: nothing the adapter enforces changes.
     "API_CREATE": ignore("not deployed yet"),  # DEPLOY_API_IN_GATEWAY follows a deployment
 }
@@ -441,9 +457,10 @@ def apply(
     pulled: Mapping[Pull, Sequence[Any]],
     key_managers: Sequence[KeyManager] | None = None,
     gateway_policies: Sequence[dict] | None = None,
+    api_logging: Sequence[dict] | None = None,
 ) -> Snapshot:
-    """The snapshot after an event: each pull's named item replaces or removes its entry; `key_managers` and
-    `gateway_policies`, pulled for a plan that asks for them, replace theirs."""
+    """The snapshot after an event: each pull's named item replaces or removes its entry; `key_managers`,
+    `gateway_policies` and `api_logging`, pulled for a plan that asks for them, replace theirs."""
     for pull in plan_.pulls:
         found = pull.matching(pulled.get(pull, ()))
         if pull.table in POLICY_ENDPOINTS:
@@ -461,6 +478,8 @@ def apply(
         snapshot = replace(snapshot, key_managers=tuple(key_managers))
     if plan_.gateway_policies and gateway_policies is not None:
         snapshot = replace(snapshot, gateway_policies=tuple(gateway_policies))
+    if plan_.api_logging and api_logging is not None:
+        snapshot = replace(snapshot, api_logging=tuple(api_logging))
     if plan_.change is not None:
         snapshot = plan_.change(snapshot)
     return snapshot

@@ -158,7 +158,7 @@ class Wso2ControlPlane:
         """Everything, from scratch; raises ControlPlaneError and leaves the current snapshot alone."""
         api, cp = self.api, self.cp
         label = {"gatewayLabel": cp.gateway_label} if cp.gateway_label else {}
-        apis, apps, subs, keys, *policies, revoked, block, scopes, gateway_policies = await asyncio.gather(
+        apis, apps, subs, keys, *policies, revoked, block, scopes, gateway_policies, api_logging = await asyncio.gather(
             api.items("apis", **label),
             api.items("applications"),
             api.items("subscriptions"),
@@ -168,6 +168,7 @@ class Wso2ControlPlane:
             api.get("block"),
             self._scopes(),
             self._gateway_policies(),
+            self._api_logging(),
         )
         if not isinstance(block, dict):
             raise ControlPlaneError("GET block: not an object")
@@ -179,7 +180,7 @@ class Wso2ControlPlane:
         try:
             snap = Snapshot.from_lists(
                 apis, apps, subs, keys, dict(zip(POLICY_ENDPOINTS, policies, strict=True)), revoked, key_managers,
-                self.snapshot, self.clock(), block, self.revocation_limits, scopes, gateway_policies,
+                self.snapshot, self.clock(), block, self.revocation_limits, scopes, gateway_policies, api_logging,
             )  # fmt: skip
         except BadRevocation as exc:
             raise ControlPlaneError(f"GET revokedjwt: {exc}") from exc
@@ -461,6 +462,21 @@ class Wso2ControlPlane:
                         "pull", extra={"error": str(exc)})  # fmt: skip
             return list(self.snapshot.gateway_policies) if self.snapshot is not None else []
 
+    async def _api_logging(self) -> list[dict]:
+        """APIM's per-API logging levels (`/api-logging-configs`, carbon-apimgt internal.service
+        ApiLoggingConfigsApiServiceImpl: every API and resource whose level is not OFF), as APIM's gateway loads them
+        (APILoggerManager.initializeAPILoggerList). An error answer about them alone keeps those read before, with a
+        warning: they decide what is logged, never what is let through."""
+        try:
+            answer = await self.api.get("api-logging-configs")
+            if not isinstance(answer, dict) or not isinstance(answer.get("apis"), list):
+                raise ControlPlaneError("GET api-logging-configs: not an object with a list `apis`")
+            return [item for item in answer["apis"] if isinstance(item, dict)]
+        except ControlPlaneError as exc:
+            log.warning("per-API log levels not read; those read before are followed until the next pull",
+                        extra={"error": str(exc)})  # fmt: skip
+            return list(self.snapshot.api_logging) if self.snapshot is not None else []
+
     async def _key_managers(self) -> list[KeyManager]:
         items = await self.api.get("keymanagers")
         if not isinstance(items, list):
@@ -485,7 +501,8 @@ class Wso2ControlPlane:
             pulled[pull] = items
         key_managers = await self._key_managers() if plan.key_managers else None
         gateway_policies = await self._gateway_policies() if plan.gateway_policies else None
-        self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers, gateway_policies)
+        api_logging = await self._api_logging() if plan.api_logging else None
+        self.snapshot = snapshot.apply(self.snapshot, plan, pulled, key_managers, gateway_policies, api_logging)
         if plan.revoked_token is not None:
             self.on_token_revoked(plan.revoked_token)
         if plan.users_changed:
