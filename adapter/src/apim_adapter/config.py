@@ -264,7 +264,9 @@ class KeyManager:
     jwks_uri: HttpUrl | None = Field(default=None, description="JWKS of the key manager (JWTs).")
     consumer_key_claim: Text = Field(default="azp", description="Claim holding the client id (consumer key).")
     scopes_claim: Text = Field(
-        default="scope", description="Claim holding the scopes (space-separated string or list)."
+        default="scope",
+        description="Claim holding the scopes (space-separated string or list); a JWT without it has APIM's "
+        "`default` scope.",
     )
     algorithms: tuple[Algorithm, ...] = Field(
         default=DEFAULT_ALGORITHMS,

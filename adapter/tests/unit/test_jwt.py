@@ -207,13 +207,19 @@ def test_a_consumer_key_claim_holding_a_list_gives_its_first_element():
         ("a b  c", {"a", "b", "c"}),  # OAuth 2: space-separated
         (["a", "b"], {"a", "b"}),  # a JSON list, as some key managers send
         (["a", 7, None], {"a"}),  # only strings count
-        (7, set()),
-        ("", set()),
+        (7, {"default"}),  # neither: APIM's `default` scope (DefaultJWTTransformer.getTransformedScopes)
     ],
 )
 def test_scopes_as_a_string_or_a_list(scope, expected):
     assert validate(KEY.sign(claims(scope=scope))).scopes == expected
     assert validate(KEY.sign(claims(scp=scope)), scopes_claim="scp").scopes == expected
+
+
+def test_a_jwt_without_its_scopes_claim_has_apims_default_scope():
+    """DefaultJWTTransformer.getTransformedScopes: no claim is `default`; an empty one is no scope (APIM's [""])."""
+    assert validate(KEY.sign(claims(scope=""))).scopes == {"default"}  # IS 7 leaves the claim out
+    assert validate(KEY.sign(claims(scope="a")), scopes_claim="scp").scopes == {"default"}  # another claim's
+    assert validate(KEY.sign(claims(scp="")), scopes_claim="scp").scopes == set()
 
 
 def test_claims_nested_too_deeply_are_refused():

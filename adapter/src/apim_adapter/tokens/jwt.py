@@ -96,15 +96,21 @@ class JwtValidator:
         if not isinstance(exp, int | float):
             raise TokenRejected(errors.INVALID, "exp is not a number")
         jti = claims.get("jti")
+        scopes = claims.get(km.scopes_claim)
         return Principal(
             key_manager=km.name,
             consumer_key=consumer_key,
-            scopes=scopes_of(claims.get(km.scopes_claim)),
+            # DefaultJWTTransformer.getTransformedScopes: a claim neither text nor a list is APIM's `default` scope.
+            scopes=scopes_of(scopes if isinstance(scopes, str | list) else DEFAULT_SCOPE),
             subject=str(claims.get("sub", "")),
             expires_at=float(exp) + km.clock_skew_seconds,
             jti=jti if isinstance(jti, str) else None,
             claims=claims,
         )
+
+
+# JWTConstants.OAUTH2_DEFAULT_SCOPE: the scopes APIM's gateway gives a JWT without its key manager's scopes claim.
+DEFAULT_SCOPE = "default"
 
 
 def route(token: str) -> tuple[dict[str, Any], str | None]:
