@@ -295,6 +295,17 @@ class ApimDouble:
                                headers={"xWSO2Tenant": self.tenant}, verify=str(self.tls.ca) if self.tls else True,
                                timeout=10)  # fmt: skip
 
+    def set_log_level(self, api_id: str, level: str, method: str | None = None, path: str | None = None) -> None:
+        """An operator's per-API logging level for an API, or one of its resources, through the DevOps API with the
+        admin's Basic credentials (as the API's own curl samples call it); asserts APIM took it."""
+        body = {"logLevel": level, **({"resourceMethod": method, "resourcePath": path} if method else {})}
+        with requests.Session() as session:
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the test CA
+            answer = session.put(f"{self.url}/api/am/devops/v0/tenant-logs/{self.tenant}/apis/{api_id}", json=body,
+                                 auth=self.admin_credentials, verify=str(self.tls.ca) if self.tls else True,
+                                 timeout=10)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+
     def register_client(self, name: str, grant_types: str) -> tuple[str, str]:
         """A client registered by DCR with the admin's credentials for `grant_types` (space-separated), as an operator
         registers one: its id and secret."""

@@ -10,22 +10,9 @@ import logging
 import time
 from typing import Any
 
-import requests
-
 from apim_adapter import catalog
 from apim_adapter.controlplane.data_api import ControlPlaneError
-from harness.apim_double import ApimDouble
 from harness.publisher import Publisher, apply_latest, pulled, wso2_config
-
-DEVOPS = "/api/am/devops/v0"
-
-
-def set_level(apim: ApimDouble, ca: Any, api_id: str, level: str, method: str | None = None, path: str | None = None):
-    """An operator's call of APIM's DevOps API, with the admin's Basic credentials."""
-    body = {"logLevel": level, **({"resourceMethod": method, "resourcePath": path} if method else {})}
-    answer = requests.put(f"{apim.url}{DEVOPS}/tenant-logs/carbon.super/apis/{api_id}", json=body,
-                          auth=apim.admin_credentials, verify=str(ca), timeout=10)  # fmt: skip
-    assert answer.status_code == 200, answer.text
 
 
 def levels(document: dict[str, Any], context: str) -> dict[tuple[str, str], str | None]:
@@ -41,7 +28,7 @@ def test_levels_set_in_apim_reach_the_catalog_at_the_pull_and_with_each_event(
                                                     {"target": "/items", "verb": "POST"}])  # fmt: skip
     publisher.deploy_new_revision(api_id)
     context = next(a["context"] for a in apim.data["apis"] if a["uuid"] == api_id)
-    set_level(apim, test_ca.ca, api_id, "basic")  # before the adapter starts: its first pull reads it
+    apim.set_log_level(api_id, "basic")  # before the adapter starts: its first pull reads it
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
 
     async def scenario() -> list[dict[str, Any]]:
@@ -49,11 +36,11 @@ def test_levels_set_in_apim_reach_the_catalog_at_the_pull_and_with_each_event(
         async with pulled(cfg) as cp:
             assert cp.snapshot is not None
             documents.append(cp.snapshot.document(time.time()))
-            set_level(apim, test_ca.ca, api_id, "FULL", "post", "/items")
+            apim.set_log_level(api_id, "FULL", "post", "/items")
             plan = await apply_latest(cp, apim, "UDATE_API_LOG_LEVEL")
             assert (plan.api_logging, plan.ignored) == (True, None)
             documents.append(cp.snapshot.document(time.time()))
-            set_level(apim, test_ca.ca, api_id, "OFF")
+            apim.set_log_level(api_id, "OFF")
             await apply_latest(cp, apim, "UDATE_API_LOG_LEVEL")
             documents.append(cp.snapshot.document(time.time()))
         return documents
@@ -73,7 +60,7 @@ def test_levels_apim_cannot_answer_keep_those_read_before(apim, publisher, crede
     api_id = publisher.create("Audit")
     publisher.deploy_new_revision(api_id)
     context = next(a["context"] for a in apim.data["apis"] if a["uuid"] == api_id)
-    set_level(apim, test_ca.ca, api_id, "STANDARD")
+    apim.set_log_level(api_id, "STANDARD")
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,7 +74,7 @@ def test_levels_apim_cannot_answer_keep_those_read_before(apim, publisher, crede
                 return await get(path, **query)
 
             cp.api.get = failing  # type: ignore[method-assign]
-            set_level(apim, test_ca.ca, api_id, "OFF")
+            apim.set_log_level(api_id, "OFF")
             await apply_latest(cp, apim, "UDATE_API_LOG_LEVEL")
             after_event = cp.snapshot.document(time.time())
             cp.snapshot = await cp.pull()  # a full pull: the APIs still arrive

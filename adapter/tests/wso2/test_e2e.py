@@ -518,12 +518,6 @@ def test_a_resources_log_level_set_in_apims_devops_api_makes_every_replica_write
     """APIM's per-API logging (DevOps API: `tenant-logs/{tenant}/apis/{apiId}`): UDATE_API_LOG_LEVEL through the real
     broker, and each replica writes the resource's calls at that level within a second, as APIM's gateway does
     (LogsHandler); a denial beside the answer it got. OFF again ends it."""
-    devops = f"{stack.apim.url}/api/am/devops/v0/tenant-logs/carbon.super/apis/api-httpbin"
-
-    def set_level(level: str) -> None:
-        answer = requests.put(devops, json={"logLevel": level, "resourceMethod": "GET", "resourcePath": "/headers"},
-                              auth=stack.apim.admin_credentials, verify=str(stack.apim.tls.ca), timeout=5)  # fmt: skip
-        assert answer.status_code == 200, answer.text
 
     def call(token: str, resource: str = "/headers") -> str:
         """A call marked by a query of its own: the `apiTo` its lines carry."""
@@ -540,7 +534,7 @@ def test_a_resources_log_level_set_in_apims_devops_api_makes_every_replica_write
         ]  # fmt: skip
 
     token = stack.token("subscribed")
-    set_level("standard")
+    stack.apim.set_log_level("api-httpbin", "standard", "GET", "/headers")
     started = time.monotonic()
     # Two calls in a row over the round robin, each written by one replica: both follow the level.
     assert eventually(lambda: all(any(written(call(token))) for _ in stack.adapters), CHANGE_WITHIN)
@@ -558,7 +552,7 @@ def test_a_resources_log_level_set_in_apims_devops_api_makes_every_replica_write
         ("REQUEST_IN", None, None), ("RESPONSE_OUT", 401, "900901"),
     ]  # fmt: skip
     assert written(call(token, "/ip")) == [[], []]  # another resource of the API: its own level, none
-    set_level("OFF")
+    stack.apim.set_log_level("api-httpbin", "OFF", "GET", "/headers")
     assert eventually(lambda: not any(any(written(call(token))) for _ in range(4)), CHANGE_WITHIN)
 
 
