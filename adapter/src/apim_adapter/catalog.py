@@ -1215,12 +1215,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
     if not isinstance(revocations, Revocations):
         raise CatalogError("revocations: only the wso2 control plane sets it; a file lists revokedJwts")
     if revoked:  # a file's revokedJwts hold until the file changes
-        revocations = Revocations(
-            {**revocations.jtis, **dict.fromkeys(revoked, float("inf"))},
-            revocations.token_hashes,
-            revocations.consumer_keys,
-            revocations.subjects,
-        )
+        forever = dict.fromkeys(revoked, float("inf"))
+        revocations = dataclasses.replace(revocations, jtis={**revocations.jtis, **forever})
     try:
         deny_policies = blocking.parse(doc.get("blockConditions"))
     except blocking.BadCondition as exc:

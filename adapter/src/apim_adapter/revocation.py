@@ -11,7 +11,10 @@ Four kinds (reference/wso2-istio-runtime-facts.md, "Revocation"; carbon-apimgt 9
   `revokedJWTConsumerKeyList`);
 - every token of a subject issued before a revocation time (`subject_entity_revocation_event`,
   `revokedJWTSubjectEntityList`). As APIM's gateway does, the subject is the token's `entity_id` claim and the
-  check applies only to tokens carrying both `azp` and `entity_id`.
+  check applies only to tokens carrying both `azp` and `entity_id`; a subject is a user (`entityType` `USER_ID`),
+  whose revocation applies where `entity_id` differs from `azp`, or an application (`CLIENT_ID`), whose revocation
+  applies to its own tokens, where `entity_id` is `azp` (`RevokedJWTDataHolder`'s two subject maps, read by
+  `JWTValidator.validate`). Another or no `entityType` revokes nothing, as there.
 
 Memory stays bounded: a token revocation lasts until the token's expiry, a consumer-key or subject revocation
 until no token issued before it can still be valid (`max_token_lifetime` after it), and `max_entries` caps the
@@ -39,6 +42,8 @@ CONSUMER_APP_EVENT = "consumer_app_revocation_event"  # APIConstants.Notificatio
 SUBJECT_ENTITY_EVENT = "subject_entity_revocation_event"
 JWT_TYPE = "JWT"
 API_KEY_TYPE = "API_KEY"  # APIConstants.API_KEY_AUTH_TYPE
+USER_ID = "USER_ID"  # APIConstants.NotificationEvent.ENTITY_TYPE_USER_ID
+CLIENT_ID = "CLIENT_ID"  # ENTITY_TYPE_CLIENT_ID
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,17 @@ class Revocations:
     jtis: Mapping[str, float] = field(default_factory=dict)
     token_hashes: Mapping[str, float] = field(default_factory=dict)
     consumer_keys: Mapping[str, float] = field(default_factory=dict)  # revoked before this time
-    subjects: Mapping[str, float] = field(default_factory=dict)  # entity_id → revoked before this time
+    subjects: Mapping[str, float] = field(default_factory=dict)  # a user's entity_id → revoked before this time
+    subject_apps: Mapping[str, float] = field(default_factory=dict)  # an application's (entity_id = azp) → likewise
 
     def __len__(self) -> int:
-        return len(self.jtis) + len(self.token_hashes) + len(self.consumer_keys) + len(self.subjects)
+        return (
+            len(self.jtis)
+            + len(self.token_hashes)
+            + len(self.consumer_keys)
+            + len(self.subjects)
+            + len(self.subject_apps)
+        )
 
 
 NONE = Revocations()
@@ -79,16 +91,17 @@ def revoked(revocations: Revocations, principal: Principal, token_sha256: str, n
         # ended up hashed like an opaque token: match it the same way.
         if jti is not None and revocations.token_hashes.get(fingerprint(jti), 0.0) > now:
             return True
-    if revocations.consumer_keys or revocations.subjects:
+    if revocations.consumer_keys or revocations.subjects or revocations.subject_apps:
         iat = _issued_at(principal.claims)
         if iat is None:
             return False
         before = revocations.consumer_keys.get(principal.consumer_key)
         if before is not None and iat < before:
             return True
-        entity = principal.claims.get("entity_id")
-        if isinstance(entity, str) and isinstance(principal.claims.get("azp"), str):
-            before = revocations.subjects.get(entity)
+        entity, azp = principal.claims.get("entity_id"), principal.claims.get("azp")
+        if isinstance(entity, str) and isinstance(azp, str):
+            # an application's own token names it in both claims; a user's token names the user in entity_id
+            before = (revocations.subject_apps if entity == azp else revocations.subjects).get(entity)
             if before is not None and iat < before:
                 return True
     return False
@@ -152,31 +165,30 @@ class RevocationStore:
         self.token_hashes: dict[str, float] = {}
         self.consumer_keys: dict[str, float] = {}
         self.subjects: dict[str, float] = {}
+        self.subject_apps: dict[str, float] = {}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RevocationStore):
             return NotImplemented
-        mine = (self.jtis, self.token_hashes, self.consumer_keys, self.subjects)
-        return mine == (other.jtis, other.token_hashes, other.consumer_keys, other.subjects)
+        return self._tables() == other._tables()
 
     __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def _tables(self) -> tuple[dict[str, float], ...]:
+        return self.jtis, self.token_hashes, self.consumer_keys, self.subjects, self.subject_apps
 
     def copy(self) -> RevocationStore:
         """An independent store with the same entries (the control plane's snapshots never share one)."""
         other = RevocationStore(self.limits)
         other.jtis, other.token_hashes = dict(self.jtis), dict(self.token_hashes)
         other.consumer_keys, other.subjects = dict(self.consumer_keys), dict(self.subjects)
+        other.subject_apps = dict(self.subject_apps)
         return other
 
     def merged(self, other: RevocationStore) -> RevocationStore:
         """A copy of this store with `other`'s entries added (each key keeps the later time)."""
         out = self.copy()
-        for mine, theirs in (
-            (out.jtis, other.jtis),
-            (out.token_hashes, other.token_hashes),
-            (out.consumer_keys, other.consumer_keys),
-            (out.subjects, other.subjects),
-        ):
+        for mine, theirs in zip(out._tables(), other._tables(), strict=True):
             for key, at in theirs.items():
                 _extend(mine, key, at)
         return out
@@ -212,11 +224,16 @@ class RevocationStore:
         at = _epoch_seconds(event.get("revocationTime"))
         if at is None:
             raise BadRevocation(f"{kind}: no revocationTime")
-        # The map's keys are APIConstants.NotificationEvent's: CONSUMER_KEY is "consumer_key", ENTITY_ID "entityId"
-        # (TokenRevocationNotifierImpl.sendMessageOnRealtime writes them, GatewayTokenRevocationMessageListener reads).
-        name, table = (
-            ("consumer_key", self.consumer_keys) if kind == CONSUMER_APP_EVENT else ("entityId", self.subjects)
-        )
+        # The map's keys are APIConstants.NotificationEvent's: CONSUMER_KEY is "consumer_key", ENTITY_ID "entityId",
+        # ENTITY_TYPE "entityType" (TokenRevocationNotifierImpl.sendMessageOnRealtime writes them,
+        # GatewayTokenRevocationMessageListener.handleRevokedTokenMessage reads them).
+        if kind == CONSUMER_APP_EVENT:
+            name, table = "consumer_key", self.consumer_keys
+        else:
+            subjects = self._subject_table(event.get("entityType"))
+            if subjects is None:
+                raise BadRevocation(f"{kind}: entityType is neither {USER_ID} nor {CLIENT_ID}")
+            name, table = "entityId", subjects
         key = event.get(name)
         if not isinstance(key, str) or not key:
             raise BadRevocation(f"{kind}: no {name}")
@@ -229,21 +246,30 @@ class RevocationStore:
             raise BadRevocation("revokedjwt: not an object")
         skipped: list[str] = []
         lists = (
-            ("revokedJWTList", "jwt_signature", "expiry_time", self.jtis),
-            ("revokedJWTConsumerKeyList", "consumer_key", "revocation_time", self.consumer_keys),
-            ("revokedJWTSubjectEntityList", "entity_id", "revocation_time", self.subjects),
-        )
-        for name, key_field, time_field, table in lists:
+            ("revokedJWTList", "jwt_signature", "expiry_time", lambda _: self.jtis),
+            ("revokedJWTConsumerKeyList", "consumer_key", "revocation_time", lambda _: self.consumer_keys),
+            # RevokedJWTTokensRetriever.loadRevokedUsers: a row of another entity_type is left out
+            ("revokedJWTSubjectEntityList", "entity_id", "revocation_time",
+             lambda entry: self._subject_table(entry.get("entity_type"))),
+        )  # fmt: skip
+        for name, key_field, time_field, table_of in lists:
             for i, entry in enumerate(_list(body.get(name))):
                 key = entry.get(key_field) if isinstance(entry, Mapping) else None
                 at = _epoch_seconds(entry.get(time_field)) if isinstance(entry, Mapping) else None
                 if not isinstance(key, str) or not key or at is None:
                     skipped.append(f"{name}[{i}]: needs {key_field} and {time_field}")
                     continue
+                table = table_of(entry)
+                if table is None:
+                    skipped.append(f"{name}[{i}]: entity_type is neither {USER_ID} nor {CLIENT_ID}")
+                    continue
                 if table is self.jtis:
                     at = min(at, now + self.limits.max_token_lifetime)
                 _extend(table, key, at)
         return skipped
+
+    def _subject_table(self, entity_type: Any) -> dict[str, float] | None:
+        return {USER_ID: self.subjects, CLIENT_ID: self.subject_apps}.get(entity_type)
 
     # -- the view -------------------------------------------------------------------------------------------
 
@@ -254,11 +280,11 @@ class RevocationStore:
         self.token_hashes = {k: t for k, t in self.token_hashes.items() if t > now}
         self.consumer_keys = {k: t for k, t in self.consumer_keys.items() if t > horizon}
         self.subjects = {k: t for k, t in self.subjects.items() if t > horizon}
-        excess = len(self.jtis) + len(self.token_hashes) + len(self.consumer_keys) + len(self.subjects)
-        excess -= self.limits.max_entries
+        self.subject_apps = {k: t for k, t in self.subject_apps.items() if t > horizon}
+        excess = sum(map(len, self._tables())) - self.limits.max_entries
         if excess > 0:
             self._drop(excess, now)
-        return Revocations(dict(self.jtis), dict(self.token_hashes), dict(self.consumer_keys), dict(self.subjects))
+        return Revocations(*(dict(table) for table in self._tables()))
 
     def _drop(self, count: int, now: float) -> None:
         """Drop the `count` entries that would end soonest; each kind's end on one time line."""
@@ -267,6 +293,7 @@ class RevocationStore:
         ends += [(t, k, self.token_hashes) for k, t in self.token_hashes.items()]
         ends += [(t + lifetime, k, self.consumer_keys) for k, t in self.consumer_keys.items()]
         ends += [(t + lifetime, k, self.subjects) for k, t in self.subjects.items()]
+        ends += [(t + lifetime, k, self.subject_apps) for k, t in self.subject_apps.items()]
         ends.sort(key=lambda e: e[0])
         for _, key, table in ends[:count]:
             del table[key]

@@ -102,6 +102,45 @@ def test_a_subject_revocation_applies_to_entity_id_only_on_tokens_with_azp_and_e
     assert not revoked(view, principal(azp="client-a", entity_id="user-7", iat=NOW + 5), "h", NOW + 6)
 
 
+def test_a_subject_is_a_user_or_an_application_and_each_revocation_names_only_its_kind():
+    # JWTValidator.validate: an application's own token has entity_id = azp and is checked against the CLIENT_ID
+    # revocations alone; a user's token (entity_id ≠ azp) against the USER_ID ones alone.
+    store = RevocationStore()
+    store.apply_event(entity_event("subject_entity_revocation_event", str(ms(NOW)), entityId="client-a",
+                                   entityType="CLIENT_ID"), NOW)  # fmt: skip
+    store.apply_event(entity_event("subject_entity_revocation_event", str(ms(NOW)), entityId="client-b",
+                                   entityType="USER_ID"), NOW)  # fmt: skip
+    view = store.view(NOW)
+    assert (view.subject_apps, view.subjects) == ({"client-a": NOW}, {"client-b": NOW})
+    assert revoked(view, principal(azp="client-a", entity_id="client-a"), "h", NOW)  # the application's own token
+    assert not revoked(view, principal(azp="client-c", entity_id="client-a"), "h", NOW)  # a user so named
+    assert revoked(view, principal(azp="client-c", entity_id="client-b"), "h", NOW)  # the user's token
+    assert not revoked(view, principal(azp="client-b", entity_id="client-b"), "h", NOW)  # an application so named
+    assert not revoked(view, principal(azp="client-a", entity_id="client-a", iat=NOW + 5), "h", NOW + 6)
+
+
+def test_a_subject_revocation_of_another_or_no_entity_type_revokes_nothing():
+    # GatewayTokenRevocationMessageListener needs entityType, RevokedJWTTokensRetriever.loadRevokedUsers leaves out
+    # a row of another type: neither revokes a token.
+    for entity_type in ({}, {"entityType": "GROUP"}):
+        with pytest.raises(BadRevocation, match="entityType is neither USER_ID nor CLIENT_ID"):
+            RevocationStore().apply_event(
+                entity_event("subject_entity_revocation_event", str(ms(NOW)), entityId="user-7", **entity_type), NOW
+            )
+    store = RevocationStore()
+    skipped = store.load({"revokedJWTSubjectEntityList": [
+        {"entity_id": "user-7", "revocation_time": ms(NOW)},
+        {"entity_id": "user-8", "entity_type": "GROUP", "revocation_time": ms(NOW)},
+        {"entity_id": "user-9", "entity_type": "USER_ID", "revocation_time": ms(NOW)},
+    ]}, NOW)  # fmt: skip
+    why = "entity_type is neither USER_ID nor CLIENT_ID"
+    assert skipped == [f"revokedJWTSubjectEntityList[0]: {why}", f"revokedJWTSubjectEntityList[1]: {why}"]
+    view = store.view(NOW)
+    assert len(view) == 1
+    assert not revoked(view, principal(azp="client-a", entity_id="user-7"), "h", NOW)
+    assert revoked(view, principal(azp="client-a", entity_id="user-9"), "h", NOW)
+
+
 def test_the_three_lists_of_revokedjwt_load_and_bad_rows_are_reported_not_fatal():
     store = RevocationStore()
     skipped = store.load(
@@ -131,7 +170,7 @@ def test_the_three_lists_of_revokedjwt_load_and_bad_rows_are_reported_not_fatal(
         {"revokedToken": "raw-secret-token", "type": "consumer_app_revocation_event"},
         entity_event("consumer_app_revocation_event", "soon", consumer_key="client-a"),
         entity_event("consumer_app_revocation_event", str(ms(NOW)), consumerKey="client-a"),  # not APIM's name
-        entity_event("subject_entity_revocation_event", str(ms(NOW))),
+        entity_event("subject_entity_revocation_event", str(ms(NOW)), entityType="USER_ID"),
     ],
 )
 def test_a_revocation_that_cannot_be_applied_is_an_error_that_names_no_token(payload):
@@ -144,8 +183,10 @@ def test_a_revocation_that_cannot_be_applied_is_an_error_that_names_no_token(pay
 def test_consumer_key_and_subject_revocations_end_after_the_longest_token_lifetime():
     store = RevocationStore(RevocationLimits(max_token_lifetime=HOUR))
     store.apply_event(entity_event("consumer_app_revocation_event", str(ms(NOW)), consumer_key="client-a"), NOW)
-    assert len(store.view(NOW + HOUR - 1)) == 1
-    assert len(store.view(NOW + HOUR + 1)) == 0  # every token issued before it has expired
+    store.apply_event(entity_event("subject_entity_revocation_event", str(ms(NOW)), entityId="client-a",
+                                   entityType="CLIENT_ID"), NOW)  # fmt: skip
+    assert len(store.view(NOW + HOUR - 1)) == 2
+    assert len(store.view(NOW + HOUR + 1)) == 0  # every token issued before them has expired
 
 
 def test_a_jti_without_expiry_lasts_at_most_the_longest_token_lifetime():

@@ -46,7 +46,8 @@ def test_full_pull_builds_the_same_catalog_as_the_file_source(apim_factory, cred
     apim.data["revokedJWTList"] += [{"jwt_signature": "revoked-jti", "expiry_time": now_ms + 600_000},
                                     {"jwt_signature": "expired-jti", "expiry_time": now_ms - 5000}]  # fmt: skip
     apim.data["revokedJWTConsumerKeyList"].append({"consumer_key": "client-reload", "revocation_time": now_ms})
-    apim.data["revokedJWTSubjectEntityList"].append({"entity_id": "user-1", "revocation_time": now_ms})
+    apim.data["revokedJWTSubjectEntityList"].append({"entity_id": "user-1", "entity_type": "USER_ID",
+                                                      "revocation_time": now_ms})  # fmt: skip
     apim.data["blockConditions"] += [  # rows of AM_BLOCK_CONDITIONS
         {"id": 1, "type": "API", "value": "/httpbin/1.0.0", "enabled": True},
         {"id": 2, "type": "USER", "value": "disabled-user", "enabled": False},

@@ -438,6 +438,24 @@ def test_a_subject_revocation_denies_only_that_subjects_tokens_issued_before_it(
     assert stack.call(someone_else).status_code == 200
 
 
+def test_an_applications_subject_revocation_denies_its_own_tokens_and_no_user_of_it(stack):
+    # IS names an application's own token's subject by its client id (entity_id = azp, entity type CLIENT_ID), a
+    # user's by the user's id (USER_ID); APIM's gateway checks each token against its own kind (JWTValidator).
+    now = int(time.time())
+    own = stack.token("subscribed", iat=now - 10, entity_id="client-subscribed")
+    users = stack.token("subscribed", iat=now - 10, entity_id="user-43")
+    named_like_the_app = stack.token("reload", iat=now - 10, entity_id="client-subscribed")
+    assert stack.settles(own, 200) < CHANGE_WITHIN
+    stack.apim.revoke_subject("client-subscribed", (now - 5) * 1000, entity_type="USER_ID")  # a user of that id
+    stack.apim.revoke_subject("user-43", (now - 5) * 1000)
+    assert stack.settles(users, 401, "900901") < CHANGE_WITHIN  # so the event before it was applied too
+    assert stack.call(own).status_code == 200
+    stack.apim.revoke_subject("client-subscribed", (now - 5) * 1000, entity_type="CLIENT_ID")
+    assert stack.settles(own, 401, "900901") < CHANGE_WITHIN
+    assert stack.call(named_like_the_app).status_code == 401  # the user of that id, revoked above
+    assert stack.call(stack.token("subscribed", iat=now, entity_id="client-subscribed")).status_code == 200
+
+
 def test_a_deny_policy_blocks_with_900805_and_its_removal_unblocks(stack):
     token, bystander = stack.token("denied"), stack.token("subscribed")
     assert stack.settles(token, 200) < CHANGE_WITHIN

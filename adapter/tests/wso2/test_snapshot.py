@@ -235,7 +235,8 @@ def test_consumer_key_and_subject_revocations_apply_from_their_base64_events():
     at_ms = int(NOW * 1000) - 1000
     for kind, fields, table in (
         ("consumer_app_revocation_event", {"consumer_key": "ck-1"}, "consumer_keys"),
-        ("subject_entity_revocation_event", {"entityId": "user-1"}, "subjects"),
+        ("subject_entity_revocation_event", {"entityId": "user-1", "entityType": "USER_ID"}, "subjects"),
+        ("subject_entity_revocation_event", {"entityId": "client-1", "entityType": "CLIENT_ID"}, "subject_apps"),
     ):
         encoded = base64.b64encode(json.dumps({**fields, "revocationTime": str(at_ms)}).encode()).decode()
         plan, after = run(revocation_event(revokedToken=encoded, expiryTime=0, type=kind), [])
