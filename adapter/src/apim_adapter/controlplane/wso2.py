@@ -458,9 +458,8 @@ class Wso2ControlPlane:
         try:
             return await artifacts.gateway_policies(self.api, self.cp.gateway_label)
         except artifacts.ArtifactRefused as exc:
-            log.warning("gateway policies of the gateway label not read; those read before are named until the next "
-                        "pull", extra={"error": str(exc)})  # fmt: skip
-            return list(self.snapshot.gateway_policies) if self.snapshot is not None else []
+            return self._read_before("gateway_policies", exc, "gateway policies of the gateway label not read; "
+                                     "those read before are named until the next pull")  # fmt: skip
 
     async def _api_logging(self) -> list[dict]:
         """APIM's per-API logging levels (`/api-logging-configs`, carbon-apimgt internal.service
@@ -473,9 +472,15 @@ class Wso2ControlPlane:
                 raise ControlPlaneError("GET api-logging-configs: not an object with a list `apis`")
             return [item for item in answer["apis"] if isinstance(item, dict)]
         except ControlPlaneError as exc:
-            log.warning("per-API log levels not read; those read before are followed until the next pull",
-                        extra={"error": str(exc)})  # fmt: skip
-            return list(self.snapshot.api_logging) if self.snapshot is not None else []
+            return self._read_before(
+                "api_logging", exc, "per-API log levels not read; those read before are followed until the next pull"
+            )
+
+    def _read_before(self, field: str, error: Exception, warning: str) -> list[dict]:
+        """A list of the snapshot's (`field`) kept where APIM's answer for it alone failed (none before the first
+        pull), with `warning`: an optional list never stops the APIs' pull."""
+        log.warning(warning, extra={"error": str(error)})
+        return list(getattr(self.snapshot, field)) if self.snapshot is not None else []
 
     async def _key_managers(self) -> list[KeyManager]:
         items = await self.api.get("keymanagers")
