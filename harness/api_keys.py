@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import json
 import time
 import uuid
 from typing import Any
@@ -29,7 +30,8 @@ ISSUER = "https://localhost:9443/oauth2/token"  # APIM's default OIDC ID token i
 
 
 class ApiKeySigner:
-    """APIM's API key signing key (its primary keystore's, `wso2carbon`) and its self-signed certificate."""
+    """APIM's primary keystore key (`wso2carbon`) and its self-signed certificate: it signs API keys, and the
+    Resident Key Manager's JWT access tokens, whose JWKS endpoint serves its public key."""
 
     def __init__(self, alias: str = ALIAS):
         self.alias = alias
@@ -49,6 +51,21 @@ class ApiKeySigner:
 
     def certificate_pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_id(self) -> str:
+        """The `kid` of the Resident Key Manager's tokens and JWKS: derived from the certificate, the same in both."""
+        digest = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=") + "_RS256"
+
+    def jwk(self) -> dict[str, Any]:
+        """The public key as APIM's `/oauth2/jwks` serves it."""
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        return {**public, "kid": self.key_id, "use": "sig", "alg": "RS256"}
+
+    def sign_as_key_manager(self, claims: dict[str, Any]) -> str:
+        """A JWT access token of the Resident Key Manager with these claims."""
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.key_id})
 
     def mint(
         self,

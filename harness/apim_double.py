@@ -61,12 +61,15 @@ from cryptography.x509.oid import NameOID
 
 from apim_adapter.http_client import basic_authorization
 
-from . import wso2_specs
+from . import oidc, wso2_specs
 from .api_keys import ApiKeySigner
 from .apim_rest import (
     DCR_PATH,
     GATEWAY_ENVIRONMENTS,
+    JWKS_PATH,
     POLICY_FLOWS,
+    RESIDENT_KM,
+    TOKEN_PATH,
     Fault,
     ProductApis,
     deployed_dto_fields,
@@ -76,6 +79,8 @@ from .processes import free_port
 from .sample_catalog import APPS, KM, catalog_document
 
 BASE_PATH = "/internal/data/v1"
+# APIConstants.KeyManager.UUID_REGEX: the format of the Resident Key Manager's opaque tokens
+UUID_REGEX = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-5][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
 # endpoint → (catalog key, spec definition of the answer, search conditions → item fields, the conditions the
 # impl needs before it filters at all: without them it answers the whole list).
 LISTS = {
@@ -281,6 +286,53 @@ class ApimDouble:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
+    def resident_issuer(self) -> str:
+        """The Resident Key Manager's issuer: APIM's OIDC issuer identifier, `[oauth.oidc] id_token.issuer`,
+        by default this server's `/oauth2/token`."""
+        return self.url + TOKEN_PATH
+
+    def key_managers(self) -> list[dict[str, Any]]:
+        """`/keymanagers` (internal.service KeymanagersApiServiceImpl → APIAdminImpl
+        .getKeyManagerConfigurationsByOrganization): the tenant's key managers, the Resident Key Manager moved last
+        with the properties APIUtil.getAndSetDefaultKeyManagerConfiguration gives it at each read: APIM's OAuth
+        endpoints (always), and where the stored row has none of its own, the issuer and JWKS endpoint of APIM's
+        OIDC discovery (`/oauth2/token/.well-known/openid-configuration`), JWKS certificates, self-validated JWTs
+        and the server's defaults (`claim_mappings`, default-claim-mapping.json, is left out: nothing reads it)."""
+        stored = copy.deepcopy(self.data["keyManagers"])
+        residents = [km for km in stored if km.get("name") == RESIDENT_KM]
+        for km in residents:
+            server = self.url
+            defaults = {
+                "grant_types": ["password", "client_credentials"],  # what this server's /oauth2/token grants
+                "enable_token_hash": False,  # [oauth] hash_tokens_and_secrets, off by default
+                "enable_oauth_app_creation": True,
+                "enable_map_oauth_consumer_apps": False,  # [apim.devportal] enable_key_provisioning, off
+                "enable_token_generation": True,
+                "VALIDITY_PERIOD": "3600",  # [oauth.token_validation] app_access_token_validity
+                "validation_enable": True,
+                "self_validate_jwt": True,
+                "issuer": self.resident_issuer,
+                "certificate_type": "JWKS",
+                "certificate_value": server + JWKS_PATH,
+            }
+            endpoints = {
+                "ServerURL": server + "/services/",  # [apim.key_manager] service_url
+                "OAuthConfigurations.EncryptPersistedTokens": False,
+                "RevokeURL": server + "/oauth2/revoke",
+                "TokenURL": server + TOKEN_PATH,
+                "token_endpoint": server + TOKEN_PATH,
+                "revoke_endpoint": server + "/oauth2/revoke",
+            }
+            km["additionalProperties"] = {**defaults, **km.get("additionalProperties", {}), **endpoints}
+        return [km for km in stored if km.get("name") != RESIDENT_KM] + residents
+
+    def resident_token(self, consumer_key: str, scope: str = "", **claims: Any) -> str:
+        """A JWT access token of the Resident Key Manager for an application's consumer key, as APIM's OAuth
+        component issues one (the claims of identity-inbound-auth-oauth's JWTTokenIssuer, oidc.claims), signed with
+        APIM's primary keystore key, which its JWKS endpoint serves."""
+        return self.api_key_signer.sign_as_key_manager(oidc.claims(self.resident_issuer, consumer_key, scope, **claims))
+
+    @property
     def admin_credentials(self) -> tuple[str, str]:
         """The admin user's name and password: Basic credentials of the internal data API and of DCR, and the
         resource owner of the password grant at /oauth2/token."""
@@ -394,7 +446,7 @@ class ApimDouble:
         if request.headers.get("xWSO2Tenant") != self.tenant:
             return self._error(endpoint, 400, "xWSO2Tenant header missing or unknown")
         if endpoint == "keymanagers":
-            return self._answer(endpoint, 200, copy.deepcopy(self.data["keyManagers"]))
+            return self._answer(endpoint, 200, self.key_managers())
         if endpoint == "revokedjwt":  # RevokedjwtApiServiceImpl → BlockConditionDBUtil.getRevokedJWTEvents
             return self._answer(endpoint, 200, {key: copy.deepcopy(self.data[key]) for key in REVOKED_LISTS})
         if endpoint == "block":  # BlockApiServiceImpl → BlockConditionDBUtil.getBlockConditions
@@ -1146,15 +1198,6 @@ def fresh_data() -> dict:
     ]
     for i, policy in enumerate(policies, start=1):
         policy.update(id=i, tenantId=TENANT_ID, tenantDomain="carbon.super", quotaType="requestCount", rateLimitCount=0)
-    resident = {
-        "uuid": str(uuid.uuid4()),
-        "name": "Resident Key Manager",
-        "type": "default",
-        "enabled": True,
-        "organization": "carbon.super",
-        "tokenType": "DIRECT",
-        "additionalProperties": {},
-    }
     return {
         "apis": [],
         "applications": [],
@@ -1164,5 +1207,21 @@ def fresh_data() -> dict:
         "apiPolicies": default_api_policies(),
         "applicationPolicies": default_application_policies(),
         "globalPolicies": [],  # APIM ships no custom policy
-        "keyManagers": [resident],
+        "keyManagers": [resident_key_manager()],
+    }
+
+
+def resident_key_manager() -> dict:
+    """APIM's own key manager as it stores it for a tenant (AM_KEY_MANAGER; KeyMgtRegistrationService
+    .registerDefaultKeyManager): DIRECT, of type `default`, and of its properties only `token_format_string`, the
+    opaque-token format; the rest is filled in at every read (ApimDouble.key_managers)."""
+    uuid_format = [{"enable": True, "type": "REFERENCE", "value": UUID_REGEX}]
+    return {
+        "uuid": str(uuid.uuid4()),
+        "name": RESIDENT_KM,
+        "type": "default",
+        "enabled": True,
+        "organization": "carbon.super",
+        "tokenType": "DIRECT",
+        "additionalProperties": {"token_format_string": json.dumps(uuid_format, separators=(",", ":"))},  # Gson
     }

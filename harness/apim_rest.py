@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 DCR_PATH = "/client-registration/v0.17/register"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path
+JWKS_PATH = "/oauth2/jwks"  # APIConstants.KeyManager.DEFAULT_JWKS_ENDPOINT
 TOKEN_LIFETIME = 3600
 # Credentials an answer carries that `responses` (which tests print on failure) never keeps.
 NOT_KEPT = frozenset({"access_token", "refresh_token", "clientSecret", "apikey"})
@@ -345,6 +346,7 @@ class ProductApis:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(DCR_PATH, self.register_client)
         app.router.add_post(TOKEN_PATH, self.issue_token)
+        app.router.add_get(JWKS_PATH, self.jwks)
         for api, base in wso2_specs.BASE_PATHS.items():
             app.router.add_route("*", base + "{tail:/.*}", self._dispatcher(api))
 
@@ -505,6 +507,11 @@ class ProductApis:
         if grant == "password":
             body["refresh_token"] = secrets.token_hex(16)
         return self._plain("token", 200, body)
+
+    async def jwks(self, request: web.Request) -> web.Response:
+        """The JWKS of APIM's OAuth server (the Resident Key Manager's `certificate_value`): open to anyone, the
+        primary keystore's public key."""
+        return web.json_response({"keys": [self.double.api_key_signer.jwk()]})
 
     def token_for(self, scopes: str) -> str:
         """An access token of the admin user with `scopes` (space-separated), as a password grant would give."""

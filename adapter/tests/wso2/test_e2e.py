@@ -22,7 +22,8 @@ import yaml
 
 from harness import oidc
 from harness.adapter_process import AdapterProcess
-from harness.apim_double import ApimDouble, sample_data
+from harness.apim_double import ApimDouble, resident_key_manager, sample_data
+from harness.apim_rest import RESIDENT_KM
 from harness.envoy import Authz, Gateway
 from harness.helpers import eventually, wait_http
 from harness.opa import OpaServer
@@ -124,6 +125,9 @@ def stack(tmp_path_factory, redis_server, test_ca, check_answers) -> Wso2Stack:
     status = next(m for m in data["apis"][0]["urlMappings"] if m["urlPattern"] == "/status/{status_code}")
     status["throttlingPolicy"] = "Advanced"
     data["apis"][0]["securityScheme"] = "oauth2,oauth_basic_auth_api_key_mandatory,api_key"  # takes API keys too
+    data["keyManagers"].append(resident_key_manager())  # every APIM has its own, configured in no adapter
+    data["applicationKeyMappings"].append({"applicationUUID": "app-subscribed", "consumerKey": "resident-subscribed",
+                                           "keyType": "PRODUCTION", "keyManager": RESIDENT_KM})  # fmt: skip
     apim = ApimDouble(data, tls=test_ca, amqp_url=broker.url).start()
     (workdir / "apim-api-keys.pem").write_bytes(apim.api_key_signer.certificate_pem())
     config = {
@@ -240,7 +244,8 @@ def test_the_dashboards_control_plane_rows_show_both_replicas_following_apim(sta
     assert lines["Sync lag"]
     assert all(0 < lag <= CHANGE_WITHIN for lag in lines["Sync lag"].values())
     assert not any(lines["Control plane failures"].values())
-    assert lines["Key managers' signing keys loaded"] == {(("key_manager", KM),): 1}
+    loaded = {(("key_manager", KM),): 1, (("key_manager", RESIDENT_KM),): 1}  # IS 7's, and APIM's own
+    assert lines["Key managers' signing keys loaded"] == loaded
     catalog = {dict(labels)["kind"]: count for labels, count in lines["Serving catalog"].items()}
     assert catalog["apis"] >= 1
     assert catalog["subscriptions"] >= 1
@@ -454,6 +459,18 @@ def test_an_applications_subject_revocation_denies_its_own_tokens_and_no_user_of
     assert stack.settles(own, 401, "900901") < CHANGE_WITHIN
     assert stack.call(named_like_the_app).status_code == 401  # the user of that id, revoked above
     assert stack.call(stack.token("subscribed", iat=now, entity_id="client-subscribed")).status_code == 200
+
+
+def test_a_token_of_apims_resident_key_manager_is_admitted_though_no_adapter_config_names_it(stack):
+    # APIM fills its Resident Key Manager's issuer and JWKS endpoint in at every read of /keymanagers
+    # (APIUtil.getAndSetDefaultKeyManagerConfiguration), where its stored row has neither: the adapter takes them.
+    token = stack.apim.resident_token("resident-subscribed", "scope_ip scope_headers")
+    assert stack.call(token).status_code == 200
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = oidc.SigningKey("RS256", kid=stack.apim.api_key_signer.key_id).sign(claims)
+    assert stack.call(forged).json()["code"] == "900901"  # the same claims, signed by another key
+    unmapped = stack.apim.resident_token("client-subscribed", "scope_ip scope_headers")  # an IS 7 consumer key
+    assert stack.call(unmapped).status_code != 200
 
 
 def test_a_deny_policy_blocks_with_900805_and_its_removal_unblocks(stack):
