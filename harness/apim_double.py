@@ -888,7 +888,9 @@ class ApimDouble:
         self._publish_entity_revocation("consumer_app_revocation_event", event)
 
     def revoke_subject(self, entity_id: str, revocation_ms: int, entity_type: str = "USER_ID") -> None:
-        """Every token of a subject (`entity_id` claim) issued before `revocation_ms`."""
+        """Every token of a subject (`entity_id` claim) issued before `revocation_ms`: a user's (`USER_ID`) or, with
+        `CLIENT_ID`, an application's own (AbstractKeyManagerEventHandler stores the row, TokenRevocationNotifierImpl
+        publishes the event)."""
         row = {"entity_id": entity_id, "entity_type": entity_type, "revocation_time": revocation_ms,
                "organization": self.tenant}  # fmt: skip
         self.change(lambda data: data["revokedJWTSubjectEntityList"].append(row))

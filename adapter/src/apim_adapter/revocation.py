@@ -28,7 +28,7 @@ import binascii
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .encoding import base64_json_object
@@ -58,13 +58,7 @@ class Revocations:
     subject_apps: Mapping[str, float] = field(default_factory=dict)  # an application's (entity_id = azp) → likewise
 
     def __len__(self) -> int:
-        return (
-            len(self.jtis)
-            + len(self.token_hashes)
-            + len(self.consumer_keys)
-            + len(self.subjects)
-            + len(self.subject_apps)
-        )
+        return sum(len(getattr(self, kind.name)) for kind in fields(self))
 
 
 NONE = Revocations()
@@ -180,9 +174,8 @@ class RevocationStore:
     def copy(self) -> RevocationStore:
         """An independent store with the same entries (the control plane's snapshots never share one)."""
         other = RevocationStore(self.limits)
-        other.jtis, other.token_hashes = dict(self.jtis), dict(self.token_hashes)
-        other.consumer_keys, other.subjects = dict(self.consumer_keys), dict(self.subjects)
-        other.subject_apps = dict(self.subject_apps)
+        for mine, theirs in zip(self._tables(), other._tables(), strict=True):
+            theirs.update(mine)
         return other
 
     def merged(self, other: RevocationStore) -> RevocationStore:
@@ -291,9 +284,8 @@ class RevocationStore:
         lifetime = self.limits.max_token_lifetime
         ends = [(t, k, self.jtis) for k, t in self.jtis.items()]
         ends += [(t, k, self.token_hashes) for k, t in self.token_hashes.items()]
-        ends += [(t + lifetime, k, self.consumer_keys) for k, t in self.consumer_keys.items()]
-        ends += [(t + lifetime, k, self.subjects) for k, t in self.subjects.items()]
-        ends += [(t + lifetime, k, self.subject_apps) for k, t in self.subject_apps.items()]
+        for table in (self.consumer_keys, self.subjects, self.subject_apps):  # revoked before: end a lifetime later
+            ends += [(t + lifetime, k, table) for k, t in table.items()]
         ends.sort(key=lambda e: e[0])
         for _, key, table in ends[:count]:
             del table[key]
