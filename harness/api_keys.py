@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import json
 import time
 import uuid
 from typing import Any
@@ -25,13 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from harness import oidc
+
 ALIAS = "gateway_certificate_alias"  # APIConstants.GATEWAY_PUBLIC_CERTIFICATE_ALIAS
 ISSUER = "https://localhost:9443/oauth2/token"  # APIM's default OIDC ID token issuer identifier
 
 
 class ApiKeySigner:
-    """APIM's primary keystore key (`wso2carbon`) and its self-signed certificate: it signs API keys, and the
-    Resident Key Manager's JWT access tokens, whose JWKS endpoint serves its public key."""
+    """APIM's primary keystore key (`wso2carbon`) and its self-signed certificate: it signs API keys, and as
+    `key_manager_key` the Resident Key Manager's JWT access tokens, whose JWKS endpoint serves its public key."""
 
     def __init__(self, alias: str = ALIAS):
         self.alias = alias
@@ -48,24 +49,13 @@ class ApiKeySigner:
             .not_valid_after(now + datetime.timedelta(days=365))
             .sign(self.private, hashes.SHA256())
         )
+        # The Resident Key Manager's tokens and its JWKS name the key by a `kid` derived from the certificate.
+        digest = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).digest()
+        key_id = base64.urlsafe_b64encode(digest).decode().rstrip("=") + "_RS256"
+        self.key_manager_key = oidc.SigningKey("RS256", kid=key_id, private=self.private)
 
     def certificate_pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_id(self) -> str:
-        """The `kid` of the Resident Key Manager's tokens and JWKS: derived from the certificate, the same in both."""
-        digest = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=") + "_RS256"
-
-    def jwk(self) -> dict[str, Any]:
-        """The public key as APIM's `/oauth2/jwks` serves it."""
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
-        return {**public, "kid": self.key_id, "use": "sig", "alg": "RS256"}
-
-    def sign_as_key_manager(self, claims: dict[str, Any]) -> str:
-        """A JWT access token of the Resident Key Manager with these claims."""
-        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.key_id})
 
     def mint(
         self,
@@ -77,9 +67,11 @@ class ApiKeySigner:
         subject: str = "admin@carbon.super",
         issued_at: float | None = None,
         headers: dict[str, Any] | None = None,
+        issuer: str = ISSUER,
         **claims: Any,
     ) -> str:
-        """An API key for `application` ({id, uuid, name, tier, owner}); `validity_seconds` -1 never expires."""
+        """An API key for `application` ({id, uuid, name, tier, owner}); `validity_seconds` -1 never expires;
+        `issuer` is APIM's OIDC issuer identifier, the Resident Key Manager's issuer too."""
         now = int(issued_at if issued_at is not None else time.time())
         thumbprint = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
         header = {
@@ -88,7 +80,7 @@ class ApiKeySigner:
             "kid": self.alias,
             **(headers or {}),
         }
-        body: dict[str, Any] = {"sub": subject, "jti": str(uuid.uuid4()), "iss": ISSUER, "iat": now}
+        body: dict[str, Any] = {"sub": subject, "jti": str(uuid.uuid4()), "iss": issuer, "iat": now}
         if validity_seconds != -1:
             body["exp"] = now + validity_seconds
         body.update(application=application, subscribedAPIs=[], tierInfo={}, keytype=key_type)

@@ -330,7 +330,8 @@ class ApimDouble:
         """A JWT access token of the Resident Key Manager for an application's consumer key, as APIM's OAuth
         component issues one (the claims of identity-inbound-auth-oauth's JWTTokenIssuer, oidc.claims), signed with
         APIM's primary keystore key, which its JWKS endpoint serves."""
-        return self.api_key_signer.sign_as_key_manager(oidc.claims(self.resident_issuer, consumer_key, scope, **claims))
+        signer = self.api_key_signer.key_manager_key
+        return signer.sign(oidc.claims(self.resident_issuer, consumer_key, scope, **claims))
 
     @property
     def admin_credentials(self) -> tuple[str, str]:
@@ -856,8 +857,10 @@ class ApimDouble:
         app = next(a for a in self.data["applications"] if a["uuid"] == application_uuid)
         owner, tier = app.get("subName") or self.username, app.get("policy") or "Unlimited"
         application = {"id": app["id"], "uuid": app["uuid"], "name": app["name"], "tier": tier, "owner": owner}
-        signer, subject = self.api_key_signer, f"{self.username}@{self.tenant}"
-        return signer.mint(application, key_type, validity_seconds, permitted_ip, permitted_referer, subject)
+        subject, issuer = f"{self.username}@{self.tenant}", self.resident_issuer
+        return self.api_key_signer.mint(
+            application, key_type, validity_seconds, permitted_ip, permitted_referer, subject, issuer=issuer
+        )
 
     def revoke_api_key(self, api_key: str) -> None:
         """An API key revoked in the Developer Portal (`applicationsApplicationIdApiKeysKeyTypeRevokePost` →

@@ -511,7 +511,7 @@ class ProductApis:
     async def jwks(self, request: web.Request) -> web.Response:
         """The JWKS of APIM's OAuth server (the Resident Key Manager's `certificate_value`): open to anyone, the
         primary keystore's public key."""
-        return web.json_response({"keys": [self.double.api_key_signer.jwk()]})
+        return web.json_response({"keys": [self.double.api_key_signer.key_manager_key.jwk()]})
 
     def token_for(self, scopes: str) -> str:
         """An access token of the admin user with `scopes` (space-separated), as a password grant would give."""

@@ -17,9 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 
 class SigningKey:
-    def __init__(self, alg: str = "RS256", kid: str | None = None):
+    """A private key that signs JWTs under its `kid` and publishes its public half as a JWK: a new one, or `private`
+    (an existing key of `alg`'s type, such as APIM's primary keystore key)."""
+
+    def __init__(self, alg: str = "RS256", kid: str | None = None, private: Any = None):
         self.alg, self.kid = alg, kid or uuid.uuid4().hex[:12]
-        if alg.startswith("ES"):
+        if private is not None:
+            self.private = private
+        elif alg.startswith("ES"):
             self.private = ec.generate_private_key(ec.SECP256R1())
         else:
             self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

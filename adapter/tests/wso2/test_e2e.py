@@ -467,10 +467,11 @@ def test_a_token_of_apims_resident_key_manager_is_admitted_though_no_adapter_con
     token = stack.apim.resident_token("resident-subscribed", "scope_ip scope_headers")
     assert stack.call(token).status_code == 200
     claims = jwt.decode(token, options={"verify_signature": False})
-    forged = oidc.SigningKey("RS256", kid=stack.apim.api_key_signer.key_id).sign(claims)
+    forged = oidc.SigningKey("RS256", kid=stack.apim.api_key_signer.key_manager_key.kid).sign(claims)
     assert stack.call(forged).json()["code"] == "900901"  # the same claims, signed by another key
-    unmapped = stack.apim.resident_token("client-subscribed", "scope_ip scope_headers")  # an IS 7 consumer key
-    assert stack.call(unmapped).status_code != 200
+    # An IS 7 consumer key, whose key mapping names IS 7: no application holds it under the Resident Key Manager.
+    unmapped = stack.call(stack.apim.resident_token("client-subscribed", "scope_ip scope_headers"))
+    assert (unmapped.status_code, unmapped.json()["code"]) == (403, "900908")
 
 
 def test_a_deny_policy_blocks_with_900805_and_its_removal_unblocks(stack):
