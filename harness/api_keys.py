@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from harness import oidc
 
 ALIAS = "gateway_certificate_alias"  # APIConstants.GATEWAY_PUBLIC_CERTIFICATE_ALIAS
-ISSUER = "https://localhost:9443/oauth2/token"  # APIM's default OIDC ID token issuer identifier
+ISSUER = "https://localhost:9443/oauth2/token"  # APIM's default IDTokenIssuerID, the management port's /oauth2/token
 
 
 class ApiKeySigner:

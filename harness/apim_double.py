@@ -287,8 +287,8 @@ class ApimDouble:
 
     @property
     def resident_issuer(self) -> str:
-        """The Resident Key Manager's issuer: APIM's OIDC issuer identifier, `[oauth.oidc] id_token.issuer`,
-        by default this server's `/oauth2/token`."""
+        """The Resident Key Manager's issuer, and the `iss` of APIM's API keys: APIM's OIDC issuer identifier,
+        `[oauth.oidc] id_token.issuer` (identity.xml's IDTokenIssuerID), by default this server's `/oauth2/token`."""
         return self.url + TOKEN_PATH
 
     def key_managers(self) -> list[dict[str, Any]]:
@@ -297,7 +297,9 @@ class ApimDouble:
         with the properties APIUtil.getAndSetDefaultKeyManagerConfiguration gives it at each read: APIM's OAuth
         endpoints (always), and where the stored row has none of its own, the issuer and JWKS endpoint of APIM's
         OIDC discovery (`/oauth2/token/.well-known/openid-configuration`), JWKS certificates, self-validated JWTs
-        and the server's defaults (`claim_mappings`, default-claim-mapping.json, is left out: nothing reads it)."""
+        and the server's defaults (`claim_mappings`, default-claim-mapping.json, is left out: nothing reads it).
+        The deployment.toml keys named below are those of carbon-apimgt's api-manager.xml.j2 (defaults in
+        org.wso2.carbon.apimgt.core.default.json) and, for `[oauth...]`, of WSO2's identity.xml documentation."""
         stored = copy.deepcopy(self.data["keyManagers"])
         residents = [km for km in stored if km.get("name") == RESIDENT_KM]
         for km in residents:
