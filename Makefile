@@ -176,8 +176,8 @@ demo-down: $(VENV)/.installed ## Stop the local stack started by make demo.
 molecule-local: setup ## Local Molecule scenario: converge, idempotence, verify (secured flow), destroy.
 	$(BIN)/molecule test -s local --no-command-borders
 
-test: setup lint ## Run every test (what CI runs).
-	$(BIN)/pytest -q
+test: setup lint ## Run every test (what CI runs); the 25 slowest are listed, to see where the time goes.
+	$(BIN)/pytest -q --durations=25
 	$(BIN)/molecule test -s local --no-command-borders
 
 bench-test: $(VENV)/.installed ## The benchmark's verdict arithmetic (no servers).
