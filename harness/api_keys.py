@@ -49,9 +49,11 @@ class ApiKeySigner:
             .not_valid_after(now + datetime.timedelta(days=365))
             .sign(self.private, hashes.SHA256())
         )
+        digest = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER))
+        # An API key's header names the certificate by the hex of its SHA-256, base64url-encoded as text.
+        self.thumbprint = base64.urlsafe_b64encode(digest.hexdigest().encode()).decode()
         # The Resident Key Manager's tokens and its JWKS name the key by a `kid` derived from the certificate.
-        digest = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).digest()
-        key_id = base64.urlsafe_b64encode(digest).decode().rstrip("=") + "_RS256"
+        key_id = base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=") + "_RS256"
         self.key_manager_key = oidc.SigningKey("RS256", kid=key_id, private=self.private)
 
     def certificate_pem(self) -> bytes:
@@ -73,10 +75,9 @@ class ApiKeySigner:
         """An API key for `application` ({id, uuid, name, tier, owner}); `validity_seconds` -1 never expires;
         `issuer` is APIM's OIDC issuer identifier, the Resident Key Manager's issuer too."""
         now = int(issued_at if issued_at is not None else time.time())
-        thumbprint = hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
         header = {
             "typ": "JWT",
-            "x5t#S256": base64.urlsafe_b64encode(thumbprint.encode()).decode(),
+            "x5t#S256": self.thumbprint,
             "kid": self.alias,
             **(headers or {}),
         }
