@@ -1,12 +1,13 @@
-"""apim_request: one call to APIM's REST APIs, made by the Ansible controller itself.
+"""http_request: one HTTP call, made by the Ansible controller itself.
 
-The role makes some 50 calls per API it declares (lookups, then the changes they show are needed). As
-`ansible.builtin.uri`, each call starts a Python interpreter and ships it a module (AnsiballZ), about half a second
-before the request leaves; as this action plugin, the request is made in the controller's process, as the uri
-module's own library makes it (`ansible.module_utils.urls`), in milliseconds. The role runs on the controller
-(`apim_setup` is localhost in every inventory): APIM is reached from the same host either way.
+apim_setup makes some 50 calls to APIM per API it declares, secured_flow some 40 through the gateway, keycloak a
+dozen to Keycloak's admin API. As `ansible.builtin.uri`, each call starts a Python interpreter and ships it a module
+(AnsiballZ), about half a second before the request leaves; as this action plugin, the request is made in the
+controller's process, as the uri module's own library makes it (`ansible.module_utils.urls`), in milliseconds.
+These roles run on the controller (localhost in every inventory): the server is reached from the same host either
+way.
 
-Options and results are the uri module's, for what the role uses (so a task reads the same with either):
+Options and results are the uri module's, for what the roles use (so a task reads the same with either):
 
 - url (required), method (GET), headers ({}), timeout (30 seconds)
 - body, body_format: raw (default), json (a string is sent as it is), form-urlencoded, form-multipart (the uri
@@ -15,11 +16,14 @@ Options and results are the uri module's, for what the role uses (so a task read
 - status_code ([200]): the answers that are not a failure
 - url_username, url_password, force_basic_auth (false): HTTP Basic credentials
 - ca_path: the CA bundle the server's certificate is checked against; validate_certs (true)
+- client_cert, client_key: a client certificate (PEM files)
+- return_content (false): the answer's body as text in `content`
 
-Result: `status` (-1 when no answer came: the reason is in `msg`), `url`, `content_type`, `location` (absolute),
-and `json` when the answer is JSON. A status outside status_code fails the task, with the uri module's message
-(`Status code was 400 and not [200]: ...`), its `json` still there for `failed_when`/`until`. Check mode skips the
-call, as it skips the uri module (neither knows whether a call changes anything).
+Result: `status` (-1 when no answer came: the reason is in `msg`), `url`, each response header
+lower-cased with `-` as `_` (`access_control_allow_origin`), `location` made absolute, `json` when the answer is
+JSON. A status outside status_code fails the task, with the uri module's message (`Status code was 400 and not
+[200]: ...`), its `json` still there for the checks after it. Check mode skips the call, as it skips the uri module
+(neither knows whether a call changes anything); `check_mode: false` on a task makes it anyway.
 """
 
 from __future__ import annotations
@@ -46,7 +50,10 @@ ARGUMENT_SPEC = {
     "force_basic_auth": {"type": "bool", "default": False},
     "ca_path": {"type": "path"},
     "validate_certs": {"type": "bool", "default": True},
+    "client_cert": {"type": "path"},
+    "client_key": {"type": "path"},
     "timeout": {"type": "int", "default": 30},
+    "return_content": {"type": "bool", "default": False},
 }
 # RFC 6839 §3.1: application/problem+json is JSON too; the uri module reads javascript as JSON as well.
 JSON_SUBTYPES = {"json", "javascript"}
@@ -96,13 +103,14 @@ def encode_body(body, body_format: str) -> tuple[str | None, bytes | None]:
 
 
 def call(args: dict, method: str, headers: dict, data: bytes | None) -> dict:
-    """The answer's status, headers the role reads and JSON; status -1 and the reason when none came."""
+    """The answer as the uri module gives it; status -1 and the reason when none came."""
     url = mask_url(args["url"])
     try:
         response = open_url(
             args["url"], data=data, headers=headers, method=method, timeout=args["timeout"],
-            validate_certs=args["validate_certs"], ca_path=args["ca_path"], url_username=args["url_username"],
-            url_password=args["url_password"], force_basic_auth=args["force_basic_auth"], follow_redirects="safe",
+            validate_certs=args["validate_certs"], ca_path=args["ca_path"], client_cert=args["client_cert"],
+            client_key=args["client_key"], url_username=args["url_username"], url_password=args["url_password"],
+            force_basic_auth=args["force_basic_auth"], follow_redirects="safe",
         )  # fmt: skip
     except urllib.error.HTTPError as error:
         response = error  # a 4xx or 5xx is an answer: its status and body are the result
@@ -111,13 +119,16 @@ def call(args: dict, method: str, headers: dict, data: bytes | None) -> dict:
         return {"status": -1, "url": url, "msg": f"Request failed: {reason}", "changed": False}
     with response:
         content = response.read()
-        answer = {"status": int(response.status), "url": url, "changed": False, "msg": f"OK ({len(content)} bytes)"}
-        content_type, _, sub_type, encoding = parse_content_type(response)
-        answer["content_type"] = content_type
-        if location := response.headers.get("Location"):
-            answer["location"] = urllib.parse.urljoin(url, location)
+        answer = {name.lower().replace("-", "_"): value for name, value in response.headers.items()}
+        _, _, sub_type, encoding = parse_content_type(response)
+    answer.update(status=int(response.status), url=url, changed=False, msg=f"OK ({len(content)} bytes)")
+    if "location" in answer:
+        answer["location"] = urllib.parse.urljoin(url, answer["location"])
+    text = content.decode(encoding or "utf-8", errors="replace")
+    if args["return_content"]:
+        answer["content"] = text
     if sub_type and sub_type.rpartition("+")[2].lower() in JSON_SUBTYPES and content:
         # As the uri module: a JSON type with a body that is not JSON has no `json`.
         with contextlib.suppress(ValueError):
-            answer["json"] = json.loads(content.decode(encoding or "utf-8"))
+            answer["json"] = json.loads(text)
     return answer

@@ -1,7 +1,7 @@
-"""The apim_setup role's action plugin `apim_request` (roles/apim_setup/action_plugins/apim_request.py) against a
-real HTTP server on the loopback: what the role's tasks read from a call (status, json) and what makes a task fail
-is the uri module's, so a task reads the same with either. The calls the role makes to APIM, over HTTPS with its
-CA, are proven by test_apim_setup*.py against the APIM double."""
+"""The action plugin `http_request` (roles/http_request/action_plugins/http_request.py) against a real HTTP server on
+the loopback: what the roles' tasks read from a call (status, headers, json, content) and what makes a task fail is
+the uri module's, so a task reads the same with either. Its calls over HTTPS with a CA are proven by
+test_apim_setup*.py against the APIM double, with a client certificate by the local stack's secured flow."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import pytest
 
 from harness.helpers import ROOT, run_ansible
 
-PLUGIN = ROOT / "roles/apim_setup/action_plugins/apim_request.py"
-_spec = importlib.util.spec_from_file_location("apim_request", PLUGIN)
-apim_request = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(apim_request)
+PLUGIN = ROOT / "roles/http_request/action_plugins/http_request.py"
+_spec = importlib.util.spec_from_file_location("http_request", PLUGIN)
+http_request = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(http_request)
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -46,6 +46,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(content)))
         if status == 201:
             self.send_header("Location", "/apis/7")
+        self.send_header("Access-Control-Allow-Origin", "https://portal.example")
         self.end_headers()
         self.wfile.write(content)
 
@@ -67,10 +68,10 @@ def server() -> Iterator[http.server.ThreadingHTTPServer]:
 
 def call(server: http.server.ThreadingHTTPServer, path: str, **options) -> dict:
     """The plugin's result for a task with these options (the argument spec's defaults for the others)."""
-    args = {name: spec.get("default") for name, spec in apim_request.ARGUMENT_SPEC.items()}
+    args = {name: spec.get("default") for name, spec in http_request.ARGUMENT_SPEC.items()}
     args.update(url=f"http://127.0.0.1:{server.server_port}{path}", **options)
     server.requests.clear()
-    return apim_request.request(args)
+    return http_request.request(args)
 
 
 @pytest.mark.ansible
@@ -88,12 +89,16 @@ def test_a_json_answer_is_read_and_one_outside_status_code_fails_with_its_body_k
 
 
 @pytest.mark.ansible
-def test_an_answer_that_is_not_json_has_no_json_and_is_no_failure(server):
+def test_an_answer_that_is_not_json_has_no_json_and_is_no_failure_and_its_headers_and_content_are_there(server):
     assert "json" not in call(server, "/broken")
     assert call(server, "/broken").get("failed") is None
-    page = call(server, "/page")
+    page = call(server, "/page", return_content=True)
     assert "json" not in page
+    assert page["content"] == "<p>{}</p>"
+    # Each response header as the uri module names it, as secured_flow reads a preflight's.
     assert page["content_type"] == "text/html"
+    assert page["access_control_allow_origin"] == "https://portal.example"
+    assert "content" not in call(server, "/page")
 
 
 @pytest.mark.ansible
@@ -140,8 +145,8 @@ def test_no_answer_is_status_minus_one_with_the_reason(server):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, not listening: the connection is refused
-        args = {name: spec.get("default") for name, spec in apim_request.ARGUMENT_SPEC.items()}
-        result = apim_request.request({**args, "url": f"http://127.0.0.1:{port}/apis", "timeout": 5})
+        args = {name: spec.get("default") for name, spec in http_request.ARGUMENT_SPEC.items()}
+        result = http_request.request({**args, "url": f"http://127.0.0.1:{port}/apis", "timeout": 5})
     assert result["status"] == -1
     assert result["failed"] is True
     assert "Request failed" in result["msg"]
@@ -168,7 +173,7 @@ def test_a_task_using_it_fails_naming_the_status_and_hides_its_password(server, 
   gather_facts: false
   tasks:
     - name: A lookup APIM answers
-      apim_request:
+      http_request:
         url: {url}/apis?limit=1
         url_username: admin
         url_password: not-in-the-log
@@ -177,12 +182,12 @@ def test_a_task_using_it_fails_naming_the_status_and_hides_its_password(server, 
       ansible.builtin.debug:
         msg: "{{{{ listed.json.count }}}}"
     - name: An option the plugin does not have
-      apim_request:
+      http_request:
         url: {url}/apis
-        return_content: true
+        dest: {tmp_path}/apis.json
       ignore_errors: true
     - name: A call APIM refuses
-      apim_request:
+      http_request:
         url: {url}/missing
         method: PUT
         body: {{name: x}}
@@ -194,6 +199,6 @@ def test_a_task_using_it_fails_naming_the_status_and_hides_its_password(server, 
     assert result.returncode == 2, output
     assert "msg: 0" in output  # the count APIM answered, read from `json`
     assert "Unsupported parameters" in output
-    assert "return_content" in output
+    assert "dest" in output
     assert "Status code was 404 and not [200]" in output
     assert "not-in-the-log" not in output
