@@ -66,12 +66,16 @@ def server() -> Iterator[http.server.ThreadingHTTPServer]:
         httpd.shutdown()
 
 
-def call(server: http.server.ThreadingHTTPServer, path: str, **options) -> dict:
+def task_result(url: str, **options) -> dict:
     """The plugin's result for a task with these options (the argument spec's defaults for the others)."""
     args = {name: spec.get("default") for name, spec in http_request.ARGUMENT_SPEC.items()}
-    args.update(url=f"http://127.0.0.1:{server.server_port}{path}", **options)
+    return http_request.request({**args, "url": url, **options})
+
+
+def call(server: http.server.ThreadingHTTPServer, path: str, **options) -> dict:
+    """The plugin's result for a call to the recording server, which keeps this call's requests only."""
     server.requests.clear()
-    return http_request.request(args)
+    return task_result(f"http://127.0.0.1:{server.server_port}{path}", **options)
 
 
 @pytest.mark.ansible
@@ -145,8 +149,7 @@ def test_no_answer_is_status_minus_one_with_the_reason(server):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, not listening: the connection is refused
-        args = {name: spec.get("default") for name, spec in http_request.ARGUMENT_SPEC.items()}
-        result = http_request.request({**args, "url": f"http://127.0.0.1:{port}/apis", "timeout": 5})
+        result = task_result(f"http://127.0.0.1:{port}/apis", timeout=5)
     assert result["status"] == -1
     assert result["failed"] is True
     assert "Request failed" in result["msg"]

@@ -124,10 +124,13 @@ def call(args: dict, method: str, headers: dict, data: bytes | None) -> dict:
     answer.update(status=int(response.status), url=url, changed=False, msg=f"OK ({len(content)} bytes)")
     if "location" in answer:
         answer["location"] = urllib.parse.urljoin(url, answer["location"])
+    is_json = bool(sub_type) and sub_type.rpartition("+")[2].lower() in JSON_SUBTYPES and bool(content)
+    if not (args["return_content"] or is_json):
+        return answer  # nothing reads the body's text: a large download is not decoded for nothing
     text = content.decode(encoding or "utf-8", errors="replace")
     if args["return_content"]:
         answer["content"] = text
-    if sub_type and sub_type.rpartition("+")[2].lower() in JSON_SUBTYPES and content:
+    if is_json:
         # As the uri module: a JSON type with a body that is not JSON has no `json`.
         with contextlib.suppress(ValueError):
             answer["json"] = json.loads(text)
