@@ -37,6 +37,7 @@ import io
 import ipaddress
 import itertools
 import json
+import re
 import ssl
 import threading
 import time
@@ -491,12 +492,12 @@ class ApimDouble:
         `gatewayLabel` (Base64 of `|`-joined labels, decoded by commons-codec, which reads either alphabet): the
         mappings deployed to those labels (`gatewayPolicyMappings[]._gatewayLabels`), each a GatewayPolicyDTO as
         SynapseArtifactGenerator.generateGatewayPolicyArtifact writes it with Gson, `{count, list}` of those JSON
-        strings (SynapseArtifactListDTO): one sequence per flow that has policies, named `WSO2AMGW--Ext` + `--In`,
-        `--Out`, `--Fault` (retrieveGatewayPolicySequence). APIM renders each policy's Synapse template with its
-        parameters into the sequence (SynapsePolicyAggregator.renderGatewayPolicyMapping), so the content carries
-        the parameters' values; this double writes a stand-in element per policy with its parameters, not the
-        templates' mediators. `type` Envoy has no gateway policy artifact (MicroGatewayArtifactGenerator answers
-        null): a bare 404, as for no organization; any other type is GATEWAY_TYPE_NOT_FOUND (404, 900903). With
+        strings (SynapseArtifactListDTO): one sequence per flow that has a rendered policy, named `WSO2AMGW--Ext` +
+        `--In`, `--Out`, `--Fault` (retrieveGatewayPolicySequence), each policy's Synapse template rendered with its
+        parameters in turn (`_rendered_policy`) inside product-apim v4.5.0's `templates/gateway_policy_template.j2`
+        (SynapsePolicyAggregator.generateGatewayPolicySequenceForPolicyMapping). `type` Envoy has no gateway policy
+        artifact (MicroGatewayArtifactGenerator answers null): a bare 404, as for no organization; any other type is
+        GATEWAY_TYPE_NOT_FOUND (404, 900903). With
         `unreadable_gateway_policies`, rendering fails (SynapsePolicyAggregator's IOException, rethrown as
         APIManagementException by SynapseArtifactGenerator.retrieveGatewayPolicySequence): the internal service's
         generic 500."""
@@ -521,12 +522,13 @@ class ApimDouble:
         for mapping in self.data.get("gatewayPolicyMappings", []):
             if not labels & set(mapping["_gatewayLabels"]):
                 continue
-            sequences = [
-                {"name": sequence_of[flow], "content": f'<sequence xmlns="http://ws.apache.org/ns/synapse" '
-                 f'name="{sequence_of[flow]}">{"".join(map(_rendered_policy, policies))}</sequence>'}
-                for flow, policies in mapping["policyMapping"].items() if policies
-            ]  # fmt: skip
-            # A label is engaged only with a mapping that has policies (engageGlobalPolicy), so it has a sequence.
+            sequences = []
+            for flow, policies in mapping["policyMapping"].items():
+                rendered = [text for text in map(_rendered_policy, policies) if text]
+                if rendered:  # generateGatewayPolicySequenceForPolicyMapping: "" (no sequence) when none rendered
+                    name = sequence_of[flow]
+                    content = f'<sequence xmlns="{SYNAPSE_NAMESPACE}" name="{name}">{"".join(rendered)}</sequence>'
+                    sequences.append({"name": name, "content": content})
             artifacts.append(json.dumps({"gatewayPolicySequenceToBeAdded": sequences, "tenantDomain": self.tenant}))
         return web.json_response({"count": len(artifacts), "list": artifacts})
 
@@ -1079,13 +1081,29 @@ def _soap_fault(code: str, reason: str, detail: str | None = None) -> web.Respon
     )
 
 
+SYNAPSE_NAMESPACE = "http://ws.apache.org/ns/synapse"
+# The Synapse templates of shipped common policies (product-apim v4.5.0 all-in-one-apim/modules/distribution/resources
+# /operation_policies/definitions/<name>_<version>.j2), for the gateway policy mappings this double renders.
+SYNAPSE_DEFINITIONS = {
+    ("addHeader", "v2"): '<property action="set" name="{{headerName}}" value="{{headerValue}}" scope="transport" />',
+    ("removeHeader", "v1"): '<property action="remove" name="{{headerName}}" scope="transport" />',
+    ("jsonToXML", "v1"): '<property name="messageType" value="application/xml" scope="axis2"/>',
+}
+
+
 def _rendered_policy(policy: dict[str, Any]) -> str:
-    """A stand-in for a policy's rendered Synapse template: its name and parameters' values (see
-    `_gateway_policy_artifacts`)."""
-    parameters = "".join(
-        f'<parameter name="{escape(str(k))}">{escape(str(v))}</parameter>' for k, v in policy["parameters"].items()
-    )
-    return f'<policy name="{escape(policy["policyName"])}">{parameters}</policy>'
+    """A policy of a gateway policy mapping as SynapsePolicyAggregator.renderGatewayPolicyMapping renders it: its
+    template with the parameters put in as Jinjava puts them (unescaped; an unset one empty), then each top-level
+    element as Axiom serializes it (sanitizeOMElementWithSuperParentNode). What is not XML then (a `"` or `&` in a
+    value) fails to parse twice and is logged and left out: ''."""
+    template = SYNAPSE_DEFINITIONS[(policy["policyName"], policy["policyVersion"])]
+    parameters = policy.get("parameters") or {}
+    text = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(parameters.get(m[1], "")), template)
+    try:
+        root = ET.fromstring(f"<root>{text}</root>")  # noqa: S314 - the double's own template and the test's values
+    except ET.ParseError:
+        return ""
+    return "".join(ET.tostring(element, encoding="unicode") for element in root)
 
 
 def _fault(fault: Fault) -> web.Response:

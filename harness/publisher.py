@@ -65,6 +65,26 @@ class Publisher:
                         json=[{"name": "Default", "vhost": "localhost"}])  # fmt: skip
         assert deployed.status_code == 201, deployed.text
 
+    def common_policy(self, name: str, version: str, **parameters: str) -> dict[str, Any]:
+        """A shipped common policy as the Publisher's UI applies it: by its id, with these parameters."""
+        listed = self("GET", "/operation-policies", params={"query": f"name:{name}&version:{version}"})
+        [policy] = listed.json()["list"]
+        return {"policyName": name, "policyVersion": version, "policyId": policy["id"], "parameters": parameters}
+
+    def gateway_policy_mapping(self, name: str, flows: dict[str, list[dict[str, Any]]]) -> str:
+        """A gateway policy mapping (Policies > Gateway Policies) of these policies per flow; its id."""
+        body = {"displayName": name, "description": "on every API", "policyMapping": flows}
+        created = self("POST", "/gateway-policies", json=body)
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+    def engage(self, mapping_id: str, label: str, deploy: bool = True) -> list[dict[str, Any]]:
+        """The mapping deployed to (or, `deploy` false, removed from) the gateway environment `label`."""
+        answer = self("POST", f"/gateway-policies/{mapping_id}/deploy",
+                      json=[{"gatewayLabel": label, "gatewayDeployment": deploy}])  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
 
 def wso2_config(
     apim: ApimDouble,

@@ -587,31 +587,48 @@ def _custom_policies(doc: Mapping[str, Any], each) -> list[str]:
     return notes
 
 
-GATEWAY_POLICY_NOT_APPLIED = "a gateway policy mapping is not applied"
-# The sequence of each flow of a gateway policy mapping: GATEWAY_EXT_SEQUENCE_PREFIX ("WSO2AMGW--Ext") +
-# APIConstants.API_CUSTOM_SEQ_{IN,OUT,FAULT}_EXT (SynapseArtifactGenerator.retrieveGatewayPolicySequence).
-GATEWAY_POLICY_FLOWS = {"WSO2AMGW--Ext--In": "request", "WSO2AMGW--Ext--Out": "response",
-                        "WSO2AMGW--Ext--Fault": "fault"}  # fmt: skip
+GATEWAY_POLICY_NOT_APPLIED = "a gateway policy mapping is not applied whole"
 
 
-def _gateway_policies(doc: Mapping[str, Any], each) -> list[str]:
-    """APIM's gateway policies (Publisher: Policies > Gateway Policies) deployed to the gateway label, each mapping
-    named as not applied: APIM's gateway deploys a mapping's policies as the global extension sequences it runs on
-    every API of the environment (GatewayPolicyDeployer → APIGatewayAdmin.deployGatewayPolicy; APIManagerExtension
-    Handler runs `WSO2AMGW--Ext--In`, `--Out`, `--Fault`). The adapter runs no Synapse; the note names the flows."""
+def _gateway_policies(doc: Mapping[str, Any], each, lenient: bool) -> tuple[list[AttachedPolicy], list[str]]:
+    """APIM's gateway policies (Publisher: Policies > Gateway Policies) deployed to the gateway label
+    (`gatewayPolicies`: GatewayPolicyDTO, `{tenantDomain, gatewayPolicySequenceToBeAdded: [{name, content}]}`, the
+    rendered sequences APIM's gateway deploys, GatewayPolicyDeployer → APIGatewayAdmin.deployGatewayPolicy): the
+    header changes every API's calls get first (mediation.gateway_sequence), and a note naming what else the
+    mappings do, which the adapter does not run. A header change no gateway could send refuses a catalog file
+    (`lenient`: named)."""
+    attached: list[AttachedPolicy] = []
     notes: list[str] = []
 
     def parse(item: _Item, where: str) -> None:
-        sequences = item.get("gatewayPolicySequenceToBeAdded", list, default=[])
-        names = [str(s.get("name")) for s in sequences if isinstance(s, Mapping)]
-        flows = [GATEWAY_POLICY_FLOWS.get(name, name) for name in names]
-        notes.append(
-            f"{where}: {GATEWAY_POLICY_NOT_APPLIED} (its {', '.join(flows) or 'no'} flow policies), as the adapter "
-            "runs no Synapse; APIM's gateway runs them on every API of the gateway environment"
-        )
+        applied: list[AttachedPolicy] = []  # the mapping's, kept only once all of it is read
+        not_applied: list[str] = []
+        for i, raw in enumerate(item.get("gatewayPolicySequenceToBeAdded", list, default=[])):
+            sequence = _Item(raw, f"{where}.gatewayPolicySequenceToBeAdded[{i}]")
+            name = sequence.get("name", str, required=True)
+            try:
+                changes, named = mediation.gateway_sequence(name, sequence.get("content", str, required=True))
+            except mediation.PolicyError as exc:
+                raise CatalogError(f"{sequence.where}: {exc}") from None
+            not_applied += named
+            for policy in changes:
+                try:
+                    mediation.validate(policy)
+                except mediation.PolicyError as exc:
+                    if not lenient:
+                        raise CatalogError(f"{sequence.where}: {exc}") from None
+                    not_applied.append(str(exc))
+                    continue
+                applied.append(policy)
+        attached.extend(applied)
+        if not_applied:
+            notes.append(
+                f"{where}: {GATEWAY_POLICY_NOT_APPLIED}: {_listed(not_applied)} not applied, as the adapter runs no "
+                "Synapse; APIM's gateway runs them on every API of the gateway environment"
+            )
 
     each("gatewayPolicies", parse)
-    return notes
+    return attached, notes
 
 
 LogLevels = Mapping[tuple[str, str | None, str | None], str]  # (context, method, URL pattern) → level
@@ -1042,7 +1059,8 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
     subscription_policies = _policies(doc, "subscriptionPolicies", each, unenforced_policies["sub"])
     application_policies = _policies(doc, "applicationPolicies", each, unenforced_policies["app"])
     api_policies = _policies(doc, "apiPolicies", each, unenforced_policies["api"], lenient)
-    policies_not_run = _custom_policies(doc, each) + _gateway_policies(doc, each)  # named: Siddhi, Synapse
+    gateway_attached, gateway_not_applied = _gateway_policies(doc, each, lenient)
+    policies_not_run = _custom_policies(doc, each) + gateway_not_applied  # named: Siddhi, Synapse
     log_levels = _log_levels(doc, each)
 
     apis: dict[str, Api] = {}
@@ -1065,6 +1083,7 @@ def build(doc: Any, version: int = 0, lenient: bool = False, cors_settings: cors
             raise CatalogError(f"{where}.{exc}") from None
         is_graphql = api_type.upper() == GRAPHQL
         attached, not_applied, dropped = _operation_policies(item, where, lenient, is_graphql)
+        attached = gateway_attached + attached  # APIManagerExtensionHandler: the gateway's sequence, then the API's
         credentials, by_apims_gateway = _backend_credentials(item, where, lenient)
         graphql = None
         if is_graphql:

@@ -87,17 +87,36 @@ their order (`Resource.access_checks`):
 
 Every other policy (JSON to XML, a custom one, ...), every fault-flow policy, and one of these
 whose parameters a gateway could not send is not applied; the catalog names each.
+
+A gateway policy mapping (Publisher: Policies > Gateway Policies) reaches the adapter rendered, as APIM's gateway gets
+it: one Synapse sequence per flow, `WSO2AMGW--Ext--In`, `--Out`, `--Fault` (carbon-apimgt 9.31.86
+SynapseArtifactGenerator.generateGatewayPolicyArtifact; product-apim v4.5.0 `templates/gateway_policy_template.j2`
+holds each policy's rendered template in turn). APIManagerExtensionHandler.mediate runs that sequence on every API of
+the environment, after `WSO2AM--Ext--<flow>` and before the API's own sequence, so a mapping's changes come before
+the API's policies and the API's win where both set one header. `gateway_sequence` reads a sequence's mediators: a
+transport-scope `property` setting a literal value or removing one (what Add Header v2 and Remove Header v1 render)
+becomes that policy, applied as above; any other mediator is named, not run.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import java_regex, java_strings, json_protector, payload, schema_validation, threats, xml_protector
+from . import (
+    java_regex,
+    java_strings,
+    json_protector,
+    payload,
+    schema_validation,
+    threats,
+    xml_protector,
+    xml_without_dtd,
+)
 from .errors import AUTHORIZATION_OTHER, CLAIM_MISMATCH, STATUS_REPORT, ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
@@ -190,14 +209,72 @@ class AttachedPolicy:
     parameters: Mapping[str, Any]
     verb: str = ""
     target: str = ""
+    # Rendered into a gateway policy mapping's sequence, which runs on every API of the environment.
+    gateway: bool = False
 
     @property
     def named(self) -> str:
         where = f"{self.verb} {self.target}" if self.target else "the API"
+        if self.gateway:
+            where = "the gateway policy mapping"
         return f"{self.name} {self.version}".strip() + f" ({self.flow}, {where})"
 
     def applies_to(self, method: str, pattern: str) -> bool:
         return not self.target or (self.verb.upper() == method and self.target == pattern)
+
+
+SYNAPSE = "{http://ws.apache.org/ns/synapse}"
+# A gateway policy mapping's sequence per flow: "WSO2AMGW--Ext" + APIConstants.API_CUSTOM_SEQ_{IN,OUT,FAULT}_EXT
+# (SynapseArtifactGenerator.retrieveGatewayPolicySequence).
+GATEWAY_SEQUENCE_FLOWS = {"WSO2AMGW--Ext--In": "request", "WSO2AMGW--Ext--Out": "response",
+                          "WSO2AMGW--Ext--Fault": "fault"}  # fmt: skip
+# The attributes of a property mediator read here (wso2-synapse PropertyMediatorFactory); `expression`, `pattern`,
+# `group` or a `type` other than STRING make a value this adapter cannot compute.
+_PROPERTY_ATTRIBUTES = frozenset({"name", "value", "scope", "action", "type", "description"})
+
+
+def gateway_sequence(name: str, content: str) -> tuple[list[AttachedPolicy], list[str]]:
+    """A gateway policy mapping's rendered sequence `name`: the header changes it makes, as the policies that
+    render them (Add Header v2: `<property action="set" name=".." value=".." scope="transport"/>`, Remove Header v1:
+    `action="remove"`, product-apim v4.5.0 `operation_policies/definitions/`), in order, and what it does that is
+    not applied here, named without its values (a header's value may be a secret). PolicyError where the content is
+    not a Synapse sequence."""
+    flow = GATEWAY_SEQUENCE_FLOWS.get(name)
+    if flow is None:
+        raise PolicyError(f"sequence {name!r}: not one of {', '.join(GATEWAY_SEQUENCE_FLOWS)}")
+    try:
+        root = xml_without_dtd.parse(content)
+    except (ElementTree.ParseError, ValueError) as exc:
+        raise PolicyError(f"sequence {name}: not XML ({exc})") from None
+    if root.tag != f"{SYNAPSE}sequence":
+        raise PolicyError(f"sequence {name}: not a Synapse <sequence>")
+    attached: list[AttachedPolicy] = []
+    named: list[str] = []
+    for mediator in root:
+        kind = mediator.tag.removeprefix(SYNAPSE)
+        attributes = mediator.attrib
+        action = attributes.get("action", "set")  # PropertyMediatorFactory: "remove", else set
+        understood = (
+            kind == "property"
+            and attributes.get("scope") == "transport"  # the HTTP headers (Synapse's TRANSPORT_HEADERS)
+            and set(attributes) <= _PROPERTY_ATTRIBUTES
+            and attributes.get("type", "STRING") == "STRING"
+            and len(mediator) == 0
+            and (action == "remove" or (action == "set" and "value" in attributes))
+        )
+        if not understood:
+            named.append(f"a {kind} mediator ({flow} flow)")
+            continue
+        header = {"headerName": attributes.get("name", "")}
+        if action == "set":
+            policy = AttachedPolicy(flow, *ADD_HEADER, {**header, "headerValue": attributes["value"]}, gateway=True)
+        else:
+            policy = AttachedPolicy(flow, *REMOVE_HEADER, header, gateway=True)
+        if applied(policy):
+            attached.append(policy)
+        else:
+            named.append(policy.named)
+    return attached, named
 
 
 def validate(policy: AttachedPolicy) -> None:

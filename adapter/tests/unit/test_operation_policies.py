@@ -340,3 +340,73 @@ def test_without_the_policies_no_pseudo_header_is_set():
     service = AuthorizationService(a.check_on_thread, a.renderer, check_prepared=a.check_prepared)
     raw = check_request(t, "/httpbin/1.0.0/anything/old?page=1").SerializeToString()
     assert _pseudo_headers(pb.CheckResponse.FromString(service.Check(raw, None)).ok_response) == {}
+
+
+# ---- gateway policy mappings (Policies > Gateway Policies), read from their rendered sequences ----
+
+
+def sequence(name: str, *mediators: str) -> dict:
+    """A flow's sequence as SynapseArtifactGenerator.generateGatewayPolicyArtifact delivers it."""
+    return {"name": name, "content": f'<sequence xmlns="http://ws.apache.org/ns/synapse" name="{name}">'
+                                     f'{"".join(mediators)}</sequence>'}  # fmt: skip
+
+
+def with_gateway_policies(*sequences: dict, api_policies: tuple[dict, ...] = ()) -> dict:
+    doc = with_policies(*api_policies)
+    doc["gatewayPolicies"] = [{"tenantDomain": "carbon.super", "gatewayPolicySequenceToBeAdded": list(sequences)}]
+    return doc
+
+
+def test_a_gateway_mappings_header_changes_reach_every_call_before_the_apis_own():
+    doc = with_gateway_policies(
+        sequence("WSO2AMGW--Ext--In", '<property action="set" name="X-Env" value="mesh" scope="transport"/>',
+                 '<property name="X-Team" value="platform" scope="transport"/>',  # set is the default action
+                 '<property action="remove" name="X-Debug" scope="transport"/>'),
+        sequence("WSO2AMGW--Ext--Out", '<property action="set" name="X-Served-By" value="gw" scope="transport"/>'),
+        api_policies=(add_header("request", "X-Team", "payments", "GET /ip"),),
+    )  # fmt: skip
+    p = InProcess(doc)
+    assert not [n for n in p.catalog.unenforced if "gateway policy" in n]
+    allow = p.renderer.allow(p.check(IP, bearer=token()), p.now)
+    assert (dict(allow.upstream)["x-env"], dict(allow.upstream)["x-team"]) == ("mesh", "payments")
+    assert "x-debug" in allow.remove
+    assert allow.downstream_replace == (("x-served-by", "gw"),)
+    other = p.renderer.allow(p.check(HEADERS, bearer=token()), p.now)
+    assert dict(other.upstream)["x-team"] == "platform"  # no operation policy of its own here
+
+
+@pytest.mark.parametrize(
+    ("mediator", "named"),
+    [
+        ('<property name="messageType" value="application/xml" scope="axis2"/>', "a property mediator"),
+        ('<property name="X-Id" expression="get-property(\'MessageID\')" scope="transport"/>', "a property mediator"),
+        ('<log level="full"/>', "a log mediator"),
+        ('<property action="set" name="Host" value="evil.example.com" scope="transport"/>', "is the gateway's own"),
+    ],
+)
+def test_what_a_gateway_mapping_does_that_is_not_run_here_is_named_and_a_file_refuses_a_bad_header(mediator, named):
+    doc = with_gateway_policies(sequence("WSO2AMGW--Ext--In", mediator,
+                                         '<property name="X-Env" value="mesh" scope="transport"/>'))  # fmt: skip
+    lenient = build(doc, lenient=True)
+    [note] = [n for n in lenient.unenforced if "gateway policy" in n]
+    assert named in note
+    resource = lenient.apis[catalog_document()["apis"][0]["uuid"]].resources[0]
+    assert resource.mediation == Mediation(request_headers=(("x-env", "mesh"),))
+    if "gateway's own" in named:
+        with pytest.raises(CatalogError, match=r"gatewayPolicies\[0\]\.gatewayPolicySequenceToBeAdded\[0\]: .*Host"):
+            build(doc)
+
+
+def test_a_gateway_sequence_that_is_not_synapse_is_refused_naming_it():
+    for broken, why in (
+        ({"name": "WSO2AMGW--Ext--In", "content": "<sequence"}, "not XML"),
+        ({"name": "WSO2AMGW--Ext--In", "content": "<sequence/>"}, "not a Synapse <sequence>"),
+        # Entities are declared only in a DTD: none is read, so none is expanded (billion laughs) or fetched.
+        ({"name": "WSO2AMGW--Ext--In", "content": '<!DOCTYPE s [<!ENTITY a "b">]><sequence/>'}, "a DTD is refused"),
+        ({"name": "WSO2AM--Ext--In", "content": "<sequence/>"}, "not one of WSO2AMGW--Ext--In"),
+    ):
+        with pytest.raises(CatalogError, match=rf"gatewayPolicies\[0\]\.gatewayPolicySequenceToBeAdded\[0\]: .*{why}"):
+            build(with_gateway_policies(broken))
+        header = sequence("WSO2AMGW--Ext--Out", '<property name="X-A" value="1" scope="transport"/>')
+        lenient = build(with_gateway_policies(broken, header), lenient=True)  # the mapping left out whole
+        assert all(r.mediation is None for r in lenient.apis[catalog_document()["apis"][0]["uuid"]].resources)

@@ -29,6 +29,7 @@ from harness.helpers import eventually, wait_http
 from harness.opa import OpaServer
 from harness.processes import echoed_headers, free_port, go_httpbin
 from harness.promql import as_sent, evaluate, panel_queries, scrape, scraped
+from harness.publisher import Publisher
 from harness.qpid import PASSWORD, USER, QpidBroker
 from harness.sample_catalog import APPS, KM, advanced_policy, condition_group, per_minute, requests_per_minute
 
@@ -291,6 +292,35 @@ def test_operation_policies_deployed_in_apim_reach_the_backend_and_the_decision_
     finally:
         redeploy_httpbin(stack, {}, {})
     assert stack.settles(user, 200) < CHANGE_WITHIN
+
+
+def test_a_gateway_policy_mapping_deployed_in_apim_changes_every_replicas_calls_until_it_is_removed(stack, test_ca):
+    """Policies > Gateway Policies in APIM's Publisher: a mapping deployed to the adapters' gateway label reaches
+    each replica with its deployment event (the label's rendered sequences, `/gateway-policy-artifacts`), and Envoy
+    sets and removes the headers it names on every API's calls; removed, the calls are as before."""
+    publisher = Publisher(stack.apim, test_ca.ca)
+    token = stack.token("subscribed")
+    mapping = publisher.gateway_policy_mapping("Stamp", {
+        "request": [publisher.common_policy("addHeader", "v2", headerName="X-Env", headerValue="mesh"),
+                    publisher.common_policy("removeHeader", "v1", headerName="X-Debug")],
+        "response": [publisher.common_policy("addHeader", "v2", headerName="X-Served-By", headerValue="gateway")],
+    })  # fmt: skip
+
+    def stamped(echo: requests.Response) -> bool:
+        return echoed_headers(echo).get("x-env") == ["mesh"] and echo.headers.get("x-served-by") == "gateway"
+
+    def calls() -> list[requests.Response]:  # one over each replica, with a header the mapping removes
+        headers = {"authorization": f"Bearer {token}", "x-debug": "on"}
+        return [requests.get(stack.gateway.url + API + "/headers", headers=headers, timeout=5) for _ in stack.adapters]
+
+    publisher.engage(mapping, "Default")
+    try:
+        assert eventually(lambda: all(map(stamped, calls())), timeout=CHANGE_WITHIN * 5)
+        assert all("x-debug" not in echoed_headers(echo) for echo in calls())
+    finally:
+        publisher.engage(mapping, "Default", deploy=False)
+    assert eventually(lambda: not any(map(stamped, calls())), timeout=CHANGE_WITHIN * 5)
+    assert all(echoed_headers(echo).get("x-debug") == ["on"] for echo in calls())
 
 
 def test_endpoint_security_deployed_in_apim_reaches_the_backend_in_place_of_the_callers_token(stack):

@@ -88,8 +88,9 @@ async def gateway_policies(api: InternalDataApi, label: str) -> list[dict[str, A
     fetches them at start (GatewayPolicyDeployer.deployGlobalPoliciesAtGatewayStartup → DBRetriever
     .retrieveGatewayPolicyArtifacts: `/gateway-policy-artifacts?gatewayLabel=<URL-safe Base64 of the label>
     &type=Synapse`, answered by GatewayPolicyArtifactsApiServiceImpl as `{count, list}` of GatewayPolicyDTO JSON
-    strings). Each mapping is kept as `{tenantDomain, gatewayPolicySequenceToBeAdded: [{name}]}`: the sequences'
-    content is rendered from the policies' parameters (a header's value may be a secret) and nothing here runs it.
+    strings). Each mapping is kept as `{tenantDomain, gatewayPolicySequenceToBeAdded: [{name, content}]}`: each
+    flow's sequence, rendered from the policies' parameters, which the catalog reads (mediation.gateway_sequence);
+    a header's value in it may be a secret, so it is held as the APIs' own policies' parameters are, never logged.
     A 404 is none, as DBRetriever.retrieveArtifact reads it. ControlPlaneError when APIM cannot answer,
     ArtifactRefused when it answers this request with an error or with what is not that list."""
     params = {"gatewayLabel": base64.urlsafe_b64encode(label.encode()).decode().rstrip("="), "type": "Synapse"}
@@ -103,7 +104,8 @@ async def gateway_policies(api: InternalDataApi, label: str) -> list[dict[str, A
             {
                 "tenantDomain": mapping.get("tenantDomain"),
                 "gatewayPolicySequenceToBeAdded": [
-                    {"name": sequence["name"]} for sequence in mapping.get("gatewayPolicySequenceToBeAdded") or []
+                    {"name": sequence["name"], "content": sequence["content"]}
+                    for sequence in mapping.get("gatewayPolicySequenceToBeAdded") or []
                 ],
             }
             for mapping in mappings
