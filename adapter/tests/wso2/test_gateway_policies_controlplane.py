@@ -17,7 +17,7 @@ from apim_adapter import catalog
 from apim_adapter.catalog import GATEWAY_POLICY_NOT_APPLIED
 from apim_adapter.mediation import Mediation
 from harness.apim_double import ApimDouble, fresh_data
-from harness.publisher import Publisher, apply_latest, pulled, wso2_config
+from harness.publisher import Publisher, apply_latest, pull, pulled, wso2_config
 
 SECRET = "s3cr3t-header-value"
 
@@ -101,13 +101,7 @@ def test_what_a_mapping_does_that_the_adapter_does_not_run_is_named_without_its_
     })  # fmt: skip
     publisher.engage(mapping, "Default")
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-
-    async def scenario() -> dict[str, Any]:
-        async with pulled(cfg) as cp:
-            assert cp.snapshot is not None
-            return cp.snapshot.document(time.time())
-
-    document = asyncio.run(scenario())
+    document = pull(cfg).document(time.time())
     assert mediation_of(document, api_id) == Mediation(request_headers=(("x-gateway", SECRET),))
     [note] = notes(document)
     assert note == (
@@ -130,13 +124,7 @@ def test_a_header_value_apims_template_cannot_render_is_left_out_as_apims_gatewa
     fine = publisher.common_policy("addHeader", "v2", headerName="x-plain", headerValue="it's > 1")
     publisher.engage(publisher.gateway_policy_mapping("Quoted", {"request": [broken], "response": [fine]}), "Default")
     cfg = wso2_config(apim, credentials, test_ca.ca, tmp_path, mutual_tls=False, cors=False)
-
-    async def scenario() -> dict[str, Any]:
-        async with pulled(cfg) as cp:
-            assert cp.snapshot is not None
-            return cp.snapshot.document(time.time())
-
-    document = asyncio.run(scenario())
+    document = pull(cfg).document(time.time())
     assert [s["name"] for s in document["gatewayPolicies"][0]["gatewayPolicySequenceToBeAdded"]] == [
         "WSO2AMGW--Ext--Out"
     ]
