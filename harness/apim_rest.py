@@ -297,6 +297,9 @@ class ProductApis:
             ("publisher", "post", "/apis/change-lifecycle"): self.change_lifecycle,
             ("publisher", "get", "/operation-policies"): self.list_common_operation_policies,
             ("publisher", "post", "/gateway-policies"): self.create_gateway_policy_mapping,
+            ("publisher", "get", "/gateway-policies"): self.list_gateway_policy_mappings,
+            ("publisher", "get", "/gateway-policies/{gatewayPolicyMappingId}"): self.get_gateway_policy_mapping,
+            ("publisher", "put", "/gateway-policies/{gatewayPolicyMappingId}"): self.update_gateway_policy_mapping,
             ("publisher", "post", "/gateway-policies/{gatewayPolicyMappingId}/deploy"): self.engage_gateway_policies,
             ("publisher", "get", "/api-products"): self.list_products,
             ("publisher", "post", "/api-products"): self.create_product,
@@ -1393,13 +1396,96 @@ class ProductApis:
         added = [d["gatewayLabel"] for d in wanted if d["gatewayDeployment"]]
         removed = [d["gatewayLabel"] for d in wanted if not d["gatewayDeployment"]]
         mapping["_gatewayLabels"] = [label for label in mapping["_gatewayLabels"] if label not in removed] + added
-        # GatewayPolicyEvent's constructor sets no tenantId: Gson writes the int's default 0.
         for event_type, labels in (("DEPLOY_POLICY_MAPPING_IN_GATEWAY", added),
                                    ("REMOVE_POLICY_MAPPING_FROM_GATEWAY", removed)):  # fmt: skip
             if labels:
-                self.double.notify_soon(event_type, {"gatewayPolicyMappingUuid": mapping_id, "gatewayLabels": labels,
-                                                     "tenantId": 0})  # fmt: skip
+                self._gateway_policy_event(event_type, mapping_id, labels)
         return 200, [{**d, "mappingUUID": mapping_id} for d in wanted]
+
+    def _gateway_policy_event(self, event_type: str, mapping_id: str, labels: list[str]) -> None:
+        """APIGatewayManager.sendGatewayPolicyDeploymentEvent / sendGatewayPolicyUndeploymentEvent: a
+        GatewayPolicyEvent with the mapping UUID and the labels. Its constructor sets no tenantId: Gson writes the
+        int's default 0."""
+        self.double.notify_soon(event_type, {"gatewayPolicyMappingUuid": mapping_id, "gatewayLabels": labels,
+                                             "tenantId": 0})  # fmt: skip
+
+    def _gateway_policy_mapping(self, mapping_id: str) -> dict[str, Any] | None:
+        return next((m for m in self.data.get("gatewayPolicyMappings", []) if m["id"] == mapping_id), None)
+
+    async def list_gateway_policy_mappings(self, call: Call) -> tuple[int, Any]:
+        """getAllGatewayPolicies (publisher.v1 `impl/GatewayPoliciesApiServiceImpl.java`) without `query`:
+        APIProviderImpl.getAllLightweightGatewayPolicyMappings (ApiMgtDAO
+        .getGatewayPolicyMappingMetadataForOrganization: the metadata rows in the order they were added, each with
+        the labels it is deployed to, getGatewayPolicyMappingDeploymentsByPolicyMappingId), then
+        GatewayPolicyMappingUtil.fromGatewayPolicyDataListToDTO: a GatewayPolicyMappingDataList whose entries
+        (GatewayPolicyMappingDeploymentInfo) carry id, displayName, description and `appliedGatewayLabels` (a
+        HashSet upstream: in no particular order; here sorted), none of the policies; `offset` (0) and `limit` (all
+        of them) page it, an offset past the end giving none, `pagination.total` the number of mappings. The
+        `query` form ("gatewayLabel:X", getLightweightGatewayPolicyMappings) is not mirrored: 501."""
+        if call.query("query") is not None:
+            raise Fault(501, 501, "Not Implemented", "The APIM double does not answer GET /gateway-policies?query=")
+        mappings = self.data.get("gatewayPolicyMappings", [])
+        offset = int(call.query("offset") or 0)
+        limit = int(call.query("limit") or len(mappings))
+        start = offset if 0 <= offset < len(mappings) else len(mappings)
+        page = [_without_none({"id": m["id"], "displayName": m["displayName"], "description": m["description"],
+                               "appliedGatewayLabels": sorted(m["_gatewayLabels"])})
+                for m in mappings[start : max(start, offset + limit)]]  # fmt: skip
+        return 200, {"count": len(page), "list": page,
+                     "pagination": {"offset": offset, "limit": limit, "total": len(mappings)}}  # fmt: skip
+
+    async def get_gateway_policy_mapping(self, call: Call) -> tuple[int, Any]:
+        """getGatewayPolicyMappingContentByPolicyMappingId → APIProviderImpl
+        .getGatewayPolicyMappingDataByPolicyMappingId, then GatewayPolicyMappingUtil.fromGatewayPolicyDataToDTO: a
+        GatewayPolicyMappings with id, displayName, description, `appliedGatewayLabels` (as the list's) and
+        `policyMapping`, all three flows (OperationPolicyMappingUtil.fromOperationPolicyListToDTO), each policy as
+        ApiMgtDAO.getGatewayPoliciesOfPolicyMapping reads it (populateOperationPolicyWithRS): the common policy's
+        name and version (AM_OPERATION_POLICY, joined on the stored id), its id, the stored parameters, no
+        policyType, in the order sent. An unknown id is no error: getGatewayPolicyMappingMetadataByPolicyMappingUUID
+        answers an empty GatewayPolicyData, so 200 with no id, no displayName (which the spec requires), no labels
+        and empty flows."""
+        mapping = self._gateway_policy_mapping(call.params["gatewayPolicyMappingId"])
+        if mapping is None:
+            return 200, {"appliedGatewayLabels": [], "policyMapping": {flow: [] for flow in POLICY_FLOWS}}
+        flows = {}
+        for flow in POLICY_FLOWS:
+            flows[flow] = []
+            for policy in mapping["policyMapping"].get(flow) or []:
+                spec = self.common_policies[policy["policyId"]]
+                flows[flow].append({"policyName": spec["name"], "policyVersion": spec["version"],
+                                    "policyId": policy["policyId"],
+                                    "parameters": copy.deepcopy(policy.get("parameters"))})  # fmt: skip
+        return 200, _without_none({"id": mapping["id"], "displayName": mapping["displayName"],
+                                   "description": mapping["description"], "policyMapping": flows,
+                                   "appliedGatewayLabels": sorted(mapping["_gatewayLabels"])})  # fmt: skip
+
+    async def update_gateway_policy_mapping(self, call: Call) -> tuple[int, Any]:
+        """updateGatewayPoliciesToFlows: a mapping without policies (getGatewayPolicyDataListByPolicyId found none;
+        an unknown id too) is 404 "Gateway policy mapping not found for the given Mapping ID : <id>". Then
+        APIProviderImpl.updateGatewayGlobalPolicies keeps the labels the mapping is deployed to, deletes its
+        policies (ApiMgtDAO.deleteGatewayPolicyMappingByPolicyId without the metadata, committed at once) and
+        stores the body's (ApiMgtDAO.updateGatewayGlobalPolicy: displayName and description replaced, each policy
+        by `policyId`; addGatewayPolicyMapping finds no common policy of a missing or unknown id and throws an
+        APIMgtResourceNotFoundException, which the impl answers as a generic 500, the old policies already gone).
+        A mapping deployed anywhere is deployed again where it is (APIGatewayManager.deployPolicyToGateway:
+        DEPLOY_POLICY_MAPPING_IN_GATEWAY with every one of its labels), whatever changed. 200 with the body as sent,
+        its `id` set to the mapping's."""
+        mapping_id = call.params["gatewayPolicyMappingId"]
+        mapping = self._gateway_policy_mapping(mapping_id)
+        if mapping is None or not any(mapping["policyMapping"].values()):
+            raise Fault(
+                404, 404, "Not Found", f"Gateway policy mapping not found for the given Mapping ID : {mapping_id}"
+            )
+        body = call.body
+        sent = body.get("policyMapping") or {}
+        flows = {flow: copy.deepcopy(sent.get(flow) or []) for flow in POLICY_FLOWS}
+        mapping["policyMapping"] = {flow: [] for flow in POLICY_FLOWS}
+        if any(p.get("policyId") not in self.common_policies for listed in flows.values() for p in listed):
+            raise _internal_error()
+        mapping.update(displayName=body["displayName"], description=body.get("description"), policyMapping=flows)
+        if mapping["_gatewayLabels"]:
+            self._gateway_policy_event("DEPLOY_POLICY_MAPPING_IN_GATEWAY", mapping_id, list(mapping["_gatewayLabels"]))
+        return 200, _without_none({**body, "id": mapping_id})
 
     async def change_lifecycle(self, call: Call) -> tuple[int, Any]:
         """changeAPILifecycle → PublisherCommonUtils.changeApiOrApiProductLifecycle: the action must be one of the
@@ -2987,6 +3073,12 @@ _CONDITIONS = {
 }
 # ApiMgtDAO.getConditions reads a group's conditions back table by table: IP, header, query parameter, JWT claim.
 _CONDITION_ORDER = ("IPSpecific", "IPRange", "Header", "QueryParameterType", "JWTClaims")
+
+
+def _without_none(dto: dict[str, Any]) -> dict[str, Any]:
+    """A DTO without its null fields, which the double leaves out (`wso2_specs.as_written` writes them null, as
+    Jackson does): the spec's schemas declare none nullable."""
+    return {key: value for key, value in dto.items() if value is not None}
 
 
 def _internal_error() -> Fault:
