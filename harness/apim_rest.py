@@ -1361,14 +1361,18 @@ class ProductApis:
     async def create_gateway_policy_mapping(self, call: Call) -> tuple[int, Any]:
         """addGatewayPoliciesToFlows (publisher.v1 `impl/GatewayPoliciesApiServiceImpl.java`) → APIProviderImpl
         .applyGatewayGlobalPolicies → ApiMgtDAO.addGatewayGlobalPolicy: a new mapping UUID, its policies stored by
-        `policyId` (AM_GATEWAY_POLICY_MAPPING.POLICY_UUID, a foreign key to AM_OPERATION_POLICY: an id no common
-        policy has fails the insert, "Error while adding gateway policy", answered as an internal error); 201 with
-        GatewayPolicyMappingInfo (id, name, description). Deployed nowhere until engaged."""
+        `policyId`. An id no common policy has (addGatewayPolicyMapping: getCommonOperationPolicyByPolicyID finds
+        none) throws APIMgtResourceNotFoundException before the commit, which the impl answers 404 "One or more
+        policy IDs in the policy mapping are invalid. Couldn't retrieve an existing common policy with ID: <id>"
+        (RestApiUtil.handleResourceNotFoundError); the double stores nothing then. 201 with GatewayPolicyMappingInfo
+        (id, name, description). Deployed nowhere until engaged."""
         body = call.body
         flows = {flow: copy.deepcopy(body["policyMapping"].get(flow) or []) for flow in POLICY_FLOWS}
         for policy in (p for listed in flows.values() for p in listed):
             if policy.get("policyId") not in self.common_policies:
-                raise _internal_error()
+                missing = f"Couldn't retrieve an existing common policy with ID: {policy.get('policyId')}"
+                invalid = f"One or more policy IDs in the policy mapping are invalid. {missing}"
+                raise Fault(404, 404, "Not Found", invalid)
         mapping = {"id": str(uuid.uuid4()), "displayName": body["displayName"], "policyMapping": flows,
                    "description": body.get("description", ""), "_gatewayLabels": []}  # fmt: skip
         self.data.setdefault("gatewayPolicyMappings", []).append(mapping)

@@ -183,3 +183,18 @@ def test_gateway_policies_apim_cannot_render_keep_the_apis_and_those_read_before
     assert "gateway policies of the gateway label not read; those read before are named until the next pull" in [
         r.getMessage() for r in caplog.records
     ]
+
+
+def test_a_mapping_naming_no_common_policy_is_refused_404_and_not_made(publisher):
+    """ApiMgtDAO.addGatewayPolicyMapping finds no common policy of the id and throws APIMgtResourceNotFoundException,
+    answered 404 by GatewayPoliciesApiServiceImpl.addGatewayPoliciesToFlows."""
+    unknown = {"policyName": "addHeader", "policyVersion": "v2", "policyId": "no-such-policy",
+               "parameters": {"headerName": "x-gateway", "headerValue": SECRET}}  # fmt: skip
+    body = {"displayName": "Broken", "policyMapping": {"request": [unknown]}}
+    refused = publisher("POST", "/gateway-policies", json=body)
+    assert refused.status_code == 404
+    assert refused.json()["description"] == (
+        "One or more policy IDs in the policy mapping are invalid. Couldn't retrieve an existing common policy with "
+        "ID: no-such-policy"
+    )
+    assert publisher("GET", "/gateway-policies").json()["list"] == []
