@@ -1365,7 +1365,8 @@ class ProductApis:
         none) throws APIMgtResourceNotFoundException before the commit, which the impl answers 404 "One or more
         policy IDs in the policy mapping are invalid. Couldn't retrieve an existing common policy with ID: <id>"
         (RestApiUtil.handleResourceNotFoundError); the double stores nothing then. 201 with GatewayPolicyMappingInfo
-        (id, name, description). Deployed nowhere until engaged."""
+        (id, name, description; AM_GATEWAY_POLICY_METADATA.DESCRIPTION null where none is sent). Deployed nowhere
+        until engaged."""
         body = call.body
         flows = {flow: copy.deepcopy(body["policyMapping"].get(flow) or []) for flow in POLICY_FLOWS}
         for policy in (p for listed in flows.values() for p in listed):
@@ -1374,9 +1375,9 @@ class ProductApis:
                 invalid = f"One or more policy IDs in the policy mapping are invalid. {missing}"
                 raise Fault(404, 404, "Not Found", invalid)
         mapping = {"id": str(uuid.uuid4()), "displayName": body["displayName"], "policyMapping": flows,
-                   "description": body.get("description", ""), "_gatewayLabels": []}  # fmt: skip
+                   "description": body.get("description"), "_gatewayLabels": []}  # fmt: skip
         self.data.setdefault("gatewayPolicyMappings", []).append(mapping)
-        return 201, {k: mapping[k] for k in ("id", "displayName", "description")}
+        return 201, _without_none({k: mapping[k] for k in ("id", "displayName", "description")})
 
     async def engage_gateway_policies(self, call: Call) -> tuple[int, Any]:
         """engageGlobalPolicy: every label must be a gateway environment (validateGatewayLabels: 404 "Invalid
