@@ -228,8 +228,9 @@ SYNAPSE = "{http://ws.apache.org/ns/synapse}"
 # (SynapseArtifactGenerator.retrieveGatewayPolicySequence).
 GATEWAY_SEQUENCE_FLOWS = {"WSO2AMGW--Ext--In": "request", "WSO2AMGW--Ext--Out": "response",
                           "WSO2AMGW--Ext--Fault": "fault"}  # fmt: skip
-# The attributes of a property mediator read here (wso2-synapse PropertyMediatorFactory); `expression`, `pattern`,
-# `group` or a `type` other than STRING make a value this adapter cannot compute.
+# The attributes of a property mediator read here (its syntax, docs-apim `reference/mediators/property-mediator.md`:
+# `name [action=set|remove] [type] (value | expression) [scope] [pattern [group]]`); `expression`, `pattern`, `group`
+# or a `type` other than STRING make a value this adapter cannot compute.
 _PROPERTY_ATTRIBUTES = frozenset({"name", "value", "scope", "action", "type", "description"})
 
 
@@ -253,7 +254,7 @@ def gateway_sequence(name: str, content: str) -> tuple[list[AttachedPolicy], lis
     for mediator in root:
         kind = mediator.tag.removeprefix(SYNAPSE)
         attributes = mediator.attrib
-        action = attributes.get("action", "set")  # PropertyMediatorFactory: "remove", else set
+        action = attributes.get("action", "set")  # set where none is written
         understood = (
             kind == "property"
             and attributes.get("scope") == "transport"  # the HTTP headers (Synapse's TRANSPORT_HEADERS)
